@@ -1,0 +1,126 @@
+"""Canonical clinical facts: the one shape every input becomes and every consumer reads.
+
+FHIR R4 resources and HL7 v2 OBX segments are normalised into these by ``shared.clinical``;
+intake publishes them, the evaluator keeps them as patient state, the engine reads them,
+the audit trail snapshots them. Values are in canonical units (see ``shared.clinical.units``),
+times are aware UTC, and every fact names where it came from.
+
+No names, addresses, identifiers or free-text notes: only what eligibility needs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.time import UtcDatetime
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Coding(_Frozen):
+    """A code in a code system; matched by (system, code), never by display text."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+
+class Quantity(_Frozen):
+    """A value in a canonical UCUM unit (the normaliser converts; the engine never does)."""
+
+    value: float
+    unit: str
+
+
+class ReferenceRange(_Frozen):
+    low: Quantity | None = None
+    high: Quantity | None = None
+
+
+class FactKind(StrEnum):
+    OBSERVATION = "observation"
+    CONDITION = "condition"
+    MEDICATION = "medication"
+    PROCEDURE = "procedure"
+
+
+class Provenance(_Frozen):
+    """Where a fact came from: enough to find the source record, nothing that identifies the patient.
+
+    ``resource`` is ``"<ResourceType>/<id>"`` for FHIR input and
+    ``"HL7v2/<message control id>/OBX/<set id>"`` for HL7 v2 input.
+    """
+
+    source_system: str
+    format: str = Field(description="'fhir-r4' or 'hl7v2'")
+    resource: str
+    version: str | None = None
+    received_at: UtcDatetime | None = None
+
+
+class ClinicalFact(_Frozen):
+    """One observation, condition, medication use or procedure, normalised.
+
+    ``fact_id`` is deterministic from the provenance, so a re-sent or corrected resource
+    replaces the earlier version of the same fact instead of adding a second one.
+    ``status`` keeps the source status (``final``, ``amended``, ``entered-in-error``,
+    ``active``, ``resolved``, ``completed``, ``stopped`` ...); consumers ignore
+    ``entered-in-error`` facts.
+    """
+
+    fact_id: str
+    kind: FactKind
+    codes: tuple[Coding, ...]
+    status: str | None = None
+    effective_start: UtcDatetime | None = None
+    effective_end: UtcDatetime | None = None
+    value_quantity: Quantity | None = None
+    value_code: Coding | None = None
+    value_boolean: bool | None = None
+    reference_range: ReferenceRange | None = None
+    interpretation: str | None = Field(default=None, description="abnormal flag, e.g. H, L, N, A")
+    components: tuple[ClinicalFact, ...] = ()
+    provenance: Provenance
+
+
+class Sex(StrEnum):
+    """Administrative sex as FHIR ``Patient.gender`` gives it (used by Cockcroft-Gault and ULN)."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Demographics(_Frozen):
+    """The demographic facts eligibility needs. Birth date is kept for exact age boundaries."""
+
+    birth_date: date | None = None
+    sex: Sex | None = None
+    deceased: bool | None = None
+    provenance: Provenance | None = None
+
+
+class PatientUpdate(_Frozen):
+    """What one upstream message says about one patient, in canonical form.
+
+    ``source_patient_id`` is the identifier as the source system knows it (MRN or FHIR
+    Patient id). Intake replaces it with a surrogate key before anything leaves intake.
+    """
+
+    source_system: str
+    source_patient_id: str | None = None
+    demographics: Demographics | None = None
+    facts: tuple[ClinicalFact, ...] = ()
+
+
+class PatientFacts(_Frozen):
+    """Everything known about one patient: the evaluator's state and the engine's input."""
+
+    demographics: Demographics = Demographics()
+    facts: tuple[ClinicalFact, ...] = ()

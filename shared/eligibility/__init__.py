@@ -1,0 +1,1 @@
+"""The pure eligibility core: trial criteria + patient facts + as-of time in, decision out."""
