@@ -1,0 +1,1 @@
+"""Wire contracts: the events that cross Kafka between the services."""

@@ -1,0 +1,25 @@
+"""Versioned topic names. A breaking change to an event gets a new topic (``.v2``)."""
+
+from __future__ import annotations
+
+INTAKE_RAW = "intake.raw.v1"
+PATIENT_EVENTS = "patient.events.v1"
+DECISIONS = "eligibility.decisions.v1"
+ALERTS = "eligibility.alerts.v1"
+
+DLQ_SUFFIX = ".dlq"
+
+
+def dead_letter(topic: str) -> str:
+    return topic + DLQ_SUFFIX
+
+
+ALL_TOPICS: tuple[str, ...] = (
+    INTAKE_RAW,
+    PATIENT_EVENTS,
+    DECISIONS,
+    ALERTS,
+    dead_letter(INTAKE_RAW),
+    dead_letter(PATIENT_EVENTS),
+    dead_letter(DECISIONS),
+)

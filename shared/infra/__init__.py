@@ -1,0 +1,1 @@
+"""Infrastructure shared by the services: broker, database, logging, HTTP health and metrics."""

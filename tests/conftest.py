@@ -1,0 +1,126 @@
+"""Shared fixtures: the real broker and the real databases, chosen by what this machine has.
+
+Broker: ``KAFKA_BOOTSTRAP_SERVERS`` when set (e.g. an Apache Kafka cluster), else Apache Kafka
+in testcontainers when a Docker engine answers, else the embedded Tansu broker.
+Databases: every database test runs on SQLite and on PostgreSQL (``TEST_POSTGRES_ADMIN_URL``,
+default 127.0.0.1:5432 as user postgres); PostgreSQL is skipped cleanly where none answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.settings import KafkaSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HANDOUT_DATA = REPO_ROOT.parent / "shared" / "data"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def handout_data(*parts: str) -> Path:
+    """A path in ../shared/data, or a clean skip on a machine that has no handout folder."""
+    path = HANDOUT_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"handout data not present at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    container = _kafka_container()
+    if container is not None:
+        with container:
+            yield container.get_bootstrap_server()
+        return
+    from shared.infra.embedded_broker import EmbeddedBroker
+
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+def _kafka_container():  # type: ignore[no-untyped-def]
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+
+        return KafkaContainer().with_kraft()
+    except Exception:  # no Docker engine: docker.errors.DockerException, or module missing
+        return None
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
+    from shared.infra.kafka import ensure_topics
+
+    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, partitions=4)
+    asyncio.run(ensure_topics(settings))
+    return settings
+
+
+async def _postgres_answers() -> bool:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with asyncio.timeout(3), engine.connect():
+            return True
+    except Exception:
+        return False
+    finally:
+        await engine.dispose()
+
+
+async def _create_postgres_database() -> str:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"trialwatch_test_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_postgres_database(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = make_url(url).database
+    engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of each kind; the test migrates it as it needs."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    if not await _postgres_answers():
+        pytest.skip("PostgreSQL does not answer at " + POSTGRES_ADMIN_URL)
+    url = await _create_postgres_database()
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)
+
+
+def unique_group(prefix: str = "test") -> str:
+    """Tansu makes a second member reusing a group id wait: each test gets a fresh group."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
