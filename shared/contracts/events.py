@@ -14,7 +14,10 @@ from shared.time import UtcDatetime
 
 
 class PatientUpdated(Envelope):
-    """``patient.events.v1``: new or corrected clinical facts about one patient (keyed by patient_key)."""
+    """``patient.events.v1``: new or corrected clinical facts about one patient.
+
+    Keyed by ``patient_key``, so one patient's events stay in order on one partition.
+    """
 
     event_type: Literal["patient.updated"] = "patient.updated"
     demographics: Demographics | None = None

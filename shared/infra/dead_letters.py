@@ -37,7 +37,7 @@ class DeadLetters:
             offset=record.offset,
             key=key,
             payload=payload,
-            payload_encoding=encoding,  # type: ignore[arg-type]
+            payload_encoding=encoding,
             reason=reason[:2000],
             failed_at=datetime.now(UTC),
             service=self._service,

@@ -76,7 +76,7 @@ class EmbeddedBroker:
             stdout=log,
             stderr=log,
             env={**os.environ, **self.env},
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads yet at this point
+            preexec_fn=die_with_parent,
         )
         self._wait_until_answering(timeout_s)
 

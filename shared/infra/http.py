@@ -12,7 +12,7 @@ Check = Callable[[], Awaitable[None]]
 
 
 def health_router(checks: Mapping[str, Check]) -> APIRouter:
-    """``/livez`` says the process runs; ``/readyz`` runs every dependency check (broker, database)."""
+    """``/livez``: the process runs. ``/readyz``: every dependency check (broker, database) passes."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/livez", summary="The process is alive")

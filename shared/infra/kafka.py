@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -43,10 +44,9 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str] = ALL_TOP
         if not wanted:
             return []
         new = [NewTopic(t, settings.partitions, settings.replication_factor) for t in wanted]
-        try:
+        # Created concurrently by another process: that is the goal, not an error.
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # created concurrently by another process: that is the goal
         return wanted
     finally:
         await admin.close()

@@ -1,0 +1,1 @@
+"""TrialWatch's services (intake, evaluator, audit) and the ``trialwatch`` command line."""

@@ -1,0 +1,1 @@
+"""The ``trialwatch`` command line: one module per sub-command, wired in ``main``."""

@@ -1,0 +1,56 @@
+"""``trialwatch``: run the pipeline, one service, migrations, and the offline tools."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from services.cli import asyncapi, migrate, run, serve
+
+DESCRIPTION = """\
+TrialWatch screens every patient against every active trial's eligibility criteria whenever
+their data changes and whenever time alone changes the answer, alerts coordinators, and keeps
+every decision in a tamper-evident audit trail.
+
+Start here:   trialwatch run --demo      (embedded broker + SQLite, all three services)
+Production:   trialwatch migrate; then trialwatch intake | evaluator | audit, one per process,
+              configured by KAFKA_*, INTAKE_*, EVALUATOR_*, AUDIT_*, LOG_* environment variables.
+"""
+
+# Sub-commands contributed by the service and engine packages, each a module with register().
+_CONTRIBUTED = ("evaluate", "dictionary", "trials")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trialwatch", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run.register(commands)
+    serve.register(commands)
+    migrate.register(commands)
+    for name in _CONTRIBUTED:
+        module_name = f"services.cli.{name}"
+        if importlib.util.find_spec(module_name) is not None:
+            importlib.import_module(module_name).register(commands)
+    asyncapi.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
