@@ -12,7 +12,7 @@ Check = Callable[[], Awaitable[None]]
 
 
 def health_router(checks: Mapping[str, Check]) -> APIRouter:
-    """``/livez``: the process runs. ``/readyz``: every dependency check (broker, database) passes."""
+    """``/livez``: the process runs. ``/readyz``: broker and database answer."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/livez", summary="The process is alive")
