@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.cli.alerts_tail import format_alert
+from services.cli.asyncapi import document
+from services.cli.main import build_parser, main
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_help_lists_the_pipeline_and_the_single_services(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "intake", "evaluator", "audit", "migrate", "asyncapi"):
+        assert command in out
+
+
+def test_run_defaults_to_the_documented_ports() -> None:
+    args = build_parser().parse_args(["run"])
+    assert (args.intake_port, args.evaluator_port, args.audit_port) == (8081, 8082, 8083)
+    assert args.demo is False
+
+
+def test_the_published_asyncapi_document_matches_the_code() -> None:
+    published = json.loads((REPO / "docs" / "asyncapi.json").read_text())
+    assert published == document(), "regenerate with: trialwatch asyncapi"
+
+
+def test_the_asyncapi_document_describes_every_event_schema() -> None:
+    schemas = document()["components"]["schemas"]  # type: ignore[index]
+    for name in ("PatientUpdated", "DecisionMade", "EligibilityAlert", "DeadLetter"):
+        assert name in schemas
+
+
+def test_an_alert_prints_as_one_readable_line_without_phi() -> None:
+    line = format_alert({
+        "alert": "newly-eligible", "patient_key": "pt_1",
+        "trial": {"id": "NCT06920433", "version": "1"}, "reasons": ["all criteria pass"],
+    })
+    assert line == ("ALERT NEWLY ELIGIBLE: patient pt_1 for NCT06920433 v1 (all criteria pass)")
