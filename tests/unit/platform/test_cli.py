@@ -12,7 +12,9 @@ from services.cli.main import build_parser, main
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_help_lists_the_pipeline_and_the_single_services(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_the_pipeline_and_the_single_services(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
