@@ -8,7 +8,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-from services.cli import asyncapi, migrate, run, serve
+from services.cli import asyncapi, dev_token, migrate, run, serve
 
 DESCRIPTION = """\
 TrialWatch screens every patient against every active trial's eligibility criteria whenever
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is not None:
             importlib.import_module(module_name).register(commands)
     asyncapi.register(commands)
+    dev_token.register(commands)
     return parser
 
 
