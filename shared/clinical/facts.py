@@ -35,6 +35,9 @@ class Quantity(_Frozen):
 
     value: float
     unit: str
+    comparator: str | None = Field(
+        default=None, description="'<', '<=', '>=' or '>' when the source gave a bound, not a value"
+    )
 
 
 class ReferenceRange(_Frozen):
@@ -50,7 +53,7 @@ class FactKind(StrEnum):
 
 
 class Provenance(_Frozen):
-    """Where a fact came from: enough to find the source record, nothing that identifies the patient.
+    """Where a fact came from: enough to find the source record, nothing identifying the patient.
 
     ``resource`` is ``"<ResourceType>/<id>"`` for FHIR input and
     ``"HL7v2/<message control id>/OBX/<set id>"`` for HL7 v2 input.

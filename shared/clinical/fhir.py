@@ -1,0 +1,232 @@
+"""FHIR R4 JSON (one resource or a Bundle) -> one PatientUpdate per patient.
+
+Each supported resource is validated with the ``fhir.resources.R4B`` models first (R4B is the
+R4 technical correction; the Synthea R4 bundles validate unchanged, so no pre-adaptation is
+needed). Bundle entries of other types (Encounter, Claim, ...) are skipped and counted. Any
+problem anywhere refuses the whole input, naming every problem with its path: a bundle is
+never half-applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from shared.clinical.errors import InvalidInput
+from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate
+from shared.clinical.fhir_resources import BUILDERS, Source, demographics, patient_id
+from shared.clinical.fhir_values import Json, Reader
+
+BUNDLE_TYPES = frozenset({"collection", "transaction", "batch", "searchset", "message"})
+SUPPORTED = frozenset({"Patient", "Medication", *BUILDERS})
+
+
+@dataclass(frozen=True)
+class FhirResult:
+    updates: list[PatientUpdate]
+    skipped: Mapping[str, int]
+
+
+@dataclass
+class _Patient:
+    source_patient_id: str | None
+    demographics: Demographics | None = None
+    facts: list[ClinicalFact] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: str
+    full_url: str | None
+    resource: Json
+
+
+def parse_fhir(
+    payload: bytes | str | Mapping[str, Any],
+    *,
+    source_system: str,
+    received_at: datetime | None = None,
+) -> list[PatientUpdate]:
+    """Normalise a FHIR resource or Bundle; raises ``InvalidInput`` naming every problem."""
+    return normalise_fhir(payload, source_system=source_system, received_at=received_at).updates
+
+
+def normalise_fhir(
+    payload: bytes | str | Mapping[str, Any],
+    *,
+    source_system: str,
+    received_at: datetime | None = None,
+) -> FhirResult:
+    """As ``parse_fhir``, also counting the resources skipped by type."""
+    reader = Reader()
+    document = _load(payload, reader)
+    entries = _entries(document, reader) if document is not None else []
+    skipped: Counter[str] = Counter()
+    supported: list[_Entry] = []
+    for entry in entries:
+        resource_type = entry.resource.get("resourceType")
+        if resource_type in SUPPORTED:
+            if _validate(entry, reader):
+                supported.append(entry)
+        elif isinstance(resource_type, str) and _is_fhir_type(resource_type):
+            skipped[resource_type] += 1
+        else:
+            reader.problem(
+                f"{entry.path}.resourceType", f"not a FHIR R4 resource type: {resource_type!r}"
+            )
+    updates = _group(supported, reader, source_system, received_at)
+    if reader.problems:
+        raise InvalidInput(reader.problems)
+    return FhirResult(updates=updates, skipped=dict(skipped))
+
+
+def _load(payload: bytes | str | Mapping[str, Any], reader: Reader) -> Json | None:
+    if isinstance(payload, Mapping):
+        return dict(payload)
+    try:
+        document = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        reader.problem("$", f"malformed JSON: {error}")
+        return None
+    if not isinstance(document, dict):
+        reader.problem("$", "a FHIR resource must be a JSON object")
+        return None
+    return document
+
+
+def _entries(document: Json, reader: Reader) -> list[_Entry]:
+    resource_type = document.get("resourceType")
+    if resource_type != "Bundle":
+        if resource_type in BUILDERS or resource_type == "Patient":
+            return [_Entry(path=str(resource_type), full_url=None, resource=document)]
+        reader.problem(
+            "resourceType", f"expected a Bundle or a patient-level resource, got {resource_type!r}"
+        )
+        return []
+    if document.get("type") not in BUNDLE_TYPES:
+        reader.problem("Bundle.type", f"unsupported bundle type {document.get('type')!r}")
+        return []
+    entries = []
+    for index, entry in enumerate(document.get("entry") or ()):
+        path = f"Bundle.entry[{index}]"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            if not (
+                isinstance(entry, dict) and "request" in entry and document["type"] != "collection"
+            ):
+                reader.problem(f"{path}.resource", "entry without a resource")
+            continue  # a DELETE in a transaction carries no resource and no facts
+        entries.append(
+            _Entry(path=f"{path}.resource", full_url=entry.get("fullUrl"), resource=resource)
+        )
+    return entries
+
+
+def _validate(entry: _Entry, reader: Reader) -> bool:
+    model = get_fhir_model_class(entry.resource["resourceType"])
+    try:
+        model.model_validate(entry.resource)
+    except ValidationError as error:
+        for detail in error.errors():
+            reader.problem(_join(entry.path, detail["loc"]), detail["msg"])
+        return False
+    return True
+
+
+def _is_fhir_type(resource_type: str) -> bool:
+    try:
+        get_fhir_model_class(resource_type)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return False
+    return True
+
+
+def _join(path: str, loc: tuple[int | str, ...]) -> str:
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _group(
+    entries: list[_Entry], reader: Reader, source_system: str, received_at: datetime | None
+) -> list[PatientUpdate]:
+    by_alias: dict[str, str] = {}
+    patients: dict[str, _Patient] = {}
+    medications: dict[str, Json] = {}
+    for entry in entries:
+        resource = entry.resource
+        aliases = _aliases(entry)
+        if resource["resourceType"] == "Patient":
+            key = aliases[0]
+            patients.setdefault(key, _Patient(source_patient_id=patient_id(resource)))
+            by_alias.update(dict.fromkeys(aliases, key))
+        elif resource["resourceType"] == "Medication":
+            medications.update(dict.fromkeys(aliases, resource))
+
+    def find_medication(reference: str, holder: Json) -> Json | None:
+        if reference.startswith("#"):
+            contained = holder.get("contained") or ()
+            return next((item for item in contained if item.get("id") == reference[1:]), None)
+        return medications.get(reference)
+
+    source = Source(system=source_system, received_at=received_at, medication=find_medication)
+    for entry in entries:
+        resource = entry.resource
+        resource_type = resource["resourceType"]
+        if resource_type == "Patient":
+            patient = patients[by_alias[_aliases(entry)[0]]]
+            patient.demographics = demographics(reader, source, resource, entry.path)
+        elif resource_type in BUILDERS:
+            owner = _patient_of(entry, by_alias, patients, reader)
+            facts = BUILDERS[resource_type](reader, source, resource, entry.path)
+            if owner is not None:
+                owner.facts.extend(facts)
+    return [
+        PatientUpdate(
+            source_system=source_system,
+            source_patient_id=patient.source_patient_id,
+            demographics=patient.demographics,
+            facts=tuple(patient.facts),
+        )
+        for patient in patients.values()
+    ]
+
+
+def _aliases(entry: _Entry) -> list[str]:
+    resource = entry.resource
+    local = f"{resource['resourceType']}/{resource.get('id')}"
+    aliases = [entry.full_url] if entry.full_url else []
+    if resource.get("id"):
+        aliases.append(local)
+    return aliases or [f"{entry.path}"]
+
+
+def _patient_of(
+    entry: _Entry, by_alias: dict[str, str], patients: dict[str, _Patient], reader: Reader
+) -> _Patient | None:
+    resource = entry.resource
+    field_name = "patient" if "patient" in resource and "subject" not in resource else "subject"
+    reference = (resource.get(field_name) or {}).get("reference")
+    path = f"{entry.path}.{field_name}.reference"
+    if not reference:
+        reader.problem(path, "no patient reference: the fact cannot be attributed")
+        return None
+    if reference in by_alias:
+        return patients[by_alias[reference]]
+    tail = reference.split("/")[-2:]
+    if reference.startswith("urn:uuid:"):
+        patient_key, local_id = reference, reference.removeprefix("urn:uuid:")
+    elif len(tail) == 2 and tail[0] == "Patient":
+        patient_key, local_id = f"Patient/{tail[1]}", tail[1]
+    else:
+        reader.problem(path, f"not a Patient reference: {reference!r}")
+        return None
+    by_alias[reference] = patient_key
+    return patients.setdefault(patient_key, _Patient(source_patient_id=local_id))

@@ -1,0 +1,153 @@
+"""Reading FHIR datatypes (CodeableConcept, Quantity, dateTime, Period) into canonical parts.
+
+Problems are appended to a shared list with their path instead of raised, so one refusal
+names every problem in the input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.clinical.codes import LOINC, UCUM
+from shared.clinical.errors import Problem
+from shared.clinical.facts import Coding, Quantity, ReferenceRange
+from shared.clinical.qualitative import qualitative_coding
+from shared.clinical.times import TimeFormatError, parse_fhir_datetime
+from shared.clinical.units import UnitError, analyte_for, to_canonical
+
+_TITER = re.compile(r"^\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Reader:
+    """Collects problems while reading one input."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def problem(self, path: str, reason: str) -> None:
+        self.problems.append(Problem(path=path, reason=reason))
+
+    def codings(self, concept: Any, path: str) -> tuple[Coding, ...]:
+        if not isinstance(concept, dict):
+            return ()
+        found = []
+        for coding in concept.get("coding") or ():
+            if coding.get("system") and coding.get("code"):
+                found.append(
+                    Coding(
+                        system=coding["system"], code=coding["code"], display=coding.get("display")
+                    )
+                )
+        return tuple(found)
+
+    def time(self, value: Any, path: str) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return parse_fhir_datetime(str(value))
+        except TimeFormatError as error:
+            self.problem(path, str(error))
+            return None
+
+    def period(
+        self, resource: Json, prefix: str, path: str
+    ) -> tuple[datetime | None, datetime | None]:
+        """``<prefix>DateTime`` / ``<prefix>Instant`` / ``<prefix>Period`` as (start, end)."""
+        for suffix in ("DateTime", "Instant"):
+            if f"{prefix}{suffix}" in resource:
+                key = f"{prefix}{suffix}"
+                return self.time(resource[key], f"{path}.{key}"), None
+        period = resource.get(f"{prefix}Period")
+        if isinstance(period, dict):
+            key = f"{path}.{prefix}Period"
+            return self.time(period.get("start"), f"{key}.start"), self.time(
+                period.get("end"), f"{key}.end"
+            )
+        return None, None
+
+    def quantity(
+        self, loinc: str | None, data: Json, path: str, default_unit: str | None = None
+    ) -> Quantity | None:
+        """A FHIR Quantity in canonical units; a wrong unit for a known analyte is a problem."""
+        value = data.get("value")
+        if value is None:
+            return None
+        unit_key = "code" if data.get("system") == UCUM and data.get("code") else "unit"
+        unit = data.get(unit_key) or data.get("code") or default_unit or ""
+        try:
+            canonical = to_canonical(loinc or "", float(value), unit)
+        except UnitError as error:
+            if loinc is not None and analyte_for(loinc) is not None:
+                self.problem(f"{path}.{unit_key}", f"{error} (LOINC {loinc})")
+            return None  # an unknown analyte with an unreadable unit: keep nothing, invent nothing
+        comparator = data.get("comparator")
+        return canonical.model_copy(update={"comparator": comparator}) if comparator else canonical
+
+    def reference_range(
+        self, loinc: str | None, ranges: Any, path: str, unit: str | None
+    ) -> ReferenceRange | None:
+        if not ranges:
+            return None
+        first = ranges[0]
+        bounds = {
+            bound: self.quantity(loinc, first[bound], f"{path}[0].{bound}", unit)
+            for bound in ("low", "high")
+            if isinstance(first.get(bound), dict)
+        }
+        if not any(bounds.values()):
+            return None
+        return ReferenceRange(**bounds)
+
+    def interpretation(self, concepts: Any) -> str | None:
+        for concept in concepts or ():
+            for coding in concept.get("coding") or ():
+                if coding.get("code"):
+                    return str(coding["code"])
+        return None
+
+
+def loinc_of(codes: tuple[Coding, ...]) -> str | None:
+    return next((coding.code for coding in codes if coding.system == LOINC), None)
+
+
+@dataclass(frozen=True)
+class ObservedValue:
+    quantity: Quantity | None = None
+    code: Coding | None = None
+    boolean: bool | None = None
+
+
+def read_value(reader: Reader, loinc: str | None, element: Json, path: str) -> ObservedValue:
+    """``value[x]`` of an Observation or component; free text other than results is dropped."""
+    if isinstance(element.get("valueQuantity"), dict):
+        return ObservedValue(
+            quantity=reader.quantity(loinc, element["valueQuantity"], f"{path}.valueQuantity")
+        )
+    if "valueCodeableConcept" in element:
+        codes = reader.codings(element["valueCodeableConcept"], f"{path}.valueCodeableConcept")
+        return ObservedValue(code=codes[0] if codes else None)
+    if "valueBoolean" in element:
+        return ObservedValue(boolean=bool(element["valueBoolean"]))
+    if "valueInteger" in element:
+        data = {"value": element["valueInteger"], "unit": "1"}
+        return ObservedValue(quantity=reader.quantity(loinc, data, f"{path}.valueInteger"))
+    if isinstance(element.get("valueString"), str):
+        return read_result_text(reader, loinc, element["valueString"], f"{path}.valueString")
+    return ObservedValue()
+
+
+def read_result_text(reader: Reader, loinc: str | None, text: str, path: str) -> ObservedValue:
+    """A qualitative word as SNOMED, a titer ``1:160`` as 160 {titer}; anything else: nothing."""
+    coding = qualitative_coding(text)
+    if coding is not None:
+        return ObservedValue(code=coding)
+    titer = _TITER.match(text)
+    if titer is not None:
+        data = {"value": float(titer[1]), "unit": "{titer}"}
+        return ObservedValue(quantity=reader.quantity(loinc, data, path))
+    return ObservedValue()

@@ -1,0 +1,51 @@
+"""Patient state from a stream of updates: upsert by fact id, newest demographics win.
+
+Re-sent and corrected records share a ``fact_id`` and replace the earlier version. A fact whose
+status became ``entered-in-error`` is kept as a tombstone (consumers ignore that status, see
+``ClinicalFact``): removing it would let a late re-delivery of the erroneous version resurrect
+it, and the audit trail can show what was withdrawn. When both versions carry a numeric
+``provenance.version`` (FHIR ``meta.versionId``), an older version arriving late is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, PatientUpdate
+
+
+def apply_update(state: PatientFacts, update: PatientUpdate) -> PatientFacts:
+    facts = {fact.fact_id: fact for fact in state.facts}
+    for fact in update.facts:
+        current = facts.get(fact.fact_id)
+        if current is None or not _is_older(fact, current):
+            facts[fact.fact_id] = fact
+    return PatientFacts(
+        demographics=_merge(state.demographics, update.demographics),
+        facts=tuple(facts.values()),
+    )
+
+
+def facts_from_updates(updates: Iterable[PatientUpdate]) -> PatientFacts:
+    state = PatientFacts()
+    for update in updates:
+        state = apply_update(state, update)
+    return state
+
+
+def _is_older(incoming: ClinicalFact, current: ClinicalFact) -> bool:
+    new, old = incoming.provenance.version, current.provenance.version
+    if new is None or old is None or not (new.isdigit() and old.isdigit()):
+        return False
+    return int(new) < int(old)
+
+
+def _merge(current: Demographics, newer: Demographics | None) -> Demographics:
+    if newer is None:
+        return current
+    known = {
+        name: getattr(newer, name)
+        for name in Demographics.model_fields
+        if getattr(newer, name) is not None
+    }
+    return current.model_copy(update=known)

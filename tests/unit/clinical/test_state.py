@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from datetime import date
+
+from shared.clinical.facts import (
+    ClinicalFact,
+    Coding,
+    Demographics,
+    FactKind,
+    PatientFacts,
+    PatientUpdate,
+    Provenance,
+    Quantity,
+    Sex,
+)
+from shared.clinical.ids import fact_id
+from shared.clinical.state import apply_update, facts_from_updates
+
+LOINC = "http://loinc.org"
+
+
+def _observation(
+    resource: str, value: float, status: str = "final", version: str | None = None
+) -> ClinicalFact:
+    return ClinicalFact(
+        fact_id=fact_id("lab", resource),
+        kind=FactKind.OBSERVATION,
+        codes=(Coding(system=LOINC, code="718-7"),),
+        status=status,
+        value_quantity=Quantity(value=value, unit="g/L"),
+        provenance=Provenance(
+            source_system="lab", format="fhir-r4", resource=resource, version=version
+        ),
+    )
+
+
+def _update(*facts: ClinicalFact, demographics: Demographics | None = None) -> PatientUpdate:
+    return PatientUpdate(
+        source_system="lab", source_patient_id="p1", demographics=demographics, facts=facts
+    )
+
+
+def test_a_later_version_of_the_same_record_replaces_the_earlier_one() -> None:
+    state = facts_from_updates(
+        [_update(_observation("Observation/a", 100)), _update(_observation("Observation/a", 120))]
+    )
+    assert [f.value_quantity.value for f in state.facts if f.value_quantity] == [120]
+
+
+def test_different_records_accumulate() -> None:
+    state = facts_from_updates(
+        [_update(_observation("Observation/a", 100)), _update(_observation("Observation/b", 90))]
+    )
+    assert len(state.facts) == 2
+
+
+def test_an_entered_in_error_correction_is_kept_as_a_tombstone() -> None:
+    state = facts_from_updates(
+        [
+            _update(_observation("Observation/a", 100)),
+            _update(_observation("Observation/a", 100, status="entered-in-error")),
+        ]
+    )
+    assert [f.status for f in state.facts] == ["entered-in-error"]
+
+
+def test_an_older_numbered_version_arriving_late_does_not_overwrite_the_newer() -> None:
+    state = facts_from_updates(
+        [
+            _update(_observation("Observation/a", 120, version="3")),
+            _update(_observation("Observation/a", 100, version="2")),
+        ]
+    )
+    assert [f.value_quantity.value for f in state.facts if f.value_quantity] == [120]
+
+
+def test_non_null_demographics_of_the_newer_update_win_and_nulls_do_not_erase() -> None:
+    first = Demographics(birth_date=date(1990, 1, 1), sex=Sex.FEMALE)
+    newer = Demographics(birth_date=date(1990, 1, 2), deceased=False)
+    state = facts_from_updates([_update(demographics=first), _update(demographics=newer)])
+    assert state.demographics == Demographics(
+        birth_date=date(1990, 1, 2), sex=Sex.FEMALE, deceased=False
+    )
+
+
+def test_applying_an_update_does_not_change_the_previous_state() -> None:
+    before = PatientFacts()
+    after = apply_update(before, _update(_observation("Observation/a", 100)))
+    assert before.facts == ()
+    assert len(after.facts) == 1
