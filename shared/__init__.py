@@ -1,1 +1,1 @@
-"""TrialWatch's shared package: wire contracts, canonical clinical facts, the pure eligibility core."""
+"""TrialWatch shared package: wire contracts, clinical facts, the pure eligibility core."""

@@ -53,7 +53,7 @@ def not_(value: Truth) -> Truth:
 
 
 def at_least(n: int, values: Iterable[Truth]) -> Truth:
-    """TRUE when at least ``n`` are surely TRUE, FALSE when even every UNKNOWN could not reach ``n``."""
+    """TRUE when surely at least ``n`` are TRUE; FALSE when even all UNKNOWNs cannot reach ``n``."""
     sure = possible = 0
     for value in values:
         if value is Truth.TRUE:
