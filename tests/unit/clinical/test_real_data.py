@@ -1,0 +1,70 @@
+"""The handout data (``<repo>/../shared/data``): Synthea R4 bundles and real ORU^R01 messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.clinical.errors import InvalidInput
+from shared.clinical.facts import FactKind
+from shared.clinical.fhir import normalise_fhir
+from shared.clinical.hl7v2 import parse_hl7v2
+from tests.unit.clinical.conftest import shared_data
+
+
+def test_every_synthea_bundle_normalises_into_one_patient_with_facts() -> None:
+    bundles = sorted(shared_data("fhir-synthea").glob("*.json"))
+    assert len(bundles) == 24
+    for bundle in bundles:
+        result = normalise_fhir(bundle.read_bytes(), source_system="synthea")
+        assert len(result.updates) == 1, bundle.name
+        update = result.updates[0]
+        assert update.source_patient_id
+        assert update.demographics is not None
+        assert update.demographics.birth_date is not None
+        kinds = {fact.kind for fact in update.facts}
+        assert FactKind.OBSERVATION in kinds, bundle.name
+        assert "Claim" in result.skipped or "Encounter" in result.skipped
+
+
+def test_synthea_creatinine_38483_4_arrives_in_canonical_mg_per_dl() -> None:
+    bundle = next(iter(sorted(shared_data("fhir-synthea").glob("*.json"))))
+    (update,) = normalise_fhir(bundle.read_bytes(), source_system="synthea").updates
+    creatinine = [f for f in update.facts if f.codes[0].code == "38483-4" and f.value_quantity]
+    assert creatinine
+    assert {f.value_quantity.unit for f in creatinine if f.value_quantity} == {"mg/dL"}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("LAB-ORU-1.hl7", None),
+        ("ORU-R01-RMGEAD.hl7", None),
+        ("LRI_2.0-NG_CBC_Typ_Message.hl7", "OBX[2].6: unit 'g/mL' is implausible for hemoglobin"),
+        ("LAB-ORU-2.hl7", "OBX[6].6: unit 'g/l-1' is not a unit of hemoglobin"),
+        ("ORU-R01-01.hl7", "OBX[2].3: no observation identifier"),
+    ],
+)
+def test_each_real_hl7_message_normalises_or_is_refused_with_a_reason(
+    name: str, expected: str | None
+) -> None:
+    message = (shared_data("hl7v2") / name).read_bytes()
+    if expected is None:
+        updates = parse_hl7v2(message)
+        assert len(updates) == 1
+        assert updates[0].facts
+        return
+    with pytest.raises(InvalidInput) as caught:
+        parse_hl7v2(message)
+    assert any(str(problem).startswith(expected) for problem in caught.value.problems), str(
+        caught.value
+    )
+
+
+def test_the_messy_count_units_of_the_real_feed_are_kept_as_given_for_unlisted_codes() -> None:
+    (update,) = parse_hl7v2((shared_data("hl7v2") / "LAB-ORU-1.hl7").read_bytes())
+    units = {
+        fact.codes[0].code: fact.value_quantity.unit for fact in update.facts if fact.value_quantity
+    }
+    assert units["11125-2"] == "giga.l-1"
+    assert units["11273-0"] == "tera.l-1"
+    assert update.source_system == "SomeSystem"

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from shared.clinical.times import (
+    TimeFormatError,
+    parse_fhir_date,
+    parse_fhir_datetime,
+    parse_hl7_ts,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("2026-11", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-20", datetime(2026, 11, 20, tzinfo=UTC)),
+        ("2026-11-20T08:30:00+01:00", datetime(2026, 11, 20, 7, 30, tzinfo=UTC)),
+        ("2026-11-20T08:30:00.5Z", datetime(2026, 11, 20, 8, 30, 0, 500000, tzinfo=UTC)),
+    ],
+)
+def test_fhir_times_become_aware_utc(text: str, expected: datetime) -> None:
+    assert parse_fhir_datetime(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-20T08:30:00", "2026-11-20T08:30", "20/11/2026", "2026-13-01"]
+)
+def test_naive_or_malformed_fhir_times_are_refused(text: str) -> None:
+    with pytest.raises(TimeFormatError):
+        parse_fhir_datetime(text)
+
+
+def test_a_partial_birth_date_is_not_an_exact_date() -> None:
+    assert parse_fhir_date("1990-04-12") == date(1990, 4, 12)
+    assert parse_fhir_date("1990") is None
+
+
+def test_hl7_timestamps_use_their_offset_or_the_assumed_zone() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    assert parse_hl7_ts("201410060627+0700", UTC) == datetime(2014, 10, 5, 23, 27, tzinfo=UTC)
+    assert parse_hl7_ts("20141006062700", plus_two) == datetime(2014, 10, 6, 4, 27, tzinfo=UTC)
+    assert parse_hl7_ts("20141006", UTC) == datetime(2014, 10, 6, tzinfo=UTC)
+    with pytest.raises(TimeFormatError):
+        parse_hl7_ts("2014-10-06", UTC)

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.clinical.units import UnitError, catalogue, from_canonical, to_canonical
+
+
+@pytest.mark.parametrize(
+    ("loinc", "value", "unit", "expected", "canonical"),
+    [
+        ("2160-0", 88.4, "umol/L", 1.0, "mg/dL"),
+        ("38483-4", 1.2, "mg/dL", 1.2, "mg/dL"),
+        ("718-7", 13.0, "g/dL", 130.0, "g/L"),
+        ("718-7", 8.0, "mmol/L", 8.0 * 16.1145, "g/L"),
+        ("777-3", 221.0, "giga.l-1", 221.0, "10*9/L"),
+        ("26515-7", 210000.0, "{cells}/uL", 210.0, "10*9/L"),
+        ("751-8", 4.1, "10*3/uL", 4.1, "10*9/L"),
+        ("26499-4", 4.1, "10^9/L", 4.1, "10*9/L"),
+        ("6690-2", 5.0, "/nL", 5.0, "10*9/L"),
+        ("1742-6", 40.0, "IU/L", 40.0, "U/L"),
+        ("1920-8", 1.0, "ukat/L", 60.0, "U/L"),
+        ("1975-2", 17.1, "umol/L", 1.0, "mg/dL"),
+        ("2890-2", 1.0, "mg/mmol", 0.00884, "g/g"),
+        ("2890-2", 500.0, "mg/g", 0.5, "g/g"),
+        ("2889-4", 600.0, "mg/(24.h)", 0.6, "g/(24.h)"),
+        ("4485-9", 90.0, "mg/dL", 0.9, "g/L"),
+        ("29463-7", 100.0, "[lb_av]", 45.359237, "kg"),
+        ("8302-2", 65.0, "[in_i]", 165.1, "cm"),
+        ("8302-2", 1.7, "m", 170.0, "cm"),
+        ("8117-4", 12.0, "%", 12.0, "%"),
+        ("5048-4", 160.0, "{titer}", 160.0, "{titer}"),
+        ("8310-5", 98.6, "[degF]", 37.0, "Cel"),
+    ],
+)
+def test_catalogued_units_are_converted_to_the_canonical_unit(
+    loinc: str, value: float, unit: str, expected: float, canonical: str
+) -> None:
+    quantity = to_canonical(loinc, value, unit)
+    assert quantity.unit == canonical
+    assert quantity.value == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("loinc", "unit", "reason"),
+    [
+        ("718-7", "g/mL", "implausible for hemoglobin"),
+        ("777-3", "tera.l-1", "implausible for blood_cell_count"),
+        ("751-8", "10*12/L", "implausible for blood_cell_count"),
+        ("20509-6", "g/l-1", "not a unit of hemoglobin"),
+        ("2160-0", "mmHg", "not a unit of creatinine"),
+        ("2160-0", "", "no unit given for creatinine"),
+        ("2160-0", "furlongs", "not a unit of creatinine"),
+    ],
+)
+def test_a_unit_that_cannot_be_right_for_the_analyte_is_refused(
+    loinc: str, unit: str, reason: str
+) -> None:
+    with pytest.raises(UnitError, match=reason):
+        to_canonical(loinc, 1.0, unit)
+
+
+def test_an_unknown_analyte_keeps_a_readable_unit_as_given() -> None:
+    quantity = to_canonical("2345-7", 5.5, " mmol/L ")
+    assert (quantity.value, quantity.unit) == (5.5, "mmol/L")
+
+
+def test_an_unknown_analyte_with_an_unreadable_unit_is_refused() -> None:
+    with pytest.raises(UnitError):
+        to_canonical("2345-7", 5.5, "(score)")
+
+
+def test_every_catalogue_entry_names_its_source_and_converts_each_listed_unit() -> None:
+    for loinc, analyte in catalogue().items():
+        assert analyte.source
+        for unit in analyte.units:
+            assert to_canonical(loinc, 1.0, unit).unit == analyte.canonical
+
+
+_CONVERTIBLE = [
+    (loinc, unit)
+    for loinc, analyte in sorted(catalogue().items())
+    for unit in (*analyte.units, *(alias for alias, _ in analyte.aliases))
+]
+
+
+@given(
+    pair=st.sampled_from(_CONVERTIBLE),
+    value=st.floats(min_value=1e-6, max_value=1e6, allow_nan=False),
+)
+def test_canonical_to_unit_and_back_round_trips(pair: tuple[str, str], value: float) -> None:
+    loinc, unit = pair
+    there = from_canonical(loinc, value, unit)
+    back = to_canonical(loinc, there, unit).value
+    assert back == pytest.approx(value, rel=1e-9, abs=1e-9)
