@@ -61,6 +61,11 @@ class IntakeSettings(ServiceSettings):
     max_body_bytes: int = 5 * 1024 * 1024
     relay_batch_size: int = 200
     relay_poll_interval_s: float = 0.05
+    relay_max_backoff_s: float = 5.0
+    # The raw upstream topic (INTAKE_RAW): consumer group, and the source system assumed for
+    # a message without a ``source-system`` header.
+    raw_group_id: str = "trialwatch-intake"
+    raw_default_source: str = "intake-raw"
 
 
 class EvaluatorSettings(ServiceSettings):
@@ -80,3 +85,25 @@ class AuditSettings(ServiceSettings):
     group_id: str = "trialwatch-audit"
     checkpoint_dir: Path = DEFAULT_DATA_DIR / "checkpoints"
     checkpoint_interval_s: float = 60.0
+    # Ed25519 key that signs checkpoints; generated (0600) on first start when absent. Empty
+    # means ``<checkpoint_dir>/../audit-signing-key.pem``; the public key is exported beside it
+    # as ``*.pub.pem``. ``verify_key_file`` pins the public key verification trusts.
+    signing_key_file: Path | None = None
+    verify_key_file: Path | None = None
+    # PostgreSQL: the role the migration creates with SELECT/INSERT only on the audit tables.
+    # Point AUDIT_DATABASE_URL at it in production; migrate with AUDIT_MIGRATION_DATABASE_URL.
+    app_role: str = "trialwatch_audit_app"
+    app_role_login: bool = False
+    app_role_password: str | None = None
+    migration_database_url: str | None = None
+    # Back-off while the database is unreachable: consumption pauses, the message is redelivered.
+    retry_initial_s: float = Field(default=0.2, gt=0)
+    retry_max_s: float = Field(default=10.0, gt=0)
+    max_page_size: int = Field(default=1000, ge=1)
+
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or self.checkpoint_dir.parent / "audit-signing-key.pem"
+
+    def verify_key_path(self) -> Path:
+        key = self.signing_key_path()
+        return self.verify_key_file or key.with_name(key.stem + ".pub.pem")

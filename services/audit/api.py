@@ -1,0 +1,176 @@
+"""The auditor API: query, export, explain and verify the decision record.
+
+Every route needs the ``auditor`` role (or ``admin``), and every call is written to the
+append-only access log (who, when, what filter) before the answer is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from services.audit.access_log import AccessLog
+from services.audit.api_models import (
+    AccessEntryOut,
+    AccessPage,
+    AuditRecordOut,
+    RecordPage,
+    StatusAsOf,
+)
+from services.audit.exports import export_csv, export_jsonl
+from services.audit.queries import RecordFilter, RecordQueries
+from services.audit.verification import VerificationReport
+from shared.eligibility.decision import Status
+from shared.infra.auth import Principal, Role, require_role
+from shared.time import as_utc
+
+
+@dataclass(frozen=True, slots=True)
+class AuditApi:
+    """What the routes need, built by the composition root (``app.state.audit``)."""
+
+    queries: RecordQueries
+    access: AccessLog
+    verify: Callable[[], Awaitable[VerificationReport]]
+    max_page_size: int
+
+
+def _api(request: Request) -> AuditApi:
+    api: AuditApi = request.app.state.audit
+    return api
+
+
+Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]
+Api = Annotated[AuditApi, Depends(_api)]
+router = APIRouter(tags=["audit"])
+
+
+def record_filter(
+    patient_key: Annotated[str | None, Query(description="surrogate patient key",
+                                             examples=["pk_3f9a1c2b7d"])] = None,
+    trial_id: Annotated[str | None, Query(examples=["NCT06920433"])] = None,
+    trial_version: Annotated[str | None, Query(examples=["2025-04-01"])] = None,
+    status: Annotated[Status | None, Query()] = None,
+    decided_from: Annotated[AwareDatetime | None, Query(
+        description="decision time, inclusive (ISO-8601 with offset)",
+        examples=["2026-11-01T00:00:00Z"])] = None,
+    decided_to: Annotated[AwareDatetime | None, Query(
+        description="decision time, exclusive", examples=["2026-12-01T00:00:00Z"])] = None,
+) -> RecordFilter:
+    return RecordFilter(
+        patient_key=patient_key, trial_id=trial_id, trial_version=trial_version,
+        status=status.value if status else None,
+        decided_from=as_utc(decided_from) if decided_from else None,
+        decided_to=as_utc(decided_to) if decided_to else None,
+    )
+
+
+Filter = Annotated[RecordFilter, Depends(record_filter)]
+
+
+@router.get("/decisions", response_model=RecordPage,
+            summary="Query the decision history (filter, paginate by cursor)")
+async def list_decisions(
+    principal: Auditor, api: Api, flt: Filter,
+    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the previous page")]
+    = None,
+    limit: Annotated[int, Query(ge=1, description="page size (capped by AUDIT_MAX_PAGE_SIZE)")]
+    = 100,
+) -> RecordPage:
+    limit = min(limit, api.max_page_size)
+    rows = await api.queries.page(flt, cursor, limit)
+    await api.access.record(principal, "query-decisions",
+                            {**flt.as_log(), "cursor": cursor, "limit": limit}, len(rows))
+    items = [AuditRecordOut.from_row(r) for r in rows]
+    return RecordPage(items=items, next_cursor=items[-1].sequence if len(items) == limit else None)
+
+
+@router.get("/decisions/export", summary="Export matching decisions as CSV or JSON Lines",
+            response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
+async def export_decisions(
+    principal: Auditor, api: Api, flt: Filter,
+    format: Annotated[Literal["csv", "jsonl"], Query()] = "jsonl",
+) -> StreamingResponse:
+    await api.access.record(principal, "export-decisions", {**flt.as_log(), "format": format})
+    if format == "csv":
+        return StreamingResponse(export_csv(api.queries, flt), media_type="text/csv",
+                                 headers={"Content-Disposition": "attachment; "
+                                                                 "filename=decisions.csv"})
+    return StreamingResponse(export_jsonl(api.queries, flt), media_type="application/x-ndjson")
+
+
+@router.get("/decisions/{decision_id}", response_model=AuditRecordOut,
+            summary="One stored decision by its decision id",
+            responses={404: {"description": "no decision with this id"}})
+async def get_decision(principal: Auditor, api: Api, decision_id: UUID) -> AuditRecordOut:
+    row = await api.queries.by_decision_id(decision_id)
+    await api.access.record(principal, "get-decision", {"decision_id": str(decision_id)},
+                            1 if row else 0)
+    if row is None:
+        raise HTTPException(404, "no decision with this id")
+    return AuditRecordOut.from_row(row)
+
+
+@router.get("/patients/{patient_key}/trials/{trial_id}/status", response_model=StatusAsOf,
+            summary="A patient's status for a trial as of an instant, and why",
+            responses={404: {"description": "no decision for this patient and trial by then"}})
+async def status_as_of(
+    principal: Auditor, api: Api, patient_key: str, trial_id: str,
+    at: Annotated[AwareDatetime, Query(description="the instant asked about",
+                                       examples=["2026-11-25T04:00:00Z"])],
+    trial_version: Annotated[str | None, Query()] = None,
+) -> StatusAsOf:
+    row = await api.queries.status_as_of(patient_key, trial_id, as_utc(at), trial_version)
+    await api.access.record(principal, "status-as-of", {
+        "patient_key": patient_key, "trial_id": trial_id, "at": at.isoformat(),
+        "trial_version": trial_version}, 1 if row else 0)
+    if row is None:
+        raise HTTPException(404, "no decision for this patient and trial by then")
+    record = AuditRecordOut.from_row(row)
+    return StatusAsOf(
+        patient_key=patient_key, trial_id=trial_id, at=as_utc(at), status=record.status,
+        trial_version=record.trial_version, as_of=record.as_of,
+        decision_id=record.decision_id, sequence=record.sequence,
+        criteria=record.decision.get("criteria", []),
+    )
+
+
+@router.get("/snapshots/{snapshot_hash}", summary="The input snapshot a decision was made from",
+            responses={404: {"description": "unknown snapshot hash"}})
+async def get_snapshot(principal: Auditor, api: Api, snapshot_hash: str) -> StreamingResponse:
+    body = await api.queries.snapshot(snapshot_hash)
+    await api.access.record(principal, "get-snapshot", {"snapshot_hash": snapshot_hash},
+                            1 if body else 0)
+    if body is None:
+        raise HTTPException(404, "unknown snapshot hash")
+    return StreamingResponse(iter([body.encode()]), media_type="application/json")
+
+
+@router.get("/verify", response_model=VerificationReport,
+            summary="Walk the hash chain and check it against the signed checkpoints")
+async def verify(principal: Auditor, api: Api) -> VerificationReport:
+    report = await api.verify()
+    await api.access.record(principal, "verify", {}, report.records_checked)
+    return report
+
+
+@router.get("/access-log", response_model=AccessPage,
+            summary="Who queried the audit trail, when, with what filter")
+async def list_access(
+    principal: Auditor, api: Api,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1)] = 100,
+) -> AccessPage:
+    limit = min(limit, api.max_page_size)
+    rows = await api.access.page(cursor, limit)
+    await api.access.record(principal, "query-access-log", {"cursor": cursor, "limit": limit},
+                            len(rows))
+    items = [AccessEntryOut.from_row(r) for r in rows]
+    return AccessPage(items=items, next_cursor=items[-1].id if len(items) == limit else None)

@@ -1,0 +1,95 @@
+"""Composition root of the audit service: the only place that wires things together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import FastAPI
+
+from services.audit.access_log import AccessLog
+from services.audit.api import AuditApi, router
+from services.audit.backoff import Backoff
+from services.audit.chain_store import ChainStore
+from services.audit.checkpoint_writer import CheckpointWriter
+from services.audit.handlers import register_handlers
+from services.audit.ingest import DecisionIngest
+from services.audit.queries import RecordQueries
+from services.audit.signing import load_or_create_signing_key
+from services.audit.verifier import verify_chain
+from shared.infra.auth import TokenRegistry
+from shared.infra.db import make_engine, ping
+from shared.infra.dead_letters import DeadLetters
+from shared.infra.http import health_router
+from shared.infra.kafka import make_broker
+from shared.settings import AuditSettings, KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """\
+The tamper-evident record of every eligibility decision. Auditors (bearer token with role
+`auditor`) query it by patient key, trial and version, time and status; read one decision or a
+patient's status as of an instant with the reasons and evidence; export CSV or JSON Lines; and
+verify the hash chain against the signed checkpoints. Every query is itself recorded.
+"""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_app(settings: AuditSettings | None = None,
+              kafka: KafkaSettings | None = None) -> FastAPI:
+    settings = settings or AuditSettings()
+    kafka = kafka or KafkaSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        write_lock = asyncio.Lock()
+        store = ChainStore(engine, write_lock)
+        broker = make_broker(kafka, client_id="trialwatch-audit")
+        backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
+        ingest = DecisionIngest(store, DeadLetters(broker, "audit"), utc_now, backoff)
+        register_handlers(broker, ingest, settings, kafka)
+        key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
+        writer = CheckpointWriter(store, key, settings.checkpoint_dir, utc_now)
+        app.state.engine, app.state.broker = engine, broker
+        app.state.audit = AuditApi(
+            queries=RecordQueries(engine),
+            access=AccessLog(engine, utc_now, write_lock),
+            verify=lambda: verify_chain(store, settings.checkpoint_dir,
+                                        settings.verify_key_path()),
+            max_page_size=settings.max_page_size,
+        )
+        await broker.start()
+        checkpoints = asyncio.create_task(writer.run_every(settings.checkpoint_interval_s))
+        log.info("audit service started", port=settings.port)
+        try:
+            yield
+        finally:
+            await broker.stop()
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
+            with contextlib.suppress(Exception):
+                await writer.write_if_advanced()
+            await engine.dispose()
+
+    app = FastAPI(title="TrialWatch audit", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.tokens = TokenRegistry.from_settings(settings)
+
+    async def database_ready() -> None:
+        await ping(app.state.engine)
+
+    async def broker_ready() -> None:
+        if not await app.state.broker.ping(2):
+            raise ConnectionError("broker does not answer")
+
+    app.include_router(health_router({"database": database_ready, "broker": broker_ready}))
+    app.include_router(router)
+    return app

@@ -1,0 +1,139 @@
+"""Appending decisions to the hash chain, and reading the chain back in order.
+
+One writer per database: appends are serialised by an in-process lock (one consumer task, plus
+the access log that shares the SQLite write lock) and, on PostgreSQL, by a transaction-scoped
+advisory lock, so two audit processes on one database cannot fork the chain. The unique
+``prev_hash`` column makes a fork impossible even if both were bypassed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.audit.records import GENESIS_HASH, AuditRecord, build_record
+from services.audit.tables import records, snapshots
+from shared.canonical import canonical_json
+from shared.contracts.events import DecisionMade
+
+CHAIN_LOCK_KEY = 0x7472_6961_6C77_6174  # "trialwat": the advisory lock of the audit chain
+_FORK_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    sequence: int
+    record_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    record: AuditRecord | None
+    """None when the decision was already stored (a redelivery)."""
+
+    @property
+    def duplicate(self) -> bool:
+        return self.record is None
+
+
+class ChainStore:
+    def __init__(self, engine: AsyncEngine, write_lock: asyncio.Lock | None = None) -> None:
+        self._engine = engine
+        self.write_lock = write_lock or asyncio.Lock()
+
+    async def append(self, event: DecisionMade, recorded_at: datetime) -> Appended:
+        """Store the decision once: a decision id already in the chain is a no-op."""
+        async with self.write_lock:
+            for _ in range(_FORK_RETRIES):
+                try:
+                    return await self._append_once(event, recorded_at)
+                except IntegrityError:
+                    # Another process took the next sequence (SQLite without the advisory
+                    # lock), or stored this very decision: look again.
+                    continue
+            raise RuntimeError("could not append after repeated sequence conflicts")
+
+    async def _append_once(self, event: DecisionMade, recorded_at: datetime) -> Appended:
+        async with self._engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                         {"key": CHAIN_LOCK_KEY})
+            stored = await connection.scalar(
+                select(records.c.sequence).where(records.c.decision_id == event.decision_id))
+            if stored is not None:
+                return Appended(None)
+            head = await _head(connection)
+            await _store_snapshot_once(connection, event, recorded_at)
+            record = build_record(event, head.sequence + 1, head.record_hash, recorded_at)
+            await connection.execute(insert(records).values(**record.columns()))
+            return Appended(record)
+
+    async def head(self) -> ChainHead:
+        async with self._engine.connect() as connection:
+            return await _head(connection)
+
+    async def count(self) -> int:
+        async with self._engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(records)) or 0)
+
+    async def iter_records(self, batch_size: int = 2000) -> AsyncIterator[dict[str, Any]]:
+        """Every record in sequence order, read in keyset-paginated batches."""
+        after = None
+        while True:
+            query = select(records).order_by(records.c.sequence).limit(batch_size)
+            if after is not None:
+                query = query.where(records.c.sequence > after)
+            async with self._engine.connect() as connection:
+                rows = (await connection.execute(query)).mappings().all()
+            for row in rows:
+                yield dict(row)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1]["sequence"]
+
+    async def iter_snapshots(self, batch_size: int = 500) -> AsyncIterator[tuple[str, str]]:
+        after = None
+        while True:
+            query = (select(snapshots.c.snapshot_hash, snapshots.c.snapshot)
+                     .order_by(snapshots.c.snapshot_hash).limit(batch_size))
+            if after is not None:
+                query = query.where(snapshots.c.snapshot_hash > after)
+            async with self._engine.connect() as connection:
+                rows = (await connection.execute(query)).all()
+            for snapshot_hash, snapshot in rows:
+                yield snapshot_hash, snapshot
+            if len(rows) < batch_size:
+                return
+            after = rows[-1][0]
+
+
+async def _head(connection: AsyncConnection) -> ChainHead:
+    row = (await connection.execute(
+        select(records.c.sequence, records.c.record_hash)
+        .order_by(records.c.sequence.desc()).limit(1))).first()
+    if row is None:
+        return ChainHead(0, GENESIS_HASH)
+    return ChainHead(int(row.sequence), row.record_hash)
+
+
+async def _store_snapshot_once(connection: AsyncConnection, event: DecisionMade,
+                               recorded_at: datetime) -> None:
+    known = await connection.scalar(
+        select(snapshots.c.snapshot_hash).where(snapshots.c.snapshot_hash == event.snapshot_hash))
+    if known is None:
+        body = canonical_json(event.snapshot).decode()
+        await connection.execute(insert(snapshots).values(
+            snapshot_hash=event.snapshot_hash, snapshot=body, stored_at=recorded_at))
+
+
+def decision_of(row: dict[str, Any]) -> dict[str, Any]:
+    decision: dict[str, Any] = json.loads(row["decision"])
+    return decision

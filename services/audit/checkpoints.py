@@ -1,0 +1,120 @@
+"""Signed checkpoints of the chain head, kept outside the database.
+
+A checkpoint says "at this time the chain had N records and record N hashed to H", signed with
+Ed25519. Someone who rewrites the whole chain consistently (every hash recomputed) still cannot
+make record N hash to H, and cannot sign a new checkpoint without the private key.
+Files are written to a temporary name, synced, then renamed: a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.audit.signing import key_id
+from shared.canonical import canonical_json
+from shared.time import UtcDatetime, iso_z
+
+SIGNING_DOMAIN = b"trialwatch-audit-checkpoint-v1\n"
+FILE_PATTERN = re.compile(r"^checkpoint-(\d{12})\.json$")
+
+
+class Checkpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sequence: int = Field(ge=0)
+    head_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    created_at: UtcDatetime
+    key_id: str
+    signature: str = Field(description="base64 Ed25519 signature of the signed form")
+
+    def signed_form(self) -> bytes:
+        return SIGNING_DOMAIN + canonical_json({
+            "sequence": self.sequence, "head_hash": self.head_hash,
+            "created_at": iso_z(self.created_at), "key_id": self.key_id,
+        })
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedCheckpoint:
+    file: str
+    reason: str
+
+
+def sign_checkpoint(key: Ed25519PrivateKey, sequence: int, head_hash: str,
+                    created_at: datetime) -> Checkpoint:
+    unsigned = Checkpoint(sequence=sequence, head_hash=head_hash, created_at=created_at,
+                          key_id=key_id(key.public_key()), signature="")
+    signature = base64.b64encode(key.sign(unsigned.signed_form())).decode()
+    return unsigned.model_copy(update={"signature": signature})
+
+
+def checkpoint_path(directory: Path, sequence: int) -> Path:
+    return directory / f"checkpoint-{sequence:012d}.json"
+
+
+def write_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    target = checkpoint_path(directory, checkpoint.sequence)
+    temporary = target.with_suffix(".tmp")
+    with open(temporary, "wb") as file:
+        file.write(canonical_json(checkpoint) + b"\n")
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, target)
+    return target
+
+
+def check_signature(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> str | None:
+    """None when the checkpoint was signed by ``public_key``; otherwise why it is rejected."""
+    if checkpoint.key_id != key_id(public_key):
+        return f"signed by an unknown key {checkpoint.key_id!r}"
+    try:
+        signature = base64.b64decode(checkpoint.signature, validate=True)
+        public_key.verify(signature, checkpoint.signed_form())
+    except (InvalidSignature, binascii.Error, ValueError):
+        return "signature does not verify"
+    return None
+
+
+def load_checkpoints(directory: Path, public_key: Ed25519PublicKey,
+                     ) -> tuple[list[Checkpoint], list[RejectedCheckpoint]]:
+    """Every checkpoint file in ``directory``: the trusted ones (by sequence) and the rejected."""
+    trusted: list[Checkpoint] = []
+    rejected: list[RejectedCheckpoint] = []
+    if not directory.exists():
+        return trusted, rejected
+    for path in sorted(directory.glob("checkpoint-*.json")):
+        reason, checkpoint = _read(path)
+        if checkpoint is not None:
+            reason = check_signature(checkpoint, public_key)
+            if reason is None and not _named_for(path, checkpoint):
+                reason = "file name does not match the signed sequence"
+        if reason is None and checkpoint is not None:
+            trusted.append(checkpoint)
+        else:
+            rejected.append(RejectedCheckpoint(path.name, reason or "unreadable"))
+    trusted.sort(key=lambda c: c.sequence)
+    return trusted, rejected
+
+
+def _read(path: Path) -> tuple[str | None, Checkpoint | None]:
+    try:
+        return None, Checkpoint.model_validate(json.loads(path.read_bytes()))
+    except (OSError, ValueError, ValidationError) as error:
+        return f"malformed: {type(error).__name__}", None
+
+
+def _named_for(path: Path, checkpoint: Checkpoint) -> bool:
+    match = FILE_PATTERN.match(path.name)
+    return match is not None and int(match.group(1)) == checkpoint.sequence

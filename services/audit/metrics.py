@@ -1,0 +1,22 @@
+"""Prometheus metrics of the audit service (process-wide, served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+DECISIONS_STORED = Counter(
+    "trialwatch_audit_decisions_stored", "Decisions appended to the audit chain")
+DUPLICATE_DECISIONS = Counter(
+    "trialwatch_audit_duplicate_decisions",
+    "Redelivered decisions recognised by their decision id and not stored again")
+DEAD_LETTERS = Counter(
+    "trialwatch_audit_dead_letters", "Decision messages that could not be read, sent to the DLQ")
+STORE_FAILURES = Counter(
+    "trialwatch_audit_store_failures",
+    "Transient failures to store a decision (database unreachable): consumption paused")
+CHECKPOINTS_WRITTEN = Counter(
+    "trialwatch_audit_checkpoints_written", "Signed checkpoints written outside the database")
+CHAIN_HEAD = Gauge("trialwatch_audit_chain_head_sequence", "Sequence number of the newest record")
+AUDITOR_QUERIES = Counter(
+    "trialwatch_audit_auditor_queries", "Auditor API queries, each recorded in the access log",
+    ["action"])

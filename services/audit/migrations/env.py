@@ -1,0 +1,4 @@
+from services.audit.tables import metadata
+from shared.infra.alembic_env import run
+
+run(metadata, "audit")

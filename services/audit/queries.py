@@ -1,0 +1,87 @@
+"""Read side of the audit trail: filtered, cursor-paginated record queries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.audit.tables import records, snapshots
+from shared.time import iso_z
+
+
+@dataclass(frozen=True, slots=True)
+class RecordFilter:
+    patient_key: str | None = None
+    trial_id: str | None = None
+    trial_version: str | None = None
+    status: str | None = None
+    decided_from: datetime | None = None
+    decided_to: datetime | None = None
+
+    def as_log(self) -> dict[str, Any]:
+        """The filter as the access log keeps it (JSON-ready)."""
+        return {k: (iso_z(v) if isinstance(v, datetime) else v)
+                for k, v in asdict(self).items() if v is not None}
+
+
+def _filtered(flt: RecordFilter) -> Select[Any]:
+    query = select(records)
+    if flt.patient_key is not None:
+        query = query.where(records.c.patient_key == flt.patient_key)
+    if flt.trial_id is not None:
+        query = query.where(records.c.trial_id == flt.trial_id)
+    if flt.trial_version is not None:
+        query = query.where(records.c.trial_version == flt.trial_version)
+    if flt.status is not None:
+        query = query.where(records.c.status == flt.status)
+    if flt.decided_from is not None:
+        query = query.where(records.c.decided_at >= flt.decided_from)
+    if flt.decided_to is not None:
+        query = query.where(records.c.decided_at < flt.decided_to)
+    return query
+
+
+class RecordQueries:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def page(self, flt: RecordFilter, after: int | None,
+                   limit: int) -> list[dict[str, Any]]:
+        """Records matching ``flt`` with sequence > ``after``, oldest first."""
+        query = _filtered(flt).order_by(records.c.sequence).limit(limit)
+        if after is not None:
+            query = query.where(records.c.sequence > after)
+        async with self._engine.connect() as connection:
+            return [dict(row) for row in (await connection.execute(query)).mappings()]
+
+    async def by_decision_id(self, decision_id: UUID) -> dict[str, Any] | None:
+        query = select(records).where(records.c.decision_id == decision_id)
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return dict(row) if row else None
+
+    async def status_as_of(self, patient_key: str, trial_id: str, at: datetime,
+                           trial_version: str | None = None) -> dict[str, Any] | None:
+        """The newest decision evaluated as of ``at`` or earlier and already made by ``at``:
+        what TrialWatch said at that moment, never a later re-evaluation."""
+        query = select(records).where(
+            records.c.patient_key == patient_key, records.c.trial_id == trial_id,
+            records.c.as_of <= at, records.c.decided_at <= at,
+        )
+        if trial_version is not None:
+            query = query.where(records.c.trial_version == trial_version)
+        query = query.order_by(records.c.as_of.desc(), records.c.sequence.desc()).limit(1)
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return dict(row) if row else None
+
+    async def snapshot(self, snapshot_hash: str) -> str | None:
+        query = select(snapshots.c.snapshot).where(snapshots.c.snapshot_hash == snapshot_hash)
+        async with self._engine.connect() as connection:
+            result: str | None = await connection.scalar(query)
+        return result

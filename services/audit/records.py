@@ -1,0 +1,108 @@
+"""One audit record: what was decided, from what, by which code, and where it sits in the chain.
+
+The record's hash covers every stored field (its canonical JSON, ``shared.canonical``), the
+hash of the record before it and its own sequence number, so changing, removing or moving any
+record breaks the chain from that point on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from shared.canonical import canonical_json, content_hash
+from shared.contracts.events import DecisionMade
+from shared.time import iso_z
+
+GENESIS_HASH = "sha256:" + "0" * 64
+"""The ``prev_hash`` of record 1."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    sequence: int
+    decision_id: UUID
+    event_id: UUID
+    causation_id: UUID | None
+    correlation_id: UUID
+    patient_key: str
+    trial_id: str
+    trial_version: str
+    status: str
+    previous_status: str | None
+    state_version: int
+    evaluator_version: str
+    engine_version: str
+    as_of: datetime
+    decided_at: datetime
+    recorded_at: datetime
+    decision: str
+    snapshot_hash: str
+    prev_hash: str
+    record_hash: str
+
+    def columns(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def hashed_form(values: dict[str, Any]) -> dict[str, Any]:
+    """The canonical form a record hash is computed over (everything except the hash itself)."""
+    return {
+        "sequence": int(values["sequence"]),
+        "decision_id": str(values["decision_id"]),
+        "event_id": str(values["event_id"]),
+        "causation_id": _optional_text(values["causation_id"]),
+        "correlation_id": str(values["correlation_id"]),
+        "patient_key": values["patient_key"],
+        "trial_id": values["trial_id"],
+        "trial_version": values["trial_version"],
+        "status": values["status"],
+        "previous_status": values["previous_status"],
+        "state_version": int(values["state_version"]),
+        "evaluator_version": values["evaluator_version"],
+        "engine_version": values["engine_version"],
+        "as_of": iso_z(values["as_of"]),
+        "decided_at": iso_z(values["decided_at"]),
+        "recorded_at": iso_z(values["recorded_at"]),
+        "decision": json.loads(values["decision"]),
+        "snapshot_hash": values["snapshot_hash"],
+        "prev_hash": values["prev_hash"],
+    }
+
+
+def record_hash(values: dict[str, Any]) -> str:
+    return content_hash(hashed_form(values))
+
+
+def build_record(event: DecisionMade, sequence: int, prev_hash: str,
+                 recorded_at: datetime) -> AuditRecord:
+    decision = event.decision
+    values: dict[str, Any] = {
+        "sequence": sequence,
+        "decision_id": event.decision_id,
+        "event_id": event.event_id,
+        "causation_id": event.causation_id,
+        "correlation_id": event.correlation_id,
+        "patient_key": event.patient_key,
+        "trial_id": decision.trial.id,
+        "trial_version": decision.trial.version,
+        "status": decision.status.value,
+        "previous_status": event.previous_status.value if event.previous_status else None,
+        "state_version": event.state_version,
+        "evaluator_version": event.evaluator_version,
+        "engine_version": decision.engine_version,
+        "as_of": decision.as_of,
+        "decided_at": event.occurred_at,
+        "recorded_at": recorded_at,
+        "decision": canonical_json(decision).decode(),
+        "snapshot_hash": event.snapshot_hash,
+        "prev_hash": prev_hash,
+    }
+    return AuditRecord(**values, record_hash=record_hash(values))
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,81 @@
+"""The audit tables. All three are append-only: the migration installs triggers rejecting
+UPDATE and DELETE, and on PostgreSQL the service's role may only SELECT and INSERT.
+
+``audit_record`` is the hash chain: ``sequence`` is dense from 1, ``prev_hash`` links each record
+to the one before (unique, so the chain cannot fork even with two writers), ``record_hash`` is
+the content hash of the record's canonical form. Input snapshots are content-addressed and
+stored once in ``audit_snapshot``. ``audit_access`` records every auditor query.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+
+from services.audit.utc_datetime import UtcDateTime
+
+metadata = MetaData()
+
+HASH = String(71)  # "sha256:" + 64 hex digits
+SERIAL = BigInteger().with_variant(Integer(), "sqlite")
+
+snapshots = Table(
+    "audit_snapshot",
+    metadata,
+    Column("snapshot_hash", HASH, primary_key=True),
+    Column("snapshot", Text, nullable=False, comment="canonical JSON of PatientFacts"),
+    Column("stored_at", UtcDateTime, nullable=False),
+)
+
+records = Table(
+    "audit_record",
+    metadata,
+    Column("sequence", SERIAL, primary_key=True, autoincrement=False),
+    Column("record_hash", HASH, nullable=False, unique=True),
+    Column("prev_hash", HASH, nullable=False, unique=True),
+    Column("decision_id", Uuid, nullable=False, unique=True),
+    Column("event_id", Uuid, nullable=False),
+    Column("causation_id", Uuid, nullable=True),
+    Column("correlation_id", Uuid, nullable=False),
+    Column("patient_key", String(128), nullable=False),
+    Column("trial_id", String(64), nullable=False),
+    Column("trial_version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("previous_status", String(16), nullable=True),
+    Column("state_version", BigInteger, nullable=False),
+    Column("evaluator_version", String(64), nullable=False),
+    Column("engine_version", String(64), nullable=False),
+    Column("as_of", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("decision", Text, nullable=False, comment="canonical JSON of the Decision"),
+    Column("snapshot_hash", HASH, ForeignKey("audit_snapshot.snapshot_hash"), nullable=False),
+    Index("ix_audit_record_patient_trial_as_of", "patient_key", "trial_id", "as_of"),
+    Index("ix_audit_record_trial_version", "trial_id", "trial_version"),
+    Index("ix_audit_record_decided_at", "decided_at"),
+    Index("ix_audit_record_status", "status"),
+)
+
+access_log = Table(
+    "audit_access",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("accessed_at", UtcDateTime, nullable=False),
+    Column("client", String(128), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("query", Text, nullable=False, comment="canonical JSON of the filter"),
+    Column("result_count", Integer, nullable=True),
+)
+
+AUDIT_TABLES = ("audit_snapshot", "audit_record", "audit_access")

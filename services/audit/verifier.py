@@ -1,0 +1,36 @@
+"""Verification against a live database: load the checkpoints first, then walk the chain.
+
+Checkpoints are read before the records so a checkpoint written while the walk runs can never
+name a record the walk has not seen (the chain only grows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from services.audit.chain_store import ChainStore
+from services.audit.checkpoints import Checkpoint, RejectedCheckpoint, load_checkpoints
+from services.audit.signing import load_public_key
+from services.audit.verification import ChainWalk, VerificationReport
+
+
+def trusted_checkpoints(checkpoint_dir: Path, public_key_path: Path,
+                        ) -> tuple[list[Checkpoint], list[RejectedCheckpoint]]:
+    if public_key_path.exists():
+        return load_checkpoints(checkpoint_dir, load_public_key(public_key_path))
+    files = sorted(checkpoint_dir.glob("checkpoint-*.json")) if checkpoint_dir.exists() else []
+    return [], [RejectedCheckpoint(f.name, f"no public key at {public_key_path} to check it")
+                for f in files]
+
+
+async def verify_chain(store: ChainStore, checkpoint_dir: Path,
+                       public_key_path: Path) -> VerificationReport:
+    trusted, rejected = await asyncio.to_thread(trusted_checkpoints, checkpoint_dir,
+                                                public_key_path)
+    walk = ChainWalk(c.sequence for c in trusted)
+    async for row in store.iter_records():
+        walk.feed(row)
+    async for snapshot_hash, body in store.iter_snapshots():
+        walk.feed_snapshot(snapshot_hash, body)
+    return walk.report(trusted, rejected)

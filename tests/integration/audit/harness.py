@@ -1,0 +1,121 @@
+"""Drive a real audit service (in this process or as a child process) on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from services.audit.bootstrap import build_app
+from services.audit.tables import records
+from shared.contracts.events import DecisionMade
+from shared.contracts.topics import DECISIONS
+from shared.infra.db import make_engine
+from shared.infra.migrations import upgrade
+from shared.settings import AuditSettings, KafkaSettings
+
+AUDITOR_TOKEN = "test-auditor-token"
+LAB_TOKEN = "test-lab-token"
+AUTH = {"Authorization": f"Bearer {AUDITOR_TOKEN}"}
+
+
+async def migrate(database_url: str) -> None:
+    await asyncio.to_thread(upgrade, "audit", database_url)
+
+
+def audit_settings(database_url: str, tmp_path: Path, group_id: str,
+                   **overrides: object) -> AuditSettings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "group_id": group_id,
+        "checkpoint_dir": tmp_path / "checkpoints",
+        "signing_key_file": tmp_path / "keys" / "signing.pem",
+        "checkpoint_interval_s": 3600.0,
+        "tokens": f"{AUDITOR_TOKEN}=auditor,{LAB_TOKEN}=lab-system",
+        "retry_initial_s": 0.05,
+        "retry_max_s": 0.5,
+        **overrides,
+    }
+    return AuditSettings(**values)  # type: ignore[arg-type]
+
+
+async def start_group_at_end(kafka: KafkaSettings, group_id: str) -> None:
+    """Commit the group's offsets at the end of the decision topic, so the audit service reads
+    only what the test publishes (the session-wide topic holds other tests' decisions)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=group_id,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(DECISIONS, p) for p in range(kafka.partitions)]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit(dict(ends.items()))
+    finally:
+        await consumer.stop()
+
+
+async def publish(kafka: KafkaSettings, events: Iterable[DecisionMade]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all",
+                                linger_ms=5)
+    await producer.start()
+    sent = 0
+    try:
+        batch = []
+        for event in events:
+            batch.append(await producer.send(
+                DECISIONS, event.model_dump_json().encode(), key=event.patient_key.encode()))
+            sent += 1
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def publish_raw(kafka: KafkaSettings, value: bytes, key: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(DECISIONS, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def count_records(database_url: str, patient_prefix: str | None = None) -> int:
+    engine = make_engine(database_url)
+    try:
+        query = select(func.count()).select_from(records)
+        if patient_prefix is not None:
+            query = query.where(records.c.patient_key.startswith(patient_prefix))
+        async with engine.connect() as connection:
+            return int(await connection.scalar(query) or 0)
+    finally:
+        await engine.dispose()
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool]], timeout_s: float = 30.0,
+                   what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app's lifespan (broker, consumer, checkpoint task) plus an HTTP client on it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://audit") as client:
+            yield client
+
+
+def audit_app(settings: AuditSettings, kafka: KafkaSettings) -> FastAPI:
+    return build_app(settings, kafka)
