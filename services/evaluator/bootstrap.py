@@ -1,0 +1,107 @@
+"""Composition root of the evaluator: the one place wiring engine, database, broker and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.evaluator import api, loops
+from services.evaluator.alert_stream import AlertStream, feed_from_topic
+from services.evaluator.clock import Clock, utc_now
+from services.evaluator.db import immediate_sqlite_transactions
+from services.evaluator.engine_screener import CriteriaEngineScreener, engine_installed
+from services.evaluator.handlers import PatientEventHandler
+from services.evaluator.outbox import OutboxSender
+from services.evaluator.placeholder_screener import EngineNotInstalledScreener
+from services.evaluator.screener import Screener
+from shared.contracts.topics import PATIENT_EVENTS
+from shared.infra.auth import TokenRegistry
+from shared.infra.db import make_engine, make_sessionmaker, ping
+from shared.infra.dead_letters import DeadLetters
+from shared.infra.http import health_router
+from shared.infra.kafka import make_broker
+from shared.settings import EvaluatorSettings, KafkaSettings
+
+SERVICE = "evaluator"
+log = structlog.get_logger(__name__)
+
+
+def default_screener() -> Screener:
+    if engine_installed():
+        return CriteriaEngineScreener()
+    log.warning("criteria engine not installed: every decision will be undetermined")
+    return EngineNotInstalledScreener()
+
+
+def build_app(
+    settings: EvaluatorSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    screener: Screener | None = None,
+    clock: Clock = utc_now,
+) -> FastAPI:
+    settings = settings or EvaluatorSettings()
+    kafka = kafka or KafkaSettings()
+    engine: AsyncEngine = make_engine(settings.database_url)
+    immediate_sqlite_transactions(engine)
+    sessions = make_sessionmaker(engine)
+    broker: KafkaBroker = make_broker(kafka, client_id=f"trialwatch-{SERVICE}")
+    chosen = screener or default_screener()
+    sender = OutboxSender(sessions, broker)
+    handler = PatientEventHandler(sessions, chosen, sender, DeadLetters(broker, SERVICE), clock)
+    broker.subscriber(
+        PATIENT_EVENTS,
+        group_id=settings.group_id,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
+    )(handler.__call__)
+    alerts = AlertStream()
+
+    async def broker_ready() -> None:
+        if not await broker.ping(2):
+            raise ConnectionError("broker does not answer")
+
+    async def database_ready() -> None:
+        await ping(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        client = httpx.AsyncClient(timeout=10.0)
+        await broker.start()
+        tasks = [
+            asyncio.create_task(loops.forever(
+                "timers", loops.timer_step(sessions, chosen, sender, clock),
+                settings.timer_poll_interval_s)),
+            asyncio.create_task(loops.forever("outbox", loops.relay_step(sender, clock), 1.0)),
+            asyncio.create_task(loops.forever(
+                "webhooks", loops.webhook_step(sessions, client, clock), 0.5)),
+            asyncio.create_task(feed_from_topic(alerts, kafka)),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.stop()
+            await client.aclose()
+            await engine.dispose()
+
+    app = FastAPI(title="TrialWatch evaluator", version="0.1.0", lifespan=lifespan,
+                  description="Re-screens patients on every change and when time passes; "
+                              "alerts coordinators (Kafka, Server-Sent Events, webhooks).")
+    app.state.tokens = TokenRegistry.from_settings(settings)
+    app.state.broker = broker
+    app.include_router(health_router({"database": database_ready, "broker": broker_ready}))
+    app.include_router(api.router(sessions, alerts, clock))
+    return app

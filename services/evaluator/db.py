@@ -1,0 +1,52 @@
+"""Database helpers the evaluator needs beyond shared.infra.db: upserts and SQLite write locks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared.infra.db import is_sqlite
+
+
+def immediate_sqlite_transactions(engine: AsyncEngine) -> None:
+    """Make every SQLite transaction take the write lock at BEGIN.
+
+    The consumer, the timer loop, the outbox relay and the webhook loop all read then write.
+    A deferred SQLite transaction that read an older snapshot fails at its first write
+    (SQLITE_BUSY, not retried by busy_timeout); BEGIN IMMEDIATE makes them queue instead.
+    """
+    if not is_sqlite(str(engine.url)):
+        return
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _driver_does_not_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def upsert(
+    session: AsyncSession, table: Table, values: Mapping[str, Any], keys: Sequence[str]
+) -> None:
+    """Insert a row, or overwrite the non-key columns of the row with the same key."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values)
+    updates = {name: statement.excluded[name] for name in values if name not in keys}
+    await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
+
+
+async def insert_ignoring_duplicates(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(insert(table).on_conflict_do_nothing(), list(rows))

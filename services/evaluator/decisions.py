@@ -1,0 +1,110 @@
+"""Decision and alert events from an engine decision: deterministic ids, transitions, reasons."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from uuid import UUID
+
+from shared.canonical import content_hash
+from shared.clinical.facts import PatientFacts
+from shared.contracts.events import AlertKind, DecisionMade, EligibilityAlert
+from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
+from shared.time import iso_z
+
+SOURCE = "trialwatch-evaluator"
+EVALUATOR_VERSION = "trialwatch-evaluator/0.1.0"
+_DECISION_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trialwatch.org/ns/evaluator/decision")
+_ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trialwatch.org/ns/evaluator/alert")
+_TIMER_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trialwatch.org/ns/evaluator/timer")
+
+
+def decision_id(patient_key: str, state_version: int, trial: TrialRef, as_of: datetime) -> UUID:
+    """The same patient state, trial version and instant always give the same id."""
+    name = "|".join((patient_key, str(state_version), trial.id, trial.version, iso_z(as_of)))
+    return uuid.uuid5(_DECISION_NAMESPACE, name)
+
+
+def alert_id(decision: UUID) -> UUID:
+    return uuid.uuid5(_ALERT_NAMESPACE, str(decision))
+
+
+def timer_firing_id(patient_key: str, trial_id: str, due_at: datetime) -> UUID:
+    return uuid.uuid5(_TIMER_NAMESPACE, "|".join((patient_key, trial_id, iso_z(due_at))))
+
+
+def decision_made(
+    *,
+    patient_key: str,
+    state_version: int,
+    decision: Decision,
+    snapshot: PatientFacts,
+    previous_status: Status | None,
+    causation_id: UUID | None,
+    correlation_id: UUID,
+    recorded_at: datetime,
+) -> DecisionMade:
+    identity = decision_id(patient_key, state_version, decision.trial, decision.as_of)
+    return DecisionMade(
+        event_id=identity,
+        occurred_at=decision.as_of,
+        recorded_at=recorded_at,
+        source=SOURCE,
+        patient_key=patient_key,
+        causation_id=causation_id,
+        correlation_id=correlation_id,
+        decision_id=identity,
+        state_version=state_version,
+        evaluator_version=EVALUATOR_VERSION,
+        decision=decision,
+        previous_status=previous_status,
+        snapshot_hash=content_hash(snapshot),
+        snapshot=snapshot,
+    )
+
+
+def transition(previous: Status | None, current: Status) -> AlertKind | None:
+    """Only crossing the eligible line alerts; an unchanged status never repeats an alert."""
+    was, now = previous is Status.ELIGIBLE, current is Status.ELIGIBLE
+    if now and not was:
+        return "newly-eligible"
+    if was and not now:
+        return "no-longer-eligible"
+    return None
+
+
+def reasons(decision: Decision) -> tuple[str, ...]:
+    """Eligible: every criterion's reason. Otherwise: the criteria that stand in the way."""
+    relevant = [
+        c for c in decision.criteria
+        if decision.status is Status.ELIGIBLE or c.outcome is not Outcome.PASS
+    ]
+    return tuple(f"{c.id}: {c.reason}" for c in relevant)
+
+
+def eligibility_alert(made: DecisionMade, kind: AlertKind) -> EligibilityAlert:
+    return EligibilityAlert(
+        event_id=alert_id(made.decision_id),
+        occurred_at=made.occurred_at,
+        recorded_at=made.recorded_at,
+        source=SOURCE,
+        patient_key=made.patient_key,
+        causation_id=made.decision_id,
+        correlation_id=made.correlation_id,
+        alert=kind,
+        trial=made.decision.trial,
+        decision_id=made.decision_id,
+        status=made.decision.status,
+        previous_status=made.previous_status,
+        reasons=reasons(made.decision),
+    )
+
+
+def missing_data(decision: Decision) -> list[str]:
+    """What would have to arrive for an undetermined decision to be decided, de-duplicated."""
+    seen: dict[str, None] = {}
+    for criterion in decision.criteria:
+        if criterion.outcome is Outcome.UNKNOWN:
+            for item in criterion.missing or (f"{criterion.id}: {criterion.reason}",):
+                seen.setdefault(item, None)
+    return list(seen)

@@ -1,0 +1,98 @@
+"""Background loops of the evaluator process: review timers, outbox relay, webhook deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.evaluator import timers, webhooks
+from services.evaluator.backoff import Backoff
+from services.evaluator.clock import Clock
+from services.evaluator.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
+from services.evaluator.outbox import OutboxSender
+from services.evaluator.screener import Screener
+from shared.time import iso_z
+
+log = structlog.get_logger(__name__)
+
+
+async def forever(name: str, step: Callable[[], Awaitable[int]], interval_s: float) -> None:
+    """Run ``step`` every ``interval_s``; again at once while it finds work; back off on errors."""
+    backoff = Backoff(first_s=interval_s, max_s=10.0)
+    while True:
+        try:
+            done = await step()
+            backoff.reset()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("background step failed", loop=name, error=type(error).__name__)
+            await backoff.wait()
+            continue
+        if not done:
+            await asyncio.sleep(interval_s)
+
+
+def timer_step(
+    sessions: async_sessionmaker[AsyncSession], screener: Screener, sender: OutboxSender,
+    clock: Clock,
+) -> Callable[[], Awaitable[int]]:
+    async def step() -> int:
+        async with sessions.begin() as session:
+            staged = await timers.fire_due(session, screener, clock())
+        await sender.send(staged, clock())
+        TIMERS_FIRED.inc(sum(1 for m in staged if m.topic.startswith("eligibility.decisions")))
+        return len(staged)
+
+    return step
+
+
+def relay_step(sender: OutboxSender, clock: Clock) -> Callable[[], Awaitable[int]]:
+    async def step() -> int:
+        return await sender.relay(clock())
+
+    return step
+
+
+def webhook_step(
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient, clock: Clock
+) -> Callable[[], Awaitable[int]]:
+    async def step() -> int:
+        async with sessions.begin() as session:
+            due = await webhooks.claim_due(session, clock())
+        for delivery in due:
+            await _attempt(sessions, client, delivery, clock)
+        return len(due)
+
+    return step
+
+
+async def _attempt(
+    sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    delivery: webhooks.PendingDelivery,
+    clock: Clock,
+) -> None:
+    body = webhooks.body_of(delivery)
+    timestamp = iso_z(clock())
+    headers = {
+        "content-type": "application/json",
+        webhooks.TIMESTAMP_HEADER: timestamp,
+        webhooks.SIGNATURE_HEADER: webhooks.sign(delivery.secret, timestamp, body),
+    }
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        response = await client.post(delivery.url, content=body, headers=headers)
+        status_code = response.status_code
+        if not response.is_success:
+            error = f"HTTP {status_code}"
+    except httpx.HTTPError as failure:
+        error = f"{type(failure).__name__}: {failure}"[:500]
+    WEBHOOK_ATTEMPTS.labels("delivered" if error is None else "failed").inc()
+    async with sessions.begin() as session:
+        await webhooks.record_attempt(session, delivery, clock(), status_code, error)

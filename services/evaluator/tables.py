@@ -1,0 +1,158 @@
+"""The evaluator's own database: patient state, idempotency, outbox, status, timers, webhooks.
+
+Every row is keyed by the surrogate patient key; nothing here identifies a person.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+from shared.time import as_utc
+
+metadata = MetaData()
+
+
+
+class UtcInstant(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on every database.
+
+    SQLite has no time zone type and hands back naive values; it stores naive UTC here, so
+    comparisons such as ``due_at <= now`` stay correct as plain text comparisons.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        utc = as_utc(value)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else as_utc(value)
+
+
+Instant = UtcInstant()
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a long-lived log.
+Sequence = BigInteger().with_variant(Integer(), "sqlite")
+
+patient_state = Table(
+    "evaluator_patient_state",
+    metadata,
+    Column("patient_key", String(128), primary_key=True),
+    Column("state_version", Integer, nullable=False),
+    Column("demographics", JSON, nullable=False),
+    Column("last_as_of", Instant, nullable=False),
+    Column("updated_at", Instant, nullable=False),
+)
+
+patient_fact = Table(
+    "evaluator_patient_fact",
+    metadata,
+    Column("patient_key", String(128), primary_key=True),
+    Column("fact_id", String(200), primary_key=True),
+    Column("fact", JSON, nullable=False),
+    Column("effective_start", Instant, nullable=True),
+    Column("received_at", Instant, nullable=True),
+)
+
+processed_event = Table(
+    "evaluator_processed_event",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("patient_key", String(128), nullable=False),
+    Column("state_version", Integer, nullable=False),
+    Column("processed_at", Instant, nullable=False),
+)
+
+active_trial = Table(
+    "evaluator_active_trial",
+    metadata,
+    Column("trial_id", String(64), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("activated_at", Instant, nullable=False),
+)
+
+outbox = Table(
+    "evaluator_outbox",
+    metadata,
+    Column("seq", Sequence, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False, unique=True),
+    Column("topic", String(200), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("published_at", Instant, nullable=True),
+    Index("ix_evaluator_outbox_unpublished", "published_at", "seq"),
+)
+
+trial_status = Table(
+    "evaluator_trial_status",
+    metadata,
+    Column("patient_key", String(128), primary_key=True),
+    Column("trial_id", String(64), primary_key=True),
+    Column("trial_version", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("decision_id", String(36), nullable=False),
+    Column("state_version", Integer, nullable=False),
+    Column("as_of", Instant, nullable=False),
+    Column("unknown_criteria", Integer, nullable=False),
+    Column("missing", JSON, nullable=False),
+    Index("ix_evaluator_trial_status_worklist", "trial_id", "status", "unknown_criteria"),
+)
+
+review_timer = Table(
+    "evaluator_review_timer",
+    metadata,
+    Column("patient_key", String(128), primary_key=True),
+    Column("trial_id", String(64), primary_key=True),
+    Column("due_at", Instant, nullable=False),
+    Index("ix_evaluator_review_timer_due", "due_at"),
+)
+
+webhook = Table(
+    "evaluator_webhook",
+    metadata,
+    Column("webhook_id", String(36), primary_key=True),
+    Column("trial_id", String(64), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Instant, nullable=False),
+)
+
+webhook_delivery = Table(
+    "evaluator_webhook_delivery",
+    metadata,
+    Column("delivery_id", String(36), primary_key=True),
+    Column("webhook_id", String(36), nullable=False, index=True),
+    Column("alert_id", String(36), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Instant, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("created_at", Instant, nullable=False),
+    Column("delivered_at", Instant, nullable=True),
+    Index("ix_evaluator_webhook_delivery_due", "state", "next_attempt_at"),
+)

@@ -1,0 +1,152 @@
+"""Coordinator webhooks: registered per trial, HMAC-signed, retried with back-off, auditable.
+
+A delivery row is written in the same transaction as the alert, so an alert is never lost for a
+webhook; the delivery loop posts it, and every attempt's outcome stays visible over the API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluator.db import insert_ignoring_duplicates
+from services.evaluator.tables import webhook, webhook_delivery
+from shared.canonical import canonical_json
+from shared.contracts.events import EligibilityAlert
+
+SIGNATURE_HEADER = "X-TrialWatch-Signature"
+TIMESTAMP_HEADER = "X-TrialWatch-Timestamp"
+MAX_ATTEMPTS = 8
+CLAIM_LEASE = timedelta(seconds=30)
+_DELIVERY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trialwatch.org/ns/evaluator/delivery")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    delivery_id: str
+    webhook_id: str
+    url: str
+    secret: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def delivery_id(webhook_id: str, alert_id: uuid.UUID) -> str:
+    """One delivery per webhook and alert, however often the alert is staged."""
+    return str(uuid.uuid5(_DELIVERY_NAMESPACE, f"{webhook_id}|{alert_id}"))
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``timestamp.body``: the timestamp defeats replays."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1 s, 2 s, 4 s ... capped at 5 minutes."""
+    return timedelta(seconds=min(2 ** max(attempts - 1, 0), 300))
+
+
+async def register(
+    session: AsyncSession, trial_id: str, url: str, secret: str, created_by: str, now: datetime
+) -> str:
+    webhook_id = str(uuid.uuid4())
+    await session.execute(
+        webhook.insert().values(
+            webhook_id=webhook_id, trial_id=trial_id, url=url, secret=secret,
+            created_by=created_by, created_at=now,
+        )
+    )
+    return webhook_id
+
+
+async def enqueue_deliveries(session: AsyncSession, alert: EligibilityAlert, now: datetime) -> None:
+    hooks = await session.execute(
+        select(webhook.c.webhook_id).where(webhook.c.trial_id == alert.trial.id)
+    )
+    payload = alert.model_dump(mode="json")
+    await insert_ignoring_duplicates(
+        session,
+        webhook_delivery,
+        [
+            {
+                "delivery_id": delivery_id(h.webhook_id, alert.event_id),
+                "webhook_id": h.webhook_id, "alert_id": str(alert.event_id), "payload": payload,
+                "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
+                "last_status_code": None, "created_at": now, "delivered_at": None,
+            }
+            for h in hooks
+        ],
+    )
+
+
+async def claim_due(session: AsyncSession, now: datetime, limit: int = 50) -> list[PendingDelivery]:
+    """Due deliveries, leased for ``CLAIM_LEASE`` so the HTTP call happens outside any transaction.
+
+    On PostgreSQL locked rows are skipped so processes share the work; a process that dies
+    mid-delivery leaves the lease to expire and another attempt follows.
+    """
+    query = (
+        select(webhook_delivery, webhook.c.url, webhook.c.secret)
+        .join(webhook, webhook.c.webhook_id == webhook_delivery.c.webhook_id)
+        .where(webhook_delivery.c.state == "pending", webhook_delivery.c.next_attempt_at <= now)
+        .order_by(webhook_delivery.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=webhook_delivery)
+    )
+    claimed = [
+        PendingDelivery(r.delivery_id, r.webhook_id, r.url, r.secret, r.payload, r.attempts)
+        for r in await session.execute(query)
+    ]
+    if claimed:
+        await session.execute(
+            update(webhook_delivery)
+            .where(webhook_delivery.c.delivery_id.in_([d.delivery_id for d in claimed]))
+            .values(next_attempt_at=now + CLAIM_LEASE)
+        )
+    return claimed
+
+
+async def record_attempt(
+    session: AsyncSession, delivery: PendingDelivery, now: datetime,
+    status_code: int | None, error: str | None,
+) -> None:
+    attempts = delivery.attempts + 1
+    delivered = error is None
+    state = "delivered" if delivered else ("failed" if attempts >= MAX_ATTEMPTS else "pending")
+    await session.execute(
+        update(webhook_delivery)
+        .where(webhook_delivery.c.delivery_id == delivery.delivery_id)
+        .values(
+            state=state, attempts=attempts, last_error=error, last_status_code=status_code,
+            next_attempt_at=now + retry_delay(attempts),
+            delivered_at=now if delivered else None,
+        )
+    )
+
+
+def body_of(delivery: PendingDelivery) -> bytes:
+    return canonical_json(delivery.payload)
+
+
+async def deliveries_of(session: AsyncSession, webhook_id: str) -> Sequence[Any]:
+    rows = await session.execute(
+        select(webhook_delivery)
+        .where(webhook_delivery.c.webhook_id == webhook_id)
+        .order_by(webhook_delivery.c.created_at)
+    )
+    return rows.all()
+
+
+async def exists(session: AsyncSession, webhook_id: str) -> bool:
+    query = select(webhook.c.webhook_id).where(webhook.c.webhook_id == webhook_id)
+    found = await session.execute(query)
+    return found.first() is not None

@@ -1,0 +1,44 @@
+"""The coordinator's worklist: patients undetermined for a trial and exactly what is missing.
+
+Closest to eligible first: fewest criteria still unknown (none fails, or the patient would be
+ineligible), then fewest missing data items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluator.tables import trial_status
+from shared.eligibility.decision import Status
+from shared.time import as_utc
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistEntry:
+    patient_key: str
+    trial_id: str
+    trial_version: str
+    unknown_criteria: int
+    missing: list[str]
+    decision_id: str
+    as_of: datetime
+
+
+async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> list[WorklistEntry]:
+    rows = await session.execute(
+        select(trial_status)
+        .where(trial_status.c.trial_id == trial_id,
+               trial_status.c.status == Status.UNDETERMINED.value)
+        .order_by(trial_status.c.unknown_criteria, trial_status.c.patient_key)
+    )
+    entries = [
+        WorklistEntry(r.patient_key, r.trial_id, r.trial_version, r.unknown_criteria,
+                      list(r.missing), r.decision_id, as_utc(r.as_of))
+        for r in rows
+    ]
+    entries.sort(key=lambda e: (e.unknown_criteria, len(e.missing), e.patient_key))
+    return entries[:limit]
