@@ -71,9 +71,18 @@ class Reader:
         return None, None
 
     def quantity(
-        self, loinc: str | None, data: Json, path: str, default_unit: str | None = None
+        self,
+        loinc: str | None,
+        data: Json,
+        path: str,
+        default_unit: str | None = None,
+        *,
+        derived: bool = False,
     ) -> Quantity | None:
-        """A FHIR Quantity in canonical units; a wrong unit for a known analyte is a problem."""
+        """A FHIR Quantity in canonical units; a wrong unit for a known analyte is a problem.
+
+        ``derived``: the quantity was read from text or a ratio at ``path`` (no unit element).
+        """
         value = data.get("value")
         if value is None:
             return None
@@ -83,7 +92,8 @@ class Reader:
             canonical = to_canonical(loinc or "", float(value), unit)
         except UnitError as error:
             if loinc is not None and analyte_for(loinc) is not None:
-                self.problem(f"{path}.{unit_key}", f"{error} (LOINC {loinc})")
+                where = path if derived else f"{path}.{unit_key}"
+                self.problem(where, f"{error} (LOINC {loinc})")
             return None  # an unknown analyte with an unreadable unit: keep nothing, invent nothing
         comparator = data.get("comparator")
         return canonical.model_copy(update={"comparator": comparator}) if comparator else canonical
@@ -135,10 +145,24 @@ def read_value(reader: Reader, loinc: str | None, element: Json, path: str) -> O
         return ObservedValue(boolean=bool(element["valueBoolean"]))
     if "valueInteger" in element:
         data = {"value": element["valueInteger"], "unit": "1"}
-        return ObservedValue(quantity=reader.quantity(loinc, data, f"{path}.valueInteger"))
+        return ObservedValue(
+            quantity=reader.quantity(loinc, data, f"{path}.valueInteger", derived=True)
+        )
+    if isinstance(element.get("valueRatio"), dict):
+        return _titer_ratio(reader, loinc, element["valueRatio"], f"{path}.valueRatio")
     if isinstance(element.get("valueString"), str):
         return read_result_text(reader, loinc, element["valueString"], f"{path}.valueString")
     return ObservedValue()
+
+
+def _titer_ratio(reader: Reader, loinc: str | None, ratio: Json, path: str) -> ObservedValue:
+    """A Ratio 1:N is a titer; other ratios have no single value to keep."""
+    numerator = (ratio.get("numerator") or {}).get("value")
+    denominator = (ratio.get("denominator") or {}).get("value")
+    if numerator != 1 or denominator is None:
+        return ObservedValue()
+    data = {"value": float(denominator), "unit": "{titer}"}
+    return ObservedValue(quantity=reader.quantity(loinc, data, path, derived=True))
 
 
 def read_result_text(reader: Reader, loinc: str | None, text: str, path: str) -> ObservedValue:
@@ -149,5 +173,5 @@ def read_result_text(reader: Reader, loinc: str | None, text: str, path: str) ->
     titer = _TITER.match(text)
     if titer is not None:
         data = {"value": float(titer[1]), "unit": "{titer}"}
-        return ObservedValue(quantity=reader.quantity(loinc, data, path))
+        return ObservedValue(quantity=reader.quantity(loinc, data, path, derived=True))
     return ObservedValue()

@@ -320,3 +320,22 @@ def test_a_comparator_is_kept_with_the_value() -> None:
     quantity = _fact(_update(bundle), "Observation/creat-1").value_quantity
     assert quantity is not None
     assert quantity.comparator == "<"
+
+
+def test_a_titer_sent_as_a_ratio_becomes_a_titer_quantity() -> None:
+    bundle = _bundle()
+    ana = _entry(bundle, "ana-1")
+    del ana["valueString"]
+    ana["valueRatio"] = {"numerator": {"value": 1}, "denominator": {"value": 640}}
+    quantity = _fact(_update(bundle), "Observation/ana-1").value_quantity
+    assert quantity is not None
+    assert (quantity.value, quantity.unit) == (640.0, "{titer}")
+
+
+def test_a_titer_for_an_analyte_measured_in_mass_units_is_refused() -> None:
+    bundle = _bundle()
+    hgb = _entry(bundle, "hgb-1")
+    del hgb["valueQuantity"]
+    hgb["valueString"] = "1:160"
+    problems = _problems(bundle)
+    assert problems[0].startswith("Bundle.entry[2].resource.valueString:")
