@@ -1,0 +1,102 @@
+"""Accept one submission: normalise, then in one transaction key the patients, queue the
+events in the outbox and store the receipt. A re-send returns the original receipt."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.intake.events import patient_updated
+from services.intake.idempotency import client_key, content_key
+from services.intake.media import MediaType
+from services.intake.normalise import normalise
+from services.intake.ports import Conflict, SourceIdentity, UnitOfWork
+from services.intake.pseudonyms import new_surrogate_key
+from services.intake.receipts import Receipt
+from shared.clinical.facts import PatientUpdate
+from shared.contracts.topics import PATIENT_EVENTS
+
+# Parsing a multi-megabyte bundle takes long enough to stall other requests on the loop.
+_OFF_LOOP_BYTES = 64 * 1024
+_CONFLICT_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    body: bytes
+    media: MediaType
+    client: str
+    received_at: datetime
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    receipt: Receipt
+    replayed: bool
+
+
+async def accept(
+    submission: Submission, transaction: UnitOfWork, clock: Callable[[], datetime]
+) -> Acceptance:
+    """Raises ``Refusal`` for bad input; returns only once the receipt is committed."""
+    updates = await _normalise(submission)
+    keys = [content_key(updates)]
+    if submission.idempotency_key:
+        keys.insert(0, client_key(submission.client, submission.idempotency_key))
+    for attempt in range(_CONFLICT_RETRIES):
+        try:
+            return await _record(submission, updates, keys, transaction, clock)
+        except Conflict:
+            if attempt == _CONFLICT_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _normalise(submission: Submission) -> list[PatientUpdate]:
+    run = functools.partial(normalise, submission.body, submission.media,
+                            source_system=submission.client, received_at=submission.received_at)
+    if len(submission.body) > _OFF_LOOP_BYTES:
+        return await asyncio.to_thread(run)
+    return run()
+
+
+async def _record(
+    submission: Submission,
+    updates: list[PatientUpdate],
+    keys: list[str],
+    transaction: UnitOfWork,
+    clock: Callable[[], datetime],
+) -> Acceptance:
+    async with transaction() as store:
+        existing = await store.receipt_for(keys)
+        if existing is not None:
+            return Acceptance(existing, replayed=True)
+        receipt_id = uuid.uuid4()
+        recorded_at = clock()
+        patient_keys: list[str] = []
+        events = []
+        for update in updates:
+            assert update.source_patient_id, "normalise refuses unattributed updates"
+            identity = SourceIdentity(update.source_system, update.source_patient_id)
+            patient_key = await store.patient_key_for(identity, new_surrogate_key())
+            patient_keys.append(patient_key)
+            event = patient_updated(update, patient_key=patient_key, receipt_id=receipt_id,
+                                    received_at=submission.received_at, recorded_at=recorded_at)
+            if event is not None:
+                events.append(event)
+        await store.add_to_outbox(events, PATIENT_EVENTS)
+        receipt = Receipt(
+            receipt_id=receipt_id,
+            client=submission.client,
+            format=submission.media.format.value,
+            received_at=submission.received_at,
+            patient_keys=tuple(dict.fromkeys(patient_keys)),
+            event_ids=tuple(event.event_id for event in events),
+        )
+        await store.add_receipt(receipt, keys)
+    return Acceptance(receipt, replayed=False)

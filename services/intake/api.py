@@ -1,0 +1,189 @@
+"""Intake's HTTP API: thin routes over the use cases. OpenAPI at /docs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Response, Security
+from fastapi.exceptions import HTTPException
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, Field
+
+from services.intake import examples, metrics
+from services.intake.accept import Submission, accept
+from services.intake.body import read_limited_body
+from services.intake.idempotency import MAX_IDEMPOTENCY_KEY_LENGTH
+from services.intake.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, media_type
+from services.intake.ports import Reidentification, UnitOfWork
+from services.intake.problems import install_problem_handlers, problem_responses
+from services.intake.receipts import Receipt
+from services.intake.refusals import Refusal
+from services.intake.reidentify import reidentify
+from shared.infra.auth import Principal, Role, require_role
+from shared.settings import IntakeSettings
+
+DESCRIPTION = """\
+Upstream lab and EHR systems post FHIR R4 JSON (one resource or a Bundle) or HL7 v2 ORU^R01
+messages. Each accepted submission is durable in intake's database before the **202**
+receipt, and is published to Kafka as `PatientUpdated` events keyed by a surrogate patient
+key. Re-sending the same content (same resource id and version) or the same
+`Idempotency-Key` returns the original receipt and publishes nothing new.
+
+Errors are RFC 9457 problem documents (`application/problem+json`): 400 malformed, 413 too
+large, 415 wrong media type, 422 not normalisable (every problem listed with its path).
+Every route needs a bearer token: `lab-system` posts, `coordinator` re-identifies.
+"""
+
+_bearer = HTTPBearer(auto_error=False, description="a token issued to the client")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRuntime:
+    """What the routes need, set on ``app.state.intake`` by the composition root."""
+
+    settings: IntakeSettings
+    transaction: UnitOfWork
+    clock: Callable[[], datetime]
+    on_accepted: Callable[[], None]
+
+
+class ReceiptBody(BaseModel):
+    receipt_id: UUID
+    received_at: datetime
+    format: str = Field(description="'fhir-r4' or 'hl7v2'")
+    patient_keys: list[str] = Field(description="surrogate keys of the patients in the input")
+    event_ids: list[UUID] = Field(description="PatientUpdated events queued for publication")
+
+    @classmethod
+    def of(cls, receipt: Receipt) -> ReceiptBody:
+        return cls(receipt_id=receipt.receipt_id, received_at=receipt.received_at,
+                   format=receipt.format, patient_keys=list(receipt.patient_keys),
+                   event_ids=list(receipt.event_ids))
+
+
+class ReidentifyRequest(BaseModel):
+    reason: str | None = Field(default=None, max_length=500,
+                               description="why the coordinator needs the identity (logged)")
+
+
+class SourceIdentityBody(BaseModel):
+    patient_key: str
+    source_system: str
+    source_patient_id: str
+
+
+def _runtime(request: Request) -> IntakeRuntime:
+    runtime: IntakeRuntime = request.app.state.intake
+    return runtime
+
+
+def _body(media_types: tuple[str, ...], schema: dict[str, Any], example: Any) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {
+        media: {"schema": schema, "example": example} for media in media_types
+    }}}
+
+
+Poster = Annotated[Principal, Depends(require_role(Role.LAB_SYSTEM))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+           description="re-sending with the same key returns the original receipt"),
+]
+_POST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Accepted: durable, will be published"},
+    **problem_responses(400, 401, 403, 413, 415, 422),
+}
+
+router = APIRouter(dependencies=[Security(_bearer)])
+
+
+@router.post(
+    "/fhir", status_code=202, response_model=ReceiptBody, responses=_POST_RESPONSES,
+    summary="Submit a FHIR R4 resource or Bundle", tags=["submissions"],
+    openapi_extra=_body(FHIR_MEDIA_TYPES, {"type": "object"}, examples.BUNDLE),
+)
+async def post_fhir(request: Request, response: Response, principal: Poster,
+                    idempotency_key: IdempotencyKey = None) -> ReceiptBody:
+    return await _submit(request, response, principal, Format.FHIR, idempotency_key)
+
+
+@router.post(
+    "/hl7v2", status_code=202, response_model=ReceiptBody, responses=_POST_RESPONSES,
+    summary="Submit an HL7 v2 ORU^R01 message (CR or LF segment ends)", tags=["submissions"],
+    openapi_extra=_body(HL7V2_MEDIA_TYPES, {"type": "string"}, examples.HL7V2_ORU),
+)
+async def post_hl7v2(request: Request, response: Response, principal: Poster,
+                     idempotency_key: IdempotencyKey = None) -> ReceiptBody:
+    return await _submit(request, response, principal, Format.HL7V2, idempotency_key)
+
+
+async def _submit(request: Request, response: Response, principal: Principal, expected: Format,
+                  idempotency_key: str | None) -> ReceiptBody:
+    runtime = _runtime(request)
+    try:
+        media = media_type(request.headers.get("content-type"), expected)
+        body = await read_limited_body(request, runtime.settings.max_body_bytes)
+        with metrics.ACCEPT_SECONDS.time():
+            submission = Submission(body=body, media=media, client=principal.client,
+                                    received_at=runtime.clock(), idempotency_key=idempotency_key)
+            acceptance = await accept(submission, runtime.transaction, runtime.clock)
+    except Refusal as refusal:
+        metrics.SUBMISSIONS.labels("http", expected.value, refusal.slug).inc()
+        raise
+    runtime.on_accepted()
+    metrics.SUBMISSIONS.labels(
+        "http", expected.value, "replayed" if acceptance.replayed else "accepted").inc()
+    response.headers["Location"] = f"/receipts/{acceptance.receipt.receipt_id}"
+    if acceptance.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return ReceiptBody.of(acceptance.receipt)
+
+
+@router.get(
+    "/receipts/{receipt_id}", response_model=ReceiptBody, tags=["submissions"],
+    summary="A receipt issued earlier to the same client",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_receipt(receipt_id: UUID, request: Request, principal: Poster) -> ReceiptBody:
+    runtime = _runtime(request)
+    async with runtime.transaction() as store:
+        receipt = await store.receipt(receipt_id)
+    if receipt is None or (receipt.client != principal.client and principal.role is not Role.ADMIN):
+        raise HTTPException(404, "no such receipt for this client")
+    return ReceiptBody.of(receipt)
+
+
+@router.post(
+    "/patients/{patient_key}/reidentify", response_model=SourceIdentityBody, tags=["patients"],
+    summary="Turn a surrogate key back into the source identifier (audited)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def post_reidentify(
+    patient_key: Annotated[str, Path(max_length=64)],
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_role(Role.COORDINATOR))],
+    body: Annotated[ReidentifyRequest | None, Body()] = None,
+) -> SourceIdentityBody:
+    runtime = _runtime(request)
+    entry = Reidentification(patient_key=patient_key, client=principal.client,
+                             role=principal.role.value, reason=body.reason if body else None,
+                             at=runtime.clock())
+    identity = await reidentify(entry, runtime.transaction)
+    response.headers["Cache-Control"] = "no-store"
+    if identity is None:
+        raise HTTPException(404, "no such patient key")
+    return SourceIdentityBody(patient_key=patient_key, source_system=identity.source_system,
+                              source_patient_id=identity.source_patient_id)
+
+
+def create_api(**fastapi_options: Any) -> FastAPI:
+    app = FastAPI(title="TrialWatch intake", version="1.0.0", description=DESCRIPTION,
+                  **fastapi_options)
+    app.include_router(router)
+    install_problem_handlers(app)
+    return app

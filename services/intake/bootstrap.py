@@ -1,0 +1,118 @@
+"""Composition root of intake: engine, broker, raw-topic subscriber, outbox relay, HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import structlog
+from fastapi import FastAPI
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.intake.api import IntakeRuntime, create_api
+from services.intake.database import make_intake_engine
+from services.intake.handlers import RawIntakeHandler
+from services.intake.relay import OutboxRelay
+from services.intake.store import PendingEvent, SqlOutbox, sql_unit_of_work
+from shared.contracts.topics import INTAKE_RAW
+from shared.infra.auth import TokenRegistry
+from shared.infra.db import make_sessionmaker, ping
+from shared.infra.dead_letters import DeadLetters
+from shared.infra.http import health_router
+from shared.infra.kafka import make_broker
+from shared.settings import IntakeSettings, KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_app(
+    settings: IntakeSettings | None = None, kafka: KafkaSettings | None = None
+) -> FastAPI:
+    settings = settings or IntakeSettings()
+    kafka = kafka or KafkaSettings()
+    broker = make_broker(kafka, client_id="trialwatch-intake")
+    engines: list[AsyncEngine] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_intake_engine(settings.database_url)
+        engines.append(engine)
+        sessions = make_sessionmaker(engine)
+        transaction = sql_unit_of_work(sessions, utc_now)
+
+        async def publish(event: PendingEvent) -> None:
+            await broker.publish(json.loads(event.payload), event.topic,
+                                 key=event.message_key.encode())
+
+        relay = OutboxRelay(SqlOutbox(sessions), publish, utc_now,
+                            batch_size=settings.relay_batch_size,
+                            poll_interval_s=settings.relay_poll_interval_s,
+                            max_backoff_s=settings.relay_max_backoff_s)
+        raw = RawIntakeHandler(transaction, DeadLetters(broker, "intake"), utc_now,
+                               default_source=settings.raw_default_source,
+                               max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake)
+        _subscribe_raw(broker, kafka, settings, raw)
+        app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake)
+        tasks = [asyncio.create_task(_connect(broker), name="intake-broker-connect"),
+                 asyncio.create_task(relay.run(), name="intake-outbox-relay")]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.stop()
+            await engine.dispose()
+
+    async def database_check() -> None:
+        await ping(engines[-1])
+
+    async def broker_check() -> None:
+        if not await broker.ping(2):
+            raise ConnectionError("the broker does not answer")
+
+    app = create_api(lifespan=lifespan)
+    app.state.tokens = TokenRegistry.from_settings(settings)
+    app.include_router(health_router({"database": database_check, "broker": broker_check}))
+    return app
+
+
+def _subscribe_raw(
+    broker: KafkaBroker, kafka: KafkaSettings, settings: IntakeSettings, raw: RawIntakeHandler
+) -> None:
+    @broker.subscriber(
+        INTAKE_RAW,
+        group_id=settings.raw_group_id,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
+    )
+    async def on_raw_submission(message: KafkaMessage) -> None:
+        await raw.handle(message.raw_message, message.headers)
+
+
+async def _connect(broker: KafkaBroker) -> None:
+    """Start the broker, retrying while it is away: intake accepts (into the outbox) meanwhile."""
+    delay = 0.2
+    while True:
+        try:
+            await broker.start()
+            return
+        except Exception as error:
+            log.warning("broker_unavailable", error=type(error).__name__, retry_in_s=delay)
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,45 @@
+"""PatientUpdated events built from one normalised update and its surrogate key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from uuid import UUID
+
+from services.intake.pseudonyms import without_source_identifier
+from shared.clinical.facts import ClinicalFact, PatientUpdate
+from shared.contracts.events import PatientUpdated
+
+
+def occurred_at(facts: tuple[ClinicalFact, ...], received_at: datetime) -> datetime:
+    """The latest clinical time among the facts; the receipt time when none carries one."""
+    times = [t for fact in facts for t in (fact.effective_end, fact.effective_start) if t]
+    return max(times, default=received_at)
+
+
+def patient_updated(
+    update: PatientUpdate,
+    *,
+    patient_key: str,
+    receipt_id: UUID,
+    received_at: datetime,
+    recorded_at: datetime,
+) -> PatientUpdated | None:
+    """``None`` when the update says nothing eligibility can use (no facts, no demographics)."""
+    if not update.facts and update.demographics is None:
+        return None
+    demographics = (
+        without_source_identifier(update.demographics, patient_key)
+        if update.demographics is not None
+        else None
+    )
+    return PatientUpdated(
+        event_id=uuid.uuid4(),
+        occurred_at=occurred_at(update.facts, received_at),
+        recorded_at=recorded_at,
+        source=update.source_system,
+        patient_key=patient_key,
+        correlation_id=receipt_id,
+        demographics=demographics,
+        facts=update.facts,
+    )

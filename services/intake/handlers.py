@@ -1,0 +1,81 @@
+"""The raw upstream topic: each message is a submission, exactly as if it had been POSTed.
+
+Headers: ``content-type`` (as for HTTP), ``source-system`` (the sender's name, the namespace
+of its patient ids) and optionally ``idempotency-key``. A redelivery after a crash publishes
+nothing twice: the same content maps to the same receipt (see ``idempotency``).
+What intake refuses goes to the dead-letter topic with the reason; a transient failure
+(database away) backs off and raises, so the message is redelivered and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from services.intake import metrics
+from services.intake.accept import Submission, accept
+from services.intake.media import media_type
+from services.intake.ports import UnitOfWork
+from services.intake.refusals import PayloadTooLarge, Refusal
+from shared.infra.dead_letters import DeadLetters
+
+log = structlog.get_logger(__name__)
+
+
+class RawIntakeHandler:
+    def __init__(
+        self,
+        transaction: UnitOfWork,
+        dead_letters: DeadLetters,
+        clock: Callable[[], datetime],
+        *,
+        default_source: str,
+        max_body_bytes: int,
+        on_accepted: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._transaction = transaction
+        self._dead_letters = dead_letters
+        self._clock = clock
+        self._default_source = default_source
+        self._max_body_bytes = max_body_bytes
+        self._on_accepted = on_accepted
+        self._failures = 0
+
+    async def handle(self, record: Any, headers: dict[str, str]) -> None:
+        """``record`` is the aiokafka ConsumerRecord."""
+        try:
+            submission = self._submission(record, headers)
+            acceptance = await accept(submission, self._transaction, self._clock)
+        except Refusal as refusal:
+            await self._dead_letters.send(record, refusal.reason())
+            metrics.SUBMISSIONS.labels("kafka", "unknown", refusal.slug).inc()
+            log.info("raw_refused", status=refusal.status, problem=refusal.slug,
+                     partition=record.partition, offset=record.offset)
+            return
+        except Exception as error:
+            self._failures += 1
+            backoff = min(5.0, 0.1 * 2 ** min(self._failures, 10))
+            log.warning("raw_transient_failure", error=type(error).__name__, retry_in_s=backoff)
+            await asyncio.sleep(backoff)
+            raise
+        self._failures = 0
+        outcome = "replayed" if acceptance.replayed else "accepted"
+        metrics.SUBMISSIONS.labels("kafka", submission.media.format.value, outcome).inc()
+        self._on_accepted()
+
+    def _submission(self, record: Any, headers: dict[str, str]) -> Submission:
+        media = media_type(headers.get("content-type"))
+        body: bytes = record.value or b""
+        if len(body) > self._max_body_bytes:
+            raise PayloadTooLarge(f"the message is larger than {self._max_body_bytes} bytes")
+        return Submission(
+            body=body,
+            media=media,
+            client=headers.get("source-system") or self._default_source,
+            received_at=self._clock(),
+            idempotency_key=headers.get("idempotency-key"),
+        )

@@ -1,0 +1,59 @@
+"""The keys under which a receipt is found again, so a re-send publishes nothing new.
+
+A content key identifies what was sent: each fact by its source record and version (or, when
+the source gives no version, by its normalised content), so the same resource id and version
+always maps to the same receipt. An ``Idempotency-Key`` is scoped to the client that sent it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared.canonical import content_hash
+from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate, Provenance
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+def content_key(updates: Sequence[PatientUpdate]) -> str:
+    identity = [
+        {
+            "source_system": update.source_system,
+            "patient": update.source_patient_id,
+            "demographics": _demographics_identity(update.demographics),
+            "facts": sorted(_fact_identity(fact) for fact in update.facts),
+        }
+        for update in updates
+    ]
+    return "content:" + content_hash(identity)
+
+
+def client_key(client: str, idempotency_key: str) -> str:
+    return f"client:{client}:{idempotency_key}"
+
+
+def _fact_identity(fact: ClinicalFact) -> str:
+    return _identity(fact.provenance, _timeless(fact.model_dump(mode="json")))
+
+
+def _demographics_identity(demographics: Demographics | None) -> str | None:
+    if demographics is None:
+        return None
+    return _identity(demographics.provenance, _timeless(demographics.model_dump(mode="json")))
+
+
+def _identity(provenance: Provenance | None, content: Any) -> str:
+    if provenance is not None and provenance.version:
+        return f"{provenance.source_system}|{provenance.resource}|v{provenance.version}"
+    where = f"{provenance.source_system}|{provenance.resource}" if provenance else ""
+    return f"{where}|{content_hash(content)}"
+
+
+def _timeless(value: Any) -> Any:
+    """The same content received twice differs only in ``received_at``: leave it out."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k != "received_at"}
+    if isinstance(value, list):
+        return [_timeless(item) for item in value]
+    return value

@@ -1,0 +1,53 @@
+"""Which media types intake reads, and the format each one means."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.intake.refusals import UnsupportedMediaType
+
+
+class Format(StrEnum):
+    FHIR = "fhir-r4"
+    HL7V2 = "hl7v2"
+
+
+FHIR_MEDIA_TYPES = ("application/fhir+json", "application/json")
+HL7V2_MEDIA_TYPES = ("x-application/hl7-v2+er7", "text/plain")
+MEDIA_TYPES = {Format.FHIR: FHIR_MEDIA_TYPES, Format.HL7V2: HL7V2_MEDIA_TYPES}
+
+
+@dataclass(frozen=True, slots=True)
+class MediaType:
+    format: Format
+    charset: str
+
+
+def media_type(content_type: str | None, expected: Format | None = None) -> MediaType:
+    """Read a Content-Type header; ``expected`` restricts it to one format (one endpoint).
+
+    Parameters other than ``charset`` (e.g. FHIR's ``fhirVersion``) are ignored.
+    """
+    essence, _, parameters = (content_type or "").partition(";")
+    essence = essence.strip().lower()
+    formats = [f for f, types in MEDIA_TYPES.items() if essence in types]
+    if not formats or (expected is not None and expected not in formats):
+        allowed = MEDIA_TYPES[expected] if expected else FHIR_MEDIA_TYPES + HL7V2_MEDIA_TYPES
+        raise UnsupportedMediaType(
+            f"content type {essence or '(none)'!r} is not accepted; use one of {', '.join(allowed)}"
+        )
+    return MediaType(format=formats[0], charset=_charset(parameters))
+
+
+def _charset(parameters: str) -> str:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"') or "utf-8"
+            try:
+                return codecs.lookup(charset).name
+            except LookupError:
+                raise UnsupportedMediaType(f"unknown charset {charset!r}") from None
+    return "utf-8"

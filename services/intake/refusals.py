@@ -1,0 +1,62 @@
+"""Why intake refuses a submission, as the HTTP status and RFC 9457 problem it becomes.
+
+The same refusals serve the raw Kafka topic, where they become the dead-letter reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.clinical.errors import InvalidInput, Problem
+
+PROBLEM_BASE = "https://trialwatch.dev/problems/"
+
+
+class Refusal(Exception):
+    """Bad input: never a 5xx, never on Kafka."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, problems: Iterable[Problem] = ()) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.problems: tuple[Problem, ...] = tuple(problems)
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def reason(self) -> str:
+        """One line for a dead letter or a log: the detail and every problem."""
+        return "; ".join([f"{self.status} {self.detail}", *map(str, self.problems)])
+
+
+class MalformedInput(Refusal):
+    status = 400
+    slug = "malformed-input"
+    title = "The body is not well-formed"
+
+
+class PayloadTooLarge(Refusal):
+    status = 413
+    slug = "payload-too-large"
+    title = "The body is larger than intake accepts"
+
+
+class UnsupportedMediaType(Refusal):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Intake does not accept this media type here"
+
+
+class InvalidClinicalInput(Refusal):
+    status = 422
+    slug = "invalid-clinical-input"
+    title = "The input cannot be normalised into clinical facts"
+
+    @classmethod
+    def from_error(cls, error: InvalidInput) -> InvalidClinicalInput:
+        count = len(error.problems)
+        return cls(f"{count} problem{'s' * (count != 1)} in the input", error.problems)

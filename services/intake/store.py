@@ -1,0 +1,169 @@
+"""The SQL implementation of ``IntakeStore`` (SQLite and PostgreSQL), plus the outbox queries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.intake.ports import (
+    Conflict,
+    IntakeStore,
+    Reidentification,
+    SourceIdentity,
+    UnitOfWork,
+)
+from services.intake.receipts import Receipt
+from services.intake.tables import outbox, patients, receipt_keys, receipts, reidentifications
+from shared.contracts.events import PatientUpdated
+
+
+class SqlIntakeStore:
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self._session = session
+        self._now = now
+
+    async def receipt_for(self, dedup_keys: Sequence[str]) -> Receipt | None:
+        for key in dedup_keys:  # in order: an Idempotency-Key wins over the content key
+            found = await self._session.scalar(
+                select(receipt_keys.c.receipt_id).where(receipt_keys.c.dedup_key == key)
+            )
+            if found is not None:
+                return await self.receipt(found)
+        return None
+
+    async def receipt(self, receipt_id: UUID) -> Receipt | None:
+        row = (await self._session.execute(
+            select(receipts).where(receipts.c.receipt_id == receipt_id)
+        )).mappings().first()
+        if row is None:
+            return None
+        return Receipt(
+            receipt_id=row["receipt_id"],
+            client=row["client"],
+            format=row["format"],
+            received_at=row["received_at"],
+            patient_keys=tuple(row["patient_keys"]),
+            event_ids=tuple(UUID(e) for e in row["event_ids"]),
+        )
+
+    async def patient_key_for(self, identity: SourceIdentity, new_key: str) -> str:
+        found = await self._find_patient(identity)
+        if found is not None:
+            return found
+        # A concurrent first sight of the same patient: the loser inserts nothing and reads
+        # the winner's key (PostgreSQL waits for the winner's commit on the unique index).
+        dialect = self._session.get_bind().dialect.name
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await self._session.execute(
+            insert_(patients)
+            .values(patient_key=new_key, source_system=identity.source_system,
+                    source_patient_id=identity.source_patient_id, created_at=self._now)
+            .on_conflict_do_nothing(index_elements=["source_system", "source_patient_id"])
+        )
+        found = await self._find_patient(identity)
+        if found is None:
+            raise Conflict("patient key vanished after insert")
+        return found
+
+    async def _find_patient(self, identity: SourceIdentity) -> str | None:
+        key: str | None = await self._session.scalar(
+            select(patients.c.patient_key).where(
+                patients.c.source_system == identity.source_system,
+                patients.c.source_patient_id == identity.source_patient_id,
+            )
+        )
+        return key
+
+    async def add_to_outbox(self, events: Sequence[PatientUpdated], topic: str) -> None:
+        if not events:
+            return
+        await self._session.execute(insert(outbox), [
+            {"event_id": event.event_id, "topic": topic, "message_key": event.patient_key,
+             "payload": event.model_dump_json(), "created_at": self._now}
+            for event in events
+        ])
+
+    async def add_receipt(self, receipt: Receipt, dedup_keys: Sequence[str]) -> None:
+        await self._session.execute(insert(receipts).values(
+            receipt_id=receipt.receipt_id, client=receipt.client, format=receipt.format,
+            received_at=receipt.received_at, patient_keys=list(receipt.patient_keys),
+            event_ids=[str(e) for e in receipt.event_ids],
+        ))
+        try:
+            await self._session.execute(insert(receipt_keys), [
+                {"dedup_key": key, "receipt_id": receipt.receipt_id} for key in dedup_keys
+            ])
+        except IntegrityError as error:
+            raise Conflict("a receipt key was taken by a concurrent submission") from error
+
+    async def source_identity(self, patient_key: str) -> SourceIdentity | None:
+        row = (await self._session.execute(
+            select(patients.c.source_system, patients.c.source_patient_id)
+            .where(patients.c.patient_key == patient_key)
+        )).first()
+        return SourceIdentity(row.source_system, row.source_patient_id) if row else None
+
+    async def log_reidentification(self, entry: Reidentification, found: bool) -> None:
+        await self._session.execute(insert(reidentifications).values(
+            patient_key=entry.patient_key, client=entry.client, role=entry.role,
+            reason=entry.reason, found=found, at=entry.at,
+        ))
+
+
+def sql_unit_of_work(
+    sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]
+) -> UnitOfWork:
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[IntakeStore]:
+        async with sessions() as session, session.begin():
+            yield SqlIntakeStore(session, clock())
+
+    return transaction
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    id: int
+    topic: str
+    message_key: str
+    payload: str
+
+
+class SqlOutbox:
+    """The relay's side of the outbox: oldest pending first, marked once Kafka acknowledged."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def pending(self, limit: int) -> list[PendingEvent]:
+        async with self._sessions() as session, session.begin():
+            rows = await session.execute(
+                select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload)
+                .where(outbox.c.published_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(limit)
+            )
+            return [PendingEvent(r.id, r.topic, r.message_key, r.payload) for r in rows]
+
+    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
+        if not ids:
+            return
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at)
+            )
+
+    async def pending_count(self) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+            return int(count or 0)

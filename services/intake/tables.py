@@ -1,0 +1,90 @@
+"""Intake's own database: surrogate keys, receipts, the outbox and the re-identification log.
+
+Source patient identifiers live only in ``intake_patients``; nothing else in TrialWatch sees them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+
+from services.intake.utc_datetime import UtcDateTime
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+patients = Table(
+    "intake_patients",
+    metadata,
+    Column("patient_key", String(64), primary_key=True),
+    Column("source_system", String(200), nullable=False),
+    Column("source_patient_id", String(200), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("source_system", "source_patient_id", name="uq_intake_patients_source"),
+)
+
+receipts = Table(
+    "intake_receipts",
+    metadata,
+    Column("receipt_id", Uuid(), primary_key=True),
+    Column("client", String(200), nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("patient_keys", JSON(), nullable=False),
+    Column("event_ids", JSON(), nullable=False),
+)
+
+# Each receipt is found again by its content key and, when the client sent one, by its
+# Idempotency-Key (scoped to the client): a re-send of either returns the original receipt.
+receipt_keys = Table(
+    "intake_receipt_keys",
+    metadata,
+    Column("dedup_key", String(300), primary_key=True),
+    Column("receipt_id", Uuid(), ForeignKey("intake_receipts.receipt_id"), nullable=False),
+)
+
+outbox = Table(
+    "intake_outbox",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("event_id", Uuid(), nullable=False, unique=True),
+    Column("topic", String(200), nullable=False),
+    Column("message_key", String(64), nullable=False),
+    Column("payload", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=True),
+)
+Index(
+    "ix_intake_outbox_pending",
+    outbox.c.id,
+    sqlite_where=outbox.c.published_at.is_(None),
+    postgresql_where=outbox.c.published_at.is_(None),
+)
+
+# Append-only (a trigger in the migration refuses UPDATE and DELETE): who re-identified whom.
+reidentifications = Table(
+    "intake_reidentifications",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("patient_key", String(64), nullable=False),
+    Column("client", String(200), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("reason", Text(), nullable=True),
+    Column("found", Boolean(), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+)
