@@ -1,0 +1,50 @@
+"""The README's run command as a newcomer drives it: up, curl, decision, Ctrl-C, nothing left."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.pipeline import (
+    alive,
+    decisions_for,
+    descendants,
+    interrupt,
+    poll,
+    post_example,
+    read_until,
+    start_run,
+    tokens_by_role,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def test_run_brings_the_pipeline_up_and_a_posted_observation_is_decided_within_2s(
+    tmp_path: Path,
+) -> None:
+    process, ports = start_run(tmp_path / "var")
+    try:
+        banner = read_until(process, "Ctrl-C stops everything", timeout_s=90)
+        assert any(f"127.0.0.1:{ports['intake']}" in line for line in banner)
+        children = descendants(process.pid)
+        assert len(children) >= 4, "broker + three services expected"
+        tokens = tokens_by_role(tmp_path / "var" / "dev-tokens.json")
+
+        posted_at = time.monotonic()
+        receipt = post_example(f"http://127.0.0.1:{ports['intake']}", tokens["lab-system"])
+        [patient_key] = receipt["patient_keys"]
+        decisions = poll(lambda: decisions_for(f"http://127.0.0.1:{ports['audit']}",
+                                               tokens["auditor"], patient_key), timeout_s=10)
+        elapsed = time.monotonic() - posted_at
+        assert decisions, "no decision reached the audit API within 10 s"
+        assert elapsed < 2.0, f"decision visible after {elapsed:.2f}s, the goal is 2s"
+        assert {d["patient_key"] for d in decisions} == {patient_key}
+        assert all(d["status"] != "eligible" for d in decisions)  # one platelet count is not enough
+    finally:
+        exit_code = interrupt(process)
+    assert exit_code == 0
+    time.sleep(0.2)
+    assert [pid for pid in children if alive(pid)] == [], "Ctrl-C left processes behind"
