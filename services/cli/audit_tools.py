@@ -1,0 +1,150 @@
+"""``trialwatch audit verify`` and ``trialwatch audit replay``: the auditor's offline tools.
+
+verify  walks the hash chain and the signed checkpoints: exit 0 intact, 1 tampered,
+        2 when it cannot run (bad arguments, database unreachable).
+replay  re-runs the criteria engine on a stored decision's snapshot, trial version and as-of
+        time: exit 0 identical, 1 different, 2 when it cannot run (unknown id, no engine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from services.audit.chain_store import ChainStore
+from services.audit.queries import RecordQueries
+from services.audit.replay import EngineUnavailable, installed_engine, replay
+from services.audit.verification import VerificationReport
+from services.audit.verifier import verify_chain
+from shared.infra.db import make_engine
+from shared.settings import AuditSettings
+
+INTACT, TAMPERED, CANNOT_RUN = 0, 1, 2
+
+
+def register(audit_subparsers: argparse._SubParsersAction) -> None:
+    verify = audit_subparsers.add_parser(
+        "verify", help="check the audit chain against the signed checkpoints",
+        description="Walk every audit record's hash chain and hold it against the signed "
+                    "checkpoints. Prints 'intact up to record N' or the first record altered, "
+                    "removed or reordered. Exit 0 intact, 1 tampered, 2 could not verify.",
+    )
+    _database_options(verify)
+    verify.add_argument("--checkpoint-dir", type=Path,
+                        help="signed checkpoints (default AUDIT_CHECKPOINT_DIR)")
+    verify.add_argument("--public-key", type=Path,
+                        help="Ed25519 public key the checkpoints must be signed with "
+                             "(default AUDIT_VERIFY_KEY_FILE, else beside the signing key)")
+    verify.add_argument("--json", action="store_true", help="print the full report as JSON")
+    verify.set_defaults(func=_verify)
+
+    replay_parser = audit_subparsers.add_parser(
+        "replay", help="re-run the criteria engine on a stored decision",
+        description="Re-evaluate a stored decision from its stored input snapshot, trial "
+                    "version and as-of time; confirm the identical result or print the "
+                    "differences. Exit 0 identical, 1 different, 2 could not replay.",
+    )
+    replay_parser.add_argument("decision_id", metavar="DECISION_ID", type=uuid.UUID)
+    _database_options(replay_parser)
+    replay_parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    replay_parser.set_defaults(func=_replay)
+
+
+def _database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="audit database (default AUDIT_DATABASE_URL)")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    settings = AuditSettings()
+    url = args.database_url or settings.database_url
+    checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
+    public_key = args.public_key or settings.verify_key_path()
+    try:
+        report = asyncio.run(_run_verify(url, checkpoint_dir, public_key))
+    except Exception as error:  # the tool reports why it could not verify, never a traceback
+        print(f"could not verify: {type(error).__name__}: {error}", file=sys.stderr)
+        return CANNOT_RUN
+    print(report.model_dump_json(indent=2) if args.json else _verify_text(report))
+    return INTACT if report.intact else TAMPERED
+
+
+async def _run_verify(url: str, checkpoint_dir: Path, public_key: Path) -> VerificationReport:
+    engine = make_engine(url)
+    try:
+        return await verify_chain(ChainStore(engine), checkpoint_dir, public_key)
+    finally:
+        await engine.dispose()
+
+
+def _verify_text(report: VerificationReport) -> str:
+    lines = [("INTACT: " if report.intact else "TAMPERED: ") + report.summary,
+             f"records checked: {report.records_checked}; signed checkpoints trusted: "
+             f"{report.checkpoints_trusted}, chain matches them up to record "
+             f"{report.covered_by_checkpoint_up_to}"]
+    if report.intact and report.head_sequence > report.covered_by_checkpoint_up_to:
+        lines.append(f"records {report.covered_by_checkpoint_up_to + 1}..{report.head_sequence} "
+                     "are newer than the last checkpoint: chain-checked only")
+    return "\n".join(lines)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    url = args.database_url or AuditSettings().database_url
+    try:
+        evaluate = installed_engine()
+        found = asyncio.run(_load_for_replay(url, args.decision_id))
+    except EngineUnavailable as error:
+        print(f"could not replay: {error}", file=sys.stderr)
+        return CANNOT_RUN
+    if found is None:
+        print(f"could not replay: no stored decision {args.decision_id}", file=sys.stderr)
+        return CANNOT_RUN
+    row, snapshot = found
+    try:
+        result = replay(row["decision"], snapshot, row["trial_id"], row["trial_version"],
+                        row["as_of"], evaluate)
+    except Exception as error:  # e.g. the trial version is no longer installed
+        print(f"could not replay: {type(error).__name__}: {error}", file=sys.stderr)
+        return CANNOT_RUN
+    if args.json:
+        print(json.dumps({"decision_id": str(args.decision_id), "identical": result.identical,
+                          "differences": result.differences}, indent=2))
+    elif result.identical:
+        print(f"IDENTICAL: decision {args.decision_id} ({row['trial_id']} "
+              f"{row['trial_version']}, as of {row['as_of'].isoformat()}) reproduces exactly")
+    else:
+        print(f"DIFFERENT: decision {args.decision_id} does not reproduce:")
+        for difference in result.differences:
+            print(f"  {difference}")
+    return INTACT if result.identical else TAMPERED
+
+
+async def _load_for_replay(url: str, decision_id: uuid.UUID,
+                           ) -> tuple[dict[str, Any], str] | None:
+    engine = make_engine(url)
+    try:
+        queries = RecordQueries(engine)
+        row = await queries.by_decision_id(decision_id)
+        if row is None:
+            return None
+        snapshot = await queries.snapshot(row["snapshot_hash"])
+        return (row, snapshot) if snapshot is not None else None
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry: ``python -m services.cli.audit_tools verify|replay ...``."""
+    parser = argparse.ArgumentParser(prog="trialwatch audit")
+    register(parser.add_subparsers(dest="audit_command", required=True, metavar="TOOL"))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from services.audit.backoff import Backoff
+from services.audit.ingest import DecisionIngest, IngestOutcome
+from tests.unit.audit.factories import decision_event
+from tests.unit.audit.fakes import FakeChainStore, FakeDeadLetters
+
+NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+
+
+def ingest_with(store: FakeChainStore, dead: FakeDeadLetters,
+                backoff: Backoff | None = None) -> DecisionIngest:
+    return DecisionIngest(store, dead, lambda: NOW,  # type: ignore[arg-type]
+                          backoff or Backoff(0.01, 0.04))
+
+
+async def test_a_decision_is_stored_and_a_redelivery_of_it_is_recognised() -> None:
+    store, dead = FakeChainStore(), FakeDeadLetters()
+    ingest = ingest_with(store, dead)
+    body = decision_event().model_dump_json().encode()
+    assert await ingest.handle(body, "record") is IngestOutcome.STORED
+    assert await ingest.handle(body, "record") is IngestOutcome.DUPLICATE
+    assert len(store.rows) == 1
+    assert dead.sent == []
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe not json", b"{}", b'{"event_type": "other"}'])
+async def test_an_unreadable_message_goes_to_the_dead_letters_with_its_reason(body: bytes) -> None:
+    store, dead = FakeChainStore(), FakeDeadLetters()
+    assert await ingest_with(store, dead).handle(body, "raw") is IngestOutcome.DEAD_LETTERED
+    assert dead.sent[0][0] == "raw"
+    assert "not a DecisionMade" in dead.sent[0][1]
+    assert store.rows == {}
+
+
+async def test_a_decision_whose_snapshot_does_not_match_its_hash_is_dead_lettered() -> None:
+    store, dead = FakeChainStore(), FakeDeadLetters()
+    payload = json.loads(decision_event().model_dump_json())
+    payload["snapshot_hash"] = "sha256:" + "0" * 64
+    outcome = await ingest_with(store, dead).handle(json.dumps(payload).encode(), "raw")
+    assert outcome is IngestOutcome.DEAD_LETTERED
+    assert "snapshot_hash" in dead.sent[0][1]
+
+
+async def test_a_database_failure_pauses_then_raises_so_the_message_comes_back() -> None:
+    outage = OperationalError("INSERT", {}, ConnectionRefusedError("down"))
+    store, dead = FakeChainStore(failures=[outage, outage]), FakeDeadLetters()
+    backoff = Backoff(0.02, 0.04)
+    ingest = ingest_with(store, dead, backoff)
+    body = decision_event().model_dump_json().encode()
+    started = time.monotonic()
+    for _ in range(2):
+        with pytest.raises(OperationalError):
+            await ingest.handle(body, "raw")
+    assert time.monotonic() - started >= 0.06  # 0.02 then 0.04: the pause grows
+    assert await ingest.handle(body, "raw") is IngestOutcome.STORED
+    assert backoff.next_delay_s == 0.02  # reset once the database answers again
+    assert dead.sent == []

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.audit.records import GENESIS_HASH, build_record, hashed_form, record_hash
+from tests.unit.audit.factories import decision_event
+
+RECORDED = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+
+
+def test_a_record_keeps_the_decision_its_inputs_and_its_cause() -> None:
+    event = decision_event(index=2)
+    record = build_record(event, 1, GENESIS_HASH, RECORDED)
+    assert record.decision_id == event.decision_id
+    assert record.causation_id == event.causation_id
+    assert record.trial_id == event.decision.trial.id
+    assert record.trial_version == event.decision.trial.version
+    assert record.status == event.decision.status.value
+    assert record.evaluator_version == event.evaluator_version
+    assert record.as_of == event.decision.as_of
+    assert record.decided_at == event.occurred_at
+    assert record.snapshot_hash == event.snapshot_hash
+    assert record.prev_hash == GENESIS_HASH
+
+
+def test_the_record_hash_is_the_same_when_recomputed_from_stored_columns() -> None:
+    record = build_record(decision_event(), 1, GENESIS_HASH, RECORDED)
+    assert record_hash(record.columns()) == record.record_hash
+
+
+def test_the_same_instant_in_another_offset_hashes_the_same() -> None:
+    columns = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
+    shifted = {**columns, "recorded_at": RECORDED.astimezone(
+        __import__("datetime").timezone(timedelta(hours=2)))}
+    assert record_hash(shifted) == record_hash(columns)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("sequence", 2), ("patient_key", "pk_other"), ("status", "ineligible"),
+    ("trial_version", "2099-01-01"), ("prev_hash", "sha256:" + "1" * 64),
+    ("snapshot_hash", "sha256:" + "2" * 64), ("recorded_at", RECORDED + timedelta(seconds=1)),
+    ("decision", '{"status":"eligible"}'),
+])
+def test_changing_any_stored_field_changes_the_record_hash(field: str, value: object) -> None:
+    columns = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
+    assert record_hash({**columns, field: value}) != record_hash(columns)
+
+
+def test_the_hashed_form_excludes_only_the_hash_itself() -> None:
+    columns = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
+    assert set(hashed_form(columns)) == set(columns) - {"record_hash"}
