@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -81,6 +82,8 @@ class EmbeddedBroker:
         self._wait_until_answering(timeout_s)
 
     def _wait_until_answering(self, timeout_s: float) -> None:
+        # Refused connections are expected while Tansu starts: keep aiokafka quiet about them.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
