@@ -83,7 +83,15 @@ class EmbeddedBroker:
 
     def _wait_until_answering(self, timeout_s: float) -> None:
         # Refused connections are expected while Tansu starts: keep aiokafka quiet about them.
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        aiokafka_logger = logging.getLogger("aiokafka")
+        level = aiokafka_logger.level
+        aiokafka_logger.setLevel(logging.CRITICAL)
+        try:
+            self._poll_metadata(timeout_s)
+        finally:
+            aiokafka_logger.setLevel(level)
+
+    def _poll_metadata(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
