@@ -1,0 +1,79 @@
+"""Per-evaluation state: the as-of instant, the fact index, and what each criterion collects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.clinical.facts import ClinicalFact
+from shared.eligibility.decision import Evidence, Scalar
+from shared.eligibility.index import FactIndex
+from shared.eligibility.tables import Concept, Tables
+from shared.time import iso_z
+
+
+@dataclass(slots=True)
+class Trace:
+    """What one criterion found: evidence, readable findings, and the data it still needs."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def need(self, what: str) -> None:
+        if what not in self.missing:
+            self.missing.append(what)
+
+
+@dataclass(slots=True)
+class Context:
+    as_of: datetime
+    index: FactIndex
+    tables: Tables
+    review_candidates: list[datetime] = field(default_factory=list)
+    _cache: dict[str, list[ClinicalFact]] = field(default_factory=dict)
+
+    def facts(self, concept: Concept) -> list[ClinicalFact]:
+        cached = self._cache.get(concept.name)
+        if cached is None:
+            cached = self.index.matching(concept)
+            self._cache[concept.name] = cached
+        return cached
+
+    def review_at(self, moment: datetime | None) -> None:
+        """Note a future instant at which this decision could change with no new data."""
+        if moment is not None and moment > self.as_of:
+            self.review_candidates.append(moment)
+
+
+def cite(
+    fact: ClinicalFact,
+    *,
+    value: Scalar = None,
+    unit: str | None = None,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Evidence:
+    """Evidence for one fact, built without re-validation (the fact is already valid)."""
+    coding = fact.codes[0] if fact.codes else None
+    if value is None and fact.value_quantity is not None:
+        value, unit = fact.value_quantity.value, fact.value_quantity.unit
+    elif value is None and fact.value_code is not None:
+        value = fact.value_code.code
+    elif value is None and fact.value_boolean is not None:
+        value = fact.value_boolean
+    return Evidence.model_construct(
+        fact_id=fact.fact_id,
+        resource=fact.provenance.resource,
+        code=f"{coding.system}|{coding.code}" if coding else None,
+        value=value,
+        unit=unit,
+        effective=fact.effective_start or fact.effective_end,
+        note=note,
+        details=details or {},
+    )
+
+
+def when(moment: datetime | None) -> str:
+    return iso_z(moment) if moment is not None else "unknown time"

@@ -1,0 +1,103 @@
+"""A per-patient index of facts by code, built once and read by every criterion.
+
+Medication facts are also indexed under their RxNorm ingredients (product roll-up), so value
+sets of ingredients match product-coded feeds. Lists are newest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from shared.clinical.facts import ClinicalFact, Demographics, FactKind, PatientFacts
+from shared.eligibility.tables import RXNORM, Concept
+
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled", "preliminary", "registered"})
+
+
+def fact_time(fact: ClinicalFact) -> datetime:
+    return fact.effective_start or fact.effective_end or _OLDEST
+
+
+def _keys(fact: ClinicalFact, products: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    keys = [f"{c.system}|{c.code}" for c in fact.codes]
+    if fact.kind is FactKind.MEDICATION:
+        for coding in fact.codes:
+            if coding.system == RXNORM:
+                keys.extend(
+                    f"{RXNORM}|{ingredient}" for ingredient in products.get(coding.code, ())
+                )
+    return tuple(dict.fromkeys(keys))
+
+
+class FactIndex:
+    """Facts by ``system|code`` (newest first) and codes by system (for code-family prefixes)."""
+
+    __slots__ = ("_by_key", "_keys_of", "_products", "demographics")
+
+    def __init__(
+        self,
+        demographics: Demographics,
+        by_key: dict[str, list[ClinicalFact]],
+        keys_of: dict[str, tuple[str, ...]],
+        products: Mapping[str, tuple[str, ...]],
+    ) -> None:
+        self.demographics = demographics
+        self._by_key = by_key
+        self._keys_of = keys_of
+        self._products = products
+
+    @classmethod
+    def build(cls, patient: PatientFacts, products: Mapping[str, tuple[str, ...]]) -> FactIndex:
+        by_key: dict[str, list[ClinicalFact]] = {}
+        keys_of: dict[str, tuple[str, ...]] = {}
+        for fact in patient.facts:
+            if fact.status in IGNORED_STATUSES:
+                continue
+            keys = _keys(fact, products)
+            keys_of[fact.fact_id] = keys
+            for key in keys:
+                by_key.setdefault(key, []).append(fact)
+        for facts in by_key.values():
+            facts.sort(key=fact_time, reverse=True)
+        return cls(patient.demographics, by_key, keys_of, products)
+
+    def with_facts(self, facts: Iterable[ClinicalFact]) -> FactIndex:
+        """A new index with ``facts`` added (a fact with a known fact_id replaces the old one)."""
+        by_key = dict(self._by_key)
+        keys_of = dict(self._keys_of)
+        for fact in facts:
+            old_keys = keys_of.pop(fact.fact_id, ())
+            for key in old_keys:
+                by_key[key] = [f for f in by_key[key] if f.fact_id != fact.fact_id]
+            if fact.status in IGNORED_STATUSES:
+                continue
+            keys = _keys(fact, self._products)
+            keys_of[fact.fact_id] = keys
+            for key in keys:
+                updated = [f for f in by_key.get(key, ()) if f.fact_id != fact.fact_id]
+                updated.append(fact)
+                updated.sort(key=fact_time, reverse=True)
+                by_key[key] = updated
+        return FactIndex(self.demographics, by_key, keys_of, self._products)
+
+    def matching(self, concept: Concept) -> list[ClinicalFact]:
+        """Facts coded in ``concept``, newest first, each once."""
+        lists = [self._by_key[k] for k in concept.keys if k in self._by_key]
+        if concept.prefixes:
+            for key, facts in self._by_key.items():
+                system, _, code = key.partition("|")
+                for prefix_system, prefix in concept.prefixes:
+                    if system == prefix_system and code.startswith(prefix):
+                        lists.append(facts)
+                        break
+        if not lists:
+            return []
+        if len(lists) == 1:
+            return lists[0]
+        seen: dict[str, ClinicalFact] = {}
+        for facts in lists:
+            for fact in facts:
+                seen.setdefault(fact.fact_id, fact)
+        return sorted(seen.values(), key=fact_time, reverse=True)

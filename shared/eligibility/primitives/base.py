@@ -1,0 +1,79 @@
+"""The node protocol every primitive implements, and the Kleene compositions."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from shared.eligibility.context import Context, Trace
+from shared.eligibility.logic import Truth, all_of, any_of, at_least
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One piece of data a node reads: for the published data dictionary."""
+
+    concept: str
+    how: str
+
+
+class Node(ABC):
+    @abstractmethod
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth: ...
+
+    @abstractmethod
+    def requirements(self) -> list[Requirement]: ...
+
+    def children(self) -> tuple[Node, ...]:
+        return ()
+
+
+class _Composite(Node):
+    __slots__ = ("nodes",)
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.nodes = tuple(nodes)
+
+    def children(self) -> tuple[Node, ...]:
+        return self.nodes
+
+    def requirements(self) -> list[Requirement]:
+        return [r for node in self.nodes for r in node.requirements()]
+
+
+class AllOf(_Composite):
+    # every child is evaluated (no short-circuit) so the trace names all missing data at once
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        return all_of([node.evaluate(ctx, trace) for node in self.nodes])
+
+
+class AnyOf(_Composite):
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        return any_of([node.evaluate(ctx, trace) for node in self.nodes])
+
+
+class AtLeast(_Composite):
+    __slots__ = ("n",)
+
+    def __init__(self, n: int, nodes: list[Node]) -> None:
+        super().__init__(nodes)
+        self.n = n
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        return at_least(self.n, [node.evaluate(ctx, trace) for node in self.nodes])
+
+
+class Not(Node):
+    __slots__ = ("node",)
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.node,)
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        return ~self.node.evaluate(ctx, trace)
+
+    def requirements(self) -> list[Requirement]:
+        return self.node.requirements()

@@ -1,0 +1,273 @@
+"""Laboratory primitives: threshold, multiple of the upper limit of normal, qualitative result.
+
+Each reads the most recent result of its concept inside its look-back window, in the
+concept's canonical unit (the normaliser converts; results in another unit are not used and
+the evidence says so). When that result ages out of the window the decision may change, so
+its expiry is a review candidate.
+"""
+
+from __future__ import annotations
+
+from shared.clinical.facts import ClinicalFact
+from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.durations import Duration
+from shared.eligibility.index import fact_time
+from shared.eligibility.logic import Truth, compare
+from shared.eligibility.primitives.base import Node, Requirement
+from shared.eligibility.tables import Concept
+
+POSITIVE_CODES = frozenset(
+    {
+        "10828004",
+        "260373001",
+        "11214006",
+        "52101004",
+        "pos",
+        "positive",
+        "detected",
+        "reactive",
+        "present",
+    }
+)
+NEGATIVE_CODES = frozenset(
+    {
+        "260385009",
+        "260415000",
+        "131194007",
+        "2667000",
+        "neg",
+        "negative",
+        "not detected",
+        "nonreactive",
+        "non-reactive",
+        "absent",
+    }
+)
+POSITIVE_FLAGS = frozenset({"POS", "DET", "A", "AA", "H", "HH", "HU", "R"})
+NEGATIVE_FLAGS = frozenset({"NEG", "ND", "N", "NR"})
+
+
+def latest_quantity(
+    ctx: Context, concept: Concept, lookback: Duration, trace: Trace
+) -> ClinicalFact | None:
+    """The most recent in-window result with a value in one of the concept's units.
+
+    Windows are half-open: a result taken exactly ``lookback`` before as-of has aged out, so
+    the instant it ages out is also the instant a re-evaluation sees the change.
+    """
+    start = lookback.before(ctx.as_of)
+    for fact in ctx.facts(concept):
+        moment = fact_time(fact)
+        if moment > ctx.as_of:
+            continue
+        if moment <= start:
+            break
+        quantity = fact.value_quantity
+        if quantity is None:
+            continue
+        if quantity.unit not in concept.units:
+            trace.evidence.append(
+                cite(
+                    fact,
+                    note=f"not used: unit {quantity.unit!r} is not the canonical {concept.unit!r}",
+                )
+            )
+            continue
+        ctx.review_at(lookback.after(moment))
+        return fact
+    return None
+
+
+def _missing(concept: Concept, lookback: Duration) -> str:
+    return f"{concept.label} within {lookback.words()}"
+
+
+class LabThreshold(Node):
+    __slots__ = ("concept", "lookback", "op", "value")
+
+    def __init__(self, concept: Concept, op: str, value: float, lookback: Duration) -> None:
+        self.concept, self.op, self.value, self.lookback = concept, op, value, lookback
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        fact = latest_quantity(ctx, self.concept, self.lookback, trace)
+        if fact is None or fact.value_quantity is None:
+            trace.need(_missing(self.concept, self.lookback))
+            trace.findings.append(f"no {self.concept.label} within {self.lookback.words()}")
+            return Truth.UNKNOWN
+        quantity = fact.value_quantity
+        ok = compare(quantity.value, self.value, self.op)
+        trace.evidence.append(cite(fact, note=f"{self.op} {self.value:g} {quantity.unit}"))
+        trace.findings.append(
+            f"{self.concept.label} {quantity.value:g} {quantity.unit} on {when(fact_time(fact))}"
+            f" {'meets' if ok else 'does not meet'} {self.op} {self.value:g}"
+        )
+        return Truth.of(ok)
+
+    def requirements(self) -> list[Requirement]:
+        return [
+            Requirement(
+                self.concept.name,
+                f"most recent within {self.lookback.words()}; "
+                f"{self.op} {self.value:g} {self.concept.unit}",
+            )
+        ]
+
+
+class LabUlnMultiple(Node):
+    """value op multiple x ULN; ULN from the result's reference range, else the default table."""
+
+    __slots__ = ("concept", "lookback", "multiple", "op")
+
+    def __init__(self, concept: Concept, op: str, multiple: float, lookback: Duration) -> None:
+        self.concept, self.op, self.multiple, self.lookback = concept, op, multiple, lookback
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        fact = latest_quantity(ctx, self.concept, self.lookback, trace)
+        if fact is None or fact.value_quantity is None:
+            trace.need(_missing(self.concept, self.lookback))
+            trace.findings.append(f"no {self.concept.label} within {self.lookback.words()}")
+            return Truth.UNKNOWN
+        quantity = fact.value_quantity
+        uln, source = self._uln(ctx, fact)
+        if uln is None:
+            trace.need(f"upper limit of normal for {self.concept.label} in {quantity.unit}")
+            trace.evidence.append(cite(fact, note="no usable upper limit of normal"))
+            return Truth.UNKNOWN
+        limit = self.multiple * uln
+        ok = compare(quantity.value, limit, self.op)
+        trace.evidence.append(
+            cite(
+                fact,
+                note=f"{self.op} {self.multiple:g} x ULN {uln:g} {quantity.unit} = {limit:g}",
+                details={
+                    "uln": uln,
+                    "uln_unit": quantity.unit,
+                    "uln_source": source,
+                    "multiple": self.multiple,
+                },
+            )
+        )
+        trace.findings.append(
+            f"{self.concept.label} {quantity.value:g} {quantity.unit} on {when(fact_time(fact))}"
+            f" {'meets' if ok else 'does not meet'} {self.op} {self.multiple:g} x ULN"
+            f" ({uln:g}, {source})"
+        )
+        return Truth.of(ok)
+
+    def _uln(self, ctx: Context, fact: ClinicalFact) -> tuple[float | None, str]:
+        assert fact.value_quantity is not None
+        reference = fact.reference_range
+        if (
+            reference is not None
+            and reference.high is not None
+            and reference.high.unit == fact.value_quantity.unit
+        ):
+            return reference.high.value, "result reference range"
+        limit = ctx.tables.limits.get(self.concept.name)
+        if limit is None or limit.unit != fact.value_quantity.unit:
+            return None, "none"
+        sex = ctx.index.demographics.sex
+        value = limit.upper.get(sex.value if sex else "unknown")
+        return value, f"default table: {ctx.tables.limits_source}"
+
+    def requirements(self) -> list[Requirement]:
+        return [
+            Requirement(
+                self.concept.name,
+                f"most recent within {self.lookback.words()}; {self.op} {self.multiple:g} x ULN"
+                " (send referenceRange.high)",
+            )
+        ]
+
+
+def read_result(
+    fact: ClinicalFact, positive_above: float | None, units: tuple[str, ...] = ()
+) -> bool | None:
+    """True positive, False negative, None unreadable; coded value first, then flag, then number.
+
+    A number is compared with ``positive_above`` only in one of ``units``; a censored value
+    ("<20") counts as at most its bound.
+    """
+    if fact.value_boolean is not None:
+        return fact.value_boolean
+    if fact.value_code is not None:
+        code = fact.value_code.code.strip().lower()
+        if code in POSITIVE_CODES:
+            return True
+        if code in NEGATIVE_CODES:
+            return False
+    if fact.interpretation:
+        flag = fact.interpretation.strip().upper()
+        if flag in POSITIVE_FLAGS:
+            return True
+        if flag in NEGATIVE_FLAGS:
+            return False
+    quantity = fact.value_quantity
+    if quantity is not None:
+        if positive_above is not None and quantity.unit in units:
+            if quantity.comparator in ("<", "<=") and quantity.value <= positive_above:
+                return False
+            return quantity.value > positive_above
+        high = fact.reference_range.high if fact.reference_range else None
+        if high is not None and high.unit == quantity.unit:
+            return quantity.value > high.value
+    return None
+
+
+def latest_result(
+    ctx: Context, concept: Concept, lookback: Duration | None, positive_above: float | None
+) -> tuple[ClinicalFact, bool] | None:
+    start = lookback.before(ctx.as_of) if lookback else None
+    for fact in ctx.facts(concept):
+        moment = fact_time(fact)
+        if moment > ctx.as_of:
+            continue
+        if start is not None and moment <= start:
+            break
+        result = read_result(fact, positive_above, concept.units)
+        if result is None:
+            continue
+        if lookback is not None:
+            ctx.review_at(lookback.after(moment))
+        return fact, result
+    return None
+
+
+class LabResult(Node):
+    """The most recent readable qualitative result in the window is positive (or negative)."""
+
+    __slots__ = ("concept", "expect_positive", "lookback", "positive_above")
+
+    def __init__(
+        self, concept: Concept, expect: str, lookback: Duration, positive_above: float | None
+    ) -> None:
+        self.concept, self.lookback, self.positive_above = concept, lookback, positive_above
+        self.expect_positive = expect == "positive"
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        found = latest_result(ctx, self.concept, self.lookback, self.positive_above)
+        if found is None:
+            trace.need(_missing(self.concept, self.lookback))
+            trace.findings.append(
+                f"no readable {self.concept.label} within {self.lookback.words()}"
+            )
+            return Truth.UNKNOWN
+        fact, positive = found
+        word = "positive" if positive else "negative"
+        trace.evidence.append(cite(fact, note=f"read as {word}"))
+        trace.findings.append(f"{self.concept.label} {word} on {when(fact_time(fact))}")
+        return Truth.of(positive == self.expect_positive)
+
+    def requirements(self) -> list[Requirement]:
+        extra = (
+            f"; quantitative > {self.positive_above:g} {self.concept.unit} counts as positive"
+            if self.positive_above is not None
+            else ""
+        )
+        return [
+            Requirement(
+                self.concept.name,
+                f"most recent within {self.lookback.words()}; positive/negative"
+                f" (valueCodeableConcept, interpretation or valueBoolean){extra}",
+            )
+        ]

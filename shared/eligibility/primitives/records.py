@@ -1,0 +1,239 @@
+"""Record primitives: coded conditions, clinician facts, medication use, biopsy class."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.clinical.facts import ClinicalFact
+from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.durations import Duration
+from shared.eligibility.index import fact_time
+from shared.eligibility.logic import Truth
+from shared.eligibility.primitives.base import Node, Requirement
+from shared.eligibility.tables import Concept
+
+ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
+NOT_A_CONDITION = frozenset({"refuted", "entered-in-error"})
+NOT_TAKEN = frozenset({"not-taken", "cancelled", "entered-in-error", "draft"})
+YES_CODES = frozenset({"y", "yes", "true", "la33-6", "373066001"})
+NO_CODES = frozenset({"n", "no", "false", "la32-8", "373067005"})
+
+
+def is_active(fact: ClinicalFact) -> bool:
+    if fact.status is None:
+        return fact.effective_end is None
+    return fact.status in ACTIVE_CONDITION and fact.effective_end is None
+
+
+class ConditionOnRecord(Node):
+    """The record shows the condition (optionally active, or within a window).
+
+    Closed-world over the record: no matching entry is FALSE. Criteria pair this with a
+    clinician attestation so that an incomplete record cannot make an exclusion pass alone.
+    """
+
+    __slots__ = ("active_only", "concept", "within")
+
+    def __init__(self, concept: Concept, within: Duration | None, active_only: bool) -> None:
+        self.concept, self.within, self.active_only = concept, within, active_only
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        start = self.within.before(ctx.as_of) if self.within else None
+        for fact in ctx.facts(self.concept):
+            if fact.status in NOT_A_CONDITION or fact_time(fact) > ctx.as_of:
+                continue
+            active = is_active(fact)
+            if self.active_only and not active:
+                continue
+            if start is not None and not active:
+                last_seen = fact.effective_end or fact.effective_start
+                if last_seen is None or last_seen <= start:
+                    continue
+                assert self.within is not None
+                ctx.review_at(self.within.after(last_seen))
+            state = (
+                "active"
+                if active
+                else f"recorded, last {when(fact.effective_end or fact.effective_start)}"
+            )
+            trace.evidence.append(cite(fact, note=f"{self.concept.label}: {state}"))
+            trace.findings.append(f"{self.concept.label} on record ({state})")
+            return Truth.TRUE
+        scope = f" within {self.within.words()}" if self.within else ""
+        trace.findings.append(f"no {self.concept.label} on record{scope}")
+        return Truth.FALSE
+
+    def requirements(self) -> list[Requirement]:
+        scope = (
+            "active"
+            if self.active_only
+            else (
+                f"onset/abatement within {self.within.words()} or active" if self.within else "ever"
+            )
+        )
+        return [
+            Requirement(
+                self.concept.name,
+                f"Condition on record ({scope}); clinicalStatus and onset/abatement",
+            )
+        ]
+
+
+def read_boolean(fact: ClinicalFact) -> bool | None:
+    if fact.value_boolean is not None:
+        return fact.value_boolean
+    if fact.value_code is not None:
+        code = fact.value_code.code.strip().lower()
+        if code in YES_CODES:
+            return True
+        if code in NO_CODES:
+            return False
+    return None
+
+
+class ClinicianFact(Node):
+    """A documented yes/no fact; absent (or expired) is UNKNOWN, or FALSE for record facts."""
+
+    __slots__ = ("absent_is_false", "concept", "lookback")
+
+    def __init__(
+        self, concept: Concept, lookback: Duration | None, absent_is_false: bool = False
+    ) -> None:
+        self.concept, self.lookback, self.absent_is_false = concept, lookback, absent_is_false
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        start = self.lookback.before(ctx.as_of) if self.lookback else None
+        for fact in ctx.facts(self.concept):
+            moment = fact_time(fact)
+            if moment > ctx.as_of:
+                continue
+            if start is not None and moment <= start:
+                break
+            value = read_boolean(fact)
+            if value is None:
+                continue
+            if self.lookback is not None:
+                ctx.review_at(self.lookback.after(moment))
+            trace.evidence.append(cite(fact, value=value, note=self.concept.label))
+            trace.findings.append(
+                f"{self.concept.label}: {'yes' if value else 'no'} ({when(moment)})"
+            )
+            return Truth.of(value)
+        if self.absent_is_false:
+            trace.findings.append(f"no record of {self.concept.label}")
+            return Truth.FALSE
+        scope = f" (documented within {self.lookback.words()})" if self.lookback else ""
+        trace.need(f"{self.concept.label}{scope}")
+        trace.findings.append(f"not documented: {self.concept.label}")
+        return Truth.UNKNOWN
+
+    def requirements(self) -> list[Requirement]:
+        scope = f", valid {self.lookback.words()}" if self.lookback else ""
+        return [
+            Requirement(
+                self.concept.name,
+                f"yes/no fact (valueBoolean){scope};"
+                f" absent = {'no' if self.absent_is_false else 'unknown'}",
+            )
+        ]
+
+
+def earliest_start(facts: list[ClinicalFact]) -> datetime | None:
+    starts = [f.effective_start for f in facts if f.effective_start is not None]
+    return min(starts) if starts else None
+
+
+class MedicationUsed(Node):
+    """The record shows use of a drug in the value sets (started at least ``started_at_least`` ago).
+
+    Absence of a record cannot prove the drug was never used: no match is UNKNOWN.
+    """
+
+    __slots__ = ("concepts", "started_at_least")
+
+    def __init__(self, concepts: list[Concept], started_at_least: Duration | None) -> None:
+        self.concepts, self.started_at_least = tuple(concepts), started_at_least
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        facts = [
+            f
+            for c in self.concepts
+            for f in ctx.facts(c)
+            if f.status not in NOT_TAKEN and fact_time(f) <= ctx.as_of
+        ]
+        labels = " or ".join(c.label for c in self.concepts)
+        duration = (
+            f" started at least {self.started_at_least.words()} ago"
+            if self.started_at_least
+            else ""
+        )
+        if not facts:
+            trace.need(f"record of {labels} use{duration}")
+            trace.findings.append(f"no {labels} on record")
+            return Truth.UNKNOWN
+        first = earliest_start(facts)
+        if self.started_at_least is not None:
+            if first is None:
+                trace.need(f"start date of {labels}")
+                return Truth.UNKNOWN
+            since = self.started_at_least.after(first)
+            if since > ctx.as_of:
+                ctx.review_at(since)
+                trace.evidence.append(cite(facts[0], note=f"first started {when(first)}"))
+                trace.need(f"record of {labels} use{duration}")
+                trace.findings.append(
+                    f"{labels} started {when(first)}, less than {self.started_at_least.words()} ago"
+                )
+                return Truth.UNKNOWN
+        newest = facts[0] if len(facts) == 1 else max(facts, key=fact_time)
+        trace.evidence.append(cite(newest, note=f"{labels}; first started {when(first)}"))
+        trace.findings.append(f"{labels} on record since {when(first)}")
+        return Truth.TRUE
+
+    def requirements(self) -> list[Requirement]:
+        scope = (
+            f"started at least {self.started_at_least.words()} before"
+            if self.started_at_least
+            else "ever"
+        )
+        return [
+            Requirement(c.name, f"medication use ({scope}); RxNorm ingredient or mapped product")
+            for c in self.concepts
+        ]
+
+
+class BiopsyClassIn(Node):
+    __slots__ = ("classes", "concept", "lookback")
+
+    def __init__(self, concept: Concept, classes: list[str], lookback: Duration) -> None:
+        self.concept, self.lookback = concept, lookback
+        self.classes = frozenset(c.upper().replace(" ", "") for c in classes)
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        start = self.lookback.before(ctx.as_of)
+        for fact in ctx.facts(self.concept):
+            moment = fact_time(fact)
+            if moment > ctx.as_of or fact.value_code is None:
+                continue
+            if moment <= start:
+                break
+            ctx.review_at(self.lookback.after(moment))
+            klass = fact.value_code.code.upper().replace(" ", "")
+            ok = klass in self.classes
+            trace.evidence.append(cite(fact, note="ISN/RPS 2018 class"))
+            trace.findings.append(
+                f"renal biopsy {when(moment)}: class {klass}"
+                f" ({'in' if ok else 'not in'} {', '.join(sorted(self.classes))})"
+            )
+            return Truth.of(ok)
+        trace.need(f"{self.concept.label} within {self.lookback.words()}")
+        trace.findings.append(f"no renal biopsy class within {self.lookback.words()}")
+        return Truth.UNKNOWN
+
+    def requirements(self) -> list[Requirement]:
+        return [
+            Requirement(
+                self.concept.name,
+                f"biopsy within {self.lookback.words()}; class in {sorted(self.classes)}",
+            )
+        ]

@@ -1,0 +1,155 @@
+"""Washout: a drug was taken within ``multiple`` x its elimination half-life before as-of.
+
+TRUE (still within washout) when any exposure's washout has not ended; FALSE when every
+exposure's washout has ended; UNKNOWN when a drug's half-life is not in the table or an
+exposure's last dose cannot be dated. A washout that ends exactly at as-of has ended.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from shared.clinical.facts import ClinicalFact
+from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.index import fact_time
+from shared.eligibility.logic import Truth, any_of
+from shared.eligibility.primitives.base import Node, Requirement
+from shared.eligibility.primitives.records import NOT_TAKEN, ClinicianFact
+from shared.eligibility.tables import RXNORM, Concept
+
+ONGOING = frozenset({"active", "on-hold", "in-progress", "intended"})
+
+
+class WashoutActive(Node):
+    __slots__ = ("bound", "clearances", "concepts", "multiple")
+
+    def __init__(
+        self,
+        concepts: list[Concept],
+        bound: str,
+        multiple: float,
+        clearances: dict[str, ClinicianFact] | None = None,
+    ) -> None:
+        self.concepts, self.bound, self.multiple = tuple(concepts), bound, multiple
+        self.clearances = clearances or {}
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        results: list[Truth] = []
+        seen: set[str] = set()
+        for concept in self.concepts:
+            drug_keys = {k.partition("|")[2]: k for k in concept.keys}
+            for fact in ctx.facts(concept):
+                if fact.fact_id in seen or fact.status in NOT_TAKEN or fact_time(fact) > ctx.as_of:
+                    continue
+                seen.add(fact.fact_id)
+                for drug in self._drugs(ctx, fact, drug_keys):
+                    results.append(self._exposure(ctx, trace, fact, drug))
+        if not results:
+            trace.findings.append("no immunosuppressant or biologic exposure on record")
+            return Truth.FALSE
+        return any_of(results)
+
+    @staticmethod
+    def _drugs(ctx: Context, fact: ClinicalFact, drug_keys: dict[str, str]) -> list[str]:
+        drugs: list[str] = []
+        for coding in fact.codes:
+            candidates = [coding.code]
+            if coding.system == RXNORM:
+                candidates.extend(ctx.tables.product_ingredients.get(coding.code, ()))
+            drugs.extend(c for c in candidates if c in drug_keys and c not in drugs)
+        return drugs
+
+    def _exposure(self, ctx: Context, trace: Trace, fact: ClinicalFact, drug: str) -> Truth:
+        half_life = ctx.tables.half_lives.get(drug)
+        hours = half_life.hours(self.bound) if half_life else None
+        name = half_life.ingredient if half_life else drug
+        if hours is None:
+            trace.need(f"elimination half-life of {name} (not in the half-life table)")
+            trace.evidence.append(
+                cite(fact, note=f"{name}: half-life unknown, washout cannot be computed")
+            )
+            trace.findings.append(f"{name} on record, half-life unknown")
+            return Truth.UNKNOWN
+        washout = timedelta(hours=hours * self.multiple)
+        ongoing = fact.effective_end is None and fact.status in ONGOING
+        details = {
+            "drug": name,
+            "half_life_hours": hours,
+            "half_life_bound": self.bound,
+            "washout_multiple": self.multiple,
+            "half_life_source": half_life.source if half_life else None,
+        }
+        if ongoing:
+            trace.evidence.append(
+                cite(fact, note=f"{name}: ongoing ({fact.status})", details=details)
+            )
+            trace.findings.append(f"{name} ongoing: washout has not started")
+            return Truth.TRUE
+        last = fact.effective_end
+        if last is None:
+            start = fact.effective_start
+            if start is not None and start + washout > ctx.as_of:
+                end = start + washout
+                details["washout_end_at_least"] = when(end)
+                trace.evidence.append(
+                    cite(
+                        fact,
+                        note=f"{name}: stop date unknown; started {when(start)}",
+                        details=details,
+                    )
+                )
+                trace.findings.append(
+                    f"{name} started {when(start)}: within washout until at least {when(end)}"
+                )
+                ctx.review_at(end)
+                return Truth.TRUE
+            trace.need(f"stop date (last dose) of {name}")
+            trace.evidence.append(cite(fact, note=f"{name}: stop date unknown", details=details))
+            return Truth.UNKNOWN
+        return self._from_last_dose(ctx, trace, fact, drug, name, last, washout, details)
+
+    def _from_last_dose(
+        self,
+        ctx: Context,
+        trace: Trace,
+        fact: ClinicalFact,
+        drug: str,
+        name: str,
+        last: datetime,
+        washout: timedelta,
+        details: dict[str, object],
+    ) -> Truth:
+        end = last + washout
+        details["last_dose"] = when(last)
+        details["washout_end"] = when(end)
+        if ctx.as_of >= end:
+            trace.evidence.append(
+                cite(fact, note=f"{name}: washout ended {when(end)}", details=details)
+            )
+            trace.findings.append(f"{name} last {when(last)}: washout ended {when(end)}")
+            return Truth.FALSE
+        clearance = self.clearances.get(drug)
+        if clearance is not None and clearance.evaluate(ctx, trace) is Truth.TRUE:
+            trace.findings.append(
+                f"{name}: documented accelerated elimination overrides the washout"
+            )
+            return Truth.FALSE
+        ctx.review_at(end)
+        trace.evidence.append(
+            cite(fact, note=f"{name}: within washout until {when(end)}", details=details)
+        )
+        trace.findings.append(f"{name} last {when(last)}: within washout until {when(end)}")
+        return Truth.TRUE
+
+    def requirements(self) -> list[Requirement]:
+        reqs = [
+            Requirement(
+                c.name,
+                f"medication exposure with status and stop date;"
+                f" washout = {self.multiple:g} x half-life ({self.bound} bound)",
+            )
+            for c in self.concepts
+        ]
+        for clearance in self.clearances.values():
+            reqs.extend(clearance.requirements())
+        return reqs

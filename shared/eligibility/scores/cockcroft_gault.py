@@ -1,0 +1,121 @@
+"""Cockcroft-Gault creatinine clearance (mL/min, not normalised to body surface area).
+
+CrCl = (140 - age) x weight[kg] / (72 x SCr[mg/dL]), x 0.85 if female; SCr in umol/L is
+divided by 88.4. The weight used (actual, ideal by Devine, or adjusted = IBW + 0.4 x excess)
+is a trial-version parameter and is recorded. When sex is neither female nor male, both
+results bound the value. A documented CrCl is used only when it cannot be computed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.decision import Evidence
+from shared.eligibility.durations import Duration, age_in_years, birthday, parse_duration
+from shared.eligibility.index import fact_time
+from shared.eligibility.primitives.labs import latest_quantity
+from shared.eligibility.scores.common import ScoreOutcome, documented_value
+
+UMOL_PER_MG_DL = 88.4
+# adult height is stable: any recorded height serves for ideal body weight
+_ADULT_HEIGHT_VALIDITY = parse_duration("P100Y")
+
+
+def ideal_body_weight(height_cm: float, female: bool) -> float:
+    inches_over_5ft = height_cm / 2.54 - 60
+    return (45.5 if female else 50.0) + 2.3 * inches_over_5ft
+
+
+def crcl(age: int, weight_kg: float, scr_mg_dl: float, female: bool) -> float:
+    value = (140 - age) * weight_kg / (72 * scr_mg_dl)
+    return value * 0.85 if female else value
+
+
+def cockcroft_gault(
+    ctx: Context, lookback: Duration, weight_choice: str, weight_lookback: Duration, trace: Trace
+) -> ScoreOutcome | None:
+    tables = ctx.tables
+    demographics = ctx.index.demographics
+    scr_fact = latest_quantity(ctx, tables.concept("creatinine"), lookback, trace)
+    weight_fact = latest_quantity(ctx, tables.concept("body_weight"), weight_lookback, trace)
+    height_fact = None
+    if weight_choice != "actual":
+        height_fact = latest_quantity(
+            ctx, tables.concept("body_height"), _ADULT_HEIGHT_VALIDITY, trace
+        )
+    missing = []
+    if demographics.birth_date is None:
+        missing.append("birth date")
+    if scr_fact is None:
+        missing.append(f"serum creatinine within {lookback.words()}")
+    if weight_fact is None:
+        missing.append(f"body weight within {weight_lookback.words()}")
+    if weight_choice != "actual" and height_fact is None:
+        missing.append("body height")
+    if missing or scr_fact is None or weight_fact is None or demographics.birth_date is None:
+        documented = documented_value(ctx, tables.concept("crcl_cockcroft_gault"), lookback, trace)
+        if documented is not None:
+            return ScoreOutcome(documented, documented)
+        for what in missing:
+            trace.need(what)
+        trace.findings.append("CrCl cannot be computed: missing " + ", ".join(missing))
+        return None
+    assert scr_fact.value_quantity is not None
+    assert weight_fact.value_quantity is not None
+    scr = scr_fact.value_quantity
+    scr_mg_dl = scr.value if scr.unit == "mg/dL" else scr.value / UMOL_PER_MG_DL
+    age = age_in_years(demographics.birth_date, ctx.as_of.date())
+    ctx.review_at(
+        datetime.combine(birthday(demographics.birth_date, age + 1), time.min, tzinfo=UTC)
+    )
+    actual = weight_fact.value_quantity.value
+    sexes = {"female": [True], "male": [False]}.get(
+        demographics.sex.value if demographics.sex else "", [True, False]
+    )
+    values: list[float] = []
+    used_weights: list[float] = []
+    for female in sexes:
+        weight = actual
+        if height_fact is not None and height_fact.value_quantity is not None:
+            ibw = ideal_body_weight(height_fact.value_quantity.value, female)
+            weight = ibw if weight_choice == "ideal" else ibw + 0.4 * (actual - ibw)
+        used_weights.append(weight)
+        values.append(crcl(age, weight, scr_mg_dl, female))
+    low, high = min(values), max(values)
+    trace.evidence.append(cite(scr_fact, note=f"serum creatinine = {scr_mg_dl:.3g} mg/dL"))
+    trace.evidence.append(
+        cite(
+            weight_fact,
+            note=f"weight choice: {weight_choice}; weight used {used_weights[0]:.1f} kg",
+        )
+    )
+    if height_fact is not None:
+        trace.evidence.append(cite(height_fact, note="height for ideal body weight (Devine)"))
+    trace.evidence.append(
+        Evidence.model_construct(
+            fact_id=None,
+            resource=None,
+            code="trialwatch|crcl-cockcroft-gault",
+            value=round(low, 2),
+            unit="mL/min",
+            effective=fact_time(scr_fact),
+            note="computed Cockcroft-Gault CrCl",
+            details={
+                "age_years": age,
+                "weight_choice": weight_choice,
+                "weight_kg": round(used_weights[0], 2),
+                "scr_mg_dl": round(scr_mg_dl, 4),
+                "sex_factor": 0.85
+                if sexes == [True]
+                else (1.0 if sexes == [False] else "unknown sex: bounds"),
+                "upper_bound": round(high, 2),
+            },
+        )
+    )
+    trace.findings.append(
+        f"CrCl {low:.1f}{'' if low == high else f'-{high:.1f}'} mL/min"
+        f" (age {age}, {weight_choice} weight"
+        f" {used_weights[0]:.1f} kg, SCr {scr_mg_dl:.2f} mg/dL on {when(fact_time(scr_fact))})"
+    )
+    return ScoreOutcome(low, high)

@@ -1,0 +1,248 @@
+"""Shared pieces of score computation: bounds, item states, documented totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.clinical.facts import ClinicalFact
+from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.durations import Duration
+from shared.eligibility.index import fact_time
+from shared.eligibility.logic import Truth, compare
+from shared.eligibility.primitives.labs import read_result
+from shared.eligibility.primitives.records import read_boolean
+from shared.eligibility.tables import TW_SYSTEM, Concept, tw_code_key
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreOutcome:
+    low: float
+    high: float
+    gate: Truth = Truth.TRUE
+
+
+def in_window(
+    ctx: Context, facts: list[ClinicalFact], window: Duration | None
+) -> list[ClinicalFact]:
+    start = window.before(ctx.as_of) if window else None
+    return [
+        f for f in facts if fact_time(f) <= ctx.as_of and (start is None or fact_time(f) > start)
+    ]
+
+
+def fact_concept(code: str, label: str) -> Concept:
+    """A one-code concept for a score item's clinician fact (project CodeSystem)."""
+    return Concept(
+        name=code,
+        label=label,
+        resource="Observation (valueBoolean)",
+        unit=None,
+        alternate_units=(),
+        source="TrialWatch project code",
+        keys=frozenset({tw_code_key(code)}),
+        prefixes=(),
+        clinician_fact=True,
+        codings=((TW_SYSTEM, code, label),),
+    )
+
+
+def documented_value(
+    ctx: Context, concept: Concept, window: Duration | None, trace: Trace
+) -> float | None:
+    for fact in in_window(ctx, ctx.facts(concept), window):
+        if fact.value_quantity is None:
+            continue
+        if window is not None:
+            ctx.review_at(window.after(fact_time(fact)))
+        trace.evidence.append(cite(fact, note=f"documented {concept.label}"))
+        trace.findings.append(
+            f"documented {concept.label} {fact.value_quantity.value:g} ({when(fact_time(fact))})"
+        )
+        return fact.value_quantity.value
+    return None
+
+
+def fact_state(
+    ctx: Context, concept: Concept, window: Duration | None, trace: Trace
+) -> Truth | None:
+    for fact in in_window(ctx, ctx.facts(concept), window):
+        value = read_boolean(fact)
+        if value is None:
+            continue
+        if window is not None and value:
+            ctx.review_at(window.after(fact_time(fact)))
+        if value:
+            trace.evidence.append(cite(fact, value=True, note=concept.label))
+        return Truth.of(value)
+    return None
+
+
+def lab_state(
+    ctx: Context,
+    concept: Concept,
+    op: str,
+    value: float,
+    window: Duration | None,
+    trace: Trace,
+    *,
+    ever: bool,
+) -> Truth | None:
+    """Most recent in-window result meets the rule (window), or any result ever did (ever)."""
+    for fact in in_window(ctx, ctx.facts(concept), window):
+        quantity = fact.value_quantity
+        if quantity is None or quantity.unit not in concept.units:
+            continue
+        met = compare(quantity.value, value, op)
+        if met:
+            if window is not None:
+                ctx.review_at(window.after(fact_time(fact)))
+            trace.evidence.append(cite(fact, note=f"{concept.label} {op} {value:g}"))
+            return Truth.TRUE
+        if not ever:
+            return Truth.FALSE
+    return None
+
+
+def limit_state(
+    ctx: Context,
+    concept: Concept,
+    window: Duration | None,
+    trace: Trace,
+    *,
+    below_lln: bool,
+    ever: bool,
+) -> Truth | None:
+    """Below the lower (or above the upper) limit: own reference range, else default table."""
+    limits = ctx.tables.limits.get(concept.name)
+    sex = ctx.index.demographics.sex
+    sex_key = sex.value if sex else "unknown"
+    for fact in in_window(ctx, ctx.facts(concept), window):
+        quantity = fact.value_quantity
+        if quantity is None:
+            if not below_lln:
+                positive = read_result(fact, None)
+                if positive is not None:
+                    if positive:
+                        trace.evidence.append(cite(fact, note=f"{concept.label} positive"))
+                        return Truth.TRUE
+                    if not ever:
+                        return Truth.FALSE
+            continue
+        reference = fact.reference_range
+        bound_q = (reference.low if below_lln else reference.high) if reference else None
+        if bound_q is not None and bound_q.unit == quantity.unit:
+            bound: float | None = bound_q.value
+        elif limits is not None and limits.unit == quantity.unit:
+            bound = (limits.lower if below_lln else limits.upper).get(sex_key)
+        else:
+            bound = None
+        if bound is None:
+            positive = None if below_lln else read_result(fact, None)
+            if positive is None:
+                continue
+            met = positive
+        else:
+            met = quantity.value < bound if below_lln else quantity.value > bound
+        if met:
+            if window is not None:
+                ctx.review_at(window.after(fact_time(fact)))
+            side = "below lower" if below_lln else "above upper"
+            trace.evidence.append(
+                cite(
+                    fact,
+                    note=f"{concept.label} {side} limit"
+                    + (f" {bound:g}" if bound is not None else ""),
+                )
+            )
+            return Truth.TRUE
+        if not ever:
+            return Truth.FALSE
+    return None
+
+
+def item_truth(
+    ctx: Context, item: dict[str, Any], window: Duration | None, trace: Trace, *, ever: bool
+) -> Truth:
+    """An item's state from its clinician fact, else its laboratory rule; UNKNOWN when neither."""
+    tables = ctx.tables
+    if "fact" in item:
+        stated = fact_state(ctx, fact_concept(item["fact"], item["id"]), window, trace)
+        if stated is not None:
+            return stated
+    states: list[Truth | None] = []
+    if "lab" in item:
+        rule = item["lab"]
+        states.append(
+            lab_state(
+                ctx,
+                tables.concept(rule["concept"]),
+                rule["op"],
+                rule["value"],
+                window,
+                trace,
+                ever=ever,
+            )
+        )
+    for key in ("below_lln", "below_lln_any"):
+        if key in item:
+            parts = [
+                limit_state(ctx, tables.concept(c), window, trace, below_lln=True, ever=ever)
+                for c in item[key]
+            ]
+            states.append(_any(parts))
+    if "below_lln_all" in item:
+        parts = [
+            limit_state(ctx, tables.concept(c), window, trace, below_lln=True, ever=ever)
+            for c in item["below_lln_all"]
+        ]
+        states.append(_all(parts))
+    if "above_uln" in item:
+        states.append(
+            limit_state(
+                ctx, tables.concept(item["above_uln"]), window, trace, below_lln=False, ever=ever
+            )
+        )
+    for key in ("positive", "positive_any"):
+        if key in item:
+            names = [item[key]] if isinstance(item[key], str) else item[key]
+            parts = [
+                limit_state(ctx, tables.concept(c), window, trace, below_lln=False, ever=ever)
+                for c in names
+            ]
+            states.append(_any(parts))
+    if "biopsy_classes" in item:
+        states.append(_biopsy(ctx, item["biopsy_classes"], trace))
+    known = [s for s in states if s is not None]
+    if not known:
+        return Truth.UNKNOWN
+    if Truth.TRUE in known:
+        return Truth.TRUE
+    # "ever" items cannot be ruled out by a normal result: only a clinician fact says "never"
+    return Truth.UNKNOWN if ever else Truth.FALSE
+
+
+def _any(parts: list[Truth | None]) -> Truth | None:
+    if Truth.TRUE in parts:
+        return Truth.TRUE
+    if parts and all(p is Truth.FALSE for p in parts):
+        return Truth.FALSE
+    return None
+
+
+def _all(parts: list[Truth | None]) -> Truth | None:
+    if Truth.FALSE in parts:
+        return Truth.FALSE
+    if parts and all(p is Truth.TRUE for p in parts):
+        return Truth.TRUE
+    return None
+
+
+def _biopsy(ctx: Context, classes: list[str], trace: Trace) -> Truth | None:
+    wanted = {c.upper() for c in classes}
+    for fact in ctx.facts(ctx.tables.concept("ln_biopsy_class")):
+        code = fact.value_code.code.upper().replace(" ", "") if fact.value_code else None
+        if code in wanted and fact_time(fact) <= ctx.as_of:
+            trace.evidence.append(cite(fact, note="biopsy class"))
+            return Truth.TRUE
+    return None

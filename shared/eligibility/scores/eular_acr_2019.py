@@ -1,0 +1,78 @@
+"""2019 EULAR/ACR classification criteria for SLE (Aringer 2019).
+
+Entry: ANA >= 1:80 on HEp-2 (or an equivalent positive test) at least once. Items count if they
+ever occurred; only the highest-weighted item per domain counts; at least one clinical item;
+total >= 10 classifies. The engine cannot judge "explained better by something other than SLE":
+computed items are counted as attributable, and the investigator review (E13) gates every
+eligible call. A documented total is accepted as the assessment; items the data proves present
+still raise it. A clinician-asserted SLE diagnosis alone is not a classification (it is cited
+as evidence only).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from shared.eligibility.context import Context, Trace
+from shared.eligibility.index import fact_time
+from shared.eligibility.logic import Truth
+from shared.eligibility.primitives.labs import latest_result
+from shared.eligibility.scores.common import ScoreOutcome, documented_value, item_truth
+
+
+def _entry(ctx: Context, trace: Trace, spec: dict[str, Any]) -> Truth:
+    for fact in ctx.facts(ctx.tables.concept("ana_titer")):
+        q = fact.value_quantity
+        if q is not None and q.value >= spec["ana_titer_at_least"] and fact_time(fact) <= ctx.as_of:
+            trace.findings.append(f"entry criterion met: ANA titer 1:{q.value:g}")
+            return Truth.TRUE
+    presence = latest_result(ctx, ctx.tables.concept("ana_presence"), None, None)
+    if presence is not None and presence[1]:
+        trace.findings.append("entry criterion met: ANA positive")
+        return Truth.TRUE
+    trace.need("ANA >= 1:80 on HEp-2 cells (or equivalent positive test) at least once")
+    return Truth.UNKNOWN
+
+
+def eular_acr_2019(ctx: Context, trace: Trace) -> ScoreOutcome:
+    spec = ctx.tables.scores["eular_acr_2019"]
+    sure: dict[str, float] = defaultdict(float)
+    possible: dict[str, float] = defaultdict(float)
+    clinical_states: list[Truth] = []
+    for item in spec["items"]:
+        state = item_truth(ctx, item, None, trace, ever=True)
+        domain = item["domain"]
+        if state is Truth.TRUE:
+            sure[domain] = max(sure[domain], item["weight"])
+        if state is not Truth.FALSE:
+            possible[domain] = max(possible[domain], item["weight"])
+        if domain in spec["clinical_domains"]:
+            clinical_states.append(state)
+    low, high = sum(sure.values()), sum(possible.values())
+    documented = documented_value(ctx, ctx.tables.concept("eular_acr_2019_total"), None, trace)
+    if documented is not None:
+        value = max(documented, low)
+        trace.findings.append(f"EULAR/ACR 2019 score {value:g} (documented {documented:g})")
+        return ScoreOutcome(value, value)
+    clinical = (
+        Truth.TRUE
+        if Truth.TRUE in clinical_states
+        else Truth.FALSE
+        if all(s is Truth.FALSE for s in clinical_states)
+        else Truth.UNKNOWN
+    )
+    gate = _entry(ctx, trace, spec["entry"])
+    if clinical is not Truth.TRUE:
+        gate = (
+            Truth.FALSE
+            if clinical is Truth.FALSE
+            else (Truth.UNKNOWN if gate is not Truth.FALSE else gate)
+        )
+    domains = ", ".join(f"{d} {w:g}" for d, w in sure.items() if w)
+    trace.findings.append(
+        f"EULAR/ACR 2019 computed: {low:g} sure ({domains or 'no items'}), up to {high:g}"
+    )
+    if low < 10 <= high:
+        trace.need("EULAR/ACR 2019 classification score, or the missing clinical items")
+    return ScoreOutcome(low, high, gate)

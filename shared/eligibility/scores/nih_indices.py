@@ -1,0 +1,43 @@
+"""Modified NIH activity (0-24) and chronicity (0-12) indices (Bajema 2018).
+
+From a documented index when sent, else from the lesion scores (each 0-3, weighted);
+an unscored lesion contributes 0 to 3 x weight.
+"""
+
+from __future__ import annotations
+
+from shared.eligibility.context import Context, Trace, cite
+from shared.eligibility.durations import Duration
+from shared.eligibility.scores.common import ScoreOutcome, documented_value, fact_concept, in_window
+
+
+def nih_index(ctx: Context, which: str, lookback: Duration, trace: Trace) -> ScoreOutcome:
+    concept = ctx.tables.concept(
+        "nih_activity_index" if which == "activity" else "nih_chronicity_index"
+    )
+    documented = documented_value(ctx, concept, lookback, trace)
+    if documented is not None:
+        return ScoreOutcome(documented, documented)
+    low = high = 0.0
+    unscored: list[str] = []
+    for lesion in ctx.tables.scores["nih_indices"][which]:
+        facts = [
+            f
+            for f in in_window(ctx, ctx.facts(fact_concept(lesion["fact"], lesion["id"])), lookback)
+            if f.value_quantity
+        ]
+        if facts and facts[0].value_quantity is not None:
+            score = min(max(facts[0].value_quantity.value, 0.0), 3.0) * lesion["weight"]
+            trace.evidence.append(cite(facts[0], note=f"NIH {which} lesion {lesion['id']}"))
+            low += score
+            high += score
+        else:
+            high += 3 * lesion["weight"]
+            unscored.append(lesion["id"])
+    if unscored:
+        trace.need(
+            f"NIH {which} index (or lesion scores: {', '.join(unscored)})"
+            f" from a biopsy within {lookback.words()}"
+        )
+    trace.findings.append(f"NIH {which} index computed: {low:g} sure, up to {high:g}")
+    return ScoreOutcome(low, high)

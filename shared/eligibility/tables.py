@@ -1,0 +1,162 @@
+"""Shared reference tables (value sets, half-lives, default limits, RxNorm roll-up, score items).
+
+Loaded once from ``shared/trials/tables``; the hot path only reads the frozen results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TABLES_DIR = Path(__file__).resolve().parents[1] / "trials" / "tables"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """A named value set: exact ``system|code`` keys plus ICD-style code-family prefixes."""
+
+    name: str
+    label: str
+    resource: str
+    unit: str | None
+    alternate_units: tuple[str, ...]
+    source: str
+    keys: frozenset[str]
+    prefixes: tuple[tuple[str, str], ...]
+    clinician_fact: bool = False
+    codings: tuple[tuple[str, str, str | None], ...] = ()
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return ((self.unit,) if self.unit else ()) + self.alternate_units
+
+
+@dataclass(frozen=True, slots=True)
+class HalfLife:
+    ingredient: str
+    lower_hours: float | None
+    upper_hours: float | None
+    typical_hours: float | None
+    source: str
+
+    def hours(self, bound: str) -> float | None:
+        return {"upper": self.upper_hours, "lower": self.lower_hours}.get(bound, self.typical_hours)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceLimit:
+    analyte: str
+    unit: str
+    upper: dict[str, float]
+    lower: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    concepts: dict[str, Concept]
+    half_lives: dict[str, HalfLife]
+    half_lives_version: str
+    limits: dict[str, ReferenceLimit]
+    limits_source: str
+    product_ingredients: dict[str, tuple[str, ...]]
+    scores: dict[str, Any]
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def concept(self, name: str) -> Concept:
+        try:
+            return self.concepts[name]
+        except KeyError:
+            raise KeyError(f"unknown concept {name!r} (not in tables/concepts.yaml)") from None
+
+
+def _read(name: str, directory: Path) -> dict[str, Any]:
+    with (directory / name).open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}: expected a mapping at top level")
+    return data
+
+
+def _concepts(raw: dict[str, Any]) -> dict[str, Concept]:
+    systems: dict[str, str] = raw["systems"]
+    concepts: dict[str, Concept] = {}
+    for name, spec in raw["concepts"].items():
+        codings = tuple(
+            (systems.get(c["system"], c["system"]), str(c["code"]), c.get("display"))
+            for c in spec.get("codes", ())
+        )
+        prefixes = tuple(
+            (systems.get(p["system"], p["system"]), str(p["prefix"]))
+            for p in spec.get("prefixes", ())
+        )
+        concepts[name] = Concept(
+            name=name,
+            label=spec["label"],
+            resource=spec["resource"],
+            unit=spec.get("unit"),
+            alternate_units=tuple(spec.get("alternate_units", ())),
+            source=spec["source"],
+            keys=frozenset(f"{s}|{c}" for s, c, _ in codings),
+            prefixes=prefixes,
+            clinician_fact=bool(spec.get("clinician_fact", False)),
+            codings=codings,
+        )
+    return concepts
+
+
+def tw_code_key(code: str) -> str:
+    return f"{TW_SYSTEM}|{code}"
+
+
+TW_SYSTEM = "https://trialwatch.dev/fhir/CodeSystem/eligibility-facts"
+
+
+def load_tables(directory: Path = TABLES_DIR) -> Tables:
+    concepts_raw = _read("concepts.yaml", directory)
+    half_raw = _read("half_lives.yaml", directory)
+    uln_raw = _read("uln_defaults.yaml", directory)
+    rx_raw = _read("rxnorm_products.yaml", directory)
+    scores_raw = _read("scores.yaml", directory)
+    half_lives = {
+        str(code): HalfLife(
+            ingredient=spec["ingredient"],
+            lower_hours=spec.get("lower_hours"),
+            upper_hours=spec.get("upper_hours"),
+            typical_hours=spec.get("typical_hours"),
+            source=spec["source"],
+        )
+        for code, spec in half_raw["drugs"].items()
+    }
+    limits = {
+        name: ReferenceLimit(
+            analyte=name,
+            unit=spec["unit"],
+            upper=dict(spec.get("upper", {})),
+            lower=dict(spec.get("lower", {})),
+        )
+        for name, spec in uln_raw["limits"].items()
+    }
+    products = {
+        str(code): tuple(str(i) for i in spec["ingredients"])
+        for code, spec in rx_raw["products"].items()
+    }
+    return Tables(
+        concepts=_concepts(concepts_raw),
+        half_lives=half_lives,
+        half_lives_version=str(half_raw["version"]),
+        limits=limits,
+        limits_source=str(uln_raw["source"]),
+        product_ingredients=products,
+        scores=scores_raw,
+        versions={
+            "concepts": str(concepts_raw["version"]),
+            "half_lives": str(half_raw["version"]),
+            "uln_defaults": str(uln_raw["version"]),
+            "rxnorm_products": str(rx_raw["version"]),
+            "scores": str(scores_raw["version"]),
+        },
+    )
