@@ -35,9 +35,17 @@ log = structlog.get_logger(__name__)
 
 
 def default_screener() -> Screener:
+    """The criteria engine when installed and shipping trials, else the never-eligible stand-in."""
     if engine_installed():
-        return CriteriaEngineScreener()
-    log.warning("criteria engine not installed: every decision will be undetermined")
+        try:
+            engine = CriteriaEngineScreener()
+            if engine.active_trials():
+                return engine
+            log.warning("criteria engine ships no trial file: using the placeholder")
+        except Exception:
+            log.exception("criteria engine failed to load: using the placeholder")
+    else:
+        log.warning("criteria engine not installed: every decision will be undetermined")
     return EngineNotInstalledScreener()
 
 

@@ -14,3 +14,6 @@ TIMERS_FIRED = Counter("evaluator_timers_fired_total", "Review timers fired")
 WEBHOOK_ATTEMPTS = Counter(
     "evaluator_webhook_attempts_total", "Webhook delivery attempts by result", ["result"]
 )
+ENGINE_FAILURES = Counter(
+    "evaluator_engine_failures_total", "Evaluations where the criteria engine raised"
+)

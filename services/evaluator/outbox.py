@@ -83,7 +83,7 @@ class OutboxSender:
         await self.send(pending, now)
         return len(pending)
 
-    async def relay(self, now: datetime, grace: timedelta = timedelta(seconds=5)) -> int:
+    async def relay(self, now: datetime, grace: timedelta = timedelta(seconds=2)) -> int:
         """Publish rows nobody else is about to publish: ones written by the amendment command,
         or left behind by a crash. ``grace`` keeps it off rows the consumer is publishing now."""
         async with self._sessions() as session:

@@ -24,6 +24,25 @@ ENGINE_MISSING = CriterionResult(
 )
 
 
+def engine_failed(trial: TrialRef, as_of: datetime, error: BaseException) -> Decision:
+    """What a decision says when the engine raised: undetermined, never eligible, and why."""
+    return Decision(
+        trial=trial,
+        as_of=as_of,
+        status=Status.UNDETERMINED,
+        criteria=(CriterionResult(
+            id="ENGINE",
+            kind=CriterionKind.INCLUSION,
+            outcome=Outcome.UNKNOWN,
+            reason=f"the criteria engine failed on this patient ({type(error).__name__}); "
+                   "reported to the maintainers",
+            missing=("a criteria engine that can evaluate this patient",),
+        ),),
+        next_review_at=None,
+        engine_version="engine-error",
+    )
+
+
 class EngineNotInstalledScreener:
     def __init__(self, trials: tuple[TrialRef, ...] = (PLACEHOLDER_TRIAL,)) -> None:
         self._trials = trials

@@ -12,18 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator import decisions, patient_store, webhooks
 from services.evaluator.db import upsert
+from services.evaluator.metrics import ENGINE_FAILURES
 from services.evaluator.outbox import OutboxMessage, stage
 from services.evaluator.patient_store import PatientState
+from services.evaluator.placeholder_screener import engine_failed
 from services.evaluator.screener import Screener
 from services.evaluator.tables import review_timer, trial_status
 from shared.contracts.events import DecisionMade, EligibilityAlert
 from shared.contracts.topics import ALERTS, DECISIONS
-from shared.eligibility.decision import Outcome, Status, TrialRef
+from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,7 @@ async def _screen_one(
     trigger: Trigger,
     now: datetime,
 ) -> list[OutboxMessage]:
-    decision = screener.evaluate(trial, state.facts, trigger.as_of)
+    decision = _evaluate(screener, trial, state, trigger.as_of)
     previous = await _current_status(session, state.patient_key, trial.id)
     made = decisions.decision_made(
         patient_key=state.patient_key,
@@ -80,6 +85,19 @@ async def _screen_one(
         out.append(_message(ALERTS, alert))
         await webhooks.enqueue_deliveries(session, alert, now)
     return out
+
+
+def _evaluate(
+    screener: Screener, trial: TrialRef, state: PatientState, as_of: datetime
+) -> Decision:
+    """An engine failure on one patient must not lose their update nor block other trials:
+    the decision is undetermined (never eligible), and the failure is logged and counted."""
+    try:
+        return screener.evaluate(trial, state.facts, as_of)
+    except Exception as error:
+        ENGINE_FAILURES.inc()
+        log.exception("criteria engine failed", trial=trial.id, version=trial.version)
+        return engine_failed(trial, as_of, error)
 
 
 def _message(topic: str, event: DecisionMade | EligibilityAlert) -> OutboxMessage:

@@ -1,0 +1,79 @@
+"""A protocol amendment re-screens every known patient; the running evaluator publishes it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.evaluator.amendments import UnknownTrialVersion, activate_and_rescreen
+from services.evaluator.clock import utc_now
+from services.evaluator.db import immediate_sqlite_transactions
+from shared.eligibility.decision import TrialRef
+from shared.infra.db import make_engine, make_sessionmaker
+from shared.settings import EvaluatorSettings, KafkaSettings
+from tests.conftest import unique_group
+from tests.integration.evaluator.harness import (
+    collect,
+    evaluator_in_process,
+    migrate,
+    publish,
+    start_group_at_end,
+    until,
+)
+from tests.unit.evaluator.fakes import TEST_TRIAL, OneLabScreener, lab_fact, patient_updated
+
+pytestmark = pytest.mark.integration
+AMENDED = TrialRef(id=TEST_TRIAL.id, version="2")
+
+
+async def test_activating_a_new_version_rescreens_every_known_patient_with_that_version(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    await migrate(database_url)
+    group = unique_group("evaluator-amend")
+    await start_group_at_end(kafka_settings, group)
+    settings = EvaluatorSettings(database_url=database_url, group_id=group)
+    patients = [f"pk-{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    now = datetime.now(UTC)
+    engine = make_engine(database_url)
+    immediate_sqlite_transactions(engine)
+    progress: list[tuple[int, int]] = []
+    try:
+        async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \
+                collect(kafka_settings, patients) as seen:
+            await publish(kafka_settings, [
+                patient_updated(p, (lab_fact(150, now - timedelta(hours=1)),), now)
+                for p in patients
+            ])
+            assert await until(lambda: len(seen.decisions) == 3, 20)
+            count = await activate_and_rescreen(
+                make_sessionmaker(engine), OneLabScreener(), AMENDED, utc_now,
+                lambda done, total: progress.append((done, total)),
+            )
+            assert await until(lambda: len(seen.decisions) == 6, 20)
+            await until(lambda: False, 1.0)
+    finally:
+        await engine.dispose()
+
+    assert count == 3
+    assert progress[0] == (0, 3)
+    assert progress[-1] == (3, 3)
+    assert {d.decision.trial for d in seen.decisions[:3]} == {TEST_TRIAL}
+    assert {d.decision.trial for d in seen.decisions[3:]} == {AMENDED}
+    assert sorted(d.patient_key for d in seen.decisions[3:]) == sorted(patients)
+    assert len(seen.alerts) == 3  # eligible under v1; still eligible under v2: no new alert
+
+
+async def test_activating_a_version_the_engine_does_not_have_is_refused(database_url: str) -> None:
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with pytest.raises(UnknownTrialVersion):
+            await activate_and_rescreen(
+                make_sessionmaker(engine), OneLabScreener(), TrialRef(id="NOPE", version="1"),
+                utc_now,
+            )
+    finally:
+        await engine.dispose()

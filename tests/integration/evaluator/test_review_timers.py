@@ -1,0 +1,77 @@
+"""Time alone makes a patient eligible: durable review timers fire within a second of due."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.eligibility.decision import Status
+from shared.settings import EvaluatorSettings, KafkaSettings
+from tests.conftest import unique_group
+from tests.integration.evaluator.harness import (
+    collect,
+    evaluator_in_process,
+    migrate,
+    publish,
+    start_group_at_end,
+    until,
+)
+from tests.unit.evaluator.fakes import WASHOUT, OneLabScreener, drug_fact, lab_fact, patient_updated
+
+pytestmark = pytest.mark.integration
+
+
+async def _settings(database_url: str, kafka: KafkaSettings) -> EvaluatorSettings:
+    await migrate(database_url)
+    group = unique_group("evaluator-timers")
+    await start_group_at_end(kafka, group)
+    return EvaluatorSettings(database_url=database_url, group_id=group, timer_poll_interval_s=0.2)
+
+
+def _washout_ending_in_5_s(patient: str) -> tuple[object, float]:
+    now = datetime.now(UTC)
+    stopped = now + timedelta(seconds=5) - WASHOUT
+    facts = (lab_fact(150, now - timedelta(hours=1)), drug_fact(stopped))
+    return patient_updated(patient, facts, now), asyncio.get_running_loop().time()
+
+
+async def test_a_washout_ending_in_5_s_alerts_between_5_and_6_5_s_later(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await _settings(database_url, kafka_settings)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \
+            collect(kafka_settings, [patient]) as seen:
+        event, started = _washout_ending_in_5_s(patient)
+        await publish(kafka_settings, [event])  # type: ignore[list-item]
+        assert await until(lambda: len(seen.alerts) == 1, 10)
+        await until(lambda: False, 1.0)
+
+    assert [d.decision.status for d in seen.decisions] == [Status.INELIGIBLE, Status.ELIGIBLE]
+    assert seen.alerts[0].alert == "newly-eligible"
+    assert 5.0 <= seen.alert_seen_at[0] - started <= 6.5
+    assert seen.decisions[1].state_version == seen.decisions[0].state_version
+
+
+async def test_a_washout_timer_survives_an_evaluator_restart(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await _settings(database_url, kafka_settings)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    async with collect(kafka_settings, [patient]) as seen:
+        async with evaluator_in_process(settings, kafka_settings, OneLabScreener()):
+            event, started = _washout_ending_in_5_s(patient)
+            await publish(kafka_settings, [event])  # type: ignore[list-item]
+            assert await until(lambda: len(seen.decisions) == 1, 10)
+        assert seen.alerts == []
+        await asyncio.sleep(1.0)  # down for a while; the timer lives only in the database
+        async with evaluator_in_process(settings, kafka_settings, OneLabScreener()):
+            assert await until(lambda: len(seen.alerts) == 1, 10)
+            await until(lambda: False, 1.0)
+
+    assert [d.decision.status for d in seen.decisions] == [Status.INELIGIBLE, Status.ELIGIBLE]
+    assert 5.0 <= seen.alert_seen_at[0] - started <= 6.5
+    assert len(seen.alerts) == 1
