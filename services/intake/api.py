@@ -16,10 +16,11 @@ from pydantic import BaseModel, Field
 from services.intake import examples, metrics
 from services.intake.accept import Submission, accept
 from services.intake.body import read_limited_body
-from services.intake.idempotency import MAX_IDEMPOTENCY_KEY_LENGTH
+from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, media_type
 from services.intake.ports import Reidentification, UnitOfWork
 from services.intake.problems import install_problem_handlers, problem_responses
+from services.intake.pseudonyms import SURROGATE_KEY_PATTERN
 from services.intake.receipts import Receipt
 from services.intake.refusals import Refusal
 from services.intake.reidentify import reidentify
@@ -66,7 +67,7 @@ class ReceiptBody(BaseModel):
 
 
 class ReidentifyRequest(BaseModel):
-    reason: str | None = Field(default=None, max_length=500,
+    reason: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$",
                                description="why the coordinator needs the identity (logged)")
 
 
@@ -90,8 +91,9 @@ def _body(media_types: tuple[str, ...], schema: dict[str, Any], example: Any) ->
 Poster = Annotated[Principal, Depends(require_role(Role.LAB_SYSTEM))]
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
-           description="re-sending with the same key returns the original receipt"),
+    Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN,
+           description="re-sending with the same key returns the original receipt "
+                       "(1-200 printable ASCII characters)"),
 ]
 _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "Accepted: durable, will be published"},
@@ -163,7 +165,7 @@ async def get_receipt(receipt_id: UUID, request: Request, principal: Poster) -> 
     responses=problem_responses(401, 403, 404, 422),
 )
 async def post_reidentify(
-    patient_key: Annotated[str, Path(max_length=64)],
+    patient_key: Annotated[str, Path(pattern=SURROGATE_KEY_PATTERN)],
     request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(require_role(Role.COORDINATOR))],

@@ -10,6 +10,7 @@ What intake refuses goes to the dead-letter topic with the reason; a transient f
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,9 +19,11 @@ import structlog
 
 from services.intake import metrics
 from services.intake.accept import Submission, accept
+from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.media import media_type
+from services.intake.normalise import identifier_problem
 from services.intake.ports import UnitOfWork
-from services.intake.refusals import PayloadTooLarge, Refusal
+from services.intake.refusals import MalformedInput, PayloadTooLarge, Refusal
 from shared.infra.dead_letters import DeadLetters
 
 log = structlog.get_logger(__name__)
@@ -72,10 +75,11 @@ class RawIntakeHandler:
         body: bytes = record.value or b""
         if len(body) > self._max_body_bytes:
             raise PayloadTooLarge(f"the message is larger than {self._max_body_bytes} bytes")
-        return Submission(
-            body=body,
-            media=media,
-            client=headers.get("source-system") or self._default_source,
-            received_at=self._clock(),
-            idempotency_key=headers.get("idempotency-key"),
-        )
+        source = headers.get("source-system") or self._default_source
+        if identifier_problem(source) is not None:
+            raise MalformedInput("the source-system header is not a usable name")
+        idempotency_key = headers.get("idempotency-key")
+        if idempotency_key is not None and not re.match(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
+            raise MalformedInput("the idempotency-key header must be 1-200 printable ASCII")
+        return Submission(body=body, media=media, client=source, received_at=self._clock(),
+                          idempotency_key=idempotency_key)

@@ -13,7 +13,7 @@ from typing import Any
 from shared.canonical import content_hash
 from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate, Provenance
 
-MAX_IDEMPOTENCY_KEY_LENGTH = 200
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
 
 
 def content_key(updates: Sequence[PatientUpdate]) -> str:

@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 
 # MLLP framing bytes and a UTF-8 byte-order mark are transport, not message.
 _HL7_FRAMING = "\ufeff\x0b\x1c \t\r\n"
+MAX_IDENTIFIER_LENGTH = 200  # the width of intake_patients.source_system/source_patient_id
 
 
 def normalise(
@@ -88,9 +89,21 @@ def _hl7_message(text: str) -> str:
 
 
 def _require_patients(updates: list[PatientUpdate]) -> None:
-    unattributed = [index for index, update in enumerate(updates) if not update.source_patient_id]
-    if unattributed:
-        raise InvalidClinicalInput(
-            "facts without a patient identifier cannot be attributed",
-            [Problem(f"patient[{i}]", "no patient identifier") for i in unattributed],
-        )
+    problems = [
+        Problem(f"patient[{index}]", reason)
+        for index, update in enumerate(updates)
+        if (reason := identifier_problem(update.source_patient_id)) is not None
+    ]
+    if problems:
+        raise InvalidClinicalInput("a patient identifier cannot be used", problems)
+
+
+def identifier_problem(identifier: str | None) -> str | None:
+    """Why a source identifier cannot key a patient, or ``None`` when it can."""
+    if not identifier:
+        return "no patient identifier: the facts cannot be attributed"
+    if len(identifier) > MAX_IDENTIFIER_LENGTH:
+        return f"patient identifier longer than {MAX_IDENTIFIER_LENGTH} characters"
+    if not identifier.isprintable():
+        return "patient identifier contains control characters"
+    return None

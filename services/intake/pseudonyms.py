@@ -7,6 +7,7 @@ import secrets
 from shared.clinical.facts import Demographics
 
 SURROGATE_PREFIX = "pt_"
+SURROGATE_KEY_PATTERN = r"^pt_[0-9a-f]{32}$"
 
 
 def new_surrogate_key() -> str:

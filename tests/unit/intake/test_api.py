@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.intake.api import IntakeRuntime, create_api
+from shared.infra.auth import Principal, Role, TokenRegistry
+from shared.settings import IntakeSettings
+from tests.unit.intake.conftest import NOW
+from tests.unit.intake.fakes import FakeUnitOfWork
+
+LAB = {"Authorization": "Bearer lab-token"}
+OTHER_LAB = {"Authorization": "Bearer other-lab-token"}
+COORDINATOR = {"Authorization": "Bearer coordinator-token"}
+FHIR = {"Content-Type": "application/fhir+json"}
+HL7 = {"Content-Type": "x-application/hl7-v2+er7"}
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient, uow: FakeUnitOfWork, wakes: list[int]) -> None:
+        self.client = client
+        self.uow = uow
+        self.wakes = wakes
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    uow = FakeUnitOfWork()
+    wakes: list[int] = []
+    app = create_api()
+    app.state.tokens = TokenRegistry({
+        "lab-token": Principal("lab-a", Role.LAB_SYSTEM),
+        "other-lab-token": Principal("lab-b", Role.LAB_SYSTEM),
+        "coordinator-token": Principal("coordinator-1", Role.COORDINATOR),
+    })
+    app.state.intake = IntakeRuntime(IntakeSettings(max_body_bytes=10_000), uow, lambda: NOW,
+                                     lambda: wakes.append(1))
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        yield Api(client, uow, wakes)
+
+
+async def test_a_posted_observation_gets_a_202_receipt_and_wakes_the_relay(
+    api: Api, fixtures: Path
+) -> None:
+    body = (fixtures / "observation_hemoglobin.json").read_bytes()
+    response = await api.client.post("/fhir", headers=LAB | FHIR, content=body)
+    assert response.status_code == 202
+    receipt = response.json()
+    assert receipt["patient_keys"][0].startswith("pt_")
+    assert len(receipt["event_ids"]) == 1
+    assert response.headers["location"] == f"/receipts/{receipt['receipt_id']}"
+    assert api.wakes == [1]
+
+
+async def test_a_resend_says_it_replayed_the_original_receipt(api: Api, fixtures: Path) -> None:
+    body = (fixtures / "observation_hemoglobin.json").read_bytes()
+    first = await api.client.post("/fhir", headers=LAB | FHIR, content=body)
+    again = await api.client.post("/fhir", headers=LAB | FHIR, content=body)
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_an_hl7_message_is_accepted_at_its_own_endpoint(api: Api, fixtures: Path) -> None:
+    response = await api.client.post("/hl7v2", headers=LAB | HL7,
+                                     content=(fixtures / "oru_hemoglobin.hl7").read_bytes())
+    assert response.status_code == 202
+    assert response.json()["format"] == "hl7v2"
+
+
+async def test_without_a_token_the_answer_is_401_as_a_problem_document(api: Api) -> None:
+    response = await api.client.post("/fhir", headers=FHIR, content=b"{}")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_coordinator_may_not_post_updates(api: Api) -> None:
+    response = await api.client.post("/fhir", headers=COORDINATOR | FHIR, content=b"{}")
+    assert response.status_code == 403
+
+
+async def test_the_wrong_media_type_is_415(api: Api, fixtures: Path) -> None:
+    response = await api.client.post("/fhir", headers=LAB | HL7,
+                                     content=(fixtures / "oru_hemoglobin.hl7").read_bytes())
+    assert response.status_code == 415
+    assert response.json()["type"].endswith("/unsupported-media-type")
+
+
+async def test_a_declared_length_past_the_limit_is_413_before_reading(api: Api) -> None:
+    response = await api.client.post("/fhir", headers=LAB | FHIR, content=b"{" + b" " * 20_000)
+    assert response.status_code == 413
+
+
+async def test_a_streamed_body_past_the_limit_is_413(api: Api) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(30):
+            yield b" " * 1000
+
+    response = await api.client.post("/fhir", headers=LAB | FHIR, content=chunks())
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+
+
+async def test_malformed_json_is_400(api: Api) -> None:
+    response = await api.client.post("/fhir", headers=LAB | FHIR, content=b'{"resourceType":')
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_invalid_resource_is_422_naming_each_path(api: Api) -> None:
+    response = await api.client.post("/fhir", headers=LAB | FHIR,
+                                     content=b'{"resourceType": "Observation", "status": "final"}')
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["status"] == 422
+    assert {"path": "Observation.code", "reason": "Field required"} in problem["errors"]
+    assert api.uow.commits == 0
+
+
+async def test_hemoglobin_in_g_per_ml_is_422_with_the_obx_path(api: Api, fixtures: Path) -> None:
+    body = (fixtures / "oru_hemoglobin_g_per_ml.hl7").read_bytes()
+    response = await api.client.post("/hl7v2", headers=LAB | HL7, content=body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["path"] == "OBX[1].6"
+
+
+async def test_a_receipt_can_be_read_back_only_by_the_client_it_was_issued_to(
+    api: Api, fixtures: Path
+) -> None:
+    posted = await api.client.post("/fhir", headers=LAB | FHIR,
+                                   content=(fixtures / "observation_hemoglobin.json").read_bytes())
+    receipt_id = posted.json()["receipt_id"]
+    mine = await api.client.get(f"/receipts/{receipt_id}", headers=LAB)
+    theirs = await api.client.get(f"/receipts/{receipt_id}", headers=OTHER_LAB)
+    assert mine.status_code == 200
+    assert mine.json() == posted.json()
+    assert theirs.status_code == 404
+
+
+async def test_a_coordinator_reidentifies_a_patient_and_the_access_is_logged(
+    api: Api, fixtures: Path
+) -> None:
+    posted = await api.client.post("/fhir", headers=LAB | FHIR,
+                                   content=(fixtures / "bundle_lupus_history.json").read_bytes())
+    key = posted.json()["patient_keys"][0]
+    response = await api.client.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
+                                     json={"reason": "pre-screening call"})
+    assert response.status_code == 200
+    assert response.json() == {"patient_key": key, "source_system": "lab-a",
+                               "source_patient_id": "MRN-LUPUS-7"}
+    assert response.headers["cache-control"] == "no-store"
+    [(entry, found)] = api.uow.committed.access_log
+    assert (entry.client, entry.patient_key, entry.reason, found) == (
+        "coordinator-1", key, "pre-screening call", True)
+
+
+async def test_a_lab_system_may_not_reidentify(api: Api) -> None:
+    response = await api.client.post(f"/patients/pt_{'0' * 32}/reidentify", headers=LAB)
+    assert response.status_code == 403
+    assert api.uow.committed.access_log == []
+
+
+async def test_reidentifying_an_unknown_key_is_404_and_still_logged(api: Api) -> None:
+    response = await api.client.post(f"/patients/pt_{'0' * 32}/reidentify", headers=COORDINATOR)
+    assert response.status_code == 404
+    [(_, found)] = api.uow.committed.access_log
+    assert found is False
+
+
+async def test_the_openapi_document_lists_the_media_types_and_examples(api: Api) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    fhir = spec["paths"]["/fhir"]["post"]["requestBody"]["content"]
+    assert set(fhir) == {"application/fhir+json", "application/json"}
+    assert fhir["application/fhir+json"]["example"]["resourceType"] == "Bundle"
+    assert set(spec["paths"]["/hl7v2"]["post"]["requestBody"]["content"]) == {
+        "x-application/hl7-v2+er7", "text/plain"}
