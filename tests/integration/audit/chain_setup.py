@@ -1,0 +1,70 @@
+"""A migrated audit database holding a known chain and signed checkpoints, for tamper tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.audit.chain_store import ChainStore
+from services.audit.checkpoints import sign_checkpoint, write_checkpoint
+from services.audit.signing import load_or_create_signing_key
+from shared.infra.db import make_engine
+from tests.integration.audit.harness import migrate
+from tests.unit.audit.factories import decision_event
+
+
+@dataclass(frozen=True)
+class StoredChain:
+    database_url: str
+    checkpoint_dir: Path
+    public_key: Path
+
+    def cli_args(self) -> list[str]:
+        return ["--database-url", self.database_url, "--checkpoint-dir", str(self.checkpoint_dir),
+                "--public-key", str(self.public_key)]
+
+
+async def store_chain(database_url: str, tmp_path: Path, length: int,
+                      checkpoint_at: tuple[int, ...]) -> StoredChain:
+    await migrate(database_url)
+    key = load_or_create_signing_key(tmp_path / "signing.pem", tmp_path / "signing.pub.pem")
+    engine = make_engine(database_url)
+    store = ChainStore(engine)
+    try:
+        for index in range(length):
+            appended = await store.append(decision_event(f"pk_{index % 4}", index),
+                                          datetime.now(UTC))
+            assert appended.record is not None
+            if appended.record.sequence in checkpoint_at:
+                write_checkpoint(tmp_path / "checkpoints", sign_checkpoint(
+                    key, appended.record.sequence, appended.record.record_hash,
+                    datetime.now(UTC)))
+    finally:
+        await engine.dispose()
+    return StoredChain(database_url, tmp_path / "checkpoints", tmp_path / "signing.pub.pem")
+
+
+async def drop_append_only_triggers(engine: AsyncEngine) -> None:
+    """What a database superuser can do: remove the guard before tampering."""
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text(
+                "DROP TRIGGER audit_record_append_only ON audit_record"))
+        else:
+            await connection.execute(text("DROP TRIGGER audit_record_no_update"))
+            await connection.execute(text("DROP TRIGGER audit_record_no_delete"))
+
+
+async def tamper(database_url: str, *statements: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        await drop_append_only_triggers(engine)
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
