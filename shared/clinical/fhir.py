@@ -72,10 +72,12 @@ def normalise_fhir(
     supported: list[_Entry] = []
     for entry in entries:
         resource_type = entry.resource.get("resourceType")
-        if resource_type in SUPPORTED:
+        if not isinstance(resource_type, str):
+            reader.problem(f"{entry.path}.resourceType", "missing or not a string")
+        elif resource_type in SUPPORTED:
             if _validate(entry, reader):
                 supported.append(entry)
-        elif isinstance(resource_type, str) and _is_fhir_type(resource_type):
+        elif _is_fhir_type(resource_type):
             skipped[resource_type] += 1
         else:
             reader.problem(
@@ -104,18 +106,27 @@ def _load(payload: bytes | str | Mapping[str, Any], reader: Reader) -> Json | No
 def _entries(document: Json, reader: Reader) -> list[_Entry]:
     resource_type = document.get("resourceType")
     if resource_type != "Bundle":
-        if resource_type in BUILDERS or resource_type == "Patient":
+        if isinstance(resource_type, str) and (
+            resource_type in BUILDERS or resource_type == "Patient"
+        ):
             return [_Entry(path=str(resource_type), full_url=None, resource=document)]
         reader.problem(
             "resourceType", f"expected a Bundle or a patient-level resource, got {resource_type!r}"
         )
         return []
-    if document.get("type") not in BUNDLE_TYPES:
+    if not isinstance(document.get("type"), str) or document["type"] not in BUNDLE_TYPES:
         reader.problem("Bundle.type", f"unsupported bundle type {document.get('type')!r}")
         return []
+    raw_entries = document.get("entry") or []
+    if not isinstance(raw_entries, list):
+        reader.problem("Bundle.entry", "must be a list of entries")
+        return []
     entries = []
-    for index, entry in enumerate(document.get("entry") or ()):
+    for index, entry in enumerate(raw_entries):
         path = f"Bundle.entry[{index}]"
+        if isinstance(entry, dict) and not isinstance(entry.get("fullUrl", ""), str):
+            reader.problem(f"{path}.fullUrl", "must be a string")
+            continue
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             if not (

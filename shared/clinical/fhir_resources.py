@@ -118,7 +118,9 @@ def _observed(
         return None
     loinc = loinc_of(codes)
     value = read_value(reader, loinc, element, path)
-    unit = value.quantity.unit if value.quantity else None
+    # a range without its own unit is in the unit the result was sent in, not the canonical one
+    sent = element.get("valueQuantity") or {}
+    unit = (sent.get("code") or sent.get("unit")) if value.quantity else None
     return ClinicalFact(
         fact_id=fact_id(provenance.source_system, provenance.resource, part),
         kind=FactKind.OBSERVATION,

@@ -115,7 +115,7 @@ def parse_unit(unit: str) -> pint.Quantity:
     expression = to_pint_expression(unit)
     try:
         parsed = registry().parse_expression(expression)
-    except (pint.errors.PintError, AttributeError, TypeError, SyntaxError, ValueError) as error:
+    except Exception as error:  # pint's expression parser fails in many ways (even assert)
         raise UnitSyntaxError(f"cannot read unit {unit!r}: {error}") from error
     if not isinstance(parsed, pint.Quantity):
         parsed = registry().Quantity(parsed, "dimensionless")

@@ -122,7 +122,7 @@ def _cached_conversion(analyte: Analyte, unit: str) -> Conversion | str:
     unit = dict(analyte.aliases).get(unit, unit)
     try:
         conversion = _linear(analyte, unit)
-    except (UnitSyntaxError, pint.errors.DimensionalityError) as error:
+    except (UnitSyntaxError, pint.errors.PintError, ArithmeticError) as error:
         return f"unit {unit!r} is not a unit of {analyte.name} ({error})"
     if not any(conversion.close_to(_linear(analyte, listed)) for listed in analyte.units):
         return (

@@ -339,3 +339,13 @@ def test_a_titer_for_an_analyte_measured_in_mass_units_is_refused() -> None:
     hgb["valueString"] = "1:160"
     problems = _problems(bundle)
     assert problems[0].startswith("Bundle.entry[2].resource.valueString:")
+
+
+def test_a_reference_range_without_units_is_read_in_the_unit_the_result_was_sent_in() -> None:
+    bundle = _bundle()
+    creatinine = _entry(bundle, "creat-1")
+    creatinine["referenceRange"] = [{"high": {"value": 90}}]
+    fact = _fact(_update(bundle), "Observation/creat-1")
+    assert fact.reference_range is not None
+    assert fact.reference_range.high is not None
+    assert fact.reference_range.high.value == pytest.approx(90 / 88.4, rel=1e-4)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -94,3 +96,12 @@ def test_canonical_to_unit_and_back_round_trips(pair: tuple[str, str], value: fl
     there = from_canonical(loinc, value, unit)
     back = to_canonical(loinc, there, unit).value
     assert back == pytest.approx(value, rel=1e-9, abs=1e-9)
+
+
+@given(
+    loinc=st.sampled_from(["718-7", "777-3", "8310-5", "2345-7"]),
+    unit=st.text(alphabet="0123456789*^./()[]{}%-+ _gmLlUuIiCelkdhFa", max_size=12),
+)
+def test_any_unit_text_is_converted_or_refused_with_a_unit_error(loinc: str, unit: str) -> None:
+    with contextlib.suppress(UnitError):
+        to_canonical(loinc, 1.0, unit)
