@@ -63,6 +63,11 @@ class WashoutActive(Node):
         half_life = ctx.tables.half_lives.get(drug)
         hours = half_life.hours(self.bound) if half_life else None
         name = half_life.ingredient if half_life else drug
+        if fact.effective_end is None and fact.status in ONGOING:
+            # an ongoing drug is within washout whatever its half-life
+            trace.evidence.append(cite(fact, note=f"{name}: ongoing ({fact.status})"))
+            trace.findings.append(f"{name} ongoing: washout has not started")
+            return Truth.TRUE
         if hours is None:
             trace.need(f"elimination half-life of {name} (not in the half-life table)")
             trace.evidence.append(
@@ -71,20 +76,13 @@ class WashoutActive(Node):
             trace.findings.append(f"{name} on record, half-life unknown")
             return Truth.UNKNOWN
         washout = timedelta(hours=hours * self.multiple)
-        ongoing = fact.effective_end is None and fact.status in ONGOING
-        details = {
+        details: dict[str, object] = {
             "drug": name,
             "half_life_hours": hours,
             "half_life_bound": self.bound,
             "washout_multiple": self.multiple,
             "half_life_source": half_life.source if half_life else None,
         }
-        if ongoing:
-            trace.evidence.append(
-                cite(fact, note=f"{name}: ongoing ({fact.status})", details=details)
-            )
-            trace.findings.append(f"{name} ongoing: washout has not started")
-            return Truth.TRUE
         last = fact.effective_end
         if last is None:
             start = fact.effective_start
