@@ -57,10 +57,13 @@ class _Message:
     assume_tz: tzinfo
 
     def field(self, segment: hl7.Segment, name: str, number: int) -> ObxField:
-        separators = self.parsed.separators
+        separators, escape = self.parsed.separators, self.parsed.esc
         raw = str(segment[number]) if number < len(segment) else ""
         repetitions = tuple(
-            tuple(self.parsed.unescape(part) for part in repetition.split(separators[3]))
+            tuple(
+                self.parsed.unescape(part) if escape in part else part
+                for part in repetition.split(separators[3])
+            )
             for repetition in raw.split(separators[2])
         )
         return ObxField(path=f"{name}.{number}", repetitions=repetitions)
