@@ -14,6 +14,7 @@ from shared.eligibility.decision import (
     CriterionKind,
     CriterionResult,
     Decision,
+    Evidence,
     Outcome,
     TrialRef,
     overall_status,
@@ -62,9 +63,21 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> CriterionResult:
         kind=criterion.kind,
         outcome=outcome,
         reason=_reason(criterion, outcome, trace),
-        evidence=tuple(trace.evidence),
+        evidence=_unique(trace.evidence),
         missing=tuple(trace.missing) if outcome is Outcome.UNKNOWN else (),
     )
+
+
+def _unique(evidence: list[Evidence]) -> tuple[Evidence, ...]:
+    """Evidence once per (fact, note): a fact read by two branches is cited once."""
+    seen: set[tuple[str | None, str | None, str | None]] = set()
+    unique = []
+    for item in evidence:
+        key = (item.fact_id, item.code, item.note)
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return tuple(unique)
 
 
 def _reason(criterion: CompiledCriterion, outcome: Outcome, trace: Trace) -> str:

@@ -168,7 +168,7 @@ class LabUlnMultiple(Node):
             return None, "none"
         sex = ctx.index.demographics.sex
         value = limit.upper.get(sex.value if sex else "unknown")
-        return value, f"default table: {ctx.tables.limits_source}"
+        return value, "default table (tables/uln_defaults.yaml)"
 
     def requirements(self) -> list[Requirement]:
         return [

@@ -99,7 +99,7 @@ def test_the_uln_used_is_recorded_with_its_source() -> None:
         if e.code and e.code.endswith("1742-6")
     )
     assert alt.details["uln"] == 40
-    assert str(alt.details["uln_source"]).startswith("default table")
+    assert str(alt.details["uln_source"]).startswith("default table (tables/uln_defaults.yaml)")
 
 
 def test_the_cockcroft_gault_weight_choice_is_recorded_in_evidence_and_parameters() -> None:
