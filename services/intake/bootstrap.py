@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.intake.api import IntakeRuntime, create_api
 from services.intake.database import make_intake_engine
 from services.intake.handlers import RawIntakeHandler
+from services.intake.raw_codec import bytes_decoder, tolerant_parser
 from services.intake.relay import OutboxRelay
 from services.intake.store import PendingEvent, SqlOutbox, sql_unit_of_work
 from shared.contracts.topics import INTAKE_RAW
@@ -98,6 +99,8 @@ def _subscribe_raw(
         session_timeout_ms=kafka.session_timeout_ms,
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         rebalance_timeout_ms=kafka.rebalance_timeout_ms,
+        parser=tolerant_parser,
+        decoder=bytes_decoder,
     )
     async def on_raw_submission(message: KafkaMessage) -> None:
         await raw.handle(message.raw_message, message.headers)

@@ -1,0 +1,91 @@
+"""Run a real intake (in this process, its lifespan included) on a real database and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.intake.bootstrap import build_app
+from shared.contracts.events import PatientUpdated
+from shared.contracts.topics import PATIENT_EVENTS
+from shared.infra.migrations import upgrade
+from shared.settings import IntakeSettings, KafkaSettings
+from tests.conftest import unique_group
+
+LAB = {"Authorization": "Bearer lab-token"}
+COORDINATOR = {"Authorization": "Bearer coordinator-token"}
+FHIR = {"Content-Type": "application/fhir+json"}
+HL7 = {"Content-Type": "x-application/hl7-v2+er7"}
+
+
+async def migrate(database_url: str) -> None:
+    await asyncio.to_thread(upgrade, "intake", database_url)
+
+
+def settings_for(database_url: str, **overrides: object) -> IntakeSettings:
+    return IntakeSettings(database_url=database_url, raw_group_id=unique_group("intake-raw"),
+                          tokens="lab-token=lab-system,coordinator-token=coordinator",
+                          **overrides)
+
+
+@contextlib.asynccontextmanager
+async def running_intake(
+    settings: IntakeSettings, kafka: KafkaSettings
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings, kafka)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake",
+                                     timeout=30) as client:
+            yield client
+
+
+@dataclass
+class Seen:
+    events: list[PatientUpdated] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+
+    def for_patients(self, patient_keys: Iterable[str]) -> list[PatientUpdated]:
+        wanted = set(patient_keys)
+        return [e for e in self.events if e.patient_key in wanted]
+
+
+@contextlib.asynccontextmanager
+async def watch_patient_events(kafka: KafkaSettings) -> AsyncIterator[Seen]:
+    """Every PatientUpdated published from now on (the topic holds other tests' events)."""
+    seen = Seen()
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    partitions = [TopicPartition(PATIENT_EVENTS, p) for p in range(kafka.partitions)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        await consumer.position(partition)
+
+    async def run() -> None:
+        async for record in consumer:
+            seen.events.append(PatientUpdated.model_validate_json(record.value))
+            seen.keys.append(record.key)
+
+    task = asyncio.create_task(run())
+    try:
+        yield seen
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await consumer.stop()
+
+
+async def wait_until(condition: object, timeout_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)

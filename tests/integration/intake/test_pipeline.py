@@ -1,0 +1,142 @@
+"""Intake on the real broker and real databases: POST -> outbox -> relay -> patient.events.v1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy import text
+
+from shared.contracts.events import DeadLetter
+from shared.contracts.topics import INTAKE_RAW, dead_letter
+from shared.infra.db import make_engine
+from shared.settings import KafkaSettings
+from tests.integration.intake.harness import (
+    COORDINATOR,
+    FHIR,
+    HL7,
+    LAB,
+    migrate,
+    running_intake,
+    settings_for,
+    wait_until,
+    watch_patient_events,
+)
+
+pytestmark = pytest.mark.integration
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "intake"
+
+
+async def test_a_posted_observation_is_published_once_keyed_by_its_surrogate_key(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    await migrate(database_url)
+    body = (FIXTURES / "observation_hemoglobin.json").read_bytes()
+    async with watch_patient_events(kafka_settings) as seen, \
+            running_intake(settings_for(database_url), kafka_settings) as intake:
+        response = await intake.post("/fhir", headers=LAB | FHIR, content=body)
+        assert response.status_code == 202
+        receipt = response.json()
+        await wait_until(lambda: seen.for_patients(receipt["patient_keys"]))
+        again = await intake.post("/fhir", headers=LAB | FHIR, content=body)
+        assert again.json() == receipt
+        await asyncio.sleep(0.5)
+    [event] = seen.for_patients(receipt["patient_keys"])
+    assert str(event.event_id) == receipt["event_ids"][0]
+    assert seen.keys[seen.events.index(event)] == receipt["patient_keys"][0].encode()
+    assert "example-1" not in event.model_dump_json()
+
+
+async def test_the_outbox_row_is_marked_published_after_the_broker_acknowledged(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    await migrate(database_url)
+    async with running_intake(settings_for(database_url), kafka_settings) as intake:
+        response = await intake.post("/hl7v2", headers=LAB | HL7,
+                                     content=(FIXTURES / "oru_hemoglobin.hl7").read_bytes())
+        assert response.status_code == 202
+        engine = make_engine(database_url)
+        try:
+            async def published() -> bool:
+                async with engine.connect() as connection:
+                    pending = await connection.scalar(text(
+                        "SELECT count(*) FROM intake_outbox WHERE published_at IS NULL"))
+                    return pending == 0
+
+            for _ in range(200):
+                if await published():
+                    break
+                await asyncio.sleep(0.05)
+            assert await published()
+        finally:
+            await engine.dispose()
+        ready = await intake.get("/readyz")
+        assert ready.json() == {"ready": True, "checks": {"database": "ok", "broker": "ok"}}
+
+
+async def test_reidentification_is_logged_and_the_log_is_append_only(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    await migrate(database_url)
+    async with running_intake(settings_for(database_url), kafka_settings) as intake:
+        posted = await intake.post("/fhir", headers=LAB | FHIR,
+                                   content=(FIXTURES / "bundle_lupus_history.json").read_bytes())
+        key = posted.json()["patient_keys"][0]
+        found = await intake.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
+                                  json={"reason": "screening"})
+        assert found.json()["source_patient_id"] == "MRN-LUPUS-7"
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text(
+                "SELECT patient_key, client, found FROM intake_reidentifications"))).all()
+            assert [tuple(r) for r in rows] == [(key, "coordinator-client", True)]
+        with pytest.raises(Exception, match="append-only"):
+            async with engine.begin() as connection:
+                await connection.execute(text("DELETE FROM intake_reidentifications"))
+    finally:
+        await engine.dispose()
+
+
+async def test_raw_topic_messages_are_accepted_like_posts_and_refusals_dead_lettered(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    await migrate(database_url)
+    marker = f"raw-{id(database_url)}-{asyncio.get_running_loop().time()}"
+    dlq = AIOKafkaConsumer(bootstrap_servers=kafka_settings.bootstrap_servers, group_id=None)
+    await dlq.start()
+    dlq_partitions = [TopicPartition(dead_letter(INTAKE_RAW), p)
+                      for p in range(kafka_settings.partitions)]
+    dlq.assign(dlq_partitions)
+    await dlq.seek_to_end(*dlq_partitions)
+    for partition in dlq_partitions:
+        await dlq.position(partition)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        async with watch_patient_events(kafka_settings) as seen, \
+                running_intake(settings_for(database_url), kafka_settings):
+            good = (FIXTURES / "oru_hemoglobin.hl7").read_bytes().replace(
+                b"MSG0001", marker.encode())
+            await producer.send_and_wait(INTAKE_RAW, good, key=marker.encode(), headers=[
+                ("content-type", b"x-application/hl7-v2+er7"), ("source-system", marker.encode())])
+            await producer.send_and_wait(INTAKE_RAW, b"{not json", key=marker.encode(),
+                                         headers=[("content-type", b"application/json")])
+            await wait_until(lambda: any(e.source == marker for e in seen.events), 30)
+            letters: list[DeadLetter] = []
+            deadline = asyncio.get_running_loop().time() + 30
+            while not any(letter.key == marker for letter in letters):
+                assert asyncio.get_running_loop().time() < deadline, "no dead letter"
+                batch = await dlq.getmany(timeout_ms=500)
+                letters += [DeadLetter.model_validate_json(r.value)
+                            for records in batch.values() for r in records]
+    finally:
+        await producer.stop()
+        await dlq.stop()
+    [letter] = [letter for letter in letters if letter.key == marker]
+    assert letter.reason.startswith("400")
+    assert letter.payload == "{not json"
+    assert json.loads(letter.model_dump_json())["service"] == "intake"
