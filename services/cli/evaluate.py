@@ -29,7 +29,7 @@ class UsageError(Exception):
     """Input that cannot be evaluated; the message is shown to the user as is."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="evaluate one patient's FHIR R4 Bundle against a trial (offline)",
