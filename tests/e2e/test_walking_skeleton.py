@@ -6,6 +6,7 @@ testcontainers, or the embedded Tansu); each service runs as its own process, as
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def services(
             assert ready, f"{service} not ready (exit {process.poll()}): " + \
                 (tmp_path / f"{service}.log").read_text()[-3000:]
         urls["tokens"] = str(tokens_file)
+        urls["logs"] = str(tmp_path)
         yield urls
     finally:
         for process in processes:
@@ -85,6 +87,23 @@ def test_a_posted_observation_becomes_a_stored_decision(services: dict[str, str]
     assert str(record["causation_id"]) in {str(e) for e in receipt["event_ids"]}
     assert record["decision"]["criteria"], "a decision lists its criteria"
     assert record["status"] in {"ineligible", "undetermined"}
+
+
+def test_no_phi_reaches_the_logs_or_the_audit_trail(services: dict[str, str]) -> None:
+    tokens = tokens_by_role(Path(services["tokens"]))
+    receipt = post_example(services["intake"], tokens["lab-system"])
+    [patient_key] = receipt["patient_keys"]
+    decisions = poll(lambda: decisions_for(services["audit"], tokens["auditor"], patient_key),
+                     timeout_s=20)
+    assert decisions
+    logs = "".join(p.read_text() for p in Path(services["logs"]).glob("*.log"))
+    assert patient_key in logs, "per-message context (the surrogate key) is logged"
+    for phi in ("MRN-0001", "readme-patient-1", "1990-04-12"):
+        assert phi not in logs, f"{phi} leaked into a service log"
+    # The birth date is a fact eligibility needs (exact age boundaries) and is kept in the
+    # access-controlled snapshot; source identifiers never leave intake.
+    for identifier in ("MRN-0001", "readme-patient-1"):
+        assert identifier not in json.dumps(decisions), f"{identifier} reached the audit trail"
 
 
 def test_the_services_report_ready_and_expose_metrics(services: dict[str, str]) -> None:
