@@ -9,10 +9,17 @@ from dataclasses import dataclass, field
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from fastapi import FastAPI
+from sqlalchemy.pool import NullPool
 
-from services.intake.bootstrap import build_app
+from services.intake.api import IntakeRuntime, create_api
+from services.intake.bootstrap import build_app, utc_now
+from services.intake.database import make_intake_engine
+from services.intake.store import sql_unit_of_work
 from shared.contracts.events import PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
+from shared.infra.auth import TokenRegistry
+from shared.infra.db import make_sessionmaker
 from shared.infra.migrations import upgrade
 from shared.settings import IntakeSettings, KafkaSettings
 from tests.conftest import unique_group
@@ -89,3 +96,22 @@ async def wait_until(condition: object, timeout_s: float = 20.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def api_without_broker(
+    database_url: str, **overrides: object
+) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
+    """The HTTP API on the real database, without broker or relay (accepting only queues)."""
+    engine = make_intake_engine(database_url, poolclass=NullPool)
+    app = create_api()
+    settings = settings_for(database_url, **overrides)
+    app.state.tokens = TokenRegistry.from_settings(settings)
+    app.state.intake = IntakeRuntime(settings, sql_unit_of_work(make_sessionmaker(engine), utc_now),
+                                     utc_now, lambda: None)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake",
+                                     timeout=60) as client:
+            yield client, app
+    finally:
+        await engine.dispose()
