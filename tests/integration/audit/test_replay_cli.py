@@ -1,0 +1,78 @@
+"""`trialwatch audit replay`: the real criteria engine re-run on a stored decision's inputs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.audit.chain_store import ChainStore
+from services.cli.audit_tools import main as audit_tools
+from shared.canonical import content_hash
+from shared.contracts.events import DecisionMade
+from shared.eligibility.decision import TrialRef
+from shared.eligibility.engine import evaluate
+from shared.eligibility.loader import load_trial
+from shared.infra.db import make_engine
+from tests.integration.audit.harness import migrate
+from tests.unit.audit.factories import BASE_TIME, decision, decision_event, snapshot
+
+pytestmark = pytest.mark.integration
+
+TRIAL_ID, VERSION = "NCT06920433", "2025-11-14.1"
+
+
+def engine_decision_event(patient_key: str) -> DecisionMade:
+    facts = snapshot()
+    made = evaluate(load_trial(TRIAL_ID, VERSION), facts, BASE_TIME)
+    return DecisionMade(
+        event_id=uuid.uuid4(), occurred_at=BASE_TIME, recorded_at=BASE_TIME,
+        source="evaluator", patient_key=patient_key, causation_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(), decision_id=uuid.uuid4(), state_version=1,
+        evaluator_version="test", decision=made, snapshot_hash=content_hash(facts),
+        snapshot=facts,
+    )
+
+
+async def _store(database_url: str, *events: DecisionMade) -> None:
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        for event in events:
+            await ChainStore(engine).append(event, datetime.now(UTC))
+    finally:
+        await engine.dispose()
+
+
+async def replay(database_url: str, decision_id: uuid.UUID) -> int:
+    return await asyncio.to_thread(audit_tools, ["replay", str(decision_id),
+                                                 "--database-url", database_url])
+
+
+async def test_a_decision_the_engine_made_replays_identically(
+        database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    event = engine_decision_event("pk_replay")
+    await _store(database_url, event)
+    assert await replay(database_url, event.decision_id) == 0
+    assert capsys.readouterr().out.startswith("IDENTICAL")
+
+
+async def test_a_decision_the_engine_would_not_make_is_reported_with_its_differences(
+        database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    event = decision_event("pk_replay", 0, as_of=BASE_TIME)
+    stored = event.model_copy(update={"decision": decision(
+        BASE_TIME, trial=TrialRef(id=TRIAL_ID, version=VERSION))})
+    await _store(database_url, stored)
+    assert await replay(database_url, stored.decision_id) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("DIFFERENT")
+    assert 'decision.engine_version: stored "test-engine-1"' in out
+
+
+async def test_replaying_an_unknown_decision_exits_2(
+        database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    await _store(database_url)
+    assert await replay(database_url, uuid.uuid4()) == 2
+    assert "no stored decision" in capsys.readouterr().err
