@@ -1,0 +1,127 @@
+"""Audit trail throughput: records stored per second and verification rate, beside a raw
+``executemany`` insert of the same rows into the same database in the same run.
+
+    python benchmarks/bench_audit.py [--records 2000] [--postgres-admin-url URL]
+
+The audit path commits one transaction per decision (durable before the offset is
+committed), under the chain lock, with the duplicate check and the snapshot de-duplication;
+the raw insert writes the identical, precomputed rows in one transaction with no checks, so
+the ratio is the price of those guarantees. Runs on SQLite and, when it answers, PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import Column, MetaData, Table, insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.audit.chain_store import ChainStore
+from services.audit.records import GENESIS_HASH, build_record
+from services.audit.tables import records
+from services.audit.verifier import verify_chain
+from shared.infra.db import make_engine
+from shared.infra.migrations import upgrade
+from tests.unit.audit.factories import decision_event
+
+DEFAULT_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+
+async def bench(database_url: str, count: int, label: str) -> None:
+    await asyncio.to_thread(upgrade, "audit", database_url)
+    events = [decision_event(f"pk_bench_{i % 200}", i) for i in range(count)]
+    engine = make_engine(database_url)
+    try:
+        store = ChainStore(engine)
+        started = time.perf_counter()
+        for event in events:
+            await store.append(event, datetime.now(UTC))
+        stored_s = time.perf_counter() - started
+
+        with tempfile.TemporaryDirectory() as empty:
+            started = time.perf_counter()
+            report = await verify_chain(store, Path(empty), Path(empty) / "none.pub.pem")
+            verify_s = time.perf_counter() - started
+        if not report.intact or report.records_checked != count:
+            raise SystemExit(f"verification failed: {report.summary}")
+
+        # Same columns, keys and unique constraints; no trigger, no foreign key, no index.
+        raw_table = Table("bench_raw_audit_record", MetaData(), *(
+            Column(c.name, c.type, primary_key=c.primary_key, unique=bool(c.unique),
+                   nullable=c.nullable, autoincrement=False) for c in records.columns))
+        rows, prev = [], GENESIS_HASH
+        for index, event in enumerate(events):
+            record = build_record(event, index + 1, prev, datetime.now(UTC))
+            rows.append(record.columns())
+            prev = record.record_hash
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda c: raw_table.create(c))
+        started = time.perf_counter()
+        async with engine.begin() as connection:
+            await connection.execute(insert(raw_table), rows)
+        raw_s = time.perf_counter() - started
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP TABLE bench_raw_audit_record"))
+    finally:
+        await engine.dispose()
+
+    print(f"{label:<11} records: {count:>6}   audit ingest {count / stored_s:>9,.0f} records/s"
+          f"   verify {count / verify_s:>9,.0f} records/s"
+          f"   raw executemany {count / raw_s:>10,.0f} rows/s"
+          f"   (ingest = {stored_s / raw_s:,.0f}x raw time)")
+
+
+async def _postgres_database(admin_url: str) -> str | None:
+    name = f"trialwatch_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with asyncio.timeout(3), engine.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        print(f"postgresql  skipped: {type(error).__name__} at {admin_url}")
+        return None
+    finally:
+        await engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_postgres_database(admin_url: str, url: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(
+                f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--postgres-admin-url", default=DEFAULT_ADMIN_URL)
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; SQLite WAL synchronous=FULL")
+    with tempfile.TemporaryDirectory() as directory:
+        await bench(f"sqlite+aiosqlite:///{directory}/bench.db", args.records, "sqlite")
+    url = await _postgres_database(args.postgres_admin_url)
+    if url is not None:
+        try:
+            await bench(url, args.records, "postgresql")
+        finally:
+            await _drop_postgres_database(args.postgres_admin_url, url)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
