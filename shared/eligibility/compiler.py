@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from pydantic import BaseModel
+
 from shared.eligibility import schema as s
 from shared.eligibility.durations import Duration, parse_duration
-from shared.eligibility.primitives.base import AllOf, AnyOf, AtLeast, Node, Not
+from shared.eligibility.primitives.base import AllOf, AnyOf, AtLeast, Node, Not, Shared
 from shared.eligibility.primitives.demographic import AgeAtLeast, SexIs
 from shared.eligibility.primitives.labs import LabResult, LabThreshold, LabUlnMultiple
 from shared.eligibility.primitives.records import (
@@ -26,17 +30,64 @@ def _req(text: str) -> Duration:
     return parse_duration(text)
 
 
+class Compiler:
+    """Compiles criteria so that identical subtrees become one shared, memoised node."""
+
+    def __init__(self, tables: Tables, logic: list[object]) -> None:
+        self.tables = tables
+        self.counts: dict[str, int] = {}
+        for tree in logic:
+            self._count(tree)
+        self.built: dict[str, Node] = {}
+
+    @staticmethod
+    def _key(node: object) -> str:
+        assert isinstance(node, BaseModel)
+        return f"{type(node).__name__}:{node.model_dump_json(by_alias=True)}"
+
+    def _count(self, node: object) -> None:
+        key = self._key(node)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        for child in _children(node):
+            self._count(child)
+
+    def compile(self, node: object) -> Node:
+        key = self._key(node)
+        if key in self.built:
+            return self.built[key]
+        compiled = _compile(node, self.tables, self.compile)
+        if self.counts.get(key, 0) > 1:
+            compiled = Shared(compiled)
+        self.built[key] = compiled
+        return compiled
+
+
+def _children(node: object) -> list[object]:
+    match node:
+        case s.AllNode(all=children) | s.AnyNode(any=children):
+            return list(children)
+        case s.NotNode(not_=child):
+            return [child]
+        case s.AtLeastNode(at_least=a):
+            return list(a.of)
+    return []
+
+
 def compile_node(node: object, tables: Tables) -> Node:
+    return Compiler(tables, [node]).compile(node)
+
+
+def _compile(node: object, tables: Tables, sub: Callable[[object], Node]) -> Node:
     c = tables.concept
     match node:
         case s.AllNode(all=children):
-            return AllOf([compile_node(n, tables) for n in children])
+            return AllOf([sub(n) for n in children])
         case s.AnyNode(any=children):
-            return AnyOf([compile_node(n, tables) for n in children])
+            return AnyOf([sub(n) for n in children])
         case s.NotNode(not_=child):
-            return Not(compile_node(child, tables))
+            return Not(sub(child))
         case s.AtLeastNode(at_least=a):
-            return AtLeast(a.n, [compile_node(n, tables) for n in a.of])
+            return AtLeast(a.n, [sub(n) for n in a.of])
         case s.AgeNode(age=a):
             return AgeAtLeast(a.op, a.years)
         case s.SexNode(sex=a):

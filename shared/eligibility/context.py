@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from shared.clinical.facts import ClinicalFact
+from shared.eligibility.construct import construct
 from shared.eligibility.decision import Evidence, Scalar
-from shared.eligibility.index import FactIndex
+from shared.eligibility.durations import Duration
+from shared.eligibility.index import FactIndex, fact_time
 from shared.eligibility.tables import Concept, Tables
 from shared.time import iso_z
 
@@ -32,13 +34,24 @@ class Context:
     index: FactIndex
     tables: Tables
     review_candidates: list[datetime] = field(default_factory=list)
+    memo: dict[object, tuple[Any, Trace]] = field(default_factory=dict)
     _cache: dict[str, list[ClinicalFact]] = field(default_factory=dict)
+    _starts: dict[Duration, datetime] = field(default_factory=dict)
+
+    def window_start(self, window: Duration) -> datetime:
+        """``as_of - window``, computed once per evaluation."""
+        start = self._starts.get(window)
+        if start is None:
+            start = self._starts[window] = window.before(self.as_of)
+        return start
 
     def facts(self, concept: Concept) -> list[ClinicalFact]:
         cached = self._cache.get(concept.name)
         if cached is None:
-            cached = self.index.matching(concept)
-            self._cache[concept.name] = cached
+            cached = self._cache[concept.name] = self.index.matching(concept)
+            if cached and fact_time(cached[0]) > self.as_of:
+                # a future-dated fact becomes visible when as-of reaches it
+                self.review_at(min(t for f in cached if (t := fact_time(f)) > self.as_of))
         return cached
 
     def review_at(self, moment: datetime | None) -> None:
@@ -63,15 +76,44 @@ def cite(
         value = fact.value_code.code
     elif value is None and fact.value_boolean is not None:
         value = fact.value_boolean
-    return Evidence.model_construct(
-        fact_id=fact.fact_id,
-        resource=fact.provenance.resource,
-        code=f"{coding.system}|{coding.code}" if coding else None,
-        value=value,
-        unit=unit,
-        effective=fact.effective_start or fact.effective_end,
-        note=note,
-        details=details or {},
+    return construct(
+        Evidence,
+        {
+            "fact_id": fact.fact_id,
+            "resource": fact.provenance.resource,
+            "code": f"{coding.system}|{coding.code}" if coding else None,
+            "value": value,
+            "unit": unit,
+            "effective": fact.effective_start or fact.effective_end,
+            "note": note,
+            "details": details or {},
+        },
+    )
+
+
+def derived(
+    code: str,
+    value: Scalar,
+    unit: str | None,
+    *,
+    effective: datetime | None = None,
+    note: str | None = None,
+    resource: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Evidence:
+    """Evidence for a value the engine derived (an age, a computed score)."""
+    return construct(
+        Evidence,
+        {
+            "fact_id": None,
+            "resource": resource,
+            "code": code,
+            "value": value,
+            "unit": unit,
+            "effective": effective,
+            "note": note,
+            "details": details or {},
+        },
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.clinical.facts import PatientFacts
+from shared.eligibility.construct import construct
 from shared.eligibility.context import Context, Trace
 from shared.eligibility.decision import (
     CriterionKind,
@@ -42,14 +43,17 @@ def evaluate_index(trial: TrialVersion, index: FactIndex, as_of: datetime) -> De
     moment = as_utc(as_of)
     ctx = Context(as_of=moment, index=index, tables=trial.tables)
     results = tuple(_criterion(criterion, ctx) for criterion in trial.criteria)
-    return Decision.model_construct(
-        trial=TrialRef.model_construct(id=trial.id, version=trial.version),
-        as_of=moment,
-        status=overall_status([r.outcome for r in results]),
-        criteria=results,
-        next_review_at=min(ctx.review_candidates, default=None),
-        engine_version=ENGINE_VERSION,
-        parameters=dict(trial.parameters),
+    return construct(
+        Decision,
+        {
+            "trial": construct(TrialRef, {"id": trial.id, "version": trial.version}),
+            "as_of": moment,
+            "status": overall_status([r.outcome for r in results]),
+            "criteria": results,
+            "next_review_at": min(ctx.review_candidates, default=None),
+            "engine_version": ENGINE_VERSION,
+            "parameters": dict(trial.parameters),
+        },
     )
 
 
@@ -58,13 +62,16 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> CriterionResult:
     truth = criterion.node.evaluate(ctx, trace)
     table = _INCLUSION if criterion.kind is CriterionKind.INCLUSION else _EXCLUSION
     outcome = table[truth]
-    return CriterionResult.model_construct(
-        id=criterion.id,
-        kind=criterion.kind,
-        outcome=outcome,
-        reason=_reason(criterion, outcome, trace),
-        evidence=_unique(trace.evidence),
-        missing=tuple(trace.missing) if outcome is Outcome.UNKNOWN else (),
+    return construct(
+        CriterionResult,
+        {
+            "id": criterion.id,
+            "kind": criterion.kind,
+            "outcome": outcome,
+            "reason": _reason(criterion, outcome, trace),
+            "evidence": _unique(trace.evidence),
+            "missing": tuple(trace.missing) if outcome is Outcome.UNKNOWN else (),
+        },
     )
 
 

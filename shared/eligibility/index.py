@@ -34,7 +34,7 @@ def _keys(fact: ClinicalFact, products: Mapping[str, tuple[str, ...]]) -> tuple[
 class FactIndex:
     """Facts by ``system|code`` (newest first) and codes by system (for code-family prefixes)."""
 
-    __slots__ = ("_by_key", "_keys_of", "_products", "demographics")
+    __slots__ = ("_by_key", "_by_system", "_keys_of", "_matches", "_products", "demographics")
 
     def __init__(
         self,
@@ -47,6 +47,13 @@ class FactIndex:
         self._by_key = by_key
         self._keys_of = keys_of
         self._products = products
+        # codes per system, for code-family prefixes (ICD-10-CM "M32" matches "M32.14")
+        self._by_system: dict[str, list[tuple[str, list[ClinicalFact]]]] = {}
+        for key, facts in by_key.items():
+            system, _, code = key.partition("|")
+            self._by_system.setdefault(system, []).append((code, facts))
+        # the index never changes once built, so a concept's matches are computed once
+        self._matches: dict[str, list[ClinicalFact]] = {}
 
     @classmethod
     def build(cls, patient: PatientFacts, products: Mapping[str, tuple[str, ...]]) -> FactIndex:
@@ -84,14 +91,18 @@ class FactIndex:
 
     def matching(self, concept: Concept) -> list[ClinicalFact]:
         """Facts coded in ``concept``, newest first, each once."""
-        lists = [self._by_key[k] for k in concept.keys if k in self._by_key]
-        if concept.prefixes:
-            for key, facts in self._by_key.items():
-                system, _, code = key.partition("|")
-                for prefix_system, prefix in concept.prefixes:
-                    if system == prefix_system and code.startswith(prefix):
-                        lists.append(facts)
-                        break
+        found = self._matches.get(concept.name)
+        if found is None:
+            found = self._matches[concept.name] = self._match(concept)
+        return found
+
+    def _match(self, concept: Concept) -> list[ClinicalFact]:
+        by_key = self._by_key
+        lists = [by_key[k] for k in concept.keys if k in by_key]
+        for system, prefix in concept.prefixes:
+            lists.extend(
+                facts for code, facts in self._by_system.get(system, ()) if code.startswith(prefix)
+            )
         if not lists:
             return []
         if len(lists) == 1:

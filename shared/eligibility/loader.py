@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from shared.eligibility.compiler import compile_node
+from shared.eligibility.compiler import Compiler
 from shared.eligibility.decision import CriterionKind
 from shared.eligibility.schema import TrialFile
 from shared.eligibility.tables import Tables, load_tables
@@ -61,12 +61,13 @@ def parse_trial(raw: dict[str, Any], tables: Tables, path: Path | None = None) -
     if duplicates:
         raise TrialFileError(f"{name}: duplicate criterion ids {sorted(duplicates)}")
     criteria = []
+    compiler = Compiler(tables, [c.logic for c in spec.criteria])
     for criterion in spec.criteria:
         unknown = [p for p in criterion.parameters if p not in spec.parameters]
         if unknown:
             raise TrialFileError(f"{name}: {criterion.id} lists unknown parameters {unknown}")
         try:
-            node = compile_node(criterion.logic, tables)
+            node = compiler.compile(criterion.logic)
         except KeyError as error:
             raise TrialFileError(f"{name}: {criterion.id}: {error.args[0]}") from None
         criteria.append(

@@ -77,3 +77,35 @@ class Not(Node):
 
     def requirements(self) -> list[Requirement]:
         return self.node.requirements()
+
+
+class Shared(Node):
+    """A subtree used by several criteria (or twice in one): evaluated once per evaluation.
+
+    I6 is the conjunction of I6.1-I6.3 and several facts (sex, childbearing potential, the hCG
+    test) are read by more than one criterion; the first evaluation's truth and trace are
+    replayed for the others.
+    """
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.node,)
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        hit = ctx.memo.get(self)
+        if hit is None:
+            sub = Trace()
+            hit = ctx.memo[self] = (self.node.evaluate(ctx, sub), sub)
+        truth, sub = hit
+        trace.evidence.extend(sub.evidence)
+        trace.findings.extend(sub.findings)
+        for missing in sub.missing:
+            trace.need(missing)
+        return truth
+
+    def requirements(self) -> list[Requirement]:
+        return self.node.requirements()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from shared.eligibility.context import Context, Trace
-from shared.eligibility.decision import Evidence
+from shared.eligibility.context import Context, Trace, derived
 from shared.eligibility.durations import age_in_years, birthday
 from shared.eligibility.logic import Truth, compare
 from shared.eligibility.primitives.base import Node, Requirement
@@ -32,13 +31,11 @@ class AgeAtLeast(Node):
         ctx.review_at(datetime.combine(next_birthday, time.min, tzinfo=UTC))
         resource = demographics.provenance.resource if demographics.provenance else None
         trace.evidence.append(
-            Evidence.model_construct(
-                fact_id=None,
+            derived(
+                "Patient.birthDate",
+                born.isoformat(),
+                None,
                 resource=resource,
-                code="Patient.birthDate",
-                value=born.isoformat(),
-                unit=None,
-                effective=None,
                 note=f"age {age} years at as-of",
                 details={"age_years": age},
             )

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from shared.eligibility.context import Context, Trace, cite, when
-from shared.eligibility.decision import Evidence
+from shared.eligibility.context import Context, Trace, cite, derived, when
 from shared.eligibility.durations import Duration, age_in_years, birthday, parse_duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.primitives.labs import latest_quantity
@@ -93,12 +92,10 @@ def cockcroft_gault(
     if height_fact is not None:
         trace.evidence.append(cite(height_fact, note="height for ideal body weight (Devine)"))
     trace.evidence.append(
-        Evidence.model_construct(
-            fact_id=None,
-            resource=None,
-            code="trialwatch|crcl-cockcroft-gault",
-            value=round(low, 2),
-            unit="mL/min",
+        derived(
+            "trialwatch|crcl-cockcroft-gault",
+            round(low, 2),
+            "mL/min",
             effective=fact_time(scr_fact),
             note="computed Cockcroft-Gault CrCl",
             details={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from shared.clinical.facts import ClinicalFact
@@ -25,12 +26,16 @@ class ScoreOutcome:
 def in_window(
     ctx: Context, facts: list[ClinicalFact], window: Duration | None
 ) -> list[ClinicalFact]:
-    start = window.before(ctx.as_of) if window else None
-    return [
-        f for f in facts if fact_time(f) <= ctx.as_of and (start is None or fact_time(f) > start)
-    ]
+    if not facts:
+        return facts
+    as_of = ctx.as_of
+    if window is None:
+        return [f for f in facts if fact_time(f) <= as_of]
+    start = ctx.window_start(window)
+    return [f for f in facts if start < fact_time(f) <= as_of]
 
 
+@lru_cache(maxsize=512)
 def fact_concept(code: str, label: str) -> Concept:
     """A one-code concept for a score item's clinician fact (project CodeSystem)."""
     return Concept(
@@ -70,7 +75,7 @@ def fact_state(
         value = read_boolean(fact)
         if value is None:
             continue
-        if window is not None and value:
+        if window is not None:
             ctx.review_at(window.after(fact_time(fact)))
         if value:
             trace.evidence.append(cite(fact, value=True, note=concept.label))
@@ -94,9 +99,9 @@ def lab_state(
         if quantity is None or quantity.unit not in concept.units:
             continue
         met = compare(quantity.value, value, op)
+        if window is not None:
+            ctx.review_at(window.after(fact_time(fact)))
         if met:
-            if window is not None:
-                ctx.review_at(window.after(fact_time(fact)))
             trace.evidence.append(cite(fact, note=f"{concept.label} {op} {value:g}"))
             return Truth.TRUE
         if not ever:
@@ -144,9 +149,9 @@ def limit_state(
             met = positive
         else:
             met = quantity.value < bound if below_lln else quantity.value > bound
+        if window is not None:
+            ctx.review_at(window.after(fact_time(fact)))
         if met:
-            if window is not None:
-                ctx.review_at(window.after(fact_time(fact)))
             side = "below lower" if below_lln else "above upper"
             trace.evidence.append(
                 cite(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.durations import Duration
+from shared.eligibility.index import fact_time
 from shared.eligibility.scores.common import ScoreOutcome, documented_value, fact_concept, in_window
 
 
@@ -27,6 +28,7 @@ def nih_index(ctx: Context, which: str, lookback: Duration, trace: Trace) -> Sco
             if f.value_quantity
         ]
         if facts and facts[0].value_quantity is not None:
+            ctx.review_at(lookback.after(fact_time(facts[0])))
             score = min(max(facts[0].value_quantity.value, 0.0), 3.0) * lesion["weight"]
             trace.evidence.append(cite(facts[0], note=f"NIH {which} lesion {lesion['id']}"))
             low += score

@@ -1,0 +1,86 @@
+"""Evaluations per second of the full NCT06920433 trial for a realistic patient (not a test).
+
+The patient is the eligible vignette merged with a Synthea bundle of a few hundred resources
+(or, without ../shared/data, with synthetic vitals), so the index holds several hundred facts.
+Figures: full evaluation (index build + every criterion), evaluation on a pre-built index, and
+re-evaluation after one new laboratory result (index.with_facts + evaluation).
+
+    /work/.venv/bin/python benchmarks/bench_engine.py [--seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from shared.clinical.facts import PatientFacts  # noqa: E402
+from shared.clinical.fhir import parse_fhir  # noqa: E402
+from shared.clinical.state import facts_from_updates  # noqa: E402
+from shared.eligibility.engine import build_index, evaluate, evaluate_index  # noqa: E402
+from shared.eligibility.loader import load_trial  # noqa: E402
+from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient, ago  # noqa: E402
+
+SYNTHEA = REPO.parent / "shared" / "data" / "fhir-synthea"
+
+
+def realistic_patient() -> PatientFacts:
+    vignette = facts_from_updates(parse_fhir(eligible_patient().bundle(), source_system="bench"))
+    extra: list = []
+    bundles = sorted(SYNTHEA.glob("*.json")) if SYNTHEA.is_dir() else []
+    sized = [(len(json.loads(p.read_text())["entry"]), p) for p in bundles]
+    candidates = [p for n, p in sorted(sized) if 300 <= n <= 500]
+    if candidates:
+        updates = parse_fhir(json.loads(candidates[0].read_text()), source_system="synthea")
+        extra = [f for u in updates for f in u.facts]
+    else:
+        builder = eligible_patient()
+        for day in range(300):
+            builder.lab("29463-7", 60 + day % 3, "kg", days=day + 5)
+        extra = list(facts_from_updates(parse_fhir(builder.bundle(), source_system="filler")).facts)
+    return PatientFacts(demographics=vignette.demographics, facts=vignette.facts + tuple(extra))
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    fn()
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(50):
+            fn()
+        count += 50
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    trial = load_trial("NCT06920433")
+    patient = realistic_patient()
+    index = build_index(trial, patient)
+    new_result = facts_from_updates(
+        parse_fhir(eligible_patient().lab("777-3", 150, "10*9/L", days=0.5).bundle(), source_system="bench2")
+    ).facts[-1]
+    assert new_result.codes[0].code == "777-3"
+    decision = evaluate(trial, patient, AS_OF)
+    print(f"patient: {len(patient.facts)} facts; {len(trial.criteria)} criteria; status {decision.status.value}")
+    full = rate(lambda: evaluate(trial, patient, AS_OF), args.seconds)
+    prebuilt = rate(lambda: evaluate_index(trial, index, AS_OF), args.seconds)
+    incremental = rate(lambda: evaluate_index(trial, index.with_facts([new_result]), AS_OF), args.seconds)
+    index_only = rate(lambda: build_index(trial, patient), args.seconds)
+    print(f"full evaluation (index build + all criteria): {full:,.0f} /s ({1e6 / full:.0f} us)")
+    print(f"evaluation on a pre-built index:             {prebuilt:,.0f} /s ({1e6 / prebuilt:.0f} us)")
+    print(f"re-evaluation after one new result:          {incremental:,.0f} /s ({1e6 / incremental:.0f} us)")
+    print(f"index build alone:                           {index_only:,.0f} /s ({1e6 / index_only:.0f} us)")
+    _ = ago, timedelta
+
+
+if __name__ == "__main__":
+    main()
