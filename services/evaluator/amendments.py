@@ -48,5 +48,6 @@ async def activate_and_rescreen(
             now = clock()
             as_of = max(now, state.last_as_of) if state.last_as_of else now
             await screen(session, screener, state, [trial], Trigger(as_of, correlation), now)
+            await patient_store.record_evaluation_instant(session, key, as_of)
         progress(done, len(keys))
     return len(keys)

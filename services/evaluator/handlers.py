@@ -1,28 +1,45 @@
 """Kafka handler for patient events: decode -> apply and screen (one transaction) -> publish.
 
-The offset is committed by FastStream (AckPolicy.NACK_ON_ERROR) only after this returns, i.e.
-after the decisions are durable in the outbox and published. A message that cannot be decoded
-or evaluated goes to the dead-letter topic and is acknowledged, so its partition keeps
-flowing; a database or broker failure backs off and raises, so the message is redelivered.
+Events arrive in batches (one poll of the consumer). The whole batch is applied in one
+database transaction, each event inside its own savepoint, then its decisions and alerts are
+published, then FastStream (AckPolicy.NACK_ON_ERROR) commits the offsets. A message that cannot
+be decoded or applied goes to the dead-letter topic and the partition keeps flowing; a database
+or broker failure backs off and raises, so the whole batch is redelivered. Redelivered events
+are recognised by event id: they add nothing, and whatever an interrupted attempt left
+unpublished is published then.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import structlog
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.evaluator import trial_registry
 from services.evaluator.backoff import TRANSIENT_ERRORS, Backoff
 from services.evaluator.clock import Clock, utc_now
 from services.evaluator.metrics import EVENT_SECONDS, EVENTS
-from services.evaluator.outbox import OutboxSender
+from services.evaluator.outbox import OutboxMessage, OutboxSender
 from services.evaluator.patient_events import record_patient_event
 from services.evaluator.screener import Screener
 from shared.contracts.events import PatientUpdated
+from shared.eligibility.decision import TrialRef
 from shared.infra.dead_letters import DeadLetters
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    staged: list[OutboxMessage] = field(default_factory=list)
+    applied: int = 0
+    redelivered_keys: set[str] = field(default_factory=set)
+    poison: list[tuple[Any, str]] = field(default_factory=list)
 
 
 class PatientEventHandler:
@@ -42,37 +59,62 @@ class PatientEventHandler:
         self._backoff = Backoff()
 
     async def __call__(self, message: KafkaMessage) -> None:
-        record = message.raw_message
-        try:
-            event = PatientUpdated.model_validate_json(message.body)
-        except ValidationError as error:
-            EVENTS.labels("dead-lettered").inc()
-            await self._dead_letters.send(record, f"not a valid PatientUpdated: {error}")
-            return
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(event.event_id), patient_key=event.patient_key
-        ), EVENT_SECONDS.time():
-            await self._handle(record, event)
+        raw = message.raw_message
+        records = raw if isinstance(raw, tuple) else (raw,)
+        with EVENT_SECONDS.time():
+            try:
+                outcome = await self._apply(records)
+                await self._sender.send(outcome.staged, self._clock())
+                for key in outcome.redelivered_keys:
+                    await self._sender.flush_key(key, self._clock())
+                for record, reason in outcome.poison:
+                    await self._dead_letters.send(record, reason)
+            except TRANSIENT_ERRORS as error:
+                EVENTS.labels("retried").inc(len(records))
+                log.warning("patient events will be redelivered", error=type(error).__name__,
+                            failures=self._backoff.failures, batch=len(records))
+                await self._backoff.wait()
+                raise
+        self._backoff.reset()
+        EVENTS.labels("applied").inc(outcome.applied)
+        EVENTS.labels("duplicate").inc(len(records) - outcome.applied - len(outcome.poison))
+        EVENTS.labels("dead-lettered").inc(len(outcome.poison))
 
-    async def _handle(self, record: object, event: PatientUpdated) -> None:
+    async def _apply(self, records: tuple[Any, ...]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        now = self._clock()
+        async with self._sessions.begin() as session:
+            trials = await trial_registry.active_trials(session, self._screener)
+            for record in records:
+                try:
+                    event = PatientUpdated.model_validate_json(record.value or b"")
+                except ValidationError as error:
+                    outcome.poison.append((record, f"not a valid PatientUpdated: {error}"))
+                    continue
+                with structlog.contextvars.bound_contextvars(
+                    event_id=str(event.event_id), patient_key=event.patient_key
+                ):
+                    staged = await self._apply_one(session, record, event, now, trials, outcome)
+                if staged is None:
+                    continue
+                if staged:
+                    outcome.applied += 1
+                    outcome.staged.extend(staged)
+                else:
+                    outcome.redelivered_keys.add(event.patient_key)
+        return outcome
+
+    async def _apply_one(
+        self, session: AsyncSession, record: Any, event: PatientUpdated, now: datetime,
+        trials: tuple[TrialRef, ...], outcome: BatchOutcome,
+    ) -> list[OutboxMessage] | None:
+        """The event's staged messages ([] when seen before); None when it is poison."""
         try:
-            async with self._sessions.begin() as session:
-                staged = await record_patient_event(session, self._screener, event, self._clock())
-            if staged:
-                await self._sender.send(staged, self._clock())
-            else:
-                await self._sender.flush_key(event.patient_key, self._clock())
-        except TRANSIENT_ERRORS as error:
-            EVENTS.labels("retried").inc()
-            log.warning("patient event will be redelivered", error=type(error).__name__,
-                        failures=self._backoff.failures)
-            await self._backoff.wait()
+            async with session.begin_nested():
+                return await record_patient_event(session, self._screener, event, now, trials)
+        except TRANSIENT_ERRORS:
             raise
         except Exception as error:
-            EVENTS.labels("dead-lettered").inc()
             log.exception("patient event dead-lettered")
-            reason = f"evaluation failed: {type(error).__name__}: {error}"
-            await self._dead_letters.send(record, reason)
-            return
-        self._backoff.reset()
-        EVENTS.labels("applied" if staged else "duplicate").inc()
+            outcome.poison.append((record, f"evaluation failed: {type(error).__name__}: {error}"))
+            return None

@@ -7,6 +7,7 @@ different decision for the same input.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,17 +65,24 @@ class OutboxSender:
         self._publisher = publisher
 
     async def send(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
-        """Publish in outbox order (per key order is what consumers rely on), then mark them."""
+        """Publish, then mark published. One patient's events go out in outbox order (consumers
+        rely on it); different patients' events go out concurrently."""
         if not messages:
             return
+        by_key: dict[str, list[OutboxMessage]] = {}
         for message in messages:
-            await self._publisher.publish(message.payload, message.topic, key=message.key.encode())
+            by_key.setdefault(message.key, []).append(message)
+        await asyncio.gather(*(self._publish_in_order(group) for group in by_key.values()))
         async with self._sessions.begin() as session:
             await session.execute(
                 update(outbox)
                 .where(outbox.c.message_id.in_([m.message_id for m in messages]))
                 .values(published_at=now)
             )
+
+    async def _publish_in_order(self, messages: list[OutboxMessage]) -> None:
+        for message in messages:
+            await self._publisher.publish(message.payload, message.topic, key=message.key.encode())
 
     async def flush_key(self, key: str, now: datetime) -> int:
         """Publish what an earlier attempt for this patient committed but did not publish."""

@@ -24,6 +24,7 @@ from services.evaluator.screening import Trigger, screen
 from services.evaluator.tables import processed_event
 from shared.clinical.facts import PatientUpdate
 from shared.contracts.events import PatientUpdated
+from shared.eligibility.decision import TrialRef
 
 
 async def already_processed(session: AsyncSession, event: PatientUpdated) -> bool:
@@ -34,22 +35,30 @@ async def already_processed(session: AsyncSession, event: PatientUpdated) -> boo
 
 
 async def record_patient_event(
-    session: AsyncSession, screener: Screener, event: PatientUpdated, now: datetime
+    session: AsyncSession,
+    screener: Screener,
+    event: PatientUpdated,
+    now: datetime,
+    trials: tuple[TrialRef, ...] | None = None,
 ) -> list[OutboxMessage]:
-    """Returns the staged events to publish; none when this event was applied before."""
+    """Returns the staged events to publish; none when this event was applied before.
+
+    ``trials`` lets a caller applying a batch read the active trial versions once.
+    """
     state = await patient_store.load(session, event.patient_key)
     if await already_processed(session, event):
         return []
+    as_of = max(now, state.last_as_of) if state.last_as_of else now
     change = PatientUpdate(source_system=event.source, demographics=event.demographics,
                            facts=event.facts)
-    state = await patient_store.apply(session, state, change, now)
+    state = await patient_store.apply(session, state, change, now, as_of)
     await session.execute(
         insert(processed_event).values(
             event_id=str(event.event_id), patient_key=event.patient_key,
             state_version=state.version, processed_at=now,
         )
     )
-    as_of = max(now, state.last_as_of) if state.last_as_of else now
     trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id, causation_id=event.event_id)
-    trials = await trial_registry.active_trials(session, screener)
+    if trials is None:
+        trials = await trial_registry.active_trials(session, screener)
     return await screen(session, screener, state, trials, trigger, now)

@@ -49,9 +49,11 @@ async def load(session: AsyncSession, patient_key: str, *, lock: bool = True) ->
 
 
 async def apply(
-    session: AsyncSession, state: PatientState, change: PatientUpdate, now: datetime
+    session: AsyncSession, state: PatientState, change: PatientUpdate, now: datetime,
+    as_of: datetime,
 ) -> PatientState:
-    """Merge ``change`` into ``state`` (shared.clinical.state rules) and store it as version + 1."""
+    """Merge ``change`` into ``state`` (shared.clinical.state rules) and store it as version + 1,
+    to be evaluated at ``as_of``."""
     merged = apply_update(state.facts, change)
     kept = {f.fact_id: f for f in merged.facts}
     for fact in change.facts:
@@ -74,17 +76,18 @@ async def apply(
         await session.execute(
             insert(patient_state).values(
                 patient_key=state.patient_key, state_version=version, demographics=demographics,
-                last_as_of=now, updated_at=now,
+                last_as_of=as_of, updated_at=now,
             )
         )
     else:
         await session.execute(
             update(patient_state)
             .where(patient_state.c.patient_key == state.patient_key)
-            .values(state_version=version, demographics=demographics, updated_at=now)
+            .values(state_version=version, demographics=demographics, last_as_of=as_of,
+                    updated_at=now)
         )
     facts = PatientFacts(demographics=merged.demographics, facts=_ordered(merged.facts))
-    return PatientState(state.patient_key, version, facts, state.last_as_of)
+    return PatientState(state.patient_key, version, facts, as_of)
 
 
 async def record_evaluation_instant(

@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator import decisions, patient_store, webhooks
+from services.evaluator import decisions, webhooks
 from services.evaluator.db import upsert
 from services.evaluator.metrics import ENGINE_FAILURES
 from services.evaluator.outbox import OutboxMessage, stage
@@ -52,7 +52,6 @@ async def screen(
     for trial in trials:
         messages.extend(await _screen_one(session, screener, state, trial, trigger, now))
     await stage(session, messages, now)
-    await patient_store.record_evaluation_instant(session, state.patient_key, trigger.as_of)
     return messages
 
 
@@ -143,12 +142,6 @@ async def _record_status(session: AsyncSession, made: DecisionMade) -> None:
 async def _schedule_review(session: AsyncSession, made: DecisionMade) -> None:
     """Replace the pending timer: the newest decision alone knows when it could next change."""
     decision = made.decision
-    await session.execute(
-        delete(review_timer).where(
-            review_timer.c.patient_key == made.patient_key,
-            review_timer.c.trial_id == decision.trial.id,
-        )
-    )
     due = decision.next_review_at
     if due is not None and due > decision.as_of:
         await upsert(
@@ -157,3 +150,10 @@ async def _schedule_review(session: AsyncSession, made: DecisionMade) -> None:
             {"patient_key": made.patient_key, "trial_id": decision.trial.id, "due_at": due},
             keys=("patient_key", "trial_id"),
         )
+        return
+    await session.execute(
+        delete(review_timer).where(
+            review_timer.c.patient_key == made.patient_key,
+            review_timer.c.trial_id == decision.trial.id,
+        )
+    )

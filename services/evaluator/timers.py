@@ -53,4 +53,5 @@ async def fire_due(
         firing = decisions.timer_firing_id(timer.patient_key, timer.trial_id, due_at)
         trigger = Trigger(as_of=as_of, correlation_id=firing, causation_id=None)
         messages.extend(await screen(session, screener, state, [trial], trigger, now))
+        await patient_store.record_evaluation_instant(session, timer.patient_key, as_of)
     return messages

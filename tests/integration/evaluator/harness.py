@@ -62,7 +62,7 @@ async def collect(kafka: KafkaSettings, patient_keys: Iterable[str]) -> AsyncIte
     keys = set(patient_keys)
     out = Collected()
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, fetch_max_wait_ms=20)
     await consumer.start()
     partitions = [TopicPartition(topic, p) for topic in (DECISIONS, ALERTS)
                   for p in range(kafka.partitions)]
