@@ -24,9 +24,14 @@ sys.path.insert(0, str(REPO))
 from shared.clinical.facts import PatientFacts  # noqa: E402
 from shared.clinical.fhir import parse_fhir  # noqa: E402
 from shared.clinical.state import facts_from_updates  # noqa: E402
-from shared.eligibility.engine import build_index, evaluate, evaluate_index  # noqa: E402
+from shared.eligibility.engine import (  # noqa: E402
+    build_index,
+    evaluate,
+    evaluate_incremental,
+    evaluate_index,
+)
 from shared.eligibility.loader import load_trial  # noqa: E402
-from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient, ago  # noqa: E402
+from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient  # noqa: E402
 
 SYNTHEA = REPO.parent / "shared" / "data" / "fhir-synthea"
 
@@ -58,6 +63,10 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
     return count / elapsed
 
 
+def show(label: str, per_second: float) -> None:
+    print(f"{label + ':':<52} {per_second:>9,.0f} /s  ({1e6 / per_second:,.0f} us each)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -66,20 +75,34 @@ def main() -> None:
     patient = realistic_patient()
     index = build_index(trial, patient)
     new_result = facts_from_updates(
-        parse_fhir(eligible_patient().lab("777-3", 150, "10*9/L", days=0.5).bundle(), source_system="bench2")
+        parse_fhir(
+            eligible_patient().lab("777-3", 150, "10*9/L", days=0.5).bundle(),
+            source_system="bench2",
+        )
     ).facts[-1]
     assert new_result.codes[0].code == "777-3"
     decision = evaluate(trial, patient, AS_OF)
-    print(f"patient: {len(patient.facts)} facts; {len(trial.criteria)} criteria; status {decision.status.value}")
+    print(f"patient: {len(patient.facts)} facts; {len(trial.criteria)} criteria;", end=" ")
+    print(f"status {decision.status.value}")
     full = rate(lambda: evaluate(trial, patient, AS_OF), args.seconds)
     prebuilt = rate(lambda: evaluate_index(trial, index, AS_OF), args.seconds)
-    incremental = rate(lambda: evaluate_index(trial, index.with_facts([new_result]), AS_OF), args.seconds)
+    incremental = rate(
+        lambda: evaluate_index(trial, index.with_facts([new_result]), AS_OF), args.seconds
+    )
+    _, state = evaluate_incremental(trial, index, AS_OF, None)
+    later = AS_OF + timedelta(hours=1)
+    reuse = rate(
+        lambda: evaluate_incremental(trial, index.with_facts([new_result]), later, state),
+        args.seconds,
+    )
+    time_only = rate(lambda: evaluate_incremental(trial, index, later, state), args.seconds)
     index_only = rate(lambda: build_index(trial, patient), args.seconds)
-    print(f"full evaluation (index build + all criteria): {full:,.0f} /s ({1e6 / full:.0f} us)")
-    print(f"evaluation on a pre-built index:             {prebuilt:,.0f} /s ({1e6 / prebuilt:.0f} us)")
-    print(f"re-evaluation after one new result:          {incremental:,.0f} /s ({1e6 / incremental:.0f} us)")
-    print(f"index build alone:                           {index_only:,.0f} /s ({1e6 / index_only:.0f} us)")
-    _ = ago, timedelta
+    show("full evaluation (index build + all criteria)", full)
+    show("evaluation on a pre-built index", prebuilt)
+    show("re-evaluation after one new result", incremental)
+    show("  same, incremental (unaffected criteria reused)", reuse)
+    show("time-only re-evaluation, incremental", time_only)
+    show("index build alone", index_only)
 
 
 if __name__ == "__main__":

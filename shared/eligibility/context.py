@@ -34,8 +34,13 @@ class Context:
     index: FactIndex
     tables: Tables
     review_candidates: list[datetime] = field(default_factory=list)
-    memo: dict[object, tuple[Any, Trace]] = field(default_factory=dict)
-    _cache: dict[str, list[ClinicalFact]] = field(default_factory=dict)
+    """Future instants at which the criterion being evaluated could change with no new data."""
+    deps: dict[str, Concept] = field(default_factory=dict)
+    """The concepts the criterion being evaluated has read (for incremental re-evaluation)."""
+    memo: dict[object, tuple[Any, Trace, dict[str, Concept], list[datetime]]] = field(
+        default_factory=dict
+    )
+    _cache: dict[str, tuple[list[ClinicalFact], datetime | None]] = field(default_factory=dict)
     _starts: dict[Duration, datetime] = field(default_factory=dict)
 
     def window_start(self, window: Duration) -> datetime:
@@ -46,13 +51,18 @@ class Context:
         return start
 
     def facts(self, concept: Concept) -> list[ClinicalFact]:
+        self.deps[concept.name] = concept
         cached = self._cache.get(concept.name)
         if cached is None:
-            cached = self._cache[concept.name] = self.index.matching(concept)
-            if cached and fact_time(cached[0]) > self.as_of:
+            facts = self.index.matching(concept)
+            future = None
+            if facts and fact_time(facts[0]) > self.as_of:
                 # a future-dated fact becomes visible when as-of reaches it
-                self.review_at(min(t for f in cached if (t := fact_time(f)) > self.as_of))
-        return cached
+                future = min(t for f in facts if (t := fact_time(f)) > self.as_of)
+            cached = self._cache[concept.name] = (facts, future)
+        if cached[1] is not None:
+            self.review_candidates.append(cached[1])
+        return cached[0]
 
     def review_at(self, moment: datetime | None) -> None:
         """Note a future instant at which this decision could change with no new data."""
@@ -118,4 +128,8 @@ def derived(
 
 
 def when(moment: datetime | None) -> str:
-    return iso_z(moment) if moment is not None else "unknown time"
+    if moment is None:
+        return "unknown time"
+    text = moment.isoformat()
+    # facts hold UTC already (UtcDatetime): skip the conversion on the hot path
+    return text[:-6] + "Z" if text.endswith("+00:00") else iso_z(moment)

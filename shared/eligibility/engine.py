@@ -2,13 +2,21 @@
 
 No clock, no I/O, no logging. Every criterion is evaluated (never short-circuited) so a
 coordinator sees every reason and every missing datum at once.
+
+Incremental re-evaluation: a criterion's result is a pure function of the facts it read and
+of as-of, and it cannot change before its own earliest review instant. ``evaluate_incremental``
+therefore reuses a previous criterion result when the same trial version is evaluated for the
+same demographics, at an as-of not earlier than before and before that criterion's review
+instant, and every fact list the criterion read is the very same (unchanged) list in the new
+index. Everything else is evaluated afresh; the result equals a full evaluation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from shared.clinical.facts import PatientFacts
+from shared.clinical.facts import Demographics, PatientFacts
 from shared.eligibility.construct import construct
 from shared.eligibility.context import Context, Trace
 from shared.eligibility.decision import (
@@ -22,12 +30,31 @@ from shared.eligibility.decision import (
 )
 from shared.eligibility.index import FactIndex
 from shared.eligibility.logic import Truth
+from shared.eligibility.tables import Concept
 from shared.eligibility.trial import CompiledCriterion, TrialVersion
 from shared.eligibility.version import ENGINE_VERSION
 from shared.time import as_utc
 
 _INCLUSION = {Truth.TRUE: Outcome.PASS, Truth.FALSE: Outcome.FAIL, Truth.UNKNOWN: Outcome.UNKNOWN}
 _EXCLUSION = {Truth.TRUE: Outcome.FAIL, Truth.FALSE: Outcome.PASS, Truth.UNKNOWN: Outcome.UNKNOWN}
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    result: CriterionResult
+    reads: tuple[Concept, ...]
+    review_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineState:
+    """What ``evaluate_incremental`` keeps between evaluations of one patient (opaque)."""
+
+    trial: tuple[str, str]
+    as_of: datetime
+    demographics: Demographics
+    criteria: dict[str, _Computed]
+    index: FactIndex
 
 
 def build_index(trial: TrialVersion, patient: PatientFacts) -> FactIndex:
@@ -40,29 +67,79 @@ def evaluate(trial: TrialVersion, patient: PatientFacts, as_of: datetime) -> Dec
 
 def evaluate_index(trial: TrialVersion, index: FactIndex, as_of: datetime) -> Decision:
     """``evaluate`` on a pre-built index (after one new fact: ``index.with_facts([fact])``)."""
+    return evaluate_incremental(trial, index, as_of, None)[0]
+
+
+def evaluate_incremental(
+    trial: TrialVersion, index: FactIndex, as_of: datetime, previous: EngineState | None
+) -> tuple[Decision, EngineState]:
     moment = as_utc(as_of)
     ctx = Context(as_of=moment, index=index, tables=trial.tables)
-    results = tuple(_criterion(criterion, ctx) for criterion in trial.criteria)
-    return construct(
+    reusable = _reusable(trial, index, moment, previous)
+    same_index = previous is not None and previous.index is index
+    computed: dict[str, _Computed] = {}
+    for criterion in trial.criteria:
+        earlier = reusable.get(criterion.id)
+        computed[criterion.id] = (
+            earlier
+            if earlier is not None
+            and previous is not None
+            and _unchanged(earlier, previous.index, index, moment, same_index)
+            else _criterion(criterion, ctx)
+        )
+    results = tuple(c.result for c in computed.values())
+    reviews = [c.review_at for c in computed.values() if c.review_at is not None]
+    decision = construct(
         Decision,
         {
             "trial": construct(TrialRef, {"id": trial.id, "version": trial.version}),
             "as_of": moment,
             "status": overall_status([r.outcome for r in results]),
             "criteria": results,
-            "next_review_at": min(ctx.review_candidates, default=None),
+            "next_review_at": min(reviews, default=None),
             "engine_version": ENGINE_VERSION,
             "parameters": dict(trial.parameters),
         },
     )
+    state = EngineState((trial.id, trial.version), moment, index.demographics, computed, index)
+    return decision, state
 
 
-def _criterion(criterion: CompiledCriterion, ctx: Context) -> CriterionResult:
+def _reusable(
+    trial: TrialVersion, index: FactIndex, moment: datetime, previous: EngineState | None
+) -> dict[str, _Computed]:
+    if (
+        previous is None
+        or previous.trial != (trial.id, trial.version)
+        or moment < previous.as_of
+        or previous.demographics != index.demographics
+    ):
+        return {}
+    return previous.criteria
+
+
+def _unchanged(
+    earlier: _Computed, before: FactIndex, index: FactIndex, moment: datetime, same_index: bool
+) -> bool:
+    if earlier.review_at is not None and moment >= earlier.review_at:
+        return False
+    if same_index:
+        return True
+    for concept in earlier.reads:
+        # the previous index is kept alive by the state, so list identity is meaningful
+        lists, now = before.sources(concept), index.sources(concept)
+        if len(now) != len(lists) or any(a is not b for a, b in zip(now, lists, strict=True)):
+            return False
+    return True
+
+
+def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
+    ctx.deps, ctx.review_candidates = {}, []
     trace = Trace()
     truth = criterion.node.evaluate(ctx, trace)
     table = _INCLUSION if criterion.kind is CriterionKind.INCLUSION else _EXCLUSION
     outcome = table[truth]
-    return construct(
+    result = construct(
         CriterionResult,
         {
             "id": criterion.id,
@@ -73,6 +150,7 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> CriterionResult:
             "missing": tuple(trace.missing) if outcome is Outcome.UNKNOWN else (),
         },
     )
+    return _Computed(result, tuple(ctx.deps.values()), min(ctx.review_candidates, default=None))
 
 
 def _unique(evidence: list[Evidence]) -> tuple[Evidence, ...]:

@@ -96,13 +96,22 @@ class FactIndex:
             found = self._matches[concept.name] = self._match(concept)
         return found
 
-    def _match(self, concept: Concept) -> list[ClinicalFact]:
+    def sources(self, concept: Concept) -> tuple[list[ClinicalFact], ...]:
+        """The per-code fact lists ``concept`` matches.
+
+        Codes ``with_facts`` did not touch keep the very same list objects, which is what
+        incremental re-evaluation compares.
+        """
         by_key = self._by_key
         lists = [by_key[k] for k in concept.keys if k in by_key]
         for system, prefix in concept.prefixes:
             lists.extend(
                 facts for code, facts in self._by_system.get(system, ()) if code.startswith(prefix)
             )
+        return tuple(lists)
+
+    def _match(self, concept: Concept) -> list[ClinicalFact]:
+        lists = self.sources(concept)
         if not lists:
             return []
         if len(lists) == 1:

@@ -98,9 +98,17 @@ class Shared(Node):
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         hit = ctx.memo.get(self)
         if hit is None:
+            outer_deps, outer_reviews = ctx.deps, ctx.review_candidates
+            ctx.deps, ctx.review_candidates = {}, []
             sub = Trace()
-            hit = ctx.memo[self] = (self.node.evaluate(ctx, sub), sub)
-        truth, sub = hit
+            try:
+                truth = self.node.evaluate(ctx, sub)
+                hit = ctx.memo[self] = (truth, sub, ctx.deps, ctx.review_candidates)
+            finally:
+                ctx.deps, ctx.review_candidates = outer_deps, outer_reviews
+        truth, sub, deps, reviews = hit
+        ctx.deps.update(deps)
+        ctx.review_candidates.extend(reviews)
         trace.evidence.extend(sub.evidence)
         trace.findings.extend(sub.findings)
         for missing in sub.missing:

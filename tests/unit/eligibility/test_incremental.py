@@ -1,0 +1,86 @@
+"""Incremental re-evaluation gives exactly the decision a full evaluation gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.clinical.facts import PatientFacts
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.state import facts_from_updates
+from shared.eligibility.engine import build_index, evaluate_incremental, evaluate_index
+from shared.eligibility.loader import load_trial
+from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
+from tests.unit.eligibility.vignettes import VIGNETTES
+
+TRIAL = load_trial("NCT06920433")
+
+
+def _patient(builder_facts: PatientFacts, count: int) -> PatientFacts:
+    return PatientFacts(demographics=builder_facts.demographics, facts=builder_facts.facts[:count])
+
+
+POOL = facts_from_updates(
+    parse_fhir(
+        VIGNETTES[0]
+        .build()
+        .lab("777-3", 15, "10*9/L", days=0.5)
+        .medication("121191", 130, 100)
+        .bundle(),
+        source_system="pool",
+    )
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.integers(min_value=0, max_value=len(POOL.facts)),
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=len(POOL.facts) - 1), st.integers(0, 400 * 24)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_incremental_equals_full_after_new_facts_and_time(
+    start: int, steps: list[tuple[int, int]]
+) -> None:
+    index = build_index(TRIAL, _patient(POOL, start))
+    as_of = AS_OF - timedelta(days=10)
+    decision, state = evaluate_incremental(TRIAL, index, as_of, None)
+    for fact_number, hours in steps:
+        as_of = as_of + timedelta(hours=hours)
+        index = index.with_facts([POOL.facts[fact_number]])
+        decision, state = evaluate_incremental(TRIAL, index, as_of, state)
+        assert decision.model_dump() == evaluate_index(TRIAL, index, as_of).model_dump()
+
+
+def test_time_alone_reuses_results_until_their_review_instant() -> None:
+    patient = facts_from_updates(parse_fhir(eligible_patient().bundle(), source_system="t"))
+    index = build_index(TRIAL, patient)
+    decision, state = evaluate_incremental(TRIAL, index, AS_OF, None)
+    for days in (0.5, 4, 5.1, 8, 31, 200, 2000):
+        moment = AS_OF + timedelta(days=days)
+        decision, state = evaluate_incremental(TRIAL, index, moment, state)
+        assert decision.model_dump() == evaluate_index(TRIAL, index, moment).model_dump()
+
+
+def test_an_earlier_as_of_or_other_demographics_recompute_everything() -> None:
+    patient = facts_from_updates(parse_fhir(eligible_patient().bundle(), source_system="t"))
+    index = build_index(TRIAL, patient)
+    _, state = evaluate_incremental(TRIAL, index, AS_OF, None)
+    earlier = AS_OF - timedelta(days=20)
+    decision, _ = evaluate_incremental(TRIAL, index, earlier, state)
+    assert decision.model_dump() == evaluate_index(TRIAL, index, earlier).model_dump()
+    older = PatientFacts(
+        demographics=patient.demographics.model_copy(
+            update={"birth_date": patient.demographics.birth_date.replace(year=2010)}
+        ),  # type: ignore[union-attr]
+        facts=patient.facts,
+    )
+    other = build_index(TRIAL, older)
+    decision, _ = evaluate_incremental(TRIAL, other, AS_OF, state)
+    assert decision.model_dump() == evaluate_index(TRIAL, other, AS_OF).model_dump()
