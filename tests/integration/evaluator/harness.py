@@ -146,3 +146,25 @@ def evaluator_process(settings: EvaluatorSettings, kafka: KafkaSettings,
         [sys.executable, "-m", "tests.integration.evaluator.run_evaluator"],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=log,
     )
+
+
+@contextlib.asynccontextmanager
+async def evaluator_over_http(
+    settings: EvaluatorSettings, kafka: KafkaSettings, screener: Screener
+) -> AsyncIterator[str]:
+    """The evaluator served by uvicorn on a free port (lifespan included); yields its base URL."""
+    import uvicorn
+
+    from shared.infra.embedded_broker import free_port
+
+    port = free_port()
+    app = build_app(settings, kafka, screener=screener)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    try:
+        assert await until(lambda: server.started, 30), "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -91,10 +91,9 @@ def _lab_criterion(facts: PatientFacts, as_of: datetime) -> tuple[CriterionResul
 def _washout_criterion(
     facts: PatientFacts, as_of: datetime
 ) -> tuple[CriterionResult, datetime | None]:
+    drugs = [f for f in facts.facts if _has(f, DRUG)]
     ends = [
-        (f.effective_end or f.effective_start) + WASHOUT
-        for f in facts.facts
-        if _has(f, DRUG) and (f.effective_end or f.effective_start) is not None
+        stopped + WASHOUT for f in drugs if (stopped := f.effective_end or f.effective_start)
     ]
     pending = [end for end in ends if end > as_of]
     if pending:
@@ -102,6 +101,11 @@ def _washout_criterion(
             id="E1", kind=CriterionKind.EXCLUSION, outcome=Outcome.FAIL,
             reason="test drug washout not complete",
         ), min(pending)
+    if len(ends) < len(drugs):
+        return CriterionResult(
+            id="E1", kind=CriterionKind.EXCLUSION, outcome=Outcome.UNKNOWN,
+            reason="test drug without a stop date", missing=("test drug stop date",),
+        ), None
     return CriterionResult(
         id="E1", kind=CriterionKind.EXCLUSION, outcome=Outcome.PASS, reason="no washout pending",
     ), None
@@ -116,10 +120,10 @@ def lab_fact(value: float, effective: datetime, fact_id: str = "lab-1") -> Clini
     )
 
 
-def drug_fact(stopped: datetime, fact_id: str = "drug-1") -> ClinicalFact:
+def drug_fact(stopped: datetime | None, fact_id: str = "drug-1") -> ClinicalFact:
     return ClinicalFact(
         fact_id=fact_id, kind=FactKind.MEDICATION, codes=(DRUG,), status="completed",
-        effective_start=stopped - timedelta(days=30), effective_end=stopped,
+        effective_start=stopped - timedelta(days=30) if stopped else None, effective_end=stopped,
         provenance=Provenance(source_system="test", format="fhir-r4",
                               resource=f"MedicationStatement/{fact_id}"),
     )

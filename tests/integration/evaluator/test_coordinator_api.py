@@ -1,0 +1,214 @@
+"""Coordinator surfaces: live alerts over SSE, signed and retried webhooks, the worklist."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from shared.infra.embedded_broker import free_port
+from shared.settings import EvaluatorSettings, KafkaSettings
+from tests.conftest import unique_group
+from tests.integration.evaluator.harness import (
+    evaluator_over_http,
+    migrate,
+    publish,
+    start_group_at_end,
+    until,
+)
+from tests.unit.evaluator.fakes import (
+    TEST_TRIAL,
+    OneLabScreener,
+    drug_fact,
+    lab_fact,
+    patient_updated,
+)
+
+pytestmark = pytest.mark.integration
+COORDINATOR = {"authorization": "Bearer coord-token"}
+LAB_SYSTEM = {"authorization": "Bearer lab-token"}
+
+
+async def _settings(database_url: str, kafka: KafkaSettings) -> EvaluatorSettings:
+    await migrate(database_url)
+    group = unique_group("evaluator-api")
+    await start_group_at_end(kafka, group)
+    return EvaluatorSettings(database_url=database_url, group_id=group,
+                             tokens="coord-token=coordinator,lab-token=lab-system")
+
+
+async def _read_sse(client: httpx.AsyncClient, url: str, out: list[dict[str, object]],
+                    connected: asyncio.Event) -> None:
+    async with client.stream("GET", url, headers=COORDINATOR, timeout=None) as response:
+        assert response.status_code == 200
+        event = ""
+        async for line in response.aiter_lines():
+            if line.startswith(": connected"):
+                connected.set()
+            elif line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                out.append({"event": event, **json.loads(line.removeprefix("data: "))})
+
+
+async def test_a_coordinator_sees_a_newly_eligible_patient_live_on_the_alert_stream_of_that_trial(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await _settings(database_url, kafka_settings)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    this_trial: list[dict[str, object]] = []
+    other_trial: list[dict[str, object]] = []
+    async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        assert (await client.get("/alerts/stream")).status_code == 401
+        assert (await client.get("/alerts/stream", headers=LAB_SYSTEM)).status_code == 403
+        ready = [asyncio.Event(), asyncio.Event()]
+        readers = [
+            asyncio.create_task(_read_sse(client, f"/alerts/stream?trial={TEST_TRIAL.id}",
+                                          this_trial, ready[0])),
+            asyncio.create_task(_read_sse(client, "/alerts/stream?trial=NCT-OTHER",
+                                          other_trial, ready[1])),
+        ]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), 10)
+        await asyncio.sleep(1.0)  # the alert feed has its partitions positioned at the end
+        await publish(kafka_settings, [
+            patient_updated(patient, (lab_fact(150, now - timedelta(hours=1)),), now)])
+        assert await until(lambda: len(this_trial) == 1, 20)
+        await asyncio.sleep(0.5)
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+    assert this_trial[0]["event"] == "newly-eligible"
+    assert this_trial[0]["patient_key"] == patient
+    assert other_trial == []
+
+
+@contextlib.asynccontextmanager
+async def _receiver(fail_first: int) -> AsyncIterator[tuple[str, list[Request], list[bytes]]]:
+    """A coordinator's endpoint that fails its first ``fail_first`` calls with HTTP 503."""
+    received: list[Request] = []
+    bodies: list[bytes] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> Response:
+        received.append(request)
+        bodies.append(await request.body())
+        return Response(status_code=503 if len(received) <= fail_first else 204)
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    assert await until(lambda: server.started, 10)
+    try:
+        yield f"http://127.0.0.1:{port}/hook", received, bodies
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await _settings(database_url, kafka_settings)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    secret = "a-coordinator-secret-of-some-length"
+    async with _receiver(fail_first=1) as (url, received, bodies), \
+            evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        created = await client.post("/webhooks", headers=COORDINATOR,
+                                    json={"trial": TEST_TRIAL.id, "url": url, "secret": secret})
+        assert created.status_code == 201
+        webhook_id = created.json()["webhook_id"]
+        await publish(kafka_settings, [
+            patient_updated(patient, (lab_fact(150, now - timedelta(hours=1)),), now)])
+        assert await until(lambda: len(received) == 2, 20)
+        await asyncio.sleep(0.5)
+        deliveries = (await client.get(f"/webhooks/{webhook_id}/deliveries",
+                                       headers=COORDINATOR)).json()
+        missing = await client.get("/webhooks/nope/deliveries", headers=COORDINATOR)
+
+    assert missing.status_code == 404
+    request, body = received[-1], bodies[-1]
+    timestamp = request.headers["x-trialwatch-timestamp"]
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    assert request.headers["x-trialwatch-signature"] == "sha256=" + digest.hexdigest()
+    assert json.loads(body)["patient_key"] == patient
+    assert json.loads(body)["alert"] == "newly-eligible"
+    [delivery] = deliveries
+    assert delivery["state"] == "delivered"
+    assert delivery["attempts"] == 2
+    assert delivery["last_status_code"] == 204
+
+
+async def test_a_failing_webhook_shows_its_failures_in_the_delivery_log(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await _settings(database_url, kafka_settings)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    async with _receiver(fail_first=100) as (url, received, _), \
+            evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        created = await client.post("/webhooks", headers=COORDINATOR,
+                                    json={"trial": TEST_TRIAL.id, "url": url})
+        webhook_id = created.json()["webhook_id"]
+        assert len(created.json()["secret"]) >= 32
+        await publish(kafka_settings, [
+            patient_updated(patient, (lab_fact(150, now - timedelta(hours=1)),), now)])
+        assert await until(lambda: len(received) >= 2, 20)
+        await asyncio.sleep(0.3)
+        [delivery] = (await client.get(f"/webhooks/{webhook_id}/deliveries",
+                                       headers=COORDINATOR)).json()
+
+    assert delivery["state"] == "pending"
+    assert delivery["attempts"] >= 2
+    assert delivery["last_error"] == "HTTP 503"
+    assert delivery["last_status_code"] == 503
+
+
+async def test_the_worklist_lists_undetermined_patients_closest_to_eligible_first_with_what_lacks(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await _settings(database_url, kafka_settings)
+    one_unknown, two_unknown, eligible = (f"pk-{uuid.uuid4().hex[:12]}" for _ in range(3))
+    now = datetime.now(UTC)
+    async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        await publish(kafka_settings, [
+            patient_updated(two_unknown, (drug_fact(None),), now),
+            patient_updated(one_unknown, (), now),
+            patient_updated(eligible, (lab_fact(150, now - timedelta(hours=1)),), now),
+        ])
+
+        async def listed() -> list[dict[str, object]]:
+            response = await client.get(f"/worklist?trial={TEST_TRIAL.id}", headers=COORDINATOR)
+            assert response.status_code == 200
+            return [e for e in response.json()
+                    if e["patient_key"] in {one_unknown, two_unknown, eligible}]
+
+        entries: list[dict[str, object]] = []
+        for _ in range(200):
+            entries = await listed()
+            if len(entries) == 2:
+                break
+            await asyncio.sleep(0.1)
+
+    assert [e["patient_key"] for e in entries] == [one_unknown, two_unknown]
+    assert entries[0]["missing"] == ["test lab within 30 days"]
+    assert entries[1]["missing"] == ["test lab within 30 days", "test drug stop date"]
+    assert entries[1]["unknown_criteria"] == 2

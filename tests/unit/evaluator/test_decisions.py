@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from services.evaluator import decisions
+from services.evaluator.placeholder_screener import EngineNotInstalledScreener, engine_failed
+from shared.canonical import content_hash
+from shared.clinical.facts import PatientFacts
+from shared.eligibility.decision import Outcome, Status, TrialRef
+from tests.unit.evaluator.fakes import TEST_TRIAL, OneLabScreener, drug_fact, lab_fact
+
+AS_OF = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def test_a_decision_id_is_the_same_for_the_same_state_version_trial_version_and_instant() -> None:
+    first = decisions.decision_id("pk-1", 3, TEST_TRIAL, AS_OF)
+    again = decisions.decision_id("pk-1", 3, TEST_TRIAL, AS_OF.astimezone())
+    assert first == again
+
+
+def test_a_decision_id_changes_with_state_version_trial_version_instant_or_patient() -> None:
+    base = decisions.decision_id("pk-1", 3, TEST_TRIAL, AS_OF)
+    assert base != decisions.decision_id("pk-1", 4, TEST_TRIAL, AS_OF)
+    assert base != decisions.decision_id("pk-1", 3, TrialRef(id=TEST_TRIAL.id, version="2"), AS_OF)
+    assert base != decisions.decision_id("pk-1", 3, TEST_TRIAL, AS_OF + timedelta(seconds=1))
+    assert base != decisions.decision_id("pk-2", 3, TEST_TRIAL, AS_OF)
+
+
+def test_only_crossing_the_eligible_line_raises_an_alert() -> None:
+    assert decisions.transition(None, Status.ELIGIBLE) == "newly-eligible"
+    assert decisions.transition(Status.UNDETERMINED, Status.ELIGIBLE) == "newly-eligible"
+    assert decisions.transition(Status.ELIGIBLE, Status.INELIGIBLE) == "no-longer-eligible"
+    assert decisions.transition(Status.ELIGIBLE, Status.UNDETERMINED) == "no-longer-eligible"
+    assert decisions.transition(Status.ELIGIBLE, Status.ELIGIBLE) is None
+    assert decisions.transition(Status.INELIGIBLE, Status.UNDETERMINED) is None
+    assert decisions.transition(None, Status.INELIGIBLE) is None
+
+
+def test_a_decision_event_carries_the_snapshot_and_its_content_hash() -> None:
+    facts = PatientFacts(facts=(lab_fact(150, AS_OF - timedelta(days=1)),))
+    decision = OneLabScreener().evaluate(TEST_TRIAL, facts, AS_OF)
+    correlation = uuid.uuid4()
+    made = decisions.decision_made(
+        patient_key="pk-1", state_version=2, decision=decision, snapshot=facts,
+        previous_status=Status.INELIGIBLE, causation_id=None, correlation_id=correlation,
+        recorded_at=AS_OF,
+    )
+    assert made.decision_id == decisions.decision_id("pk-1", 2, TEST_TRIAL, AS_OF)
+    assert made.snapshot_hash == content_hash(facts)
+    assert made.occurred_at == AS_OF
+    alert = decisions.eligibility_alert(made, "newly-eligible")
+    assert alert.event_id == decisions.alert_id(made.decision_id)
+    assert alert.reasons == ("I1: test lab 150.0 >= 100.0", "E1: no washout pending")
+
+
+def test_a_not_eligible_alert_gives_only_the_criteria_in_the_way() -> None:
+    facts = PatientFacts(facts=(lab_fact(150, AS_OF - timedelta(days=1)),
+                                drug_fact(AS_OF - timedelta(seconds=1))))
+    decision = OneLabScreener().evaluate(TEST_TRIAL, facts, AS_OF)
+    assert decision.status is Status.INELIGIBLE
+    assert decisions.reasons(decision) == ("E1: test drug washout not complete",)
+
+
+def test_missing_data_lists_what_unknown_criteria_need_once() -> None:
+    facts = PatientFacts(facts=(drug_fact(None), drug_fact(None, fact_id="drug-2")))
+    decision = OneLabScreener().evaluate(TEST_TRIAL, facts, AS_OF)
+    assert decision.status is Status.UNDETERMINED
+    assert decisions.missing_data(decision) == ["test lab within 30 days", "test drug stop date"]
+
+
+def test_the_engine_placeholder_is_never_eligible_and_names_what_is_missing() -> None:
+    screener = EngineNotInstalledScreener()
+    [trial] = screener.active_trials()
+    decision = screener.evaluate(trial, PatientFacts(), AS_OF)
+    assert decision.status is Status.UNDETERMINED
+    assert decision.criteria[0].outcome is Outcome.UNKNOWN
+    assert decisions.missing_data(decision) == ["criteria engine"]
+
+
+def test_an_engine_failure_becomes_an_undetermined_decision_that_says_so() -> None:
+    decision = engine_failed(TEST_TRIAL, AS_OF, KeyError("x"))
+    assert decision.status is Status.UNDETERMINED
+    assert "KeyError" in decision.criteria[0].reason
