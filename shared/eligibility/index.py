@@ -20,6 +20,12 @@ def fact_time(fact: ClinicalFact) -> datetime:
     return fact.effective_start or fact.effective_end or _OLDEST
 
 
+def newest_first(fact: ClinicalFact) -> tuple[datetime, str]:
+    """A total order (time, then fact id), so equal times never depend on hash order and a
+    replayed decision cites the same facts as the original."""
+    return (fact_time(fact), fact.fact_id)
+
+
 def _keys(fact: ClinicalFact, products: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
     keys = [f"{c.system}|{c.code}" for c in fact.codes]
     if fact.kind is FactKind.MEDICATION:
@@ -67,7 +73,7 @@ class FactIndex:
             for key in keys:
                 by_key.setdefault(key, []).append(fact)
         for facts in by_key.values():
-            facts.sort(key=fact_time, reverse=True)
+            facts.sort(key=newest_first, reverse=True)
         return cls(patient.demographics, by_key, keys_of, products)
 
     def with_facts(self, facts: Iterable[ClinicalFact]) -> FactIndex:
@@ -85,7 +91,7 @@ class FactIndex:
             for key in keys:
                 updated = [f for f in by_key.get(key, ()) if f.fact_id != fact.fact_id]
                 updated.append(fact)
-                updated.sort(key=fact_time, reverse=True)
+                updated.sort(key=newest_first, reverse=True)
                 by_key[key] = updated
         return FactIndex(self.demographics, by_key, keys_of, self._products)
 
@@ -120,4 +126,4 @@ class FactIndex:
         for facts in lists:
             for fact in facts:
                 seen.setdefault(fact.fact_id, fact)
-        return sorted(seen.values(), key=fact_time, reverse=True)
+        return sorted(seen.values(), key=newest_first, reverse=True)

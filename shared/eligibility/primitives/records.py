@@ -7,7 +7,7 @@ from datetime import datetime
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite, when
 from shared.eligibility.durations import Duration
-from shared.eligibility.index import fact_time
+from shared.eligibility.index import fact_time, newest_first
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.tables import Concept
@@ -185,7 +185,7 @@ class MedicationUsed(Node):
                     f"{labels} started {when(first)}, less than {self.started_at_least.words()} ago"
                 )
                 return Truth.UNKNOWN
-        newest = facts[0] if len(facts) == 1 else max(facts, key=fact_time)
+        newest = facts[0] if len(facts) == 1 else max(facts, key=newest_first)
         trace.evidence.append(cite(newest, note=f"{labels}; first started {when(first)}"))
         trace.findings.append(f"{labels} on record since {when(first)}")
         return Truth.TRUE

@@ -1,0 +1,91 @@
+"""Trial files are validated on load; errors name the file and what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.eligibility.loader import TrialFileError, list_trials, load_trial, parse_trial
+from shared.eligibility.tables import load_tables
+
+TABLES = load_tables()
+TRIAL_FILE = (
+    Path(__file__).resolve().parents[3] / "shared" / "trials" / "NCT06920433" / "2025-11-14.1.yaml"
+)
+
+
+def raw() -> dict[str, Any]:
+    data = yaml.safe_load(TRIAL_FILE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_the_registry_lists_the_trial_and_loads_its_latest_version() -> None:
+    assert list_trials()["NCT06920433"] == ["2025-11-14.1"]
+    trial = load_trial("NCT06920433")
+    assert (trial.id, trial.version) == ("NCT06920433", "2025-11-14.1")
+
+
+def test_every_protocol_criterion_is_encoded_with_its_quoted_text() -> None:
+    trial = load_trial("NCT06920433")
+    expected = [f"I{n}" for n in range(1, 6)] + ["I6", "I6.1", "I6.2", "I6.3", "I7", "I8", "I9"]
+    expected += [f"E{n}" for n in range(1, 14)]
+    assert [c.id for c in trial.criteria] == expected
+    assert all(len(c.protocol_text) > 5 for c in trial.criteria)
+    assert "Gilbert syndrome" in next(c for c in trial.criteria if c.id == "I6.2").protocol_text
+
+
+def test_each_domain_ambiguity_is_a_named_parameter_with_reasoning() -> None:
+    parameters = load_trial("NCT06920433").spec.parameters
+    for name in (
+        "refractory_definition",
+        "chronicity_index_increased_min",
+        "proteinuria_rule",
+        "i6_3_acute_decline_override",
+        "e11_drug_classes",
+        "e11_half_life_bound",
+        "e13_policy",
+        "cockcroft_gault_weight",
+    ):
+        assert len(parameters[name].rationale) > 40, name
+
+
+def test_an_unknown_parameter_reference_is_refused() -> None:
+    data = raw()
+    data["criteria"][0]["logic"] = {"age": {"op": ">=", "years": "$no_such_parameter"}}
+    with pytest.raises(TrialFileError, match=r"unknown parameter \$no_such_parameter"):
+        parse_trial(data, TABLES)
+
+
+def test_an_unknown_node_or_concept_is_refused() -> None:
+    data = raw()
+    data["criteria"][0]["logic"] = {"agee": {"op": ">=", "years": 18}}
+    with pytest.raises(TrialFileError, match="agee"):
+        parse_trial(data, TABLES)
+    data = raw()
+    data["criteria"][0]["logic"] = {
+        "lab": {"concept": "unicorns", "op": ">", "value": 1, "lookback": "P1D"}
+    }
+    with pytest.raises(TrialFileError, match="unicorns"):
+        parse_trial(data, TABLES)
+
+
+def test_a_duplicate_criterion_id_and_a_missing_protocol_text_are_refused() -> None:
+    data = raw()
+    data["criteria"].append(data["criteria"][0])
+    with pytest.raises(TrialFileError, match="duplicate criterion ids"):
+        parse_trial(data, TABLES)
+    data = raw()
+    del data["criteria"][0]["protocol_text"]
+    with pytest.raises(TrialFileError, match="protocol_text"):
+        parse_trial(data, TABLES)
+
+
+def test_an_unknown_trial_or_version_is_refused() -> None:
+    with pytest.raises(TrialFileError, match="unknown trial"):
+        load_trial("NCT00000000")
+    with pytest.raises(TrialFileError, match="no version"):
+        load_trial("NCT06920433", "9.9")
