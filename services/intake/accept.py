@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
+
 from services.intake.events import patient_updated
 from services.intake.idempotency import client_key, content_key
 from services.intake.media import MediaType
@@ -21,6 +23,8 @@ from shared.clinical.facts import PatientUpdate
 from shared.contracts.topics import PATIENT_EVENTS
 
 # Parsing a multi-megabyte bundle takes long enough to stall other requests on the loop.
+log = structlog.get_logger(__name__)
+
 _OFF_LOOP_BYTES = 64 * 1024
 _CONFLICT_RETRIES = 3
 
@@ -100,3 +104,13 @@ async def _record(
         )
         await store.add_receipt(receipt, keys)
     return Acceptance(receipt, replayed=False)
+
+
+def log_acceptance(acceptance: Acceptance, *, channel: str, client: str) -> None:
+    """Surrogate keys and ids only: the source identifiers stay in intake's database."""
+    receipt = acceptance.receipt
+    with structlog.contextvars.bound_contextvars(receipt_id=str(receipt.receipt_id)):
+        log.info("submission_replayed" if acceptance.replayed else "submission_accepted",
+                 channel=channel, client=client, format=receipt.format,
+                 patient_keys=list(receipt.patient_keys),
+                 event_ids=[str(e) for e in receipt.event_ids])

@@ -14,7 +14,7 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from services.intake import examples, metrics
-from services.intake.accept import Submission, accept
+from services.intake.accept import Submission, accept, log_acceptance
 from services.intake.body import read_limited_body
 from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, media_type
@@ -137,8 +137,9 @@ async def _submit(request: Request, response: Response, principal: Principal, ex
         metrics.SUBMISSIONS.labels("http", expected.value, refusal.slug).inc()
         raise
     runtime.on_accepted()
-    metrics.SUBMISSIONS.labels(
-        "http", expected.value, "replayed" if acceptance.replayed else "accepted").inc()
+    outcome = "replayed" if acceptance.replayed else "accepted"
+    metrics.SUBMISSIONS.labels("http", expected.value, outcome).inc()
+    log_acceptance(acceptance, channel="http", client=principal.client)
     response.headers["Location"] = f"/receipts/{acceptance.receipt.receipt_id}"
     if acceptance.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -16,7 +16,7 @@ from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.api import IntakeRuntime, create_api
-from services.intake.database import make_intake_engine
+from services.intake.database import WriteTurns, make_intake_engine
 from services.intake.handlers import RawIntakeHandler
 from services.intake.raw_codec import bytes_decoder, tolerant_parser
 from services.intake.relay import OutboxRelay
@@ -49,13 +49,14 @@ def build_app(
         engine = make_intake_engine(settings.database_url)
         engines.append(engine)
         sessions = make_sessionmaker(engine)
-        transaction = sql_unit_of_work(sessions, utc_now)
+        turns = WriteTurns.for_url(settings.database_url)
+        transaction = sql_unit_of_work(sessions, utc_now, turns)
 
         async def publish(event: PendingEvent) -> None:
             await broker.publish(json.loads(event.payload), event.topic,
                                  key=event.message_key.encode())
 
-        relay = OutboxRelay(SqlOutbox(sessions), publish, utc_now,
+        relay = OutboxRelay(SqlOutbox(sessions, turns), publish, utc_now,
                             batch_size=settings.relay_batch_size,
                             poll_interval_s=settings.relay_poll_interval_s,
                             max_backoff_s=settings.relay_max_backoff_s)

@@ -2,12 +2,17 @@
 
 A deferred SQLite transaction that reads and then writes fails at once with SQLITE_BUSY when
 another connection wrote in between (busy_timeout does not apply to that upgrade). Intake's
-transactions all read-then-write, so on SQLite each one starts with BEGIN IMMEDIATE and
-simply waits its turn. PostgreSQL needs nothing of the kind.
+transactions all read-then-write, so on SQLite each one starts with BEGIN IMMEDIATE. Writers
+in this process also queue on one asyncio lock first: SQLite's busy handler polls with
+growing sleeps, which under contention gives multi-second latency tails, while a lock hands
+the database over in order. PostgreSQL needs neither.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
@@ -31,3 +36,22 @@ def _driver_does_not_begin(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class WriteTurns:
+    """One writer at a time on SQLite (FIFO); no-op on PostgreSQL."""
+
+    def __init__(self, serialise: bool = False) -> None:
+        self._lock = asyncio.Lock() if serialise else None
+
+    @classmethod
+    def for_url(cls, url: str) -> WriteTurns:
+        return cls(serialise=is_sqlite(url))
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._lock is None:
+            yield
+            return
+        async with self._lock:
+            yield

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from services.intake import metrics
-from services.intake.accept import Submission, accept
+from services.intake.accept import Submission, accept, log_acceptance
 from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.media import media_type
 from services.intake.normalise import identifier_problem
@@ -68,6 +68,7 @@ class RawIntakeHandler:
         self._failures = 0
         outcome = "replayed" if acceptance.replayed else "accepted"
         metrics.SUBMISSIONS.labels("kafka", submission.media.format.value, outcome).inc()
+        log_acceptance(acceptance, channel="kafka", client=submission.client)
         self._on_accepted()
 
     def _submission(self, record: Any, headers: dict[str, str]) -> Submission:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.intake.database import WriteTurns
 from services.intake.ports import (
     Conflict,
     IntakeStore,
@@ -119,11 +120,15 @@ class SqlIntakeStore:
 
 
 def sql_unit_of_work(
-    sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Callable[[], datetime],
+    turns: WriteTurns | None = None,
 ) -> UnitOfWork:
+    turns = turns or WriteTurns()
+
     @asynccontextmanager
     async def transaction() -> AsyncIterator[IntakeStore]:
-        async with sessions() as session, session.begin():
+        async with turns.turn(), sessions() as session, session.begin():
             yield SqlIntakeStore(session, clock())
 
     return transaction
@@ -140,11 +145,14 @@ class PendingEvent:
 class SqlOutbox:
     """The relay's side of the outbox: oldest pending first, marked once Kafka acknowledged."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], turns: WriteTurns | None = None
+    ) -> None:
         self._sessions = sessions
+        self._turns = turns or WriteTurns()
 
     async def pending(self, limit: int) -> list[PendingEvent]:
-        async with self._sessions() as session, session.begin():
+        async with self._turns.turn(), self._sessions() as session, session.begin():
             rows = await session.execute(
                 select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload)
                 .where(outbox.c.published_at.is_(None))
@@ -156,13 +164,13 @@ class SqlOutbox:
     async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
         if not ids:
             return
-        async with self._sessions() as session, session.begin():
+        async with self._turns.turn(), self._sessions() as session, session.begin():
             await session.execute(
                 update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at)
             )
 
     async def pending_count(self) -> int:
-        async with self._sessions() as session:
+        async with self._turns.turn(), self._sessions() as session:
             count = await session.scalar(
                 select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )
