@@ -85,7 +85,9 @@ def parse_trial(raw: dict[str, Any], tables: Tables, path: Path | None = None) -
         version=spec.trial.version,
         title=spec.trial.title,
         criteria=tuple(criteria),
-        parameters={k: p.value for k, p in spec.parameters.items()},
+        # the shared tables are versioned on their own; a decision records which it used
+        parameters={k: p.value for k, p in spec.parameters.items()}
+        | {f"table_version.{name}": v for name, v in sorted(tables.versions.items())},
         tables=tables,
         spec=spec,
         path=path,
