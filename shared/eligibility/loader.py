@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from shared.eligibility.compiler import Compiler
-from shared.eligibility.decision import CriterionKind
+from shared.eligibility.decision import CriterionKind, Scalar
 from shared.eligibility.schema import TrialFile
 from shared.eligibility.tables import Tables, load_tables
 from shared.eligibility.trial import CompiledCriterion, TrialVersion
@@ -80,14 +80,15 @@ def parse_trial(raw: dict[str, Any], tables: Tables, path: Path | None = None) -
                 parameters=tuple(criterion.parameters),
             )
         )
+    parameters: dict[str, Scalar] = {k: p.value for k, p in spec.parameters.items()}
+    # the shared tables are versioned on their own; a decision records which it used
+    parameters.update({f"table_version.{n}": v for n, v in sorted(tables.versions.items())})
     return TrialVersion(
         id=spec.trial.id,
         version=spec.trial.version,
         title=spec.trial.title,
         criteria=tuple(criteria),
-        # the shared tables are versioned on their own; a decision records which it used
-        parameters={k: p.value for k, p in spec.parameters.items()}
-        | {f"table_version.{name}": v for name, v in sorted(tables.versions.items())},
+        parameters=parameters,
         tables=tables,
         spec=spec,
         path=path,
