@@ -80,15 +80,15 @@ def parse_trial(raw: dict[str, Any], tables: Tables, path: Path | None = None) -
                 parameters=tuple(criterion.parameters),
             )
         )
-    parameters: dict[str, Scalar] = {k: p.value for k, p in spec.parameters.items()}
+    recorded: dict[str, Scalar] = {k: p.value for k, p in spec.parameters.items()}
     # the shared tables are versioned on their own; a decision records which it used
-    parameters.update({f"table_version.{n}": v for n, v in sorted(tables.versions.items())})
+    recorded.update({f"table_version.{n}": v for n, v in sorted(tables.versions.items())})
     return TrialVersion(
         id=spec.trial.id,
         version=spec.trial.version,
         title=spec.trial.title,
         criteria=tuple(criteria),
-        parameters=parameters,
+        parameters=recorded,
         tables=tables,
         spec=spec,
         path=path,
