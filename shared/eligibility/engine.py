@@ -125,6 +125,8 @@ def _unchanged(
         return False
     if same_index:
         return True
+    if index.parent is before:
+        return not any(index.touches(concept) for concept in earlier.reads)
     for concept in earlier.reads:
         # the previous index is kept alive by the state, so list identity is meaningful
         lists, now = before.sources(concept), index.sources(concept)

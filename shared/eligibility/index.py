@@ -6,6 +6,7 @@ sets of ingredients match product-coded feeds. Lists are newest first.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -40,7 +41,17 @@ def _keys(fact: ClinicalFact, products: Mapping[str, tuple[str, ...]]) -> tuple[
 class FactIndex:
     """Facts by ``system|code`` (newest first) and codes by system (for code-family prefixes)."""
 
-    __slots__ = ("_by_key", "_by_system", "_keys_of", "_matches", "_products", "demographics")
+    __slots__ = (
+        "__weakref__",
+        "_by_key",
+        "_by_system",
+        "_keys_of",
+        "_matches",
+        "_parent",
+        "_products",
+        "changed",
+        "demographics",
+    )
 
     def __init__(
         self,
@@ -48,18 +59,35 @@ class FactIndex:
         by_key: dict[str, list[ClinicalFact]],
         keys_of: dict[str, tuple[str, ...]],
         products: Mapping[str, tuple[str, ...]],
+        parent: FactIndex | None = None,
+        changed: frozenset[str] = frozenset(),
     ) -> None:
         self.demographics = demographics
         self._by_key = by_key
         self._keys_of = keys_of
         self._products = products
-        # codes per system, for code-family prefixes (ICD-10-CM "M32" matches "M32.14")
-        self._by_system: dict[str, list[tuple[str, list[ClinicalFact]]]] = {}
-        for key, facts in by_key.items():
-            system, _, code = key.partition("|")
-            self._by_system.setdefault(system, []).append((code, facts))
+        # codes per system, for code-family prefixes; built on first use
+        self._by_system: dict[str, list[tuple[str, list[ClinicalFact]]]] | None = None
         # the index never changes once built, so a concept's matches are computed once
         self._matches: dict[str, list[ClinicalFact]] = {}
+        # an index made by ``with_facts`` knows which codes differ from its parent's; the
+        # reference is weak so a long series of updates does not keep every old index alive
+        self._parent = weakref.ref(parent) if parent is not None else None
+        self.changed = changed
+
+    @property
+    def parent(self) -> FactIndex | None:
+        return self._parent() if self._parent is not None else None
+
+    def touches(self, concept: Concept) -> bool:
+        """Whether ``concept`` matches any code this index changed relative to its parent."""
+        for key in self.changed:
+            if key in concept.keys:
+                return True
+            system, _, code = key.partition("|")
+            if any(system == s and code.startswith(p) for s, p in concept.prefixes):
+                return True
+        return False
 
     @classmethod
     def build(cls, patient: PatientFacts, products: Mapping[str, tuple[str, ...]]) -> FactIndex:
@@ -80,20 +108,25 @@ class FactIndex:
         """A new index with ``facts`` added (a fact with a known fact_id replaces the old one)."""
         by_key = dict(self._by_key)
         keys_of = dict(self._keys_of)
+        changed: set[str] = set()
         for fact in facts:
             old_keys = keys_of.pop(fact.fact_id, ())
+            changed.update(old_keys)
             for key in old_keys:
                 by_key[key] = [f for f in by_key[key] if f.fact_id != fact.fact_id]
             if fact.status in IGNORED_STATUSES:
                 continue
             keys = _keys(fact, self._products)
             keys_of[fact.fact_id] = keys
+            changed.update(keys)
             for key in keys:
                 updated = [f for f in by_key.get(key, ()) if f.fact_id != fact.fact_id]
                 updated.append(fact)
                 updated.sort(key=newest_first, reverse=True)
                 by_key[key] = updated
-        return FactIndex(self.demographics, by_key, keys_of, self._products)
+        return FactIndex(
+            self.demographics, by_key, keys_of, self._products, self, frozenset(changed)
+        )
 
     def matching(self, concept: Concept) -> list[ClinicalFact]:
         """Facts coded in ``concept``, newest first, each once."""
@@ -110,10 +143,17 @@ class FactIndex:
         """
         by_key = self._by_key
         lists = [by_key[k] for k in concept.keys if k in by_key]
-        for system, prefix in concept.prefixes:
-            lists.extend(
-                facts for code, facts in self._by_system.get(system, ()) if code.startswith(prefix)
-            )
+        if concept.prefixes:
+            by_system = self._by_system
+            if by_system is None:
+                by_system = self._by_system = {}
+                for key, facts in by_key.items():
+                    system, _, code = key.partition("|")
+                    by_system.setdefault(system, []).append((code, facts))
+            for system, prefix in concept.prefixes:
+                lists.extend(
+                    facts for code, facts in by_system.get(system, ()) if code.startswith(prefix)
+                )
         return tuple(lists)
 
     def _match(self, concept: Concept) -> list[ClinicalFact]:
