@@ -13,7 +13,7 @@ from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth, compare
 from shared.eligibility.primitives.labs import read_result
 from shared.eligibility.primitives.records import read_boolean
-from shared.eligibility.tables import TW_SYSTEM, Concept, tw_code_key
+from shared.eligibility.tables import TW_SYSTEM, Concept, Tables, tw_code_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,58 +166,87 @@ def limit_state(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """A score item with its concepts resolved once (the hot path reads no dicts)."""
+
+    source: dict[str, Any]
+    fact: Concept | None
+    lab: tuple[Concept, str, float] | None
+    below_any: tuple[Concept, ...]
+    below_all: tuple[Concept, ...]
+    above_any: tuple[Concept, ...]
+    biopsy: tuple[str, ...] | None
+
+
+_COMPILED: dict[int, _Item] = {}
+
+
+def _compiled(item: dict[str, Any], tables: Tables) -> _Item:
+    found = _COMPILED.get(id(item))
+    if found is not None and found.source is item:
+        return found
+    concept = tables.concept
+    lab = item.get("lab")
+    above = [item["above_uln"]] if "above_uln" in item else []
+    for key in ("positive", "positive_any"):
+        if key in item:
+            above += [item[key]] if isinstance(item[key], str) else list(item[key])
+    compiled = _Item(
+        source=item,
+        fact=fact_concept(item["fact"], item["id"]) if "fact" in item else None,
+        lab=(concept(lab["concept"]), lab["op"], float(lab["value"])) if lab else None,
+        below_any=tuple(concept(c) for c in item.get("below_lln", item.get("below_lln_any", ()))),
+        below_all=tuple(concept(c) for c in item.get("below_lln_all", ())),
+        above_any=tuple(concept(c) for c in above),
+        biopsy=tuple(item["biopsy_classes"]) if "biopsy_classes" in item else None,
+    )
+    _COMPILED[id(item)] = compiled
+    return compiled
+
+
 def item_truth(
     ctx: Context, item: dict[str, Any], window: Duration | None, trace: Trace, *, ever: bool
 ) -> Truth:
     """An item's state from its clinician fact, else its laboratory rule; UNKNOWN when neither."""
-    tables = ctx.tables
-    if "fact" in item:
-        stated = fact_state(ctx, fact_concept(item["fact"], item["id"]), window, trace)
+    spec = _compiled(item, ctx.tables)
+    if spec.fact is not None:
+        stated = fact_state(ctx, spec.fact, window, trace)
         if stated is not None:
             return stated
     states: list[Truth | None] = []
-    if "lab" in item:
-        rule = item["lab"]
+    if spec.lab is not None:
+        concept, op, value = spec.lab
+        states.append(lab_state(ctx, concept, op, value, window, trace, ever=ever))
+    if spec.below_any:
         states.append(
-            lab_state(
-                ctx,
-                tables.concept(rule["concept"]),
-                rule["op"],
-                rule["value"],
-                window,
-                trace,
-                ever=ever,
+            _any(
+                [
+                    limit_state(ctx, c, window, trace, below_lln=True, ever=ever)
+                    for c in spec.below_any
+                ]
             )
         )
-    for key in ("below_lln", "below_lln_any"):
-        if key in item:
-            parts = [
-                limit_state(ctx, tables.concept(c), window, trace, below_lln=True, ever=ever)
-                for c in item[key]
-            ]
-            states.append(_any(parts))
-    if "below_lln_all" in item:
-        parts = [
-            limit_state(ctx, tables.concept(c), window, trace, below_lln=True, ever=ever)
-            for c in item["below_lln_all"]
-        ]
-        states.append(_all(parts))
-    if "above_uln" in item:
+    if spec.below_all:
         states.append(
-            limit_state(
-                ctx, tables.concept(item["above_uln"]), window, trace, below_lln=False, ever=ever
+            _all(
+                [
+                    limit_state(ctx, c, window, trace, below_lln=True, ever=ever)
+                    for c in spec.below_all
+                ]
             )
         )
-    for key in ("positive", "positive_any"):
-        if key in item:
-            names = [item[key]] if isinstance(item[key], str) else item[key]
-            parts = [
-                limit_state(ctx, tables.concept(c), window, trace, below_lln=False, ever=ever)
-                for c in names
-            ]
-            states.append(_any(parts))
-    if "biopsy_classes" in item:
-        states.append(_biopsy(ctx, item["biopsy_classes"], trace))
+    if spec.above_any:
+        states.append(
+            _any(
+                [
+                    limit_state(ctx, c, window, trace, below_lln=False, ever=ever)
+                    for c in spec.above_any
+                ]
+            )
+        )
+    if spec.biopsy is not None:
+        states.append(_biopsy(ctx, list(spec.biopsy), trace))
     known = [s for s in states if s is not None]
     if not known:
         return Truth.UNKNOWN
