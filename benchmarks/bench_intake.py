@@ -180,9 +180,14 @@ async def main(args: argparse.Namespace) -> None:
         limits = httpx.Limits(max_connections=args.concurrency)
         async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits,
                                      timeout=60) as client:
+            unloaded = [json.dumps(observation(10**6 + n)).encode() for n in range(200)]
+            seconds, latencies, _ = await post_all(client, unloaded, 1)
+            report("single Observations, one client (unloaded latency)", seconds, latencies,
+                   len(unloaded), "resources")
             singles = [json.dumps(observation(n)).encode() for n in range(args.requests)]
             seconds, latencies, single_events = await post_all(client, singles, args.concurrency)
-            report("single Observations", seconds, latencies, len(singles), "resources")
+            report(f"single Observations, {args.concurrency} clients", seconds, latencies,
+                   len(singles), "resources")
             drained = await wait_published(kafka, set(single_events), 120)
             print(f"  all {len(single_events)} events on the broker {drained:.2f} s after the "
                   "last 202 was counted from the consumer's start")
@@ -190,7 +195,8 @@ async def main(args: argparse.Namespace) -> None:
             bundles = [json.dumps(bundle(n, args.bundle_size)).encode()
                        for n in range(args.bundles)]
             seconds, latencies, bundle_events = await post_all(client, bundles, args.concurrency)
-            report(f"bundles (Patient + {args.bundle_size} Observations)", seconds, latencies,
+            report(f"bundles (Patient + {args.bundle_size} Observations), "
+                   f"{args.concurrency} clients", seconds, latencies,
                    len(bundles) * (args.bundle_size + 1), "resources")
             await wait_published(kafka, set(bundle_events), 120)
     finally:

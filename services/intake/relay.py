@@ -47,6 +47,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval_s: float = 0.05,
         max_backoff_s: float = 5.0,
+        linger_s: float = 0.005,
     ) -> None:
         self._outbox = outbox
         self._publish = publish
@@ -54,6 +55,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._max_backoff_s = max_backoff_s
+        self._linger_s = linger_s
         self._wake = asyncio.Event()
         self._gauge_updated = 0.0
 
@@ -110,6 +112,9 @@ class OutboxRelay:
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            # Woken by a commit: linger a moment so a burst goes out as one round (one read,
+            # one update) instead of one round per request.
+            await asyncio.sleep(self._linger_s)
         self._wake.clear()
 
     async def _refresh_gauge(self) -> None:

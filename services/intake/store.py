@@ -32,13 +32,14 @@ class SqlIntakeStore:
         self._now = now
 
     async def receipt_for(self, dedup_keys: Sequence[str]) -> Receipt | None:
-        for key in dedup_keys:  # in order: an Idempotency-Key wins over the content key
-            found = await self._session.scalar(
-                select(receipt_keys.c.receipt_id).where(receipt_keys.c.dedup_key == key)
-            )
-            if found is not None:
-                return await self.receipt(found)
-        return None
+        rows = (await self._session.execute(
+            select(receipt_keys.c.dedup_key, receipt_keys.c.receipt_id)
+            .where(receipt_keys.c.dedup_key.in_(list(dedup_keys)))
+        )).all()
+        found = {row.dedup_key: row.receipt_id for row in rows}
+        # In the caller's order: an Idempotency-Key wins over the content key.
+        receipt_id = next((found[key] for key in dedup_keys if key in found), None)
+        return await self.receipt(receipt_id) if receipt_id is not None else None
 
     async def receipt(self, receipt_id: UUID) -> Receipt | None:
         row = (await self._session.execute(
