@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import uuid
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.contracts.topics import ALERTS
 from shared.settings import KafkaSettings
@@ -20,21 +20,24 @@ def format_alert(alert: dict[str, object]) -> str:
     text = (f"ALERT {headline.get(str(alert.get('alert')), alert.get('alert'))}: "
             f"patient {alert.get('patient_key')} for {trial.get('id')} v{trial.get('version')}")
     if isinstance(reasons, list) and reasons:
-        text += " (" + "; ".join(str(r) for r in reasons[:3]) + ")"
+        first = str(reasons[0])
+        text += f" ({first[:117]}...)" if len(first) > 120 else f" ({first})"
     return text
 
 
 async def tail_alerts(kafka: KafkaSettings, print_line: Callable[[str], None]) -> None:
-    consumer = AIOKafkaConsumer(
-        ALERTS, bootstrap_servers=kafka.bootstrap_servers,
-        group_id=f"trialwatch-terminal-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
-        session_timeout_ms=kafka.session_timeout_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
-    )
+    """Every alert of this broker's life, once each, in partition order.
+
+    No consumer group: the terminal is a reader, not a member. A group with no committed
+    offsets could be rebalanced and re-read (or skip) alerts; manual assignment cannot.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
+        partitions = await _partitions(consumer, ALERTS)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
         async for record in consumer:
             try:
                 print_line(format_alert(json.loads(record.value or b"{}")))
@@ -42,3 +45,12 @@ async def tail_alerts(kafka: KafkaSettings, print_line: Callable[[str], None]) -
                 print_line(f"ALERT (unreadable message at offset {record.offset})")
     finally:
         await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    while True:
+        numbers = consumer.partitions_for_topic(topic)
+        if numbers:
+            return [TopicPartition(topic, n) for n in sorted(numbers)]
+        await consumer.topics()  # refreshes metadata
+        await asyncio.sleep(0.1)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from services.cli.demo import prepare
@@ -35,3 +36,22 @@ def test_birth_dates_stay_and_ids_are_unique_per_run() -> None:
     assert patient["identifier"][0]["value"] == "demo-r1-mrn-1"
     assert out["entry"][1]["resource"]["subject"]["reference"] == "urn:uuid:demo-r1-p1"
     assert out["entry"][1]["resource"]["valueQuantity"] == {"value": 1.5, "unit": "mg/dL"}
+
+
+def test_each_demo_patient_gets_the_decision_its_readme_promises() -> None:
+    from services.cli.demo import DEMO_DIR, demo_bundles
+    from shared.clinical.fhir import parse_fhir
+    from shared.clinical.state import facts_from_updates
+    from shared.eligibility.engine import evaluate
+    from shared.eligibility.loader import load_trial
+
+    expected = {"1-eligible": "eligible", "2-missing-platelets": "undetermined",
+                "3-awaiting-investigator": "undetermined", "4-alt-too-high": "ineligible"}
+    now = datetime(2026, 11, 25, 9, tzinfo=UTC)
+    trial = load_trial("NCT06920433")
+    assert [p.stem for p in demo_bundles()] == sorted(expected)
+    for path in demo_bundles():
+        bundle = prepare(json.loads(path.read_text()), now, run_id="t")
+        facts = facts_from_updates(parse_fhir(bundle, source_system="demo"))
+        assert evaluate(trial, facts, now).status.value == expected[path.stem], path.name
+    assert (DEMO_DIR / "README.md").exists()
