@@ -22,10 +22,10 @@ from tests.e2e.pipeline import (
 pytestmark = pytest.mark.e2e
 
 
-def test_run_brings_the_pipeline_up_and_a_posted_observation_is_decided_within_2s(
+def test_run_demo_brings_the_pipeline_up_decides_a_posted_observation_within_2s_and_alerts(
     tmp_path: Path,
 ) -> None:
-    process, ports = start_run(tmp_path / "var")
+    process, ports = start_run(tmp_path / "var", extra=("--demo",))
     try:
         banner = read_until(process, "Ctrl-C stops everything", timeout_s=90)
         assert any(f"127.0.0.1:{ports['intake']}" in line for line in banner)
@@ -43,6 +43,12 @@ def test_run_brings_the_pipeline_up_and_a_posted_observation_is_decided_within_2
         assert elapsed < 2.0, f"decision visible after {elapsed:.2f}s, the goal is 2s"
         assert {d["patient_key"] for d in decisions} == {patient_key}
         assert all(d["status"] != "eligible" for d in decisions)  # one platelet count is not enough
+
+        # --demo: the eligible sample patient's alert reaches the terminal, once.
+        seen = read_until(process, "sample patients accepted", timeout_s=30)
+        assert "demo: 4 of 4 sample patients accepted" in seen[-1]
+        if not any("ALERT NEWLY ELIGIBLE" in line for line in seen):
+            seen += read_until(process, "ALERT NEWLY ELIGIBLE", timeout_s=30)
     finally:
         exit_code = interrupt(process)
     assert exit_code == 0
