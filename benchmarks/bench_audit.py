@@ -3,10 +3,11 @@
 
     python benchmarks/bench_audit.py [--records 2000] [--postgres-admin-url URL]
 
-The audit path commits one transaction per decision (durable before the offset is
-committed), under the chain lock, with the duplicate check and the snapshot de-duplication;
-the raw insert writes the identical, precomputed rows in one transaction with no checks, so
-the ratio is the price of those guarantees. Runs on SQLite and, when it answers, PostgreSQL.
+The audit path stores under the chain lock, with the duplicate check, the snapshot
+de-duplication and the hash chain, and commits before any offset is committed: measured one
+decision per transaction and in the service's batches (one transaction per consumed batch).
+The raw insert writes the identical, precomputed rows in one transaction with no checks, so the
+gap is the price of those guarantees. Runs on SQLite and, when it answers, PostgreSQL.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from shared.infra.db import make_engine
 from shared.infra.migrations import upgrade
 from tests.unit.audit.factories import decision_event
 
+BATCH = 500
 DEFAULT_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
@@ -45,10 +47,15 @@ async def bench(database_url: str, count: int, label: str) -> None:
     engine = make_engine(database_url)
     try:
         store = ChainStore(engine)
+        half = count // 2
         started = time.perf_counter()
-        for event in events:
+        for event in events[:half]:
             await store.append(event, datetime.now(UTC))
-        stored_s = time.perf_counter() - started
+        single_s = time.perf_counter() - started
+        started = time.perf_counter()
+        for start in range(half, count, BATCH):
+            await store.append_many(events[start:start + BATCH], datetime.now(UTC))
+        batch_s = time.perf_counter() - started
 
         with tempfile.TemporaryDirectory() as empty:
             started = time.perf_counter()
@@ -77,10 +84,12 @@ async def bench(database_url: str, count: int, label: str) -> None:
     finally:
         await engine.dispose()
 
-    print(f"{label:<11} records: {count:>6}   audit ingest {count / stored_s:>9,.0f} records/s"
-          f"   verify {count / verify_s:>9,.0f} records/s"
-          f"   raw executemany {count / raw_s:>10,.0f} rows/s"
-          f"   (ingest = {stored_s / raw_s:,.0f}x raw time)")
+    print(f"{label}: {count} records")
+    print(f"  audit ingest, one decision per transaction  {half / single_s:>10,.0f} records/s")
+    print(f"  audit ingest, batches of {BATCH} (the service)  "
+          f"{(count - half) / batch_s:>10,.0f} records/s")
+    print(f"  verify (walk + rehash + snapshots)          {count / verify_s:>10,.0f} records/s")
+    print(f"  raw executemany of the same rows            {count / raw_s:>10,.0f} rows/s")
 
 
 async def _postgres_database(admin_url: str) -> str | None:
@@ -90,7 +99,7 @@ async def _postgres_database(admin_url: str) -> str | None:
         async with asyncio.timeout(3), engine.connect() as connection:
             await connection.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as error:
-        print(f"postgresql  skipped: {type(error).__name__} at {admin_url}")
+        print(f"postgresql: skipped, {type(error).__name__} at {admin_url}")
         return None
     finally:
         await engine.dispose()

@@ -91,15 +91,17 @@ class AuditSettings(ServiceSettings):
     signing_key_file: Path | None = None
     verify_key_file: Path | None = None
     # PostgreSQL: the role the migration creates with SELECT/INSERT only on the audit tables.
-    # Point AUDIT_DATABASE_URL at it in production; migrate with AUDIT_MIGRATION_DATABASE_URL.
+    # Point AUDIT_DATABASE_URL at it for the service; migrate with the owner's URL.
     app_role: str = "trialwatch_audit_app"
     app_role_login: bool = False
     app_role_password: str | None = None
-    migration_database_url: str | None = None
     # Back-off while the database is unreachable: consumption pauses, the message is redelivered.
     retry_initial_s: float = Field(default=0.2, gt=0)
     retry_max_s: float = Field(default=10.0, gt=0)
     max_page_size: int = Field(default=1000, ge=1)
+    # Decisions are stored in batches of up to this many, one transaction per batch.
+    batch_max_records: int = Field(default=500, ge=1)
+    batch_timeout_ms: int = Field(default=50, ge=1)
 
     def signing_key_path(self) -> Path:
         return self.signing_key_file or self.checkpoint_dir.parent / "audit-signing-key.pem"

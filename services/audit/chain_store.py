@@ -9,8 +9,7 @@ advisory lock, so two audit processes on one database cannot fork the chain. The
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,30 +50,62 @@ class ChainStore:
 
     async def append(self, event: DecisionMade, recorded_at: datetime) -> Appended:
         """Store the decision once: a decision id already in the chain is a no-op."""
+        [appended] = await self.append_many([event], recorded_at)
+        return appended
+
+    async def append_many(self, events: Sequence[DecisionMade],
+                          recorded_at: datetime) -> list[Appended]:
+        """Store a batch in one transaction, in order; one result per event, same order.
+
+        Decision ids already stored (or repeated within the batch) are no-ops.
+        """
+        if not events:
+            return []
         async with self.write_lock:
             for _ in range(_FORK_RETRIES):
                 try:
-                    return await self._append_once(event, recorded_at)
+                    return await self._append_batch(events, recorded_at)
                 except IntegrityError:
-                    # Another process took the next sequence (SQLite without the advisory
-                    # lock), or stored this very decision: look again.
+                    # Another process took the next sequence (SQLite has no advisory lock),
+                    # or stored one of these decisions: look again.
                     continue
             raise RuntimeError("could not append after repeated sequence conflicts")
 
-    async def _append_once(self, event: DecisionMade, recorded_at: datetime) -> Appended:
+    async def _append_batch(self, events: Sequence[DecisionMade],
+                            recorded_at: datetime) -> list[Appended]:
         async with self._engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                          {"key": CHAIN_LOCK_KEY})
-            stored = await connection.scalar(
-                select(records.c.sequence).where(records.c.decision_id == event.decision_id))
-            if stored is not None:
-                return Appended(None)
+            stored = set(await connection.scalars(select(records.c.decision_id).where(
+                records.c.decision_id.in_({e.decision_id for e in events}))))
+            known = set(await connection.scalars(select(snapshots.c.snapshot_hash).where(
+                snapshots.c.snapshot_hash.in_({e.snapshot_hash for e in events}))))
             head = await _head(connection)
-            await _store_snapshot_once(connection, event, recorded_at)
-            record = build_record(event, head.sequence + 1, head.record_hash, recorded_at)
-            await connection.execute(insert(records).values(**record.columns()))
-            return Appended(record)
+            results: list[Appended] = []
+            new_snapshots: list[dict[str, Any]] = []
+            new_records: list[dict[str, Any]] = []
+            sequence, prev_hash = head.sequence, head.record_hash
+            for event in events:
+                if event.decision_id in stored:
+                    results.append(Appended(None))
+                    continue
+                stored.add(event.decision_id)
+                if event.snapshot_hash not in known:
+                    known.add(event.snapshot_hash)
+                    new_snapshots.append({"snapshot_hash": event.snapshot_hash,
+                                          "snapshot": canonical_json(event.snapshot).decode(),
+                                          "stored_at": recorded_at})
+                sequence += 1
+                record = build_record(event, sequence, prev_hash, recorded_at)
+                prev_hash = record.record_hash
+                new_records.append(record.columns())
+                results.append(Appended(record))
+            if new_snapshots:
+                await connection.execute(insert(snapshots), new_snapshots)
+            if new_records:
+                await connection.execute(insert(records), new_records)
+            return results
 
     async def head(self) -> ChainHead:
         async with self._engine.connect() as connection:
@@ -122,18 +153,3 @@ async def _head(connection: AsyncConnection) -> ChainHead:
     if row is None:
         return ChainHead(0, GENESIS_HASH)
     return ChainHead(int(row.sequence), row.record_hash)
-
-
-async def _store_snapshot_once(connection: AsyncConnection, event: DecisionMade,
-                               recorded_at: datetime) -> None:
-    known = await connection.scalar(
-        select(snapshots.c.snapshot_hash).where(snapshots.c.snapshot_hash == event.snapshot_hash))
-    if known is None:
-        body = canonical_json(event.snapshot).decode()
-        await connection.execute(insert(snapshots).values(
-            snapshot_hash=event.snapshot_hash, snapshot=body, stored_at=recorded_at))
-
-
-def decision_of(row: dict[str, Any]) -> dict[str, Any]:
-    decision: dict[str, Any] = json.loads(row["decision"])
-    return decision

@@ -1,8 +1,9 @@
 """The Kafka handler: decisions from ``eligibility.decisions.v1`` into the audit chain.
 
-NACK_ON_ERROR: the offset is committed only when the handler returns, i.e. after the database
-commit (or after a poison message reached the dead-letter topic); an exception rewinds the
-partition so the message is redelivered.
+Batches (up to ``AUDIT_BATCH_MAX_RECORDS``) are stored in one transaction. NACK_ON_ERROR: the
+offsets are committed only when the handler returns, i.e. after the database commit (and after
+any poison message reached the dead-letter topic); an exception rewinds every partition of the
+batch to its earliest record, so all of it is redelivered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ def register_handlers(broker: KafkaBroker, ingest: DecisionIngest, settings: Aud
                       kafka: KafkaSettings) -> None:
     @broker.subscriber(
         DECISIONS,
+        batch=True,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
         group_id=settings.group_id,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
@@ -27,5 +31,6 @@ def register_handlers(broker: KafkaBroker, ingest: DecisionIngest, settings: Aud
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         rebalance_timeout_ms=kafka.rebalance_timeout_ms,
     )
-    async def on_decision(msg: KafkaMessage) -> None:
-        await ingest.handle(msg.body, msg.raw_message)
+    async def on_decisions(msg: KafkaMessage) -> None:
+        raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        await ingest.handle_batch([(record.value or b"", record) for record in raw])

@@ -1,31 +1,32 @@
-"""Storing one decision message: the use case behind the Kafka handler.
+"""Storing decision messages: the use case behind the Kafka handler.
 
-A message that cannot be read as a ``DecisionMade`` (or whose snapshot does not match its
-hash) is poison: it goes to the dead-letter topic and is acknowledged so the partition keeps
-flowing. A database failure is transient: pause (growing back-off), then raise so the message
-is not acknowledged and comes back. Only a returned call lets the handler commit the offset.
+A batch of messages is stored in one database transaction, in order. A message that cannot be
+read as a ``DecisionMade`` (or whose snapshot does not match its hash) is poison: it goes to
+the dead-letter topic, so the partition keeps flowing. A database failure is transient: pause
+(growing back-off), then raise so nothing in the batch is acknowledged and it all comes back.
+Only a returned call lets the handler commit the offsets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit import metrics
 from services.audit.backoff import Backoff
-from services.audit.chain_store import ChainStore
+from services.audit.chain_store import Appended, ChainStore
 from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
 
 log = structlog.get_logger(__name__)
 
-TRANSIENT_ERRORS = (DBAPIError, SQLAlchemyError, OSError, TimeoutError)
+TRANSIENT_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 
 
 class DeadLetterSink(Protocol):
@@ -63,21 +64,29 @@ class DecisionIngest:
         self._backoff = backoff
 
     async def handle(self, body: bytes, raw_record: Any) -> IngestOutcome:
-        try:
-            event = parse_decision(body)
-        except PoisonMessage as poison:
-            await self._dead_letters.send(raw_record, str(poison))
-            metrics.DEAD_LETTERS.inc()
-            log.warning("decision dead-lettered", reason=str(poison)[:200])
-            return IngestOutcome.DEAD_LETTERED
-        with structlog.contextvars.bound_contextvars(
-                event_id=str(event.event_id), patient_key=event.patient_key,
-                decision_id=str(event.decision_id)):
-            return await self._store_or_pause(event)
+        [outcome] = await self.handle_batch([(body, raw_record)])
+        return outcome
 
-    async def _store_or_pause(self, event: DecisionMade) -> IngestOutcome:
+    async def handle_batch(self, messages: Sequence[tuple[bytes, Any]]) -> list[IngestOutcome]:
+        """``messages`` are (value, consumer record) pairs in consumption order."""
+        events: list[DecisionMade] = []
+        poison: dict[int, str] = {}
+        for index, (body, _) in enumerate(messages):
+            try:
+                events.append(parse_decision(body))
+            except PoisonMessage as error:
+                poison[index] = str(error)
+        appended = iter(await self._store_or_pause(events))
+        for index, reason in poison.items():
+            await self._dead_letters.send(messages[index][1], reason)
+            metrics.DEAD_LETTERS.inc()
+            log.warning("decision dead-lettered", reason=reason[:200])
+        return [IngestOutcome.DEAD_LETTERED if index in poison else _outcome(next(appended))
+                for index in range(len(messages))]
+
+    async def _store_or_pause(self, events: list[DecisionMade]) -> list[Appended]:
         try:
-            appended = await self._store.append(event, self._clock())
+            appended = await self._store.append_many(events, self._clock())
         except TRANSIENT_ERRORS as error:
             metrics.STORE_FAILURES.inc()
             log.warning("audit database unavailable; pausing before redelivery",
@@ -85,11 +94,19 @@ class DecisionIngest:
             await self._backoff.pause()
             raise
         self._backoff.reset()
-        if appended.record is None:
-            metrics.DUPLICATE_DECISIONS.inc()
-            log.info("duplicate decision ignored")
-            return IngestOutcome.DUPLICATE
-        metrics.DECISIONS_STORED.inc()
-        metrics.CHAIN_HEAD.set(appended.record.sequence)
-        log.info("decision recorded", sequence=appended.record.sequence)
-        return IngestOutcome.STORED
+        for event, result in zip(events, appended, strict=True):
+            with structlog.contextvars.bound_contextvars(
+                    event_id=str(event.event_id), patient_key=event.patient_key):
+                if result.record is None:
+                    metrics.DUPLICATE_DECISIONS.inc()
+                    log.info("duplicate decision ignored", decision_id=str(event.decision_id))
+                else:
+                    metrics.DECISIONS_STORED.inc()
+                    metrics.CHAIN_HEAD.set(result.record.sequence)
+                    log.info("decision recorded", decision_id=str(event.decision_id),
+                             sequence=result.record.sequence)
+        return appended
+
+
+def _outcome(appended: Appended) -> IngestOutcome:
+    return IngestOutcome.DUPLICATE if appended.duplicate else IngestOutcome.STORED

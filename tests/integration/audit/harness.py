@@ -56,7 +56,13 @@ async def start_group_at_end(kafka: KafkaSettings, group_id: str) -> None:
         partitions = [TopicPartition(DECISIONS, p) for p in range(kafka.partitions)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.commit(dict(ends.items()))
+        for partition, offset in ends.items():
+            consumer.seek(partition, offset)
+        # Tansu reports the end of a partition as the base offset of its last record batch
+        # plus one, so the rest of that batch still follows: read past it before committing.
+        while await consumer.getmany(*partitions, timeout_ms=300):
+            pass
+        await consumer.commit({p: await consumer.position(p) for p in partitions})
     finally:
         await consumer.stop()
 

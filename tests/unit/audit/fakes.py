@@ -17,9 +17,13 @@ class FakeChainStore:
         self.failures = failures or []
         self.head = GENESIS_HASH
 
-    async def append(self, event: DecisionMade, recorded_at: datetime) -> Appended:
+    async def append_many(self, events: list[DecisionMade],
+                          recorded_at: datetime) -> list[Appended]:
         if self.failures:
             raise self.failures.pop(0)
+        return [self._append(event, recorded_at) for event in events]
+
+    def _append(self, event: DecisionMade, recorded_at: datetime) -> Appended:
         if str(event.decision_id) in self.rows:
             return Appended(None)
         record = build_record(event, len(self.rows) + 1, self.head, recorded_at)

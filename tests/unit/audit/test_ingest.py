@@ -63,3 +63,23 @@ async def test_a_database_failure_pauses_then_raises_so_the_message_comes_back()
     assert await ingest.handle(body, "raw") is IngestOutcome.STORED
     assert backoff.next_delay_s == 0.02  # reset once the database answers again
     assert dead.sent == []
+
+
+async def test_a_batch_keeps_its_order_stores_each_decision_once_and_dead_letters_poison() -> None:
+    store, dead = FakeChainStore(), FakeDeadLetters()
+    first, second = decision_event(index=0), decision_event(index=1)
+    batch = [(first.model_dump_json().encode(), "r0"), (b"garbage", "r1"),
+             (second.model_dump_json().encode(), "r2"), (first.model_dump_json().encode(), "r3")]
+    outcomes = await ingest_with(store, dead).handle_batch(batch)
+    assert outcomes == [IngestOutcome.STORED, IngestOutcome.DEAD_LETTERED,
+                        IngestOutcome.STORED, IngestOutcome.DUPLICATE]
+    assert [r.sequence for r in store.rows.values()] == [1, 2]
+    assert [record for record, _ in dead.sent] == ["r1"]
+
+
+async def test_a_failed_batch_sends_no_dead_letter_before_the_database_answers() -> None:
+    outage = OperationalError("INSERT", {}, ConnectionRefusedError("down"))
+    store, dead = FakeChainStore(failures=[outage]), FakeDeadLetters()
+    with pytest.raises(OperationalError):
+        await ingest_with(store, dead).handle_batch([(b"garbage", "r0")])
+    assert dead.sent == []
