@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.intake.api import IntakeRuntime, create_api
 from services.intake.database import WriteTurns, make_intake_engine
 from services.intake.handlers import RawIntakeHandler
+from services.intake.leadership import RelayLeadership
 from services.intake.raw_codec import bytes_decoder, tolerant_parser
 from services.intake.relay import OutboxRelay
 from services.intake.store import PendingEvent, SqlOutbox, sql_unit_of_work
@@ -59,7 +60,8 @@ def build_app(
         relay = OutboxRelay(SqlOutbox(sessions, turns), publish, utc_now,
                             batch_size=settings.relay_batch_size,
                             poll_interval_s=settings.relay_poll_interval_s,
-                            max_backoff_s=settings.relay_max_backoff_s)
+                            max_backoff_s=settings.relay_max_backoff_s,
+                            leadership=RelayLeadership(engine, settings.database_url))
         raw = RawIntakeHandler(transaction, DeadLetters(broker, "intake"), utc_now,
                                default_source=settings.raw_default_source,
                                max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake)

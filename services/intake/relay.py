@@ -33,6 +33,19 @@ class Outbox(Protocol):
     async def pending_count(self) -> int: ...
 
 
+class Leadership(Protocol):
+    async def hold(self) -> bool: ...
+    async def release(self) -> None: ...
+
+
+class AlwaysLeader:
+    async def hold(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
 class RelayRoundFailed(Exception):
     """Some events could not be published this round; they stay pending."""
 
@@ -48,6 +61,8 @@ class OutboxRelay:
         poll_interval_s: float = 0.05,
         max_backoff_s: float = 5.0,
         linger_s: float = 0.005,
+        leadership: Leadership | None = None,
+        standby_poll_s: float = 2.0,
     ) -> None:
         self._outbox = outbox
         self._publish = publish
@@ -56,6 +71,8 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._max_backoff_s = max_backoff_s
         self._linger_s = linger_s
+        self._leadership = leadership or AlwaysLeader()
+        self._standby_poll_s = standby_poll_s
         self._wake = asyncio.Event()
         self._gauge_updated = 0.0
 
@@ -64,9 +81,18 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            await self._leadership.release()
+
+    async def _run(self) -> None:
         failures = 0
         while True:
             try:
+                if not await self._leadership.hold():
+                    await asyncio.sleep(self._standby_poll_s)  # another replica relays
+                    continue
                 published = await self.relay_once()
                 failures = 0
             except Exception as error:  # broker or database away: keep everything, retry later
