@@ -114,3 +114,23 @@ async def test_updates_accepted_while_the_broker_is_down_are_published_once_in_o
     for event in events:
         published_order[event.patient_key].append(str(event.event_id))
     assert published_order == accepted_order
+
+
+async def test_intake_started_without_a_broker_accepts_and_publishes_once_one_appears(
+    database_url: str,
+) -> None:
+    await migrate(database_url)
+    broker = EmbeddedBroker()  # its port is chosen, nothing listens on it yet
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, request_timeout_ms=3000)
+    settings = settings_for(database_url, relay_max_backoff_s=0.5)
+    try:
+        async with running_intake(settings, kafka) as intake:
+            response = await intake.post("/fhir", headers=LAB | FHIR,
+                                         content=observation(patient=99, sequence=1))
+            assert response.status_code == 202
+            assert (await intake.get("/readyz")).status_code == 503
+            await start_broker(broker, kafka)
+            events = await events_on(kafka, expected=1, timeout_s=60)
+            assert [str(e.event_id) for e in events] == response.json()["event_ids"]
+    finally:
+        await asyncio.to_thread(broker.stop)
