@@ -66,7 +66,7 @@ def build_app(
     sessions = make_sessionmaker(engine)
     broker: KafkaBroker = make_broker(kafka, client_id=f"trialwatch-{SERVICE}")
     chosen = screener or default_screener()
-    sender = OutboxSender(sessions, broker)
+    sender = OutboxSender(sessions, broker, clock)
     handler = PatientEventHandler(sessions, chosen, sender, DeadLetters(broker, SERVICE), clock)
     broker.subscriber(
         PATIENT_EVENTS,
@@ -99,7 +99,7 @@ def build_app(
             asyncio.create_task(loops.forever(
                 "timers", loops.timer_step(sessions, chosen, sender, clock),
                 settings.timer_poll_interval_s)),
-            asyncio.create_task(loops.forever("outbox", loops.relay_step(sender, clock), 1.0)),
+            asyncio.create_task(loops.forever("outbox", loops.relay_step(sender), 1.0)),
             asyncio.create_task(loops.forever(
                 "webhooks", loops.webhook_step(sessions, client, clock), 0.5)),
             asyncio.create_task(feed_from_topic(alerts, kafka)),

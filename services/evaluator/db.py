@@ -42,6 +42,21 @@ async def upsert(
     await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
 
 
+async def upsert_many(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
+) -> None:
+    """One multi-row statement: insert each row, or overwrite the row with the same key."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
+    updates = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows)
+    )
+
+
 async def insert_ignoring_duplicates(
     session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> None:

@@ -1,18 +1,17 @@
 """Kafka handler for patient events: decode -> apply and screen (one transaction) -> publish.
 
 Events arrive in batches (one poll of the consumer). The whole batch is applied in one
-database transaction, each event inside its own savepoint, then its decisions and alerts are
-published, then FastStream (AckPolicy.NACK_ON_ERROR) commits the offsets. A message that cannot
-be decoded or applied goes to the dead-letter topic and the partition keeps flowing; a database
-or broker failure backs off and raises, so the whole batch is redelivered. Redelivered events
-are recognised by event id: they add nothing, and whatever an interrupted attempt left
-unpublished is published then.
+database transaction (``unit_of_work.Screening``: a few reads, in-memory screening, a few
+multi-row writes), then its decisions and alerts are published, then FastStream
+(AckPolicy.NACK_ON_ERROR) commits the offsets. A message that cannot be decoded or applied
+goes to the dead-letter topic and the partition keeps flowing; a database or broker failure
+backs off and raises, so the whole batch is redelivered. Redelivered events are recognised by
+event id: they add nothing, and whatever an interrupted attempt left unpublished is published.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -25,10 +24,9 @@ from services.evaluator.backoff import TRANSIENT_ERRORS, Backoff
 from services.evaluator.clock import Clock, utc_now
 from services.evaluator.metrics import EVENT_SECONDS, EVENTS
 from services.evaluator.outbox import OutboxMessage, OutboxSender
-from services.evaluator.patient_events import record_patient_event
 from services.evaluator.screener import Screener
+from services.evaluator.unit_of_work import Screening
 from shared.contracts.events import PatientUpdated
-from shared.eligibility.decision import TrialRef
 from shared.infra.dead_letters import DeadLetters
 
 log = structlog.get_logger(__name__)
@@ -66,7 +64,7 @@ class PatientEventHandler:
                 outcome = await self._apply(records)
                 await self._sender.send(outcome.staged, self._clock())
                 for key in outcome.redelivered_keys:
-                    await self._sender.flush_key(key, self._clock())
+                    await self._sender.settle_key(key)
                 for record, reason in outcome.poison:
                     await self._dead_letters.send(record, reason)
             except TRANSIENT_ERRORS as error:
@@ -82,39 +80,32 @@ class PatientEventHandler:
 
     async def _apply(self, records: tuple[Any, ...]) -> BatchOutcome:
         outcome = BatchOutcome()
+        events: list[tuple[Any, PatientUpdated]] = []
+        for record in records:
+            try:
+                events.append((record, PatientUpdated.model_validate_json(record.value or b"")))
+            except ValidationError as error:
+                outcome.poison.append((record, f"not a valid PatientUpdated: {error}"))
         now = self._clock()
         async with self._sessions.begin() as session:
             trials = await trial_registry.active_trials(session, self._screener)
-            for record in records:
-                try:
-                    event = PatientUpdated.model_validate_json(record.value or b"")
-                except ValidationError as error:
-                    outcome.poison.append((record, f"not a valid PatientUpdated: {error}"))
-                    continue
+            screening = Screening(session, self._screener, self._clock)
+            await screening.load({e.patient_key for _, e in events},
+                                 [str(e.event_id) for _, e in events])
+            for record, event in events:
                 with structlog.contextvars.bound_contextvars(
                     event_id=str(event.event_id), patient_key=event.patient_key
                 ):
-                    staged = await self._apply_one(session, record, event, now, trials, outcome)
-                if staged is None:
-                    continue
+                    try:
+                        staged = screening.apply_event(event, trials, now)
+                    except Exception as error:  # in-memory only: nothing of it was kept
+                        log.exception("patient event dead-lettered")
+                        reason = f"evaluation failed: {type(error).__name__}: {error}"
+                        outcome.poison.append((record, reason))
+                        continue
                 if staged:
                     outcome.applied += 1
-                    outcome.staged.extend(staged)
                 else:
                     outcome.redelivered_keys.add(event.patient_key)
+            outcome.staged = await screening.flush()
         return outcome
-
-    async def _apply_one(
-        self, session: AsyncSession, record: Any, event: PatientUpdated, now: datetime,
-        trials: tuple[TrialRef, ...], outcome: BatchOutcome,
-    ) -> list[OutboxMessage] | None:
-        """The event's staged messages ([] when seen before); None when it is poison."""
-        try:
-            async with session.begin_nested():
-                return await record_patient_event(session, self._screener, event, now, trials)
-        except TRANSIENT_ERRORS:
-            raise
-        except Exception as error:
-            log.exception("patient event dead-lettered")
-            outcome.poison.append((record, f"evaluation failed: {type(error).__name__}: {error}"))
-            return None

@@ -43,7 +43,7 @@ def timer_step(
 ) -> Callable[[], Awaitable[int]]:
     async def step() -> int:
         async with sessions.begin() as session:
-            staged = await timers.fire_due(session, screener, clock())
+            staged = await timers.fire_due(session, screener, clock)
         await sender.send(staged, clock())
         TIMERS_FIRED.inc(sum(1 for m in staged if m.topic.startswith("eligibility.decisions")))
         return len(staged)
@@ -51,9 +51,9 @@ def timer_step(
     return step
 
 
-def relay_step(sender: OutboxSender, clock: Clock) -> Callable[[], Awaitable[int]]:
+def relay_step(sender: OutboxSender) -> Callable[[], Awaitable[int]]:
     async def step() -> int:
-        return await sender.relay(clock())
+        return await sender.relay()
 
     return step
 

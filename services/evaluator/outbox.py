@@ -2,7 +2,10 @@
 
 A crash between commit and publish leaves rows unpublished; the redelivered patient event (or
 the relay loop) publishes them with the same ids, so consumers see at-least-once, never a
-different decision for the same input.
+different decision for the same input. A crash after publishing but before marking the rows
+published makes them go out a second time, identical (same event and decision ids): without
+Kafka transactions that window cannot be closed, only kept short; consumers drop duplicates by
+id.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.evaluator.clock import Clock, utc_now
 from services.evaluator.db import insert_ignoring_duplicates
 from services.evaluator.tables import outbox
 
@@ -48,53 +52,87 @@ async def stage(session: AsyncSession, messages: Sequence[OutboxMessage], now: d
 
 async def unpublished(
     session: AsyncSession, *, key: str | None = None, older_than: datetime | None = None,
-    limit: int = 500,
+    limit: int = 500, lock: bool = False,
 ) -> list[OutboxMessage]:
+    """``lock`` takes the rows (PostgreSQL, skipping ones another process holds) until commit."""
     query = select(outbox).where(outbox.c.published_at.is_(None))
     if key is not None:
         query = query.where(outbox.c.key == key)
     if older_than is not None:
         query = query.where(outbox.c.created_at < older_than)
-    rows = await session.execute(query.order_by(outbox.c.seq).limit(limit))
+    query = query.order_by(outbox.c.seq).limit(limit)
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    rows = await session.execute(query)
     return [OutboxMessage(r.message_id, r.topic, r.key, r.payload) for r in rows]
 
 
 class OutboxSender:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], publisher: Publisher) -> None:
+    """Publishes staged events. ``grace`` is how long a row may stay unpublished before anyone
+    but its writer publishes it: the writer marks rows within milliseconds of its commit, so
+    only rows an interrupted writer left behind are published by the relay or a redelivery."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], publisher: Publisher,
+        clock: Clock = utc_now, grace: timedelta = timedelta(seconds=5),
+    ) -> None:
         self._sessions = sessions
         self._publisher = publisher
+        self._clock = clock
+        self._grace = grace
 
     async def send(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
         """Publish, then mark published. One patient's events go out in outbox order (consumers
         rely on it); different patients' events go out concurrently."""
         if not messages:
             return
+        await self._publish(messages)
+        async with self._sessions.begin() as session:
+            await _mark(session, messages, now)
+
+    async def _publish(self, messages: Sequence[OutboxMessage]) -> None:
         by_key: dict[str, list[OutboxMessage]] = {}
         for message in messages:
             by_key.setdefault(message.key, []).append(message)
         await asyncio.gather(*(self._publish_in_order(group) for group in by_key.values()))
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(outbox)
-                .where(outbox.c.message_id.in_([m.message_id for m in messages]))
-                .values(published_at=now)
-            )
 
     async def _publish_in_order(self, messages: list[OutboxMessage]) -> None:
         for message in messages:
             await self._publisher.publish(message.payload, message.topic, key=message.key.encode())
 
-    async def flush_key(self, key: str, now: datetime) -> int:
-        """Publish what an earlier attempt for this patient committed but did not publish."""
-        async with self._sessions() as session:
-            pending = await unpublished(session, key=key)
-        await self.send(pending, now)
+    async def settle_key(self, key: str) -> int:
+        """For a redelivered event: make sure what its first attempt staged is published before
+        its offset is committed. Rows younger than ``grace`` belong to a writer that may still be
+        publishing them (another process, before a rebalance): wait for it; older ones are
+        orphans: publish them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._grace.total_seconds() + 0.5
+        while True:
+            async with self._sessions.begin() as session:
+                older = self._clock() - self._grace
+                pending = await unpublished(session, key=key, older_than=older, lock=True)
+                await self._publish(pending)
+                await _mark(session, pending, self._clock())
+                remaining = await unpublished(session, key=key, limit=1)
+            if not remaining or loop.time() > deadline:
+                return len(pending)
+            await asyncio.sleep(0.1)
+
+    async def relay(self, limit: int = 500) -> int:
+        """Publish rows nobody else is about to publish: ones written by the amendment command,
+        or left behind by a crash. Locked rows are skipped, so processes never both send one."""
+        async with self._sessions.begin() as session:
+            older = self._clock() - self._grace
+            pending = await unpublished(session, older_than=older, limit=limit, lock=True)
+            await self._publish(pending)
+            await _mark(session, pending, self._clock())
         return len(pending)
 
-    async def relay(self, now: datetime, grace: timedelta = timedelta(seconds=2)) -> int:
-        """Publish rows nobody else is about to publish: ones written by the amendment command,
-        or left behind by a crash. ``grace`` keeps it off rows the consumer is publishing now."""
-        async with self._sessions() as session:
-            pending = await unpublished(session, older_than=now - grace)
-        await self.send(pending, now)
-        return len(pending)
+
+async def _mark(session: AsyncSession, messages: Sequence[OutboxMessage], now: datetime) -> None:
+    if messages:
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.message_id.in_([m.message_id for m in messages]))
+            .values(published_at=now)
+        )

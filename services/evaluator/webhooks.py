@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.db import insert_ignoring_duplicates
 from services.evaluator.tables import webhook, webhook_delivery
 from shared.canonical import canonical_json
 from shared.contracts.events import EligibilityAlert
@@ -68,24 +67,15 @@ async def register(
     return webhook_id
 
 
-async def enqueue_deliveries(session: AsyncSession, alert: EligibilityAlert, now: datetime) -> None:
-    hooks = await session.execute(
-        select(webhook.c.webhook_id).where(webhook.c.trial_id == alert.trial.id)
-    )
-    payload = alert.model_dump(mode="json")
-    await insert_ignoring_duplicates(
-        session,
-        webhook_delivery,
-        [
-            {
-                "delivery_id": delivery_id(h.webhook_id, alert.event_id),
-                "webhook_id": h.webhook_id, "alert_id": str(alert.event_id), "payload": payload,
-                "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
-                "last_status_code": None, "created_at": now, "delivered_at": None,
-            }
-            for h in hooks
-        ],
-    )
+def delivery_row(webhook_id: str, alert: EligibilityAlert, now: datetime) -> dict[str, Any]:
+    """A pending delivery, written in the same transaction as the alert it carries."""
+    return {
+        "delivery_id": delivery_id(webhook_id, alert.event_id),
+        "webhook_id": webhook_id, "alert_id": str(alert.event_id),
+        "payload": alert.model_dump(mode="json"),
+        "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
+        "last_status_code": None, "created_at": now, "delivered_at": None,
+    }
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int = 50) -> list[PendingDelivery]:

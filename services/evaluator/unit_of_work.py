@@ -1,0 +1,270 @@
+"""One transaction's screenings: read in a few queries, decide in memory, write in a few statements.
+
+The consumer applies a whole poll of patient events in one transaction; per-event round trips
+to the database were the evaluator's cost, not the criteria engine. ``Screening`` loads the
+states, processed event ids, current statuses and webhooks of every patient in the batch up
+front (locking the patients' rows on PostgreSQL), applies each event and screens each trial in
+memory, and writes all changes with one multi-row statement per table at ``flush``. An event
+that raises is rejected without leaving anything behind (its changes are merged only once it
+succeeded), so the others in the batch still commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluator import decisions, webhooks
+from services.evaluator.clock import Clock
+from services.evaluator.db import insert_ignoring_duplicates, upsert_many
+from services.evaluator.metrics import ENGINE_FAILURES
+from services.evaluator.outbox import OutboxMessage, stage
+from services.evaluator.patient_state import PatientState, ordered
+from services.evaluator.placeholder_screener import engine_failed
+from services.evaluator.screener import Screener
+from services.evaluator.tables import (
+    patient_fact,
+    patient_state,
+    processed_event,
+    review_timer,
+    trial_status,
+    webhook,
+    webhook_delivery,
+)
+from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, PatientUpdate
+from shared.clinical.state import apply_update
+from shared.contracts.events import DecisionMade, EligibilityAlert, PatientUpdated
+from shared.contracts.topics import ALERTS, DECISIONS
+from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
+
+log = structlog.get_logger(__name__)
+PairKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Why and when a screening happens: a patient event, a timer, or an amendment."""
+
+    as_of: datetime
+    correlation_id: UUID
+    causation_id: UUID | None = None
+
+
+@dataclass
+class Changes:
+    """Rows to write, keyed so that the last change to a row wins."""
+
+    facts: dict[PairKey, dict[str, Any]] = field(default_factory=dict)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    processed: list[dict[str, Any]] = field(default_factory=list)
+    statuses: dict[PairKey, dict[str, Any]] = field(default_factory=dict)
+    timers: dict[PairKey, datetime | None] = field(default_factory=dict)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[OutboxMessage] = field(default_factory=list)
+
+    def merge(self, other: Changes) -> None:
+        self.facts.update(other.facts)
+        self.states.update(other.states)
+        self.processed.extend(other.processed)
+        self.statuses.update(other.statuses)
+        self.timers.update(other.timers)
+        self.deliveries.extend(other.deliveries)
+        self.messages.extend(other.messages)
+
+
+class Screening:
+    def __init__(self, session: AsyncSession, screener: Screener, clock: Clock) -> None:
+        self._session = session
+        self._screener = screener
+        self._clock = clock
+        self._states: dict[str, PatientState] = {}
+        self._processed: set[str] = set()
+        self._statuses: dict[PairKey, Status] = {}
+        self._webhooks: dict[str, list[str]] = {}
+        self._changes = Changes()
+
+    async def load(self, patient_keys: Iterable[str], event_ids: Iterable[str] = ()) -> None:
+        keys = sorted(set(patient_keys) - self._states.keys())  # sorted: a stable lock order
+        ids = list(event_ids)
+        if ids:
+            found = await self._session.execute(
+                select(processed_event.c.event_id).where(processed_event.c.event_id.in_(ids)))
+            self._processed.update(r.event_id for r in found)
+        if not keys:
+            return
+        rows = await self._session.execute(
+            select(patient_state).where(patient_state.c.patient_key.in_(keys))
+            .order_by(patient_state.c.patient_key).with_for_update())
+        states = {r.patient_key: r for r in rows}
+        facts: dict[str, list[ClinicalFact]] = {}
+        for r in await self._session.execute(
+            select(patient_fact.c.patient_key, patient_fact.c.fact)
+            .where(patient_fact.c.patient_key.in_(keys))
+        ):
+            facts.setdefault(r.patient_key, []).append(ClinicalFact.model_validate(r.fact))
+        for key in keys:
+            row = states.get(key)
+            self._states[key] = PatientState(key, 0, PatientFacts(), None) if row is None else (
+                PatientState(key, row.state_version, PatientFacts(
+                    demographics=Demographics.model_validate(row.demographics),
+                    facts=ordered(tuple(facts.get(key, ()))),
+                ), row.last_as_of))
+        current = await self._session.execute(
+            select(trial_status.c.patient_key, trial_status.c.trial_id, trial_status.c.status)
+            .where(trial_status.c.patient_key.in_(keys)))
+        for s in current:
+            self._statuses[(s.patient_key, s.trial_id)] = Status(s.status)
+        if not self._webhooks:
+            hooks = await self._session.execute(select(webhook.c.webhook_id, webhook.c.trial_id))
+            for h in hooks:
+                self._webhooks.setdefault(h.trial_id, []).append(h.webhook_id)
+
+    def state(self, patient_key: str) -> PatientState:
+        return self._states[patient_key]
+
+    def apply_event(
+        self, event: PatientUpdated, trials: Iterable[TrialRef], now: datetime
+    ) -> list[OutboxMessage]:
+        """The event's decisions and alerts; [] when it was applied before (a redelivery)."""
+        event_id = str(event.event_id)
+        if event_id in self._processed:
+            return []
+        state = self._states[event.patient_key]
+        as_of = max(now, state.last_as_of) if state.last_as_of else now
+        change = PatientUpdate(source_system=event.source, demographics=event.demographics,
+                               facts=event.facts)
+        merged = apply_update(state.facts, change)
+        kept = {f.fact_id: f for f in merged.facts}
+        delta = Changes()
+        for fact in change.facts:
+            if kept.get(fact.fact_id) is fact:
+                delta.facts[(event.patient_key, fact.fact_id)] = {
+                    "patient_key": event.patient_key, "fact_id": fact.fact_id,
+                    "fact": fact.model_dump(mode="json"), "effective_start": fact.effective_start,
+                    "received_at": fact.provenance.received_at,
+                }
+        new_state = PatientState(
+            event.patient_key, state.version + 1,
+            PatientFacts(demographics=merged.demographics, facts=ordered(merged.facts)), as_of)
+        delta.processed.append({"event_id": event_id, "patient_key": event.patient_key,
+                                "state_version": new_state.version, "processed_at": now})
+        trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
+                          causation_id=event.event_id)
+        statuses = self._screen_into(delta, new_state, trials, trigger, now)
+        self._record_state(delta, new_state, now)
+        self._commit(delta, new_state, statuses)
+        self._processed.add(event_id)
+        return delta.messages
+
+    def screen(
+        self, state: PatientState, trials: Iterable[TrialRef], trigger: Trigger, now: datetime
+    ) -> list[OutboxMessage]:
+        """Re-screen without new data (a timer, an amendment), at ``trigger.as_of``."""
+        delta = Changes()
+        moved = PatientState(state.patient_key, state.version, state.facts, trigger.as_of)
+        statuses = self._screen_into(delta, moved, trials, trigger, now)
+        self._record_state(delta, moved, now)
+        self._commit(delta, moved, statuses)
+        return delta.messages
+
+    async def flush(self) -> list[OutboxMessage]:
+        """Write every change; the outbox rows last, stamped now (the relay's grace counts from
+        about the commit). Returns the messages to publish once the caller has committed."""
+        changes, session = self._changes, self._session
+        await upsert_many(session, patient_fact, list(changes.facts.values()),
+                          ("patient_key", "fact_id"))
+        await upsert_many(session, patient_state, list(changes.states.values()), ("patient_key",))
+        if changes.processed:
+            await session.execute(processed_event.insert(), changes.processed)
+        await upsert_many(session, trial_status, list(changes.statuses.values()),
+                          ("patient_key", "trial_id"))
+        due = [{"patient_key": k, "trial_id": t, "due_at": at}
+               for (k, t), at in changes.timers.items() if at is not None]
+        await upsert_many(session, review_timer, due, ("patient_key", "trial_id"))
+        cleared: dict[str, list[str]] = {}
+        for (key, trial_id), at in changes.timers.items():
+            if at is None:
+                cleared.setdefault(trial_id, []).append(key)
+        for trial_id, keys in cleared.items():
+            await session.execute(delete(review_timer).where(
+                review_timer.c.trial_id == trial_id, review_timer.c.patient_key.in_(keys)))
+        await insert_ignoring_duplicates(session, webhook_delivery, changes.deliveries)
+        await stage(session, changes.messages, self._clock())
+        self._changes = Changes()
+        return changes.messages
+
+    def _screen_into(
+        self, delta: Changes, state: PatientState, trials: Iterable[TrialRef], trigger: Trigger,
+        now: datetime,
+    ) -> dict[PairKey, Status]:
+        statuses: dict[PairKey, Status] = {}
+        for trial in trials:
+            pair = (state.patient_key, trial.id)
+            decision = self._evaluate(trial, state, trigger.as_of)
+            previous = self._statuses.get(pair)
+            made = decisions.decision_made(
+                patient_key=state.patient_key, state_version=state.version, decision=decision,
+                snapshot=state.facts, previous_status=previous,
+                causation_id=trigger.causation_id, correlation_id=trigger.correlation_id,
+                recorded_at=now,
+            )
+            statuses[pair] = decision.status
+            delta.statuses[pair] = _status_row(made)
+            due = decision.next_review_at
+            delta.timers[pair] = due if due is not None and due > decision.as_of else None
+            delta.messages.append(_message(DECISIONS, made))
+            kind = decisions.transition(previous, decision.status)
+            if kind is not None:
+                alert = decisions.eligibility_alert(made, kind)
+                delta.messages.append(_message(ALERTS, alert))
+                delta.deliveries.extend(
+                    webhooks.delivery_row(hook, alert, now)
+                    for hook in self._webhooks.get(trial.id, ()))
+        return statuses
+
+    def _evaluate(self, trial: TrialRef, state: PatientState, as_of: datetime) -> Decision:
+        """An engine failure on one patient must not lose their update nor block other trials:
+        the decision is undetermined (never eligible), and the failure is logged and counted."""
+        try:
+            return self._screener.evaluate(trial, state.facts, as_of)
+        except Exception as error:
+            ENGINE_FAILURES.inc()
+            log.exception("criteria engine failed", trial=trial.id, version=trial.version)
+            return engine_failed(trial, as_of, error)
+
+    @staticmethod
+    def _record_state(delta: Changes, state: PatientState, now: datetime) -> None:
+        delta.states[state.patient_key] = {
+            "patient_key": state.patient_key, "state_version": state.version,
+            "demographics": state.facts.demographics.model_dump(mode="json"),
+            "last_as_of": state.last_as_of, "updated_at": now,
+        }
+
+    def _commit(self, delta: Changes, state: PatientState, statuses: dict[PairKey, Status]) -> None:
+        self._changes.merge(delta)
+        self._states[state.patient_key] = state
+        self._statuses.update(statuses)
+
+
+def _status_row(made: DecisionMade) -> dict[str, Any]:
+    decision = made.decision
+    return {
+        "patient_key": made.patient_key, "trial_id": decision.trial.id,
+        "trial_version": decision.trial.version, "status": decision.status.value,
+        "decision_id": str(made.decision_id), "state_version": made.state_version,
+        "as_of": decision.as_of,
+        "unknown_criteria": sum(c.outcome is Outcome.UNKNOWN for c in decision.criteria),
+        "missing": decisions.missing_data(decision),
+    }
+
+
+def _message(topic: str, event: DecisionMade | EligibilityAlert) -> OutboxMessage:
+    return OutboxMessage(message_id=str(event.event_id), topic=topic, key=event.patient_key,
+                         payload=event.model_dump(mode="json"))
