@@ -30,6 +30,7 @@ class CriteriaEngineScreener:
         self._engine: Any = importlib.import_module(ENGINE_MODULE)
         self._loader: Any = importlib.import_module(LOADER_MODULE)
         self._versions: dict[TrialRef, Any] = {}
+        self._shipped: tuple[TrialRef, ...] | None = None
 
     def _trial_version(self, trial: TrialRef) -> Any:
         loaded = self._versions.get(trial)
@@ -43,12 +44,14 @@ class CriteriaEngineScreener:
         return decision
 
     def active_trials(self) -> tuple[TrialRef, ...]:
-        refs = []
-        for listed in self._loader.list_trials():
-            trial_id = listed if isinstance(listed, str) else _attr(listed, "id", "trial_id")
-            current = self._loader.load_trial(trial_id)
-            refs.append(_ref_of(current))
-        return tuple(refs)
+        """The newest shipped version of each trial (read once: trial files ship with the code)."""
+        if self._shipped is None:
+            refs = []
+            for listed in self._loader.list_trials():
+                trial_id = listed if isinstance(listed, str) else _attr(listed, "id", "trial_id")
+                refs.append(_ref_of(self._loader.load_trial(trial_id)))
+            self._shipped = tuple(refs)
+        return self._shipped
 
     def has_version(self, trial: TrialRef) -> bool:
         try:

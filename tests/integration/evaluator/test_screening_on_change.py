@@ -97,3 +97,29 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_flowing
 
     assert [d.decision.status for d in seen.decisions] == [Status.ELIGIBLE, Status.INELIGIBLE]
     assert [a.alert for a in seen.alerts] == ["newly-eligible", "no-longer-eligible"]
+
+
+async def test_the_real_criteria_engine_screens_a_patient_event_against_the_shipped_trial(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    from services.evaluator.bootstrap import default_screener
+    from services.evaluator.engine_screener import CriteriaEngineScreener
+
+    screener = default_screener()
+    if not isinstance(screener, CriteriaEngineScreener):
+        pytest.skip("the criteria engine is not installed in this checkout")
+    settings = await _settings(database_url, kafka_settings)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    async with evaluator_in_process(settings, kafka_settings, screener), \
+            collect(kafka_settings, [patient]) as seen:
+        await publish(kafka_settings, [patient_updated(patient, (lab_fact(150, now),), now)])
+        assert await until(lambda: len(seen.decisions) == len(screener.active_trials()), 20)
+
+    [made] = [d for d in seen.decisions if d.decision.trial.id == "NCT06920433"]
+    assert made.decision.trial == next(t for t in screener.active_trials()
+                                       if t.id == "NCT06920433")
+    assert made.decision.status is Status.UNDETERMINED  # almost nothing is known about them
+    assert len(made.decision.criteria) > 10
+    assert made.decision.engine_version not in {"engine-error", "engine-not-installed"}
+    assert seen.alerts == []
