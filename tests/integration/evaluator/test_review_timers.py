@@ -52,6 +52,7 @@ async def test_a_washout_ending_in_5_s_alerts_between_5_and_6_5_s_later(
 
     assert [d.decision.status for d in seen.decisions] == [Status.INELIGIBLE, Status.ELIGIBLE]
     assert seen.alerts[0].alert == "newly-eligible"
+    print(f"washout alert {seen.alert_seen_at[0] - started:.2f} s after the event")
     assert 5.0 <= seen.alert_seen_at[0] - started <= 6.5
     assert seen.decisions[1].state_version == seen.decisions[0].state_version
 
@@ -73,5 +74,6 @@ async def test_a_washout_timer_survives_an_evaluator_restart(
             await until(lambda: False, 1.0)
 
     assert [d.decision.status for d in seen.decisions] == [Status.INELIGIBLE, Status.ELIGIBLE]
+    print(f"washout alert {seen.alert_seen_at[0] - started:.2f} s after the event")
     assert 5.0 <= seen.alert_seen_at[0] - started <= 6.5
     assert len(seen.alerts) == 1
