@@ -76,11 +76,14 @@ class SqlIntakeStore:
         return found
 
     async def _find_patient(self, identity: SourceIdentity) -> str | None:
+        # FOR UPDATE (PostgreSQL; SQLite has one writer anyway) serialises transactions about
+        # the same patient, so that patient's outbox ids are allocated in commit order and the
+        # relay, reading in id order, publishes them in that order.
         key: str | None = await self._session.scalar(
             select(patients.c.patient_key).where(
                 patients.c.source_system == identity.source_system,
                 patients.c.source_patient_id == identity.source_patient_id,
-            )
+            ).with_for_update()
         )
         return key
 
