@@ -17,15 +17,51 @@ from shared.time import iso_z
 
 @dataclass(slots=True)
 class Trace:
-    """What one criterion found: evidence, readable findings, and the data it still needs."""
+    """What one criterion found: evidence, readable findings, and the data it still needs.
+
+    Missing data matters only where it could change the answer (strong Kleene): a node that is
+    TRUE or FALSE contributes no missing items, and an UNKNOWN composite contributes those of its
+    UNKNOWN children only. Composites enforce this with ``mark``/``settle`` around each child.
+    Findings that only say a datum is absent (``gap``) are pruned the same way; evidence and
+    the other findings stay, as they explain the answer.
+    """
 
     evidence: list[Evidence] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    gaps: list[int] = field(default_factory=list)
+    """Positions in ``findings`` of the findings that only say a datum is absent, ascending."""
 
     def need(self, what: str) -> None:
         if what not in self.missing:
             self.missing.append(what)
+
+    def gap(self, finding: str) -> None:
+        """A finding that only says what is absent: it goes when the absence cannot matter."""
+        self.gaps.append(len(self.findings))
+        self.findings.append(finding)
+
+    def mark(self) -> tuple[int, int]:
+        return len(self.missing), len(self.findings)
+
+    def settle(self, mark: tuple[int, int], decided: bool) -> None:
+        """Forget the missing data and gap findings recorded since ``mark`` if ``decided``."""
+        if not decided:
+            return
+        missing, findings = mark
+        del self.missing[missing:]
+        gaps = self.gaps
+        while gaps and gaps[-1] >= findings:
+            del self.findings[gaps.pop()]
+
+    def replay(self, other: Trace) -> None:
+        """Append what ``other`` recorded (a memoised shared subtree) as if recorded here."""
+        self.evidence.extend(other.evidence)
+        offset = len(self.findings)
+        self.gaps.extend(offset + position for position in other.gaps)
+        self.findings.extend(other.findings)
+        for what in other.missing:
+            self.need(what)
 
 
 @dataclass(slots=True)

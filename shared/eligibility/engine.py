@@ -30,6 +30,7 @@ from shared.eligibility.decision import (
 )
 from shared.eligibility.index import FactIndex
 from shared.eligibility.logic import Truth
+from shared.eligibility.primitives.base import settled
 from shared.eligibility.tables import Concept
 from shared.eligibility.trial import CompiledCriterion, TrialVersion
 from shared.eligibility.version import ENGINE_VERSION
@@ -138,7 +139,7 @@ def _unchanged(
 def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
     ctx.deps, ctx.review_candidates = {}, []
     trace = Trace()
-    truth = criterion.node.evaluate(ctx, trace)
+    truth = settled(criterion.node, ctx, trace)
     table = _INCLUSION if criterion.kind is CriterionKind.INCLUSION else _EXCLUSION
     outcome = table[truth]
     result = construct(

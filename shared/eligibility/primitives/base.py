@@ -41,15 +41,23 @@ class _Composite(Node):
         return [r for node in self.nodes for r in node.requirements()]
 
 
+def settled(node: Node, ctx: Context, trace: Trace) -> Truth:
+    """Evaluate ``node``; if it is decided, nothing it found missing can matter: forget it."""
+    mark = trace.mark()
+    truth = node.evaluate(ctx, trace)
+    trace.settle(mark, truth is not Truth.UNKNOWN)
+    return truth
+
+
 class AllOf(_Composite):
     # every child is evaluated (no short-circuit) so the trace names all missing data at once
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return all_of([node.evaluate(ctx, trace) for node in self.nodes])
+        return all_of([settled(node, ctx, trace) for node in self.nodes])
 
 
 class AnyOf(_Composite):
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return any_of([node.evaluate(ctx, trace) for node in self.nodes])
+        return any_of([settled(node, ctx, trace) for node in self.nodes])
 
 
 class AtLeast(_Composite):
@@ -60,7 +68,7 @@ class AtLeast(_Composite):
         self.n = n
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return at_least(self.n, [node.evaluate(ctx, trace) for node in self.nodes])
+        return at_least(self.n, [settled(node, ctx, trace) for node in self.nodes])
 
 
 class Not(Node):
@@ -109,10 +117,7 @@ class Shared(Node):
         truth, sub, deps, reviews = hit
         ctx.deps.update(deps)
         ctx.review_candidates.extend(reviews)
-        trace.evidence.extend(sub.evidence)
-        trace.findings.extend(sub.findings)
-        for missing in sub.missing:
-            trace.need(missing)
+        trace.replay(sub)
         return truth
 
     def requirements(self) -> list[Requirement]:

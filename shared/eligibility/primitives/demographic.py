@@ -22,7 +22,7 @@ class AgeAtLeast(Node):
         demographics = ctx.index.demographics
         if demographics.birth_date is None:
             trace.need("birth date")
-            trace.findings.append("birth date unknown")
+            trace.gap("birth date unknown")
             return Truth.UNKNOWN
         born = demographics.birth_date
         today = ctx.as_of.date()

@@ -92,7 +92,7 @@ class LabThreshold(Node):
         fact = latest_quantity(ctx, self.concept, self.lookback, trace)
         if fact is None or fact.value_quantity is None:
             trace.need(_missing(self.concept, self.lookback))
-            trace.findings.append(f"no {self.concept.label} within {self.lookback.words()}")
+            trace.gap(f"no {self.concept.label} within {self.lookback.words()}")
             return Truth.UNKNOWN
         quantity = fact.value_quantity
         ok = compare(quantity.value, self.value, self.op)
@@ -125,7 +125,7 @@ class LabUlnMultiple(Node):
         fact = latest_quantity(ctx, self.concept, self.lookback, trace)
         if fact is None or fact.value_quantity is None:
             trace.need(_missing(self.concept, self.lookback))
-            trace.findings.append(f"no {self.concept.label} within {self.lookback.words()}")
+            trace.gap(f"no {self.concept.label} within {self.lookback.words()}")
             return Truth.UNKNOWN
         quantity = fact.value_quantity
         uln, source = self._uln(ctx, fact)
@@ -248,9 +248,7 @@ class LabResult(Node):
         found = latest_result(ctx, self.concept, self.lookback, self.positive_above)
         if found is None:
             trace.need(_missing(self.concept, self.lookback))
-            trace.findings.append(
-                f"no readable {self.concept.label} within {self.lookback.words()}"
-            )
+            trace.gap(f"no readable {self.concept.label} within {self.lookback.words()}")
             return Truth.UNKNOWN
         fact, positive = found
         word = "positive" if positive else "negative"

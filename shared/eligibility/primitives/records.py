@@ -124,7 +124,7 @@ class ClinicianFact(Node):
             return Truth.FALSE
         scope = f" (documented within {self.lookback.words()})" if self.lookback else ""
         trace.need(f"{self.concept.label}{scope}")
-        trace.findings.append(f"not documented: {self.concept.label}")
+        trace.gap(f"not documented: {self.concept.label}")
         return Truth.UNKNOWN
 
     def requirements(self) -> list[Requirement]:
@@ -169,7 +169,7 @@ class MedicationUsed(Node):
         )
         if not facts:
             trace.need(f"record of {labels} use{duration}")
-            trace.findings.append(f"no {labels} on record")
+            trace.gap(f"no {labels} on record")
             return Truth.UNKNOWN
         first = earliest_start(facts)
         if self.started_at_least is not None:
@@ -181,7 +181,7 @@ class MedicationUsed(Node):
                 ctx.review_at(since)
                 trace.evidence.append(cite(facts[0], note=f"first started {when(first)}"))
                 trace.need(f"record of {labels} use{duration}")
-                trace.findings.append(
+                trace.gap(
                     f"{labels} started {when(first)}, less than {self.started_at_least.words()} ago"
                 )
                 return Truth.UNKNOWN
@@ -227,7 +227,7 @@ class BiopsyClassIn(Node):
             )
             return Truth.of(ok)
         trace.need(f"{self.concept.label} within {self.lookback.words()}")
-        trace.findings.append(f"no renal biopsy class within {self.lookback.words()}")
+        trace.gap(f"no renal biopsy class within {self.lookback.words()}")
         return Truth.UNKNOWN
 
     def requirements(self) -> list[Requirement]:

@@ -73,7 +73,7 @@ class WashoutActive(Node):
             trace.evidence.append(
                 cite(fact, note=f"{name}: half-life unknown, washout cannot be computed")
             )
-            trace.findings.append(f"{name} on record, half-life unknown")
+            trace.gap(f"{name} on record, half-life unknown")
             return Truth.UNKNOWN
         washout = timedelta(hours=hours * self.multiple)
         details: dict[str, object] = {

@@ -58,7 +58,7 @@ def cockcroft_gault(
             return ScoreOutcome(documented, documented)
         for what in missing:
             trace.need(what)
-        trace.findings.append("CrCl cannot be computed: missing " + ", ".join(missing))
+        trace.gap("CrCl cannot be computed: missing " + ", ".join(missing))
         return None
     assert scr_fact.value_quantity is not None
     assert weight_fact.value_quantity is not None
