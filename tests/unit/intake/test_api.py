@@ -5,6 +5,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
+import structlog.testing
 
 from services.intake.api import IntakeRuntime, create_api
 from shared.infra.auth import Principal, Role, TokenRegistry
@@ -179,3 +181,19 @@ async def test_the_openapi_document_lists_the_media_types_and_examples(api: Api)
     assert fhir["application/fhir+json"]["example"]["resourceType"] == "Bundle"
     assert set(spec["paths"]["/hl7v2"]["post"]["requestBody"]["content"]) == {
         "x-application/hl7-v2+er7", "text/plain"}
+
+
+async def test_logs_name_surrogate_keys_and_never_source_identifiers(
+    api: Api, fixtures: Path
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        posted = await api.client.post(
+            "/fhir", headers=LAB | FHIR,
+            content=(fixtures / "bundle_lupus_history.json").read_bytes())
+        await api.client.post("/hl7v2", headers=LAB | HL7,
+                              content=(fixtures / "oru_hemoglobin_g_per_ml.hl7").read_bytes())
+    [accepted] = [entry for entry in logs if entry["event"] == "submission_accepted"]
+    assert accepted["patient_keys"] == posted.json()["patient_keys"]
+    text = repr(logs)
+    for identifier in ("MRN-LUPUS-7", "lupus-7", "MRN-EXAMPLE-1", "1994-06-15"):
+        assert identifier not in text
