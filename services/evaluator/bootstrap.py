@@ -21,6 +21,7 @@ from services.evaluator.engine_screener import CriteriaEngineScreener, engine_in
 from services.evaluator.handlers import PatientEventHandler
 from services.evaluator.outbox import OutboxSender
 from services.evaluator.placeholder_screener import EngineNotInstalledScreener
+from services.evaluator.published_scan import PublishedScan
 from services.evaluator.screener import Screener
 from shared.contracts.topics import PATIENT_EVENTS
 from shared.infra.auth import TokenRegistry
@@ -66,7 +67,7 @@ def build_app(
     sessions = make_sessionmaker(engine)
     broker: KafkaBroker = make_broker(kafka, client_id=f"trialwatch-{SERVICE}")
     chosen = screener or default_screener()
-    sender = OutboxSender(sessions, broker, clock)
+    sender = OutboxSender(sessions, broker, clock, already_published=PublishedScan(kafka))
     handler = PatientEventHandler(sessions, chosen, sender, DeadLetters(broker, SERVICE), clock)
     broker.subscriber(
         PATIENT_EVENTS,

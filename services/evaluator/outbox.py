@@ -3,25 +3,28 @@
 A crash between commit and publish leaves rows unpublished; the redelivered patient event (or
 the relay loop) publishes them with the same ids, so consumers see at-least-once, never a
 different decision for the same input. A crash after publishing but before marking the rows
-published makes them go out a second time, identical (same event and decision ids): without
-Kafka transactions that window cannot be closed, only kept short; consumers drop duplicates by
-id.
+published would make them go out a second time; orphans are therefore checked against their
+topics first (``published_scan``). Consumers still drop duplicates by id: without Kafka
+transactions no producer can promise exactly-once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.clock import Clock, utc_now
 from services.evaluator.db import insert_ignoring_duplicates
 from services.evaluator.tables import outbox
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,10 @@ class OutboxMessage:
     topic: str
     key: str
     payload: dict[str, Any]
+    created_at: datetime | None = None
+
+
+AlreadyPublished = Callable[[Sequence[OutboxMessage]], Awaitable[set[str]]]
 
 
 class Publisher(Protocol):
@@ -64,7 +71,7 @@ async def unpublished(
     if lock:
         query = query.with_for_update(skip_locked=True)
     rows = await session.execute(query)
-    return [OutboxMessage(r.message_id, r.topic, r.key, r.payload) for r in rows]
+    return [OutboxMessage(r.message_id, r.topic, r.key, r.payload, r.created_at) for r in rows]
 
 
 class OutboxSender:
@@ -75,11 +82,13 @@ class OutboxSender:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publisher: Publisher,
         clock: Clock = utc_now, grace: timedelta = timedelta(seconds=5),
+        already_published: AlreadyPublished | None = None,
     ) -> None:
         self._sessions = sessions
         self._publisher = publisher
         self._clock = clock
         self._grace = grace
+        self._already_published = already_published
 
     async def send(self, messages: Sequence[OutboxMessage], now: datetime) -> None:
         """Publish, then mark published. One patient's events go out in outbox order (consumers
@@ -111,7 +120,7 @@ class OutboxSender:
             async with self._sessions.begin() as session:
                 older = self._clock() - self._grace
                 pending = await unpublished(session, key=key, older_than=older, lock=True)
-                await self._publish(pending)
+                await self._publish_orphans(pending)
                 await _mark(session, pending, self._clock())
                 remaining = await unpublished(session, key=key, limit=1)
             if not remaining or loop.time() > deadline:
@@ -124,9 +133,19 @@ class OutboxSender:
         async with self._sessions.begin() as session:
             older = self._clock() - self._grace
             pending = await unpublished(session, older_than=older, limit=limit, lock=True)
-            await self._publish(pending)
+            await self._publish_orphans(pending)
             await _mark(session, pending, self._clock())
         return len(pending)
+
+    async def _publish_orphans(self, pending: Sequence[OutboxMessage]) -> None:
+        """Rows nobody marked: skip those an interrupted writer did publish before it died."""
+        if not pending:
+            return
+        done = await self._already_published(pending) if self._already_published else set()
+        if done:
+            log.info("orphaned outbox rows were already published", skipped=len(done),
+                     republished=len(pending) - len(done))
+        await self._publish([m for m in pending if m.message_id not in done])
 
 
 async def _mark(session: AsyncSession, messages: Sequence[OutboxMessage], now: datetime) -> None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from services.evaluator.bootstrap import build_app
 from services.evaluator.screener import Screener
@@ -54,6 +57,7 @@ class Collected:
     alerts: list[EligibilityAlert] = field(default_factory=list)
     alert_seen_at: list[float] = field(default_factory=list)
     decision_seen_at: list[float] = field(default_factory=list)
+    raw: list[dict[str, Any]] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
@@ -76,8 +80,10 @@ async def collect(kafka: KafkaSettings, patient_keys: Iterable[str]) -> AsyncIte
         async for record in consumer:
             if record.key is None or record.key.decode() not in keys:
                 continue
+            out.raw.append({"topic": record.topic, **json.loads(record.value)})
             if record.topic == DECISIONS:
-                out.decisions.append(DecisionMade.model_validate_json(record.value))
+                with contextlib.suppress(ValidationError):
+                    out.decisions.append(DecisionMade.model_validate_json(record.value))
                 out.decision_seen_at.append(loop.time())
             else:
                 out.alerts.append(EligibilityAlert.model_validate_json(record.value))

@@ -126,6 +126,7 @@ async def test_kill_9_during_a_burst_of_1000_events_loses_and_duplicates_no_deci
     assert len(alerts) == PATIENTS * EVENTS_PER_PATIENT  # 150, 50, 150, 50: every event crosses
     republished = len(seen.decisions) - len(per_event)
     print(f"kill -9 after {killed_at} decided events; republished duplicates: {republished}")
+    assert republished == 0, "orphans already on the topic are not published again"
 
 
 async def test_two_evaluator_processes_in_one_group_screen_every_patient_once(
