@@ -22,9 +22,9 @@ from services.intake.receipts import Receipt
 from shared.clinical.facts import PatientUpdate
 from shared.contracts.topics import PATIENT_EVENTS
 
-# Parsing a multi-megabyte bundle takes long enough to stall other requests on the loop.
 log = structlog.get_logger(__name__)
 
+# Parsing a multi-megabyte bundle takes long enough to stall other requests on the loop.
 _OFF_LOOP_BYTES = 64 * 1024
 _CONFLICT_RETRIES = 3
 
@@ -82,17 +82,19 @@ async def _record(
             return Acceptance(existing, replayed=True)
         receipt_id = uuid.uuid4()
         recorded_at = clock()
-        patient_keys: list[str] = []
-        events = []
-        for update in updates:
-            assert update.source_patient_id, "normalise refuses unattributed updates"
-            identity = SourceIdentity(update.source_system, update.source_patient_id)
-            patient_key = await store.patient_key_for(identity, new_surrogate_key())
-            patient_keys.append(patient_key)
-            event = patient_updated(update, patient_key=patient_key, receipt_id=receipt_id,
-                                    received_at=submission.received_at, recorded_at=recorded_at)
-            if event is not None:
-                events.append(event)
+        identities = [_identity(update) for update in updates]
+        # Patients are keyed (and their rows locked) in one global order, so two submissions
+        # naming the same patients in different orders cannot deadlock.
+        key_of = {identity: await store.patient_key_for(identity, new_surrogate_key())
+                  for identity in sorted(set(identities), key=_sort_key)}
+        patient_keys = [key_of[identity] for identity in identities]
+        events = [
+            event
+            for update, patient_key in zip(updates, patient_keys, strict=True)
+            if (event := patient_updated(update, patient_key=patient_key, receipt_id=receipt_id,
+                                         received_at=submission.received_at,
+                                         recorded_at=recorded_at)) is not None
+        ]
         await store.add_to_outbox(events, PATIENT_EVENTS)
         receipt = Receipt(
             receipt_id=receipt_id,
@@ -104,6 +106,15 @@ async def _record(
         )
         await store.add_receipt(receipt, keys)
     return Acceptance(receipt, replayed=False)
+
+
+def _identity(update: PatientUpdate) -> SourceIdentity:
+    assert update.source_patient_id, "normalise refuses unattributed updates"
+    return SourceIdentity(update.source_system, update.source_patient_id)
+
+
+def _sort_key(identity: SourceIdentity) -> tuple[str, str]:
+    return identity.source_system, identity.source_patient_id
 
 
 def log_acceptance(acceptance: Acceptance, *, channel: str, client: str) -> None:
