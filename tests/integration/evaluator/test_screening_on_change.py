@@ -93,7 +93,7 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_flowing
         await publish(kafka_settings, [], raw=[(patient, b"{not json")])
         await publish(kafka_settings, [patient_updated(
             patient, (lab_fact(20, now - timedelta(minutes=5), fact_id="lab-2"),), now)])
-        assert await until(lambda: len(seen.decisions) == 2, 20)
+        assert await until(lambda: len(seen.decisions) == 2 and len(seen.alerts) == 2, 20)
 
     assert [d.decision.status for d in seen.decisions] == [Status.ELIGIBLE, Status.INELIGIBLE]
     assert [a.alert for a in seen.alerts] == ["newly-eligible", "no-longer-eligible"]
