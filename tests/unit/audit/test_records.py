@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -32,8 +32,7 @@ def test_the_record_hash_is_the_same_when_recomputed_from_stored_columns() -> No
 
 def test_the_same_instant_in_another_offset_hashes_the_same() -> None:
     columns = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
-    shifted = {**columns, "recorded_at": RECORDED.astimezone(
-        __import__("datetime").timezone(timedelta(hours=2)))}
+    shifted = {**columns, "recorded_at": RECORDED.astimezone(timezone(timedelta(hours=2)))}
     assert record_hash(shifted) == record_hash(columns)
 
 
