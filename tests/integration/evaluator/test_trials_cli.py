@@ -1,0 +1,65 @@
+"""``trialwatch trials``: list versions; activate one and watch every patient re-screened."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.evaluator.bootstrap import default_screener
+from services.evaluator.clock import utc_now
+from services.evaluator.engine_screener import CriteriaEngineScreener
+from services.evaluator.unit_of_work import Screening
+from shared.infra.db import make_engine, make_sessionmaker
+from tests.integration.evaluator.harness import REPO_ROOT, migrate
+from tests.unit.evaluator.fakes import lab_fact, patient_updated
+
+pytestmark = pytest.mark.integration
+
+
+def _trialwatch(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "services.cli", "trials", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+async def test_activating_the_shipped_version_rescreens_every_known_patient_with_a_progress_bar(
+    database_url: str,
+) -> None:
+    screener = default_screener()
+    if not isinstance(screener, CriteriaEngineScreener):
+        pytest.skip("the criteria engine is not installed in this checkout")
+    [trial] = [t for t in screener.active_trials() if t.id == "NCT06920433"]
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    now = datetime.now(UTC)
+    patients = [f"pk-{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    try:
+        async with make_sessionmaker(engine).begin() as session:
+            screening = Screening(session, screener, utc_now)
+            await screening.load(patients)
+            for patient in patients:
+                event = patient_updated(patient, (lab_fact(150, now - timedelta(hours=1)),), now)
+                screening.apply_event(event, (), now)
+            await screening.flush()
+    finally:
+        await engine.dispose()
+
+    listed = _trialwatch("list", "--database-url", database_url)
+    activated = _trialwatch("activate", "--trial", trial.id, "--version", trial.version,
+                            "--database-url", database_url)
+    refused = _trialwatch("activate", "--trial", trial.id, "--version", "0-no-such-version",
+                          "--database-url", database_url)
+    relisted = _trialwatch("list", "--database-url", database_url)
+
+    assert listed.returncode == 0, listed.stderr
+    assert f"{trial.id}" in listed.stdout
+    assert "shipped" in listed.stdout
+    assert activated.returncode == 0, activated.stderr
+    assert "3 patients re-screened" in activated.stdout
+    assert "3/3 patients 100%" in activated.stderr
+    assert refused.returncode == 2
+    assert "no NCT06920433 version 0-no-such-version" in refused.stderr
+    assert "amendment" in relisted.stdout
