@@ -2,19 +2,27 @@
 
 The patient is the eligible vignette merged with a Synthea bundle of a few hundred resources
 (or, without ../shared/data, with synthetic vitals), so the index holds several hundred facts.
-Figures: full evaluation (index build + every criterion), evaluation on a pre-built index, and
-re-evaluation after one new laboratory result (index.with_facts + evaluation).
+Scenarios: full evaluation (index build + every criterion), evaluation on a pre-built index,
+re-evaluation after one new laboratory result (``index.with_facts`` + evaluation, full and
+incremental), time-only re-evaluation, and the index build alone.
 
-    /work/.venv/bin/python benchmarks/bench_engine.py [--seconds 3]
+Each scenario prints evaluations per second of wall-clock and of CPU time (the one-core figure
+when other processes share the machine) and the p50/p99 of a single evaluation, in
+microseconds, by wall clock and by this thread's CPU time. Pin it to one core:
+
+    taskset -c 0 /work/.venv/bin/python benchmarks/bench_engine.py [--seconds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +39,7 @@ from shared.eligibility.engine import (  # noqa: E402
     evaluate_index,
 )
 from shared.eligibility.loader import load_trial  # noqa: E402
+from shared.eligibility.version import ENGINE_VERSION  # noqa: E402
 from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient  # noqa: E402
 
 SYNTHEA = REPO.parent / "shared" / "data" / "fhir-synthea"
@@ -38,7 +47,7 @@ SYNTHEA = REPO.parent / "shared" / "data" / "fhir-synthea"
 
 def realistic_patient() -> PatientFacts:
     vignette = facts_from_updates(parse_fhir(eligible_patient().bundle(), source_system="bench"))
-    extra: list = []
+    extra: list[ClinicalFact] = []
     bundles = sorted(SYNTHEA.glob("*.json")) if SYNTHEA.is_dir() else []
     sized = [(len(json.loads(p.read_text())["entry"]), p) for p in bundles]
     candidates = [p for n, p in sorted(sized) if 300 <= n <= 500]
@@ -53,27 +62,59 @@ def realistic_patient() -> PatientFacts:
     return PatientFacts(demographics=vignette.demographics, facts=vignette.facts + tuple(extra))
 
 
-def rate(fn: Callable[[], object], seconds: float) -> tuple[float, float]:
-    """(per wall-clock second, per CPU second of this process): the second is the one-core
-    figure when other processes share the machine."""
-    fn()
-    count, start, cpu_start = 0, time.perf_counter(), time.process_time()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(50):
+@dataclass(frozen=True)
+class Figures:
+    wall_rate: float
+    cpu_rate: float
+    wall_p50: float
+    wall_p99: float
+    cpu_p50: float
+    cpu_p99: float
+
+
+def _percentile(sorted_ns: list[int], q: float) -> float:
+    return sorted_ns[min(len(sorted_ns) - 1, int(q * len(sorted_ns)))] / 1000
+
+
+def measure(fn: Callable[[], object], seconds: float) -> Figures:
+    """Each call timed by wall clock and by this thread's CPU clock."""
+    for _ in range(20):
+        fn()
+    wall_ns: list[int] = []
+    cpu_ns: list[int] = []
+    perf, thread = time.perf_counter_ns, time.thread_time_ns
+    start, cpu_start = time.perf_counter(), time.process_time()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(20):
+            w0, c0 = perf(), thread()
             fn()
-        count += 50
-    return count / elapsed, count / (time.process_time() - cpu_start)
+            c1, w1 = thread(), perf()
+            wall_ns.append(w1 - w0)
+            cpu_ns.append(c1 - c0)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    wall_ns.sort()
+    cpu_ns.sort()
+    count = len(wall_ns)
+    return Figures(
+        count / elapsed,
+        count / cpu,
+        _percentile(wall_ns, 0.5),
+        _percentile(wall_ns, 0.99),
+        _percentile(cpu_ns, 0.5),
+        _percentile(cpu_ns, 0.99),
+    )
 
 
-def show(label: str, rates: tuple[float, float]) -> None:
-    wall, cpu = rates
+def show(label: str, f: Figures) -> None:
     print(
-        f"{label + ':':<55} {wall:>8,.0f} /s wall  {cpu:>8,.0f} /s CPU  ({1e6 / cpu:,.0f} us CPU)"
+        f"{label:<52} {f.cpu_rate:>8,.0f} {f.wall_rate:>8,.0f}"
+        f" {f.cpu_p50:>8,.1f} {f.cpu_p99:>8,.1f} {f.wall_p50:>8,.1f} {f.wall_p99:>8,.1f}"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     trial = load_trial("NCT06920433")
@@ -89,31 +130,47 @@ def main() -> None:
     platelets = one_new("777-3", 150, "10*9/L")  # read by I2 and I3 (scores) and I6/I6.1
     alt = one_new("1742-6", 35, "U/L")  # read by I6/I6.2 only
     decision = evaluate(trial, patient, AS_OF)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(
+        f"{ENGINE_VERSION}; Python {platform.python_version()}; cores allowed {cores};"
+        f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     print(f"patient: {len(patient.facts)} facts; {len(trial.criteria)} criteria;", end=" ")
     print(f"status {decision.status.value}")
-    full = rate(lambda: evaluate(trial, patient, AS_OF), args.seconds)
-    prebuilt = rate(lambda: evaluate_index(trial, index, AS_OF), args.seconds)
+    print(
+        f"{'scenario':<52} {'eval/s':>8} {'eval/s':>8} {'p50 us':>8} {'p99 us':>8}"
+        f" {'p50 us':>8} {'p99 us':>8}"
+    )
+    print(f"{'':<52} {'CPU':>8} {'wall':>8} {'CPU':>8} {'CPU':>8} {'wall':>8} {'wall':>8}")
     _, state = evaluate_incremental(trial, index, AS_OF, None)
     later = AS_OF + timedelta(hours=1)
-    show("full evaluation (index build + all criteria)", full)
-    show("evaluation on a pre-built index", prebuilt)
+    show(
+        "full evaluation (index build + all criteria)",
+        measure(lambda: evaluate(trial, patient, AS_OF), args.seconds),
+    )
+    show(
+        "evaluation on a pre-built index",
+        measure(lambda: evaluate_index(trial, index, AS_OF), args.seconds),
+    )
     for name, fact in (("platelet count", platelets), ("ALT", alt)):
         show(
-            f"re-evaluation after one new {name}, full",
-            rate(lambda f=fact: evaluate_index(trial, index.with_facts([f]), later), args.seconds),
+            f"one new {name}: with_facts + full evaluation",
+            measure(
+                lambda f=fact: evaluate_index(trial, index.with_facts([f]), later), args.seconds
+            ),
         )
         show(
-            f"re-evaluation after one new {name}, incremental",
-            rate(
+            f"one new {name}: with_facts + incremental",
+            measure(
                 lambda f=fact: evaluate_incremental(trial, index.with_facts([f]), later, state),
                 args.seconds,
             ),
         )
     show(
         "time-only re-evaluation (+1 h), incremental",
-        rate(lambda: evaluate_incremental(trial, index, later, state), args.seconds),
+        measure(lambda: evaluate_incremental(trial, index, later, state), args.seconds),
     )
-    show("index build alone", rate(lambda: build_index(trial, patient), args.seconds))
+    show("index build alone", measure(lambda: build_index(trial, patient), args.seconds))
 
 
 if __name__ == "__main__":
