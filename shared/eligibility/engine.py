@@ -28,7 +28,7 @@ from shared.eligibility.decision import (
     TrialRef,
     overall_status,
 )
-from shared.eligibility.index import FactIndex
+from shared.eligibility.index import FactIndex, readable_codes
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.base import settled
 from shared.eligibility.tables import Concept
@@ -59,7 +59,8 @@ class EngineState:
 
 
 def build_index(trial: TrialVersion, patient: PatientFacts) -> FactIndex:
-    return FactIndex.build(patient, trial.tables.product_ingredients)
+    tables = trial.tables
+    return FactIndex.build(patient, tables.product_ingredients, readable_codes(tables))
 
 
 def evaluate(trial: TrialVersion, patient: PatientFacts, as_of: datetime) -> Decision:

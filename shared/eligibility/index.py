@@ -2,16 +2,20 @@
 
 Medication facts are also indexed under their RxNorm ingredients (product roll-up), so value
 sets of ingredients match product-coded feeds. Lists are newest first.
+
+Only codes that some value set of the shared tables (or the project's own CodeSystem, which
+score items read) can match are indexed: a realistic record is mostly vitals and encounters
+no criterion reads, and skipping them is most of the cost of building the index.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 from shared.clinical.facts import ClinicalFact, Demographics, FactKind, PatientFacts
-from shared.eligibility.tables import RXNORM, Concept
+from shared.eligibility.tables import RXNORM, TW_SYSTEM, Concept, Tables
 
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled", "preliminary", "registered"})
@@ -27,13 +31,75 @@ def newest_first(fact: ClinicalFact) -> tuple[datetime, str]:
     return (fact_time(fact), fact.fact_id)
 
 
-def _keys(fact: ClinicalFact, products: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
-    keys = [f"{c.system}|{c.code}" for c in fact.codes]
+def _newest_first_kept(entry: tuple[ClinicalFact, tuple[str, ...]]) -> tuple[datetime, str]:
+    fact = entry[0]
+    return (fact.effective_start or fact.effective_end or _OLDEST, fact.fact_id)
+
+
+class Readable:
+    """Which ``system|code`` keys any value set can match: exact codes, code-family prefixes,
+    and every code of a system read whole (the project CodeSystem)."""
+
+    __slots__ = ("_codes", "_prefixes", "_whole", "exact")
+
+    def __init__(self, concepts: Iterable[Concept], whole_systems: Iterable[str]) -> None:
+        codes: dict[str, set[str]] = {}
+        prefixes: dict[str, list[str]] = {}
+        for concept in concepts:
+            for key in concept.keys:
+                system, _, code = key.partition("|")
+                codes.setdefault(system, set()).add(code)
+            for system, prefix in concept.prefixes:
+                prefixes.setdefault(system, []).append(prefix)
+        self._codes = {system: frozenset(found) for system, found in codes.items()}
+        self._prefixes = {system: tuple(found) for system, found in prefixes.items()}
+        self._whole = frozenset(whole_systems)
+        # system -> exact codes, for systems read only by exact code (a fast pre-filter: a
+        # system absent here may still be read whole or by prefix)
+        self.exact = {
+            system: found
+            for system, found in self._codes.items()
+            if system not in self._whole and system not in self._prefixes
+        }
+
+    def __call__(self, system: str, code: str) -> bool:
+        codes = self._codes.get(system)
+        if codes is not None and code in codes:
+            return True
+        if system in self._whole:
+            return True
+        prefixes = self._prefixes.get(system)
+        return prefixes is not None and code.startswith(prefixes)
+
+
+def _everything(system: str, code: str) -> bool:
+    return True
+
+
+_READABLE: dict[int, tuple[Tables, Readable]] = {}
+
+
+def readable_codes(tables: Tables) -> Readable:
+    """The codes the shared tables can match, worked out once per set of tables."""
+    found = _READABLE.get(id(tables))
+    if found is None or found[0] is not tables:
+        found = _READABLE[id(tables)] = (tables, Readable(tables.concepts.values(), (TW_SYSTEM,)))
+    return found[1]
+
+
+def _keys(
+    fact: ClinicalFact,
+    products: Mapping[str, tuple[str, ...]],
+    readable: Callable[[str, str], bool] = _everything,
+) -> tuple[str, ...]:
+    keys = [f"{c.system}|{c.code}" for c in fact.codes if readable(c.system, c.code)]
     if fact.kind is FactKind.MEDICATION:
         for coding in fact.codes:
             if coding.system == RXNORM:
                 keys.extend(
-                    f"{RXNORM}|{ingredient}" for ingredient in products.get(coding.code, ())
+                    f"{RXNORM}|{ingredient}"
+                    for ingredient in products.get(coding.code, ())
+                    if readable(RXNORM, ingredient)
                 )
     return tuple(dict.fromkeys(keys))
 
@@ -49,6 +115,7 @@ class FactIndex:
         "_matches",
         "_parent",
         "_products",
+        "_readable",
         "changed",
         "demographics",
     )
@@ -61,11 +128,13 @@ class FactIndex:
         products: Mapping[str, tuple[str, ...]],
         parent: FactIndex | None = None,
         changed: frozenset[str] = frozenset(),
+        readable: Callable[[str, str], bool] = _everything,
     ) -> None:
         self.demographics = demographics
         self._by_key = by_key
         self._keys_of = keys_of
         self._products = products
+        self._readable = readable
         # codes per system, for code-family prefixes; built on first use
         self._by_system: dict[str, list[tuple[str, list[ClinicalFact]]]] | None = None
         # the index never changes once built, so a concept's matches are computed once
@@ -90,19 +159,44 @@ class FactIndex:
         return False
 
     @classmethod
-    def build(cls, patient: PatientFacts, products: Mapping[str, tuple[str, ...]]) -> FactIndex:
-        by_key: dict[str, list[ClinicalFact]] = {}
-        keys_of: dict[str, tuple[str, ...]] = {}
+    def build(
+        cls,
+        patient: PatientFacts,
+        products: Mapping[str, tuple[str, ...]],
+        readable: Callable[[str, str], bool] = _everything,
+    ) -> FactIndex:
+        kept: list[tuple[ClinicalFact, tuple[str, ...]]] = []
+        exact = readable.exact if isinstance(readable, Readable) else None
+        medication = FactKind.MEDICATION
         for fact in patient.facts:
             if fact.status in IGNORED_STATUSES:
                 continue
-            keys = _keys(fact, products)
+            if exact is None or fact.kind is medication:
+                keys = _keys(fact, products, readable)
+            else:
+                # the common case (one code, often one no value set reads) without a call
+                found: list[str] = []
+                for coding in fact.codes:
+                    system, code = coding.system, coding.code
+                    known = exact.get(system)
+                    if (code in known) if known is not None else readable(system, code):
+                        found.append(f"{system}|{code}")
+                keys = tuple(found) if len(found) < 2 else tuple(dict.fromkeys(found))
+            if keys:
+                kept.append((fact, keys))
+        # one sort (stable, like a sort of each list) leaves every per-code list newest first
+        kept.sort(key=_newest_first_kept, reverse=True)
+        by_key: dict[str, list[ClinicalFact]] = {}
+        keys_of: dict[str, tuple[str, ...]] = {}
+        for fact, keys in kept:
             keys_of[fact.fact_id] = keys
             for key in keys:
-                by_key.setdefault(key, []).append(fact)
-        for facts in by_key.values():
-            facts.sort(key=newest_first, reverse=True)
-        return cls(patient.demographics, by_key, keys_of, products)
+                facts = by_key.get(key)
+                if facts is None:
+                    by_key[key] = [fact]
+                else:
+                    facts.append(fact)
+        return cls(patient.demographics, by_key, keys_of, products, readable=readable)
 
     def with_facts(self, facts: Iterable[ClinicalFact]) -> FactIndex:
         """A new index with ``facts`` added (a fact with a known fact_id replaces the old one)."""
@@ -116,7 +210,9 @@ class FactIndex:
                 by_key[key] = [f for f in by_key[key] if f.fact_id != fact.fact_id]
             if fact.status in IGNORED_STATUSES:
                 continue
-            keys = _keys(fact, self._products)
+            keys = _keys(fact, self._products, self._readable)
+            if not keys:
+                continue
             keys_of[fact.fact_id] = keys
             changed.update(keys)
             for key in keys:
@@ -125,7 +221,13 @@ class FactIndex:
                 updated.sort(key=newest_first, reverse=True)
                 by_key[key] = updated
         return FactIndex(
-            self.demographics, by_key, keys_of, self._products, self, frozenset(changed)
+            self.demographics,
+            by_key,
+            keys_of,
+            self._products,
+            self,
+            frozenset(changed),
+            self._readable,
         )
 
     def matching(self, concept: Concept) -> list[ClinicalFact]:

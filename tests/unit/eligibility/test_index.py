@@ -1,0 +1,48 @@
+"""The fact index keeps exactly the facts some value set can read, newest first."""
+
+from __future__ import annotations
+
+from shared.clinical.facts import PatientFacts
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.state import facts_from_updates
+from shared.eligibility.engine import build_index
+from shared.eligibility.index import FactIndex
+from shared.eligibility.loader import load_trial
+from tests.unit.eligibility.fhir_builder import ICD10, eligible_patient
+
+TRIAL = load_trial("NCT06920433", "2025-11-14.1")
+
+
+def _patient() -> PatientFacts:
+    builder = (
+        eligible_patient()
+        .lab("8867-4", 72, "/min", days=1)  # heart rate: read by no criterion
+        .lab("777-3", 150, "10*9/L", days=1)
+        .condition(ICD10, "G40.909", onset_days=900)  # read by an ICD-10-CM family prefix
+        .medication("1734919", start_days=30)  # an RxNorm product of cyclophosphamide
+    )
+    return facts_from_updates(parse_fhir(builder.bundle(), source_system="t"))
+
+
+def test_a_code_no_value_set_reads_is_not_indexed_and_the_rest_match_as_before() -> None:
+    patient = _patient()
+    trimmed = build_index(TRIAL, patient)
+    everything = FactIndex.build(patient, TRIAL.tables.product_ingredients)
+    heart_rate = next(f for f in patient.facts if f.codes[0].code == "8867-4")
+    assert heart_rate.fact_id not in {f.fact_id for fs in trimmed._by_key.values() for f in fs}
+    for concept in TRIAL.tables.concepts.values():
+        assert trimmed.matching(concept) == everything.matching(concept), concept.name
+
+
+def test_per_code_lists_are_newest_first() -> None:
+    index = build_index(TRIAL, _patient())
+    platelets = index.matching(TRIAL.tables.concept("platelets"))
+    assert [f.value_quantity.value for f in platelets if f.value_quantity] == [150, 180]
+
+
+def test_a_prefix_coded_condition_and_a_product_coded_drug_are_indexed() -> None:
+    index = build_index(TRIAL, _patient())
+    assert any(
+        f.codes[0].code == "G40.909" for f in index.matching(TRIAL.tables.concept("cns_disease"))
+    )
+    assert index.matching(TRIAL.tables.concept("immunosuppressants"))[0].codes[0].code == "1734919"
