@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
+from services.evaluator.backoff import Backoff
 from shared.contracts.events import EligibilityAlert
 from shared.contracts.topics import ALERTS
 from shared.settings import KafkaSettings
@@ -44,6 +45,21 @@ class AlertStream:
 
 
 async def feed_from_topic(stream: AlertStream, kafka: KafkaSettings) -> None:
+    """Keep the stream fed for the life of the process, reconnecting after a broker outage."""
+    backoff = Backoff(first_s=0.5, max_s=10.0)
+    while True:
+        try:
+            await _feed(stream, kafka, on_connected=backoff.reset)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("alert feed interrupted", error=type(error).__name__)
+            await backoff.wait()
+
+
+async def _feed(
+    stream: AlertStream, kafka: KafkaSettings, on_connected: Callable[[], None]
+) -> None:
     consumer = AIOKafkaConsumer(
         ALERTS,
         bootstrap_servers=kafka.bootstrap_servers,
@@ -53,6 +69,7 @@ async def feed_from_topic(stream: AlertStream, kafka: KafkaSettings) -> None:
         request_timeout_ms=kafka.request_timeout_ms,
     )
     await consumer.start()
+    on_connected()
     try:
         async for record in consumer:
             try:
