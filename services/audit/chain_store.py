@@ -115,22 +115,25 @@ class ChainStore:
         async with self._engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(records)) or 0)
 
-    async def iter_records(self, batch_size: int = 2000) -> AsyncIterator[dict[str, Any]]:
-        """Every record in sequence order, read in keyset-paginated batches."""
+    async def iter_record_batches(self, batch_size: int = 2000,
+                                  ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every record in sequence order, in keyset-paginated batches."""
         after = None
         while True:
             query = select(records).order_by(records.c.sequence).limit(batch_size)
             if after is not None:
                 query = query.where(records.c.sequence > after)
             async with self._engine.connect() as connection:
-                rows = (await connection.execute(query)).mappings().all()
-            for row in rows:
-                yield dict(row)
+                rows = [dict(row) for row in (await connection.execute(query)).mappings()]
+            if rows:
+                yield rows
             if len(rows) < batch_size:
                 return
             after = rows[-1]["sequence"]
 
-    async def iter_snapshots(self, batch_size: int = 500) -> AsyncIterator[tuple[str, str]]:
+    async def iter_snapshot_batches(self, batch_size: int = 500,
+                                    ) -> AsyncIterator[list[tuple[str, str]]]:
+        """Every stored snapshot as (hash, canonical JSON), in batches."""
         after = None
         while True:
             query = (select(snapshots.c.snapshot_hash, snapshots.c.snapshot)
@@ -138,13 +141,12 @@ class ChainStore:
             if after is not None:
                 query = query.where(snapshots.c.snapshot_hash > after)
             async with self._engine.connect() as connection:
-                rows = (await connection.execute(query)).all()
-            for snapshot_hash, snapshot in rows:
-                yield snapshot_hash, snapshot
+                rows = [(h, body) for h, body in (await connection.execute(query)).all()]
+            if rows:
+                yield rows
             if len(rows) < batch_size:
                 return
             after = rows[-1][0]
-
 
 async def _head(connection: AsyncConnection) -> ChainHead:
     row = (await connection.execute(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from services.audit.chain_store import ChainStore
 from services.audit.checkpoints import Checkpoint, RejectedCheckpoint, load_checkpoints
@@ -29,8 +30,20 @@ async def verify_chain(store: ChainStore, checkpoint_dir: Path,
     trusted, rejected = await asyncio.to_thread(trusted_checkpoints, checkpoint_dir,
                                                 public_key_path)
     walk = ChainWalk(c.sequence for c in trusted)
-    async for row in store.iter_records():
-        walk.feed(row)
-    async for snapshot_hash, body in store.iter_snapshots():
-        walk.feed_snapshot(snapshot_hash, body)
+    # Hashing is CPU work: a worker thread keeps the service's event loop (and the consumer's
+    # heartbeats) responsive while a long chain is verified.
+    async for batch in store.iter_record_batches():
+        await asyncio.to_thread(_feed_records, walk, batch)
+    async for snapshots in store.iter_snapshot_batches():
+        await asyncio.to_thread(_feed_snapshots, walk, snapshots)
     return walk.report(trusted, rejected)
+
+
+def _feed_records(walk: ChainWalk, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        walk.feed(row)
+
+
+def _feed_snapshots(walk: ChainWalk, snapshots: list[tuple[str, str]]) -> None:
+    for snapshot_hash, body in snapshots:
+        walk.feed_snapshot(snapshot_hash, body)

@@ -5,6 +5,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.audit.checkpoints import Checkpoint, RejectedCheckpoint, sign_checkpoint
 from services.audit.verification import ChainWalk, VerificationReport
@@ -136,3 +138,36 @@ def test_any_single_record_edit_is_found_at_its_own_sequence(index: int) -> None
     report = verify(rows)
     assert report.first_problem is not None
     assert report.first_problem.sequence == index + 1
+
+
+FIELDS = ("patient_key", "trial_id", "trial_version", "status", "evaluator_version",
+          "engine_version", "snapshot_hash", "decision")
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(min_value=1, max_value=25), data=st.data())
+def test_any_edit_of_any_field_of_any_record_is_named_at_that_record(
+        length: int, data: st.DataObject) -> None:
+    rows = chain(length)
+    index = data.draw(st.integers(min_value=0, max_value=length - 1))
+    field = data.draw(st.sampled_from(FIELDS))
+    replacement = '{"status":"eligible"}' if field == "decision" else "forged"
+    rows[index] = {**rows[index], field: replacement}
+    report = verify(rows)
+    assert report.first_problem is not None
+    assert report.first_problem.sequence == index + 1
+    assert report.verified_up_to == index
+
+
+@settings(max_examples=30, deadline=None)
+@given(length=st.integers(min_value=2, max_value=25), data=st.data())
+def test_swapping_any_two_records_is_named_at_the_earlier_position(
+        length: int, data: st.DataObject) -> None:
+    rows = chain(length)
+    first = data.draw(st.integers(min_value=0, max_value=length - 2))
+    second = data.draw(st.integers(min_value=first + 1, max_value=length - 1))
+    rows[first], rows[second] = ({**rows[second], "sequence": first + 1},
+                                 {**rows[first], "sequence": second + 1})
+    report = verify(rows)
+    assert report.first_problem is not None
+    assert (report.first_problem.sequence, report.first_problem.kind) == (first + 1, "reordered")
