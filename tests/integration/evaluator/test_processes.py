@@ -30,7 +30,13 @@ from tests.integration.evaluator.harness import (
     start_group_at_end,
     until,
 )
-from tests.unit.evaluator.fakes import TEST_TRIAL, lab_fact, patient_updated
+from tests.unit.evaluator.fakes import (
+    TEST_TRIAL,
+    WASHOUT,
+    drug_fact,
+    lab_fact,
+    patient_updated,
+)
 
 pytestmark = pytest.mark.integration
 PATIENTS = 250
@@ -153,3 +159,40 @@ async def test_two_evaluator_processes_in_one_group_screen_every_patient_once(
     assert len(seen.decisions) == len(per_event), "nothing published twice"
     assert sum(applied) == len(every_event)
     assert all(count > 0 for count in applied), f"both processes took partitions: {applied}"
+
+
+async def test_two_evaluator_processes_fire_each_review_timer_once(
+    kafka_settings: KafkaSettings, database_url: str, tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> None:
+    settings = await _settings(database_url, kafka_settings)
+    other = settings.model_copy(update={"port": free_port()})
+    patients = [f"pk-{uuid.uuid4().hex[:12]}" for _ in range(50)]
+    async with collect(kafka_settings, patients) as seen:
+        processes.append(evaluator_process(settings, kafka_settings, tmp_path / "a.log"))
+        processes.append(evaluator_process(other, kafka_settings, tmp_path / "b.log"))
+        await asyncio.gather(_ready(settings.port), _ready(other.port))
+        await asyncio.sleep(3.0)
+        now = datetime.now(UTC)
+        stopped = now + timedelta(seconds=3) - WASHOUT
+        await publish(kafka_settings, [
+            patient_updated(p, (lab_fact(150, now - timedelta(hours=1)), drug_fact(stopped)), now)
+            for p in patients
+        ])
+        assert await until(lambda: len(seen.alerts) >= len(patients), 30)
+        await until(lambda: False, 2.0)
+        fired = [await _timers_fired(settings.port), await _timers_fired(other.port)]
+
+    assert sorted(a.patient_key for a in seen.alerts) == sorted(patients)
+    assert {a.alert for a in seen.alerts} == {"newly-eligible"}
+    statuses = Counter((d.patient_key, d.decision.status) for d in seen.decisions)
+    assert set(statuses.values()) == {1}
+    assert len(statuses) == 2 * len(patients)
+    assert sum(fired) == len(patients)
+
+
+async def _timers_fired(port: int) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    found = re.search(r"evaluator_timers_fired_total ([0-9.e+]+)", text)
+    return float(found.group(1)) if found else 0.0
