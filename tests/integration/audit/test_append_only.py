@@ -15,9 +15,20 @@ from services.audit.access_log import AccessLog
 from services.audit.chain_store import ChainStore
 from shared.infra.auth import Principal, Role
 from shared.infra.db import make_engine
-from shared.settings import AuditSettings
+from shared.settings import AuditSettings, KafkaSettings
+from tests.conftest import unique_group
 from tests.integration.audit.chain_setup import store_chain
-from tests.integration.audit.harness import migrate
+from tests.integration.audit.harness import (
+    AUTH,
+    audit_app,
+    audit_settings,
+    count_records,
+    migrate,
+    publish,
+    running,
+    start_group_at_end,
+    wait_for,
+)
 from tests.unit.audit.factories import decision_event
 
 pytestmark = pytest.mark.integration
@@ -102,3 +113,25 @@ async def test_the_service_appends_and_logs_access_as_the_application_role(
             Principal("auditor-1", Role.AUDITOR), "verify", {})
     finally:
         await engine.dispose()
+
+
+async def test_the_whole_service_runs_as_the_application_role(
+        app_role_url: str, kafka_settings: KafkaSettings, tmp_path: Path) -> None:
+    group = unique_group("audit-role")
+    await start_group_at_end(kafka_settings, group)
+    event = decision_event(f"pk_{group}", 0)
+    app = audit_app(audit_settings(app_role_url, tmp_path, group), kafka_settings)
+    async with running(app) as client:
+        await publish(kafka_settings, [event])
+
+        async def stored() -> bool:
+            return await count_records(app_role_url, event.patient_key) == 1
+
+        await wait_for(stored, what="the decision stored through the application role")
+        found = await client.get("/decisions", params={"patient_key": event.patient_key},
+                                 headers=AUTH)
+        report = await client.get("/verify", headers=AUTH)
+        ready = await client.get("/readyz")
+    assert found.json()["items"][0]["decision_id"] == str(event.decision_id)
+    assert report.json()["intact"]
+    assert ready.status_code == 200
