@@ -73,10 +73,14 @@ class ChainWalk:
             self._problem = self._check(row, sequence)
 
     def _check(self, row: Mapping[str, Any], sequence: int) -> Problem | None:
-        if sequence != self._expected:
+        if sequence < self._expected:
+            return Problem(sequence=self._expected, kind="altered",
+                           detail=f"a record numbered {sequence} precedes record "
+                                  f"{self._expected}")
+        if sequence > self._expected:
             return Problem(sequence=self._expected, kind="removed",
                            detail=f"records {self._expected}..{sequence - 1} are missing")
-        if record_hash(dict(row)) != row["record_hash"]:
+        if _hash_or_none(row) != row["record_hash"]:
             written_as = _written_position(row, sequence)
             if written_as is not None:
                 return Problem(sequence=sequence, kind="reordered",
@@ -149,10 +153,18 @@ class ChainWalk:
         return problem, matched
 
 
+def _hash_or_none(row: Mapping[str, Any]) -> str | None:
+    """The record's hash, or None when a field was altered beyond reading (e.g. broken JSON)."""
+    try:
+        return record_hash(dict(row))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
 def _written_position(row: Mapping[str, Any], sequence: int) -> int | None:
     """A record moved to another position still hashes right with its original sequence."""
     for candidate in range(max(1, sequence - _REORDER_WINDOW), sequence + _REORDER_WINDOW + 1):
-        if candidate != sequence and record_hash({**row, "sequence": candidate}) == \
+        if candidate != sequence and _hash_or_none({**row, "sequence": candidate}) == \
                 row["record_hash"]:
             return candidate
     return None

@@ -171,3 +171,19 @@ def test_swapping_any_two_records_is_named_at_the_earlier_position(
     report = verify(rows)
     assert report.first_problem is not None
     assert (report.first_problem.sequence, report.first_problem.kind) == (first + 1, "reordered")
+
+
+def test_a_record_whose_decision_is_no_longer_json_is_named_altered() -> None:
+    rows = chain(4)
+    rows[1] = {**rows[1], "decision": "{broken"}
+    report = verify(rows)
+    assert report.first_problem is not None
+    assert (report.first_problem.sequence, report.first_problem.kind) == (2, "altered")
+
+
+def test_a_record_renumbered_below_one_is_named_altered() -> None:
+    rows = chain(4)
+    rows = [{**rows[0], "sequence": -1}, *rows[1:]]
+    report = verify(rows)
+    assert report.first_problem is not None
+    assert (report.first_problem.sequence, report.first_problem.kind) == (1, "altered")
