@@ -21,7 +21,7 @@ class Trace:
 
     Missing data matters only where it could change the answer (strong Kleene): a node that is
     TRUE or FALSE contributes no missing items, and an UNKNOWN composite contributes those of its
-    UNKNOWN children only. Composites enforce this with ``mark``/``settle`` around each child.
+    UNKNOWN children only. Compositions call ``forget`` after each child that is decided.
     Findings that only say a datum is absent (``gap``) are pruned the same way; evidence and
     the other findings stay, as they explain the answer.
     """
@@ -41,18 +41,13 @@ class Trace:
         self.gaps.append(len(self.findings))
         self.findings.append(finding)
 
-    def mark(self) -> tuple[int, int]:
-        return len(self.missing), len(self.findings)
-
-    def settle(self, mark: tuple[int, int], decided: bool) -> None:
-        """Forget the missing data and gap findings recorded since ``mark`` if ``decided``."""
-        if not decided:
-            return
-        missing, findings = mark
+    def forget(self, missing: int, gaps: int) -> None:
+        """Forget the missing data and gap findings recorded after the first ``missing`` and
+        ``gaps`` of them (what a node that turned out decided recorded)."""
         del self.missing[missing:]
-        gaps = self.gaps
-        while gaps and gaps[-1] >= findings:
-            del self.findings[gaps.pop()]
+        positions = self.gaps
+        while len(positions) > gaps:
+            del self.findings[positions.pop()]
 
     def replay(self, other: Trace) -> None:
         """Append what ``other`` recorded (a memoised shared subtree) as if recorded here."""
@@ -77,13 +72,14 @@ class Context:
         default_factory=dict
     )
     _cache: dict[str, tuple[list[ClinicalFact], datetime | None]] = field(default_factory=dict)
-    _starts: dict[Duration, datetime] = field(default_factory=dict)
+    _starts: dict[str, datetime] = field(default_factory=dict)
 
     def window_start(self, window: Duration) -> datetime:
-        """``as_of - window``, computed once per evaluation."""
-        start = self._starts.get(window)
+        """``as_of - window``, computed once per evaluation (keyed by the duration's text, whose
+        hash Python keeps, unlike the dataclass's)."""
+        start = self._starts.get(window.text)
         if start is None:
-            start = self._starts[window] = window.before(self.as_of)
+            start = self._starts[window.text] = window.before(self.as_of)
         return start
 
     def facts(self, concept: Concept) -> list[ClinicalFact]:
@@ -99,6 +95,14 @@ class Context:
         if cached[1] is not None:
             self.review_candidates.append(cached[1])
         return cached[0]
+
+    def read_nothing(self, concepts: tuple[Concept, ...]) -> bool:
+        """Read every one of ``concepts`` (as ``facts`` does); True when none has a fact."""
+        found = False
+        for concept in concepts:
+            if self.facts(concept):
+                found = True
+        return not found
 
     def review_at(self, moment: datetime | None) -> None:
         """Note a future instant at which this decision could change with no new data."""

@@ -24,9 +24,13 @@ class Duration:
     fixed: timedelta
 
     def before(self, moment: datetime) -> datetime:
+        if not self.months:
+            return moment - self.fixed
         return add_months(moment, -self.months) - self.fixed
 
     def after(self, moment: datetime) -> datetime:
+        if not self.months:
+            return moment + self.fixed
         return add_months(moment, self.months) + self.fixed
 
     def words(self) -> str:

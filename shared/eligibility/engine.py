@@ -159,6 +159,8 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
 
 def _unique(evidence: list[Evidence]) -> tuple[Evidence, ...]:
     """Evidence once per (fact, note): a fact read by two branches is cited once."""
+    if len(evidence) < 2:
+        return tuple(evidence)
     seen: set[tuple[str | None, str | None, str | None]] = set()
     unique = []
     for item in evidence:

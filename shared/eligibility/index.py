@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from shared.clinical.facts import ClinicalFact, Demographics, FactKind, PatientFacts
 from shared.eligibility.tables import RXNORM, TW_SYSTEM, Concept, Tables
 
-_OLDEST = datetime.min.replace(tzinfo=UTC)
+OLDEST = datetime.min.replace(tzinfo=UTC)
+"""The time of a fact with no date: older than everything."""
+_OLDEST = OLDEST
 IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled", "preliminary", "registered"})
 
 

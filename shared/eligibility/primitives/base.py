@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from shared.eligibility.context import Context, Trace
 from shared.eligibility.logic import Truth, all_of, any_of, at_least
 
+_UNKNOWN = Truth.UNKNOWN
+
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
@@ -43,21 +45,35 @@ class _Composite(Node):
 
 def settled(node: Node, ctx: Context, trace: Trace) -> Truth:
     """Evaluate ``node``; if it is decided, nothing it found missing can matter: forget it."""
-    mark = trace.mark()
+    missing, gaps = len(trace.missing), len(trace.gaps)
     truth = node.evaluate(ctx, trace)
-    trace.settle(mark, truth is not Truth.UNKNOWN)
+    if truth is not _UNKNOWN and (len(trace.missing) > missing or len(trace.gaps) > gaps):
+        trace.forget(missing, gaps)
     return truth
+
+
+def _settled_all(nodes: tuple[Node, ...], ctx: Context, trace: Trace) -> list[Truth]:
+    """``settled`` for each node, inlined: compositions are the engine's innermost loop."""
+    truths = []
+    missing_list, gap_list = trace.missing, trace.gaps
+    for node in nodes:
+        missing, gaps = len(missing_list), len(gap_list)
+        truth = node.evaluate(ctx, trace)
+        if truth is not _UNKNOWN and (len(missing_list) > missing or len(gap_list) > gaps):
+            trace.forget(missing, gaps)
+        truths.append(truth)
+    return truths
 
 
 class AllOf(_Composite):
     # every child is evaluated (no short-circuit) so the trace names all missing data at once
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return all_of([settled(node, ctx, trace) for node in self.nodes])
+        return all_of(_settled_all(self.nodes, ctx, trace))
 
 
 class AnyOf(_Composite):
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return any_of([settled(node, ctx, trace) for node in self.nodes])
+        return any_of(_settled_all(self.nodes, ctx, trace))
 
 
 class AtLeast(_Composite):
@@ -68,7 +84,7 @@ class AtLeast(_Composite):
         self.n = n
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return at_least(self.n, [settled(node, ctx, trace) for node in self.nodes])
+        return at_least(self.n, _settled_all(self.nodes, ctx, trace))
 
 
 class Not(Node):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite, when
 from shared.eligibility.durations import Duration
-from shared.eligibility.index import fact_time
+from shared.eligibility.index import OLDEST, fact_time
 from shared.eligibility.logic import Truth, compare
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.tables import Concept
@@ -55,10 +55,11 @@ def latest_quantity(
     Windows are half-open: a result taken exactly ``lookback`` before as-of has aged out, so
     the instant it ages out is also the instant a re-evaluation sees the change.
     """
-    start = lookback.before(ctx.as_of)
+    as_of = ctx.as_of
+    start = ctx.window_start(lookback)
     for fact in ctx.facts(concept):
-        moment = fact_time(fact)
-        if moment > ctx.as_of:
+        moment = fact.effective_start or fact.effective_end or OLDEST
+        if moment > as_of:
             continue
         if moment <= start:
             break
@@ -83,16 +84,18 @@ def _missing(concept: Concept, lookback: Duration) -> str:
 
 
 class LabThreshold(Node):
-    __slots__ = ("concept", "lookback", "op", "value")
+    __slots__ = ("_absent", "_need", "concept", "lookback", "op", "value")
 
     def __init__(self, concept: Concept, op: str, value: float, lookback: Duration) -> None:
         self.concept, self.op, self.value, self.lookback = concept, op, value, lookback
+        self._need = _missing(concept, lookback)
+        self._absent = f"no {concept.label} within {lookback.words()}"
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         fact = latest_quantity(ctx, self.concept, self.lookback, trace)
         if fact is None or fact.value_quantity is None:
-            trace.need(_missing(self.concept, self.lookback))
-            trace.gap(f"no {self.concept.label} within {self.lookback.words()}")
+            trace.need(self._need)
+            trace.gap(self._absent)
             return Truth.UNKNOWN
         quantity = fact.value_quantity
         ok = compare(quantity.value, self.value, self.op)
@@ -116,16 +119,18 @@ class LabThreshold(Node):
 class LabUlnMultiple(Node):
     """value op multiple x ULN; ULN from the result's reference range, else the default table."""
 
-    __slots__ = ("concept", "lookback", "multiple", "op")
+    __slots__ = ("_absent", "_need", "concept", "lookback", "multiple", "op")
 
     def __init__(self, concept: Concept, op: str, multiple: float, lookback: Duration) -> None:
         self.concept, self.op, self.multiple, self.lookback = concept, op, multiple, lookback
+        self._need = _missing(concept, lookback)
+        self._absent = f"no {concept.label} within {lookback.words()}"
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         fact = latest_quantity(ctx, self.concept, self.lookback, trace)
         if fact is None or fact.value_quantity is None:
-            trace.need(_missing(self.concept, self.lookback))
-            trace.gap(f"no {self.concept.label} within {self.lookback.words()}")
+            trace.need(self._need)
+            trace.gap(self._absent)
             return Truth.UNKNOWN
         quantity = fact.value_quantity
         uln, source = self._uln(ctx, fact)
@@ -217,10 +222,11 @@ def read_result(
 def latest_result(
     ctx: Context, concept: Concept, lookback: Duration | None, positive_above: float | None
 ) -> tuple[ClinicalFact, bool] | None:
-    start = lookback.before(ctx.as_of) if lookback else None
+    as_of = ctx.as_of
+    start = ctx.window_start(lookback) if lookback else None
     for fact in ctx.facts(concept):
-        moment = fact_time(fact)
-        if moment > ctx.as_of:
+        moment = fact.effective_start or fact.effective_end or OLDEST
+        if moment > as_of:
             continue
         if start is not None and moment <= start:
             break
@@ -236,19 +242,21 @@ def latest_result(
 class LabResult(Node):
     """The most recent readable qualitative result in the window is positive (or negative)."""
 
-    __slots__ = ("concept", "expect_positive", "lookback", "positive_above")
+    __slots__ = ("_absent", "_need", "concept", "expect_positive", "lookback", "positive_above")
 
     def __init__(
         self, concept: Concept, expect: str, lookback: Duration, positive_above: float | None
     ) -> None:
         self.concept, self.lookback, self.positive_above = concept, lookback, positive_above
         self.expect_positive = expect == "positive"
+        self._need = _missing(concept, lookback)
+        self._absent = f"no readable {concept.label} within {lookback.words()}"
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         found = latest_result(ctx, self.concept, self.lookback, self.positive_above)
         if found is None:
-            trace.need(_missing(self.concept, self.lookback))
-            trace.gap(f"no readable {self.concept.label} within {self.lookback.words()}")
+            trace.need(self._need)
+            trace.gap(self._absent)
             return Truth.UNKNOWN
         fact, positive = found
         word = "positive" if positive else "negative"

@@ -7,7 +7,7 @@ from datetime import datetime
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite, when
 from shared.eligibility.durations import Duration
-from shared.eligibility.index import fact_time, newest_first
+from shared.eligibility.index import OLDEST, fact_time, newest_first
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.tables import Concept
@@ -94,37 +94,41 @@ def read_boolean(fact: ClinicalFact) -> bool | None:
 class ClinicianFact(Node):
     """A documented yes/no fact; absent (or expired) is UNKNOWN, or FALSE for record facts."""
 
-    __slots__ = ("absent_is_false", "concept", "lookback")
+    __slots__ = ("_absent", "_need", "absent_is_false", "concept", "lookback")
 
     def __init__(
         self, concept: Concept, lookback: Duration | None, absent_is_false: bool = False
     ) -> None:
         self.concept, self.lookback, self.absent_is_false = concept, lookback, absent_is_false
+        scope = f" (documented within {lookback.words()})" if lookback else ""
+        self._need = f"{concept.label}{scope}"
+        absent = "no record of" if absent_is_false else "not documented:"
+        self._absent = f"{absent} {concept.label}"
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        start = self.lookback.before(ctx.as_of) if self.lookback else None
+        lookback = self.lookback
+        as_of = ctx.as_of
+        start = ctx.window_start(lookback) if lookback else None
         for fact in ctx.facts(self.concept):
-            moment = fact_time(fact)
-            if moment > ctx.as_of:
+            moment = fact.effective_start or fact.effective_end or OLDEST
+            if moment > as_of:
                 continue
             if start is not None and moment <= start:
                 break
             value = read_boolean(fact)
             if value is None:
                 continue
-            if self.lookback is not None:
-                ctx.review_at(self.lookback.after(moment))
-            trace.evidence.append(cite(fact, value=value, note=self.concept.label))
-            trace.findings.append(
-                f"{self.concept.label}: {'yes' if value else 'no'} ({when(moment)})"
-            )
-            return Truth.of(value)
+            if lookback is not None:
+                ctx.review_at(lookback.after(moment))
+            label = self.concept.label
+            trace.evidence.append(cite(fact, value=value, note=label))
+            trace.findings.append(f"{label}: {'yes' if value else 'no'} ({when(moment)})")
+            return Truth.TRUE if value else Truth.FALSE
         if self.absent_is_false:
-            trace.findings.append(f"no record of {self.concept.label}")
+            trace.findings.append(self._absent)
             return Truth.FALSE
-        scope = f" (documented within {self.lookback.words()})" if self.lookback else ""
-        trace.need(f"{self.concept.label}{scope}")
-        trace.gap(f"not documented: {self.concept.label}")
+        trace.need(self._need)
+        trace.gap(self._absent)
         return Truth.UNKNOWN
 
     def requirements(self) -> list[Requirement]:
@@ -149,26 +153,25 @@ class MedicationUsed(Node):
     Absence of a record cannot prove the drug was never used: no match is UNKNOWN.
     """
 
-    __slots__ = ("concepts", "started_at_least")
+    __slots__ = ("_labels", "_need", "concepts", "started_at_least")
 
     def __init__(self, concepts: list[Concept], started_at_least: Duration | None) -> None:
         self.concepts, self.started_at_least = tuple(concepts), started_at_least
+        self._labels = labels = " or ".join(c.label for c in self.concepts)
+        duration = f" started at least {started_at_least.words()} ago" if started_at_least else ""
+        self._need = f"record of {labels} use{duration}"
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        as_of = ctx.as_of
         facts = [
             f
             for c in self.concepts
             for f in ctx.facts(c)
-            if f.status not in NOT_TAKEN and fact_time(f) <= ctx.as_of
+            if f.status not in NOT_TAKEN and fact_time(f) <= as_of
         ]
-        labels = " or ".join(c.label for c in self.concepts)
-        duration = (
-            f" started at least {self.started_at_least.words()} ago"
-            if self.started_at_least
-            else ""
-        )
+        labels = self._labels
         if not facts:
-            trace.need(f"record of {labels} use{duration}")
+            trace.need(self._need)
             trace.gap(f"no {labels} on record")
             return Truth.UNKNOWN
         first = earliest_start(facts)
@@ -177,10 +180,10 @@ class MedicationUsed(Node):
                 trace.need(f"start date of {labels}")
                 return Truth.UNKNOWN
             since = self.started_at_least.after(first)
-            if since > ctx.as_of:
+            if since > as_of:
                 ctx.review_at(since)
                 trace.evidence.append(cite(facts[0], note=f"first started {when(first)}"))
-                trace.need(f"record of {labels} use{duration}")
+                trace.need(self._need)
                 trace.gap(
                     f"{labels} started {when(first)}, less than {self.started_at_least.words()} ago"
                 )

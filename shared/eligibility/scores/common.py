@@ -177,6 +177,8 @@ class _Item:
     below_all: tuple[Concept, ...]
     above_any: tuple[Concept, ...]
     biopsy: tuple[str, ...] | None
+    reads: tuple[Concept, ...]
+    """Every concept the item can read: with no fact for any of them the item is UNKNOWN."""
 
 
 _COMPILED: dict[int, _Item] = {}
@@ -192,15 +194,21 @@ def _compiled(item: dict[str, Any], tables: Tables) -> _Item:
     for key in ("positive", "positive_any"):
         if key in item:
             above += [item[key]] if isinstance(item[key], str) else list(item[key])
-    compiled = _Item(
-        source=item,
-        fact=fact_concept(item["fact"], item["id"]) if "fact" in item else None,
-        lab=(concept(lab["concept"]), lab["op"], float(lab["value"])) if lab else None,
-        below_any=tuple(concept(c) for c in item.get("below_lln", item.get("below_lln_any", ()))),
-        below_all=tuple(concept(c) for c in item.get("below_lln_all", ())),
-        above_any=tuple(concept(c) for c in above),
-        biopsy=tuple(item["biopsy_classes"]) if "biopsy_classes" in item else None,
+    fact = fact_concept(item["fact"], item["id"]) if "fact" in item else None
+    lab_rule = (concept(lab["concept"]), lab["op"], float(lab["value"])) if lab else None
+    below_any = tuple(concept(c) for c in item.get("below_lln", item.get("below_lln_any", ())))
+    below_all = tuple(concept(c) for c in item.get("below_lln_all", ()))
+    above_any = tuple(concept(c) for c in above)
+    biopsy = tuple(item["biopsy_classes"]) if "biopsy_classes" in item else None
+    reads = (
+        ((fact,) if fact else ())
+        + ((lab_rule[0],) if lab_rule else ())
+        + below_any
+        + below_all
+        + above_any
+        + ((concept("ln_biopsy_class"),) if biopsy is not None else ())
     )
+    compiled = _Item(item, fact, lab_rule, below_any, below_all, above_any, biopsy, reads)
     _COMPILED[id(item)] = compiled
     return compiled
 
@@ -210,6 +218,9 @@ def item_truth(
 ) -> Truth:
     """An item's state from its clinician fact, else its laboratory rule; UNKNOWN when neither."""
     spec = _compiled(item, ctx.tables)
+    if ctx.read_nothing(spec.reads):
+        # nothing on record for any concept it reads: what the rules below would conclude
+        return Truth.UNKNOWN
     if spec.fact is not None:
         stated = fact_state(ctx, spec.fact, window, trace)
         if stated is not None:
