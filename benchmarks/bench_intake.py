@@ -180,6 +180,8 @@ async def main(args: argparse.Namespace) -> None:
         limits = httpx.Limits(max_connections=args.concurrency)
         async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits,
                                      timeout=60) as client:
+            warm_up = [json.dumps(observation(2 * 10**6 + n)).encode() for n in range(100)]
+            await post_all(client, warm_up, 4)  # lazy imports, model schemas, connections
             unloaded = [json.dumps(observation(10**6 + n)).encode() for n in range(200)]
             seconds, latencies, _ = await post_all(client, unloaded, 1)
             report("single Observations, one client (unloaded latency)", seconds, latencies,
