@@ -94,9 +94,13 @@ def router(
 
     @api.get("/webhooks/{webhook_id}/deliveries", response_model=list[Delivery],
              summary="Every delivery of a webhook, with its attempts and last error")
-    async def deliveries(webhook_id: str, _: Coordinator) -> list[Delivery]:
+    async def deliveries(webhook_id: str, who: Coordinator) -> list[Delivery]:
         async with sessions() as session:
-            if not await webhooks.exists(session, webhook_id):
+            registered_by = await webhooks.owner(session, webhook_id)
+            # Another coordinator's webhook is reported as absent, not as forbidden.
+            if registered_by is None or (
+                registered_by != who.client and who.role is not Role.ADMIN
+            ):
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such webhook")
             rows = await webhooks.deliveries_of(session, webhook_id)
         return [Delivery.model_validate(r._mapping, from_attributes=False) for r in rows]

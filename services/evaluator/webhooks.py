@@ -136,7 +136,8 @@ async def deliveries_of(session: AsyncSession, webhook_id: str) -> Sequence[Any]
     return rows.all()
 
 
-async def exists(session: AsyncSession, webhook_id: str) -> bool:
-    query = select(webhook.c.webhook_id).where(webhook.c.webhook_id == webhook_id)
-    found = await session.execute(query)
-    return found.first() is not None
+async def owner(session: AsyncSession, webhook_id: str) -> str | None:
+    """The client that registered the webhook; None when there is no such webhook."""
+    query = select(webhook.c.created_by).where(webhook.c.webhook_id == webhook_id)
+    found = (await session.execute(query)).first()
+    return found.created_by if found else None

@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -36,6 +37,7 @@ from tests.unit.evaluator.fakes import (
 
 pytestmark = pytest.mark.integration
 COORDINATOR = {"authorization": "Bearer coord-token"}
+OTHER_COORDINATOR = {"authorization": "Bearer coord-token-2"}
 LAB_SYSTEM = {"authorization": "Bearer lab-token"}
 
 
@@ -45,6 +47,15 @@ async def _settings(database_url: str, kafka: KafkaSettings) -> EvaluatorSetting
     await start_group_at_end(kafka, group)
     return EvaluatorSettings(database_url=database_url, group_id=group,
                              tokens="coord-token=coordinator,lab-token=lab-system")
+
+
+def _two_coordinators(settings: EvaluatorSettings, tmp_path: Path) -> EvaluatorSettings:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({
+        "coord-token": {"role": "coordinator", "client": "ward-a"},
+        "coord-token-2": {"role": "coordinator", "client": "ward-b"},
+    }))
+    return settings.model_copy(update={"tokens": "", "tokens_file": tokens})
 
 
 async def _read_sse(client: httpx.AsyncClient, url: str, out: list[dict[str, object]],
@@ -121,9 +132,9 @@ async def _receiver(fail_first: int) -> AsyncIterator[tuple[str, list[Request], 
 
 
 async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
-    kafka_settings: KafkaSettings, database_url: str
+    kafka_settings: KafkaSettings, database_url: str, tmp_path: Path
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = _two_coordinators(await _settings(database_url, kafka_settings), tmp_path)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     secret = "a-coordinator-secret-of-some-length"
@@ -141,8 +152,11 @@ async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
         deliveries = (await client.get(f"/webhooks/{webhook_id}/deliveries",
                                        headers=COORDINATOR)).json()
         missing = await client.get("/webhooks/nope/deliveries", headers=COORDINATOR)
+        not_theirs = await client.get(f"/webhooks/{webhook_id}/deliveries",
+                                      headers=OTHER_COORDINATOR)
 
     assert missing.status_code == 404
+    assert not_theirs.status_code == 404
     request, body = received[-1], bodies[-1]
     timestamp = request.headers["x-trialwatch-timestamp"]
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
