@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from shared.clinical.facts import Demographics, PatientFacts
 from shared.eligibility.construct import construct
@@ -40,8 +41,8 @@ _INCLUSION = {Truth.TRUE: Outcome.PASS, Truth.FALSE: Outcome.FAIL, Truth.UNKNOWN
 _EXCLUSION = {Truth.TRUE: Outcome.FAIL, Truth.FALSE: Outcome.PASS, Truth.UNKNOWN: Outcome.UNKNOWN}
 
 
-@dataclass(frozen=True, slots=True)
-class _Computed:
+class _Computed(NamedTuple):
+    # a tuple: one is made per criterion per evaluation, and a frozen dataclass costs more
     result: CriterionResult
     reads: tuple[Concept, ...]
     review_at: datetime | None

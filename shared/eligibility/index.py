@@ -245,8 +245,12 @@ class FactIndex:
         Codes ``with_facts`` did not touch keep the very same list objects, which is what
         incremental re-evaluation compares.
         """
-        by_key = self._by_key
-        lists = [by_key[k] for k in concept.keys if k in by_key]
+        by_key, keys = self._by_key, concept.keys
+        if len(keys) > len(by_key):
+            # a large value set against a patient's few readable codes: walk the smaller side
+            lists = [facts for key, facts in by_key.items() if key in keys]
+        else:
+            lists = [by_key[key] for key in keys if key in by_key]
         if concept.prefixes:
             by_system = self._by_system
             if by_system is None:

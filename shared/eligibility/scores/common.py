@@ -213,11 +213,35 @@ def _compiled(item: dict[str, Any], tables: Tables) -> _Item:
     return compiled
 
 
-def item_truth(
-    ctx: Context, item: dict[str, Any], window: Duration | None, trace: Trace, *, ever: bool
+@dataclass(frozen=True, slots=True)
+class ScoreItem:
+    """One item of a score's table, resolved once: its rules, weight and domain."""
+
+    id: str
+    weight: float
+    domain: str | None
+    rules: _Item
+
+
+_ITEMS: dict[tuple[int, str], tuple[Tables, tuple[ScoreItem, ...]]] = {}
+
+
+def score_items(tables: Tables, score: str) -> tuple[ScoreItem, ...]:
+    """The items of ``tables.scores[score]``, resolved once per set of tables."""
+    found = _ITEMS.get((id(tables), score))
+    if found is None or found[0] is not tables:
+        items = tuple(
+            ScoreItem(item["id"], item["weight"], item.get("domain"), _compiled(item, tables))
+            for item in tables.scores[score]["items"]
+        )
+        found = _ITEMS[(id(tables), score)] = (tables, items)
+    return found[1]
+
+
+def rules_truth(
+    ctx: Context, spec: _Item, window: Duration | None, trace: Trace, *, ever: bool
 ) -> Truth:
     """An item's state from its clinician fact, else its laboratory rule; UNKNOWN when neither."""
-    spec = _compiled(item, ctx.tables)
     if ctx.read_nothing(spec.reads):
         # nothing on record for any concept it reads: what the rules below would conclude
         return Truth.UNKNOWN

@@ -18,7 +18,12 @@ from shared.eligibility.context import Context, Trace
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.labs import latest_result
-from shared.eligibility.scores.common import ScoreOutcome, documented_value, item_truth
+from shared.eligibility.scores.common import (
+    ScoreOutcome,
+    documented_value,
+    rules_truth,
+    score_items,
+)
 
 
 def _entry(ctx: Context, trace: Trace, spec: dict[str, Any]) -> Truth:
@@ -40,14 +45,16 @@ def eular_acr_2019(ctx: Context, trace: Trace) -> ScoreOutcome:
     sure: dict[str, float] = defaultdict(float)
     possible: dict[str, float] = defaultdict(float)
     clinical_states: list[Truth] = []
-    for item in spec["items"]:
-        state = item_truth(ctx, item, None, trace, ever=True)
-        domain = item["domain"]
+    clinical_domains = spec["clinical_domains"]
+    for item in score_items(ctx.tables, "eular_acr_2019"):
+        state = rules_truth(ctx, item.rules, None, trace, ever=True)
+        domain = item.domain
+        assert domain is not None
         if state is Truth.TRUE:
-            sure[domain] = max(sure[domain], item["weight"])
+            sure[domain] = max(sure[domain], item.weight)
         if state is not Truth.FALSE:
-            possible[domain] = max(possible[domain], item["weight"])
-        if domain in spec["clinical_domains"]:
+            possible[domain] = max(possible[domain], item.weight)
+        if domain in clinical_domains:
             clinical_states.append(state)
     low, high = sum(sure.values()), sum(possible.values())
     documented = documented_value(ctx, ctx.tables.concept("eular_acr_2019_total"), None, trace)

@@ -9,20 +9,25 @@ from __future__ import annotations
 from shared.eligibility.context import Context, Trace
 from shared.eligibility.durations import Duration
 from shared.eligibility.logic import Truth
-from shared.eligibility.scores.common import ScoreOutcome, documented_value, item_truth
+from shared.eligibility.scores.common import (
+    ScoreOutcome,
+    documented_value,
+    rules_truth,
+    score_items,
+)
 
 
 def sledai_2k(ctx: Context, window: Duration, trace: Trace) -> ScoreOutcome:
     low = high = 0.0
     unknown: list[str] = []
-    for item in ctx.tables.scores["sledai_2k"]["items"]:
-        state = item_truth(ctx, item, window, trace, ever=False)
+    for item in score_items(ctx.tables, "sledai_2k"):
+        state = rules_truth(ctx, item.rules, window, trace, ever=False)
         if state is Truth.TRUE:
-            low += item["weight"]
-            high += item["weight"]
+            low += item.weight
+            high += item.weight
         elif state is Truth.UNKNOWN:
-            high += item["weight"]
-            unknown.append(item["id"])
+            high += item.weight
+            unknown.append(item.id)
     documented = documented_value(ctx, ctx.tables.concept("sledai_2k_total"), window, trace)
     if documented is not None:
         value = max(documented, low)
