@@ -71,7 +71,6 @@ class Context:
     memo: dict[object, tuple[Any, Trace, dict[str, Concept], list[datetime]]] = field(
         default_factory=dict
     )
-    _cache: dict[str, tuple[list[ClinicalFact], datetime | None]] = field(default_factory=dict)
     _starts: dict[str, datetime] = field(default_factory=dict)
 
     def window_start(self, window: Duration) -> datetime:
@@ -84,17 +83,12 @@ class Context:
 
     def facts(self, concept: Concept) -> list[ClinicalFact]:
         self.deps[concept.name] = concept
-        cached = self._cache.get(concept.name)
-        if cached is None:
-            facts = self.index.matching(concept)
-            future = None
-            if facts and fact_time(facts[0]) > self.as_of:
-                # a future-dated fact becomes visible when as-of reaches it
-                future = min(t for f in facts if (t := fact_time(f)) > self.as_of)
-            cached = self._cache[concept.name] = (facts, future)
-        if cached[1] is not None:
-            self.review_candidates.append(cached[1])
-        return cached[0]
+        facts, newest = self.index.entry(concept)
+        if newest > self.as_of:
+            # a future-dated fact becomes visible when as-of reaches it
+            as_of = self.as_of
+            self.review_candidates.append(min(t for f in facts if (t := fact_time(f)) > as_of))
+        return facts
 
     def read_nothing(self, concepts: tuple[Concept, ...]) -> bool:
         """Read every one of ``concepts`` (as ``facts`` does); True when none has a fact."""

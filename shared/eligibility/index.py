@@ -140,7 +140,7 @@ class FactIndex:
         # codes per system, for code-family prefixes; built on first use
         self._by_system: dict[str, list[tuple[str, list[ClinicalFact]]]] | None = None
         # the index never changes once built, so a concept's matches are computed once
-        self._matches: dict[str, list[ClinicalFact]] = {}
+        self._matches: dict[str, tuple[list[ClinicalFact], datetime]] = {}
         # an index made by ``with_facts`` knows which codes differ from its parent's; the
         # reference is weak so a long series of updates does not keep every old index alive
         self._parent = weakref.ref(parent) if parent is not None else None
@@ -234,9 +234,14 @@ class FactIndex:
 
     def matching(self, concept: Concept) -> list[ClinicalFact]:
         """Facts coded in ``concept``, newest first, each once."""
+        return self.entry(concept)[0]
+
+    def entry(self, concept: Concept) -> tuple[list[ClinicalFact], datetime]:
+        """``matching(concept)`` and the time of its newest fact (the oldest time if none)."""
         found = self._matches.get(concept.name)
         if found is None:
-            found = self._matches[concept.name] = self._match(concept)
+            facts = self._match(concept)
+            found = self._matches[concept.name] = (facts, fact_time(facts[0]) if facts else OLDEST)
         return found
 
     def sources(self, concept: Concept) -> tuple[list[ClinicalFact], ...]:
