@@ -240,7 +240,13 @@ class FactIndex:
         """``matching(concept)`` and the time of its newest fact (the oldest time if none)."""
         found = self._matches.get(concept.name)
         if found is None:
-            facts = self._match(concept)
+            keys = concept.keys
+            if len(keys) == 1 and not concept.prefixes:
+                # most concepts are one project code (score items): no merge to do
+                (key,) = keys
+                facts = self._by_key.get(key) or []
+            else:
+                facts = self._match(concept)
             found = self._matches[concept.name] = (facts, fact_time(facts[0]) if facts else OLDEST)
         return found
 
