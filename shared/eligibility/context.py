@@ -59,6 +59,11 @@ class Trace:
             self.need(what)
 
 
+SharedResult = tuple[Any, Trace, dict[str, Concept], list[datetime]]
+"""A shared subtree's truth, what it recorded, the concepts it read and its review instants.
+Never modified once made: later evaluations replay it."""
+
+
 @dataclass(slots=True)
 class Context:
     as_of: datetime
@@ -68,9 +73,8 @@ class Context:
     """Future instants at which the criterion being evaluated could change with no new data."""
     deps: dict[str, Concept] = field(default_factory=dict)
     """The concepts the criterion being evaluated has read (for incremental re-evaluation)."""
-    memo: dict[object, tuple[Any, Trace, dict[str, Concept], list[datetime]]] = field(
-        default_factory=dict
-    )
+    memo: dict[object, SharedResult] = field(default_factory=dict)
+    """Shared subtrees already evaluated at this as-of (see ``primitives.base.Shared``)."""
     _starts: dict[str, datetime] = field(default_factory=dict)
 
     def window_start(self, window: Duration) -> datetime:

@@ -13,13 +13,14 @@ index. Everything else is evaluated afresh; the result equals a full evaluation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
 from shared.clinical.facts import Demographics, PatientFacts
 from shared.eligibility.construct import construct
-from shared.eligibility.context import Context, Trace
+from shared.eligibility.context import Context, SharedResult, Trace
 from shared.eligibility.decision import (
     CriterionKind,
     CriterionResult,
@@ -57,6 +58,8 @@ class EngineState:
     demographics: Demographics
     criteria: dict[str, _Computed]
     index: FactIndex
+    shared: dict[object, SharedResult] = field(default_factory=dict)
+    """Results of shared subtrees (I6.1-I6.3 inside I6, facts read by several criteria)."""
 
 
 def build_index(trial: TrialVersion, patient: PatientFacts) -> FactIndex:
@@ -78,18 +81,28 @@ def evaluate_incremental(
 ) -> tuple[Decision, EngineState]:
     moment = as_utc(as_of)
     ctx = Context(as_of=moment, index=index, tables=trial.tables)
-    reusable = _reusable(trial, index, moment, previous)
-    same_index = previous is not None and previous.index is index
+    previous = previous if _reusable(trial, index, moment, previous) else None
     computed: dict[str, _Computed] = {}
-    for criterion in trial.criteria:
-        earlier = reusable.get(criterion.id)
-        computed[criterion.id] = (
-            earlier
-            if earlier is not None
-            and previous is not None
-            and _unchanged(earlier, previous.index, index, moment, same_index)
-            else _criterion(criterion, ctx)
-        )
+    if previous is None:
+        for criterion in trial.criteria:
+            computed[criterion.id] = _criterion(criterion, ctx)
+    else:
+        before, same_index = previous.index, previous.index is index
+        # a shared subtree is reused on the same terms as a criterion: nothing it read
+        # changed and as-of has not reached its own earliest review instant
+        for node, hit in previous.shared.items():
+            reviews = hit[3]
+            review_at = min(reviews) if reviews else None
+            if _unchanged(review_at, hit[2].values(), before, index, moment, same_index):
+                ctx.memo[node] = hit
+        for criterion in trial.criteria:
+            earlier = previous.criteria.get(criterion.id)
+            computed[criterion.id] = (
+                earlier
+                if earlier is not None
+                and _unchanged(earlier.review_at, earlier.reads, before, index, moment, same_index)
+                else _criterion(criterion, ctx)
+            )
     results = tuple(c.result for c in computed.values())
     reviews = [c.review_at for c in computed.values() if c.review_at is not None]
     decision = construct(
@@ -104,33 +117,38 @@ def evaluate_incremental(
             "parameters": dict(trial.parameters),
         },
     )
-    state = EngineState((trial.id, trial.version), moment, index.demographics, computed, index)
+    state = EngineState(
+        (trial.id, trial.version), moment, index.demographics, computed, index, ctx.memo
+    )
     return decision, state
 
 
 def _reusable(
     trial: TrialVersion, index: FactIndex, moment: datetime, previous: EngineState | None
-) -> dict[str, _Computed]:
-    if (
-        previous is None
-        or previous.trial != (trial.id, trial.version)
-        or moment < previous.as_of
-        or previous.demographics != index.demographics
-    ):
-        return {}
-    return previous.criteria
+) -> bool:
+    return (
+        previous is not None
+        and previous.trial == (trial.id, trial.version)
+        and moment >= previous.as_of
+        and previous.demographics == index.demographics
+    )
 
 
 def _unchanged(
-    earlier: _Computed, before: FactIndex, index: FactIndex, moment: datetime, same_index: bool
+    review_at: datetime | None,
+    reads: Iterable[Concept],
+    before: FactIndex,
+    index: FactIndex,
+    moment: datetime,
+    same_index: bool,
 ) -> bool:
-    if earlier.review_at is not None and moment >= earlier.review_at:
+    if review_at is not None and moment >= review_at:
         return False
     if same_index:
         return True
     if index.parent is before:
-        return not any(index.touches(concept) for concept in earlier.reads)
-    for concept in earlier.reads:
+        return not any(map(index.touches, reads))
+    for concept in reads:
         # the previous index is kept alive by the state, so list identity is meaningful
         lists, now = before.sources(concept), index.sources(concept)
         if len(now) != len(lists) or any(a is not b for a, b in zip(now, lists, strict=True)):

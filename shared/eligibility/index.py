@@ -152,12 +152,16 @@ class FactIndex:
 
     def touches(self, concept: Concept) -> bool:
         """Whether ``concept`` matches any code this index changed relative to its parent."""
-        for key in self.changed:
-            if key in concept.keys:
-                return True
-            system, _, code = key.partition("|")
-            if any(system == s and code.startswith(p) for s, p in concept.prefixes):
-                return True
+        changed = self.changed
+        if not changed:
+            return False
+        if not concept.keys.isdisjoint(changed):
+            return True
+        if concept.prefixes:
+            for key in changed:
+                system, _, code = key.partition("|")
+                if any(system == s and code.startswith(p) for s, p in concept.prefixes):
+                    return True
         return False
 
     @classmethod

@@ -84,3 +84,23 @@ def test_an_earlier_as_of_or_other_demographics_recompute_everything() -> None:
     other = build_index(TRIAL, older)
     decision, _ = evaluate_incremental(TRIAL, other, AS_OF, state)
     assert decision.model_dump() == evaluate_index(TRIAL, other, AS_OF).model_dump()
+
+
+def test_a_new_alt_result_recomputes_only_the_liver_subtree_of_I6() -> None:
+    patient = facts_from_updates(parse_fhir(eligible_patient().bundle(), source_system="t"))
+    index = build_index(TRIAL, patient)
+    _, state = evaluate_incremental(TRIAL, index, AS_OF, None)
+    alt = facts_from_updates(
+        parse_fhir(
+            eligible_patient().lab("1742-6", 35, "U/L", days=0.5).bundle(), source_system="n"
+        )
+    ).facts[-1]
+    later = AS_OF + timedelta(hours=1)
+    newer = index.with_facts([alt])
+    decision, after = evaluate_incremental(TRIAL, newer, later, state)
+    assert decision.model_dump() == evaluate_index(TRIAL, newer, later).model_dump()
+    i6 = next(c for c in TRIAL.criteria if c.id == "I6")
+    marrow, liver, renal = i6.node.children()
+    assert after.shared[marrow] is state.shared[marrow]
+    assert after.shared[renal] is state.shared[renal]
+    assert after.shared[liver] is not state.shared[liver]
