@@ -88,21 +88,17 @@ def evaluate_incremental(
             computed[criterion.id] = _criterion(criterion, ctx)
     else:
         before, same_index = previous.index, previous.index is index
-        # a shared subtree is reused on the same terms as a criterion: nothing it read
-        # changed and as-of has not reached its own earliest review instant
-        for node, hit in previous.shared.items():
-            reviews = hit[3]
-            review_at = min(reviews) if reviews else None
-            if _unchanged(review_at, hit[2].values(), before, index, moment, same_index):
-                ctx.memo[node] = hit
+        # every kept subtree result is checked, even when no criterion needs it now: the state
+        # must hold only results valid for this index and as-of
+        _seed_shared(ctx, previous, index, moment, same_index)
         for criterion in trial.criteria:
             earlier = previous.criteria.get(criterion.id)
-            computed[criterion.id] = (
-                earlier
-                if earlier is not None
-                and _unchanged(earlier.review_at, earlier.reads, before, index, moment, same_index)
-                else _criterion(criterion, ctx)
-            )
+            if earlier is not None and _unchanged(
+                earlier.review_at, earlier.reads, before, index, moment, same_index
+            ):
+                computed[criterion.id] = earlier
+            else:
+                computed[criterion.id] = _criterion(criterion, ctx)
     results = tuple(c.result for c in computed.values())
     reviews = [c.review_at for c in computed.values() if c.review_at is not None]
     decision = construct(
@@ -121,6 +117,18 @@ def evaluate_incremental(
         (trial.id, trial.version), moment, index.demographics, computed, index, ctx.memo
     )
     return decision, state
+
+
+def _seed_shared(
+    ctx: Context, previous: EngineState, index: FactIndex, moment: datetime, same_index: bool
+) -> None:
+    """Reuse a shared subtree on the same terms as a criterion: nothing it read changed and
+    as-of has not reached its own earliest review instant."""
+    for node, hit in previous.shared.items():
+        reviews = hit[3]
+        review_at = min(reviews) if reviews else None
+        if _unchanged(review_at, hit[2].values(), previous.index, index, moment, same_index):
+            ctx.memo[node] = hit
 
 
 def _reusable(
