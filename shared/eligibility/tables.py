@@ -29,10 +29,12 @@ class Concept:
     prefixes: tuple[tuple[str, str], ...]
     clinician_fact: bool = False
     codings: tuple[tuple[str, str, str | None], ...] = ()
+    units: tuple[str, ...] = field(init=False, default=())
+    """The canonical unit then the alternates (worked out once: the hot path reads it)."""
 
-    @property
-    def units(self) -> tuple[str, ...]:
-        return ((self.unit,) if self.unit else ()) + self.alternate_units
+    def __post_init__(self) -> None:
+        units = ((self.unit,) if self.unit else ()) + self.alternate_units
+        object.__setattr__(self, "units", units)
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,9 +115,11 @@ class ClinicianFact(Node):
                 continue
             if start is not None and moment <= start:
                 break
-            value = read_boolean(fact)
+            value = fact.value_boolean
             if value is None:
-                continue
+                value = read_boolean(fact)
+                if value is None:
+                    continue
             if lookback is not None:
                 ctx.review_at(lookback.after(moment))
             label = self.concept.label
