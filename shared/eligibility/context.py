@@ -76,6 +76,16 @@ class Context:
     memo: dict[object, SharedResult] = field(default_factory=dict)
     """Shared subtrees already evaluated at this as-of (see ``primitives.base.Shared``)."""
     _starts: dict[str, datetime] = field(default_factory=dict)
+    _rendered: dict[datetime, str] = field(default_factory=dict)
+
+    def when(self, moment: datetime | None) -> str:
+        """``when(moment)``, rendered once per evaluation (results of one panel share a time)."""
+        if moment is None:
+            return "unknown time"
+        text = self._rendered.get(moment)
+        if text is None:
+            text = self._rendered[moment] = when(moment)
+        return text
 
     def window_start(self, window: Duration) -> datetime:
         """``as_of - window``, computed once per evaluation (keyed by the duration's text, whose

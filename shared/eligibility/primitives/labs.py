@@ -9,7 +9,7 @@ its expiry is a review candidate.
 from __future__ import annotations
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time
 from shared.eligibility.logic import Truth, compare
@@ -101,7 +101,8 @@ class LabThreshold(Node):
         ok = compare(quantity.value, self.value, self.op)
         trace.evidence.append(cite(fact, note=f"{self.op} {self.value:g} {quantity.unit}"))
         trace.findings.append(
-            f"{self.concept.label} {quantity.value:g} {quantity.unit} on {when(fact_time(fact))}"
+            f"{self.concept.label} {quantity.value:g} {quantity.unit}"
+            f" on {ctx.when(fact_time(fact))}"
             f" {'meets' if ok else 'does not meet'} {self.op} {self.value:g}"
         )
         return Truth.of(ok)
@@ -153,7 +154,8 @@ class LabUlnMultiple(Node):
             )
         )
         trace.findings.append(
-            f"{self.concept.label} {quantity.value:g} {quantity.unit} on {when(fact_time(fact))}"
+            f"{self.concept.label} {quantity.value:g} {quantity.unit}"
+            f" on {ctx.when(fact_time(fact))}"
             f" {'meets' if ok else 'does not meet'} {self.op} {self.multiple:g} x ULN"
             f" ({uln:g}, {source})"
         )
@@ -261,7 +263,7 @@ class LabResult(Node):
         fact, positive = found
         word = "positive" if positive else "negative"
         trace.evidence.append(cite(fact, note=f"read as {word}"))
-        trace.findings.append(f"{self.concept.label} {word} on {when(fact_time(fact))}")
+        trace.findings.append(f"{self.concept.label} {word} on {ctx.when(fact_time(fact))}")
         return Truth.of(positive == self.expect_positive)
 
     def requirements(self) -> list[Requirement]:

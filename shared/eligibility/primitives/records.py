@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time, newest_first
 from shared.eligibility.logic import Truth
@@ -54,7 +54,7 @@ class ConditionOnRecord(Node):
             state = (
                 "active"
                 if active
-                else f"recorded, last {when(fact.effective_end or fact.effective_start)}"
+                else f"recorded, last {ctx.when(fact.effective_end or fact.effective_start)}"
             )
             trace.evidence.append(cite(fact, note=f"{self.concept.label}: {state}"))
             trace.findings.append(f"{self.concept.label} on record ({state})")
@@ -124,7 +124,7 @@ class ClinicianFact(Node):
                 ctx.review_at(lookback.after(moment))
             label = self.concept.label
             trace.evidence.append(cite(fact, value=value, note=label))
-            trace.findings.append(f"{label}: {'yes' if value else 'no'} ({when(moment)})")
+            trace.findings.append(f"{label}: {'yes' if value else 'no'} ({ctx.when(moment)})")
             return Truth.TRUE if value else Truth.FALSE
         if self.absent_is_false:
             trace.findings.append(self._absent)
@@ -184,15 +184,16 @@ class MedicationUsed(Node):
             since = self.started_at_least.after(first)
             if since > as_of:
                 ctx.review_at(since)
-                trace.evidence.append(cite(facts[0], note=f"first started {when(first)}"))
+                trace.evidence.append(cite(facts[0], note=f"first started {ctx.when(first)}"))
                 trace.need(self._need)
                 trace.gap(
-                    f"{labels} started {when(first)}, less than {self.started_at_least.words()} ago"
+                    f"{labels} started {ctx.when(first)},"
+                    f" less than {self.started_at_least.words()} ago"
                 )
                 return Truth.UNKNOWN
         newest = facts[0] if len(facts) == 1 else max(facts, key=newest_first)
-        trace.evidence.append(cite(newest, note=f"{labels}; first started {when(first)}"))
-        trace.findings.append(f"{labels} on record since {when(first)}")
+        trace.evidence.append(cite(newest, note=f"{labels}; first started {ctx.when(first)}"))
+        trace.findings.append(f"{labels} on record since {ctx.when(first)}")
         return Truth.TRUE
 
     def requirements(self) -> list[Requirement]:
@@ -227,7 +228,7 @@ class BiopsyClassIn(Node):
             ok = klass in self.classes
             trace.evidence.append(cite(fact, note="ISN/RPS 2018 class"))
             trace.findings.append(
-                f"renal biopsy {when(moment)}: class {klass}"
+                f"renal biopsy {ctx.when(moment)}: class {klass}"
                 f" ({'in' if ok else 'not in'} {', '.join(sorted(self.classes))})"
             )
             return Truth.of(ok)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth, any_of
 from shared.eligibility.primitives.base import Node, Requirement
@@ -88,16 +88,17 @@ class WashoutActive(Node):
             start = fact.effective_start
             if start is not None and start + washout > ctx.as_of:
                 end = start + washout
-                details["washout_end_at_least"] = when(end)
+                details["washout_end_at_least"] = ctx.when(end)
                 trace.evidence.append(
                     cite(
                         fact,
-                        note=f"{name}: stop date unknown; started {when(start)}",
+                        note=f"{name}: stop date unknown; started {ctx.when(start)}",
                         details=details,
                     )
                 )
                 trace.findings.append(
-                    f"{name} started {when(start)}: within washout until at least {when(end)}"
+                    f"{name} started {ctx.when(start)}:"
+                    f" within washout until at least {ctx.when(end)}"
                 )
                 ctx.review_at(end)
                 return Truth.TRUE
@@ -118,13 +119,13 @@ class WashoutActive(Node):
         details: dict[str, object],
     ) -> Truth:
         end = last + washout
-        details["last_dose"] = when(last)
-        details["washout_end"] = when(end)
+        details["last_dose"] = ctx.when(last)
+        details["washout_end"] = ctx.when(end)
         if ctx.as_of >= end:
             trace.evidence.append(
-                cite(fact, note=f"{name}: washout ended {when(end)}", details=details)
+                cite(fact, note=f"{name}: washout ended {ctx.when(end)}", details=details)
             )
-            trace.findings.append(f"{name} last {when(last)}: washout ended {when(end)}")
+            trace.findings.append(f"{name} last {ctx.when(last)}: washout ended {ctx.when(end)}")
             return Truth.FALSE
         clearance = self.clearances.get(drug)
         if clearance is not None and clearance.evaluate(ctx, trace) is Truth.TRUE:
@@ -134,9 +135,9 @@ class WashoutActive(Node):
             return Truth.FALSE
         ctx.review_at(end)
         trace.evidence.append(
-            cite(fact, note=f"{name}: within washout until {when(end)}", details=details)
+            cite(fact, note=f"{name}: within washout until {ctx.when(end)}", details=details)
         )
-        trace.findings.append(f"{name} last {when(last)}: within washout until {when(end)}")
+        trace.findings.append(f"{name} last {ctx.when(last)}: within washout until {ctx.when(end)}")
         return Truth.TRUE
 
     def requirements(self) -> list[Requirement]:

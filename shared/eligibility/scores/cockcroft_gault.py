@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
-from shared.eligibility.context import Context, Trace, cite, derived, when
+from shared.eligibility.context import Context, Trace, cite, derived
 from shared.eligibility.durations import Duration, age_in_years, birthday, parse_duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.primitives.labs import latest_quantity
@@ -113,6 +113,6 @@ def cockcroft_gault(
     trace.findings.append(
         f"CrCl {low:.1f}{'' if low == high else f'-{high:.1f}'} mL/min"
         f" (age {age}, {weight_choice} weight"
-        f" {used_weights[0]:.1f} kg, SCr {scr_mg_dl:.2f} mg/dL on {when(fact_time(scr_fact))})"
+        f" {used_weights[0]:.1f} kg, SCr {scr_mg_dl:.2f} mg/dL on {ctx.when(fact_time(scr_fact))})"
     )
     return ScoreOutcome(low, high)

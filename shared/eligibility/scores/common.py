@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite, when
+from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth, compare
@@ -62,7 +62,8 @@ def documented_value(
             ctx.review_at(window.after(fact_time(fact)))
         trace.evidence.append(cite(fact, note=f"documented {concept.label}"))
         trace.findings.append(
-            f"documented {concept.label} {fact.value_quantity.value:g} ({when(fact_time(fact))})"
+            f"documented {concept.label} {fact.value_quantity.value:g}"
+            f" ({ctx.when(fact_time(fact))})"
         )
         return fact.value_quantity.value
     return None
