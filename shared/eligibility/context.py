@@ -59,9 +59,9 @@ class Trace:
             self.need(what)
 
 
-SharedResult = tuple[Any, Trace, dict[str, Concept], list[datetime]]
-"""A shared subtree's truth, what it recorded, the concepts it read and its review instants.
-Never modified once made: later evaluations replay it."""
+SharedResult = tuple[Any, Trace, dict[str, Concept], list[datetime], datetime | None]
+"""A shared subtree's truth, what it recorded, the concepts it read, its review instants and
+the earliest of them. Never modified once made: later evaluations replay it."""
 
 
 @dataclass(slots=True)

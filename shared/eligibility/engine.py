@@ -124,11 +124,17 @@ def _seed_shared(
 ) -> None:
     """Reuse a shared subtree on the same terms as a criterion: nothing it read changed and
     as-of has not reached its own earliest review instant."""
+    memo = ctx.memo
+    if same_index:
+        # time alone moved: only a review instant can end a result's validity
+        for node, hit in previous.shared.items():
+            review_at = hit[4]
+            if review_at is None or moment < review_at:
+                memo[node] = hit
+        return
     for node, hit in previous.shared.items():
-        reviews = hit[3]
-        review_at = min(reviews) if reviews else None
-        if _unchanged(review_at, hit[2].values(), previous.index, index, moment, same_index):
-            ctx.memo[node] = hit
+        if _unchanged(hit[4], hit[2].values(), previous.index, index, moment, same_index):
+            memo[node] = hit
 
 
 def _reusable(

@@ -127,10 +127,17 @@ class Shared(Node):
             sub = Trace()
             try:
                 truth = self.node.evaluate(ctx, sub)
-                hit = ctx.memo[self] = (truth, sub, ctx.deps, ctx.review_candidates)
+                reviews = ctx.review_candidates
+                hit = ctx.memo[self] = (
+                    truth,
+                    sub,
+                    ctx.deps,
+                    reviews,
+                    min(reviews) if reviews else None,
+                )
             finally:
                 ctx.deps, ctx.review_candidates = outer_deps, outer_reviews
-        truth, sub, deps, reviews = hit
+        truth, sub, deps, reviews, _ = hit
         ctx.deps.update(deps)
         ctx.review_candidates.extend(reviews)
         trace.replay(sub)
