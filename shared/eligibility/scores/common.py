@@ -221,6 +221,8 @@ class ScoreItem:
     id: str
     weight: float
     domain: str | None
+    clinical: bool
+    """In one of the score's clinical domains (2019 EULAR/ACR needs one clinical item)."""
     rules: _Item
 
 
@@ -231,9 +233,17 @@ def score_items(tables: Tables, score: str) -> tuple[ScoreItem, ...]:
     """The items of ``tables.scores[score]``, resolved once per set of tables."""
     found = _ITEMS.get((id(tables), score))
     if found is None or found[0] is not tables:
+        spec = tables.scores[score]
+        clinical = frozenset(spec.get("clinical_domains", ()))
         items = tuple(
-            ScoreItem(item["id"], item["weight"], item.get("domain"), _compiled(item, tables))
-            for item in tables.scores[score]["items"]
+            ScoreItem(
+                item["id"],
+                item["weight"],
+                item.get("domain"),
+                item.get("domain") in clinical,
+                _compiled(item, tables),
+            )
+            for item in spec["items"]
         )
         found = _ITEMS[(id(tables), score)] = (tables, items)
     return found[1]

@@ -11,7 +11,6 @@ as evidence only).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from shared.eligibility.context import Context, Trace
@@ -42,19 +41,21 @@ def _entry(ctx: Context, trace: Trace, spec: dict[str, Any]) -> Truth:
 
 def eular_acr_2019(ctx: Context, trace: Trace) -> ScoreOutcome:
     spec = ctx.tables.scores["eular_acr_2019"]
-    sure: dict[str, float] = defaultdict(float)
-    possible: dict[str, float] = defaultdict(float)
+    # highest weight per domain; a domain enters when it first scores (the findings list
+    # domains in that order)
+    sure: dict[str, float] = {}
+    possible: dict[str, float] = {}
     clinical_states: list[Truth] = []
-    clinical_domains = spec["clinical_domains"]
+    true, false = Truth.TRUE, Truth.FALSE
     for item in score_items(ctx.tables, "eular_acr_2019"):
         state = rules_truth(ctx, item.rules, None, trace, ever=True)
-        domain = item.domain
+        domain, weight = item.domain, item.weight
         assert domain is not None
-        if state is Truth.TRUE:
-            sure[domain] = max(sure[domain], item.weight)
-        if state is not Truth.FALSE:
-            possible[domain] = max(possible[domain], item.weight)
-        if domain in clinical_domains:
+        if state is true and weight > sure.get(domain, 0.0):
+            sure[domain] = weight
+        if state is not false and weight > possible.get(domain, 0.0):
+            possible[domain] = weight
+        if item.clinical:
             clinical_states.append(state)
     low, high = sum(sure.values()), sum(possible.values())
     documented = documented_value(ctx, ctx.tables.concept("eular_acr_2019_total"), None, trace)
