@@ -7,8 +7,6 @@ import os
 
 import pytest
 
-pytest.importorskip("schemathesis", reason="dev dependency schemathesis==4.32.5 not installed")
-
 from tests.integration.intake.fuzz_api import campaign
 
 pytestmark = pytest.mark.integration
