@@ -12,7 +12,6 @@ from fastapi import FastAPI
 
 from services.audit.access_log import AccessLog
 from services.audit.api import AuditApi, router
-from services.audit.backoff import Backoff
 from services.audit.chain_store import ChainStore
 from services.audit.checkpoint_writer import CheckpointWriter
 from services.audit.handlers import register_handlers
@@ -21,6 +20,7 @@ from services.audit.queries import RecordQueries
 from services.audit.signing import load_or_create_signing_key
 from services.audit.verifier import verify_chain
 from shared.infra.auth import TokenRegistry
+from shared.infra.backoff import Backoff
 from shared.infra.db import make_engine, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit import metrics
-from services.audit.backoff import Backoff
 from services.audit.chain_store import Appended, ChainStore
 from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
+from shared.infra.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 

@@ -22,7 +22,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-from services.audit.utc_datetime import UtcDateTime
+from shared.infra.sqltypes import UtcDateTime
 
 metadata = MetaData()
 

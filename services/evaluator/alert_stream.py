@@ -15,9 +15,9 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
-from services.evaluator.backoff import Backoff
 from shared.contracts.events import EligibilityAlert
 from shared.contracts.topics import ALERTS
+from shared.infra.backoff import Backoff
 from shared.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -54,7 +54,7 @@ async def feed_from_topic(stream: AlertStream, kafka: KafkaSettings) -> None:
             raise
         except Exception as error:
             log.warning("alert feed interrupted", error=type(error).__name__)
-            await backoff.wait()
+            await backoff.pause()
 
 
 async def _feed(

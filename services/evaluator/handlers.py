@@ -20,13 +20,14 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator import trial_registry
-from services.evaluator.backoff import TRANSIENT_ERRORS, Backoff
 from services.evaluator.clock import Clock, utc_now
 from services.evaluator.metrics import EVENT_SECONDS, EVENTS
 from services.evaluator.outbox import OutboxMessage, OutboxSender
 from services.evaluator.screener import Screener
+from services.evaluator.transient_errors import TRANSIENT_ERRORS
 from services.evaluator.unit_of_work import Screening
 from shared.contracts.events import PatientUpdated
+from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
 
 log = structlog.get_logger(__name__)
@@ -71,7 +72,7 @@ class PatientEventHandler:
                 EVENTS.labels("retried").inc(len(records))
                 log.warning("patient events will be redelivered", error=type(error).__name__,
                             failures=self._backoff.failures, batch=len(records))
-                await self._backoff.wait()
+                await self._backoff.pause()
                 raise
         self._backoff.reset()
         EVENTS.labels("applied").inc(outcome.applied)

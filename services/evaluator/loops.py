@@ -10,11 +10,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator import timers, webhooks
-from services.evaluator.backoff import Backoff
 from services.evaluator.clock import Clock
 from services.evaluator.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
 from services.evaluator.outbox import OutboxSender
 from services.evaluator.screener import Screener
+from shared.infra.backoff import Backoff
 from shared.time import iso_z
 
 log = structlog.get_logger(__name__)
@@ -31,7 +31,7 @@ async def forever(name: str, step: Callable[[], Awaitable[int]], interval_s: flo
             raise
         except Exception as error:
             log.warning("background step failed", loop=name, error=type(error).__name__)
-            await backoff.wait()
+            await backoff.pause()
             continue
         if not done:
             await asyncio.sleep(interval_s)

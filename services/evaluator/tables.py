@@ -5,53 +5,25 @@ Every row is keyed by the surrogate patient key; nothing here identifies a perso
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
-    TypeDecorator,
 )
-from sqlalchemy.engine import Dialect
 
-from shared.time import as_utc
+from shared.infra.sqltypes import UtcDateTime
 
 metadata = MetaData()
 
 
 
-class UtcInstant(TypeDecorator[datetime]):
-    """Aware UTC in, aware UTC out, on every database.
-
-    SQLite has no time zone type and hands back naive values; it stores naive UTC here, so
-    comparisons such as ``due_at <= now`` stay correct as plain text comparisons.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        utc = as_utc(value)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else as_utc(value)
-
-
-Instant = UtcInstant()
+Instant = UtcDateTime()
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a long-lived log.
 Sequence = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     Uuid,
 )
 
-from services.intake.utc_datetime import UtcDateTime
+from shared.infra.sqltypes import UtcDateTime
 
 metadata = MetaData()
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from services.evaluator import webhooks
 from services.evaluator.alert_stream import AlertStream
-from services.evaluator.backoff import Backoff
 from shared.contracts.events import EligibilityAlert
 from shared.eligibility.decision import Status
+from shared.infra.backoff import Backoff
 from tests.unit.evaluator.fakes import TEST_TRIAL
 
 
@@ -47,11 +47,11 @@ def test_backoff_grows_caps_and_resets() -> None:
     backoff = Backoff(first_s=0.1, max_s=0.5)
     delays = []
     for _ in range(5):
-        delays.append(backoff.next_delay())
+        delays.append(backoff.next_delay_s)
         backoff.failures += 1
     assert delays == [0.1, 0.2, 0.4, 0.5, 0.5]
     backoff.reset()
-    assert backoff.next_delay() == 0.1
+    assert backoff.next_delay_s == 0.1
 
 
 async def test_the_alert_stream_fans_out_to_every_subscriber_and_never_blocks_on_a_slow_one(

@@ -1,4 +1,4 @@
-"""A DateTime column that always reads back aware UTC, on PostgreSQL and on SQLite alike."""
+"""Column types shared by the services' tables."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from shared.time import as_utc
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """SQLite keeps no offset: values go in as UTC and come back with UTC attached."""
+    """Aware UTC in, aware UTC out, on PostgreSQL and SQLite alike.
+
+    SQLite has no time-zone type and hands back naive values, so it stores naive UTC: values
+    read back equal the values written (audit hashes cover them), and comparisons such as
+    ``due_at <= now`` stay correct as plain text comparisons.
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True

@@ -1,0 +1,25 @@
+"""Growing pauses while a dependency (database, broker) is down, reset by the first success,
+so a redelivery loop neither spins nor gives up."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class Backoff:
+    def __init__(self, first_s: float = 0.1, max_s: float = 5.0) -> None:
+        self._first_s = first_s
+        self._max_s = max_s
+        self.failures = 0
+
+    @property
+    def next_delay_s(self) -> float:
+        return float(min(self._first_s * 2**self.failures, self._max_s))
+
+    async def pause(self) -> None:
+        delay = self.next_delay_s
+        self.failures += 1
+        await asyncio.sleep(delay)
+
+    def reset(self) -> None:
+        self.failures = 0
