@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 
-from services.cli import asyncapi, dev_token, migrate, run, serve
+from services.cli import asyncapi, dev_token, dictionary, evaluate, migrate, run, serve, trials
 
 DESCRIPTION = """\
 TrialWatch screens every patient against every active trial's eligibility criteria whenever
@@ -20,10 +18,6 @@ Production:   trialwatch migrate; then trialwatch intake | evaluator | audit, on
               configured by KAFKA_*, INTAKE_*, EVALUATOR_*, AUDIT_*, LOG_* environment variables.
 """
 
-# Sub-commands contributed by the service and engine packages, each a module with register().
-_CONTRIBUTED = ("evaluate", "dictionary", "trials")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trialwatch", description=DESCRIPTION,
@@ -33,10 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.register(commands)
     serve.register(commands)
     migrate.register(commands)
-    for name in _CONTRIBUTED:
-        module_name = f"services.cli.{name}"
-        if importlib.util.find_spec(module_name) is not None:
-            importlib.import_module(module_name).register(commands)
+    evaluate.register(commands)
+    dictionary.register(commands)
+    trials.register(commands)
     asyncapi.register(commands)
     dev_token.register(commands)
     return parser

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 
 import uvicorn
 
+from services.cli import audit_tools
 from shared.infra.logging import configure_logging
 from shared.settings import (
     AuditSettings,
@@ -43,11 +43,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _register_audit_tools(parser: argparse.ArgumentParser) -> None:
-    if importlib.util.find_spec("services.cli.audit_tools") is None:
-        return
     tools = parser.add_subparsers(dest="audit_command", metavar="TOOL",
                                   help="auditor tools (omit to run the service)")
-    importlib.import_module("services.cli.audit_tools").register(tools)
+    audit_tools.register(tools)
 
 
 def _serve(args: argparse.Namespace) -> int:
