@@ -188,7 +188,8 @@ def _print_now(line: str) -> None:
 
 
 def _stop(children: list[Child], timeout_s: float = 15.0) -> None:
-    # Intake first (stop accepting), then evaluator, then audit: each drains what is upstream.
+    # All three get SIGTERM at once and shut down gracefully: each finishes and commits its
+    # in-flight work; anything not yet consumed stays in the broker or an outbox for next time.
     for child in children:
         if child.process.poll() is None:
             child.process.send_signal(signal.SIGTERM)
