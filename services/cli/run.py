@@ -189,7 +189,8 @@ def _print_now(line: str) -> None:
 
 def _stop(children: list[Child], timeout_s: float = 15.0) -> None:
     # All three get SIGTERM at once and shut down gracefully: each finishes and commits its
-    # in-flight work; anything not yet consumed stays in the broker or an outbox for next time.
+    # in-flight work. The embedded broker keeps records in memory, so events published but
+    # not yet consumed when it stops are gone; intake's outbox and the databases persist.
     for child in children:
         if child.process.poll() is None:
             child.process.send_signal(signal.SIGTERM)
