@@ -14,7 +14,9 @@ class Backoff:
 
     @property
     def next_delay_s(self) -> float:
-        return float(min(self._first_s * 2**self.failures, self._max_s))
+        # The exponent is capped: after ~1000 failures (a long outage) 2**failures no longer
+        # converts to a float, and the pause itself would raise instead of pausing.
+        return float(min(self._first_s * 2 ** min(self.failures, 64), self._max_s))
 
     async def pause(self) -> None:
         delay = self.next_delay_s
