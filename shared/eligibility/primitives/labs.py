@@ -8,7 +8,7 @@ its expiry is a review candidate.
 
 from __future__ import annotations
 
-from shared.clinical.facts import ClinicalFact
+from shared.clinical.facts import ClinicalFact, Quantity, ReferenceRange
 from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time
@@ -83,21 +83,38 @@ def _missing(concept: Concept, lookback: Duration) -> str:
     return f"{concept.label} within {lookback.words()}"
 
 
-class LabThreshold(Node):
-    __slots__ = ("_absent", "_need", "concept", "lookback", "op", "value")
+class _LatestQuantityLab(Node):
+    """A node judging the most recent in-window result of one concept; none found is UNKNOWN."""
 
-    def __init__(self, concept: Concept, op: str, value: float, lookback: Duration) -> None:
-        self.concept, self.op, self.value, self.lookback = concept, op, value, lookback
+    __slots__ = ("_absent", "_need", "concept", "lookback")
+
+    def __init__(self, concept: Concept, lookback: Duration) -> None:
+        self.concept, self.lookback = concept, lookback
         self._need = _missing(concept, lookback)
         self._absent = f"no {concept.label} within {lookback.words()}"
 
-    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+    def _latest(self, ctx: Context, trace: Trace) -> tuple[ClinicalFact, Quantity] | None:
+        """The result and its quantity, or None after naming what is missing."""
         fact = latest_quantity(ctx, self.concept, self.lookback, trace)
         if fact is None or fact.value_quantity is None:
             trace.need(self._need)
             trace.gap(self._absent)
+            return None
+        return fact, fact.value_quantity
+
+
+class LabThreshold(_LatestQuantityLab):
+    __slots__ = ("op", "value")
+
+    def __init__(self, concept: Concept, op: str, value: float, lookback: Duration) -> None:
+        super().__init__(concept, lookback)
+        self.op, self.value = op, value
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        latest = self._latest(ctx, trace)
+        if latest is None:
             return Truth.UNKNOWN
-        quantity = fact.value_quantity
+        fact, quantity = latest
         ok = compare(quantity.value, self.value, self.op)
         trace.evidence.append(cite(fact, note=f"{self.op} {self.value:g} {quantity.unit}"))
         trace.findings.append(
@@ -117,24 +134,21 @@ class LabThreshold(Node):
         ]
 
 
-class LabUlnMultiple(Node):
+class LabUlnMultiple(_LatestQuantityLab):
     """value op multiple x ULN; ULN from the result's reference range, else the default table."""
 
-    __slots__ = ("_absent", "_need", "concept", "lookback", "multiple", "op")
+    __slots__ = ("multiple", "op")
 
     def __init__(self, concept: Concept, op: str, multiple: float, lookback: Duration) -> None:
-        self.concept, self.op, self.multiple, self.lookback = concept, op, multiple, lookback
-        self._need = _missing(concept, lookback)
-        self._absent = f"no {concept.label} within {lookback.words()}"
+        super().__init__(concept, lookback)
+        self.op, self.multiple = op, multiple
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        fact = latest_quantity(ctx, self.concept, self.lookback, trace)
-        if fact is None or fact.value_quantity is None:
-            trace.need(self._need)
-            trace.gap(self._absent)
+        latest = self._latest(ctx, trace)
+        if latest is None:
             return Truth.UNKNOWN
-        quantity = fact.value_quantity
-        uln, source = self._uln(ctx, fact)
+        fact, quantity = latest
+        uln, source = self._uln(ctx, quantity, fact.reference_range)
         if uln is None:
             trace.need(f"upper limit of normal for {self.concept.label} in {quantity.unit}")
             trace.evidence.append(cite(fact, note="no usable upper limit of normal"))
@@ -161,17 +175,14 @@ class LabUlnMultiple(Node):
         )
         return Truth.of(ok)
 
-    def _uln(self, ctx: Context, fact: ClinicalFact) -> tuple[float | None, str]:
-        assert fact.value_quantity is not None
-        reference = fact.reference_range
-        if (
-            reference is not None
-            and reference.high is not None
-            and reference.high.unit == fact.value_quantity.unit
-        ):
-            return reference.high.value, "result reference range"
+    def _uln(
+        self, ctx: Context, quantity: Quantity, reference: ReferenceRange | None
+    ) -> tuple[float | None, str]:
+        high = reference.high if reference is not None else None
+        if high is not None and high.unit == quantity.unit:
+            return high.value, "result reference range"
         limit = ctx.tables.limits.get(self.concept.name)
-        if limit is None or limit.unit != fact.value_quantity.unit:
+        if limit is None or limit.unit != quantity.unit:
             return None, "none"
         sex = ctx.index.demographics.sex
         value = limit.upper.get(sex.value if sex else "unknown")
