@@ -35,11 +35,7 @@ async def upsert(
     session: AsyncSession, table: Table, values: Mapping[str, Any], keys: Sequence[str]
 ) -> None:
     """Insert a row, or overwrite the non-key columns of the row with the same key."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(**values)
-    updates = {name: statement.excluded[name] for name in values if name not in keys}
-    await session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates))
+    await upsert_many(session, table, [values], keys)
 
 
 async def upsert_many(
@@ -48,9 +44,7 @@ async def upsert_many(
     """One multi-row statement: insert each row, or overwrite the row with the same key."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
+    statement = _insert(session, table)
     updates = {name: statement.excluded[name] for name in rows[0] if name not in keys}
     await session.execute(
         statement.on_conflict_do_update(index_elements=list(keys), set_=updates), list(rows)
@@ -62,6 +56,11 @@ async def insert_ignoring_duplicates(
 ) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(insert(table).on_conflict_do_nothing(), list(rows))
+    await session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
+
+
+def _insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which alone knows ON CONFLICT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
