@@ -14,6 +14,7 @@ from services.evaluator.clock import Clock
 from services.evaluator.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
 from services.evaluator.outbox import OutboxSender
 from services.evaluator.screener import Screener
+from shared.contracts.topics import DECISIONS
 from shared.infra.backoff import Backoff
 from shared.time import iso_z
 
@@ -45,7 +46,7 @@ def timer_step(
         async with sessions.begin() as session:
             staged = await timers.fire_due(session, screener, clock)
         await sender.send(staged, clock())
-        TIMERS_FIRED.inc(sum(1 for m in staged if m.topic.startswith("eligibility.decisions")))
+        TIMERS_FIRED.inc(sum(m.topic == DECISIONS for m in staged))
         return len(staged)
 
     return step
