@@ -8,11 +8,13 @@ its expiry is a review candidate.
 
 from __future__ import annotations
 
+import math
+
 from shared.clinical.facts import ClinicalFact, Quantity, ReferenceRange
 from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time
-from shared.eligibility.logic import Truth, compare
+from shared.eligibility.logic import Truth, compare, compare_bounds
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.tables import Concept
 
@@ -45,6 +47,28 @@ NEGATIVE_CODES = frozenset(
 )
 POSITIVE_FLAGS = frozenset({"POS", "DET", "A", "AA", "H", "HH", "HU", "R"})
 NEGATIVE_FLAGS = frozenset({"NEG", "ND", "N", "NR"})
+
+
+def judge(quantity: Quantity, threshold: float, op: str) -> Truth:
+    """``quantity op threshold``, three-valued: a censored result ("<20") is known only as a bound.
+
+    A platelet count reported as "<50" may or may not meet ">= 20", so it is UNKNOWN, never 50.
+    A strict bound is open: below "<20" the largest possible float is just under 20.
+    """
+    comparator, value = quantity.comparator, quantity.value
+    if comparator is None:
+        return Truth.of(compare(value, threshold, op))
+    if comparator == "<":
+        return compare_bounds(-math.inf, math.nextafter(value, -math.inf), threshold, op)
+    if comparator == "<=":
+        return compare_bounds(-math.inf, value, threshold, op)
+    if comparator == ">":
+        return compare_bounds(math.nextafter(value, math.inf), math.inf, threshold, op)
+    return compare_bounds(value, math.inf, threshold, op)
+
+
+def shown(quantity: Quantity) -> str:
+    return f"{quantity.comparator or ''}{quantity.value:g} {quantity.unit}"
 
 
 def latest_quantity(
@@ -83,6 +107,12 @@ def _missing(concept: Concept, lookback: Duration) -> str:
     return f"{concept.label} within {lookback.words()}"
 
 
+def _verdict(truth: Truth) -> str:
+    if truth is Truth.UNKNOWN:
+        return "cannot be judged against"
+    return "meets" if truth is Truth.TRUE else "does not meet"
+
+
 class _LatestQuantityLab(Node):
     """A node judging the most recent in-window result of one concept; none found is UNKNOWN."""
 
@@ -115,14 +145,15 @@ class LabThreshold(_LatestQuantityLab):
         if latest is None:
             return Truth.UNKNOWN
         fact, quantity = latest
-        ok = compare(quantity.value, self.value, self.op)
+        truth = judge(quantity, self.value, self.op)
         trace.evidence.append(cite(fact, note=f"{self.op} {self.value:g} {quantity.unit}"))
+        if truth is Truth.UNKNOWN:
+            trace.need(f"{self.concept.label} as a measured value, not the bound {shown(quantity)}")
         trace.findings.append(
-            f"{self.concept.label} {quantity.value:g} {quantity.unit}"
-            f" on {ctx.when(fact_time(fact))}"
-            f" {'meets' if ok else 'does not meet'} {self.op} {self.value:g}"
+            f"{self.concept.label} {shown(quantity)} on {ctx.when(fact_time(fact))}"
+            f" {_verdict(truth)} {self.op} {self.value:g}"
         )
-        return Truth.of(ok)
+        return truth
 
     def requirements(self) -> list[Requirement]:
         return [
@@ -154,7 +185,9 @@ class LabUlnMultiple(_LatestQuantityLab):
             trace.evidence.append(cite(fact, note="no usable upper limit of normal"))
             return Truth.UNKNOWN
         limit = self.multiple * uln
-        ok = compare(quantity.value, limit, self.op)
+        truth = judge(quantity, limit, self.op)
+        if truth is Truth.UNKNOWN:
+            trace.need(f"{self.concept.label} as a measured value, not the bound {shown(quantity)}")
         trace.evidence.append(
             cite(
                 fact,
@@ -168,12 +201,11 @@ class LabUlnMultiple(_LatestQuantityLab):
             )
         )
         trace.findings.append(
-            f"{self.concept.label} {quantity.value:g} {quantity.unit}"
-            f" on {ctx.when(fact_time(fact))}"
-            f" {'meets' if ok else 'does not meet'} {self.op} {self.multiple:g} x ULN"
+            f"{self.concept.label} {shown(quantity)} on {ctx.when(fact_time(fact))}"
+            f" {_verdict(truth)} {self.op} {self.multiple:g} x ULN"
             f" ({uln:g}, {source})"
         )
-        return Truth.of(ok)
+        return truth
 
     def _uln(
         self, ctx: Context, quantity: Quantity, reference: ReferenceRange | None
@@ -204,7 +236,7 @@ def read_result(
     """True positive, False negative, None unreadable; coded value first, then flag, then number.
 
     A number is compared with ``positive_above`` only in one of ``units``; a censored value
-    ("<20") counts as at most its bound.
+    ("<20") is only its bound, so ">5" against a cut-off of 10 is unreadable.
     """
     if fact.value_boolean is not None:
         return fact.value_boolean
@@ -222,13 +254,16 @@ def read_result(
             return False
     quantity = fact.value_quantity
     if quantity is not None:
+        cutoff = None
         if positive_above is not None and quantity.unit in units:
-            if quantity.comparator in ("<", "<=") and quantity.value <= positive_above:
-                return False
-            return quantity.value > positive_above
-        high = fact.reference_range.high if fact.reference_range else None
-        if high is not None and high.unit == quantity.unit:
-            return quantity.value > high.value
+            cutoff = positive_above
+        else:
+            high = fact.reference_range.high if fact.reference_range else None
+            if high is not None and high.unit == quantity.unit:
+                cutoff = high.value
+        if cutoff is not None:
+            truth = judge(quantity, cutoff, ">")
+            return None if truth is Truth.UNKNOWN else truth is Truth.TRUE
     return None
 
 

@@ -1,0 +1,76 @@
+"""A result reported only as a bound ("<20", ">1000") is judged as a bound, never as its number.
+
+A platelet count of "<20" must not meet "platelets >= 20"; an hCG of "<50 IU/L" is not
+readable against a 5 IU/L cut-off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.clinical.facts import ClinicalFact, FactKind, Provenance, Quantity
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.state import facts_from_updates
+from shared.eligibility.decision import CriterionResult, Outcome, Status
+from shared.eligibility.engine import evaluate
+from shared.eligibility.loader import load_trial
+from shared.eligibility.primitives.labs import read_result
+from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
+
+TRIAL = load_trial("NCT06920433", "2025-11-14.1")
+PLATELETS = "777-3"
+
+
+def _with_platelets(value: float, comparator: str) -> dict[str, Any]:
+    builder = eligible_patient().without("http://loinc.org", PLATELETS)
+    builder.lab(PLATELETS, value, "10*9/L")
+    builder.resources[-1]["valueQuantity"]["comparator"] = comparator
+    return builder.bundle()
+
+
+def _i61(bundle: dict[str, Any]) -> tuple[Status, CriterionResult]:
+    patient = facts_from_updates(parse_fhir(bundle, source_system="t"))
+    decision = evaluate(TRIAL, patient, AS_OF)
+    return decision.status, next(c for c in decision.criteria if c.id == "I6.1")
+
+
+def test_platelets_reported_below_a_bound_over_the_threshold_leave_I6_1_unknown() -> None:
+    status, i61 = _i61(_with_platelets(50, "<"))
+    assert i61.outcome is Outcome.UNKNOWN
+    assert i61.missing == ("platelet count as a measured value, not the bound <50 10*9/L",)
+    assert status is Status.UNDETERMINED
+
+
+def test_platelets_reported_below_the_threshold_itself_fail_I6_1() -> None:
+    status, i61 = _i61(_with_platelets(20, "<"))
+    assert i61.outcome is Outcome.FAIL
+    assert status is Status.INELIGIBLE
+
+
+def test_platelets_reported_above_a_bound_over_the_threshold_pass_I6_1() -> None:
+    _, i61 = _i61(_with_platelets(100, ">"))
+    assert i61.outcome is Outcome.PASS
+    assert i61.missing == ()
+
+
+def _hcg(value: float, comparator: str | None) -> ClinicalFact:
+    return ClinicalFact(
+        fact_id="f",
+        kind=FactKind.OBSERVATION,
+        codes=(),
+        value_quantity=Quantity(value=value, unit="[IU]/L", comparator=comparator),
+        provenance=Provenance(source_system="t", format="fhir-r4", resource="Observation/f"),
+    )
+
+
+def test_a_censored_quantity_is_read_only_when_its_bound_settles_the_cut_off() -> None:
+    units = ("[IU]/L",)
+    assert read_result(_hcg(3, "<"), 5, units) is False
+    assert read_result(_hcg(5, "<="), 5, units) is False
+    assert read_result(_hcg(50, "<"), 5, units) is None
+    assert read_result(_hcg(3, ">"), 5, units) is None
+    assert read_result(_hcg(5, ">="), 5, units) is None
+    assert read_result(_hcg(5, ">"), 5, units) is True
+    assert read_result(_hcg(8, ">"), 5, units) is True
+    assert read_result(_hcg(8, None), 5, units) is True
+    assert read_result(_hcg(5, None), 5, units) is False
