@@ -24,6 +24,7 @@ from services.intake.relay import OutboxRelay
 from services.intake.store import PendingEvent, SqlOutbox, sql_unit_of_work
 from shared.contracts.topics import INTAKE_RAW
 from shared.infra.auth import TokenRegistry
+from shared.infra.backoff import Backoff
 from shared.infra.db import make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router
@@ -111,14 +112,14 @@ def _subscribe_raw(
 
 async def _connect(broker: KafkaBroker) -> None:
     """Start the broker, retrying while it is away: intake accepts (into the outbox) meanwhile."""
-    delay = 0.2
+    backoff = Backoff(first_s=0.2, max_s=5.0)
     while True:
         try:
             await broker.start()
             return
         except Exception as error:
-            log.warning("broker_unavailable", error=type(error).__name__, retry_in_s=delay)
+            log.warning("broker_unavailable", error=type(error).__name__,
+                        retry_in_s=backoff.next_delay_s)
             with contextlib.suppress(Exception):
                 await broker.stop()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await backoff.pause()

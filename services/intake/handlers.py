@@ -9,7 +9,6 @@ What intake refuses goes to the dead-letter topic with the reason; a transient f
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -24,6 +23,7 @@ from services.intake.media import media_type
 from services.intake.normalise import identifier_problem
 from services.intake.ports import UnitOfWork
 from services.intake.refusals import MalformedInput, PayloadTooLarge, Refusal
+from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
 
 log = structlog.get_logger(__name__)
@@ -46,7 +46,8 @@ class RawIntakeHandler:
         self._default_source = default_source
         self._max_body_bytes = max_body_bytes
         self._on_accepted = on_accepted
-        self._failures = 0
+        # Delays 0.2, 0.4, ... 5 s: the database is away, the message comes back.
+        self._backoff = Backoff(first_s=0.2, max_s=5.0)
 
     async def handle(self, record: Any, headers: dict[str, str]) -> None:
         """``record`` is the aiokafka ConsumerRecord."""
@@ -60,12 +61,11 @@ class RawIntakeHandler:
                      partition=record.partition, offset=record.offset)
             return
         except Exception as error:
-            self._failures += 1
-            backoff = min(5.0, 0.1 * 2 ** min(self._failures, 10))
-            log.warning("raw_transient_failure", error=type(error).__name__, retry_in_s=backoff)
-            await asyncio.sleep(backoff)
+            log.warning("raw_transient_failure", error=type(error).__name__,
+                        retry_in_s=self._backoff.next_delay_s)
+            await self._backoff.pause()
             raise
-        self._failures = 0
+        self._backoff.reset()
         outcome = "replayed" if acceptance.replayed else "accepted"
         metrics.SUBMISSIONS.labels("kafka", submission.media.format.value, outcome).inc()
         log_acceptance(acceptance, channel="kafka", client=submission.client)

@@ -21,6 +21,7 @@ import structlog
 
 from services.intake import metrics
 from services.intake.store import PendingEvent
+from shared.infra.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +70,7 @@ class OutboxRelay:
         self._clock = clock
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
-        self._max_backoff_s = max_backoff_s
+        self._backoff = Backoff(first_s=0.2, max_s=max_backoff_s)
         self._linger_s = linger_s
         self._leadership = leadership or AlwaysLeader()
         self._standby_poll_s = standby_poll_s
@@ -87,20 +88,18 @@ class OutboxRelay:
             await self._leadership.release()
 
     async def _run(self) -> None:
-        failures = 0
         while True:
             try:
                 if not await self._leadership.hold():
                     await asyncio.sleep(self._standby_poll_s)  # another replica relays
                     continue
                 published = await self.relay_once()
-                failures = 0
+                self._backoff.reset()
             except Exception as error:  # broker or database away: keep everything, retry later
-                failures += 1
                 metrics.RELAY_FAILURES.inc()
-                backoff = min(self._max_backoff_s, 0.1 * 2 ** min(failures, 10))
-                log.warning("relay_round_failed", error=type(error).__name__, retry_in_s=backoff)
-                await asyncio.sleep(backoff)
+                log.warning("relay_round_failed", error=type(error).__name__,
+                            retry_in_s=self._backoff.next_delay_s)
+                await self._backoff.pause()
                 continue
             await self._refresh_gauge()
             if published < self._batch_size:
