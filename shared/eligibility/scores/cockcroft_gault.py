@@ -3,11 +3,13 @@
 CrCl = (140 - age) x weight[kg] / (72 x SCr[mg/dL]), x 0.85 if female; SCr in umol/L is
 divided by 88.4. The weight used (actual, ideal by Devine, or adjusted = IBW + 0.4 x excess)
 is a trial-version parameter and is recorded. When sex is neither female nor male, both
-results bound the value. A documented CrCl is used only when it cannot be computed.
+results bound the value, as does a creatinine reported only as a bound (">4.0").
+A documented CrCl is used only when it cannot be computed.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, time
 
 from shared.eligibility.context import Context, Trace, cite, derived
@@ -82,6 +84,11 @@ def cockcroft_gault(
         used_weights.append(weight)
         values.append(crcl(age, weight, scr_mg_dl, female))
     low, high = min(values), max(values)
+    # CrCl falls as creatinine rises: a creatinine known only as a bound bounds CrCl the other way
+    if scr.comparator in ("<", "<="):
+        high = math.inf
+    elif scr.comparator in (">", ">="):
+        low = 0.0
     trace.evidence.append(cite(scr_fact, note=f"serum creatinine = {scr_mg_dl:.3g} mg/dL"))
     trace.evidence.append(
         cite(

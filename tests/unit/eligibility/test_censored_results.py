@@ -19,19 +19,28 @@ from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
 
 TRIAL = load_trial("NCT06920433", "2025-11-14.1")
 PLATELETS = "777-3"
+CREATININE = "2160-0"
 
 
-def _with_platelets(value: float, comparator: str) -> dict[str, Any]:
-    builder = eligible_patient().without("http://loinc.org", PLATELETS)
-    builder.lab(PLATELETS, value, "10*9/L")
+def _with_bound(code: str, value: float, unit: str, comparator: str) -> dict[str, Any]:
+    builder = eligible_patient().without("http://loinc.org", code)
+    builder.lab(code, value, unit)
     builder.resources[-1]["valueQuantity"]["comparator"] = comparator
     return builder.bundle()
 
 
-def _i61(bundle: dict[str, Any]) -> tuple[Status, CriterionResult]:
+def _with_platelets(value: float, comparator: str) -> dict[str, Any]:
+    return _with_bound(PLATELETS, value, "10*9/L", comparator)
+
+
+def _criterion(bundle: dict[str, Any], criterion_id: str) -> tuple[Status, CriterionResult]:
     patient = facts_from_updates(parse_fhir(bundle, source_system="t"))
     decision = evaluate(TRIAL, patient, AS_OF)
-    return decision.status, next(c for c in decision.criteria if c.id == "I6.1")
+    return decision.status, next(c for c in decision.criteria if c.id == criterion_id)
+
+
+def _i61(bundle: dict[str, Any]) -> tuple[Status, CriterionResult]:
+    return _criterion(bundle, "I6.1")
 
 
 def test_platelets_reported_below_a_bound_over_the_threshold_leave_I6_1_unknown() -> None:
@@ -74,3 +83,14 @@ def test_a_censored_quantity_is_read_only_when_its_bound_settles_the_cut_off() -
     assert read_result(_hcg(8, ">"), 5, units) is True
     assert read_result(_hcg(8, None), 5, units) is True
     assert read_result(_hcg(5, None), 5, units) is False
+
+
+def test_a_creatinine_reported_above_a_bound_gives_no_passing_crcl_for_I6_3() -> None:
+    # 0.9 mg/dL gives this 35-year-old woman a CrCl of about 83 mL/min; ">0.9" at most that
+    _, i63 = _criterion(_with_bound(CREATININE, 0.9, "mg/dL", ">"), "I6.3")
+    assert i63.outcome is not Outcome.PASS
+
+
+def test_a_creatinine_reported_below_a_bound_gives_a_crcl_at_least_its_value_for_I6_3() -> None:
+    _, i63 = _criterion(_with_bound(CREATININE, 0.9, "mg/dL", "<"), "I6.3")
+    assert i63.outcome is Outcome.PASS
