@@ -10,8 +10,8 @@ from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
-from shared.eligibility.logic import Truth, compare
-from shared.eligibility.primitives.labs import read_result
+from shared.eligibility.logic import Truth
+from shared.eligibility.primitives.labs import judge, read_result
 from shared.eligibility.primitives.records import read_boolean
 from shared.eligibility.tables import TW_SYSTEM, Concept, Tables, tw_code_key
 
@@ -99,14 +99,15 @@ def lab_state(
         quantity = fact.value_quantity
         if quantity is None or quantity.unit not in concept.units:
             continue
-        met = compare(quantity.value, value, op)
+        met = judge(quantity, value, op)
         if window is not None:
             ctx.review_at(window.after(fact_time(fact)))
-        if met:
+        if met is Truth.TRUE:
             trace.evidence.append(cite(fact, note=f"{concept.label} {op} {value:g}"))
-            return Truth.TRUE
+            return met
         if not ever:
-            return Truth.FALSE
+            # a censored result that cannot settle the rule ("<150" against "< 100") says nothing
+            return None if met is Truth.UNKNOWN else met
     return None
 
 
@@ -149,7 +150,12 @@ def limit_state(
                 continue
             met = positive
         else:
-            met = quantity.value < bound if below_lln else quantity.value > bound
+            truth = judge(quantity, bound, "<" if below_lln else ">")
+            if truth is Truth.UNKNOWN:
+                if ever:
+                    continue
+                return None
+            met = truth is Truth.TRUE
         if window is not None:
             ctx.review_at(window.after(fact_time(fact)))
         if met:

@@ -6,15 +6,28 @@ readable against a 5 IU/L cut-off.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
-from shared.clinical.facts import ClinicalFact, FactKind, Provenance, Quantity
+from shared.clinical.facts import (
+    ClinicalFact,
+    Coding,
+    Demographics,
+    FactKind,
+    PatientFacts,
+    Provenance,
+    Quantity,
+)
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
+from shared.eligibility.context import Context, Trace
 from shared.eligibility.decision import CriterionResult, Outcome, Status
-from shared.eligibility.engine import evaluate
+from shared.eligibility.durations import parse_duration
+from shared.eligibility.engine import build_index, evaluate
 from shared.eligibility.loader import load_trial
+from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.labs import read_result
+from shared.eligibility.scores.common import lab_state
 from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
 
 TRIAL = load_trial("NCT06920433", "2025-11-14.1")
@@ -94,3 +107,30 @@ def test_a_creatinine_reported_above_a_bound_gives_no_passing_crcl_for_I6_3() ->
 def test_a_creatinine_reported_below_a_bound_gives_a_crcl_at_least_its_value_for_I6_3() -> None:
     _, i63 = _criterion(_with_bound(CREATININE, 0.9, "mg/dL", "<"), "I6.3")
     assert i63.outcome is Outcome.PASS
+
+
+def _urine_rbc(value: float, comparator: str | None, days: int = 5) -> Context:
+    fact = ClinicalFact(
+        fact_id=f"rbc-{value}-{days}",
+        kind=FactKind.OBSERVATION,
+        codes=(Coding(system="http://loinc.org", code="13945-1"),),
+        status="final",
+        effective_start=AS_OF - timedelta(days=days),
+        value_quantity=Quantity(value=value, unit="/[HPF]", comparator=comparator),
+        provenance=Provenance(source_system="t", format="fhir-r4", resource="Observation/rbc"),
+    )
+    patient = PatientFacts(demographics=Demographics(birth_date=date(1990, 5, 10)), facts=(fact,))
+    return Context(as_of=AS_OF, index=build_index(TRIAL, patient), tables=TRIAL.tables)
+
+
+def _hematuria(ctx: Context) -> Truth | None:
+    concept = TRIAL.tables.concept("urine_rbc_hpf")
+    return lab_state(ctx, concept, ">", 5, parse_duration("P30D"), Trace(), ever=False)
+
+
+def test_a_score_item_does_not_count_a_censored_result_that_cannot_settle_its_rule() -> None:
+    # "<10 /HPF" may be 3 or 8: SLEDAI hematuria (> 5) is neither scored nor ruled out
+    assert _hematuria(_urine_rbc(10, "<")) is None
+    assert _hematuria(_urine_rbc(5, "<")) is Truth.FALSE
+    assert _hematuria(_urine_rbc(5, ">")) is Truth.TRUE
+    assert _hematuria(_urine_rbc(10, None)) is Truth.TRUE
