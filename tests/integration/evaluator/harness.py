@@ -23,12 +23,24 @@ from shared.contracts.events import DecisionMade, EligibilityAlert, PatientUpdat
 from shared.contracts.topics import ALERTS, DECISIONS, PATIENT_EVENTS
 from shared.infra.migrations import upgrade
 from shared.settings import EvaluatorSettings, KafkaSettings
+from tests.conftest import unique_group
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 async def migrate(database_url: str) -> None:
     await asyncio.to_thread(upgrade, "evaluator", database_url)
+
+
+async def fresh_settings(
+    database_url: str, kafka: KafkaSettings, group_prefix: str, **overrides: Any
+) -> EvaluatorSettings:
+    """Settings for an evaluator on a freshly migrated database, in a new consumer group that
+    starts at the end of the patient topic."""
+    await migrate(database_url)
+    group = unique_group(group_prefix)
+    await start_group_at_end(kafka, group)
+    return EvaluatorSettings(database_url=database_url, group_id=group, **overrides)
 
 
 async def start_group_at_end(kafka: KafkaSettings, group_id: str) -> None:

@@ -12,14 +12,13 @@ from services.evaluator.clock import utc_now
 from services.evaluator.db import immediate_sqlite_transactions
 from shared.eligibility.decision import TrialRef
 from shared.infra.db import make_engine, make_sessionmaker
-from shared.settings import EvaluatorSettings, KafkaSettings
-from tests.conftest import unique_group
+from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     collect,
     evaluator_in_process,
+    fresh_settings,
     migrate,
     publish,
-    start_group_at_end,
     until,
 )
 from tests.unit.evaluator.fakes import TEST_TRIAL, OneLabScreener, lab_fact, patient_updated
@@ -31,10 +30,7 @@ AMENDED = TrialRef(id=TEST_TRIAL.id, version="2")
 async def test_activating_a_new_version_rescreens_every_known_patient_with_that_version(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    await migrate(database_url)
-    group = unique_group("evaluator-amend")
-    await start_group_at_end(kafka_settings, group)
-    settings = EvaluatorSettings(database_url=database_url, group_id=group)
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-amend")
     patients = [f"pk-{uuid.uuid4().hex[:12]}" for _ in range(3)]
     now = datetime.now(UTC)
     engine = make_engine(database_url)

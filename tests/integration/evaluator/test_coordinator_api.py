@@ -19,12 +19,10 @@ from fastapi import FastAPI, Request, Response
 
 from shared.infra.embedded_broker import free_port
 from shared.settings import EvaluatorSettings, KafkaSettings
-from tests.conftest import unique_group
 from tests.integration.evaluator.harness import (
     evaluator_over_http,
-    migrate,
+    fresh_settings,
     publish,
-    start_group_at_end,
     until,
 )
 from tests.unit.evaluator.fakes import (
@@ -39,14 +37,7 @@ pytestmark = pytest.mark.integration
 COORDINATOR = {"authorization": "Bearer coord-token"}
 OTHER_COORDINATOR = {"authorization": "Bearer coord-token-2"}
 LAB_SYSTEM = {"authorization": "Bearer lab-token"}
-
-
-async def _settings(database_url: str, kafka: KafkaSettings) -> EvaluatorSettings:
-    await migrate(database_url)
-    group = unique_group("evaluator-api")
-    await start_group_at_end(kafka, group)
-    return EvaluatorSettings(database_url=database_url, group_id=group,
-                             tokens="coord-token=coordinator,lab-token=lab-system")
+TOKENS = "coord-token=coordinator,lab-token=lab-system"
 
 
 def _two_coordinators(settings: EvaluatorSettings, tmp_path: Path) -> EvaluatorSettings:
@@ -75,7 +66,7 @@ async def _read_sse(client: httpx.AsyncClient, url: str, out: list[dict[str, obj
 async def test_a_coordinator_sees_a_newly_eligible_patient_live_on_the_alert_stream_of_that_trial(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     this_trial: list[dict[str, object]] = []
@@ -134,7 +125,8 @@ async def _receiver(fail_first: int) -> AsyncIterator[tuple[str, list[Request], 
 async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
     kafka_settings: KafkaSettings, database_url: str, tmp_path: Path
 ) -> None:
-    settings = _two_coordinators(await _settings(database_url, kafka_settings), tmp_path)
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS)
+    settings = _two_coordinators(settings, tmp_path)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     secret = "a-coordinator-secret-of-some-length"
@@ -172,7 +164,7 @@ async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
 async def test_a_failing_webhook_shows_its_failures_in_the_delivery_log(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     async with _receiver(fail_first=100) as (url, received, _), \
@@ -198,7 +190,7 @@ async def test_a_failing_webhook_shows_its_failures_in_the_delivery_log(
 async def test_the_worklist_lists_undetermined_patients_closest_to_eligible_first_with_what_lacks(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS)
     one_unknown, two_unknown, eligible = (f"pk-{uuid.uuid4().hex[:12]}" for _ in range(3))
     now = datetime.now(UTC)
     async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \

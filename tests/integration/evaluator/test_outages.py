@@ -11,14 +11,12 @@ from sqlalchemy.exc import OperationalError
 
 from services.evaluator import unit_of_work
 from shared.eligibility.decision import Status
-from shared.settings import EvaluatorSettings, KafkaSettings
-from tests.conftest import unique_group
+from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     collect,
     evaluator_in_process,
-    migrate,
+    fresh_settings,
     publish,
-    start_group_at_end,
     until,
 )
 from tests.unit.evaluator.fakes import OneLabScreener, lab_fact, patient_updated
@@ -29,10 +27,7 @@ pytestmark = pytest.mark.integration
 async def test_a_database_outage_backs_off_and_the_event_is_redelivered_and_decided_once(
     kafka_settings: KafkaSettings, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await migrate(database_url)
-    group = unique_group("evaluator-outage")
-    await start_group_at_end(kafka_settings, group)
-    settings = EvaluatorSettings(database_url=database_url, group_id=group)
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-outage")
     failures = {"left": 3}
     real_flush = unit_of_work.Screening.flush
 

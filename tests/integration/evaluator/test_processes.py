@@ -19,15 +19,13 @@ import pytest
 
 from shared.contracts.events import DecisionMade, PatientUpdated
 from shared.infra.embedded_broker import free_port
-from shared.settings import EvaluatorSettings, KafkaSettings
-from tests.conftest import unique_group
+from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     Collected,
     collect,
     evaluator_process,
-    migrate,
+    fresh_settings,
     publish,
-    start_group_at_end,
     until,
 )
 from tests.unit.evaluator.fakes import (
@@ -96,18 +94,12 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
                 process.wait()
 
 
-async def _settings(database_url: str, kafka: KafkaSettings) -> EvaluatorSettings:
-    await migrate(database_url)
-    group = unique_group("evaluator-proc")
-    await start_group_at_end(kafka, group)
-    return EvaluatorSettings(database_url=database_url, group_id=group, port=free_port())
-
-
 async def test_kill_9_during_a_burst_of_1000_events_loses_and_duplicates_no_decision(
     kafka_settings: KafkaSettings, database_url: str, tmp_path: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator-proc", port=free_port())
     patients = [f"pk-{uuid.uuid4().hex[:12]}" for _ in range(PATIENTS)]
     every_event = {(p, v) for p in patients for v in range(1, EVENTS_PER_PATIENT + 1)}
     async with collect(kafka_settings, patients) as seen:
@@ -139,7 +131,8 @@ async def test_two_evaluator_processes_in_one_group_screen_every_patient_once(
     kafka_settings: KafkaSettings, database_url: str, tmp_path: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator-proc", port=free_port())
     other = settings.model_copy(update={"port": free_port()})
     patients = [f"pk-{uuid.uuid4().hex[:12]}" for _ in range(PATIENTS)]
     every_event = {(p, v) for p in patients for v in range(1, EVENTS_PER_PATIENT + 1)}
@@ -165,7 +158,8 @@ async def test_two_evaluator_processes_fire_each_review_timer_once(
     kafka_settings: KafkaSettings, database_url: str, tmp_path: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator-proc", port=free_port())
     other = settings.model_copy(update={"port": free_port()})
     patients = [f"pk-{uuid.uuid4().hex[:12]}" for _ in range(50)]
     async with collect(kafka_settings, patients) as seen:

@@ -9,26 +9,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.eligibility.decision import Status
-from shared.settings import EvaluatorSettings, KafkaSettings
-from tests.conftest import unique_group
+from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     collect,
     evaluator_in_process,
-    migrate,
+    fresh_settings,
     publish,
-    start_group_at_end,
     until,
 )
 from tests.unit.evaluator.fakes import WASHOUT, OneLabScreener, drug_fact, lab_fact, patient_updated
 
 pytestmark = pytest.mark.integration
-
-
-async def _settings(database_url: str, kafka: KafkaSettings) -> EvaluatorSettings:
-    await migrate(database_url)
-    group = unique_group("evaluator-timers")
-    await start_group_at_end(kafka, group)
-    return EvaluatorSettings(database_url=database_url, group_id=group, timer_poll_interval_s=0.2)
 
 
 def _washout_ending_in_5_s(patient: str) -> tuple[object, float]:
@@ -41,7 +32,8 @@ def _washout_ending_in_5_s(patient: str) -> tuple[object, float]:
 async def test_a_washout_ending_in_5_s_alerts_between_5_and_6_5_s_later(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator-timers", timer_poll_interval_s=0.2)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \
             collect(kafka_settings, [patient]) as seen:
@@ -60,7 +52,8 @@ async def test_a_washout_ending_in_5_s_alerts_between_5_and_6_5_s_later(
 async def test_a_washout_timer_survives_an_evaluator_restart(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator-timers", timer_poll_interval_s=0.2)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     async with collect(kafka_settings, [patient]) as seen:
         async with evaluator_in_process(settings, kafka_settings, OneLabScreener()):

@@ -9,14 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.eligibility.decision import Status, TrialRef
-from shared.settings import EvaluatorSettings, KafkaSettings
-from tests.conftest import unique_group
+from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     collect,
     evaluator_in_process,
-    migrate,
+    fresh_settings,
     publish,
-    start_group_at_end,
     until,
 )
 from tests.unit.evaluator.fakes import TEST_TRIAL, OneLabScreener, lab_fact, patient_updated
@@ -25,17 +23,11 @@ pytestmark = pytest.mark.integration
 SECOND_TRIAL = TrialRef(id="TEST-ONE-LAB-B", version="7")
 
 
-async def _settings(database_url: str, kafka: KafkaSettings) -> EvaluatorSettings:
-    await migrate(database_url)
-    group = unique_group("evaluator")
-    await start_group_at_end(kafka, group)
-    return EvaluatorSettings(database_url=database_url, group_id=group, timer_poll_interval_s=0.2)
-
-
 async def test_a_new_lab_flips_a_patient_to_eligible_with_one_decision_per_trial_and_one_alert(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator", timer_poll_interval_s=0.2)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     screener = OneLabScreener(trials=(TEST_TRIAL, SECOND_TRIAL))
@@ -63,7 +55,8 @@ async def test_a_new_lab_flips_a_patient_to_eligible_with_one_decision_per_trial
 async def test_the_same_event_delivered_twice_adds_no_decision_and_no_alert(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator", timer_poll_interval_s=0.2)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     event = patient_updated(patient, (lab_fact(150, now - timedelta(hours=1)),), now)
@@ -82,7 +75,8 @@ async def test_the_same_event_delivered_twice_adds_no_decision_and_no_alert(
 async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_flowing(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator", timer_poll_interval_s=0.2)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \
@@ -107,7 +101,8 @@ async def test_the_real_criteria_engine_screens_a_patient_event_against_the_ship
 
     screener = default_screener()
     assert isinstance(screener, CriteriaEngineScreener), "the shipped engine must load"
-    settings = await _settings(database_url, kafka_settings)
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator", timer_poll_interval_s=0.2)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     async with evaluator_in_process(settings, kafka_settings, screener), \
