@@ -16,7 +16,7 @@ from typing import Any
 from shared.eligibility.context import Context, Trace
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
-from shared.eligibility.primitives.labs import latest_result
+from shared.eligibility.primitives.labs import judge, latest_result
 from shared.eligibility.scores.common import (
     ScoreOutcome,
     documented_value,
@@ -26,9 +26,13 @@ from shared.eligibility.scores.common import (
 
 
 def _entry(ctx: Context, trace: Trace, spec: dict[str, Any]) -> Truth:
+    at_least = spec["ana_titer_at_least"]
     for fact in ctx.facts(ctx.tables.concept("ana_titer")):
         q = fact.value_quantity
-        if q is not None and q.value >= spec["ana_titer_at_least"] and fact_time(fact) <= ctx.as_of:
+        if q is None or fact_time(fact) > ctx.as_of:
+            continue
+        # a titer reported as "<1:80" is below the entry bound, not at it
+        if judge(q, at_least, ">=") is Truth.TRUE:
             trace.findings.append(f"entry criterion met: ANA titer 1:{q.value:g}")
             return Truth.TRUE
     presence = latest_result(ctx, ctx.tables.concept("ana_presence"), None, None)

@@ -28,6 +28,7 @@ from shared.eligibility.loader import load_trial
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.labs import read_result
 from shared.eligibility.scores.common import lab_state
+from shared.eligibility.scores.eular_acr_2019 import eular_acr_2019
 from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
 
 TRIAL = load_trial("NCT06920433", "2025-11-14.1")
@@ -134,3 +135,14 @@ def test_a_score_item_does_not_count_a_censored_result_that_cannot_settle_its_ru
     assert _hematuria(_urine_rbc(5, "<")) is Truth.FALSE
     assert _hematuria(_urine_rbc(5, ">")) is Truth.TRUE
     assert _hematuria(_urine_rbc(10, None)) is Truth.TRUE
+
+
+def test_an_ana_titer_reported_below_1_80_is_not_the_eular_acr_entry_criterion() -> None:
+    builder = eligible_patient().without("http://loinc.org", "5048-4")
+    builder.lab("5048-4", 80, "{titer}", days=400)
+    builder.resources[-1]["valueQuantity"]["comparator"] = "<"
+    patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="t"))
+    ctx = Context(as_of=AS_OF, index=build_index(TRIAL, patient), tables=TRIAL.tables)
+    trace = Trace()
+    assert eular_acr_2019(ctx, trace).gate is Truth.UNKNOWN
+    assert "ANA >= 1:80 on HEp-2 cells (or equivalent positive test) at least once" in trace.missing
