@@ -26,12 +26,11 @@ from shared.clinical.facts import (
     Provenance,
     Sex,
 )
-from shared.clinical.fhir_values import Reader
+from shared.clinical.fhir_values import Reader, loinc_of
 from shared.clinical.hl7v2_values import (
     RESULT_STATUS,
     ObxField,
     codings,
-    loinc_of,
     read_obx_value,
     reference_range,
 )

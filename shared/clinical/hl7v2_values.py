@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.clinical.codes import HL7V2_SYSTEMS, LOINC
+from shared.clinical.codes import HL7V2_SYSTEMS
 from shared.clinical.facts import Coding, Quantity, ReferenceRange
 from shared.clinical.fhir_values import ObservedValue, Reader, read_result_text
 from shared.clinical.units import UnitError, analyte_for, to_canonical
@@ -68,10 +68,6 @@ def codings(field: ObxField) -> tuple[Coding, ...]:
                 )
             )
     return tuple(found)
-
-
-def loinc_of(codes: tuple[Coding, ...]) -> str | None:
-    return next((coding.code for coding in codes if coding.system == LOINC), None)
 
 
 def unit_of(field: ObxField) -> str:
