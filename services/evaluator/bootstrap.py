@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
-import structlog
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -17,10 +16,9 @@ from services.evaluator import api, loops
 from services.evaluator.alert_stream import AlertStream, feed_from_topic
 from services.evaluator.clock import Clock, utc_now
 from services.evaluator.db import immediate_sqlite_transactions
-from services.evaluator.engine_screener import CriteriaEngineScreener, engine_installed
+from services.evaluator.engine_screener import CriteriaEngineScreener
 from services.evaluator.handlers import PatientEventHandler
 from services.evaluator.outbox import OutboxSender
-from services.evaluator.placeholder_screener import EngineNotInstalledScreener
 from services.evaluator.published_scan import PublishedScan
 from services.evaluator.screener import Screener
 from shared.contracts.topics import PATIENT_EVENTS
@@ -36,22 +34,12 @@ SERVICE = "evaluator"
 # trip per batch instead of per event. The consumer returns what is there, never waits to fill.
 BATCH_SIZE = 200
 FETCH_MAX_WAIT_MS = 20
-log = structlog.get_logger(__name__)
 
 
 def default_screener() -> Screener:
-    """The criteria engine when installed and shipping trials, else the never-eligible stand-in."""
-    if engine_installed():
-        try:
-            engine = CriteriaEngineScreener()
-            if engine.active_trials():
-                return engine
-            log.warning("criteria engine ships no trial file: using the placeholder")
-        except Exception:
-            log.exception("criteria engine failed to load: using the placeholder")
-    else:
-        log.warning("criteria engine not installed: every decision will be undetermined")
-    return EngineNotInstalledScreener()
+    """The criteria engine with the shipped trials; raises (the service does not start) if it
+    cannot load them."""
+    return CriteriaEngineScreener()
 
 
 def build_app(

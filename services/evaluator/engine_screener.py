@@ -1,75 +1,71 @@
 """The Screener port backed by the criteria engine in ``shared.eligibility``.
 
-Imported lazily (bootstrap falls back to the placeholder when the engine is absent), so the
-evaluator still runs, never calling anyone eligible, on a build without the engine.
+The engine ships with the evaluator. If it cannot load its trial files the evaluator must not
+start: screening with a stand-in would turn every eligible patient into a false "no longer
+eligible" alert while readiness stayed green.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from datetime import datetime
-from typing import Any
 
 from shared.clinical.facts import PatientFacts
-from shared.eligibility.decision import Decision, TrialRef
-
-ENGINE_MODULE = "shared.eligibility.engine"
-LOADER_MODULE = "shared.eligibility.loader"
-
-
-def engine_installed() -> bool:
-    try:
-        return all(importlib.util.find_spec(m) is not None for m in (ENGINE_MODULE, LOADER_MODULE))
-    except ModuleNotFoundError:
-        return False
+from shared.eligibility.decision import (
+    CriterionKind,
+    CriterionResult,
+    Decision,
+    Outcome,
+    Status,
+    TrialRef,
+)
+from shared.eligibility.engine import evaluate
+from shared.eligibility.loader import TrialFileError, list_trials, load_trial
+from shared.eligibility.trial import TrialVersion
 
 
 class CriteriaEngineScreener:
     def __init__(self) -> None:
-        self._engine: Any = importlib.import_module(ENGINE_MODULE)
-        self._loader: Any = importlib.import_module(LOADER_MODULE)
-        self._versions: dict[TrialRef, Any] = {}
-        self._shipped: tuple[TrialRef, ...] | None = None
+        self._versions: dict[TrialRef, TrialVersion] = {}
+        shipped = [load_trial(trial_id) for trial_id in list_trials()]
+        if not shipped:
+            raise RuntimeError("the criteria engine ships no trial file: nothing to screen")
+        self._shipped = tuple(TrialRef(id=t.id, version=t.version) for t in shipped)
 
-    def _trial_version(self, trial: TrialRef) -> Any:
+    def _trial_version(self, trial: TrialRef) -> TrialVersion:
         loaded = self._versions.get(trial)
         if loaded is None:
-            loaded = self._loader.load_trial(trial.id, trial.version)
-            self._versions[trial] = loaded
+            loaded = self._versions[trial] = load_trial(trial.id, trial.version)
         return loaded
 
     def evaluate(self, trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision:
-        decision: Decision = self._engine.evaluate(self._trial_version(trial), facts, as_of)
-        return decision
+        return evaluate(self._trial_version(trial), facts, as_of)
 
     def active_trials(self) -> tuple[TrialRef, ...]:
-        """The newest shipped version of each trial (read once: trial files ship with the code)."""
-        if self._shipped is None:
-            refs = []
-            for listed in self._loader.list_trials():
-                trial_id = listed if isinstance(listed, str) else _attr(listed, "id", "trial_id")
-                refs.append(_ref_of(self._loader.load_trial(trial_id)))
-            self._shipped = tuple(refs)
+        """The newest shipped version of each trial (trial files ship with the code)."""
         return self._shipped
 
     def has_version(self, trial: TrialRef) -> bool:
         try:
             self._trial_version(trial)
-        except Exception:
+        except TrialFileError:
             return False
         return True
 
 
-def _attr(value: Any, *names: str) -> Any:
-    for name in names:
-        if hasattr(value, name):
-            return getattr(value, name)
-    raise AttributeError(f"none of {names} on {type(value).__name__}")
-
-
-def _ref_of(trial_version: Any) -> TrialRef:
-    ref = getattr(trial_version, "ref", None)
-    if isinstance(ref, TrialRef):
-        return ref
-    return TrialRef(id=_attr(trial_version, "id", "trial_id"), version=str(trial_version.version))
+def engine_failed(trial: TrialRef, as_of: datetime, error: BaseException) -> Decision:
+    """What a decision says when the engine raised: undetermined, never eligible, and why."""
+    return Decision(
+        trial=trial,
+        as_of=as_of,
+        status=Status.UNDETERMINED,
+        criteria=(CriterionResult(
+            id="ENGINE",
+            kind=CriterionKind.INCLUSION,
+            outcome=Outcome.UNKNOWN,
+            reason=f"the criteria engine failed on this patient ({type(error).__name__}); "
+                   "reported to the maintainers",
+            missing=("a criteria engine that can evaluate this patient",),
+        ),),
+        next_review_at=None,
+        engine_version="engine-error",
+    )

@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.evaluator import decisions, webhooks
 from services.evaluator.clock import Clock
 from services.evaluator.db import insert_ignoring_duplicates, upsert_many
+from services.evaluator.engine_screener import engine_failed
 from services.evaluator.metrics import ENGINE_FAILURES
 from services.evaluator.outbox import OutboxMessage, stage
 from services.evaluator.patient_state import PatientState, ordered
-from services.evaluator.placeholder_screener import engine_failed
 from services.evaluator.screener import Screener
 from services.evaluator.tables import (
     patient_fact,

@@ -4,10 +4,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.evaluator import decisions
-from services.evaluator.placeholder_screener import EngineNotInstalledScreener, engine_failed
+from services.evaluator.engine_screener import engine_failed
 from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
-from shared.eligibility.decision import Outcome, Status, TrialRef
+from shared.eligibility.decision import Status, TrialRef
 from tests.unit.evaluator.fakes import TEST_TRIAL, OneLabScreener, drug_fact, lab_fact
 
 AS_OF = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -67,15 +67,6 @@ def test_missing_data_lists_what_unknown_criteria_need_once() -> None:
     decision = OneLabScreener().evaluate(TEST_TRIAL, facts, AS_OF)
     assert decision.status is Status.UNDETERMINED
     assert decisions.missing_data(decision) == ["test lab within 30 days", "test drug stop date"]
-
-
-def test_the_engine_placeholder_is_never_eligible_and_names_what_is_missing() -> None:
-    screener = EngineNotInstalledScreener()
-    [trial] = screener.active_trials()
-    decision = screener.evaluate(trial, PatientFacts(), AS_OF)
-    assert decision.status is Status.UNDETERMINED
-    assert decision.criteria[0].outcome is Outcome.UNKNOWN
-    assert decisions.missing_data(decision) == ["criteria engine"]
 
 
 def test_an_engine_failure_becomes_an_undetermined_decision_that_says_so() -> None:
