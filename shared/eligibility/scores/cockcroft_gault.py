@@ -57,7 +57,7 @@ def cockcroft_gault(
     if missing or scr_fact is None or weight_fact is None or demographics.birth_date is None:
         documented = documented_value(ctx, tables.concept("crcl_cockcroft_gault"), lookback, trace)
         if documented is not None:
-            return ScoreOutcome(documented, documented)
+            return documented
         for what in missing:
             trace.need(what)
         trace.gap("CrCl cannot be computed: missing " + ", ".join(missing))

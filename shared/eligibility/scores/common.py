@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -21,6 +22,15 @@ class ScoreOutcome:
     low: float
     high: float
     gate: Truth = Truth.TRUE
+
+    def words(self) -> str:
+        if self.low == self.high:
+            return f"{self.low:g}"
+        if self.low == -math.inf:
+            return f"at most {self.high:g}"
+        if self.high == math.inf:
+            return f"at least {self.low:g}"
+        return f"{self.low:g}-{self.high:g}"
 
 
 def in_window(
@@ -54,18 +64,24 @@ def fact_concept(code: str, label: str) -> Concept:
 
 def documented_value(
     ctx: Context, concept: Concept, window: Duration | None, trace: Trace
-) -> float | None:
+) -> ScoreOutcome | None:
+    """The most recent documented value, as bounds: a documented "<30" is at most 30, not 30."""
     for fact in in_window(ctx, ctx.facts(concept), window):
-        if fact.value_quantity is None:
+        quantity = fact.value_quantity
+        if quantity is None:
             continue
         if window is not None:
             ctx.review_at(window.after(fact_time(fact)))
         trace.evidence.append(cite(fact, note=f"documented {concept.label}"))
         trace.findings.append(
-            f"documented {concept.label} {fact.value_quantity.value:g}"
+            f"documented {concept.label} {quantity.comparator or ''}{quantity.value:g}"
             f" ({ctx.when(fact_time(fact))})"
         )
-        return fact.value_quantity.value
+        if quantity.comparator in ("<", "<="):
+            return ScoreOutcome(-math.inf, quantity.value)
+        if quantity.comparator in (">", ">="):
+            return ScoreOutcome(quantity.value, math.inf)
+        return ScoreOutcome(quantity.value, quantity.value)
     return None
 
 

@@ -64,9 +64,11 @@ def eular_acr_2019(ctx: Context, trace: Trace) -> ScoreOutcome:
     low, high = sum(sure.values()), sum(possible.values())
     documented = documented_value(ctx, ctx.tables.concept("eular_acr_2019_total"), None, trace)
     if documented is not None:
-        value = max(documented, low)
-        trace.findings.append(f"EULAR/ACR 2019 score {value:g} (documented {documented:g})")
-        return ScoreOutcome(value, value)
+        total = ScoreOutcome(max(documented.low, low), max(documented.high, low))
+        trace.findings.append(
+            f"EULAR/ACR 2019 score {total.words()} (documented {documented.words()})"
+        )
+        return total
     clinical = (
         Truth.TRUE
         if Truth.TRUE in clinical_states

@@ -18,7 +18,7 @@ def nih_index(ctx: Context, which: str, lookback: Duration, trace: Trace) -> Sco
     )
     documented = documented_value(ctx, concept, lookback, trace)
     if documented is not None:
-        return ScoreOutcome(documented, documented)
+        return documented
     low = high = 0.0
     unscored: list[str] = []
     for lesion in ctx.tables.scores["nih_indices"][which]:

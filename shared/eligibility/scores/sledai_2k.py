@@ -30,11 +30,13 @@ def sledai_2k(ctx: Context, window: Duration, trace: Trace) -> ScoreOutcome:
             unknown.append(item.id)
     documented = documented_value(ctx, ctx.tables.concept("sledai_2k_total"), window, trace)
     if documented is not None:
-        value = max(documented, low)
+        # a documented total is read as bounds; the descriptors on record are a floor under it
+        total = ScoreOutcome(max(documented.low, low), max(documented.high, low))
         trace.findings.append(
-            f"SLEDAI-2K {value:g} (documented {documented:g}; descriptors prove >= {low:g})"
+            f"SLEDAI-2K {total.words()} (documented {documented.words()};"
+            f" descriptors prove >= {low:g})"
         )
-        return ScoreOutcome(value, value)
+        return total
     trace.findings.append(f"SLEDAI-2K computed over {window.words()}: {low:g} sure, up to {high:g}")
     if unknown and low != high:
         trace.need(f"SLEDAI-2K total within {window.words()} or descriptors: {', '.join(unknown)}")

@@ -29,7 +29,7 @@ from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.labs import read_result
 from shared.eligibility.scores.common import lab_state
 from shared.eligibility.scores.eular_acr_2019 import eular_acr_2019
-from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
+from tests.unit.eligibility.fhir_builder import AS_OF, TW, ago, eligible_patient
 
 TRIAL = load_trial("NCT06920433", "2025-11-14.1")
 PLATELETS = "777-3"
@@ -146,3 +146,21 @@ def test_an_ana_titer_reported_below_1_80_is_not_the_eular_acr_entry_criterion()
     trace = Trace()
     assert eular_acr_2019(ctx, trace).gate is Truth.UNKNOWN
     assert "ANA >= 1:80 on HEp-2 cells (or equivalent positive test) at least once" in trace.missing
+
+
+def _documented_crcl(value: float, comparator: str) -> dict[str, Any]:
+    builder = eligible_patient().without("http://loinc.org", CREATININE)
+    builder.observation(TW, "crcl-cockcroft-gault", ago(2), quantity=(value, "mL/min"))
+    builder.resources[-1]["valueQuantity"]["comparator"] = comparator
+    return builder.bundle()
+
+
+def test_a_documented_crcl_reported_below_30_does_not_pass_I6_3() -> None:
+    _, i63 = _criterion(_documented_crcl(30, "<"), "I6.3")
+    assert i63.outcome is not Outcome.PASS
+
+
+def test_a_documented_crcl_reported_above_90_passes_I6_3() -> None:
+    _, i63 = _criterion(_documented_crcl(90, ">"), "I6.3")
+    assert i63.outcome is Outcome.PASS
+    assert "documented creatinine clearance by Cockcroft-Gault, documented >90" in i63.reason
