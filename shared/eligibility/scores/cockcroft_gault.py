@@ -39,6 +39,11 @@ def cockcroft_gault(
     tables = ctx.tables
     demographics = ctx.index.demographics
     scr_fact = latest_quantity(ctx, tables.concept("creatinine"), lookback, trace)
+    scr_q = scr_fact.value_quantity if scr_fact is not None else None
+    if scr_fact is not None and scr_q is not None and scr_q.value <= 0:
+        # an entry error, not a measurement: it would divide by zero or invert the formula
+        trace.evidence.append(cite(scr_fact, note="not used: creatinine is not above zero"))
+        scr_fact = None
     weight_fact = latest_quantity(ctx, tables.concept("body_weight"), weight_lookback, trace)
     height_fact = None
     if weight_choice != "actual":

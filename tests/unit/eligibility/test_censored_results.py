@@ -164,3 +164,11 @@ def test_a_documented_crcl_reported_above_90_passes_I6_3() -> None:
     _, i63 = _criterion(_documented_crcl(90, ">"), "I6.3")
     assert i63.outcome is Outcome.PASS
     assert "documented creatinine clearance by Cockcroft-Gault, documented >90" in i63.reason
+
+
+def test_a_creatinine_of_zero_is_not_used_and_I6_3_names_the_missing_creatinine() -> None:
+    builder = eligible_patient().without("http://loinc.org", CREATININE)
+    builder.lab(CREATININE, 0, "mg/dL", days=1)
+    _, i63 = _criterion(builder.bundle(), "I6.3")
+    assert i63.outcome is Outcome.UNKNOWN
+    assert "serum creatinine within 30 days" in i63.missing
