@@ -14,6 +14,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from services.audit.ingest import DecisionIngest
 from shared.contracts.topics import DECISIONS
+from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
 from shared.settings import AuditSettings, KafkaSettings
 
 
@@ -30,6 +31,9 @@ def register_handlers(broker: KafkaBroker, ingest: DecisionIngest, settings: Aud
         session_timeout_ms=kafka.session_timeout_ms,
         heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         rebalance_timeout_ms=kafka.rebalance_timeout_ms,
+        # A record FastStream cannot decode must still reach ingest, to be dead-lettered.
+        parser=tolerant_batch_parser,
+        decoder=bytes_decoder,
     )
     async def on_decisions(msg: KafkaMessage) -> None:
         raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)

@@ -19,7 +19,6 @@ from services.intake.api import IntakeRuntime, create_api
 from services.intake.database import WriteTurns, make_intake_engine
 from services.intake.handlers import RawIntakeHandler
 from services.intake.leadership import RelayLeadership
-from services.intake.raw_codec import bytes_decoder, tolerant_parser
 from services.intake.relay import OutboxRelay
 from services.intake.store import PendingEvent, SqlOutbox, sql_unit_of_work
 from shared.contracts.topics import INTAKE_RAW
@@ -29,6 +28,7 @@ from shared.infra.db import make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router
 from shared.infra.kafka import make_broker
+from shared.infra.raw_codec import bytes_decoder, tolerant_parser
 from shared.settings import IntakeSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)

@@ -84,11 +84,12 @@ async def publish(kafka: KafkaSettings, events: Iterable[DecisionMade]) -> int:
     return sent
 
 
-async def publish_raw(kafka: KafkaSettings, value: bytes, key: bytes) -> None:
+async def publish_raw(kafka: KafkaSettings, value: bytes, key: bytes,
+                      headers: list[tuple[str, bytes]] | None = None) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(DECISIONS, value, key=key)
+        await producer.send_and_wait(DECISIONS, value, key=key, headers=headers)
     finally:
         await producer.stop()
 

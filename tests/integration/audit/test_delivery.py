@@ -109,6 +109,34 @@ async def test_a_poison_message_is_dead_lettered_and_its_partition_keeps_flowing
     assert letter.payload == '{"event_type": "eligibility.decided"}'
 
 
+async def test_a_record_labelled_json_that_is_not_json_is_dead_lettered_not_redelivered_forever(
+        kafka_settings: KafkaSettings, database_url: str, tmp_path: Path) -> None:
+    await migrate(database_url)
+    group = unique_group("audit-not-json")
+    await start_group_at_end(kafka_settings, group)
+    key = f"pk_{group}"
+    consumer = await _dead_letter_consumer(kafka_settings)
+    try:
+        async with running(audit_app(audit_settings(database_url, tmp_path, group),
+                                     kafka_settings)):
+            await publish_raw(kafka_settings, b"\xff not json", key.encode(),
+                              headers=[("content-type", b"application/json"),
+                                       ("source", b"\xfe\xff")])
+            await publish(kafka_settings, [decision_event(key, 0)])
+
+            async def stored() -> bool:
+                return await count_records(database_url, key) == 1
+
+            await wait_for(stored, what="the decision after the undecodable record")
+            record = await asyncio.wait_for(consumer.getone(), timeout=10)
+    finally:
+        await consumer.stop()
+    letter = DeadLetter.model_validate_json(record.value)
+    assert letter.key == key
+    assert letter.payload_encoding == "base64"
+    assert "not a DecisionMade" in letter.reason
+
+
 async def _allow_connections(database_url: str, allowed: bool) -> None:
     name = make_url(database_url).database
     engine = make_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
