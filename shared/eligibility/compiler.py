@@ -73,10 +73,6 @@ def _children(node: object) -> list[object]:
     return []
 
 
-def compile_node(node: object, tables: Tables) -> Node:
-    return Compiler(tables, [node]).compile(node)
-
-
 def _compile(node: object, tables: Tables, sub: Callable[[object], Node]) -> Node:
     c = tables.concept
     match node:
