@@ -18,6 +18,8 @@ from shared.clinical.qualitative import qualitative_coding
 from shared.clinical.times import TimeFormatError, parse_fhir_datetime
 from shared.clinical.units import UnitError, analyte_for, to_canonical
 
+# a value reported only as a bound ("<20"); FHIR R4 Quantity.comparator and HL7 v2 SN
+COMPARATORS = frozenset({"<", "<=", ">=", ">"})
 _TITER = re.compile(r"^\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 Json = dict[str, Any]
@@ -96,7 +98,13 @@ class Reader:
                 self.problem(where, f"{error} (LOINC {loinc})")
             return None  # an unknown analyte with an unreadable unit: keep nothing, invent nothing
         comparator = data.get("comparator")
-        return canonical.model_copy(update={"comparator": comparator}) if comparator else canonical
+        if comparator is None:
+            return canonical
+        if comparator not in COMPARATORS:
+            # a value whose relation to the number is unknown must not be read as the number
+            self.problem(f"{path}.comparator", "not one of <, <=, >=, >")
+            return None
+        return canonical.model_copy(update={"comparator": comparator})
 
     def reference_range(
         self, loinc: str | None, ranges: Any, path: str, unit: str | None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from shared.clinical.codes import HL7V2_SYSTEMS
 from shared.clinical.facts import Coding, Quantity, ReferenceRange
-from shared.clinical.fhir_values import ObservedValue, Reader, read_result_text
+from shared.clinical.fhir_values import COMPARATORS, ObservedValue, Reader, read_result_text
 from shared.clinical.units import UnitError, analyte_for, to_canonical
 
 # HL7 table 0085 (observation result status) -> FHIR ObservationStatus, so consumers read one
@@ -30,7 +30,6 @@ _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 _RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:-|to|–)\s*({_NUMBER})\s*$", re.IGNORECASE)
 _UPPER = re.compile(rf"^\s*(?:<|<=|≤)\s*({_NUMBER})\s*$")
 _LOWER = re.compile(rf"^\s*(?:>|>=|≥)\s*({_NUMBER})\s*$")
-_COMPARATORS = {"<", "<=", ">", ">="}
 _TEXT_TYPES = {"ST", "TX", "FT"}
 _CODED_TYPES = {"CE", "CWE", "CNE"}
 
@@ -104,10 +103,10 @@ def _structured_numeric(
         )
     if separator or second:
         return ObservedValue()  # ranges and ratios other than titers: no single value to keep
-    if comparator and comparator not in _COMPARATORS and comparator != "=":
+    if comparator and comparator not in COMPARATORS and comparator != "=":
         reader.problem(value.path, f"unknown comparator {comparator!r}")
         return ObservedValue()
-    bound = comparator if comparator in _COMPARATORS else None
+    bound = comparator if comparator in COMPARATORS else None
     return _numeric(reader, loinc, first, bound, unit, value.path)
 
 

@@ -322,6 +322,15 @@ def test_a_comparator_is_kept_with_the_value() -> None:
     assert quantity.comparator == "<"
 
 
+def test_a_comparator_other_than_a_bound_is_refused_never_read_as_the_number() -> None:
+    bundle = _bundle()
+    _entry(bundle, "creat-1")["valueQuantity"]["comparator"] = "ad"
+    problems = _problems(bundle)
+    assert any(p.endswith("valueQuantity.comparator: not one of <, <=, >=, >") for p in problems), (
+        problems
+    )
+
+
 def test_a_titer_sent_as_a_ratio_becomes_a_titer_quantity() -> None:
     bundle = _bundle()
     ana = _entry(bundle, "ana-1")
