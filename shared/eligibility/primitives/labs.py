@@ -64,7 +64,9 @@ def judge(quantity: Quantity, threshold: float, op: str) -> Truth:
         return compare_bounds(-math.inf, value, threshold, op)
     if comparator == ">":
         return compare_bounds(math.nextafter(value, math.inf), math.inf, threshold, op)
-    return compare_bounds(value, math.inf, threshold, op)
+    if comparator == ">=":
+        return compare_bounds(value, math.inf, threshold, op)
+    return Truth.UNKNOWN  # the normaliser admits only the four bounds; anything else says nothing
 
 
 def shown(quantity: Quantity) -> str:
