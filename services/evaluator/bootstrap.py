@@ -27,6 +27,7 @@ from shared.infra.db import make_engine, make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router
 from shared.infra.kafka import make_broker
+from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
 from shared.settings import EvaluatorSettings, KafkaSettings
 
 SERVICE = "evaluator"
@@ -64,6 +65,10 @@ def build_app(
         group_id=settings.group_id,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         auto_offset_reset="earliest",
+        # The handler validates raw records itself: a record FastStream cannot decode by its
+        # content-type must reach it (and the dead-letter topic), not be redelivered forever.
+        parser=tolerant_batch_parser,
+        decoder=bytes_decoder,
         # Tansu answers a fetch only when its wait expires, not when data arrives: a short
         # wait bounds the event-to-decision latency (Apache Kafka answers at once either way).
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,

@@ -112,7 +112,8 @@ async def collect(kafka: KafkaSettings, patient_keys: Iterable[str]) -> AsyncIte
 
 
 async def publish(kafka: KafkaSettings, events: Iterable[PatientUpdated],
-                  raw: Iterable[tuple[str, bytes]] = ()) -> None:
+                  raw: Iterable[tuple[str, bytes]] = (),
+                  raw_headers: list[tuple[str, bytes]] | None = None) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -120,7 +121,8 @@ async def publish(kafka: KafkaSettings, events: Iterable[PatientUpdated],
             await producer.send_and_wait(PATIENT_EVENTS, event.model_dump_json().encode(),
                                          key=event.patient_key.encode())
         for key, value in raw:
-            await producer.send_and_wait(PATIENT_EVENTS, value, key=key.encode())
+            await producer.send_and_wait(PATIENT_EVENTS, value, key=key.encode(),
+                                         headers=raw_headers)
     finally:
         await producer.stop()
 

@@ -93,6 +93,24 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_flowing
     assert [a.alert for a in seen.alerts] == ["newly-eligible", "no-longer-eligible"]
 
 
+async def test_a_record_labelled_json_that_is_not_json_is_dead_lettered_not_redelivered_forever(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await fresh_settings(
+        database_url, kafka_settings, "evaluator", timer_poll_interval_s=0.2)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \
+            collect(kafka_settings, [patient]) as seen:
+        await publish(kafka_settings, [], raw=[(patient, b"{not json")],
+                      raw_headers=[("content-type", b"application/json")])
+        await publish(kafka_settings, [patient_updated(
+            patient, (lab_fact(150, now - timedelta(hours=1)),), now)])
+        assert await until(lambda: len(seen.decisions) == 1, 20), "the partition is blocked"
+
+    assert [d.decision.status for d in seen.decisions] == [Status.ELIGIBLE]
+
+
 async def test_the_real_criteria_engine_screens_a_patient_event_against_the_shipped_trial(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
