@@ -45,6 +45,25 @@ class ReferenceRange(_Frozen):
     high: Quantity | None = None
 
 
+class ReadingNote(_Frozen):
+    """Why one element of a result was not read exactly as sent, at its source path.
+
+    ``path`` is the element's path in the input (``Bundle.entry[3].resource.valueString``,
+    ``OBX[2].5``); ``reason`` is a sentence a person can act on. Carries no input excerpt
+    longer than the value itself.
+    """
+
+    path: str
+    reason: str
+
+
+class ReceivedValue(_Frozen):
+    """The value and unit exactly as the sender wrote them (for evidence beside the canonical)."""
+
+    value: str | None = None
+    unit: str | None = None
+
+
 class FactKind(StrEnum):
     OBSERVATION = "observation"
     CONDITION = "condition"
@@ -89,6 +108,17 @@ class ClinicalFact(_Frozen):
     interpretation: str | None = Field(default=None, description="abnormal flag, e.g. H, L, N, A")
     components: tuple[ClinicalFact, ...] = ()
     provenance: Provenance
+    unread: ReadingNote | None = Field(
+        default=None,
+        description=(
+            "set when the result exists (code, time, provenance) but its value could not be"
+            " read; every criterion that reads this concept is unknown while it is the latest"
+        ),
+    )
+    notes: tuple[ReadingNote, ...] = Field(
+        default=(), description="elements read with a warning (alias applied, approximate time)"
+    )
+    received: ReceivedValue | None = None
 
 
 class Sex(StrEnum):
