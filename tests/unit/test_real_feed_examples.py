@@ -304,3 +304,88 @@ def test_a_positive_hcg_excludes_even_without_documented_childbearing_potential(
         hcg["valueCodeableConcept"] = {"coding": [{"system": SNOMED, "code": "10828004"}]}
 
     assert decide(_bundle(positive_without_potential)).status == Status.INELIGIBLE
+
+
+# More shapes of the same kinds, as real senders send them.
+
+
+# Kind 2, HL7 v2 ST (v2.5.1 ch. 2A.2.74): a censored number sent as a string.
+@pytest.mark.xfail(strict=True, reason="issue 9 kind 2: HL7 v2 ST censored value")
+def test_hl7_platelets_sent_as_st_below_ten_make_her_ineligible() -> None:
+    message = _oru(
+        "M-ST", "OBX|1|ST|777-3^Platelets^LN||<10|10*9/L|150-400|LL|||F|||20260228080000+0000"
+    )
+    assert decide(_bundle(), message).status == Status.INELIGIBLE
+
+
+# Kind 2, FHIR R4 Observation.valueRange: the value lies somewhere in [low, high].
+@pytest.mark.xfail(strict=True, reason="issue 9 kind 2: valueRange")
+def test_platelets_sent_as_a_range_below_the_threshold_make_her_ineligible() -> None:
+    value_range = {
+        "low": {"value": 5, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"},
+        "high": {"value": 10, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"},
+    }
+    bundle = _bundle(
+        _add(_observation("plt-rng", "777-3", "2026-02-28T09:00:00Z", valueRange=value_range))
+    )
+    assert decide(bundle).status == Status.INELIGIBLE
+
+
+# Kind 6: "W" = "post original as wrong" (HL7 v2.5.1 table 0085): the withdrawn result no
+# longer decides, so the older readable one is not silently used either way: the newer
+# platelet count is gone, the record falls back to what else it holds.
+@pytest.mark.xfail(strict=True, reason="issue 9 kind 6: withdrawals by order and observation")
+def test_a_withdrawn_low_platelet_count_no_longer_excludes() -> None:
+    when = "20260228080000+0000"
+    low = _oru("M-1", f"OBX|1|NM|777-3^Platelets^LN||15|10*9/L|150-400|LL|||F|||{when}")
+    withdrawn = _oru("M-2", f"OBX|1|NM|777-3^Platelets^LN||15|10*9/L|150-400|LL|||W|||{when}")
+    assert decide(_bundle(), low).status == Status.INELIGIBLE
+    assert decide(_bundle(), low, withdrawn).status == Status.ELIGIBLE
+
+
+# Kind 8: a US lab's platelet unit "K/uL" (= 10*3/uL = 10*9/L) through the alias table.
+@pytest.mark.xfail(strict=True, reason="issue 9 kind 8: alias table")
+def test_a_low_platelet_count_in_k_per_microlitre_makes_her_ineligible() -> None:
+    quantity = {"value": 12, "unit": "K/uL"}
+    bundle = _bundle(
+        _add(_observation("plt-k", "777-3", "2026-02-28T09:00:00Z", valueQuantity=quantity))
+    )
+    decision = decide(bundle)
+    assert decision.status == Status.INELIGIBLE
+
+
+# Kind 8: a unit the alias table does not know is never guessed: the newer result is unread.
+def test_a_newer_platelet_count_in_an_unknown_unit_leaves_bone_marrow_function_unknown() -> None:
+    quantity = {"value": 12, "unit": "bananas/uL"}
+    bundle = _bundle(
+        _add(_observation("plt-x", "777-3", "2026-02-28T09:00:00Z", valueQuantity=quantity))
+    )
+    try:
+        decision = decide(bundle)
+    except InvalidInput:
+        return  # refused with its path is one of the two right answers
+    assert outcome(decision, "I6.1") == Outcome.UNKNOWN
+
+
+# Kind 11: a MedicationAdministration's effective time is the dose itself (FHIR R4
+# MedicationAdministration.effective[x]); rituximab 10 days ago is inside any washout.
+def test_a_rituximab_infusion_ten_days_ago_excludes_without_a_stop_date() -> None:
+    administration = {
+        "fullUrl": "urn:uuid:ma-1",
+        "resource": {
+            "resourceType": "MedicationAdministration",
+            "id": "ma-1",
+            "status": "completed",
+            "medicationCodeableConcept": {
+                "coding": [
+                    {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "121191"}
+                ]
+            },
+            "subject": {"reference": "Patient/vignette"},
+            "effectiveDateTime": "2026-02-19T09:00:00Z",
+        },
+        "request": {"method": "PUT", "url": "MedicationAdministration/ma-1"},
+    }
+    decision = decide(_bundle(_add(administration)))
+    assert outcome(decision, "E11") == Outcome.FAIL
+    assert decision.status == Status.INELIGIBLE
