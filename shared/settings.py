@@ -75,6 +75,10 @@ class EvaluatorSettings(ServiceSettings):
     database_url: str = _sqlite_url("evaluator")
     group_id: str = "trialwatch-evaluator"
     timer_poll_interval_s: float = 0.2
+    # Webhook targets on loopback, private or link-local addresses are refused unless their host
+    # name, address or network (CIDR) is listed here, comma-separated (services/evaluator/
+    # webhook_targets.py).
+    webhook_allowed_hosts: str = ""
 
 
 class AuditSettings(ServiceSettings):

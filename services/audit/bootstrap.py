@@ -23,7 +23,7 @@ from shared.infra.auth import TokenRegistry
 from shared.infra.backoff import Backoff
 from shared.infra.db import make_engine, ping
 from shared.infra.dead_letters import DeadLetters
-from shared.infra.http import health_router
+from shared.infra.http import health_router, install_request_limits
 from shared.infra.kafka import make_broker
 from shared.settings import AuditSettings, KafkaSettings
 
@@ -92,4 +92,5 @@ def build_app(settings: AuditSettings | None = None,
 
     app.include_router(health_router({"database": database_ready, "broker": broker_ready}))
     app.include_router(router)
+    install_request_limits(app)
     return app

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import Path as Path_
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator import webhooks
 from services.evaluator.alert_stream import AlertStream
 from services.evaluator.clock import Clock
+from services.evaluator.webhook_targets import TargetRefused, check_target
 from services.evaluator.worklist import worklist
-from shared.infra.auth import Principal, Role, require_role
+from shared.infra.auth import Principal, Role, refuse, require_role, require_trial
 
 Coordinator = Annotated[Principal, Depends(require_role(Role.COORDINATOR))]
 HEARTBEAT_S = 15.0
+TRIAL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+TrialId = Annotated[str, Query(pattern=TRIAL_ID_PATTERN, max_length=64,
+                               description="a trial id (letters, digits, '.', '_', '-')")]
+KnownTrials = Callable[[], Awaitable[set[str]]]
 
 
 class WebhookRequest(BaseModel):
@@ -31,11 +38,13 @@ class WebhookRequest(BaseModel):
         ]},
     )
 
-    trial: str = Field(description="trial id whose alerts are delivered")
-    url: HttpUrl
+    trial: str = Field(description="trial id whose alerts are delivered",
+                       pattern=TRIAL_ID_PATTERN, max_length=64)
+    url: Annotated[HttpUrl, UrlConstraints(max_length=2048)] = Field(
+        description="https or http URL on a public address (others need an allow-list entry)")
     secret: str | None = Field(
-        default=None, min_length=16,
-        description="HMAC-SHA256 key; generated and returned once when omitted",
+        default=None, min_length=16, max_length=128, pattern=r"^[\x21-\x7e]+$",
+        description="HMAC-SHA256 key (printable ASCII); generated and returned once when omitted",
     )
 
 
@@ -68,48 +77,73 @@ class WorklistItem(BaseModel):
     as_of: datetime
 
 
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ("body", field),
+                                    "msg": message, "input": None}])
+
+
 def router(
-    sessions: async_sessionmaker[AsyncSession], alerts: AlertStream, clock: Clock
+    sessions: async_sessionmaker[AsyncSession], alerts: AlertStream, clock: Clock,
+    known_trials: KnownTrials, webhook_allow_list: frozenset[str] = frozenset(),
 ) -> APIRouter:
+    """Coordinator routes; each is scoped by the token's trial claims (shared/infra/auth.py)."""
     api = APIRouter(tags=["coordinators"])
 
     @api.get("/alerts/stream", summary="Live eligibility alerts (Server-Sent Events)",
              response_class=StreamingResponse)
     async def alert_stream(
-        _: Coordinator, trial: Annotated[str | None, Query(description="only this trial")] = None,
+        request: Request, who: Coordinator,
+        trial: Annotated[str | None, Query(description="only this trial", max_length=64,
+                                           pattern=TRIAL_ID_PATTERN)] = None,
     ) -> StreamingResponse:
-        return StreamingResponse(_events(alerts, trial), media_type="text/event-stream",
+        if trial is not None:
+            require_trial(request, who, trial)
+        return StreamingResponse(_events(alerts, trial, who), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})
 
     @api.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated,
               summary="Register a webhook for one trial's alerts")
-    async def register_webhook(request: WebhookRequest, who: Coordinator) -> WebhookCreated:
-        secret = request.secret or secrets.token_urlsafe(32)
+    async def register_webhook(
+        body: WebhookRequest, who: Coordinator, request: Request
+    ) -> WebhookCreated:
+        if body.trial not in await known_trials():
+            raise _invalid("trial", "no such trial is screened here")
+        require_trial(request, who, body.trial)
+        try:
+            await check_target(str(body.url), webhook_allow_list)
+        except TargetRefused as refused:
+            raise _invalid("url", str(refused)) from None
+        secret = body.secret or secrets.token_urlsafe(32)
         async with sessions.begin() as session:
             webhook_id = await webhooks.register(
-                session, request.trial, str(request.url), secret, who.client, clock()
+                session, body.trial, str(body.url), secret, who.client, clock()
             )
-        return WebhookCreated(webhook_id=webhook_id, trial=request.trial, url=str(request.url),
+        return WebhookCreated(webhook_id=webhook_id, trial=body.trial, url=str(body.url),
                               secret=secret)
 
     @api.get("/webhooks/{webhook_id}/deliveries", response_model=list[Delivery],
              summary="Every delivery of a webhook, with its attempts and last error")
-    async def deliveries(webhook_id: str, who: Coordinator) -> list[Delivery]:
+    async def deliveries(
+        webhook_id: Annotated[str, Path_(max_length=36)], who: Coordinator, request: Request
+    ) -> list[Delivery]:
         async with sessions() as session:
-            registered_by = await webhooks.owner(session, webhook_id)
+            found = await webhooks.registration(session, webhook_id)
             # Another coordinator's webhook is reported as absent, not as forbidden.
-            if registered_by is None or (
-                registered_by != who.client and who.role is not Role.ADMIN
-            ):
+            if found is None or (found[0] != who.client and who.role is not Role.ADMIN):
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such webhook")
+            if not who.may_see_trial(found[1]):
+                raise refuse(request, who, status.HTTP_404_NOT_FOUND, "trial_not_in_claims",
+                             "no such webhook", trial=found[1])
             rows = await webhooks.deliveries_of(session, webhook_id)
         return [Delivery.model_validate(r._mapping, from_attributes=False) for r in rows]
 
     @api.get("/worklist", response_model=list[WorklistItem],
              summary="Undetermined patients for a trial, closest to eligible first")
     async def get_worklist(
-        _: Coordinator, trial: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        request: Request, who: Coordinator, trial: TrialId,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[WorklistItem]:
+        require_trial(request, who, trial)
         async with sessions() as session:
             entries = await worklist(session, trial, limit)
         return [
@@ -122,7 +156,7 @@ def router(
     return api
 
 
-async def _events(alerts: AlertStream, trial: str | None) -> AsyncIterator[str]:
+async def _events(alerts: AlertStream, trial: str | None, who: Principal) -> AsyncIterator[str]:
     yield ": connected\n\n"
     async with alerts.subscribe() as queue:
         while True:
@@ -131,6 +165,6 @@ async def _events(alerts: AlertStream, trial: str | None) -> AsyncIterator[str]:
             except TimeoutError:
                 yield ": heartbeat\n\n"
                 continue
-            if trial is None or alert.trial.id == trial:
+            if (trial is None or alert.trial.id == trial) and who.may_see_trial(alert.trial.id):
                 data = alert.model_dump_json()
                 yield f"event: {alert.alert}\nid: {alert.event_id}\ndata: {data}\n\n"

@@ -21,11 +21,13 @@ from services.evaluator.handlers import PatientEventHandler
 from services.evaluator.outbox import OutboxSender
 from services.evaluator.published_scan import PublishedScan
 from services.evaluator.screener import Screener
+from services.evaluator.trial_registry import active_trials
+from services.evaluator.webhook_targets import allow_list_of
 from shared.contracts.topics import PATIENT_EVENTS
 from shared.infra.auth import TokenRegistry
 from shared.infra.db import make_engine, make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
-from shared.infra.http import health_router
+from shared.infra.http import health_router, install_request_limits
 from shared.infra.kafka import make_broker
 from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
 from shared.settings import EvaluatorSettings, KafkaSettings
@@ -95,7 +97,9 @@ def build_app(
                 settings.timer_poll_interval_s)),
             asyncio.create_task(loops.forever("outbox", loops.relay_step(sender), 1.0)),
             asyncio.create_task(loops.forever(
-                "webhooks", loops.webhook_step(sessions, client, clock), 0.5)),
+                "webhooks", loops.webhook_step(
+                    sessions, client, clock, allow_list_of(settings.webhook_allowed_hosts)),
+                0.5)),
             asyncio.create_task(feed_from_topic(alerts, kafka)),
         ]
         try:
@@ -114,5 +118,11 @@ def build_app(
     app.state.tokens = TokenRegistry.from_settings(settings)
     app.state.broker = broker
     app.include_router(health_router({"database": database_ready, "broker": broker_ready}))
-    app.include_router(api.router(sessions, alerts, clock))
+    install_request_limits(app)
+    async def known_trials() -> set[str]:
+        async with sessions() as session:
+            return {t.id for t in await active_trials(session, chosen)}
+
+    app.include_router(api.router(sessions, alerts, clock, known_trials,
+                                  allow_list_of(settings.webhook_allowed_hosts)))
     return app

@@ -14,6 +14,7 @@ from services.evaluator.clock import Clock
 from services.evaluator.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
 from services.evaluator.outbox import OutboxSender
 from services.evaluator.screener import Screener
+from services.evaluator.webhook_targets import TargetRefused, check_target
 from shared.contracts.topics import DECISIONS
 from shared.infra.backoff import Backoff
 from shared.time import iso_z
@@ -60,13 +61,14 @@ def relay_step(sender: OutboxSender) -> Callable[[], Awaitable[int]]:
 
 
 def webhook_step(
-    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient, clock: Clock
+    sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient, clock: Clock,
+    allow_list: frozenset[str] = frozenset(),
 ) -> Callable[[], Awaitable[int]]:
     async def step() -> int:
         async with sessions.begin() as session:
             due = await webhooks.claim_due(session, clock())
         for delivery in due:
-            await _attempt(sessions, client, delivery, clock)
+            await _attempt(sessions, client, delivery, clock, allow_list)
         return len(due)
 
     return step
@@ -77,6 +79,7 @@ async def _attempt(
     client: httpx.AsyncClient,
     delivery: webhooks.PendingDelivery,
     clock: Clock,
+    allow_list: frozenset[str],
 ) -> None:
     body = webhooks.body_of(delivery)
     timestamp = iso_z(clock())
@@ -88,12 +91,16 @@ async def _attempt(
     status_code: int | None = None
     error: str | None = None
     try:
+        # Checked again at delivery: the name may have been re-pointed since registration.
+        await check_target(delivery.url, allow_list)
         response = await client.post(delivery.url, content=body, headers=headers)
         status_code = response.status_code
         if not response.is_success:
             error = f"HTTP {status_code}"
     except httpx.HTTPError as failure:
         error = f"{type(failure).__name__}: {failure}"[:500]
+    except TargetRefused as refused:
+        error = f"target refused: {refused}"[:500]
     WEBHOOK_ATTEMPTS.labels("delivered" if error is None else "failed").inc()
     async with sessions.begin() as session:
         await webhooks.record_attempt(session, delivery, clock(), status_code, error)

@@ -138,6 +138,13 @@ async def deliveries_of(session: AsyncSession, webhook_id: str) -> Sequence[Any]
 
 async def owner(session: AsyncSession, webhook_id: str) -> str | None:
     """The client that registered the webhook; None when there is no such webhook."""
-    query = select(webhook.c.created_by).where(webhook.c.webhook_id == webhook_id)
+    found = await registration(session, webhook_id)
+    return found[0] if found else None
+
+
+async def registration(session: AsyncSession, webhook_id: str) -> tuple[str, str] | None:
+    """(client that registered it, trial id) of a webhook; None when there is no such webhook."""
+    query = select(webhook.c.created_by, webhook.c.trial_id).where(
+        webhook.c.webhook_id == webhook_id)
     found = (await session.execute(query)).first()
-    return found.created_by if found else None
+    return (found.created_by, found.trial_id) if found else None

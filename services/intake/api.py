@@ -24,7 +24,7 @@ from services.intake.pseudonyms import SURROGATE_KEY_PATTERN
 from services.intake.receipts import Receipt
 from services.intake.refusals import Refusal
 from services.intake.reidentify import reidentify
-from shared.infra.auth import Principal, Role, require_role
+from shared.infra.auth import Principal, Role, require_role, require_trial
 from shared.settings import IntakeSettings
 
 DESCRIPTION = """\
@@ -67,8 +67,12 @@ class ReceiptBody(BaseModel):
 
 
 class ReidentifyRequest(BaseModel):
-    reason: str | None = Field(default=None, max_length=500, pattern=r"^[^\x00]*$",
-                               description="why the coordinator needs the identity (logged)")
+    trial: str = Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                       description="the trial the coordinator acts for; must be in the token's "
+                                   "trial claims")
+    reason: str = Field(min_length=8, max_length=500, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
+                        description="why the coordinator needs the identity (stored in the "
+                                    "access log, never written to the service log)")
 
 
 class SourceIdentityBody(BaseModel):
@@ -170,12 +174,13 @@ async def post_reidentify(
     request: Request,
     response: Response,
     principal: Annotated[Principal, Depends(require_role(Role.COORDINATOR))],
-    body: Annotated[ReidentifyRequest | None, Body()] = None,
+    body: Annotated[ReidentifyRequest, Body()],
 ) -> SourceIdentityBody:
     runtime = _runtime(request)
+    require_trial(request, principal, body.trial)
     entry = Reidentification(patient_key=patient_key, client=principal.client,
-                             role=principal.role.value, reason=body.reason if body else None,
-                             at=runtime.clock())
+                             role=principal.role.value, reason=body.reason,
+                             at=runtime.clock(), trial=body.trial)
     identity = await reidentify(entry, runtime.transaction)
     response.headers["Cache-Control"] = "no-store"
     if identity is None:

@@ -45,9 +45,15 @@ def _charset(parameters: str) -> str:
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset":
-            charset = value.strip().strip('"') or "utf-8"
+            charset = value.strip().strip('"')[:40] or "utf-8"
             try:
-                return codecs.lookup(charset).name
+                info = codecs.lookup(charset)
             except LookupError:
-                raise UnsupportedMediaType(f"unknown charset {charset!r}") from None
+                info = None
+            # Only text encodings: "base64", "zlib", "rot13" ... are codecs too, but bytes to
+            # bytes (or str to str), and bytes.decode refuses them with LookupError. CPython
+            # marks them with ``_is_text_encoding = False`` (what bytes.decode itself checks).
+            if info is None or not getattr(info, "_is_text_encoding", True):
+                raise UnsupportedMediaType("charset is not a known text encoding")
+            return info.name
     return "utf-8"

@@ -30,6 +30,7 @@ class Reidentification:
     role: str
     reason: str | None
     at: datetime
+    trial: str | None = None
 
 
 class IntakeStore(Protocol):

@@ -29,8 +29,14 @@ class Refusal(Exception):
         return PROBLEM_BASE + self.slug
 
     def reason(self) -> str:
-        """One line for a dead letter or a log: the detail and every problem."""
-        return "; ".join([f"{self.status} {self.detail}", *map(str, self.problems)])
+        """One line for a dead letter or a log: status, kind and the path of every problem.
+
+        Never the detail or problem texts: they may quote the input (a unit, a code, a name),
+        and dead letters and logs must not carry input excerpts (the refused message itself
+        is kept in the dead letter's payload, which is PHI and access-restricted).
+        """
+        paths = ", ".join(p.path for p in self.problems[:50])
+        return f"{self.status} {self.slug}" + (f" at {paths}" if paths else "")
 
 
 class MalformedInput(Refusal):

@@ -119,7 +119,7 @@ class SqlIntakeStore:
     async def log_reidentification(self, entry: Reidentification, found: bool) -> None:
         await self._session.execute(insert(reidentifications).values(
             patient_key=entry.patient_key, client=entry.client, role=entry.role,
-            reason=entry.reason, found=found, at=entry.at,
+            reason=entry.reason, found=found, at=entry.at, trial=entry.trial,
         ))
 
 

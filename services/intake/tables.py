@@ -86,5 +86,6 @@ reidentifications = Table(
     Column("role", String(32), nullable=False),
     Column("reason", Text(), nullable=True),
     Column("found", Boolean(), nullable=False),
+    Column("trial", String(64), nullable=True),
     Column("at", UtcDateTime(), nullable=False),
 )

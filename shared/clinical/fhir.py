@@ -19,6 +19,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from shared.clinical import bounds
 from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate
 from shared.clinical.fhir_resources import BUILDERS, Source, demographics, patient_id
@@ -67,6 +68,7 @@ def normalise_fhir(
     """As ``parse_fhir``, also counting the resources skipped by type."""
     reader = Reader()
     document = _load(payload, reader)
+    bounds.check_fhir(document)
     entries = _entries(document, reader) if document is not None else []
     skipped: Counter[str] = Counter()
     supported: list[_Entry] = []

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, tzinfo
 
 import hl7
 
+from shared.clinical import bounds
 from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import (
     ClinicalFact,
@@ -112,6 +113,7 @@ def _parse(message: bytes | str, reader: Reader) -> hl7.Message | None:
     if not segments or not segments[0].startswith("MSH"):
         reader.problem("MSH", "not an HL7 v2 message: it must start with an MSH segment")
         return None
+    bounds.check_v2("\r".join(segments))
     try:
         return hl7.parse("\r".join(segments))
     except Exception as error:  # python-hl7 raises bare exceptions on malformed input

@@ -1,15 +1,23 @@
 """Bearer-token authentication with roles, shared by the three HTTP services.
 
 Tokens come from the service's settings: ``<PREFIX>_TOKENS="tok1=lab-system,tok2=auditor"``
-or a JSON file ``<PREFIX>_TOKENS_FILE`` mapping token -> {"role": ..., "client": ...}.
-``trialwatch run`` writes development tokens to ``var/dev-tokens.json``. Tokens are compared
-in constant time; the client name (never the token) is what gets logged and audited.
+(a coordinator's trials after ``@``: ``tok3=coordinator@NCT06920433|NCT0000001``) or a JSON file
+``<PREFIX>_TOKENS_FILE`` mapping token -> {"role", "client", "trials", "sites"}. The file is
+re-read when it changes, so ``trialwatch dev-token coordinator --trial T`` can mint a scoped
+token for a running pipeline. Tokens are compared in constant time; the client name (never the
+token) is what gets logged and audited.
+
+Claims: a coordinator sees only the trials listed in ``trials`` (``"*"`` grants every trial;
+no claim grants none) and, once patients carry a site, only the sites in ``sites``. ``admin``
+is unscoped. Every refusal is logged as ``access_refused`` with the client, role, route and
+the reason: never a patient identifier (surrogate keys only).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import os
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -17,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import HTTPException, Request, status
 
 from shared.settings import ServiceSettings
@@ -29,50 +38,150 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+EVERY_TRIAL = "*"
+_log = structlog.get_logger("trialwatch.access")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who calls: the client name (logged), the role, and a coordinator's scope claims.
+
+    ``trials``: trial ids this principal may see (``"*"`` = all). ``sites``: site codes, carried
+    for the day patient data holds a site (no event has one yet, so nothing filters on it).
+    """
+
     client: str
     role: Role
+    trials: frozenset[str] = frozenset()
+    sites: frozenset[str] = frozenset()
+
+    @property
+    def every_trial(self) -> bool:
+        return self.role is Role.ADMIN or EVERY_TRIAL in self.trials
+
+    def may_see_trial(self, trial: str) -> bool:
+        return self.every_trial or trial in self.trials
+
+    def visible(self, trials: set[str] | frozenset[str]) -> frozenset[str]:
+        """The subset of ``trials`` this principal may see."""
+        return frozenset(trials) if self.every_trial else frozenset(trials) & self.trials
 
 
 class TokenRegistry:
-    def __init__(self, tokens: dict[str, Principal]) -> None:
-        self._tokens = tokens
+    """Tokens from settings plus a token file that is re-read whenever it changes."""
+
+    def __init__(self, tokens: dict[str, Principal], file: Path | None = None) -> None:
+        self._static = tokens
+        self._file = file
+        self._file_stamp: tuple[int, int] | None = None
+        self._from_file: dict[str, Principal] = {}
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> TokenRegistry:
         tokens: dict[str, Principal] = {}
-        if settings.tokens_file and settings.tokens_file.exists():
-            tokens.update(load_token_file(settings.tokens_file))
         for pair in filter(None, (p.strip() for p in settings.tokens.split(","))):
-            token, _, role = pair.partition("=")
-            tokens[token] = Principal(client=f"{role}-client", role=Role(role))
-        return cls(tokens)
+            token, _, claim = pair.partition("=")
+            role, _, trials = claim.partition("@")
+            tokens[token] = Principal(client=f"{role}-client", role=Role(role),
+                                      trials=frozenset(filter(None, trials.split("|"))))
+        return cls(tokens, settings.tokens_file)
+
+    def _tokens(self) -> dict[str, Principal]:
+        if self._file is not None:
+            try:
+                stat = self._file.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size)
+                if stamp != self._file_stamp:
+                    self._from_file, self._file_stamp = load_token_file(self._file), stamp
+            except (OSError, ValueError):
+                self._from_file, self._file_stamp = {}, None
+        return {**self._from_file, **self._static}
 
     def authenticate(self, token: str) -> Principal | None:
         found = None
-        for known, principal in self._tokens.items():
+        for known, principal in self._tokens().items():
             if hmac.compare_digest(known.encode(), token.encode()):
                 found = principal
         return found
 
 
+def principal_of(claims: dict[str, Any]) -> Principal:
+    """A principal from one token file entry ``{"role", "client", "trials"?, "sites"?}``."""
+    return Principal(client=str(claims["client"]), role=Role(claims["role"]),
+                     trials=frozenset(map(str, claims.get("trials", ()))),
+                     sites=frozenset(map(str, claims.get("sites", ()))))
+
+
+def claims_of(principal: Principal) -> dict[str, Any]:
+    entry: dict[str, Any] = {"client": principal.client, "role": principal.role.value}
+    if principal.trials:
+        entry["trials"] = sorted(principal.trials)
+    if principal.sites:
+        entry["sites"] = sorted(principal.sites)
+    return entry
+
+
 def load_token_file(path: Path) -> dict[str, Principal]:
     raw = json.loads(path.read_text())
-    return {t: Principal(client=v["client"], role=Role(v["role"])) for t, v in raw.items()}
+    return {t: principal_of(v) for t, v in raw.items()}
+
+
+def save_token_file(path: Path, tokens: dict[str, Principal]) -> None:
+    """Write the token file atomically, readable by its owner only (0600 from creation)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({t: claims_of(p) for t, p in tokens.items()}, handle, indent=2)
+    os.replace(temporary, path)
 
 
 def write_dev_tokens(path: Path) -> dict[str, Principal]:
-    """Create (or reuse) one development token per role; the file is readable by its owner only."""
+    """Create (or reuse) one development token per role; the file is readable by its owner only.
+
+    The development coordinator is granted every trial (``"*"``) explicitly; scoped ones are
+    minted with ``trialwatch dev-token coordinator --trial T``.
+    """
     if path.exists():
         return load_token_file(path)
-    tokens = {f"dev-{role.value}-{secrets.token_urlsafe(12)}": Principal(f"dev-{role.value}", role)
-              for role in Role}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(
-        {t: {"client": p.client, "role": p.role.value} for t, p in tokens.items()}, indent=2))
-    path.chmod(0o600)
+    tokens = {
+        f"dev-{role.value}-{secrets.token_urlsafe(12)}": Principal(
+            f"dev-{role.value}", role,
+            trials=frozenset({EVERY_TRIAL}) if role is Role.COORDINATOR else frozenset())
+        for role in Role
+    }
+    save_token_file(path, tokens)
     return tokens
+
+
+def mint_token(path: Path, principal: Principal) -> str:
+    """Add a new token for ``principal`` to the token file and return it."""
+    tokens = load_token_file(path) if path.exists() else {}
+    token = f"dev-{principal.role.value}-{secrets.token_urlsafe(12)}"
+    tokens[token] = principal
+    save_token_file(path, tokens)
+    return token
+
+
+def refuse(request: Request, principal: Principal | None, code: int, reason: str,
+           detail: str, **context: str) -> HTTPException:
+    """Log a refused attempt (client, role, route, reason; never PHI) and build its HTTP error.
+
+    ``context`` may carry trial ids and surrogate keys only.
+    """
+    _log.warning("access_refused", status=code, reason=reason, method=request.method,
+                 route=getattr(request.scope.get("route"), "path", ""),
+                 client=principal.client if principal else None,
+                 role=principal.role.value if principal else None, **context)
+    headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
+    return HTTPException(code, detail, headers=headers)
+
+
+def require_trial(request: Request, principal: Principal, trial: str) -> None:
+    """403 (logged) unless the principal's claims include ``trial``."""
+    if not principal.may_see_trial(trial):
+        raise refuse(request, principal, status.HTTP_403_FORBIDDEN, "trial_not_in_claims",
+                     "this token is not scoped to that trial", trial=trial[:64])
 
 
 def require_role(*allowed: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
@@ -87,11 +196,11 @@ def require_role(*allowed: Role) -> Callable[[Request], Coroutine[Any, Any, Prin
         registry: TokenRegistry = request.app.state.tokens
         principal = registry.authenticate(token.strip()) if scheme.lower() == "bearer" else None
         if principal is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise refuse(request, None, status.HTTP_401_UNAUTHORIZED, "no_valid_token",
+                         "a valid bearer token is required")
         if principal.role not in allowed and principal.role is not Role.ADMIN:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"role {principal.role.value} may not do this")
+            raise refuse(request, principal, status.HTTP_403_FORBIDDEN, "role_not_allowed",
+                         f"role {principal.role.value} may not do this")
         return principal
 
     return dependency

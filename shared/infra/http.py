@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -36,3 +37,20 @@ def health_router(checks: Mapping[str, Check]) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def install_request_limits(app: FastAPI) -> None:
+    """Validation errors name the parameter and never echo its input.
+
+    FastAPI's default 422 body repeats the offending value: a 50 MB field comes back whole, and a
+    lone surrogate or a NaN cannot be encoded at all (a 500). Here each error is its location and
+    message only (RFC 9457 problem document).
+    """
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [{"path": ".".join(str(p) for p in e.get("loc", ())),
+                   "reason": str(e.get("msg", "invalid"))[:300]} for e in error.errors()]
+        body = {"type": "about:blank", "title": "The request is not valid", "status": 422,
+                "detail": "see errors", "instance": request.url.path, "errors": errors}
+        return JSONResponse(body, status_code=422, media_type="application/problem+json")

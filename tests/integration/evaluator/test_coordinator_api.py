@@ -37,14 +37,18 @@ pytestmark = pytest.mark.integration
 COORDINATOR = {"authorization": "Bearer coord-token"}
 OTHER_COORDINATOR = {"authorization": "Bearer coord-token-2"}
 LAB_SYSTEM = {"authorization": "Bearer lab-token"}
-TOKENS = "coord-token=coordinator,lab-token=lab-system"
+OTHER_TRIAL_COORDINATOR = {"authorization": "Bearer coord-other-trial"}
+TOKENS = (f"coord-token=coordinator@{TEST_TRIAL.id}|NCT-OTHER,lab-token=lab-system,"
+          "coord-other-trial=coordinator@NCT-OTHER")
+# The test receiver listens on loopback, which webhooks may target only when allow-listed.
+LOOPBACK_ALLOWED = "127.0.0.1"
 
 
 def _two_coordinators(settings: EvaluatorSettings, tmp_path: Path) -> EvaluatorSettings:
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({
-        "coord-token": {"role": "coordinator", "client": "ward-a"},
-        "coord-token-2": {"role": "coordinator", "client": "ward-b"},
+        "coord-token": {"role": "coordinator", "client": "ward-a", "trials": [TEST_TRIAL.id]},
+        "coord-token-2": {"role": "coordinator", "client": "ward-b", "trials": [TEST_TRIAL.id]},
     }))
     return settings.model_copy(update={"tokens": "", "tokens_file": tokens})
 
@@ -125,7 +129,8 @@ async def _receiver(fail_first: int) -> AsyncIterator[tuple[str, list[Request], 
 async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
     kafka_settings: KafkaSettings, database_url: str, tmp_path: Path
 ) -> None:
-    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS)
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS,
+                                    webhook_allowed_hosts=LOOPBACK_ALLOWED)
     settings = _two_coordinators(settings, tmp_path)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
@@ -164,7 +169,8 @@ async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
 async def test_a_failing_webhook_shows_its_failures_in_the_delivery_log(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
-    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS)
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS,
+                                    webhook_allowed_hosts=LOOPBACK_ALLOWED)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     async with _receiver(fail_first=100) as (url, received, _), \
@@ -218,3 +224,45 @@ async def test_the_worklist_lists_undetermined_patients_closest_to_eligible_firs
     assert entries[0]["missing"] == ["test lab within 30 days"]
     assert entries[1]["missing"] == ["test lab within 30 days", "test drug stop date"]
     assert entries[1]["unknown_criteria"] == 2
+
+
+async def test_a_coordinator_sees_and_registers_only_for_the_trials_its_token_claims(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS)
+    async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        worklist = await client.get(f"/worklist?trial={TEST_TRIAL.id}",
+                                    headers=OTHER_TRIAL_COORDINATOR)
+        stream = await client.get(f"/alerts/stream?trial={TEST_TRIAL.id}",
+                                  headers=OTHER_TRIAL_COORDINATOR)
+        webhook = await client.post("/webhooks", headers=OTHER_TRIAL_COORDINATOR, json={
+            "trial": TEST_TRIAL.id, "url": "https://coordinator.example.org/hook"})
+        own = await client.get("/worklist?trial=NCT-OTHER", headers=OTHER_TRIAL_COORDINATOR)
+
+    assert (worklist.status_code, stream.status_code, webhook.status_code) == (403, 403, 403)
+    assert own.status_code == 200
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"trial": "NCT-NOT-SCREENED", "url": "https://coordinator.example.org/hook"}, "trial"),
+    ({"trial": "T" * 50_000, "url": "https://coordinator.example.org/hook"}, "trial"),
+    ({"trial": TEST_TRIAL.id, "url": "http://127.0.0.1:8081/fhir"}, "url"),
+    ({"trial": TEST_TRIAL.id, "url": "http://localhost/"}, "url"),
+    ({"trial": TEST_TRIAL.id, "url": "http://169.254.169.254/latest/meta-data"}, "url"),
+    ({"trial": TEST_TRIAL.id, "url": "http://10.1.2.3/hook"}, "url"),
+    ({"trial": TEST_TRIAL.id, "url": "http://[::1]/hook"}, "url"),
+    ({"trial": TEST_TRIAL.id, "url": "http://[::ffff:127.0.0.1]/hook"}, "url"),
+    ({"trial": TEST_TRIAL.id, "url": "https://example.org/" + "a" * 5000}, "url"),
+    ({"trial": TEST_TRIAL.id, "url": "https://example.org/h", "secret": "s" * 10_000}, "secret"),
+])
+async def test_a_webhook_to_an_internal_address_an_unknown_trial_or_oversized_fields_is_422(
+    kafka_settings: KafkaSettings, database_url: str, body: dict[str, str], field: str
+) -> None:
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS)
+    async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        response = await client.post("/webhooks", headers=COORDINATOR, json=body)
+    assert response.status_code == 422
+    assert field in response.text
+    assert len(response.content) < 5_000

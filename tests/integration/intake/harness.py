@@ -36,7 +36,7 @@ async def migrate(database_url: str) -> None:
 
 def settings_for(database_url: str, **overrides: object) -> IntakeSettings:
     return IntakeSettings(database_url=database_url, raw_group_id=unique_group("intake-raw"),
-                          tokens="lab-token=lab-system,coordinator-token=coordinator",
+                          tokens="lab-token=lab-system,coordinator-token=coordinator@NCT06920433",
                           **overrides)
 
 

@@ -86,14 +86,15 @@ async def test_reidentification_is_logged_and_the_log_is_append_only(
                                    content=(FIXTURES / "bundle_lupus_history.json").read_bytes())
         key = posted.json()["patient_keys"][0]
         found = await intake.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
-                                  json={"reason": "screening"})
+                                  json={"trial": "NCT06920433", "reason": "pre-screening call"})
         assert found.json()["source_patient_id"] == "MRN-LUPUS-7"
     engine = make_engine(database_url)
     try:
         async with engine.connect() as connection:
             rows = (await connection.execute(text(
-                "SELECT patient_key, client, found FROM intake_reidentifications"))).all()
-            assert [tuple(r) for r in rows] == [(key, "coordinator-client", True)]
+                "SELECT patient_key, client, trial, found FROM intake_reidentifications"))).all()
+            assert [tuple(r) for r in rows] == [
+                (key, "coordinator-client", "NCT06920433", True)]
         with pytest.raises(Exception, match="append-only"):
             async with engine.begin() as connection:
                 await connection.execute(text("DELETE FROM intake_reidentifications"))

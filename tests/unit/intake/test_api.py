@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from tests.unit.intake.fakes import FakeUnitOfWork
 LAB = {"Authorization": "Bearer lab-token"}
 OTHER_LAB = {"Authorization": "Bearer other-lab-token"}
 COORDINATOR = {"Authorization": "Bearer coordinator-token"}
+OTHER_TRIAL_COORDINATOR = {"Authorization": "Bearer other-trial-token"}
+TRIAL = "NCT06920433"
 FHIR = {"Content-Type": "application/fhir+json"}
 HL7 = {"Content-Type": "x-application/hl7-v2+er7"}
 
@@ -36,7 +39,9 @@ async def api() -> AsyncIterator[Api]:
     app.state.tokens = TokenRegistry({
         "lab-token": Principal("lab-a", Role.LAB_SYSTEM),
         "other-lab-token": Principal("lab-b", Role.LAB_SYSTEM),
-        "coordinator-token": Principal("coordinator-1", Role.COORDINATOR),
+        "coordinator-token": Principal("coordinator-1", Role.COORDINATOR, frozenset({TRIAL})),
+        "other-trial-token": Principal("coordinator-2", Role.COORDINATOR,
+                                       frozenset({"NCT00000001"})),
     })
     app.state.intake = IntakeRuntime(IntakeSettings(max_body_bytes=10_000), uow, lambda: NOW,
                                      lambda: wakes.append(1))
@@ -151,24 +156,56 @@ async def test_a_coordinator_reidentifies_a_patient_and_the_access_is_logged(
                                    content=(fixtures / "bundle_lupus_history.json").read_bytes())
     key = posted.json()["patient_keys"][0]
     response = await api.client.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
-                                     json={"reason": "pre-screening call"})
+                                     json={"trial": TRIAL, "reason": "pre-screening call"})
     assert response.status_code == 200
     assert response.json() == {"patient_key": key, "source_system": "lab-a",
                                "source_patient_id": "MRN-LUPUS-7"}
     assert response.headers["cache-control"] == "no-store"
     [(entry, found)] = api.uow.committed.access_log
-    assert (entry.client, entry.patient_key, entry.reason, found) == (
-        "coordinator-1", key, "pre-screening call", True)
+    assert (entry.client, entry.patient_key, entry.trial, entry.reason, found) == (
+        "coordinator-1", key, TRIAL, "pre-screening call", True)
+
+
+async def test_reidentifying_without_a_reason_or_a_trial_is_refused_before_any_lookup(
+    api: Api,
+) -> None:
+    for body in ({}, {"trial": TRIAL}, {"trial": TRIAL, "reason": "   "},
+                 {"reason": "pre-screening call"}):
+        response = await api.client.post(f"/patients/pt_{'0' * 32}/reidentify",
+                                         headers=COORDINATOR, json=body)
+        assert response.status_code == 422, body
+    assert api.uow.committed.access_log == []
+
+
+async def test_a_coordinator_of_another_trial_may_not_reidentify_and_the_refusal_is_logged(
+    api: Api, fixtures: Path
+) -> None:
+    posted = await api.client.post("/fhir", headers=LAB | FHIR,
+                                   content=(fixtures / "bundle_lupus_history.json").read_bytes())
+    key = posted.json()["patient_keys"][0]
+    with structlog.testing.capture_logs() as logs:
+        response = await api.client.post(
+            f"/patients/{key}/reidentify", headers=OTHER_TRIAL_COORDINATOR,
+            json={"trial": TRIAL, "reason": "pre-screening call"})
+    assert response.status_code == 403
+    assert "MRN-LUPUS-7" not in response.text
+    assert api.uow.committed.access_log == []
+    [refused] = [e for e in logs if e["event"] == "access_refused"]
+    assert (refused["client"], refused["reason"], refused["trial"]) == (
+        "coordinator-2", "trial_not_in_claims", TRIAL)
+    assert "MRN-LUPUS-7" not in repr(logs)
 
 
 async def test_a_lab_system_may_not_reidentify(api: Api) -> None:
-    response = await api.client.post(f"/patients/pt_{'0' * 32}/reidentify", headers=LAB)
+    response = await api.client.post(f"/patients/pt_{'0' * 32}/reidentify", headers=LAB,
+                                     json={"trial": TRIAL, "reason": "pre-screening call"})
     assert response.status_code == 403
     assert api.uow.committed.access_log == []
 
 
 async def test_reidentifying_an_unknown_key_is_404_and_still_logged(api: Api) -> None:
-    response = await api.client.post(f"/patients/pt_{'0' * 32}/reidentify", headers=COORDINATOR)
+    response = await api.client.post(f"/patients/pt_{'0' * 32}/reidentify", headers=COORDINATOR,
+                                     json={"trial": TRIAL, "reason": "pre-screening call"})
     assert response.status_code == 404
     [(_, found)] = api.uow.committed.access_log
     assert found is False
@@ -197,3 +234,26 @@ async def test_logs_name_surrogate_keys_and_never_source_identifiers(
     text = repr(logs)
     for identifier in ("MRN-LUPUS-7", "lupus-7", "MRN-EXAMPLE-1", "1994-06-15"):
         assert identifier not in text
+
+
+@pytest.mark.parametrize("charset", ["base64", "zlib", "rot13", "hex", "no-such-charset"])
+async def test_a_charset_that_is_not_a_text_encoding_is_415(api: Api, fixtures: Path,
+                                                            charset: str) -> None:
+    body = (fixtures / "observation_hemoglobin.json").read_bytes()
+    response = await api.client.post(
+        "/fhir", headers=LAB | {"Content-Type": f"application/fhir+json; charset={charset}"},
+        content=body)
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_hemoglobin_that_overflows_on_conversion_is_422_at_its_path(
+    api: Api, fixtures: Path
+) -> None:
+    body = (fixtures / "observation_hemoglobin.json").read_text()
+    document = json.loads(body)
+    document["valueQuantity"]["value"] = 1e308
+    response = await api.client.post("/fhir", headers=LAB | FHIR, content=json.dumps(document))
+    assert response.status_code == 422
+    assert [e["path"] for e in response.json()["errors"]] == ["Observation.valueQuantity.value"]
+    assert api.uow.committed.outbox == []

@@ -1,0 +1,114 @@
+"""Every string and number is bounded before any parser reads it (shared/clinical/bounds.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.clinical.errors import InvalidInput
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.hl7v2 import parse_hl7v2
+from tests.unit.clinical.conftest import FIXTURES, load_fhir_fixture
+
+
+def _observation(bundle: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    for index, entry in enumerate(bundle["entry"]):
+        resource = entry["resource"]
+        if resource["resourceType"] == "Observation" and "valueQuantity" in resource:
+            return index, resource
+    raise AssertionError("no quantity observation in the fixture")
+
+
+def _refusal_paths(bundle: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidInput) as refused:
+        parse_fhir(bundle, source_system="lab")
+    return [p.path for p in refused.value.problems]
+
+
+def test_a_60000_character_unit_is_refused_at_its_path_before_the_ucum_parser_sees_it() -> None:
+    bundle = load_fhir_fixture("lupus_bundle.json")
+    index, observation = _observation(bundle)
+    observation["valueQuantity"]["unit"] = "m" * 60_000
+    observation["valueQuantity"]["code"] = "m" * 60_000
+    paths = _refusal_paths(bundle)
+    assert sorted(paths) == [f"Bundle.entry[{index}].resource.valueQuantity.code",
+                             f"Bundle.entry[{index}].resource.valueQuantity.unit"]
+
+
+@pytest.mark.parametrize("value", [1e308, -1e300, 1e16])
+def test_a_value_that_cannot_be_a_measurement_is_refused_before_unit_conversion(
+    value: float,
+) -> None:
+    """1e308 g/dL is finite, but becomes infinity once converted to g/L."""
+    bundle = load_fhir_fixture("lupus_bundle.json")
+    index, observation = _observation(bundle)
+    observation["valueQuantity"]["value"] = value
+    assert _refusal_paths(bundle) == [f"Bundle.entry[{index}].resource.valueQuantity.value"]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("effectiveDateTime", "2024-01-01T00:00:00" + "0" * 500),
+    ("id", "x" * 10_000),
+])
+def test_oversized_times_and_identifiers_are_refused_with_their_path(
+    field: str, value: str
+) -> None:
+    bundle = load_fhir_fixture("lupus_bundle.json")
+    index, observation = _observation(bundle)
+    observation[field] = value
+    assert _refusal_paths(bundle) == [f"Bundle.entry[{index}].resource.{field}"]
+
+
+def test_a_document_nested_deeper_than_the_limit_is_refused_without_recursion() -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(500):
+        node["extension"] = [{}]
+        node = node["extension"][0]
+    bundle = load_fhir_fixture("lupus_bundle.json")
+    _, observation = _observation(bundle)
+    observation["extension"] = deep["extension"]
+    assert any("nested deeper" in p for p in _refusal_reasons(bundle))
+
+
+def _refusal_reasons(bundle: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidInput) as refused:
+        parse_fhir(bundle, source_system="lab")
+    return [p.reason for p in refused.value.problems]
+
+
+def test_the_shipped_fixtures_are_within_every_bound() -> None:
+    assert parse_fhir(load_fhir_fixture("lupus_bundle.json"), source_system="lab")
+    assert parse_hl7v2((FIXTURES / "hl7v2" / "oru_lupus_labs.hl7").read_bytes())
+
+
+def _v2_with(segment: str, field: int, value: str) -> str:
+    text = (FIXTURES / "hl7v2" / "oru_lupus_labs.hl7").read_text()
+    lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    for number, line in enumerate(lines):
+        if line.startswith(segment + "|"):
+            fields = line.split("|")
+            fields[field] = value
+            lines[number] = "|".join(fields)
+            break
+    return "\r".join(lines)
+
+
+def test_an_hl7_v2_unit_longer_than_its_field_length_is_refused_at_its_field() -> None:
+    message = _v2_with("OBX", 6, "m" * 60_000)
+    with pytest.raises(InvalidInput) as refused:
+        parse_hl7v2(message)
+    assert [p.path for p in refused.value.problems] == ["OBX[1].6"]
+
+
+def test_an_hl7_v2_numeric_value_beyond_any_measurement_is_refused() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_hl7v2(_v2_with("OBX", 5, "1e308"))
+    assert [p.path for p in refused.value.problems] == ["OBX[1].5"]
+
+
+def test_an_hl7_v2_patient_identifier_longer_than_cx_is_refused_at_pid_3() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_hl7v2(_v2_with("PID", 3, "9" * 5_000))
+    assert [p.path for p in refused.value.problems] == ["PID[1].3"]
