@@ -50,8 +50,9 @@ async def test_every_synthea_bundle_is_accepted_and_its_event_carries_no_name_or
             patient = next(e["resource"] for e in json.loads(body)["entry"]
                            if e["resource"]["resourceType"] == "Patient")
             source_ids = {patient["id"], *(i["value"] for i in patient.get("identifier", ()))}
-            found = await client.post(f"/patients/{receipt['patient_keys'][0]}/reidentify",
-                                      headers=COORDINATOR)
+            found = await client.post(
+                f"/patients/{receipt['patient_keys'][0]}/reidentify", headers=COORDINATOR,
+                json={"trial": "NCT06920433", "reason": "pre-screening call"})
             assert found.json()["source_patient_id"] in source_ids
             identifying.append({*source_ids, patient["name"][0]["family"],
                                 *patient["name"][0]["given"], patient["address"][0]["line"][0]})
