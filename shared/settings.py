@@ -42,6 +42,19 @@ class LogSettings(BaseSettings):
     level: str = "INFO"
 
 
+class ClinicalSettings(BaseSettings):
+    """How the normaliser reads a site's feeds (``CLINICAL_*``).
+
+    ``unit_aliases_file`` names a YAML file of the alias table's shape (see
+    ``shared/clinical/unit_aliases.yaml``) with the non-UCUM unit spellings of this site's
+    feeds; they are added to the shipped table at start-up.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CLINICAL_")
+
+    unit_aliases_file: Path | None = None
+
+
 class ServiceSettings(BaseSettings):
     """Address and database of one service; subclasses set the prefix and defaults."""
 

@@ -19,6 +19,7 @@ from shared.clinical.state import facts_from_updates
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import TrialFileError, load_trial
 from shared.eligibility.report import render_text
+from shared.infra.unit_aliases import UnitAliasFileError, install_site_unit_aliases
 from shared.time import as_utc
 
 ACCEPTED_BUNDLE_TYPES = ("collection", "transaction", "searchset")
@@ -82,6 +83,7 @@ def _read_bundle(path: str) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     try:
         as_of = _parse_at(args.at)
+        install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE, as intake reads it
         trial = load_trial(args.trial, args.version)
         bundle = _read_bundle(args.bundle)
         updates = parse_fhir(bundle, source_system=f"file:{Path(args.bundle).name}")
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(f"  - {problem}", file=sys.stderr)
         return USAGE_ERROR
-    except (UsageError, TrialFileError) as error:
+    except (UsageError, TrialFileError, UnitAliasFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
     if args.json:

@@ -29,6 +29,7 @@ from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router
 from shared.infra.kafka import make_broker
 from shared.infra.raw_codec import bytes_decoder, tolerant_parser
+from shared.infra.unit_aliases import install_site_unit_aliases
 from shared.settings import IntakeSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -43,6 +44,7 @@ def build_app(
 ) -> FastAPI:
     settings = settings or IntakeSettings()
     kafka = kafka or KafkaSettings()
+    install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE: before any input is read
     broker = make_broker(kafka, client_id="trialwatch-intake")
     engines: list[AsyncEngine] = []
 

@@ -1,22 +1,47 @@
 """Values into canonical units, per analyte, from the shipped catalogue (``analytes.yaml``).
 
+A unit is read as strict UCUM first (``shared.clinical.ucum``). Only when that reading is not a
+unit the analyte accepts is the alias table (``unit_aliases.yaml``, plus a site's own file) looked
+up, under the dimensions of the analyte's catalogued units; a unit read through an alias says
+so (``Converted.alias``), and the caller records a ``ReadingNote``. Nothing outside the table is
+guessed.
+
 Conversions are linear (``canonical = scale * value + offset``; the offset is only non-zero for
-temperatures), computed once per (LOINC, unit string) with pint and cached, so the hot path
-never parses a unit twice.
+temperatures), computed once per (analyte, unit string) with pint and cached (bounded), so the
+hot path never parses a unit twice.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from typing import Any
 
 import pint
 import yaml
 
-from shared.clinical.facts import Quantity
+from shared.clinical.facts import Quantity, ReadingNote
 from shared.clinical.ucum import UnitSyntaxError, parse_unit, registry
+
+# Dimension names of the alias table, each given by one UCUM unit of that dimension.
+DIMENSIONS: dict[str, str] = {
+    "number_concentration": "/L",
+    "mass_concentration": "g/L",
+    "substance_concentration": "mol/L",
+    "catalytic_concentration": "U/L",
+    "arbitrary_concentration": "[IU]/L",
+    "mass": "g",
+    "length": "m",
+    "temperature": "Cel",
+    "ratio": "1",
+    "mass_rate": "g/d",
+    "mass_per_substance": "g/mol",
+}
+
+AliasTable = Mapping[str, Mapping[str, str]]
 
 
 class UnitError(ValueError):
@@ -29,10 +54,35 @@ class Analyte:
     loinc: tuple[str, ...]
     canonical: str
     units: tuple[str, ...]
-    aliases: tuple[tuple[str, str], ...]
     molar_mass_g_per_mol: float | None
     unit_may_be_missing: bool
     source: str
+
+    @property
+    def dimensions(self) -> tuple[str, ...]:
+        """The alias-table dimensions of the catalogued units, in catalogue order."""
+        return _dimensions_of(self.units)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitAlias:
+    """A non-UCUM spelling read as ``ucum`` through the alias table, under ``dimension``."""
+
+    received: str
+    ucum: str
+    dimension: str
+    site: bool = False
+
+    def note(self, path: str) -> ReadingNote:
+        """The ``ReadingNote`` a fact read through this alias carries."""
+        table = "the site's unit alias table" if self.site else "the unit alias table"
+        return ReadingNote(
+            path=path,
+            reason=(
+                f"unit {self.received!r} is not UCUM; read as {self.ucum!r} through {table}"
+                f" ({self.dimension})"
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +99,14 @@ class Conversion:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """A value in the analyte's canonical unit, and the alias used to read its unit, if any."""
+
+    quantity: Quantity
+    alias: UnitAlias | None = None
+
+
 @cache
 def catalogue() -> dict[str, Analyte]:
     """Analytes by LOINC code."""
@@ -60,7 +118,6 @@ def catalogue() -> dict[str, Analyte]:
             loinc=tuple(entry["loinc"]),
             canonical=entry["canonical"],
             units=tuple(entry["units"]),
-            aliases=tuple(entry.get("aliases", {}).items()),
             molar_mass_g_per_mol=entry.get("molar_mass_g_per_mol"),
             unit_may_be_missing=bool(entry.get("unit_may_be_missing", False)),
             source=" ".join(str(entry["source"]).split()),
@@ -74,19 +131,139 @@ def analyte_for(loinc: str) -> Analyte | None:
     return catalogue().get(loinc)
 
 
-def to_canonical(loinc: str, value: float, unit: str) -> Quantity:
-    """``value unit`` in the analyte's canonical unit.
+@cache
+def shipped_aliases() -> dict[str, dict[str, str]]:
+    """The alias table shipped with TrialWatch (``unit_aliases.yaml``), validated."""
+    text = resources.files("shared.clinical").joinpath("unit_aliases.yaml").read_text("utf-8")
+    return parse_alias_table(text, "unit_aliases.yaml")
+
+
+_site: dict[str, dict[str, str]] = {}
+
+
+def parse_alias_table(text: str, name: str) -> dict[str, dict[str, str]]:
+    """``{dimension: {spelling: UCUM unit}}`` from alias-table YAML (``aliases:`` at the top).
+
+    Raises ``ValueError`` naming the entry when a dimension is unknown, a target is not UCUM,
+    or a target is not of its dimension: a wrong table must stop the service at start-up, not
+    misread results later.
+    """
+    document: Any = yaml.safe_load(text) or {}
+    table = document.get("aliases") if isinstance(document, dict) else None
+    if not isinstance(table, dict):
+        raise ValueError(f"{name}: expected a mapping 'aliases: {{dimension: {{spelling: unit}}}}'")
+    parsed: dict[str, dict[str, str]] = {}
+    for dimension, entries in table.items():
+        if dimension not in DIMENSIONS:
+            raise ValueError(
+                f"{name}: unknown dimension {dimension!r} (one of {', '.join(DIMENSIONS)})"
+            )
+        if not isinstance(entries, dict):
+            raise ValueError(f"{name}: aliases.{dimension} must map spellings to UCUM units")
+        for spelling, target in entries.items():
+            where = f"{name}: aliases.{dimension}.{spelling}"
+            try:
+                found = dimension_of(str(target))
+            except UnitSyntaxError as error:
+                raise ValueError(f"{where}: {error}") from None
+            if found != dimension:
+                raise ValueError(f"{where}: {target!r} is not a {dimension} unit")
+        parsed[str(dimension)] = {str(k).strip(): str(v) for k, v in entries.items()}
+    return parsed
+
+
+def use_site_aliases(table: AliasTable) -> None:
+    """Add a site's alias table (as ``parse_alias_table`` returns it) to the shipped one.
+
+    Called once by a composition root at start-up (``CLINICAL_UNIT_ALIASES_FILE``). A site entry
+    may add spellings; it may not give a shipped spelling another meaning (``ValueError``).
+    An empty table removes the site's entries.
+    """
+    shipped = shipped_aliases()
+    for dimension, entries in table.items():
+        for spelling, target in entries.items():
+            known = shipped.get(dimension, {}).get(spelling)
+            if known is not None and known != target:
+                raise ValueError(
+                    f"site unit alias {dimension}.{spelling} -> {target!r} contradicts the"
+                    f" shipped alias -> {known!r}"
+                )
+    _site.clear()
+    _site.update({dimension: dict(entries) for dimension, entries in table.items()})
+    _cached_conversion.cache_clear()
+
+
+def aliases_for(analyte: Analyte) -> dict[str, UnitAlias]:
+    """Every alias that may apply to ``analyte``: spelling -> alias, first dimension first."""
+    found: dict[str, UnitAlias] = {}
+    for dimension in analyte.dimensions:
+        for table, site in ((shipped_aliases(), False), (_site, True)):
+            for spelling, target in table.get(dimension, {}).items():
+                found.setdefault(spelling, UnitAlias(spelling, target, dimension, site))
+    return found
+
+
+def dimension_of(unit: str) -> str:
+    """The alias-table dimension name of a UCUM unit (pint's dimensionality when unnamed)."""
+    dimensionality = parse_unit(unit).dimensionality
+    for name, reference in DIMENSIONS.items():
+        if parse_unit(reference).dimensionality == dimensionality:
+            return name
+    return str(dimensionality)
+
+
+@cache
+def _dimensions_of(units: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(dimension_of(unit) for unit in units))
+
+
+def convert(loinc: str, value: float, unit: str) -> Converted:
+    """``value unit`` in the analyte's canonical unit, with the alias used, if any.
 
     A catalogued analyte accepts only its listed units (any spelling that reads as the same
-    UCUM unit). An analyte not in the catalogue keeps its value and unit as given, provided
-    the unit reads as UCUM. Raises ``UnitError`` otherwise.
+    UCUM unit), or an alias-table spelling under one of their dimensions naming one of them.
+    An analyte not in the catalogue keeps its value and unit as given when the unit reads as
+    strict UCUM, else as the UCUM unit of an alias that means the same in every dimension that
+    lists it (``giga.l-1``; never ``IU/L``, which is U/L for enzymes but [IU]/L for hormones).
+    Raises ``UnitError`` otherwise.
     """
+    unit = unit.strip()
     analyte = analyte_for(loinc)
     if analyte is None:
-        _check_readable(unit.strip())
-        return Quantity(value=value, unit=unit.strip())
-    conversion = _conversion(analyte, unit.strip())
-    return Quantity(value=conversion.apply(value), unit=analyte.canonical)
+        return _uncatalogued(value, unit)
+    conversion, alias = _conversion(analyte, unit)
+    return Converted(Quantity(value=conversion.apply(value), unit=analyte.canonical), alias)
+
+
+def _uncatalogued(value: float, unit: str) -> Converted:
+    try:
+        parse_unit(unit)
+    except UnitSyntaxError as error:
+        alias = unambiguous_alias(unit)
+        if alias is None:
+            raise UnitError(
+                f"{error}; not in the unit alias table under a single meaning"
+            ) from None
+        return Converted(Quantity(value=value, unit=alias.ucum), alias)
+    return Converted(Quantity(value=value, unit=unit))
+
+
+def unambiguous_alias(unit: str) -> UnitAlias | None:
+    """The alias for ``unit`` when every dimension that lists it gives the same UCUM unit."""
+    found = [
+        UnitAlias(unit, entries[unit], dimension, site)
+        for table, site in ((shipped_aliases(), False), (_site, True))
+        for dimension, entries in table.items()
+        if unit in entries
+    ]
+    if not found or len({alias.ucum for alias in found}) != 1:
+        return None
+    return found[0]
+
+
+def to_canonical(loinc: str, value: float, unit: str) -> Quantity:
+    """``convert(...).quantity``: the value in canonical units; raises ``UnitError``."""
+    return convert(loinc, value, unit).quantity
 
 
 def from_canonical(loinc: str, value: float, unit: str) -> float:
@@ -94,45 +271,53 @@ def from_canonical(loinc: str, value: float, unit: str) -> float:
     analyte = analyte_for(loinc)
     if analyte is None:
         raise UnitError(f"LOINC {loinc} is not in the analyte catalogue")
-    conversion = _conversion(analyte, unit.strip())
+    conversion, _ = _conversion(analyte, unit.strip())
     return (value - conversion.offset) / conversion.scale
 
 
-@cache
-def _check_readable(unit: str) -> None:
-    try:
-        parse_unit(unit)
-    except UnitSyntaxError as error:
-        raise UnitError(str(error)) from error
-
-
-def _conversion(analyte: Analyte, unit: str) -> Conversion:
+def _conversion(analyte: Analyte, unit: str) -> tuple[Conversion, UnitAlias | None]:
     result = _cached_conversion(analyte, unit)
     if isinstance(result, str):
         raise UnitError(result)
     return result
 
 
-@cache
-def _cached_conversion(analyte: Analyte, unit: str) -> Conversion | str:
+@lru_cache(maxsize=8192)
+def _cached_conversion(
+    analyte: Analyte, unit: str
+) -> tuple[Conversion, UnitAlias | None] | str:
     if not unit and analyte.unit_may_be_missing:
         unit = analyte.canonical
     if not unit:
         return f"no unit given for {analyte.name} (canonical {analyte.canonical})"
-    unit = dict(analyte.aliases).get(unit, unit)
+    strict = _acceptable(analyte, unit, repr(unit))
+    if isinstance(strict, Conversion):
+        return strict, None
+    alias = aliases_for(analyte).get(unit)
+    if alias is None:
+        return strict
+    through = _acceptable(
+        analyte, alias.ucum, f"{unit!r} (read as {alias.ucum!r} through the unit alias table)"
+    )
+    if isinstance(through, Conversion):
+        return through, alias
+    return through
+
+
+def _acceptable(analyte: Analyte, unit: str, shown: str) -> Conversion | str:
     try:
         conversion = _linear(analyte, unit)
     except (UnitSyntaxError, pint.errors.PintError, ArithmeticError) as error:
-        return f"unit {unit!r} is not a unit of {analyte.name} ({error})"
+        return f"unit {shown} is not a unit of {analyte.name} ({error})"
     if not any(conversion.close_to(_linear(analyte, listed)) for listed in analyte.units):
         return (
-            f"unit {unit!r} is implausible for {analyte.name}"
+            f"unit {shown} is implausible for {analyte.name}"
             f" (accepted: {', '.join(analyte.units)}); refused, not converted"
         )
     return conversion
 
 
-@cache
+@lru_cache(maxsize=8192)
 def _linear(analyte: Analyte, unit: str) -> Conversion:
     source = parse_unit(unit)
     target = parse_unit(analyte.canonical)

@@ -166,7 +166,10 @@ def test_the_same_message_resent_gives_the_same_fact_ids() -> None:
 def test_unit_errors_non_numbers_and_bad_times_are_refused_naming_segment_and_unit() -> None:
     problems = _problems((FIXTURES / "hl7v2" / "oru_unit_errors.hl7").read_bytes())
     assert problems[0].startswith("OBX[1].6: unit 'g/mL' is implausible for hemoglobin")
-    assert problems[1].startswith("OBX[2].6: unit 'tera.l-1' is implausible for blood_cell_count")
+    assert problems[1].startswith(
+        "OBX[2].6: unit 'tera.l-1' (read as '10*12/L' through the unit alias table)"
+        " is implausible for blood_cell_count"
+    )
     assert problems[2] == "OBX[3].5: not a number: 'high'"
     assert problems[3].startswith("OBX[4].14: not an HL7 v2 timestamp")
     assert len(problems) == 4

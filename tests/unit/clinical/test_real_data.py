@@ -65,6 +65,6 @@ def test_the_messy_count_units_of_the_real_feed_are_kept_as_given_for_unlisted_c
     units = {
         fact.codes[0].code: fact.value_quantity.unit for fact in update.facts if fact.value_quantity
     }
-    assert units["11125-2"] == "giga.l-1"
-    assert units["11273-0"] == "tera.l-1"
+    assert units["11125-2"] == "10*9/L"
+    assert units["11273-0"] == "10*12/L"
     assert update.source_system == "SomeSystem"
