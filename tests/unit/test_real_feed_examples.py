@@ -243,7 +243,6 @@ def test_a_deceased_patient_is_never_eligible() -> None:
 
 
 # Kind 8: UCUM prefixed arbitrary units (UCUM 4.4, "m[IU]/mL") read as such.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 8: prefixed bracket units")
 def test_a_serum_hcg_in_milli_international_units_per_millilitre_is_read() -> None:
     def serum_hcg(bundle: Json) -> None:
         bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") != "obs-20"]
@@ -344,7 +343,6 @@ def test_a_withdrawn_low_platelet_count_no_longer_excludes() -> None:
 
 
 # Kind 8: a US lab's platelet unit "K/uL" (= 10*3/uL = 10*9/L) through the alias table.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 8: alias table")
 def test_a_low_platelet_count_in_k_per_microlitre_makes_her_ineligible() -> None:
     quantity = {"value": 12, "unit": "K/uL"}
     bundle = _bundle(
