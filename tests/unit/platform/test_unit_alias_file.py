@@ -29,9 +29,9 @@ def test_the_site_alias_file_named_by_the_setting_is_added_to_the_table(
 
 
 def test_a_missing_or_wrong_site_alias_file_stops_the_start_up_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(UnitAliasFileError, match="missing.yaml"):
+    with pytest.raises(UnitAliasFileError, match=r"missing\.yaml"):
         install_site_unit_aliases(ClinicalSettings(unit_aliases_file=tmp_path / "missing.yaml"))
     wrong = tmp_path / "wrong.yaml"
     wrong.write_text("aliases:\n  mass:\n    TH/uL: 10*3/uL\n", "utf-8")
-    with pytest.raises(UnitAliasFileError, match="aliases.mass.TH/uL"):
+    with pytest.raises(UnitAliasFileError, match=r"aliases\.mass\.TH/uL"):
         install_site_unit_aliases(ClinicalSettings(unit_aliases_file=wrong))
