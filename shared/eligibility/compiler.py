@@ -9,8 +9,10 @@ from pydantic import BaseModel
 from shared.eligibility import schema as s
 from shared.eligibility.durations import Duration, parse_duration
 from shared.eligibility.primitives.base import AllOf, AnyOf, AtLeast, Node, Not, Shared
+from shared.eligibility.primitives.bilag import BilagGrades
 from shared.eligibility.primitives.demographic import AgeAtLeast, SexIs
 from shared.eligibility.primitives.labs import LabResult, LabThreshold, LabUlnMultiple
+from shared.eligibility.primitives.medication_history import MedicationCount, MedicationWithin
 from shared.eligibility.primitives.records import (
     BiopsyClassIn,
     ClinicianFact,
@@ -120,4 +122,10 @@ def _compile(node: object, tables: Tables, sub: Callable[[object], Node]) -> Nod
             )
         case s.BiopsyClassNode(biopsy_class=a):
             return BiopsyClassIn(c(a.concept), a.classes, _req(a.lookback))
+        case s.BilagNode(bilag=a):
+            return BilagGrades(c(a.concept), a.min_a, a.min_b, _req(a.lookback))
+        case s.MedCountNode(med_count=a):
+            return MedicationCount([c(v) for v in a.valuesets], a.at_least, _d(a.started_at_least))
+        case s.MedWithinNode(med_within=a):
+            return MedicationWithin([c(v) for v in a.valuesets], _req(a.within))
     raise TypeError(f"unsupported node {type(node).__name__}")

@@ -185,4 +185,42 @@ def render_markdown(trials: list[TrialVersion]) -> str:
             for name, p in trial.spec.parameters.items()
         ]
         lines.append("")
+    lines += shared_elements_section(trials)
     return "\n".join(lines)
+
+
+def shared_elements(trials: list[TrialVersion]) -> dict[str, dict[str, list[str]]]:
+    """Data element -> trial id -> the criteria of that trial reading it, for elements read by
+    more than one trial: one result sent once serves several trials' screenings."""
+    readers: dict[str, dict[str, list[str]]] = {}
+    for trial in trials:
+        for criterion in trial.criteria:
+            for row in rows_for(criterion.node, trial.tables):
+                if row.element.startswith(("score:", "item:", "lesion:")):
+                    continue
+                key = f"{row.element} ({row.codes})" if row.codes != "—" else row.element
+                ids = readers.setdefault(key, {}).setdefault(trial.id, [])
+                if criterion.id not in ids:
+                    ids.append(criterion.id)
+    return {element: by_trial for element, by_trial in sorted(readers.items()) if len(by_trial) > 1}
+
+
+def shared_elements_section(trials: list[TrialVersion]) -> list[str]:
+    shared = shared_elements(trials)
+    if not shared:
+        return []
+    ids = [t.id for t in trials]
+    lines = [
+        "## Data elements shared between trials",
+        "",
+        "Read by more than one trial: sent once, they count for every trial listed (each",
+        "trial applies its own thresholds and look-back windows).",
+        "",
+        "| Data element | " + " | ".join(ids) + " |",
+        "|---|" + "---|" * len(ids),
+    ]
+    for element, by_trial in shared.items():
+        cells = [", ".join(by_trial.get(t, [])) or "—" for t in ids]
+        lines.append("| " + _cell(element) + " | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines

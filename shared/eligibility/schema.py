@@ -103,6 +103,24 @@ class BiopsyClassArgs(_Strict):
     lookback: IsoDuration
 
 
+class BilagArgs(_Strict):
+    concept: str
+    min_a: int = Field(ge=1, description="domains graded A that suffice")
+    min_b: int = Field(ge=1, description="domains graded B that suffice")
+    lookback: IsoDuration
+
+
+class MedCountArgs(_Strict):
+    valuesets: list[str]
+    at_least: int = Field(ge=1, description="distinct drugs (ingredients) on record")
+    started_at_least: IsoDuration | None = None
+
+
+class MedWithinArgs(_Strict):
+    valuesets: list[str]
+    within: IsoDuration
+
+
 class AtLeastArgs(_Strict):
     n: int
     of: list[Node]
@@ -168,6 +186,18 @@ class BiopsyClassNode(_Strict):
     biopsy_class: BiopsyClassArgs
 
 
+class BilagNode(_Strict):
+    bilag: BilagArgs
+
+
+class MedCountNode(_Strict):
+    med_count: MedCountArgs
+
+
+class MedWithinNode(_Strict):
+    med_within: MedWithinArgs
+
+
 def _node_tag(value: Any) -> str | None:
     if isinstance(value, dict) and len(value) == 1:
         return str(next(iter(value)))
@@ -193,7 +223,10 @@ Node = Annotated[
     | Annotated[MedUsedNode, Tag("med_used")]
     | Annotated[WashoutNode, Tag("washout")]
     | Annotated[ScoreNode, Tag("score")]
-    | Annotated[BiopsyClassNode, Tag("biopsy_class")],
+    | Annotated[BiopsyClassNode, Tag("biopsy_class")]
+    | Annotated[BilagNode, Tag("bilag")]
+    | Annotated[MedCountNode, Tag("med_count")]
+    | Annotated[MedWithinNode, Tag("med_within")],
     Discriminator(_node_tag),
 ]
 

@@ -1,0 +1,527 @@
+"""Vignettes for NCT06946485 (CHT101) and TRIALX-323795 (CD19/BCMA CAR-T in LN).
+
+Every vignette starts from ``eligible_for_all()``, the NCT06920433 baseline patient plus what
+the two other trials read (BILAG grades, WBC, INR, PT, LVEF, cyclophosphamide history and their
+clinician facts), who is eligible for all three trials at ``AS_OF``. Each vignette changes one
+thing and pins the criteria of one trial it is about; every other criterion of that trial must
+pass. For every criterion there is a near miss that fails it (where the text allows a failure)
+and a variant that lacks its data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shared.eligibility.decision import Outcome, Status
+from tests.unit.eligibility.fhir_builder import (
+    ICD10,
+    LOINC,
+    POSITIVE,
+    RXNORM,
+    SNOMED,
+    TW,
+    PatientBuilder,
+    ago,
+    eligible_patient,
+)
+
+P, F, U = Outcome.PASS, Outcome.FAIL, Outcome.UNKNOWN
+OK, NO, UND = Status.ELIGIBLE, Status.INELIGIBLE, Status.UNDETERMINED
+CHT101, LN = "NCT06946485", "TRIALX-323795"
+BILAG_DOMAINS = (
+    "constitutional",
+    "mucocutaneous",
+    "neuropsychiatric",
+    "musculoskeletal",
+    "cardiorespiratory",
+    "gastrointestinal",
+    "ophthalmic",
+    "renal",
+    "haematological",
+)
+BASELINE_BILAG = {"renal": "A", "mucocutaneous": "B"} | {
+    d: "D" for d in BILAG_DOMAINS if d not in ("renal", "mucocutaneous")
+}
+MORE_YES = ("hemodynamically-stable", "glucocorticoid-1mg-kg-day", "life-expectancy-over-12-weeks")
+MORE_NO = (
+    "cns-trauma-or-cerebrovascular-history",
+    "qt-prolongation-or-severe-heart-disease",
+    "excluded-by-unencoded-protocol-criterion",
+)
+
+
+def bilag(b: PatientBuilder, domain: str, grade: str, days: float = 5) -> PatientBuilder:
+    return b.observation(TW, f"bilag-2004-{domain}", ago(days), coded={"system": TW, "code": grade})
+
+
+def eligible_for_all() -> PatientBuilder:
+    """The NCT06920433 baseline, plus what NCT06946485 and TRIALX-323795 read."""
+    b = eligible_patient()
+    for domain, grade in BASELINE_BILAG.items():
+        bilag(b, domain, grade)
+    b.lab("6690-2", 6.0, "10*9/L")  # WBC
+    b.lab("6301-6", 1.0, "1")  # INR
+    b.lab("5964-2", 12.0, "s")  # PT
+    b.lab("10230-1", 62, "%", days=20)  # LVEF
+    b.medication("1734919", start_days=400, end_days=200)  # cyclophosphamide, stopped
+    for code in MORE_YES:
+        b.fact(code, True)
+    for code in MORE_NO:
+        b.fact(code, False)
+    return b
+
+
+@dataclass(frozen=True)
+class TrialVignette:
+    trial: str
+    name: str
+    build: Callable[[], PatientBuilder]
+    expect: dict[str, Outcome]
+    status: Status
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def change(*steps: Callable[[PatientBuilder], object]) -> Callable[[], PatientBuilder]:
+    def build() -> PatientBuilder:
+        builder = eligible_for_all()
+        for step in steps:
+            step(builder)
+        return builder
+
+    return build
+
+
+def drop(system: str, code: str) -> Callable[[PatientBuilder], object]:
+    return lambda b: b.without(system, code)
+
+
+def lab(
+    code: str, value: float, unit: str, days: float = 3, **kw: object
+) -> Callable[[PatientBuilder], object]:
+    return lambda b: (b.without(LOINC, code), b.lab(code, value, unit, days=days, **kw))
+
+
+def fact(code: str, value: bool | None) -> Callable[[PatientBuilder], object]:
+    def step(b: PatientBuilder) -> None:
+        b.without(TW, code)
+        if value is not None:
+            b.fact(code, value)
+
+    return step
+
+
+def grades(**by_domain: str | None) -> Callable[[PatientBuilder], object]:
+    def step(b: PatientBuilder) -> None:
+        for domain, grade in by_domain.items():
+            b.without(TW, f"bilag-2004-{domain}")
+            if grade is not None:
+                bilag(b, domain, grade)
+
+    return step
+
+
+def birth(date: str) -> Callable[[PatientBuilder], object]:
+    return lambda b: b.patient.__setitem__("birthDate", date)
+
+
+def _both(
+    name: str,
+    step: Callable[[PatientBuilder], object],
+    cht: dict[str, Outcome],
+    cht_status: Status,
+    ln: dict[str, Outcome],
+    ln_status: Status,
+) -> list[TrialVignette]:
+    return [
+        TrialVignette(CHT101, name, change(step), cht, cht_status),
+        TrialVignette(LN, name, change(step), ln, ln_status),
+    ]
+
+
+NO_NEAR_MISS = {(CHT101, "I1"): Outcome.FAIL}
+"""The 2019 EULAR/ACR classification of the shared baseline is computed from its items (26
+points); a record cannot prove an item absent, so no one-change near miss makes it FALSE.
+NCT06920433 I2 reaches FALSE through its other parts, not through the classification."""
+
+CHT101_VIGNETTES = [
+    TrialVignette(CHT101, "eligible for all three trials", change(), {}, OK),
+    # I1 EULAR/ACR 2019
+    TrialVignette(CHT101, "no ANA on record", change(drop(LOINC, "5048-4")), {"I1": U}, UND),
+    # I2 SLEDAI > 6 (a documented total of 6 is not above 6)
+    TrialVignette(
+        CHT101,
+        "SLEDAI-2K documented as 6",
+        change(
+            drop(TW, "sledai-2k-total"),
+            lambda b: b.observation(TW, "sledai-2k-total", ago(5), integer=6),
+        ),
+        {"I2": F},
+        NO,
+    ),
+    TrialVignette(CHT101, "no SLEDAI-2K", change(drop(TW, "sledai-2k-total")), {"I2": U}, UND),
+    # I3 BILAG-2004
+    TrialVignette(
+        CHT101, "one B, no A, all nine domains graded", change(grades(renal="C")), {"I3": F}, NO
+    ),
+    TrialVignette(CHT101, "two B and no A is enough", change(grades(renal="B")), {}, OK),
+    TrialVignette(
+        CHT101,
+        "no A, one B and two domains ungraded",
+        change(grades(renal="C", ophthalmic=None, constitutional=None)),
+        {"I3": U},
+        UND,
+        {"I3": "ophthalmic"},
+    ),
+    TrialVignette(
+        CHT101,
+        "BILAG grades older than 30 days",
+        change(
+            lambda b: [
+                (b.without(TW, f"bilag-2004-{d}"), bilag(b, d, g, days=31))
+                for d, g in BASELINE_BILAG.items()
+            ]
+        ),
+        {"I3": U},
+        UND,
+    ),
+    # I4 refractory: cyclophosphamide, dose, duration, branch
+    TrialVignette(
+        CHT101, "no cyclophosphamide on record", change(drop(RXNORM, "1734919")), {"I4": U}, UND
+    ),
+    TrialVignette(
+        CHT101,
+        "cyclophosphamide started 5 months ago",
+        change(
+            drop(RXNORM, "1734919"), lambda b: b.medication("1734919", start_days=150, end_days=100)
+        ),
+        {"I4": U},
+        UND,
+    ),
+    TrialVignette(
+        CHT101,
+        "glucocorticoid dose below 1 mg/kg/day documented",
+        change(fact("glucocorticoid-1mg-kg-day", False)),
+        {"I4": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101,
+        "glucocorticoid dose not documented",
+        change(fact("glucocorticoid-1mg-kg-day", None)),
+        {"I4": U},
+        UND,
+    ),
+    # I5 age 18-65
+    TrialVignette(
+        CHT101, "66 years old", change(birth("1959-05-10"), lab("29463-7", 80, "kg")), {"I5": F}, NO
+    ),
+    TrialVignette(
+        CHT101,
+        "65 years old (the day before turning 66)",
+        change(birth("1960-03-02"), lab("29463-7", 80, "kg")),
+        {},
+        OK,
+    ),
+    TrialVignette(CHT101, "17 years old", change(birth("2008-05-10")), {"I5": F}, NO),
+    TrialVignette(
+        CHT101,
+        "no birth date",
+        change(lambda b: b.patient.pop("birthDate")),
+        {"I5": U, "I6": U, "I6.3": U},
+        UND,
+    ),
+    # I6.1 marrow
+    TrialVignette(
+        CHT101, "WBC 2.9", change(lab("6690-2", 2.9, "10*9/L")), {"I6": F, "I6.1": F}, NO
+    ),
+    TrialVignette(CHT101, "no WBC", change(drop(LOINC, "6690-2")), {"I6": U, "I6.1": U}, UND),
+    TrialVignette(CHT101, "ANC 0.9", change(lab("751-8", 0.9, "10*9/L")), {"I6": F, "I6.1": F}, NO),
+    TrialVignette(
+        CHT101,
+        "filgrastim 20 days ago",
+        change(lambda b: b.medication("68442", start_days=22, end_days=20)),
+        {"I6": F, "I6.1": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101,
+        "filgrastim 50 days ago is outside the window",
+        change(lambda b: b.medication("68442", start_days=52, end_days=50)),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        CHT101,
+        "medication history not reconciled",
+        change(fact("medication-history-reconciled", None)),
+        {"I6": U, "I6.1": U},
+        UND,
+    ),
+    TrialVignette(
+        CHT101, "hemoglobin 59 g/L", change(lab("718-7", 59, "g/L")), {"I6": F, "I6.1": F}, NO
+    ),
+    # I6.2 liver: bilirubin 1.5 x ULN, not 2 x
+    TrialVignette(
+        CHT101,
+        "bilirubin 1.9 mg/dL (1.6 x ULN)",
+        change(lab("1975-2", 1.9, "mg/dL")),
+        {"I6": F, "I6.2": F},
+        NO,
+    ),
+    TrialVignette(CHT101, "no bilirubin", change(drop(LOINC, "1975-2")), {"I6": U, "I6.2": U}, UND),
+    # I6.3 CrCl >= 60
+    TrialVignette(
+        CHT101,
+        "creatinine 1.4 mg/dL: CrCl 53",
+        change(lab("2160-0", 1.4, "mg/dL")),
+        {"I6": F, "I6.3": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101, "no body weight", change(drop(LOINC, "29463-7")), {"I6": U, "I6.3": U}, UND
+    ),
+    # I6.4 coagulation
+    TrialVignette(
+        CHT101, "INR 1.9 (1.6 x ULN 1.2)", change(lab("6301-6", 1.9, "1")), {"I6": F, "I6.4": F}, NO
+    ),
+    TrialVignette(
+        CHT101,
+        "PT 21 s against its own range 10-13",
+        change(lab("5964-2", 21.0, "s", ref_high=13.0)),
+        {"I6": F, "I6.4": F},
+        NO,
+    ),
+    TrialVignette(CHT101, "no INR", change(drop(LOINC, "6301-6")), {"I6": U, "I6.4": U}, UND),
+    TrialVignette(CHT101, "no PT", change(drop(LOINC, "5964-2")), {"I6": U, "I6.4": U}, UND),
+    # I6.5 cardiac
+    TrialVignette(
+        CHT101, "LVEF 54 %", change(lab("10230-1", 54, "%", days=20)), {"I6": F, "I6.5": F}, NO
+    ),
+    TrialVignette(
+        CHT101, "no echocardiogram", change(drop(LOINC, "10230-1")), {"I6": U, "I6.5": U}, UND
+    ),
+    TrialVignette(
+        CHT101,
+        "hemodynamically unstable",
+        change(fact("hemodynamically-stable", False)),
+        {"I6": F, "I6.5": F},
+        NO,
+    ),
+    # I7 contraception
+    TrialVignette(
+        CHT101,
+        "no contraception commitment",
+        change(fact("contraception-commitment", False)),
+        {"I7": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101,
+        "contraception not documented",
+        change(fact("contraception-commitment", None)),
+        {"I7": U},
+        UND,
+    ),
+    # E1 the text the public copy lacks
+    TrialVignette(
+        CHT101,
+        "investigator: excluded by an unpublished criterion",
+        change(fact("excluded-by-unencoded-protocol-criterion", True)),
+        {"E1": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101,
+        "investigator has not reviewed the full protocol",
+        change(fact("excluded-by-unencoded-protocol-criterion", None)),
+        {"E1": U},
+        UND,
+    ),
+]
+
+LN_VIGNETTES = [
+    TrialVignette(LN, "eligible for all three trials", change(), {}, OK),
+    TrialVignette(LN, "17 years old", change(birth("2008-05-10")), {"I1": F}, NO),
+    TrialVignette(
+        LN, "no birth date", change(lambda b: b.patient.pop("birthDate")), {"I1": U}, UND
+    ),
+    TrialVignette(
+        LN,
+        "biopsy class II",
+        change(
+            drop(TW, "isn-rps-2018-class"),
+            lambda b: b.observation(
+                TW, "isn-rps-2018-class", ago(40), coded={"system": TW, "code": "II"}
+            ),
+        ),
+        {"I2": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "pure class V qualifies here",
+        change(
+            drop(TW, "isn-rps-2018-class"),
+            lambda b: b.observation(
+                TW, "isn-rps-2018-class", ago(40), coded={"system": TW, "code": "V"}
+            ),
+        ),
+        {},
+        OK,
+    ),
+    TrialVignette(LN, "no renal biopsy", change(drop(TW, "isn-rps-2018-class")), {"I2": U}, UND),
+    TrialVignette(
+        LN,
+        "SLEDAI-2K documented as 7",
+        change(
+            drop(TW, "sledai-2k-total"),
+            lambda b: b.observation(TW, "sledai-2k-total", ago(5), integer=7),
+        ),
+        {"I3": F},
+        NO,
+    ),
+    TrialVignette(LN, "no SLEDAI-2K", change(drop(TW, "sledai-2k-total")), {"I3": U}, UND),
+    TrialVignette(
+        LN,
+        "only mycophenolate on record, not relapsed",
+        change(drop(RXNORM, "1734919"), fact("relapse-after-remission", False)),
+        {"I4": U},
+        UND,
+    ),
+    TrialVignette(
+        LN,
+        "clinician: neither failure nor relapse",
+        change(
+            fact("conventional-treatment-ineffective-6m", False),
+            fact("relapse-after-remission", False),
+        ),
+        {"I4": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "relapse alone suffices",
+        change(
+            drop(RXNORM, "1734919"),
+            fact("conventional-treatment-ineffective-6m", None),
+            fact("relapse-after-remission", True),
+        ),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        LN,
+        "expected survival under 12 weeks",
+        change(fact("life-expectancy-over-12-weeks", False)),
+        {"I5": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "survival not documented",
+        change(fact("life-expectancy-over-12-weeks", None)),
+        {"I5": U},
+        UND,
+    ),
+    TrialVignette(
+        LN,
+        "no contraception commitment",
+        change(fact("contraception-commitment", False)),
+        {"I6": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "contraception not documented",
+        change(fact("contraception-commitment", None)),
+        {"I6": U},
+        UND,
+    ),
+    TrialVignette(
+        LN, "consent refused", change(fact("informed-consent-and-compliance", False)), {"I7": F}, NO
+    ),
+    TrialVignette(
+        LN,
+        "consent not documented",
+        change(fact("informed-consent-and-compliance", None)),
+        {"I7": U},
+        UND,
+    ),
+    TrialVignette(
+        LN,
+        "skull fracture with brain injury on record",
+        change(
+            lambda b: b.condition(
+                ICD10, "S06.0X0A", onset_days=900, status="resolved", abated_days=800
+            )
+        ),
+        {"E1": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "CNS history not attested",
+        change(fact("cns-trauma-or-cerebrovascular-history", None)),
+        {"E1": U},
+        UND,
+    ),
+    TrialVignette(
+        LN,
+        "long QT syndrome on record",
+        change(lambda b: b.condition(ICD10, "I45.81", onset_days=300)),
+        {"E2": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "heart history not attested",
+        change(fact("qt-prolongation-or-severe-heart-disease", None)),
+        {"E2": U},
+        UND,
+    ),
+    TrialVignette(
+        LN,
+        "active pneumonia",
+        change(lambda b: b.condition(SNOMED, "233604007", onset_days=3)),
+        {"E3": F},
+        NO,
+    ),
+    TrialVignette(
+        LN, "infection not attested", change(fact("uncontrolled-infection", None)), {"E3": U}, UND
+    ),
+    TrialVignette(
+        LN,
+        "HBsAg positive with detectable HBV DNA",
+        change(
+            drop(LOINC, "5196-1"),
+            lambda b: b.observation(LOINC, "5196-1", ago(20), coded=POSITIVE),
+            lambda b: b.lab("29615-2", 5000, "[IU]/mL", days=20),
+        ),
+        {"E4": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "HBsAg positive, no HBV DNA",
+        change(
+            drop(LOINC, "5196-1"), lambda b: b.observation(LOINC, "5196-1", ago(20), coded=POSITIVE)
+        ),
+        {"E4": U},
+        UND,
+    ),
+    TrialVignette(
+        LN,
+        "investigator: excluded by an unpublished criterion",
+        change(fact("excluded-by-unencoded-protocol-criterion", True)),
+        {"E5": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "investigator has not reviewed the full protocol",
+        change(fact("excluded-by-unencoded-protocol-criterion", None)),
+        {"E5": U},
+        UND,
+    ),
+]

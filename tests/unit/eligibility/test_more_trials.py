@@ -1,0 +1,86 @@
+"""NCT06946485 and TRIALX-323795 vignettes: hand-written FHIR patients through the CLI's path.
+
+FHIR Bundle -> parse_fhir -> facts_from_updates -> evaluate, as for NCT06920433.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.state import facts_from_updates
+from shared.eligibility.decision import Decision, Outcome, Status
+from shared.eligibility.engine import evaluate
+from shared.eligibility.loader import list_trials, load_trial
+from tests.unit.eligibility.fhir_builder import AS_OF, PatientBuilder
+from tests.unit.eligibility.more_trials import (
+    CHT101,
+    CHT101_VIGNETTES,
+    LN,
+    LN_VIGNETTES,
+    NO_NEAR_MISS,
+    TrialVignette,
+    eligible_for_all,
+)
+
+VIGNETTES = CHT101_VIGNETTES + LN_VIGNETTES
+
+
+def decide(trial_id: str, builder: PatientBuilder) -> Decision:
+    patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="vignette"))
+    return evaluate(load_trial(trial_id), patient, AS_OF)
+
+
+@pytest.mark.parametrize("vignette", VIGNETTES, ids=[f"{v.trial}: {v.name}" for v in VIGNETTES])
+def test_vignette(vignette: TrialVignette) -> None:
+    decision = decide(vignette.trial, vignette.build())
+    outcomes = {c.id: c.outcome for c in decision.criteria}
+    expected = {cid: vignette.expect.get(cid, Outcome.PASS) for cid in outcomes}
+    assert outcomes == expected, {
+        c.id: c.reason for c in decision.criteria if c.outcome != expected[c.id]
+    }
+    assert decision.status is vignette.status
+    for criterion_id, fragment in vignette.missing.items():
+        result = next(c for c in decision.criteria if c.id == criterion_id)
+        assert any(fragment in m for m in result.missing), result.missing
+
+
+@pytest.mark.parametrize("trial_id", [CHT101, LN])
+def test_every_criterion_has_a_near_miss_that_fails_it_and_a_variant_that_lacks_its_data(
+    trial_id: str,
+) -> None:
+    trial = load_trial(trial_id)
+    seen: dict[str, set[Outcome]] = {c.id: set() for c in trial.criteria}
+    for vignette in VIGNETTES:
+        if vignette.trial == trial_id:
+            for criterion, outcome in vignette.expect.items():
+                seen[criterion].add(outcome)
+    lacking = {
+        cid: sorted({Outcome.FAIL, Outcome.UNKNOWN} - got - {NO_NEAR_MISS.get((trial_id, cid))})
+        for cid, got in seen.items()
+    }
+    assert {cid: miss for cid, miss in lacking.items() if miss} == {}
+
+
+def test_one_patient_screened_against_the_three_shipped_trials_gets_three_eligible_decisions() -> (
+    None
+):
+    assert sorted(list_trials()) == ["NCT06920433", "NCT06946485", "TRIALX-323795"]
+    decisions = [decide(trial_id, eligible_for_all()) for trial_id in sorted(list_trials())]
+    assert [d.trial.id for d in decisions] == sorted(list_trials())
+    assert all(d.status is Status.ELIGIBLE for d in decisions), {
+        d.trial.id: [c.reason for c in d.criteria if c.outcome is not Outcome.PASS]
+        for d in decisions
+    }
+
+
+def test_a_patient_whose_data_is_removed_piece_by_piece_is_never_eligible_by_mistake() -> None:
+    """Dropping any one resource can only keep or lose eligibility, for every trial."""
+    base = eligible_for_all()
+    for index in range(len(base.resources)):
+        builder = base.copy()
+        builder.resources.pop(index)
+        for trial_id in (CHT101, LN):
+            decision = decide(trial_id, builder)
+            if decision.status is Status.ELIGIBLE:
+                assert all(c.outcome is Outcome.PASS for c in decision.criteria)
