@@ -157,6 +157,35 @@ def cite(
     return evidence
 
 
+def unread_text(concept_label: str, fact: ClinicalFact) -> str:
+    """``"platelet count of 2026-02-28 could not be read: value '<<10' is not a number"``."""
+    assert fact.unread is not None
+    moment = fact.effective_start or fact.effective_end
+    day = f" of {moment.date().isoformat()}" if moment is not None else " (undated)"
+    return f"{concept_label}{day} could not be read: {fact.unread.reason}"
+
+
+def note_unread(trace: Trace, concept_label: str, fact: ClinicalFact) -> str:
+    """Record that the most recent result a criterion reads was kept unread; return the text.
+
+    The text is a missing datum (so the criterion is UNKNOWN and says why) and a finding; the
+    fact is cited with the input path that could not be read. An older readable result must
+    not be used in its place (``shared/clinical/README.md``, "Unread results").
+    """
+    assert fact.unread is not None
+    text = unread_text(concept_label, fact)
+    trace.need(text)
+    trace.gap(text)
+    trace.evidence.append(
+        cite(
+            fact,
+            note=f"could not be read: {fact.unread.reason}",
+            details={"unread_path": fact.unread.path},
+        )
+    )
+    return text
+
+
 def derived(
     code: str,
     value: Scalar,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from shared.clinical.facts import ClinicalFact, Quantity, ReferenceRange
-from shared.eligibility.context import Context, Trace, cite
+from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time
 from shared.eligibility.logic import Truth, compare, compare_bounds
@@ -80,6 +80,9 @@ def latest_quantity(
 
     Windows are half-open: a result taken exactly ``lookback`` before as-of has aged out, so
     the instant it ages out is also the instant a re-evaluation sees the change.
+
+    A result kept unread (``fact.unread``) is returned as it is when it is the most recent:
+    an older readable result never stands in for it. The caller says why (``note_unread``).
     """
     as_of = ctx.as_of
     start = ctx.window_start(lookback)
@@ -89,6 +92,9 @@ def latest_quantity(
             continue
         if moment <= start:
             break
+        if fact.unread is not None:
+            ctx.review_at(lookback.after(moment))
+            return fact
         quantity = fact.value_quantity
         if quantity is None:
             continue
@@ -128,6 +134,9 @@ class _LatestQuantityLab(Node):
     def _latest(self, ctx: Context, trace: Trace) -> tuple[ClinicalFact, Quantity] | None:
         """The result and its quantity, or None after naming what is missing."""
         fact = latest_quantity(ctx, self.concept, self.lookback, trace)
+        if fact is not None and fact.unread is not None:
+            note_unread(trace, self.concept.label, fact)
+            return None
         if fact is None or fact.value_quantity is None:
             trace.need(self._need)
             trace.gap(self._absent)
@@ -271,7 +280,12 @@ def read_result(
 
 def latest_result(
     ctx: Context, concept: Concept, lookback: Duration | None, positive_above: float | None
-) -> tuple[ClinicalFact, bool] | None:
+) -> tuple[ClinicalFact, bool | None] | None:
+    """The most recent in-window result read as positive (True) or negative (False).
+
+    ``(fact, None)`` when the most recent in-window result was kept unread (``fact.unread``):
+    no older result is read in its place. None when there is no readable result.
+    """
     as_of = ctx.as_of
     start = ctx.window_start(lookback) if lookback else None
     for fact in ctx.facts(concept):
@@ -280,6 +294,10 @@ def latest_result(
             continue
         if start is not None and moment <= start:
             break
+        if fact.unread is not None:
+            if lookback is not None:
+                ctx.review_at(lookback.after(moment))
+            return fact, None
         result = read_result(fact, positive_above, concept.units)
         if result is None:
             continue
@@ -309,6 +327,9 @@ class LabResult(Node):
             trace.gap(self._absent)
             return Truth.UNKNOWN
         fact, positive = found
+        if positive is None:
+            note_unread(trace, self.concept.label, fact)
+            return Truth.UNKNOWN
         word = "positive" if positive else "negative"
         trace.evidence.append(cite(fact, note=f"read as {word}"))
         trace.findings.append(f"{self.concept.label} {word} on {ctx.when(fact_time(fact))}")

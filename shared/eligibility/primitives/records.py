@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite
+from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time, newest_first
 from shared.eligibility.logic import Truth
@@ -30,6 +30,8 @@ class ConditionOnRecord(Node):
 
     Closed-world over the record: no matching entry is FALSE. Criteria pair this with a
     clinician attestation so that an incomplete record cannot make an exclusion pass alone.
+    A matching entry kept unread (``fact.unread``) is not absence: with no readable entry
+    showing the condition, the answer is UNKNOWN and names it.
     """
 
     __slots__ = ("active_only", "concept", "within")
@@ -39,8 +41,12 @@ class ConditionOnRecord(Node):
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         start = self.within.before(ctx.as_of) if self.within else None
+        unread: list[ClinicalFact] = []
         for fact in ctx.facts(self.concept):
             if fact.status in NOT_A_CONDITION or fact_time(fact) > ctx.as_of:
+                continue
+            if fact.unread is not None:
+                unread.append(fact)
                 continue
             active = is_active(fact)
             if self.active_only and not active:
@@ -59,6 +65,10 @@ class ConditionOnRecord(Node):
             trace.evidence.append(cite(fact, note=f"{self.concept.label}: {state}"))
             trace.findings.append(f"{self.concept.label} on record ({state})")
             return Truth.TRUE
+        if unread:
+            for fact in unread:
+                note_unread(trace, self.concept.label, fact)
+            return Truth.UNKNOWN
         scope = f" within {self.within.words()}" if self.within else ""
         trace.findings.append(f"no {self.concept.label} on record{scope}")
         return Truth.FALSE
@@ -115,6 +125,12 @@ class ClinicianFact(Node):
                 continue
             if start is not None and moment <= start:
                 break
+            if fact.unread is not None:
+                # the most recent statement could not be read: no older one stands in for it
+                if lookback is not None:
+                    ctx.review_at(lookback.after(moment))
+                note_unread(trace, self.concept.label, fact)
+                return Truth.UNKNOWN
             value = fact.value_boolean
             if value is None:
                 value = read_boolean(fact)
@@ -152,7 +168,8 @@ def earliest_start(facts: list[ClinicalFact]) -> datetime | None:
 class MedicationUsed(Node):
     """The record shows use of a drug in the value sets (started at least ``started_at_least`` ago).
 
-    Absence of a record cannot prove the drug was never used: no match is UNKNOWN.
+    Absence of a record cannot prove the drug was never used: no match is UNKNOWN. An entry
+    kept unread does not prove use; when it is all there is, the answer names it.
     """
 
     __slots__ = ("_labels", "_need", "concepts", "started_at_least")
@@ -172,6 +189,12 @@ class MedicationUsed(Node):
             if f.status not in NOT_TAKEN and fact_time(f) <= as_of
         ]
         labels = self._labels
+        unread = [f for f in facts if f.unread is not None]
+        if unread:
+            facts = [f for f in facts if f.unread is None]
+            if not facts:
+                for fact in unread:
+                    note_unread(trace, labels, fact)
         if not facts:
             trace.need(self._need)
             trace.gap(f"no {labels} on record")
@@ -219,11 +242,15 @@ class BiopsyClassIn(Node):
         start = self.lookback.before(ctx.as_of)
         for fact in ctx.facts(self.concept):
             moment = fact_time(fact)
-            if moment > ctx.as_of or fact.value_code is None:
+            if moment > ctx.as_of or (fact.value_code is None and fact.unread is None):
                 continue
             if moment <= start:
                 break
             ctx.review_at(self.lookback.after(moment))
+            if fact.unread is not None:
+                note_unread(trace, self.concept.label, fact)
+                return Truth.UNKNOWN
+            assert fact.value_code is not None
             klass = fact.value_code.code.upper().replace(" ", "")
             ok = klass in self.classes
             trace.evidence.append(cite(fact, note="ISN/RPS 2018 class"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite
+from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth, any_of
 from shared.eligibility.primitives.base import Node, Requirement
@@ -63,6 +63,10 @@ class WashoutActive(Node):
         half_life = ctx.tables.half_lives.get(drug)
         hours = half_life.hours(self.bound) if half_life else None
         name = half_life.ingredient if half_life else drug
+        if fact.unread is not None:
+            # an exposure whose record could not be read is not over: its washout is unknown
+            note_unread(trace, name, fact)
+            return Truth.UNKNOWN
         if fact.effective_end is None and fact.status in ONGOING:
             # an ongoing drug is within washout whatever its half-life
             trace.evidence.append(cite(fact, note=f"{name}: ongoing ({fact.status})"))

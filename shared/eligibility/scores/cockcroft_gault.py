@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, time
 
-from shared.eligibility.context import Context, Trace, cite, derived
+from shared.eligibility.context import Context, Trace, cite, derived, unread_text
 from shared.eligibility.durations import Duration, age_in_years, birthday, parse_duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.primitives.labs import latest_quantity
@@ -51,16 +51,42 @@ def cockcroft_gault(
             ctx, tables.concept("body_height"), _ADULT_HEIGHT_VALIDITY, trace
         )
     missing = []
+    # a newest input kept unread is named, and no documented CrCl older than it stands in
+    unread_since = None
     if demographics.birth_date is None:
         missing.append("birth date")
-    if scr_fact is None:
+    for label, fact in (
+        ("serum creatinine", scr_fact),
+        ("body weight", weight_fact),
+        ("body height", height_fact),
+    ):
+        if fact is not None and fact.unread is not None:
+            missing.append(unread_text(label, fact))
+            trace.evidence.append(
+                cite(
+                    fact,
+                    note=f"could not be read: {fact.unread.reason}",
+                    details={"unread_path": fact.unread.path},
+                )
+            )
+            moment = fact_time(fact)
+            unread_since = moment if unread_since is None else max(unread_since, moment)
+    if scr_fact is not None and scr_fact.unread is not None:
+        scr_fact = None
+    elif scr_fact is None:
         missing.append(f"serum creatinine within {lookback.words()}")
-    if weight_fact is None:
+    if weight_fact is not None and weight_fact.unread is not None:
+        weight_fact = None
+    elif weight_fact is None:
         missing.append(f"body weight within {weight_lookback.words()}")
-    if weight_choice != "actual" and height_fact is None:
+    if height_fact is not None and height_fact.unread is not None:
+        height_fact = None
+    elif weight_choice != "actual" and height_fact is None:
         missing.append("body height")
     if missing or scr_fact is None or weight_fact is None or demographics.birth_date is None:
-        documented = documented_value(ctx, tables.concept("crcl_cockcroft_gault"), lookback, trace)
+        documented = documented_value(
+            ctx, tables.concept("crcl_cockcroft_gault"), lookback, trace, since=unread_since
+        )
         if documented is not None:
             return documented
         for what in missing:

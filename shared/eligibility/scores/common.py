@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite
+from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
@@ -63,10 +64,24 @@ def fact_concept(code: str, label: str) -> Concept:
 
 
 def documented_value(
-    ctx: Context, concept: Concept, window: Duration | None, trace: Trace
+    ctx: Context,
+    concept: Concept,
+    window: Duration | None,
+    trace: Trace,
+    *,
+    since: datetime | None = None,
 ) -> ScoreOutcome | None:
-    """The most recent documented value, as bounds: a documented "<30" is at most 30, not 30."""
+    """The most recent documented value, as bounds: a documented "<30" is at most 30, not 30.
+
+    None when there is none, when the most recent was kept unread (named in ``trace``), or when
+    it is older than ``since`` (a newer unread input it would stand in for).
+    """
     for fact in in_window(ctx, ctx.facts(concept), window):
+        if since is not None and fact_time(fact) < since:
+            return None
+        if fact.unread is not None:
+            note_unread(trace, concept.label, fact)
+            return None
         quantity = fact.value_quantity
         if quantity is None:
             continue
@@ -89,6 +104,9 @@ def fact_state(
     ctx: Context, concept: Concept, window: Duration | None, trace: Trace
 ) -> Truth | None:
     for fact in in_window(ctx, ctx.facts(concept), window):
+        if fact.unread is not None:
+            note_unread(trace, concept.label, fact)
+            return None
         value = read_boolean(fact)
         if value is None:
             continue
@@ -110,8 +128,18 @@ def lab_state(
     *,
     ever: bool,
 ) -> Truth | None:
-    """Most recent in-window result meets the rule (window), or any result ever did (ever)."""
+    """Most recent in-window result meets the rule (window), or any result ever did (ever).
+
+    A most recent result kept unread makes it None (unknown); with ``ever``, an unread result
+    cannot prove the rule but leaves it open.
+    """
+    unread: list[ClinicalFact] = []
     for fact in in_window(ctx, ctx.facts(concept), window):
+        if fact.unread is not None:
+            unread.append(fact)
+            if not ever:
+                break
+            continue
         quantity = fact.value_quantity
         if quantity is None or quantity.unit not in concept.units:
             continue
@@ -124,7 +152,14 @@ def lab_state(
         if not ever:
             # a censored result that cannot settle the rule ("<150" against "< 100") says nothing
             return None if met is Truth.UNKNOWN else met
+    _left_open(trace, concept, unread)
     return None
+
+
+def _left_open(trace: Trace, concept: Concept, unread: list[ClinicalFact]) -> None:
+    """Nothing settled the rule: name the results kept unread that could have."""
+    for fact in unread:
+        note_unread(trace, concept.label, fact)
 
 
 def limit_state(
@@ -140,7 +175,14 @@ def limit_state(
     limits = ctx.tables.limits.get(concept.name)
     sex = ctx.index.demographics.sex
     sex_key = sex.value if sex else "unknown"
+    unread: list[ClinicalFact] = []
     for fact in in_window(ctx, ctx.facts(concept), window):
+        if fact.unread is not None:
+            # the most recent (window) is unknown; "ever" cannot be proved by it but stays open
+            unread.append(fact)
+            if not ever:
+                break
+            continue
         quantity = fact.value_quantity
         if quantity is None:
             if not below_lln:
@@ -186,6 +228,7 @@ def limit_state(
             return Truth.TRUE
         if not ever:
             return Truth.FALSE
+    _left_open(trace, concept, unread)
     return None
 
 
@@ -342,7 +385,11 @@ def _all(parts: list[Truth | None]) -> Truth | None:
 
 def _biopsy(ctx: Context, classes: list[str], trace: Trace) -> Truth | None:
     wanted = {c.upper() for c in classes}
-    for fact in ctx.facts(ctx.tables.concept("ln_biopsy_class")):
+    concept = ctx.tables.concept("ln_biopsy_class")
+    for fact in ctx.facts(concept):
+        if fact.unread is not None and fact_time(fact) <= ctx.as_of:
+            note_unread(trace, concept.label, fact)
+            continue
         code = fact.value_code.code.upper().replace(" ", "") if fact.value_code else None
         if code in wanted and fact_time(fact) <= ctx.as_of:
             trace.evidence.append(cite(fact, note="biopsy class"))

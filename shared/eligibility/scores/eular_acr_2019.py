@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.eligibility.context import Context, Trace
+from shared.clinical.facts import ClinicalFact
+from shared.eligibility.context import Context, Trace, note_unread
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.labs import judge, latest_result
@@ -27,7 +28,12 @@ from shared.eligibility.scores.common import (
 
 def _entry(ctx: Context, trace: Trace, spec: dict[str, Any]) -> Truth:
     at_least = spec["ana_titer_at_least"]
-    for fact in ctx.facts(ctx.tables.concept("ana_titer")):
+    titer = ctx.tables.concept("ana_titer")
+    unread: list[ClinicalFact] = []
+    for fact in ctx.facts(titer):
+        if fact.unread is not None and fact_time(fact) <= ctx.as_of:
+            unread.append(fact)
+            continue
         q = fact.value_quantity
         if q is None or fact_time(fact) > ctx.as_of:
             continue
@@ -35,10 +41,16 @@ def _entry(ctx: Context, trace: Trace, spec: dict[str, Any]) -> Truth:
         if judge(q, at_least, ">=") is Truth.TRUE:
             trace.findings.append(f"entry criterion met: ANA titer 1:{q.value:g}")
             return Truth.TRUE
-    presence = latest_result(ctx, ctx.tables.concept("ana_presence"), None, None)
+    presence_concept = ctx.tables.concept("ana_presence")
+    presence = latest_result(ctx, presence_concept, None, None)
     if presence is not None and presence[1]:
         trace.findings.append("entry criterion met: ANA positive")
         return Truth.TRUE
+    # "at least once": an unread result cannot rule the entry in, and could have been positive
+    for fact in unread:
+        note_unread(trace, titer.label, fact)
+    if presence is not None and presence[1] is None:
+        note_unread(trace, presence_concept.label, presence[0])
     trace.need("ANA >= 1:80 on HEp-2 cells (or equivalent positive test) at least once")
     return Truth.UNKNOWN
 

@@ -6,7 +6,7 @@ an unscored lesion contributes 0 to 3 x weight.
 
 from __future__ import annotations
 
-from shared.eligibility.context import Context, Trace, cite
+from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.scores.common import ScoreOutcome, documented_value, fact_concept, in_window
@@ -22,11 +22,17 @@ def nih_index(ctx: Context, which: str, lookback: Duration, trace: Trace) -> Sco
     low = high = 0.0
     unscored: list[str] = []
     for lesion in ctx.tables.scores["nih_indices"][which]:
+        concept = fact_concept(lesion["fact"], lesion["id"])
         facts = [
             f
-            for f in in_window(ctx, ctx.facts(fact_concept(lesion["fact"], lesion["id"])), lookback)
-            if f.value_quantity
+            for f in in_window(ctx, ctx.facts(concept), lookback)
+            if f.value_quantity or f.unread is not None
         ]
+        if facts and facts[0].unread is not None:
+            # kept unread: the lesion is unscored, never scored from an older biopsy
+            ctx.review_at(lookback.after(fact_time(facts[0])))
+            note_unread(trace, f"NIH {which} lesion {lesion['id']}", facts[0])
+            facts = []
         if facts and facts[0].value_quantity is not None:
             ctx.review_at(lookback.after(fact_time(facts[0])))
             score = min(max(facts[0].value_quantity.value, 0.0), 3.0) * lesion["weight"]
