@@ -7,10 +7,12 @@ log format. The same code runs on SQLite + Tansu and on PostgreSQL + Apache Kafk
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -79,6 +81,35 @@ class IntakeSettings(ServiceSettings):
     # a message without a ``source-system`` header.
     raw_group_id: str = "trialwatch-intake"
     raw_default_source: str = "intake-raw"
+    # The local zone of each HL7 v2 sender whose MSH-7 carries no UTC offset, as
+    # ``source=Area/City`` pairs separated by commas (``lab-a=America/New_York``). HL7 v2.5.1
+    # ch. 2A.3.22: a time without an offset is the sender's local time; without MSH-7's offset
+    # or a zone here, such a result time is refused (never read as UTC).
+    hl7v2_zones: str = ""
+
+    @field_validator("hl7v2_zones")
+    @classmethod
+    def _zones_are_known(cls, value: str) -> str:
+        _zone_map(value)
+        return value
+
+    def hl7v2_zone(self, source: str) -> tzinfo | None:
+        """The configured zone of HL7 v2 sender ``source``, else None."""
+        return _zone_map(self.hl7v2_zones).get(source)
+
+
+def _zone_map(text: str) -> dict[str, tzinfo]:
+    """``a=Europe/Berlin,b=UTC`` -> zones; raises ValueError naming a malformed pair or zone."""
+    zones: dict[str, tzinfo] = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        source, separator, name = pair.partition("=")
+        if not separator or not source.strip() or not name.strip():
+            raise ValueError(f"{pair!r} is not source=Area/City")
+        try:
+            zones[source.strip()] = ZoneInfo(name.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name.strip()!r} is not an IANA time zone") from None
+    return zones
 
 
 class EvaluatorSettings(ServiceSettings):

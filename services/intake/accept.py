@@ -8,7 +8,7 @@ import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import structlog
 
@@ -36,6 +36,7 @@ class Submission:
     client: str
     received_at: datetime
     idempotency_key: str | None = None
+    sender_zone: tzinfo | None = None  # the HL7 v2 sender's configured zone (INTAKE_HL7V2_ZONES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ async def accept(
 
 async def _normalise(submission: Submission) -> list[PatientUpdate]:
     run = functools.partial(normalise, submission.body, submission.media,
-                            source_system=submission.client, received_at=submission.received_at)
+                            source_system=submission.client, received_at=submission.received_at,
+                            sender_zone=submission.sender_zone)
     if len(submission.body) > _OFF_LOOP_BYTES:
         return await asyncio.to_thread(run)
     return run()

@@ -135,7 +135,8 @@ async def _submit(request: Request, response: Response, principal: Principal, ex
         body = await read_limited_body(request, runtime.settings.max_body_bytes)
         with metrics.ACCEPT_SECONDS.time():
             submission = Submission(body=body, media=media, client=principal.client,
-                                    received_at=runtime.clock(), idempotency_key=idempotency_key)
+                                    received_at=runtime.clock(), idempotency_key=idempotency_key,
+                                    sender_zone=runtime.settings.hl7v2_zone(principal.client))
             acceptance = await accept(submission, runtime.transaction, runtime.clock)
     except Refusal as refusal:
         metrics.SUBMISSIONS.labels("http", expected.value, refusal.slug).inc()

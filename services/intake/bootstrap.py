@@ -67,7 +67,8 @@ def build_app(
                             leadership=RelayLeadership(engine, settings.database_url))
         raw = RawIntakeHandler(transaction, DeadLetters(broker, "intake"), utc_now,
                                default_source=settings.raw_default_source,
-                               max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake)
+                               max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake,
+                               sender_zone=settings.hl7v2_zone)
         _subscribe_raw(broker, kafka, settings, raw)
         app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake)
         tasks = [asyncio.create_task(_connect(broker), name="intake-broker-connect"),

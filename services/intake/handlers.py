@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import structlog
@@ -39,6 +39,7 @@ class RawIntakeHandler:
         default_source: str,
         max_body_bytes: int,
         on_accepted: Callable[[], None] = lambda: None,
+        sender_zone: Callable[[str], tzinfo | None] = lambda source: None,
     ) -> None:
         self._transaction = transaction
         self._dead_letters = dead_letters
@@ -46,6 +47,7 @@ class RawIntakeHandler:
         self._default_source = default_source
         self._max_body_bytes = max_body_bytes
         self._on_accepted = on_accepted
+        self._sender_zone = sender_zone
         # Delays 0.2, 0.4, ... 5 s: the database is away, the message comes back.
         self._backoff = Backoff(first_s=0.2, max_s=5.0)
 
@@ -83,4 +85,4 @@ class RawIntakeHandler:
         if idempotency_key is not None and not re.match(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
             raise MalformedInput("the idempotency-key header must be 1-200 printable ASCII")
         return Submission(body=body, media=media, client=source, received_at=self._clock(),
-                          idempotency_key=idempotency_key)
+                          idempotency_key=idempotency_key, sender_zone=self._sender_zone(source))

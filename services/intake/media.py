@@ -21,8 +21,12 @@ MEDIA_TYPES = {Format.FHIR: FHIR_MEDIA_TYPES, Format.HL7V2: HL7V2_MEDIA_TYPES}
 
 @dataclass(frozen=True, slots=True)
 class MediaType:
+    """``charset`` is the declared one, else UTF-8; ``charset_declared`` says which (an HL7 v2
+    message's own MSH-18 comes before both, see ``shared.clinical.hl7v2``)."""
+
     format: Format
     charset: str
+    charset_declared: bool = False
 
 
 def media_type(content_type: str | None, expected: Format | None = None) -> MediaType:
@@ -38,10 +42,13 @@ def media_type(content_type: str | None, expected: Format | None = None) -> Medi
         raise UnsupportedMediaType(
             f"content type {essence or '(none)'!r} is not accepted; use one of {', '.join(allowed)}"
         )
-    return MediaType(format=formats[0], charset=_charset(parameters))
+    charset = _charset(parameters)
+    return MediaType(
+        format=formats[0], charset=charset or "utf-8", charset_declared=charset is not None
+    )
 
 
-def _charset(parameters: str) -> str:
+def _charset(parameters: str) -> str | None:
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset":
@@ -56,4 +63,4 @@ def _charset(parameters: str) -> str:
             if info is None or not getattr(info, "_is_text_encoding", True):
                 raise UnsupportedMediaType("charset is not a known text encoding")
             return info.name
-    return "utf-8"
+    return None

@@ -6,8 +6,9 @@ refusal into a ``Refusal``; what a resource or segment means is ``shared.clinica
 
 from __future__ import annotations
 
+import codecs
 import json
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import structlog
@@ -22,22 +23,32 @@ from shared.clinical.hl7v2 import parse_hl7v2
 
 log = structlog.get_logger(__name__)
 
-# MLLP framing bytes and a UTF-8 byte-order mark are transport, not message.
-_HL7_FRAMING = "\ufeff\x0b\x1c \t\r\n"
+# MLLP framing bytes are transport, not message (a byte-order mark is read by the normaliser).
+_HL7_FRAMING = b"\x0b\x1c \t\r\n"
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 MAX_IDENTIFIER_LENGTH = 200  # the width of intake_patients.source_system/source_patient_id
 
 
 def normalise(
-    body: bytes, media: MediaType, *, source_system: str, received_at: datetime
+    body: bytes,
+    media: MediaType,
+    *,
+    source_system: str,
+    received_at: datetime,
+    sender_zone: tzinfo | None = None,
 ) -> list[PatientUpdate]:
-    text = _decode(body, media.charset)
+    """``sender_zone``: the zone configured for this HL7 v2 source (``INTAKE_HL7V2_ZONES``), for
+    times without an offset in messages whose MSH-7 has none."""
     try:
         if media.format is Format.FHIR:
-            updates = parse_fhir(_json_object(text), source_system=source_system,
-                                 received_at=received_at)
+            updates = parse_fhir(_json_object(_decode(body, media.charset)),
+                                 source_system=source_system, received_at=received_at)
         else:
-            updates = parse_hl7v2(_hl7_message(text), source_system=source_system,
-                                  received_at=received_at)
+            # bytes: the message's own MSH-18 names its character set (v2.5.1 table 0211); the
+            # Content-Type charset is used only when MSH-18 is empty
+            updates = parse_hl7v2(_hl7_message(body), source_system=source_system,
+                                  received_at=received_at, sender_zone=sender_zone,
+                                  charset=media.charset if media.charset_declared else None)
     except InvalidInput as error:
         raise InvalidClinicalInput.from_error(error) from None
     except Refusal:
@@ -81,9 +92,11 @@ def _json_object(text: str) -> dict[str, Any]:
     return document
 
 
-def _hl7_message(text: str) -> str:
-    message = text.strip(_HL7_FRAMING)
-    if not message.startswith("MSH") or len(message) < 8:
+def _hl7_message(body: bytes) -> bytes:
+    message = body.strip(_HL7_FRAMING)
+    if message.startswith(_BOMS):
+        return message  # UTF-8/16/32 with a byte-order mark: the normaliser checks for MSH
+    if not message.startswith(b"MSH") or len(message) < 8:
         raise MalformedInput("not an HL7 v2 message: it must start with an MSH segment")
     return message
 

@@ -15,11 +15,10 @@ from shared.clinical.codes import LOINC, UCUM
 from shared.clinical.errors import Problem
 from shared.clinical.facts import Coding, Quantity, ReferenceRange
 from shared.clinical.qualitative import qualitative_coding
+from shared.clinical.reading import COMPARATORS
 from shared.clinical.times import TimeFormatError, parse_fhir_datetime
 from shared.clinical.units import UnitError, analyte_for, to_canonical
 
-# a value reported only as a bound ("<20"); FHIR R4 Quantity.comparator and HL7 v2 SN
-COMPARATORS = frozenset({"<", "<=", ">=", ">"})
 _TITER = re.compile(r"^\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 Json = dict[str, Any]

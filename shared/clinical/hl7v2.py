@@ -1,19 +1,36 @@
-"""HL7 v2 ORU^R01 lab results -> one PatientUpdate per PID group.
+"""HL7 v2 ORU^R01 lab results -> one PatientUpdate per PID group (HL7 v2.5.1 ch. 7).
 
-Segments may end in CR, LF or CRLF. Timestamps without an offset are read in ``assume_tz``
-(UTC unless the caller knows the sender's zone). The source system defaults to MSH-4 (sending
-facility), else MSH-3 (sending application). Each OBX becomes one observation fact whose
-provenance is ``HL7v2/<MSH-10>/OBX/<set id>``; when a message repeats set ids (one series per
-OBR, as real feeds do), the OBX's position in the message is used instead so that no two
-results of one message share a fact id. A correction sent later under a new MSH-10 therefore
-arrives as a new fact: v2 has no record id that survives across messages.
-Any problem refuses the whole message, naming each as ``<SEG>[n].<field>``.
+**Bytes.** A message given as bytes is decoded in the character set MSH-18 names (v2.5.1
+2.14.9.18, table 0211: ``8859/1``, ``UNICODE UTF-8`` ...); when MSH-18 is empty, in the
+``charset`` the transport declared, else UTF-8 (which reads the v2 default, ASCII, unchanged).
+A set the message does not decode in, or one TrialWatch does not know, is refused at ``MSH.18``.
+Segments may end in CR, LF or CRLF.
+
+**Times** (v2.5.1 ch. 2A.3.22 DTM: a time without an offset is the sender's local time): read
+in MSH-7's offset when MSH-7 has one, else in ``sender_zone`` (the zone configured for the
+source), else refused at the time's path. A result's time is OBX-14, else OBR-7 of its own order
+group (an ORC or OBR starts a group; a group without OBR has no OBR-7 and never borrows another
+group's). A result that carries a value but no time at all is dated at MSH-7 (the message time,
+an upper bound), flagged, and kept unread: its place among other results is unknown.
+
+**Identity** (table 0085 C/W/D). A result's ``fact_id`` is its order (OBR-3 filler number, else
+OBR-2 placer number, or ORC-3/ORC-2, which v2.5.1 4.5.3.2-3 makes identical) and observation
+(OBX-3, OBX-4 sub-id), never MSH-10, which is new for every message: a ``C`` result sent later
+replaces the earlier one, ``W`` ("post original as wrong") and ``D`` (delete) turn it into an
+``entered-in-error`` tombstone. A C/W/D result whose order has no number is refused (what it
+replaces cannot be found). A result without an order number keeps the message-scoped identity
+``HL7v2/<MSH-10>/OBX/<n>``. ``provenance.resource`` always names the message and OBX.
+
+The source system defaults to MSH-4 (sending facility), else MSH-3 (sending application). Any
+refusal refuses the whole message, naming each problem as ``<SEG>[n].<field>``.
 """
 
 from __future__ import annotations
 
+import codecs
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 import hl7
 
@@ -21,24 +38,63 @@ from shared.clinical import bounds
 from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import (
     ClinicalFact,
+    Coding,
     Demographics,
     FactKind,
     PatientUpdate,
     Provenance,
+    ReadingNote,
     Sex,
 )
-from shared.clinical.fhir_values import Reader, loinc_of
 from shared.clinical.hl7v2_values import (
+    REPLACING_STATUSES,
     RESULT_STATUS,
+    VALUED_STATUSES,
     ObxField,
     codings,
     read_obx_value,
     reference_range,
 )
 from shared.clinical.ids import fact_id
-from shared.clinical.times import TimeFormatError, parse_hl7_date, parse_hl7_ts
+from shared.clinical.reading import ProblemLog, loinc_of
+from shared.clinical.times import (
+    NoTimeZone,
+    TimeFormatError,
+    hl7_offset,
+    parse_hl7_date,
+    parse_hl7_ts,
+)
 
 _SEX = {"F": Sex.FEMALE, "M": Sex.MALE, "O": Sex.OTHER, "A": Sex.OTHER, "U": Sex.UNKNOWN}
+
+# v2.5.1 table 0211 (alternate character sets) -> Python codecs. ISO IR14/87/159 (JIS) and
+# CNS 11643-1992 need ISO 2022 code switching, and "UNICODE" (UCS-2) is ambiguous: refused.
+CHARACTER_SETS = {
+    "ASCII": "ascii",
+    "8859/1": "iso8859-1",
+    "8859/2": "iso8859-2",
+    "8859/3": "iso8859-3",
+    "8859/4": "iso8859-4",
+    "8859/5": "iso8859-5",
+    "8859/6": "iso8859-6",
+    "8859/7": "iso8859-7",
+    "8859/8": "iso8859-8",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "UNICODE UTF-8": "utf-8",
+    "UNICODE UTF-16": "utf-16",
+    "UNICODE UTF-32": "utf-32",
+    "GB 18030-2000": "gb18030",
+    "KS X 1001": "euc_kr",
+    "BIG-5": "big5",
+}
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 @dataclass
@@ -48,13 +104,24 @@ class _Group:
     facts: list[ClinicalFact] = field(default_factory=list)
 
 
+@dataclass
+class _Order:
+    """One order group (ORC and/or OBR) of an ORU^R01 (v2.5.1 7.3.1)."""
+
+    orc: hl7.Segment | None = None
+    obr: hl7.Segment | None = None
+    obr_number: int = 0
+
+
 @dataclass(frozen=True)
 class _Message:
     parsed: hl7.Message
     control_id: str
     source_system: str
     received_at: datetime | None
-    assume_tz: tzinfo
+    zone: tzinfo | None
+    zone_origin: str
+    sent_at: datetime | None
 
     def field(self, segment: hl7.Segment, name: str, number: int) -> ObxField:
         separators, escape = self.parsed.separators, self.parsed.esc
@@ -82,19 +149,25 @@ def parse_hl7v2(
     *,
     source_system: str | None = None,
     received_at: datetime | None = None,
-    assume_tz: tzinfo = UTC,
+    sender_zone: tzinfo | None = None,
+    charset: str | None = None,
 ) -> list[PatientUpdate]:
-    """Normalise an ORU^R01 message; raises ``InvalidInput`` naming every problem."""
-    reader = Reader()
-    parsed = _parse(message, reader)
+    """Normalise an ORU^R01 message; raises ``InvalidInput`` naming every problem.
+
+    ``sender_zone``: the sending site's zone (from the source's configuration), used for times
+    without an offset when MSH-7 has none. ``charset``: the character set the transport
+    declared for ``message`` bytes, used when MSH-18 is empty.
+    """
+    log = ProblemLog()
+    parsed = _parse(message, log, charset)
     if parsed is None:
-        raise InvalidInput(reader.problems)
-    context = _header(parsed, reader, source_system, received_at, assume_tz)
+        raise InvalidInput(log.problems)
+    context = _header(parsed, log, source_system, received_at, sender_zone)
     if context is None:
-        raise InvalidInput(reader.problems)
-    groups = _groups(context, reader)
-    if reader.problems:
-        raise InvalidInput(reader.problems)
+        raise InvalidInput(log.problems)
+    groups = _groups(context, log)
+    if log.problems:
+        raise InvalidInput(log.problems)
     return [
         PatientUpdate(
             source_system=context.source_system,
@@ -106,44 +179,81 @@ def parse_hl7v2(
     ]
 
 
-def _parse(message: bytes | str, reader: Reader) -> hl7.Message | None:
-    text = message if isinstance(message, str) else _decode(message)
+def _parse(message: bytes | str, log: ProblemLog, charset: str | None) -> hl7.Message | None:
+    text = message if isinstance(message, str) else decode_hl7v2(message, log, charset)
+    if text is None:
+        return None
     text = text.lstrip("\ufeff").replace("\r\n", "\r").replace("\n", "\r")
     segments = [segment for segment in text.split("\r") if segment.strip()]
     if not segments or not segments[0].startswith("MSH"):
-        reader.problem("MSH", "not an HL7 v2 message: it must start with an MSH segment")
+        log.problem("MSH", "not an HL7 v2 message: it must start with an MSH segment")
         return None
     bounds.check_v2("\r".join(segments))
     try:
         return hl7.parse("\r".join(segments))
     except Exception as error:  # python-hl7 raises bare exceptions on malformed input
-        reader.problem("MSH", f"unreadable HL7 v2 message: {error}")
+        log.problem("MSH", f"unreadable HL7 v2 message: {error}")
         return None
 
 
-def _decode(message: bytes) -> str:
+def declared_character_set(message: bytes) -> str:
+    """MSH-18's first repetition as written (``8859/1``), read before decoding.
+
+    The MSH segment up to MSH-18 is ASCII in every single- and multi-byte set of table 0211
+    except UTF-16/32 (which start with a byte-order mark), so it is read byte for byte.
+    """
+    head = message.split(b"\r", 1)[0].split(b"\n", 1)[0].decode("latin-1")
+    if not head.startswith("MSH") or len(head) < 8:
+        return ""
+    separator, repetition = head[3], head[5]
+    fields = head.split(separator)
+    # fields[0] is "MSH" and MSH-1 is the separator itself: MSH-n is fields[n - 1]
+    return fields[17].split(repetition)[0].strip() if len(fields) > 17 else ""
+
+
+def decode_hl7v2(message: bytes, log: ProblemLog, charset: str | None = None) -> str | None:
+    """Bytes -> text in MSH-18's character set (else ``charset``, else UTF-8); refuses at MSH.18."""
+    for bom, codec in _BOMS:
+        if message.startswith(bom):
+            return _decode(message, codec, log, "a byte-order mark")
+    declared = declared_character_set(message)
+    if declared:
+        named = CHARACTER_SETS.get(declared.upper())
+        if named is None:
+            log.problem("MSH.18", f"character set {declared!r} is not one TrialWatch reads"
+                        f" (v2.5.1 table 0211: {', '.join(CHARACTER_SETS)})")
+            return None
+        return _decode(message, named, log, f"MSH-18 {declared!r}")
+    if charset:
+        return _decode(message, charset, log, f"the declared charset {charset!r}")
+    return _decode(message, "utf-8", log, "MSH-18 empty: ASCII (v2.5.1 default), read as UTF-8")
+
+
+def _decode(message: bytes, codec: str, log: ProblemLog, why: str) -> str | None:
     try:
-        return message.decode("utf-8")
-    except UnicodeDecodeError:
-        return message.decode("latin-1")  # the v2 default character set when MSH-18 is empty
+        return message.decode(codec)
+    except (UnicodeDecodeError, LookupError) as error:
+        where = f" (byte {error.start})" if isinstance(error, UnicodeDecodeError) else ""
+        log.problem("MSH.18", f"the message is not valid {codec}{where}; character set from {why}")
+        return None
 
 
 def _header(
     parsed: hl7.Message,
-    reader: Reader,
+    log: ProblemLog,
     source_system: str | None,
     received_at: datetime | None,
-    assume_tz: tzinfo,
+    sender_zone: tzinfo | None,
 ) -> _Message | None:
-    draft = _Message(parsed, "", source_system or "", received_at, assume_tz)
+    draft = _Message(parsed, "", source_system or "", received_at, None, "", None)
     msh = parsed.segment("MSH")
     message_type = draft.field(msh, "MSH", 9)
     if (message_type.component(0), message_type.component(1)) != ("ORU", "R01"):
         found = "^".join(message_type.repetitions[0]) if message_type.repetitions else ""
-        reader.problem("MSH.9", f"only ORU^R01 is accepted, got {found!r}")
+        log.problem("MSH.9", f"only ORU^R01 is accepted, got {found!r}")
     control_id = draft.field(msh, "MSH", 10).component(0)
     if not control_id:
-        reader.problem("MSH.10", "no message control id: results could not be told apart")
+        log.problem("MSH.10", "no message control id: results could not be told apart")
     # MSH-4 (sending facility) names the source; some senders fill only MSH-3 (application)
     sender = (
         source_system
@@ -151,43 +261,90 @@ def _header(
         or draft.field(msh, "MSH", 3).component(0)
     )
     if not sender:
-        reader.problem("MSH.4", "no sending facility (MSH-4, MSH-3) and no source_system given")
-    if reader.problems:
+        log.problem("MSH.4", "no sending facility (MSH-4, MSH-3) and no source_system given")
+    zone, origin, sent_at = _sender_zone(draft.field(msh, "MSH", 7), log, sender_zone)
+    if log.problems:
         return None
-    return _Message(parsed, control_id, sender, received_at, assume_tz)
+    return _Message(parsed, control_id, sender, received_at, zone, origin, sent_at)
 
 
-def _groups(message: _Message, reader: Reader) -> list[_Group]:
+def _sender_zone(
+    msh7: ObxField, log: ProblemLog, configured: tzinfo | None
+) -> tuple[tzinfo | None, str, datetime | None]:
+    """(zone, where it came from, MSH-7 as UTC) for times without an offset.
+
+    MSH-7's offset when it has one, else the zone configured for the source, else None (then
+    every time without an offset is refused where it is read).
+    """
+    text = msh7.component(0)
+    try:
+        offset = hl7_offset(text) if text else None
+    except TimeFormatError as error:
+        log.problem(msh7.path, str(error))
+        return None, "", None
+    if offset is not None:
+        zone: tzinfo | None = offset
+        origin = f"MSH-7's offset {_utc_offset(offset)}"
+    else:
+        zone, origin = configured, f"the zone configured for this source ({configured})"
+    if not text:
+        return zone, origin, None
+    try:
+        return zone, origin, parse_hl7_ts(text, zone)
+    except NoTimeZone:
+        return zone, origin, None  # MSH-7 then matters only for undated results, which say so
+    except TimeFormatError as error:
+        log.problem(msh7.path, str(error))
+        return None, "", None
+
+
+def _utc_offset(zone: tzinfo) -> str:
+    delta = zone.utcoffset(None)
+    if delta is None:
+        return str(zone)
+    minutes = int(delta.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
     segments = list(message.parsed)
     obx_segments = [segment for segment in segments if str(segment[0]) == "OBX"]
     set_ids = [message.field(obx, "OBX", 1).component(0) for obx in obx_segments]
     use_set_ids = all(set_ids) and len(set(set_ids)) == len(set_ids)
     groups: list[_Group] = []
-    obr: hl7.Segment | None = None
-    pid_count = obx_count = 0
+    order = _Order()
+    seen: Counter[str] = Counter()
+    pid_count = obx_count = obr_count = 0
     for segment in segments:
         name = str(segment[0])
         if name == "PID":
             pid_count += 1
-            groups.append(_patient(message, reader, segment, pid_count))
+            groups.append(_patient(message, log, segment, pid_count))
+            order = _Order()
+        elif name == "ORC":
+            order = _Order(orc=segment)
         elif name == "OBR":
-            obr = segment
+            obr_count += 1
+            # an OBR right after its ORC completes that group; otherwise it starts a new one
+            orc = order.orc if order.obr is None else None
+            order = _Order(orc=orc, obr=segment, obr_number=obr_count)
         elif name == "OBX":
             obx_count += 1
             label = f"OBX[{obx_count}]"
             if not groups:
-                reader.problem(label, "result before any PID segment: no patient to attach it to")
+                log.problem(label, "result before any PID segment: no patient to attach it to")
                 continue
             key = set_ids[obx_count - 1] if use_set_ids else str(obx_count)
-            fact = _observation(message, reader, segment, obr, label, key)
+            fact = _observation(message, log, segment, order, label, key, seen, pid_count)
             if fact is not None:
                 groups[-1].facts.append(fact)
     if not groups:
-        reader.problem("PID", "no PID segment")
+        log.problem("PID", "no PID segment")
     return groups
 
 
-def _patient(message: _Message, reader: Reader, pid: hl7.Segment, number: int) -> _Group:
+def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) -> _Group:
     label = f"PID[{number}]"
     identifiers = message.field(pid, label, 3)
     mrn = next(
@@ -202,9 +359,10 @@ def _patient(message: _Message, reader: Reader, pid: hl7.Segment, number: int) -
     birth = message.field(pid, label, 7)
     if birth.component(0):
         try:
+            # YYYY or YYYYMM is a valid DT (v2.5.1 ch. 2A.3.21): no exact day, so no exact age
             birth_date = parse_hl7_date(birth.component(0))
         except TimeFormatError as error:
-            reader.problem(birth.path, str(error))
+            log.problem(birth.path, str(error))
     sex = _SEX.get(message.field(pid, label, 8).component(0).upper())
     demographics = Demographics(
         birth_date=birth_date, sex=sex, provenance=message.provenance(f"PID/{number}")
@@ -214,56 +372,145 @@ def _patient(message: _Message, reader: Reader, pid: hl7.Segment, number: int) -
 
 def _observation(
     message: _Message,
-    reader: Reader,
+    log: ProblemLog,
     obx: hl7.Segment,
-    obr: hl7.Segment | None,
+    order: _Order,
     label: str,
     key: str,
+    seen: Counter[str],
+    patient: int,
 ) -> ClinicalFact | None:
     identifier = message.field(obx, label, 3)
     codes = codings(identifier)
     if not codes:
-        reader.problem(identifier.path, "no observation identifier")
+        log.problem(identifier.path, "no observation identifier")
         return None
     loinc = loinc_of(codes)
-    value_type = message.field(obx, label, 2).component(0).upper()
-    units = message.field(obx, label, 6)
-    value = read_obx_value(reader, value_type, message.field(obx, label, 5), units, loinc)
-    ranges = message.field(obx, label, 7)
-    numeric = value.quantity is not None
     status_code = message.field(obx, label, 11).component(0).upper()
+    notes: list[ReadingNote] = []
+    if status_code and status_code not in RESULT_STATUS:
+        log.problem(f"{label}.11", f"result status {status_code!r} is not in v2.5.1 table 0085")
+        return None
+    if not status_code:
+        notes.append(ReadingNote(path=f"{label}.11", reason="no result status (OBX-11 is"
+                                 " required, v2.5.1 7.4.2.11): read as a result of unknown status"))
+    units = message.field(obx, label, 6)
+    value = read_obx_value(
+        log,
+        message.field(obx, label, 2).component(0).upper(),
+        message.field(obx, label, 5),
+        units,
+        loinc,
+        status_code,
+        f"{label}.2",
+    )
+    ranges = message.field(obx, label, 7)
     provenance = message.provenance(f"OBX/{key}")
+    identity = _identity(message, log, obx, order, label, codes, status_code, seen, patient)
+    identity = identity if identity != "" else provenance.resource
+    if identity is None:
+        return None
+    effective, time_notes, undated = _observed_at(message, log, obx, order, label)
+    notes.extend(time_notes)
+    unread = value.unread
+    if unread is None and undated and status_code in VALUED_STATUSES:
+        unread = ReadingNote(path=f"{label}.14", reason="no observation time (OBX-14 and OBR-7"
+                             " are empty): its place among other results is unknown")
     return ClinicalFact(
-        fact_id=fact_id(message.source_system, provenance.resource),
+        fact_id=fact_id(message.source_system, identity),
         kind=FactKind.OBSERVATION,
         codes=codes,
-        status=RESULT_STATUS.get(status_code, status_code or None),
-        effective_start=_observed_at(message, reader, obx, obr, label),
-        value_quantity=value.quantity,
-        value_code=value.code,
-        value_boolean=value.boolean,
+        status=RESULT_STATUS.get(status_code) if status_code else None,
+        effective_start=effective,
+        value_quantity=value.quantity if unread is None else None,
+        value_code=value.code if unread is None else None,
         reference_range=(
-            reference_range(reader, loinc, ranges.component(0), units, ranges.path)
-            if numeric and ranges.component(0)
+            reference_range(log, loinc, ranges.component(0), units, ranges.path)
+            if value.quantity is not None and ranges.component(0)
             else None
         ),
         interpretation=message.field(obx, label, 8).component(0) or None,
         provenance=provenance,
+        unread=unread,
+        notes=(*value.notes, *notes),
+        received=value.received,
     )
 
 
-def _observed_at(
-    message: _Message, reader: Reader, obx: hl7.Segment, obr: hl7.Segment | None, label: str
-) -> datetime | None:
-    candidates = [message.field(obx, label, 14)]
-    if obr is not None:
-        candidates.append(message.field(obr, "OBR", 7))
-    for candidate in candidates:
-        text = candidate.component(0)
-        if text:
-            try:
-                return parse_hl7_ts(text, message.assume_tz)
-            except TimeFormatError as error:
-                reader.problem(candidate.path, str(error))
-                return None
+def _identity(
+    message: _Message,
+    log: ProblemLog,
+    obx: hl7.Segment,
+    order: _Order,
+    label: str,
+    codes: tuple[Coding, ...],
+    status: str,
+    seen: Counter[str],
+    patient: int,
+) -> str | None:
+    """Order + observation, so a later C/W/D message finds the result it changes."""
+    order_number = _order_number(message, order)
+    if order_number is None:
+        if status in REPLACING_STATUSES:
+            where = f"OBR[{order.obr_number}].3" if order.obr is not None else f"{label}.11"
+            log.problem(where, f"a result with status {status} (table 0085) changes an earlier"
+                        " result of its order, but the order has no filler (OBR-3) or placer"
+                        " (OBR-2) number to find it by")
+            return None
+        return ""  # no order number: the message-scoped identity (see the module docstring)
+    loinc = loinc_of(codes)
+    coding = next((c for c in codes if c.code == loinc), codes[0]) if loinc else codes[0]
+    sub_id = message.field(obx, label, 4).component(0)
+    base = f"HL7v2/order/{order_number}/OBX/{coding.system}|{coding.code}/{sub_id}"
+    seen[f"{patient}\x1f{base}"] += 1
+    occurrence = seen[f"{patient}\x1f{base}"]
+    # v2.5.1 7.4.2.4: OBX-4 tells apart OBX with the same OBX-3 under one OBR; when a sender
+    # repeats both, the n-th such OBX of the order is the n-th in its correction too
+    return base if occurrence == 1 else f"{base}#{occurrence}"
+
+
+def _order_number(message: _Message, order: _Order) -> str | None:
+    """``filler:<EI>`` from OBR-3 (else ORC-3), else ``placer:<EI>`` from OBR-2 (else ORC-2)."""
+    for kind, number in (("filler", 3), ("placer", 2)):
+        for segment, name in ((order.obr, "OBR"), (order.orc, "ORC")):
+            if segment is None:
+                continue
+            entity = message.field(segment, name, number)
+            parts = [entity.component(index) for index in range(4)]
+            if parts[0]:
+                return f"{kind}:" + "^".join(parts).rstrip("^")
     return None
+
+
+def _observed_at(
+    message: _Message, log: ProblemLog, obx: hl7.Segment, order: _Order, label: str
+) -> tuple[datetime | None, list[ReadingNote], bool]:
+    """(time, notes, undated): OBX-14, else OBR-7 of this order group, else MSH-7 (flagged)."""
+    candidates = [(message.field(obx, label, 14), f"{label}.14")]
+    if order.obr is not None:
+        candidates.append(
+            (message.field(order.obr, "OBR", 7), f"OBR[{order.obr_number}].7")
+        )
+    for candidate, path in candidates:
+        text = candidate.component(0)
+        if not text:
+            continue
+        try:
+            moment = parse_hl7_ts(text, message.zone)
+        except TimeFormatError as error:
+            log.problem(path, str(error))
+            return None, [], False
+        notes = []
+        if not path.endswith(".14"):
+            notes.append(ReadingNote(path=path, reason="observation time from OBR-7 (the"
+                                     " order's collection time): OBX-14 is empty"))
+        if hl7_offset(text) is None:
+            notes.append(ReadingNote(path=path, reason=f"time {text!r} has no offset: read in"
+                                     f" the sender's zone, {message.zone_origin}"))
+        return moment, notes, False
+    if message.sent_at is None:
+        note = ReadingNote(path=f"{label}.14", reason="no OBX-14, OBR-7 or readable MSH-7")
+        return None, [note], True
+    note = ReadingNote(path=f"{label}.14", reason="no OBX-14 or OBR-7: dated at MSH-7 (the"
+                       " message time, an upper bound of the observation time)")
+    return message.sent_at, [note], True

@@ -1,4 +1,10 @@
-"""Reading OBX fields: coded identifiers, typed values (OBX-2/-5), units, ranges and statuses."""
+"""Reading OBX fields: coded identifiers, typed values (OBX-2/-5), units, ranges and statuses.
+
+Every OBX-5 is either read (a canonical quantity or code), refused (the problem names
+``OBX[n].<field>``), or kept unread (``ObxReading.unread``: the fact stays, every criterion that
+reads it is unknown). References are to HL7 v2.5.1: ch. 7.4.2 (OBX fields), ch. 2A (data types),
+table 0125 (value types) and table 0085 (result status).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,15 @@ import re
 from dataclasses import dataclass
 
 from shared.clinical.codes import HL7V2_SYSTEMS
-from shared.clinical.facts import Coding, Quantity, ReferenceRange
-from shared.clinical.fhir_values import COMPARATORS, ObservedValue, Reader, read_result_text
+from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
+from shared.clinical.qualitative import qualitative_coding
+from shared.clinical.reading import (
+    COMPARATORS,
+    ProblemLog,
+    is_number,
+    number_in_text,
+    quoted,
+)
 from shared.clinical.units import UnitError, analyte_for, to_canonical
 
 # HL7 table 0085 (observation result status) -> FHIR ObservationStatus, so consumers read one
@@ -26,12 +39,27 @@ RESULT_STATUS = {
     "W": "entered-in-error",
     "X": "cancelled",
 }
+# Table 0085 statuses that carry a result value: an empty OBX-5 under them is a result that
+# could not be read. I/O (pending), X (cannot be obtained), N (not asked), D and W (withdrawn)
+# carry none.
+VALUED_STATUSES = frozenset({"C", "F", "P", "R", "S", "U"})
+# Table 0085 statuses that change an earlier result of the same order and observation.
+REPLACING_STATUSES = frozenset({"C", "D", "W"})
+
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 _RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:-|to|–)\s*({_NUMBER})\s*$", re.IGNORECASE)
 _UPPER = re.compile(rf"^\s*(?:<|<=|≤)\s*({_NUMBER})\s*$")
 _LOWER = re.compile(rf"^\s*(?:>|>=|≥)\s*({_NUMBER})\s*$")
 _TEXT_TYPES = {"ST", "TX", "FT"}
+_FREE_TEXT_TYPES = {"TX", "FT"}
 _CODED_TYPES = {"CE", "CWE", "CNE"}
+# v2.5.1 table 0125 value types that hold no result TrialWatch reads (dates, names, addresses,
+# pointers, encapsulated data, arrays): kept unread when valued.
+_OTHER_TYPES = {
+    "AD", "CF", "CK", "CN", "CP", "CX", "DT", "DTM", "ED", "MA", "MO", "NA", "PN", "RP", "TM",
+    "TN", "TS", "XAD", "XCN", "XON", "XPN", "XTN",
+}  # fmt: skip
+_TITER_SEPARATORS = {":", "/"}  # SN ratios (v2.5.1 ch. 2A.3.70): 1:80 and 1/80 are titers
 
 
 @dataclass(frozen=True)
@@ -50,6 +78,22 @@ class ObxField:
     @property
     def empty(self) -> bool:
         return not any(any(part.strip() for part in rep) for rep in self.repetitions)
+
+    @property
+    def valued_repetitions(self) -> int:
+        return sum(1 for rep in self.repetitions if any(part.strip() for part in rep))
+
+
+@dataclass(frozen=True)
+class ObxReading:
+    """What one OBX-5 became: a quantity or a code, or an ``unread`` note; plus warnings and
+    the value and unit as sent (``received``)."""
+
+    quantity: Quantity | None = None
+    code: Coding | None = None
+    unread: ReadingNote | None = None
+    notes: tuple[ReadingNote, ...] = ()
+    received: ReceivedValue | None = None
 
 
 def codings(field: ObxField) -> tuple[Coding, ...]:
@@ -70,76 +114,207 @@ def codings(field: ObxField) -> tuple[Coding, ...]:
 
 
 def unit_of(field: ObxField) -> str:
+    """OBX-6 (CE, v2.5.1 7.4.2.6): the unit code, else its text."""
     return field.component(0) or field.component(1)
 
 
 def read_obx_value(
-    reader: Reader, value_type: str, value: ObxField, unit: ObxField, loinc: str | None
-) -> ObservedValue:
+    log: ProblemLog,
+    value_type: str,
+    value: ObxField,
+    unit: ObxField,
+    loinc: str | None,
+    status: str,
+    type_path: str,
+) -> ObxReading:
+    """OBX-5 read as OBX-2 says (v2.5.1 7.4.2.2, table 0125).
+
+    ``status`` is OBX-11 (table 0085). Refusals go to ``log``: OBX-2 empty or unknown while
+    OBX-5 is valued, an SN comparator outside the standard's set, a unit that cannot be right
+    for a catalogued analyte. A value that is present but not readable is kept ``unread``.
+    """
+    sent_unit = unit_of(unit) or None
     if value.empty:
-        return ObservedValue()
+        if status in VALUED_STATUSES:
+            reason = f"no value (OBX-5 is empty) in a result with status {status}"
+            return ObxReading(unread=ReadingNote(path=value.path, reason=reason))
+        return ObxReading()
+    if not value_type:
+        # v2.5.1 7.4.2.2: OBX-2 "must be valued if OBX-11 is not X"; without it OBX-5 could be
+        # NM, ST, SN or CWE, and reading it as any one of them would be a guess.
+        log.problem(type_path, "value type (OBX-2) is empty while OBX-5 is valued"
+                    " (v2.5.1 7.4.2.2 requires it; e.g. NM for a number)")
+        return ObxReading()
     if value_type in _CODED_TYPES:
-        coded = codings(value)
-        return ObservedValue(code=coded[0] if coded else None)
+        return _coded(value)
+    if value.valued_repetitions > 1 and value_type not in _FREE_TEXT_TYPES:
+        reason = f"{value.valued_repetitions} values in one {value_type} result"
+        return _unread(value.path, reason, None, sent_unit)
     if value_type in _TEXT_TYPES:
-        return read_result_text(reader, loinc, value.component(0), value.path)
+        return _text(log, loinc, value_type, value, unit)
     if value_type == "NM":
-        if len(value.repetitions) > 1:
-            reader.problem(value.path, "more than one value for a numeric (NM) result")
-            return ObservedValue()
-        return _numeric(reader, loinc, value.component(0), None, unit, value.path)
+        text = value.component(0)
+        if not is_number(text):
+            reason = f"value {quoted(text)} is not a number (NM, v2.5.1 ch. 2A.3.47)"
+            return _unread(value.path, reason, _shown(text), sent_unit)
+        return _quantity(log, loinc, float(text), None, unit, value.path, text)
     if value_type == "SN":
-        return _structured_numeric(reader, loinc, value, unit)
-    return ObservedValue()  # RP, ED ...: pointers and attachments are not facts
+        return _structured_numeric(log, loinc, value, unit)
+    if value_type in _OTHER_TYPES:
+        reason = f"value type {value_type} (table 0125) holds no result TrialWatch reads"
+        return _unread(value.path, reason, None, sent_unit)
+    log.problem(type_path, f"value type {value_type!r} is not in HL7 v2.5.1 table 0125")
+    return ObxReading()
+
+
+def _coded(value: ObxField) -> ObxReading:
+    coded = codings(value)
+    shown = "^".join(part for part in value.repetitions[0][:3]) if value.repetitions else ""
+    received = ReceivedValue(value=shown or None)
+    if not coded:
+        return ObxReading(
+            unread=ReadingNote(path=value.path, reason="coded value without a code (CWE.1)"),
+            received=received,
+        )
+    return ObxReading(code=coded[0], received=received)
+
+
+def _text(
+    log: ProblemLog, loinc: str | None, value_type: str, value: ObxField, unit: ObxField
+) -> ObxReading:
+    """ST/TX/FT: a qualitative word, a number, a bound (``<10``) or a titer; else unread."""
+    sent_unit = unit_of(unit) or None
+    text = value.component(0)
+    if value_type in _FREE_TEXT_TYPES and value.valued_repetitions > 1:
+        reason = f"{value_type} free text ({value.valued_repetitions} lines) is not a result value"
+        return _unread(value.path, reason, None, sent_unit)
+    coding = qualitative_coding(text)
+    if coding is not None:
+        return ObxReading(code=coding, received=ReceivedValue(value=text.strip()))
+    number = number_in_text(text)
+    if number is None:
+        if value_type in _FREE_TEXT_TYPES:
+            reason = f"{value_type} free text is not a result value"
+        else:
+            reason = (
+                f"text {quoted(text)} is not a number, a bound (<10), a titer (1:80) or a"
+                " qualitative result word"
+            )
+        return _unread(value.path, reason, _shown(text), sent_unit)
+    note = ReadingNote(
+        path=value.path,
+        reason=f"a number sent as {value_type} text (v2.5.1 7.4.2.2 expects NM or SN) was read"
+        f" as {text.strip()!r}",
+    )
+    units = ObxField(unit.path, (("{titer}",),)) if number.titer else unit
+    reading = _quantity(
+        log, loinc, number.value, number.comparator, units, value.path, text.strip(), unit
+    )
+    return _with_note(reading, note)
 
 
 def _structured_numeric(
-    reader: Reader, loinc: str | None, value: ObxField, unit: ObxField
-) -> ObservedValue:
+    log: ProblemLog, loinc: str | None, value: ObxField, unit: ObxField
+) -> ObxReading:
+    """SN (v2.5.1 ch. 2A.3.70): ``<comparator>^<num1>^<separator/suffix>^<num2>``.
+
+    ``^182`` -> 182; ``>^300`` -> >300; ``^1^:^320`` and ``^1^/^320`` -> 320 {titer};
+    ``<^1^:^80`` -> a titer below 1:80 (<80 {titer}). A range ``^5^-^10`` (5 <= x <= 10), another
+    ratio, a categorical ``^2^+`` or ``<>`` (not equal) have no single value or bound: unread.
+    """
     comparator, first, separator, second = (value.component(i) for i in range(4))
-    if separator == ":" and _is_number(first) and float(first) == 1 and _is_number(second):
-        return _numeric(
-            reader, loinc, second, None, ObxField(unit.path, (("{titer}",),)), value.path
-        )
-    if separator or second:
-        return ObservedValue()  # ranges and ratios other than titers: no single value to keep
-    if comparator and comparator not in COMPARATORS and comparator != "=":
-        reader.problem(value.path, f"unknown comparator {comparator!r}")
-        return ObservedValue()
+    shown = f"{comparator}{first}{separator}{second}"
+    sent_unit = unit_of(unit) or None
+    if comparator not in COMPARATORS and comparator not in ("", "=", "<>"):
+        log.problem(value.path, f"comparator {comparator!r} is not one of >, <, >=, <=, =, <>"
+                    " (v2.5.1 ch. 2A.3.70 SN.1)")
+        return ObxReading()
     bound = comparator if comparator in COMPARATORS else None
-    return _numeric(reader, loinc, first, bound, unit, value.path)
+    if comparator == "<>":
+        reason = f"{shown!r}: 'not equal to' gives no value or bound"
+        return _unread(value.path, reason, shown, sent_unit)
+    if not is_number(first) or (second and not is_number(second)):
+        reason = f"{quoted(shown)} is not a structured numeric (SN.2 and SN.4 are numbers)"
+        return _unread(value.path, reason, _shown(shown), sent_unit)
+    if not separator and not second:
+        return _quantity(log, loinc, float(first), bound, unit, value.path, shown)
+    if separator in _TITER_SEPARATORS and second and float(first) == 1:
+        titer = ObxField(unit.path, (("{titer}",),))
+        return _quantity(log, loinc, float(second), bound, titer, value.path, shown, unit)
+    if separator == "-" and second:
+        reason = (
+            f"range {shown!r} (SN '-': {first} <= x <= {second}) has no single value; a fact"
+            " holds one value or one bound"
+        )
+    elif separator in _TITER_SEPARATORS and second:
+        reason = f"ratio {shown!r} is not a titer 1:N and has no single value"
+    elif separator == "+" and not second:
+        reason = f"categorical result {shown!r} (SN '+') has no numeric value"
+    else:
+        reason = f"{shown!r} is not a structured numeric form of v2.5.1 ch. 2A.3.70"
+    return _unread(value.path, reason, shown, sent_unit)
 
 
-def _numeric(
-    reader: Reader,
+def _quantity(
+    log: ProblemLog,
     loinc: str | None,
-    text: str,
+    number: float,
     comparator: str | None,
     unit: ObxField,
     path: str,
-) -> ObservedValue:
-    if not _is_number(text):
-        reader.problem(path, f"not a number: {text!r}")
-        return ObservedValue()
-    quantity = _convert(reader, loinc, float(text), unit_of(unit), unit.path)
-    if quantity is not None and comparator:
+    shown: str,
+    sent: ObxField | None = None,
+) -> ObxReading:
+    received = ReceivedValue(value=shown, unit=unit_of(sent or unit) or None)
+    try:
+        quantity = to_canonical(loinc or "", number, unit_of(unit))
+    except UnitError as error:
+        if loinc is not None and analyte_for(loinc) is not None:
+            log.problem(unit.path, f"{error} (LOINC {loinc})")
+            return ObxReading(received=received)
+        reason = f"unit {unit_of(unit)!r} could not be read: {error}"
+        return ObxReading(unread=ReadingNote(path=unit.path, reason=reason), received=received)
+    if comparator:
         quantity = quantity.model_copy(update={"comparator": comparator})
-    return ObservedValue(quantity=quantity)
+    return ObxReading(quantity=quantity, received=received)
+
+
+def _unread(path: str, reason: str, shown: str | None, unit: str | None) -> ObxReading:
+    received = ReceivedValue(value=shown, unit=unit) if shown or unit else None
+    return ObxReading(unread=ReadingNote(path=path, reason=reason), received=received)
+
+
+def _with_note(reading: ObxReading, note: ReadingNote) -> ObxReading:
+    if reading.quantity is None:
+        return reading
+    return ObxReading(
+        quantity=reading.quantity,
+        code=reading.code,
+        unread=reading.unread,
+        notes=(*reading.notes, note),
+        received=reading.received,
+    )
+
+
+def _shown(text: str) -> str | None:
+    """The text itself when it may be kept (a short value without letters), else None."""
+    stripped = text.strip()
+    return stripped if quoted(stripped).startswith("'") else None
 
 
 def _convert(
-    reader: Reader, loinc: str | None, value: float, unit: str, path: str
+    log: ProblemLog, loinc: str | None, value: float, unit: str, path: str
 ) -> Quantity | None:
     try:
         return to_canonical(loinc or "", value, unit)
     except UnitError as error:
         if loinc is not None and analyte_for(loinc) is not None:
-            reader.problem(path, f"{error} (LOINC {loinc})")
+            log.problem(path, f"{error} (LOINC {loinc})")
         return None
 
 
 def reference_range(
-    reader: Reader, loinc: str | None, text: str, unit: ObxField, path: str
+    log: ProblemLog, loinc: str | None, text: str, unit: ObxField, path: str
 ) -> ReferenceRange | None:
     """OBX-7 as ``3.5-5.0``, ``4.3 to 6.2``, ``<40`` or ``>1``; anything else is not read."""
     bounds: dict[str, float] = {}
@@ -150,12 +325,8 @@ def reference_range(
     elif match := _LOWER.match(text):
         bounds = {"low": float(match[1])}
     converted = {
-        name: _convert(reader, loinc, value, unit_of(unit), path) for name, value in bounds.items()
+        name: _convert(log, loinc, value, unit_of(unit), path) for name, value in bounds.items()
     }
     if not converted or None in converted.values():
         return None
     return ReferenceRange(**converted)
-
-
-def _is_number(text: str) -> bool:
-    return re.fullmatch(_NUMBER, text.strip()) is not None

@@ -5,9 +5,11 @@ never guessed). Partial values (``2024``, ``2024-05``, ``2024-05-07``) stand for
 year, month or day in UTC: FHIR gives no zone for them, and UTC is the only choice that does
 not depend on where the code runs.
 
-HL7 v2: ``YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]``. A value without an offset is read in the
-``assume_tz`` the caller passes (the sending site's zone; UTC by default), because v2 leaves the
-offset optional and real feeds omit it.
+HL7 v2 (v2.5.1 ch. 2A.3.22 DTM, 2A.3.72 TS): ``YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]``.
+"If the time zone is not included, the time zone defaults to that of the local time zone of the
+sender": a value without an offset is read in the zone the caller passes (the sender's zone,
+from MSH-7's offset or the source's configured zone, see ``shared.clinical.hl7v2``). When the
+caller knows no zone, such a value is refused (``NoTimeZone``), never read as UTC.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ _HL7_TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4
 
 class TimeFormatError(ValueError):
     """A time value that cannot be read without guessing."""
+
+
+class NoTimeZone(TimeFormatError):
+    """An HL7 v2 time without an offset, and no sender zone known to read it in."""
 
 
 def parse_fhir_date(value: str) -> date | None:
@@ -71,13 +77,22 @@ def parse_fhir_datetime(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def parse_hl7_ts(value: str, assume_tz: tzinfo) -> datetime:
-    """An HL7 v2 TS/DTM as aware UTC; without an offset it is read in ``assume_tz``."""
+def parse_hl7_ts(value: str, zone: tzinfo | None) -> datetime:
+    """An HL7 v2 TS/DTM as aware UTC; without an offset it is read in ``zone``.
+
+    Raises ``NoTimeZone`` when the value has no offset and ``zone`` is None, ``TimeFormatError``
+    when it is not a DTM or not a calendar time.
+    """
     match = _HL7_TS.match(value.strip())
     if match is None:
         raise TimeFormatError(f"not an HL7 v2 timestamp: {value!r}")
     year, month, day, hour, minute, second, fraction, offset = match.groups()
-    zone = assume_tz if offset is None else _offset(f"{offset[:3]}:{offset[3:]}")
+    if offset is None and zone is None:
+        raise NoTimeZone(
+            f"time {value.strip()!r} has no UTC offset, MSH-7 gives none and no zone is"
+            " configured for this source (v2.5.1 ch. 2A.3.22: it is the sender's local time)"
+        )
+    written = zone if offset is None else _offset(f"{offset[:3]}:{offset[3:]}")
     try:
         parsed = datetime(
             int(year),
@@ -87,20 +102,39 @@ def parse_hl7_ts(value: str, assume_tz: tzinfo) -> datetime:
             int(minute or 0),
             int(second or 0),
             _microseconds(fraction),
-            tzinfo=zone,
+            tzinfo=written,
         )
     except ValueError as error:
         raise TimeFormatError(f"not a valid HL7 v2 timestamp: {value!r}") from error
     return parsed.astimezone(UTC)
 
 
-def parse_hl7_date(value: str) -> date:
-    """The date part (``YYYYMMDD``) of an HL7 v2 DT/TS, e.g. PID-7."""
-    match = re.match(r"^(\d{4})(\d{2})(\d{2})", value.strip())
+def hl7_offset(value: str) -> tzinfo | None:
+    """The UTC offset written in an HL7 v2 DTM (``...-0500`` -> UTC-05:00), else None."""
+    match = _HL7_TS.match(value.strip())
+    if match is None or match[8] is None:
+        return None
+    offset = match[8]
+    return _offset(f"{offset[:3]}:{offset[3:]}")
+
+
+def parse_hl7_date(value: str) -> date | None:
+    """The day of an HL7 v2 DT/DTM (e.g. PID-7), or None at year or month precision.
+
+    v2.5.1 ch. 2A.3.21 DT allows ``YYYY`` and ``YYYYMM``: such a birth date is valid, but no
+    exact day (hence no exact age) is known. Raises ``TimeFormatError`` for anything else.
+    """
+    text = value.strip()
+    match = re.match(r"^(\d{4})(\d{2})?(\d{2})?(?:\d{2,6}(?:\.\d{1,4})?)?(?:[+-]\d{4})?$", text)
     if match is None:
-        raise TimeFormatError(f"not an HL7 v2 date (YYYYMMDD): {value!r}")
+        raise TimeFormatError(f"not an HL7 v2 date (YYYY[MM[DD]]): {value!r}")
+    year, month, day = match.groups()
+    if (month is not None and not 1 <= int(month) <= 12) or (day is not None and month is None):
+        raise TimeFormatError(f"not a calendar date: {value!r}")
+    if month is None or day is None:
+        return None
     try:
-        return date(int(match[1]), int(match[2]), int(match[3]))
+        return date(int(year), int(month), int(day))
     except ValueError as error:
         raise TimeFormatError(f"not a calendar date: {value!r}") from error
 

@@ -76,12 +76,15 @@ def test_without_obx14_the_obr7_time_is_used_and_a_corrected_status_is_kept() ->
     assert fact.reference_range.high.value == pytest.approx(160.0)
 
 
-def test_timestamps_without_offset_are_read_in_the_assumed_zone() -> None:
-    utc = _obx(_labs(), "777-3").effective_start
-    berlin_winter = timezone(timedelta(hours=1))
-    shifted = _obx(_labs(assume_tz=berlin_winter), "777-3").effective_start
-    assert utc == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
-    assert shifted == datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
+def test_timestamps_without_offset_are_read_in_msh7s_offset_not_utc() -> None:
+    # v2.5.1 ch. 2A.3.22 DTM: no offset means the sender's local time. MSH-7 is +0100, so
+    # OBX-14 08:30 is 07:30Z (issue 9 kind 4: it used to be read as 08:30Z, which was wrong).
+    assert _obx(_labs(), "777-3").effective_start == datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
+    # a configured zone does not override the offset the message itself gives
+    tokyo = timezone(timedelta(hours=9))
+    assert _obx(_labs(sender_zone=tokyo), "777-3").effective_start == datetime(
+        2026, 11, 20, 7, 30, tzinfo=UTC
+    )
 
 
 def test_giga_per_litre_and_cells_per_microlitre_counts_become_10e9_per_litre() -> None:
@@ -163,16 +166,27 @@ def test_the_same_message_resent_gives_the_same_fact_ids() -> None:
     assert [f.fact_id for f in _labs().facts] == [f.fact_id for f in _labs().facts]
 
 
-def test_unit_errors_non_numbers_and_bad_times_are_refused_naming_segment_and_unit() -> None:
+def test_unit_errors_and_bad_times_are_refused_naming_segment_and_field() -> None:
     problems = _problems((FIXTURES / "hl7v2" / "oru_unit_errors.hl7").read_bytes())
     assert problems[0].startswith("OBX[1].6: unit 'g/mL' is implausible for hemoglobin")
     assert problems[1].startswith(
         "OBX[2].6: unit 'tera.l-1' (read as '10*12/L' through the unit alias table)"
         " is implausible for blood_cell_count"
     )
-    assert problems[2] == "OBX[3].5: not a number: 'high'"
-    assert problems[3].startswith("OBX[4].14: not an HL7 v2 timestamp")
-    assert len(problems) == 4
+    assert problems[2].startswith("OBX[4].14: not an HL7 v2 timestamp")
+    assert len(problems) == 3
+
+
+def test_a_numeric_result_that_is_not_a_number_is_kept_unread_not_refused() -> None:
+    # issue 9 kind 2: an unreadable value keeps its fact (it used to refuse the message)
+    lines = (FIXTURES / "hl7v2" / "oru_unit_errors.hl7").read_text("utf-8").splitlines()
+    (update,) = parse_hl7v2("\r".join(line for line in lines if "|high|" in line or
+                                      not line.startswith("OBX")))
+    (creatinine,) = update.facts
+    assert creatinine.value_quantity is None
+    assert creatinine.unread is not None
+    assert creatinine.unread.path == "OBX[1].5"
+    assert "is not a number (NM" in creatinine.unread.reason
 
 
 def test_a_message_other_than_oru_r01_is_refused() -> None:

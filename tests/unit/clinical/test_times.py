@@ -5,9 +5,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from shared.clinical.times import (
+    NoTimeZone,
     TimeFormatError,
+    hl7_offset,
     parse_fhir_date,
     parse_fhir_datetime,
+    parse_hl7_date,
     parse_hl7_ts,
 )
 
@@ -46,3 +49,26 @@ def test_hl7_timestamps_use_their_offset_or_the_assumed_zone() -> None:
     assert parse_hl7_ts("20141006", UTC) == datetime(2014, 10, 6, tzinfo=UTC)
     with pytest.raises(TimeFormatError):
         parse_hl7_ts("2014-10-06", UTC)
+
+
+def test_an_hl7_time_without_offset_and_without_a_zone_is_refused_not_read_as_utc() -> None:
+    # v2.5.1 ch. 2A.3.22: no offset means the sender's local time, which must be known
+    with pytest.raises(NoTimeZone):
+        parse_hl7_ts("20141006062700", None)
+    assert parse_hl7_ts("20141006062700+0700", None) == datetime(2014, 10, 5, 23, 27, tzinfo=UTC)
+
+
+def test_the_offset_of_an_hl7_time_is_read_only_when_written() -> None:
+    assert hl7_offset("20261127093000-0500") == timezone(-timedelta(hours=5))
+    assert hl7_offset("20261127093000") is None
+
+
+def test_an_hl7_birth_date_at_year_or_month_precision_has_no_exact_day() -> None:
+    # v2.5.1 ch. 2A.3.21 DT: YYYY[MM[DD]]
+    assert parse_hl7_date("1990") is None
+    assert parse_hl7_date("199004") is None
+    assert parse_hl7_date("19900412") == date(1990, 4, 12)
+    assert parse_hl7_date("199004120830-0500") == date(1990, 4, 12)
+    for bad in ("1990-04-12", "199013", "19900230", "19900"):
+        with pytest.raises(TimeFormatError):
+            parse_hl7_date(bad)
