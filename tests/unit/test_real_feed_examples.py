@@ -161,7 +161,6 @@ def test_hl7_platelets_sent_as_sn_below_ten_make_her_ineligible() -> None:
 
 # Kind 3: OBX-2 (value type) must be valued when OBX-5 is (HL7 v2.5.1 7.4.2.2): refused with
 # its path, never dropped so that the older 180 decides.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 3: OBX-2 empty")
 def test_an_obx_with_a_value_and_no_value_type_is_refused_or_read_never_dropped() -> None:
     message = _oru(
         "M-OBX2", "OBX|1||777-3^Platelets^LN||8|10*9/L|150-400|LL|||F|||20260228080000+0000"
@@ -179,7 +178,6 @@ def test_an_obx_with_a_value_and_no_value_type_is_refused_or_read_never_dropped(
 
 # Kind 4: an HL7 v2 time without an offset is in the sender's local zone (HL7 v2.5.1 ch. 2A
 # DTM); MSH-7 gives that zone.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 4: local times take MSH-7's offset")
 def test_an_hl7_time_without_offset_takes_the_offset_of_msh_7() -> None:
     message = (
         "\r".join(
@@ -224,7 +222,6 @@ def test_alt_is_judged_against_the_female_reference_range_for_a_woman() -> None:
 
 # Kind 6: a corrected result (HL7 v2.5.1 table 0085 "C") replaces the result of the same order
 # (OBR-3) and observation (OBX-3/OBX-4), whatever the new MSH-10.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 6: corrections by order and observation")
 def test_a_corrected_platelet_count_replaces_the_original_result() -> None:
     when = "20260228080000+0000"
     original = _oru("M-1", f"OBX|1|NM|777-3^Platelets^LN||150|10*9/L|150-400|N|||F|||{when}")
@@ -309,7 +306,6 @@ def test_a_positive_hcg_excludes_even_without_documented_childbearing_potential(
 
 
 # Kind 2, HL7 v2 ST (v2.5.1 ch. 2A.2.74): a censored number sent as a string.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 2: HL7 v2 ST censored value")
 def test_hl7_platelets_sent_as_st_below_ten_make_her_ineligible() -> None:
     message = _oru(
         "M-ST", "OBX|1|ST|777-3^Platelets^LN||<10|10*9/L|150-400|LL|||F|||20260228080000+0000"
@@ -333,7 +329,6 @@ def test_platelets_sent_as_a_range_below_the_threshold_make_her_ineligible() -> 
 # Kind 6: "W" = "post original as wrong" (HL7 v2.5.1 table 0085): the withdrawn result no
 # longer decides, so the older readable one is not silently used either way: the newer
 # platelet count is gone, the record falls back to what else it holds.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 6: withdrawals by order and observation")
 def test_a_withdrawn_low_platelet_count_no_longer_excludes() -> None:
     when = "20260228080000+0000"
     low = _oru("M-1", f"OBX|1|NM|777-3^Platelets^LN||15|10*9/L|150-400|LL|||F|||{when}")
