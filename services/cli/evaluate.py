@@ -1,7 +1,12 @@
-"""``trialwatch evaluate``: check one patient's FHIR Bundle against a trial, offline.
+"""``trialwatch evaluate``: check one patient's record against a trial, offline.
 
-Exit codes: 0 a decision was printed (whatever its status); 2 the input or the trial cannot
-be used (the message names what is wrong).
+The record is a FHIR Bundle (``--bundle``) or any number of FHIR R4 JSON and HL7 v2 files
+(``--input FILE...``, read in order, format detected, see ``services.cli.inputs``), through the
+same normaliser intake uses. ``--explain-input`` prints how each element was read (as sent ->
+canonical, or why not); without ``--trial`` it prints only that.
+
+Exit codes: 0 a decision (or the explanation) was printed, whatever the status; 2 the input or
+the trial cannot be used (the message names each refused element with its path and reason).
 """
 
 from __future__ import annotations
@@ -9,11 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.cli.explain import render_inputs
+from services.cli.inputs import InputError, ReadInput, read_inputs
 from shared.clinical.errors import InvalidInput
+from shared.clinical.facts import PatientUpdate
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.engine import evaluate
@@ -33,13 +42,28 @@ class UsageError(Exception):
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="evaluate one patient's FHIR R4 Bundle against a trial (offline)",
-        description="Evaluate one patient's FHIR R4 Bundle (collection, transaction or "
-        "searchset) against a trial version and print the decision.",
+        help="evaluate one patient's FHIR R4 / HL7 v2 record against a trial (offline)",
+        description="Evaluate one patient's record against a trial version and print the "
+        "decision. The record is a FHIR R4 Bundle (--bundle: collection, transaction or "
+        "searchset) or FHIR R4 JSON and HL7 v2 ORU^R01 files (--input, in order).",
     )
-    parser.add_argument("--trial", required=True, help="trial id, e.g. NCT06920433")
+    parser.add_argument("--trial", default=None, help="trial id, e.g. NCT06920433")
     parser.add_argument("--version", default=None, help="trial version (default: the latest)")
-    parser.add_argument("--bundle", required=True, help="path to the Bundle JSON ('-' for stdin)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bundle", help="path to the Bundle JSON ('-' for stdin)")
+    source.add_argument(
+        "--input", nargs="+", metavar="FILE",
+        help="FHIR R4 JSON or HL7 v2 files (one message or a batch), read in this order",
+    )
+    parser.add_argument(
+        "--explain-input", action="store_true",
+        help="print how each element was read: as sent -> canonical, or why not",
+    )
+    parser.add_argument(
+        "--hl7-zone", default=None, metavar="AREA/CITY",
+        help="the HL7 v2 sender's IANA zone, for times without an offset when MSH-7 has none"
+        " (as INTAKE_HL7V2_ZONES)",
+    )
     parser.add_argument(
         "--at", default=None, help="as-of instant, ISO-8601 with offset (default: now, UTC)"
     )
@@ -80,29 +104,73 @@ def _read_bundle(path: str) -> dict[str, Any]:
     return document
 
 
+def _zone(name: str | None) -> tzinfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"--hl7-zone {name!r} is not an IANA time zone (e.g. America/New_York)")\
+            from None
+
+
+def _bundle_updates(path: str) -> list[PatientUpdate]:
+    bundle = _read_bundle(path)
+    try:
+        updates = parse_fhir(bundle, source_system=f"file:{Path(path).name}")
+    except InvalidInput as error:
+        raise InputError(f"{path}: malformed FHIR bundle", error.problems) from None
+    if len(updates) != 1:
+        raise UsageError(f"{path}: the bundle holds {len(updates)} patients; evaluate takes"
+                         " exactly one")
+    return updates
+
+
+def _one_patient(inputs: list[ReadInput]) -> list[PatientUpdate]:
+    """Every update, in order; each input must be about one patient (ids are never printed)."""
+    for read in inputs:
+        patients = {u.source_patient_id for u in read.updates if u.source_patient_id}
+        if len(patients) > 1:
+            raise UsageError(f"{read.label}: holds {len(patients)} patients; evaluate takes one")
+    named = {(u.source_system, u.source_patient_id) for r in inputs for u in r.updates
+             if u.source_patient_id}
+    if len(named) > 1:
+        print(f"note: the inputs name {len(named)} patient identifiers (not shown); they are"
+              " evaluated as one patient", file=sys.stderr)
+    return [update for read in inputs for update in read.updates]
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         as_of = _parse_at(args.at)
         install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE, as intake reads it
-        trial = load_trial(args.trial, args.version)
-        bundle = _read_bundle(args.bundle)
-        updates = parse_fhir(bundle, source_system=f"file:{Path(args.bundle).name}")
-        if len(updates) != 1:
-            raise UsageError(
-                f"{args.bundle}: the bundle holds {len(updates)} patients;"
-                " evaluate takes exactly one"
-            )
-        decision = evaluate(trial, facts_from_updates(updates), as_of)
-    except InvalidInput as error:
-        print(f"error: {args.bundle}: malformed FHIR bundle", file=sys.stderr)
+        if args.trial is None and not args.explain_input:
+            raise UsageError("--trial is required (unless --explain-input alone is wanted)")
+        trial = load_trial(args.trial, args.version) if args.trial else None
+        if args.input:
+            inputs = read_inputs(args.input, _zone(args.hl7_zone))
+            updates = _one_patient(inputs)
+        else:
+            updates = _bundle_updates(args.bundle)
+            inputs = [ReadInput(Path(args.bundle).name, "fhir-r4", tuple(updates))]
+        decision = evaluate(trial, facts_from_updates(updates), as_of) if trial else None
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
         for problem in error.problems:
             print(f"  - {problem}", file=sys.stderr)
         return USAGE_ERROR
     except (UsageError, TrialFileError, UnitAliasFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    if args.explain_input:
+        # beside a JSON decision, the explanation goes to stderr so stdout stays JSON
+        print(render_inputs(inputs), file=sys.stderr if args.json and decision else sys.stdout)
+    if decision is None:
+        return 0
     if args.json:
         print(decision.model_dump_json(indent=2))
     else:
+        if args.explain_input:
+            print()
         print(render_text(decision))
     return 0

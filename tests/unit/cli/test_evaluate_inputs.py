@@ -1,0 +1,150 @@
+"""``trialwatch evaluate --input``: FHIR and HL7 v2 files offline, through intake's normaliser."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from services.cli import evaluate
+from tests.unit.clinical.conftest import FIXTURES
+
+AT = "2026-03-01T09:00:00Z"
+VIGNETTE = FIXTURES / "vignettes" / "eligible.json"
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="trialwatch")
+    evaluate.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["evaluate", *argv])
+
+
+def oru(control: str, *obx: str, sent: str = "20260228093000-0500", charset: str = "") -> str:
+    # as a US lab sends it: local times, the offset only in MSH-7
+    return "\r".join([
+        f"MSH|^~\\&|LIS|CITY-LAB|TW|TW|{sent}||ORU^R01^ORU_R01|{control}|P|2.5.1||||||{charset}",
+        "PID|1||MRN-7^^^CITY^MR||Roe^Jane||19900101|F",
+        "OBR|1|PLC-1|FIL-1|58410-2^CBC panel^LN|||20260228080000",
+        *obx,
+    ]) + "\r"
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return str(path)
+
+
+FINAL = "OBX|1|NM|777-3^Platelets^LN||150|10*9/L|150-400|N|||F|||20260228080000"
+CORRECTED = "OBX|1|SN|777-3^Platelets^LN||<^10|10*9/L|150-400|LL|||C|||20260228080000"
+
+
+def test_fhir_and_hl7_files_are_read_in_order_and_a_later_correction_decides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    final = write(tmp_path, "m1.hl7", oru("M1", FINAL))
+    corrected = write(tmp_path, "m2.hl7", oru("M2", CORRECTED))
+    base = ("--trial", "NCT06920433", "--at", AT, "--json", "--input", str(VIGNETTE))
+    assert evaluate.run(parse(*base, final)) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "eligible"
+    assert evaluate.run(parse(*base, final, corrected)) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "ineligible"
+
+
+def test_explain_input_shows_each_value_as_sent_and_canonical_or_why_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unreadable = "OBX|2|ST|718-7^Hemoglobin^LN||<<7|g/dL||L|||F|||20260228080000"
+    message = write(tmp_path, "labs.hl7", oru("M1", CORRECTED, unreadable))
+    assert evaluate.run(parse("--explain-input", "--input", message)) == 0
+    captured = capsys.readouterr()
+    assert "labs.hl7 (HL7 v2): 1 patient(s), 2 fact(s)" in captured.out
+    assert "value: '<10' '10*9/L' -> <10 10*9/L" in captured.out
+    assert "time: 2026-02-28T13:00:00Z; status: corrected" in captured.out
+    assert "read in the sender's zone, MSH-7's offset UTC-05:00" in captured.out
+    assert "NOT READ OBX[2].5: text '<<7' is not a number" in captured.out
+    assert "MRN-7" not in captured.out + captured.err
+    assert "Roe" not in captured.out + captured.err
+
+
+def test_a_refused_message_exits_2_naming_each_element_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_type = "OBX|1||777-3^Platelets^LN||8|10*9/L|150-400|LL|||F|||20260228080000"
+    message = write(tmp_path, "bad.hl7", oru("M1", no_type))
+    code = evaluate.run(parse("--trial", "NCT06920433", "--at", AT, "--input", message))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "error: bad.hl7: refused HL7 v2 message" in err
+    assert "  - OBX[1].2: value type (OBX-2) is empty while OBX-5 is valued" in err
+
+
+def test_a_batch_file_is_split_into_its_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # v2.5.1 2.10.3 batch protocol: FHS/BHS ... MSH ... MSH ... BTS/FTS, LF-separated on disk
+    batch = "\n".join([
+        "FHS|^~\\&|LIS|CITY-LAB|||20260228110000-0500",
+        "BHS|^~\\&|LIS|CITY-LAB|||20260228110000-0500",
+        oru("M1", FINAL).replace("\r", "\n").strip(),
+        oru("M2", CORRECTED).replace("\r", "\n").strip(),
+        "BTS|2",
+        "FTS|1",
+    ])
+    path = write(tmp_path, "feed.txt", batch)
+    assert evaluate.run(parse("--explain-input", "--input", path)) == 0
+    out = capsys.readouterr().out
+    assert "feed.txt message 1 (HL7 v2)" in out
+    assert "feed.txt message 2 (HL7 v2)" in out
+
+
+def test_an_hl7_file_in_latin_1_is_decoded_by_its_msh18(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    obx = "OBX|1|NM|718-7^Hämoglobin^LN||120|g/L||N|||F|||20260228080000"
+    path = write(tmp_path, "de.hl7", oru("M1", obx, charset="8859/1"), "iso8859-1")
+    assert evaluate.run(parse("--explain-input", "--input", path)) == 0
+    assert "718-7 Hämoglobin" in capsys.readouterr().out
+
+
+def test_times_without_any_offset_need_the_hl7_zone_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "local.hl7", oru("M1", FINAL, sent="20260228093000"))
+    assert evaluate.run(parse("--explain-input", "--input", path)) == 2
+    assert "OBX[1].14: time '20260228080000' has no UTC offset" in capsys.readouterr().err
+    zoned = parse("--explain-input", "--hl7-zone", "America/Chicago", "--input", path)
+    assert evaluate.run(zoned) == 0
+    assert "time: 2026-02-28T14:00:00Z" in capsys.readouterr().out
+    assert evaluate.run(parse("--hl7-zone", "Mars/Base", "--explain-input", "--input", path)) == 2
+
+
+def test_a_file_that_is_neither_fhir_nor_hl7_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "notes.txt", "Dear colleague, ...")
+    assert evaluate.run(parse("--trial", "NCT06920433", "--input", path)) == 2
+    assert "neither FHIR R4 JSON" in capsys.readouterr().err
+
+
+def test_without_a_trial_only_explain_input_is_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "m1.hl7", oru("M1", FINAL))
+    assert evaluate.run(parse("--input", path)) == 2
+    assert "--trial is required" in capsys.readouterr().err
+
+
+def test_json_output_stays_json_when_the_input_is_explained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "eligible.json"
+    shutil.copy(VIGNETTE, copy)
+    argv = ("--trial", "NCT06920433", "--at", AT, "--json", "--explain-input", "--input", str(copy))
+    assert evaluate.run(parse(*argv)) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["status"] == "eligible"
+    assert "eligible.json (FHIR R4): 1 patient(s)" in captured.err
