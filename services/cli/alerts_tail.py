@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -25,12 +26,30 @@ def format_alert(alert: dict[str, object]) -> str:
     return text
 
 
-async def tail_alerts(kafka: KafkaSettings, print_line: Callable[[str], None]) -> None:
-    """Every alert of this broker's life, once each, in partition order.
+async def tail_alerts(
+    kafka: KafkaSettings, print_line: Callable[[str], None],
+    recorded_since: datetime | None = None,
+) -> None:
+    """Every alert recorded since ``recorded_since`` (all when None), once each, in partition
+    order, across broker restarts.
 
     No consumer group: the terminal is a reader, not a member. A group with no committed
-    offsets could be rebalanced and re-read (or skip) alerts; manual assignment cannot.
+    offsets could be rebalanced and re-read (or skip) alerts; manual assignment cannot. A
+    refilled broker carries again the alerts of earlier runs: they are older than
+    ``recorded_since``, or already printed (remembered by event id), and are not shown again.
     """
+    printed: set[str] = set()
+    while True:
+        try:
+            await _tail(kafka, print_line, recorded_since, printed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the broker went away: read again once it is back
+            await asyncio.sleep(1.0)
+
+
+async def _tail(kafka: KafkaSettings, print_line: Callable[[str], None],
+                recorded_since: datetime | None, printed: set[str]) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
@@ -40,11 +59,24 @@ async def tail_alerts(kafka: KafkaSettings, print_line: Callable[[str], None]) -
         await consumer.seek_to_beginning(*partitions)
         async for record in consumer:
             try:
-                print_line(format_alert(json.loads(record.value or b"{}")))
-            except (ValueError, AssertionError):
+                alert = json.loads(record.value or b"{}")
+                if not _new(alert, recorded_since, printed):
+                    continue
+                print_line(format_alert(alert))
+            except (ValueError, AssertionError, TypeError, AttributeError):
                 print_line(f"ALERT (unreadable message at offset {record.offset})")
     finally:
         await consumer.stop()
+
+
+def _new(alert: dict[str, object], since: datetime | None, printed: set[str]) -> bool:
+    event_id = str(alert.get("event_id"))
+    if event_id in printed:
+        return False
+    printed.add(event_id)
+    if since is None:
+        return True
+    return datetime.fromisoformat(str(alert.get("recorded_at"))) >= since
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

@@ -1,44 +1,37 @@
 """``trialwatch run``: the whole pipeline on one machine, on embedded defaults.
 
-Starts the embedded Tansu broker on a free loopback port, creates the topics, migrates three
-SQLite databases, starts intake, evaluator and audit as child processes, waits until each
-answers ``/readyz``, prints where everything is, tails coordinator alerts to the terminal, and
-on Ctrl-C stops the services (gracefully, so in-flight work commits) and then the broker.
-Every child is in its own session (the terminal's Ctrl-C reaches only this launcher, which
-stops them in order) and dies with the launcher even if the launcher is killed.
+Migrates three SQLite databases, starts the embedded Tansu broker on a free loopback port,
+creates the topics, refills the (empty, in-memory) broker from the services' outboxes, starts
+intake, evaluator and audit as child processes, waits until each answers ``/readyz``, prints
+where everything is, tails coordinator alerts to the terminal, and supervises: a service that
+dies is restarted with back-off while the broker keeps running, a broker that dies is restarted
+and refilled (``services.cli.supervisor``). Ctrl-C stops the services (gracefully, so in-flight
+work commits) and then the broker. Every child is in its own session (the terminal's Ctrl-C
+reaches only this launcher, which stops them in order) and dies with the launcher even if the
+launcher is killed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import signal
-import subprocess
-import sys
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
-
-import httpx
 
 from services.cli import demo
 from services.cli.alerts_tail import tail_alerts
 from services.cli.migrate import migrate_all
+from services.cli.supervisor import SERVICES, Pipeline
 from shared.infra.auth import Role, write_dev_tokens
-from shared.infra.embedded_broker import EmbeddedBroker, die_with_parent
-from shared.infra.kafka import ensure_topics
+from shared.infra.embedded_broker import EmbeddedBroker
 from shared.settings import KafkaSettings
-
-SERVICES = ("intake", "evaluator", "audit")
-
-
-@dataclass
-class Child:
-    name: str
-    port: int
-    process: subprocess.Popen[bytes]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -69,26 +62,23 @@ def _run(args: argparse.Namespace) -> int:
     tokens = write_dev_tokens(tokens_file)
     ports = {"intake": args.intake_port, "evaluator": args.evaluator_port,
              "audit": args.audit_port}
+    urls = {s: f"sqlite+aiosqlite:///{data_dir / s}.db" for s in SERVICES}
+    migrate_all(urls)
 
     broker = EmbeddedBroker(log_path=data_dir / "logs" / "tansu.log")
-    broker.start()
-    children: list[Child] = []
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, partitions=args.partitions)
+    env = _child_env(kafka, urls, tokens_file, data_dir, args.host, ports)
+    pipeline = Pipeline(broker, kafka, urls, env, ports, args.host, data_dir, args.verbose,
+                        say=_print_now)
     try:
-        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers,
-                              partitions=args.partitions)
-        asyncio.run(ensure_topics(kafka))
-        urls = {s: f"sqlite+aiosqlite:///{data_dir / s}.db" for s in SERVICES}
-        migrate_all(urls)
-        env = _child_env(kafka, urls, tokens_file, data_dir, args.host, ports)
-        children = [_spawn(s, ports[s], env, data_dir, args.verbose) for s in SERVICES]
-        _wait_ready(args.host, children)
+        pipeline.start_broker()
+        pipeline.start_services()
         _banner(args.host, ports, broker.bootstrap_servers, tokens_file, data_dir,
                 time.monotonic() - started)
         by_role = {p.role: t for t, p in tokens.items()}
-        return asyncio.run(_supervise(kafka, children, args, by_role))
+        return _supervise(pipeline, args, by_role)
     finally:
-        _stop(children)
-        broker.stop()
+        pipeline.stop()
         print("stopped: services and broker", flush=True)
 
 
@@ -110,35 +100,6 @@ def _child_env(kafka: KafkaSettings, urls: dict[str, str], tokens_file: Path, da
     return env
 
 
-def _spawn(service: str, port: int, env: dict[str, str], data_dir: Path, verbose: bool) -> Child:
-    log = None if verbose else open(data_dir / "logs" / f"{service}.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", service],
-        env=env, stdout=log, stderr=log, start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-    return Child(service, port, process)
-
-
-def _wait_ready(host: str, children: list[Child], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    pending = list(children)
-    with httpx.Client(timeout=1.0) as client:
-        while pending:
-            for child in list(pending):
-                if child.process.poll() is not None:
-                    raise SystemExit(f"{child.name} exited at start (code "
-                                     f"{child.process.returncode}); see its log")
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(f"http://{host}:{child.port}/readyz").status_code == 200:
-                        pending.remove(child)
-            if pending and time.monotonic() > deadline:
-                names = ", ".join(c.name for c in pending)
-                raise SystemExit(f"not ready after {timeout_s:.0f}s: {names}")
-            if pending:
-                time.sleep(0.1)
-
-
 def _banner(host: str, ports: dict[str, int], bootstrap: str, tokens_file: Path,
             data_dir: Path, elapsed_s: float) -> None:
     print(f"""
@@ -146,58 +107,63 @@ TrialWatch is up in {elapsed_s:.1f}s
   intake     http://{host}:{ports['intake']}      (API docs: /docs)
   evaluator  http://{host}:{ports['evaluator']}
   audit      http://{host}:{ports['audit']}
-  broker     {bootstrap}  (embedded Tansu, in memory)
+  broker     {bootstrap}  (embedded Tansu, in memory; refilled from the databases)
   data       {data_dir}  (SQLite databases, logs/, checkpoints/)
   tokens     {tokens_file}  (one development bearer token per role)
-Alerts appear below. Ctrl-C stops everything.
+A service that stops is restarted. Alerts appear below. Ctrl-C stops everything.
 """, flush=True)
 
 
-async def _supervise(kafka: KafkaSettings, children: list[Child], args: argparse.Namespace,
-                     tokens: dict[Role, str]) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+def _supervise(pipeline: Pipeline, args: argparse.Namespace, tokens: dict[Role, str]) -> int:
+    stop = pipeline.stopping
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    tasks: list[asyncio.Task[object]] = [
-        asyncio.create_task(tail_alerts(kafka, print_line=_print_now)),
-    ]
-    if args.demo:
-        base = f"http://{args.host}:{args.intake_port}"
-        tasks.append(asyncio.create_task(demo.feed(base, tokens[Role.LAB_SYSTEM], _print_now)))
-    exit_code = 0
+        signal.signal(signum, lambda *_: stop.set())
+    background = _Background(pipeline.kafka, args, tokens)
+    background.start()
     try:
         while not stop.is_set():
-            crashed = [c for c in children if c.process.poll() is not None]
-            if crashed:
-                _print_now(f"{crashed[0].name} stopped unexpectedly "
-                           f"(code {crashed[0].process.returncode}); shutting down")
-                exit_code = 1
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            pipeline.check()
+            stop.wait(0.2)
     finally:
-        for task in tasks:
+        background.stop()
+    return 0
+
+
+class _Background:
+    """The alert tail (and the demo feed) on their own event loop, beside the supervisor."""
+
+    def __init__(self, kafka: KafkaSettings, args: argparse.Namespace,
+                 tokens: dict[Role, str]) -> None:
+        self._kafka = kafka
+        self._args = args
+        self._tokens = tokens
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="run-background")
+        self._tasks: list[concurrent.futures.Future[object]] = []
+
+    def start(self) -> None:
+        self._thread.start()
+        # Alerts the evaluator republishes into a refilled broker were shown in an earlier
+        # run: only alerts recorded from now on are printed, each once.
+        since = datetime.now(UTC)
+        self._submit(tail_alerts(self._kafka, print_line=_print_now, recorded_since=since))
+        if self._args.demo:
+            base = f"http://{self._args.host}:{self._args.intake_port}"
+            self._submit(demo.feed(base, self._tokens[Role.LAB_SYSTEM], _print_now))
+
+    def _submit(self, work: Coroutine[object, object, object]) -> None:
+        self._tasks.append(asyncio.run_coroutine_threadsafe(work, self._loop))
+
+    def stop(self) -> None:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return exit_code
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                task.result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
 
 
 def _print_now(line: str) -> None:
     print(line, flush=True)
-
-
-def _stop(children: list[Child], timeout_s: float = 15.0) -> None:
-    # All three get SIGTERM at once and shut down gracefully: each finishes and commits its
-    # in-flight work. The embedded broker keeps records in memory, so events published but
-    # not yet consumed when it stops are gone; intake's outbox and the databases persist.
-    for child in children:
-        if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    for child in children:
-        try:
-            child.process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()

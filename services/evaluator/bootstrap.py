@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
+import structlog
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -31,6 +32,8 @@ from shared.infra.http import health_router, install_request_limits
 from shared.infra.kafka import make_broker
 from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
 from shared.settings import EvaluatorSettings, KafkaSettings
+
+log = structlog.get_logger(__name__)
 
 SERVICE = "evaluator"
 # Events applied per database transaction and offset commit: one fsync and one commit round
@@ -90,6 +93,10 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         client = httpx.AsyncClient(timeout=10.0)
+        await broker.connect()
+        backlog = await sender.publish_backlog()
+        if backlog:
+            log.info("outbox backlog published before consuming", messages=backlog)
         await broker.start()
         tasks = [
             asyncio.create_task(loops.forever(

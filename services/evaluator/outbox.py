@@ -127,15 +127,25 @@ class OutboxSender:
                 return len(pending)
             await asyncio.sleep(0.1)
 
-    async def relay(self, limit: int = 500) -> int:
+    async def relay(self, limit: int = 500, *, grace: timedelta | None = None) -> int:
         """Publish rows nobody else is about to publish: ones written by the amendment command,
         or left behind by a crash. Locked rows are skipped, so processes never both send one."""
         async with self._sessions.begin() as session:
-            older = self._clock() - self._grace
+            older = self._clock() - (self._grace if grace is None else grace)
             pending = await unpublished(session, older_than=older, limit=limit, lock=True)
             await self._publish_orphans(pending)
             await _mark(session, pending, self._clock())
         return len(pending)
+
+    async def publish_backlog(self, batch: int = 1000) -> int:
+        """Publish every unpublished row, oldest first, however young: what a crashed earlier
+        run left behind, or the whole outbox after a refill of a fresh broker. Called before
+        the consumer starts, so decisions made from new events queue behind the backlog and
+        each patient's decisions reach the topic in the order they were made."""
+        total = 0
+        while sent := await self.relay(limit=batch, grace=timedelta(0)):
+            total += sent
+        return total
 
     async def _publish_orphans(self, pending: Sequence[OutboxMessage]) -> None:
         """Rows nobody marked: skip those an interrupted writer did publish before it died."""

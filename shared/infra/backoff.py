@@ -18,10 +18,15 @@ class Backoff:
         # converts to a float, and the pause itself would raise instead of pausing.
         return float(min(self._first_s * 2 ** min(self.failures, 64), self._max_s))
 
-    async def pause(self) -> None:
+    def step(self) -> float:
+        """Count one more failure and return the pause before the next attempt, for callers
+        that schedule the attempt instead of sleeping (the ``run`` supervisor)."""
         delay = self.next_delay_s
         self.failures += 1
-        await asyncio.sleep(delay)
+        return delay
+
+    async def pause(self) -> None:
+        await asyncio.sleep(self.step())
 
     def reset(self) -> None:
         self.failures = 0

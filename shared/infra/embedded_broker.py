@@ -104,6 +104,11 @@ class EmbeddedBroker:
         self.stop()
         raise TimeoutError(f"Tansu did not answer on {self.bootstrap_servers} in {timeout_s}s")
 
+    def exit_code(self) -> int | None:
+        """The broker's exit code once it has died on its own (None while it runs, or when it
+        was never started or was stopped on purpose)."""
+        return self._process.poll() if self._process is not None else None
+
     def stop(self, timeout_s: float = 5.0) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:

@@ -1,0 +1,182 @@
+"""Nothing accepted is lost: SIGKILL each service and the broker of ``trialwatch run`` during a
+burst of updates, then count that every update answered 202 was decided exactly once.
+
+The embedded broker keeps its records in memory; the launcher restarts a killed service while
+the broker keeps running, and refills a restarted broker from the services' outboxes. Figures
+(accepted, decided, lost, duplicated) are printed; ``pytest -s`` shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.pipeline import descendants, poll, read_until, start_run, tokens_by_role
+
+pytestmark = pytest.mark.e2e
+
+PATIENTS = 40
+UPDATES_PER_PATIENT = 10
+# (share of the burst accepted, process killed): each service, then the broker.
+KILLS = ((0.15, "evaluator"), (0.35, "intake"), (0.55, "audit"), (0.75, "tansu"))
+
+
+def bundle(patient: int, update: int, run_id: str) -> bytes:
+    """One platelet count for one patient, as a lab sends it (FHIR R4 Bundle, Patient +
+    Observation); each update a new Observation id, so intake accepts it as new data."""
+    patient_id = f"burst-{run_id}-{patient}"
+    return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": f"urn:uuid:{patient_id}", "resource": {
+            "resourceType": "Patient", "id": patient_id,
+            "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1",
+                            "value": f"MRN-{run_id}-{patient}"}],
+            "gender": "female", "birthDate": "1990-04-12"}},
+        {"resource": {
+            "resourceType": "Observation", "id": f"{patient_id}-plt-{update}",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+            "subject": {"reference": f"urn:uuid:{patient_id}"},
+            "effectiveDateTime": f"2026-11-{1 + update:02d}T08:30:00Z",
+            "valueQuantity": {"value": 150 + update, "unit": "10*3/uL",
+                              "system": "http://unitsofmeasure.org", "code": "10*3/uL"}}},
+    ]}).encode()
+
+
+class Output:
+    """The launcher's terminal, read on a thread so its pipe never fills."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._process = process
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.lines)
+
+
+def pid_of(launcher: int, name: str) -> int:
+    for pid in descendants(launcher):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (name == "tansu" and command[0].endswith(b"tansu")) or (
+                b"services.cli" in command and name.encode() in command):
+            return pid
+    raise AssertionError(f"no running {name} below the launcher")
+
+
+def post_until_accepted(url: str, token: str, body: bytes, give_up_at: float) -> list[str]:
+    """Post until intake answers 202 (a re-send of the same content returns the original
+    receipt); returns the accepted event ids, [] if intake never accepted it in time."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    while time.monotonic() < give_up_at:
+        try:
+            response = httpx.post(f"{url}/fhir", content=body, headers=headers, timeout=10)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+            continue
+        if response.status_code == 202:
+            return [str(e) for e in response.json()["event_ids"]]
+        assert response.status_code >= 500, f"refused: {response.status_code} {response.text}"
+        time.sleep(0.2)
+    return []
+
+
+def audit_records(url: str, token: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    cursor: int | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = httpx.get(f"{url}/decisions", params=params, timeout=30,
+                         headers={"Authorization": f"Bearer {token}"}).json()
+        records += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return records
+
+
+def test_sigkill_of_each_service_and_of_the_broker_during_a_burst_loses_no_accepted_update(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "var"
+    process, ports = start_run(data_dir)
+    output = Output(process)
+    try:
+        read_until(process, "Ctrl-C stops everything", timeout_s=120)
+        output.start()
+        tokens = tokens_by_role(data_dir / "dev-tokens.json")
+        intake = f"http://127.0.0.1:{ports['intake']}"
+        audit = f"http://127.0.0.1:{ports['audit']}"
+        total = PATIENTS * UPDATES_PER_PATIENT
+        run_id = uuid.uuid4().hex[:8]
+        # One patient's updates in order (one worker each), several patients at once.
+        accepted: list[str] = []
+        give_up_at = time.monotonic() + 600
+
+        def feed(patient: int) -> None:
+            for update in range(UPDATES_PER_PATIENT):
+                accepted.extend(post_until_accepted(
+                    intake, tokens["lab-system"], bundle(patient, update, run_id),
+                    give_up_at))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(feed, p) for p in range(PATIENTS)]
+            for share, name in KILLS:
+                assert poll(lambda s=share: len(accepted) >= s * total, timeout_s=300,
+                            interval_s=0.02), f"burst stalled at {len(accepted)} before {name}"
+                victim = pid_of(process.pid, name)
+                os.kill(victim, signal.SIGKILL)
+                restarted = "running again"
+                before = output.count(restarted)
+                assert poll(lambda b=before: output.count(restarted) > b, timeout_s=120), \
+                    f"{name} not back:\n" + "\n".join(output.lines[-20:])
+            for future in futures:
+                future.result()
+
+        expected = Counter(accepted)
+        assert len(expected) == total, "each update is one event, accepted once"
+
+        def all_decided() -> list[dict[str, Any]] | None:
+            records = audit_records(audit, tokens["auditor"])
+            caused = {r["causation_id"] for r in records}
+            return records if all(e in caused for e in expected) else None
+
+        records = poll(all_decided, timeout_s=180, interval_s=1.0) or \
+            audit_records(audit, tokens["auditor"])
+        # Exactly once: one decision per accepted event and active trial.
+        per_decision = Counter((r["causation_id"], r["trial_id"]) for r in records
+                               if r["causation_id"] in expected)
+        decided = len({event for event, _ in per_decision})
+        lost = total - decided
+        duplicated = sum(n - 1 for n in per_decision.values())
+        print(f"\naccepted={total} decided={decided} lost={lost} duplicated={duplicated} "
+              f"(kills: {', '.join(name for _, name in KILLS)})")
+        for line in output.lines:
+            if "stopped unexpectedly" in line or "running again" in line or "replaying" in line:
+                print("  terminal:", line)
+        assert lost == 0
+        assert duplicated == 0
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
