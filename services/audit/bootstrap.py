@@ -18,13 +18,19 @@ from services.audit.handlers import register_handlers
 from services.audit.ingest import DecisionIngest
 from services.audit.queries import RecordQueries
 from services.audit.signing import load_or_create_signing_key
+from services.audit.tables import write_probe
 from services.audit.verifier import verify_chain
 from shared.infra.auth import TokenRegistry
 from shared.infra.backoff import Backoff
 from shared.infra.db import make_engine, ping
 from shared.infra.dead_letters import DeadLetters
-from shared.infra.http import health_router, install_request_limits
+from shared.infra.http import (
+    health_router,
+    install_request_limits,
+    install_storage_problem_handler,
+)
 from shared.infra.kafka import make_broker
+from shared.infra.storage import probe_write
 from shared.settings import AuditSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -86,11 +92,18 @@ def build_app(settings: AuditSettings | None = None,
     async def database_ready() -> None:
         await ping(app.state.engine)
 
+    async def database_writes() -> None:
+        # Audit must be able to append: a read-only or full database is not ready.
+        await probe_write(app.state.engine, write_probe, utc_now())
+
     async def broker_ready() -> None:
         if not await app.state.broker.ping(2):
             raise ConnectionError("broker does not answer")
 
-    app.include_router(health_router({"database": database_ready, "broker": broker_ready}))
+    install_storage_problem_handler(app)
+    app.include_router(health_router({"database": database_ready,
+                                      "database-writes": database_writes,
+                                      "broker": broker_ready}))
     app.include_router(router)
     install_request_limits(app)
     return app

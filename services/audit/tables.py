@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from shared.infra.sqltypes import UtcDateTime
+from shared.infra.storage import write_probe_table
 
 metadata = MetaData()
 
@@ -79,3 +80,6 @@ access_log = Table(
 )
 
 AUDIT_TABLES = ("audit_snapshot", "audit_record", "audit_access")
+
+# Written by the readiness probe (shared.infra.storage.probe_write).
+write_probe = write_probe_table(metadata, "audit_write_probe")

@@ -22,15 +22,21 @@ from services.evaluator.handlers import PatientEventHandler
 from services.evaluator.outbox import OutboxSender
 from services.evaluator.published_scan import PublishedScan
 from services.evaluator.screener import Screener
+from services.evaluator.tables import write_probe
 from services.evaluator.trial_registry import active_trials
 from services.evaluator.webhook_targets import allow_list_of
 from shared.contracts.topics import PATIENT_EVENTS
 from shared.infra.auth import TokenRegistry
 from shared.infra.db import make_engine, make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
-from shared.infra.http import health_router, install_request_limits
+from shared.infra.http import (
+    health_router,
+    install_request_limits,
+    install_storage_problem_handler,
+)
 from shared.infra.kafka import make_broker
 from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
+from shared.infra.storage import probe_write
 from shared.settings import EvaluatorSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -90,6 +96,9 @@ def build_app(
     async def database_ready() -> None:
         await ping(engine)
 
+    async def database_writes() -> None:
+        await probe_write(engine, write_probe, clock())
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         client = httpx.AsyncClient(timeout=10.0)
@@ -124,8 +133,12 @@ def build_app(
                               "alerts coordinators (Kafka, Server-Sent Events, webhooks).")
     app.state.tokens = TokenRegistry.from_settings(settings)
     app.state.broker = broker
-    app.include_router(health_router({"database": database_ready, "broker": broker_ready}))
+    install_storage_problem_handler(app)
+    app.include_router(health_router({"database": database_ready,
+                                      "database-writes": database_writes,
+                                      "broker": broker_ready}))
     install_request_limits(app)
+
     async def known_trials() -> set[str]:
         async with sessions() as session:
             return {t.id for t in await active_trials(session, chosen)}

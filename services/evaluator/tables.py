@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 
 from shared.infra.sqltypes import UtcDateTime
+from shared.infra.storage import write_probe_table
 
 metadata = MetaData()
 
@@ -128,3 +129,6 @@ webhook_delivery = Table(
     Column("delivered_at", Instant, nullable=True),
     Index("ix_evaluator_webhook_delivery_due", "state", "next_attempt_at"),
 )
+
+# Written by the readiness probe (shared.infra.storage.probe_write).
+write_probe = write_probe_table(metadata, "evaluator_write_probe")

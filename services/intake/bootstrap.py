@@ -21,14 +21,16 @@ from services.intake.handlers import RawIntakeHandler
 from services.intake.leadership import RelayLeadership
 from services.intake.relay import OutboxRelay
 from services.intake.store import PendingEvent, SqlOutbox, sql_unit_of_work
+from services.intake.tables import write_probe
 from shared.contracts.topics import INTAKE_RAW
 from shared.infra.auth import TokenRegistry
 from shared.infra.backoff import Backoff
 from shared.infra.db import make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
-from shared.infra.http import health_router
+from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
 from shared.infra.raw_codec import bytes_decoder, tolerant_parser
+from shared.infra.storage import probe_write
 from shared.infra.unit_aliases import install_site_unit_aliases
 from shared.settings import IntakeSettings, KafkaSettings
 
@@ -85,13 +87,19 @@ def build_app(
     async def database_check() -> None:
         await ping(engines[-1])
 
+    async def database_writes_check() -> None:
+        await probe_write(engines[-1], write_probe, utc_now())
+
     async def broker_check() -> None:
         if not await broker.ping(2):
             raise ConnectionError("the broker does not answer")
 
     app = create_api(lifespan=lifespan)
+    install_storage_problem_handler(app)
     app.state.tokens = TokenRegistry.from_settings(settings)
-    app.include_router(health_router({"database": database_check, "broker": broker_check}))
+    app.include_router(health_router({"database": database_check,
+                                      "database-writes": database_writes_check,
+                                      "broker": broker_check}))
     return app
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 
 from shared.infra.sqltypes import UtcDateTime
+from shared.infra.storage import write_probe_table
 
 metadata = MetaData()
 
@@ -89,3 +90,6 @@ reidentifications = Table(
     Column("trial", String(64), nullable=True),
     Column("at", UtcDateTime(), nullable=False),
 )
+
+# Written by the readiness probe (shared.infra.storage.probe_write).
+write_probe = write_probe_table(metadata, "intake_write_probe")

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
+import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.infra.storage import storage_unavailable
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+STORAGE_UNAVAILABLE = "https://trialwatch.dev/problems/storage-unavailable"
+# Seconds a client should wait before trying again while storage is unavailable.
+RETRY_AFTER_S = 30
 
 Check = Callable[[], Awaitable[None]]
 
 
 def health_router(checks: Mapping[str, Check]) -> APIRouter:
-    """``/livez``: the process runs. ``/readyz``: broker and database answer."""
+    """``/livez``: the process runs. ``/readyz``: every check passes (broker answers, database
+    answers and takes a write); 503 naming the failing checks otherwise."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/livez", summary="The process is alive")
@@ -28,9 +40,12 @@ def health_router(checks: Mapping[str, Check]) -> APIRouter:
                 await check()
                 results[name] = "ok"
             except Exception as error:  # a readiness probe reports, it does not raise
-                results[name] = f"failing: {type(error).__name__}"
+                results[name] = f"failing: {storage_unavailable(error) or type(error).__name__}"
         ready = all(v == "ok" for v in results.values())
-        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+        if ready:
+            return JSONResponse({"ready": True, "checks": results})
+        return JSONResponse({"ready": False, "checks": results}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @router.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
@@ -54,3 +69,31 @@ def install_request_limits(app: FastAPI) -> None:
         body = {"type": "about:blank", "title": "The request is not valid", "status": 422,
                 "detail": "see errors", "instance": request.url.path, "errors": errors}
         return JSONResponse(body, status_code=422, media_type="application/problem+json")
+
+
+def install_storage_problem_handler(app: FastAPI, retry_after_s: int = RETRY_AFTER_S) -> None:
+    """Database and file-system failures become RFC 9457 problem documents: 503 with
+    Retry-After when storage cannot take writes now (read-only, disk full, database away;
+    nothing was stored, the same request can be sent again), else 500. Never a bare text 500,
+    never the driver's message (it can quote SQL and the values in it)."""
+
+    async def storage_problem(request: Request, error: Exception) -> JSONResponse:
+        reason = storage_unavailable(error)
+        log.error("storage_failure", path=request.url.path, error=type(error).__name__,
+                  unavailable=reason)
+        if reason is None:
+            return _problem(request, 500, "Internal Server Error", "about:blank",
+                            "the request failed on the server; nothing was stored", {})
+        return _problem(request, 503, "Storage unavailable", STORAGE_UNAVAILABLE,
+                        f"{reason}: nothing was stored; send the same request again later",
+                        {"Retry-After": str(retry_after_s)})
+
+    app.add_exception_handler(SQLAlchemyError, storage_problem)
+    app.add_exception_handler(OSError, storage_problem)
+
+
+def _problem(request: Request, status: int, title: str, type_uri: str, detail: str,
+             headers: dict[str, str]) -> JSONResponse:
+    body = {"type": type_uri, "title": title, "status": status, "detail": detail,
+            "instance": request.url.path}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

@@ -31,6 +31,7 @@ PATIENTS = 40
 UPDATES_PER_PATIENT = 10
 # (share of the burst accepted, process killed): each service, then the broker.
 KILLS = ((0.15, "evaluator"), (0.35, "intake"), (0.55, "audit"), (0.75, "tansu"))
+RESTARTED = "running again"  # what the launcher prints once a restarted process is ready
 
 
 def bundle(patient: int, update: int, run_id: str) -> bytes:
@@ -147,9 +148,8 @@ def test_sigkill_of_each_service_and_of_the_broker_during_a_burst_loses_no_accep
                             interval_s=0.02), f"burst stalled at {len(accepted)} before {name}"
                 victim = pid_of(process.pid, name)
                 os.kill(victim, signal.SIGKILL)
-                restarted = "running again"
-                before = output.count(restarted)
-                assert poll(lambda b=before: output.count(restarted) > b, timeout_s=120), \
+                before = output.count(RESTARTED)
+                assert poll(lambda b=before: output.count(RESTARTED) > b, timeout_s=120), \
                     f"{name} not back:\n" + "\n".join(output.lines[-20:])
             for future in futures:
                 future.result()
