@@ -14,7 +14,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from shared.contracts import topics
-from shared.contracts.events import DeadLetter, DecisionMade, EligibilityAlert, PatientUpdated
+from shared.contracts.events import DeadLetter, DecisionMade, EligibilityAlert, PatientEvent
 
 DEFAULT_OUT = Path("docs/asyncapi.json")
 
@@ -28,8 +28,8 @@ def specification_broker() -> KafkaBroker:
     @broker.subscriber(topics.PATIENT_EVENTS, group_id="trialwatch-evaluator",
                        title="evaluator consumes patient events",
                        description="Keyed by surrogate patient key; per-patient order holds.")
-    async def evaluator_consumes(event: PatientUpdated) -> None:
-        """Re-evaluate every active trial for the patient."""
+    async def evaluator_consumes(event: PatientEvent) -> None:
+        """Re-evaluate every active trial for the patient; a merge moves a record's facts."""
 
     @broker.subscriber(topics.DECISIONS, group_id="trialwatch-audit",
                        title="audit consumes decisions")
@@ -40,7 +40,7 @@ def specification_broker() -> KafkaBroker:
                      description="Bytes as posted over HTTP; header content-type says which.",
                      schema=bytes)
     broker.publisher(topics.PATIENT_EVENTS, title="intake publishes patient events",
-                     schema=PatientUpdated)
+                     schema=PatientEvent)
     broker.publisher(topics.DECISIONS, title="evaluator publishes decisions", schema=DecisionMade)
     broker.publisher(topics.ALERTS, title="evaluator publishes eligibility alerts",
                      description="Coordinators subscribe: newly-eligible / no-longer-eligible.",

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator import trial_registry
@@ -26,11 +26,12 @@ from services.evaluator.outbox import OutboxMessage, OutboxSender
 from services.evaluator.screener import Screener
 from services.evaluator.transient_errors import TRANSIENT_ERRORS
 from services.evaluator.unit_of_work import Screening
-from shared.contracts.events import PatientUpdated
+from shared.contracts.events import PatientEvent, PatientMerged, PatientUpdated
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
 
 log = structlog.get_logger(__name__)
+_EVENT: TypeAdapter[PatientUpdated | PatientMerged] = TypeAdapter(PatientEvent)
 
 
 @dataclass
@@ -81,24 +82,26 @@ class PatientEventHandler:
 
     async def _apply(self, records: tuple[Any, ...]) -> BatchOutcome:
         outcome = BatchOutcome()
-        events: list[tuple[Any, PatientUpdated]] = []
+        events: list[tuple[Any, PatientUpdated | PatientMerged]] = []
         for record in records:
             try:
-                events.append((record, PatientUpdated.model_validate_json(record.value or b"")))
+                events.append((record, _EVENT.validate_json(record.value or b"")))
             except ValidationError as error:
-                outcome.poison.append((record, f"not a valid PatientUpdated: {error}"))
+                outcome.poison.append((record, f"not a valid patient event: {error}"))
         now = self._clock()
         async with self._sessions.begin() as session:
             trials = await trial_registry.active_trials(session, self._screener)
             screening = Screening(session, self._screener, self._clock)
-            await screening.load({e.patient_key for _, e in events},
+            await screening.load({key for _, e in events for key in _keys(e)},
                                  [str(e.event_id) for _, e in events])
             for record, event in events:
                 with structlog.contextvars.bound_contextvars(
                     event_id=str(event.event_id), patient_key=event.patient_key
                 ):
                     try:
-                        staged = screening.apply_event(event, trials, now)
+                        staged = (screening.apply_merge(event, trials, now)
+                                  if isinstance(event, PatientMerged)
+                                  else screening.apply_event(event, trials, now))
                     except Exception as error:  # in-memory only: nothing of it was kept
                         log.exception("patient event dead-lettered")
                         reason = f"evaluation failed: {type(error).__name__}: {error}"
@@ -110,3 +113,9 @@ class PatientEventHandler:
                     outcome.redelivered_keys.add(event.patient_key)
             outcome.staged = await screening.flush()
         return outcome
+
+
+def _keys(event: PatientUpdated | PatientMerged) -> tuple[str, ...]:
+    if isinstance(event, PatientMerged):
+        return (event.patient_key, event.merged_key)
+    return (event.patient_key,)

@@ -48,6 +48,17 @@ patient_fact = Table(
     Column("received_at", Instant, nullable=True),
 )
 
+# A record merged away (PatientMerged): its state moved to the survivor and it is never screened
+# again; a late event for it is applied to the survivor. Its past decisions stay in audit.
+patient_merge = Table(
+    "evaluator_patient_merge",
+    metadata,
+    Column("merged_key", String(128), primary_key=True),
+    Column("surviving_key", String(128), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("merged_at", Instant, nullable=False),
+)
+
 processed_event = Table(
     "evaluator_processed_event",
     metadata,

@@ -31,6 +31,7 @@ from services.evaluator.patient_state import PatientState, ordered
 from services.evaluator.screener import Screener
 from services.evaluator.tables import (
     patient_fact,
+    patient_merge,
     patient_state,
     processed_event,
     review_timer,
@@ -40,7 +41,7 @@ from services.evaluator.tables import (
 )
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, PatientUpdate
 from shared.clinical.state import apply_update
-from shared.contracts.events import DecisionMade, EligibilityAlert, PatientUpdated
+from shared.contracts.events import DecisionMade, EligibilityAlert, PatientMerged, PatientUpdated
 from shared.contracts.topics import ALERTS, DECISIONS
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 
@@ -68,8 +69,10 @@ class Changes:
     timers: dict[PairKey, datetime | None] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     messages: list[OutboxMessage] = field(default_factory=list)
+    merged_away: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def merge(self, other: Changes) -> None:
+        self.merged_away.update(other.merged_away)
         self.facts.update(other.facts)
         self.states.update(other.states)
         self.processed.extend(other.processed)
@@ -88,6 +91,7 @@ class Screening:
         self._processed: set[str] = set()
         self._statuses: dict[PairKey, Status] = {}
         self._webhooks: dict[str, list[str]] = {}
+        self._survivor: dict[str, str] = {}
         self._changes = Changes()
 
     async def load(self, patient_keys: Iterable[str], event_ids: Iterable[str] = ()) -> None:
@@ -121,6 +125,16 @@ class Screening:
             .where(trial_status.c.patient_key.in_(keys)))
         for s in current:
             self._statuses[(s.patient_key, s.trial_id)] = Status(s.status)
+        # read after the state rows are locked: a merge committed meanwhile is seen here
+        merges = await self._session.execute(
+            select(patient_merge.c.merged_key, patient_merge.c.surviving_key)
+            .where(patient_merge.c.merged_key.in_(keys)))
+        survivors = set()
+        for m in merges:
+            self._survivor[m.merged_key] = m.surviving_key
+            survivors.add(m.surviving_key)
+        if survivors:
+            await self.load(survivors)
         if not self._webhooks:
             hooks = await self._session.execute(select(webhook.c.webhook_id, webhook.c.trial_id))
             for h in hooks:
@@ -129,6 +143,75 @@ class Screening:
     def state(self, patient_key: str) -> PatientState:
         return self._states[patient_key]
 
+    def survivor_of(self, patient_key: str) -> str:
+        """The key a patient's data lives under now: itself, or the record it was merged into."""
+        seen = {patient_key}
+        while patient_key in self._survivor:
+            patient_key = self._survivor[patient_key]
+            if patient_key in seen:  # a cycle can only come from a corrupt table: stop
+                break
+            seen.add(patient_key)
+        return patient_key
+
+    def apply_merge(
+        self, event: PatientMerged, trials: Iterable[TrialRef], now: datetime
+    ) -> list[OutboxMessage]:
+        """Move the merged record's facts to the survivor, stop screening it, screen the survivor.
+
+        The merged key gets no decision and no alert again; its state, statuses and timers are
+        removed, and a later event for it is applied to the survivor. Its demographics fill only
+        what the survivor's leave empty, except that either record saying deceased is kept.
+        """
+        event_id = str(event.event_id)
+        if event_id in self._processed:
+            return []
+        survivor_key = self.survivor_of(event.patient_key)
+        merged_key = self.survivor_of(event.merged_key)
+        delta = Changes()
+        delta.processed.append({"event_id": event_id, "patient_key": survivor_key,
+                                "state_version": self._states[survivor_key].version,
+                                "processed_at": now})
+        if merged_key == survivor_key:  # already merged (or the same record): nothing moves
+            self._changes.merge(delta)
+            self._processed.add(event_id)
+            return []
+        survivor, merged = self._states[survivor_key], self._states[merged_key]
+        combined = apply_update(merged.facts, PatientUpdate(
+            source_system=event.source, demographics=survivor.facts.demographics,
+            facts=survivor.facts.facts))
+        demographics = combined.demographics
+        if merged.facts.demographics.deceased or survivor.facts.demographics.deceased:
+            demographics = demographics.model_copy(update={"deceased": True})
+        for fact in merged.facts.facts:
+            delta.facts[(survivor_key, fact.fact_id)] = _fact_row(survivor_key, fact)
+        last = [t for t in (survivor.last_as_of, merged.last_as_of) if t is not None]
+        as_of = max([now, *last])
+        new_state = PatientState(
+            survivor_key, survivor.version + 1,
+            PatientFacts(demographics=demographics, facts=ordered(combined.facts)), as_of)
+        delta.processed[0]["state_version"] = new_state.version
+        delta.merged_away[merged_key] = {"merged_key": merged_key, "surviving_key": survivor_key,
+                                         "event_id": event_id, "merged_at": now}
+        trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
+                          causation_id=event.event_id)
+        statuses = self._screen_into(delta, new_state, trials, trigger, now)
+        self._record_state(delta, new_state, now)
+        self._commit(delta, new_state, statuses)
+        self._forget(merged_key, survivor_key)
+        self._processed.add(event_id)
+        return delta.messages
+
+    def _forget(self, merged_key: str, survivor_key: str) -> None:
+        """Nothing of the merged record is written again in this transaction."""
+        changes = self._changes
+        changes.facts = {k: v for k, v in changes.facts.items() if k[0] != merged_key}
+        changes.states.pop(merged_key, None)
+        changes.statuses = {k: v for k, v in changes.statuses.items() if k[0] != merged_key}
+        changes.timers = {k: v for k, v in changes.timers.items() if k[0] != merged_key}
+        self._statuses = {k: v for k, v in self._statuses.items() if k[0] != merged_key}
+        self._states.pop(merged_key, None)
+        self._survivor[merged_key] = survivor_key
+
     def apply_event(
         self, event: PatientUpdated, trials: Iterable[TrialRef], now: datetime
     ) -> list[OutboxMessage]:
@@ -136,7 +219,8 @@ class Screening:
         event_id = str(event.event_id)
         if event_id in self._processed:
             return []
-        state = self._states[event.patient_key]
+        patient_key = self.survivor_of(event.patient_key)  # a merged record's data follows it
+        state = self._states[patient_key]
         as_of = max(now, state.last_as_of) if state.last_as_of else now
         change = PatientUpdate(source_system=event.source, demographics=event.demographics,
                                facts=event.facts)
@@ -145,15 +229,11 @@ class Screening:
         delta = Changes()
         for fact in change.facts:
             if kept.get(fact.fact_id) is fact:
-                delta.facts[(event.patient_key, fact.fact_id)] = {
-                    "patient_key": event.patient_key, "fact_id": fact.fact_id,
-                    "fact": fact.model_dump(mode="json"), "effective_start": fact.effective_start,
-                    "received_at": fact.provenance.received_at,
-                }
+                delta.facts[(patient_key, fact.fact_id)] = _fact_row(patient_key, fact)
         new_state = PatientState(
-            event.patient_key, state.version + 1,
+            patient_key, state.version + 1,
             PatientFacts(demographics=merged.demographics, facts=ordered(merged.facts)), as_of)
-        delta.processed.append({"event_id": event_id, "patient_key": event.patient_key,
+        delta.processed.append({"event_id": event_id, "patient_key": patient_key,
                                 "state_version": new_state.version, "processed_at": now})
         trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
                           causation_id=event.event_id)
@@ -196,6 +276,12 @@ class Screening:
             await session.execute(delete(review_timer).where(
                 review_timer.c.trial_id == trial_id, review_timer.c.patient_key.in_(keys)))
         await insert_ignoring_duplicates(session, webhook_delivery, changes.deliveries)
+        if changes.merged_away:
+            await insert_ignoring_duplicates(session, patient_merge,
+                                             list(changes.merged_away.values()))
+            gone = list(changes.merged_away)
+            for table in (patient_fact, patient_state, trial_status, review_timer):
+                await session.execute(delete(table).where(table.c.patient_key.in_(gone)))
         await stage(session, changes.messages, self._clock())
         self._changes = Changes()
         return changes.messages
@@ -251,6 +337,14 @@ class Screening:
         self._changes.merge(delta)
         self._states[state.patient_key] = state
         self._statuses.update(statuses)
+
+
+def _fact_row(patient_key: str, fact: ClinicalFact) -> dict[str, Any]:
+    return {
+        "patient_key": patient_key, "fact_id": fact.fact_id,
+        "fact": fact.model_dump(mode="json"), "effective_start": fact.effective_start,
+        "received_at": fact.provenance.received_at,
+    }
 
 
 def _status_row(made: DecisionMade) -> dict[str, Any]:

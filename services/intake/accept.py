@@ -9,17 +9,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from uuid import UUID
 
 import structlog
 
-from services.intake.events import patient_updated
+from services.intake.events import patient_merged, patient_updated
 from services.intake.idempotency import client_key, content_key
 from services.intake.media import MediaType
 from services.intake.normalise import normalise
-from services.intake.ports import Conflict, SourceIdentity, UnitOfWork
+from services.intake.ports import Conflict, IntakeStore, SourceIdentity, UnitOfWork
 from services.intake.pseudonyms import new_surrogate_key
 from services.intake.receipts import Receipt
 from shared.clinical.facts import PatientUpdate
+from shared.contracts.events import PatientMerged, PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
 
 log = structlog.get_logger(__name__)
@@ -84,16 +86,30 @@ async def _record(
             return Acceptance(existing, replayed=True)
         receipt_id = uuid.uuid4()
         recorded_at = clock()
+        merges = await _apply_merges(store, updates, receipt_id, submission.received_at,
+                                     recorded_at)
         identities = [_identity(update) for update in updates]
         # Patients are keyed (and their rows locked) in one global order, so two submissions
         # naming the same patients in different orders cannot deadlock.
-        key_of = {identity: await store.patient_key_for(identity, new_surrogate_key())
-                  for identity in sorted(set(identities), key=_sort_key)}
+        key_of: dict[SourceIdentity, str] = {}
+        for identity, aliases in sorted(_names_by_identity(updates).items(),
+                                        key=lambda item: _sort_key(item[0])):
+            resolved = await store.resolve_patient(identity, aliases, new_surrogate_key())
+            key_of[identity] = resolved.patient_key
+            merges.extend(patient_merged(merged, resolved.patient_key, "same-patient",
+                                         receipt_id=receipt_id, at=submission.received_at,
+                                         recorded_at=recorded_at)
+                          for merged in resolved.merged)
+        # a name resolved early may have been merged by a later one: every key is the survivor
+        key_of = {identity: await store.find_patient(identity, ()) or key
+                  for identity, key in key_of.items()}
         patient_keys = [key_of[identity] for identity in identities]
-        events = [
+        events: list[PatientUpdated | PatientMerged] = [*merges]
+        events += [
             event
             for update, patient_key in zip(updates, patient_keys, strict=True)
-            if (event := patient_updated(update, patient_key=patient_key, receipt_id=receipt_id,
+            if (event := patient_updated(_without_merged_demographics(update),
+                                         patient_key=patient_key, receipt_id=receipt_id,
                                          received_at=submission.received_at,
                                          recorded_at=recorded_at)) is not None
         ]
@@ -108,6 +124,54 @@ async def _record(
         )
         await store.add_receipt(receipt, keys)
     return Acceptance(receipt, replayed=False)
+
+
+async def _apply_merges(
+    store: IntakeStore,
+    updates: list[PatientUpdate],
+    receipt_id: UUID,
+    received_at: datetime,
+    recorded_at: datetime,
+) -> list[PatientMerged]:
+    """Records the source says were merged away (FHIR Patient.link replaced-by, HL7 v2
+    ADT^A40 MRG): their names now lead to the survivor, their key (if any) is merged into it."""
+    merges: list[PatientMerged] = []
+    for update in updates:
+        if update.merged_into is None:
+            continue
+        into = update.merged_into
+        survivor = await store.resolve_patient(
+            SourceIdentity(update.source_system, into.source_patient_id), into.aliases,
+            new_surrogate_key())
+        merges.extend(patient_merged(merged, survivor.patient_key, "same-patient",
+                                     receipt_id=receipt_id, at=received_at,
+                                     recorded_at=recorded_at) for merged in survivor.merged)
+        old = _identity(update)
+        old_key = await store.find_patient(old, update.aliases)
+        if old_key is not None and old_key != survivor.patient_key:
+            await store.merge_patients(old_key, survivor.patient_key, "source-merge")
+            merges.append(patient_merged(old_key, survivor.patient_key, "source-merge",
+                                         receipt_id=receipt_id, at=received_at,
+                                         recorded_at=recorded_at))
+        await store.link_names(old.source_system,
+                               [old.source_patient_id, *update.aliases], survivor.patient_key)
+    return merges
+
+
+def _names_by_identity(updates: list[PatientUpdate]) -> dict[SourceIdentity, tuple[str, ...]]:
+    names: dict[SourceIdentity, tuple[str, ...]] = {}
+    for update in updates:
+        identity = _identity(update)
+        names[identity] = tuple(dict.fromkeys((*names.get(identity, ()), *update.aliases)))
+    return names
+
+
+def _without_merged_demographics(update: PatientUpdate) -> PatientUpdate:
+    """A record merged away "must no longer be used" (FHIR R4 Patient.link): its demographics
+    never overwrite the survivor's; its facts, if any, follow the survivor."""
+    if update.merged_into is None:
+        return update
+    return update.model_copy(update={"demographics": None})
 
 
 def _identity(update: PatientUpdate) -> SourceIdentity:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from services.intake.pseudonyms import without_source_identifier
 from shared.clinical.facts import ClinicalFact, PatientUpdate
-from shared.contracts.events import PatientUpdated
+from shared.contracts.events import PatientMerged, PatientUpdated
 
 
 def occurred_at(facts: tuple[ClinicalFact, ...], received_at: datetime) -> datetime:
@@ -42,4 +42,26 @@ def patient_updated(
         correlation_id=receipt_id,
         demographics=demographics,
         facts=update.facts,
+    )
+
+
+def patient_merged(
+    merged_key: str,
+    surviving_key: str,
+    reason: str,
+    *,
+    receipt_id: UUID,
+    at: datetime,
+    recorded_at: datetime,
+) -> PatientMerged:
+    """``merged_key`` merged into ``surviving_key`` (surrogate keys only), keyed by the survivor."""
+    return PatientMerged(
+        event_id=uuid.uuid4(),
+        occurred_at=at,
+        recorded_at=recorded_at,
+        source="intake",
+        patient_key=surviving_key,
+        correlation_id=receipt_id,
+        merged_key=merged_key,
+        reason="source-merge" if reason == "source-merge" else "same-patient",
     )

@@ -23,6 +23,9 @@ def content_key(updates: Sequence[PatientUpdate]) -> str:
             "patient": update.source_patient_id,
             "demographics": _demographics_identity(update.demographics),
             "facts": sorted(_fact_identity(fact) for fact in update.facts),
+            # a merge is news even when the merged record's own content is not
+            **({"merged_into": update.merged_into.model_dump(mode="json")}
+               if update.merged_into is not None else {}),
         }
         for update in updates
     ]

@@ -105,7 +105,13 @@ def _require_patients(updates: list[PatientUpdate]) -> None:
     problems = [
         Problem(f"patient[{index}]", reason)
         for index, update in enumerate(updates)
-        if (reason := identifier_problem(update.source_patient_id)) is not None
+        for identifier in (
+            update.source_patient_id,
+            *update.aliases,
+            *((update.merged_into.source_patient_id, *update.merged_into.aliases)
+              if update.merged_into is not None else ()),
+        )
+        if (reason := identifier_problem(identifier)) is not None
     ]
     if problems:
         raise InvalidClinicalInput("a patient identifier cannot be used", problems)

@@ -10,7 +10,9 @@ from typing import Protocol
 from uuid import UUID
 
 from services.intake.receipts import Receipt
-from shared.contracts.events import PatientUpdated
+from shared.contracts.events import PatientMerged, PatientUpdated
+
+MergeReason = str  # "source-merge" (the source said so) or "same-patient" (names met)
 
 
 class Conflict(Exception):
@@ -21,6 +23,14 @@ class Conflict(Exception):
 class SourceIdentity:
     source_system: str
     source_patient_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The key a source patient is known under, and keys just merged into it (same patient)."""
+
+    patient_key: str
+    merged: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +52,27 @@ class IntakeStore(Protocol):
     async def receipt(self, receipt_id: UUID) -> Receipt | None:
         """The receipt with this id, if it exists."""
 
-    async def patient_key_for(self, identity: SourceIdentity, new_key: str) -> str:
-        """The surrogate key of this source patient; ``new_key`` becomes it on first sight."""
+    async def resolve_patient(
+        self, identity: SourceIdentity, aliases: Sequence[str], new_key: str
+    ) -> Resolved:
+        """The surrogate key of this source patient, found by its identifier or any alias
+        (``new_key`` on first sight); every name is linked to it. Keys found under different
+        names of one patient are merged into the oldest, which is returned."""
 
-    async def add_to_outbox(self, events: Sequence[PatientUpdated], topic: str) -> None:
+    async def find_patient(self, identity: SourceIdentity, aliases: Sequence[str]) -> str | None:
+        """The surrogate key any of these names is linked to, without creating one."""
+
+    async def link_names(
+        self, source_system: str, names: Sequence[str], patient_key: str
+    ) -> None:
+        """Link names not yet known to ``patient_key`` (names already linked keep their key)."""
+
+    async def merge_patients(self, merged_key: str, surviving_key: str, reason: str) -> None:
+        """Re-point every name of ``merged_key`` at ``surviving_key`` and record the merge."""
+
+    async def add_to_outbox(
+        self, events: Sequence[PatientUpdated | PatientMerged], topic: str
+    ) -> None:
         """Queue events for the relay, in this order, after everything queued before."""
 
     async def add_receipt(self, receipt: Receipt, dedup_keys: Sequence[str]) -> None:

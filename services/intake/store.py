@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,12 +19,21 @@ from services.intake.ports import (
     Conflict,
     IntakeStore,
     Reidentification,
+    Resolved,
     SourceIdentity,
     UnitOfWork,
 )
 from services.intake.receipts import Receipt
-from services.intake.tables import outbox, patients, receipt_keys, receipts, reidentifications
-from shared.contracts.events import PatientUpdated
+from services.intake.tables import (
+    outbox,
+    patient_aliases,
+    patient_merges,
+    patients,
+    receipt_keys,
+    receipts,
+    reidentifications,
+)
+from shared.contracts.events import PatientMerged, PatientUpdated
 
 
 class SqlIntakeStore:
@@ -56,38 +66,95 @@ class SqlIntakeStore:
             event_ids=tuple(UUID(e) for e in row["event_ids"]),
         )
 
-    async def patient_key_for(self, identity: SourceIdentity, new_key: str) -> str:
-        found = await self._find_patient(identity)
-        if found is not None:
-            return found
-        # A concurrent first sight of the same patient: the loser inserts nothing and reads
-        # the winner's key (PostgreSQL waits for the winner's commit on the unique index).
-        dialect = self._session.get_bind().dialect.name
-        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        await self._session.execute(
-            insert_(patients)
-            .values(patient_key=new_key, source_system=identity.source_system,
-                    source_patient_id=identity.source_patient_id, created_at=self._now)
-            .on_conflict_do_nothing(index_elements=["source_system", "source_patient_id"])
-        )
-        found = await self._find_patient(identity)
-        if found is None:
-            raise Conflict("patient key vanished after insert")
-        return found
+    async def resolve_patient(
+        self, identity: SourceIdentity, aliases: Sequence[str], new_key: str
+    ) -> Resolved:
+        names = _names(identity, aliases)
+        found = await self._linked(identity.source_system, names)
+        if not found:
+            # A concurrent first sight of the same patient: the loser inserts nothing and reads
+            # the winner's names (PostgreSQL waits for the winner's commit on the unique index).
+            await self._session.execute(
+                self._insert(patients)
+                .values(patient_key=new_key, source_system=identity.source_system,
+                        source_patient_id=identity.source_patient_id, created_at=self._now)
+                .on_conflict_do_nothing(index_elements=["source_system", "source_patient_id"])
+            )
+            found = await self._linked(identity.source_system, names)
+            if not found:
+                owner = await self._session.scalar(select(patients.c.patient_key).where(
+                    patients.c.source_system == identity.source_system,
+                    patients.c.source_patient_id == identity.source_patient_id))
+                if owner != new_key:
+                    raise Conflict("patient key vanished after insert")
+                found = {}
+        keys = await self._oldest_first(list(dict.fromkeys(found.values())) or [new_key])
+        survivor, merged = keys[0], tuple(keys[1:])
+        for key in merged:
+            await self.merge_patients(key, survivor, "same-patient")
+        await self.link_names(identity.source_system, names, survivor)
+        return Resolved(survivor, merged)
 
-    async def _find_patient(self, identity: SourceIdentity) -> str | None:
+    async def find_patient(self, identity: SourceIdentity, aliases: Sequence[str]) -> str | None:
+        found = await self._linked(identity.source_system, _names(identity, aliases))
+        keys = await self._oldest_first(list(dict.fromkeys(found.values())))
+        return keys[0] if keys else None
+
+    async def link_names(
+        self, source_system: str, names: Sequence[str], patient_key: str
+    ) -> None:
+        if not names:
+            return
+        await self._session.execute(
+            self._insert(patient_aliases)
+            .values([{"source_system": source_system, "alias": name, "patient_key": patient_key,
+                      "created_at": self._now} for name in dict.fromkeys(names)])
+            .on_conflict_do_nothing(index_elements=["source_system", "alias"])
+        )
+
+    async def merge_patients(self, merged_key: str, surviving_key: str, reason: str) -> None:
+        if merged_key == surviving_key:
+            return
+        await self._session.execute(
+            update(patient_aliases).where(patient_aliases.c.patient_key == merged_key)
+            .values(patient_key=surviving_key)
+        )
+        await self._session.execute(
+            self._insert(patient_merges)
+            .values(merged_key=merged_key, surviving_key=surviving_key, reason=reason,
+                    merged_at=self._now)
+            .on_conflict_do_nothing(index_elements=["merged_key"])
+        )
+
+    async def _linked(self, source_system: str, names: Sequence[str]) -> dict[str, str]:
         # FOR UPDATE (PostgreSQL; SQLite has one writer anyway) serialises transactions about
         # the same patient, so that patient's outbox ids are allocated in commit order and the
         # relay, reading in id order, publishes them in that order.
-        key: str | None = await self._session.scalar(
-            select(patients.c.patient_key).where(
-                patients.c.source_system == identity.source_system,
-                patients.c.source_patient_id == identity.source_patient_id,
-            ).with_for_update()
+        rows = await self._session.execute(
+            select(patient_aliases.c.alias, patient_aliases.c.patient_key).where(
+                patient_aliases.c.source_system == source_system,
+                patient_aliases.c.alias.in_(list(names)),
+            ).order_by(patient_aliases.c.alias).with_for_update()
         )
-        return key
+        return {row.alias: row.patient_key for row in rows}
 
-    async def add_to_outbox(self, events: Sequence[PatientUpdated], topic: str) -> None:
+    async def _oldest_first(self, keys: list[str]) -> list[str]:
+        if len(keys) < 2:
+            return keys
+        rows = await self._session.execute(
+            select(patients.c.patient_key, patients.c.created_at)
+            .where(patients.c.patient_key.in_(keys))
+        )
+        created = {row.patient_key: row.created_at for row in rows}
+        return sorted(keys, key=lambda key: (created.get(key) is None, created.get(key), key))
+
+    def _insert(self, table: Table) -> Any:
+        dialect = self._session.get_bind().dialect.name
+        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+    async def add_to_outbox(
+        self, events: Sequence[PatientUpdated | PatientMerged], topic: str
+    ) -> None:
         if not events:
             return
         await self._session.execute(insert(outbox), [
@@ -121,6 +188,10 @@ class SqlIntakeStore:
             patient_key=entry.patient_key, client=entry.client, role=entry.role,
             reason=entry.reason, found=found, at=entry.at, trial=entry.trial,
         ))
+
+
+def _names(identity: SourceIdentity, aliases: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys((identity.source_patient_id, *aliases)))
 
 
 def sql_unit_of_work(

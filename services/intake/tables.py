@@ -39,6 +39,29 @@ patients = Table(
     UniqueConstraint("source_system", "source_patient_id", name="uq_intake_patients_source"),
 )
 
+# Every name a source system gives a patient (its identifier, ``Patient/<id>``,
+# ``identifier:<system>|<value>``), each pointing at the surrogate key it is known under now.
+# A merge re-points the merged record's names at the survivor; ``intake_patients`` keeps the
+# first identity of every key ever issued (re-identification and audit of merged keys).
+patient_aliases = Table(
+    "intake_patient_aliases",
+    metadata,
+    Column("source_system", String(200), primary_key=True),
+    Column("alias", String(300), primary_key=True),
+    Column("patient_key", String(64), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Append-only: which surrogate key was merged into which, why, and when.
+patient_merges = Table(
+    "intake_patient_merges",
+    metadata,
+    Column("merged_key", String(64), primary_key=True),
+    Column("surviving_key", String(64), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("merged_at", UtcDateTime(), nullable=False),
+)
+
 receipts = Table(
     "intake_receipts",
     metadata,

@@ -139,15 +139,32 @@ class Demographics(_Frozen):
     provenance: Provenance | None = None
 
 
+class SourcePatient(_Frozen):
+    """A patient as one source system names it: its identifier and its other names there.
+
+    ``aliases`` are namespaced so they cannot collide with a bare identifier:
+    ``Patient/<id>`` (a FHIR resource id, however referenced: relative, absolute URL) and
+    ``identifier:<system>|<value>`` (a FHIR Identifier, as in a logical reference).
+    """
+
+    source_patient_id: str
+    aliases: tuple[str, ...] = ()
+
+
 class PatientUpdate(_Frozen):
     """What one upstream message says about one patient, in canonical form.
 
     ``source_patient_id`` is the identifier as the source system knows it (MRN or FHIR
-    Patient id). Intake replaces it with a surrogate key before anything leaves intake.
+    Patient id); ``aliases`` its other names at the same source (see ``SourcePatient``).
+    ``merged_into`` is set when the source says this record was merged away into another
+    (FHIR ``Patient.link`` replaced-by, HL7 v2 ADT^A40 MRG): its data follows that record.
+    Intake replaces every identifier with surrogate keys before anything leaves intake.
     """
 
     source_system: str
     source_patient_id: str | None = None
+    aliases: tuple[str, ...] = ()
+    merged_into: SourcePatient | None = None
     demographics: Demographics | None = None
     facts: tuple[ClinicalFact, ...] = ()
 

@@ -21,7 +21,13 @@ from pydantic import ValidationError
 
 from shared.clinical import bounds
 from shared.clinical.errors import InvalidInput
-from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate
+from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate, SourcePatient
+from shared.clinical.fhir_patients import (
+    identifier_alias,
+    patient_aliases,
+    replaced_by,
+    resource_id_of,
+)
 from shared.clinical.fhir_resources import BUILDERS, Source, demographics, patient_id
 from shared.clinical.fhir_values import Json, Reader
 
@@ -38,6 +44,8 @@ class FhirResult:
 @dataclass
 class _Patient:
     source_patient_id: str | None
+    aliases: tuple[str, ...] = ()
+    merged_into: SourcePatient | None = None
     demographics: Demographics | None = None
     facts: list[ClinicalFact] = field(default_factory=list)
 
@@ -178,8 +186,9 @@ def _group(
         aliases = _aliases(entry)
         if resource["resourceType"] == "Patient":
             key = aliases[0]
-            patients.setdefault(key, _Patient(source_patient_id=patient_id(resource)))
-            by_alias.update(dict.fromkeys(aliases, key))
+            names = patient_aliases(resource)
+            patients.setdefault(key, _Patient(patient_id(resource), names))
+            by_alias.update(dict.fromkeys((*aliases, *names), key))
         elif resource["resourceType"] == "Medication":
             medications.update(dict.fromkeys(aliases, resource))
 
@@ -196,6 +205,9 @@ def _group(
         if resource_type == "Patient":
             patient = patients[by_alias[_aliases(entry)[0]]]
             patient.demographics = demographics(reader, source, resource, entry.path)
+            patient.merged_into = replaced_by(
+                reader, resource, entry.path, lambda other: _named(other, by_alias, patients)
+            )
         elif resource_type in BUILDERS:
             owner = _patient_of(entry, by_alias, patients, reader)
             facts = BUILDERS[resource_type](reader, source, resource, entry.path)
@@ -205,6 +217,8 @@ def _group(
         PatientUpdate(
             source_system=source_system,
             source_patient_id=patient.source_patient_id,
+            aliases=patient.aliases,
+            merged_into=patient.merged_into,
             demographics=patient.demographics,
             facts=tuple(patient.facts),
         )
@@ -226,20 +240,65 @@ def _patient_of(
 ) -> _Patient | None:
     resource = entry.resource
     field_name = "patient" if "patient" in resource and "subject" not in resource else "subject"
-    reference = (resource.get(field_name) or {}).get("reference")
+    subject = resource.get(field_name) or {}
+    reference = subject.get("reference")
     path = f"{entry.path}.{field_name}.reference"
     if not reference:
+        # a logical reference (FHIR R4 Reference.identifier) names the patient by identifier
+        logical = identifier_alias(subject.get("identifier"))
+        if logical is not None:
+            if logical in by_alias:
+                return patients[by_alias[logical]]
+            value = subject["identifier"]["value"]
+            return patients.setdefault(logical, _Patient(value, aliases=(logical,)))
         reader.problem(path, "no patient reference: the fact cannot be attributed")
         return None
     if reference in by_alias:
         return patients[by_alias[reference]]
-    tail = reference.split("/")[-2:]
+    local_id = resource_id_of(reference)
     if reference.startswith("urn:uuid:"):
         patient_key, local_id = reference, reference.removeprefix("urn:uuid:")
-    elif len(tail) == 2 and tail[0] == "Patient":
-        patient_key, local_id = f"Patient/{tail[1]}", tail[1]
+        aliases: tuple[str, ...] = ()
+    elif local_id is not None:
+        # relative or absolute: the same resource id names the same patient (FHIR R4 2.3.0)
+        patient_key = f"Patient/{local_id}"
+        aliases = (patient_key,)
     else:
         reader.problem(path, f"not a Patient reference: {reference!r}")
         return None
+    if patient_key in by_alias:
+        by_alias[reference] = by_alias[patient_key]
+        return patients[by_alias[patient_key]]
     by_alias[reference] = patient_key
-    return patients.setdefault(patient_key, _Patient(source_patient_id=local_id))
+    return patients.setdefault(patient_key, _Patient(source_patient_id=local_id, aliases=aliases))
+
+
+def _named(
+    other: dict[str, object], by_alias: dict[str, str], patients: dict[str, _Patient]
+) -> SourcePatient | None:
+    """The patient a Reference names (a link's ``other``): in the bundle, else by its names."""
+    reference = other.get("reference")
+    names: list[str] = []
+    if isinstance(reference, str):
+        names.append(reference)
+        local_id = resource_id_of(reference)
+        if local_id is not None:
+            names.append(f"Patient/{local_id}")
+    logical = identifier_alias(other.get("identifier"))
+    if logical is not None:
+        names.append(logical)
+    for name in names:
+        if name in by_alias:
+            patient = patients[by_alias[name]]
+            if patient.source_patient_id is None:
+                return None
+            return SourcePatient(
+                source_patient_id=patient.source_patient_id, aliases=patient.aliases
+            )
+    if isinstance(reference, str) and (local_id := resource_id_of(reference)) is not None:
+        return SourcePatient(source_patient_id=local_id, aliases=(f"Patient/{local_id}",))
+    if logical is not None:
+        identifier = other["identifier"]
+        assert isinstance(identifier, dict)
+        return SourcePatient(source_patient_id=str(identifier["value"]), aliases=(logical,))
+    return None

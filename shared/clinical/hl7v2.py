@@ -45,6 +45,13 @@ from shared.clinical.facts import (
     Provenance,
     ReadingNote,
     Sex,
+    SourcePatient,
+)
+from shared.clinical.hl7v2_patients import (
+    MERGE_MESSAGE,
+    deceased,
+    medical_record_number,
+    prior_patient,
 )
 from shared.clinical.hl7v2_values import (
     REPLACING_STATUSES,
@@ -102,6 +109,7 @@ class _Group:
     source_patient_id: str | None
     demographics: Demographics | None
     facts: list[ClinicalFact] = field(default_factory=list)
+    merged_into: SourcePatient | None = None
 
 
 @dataclass
@@ -122,6 +130,7 @@ class _Message:
     zone: tzinfo | None
     zone_origin: str
     sent_at: datetime | None
+    merge: bool = False
 
     def field(self, segment: hl7.Segment, name: str, number: int) -> ObxField:
         separators, escape = self.parsed.separators, self.parsed.esc
@@ -152,7 +161,7 @@ def parse_hl7v2(
     sender_zone: tzinfo | None = None,
     charset: str | None = None,
 ) -> list[PatientUpdate]:
-    """Normalise an ORU^R01 message; raises ``InvalidInput`` naming every problem.
+    """Normalise an ORU^R01 or ADT^A40 message; raises ``InvalidInput`` naming every problem.
 
     ``sender_zone``: the sending site's zone (from the source's configuration), used for times
     without an offset when MSH-7 has none. ``charset``: the character set the transport
@@ -172,6 +181,7 @@ def parse_hl7v2(
         PatientUpdate(
             source_system=context.source_system,
             source_patient_id=group.source_patient_id,
+            merged_into=group.merged_into,
             demographics=group.demographics,
             facts=tuple(group.facts),
         )
@@ -248,9 +258,10 @@ def _header(
     draft = _Message(parsed, "", source_system or "", received_at, None, "", None)
     msh = parsed.segment("MSH")
     message_type = draft.field(msh, "MSH", 9)
-    if (message_type.component(0), message_type.component(1)) != ("ORU", "R01"):
+    kind = (message_type.component(0), message_type.component(1))
+    if kind not in {("ORU", "R01"), MERGE_MESSAGE}:
         found = "^".join(message_type.repetitions[0]) if message_type.repetitions else ""
-        log.problem("MSH.9", f"only ORU^R01 is accepted, got {found!r}")
+        log.problem("MSH.9", f"only ORU^R01 and ADT^A40 are accepted, got {found!r}")
     control_id = draft.field(msh, "MSH", 10).component(0)
     if not control_id:
         log.problem("MSH.10", "no message control id: results could not be told apart")
@@ -265,7 +276,8 @@ def _header(
     zone, origin, sent_at = _sender_zone(draft.field(msh, "MSH", 7), log, sender_zone)
     if log.problems:
         return None
-    return _Message(parsed, control_id, sender, received_at, zone, origin, sent_at)
+    return _Message(parsed, control_id, sender, received_at, zone, origin, sent_at,
+                    kind == MERGE_MESSAGE)
 
 
 def _sender_zone(
@@ -329,6 +341,8 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
             # an OBR right after its ORC completes that group; otherwise it starts a new one
             orc = order.orc if order.obr is None else None
             order = _Order(orc=orc, obr=segment, obr_number=obr_count)
+        elif name == "MRG" and message.merge and groups:
+            groups.append(_merged(message, log, segment, groups[-1]))
         elif name == "OBX":
             obx_count += 1
             label = f"OBX[{obx_count}]"
@@ -346,15 +360,7 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
 
 def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) -> _Group:
     label = f"PID[{number}]"
-    identifiers = message.field(pid, label, 3)
-    mrn = next(
-        (
-            identifiers.component(0, index)
-            for index in range(len(identifiers.repetitions))
-            if identifiers.component(4, index) == "MR" and identifiers.component(0, index)
-        ),
-        identifiers.component(0) or None,
-    )
+    mrn = medical_record_number(message.field(pid, label, 3))
     birth_date = None
     birth = message.field(pid, label, 7)
     if birth.component(0):
@@ -364,10 +370,34 @@ def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) 
         except TimeFormatError as error:
             log.problem(birth.path, str(error))
     sex = _SEX.get(message.field(pid, label, 8).component(0).upper())
+    died = deceased(
+        log,
+        message.field(pid, label, 29),
+        message.field(pid, label, 30),
+        lambda text: parse_hl7_ts(text, message.zone),
+    )
     demographics = Demographics(
-        birth_date=birth_date, sex=sex, provenance=message.provenance(f"PID/{number}")
+        birth_date=birth_date,
+        sex=sex,
+        deceased=died,
+        provenance=message.provenance(f"PID/{number}"),
     )
     return _Group(source_patient_id=mrn, demographics=demographics)
+
+
+def _merged(message: _Message, log: ProblemLog, mrg: hl7.Segment, survivor: _Group) -> _Group:
+    """ADT^A40: the MRG's prior identifier merged into the PID before it (v2.5.1 3.3.40)."""
+    prior = prior_patient(log, message.field(mrg, "MRG", 1), survivor.source_patient_id)
+    into = (
+        SourcePatient(source_patient_id=survivor.source_patient_id)
+        if survivor.source_patient_id
+        else None
+    )
+    return _Group(
+        source_patient_id=prior.source_patient_id if prior else None,
+        demographics=None,
+        merged_into=into,
+    )
 
 
 def _observation(

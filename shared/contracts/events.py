@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +22,25 @@ class PatientUpdated(Envelope):
     event_type: Literal["patient.updated"] = "patient.updated"
     demographics: Demographics | None = None
     facts: tuple[ClinicalFact, ...] = ()
+
+
+class PatientMerged(Envelope):
+    """``patient.events.v1``: the record ``merged_key`` was merged into ``patient_key``.
+
+    The source said so (FHIR ``Patient.link`` replaced-by on an inactive record, HL7 v2
+    ADT^A40 with MRG), or one submission named two surrogate keys as the same patient (a
+    Patient resource and its identifiers). Surrogate keys only. Keyed by the surviving
+    ``patient_key``; the evaluator moves the merged record's facts to the survivor, stops
+    screening ``merged_key`` (no decision, no alert for it again) and sends any later event
+    for it to the survivor. Decisions already made for ``merged_key`` stay in the audit trail.
+    """
+
+    event_type: Literal["patient.merged"] = "patient.merged"
+    merged_key: str = Field(description="surrogate key of the record merged away")
+    reason: Literal["source-merge", "same-patient"] = "source-merge"
+
+
+PatientEvent = Annotated[PatientUpdated | PatientMerged, Field(discriminator="event_type")]
 
 
 class DecisionMade(Envelope):

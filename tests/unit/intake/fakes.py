@@ -8,18 +8,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from services.intake.ports import Conflict, Reidentification, SourceIdentity
+from services.intake.ports import Conflict, Reidentification, Resolved, SourceIdentity
 from services.intake.receipts import Receipt
 from services.intake.store import PendingEvent
-from shared.contracts.events import PatientUpdated
+from shared.contracts.events import PatientMerged, PatientUpdated
 
 
 @dataclass
 class FakeDatabase:
     patients: dict[SourceIdentity, str] = field(default_factory=dict)
+    names: dict[tuple[str, str], str] = field(default_factory=dict)
+    merges: dict[str, tuple[str, str]] = field(default_factory=dict)
     receipts: dict[UUID, Receipt] = field(default_factory=dict)
     receipt_keys: dict[str, UUID] = field(default_factory=dict)
-    outbox: list[tuple[str, PatientUpdated]] = field(default_factory=list)
+    outbox: list[tuple[str, PatientUpdated | PatientMerged]] = field(default_factory=list)
     access_log: list[tuple[Reidentification, bool]] = field(default_factory=list)
 
 
@@ -36,10 +38,44 @@ class FakeStore:
     async def receipt(self, receipt_id: UUID) -> Receipt | None:
         return self.data.receipts.get(receipt_id)
 
-    async def patient_key_for(self, identity: SourceIdentity, new_key: str) -> str:
-        return self.data.patients.setdefault(identity, new_key)
+    async def resolve_patient(
+        self, identity: SourceIdentity, aliases: Sequence[str], new_key: str
+    ) -> Resolved:
+        names = list(dict.fromkeys((identity.source_patient_id, *aliases)))
+        found = [self.data.names[(identity.source_system, n)] for n in names
+                 if (identity.source_system, n) in self.data.names]
+        if not found:
+            self.data.patients.setdefault(identity, new_key)
+            found = [self.data.patients[identity]]
+        created = list(self.data.patients.values())
+        keys = sorted(dict.fromkeys(found), key=created.index)
+        for key in keys[1:]:
+            await self.merge_patients(key, keys[0], "same-patient")
+        await self.link_names(identity.source_system, names, keys[0])
+        return Resolved(keys[0], tuple(keys[1:]))
 
-    async def add_to_outbox(self, events: Sequence[PatientUpdated], topic: str) -> None:
+    async def find_patient(self, identity: SourceIdentity, aliases: Sequence[str]) -> str | None:
+        created = list(self.data.patients.values())
+        found = [self.data.names[(identity.source_system, n)]
+                 for n in (identity.source_patient_id, *aliases)
+                 if (identity.source_system, n) in self.data.names]
+        return min(found, key=created.index) if found else None
+
+    async def link_names(self, source_system: str, names: Sequence[str], patient_key: str) -> None:
+        for name in names:
+            self.data.names.setdefault((source_system, name), patient_key)
+
+    async def merge_patients(self, merged_key: str, surviving_key: str, reason: str) -> None:
+        if merged_key == surviving_key:
+            return
+        for name, key in list(self.data.names.items()):
+            if key == merged_key:
+                self.data.names[name] = surviving_key
+        self.data.merges.setdefault(merged_key, (surviving_key, reason))
+
+    async def add_to_outbox(
+        self, events: Sequence[PatientUpdated | PatientMerged], topic: str
+    ) -> None:
         self.data.outbox.extend((topic, event) for event in events)
 
     async def add_receipt(self, receipt: Receipt, dedup_keys: Sequence[str]) -> None:

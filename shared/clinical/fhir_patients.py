@@ -1,0 +1,88 @@
+"""Who a FHIR resource is about: a Patient's names at its source, and records merged away.
+
+A patient is named at one source by its resource id (``Patient/p-j1``, however the reference
+is written: relative, absolute URL; FHIR R4 References 2.3.0) and by its identifiers
+(``Reference.identifier``, a logical reference). Intake links every name to one surrogate key,
+so a ``Patient/p-j1`` reference posted after the Patient resource maps to the same patient.
+
+A record merged away carries ``link`` type ``replaced-by`` (FHIR R4 Patient.link: "the patient
+resource containing this link must no longer be used") and ``active: false``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.clinical.facts import SourcePatient
+from shared.clinical.fhir_values import Json, Reader
+
+REPLACED_BY = "replaced-by"
+
+
+def patient_aliases(resource: Json) -> tuple[str, ...]:
+    """``Patient/<id>`` and ``identifier:<system>|<value>`` for each full identifier."""
+    names = [f"Patient/{resource['id']}"] if resource.get("id") else []
+    for identifier in resource.get("identifier") or ():
+        name = identifier_alias(identifier)
+        if name is not None:
+            names.append(name)
+    return tuple(dict.fromkeys(names))
+
+
+def identifier_alias(identifier: Any) -> str | None:
+    """``identifier:<system>|<value>``; ``None`` without both (a value alone is ambiguous)."""
+    if not isinstance(identifier, dict):
+        return None
+    system, value = identifier.get("system"), identifier.get("value")
+    if not (isinstance(system, str) and isinstance(value, str) and system and value):
+        return None
+    return f"identifier:{system}|{value}"
+
+
+def resource_id_of(reference: str) -> str | None:
+    """``p-j1`` from ``Patient/p-j1`` or ``https://host/fhir/Patient/p-j1[/_history/2]``."""
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1]:
+        return parts[-1]
+    return None
+
+
+def replaced_by(
+    reader: Reader,
+    resource: Json,
+    path: str,
+    resolve: Callable[[Json], SourcePatient | None],
+) -> SourcePatient | None:
+    """The record this Patient was merged into, from its ``replaced-by`` link, if any.
+
+    A ``replaced-by`` link on a record that says ``active: true`` contradicts itself and is
+    refused; so is one that names no Patient (``resolve`` maps the link's ``other`` Reference).
+    """
+    links = [
+        (index, link)
+        for index, link in enumerate(resource.get("link") or ())
+        if isinstance(link, dict) and link.get("type") == REPLACED_BY
+    ]
+    if not links:
+        return None
+    index, link = links[0]
+    where = f"{path}.link[{index}]"
+    if len(links) > 1:
+        reader.problem(f"{path}.link", "more than one replaced-by link: the survivor is unclear")
+        return None
+    if resource.get("active") is True:
+        reader.problem(
+            f"{path}.active",
+            "a record replaced by another must not be active (FHIR R4 Patient.link replaced-by)",
+        )
+        return None
+    other = link.get("other")
+    survivor = resolve(other) if isinstance(other, dict) else None
+    if survivor is None:
+        reader.problem(
+            f"{where}.other", "replaced-by must name a Patient (reference or identifier)"
+        )
+    return survivor

@@ -1,0 +1,76 @@
+"""HL7 v2 patient status and identity: PID-29/30 (death) and ADT^A40 merges (v2.5.1 ch. 3).
+
+PID-29 (Patient Death Date and Time, TS) and PID-30 (Patient Death Indicator, ID, HL7 table
+0136: Y/N; the words YES/NO are read as Y/N) say a patient has died: ``Y``, or a death date
+with no indicator, is deceased; ``N`` with a death date contradicts itself and is refused, as
+is any other indicator value.
+
+ADT^A40 ("merge patient - patient identifier list", v2.5.1 3.3.40) carries, per merge, a PID
+(the surviving patient, PID-3) and an MRG (MRG-1, the prior patient identifier list: the record
+merged away). Each MRG becomes a ``PatientUpdate`` for the prior identifier whose
+``merged_into`` names the survivor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.clinical.facts import SourcePatient
+from shared.clinical.hl7v2_values import ObxField
+from shared.clinical.reading import ProblemLog
+from shared.clinical.times import NoTimeZone, TimeFormatError
+
+MERGE_MESSAGE = ("ADT", "A40")
+# HL7 table 0136 is Y/N; real feeds also spell the words out (LAB-ORU-1 sends PID-30 "NO")
+_YES_NO = {"Y": True, "YES": True, "N": False, "NO": False}
+
+
+def medical_record_number(identifiers: ObxField) -> str | None:
+    """The CX repetition typed MR (CX-5, HL7 table 0203), else the first identifier."""
+    return next(
+        (
+            identifiers.component(0, index)
+            for index in range(len(identifiers.repetitions))
+            if identifiers.component(4, index) == "MR" and identifiers.component(0, index)
+        ),
+        identifiers.component(0) or None,
+    )
+
+
+def deceased(
+    reader: ProblemLog,
+    death_time: ObxField,
+    indicator: ObxField,
+    read_time: Callable[[str], object],
+) -> bool | None:
+    """PID-29/30 as ``Demographics.deceased``; ``None`` when neither is valued."""
+    when = death_time.component(0)
+    if when:
+        try:
+            read_time(when)
+        except NoTimeZone:
+            pass  # the date of death is not used as a time: that there is one is what counts
+        except TimeFormatError as error:
+            reader.problem(death_time.path, str(error))
+    flag = indicator.component(0).upper()
+    if flag and flag not in _YES_NO:
+        reader.problem(indicator.path, f"death indicator {flag!r} is not Y or N (HL7 table 0136)")
+        return None
+    if flag and not _YES_NO[flag] and when:
+        reader.problem(indicator.path, "death indicator N contradicts the death date in PID-29")
+        return None
+    if flag:
+        return _YES_NO[flag]
+    return True if when else None
+
+
+def prior_patient(reader: ProblemLog, mrg: ObxField, survivor: str | None) -> SourcePatient | None:
+    """MRG-1 as the record merged away; refused when empty or the survivor itself."""
+    prior = medical_record_number(mrg)
+    if not prior:
+        reader.problem(mrg.path, "MRG-1 names no prior patient identifier: nothing to merge")
+        return None
+    if prior == survivor:
+        reader.problem(mrg.path, "MRG-1 names the surviving patient itself (PID-3)")
+        return None
+    return SourcePatient(source_patient_id=prior)
