@@ -170,5 +170,5 @@ def test_an_adt_a40_merges_the_prior_identifier_into_the_pid_patient() -> None:
 
 
 def test_an_adt_a40_without_a_prior_identifier_is_refused() -> None:
-    with pytest.raises(InvalidInput, match="MRG.1: MRG-1 names no prior patient identifier"):
+    with pytest.raises(InvalidInput, match=r"MRG\.1: MRG-1 names no prior patient identifier"):
         parse_hl7v2(A40.replace("MRG|MRN-0007^^^CITY^MR", "MRG|"))
