@@ -19,7 +19,9 @@ OBR-2 placer number, or ORC-3/ORC-2, which v2.5.1 4.5.3.2-3 makes identical) and
 replaces the earlier one, ``W`` ("post original as wrong") and ``D`` (delete) turn it into an
 ``entered-in-error`` tombstone. A C/W/D result whose order has no number is refused (what it
 replaces cannot be found). A result without an order number keeps the message-scoped identity
-``HL7v2/<MSH-10>/OBX/<n>``. ``provenance.resource`` always names the message and OBX.
+``HL7v2/<MSH-10>/OBX/<n>``. ``provenance.resource`` always names the message and OBX, and
+``provenance.version`` is MSH-7 in UTC (``YYYYMMDDHHMMSSffffff``), so an older message re-sent
+after a correction does not undo it (``state.apply_update`` ignores an older numeric version).
 
 The source system defaults to MSH-4 (sending facility), else MSH-3 (sending application). Any
 refusal refuses the whole message, naming each problem as ``<SEG>[n].<field>``.
@@ -145,10 +147,13 @@ class _Message:
         return ObxField(path=f"{name}.{number}", repetitions=repetitions)
 
     def provenance(self, resource: str) -> Provenance:
+        # MSH-7 as UTC digits is the version: a re-sent older message (an interface engine
+        # replaying its queue) does not overwrite a later correction (``state.apply_update``)
         return Provenance(
             source_system=self.source_system,
             format="hl7v2",
             resource=f"HL7v2/{self.control_id}/{resource}",
+            version=self.sent_at.strftime("%Y%m%d%H%M%S%f") if self.sent_at else None,
             received_at=self.received_at,
         )
 

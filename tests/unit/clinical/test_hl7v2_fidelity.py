@@ -250,6 +250,16 @@ def test_a_corrected_result_replaces_the_final_one_of_the_same_order_and_observa
     assert fact.provenance.resource == "HL7v2/MSG-2/OBX/1"
 
 
+def test_the_original_message_re_sent_after_its_correction_does_not_undo_it() -> None:
+    # an interface engine replaying its queue sends message 1 again, after message 2
+    first = parse_hl7v2(correction("150", "F", "MSG-1"))
+    second = parse_hl7v2(correction("15", "C", "MSG-2"))
+    (fact,) = facts_from_updates([*first, *second, *first]).facts
+    assert fact.value_quantity is not None
+    assert (fact.value_quantity.value, fact.status) == (15.0, "corrected")
+    assert fact.provenance.version == "20261122090000000000"  # MSH-7 of message 2, UTC
+
+
 @pytest.mark.parametrize("status", ["W", "D"])
 def test_a_result_posted_as_wrong_or_deleted_withdraws_the_earlier_one(status: str) -> None:
     first = parse_hl7v2(correction("150", "F", "MSG-1"))
