@@ -41,8 +41,20 @@ class Quantity(_Frozen):
 
 
 class ReferenceRange(_Frozen):
+    """One reference range, in the result's canonical unit.
+
+    FHIR R4 ``Observation.referenceRange`` may repeat: the entries are alternatives for
+    different populations, told apart by ``appliesTo`` (e.g. SNOMED 248152002 female,
+    248153007 male) and ``age`` (kept here in years, bounds inclusive). ``text`` keeps a range
+    sent as text ("7-35 U/L"), read into ``low``/``high`` when it parses.
+    """
+
     low: Quantity | None = None
     high: Quantity | None = None
+    applies_to: tuple[Coding, ...] = ()
+    age_low_years: float | None = None
+    age_high_years: float | None = None
+    text: str | None = None
 
 
 class ReadingNote(_Frozen):
@@ -105,6 +117,13 @@ class ClinicalFact(_Frozen):
     value_code: Coding | None = None
     value_boolean: bool | None = None
     reference_range: ReferenceRange | None = None
+    reference_ranges: tuple[ReferenceRange, ...] = Field(
+        default=(),
+        description=(
+            "every referenceRange entry sent (alternatives by appliesTo/age), when there are"
+            " several or one is restricted; reference_range stays the first for old readers"
+        ),
+    )
     interpretation: str | None = Field(default=None, description="abnormal flag, e.g. H, L, N, A")
     components: tuple[ClinicalFact, ...] = ()
     provenance: Provenance

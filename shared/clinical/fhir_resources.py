@@ -128,12 +128,26 @@ def _observed(
         value_quantity=value.quantity,
         value_code=value.code,
         value_boolean=value.boolean,
-        reference_range=reader.reference_range(
-            loinc, element.get("referenceRange"), f"{path}.referenceRange", unit
-        ),
+        **_ranges(reader, loinc, element.get("referenceRange"), f"{path}.referenceRange", unit),
         interpretation=reader.interpretation(element.get("interpretation")),
         provenance=provenance,
     )
+
+
+def _ranges(
+    reader: Reader, loinc: str | None, ranges: Any, path: str, unit: str | None
+) -> dict[str, Any]:
+    """``reference_range`` (the first entry) and, when the entries are alternatives (several,
+    or one restricted by appliesTo/age), every one of them as ``reference_ranges``."""
+    found = reader.reference_ranges(loinc, ranges, path, unit)
+    if not found:
+        return {"reference_range": None}
+    restricted = any(
+        r.applies_to or r.age_low_years is not None or r.age_high_years is not None for r in found
+    )
+    if len(found) > 1 or restricted:
+        return {"reference_range": found[0], "reference_ranges": found}
+    return {"reference_range": found[0]}
 
 
 def condition(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:

@@ -20,6 +20,16 @@ from shared.clinical.times import TimeFormatError, parse_fhir_datetime
 from shared.clinical.units import UnitError, analyte_for, to_canonical
 
 _TITER = re.compile(r"^\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
+_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+# referenceRange.text as labs write it, like HL7 v2 OBX-7: "7-35 U/L", "4.3 to 6.2", "<40", ">1"
+_TEXT_RANGE = re.compile(
+    rf"^\s*(?:(?P<low>{_NUM})\s*(?:-|to|–)\s*(?P<high>{_NUM})"
+    rf"|(?:<|<=|≤)\s*(?P<upper>{_NUM})|(?:>|>=|≥)\s*(?P<lower>{_NUM}))"
+    r"\s*(?P<unit>\S+)?\s*$",
+    re.IGNORECASE,
+)
+# UCUM durations per year for referenceRange.age (UCUM: a = 365.25 d, mo = a/12, wk = 7 d)
+_AGE_UNITS = {"a": 1.0, "mo": 12.0, "wk": 365.25 / 7, "d": 365.25}
 
 Json = dict[str, Any]
 
@@ -108,17 +118,91 @@ class Reader:
     def reference_range(
         self, loinc: str | None, ranges: Any, path: str, unit: str | None
     ) -> ReferenceRange | None:
-        if not ranges:
+        """The first ``referenceRange`` entry (what readers of one range see)."""
+        alternatives = self.reference_ranges(loinc, ranges, path, unit)
+        return alternatives[0] if alternatives else None
+
+    def reference_ranges(
+        self, loinc: str | None, ranges: Any, path: str, unit: str | None
+    ) -> tuple[ReferenceRange, ...]:
+        """Every ``Observation.referenceRange`` entry, in order (FHIR R4: repeated entries are
+        alternatives, "for different populations", told apart by ``appliesTo`` and ``age``).
+
+        ``low``/``high`` are Quantities (SimpleQuantity); an entry with only ``text`` is read as
+        HL7 v2 OBX-7 is ("7-35", "7 to 35", "<40", ">1", optionally followed by the unit). An
+        entry with neither readable bounds nor readable text is left out. ``age`` is a Range
+        of UCUM durations (``a``, ``mo``, ``wk``, ``d``), kept in years; another unit is a
+        problem at ``referenceRange[i].age``.
+        """
+        if not isinstance(ranges, list):
+            return ()
+        found = []
+        for index, entry in enumerate(ranges):
+            if not isinstance(entry, dict):
+                continue
+            where = f"{path}[{index}]"
+            bounds = {
+                bound: self.quantity(loinc, entry[bound], f"{where}.{bound}", unit)
+                for bound in ("low", "high")
+                if isinstance(entry.get(bound), dict)
+            }
+            text = entry.get("text") if isinstance(entry.get("text"), str) else None
+            if not any(bounds.values()) and text is not None:
+                bounds = self._text_range(loinc, text, f"{where}.text", unit)
+            if not any(bounds.values()):
+                continue
+            applies_to = tuple(
+                coding
+                for i, concept in enumerate(entry.get("appliesTo") or ())
+                for coding in self.codings(concept, f"{where}.appliesTo[{i}]")
+            )
+            age_range = entry.get("age")
+            age: Json = age_range if isinstance(age_range, dict) else {}
+            found.append(
+                ReferenceRange(
+                    low=bounds.get("low"),
+                    high=bounds.get("high"),
+                    applies_to=applies_to,
+                    age_low_years=self._age_years(age.get("low"), f"{where}.age.low"),
+                    age_high_years=self._age_years(age.get("high"), f"{where}.age.high"),
+                    text=text,
+                )
+            )
+        return tuple(found)
+
+    def _text_range(
+        self, loinc: str | None, text: str, path: str, unit: str | None
+    ) -> dict[str, Quantity | None]:
+        """``referenceRange.text`` read as OBX-7 (HL7 v2.5.1 7.4.2.7) is, in canonical units."""
+        match = _TEXT_RANGE.match(text)
+        if match is None:
+            return {}
+        low, high, upper, lower, written = match.group("low", "high", "upper", "lower", "unit")
+        values = {"low": low, "high": high} if low is not None else {}
+        if upper is not None:
+            values = {"high": upper}
+        elif lower is not None:
+            values = {"low": lower}
+        range_unit = written.strip() if written else unit
+        if range_unit is None:
+            return {}
+        try:
+            return {
+                name: to_canonical(loinc or "", float(value), range_unit)
+                for name, value in values.items()
+            }
+        except UnitError:
+            return {}  # free text in a unit that does not read: the range is not used
+
+    def _age_years(self, data: Any, path: str) -> float | None:
+        if not isinstance(data, dict) or not isinstance(data.get("value"), int | float):
             return None
-        first = ranges[0]
-        bounds = {
-            bound: self.quantity(loinc, first[bound], f"{path}[0].{bound}", unit)
-            for bound in ("low", "high")
-            if isinstance(first.get(bound), dict)
-        }
-        if not any(bounds.values()):
+        code = data.get("code") or data.get("unit")
+        per_year = _AGE_UNITS.get(str(code))
+        if per_year is None:
+            self.problem(f"{path}.code", f"age unit {code!r} is not one of the UCUM a, mo, wk, d")
             return None
-        return ReferenceRange(**bounds)
+        return float(data["value"]) / per_year
 
     def interpretation(self, concepts: Any) -> str | None:
         for concept in concepts or ():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -120,6 +122,50 @@ class Context:
 
 _new_evidence = Evidence.__new__
 _set = object.__setattr__
+_RECEIVED_NUMBER = re.compile(r"^\s*(?:<=|>=|<|>|=)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$")
+
+
+def significant_figures(text: str) -> int | None:
+    """How many significant figures a number as written has ("44.4" 3, "0.90" 2, "180" 3);
+    None when ``text`` is not one plain number (a titer "1:320", a word)."""
+    match = _RECEIVED_NUMBER.match(text)
+    if match is None:
+        return None
+    digits = match.group(1).lstrip("+-").replace(".", "").lstrip("0")
+    return max(len(digits), 1)
+
+
+def round_to(value: float, figures: int) -> float:
+    """``value`` rounded to ``figures`` significant figures (display only, never judged)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    return round(value, figures - 1 - math.floor(math.log10(abs(value))))
+
+
+def as_received(fact: ClinicalFact) -> tuple[float, str, str] | None:
+    """The canonical value rounded to the precision the lab sent, with the received text
+    ("0.502 mg/dL", "44.4 umol/L"), when the fact keeps a received value that differs from
+    the canonical one (issue 9 kind 12); None otherwise (nothing to show beside it).
+
+    Returns (rounded value, the rounded value written with its significant figures, the
+    received text).
+    """
+    received, quantity = fact.received, fact.value_quantity
+    if received is None or quantity is None or received.value is None:
+        return None
+    text = f"{received.value} {received.unit}" if received.unit else received.value
+    match = _RECEIVED_NUMBER.match(received.value)
+    if match is None:
+        # a titer or a word: shown beside the value as it is
+        return quantity.value, f"{quantity.value:g}", text
+    if float(match.group(1)) == quantity.value and received.unit in (None, quantity.unit):
+        return None  # sent as it is kept: nothing to add
+    figures = significant_figures(received.value) or 1
+    rounded = round_to(quantity.value, figures)
+    written = f"{rounded:#.{figures}g}".rstrip(".")
+    if "e" in written:  # 180000 sent as "1.8e+05 /uL" reads worse than the plain number
+        written = f"{rounded:g}"
+    return rounded, written, text
 
 
 def cite(
@@ -134,6 +180,12 @@ def cite(
     coding = fact.codes[0] if fact.codes else None
     if value is None and fact.value_quantity is not None:
         value, unit = fact.value_quantity.value, fact.value_quantity.unit
+        if fact.received is not None and (sent := as_received(fact)) is not None:
+            # as the lab sent it, beside the canonical value at the precision it was sent with
+            value = sent[0]
+            details = dict(details or {})
+            details["received_value"] = fact.received.value
+            details["received_unit"] = fact.received.unit
     elif value is None and fact.value_code is not None:
         value = fact.value_code.code
     elif value is None and fact.value_boolean is not None:

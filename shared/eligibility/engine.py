@@ -3,6 +3,9 @@
 No clock, no I/O, no logging. Every criterion is evaluated (never short-circuited) so a
 coordinator sees every reason and every missing datum at once.
 
+A deceased patient (``Demographics.deceased``) is never eligible: the decision starts with the
+exclusion ``PATIENT-DECEASED``, which says why.
+
 Incremental re-evaluation: a criterion's result is a pure function of the facts it read and
 of as-of, and it cannot change before its own earliest review instant. ``evaluate_incremental``
 therefore reuses a previous criterion result when the same trial version is evaluated for the
@@ -20,7 +23,7 @@ from typing import NamedTuple
 
 from shared.clinical.facts import Demographics, PatientFacts
 from shared.eligibility.construct import construct
-from shared.eligibility.context import Context, SharedResult, Trace
+from shared.eligibility.context import Context, SharedResult, Trace, derived
 from shared.eligibility.decision import (
     CriterionKind,
     CriterionResult,
@@ -100,6 +103,8 @@ def evaluate_incremental(
             else:
                 computed[criterion.id] = _criterion(criterion, ctx)
     results = tuple(c.result for c in computed.values())
+    if index.demographics.deceased:
+        results = (_deceased(index.demographics), *results)
     reviews = [c.review_at for c in computed.values() if c.review_at is not None]
     decision = construct(
         Decision,
@@ -188,6 +193,38 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
         },
     )
     return _Computed(result, tuple(ctx.deps.values()), min(ctx.review_candidates, default=None))
+
+
+DECEASED_ID = "PATIENT-DECEASED"
+"""The id of the result that makes a deceased patient ineligible in every trial."""
+
+
+def _deceased(demographics: Demographics) -> CriterionResult:
+    """A deceased patient is never eligible (FHIR R4 ``Patient.deceased[x]``, HL7 v2 PID-30).
+
+    The result is an exclusion that applies, ahead of the trial's own criteria (which are still
+    evaluated and shown), so the decision is ``ineligible`` and says why.
+    """
+    resource = demographics.provenance.resource if demographics.provenance else None
+    return construct(
+        CriterionResult,
+        {
+            "id": DECEASED_ID,
+            "kind": CriterionKind.EXCLUSION,
+            "outcome": Outcome.FAIL,
+            "reason": "the patient is recorded as deceased: not screened for any trial",
+            "evidence": (
+                derived(
+                    "Patient.deceased",
+                    True,
+                    None,
+                    resource=resource,
+                    note="Patient.deceased[x] / PID-30 says the patient has died",
+                ),
+            ),
+            "missing": (),
+        },
+    )
 
 
 def _unique(evidence: list[Evidence]) -> tuple[Evidence, ...]:

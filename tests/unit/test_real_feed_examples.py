@@ -195,7 +195,6 @@ def test_an_hl7_time_without_offset_takes_the_offset_of_msh_7() -> None:
 
 
 # Kind 5: referenceRange entries are alternatives (FHIR R4 Observation.referenceRange.appliesTo).
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 5: reference range by appliesTo")
 def test_alt_is_judged_against_the_female_reference_range_for_a_woman() -> None:
     def female_ranges(bundle: Json) -> None:
         alt = _resource(bundle, "1742-6")
@@ -231,7 +230,6 @@ def test_a_corrected_platelet_count_replaces_the_original_result() -> None:
 
 
 # Kind 7: a deceased patient (FHIR R4 Patient.deceased[x]) is never eligible.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 7: deceased patients")
 def test_a_deceased_patient_is_never_eligible() -> None:
     def deceased(bundle: Json) -> None:
         _patient(bundle)["deceasedDateTime"] = "2026-02-28T10:00:00Z"
@@ -254,7 +252,6 @@ def test_a_serum_hcg_in_milli_international_units_per_millilitre_is_read() -> No
 
 # Kind 9: the number decides, the interpretation flag only when there is no number (FHIR R4
 # Observation.interpretation is "a categorical assessment", not the value).
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 9: numbers before flags")
 def test_a_cd19_percentage_flagged_normal_is_judged_by_its_number() -> None:
     def flagged(bundle: Json) -> None:
         cd19 = _resource(bundle, "8117-4")
@@ -285,7 +282,6 @@ def test_a_cd19_percentage_flagged_normal_is_judged_by_its_number() -> None:
 
 # Kind 11: positive evidence decides: a positive hCG within the window excludes whether or not
 # childbearing potential is documented.
-@pytest.mark.xfail(strict=True, reason="issue 9 kind 11: positive hCG decides")
 def test_a_positive_hcg_excludes_even_without_documented_childbearing_potential() -> None:
     def positive_without_potential(bundle: Json) -> None:
         bundle["entry"] = [

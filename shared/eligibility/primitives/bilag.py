@@ -14,7 +14,7 @@ be A); otherwise UNKNOWN, naming the domains still to grade.
 from __future__ import annotations
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite
+from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
@@ -65,13 +65,20 @@ class BilagGrades(Node):
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         start = ctx.window_start(self.lookback)
         latest: dict[str, tuple[str, ClinicalFact]] = {}
+        unread: dict[str, ClinicalFact] = {}
         for fact in ctx.facts(self.concept):  # newest first
             moment = fact_time(fact)
             domain = domain_of(fact)
-            if moment > ctx.as_of or moment <= start or domain is None or domain in latest:
+            if moment > ctx.as_of or moment <= start or domain is None:
+                continue
+            if domain in latest or domain in unread:
                 continue
             grade = grade_of(fact)
             if grade is None:
+                if fact.unread is not None:
+                    # the domain's latest grade could not be read: no older grade stands in
+                    unread[domain] = fact
+                    ctx.review_at(self.lookback.after(moment))
                 continue
             latest[domain] = (grade, fact)
             ctx.review_at(self.lookback.after(moment))
@@ -85,6 +92,8 @@ class BilagGrades(Node):
             trace.findings.append(summary)
             return Truth.TRUE
         ungraded = [d for d in DOMAINS if d not in latest]
+        for domain in sorted(unread):
+            note_unread(trace, f"BILAG-2004 {domain} grade", unread[domain])
         if not ungraded:
             trace.findings.append(f"{summary} (all nine domains graded)")
             return Truth.FALSE

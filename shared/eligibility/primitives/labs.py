@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-from shared.clinical.facts import ClinicalFact, Quantity, ReferenceRange
-from shared.eligibility.context import Context, Trace, cite, note_unread
-from shared.eligibility.durations import Duration
+from shared.clinical.facts import ClinicalFact, Quantity, ReferenceRange, Sex
+from shared.eligibility.context import Context, Trace, as_received, cite, note_unread
+from shared.eligibility.durations import Duration, age_in_years
 from shared.eligibility.index import OLDEST, fact_time
 from shared.eligibility.logic import Truth, compare, compare_bounds
 from shared.eligibility.primitives.base import Node, Requirement
@@ -69,7 +69,12 @@ def judge(quantity: Quantity, threshold: float, op: str) -> Truth:
     return Truth.UNKNOWN  # the normaliser admits only the four bounds; anything else says nothing
 
 
-def shown(quantity: Quantity) -> str:
+def shown(quantity: Quantity, fact: ClinicalFact | None = None) -> str:
+    """``"<20 10*9/L"``; with ``fact`` keeping a different received value, the canonical value
+    at the received precision and the received text: ``"0.502 mg/dL (sent as 44.4 umol/L)"``."""
+    sent = as_received(fact) if fact is not None and fact.received is not None else None
+    if sent is not None:
+        return f"{quantity.comparator or ''}{sent[1]} {quantity.unit} (sent as {sent[2]})"
     return f"{quantity.comparator or ''}{quantity.value:g} {quantity.unit}"
 
 
@@ -109,6 +114,70 @@ def latest_quantity(
         ctx.review_at(lookback.after(moment))
         return fact
     return None
+
+
+# FHIR R4 referenceRange.appliesTo: the population a range is for. Sex is the one the engine can
+# check against Patient.gender (SNOMED CT 248152002 |Female|, 248153007 |Male|, or the FHIR
+# administrative-gender codes); a range for any other population (race, pregnancy) never fits.
+_SEX_CODES = {
+    ("http://snomed.info/sct", "248152002"): "female",
+    ("http://snomed.info/sct", "248153007"): "male",
+    ("http://hl7.org/fhir/administrative-gender", "female"): "female",
+    ("http://hl7.org/fhir/administrative-gender", "male"): "male",
+}
+RESULT_RANGE = "result reference range"
+
+
+def _fits(reference: ReferenceRange, sex: str | None, age: int | None) -> str | None:
+    """Why ``reference`` applies to this patient ("" when unrestricted), or None if it does not
+    (or cannot be shown to)."""
+    why = []
+    if reference.applies_to:
+        sexes = {_SEX_CODES.get((c.system, c.code)) for c in reference.applies_to}
+        if None in sexes or sex is None or sex not in sexes:
+            return None
+        why.append(sex)
+    if reference.age_low_years is not None or reference.age_high_years is not None:
+        if age is None:
+            return None
+        low, high = reference.age_low_years, reference.age_high_years
+        if (low is not None and age < low) or (high is not None and age > high):
+            return None
+        why.append(f"age {age}")
+    return ", ".join(why)
+
+
+def fitting_range(ctx: Context, fact: ClinicalFact) -> tuple[ReferenceRange | None, str]:
+    """The result's own reference range that fits the patient, and the words saying which.
+
+    FHIR R4 ``Observation.referenceRange`` entries are alternatives: the most specific one whose
+    ``appliesTo`` (sex) and ``age`` fit the patient is used, in the order sent; an unrestricted
+    entry fits everyone. None (with the reason) when no entry fits: the caller then falls back
+    to the site's default table. One unrestricted range is used as before.
+    """
+    alternatives = fact.reference_ranges or (
+        (fact.reference_range,) if fact.reference_range is not None else ()
+    )
+    if not alternatives:
+        return None, "no reference range sent"
+    demographics = ctx.index.demographics
+    sex = demographics.sex.value if demographics.sex in (Sex.FEMALE, Sex.MALE) else None
+    age = (
+        age_in_years(demographics.birth_date, ctx.as_of.date())
+        if demographics.birth_date is not None
+        else None
+    )
+    fitting = [(why, r) for r in alternatives if (why := _fits(r, sex, age)) is not None]
+    if not fitting:
+        who = f"{sex or 'sex unknown'}, {f'age {age}' if age is not None else 'age unknown'}"
+        return None, f"none of the {len(alternatives)} reference ranges sent applies ({who})"
+    specific = [(why, r) for why, r in fitting if why]
+    why, chosen = (specific or fitting)[0]
+    if len(alternatives) == 1 and not why:
+        return chosen, RESULT_RANGE
+    if why:
+        return chosen, f"{RESULT_RANGE} for {why} (of {len(alternatives)} sent)"
+    return chosen, f"{RESULT_RANGE} (unrestricted, of {len(alternatives)} sent)"
 
 
 def _missing(concept: Concept, lookback: Duration) -> str:
@@ -161,7 +230,7 @@ class LabThreshold(_LatestQuantityLab):
         if truth is Truth.UNKNOWN:
             trace.need(f"{self.concept.label} as a measured value, not the bound {shown(quantity)}")
         trace.findings.append(
-            f"{self.concept.label} {shown(quantity)} on {ctx.when(fact_time(fact))}"
+            f"{self.concept.label} {shown(quantity, fact)} on {ctx.when(fact_time(fact))}"
             f" {_verdict(truth)} {self.op} {self.value:g}"
         )
         return truth
@@ -190,7 +259,7 @@ class LabUlnMultiple(_LatestQuantityLab):
         if latest is None:
             return Truth.UNKNOWN
         fact, quantity = latest
-        uln, source = self._uln(ctx, quantity, fact.reference_range)
+        uln, source = self._uln(ctx, quantity, fact)
         if uln is None:
             trace.need(f"upper limit of normal for {self.concept.label} in {quantity.unit}")
             trace.evidence.append(cite(fact, note="no usable upper limit of normal"))
@@ -212,24 +281,28 @@ class LabUlnMultiple(_LatestQuantityLab):
             )
         )
         trace.findings.append(
-            f"{self.concept.label} {shown(quantity)} on {ctx.when(fact_time(fact))}"
+            f"{self.concept.label} {shown(quantity, fact)} on {ctx.when(fact_time(fact))}"
             f" {_verdict(truth)} {self.op} {self.multiple:g} x ULN"
             f" ({uln:g}, {source})"
         )
         return truth
 
     def _uln(
-        self, ctx: Context, quantity: Quantity, reference: ReferenceRange | None
+        self, ctx: Context, quantity: Quantity, fact: ClinicalFact
     ) -> tuple[float | None, str]:
+        reference, why = fitting_range(ctx, fact)
         high = reference.high if reference is not None else None
         if high is not None and high.unit == quantity.unit:
-            return high.value, "result reference range"
+            return high.value, why
         limit = ctx.tables.limits.get(self.concept.name)
         if limit is None or limit.unit != quantity.unit:
             return None, "none"
         sex = ctx.index.demographics.sex
         value = limit.upper.get(sex.value if sex else "unknown")
-        return value, "default table (tables/uln_defaults.yaml)"
+        source = "default table (tables/uln_defaults.yaml)"
+        if reference is None and (fact.reference_ranges or fact.reference_range):
+            source += f": {why}"
+        return value, source
 
     def requirements(self) -> list[Requirement]:
         return [
@@ -242,12 +315,20 @@ class LabUlnMultiple(_LatestQuantityLab):
 
 
 def read_result(
-    fact: ClinicalFact, positive_above: float | None, units: tuple[str, ...] = ()
+    fact: ClinicalFact,
+    positive_above: float | None,
+    units: tuple[str, ...] = (),
+    ctx: Context | None = None,
 ) -> bool | None:
-    """True positive, False negative, None unreadable; coded value first, then flag, then number.
+    """True positive, False negative, None unreadable: coded value, else number, else flag.
 
-    A number is compared with ``positive_above`` only in one of ``units``; a censored value
-    ("<20") is only its bound, so ">5" against a cut-off of 10 is unreadable.
+    A number is judged by itself (issue 9 kind 9): against ``positive_above`` when it is in one
+    of ``units``, else against the result's own upper reference limit; a number with neither
+    is unreadable (None), never read from its flag. The interpretation flag decides only when
+    there is no number: FHIR R4 ``Observation.interpretation`` is "a categorical assessment"
+    of the value, and a CD19+ B-cell count of 6.3 % flagged N (normal for the assay's reference
+    population) is still 6.3 % of lymphocytes. A censored value ("<20") is only its bound, so
+    ">5" against a cut-off of 10 is unreadable.
     """
     if fact.value_boolean is not None:
         return fact.value_boolean
@@ -257,24 +338,27 @@ def read_result(
             return True
         if code in NEGATIVE_CODES:
             return False
-    if fact.interpretation:
-        flag = fact.interpretation.strip().upper()
-        if flag in POSITIVE_FLAGS:
-            return True
-        if flag in NEGATIVE_FLAGS:
-            return False
     quantity = fact.value_quantity
     if quantity is not None:
         cutoff = None
         if positive_above is not None and quantity.unit in units:
             cutoff = positive_above
         else:
-            high = fact.reference_range.high if fact.reference_range else None
+            # with ``ctx``, the reference range that fits the patient (``fitting_range``)
+            reference = fitting_range(ctx, fact)[0] if ctx is not None else fact.reference_range
+            high = reference.high if reference else None
             if high is not None and high.unit == quantity.unit:
                 cutoff = high.value
-        if cutoff is not None:
-            truth = judge(quantity, cutoff, ">")
-            return None if truth is Truth.UNKNOWN else truth is Truth.TRUE
+        if cutoff is None:
+            return None
+        truth = judge(quantity, cutoff, ">")
+        return None if truth is Truth.UNKNOWN else truth is Truth.TRUE
+    if fact.interpretation:
+        flag = fact.interpretation.strip().upper()
+        if flag in POSITIVE_FLAGS:
+            return True
+        if flag in NEGATIVE_FLAGS:
+            return False
     return None
 
 
@@ -298,7 +382,7 @@ def latest_result(
             if lookback is not None:
                 ctx.review_at(lookback.after(moment))
             return fact, None
-        result = read_result(fact, positive_above, concept.units)
+        result = read_result(fact, positive_above, concept.units, ctx)
         if result is None:
             continue
         if lookback is not None:
@@ -324,7 +408,8 @@ class LabResult(Node):
         found = latest_result(ctx, self.concept, self.lookback, self.positive_above)
         if found is None:
             trace.need(self._need)
-            trace.gap(self._absent)
+            if self._absent not in trace.findings:  # E12 reads hCG as positive and as negative
+                trace.gap(self._absent)
             return Truth.UNKNOWN
         fact, positive = found
         if positive is None:
@@ -332,7 +417,9 @@ class LabResult(Node):
             return Truth.UNKNOWN
         word = "positive" if positive else "negative"
         trace.evidence.append(cite(fact, note=f"read as {word}"))
-        trace.findings.append(f"{self.concept.label} {word} on {ctx.when(fact_time(fact))}")
+        finding = f"{self.concept.label} {word} on {ctx.when(fact_time(fact))}"
+        if finding not in trace.findings:  # the same result read by two branches is said once
+            trace.findings.append(finding)
         return Truth.of(positive == self.expect_positive)
 
     def requirements(self) -> list[Requirement]:

@@ -14,7 +14,9 @@ from shared.eligibility.tables import Concept
 
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 NOT_A_CONDITION = frozenset({"refuted", "entered-in-error"})
-NOT_TAKEN = frozenset({"not-taken", "cancelled", "entered-in-error", "draft"})
+NOT_TAKEN = frozenset({"not-taken", "not-done", "cancelled", "entered-in-error", "draft"})
+"""Medication statuses that record no exposure (FHIR R4 MedicationStatement ``not-taken``,
+MedicationAdministration ``not-done``, MedicationRequest ``cancelled``/``draft``)."""
 YES_CODES = frozenset({"y", "yes", "true", "la33-6", "373066001"})
 NO_CODES = frozenset({"n", "no", "false", "la32-8", "373067005"})
 

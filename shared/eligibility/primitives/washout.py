@@ -2,7 +2,9 @@
 
 TRUE (still within washout) when any exposure's washout has not ended; FALSE when every
 exposure's washout has ended; UNKNOWN when a drug's half-life is not in the table or an
-exposure's last dose cannot be dated. A washout that ends exactly at as-of has ended.
+exposure's last dose cannot be dated. A washout that ends exactly at as-of has ended. The last
+dose is the end of the exposure's period; a MedicationAdministration at one instant is the dose
+itself (no stop date is needed).
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from shared.eligibility.primitives.records import NOT_TAKEN, ClinicianFact
 from shared.eligibility.tables import RXNORM, Concept
 
 ONGOING = frozenset({"active", "on-hold", "in-progress", "intended"})
+
+
+def is_administration(fact: ClinicalFact) -> bool:
+    """A dose given (FHIR R4 MedicationAdministration), not a statement or an order."""
+    return fact.provenance.resource.startswith("MedicationAdministration/")
 
 
 class WashoutActive(Node):
@@ -88,6 +95,10 @@ class WashoutActive(Node):
             "half_life_source": half_life.source if half_life else None,
         }
         last = fact.effective_end
+        if last is None and is_administration(fact):
+            # FHIR R4 MedicationAdministration.effective[x]: "the start and end time ... that the
+            # medication was administered"; a dateTime is the dose itself, so it is the last dose
+            last = fact.effective_start
         if last is None:
             start = fact.effective_start
             if start is not None and start + washout > ctx.as_of:

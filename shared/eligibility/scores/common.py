@@ -13,7 +13,7 @@ from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
-from shared.eligibility.primitives.labs import judge, read_result
+from shared.eligibility.primitives.labs import fitting_range, judge, read_result
 from shared.eligibility.primitives.records import read_boolean
 from shared.eligibility.tables import TW_SYSTEM, Concept, Tables, tw_code_key
 
@@ -186,7 +186,7 @@ def limit_state(
         quantity = fact.value_quantity
         if quantity is None:
             if not below_lln:
-                positive = read_result(fact, None)
+                positive = read_result(fact, None, (), ctx)
                 if positive is not None:
                     if positive:
                         trace.evidence.append(cite(fact, note=f"{concept.label} positive"))
@@ -194,7 +194,7 @@ def limit_state(
                     if not ever:
                         return Truth.FALSE
             continue
-        reference = fact.reference_range
+        reference = fitting_range(ctx, fact)[0]
         bound_q = (reference.low if below_lln else reference.high) if reference else None
         if bound_q is not None and bound_q.unit == quantity.unit:
             bound: float | None = bound_q.value
@@ -203,7 +203,7 @@ def limit_state(
         else:
             bound = None
         if bound is None:
-            positive = None if below_lln else read_result(fact, None)
+            positive = None if below_lln else read_result(fact, None, (), ctx)
             if positive is None:
                 continue
             met = positive

@@ -11,7 +11,7 @@ import pytest
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.decision import Outcome, Status
-from shared.eligibility.engine import evaluate
+from shared.eligibility.engine import DECEASED_ID, evaluate
 from shared.eligibility.loader import load_trial
 
 SYNTHEA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "fhir-synthea"
@@ -25,7 +25,9 @@ def test_a_synthea_bundle_evaluates_and_is_not_eligible(path: Path) -> None:
     trial = load_trial("NCT06920433")
     updates = parse_fhir(json.loads(path.read_text(encoding="utf-8")), source_system="synthea")
     decision = evaluate(trial, facts_from_updates(updates), AS_OF)
-    assert len(decision.criteria) == len(trial.criteria)
+    # issue 9 kind 7: a deceased patient's decision starts with the PATIENT-DECEASED exclusion
+    deceased = bool(decision.criteria) and decision.criteria[0].id == DECEASED_ID
+    assert len(decision.criteria) == len(trial.criteria) + deceased
     assert decision.status is not Status.ELIGIBLE
     undecided = [c for c in decision.criteria if c.outcome is Outcome.UNKNOWN]
     assert all(c.missing for c in undecided)

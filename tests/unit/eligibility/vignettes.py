@@ -657,12 +657,31 @@ VIGNETTES: list[Vignette] = [
         {"E11": F},
         NO,
     ),
+    # issue 9 kind 11: azathioprine had no half-life (E11 unknown forever); the Imuran label
+    # gives 5 h, so a course stopped 30 days ago is past its 5 x 5 h washout
     Vignette(
-        "azathioprine with no half-life in the table leaves E11 unknown",
+        "azathioprine stopped 30 days ago is past its washout",
         change(lambda b: b.medication("197388", start_days=300, end_days=30)),
-        {"E11": U},
-        UND,
-        {"E11": "elimination half-life of azathioprine"},
+        {"E11": P},
+        OK,
+    ),
+    Vignette(
+        "azathioprine stopped 12 hours ago is within its washout",
+        change(lambda b: b.medication("197388", start_days=300, end_days=0.5)),
+        {"E11": F},
+        NO,
+    ),
+    Vignette(
+        "cyclosporine stopped 5 days ago is within its washout (5 x 27 h)",
+        change(lambda b: b.medication("3008", start_days=300, end_days=5)),
+        {"E11": F},
+        NO,
+    ),
+    Vignette(
+        "tacrolimus stopped 20 days ago is past its washout (5 x 48.4 h)",
+        change(lambda b: b.medication("42316", start_days=300, end_days=20)),
+        {"E11": P},
+        OK,
     ),
     Vignette(
         "ongoing tacrolimus fails E11",
