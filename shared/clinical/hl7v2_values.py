@@ -21,7 +21,7 @@ from shared.clinical.reading import (
     number_in_text,
     quoted,
 )
-from shared.clinical.units import UnitError, analyte_for, to_canonical
+from shared.clinical.units import UnitError, analyte_for, convert, to_canonical
 
 # HL7 table 0085 (observation result status) -> FHIR ObservationStatus, so consumers read one
 # vocabulary. W ("post original as wrong") and D ("delete") withdraw the result.
@@ -267,16 +267,19 @@ def _quantity(
 ) -> ObxReading:
     received = ReceivedValue(value=shown, unit=unit_of(sent or unit) or None)
     try:
-        quantity = to_canonical(loinc or "", number, unit_of(unit))
+        converted = convert(loinc or "", number, unit_of(unit))
     except UnitError as error:
         if loinc is not None and analyte_for(loinc) is not None:
             log.problem(unit.path, f"{error} (LOINC {loinc})")
             return ObxReading(received=received)
         reason = f"unit {unit_of(unit)!r} could not be read: {error}"
         return ObxReading(unread=ReadingNote(path=unit.path, reason=reason), received=received)
+    quantity = converted.quantity
     if comparator:
         quantity = quantity.model_copy(update={"comparator": comparator})
-    return ObxReading(quantity=quantity, received=received)
+    # a non-UCUM spelling read through the alias table is named on the fact (unit_aliases.yaml)
+    notes = (converted.alias.note(unit.path),) if converted.alias else ()
+    return ObxReading(quantity=quantity, notes=notes, received=received)
 
 
 def _unread(path: str, reason: str, shown: str | None, unit: str | None) -> ObxReading:

@@ -60,11 +60,15 @@ def test_each_real_hl7_message_normalises_or_is_refused_with_a_reason(
     )
 
 
-def test_the_messy_count_units_of_the_real_feed_are_kept_as_given_for_unlisted_codes() -> None:
+def test_the_messy_count_units_of_the_real_feed_read_through_the_alias_table_and_say_so() -> None:
     (update,) = parse_hl7v2((shared_data("hl7v2") / "LAB-ORU-1.hl7").read_bytes())
-    units = {
-        fact.codes[0].code: fact.value_quantity.unit for fact in update.facts if fact.value_quantity
-    }
+    by_code = {fact.codes[0].code: fact for fact in update.facts if fact.value_quantity}
+    units = {code: f.value_quantity.unit for code, f in by_code.items() if f.value_quantity}
     assert units["11125-2"] == "10*9/L"
     assert units["11273-0"] == "10*12/L"
+    [note] = by_code["11125-2"].notes
+    assert note.path == "OBX[5].6"
+    assert note.reason.startswith("unit 'giga.l-1' is not UCUM; read as '10*9/L'")
+    assert by_code["11125-2"].received is not None
+    assert by_code["11125-2"].received.unit == "giga.l-1"
     assert update.source_system == "SomeSystem"
