@@ -24,7 +24,7 @@ import pint
 import yaml
 
 from shared.clinical.facts import Quantity, ReadingNote
-from shared.clinical.ucum import UnitSyntaxError, parse_unit, registry
+from shared.clinical.ucum import MAX_UNIT_LENGTH, UnitSyntaxError, parse_unit, registry
 
 # Dimension names of the alias table, each given by one UCUM unit of that dimension.
 DIMENSIONS: dict[str, str] = {
@@ -340,3 +340,49 @@ def _molar_variants(analyte: Analyte, quantity: pint.Quantity) -> list[pint.Quan
         return [quantity]
     molar_mass = registry().Quantity(analyte.molar_mass_g_per_mol, "g/mol")
     return [quantity, quantity * molar_mass, quantity / molar_mass]
+
+
+def units_markdown() -> list[str]:
+    """The Markdown section listing the analyte catalogue and the alias table (lines)."""
+    lines = [
+        "## How units are read",
+        "",
+        "Units are read as strict UCUM (UCUM 2.2, case-sensitive; parsed by ucumvert, converted",
+        "with pint). A catalogued analyte accepts a unit only when it means the same as one of",
+        "its listed units; anything else (g/mL hemoglobin, `g/l-1`, which is g·L) is refused at",
+        f"the unit's path. Units longer than {MAX_UNIT_LENGTH} characters are not parsed.",
+        "",
+        "| Analyte | LOINC | Canonical | Accepted UCUM units | Source |",
+        "|---|---|---|---|---|",
+    ]
+    seen: set[str] = set()
+    for analyte in catalogue().values():
+        if analyte.name in seen:
+            continue
+        seen.add(analyte.name)
+        lines.append(
+            f"| {analyte.name} | {', '.join(f'`{c}`' for c in analyte.loinc)}"
+            f" | `{analyte.canonical}` | {', '.join(f'`{u}`' for u in analyte.units)}"
+            f" | {_cell(analyte.source)} |"
+        )
+    lines += [
+        "",
+        "### Unit alias table",
+        "",
+        "Spellings real feeds send that are not UCUM, read only for an analyte whose units have",
+        "the dimension, and only as the UCUM unit given here (which must then be accepted for",
+        "the analyte). The fact carries a note naming the alias. A site adds spellings with",
+        "`CLINICAL_UNIT_ALIASES_FILE` (a YAML file of the same shape as",
+        "`shared/clinical/unit_aliases.yaml`); nothing outside the table is guessed.",
+        "",
+        "| Dimension | Sent | Read as (UCUM) |",
+        "|---|---|---|",
+    ]
+    for dimension, entries in shipped_aliases().items():
+        lines += [f"| {dimension} | `{sent}` | `{ucum}` |" for sent, ucum in entries.items()]
+    lines.append("")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")

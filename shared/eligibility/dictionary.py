@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.clinical.input_forms import input_forms_markdown
+from shared.clinical.patient_forms import patient_forms_markdown
+from shared.clinical.units import units_markdown
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.tables import TW_SYSTEM, Concept, Tables
 from shared.eligibility.trial import TrialVersion
@@ -188,6 +190,8 @@ def render_markdown(trials: list[TrialVersion]) -> str:
         lines.append("")
     lines += shared_elements_section(trials)
     lines += input_forms_markdown()
+    lines += units_markdown()
+    lines += patient_forms_markdown()
     return "\n".join(lines)
 
 
