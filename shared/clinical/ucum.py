@@ -30,7 +30,7 @@ from ucumvert import UcumToPintTransformer, get_ucum_parser, parse_ucum
 
 # The longest unit in the analyte catalogue or alias table is under 20 characters; the
 # longest UCUM code in the LOINC example units is about 40. 64 leaves room and keeps a parse
-# under a few milliseconds (benchmarks/units_bench.py).
+# under a few milliseconds (benchmarks/bench_units.py).
 MAX_UNIT_LENGTH = 64
 
 # "name = 1 = _ = alias ...": a unit defined as the bare number 1 in ucumvert's definitions
