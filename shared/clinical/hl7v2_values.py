@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.clinical.codes import HL7V2_SYSTEMS
+from shared.clinical.codes import HL7V2_SYSTEMS, LOINC, SNOMED
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
 from shared.clinical.qualitative import qualitative_coding
 from shared.clinical.reading import (
@@ -59,6 +59,7 @@ _OTHER_TYPES = {
     "AD", "CF", "CK", "CN", "CP", "CX", "DT", "DTM", "ED", "MA", "MO", "NA", "PN", "RP", "TM",
     "TN", "TS", "XAD", "XCN", "XON", "XPN", "XTN",
 }  # fmt: skip
+_PREFERRED_SYSTEMS = (SNOMED, LOINC)
 _TITER_SEPARATORS = {":", "/"}  # SN ratios (v2.5.1 ch. 2A.3.70): 1:80 and 1/80 are titers
 
 
@@ -130,8 +131,9 @@ def read_obx_value(
     """OBX-5 read as OBX-2 says (v2.5.1 7.4.2.2, table 0125).
 
     ``status`` is OBX-11 (table 0085). Refusals go to ``log``: OBX-2 empty or unknown while
-    OBX-5 is valued, an SN comparator outside the standard's set, a unit that cannot be right
-    for a catalogued analyte. A value that is present but not readable is kept ``unread``.
+    OBX-5 is valued, a unit that cannot be right for a catalogued analyte. A value that is
+    present but not readable (an SN comparator outside the standard's set included) is kept
+    ``unread``.
     """
     sent_unit = unit_of(unit) or None
     if value.empty:
@@ -168,15 +170,28 @@ def read_obx_value(
 
 
 def _coded(value: ObxField) -> ObxReading:
+    """CE/CWE/CNE (v2.5.1 2A.3.13): identifier and alternate identifier name one concept.
+
+    The coding kept is the first in a standard system the product reads (SNOMED CT, then
+    LOINC answer codes), else the first. Without any code, the text (CWE.2, else CWE.9
+    original text) goes through the qualitative vocabulary, as an ST result would; else unread.
+    """
     coded = codings(value)
     shown = "^".join(part for part in value.repetitions[0][:3]) if value.repetitions else ""
-    received = ReceivedValue(value=shown or None)
-    if not coded:
-        return ObxReading(
-            unread=ReadingNote(path=value.path, reason="coded value without a code (CWE.1)"),
-            received=received,
+    received = ReceivedValue(value=shown.strip("^") or None)
+    if coded:
+        preferred = next(
+            (c for system in _PREFERRED_SYSTEMS for c in coded if c.system == system), coded[0]
         )
-    return ObxReading(code=coded[0], received=received)
+        return ObxReading(code=preferred, received=received)
+    text = value.component(1) or value.component(8)
+    coding = qualitative_coding(text) if text else None
+    if coding is not None:
+        note = ReadingNote(path=value.path, reason=f"coded value without a code: its text"
+                           f" {text!r} read as a qualitative result word")
+        return ObxReading(code=coding, notes=(note,), received=ReceivedValue(value=text))
+    reason = "coded value without a code (CWE.1), and no text that is a qualitative result word"
+    return ObxReading(unread=ReadingNote(path=value.path, reason=reason), received=None)
 
 
 def _text(
@@ -226,9 +241,10 @@ def _structured_numeric(
     shown = f"{comparator}{first}{separator}{second}"
     sent_unit = unit_of(unit) or None
     if comparator not in COMPARATORS and comparator not in ("", "=", "<>"):
-        log.problem(value.path, f"comparator {comparator!r} is not one of >, <, >=, <=, =, <>"
-                    " (v2.5.1 ch. 2A.3.70 SN.1)")
-        return ObxReading()
+        # e.g. '182' without its leading '^', or '=<': the relation to the number is unknown
+        reason = (f"SN.1 {quoted(comparator)} is not a comparator (>, <, >=, <=, =, <>;"
+                  " v2.5.1 ch. 2A.3.70)")
+        return _unread(value.path, reason, _shown(shown), sent_unit)
     bound = comparator if comparator in COMPARATORS else None
     if comparator == "<>":
         reason = f"{shown!r}: 'not equal to' gives no value or bound"

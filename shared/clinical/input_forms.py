@@ -33,8 +33,9 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "read: titer 320 {titer}; `<1:80` is a titer below 80", "v2.5.1 2A.3.70 SN.3"),
     InputForm("OBX-5 (SN)", "`^5^-^10` (range), `^2^:^3` (ratio), `^2^+` (categorical), `<>^5`",
               "unread: no single value or bound", "v2.5.1 2A.3.70 SN"),
-    InputForm("OBX-5 (SN)", "a comparator other than `>`, `<`, `>=`, `<=`, `=`, `<>`",
-              "refused at `OBX[n].5`", "v2.5.1 2A.3.70 SN.1"),
+    InputForm("OBX-5 (SN)", "SN.1 other than `>`, `<`, `>=`, `<=`, `=`, `<>` (`=<`, or `182` "
+              "without its leading `^`)", "unread: the relation to the number is unknown",
+              "v2.5.1 2A.3.70 SN.1"),
     InputForm("OBX-5 (ST)", "`Positive`, `Not detected` ... (`qualitative.yaml`)",
               "read: a SNOMED CT result code", "v2.5.1 7.4.2.5"),
     InputForm("OBX-5 (ST)", "`<10`, `>= 0.5`, `1:160`, `>1:320`, `12.5`",

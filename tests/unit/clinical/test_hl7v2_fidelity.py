@@ -140,8 +140,14 @@ def test_a_reason_quotes_a_number_but_never_free_text() -> None:
         assert "Who" not in fact.model_dump_json()
 
 
-def test_an_sn_comparator_outside_the_standard_set_is_refused_at_its_path() -> None:
-    assert problems(message(platelets("=<^10", "SN")))[0].startswith("OBX[1].5: comparator '=<'")
+@pytest.mark.parametrize("value", ["=<^10", "182", "<<^10"])
+def test_an_sn_whose_comparator_is_not_one_of_the_standard_set_is_kept_unread(value: str) -> None:
+    # "182" is a number put in SN.1 (the leading '^' missing): still not an SN comparator
+    fact = only_fact(message(platelets(value, "SN")))
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert fact.unread.path == "OBX[1].5"
+    assert "is not a comparator" in fact.unread.reason
 
 
 def test_a_final_result_with_an_empty_value_is_unread_but_a_pending_one_is_not() -> None:
@@ -381,3 +387,26 @@ def test_every_valued_obx_of_a_lab_message_carries_the_value_as_received() -> No
     creatinine = next(fact for fact in update.facts if fact.codes[0].code == "2160-0")
     assert creatinine.received is not None
     assert (creatinine.received.value, creatinine.received.unit) == ("88.4", "umol/L")
+
+
+# coded values: identifier and alternate identifier are one concept (2A.3.13 CWE)
+
+
+def _hcg(value: str) -> str:
+    return f"OBX|1|CWE|2106-3^hCG Ur Ql^LN||{value}||||||F|||20261128073000+0000"
+
+
+def test_a_coded_result_keeps_its_snomed_coding_when_a_local_code_comes_first() -> None:
+    code = only_fact(message(_hcg("POS^Positive^L^10828004^Positive^SCT"))).value_code
+    assert code is not None
+    assert (code.system, code.code) == ("http://snomed.info/sct", "10828004")
+
+
+def test_a_coded_result_sent_as_text_only_goes_through_the_qualitative_vocabulary() -> None:
+    read = only_fact(message(_hcg("^Negative")))
+    unread = only_fact(message(_hcg("^Called Dr Who")))
+    assert read.value_code is not None
+    assert read.value_code.code == "260385009"
+    assert unread.unread is not None
+    assert unread.value_code is None
+    assert "Who" not in unread.model_dump_json()
