@@ -441,8 +441,9 @@ def _observation(
     )
     ranges = message.field(obx, label, 7)
     provenance = message.provenance(f"OBX/{key}")
-    identity = _identity(message, log, obx, order, label, codes, status_code, seen, patient)
-    identity = identity if identity != "" else provenance.resource
+    identity = _identity(
+        message, log, obx, order, label, codes, status_code, seen, patient, provenance.resource
+    )
     if identity is None:
         return None
     effective, time_notes, undated = _observed_at(message, log, obx, order, label)
@@ -482,8 +483,13 @@ def _identity(
     status: str,
     seen: Counter[str],
     patient: int,
+    message_scoped: str,
 ) -> str | None:
-    """Order + observation, so a later C/W/D message finds the result it changes."""
+    """Order + observation, so a later C/W/D message finds the result it changes.
+
+    Without an order number: ``message_scoped`` (``HL7v2/<MSH-10>/OBX/<n>``) for a new result;
+    None (refused) for a C/W/D result, which must find the result it changes.
+    """
     order_number = _order_number(message, order)
     if order_number is None:
         if status in REPLACING_STATUSES:
@@ -492,7 +498,7 @@ def _identity(
                         " result of its order, but the order has no filler (OBR-3) or placer"
                         " (OBR-2) number to find it by")
             return None
-        return ""  # no order number: the message-scoped identity (see the module docstring)
+        return message_scoped
     loinc = loinc_of(codes)
     coding = next((c for c in codes if c.code == loinc), codes[0]) if loinc else codes[0]
     sub_id = message.field(obx, label, 4).component(0)

@@ -410,3 +410,20 @@ def test_a_coded_result_sent_as_text_only_goes_through_the_qualitative_vocabular
     assert unread.unread is not None
     assert unread.value_code is None
     assert "Who" not in unread.model_dump_json()
+
+
+def test_a_final_result_whose_order_has_no_number_keeps_a_message_scoped_identity() -> None:
+    # nothing survives across messages to find it by; only C/W/D need that, and they are refused
+    first = only_fact(message(platelets("150"), filler="", placer="", control="A"))
+    again = only_fact(message(platelets("150"), filler="", placer="", control="B"))
+    assert first.fact_id != again.fact_id
+    assert first.provenance.resource == "HL7v2/A/OBX/1"
+
+
+def test_a_result_without_status_is_kept_with_a_note_and_an_unknown_status_is_refused() -> None:
+    fact = only_fact(message(platelets("150", status="")))
+    assert fact.status is None
+    assert any(note.path == "OBX[1].11" for note in fact.notes)
+    assert problems(message(platelets("150", status="Z")))[0].startswith(
+        "OBX[1].11: result status 'Z' is not in v2.5.1 table 0085"
+    )
