@@ -30,10 +30,11 @@ from shared.clinical.hl7v2 import parse_hl7v2
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.decision import CriterionResult, Decision, Outcome, Status
 from shared.eligibility.engine import evaluate
-from shared.eligibility.loader import load_trial
+from shared.eligibility.loader import list_trials, load_trial
 from shared.eligibility.primitives.base import Node
 from shared.eligibility.primitives.labs import LabResult, LabThreshold, LabUlnMultiple
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, SNOMED, TW, eligible_patient
+from tests.unit.eligibility.more_trials import CHT101, eligible_for_all
 
 TRIAL = load_trial("NCT06920433", "2025-11-14.1")
 UNREAD_PLATELETS = "platelet count of 2026-02-28 could not be read: value '<<10' is not a number"
@@ -318,3 +319,99 @@ def test_property_an_unreadable_newer_result_stops_any_criterion_passing_on_the_
         )
         if criterion.outcome is Outcome.UNKNOWN:
             assert any(reason in m for m in criterion.missing)
+
+
+HL7_UNREADABLE = (
+    "MSH|^~\\&|LAB-APP|CITY-LAB|TW|TW|20260228093000+0000||ORU^R01^ORU_R01|MSG-0200|P|2.5.1\r"
+    "PID|1||MRN-0042^^^CITY^MR||Roe^Jane||19900510|F\r"
+    "OBR|1|ORD-1|FIL-1|57021-8^CBC^LN|||20260225070000+0000\r"
+    "OBX|1|NM|777-3^Platelets^LN||180|10*9/L|150-400|N|||F|||20260225070000+0000\r"
+    "OBR|2|ORD-2|FIL-2|57021-8^CBC^LN|||20260228070000+0000\r"
+    "OBX|1|ST|777-3^Platelets^LN||<<10|10*9/L|150-400|LL|||F|||20260228070000+0000\r"
+)
+
+
+def test_an_hl7_v2_st_value_the_normaliser_keeps_unread_leaves_i6_1_unknown_end_to_end() -> None:
+    """HL7 v2.5.1 2A.3.71 ST "<<10" is no number, bound or word: the normaliser keeps the OBX
+    unread (path OBX[n].5), and the engine does not fall back to the older 180."""
+    base = _eligible()
+    base = base.model_copy(
+        update={"facts": tuple(f for f in base.facts if f.codes[0].code != "777-3")}
+    )
+    v2 = facts_from_updates(parse_hl7v2(HL7_UNREADABLE, source_system="lab"))
+    unread = [f for f in v2.facts if f.unread is not None]
+    assert len(unread) == 1
+    decision = evaluate(TRIAL, _with(base, *v2.facts), AS_OF)
+    i61 = _criterion(decision, "I6.1")
+    assert i61.outcome is Outcome.UNKNOWN
+    (missing,) = i61.missing
+    assert missing.startswith("platelet count of 2026-02-28 could not be read: ")
+    assert "'<<10'" in missing
+    assert decision.status is Status.UNDETERMINED
+
+
+def _every_trial_analytes() -> list[tuple[str, str]]:
+    """(trial, concept) for every concept any trial reads as its most recent result, present
+    in the patient eligible for all three trials."""
+    patient = facts_from_updates(parse_fhir(eligible_for_all().bundle(), source_system="v"))
+    found = []
+    for trial_id in sorted(list_trials()):
+        trial = load_trial(trial_id)
+        read = set().union(*(_latest_readers(c.node) for c in trial.criteria))
+        for name in sorted(read):
+            keys = trial.tables.concept(name).keys
+            if any(f"{c.system}|{c.code}" in keys for f in patient.facts for c in f.codes):
+                found.append((trial_id, name))
+    return found
+
+
+EVERY_TRIAL_ANALYTES = _every_trial_analytes()
+
+
+def test_every_trial_has_laboratory_criteria_in_the_property() -> None:
+    assert {t for t, _ in EVERY_TRIAL_ANALYTES} == set(list_trials())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pick=st.sampled_from(EVERY_TRIAL_ANALYTES),
+    hours_before=st.integers(min_value=1, max_value=36),
+)
+def test_property_in_every_trial_an_unreadable_newer_result_stops_a_pass_on_the_older(
+    pick: tuple[str, str], hours_before: int
+) -> None:
+    trial_id, name = pick
+    trial = load_trial(trial_id)
+    patient = facts_from_updates(parse_fhir(eligible_for_all().bundle(), source_system="v"))
+    keys = trial.tables.concept(name).keys
+    matching = [f for f in patient.facts if any(f"{c.system}|{c.code}" in keys for c in f.codes)]
+    latest = max(matching, key=lambda f: f.effective_start or AS_OF)
+    at = AS_OF - timedelta(hours=hours_before)
+    assert latest.effective_start is not None
+    assert latest.effective_start < at
+    unread = _unread_copy(latest, at, "OBX[2].5", "value '<<10' is not a number")
+    before = evaluate(trial, patient, AS_OF)
+    after = evaluate(trial, _with(patient, unread), AS_OF)
+    assert before.status is Status.ELIGIBLE
+    assert after.status is not Status.ELIGIBLE
+    for criterion in after.criteria:
+        if any(e.fact_id == unread.fact_id for e in criterion.evidence):
+            assert criterion.outcome is not Outcome.PASS or latest.fact_id not in {
+                e.fact_id for e in criterion.evidence
+            }
+
+
+def test_a_newer_unread_bilag_grade_is_not_overtaken_by_the_older_grade() -> None:
+    patient = facts_from_updates(parse_fhir(eligible_for_all().bundle(), source_system="v"))
+    renal = _latest(patient, TW, "bilag-2004-renal")
+    unread = _unread_copy(
+        renal,
+        AS_OF - timedelta(days=1),
+        "Bundle.entry[60].resource.valueCodeableConcept",
+        "grade 'A?' is not one of A-E",
+    )
+    trial = load_trial(CHT101)
+    assert _criterion(evaluate(trial, patient, AS_OF), "I3").outcome is Outcome.PASS
+    i3 = _criterion(evaluate(trial, _with(patient, unread), AS_OF), "I3")
+    assert i3.outcome is Outcome.UNKNOWN
+    assert any("renal grade of 2026-02-28 could not be read" in m for m in i3.missing)
