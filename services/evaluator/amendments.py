@@ -52,6 +52,8 @@ async def activate_and_rescreen(
             screening = Screening(session, screener, clock)
             await screening.load(chunk)
             for key in chunk:
+                if screening.survivor_of(key) != key:  # merged away meanwhile: not screened
+                    continue
                 state = screening.state(key)
                 now = clock()
                 as_of = max(now, state.last_as_of) if state.last_as_of else now

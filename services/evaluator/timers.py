@@ -40,7 +40,8 @@ async def fire_due(
     await screening.load({t.patient_key for t in due})
     for timer in due:
         trial = trials.get(timer.trial_id)
-        if trial is None:  # the trial was deactivated: nothing to review
+        merged = screening.survivor_of(timer.patient_key) != timer.patient_key
+        if trial is None or merged:  # deactivated, or merged away: nothing to review
             await session.execute(delete(review_timer).where(
                 review_timer.c.patient_key == timer.patient_key,
                 review_timer.c.trial_id == timer.trial_id))

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.intake.accept import Submission, accept
+from services.intake.media import Format, MediaType
+from shared.contracts.events import PatientMerged, PatientUpdated
+from tests.unit.intake.conftest import NOW
+from tests.unit.intake.fakes import FakeUnitOfWork
+
+FHIR = MediaType(Format.FHIR, "utf-8")
+MR = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
+
+
+def clock() -> Any:
+    return NOW
+
+
+def submit(resource: dict[str, Any]) -> Submission:
+    return Submission(body=json.dumps(resource).encode(), media=FHIR, client="ehr",
+                      received_at=NOW)
+
+
+def patient(pid: str, mrn: str, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": pid, "gender": "female",
+            "identifier": [{"type": MR, "system": "urn:mrn", "value": mrn}]} | extra
+
+
+def platelets(oid: str, reference: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": oid, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+            "subject": {"reference": reference}, "effectiveDateTime": "2026-11-28T09:00:00Z",
+            "valueQuantity": {"value": 180, "system": "http://unitsofmeasure.org",
+                              "code": "10*9/L"}}
+
+
+async def keys(uow: FakeUnitOfWork, resource: dict[str, Any]) -> tuple[str, ...]:
+    return (await accept(submit(resource), uow, clock)).receipt.patient_keys
+
+
+async def test_a_reference_after_the_patient_resource_is_keyed_like_the_patient() -> None:
+    uow = FakeUnitOfWork()
+    first = await accept(submit(patient("p-j1", "MRN-J1")), uow, clock)
+    later = await accept(submit(platelets("o1", "Patient/p-j1")), uow, clock)
+    assert later.receipt.patient_keys == first.receipt.patient_keys
+    assert all(isinstance(event, PatientUpdated) for _, event in uow.committed.outbox)
+
+
+async def test_a_replaced_record_is_merged_and_published_before_any_other_event() -> None:
+    uow = FakeUnitOfWork()
+    [old] = await keys(uow, platelets("o1", "Patient/p-old"))
+    [new] = await keys(uow, patient("p-new", "MRN-N"))
+    link = [{"type": "replaced-by", "other": {"reference": "Patient/p-new"}}]
+    result = await accept(submit(patient("p-old", "MRN-O", active=False, link=link)), uow, clock)
+    [(_, merge)] = uow.committed.outbox[2:]
+    assert isinstance(merge, PatientMerged)
+    assert (merge.patient_key, merge.merged_key, merge.reason) == (new, old, "source-merge")
+    assert result.receipt.event_ids == (merge.event_id,)
+    again = await accept(submit(platelets("o2", "Patient/p-old")), uow, clock)
+    assert again.receipt.patient_keys == (new,)
