@@ -74,7 +74,8 @@ async def test_the_outbox_row_is_marked_published_after_the_broker_acknowledged(
         finally:
             await engine.dispose()
         ready = await intake.get("/readyz")
-        assert ready.json() == {"ready": True, "checks": {"database": "ok", "broker": "ok"}}
+        assert ready.json() == {"ready": True, "checks": {
+            "database": "ok", "database-writes": "ok", "broker": "ok"}}
 
 
 async def test_reidentification_is_logged_and_the_log_is_append_only(
