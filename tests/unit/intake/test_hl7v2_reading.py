@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from services.intake.accept import Submission, accept
+from services.intake.api import IntakeRuntime, create_api
 from services.intake.idempotency import content_key
 from services.intake.media import Format, MediaType, media_type
 from services.intake.refusals import InvalidClinicalInput
 from shared.clinical.hl7v2 import parse_hl7v2
+from shared.infra.auth import Principal, Role, TokenRegistry
 from shared.settings import IntakeSettings
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
@@ -92,3 +95,27 @@ async def test_a_correction_is_a_new_receipt_for_the_same_fact_and_a_resend_is_r
     assert not (await accept(submission(final), uow, clock)).replayed
     assert not (await accept(submission(corrected), uow, clock)).replayed
     assert (await accept(submission(final), uow, clock)).replayed
+
+
+async def test_the_http_endpoint_reads_local_times_in_the_zone_configured_for_the_client(
+) -> None:
+    uow = FakeUnitOfWork()
+    app = create_api()
+    app.state.tokens = TokenRegistry({
+        "a": Principal("lab-a", Role.LAB_SYSTEM), "b": Principal("lab-b", Role.LAB_SYSTEM)
+    })
+    settings = IntakeSettings(hl7v2_zones="lab-a=Europe/Berlin")
+    app.state.intake = IntakeRuntime(settings, uow, clock, lambda: None)
+    body = oru(sent="20260715093000", observed="20260715083000").encode()
+    headers = {"Content-Type": "x-application/hl7-v2+er7"}
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        berlin = await client.post("/hl7v2", headers=headers | {"Authorization": "Bearer a"},
+                                   content=body)
+        unknown = await client.post("/hl7v2", headers=headers | {"Authorization": "Bearer b"},
+                                    content=body)
+    assert berlin.status_code == 202
+    [(_, event)] = uow.committed.outbox
+    assert event.facts[0].effective_start == datetime(2026, 7, 15, 6, 30, tzinfo=UTC)  # CEST
+    assert unknown.status_code == 422
+    assert [error["path"] for error in unknown.json()["errors"]] == ["OBX[1].14"]
