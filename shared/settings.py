@@ -123,6 +123,10 @@ class EvaluatorSettings(ServiceSettings):
     # name, address or network (CIDR) is listed here, comma-separated (services/evaluator/
     # webhook_targets.py).
     webhook_allowed_hosts: str = ""
+    # Trial versions are data: the folder the evaluator adds to its registry at start and every
+    # registry poll (<TRIAL_ID>/<version>.yaml). Empty: the examples shipped in shared/trials.
+    trials_dir: Path | None = None
+    registry_poll_interval_s: float = 2.0
 
 
 class AuditSettings(ServiceSettings):

@@ -1,54 +1,140 @@
-"""``trialwatch trials``: list trial versions; activate an amendment and re-screen every patient.
+"""``trialwatch trials``: the trial registry from the command line.
 
-The evaluator service publishes the resulting decisions from its outbox (within seconds), so
-this command needs the evaluator's database, not the broker.
+validate FILE      every problem of a trial file, with line:column, criterion and what is expected
+add FILE           store a trial version (its text and content hash) in the registry
+list               stored versions, the active one of each trial, and the registry changes
+activate           make a version active and re-screen every known patient (progress bar;
+                   resumable: run it again, or let the evaluator finish it)
+deactivate/retire  stop screening a trial; open alerts are closed with the reason
+
+The running evaluator picks every change up on its next batch (no restart) and publishes the
+resulting decisions and alerts from its outbox; this command needs the evaluator's database,
+not the broker.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
+from pathlib import Path
 
 from sqlalchemy import select
 
-from services.evaluator.amendments import UnknownTrialVersion, activate_and_rescreen
+from services.evaluator import trial_registry
+from services.evaluator.amendments import (
+    UnknownTrialVersion,
+    activate_and_rescreen,
+    stop_screening,
+)
 from services.evaluator.bootstrap import default_screener
 from services.evaluator.clock import utc_now
 from services.evaluator.db import immediate_sqlite_transactions
-from services.evaluator.tables import active_trial
+from services.evaluator.tables import active_trial, registry_change, trial_version
+from services.evaluator.trial_registry import RegistryRefused
 from shared.eligibility.decision import TrialRef
+from shared.eligibility.loader import TrialFileError
+from shared.eligibility.tables import load_tables
+from shared.eligibility.trial_text import validate_text
 from shared.infra.db import make_engine, make_sessionmaker
 from shared.settings import EvaluatorSettings
 
 BAR_WIDTH = 40
+OK, PROBLEMS, REFUSED = 0, 1, 2
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "trials", help="list trial versions; activate a protocol amendment",
-        description="Trial versions known to the criteria engine and the ones the evaluator "
-                    "screens against. The database defaults to EVALUATOR_DATABASE_URL.",
+        "trials", help="the trial registry: validate, add, list, activate, deactivate, retire",
+        description="Trial versions are data in the evaluator's registry. The database "
+                    "defaults to EVALUATOR_DATABASE_URL; changes take effect on a running "
+                    "evaluator within its next batch.",
     )
     tools = parser.add_subparsers(dest="trials_command", required=True, metavar="ACTION")
-    listing = tools.add_parser("list", help="shipped versions of each trial and the active one")
-    listing.add_argument("--database-url", help="evaluator database (EVALUATOR_DATABASE_URL)")
+
+    validate = tools.add_parser("validate", help="report every problem of a trial file")
+    validate.add_argument("file", type=Path)
+    validate.set_defaults(func=_validate)
+
+    add = tools.add_parser("add", help="store a trial version (text + content hash)")
+    add.add_argument("file", type=Path)
+    _common(add)
+    add.set_defaults(func=_add)
+
+    listing = tools.add_parser("list", help="stored versions, active ones, registry changes")
+    _common(listing)
     listing.set_defaults(func=_list)
+
     activate = tools.add_parser(
-        "activate", help="make a version active and re-screen every known patient against it",
+        "activate", help="make a version active and re-screen every known patient",
         description="Registers TRIAL at VERSION as the active version (several trials can be "
                     "active at once) and re-evaluates every patient the evaluator knows, with a "
-                    "progress bar. Decisions record the version used; the running evaluator "
-                    "publishes them.",
+                    "progress bar. Decisions record the version and the change that caused them.",
     )
     activate.add_argument("--trial", required=True, help="trial id, e.g. NCT06920433")
-    activate.add_argument("--version", required=True, help="trial version, e.g. 2")
-    activate.add_argument("--database-url", help="evaluator database (EVALUATOR_DATABASE_URL)")
+    activate.add_argument("--version", required=True, help="trial version, e.g. 2025-11-14.1")
+    _common(activate)
     activate.set_defaults(func=_activate)
+
+    for action, words in (("deactivate", "stop screening (may be activated again)"),
+                          ("retire", "stop screening for good")):
+        stop = tools.add_parser(action, help=f"{words}; open alerts are closed with the reason")
+        stop.add_argument("--trial", required=True)
+        stop.add_argument("--reason", required=True, help="recorded and sent with the alerts")
+        _common(stop)
+        stop.set_defaults(func=_stop, action=action)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="evaluator database (EVALUATOR_DATABASE_URL)")
+    parser.add_argument("--actor", default=None,
+                        help="who makes the change (default cli:<login name>)")
 
 
 def _database_url(args: argparse.Namespace) -> str:
     return str(args.database_url or EvaluatorSettings().database_url)
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return str(args.actor or f"cli:{getpass.getuser()}")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    problems = validate_text(args.file.read_text(encoding="utf-8"), load_tables())
+    for problem in problems:
+        print(f"{args.file}:{problem}")
+    if not problems:
+        print(f"{args.file}: valid")
+    return PROBLEMS if problems else OK
+
+
+
+def _add(args: argparse.Namespace) -> int:
+    text = args.file.read_text(encoding="utf-8")
+
+    async def add() -> tuple[TrialRef, str, bool]:
+        engine = make_engine(_database_url(args))
+        immediate_sqlite_transactions(engine)
+        try:
+            async with make_sessionmaker(engine).begin() as session:
+                return await trial_registry.add_version(
+                    session, text, load_tables(), _actor(args), f"cli:{args.file.name}", utc_now())
+        finally:
+            await engine.dispose()
+
+    try:
+        trial, digest, added = asyncio.run(add())
+    except TrialFileError as error:
+        print(f"trialwatch trials add: {error}", file=sys.stderr)
+        return PROBLEMS
+    except RegistryRefused as error:
+        print(f"trialwatch trials add: {error}", file=sys.stderr)
+        return REFUSED
+    print(f"{trial.id} version {trial.version} {'added' if added else 'already stored'} "
+          f"({digest}); activate it with: trialwatch trials activate --trial {trial.id} "
+          f"--version {trial.version}")
+    return OK
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -56,43 +142,84 @@ def _list(args: argparse.Namespace) -> int:
 
 
 async def _list_async(url: str) -> int:
-    screener = default_screener()
     engine = make_engine(url)
     try:
         async with make_sessionmaker(engine)() as session:
-            registered = {r.trial_id: r for r in await session.execute(select(active_trial))}
+            states = {r.trial_id: r for r in await session.execute(select(active_trial))}
+            versions = (await session.execute(
+                select(trial_version).order_by(trial_version.c.trial_id,
+                                               trial_version.c.added_at))).all()
+            changes = (await session.execute(
+                select(registry_change).order_by(registry_change.c.seq.desc()).limit(20))).all()
     finally:
         await engine.dispose()
-    shipped = {t.id: t.version for t in screener.active_trials()}
-    print(f"{'TRIAL':<16} {'ACTIVE':<22} {'SOURCE':<12} LATEST SHIPPED")
-    for trial_id in sorted({*shipped, *registered}):
-        row = registered.get(trial_id)
-        active = row.version if row else shipped[trial_id]
-        source = "amendment" if row else "shipped"
-        print(f"{trial_id:<16} {active:<22} {source:<12} {shipped.get(trial_id, '-')}")
-    return 0
+    print(f"{'TRIAL':<16} {'VERSION':<16} {'STATE':<10} {'HASH':<20} ADDED BY")
+    stored = {(r.trial_id, r.version) for r in versions}
+    folder = default_screener(EvaluatorSettings().trials_dir)
+    for trial in sorted(folder.folder_texts, key=lambda t: (t.id, t.version)):
+        if (trial.id, trial.version) not in stored:
+            print(f"{trial.id:<16} {trial.version:<16} {'in folder':<10} "
+                  f"{(folder.content_hash(trial) or '')[7:23]:<20} (added when first activated)")
+    for row in versions:
+        state = states.get(row.trial_id)
+        here = state is not None and state.version == row.version
+        label = state.state if here and state is not None else (
+            "was active" if row.ever_active else "stored")
+        print(f"{row.trial_id:<16} {row.version:<16} {label:<10} {row.content_hash[7:23]:<20} "
+              f"{row.added_by} {row.added_at.isoformat()}")
+    print("\nRECENT CHANGES")
+    for c in changes:
+        job = ""
+        if c.rescreen_total is not None:
+            job = f" re-screened {c.rescreen_done}/{c.rescreen_total}" + (
+                "" if c.completed_at else " (in progress)")
+        reason = f" reason: {c.reason}" if c.reason else ""
+        print(f"{c.at.isoformat()} {c.actor} {c.action} {c.trial_id} {c.version} "
+              f"{c.content_hash[:23]}{job}{reason}")
+    return OK
 
 
 def _activate(args: argparse.Namespace) -> int:
     trial = TrialRef(id=args.trial, version=args.version)
     try:
-        count = asyncio.run(_activate_async(_database_url(args), trial))
-    except UnknownTrialVersion as error:
+        count = asyncio.run(_activate_async(_database_url(args), trial, _actor(args)))
+    except (UnknownTrialVersion, RegistryRefused) as error:
         print(f"trialwatch trials activate: {error}", file=sys.stderr)
-        return 2
+        return REFUSED
     print(f"{trial.id} version {trial.version} active; {count} patients re-screened")
-    return 0
+    return OK
 
 
-async def _activate_async(url: str, trial: TrialRef) -> int:
+async def _activate_async(url: str, trial: TrialRef, actor: str) -> int:
     engine = make_engine(url)
     immediate_sqlite_transactions(engine)
     try:
         return await activate_and_rescreen(
-            make_sessionmaker(engine), default_screener(), trial, utc_now, _progress_bar
-        )
+            make_sessionmaker(engine), default_screener(EvaluatorSettings().trials_dir), trial,
+            utc_now, _progress_bar, actor=actor)
     finally:
         await engine.dispose()
+
+
+def _stop(args: argparse.Namespace) -> int:
+    async def stop() -> int:
+        engine = make_engine(_database_url(args))
+        immediate_sqlite_transactions(engine)
+        try:
+            _, alerts = await stop_screening(make_sessionmaker(engine), args.trial, args.action,
+                                             args.reason, _actor(args), utc_now)
+            return len(alerts)
+        finally:
+            await engine.dispose()
+
+    try:
+        closed = asyncio.run(stop())
+    except RegistryRefused as error:
+        print(f"trialwatch trials {args.action}: {error}", file=sys.stderr)
+        return REFUSED
+    done = "retired" if args.action == "retire" else "deactivated"
+    print(f"{args.trial} {done}; {closed} open alert(s) closed")
+    return OK
 
 
 def _progress_bar(done: int, total: int) -> None:

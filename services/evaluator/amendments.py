@@ -1,32 +1,54 @@
-"""Protocol amendments: activate a trial version and re-screen every known patient against it.
+"""Registry changes that touch patients: activate a version (re-screen every known patient, as
+a resumable job), deactivate or retire a trial (stop screening, close open alerts).
 
-Patients are re-screened in chunks, each in its own short transaction (patient rows locked, as
-for an event), so the running consumer keeps flowing; decisions go to the outbox, and the
-evaluator's relay publishes them like any other. Decisions name the version they used
-(``decision.trial``).
+Re-screening runs in chunks, each in its own short transaction (patient rows locked, as for an
+event), so the running consumer keeps flowing; decisions go to the outbox and the evaluator's
+relay publishes them. The job's progress (patients done, last key) is committed with each
+chunk in the registry change row, under a lease: whoever runs it (the CLI with its progress
+bar, or the evaluator's registry loop after a crash) continues from the last committed chunk.
+Decisions made by the job name the change that caused them (``DecisionMade.registry_change``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import structlog
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator import trial_registry
+from services.evaluator import decisions, trial_registry
 from services.evaluator.clock import Clock
+from services.evaluator.outbox import OutboxMessage, stage
 from services.evaluator.patient_state import all_patient_keys
 from services.evaluator.screener import Screener
+from services.evaluator.tables import registry_change, review_timer, trial_status
+from services.evaluator.trial_registry import Change, RegistryRefused
 from services.evaluator.unit_of_work import Screening, Trigger
-from shared.eligibility.decision import TrialRef
+from shared.contracts.events import EligibilityAlert, RegistryChangeRef
+from shared.contracts.topics import ALERTS
+from shared.eligibility.decision import Status, TrialRef
+from shared.eligibility.loader import TrialFileError, list_trials
+from shared.eligibility.tables import Tables, load_tables
 
+log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]
 CHUNK = 100
-_AMENDMENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trialwatch.org/ns/evaluator/amend")
+LEASE = timedelta(seconds=30)
 
 
 class UnknownTrialVersion(LookupError):
     pass
+
+
+def change_ref(change: Change) -> RegistryChangeRef:
+    return RegistryChangeRef(change_id=uuid.UUID(change.change_id), action=change.action,
+                             actor=change.actor, at=change.at, trial=change.trial,
+                             content_hash=change.content_hash, reason=change.reason)
 
 
 async def activate_and_rescreen(
@@ -35,30 +57,204 @@ async def activate_and_rescreen(
     trial: TrialRef,
     clock: Clock,
     progress: Progress = lambda done, total: None,
+    actor: str = "system",
 ) -> int:
-    """Returns how many patients were re-screened."""
-    if not screener.has_version(trial):
-        raise UnknownTrialVersion(f"the criteria engine has no {trial.id} version {trial.version}")
-    activation = clock()
+    """Activate ``trial`` and re-screen every known patient; returns how many were re-screened.
+    The version must be in the registry or the screener's folder."""
     async with sessions.begin() as session:
-        await trial_registry.activate(session, trial, activation)
-        keys = await all_patient_keys(session)
-    correlation = uuid.uuid5(_AMENDMENT_NAMESPACE, f"{trial.id}|{trial.version}|{activation}")
-    progress(0, len(keys))
-    done = 0
-    for start in range(0, len(keys), CHUNK):
-        chunk = keys[start:start + CHUNK]
+        stored = await trial_registry.stored_text(session, trial)
+        folder_text = screener.text_of(trial)
+        if stored is None and folder_text is not None:
+            await trial_registry.add_version(session, folder_text, screener_tables(screener),
+                                             actor, f"folder:{trial.id}/{trial.version}.yaml",
+                                             clock())
+            stored = await trial_registry.stored_text(session, trial)
+        if stored is not None and screener.content_hash(trial) != stored[1]:
+            screener.load_text(stored[0])
+        if not screener.has_version(trial):
+            raise UnknownTrialVersion(
+                f"the criteria engine has no {trial.id} version {trial.version}")
+        digest = stored[1] if stored else (screener.content_hash(trial) or "unknown")
+        change = await trial_registry.activate(session, trial, clock(), actor, digest)
+        total = len(await all_patient_keys(session))
+        await session.execute(update(registry_change)
+                              .where(registry_change.c.change_id == change.change_id)
+                              .values(rescreen_total=total, rescreen_done=0))
+    progress(0, total)
+    return await run_rescreen(sessions, screener, change.change_id, clock, progress)
+
+
+async def run_rescreen(
+    sessions: async_sessionmaker[AsyncSession],
+    screener: Screener,
+    change_id: str,
+    clock: Clock,
+    progress: Progress = lambda done, total: None,
+    yield_to_lease: bool = False,
+) -> int:
+    """Run (or continue) the re-screen of an activation until done; returns patients done.
+    ``yield_to_lease``: stop when another runner holds the job (the background loop does)."""
+    mine: datetime | None = None
+    while True:
         async with sessions.begin() as session:
+            job = (await session.execute(
+                select(registry_change).where(registry_change.c.change_id == change_id)
+            )).one()
+            now = clock()
+            if job.completed_at is not None:
+                return int(job.rescreen_done or 0)
+            lease = job.rescreen_lease_until
+            if yield_to_lease and lease is not None and lease > now and lease != mine:
+                return int(job.rescreen_done or 0)  # another runner holds it
+            change = Change(job.change_id, job.at, job.actor, job.action,
+                            TrialRef(id=job.trial_id, version=job.version), job.content_hash,
+                            job.reason)
+            keys = await _keys_after(session, job.rescreen_after_key)
+            chunk, rest = keys[:CHUNK], keys[CHUNK:]
+            done = int(job.rescreen_done or 0) + len(chunk)
+            total = max(int(job.rescreen_total or 0), done + len(rest))
             screening = Screening(session, screener, clock)
             await screening.load(chunk)
+            trigger = Trigger(as_of=now, correlation_id=uuid.UUID(change_id),
+                              causation_id=uuid.UUID(change_id), registry_change=change_ref(change))
             for key in chunk:
                 if screening.survivor_of(key) != key:  # merged away meanwhile: not screened
                     continue
                 state = screening.state(key)
-                now = clock()
                 as_of = max(now, state.last_as_of) if state.last_as_of else now
-                screening.screen(state, [trial], Trigger(as_of, correlation), now)
+                screening.screen(state, [change.trial],
+                                 Trigger(as_of, trigger.correlation_id, trigger.causation_id,
+                                         trigger.registry_change), now)
             await screening.flush()
-        done += len(chunk)
-        progress(done, len(keys))
-    return len(keys)
+            await session.execute(update(registry_change)
+                                  .where(registry_change.c.change_id == change_id)
+                                  .values(rescreen_done=done, rescreen_total=total,
+                                          rescreen_after_key=chunk[-1] if chunk else
+                                          job.rescreen_after_key,
+                                          rescreen_lease_until=now + LEASE,
+                                          completed_at=None if rest else now))
+        mine = now + LEASE
+        progress(done, total)
+        if not rest:
+            return done
+
+
+async def resume_unfinished(
+    sessions: async_sessionmaker[AsyncSession], screener: Screener, clock: Clock,
+) -> int:
+    """The evaluator's registry loop: finish any activation re-screen whose runner stopped
+    (its lease expired). Returns how many jobs it ran."""
+    async with sessions() as session:
+        pending = (await session.execute(
+            select(registry_change.c.change_id, registry_change.c.rescreen_lease_until)
+            .where(registry_change.c.action == "activate",
+                   registry_change.c.completed_at.is_(None),
+                   registry_change.c.rescreen_total.is_not(None))
+            .order_by(registry_change.c.seq))).all()
+    ran = 0
+    for job in pending:
+        if job.rescreen_lease_until is not None and job.rescreen_lease_until > clock():
+            continue
+        await run_rescreen(sessions, screener, job.change_id, clock, yield_to_lease=True)
+        ran += 1
+    return ran
+
+
+async def _keys_after(session: AsyncSession, after: str | None) -> list[str]:
+    keys = await all_patient_keys(session)
+    return [k for k in keys if after is None or k > after]
+
+
+async def stop_screening(
+    sessions: async_sessionmaker[AsyncSession],
+    trial_id: str,
+    action: str,
+    reason: str,
+    actor: str,
+    clock: Clock,
+) -> tuple[Change, list[OutboxMessage]]:
+    """Deactivate (may be activated again) or retire (never again) a trial: screening stops on
+    the next batch; every patient currently eligible gets a ``closed`` alert with the reason;
+    the trial's statuses and review timers are removed. Returns the change and its alerts."""
+    if action not in ("deactivate", "retire"):
+        raise ValueError(action)
+    now = clock()
+    async with sessions.begin() as session:
+        states = await trial_registry.trial_states(session)
+        current = states.get(trial_id)
+        if current is None:
+            raise RegistryRefused(f"{trial_id} has no registry entry to {action}")
+        version, _ = current
+        trial = TrialRef(id=trial_id, version=version)
+        stored = await trial_registry.stored_text(session, trial)
+        change = Change(str(uuid.uuid4()), now, actor, action, trial,
+                        stored[1] if stored else "shipped:" + version, reason)
+        await trial_registry.set_state(
+            session, trial,
+            trial_registry.RETIRED if action == "retire" else trial_registry.INACTIVE, change)
+        await trial_registry.record(session, change)
+        eligible = (await session.execute(
+            select(trial_status).where(trial_status.c.trial_id == trial_id,
+                                       trial_status.c.status == Status.ELIGIBLE.value))).all()
+        alerts = [_closing_alert(row, change, now) for row in eligible]
+        messages = [OutboxMessage(message_id=str(a.event_id), topic=ALERTS, key=a.patient_key,
+                                  payload=a.model_dump(mode="json")) for a in alerts]
+        await stage(session, messages, now)
+        await session.execute(delete(trial_status).where(trial_status.c.trial_id == trial_id))
+        await session.execute(delete(review_timer).where(review_timer.c.trial_id == trial_id))
+    return change, messages
+
+
+def _closing_alert(row: Row[Any], change: Change, now: datetime) -> EligibilityAlert:
+    decision_id = uuid.UUID(str(row.decision_id))
+    patient_key = str(row.patient_key)
+    words = "retired" if change.action == "retire" else "deactivated"
+    return EligibilityAlert(
+        event_id=uuid.uuid5(uuid.UUID(change.change_id), patient_key),
+        occurred_at=now, recorded_at=now, source=decisions.SOURCE, patient_key=patient_key,
+        causation_id=uuid.UUID(change.change_id), correlation_id=uuid.UUID(change.change_id),
+        alert="closed",
+        trial=TrialRef(id=change.trial.id, version=str(row.trial_version)),
+        decision_id=decision_id, status=Status.ELIGIBLE, previous_status=Status.ELIGIBLE,
+        reasons=(f"trial {change.trial.id} {words} by {change.actor} at "
+                 f"{change.at.isoformat()}: {change.reason}",),
+        registry_change=change_ref(change),
+    )
+
+
+async def sync_folder(
+    sessions: async_sessionmaker[AsyncSession], screener: Screener, folder: Path, clock: Clock,
+) -> int:
+    """Add every trial file of ``folder`` the registry does not hold yet (actor ``folder``),
+    and activate, with a re-screen, the newest version of each trial the registry has never
+    had a state for. A file whose (trial, version) is stored with other text is refused
+    (logged): a changed file needs a new version id. Returns how many changes it made."""
+    made = 0
+    for trial_id, versions in list_trials(folder).items():
+        for version in versions:
+            path = folder / trial_id / f"{version}.yaml"
+            text = path.read_text(encoding="utf-8")
+            try:
+                async with sessions.begin() as session:
+                    _, _, added = await trial_registry.add_version(
+                        session, text, screener_tables(screener), "folder",
+                        f"folder:{trial_id}/{version}.yaml", clock())
+                made += added
+            except (RegistryRefused, TrialFileError) as error:
+                log.warning("trial file not added to the registry", file=f"{trial_id}/{path.name}",
+                            error=str(error)[:500])
+        async with sessions() as session:
+            states = await trial_registry.trial_states(session)
+        if trial_id not in states:
+            newest = TrialRef(id=trial_id, version=versions[-1])
+            try:
+                await activate_and_rescreen(sessions, screener, newest, clock, actor="folder")
+                made += 1
+            except UnknownTrialVersion as error:
+                log.warning("trial file not activated", trial=trial_id, error=str(error))
+    return made
+
+
+def screener_tables(screener: Screener) -> Tables:
+    tables = getattr(screener, "tables", None)
+    return tables if isinstance(tables, Tables) else load_tables()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import structlog
@@ -13,7 +14,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.evaluator import api, loops
+from services.evaluator import api, loops, registry_api
 from services.evaluator.alert_stream import AlertStream, feed_from_topic
 from services.evaluator.clock import Clock, utc_now
 from services.evaluator.db import immediate_sqlite_transactions
@@ -26,6 +27,7 @@ from services.evaluator.tables import write_probe
 from services.evaluator.trial_registry import active_trials
 from services.evaluator.webhook_targets import allow_list_of
 from shared.contracts.topics import PATIENT_EVENTS
+from shared.eligibility.loader import TRIALS_DIR
 from shared.infra.auth import TokenRegistry
 from shared.infra.db import make_engine, make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
@@ -48,10 +50,10 @@ BATCH_SIZE = 200
 FETCH_MAX_WAIT_MS = 20
 
 
-def default_screener() -> Screener:
-    """The criteria engine with the shipped trials; raises (the service does not start) if it
-    cannot load them."""
-    return CriteriaEngineScreener()
+def default_screener(trials_dir: Path | None = None) -> CriteriaEngineScreener:
+    """The criteria engine with the trials of ``trials_dir`` (the shipped examples by default);
+    raises (the service does not start) if it cannot load them."""
+    return CriteriaEngineScreener(trials_dir or TRIALS_DIR)
 
 
 def build_app(
@@ -66,7 +68,8 @@ def build_app(
     immediate_sqlite_transactions(engine)
     sessions = make_sessionmaker(engine)
     broker: KafkaBroker = make_broker(kafka, client_id=f"trialwatch-{SERVICE}")
-    chosen = screener or default_screener()
+    chosen = screener or default_screener(settings.trials_dir or TRIALS_DIR)
+    trials_dir = chosen.trials_dir if isinstance(chosen, CriteriaEngineScreener) else None
     sender = OutboxSender(sessions, broker, clock, already_published=PublishedScan(kafka))
     handler = PatientEventHandler(sessions, chosen, sender, DeadLetters(broker, SERVICE), clock)
     broker.subscriber(
@@ -109,6 +112,9 @@ def build_app(
         await broker.start()
         tasks = [
             asyncio.create_task(loops.forever(
+                "registry", loops.registry_step(sessions, chosen, trials_dir, clock),
+                settings.registry_poll_interval_s)),
+            asyncio.create_task(loops.forever(
                 "timers", loops.timer_step(sessions, chosen, sender, clock),
                 settings.timer_poll_interval_s)),
             asyncio.create_task(loops.forever("outbox", loops.relay_step(sender), 1.0)),
@@ -138,7 +144,7 @@ def build_app(
                                       "database-writes": database_writes,
                                       "broker": broker_ready}))
     install_request_limits(app)
-
+    app.include_router(registry_api.router(sessions, chosen, clock))
     async def known_trials() -> set[str]:
         async with sessions() as session:
             return {t.id for t in await active_trials(session, chosen)}

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
-from shared.contracts.events import AlertKind, DecisionMade, EligibilityAlert
+from shared.contracts.events import AlertKind, DecisionMade, EligibilityAlert, RegistryChangeRef
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 from shared.time import iso_z
 
@@ -43,6 +43,8 @@ def decision_made(
     causation_id: UUID | None,
     correlation_id: UUID,
     recorded_at: datetime,
+    trial_content_hash: str | None = None,
+    registry_change: RegistryChangeRef | None = None,
 ) -> DecisionMade:
     identity = decision_id(patient_key, state_version, decision.trial, decision.as_of)
     return DecisionMade(
@@ -60,6 +62,8 @@ def decision_made(
         previous_status=previous_status,
         snapshot_hash=content_hash(snapshot),
         snapshot=snapshot,
+        trial_content_hash=trial_content_hash,
+        registry_change=registry_change,
     )
 
 

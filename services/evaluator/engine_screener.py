@@ -8,6 +8,7 @@ eligible" alert while readiness stayed green.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from shared.clinical.facts import PatientFacts
 from shared.eligibility.decision import (
@@ -19,29 +20,55 @@ from shared.eligibility.decision import (
     TrialRef,
 )
 from shared.eligibility.engine import evaluate
-from shared.eligibility.loader import TrialFileError, list_trials, load_trial
+from shared.eligibility.loader import TRIALS_DIR, TrialFileError, list_trials
+from shared.eligibility.tables import Tables, load_tables
 from shared.eligibility.trial import TrialVersion
+from shared.eligibility.trial_text import compile_text, content_hash
 
 
 class CriteriaEngineScreener:
-    def __init__(self) -> None:
+    """The engine with the trial versions of a folder (``EVALUATOR_TRIALS_DIR``, the shipped
+    examples by default) and whatever the registry hands it as text (``load_text``)."""
+
+    def __init__(self, trials_dir: Path = TRIALS_DIR) -> None:
         self._versions: dict[TrialRef, TrialVersion] = {}
-        shipped = [load_trial(trial_id) for trial_id in list_trials()]
-        if not shipped:
-            raise RuntimeError("the criteria engine ships no trial file: nothing to screen")
-        self._shipped = tuple(TrialRef(id=t.id, version=t.version) for t in shipped)
+        self._hashes: dict[TrialRef, str] = {}
+        self.tables: Tables = load_tables()
+        self.trials_dir = trials_dir
+        self.folder_texts: dict[TrialRef, str] = {}
+        newest = []
+        for trial_id, versions in list_trials(trials_dir).items():
+            for version in versions:
+                text = (trial_dir_file(trials_dir, trial_id, version)).read_text(encoding="utf-8")
+                self.folder_texts[self.load_text(text)] = text
+            newest.append(TrialRef(id=trial_id, version=versions[-1]))
+        if not newest:
+            raise RuntimeError(f"no trial file in {trials_dir}: nothing to screen")
+        self._shipped = tuple(newest)
+
+    def load_text(self, text: str) -> TrialRef:
+        compiled = compile_text(text, self.tables)
+        trial = TrialRef(id=compiled.id, version=compiled.version)
+        self._versions[trial], self._hashes[trial] = compiled, content_hash(text)
+        return trial
+
+    def content_hash(self, trial: TrialRef) -> str | None:
+        return self._hashes.get(trial)
+
+    def text_of(self, trial: TrialRef) -> str | None:
+        return self.folder_texts.get(trial)
 
     def _trial_version(self, trial: TrialRef) -> TrialVersion:
         loaded = self._versions.get(trial)
         if loaded is None:
-            loaded = self._versions[trial] = load_trial(trial.id, trial.version)
+            raise TrialFileError(f"the criteria engine has no {trial.id} version {trial.version}")
         return loaded
 
     def evaluate(self, trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision:
         return evaluate(self._trial_version(trial), facts, as_of)
 
     def active_trials(self) -> tuple[TrialRef, ...]:
-        """The newest shipped version of each trial (trial files ship with the code)."""
+        """The newest version of each trial in the folder."""
         return self._shipped
 
     def has_version(self, trial: TrialRef) -> bool:
@@ -50,6 +77,10 @@ class CriteriaEngineScreener:
         except TrialFileError:
             return False
         return True
+
+
+def trial_dir_file(directory: Path, trial_id: str, version: str) -> Path:
+    return directory / trial_id / f"{version}.yaml"
 
 
 def engine_failed(trial: TrialRef, as_of: datetime, error: BaseException) -> Decision:

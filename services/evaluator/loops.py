@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator import timers, webhooks
+from services.evaluator import amendments, timers, webhooks
 from services.evaluator.clock import Clock
 from services.evaluator.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
 from services.evaluator.outbox import OutboxSender
@@ -49,6 +50,22 @@ def timer_step(
         await sender.send(staged, clock())
         TIMERS_FIRED.inc(sum(m.topic == DECISIONS for m in staged))
         return len(staged)
+
+    return step
+
+
+def registry_step(
+    sessions: async_sessionmaker[AsyncSession], screener: Screener, folder: Path | None,
+    clock: Clock,
+) -> Callable[[], Awaitable[int]]:
+    """Trial files new in the folder join the registry (a trial never seen is activated and
+    every patient re-screened); an activation re-screen whose runner stopped is finished.
+    ``folder`` None: no folder (a screener that is not the criteria engine)."""
+    async def step() -> int:
+        if folder is not None:
+            await amendments.sync_folder(sessions, screener, folder, clock)
+        await amendments.resume_unfinished(sessions, screener, clock)
+        return 0  # polled at its interval, never in a tight loop
 
     return step
 

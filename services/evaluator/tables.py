@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Index,
     Integer,
@@ -74,6 +75,43 @@ active_trial = Table(
     Column("trial_id", String(64), primary_key=True),
     Column("version", String(64), nullable=False),
     Column("activated_at", Instant, nullable=False),
+    # 0002: registry state of the trial ('active', 'inactive', 'retired') and the change that set it
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("content_hash", String(71), nullable=True),
+    Column("change_id", String(36), nullable=True),
+)
+
+trial_version = Table(
+    "evaluator_trial_version",
+    metadata,
+    Column("trial_id", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("content_hash", String(71), nullable=False),
+    Column("text", Text, nullable=False),  # the trial file exactly as added
+    Column("source", String(200), nullable=False),
+    Column("added_by", String(128), nullable=False),
+    Column("added_at", Instant, nullable=False),
+    Column("ever_active", Boolean, nullable=False, server_default="0"),
+)
+
+registry_change = Table(
+    "evaluator_registry_change",
+    metadata,
+    Column("seq", Sequence, primary_key=True, autoincrement=True),
+    Column("change_id", String(36), nullable=False, unique=True),
+    Column("at", Instant, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("trial_id", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("content_hash", String(71), nullable=False),
+    Column("reason", Text, nullable=True),
+    # the re-screen an activation starts: resumable from the last patient key done
+    Column("rescreen_total", Integer, nullable=True),
+    Column("rescreen_done", Integer, nullable=True),
+    Column("rescreen_after_key", String(128), nullable=True),
+    Column("rescreen_lease_until", Instant, nullable=True),
+    Column("completed_at", Instant, nullable=True),
 )
 
 outbox = Table(

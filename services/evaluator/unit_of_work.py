@@ -41,7 +41,13 @@ from services.evaluator.tables import (
 )
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, PatientUpdate
 from shared.clinical.state import apply_update
-from shared.contracts.events import DecisionMade, EligibilityAlert, PatientMerged, PatientUpdated
+from shared.contracts.events import (
+    DecisionMade,
+    EligibilityAlert,
+    PatientMerged,
+    PatientUpdated,
+    RegistryChangeRef,
+)
 from shared.contracts.topics import ALERTS, DECISIONS
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 
@@ -56,6 +62,7 @@ class Trigger:
     as_of: datetime
     correlation_id: UUID
     causation_id: UUID | None = None
+    registry_change: RegistryChangeRef | None = None
 
 
 @dataclass
@@ -299,7 +306,8 @@ class Screening:
                 patient_key=state.patient_key, state_version=state.version, decision=decision,
                 snapshot=state.facts, previous_status=previous,
                 causation_id=trigger.causation_id, correlation_id=trigger.correlation_id,
-                recorded_at=now,
+                recorded_at=now, trial_content_hash=self._screener.content_hash(decision.trial),
+                registry_change=trigger.registry_change,
             )
             statuses[pair] = decision.status
             delta.statuses[pair] = _status_row(made)

@@ -43,6 +43,20 @@ class PatientMerged(Envelope):
 PatientEvent = Annotated[PatientUpdated | PatientMerged, Field(discriminator="event_type")]
 
 
+class RegistryChangeRef(BaseModel):
+    """A trial-registry change (add, activate, deactivate, retire): who, when, which text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    change_id: UUID
+    action: Literal["add", "activate", "deactivate", "retire"]
+    actor: str = Field(max_length=128, description="the admin client or CLI user")
+    at: UtcDatetime
+    trial: TrialRef
+    content_hash: str = Field(description="sha256 of the stored trial text")
+    reason: str | None = None
+
+
 class DecisionMade(Envelope):
     """``eligibility.decisions.v1``: one trial version evaluated for one patient at one instant.
 
@@ -59,9 +73,13 @@ class DecisionMade(Envelope):
     previous_status: Status | None = None
     snapshot_hash: str
     snapshot: PatientFacts
+    trial_content_hash: str | None = Field(
+        default=None, description="sha256 of the registry text of the trial version used")
+    registry_change: RegistryChangeRef | None = Field(
+        default=None, description="the registry change that caused this decision (a re-screen)")
 
 
-AlertKind = Literal["newly-eligible", "no-longer-eligible"]
+AlertKind = Literal["newly-eligible", "no-longer-eligible", "closed"]
 
 
 class EligibilityAlert(Envelope):
@@ -74,6 +92,8 @@ class EligibilityAlert(Envelope):
     status: Status
     previous_status: Status | None = None
     reasons: tuple[str, ...] = ()
+    registry_change: RegistryChangeRef | None = Field(
+        default=None, description="for 'closed': the deactivation or retirement that closed it")
 
 
 class DeadLetter(BaseModel):

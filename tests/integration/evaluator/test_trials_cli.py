@@ -55,10 +55,12 @@ async def test_activating_the_shipped_version_rescreens_every_known_patient_with
 
     assert listed.returncode == 0, listed.stderr
     assert f"{trial.id}" in listed.stdout
-    assert "shipped" in listed.stdout
+    assert "in folder" in listed.stdout
     assert activated.returncode == 0, activated.stderr
     assert "3 patients re-screened" in activated.stdout
     assert "3/3 patients 100%" in activated.stderr
     assert refused.returncode == 2
     assert "no NCT06920433 version 0-no-such-version" in refused.stderr
-    assert "amendment" in relisted.stdout
+    assert f"{trial.id:<16} {trial.version:<16} active" in relisted.stdout
+    assert f"activate {trial.id} {trial.version} sha256:" in relisted.stdout
+    assert "re-screened 3/3" in relisted.stdout

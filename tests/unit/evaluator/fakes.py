@@ -47,6 +47,15 @@ class OneLabScreener:
     def has_version(self, trial: TrialRef) -> bool:
         return trial.id == TEST_TRIAL.id
 
+    def content_hash(self, trial: TrialRef) -> str | None:
+        return None
+
+    def text_of(self, trial: TrialRef) -> str | None:
+        return None
+
+    def load_text(self, text: str) -> TrialRef:
+        raise NotImplementedError("the test screener has one built-in trial")
+
     def evaluate(self, trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision:
         self.calls += 1
         lab, lab_review = _lab_criterion(facts, as_of)

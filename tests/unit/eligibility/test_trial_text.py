@@ -1,0 +1,100 @@
+"""``trials validate``: every problem of a trial file with its line, column, criterion and
+what was expected; the content hash that identifies a stored version."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from shared.eligibility.loader import TRIALS_DIR, TrialFileError
+from shared.eligibility.tables import load_tables
+from shared.eligibility.trial_text import compile_text, content_hash, validate_text
+
+TABLES = load_tables()
+CHT101 = (TRIALS_DIR / "NCT06946485" / "2025-10-03.1.yaml").read_text(encoding="utf-8")
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+TRIAL_FILES = sorted(p for p in TRIALS_DIR.glob("*/*.yaml") if p.parent.name != "tables")
+
+
+@pytest.mark.parametrize("path", TRIAL_FILES, ids=lambda p: p.parent.name)
+def test_every_shipped_trial_file_validates_clean(path: Path) -> None:
+    assert validate_text(path.read_text(encoding="utf-8"), TABLES) == []
+
+
+def test_the_hash_is_of_the_exact_text_so_a_changed_byte_is_a_different_version() -> None:
+    assert content_hash(CHT101) == content_hash(str(CHT101))
+    assert content_hash(CHT101) != content_hash(CHT101 + "\n")
+    assert content_hash(CHT101).startswith("sha256:")
+    assert len(content_hash(CHT101)) == 71
+
+
+def test_an_unknown_concept_is_reported_at_its_line_and_column_with_the_criterion() -> None:
+    text = CHT101.replace("concept: leukocytes", "concept: leukocytez")
+    [problem, shared_problem] = validate_text(text, TABLES)  # I6 and I6.1 share the subtree
+    line = _line_of(text, "leukocytez")
+    assert (problem.line, problem.column) == (
+        line,
+        text.splitlines()[line - 1].index("leukocytez") + 1,
+    )
+    assert {problem.criterion, shared_problem.criterion} == {"I6", "I6.1"}
+    assert "unknown concept 'leukocytez'" in problem.message
+    assert "concepts.yaml" in problem.expected
+
+
+def test_an_unknown_primitive_names_the_nodes_that_exist() -> None:
+    text = CHT101.replace("{score: {score: sledai_2k", "{scroe: {score: sledai_2k")
+    [problem] = validate_text(text, TABLES)
+    assert problem.criterion == "I2"
+    assert problem.line == _line_of(text, "scroe")
+    assert "unknown primitive or node 'scroe'" in problem.message
+    assert "'bilag'" in problem.expected
+    assert "'lab'" in problem.expected
+
+
+def test_a_bad_window_asks_for_an_iso_8601_duration() -> None:
+    text = CHT101.replace("lookback: $bilag_lookback", "lookback: 30 days")
+    [problem] = validate_text(text, TABLES)
+    assert (problem.criterion, problem.line) == ("I3", _line_of(text, "lookback: 30 days"))
+    assert "ISO-8601 duration" in problem.expected
+
+
+def test_a_parameter_without_a_value_and_an_unknown_parameter_are_both_reported() -> None:
+    text = CHT101.replace('  bilag_lookback:\n    value: "P30D"', "  bilag_lookback:\n    value:")
+    text = text.replace("$crcl_min_ml_min", "$crcl_min")
+    problems = validate_text(text, TABLES)
+    messages = [p.message for p in problems]
+    assert "parameter bilag_lookback has no value" in messages
+    unknown = [p for p in problems if p.message == "unknown parameter $crcl_min"]
+    assert {p.criterion for p in unknown} == {"I6", "I6.3"}
+    assert all(p.line == _line_of(text, "$crcl_min") for p in unknown)
+    assert len(problems) == 3  # no restatement of the same problems by the schema
+
+
+def test_a_concept_coded_only_in_a_system_intake_never_delivers_is_unreachable() -> None:
+    tables = load_tables()
+    concept = tables.concepts["lvef"]
+    tables.concepts["lvef"] = replace(
+        concept, codings=(("urn:oid:1.2.3", "x", None),), keys=frozenset({"urn:oid:1.2.3|x"})
+    )
+    problems = validate_text(CHT101, tables)
+    assert {p.criterion for p in problems} == {"I6", "I6.5"}
+    assert all("no code in a system intake delivers" in p.message for p in problems)
+
+
+def test_yaml_that_does_not_parse_is_reported_at_the_error() -> None:
+    [problem] = validate_text("trial:\n  id: [unclosed\n", TABLES)
+    assert problem.line >= 2
+    assert "not valid YAML" in problem.message
+
+
+def test_compile_text_refuses_a_file_with_problems_and_compiles_a_clean_one() -> None:
+    assert compile_text(CHT101, TABLES).id == "NCT06946485"
+    with pytest.raises(TrialFileError, match="unknown concept"):
+        compile_text(CHT101.replace("concept: leukocytes", "concept: nope"), TABLES)
