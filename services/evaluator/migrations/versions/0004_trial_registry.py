@@ -1,8 +1,8 @@
 """Trial registry: stored trial versions (text + content hash), registry changes (who, when,
 hash; the re-screen job an activation starts), and the registry state of each active trial.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
