@@ -1,8 +1,8 @@
 """A one-row table the readiness probe writes, so /readyz fails when the database cannot
 take writes (read-only, disk full) instead of staying ready while every write fails.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0002
+Revises: 0001
 Create Date: 2026-11-30
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-TABLE = "intake_write_probe"
+TABLE = "evaluator_write_probe"
 
 
 def upgrade() -> None:

@@ -16,7 +16,7 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-TABLE = "evaluator_write_probe"
+TABLE = "intake_write_probe"
 
 
 def upgrade() -> None:
