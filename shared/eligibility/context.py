@@ -190,6 +190,11 @@ def cite(
         value = fact.value_code.code
     elif value is None and fact.value_boolean is not None:
         value = fact.value_boolean
+    if fact.notes:
+        # elements read with a warning (an alias unit, an approximate time): the decision
+        # shows them beside the value they concern (issue 9, the reading rule)
+        details = dict(details or {})
+        details["reading_notes"] = "; ".join(f"{n.path}: {n.reason}" for n in fact.notes)
     # ``construct`` inlined: evidence is the most frequent model the engine makes
     values = {
         "fact_id": fact.fact_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from shared.clinical.facts import Demographics, PatientFacts, ReceivedValue
+from shared.clinical.facts import Demographics, PatientFacts, ReadingNote, ReceivedValue
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
 from shared.clinical.state import facts_from_updates
@@ -348,3 +348,30 @@ def test_a_received_value_equal_to_the_canonical_one_adds_nothing() -> None:
     )
     assert "received_value" not in cited.details
     assert AS_OF - timedelta(days=3) == cited.effective
+
+
+def test_evidence_shows_the_elements_read_with_a_warning() -> None:
+    facts = _facts(eligible_patient())
+    platelets = next(f for f in facts.facts if f.codes[0].code == "777-3")
+    noted = platelets.model_copy(
+        update={
+            "notes": (
+                ReadingNote(
+                    path="Bundle.entry[12].resource.valueQuantity.unit",
+                    reason="'K/uL' read as 10*3/uL through the site alias table",
+                ),
+            )
+        }
+    )
+    patient = facts.model_copy(
+        update={"facts": tuple(noted if f is platelets else f for f in facts.facts)}
+    )
+    cited = next(
+        e
+        for e in _criterion(evaluate(TRIAL, patient, AS_OF), "I6.1").evidence
+        if e.fact_id == platelets.fact_id
+    )
+    assert cited.details["reading_notes"] == (
+        "Bundle.entry[12].resource.valueQuantity.unit:"
+        " 'K/uL' read as 10*3/uL through the site alias table"
+    )
