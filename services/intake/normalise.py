@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import json
 from datetime import datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -81,7 +82,8 @@ def _refuse_constant(name: str) -> Any:
 
 def _json_object(text: str) -> dict[str, Any]:
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
+        # Decimal keeps the precision of FHIR decimals as sent (0.50 is not 0.5)
+        document = json.loads(text, parse_constant=_refuse_constant, parse_float=Decimal)
     except (ValueError, RecursionError) as error:
         raise MalformedInput(f"malformed JSON: {error}") from None
     if not isinstance(document, dict):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 from shared.clinical.errors import InvalidInput, Problem
@@ -100,14 +101,14 @@ def fhir_problems(document: Any) -> list[Problem]:
             limit = _string_limit(key)
             if limit is not None and len(value) > limit:
                 problems.append(Problem(path, f"longer than {limit} characters"))
-        elif isinstance(value, float | int) and not isinstance(value, bool) and (
+        elif isinstance(value, float | int | Decimal) and not isinstance(value, bool) and (
             problem := _number_problem(value)
         ):
             problems.append(Problem(path, problem))
     return problems
 
 
-def _number_problem(value: float | int) -> str | None:
+def _number_problem(value: float | int | Decimal) -> str | None:
     try:
         magnitude = abs(float(value))
     except OverflowError:

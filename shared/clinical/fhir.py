@@ -2,26 +2,41 @@
 
 Each supported resource is validated with the ``fhir.resources.R4B`` models first (R4B is the
 R4 technical correction; the Synthea R4 bundles validate unchanged, so no pre-adaptation is
-needed). Bundle entries of other types (Encounter, Claim, ...) are skipped and counted. Any
-problem anywhere refuses the whole input, naming every problem with its path: a bundle is
-never half-applied.
+needed). Bundle entries of other types (Encounter, Claim, ...) are skipped and counted.
+
+Refusals follow the bundle's processing rules (FHIR R4 http, "Batches and transactions"): a
+single resource and a ``transaction`` or ``searchset`` Bundle are all or nothing, so any
+problem refuses the whole input, naming every problem with its path. The entries of a
+``batch``, ``collection`` or ``message`` Bundle stand alone: an entry with a problem is
+refused (with every problem and its path) and the others are read; an entry whose Patient
+entry was refused is refused too (its facts could not be keyed to the right patient). When
+every entry with patient data is refused, the whole input is refused.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from shared.clinical import bounds
-from shared.clinical.errors import InvalidInput
-from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate, SourcePatient
+from shared.clinical.errors import InvalidInput, Problem
+from shared.clinical.facts import (
+    ClinicalFact,
+    Demographics,
+    PatientUpdate,
+    ReadingNote,
+    SourcePatient,
+)
 from shared.clinical.fhir_patients import (
     identifier_alias,
     patient_aliases,
@@ -32,13 +47,40 @@ from shared.clinical.fhir_resources import BUILDERS, Source, demographics, patie
 from shared.clinical.fhir_values import Json, Reader
 
 BUNDLE_TYPES = frozenset({"collection", "transaction", "batch", "searchset", "message"})
+# bundle types whose entries are processed independently (FHIR R4 http: a batch's entries
+# succeed or fail on their own; a collection or message is a set of independent resources)
+INDEPENDENT_ENTRIES = frozenset({"batch", "collection", "message"})
 SUPPORTED = frozenset({"Patient", "Medication", *BUILDERS})
+_ENTRY = re.compile(r"^Bundle\.entry\[(\d+)\]")
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class EntryOutcome:
+    """What became of one entry (or of the single resource posted).
+
+    ``accepted``: read; ``warnings`` lists every element not read exactly (path + reason).
+    ``refused``: nothing from it is used; ``problems`` says why, each with its path.
+    ``ignored``: a resource type TrialWatch does not read (Encounter, Claim ...).
+    """
+
+    path: str
+    resource_type: str | None
+    outcome: Outcome
+    problems: tuple[Problem, ...] = ()
+    warnings: tuple[ReadingNote, ...] = ()
 
 
 @dataclass(frozen=True)
 class FhirResult:
     updates: list[PatientUpdate]
     skipped: Mapping[str, int]
+    entries: tuple[EntryOutcome, ...] = ()
 
 
 @dataclass
@@ -55,6 +97,11 @@ class _Entry:
     path: str
     full_url: str | None
     resource: Json
+    index: int | None = None
+
+    @property
+    def entry_path(self) -> str:
+        return self.path.removesuffix(".resource")
 
 
 def parse_fhir(
@@ -63,8 +110,16 @@ def parse_fhir(
     source_system: str,
     received_at: datetime | None = None,
 ) -> list[PatientUpdate]:
-    """Normalise a FHIR resource or Bundle; raises ``InvalidInput`` naming every problem."""
-    return normalise_fhir(payload, source_system=source_system, received_at=received_at).updates
+    """Normalise a FHIR resource or Bundle, all or nothing whatever the Bundle type.
+
+    Raises ``InvalidInput`` naming every problem when any entry would be refused (the offline
+    ``trialwatch evaluate`` reads a whole record or nothing). Intake uses ``normalise_fhir``.
+    """
+    result = normalise_fhir(payload, source_system=source_system, received_at=received_at)
+    problems = [problem for entry in result.entries for problem in entry.problems]
+    if problems:
+        raise InvalidInput(problems)
+    return result.updates
 
 
 def normalise_fhir(
@@ -73,13 +128,23 @@ def normalise_fhir(
     source_system: str,
     received_at: datetime | None = None,
 ) -> FhirResult:
-    """As ``parse_fhir``, also counting the resources skipped by type."""
+    """As ``parse_fhir``, also saying what became of each entry and counting those skipped.
+
+    Raises ``InvalidInput`` when the whole input is refused (see the module docstring).
+    """
     reader = Reader()
     document = _load(payload, reader)
     bounds.check_fhir(document)
     entries = _entries(document, reader) if document is not None else []
+    independent = (
+        document is not None
+        and document.get("resourceType") == "Bundle"
+        and isinstance(document.get("type"), str)
+        and document["type"] in INDEPENDENT_ENTRIES
+    )
     skipped: Counter[str] = Counter()
     supported: list[_Entry] = []
+    ignored: list[_Entry] = []
     for entry in entries:
         resource_type = entry.resource.get("resourceType")
         if not isinstance(resource_type, str):
@@ -89,21 +154,108 @@ def normalise_fhir(
                 supported.append(entry)
         elif _is_fhir_type(resource_type):
             skipped[resource_type] += 1
+            ignored.append(entry)
         else:
             reader.problem(
                 f"{entry.path}.resourceType", f"not a FHIR R4 resource type: {resource_type!r}"
             )
-    updates = _group(supported, reader, source_system, received_at)
-    if reader.problems:
+    refused: dict[int, list[Problem]] = {}
+    built = _group(supported, reader, source_system, received_at, frozenset())
+    if reader.problems and independent:
+        built, refused = _without_refused(reader.problems, supported, source_system, received_at)
+    elif reader.problems:
         raise InvalidInput(reader.problems)
-    return FhirResult(updates=updates, skipped=dict(skipped))
+    outcomes = _outcomes(entries, ignored, refused, built.facts_by_entry)
+    if refused and not any(o.outcome is Outcome.ACCEPTED for o in outcomes):
+        raise InvalidInput([problem for problems in refused.values() for problem in problems])
+    return FhirResult(updates=built.updates, skipped=dict(skipped), entries=outcomes)
+
+
+def _without_refused(
+    problems: list[Problem],
+    supported: list[_Entry],
+    source_system: str,
+    received_at: datetime | None,
+) -> tuple[_Built, dict[int, list[Problem]]]:
+    """Refuse the entries with problems (and those depending on them), read the rest.
+
+    A problem outside any entry (the Bundle itself) refuses the whole input. Refusing a
+    Patient or Medication entry can make other entries fail; this repeats until nothing new
+    is refused (at most once per entry).
+    """
+    refused: dict[int, list[Problem]] = {}
+    while True:
+        for problem in problems:
+            match = _ENTRY.match(problem.path)
+            if match is None:
+                raise InvalidInput(problems)
+            refused.setdefault(int(match[1]), []).append(problem)
+        kept = [entry for entry in supported if entry.index not in refused]
+        gone = frozenset(
+            alias
+            for entry in supported
+            if entry.index in refused and entry.resource["resourceType"] == "Patient"
+            for alias in (*_aliases(entry), *patient_aliases(entry.resource))
+        )
+        reader = Reader()
+        built = _group(kept, reader, source_system, received_at, gone)
+        if not reader.problems:
+            return built, refused
+        problems = reader.problems
+
+
+def _outcomes(
+    entries: list[_Entry],
+    ignored: list[_Entry],
+    refused: dict[int, list[Problem]],
+    facts_by_entry: Mapping[str, list[ClinicalFact]],
+) -> tuple[EntryOutcome, ...]:
+    ignored_paths = {entry.path for entry in ignored}
+    outcomes = []
+    for entry in entries:
+        resource_type = entry.resource.get("resourceType")
+        kind = resource_type if isinstance(resource_type, str) else None
+        if entry.index is not None and entry.index in refused:
+            outcomes.append(
+                EntryOutcome(
+                    entry.entry_path, kind, Outcome.REFUSED, problems=tuple(refused[entry.index])
+                )
+            )
+        elif entry.path in ignored_paths:
+            outcomes.append(EntryOutcome(entry.entry_path, kind, Outcome.IGNORED))
+        else:
+            warnings = tuple(
+                note for fact in facts_by_entry.get(entry.path, ()) for note in fact_warnings(fact)
+            )
+            outcomes.append(
+                EntryOutcome(entry.entry_path, kind, Outcome.ACCEPTED, warnings=warnings)
+            )
+    for index, problems in refused.items():
+        if not any(entry.index == index for entry in entries):
+            outcomes.append(
+                EntryOutcome(f"Bundle.entry[{index}]", None, Outcome.REFUSED, tuple(problems))
+            )
+    return tuple(sorted(outcomes, key=_entry_order))
+
+
+def _entry_order(outcome: EntryOutcome) -> int:
+    match = _ENTRY.match(outcome.path)
+    return int(match[1]) if match else -1
+
+
+def fact_warnings(fact: ClinicalFact) -> tuple[ReadingNote, ...]:
+    """Every element of a fact (and its components) not read exactly: unread first, then notes."""
+    own = ((fact.unread,) if fact.unread is not None else ()) + fact.notes
+    return own + tuple(note for part in fact.components for note in fact_warnings(part))
 
 
 def _load(payload: bytes | str | Mapping[str, Any], reader: Reader) -> Json | None:
     if isinstance(payload, Mapping):
         return dict(payload)
     try:
-        document = json.loads(payload)
+        # FHIR R4 decimal: the precision sent is significant (0.50 is not 0.5), so numbers are
+        # read as Decimal and kept as sent in ``ClinicalFact.received``
+        document = json.loads(payload, parse_float=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         reader.problem("$", f"malformed JSON: {error}")
         return None
@@ -139,13 +291,24 @@ def _entries(document: Json, reader: Reader) -> list[_Entry]:
             continue
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
-            if not (
-                isinstance(entry, dict) and "request" in entry and document["type"] != "collection"
-            ):
+            request = entry.get("request") if isinstance(entry, dict) else None
+            if isinstance(request, dict) and request.get("method") in ("DELETE", "GET", "HEAD"):
+                # a DELETE carried out as nothing would leave the deleted result in use
+                reader.problem(
+                    f"{path}.request.method",
+                    f"{request['method']} is not carried out: TrialWatch only receives data"
+                    " (to withdraw a result, send it with status entered-in-error)",
+                )
+            else:
                 reader.problem(f"{path}.resource", "entry without a resource")
-            continue  # a DELETE in a transaction carries no resource and no facts
+            continue
         entries.append(
-            _Entry(path=f"{path}.resource", full_url=entry.get("fullUrl"), resource=resource)
+            _Entry(
+                path=f"{path}.resource",
+                full_url=entry.get("fullUrl"),
+                resource=resource,
+                index=index,
+            )
         )
     return entries
 
@@ -175,9 +338,19 @@ def _join(path: str, loc: tuple[int | str, ...]) -> str:
     return path
 
 
+@dataclass(frozen=True)
+class _Built:
+    updates: list[PatientUpdate]
+    facts_by_entry: Mapping[str, list[ClinicalFact]]
+
+
 def _group(
-    entries: list[_Entry], reader: Reader, source_system: str, received_at: datetime | None
-) -> list[PatientUpdate]:
+    entries: list[_Entry],
+    reader: Reader,
+    source_system: str,
+    received_at: datetime | None,
+    refused_patients: frozenset[str],
+) -> _Built:
     by_alias: dict[str, str] = {}
     patients: dict[str, _Patient] = {}
     medications: dict[str, Json] = {}
@@ -199,6 +372,7 @@ def _group(
         return medications.get(reference)
 
     source = Source(system=source_system, received_at=received_at, medication=find_medication)
+    facts_by_entry: dict[str, list[ClinicalFact]] = {}
     for entry in entries:
         resource = entry.resource
         resource_type = resource["resourceType"]
@@ -209,11 +383,12 @@ def _group(
                 reader, resource, entry.path, lambda other: _named(other, by_alias, patients)
             )
         elif resource_type in BUILDERS:
-            owner = _patient_of(entry, by_alias, patients, reader)
+            owner = _patient_of(entry, by_alias, patients, reader, refused_patients)
             facts = BUILDERS[resource_type](reader, source, resource, entry.path)
+            facts_by_entry[entry.path] = facts
             if owner is not None:
                 owner.facts.extend(facts)
-    return [
+    updates = [
         PatientUpdate(
             source_system=source_system,
             source_patient_id=patient.source_patient_id,
@@ -224,6 +399,7 @@ def _group(
         )
         for patient in patients.values()
     ]
+    return _Built(updates=updates, facts_by_entry=facts_by_entry)
 
 
 def _aliases(entry: _Entry) -> list[str]:
@@ -236,7 +412,11 @@ def _aliases(entry: _Entry) -> list[str]:
 
 
 def _patient_of(
-    entry: _Entry, by_alias: dict[str, str], patients: dict[str, _Patient], reader: Reader
+    entry: _Entry,
+    by_alias: dict[str, str],
+    patients: dict[str, _Patient],
+    reader: Reader,
+    refused_patients: frozenset[str] = frozenset(),
 ) -> _Patient | None:
     resource = entry.resource
     field_name = "patient" if "patient" in resource and "subject" not in resource else "subject"
@@ -246,6 +426,9 @@ def _patient_of(
     if not reference:
         # a logical reference (FHIR R4 Reference.identifier) names the patient by identifier
         logical = identifier_alias(subject.get("identifier"))
+        if logical is not None and logical in refused_patients:
+            reader.problem(path, "the Patient entry it refers to was refused")
+            return None
         if logical is not None:
             if logical in by_alias:
                 return patients[by_alias[logical]]
@@ -253,9 +436,12 @@ def _patient_of(
             return patients.setdefault(logical, _Patient(value, aliases=(logical,)))
         reader.problem(path, "no patient reference: the fact cannot be attributed")
         return None
+    local_id = resource_id_of(reference)
+    if reference in refused_patients or f"Patient/{local_id}" in refused_patients:
+        reader.problem(path, "the Patient entry it refers to was refused")
+        return None
     if reference in by_alias:
         return patients[by_alias[reference]]
-    local_id = resource_id_of(reference)
     if reference.startswith("urn:uuid:"):
         patient_key, local_id = reference, reference.removeprefix("urn:uuid:")
         aliases: tuple[str, ...] = ()

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.clinical.facts import ClinicalFact, Coding, Demographics, FactKind, Provenance, Sex
-from shared.clinical.fhir_values import Json, Reader, loinc_of, read_value
+from shared.clinical.facts import (
+    ClinicalFact,
+    Coding,
+    Demographics,
+    FactKind,
+    Provenance,
+    ReadingNote,
+    Sex,
+)
+from shared.clinical.fhir_values import Json, Reader, loinc_of, read_concept, read_value
 from shared.clinical.ids import fact_id
 from shared.clinical.times import TimeFormatError, parse_fhir_date
 
@@ -71,6 +79,9 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
     elif "deceasedDateTime" in resource:
         reader.time(resource["deceasedDateTime"], f"{path}.deceasedDateTime")
         deceased = True
+    if gender is not None and gender not in set(Sex):
+        # FHIR R4 Patient.gender is bound (required) to AdministrativeGender
+        reader.problem(f"{path}.gender", "not one of male, female, other, unknown")
     return Demographics(
         birth_date=birth_date,
         sex=Sex(gender) if isinstance(gender, str) and gender in set(Sex) else None,
@@ -81,7 +92,7 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
 
 def observation(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
     provenance = source.provenance(resource)
-    start, end = reader.period(resource, "effective", path)
+    start, end, time_notes = observation_time(reader, resource, path)
     fact = _observed(reader, resource, path, provenance, part="")
     if fact is None:
         return []
@@ -95,8 +106,18 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
                 "status": resource.get("status"),
                 "effective_start": start,
                 "effective_end": end,
+                "notes": (*time_notes, *built.notes),
             }
             components.append(built.model_copy(update=shared))
+    notes = fact.notes
+    if (
+        fact.value_quantity is None
+        and fact.value_code is None
+        and fact.value_boolean is None
+        and fact.unread is None
+        and not components
+    ):
+        notes = (*notes, _no_value(resource, path))
     return [
         fact.model_copy(
             update={
@@ -104,15 +125,68 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
                 "effective_start": start,
                 "effective_end": end,
                 "components": tuple(components),
+                "notes": (*time_notes, *notes),
             }
         )
     ]
 
 
+def observation_time(
+    reader: Reader, resource: Json, path: str
+) -> tuple[datetime | None, datetime | None, tuple[ReadingNote, ...]]:
+    """When the result was obtained (FHIR R4 Observation.effective[x], else .issued).
+
+    ``effective[x]`` (dateTime, Period, instant) is the clinically relevant time. Without it,
+    ``issued`` (the instant the result was made available) bounds that time from above: it
+    becomes ``effective_end`` with a note that the time is approximate, so the result is never
+    undated. ``effectiveTiming`` is not read (named in a note).
+    """
+    start, end = reader.period(resource, "effective", path)
+    notes: list[ReadingNote] = []
+    if "effectiveTiming" in resource:
+        notes.append(
+            ReadingNote(path=f"{path}.effectiveTiming", reason="a Timing is not read as a time")
+        )
+    if start is not None or end is not None:
+        return start, end, ()
+    if resource.get("issued") is not None:
+        issued = reader.time(resource["issued"], f"{path}.issued")
+        if issued is not None:
+            notes.append(
+                ReadingNote(
+                    path=f"{path}.issued",
+                    reason=(
+                        "no effective[x]: dated by issued, which bounds the collection time"
+                        " from above; the time is approximate"
+                    ),
+                )
+            )
+        return None, issued, tuple(notes)
+    notes.append(
+        ReadingNote(
+            path=f"{path}.effective[x]",
+            reason="no effective[x] and no issued: the result has no time and counts in no window",
+        )
+    )
+    return None, None, tuple(notes)
+
+
+def _no_value(element: Json, path: str) -> ReadingNote:
+    absent = _first_code(element.get("dataAbsentReason"))
+    if absent is not None:
+        # FHIR R4 Observation.dataAbsentReason: why the expected value[x] is missing
+        return ReadingNote(
+            path=f"{path}.dataAbsentReason",
+            reason=f"no value: the sender says why ({absent}); the result carries no value",
+        )
+    return ReadingNote(path=f"{path}.value[x]", reason="no value[x]: the result carries no value")
+
+
 def _observed(
     reader: Reader, element: Json, path: str, provenance: Provenance, part: str
 ) -> ClinicalFact | None:
-    codes = reader.codings(element.get("code"), f"{path}.code")
+    code_notes: list[ReadingNote] = []
+    codes = reader.codings(element.get("code"), f"{path}.code", code_notes)
     if not codes:
         reader.problem(f"{path}.code", "no coding with both system and code")
         return None
@@ -131,6 +205,9 @@ def _observed(
         **_ranges(reader, loinc, element.get("referenceRange"), f"{path}.referenceRange", unit),
         interpretation=reader.interpretation(element.get("interpretation")),
         provenance=provenance,
+        unread=value.unread,
+        notes=(*code_notes, *value.notes),
+        received=value.received,
     )
 
 
@@ -151,9 +228,14 @@ def _ranges(
 
 
 def condition(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
-    codes = _required_codes(reader, resource.get("code"), f"{path}.code")
+    notes: list[ReadingNote] = []
+    codes = _required_codes(reader, resource.get("code"), f"{path}.code", notes)
     onset, _ = reader.period(resource, "onset", path)
     abatement_start, abatement_end = reader.period(resource, "abatement", path)
+    # FHIR R4 Condition.onset[x] / abatement[x]: dateTime | Age | Period | Range | string
+    # (abatement also boolean); only times are read, the other forms are named
+    notes += _unread_times(resource, path, "onset", ("Age", "Range", "String"))
+    notes += _unread_times(resource, path, "abatement", ("Age", "Range", "String", "Boolean"))
     return [
         _fact(
             source,
@@ -163,7 +245,18 @@ def condition(reader: Reader, source: Source, resource: Json, path: str) -> list
             status=condition_status(resource),
             effective_start=onset,
             effective_end=abatement_end or abatement_start,
+            notes=notes,
         )
+    ]
+
+
+def _unread_times(
+    resource: Json, path: str, prefix: str, forms: tuple[str, ...]
+) -> list[ReadingNote]:
+    return [
+        ReadingNote(path=f"{path}.{prefix}{form}", reason=f"{prefix}{form} is not read as a time")
+        for form in forms
+        if f"{prefix}{form}" in resource
     ]
 
 
@@ -175,9 +268,13 @@ def condition_status(resource: Json) -> str | None:
 
 
 def medication(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
+    notes: list[ReadingNote] = []
     if "medicationCodeableConcept" in resource:
         codes = _required_codes(
-            reader, resource["medicationCodeableConcept"], f"{path}.medicationCodeableConcept"
+            reader,
+            resource["medicationCodeableConcept"],
+            f"{path}.medicationCodeableConcept",
+            notes,
         )
     else:
         reference = (resource.get("medicationReference") or {}).get("reference")
@@ -187,35 +284,52 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
                 f"{path}.medicationReference", "Medication not found in the resource or the bundle"
             )
             return []
-        codes = _required_codes(reader, referenced.get("code"), f"{path}.medicationReference")
+        codes = _required_codes(
+            reader, referenced.get("code"), f"{path}.medicationReference", notes
+        )
     if resource["resourceType"] == "MedicationRequest":
         start, end = reader.time(resource.get("authoredOn"), f"{path}.authoredOn"), None
     else:
         start, end = reader.period(resource, "effective", path)
-    return [_fact(source, resource, FactKind.MEDICATION, codes, resource.get("status"), start, end)]
+    return [
+        _fact(
+            source, resource, FactKind.MEDICATION, codes, resource.get("status"), start, end, notes
+        )
+    ]
 
 
 def procedure(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
-    codes = _required_codes(reader, resource.get("code"), f"{path}.code")
+    notes: list[ReadingNote] = []
+    codes = _required_codes(reader, resource.get("code"), f"{path}.code", notes)
     start, end = reader.period(resource, "performed", path)
-    return [_fact(source, resource, FactKind.PROCEDURE, codes, resource.get("status"), start, end)]
+    # FHIR R4 Procedure.performed[x]: dateTime | Period | string | Age | Range
+    notes += _unread_times(resource, path, "performed", ("String", "Age", "Range"))
+    return [
+        _fact(
+            source, resource, FactKind.PROCEDURE, codes, resource.get("status"), start, end, notes
+        )
+    ]
 
 
 def diagnostic_report(
     reader: Reader, source: Source, resource: Json, path: str
 ) -> list[ClinicalFact]:
-    """Each coded conclusion becomes an observation-like fact; reports without one add nothing."""
+    """Each conclusion code becomes an observation-like fact; a report without one adds nothing.
+
+    FHIR R4 DiagnosticReport.conclusionCode is a list of CodeableConcepts, each read as a
+    coded result (any known coding decides; text alone through the result vocabulary). The
+    report's own results arrive as the Observations it references, read on their own.
+    """
     conclusions = resource.get("conclusionCode") or ()
     if not conclusions:
         return []
-    codes = _required_codes(reader, resource.get("code"), f"{path}.code")
+    notes: list[ReadingNote] = []
+    codes = _required_codes(reader, resource.get("code"), f"{path}.code", notes)
     start, end = reader.period(resource, "effective", path)
     provenance = source.provenance(resource)
     facts = []
     for index, concept in enumerate(conclusions):
-        conclusion = reader.codings(concept, f"{path}.conclusionCode[{index}]")
-        if not conclusion:
-            continue
+        value = read_concept(reader, None, concept, f"{path}.conclusionCode[{index}]")
         facts.append(
             ClinicalFact(
                 fact_id=fact_id(source.system, provenance.resource, f"conclusionCode[{index}]"),
@@ -224,8 +338,12 @@ def diagnostic_report(
                 status=resource.get("status"),
                 effective_start=start,
                 effective_end=end,
-                value_code=conclusion[0],
+                value_code=value.code,
+                value_quantity=value.quantity,
                 provenance=provenance,
+                unread=value.unread,
+                notes=(*notes, *value.notes),
+                received=value.received,
             )
         )
     return facts
@@ -239,6 +357,7 @@ def _fact(
     status: str | None,
     effective_start: datetime | None,
     effective_end: datetime | None,
+    notes: list[ReadingNote] | None = None,
 ) -> ClinicalFact:
     provenance = source.provenance(resource)
     return ClinicalFact(
@@ -249,11 +368,15 @@ def _fact(
         effective_start=effective_start,
         effective_end=effective_end,
         provenance=provenance,
+        notes=tuple(notes or ()),
     )
 
 
-def _required_codes(reader: Reader, concept: Any, path: str) -> tuple[Coding, ...]:
-    codes = reader.codings(concept, path)
+def _required_codes(
+    reader: Reader, concept: Any, path: str, notes: list[ReadingNote] | None = None
+) -> tuple[Coding, ...]:
+    """Every coding of the concept (all stand for it; the engine matches any one it knows)."""
+    codes = reader.codings(concept, path, notes)
     if not codes:
         reader.problem(path, "no coding with both system and code")
     return codes

@@ -1,7 +1,9 @@
 """Reading FHIR datatypes (CodeableConcept, Quantity, dateTime, Period) into canonical parts.
 
 Problems are appended to a shared list with their path instead of raised, so one refusal
-names every problem in the input.
+names every problem in the input. A value that is not a problem with the input but that
+TrialWatch cannot read (free text, an unknown unit for an uncatalogued analyte, codings that
+disagree) is returned as an unread ``ReadingNote`` instead: the fact is kept, never dropped.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ from typing import Any
 
 from shared.clinical.codes import LOINC, UCUM
 from shared.clinical.errors import Problem
-from shared.clinical.facts import Coding, Quantity, ReferenceRange
-from shared.clinical.qualitative import qualitative_coding
-from shared.clinical.reading import COMPARATORS
+from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
+from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
+from shared.clinical.reading import COMPARATORS, number_in_text, quoted
 from shared.clinical.times import TimeFormatError, parse_fhir_datetime
 from shared.clinical.units import UnitError, analyte_for, to_canonical
 
-_TITER = re.compile(r"^\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 # referenceRange.text as labs write it, like HL7 v2 OBX-7: "7-35 U/L", "4.3 to 6.2", "<40", ">1"
 _TEXT_RANGE = re.compile(
@@ -30,6 +31,19 @@ _TEXT_RANGE = re.compile(
 )
 # UCUM durations per year for referenceRange.age (UCUM: a = 365.25 d, mo = a/12, wk = 7 d)
 _AGE_UNITS = {"a": 1.0, "mo": 12.0, "wk": 365.25 / 7, "d": 365.25}
+_VALUE_TYPES = (
+    "valueQuantity",
+    "valueCodeableConcept",
+    "valueString",
+    "valueBoolean",
+    "valueInteger",
+    "valueRange",
+    "valueRatio",
+    "valueSampledData",
+    "valueTime",
+    "valueDateTime",
+    "valuePeriod",
+)
 
 Json = dict[str, Any]
 
@@ -43,15 +57,27 @@ class Reader:
     def problem(self, path: str, reason: str) -> None:
         self.problems.append(Problem(path=path, reason=reason))
 
-    def codings(self, concept: Any, path: str) -> tuple[Coding, ...]:
+    def codings(
+        self, concept: Any, path: str, notes: list[ReadingNote] | None = None
+    ) -> tuple[Coding, ...]:
+        """Every coding with both ``system`` and ``code`` (FHIR R4 Coding: a code means nothing
+        without its system). Each coding left out is named in ``notes`` when it is given."""
         if not isinstance(concept, dict):
             return ()
         found = []
-        for coding in concept.get("coding") or ():
+        for index, coding in enumerate(concept.get("coding") or ()):
             if coding.get("system") and coding.get("code"):
                 found.append(
                     Coding(
                         system=coding["system"], code=coding["code"], display=coding.get("display")
+                    )
+                )
+            elif notes is not None:
+                missing = "system" if coding.get("code") else "code"
+                notes.append(
+                    ReadingNote(
+                        path=f"{path}.coding[{index}]",
+                        reason=f"coding without a {missing}: not read",
                     )
                 )
         return tuple(found)
@@ -89,10 +115,13 @@ class Reader:
         default_unit: str | None = None,
         *,
         derived: bool = False,
+        unread: list[ReadingNote] | None = None,
     ) -> Quantity | None:
         """A FHIR Quantity in canonical units; a wrong unit for a known analyte is a problem.
 
         ``derived``: the quantity was read from text or a ratio at ``path`` (no unit element).
+        ``unread``: where to say why a value of an analyte outside the catalogue was not kept
+        (its unit does not read as UCUM); without it, that value is left out.
         """
         value = data.get("value")
         if value is None:
@@ -102,10 +131,14 @@ class Reader:
         try:
             canonical = to_canonical(loinc or "", float(value), unit)
         except UnitError as error:
+            where = path if derived else f"{path}.{unit_key}"
             if loinc is not None and analyte_for(loinc) is not None:
-                where = path if derived else f"{path}.{unit_key}"
                 self.problem(where, f"{error} (LOINC {loinc})")
-            return None  # an unknown analyte with an unreadable unit: keep nothing, invent nothing
+            elif unread is not None:
+                # an analyte TrialWatch does not catalogue, in a unit that is not UCUM: the
+                # result is kept as unread, nothing is invented
+                unread.append(ReadingNote(path=where, reason=f"{error}: value not read"))
+            return None
         comparator = data.get("comparator")
         if comparator is None:
             return canonical
@@ -213,56 +246,295 @@ class Reader:
 
 
 def loinc_of(codes: tuple[Coding, ...]) -> str | None:
-    return next((coding.code for coding in codes if coding.system == LOINC), None)
+    """The LOINC code that decides units: the first one in the analyte catalogue, else the first.
+
+    Every coding of a CodeableConcept stands for the same concept (FHIR R4 datatypes,
+    CodeableConcept.coding), so a catalogued LOINC coding anywhere in the list is used.
+    """
+    loincs = [coding.code for coding in codes if coding.system == LOINC]
+    return next((code for code in loincs if analyte_for(code) is not None), None) or next(
+        iter(loincs), None
+    )
 
 
 @dataclass(frozen=True)
 class ObservedValue:
+    """One ``value[x]`` read: at most one of quantity, code, boolean; or why it was not read.
+
+    ``unread`` is set when the element exists but could not be read (the fact is kept and
+    every criterion reading it is unknown); ``notes`` name what was read with a warning;
+    ``received`` is the value and unit exactly as sent.
+    """
+
     quantity: Quantity | None = None
     code: Coding | None = None
     boolean: bool | None = None
+    unread: ReadingNote | None = None
+    notes: tuple[ReadingNote, ...] = ()
+    received: ReceivedValue | None = None
 
 
 def read_value(reader: Reader, loinc: str | None, element: Json, path: str) -> ObservedValue:
-    """``value[x]`` of an Observation or component; free text other than results is dropped."""
+    """``value[x]`` of an Observation or component (FHIR R4 Observation.value[x]).
+
+    Read: Quantity (with its comparator), CodeableConcept (any known coding, or its text),
+    string (a result word, a number or titer with an optional bound), boolean, integer,
+    Range (as a bound), Ratio 1:N (a titer). Kept as unread: every other form, and any of
+    these that cannot be read. No ``value[x]`` at all: an empty value.
+    """
     if isinstance(element.get("valueQuantity"), dict):
-        return ObservedValue(
-            quantity=reader.quantity(loinc, element["valueQuantity"], f"{path}.valueQuantity")
-        )
+        return _value_quantity(reader, loinc, element["valueQuantity"], f"{path}.valueQuantity")
     if "valueCodeableConcept" in element:
-        codes = reader.codings(element["valueCodeableConcept"], f"{path}.valueCodeableConcept")
-        return ObservedValue(code=codes[0] if codes else None)
+        return read_concept(
+            reader, loinc, element["valueCodeableConcept"], f"{path}.valueCodeableConcept"
+        )
     if "valueBoolean" in element:
-        return ObservedValue(boolean=bool(element["valueBoolean"]))
+        flag = bool(element["valueBoolean"])
+        return ObservedValue(boolean=flag, received=ReceivedValue(value=str(flag).lower()))
     if "valueInteger" in element:
         data = {"value": element["valueInteger"], "unit": "1"}
-        return ObservedValue(
-            quantity=reader.quantity(loinc, data, f"{path}.valueInteger", derived=True)
+        return _with_received(
+            _quantity_value(reader, loinc, data, f"{path}.valueInteger", derived=True),
+            ReceivedValue(value=str(element["valueInteger"])),
         )
     if isinstance(element.get("valueRatio"), dict):
         return _titer_ratio(reader, loinc, element["valueRatio"], f"{path}.valueRatio")
     if isinstance(element.get("valueString"), str):
         return read_result_text(reader, loinc, element["valueString"], f"{path}.valueString")
+    if isinstance(element.get("valueRange"), dict):
+        return _value_range(reader, loinc, element["valueRange"], f"{path}.valueRange")
+    for key in _VALUE_TYPES:
+        if key in element:
+            return _unread(f"{path}.{key}", f"{key} is not a result form TrialWatch reads")
     return ObservedValue()
+
+
+def _unread(path: str, reason: str, received: ReceivedValue | None = None) -> ObservedValue:
+    return ObservedValue(unread=ReadingNote(path=path, reason=reason), received=received)
+
+
+def _with_received(value: ObservedValue, received: ReceivedValue) -> ObservedValue:
+    return ObservedValue(
+        quantity=value.quantity,
+        code=value.code,
+        boolean=value.boolean,
+        unread=value.unread,
+        notes=value.notes,
+        received=received,
+    )
+
+
+def _sent_number(value: Any) -> str:
+    """A JSON number as the sender wrote it (a ``Decimal`` keeps its precision, FHIR R4 decimal)."""
+    return str(value)
+
+
+def _quantity_value(
+    reader: Reader, loinc: str | None, data: Json, path: str, *, derived: bool = False
+) -> ObservedValue:
+    unread: list[ReadingNote] = []
+    quantity = reader.quantity(loinc, data, path, derived=derived, unread=unread)
+    return ObservedValue(quantity=quantity, unread=unread[0] if unread else None)
+
+
+def _value_quantity(reader: Reader, loinc: str | None, data: Json, path: str) -> ObservedValue:
+    """FHIR R4 Quantity: value, comparator, unit/code (UCUM when system is UCUM)."""
+    comparator = data.get("comparator") if isinstance(data.get("comparator"), str) else ""
+    unit = data.get("code") or data.get("unit")
+    received = ReceivedValue(
+        value=f"{comparator}{_sent_number(data['value'])}"
+        if data.get("value") is not None
+        else None,
+        unit=str(unit) if unit else None,
+    )
+    if data.get("value") is None:
+        return _unread(f"{path}.value", "valueQuantity has no value", received)
+    return _with_received(_quantity_value(reader, loinc, data, path), received)
+
+
+def read_concept(reader: Reader, loinc: str | None, concept: Any, path: str) -> ObservedValue:
+    """A coded result (FHIR R4 CodeableConcept): every coding stands for the same concept.
+
+    Any coding TrialWatch knows decides (``qualitative.coded_answer``); codings that read as
+    different results make the value unread. With no known coding, the first coding is kept as
+    sent (a code some criterion may read) and a note says so. A concept sent as ``text`` alone
+    is read as a ``valueString`` would be, else it is unread.
+    """
+    notes: list[ReadingNote] = []
+    codes = reader.codings(concept, path, notes)
+    readings: dict[object, tuple[Coding, Answer]] = {}
+    for coding in codes:
+        answer = coded_answer(coding)
+        if answer is not None:
+            key = (answer.coding.system, answer.coding.code) if answer.coding else answer.score
+            readings.setdefault(key, (coding, answer))
+    if len(readings) > 1:
+        sent = ", ".join(f"{c.system}|{c.code}" for c, _ in readings.values())
+        return _unread(path, f"its codings mean different results ({sent})")
+    if readings:
+        coding, answer = next(iter(readings.values()))
+        received = ReceivedValue(value=f"{coding.system}|{coding.code}")
+        if answer.coding is not None:
+            return ObservedValue(code=answer.coding, notes=tuple(notes), received=received)
+        data = {"value": answer.score, "unit": "1"}
+        value = _quantity_value(reader, loinc, data, path, derived=True)
+        return ObservedValue(
+            quantity=value.quantity, unread=value.unread, notes=tuple(notes), received=received
+        )
+    if codes:
+        first = codes[0]
+        notes.append(
+            ReadingNote(
+                path=path,
+                reason=(
+                    f"no coding is a result code TrialWatch knows; kept as sent"
+                    f" ({first.system}|{first.code})"
+                ),
+            )
+        )
+        return ObservedValue(
+            code=first,
+            notes=tuple(notes),
+            received=ReceivedValue(value=f"{first.system}|{first.code}"),
+        )
+    text = concept.get("text") if isinstance(concept, dict) else None
+    if isinstance(text, str) and text.strip():
+        read = read_result_text(reader, loinc, text, f"{path}.text")
+        return ObservedValue(
+            quantity=read.quantity,
+            code=read.code,
+            unread=read.unread,
+            notes=(*notes, *read.notes),
+            received=read.received,
+        )
+    return ObservedValue(
+        unread=ReadingNote(path=path, reason="no coding with system and code, and no text"),
+        notes=tuple(notes),
+    )
 
 
 def _titer_ratio(reader: Reader, loinc: str | None, ratio: Json, path: str) -> ObservedValue:
-    """A Ratio 1:N is a titer; other ratios have no single value to keep."""
-    numerator = (ratio.get("numerator") or {}).get("value")
-    denominator = (ratio.get("denominator") or {}).get("value")
-    if numerator != 1 or denominator is None:
-        return ObservedValue()
-    data = {"value": float(denominator), "unit": "{titer}"}
-    return ObservedValue(quantity=reader.quantity(loinc, data, path, derived=True))
+    """A Ratio 1:N is a titer N (a bound on the denominator bounds the titer); else unread."""
+    numerator = ratio.get("numerator") or {}
+    denominator = ratio.get("denominator") or {}
+    sent = f"{numerator.get('value')}:{denominator.get('comparator', '')}{denominator.get('value')}"
+    received = ReceivedValue(value=sent)
+    if (
+        numerator.get("value") != 1
+        or numerator.get("comparator")
+        or denominator.get("value") is None
+    ):
+        return _unread(path, f"ratio {sent} is not a titer 1:N", received)
+    data = {"value": float(denominator["value"]), "unit": "{titer}"}
+    if denominator.get("comparator") is not None:
+        data["comparator"] = denominator["comparator"]
+    return _with_received(_quantity_value(reader, loinc, data, path, derived=True), received)
+
+
+def _value_range(reader: Reader, loinc: str | None, sent: Json, path: str) -> ObservedValue:
+    """A Range (FHIR R4: low and high, each inclusive) is read as one inclusive bound.
+
+    ``low`` gives ``>= low`` (the value is at least low, whatever high says), else ``high``
+    gives ``<= high``. A bound is what the engine already judges conservatively; the bound not
+    used is named in a note. Neither: unread.
+    """
+    low, high = sent.get("low"), sent.get("high")
+    received = ReceivedValue(
+        value=f"{(low or {}).get('value', '')}-{(high or {}).get('value', '')}",
+        unit=(low or high or {}).get("code") or (low or high or {}).get("unit"),
+    )
+    notes = []
+    if isinstance(low, dict) and low.get("value") is not None:
+        data, where, comparator = low, f"{path}.low", ">="
+        if isinstance(high, dict) and high.get("value") is not None:
+            notes.append(
+                ReadingNote(path=f"{path}.high", reason="a range is read as its lower bound only")
+            )
+    elif isinstance(high, dict) and high.get("value") is not None:
+        data, where, comparator = high, f"{path}.high", "<="
+    else:
+        return _unread(path, "a range without a low or high value", received)
+    value = _quantity_value(reader, loinc, {**data, "comparator": comparator}, where)
+    return ObservedValue(
+        quantity=value.quantity, unread=value.unread, notes=tuple(notes), received=received
+    )
+
+
+def _value_words(text: str) -> str:
+    """``value '<<10'`` for a short text without letters, else a length (free text is not
+    copied: it may name people)."""
+    shown = quoted(text)
+    return f"value {shown}" if shown.startswith(("'", '"')) else shown
 
 
 def read_result_text(reader: Reader, loinc: str | None, text: str, path: str) -> ObservedValue:
-    """A qualitative word as SNOMED, a titer ``1:160`` as 160 {titer}; anything else: nothing."""
+    """A result sent as text (FHIR R4 valueString, CodeableConcept.text, HL7 v2 ST/TX).
+
+    A listed result word becomes its SNOMED coding; a number, with an optional bound
+    (``<10``, ``<=5``, ``>1:320``) becomes a Quantity with that comparator; a titer ``1:80``
+    becomes 80 ``{titer}``. Anything else is unread (and never copied when it may be a note).
+    """
     coding = qualitative_coding(text)
     if coding is not None:
-        return ObservedValue(code=coding)
-    titer = _TITER.match(text)
-    if titer is not None:
-        data = {"value": float(titer[1]), "unit": "{titer}"}
-        return ObservedValue(quantity=reader.quantity(loinc, data, path, derived=True))
-    return ObservedValue()
+        return ObservedValue(code=coding, received=ReceivedValue(value=text.strip()))
+    number_text = number_in_text(text)
+    if number_text is None:
+        if _value_words(text).startswith("value "):
+            return _unread(path, f"{_value_words(text)} is not a number")
+        return _unread(path, f"{_value_words(text)} is not a result TrialWatch reads")
+    received = ReceivedValue(value=text.strip())
+    comparator, number = number_text.comparator, number_text.value
+    if number_text.titer:
+        data: Json = {"value": number, "unit": "{titer}"}
+        if comparator:
+            data["comparator"] = comparator
+        return _with_received(_quantity_value(reader, loinc, data, path, derived=True), received)
+    return _with_received(_unitless(reader, loinc, number, comparator, text, path), received)
+
+
+def _unitless(
+    reader: Reader, loinc: str | None, number: float, comparator: str | None, text: str, path: str
+) -> ObservedValue:
+    """A number sent without a unit: read only when no unit could change what it means.
+
+    An analyte whose catalogue entry allows no unit takes its canonical unit. A bound is read
+    in the accepted unit that makes it loosest (``<10`` platelets holds as < 10 10*9/L
+    whichever accepted unit the lab meant, since 10*9/L is the largest), so it is true in
+    every case and a note says so. A plain number is read only when every accepted unit gives
+    the same value; otherwise, and for an analyte outside the catalogue, it is unread.
+    """
+    analyte = analyte_for(loinc) if loinc else None
+    if analyte is None:
+        return _unread(path, f"{_value_words(text)} has no unit and the analyte is not catalogued")
+    if analyte.unit_may_be_missing:
+        data: Json = {"value": number, "unit": ""}
+        if comparator:
+            data["comparator"] = comparator
+        return _quantity_value(reader, loinc, data, path, derived=True)
+    readings = []
+    for unit in analyte.units:
+        try:
+            readings.append(to_canonical(loinc or "", number, unit))
+        except UnitError:
+            continue
+    if not readings:
+        return _unread(path, f"{_value_words(text)} has no unit")
+    values = [reading.value for reading in readings]
+    if comparator in ("<", "<="):
+        value = max(values)
+    elif comparator in (">", ">="):
+        value = min(values)
+    elif all(abs(v - values[0]) <= 1e-9 * max(1.0, abs(values[0])) for v in values):
+        value = values[0]
+    else:
+        return _unread(path, f"{_value_words(text)} has no unit, and its accepted units differ")
+    value = float(f"{value:.12g}")  # the unit factors are exact powers of ten; drop float noise
+    quantity = Quantity(value=value, unit=analyte.canonical, comparator=comparator)
+    note = ReadingNote(
+        path=path,
+        reason=(
+            f"no unit sent: read as {comparator or ''}{value:g} {analyte.canonical}, which holds"
+            f" in every unit accepted for {analyte.name}"
+        ),
+    )
+    return ObservedValue(quantity=quantity, notes=(note,))

@@ -1,31 +1,58 @@
-"""Qualitative result words (``Positive``, ``Not detected`` ...) as SNOMED CT codes.
+"""Qualitative result words and coded answers as canonical codings (or ordinal scores).
 
-The table is data (``qualitative.yaml``, with its source); anything else in a free-text
-result is dropped, never copied: free text may hold names or notes.
+The table is data (``qualitative.yaml``, with its sources). A coded answer is read through
+any of a CodeableConcept's codings (FHIR R4 datatypes: every coding of a CodeableConcept
+represents the same concept): SNOMED CT qualifier values are kept, LOINC answer codes (LA...)
+become the SNOMED qualifier they stand for, LOINC ordinal answers (the ECOG list LL529-9)
+become a score. Free text other than a listed word is never copied: it may hold names or notes.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 import yaml
 
+from shared.clinical.codes import LOINC, SNOMED
 from shared.clinical.facts import Coding
 
-SNOMED = "http://snomed.info/sct"
+TRIALWATCH_SYSTEMS = "https://trialwatch.dev/fhir/CodeSystem/"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one coding means: a canonical qualitative coding, or a score from an answer list."""
+
+    coding: Coding | None = None
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    words: dict[str, Coding]
+    codes: dict[tuple[str, str], Answer]
 
 
 @cache
-def _table() -> dict[str, Coding]:
+def _tables() -> _Tables:
     text = resources.files("shared.clinical").joinpath("qualitative.yaml").read_text("utf-8")
-    table: dict[str, Coding] = {}
-    for entry in yaml.safe_load(text)["results"]:
+    data = yaml.safe_load(text)
+    words: dict[str, Coding] = {}
+    codes: dict[tuple[str, str], Answer] = {}
+    for entry in data["results"]:
         coding = Coding(system=SNOMED, code=str(entry["snomed"]), display=entry["display"])
         for word in entry["words"]:
-            table[_key(word)] = coding
-    return table
+            words[_key(word)] = coding
+        codes[(SNOMED, coding.code)] = Answer(coding=coding)
+        for answer in entry["loinc"]:
+            codes[(LOINC, str(answer))] = Answer(coding=coding)
+    for answer_list in data["scores"]:
+        for answer, score in answer_list["answers"].items():
+            codes[(LOINC, str(answer))] = Answer(score=float(score))
+    return _Tables(words=words, codes=codes)
 
 
 def _key(text: str) -> str:
@@ -36,4 +63,15 @@ def _key(text: str) -> str:
 
 def qualitative_coding(text: str) -> Coding | None:
     """The SNOMED coding for a recognised result word, else ``None``."""
-    return _table().get(_key(text))
+    return _tables().words.get(_key(text))
+
+
+def coded_answer(coding: Coding) -> Answer | None:
+    """What TrialWatch reads a coding as, or ``None`` when it does not know the code.
+
+    A coding in TrialWatch's own CodeSystem (``https://trialwatch.dev/fhir/CodeSystem/...``,
+    e.g. the ISN/RPS biopsy classes) is known as itself.
+    """
+    if coding.system.startswith(TRIALWATCH_SYSTEMS):
+        return Answer(coding=coding)
+    return _tables().codes.get((coding.system, coding.code.strip()))

@@ -99,10 +99,12 @@ def test_a_qualitative_word_becomes_a_snomed_code_and_a_date_means_midnight_utc(
     assert fact.effective_start == datetime(2026, 11, 19, tzinfo=UTC)
 
 
-def test_other_free_text_is_dropped_never_copied() -> None:
+def test_other_free_text_is_kept_unread_never_copied() -> None:
     update = _update()
     fact = _fact(update, "Observation/note-1")
     assert (fact.value_quantity, fact.value_code, fact.value_boolean) == (None, None, None)
+    assert fact.unread is not None
+    assert fact.unread.path == "Bundle.entry[5].resource.valueString"
     assert "Jane" not in update.model_dump_json()
 
 
@@ -298,7 +300,7 @@ def test_an_unresolvable_medication_reference_is_refused() -> None:
     assert _problems(bundle)[0].startswith("Bundle.entry[14].resource.medicationReference:")
 
 
-def test_an_unknown_analyte_keeps_a_readable_unit_as_given_and_drops_an_unreadable_one() -> None:
+def test_an_unknown_analyte_keeps_a_readable_unit_as_given_and_an_unreadable_one_unread() -> None:
     bundle = _bundle()
     glucose = copy.deepcopy(_entry(bundle, "hgb-1"))
     glucose.update(id="glu-1", code={"coding": [{"system": "http://loinc.org", "code": "2345-7"}]})
@@ -311,7 +313,9 @@ def test_an_unknown_analyte_keeps_a_readable_unit_as_given_and_drops_an_unreadab
     kept = _fact(update, "Observation/glu-1").value_quantity
     assert kept is not None
     assert (kept.value, kept.unit) == (5.5, "mmol/L")
-    assert _fact(update, "Observation/odd-1").value_quantity is None
+    odd_fact = _fact(update, "Observation/odd-1")
+    assert odd_fact.value_quantity is None
+    assert odd_fact.unread is not None
 
 
 def test_a_comparator_is_kept_with_the_value() -> None:

@@ -1,0 +1,368 @@
+"""Every element of a FHIR R4 result is read exactly, refused with its path, or kept unread.
+
+Inputs are shaped as real senders shape them: several codings per CodeableConcept (FHIR R4
+datatypes: all codings of a CodeableConcept stand for the same concept), LOINC answer codes,
+censored values as strings, ranges, results dated only by ``issued``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from shared.clinical.errors import InvalidInput
+from shared.clinical.facts import ClinicalFact
+from shared.clinical.fhir import parse_fhir
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
+PLATELETS, HCG, ECOG, ANA, GLUCOSE = "777-3", "2106-3", "89247-1", "5048-4", "2345-7"
+
+
+def _observation(code: str, **value: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "Observation",
+        "id": "obs-1",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "subject": {"reference": "Patient/p-1"},
+        "effectiveDateTime": "2026-02-28T08:00:00Z",
+    }
+    resource.update(value)
+    return resource
+
+
+def _read(resource: dict[str, Any]) -> ClinicalFact:
+    (update,) = parse_fhir(resource, source_system="lab-a")
+    (fact,) = update.facts
+    return fact
+
+
+def _refused(resource: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidInput) as caught:
+        parse_fhir(resource, source_system="lab-a")
+    return [str(problem) for problem in caught.value.problems]
+
+
+# --- kind 1: coded values -------------------------------------------------------------
+
+
+def test_a_loinc_answer_code_listed_before_its_snomed_twin_reads_as_positive() -> None:
+    concept = {
+        "coding": [
+            {"system": LOINC, "code": "LA6576-8", "display": "Positive"},
+            {"system": SNOMED, "code": "10828004", "display": "Positive"},
+        ]
+    }
+    fact = _read(_observation(HCG, valueCodeableConcept=concept))
+    assert fact.value_code is not None
+    assert (fact.value_code.system, fact.value_code.code) == (SNOMED, "10828004")
+    assert fact.unread is None
+    assert fact.received is not None
+    assert fact.received.value == f"{LOINC}|LA6576-8"
+
+
+@pytest.mark.parametrize(
+    ("answer", "snomed"),
+    [
+        ("LA6576-8", "10828004"),
+        ("LA6577-6", "260385009"),
+        ("LA11882-0", "260373001"),
+        ("LA11883-8", "260415000"),
+    ],
+)
+def test_loinc_answer_codes_alone_read_as_their_snomed_qualifier(answer: str, snomed: str) -> None:
+    fact = _read(
+        _observation(HCG, valueCodeableConcept={"coding": [{"system": LOINC, "code": answer}]})
+    )
+    assert fact.value_code is not None
+    assert fact.value_code.code == snomed
+
+
+def test_a_known_coding_decides_even_after_a_local_code_the_product_does_not_know() -> None:
+    concept = {
+        "coding": [
+            {"system": "urn:oid:1.2.3.4", "code": "POS"},
+            {"system": LOINC, "code": "LA6576-8"},
+        ]
+    }
+    fact = _read(_observation(HCG, valueCodeableConcept=concept))
+    assert fact.value_code is not None
+    assert fact.value_code.code == "10828004"
+
+
+def test_codings_that_mean_different_results_leave_the_result_unread() -> None:
+    concept = {
+        "coding": [{"system": LOINC, "code": "LA6576-8"}, {"system": SNOMED, "code": "260385009"}]
+    }
+    fact = _read(_observation(HCG, valueCodeableConcept=concept))
+    assert fact.value_code is None
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.valueCodeableConcept"
+    assert "different results" in fact.unread.reason
+
+
+@pytest.mark.parametrize(("answer", "score"), [("LA9622-7", 0), ("LA9623-5", 1), ("LA9627-6", 5)])
+def test_ecog_answer_codes_read_as_the_score(answer: str, score: int) -> None:
+    fact = _read(
+        _observation(ECOG, valueCodeableConcept={"coding": [{"system": LOINC, "code": answer}]})
+    )
+    assert fact.value_quantity is not None
+    assert (fact.value_quantity.value, fact.value_quantity.unit) == (score, "1")
+
+
+def test_a_concept_sent_as_text_alone_goes_through_the_result_vocabulary() -> None:
+    fact = _read(_observation(HCG, valueCodeableConcept={"text": "POSITIVE"}))
+    assert fact.value_code is not None
+    assert fact.value_code.code == "10828004"
+
+
+def test_a_concept_sent_as_unknown_text_alone_is_kept_unread_and_not_copied() -> None:
+    fact = _read(_observation(HCG, valueCodeableConcept={"text": "see Dr Roe's note"}))
+    assert fact.value_code is None
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.valueCodeableConcept.text"
+    assert "Roe" not in fact.model_dump_json()
+
+
+def test_an_unknown_code_is_kept_as_sent_with_a_note() -> None:
+    concept = {"coding": [{"system": SNOMED, "code": "82334004", "display": "Indeterminate"}]}
+    fact = _read(_observation(HCG, valueCodeableConcept=concept))
+    assert fact.value_code is not None
+    assert fact.value_code.code == "82334004"
+    assert [note.path for note in fact.notes] == ["Observation.valueCodeableConcept"]
+
+
+def test_a_coding_without_a_system_is_named_not_silently_dropped() -> None:
+    concept = {"coding": [{"code": "POS"}, {"system": LOINC, "code": "LA6576-8"}]}
+    fact = _read(_observation(HCG, valueCodeableConcept=concept))
+    assert fact.value_code is not None
+    assert fact.value_code.code == "10828004"
+    assert [n.path for n in fact.notes] == ["Observation.valueCodeableConcept.coding[0]"]
+
+
+def test_the_catalogued_loinc_coding_decides_the_unit_wherever_it_is_in_the_list() -> None:
+    resource = _observation(
+        PLATELETS, valueQuantity={"value": 150, "unit": "K/uL", "system": UCUM, "code": "10*3/uL"}
+    )
+    resource["code"]["coding"].insert(0, {"system": LOINC, "code": "99999-9"})
+    quantity = _read(resource).value_quantity
+    assert quantity is not None
+    assert (quantity.value, quantity.unit) == (150, "10*9/L")
+
+
+# --- kind 2: censored and ranged values -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "comparator", "value"),
+    [("<10", "<", 10.0), ("<=5", "<=", 5.0), ("> 400", ">", 0.4), ("\u22645", "<=", 5.0)],
+)
+def test_a_censored_string_reads_as_a_bound_like_a_quantity_comparator(
+    text: str, comparator: str, value: float
+) -> None:
+    fact = _read(_observation(PLATELETS, valueString=text))
+    assert fact.value_quantity is not None
+    assert (fact.value_quantity.comparator, fact.value_quantity.value) == (comparator, value)
+    assert fact.value_quantity.unit == "10*9/L"
+    assert fact.received is not None
+    assert fact.received.value == text.strip()
+
+
+def test_a_lower_bound_without_a_unit_is_read_in_the_unit_that_makes_it_loosest() -> None:
+    # ">5" could be 5 /uL (0.005 10*9/L) or 5 10*3/uL: only "> 0.005 10*9/L" holds for both
+    fact = _read(_observation(PLATELETS, valueString=">5"))
+    assert fact.value_quantity is not None
+    assert fact.value_quantity.comparator == ">"
+    assert fact.value_quantity.value == 0.005
+    assert "no unit sent" in fact.notes[0].reason
+
+
+def test_a_plain_number_without_a_unit_for_an_analyte_with_several_scales_is_unread() -> None:
+    fact = _read(_observation(PLATELETS, valueString="180"))
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert fact.unread.reason == "value '180' has no unit, and its accepted units differ"
+
+
+@pytest.mark.parametrize(
+    ("text", "comparator", "value"),
+    [(">1:320", ">", 320.0), ("1:80", None, 80.0), ("<1:40", "<", 40.0)],
+)
+def test_a_titer_string_with_or_without_a_bound_reads_as_a_titer(
+    text: str, comparator: str | None, value: float
+) -> None:
+    quantity = _read(_observation(ANA, valueString=text)).value_quantity
+    assert quantity is not None
+    assert (quantity.comparator, quantity.value, quantity.unit) == (comparator, value, "{titer}")
+
+
+def test_a_string_that_is_not_a_number_is_kept_unread_with_its_path_and_value() -> None:
+    fact = _read(_observation(PLATELETS, valueString="<<10"))
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert (fact.unread.path, fact.unread.reason) == (
+        "Observation.valueString",
+        "value '<<10' is not a number",
+    )
+
+
+def test_a_range_reads_as_its_lower_bound_and_names_the_upper_one() -> None:
+    sent = {
+        "low": {"value": 50, "system": UCUM, "code": "10*9/L"},
+        "high": {"value": 80, "system": UCUM, "code": "10*9/L"},
+    }
+    fact = _read(_observation(PLATELETS, valueRange=sent))
+    assert fact.value_quantity is not None
+    assert (fact.value_quantity.comparator, fact.value_quantity.value) == (">=", 50)
+    assert [n.path for n in fact.notes] == ["Observation.valueRange.high"]
+
+
+def test_a_range_with_only_a_high_bound_reads_as_at_most_that() -> None:
+    sent = {"high": {"value": 20, "system": UCUM, "code": "10*3/uL"}}
+    quantity = _read(_observation(PLATELETS, valueRange=sent)).value_quantity
+    assert quantity is not None
+    assert (quantity.comparator, quantity.value) == ("<=", 20)
+
+
+def test_a_ratio_that_is_not_a_titer_is_kept_unread() -> None:
+    ratio = {"numerator": {"value": 2}, "denominator": {"value": 3}}
+    fact = _read(_observation(ANA, valueRatio=ratio))
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.valueRatio"
+
+
+@pytest.mark.parametrize("key", ["valueTime", "valuePeriod", "valueDateTime"])
+def test_a_value_form_the_product_does_not_read_is_kept_unread(key: str) -> None:
+    value = {
+        "valueTime": "08:00:00",
+        "valuePeriod": {"start": "2026-02-01"},
+        "valueDateTime": "2026-02-01",
+    }[key]
+    fact = _read(_observation(PLATELETS, **{key: value}))
+    assert fact.unread is not None
+    assert fact.unread.path == f"Observation.{key}"
+
+
+def test_a_quantity_without_a_value_is_kept_unread() -> None:
+    fact = _read(_observation(PLATELETS, valueQuantity={"unit": "10*9/L"}))
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.valueQuantity.value"
+
+
+def test_an_uncatalogued_analyte_in_a_unit_that_is_not_ucum_is_kept_unread() -> None:
+    fact = _read(_observation(GLUCOSE, valueQuantity={"value": 3, "unit": "(score)"}))
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.valueQuantity.unit"
+
+
+def test_a_known_analyte_in_an_impossible_unit_is_still_refused_with_its_path() -> None:
+    problems = _refused(_observation(PLATELETS, valueQuantity={"value": 3, "unit": "g/dL"}))
+    assert problems[0].startswith("Observation.valueQuantity.unit:")
+
+
+# --- kind 3: times ---------------------------------------------------------------------
+
+
+def test_a_result_with_issued_and_no_effective_time_is_dated_by_issued_as_approximate() -> None:
+    resource = _observation(PLATELETS, valueQuantity={"value": 150, "unit": "10*9/L"})
+    del resource["effectiveDateTime"]
+    resource["issued"] = "2026-02-28T10:30:00+01:00"
+    fact = _read(resource)
+    assert fact.effective_start is None
+    assert fact.effective_end == datetime(2026, 2, 28, 9, 30, tzinfo=UTC)
+    assert [n.path for n in fact.notes] == ["Observation.issued"]
+    assert "approximate" in fact.notes[0].reason
+
+
+def test_a_result_with_no_time_at_all_says_so() -> None:
+    resource = _observation(PLATELETS, valueQuantity={"value": 150, "unit": "10*9/L"})
+    del resource["effectiveDateTime"]
+    fact = _read(resource)
+    assert [n.path for n in fact.notes] == ["Observation.effective[x]"]
+
+
+def test_effective_time_wins_over_issued_without_a_note() -> None:
+    resource = _observation(PLATELETS, valueQuantity={"value": 150, "unit": "10*9/L"})
+    resource["issued"] = "2026-03-01T10:30:00Z"
+    fact = _read(resource)
+    assert fact.effective_start == datetime(2026, 2, 28, 8, tzinfo=UTC)
+    assert fact.notes == ()
+
+
+# --- kind 4: value as received, and notes ---------------------------------------------
+
+
+def test_the_value_and_unit_are_kept_as_received_beside_the_canonical() -> None:
+    sent = {
+        "value": Decimal("0.50"),
+        "comparator": "<",
+        "unit": "mg/dL",
+        "system": UCUM,
+        "code": "mg/dL",
+    }
+    fact = _read(_observation("2160-0", valueQuantity=sent))
+    assert fact.received is not None
+    assert (fact.received.value, fact.received.unit) == ("<0.50", "mg/dL")
+
+
+def test_a_data_absent_reason_is_named_and_carries_no_value() -> None:
+    reason = {
+        "coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "error"}
+        ]
+    }
+    fact = _read(_observation(PLATELETS, dataAbsentReason=reason))
+    assert fact.value_quantity is None
+    assert fact.unread is None
+    assert [n.path for n in fact.notes] == ["Observation.dataAbsentReason"]
+
+
+# --- kind 6: elements once dropped silently ------------------------------------------
+
+
+def test_a_gender_outside_administrative_gender_is_refused_with_its_path() -> None:
+    patient = {"resourceType": "Patient", "id": "p-1", "gender": "F"}
+    assert _refused(patient) == ["Patient.gender: not one of male, female, other, unknown"]
+
+
+def test_a_delete_request_in_a_transaction_is_refused_not_ignored() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"request": {"method": "DELETE", "url": "Observation/obs-1"}}],
+    }
+    problems = _refused(bundle)
+    assert problems[0].startswith("Bundle.entry[0].request.method: DELETE is not carried out")
+
+
+def test_a_report_conclusion_with_text_only_is_kept_unread() -> None:
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "r-1",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "66117-3"}]},
+        "subject": {"reference": "Patient/p-1"},
+        "effectiveDateTime": "2026-02-01",
+        "conclusionCode": [{"text": "class IV"}],
+    }
+    fact = _read(report)
+    assert fact.unread is not None
+    assert fact.unread.path == "DiagnosticReport.conclusionCode[0].text"
+
+
+def test_a_condition_onset_given_as_an_age_is_named() -> None:
+    condition = {
+        "resourceType": "Condition",
+        "id": "c-1",
+        "code": {"coding": [{"system": SNOMED, "code": "55464009"}]},
+        "subject": {"reference": "Patient/p-1"},
+        "onsetAge": {"value": 30, "unit": "a", "system": UCUM, "code": "a"},
+    }
+    fact = _read(condition)
+    assert [n.path for n in fact.notes] == ["Condition.onsetAge"]
