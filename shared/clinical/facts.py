@@ -38,6 +38,14 @@ class Quantity(_Frozen):
     comparator: str | None = Field(
         default=None, description="'<', '<=', '>=' or '>' when the source gave a bound, not a value"
     )
+    upper: float | None = Field(
+        default=None,
+        description=(
+            "a value known only as a range (FHIR R4 valueRange, HL7 v2 SN '5^-^10'): the"
+            " inclusive upper bound, with ``value`` the inclusive lower bound and comparator"
+            " '>='; a reader that ignores it still reads a true bound (>= value)"
+        ),
+    )
 
 
 class ReferenceRange(_Frozen):

@@ -432,32 +432,37 @@ def _titer_ratio(reader: Reader, loinc: str | None, ratio: Json, path: str) -> O
 
 
 def _value_range(reader: Reader, loinc: str | None, sent: Json, path: str) -> ObservedValue:
-    """A Range (FHIR R4: low and high, each inclusive) is read as one inclusive bound.
+    """A Range (FHIR R4 Range: low and high, each inclusive): the value lies in [low, high].
 
-    ``low`` gives ``>= low`` (the value is at least low, whatever high says), else ``high``
-    gives ``<= high``. A bound is what the engine already judges conservatively; the bound not
-    used is named in a note. Neither: unread.
+    Both bounds: ``>= low`` with ``upper = high`` (``Quantity.upper``). Only ``low``:
+    ``>= low``; only ``high``: ``<= high``. Neither: unread.
     """
     low, high = sent.get("low"), sent.get("high")
+    low = low if isinstance(low, dict) and low.get("value") is not None else None
+    high = high if isinstance(high, dict) and high.get("value") is not None else None
+    either = low or high or {}
     received = ReceivedValue(
         value=f"{(low or {}).get('value', '')}-{(high or {}).get('value', '')}",
-        unit=(low or high or {}).get("code") or (low or high or {}).get("unit"),
+        unit=either.get("code") or either.get("unit"),
     )
-    notes = []
-    if isinstance(low, dict) and low.get("value") is not None:
-        data, where, comparator = low, f"{path}.low", ">="
-        if isinstance(high, dict) and high.get("value") is not None:
-            notes.append(
-                ReadingNote(path=f"{path}.high", reason="a range is read as its lower bound only")
-            )
-    elif isinstance(high, dict) and high.get("value") is not None:
-        data, where, comparator = high, f"{path}.high", "<="
-    else:
+    if low is None and high is None:
         return _unread(path, "a range without a low or high value", received)
-    value = _quantity_value(reader, loinc, {**data, "comparator": comparator}, where)
-    return ObservedValue(
-        quantity=value.quantity, unread=value.unread, notes=tuple(notes), received=received
-    )
+    read = {}
+    for name, bound, comparator in (("low", low, ">="), ("high", high, "<=")):
+        if bound is not None:
+            value = _quantity_value(
+                reader, loinc, {**bound, "comparator": comparator}, f"{path}.{name}"
+            )
+            if value.quantity is None:
+                return _with_received(value, received)
+            read[name] = value.quantity
+    if "low" in read and "high" in read:
+        if read["high"].value < read["low"].value:
+            return _unread(path, "a range whose high is below its low", received)
+        quantity = read["low"].model_copy(update={"upper": read["high"].value})
+    else:
+        quantity = read.get("low") or read["high"]
+    return ObservedValue(quantity=quantity, received=received)
 
 
 def _value_words(text: str) -> str:
@@ -467,12 +472,16 @@ def _value_words(text: str) -> str:
     return f"value {shown}" if shown.startswith(("'", '"')) else shown
 
 
-def read_result_text(reader: Reader, loinc: str | None, text: str, path: str) -> ObservedValue:
+def read_result_text(
+    reader: Reader, loinc: str | None, text: str, path: str, unit: str | None = None
+) -> ObservedValue:
     """A result sent as text (FHIR R4 valueString, CodeableConcept.text, HL7 v2 ST/TX).
 
     A listed result word becomes its SNOMED coding; a number, with an optional bound
-    (``<10``, ``<=5``, ``>1:320``) becomes a Quantity with that comparator; a titer ``1:80``
-    becomes 80 ``{titer}``. Anything else is unread (and never copied when it may be a note).
+    (``<10``, ``<=5``, ``>1:320``) becomes a Quantity with that comparator, in ``unit`` when
+    the sender gave one beside the text (HL7 v2 OBX-6), else as ``_unitless`` says; a titer
+    ``1:80`` becomes 80 ``{titer}``. Anything else is unread (never copied when it may be a
+    note).
     """
     coding = qualitative_coding(text)
     if coding is not None:
@@ -488,6 +497,10 @@ def read_result_text(reader: Reader, loinc: str | None, text: str, path: str) ->
         data: Json = {"value": number, "unit": "{titer}"}
         if comparator:
             data["comparator"] = comparator
+        return _with_received(_quantity_value(reader, loinc, data, path, derived=True), received)
+    if unit:
+        data = {"value": number, "unit": unit, **({"comparator": comparator} if comparator else {})}
+        received = ReceivedValue(value=text.strip(), unit=unit)
         return _with_received(_quantity_value(reader, loinc, data, path, derived=True), received)
     return _with_received(_unitless(reader, loinc, number, comparator, text, path), received)
 

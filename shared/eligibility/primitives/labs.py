@@ -65,13 +65,17 @@ def judge(quantity: Quantity, threshold: float, op: str) -> Truth:
     if comparator == ">":
         return compare_bounds(math.nextafter(value, math.inf), math.inf, threshold, op)
     if comparator == ">=":
-        return compare_bounds(value, math.inf, threshold, op)
+        # a range (``upper`` set) is known to lie in [value, upper]
+        return compare_bounds(value, quantity.upper if quantity.upper is not None else math.inf,
+                              threshold, op)
     return Truth.UNKNOWN  # the normaliser admits only the four bounds; anything else says nothing
 
 
 def shown(quantity: Quantity, fact: ClinicalFact | None = None) -> str:
     """``"<20 10*9/L"``; with ``fact`` keeping a different received value, the canonical value
     at the received precision and the received text: ``"0.502 mg/dL (sent as 44.4 umol/L)"``."""
+    if quantity.upper is not None:  # a range: the value lies in [value, upper]
+        return f"{quantity.value:g}-{quantity.upper:g} {quantity.unit}"
     sent = as_received(fact) if fact is not None and fact.received is not None else None
     if sent is not None:
         return f"{quantity.comparator or ''}{sent[1]} {quantity.unit} (sent as {sent[2]})"

@@ -211,15 +211,25 @@ def test_a_string_that_is_not_a_number_is_kept_unread_with_its_path_and_value() 
     )
 
 
-def test_a_range_reads_as_its_lower_bound_and_names_the_upper_one() -> None:
+def test_a_range_reads_as_a_value_between_its_inclusive_bounds_in_canonical_units() -> None:
     sent = {
-        "low": {"value": 50, "system": UCUM, "code": "10*9/L"},
-        "high": {"value": 80, "system": UCUM, "code": "10*9/L"},
+        "low": {"value": 50, "system": UCUM, "code": "10*3/uL"},
+        "high": {"value": 80000, "system": UCUM, "code": "/uL"},
     }
     fact = _read(_observation(PLATELETS, valueRange=sent))
     assert fact.value_quantity is not None
-    assert (fact.value_quantity.comparator, fact.value_quantity.value) == (">=", 50)
-    assert [n.path for n in fact.notes] == ["Observation.valueRange.high"]
+    quantity = fact.value_quantity
+    assert (quantity.comparator, quantity.value, quantity.upper) == (">=", 50, 80)
+    assert quantity.unit == "10*9/L"
+    assert fact.received is not None
+    assert (fact.received.value, fact.received.unit) == ("50-80000", "10*3/uL")
+
+
+def test_a_range_whose_high_is_below_its_low_is_kept_unread() -> None:
+    sent = {"low": {"value": 80, "code": "10*9/L"}, "high": {"value": 50, "code": "10*9/L"}}
+    fact = _read(_observation(PLATELETS, valueRange=sent))
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.valueRange"
 
 
 def test_a_range_with_only_a_high_bound_reads_as_at_most_that() -> None:
@@ -366,3 +376,12 @@ def test_a_condition_onset_given_as_an_age_is_named() -> None:
     }
     fact = _read(condition)
     assert [n.path for n in fact.notes] == ["Condition.onsetAge"]
+
+
+def test_a_censored_text_beside_a_unit_is_read_in_that_unit() -> None:
+    from shared.clinical.fhir_values import Reader, read_result_text
+
+    value = read_result_text(Reader(), PLATELETS, "<10", "OBX[1].5", unit="/uL")
+    assert value.quantity is not None
+    assert (value.quantity.comparator, value.quantity.value) == ("<", 0.01)
+    assert value.notes == ()
