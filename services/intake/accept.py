@@ -16,7 +16,7 @@ import structlog
 from services.intake.events import patient_merged, patient_updated
 from services.intake.idempotency import client_key, content_key
 from services.intake.media import MediaType
-from services.intake.normalise import normalise
+from services.intake.normalise import Normalised, normalise
 from services.intake.ports import Conflict, IntakeStore, SourceIdentity, UnitOfWork
 from services.intake.pseudonyms import new_surrogate_key
 from services.intake.receipts import Receipt
@@ -51,20 +51,21 @@ async def accept(
     submission: Submission, transaction: UnitOfWork, clock: Callable[[], datetime]
 ) -> Acceptance:
     """Raises ``Refusal`` for bad input; returns only once the receipt is committed."""
-    updates = await _normalise(submission)
-    keys = [content_key(updates)]
+    normalised = await _normalise(submission)
+    refused = [f"{p.path}: {p.reason}" for e in normalised.entries for p in e.problems]
+    keys = [content_key(normalised.updates, refused)]
     if submission.idempotency_key:
         keys.insert(0, client_key(submission.client, submission.idempotency_key))
     for attempt in range(_CONFLICT_RETRIES):
         try:
-            return await _record(submission, updates, keys, transaction, clock)
+            return await _record(submission, normalised, keys, transaction, clock)
         except Conflict:
             if attempt == _CONFLICT_RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
 
 
-async def _normalise(submission: Submission) -> list[PatientUpdate]:
+async def _normalise(submission: Submission) -> Normalised:
     run = functools.partial(normalise, submission.body, submission.media,
                             source_system=submission.client, received_at=submission.received_at,
                             sender_zone=submission.sender_zone)
@@ -75,7 +76,7 @@ async def _normalise(submission: Submission) -> list[PatientUpdate]:
 
 async def _record(
     submission: Submission,
-    updates: list[PatientUpdate],
+    normalised: Normalised,
     keys: list[str],
     transaction: UnitOfWork,
     clock: Callable[[], datetime],
@@ -86,6 +87,7 @@ async def _record(
             return Acceptance(existing, replayed=True)
         receipt_id = uuid.uuid4()
         recorded_at = clock()
+        updates = normalised.updates
         merges = await _apply_merges(store, updates, receipt_id, submission.received_at,
                                      recorded_at)
         identities = [_identity(update) for update in updates]
@@ -121,6 +123,8 @@ async def _record(
             received_at=submission.received_at,
             patient_keys=tuple(dict.fromkeys(patient_keys)),
             event_ids=tuple(event.event_id for event in events),
+            entries=normalised.entries,
+            warnings=normalised.warnings,
         )
         await store.add_receipt(receipt, keys)
     return Acceptance(receipt, replayed=False)

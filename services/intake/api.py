@@ -21,7 +21,7 @@ from services.intake.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, m
 from services.intake.ports import Reidentification, UnitOfWork
 from services.intake.problems import install_problem_handlers, problem_responses
 from services.intake.pseudonyms import SURROGATE_KEY_PATTERN
-from services.intake.receipts import Receipt
+from services.intake.receipts import Note, Receipt
 from services.intake.refusals import Refusal
 from services.intake.reidentify import reidentify
 from shared.infra.auth import Principal, Role, require_role, require_trial
@@ -36,6 +36,10 @@ key. Re-sending the same content (same resource id and version) or the same
 
 Errors are RFC 9457 problem documents (`application/problem+json`): 400 malformed, 413 too
 large, 415 wrong media type, 422 not normalisable (every problem listed with its path).
+A FHIR `transaction` Bundle is all or nothing; the entries of a `batch`, `collection` or
+`message` Bundle are accepted or refused one by one: the 202 receipt's `entries` says which
+(refused entries with every problem and its path), and 422 only when every entry is refused.
+The receipt's `warnings` list every element not read exactly (path + reason).
 Every route needs a bearer token: `lab-system` posts, `coordinator` re-identifies.
 """
 
@@ -52,18 +56,48 @@ class IntakeRuntime:
     on_accepted: Callable[[], None]
 
 
+class NoteBody(BaseModel):
+    path: str = Field(description="where in the input: FHIRPath-like, or e.g. OBX[2].5")
+    reason: str
+
+
+class EntryBody(BaseModel):
+    path: str = Field(description="Bundle.entry[n], or the resource type for a single resource")
+    resource_type: str | None = None
+    outcome: str = Field(description="'accepted', 'refused' or 'ignored' (a type not read)")
+    problems: list[NoteBody] = Field(default=[], description="why it was refused")
+    warnings: list[NoteBody] = Field(default=[], description="elements not read exactly")
+
+
 class ReceiptBody(BaseModel):
     receipt_id: UUID
     received_at: datetime
     format: str = Field(description="'fhir-r4' or 'hl7v2'")
     patient_keys: list[str] = Field(description="surrogate keys of the patients in the input")
     event_ids: list[UUID] = Field(description="PatientUpdated events queued for publication")
+    entries: list[EntryBody] = Field(
+        default=[],
+        description="FHIR: what became of each entry (a batch, collection or message Bundle's "
+                    "entries are accepted or refused one by one; a transaction is all or nothing)")
+    warnings: list[NoteBody] = Field(
+        default=[],
+        description="every element not read exactly: kept unread (criteria reading it are "
+                    "unknown) or read with a warning (approximate time, unit inferred ...)")
 
     @classmethod
     def of(cls, receipt: Receipt) -> ReceiptBody:
         return cls(receipt_id=receipt.receipt_id, received_at=receipt.received_at,
                    format=receipt.format, patient_keys=list(receipt.patient_keys),
-                   event_ids=list(receipt.event_ids))
+                   event_ids=list(receipt.event_ids),
+                   entries=[EntryBody(path=e.path, resource_type=e.resource_type,
+                                      outcome=e.outcome, problems=[_note(n) for n in e.problems],
+                                      warnings=[_note(n) for n in e.warnings])
+                            for e in receipt.entries],
+                   warnings=[_note(n) for n in receipt.warnings])
+
+
+def _note(note: Note) -> NoteBody:
+    return NoteBody(path=note.path, reason=note.reason)
 
 
 class ReidentifyRequest(BaseModel):

@@ -16,8 +16,11 @@ from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate, Pro
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
 
 
-def content_key(updates: Sequence[PatientUpdate]) -> str:
-    identity = [
+def content_key(updates: Sequence[PatientUpdate], refused: Sequence[str] = ()) -> str:
+    """``refused``: the problems of refused entries; a submission that refuses different
+    entries is a different submission (its receipt must name them), even when what was
+    accepted is the same."""
+    identity: Any = [
         {
             "source_system": update.source_system,
             "patient": update.source_patient_id,
@@ -29,6 +32,8 @@ def content_key(updates: Sequence[PatientUpdate]) -> str:
         }
         for update in updates
     ]
+    if refused:
+        identity = {"updates": identity, "refused": sorted(refused)}
     return "content:" + content_hash(identity)
 
 

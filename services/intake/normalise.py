@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -16,10 +17,11 @@ import structlog
 
 from services.intake import metrics
 from services.intake.media import Format, MediaType
+from services.intake.receipts import EntryReceipt, Note
 from services.intake.refusals import InvalidClinicalInput, MalformedInput, Refusal
 from shared.clinical.errors import InvalidInput, Problem
 from shared.clinical.facts import PatientUpdate
-from shared.clinical.fhir import parse_fhir
+from shared.clinical.fhir import EntryOutcome, fact_warnings, normalise_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
 
 log = structlog.get_logger(__name__)
@@ -30,6 +32,15 @@ _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 MAX_IDENTIFIER_LENGTH = 200  # the width of intake_patients.source_system/source_patient_id
 
 
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    """The updates to publish, and what the receipt says about how the input was read."""
+
+    updates: list[PatientUpdate]
+    entries: tuple[EntryReceipt, ...] = ()
+    warnings: tuple[Note, ...] = ()
+
+
 def normalise(
     body: bytes,
     media: MediaType,
@@ -37,13 +48,18 @@ def normalise(
     source_system: str,
     received_at: datetime,
     sender_zone: tzinfo | None = None,
-) -> list[PatientUpdate]:
-    """``sender_zone``: the zone configured for this HL7 v2 source (``INTAKE_HL7V2_ZONES``), for
+) -> Normalised:
+    """Refuses (``Refusal``) what cannot be read at all; a FHIR batch, collection or message
+    Bundle with some refused entries is accepted for the others (the receipt names them).
+
+    ``sender_zone``: the zone configured for this HL7 v2 source (``INTAKE_HL7V2_ZONES``), for
     times without an offset in messages whose MSH-7 has none."""
+    entries: tuple[EntryReceipt, ...] = ()
     try:
         if media.format is Format.FHIR:
-            updates = parse_fhir(_json_object(_decode(body, media.charset)),
-                                 source_system=source_system, received_at=received_at)
+            result = normalise_fhir(_json_object(_decode(body, media.charset)),
+                                    source_system=source_system, received_at=received_at)
+            updates, entries = result.updates, tuple(map(_entry_receipt, result.entries))
         else:
             # bytes: the message's own MSH-18 names its character set (v2.5.1 table 0211); the
             # Content-Type charset is used only when MSH-18 is empty
@@ -66,7 +82,19 @@ def normalise(
             [Problem("$", f"unreadable input ({type(error).__name__})")],
         ) from None
     _require_patients(updates)
-    return updates
+    warnings = tuple(
+        Note(note.path, note.reason)
+        for update in updates for fact in update.facts for note in fact_warnings(fact)
+    )
+    return Normalised(updates=updates, entries=entries, warnings=warnings)
+
+
+def _entry_receipt(entry: EntryOutcome) -> EntryReceipt:
+    return EntryReceipt(
+        path=entry.path, resource_type=entry.resource_type, outcome=entry.outcome.value,
+        problems=tuple(Note(p.path, p.reason) for p in entry.problems),
+        warnings=tuple(Note(n.path, n.reason) for n in entry.warnings),
+    )
 
 
 def _decode(body: bytes, charset: str) -> str:

@@ -23,7 +23,7 @@ from services.intake.ports import (
     SourceIdentity,
     UnitOfWork,
 )
-from services.intake.receipts import Receipt
+from services.intake.receipts import Receipt, details_from_json
 from services.intake.tables import (
     outbox,
     patient_aliases,
@@ -57,6 +57,7 @@ class SqlIntakeStore:
         )).mappings().first()
         if row is None:
             return None
+        entries, warnings = details_from_json(row["details"])
         return Receipt(
             receipt_id=row["receipt_id"],
             client=row["client"],
@@ -64,6 +65,8 @@ class SqlIntakeStore:
             received_at=row["received_at"],
             patient_keys=tuple(row["patient_keys"]),
             event_ids=tuple(UUID(e) for e in row["event_ids"]),
+            entries=entries,
+            warnings=warnings,
         )
 
     async def resolve_patient(
@@ -167,7 +170,7 @@ class SqlIntakeStore:
         await self._session.execute(insert(receipts).values(
             receipt_id=receipt.receipt_id, client=receipt.client, format=receipt.format,
             received_at=receipt.received_at, patient_keys=list(receipt.patient_keys),
-            event_ids=[str(e) for e in receipt.event_ids],
+            event_ids=[str(e) for e in receipt.event_ids], details=receipt.details(),
         ))
         try:
             await self._session.execute(insert(receipt_keys), [

@@ -71,6 +71,8 @@ receipts = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("patient_keys", JSON(), nullable=False),
     Column("event_ids", JSON(), nullable=False),
+    # what became of each entry and every element not read exactly (see receipts.Receipt)
+    Column("details", JSON(), nullable=True),
 )
 
 # Each receipt is found again by its content key and, when the client sent one, by its
