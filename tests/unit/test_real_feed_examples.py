@@ -18,8 +18,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from shared.clinical.errors import InvalidInput
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
