@@ -66,6 +66,8 @@ class ServiceSettings(BaseSettings):
     # A comma-separated list of ``token=role`` pairs; empty means the dev token file is used.
     tokens: str = ""
     tokens_file: Path | None = None
+    # Simultaneous connections (uvicorn limit_concurrency); more are answered 503 at once.
+    max_connections: int = Field(default=256, ge=1)
 
 
 class IntakeSettings(ServiceSettings):

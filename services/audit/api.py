@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from services.audit.access_log import AccessLog
 from services.audit.api_models import (
@@ -28,6 +27,7 @@ from services.audit.queries import RecordFilter, RecordQueries
 from services.audit.verification import VerificationReport
 from shared.eligibility.decision import Status
 from shared.infra.auth import Principal, Role, require_role
+from shared.infra.http import MAX_CURSOR, QUERY_TEXT_MAX, QueryInstant
 from shared.time import as_utc
 
 
@@ -53,14 +53,17 @@ router = APIRouter(tags=["audit"])
 
 def record_filter(
     patient_key: Annotated[str | None, Query(description="surrogate patient key",
+                                             max_length=QUERY_TEXT_MAX,
                                              examples=["pk_3f9a1c2b7d"])] = None,
-    trial_id: Annotated[str | None, Query(examples=["NCT06920433"])] = None,
-    trial_version: Annotated[str | None, Query(examples=["2025-04-01"])] = None,
+    trial_id: Annotated[str | None, Query(max_length=QUERY_TEXT_MAX,
+                                          examples=["NCT06920433"])] = None,
+    trial_version: Annotated[str | None, Query(max_length=QUERY_TEXT_MAX,
+                                               examples=["2025-04-01"])] = None,
     status: Annotated[Status | None, Query()] = None,
-    decided_from: Annotated[AwareDatetime | None, Query(
+    decided_from: Annotated[QueryInstant | None, Query(
         description="decision time, inclusive (ISO-8601 with offset)",
         examples=["2026-11-01T00:00:00Z"])] = None,
-    decided_to: Annotated[AwareDatetime | None, Query(
+    decided_to: Annotated[QueryInstant | None, Query(
         description="decision time, exclusive", examples=["2026-12-01T00:00:00Z"])] = None,
 ) -> RecordFilter:
     return RecordFilter(
@@ -78,10 +81,10 @@ Filter = Annotated[RecordFilter, Depends(record_filter)]
             summary="Query the decision history (filter, paginate by cursor)")
 async def list_decisions(
     principal: Auditor, api: Api, flt: Filter,
-    cursor: Annotated[int | None, Query(ge=0, description="next_cursor of the previous page")]
-    = None,
-    limit: Annotated[int, Query(ge=1, description="page size (capped by AUDIT_MAX_PAGE_SIZE)")]
-    = 100,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_CURSOR,
+                                        description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_CURSOR,
+                                description="page size (capped by AUDIT_MAX_PAGE_SIZE)")] = 100,
 ) -> RecordPage:
     limit = min(limit, api.max_page_size)
     rows = await api.queries.page(flt, cursor, limit)
@@ -122,10 +125,12 @@ async def get_decision(principal: Auditor, api: Api, decision_id: UUID) -> Audit
             summary="A patient's status for a trial as of an instant, and why",
             responses={404: {"description": "no decision for this patient and trial by then"}})
 async def status_as_of(
-    principal: Auditor, api: Api, patient_key: str, trial_id: str,
-    at: Annotated[AwareDatetime, Query(description="the instant asked about",
-                                       examples=["2026-11-25T04:00:00Z"])],
-    trial_version: Annotated[str | None, Query()] = None,
+    principal: Auditor, api: Api,
+    patient_key: Annotated[str, Path(max_length=QUERY_TEXT_MAX)],
+    trial_id: Annotated[str, Path(max_length=QUERY_TEXT_MAX)],
+    at: Annotated[QueryInstant, Query(description="the instant asked about",
+                                      examples=["2026-11-25T04:00:00Z"])],
+    trial_version: Annotated[str | None, Query(max_length=QUERY_TEXT_MAX)] = None,
 ) -> StatusAsOf:
     row = await api.queries.status_as_of(patient_key, trial_id, as_utc(at), trial_version)
     await api.access.record(principal, "status-as-of", {
@@ -144,7 +149,9 @@ async def status_as_of(
 
 @router.get("/snapshots/{snapshot_hash}", summary="The input snapshot a decision was made from",
             responses={404: {"description": "unknown snapshot hash"}})
-async def get_snapshot(principal: Auditor, api: Api, snapshot_hash: str) -> StreamingResponse:
+async def get_snapshot(
+    principal: Auditor, api: Api, snapshot_hash: Annotated[str, Path(max_length=QUERY_TEXT_MAX)]
+) -> StreamingResponse:
     body = await api.queries.snapshot(snapshot_hash)
     await api.access.record(principal, "get-snapshot", {"snapshot_hash": snapshot_hash},
                             1 if body else 0)
@@ -165,8 +172,8 @@ async def verify(principal: Auditor, api: Api) -> VerificationReport:
             summary="Who queried the audit trail, when, with what filter")
 async def list_access(
     principal: Auditor, api: Api,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
-    limit: Annotated[int, Query(ge=1)] = 100,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_CURSOR)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_CURSOR)] = 100,
 ) -> AccessPage:
     limit = min(limit, api.max_page_size)
     rows = await api.access.page(cursor, limit)

@@ -30,6 +30,7 @@ from shared.infra.http import (
     install_storage_problem_handler,
 )
 from shared.infra.kafka import make_broker
+from shared.infra.server import RequestLimits
 from shared.infra.storage import probe_write
 from shared.settings import AuditSettings, KafkaSettings
 
@@ -106,4 +107,5 @@ def build_app(settings: AuditSettings | None = None,
                                       "broker": broker_ready}))
     app.include_router(router)
     install_request_limits(app)
+    app.add_middleware(RequestLimits)
     return app

@@ -31,6 +31,7 @@ from services.cli.migrate import migrate_all
 from services.cli.supervisor import SERVICES, Pipeline
 from shared.infra.auth import Role, write_dev_tokens
 from shared.infra.embedded_broker import EmbeddedBroker
+from shared.infra.private import restrict_to_owner
 from shared.settings import KafkaSettings
 
 
@@ -57,6 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     data_dir: Path = args.data_dir.resolve()
+    restrict_to_owner(data_dir)
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     tokens_file = data_dir / "dev-tokens.json"
     tokens = write_dev_tokens(tokens_file)

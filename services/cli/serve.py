@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 
 import uvicorn
 
 from services.cli import audit_tools
 from shared.infra.logging import configure_logging
+from shared.infra.server import server_config
 from shared.settings import (
     AuditSettings,
     EvaluatorSettings,
@@ -54,9 +56,11 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = settings.model_copy(update=overrides)
     configure_logging(service=service)
+    os.umask(0o077)  # databases, WAL files, checkpoints and keys: readable by this user only
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
     app = bootstrap.build_app(settings, KafkaSettings())
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
-                            access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+    config = server_config(app, settings.host, settings.port,
+                           max_connections=settings.max_connections, lifespan="on",
+                           timeout_graceful_shutdown=10)
     uvicorn.Server(config).run()
     return 0

@@ -38,6 +38,7 @@ from shared.infra.http import (
 )
 from shared.infra.kafka import make_broker
 from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
+from shared.infra.server import RequestLimits
 from shared.infra.storage import probe_write
 from shared.settings import EvaluatorSettings, KafkaSettings
 
@@ -145,6 +146,8 @@ def build_app(
                                       "broker": broker_ready}))
     install_request_limits(app)
     app.include_router(registry_api.router(sessions, chosen, clock))
+    app.add_middleware(RequestLimits)
+
     async def known_trials() -> set[str]:
         async with sessions() as session:
             return {t.id for t in await active_trials(session, chosen)}

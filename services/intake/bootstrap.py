@@ -30,6 +30,7 @@ from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
 from shared.infra.raw_codec import bytes_decoder, tolerant_parser
+from shared.infra.server import RequestLimits
 from shared.infra.storage import probe_write
 from shared.infra.unit_aliases import install_site_unit_aliases
 from shared.settings import IntakeSettings, KafkaSettings
@@ -100,6 +101,7 @@ def build_app(
     app.include_router(health_router({"database": database_check,
                                       "database-writes": database_writes_check,
                                       "broker": broker_check}))
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     return app
 
 

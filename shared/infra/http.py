@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.infra.storage import storage_unavailable
@@ -97,3 +100,17 @@ def _problem(request: Request, status: int, title: str, type_uri: str, detail: s
     body = {"type": type_uri, "title": title, "status": status, "detail": detail,
             "instance": request.url.path}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the instant is outside the range of UTC date-times") from None
+
+
+# Query parameters of every HTTP API: an instant must convert to UTC (0001-01-01T00:00+14:00
+# does not: OverflowError, a 500), a cursor must fit a 64-bit column, a free string a bound.
+QueryInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+MAX_CURSOR = 2**63 - 1
+QUERY_TEXT_MAX = 200

@@ -2,6 +2,13 @@
 
 Per-message context (event id, surrogate patient key) is bound with
 ``structlog.contextvars.bound_contextvars``. Never log PHI: names, MRNs, birth dates, free text.
+
+Library loggers are redacted (``LibraryRedaction``): a library record keeps its logger, level,
+source location, message template and exception type, never its arguments or exception text.
+python-hl7 logs a whole field at error level when it meets an unknown escape (``\\Z99\\`` in
+PID-3 wrote MRN, name, phone and address to the log of a refused message); FastStream and
+pydantic exceptions quote the input. Our own structlog events are kept as written (they are
+reviewed to carry surrogate keys and paths only).
 """
 
 from __future__ import annotations
@@ -42,9 +49,38 @@ def configure_logging(settings: LogSettings | None = None, service: str = "trial
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(LibraryRedaction())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())
     for noisy in ("aiokafka", "uvicorn.access", "sqlalchemy.engine", "faststream"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.contextvars.bind_contextvars(service=service)
+
+
+# Library records whose arguments are known to be addresses and ports, not input.
+_LIFECYCLE_LOGGERS = frozenset({"uvicorn", "uvicorn.error"})
+
+
+class LibraryRedaction(logging.Filter):
+    """Strip every library log record down to where and what kind, never which values.
+
+    Kept: logger name, level, module/path and line, the message template (``"Error decoding
+    value [%s], field [%s]"``) and the exception type. Dropped: the arguments, the exception
+    message and traceback (both may quote the input). Records from structlog (our own events)
+    pass unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict) and hasattr(record, "_logger"):
+            return True  # structlog's own event (ProcessorFormatter.wrap_for_formatter)
+        if record.name in _LIFECYCLE_LOGGERS and record.exc_info is None:
+            return True
+        template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None
+        record.msg = template + (f" [{error}]" if error else "")
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True

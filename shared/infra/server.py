@@ -1,0 +1,212 @@
+"""How every TrialWatch HTTP service faces slow, large and many clients.
+
+- Connections: at most ``max_connections`` at once (uvicorn ``limit_concurrency``; more get a 503
+  at once), idle keep-alive closed after ``KEEP_ALIVE_S``.
+- Headers: the request line and headers must arrive within ``HEADER_TIMEOUT_S`` of the
+  connection (or of the previous response), and fit in ``MAX_HEADER_BYTES`` (h11's
+  ``max_incomplete_event_size``); otherwise the connection is closed. uvicorn's h11 protocol
+  has no header timeout of its own, so a client sending one byte a minute would hold a
+  connection for ever (slowloris).
+- Body: read in full by ``RequestLimits`` before the application runs, each chunk within
+  ``BODY_CHUNK_TIMEOUT_S`` and the whole within ``BODY_TIMEOUT_S`` (else 408), at most
+  ``max_body_bytes`` (else 413). A too-large body is read to its end and discarded (up to
+  ``DRAIN_LIMIT_BYTES``) before the 413 goes out: closing the socket while the client is still
+  sending makes its kernel answer with a reset, and the client never sees the 413.
+- Access log: ``http_request`` with method, route template (``/patients/{patient_key}/...``,
+  never the path as sent), status and duration: no query string, no body, no identifier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import structlog
+import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_TIMEOUT_S = 10.0
+KEEP_ALIVE_S = 5
+MAX_HEADER_BYTES = 16 * 1024
+BODY_CHUNK_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 60.0
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+_access = structlog.get_logger("trialwatch.http")
+
+
+class HeaderTimeoutH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, closing connections whose request headers arrive too slowly."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def _awaiting_headers(self) -> bool:
+        return self.cycle is None or self.cycle.response_complete
+
+    def _arm(self) -> None:
+        if self._header_timer is None and self._awaiting_headers():
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        if self._awaiting_headers() and not self.transport.is_closing():
+            _access.info("http_header_timeout", timeout_s=HEADER_TIMEOUT_S)
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        self._arm()
+        super().data_received(data)
+        if not self._awaiting_headers():
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def server_config(app: ASGIApp, host: str, port: int, *,
+                  max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                  **options: Any) -> uvicorn.Config:
+    """The uvicorn configuration every service runs with (see the module docstring)."""
+    return uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False,
+        http=HeaderTimeoutH11Protocol, timeout_keep_alive=KEEP_ALIVE_S,
+        limit_concurrency=max_connections, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        **options,
+    )
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, title: str) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+
+
+class RequestLimits:
+    """ASGI middleware: bounded, timed body reading, and the PHI-free access log."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: list[int] = [0]
+
+        async def observed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        try:
+            try:
+                body = await self._read_body(scope, receive)
+            except _Refused as refused:
+                await _problem(observed_send, refused.status, refused.title, scope)
+                return
+            if body is None:  # the client went away
+                return
+            await self.app(scope, _replay(body, receive), observed_send)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            _access.info("http_request", method=scope.get("method"), route=route,
+                         status=status[0] or None,
+                         duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await _drain(receive)
+            raise _Refused(413, f"The body is larger than {self.max_body_bytes} bytes")
+        body = bytearray()
+        deadline = time.monotonic() + BODY_TIMEOUT_S
+        while True:
+            timeout = min(BODY_CHUNK_TIMEOUT_S, deadline - time.monotonic())
+            try:
+                message = await asyncio.wait_for(receive(), max(timeout, 0.001))
+            except TimeoutError:
+                raise _Refused(408, "The body did not arrive in time") from None
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                if message.get("more_body", False):
+                    await _drain(receive)
+                raise _Refused(413, f"The body is larger than {self.max_body_bytes} bytes")
+            if not message.get("more_body", False):
+                return bytes(body)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            if not text.isdigit() or len(text) > 18:
+                raise _Refused(400, "Content-Length is not a number")
+            return int(text)
+    return None
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and discard the rest of the body (bounded in bytes and time), so the client,
+    still sending, reads the error instead of a connection reset."""
+    drained = 0
+    deadline = time.monotonic() + BODY_TIMEOUT_S
+    while drained < DRAIN_LIMIT_BYTES and time.monotonic() < deadline:
+        try:
+            message = await asyncio.wait_for(receive(), BODY_CHUNK_TIMEOUT_S)
+        except TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    delivered = False
+
+    async def replayed() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def _problem(send: Send, status: int, title: str, scope: Scope) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status,
+                       "instance": scope.get("path", "")}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]})
+    await send({"type": "http.response.body", "body": body})

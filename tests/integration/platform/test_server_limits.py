@@ -1,0 +1,151 @@
+"""Every service's HTTP server against slow, large and hostile clients (real sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import structlog.testing
+import uvicorn
+from fastapi import FastAPI, Request
+
+from shared.infra import server
+from shared.infra.embedded_broker import free_port
+from shared.infra.server import RequestLimits, server_config
+
+pytestmark = pytest.mark.integration
+LIMIT = 1024 * 1024
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/items/{item_id}")
+    async def post(item_id: str, request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    @app.get("/livez")
+    async def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(RequestLimits, max_body_bytes=LIMIT)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _serving(max_connections: int = 64) -> AsyncIterator[int]:
+    port = free_port()
+    instance = uvicorn.Server(server_config(_app(), "127.0.0.1", port,
+                                            max_connections=max_connections, lifespan="off"))
+    task = asyncio.create_task(instance.serve())
+    for _ in range(200):
+        if instance.started:
+            break
+        await asyncio.sleep(0.05)
+    try:
+        yield port
+    finally:
+        instance.should_exit = True
+        await task
+
+
+async def test_a_30_mb_body_is_answered_413_while_the_client_is_still_sending() -> None:
+    async with _serving() as port, httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(f"http://127.0.0.1:{port}/items/x", content=b"x" * 30_000_000)
+        chunked = await client.post(f"http://127.0.0.1:{port}/items/x",
+                                    content=_chunks(3 * LIMIT))
+        fine = await client.post(f"http://127.0.0.1:{port}/items/x", content=b"x" * 1000)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert chunked.status_code == 413
+    assert fine.json() == {"bytes": 1000}
+
+
+async def _chunks(total: int) -> AsyncIterator[bytes]:
+    for _ in range(total // 65536 + 1):
+        yield b"y" * 65536
+
+
+async def _raw(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_a_client_sending_its_headers_too_slowly_is_disconnected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server, "HEADER_TIMEOUT_S", 0.5)
+    async with _serving() as port:
+        reader, writer = await _raw(port)
+        writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        await writer.drain()
+        closed = await asyncio.wait_for(reader.read(), 5)  # EOF once the server closes
+        writer.close()
+        silent_reader, silent_writer = await _raw(port)  # connects and sends nothing
+        assert await asyncio.wait_for(silent_reader.read(), 5) == b""
+        silent_writer.close()
+        async with httpx.AsyncClient() as client:
+            alive = await client.get(f"http://127.0.0.1:{port}/livez")
+    assert closed == b""
+    assert alive.status_code == 200
+
+
+async def test_a_body_that_stops_arriving_is_answered_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "BODY_CHUNK_TIMEOUT_S", 0.5)
+    async with _serving() as port:
+        reader, writer = await _raw(port)
+        writer.write(b"POST /items/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408")
+
+
+async def test_headers_growing_beyond_the_limit_are_answered_400_and_closed() -> None:
+    async with _serving() as port:
+        reader, writer = await _raw(port)
+        writer.write(b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 400")
+
+
+async def test_connections_beyond_the_limit_are_refused_at_once_and_the_server_recovers() -> None:
+    async with _serving(max_connections=4) as port:
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        for connection in held:
+            connection.sendall(b"POST /items/x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        await asyncio.sleep(0.3)
+        answers = []
+        for connection in held:
+            connection.settimeout(0.2)
+            try:
+                answers.append(connection.recv(100))
+            except TimeoutError:
+                answers.append(b"(still waiting)")
+            connection.close()
+        await asyncio.sleep(0.3)
+        async with httpx.AsyncClient() as client:
+            recovered = await client.get(f"http://127.0.0.1:{port}/livez")
+    assert any(answer.startswith(b"HTTP/1.1 503") for answer in answers)
+    assert recovered.status_code == 200
+
+
+async def test_the_access_log_names_the_route_template_never_the_path_or_query_as_sent() -> None:
+    async with _serving() as port, httpx.AsyncClient() as client:
+        with structlog.testing.capture_logs() as logs:
+            await client.post(f"http://127.0.0.1:{port}/items/MRN-12345?name=Jane", content=b"{}")
+            started = time.monotonic()
+            while not any(e["event"] == "http_request" for e in logs):
+                assert time.monotonic() - started < 5
+                await asyncio.sleep(0.01)
+    [entry] = [e for e in logs if e["event"] == "http_request"]
+    assert (entry["method"], entry["route"], entry["status"]) == ("POST", "/items/{item_id}", 200)
+    assert "MRN-12345" not in repr(logs)
+    assert "Jane" not in repr(logs)
