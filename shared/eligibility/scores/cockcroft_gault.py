@@ -12,7 +12,14 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, time
 
-from shared.eligibility.context import Context, Trace, cite, derived, unread_text
+from shared.eligibility.context import (
+    Context,
+    Trace,
+    as_received,
+    cite,
+    derived,
+    unread_text,
+)
 from shared.eligibility.durations import Duration, age_in_years, birthday, parse_duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.primitives.labs import latest_quantity
@@ -148,9 +155,12 @@ def cockcroft_gault(
             },
         )
     )
+    sent = as_received(scr_fact) if scr_fact.received is not None else None
+    as_sent = f" (sent as {sent[2]})" if sent is not None else ""
     trace.findings.append(
         f"CrCl {low:.1f}{'' if low == high else f'-{high:.1f}'} mL/min"
         f" (age {age}, {weight_choice} weight"
-        f" {used_weights[0]:.1f} kg, SCr {scr_mg_dl:.2f} mg/dL on {ctx.when(fact_time(scr_fact))})"
+        f" {used_weights[0]:.1f} kg, SCr {scr_mg_dl:.2f} mg/dL{as_sent}"
+        f" on {ctx.when(fact_time(scr_fact))})"
     )
     return ScoreOutcome(low, high)

@@ -375,3 +375,24 @@ def test_evidence_shows_the_elements_read_with_a_warning() -> None:
         "Bundle.entry[12].resource.valueQuantity.unit:"
         " 'K/uL' read as 10*3/uL through the site alias table"
     )
+
+
+def test_an_hl7_v2_result_in_another_unit_is_shown_as_sent_beside_the_canonical_value() -> None:
+    """HL7 v2.5.1 OBX-5/OBX-6 as sent (the normaliser's ``received``), the canonical value at
+    the sent precision: 11.0 g/dL -> 110 g/L; 79.6 umol/L creatinine -> 0.900 mg/dL."""
+    builder = eligible_patient().without(LOINC, "718-7").without(LOINC, "2160-0")
+    message = _oru(
+        "OBX|1|NM|718-7^Hemoglobin^LN||11.0|g/dL|12.0-16.0|L|||F|||20260228080000+0000",
+        "OBX|2|NM|2160-0^Creatinine^LN||79.6|umol/L|45-90|N|||F|||20260228080000+0000",
+    )
+    decision = _decide(builder, message)
+    i61 = _criterion(decision, "I6.1")
+    assert "hemoglobin 110 g/L (sent as 11.0 g/dL)" in i61.reason
+    hb = next(e for e in i61.evidence if e.code == f"{LOINC}|718-7")
+    assert (hb.value, hb.unit) == (110, "g/L")
+    assert (hb.details["received_value"], hb.details["received_unit"]) == ("11.0", "g/dL")
+    i63 = _criterion(decision, "I6.3")
+    assert "SCr 0.90 mg/dL (sent as 79.6 umol/L)" in i63.reason
+    scr = next(e for e in i63.evidence if e.code == f"{LOINC}|2160-0")
+    assert scr.value == 0.900
+    assert scr.details["received_value"] == "79.6"
