@@ -234,8 +234,10 @@ def _structured_numeric(
     """SN (v2.5.1 ch. 2A.3.70): ``<comparator>^<num1>^<separator/suffix>^<num2>``.
 
     ``^182`` -> 182; ``>^300`` -> >300; ``^1^:^320`` and ``^1^/^320`` -> 320 {titer};
-    ``<^1^:^80`` -> a titer below 1:80 (<80 {titer}). A range ``^5^-^10`` (5 <= x <= 10), another
-    ratio, a categorical ``^2^+`` or ``<>`` (not equal) have no single value or bound: unread.
+    ``<^1^:^80`` -> a titer below 1:80 (<80 {titer}). A range ``^5^-^10`` ("the data range is
+    inclusive": 5 <= x <= 10) -> ``>=5`` with ``upper`` 10, as FHIR valueRange. Another ratio, a
+    categorical ``^2^+``, a range with a comparator or ``<>`` (not equal) have no value or bound
+    the fact can hold: unread.
     """
     comparator, first, separator, second = (value.component(i) for i in range(4))
     shown = f"{comparator}{first}{separator}{second}"
@@ -257,11 +259,10 @@ def _structured_numeric(
     if separator in _TITER_SEPARATORS and second and float(first) == 1:
         titer = ObxField(unit.path, (("{titer}",),))
         return _quantity(log, loinc, float(second), bound, titer, value.path, shown, unit)
+    if separator == "-" and second and not comparator:
+        return _range(log, loinc, float(first), float(second), unit, value.path, shown)
     if separator == "-" and second:
-        reason = (
-            f"range {shown!r} (SN '-': {first} <= x <= {second}) has no single value; a fact"
-            " holds one value or one bound"
-        )
+        reason = f"range {shown!r} with a comparator: its relation to the range is unknown"
     elif separator in _TITER_SEPARATORS and second:
         reason = f"ratio {shown!r} is not a titer 1:N and has no single value"
     elif separator == "+" and not second:
@@ -296,6 +297,22 @@ def _quantity(
     # a non-UCUM spelling read through the alias table is named on the fact (unit_aliases.yaml)
     notes = (converted.alias.note(unit.path),) if converted.alias else ()
     return ObxReading(quantity=quantity, notes=notes, received=received)
+
+
+def _range(
+    log: ProblemLog, loinc: str | None, low: float, high: float, unit: ObxField, path: str,
+    shown: str,
+) -> ObxReading:
+    """SN ``^low^-^high``: inclusive bounds, each converted; read as ``>= low`` up to ``upper``."""
+    if high < low:
+        return _unread(path, f"range {shown!r} has its high below its low", shown,
+                       unit_of(unit) or None)
+    lower = _quantity(log, loinc, low, ">=", unit, path, shown)
+    upper = _quantity(log, loinc, high, None, unit, path, shown)
+    if lower.quantity is None or upper.quantity is None:
+        return lower if lower.quantity is None else upper
+    quantity = lower.quantity.model_copy(update={"upper": upper.quantity.value})
+    return ObxReading(quantity=quantity, received=lower.received)
 
 
 def _unread(path: str, reason: str, shown: str | None, unit: str | None) -> ObxReading:

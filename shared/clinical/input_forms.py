@@ -31,8 +31,10 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "v2.5.1 2A.3.70 SN.1"),
     InputForm("OBX-5 (SN)", "`^1^:^320`, `^1^/^320`, `<^1^:^80`",
               "read: titer 320 {titer}; `<1:80` is a titer below 80", "v2.5.1 2A.3.70 SN.3"),
-    InputForm("OBX-5 (SN)", "`^5^-^10` (range), `^2^:^3` (ratio), `^2^+` (categorical), `<>^5`",
-              "unread: no single value or bound", "v2.5.1 2A.3.70 SN"),
+    InputForm("OBX-5 (SN)", "`^5^-^10` (range, inclusive)", "read: a value in [5, 10] (`>=5`, "
+              "`upper` 10), as a FHIR valueRange; high below low: unread", "v2.5.1 2A.3.70 SN"),
+    InputForm("OBX-5 (SN)", "`^2^:^3` (ratio), `^2^+` (categorical), `<>^5`, `<^5^-^10`",
+              "unread: no value or bound a fact can hold", "v2.5.1 2A.3.70 SN"),
     InputForm("OBX-5 (SN)", "SN.1 other than `>`, `<`, `>=`, `<=`, `=`, `<>` (`=<`, or `182` "
               "without its leading `^`)", "unread: the relation to the number is unknown",
               "v2.5.1 2A.3.70 SN.1"),

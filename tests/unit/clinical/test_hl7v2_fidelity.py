@@ -94,14 +94,39 @@ def test_an_st_titer_above_1_to_320_is_a_titer_bound_above_320() -> None:
     assert (quantity.comparator, quantity.value, quantity.unit) == (">", 320.0, "{titer}")
 
 
-def test_an_sn_range_5_to_10_is_kept_unread_with_the_range_as_received() -> None:
+def test_an_sn_range_5_to_10_is_a_value_known_to_lie_in_5_to_10() -> None:
+    # v2.5.1 2A.3.70: "If the separator is '-', the data range is inclusive"; the same
+    # representation as a FHIR valueRange (>= low, upper = high)
     fact = only_fact(message(platelets("^5^-^10", "SN")))
-    assert fact.value_quantity is None
-    assert fact.unread is not None
-    assert fact.unread.path == "OBX[1].5"
-    assert "range '5-10'" in fact.unread.reason
+    assert fact.unread is None
+    assert fact.value_quantity is not None
+    quantity = fact.value_quantity
+    assert (quantity.comparator, quantity.value, quantity.upper) == (">=", 5.0, 10.0)
+    assert quantity.unit == "10*9/L"
     assert fact.received is not None
     assert (fact.received.value, fact.received.unit) == ("5-10", "10*9/L")
+
+
+def test_an_sn_range_is_converted_bound_by_bound_and_a_reversed_one_is_unread() -> None:
+    obx = "OBX|1|SN|2160-0^Creatinine^LN||^44.2^-^88.4|umol/L||N|||F|||20261128073000+0000"
+    quantity = only_fact(message(obx)).value_quantity
+    assert quantity is not None
+    assert quantity.unit == "mg/dL"
+    assert quantity.value == pytest.approx(0.5, rel=1e-3)
+    assert quantity.upper == pytest.approx(1.0, rel=1e-3)
+    reversed_range = only_fact(message(platelets("^10^-^5", "SN")))
+    assert reversed_range.unread is not None
+    assert "high below its low" in reversed_range.unread.reason
+
+
+def test_sn_range_platelets_5_to_10_fail_the_platelet_criterion() -> None:
+    bundle = json.loads((FIXTURES / "vignettes" / "eligible.json").read_text("utf-8"))
+    obx = "OBX|1|SN|777-3^Platelets^LN||^5^-^10|10*9/L|150-400|LL|||F|||20260228080000"
+    updates = [*parse_fhir(bundle, source_system="ehr"),
+               *parse_hl7v2(message(obx, sent="20260228093000-0500"))]
+    decision = evaluate(load_trial("NCT06920433", None), facts_from_updates(updates),
+                        datetime(2026, 3, 1, 9, tzinfo=UTC))
+    assert next(c for c in decision.criteria if c.id == "I6.1").outcome is Outcome.FAIL
 
 
 def test_an_sn_categorical_2_plus_and_not_equal_are_kept_unread() -> None:
