@@ -19,7 +19,7 @@ from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, 
 from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
 from shared.clinical.reading import COMPARATORS, number_in_text, quoted
 from shared.clinical.times import TimeFormatError, parse_fhir_datetime
-from shared.clinical.units import UnitError, analyte_for, to_canonical
+from shared.clinical.units import UnitError, analyte_for, convert, to_canonical
 
 _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 # referenceRange.text as labs write it, like HL7 v2 OBX-7: "7-35 U/L", "4.3 to 6.2", "<40", ">1"
@@ -116,22 +116,24 @@ class Reader:
         *,
         derived: bool = False,
         unread: list[ReadingNote] | None = None,
+        notes: list[ReadingNote] | None = None,
     ) -> Quantity | None:
         """A FHIR Quantity in canonical units; a wrong unit for a known analyte is a problem.
 
         ``derived``: the quantity was read from text or a ratio at ``path`` (no unit element).
         ``unread``: where to say why a value of an analyte outside the catalogue was not kept
         (its unit does not read as UCUM); without it, that value is left out.
+        ``notes``: where to say that the unit was read through the alias table (units.py).
         """
         value = data.get("value")
         if value is None:
             return None
         unit_key = "code" if data.get("system") == UCUM and data.get("code") else "unit"
         unit = data.get(unit_key) or data.get("code") or default_unit or ""
+        where = path if derived else f"{path}.{unit_key}"
         try:
-            canonical = to_canonical(loinc or "", float(value), unit)
+            converted = convert(loinc or "", float(value), unit)
         except UnitError as error:
-            where = path if derived else f"{path}.{unit_key}"
             if loinc is not None and analyte_for(loinc) is not None:
                 self.problem(where, f"{error} (LOINC {loinc})")
             elif unread is not None:
@@ -139,6 +141,9 @@ class Reader:
                 # result is kept as unread, nothing is invented
                 unread.append(ReadingNote(path=where, reason=f"{error}: value not read"))
             return None
+        canonical = converted.quantity
+        if converted.alias is not None and notes is not None:
+            notes.append(converted.alias.note(where))
         comparator = data.get("comparator")
         if comparator is None:
             return canonical
@@ -333,8 +338,11 @@ def _quantity_value(
     reader: Reader, loinc: str | None, data: Json, path: str, *, derived: bool = False
 ) -> ObservedValue:
     unread: list[ReadingNote] = []
-    quantity = reader.quantity(loinc, data, path, derived=derived, unread=unread)
-    return ObservedValue(quantity=quantity, unread=unread[0] if unread else None)
+    notes: list[ReadingNote] = []
+    quantity = reader.quantity(loinc, data, path, derived=derived, unread=unread, notes=notes)
+    return ObservedValue(
+        quantity=quantity, unread=unread[0] if unread else None, notes=tuple(notes)
+    )
 
 
 def _value_quantity(reader: Reader, loinc: str | None, data: Json, path: str) -> ObservedValue:

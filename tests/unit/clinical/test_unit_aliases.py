@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.clinical.fhir import parse_fhir
 from shared.clinical.ucum import MAX_UNIT_LENGTH, UnitSyntaxError, parse_unit
 from shared.clinical.units import (
     UnitError,
@@ -157,3 +158,34 @@ def test_a_wrong_site_alias_file_is_refused_naming_the_entry(text: str, reason: 
 def test_a_site_alias_cannot_change_what_a_shipped_spelling_means(site_aliases: None) -> None:
     with pytest.raises(ValueError, match="contradicts the shipped alias"):
         use_site_aliases({"number_concentration": {"K/uL": "10*6/uL"}})
+
+
+def _observation(loinc: str, quantity: dict[str, object]) -> dict[str, object]:
+    return {
+        "resourceType": "Observation", "id": "o1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+        "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2026-02-28T09:00:00Z",
+        "valueQuantity": quantity,
+    }
+
+
+def test_a_fhir_value_read_through_an_alias_carries_the_note_and_the_unit_as_sent() -> None:
+    (update,) = parse_fhir(_observation("777-3", {"value": 12, "unit": "K/uL"}), source_system="x")
+    [fact] = update.facts
+    assert fact.value_quantity is not None
+    assert (fact.value_quantity.value, fact.value_quantity.unit) == (12.0, "10*9/L")
+    [note] = fact.notes
+    assert note.path == "Observation.valueQuantity.unit"
+    assert "'K/uL' is not UCUM; read as '10*3/uL'" in note.reason
+    assert fact.received is not None
+    assert fact.received.unit == "K/uL"
+
+
+def test_a_fhir_serum_hcg_in_ucum_reads_without_a_note() -> None:
+    quantity = {"value": 0.8, "unit": "mIU/mL", "system": "http://unitsofmeasure.org",
+                "code": "m[IU]/mL"}
+    (update,) = parse_fhir(_observation("2110-5", quantity), source_system="x")
+    [fact] = update.facts
+    assert fact.value_quantity is not None
+    assert (fact.value_quantity.value, fact.value_quantity.unit) == (pytest.approx(0.8), "[IU]/L")
+    assert fact.notes == ()
