@@ -129,6 +129,18 @@ class EvaluatorSettings(ServiceSettings):
     # registry poll (<TRIAL_ID>/<version>.yaml). Empty: the examples shipped in shared/trials.
     trials_dir: Path | None = None
     registry_poll_interval_s: float = 2.0
+    # The coordinator app (/ui/): dates are shown in the site's zone (IANA name); a signed-in
+    # session lasts this long; re-identification goes through intake's audited endpoint here.
+    site_timezone: str = "UTC"
+    session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    intake_url: str = "http://127.0.0.1:8081"
+    # Public base URL of this evaluator, used in links that leave it (CDS Hooks cards);
+    # empty means the address the request came in on.
+    public_url: str = ""
+    # CDS Hooks: the EHRs allowed to call, as JSON {"issuer": "JWKS URL or PEM file", ...},
+    # and the token the evaluator uses to look a patient up at intake (role "cds-lookup").
+    cds_issuers: str = "{}"
+    cds_intake_token: str = ""
 
 
 class AuditSettings(ServiceSettings):

@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.audit.access_log import AccessLog
+from services.audit.actions import ActionIngest
 from services.audit.api import AuditApi, router
 from services.audit.chain_store import ChainStore
 from services.audit.checkpoint_writer import CheckpointWriter
@@ -60,8 +61,10 @@ def build_app(settings: AuditSettings | None = None,
         store = ChainStore(engine, write_lock)
         broker = make_broker(kafka, client_id="trialwatch-audit")
         backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
-        ingest = DecisionIngest(store, DeadLetters(broker, "audit"), utc_now, backoff)
-        register_handlers(broker, ingest, settings, kafka)
+        dead_letters = DeadLetters(broker, "audit")
+        ingest = DecisionIngest(store, dead_letters, utc_now, backoff)
+        actions = ActionIngest(engine, dead_letters, utc_now)
+        register_handlers(broker, ingest, settings, kafka, actions)
         key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
         writer = CheckpointWriter(store, key, settings.checkpoint_dir, utc_now)
         app.state.engine, app.state.broker = engine, broker

@@ -10,6 +10,7 @@ stored once in ``audit_snapshot``. ``audit_access`` records every auditor query.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     ForeignKey,
@@ -83,3 +84,18 @@ AUDIT_TABLES = ("audit_snapshot", "audit_record", "audit_access")
 
 # Written by the readiness probe (shared.infra.storage.probe_write).
 write_probe = write_probe_table(metadata, "audit_write_probe")
+
+coordinator_actions = Table(
+    "audit_coordinator_action",
+    metadata,
+    Column("action_id", String(36), primary_key=True),
+    Column("patient_key", String(128), nullable=False, index=True),
+    Column("trial_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("alert_id", String(36), nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("event", JSON, nullable=False),
+)

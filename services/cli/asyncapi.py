@@ -14,7 +14,13 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from shared.contracts import topics
-from shared.contracts.events import DeadLetter, DecisionMade, EligibilityAlert, PatientEvent
+from shared.contracts.events import (
+    CoordinatorActed,
+    DeadLetter,
+    DecisionMade,
+    EligibilityAlert,
+    PatientEvent,
+)
 
 DEFAULT_OUT = Path("docs/asyncapi.json")
 
@@ -36,6 +42,11 @@ def specification_broker() -> KafkaBroker:
     async def audit_consumes(event: DecisionMade) -> None:
         """Append the decision to the tamper-evident record (idempotent by decision_id)."""
 
+    @broker.subscriber(topics.COORDINATOR_ACTIONS, group_id="trialwatch-audit-actions",
+                       title="audit consumes coordinator actions")
+    async def audit_keeps_actions(event: CoordinatorActed) -> None:
+        """Keep the action append-only (idempotent by action_id)."""
+
     broker.publisher(topics.INTAKE_RAW, title="upstream systems publish raw FHIR/HL7 v2",
                      description="Bytes as posted over HTTP; header content-type says which.",
                      schema=bytes)
@@ -45,7 +56,12 @@ def specification_broker() -> KafkaBroker:
     broker.publisher(topics.ALERTS, title="evaluator publishes eligibility alerts",
                      description="Coordinators subscribe: newly-eligible / no-longer-eligible.",
                      schema=EligibilityAlert)
-    for source in (topics.INTAKE_RAW, topics.PATIENT_EVENTS, topics.DECISIONS):
+    broker.publisher(topics.COORDINATOR_ACTIONS, title="evaluator publishes coordinator actions",
+                     description="Acknowledged, contacted, not a candidate, enrolled, "
+                                 "re-identified: one event per action in the coordinator app.",
+                     schema=CoordinatorActed)
+    for source in (topics.INTAKE_RAW, topics.PATIENT_EVENTS, topics.DECISIONS,
+                   topics.COORDINATOR_ACTIONS):
         broker.publisher(topics.dead_letter(source), title=f"dead letters of {source}",
                          schema=DeadLetter)
     return broker

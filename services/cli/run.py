@@ -99,6 +99,8 @@ def _child_env(kafka: KafkaSettings, urls: dict[str, str], tokens_file: Path, da
         env[f"{prefix}_TOKENS_FILE"] = str(tokens_file)
         env[f"{prefix}_HOST"] = host
         env[f"{prefix}_PORT"] = str(ports[service])
+    # the coordinator app re-identifies through intake's audited endpoint
+    env["EVALUATOR_INTAKE_URL"] = f"http://{host}:{ports['intake']}"
     return env
 
 

@@ -20,6 +20,7 @@ from services.evaluator.alert_stream import AlertStream
 from services.evaluator.clock import Clock
 from services.evaluator.webhook_targets import TargetRefused, check_target
 from services.evaluator.worklist import worklist
+from shared.eligibility.readable import Need
 from shared.infra.auth import Principal, Role, refuse, require_role, require_trial
 
 Coordinator = Annotated[Principal, Depends(require_role(Role.COORDINATOR))]
@@ -73,6 +74,8 @@ class WorklistItem(BaseModel):
     trial_version: str
     unknown_criteria: int
     missing: list[str] = Field(examples=[["platelet count within 30 days"]])
+    needs: list[Need] = Field(
+        description="what to send next, each item once, with the criteria it would settle")
     decision_id: str
     as_of: datetime
 
@@ -149,6 +152,7 @@ def router(
         return [
             WorklistItem(patient_key=e.patient_key, trial_version=e.trial_version,
                          unknown_criteria=e.unknown_criteria, missing=e.missing,
+                         needs=list(e.needs),
                          decision_id=e.decision_id, as_of=e.as_of)
             for e in entries
         ]

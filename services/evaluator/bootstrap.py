@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import structlog
@@ -25,6 +26,7 @@ from services.evaluator.published_scan import PublishedScan
 from services.evaluator.screener import Screener
 from services.evaluator.tables import write_probe
 from services.evaluator.trial_registry import active_trials
+from services.evaluator.ui import pages
 from services.evaluator.webhook_targets import allow_list_of
 from shared.contracts.topics import PATIENT_EVENTS
 from shared.eligibility.loader import TRIALS_DIR
@@ -72,7 +74,9 @@ def build_app(
     chosen = screener or default_screener(settings.trials_dir or TRIALS_DIR)
     trials_dir = chosen.trials_dir if isinstance(chosen, CriteriaEngineScreener) else None
     sender = OutboxSender(sessions, broker, clock, already_published=PublishedScan(kafka))
-    handler = PatientEventHandler(sessions, chosen, sender, DeadLetters(broker, SERVICE), clock)
+    zone = ZoneInfo(settings.site_timezone)
+    handler = PatientEventHandler(sessions, chosen, sender, DeadLetters(broker, SERVICE), clock,
+                                  zone)
     broker.subscriber(
         PATIENT_EVENTS,
         batch=True,
@@ -116,7 +120,7 @@ def build_app(
                 "registry", loops.registry_step(sessions, chosen, trials_dir, clock),
                 settings.registry_poll_interval_s)),
             asyncio.create_task(loops.forever(
-                "timers", loops.timer_step(sessions, chosen, sender, clock),
+                "timers", loops.timer_step(sessions, chosen, sender, clock, zone),
                 settings.timer_poll_interval_s)),
             asyncio.create_task(loops.forever("outbox", loops.relay_step(sender), 1.0)),
             asyncio.create_task(loops.forever(
@@ -154,4 +158,6 @@ def build_app(
 
     app.include_router(api.router(sessions, alerts, clock, known_trials,
                                   allow_list_of(settings.webhook_allowed_hosts)))
+    pages.mount(app, sessions, alerts, chosen, sender, clock, zone=settings.site_timezone,
+                ttl_s=settings.session_ttl_s, intake_url=settings.intake_url)
     return app

@@ -10,6 +10,7 @@ from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
 from shared.contracts.events import AlertKind, DecisionMade, EligibilityAlert, RegistryChangeRef
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
+from shared.eligibility.readable import clean_reason, needs
 from shared.time import iso_z
 
 SOURCE = "trialwatch-evaluator"
@@ -83,10 +84,10 @@ def reasons(decision: Decision) -> tuple[str, ...]:
         c for c in decision.criteria
         if decision.status is Status.ELIGIBLE or c.outcome is not Outcome.PASS
     ]
-    return tuple(f"{c.id}: {c.reason}" for c in relevant)
+    return tuple(f"{c.id}: {clean_reason(c.reason)}" for c in relevant)
 
 
-def eligibility_alert(made: DecisionMade, kind: AlertKind) -> EligibilityAlert:
+def eligibility_alert(made: DecisionMade, kind: AlertKind, headline: str = "") -> EligibilityAlert:
     return EligibilityAlert(
         event_id=alert_id(made.decision_id),
         occurred_at=made.occurred_at,
@@ -101,14 +102,11 @@ def eligibility_alert(made: DecisionMade, kind: AlertKind) -> EligibilityAlert:
         status=made.decision.status,
         previous_status=made.previous_status,
         reasons=reasons(made.decision),
+        headline=headline or kind.replace("-", " "),
+        needs=needs(made.decision),
     )
 
 
 def missing_data(decision: Decision) -> list[str]:
     """What would have to arrive for an undetermined decision to be decided, de-duplicated."""
-    seen: dict[str, None] = {}
-    for criterion in decision.criteria:
-        if criterion.outcome is Outcome.UNKNOWN:
-            for item in criterion.missing or (f"{criterion.id}: {criterion.reason}",):
-                seen.setdefault(item, None)
-    return list(seen)
+    return [need.item for need in needs(decision)]

@@ -12,6 +12,7 @@ event id: they add nothing, and whatever an interrupted attempt left unpublished
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
 
 import structlog
@@ -50,7 +51,9 @@ class PatientEventHandler:
         sender: OutboxSender,
         dead_letters: DeadLetters,
         clock: Clock = utc_now,
+        zone: tzinfo = UTC,
     ) -> None:
+        self._zone = zone
         self._sessions = sessions
         self._screener = screener
         self._sender = sender
@@ -91,7 +94,7 @@ class PatientEventHandler:
         now = self._clock()
         async with self._sessions.begin() as session:
             trials = await trial_registry.active_trials(session, self._screener)
-            screening = Screening(session, self._screener, self._clock)
+            screening = Screening(session, self._screener, self._clock, self._zone)
             await screening.load({key for _, e in events for key in _keys(e)},
                                  [str(e.event_id) for _, e in events])
             for record, event in events:

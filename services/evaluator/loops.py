@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 import httpx
@@ -42,11 +43,11 @@ async def forever(name: str, step: Callable[[], Awaitable[int]], interval_s: flo
 
 def timer_step(
     sessions: async_sessionmaker[AsyncSession], screener: Screener, sender: OutboxSender,
-    clock: Clock,
+    clock: Clock, zone: tzinfo = UTC,
 ) -> Callable[[], Awaitable[int]]:
     async def step() -> int:
         async with sessions.begin() as session:
-            staged = await timers.fire_due(session, screener, clock)
+            staged = await timers.fire_due(session, screener, clock, zone=zone)
         await sender.send(staged, clock())
         TIMERS_FIRED.inc(sum(m.topic == DECISIONS for m in staged))
         return len(staged)

@@ -139,6 +139,9 @@ trial_status = Table(
     Column("as_of", Instant, nullable=False),
     Column("unknown_criteria", Integer, nullable=False),
     Column("missing", JSON, nullable=False),
+    # the latest decision (without its snapshot): the patient page, and what the next alert's
+    # headline is diffed against
+    Column("decision", JSON, nullable=True),
     Index("ix_evaluator_trial_status_worklist", "trial_id", "status", "unknown_criteria"),
 )
 
@@ -181,3 +184,47 @@ webhook_delivery = Table(
 
 # Written by the readiness probe (shared.infra.storage.probe_write).
 write_probe = write_probe_table(metadata, "evaluator_write_probe")
+
+status_change = Table(
+    "evaluator_status_change",
+    metadata,
+    Column("seq", Sequence, primary_key=True, autoincrement=True),
+    Column("patient_key", String(128), nullable=False),
+    Column("trial_id", String(64), nullable=False),
+    Column("trial_version", String(64), nullable=False),
+    Column("decision_id", String(36), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("previous_status", String(16), nullable=True),
+    Column("as_of", Instant, nullable=False),
+    Column("headline", Text, nullable=False),
+    Index("ix_evaluator_status_change_pair", "patient_key", "trial_id", "seq"),
+)
+
+alert = Table(
+    "evaluator_alert",
+    metadata,
+    Column("alert_id", String(36), primary_key=True),
+    Column("patient_key", String(128), nullable=False),
+    Column("trial_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("headline", Text, nullable=False),
+    Column("decision_id", String(36), nullable=False),
+    Column("as_of", Instant, nullable=False),
+    Column("acknowledged_at", Instant, nullable=True),
+    Column("acknowledged_by", String(128), nullable=True),
+    Index("ix_evaluator_alert_trial", "trial_id", "as_of"),
+)
+
+coordinator_action = Table(
+    "evaluator_coordinator_action",
+    metadata,
+    Column("action_id", String(36), primary_key=True),
+    Column("patient_key", String(128), nullable=False),
+    Column("trial_id", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("alert_id", String(36), nullable=True),
+    Column("taken_by", String(128), nullable=False),
+    Column("taken_at", Instant, nullable=False),
+    Index("ix_evaluator_coordinator_action_pair", "patient_key", "trial_id", "taken_at"),
+)

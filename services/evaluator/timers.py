@@ -11,6 +11,8 @@ a stale state.
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +25,8 @@ from services.evaluator.unit_of_work import Screening, Trigger
 
 
 async def fire_due(
-    session: AsyncSession, screener: Screener, clock: Clock, limit: int = 200
+    session: AsyncSession, screener: Screener, clock: Clock, limit: int = 200,
+    zone: tzinfo = UTC,
 ) -> list[OutboxMessage]:
     now = clock()
     due = (await session.execute(
@@ -36,7 +39,7 @@ async def fire_due(
     if not due:
         return []
     trials = {t.id: t for t in await trial_registry.active_trials(session, screener)}
-    screening = Screening(session, screener, clock)
+    screening = Screening(session, screener, clock, zone)
     await screening.load({t.patient_key for t in due})
     for timer in due:
         trial = trials.get(timer.trial_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from uuid import UUID
 
@@ -28,13 +28,16 @@ from services.evaluator.engine_screener import engine_failed
 from services.evaluator.metrics import ENGINE_FAILURES
 from services.evaluator.outbox import OutboxMessage, stage
 from services.evaluator.patient_state import PatientState, ordered
+from services.evaluator.presentation import trial_text
 from services.evaluator.screener import Screener
 from services.evaluator.tables import (
+    alert,
     patient_fact,
     patient_merge,
     patient_state,
     processed_event,
     review_timer,
+    status_change,
     trial_status,
     webhook,
     webhook_delivery,
@@ -50,6 +53,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.topics import ALERTS, DECISIONS
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
+from shared.eligibility.readable import headline
 
 log = structlog.get_logger(__name__)
 PairKey = tuple[str, str]
@@ -77,6 +81,8 @@ class Changes:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     messages: list[OutboxMessage] = field(default_factory=list)
     merged_away: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
 
     def merge(self, other: Changes) -> None:
         self.merged_away.update(other.merged_away)
@@ -87,16 +93,22 @@ class Changes:
         self.timers.update(other.timers)
         self.deliveries.extend(other.deliveries)
         self.messages.extend(other.messages)
+        self.history.extend(other.history)
+        self.alerts.extend(other.alerts)
 
 
 class Screening:
-    def __init__(self, session: AsyncSession, screener: Screener, clock: Clock) -> None:
+    def __init__(
+        self, session: AsyncSession, screener: Screener, clock: Clock, zone: tzinfo = UTC
+    ) -> None:
         self._session = session
         self._screener = screener
         self._clock = clock
+        self._zone = zone  # the site's zone: dates in alert headlines
         self._states: dict[str, PatientState] = {}
         self._processed: set[str] = set()
         self._statuses: dict[PairKey, Status] = {}
+        self._decisions: dict[PairKey, Decision] = {}
         self._webhooks: dict[str, list[str]] = {}
         self._survivor: dict[str, str] = {}
         self._changes = Changes()
@@ -128,10 +140,13 @@ class Screening:
                     facts=ordered(tuple(facts.get(key, ()))),
                 ), row.last_as_of))
         current = await self._session.execute(
-            select(trial_status.c.patient_key, trial_status.c.trial_id, trial_status.c.status)
+            select(trial_status.c.patient_key, trial_status.c.trial_id, trial_status.c.status,
+                   trial_status.c.decision)
             .where(trial_status.c.patient_key.in_(keys)))
         for s in current:
             self._statuses[(s.patient_key, s.trial_id)] = Status(s.status)
+            if s.decision is not None:
+                self._decisions[(s.patient_key, s.trial_id)] = Decision.model_validate(s.decision)
         # read after the state rows are locked: a merge committed meanwhile is seen here
         merges = await self._session.execute(
             select(patient_merge.c.merged_key, patient_merge.c.surviving_key)
@@ -289,6 +304,8 @@ class Screening:
             gone = list(changes.merged_away)
             for table in (patient_fact, patient_state, trial_status, review_timer):
                 await session.execute(delete(table).where(table.c.patient_key.in_(gone)))
+        await insert_ignoring_duplicates(session, status_change, changes.history)
+        await insert_ignoring_duplicates(session, alert, changes.alerts)
         await stage(session, changes.messages, self._clock())
         self._changes = Changes()
         return changes.messages
@@ -302,6 +319,9 @@ class Screening:
             pair = (state.patient_key, trial.id)
             decision = self._evaluate(trial, state, trigger.as_of)
             previous = self._statuses.get(pair)
+            said = headline(self._decisions.get(pair), decision, trial_text(trial).labels,
+                            self._zone)
+            self._decisions[pair] = decision
             made = decisions.decision_made(
                 patient_key=state.patient_key, state_version=state.version, decision=decision,
                 snapshot=state.facts, previous_status=previous,
@@ -314,12 +334,15 @@ class Screening:
             due = decision.next_review_at
             delta.timers[pair] = due if due is not None and due > decision.as_of else None
             delta.messages.append(_message(DECISIONS, made))
+            if previous is not decision.status:
+                delta.history.append(_history_row(made, said))
             kind = decisions.transition(previous, decision.status)
             if kind is not None:
-                alert = decisions.eligibility_alert(made, kind)
-                delta.messages.append(_message(ALERTS, alert))
+                raised = decisions.eligibility_alert(made, kind, said)
+                delta.messages.append(_message(ALERTS, raised))
+                delta.alerts.append(_alert_row(raised))
                 delta.deliveries.extend(
-                    webhooks.delivery_row(hook, alert, now)
+                    webhooks.delivery_row(hook, raised, now)
                     for hook in self._webhooks.get(trial.id, ()))
         return statuses
 
@@ -364,6 +387,26 @@ def _status_row(made: DecisionMade) -> dict[str, Any]:
         "as_of": decision.as_of,
         "unknown_criteria": sum(c.outcome is Outcome.UNKNOWN for c in decision.criteria),
         "missing": decisions.missing_data(decision),
+        "decision": decision.model_dump(mode="json"),
+    }
+
+
+def _history_row(made: DecisionMade, said: str) -> dict[str, Any]:
+    return {
+        "patient_key": made.patient_key, "trial_id": made.decision.trial.id,
+        "trial_version": made.decision.trial.version, "decision_id": str(made.decision_id),
+        "status": made.decision.status.value,
+        "previous_status": made.previous_status.value if made.previous_status else None,
+        "as_of": made.decision.as_of, "headline": said,
+    }
+
+
+def _alert_row(raised: EligibilityAlert) -> dict[str, Any]:
+    return {
+        "alert_id": str(raised.event_id), "patient_key": raised.patient_key,
+        "trial_id": raised.trial.id, "kind": raised.alert, "headline": raised.headline,
+        "decision_id": str(raised.decision_id), "as_of": raised.occurred_at,
+        "acknowledged_at": None, "acknowledged_by": None,
     }
 
 

@@ -1,7 +1,8 @@
 """The coordinator's worklist: patients undetermined for a trial and exactly what is missing.
 
 Closest to eligible first: fewest criteria still unknown (none fails, or the patient would be
-ineligible), then fewest missing data items.
+ineligible), then fewest missing data items. Each patient has one de-duplicated "what to send
+next" list (``needs``), each item with the criteria it unblocks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.tables import trial_status
-from shared.eligibility.decision import Status
+from shared.eligibility.decision import Decision, Status
+from shared.eligibility.readable import Need, needs
 from shared.time import as_utc
 
 
@@ -26,6 +28,7 @@ class WorklistEntry:
     missing: list[str]
     decision_id: str
     as_of: datetime
+    needs: tuple[Need, ...] = ()
 
 
 async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> list[WorklistEntry]:
@@ -35,10 +38,12 @@ async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> li
                trial_status.c.status == Status.UNDETERMINED.value)
         .order_by(trial_status.c.unknown_criteria, trial_status.c.patient_key)
     )
-    entries = [
-        WorklistEntry(r.patient_key, r.trial_id, r.trial_version, r.unknown_criteria,
-                      list(r.missing), r.decision_id, as_utc(r.as_of))
-        for r in rows
-    ]
+    entries = []
+    for r in rows:
+        wanted = (needs(Decision.model_validate(r.decision)) if r.decision is not None
+                  else tuple(Need(item=m, unblocks=()) for m in r.missing))
+        entries.append(WorklistEntry(
+            r.patient_key, r.trial_id, r.trial_version, r.unknown_criteria,
+            [n.item for n in wanted], r.decision_id, as_utc(r.as_of), wanted))
     entries.sort(key=lambda e: (e.unknown_criteria, len(e.missing), e.patient_key))
     return entries[:limit]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
 from shared.contracts.envelope import Envelope
 from shared.eligibility.decision import Decision, Status, TrialRef
+from shared.eligibility.readable import Need
 from shared.time import UtcDatetime
 
 
@@ -94,6 +95,35 @@ class EligibilityAlert(Envelope):
     reasons: tuple[str, ...] = ()
     registry_change: RegistryChangeRef | None = Field(
         default=None, description="for 'closed': the deactivation or retirement that closed it")
+    headline: str = Field(
+        default="",
+        description="what changed since the previous decision, e.g. 'now eligible: I6.1 met, "
+                    "platelet count 150 x10^9/L on 28 Feb'",
+    )
+    needs: tuple[Need, ...] = Field(
+        default=(), description="what to send next, each item once, with the criteria it unblocks",
+    )
+
+
+CoordinatorActionKind = Literal["acknowledged", "contacted", "not-a-candidate", "enrolled",
+                                "reidentified"]
+
+
+class CoordinatorActed(Envelope):
+    """``coordinator.actions.v1``: a coordinator acted on a patient for a trial.
+
+    ``actor`` is the client name of the coordinator's token (never the token, never a person's
+    identifier); ``reason`` is the coordinator's own words (required for "not-a-candidate" and
+    "reidentified"), kept by audit.
+    """
+
+    event_type: Literal["coordinator.acted"] = "coordinator.acted"
+    action_id: UUID
+    action: CoordinatorActionKind
+    trial_id: str
+    actor: str
+    reason: str | None = None
+    alert_id: UUID | None = None
 
 
 class DeadLetter(BaseModel):

@@ -6,6 +6,7 @@ INTAKE_RAW = "intake.raw.v1"
 PATIENT_EVENTS = "patient.events.v1"
 DECISIONS = "eligibility.decisions.v1"
 ALERTS = "eligibility.alerts.v1"
+COORDINATOR_ACTIONS = "coordinator.actions.v1"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -19,7 +20,9 @@ ALL_TOPICS: tuple[str, ...] = (
     PATIENT_EVENTS,
     DECISIONS,
     ALERTS,
+    COORDINATOR_ACTIONS,
     dead_letter(INTAKE_RAW),
     dead_letter(PATIENT_EVENTS),
     dead_letter(DECISIONS),
+    dead_letter(COORDINATOR_ACTIONS),
 )

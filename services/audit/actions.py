@@ -1,0 +1,61 @@
+"""Coordinator actions from ``coordinator.actions.v1`` into the audit database.
+
+Acknowledgements, "contacted", "not a candidate" (with the reason), "enrolled" and every
+re-identification a coordinator asked for are kept append-only, idempotent by action id. A
+record that is not a ``CoordinatorActed`` goes to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.audit.ingest import DeadLetterSink
+from services.audit.tables import coordinator_actions
+from shared.contracts.events import CoordinatorActed
+
+log = structlog.get_logger(__name__)
+
+
+class ActionIngest:
+    def __init__(self, engine: AsyncEngine, dead_letters: DeadLetterSink,
+                 clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._dead_letters = dead_letters
+        self._clock = clock
+
+    async def handle_batch(self, messages: Sequence[tuple[bytes, Any]]) -> int:
+        """Store every readable action (duplicates ignored); returns how many were readable."""
+        rows = []
+        now = self._clock()
+        for body, record in messages:
+            try:
+                event = CoordinatorActed.model_validate_json(body)
+            except ValidationError as error:
+                await self._dead_letters.send(
+                    record, f"not a CoordinatorActed: {error.error_count()} validation errors")
+                log.warning("coordinator action dead-lettered")
+                continue
+            rows.append({
+                "action_id": str(event.action_id), "patient_key": event.patient_key,
+                "trial_id": event.trial_id, "action": event.action, "actor": event.actor,
+                "reason": event.reason,
+                "alert_id": str(event.alert_id) if event.alert_id else None,
+                "occurred_at": event.occurred_at, "recorded_at": now,
+                "event": event.model_dump(mode="json"),
+            })
+        if rows:
+            dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    dialect.insert(coordinator_actions).on_conflict_do_nothing(), rows)
+            for row in rows:
+                log.info("coordinator action recorded", action=row["action"],
+                         patient_key=row["patient_key"], trial=row["trial_id"])
+        return len(rows)

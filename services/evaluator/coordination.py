@@ -1,0 +1,134 @@
+"""What coordinators read and do: alerts (and their acknowledgement), one patient's status for
+one trial with its history, and the actions taken on it. Each action is stored with an outbox
+message (``coordinator.actions.v1``) in the same transaction, so audit keeps every one."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluator.decisions import SOURCE
+from services.evaluator.outbox import OutboxMessage, stage
+from services.evaluator.tables import alert, coordinator_action, status_change, trial_status
+from shared.contracts.events import CoordinatorActed, CoordinatorActionKind
+from shared.contracts.topics import COORDINATOR_ACTIONS
+from shared.eligibility.decision import Decision
+from shared.time import as_utc
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    alert_id: str
+    patient_key: str
+    trial_id: str
+    kind: str
+    headline: str
+    as_of: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    status: str
+    previous_status: str | None
+    as_of: datetime
+    headline: str
+    trial_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    action: str
+    reason: str | None
+    taken_by: str
+    taken_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PairView:
+    """One patient for one trial: the latest decision, the status history (newest first),
+    the actions taken (newest first) and the alerts raised."""
+
+    patient_key: str
+    trial_id: str
+    decision: Decision | None
+    history: list[HistoryRow]
+    actions: list[ActionRow]
+    alerts: list[AlertRow]
+
+
+def _alert(r: Any) -> AlertRow:
+    return AlertRow(r.alert_id, r.patient_key, r.trial_id, r.kind, r.headline, as_utc(r.as_of),
+                    as_utc(r.acknowledged_at) if r.acknowledged_at else None, r.acknowledged_by)
+
+
+async def alerts(session: AsyncSession, trial_id: str | None, limit: int = 200) -> list[AlertRow]:
+    """Newest first; one trial's or every trial's."""
+    query = select(alert).order_by(alert.c.as_of.desc(), alert.c.alert_id).limit(limit)
+    if trial_id is not None:
+        query = query.where(alert.c.trial_id == trial_id)
+    return [_alert(r) for r in await session.execute(query)]
+
+
+async def pair_view(session: AsyncSession, patient_key: str, trial_id: str) -> PairView | None:
+    """None when the evaluator has never screened this patient for this trial."""
+    status = (await session.execute(select(trial_status).where(
+        trial_status.c.patient_key == patient_key, trial_status.c.trial_id == trial_id))).first()
+    if status is None:
+        return None
+    history = await session.execute(
+        select(status_change).where(status_change.c.patient_key == patient_key,
+                                    status_change.c.trial_id == trial_id)
+        .order_by(status_change.c.seq.desc()))
+    actions = await session.execute(
+        select(coordinator_action).where(coordinator_action.c.patient_key == patient_key,
+                                         coordinator_action.c.trial_id == trial_id)
+        .order_by(coordinator_action.c.taken_at.desc()))
+    raised = await session.execute(
+        select(alert).where(alert.c.patient_key == patient_key, alert.c.trial_id == trial_id)
+        .order_by(alert.c.as_of.desc()))
+    return PairView(
+        patient_key=patient_key, trial_id=trial_id,
+        decision=Decision.model_validate(status.decision) if status.decision else None,
+        history=[HistoryRow(h.status, h.previous_status, as_utc(h.as_of), h.headline,
+                            h.trial_version) for h in history],
+        actions=[ActionRow(a.action, a.reason, a.taken_by, as_utc(a.taken_at)) for a in actions],
+        alerts=[_alert(a) for a in raised],
+    )
+
+
+async def find_alert(session: AsyncSession, alert_id: str) -> AlertRow | None:
+    row = (await session.execute(select(alert).where(alert.c.alert_id == alert_id))).first()
+    return _alert(row) if row else None
+
+
+async def act(
+    session: AsyncSession, *, patient_key: str, trial_id: str, action: CoordinatorActionKind,
+    actor: str, now: datetime, reason: str | None = None, alert_id: str | None = None,
+) -> OutboxMessage:
+    """Store the action (and an acknowledgement on its alert) and stage its event; the caller
+    commits, then sends the returned message."""
+    action_id = uuid.uuid4()
+    await session.execute(coordinator_action.insert().values(
+        action_id=str(action_id), patient_key=patient_key, trial_id=trial_id, action=action,
+        reason=reason, alert_id=alert_id, taken_by=actor, taken_at=now))
+    if action == "acknowledged" and alert_id is not None:
+        await session.execute(update(alert).where(
+            alert.c.alert_id == alert_id, alert.c.acknowledged_at.is_(None),
+        ).values(acknowledged_at=now, acknowledged_by=actor))
+    event = CoordinatorActed(
+        event_id=action_id, occurred_at=now, recorded_at=now, source=SOURCE,
+        patient_key=patient_key, correlation_id=action_id, action_id=action_id, action=action,
+        trial_id=trial_id, actor=actor, reason=reason,
+        alert_id=uuid.UUID(alert_id) if alert_id else None,
+    )
+    message = OutboxMessage(message_id=str(action_id), topic=COORDINATOR_ACTIONS,
+                            key=patient_key, payload=event.model_dump(mode="json"))
+    await stage(session, [message], now)
+    return message

@@ -1,0 +1,1 @@
+"""The coordinator app under ``/ui/``: server-rendered pages, a little progressive JavaScript."""

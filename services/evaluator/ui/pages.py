@@ -1,0 +1,309 @@
+"""The coordinator app's routes: sign-in, alerts (live), worklist, patient x trial, actions.
+
+Pages are rendered on the server (Jinja2, autoescaped) and work without JavaScript; the one
+script adds the live alert feed (Server-Sent Events) and confirmation of actions. Every asset
+is served from ``/ui/static``: nothing is loaded from another origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.evaluator import coordination, trial_registry
+from services.evaluator.alert_stream import AlertStream
+from services.evaluator.clock import Clock
+from services.evaluator.outbox import OutboxSender
+from services.evaluator.presentation import trial_text
+from services.evaluator.screener import Screener
+from services.evaluator.ui.sessions import COOKIE, Session, SessionStore
+from services.evaluator.ui.views import criterion_views, worklist_views
+from shared.contracts.events import CoordinatorActionKind
+from shared.eligibility.decision import TrialRef
+from shared.eligibility.readable import human_time, needs
+from shared.infra.auth import Role, TokenRegistry
+
+HERE = Path(__file__).parent
+HEARTBEAT_S = 15.0
+ACTIONS: dict[str, CoordinatorActionKind] = {
+    "contacted": "contacted", "not-a-candidate": "not-a-candidate", "enrolled": "enrolled",
+}
+ACTION_WORDS = {
+    "acknowledged": "Alert acknowledged", "contacted": "Patient contacted",
+    "not-a-candidate": "Not a candidate", "enrolled": "Enrolled", "reidentified": "Re-identified",
+}
+
+
+class SignInRequired(Exception):
+    """No valid session: the page redirects to the sign-in form."""
+
+
+def mount(
+    app: Any, sessions: async_sessionmaker[AsyncSession], alerts: AlertStream,
+    screener: Screener, sender: OutboxSender, clock: Clock, *, zone: str, ttl_s: int,
+    intake_url: str,
+) -> None:
+    """Add the app's routes and its static files to ``app`` under ``/ui``."""
+    site_zone = ZoneInfo(zone)
+    store = SessionStore(timedelta(seconds=ttl_s))
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["when"] = lambda instant: human_time(instant, site_zone)
+    templates.env.filters["detail"] = _detail
+    templates.env.globals["action_words"] = ACTION_WORDS
+    ui = APIRouter(prefix="/ui", include_in_schema=False)
+
+    def current(request: Request) -> Session:
+        session = store.find(request.cookies.get(COOKIE), clock())
+        if session is None:
+            raise SignInRequired
+        return session
+
+    def checked(request: Request, csrf: str) -> Session:
+        session = current(request)
+        if not session.csrf_matches(csrf):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "this form has expired: reload the page")
+        return session
+
+    async def trials(session: Session) -> tuple[TrialRef, ...]:
+        """The active trials this coordinator's token claims (shared.infra.auth)."""
+        async with sessions() as db:
+            active = await trial_registry.active_trials(db, screener)
+        return tuple(t for t in active if session.principal.may_see_trial(t.id))
+
+    async def trial_or_404(session: Session, trial_id: str) -> TrialRef:
+        """An unknown trial and a trial outside the token's claims look the same: absent."""
+        for trial in await trials(session):
+            if trial.id == trial_id:
+                return trial
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active trial {trial_id} for you")
+
+    def page(request: Request, name: str, session: Session, **context: Any) -> HTMLResponse:
+        response = templates.TemplateResponse(request, name, {
+            "who": session.principal, "csrf": session.csrf, "zone": zone, **context})
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    @app.exception_handler(SignInRequired)
+    async def to_sign_in(request: Request, _: SignInRequired) -> Response:
+        if request.headers.get("accept", "").startswith("text/event-stream"):
+            return Response(status_code=status.HTTP_401_UNAUTHORIZED)
+        return RedirectResponse(f"/ui/sign-in?next={request.url.path}", status.HTTP_303_SEE_OTHER)
+
+    @ui.get("/")
+    async def home(request: Request) -> Response:
+        current(request)
+        return RedirectResponse("/ui/alerts", status.HTTP_303_SEE_OTHER)
+
+    @ui.get("/sign-in", response_class=HTMLResponse)
+    async def sign_in_form(request: Request, next: str = "/ui/alerts") -> HTMLResponse:
+        return templates.TemplateResponse(request, "sign_in.html",
+                                          {"next": _local(next), "error": None})
+
+    @ui.post("/sign-in")
+    async def sign_in(
+        request: Request, token: Annotated[str, Form()],
+        next: Annotated[str, Form()] = "/ui/alerts",
+    ) -> Response:
+        _same_origin(request)
+        registry: TokenRegistry = request.app.state.tokens
+        principal = registry.authenticate(token.strip())
+        if principal is None or principal.role not in (Role.COORDINATOR, Role.ADMIN):
+            error = ("this token is not a coordinator's" if principal is not None
+                     else "unknown token")
+            return templates.TemplateResponse(request, "sign_in.html",
+                                              {"next": _local(next), "error": error},
+                                              status_code=status.HTTP_403_FORBIDDEN
+                                              if principal else status.HTTP_401_UNAUTHORIZED)
+        session_id, _ = store.open(principal, token.strip(), clock())
+        response = RedirectResponse(_local(next), status.HTTP_303_SEE_OTHER)
+        response.set_cookie(COOKIE, session_id, max_age=ttl_s, path="/ui", httponly=True,
+                            samesite="strict", secure=request.url.scheme == "https")
+        return response
+
+    @ui.post("/sign-out")
+    async def sign_out(request: Request, csrf: Annotated[str, Form()]) -> Response:
+        checked(request, csrf)
+        store.close(request.cookies.get(COOKIE))
+        response = RedirectResponse("/ui/sign-in", status.HTTP_303_SEE_OTHER)
+        response.delete_cookie(COOKIE, path="/ui")
+        return response
+
+    @ui.get("/alerts", response_class=HTMLResponse)
+    async def alert_page(request: Request, trial: str | None = None) -> HTMLResponse:
+        session = current(request)
+        active = await trials(session)
+        if trial is not None:
+            await trial_or_404(session, trial)
+        async with sessions() as db:
+            rows = await coordination.alerts(db, trial)
+        rows = [r for r in rows if session.principal.may_see_trial(r.trial_id)]
+        return page(request, "alerts.html", session, trials=active, trial=trial, alerts=rows)
+
+    @ui.get("/alerts/stream")
+    async def alert_feed(request: Request, trial: str | None = None) -> StreamingResponse:
+        session = current(request)
+        return StreamingResponse(_live(alerts, trial, site_zone, session), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache"})
+
+    @ui.post("/alerts/{alert_id}/acknowledge")
+    async def acknowledge(request: Request, alert_id: str, csrf: Annotated[str, Form()],
+                          back: Annotated[str, Form()] = "/ui/alerts") -> Response:
+        session = checked(request, csrf)
+        async with sessions.begin() as db:
+            found = await coordination.find_alert(db, alert_id)
+            if found is None or not session.principal.may_see_trial(found.trial_id):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+            message = await coordination.act(
+                db, patient_key=found.patient_key, trial_id=found.trial_id,
+                action="acknowledged", actor=session.principal.client, now=clock(),
+                alert_id=alert_id)
+        await sender.send([message], clock())
+        return RedirectResponse(_local(back), status.HTTP_303_SEE_OTHER)
+
+    @ui.get("/trials/{trial_id}/worklist", response_class=HTMLResponse)
+    async def worklist_page(request: Request, trial_id: str,
+                            missing: str | None = None) -> HTMLResponse:
+        session = current(request)
+        trial = await trial_or_404(session, trial_id)
+        async with sessions() as db:
+            rows, items = await worklist_views(db, trial.id, missing)
+        return page(request, "worklist.html", session, trials=await trials(session), trial=trial,
+                    title=trial_text(trial).title, rows=rows, items=items, missing=missing)
+
+    @ui.get("/patients/{patient_key}/trials/{trial_id}", response_class=HTMLResponse)
+    async def patient_page(request: Request, patient_key: str, trial_id: str) -> HTMLResponse:
+        session = current(request)
+        await trial_or_404(session, trial_id)
+        async with sessions() as db:
+            view = await coordination.pair_view(db, patient_key, trial_id)
+        if view is None or view.decision is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"{patient_key} has not been screened for {trial_id}")
+        text = trial_text(view.decision.trial)
+        return page(request, "patient.html", session, trials=await trials(session), view=view,
+                    decision=view.decision, title=text.title,
+                    criteria=criterion_views(view.decision, text, site_zone),
+                    needs=needs(view.decision), identity=None)
+
+    @ui.post("/patients/{patient_key}/trials/{trial_id}/actions")
+    async def take_action(
+        request: Request, patient_key: str, trial_id: str, csrf: Annotated[str, Form()],
+        action: Annotated[str, Form()], reason: Annotated[str, Form()] = "",
+    ) -> Response:
+        session = checked(request, csrf)
+        await trial_or_404(session, trial_id)
+        kind = ACTIONS.get(action)
+        if kind is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown action {action}")
+        if kind == "not-a-candidate" and not reason.strip():
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "say why the patient is not a candidate")
+        async with sessions.begin() as db:
+            if await coordination.pair_view(db, patient_key, trial_id) is None:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
+            message = await coordination.act(
+                db, patient_key=patient_key, trial_id=trial_id, action=kind,
+                actor=session.principal.client, now=clock(), reason=reason.strip() or None)
+        await sender.send([message], clock())
+        return RedirectResponse(f"/ui/patients/{patient_key}/trials/{trial_id}",
+                                status.HTTP_303_SEE_OTHER)
+
+    @ui.post("/patients/{patient_key}/trials/{trial_id}/reidentify",
+             response_class=HTMLResponse)
+    async def reidentify(
+        request: Request, patient_key: str, trial_id: str, csrf: Annotated[str, Form()],
+        reason: Annotated[str, Form()],
+    ) -> HTMLResponse:
+        session = checked(request, csrf)
+        await trial_or_404(session, trial_id)
+        if len(reason.strip()) < 8:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "state why you need the patient's identity (8 characters or more)")
+        identity = await _reidentify(intake_url, session.token, patient_key, trial_id,
+                                     reason.strip())
+        async with sessions.begin() as db:
+            message = await coordination.act(
+                db, patient_key=patient_key, trial_id=trial_id, action="reidentified",
+                actor=session.principal.client, now=clock(), reason=reason.strip())
+            view = await coordination.pair_view(db, patient_key, trial_id)
+        await sender.send([message], clock())
+        if view is None or view.decision is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
+        text = trial_text(view.decision.trial)
+        return page(request, "patient.html", session, trials=await trials(session), view=view,
+                    decision=view.decision, title=text.title,
+                    criteria=criterion_views(view.decision, text, site_zone),
+                    needs=needs(view.decision), identity=identity)
+
+    app.include_router(ui)
+    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+
+
+async def _reidentify(intake_url: str, token: str, patient_key: str, trial_id: str,
+                      reason: str) -> dict[str, str]:
+    """Intake's audited endpoint, called with the coordinator's own token (intake logs who)."""
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            answer = await client.post(
+                f"{intake_url}/patients/{patient_key}/reidentify", json={"trial": trial_id, "reason": reason},
+                headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as error:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY,
+                            f"intake did not answer ({type(error).__name__})") from None
+    if answer.status_code != 200:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY,
+                            f"intake refused the re-identification ({answer.status_code})")
+    body = answer.json()
+    return {"source_system": str(body["source_system"]),
+            "source_patient_id": str(body["source_patient_id"])}
+
+
+async def _live(alerts: AlertStream, trial: str | None, zone: ZoneInfo,
+                session: Session) -> AsyncIterator[str]:
+    yield "retry: 1000\n: connected\n\n"
+    async with alerts.subscribe() as queue:
+        while True:
+            try:
+                raised = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+            except TimeoutError:
+                yield ": heartbeat\n\n"
+                continue
+            wanted = trial is None or raised.trial.id == trial
+            if wanted and session.principal.may_see_trial(raised.trial.id):
+                data = {
+                    "alert_id": str(raised.event_id), "kind": raised.alert,
+                    "trial_id": raised.trial.id, "patient_key": raised.patient_key,
+                    "headline": _detail(raised.headline),
+                    "when": human_time(raised.occurred_at, zone),
+                }
+                yield f"event: alert\nid: {raised.event_id}\ndata: {json.dumps(data)}\n\n"
+
+
+def _detail(headline: str) -> str:
+    """The headline without its "now eligible:" lead, which the page shows as a badge."""
+    lead, colon, rest = headline.partition(": ")
+    return rest if colon and lead in ("now eligible", "no longer eligible") else headline
+
+
+def _local(target: str) -> str:
+    """Only a path inside the app: never an open redirect to another site."""
+    return target if target.startswith("/ui/") and not target.startswith("//") else "/ui/alerts"
+
+
+def _same_origin(request: Request) -> None:
+    """Sign-in is the one form without a session token: refuse a cross-site post outright."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and origin.rstrip("/") != str(request.base_url).rstrip("/"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site sign-in refused")

@@ -1,0 +1,69 @@
+"""Decisions shaped for the pages: criteria with their evidence in clinical wording, and the
+worklist with one "what to send next" list per patient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluator.presentation import TrialText
+from services.evaluator.worklist import WorklistEntry, worklist
+from shared.eligibility.decision import Decision
+from shared.eligibility.readable import Need, clean_reason, evidence_phrase
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionView:
+    id: str
+    kind: str
+    outcome: str
+    summary: str
+    protocol_text: str
+    reason: str
+    evidence: list[str]
+    missing: list[str]
+
+
+def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[CriterionView]:
+    year = decision.as_of.astimezone(zone).year
+    views = []
+    for c in decision.criteria:
+        described = text.criteria.get(c.id)
+        phrases = list(dict.fromkeys(evidence_phrase(e, text.labels, zone, year)
+                                     for e in c.evidence))
+        views.append(CriterionView(
+            id=c.id, kind=c.kind.value, outcome=c.outcome.value,
+            summary=described.summary if described else c.id,
+            protocol_text=described.protocol_text if described else "",
+            reason=_after_dash(clean_reason(c.reason, zone)), evidence=phrases,
+            missing=list(dict.fromkeys(c.missing)),
+        ))
+    return views
+
+
+async def worklist_views(
+    session: AsyncSession, trial_id: str, missing: str | None, limit: int = 500,
+) -> tuple[list[WorklistEntry], list[tuple[str, int]]]:
+    """The trial's worklist (closest to eligible first), filtered to the patients who need
+    ``missing`` when given, and every needed item with how many patients need it."""
+    entries = await worklist(session, trial_id, limit)
+    counts: dict[str, int] = {}
+    for entry in entries:
+        for need in entry.needs:
+            counts[need.item] = counts.get(need.item, 0) + 1
+    if missing:
+        entries = [e for e in entries if any(n.item == missing for n in e.needs)]
+    return entries, sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def needed_items(needs: tuple[Need, ...]) -> list[str]:
+    return [n.item for n in needs]
+
+
+def _after_dash(reason: str) -> str:
+    """The engine's reason repeats the criterion summary before " — ": the page shows it once."""
+    head, dash, rest = reason.partition(" — ")
+    said = rest if dash else head
+    return said.partition(". needs: ")[0]  # the page lists what is missing on its own line

@@ -1,0 +1,235 @@
+"""The coordinator app in a real browser (headless Chromium), against the real pipeline.
+
+intake, evaluator and audit run as their own processes on the session's real broker and SQLite
+files; patients are posted to intake as a lab system would; the browser signs in with a
+coordinator token and reads what a coordinator reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
+
+from shared.settings import KafkaSettings
+from tests.e2e.browser import (
+    chromium,
+    now_utc,
+    renamed,
+    require_chromium,
+    running_services,
+    screenshot,
+    shifted,
+)
+from tests.e2e.pipeline import poll, tokens_by_role
+from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
+
+pytestmark = pytest.mark.e2e
+TRIAL = "NCT06920433"
+
+
+@pytest.fixture(scope="module")
+def app(
+    kafka_settings: KafkaSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    require_chromium()
+    data = tmp_path_factory.mktemp("coordinator-app")
+    with running_services(kafka_settings, data) as urls:
+        tokens = tokens_by_role(Path(urls["tokens"]))
+        yield {**urls, "tokens": tokens, "data": data}
+
+
+@pytest.fixture(scope="module")
+def patients(app: dict[str, Any]) -> dict[str, str]:
+    """Two undetermined patients: "close" lacks only the platelet count; "far" also lacks the
+    hemoglobin and the SLEDAI-2K."""
+    close = eligible_patient().without(LOINC, "777-3")
+    far = eligible_patient().without(LOINC, "777-3").without(LOINC, "718-7")
+    far.without("https://trialwatch.dev/fhir/CodeSystem/eligibility-facts", "sledai-2k-total")
+    now = now_utc()
+    keys = {
+        "close": _post(app, shifted(renamed(close.bundle(), "close-patient"), now, AS_OF)),
+        "far": _post(app, shifted(renamed(far.bundle(), "far-patient"), now, AS_OF)),
+    }
+    for key in keys.values():
+        assert poll(lambda k=key: _screened(app, k), timeout_s=30), f"{key} never screened"
+    return keys
+
+
+@pytest.fixture
+def browser(app: dict[str, Any]) -> Iterator[webdriver.Chrome]:
+    with chromium(Path(app["data"]) / f"profile-{time.monotonic_ns()}") as driver:
+        yield driver
+
+
+def test_a_lab_system_token_cannot_open_the_coordinator_app(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    _sign_in(browser, app, app["tokens"]["lab-system"])
+    assert "Sign-in refused: this token is not a coordinator's" in browser.page_source
+    screenshot(browser, "0-sign-in-refused-for-lab-token")
+    browser.get(f"{app['evaluator']}/ui/alerts")
+    assert "/ui/sign-in" in browser.current_url, "no session was opened for a lab system"
+
+
+def test_the_worklist_puts_the_patient_closest_to_eligible_first(
+    app: dict[str, Any], patients: dict[str, str], browser: webdriver.Chrome
+) -> None:
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/trials/{TRIAL}/worklist")
+    order = [row.get_attribute("data-patient")
+             for row in browser.find_elements(By.CSS_SELECTOR, "tr.patient")]
+    assert order.index(patients["close"]) < order.index(patients["far"])
+    close_row = browser.find_element(By.CSS_SELECTOR, f'tr[data-patient="{patients["close"]}"]')
+    needs = [li.text for li in close_row.find_elements(By.CSS_SELECTOR, "ul.needs li")]
+    assert len(needs) == len(set(needs)), "each item to send is listed once"
+    assert any(n.startswith("platelet count within 30 days") for n in needs)
+    screenshot(browser, "2-worklist")
+
+    Select(browser.find_element(By.ID, "missing")).select_by_value(
+        "hemoglobin within 30 days")
+    WebDriverWait(browser, 5).until(expected_conditions.url_contains("missing="))
+    filtered = [row.get_attribute("data-patient")
+                for row in browser.find_elements(By.CSS_SELECTOR, "tr.patient")]
+    assert filtered == [patients["far"]], "the filter keeps only patients missing that item"
+
+
+def test_a_posted_result_makes_the_alert_appear_on_the_open_page_within_two_seconds(
+    app: dict[str, Any], patients: dict[str, str], browser: webdriver.Chrome
+) -> None:
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/alerts")
+    WebDriverWait(browser, 10).until(
+        lambda d: "Live:" in d.find_element(By.ID, "live").text)
+    platelets = eligible_patient()
+    platelets.resources = []
+    platelets.lab("777-3", 150, "10*9/L", days=1)
+    bundle = shifted(renamed(platelets.bundle(), "close-patient"), now_utc(), AS_OF)
+
+    posted = time.monotonic()
+    _post(app, bundle)
+    selector = f'tr.alert.newly-eligible a[href*="{patients["close"]}"]'
+    try:
+        WebDriverWait(browser, 10, poll_frequency=0.02).until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, selector)))
+    except TimeoutException:
+        screenshot(browser, "alert-missing")
+        raise
+    latency = time.monotonic() - posted
+    print(f"alert-to-screen latency: {latency * 1000:.0f} ms (POST /fhir to the row on the page)")
+    row = browser.find_element(By.CSS_SELECTOR, "#alert-rows tr")
+    assert patients["close"] in row.text, "the newest alert is at the top"
+    assert "Now eligible I6, I6.1 met, platelet count 150 x10^9/L on " in row.text
+    assert latency < 2.0, f"the alert took {latency:.2f}s to reach the open page"
+    screenshot(browser, "1-alerts-live")
+
+
+def test_the_patient_page_shows_evidence_in_clinical_wording(
+    app: dict[str, Any], patients: dict[str, str], browser: webdriver.Chrome
+) -> None:
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/patients/{patients['far']}/trials/{TRIAL}")
+    page = browser.find_element(By.TAG_NAME, "main").text
+    assert "Not yet decided: data missing" in page
+    i61 = browser.find_element(By.ID, "criterion-I6.1").text
+    assert "absolute neutrophil count 2.5 x10^9/L" in i61
+    for internal in ("10*9/L", "tables/", ".yaml", "T00:", ":00Z"):
+        assert internal not in page, f"{internal!r} is not how a coordinator reads it"
+    assert "Protocol: “" in page, "the protocol sentence is quoted"
+    needs = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#needs li")]
+    assert any(n.startswith("hemoglobin within 30 days") for n in needs)
+    assert "Dates and times are shown in Europe/Paris" in browser.page_source
+    screenshot(browser, "3-patient-undetermined")
+
+
+def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
+    app: dict[str, Any], patients: dict[str, str], browser: webdriver.Chrome
+) -> None:
+    key = patients["close"]
+    assert poll(lambda: _alert_listed(app, key), timeout_s=20), "no alert for the close patient"
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}")
+    browser.find_element(By.XPATH, "//button[starts-with(., 'Acknowledge alert')]").click()
+    browser.find_element(By.CSS_SELECTOR, "input[name=reason][placeholder^='e.g. declined']")
+    browser.refresh()
+    log = browser.find_element(By.ID, "actions-log").text
+    assert "Alert acknowledged" in log
+    assert "dev-coordinator" in log
+    assert not browser.find_elements(By.XPATH, "//button[starts-with(., 'Acknowledge alert')]")
+
+    browser.find_element(By.CSS_SELECTOR, "details.reidentify summary").click()
+    reason = browser.find_element(By.CSS_SELECTOR, "details.reidentify input[name=reason]")
+    reason.send_keys("to contact the patient about the trial")
+    browser.find_element(By.XPATH, "//button[.='Re-identify (audited)']").click()
+    assert browser.find_element(By.ID, "source-id").text == "close-patient"
+    assert browser.find_element(By.ID, "status").text == "Eligible"
+    screenshot(browser, "4-patient-eligible-acknowledged")
+
+    browser.get(f"{app['evaluator']}/ui/alerts")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr.alert.newly-eligible a[href*="{key}"]')
+    assert "by dev-coordinator" in row.find_element(By.XPATH, "./../..").text
+
+    rituximab = eligible_patient()
+    rituximab.resources = []
+    rituximab.medication("121191", start_days=100, end_days=30)
+    _post(app, shifted(renamed(rituximab.bundle(), "close-patient"), now_utc(), AS_OF))
+    WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located(
+        (By.CSS_SELECTOR, f'tr.alert.no-longer-eligible a[href*="{key}"]')))
+    newest = browser.find_element(By.CSS_SELECTOR, "#alert-rows tr").text
+    assert "No longer eligible E11 rituximab" in newest
+    assert "washout until" in newest
+    screenshot(browser, "5-alerts-acknowledged-and-no-longer-eligible")
+    actions = poll(lambda: _audit_actions(app, key), timeout_s=20)
+    assert {"acknowledged", "reidentified"} <= actions, "audit keeps every action"
+
+
+def _sign_in(browser: webdriver.Chrome, app: dict[str, Any], token: str) -> None:
+    browser.get(f"{app['evaluator']}/ui/sign-in")
+    browser.find_element(By.ID, "token").send_keys(token)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.ID, "who")
+                                      or d.find_elements(By.CSS_SELECTOR, ".error"))
+
+
+def _post(app: dict[str, Any], bundle: dict[str, Any]) -> str:
+    answer = httpx.post(f"{app['intake']}/fhir", json=bundle, timeout=10, headers={
+        "Authorization": f"Bearer {app['tokens']['lab-system']}",
+        "Content-Type": "application/fhir+json"})
+    assert answer.status_code == 202, answer.text
+    [key] = answer.json()["patient_keys"]
+    return str(key)
+
+
+def _screened(app: dict[str, Any], key: str) -> bool:
+    answer = httpx.get(f"{app['evaluator']}/worklist", params={"trial": TRIAL}, timeout=5,
+                       headers={"Authorization": f"Bearer {app['tokens']['coordinator']}"})
+    return any(item["patient_key"] == key for item in answer.json())
+
+
+def _alert_listed(app: dict[str, Any], key: str) -> bool:
+    import sqlite3
+
+    path = app["evaluator_db"].split("///", 1)[1]
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT 1 FROM evaluator_alert WHERE patient_key = ?",
+                          (key,)).fetchone() is not None
+
+
+def _audit_actions(app: dict[str, Any], key: str) -> set[str]:
+    import sqlite3
+
+    path = app["audit_db"].split("///", 1)[1]
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT action FROM audit_coordinator_action WHERE patient_key = ?",
+                          (key,)).fetchall()
+    return {r[0] for r in rows}
