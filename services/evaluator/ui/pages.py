@@ -154,7 +154,8 @@ def mount(
     @ui.get("/alerts/stream")
     async def alert_feed(request: Request, trial: str | None = None) -> StreamingResponse:
         session = current(request)
-        return StreamingResponse(_live(alerts, trial, site_zone, session), media_type="text/event-stream",
+        return StreamingResponse(_live(alerts, trial, site_zone, session),
+                                 media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})
 
     @ui.post("/alerts/{alert_id}/acknowledge")
@@ -257,7 +258,8 @@ async def _reidentify(intake_url: str, token: str, patient_key: str, trial_id: s
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
             answer = await client.post(
-                f"{intake_url}/patients/{patient_key}/reidentify", json={"trial": trial_id, "reason": reason},
+                f"{intake_url}/patients/{patient_key}/reidentify",
+                json={"trial": trial_id, "reason": reason},
                 headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError as error:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY,
