@@ -101,7 +101,9 @@ def test_the_worklist_puts_the_patient_closest_to_eligible_first(
     WebDriverWait(browser, 5).until(expected_conditions.url_contains("missing="))
     filtered = [row.get_attribute("data-patient")
                 for row in browser.find_elements(By.CSS_SELECTOR, "tr.patient")]
-    assert filtered == [patients["far"]], "the filter keeps only patients missing that item"
+    # (the session's broker may also carry other tests' patients: only ours are asserted)
+    assert patients["far"] in filtered
+    assert patients["close"] not in filtered, "the filter keeps only patients missing that item"
 
 
 def test_a_posted_result_makes_the_alert_appear_on_the_open_page_within_two_seconds(
