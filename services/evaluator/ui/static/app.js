@@ -3,6 +3,9 @@
 // for confirmation where a form says data-confirm.
 "use strict";
 
+const BADGES = {"newly-eligible": "Now eligible", "no-longer-eligible": "No longer eligible",
+                "closed": "Trial closed"};
+
 function alertRow(alert, csrf) {
   const row = document.createElement("tr");
   row.className = "alert fresh " + alert.kind;
@@ -14,7 +17,7 @@ function alertRow(alert, csrf) {
   headline.className = "headline";
   const badge = document.createElement("span");
   badge.className = "badge " + alert.kind;
-  badge.textContent = alert.kind === "newly-eligible" ? "Now eligible" : "No longer eligible";
+  badge.textContent = BADGES[alert.kind] || alert.kind;
   headline.append(badge, " " + alert.headline);
   row.appendChild(headline);
   const patient = document.createElement("td");
