@@ -244,9 +244,11 @@ def _entry_order(outcome: EntryOutcome) -> int:
 
 
 def fact_warnings(fact: ClinicalFact) -> tuple[ReadingNote, ...]:
-    """Every element of a fact (and its components) not read exactly: unread first, then notes."""
+    """Every element of a fact (and its components) not read exactly: unread first, then notes,
+    each once (components share their parent's time notes)."""
     own = ((fact.unread,) if fact.unread is not None else ()) + fact.notes
-    return own + tuple(note for part in fact.components for note in fact_warnings(part))
+    parts = tuple(note for part in fact.components for note in fact_warnings(part))
+    return tuple(dict.fromkeys((*own, *parts)))
 
 
 def _load(payload: bytes | str | Mapping[str, Any], reader: Reader) -> Json | None:

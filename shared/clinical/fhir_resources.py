@@ -117,7 +117,8 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
         and fact.unread is None
         and not components
     ):
-        notes = (*notes, _no_value(resource, path))
+        missing = _no_value(resource, path)
+        notes = (*notes, missing) if missing is not None else notes
     return [
         fact.model_copy(
             update={
@@ -171,7 +172,9 @@ def observation_time(
     return None, None, tuple(notes)
 
 
-def _no_value(element: Json, path: str) -> ReadingNote:
+def _no_value(element: Json, path: str) -> ReadingNote | None:
+    if element.get("hasMember"):
+        return None  # a panel: its members are Observations read on their own
     absent = _first_code(element.get("dataAbsentReason"))
     if absent is not None:
         # FHIR R4 Observation.dataAbsentReason: why the expected value[x] is missing
@@ -289,8 +292,12 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
         )
     if resource["resourceType"] == "MedicationRequest":
         start, end = reader.time(resource.get("authoredOn"), f"{path}.authoredOn"), None
+        where = f"{path}.authoredOn"
     else:
         start, end = reader.period(resource, "effective", path)
+        where = f"{path}.effective[x]"
+    if start is None and end is None:
+        notes.append(ReadingNote(path=where, reason="no time: the medication use is undated"))
     return [
         _fact(
             source, resource, FactKind.MEDICATION, codes, resource.get("status"), start, end, notes

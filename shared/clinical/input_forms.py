@@ -6,6 +6,10 @@ in ``hl7v2.py`` / ``hl7v2_values.py`` and is tested in ``tests/unit/clinical/tes
 Outcomes: **read** (a canonical value), **unread** (the fact is kept with its code, time and
 provenance plus a reason; every criterion reading it is unknown while it is the latest),
 **refused** (the whole message is refused, naming ``<SEG>[n].<field>`` and why).
+``FHIR_FORMS`` does the same for FHIR R4 (behaviour in ``fhir.py``, ``fhir_resources.py``,
+``fhir_values.py``; tests in ``tests/unit/clinical/test_fhir*.py`` and
+``tests/unit/intake/test_receipts.py``); a FHIR refusal refuses the entry or the whole input as
+the Bundle type says.
 """
 
 from __future__ import annotations
@@ -95,12 +99,121 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
 )
 
 
+_R4 = "FHIR R4"
+FHIR_FORMS: tuple[InputForm, ...] = (
+    InputForm("Bundle.type", "`transaction`, `searchset`; a single resource",
+              "all or nothing: any problem refuses the whole input (422, every path)",
+              f"{_R4} http, Batches and transactions"),
+    InputForm("Bundle.type", "`batch`, `collection`, `message`",
+              "each entry accepted or refused alone; the 202 receipt names each entry's outcome; "
+              "every entry refused: 422", f"{_R4} http, Batches and transactions"),
+    InputForm("Bundle.type", "`document`, `history`, anything else", "refused at `Bundle.type`",
+              f"{_R4} Bundle.type"),
+    InputForm("Bundle.entry", "a request without a resource (`DELETE`, `GET`, `HEAD`)",
+              "refused at `Bundle.entry[n].request.method` (a deletion is never silently "
+              "skipped; send the resource as `entered-in-error`)", f"{_R4} Bundle.entry.request"),
+    InputForm("Bundle.entry", "a resource type TrialWatch does not read (Encounter, Claim ...)",
+              "ignored (named `ignored` in the receipt)", f"{_R4} resource list"),
+    InputForm("Bundle.entry", "an entry whose Patient entry was refused",
+              "refused (its facts could not be keyed to the right patient)",
+              f"{_R4} References"),
+    InputForm("any resource", "failing `fhir.resources` R4B validation",
+              "refused at the element's path", f"{_R4} element definitions"),
+    InputForm("Observation.code, Condition.code, medication[x]",
+              "several codings (LOINC + local, SNOMED + ICD-10)",
+              "read: every coding kept (criteria match any); units follow the catalogued LOINC "
+              "coding wherever it is in the list", f"{_R4} datatypes: CodeableConcept.coding"),
+    InputForm("any CodeableConcept", "a coding without `system` or without `code`",
+              "left out with a note (refused when no usable coding remains for a code that is "
+              "required)", f"{_R4} datatypes: Coding"),
+    InputForm("Observation.valueQuantity", "value + UCUM `code` (or `unit`)",
+              "read, converted to the canonical unit; value and unit kept as sent (decimal "
+              "precision included)", f"{_R4} Quantity; UCUM"),
+    InputForm("Observation.valueQuantity", "`comparator` `<`, `<=`, `>=`, `>`",
+              "read as a bound, judged as a bound", f"{_R4} Quantity.comparator"),
+    InputForm("Observation.valueQuantity", "another `comparator`",
+              "refused at `.comparator`", f"{_R4} Quantity.comparator (required binding)"),
+    InputForm("Observation.valueQuantity", "a unit that cannot be right for a catalogued analyte",
+              "refused at `.code`/`.unit`", "UCUM; `analytes.yaml`"),
+    InputForm("Observation.valueQuantity",
+              "a unit that is not UCUM for an analyte not catalogued; no `value`", "unread",
+              f"{_R4} Quantity"),
+    InputForm("Observation.valueCodeableConcept",
+              "a SNOMED CT result qualifier; LOINC answers LA6576-8, LA6577-6, LA11882-0, "
+              "LA11883-8, LA33-6, LA32-8 (`qualitative.yaml`), in any position",
+              "read: the SNOMED CT qualifier (Positive, Negative, Detected, Not detected, Yes, "
+              "No)", f"{_R4} CodeableConcept; LOINC answer lists LL2160-7, LL744-4, LL361-7"),
+    InputForm("Observation.valueCodeableConcept", "ECOG answers LA9622-7 ... LA9627-6",
+              "read: the score 0-5 (unit `1`)", "LOINC 89247-1, answer list LL529-9"),
+    InputForm("Observation.valueCodeableConcept", "codings that mean different results",
+              "unread", f"{_R4} CodeableConcept (all codings mean the same concept)"),
+    InputForm("Observation.valueCodeableConcept", "codes TrialWatch does not know",
+              "the first coding kept as sent, with a note (a criterion may know it)",
+              f"{_R4} CodeableConcept"),
+    InputForm("Observation.valueCodeableConcept", "`text` only",
+              "read as `valueString` is (below), else unread", f"{_R4} CodeableConcept.text"),
+    InputForm("Observation.valueString", "`Positive`, `neg`, `Not detected` ...",
+              "read: a SNOMED CT result code", "`qualitative.yaml`"),
+    InputForm("Observation.valueString", "`<10`, `<=5`, `≤5`, `> 400`, `>1:320`, `<1:40`, `1:80`",
+              "read: a bound or titer, as a Quantity with a comparator. Without a unit a bound is "
+              "read in the accepted unit that makes it loosest (true whichever the lab meant), "
+              "with a note", f"{_R4} Observation.value[x]; `analytes.yaml`"),
+    InputForm("Observation.valueString", "a plain number (`180`)",
+              "read only when every accepted unit of the analyte gives the same value; "
+              "otherwise unread (no unit)", f"{_R4} Observation.value[x]"),
+    InputForm("Observation.valueString", "`<<10`, `5-10`, free text",
+              "unread; quoted only when short and without letters (never copied otherwise)",
+              f"{_R4} Observation.value[x]"),
+    InputForm("Observation.valueRange", "`low` and `high`",
+              "read: a value in [low, high] (`Quantity.upper`), judged on both bounds",
+              f"{_R4} Range (bounds inclusive)"),
+    InputForm("Observation.valueRange", "only `low` / only `high`",
+              "read: `>= low` / `<= high`", f"{_R4} Range"),
+    InputForm("Observation.valueRange", "neither, or `high` below `low`", "unread", f"{_R4} Range"),
+    InputForm("Observation.valueRatio", "`1:N` (a bound on the denominator bounds the titer)",
+              "read: titer N `{titer}`", f"{_R4} Ratio"),
+    InputForm("Observation.valueRatio", "any other ratio", "unread", f"{_R4} Ratio"),
+    InputForm("Observation.valueBoolean, valueInteger", "any", "read (an integer in unit `1`)",
+              f"{_R4} Observation.value[x]"),
+    InputForm("Observation.value[x]", "valueTime, valueDateTime, valuePeriod, valueSampledData",
+              "unread: not a result form TrialWatch reads", f"{_R4} Observation.value[x]"),
+    InputForm("Observation.value[x]", "absent, with `dataAbsentReason`",
+              "no value, with a note naming the reason; a panel with `hasMember` adds nothing",
+              f"{_R4} Observation.dataAbsentReason"),
+    InputForm("Observation.effective[x]", "dateTime, instant, Period with an offset",
+              "read; a date alone is that day's start in UTC", f"{_R4} dateTime"),
+    InputForm("Observation.effective[x]", "a dateTime with a time and no offset",
+              "refused at its path", f"{_R4} dateTime (a time SHALL have a zone)"),
+    InputForm("Observation.effective[x]", "absent, `issued` present",
+              "dated by `issued` as an upper bound (`effective_end`), with a note: approximate",
+              f"{_R4} Observation.issued"),
+    InputForm("Observation.effective[x]", "`effectiveTiming`; absent with no `issued`",
+              "undated, with a note", f"{_R4} Observation.effective[x]"),
+    InputForm("Observation.referenceRange", "several entries (`appliesTo`, `age`); `text` only",
+              "read: every entry kept, the engine picks the one fitting the patient; text read "
+              "as OBX-7", f"{_R4} Observation.referenceRange"),
+    InputForm("Condition.onset[x], abatement[x]", "Age, Range, string (abatement also boolean)",
+              "not read as a time, with a note", f"{_R4} Condition.onset[x]"),
+    InputForm("Procedure.performed[x]", "string, Age, Range", "not read as a time, with a note",
+              f"{_R4} Procedure.performed[x]"),
+    InputForm("Medication{Statement,Administration}.effective[x], MedicationRequest.authoredOn",
+              "absent", "undated, with a note", f"{_R4} element definitions"),
+    InputForm("DiagnosticReport.conclusionCode", "each CodeableConcept",
+              "read as valueCodeableConcept is; a report without one adds no fact (its results "
+              "are the Observations it references)", f"{_R4} DiagnosticReport"),
+    InputForm("Patient.gender", "outside male, female, other, unknown",
+              "refused at `Patient.gender`", f"{_R4} AdministrativeGender (required binding)"),
+    InputForm("Patient.birthDate", "`YYYY`, `YYYY-MM`",
+              "no exact birth date (age unknown where it matters); results kept", f"{_R4} date"),
+)
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
 def input_forms_markdown() -> list[str]:
-    """The Markdown section listing ``HL7V2_FORMS`` (lines, no trailing newline)."""
+    """The Markdown sections listing ``HL7V2_FORMS`` and ``FHIR_FORMS`` (lines)."""
     lines = [
         "## How HL7 v2 ORU^R01 input is read",
         "",
@@ -114,6 +227,22 @@ def input_forms_markdown() -> list[str]:
     lines += [
         f"| {_cell(f.element)} | {_cell(f.form)} | {_cell(f.outcome)} | {_cell(f.standard)} |"
         for f in HL7V2_FORMS
+    ]
+    lines += [
+        "",
+        "## How FHIR R4 input is read",
+        "",
+        "Each element is read exactly, kept **unread** (the fact stays with its code, time and",
+        "provenance plus the reason), read with a **note**, or **refused** naming its path. The",
+        "202 receipt lists every unread element and note (`warnings`) and, for a Bundle, each",
+        "entry's outcome (`entries`: accepted, refused with its problems, or ignored).",
+        "",
+        "| Element | Form | Outcome | Standard |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {_cell(f.element)} | {_cell(f.form)} | {_cell(f.outcome)} | {_cell(f.standard)} |"
+        for f in FHIR_FORMS
     ]
     lines.append("")
     return lines

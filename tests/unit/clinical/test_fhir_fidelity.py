@@ -385,3 +385,22 @@ def test_a_censored_text_beside_a_unit_is_read_in_that_unit() -> None:
     assert value.quantity is not None
     assert (value.quantity.comparator, value.quantity.value) == ("<", 0.01)
     assert value.notes == ()
+
+
+def test_a_medication_statement_without_a_time_is_named_undated() -> None:
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "m-1",
+        "status": "active",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "5521"}]
+        },
+        "subject": {"reference": "Patient/p-1"},
+    }
+    fact = _read(statement)
+    assert [n.path for n in fact.notes] == ["MedicationStatement.effective[x]"]
+
+
+def test_a_panel_without_its_own_value_adds_no_note() -> None:
+    panel = _observation("58410-2", hasMember=[{"reference": "Observation/obs-2"}])
+    assert _read(panel).notes == ()
