@@ -114,3 +114,42 @@ def test_the_services_report_ready_and_expose_metrics(services: dict[str, str]) 
         assert "# TYPE" in metrics.text
 
 
+
+
+def _post_fhir(intake_url: str, token: str, resource: dict[str, object]) -> dict[str, object]:
+    response = httpx.post(
+        f"{intake_url}/fhir", content=json.dumps(resource), timeout=10,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"})
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def test_a_record_merged_away_is_decided_only_as_its_survivor(services: dict[str, str]) -> None:
+    tokens = tokens_by_role(Path(services["tokens"]))
+    lab, auditor = tokens["lab-system"], tokens["auditor"]
+    example = json.loads((REPO / "docs" / "examples" / "observation.json").read_text())
+    platelets = example["entry"][1]["resource"] | {"id": "e2e-merge-platelets",
+                                                   "subject": {"reference": "Patient/e2e-old"}}
+    [old] = _post_fhir(services["intake"], lab, platelets)["patient_keys"]  # type: ignore[misc]
+    survivor = {"resourceType": "Patient", "id": "e2e-new", "gender": "female",
+                "birthDate": "1990-04-12"}
+    [new] = _post_fhir(services["intake"], lab, survivor)["patient_keys"]  # type: ignore[misc]
+    assert poll(lambda: decisions_for(services["audit"], auditor, old), timeout_s=20)
+    replaced = {"resourceType": "Patient", "id": "e2e-old", "active": False,
+                "link": [{"type": "replaced-by", "other": {"reference": "Patient/e2e-new"}}]}
+    _post_fhir(services["intake"], lab, replaced)
+
+    def merged_decisions() -> list[dict[str, object]]:
+        return [d for d in decisions_for(services["audit"], auditor, new)
+                if "e2e-merge-platelets" in json.dumps(d)]
+
+    after = poll(merged_decisions, timeout_s=30)
+    assert after, "the survivor was never decided with the merged record's result"
+    # the merged key keeps its past decisions in the audit trail and gets no new one
+    before = decisions_for(services["audit"], auditor, old)
+    later = dict(platelets, id="e2e-merge-platelets-2")
+    [again] = _post_fhir(services["intake"], lab, later)["patient_keys"]  # type: ignore[misc]
+    assert again == new
+    assert poll(lambda: [d for d in decisions_for(services["audit"], auditor, new)
+                         if "e2e-merge-platelets-2" in json.dumps(d)], timeout_s=30)
+    assert decisions_for(services["audit"], auditor, old) == before
