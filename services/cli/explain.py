@@ -74,6 +74,8 @@ def _canonical(fact: ClinicalFact) -> str:
 
 
 def _quantity(quantity: Quantity) -> str:
+    if quantity.upper is not None:  # a value known to lie in [value, upper]
+        return f"{quantity.value:g}..{quantity.upper:g} {quantity.unit}"
     return f"{quantity.comparator or ''}{quantity.value:g} {quantity.unit}"
 
 

@@ -58,10 +58,12 @@ def test_explain_input_shows_each_value_as_sent_and_canonical_or_why_not(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     unreadable = "OBX|2|ST|718-7^Hemoglobin^LN||<<7|g/dL||L|||F|||20260228080000"
-    message = write(tmp_path, "labs.hl7", oru("M1", CORRECTED, unreadable))
+    ranged = "OBX|3|SN|751-8^Neutrophils^LN||^1.5^-^2|10*3/uL||N|||F|||20260228080000"
+    message = write(tmp_path, "labs.hl7", oru("M1", CORRECTED, unreadable, ranged))
     assert evaluate.run(parse("--explain-input", "--input", message)) == 0
     captured = capsys.readouterr()
-    assert "labs.hl7 (HL7 v2): 1 patient(s), 2 fact(s)" in captured.out
+    assert "labs.hl7 (HL7 v2): 1 patient(s), 3 fact(s)" in captured.out
+    assert "value: '1.5-2' '10*3/uL' -> 1.5..2 10*9/L" in captured.out
     assert "value: '<10' '10*9/L' -> <10 10*9/L" in captured.out
     assert "time: 2026-02-28T13:00:00Z; status: corrected" in captured.out
     assert "read in the sender's zone, MSH-7's offset UTC-05:00" in captured.out
