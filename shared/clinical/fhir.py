@@ -41,6 +41,7 @@ from shared.clinical.fhir_patients import (
     identifier_alias,
     patient_aliases,
     replaced_by,
+    replaced_records,
     resource_id_of,
 )
 from shared.clinical.fhir_resources import BUILDERS, Source, demographics, patient_id
@@ -390,6 +391,9 @@ def _group(
             facts_by_entry[entry.path] = facts
             if owner is not None:
                 owner.facts.extend(facts)
+    for entry in entries:
+        if entry.resource["resourceType"] == "Patient":
+            _replaces(entry, by_alias, patients, reader)
     updates = [
         PatientUpdate(
             source_system=source_system,
@@ -459,6 +463,34 @@ def _patient_of(
         return patients[by_alias[patient_key]]
     by_alias[reference] = patient_key
     return patients.setdefault(patient_key, _Patient(source_patient_id=local_id, aliases=aliases))
+
+
+def _replaces(
+    entry: _Entry, by_alias: dict[str, str], patients: dict[str, _Patient], reader: Reader
+) -> None:
+    """A survivor's ``replaces`` links: each named record is merged into this one."""
+    survivor = patients[by_alias[_aliases(entry)[0]]]
+    if survivor.source_patient_id is None:
+        return
+    into = SourcePatient(source_patient_id=survivor.source_patient_id, aliases=survivor.aliases)
+    named = replaced_records(entry.resource, lambda other: _named(other, by_alias, patients))
+    for index, merged in named:
+        path = f"{entry.path}.link[{index}].other"
+        if merged is None:
+            reader.problem(path, "replaces must name a Patient (reference or identifier)")
+            continue
+        if merged.source_patient_id == into.source_patient_id:
+            reader.problem(path, "a Patient cannot replace itself")
+            continue
+        key = next((k for k, p in patients.items()
+                    if p.source_patient_id == merged.source_patient_id), None)
+        record = patients[key] if key is not None else patients.setdefault(
+            f"replaces:{merged.source_patient_id}",
+            _Patient(merged.source_patient_id, merged.aliases))
+        if record.merged_into is not None and record.merged_into != into:
+            reader.problem(path, "the replaced record names another survivor (replaced-by)")
+            continue
+        record.merged_into = into
 
 
 def _named(

@@ -18,6 +18,7 @@ from shared.clinical.facts import SourcePatient
 from shared.clinical.fhir_values import Json, Reader
 
 REPLACED_BY = "replaced-by"
+REPLACES = "replaces"
 
 
 def patient_aliases(resource: Json) -> tuple[str, ...]:
@@ -86,3 +87,17 @@ def replaced_by(
             f"{where}.other", "replaced-by must name a Patient (reference or identifier)"
         )
     return survivor
+
+
+def replaced_records(
+    resource: Json, resolve: Callable[[Json], SourcePatient | None]
+) -> list[tuple[int, SourcePatient | None]]:
+    """The records this (surviving) Patient says it replaces: ``link`` type ``replaces``
+    (FHIR R4 Patient.link: "the link points back to an inactive patient resource that has been
+    merged into this resource"), each with its index; ``None`` where no Patient is named."""
+    found = []
+    for index, link in enumerate(resource.get("link") or ()):
+        if isinstance(link, dict) and link.get("type") == REPLACES:
+            other = link.get("other")
+            found.append((index, resolve(other) if isinstance(other, dict) else None))
+    return found

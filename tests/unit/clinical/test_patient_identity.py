@@ -172,3 +172,33 @@ def test_an_adt_a40_merges_the_prior_identifier_into_the_pid_patient() -> None:
 def test_an_adt_a40_without_a_prior_identifier_is_refused() -> None:
     with pytest.raises(InvalidInput, match=r"MRG\.1: MRG-1 names no prior patient identifier"):
         parse_hl7v2(A40.replace("MRG|MRN-0007^^^CITY^MR", "MRG|"))
+
+
+def test_a_survivor_that_replaces_a_record_merges_that_record_into_itself() -> None:
+    survivor = _patient("p-new", "MRN-2",
+                        link=[{"type": "replaces", "other": {"reference": "Patient/p-old"}}])
+    updates = parse_fhir(survivor, source_system="ehr")
+    [merged] = [u for u in updates if u.merged_into is not None]
+    assert merged.source_patient_id == "p-old"
+    assert merged.aliases == ("Patient/p-old",)
+    assert merged.merged_into == SourcePatient(
+        source_patient_id="MRN-2", aliases=("Patient/p-new", f"identifier:{MRN_SYSTEM}|MRN-2"))
+
+
+def test_both_sides_of_one_merge_in_a_bundle_agree_and_name_one_survivor() -> None:
+    old = _patient("p-old", "MRN-1", active=False,
+                   link=[{"type": "replaced-by", "other": {"reference": "Patient/p-new"}}])
+    new = _patient("p-new", "MRN-2",
+                   link=[{"type": "replaces", "other": {"reference": "Patient/p-old"}}])
+    updates = parse_fhir(_bundle(old, new), source_system="ehr")
+    assert [(u.source_patient_id, u.merged_into is not None) for u in updates] == [
+        ("MRN-1", True), ("MRN-2", False)]
+
+
+def test_a_replaces_link_contradicting_the_replaced_records_own_link_is_refused() -> None:
+    old = _patient("p-old", "MRN-1", active=False,
+                   link=[{"type": "replaced-by", "other": {"reference": "Patient/p-third"}}])
+    new = _patient("p-new", "MRN-2",
+                   link=[{"type": "replaces", "other": {"reference": "Patient/p-old"}}])
+    with pytest.raises(InvalidInput, match="names another survivor"):
+        parse_fhir(_bundle(old, new), source_system="ehr")
