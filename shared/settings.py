@@ -137,8 +137,9 @@ class EvaluatorSettings(ServiceSettings):
     # Public base URL of this evaluator, used in links that leave it (CDS Hooks cards);
     # empty means the address the request came in on.
     public_url: str = ""
-    # CDS Hooks: the EHRs allowed to call, as JSON {"issuer": "JWKS URL or PEM file", ...},
-    # and the token the evaluator uses to look a patient up at intake (role "cds-lookup").
+    # CDS Hooks: the EHRs allowed to call, as JSON {"<iss>": {"jwks": "<JWKS URL or file>",
+    # "source_system": "<intake client name of that EHR>"}} (services/evaluator/cds_hooks.py),
+    # and the coordinator token the evaluator uses for intake's audited patient look-up.
     cds_issuers: str = "{}"
     cds_intake_token: str = ""
 

@@ -15,7 +15,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.evaluator import api, loops, registry_api
+from services.evaluator import api, cds_hooks, loops, registry_api
 from services.evaluator.alert_stream import AlertStream, feed_from_topic
 from services.evaluator.clock import Clock, utc_now
 from services.evaluator.db import immediate_sqlite_transactions
@@ -160,4 +160,7 @@ def build_app(
                                   allow_list_of(settings.webhook_allowed_hosts)))
     pages.mount(app, sessions, alerts, chosen, sender, clock, zone=settings.site_timezone,
                 ttl_s=settings.session_ttl_s, intake_url=settings.intake_url)
+    verifier = cds_hooks.JwtVerifier(cds_hooks.trusted_issuers(settings.cds_issuers))
+    app.include_router(cds_hooks.router(sessions, verifier, settings.intake_url,
+                                        settings.cds_intake_token, settings.public_url))
     return app

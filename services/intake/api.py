@@ -17,8 +17,9 @@ from services.intake import examples, metrics
 from services.intake.accept import Submission, accept, log_acceptance
 from services.intake.body import read_limited_body
 from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
+from services.intake.lookup import look_up
 from services.intake.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, media_type
-from services.intake.ports import Reidentification, UnitOfWork
+from services.intake.ports import Reidentification, SourceIdentity, UnitOfWork
 from services.intake.problems import install_problem_handlers, problem_responses
 from services.intake.pseudonyms import SURROGATE_KEY_PATTERN
 from services.intake.receipts import Note, Receipt
@@ -107,6 +108,19 @@ class ReidentifyRequest(BaseModel):
     reason: str = Field(min_length=8, max_length=500, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
                         description="why the coordinator needs the identity (stored in the "
                                     "access log, never written to the service log)")
+
+
+class LookupRequest(BaseModel):
+    source_system: str = Field(min_length=1, max_length=200,
+                               description="the system that sent the patient (its client name)")
+    source_patient_id: str = Field(min_length=1, max_length=200,
+                                   description="the patient's id in that system")
+    reason: str = Field(min_length=8, max_length=500, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
+                        description="why the key is needed (kept in the access log)")
+
+
+class PatientKeyBody(BaseModel):
+    patient_key: str
 
 
 class SourceIdentityBody(BaseModel):
@@ -222,6 +236,28 @@ async def post_reidentify(
         raise HTTPException(404, "no such patient key")
     return SourceIdentityBody(patient_key=patient_key, source_system=identity.source_system,
                               source_patient_id=identity.source_patient_id)
+
+
+@router.post(
+    "/patients/lookup", response_model=PatientKeyBody, tags=["patients"],
+    summary="Find the surrogate key of a source patient (audited; for CDS Hooks)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def post_lookup(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Depends(require_role(Role.COORDINATOR))],
+    body: Annotated[LookupRequest, Body()],
+) -> PatientKeyBody:
+    runtime = _runtime(request)
+    entry = Reidentification(patient_key="", client=principal.client, role=principal.role.value,
+                             reason=f"lookup: {body.reason}", at=runtime.clock())
+    key = await look_up(SourceIdentity(body.source_system, body.source_patient_id), entry,
+                        runtime.transaction)
+    response.headers["Cache-Control"] = "no-store"
+    if key is None:
+        raise HTTPException(404, "no patient with that source identity")
+    return PatientKeyBody(patient_key=key)
 
 
 def create_api(**fastapi_options: Any) -> FastAPI:

@@ -81,7 +81,9 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path:
 
 
 @contextmanager
-def running_services(kafka: KafkaSettings, data: Path) -> Iterator[dict[str, str]]:
+def running_services(
+    kafka: KafkaSettings, data: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
     """intake, evaluator and audit as separate processes on SQLite files and the real broker."""
     tokens_file = data / "tokens.json"
     write_dev_tokens(tokens_file)
@@ -91,7 +93,7 @@ def running_services(kafka: KafkaSettings, data: Path) -> Iterator[dict[str, str
            "EVALUATOR_GROUP_ID": unique_group("evaluator"),
            "AUDIT_GROUP_ID": unique_group("audit"),
            "EVALUATOR_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
-           "EVALUATOR_SITE_TIMEZONE": SITE_ZONE}
+           "EVALUATOR_SITE_TIMEZONE": SITE_ZONE, **(extra_env or {})}
     urls = {}
     for service in SERVICES:
         prefix, url = service.upper(), f"sqlite+aiosqlite:///{data / service}.db"

@@ -1,0 +1,25 @@
+"""The audited way from a source identity to the surrogate key, for an EHR's decision support.
+
+A CDS Hooks call names the patient by the EHR's own ``Patient.id``; only intake may turn that
+into a surrogate key. The look-up is logged (client, role, reason, found) in the same
+transaction, in the re-identification access log: no key is returned unless the entry is
+durable, and misses are logged too.
+"""
+
+from __future__ import annotations
+
+from services.intake.ports import Reidentification, SourceIdentity, UnitOfWork
+
+NOT_FOUND_KEY = "-"
+
+
+async def look_up(identity: SourceIdentity, entry: Reidentification,
+                  transaction: UnitOfWork) -> str | None:
+    """The surrogate key of ``identity`` (aliases and merges followed), or None."""
+    async with transaction() as store:
+        key = await store.find_patient(identity, ())
+        logged = Reidentification(patient_key=key or NOT_FOUND_KEY, client=entry.client,
+                                  role=entry.role, reason=entry.reason, at=entry.at,
+                                  trial=entry.trial)
+        await store.log_reidentification(logged, found=key is not None)
+    return key
