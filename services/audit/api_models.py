@@ -74,10 +74,17 @@ class AuditRecordOut(BaseModel):
                                            "(GET /snapshots/{hash})")
     prev_hash: str
     record_hash: str
+    trial_content_hash: str | None = Field(
+        default=None, description="sha256 of the trial version's registry text the decision used")
+    registry_change: dict[str, Any] | None = Field(
+        default=None, description="the trial-registry change (who, when, action, text hash) "
+                                  "that caused this decision, e.g. an activation's re-screen")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AuditRecordOut:
-        return cls.model_validate({**row, "decision": json.loads(row["decision"])})
+        change = row.get("registry_change")
+        return cls.model_validate({**row, "decision": json.loads(row["decision"]),
+                                   "registry_change": json.loads(change) if change else None})
 
 
 class RecordPage(BaseModel):

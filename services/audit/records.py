@@ -43,6 +43,8 @@ class AuditRecord:
     snapshot_hash: str
     prev_hash: str
     record_hash: str
+    trial_content_hash: str | None = None
+    registry_change: str | None = None
 
     def columns(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,7 +72,18 @@ def hashed_form(values: dict[str, Any]) -> dict[str, Any]:
         "decision": json.loads(values["decision"]),
         "snapshot_hash": values["snapshot_hash"],
         "prev_hash": values["prev_hash"],
-    }
+    } | _registry_form(values)
+
+
+def _registry_form(values: dict[str, Any]) -> dict[str, Any]:
+    """The trial text hash and the registry change, hashed only when present: records made
+    before the registry existed keep the hash they were chained with."""
+    form: dict[str, Any] = {}
+    if values.get("trial_content_hash") is not None:
+        form["trial_content_hash"] = values["trial_content_hash"]
+    if values.get("registry_change") is not None:
+        form["registry_change"] = json.loads(values["registry_change"])
+    return form
 
 
 def record_hash(values: dict[str, Any]) -> str:
@@ -100,6 +113,9 @@ def build_record(event: DecisionMade, sequence: int, prev_hash: str,
         "decision": canonical_json(decision).decode(),
         "snapshot_hash": event.snapshot_hash,
         "prev_hash": prev_hash,
+        "trial_content_hash": event.trial_content_hash,
+        "registry_change": canonical_json(event.registry_change).decode()
+        if event.registry_change is not None else None,
     }
     return AuditRecord(**values, record_hash=record_hash(values))
 

@@ -40,6 +40,25 @@ def installed_engine() -> Evaluate:
     return run
 
 
+def engine_for_text(text: str) -> Evaluate:
+    """The engine bound to one trial version compiled from its stored text."""
+    try:
+        from shared.eligibility.engine import evaluate
+        from shared.eligibility.tables import load_tables
+        from shared.eligibility.trial_text import compile_text
+    except ImportError as error:
+        raise EngineUnavailable(f"the criteria engine cannot be imported: {error}") from error
+    trial = compile_text(text, load_tables())
+
+    def run(trial_id: str, version: str, patient: PatientFacts, as_of: datetime) -> Decision:
+        if (trial_id, version) != (trial.id, trial.version):
+            raise EngineUnavailable(f"the text found is {trial.id} {trial.version}, "
+                                    f"not {trial_id} {version}")
+        return evaluate(trial, patient, as_of)
+
+    return run
+
+
 def replay(stored_decision: str, snapshot: str, trial_id: str, trial_version: str,
            as_of: datetime, evaluate: Evaluate) -> ReplayResult:
     stored = json.loads(stored_decision)

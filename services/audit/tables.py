@@ -62,6 +62,9 @@ records = Table(
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("decision", Text, nullable=False, comment="canonical JSON of the Decision"),
     Column("snapshot_hash", HASH, ForeignKey("audit_snapshot.snapshot_hash"), nullable=False),
+    # 0004: the trial text the decision used, and the registry change that caused it (if any)
+    Column("trial_content_hash", HASH, nullable=True),
+    Column("registry_change", Text, nullable=True),
     Index("ix_audit_record_patient_trial_as_of", "patient_key", "trial_id", "as_of"),
     Index("ix_audit_record_trial_version", "trial_id", "trial_version"),
     Index("ix_audit_record_decided_at", "decided_at"),

@@ -19,7 +19,7 @@ from typing import Any
 
 from services.audit.chain_store import ChainStore
 from services.audit.queries import RecordQueries
-from services.audit.replay import EngineUnavailable, installed_engine, replay
+from services.audit.replay import EngineUnavailable, engine_for_text, installed_engine, replay
 from services.audit.verification import VerificationReport
 from services.audit.verifier import verify_chain
 from shared.infra.db import make_engine
@@ -53,6 +53,11 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
     replay_parser.add_argument("decision_id", metavar="DECISION_ID", type=uuid.UUID)
     _database_options(replay_parser)
     replay_parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    replay_parser.add_argument(
+        "--registry-database-url",
+        help="the evaluator database holding the trial registry (EVALUATOR_DATABASE_URL); the "
+             "trial version is found there by id, version and content hash, else in the trial "
+             "folders (EVALUATOR_TRIALS_DIR, the shipped files) by the same hash")
     replay_parser.set_defaults(func=_replay)
 
 
@@ -105,6 +110,19 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"could not replay: no stored decision {args.decision_id}", file=sys.stderr)
         return CANNOT_RUN
     row, snapshot = found
+    if row.get("trial_content_hash"):
+        try:
+            text = asyncio.run(_trial_text(args, row))
+        except Exception as error:  # the registry database may be unreachable from here
+            print(f"could not replay: the trial registry: {type(error).__name__}: {error}",
+                  file=sys.stderr)
+            return CANNOT_RUN
+        if text is None:
+            print(f"could not replay: no trial text {row['trial_id']} {row['trial_version']} "
+                  f"with hash {row['trial_content_hash']} in the registry or the trial folders",
+                  file=sys.stderr)
+            return CANNOT_RUN
+        evaluate = engine_for_text(text)
     try:
         result = replay(row["decision"], snapshot, row["trial_id"], row["trial_version"],
                         row["as_of"], evaluate)
@@ -122,6 +140,42 @@ def _replay(args: argparse.Namespace) -> int:
         for difference in result.differences:
             print(f"  {difference}")
     return INTACT if result.identical else TAMPERED
+
+
+async def _trial_text(args: argparse.Namespace, row: dict[str, Any]) -> str | None:
+    """The exact text the decision was made with: the registry (by id, version and hash),
+    else a trial folder file with the same hash."""
+    from services.evaluator.trial_registry import text_by_hash
+    from shared.eligibility.decision import TrialRef
+    from shared.eligibility.loader import TRIALS_DIR
+    from shared.eligibility.trial_text import content_hash
+    from shared.settings import EvaluatorSettings
+
+    settings = EvaluatorSettings()
+    trial = TrialRef(id=row["trial_id"], version=row["trial_version"])
+    digest = row["trial_content_hash"]
+    engine = make_engine(args.registry_database_url or settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            async with AsyncSession(bind=connection) as session:
+                text = await text_by_hash(session, trial, digest)
+    except Exception as error:  # no registry reachable: the folders may still hold the text
+        print(f"note: trial registry not read ({type(error).__name__}); "
+              "looking in the trial folders", file=sys.stderr)
+        text = None
+    finally:
+        await engine.dispose()
+    if text is not None:
+        return text
+    for folder in (settings.trials_dir, TRIALS_DIR):
+        path = folder / trial.id / f"{trial.version}.yaml" if folder else None
+        if path is not None and path.is_file():
+            candidate = path.read_text(encoding="utf-8")
+            if content_hash(candidate) == digest:
+                return candidate
+    return None
 
 
 async def _load_for_replay(url: str, decision_id: uuid.UUID,

@@ -161,3 +161,9 @@ async def active_trials(session: AsyncSession, screener: Screener) -> tuple[Tria
 async def trial_states(session: AsyncSession) -> dict[str, tuple[str, str]]:
     """Trial id -> (version, state) for every trial the registry has a row for."""
     return {r.trial_id: (r.version, r.state) for r in await session.execute(select(active_trial))}
+
+
+async def text_by_hash(session: AsyncSession, trial: TrialRef, digest: str) -> str | None:
+    """The stored text of ``trial`` if it is the text with ``digest`` (for ``audit replay``)."""
+    stored = await stored_text(session, trial)
+    return stored[0] if stored is not None and stored[1] == digest else None

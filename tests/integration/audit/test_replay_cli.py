@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +15,12 @@ from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.engine import evaluate
-from shared.eligibility.loader import load_trial
-from shared.infra.db import make_engine
+from services.evaluator.trial_registry import add_version
+from shared.eligibility.loader import TRIALS_DIR, load_trial
+from shared.eligibility.tables import load_tables
+from shared.eligibility.trial_text import compile_text
+from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.migrations import upgrade
 from tests.integration.audit.harness import migrate
 from tests.unit.audit.factories import BASE_TIME, decision, decision_event, snapshot
 
@@ -76,3 +81,44 @@ async def test_replaying_an_unknown_decision_exits_2(
     await _store(database_url)
     assert await replay(database_url, uuid.uuid4()) == 2
     assert "no stored decision" in capsys.readouterr().err
+
+
+async def test_a_decision_made_with_an_uploaded_trial_version_replays_from_the_registry_text(
+        database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The version exists only in the evaluator's registry (uploaded, never shipped): replay
+    finds it by id, version and content hash."""
+    text = (TRIALS_DIR / TRIAL_ID / f"{VERSION}.yaml").read_text(encoding="utf-8")
+    text = text.replace(f'version: "{VERSION}"', 'version: "2099-01-01.1"').replace(
+        "  sledai_min:\n    value: 8", "  sledai_min:\n    value: 9")
+    registry_url = f"sqlite+aiosqlite:///{tmp_path / 'evaluator.db'}"
+    await asyncio.to_thread(upgrade, "evaluator", registry_url)
+    engine = make_engine(registry_url)
+    try:
+        async with make_sessionmaker(engine).begin() as session:
+            trial, digest, _ = await add_version(session, text, load_tables(), "api:admin",
+                                                 "upload", datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    facts = snapshot()
+    made = evaluate(compile_text(text, load_tables()), facts, BASE_TIME)
+    event = DecisionMade(
+        event_id=uuid.uuid4(), occurred_at=BASE_TIME, recorded_at=BASE_TIME,
+        source="evaluator", patient_key="pk_uploaded", causation_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(), decision_id=uuid.uuid4(), state_version=1,
+        evaluator_version="test", decision=made, snapshot_hash=content_hash(facts),
+        snapshot=facts, trial_content_hash=digest,
+    )
+    await _store(database_url, event)
+
+    found = await asyncio.to_thread(audit_tools, [
+        "replay", str(event.decision_id), "--database-url", database_url,
+        "--registry-database-url", registry_url])
+    assert found == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.startswith("IDENTICAL")
+    assert trial.version == "2099-01-01.1"
+
+    missing = await asyncio.to_thread(audit_tools, [
+        "replay", str(event.decision_id), "--database-url", database_url,
+        "--registry-database-url", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"])
+    assert missing == 2
+    assert "with hash sha256:" in capsys.readouterr().err

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from services.audit.records import GENESIS_HASH, build_record, hashed_form, record_hash
+from shared.contracts.events import DecisionMade, RegistryChangeRef
 from tests.unit.audit.factories import decision_event
 
 RECORDED = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -48,5 +50,32 @@ def test_changing_any_stored_field_changes_the_record_hash(field: str, value: ob
 
 
 def test_the_hashed_form_excludes_only_the_hash_itself() -> None:
-    columns = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
+    columns = build_record(_from_registry(decision_event()), 1, GENESIS_HASH, RECORDED).columns()
     assert set(hashed_form(columns)) == set(columns) - {"record_hash"}
+
+
+def test_a_record_without_registry_fields_hashes_as_before_the_registry_existed() -> None:
+    columns = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
+    assert set(hashed_form(columns)) == set(columns) - {
+        "record_hash", "trial_content_hash", "registry_change"}
+
+
+def test_the_registry_change_behind_a_decision_is_recorded_and_chained() -> None:
+    event = _from_registry(decision_event())
+    record = build_record(event, 1, GENESIS_HASH, RECORDED)
+    assert record.trial_content_hash == "sha256:" + "ab" * 32
+    assert record.registry_change is not None
+    assert '"actor":"cli:author"' in record.registry_change
+    plain = build_record(decision_event(), 1, GENESIS_HASH, RECORDED)
+    altered = {**record.columns(), "registry_change": record.registry_change.replace(
+        "cli:author", "cli:someone-else")}
+    assert record_hash(altered) != record.record_hash
+    assert plain.registry_change is None
+
+
+def _from_registry(event: DecisionMade) -> DecisionMade:
+    change = RegistryChangeRef(
+        change_id=uuid.uuid4(), action="activate", actor="cli:author", at=RECORDED,
+        trial=event.decision.trial, content_hash="sha256:" + "ab" * 32)
+    return event.model_copy(update={"trial_content_hash": change.content_hash,
+                                    "registry_change": change})
