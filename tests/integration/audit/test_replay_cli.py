@@ -11,11 +11,11 @@ import pytest
 
 from services.audit.chain_store import ChainStore
 from services.cli.audit_tools import main as audit_tools
+from services.evaluator.trial_registry import add_version
 from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.engine import evaluate
-from services.evaluator.trial_registry import add_version
 from shared.eligibility.loader import TRIALS_DIR, load_trial
 from shared.eligibility.tables import load_tables
 from shared.eligibility.trial_text import compile_text
