@@ -60,6 +60,9 @@ class ReferenceRange(_Frozen):
     low: Quantity | None = None
     high: Quantity | None = None
     applies_to: tuple[Coding, ...] = ()
+    type: Coding | None = Field(
+        default=None, description="referenceRange.type (normal, therapeutic, recommended ...)"
+    )
     age_low_years: float | None = None
     age_high_years: float | None = None
     text: str | None = None

@@ -194,6 +194,7 @@ class Reader:
                 for i, concept in enumerate(entry.get("appliesTo") or ())
                 for coding in self.codings(concept, f"{where}.appliesTo[{i}]")
             )
+            types = self.codings(entry.get("type"), f"{where}.type")
             age_range = entry.get("age")
             age: Json = age_range if isinstance(age_range, dict) else {}
             found.append(
@@ -201,6 +202,7 @@ class Reader:
                     low=bounds.get("low"),
                     high=bounds.get("high"),
                     applies_to=applies_to,
+                    type=types[0] if types else None,
                     age_low_years=self._age_years(age.get("low"), f"{where}.age.low"),
                     age_high_years=self._age_years(age.get("high"), f"{where}.age.high"),
                     text=text,

@@ -136,6 +136,10 @@ def _fits(reference: ReferenceRange, sex: str | None, age: int | None) -> str | 
     """Why ``reference`` applies to this patient ("" when unrestricted), or None if it does not
     (or cannot be shown to)."""
     why = []
+    if reference.type is not None and reference.type.code != "normal":
+        # FHIR R4 referenceRange.type (referencerange-meaning): a therapeutic or recommended
+        # range is not the limit of normal a "x ULN" criterion means
+        return None
     if reference.applies_to:
         sexes = {_SEX_CODES.get((c.system, c.code)) for c in reference.applies_to}
         if None in sexes or sex is None or sex not in sexes:

@@ -121,6 +121,18 @@ def test_the_site_default_is_used_only_when_no_range_sent_applies_and_the_decisi
     )
 
 
+def test_a_therapeutic_range_is_not_a_limit_of_normal() -> None:
+    meaning = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
+    ranges = [
+        _high(200, type={"coding": [{"system": meaning, "code": "therapeutic"}]}),
+        _high(34, type={"coding": [{"system": meaning, "code": "normal"}]}),
+    ]
+    i62 = _criterion(_decide(_alt(eligible_patient(), 120, ranges)), "I6.2")
+    alt = next(e for e in i62.evidence if e.code == f"{LOINC}|1742-6")
+    assert alt.details["uln"] == 34
+    assert i62.outcome is Outcome.FAIL
+
+
 def test_a_range_sent_as_text_only_is_read_like_obx_7() -> None:
     i62 = _criterion(_decide(_alt(eligible_patient(), 120, [{"text": "7-35 U/L"}])), "I6.2")
     alt = next(e for e in i62.evidence if e.code == f"{LOINC}|1742-6")
