@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from shared.clinical.facts import ClinicalFact, Quantity, ReferenceRange, Sex
+from shared.clinical.facts import ClinicalFact, Quantity, ReadingNote, ReferenceRange, Sex
 from shared.eligibility.context import Context, Trace, as_received, cite, note_unread
 from shared.eligibility.durations import Duration, age_in_years
 from shared.eligibility.index import OLDEST, fact_time
@@ -105,19 +105,38 @@ def latest_quantity(
             ctx.review_at(lookback.after(moment))
             return fact
         quantity = fact.value_quantity
-        if quantity is None:
-            continue
-        if quantity.unit not in concept.units:
-            trace.evidence.append(
-                cite(
-                    fact,
-                    note=f"not used: unit {quantity.unit!r} is not the canonical {concept.unit!r}",
-                )
-            )
-            continue
-        ctx.review_at(lookback.after(moment))
-        return fact
+        if quantity is not None and quantity.unit in concept.units:
+            ctx.review_at(lookback.after(moment))
+            return fact
+        unusable = not_a_quantity(fact, concept)
+        if unusable is not None:
+            # a newer result whose value is no number in the concept's units (a code, a yes/no,
+            # another unit): it cannot be judged, and no older result stands in for it
+            ctx.review_at(lookback.after(moment))
+            return unusable
     return None
+
+
+def not_a_quantity(fact: ClinicalFact, concept: Concept) -> ClinicalFact | None:
+    """``fact`` marked unread when its value is not a number in one of ``concept.units`` (a
+    code, a yes/no, another unit); None when it is one, or when the fact has no value at all
+    (a result without a value is no result: an older one stays the latest)."""
+    quantity = fact.value_quantity
+    if quantity is not None:
+        if quantity.unit in concept.units:
+            return None
+        reason = f"unit {quantity.unit!r} is not {' or '.join(map(repr, concept.units))}"
+    elif fact.value_code is not None:
+        code = fact.value_code
+        named = f" ({code.display})" if code.display else ""
+        reason = f"the coded value {code.code}{named} is not a number in {concept.unit}"
+    elif fact.value_boolean is not None:
+        reason = f"a yes/no value is not a number in {concept.unit}"
+    else:
+        return None
+    return fact.model_copy(
+        update={"unread": ReadingNote(path=f"{fact.provenance.resource} value", reason=reason)}
+    )
 
 
 # FHIR R4 referenceRange.appliesTo: the population a range is for. Sex is the one the engine can

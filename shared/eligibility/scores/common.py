@@ -13,7 +13,7 @@ from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
-from shared.eligibility.primitives.labs import fitting_range, judge, read_result
+from shared.eligibility.primitives.labs import fitting_range, judge, not_a_quantity, read_result
 from shared.eligibility.primitives.records import read_boolean
 from shared.eligibility.tables import TW_SYSTEM, Concept, Tables, tw_code_key
 
@@ -142,6 +142,11 @@ def lab_state(
             continue
         quantity = fact.value_quantity
         if quantity is None or quantity.unit not in concept.units:
+            unusable = not_a_quantity(fact, concept)
+            if unusable is not None:
+                unread.append(unusable)
+                if not ever:
+                    break
             continue
         met = judge(quantity, value, op)
         if window is not None:

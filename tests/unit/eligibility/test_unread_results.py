@@ -23,6 +23,7 @@ from shared.clinical.facts import (
     FactKind,
     PatientFacts,
     Provenance,
+    Quantity,
     ReadingNote,
 )
 from shared.clinical.fhir import parse_fhir
@@ -415,3 +416,40 @@ def test_a_newer_unread_bilag_grade_is_not_overtaken_by_the_older_grade() -> Non
     i3 = _criterion(evaluate(trial, _with(patient, unread), AS_OF), "I3")
     assert i3.outcome is Outcome.UNKNOWN
     assert any("renal grade of 2026-02-28 could not be read" in m for m in i3.missing)
+
+
+def test_a_newer_result_with_a_code_instead_of_a_number_is_not_overtaken_by_the_older_one() -> None:
+    """FHIR R4 Observation.valueCodeableConcept "Positive" for a platelet count: no number, so
+    I6.1 cannot be judged on it, and the older 180 is no longer the most recent result."""
+    builder = eligible_patient()
+    builder.observation(
+        LOINC,
+        "777-3",
+        AS_OF - timedelta(days=1),
+        coded={"system": LOINC, "code": "LA6576-8", "display": "Positive"},
+    )
+    decision = evaluate(
+        TRIAL, facts_from_updates(parse_fhir(builder.bundle(), source_system="v")), AS_OF
+    )
+    i61 = _criterion(decision, "I6.1")
+    assert i61.outcome is Outcome.UNKNOWN
+    (missing,) = i61.missing
+    assert missing.startswith("platelet count of 2026-02-28 could not be read: the coded value")
+    assert missing.endswith("is not a number in 10*9/L")
+    assert decision.status is Status.UNDETERMINED
+
+
+def test_a_newer_result_in_a_unit_the_concept_does_not_take_is_not_overtaken() -> None:
+    patient = _eligible()
+    older = _latest(patient, LOINC, "718-7")
+    other_unit = older.model_copy(
+        update={
+            "fact_id": "hb-g-dl",
+            "effective_start": AS_OF - timedelta(days=1),
+            "value_quantity": Quantity(value=11.0, unit="g/dL"),
+            "provenance": older.provenance.model_copy(update={"resource": "Observation/hb2"}),
+        }
+    )
+    i61 = _criterion(evaluate(TRIAL, _with(patient, other_unit), AS_OF), "I6.1")
+    assert i61.outcome is Outcome.UNKNOWN
+    assert i61.missing == ("hemoglobin of 2026-02-28 could not be read: unit 'g/dL' is not 'g/L'",)
