@@ -1,0 +1,83 @@
+"""The default ``trialwatch run`` screens three real trials; an admin validates, adds,
+activates and retires a trial version over HTTP while it runs, with no restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.eligibility.loader import TRIALS_DIR
+from tests.e2e.pipeline import (
+    decisions_for,
+    interrupt,
+    poll,
+    post_example,
+    read_until,
+    start_run,
+    tokens_by_role,
+)
+
+pytestmark = pytest.mark.e2e
+THREE = {"NCT06920433", "NCT06946485", "TRIALX-323795"}
+
+
+def test_three_trials_screen_by_default_and_a_version_is_added_activated_and_retired_live(
+    tmp_path: Path,
+) -> None:
+    process, ports = start_run(tmp_path / "var")
+    try:
+        read_until(process, "Ctrl-C stops everything", timeout_s=90)
+        tokens = tokens_by_role(tmp_path / "var" / "dev-tokens.json")
+        audit = f"http://127.0.0.1:{ports['audit']}"
+        evaluator = f"http://127.0.0.1:{ports['evaluator']}"
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+
+        receipt = post_example(f"http://127.0.0.1:{ports['intake']}", tokens["lab-system"])
+        [patient] = receipt["patient_keys"]
+        first = poll(lambda: (lambda d: d if {x["trial_id"] for x in d} >= THREE else None)(
+            decisions_for(audit, tokens["auditor"], patient)), timeout_s=30)
+        assert first, "decisions for all three trials did not reach the audit API"
+        assert all(d["trial_content_hash"].startswith("sha256:") for d in first)
+
+        text = (TRIALS_DIR / "NCT06946485" / "2025-10-03.1.yaml").read_text(encoding="utf-8")
+        broken = text.replace("concept: leukocytes", "concept: leukocytez")
+        problems = httpx.post(f"{evaluator}/trials/validate", content=broken.encode(),
+                              headers={**admin, "content-type": "application/yaml"}, timeout=10)
+        assert problems.status_code == 200
+        assert {p["criterion"] for p in problems.json()} == {"I6", "I6.1"}
+        refused = httpx.post(f"{evaluator}/trials", content=broken.encode(),
+                             headers={**admin, "content-type": "application/yaml"}, timeout=10)
+        assert refused.status_code == 422
+
+        amended = text.replace('version: "2025-10-03.1"', 'version: "2025-10-03.2"')
+        added = httpx.post(f"{evaluator}/trials", content=amended.encode(),
+                           headers={**admin, "content-type": "application/yaml"}, timeout=10)
+        assert added.status_code == 201, added.text
+        assert added.json()["trial"] == {"id": "NCT06946485", "version": "2025-10-03.2"}
+        coordinator = {"Authorization": f"Bearer {tokens['coordinator']}"}
+        assert httpx.post(f"{evaluator}/trials", content=amended.encode(),
+                          headers=coordinator, timeout=10).status_code == 403
+
+        activated = httpx.post(f"{evaluator}/trials/NCT06946485/versions/2025-10-03.2/activate",
+                               headers=admin, timeout=10)
+        assert activated.status_code == 202
+        rescreened = poll(lambda: [d for d in decisions_for(audit, tokens["auditor"], patient)
+                                   if d["trial_version"] == "2025-10-03.2"], timeout_s=30)
+        assert rescreened, "the activation did not re-screen the known patient"
+        change = rescreened[0]["registry_change"]
+        assert change["action"] == "activate"
+        assert change["actor"].startswith("api:")
+        assert change["content_hash"] == added.json()["content_hash"]
+
+        retired = httpx.post(f"{evaluator}/trials/NCT06946485/retire",
+                             json={"reason": "enrolment complete"}, headers=admin, timeout=10)
+        assert retired.status_code == 200, retired.text
+        changes = httpx.get(f"{evaluator}/trials/changes", headers=admin, timeout=10).json()
+        assert [c["action"] for c in changes[:3]] == ["retire", "activate", "add"]
+        assert changes[0]["reason"] == "enrolment complete"
+        time.sleep(0.2)
+    finally:
+        assert interrupt(process) == 0
