@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import structlog
 from fastapi import FastAPI
@@ -23,6 +22,7 @@ from services.audit.tables import write_probe
 from services.audit.verifier import verify_chain
 from shared.infra.auth import TokenRegistry
 from shared.infra.backoff import Backoff
+from shared.infra.clock import utc_now
 from shared.infra.db import make_engine, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import (
@@ -43,10 +43,6 @@ The tamper-evident record of every eligibility decision. Auditors (bearer token 
 patient's status as of an instant with the reasons and evidence; export CSV or JSON Lines; and
 verify the hash chain against the signed checkpoints. Every query is itself recorded.
 """
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_app(settings: AuditSettings | None = None,

@@ -67,15 +67,22 @@ class RecordQueries:
 
     async def status_as_of(self, patient_key: str, trial_id: str, at: datetime,
                            trial_version: str | None = None) -> dict[str, Any] | None:
-        """The newest decision evaluated as of ``at`` or earlier and already made by ``at``:
-        what TrialWatch said at that moment, never a later re-evaluation."""
+        """The latest decision, in record order, evaluated as of ``at`` or earlier (and so
+        already made by ``at``): what TrialWatch said at that moment, never a later
+        re-evaluation.
+
+        "Latest" is the record order (``sequence``), the order the evaluator made a patient's
+        decisions in, not the largest as-of alone: after a wall-clock step forward and its
+        correction, decisions made during the step carry as-of instants ahead of the ones made
+        after it, and ordering by as-of would keep answering with the stale stepped decision.
+        """
         query = select(records).where(
             records.c.patient_key == patient_key, records.c.trial_id == trial_id,
             records.c.as_of <= at, records.c.decided_at <= at,
         )
         if trial_version is not None:
             query = query.where(records.c.trial_version == trial_version)
-        query = query.order_by(records.c.as_of.desc(), records.c.sequence.desc()).limit(1)
+        query = query.order_by(records.c.sequence.desc()).limit(1)
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).mappings().first()
         return dict(row) if row else None

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.evaluator import decisions, trial_registry
 from services.evaluator.clock import Clock
 from services.evaluator.outbox import OutboxMessage, stage
-from services.evaluator.patient_state import all_patient_keys
+from services.evaluator.patient_state import all_patient_keys, evaluation_instant
 from services.evaluator.screener import Screener
 from services.evaluator.tables import registry_change, review_timer, trial_status
 from services.evaluator.trial_registry import Change, RegistryRefused
@@ -121,7 +121,7 @@ async def run_rescreen(
                 if screening.survivor_of(key) != key:  # merged away meanwhile: not screened
                     continue
                 state = screening.state(key)
-                as_of = max(now, state.last_as_of) if state.last_as_of else now
+                as_of = evaluation_instant(now, state.last_as_of, now)
                 screening.screen(state, [change.trial],
                                  Trigger(as_of, trigger.correlation_id, trigger.causation_id,
                                          trigger.registry_change), now)

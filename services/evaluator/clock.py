@@ -1,12 +1,13 @@
-"""The one place the evaluator reads the wall clock (tests pass their own)."""
+"""The evaluator's clock: the process's one wall clock (``shared.infra.clock``, which watches
+it for steps against the monotonic clock); tests pass their own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
+
+from shared.infra.clock import utc_now
 
 Clock = Callable[[], datetime]
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Clock", "utc_now"]

@@ -1,16 +1,24 @@
 """The evaluator's view of one patient: facts, a version bumped per applied event, and the last
-instant it was evaluated at (evaluation instants never go backwards for a patient)."""
+instant it was evaluated at (evaluation instants do not go backwards for a patient, unless the
+last one lies in the future: see ``evaluation_instant``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.tables import patient_state
 from shared.clinical.facts import ClinicalFact, PatientFacts
+
+log = structlog.get_logger(__name__)
+
+# How far ahead of this process's clock an earlier as-of may lie and still be followed: clock
+# differences between evaluator replicas (NTP keeps them within milliseconds).
+FUTURE_TOLERANCE = timedelta(seconds=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +37,22 @@ def ordered(facts: tuple[ClinicalFact, ...]) -> tuple[ClinicalFact, ...]:
 async def all_patient_keys(session: AsyncSession) -> list[str]:
     rows = await session.execute(select(patient_state.c.patient_key).order_by("patient_key"))
     return [r.patient_key for r in rows]
+
+
+def evaluation_instant(wanted: datetime, last_as_of: datetime | None, now: datetime) -> datetime:
+    """The as-of instant of a screening: ``wanted`` (now for an event or an amendment, the due
+    time for a timer), or the patient's previous as-of when that is later, so that a small clock
+    difference between replicas does not make a patient's decisions go backwards.
+
+    Never beyond ``now + FUTURE_TOLERANCE``: a previous as-of further ahead was stamped while
+    the wall clock was stepped forward and has since been corrected. Following it would stamp
+    every later decision of this patient in the future too (and audit's status "as of now"
+    would skip them); such a previous instant is ignored, and logged.
+    """
+    if last_as_of is None or last_as_of <= wanted:
+        return min(wanted, now + FUTURE_TOLERANCE)
+    if last_as_of <= now + FUTURE_TOLERANCE:
+        return last_as_of
+    log.warning("previous evaluation lies in the future; the wall clock was stepped back",
+                ahead_s=round((last_as_of - now).total_seconds(), 3))
+    return min(wanted, now + FUTURE_TOLERANCE)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.evaluator import decisions, trial_registry
 from services.evaluator.clock import Clock
 from services.evaluator.outbox import OutboxMessage
+from services.evaluator.patient_state import evaluation_instant
 from services.evaluator.screener import Screener
 from services.evaluator.tables import review_timer
 from services.evaluator.unit_of_work import Screening, Trigger
@@ -51,8 +52,8 @@ async def fire_due(
             continue
         state = screening.state(timer.patient_key)
         # The timer's own instant, so the decision says when eligibility began; never before
-        # an instant already decided for this patient.
-        as_of = max(timer.due_at, state.last_as_of) if state.last_as_of else timer.due_at
+        # an instant already decided for this patient (unless that one lies in the future).
+        as_of = evaluation_instant(timer.due_at, state.last_as_of, now)
         firing = decisions.timer_firing_id(timer.patient_key, timer.trial_id, timer.due_at)
         screening.screen(state, [trial], Trigger(as_of=as_of, correlation_id=firing), now)
     return await screening.flush()

@@ -27,7 +27,7 @@ from services.evaluator.db import insert_ignoring_duplicates, upsert_many
 from services.evaluator.engine_screener import engine_failed
 from services.evaluator.metrics import ENGINE_FAILURES
 from services.evaluator.outbox import OutboxMessage, stage
-from services.evaluator.patient_state import PatientState, ordered
+from services.evaluator.patient_state import PatientState, evaluation_instant, ordered
 from services.evaluator.presentation import trial_text
 from services.evaluator.screener import Screener
 from services.evaluator.tables import (
@@ -243,7 +243,7 @@ class Screening:
             return []
         patient_key = self.survivor_of(event.patient_key)  # a merged record's data follows it
         state = self._states[patient_key]
-        as_of = max(now, state.last_as_of) if state.last_as_of else now
+        as_of = evaluation_instant(now, state.last_as_of, now)
         change = PatientUpdate(source_system=event.source, demographics=event.demographics,
                                facts=event.facts)
         merged = apply_update(state.facts, change)

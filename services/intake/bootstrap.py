@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import structlog
 from fastapi import FastAPI
@@ -25,6 +24,7 @@ from services.intake.tables import write_probe
 from shared.contracts.topics import INTAKE_RAW
 from shared.infra.auth import TokenRegistry
 from shared.infra.backoff import Backoff
+from shared.infra.clock import utc_now
 from shared.infra.db import make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router, install_storage_problem_handler
@@ -36,10 +36,6 @@ from shared.infra.unit_aliases import install_site_unit_aliases
 from shared.settings import IntakeSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_app(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 
 from shared.contracts.events import DeadLetter
 from shared.contracts.topics import dead_letter
+from shared.infra.clock import utc_now
 
 
 def _as_text(value: bytes) -> tuple[str, str]:
@@ -39,7 +39,7 @@ class DeadLetters:
             payload=payload,
             payload_encoding=encoding,
             reason=reason[:2000],
-            failed_at=datetime.now(UTC),
+            failed_at=utc_now(),
             service=self._service,
         )
         await self._broker.publish(

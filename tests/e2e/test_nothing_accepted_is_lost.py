@@ -159,19 +159,23 @@ def test_sigkill_of_each_service_and_of_the_broker_during_a_burst_loses_no_accep
 
         def all_decided() -> list[dict[str, Any]] | None:
             records = audit_records(audit, tokens["auditor"])
-            caused = {r["causation_id"] for r in records}
-            return records if all(e in caused for e in expected) else None
+            trials = {r["trial_id"] for r in records}
+            decided_for: dict[str, set[str]] = {}
+            for r in records:
+                decided_for.setdefault(r["causation_id"], set()).add(r["trial_id"])
+            return records if all(decided_for.get(e) == trials for e in expected) else None
 
         records = poll(all_decided, timeout_s=180, interval_s=1.0) or \
             audit_records(audit, tokens["auditor"])
         # Exactly once: one decision per accepted event and active trial.
         per_decision = Counter((r["causation_id"], r["trial_id"]) for r in records
                                if r["causation_id"] in expected)
-        decided = len({event for event, _ in per_decision})
+        trials = {trial for _, trial in per_decision}
+        decided = sum(all((event, t) in per_decision for t in trials) for event in expected)
         lost = total - decided
         duplicated = sum(n - 1 for n in per_decision.values())
         print(f"\naccepted={total} decided={decided} lost={lost} duplicated={duplicated} "
-              f"(kills: {', '.join(name for _, name in KILLS)})")
+              f"(trials: {len(trials)}; kills: {', '.join(name for _, name in KILLS)})")
         for line in output.lines:
             if "stopped unexpectedly" in line or "running again" in line or "replaying" in line:
                 print("  terminal:", line)
