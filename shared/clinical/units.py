@@ -276,6 +276,8 @@ def from_canonical(loinc: str, value: float, unit: str) -> float:
 
 
 def _conversion(analyte: Analyte, unit: str) -> tuple[Conversion, UnitAlias | None]:
+    if len(unit) > MAX_UNIT_LENGTH:  # before the cache: long strings are never kept
+        raise UnitError(f"unit longer than {MAX_UNIT_LENGTH} characters: not read")
     result = _cached_conversion(analyte, unit)
     if isinstance(result, str):
         raise UnitError(result)

@@ -189,3 +189,13 @@ def test_a_fhir_serum_hcg_in_ucum_reads_without_a_note() -> None:
     assert fact.value_quantity is not None
     assert (fact.value_quantity.value, fact.value_quantity.unit) == (pytest.approx(0.8), "[IU]/L")
     assert fact.notes == ()
+
+
+def test_long_units_are_refused_before_any_cache_keeps_them() -> None:
+    from shared.clinical.units import _cached_conversion
+
+    before = _cached_conversion.cache_info().currsize
+    for n in range(50):
+        with pytest.raises(UnitError, match="longer than"):
+            to_canonical("777-3", 1.0, f"{n}" + "g" * 1000)
+    assert _cached_conversion.cache_info().currsize == before
