@@ -59,3 +59,26 @@ async def test_a_replaced_record_is_merged_and_published_before_any_other_event(
     assert result.receipt.event_ids == (merge.event_id,)
     again = await accept(submit(platelets("o2", "Patient/p-old")), uow, clock)
     assert again.receipt.patient_keys == (new,)
+
+
+async def test_the_receipt_says_a_unit_was_read_through_the_alias_table() -> None:
+    uow = FakeUnitOfWork()
+    observation = platelets("o-k", "Patient/p-k")
+    observation["valueQuantity"] = {"value": 12, "unit": "K/uL"}
+    result = await accept(submit(observation), uow, clock)
+    [warning] = [w for w in result.receipt.warnings if w.path.endswith("valueQuantity.unit")]
+    assert "'K/uL' is not UCUM; read as '10*3/uL' through the unit alias table" in warning.reason
+
+
+async def test_an_hl7_receipt_says_a_unit_was_read_through_the_alias_table() -> None:
+    message = "\r".join([
+        "MSH|^~\\&|LIS|CITY-LAB|TW|TW|20261128090000+0000||ORU^R01|MSG-K|P|2.5.1",
+        "PID|1||MRN-K^^^CITY^MR||Roe^Jane||19900412|F",
+        "OBR|1||F-1|58410-2^CBC^LN|||20261128080000+0000",
+        "OBX|1|NM|777-3^Platelets^LN||12|K/uL|150-400|LL|||F|||20261128080000+0000",
+    ])
+    submission = Submission(body=message.encode(), media=MediaType(Format.HL7V2, "utf-8"),
+                            client="lab", received_at=NOW)
+    result = await accept(submission, FakeUnitOfWork(), clock)
+    assert any(w.path == "OBX[1].6" and "'K/uL' is not UCUM" in w.reason
+               for w in result.receipt.warnings), result.receipt.warnings
