@@ -27,6 +27,7 @@ from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import TrialFileError, load_trial
+from shared.eligibility.readable import concept_labels
 from shared.eligibility.report import render_text
 from shared.infra.unit_aliases import UnitAliasFileError, install_site_unit_aliases
 from shared.time import as_utc
@@ -172,5 +173,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.explain_input:
             print()
-        print(render_text(decision))
+        concepts = trial.tables.concepts.values() if trial is not None else ()
+        print(render_text(decision, concept_labels((c.label, c.keys) for c in concepts)))
     return 0

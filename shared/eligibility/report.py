@@ -1,39 +1,45 @@
-"""A coordinator-readable rendering of a decision (plain text, no PHI: the decision holds none)."""
+"""A coordinator-readable rendering of a decision (plain text, no PHI: the decision holds none).
+
+What to send next is printed once, at the top, with the criteria each item would settle; each
+criterion then gives its result, its reason (repeated clauses said once, no file paths) and its
+evidence in clinical wording (human units, SNOMED qualifiers as words, dates in ``zone``).
+"""
 
 from __future__ import annotations
 
-from shared.eligibility.decision import Decision, Evidence, Outcome
-from shared.time import iso_z
+from datetime import UTC, tzinfo
+
+from shared.eligibility.decision import Decision, Outcome
+from shared.eligibility.readable import clean_reason, evidence_phrase, human_time, needs
 
 _MARK = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.UNKNOWN: "????"}
 
 
-def _evidence_line(evidence: Evidence) -> str:
-    parts = [evidence.resource or evidence.code or "derived"]
-    if evidence.value is not None:
-        parts.append(f"= {evidence.value}{' ' + evidence.unit if evidence.unit else ''}")
-    if evidence.effective is not None:
-        parts.append(f"@ {iso_z(evidence.effective)}")
-    if evidence.note:
-        parts.append(f"({evidence.note})")
-    return " ".join(parts)
-
-
-def render_text(decision: Decision) -> str:
-    review = iso_z(decision.next_review_at) if decision.next_review_at else "none scheduled"
+def render_text(
+    decision: Decision, labels: dict[str, str] | None = None, zone: tzinfo = UTC
+) -> str:
+    """``labels`` maps ``system|code`` to a clinical name (the trial's concept table)."""
+    names = labels or {}
+    review = human_time(decision.next_review_at, zone) if decision.next_review_at else (
+        "none scheduled")
     lines = [
         f"Trial {decision.trial.id} version {decision.trial.version}"
-        f" as of {iso_z(decision.as_of)}: {decision.status.value.upper()}",
+        f" as of {human_time(decision.as_of, zone)}: {decision.status.value.upper()}",
         f"Next review: {review}",
         f"Engine: {decision.engine_version}",
         "",
     ]
+    wanted = needs(decision)
+    if wanted:
+        lines.append("What to send next:")
+        lines.extend(f"  - needs: {n.item} (settles {', '.join(n.unblocks)})" for n in wanted)
+        lines.append("")
+    year = decision.as_of.astimezone(zone).year
     for result in decision.criteria:
-        lines.append(
-            f"[{_MARK[result.outcome]}] {result.id} ({result.kind.value}): {result.reason}"
-        )
-        lines.extend(f"        evidence: {_evidence_line(e)}" for e in result.evidence)
-        lines.extend(f"        needs: {m}" for m in result.missing)
+        reason = clean_reason(result.reason, zone).partition(". needs: ")[0]
+        lines.append(f"[{_MARK[result.outcome]}] {result.id} ({result.kind.value}): {reason}")
+        phrases = dict.fromkeys(evidence_phrase(e, names, zone, year) for e in result.evidence)
+        lines.extend(f"        evidence: {p}" for p in phrases)
     lines.append("")
     lines.append("Parameters: " + "; ".join(f"{k}={v}" for k, v in decision.parameters.items()))
     return "\n".join(lines)
