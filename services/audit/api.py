@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -128,10 +129,12 @@ async def status_as_of(
     principal: Auditor, api: Api,
     patient_key: Annotated[str, Path(max_length=QUERY_TEXT_MAX)],
     trial_id: Annotated[str, Path(max_length=QUERY_TEXT_MAX)],
-    at: Annotated[QueryInstant, Query(description="the instant asked about",
-                                      examples=["2026-11-25T04:00:00Z"])],
+    at: Annotated[QueryInstant | None, Query(description="the instant asked about "
+                                             "(default: now)",
+                                             examples=["2026-11-25T04:00:00Z"])] = None,
     trial_version: Annotated[str | None, Query(max_length=QUERY_TEXT_MAX)] = None,
 ) -> StatusAsOf:
+    at = at or datetime.now(UTC)
     row = await api.queries.status_as_of(patient_key, trial_id, as_utc(at), trial_version)
     await api.access.record(principal, "status-as-of", {
         "patient_key": patient_key, "trial_id": trial_id, "at": at.isoformat(),

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from services.audit.access_log import AccessLog
 from services.audit.actions import ActionIngest
@@ -27,6 +28,7 @@ from shared.infra.db import make_engine, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import (
     health_router,
+    install_http_problems,
     install_request_limits,
     install_storage_problem_handler,
 )
@@ -34,6 +36,7 @@ from shared.infra.kafka import make_broker
 from shared.infra.server import RequestLimits
 from shared.infra.storage import probe_write
 from shared.settings import AuditSettings, KafkaSettings
+from shared.version import VERSION
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +88,7 @@ def build_app(settings: AuditSettings | None = None,
                 await writer.write_if_advanced()
             await engine.dispose()
 
-    app = FastAPI(title="TrialWatch audit", version="0.1.0", description=DESCRIPTION,
+    app = FastAPIOffline(title="TrialWatch audit", version=VERSION, description=DESCRIPTION,
                   lifespan=lifespan)
     app.state.tokens = TokenRegistry.from_settings(settings)
 
@@ -101,6 +104,7 @@ def build_app(settings: AuditSettings | None = None,
             raise ConnectionError("broker does not answer")
 
     install_storage_problem_handler(app)
+    install_http_problems(app)
     app.include_router(health_router({"database": database_ready,
                                       "database-writes": database_writes,
                                       "broker": broker_ready}))

@@ -141,12 +141,15 @@ def router(
         return [Delivery.model_validate(r._mapping, from_attributes=False) for r in rows]
 
     @api.get("/worklist", response_model=list[WorklistItem],
-             summary="Undetermined patients for a trial, closest to eligible first")
+             summary="Undetermined patients for a trial, closest to eligible first",
+             responses={404: {"description": "no such active trial"}})
     async def get_worklist(
         request: Request, who: Coordinator, trial: TrialId,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[WorklistItem]:
         require_trial(request, who, trial)
+        if trial not in await known_trials():
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active trial {trial}")
         async with sessions() as session:
             entries = await worklist(session, trial, limit)
         return [

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import structlog
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +36,7 @@ from shared.infra.db import make_engine, make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import (
     health_router,
+    install_http_problems,
     install_request_limits,
     install_storage_problem_handler,
 )
@@ -43,6 +45,7 @@ from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
 from shared.infra.server import RequestLimits
 from shared.infra.storage import probe_write
 from shared.settings import EvaluatorSettings, KafkaSettings
+from shared.version import VERSION
 
 log = structlog.get_logger(__name__)
 
@@ -139,12 +142,13 @@ def build_app(
             await client.aclose()
             await engine.dispose()
 
-    app = FastAPI(title="TrialWatch evaluator", version="0.1.0", lifespan=lifespan,
+    app = FastAPIOffline(title="TrialWatch evaluator", version=VERSION, lifespan=lifespan,
                   description="Re-screens patients on every change and when time passes; "
                               "alerts coordinators (Kafka, Server-Sent Events, webhooks).")
     app.state.tokens = TokenRegistry.from_settings(settings)
     app.state.broker = broker
     install_storage_problem_handler(app)
+    install_http_problems(app, html_prefix="/ui/")
     app.include_router(health_router({"database": database_ready,
                                       "database-writes": database_writes,
                                       "broker": broker_ready}))

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Response, Security
 from fastapi.exceptions import HTTPException
-from fastapi.security import HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 from services.intake import examples, metrics
@@ -25,8 +25,9 @@ from services.intake.pseudonyms import SURROGATE_KEY_PATTERN
 from services.intake.receipts import Note, Receipt
 from services.intake.refusals import Refusal
 from services.intake.reidentify import reidentify
-from shared.infra.auth import Principal, Role, require_role, require_trial
+from shared.infra.auth import BEARER, Principal, Role, require_role, require_trial
 from shared.settings import IntakeSettings
+from shared.version import VERSION
 
 DESCRIPTION = """\
 Upstream lab and EHR systems post FHIR R4 JSON (one resource or a Bundle) or HL7 v2 ORU^R01
@@ -44,7 +45,6 @@ The receipt's `warnings` list every element not read exactly (path + reason).
 Every route needs a bearer token: `lab-system` posts, `coordinator` re-identifies.
 """
 
-_bearer = HTTPBearer(auto_error=False, description="a token issued to the client")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     **problem_responses(400, 401, 403, 413, 415, 422),
 }
 
-router = APIRouter(dependencies=[Security(_bearer)])
+router = APIRouter(dependencies=[Security(BEARER)])
 
 
 @router.post(
@@ -261,7 +261,7 @@ async def post_lookup(
 
 
 def create_api(**fastapi_options: Any) -> FastAPI:
-    app = FastAPI(title="TrialWatch intake", version="1.0.0", description=DESCRIPTION,
+    app = FastAPIOffline(title="TrialWatch intake", version=VERSION, description=DESCRIPTION,
                   **fastapi_options)
     app.include_router(router)
     install_problem_handlers(app)

@@ -23,10 +23,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.settings import ServiceSettings
 
@@ -184,13 +185,22 @@ def require_trial(request: Request, principal: Principal, trial: str) -> None:
                      "this token is not scoped to that trial", trial=trial[:64])
 
 
+# Declared on every route that needs a token, so the OpenAPI document names the scheme and
+# /docs can authorise; the dependency below still reads and checks the header itself.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description="a token issued to the client (`trialwatch dev-token ROLE`)")
+
+
 def require_role(*allowed: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A FastAPI dependency: 401 without a valid bearer token, 403 with the wrong role.
 
     ``admin`` is allowed everywhere. The registry is read from ``app.state.tokens``.
     """
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(
+        request: Request,
+        declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+    ) -> Principal:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         registry: TokenRegistry = request.app.state.tokens

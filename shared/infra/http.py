@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from html import escape
+from http import HTTPStatus
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.infra.storage import storage_unavailable
 
@@ -72,6 +75,39 @@ def install_request_limits(app: FastAPI) -> None:
         body = {"type": "about:blank", "title": "The request is not valid", "status": 422,
                 "detail": "see errors", "instance": request.url.path, "errors": errors}
         return JSONResponse(body, status_code=422, media_type="application/problem+json")
+
+
+def install_http_problems(app: FastAPI, html_prefix: str | None = None) -> None:
+    """Every ``HTTPException`` (401, 403, 404, 409...) answers an RFC 9457 problem document
+    (``application/problem+json``: type, title, status, detail, instance), with the exception's
+    headers (``WWW-Authenticate``, ``Retry-After``). A list as detail becomes ``errors``.
+    Under ``html_prefix`` (the coordinator app's pages) a browser gets a short HTML page instead.
+    """
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_problem(request: Request, error: StarletteHTTPException) -> Response:
+        title = _phrase(error.status_code)
+        detail = error.detail if isinstance(error.detail, str) else "see errors"
+        if html_prefix and request.url.path.startswith(html_prefix):
+            page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(title)}"
+                    f"</title><link rel=stylesheet href=\"{html_prefix}static/app.css\">"
+                    f"<body class=narrow><main><h1>{escape(title)}</h1><p>{escape(detail)}</p>"
+                    f"<p><a href=\"{html_prefix}alerts\">Back to the alerts</a></p></main>")
+            return HTMLResponse(page, status_code=error.status_code, headers=error.headers)
+        body: dict[str, object] = {"type": "about:blank", "title": title,
+                                   "status": error.status_code, "detail": detail,
+                                   "instance": request.url.path}
+        if isinstance(error.detail, list):
+            body["errors"] = [{"path": "", "reason": str(d)} for d in error.detail]
+        return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON,
+                            headers=error.headers)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def install_storage_problem_handler(app: FastAPI, retry_after_s: int = RETRY_AFTER_S) -> None:
