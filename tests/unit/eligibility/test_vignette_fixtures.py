@@ -2,7 +2,7 @@
 
 They exist so a person can run the CLI by hand:
 ``trialwatch evaluate --trial NCT06920433 --bundle tests/fixtures/vignettes/eligible.json
---at 2026-03-01T09:00:00Z``.
+--at 2026-03-01T09:00:00Z`` (``eligible-all-three-trials.json`` with each of the three trials).
 Regenerate: ``python -m tests.unit.eligibility.test_vignette_fixtures``.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.unit.eligibility.fhir_builder import LOINC, TW, eligible_patient
+from tests.unit.eligibility.more_trials import eligible_for_all
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vignettes"
 
@@ -24,6 +25,10 @@ def examples() -> dict[str, dict[str, Any]]:
         "no-investigator-review.json": eligible_patient()
         .without(TW, "investigator-deems-unsuitable")
         .bundle("searchset"),
+        # eligible for NCT06920433, NCT06946485 and TRIALX-323795 at 2026-03-01T09:00:00Z
+        "eligible-all-three-trials.json": eligible_for_all().bundle("transaction"),
+        "cht101-inr-too-high.json": eligible_for_all().without(LOINC, "6301-6")
+        .lab("6301-6", 1.9, "1").bundle(),
     }
 
 
