@@ -142,3 +142,40 @@ async def test_raw_topic_messages_are_accepted_like_posts_and_refusals_dead_lett
     assert letter.reason.startswith("400")
     assert letter.payload == "{not json"
     assert json.loads(letter.model_dump_json())["service"] == "intake"
+
+
+async def test_a_batch_with_a_refused_entry_publishes_the_rest_and_its_receipt_is_kept_whole(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    await migrate(database_url)
+    bundle = json.loads((FIXTURES / "bundle_patient_observation.json").read_text("utf-8"))
+    bundle["type"] = "batch"
+    bad = json.loads(json.dumps(bundle["entry"][1]))
+    bad["fullUrl"] = "urn:uuid:6f1c4a7e-0000-4000-8000-0000000000ff"
+    bad["resource"]["id"] = "hb-bad"
+    bad["resource"]["valueQuantity"].update(unit="g/mL", code="g/mL")
+    text_value = json.loads(json.dumps(bundle["entry"][1]))
+    text_value["fullUrl"] = "urn:uuid:6f1c4a7e-0000-4000-8000-0000000000fe"
+    text_value["resource"]["id"] = "plt-text"
+    text_value["resource"]["code"] = {"coding": [{"system": "http://loinc.org", "code": "777-3"}]}
+    del text_value["resource"]["valueQuantity"]
+    text_value["resource"]["valueString"] = "<<10"
+    bundle["entry"] += [bad, text_value]
+    async with watch_patient_events(kafka_settings) as seen, \
+            running_intake(settings_for(database_url), kafka_settings) as intake:
+        response = await intake.post("/fhir", headers=LAB | FHIR, content=json.dumps(bundle))
+        assert response.status_code == 202, response.text
+        receipt = response.json()
+        assert [e["outcome"] for e in receipt["entries"]] == [
+            "accepted", "accepted", "refused", "accepted"]
+        assert receipt["warnings"] == [{"path": "Bundle.entry[3].resource.valueString",
+                                        "reason": "value '<<10' is not a number"}]
+        stored = await intake.get(f"/receipts/{receipt['receipt_id']}", headers=LAB)
+        assert stored.json() == receipt
+        await wait_until(lambda: seen.for_patients(receipt["patient_keys"]))
+    [event] = seen.for_patients(receipt["patient_keys"])
+    facts = {fact.provenance.resource: fact for fact in event.facts}
+    assert set(facts) == {"Observation/hb-1", "Observation/plt-text"}
+    unread = facts["Observation/plt-text"].unread
+    assert unread is not None
+    assert unread.reason == "value '<<10' is not a number"
