@@ -92,6 +92,10 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
 
 def observation(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
     provenance = source.provenance(resource)
+
+    def built_path(index: int) -> str:
+        return f"{path}.component[{index}]"
+
     start, end, time_notes = observation_time(reader, resource, path)
     fact = _observed(reader, resource, path, provenance, part="")
     if fact is None:
@@ -102,21 +106,16 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
             reader, component, f"{path}.component[{index}]", provenance, f"component[{index}]"
         )
         if built is not None:
+            missing = None if _has_value(built) else _no_value(component, built_path(index))
             shared = {
                 "status": resource.get("status"),
                 "effective_start": start,
                 "effective_end": end,
-                "notes": (*time_notes, *built.notes),
+                "notes": (*time_notes, *built.notes, *((missing,) if missing else ())),
             }
             components.append(built.model_copy(update=shared))
     notes = fact.notes
-    if (
-        fact.value_quantity is None
-        and fact.value_code is None
-        and fact.value_boolean is None
-        and fact.unread is None
-        and not components
-    ):
+    if not _has_value(fact) and not components:
         missing = _no_value(resource, path)
         notes = (*notes, missing) if missing is not None else notes
     return [
@@ -170,6 +169,16 @@ def observation_time(
         )
     )
     return None, None, tuple(notes)
+
+
+def _has_value(fact: ClinicalFact) -> bool:
+    """A value was read, or the fact already says why it was not."""
+    return (
+        fact.value_quantity is not None
+        or fact.value_code is not None
+        or fact.value_boolean is not None
+        or fact.unread is not None
+    )
 
 
 def _no_value(element: Json, path: str) -> ReadingNote | None:

@@ -404,3 +404,15 @@ def test_a_medication_statement_without_a_time_is_named_undated() -> None:
 def test_a_panel_without_its_own_value_adds_no_note() -> None:
     panel = _observation("58410-2", hasMember=[{"reference": "Observation/obs-2"}])
     assert _read(panel).notes == ()
+
+
+def test_a_component_without_a_value_says_so() -> None:
+    panel = _observation("85354-9", component=[
+        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+         "valueQuantity": {"value": 120, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
+        {"code": {"coding": [{"system": LOINC, "code": "8462-4"}]},
+         "dataAbsentReason": {"coding": [{"code": "not-performed"}]}},
+    ])
+    systolic, diastolic = _read(panel).components
+    assert systolic.notes == ()
+    assert [n.path for n in diastolic.notes] == ["Observation.component[1].dataAbsentReason"]
