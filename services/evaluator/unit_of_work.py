@@ -11,6 +11,7 @@ succeeded), so the others in the batch still commit.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -111,6 +112,7 @@ class Screening:
         self._decisions: dict[PairKey, Decision] = {}
         self._webhooks: dict[str, list[str]] = {}
         self._survivor: dict[str, str] = {}
+        self._status_rows: dict[PairKey, dict[str, Any]] = {}
         self._changes = Changes()
 
     async def load(self, patient_keys: Iterable[str], event_ids: Iterable[str] = ()) -> None:
@@ -141,10 +143,13 @@ class Screening:
                 ), row.last_as_of))
         current = await self._session.execute(
             select(trial_status.c.patient_key, trial_status.c.trial_id, trial_status.c.status,
-                   trial_status.c.decision)
+                   trial_status.c.decision, trial_status.c.decision_id,
+                   trial_status.c.trial_version)
             .where(trial_status.c.patient_key.in_(keys)))
         for s in current:
             self._statuses[(s.patient_key, s.trial_id)] = Status(s.status)
+            self._status_rows[(s.patient_key, s.trial_id)] = {
+                "decision_id": s.decision_id, "trial_version": s.trial_version}
             if s.decision is not None:
                 self._decisions[(s.patient_key, s.trial_id)] = Decision.model_validate(s.decision)
         # read after the state rows are locked: a merge committed meanwhile is seen here
@@ -216,12 +221,38 @@ class Screening:
                                          "event_id": event_id, "merged_at": now}
         trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
                           causation_id=event.event_id)
+        delta.messages += self._close_alerts(merged_key, survivor_key, event, now)
         statuses = self._screen_into(delta, new_state, trials, trigger, now)
         self._record_state(delta, new_state, now)
         self._commit(delta, new_state, statuses)
         self._forget(merged_key, survivor_key)
         self._processed.add(event_id)
         return delta.messages
+
+    def _close_alerts(
+        self, merged_key: str, survivor_key: str, event: PatientMerged, now: datetime
+    ) -> list[OutboxMessage]:
+        """A ``closed`` alert for each trial the merged record was eligible for: coordinators
+        holding its newly-eligible alert learn it now lives on as the survivor."""
+        messages = []
+        for (key, trial_id), status in sorted(self._statuses.items()):
+            if key != merged_key or status is not Status.ELIGIBLE:
+                continue
+            row = self._changes.statuses.get((key, trial_id)) or self._status_rows.get(
+                (key, trial_id))
+            if row is None:
+                continue
+            alert = EligibilityAlert(
+                event_id=uuid.uuid5(event.event_id, f"closed|{trial_id}"), occurred_at=now,
+                recorded_at=now, source=decisions.SOURCE, patient_key=merged_key,
+                causation_id=event.event_id, correlation_id=event.correlation_id,
+                alert="closed", trial=TrialRef(id=trial_id, version=str(row["trial_version"])),
+                decision_id=uuid.UUID(str(row["decision_id"])), status=Status.ELIGIBLE,
+                previous_status=Status.ELIGIBLE,
+                reasons=(f"record merged into {survivor_key}: screened as that patient from now"
+                         " on",))
+            messages.append(_message(ALERTS, alert))
+        return messages
 
     def _forget(self, merged_key: str, survivor_key: str) -> None:
         """Nothing of the merged record is written again in this transaction."""

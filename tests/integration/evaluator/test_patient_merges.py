@@ -83,7 +83,7 @@ async def test_a_merged_record_moves_to_the_survivor_and_is_never_screened_again
     assert await rows(database_url, patient_merge, old) == 1
 
 
-async def test_a_merge_that_makes_the_survivor_eligible_alerts_only_for_the_survivor(
+async def test_an_eligible_record_merged_away_is_closed_and_its_survivor_alerted(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
     settings = await fresh_settings(
@@ -96,9 +96,13 @@ async def test_a_merge_that_makes_the_survivor_eligible_alerts_only_for_the_surv
         await publish(kafka_settings, [patient_updated(old, (high,), now)])
         assert await until(lambda: len(seen.alerts) == 1, 20)
         await publish(kafka_settings, [merged(old, survivor, now)])
-        assert await until(lambda: len(seen.alerts) == 2, 20)
+        assert await until(lambda: len(seen.alerts) == 3, 20)
         await until(lambda: False, 1.5)
 
-    assert [(a.patient_key, a.alert) for a in seen.alerts] == [
-        (old, "newly-eligible"), (survivor, "newly-eligible")]
+    assert sorted((a.patient_key, a.alert) for a in seen.alerts) == sorted([
+        (old, "newly-eligible"), (old, "closed"), (survivor, "newly-eligible")])
+    [closed] = [a for a in seen.alerts if a.alert == "closed"]
+    reason = f"record merged into {survivor}: screened as that patient from now on"
+    assert closed.reasons == (reason,)
+    assert closed.decision_id == seen.decisions[0].decision_id
     assert [d.patient_key for d in seen.decisions] == [old, survivor]
