@@ -1,10 +1,6 @@
-"""Property (issue 9): whatever number-like text or range a lab writes in a newer FHIR platelet
-result, the fact is kept, and the platelet criterion can pass only on that newer result read as
-a number, never on the vignette's older 180.
-
-Words and codes for a platelet count (``Positive``) are left to
-``tests/unit/eligibility/test_fhir_input_fidelity.py`` (a strict xfail: the engine still skips a
-coded result of a quantitative concept).
+"""Property (issue 9): whatever a lab writes in a newer FHIR platelet result (text, words,
+codings, a range), the fact is kept, and the platelet criterion can pass only on that newer
+result read as a number, never on the vignette's older 180.
 """
 
 from __future__ import annotations
@@ -26,12 +22,22 @@ from shared.eligibility.loader import load_trial
 from tests.unit.clinical.conftest import FIXTURES
 
 AS_OF = datetime(2026, 3, 1, 9, tzinfo=UTC)
-LOINC = "http://loinc.org"
-# number-like text as labs write it (no words: see the module docstring)
-TEXT = st.text(alphabet="0123456789<>=.,:-+/ ≤≥e*", min_size=1, max_size=12)
+LOINC, SNOMED = "http://loinc.org", "http://snomed.info/sct"
+TEXT = st.text(alphabet="0123456789<>=.,:-+/ ≤≥ePosNegtivlwhHIGLO*", min_size=1, max_size=12)
+CODINGS = st.lists(
+    st.sampled_from([
+        {"system": LOINC, "code": "LA6576-8"}, {"system": LOINC, "code": "LA6577-6"},
+        {"system": SNOMED, "code": "10828004"}, {"system": SNOMED, "code": "82334004"},
+        {"system": "urn:oid:1.2.3", "code": "POS"}, {"code": "NEG"},
+    ]),
+    max_size=3,
+)
 VALUES = st.one_of(
     TEXT.map(lambda text: {"valueString": text}),
-    TEXT.map(lambda text: {"valueCodeableConcept": {"text": text}}),
+    st.tuples(CODINGS, st.one_of(st.none(), TEXT)).map(
+        lambda pair: {"valueCodeableConcept": {"coding": pair[0]}
+                      | ({"text": pair[1]} if pair[1] is not None else {})}
+    ),
     st.tuples(st.integers(0, 500), st.integers(0, 500)).map(
         lambda pair: {"valueRange": {"low": {"value": pair[0], "code": "10*9/L"},
                                      "high": {"value": pair[1], "code": "10*9/L"}}}
@@ -63,7 +69,8 @@ def test_a_newer_platelet_result_is_kept_and_never_overtaken_by_the_older_one(
     updates = parse_fhir(_with(value), source_system="ehr")
     new = "Observation/plt-new"
     (fact,) = [f for u in updates for f in u.facts if f.provenance.resource == new]
-    assert (fact.unread is None) == (fact.value_quantity is not None)
+    read = fact.value_quantity is not None or fact.value_code is not None
+    assert (fact.unread is None) == read
     decision = evaluate(load_trial("NCT06920433"), facts_from_updates(updates), AS_OF)
     bone_marrow = next(c for c in decision.criteria if c.id == "I6.1")
     if bone_marrow.outcome is Outcome.PASS:
