@@ -26,7 +26,7 @@ from services.evaluator.clock import Clock
 from services.evaluator.outbox import OutboxMessage, stage
 from services.evaluator.patient_state import all_patient_keys, evaluation_instant
 from services.evaluator.screener import Screener
-from services.evaluator.tables import registry_change, review_timer, trial_status
+from services.evaluator.tables import registry_change, review_timer, trial_status, trial_version
 from services.evaluator.trial_registry import Change, RegistryRefused
 from services.evaluator.unit_of_work import Screening, Trigger
 from shared.contracts.events import EligibilityAlert, RegistryChangeRef
@@ -34,6 +34,7 @@ from shared.contracts.topics import ALERTS
 from shared.eligibility.decision import Status, TrialRef
 from shared.eligibility.loader import TrialFileError, list_trials
 from shared.eligibility.tables import Tables, load_tables
+from shared.eligibility.trial_text import content_hash
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]
@@ -230,10 +231,17 @@ async def sync_folder(
     had a state for. A file whose (trial, version) is stored with other text is refused
     (logged): a changed file needs a new version id. Returns how many changes it made."""
     made = 0
+    async with sessions() as session:  # a read: the steady state takes no write lock
+        stored = {(r.trial_id, r.version): r.content_hash for r in await session.execute(
+            select(trial_version.c.trial_id, trial_version.c.version,
+                   trial_version.c.content_hash))}
+        states = await trial_registry.trial_states(session)
     for trial_id, versions in list_trials(folder).items():
         for version in versions:
             path = folder / trial_id / f"{version}.yaml"
             text = path.read_text(encoding="utf-8")
+            if stored.get((trial_id, version)) == content_hash(text):
+                continue
             try:
                 async with sessions.begin() as session:
                     _, _, added = await trial_registry.add_version(
@@ -243,8 +251,6 @@ async def sync_folder(
             except (RegistryRefused, TrialFileError) as error:
                 log.warning("trial file not added to the registry", file=f"{trial_id}/{path.name}",
                             error=str(error)[:500])
-        async with sessions() as session:
-            states = await trial_registry.trial_states(session)
         if trial_id not in states:
             newest = TrialRef(id=trial_id, version=versions[-1])
             try:
