@@ -1,12 +1,13 @@
 """Accepted updates lost when each service and the broker are killed during a burst.
 
-Usage: ``.venv/bin/python benchmarks/kills_during_burst.py [CHECKOUT_DIR]`` (about 3 min) (default: this
-checkout; pass an export of an older commit, ``git archive COMMIT | tar -x -C DIR``, for a
-before figure). Runs that checkout's ``trialwatch run``, posts 40 patients x 10 updates from 8
-clients (each re-sent until 202), SIGKILLs the evaluator, intake, audit and the broker at 15,
-35, 55 and 75 % of the burst, starts ``run`` again whenever it has stopped (as a user would),
-then stops and starts ``run`` once more (a whole-run restart) and counts, in the audit trail,
-the accepted updates decided for every active trial (lost = accepted - decided) and repeats.
+Usage: ``.venv/bin/python benchmarks/kills_during_burst.py [CHECKOUT_DIR]`` (about 3 min).
+CHECKOUT_DIR defaults to this checkout; pass an export of an older commit
+(``git archive COMMIT | tar -x -C DIR``) for a before figure. Runs that checkout's
+``trialwatch run``, posts 40 patients x 10 updates from 8 clients (each re-sent until 202),
+SIGKILLs the evaluator, intake, audit and the broker at 15, 35, 55 and 75 % of the burst,
+starts ``run`` again whenever it has stopped (as a user would), then stops and starts ``run``
+once more (a whole-run restart) and counts, in the audit trail, the accepted updates decided
+for every active trial (lost = accepted - decided) and repeats.
 The same scenario is the e2e test ``tests/e2e/test_nothing_accepted_is_lost.py``.
 """
 
