@@ -22,7 +22,7 @@ from services.audit.queries import RecordQueries
 from services.audit.replay import EngineUnavailable, engine_for_text, installed_engine, replay
 from services.audit.verification import VerificationReport
 from services.audit.verifier import verify_chain
-from shared.infra.db import make_engine
+from shared.infra.db import existing_database, make_engine
 from shared.settings import AuditSettings
 
 INTACT, TAMPERED, CANNOT_RUN = 0, 1, 2
@@ -67,7 +67,8 @@ def _database_options(parser: argparse.ArgumentParser) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     settings = AuditSettings()
-    url = args.database_url or settings.database_url
+    url = existing_database(args.database_url or settings.database_url,
+                            "AUDIT_DATABASE_URL or --database-url")
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     public_key = args.public_key or settings.verify_key_path()
     try:
@@ -99,7 +100,8 @@ def _verify_text(report: VerificationReport) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    url = args.database_url or AuditSettings().database_url
+    url = existing_database(args.database_url or AuditSettings().database_url,
+                            "AUDIT_DATABASE_URL or --database-url")
     try:
         evaluate = installed_engine()
         found = asyncio.run(_load_for_replay(url, args.decision_id))

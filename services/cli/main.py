@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from services.cli import asyncapi, dev_token, dictionary, evaluate, migrate, run, serve, trials
+from shared.infra.db import MissingDatabase
 
 DESCRIPTION = """\
 TrialWatch screens every patient against every active trial's eligibility criteria whenever
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except MissingDatabase as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -19,6 +19,7 @@ import concurrent.futures
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Coroutine
@@ -28,6 +29,7 @@ from pathlib import Path
 from services.cli import demo
 from services.cli.alerts_tail import tail_alerts
 from services.cli.migrate import migrate_all
+from services.cli.ports import busy_ports
 from services.cli.supervisor import SERVICES, Pipeline
 from shared.infra.auth import Role, write_dev_tokens
 from shared.infra.embedded_broker import EmbeddedBroker
@@ -45,11 +47,19 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="feed sample patients; newly-eligible alerts appear here")
     parser.add_argument("--data-dir", type=Path, default=Path("var"),
                         help="databases, logs, checkpoints and dev tokens (default ./var)")
-    parser.add_argument("--host", default="127.0.0.1", help="listen address of the services")
-    parser.add_argument("--intake-port", type=int, default=8081)
-    parser.add_argument("--evaluator-port", type=int, default=8082)
-    parser.add_argument("--audit-port", type=int, default=8083)
-    parser.add_argument("--partitions", type=int, default=4, help="partitions per topic")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="listen address of the services (default 127.0.0.1: this machine "
+                             "only)")
+    parser.add_argument("--intake-port", type=int, default=8081, metavar="PORT",
+                        help="intake's HTTP port: FHIR/HL7 v2 in, re-identification (8081)")
+    parser.add_argument("--evaluator-port", type=int, default=8082, metavar="PORT",
+                        help="evaluator's HTTP port: coordinator app /ui/, worklist, alert "
+                             "stream, webhooks, CDS Hooks (8082)")
+    parser.add_argument("--audit-port", type=int, default=8083, metavar="PORT",
+                        help="audit's HTTP port: the auditor API (8083)")
+    parser.add_argument("--partitions", type=int, default=4, metavar="N",
+                        help="partitions per topic: how many evaluator/audit consumers can share "
+                             "the work (default 4)")
     parser.add_argument("--verbose", action="store_true",
                         help="stream the services' logs here instead of to --data-dir/logs")
     parser.set_defaults(func=_run)
@@ -57,6 +67,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
+    busy = busy_ports(args.host, {"intake": args.intake_port,
+                                  "evaluator": args.evaluator_port, "audit": args.audit_port})
+    if busy:
+        print("\n".join(f"error: {line}" for line in busy), file=sys.stderr)
+        return 2
     data_dir: Path = args.data_dir.resolve()
     restrict_to_owner(data_dir)
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -110,6 +125,10 @@ def _banner(host: str, ports: dict[str, int], bootstrap: str, tokens_file: Path,
 TrialWatch is up in {elapsed_s:.1f}s
   intake     http://{host}:{ports['intake']}      (API docs: /docs)
   evaluator  http://{host}:{ports['evaluator']}
+    coordinator app  http://{host}:{ports['evaluator']}/ui/  (sign in: dev-token coordinator)
+    worklist         http://{host}:{ports['evaluator']}/ui/trials/NCT06920433/worklist
+    alert stream     http://{host}:{ports['evaluator']}/alerts/stream  (Server-Sent Events)
+    CDS Hooks        http://{host}:{ports['evaluator']}/cds-services
   audit      http://{host}:{ports['audit']}
   broker     {bootstrap}  (embedded Tansu, in memory; refilled from the databases)
   data       {data_dir}  (SQLite databases, logs/, checkpoints/)

@@ -37,7 +37,7 @@ from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TrialFileError
 from shared.eligibility.tables import load_tables
 from shared.eligibility.trial_text import validate_text
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.db import existing_database, make_engine, make_sessionmaker
 from shared.settings import EvaluatorSettings
 
 BAR_WIDTH = 40
@@ -93,7 +93,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _database_url(args: argparse.Namespace) -> str:
-    return str(args.database_url or EvaluatorSettings().database_url)
+    return existing_database(str(args.database_url or EvaluatorSettings().database_url),
+                             "EVALUATOR_DATABASE_URL or --database-url")
 
 
 def _actor(args: argparse.Namespace) -> str:

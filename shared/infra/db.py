@@ -14,6 +14,25 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+class MissingDatabase(Exception):
+    """A tool was pointed at a SQLite database that does not exist (the message says what to do).
+    """
+
+
+def existing_database(url: str, setting: str) -> str:
+    """``url`` unchanged when it names a database that exists (or is not SQLite); raises
+    ``MissingDatabase`` otherwise, so that a command run in the wrong folder neither creates an
+    empty ``var/`` nor fails with an SQL traceback. ``setting`` names the variable to set."""
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:" and not Path(database).exists():
+            raise MissingDatabase(
+                f"no database at {database} (run this command in the folder where `trialwatch "
+                f"run` keeps its data, or set {setting}; a new database is made by "
+                "`trialwatch migrate`)")
+    return url
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
