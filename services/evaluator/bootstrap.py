@@ -23,6 +23,7 @@ from services.evaluator.db import immediate_sqlite_transactions
 from services.evaluator.engine_screener import CriteriaEngineScreener
 from services.evaluator.handlers import PatientEventHandler
 from services.evaluator.outbox import OutboxSender
+from services.evaluator.presentation import trial_text
 from services.evaluator.published_scan import PublishedScan
 from services.evaluator.screener import Screener
 from services.evaluator.tables import write_probe
@@ -113,6 +114,8 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         client = httpx.AsyncClient(timeout=10.0)
+        # the names and sentences alert headlines quote, read before the first patient waits
+        await asyncio.to_thread(lambda: [trial_text(t) for t in chosen.active_trials()])
         await broker.connect()
         backlog = await sender.publish_backlog()
         if backlog:
