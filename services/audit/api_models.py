@@ -7,7 +7,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.eligibility.decision import Decision
+from shared.eligibility.readable import Need, needs
 
 _DECISION_EXAMPLE: dict[str, Any] = {
     "trial": {"id": "NCT06920433", "version": "2025-04-01"},
@@ -79,12 +82,24 @@ class AuditRecordOut(BaseModel):
     registry_change: dict[str, Any] | None = Field(
         default=None, description="the trial-registry change (who, when, action, text hash) "
                                   "that caused this decision, e.g. an activation's re-screen")
+    needs: list[Need] = Field(
+        default_factory=list,
+        description="what to send next, each item once, with the criteria it would settle "
+                    "(worked out from the stored decision; the record itself is unchanged)")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AuditRecordOut:
         change = row.get("registry_change")
-        return cls.model_validate({**row, "decision": json.loads(row["decision"]),
+        decision = json.loads(row["decision"])
+        return cls.model_validate({**row, "decision": decision, "needs": _needs_of(decision),
                                    "registry_change": json.loads(change) if change else None})
+
+
+def _needs_of(decision: dict[str, Any]) -> list[Need]:
+    try:
+        return list(needs(Decision.model_validate(decision)))
+    except ValidationError:  # a record written by an older engine shape: no needs, not an error
+        return []
 
 
 class RecordPage(BaseModel):

@@ -31,7 +31,7 @@ from tests.e2e.browser import (
     screenshot,
     shifted,
 )
-from tests.e2e.pipeline import poll, tokens_by_role
+from tests.e2e.pipeline import decisions_for, poll, tokens_by_role
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
 
 pytestmark = pytest.mark.e2e
@@ -152,6 +152,17 @@ def test_the_patient_page_shows_evidence_in_clinical_wording(
     assert any(n.startswith("hemoglobin within 30 days") for n in needs)
     assert "Dates and times are shown in Europe/Paris" in browser.page_source
     screenshot(browser, "3-patient-undetermined")
+
+
+def test_the_audit_api_gives_each_decision_one_needs_list_with_what_it_settles(
+    app: dict[str, Any], patients: dict[str, str]
+) -> None:
+    items = poll(lambda: decisions_for(app["audit"], app["tokens"]["auditor"], patients["far"]),
+                 timeout_s=20)
+    [record] = [r for r in items if r["trial_id"] == TRIAL][-1:]
+    wanted = {n["item"]: n["unblocks"] for n in record["needs"]}
+    assert wanted["hemoglobin within 30 days"] == ["I6", "I6.1"]
+    assert len(record["needs"]) == len(wanted), "each item once"
 
 
 def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
