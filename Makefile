@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run demo test lint typecheck contracts unit integration e2e bench docs clean
+.PHONY: run demo test lint typecheck contracts unit integration e2e bench bench-quick docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

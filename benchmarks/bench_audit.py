@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -39,6 +40,9 @@ from tests.unit.audit.factories import decision_event
 BATCH = 500
 DEFAULT_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+
+
+RESULTS: dict[str, dict[str, float]] = {}
 
 
 async def bench(database_url: str, count: int, label: str) -> None:
@@ -84,6 +88,8 @@ async def bench(database_url: str, count: int, label: str) -> None:
     finally:
         await engine.dispose()
 
+    RESULTS[label] = {"single": half / single_s, "batch": (count - half) / batch_s,
+                      "verify": count / verify_s, "raw_executemany": count / raw_s}
     print(f"{label}: {count} records")
     print(f"  audit ingest, one decision per transaction  {half / single_s:>10,.0f} records/s")
     print(f"  audit ingest, batches of {BATCH} (the service)  "
@@ -120,6 +126,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--postgres-admin-url", default=DEFAULT_ADMIN_URL)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; SQLite WAL synchronous=FULL")
     with tempfile.TemporaryDirectory() as directory:
@@ -130,6 +137,8 @@ async def main() -> None:
             await bench(url, args.records, "postgresql")
         finally:
             await _drop_postgres_database(args.postgres_admin_url, url)
+    if args.json:
+        args.json.write_text(json.dumps(RESULTS))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,7 +106,11 @@ def measure(fn: Callable[[], object], seconds: float) -> Figures:
     )
 
 
+RESULTS: dict[str, dict[str, float]] = {}
+
+
 def show(label: str, f: Figures) -> None:
+    RESULTS[label] = asdict(f)
     print(
         f"{label:<52} {f.cpu_rate:>8,.0f} {f.wall_rate:>8,.0f}"
         f" {f.cpu_p50:>8,.1f} {f.cpu_p99:>8,.1f} {f.wall_p50:>8,.1f} {f.wall_p99:>8,.1f}"
@@ -116,6 +120,7 @@ def show(label: str, f: Figures) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     trial = load_trial("NCT06920433")
     patient = realistic_patient()
@@ -171,6 +176,8 @@ def main() -> None:
         measure(lambda: evaluate_incremental(trial, index, later, state), args.seconds),
     )
     show("index build alone", measure(lambda: build_index(trial, patient), args.seconds))
+    if args.json:
+        args.json.write_text(json.dumps({"facts": len(patient.facts), "scenarios": RESULTS}))
 
 
 if __name__ == "__main__":

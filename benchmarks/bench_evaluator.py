@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import statistics
 import sys
@@ -253,6 +254,10 @@ async def run(args: argparse.Namespace, bootstrap: str, embedded: bool) -> None:
           f"{result['sustained']:8.0f} events/s")
     print(f"evaluator event->decision at {result['offered']:.0f} events/s offered: "
           f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
+    if args.json:
+        args.json.write_text(json.dumps({**result, "raw_per_message": raw_single,
+                                         "raw_batch": raw_batch, "events": args.events,
+                                         "trials": trials}))
 
 
 def main(args: argparse.Namespace) -> None:
@@ -271,4 +276,5 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50.0, help="steady load for latency")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--screener", choices=["engine", "test"], default="engine")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     main(parser.parse_args())

@@ -146,7 +146,13 @@ async def wait_ready(base_url: str, timeout_s: float = 30) -> None:
     raise TimeoutError("intake did not become ready")
 
 
+RESULTS: dict[str, Any] = {}
+
+
 def report(label: str, seconds: float, latencies: list[float], units: int, unit: str) -> None:
+    RESULTS[label] = {"requests_per_s": len(latencies) / seconds, "units_per_s": units / seconds,
+                      "p50_ms": percentile(latencies, 0.5) * 1000,
+                      "p99_ms": percentile(latencies, 0.99) * 1000}
     print(f"{label}: {len(latencies)} requests in {seconds:.2f} s = "
           f"{len(latencies) / seconds:.0f} requests/s, {units / seconds:.0f} {unit}/s; "
           f"latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
@@ -175,6 +181,8 @@ async def main(args: argparse.Namespace) -> None:
         rate = await raw_produce_rate(kafka, args.raw_messages, event_size)
         print(f"raw aiokafka produce (acks=all, {event_size} B, pipelined): "
               f"{rate:.0f} messages/s")
+        RESULTS["raw_produce"] = rate
+        RESULTS["concurrency"] = args.concurrency
 
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
         limits = httpx.Limits(max_connections=args.concurrency)
@@ -201,6 +209,8 @@ async def main(args: argparse.Namespace) -> None:
                    f"{args.concurrency} clients", seconds, latencies,
                    len(bundles) * (args.bundle_size + 1), "resources")
             await wait_published(kafka, set(bundle_events), 120)
+        if args.json:
+            args.json.write_text(json.dumps(RESULTS))
     finally:
         if intake is not None:
             intake.terminate()
@@ -217,4 +227,5 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--raw-messages", type=int, default=20000)
     parser.add_argument("--database-url")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     asyncio.run(main(parser.parse_args()))

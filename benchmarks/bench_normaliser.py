@@ -7,6 +7,7 @@ bundle, and the HL7 v2 fixture. Times include JSON decoding, R4B validation and 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -66,6 +67,9 @@ def synthetic_bundle(observations: int = 500) -> bytes:
     return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode()
 
 
+RESULTS: dict[str, dict[str, float]] = {}
+
+
 def measure(label: str, payloads: list[bytes], parse: Callable[[bytes], int], rounds: int) -> None:
     for payload in payloads:
         parse(payload)  # warm the caches (unit factors, R4B model classes)
@@ -76,6 +80,7 @@ def measure(label: str, payloads: list[bytes], parse: Callable[[bytes], int], ro
             facts += parse(payload)
     elapsed = time.perf_counter() - start
     count = rounds * len(payloads)
+    RESULTS[label] = {"inputs_per_s": count / elapsed, "facts_per_s": facts / elapsed}
     print(
         f"{label:<34} {count / elapsed:10.1f} inputs/s {facts / elapsed:12.0f} facts/s"
         f"  ({count} inputs, {facts} facts, {elapsed:.2f} s)"
@@ -91,7 +96,11 @@ def _hl7_facts(payload: bytes) -> int:
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("rounds", type=int, nargs="?", default=3)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    rounds = args.rounds
     bundles = sorted(SYNTHEA.glob("*.json")) if SYNTHEA.is_dir() else []
     if bundles:
         payloads = [path.read_bytes() for path in bundles]
@@ -100,6 +109,8 @@ def main() -> None:
         print(f"Synthea bundles: skipped, {SYNTHEA} not present")
     measure("synthetic bundle (500 obs)", [synthetic_bundle()], _fhir_facts, rounds * 10)
     measure("HL7 v2 ORU^R01 fixture", [HL7_FIXTURE.read_bytes()], _hl7_facts, rounds * 200)
+    if args.json:
+        args.json.write_text(json.dumps(RESULTS))
 
 
 if __name__ == "__main__":
