@@ -133,7 +133,7 @@ def start_intake(kafka: KafkaSettings, database_url: str, port: int) -> subproce
     return subprocess.Popen([sys.executable, "-m", "services.cli", "intake"], cwd=REPO, env=env)
 
 
-async def wait_ready(base_url: str, timeout_s: float = 30) -> None:
+async def wait_ready(base_url: str, timeout_s: float = 120) -> None:
     async with httpx.AsyncClient(base_url=base_url) as client:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
