@@ -25,7 +25,7 @@ from shared.clinical.facts import (
 )
 from shared.clinical.fhir_values import Json, Reader, loinc_of, read_concept, read_value
 from shared.clinical.ids import fact_id
-from shared.clinical.times import TimeFormatError, parse_fhir_date
+from shared.clinical.times import TimeFormatError, fhir_partial_end, parse_fhir_date
 
 _NOT_A_POSITIVE_DIAGNOSIS = {
     "refuted",
@@ -97,6 +97,8 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
         return f"{path}.component[{index}]"
 
     start, end, time_notes = observation_time(reader, resource, path)
+    partial = _partial_effective(resource, path)
+    unread_time = partial[1] if partial is not None else None
     fact = _observed(reader, resource, path, provenance, part="")
     if fact is None:
         return []
@@ -112,6 +114,7 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
                 "effective_start": start,
                 "effective_end": end,
                 "notes": (*time_notes, *built.notes, *((missing,) if missing else ())),
+                "unread": built.unread or unread_time,
             }
             components.append(built.model_copy(update=shared))
     notes = fact.notes
@@ -126,6 +129,7 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
                 "effective_end": end,
                 "components": tuple(components),
                 "notes": (*time_notes, *notes),
+                "unread": fact.unread or unread_time,
             }
         )
     ]
@@ -139,10 +143,17 @@ def observation_time(
     ``effective[x]`` (dateTime, Period, instant) is the clinically relevant time. Without it,
     ``issued`` (the instant the result was made available) bounds that time from above: it
     becomes ``effective_end`` with a note that the time is approximate, so the result is never
-    undated. ``effectiveTiming`` is not read (named in a note).
+    undated. An ``effectiveDateTime`` known only to the year or month is dated at the end of
+    that period and its result kept unread (``_partial_effective``). ``effectiveTiming`` is not
+    read (named in a note).
     """
     start, end = reader.period(resource, "effective", path)
     notes: list[ReadingNote] = []
+    partial = _partial_effective(resource, path)
+    if partial is not None:
+        # dated at the last instant it may have been taken, so no older result overtakes it;
+        # the note is the fact's ``unread`` (``observation`` sets it), not a warning
+        return None, partial[0], ()
     if "effectiveTiming" in resource:
         notes.append(
             ReadingNote(path=f"{path}.effectiveTiming", reason="a Timing is not read as a time")
@@ -169,6 +180,32 @@ def observation_time(
         )
     )
     return None, None, tuple(notes)
+
+
+def _partial_effective(resource: Json, path: str) -> tuple[datetime, ReadingNote] | None:
+    """An ``effectiveDateTime`` known only to the year or month, as (its last instant, note).
+
+    FHIR R4 dateTime allows a partial date ("2026-02"): the result was taken some time in that
+    month. It cannot be ordered against a result of 26 February nor placed in a window, so the
+    result is kept unread (the note becomes ``ClinicalFact.unread``) and dated at the end of the
+    period: a newer unread result is never overtaken by an older readable one (issue 9).
+    """
+    written = resource.get("effectiveDateTime")
+    if not isinstance(written, str):
+        return None
+    try:
+        end = fhir_partial_end(written)
+    except TimeFormatError:
+        return None  # the reader has refused it at its path already
+    if end is None:
+        return None
+    return end, ReadingNote(
+        path=f"{path}.effectiveDateTime",
+        reason=(
+            f"time {written!r} is known only to the {'month' if '-' in written else 'year'}:"
+            " the result cannot be ordered against others or placed in a window"
+        ),
+    )
 
 
 def _has_value(fact: ClinicalFact) -> bool:

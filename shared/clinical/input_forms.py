@@ -182,6 +182,9 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               f"{_R4} Observation.dataAbsentReason"),
     InputForm("Observation.effective[x]", "dateTime, instant, Period with an offset",
               "read; a date alone is that day's start in UTC", f"{_R4} dateTime"),
+    InputForm("Observation.effective[x]", "`effectiveDateTime` known only to the year or month "
+              "(`2026`, `2026-02`)", "kept unread (cannot be ordered or placed in a window), "
+              "dated at the period's last instant", f"{_R4} dateTime (partial date)"),
     InputForm("Observation.effective[x]", "a dateTime with a time and no offset",
               "refused at its path", f"{_R4} dateTime (a time SHALL have a zone)"),
     InputForm("Observation.effective[x]", "absent, `issued` present",

@@ -77,6 +77,27 @@ def parse_fhir_datetime(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def fhir_partial_end(value: str) -> datetime | None:
+    """The last instant of a FHIR year or year-month (``2026-02`` -> 2026-02-28T23:59:59.999999Z).
+
+    FHIR R4 dateTime: "a date, or partial date (e.g. just year or year + month)"; such a value
+    stands for the whole year or month, not its first instant. Full dates and dateTimes give
+    None (they are read by ``parse_fhir_datetime``). Raises ``TimeFormatError`` on an invalid
+    month.
+    """
+    match = _FHIR_DATE.match(value)
+    if match is None or match[3] is not None:
+        return None
+    year, month = int(match[1]), match[2]
+    if month is None:
+        following = datetime(year + 1, 1, 1, tzinfo=UTC)
+    elif not 1 <= int(month) <= 12:
+        raise TimeFormatError(f"not a calendar month: {value!r}")
+    else:
+        following = datetime(year + int(month) // 12, int(month) % 12 + 1, 1, tzinfo=UTC)
+    return following - timedelta(microseconds=1)
+
+
 def parse_hl7_ts(value: str, zone: tzinfo | None) -> datetime:
     """An HL7 v2 TS/DTM as aware UTC; without an offset it is read in ``zone``.
 

@@ -10,11 +10,13 @@ fails the strict marker until the marker is removed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from shared.clinical.errors import InvalidInput
+from shared.clinical.times import fhir_partial_end
 from shared.eligibility.decision import Decision, Outcome, Status
 from tests.unit.test_real_feed_examples import (
     LOINC,
@@ -157,16 +159,33 @@ def test_a_newer_preliminary_low_platelet_count_is_never_silently_overtaken() ->
 
 
 # FHIR R4 dateTime allows a partial date ("2026-02": some time in February 2026). The count of
-# 8 may be newer than the 180 of 26 February; it is read as 1 February 00:00Z, silently older.
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a month-precision result is ordered at the start of its month, so an"
-    " older-dated readable result decides and the decision does not name it",
-)
-def test_a_platelet_count_known_only_to_the_month_is_never_silently_overtaken() -> None:
+# 8 may be newer than the 180 of 26 February: it was read as 1 February 00:00Z and silently
+# overtaken (found by this review); it is now kept unread, dated at the end of its month.
+def test_a_platelet_count_known_only_to_the_month_leaves_bone_marrow_function_unknown() -> None:
     bundle = _platelet_count(8, unit="10*9/L", system=UCUM, code="10*9/L")
     bundle["entry"][-1]["resource"]["effectiveDateTime"] = "2026-02"
-    assert decide(bundle).status != Status.ELIGIBLE
+    decision = decide(bundle)
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    reason = next(r.reason for r in decision.criteria if r.id == PLATELETS)
+    assert "known only to the month" in reason
+
+
+@pytest.mark.parametrize(
+    ("written", "last"),
+    [
+        ("2026-02", datetime(2026, 2, 28, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2024-02", datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2026-12", datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2025", datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("2026-02-28", None),
+        ("2026-02-28T09:00:00Z", None),
+    ],
+)
+def test_a_partial_fhir_date_ends_at_the_last_instant_of_its_month_or_year(
+    written: str, last: datetime | None
+) -> None:
+    assert fhir_partial_end(written) == last
 
 
 # Qualitative hCG as EHRs send it (issue 9 kind 1; SNOMED 260373001 Detected, text only,
