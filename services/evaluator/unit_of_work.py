@@ -43,6 +43,7 @@ from services.evaluator.tables import (
     webhook,
     webhook_delivery,
 )
+from shared.canonical import content_hash
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, PatientUpdate
 from shared.clinical.state import apply_update
 from shared.contracts.events import (
@@ -346,6 +347,7 @@ class Screening:
         now: datetime,
     ) -> dict[PairKey, Status]:
         statuses: dict[PairKey, Status] = {}
+        snapshot_hash: str | None = None  # one snapshot for every trial: hashed once
         for trial in trials:
             pair = (state.patient_key, trial.id)
             decision = self._evaluate(trial, state, trigger.as_of)
@@ -353,12 +355,14 @@ class Screening:
             said = headline(self._decisions.get(pair), decision, trial_text(trial).labels,
                             self._zone)
             self._decisions[pair] = decision
+            if snapshot_hash is None:
+                snapshot_hash = content_hash(state.facts)
             made = decisions.decision_made(
                 patient_key=state.patient_key, state_version=state.version, decision=decision,
                 snapshot=state.facts, previous_status=previous,
                 causation_id=trigger.causation_id, correlation_id=trigger.correlation_id,
                 recorded_at=now, trial_content_hash=self._screener.content_hash(decision.trial),
-                registry_change=trigger.registry_change,
+                registry_change=trigger.registry_change, snapshot_hash=snapshot_hash,
             )
             statuses[pair] = decision.status
             delta.statuses[pair] = _status_row(made)

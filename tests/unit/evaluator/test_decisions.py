@@ -73,3 +73,15 @@ def test_an_engine_failure_becomes_an_undetermined_decision_that_says_so() -> No
     decision = engine_failed(TEST_TRIAL, AS_OF, KeyError("x"))
     assert decision.status is Status.UNDETERMINED
     assert "KeyError" in decision.criteria[0].reason
+
+
+def test_decisions_of_one_event_share_one_snapshot_hash_equal_to_hashing_it_alone() -> None:
+    facts = PatientFacts(facts=(lab_fact(150, AS_OF - timedelta(days=1)),))
+    decision = OneLabScreener().evaluate(TEST_TRIAL, facts, AS_OF)
+    common = {"patient_key": "pk-1", "state_version": 2, "decision": decision, "snapshot": facts,
+              "previous_status": None, "causation_id": None, "correlation_id": uuid.uuid4(),
+              "recorded_at": AS_OF}
+    alone = decisions.decision_made(**common)
+    shared = decisions.decision_made(**common, snapshot_hash=content_hash(facts))
+    assert shared.snapshot_hash == alone.snapshot_hash == content_hash(facts)
+    assert shared.model_dump() == alone.model_dump()
