@@ -51,7 +51,10 @@ e2e: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest tests/e2e $(ARGS)
 
 bench: $(VENV)/.installed-dev
-	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	$(BIN)/python benchmarks/run_all.py $(ARGS)
+
+bench-quick: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/run_all.py --quick $(ARGS)
 
 docs: $(VENV)/.installed
 	$(BIN)/trialwatch asyncapi --out docs/asyncapi.json
