@@ -46,6 +46,7 @@ class Source:
     medication: Callable[[str, Json], Json | None]
 
     def provenance(self, resource: Json) -> Provenance:
+        """Where a resource came from: source system, ``Type/id`` and meta.versionId."""
         version = (resource.get("meta") or {}).get("versionId")
         return Provenance(
             source_system=self.system,
@@ -66,6 +67,8 @@ def patient_id(resource: Json) -> str | None:
 
 
 def demographics(reader: Reader, source: Source, resource: Json, path: str) -> Demographics:
+    """A FHIR R4 Patient as demographics: birthDate (partial dates kept unknown), gender
+    (AdministrativeGender, else refused at ``<path>.gender``) and deceased[x]."""
     birth_date = None
     if resource.get("birthDate"):
         try:
@@ -91,6 +94,12 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
 
 
 def observation(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
+    """A FHIR R4 Observation as one fact with its components (FHIR R4 Observation).
+
+    value[x] through ``read_value`` (read, refused at its path, or kept unread), time through
+    ``observation_time``, status as sent. A component shares the Observation's time and
+    status. Problems go to ``reader``; an empty list when the code cannot be read.
+    """
     provenance = source.provenance(resource)
 
     def built_path(index: int) -> str:
@@ -277,6 +286,8 @@ def _ranges(
 
 
 def condition(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
+    """A FHIR R4 Condition as one fact: onset[x] and abatement[x] times (other forms named in
+    notes) and the status of ``condition_status``."""
     notes: list[ReadingNote] = []
     codes = _required_codes(reader, resource.get("code"), f"{path}.code", notes)
     onset, _ = reader.period(resource, "onset", path)
@@ -310,6 +321,8 @@ def _unread_times(
 
 
 def condition_status(resource: Json) -> str | None:
+    """The status a Condition fact carries, as the module docstring says (FHIR R4
+    Condition.verificationStatus overrides clinicalStatus when it denies the diagnosis)."""
     verification = _first_code(resource.get("verificationStatus"))
     if verification in _NOT_A_POSITIVE_DIAGNOSIS:
         return verification
@@ -317,6 +330,12 @@ def condition_status(resource: Json) -> str | None:
 
 
 def medication(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
+    """A FHIR R4 MedicationStatement, MedicationAdministration or MedicationRequest as one fact.
+
+    The drug from medicationCodeableConcept or the referenced Medication (refused at
+    ``medicationReference`` when not found); the time from effective[x] (authoredOn for a
+    request); an undated use is kept with a note.
+    """
     notes: list[ReadingNote] = []
     if "medicationCodeableConcept" in resource:
         codes = _required_codes(
@@ -352,6 +371,7 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
 
 
 def procedure(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
+    """A FHIR R4 Procedure as one fact dated by performed[x] (string, Age, Range: named)."""
     notes: list[ReadingNote] = []
     codes = _required_codes(reader, resource.get("code"), f"{path}.code", notes)
     start, end = reader.period(resource, "performed", path)

@@ -50,6 +50,9 @@ class UnitError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Analyte:
+    """One entry of ``analytes.yaml``: LOINC codes, canonical UCUM unit, accepted units, molar
+    mass for mass/substance conversion, and the source of those numbers."""
+
     name: str
     loinc: tuple[str, ...]
     canonical: str
@@ -87,6 +90,9 @@ class UnitAlias:
 
 @dataclass(frozen=True, slots=True)
 class Conversion:
+    """A linear unit conversion: canonical = scale x value + offset (offset only for
+    temperatures)."""
+
     scale: float
     offset: float = 0.0
 
@@ -128,6 +134,7 @@ def catalogue() -> dict[str, Analyte]:
 
 
 def analyte_for(loinc: str) -> Analyte | None:
+    """The catalogued analyte of a LOINC code, else None (the value is then not converted)."""
     return catalogue().get(loinc)
 
 

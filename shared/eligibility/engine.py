@@ -66,11 +66,17 @@ class EngineState:
 
 
 def build_index(trial: TrialVersion, patient: PatientFacts) -> FactIndex:
+    """The patient's facts indexed by the codes this trial's value sets can read, newest first."""
     tables = trial.tables
     return FactIndex.build(patient, tables.product_ingredients, readable_codes(tables))
 
 
 def evaluate(trial: TrialVersion, patient: PatientFacts, as_of: datetime) -> Decision:
+    """The decision for one patient and one trial version as of ``as_of`` (an aware time).
+
+    Pure: the same facts, trial version and ``as_of`` give the same decision. A deceased patient
+    is never eligible (FHIR R4 Patient.deceased[x], HL7 v2 PID-29/30).
+    """
     return evaluate_index(trial, build_index(trial, patient), as_of)
 
 
@@ -82,6 +88,11 @@ def evaluate_index(trial: TrialVersion, index: FactIndex, as_of: datetime) -> De
 def evaluate_incremental(
     trial: TrialVersion, index: FactIndex, as_of: datetime, previous: EngineState | None
 ) -> tuple[Decision, EngineState]:
+    """``evaluate`` reusing ``previous`` (the state of an earlier call), and the new state.
+
+    A criterion's earlier result is kept only when nothing it read changed and no review time
+    it depends on has passed; the decision equals a fresh ``evaluate`` of the same inputs.
+    """
     moment = as_utc(as_of)
     ctx = Context(as_of=moment, index=index, tables=trial.tables)
     previous = previous if _reusable(trial, index, moment, previous) else None

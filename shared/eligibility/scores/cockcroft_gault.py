@@ -31,11 +31,21 @@ _ADULT_HEIGHT_VALIDITY = parse_duration("P100Y")
 
 
 def ideal_body_weight(height_cm: float, female: bool) -> float:
+    """Ideal body weight in kg from height in cm (Devine formula).
+
+    45.5 kg (female) or 50 kg (male) + 2.3 kg per inch over 5 feet (Devine BJ, Drug Intell
+    Clin Pharm 1974;8:650-655). Below 5 feet the result falls below the base weight.
+    """
     inches_over_5ft = height_cm / 2.54 - 60
     return (45.5 if female else 50.0) + 2.3 * inches_over_5ft
 
 
 def crcl(age: int, weight_kg: float, scr_mg_dl: float, female: bool) -> float:
+    """Cockcroft-Gault creatinine clearance in mL/min (not normalised to body surface area).
+
+    (140 - age[years]) x weight[kg] / (72 x serum creatinine[mg/dL]), x 0.85 if female
+    (Cockcroft DW, Gault MH, Nephron 1976;16(1):31-41). ``scr_mg_dl`` must be above zero.
+    """
     value = (140 - age) * weight_kg / (72 * scr_mg_dl)
     return value * 0.85 if female else value
 
@@ -43,6 +53,14 @@ def crcl(age: int, weight_kg: float, scr_mg_dl: float, female: bool) -> float:
 def cockcroft_gault(
     ctx: Context, lookback: Duration, weight_choice: str, weight_lookback: Duration, trace: Trace
 ) -> ScoreOutcome | None:
+    """The patient's Cockcroft-Gault CrCl (mL/min) from the latest creatinine within
+    ``lookback`` and weight within ``weight_lookback``, as the module docstring says.
+
+    ``weight_choice`` is ``actual``, ``ideal`` or ``adjusted`` (a trial-version parameter).
+    Evidence, findings and what is missing go to ``trace`` (an unread newer input is named
+    there). Without a computable value, a documented CrCl newer than any unread input serves;
+    None when neither does.
+    """
     tables = ctx.tables
     demographics = ctx.index.demographics
     scr_fact = latest_quantity(ctx, tables.concept("creatinine"), lookback, trace)
