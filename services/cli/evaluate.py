@@ -156,9 +156,10 @@ def run(args: argparse.Namespace) -> int:
             inputs = [ReadInput(Path(args.bundle).name, "fhir-r4", tuple(updates))]
         decision = evaluate(trial, facts_from_updates(updates), as_of) if trial else None
     except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        for refusal in error.each():
+            print(f"error: {refusal}", file=sys.stderr)
+            for problem in refusal.problems:
+                print(f"  - {problem}", file=sys.stderr)
         return USAGE_ERROR
     except (UsageError, TrialFileError, UnitAliasFileError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -35,11 +35,21 @@ _SEGMENT_END = re.compile(rb"\r\n|\r|\n")
 
 
 class InputError(Exception):
-    """A file that cannot be read or is refused; ``problems`` name each element and why."""
+    """A file that cannot be read or is refused; ``problems`` name each element and why.
 
-    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+    ``more`` holds the other refused files (or batch messages) of the same run, so that one run
+    names every refusal, not only the first.
+    """
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = (),
+                 more: tuple[InputError, ...] = ()) -> None:
         super().__init__(message)
         self.problems = problems
+        self.more = more
+
+    def each(self) -> tuple[InputError, ...]:
+        """This refusal and every other one of the run, in input order."""
+        return (self, *self.more)
 
 
 @dataclass(frozen=True)
@@ -52,10 +62,17 @@ class ReadInput:
 
 
 def read_inputs(paths: list[str], sender_zone: tzinfo | None = None) -> list[ReadInput]:
-    """Every file in order; raises ``InputError`` for the first file that is refused."""
+    """Every file in order; raises ``InputError`` naming every file (or message) refused."""
     read: list[ReadInput] = []
+    refused: list[InputError] = []
     for path in paths:
-        read.extend(read_input(path, sender_zone))
+        try:
+            read.extend(read_input(path, sender_zone))
+        except InputError as error:
+            refused.extend(error.each())
+    if refused:
+        first, *more = refused
+        raise InputError(str(first), first.problems, tuple(more))
     return read
 
 
@@ -96,13 +113,18 @@ def _hl7v2(name: str, data: bytes, sender_zone: tzinfo | None) -> list[ReadInput
     if not messages:
         raise InputError(f"{name}: no MSH segment")
     read = []
+    refused = []
     for number, message in enumerate(messages, start=1):
         label = name if len(messages) == 1 else f"{name} message {number}"
         try:
             updates = parse_hl7v2(message, sender_zone=sender_zone)
         except InvalidInput as error:
-            raise InputError(f"{label}: refused HL7 v2 message", error.problems) from None
+            refused.append(InputError(f"{label}: refused HL7 v2 message", error.problems))
+            continue
         read.append(ReadInput(label=label, format="hl7v2", updates=tuple(updates)))
+    if refused:
+        first, *more = refused
+        raise InputError(str(first), first.problems, tuple(more))
     return read
 
 

@@ -84,6 +84,25 @@ def test_a_refused_message_exits_2_naming_each_element_and_why(
     assert "  - OBX[1].2: value type (OBX-2) is empty while OBX-5 is valued" in err
 
 
+def test_every_refused_file_and_batch_message_is_named_not_only_the_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_type = "OBX|1||777-3^Platelets^LN||8|10*9/L|150-400|LL|||F|||20260228080000"
+    grams_per_ml = "OBX|1|NM|718-7^Hemoglobin^LN||12.5|g/mL|||||F|||20260228080000"
+    first = write(tmp_path, "first.hl7", oru("M1", no_type))
+    good = write(tmp_path, "good.hl7", oru("M2", FINAL))
+    batch = write(tmp_path, "batch.hl7", oru("M3", FINAL) + oru("M4", grams_per_ml))
+    code = evaluate.run(parse("--explain-input", "--input", first, good, batch))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "error: first.hl7: refused HL7 v2 message" in err
+    assert "  - OBX[1].2: value type (OBX-2) is empty while OBX-5 is valued" in err
+    assert "error: batch.hl7 message 2: refused HL7 v2 message" in err
+    assert "  - OBX[1].6: unit 'g/mL' is implausible for hemoglobin" in err
+    assert "good.hl7" not in err
+    assert "batch.hl7 message 1" not in err
+
+
 def test_a_batch_file_is_split_into_its_messages(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
