@@ -21,8 +21,11 @@ def format_alert(alert: dict[str, object]) -> str:
     text = (f"ALERT {headline.get(str(alert.get('alert')), alert.get('alert'))}: "
             f"patient {alert.get('patient_key')} for {trial.get('id')} v{trial.get('version')}")
     if isinstance(reasons, list) and reasons:
+        # one line per alert: the first reason, and how many more the coordinator app shows
         first = str(reasons[0])
-        text += f" ({first[:117]}...)" if len(first) > 120 else f" ({first})"
+        first = f"{first[:117]}..." if len(first) > 120 else first
+        more = f"; +{len(reasons) - 1} more in the coordinator app" if len(reasons) > 1 else ""
+        text += f" ({first}{more})"
     return text
 
 

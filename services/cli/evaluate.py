@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "decision. The record is a FHIR R4 Bundle (--bundle: collection, transaction or "
         "searchset) or FHIR R4 JSON and HL7 v2 ORU^R01 files (--input, in order).",
     )
-    parser.add_argument("--trial", default=None, help="trial id, e.g. NCT06920433")
+    parser.add_argument("--trial", default=None,
+                        help="trial id, e.g. NCT06920433 (`trialwatch trials list`); required "
+                             "unless only --explain-input is wanted")
     parser.add_argument("--version", default=None, help="trial version (default: the latest)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--bundle", help="path to the Bundle JSON ('-' for stdin)")
@@ -146,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         as_of = _parse_at(args.at)
         install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE, as intake reads it
         if args.trial is None and not args.explain_input:
-            raise UsageError("--trial is required (unless --explain-input alone is wanted)")
+            raise UsageError("--trial is required (e.g. --trial NCT06920433), unless only "
+                             "--explain-input is wanted")
         trial = load_trial(args.trial, args.version) if args.trial else None
         if args.input:
             inputs = read_inputs(args.input, _zone(args.hl7_zone))

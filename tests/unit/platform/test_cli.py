@@ -46,3 +46,14 @@ def test_an_alert_prints_as_one_readable_line_without_phi() -> None:
         "trial": {"id": "NCT06920433", "version": "1"}, "reasons": ["all criteria pass"],
     })
     assert line == ("ALERT NEWLY ELIGIBLE: patient pt_1 for NCT06920433 v1 (all criteria pass)")
+
+
+def test_an_alert_with_many_reasons_says_how_many_more_the_app_shows() -> None:
+    # the first reason alone ("I1: age at least 18 years: met") reads as if age decided it
+    line = format_alert({
+        "alert": "newly-eligible", "patient_key": "pt_1",
+        "trial": {"id": "NCT06920433", "version": "1"},
+        "reasons": ["I1: age at least 18 years: met", "I2: met", "I3: met"],
+    })
+    assert line == ("ALERT NEWLY ELIGIBLE: patient pt_1 for NCT06920433 v1 "
+                    "(I1: age at least 18 years: met; +2 more in the coordinator app)")
