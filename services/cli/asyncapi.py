@@ -74,9 +74,14 @@ def document() -> dict[str, object]:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("asyncapi", help="write the AsyncAPI document of the events")
+    parser = commands.add_parser(
+        "asyncapi", help="write the AsyncAPI document of the events",
+        description="Write the AsyncAPI 3 document of every topic, its events and their "
+                    "schemas, generated from the code (the project keeps it in "
+                    "docs/asyncapi.json).")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"where to write it ('-' for stdout; default {DEFAULT_OUT})")
+                        help=f"where to write it ('-' for stdout; default {DEFAULT_OUT}, "
+                             "relative to the current folder)")
     parser.set_defaults(func=_write)
 
 
@@ -87,5 +92,5 @@ def _write(args: argparse.Namespace) -> int:
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
-        print(f"wrote {args.out}")
+        print(f"wrote {args.out.absolute()}")
     return 0

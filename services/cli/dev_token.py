@@ -17,7 +17,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "mint a new token scoped to those trials; running services pick it up.",
     )
     parser.add_argument("role", choices=[r.value for r in Role])
-    parser.add_argument("--data-dir", type=Path, default=Path("var"))
+    parser.add_argument("--data-dir", type=Path, default=Path("var"),
+                        help="the data folder of `trialwatch run` (its banner prints it as "
+                             "`data`; default ./var, relative to the current folder)")
     parser.add_argument("--trial", action="append", default=[],
                         help="mint a token scoped to this trial id (repeatable; '*' = every trial)")
     parser.add_argument("--site", action="append", default=[],
@@ -29,7 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _print_token(args: argparse.Namespace) -> int:
     path: Path = args.data_dir / "dev-tokens.json"
     if not path.exists():
-        print(f"no {path}: start `trialwatch run` first", file=sys.stderr)
+        print(f"no {path.absolute()}: start `trialwatch run` first; if it is running, run this "
+              "in the folder where it was started or pass --data-dir (the `data` folder its "
+              "banner prints)", file=sys.stderr)
         return 2
     if args.trial or args.site:
         role = Role(args.role)

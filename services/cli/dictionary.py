@@ -16,6 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dictionary",
         help="print or write the data dictionary generated from the trial files",
+        description="Print (or write with --out) the data dictionary for lab-system "
+                    "integrators: for each criterion of each trial, the FHIR resource types, "
+                    "codes, units and look-back windows it reads, and which input forms are "
+                    "read, kept unread or refused. Generated from the trial files.",
     )
     parser.add_argument("--trial", default=None, help="one trial id (default: every trial)")
     parser.add_argument(

@@ -20,7 +20,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Apply every pending Alembic migration of each service's database "
                     "(INTAKE_DATABASE_URL, EVALUATOR_DATABASE_URL, AUDIT_DATABASE_URL).",
     )
-    parser.add_argument("--service", choices=[*SERVICE_NAMES, "all"], default="all")
+    parser.add_argument("--service", choices=[*SERVICE_NAMES, "all"], default="all",
+                        help="migrate only this service's database (default: all)")
     parser.set_defaults(func=_migrate)
 
 

@@ -54,11 +54,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     tools = parser.add_subparsers(dest="trials_command", required=True, metavar="ACTION")
 
     validate = tools.add_parser("validate", help="report every problem of a trial file")
-    validate.add_argument("file", type=Path)
+    validate.add_argument("file", type=Path, help="a trial file (YAML), e.g. "
+                          "shared/trials/NCT06920433/2025-11-14.1.yaml")
     validate.set_defaults(func=_validate)
 
     add = tools.add_parser("add", help="store a trial version (text + content hash)")
-    add.add_argument("file", type=Path)
+    add.add_argument("file", type=Path, help="the trial file (YAML) to store")
     _common(add)
     add.set_defaults(func=_add)
 
