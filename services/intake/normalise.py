@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from services.intake import metrics
+from services.intake.free_text import without_free_text
 from services.intake.media import Format, MediaType
 from services.intake.receipts import EntryReceipt, Note
 from services.intake.refusals import InvalidClinicalInput, MalformedInput, Refusal
@@ -82,6 +83,7 @@ def normalise(
             [Problem("$", f"unreadable input ({type(error).__name__})")],
         ) from None
     _require_patients(updates)
+    updates = without_free_text(updates)
     warnings = tuple(
         Note(note.path, note.reason)
         for update in updates for fact in update.facts for note in fact_warnings(fact)

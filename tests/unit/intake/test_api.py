@@ -257,3 +257,23 @@ async def test_a_hemoglobin_that_overflows_on_conversion_is_422_at_its_path(
     assert response.status_code == 422
     assert [e["path"] for e in response.json()["errors"]] == ["Observation.valueQuantity.value"]
     assert api.uow.committed.outbox == []
+
+
+async def test_displays_and_free_text_flags_never_reach_an_event_but_codes_do(
+    api: Api, fixtures: Path
+) -> None:
+    document = json.loads((fixtures / "observation_hemoglobin.json").read_text())
+    document["code"]["coding"][0]["display"] = "Hb for Jane Roe MRN-0042"
+    document["interpretation"] = [{"coding": [{"system": "urn:local", "code": "call J Roe"}]}]
+    response = await api.client.post("/fhir", headers=LAB | FHIR, content=json.dumps(document))
+    assert response.status_code == 202
+    [(_, event)] = api.uow.committed.outbox
+    written = event.model_dump_json()
+    assert [s for s in ("Jane", "MRN-0042", "J Roe") if s in written] == []
+    assert "718-7" in written
+
+    document["interpretation"] = [{"coding": [{"code": "L"}]}]
+    document["id"] = document["id"] + "-flagged"
+    await api.client.post("/fhir", headers=LAB | FHIR, content=json.dumps(document))
+    [fact] = api.uow.committed.outbox[-1][1].facts  # type: ignore[union-attr]
+    assert fact.interpretation == "L"
