@@ -111,6 +111,14 @@ class ChainStore:
         async with self._engine.connect() as connection:
             return await _head(connection)
 
+    async def record_hashes(self, after: int, upto: int) -> list[str]:
+        """The hashes of records ``after + 1 .. upto``, in sequence order."""
+        query = (select(records.c.record_hash)
+                 .where(records.c.sequence > after, records.c.sequence <= upto)
+                 .order_by(records.c.sequence))
+        async with self._engine.connect() as connection:
+            return [row[0] for row in await connection.execute(query)]
+
     async def count(self) -> int:
         async with self._engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(records)) or 0)

@@ -30,15 +30,22 @@ class CheckpointWriter:
         self._directory = directory
         self._clock = clock
         trusted, _ = load_checkpoints(directory, key.public_key())
+        self._last: Checkpoint | None = trusted[-1] if trusted else None
         self._last_sequence = trusted[-1].sequence if trusted else 0
 
     async def write_if_advanced(self) -> Checkpoint | None:
-        """Sign the current head when the chain grew since the last checkpoint."""
+        """Sign the current head when the chain grew since the last checkpoint, chained to that
+        checkpoint and listing the hash of every record since it."""
         head = await self._store.head()
         if head.sequence <= self._last_sequence:
             return None
-        checkpoint = sign_checkpoint(self._key, head.sequence, head.record_hash, self._clock())
+        hashes = await self._store.record_hashes(self._last_sequence, head.sequence)
+        if len(hashes) != head.sequence - self._last_sequence or hashes[-1] != head.record_hash:
+            return None  # the head moved between the two reads: the next tick signs it
+        checkpoint = sign_checkpoint(self._key, head.sequence, head.record_hash, self._clock(),
+                                     previous=self._last, record_hashes=hashes)
         await asyncio.to_thread(write_checkpoint, self._directory, checkpoint)
+        self._last = checkpoint
         self._last_sequence = head.sequence
         metrics.CHECKPOINTS_WRITTEN.inc()
         log.info("checkpoint written", sequence=head.sequence)

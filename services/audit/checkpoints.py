@@ -3,6 +3,13 @@
 A checkpoint says "at this time the chain had N records and record N hashed to H", signed with
 Ed25519. Someone who rewrites the whole chain consistently (every hash recomputed) still cannot
 make record N hash to H, and cannot sign a new checkpoint without the private key.
+
+Each checkpoint also signs ``previous`` (the digest of the checkpoint before it), so deleting a
+checkpoint from the middle leaves a gap the next one names, and ``record_hashes`` (the hash of
+every record since the previous checkpoint), so a consistent rewrite is pinned to the first
+record whose hash differs from the signed one, not to a range. Deleting the newest checkpoints
+cannot be seen from the files alone: ``verify --min-head/--max-age`` holds the newest one against
+what the auditor knows from outside (a head noted earlier, the checkpoint interval).
 Files are written to a temporary name, synced, then renamed: a crash never leaves half a file.
 """
 
@@ -10,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import re
@@ -37,12 +45,34 @@ class Checkpoint(BaseModel):
     created_at: UtcDatetime
     key_id: str
     signature: str = Field(description="base64 Ed25519 signature of the signed form")
+    previous: str | None = Field(default=None, description="digest of the previous checkpoint; "
+                                 "absent on the first one (and on files from before chaining)")
+    first_sequence: int | None = Field(default=None, ge=1,
+                                       description="the sequence record_hashes[0] belongs to")
+    record_hashes: list[str] | None = Field(
+        default=None, description="record hashes since the previous checkpoint, in order")
 
     def signed_form(self) -> bytes:
-        return SIGNING_DOMAIN + canonical_json({
+        signed: dict[str, object] = {
             "sequence": self.sequence, "head_hash": self.head_hash,
             "created_at": iso_z(self.created_at), "key_id": self.key_id,
-        })
+        }
+        # Optional fields are signed when present: files from before they existed still verify.
+        for name in ("previous", "first_sequence", "record_hashes"):
+            if getattr(self, name) is not None:
+                signed[name] = getattr(self, name)
+        return SIGNING_DOMAIN + canonical_json(signed)
+
+    def digest(self) -> str:
+        """What the next checkpoint's ``previous`` signs: the hash of this whole file."""
+        return "sha256:" + hashlib.sha256(canonical_json(self)).hexdigest()
+
+    def hash_of(self, sequence: int) -> str | None:
+        """The signed hash of record ``sequence``, when this checkpoint lists it."""
+        if self.record_hashes is None or self.first_sequence is None:
+            return self.head_hash if sequence == self.sequence else None
+        index = sequence - self.first_sequence
+        return self.record_hashes[index] if 0 <= index < len(self.record_hashes) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +82,15 @@ class RejectedCheckpoint:
 
 
 def sign_checkpoint(key: Ed25519PrivateKey, sequence: int, head_hash: str,
-                    created_at: datetime) -> Checkpoint:
+                    created_at: datetime, *, previous: Checkpoint | None = None,
+                    record_hashes: list[str] | None = None) -> Checkpoint:
+    """Sign the head; ``previous`` chains it to the last checkpoint, ``record_hashes`` lists the
+    hashes of records ``sequence - len(record_hashes) + 1 .. sequence``."""
+    first = sequence - len(record_hashes) + 1 if record_hashes else None
     unsigned = Checkpoint(sequence=sequence, head_hash=head_hash, created_at=created_at,
-                          key_id=key_id(key.public_key()), signature="")
+                          key_id=key_id(key.public_key()), signature="",
+                          previous=previous.digest() if previous is not None else None,
+                          first_sequence=first, record_hashes=record_hashes or None)
     signature = base64.b64encode(key.sign(unsigned.signed_form())).decode()
     return unsigned.model_copy(update={"signature": signature})
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -17,10 +19,13 @@ from pydantic import BaseModel, ConfigDict
 from services.audit.checkpoints import Checkpoint, RejectedCheckpoint
 from services.audit.records import GENESIS_HASH, record_hash
 from shared.canonical import content_hash
-from shared.time import iso_z
+from shared.time import as_utc, iso_z
 
-ProblemKind = Literal["altered", "removed", "reordered", "rewritten", "snapshot-altered"]
+ProblemKind = Literal["altered", "removed", "reordered", "rewritten", "snapshot-altered",
+                      "snapshot-missing", "checkpoint-gap", "stale", "time-reversed",
+                      "time-future"]
 _REORDER_WINDOW = 64
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 class Problem(BaseModel):
@@ -50,10 +55,41 @@ class VerificationReport(BaseModel):
     snapshot_problem: Problem | None = None
     snapshots_checked: int = 0
     rejected_checkpoints: list[RejectedCheckpointOut] = []
+    other_problems: list[Problem] = []
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the auditor knows from outside the database and the checkpoint directory.
+
+    ``min_head``: the chain had at least this many records (noted earlier, or from a replica);
+    ``max_age``: the newest checkpoint must be younger than this (a few checkpoint intervals);
+    ``now``: the verifier's clock, also for records stamped in the future.
+    """
+
+    now: datetime | None = None
+    min_head: int | None = None
+    max_age: timedelta | None = None
 
 
 class ChainWalk:
-    def __init__(self, checkpoint_sequences: Iterable[int] = ()) -> None:
+    def __init__(self, checkpoint_sequences: Iterable[int] = (),
+                 checkpoints: Iterable[Checkpoint] = (),
+                 expectations: Expectations | None = None,
+                 require_snapshots: bool = False) -> None:
+        """``require_snapshots``: every record's snapshot must have been fed (a verifier over a
+        whole database sets it; a walk over records alone cannot)."""
+        self._require_snapshots = require_snapshots
+        self._signed: dict[int, str] = {}
+        for checkpoint in checkpoints:
+            if checkpoint.record_hashes is not None and checkpoint.first_sequence is not None:
+                for offset, signed in enumerate(checkpoint.record_hashes):
+                    self._signed[checkpoint.first_sequence + offset] = signed
+        self._expect = expectations or Expectations()
+        self._last_recorded_at: datetime | None = None
+        self._time_problem: Problem | None = None
+        self._snapshot_first_use: dict[str, int] = {}
+        self._stored_snapshots: set[str] = set()
         self._watched = set(checkpoint_sequences)
         self._hashes_at: dict[int, str] = {}
         self._expected = 1
@@ -69,8 +105,28 @@ class ChainWalk:
         self._checked += 1
         sequence = int(row["sequence"])
         self._head = max(self._head, sequence)
+        self._snapshot_first_use.setdefault(str(row["snapshot_hash"]), sequence)
+        if self._time_problem is None:
+            self._time_problem = self._check_time(row, sequence)
         if self._problem is None:
             self._problem = self._check(row, sequence)
+
+    def _check_time(self, row: Mapping[str, Any], sequence: int) -> Problem | None:
+        recorded_at = row.get("recorded_at")
+        if not isinstance(recorded_at, datetime):
+            return None
+        recorded_at = as_utc(recorded_at)
+        previous, self._last_recorded_at = self._last_recorded_at, recorded_at
+        if previous is not None and recorded_at < previous:
+            return Problem(sequence=sequence, kind="time-reversed",
+                           detail=f"record {sequence} was recorded at {iso_z(recorded_at)}, "
+                                  f"before the record preceding it ({iso_z(previous)})")
+        now = self._expect.now
+        if now is not None and recorded_at > now + FUTURE_TOLERANCE:
+            return Problem(sequence=sequence, kind="time-future",
+                           detail=f"record {sequence} was recorded at {iso_z(recorded_at)}, "
+                                  f"after the verifier's now ({iso_z(now)})")
+        return None
 
     def _check(self, row: Mapping[str, Any], sequence: int) -> Problem | None:
         if sequence < self._expected:
@@ -91,6 +147,12 @@ class ChainWalk:
             return Problem(sequence=sequence - 1, kind="altered",
                            detail=f"record {sequence} does not link to record {sequence - 1}: "
                                   f"record {sequence - 1} was replaced and its hash recomputed")
+        signed = self._signed.get(sequence)
+        if signed is not None and signed != row["record_hash"]:
+            return Problem(sequence=sequence, kind="rewritten",
+                           detail=f"record {sequence} does not hash to the value a checkpoint "
+                                  "signed for it: it was rewritten (and every hash after it "
+                                  "recomputed)")
         self._prev_hash = row["record_hash"]
         self._last_good = sequence
         self._expected += 1
@@ -100,6 +162,7 @@ class ChainWalk:
 
     def feed_snapshot(self, snapshot_hash: str, body: str) -> None:
         self._snapshots_checked += 1
+        self._stored_snapshots.add(snapshot_hash)
         if self._snapshot_problem is None and _snapshot_hash(body) != snapshot_hash:
             self._snapshot_problem = Problem(
                 sequence=None, kind="snapshot-altered",
@@ -110,10 +173,14 @@ class ChainWalk:
         problem, covered = self._against_checkpoints(checkpoints)
         verified = (problem.sequence - 1 if problem and problem.sequence is not None
                     else self._last_good)
-        intact = problem is None and self._snapshot_problem is None and not rejected
+        others = [p for p in (self._missing_snapshot(), *_checkpoint_gaps(checkpoints),
+                              self._staleness(checkpoints), self._time_problem) if p is not None]
+        intact = (problem is None and self._snapshot_problem is None and not rejected
+                  and not others)
         return VerificationReport(
             intact=intact,
-            summary=_summary(intact, verified, problem, self._snapshot_problem, rejected),
+            summary=_summary(intact, verified, problem, self._snapshot_problem, rejected,
+                             others),
             verified_up_to=max(verified, 0),
             records_checked=self._checked,
             head_sequence=self._head,
@@ -124,8 +191,39 @@ class ChainWalk:
             snapshots_checked=self._snapshots_checked,
             rejected_checkpoints=[RejectedCheckpointOut(file=r.file, reason=r.reason)
                                   for r in rejected],
+            other_problems=others,
         )
 
+    def _missing_snapshot(self) -> Problem | None:
+        if not self._require_snapshots:
+            return None
+        missing = [(sequence, snapshot) for snapshot, sequence in self._snapshot_first_use.items()
+                   if snapshot not in self._stored_snapshots]
+        if not missing:
+            return None
+        sequence, snapshot = min(missing)
+        return Problem(sequence=sequence, kind="snapshot-missing",
+                       detail=f"record {sequence}'s input snapshot {snapshot} is not stored "
+                              f"({len(missing)} snapshot(s) missing)")
+
+    def _staleness(self, checkpoints: list[Checkpoint]) -> Problem | None:
+        newest = max(checkpoints, key=lambda c: c.sequence, default=None)
+        signed = newest.sequence if newest else 0
+        if self._expect.min_head is not None and signed < self._expect.min_head:
+            return Problem(sequence=signed + 1, kind="stale",
+                           detail=f"the newest trusted checkpoint signs {signed} records; at "
+                                  f"least {self._expect.min_head} were expected: later "
+                                  "checkpoints (and what they covered) may have been deleted")
+        now, max_age = self._expect.now, self._expect.max_age
+        if max_age is not None and now is not None and (
+            newest is None or now - newest.created_at > max_age
+        ):
+            made = iso_z(newest.created_at) if newest else "never"
+            return Problem(sequence=signed + 1, kind="stale",
+                           detail=f"the newest trusted checkpoint was made {made}, older than "
+                                  f"the {max_age} expected: later checkpoints may have been "
+                                  "deleted")
+        return None
     def _against_checkpoints(self, checkpoints: list[Checkpoint]) -> tuple[Problem | None, int]:
         problem = self._problem
         matched = 0
@@ -177,8 +275,25 @@ def _snapshot_hash(body: str) -> str | None:
         return None
 
 
+def _checkpoint_gaps(checkpoints: list[Checkpoint]) -> list[Problem]:
+    """Each signed checkpoint names the one before it: a deleted or replaced one is a gap."""
+    ordered = sorted(checkpoints, key=lambda c: c.sequence)
+    for before, after in zip([None, *ordered], ordered, strict=False):
+        if after.previous is None:
+            continue
+        if before is None or after.previous != before.digest():
+            since = before.sequence if before else 0
+            return [Problem(sequence=since + 1, kind="checkpoint-gap",
+                            detail=f"the checkpoint signed at {after.sequence} records names a "
+                                   f"previous checkpoint that is not among the trusted files "
+                                   f"(after the one at {since} records): it was deleted or "
+                                   "replaced")]
+    return []
+
+
 def _summary(intact: bool, verified: int, problem: Problem | None,
-             snapshot_problem: Problem | None, rejected: list[RejectedCheckpoint]) -> str:
+             snapshot_problem: Problem | None, rejected: list[RejectedCheckpoint],
+             others: list[Problem] | None = None) -> str:
     if intact:
         return f"intact up to record {verified}"
     parts = []
@@ -186,6 +301,7 @@ def _summary(intact: bool, verified: int, problem: Problem | None,
         parts.append(f"{problem.kind}: {problem.detail}; intact up to record {max(verified, 0)}")
     if snapshot_problem is not None:
         parts.append(snapshot_problem.detail)
+    parts.extend(f"{p.kind}: {p.detail}" for p in others or ())
     if rejected:
         parts.append(f"{len(rejected)} checkpoint file(s) rejected: "
                      + "; ".join(f"{r.file}: {r.reason}" for r in rejected[:5]))

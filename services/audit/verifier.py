@@ -7,13 +7,14 @@ name a record the walk has not seen (the chain only grows).
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from services.audit.chain_store import ChainStore
 from services.audit.checkpoints import Checkpoint, RejectedCheckpoint, load_checkpoints
 from services.audit.signing import load_public_key
-from services.audit.verification import ChainWalk, VerificationReport
+from services.audit.verification import ChainWalk, Expectations, VerificationReport
 
 
 def trusted_checkpoints(checkpoint_dir: Path, public_key_path: Path,
@@ -26,10 +27,13 @@ def trusted_checkpoints(checkpoint_dir: Path, public_key_path: Path,
 
 
 async def verify_chain(store: ChainStore, checkpoint_dir: Path,
-                       public_key_path: Path) -> VerificationReport:
+                       public_key_path: Path,
+                       expectations: Expectations | None = None) -> VerificationReport:
     trusted, rejected = await asyncio.to_thread(trusted_checkpoints, checkpoint_dir,
                                                 public_key_path)
-    walk = ChainWalk(c.sequence for c in trusted)
+    walk = ChainWalk((c.sequence for c in trusted), trusted,
+                     expectations or Expectations(now=datetime.now(UTC)),
+                     require_snapshots=True)
     # Hashing is CPU work: a worker thread keeps the service's event loop (and the consumer's
     # heartbeats) responsive while a long chain is verified.
     async for batch in store.iter_record_batches():

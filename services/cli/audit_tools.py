@@ -14,13 +14,14 @@ import json
 import sys
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from services.audit.chain_store import ChainStore
 from services.audit.queries import RecordQueries
 from services.audit.replay import EngineUnavailable, engine_for_text, installed_engine, replay
-from services.audit.verification import VerificationReport
+from services.audit.verification import Expectations, VerificationReport
 from services.audit.verifier import verify_chain
 from shared.infra.db import existing_database, make_engine
 from shared.settings import AuditSettings
@@ -41,6 +42,13 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("--public-key", type=Path,
                         help="Ed25519 public key the checkpoints must be signed with "
                              "(default AUDIT_VERIFY_KEY_FILE, else beside the signing key)")
+    verify.add_argument("--min-head", type=int, metavar="N",
+                        help="the chain had at least N records (noted earlier, or from a "
+                             "replica): a newest checkpoint signing fewer is reported stale")
+    verify.add_argument("--max-age", type=_duration, metavar="DURATION",
+                        help="the newest checkpoint must be younger than this (e.g. 300s, "
+                             "10m, 2h, 1d; a few AUDIT_CHECKPOINT_INTERVAL_S): older is stale, "
+                             "as when the later checkpoint files were deleted")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(func=_verify)
 
@@ -71,8 +79,10 @@ def _verify(args: argparse.Namespace) -> int:
                             "AUDIT_DATABASE_URL or --database-url")
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     public_key = args.public_key or settings.verify_key_path()
+    expectations = Expectations(now=datetime.now(UTC), min_head=args.min_head,
+                                max_age=args.max_age)
     try:
-        report = asyncio.run(_run_verify(url, checkpoint_dir, public_key))
+        report = asyncio.run(_run_verify(url, checkpoint_dir, public_key, expectations))
     except Exception as error:  # the tool reports why it could not verify, never a traceback
         print(f"could not verify: {type(error).__name__}: {error}", file=sys.stderr)
         return CANNOT_RUN
@@ -80,10 +90,23 @@ def _verify(args: argparse.Namespace) -> int:
     return INTACT if report.intact else TAMPERED
 
 
-async def _run_verify(url: str, checkpoint_dir: Path, public_key: Path) -> VerificationReport:
+def _duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r}") from None
+    if not 0 < seconds < 10 * 365 * 86400:
+        raise argparse.ArgumentTypeError(f"not a usable duration: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+async def _run_verify(url: str, checkpoint_dir: Path, public_key: Path,
+                      expectations: Expectations) -> VerificationReport:
     engine = make_engine(url)
     try:
-        return await verify_chain(ChainStore(engine), checkpoint_dir, public_key)
+        return await verify_chain(ChainStore(engine), checkpoint_dir, public_key, expectations)
     finally:
         await engine.dispose()
 

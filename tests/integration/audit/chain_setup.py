@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.audit.chain_store import ChainStore
+from services.audit.checkpoint_writer import CheckpointWriter
 from services.audit.checkpoints import sign_checkpoint, write_checkpoint
 from services.audit.signing import load_or_create_signing_key
 from shared.infra.db import make_engine
@@ -29,17 +30,22 @@ class StoredChain:
 
 
 async def store_chain(database_url: str, tmp_path: Path, length: int,
-                      checkpoint_at: tuple[int, ...]) -> StoredChain:
+                      checkpoint_at: tuple[int, ...], *, chained: bool = False) -> StoredChain:
+    """``chained``: checkpoints as the service writes them (``CheckpointWriter``: each names the
+    previous one and lists every record hash since); otherwise head-only checkpoints."""
     await migrate(database_url)
     key = load_or_create_signing_key(tmp_path / "signing.pem", tmp_path / "signing.pub.pem")
     engine = make_engine(database_url)
     store = ChainStore(engine)
+    writer = CheckpointWriter(store, key, tmp_path / "checkpoints", lambda: datetime.now(UTC))
     try:
         for index in range(length):
             appended = await store.append(decision_event(f"pk_{index % 4}", index),
                                           datetime.now(UTC))
             assert appended.record is not None
-            if appended.record.sequence in checkpoint_at:
+            if chained and appended.record.sequence in checkpoint_at:
+                assert await writer.write_if_advanced() is not None
+            elif appended.record.sequence in checkpoint_at:
                 write_checkpoint(tmp_path / "checkpoints", sign_checkpoint(
                     key, appended.record.sequence, appended.record.record_hash,
                     datetime.now(UTC)))
