@@ -111,9 +111,12 @@ class ReidentifyRequest(BaseModel):
 
 
 class LookupRequest(BaseModel):
-    source_system: str = Field(min_length=1, max_length=200,
+    # No control characters: identifiers never hold them (normalise.identifier_problem), and
+    # PostgreSQL text cannot hold NUL at all (a 500 found by tests/integration/intake/
+    # test_fuzz_api.py).
+    source_system: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
                                description="the system that sent the patient (its client name)")
-    source_patient_id: str = Field(min_length=1, max_length=200,
+    source_patient_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
                                    description="the patient's id in that system")
     reason: str = Field(min_length=8, max_length=500, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
                         description="why the key is needed (kept in the access log)")

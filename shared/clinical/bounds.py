@@ -101,6 +101,10 @@ def fhir_problems(document: Any) -> list[Problem]:
             limit = _string_limit(key)
             if limit is not None and len(value) > limit:
                 problems.append(Problem(path, f"longer than {limit} characters"))
+            elif "\x00" in value:
+                # FHIR R4 string: no control characters but tab, CR and LF (and PostgreSQL
+                # text cannot hold NUL at all).
+                problems.append(Problem(path, "contains a NUL character"))
         elif isinstance(value, float | int | Decimal) and not isinstance(value, bool) and (
             problem := _number_problem(value)
         ):
@@ -175,6 +179,8 @@ def v2_problems(message: str) -> list[Problem]:
         return [Problem("$", f"more than {MAX_V2_SEGMENTS} segments")]
     separator = segments[0][3] if segments and len(segments[0]) > 3 else "|"
     problems: list[Problem] = []
+    if "\x00" in message:
+        problems.append(Problem("$", "contains a NUL character (not HL7 v2 text)"))
     counts: dict[str, int] = {}
     for segment in segments:
         name = segment[:3]

@@ -112,3 +112,12 @@ def test_an_hl7_v2_patient_identifier_longer_than_cx_is_refused_at_pid_3() -> No
     with pytest.raises(InvalidInput) as refused:
         parse_hl7v2(_v2_with("PID", 3, "9" * 5_000))
     assert [p.path for p in refused.value.problems] == ["PID[1].3"]
+
+
+def test_a_nul_character_anywhere_is_refused_before_it_reaches_a_database() -> None:
+    bundle = load_fhir_fixture("lupus_bundle.json")
+    index, observation = _observation(bundle)
+    observation["code"]["coding"][0]["system"] = "\x00"
+    assert _refusal_paths(bundle) == [f"Bundle.entry[{index}].resource.code.coding[0].system"]
+    with pytest.raises(InvalidInput):
+        parse_hl7v2(_v2_with("PID", 3, "MRN\x001"))
