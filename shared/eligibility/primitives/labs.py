@@ -336,7 +336,8 @@ class LabUlnMultiple(_LatestQuantityLab):
             Requirement(
                 self.concept.name,
                 f"most recent within {self.lookback.words()}; {self.op} {self.multiple:g} x ULN"
-                " (send referenceRange.high)",
+                " (ULN: the referenceRange.high fitting the patient by appliesTo sex and age,"
+                " a text range read like OBX-7, else the site default)",
             )
         ]
 
@@ -459,6 +460,7 @@ class LabResult(Node):
             Requirement(
                 self.concept.name,
                 f"most recent within {self.lookback.words()}; positive/negative"
-                f" (valueCodeableConcept, interpretation or valueBoolean){extra}",
+                f" (valueCodeableConcept or valueBoolean; a number by its cut-off or reference"
+                f" range; interpretation only without a number){extra}",
             )
         ]

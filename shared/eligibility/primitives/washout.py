@@ -159,7 +159,8 @@ class WashoutActive(Node):
         reqs = [
             Requirement(
                 c.name,
-                f"medication exposure with status and stop date;"
+                f"medication exposure with status and stop date (a MedicationAdministration's"
+                f" time is the dose);"
                 f" washout = {self.multiple:g} x half-life ({self.bound} bound)",
             )
             for c in self.concepts
