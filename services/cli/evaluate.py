@@ -137,10 +137,32 @@ def _one_patient(inputs: list[ReadInput]) -> list[PatientUpdate]:
             raise UsageError(f"{read.label}: holds {len(patients)} patients; evaluate takes one")
     named = {(u.source_system, u.source_patient_id) for r in inputs for u in r.updates
              if u.source_patient_id}
+    updates = [update for read in inputs for update in read.updates]
     if len(named) > 1:
+        _same_person(updates)
         print(f"note: the inputs name {len(named)} patient identifiers (not shown); they are"
               " evaluated as one patient", file=sys.stderr)
-    return [update for read in inputs for update in read.updates]
+    return updates
+
+
+def _same_person(updates: list[PatientUpdate]) -> None:
+    """Refuse inputs under several identifiers whose demographics disagree.
+
+    Two sources may name one patient differently (an MRN in HL7 v2 PID-3, a FHIR Patient id),
+    so several identifiers alone are not refused; but a birth date (FHIR Patient.birthDate,
+    HL7 v2 PID-7) or an administrative sex (Patient.gender, PID-8) that differs between them
+    means they describe different people, and evaluating them as one would take age and sex
+    from whichever file came last. The values are not printed (they identify the patient).
+    """
+    known = [u.demographics for u in updates if u.demographics is not None]
+    births = {d.birth_date for d in known if d.birth_date is not None}
+    sexes = {d.sex for d in known if d.sex is not None}
+    disagree = [name for name, found in (("birth date", births), ("sex", sexes)) if len(found) > 1]
+    if disagree:
+        raise UsageError(
+            f"the inputs name several patients whose {' and '.join(disagree)} differ (values not"
+            " shown): they describe different people; evaluate one patient's files at a time"
+        )
 
 
 def run(args: argparse.Namespace) -> int:

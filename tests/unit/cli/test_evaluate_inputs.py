@@ -26,7 +26,7 @@ def oru(control: str, *obx: str, sent: str = "20260228093000-0500", charset: str
     # as a US lab sends it: local times, the offset only in MSH-7
     return "\r".join([
         f"MSH|^~\\&|LIS|CITY-LAB|TW|TW|{sent}||ORU^R01^ORU_R01|{control}|P|2.5.1||||||{charset}",
-        "PID|1||MRN-7^^^CITY^MR||Roe^Jane||19900101|F",
+        "PID|1||MRN-7^^^CITY^MR||Roe^Jane||19900510|F",  # the vignette's patient
         "OBR|1|PLC-1|FIL-1|58410-2^CBC panel^LN|||20260228080000",
         *obx,
     ]) + "\r"
@@ -169,3 +169,17 @@ def test_json_output_stays_json_when_the_input_is_explained(
     captured = capsys.readouterr()
     assert json.loads(captured.out)["status"] == "eligible"
     assert "eligible.json (FHIR R4): 1 patient(s)" in captured.err
+
+
+def test_files_about_two_different_people_are_refused_instead_of_mixed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    her = write(tmp_path, "her.hl7", oru("M1", FINAL))
+    him_pid = "MRN-9^^^CITY^MR||Roe^John||19240101|M"
+    him = write(tmp_path, "him.hl7", oru("M2", FINAL).replace(
+        "MRN-7^^^CITY^MR||Roe^Jane||19900510|F", him_pid))
+    assert evaluate.run(parse("--trial", "NCT06920433", "--at", AT, "--input", her, him)) == 2
+    error = capsys.readouterr().err
+    assert "birth date and sex differ" in error
+    assert "19240101" not in error
+    assert "MRN-9" not in error
