@@ -14,13 +14,28 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
-from shared.clinical.facts import ClinicalFact, Demographics, FactKind, PatientFacts
+from shared.clinical.facts import ClinicalFact, Demographics, FactKind, PatientFacts, ReadingNote
 from shared.eligibility.tables import RXNORM, TW_SYSTEM, Concept, Tables
 
 OLDEST = datetime.min.replace(tzinfo=UTC)
 """The time of a fact with no date: older than everything."""
 _OLDEST = OLDEST
-IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled", "preliminary", "registered"})
+IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled", "registered"})
+PRELIMINARY = "preliminary"
+"""FHIR R4 observation-status preliminary ("data may be incomplete or unverified"; HL7 v2
+table 0085 P, R, S): such a result is kept unread, so a newer preliminary result is never
+silently overtaken by an older final one and the criterion waits for the final (which, of
+the same Observation or order and observation, replaces it)."""
+
+
+def not_final(fact: ClinicalFact) -> ClinicalFact:
+    """A preliminary fact as an unread one (see ``PRELIMINARY``); any other fact unchanged."""
+    if fact.status != PRELIMINARY or fact.unread is not None:
+        return fact
+    note = ReadingNote(
+        path="status", reason="the result is preliminary (not final): it waits for the final"
+    )
+    return fact.model_copy(update={"unread": note})
 
 
 def fact_time(fact: ClinicalFact) -> datetime:
@@ -174,7 +189,7 @@ class FactIndex:
         kept: list[tuple[ClinicalFact, tuple[str, ...]]] = []
         exact = readable.exact if isinstance(readable, Readable) else None
         medication = FactKind.MEDICATION
-        for fact in patient.facts:
+        for fact in map(not_final, patient.facts):
             if fact.status in IGNORED_STATUSES:
                 continue
             if exact is None or fact.kind is medication:
@@ -209,7 +224,7 @@ class FactIndex:
         by_key = dict(self._by_key)
         keys_of = dict(self._keys_of)
         changed: set[str] = set()
-        for fact in facts:
+        for fact in map(not_final, facts):
             old_keys = keys_of.pop(fact.fact_id, ())
             changed.update(old_keys)
             for key in old_keys:

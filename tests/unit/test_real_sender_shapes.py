@@ -145,17 +145,25 @@ def test_a_low_platelet_count_entered_in_error_does_not_count() -> None:
 
 
 # FHIR R4 observation-status preliminary: "an initial or interim observation: data may be
-# incomplete or unverified". A newer preliminary platelet count of 8 is a result a clinician
-# would not ignore for the older final 180; the engine drops preliminary results silently
-# (shared/eligibility/index.py IGNORED_STATUSES), so the decision neither uses nor names it.
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a newer preliminary result is dropped silently and the older one decides",
-)
-def test_a_newer_preliminary_low_platelet_count_is_never_silently_overtaken() -> None:
+# incomplete or unverified". A newer preliminary platelet count of 8 was dropped silently and
+# the older final 180 decided (found by this review); it is now kept unread and named.
+def test_a_newer_preliminary_low_platelet_count_leaves_bone_marrow_function_unknown() -> None:
     bundle = _platelet_count(8, unit="10*9/L", system=UCUM, code="10*9/L")
     bundle["entry"][-1]["resource"]["status"] = "preliminary"
-    assert decide(bundle).status != Status.ELIGIBLE
+    decision = decide(bundle)
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    reason = next(r.reason for r in decision.criteria if r.id == PLATELETS)
+    assert "preliminary" in reason
+
+
+# HL7 v2.5.1 table 0085: P (preliminary) then F (final) of the same order and observation:
+# the final replaces the preliminary and decides.
+def test_the_final_platelet_count_replaces_the_preliminary_one_and_decides() -> None:
+    preliminary = _oru("M-P", f"OBX|1|NM|777-3^Platelets^LN||8|10*9/L|150-400|LL|||P|||{OBX_WHEN}")
+    final = _oru("M-F", f"OBX|1|NM|777-3^Platelets^LN||160|10*9/L|150-400|N|||F|||{OBX_WHEN}")
+    assert outcome(decide(_bundle(), preliminary), PLATELETS) == Outcome.UNKNOWN
+    assert decide(_bundle(), preliminary, final).status == Status.ELIGIBLE
 
 
 # FHIR R4 dateTime allows a partial date ("2026-02": some time in February 2026). The count of
