@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from shared.clinical.codes import LOINC, UCUM
@@ -127,6 +128,10 @@ class Reader:
         """
         value = data.get("value")
         if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            # FHIR R4 JSON representation: a decimal is a JSON number, never a string ("8")
+            self.problem(f"{path}.value", "a FHIR decimal must be a JSON number, not a string")
             return None
         unit_key = "code" if data.get("system") == UCUM and data.get("code") else "unit"
         unit = data.get(unit_key) or data.get("code") or default_unit or ""

@@ -18,6 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shared.clinical.errors import InvalidInput
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
@@ -377,3 +379,15 @@ def test_a_rituximab_infusion_ten_days_ago_excludes_without_a_stop_date() -> Non
     decision = decide(_bundle(_add(administration)))
     assert outcome(decision, "E11") == Outcome.FAIL
     assert decision.status == Status.INELIGIBLE
+
+
+# FHIR R4 JSON representation: a decimal is a JSON number; "8" (a string) is not a value the
+# standard defines, so it is refused at its path rather than read as 8.
+def test_a_quantity_value_sent_as_a_json_string_is_refused_at_its_path() -> None:
+    quantity = {"value": "8", "unit": "10*9/L", "system": UCUM, "code": "10*9/L"}
+    bundle = _bundle(
+        _add(_observation("plt-str", "777-3", "2026-02-28T09:00:00Z", valueQuantity=quantity))
+    )
+    with pytest.raises(InvalidInput) as refused:
+        decide(bundle)
+    assert any(p.path.endswith("valueQuantity.value") for p in refused.value.problems)
