@@ -18,7 +18,6 @@ from services.audit.checkpoint_writer import CheckpointWriter
 from services.audit.handlers import register_handlers
 from services.audit.ingest import DecisionIngest
 from services.audit.queries import RecordQueries
-from services.audit.signing import load_or_create_signing_key
 from services.audit.tables import write_probe
 from services.audit.verifier import verify_chain
 from shared.infra.auth import TokenRegistry
@@ -34,6 +33,7 @@ from shared.infra.http import (
 )
 from shared.infra.kafka import make_broker
 from shared.infra.server import RequestLimits
+from shared.infra.signing import load_or_create_signing_key
 from shared.infra.storage import probe_write
 from shared.settings import AuditSettings, KafkaSettings
 from shared.version import VERSION

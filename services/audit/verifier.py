@@ -13,8 +13,8 @@ from typing import Any
 
 from services.audit.chain_store import ChainStore
 from services.audit.checkpoints import Checkpoint, RejectedCheckpoint, load_checkpoints
-from services.audit.signing import load_public_key
 from services.audit.verification import ChainWalk, Expectations, VerificationReport
+from shared.infra.signing import load_public_key
 
 
 def trusted_checkpoints(checkpoint_dir: Path, public_key_path: Path,

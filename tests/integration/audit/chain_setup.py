@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.audit.chain_store import ChainStore
 from services.audit.checkpoint_writer import CheckpointWriter
 from services.audit.checkpoints import sign_checkpoint, write_checkpoint
-from services.audit.signing import load_or_create_signing_key
 from shared.infra.db import make_engine
+from shared.infra.signing import load_or_create_signing_key
 from tests.integration.audit.harness import migrate
 from tests.unit.audit.factories import decision_event
 

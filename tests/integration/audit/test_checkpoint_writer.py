@@ -10,8 +10,8 @@ import pytest
 from services.audit.chain_store import ChainStore
 from services.audit.checkpoint_writer import CheckpointWriter
 from services.audit.checkpoints import load_checkpoints
-from services.audit.signing import load_or_create_signing_key, load_public_key
 from shared.infra.db import make_engine
+from shared.infra.signing import load_or_create_signing_key, load_public_key
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
 from tests.integration.audit.harness import (

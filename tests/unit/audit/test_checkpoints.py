@@ -13,7 +13,7 @@ from services.audit.checkpoints import (
     sign_checkpoint,
     write_checkpoint,
 )
-from services.audit.signing import load_or_create_signing_key, load_public_key
+from shared.infra.signing import load_or_create_signing_key, load_public_key
 
 HEAD = "sha256:" + "ab" * 32
 AT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
