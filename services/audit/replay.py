@@ -44,7 +44,7 @@ def engine_for_text(text: str) -> Evaluate:
     """The engine bound to one trial version compiled from its stored text."""
     try:
         from shared.eligibility.engine import evaluate
-        from shared.eligibility.tables import load_tables
+        from shared.eligibility.reference_tables import load_tables
         from shared.eligibility.trial_text import compile_text
     except ImportError as error:
         raise EngineUnavailable(f"the criteria engine cannot be imported: {error}") from error

@@ -35,7 +35,7 @@ from services.evaluator.tables import active_trial, registry_change, trial_versi
 from services.evaluator.trial_registry import RegistryRefused
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TrialFileError
-from shared.eligibility.tables import load_tables
+from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import validate_text
 from shared.infra.db import existing_database, make_engine, make_sessionmaker
 from shared.settings import EvaluatorSettings

@@ -33,7 +33,7 @@ from shared.contracts.events import EligibilityAlert, RegistryChangeRef
 from shared.contracts.topics import ALERTS
 from shared.eligibility.decision import Status, TrialRef
 from shared.eligibility.loader import TrialFileError, list_trials
-from shared.eligibility.tables import Tables, load_tables
+from shared.eligibility.reference_tables import Tables, load_tables
 from shared.eligibility.trial_text import content_hash
 
 log = structlog.get_logger(__name__)

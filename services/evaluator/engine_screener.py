@@ -21,7 +21,7 @@ from shared.eligibility.decision import (
 )
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import TRIALS_DIR, TrialFileError, list_trials
-from shared.eligibility.tables import Tables, load_tables
+from shared.eligibility.reference_tables import Tables, load_tables
 from shared.eligibility.trial import TrialVersion
 from shared.eligibility.trial_text import compile_text, content_hash
 

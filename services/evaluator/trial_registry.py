@@ -27,7 +27,7 @@ from services.evaluator.db import upsert
 from services.evaluator.screener import Screener
 from services.evaluator.tables import active_trial, registry_change, trial_version
 from shared.eligibility.decision import TrialRef
-from shared.eligibility.tables import Tables
+from shared.eligibility.reference_tables import Tables
 from shared.eligibility.trial_text import compile_text, content_hash
 
 ACTIVE, INACTIVE, RETIRED = "active", "inactive", "retired"

@@ -21,7 +21,7 @@ from shared.eligibility.primitives.records import (
 )
 from shared.eligibility.primitives.score import ScoreThreshold
 from shared.eligibility.primitives.washout import WashoutActive
-from shared.eligibility.tables import Tables
+from shared.eligibility.reference_tables import Tables
 
 
 def _d(text: str | None) -> Duration | None:

@@ -13,7 +13,7 @@ from shared.eligibility.construct import construct
 from shared.eligibility.decision import Evidence, Scalar
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import FactIndex, fact_time
-from shared.eligibility.tables import Concept, Tables
+from shared.eligibility.reference_tables import Concept, Tables
 from shared.time import iso_z
 
 

@@ -13,7 +13,7 @@ from shared.clinical.input_forms import input_forms_markdown
 from shared.clinical.patient_forms import patient_forms_markdown
 from shared.clinical.units import units_markdown
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.tables import TW_SYSTEM, Concept, Tables
+from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables
 from shared.eligibility.trial import TrialVersion
 
 _SHORT = {

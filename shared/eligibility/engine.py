@@ -36,7 +36,7 @@ from shared.eligibility.decision import (
 from shared.eligibility.index import FactIndex, readable_codes
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.base import settled
-from shared.eligibility.tables import Concept
+from shared.eligibility.reference_tables import Concept
 from shared.eligibility.trial import CompiledCriterion, TrialVersion
 from shared.eligibility.version import ENGINE_VERSION
 from shared.time import as_utc

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 from shared.clinical.facts import ClinicalFact, Demographics, FactKind, PatientFacts, ReadingNote
-from shared.eligibility.tables import RXNORM, TW_SYSTEM, Concept, Tables
+from shared.eligibility.reference_tables import RXNORM, TW_SYSTEM, Concept, Tables
 
 OLDEST = datetime.min.replace(tzinfo=UTC)
 """The time of a fact with no date: older than everything."""

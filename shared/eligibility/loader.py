@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from shared.eligibility.compiler import Compiler
 from shared.eligibility.decision import CriterionKind, Scalar
+from shared.eligibility.reference_tables import Tables, load_tables
 from shared.eligibility.schema import TrialFile
-from shared.eligibility.tables import Tables, load_tables
 from shared.eligibility.trial import CompiledCriterion, TrialVersion
 
 TRIALS_DIR = Path(__file__).resolve().parents[1] / "trials"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from shared.eligibility.decision import CriterionKind, Scalar
 from shared.eligibility.primitives.base import Node
+from shared.eligibility.reference_tables import Tables
 from shared.eligibility.schema import TrialFile
-from shared.eligibility.tables import Tables
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from shared.clinical.codes import ICD10CM, LOINC, RXNORM, SNOMED
 from shared.eligibility.loader import TrialFileError, parse_trial
+from shared.eligibility.reference_tables import TW_SYSTEM, Tables
 from shared.eligibility.schema import TrialFile
-from shared.eligibility.tables import TW_SYSTEM, Tables
 from shared.eligibility.trial import TrialVersion
 
 REACHABLE_SYSTEMS = frozenset(

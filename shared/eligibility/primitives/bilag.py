@@ -19,7 +19,7 @@ from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.tables import Concept
+from shared.eligibility.reference_tables import Concept
 
 DOMAINS = (
     "constitutional",

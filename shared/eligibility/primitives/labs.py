@@ -16,7 +16,7 @@ from shared.eligibility.durations import Duration, age_in_years
 from shared.eligibility.index import OLDEST, fact_time
 from shared.eligibility.logic import Truth, compare, compare_bounds
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.tables import Concept
+from shared.eligibility.reference_tables import Concept
 
 POSITIVE_CODES = frozenset(
     {

@@ -15,7 +15,7 @@ from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.records import NOT_TAKEN
-from shared.eligibility.tables import Concept
+from shared.eligibility.reference_tables import Concept
 
 
 def _ingredient(fact: ClinicalFact) -> str:

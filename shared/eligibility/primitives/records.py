@@ -10,7 +10,7 @@ from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time, newest_first
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.tables import Concept
+from shared.eligibility.reference_tables import Concept
 
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 NOT_A_CONDITION = frozenset({"refuted", "entered-in-error"})

@@ -17,7 +17,7 @@ from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth, any_of
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.records import NOT_TAKEN, ClinicianFact
-from shared.eligibility.tables import RXNORM, Concept
+from shared.eligibility.reference_tables import RXNORM, Concept
 
 ONGOING = frozenset({"active", "on-hold", "in-progress", "intended"})
 

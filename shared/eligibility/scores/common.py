@@ -15,7 +15,7 @@ from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.labs import fitting_range, judge, not_a_quantity, read_result
 from shared.eligibility.primitives.records import read_boolean
-from shared.eligibility.tables import TW_SYSTEM, Concept, Tables, tw_code_key
+from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables, tw_code_key
 
 
 @dataclass(frozen=True, slots=True)

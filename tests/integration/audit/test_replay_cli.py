@@ -17,7 +17,7 @@ from shared.contracts.events import DecisionMade
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import TRIALS_DIR, load_trial
-from shared.eligibility.tables import load_tables
+from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import compile_text
 from shared.infra.db import make_engine, make_sessionmaker
 from shared.infra.migrations import upgrade

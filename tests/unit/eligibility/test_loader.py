@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from shared.eligibility.loader import TrialFileError, list_trials, load_trial, parse_trial
-from shared.eligibility.tables import load_tables
+from shared.eligibility.reference_tables import load_tables
 
 TABLES = load_tables()
 TRIAL_FILE = (

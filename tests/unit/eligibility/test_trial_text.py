@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.eligibility.loader import TRIALS_DIR, TrialFileError
-from shared.eligibility.tables import load_tables
+from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import compile_text, content_hash, validate_text
 
 TABLES = load_tables()
