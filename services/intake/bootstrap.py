@@ -9,27 +9,21 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.intake.api import IntakeRuntime, create_api
-from services.intake.database import WriteTurns, make_intake_engine
-from services.intake.handlers import RawIntakeHandler
-from services.intake.leadership import RelayLeadership
-from services.intake.relay import OutboxRelay
-from services.intake.store import PendingEvent, SqlOutbox, sql_unit_of_work
-from services.intake.tables import write_probe
-from shared.contracts.topics import INTAKE_RAW
+from services.intake.adapters.http.api import IntakeRuntime, create_api
+from services.intake.adapters.messaging import RawIntakeHandler, connect, subscribe_raw
+from services.intake.adapters.relay import OutboxRelay
+from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
+from services.intake.adapters.sql.leadership import RelayLeadership
+from services.intake.adapters.sql.store import PendingEvent, SqlOutbox, sql_unit_of_work
+from services.intake.adapters.sql.tables import write_probe
 from shared.infra.auth import TokenRegistry
-from shared.infra.backoff import Backoff
 from shared.infra.clock import utc_now
 from shared.infra.db import make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
-from shared.infra.raw_codec import bytes_decoder, tolerant_parser
 from shared.infra.server import RequestLimits
 from shared.infra.storage import probe_write
 from shared.infra.unit_aliases import install_site_unit_aliases
@@ -68,9 +62,9 @@ def build_app(
                                default_source=settings.raw_default_source,
                                max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake,
                                sender_zone=settings.hl7v2_zone)
-        _subscribe_raw(broker, kafka, settings, raw)
+        subscribe_raw(broker, kafka, settings, raw)
         app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake)
-        tasks = [asyncio.create_task(_connect(broker), name="intake-broker-connect"),
+        tasks = [asyncio.create_task(connect(broker), name="intake-broker-connect"),
                  asyncio.create_task(relay.run(), name="intake-outbox-relay")]
         try:
             yield
@@ -99,36 +93,3 @@ def build_app(
                                       "broker": broker_check}))
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     return app
-
-
-def _subscribe_raw(
-    broker: KafkaBroker, kafka: KafkaSettings, settings: IntakeSettings, raw: RawIntakeHandler
-) -> None:
-    @broker.subscriber(
-        INTAKE_RAW,
-        group_id=settings.raw_group_id,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        session_timeout_ms=kafka.session_timeout_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
-        parser=tolerant_parser,
-        decoder=bytes_decoder,
-    )
-    async def on_raw_submission(message: KafkaMessage) -> None:
-        await raw.handle(message.raw_message, message.headers)
-
-
-async def _connect(broker: KafkaBroker) -> None:
-    """Start the broker, retrying while it is away: intake accepts (into the outbox) meanwhile."""
-    backoff = Backoff(first_s=0.2, max_s=5.0)
-    while True:
-        try:
-            await broker.start()
-            return
-        except Exception as error:
-            log.warning("broker_unavailable", error=type(error).__name__,
-                        retry_in_s=backoff.next_delay_s)
-            with contextlib.suppress(Exception):
-                await broker.stop()
-            await backoff.pause()

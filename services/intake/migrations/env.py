@@ -1,4 +1,4 @@
-from services.intake.tables import metadata
+from services.intake.adapters.sql.tables import metadata
 from shared.infra.alembic_env import run
 
 run(metadata, "intake")

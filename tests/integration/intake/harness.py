@@ -12,10 +12,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy.pool import NullPool
 
-from services.intake.api import IntakeRuntime, create_api
+from services.intake.adapters.http.api import IntakeRuntime, create_api
+from services.intake.adapters.sql.database import make_intake_engine
+from services.intake.adapters.sql.store import sql_unit_of_work
 from services.intake.bootstrap import build_app, utc_now
-from services.intake.database import make_intake_engine
-from services.intake.store import sql_unit_of_work
 from shared.contracts.events import PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
 from shared.infra.auth import TokenRegistry

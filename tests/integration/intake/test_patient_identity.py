@@ -11,7 +11,7 @@ import pytest
 from pydantic import TypeAdapter
 from sqlalchemy import select
 
-from services.intake.tables import outbox
+from services.intake.adapters.sql.tables import outbox
 from shared.contracts.events import PatientEvent, PatientMerged, PatientUpdated
 from shared.infra.db import make_engine
 from tests.integration.intake.harness import FHIR, HL7, LAB, api_without_broker, migrate

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.intake.leadership import RelayLeadership
+from services.intake.adapters.sql.leadership import RelayLeadership
 from shared.infra.db import is_sqlite, make_engine
 
 pytestmark = pytest.mark.integration

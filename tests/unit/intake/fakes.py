@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from services.intake.ports import Conflict, Reidentification, Resolved, SourceIdentity
-from services.intake.receipts import Receipt
-from services.intake.store import PendingEvent
+from services.intake.adapters.sql.store import PendingEvent
+from services.intake.core.ports import Conflict, Reidentification, Resolved, SourceIdentity
+from services.intake.core.receipts import Receipt
 from shared.contracts.events import PatientMerged, PatientUpdated
 
 

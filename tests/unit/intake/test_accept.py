@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.accept import Submission, accept
-from services.intake.media import Format, MediaType
-from services.intake.refusals import InvalidClinicalInput, MalformedInput
+from services.intake.core.accept import Submission, accept
+from services.intake.core.media import Format, MediaType
+from services.intake.core.refusals import InvalidClinicalInput, MalformedInput
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
 

@@ -9,7 +9,7 @@ import pytest
 import structlog
 import structlog.testing
 
-from services.intake.api import IntakeRuntime, create_api
+from services.intake.adapters.http.api import IntakeRuntime, create_api
 from shared.infra.auth import Principal, Role, TokenRegistry
 from shared.settings import IntakeSettings
 from tests.unit.intake.conftest import NOW

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.intake.handlers import RawIntakeHandler
+from services.intake.adapters.messaging import RawIntakeHandler
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
 

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from services.intake.accept import Submission, accept
-from services.intake.api import IntakeRuntime, create_api
-from services.intake.idempotency import content_key
-from services.intake.media import Format, MediaType, media_type
-from services.intake.refusals import InvalidClinicalInput
+from services.intake.adapters.http.api import IntakeRuntime, create_api
+from services.intake.core.accept import Submission, accept
+from services.intake.core.idempotency import content_key
+from services.intake.core.media import Format, MediaType, media_type
+from services.intake.core.refusals import InvalidClinicalInput
 from shared.clinical.hl7v2 import parse_hl7v2
 from shared.infra.auth import Principal, Role, TokenRegistry
 from shared.settings import IntakeSettings
@@ -40,8 +40,8 @@ def oru(*, sent: str = "20261128090000+0000", control: str = "MSG-1", value: str
 @pytest.fixture
 def keep_displays(monkeypatch: pytest.MonkeyPatch) -> None:
     """The display is where these tests see the decoded text; intake drops displays from events
-    (services/intake/free_text.py), so the decoding is observed before that step."""
-    monkeypatch.setattr("services.intake.normalise.without_free_text", lambda updates: updates)
+    (services/intake/core/free_text.py), so the decoding is observed before that step."""
+    monkeypatch.setattr("services.intake.core.normalise.without_free_text", lambda updates: updates)
 
 
 def submission(body: bytes, media: MediaType = HL7, **kwargs: object) -> Submission:

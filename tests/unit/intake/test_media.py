@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.intake.media import Format, media_type
-from services.intake.refusals import UnsupportedMediaType
+from services.intake.core.media import Format, media_type
+from services.intake.core.refusals import UnsupportedMediaType
 
 
 @pytest.mark.parametrize(("header", "expected"), [

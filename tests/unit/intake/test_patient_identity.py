@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.intake.accept import Submission, accept
-from services.intake.media import Format, MediaType
+from services.intake.core.accept import Submission, accept
+from services.intake.core.media import Format, MediaType
 from shared.contracts.events import PatientMerged, PatientUpdated
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork

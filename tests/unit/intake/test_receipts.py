@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.intake.api import IntakeRuntime, create_api
+from services.intake.adapters.http.api import IntakeRuntime, create_api
 from shared.infra.auth import Principal, Role, TokenRegistry
 from shared.settings import IntakeSettings
 from tests.unit.intake.conftest import NOW

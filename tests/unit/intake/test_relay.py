@@ -3,8 +3,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from services.intake.relay import OutboxRelay, RelayRoundFailed
-from services.intake.store import PendingEvent
+from services.intake.adapters.relay import OutboxRelay, RelayRoundFailed
+from services.intake.adapters.sql.store import PendingEvent
 from tests.unit.intake.fakes import FakeOutbox
 
 

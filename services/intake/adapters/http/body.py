@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from services.intake.refusals import MalformedInput, PayloadTooLarge
+from services.intake.core.refusals import MalformedInput, PayloadTooLarge
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

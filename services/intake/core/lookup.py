@@ -8,7 +8,7 @@ durable, and misses are logged too.
 
 from __future__ import annotations
 
-from services.intake.ports import Reidentification, SourceIdentity, UnitOfWork
+from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
 
 NOT_FOUND_KEY = "-"
 

@@ -6,7 +6,7 @@ import codecs
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.intake.refusals import UnsupportedMediaType
+from services.intake.core.refusals import UnsupportedMediaType
 
 
 class Format(StrEnum):

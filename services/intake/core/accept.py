@@ -13,13 +13,13 @@ from uuid import UUID
 
 import structlog
 
-from services.intake.events import patient_merged, patient_updated
-from services.intake.idempotency import client_key, content_key
-from services.intake.media import MediaType
-from services.intake.normalise import Normalised, normalise
-from services.intake.ports import Conflict, IntakeStore, SourceIdentity, UnitOfWork
-from services.intake.pseudonyms import new_surrogate_key
-from services.intake.receipts import Receipt
+from services.intake.core.events import patient_merged, patient_updated
+from services.intake.core.idempotency import client_key, content_key
+from services.intake.core.media import MediaType
+from services.intake.core.normalise import Normalised, normalise
+from services.intake.core.ports import Conflict, IntakeStore, SourceIdentity, UnitOfWork
+from services.intake.core.pseudonyms import new_surrogate_key
+from services.intake.core.receipts import Receipt
 from shared.clinical.facts import PatientUpdate
 from shared.contracts.events import PatientMerged, PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS

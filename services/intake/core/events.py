@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
-from services.intake.pseudonyms import without_source_identifier
+from services.intake.core.pseudonyms import without_source_identifier
 from shared.clinical.facts import ClinicalFact, PatientUpdate
 from shared.contracts.events import PatientMerged, PatientUpdated
 

@@ -1,4 +1,6 @@
-"""The raw upstream topic: each message is a submission, exactly as if it had been POSTed.
+"""Intake on Kafka: the raw upstream topic subscription and the broker connection.
+
+The raw upstream topic: each message is a submission, exactly as if it had been POSTed.
 
 Headers: ``content-type`` (as for HTTP), ``source-system`` (the sender's name, the namespace
 of its patient ids) and optionally ``idempotency-key``. A redelivery after a crash publishes
@@ -9,22 +11,29 @@ What intake refuses goes to the dead-letter topic with the reason; a transient f
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
 import structlog
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 
-from services.intake import metrics
-from services.intake.accept import Submission, accept, log_acceptance
-from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
-from services.intake.media import media_type
-from services.intake.normalise import identifier_problem
-from services.intake.ports import UnitOfWork
-from services.intake.refusals import MalformedInput, PayloadTooLarge, Refusal
+from services.intake.adapters import metrics
+from services.intake.core.accept import Submission, accept, log_acceptance
+from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
+from services.intake.core.media import media_type
+from services.intake.core.normalise import identifier_problem
+from services.intake.core.ports import UnitOfWork
+from services.intake.core.refusals import MalformedInput, PayloadTooLarge, Refusal
+from shared.contracts.topics import INTAKE_RAW
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
+from shared.infra.raw_codec import bytes_decoder, tolerant_parser
+from shared.settings import IntakeSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
 
@@ -86,3 +95,37 @@ class RawIntakeHandler:
             raise MalformedInput("the idempotency-key header must be 1-200 printable ASCII")
         return Submission(body=body, media=media, client=source, received_at=self._clock(),
                           idempotency_key=idempotency_key, sender_zone=self._sender_zone(source))
+
+
+def subscribe_raw(
+    broker: KafkaBroker, kafka: KafkaSettings, settings: IntakeSettings, raw: RawIntakeHandler
+) -> None:
+    """Subscribe ``raw`` to the raw upstream topic; commits only after the handler returns."""
+    @broker.subscriber(
+        INTAKE_RAW,
+        group_id=settings.raw_group_id,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
+        parser=tolerant_parser,
+        decoder=bytes_decoder,
+    )
+    async def on_raw_submission(message: KafkaMessage) -> None:
+        await raw.handle(message.raw_message, message.headers)
+
+
+async def connect(broker: KafkaBroker) -> None:
+    """Start the broker, retrying while it is away: intake accepts (into the outbox) meanwhile."""
+    backoff = Backoff(first_s=0.2, max_s=5.0)
+    while True:
+        try:
+            await broker.start()
+            return
+        except Exception as error:
+            log.warning("broker_unavailable", error=type(error).__name__,
+                        retry_in_s=backoff.next_delay_s)
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await backoff.pause()

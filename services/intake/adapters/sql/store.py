@@ -14,17 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.intake.database import WriteTurns
-from services.intake.ports import (
-    Conflict,
-    IntakeStore,
-    Reidentification,
-    Resolved,
-    SourceIdentity,
-    UnitOfWork,
-)
-from services.intake.receipts import Receipt, details_from_json
-from services.intake.tables import (
+from services.intake.adapters.sql.database import WriteTurns
+from services.intake.adapters.sql.tables import (
     outbox,
     patient_aliases,
     patient_merges,
@@ -33,6 +24,15 @@ from services.intake.tables import (
     receipts,
     reidentifications,
 )
+from services.intake.core.ports import (
+    Conflict,
+    IntakeStore,
+    Reidentification,
+    Resolved,
+    SourceIdentity,
+    UnitOfWork,
+)
+from services.intake.core.receipts import Receipt, details_from_json
 from shared.contracts.events import PatientMerged, PatientUpdated
 
 

@@ -1,4 +1,7 @@
-"""Refill a fresh broker from intake's outbox: every accepted update goes out again, in order.
+"""The admin entry points the CLI may call (``services.cli`` imports nothing else of intake).
+
+``requeue_outbox`` refills a fresh broker from intake's outbox: every accepted update goes out
+again, in order.
 
 The embedded broker (Tansu with ``memory://`` storage) forgets every record when it stops, so
 events intake had already published (and marked published) may never have reached the
@@ -13,8 +16,8 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from services.intake.database import make_intake_engine
-from services.intake.tables import outbox
+from services.intake.adapters.sql.database import make_intake_engine
+from services.intake.adapters.sql.tables import outbox
 
 
 async def requeue_outbox(database_url: str) -> int:

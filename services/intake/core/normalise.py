@@ -15,11 +15,11 @@ from typing import Any
 
 import structlog
 
-from services.intake import metrics
-from services.intake.free_text import without_free_text
-from services.intake.media import Format, MediaType
-from services.intake.receipts import EntryReceipt, Note
-from services.intake.refusals import InvalidClinicalInput, MalformedInput, Refusal
+from services.intake.adapters import metrics
+from services.intake.core.free_text import without_free_text
+from services.intake.core.media import Format, MediaType
+from services.intake.core.receipts import EntryReceipt, Note
+from services.intake.core.refusals import InvalidClinicalInput, MalformedInput, Refusal
 from shared.clinical.errors import InvalidInput, Problem
 from shared.clinical.facts import PatientUpdate
 from shared.clinical.fhir import EntryOutcome, fact_warnings, normalise_fhir

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from services.intake.receipts import Receipt
+from services.intake.core.receipts import Receipt
 from shared.contracts.events import PatientMerged, PatientUpdated
 
 MergeReason = str  # "source-merge" (the source said so) or "same-patient" (names met)

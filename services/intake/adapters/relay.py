@@ -19,8 +19,8 @@ from typing import Protocol
 
 import structlog
 
-from services.intake import metrics
-from services.intake.store import PendingEvent
+from services.intake.adapters import metrics
+from services.intake.adapters.sql.store import PendingEvent
 from shared.infra.backoff import Backoff
 
 log = structlog.get_logger(__name__)

@@ -13,18 +13,19 @@ from fastapi.exceptions import HTTPException
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
-from services.intake import examples, metrics
-from services.intake.accept import Submission, accept, log_acceptance
-from services.intake.body import read_limited_body
-from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
-from services.intake.lookup import look_up
-from services.intake.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, media_type
-from services.intake.ports import Reidentification, SourceIdentity, UnitOfWork
-from services.intake.problems import install_problem_handlers, problem_responses
-from services.intake.pseudonyms import SURROGATE_KEY_PATTERN
-from services.intake.receipts import Note, Receipt
-from services.intake.refusals import Refusal
-from services.intake.reidentify import reidentify
+from services.intake.adapters import metrics
+from services.intake.adapters.http import examples
+from services.intake.adapters.http.body import read_limited_body
+from services.intake.adapters.http.problems import install_problem_handlers, problem_responses
+from services.intake.core.accept import Submission, accept, log_acceptance
+from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
+from services.intake.core.lookup import look_up
+from services.intake.core.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, media_type
+from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
+from services.intake.core.pseudonyms import SURROGATE_KEY_PATTERN
+from services.intake.core.receipts import Note, Receipt
+from services.intake.core.refusals import Refusal
+from services.intake.core.reidentify import reidentify
 from shared.infra.auth import BEARER, Principal, Role, require_role, require_trial
 from shared.settings import IntakeSettings
 from shared.version import VERSION

@@ -6,7 +6,7 @@ the log entry is durable. Attempts on unknown keys are logged too.
 
 from __future__ import annotations
 
-from services.intake.ports import Reidentification, SourceIdentity, UnitOfWork
+from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
 
 
 async def reidentify(request: Reidentification, transaction: UnitOfWork) -> SourceIdentity | None:

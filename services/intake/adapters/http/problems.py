@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from services.intake.refusals import PROBLEM_BASE, Refusal
+from services.intake.core.refusals import PROBLEM_BASE, Refusal
 
 PROBLEM_JSON = "application/problem+json"
 

@@ -1,0 +1,1 @@
+"""Intake's adapters: SQL storage, HTTP API, Kafka messaging."""

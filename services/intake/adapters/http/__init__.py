@@ -1,0 +1,1 @@
+"""Intake's HTTP API (FastAPI): routes, problem documents, bounded body reading."""

@@ -1,0 +1,1 @@
+"""Intake's SQL adapters (SQLite and PostgreSQL): tables, stores, leadership."""

@@ -1,0 +1,1 @@
+"""Intake's use cases over ports: pure, runnable on in-memory fakes."""
