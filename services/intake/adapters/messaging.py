@@ -23,7 +23,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from services.intake.adapters import metrics
-from services.intake.core.accept import Submission, accept, log_acceptance
+from services.intake.adapters.telemetry import count_refusal, log_acceptance
+from services.intake.core.accept import Submission, accept
 from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.core.media import media_type
 from services.intake.core.normalise import identifier_problem
@@ -67,7 +68,7 @@ class RawIntakeHandler:
             acceptance = await accept(submission, self._transaction, self._clock)
         except Refusal as refusal:
             await self._dead_letters.send(record, refusal.reason())
-            metrics.SUBMISSIONS.labels("kafka", "unknown", refusal.slug).inc()
+            count_refusal(refusal, channel="kafka", format_name="unknown")
             log.info("raw_refused", status=refusal.status, problem=refusal.slug,
                      partition=record.partition, offset=record.offset)
             return

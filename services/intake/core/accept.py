@@ -6,25 +6,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from uuid import UUID
-
-import structlog
 
 from services.intake.core.events import patient_merged, patient_updated
 from services.intake.core.idempotency import client_key, content_key
 from services.intake.core.media import MediaType
 from services.intake.core.normalise import Normalised, normalise
-from services.intake.core.ports import Conflict, IntakeStore, SourceIdentity, UnitOfWork
+from services.intake.core.ports import Clock, Conflict, IntakeStore, SourceIdentity, UnitOfWork
 from services.intake.core.pseudonyms import new_surrogate_key
 from services.intake.core.receipts import Receipt
 from shared.clinical.facts import PatientUpdate
 from shared.contracts.events import PatientMerged, PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
-
-log = structlog.get_logger(__name__)
 
 # Parsing a multi-megabyte bundle takes long enough to stall other requests on the loop.
 _OFF_LOOP_BYTES = 64 * 1024
@@ -48,7 +43,7 @@ class Acceptance:
 
 
 async def accept(
-    submission: Submission, transaction: UnitOfWork, clock: Callable[[], datetime]
+    submission: Submission, transaction: UnitOfWork, clock: Clock
 ) -> Acceptance:
     """Raises ``Refusal`` for bad input; returns only once the receipt is committed."""
     normalised = await _normalise(submission)
@@ -79,7 +74,7 @@ async def _record(
     normalised: Normalised,
     keys: list[str],
     transaction: UnitOfWork,
-    clock: Callable[[], datetime],
+    clock: Clock,
 ) -> Acceptance:
     async with transaction() as store:
         existing = await store.receipt_for(keys)
@@ -185,13 +180,3 @@ def _identity(update: PatientUpdate) -> SourceIdentity:
 
 def _sort_key(identity: SourceIdentity) -> tuple[str, str]:
     return identity.source_system, identity.source_patient_id
-
-
-def log_acceptance(acceptance: Acceptance, *, channel: str, client: str) -> None:
-    """Surrogate keys and ids only: the source identifiers stay in intake's database."""
-    receipt = acceptance.receipt
-    with structlog.contextvars.bound_contextvars(receipt_id=str(receipt.receipt_id)):
-        log.info("submission_replayed" if acceptance.replayed else "submission_accepted",
-                 channel=channel, client=client, format=receipt.format,
-                 patient_keys=list(receipt.patient_keys),
-                 event_ids=[str(e) for e in receipt.event_ids])

@@ -13,19 +13,19 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-import structlog
-
-from services.intake.adapters import metrics
 from services.intake.core.free_text import without_free_text
 from services.intake.core.media import Format, MediaType
 from services.intake.core.receipts import EntryReceipt, Note
-from services.intake.core.refusals import InvalidClinicalInput, MalformedInput, Refusal
+from services.intake.core.refusals import (
+    InvalidClinicalInput,
+    MalformedInput,
+    NormaliserDefect,
+    Refusal,
+)
 from shared.clinical.errors import InvalidInput, Problem
 from shared.clinical.facts import PatientUpdate
 from shared.clinical.fhir import EntryOutcome, fact_warnings, normalise_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
-
-log = structlog.get_logger(__name__)
 
 # MLLP framing bytes are transport, not message (a byte-order mark is read by the normaliser).
 _HL7_FRAMING = b"\x0b\x1c \t\r\n"
@@ -74,14 +74,9 @@ def normalise(
     except RecursionError:
         raise MalformedInput("the input is nested too deeply to read") from None
     except Exception as error:
-        # A normaliser defect must not become a 5xx for the sender: refuse, count, and log the
-        # type only (the payload may carry PHI).
-        metrics.NORMALISER_DEFECTS.labels(media.format.value).inc()
-        log.error("normaliser_defect", format=media.format.value, error=type(error).__name__)
-        raise InvalidClinicalInput(
-            "the normaliser could not read this input",
-            [Problem("$", f"unreadable input ({type(error).__name__})")],
-        ) from None
+        # A normaliser defect must not become a 5xx for the sender: refuse (the adapter that
+        # received the input counts it and logs the type only: the payload may carry PHI).
+        raise NormaliserDefect(media.format.value, type(error).__name__) from None
     _require_patients(updates)
     updates = without_free_text(updates)
     warnings = tuple(

@@ -1,8 +1,14 @@
-"""What the intake use cases need from storage; the SQL store and the unit-test fakes provide it."""
+"""What the intake use cases need from the world: storage and a clock. The SQL store
+(``adapters/sql``) and the unit-test fakes (``tests/unit/intake/fakes.py``) provide them.
+
+One transaction's view (``IntakeStore``) is the sum of four ports: the idempotency receipts,
+the pseudonym store (source identities <-> surrogate keys), the event outbox and the
+re-identification access log; they share one transaction, so a receipt is never durable
+without its events and keys, nor an identity returned without its log entry."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,14 +49,21 @@ class Reidentification:
     trial: str | None = None
 
 
-class IntakeStore(Protocol):
-    """One transaction's view of intake's database; nothing is visible to others until commit."""
+class Receipts(Protocol):
+    """Idempotency: every receipt, found again by its content key or ``Idempotency-Key``."""
 
     async def receipt_for(self, dedup_keys: Sequence[str]) -> Receipt | None:
         """The receipt stored under any of these keys, if one exists."""
 
     async def receipt(self, receipt_id: UUID) -> Receipt | None:
         """The receipt with this id, if it exists."""
+
+    async def add_receipt(self, receipt: Receipt, dedup_keys: Sequence[str]) -> None:
+        """Store the receipt under each key; raises ``Conflict`` if a key is taken."""
+
+
+class PseudonymStore(Protocol):
+    """Source identities and their names, each linked to the surrogate key it is known under."""
 
     async def resolve_patient(
         self, identity: SourceIdentity, aliases: Sequence[str], new_key: str
@@ -70,21 +83,34 @@ class IntakeStore(Protocol):
     async def merge_patients(self, merged_key: str, surviving_key: str, reason: str) -> None:
         """Re-point every name of ``merged_key`` at ``surviving_key`` and record the merge."""
 
+    async def source_identity(self, patient_key: str) -> SourceIdentity | None:
+        """The source identity behind a surrogate key, if the key exists."""
+
+
+class EventOutbox(Protocol):
+    """Events committed with their receipt, for the relay to publish."""
+
     async def add_to_outbox(
         self, events: Sequence[PatientUpdated | PatientMerged], topic: str
     ) -> None:
         """Queue events for the relay, in this order, after everything queued before."""
 
-    async def add_receipt(self, receipt: Receipt, dedup_keys: Sequence[str]) -> None:
-        """Store the receipt under each key; raises ``Conflict`` if a key is taken."""
 
-    async def source_identity(self, patient_key: str) -> SourceIdentity | None:
-        """The source identity behind a surrogate key, if the key exists."""
+class AccessLog(Protocol):
+    """The append-only re-identification access log."""
 
     async def log_reidentification(self, entry: Reidentification, found: bool) -> None:
         """Append to the re-identification access log."""
 
 
+class IntakeStore(Receipts, PseudonymStore, EventOutbox, AccessLog, Protocol):
+    """One transaction's view of intake's database; nothing is visible to others until commit."""
+
+
 class UnitOfWork(Protocol):
     def __call__(self) -> AbstractAsyncContextManager[IntakeStore]:
         """A transaction: committed when the block ends normally, rolled back otherwise."""
+
+
+Clock = Callable[[], datetime]
+"""The current time, aware UTC (``shared.infra.clock.utc_now`` in the service)."""

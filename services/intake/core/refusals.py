@@ -66,3 +66,15 @@ class InvalidClinicalInput(Refusal):
     def from_error(cls, error: InvalidInput) -> InvalidClinicalInput:
         count = len(error.problems)
         return cls(f"{count} problem{'s' * (count != 1)} in the input", error.problems)
+
+
+class NormaliserDefect(InvalidClinicalInput):
+    """The shared normaliser failed on this input with an unexpected exception: refused as
+    unreadable (422, never a 5xx), and counted and logged by the adapter that received it
+    (the error type only: the payload may carry PHI)."""
+
+    def __init__(self, format_name: str, error_type: str) -> None:
+        super().__init__("the normaliser could not read this input",
+                         [Problem("$", f"unreadable input ({error_type})")])
+        self.format_name = format_name
+        self.error_type = error_type

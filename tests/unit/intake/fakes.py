@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 from uuid import UUID
 
 from services.intake.adapters.sql.store import PendingEvent
@@ -92,16 +94,54 @@ class FakeStore:
 
 
 class FakeUnitOfWork:
-    def __init__(self) -> None:
+    """Transactions on snapshots, committed optimistically like a serialisable database: one
+    that created a receipt key or a patient another committed meanwhile fails with ``Conflict``
+    (as the unique indexes make the SQL store do); otherwise its changes are applied on top.
+    Each transaction yields to the event loop before committing, so concurrent use cases
+    interleave as they do on a real database."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
         self.committed = FakeDatabase()
         self.commits = 0
+        self.fail_on = fail_on  # a store method that raises (the database went away mid-way)
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[FakeStore]:
+        base = copy.deepcopy(self.committed)
         staging = copy.deepcopy(self.committed)
-        yield FakeStore(staging)
-        self.committed = staging
+        yield FailingStore(staging, self.fail_on) if self.fail_on else FakeStore(staging)
+        await asyncio.sleep(0)
+        self.committed = _merged(base, staging, self.committed)
         self.commits += 1
+
+
+class FailingStore(FakeStore):
+    def __init__(self, data: FakeDatabase, fail_on: str) -> None:
+        super().__init__(data)
+        self.fail_on = fail_on
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == object.__getattribute__(self, "fail_on"):
+            raise ConnectionError("the database went away")
+        return object.__getattribute__(self, name)
+
+
+def _merged(base: FakeDatabase, staging: FakeDatabase, current: FakeDatabase) -> FakeDatabase:
+    if current == base:
+        return staging
+    for name in ("receipt_keys", "patients"):
+        created = set(getattr(staging, name)) - set(getattr(base, name))
+        if created & set(getattr(current, name)):
+            raise Conflict(f"{name}: created by a concurrent transaction")
+    result = copy.deepcopy(current)
+    for f in fields(FakeDatabase):
+        mine, before = getattr(staging, f.name), getattr(base, f.name)
+        into = getattr(result, f.name)
+        if isinstance(mine, list):
+            into.extend(mine[len(before):])
+        else:
+            into.update({k: v for k, v in mine.items() if before.get(k) != v})
+    return result
 
 
 class FakeOutbox:

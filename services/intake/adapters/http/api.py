@@ -17,7 +17,8 @@ from services.intake.adapters import metrics
 from services.intake.adapters.http import examples
 from services.intake.adapters.http.body import read_limited_body
 from services.intake.adapters.http.problems import install_problem_handlers, problem_responses
-from services.intake.core.accept import Submission, accept, log_acceptance
+from services.intake.adapters.telemetry import count_refusal, log_acceptance
+from services.intake.core.accept import Submission, accept
 from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.core.lookup import look_up
 from services.intake.core.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, media_type
@@ -191,7 +192,7 @@ async def _submit(request: Request, response: Response, principal: Principal, ex
                                     sender_zone=runtime.settings.hl7v2_zone(principal.client))
             acceptance = await accept(submission, runtime.transaction, runtime.clock)
     except Refusal as refusal:
-        metrics.SUBMISSIONS.labels("http", expected.value, refusal.slug).inc()
+        count_refusal(refusal, channel="http", format_name=expected.value)
         raise
     runtime.on_accepted()
     outcome = "replayed" if acceptance.replayed else "accepted"
