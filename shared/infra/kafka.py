@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
+from shared.contracts.channels import dead_letter_policies
 from shared.contracts.topics import ALL_TOPICS
 from shared.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+def topic_configs() -> dict[str, dict[str, str]]:
+    """The topic-level configuration each declared topic is created with: a dead-letter topic
+    that holds PHI gets its bounded retention (``shared.contracts.channels``)."""
+    return {
+        topic: {"retention.ms": str(policy.retention_ms), "cleanup.policy": "delete"}
+        for topic, policy in dead_letter_policies().items() if policy.retention_ms is not None
+    }
 
 
 def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
@@ -28,10 +42,14 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str] = ALL_TOPICS) -> list[str]:
-    """Create the topics that do not exist yet, with the configured partition count.
+    """Create the topics that do not exist yet, with the configured partition count and their
+    declared configuration (``topic_configs``: the raw dead-letter topic's retention).
 
     Idempotent: running it again (or from several processes at once) creates nothing twice.
-    Returns the names it created.
+    A topic that exists with a different declared configuration is reported (log
+    ``topic_config_differs``), not altered: AlterConfigs replaces a topic's whole configuration
+    on Apache Kafka and Tansu 0.6.0 does not implement it; ``deploy/SECURITY.md`` gives the
+    ``kafka-configs.sh`` command. Returns the names it created.
     """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
@@ -39,14 +57,50 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str] = ALL_TOP
     )
     await admin.start()
     try:
+        configs = topic_configs()
         existing = set(await admin.list_topics())
+        await _report_differing_configs(
+            admin, {t: configs[t] for t in topics if t in existing and t in configs})
         wanted = [t for t in topics if t not in existing]
         if not wanted:
             return []
-        new = [NewTopic(t, settings.partitions, settings.replication_factor) for t in wanted]
+        new = [NewTopic(t, settings.partitions, settings.replication_factor,
+                        topic_configs=configs.get(t, {})) for t in wanted]
         # Created concurrently by another process: that is the goal, not an error.
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new)
         return wanted
     finally:
         await admin.close()
+
+
+async def describe_topic_configs(
+    admin: AIOKafkaAdminClient, topics: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """The broker's configuration of each of ``topics`` (name -> value; values set to None
+    by the broker are left out)."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics]
+    if not resources:
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(resources):
+        for _error, _message, _type, name, entries in response.resources:
+            found[name] = {entry[0]: entry[1] for entry in entries if entry[1] is not None}
+    return found
+
+
+async def _report_differing_configs(
+    admin: AIOKafkaAdminClient, wanted: Mapping[str, Mapping[str, str]]
+) -> None:
+    if not wanted:
+        return
+    try:
+        actual = await describe_topic_configs(admin, wanted)
+    except Exception as error:  # a broker without DescribeConfigs: nothing to compare with
+        log.warning("topic_config_unknown", error=type(error).__name__)
+        return
+    for topic, config in wanted.items():
+        differs = {k: v for k, v in config.items() if actual.get(topic, {}).get(k) != v}
+        if differs:
+            log.warning("topic_config_differs", topic=topic, wanted=differs,
+                        actual={k: actual.get(topic, {}).get(k) for k in differs})
