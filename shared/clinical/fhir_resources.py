@@ -107,7 +107,7 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
 
     start, end, time_notes = observation_time(reader, resource, path)
     partial = _partial_effective(resource, path)
-    unread_time = partial[1] if partial is not None else None
+    unread_time = _status_unread(resource, path) or (partial[1] if partial is not None else None)
     fact = _observed(reader, resource, path, provenance, part="")
     if fact is None:
         return []
@@ -118,18 +118,23 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
         )
         if built is not None:
             missing = None if _has_value(built) else _no_value(component, built_path(index))
+            absent = _absent(component, built_path(index)) if missing else None
             shared = {
                 "status": resource.get("status"),
                 "effective_start": start,
                 "effective_end": end,
-                "notes": (*time_notes, *built.notes, *((missing,) if missing else ())),
-                "unread": built.unread or unread_time,
+                "notes": (
+                    *time_notes, *built.notes, *((missing,) if missing and not absent else ())
+                ),
+                "unread": built.unread or unread_time or absent,
             }
             components.append(built.model_copy(update=shared))
     notes = fact.notes
+    absent = None
     if not _has_value(fact) and not components:
         missing = _no_value(resource, path)
-        notes = (*notes, missing) if missing is not None else notes
+        absent = _absent(resource, path) if missing is not None else None
+        notes = (*notes, missing) if missing is not None and absent is None else notes
     return [
         fact.model_copy(
             update={
@@ -138,10 +143,59 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
                 "effective_end": end,
                 "components": tuple(components),
                 "notes": (*time_notes, *notes),
-                "unread": fact.unread or unread_time,
+                "unread": fact.unread or unread_time or absent,
             }
         )
     ]
+
+
+# FHIR R4 observation-status (required binding of Observation.status): the statuses whose result
+# is kept unread. ``cancelled``: "The observation is unavailable because the measurement was not
+# started or not completed" (HL7 v2 table 0085 X/N): no result was obtained, and an older one
+# must not decide in its place. ``unknown``: "The authoring/source system does not know which of
+# the status values currently applies": it may be preliminary or withdrawn. (``preliminary`` is
+# counted unread by the engine; ``registered`` has no result yet and ``entered-in-error`` is
+# withdrawn: both are ignored by the engine, ``shared/eligibility/index.py``.)
+_UNREAD_STATUS = {
+    "cancelled": "the measurement was not started or not completed: no result was obtained",
+    "unknown": "the sender does not know whether the result is final, preliminary or withdrawn",
+}
+
+
+def _status_unread(resource: Json, path: str) -> ReadingNote | None:
+    status = resource.get("status")
+    meaning = _UNREAD_STATUS.get(status) if isinstance(status, str) else None
+    if meaning is None:
+        return None
+    return ReadingNote(
+        path=f"{path}.status",
+        reason=f"status {status!r} (FHIR R4 observation-status): {meaning}",
+    )
+
+
+def _absent(element: Json, path: str) -> ReadingNote | None:
+    """The unread note of a result sent with ``dataAbsentReason`` and no ``value[x]``.
+
+    FHIR R4 Observation.dataAbsentReason: "Provides a reason why the expected value in the
+    element Observation.value[x] is missing" (obs-6: only when value[x] is absent). The result
+    exists and says its value is missing (not performed, error, masked, a value the device could
+    not report ...): it is kept unread, so every criterion reading it is unknown while it is the
+    latest result, and an older result never decides in its place (issue 9).
+    """
+    absent = _first_code(element.get("dataAbsentReason"))
+    if absent is None:
+        if isinstance(element.get("dataAbsentReason"), dict):
+            absent = "no code"
+        else:
+            return None
+    return ReadingNote(
+        path=f"{path}.dataAbsentReason",
+        reason=(
+            f"no value: the sender says why it is absent ({absent}; FHIR R4"
+            " Observation.dataAbsentReason): the result could not be obtained, and an older"
+            " result cannot stand in for it"
+        ),
+    )
 
 
 def observation_time(

@@ -59,8 +59,10 @@ from shared.clinical.hl7v2_values import (
     REPLACING_STATUSES,
     RESULT_STATUS,
     VALUED_STATUSES,
+    WITHDRAWING,
     ObxField,
     codings,
+    not_obtained,
     read_obx_value,
     reference_range,
 )
@@ -448,7 +450,13 @@ def _observation(
         return None
     effective, time_notes, undated = _observed_at(message, log, obx, order, label)
     notes.extend(time_notes)
-    unread = value.unread
+    unread = not_obtained(status_code, f"{label}.11") or value.unread
+    if status_code in WITHDRAWING:
+        # table 0085 D/W: this OBX withdraws exactly the result with the same identity (order,
+        # OBX-3, OBX-4), which becomes an entered-in-error tombstone; the receipt says so
+        notes.append(ReadingNote(path=f"{label}.11", reason=(
+            f"result status {status_code} ({WITHDRAWING[status_code]}; HL7 v2.5.1 table 0085):"
+            f" withdraws the result {identity.removeprefix('HL7v2/')}")))
     if unread is None and undated and status_code in VALUED_STATUSES:
         unread = ReadingNote(path=f"{label}.14", reason="no observation time (OBX-14 and OBR-7"
                              " are empty): its place among other results is unknown")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from shared.clinical.codes import HL7V2_SYSTEMS, LOINC, SNOMED
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
-from shared.clinical.qualitative import qualitative_coding
+from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
 from shared.clinical.reading import (
     COMPARATORS,
     ProblemLog,
@@ -45,6 +45,31 @@ RESULT_STATUS = {
 VALUED_STATUSES = frozenset({"C", "F", "P", "R", "S", "U"})
 # Table 0085 statuses that change an earlier result of the same order and observation.
 REPLACING_STATUSES = frozenset({"C", "D", "W"})
+# Table 0085 statuses saying a result was sought and none exists: X "results cannot be obtained
+# for this observation", N "not asked" (not sought although OBR-4 implies it would be). Such a
+# result is kept unread at OBX-11: it may stand for a value the analyser could not report
+# (clotted, out of range), so an older result must not decide in its place (issue 9). FHIR R4
+# reads the same as Observation.status ``cancelled`` and ``dataAbsentReason``.
+NOT_OBTAINED = {
+    "X": "results cannot be obtained for this observation",
+    "N": "not asked: the observation was not sought",
+}
+# Table 0085 statuses that withdraw the earlier result of the same order and observation.
+WITHDRAWING = {"D": "deletes the OBX record", "W": "post original as wrong"}
+
+
+def not_obtained(status: str, path: str) -> ReadingNote | None:
+    """The unread note of an OBX whose OBX-11 says no result was obtained (X, N), else None."""
+    meaning = NOT_OBTAINED.get(status)
+    if meaning is None:
+        return None
+    return ReadingNote(
+        path=path,
+        reason=(
+            f"result status {status} ({meaning}; HL7 v2.5.1 table 0085): no result was"
+            " obtained, and an older result cannot stand in for it"
+        ),
+    )
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 _RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:-|to|–)\s*({_NUMBER})\s*$", re.IGNORECASE)
@@ -148,7 +173,7 @@ def read_obx_value(
                     " (v2.5.1 7.4.2.2 requires it; e.g. NM for a number)")
         return ObxReading()
     if value_type in _CODED_TYPES:
-        return _coded(value)
+        return _coded(log, loinc, value, unit)
     if value.valued_repetitions > 1 and value_type not in _FREE_TEXT_TYPES:
         reason = f"{value.valued_repetitions} values in one {value_type} result"
         return _unread(value.path, reason, None, sent_unit)
@@ -169,27 +194,55 @@ def read_obx_value(
     return ObxReading()
 
 
-def _coded(value: ObxField) -> ObxReading:
-    """CE/CWE/CNE (v2.5.1 2A.3.13): identifier and alternate identifier name one concept.
+def _coded(log: ProblemLog, loinc: str | None, value: ObxField, unit: ObxField) -> ObxReading:
+    """CE/CWE/CNE (v2.5.1 2A.3.13 CWE): the identifier (CWE-1..3) and the alternate identifier
+    (CWE-4..6) name one concept, as every coding of a FHIR R4 CodeableConcept does.
 
-    The coding kept is the first in a standard system the product reads (SNOMED CT, then
-    LOINC answer codes), else the first. Without any code, the text (CWE.2, else CWE.9
-    original text) goes through the qualitative vocabulary, as an ST result would; else unread.
+    Read as FHIR's ``valueCodeableConcept`` is (``fhir_values.read_concept``): any coding
+    TrialWatch knows decides (``qualitative.coded_answer``: SNOMED CT qualifiers, LOINC answer
+    codes, the ECOG answer list as its score), wherever it is; codings that mean different
+    results make the value unread; with no known coding the first in a standard system (SNOMED
+    CT, then LOINC) is kept as sent, else the first, with a note. ``received`` keeps both codings
+    as sent (CWE-1..6). Without any code, the text (CWE-2, else CWE-9 original text) goes through
+    the qualitative vocabulary, as an ST result would; else unread.
     """
     coded = codings(value)
-    shown = "^".join(part for part in value.repetitions[0][:3]) if value.repetitions else ""
+    shown = "^".join(part for part in value.repetitions[0][:6]) if value.repetitions else ""
     received = ReceivedValue(value=shown.strip("^") or None)
     if coded:
+        readings: dict[object, tuple[Coding, Answer]] = {}
+        for coding in coded:
+            answer = coded_answer(coding)
+            if answer is not None:
+                key = (answer.coding.system, answer.coding.code) if answer.coding else answer.score
+                readings.setdefault(key, (coding, answer))
+        if len(readings) > 1:
+            sent = ", ".join(f"{c.system}|{c.code}" for c, _ in readings.values())
+            reason = f"the identifier and alternate identifier mean different results ({sent})"
+            return ObxReading(unread=ReadingNote(path=value.path, reason=reason), received=received)
+        if readings:
+            _, answer = next(iter(readings.values()))
+            if answer.coding is not None:
+                return ObxReading(code=answer.coding, received=received)
+            score = answer.score if answer.score is not None else 0.0
+            one = ObxField(path=unit.path, repetitions=(("1",),))
+            read = _quantity(log, loinc, score, None, one, value.path, shown.strip("^"))
+            return ObxReading(
+                quantity=read.quantity, unread=read.unread, notes=read.notes, received=received
+            )
         preferred = next(
             (c for system in _PREFERRED_SYSTEMS for c in coded if c.system == system), coded[0]
         )
-        return ObxReading(code=preferred, received=received)
+        note = ReadingNote(path=value.path, reason=(
+            "no coding is a result code TrialWatch knows; kept as sent"
+            f" ({preferred.system}|{preferred.code})"))
+        return ObxReading(code=preferred, notes=(note,), received=received)
     text = value.component(1) or value.component(8)
-    coding = qualitative_coding(text) if text else None
-    if coding is not None:
+    word = qualitative_coding(text) if text else None
+    if word is not None:
         note = ReadingNote(path=value.path, reason=f"coded value without a code: its text"
                            f" {text!r} read as a qualitative result word")
-        return ObxReading(code=coding, notes=(note,), received=ReceivedValue(value=text))
+        return ObxReading(code=word, notes=(note,), received=ReceivedValue(value=text))
     reason = "coded value without a code (CWE.1), and no text that is a qualitative result word"
     return ObxReading(unread=ReadingNote(path=value.path, reason=reason), received=None)
 

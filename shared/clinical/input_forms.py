@@ -52,14 +52,20 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "v2.5.1 7.4.2.5"),
     InputForm("OBX-5 (TX, FT)", "free text", "unread, never copied (it may name people)",
               "v2.5.1 2A.3.77 TX, 2A.3.31 FT"),
-    InputForm("OBX-5 (CE, CWE, CNE)", "`code^text^system` (and alternate triplet)",
-              "read: the first coding; table 0396 names mapped to URIs", "v2.5.1 2A.3.13 CWE"),
+    InputForm("OBX-5 (CE, CWE, CNE)", "`code^text^system` and the alternate `^code^text^system`"
+              " (CWE-4..6)", "read as a FHIR CodeableConcept: any known coding of the two decides;"
+              " codings meaning different results are unread; neither known: the first (SNOMED CT,"
+              " LOINC first) kept as sent, noted; both kept in the received value; table 0396 names"
+              " mapped to URIs", "v2.5.1 2A.3.13 CWE"),
     InputForm("OBX-5 (other table 0125 types)", "DT, TS, RP, ED, NA, XPN ...",
               "unread: holds no result TrialWatch reads", "v2.5.1 table 0125"),
     InputForm("OBX-5", "empty, OBX-11 `F`/`C`/`P`/`R`/`S`/`U`", "unread: a result without value",
               "v2.5.1 7.4.2.5, table 0085"),
-    InputForm("OBX-5", "empty, OBX-11 `I`/`O`/`X`/`N`/`D`/`W`", "read: no value expected",
+    InputForm("OBX-5", "empty, OBX-11 `I`/`O`/`D`/`W`", "read: no value expected",
               "table 0085"),
+    InputForm("OBX-11", "`X` (results cannot be obtained), `N` (not asked)",
+              "unread at `OBX[n].11`: no result was obtained, so no older result decides in its"
+              " place", "table 0085"),
     InputForm("OBX-2", "empty while OBX-5 is valued", "refused at `OBX[n].2`",
               "v2.5.1 7.4.2.2 (required when OBX-5 is valued)"),
     InputForm("OBX-2", "not in table 0125", "refused at `OBX[n].2`", "v2.5.1 table 0125"),
@@ -69,7 +75,8 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBX-11", "`C` (corrected)", "read: replaces the result of the same order + "
               "observation", "table 0085"),
     InputForm("OBX-11", "`W` (post original as wrong), `D` (delete)",
-              "read: the earlier result becomes an `entered-in-error` tombstone", "table 0085"),
+              "read: exactly the result of the same order + OBX-3 + OBX-4 becomes an"
+              " `entered-in-error` tombstone; the receipt names it", "table 0085"),
     InputForm("OBX-11", "`C`/`W`/`D` whose order has no OBR-3/OBR-2 (or ORC-3/ORC-2) number",
               "refused at `OBR[n].3`: what it replaces cannot be found", "table 0085"),
     InputForm("OBX-11", "a code outside table 0085", "refused at `OBX[n].11`", "table 0085"),
@@ -177,9 +184,15 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               f"{_R4} Observation.value[x]"),
     InputForm("Observation.value[x]", "valueTime, valueDateTime, valuePeriod, valueSampledData",
               "unread: not a result form TrialWatch reads", f"{_R4} Observation.value[x]"),
-    InputForm("Observation.value[x]", "absent, with `dataAbsentReason`",
-              "no value, with a note naming the reason; a panel with `hasMember` adds nothing",
+    InputForm("Observation.value[x]", "absent, with `dataAbsentReason` (any code, or text only)",
+              "unread at `dataAbsentReason`, naming the reason: the result could not be obtained,"
+              " so no older result decides in its place; a panel with `hasMember` adds nothing",
               f"{_R4} Observation.dataAbsentReason"),
+    InputForm("Observation.status", "`cancelled`, `unknown`",
+              "unread at `status` (not obtained; status unknown)", f"{_R4} observation-status"),
+    InputForm("Observation.status", "`entered-in-error`, `registered`",
+              "read: withdrawn / no result yet; no criterion reads it",
+              f"{_R4} observation-status"),
     InputForm("Observation.effective[x]", "dateTime, instant, Period with an offset",
               "read; a date alone is that day's start in UTC", f"{_R4} dateTime"),
     InputForm("Observation.effective[x]", "`effectiveDateTime` known only to the year or month "

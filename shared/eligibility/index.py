@@ -21,21 +21,46 @@ OLDEST = datetime.min.replace(tzinfo=UTC)
 """The time of a fact with no date: older than everything."""
 _OLDEST = OLDEST
 IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled", "registered"})
+"""Statuses of facts no criterion reads: withdrawn (entered-in-error: HL7 v2 table 0085 D/W),
+pending with no result yet (FHIR R4 observation-status registered; table 0085 I/O), and a
+cancelled order or medication. A cancelled *observation* is not ignored: see ``UNREAD_STATUSES``."""
 PRELIMINARY = "preliminary"
 """FHIR R4 observation-status preliminary ("data may be incomplete or unverified"; HL7 v2
 table 0085 P, R, S): such a result is kept unread, so a newer preliminary result is never
 silently overtaken by an older final one and the criterion waits for the final (which, of
 the same Observation or order and observation, replaces it)."""
+UNREAD_STATUSES = {
+    PRELIMINARY: "the result is preliminary (not final): it waits for the final",
+    # FHIR R4 observation-status cancelled: "the measurement was not started or not completed"
+    # (HL7 v2 table 0085 X "results cannot be obtained", N "not asked"): a result was sought
+    # and none was obtained, so an older one must not decide in its place
+    "cancelled": "the result was cancelled: no result was obtained (observation-status)",
+    # FHIR R4 observation-status unknown: the sender does not know which status applies, so
+    # it may be preliminary or withdrawn
+    "unknown": "the result's status is unknown: it may be preliminary or withdrawn",
+}
+"""Observation statuses that keep a result unread (the normaliser names the source path; this
+is the fallback for facts stored before it did)."""
 
 
 def not_final(fact: ClinicalFact) -> ClinicalFact:
-    """A preliminary fact as an unread one (see ``PRELIMINARY``); any other fact unchanged."""
-    if fact.status != PRELIMINARY or fact.unread is not None:
+    """An observation whose status is in ``UNREAD_STATUSES`` as an unread one; any other fact
+    unchanged."""
+    if fact.unread is not None or fact.kind is not FactKind.OBSERVATION:
         return fact
-    note = ReadingNote(
-        path="status", reason="the result is preliminary (not final): it waits for the final"
+    reason = UNREAD_STATUSES.get(fact.status or "")
+    if reason is None:
+        return fact
+    return fact.model_copy(update={"unread": ReadingNote(path="status", reason=reason)})
+
+
+def ignored(fact: ClinicalFact) -> bool:
+    """Whether no criterion reads ``fact`` (``IGNORED_STATUSES``; an unread observation that
+    was cancelled is read, as unread)."""
+    return fact.status in IGNORED_STATUSES and not (
+        fact.unread is not None and fact.kind is FactKind.OBSERVATION
+        and fact.status == "cancelled"
     )
-    return fact.model_copy(update={"unread": note})
 
 
 def fact_time(fact: ClinicalFact) -> datetime:
@@ -190,7 +215,7 @@ class FactIndex:
         exact = readable.exact if isinstance(readable, Readable) else None
         medication = FactKind.MEDICATION
         for fact in map(not_final, patient.facts):
-            if fact.status in IGNORED_STATUSES:
+            if ignored(fact):
                 continue
             if exact is None or fact.kind is medication:
                 keys = _keys(fact, products, readable)
@@ -229,7 +254,7 @@ class FactIndex:
             changed.update(old_keys)
             for key in old_keys:
                 by_key[key] = [f for f in by_key[key] if f.fact_id != fact.fact_id]
-            if fact.status in IGNORED_STATUSES:
+            if ignored(fact):
                 continue
             keys = _keys(fact, self._products, self._readable)
             if not keys:

@@ -329,8 +329,12 @@ def test_a_data_absent_reason_is_named_and_carries_no_value() -> None:
     }
     fact = _read(_observation(PLATELETS, dataAbsentReason=reason))
     assert fact.value_quantity is None
-    assert fact.unread is None
-    assert [n.path for n in fact.notes] == ["Observation.dataAbsentReason"]
+    # FHIR R4 Observation.dataAbsentReason: the result exists and its value could not be
+    # obtained: kept unread (never an older result deciding in its place), named at its path
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.dataAbsentReason"
+    assert "error" in fact.unread.reason
+    assert fact.notes == ()
 
 
 # --- kind 6: elements once dropped silently ------------------------------------------
@@ -415,4 +419,5 @@ def test_a_component_without_a_value_says_so() -> None:
     ])
     systolic, diastolic = _read(panel).components
     assert systolic.notes == ()
-    assert [n.path for n in diastolic.notes] == ["Observation.component[1].dataAbsentReason"]
+    assert diastolic.unread is not None
+    assert diastolic.unread.path == "Observation.component[1].dataAbsentReason"

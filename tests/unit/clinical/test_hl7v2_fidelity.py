@@ -193,9 +193,13 @@ def test_a_valued_result_without_a_value_type_is_refused_at_obx_2_never_dropped(
     assert found[0].startswith("OBX[1].2: value type (OBX-2) is empty while OBX-5 is valued")
 
 
-def test_a_cancelled_result_without_value_type_or_value_is_accepted() -> None:
+def test_a_cancelled_result_without_value_type_or_value_is_accepted_and_kept_unread() -> None:
+    # table 0085 X "results cannot be obtained": accepted (OBX-2 is needed only when OBX-5 is
+    # valued) and kept unread at OBX-11, so an older result never decides in its place
     fact = only_fact(message("OBX|1||777-3^Platelets^LN||||||||X"))
-    assert (fact.status, fact.unread) == ("cancelled", None)
+    assert fact.status == "cancelled"
+    assert fact.unread is not None
+    assert fact.unread.path == "OBX[1].11"
 
 
 def test_a_value_type_outside_table_0125_is_refused() -> None:
