@@ -29,10 +29,10 @@ from sqlalchemy import Column, MetaData, Table, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.audit.chain_store import ChainStore
-from services.audit.records import GENESIS_HASH, build_record
-from services.audit.tables import records
-from services.audit.verifier import verify_chain
+from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.sql.tables import records
+from services.audit.core.audit_record import GENESIS_HASH, build_record
+from services.audit.core.verify import verify_chain
 from shared.infra.db import make_engine
 from shared.infra.migrations import upgrade
 from tests.unit.audit.factories import decision_event

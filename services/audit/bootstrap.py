@@ -10,16 +10,16 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from services.audit.access_log import AccessLog
-from services.audit.actions import ActionIngest
-from services.audit.api import AuditApi, router
-from services.audit.chain_store import ChainStore
-from services.audit.checkpoint_writer import CheckpointWriter
-from services.audit.handlers import register_handlers
-from services.audit.ingest import DecisionIngest
-from services.audit.queries import RecordQueries
-from services.audit.tables import write_probe
-from services.audit.verifier import verify_chain
+from services.audit.adapters.http.routes import AuditApi, router
+from services.audit.adapters.messaging import register_handlers
+from services.audit.adapters.sql.access_log import AccessLog
+from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.sql.record_queries import RecordQueries
+from services.audit.adapters.sql.tables import write_probe
+from services.audit.core.action_ingest import ActionIngest
+from services.audit.core.checkpoint_writer import CheckpointWriter
+from services.audit.core.decision_ingest import DecisionIngest
+from services.audit.core.verify import verify_chain
 from shared.infra.auth import TokenRegistry
 from shared.infra.backoff import Backoff
 from shared.infra.clock import utc_now

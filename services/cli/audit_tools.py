@@ -18,11 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.audit.chain_store import ChainStore
-from services.audit.queries import RecordQueries
-from services.audit.replay import EngineUnavailable, engine_for_text, installed_engine, replay
-from services.audit.verification import Expectations, VerificationReport
-from services.audit.verifier import verify_chain
+from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.sql.record_queries import RecordQueries
+from services.audit.core.chain_walk import Expectations, VerificationReport
+from services.audit.core.replay import EngineUnavailable, engine_for_text, installed_engine, replay
+from services.audit.core.verify import verify_chain
 from shared.infra.db import existing_database, make_engine
 from shared.settings import AuditSettings
 

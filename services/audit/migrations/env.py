@@ -1,4 +1,4 @@
-from services.audit.tables import metadata
+from services.audit.adapters.sql.tables import metadata
 from shared.infra.alembic_env import run
 
 run(metadata, "audit")

@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.audit.chain_store import ChainStore
-from services.audit.checkpoint_writer import CheckpointWriter
-from services.audit.checkpoints import sign_checkpoint, write_checkpoint
+from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.core.checkpoint_writer import CheckpointWriter
+from services.audit.core.checkpoints import sign_checkpoint, write_checkpoint
 from shared.infra.db import make_engine
 from shared.infra.signing import load_or_create_signing_key
 from tests.integration.audit.harness import migrate

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from services.audit.adapters.sql.tables import records
 from services.audit.bootstrap import build_app
-from services.audit.tables import records
 from shared.contracts.events import DecisionMade
 from shared.contracts.topics import DECISIONS
 from shared.infra.db import make_engine

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from services.audit.access_log import AccessLog
-from services.audit.chain_store import ChainStore
+from services.audit.adapters.sql.access_log import AccessLog
+from services.audit.adapters.sql.chain_store import ChainStore
 from shared.infra.auth import Principal, Role
 from shared.infra.db import make_engine
 from shared.settings import AuditSettings, KafkaSettings

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.audit.chain_store import ChainStore
+from services.audit.adapters.sql.chain_store import ChainStore
 from shared.eligibility.decision import Outcome, TrialRef
 from shared.infra.db import make_engine
 from shared.settings import KafkaSettings

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.chain_store import ChainStore
-from services.audit.checkpoint_writer import CheckpointWriter
-from services.audit.checkpoints import load_checkpoints
+from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.core.checkpoint_writer import CheckpointWriter
+from services.audit.core.checkpoints import load_checkpoints
 from shared.infra.db import make_engine
 from shared.infra.signing import load_or_create_signing_key, load_public_key
 from shared.settings import KafkaSettings

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from services.audit import metrics
-from services.audit.chain_store import ChainStore
-from services.audit.verifier import verify_chain
+from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.core.verify import verify_chain
 from shared.contracts.events import DeadLetter
 from shared.contracts.topics import DECISIONS, dead_letter
 from shared.infra.db import make_engine

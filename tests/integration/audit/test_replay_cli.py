@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.chain_store import ChainStore
+from services.audit.adapters.sql.chain_store import ChainStore
 from services.cli.audit_tools import main as audit_tools
 from services.evaluator.trial_registry import add_version
 from shared.canonical import content_hash

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from services.audit.records import GENESIS_HASH, build_record, record_hash
+from services.audit.core.audit_record import GENESIS_HASH, build_record, record_hash
 from tests.unit.audit.factories import BASE_TIME, decision_event
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.audit.chain_store import Appended
-from services.audit.records import GENESIS_HASH, build_record
+from services.audit.adapters.sql.chain_store import Appended
+from services.audit.core.audit_record import GENESIS_HASH, build_record
 from shared.contracts.events import DecisionMade
 
 

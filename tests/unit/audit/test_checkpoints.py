@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.audit.checkpoints import (
+from services.audit.core.checkpoints import (
     checkpoint_path,
     load_checkpoints,
     sign_checkpoint,

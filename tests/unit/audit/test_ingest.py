@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from services.audit.ingest import DecisionIngest, IngestOutcome
+from services.audit.core.decision_ingest import DecisionIngest, IngestOutcome
 from shared.infra.backoff import Backoff
 from tests.unit.audit.factories import decision_event
 from tests.unit.audit.fakes import FakeChainStore, FakeDeadLetters

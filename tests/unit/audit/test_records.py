@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.audit.records import GENESIS_HASH, build_record, hashed_form, record_hash
+from services.audit.core.audit_record import GENESIS_HASH, build_record, hashed_form, record_hash
 from shared.contracts.events import DecisionMade, RegistryChangeRef
 from tests.unit.audit.factories import decision_event
 

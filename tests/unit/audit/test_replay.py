@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.audit.replay import differences_between, replay
+from services.audit.core.replay import differences_between, replay
 from shared.canonical import canonical_json
 from shared.clinical.facts import PatientFacts
 from shared.eligibility.decision import Decision, Outcome

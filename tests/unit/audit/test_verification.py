@@ -8,8 +8,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.audit.checkpoints import Checkpoint, RejectedCheckpoint, sign_checkpoint
-from services.audit.verification import ChainWalk, VerificationReport
+from services.audit.core.chain_walk import ChainWalk, VerificationReport
+from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint, sign_checkpoint
 from tests.unit.audit.chain_fixtures import chain, rehash_from
 
 KEY = Ed25519PrivateKey.generate()

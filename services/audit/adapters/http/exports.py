@@ -8,8 +8,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services.audit.api_models import AuditRecordOut
-from services.audit.queries import RecordFilter, RecordQueries
+from services.audit.adapters.http.models import AuditRecordOut
+from services.audit.adapters.sql.record_queries import RecordFilter, RecordQueries
 
 CSV_COLUMNS = (
     "sequence", "decision_id", "patient_key", "trial_id", "trial_version", "status",

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.audit import metrics
-from services.audit.tables import access_log
+from services.audit.adapters.sql.tables import access_log
 from shared.canonical import canonical_json
 from shared.infra.auth import Principal
 

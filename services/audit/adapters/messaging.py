@@ -12,8 +12,8 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from services.audit.actions import ActionIngest
-from services.audit.ingest import DecisionIngest
+from services.audit.core.action_ingest import ActionIngest
+from services.audit.core.decision_ingest import DecisionIngest
 from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS
 from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
 from shared.settings import AuditSettings, KafkaSettings

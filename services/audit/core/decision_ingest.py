@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit import metrics
-from services.audit.chain_store import Appended, ChainStore
+from services.audit.adapters.sql.chain_store import Appended, ChainStore
 from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
 from shared.infra.backoff import Backoff

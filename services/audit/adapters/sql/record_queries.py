@@ -10,7 +10,7 @@ from uuid import UUID
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.audit.tables import records, snapshots
+from services.audit.adapters.sql.tables import records, snapshots
 from shared.time import iso_z
 
 

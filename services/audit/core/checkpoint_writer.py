@@ -11,8 +11,8 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit import metrics
-from services.audit.chain_store import ChainStore
-from services.audit.checkpoints import (
+from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.core.checkpoints import (
     Checkpoint,
     load_checkpoints,
     sign_checkpoint,

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from services.audit.checkpoints import Checkpoint, RejectedCheckpoint
-from services.audit.records import GENESIS_HASH, record_hash
+from services.audit.core.audit_record import GENESIS_HASH, record_hash
+from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
 from shared.canonical import content_hash
 from shared.time import as_utc, iso_z
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.audit.chain_store import ChainStore
-from services.audit.checkpoints import Checkpoint, RejectedCheckpoint, load_checkpoints
-from services.audit.verification import ChainWalk, Expectations, VerificationReport
+from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.core.chain_walk import ChainWalk, Expectations, VerificationReport
+from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint, load_checkpoints
 from shared.infra.signing import load_public_key
 
 

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.audit.ingest import DeadLetterSink
-from services.audit.tables import coordinator_actions
+from services.audit.adapters.sql.tables import coordinator_actions
+from services.audit.core.decision_ingest import DeadLetterSink
 from shared.contracts.events import CoordinatorActed
 
 log = structlog.get_logger(__name__)

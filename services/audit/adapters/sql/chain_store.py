@@ -18,8 +18,8 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.audit.records import GENESIS_HASH, AuditRecord, build_record
-from services.audit.tables import records, snapshots
+from services.audit.adapters.sql.tables import records, snapshots
+from services.audit.core.audit_record import GENESIS_HASH, AuditRecord, build_record
 from shared.canonical import canonical_json
 from shared.contracts.events import DecisionMade
 

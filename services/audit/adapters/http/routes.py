@@ -15,17 +15,17 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from services.audit.access_log import AccessLog
-from services.audit.api_models import (
+from services.audit.adapters.http.exports import export_csv, export_jsonl
+from services.audit.adapters.http.models import (
     AccessEntryOut,
     AccessPage,
     AuditRecordOut,
     RecordPage,
     StatusAsOf,
 )
-from services.audit.exports import export_csv, export_jsonl
-from services.audit.queries import RecordFilter, RecordQueries
-from services.audit.verification import VerificationReport
+from services.audit.adapters.sql.access_log import AccessLog
+from services.audit.adapters.sql.record_queries import RecordFilter, RecordQueries
+from services.audit.core.chain_walk import VerificationReport
 from shared.eligibility.decision import Status
 from shared.infra.auth import Principal, Role, require_role
 from shared.infra.http import MAX_CURSOR, QUERY_TEXT_MAX, QueryInstant
