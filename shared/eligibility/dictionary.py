@@ -7,119 +7,20 @@ and code), the canonical unit and how the value is read. Generated, never hand-e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from shared.clinical.input_forms import input_forms_markdown
 from shared.clinical.patient_forms import patient_forms_markdown
 from shared.clinical.units import units_markdown
+from shared.eligibility.data_elements import Row, concept_row
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables
+from shared.eligibility.reference_tables import TW_SYSTEM, Tables
+from shared.eligibility.scores.registry import registered as registered_scores
 from shared.eligibility.trial import TrialVersion
-
-_SHORT = {
-    "http://loinc.org": "LOINC",
-    "http://snomed.info/sct": "SNOMED CT",
-    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
-    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
-    TW_SYSTEM: "TrialWatch facts",
-    "https://trialwatch.dev/fhir/CodeSystem/local-drugs": "TrialWatch drugs",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    element: str
-    resource: str
-    codes: str
-    unit: str
-    how: str
-
-
-def _codes(concept: Concept) -> str:
-    codes = [f"{_SHORT.get(s, s)} `{c}`" for s, c, _ in concept.codings]
-    codes += [f"{_SHORT.get(s, s)} `{p}*`" for s, p in concept.prefixes]
-    return ", ".join(codes)
-
-
-def _concept_row(concept: Concept, how: str) -> Row:
-    units = " or ".join(f"`{u}`" for u in concept.units) or "—"
-    return Row(concept.label, concept.resource, _codes(concept), units, how)
-
-
-def _fact_row(code: str, label: str, how: str) -> Row:
-    return Row(label, "Observation (valueBoolean)", f"TrialWatch facts `{code}`", "—", how)
 
 
 def _score_rows(score: str, how: str, tables: Tables) -> list[Row]:
-    c = tables.concept
-    rows = [Row(f"score: {score}", "derived", "—", "—", how)]
-    if score == "cockcroft_gault":
-        rows += [
-            Row("birth date", "Patient", "Patient.birthDate", "—", "age at evaluation time"),
-            Row("administrative sex", "Patient", "Patient.gender", "—", "x 0.85 if female"),
-            _concept_row(c("creatinine"), "most recent serum creatinine"),
-            _concept_row(c("body_weight"), "most recent body weight"),
-            _concept_row(c("body_height"), "for ideal/adjusted weight only"),
-            _concept_row(
-                c("crcl_cockcroft_gault"), "documented CrCl, used when it cannot be computed"
-            ),
-        ]
-    elif score in ("nih_activity", "nih_chronicity"):
-        which = "activity" if score == "nih_activity" else "chronicity"
-        rows.append(_concept_row(c(f"nih_{which}_index"), "documented index (preferred)"))
-        rows += [
-            Row(
-                f"lesion: {item['id']}",
-                "Observation (valueInteger 0-3)",
-                f"TrialWatch facts `{item['fact']}`",
-                "`1`",
-                f"x {item['weight']}",
-            )
-            for item in tables.scores["nih_indices"][which]
-        ]
-    else:
-        spec = tables.scores[score]
-        total = "sledai_2k_total" if score == "sledai_2k" else "eular_acr_2019_total"
-        rows.append(_concept_row(c(total), "documented total (accepted as the assessment)"))
-        if score == "eular_acr_2019":
-            rows.append(_concept_row(c("ana_titer"), "entry: ANA >= 1:80 at least once"))
-            rows.append(_concept_row(c("ana_presence"), "entry: equivalent positive test"))
-        for item in spec["items"]:
-            rows.extend(_item_rows(item, tables))
-    return rows
-
-
-def _item_rows(item: dict[str, object], tables: Tables) -> list[Row]:
-    weight = f"item {item['id']} ({item['weight']} points)"
-    rows = []
-    if "fact" in item:
-        rows.append(_fact_row(str(item["fact"]), f"item: {item['id']}", weight))
-    lab = item.get("lab")
-    if isinstance(lab, dict):
-        rows.append(
-            _concept_row(tables.concept(lab["concept"]), f"{weight}: {lab['op']} {lab['value']}")
-        )
-    for key in (
-        "below_lln",
-        "below_lln_any",
-        "below_lln_all",
-        "above_uln",
-        "positive",
-        "positive_any",
-    ):
-        names = item.get(key)
-        listed = [names] if isinstance(names, str) else names if isinstance(names, list) else []
-        for name in listed:
-            rows.append(
-                _concept_row(tables.concept(str(name)), f"{weight}: {key.replace('_', ' ')}")
-            )
-    if "biopsy_classes" in item:
-        rows.append(
-            _concept_row(
-                tables.concept("ln_biopsy_class"), f"{weight}: class in {item['biopsy_classes']}"
-            )
-        )
-    return rows
+    """The score's own row, then the data it reads (each score module says which)."""
+    own = Row(f"score: {score}", "derived", "—", "—", how)
+    return [own, *registered_scores()[score].rows(tables)]
 
 
 def _requirements(node: Node) -> list[Requirement]:
@@ -135,7 +36,7 @@ def rows_for(node: Node, tables: Tables) -> list[Row]:
         elif name.startswith("Patient."):
             rows.append(Row(name, "Patient", name, "—", requirement.how))
         else:
-            rows.append(_concept_row(tables.concept(name), requirement.how))
+            rows.append(concept_row(tables.concept(name), requirement.how))
     unique: dict[tuple[str, str], Row] = {}
     for row in rows:
         unique.setdefault((row.element, row.how), row)

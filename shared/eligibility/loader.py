@@ -68,7 +68,8 @@ def parse_trial(raw: dict[str, Any], tables: Tables, path: Path | None = None) -
             raise TrialFileError(f"{name}: {criterion.id} lists unknown parameters {unknown}")
         try:
             node = compiler.compile(criterion.logic)
-        except KeyError as error:
+        except (KeyError, ValueError) as error:
+            # an unknown concept, or parameters a primitive cannot take together
             raise TrialFileError(f"{name}: {criterion.id}: {error.args[0]}") from None
         criteria.append(
             CompiledCriterion(

@@ -1,201 +1,59 @@
 """The trial file format: pydantic models a protocol author's YAML is validated against.
 
 A criterion's ``logic`` is a small expression tree; each node is a one-key mapping whose key
-names the node (``all``, ``any``, ``not``, ``at_least``, or a primitive such as ``lab``).
-Parameter references (``$name``) are substituted before validation, so every node here holds
-concrete values. ``TrialFile.model_json_schema()`` is the published JSON Schema.
+names the node: a composition (``all``, ``any``, ``not``, ``at_least``, defined here) or a
+registered primitive such as ``lab`` (``shared.eligibility.primitives.registry``: each
+primitive module declares its own parameter model). Parameter references (``$name``) are
+substituted before validation, so every node here holds concrete values.
+``TrialFile.model_json_schema()`` is the published JSON Schema.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import keyword
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, Discriminator, Field, Tag, create_model
 
-Op = Literal[">=", ">", "<=", "<", "=="]
-IsoDuration = Annotated[str, Field(pattern=r"^P(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?)?$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from shared.eligibility.params import Strict
+from shared.eligibility.primitives.registry import Primitive, registered
 
 
-class AgeArgs(_Strict):
-    op: Op
-    years: int
-
-
-class SexArgs(_Strict):
-    is_: Literal["female", "male"] = Field(alias="is")
-
-
-class LabArgs(_Strict):
-    concept: str
-    op: Op
-    value: float
-    lookback: IsoDuration
-
-
-class LabUlnArgs(_Strict):
-    concept: str
-    op: Op
-    multiple: float
-    lookback: IsoDuration
-
-
-class LabResultArgs(_Strict):
-    concept: str
-    expect: Literal["positive", "negative"]
-    lookback: IsoDuration
-    positive_above: float | None = Field(
-        default=None, description="a quantitative result above this counts as positive"
-    )
-
-
-class ConditionArgs(_Strict):
-    valueset: str
-    within: IsoDuration | None = Field(
-        default=None, description="onset, abatement or still active within this window"
-    )
-    active_only: bool = False
-
-
-class FactArgs(_Strict):
-    concept: str
-    lookback: IsoDuration | None = Field(default=None, description="how long the fact stays valid")
-    absent: Literal["unknown", "false"] = Field(
-        default="unknown", description="'false' only for record facts whose absence means no"
-    )
-
-
-class MedUsedArgs(_Strict):
-    valuesets: list[str]
-    started_at_least: IsoDuration | None = None
-
-
-class WashoutArgs(_Strict):
-    valuesets: list[str]
-    half_life_bound: Literal["upper", "lower", "typical"] = "upper"
-    multiple: float = 5.0
-    cleared_by: dict[str, str] = Field(
-        default_factory=dict, description="ingredient code -> concept of a clearance fact"
-    )
-    clearance_validity: IsoDuration | None = None
-
-
-class ScoreArgs(_Strict):
-    score: Literal[
-        "eular_acr_2019", "sledai_2k", "cockcroft_gault", "nih_activity", "nih_chronicity"
-    ]
-    op: Op
-    value: float
-    window: IsoDuration | None = Field(default=None, description="SLEDAI-2K descriptor window")
-    lookback: IsoDuration | None = Field(default=None, description="look-back for the inputs")
-    weight: Literal["actual", "ideal", "adjusted"] | None = Field(
-        default=None, description="Cockcroft-Gault body weight choice"
-    )
-    weight_lookback: IsoDuration | None = None
-
-
-class BiopsyClassArgs(_Strict):
-    concept: str
-    classes: list[str]
-    lookback: IsoDuration
-
-
-class BilagArgs(_Strict):
-    concept: str
-    min_a: int = Field(ge=1, description="domains graded A that suffice")
-    min_b: int = Field(ge=1, description="domains graded B that suffice")
-    lookback: IsoDuration
-
-
-class MedCountArgs(_Strict):
-    valuesets: list[str]
-    at_least: int = Field(ge=1, description="distinct drugs (ingredients) on record")
-    started_at_least: IsoDuration | None = None
-
-
-class MedWithinArgs(_Strict):
-    valuesets: list[str]
-    within: IsoDuration
-
-
-class AtLeastArgs(_Strict):
+class AtLeastArgs(Strict):
     n: int
     of: list[Node]
 
 
-class AllNode(_Strict):
+class AllNode(Strict):
     all: list[Node]
 
 
-class AnyNode(_Strict):
+class AnyNode(Strict):
     any: list[Node]
 
 
-class NotNode(_Strict):
+class NotNode(Strict):
     not_: Node = Field(alias="not")
 
 
-class AtLeastNode(_Strict):
+class AtLeastNode(Strict):
     at_least: AtLeastArgs
 
 
-class AgeNode(_Strict):
-    age: AgeArgs
+def _leaf_node(spec: Primitive) -> type[BaseModel]:
+    """``{<name>: <Args>}``: the one-key node model of a registered primitive."""
+    name = spec.name
+    field = name if name.isidentifier() and not keyword.iskeyword(name) else f"{name}_"
+    camel = "".join(part.capitalize() for part in name.split("_"))
+    return create_model(  # type: ignore[call-overload]
+        f"{camel}Node", __base__=Strict, **{field: (spec.args, Field(alias=name))}
+    )
 
 
-class SexNode(_Strict):
-    sex: SexArgs
-
-
-class LabNode(_Strict):
-    lab: LabArgs
-
-
-class LabUlnNode(_Strict):
-    lab_uln: LabUlnArgs
-
-
-class LabResultNode(_Strict):
-    lab_result: LabResultArgs
-
-
-class ConditionNode(_Strict):
-    condition: ConditionArgs
-
-
-class FactNode(_Strict):
-    fact: FactArgs
-
-
-class MedUsedNode(_Strict):
-    med_used: MedUsedArgs
-
-
-class WashoutNode(_Strict):
-    washout: WashoutArgs
-
-
-class ScoreNode(_Strict):
-    score: ScoreArgs
-
-
-class BiopsyClassNode(_Strict):
-    biopsy_class: BiopsyClassArgs
-
-
-class BilagNode(_Strict):
-    bilag: BilagArgs
-
-
-class MedCountNode(_Strict):
-    med_count: MedCountArgs
-
-
-class MedWithinNode(_Strict):
-    med_within: MedWithinArgs
+LEAF_NODES: dict[type[BaseModel], Primitive] = {
+    _leaf_node(spec): spec for spec in registered().values()
+}
+"""The node model of each registered primitive, and the primitive it compiles with."""
 
 
 def _node_tag(value: Any) -> str | None:
@@ -208,35 +66,36 @@ def _node_tag(value: Any) -> str | None:
     return None
 
 
-Node = Annotated[
-    Annotated[AllNode, Tag("all")]
-    | Annotated[AnyNode, Tag("any")]
-    | Annotated[NotNode, Tag("not")]
-    | Annotated[AtLeastNode, Tag("at_least")]
-    | Annotated[AgeNode, Tag("age")]
-    | Annotated[SexNode, Tag("sex")]
-    | Annotated[LabNode, Tag("lab")]
-    | Annotated[LabUlnNode, Tag("lab_uln")]
-    | Annotated[LabResultNode, Tag("lab_result")]
-    | Annotated[ConditionNode, Tag("condition")]
-    | Annotated[FactNode, Tag("fact")]
-    | Annotated[MedUsedNode, Tag("med_used")]
-    | Annotated[WashoutNode, Tag("washout")]
-    | Annotated[ScoreNode, Tag("score")]
-    | Annotated[BiopsyClassNode, Tag("biopsy_class")]
-    | Annotated[BilagNode, Tag("bilag")]
-    | Annotated[MedCountNode, Tag("med_count")]
-    | Annotated[MedWithinNode, Tag("med_within")],
-    Discriminator(_node_tag),
-]
+_COMPOSITES: tuple[tuple[type[BaseModel], str], ...] = (
+    (AllNode, "all"),
+    (AnyNode, "any"),
+    (NotNode, "not"),
+    (AtLeastNode, "at_least"),
+)
+
+if TYPE_CHECKING:
+    Node = BaseModel
+else:
+    Node = Annotated[
+        Union[  # noqa: UP007 (a union built at run time from the registry)
+            tuple(
+                Annotated[model, Tag(tag)]
+                for model, tag in (
+                    *_COMPOSITES,
+                    *((model, spec.name) for model, spec in LEAF_NODES.items()),
+                )
+            )
+        ],
+        Discriminator(_node_tag),
+    ]
 
 
-class Parameter(_Strict):
+class Parameter(Strict):
     value: str | int | float | bool
     rationale: str
 
 
-class CriterionSpec(_Strict):
+class CriterionSpec(Strict):
     id: str = Field(pattern=r"^[IE]\d+(\.\d+)?$")
     kind: Literal["inclusion", "exclusion"]
     protocol_text: str = Field(min_length=1, description="the protocol sentence, quoted")
@@ -246,7 +105,7 @@ class CriterionSpec(_Strict):
     rationale: str = ""
 
 
-class TrialHeader(_Strict):
+class TrialHeader(Strict):
     id: str
     version: str
     title: str
@@ -254,7 +113,7 @@ class TrialHeader(_Strict):
     listing_as_of: str
 
 
-class TrialFile(_Strict):
+class TrialFile(Strict):
     trial: TrialHeader
     parameters: dict[str, Parameter]
     criteria: list[CriterionSpec]

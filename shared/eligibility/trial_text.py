@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import yaml
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 
 from shared.clinical.codes import ICD10CM, LOINC, RXNORM, SNOMED
 from shared.eligibility.loader import TrialFileError, parse_trial
+from shared.eligibility.primitives.registry import registered as registered_primitives
 from shared.eligibility.reference_tables import TW_SYSTEM, Tables
 from shared.eligibility.schema import TrialFile
 from shared.eligibility.trial import TrialVersion
@@ -37,19 +39,12 @@ REACHABLE_SYSTEMS = frozenset(
 """Code systems the normaliser delivers facts in (shared/clinical/codes.py and the project's own
 fact and drug CodeSystems): a concept coded only in another system can never match a fact."""
 _REF = re.compile(r"^\$([a-z0-9_]+)$")
-_PRIMITIVES_WITH_CONCEPTS = {
-    "lab": ("concept",),
-    "lab_uln": ("concept",),
-    "lab_result": ("concept",),
-    "condition": ("valueset",),
-    "fact": ("concept",),
-    "biopsy_class": ("concept",),
-    "bilag": ("concept",),
-    "med_used": ("valuesets",),
-    "washout": ("valuesets",),
-    "med_count": ("valuesets",),
-    "med_within": ("valuesets",),
-}
+
+
+@cache
+def _concept_fields() -> dict[str, tuple[str, ...]]:
+    """Primitive -> its parameters naming concepts (declared where each primitive lives)."""
+    return {name: p.concept_fields for name, p in registered_primitives().items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +269,7 @@ def _concept_problems(raw: dict[str, Any], known: Tables, locate: _Locator) -> l
     def visit(node: Any, loc: tuple[Any, ...]) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                fields = _PRIMITIVES_WITH_CONCEPTS.get(key)
+                fields = _concept_fields().get(key)
                 if fields and isinstance(value, dict):
                     for field_name in fields:
                         names = value.get(field_name)

@@ -13,13 +13,17 @@ be A); otherwise UNKNOWN, naming the domains still to grade.
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
+from shared.eligibility.params import IsoDuration, Strict, duration
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.reference_tables import Concept
+from shared.eligibility.primitives.registry import primitive
+from shared.eligibility.reference_tables import Concept, Tables
 
 DOMAINS = (
     "constitutional",
@@ -34,6 +38,13 @@ DOMAINS = (
 )
 """The nine BILAG-2004 domains (Isenberg 2005, table 1)."""
 GRADES = frozenset("ABCDE")
+
+
+class BilagArgs(Strict):
+    concept: str
+    min_a: int = Field(ge=1, description="domains graded A that suffice")
+    min_b: int = Field(ge=1, description="domains graded B that suffice")
+    lookback: IsoDuration
 
 
 def domain_of(fact: ClinicalFact) -> str | None:
@@ -109,3 +120,8 @@ class BilagGrades(Node):
                 f"{self.lookback.words()}; >= {self.min_a} A or >= {self.min_b} B",
             )
         ]
+
+
+@primitive("bilag", BilagArgs, concept_fields=("concept",))
+def _bilag(a: BilagArgs, tables: Tables) -> Node:
+    return BilagGrades(tables.concept(a.concept), a.min_a, a.min_b, duration(a.lookback))

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from typing import Literal
+
+from pydantic import Field
 
 from shared.eligibility.context import Context, Trace, derived
 from shared.eligibility.durations import age_in_years, birthday
 from shared.eligibility.logic import Truth, compare
+from shared.eligibility.params import Op, Strict
 from shared.eligibility.primitives.base import Node, Requirement
+from shared.eligibility.primitives.registry import primitive
+from shared.eligibility.reference_tables import Tables
+
+
+class AgeArgs(Strict):
+    op: Op
+    years: int
+
+
+class SexArgs(Strict):
+    is_: Literal["female", "male"] = Field(alias="is")
 
 
 class AgeAtLeast(Node):
@@ -67,3 +82,13 @@ class SexIs(Node):
 
     def requirements(self) -> list[Requirement]:
         return [Requirement("Patient.gender", f"sex is {self.sex}")]
+
+
+@primitive("age", AgeArgs)
+def _age(a: AgeArgs, tables: Tables) -> Node:
+    return AgeAtLeast(a.op, a.years)
+
+
+@primitive("sex", SexArgs)
+def _sex(a: SexArgs, tables: Tables) -> Node:
+    return SexIs(a.is_)

@@ -8,203 +8,43 @@ its expiry is a review candidate.
 
 from __future__ import annotations
 
-import math
+from typing import Literal
 
-from shared.clinical.facts import ClinicalFact, Quantity, ReadingNote, ReferenceRange, Sex
-from shared.eligibility.context import Context, Trace, as_received, cite, note_unread
-from shared.eligibility.durations import Duration, age_in_years
-from shared.eligibility.index import OLDEST, fact_time
-from shared.eligibility.logic import Truth, compare, compare_bounds
+from pydantic import Field
+
+from shared.clinical.facts import ClinicalFact, Quantity
+from shared.eligibility.context import Context, Trace, cite, note_unread
+from shared.eligibility.durations import Duration
+from shared.eligibility.index import fact_time
+from shared.eligibility.logic import Truth
+from shared.eligibility.params import IsoDuration, Op, Strict, duration
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.reference_tables import Concept
-
-POSITIVE_CODES = frozenset(
-    {
-        "10828004",
-        "260373001",
-        "11214006",
-        "52101004",
-        "pos",
-        "positive",
-        "detected",
-        "reactive",
-        "present",
-    }
-)
-NEGATIVE_CODES = frozenset(
-    {
-        "260385009",
-        "260415000",
-        "131194007",
-        "2667000",
-        "neg",
-        "negative",
-        "not detected",
-        "nonreactive",
-        "non-reactive",
-        "absent",
-    }
-)
-POSITIVE_FLAGS = frozenset({"POS", "DET", "A", "AA", "H", "HH", "HU", "R"})
-NEGATIVE_FLAGS = frozenset({"NEG", "ND", "N", "NR"})
+from shared.eligibility.primitives.registry import primitive
+from shared.eligibility.reading import fitting_range, judge, latest_quantity, latest_result, shown
+from shared.eligibility.reference_tables import Concept, Tables
 
 
-def judge(quantity: Quantity, threshold: float, op: str) -> Truth:
-    """``quantity op threshold``, three-valued: a censored result ("<20") is known only as a bound.
-
-    A platelet count reported as "<50" may or may not meet ">= 20", so it is UNKNOWN, never 50.
-    A strict bound is open: below "<20" the largest possible float is just under 20.
-    """
-    comparator, value = quantity.comparator, quantity.value
-    if comparator is None:
-        return Truth.of(compare(value, threshold, op))
-    if comparator == "<":
-        return compare_bounds(-math.inf, math.nextafter(value, -math.inf), threshold, op)
-    if comparator == "<=":
-        return compare_bounds(-math.inf, value, threshold, op)
-    if comparator == ">":
-        return compare_bounds(math.nextafter(value, math.inf), math.inf, threshold, op)
-    if comparator == ">=":
-        # a range (``upper`` set) is known to lie in [value, upper]
-        return compare_bounds(value, quantity.upper if quantity.upper is not None else math.inf,
-                              threshold, op)
-    return Truth.UNKNOWN  # the normaliser admits only the four bounds; anything else says nothing
+class LabArgs(Strict):
+    concept: str
+    op: Op
+    value: float
+    lookback: IsoDuration
 
 
-def shown(quantity: Quantity, fact: ClinicalFact | None = None) -> str:
-    """``"<20 10*9/L"``; with ``fact`` keeping a different received value, the canonical value
-    at the received precision and the received text: ``"0.502 mg/dL (sent as 44.4 umol/L)"``."""
-    if quantity.upper is not None:  # a range: the value lies in [value, upper]
-        return f"{quantity.value:g}-{quantity.upper:g} {quantity.unit}"
-    sent = as_received(fact) if fact is not None and fact.received is not None else None
-    if sent is not None:
-        return f"{quantity.comparator or ''}{sent[1]} {quantity.unit} (sent as {sent[2]})"
-    return f"{quantity.comparator or ''}{quantity.value:g} {quantity.unit}"
+class LabUlnArgs(Strict):
+    concept: str
+    op: Op
+    multiple: float
+    lookback: IsoDuration
 
 
-def latest_quantity(
-    ctx: Context, concept: Concept, lookback: Duration, trace: Trace
-) -> ClinicalFact | None:
-    """The most recent in-window result with a value in one of the concept's units.
-
-    Windows are half-open: a result taken exactly ``lookback`` before as-of has aged out, so
-    the instant it ages out is also the instant a re-evaluation sees the change.
-
-    A result kept unread (``fact.unread``) is returned as it is when it is the most recent:
-    an older readable result never stands in for it. The caller says why (``note_unread``).
-    """
-    as_of = ctx.as_of
-    start = ctx.window_start(lookback)
-    for fact in ctx.facts(concept):
-        moment = fact.effective_start or fact.effective_end or OLDEST
-        if moment > as_of:
-            continue
-        if moment <= start:
-            break
-        if fact.unread is not None:
-            ctx.review_at(lookback.after(moment))
-            return fact
-        quantity = fact.value_quantity
-        if quantity is not None and quantity.unit in concept.units:
-            ctx.review_at(lookback.after(moment))
-            return fact
-        unusable = not_a_quantity(fact, concept)
-        if unusable is not None:
-            # a newer result whose value is no number in the concept's units (a code, a yes/no,
-            # another unit): it cannot be judged, and no older result stands in for it
-            ctx.review_at(lookback.after(moment))
-            return unusable
-    return None
-
-
-def not_a_quantity(fact: ClinicalFact, concept: Concept) -> ClinicalFact | None:
-    """``fact`` marked unread when its value is not a number in one of ``concept.units`` (a
-    code, a yes/no, another unit); None when it is one, or when the fact has no value at all
-    (a result without a value is no result: an older one stays the latest)."""
-    quantity = fact.value_quantity
-    if quantity is not None:
-        if quantity.unit in concept.units:
-            return None
-        reason = f"unit {quantity.unit!r} is not {' or '.join(map(repr, concept.units))}"
-    elif fact.value_code is not None:
-        code = fact.value_code
-        named = f" ({code.display})" if code.display else ""
-        reason = f"the coded value {code.code}{named} is not a number in {concept.unit}"
-    elif fact.value_boolean is not None:
-        reason = f"a yes/no value is not a number in {concept.unit}"
-    else:
-        return None
-    return fact.model_copy(
-        update={"unread": ReadingNote(path=f"{fact.provenance.resource} value", reason=reason)}
+class LabResultArgs(Strict):
+    concept: str
+    expect: Literal["positive", "negative"]
+    lookback: IsoDuration
+    positive_above: float | None = Field(
+        default=None, description="a quantitative result above this counts as positive"
     )
-
-
-# FHIR R4 referenceRange.appliesTo: the population a range is for. Sex is the one the engine can
-# check against Patient.gender (SNOMED CT 248152002 |Female|, 248153007 |Male|, or the FHIR
-# administrative-gender codes); a range for any other population (race, pregnancy) never fits.
-_SEX_CODES = {
-    ("http://snomed.info/sct", "248152002"): "female",
-    ("http://snomed.info/sct", "248153007"): "male",
-    ("http://hl7.org/fhir/administrative-gender", "female"): "female",
-    ("http://hl7.org/fhir/administrative-gender", "male"): "male",
-}
-RESULT_RANGE = "result reference range"
-
-
-def _fits(reference: ReferenceRange, sex: str | None, age: int | None) -> str | None:
-    """Why ``reference`` applies to this patient ("" when unrestricted), or None if it does not
-    (or cannot be shown to)."""
-    why = []
-    if reference.type is not None and reference.type.code != "normal":
-        # FHIR R4 referenceRange.type (referencerange-meaning): a therapeutic or recommended
-        # range is not the limit of normal a "x ULN" criterion means
-        return None
-    if reference.applies_to:
-        sexes = {_SEX_CODES.get((c.system, c.code)) for c in reference.applies_to}
-        if None in sexes or sex is None or sex not in sexes:
-            return None
-        why.append(sex)
-    if reference.age_low_years is not None or reference.age_high_years is not None:
-        if age is None:
-            return None
-        low, high = reference.age_low_years, reference.age_high_years
-        if (low is not None and age < low) or (high is not None and age > high):
-            return None
-        why.append(f"age {age}")
-    return ", ".join(why)
-
-
-def fitting_range(ctx: Context, fact: ClinicalFact) -> tuple[ReferenceRange | None, str]:
-    """The result's own reference range that fits the patient, and the words saying which.
-
-    FHIR R4 ``Observation.referenceRange`` entries are alternatives: the most specific one whose
-    ``appliesTo`` (sex) and ``age`` fit the patient is used, in the order sent; an unrestricted
-    entry fits everyone. None (with the reason) when no entry fits: the caller then falls back
-    to the site's default table. One unrestricted range is used as before.
-    """
-    alternatives = fact.reference_ranges or (
-        (fact.reference_range,) if fact.reference_range is not None else ()
-    )
-    if not alternatives:
-        return None, "no reference range sent"
-    demographics = ctx.index.demographics
-    sex = demographics.sex.value if demographics.sex in (Sex.FEMALE, Sex.MALE) else None
-    age = (
-        age_in_years(demographics.birth_date, ctx.as_of.date())
-        if demographics.birth_date is not None
-        else None
-    )
-    fitting = [(why, r) for r in alternatives if (why := _fits(r, sex, age)) is not None]
-    if not fitting:
-        who = f"{sex or 'sex unknown'}, {f'age {age}' if age is not None else 'age unknown'}"
-        return None, f"none of the {len(alternatives)} reference ranges sent applies ({who})"
-    specific = [(why, r) for why, r in fitting if why]
-    why, chosen = (specific or fitting)[0]
-    if len(alternatives) == 1 and not why:
-        return chosen, RESULT_RANGE
-    if why:
-        return chosen, f"{RESULT_RANGE} for {why} (of {len(alternatives)} sent)"
-    return chosen, f"{RESULT_RANGE} (unrestricted, of {len(alternatives)} sent)"
 
 
 def _missing(concept: Concept, lookback: Duration) -> str:
@@ -342,83 +182,6 @@ class LabUlnMultiple(_LatestQuantityLab):
         ]
 
 
-def read_result(
-    fact: ClinicalFact,
-    positive_above: float | None,
-    units: tuple[str, ...] = (),
-    ctx: Context | None = None,
-) -> bool | None:
-    """True positive, False negative, None unreadable: coded value, else number, else flag.
-
-    A number is judged by itself (issue 9 kind 9): against ``positive_above`` when it is in one
-    of ``units``, else against the result's own upper reference limit; a number with neither
-    is unreadable (None), never read from its flag. The interpretation flag decides only when
-    there is no number: FHIR R4 ``Observation.interpretation`` is "a categorical assessment"
-    of the value, and a CD19+ B-cell count of 6.3 % flagged N (normal for the assay's reference
-    population) is still 6.3 % of lymphocytes. A censored value ("<20") is only its bound, so
-    ">5" against a cut-off of 10 is unreadable.
-    """
-    if fact.value_boolean is not None:
-        return fact.value_boolean
-    if fact.value_code is not None:
-        code = fact.value_code.code.strip().lower()
-        if code in POSITIVE_CODES:
-            return True
-        if code in NEGATIVE_CODES:
-            return False
-    quantity = fact.value_quantity
-    if quantity is not None:
-        cutoff = None
-        if positive_above is not None and quantity.unit in units:
-            cutoff = positive_above
-        else:
-            # with ``ctx``, the reference range that fits the patient (``fitting_range``)
-            reference = fitting_range(ctx, fact)[0] if ctx is not None else fact.reference_range
-            high = reference.high if reference else None
-            if high is not None and high.unit == quantity.unit:
-                cutoff = high.value
-        if cutoff is None:
-            return None
-        truth = judge(quantity, cutoff, ">")
-        return None if truth is Truth.UNKNOWN else truth is Truth.TRUE
-    if fact.interpretation:
-        flag = fact.interpretation.strip().upper()
-        if flag in POSITIVE_FLAGS:
-            return True
-        if flag in NEGATIVE_FLAGS:
-            return False
-    return None
-
-
-def latest_result(
-    ctx: Context, concept: Concept, lookback: Duration | None, positive_above: float | None
-) -> tuple[ClinicalFact, bool | None] | None:
-    """The most recent in-window result read as positive (True) or negative (False).
-
-    ``(fact, None)`` when the most recent in-window result was kept unread (``fact.unread``):
-    no older result is read in its place. None when there is no readable result.
-    """
-    as_of = ctx.as_of
-    start = ctx.window_start(lookback) if lookback else None
-    for fact in ctx.facts(concept):
-        moment = fact.effective_start or fact.effective_end or OLDEST
-        if moment > as_of:
-            continue
-        if start is not None and moment <= start:
-            break
-        if fact.unread is not None:
-            if lookback is not None:
-                ctx.review_at(lookback.after(moment))
-            return fact, None
-        result = read_result(fact, positive_above, concept.units, ctx)
-        if result is None:
-            continue
-        if lookback is not None:
-            ctx.review_at(lookback.after(moment))
-        return fact, result
-    return None
-
-
 class LabResult(Node):
     """The most recent readable qualitative result in the window is positive (or negative)."""
 
@@ -464,3 +227,18 @@ class LabResult(Node):
                 f" range; interpretation only without a number){extra}",
             )
         ]
+
+
+@primitive("lab", LabArgs, concept_fields=("concept",))
+def _lab(a: LabArgs, tables: Tables) -> Node:
+    return LabThreshold(tables.concept(a.concept), a.op, a.value, duration(a.lookback))
+
+
+@primitive("lab_uln", LabUlnArgs, concept_fields=("concept",))
+def _lab_uln(a: LabUlnArgs, tables: Tables) -> Node:
+    return LabUlnMultiple(tables.concept(a.concept), a.op, a.multiple, duration(a.lookback))
+
+
+@primitive("lab_result", LabResultArgs, concept_fields=("concept",))
+def _lab_result(a: LabResultArgs, tables: Tables) -> Node:
+    return LabResult(tables.concept(a.concept), a.expect, duration(a.lookback), a.positive_above)

@@ -8,14 +8,29 @@ record: a criterion that needs the absence of a drug pairs them with the clinici
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
+from shared.eligibility.params import IsoDuration, Strict, duration, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.records import NOT_TAKEN
-from shared.eligibility.reference_tables import Concept
+from shared.eligibility.primitives.registry import primitive
+from shared.eligibility.reference_tables import Concept, Tables
+
+
+class MedCountArgs(Strict):
+    valuesets: list[str]
+    at_least: int = Field(ge=1, description="distinct drugs (ingredients) on record")
+    started_at_least: IsoDuration | None = None
+
+
+class MedWithinArgs(Strict):
+    valuesets: list[str]
+    within: IsoDuration
 
 
 def _ingredient(fact: ClinicalFact) -> str:
@@ -135,3 +150,15 @@ class MedicationWithin(Node):
             Requirement(c.name, f"medication use with dates; any use within {self.within.words()}")
             for c in self.concepts
         ]
+
+
+@primitive("med_count", MedCountArgs, concept_fields=("valuesets",))
+def _med_count(a: MedCountArgs, tables: Tables) -> Node:
+    return MedicationCount(
+        [tables.concept(v) for v in a.valuesets], a.at_least, optional_duration(a.started_at_least)
+    )
+
+
+@primitive("med_within", MedWithinArgs, concept_fields=("valuesets",))
+def _med_within(a: MedWithinArgs, tables: Tables) -> Node:
+    return MedicationWithin([tables.concept(v) for v in a.valuesets], duration(a.within))

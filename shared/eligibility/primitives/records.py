@@ -3,22 +3,54 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
 
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time, newest_first
 from shared.eligibility.logic import Truth
+from shared.eligibility.params import IsoDuration, Strict, duration, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.reference_tables import Concept
+from shared.eligibility.primitives.registry import primitive
+from shared.eligibility.reading import read_boolean
+from shared.eligibility.reference_tables import Concept, Tables
+
+
+class ConditionArgs(Strict):
+    valueset: str
+    within: IsoDuration | None = Field(
+        default=None, description="onset, abatement or still active within this window"
+    )
+    active_only: bool = False
+
+
+class FactArgs(Strict):
+    concept: str
+    lookback: IsoDuration | None = Field(default=None, description="how long the fact stays valid")
+    absent: Literal["unknown", "false"] = Field(
+        default="unknown", description="'false' only for record facts whose absence means no"
+    )
+
+
+class MedUsedArgs(Strict):
+    valuesets: list[str]
+    started_at_least: IsoDuration | None = None
+
+
+class BiopsyClassArgs(Strict):
+    concept: str
+    classes: list[str]
+    lookback: IsoDuration
+
 
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 NOT_A_CONDITION = frozenset({"refuted", "entered-in-error"})
 NOT_TAKEN = frozenset({"not-taken", "not-done", "cancelled", "entered-in-error", "draft"})
 """Medication statuses that record no exposure (FHIR R4 MedicationStatement ``not-taken``,
 MedicationAdministration ``not-done``, MedicationRequest ``cancelled``/``draft``)."""
-YES_CODES = frozenset({"y", "yes", "true", "la33-6", "373066001"})
-NO_CODES = frozenset({"n", "no", "false", "la32-8", "373067005"})
 
 
 def is_active(fact: ClinicalFact) -> bool:
@@ -89,18 +121,6 @@ class ConditionOnRecord(Node):
                 f"Condition on record ({scope}); clinicalStatus and onset/abatement",
             )
         ]
-
-
-def read_boolean(fact: ClinicalFact) -> bool | None:
-    if fact.value_boolean is not None:
-        return fact.value_boolean
-    if fact.value_code is not None:
-        code = fact.value_code.code.strip().lower()
-        if code in YES_CODES:
-            return True
-        if code in NO_CODES:
-            return False
-    return None
 
 
 class ClinicianFact(Node):
@@ -272,3 +292,27 @@ class BiopsyClassIn(Node):
                 f"biopsy within {self.lookback.words()}; class in {sorted(self.classes)}",
             )
         ]
+
+
+@primitive("condition", ConditionArgs, concept_fields=("valueset",))
+def _condition(a: ConditionArgs, tables: Tables) -> Node:
+    return ConditionOnRecord(tables.concept(a.valueset), optional_duration(a.within), a.active_only)
+
+
+@primitive("fact", FactArgs, concept_fields=("concept",))
+def _fact(a: FactArgs, tables: Tables) -> Node:
+    return ClinicianFact(
+        tables.concept(a.concept), optional_duration(a.lookback), a.absent == "false"
+    )
+
+
+@primitive("med_used", MedUsedArgs, concept_fields=("valuesets",))
+def _med_used(a: MedUsedArgs, tables: Tables) -> Node:
+    return MedicationUsed(
+        [tables.concept(v) for v in a.valuesets], optional_duration(a.started_at_least)
+    )
+
+
+@primitive("biopsy_class", BiopsyClassArgs, concept_fields=("concept",))
+def _biopsy_class(a: BiopsyClassArgs, tables: Tables) -> Node:
+    return BiopsyClassIn(tables.concept(a.concept), a.classes, duration(a.lookback))

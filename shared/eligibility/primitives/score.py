@@ -1,80 +1,87 @@
-"""Threshold on a derived score, three-valued over the score's [sure, possible] bounds."""
+"""Threshold on a derived score, three-valued over the score's [sure, possible] bounds.
+
+The scores themselves (2019 EULAR/ACR, SLEDAI-2K, Cockcroft-Gault, NIH indices) live in
+``shared.eligibility.scores``, one module each, found through its registry.
+"""
 
 from __future__ import annotations
 
-from shared.eligibility.context import Context, Trace
-from shared.eligibility.durations import Duration
-from shared.eligibility.logic import Truth, all_of, compare_bounds
-from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.scores.cockcroft_gault import cockcroft_gault
-from shared.eligibility.scores.common import ScoreOutcome
-from shared.eligibility.scores.eular_acr_2019 import eular_acr_2019
-from shared.eligibility.scores.nih_indices import nih_index
-from shared.eligibility.scores.sledai_2k import sledai_2k
+from typing import TYPE_CHECKING, Literal
 
-_LABELS = {
-    "eular_acr_2019": "2019 EULAR/ACR SLE classification score",
-    "sledai_2k": "SLEDAI-2K",
-    "cockcroft_gault": "Cockcroft-Gault CrCl (mL/min)",
-    "nih_activity": "NIH activity index",
-    "nih_chronicity": "NIH chronicity index",
+from pydantic import Field
+
+from shared.eligibility.context import Context, Trace
+from shared.eligibility.logic import Truth, all_of, compare_bounds
+from shared.eligibility.params import IsoDuration, Op, Strict, optional_duration
+from shared.eligibility.primitives.base import Node, Requirement
+from shared.eligibility.primitives.registry import primitive
+from shared.eligibility.reference_tables import Tables
+from shared.eligibility.scores.registry import Score, ScoreInputs, registered
+
+if TYPE_CHECKING:
+    ScoreName = str
+else:
+    ScoreName = Literal[tuple(registered())]
+
+
+class ScoreArgs(Strict):
+    score: ScoreName
+    op: Op
+    value: float
+    window: IsoDuration | None = Field(default=None, description="SLEDAI-2K descriptor window")
+    lookback: IsoDuration | None = Field(default=None, description="look-back for the inputs")
+    weight: Literal["actual", "ideal", "adjusted"] | None = Field(
+        default=None, description="Cockcroft-Gault body weight choice"
+    )
+    weight_lookback: IsoDuration | None = None
+
+
+_VERDICT = {
+    Truth.TRUE: "meets",
+    Truth.FALSE: "does not meet",
+    Truth.UNKNOWN: "cannot yet decide",
 }
 
 
 class ScoreThreshold(Node):
-    __slots__ = ("lookback", "op", "score", "value", "weight", "weight_lookback", "window")
+    __slots__ = ("inputs", "op", "score", "value")
 
-    def __init__(
-        self,
-        score: str,
-        op: str,
-        value: float,
-        *,
-        window: Duration | None,
-        lookback: Duration | None,
-        weight: str | None,
-        weight_lookback: Duration | None,
-    ) -> None:
-        self.score, self.op, self.value = score, op, value
-        self.window, self.lookback = window, lookback
-        self.weight, self.weight_lookback = weight, weight_lookback
-
-    def _compute(self, ctx: Context, trace: Trace) -> ScoreOutcome | None:
-        if self.score == "sledai_2k":
-            assert self.window is not None
-            return sledai_2k(ctx, self.window, trace)
-        if self.score == "eular_acr_2019":
-            return eular_acr_2019(ctx, trace)
-        assert self.lookback is not None
-        if self.score == "cockcroft_gault":
-            assert self.weight is not None
-            assert self.weight_lookback is not None
-            return cockcroft_gault(ctx, self.lookback, self.weight, self.weight_lookback, trace)
-        return nih_index(
-            ctx, "activity" if self.score == "nih_activity" else "chronicity", self.lookback, trace
-        )
+    def __init__(self, score: Score, op: str, value: float, inputs: ScoreInputs) -> None:
+        self.score, self.op, self.value, self.inputs = score, op, value, inputs
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        outcome = self._compute(ctx, trace)
+        outcome = self.score.compute(ctx, self.inputs, trace)
         if outcome is None:
             return Truth.UNKNOWN
         met = compare_bounds(outcome.low, outcome.high, self.value, self.op)
-        verdict = {
-            Truth.TRUE: "meets",
-            Truth.FALSE: "does not meet",
-            Truth.UNKNOWN: "cannot yet decide",
-        }[met]
-        trace.findings.append(f"{_LABELS[self.score]} {verdict} {self.op} {self.value:g}")
+        trace.findings.append(f"{self.score.label} {_VERDICT[met]} {self.op} {self.value:g}")
         return all_of((outcome.gate, met))
 
     def requirements(self) -> list[Requirement]:
+        window, lookback = self.inputs.window, self.inputs.lookback
         scope = (
-            f"window {self.window.words()}"
-            if self.window
-            else (f"within {self.lookback.words()}" if self.lookback else "ever")
+            f"window {window.words()}"
+            if window
+            else (f"within {lookback.words()}" if lookback else "ever")
         )
         return [
             Requirement(
-                f"score:{self.score}", f"{_LABELS[self.score]} {self.op} {self.value:g} ({scope})"
+                f"score:{self.score.name}",
+                f"{self.score.label} {self.op} {self.value:g} ({scope})",
             )
         ]
+
+
+@primitive("score", ScoreArgs)
+def _score(a: ScoreArgs, tables: Tables) -> Node:
+    score = registered()[a.score]
+    missing = [name for name in score.needs if getattr(a, name) is None]
+    if missing:
+        raise ValueError(f"score {a.score} needs {', '.join(missing)}")
+    inputs = ScoreInputs(
+        window=optional_duration(a.window),
+        lookback=optional_duration(a.lookback),
+        weight=a.weight,
+        weight_lookback=optional_duration(a.weight_lookback),
+    )
+    return ScoreThreshold(score, a.op, a.value, inputs)

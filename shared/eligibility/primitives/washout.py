@@ -10,14 +10,30 @@ itself (no stop date is needed).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
 
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth, any_of
+from shared.eligibility.params import IsoDuration, Strict, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.records import NOT_TAKEN, ClinicianFact
-from shared.eligibility.reference_tables import RXNORM, Concept
+from shared.eligibility.primitives.registry import primitive
+from shared.eligibility.reference_tables import RXNORM, Concept, Tables
+
+
+class WashoutArgs(Strict):
+    valuesets: list[str]
+    half_life_bound: Literal["upper", "lower", "typical"] = "upper"
+    multiple: float = 5.0
+    cleared_by: dict[str, str] = Field(
+        default_factory=dict, description="ingredient code -> concept of a clearance fact"
+    )
+    clearance_validity: IsoDuration | None = None
+
 
 ONGOING = frozenset({"active", "on-hold", "in-progress", "intended"})
 
@@ -168,3 +184,14 @@ class WashoutActive(Node):
         for clearance in self.clearances.values():
             reqs.extend(clearance.requirements())
         return reqs
+
+
+@primitive("washout", WashoutArgs, concept_fields=("valuesets",))
+def _washout(a: WashoutArgs, tables: Tables) -> Node:
+    clearances = {
+        drug: ClinicianFact(tables.concept(concept), optional_duration(a.clearance_validity))
+        for drug, concept in a.cleared_by.items()
+    }
+    return WashoutActive(
+        [tables.concept(v) for v in a.valuesets], a.half_life_bound, a.multiple, clearances
+    )

@@ -20,10 +20,13 @@ from shared.eligibility.context import (
     derived,
     unread_text,
 )
+from shared.eligibility.data_elements import Row, concept_row
 from shared.eligibility.durations import Duration, age_in_years, birthday, parse_duration
 from shared.eligibility.index import fact_time
-from shared.eligibility.primitives.labs import latest_quantity
-from shared.eligibility.scores.common import ScoreOutcome, documented_value
+from shared.eligibility.reading import latest_quantity
+from shared.eligibility.reference_tables import Tables
+from shared.eligibility.scores.common import documented_value
+from shared.eligibility.scores.registry import ScoreInputs, ScoreOutcome, score
 
 UMOL_PER_MG_DL = 88.4
 # adult height is stable: any recorded height serves for ideal body weight
@@ -182,3 +185,32 @@ def cockcroft_gault(
         f" on {ctx.when(fact_time(scr_fact))})"
     )
     return ScoreOutcome(low, high)
+
+
+def _compute(ctx: Context, inputs: ScoreInputs, trace: Trace) -> ScoreOutcome | None:
+    # ``needs`` is checked when the trial version is loaded
+    assert inputs.lookback is not None
+    assert inputs.weight is not None
+    assert inputs.weight_lookback is not None
+    return cockcroft_gault(ctx, inputs.lookback, inputs.weight, inputs.weight_lookback, trace)
+
+
+def _rows(tables: Tables) -> list[Row]:
+    c = tables.concept
+    return [
+        Row("birth date", "Patient", "Patient.birthDate", "—", "age at evaluation time"),
+        Row("administrative sex", "Patient", "Patient.gender", "—", "x 0.85 if female"),
+        concept_row(c("creatinine"), "most recent serum creatinine"),
+        concept_row(c("body_weight"), "most recent body weight"),
+        concept_row(c("body_height"), "for ideal/adjusted weight only"),
+        concept_row(c("crcl_cockcroft_gault"), "documented CrCl, used when it cannot be computed"),
+    ]
+
+
+score(
+    "cockcroft_gault",
+    "Cockcroft-Gault CrCl (mL/min)",
+    _compute,
+    rows=_rows,
+    needs=("lookback", "weight", "weight_lookback"),
+)

@@ -10,28 +10,19 @@ from typing import Any
 
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite, note_unread
+from shared.eligibility.data_elements import Row, concept_row, fact_row
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
-from shared.eligibility.primitives.labs import fitting_range, judge, not_a_quantity, read_result
-from shared.eligibility.primitives.records import read_boolean
+from shared.eligibility.reading import (
+    fitting_range,
+    judge,
+    not_a_quantity,
+    read_boolean,
+    read_result,
+)
 from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables, tw_code_key
-
-
-@dataclass(frozen=True, slots=True)
-class ScoreOutcome:
-    low: float
-    high: float
-    gate: Truth = Truth.TRUE
-
-    def words(self) -> str:
-        if self.low == self.high:
-            return f"{self.low:g}"
-        if self.low == -math.inf:
-            return f"at most {self.high:g}"
-        if self.high == math.inf:
-            return f"at least {self.low:g}"
-        return f"{self.low:g}-{self.high:g}"
+from shared.eligibility.scores.registry import ScoreOutcome
 
 
 def in_window(
@@ -400,3 +391,37 @@ def _biopsy(ctx: Context, classes: list[str], trace: Trace) -> Truth | None:
             trace.evidence.append(cite(fact, note="biopsy class"))
             return Truth.TRUE
     return None
+
+
+def item_rows(item: dict[str, Any], tables: Tables) -> list[Row]:
+    """Data dictionary rows for one item of a score's table (``tables/scores.yaml``)."""
+    weight = f"item {item['id']} ({item['weight']} points)"
+    rows = []
+    if "fact" in item:
+        rows.append(fact_row(str(item["fact"]), f"item: {item['id']}", weight))
+    lab = item.get("lab")
+    if isinstance(lab, dict):
+        rows.append(
+            concept_row(tables.concept(lab["concept"]), f"{weight}: {lab['op']} {lab['value']}")
+        )
+    for key in (
+        "below_lln",
+        "below_lln_any",
+        "below_lln_all",
+        "above_uln",
+        "positive",
+        "positive_any",
+    ):
+        names = item.get(key)
+        listed = [names] if isinstance(names, str) else names if isinstance(names, list) else []
+        for name in listed:
+            rows.append(
+                concept_row(tables.concept(str(name)), f"{weight}: {key.replace('_', ' ')}")
+            )
+    if "biopsy_classes" in item:
+        rows.append(
+            concept_row(
+                tables.concept("ln_biopsy_class"), f"{weight}: class in {item['biopsy_classes']}"
+            )
+        )
+    return rows

@@ -15,15 +15,13 @@ from typing import Any
 
 from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, note_unread
+from shared.eligibility.data_elements import Row, concept_row
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
-from shared.eligibility.primitives.labs import judge, latest_result
-from shared.eligibility.scores.common import (
-    ScoreOutcome,
-    documented_value,
-    rules_truth,
-    score_items,
-)
+from shared.eligibility.reading import judge, latest_result
+from shared.eligibility.reference_tables import Tables
+from shared.eligibility.scores.common import documented_value, item_rows, rules_truth, score_items
+from shared.eligibility.scores.registry import ScoreInputs, ScoreOutcome, score
 
 
 def _entry(ctx: Context, trace: Trace, spec: dict[str, Any]) -> Truth:
@@ -102,3 +100,22 @@ def eular_acr_2019(ctx: Context, trace: Trace) -> ScoreOutcome:
     if low < 10 <= high:
         trace.need("EULAR/ACR 2019 classification score, or the missing clinical items")
     return ScoreOutcome(low, high, gate)
+
+
+def _compute(ctx: Context, inputs: ScoreInputs, trace: Trace) -> ScoreOutcome:
+    return eular_acr_2019(ctx, trace)
+
+
+def _rows(tables: Tables) -> list[Row]:
+    c = tables.concept
+    rows = [
+        concept_row(c("eular_acr_2019_total"), "documented total (accepted as the assessment)"),
+        concept_row(c("ana_titer"), "entry: ANA >= 1:80 at least once"),
+        concept_row(c("ana_presence"), "entry: equivalent positive test"),
+    ]
+    for item in tables.scores["eular_acr_2019"]["items"]:
+        rows.extend(item_rows(item, tables))
+    return rows
+
+
+score("eular_acr_2019", "2019 EULAR/ACR SLE classification score", _compute, rows=_rows)

@@ -7,9 +7,12 @@ an unscored lesion contributes 0 to 3 x weight.
 from __future__ import annotations
 
 from shared.eligibility.context import Context, Trace, cite, note_unread
+from shared.eligibility.data_elements import Row, concept_row
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
-from shared.eligibility.scores.common import ScoreOutcome, documented_value, fact_concept, in_window
+from shared.eligibility.reference_tables import Tables
+from shared.eligibility.scores.common import documented_value, fact_concept, in_window
+from shared.eligibility.scores.registry import ScoreInputs, ScoreOutcome, score
 
 
 def nih_index(ctx: Context, which: str, lookback: Duration, trace: Trace) -> ScoreOutcome:
@@ -49,3 +52,31 @@ def nih_index(ctx: Context, which: str, lookback: Duration, trace: Trace) -> Sco
         )
     trace.findings.append(f"NIH {which} index computed: {low:g} sure, up to {high:g}")
     return ScoreOutcome(low, high)
+
+
+def _register(which: str, label: str) -> None:
+    def compute(ctx: Context, inputs: ScoreInputs, trace: Trace) -> ScoreOutcome:
+        assert inputs.lookback is not None  # ``needs`` is checked when the trial version loads
+        return nih_index(ctx, which, inputs.lookback, trace)
+
+    def rows(tables: Tables) -> list[Row]:
+        found = [
+            concept_row(tables.concept(f"nih_{which}_index"), "documented index (preferred)")
+        ]
+        found += [
+            Row(
+                f"lesion: {item['id']}",
+                "Observation (valueInteger 0-3)",
+                f"TrialWatch facts `{item['fact']}`",
+                "`1`",
+                f"x {item['weight']}",
+            )
+            for item in tables.scores["nih_indices"][which]
+        ]
+        return found
+
+    score(f"nih_{which}", label, compute, rows=rows, needs=("lookback",))
+
+
+_register("activity", "NIH activity index")
+_register("chronicity", "NIH chronicity index")

@@ -7,14 +7,12 @@ present still raise it (the data cannot be un-seen).
 from __future__ import annotations
 
 from shared.eligibility.context import Context, Trace
+from shared.eligibility.data_elements import Row, concept_row
 from shared.eligibility.durations import Duration
 from shared.eligibility.logic import Truth
-from shared.eligibility.scores.common import (
-    ScoreOutcome,
-    documented_value,
-    rules_truth,
-    score_items,
-)
+from shared.eligibility.reference_tables import Tables
+from shared.eligibility.scores.common import documented_value, item_rows, rules_truth, score_items
+from shared.eligibility.scores.registry import ScoreInputs, ScoreOutcome, score
 
 
 def sledai_2k(ctx: Context, window: Duration, trace: Trace) -> ScoreOutcome:
@@ -41,3 +39,22 @@ def sledai_2k(ctx: Context, window: Duration, trace: Trace) -> ScoreOutcome:
     if unknown and low != high:
         trace.need(f"SLEDAI-2K total within {window.words()} or descriptors: {', '.join(unknown)}")
     return ScoreOutcome(low, high)
+
+
+def _compute(ctx: Context, inputs: ScoreInputs, trace: Trace) -> ScoreOutcome:
+    assert inputs.window is not None  # ``needs`` is checked when the trial version is loaded
+    return sledai_2k(ctx, inputs.window, trace)
+
+
+def _rows(tables: Tables) -> list[Row]:
+    rows = [
+        concept_row(
+            tables.concept("sledai_2k_total"), "documented total (accepted as the assessment)"
+        )
+    ]
+    for item in tables.scores["sledai_2k"]["items"]:
+        rows.extend(item_rows(item, tables))
+    return rows
+
+
+score("sledai_2k", "SLEDAI-2K", _compute, rows=_rows, needs=("window",))

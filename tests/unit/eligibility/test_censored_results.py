@@ -26,7 +26,7 @@ from shared.eligibility.durations import parse_duration
 from shared.eligibility.engine import build_index, evaluate
 from shared.eligibility.loader import load_trial
 from shared.eligibility.logic import Truth
-from shared.eligibility.primitives.labs import read_result
+from shared.eligibility.reading import read_result
 from shared.eligibility.scores.common import lab_state
 from shared.eligibility.scores.eular_acr_2019 import eular_acr_2019
 from tests.unit.eligibility.fhir_builder import AS_OF, TW, ago, eligible_patient
