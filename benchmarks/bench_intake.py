@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from services.intake.adapters.http import examples  # noqa: E402
+from services.intake.core import examples  # noqa: E402
 from shared.contracts.topics import ALL_TOPICS, PATIENT_EVENTS  # noqa: E402
 from shared.infra.embedded_broker import EmbeddedBroker, free_port  # noqa: E402
 from shared.infra.kafka import ensure_topics  # noqa: E402

@@ -3,7 +3,9 @@
 The raw upstream topic: each message is a submission, exactly as if it had been POSTed.
 
 Headers: ``content-type`` (as for HTTP), ``source-system`` (the sender's name, the namespace
-of its patient ids) and optionally ``idempotency-key``. A redelivery after a crash publishes
+of its patient ids), optionally ``idempotency-key``, and optionally ``format`` (an input
+format's name, for a format read only when named, such as FHIR Subscription notifications;
+by default the content type names the format). A redelivery after a crash publishes
 nothing twice: the same content maps to the same receipt (see ``idempotency``).
 What intake refuses goes to the dead-letter topic with the reason; a transient failure
 (database away) backs off and raises, so the message is redelivered and nothing is lost.
@@ -79,12 +81,12 @@ class RawIntakeHandler:
             raise
         self._backoff.reset()
         outcome = "replayed" if acceptance.replayed else "accepted"
-        metrics.SUBMISSIONS.labels("kafka", submission.media.format.value, outcome).inc()
+        metrics.SUBMISSIONS.labels("kafka", submission.media.format, outcome).inc()
         log_acceptance(acceptance, channel="kafka", client=submission.client)
         self._on_accepted()
 
     def _submission(self, record: Any, headers: dict[str, str]) -> Submission:
-        media = media_type(headers.get("content-type"))
+        media = media_type(headers.get("content-type"), headers.get("format"))
         body: bytes = record.value or b""
         if len(body) > self._max_body_bytes:
             raise PayloadTooLarge(f"the message is larger than {self._max_body_bytes} bytes")

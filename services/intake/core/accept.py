@@ -114,7 +114,7 @@ async def _record(
         receipt = Receipt(
             receipt_id=receipt_id,
             client=submission.client,
-            format=submission.media.format.value,
+            format=submission.media.format,
             received_at=submission.received_at,
             patient_keys=tuple(dict.fromkeys(patient_keys)),
             event_ids=tuple(event.event_id for event in events),

@@ -1,50 +1,48 @@
-"""Which media types intake reads, and the format each one means."""
+"""Which media types intake reads, and the input format each one means (see
+``input_formats``: every format names its own media types)."""
 
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass
-from enum import StrEnum
 
+from services.intake.core.input_formats import (
+    MediaType,
+    default_format_of,
+    input_format,
+    input_formats,
+)
 from services.intake.core.refusals import UnsupportedMediaType
 
-
-class Format(StrEnum):
-    FHIR = "fhir-r4"
-    HL7V2 = "hl7v2"
+__all__ = ["MediaType", "media_type"]
 
 
-FHIR_MEDIA_TYPES = ("application/fhir+json", "application/json")
-HL7V2_MEDIA_TYPES = ("x-application/hl7-v2+er7", "text/plain")
-MEDIA_TYPES = {Format.FHIR: FHIR_MEDIA_TYPES, Format.HL7V2: HL7V2_MEDIA_TYPES}
+def media_type(content_type: str | None, expected: str | None = None) -> MediaType:
+    """Read a Content-Type header; ``expected`` (a format's name) restricts it to that format
+    (its route, or the raw topic's ``format`` header), else the media type names the format.
 
-
-@dataclass(frozen=True, slots=True)
-class MediaType:
-    """``charset`` is the declared one, else UTF-8; ``charset_declared`` says which (an HL7 v2
-    message's own MSH-18 comes before both, see ``shared.clinical.hl7v2``)."""
-
-    format: Format
-    charset: str
-    charset_declared: bool = False
-
-
-def media_type(content_type: str | None, expected: Format | None = None) -> MediaType:
-    """Read a Content-Type header; ``expected`` restricts it to one format (one endpoint).
-
-    Parameters other than ``charset`` (e.g. FHIR's ``fhirVersion``) are ignored.
+    Parameters other than ``charset`` (e.g. FHIR's ``fhirVersion``) are ignored. Raises
+    ``UnsupportedMediaType`` (415) for any other media type or a charset that is not a text
+    encoding.
     """
     essence, _, parameters = (content_type or "").partition(";")
     essence = essence.strip().lower()
-    formats = [f for f, types in MEDIA_TYPES.items() if essence in types]
-    if not formats or (expected is not None and expected not in formats):
-        allowed = MEDIA_TYPES[expected] if expected else FHIR_MEDIA_TYPES + HL7V2_MEDIA_TYPES
+    if expected is not None:
+        try:
+            allowed = input_format(expected).media_types
+        except KeyError:
+            raise UnsupportedMediaType("the format named is not an input format") from None
+        format_name = expected if essence in allowed else None
+    else:
+        allowed = tuple(dict.fromkeys(m for f in input_formats() for m in f.media_types))
+        found = default_format_of(essence)
+        format_name = found.name if found is not None else None
+    if format_name is None:
         raise UnsupportedMediaType(
             f"content type {essence or '(none)'!r} is not accepted; use one of {', '.join(allowed)}"
         )
     charset = _charset(parameters)
     return MediaType(
-        format=formats[0], charset=charset or "utf-8", charset_declared=charset is not None
+        format=format_name, charset=charset or "utf-8", charset_declared=charset is not None
     )
 
 

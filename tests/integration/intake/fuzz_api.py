@@ -28,11 +28,11 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from sqlalchemy.pool import NullPool
 
-from services.intake.adapters.http import examples
 from services.intake.adapters.http.api import IntakeRuntime, create_api
 from services.intake.adapters.sql.database import make_intake_engine
 from services.intake.adapters.sql.store import sql_unit_of_work
 from services.intake.bootstrap import utc_now
+from services.intake.core import examples
 from shared.infra.auth import TokenRegistry
 from shared.infra.db import make_sessionmaker, ping
 from shared.infra.http import health_router

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from services.intake.core.accept import Submission, accept
-from services.intake.core.media import Format, MediaType
+from services.intake.core.media import MediaType
 from services.intake.core.refusals import InvalidClinicalInput, MalformedInput
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
 
-FHIR = MediaType(Format.FHIR, "utf-8")
-HL7 = MediaType(Format.HL7V2, "utf-8")
+FHIR = MediaType("fhir-r4", "utf-8")
+HL7 = MediaType("hl7v2", "utf-8")
 
 
 def clock() -> datetime:

@@ -12,7 +12,7 @@ import pytest
 
 from services.intake.core.accept import Submission, accept
 from services.intake.core.lookup import NOT_FOUND_KEY, look_up
-from services.intake.core.media import Format, MediaType
+from services.intake.core.media import MediaType
 from services.intake.core.ports import Reidentification, SourceIdentity
 from services.intake.core.refusals import NormaliserDefect
 from services.intake.core.reidentify import reidentify
@@ -20,8 +20,8 @@ from shared.contracts.events import PatientMerged, PatientUpdated
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
 
-FHIR = MediaType(Format.FHIR, "utf-8")
-HL7 = MediaType(Format.HL7V2, "utf-8")
+FHIR = MediaType("fhir-r4", "utf-8")
+HL7 = MediaType("hl7v2", "utf-8")
 MR = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
 
 
@@ -166,7 +166,7 @@ async def test_a_normaliser_defect_is_refused_as_unreadable_never_raised(
     def broken(*_: Any, **__: Any) -> Any:
         raise ZeroDivisionError
 
-    monkeypatch.setattr("services.intake.core.normalise.normalise_fhir", broken)
+    monkeypatch.setattr("services.intake.core.formats.fhir_r4.normalise_fhir", broken)
     uow = FakeUnitOfWork()
     with pytest.raises(NormaliserDefect) as refused:
         await accept(submission(platelets("o1", "p-1")), uow, clock)

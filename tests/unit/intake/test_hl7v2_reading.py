@@ -11,7 +11,7 @@ import pytest
 from services.intake.adapters.http.api import IntakeRuntime, create_api
 from services.intake.core.accept import Submission, accept
 from services.intake.core.idempotency import content_key
-from services.intake.core.media import Format, MediaType, media_type
+from services.intake.core.media import MediaType, media_type
 from services.intake.core.refusals import InvalidClinicalInput
 from shared.clinical.hl7v2 import parse_hl7v2
 from shared.infra.auth import Principal, Role, TokenRegistry
@@ -19,7 +19,7 @@ from shared.settings import IntakeSettings
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
 
-HL7 = MediaType(Format.HL7V2, "utf-8")
+HL7 = MediaType("hl7v2", "utf-8")
 
 
 def clock() -> datetime:

@@ -4,12 +4,12 @@ import json
 from typing import Any
 
 from services.intake.core.accept import Submission, accept
-from services.intake.core.media import Format, MediaType
+from services.intake.core.media import MediaType
 from shared.contracts.events import PatientMerged, PatientUpdated
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
 
-FHIR = MediaType(Format.FHIR, "utf-8")
+FHIR = MediaType("fhir-r4", "utf-8")
 MR = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
 
 
@@ -77,7 +77,7 @@ async def test_an_hl7_receipt_says_a_unit_was_read_through_the_alias_table() -> 
         "OBR|1||F-1|58410-2^CBC^LN|||20261128080000+0000",
         "OBX|1|NM|777-3^Platelets^LN||12|K/uL|150-400|LL|||F|||20261128080000+0000",
     ])
-    submission = Submission(body=message.encode(), media=MediaType(Format.HL7V2, "utf-8"),
+    submission = Submission(body=message.encode(), media=MediaType("hl7v2", "utf-8"),
                             client="lab", received_at=NOW)
     result = await accept(submission, FakeUnitOfWork(), clock)
     assert any(w.path == "OBX[1].6" and "'K/uL' is not UCUM" in w.reason

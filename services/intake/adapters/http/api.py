@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,14 +14,14 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 from services.intake.adapters import metrics
-from services.intake.adapters.http import examples
 from services.intake.adapters.http.body import read_limited_body
 from services.intake.adapters.http.problems import install_problem_handlers, problem_responses
 from services.intake.adapters.telemetry import count_refusal, log_acceptance
 from services.intake.core.accept import Submission, accept
 from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
+from services.intake.core.input_formats import InputFormat, input_formats
 from services.intake.core.lookup import look_up
-from services.intake.core.media import FHIR_MEDIA_TYPES, HL7V2_MEDIA_TYPES, Format, media_type
+from services.intake.core.media import media_type
 from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
 from services.intake.core.pseudonyms import SURROGATE_KEY_PATTERN
 from services.intake.core.receipts import Note, Receipt
@@ -75,7 +75,8 @@ class EntryBody(BaseModel):
 class ReceiptBody(BaseModel):
     receipt_id: UUID
     received_at: datetime
-    format: str = Field(description="'fhir-r4' or 'hl7v2'")
+    format: str = Field(description="the input format's name: "
+                        + " or ".join(repr(f.name) for f in input_formats()))
     patient_keys: list[str] = Field(description="surrogate keys of the patients in the input")
     event_ids: list[UUID] = Field(description="PatientUpdated events queued for publication")
     entries: list[EntryBody] = Field(
@@ -160,27 +161,30 @@ _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
 router = APIRouter(dependencies=[Security(BEARER)])
 
 
-@router.post(
-    "/fhir", status_code=202, response_model=ReceiptBody, responses=_POST_RESPONSES,
-    summary="Submit a FHIR R4 resource or Bundle", tags=["submissions"],
-    openapi_extra=_body(FHIR_MEDIA_TYPES, {"type": "object"}, examples.BUNDLE),
-)
-async def post_fhir(request: Request, response: Response, principal: Poster,
-                    idempotency_key: IdempotencyKey = None) -> ReceiptBody:
-    return await _submit(request, response, principal, Format.FHIR, idempotency_key)
+def _poster(input_format: InputFormat) -> Callable[..., Awaitable[ReceiptBody]]:
+    async def post(request: Request, response: Response, principal: Poster,
+                   idempotency_key: IdempotencyKey = None) -> ReceiptBody:
+        return await _submit(request, response, principal, input_format.name, idempotency_key)
+
+    return post
 
 
-@router.post(
-    "/hl7v2", status_code=202, response_model=ReceiptBody, responses=_POST_RESPONSES,
-    summary="Submit an HL7 v2 ORU^R01 message (CR or LF segment ends)", tags=["submissions"],
-    openapi_extra=_body(HL7V2_MEDIA_TYPES, {"type": "string"}, examples.HL7V2_ORU),
-)
-async def post_hl7v2(request: Request, response: Response, principal: Poster,
-                     idempotency_key: IdempotencyKey = None) -> ReceiptBody:
-    return await _submit(request, response, principal, Format.HL7V2, idempotency_key)
+def _format_routes() -> APIRouter:
+    """One POST route per registered input format (``services/intake/core/formats``)."""
+    api_router = APIRouter(dependencies=[Security(BEARER)])
+    for input_format in input_formats():
+        name = "post_" + input_format.route.strip("/").replace("/", "_").replace("-", "_")
+        api_router.add_api_route(
+            input_format.route, _poster(input_format), methods=["POST"], name=name,
+            status_code=202, response_model=ReceiptBody, responses=_POST_RESPONSES,
+            summary=input_format.summary, tags=["submissions"],
+            openapi_extra=_body(input_format.media_types, input_format.body_schema,
+                                input_format.example),
+        )
+    return api_router
 
 
-async def _submit(request: Request, response: Response, principal: Principal, expected: Format,
+async def _submit(request: Request, response: Response, principal: Principal, expected: str,
                   idempotency_key: str | None) -> ReceiptBody:
     runtime = _runtime(request)
     try:
@@ -192,11 +196,11 @@ async def _submit(request: Request, response: Response, principal: Principal, ex
                                     sender_zone=runtime.settings.hl7v2_zone(principal.client))
             acceptance = await accept(submission, runtime.transaction, runtime.clock)
     except Refusal as refusal:
-        count_refusal(refusal, channel="http", format_name=expected.value)
+        count_refusal(refusal, channel="http", format_name=expected)
         raise
     runtime.on_accepted()
     outcome = "replayed" if acceptance.replayed else "accepted"
-    metrics.SUBMISSIONS.labels("http", expected.value, outcome).inc()
+    metrics.SUBMISSIONS.labels("http", expected, outcome).inc()
     log_acceptance(acceptance, channel="http", client=principal.client)
     response.headers["Location"] = f"/receipts/{acceptance.receipt.receipt_id}"
     if acceptance.replayed:
@@ -268,6 +272,7 @@ async def post_lookup(
 def create_api(**fastapi_options: Any) -> FastAPI:
     app = FastAPIOffline(title="TrialWatch intake", version=VERSION, description=DESCRIPTION,
                   **fastapi_options)
+    app.include_router(_format_routes())
     app.include_router(router)
     install_problem_handlers(app)
     return app
