@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
 from services.evaluator.bootstrap import build_app, default_screener  # noqa: E402
-from services.evaluator.screener import Screener  # noqa: E402
+from services.evaluator.core.ports import Screener  # noqa: E402
 from shared.clinical.facts import (  # noqa: E402
     ClinicalFact,
     Coding,

@@ -170,7 +170,7 @@ def _replay(args: argparse.Namespace) -> int:
 async def _trial_text(args: argparse.Namespace, row: dict[str, Any]) -> str | None:
     """The exact text the decision was made with: the registry (by id, version and hash),
     else a trial folder file with the same hash."""
-    from services.evaluator.trial_registry import text_by_hash
+    from services.evaluator.admin import text_by_hash
     from shared.eligibility.decision import TrialRef
     from shared.eligibility.loader import TRIALS_DIR
     from shared.eligibility.trial_text import content_hash

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import httpx
 
-from services.evaluator.refill import requeue_outbox as requeue_decisions
+from services.evaluator.admin import requeue_outbox as requeue_decisions
 from services.intake.admin import requeue_outbox as requeue_updates
 from shared.infra.backoff import Backoff
 from shared.infra.embedded_broker import EmbeddedBroker, die_with_parent

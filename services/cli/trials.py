@@ -20,19 +20,16 @@ import getpass
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
-
-from services.evaluator import trial_registry
-from services.evaluator.amendments import (
+from services.evaluator import admin
+from services.evaluator.admin import (
+    RegistryRefused,
     UnknownTrialVersion,
     activate_and_rescreen,
+    default_screener,
+    immediate_sqlite_transactions,
     stop_screening,
+    utc_now,
 )
-from services.evaluator.bootstrap import default_screener
-from services.evaluator.clock import utc_now
-from services.evaluator.db import immediate_sqlite_transactions
-from services.evaluator.tables import active_trial, registry_change, trial_version
-from services.evaluator.trial_registry import RegistryRefused
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TrialFileError
 from shared.eligibility.reference_tables import load_tables
@@ -120,7 +117,7 @@ def _add(args: argparse.Namespace) -> int:
         immediate_sqlite_transactions(engine)
         try:
             async with make_sessionmaker(engine).begin() as session:
-                return await trial_registry.add_version(
+                return await admin.add_version(
                     session, text, load_tables(), _actor(args), f"cli:{args.file.name}", utc_now())
         finally:
             await engine.dispose()
@@ -147,14 +144,10 @@ async def _list_async(url: str) -> int:
     engine = make_engine(url)
     try:
         async with make_sessionmaker(engine)() as session:
-            states = {r.trial_id: r for r in await session.execute(select(active_trial))}
-            versions = (await session.execute(
-                select(trial_version).order_by(trial_version.c.trial_id,
-                                               trial_version.c.added_at))).all()
-            changes = (await session.execute(
-                select(registry_change).order_by(registry_change.c.seq.desc()).limit(20))).all()
+            overview = await admin.registry_overview(session)
     finally:
         await engine.dispose()
+    states, versions, changes = overview.states, overview.versions, overview.changes
     print(f"{'TRIAL':<16} {'VERSION':<16} {'STATE':<10} {'HASH':<20} ADDED BY")
     stored = {(r.trial_id, r.version) for r in versions}
     folder = default_screener(EvaluatorSettings().trials_dir)

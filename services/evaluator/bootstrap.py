@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -16,20 +15,22 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.evaluator import api, cds_hooks, loops, registry_api
-from services.evaluator.alert_stream import AlertStream, feed_from_topic
-from services.evaluator.clock import Clock, utc_now
-from services.evaluator.db import immediate_sqlite_transactions
-from services.evaluator.engine_screener import CriteriaEngineScreener
-from services.evaluator.handlers import PatientEventHandler
-from services.evaluator.outbox import OutboxSender
+from services.evaluator import cds_hooks
+from services.evaluator.adapters import loops
+from services.evaluator.adapters.alert_stream import AlertStream, feed_from_topic
+from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener, default_screener
+from services.evaluator.adapters.http import api, registry_api
+from services.evaluator.adapters.messaging import PatientEventHandler
+from services.evaluator.adapters.outbox import OutboxSender
+from services.evaluator.adapters.published_scan import PublishedScan
+from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
+from services.evaluator.adapters.sql.tables import write_probe
+from services.evaluator.adapters.sql.trial_registry import active_trials
+from services.evaluator.adapters.webhook_targets import allow_list_of
+from services.evaluator.core.clock import Clock, utc_now
+from services.evaluator.core.ports import Screener
 from services.evaluator.presentation import trial_text
-from services.evaluator.published_scan import PublishedScan
-from services.evaluator.screener import Screener
-from services.evaluator.tables import write_probe
-from services.evaluator.trial_registry import active_trials
 from services.evaluator.ui import pages
-from services.evaluator.webhook_targets import allow_list_of
 from shared.contracts.topics import PATIENT_EVENTS
 from shared.eligibility.loader import TRIALS_DIR
 from shared.infra.auth import TokenRegistry
@@ -55,12 +56,6 @@ SERVICE = "evaluator"
 # trip per batch instead of per event. The consumer returns what is there, never waits to fill.
 BATCH_SIZE = 200
 FETCH_MAX_WAIT_MS = 20
-
-
-def default_screener(trials_dir: Path | None = None) -> CriteriaEngineScreener:
-    """The criteria engine with the trials of ``trials_dir`` (the shipped examples by default);
-    raises (the service does not start) if it cannot load them."""
-    return CriteriaEngineScreener(trials_dir or TRIALS_DIR)
 
 
 def build_app(

@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.evaluator.adapters.sql.tables import trial_status
 from services.evaluator.presentation import trial_text
-from services.evaluator.tables import trial_status
 from shared.eligibility.decision import Decision, Status
 from shared.eligibility.readable import needs
 

@@ -11,8 +11,9 @@ The reading itself stays the wall clock: after a step TrialWatch cannot know whi
 instants was right (a step may be the correction), and times shown to people and compared with
 clinical data must be calendar times. What a step must not do is spread: the evaluator never
 stamps a decision beyond now plus a small tolerance, however far ahead an earlier (stepped)
-decision of the same patient went (``services.evaluator.patient_state.evaluation_instant``), and
-audit's status-as-of follows the record order (``services.audit.adapters.sql.record_queries``).
+decision of the same patient went
+(``services.evaluator.core.patient_state.evaluation_instant``), and audit's status-as-of
+follows the record order (``services.audit.adapters.sql.record_queries``).
 
 Test shim: ``TRIALWATCH_CLOCK_OFFSET_S`` (seconds, may be negative), read once when a process
 starts, shifts every reading; a process-level test starts a service "two days ahead" with it.

@@ -8,8 +8,8 @@ from datetime import tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.evaluator.adapters.sql.worklist import WorklistEntry, worklist
 from services.evaluator.presentation import TrialText
-from services.evaluator.worklist import WorklistEntry, worklist
 from shared.eligibility.decision import Decision
 from shared.eligibility.readable import Need, clean_reason, evidence_phrase
 

@@ -11,7 +11,7 @@ import pytest
 
 from services.audit.adapters.sql.chain_store import ChainStore
 from services.cli.audit_tools import main as audit_tools
-from services.evaluator.trial_registry import add_version
+from services.evaluator.adapters.sql.trial_registry import add_version
 from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
 from shared.eligibility.decision import TrialRef

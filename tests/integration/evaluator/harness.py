@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from services.evaluator.bootstrap import build_app
-from services.evaluator.screener import Screener
+from services.evaluator.core.ports import Screener
 from shared.contracts.events import DecisionMade, EligibilityAlert, PatientUpdated
 from shared.contracts.topics import ALERTS, DECISIONS, PATIENT_EVENTS
 from shared.infra.migrations import upgrade

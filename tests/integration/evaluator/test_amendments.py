@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.evaluator.amendments import UnknownTrialVersion, activate_and_rescreen
-from services.evaluator.clock import utc_now
-from services.evaluator.db import immediate_sqlite_transactions
+from services.evaluator.adapters.sql.amendments import UnknownTrialVersion, activate_and_rescreen
+from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
+from services.evaluator.core.clock import utc_now
 from shared.eligibility.decision import TrialRef
 from shared.infra.db import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from services.evaluator.tables import metadata
+from services.evaluator.adapters.sql.tables import metadata
 from shared.infra.db import make_engine
 from shared.infra.migrations import downgrade, upgrade
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from services.evaluator import unit_of_work
+from services.evaluator.core import screening
 from shared.eligibility.decision import Status
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
@@ -29,15 +29,15 @@ async def test_a_database_outage_backs_off_and_the_event_is_redelivered_and_deci
 ) -> None:
     settings = await fresh_settings(database_url, kafka_settings, "evaluator-outage")
     failures = {"left": 3}
-    real_flush = unit_of_work.Screening.flush
+    real_flush = screening.Screening.flush
 
-    async def flaky_flush(self: unit_of_work.Screening) -> Any:
+    async def flaky_flush(self: screening.Screening) -> Any:
         if failures["left"] > 0:
             failures["left"] -= 1
             raise OperationalError("INSERT ...", {}, ConnectionRefusedError("database is down"))
         return await real_flush(self)
 
-    monkeypatch.setattr(unit_of_work.Screening, "flush", flaky_flush)
+    monkeypatch.setattr(screening.Screening, "flush", flaky_flush)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
     async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.evaluator.outbox import OutboxMessage, OutboxSender, stage, unpublished
-from services.evaluator.published_scan import PublishedScan
+from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender, stage, unpublished
+from services.evaluator.adapters.published_scan import PublishedScan
 from shared.contracts.topics import DECISIONS
 from shared.infra.db import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings

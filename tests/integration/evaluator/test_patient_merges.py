@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from services.evaluator.tables import patient_merge, patient_state, trial_status
+from services.evaluator.adapters.sql.tables import patient_merge, patient_state, trial_status
 from shared.contracts.events import PatientMerged
 from shared.eligibility.decision import Status
 from shared.infra.db import make_engine

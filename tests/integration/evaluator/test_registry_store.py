@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from services.evaluator import amendments, trial_registry
+from services.evaluator.adapters.sql import amendments, trial_registry
+from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
+from services.evaluator.adapters.sql.tables import registry_change, trial_version
 from services.evaluator.bootstrap import default_screener
-from services.evaluator.db import immediate_sqlite_transactions
-from services.evaluator.tables import registry_change, trial_version
-from services.evaluator.unit_of_work import Screening
+from services.evaluator.core.screening import Screening
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TRIALS_DIR
 from shared.eligibility.reference_tables import load_tables

@@ -114,8 +114,8 @@ async def test_a_record_labelled_json_that_is_not_json_is_dead_lettered_not_rede
 async def test_the_real_criteria_engine_screens_a_patient_event_against_the_shipped_trial(
     kafka_settings: KafkaSettings, database_url: str
 ) -> None:
+    from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener
     from services.evaluator.bootstrap import default_screener
-    from services.evaluator.engine_screener import CriteriaEngineScreener
 
     screener = default_screener()
     assert isinstance(screener, CriteriaEngineScreener), "the shipped engine must load"

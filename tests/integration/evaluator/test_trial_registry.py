@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from services.evaluator.amendments import activate_and_rescreen, stop_screening
+from services.evaluator.adapters.sql.amendments import activate_and_rescreen, stop_screening
+from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.bootstrap import default_screener
-from services.evaluator.clock import utc_now
-from services.evaluator.db import immediate_sqlite_transactions
+from services.evaluator.core.clock import utc_now
 from shared.clinical.facts import ClinicalFact, PatientFacts
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener
 from services.evaluator.bootstrap import default_screener
-from services.evaluator.clock import utc_now
-from services.evaluator.engine_screener import CriteriaEngineScreener
-from services.evaluator.unit_of_work import Screening
+from services.evaluator.core.clock import utc_now
+from services.evaluator.core.screening import Screening
 from shared.infra.db import make_engine, make_sessionmaker
 from tests.integration.evaluator.harness import REPO_ROOT, migrate
 from tests.unit.evaluator.fakes import lab_fact, patient_updated

@@ -6,8 +6,8 @@ import hmac
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.evaluator import webhooks
-from services.evaluator.alert_stream import AlertStream
+from services.evaluator.adapters import webhooks
+from services.evaluator.adapters.alert_stream import AlertStream
 from shared.contracts.events import EligibilityAlert
 from shared.eligibility.decision import Status
 from shared.infra.backoff import Backoff

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.evaluator.patient_state import FUTURE_TOLERANCE, evaluation_instant
+from services.evaluator.core.patient_state import FUTURE_TOLERANCE, evaluation_instant
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

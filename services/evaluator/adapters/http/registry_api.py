@@ -13,11 +13,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator import amendments, trial_registry
-from services.evaluator.clock import Clock
-from services.evaluator.screener import Screener
-from services.evaluator.tables import registry_change
-from services.evaluator.trial_registry import RegistryRefused
+from services.evaluator.adapters.sql import amendments, trial_registry
+from services.evaluator.adapters.sql.tables import registry_change
+from services.evaluator.adapters.sql.trial_registry import RegistryRefused
+from services.evaluator.core.clock import Clock
+from services.evaluator.core.ports import Screener
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TrialFileError
 from shared.eligibility.trial_text import validate_text

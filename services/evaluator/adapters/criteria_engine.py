@@ -79,6 +79,12 @@ class CriteriaEngineScreener:
         return True
 
 
+def default_screener(trials_dir: Path | None = None) -> CriteriaEngineScreener:
+    """The criteria engine with the trials of ``trials_dir`` (the shipped examples by default);
+    raises (the service does not start) if it cannot load them."""
+    return CriteriaEngineScreener(trials_dir or TRIALS_DIR)
+
+
 def trial_dir_file(directory: Path, trial_id: str, version: str) -> Path:
     return directory / trial_id / f"{version}.yaml"
 

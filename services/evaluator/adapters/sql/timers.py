@@ -16,13 +16,14 @@ from datetime import UTC, tzinfo
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator import decisions, trial_registry
-from services.evaluator.clock import Clock
-from services.evaluator.outbox import OutboxMessage
-from services.evaluator.patient_state import evaluation_instant
-from services.evaluator.screener import Screener
-from services.evaluator.tables import review_timer
-from services.evaluator.unit_of_work import Screening, Trigger
+from services.evaluator.adapters.outbox import OutboxMessage
+from services.evaluator.adapters.sql import trial_registry
+from services.evaluator.adapters.sql.tables import review_timer
+from services.evaluator.core import decisions
+from services.evaluator.core.clock import Clock
+from services.evaluator.core.patient_state import evaluation_instant
+from services.evaluator.core.ports import Screener
+from services.evaluator.core.screening import Screening, Trigger
 
 
 async def fire_due(

@@ -12,9 +12,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.decisions import SOURCE
-from services.evaluator.outbox import OutboxMessage, stage
-from services.evaluator.tables import alert, coordinator_action, status_change, trial_status
+from services.evaluator.adapters.outbox import OutboxMessage, stage
+from services.evaluator.adapters.sql.tables import (
+    alert,
+    coordinator_action,
+    status_change,
+    trial_status,
+)
+from services.evaluator.core.decisions import SOURCE
 from shared.contracts.events import CoordinatorActed, CoordinatorActionKind
 from shared.contracts.topics import COORDINATOR_ACTIONS
 from shared.eligibility.decision import Decision

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from services.evaluator.db import immediate_sqlite_transactions
-from services.evaluator.tables import outbox
+from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
+from services.evaluator.adapters.sql.tables import outbox
 from shared.infra.db import make_engine
 
 

@@ -15,11 +15,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator import webhooks
-from services.evaluator.alert_stream import AlertStream
-from services.evaluator.clock import Clock
-from services.evaluator.webhook_targets import TargetRefused, check_target
-from services.evaluator.worklist import worklist
+from services.evaluator.adapters import webhooks
+from services.evaluator.adapters.alert_stream import AlertStream
+from services.evaluator.adapters.sql.worklist import worklist
+from services.evaluator.adapters.webhook_targets import TargetRefused, check_target
+from services.evaluator.core.clock import Clock
 from shared.eligibility.readable import Need
 from shared.infra.auth import Principal, Role, refuse, require_role, require_trial
 

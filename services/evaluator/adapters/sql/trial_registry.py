@@ -23,9 +23,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.db import upsert
-from services.evaluator.screener import Screener
-from services.evaluator.tables import active_trial, registry_change, trial_version
+from services.evaluator.adapters.sql.dialects import upsert
+from services.evaluator.adapters.sql.tables import active_trial, registry_change, trial_version
+from services.evaluator.core.ports import Screener
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.reference_tables import Tables
 from shared.eligibility.trial_text import compile_text, content_hash

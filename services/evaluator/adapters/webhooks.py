@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.tables import webhook, webhook_delivery
+from services.evaluator.adapters.sql.tables import webhook, webhook_delivery
 from shared.canonical import canonical_json
 from shared.contracts.events import EligibilityAlert
 

@@ -22,16 +22,12 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator import decisions, webhooks
-from services.evaluator.clock import Clock
-from services.evaluator.db import insert_ignoring_duplicates, upsert_many
-from services.evaluator.engine_screener import engine_failed
-from services.evaluator.metrics import ENGINE_FAILURES
-from services.evaluator.outbox import OutboxMessage, stage
-from services.evaluator.patient_state import PatientState, evaluation_instant, ordered
-from services.evaluator.presentation import trial_text
-from services.evaluator.screener import Screener
-from services.evaluator.tables import (
+from services.evaluator.adapters import webhooks
+from services.evaluator.adapters.criteria_engine import engine_failed
+from services.evaluator.adapters.metrics import ENGINE_FAILURES
+from services.evaluator.adapters.outbox import OutboxMessage, stage
+from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates, upsert_many
+from services.evaluator.adapters.sql.tables import (
     alert,
     patient_fact,
     patient_merge,
@@ -43,6 +39,11 @@ from services.evaluator.tables import (
     webhook,
     webhook_delivery,
 )
+from services.evaluator.core import decisions
+from services.evaluator.core.clock import Clock
+from services.evaluator.core.patient_state import PatientState, evaluation_instant, ordered
+from services.evaluator.core.ports import Screener
+from services.evaluator.presentation import trial_text
 from shared.canonical import content_hash
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, PatientUpdate
 from shared.clinical.state import apply_update

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.evaluator.outbox import OutboxMessage
+from services.evaluator.adapters.outbox import OutboxMessage
 from shared.settings import KafkaSettings
 
 # Covers clock differences between the writer that stamped the row and the broker.

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.tables import trial_status
+from services.evaluator.adapters.sql.tables import trial_status
 from shared.eligibility.decision import Decision, Status
 from shared.eligibility.readable import Need, needs
 from shared.time import as_utc

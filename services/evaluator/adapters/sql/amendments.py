@@ -21,14 +21,21 @@ import structlog
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator import decisions, trial_registry
-from services.evaluator.clock import Clock
-from services.evaluator.outbox import OutboxMessage, stage
-from services.evaluator.patient_state import all_patient_keys, evaluation_instant
-from services.evaluator.screener import Screener
-from services.evaluator.tables import registry_change, review_timer, trial_status, trial_version
-from services.evaluator.trial_registry import Change, RegistryRefused
-from services.evaluator.unit_of_work import Screening, Trigger
+from services.evaluator.adapters.outbox import OutboxMessage, stage
+from services.evaluator.adapters.sql import trial_registry
+from services.evaluator.adapters.sql.tables import (
+    patient_state,
+    registry_change,
+    review_timer,
+    trial_status,
+    trial_version,
+)
+from services.evaluator.adapters.sql.trial_registry import Change, RegistryRefused
+from services.evaluator.core import decisions
+from services.evaluator.core.clock import Clock
+from services.evaluator.core.patient_state import evaluation_instant
+from services.evaluator.core.ports import Screener
+from services.evaluator.core.screening import Screening, Trigger
 from shared.contracts.events import EligibilityAlert, RegistryChangeRef
 from shared.contracts.topics import ALERTS
 from shared.eligibility.decision import Status, TrialRef
@@ -159,6 +166,11 @@ async def resume_unfinished(
         await run_rescreen(sessions, screener, job.change_id, clock, yield_to_lease=True)
         ran += 1
     return ran
+
+
+async def all_patient_keys(session: AsyncSession) -> list[str]:
+    rows = await session.execute(select(patient_state.c.patient_key).order_by("patient_key"))
+    return [r.patient_key for r in rows]
 
 
 async def _keys_after(session: AsyncSession, after: str | None) -> list[str]:

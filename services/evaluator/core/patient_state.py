@@ -8,10 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.tables import patient_state
 from shared.clinical.facts import ClinicalFact, PatientFacts
 
 log = structlog.get_logger(__name__)
@@ -32,11 +29,6 @@ class PatientState:
 def ordered(facts: tuple[ClinicalFact, ...]) -> tuple[ClinicalFact, ...]:
     """A stable order makes the snapshot, and so its hash, independent of arrival order."""
     return tuple(sorted(facts, key=lambda f: f.fact_id))
-
-
-async def all_patient_keys(session: AsyncSession) -> list[str]:
-    rows = await session.execute(select(patient_state.c.patient_key).order_by("patient_key"))
-    return [r.patient_key for r in rows]
 
 
 def evaluation_instant(wanted: datetime, last_as_of: datetime | None, now: datetime) -> datetime:

@@ -11,12 +11,13 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator import amendments, timers, webhooks
-from services.evaluator.clock import Clock
-from services.evaluator.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
-from services.evaluator.outbox import OutboxSender
-from services.evaluator.screener import Screener
-from services.evaluator.webhook_targets import TargetRefused, check_target
+from services.evaluator.adapters import webhooks
+from services.evaluator.adapters.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
+from services.evaluator.adapters.outbox import OutboxSender
+from services.evaluator.adapters.sql import amendments, timers
+from services.evaluator.adapters.webhook_targets import TargetRefused, check_target
+from services.evaluator.core.clock import Clock
+from services.evaluator.core.ports import Screener
 from shared.contracts.topics import DECISIONS
 from shared.infra.backoff import Backoff
 from shared.time import iso_z

@@ -1,7 +1,7 @@
 """Kafka handler for patient events: decode -> apply and screen (one transaction) -> publish.
 
 Events arrive in batches (one poll of the consumer). The whole batch is applied in one
-database transaction (``unit_of_work.Screening``: a few reads, in-memory screening, a few
+database transaction (``screening.Screening``: a few reads, in-memory screening, a few
 multi-row writes), then its decisions and alerts are published, then FastStream
 (AckPolicy.NACK_ON_ERROR) commits the offsets. A message that cannot be decoded or applied
 goes to the dead-letter topic and the partition keeps flowing; a database or broker failure
@@ -20,13 +20,13 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator import trial_registry
-from services.evaluator.clock import Clock, utc_now
-from services.evaluator.metrics import EVENT_SECONDS, EVENTS
-from services.evaluator.outbox import OutboxMessage, OutboxSender
-from services.evaluator.screener import Screener
-from services.evaluator.transient_errors import TRANSIENT_ERRORS
-from services.evaluator.unit_of_work import Screening
+from services.evaluator.adapters.metrics import EVENT_SECONDS, EVENTS
+from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender
+from services.evaluator.adapters.sql import trial_registry
+from services.evaluator.adapters.transient_errors import TRANSIENT_ERRORS
+from services.evaluator.core.clock import Clock, utc_now
+from services.evaluator.core.ports import Screener
+from services.evaluator.core.screening import Screening
 from shared.contracts.events import PatientEvent, PatientMerged, PatientUpdated
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters

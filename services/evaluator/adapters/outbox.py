@@ -20,9 +20,9 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator.clock import Clock, utc_now
-from services.evaluator.db import insert_ignoring_duplicates
-from services.evaluator.tables import outbox
+from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates
+from services.evaluator.adapters.sql.tables import outbox
+from services.evaluator.core.clock import Clock, utc_now
 
 log = structlog.get_logger(__name__)
 
