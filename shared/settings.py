@@ -35,6 +35,10 @@ class KafkaSettings(BaseSettings):
     heartbeat_interval_ms: int = 500
     rebalance_timeout_ms: int = 1000
     request_timeout_ms: int = 10_000
+    # The producer's largest request (aiokafka max_request_size, default 1 MiB); intake refuses
+    # (413) any input whose event would be larger, so nothing accepted is unpublishable. Keep
+    # it at or below the broker's message.max.bytes / the topic's max.message.bytes.
+    max_request_size: int = Field(default=1_048_576, ge=65_536)
 
 
 class LogSettings(BaseSettings):

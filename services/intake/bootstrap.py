@@ -18,6 +18,7 @@ from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
 from services.intake.adapters.sql.leadership import RelayLeadership
 from services.intake.adapters.sql.store import PendingEvent, SqlOutbox, sql_unit_of_work
 from services.intake.adapters.sql.tables import write_probe
+from services.intake.core.publish_limit import PublishLimit
 from shared.infra.auth import TokenRegistry
 from shared.infra.clock import utc_now
 from shared.infra.db import make_sessionmaker, ping
@@ -40,6 +41,8 @@ def build_app(
     install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE: before any input is read
     broker = make_broker(kafka, client_id="trialwatch-intake")
     engines: list[AsyncEngine] = []
+    # what the producer can publish (make_broker passes the same setting to aiokafka)
+    publish_limit = PublishLimit(kafka.max_request_size)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,9 +64,10 @@ def build_app(
         raw = RawIntakeHandler(transaction, DeadLetters(broker, "intake"), utc_now,
                                default_source=settings.raw_default_source,
                                max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake,
-                               sender_zone=settings.hl7v2_zone)
+                               sender_zone=settings.hl7v2_zone, publish_limit=publish_limit)
         subscribe_raw(broker, kafka, settings, raw)
-        app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake)
+        app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake,
+                                         publish_limit)
         tasks = [asyncio.create_task(connect(broker), name="intake-broker-connect"),
                  asyncio.create_task(relay.run(), name="intake-outbox-relay")]
         try:

@@ -35,6 +35,7 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
         acks="all",
         enable_idempotence=settings.enable_idempotence,
         request_timeout_ms=settings.request_timeout_ms,
+        max_request_size=settings.max_request_size,
         allow_auto_create_topics=False,
         graceful_timeout=10.0,
         logger=None,

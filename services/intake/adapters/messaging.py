@@ -26,11 +26,12 @@ from faststream.kafka.annotations import KafkaMessage
 
 from services.intake.adapters import metrics
 from services.intake.adapters.telemetry import count_refusal, log_acceptance
-from services.intake.core.accept import Submission, accept
+from services.intake.core.accept import DEFAULT_PUBLISH_LIMIT, Submission, accept
 from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.core.media import media_type
 from services.intake.core.normalise import identifier_problem
 from services.intake.core.ports import UnitOfWork
+from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.refusals import MalformedInput, PayloadTooLarge, Refusal
 from shared.contracts.topics import INTAKE_RAW
 from shared.infra.backoff import Backoff
@@ -52,6 +53,7 @@ class RawIntakeHandler:
         max_body_bytes: int,
         on_accepted: Callable[[], None] = lambda: None,
         sender_zone: Callable[[str], tzinfo | None] = lambda source: None,
+        publish_limit: PublishLimit = DEFAULT_PUBLISH_LIMIT,
     ) -> None:
         self._transaction = transaction
         self._dead_letters = dead_letters
@@ -60,6 +62,7 @@ class RawIntakeHandler:
         self._max_body_bytes = max_body_bytes
         self._on_accepted = on_accepted
         self._sender_zone = sender_zone
+        self._publish_limit = publish_limit
         # Delays 0.2, 0.4, ... 5 s: the database is away, the message comes back.
         self._backoff = Backoff(first_s=0.2, max_s=5.0)
 
@@ -67,7 +70,8 @@ class RawIntakeHandler:
         """``record`` is the aiokafka ConsumerRecord."""
         try:
             submission = self._submission(record, headers)
-            acceptance = await accept(submission, self._transaction, self._clock)
+            acceptance = await accept(submission, self._transaction, self._clock,
+                                      self._publish_limit)
         except Refusal as refusal:
             await self._dead_letters.send(record, refusal.reason())
             count_refusal(refusal, channel="kafka", format_name="unknown")

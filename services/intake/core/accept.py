@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import TypeVar
 from uuid import UUID
 
 from services.intake.core.events import patient_merged, patient_updated
@@ -16,7 +18,10 @@ from services.intake.core.media import MediaType
 from services.intake.core.normalise import Normalised, normalise
 from services.intake.core.ports import Clock, Conflict, IntakeStore, SourceIdentity, UnitOfWork
 from services.intake.core.pseudonyms import new_surrogate_key
+from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.receipts import Receipt
+from services.intake.core.refusals import EventTooLarge
+from shared.clinical.errors import Problem
 from shared.clinical.facts import PatientUpdate
 from shared.contracts.events import PatientMerged, PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
@@ -24,6 +29,10 @@ from shared.contracts.topics import PATIENT_EVENTS
 # Parsing a multi-megabyte bundle takes long enough to stall other requests on the loop.
 _OFF_LOOP_BYTES = 64 * 1024
 _CONFLICT_RETRIES = 3
+_PROBE_KEY = new_surrogate_key()
+_PROBE_ID = uuid.UUID(int=0)
+DEFAULT_PUBLISH_LIMIT = PublishLimit()
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +52,17 @@ class Acceptance:
 
 
 async def accept(
-    submission: Submission, transaction: UnitOfWork, clock: Clock
+    submission: Submission,
+    transaction: UnitOfWork,
+    clock: Clock,
+    limit: PublishLimit = DEFAULT_PUBLISH_LIMIT,
 ) -> Acceptance:
-    """Raises ``Refusal`` for bad input; returns only once the receipt is committed."""
+    """Raises ``Refusal`` for bad input, ``EventTooLarge`` (413) when an event built from it
+    would be larger than ``limit`` lets the broker's producer publish; returns only once the
+    receipt is committed."""
     normalised = await _normalise(submission)
+    await _off_loop_if_large(submission, functools.partial(
+        _refuse_unpublishable, normalised.updates, submission.received_at, limit))
     refused = [f"{p.path}: {p.reason}" for e in normalised.entries for p in e.problems]
     keys = [content_key(normalised.updates, refused)]
     if submission.idempotency_key:
@@ -61,12 +77,40 @@ async def accept(
 
 
 async def _normalise(submission: Submission) -> Normalised:
-    run = functools.partial(normalise, submission.body, submission.media,
-                            source_system=submission.client, received_at=submission.received_at,
-                            sender_zone=submission.sender_zone)
+    return await _off_loop_if_large(submission, functools.partial(
+        normalise, submission.body, submission.media, source_system=submission.client,
+        received_at=submission.received_at, sender_zone=submission.sender_zone))
+
+
+async def _off_loop_if_large(submission: Submission, run: Callable[[], _T]) -> _T:
     if len(submission.body) > _OFF_LOOP_BYTES:
         return await asyncio.to_thread(run)
     return run()
+
+
+def _refuse_unpublishable(
+    updates: list[PatientUpdate], received_at: datetime, limit: PublishLimit
+) -> None:
+    """Every event is measured before anything is stored, with a key of the real length
+    (surrogate keys are fixed-length), so nothing accepted can be too large to publish."""
+    problems = []
+    for index, update in enumerate(updates):
+        event = patient_updated(_without_merged_demographics(update), patient_key=_PROBE_KEY,
+                                receipt_id=_PROBE_ID, received_at=received_at,
+                                recorded_at=received_at)
+        if event is None:
+            continue
+        size = limit.size_of(event, event.model_dump_json())
+        if not limit.fits(size):
+            problems.append(Problem(
+                f"patient[{index}]",
+                f"the PatientUpdated event of this patient would take {size} bytes on the "
+                f"broker; the producer publishes at most {limit.max_request_size} bytes "
+                "(KAFKA_MAX_REQUEST_SIZE): send this patient's results in smaller submissions"))
+    if problems:
+        raise EventTooLarge(
+            f"{len(problems)} event(s) would exceed the broker's limit of "
+            f"{limit.max_request_size} bytes; nothing was accepted", problems)
 
 
 async def _record(

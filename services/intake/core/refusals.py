@@ -51,6 +51,15 @@ class PayloadTooLarge(Refusal):
     title = "The body is larger than intake accepts"
 
 
+class EventTooLarge(PayloadTooLarge):
+    """An event built from the input would be larger than the broker's producer publishes
+    (RFC 9110 15.5.14 413 Content Too Large: the server is unable to process content this
+    large); each problem names the patient and both sizes."""
+
+    slug = "event-too-large"
+    title = "An event from this input is larger than the broker accepts"
+
+
 class UnsupportedMediaType(Refusal):
     status = 415
     slug = "unsupported-media-type"

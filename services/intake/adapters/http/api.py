@@ -17,13 +17,14 @@ from services.intake.adapters import metrics
 from services.intake.adapters.http.body import read_limited_body
 from services.intake.adapters.http.problems import install_problem_handlers, problem_responses
 from services.intake.adapters.telemetry import count_refusal, log_acceptance
-from services.intake.core.accept import Submission, accept
+from services.intake.core.accept import DEFAULT_PUBLISH_LIMIT, Submission, accept
 from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.core.input_formats import InputFormat, input_formats
 from services.intake.core.lookup import look_up
 from services.intake.core.media import media_type
 from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
 from services.intake.core.pseudonyms import SURROGATE_KEY_PATTERN
+from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.receipts import Note, Receipt
 from services.intake.core.refusals import Refusal
 from services.intake.core.reidentify import reidentify
@@ -57,6 +58,7 @@ class IntakeRuntime:
     transaction: UnitOfWork
     clock: Callable[[], datetime]
     on_accepted: Callable[[], None]
+    publish_limit: PublishLimit = DEFAULT_PUBLISH_LIMIT
 
 
 class NoteBody(BaseModel):
@@ -194,7 +196,8 @@ async def _submit(request: Request, response: Response, principal: Principal, ex
             submission = Submission(body=body, media=media, client=principal.client,
                                     received_at=runtime.clock(), idempotency_key=idempotency_key,
                                     sender_zone=runtime.settings.hl7v2_zone(principal.client))
-            acceptance = await accept(submission, runtime.transaction, runtime.clock)
+            acceptance = await accept(submission, runtime.transaction, runtime.clock,
+                                      runtime.publish_limit)
     except Refusal as refusal:
         count_refusal(refusal, channel="http", format_name=expected)
         raise

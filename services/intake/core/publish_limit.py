@@ -1,0 +1,40 @@
+"""Nothing accepted may be unpublishable: an event larger than the broker's producer publishes
+is refused at intake (413), never answered 202 and then retried forever by the relay.
+
+The producer refuses a record whose estimated batch size exceeds its ``max_request_size``
+(aiokafka 0.14 ``AIOKafkaProducer._serialize``; default 1,048,576 bytes, configured here by
+``KAFKA_MAX_REQUEST_SIZE``). The relay publishes each outbox payload as FastStream encodes a
+JSON object: ``json.dumps`` with its default ASCII escaping and separators when orjson is
+absent, which is larger than the compact payload stored. The estimate below is that encoding
+plus the key and a fixed allowance for the record batch framing and the message headers, so
+it is never smaller than what the producer measures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from shared.contracts.events import PatientMerged, PatientUpdated
+
+AIOKAFKA_DEFAULT_MAX_REQUEST_SIZE = 1_048_576
+# A v2 record batch header is 61 bytes and a record's own framing about 20; FastStream adds
+# ``content-type`` and ``correlation_id`` headers (about 70 bytes). 1 KiB leaves room for a
+# relay that adds a few more headers.
+FRAMING_ALLOWANCE_BYTES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PublishLimit:
+    """``max_request_size``: the producer's limit in bytes (aiokafka's ``max_request_size``)."""
+
+    max_request_size: int = AIOKAFKA_DEFAULT_MAX_REQUEST_SIZE
+
+    def size_of(self, event: PatientUpdated | PatientMerged, compact_json: str) -> int:
+        """Bytes the producer counts for ``event`` (an upper bound); ``compact_json`` is the
+        event as stored in the outbox (``model_dump_json``)."""
+        framing = FRAMING_ALLOWANCE_BYTES + len(event.patient_key.encode())
+        return len(json.dumps(json.loads(compact_json)).encode()) + framing
+
+    def fits(self, size: int) -> bool:
+        return size <= self.max_request_size

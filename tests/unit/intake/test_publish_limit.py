@@ -1,0 +1,86 @@
+"""An input whose event the producer could not publish is refused before anything is stored."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+
+import pytest
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from faststream.message.utils import encode_message
+
+from services.intake.adapters.messaging import RawIntakeHandler
+from services.intake.core.accept import Submission, accept
+from services.intake.core.events import patient_updated
+from services.intake.core.media import MediaType
+from services.intake.core.normalise import normalise
+from services.intake.core.publish_limit import PublishLimit
+from services.intake.core.refusals import EventTooLarge
+from tests.unit.intake.conftest import NOW
+from tests.unit.intake.fakes import FakeUnitOfWork
+from tests.unit.intake.test_handlers import FakeDeadLetters, Record
+
+FHIR = MediaType("fhir-r4", "utf-8")
+
+
+def clock() -> datetime:
+    return NOW
+
+
+def history(results: int, unit_text: str = "g/dL") -> bytes:
+    entries = [{"resource": {
+        "resourceType": "Observation", "id": f"hb-{i}", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "718-7",
+                             "display": "Hämoglobin"}], "text": "Hämoglobin"},
+        "subject": {"reference": "Patient/p-1"},
+        "effectiveDateTime": f"2025-01-{1 + i % 28:02d}T08:00:00+01:00",
+        "valueQuantity": {"value": 12.9, "unit": unit_text,
+                          "system": "http://unitsofmeasure.org", "code": "g/dL"},
+    }} for i in range(results)]
+    return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries},
+                      ensure_ascii=False).encode()
+
+
+def test_the_estimate_is_never_below_what_the_producer_counts() -> None:
+    limit = PublishLimit()
+    for body in (history(1), history(40, "g/dL ärztlich"), history(400)):
+        [update] = normalise(body, FHIR, source_system="lab", received_at=NOW).updates
+        event = patient_updated(update, patient_key="pt_" + "0" * 32,
+                                receipt_id=uuid.uuid4(),
+                                received_at=NOW, recorded_at=NOW)
+        assert event is not None
+        stored = event.model_dump_json()
+        wire, content_type = encode_message(json.loads(stored), None)  # as the relay publishes
+        headers = [("content-type", (content_type or "").encode()),
+                   ("correlation_id", b"0" * 36)]
+        counted = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+            event.patient_key.encode(), wire, headers)
+        assert counted <= limit.size_of(event, stored) <= counted + 1200
+
+
+async def test_an_event_past_the_limit_is_refused_naming_the_patient_and_nothing_is_stored(
+) -> None:
+    uow = FakeUnitOfWork()
+    limit = PublishLimit(max_request_size=65_536)
+    with pytest.raises(EventTooLarge) as refused:
+        await accept(Submission(history(200), FHIR, "lab", NOW), uow, clock, limit)
+    assert refused.value.status == 413
+    [problem] = refused.value.problems
+    assert problem.path == "patient[0]"
+    assert "at most 65536 bytes" in problem.reason
+    assert uow.commits == 0
+    accepted = await accept(Submission(history(20), FHIR, "lab", NOW), uow, clock, limit)
+    assert len(accepted.receipt.event_ids) == 1
+
+
+async def test_on_the_raw_topic_an_event_past_the_limit_is_dead_lettered_with_its_path(
+) -> None:
+    uow, dead = FakeUnitOfWork(), FakeDeadLetters()
+    raw = RawIntakeHandler(uow, dead, clock, default_source="raw-feed",  # type: ignore[arg-type]
+                           max_body_bytes=1_000_000,
+                           publish_limit=PublishLimit(max_request_size=65_536))
+    await raw.handle(Record(history(200)), {"content-type": "application/fhir+json"})
+    [(_, reason)] = dead.sent
+    assert reason == "413 event-too-large at patient[0]"
+    assert not uow.committed.outbox
