@@ -146,6 +146,14 @@ class EvaluatorSettings(ServiceSettings):
     # and the coordinator token the evaluator uses for intake's audited patient look-up.
     cds_issuers: str = "{}"
     cds_intake_token: str = ""
+    # Ed25519 key that signs every decision and coordinator action the evaluator publishes
+    # (audit refuses them unsigned); generated (0600) on first start when absent, its public
+    # half exported beside it as ``*.pub.pem`` for audit's AUDIT_DECISION_KEYS. Empty means
+    # ``var/evaluator-signing-key.pem``.
+    signing_key_file: Path | None = None
+
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or DEFAULT_DATA_DIR / "evaluator-signing-key.pem"
 
 
 class AuditSettings(ServiceSettings):
@@ -161,6 +169,14 @@ class AuditSettings(ServiceSettings):
     # as ``*.pub.pem``. ``verify_key_file`` pins the public key verification trusts.
     signing_key_file: Path | None = None
     verify_key_file: Path | None = None
+    # The evaluator public keys (PEM files, or folders of ``*.pub.pem``), comma-separated, whose
+    # signatures on decisions and coordinator actions are accepted; anything unsigned, signed
+    # by another key or with a bad signature is dead-lettered. Empty means the evaluator's
+    # default ``<checkpoint_dir>/../evaluator-signing-key.pub.pem``. Rotation: list the new key
+    # beside the old one, switch the evaluator, then move the old one to
+    # ``retired_decision_keys`` (still verifies what it signed, signs nothing new).
+    decision_keys: str = ""
+    retired_decision_keys: str = ""
     # PostgreSQL: the role the migration creates with SELECT/INSERT only on the audit tables.
     # Point AUDIT_DATABASE_URL at it for the service; migrate with the owner's URL.
     app_role: str = "trialwatch_audit_app"
@@ -177,6 +193,17 @@ class AuditSettings(ServiceSettings):
     def signing_key_path(self) -> Path:
         return self.signing_key_file or self.checkpoint_dir.parent / "audit-signing-key.pem"
 
+    def decision_key_paths(self) -> tuple[Path, ...]:
+        listed = _paths(self.decision_keys)
+        return listed or (self.checkpoint_dir.parent / "evaluator-signing-key.pub.pem",)
+
+    def retired_decision_key_paths(self) -> tuple[Path, ...]:
+        return _paths(self.retired_decision_keys)
+
     def verify_key_path(self) -> Path:
         key = self.signing_key_path()
         return self.verify_key_file or key.with_name(key.stem + ".pub.pem")
+
+
+def _paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(part.strip()) for part in text.split(",") if part.strip())

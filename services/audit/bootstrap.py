@@ -33,7 +33,7 @@ from shared.infra.http import (
 )
 from shared.infra.kafka import make_broker
 from shared.infra.server import RequestLimits
-from shared.infra.signing import load_or_create_signing_key
+from shared.infra.signing import TrustedKeys, load_or_create_signing_key
 from shared.infra.storage import probe_write
 from shared.settings import AuditSettings, KafkaSettings
 from shared.version import VERSION
@@ -61,8 +61,13 @@ def build_app(settings: AuditSettings | None = None,
         broker = make_broker(kafka, client_id="trialwatch-audit")
         backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         dead_letters = DeadLetters(broker, "audit")
-        ingest = DecisionIngest(store, dead_letters, utc_now, backoff)
-        actions = ActionIngest(engine, dead_letters, utc_now)
+        keys = TrustedKeys(settings.decision_key_paths(),
+                           settings.retired_decision_key_paths())
+        if not keys.key_ids:
+            log.warning("no trusted evaluator key yet: decisions are refused until one exists",
+                        decision_keys=[str(p) for p in settings.decision_key_paths()])
+        ingest = DecisionIngest(store, dead_letters, utc_now, backoff, keys)
+        actions = ActionIngest(engine, dead_letters, utc_now, keys)
         register_handlers(broker, ingest, settings, kafka, actions)
         key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
         writer = CheckpointWriter(store, key, settings.checkpoint_dir, utc_now)
@@ -71,7 +76,7 @@ def build_app(settings: AuditSettings | None = None,
             queries=RecordQueries(engine),
             access=AccessLog(engine, utc_now, write_lock),
             verify=lambda: verify_chain(store, settings.checkpoint_dir,
-                                        settings.verify_key_path()),
+                                        settings.verify_key_path(), decision_keys=keys),
             max_page_size=settings.max_page_size,
         )
         await broker.start()

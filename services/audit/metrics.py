@@ -11,6 +11,12 @@ DUPLICATE_DECISIONS = Counter(
     "Redelivered decisions recognised by their decision id and not stored again")
 DEAD_LETTERS = Counter(
     "trialwatch_audit_dead_letters", "Decision messages that could not be read, sent to the DLQ")
+DECISIONS_REFUSED = Counter(
+    "trialwatch_audit_decisions_refused",
+    "Decisions dead-lettered because no trusted evaluator key signed them", ["reason"])
+ACTIONS_REFUSED = Counter(
+    "trialwatch_audit_actions_refused",
+    "Coordinator actions dead-lettered because no trusted evaluator key signed them", ["reason"])
 STORE_FAILURES = Counter(
     "trialwatch_audit_store_failures",
     "Transient failures to store a decision (database unreachable): consumption paused")

@@ -24,6 +24,7 @@ from services.audit.core.chain_walk import Expectations, VerificationReport
 from services.audit.core.replay import EngineUnavailable, engine_for_text, installed_engine, replay
 from services.audit.core.verify import verify_chain
 from shared.infra.db import existing_database, make_engine
+from shared.infra.signing import TrustedKeys
 from shared.settings import AuditSettings
 
 INTACT, TAMPERED, CANNOT_RUN = 0, 1, 2
@@ -49,6 +50,10 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
                         help="the newest checkpoint must be younger than this (e.g. 300s, "
                              "10m, 2h, 1d; a few AUDIT_CHECKPOINT_INTERVAL_S): older is stale, "
                              "as when the later checkpoint files were deleted")
+    verify.add_argument("--decision-key", type=Path, action="append", metavar="PEM",
+                        help="an evaluator public key (or a folder of *.pub.pem) decisions may "
+                             "be signed with; repeatable (default AUDIT_DECISION_KEYS and "
+                             "AUDIT_RETIRED_DECISION_KEYS): every record's signature is checked")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(func=_verify)
 
@@ -81,8 +86,10 @@ def _verify(args: argparse.Namespace) -> int:
     public_key = args.public_key or settings.verify_key_path()
     expectations = Expectations(now=datetime.now(UTC), min_head=args.min_head,
                                 max_age=args.max_age)
+    keys = TrustedKeys(args.decision_key or (*settings.decision_key_paths(),
+                                             *settings.retired_decision_key_paths()))
     try:
-        report = asyncio.run(_run_verify(url, checkpoint_dir, public_key, expectations))
+        report = asyncio.run(_run_verify(url, checkpoint_dir, public_key, expectations, keys))
     except Exception as error:  # the tool reports why it could not verify, never a traceback
         print(f"could not verify: {type(error).__name__}: {error}", file=sys.stderr)
         return CANNOT_RUN
@@ -103,10 +110,11 @@ def _duration(text: str) -> timedelta:
 
 
 async def _run_verify(url: str, checkpoint_dir: Path, public_key: Path,
-                      expectations: Expectations) -> VerificationReport:
+                      expectations: Expectations, keys: TrustedKeys) -> VerificationReport:
     engine = make_engine(url)
     try:
-        return await verify_chain(ChainStore(engine), checkpoint_dir, public_key, expectations)
+        return await verify_chain(ChainStore(engine), checkpoint_dir, public_key, expectations,
+                                  keys)
     finally:
         await engine.dispose()
 

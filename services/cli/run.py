@@ -34,7 +34,10 @@ from services.cli.supervisor import SERVICES, Pipeline
 from shared.infra.auth import Role, write_dev_tokens
 from shared.infra.embedded_broker import EmbeddedBroker
 from shared.infra.private import restrict_to_owner
+from shared.infra.signing import EventSigner, public_key_path
 from shared.settings import KafkaSettings
+
+EVALUATOR_KEY = "evaluator-signing-key.pem"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -77,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     tokens_file = data_dir / "dev-tokens.json"
     tokens = write_dev_tokens(tokens_file)
+    # the evaluator's decision-signing key (0600), made before audit starts trusting its public half
+    EventSigner.from_file(data_dir / EVALUATOR_KEY).load()
     ports = {"intake": args.intake_port, "evaluator": args.evaluator_port,
              "audit": args.audit_port}
     urls = {s: f"sqlite+aiosqlite:///{data_dir / s}.db" for s in SERVICES}
@@ -106,6 +111,9 @@ def _child_env(kafka: KafkaSettings, urls: dict[str, str], tokens_file: Path, da
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "KAFKA_PARTITIONS": str(kafka.partitions),
         "AUDIT_CHECKPOINT_DIR": str(data_dir / "checkpoints"),
+        "EVALUATOR_SIGNING_KEY_FILE": str(data_dir / EVALUATOR_KEY),
+        "AUDIT_DECISION_KEYS": env.get("AUDIT_DECISION_KEYS")
+        or str(public_key_path(data_dir / EVALUATOR_KEY)),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
     })
     for service in SERVICES:

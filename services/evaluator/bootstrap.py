@@ -31,7 +31,7 @@ from services.evaluator.core.clock import Clock, utc_now
 from services.evaluator.core.ports import Screener
 from services.evaluator.presentation import trial_text
 from services.evaluator.ui import pages
-from shared.contracts.topics import PATIENT_EVENTS
+from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS, PATIENT_EVENTS
 from shared.eligibility.loader import TRIALS_DIR
 from shared.infra.auth import TokenRegistry
 from shared.infra.db import make_engine, make_sessionmaker, ping
@@ -45,6 +45,7 @@ from shared.infra.http import (
 from shared.infra.kafka import make_broker
 from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
 from shared.infra.server import RequestLimits
+from shared.infra.signing import EventSigner, SigningPublisher
 from shared.infra.storage import probe_write
 from shared.settings import EvaluatorSettings, KafkaSettings
 from shared.version import VERSION
@@ -72,7 +73,10 @@ def build_app(
     broker: KafkaBroker = make_broker(kafka, client_id=f"trialwatch-{SERVICE}")
     chosen = screener or default_screener(settings.trials_dir or TRIALS_DIR)
     trials_dir = chosen.trials_dir if isinstance(chosen, CriteriaEngineScreener) else None
-    sender = OutboxSender(sessions, broker, clock, already_published=PublishedScan(kafka))
+    # Every decision and coordinator action leaves signed: audit refuses them otherwise.
+    signer = EventSigner.from_file(settings.signing_key_path())
+    publisher = SigningPublisher(broker, signer, (DECISIONS, COORDINATOR_ACTIONS))
+    sender = OutboxSender(sessions, publisher, clock, already_published=PublishedScan(kafka))
     zone = ZoneInfo(settings.site_timezone)
     handler = PatientEventHandler(sessions, chosen, sender, DeadLetters(broker, SERVICE), clock,
                                   zone)
@@ -111,6 +115,7 @@ def build_app(
         client = httpx.AsyncClient(timeout=10.0)
         # the names and sentences alert headlines quote, read before the first patient waits
         await asyncio.to_thread(lambda: [trial_text(t) for t in chosen.active_trials()])
+        signer.load()  # the key exists (0600, public half exported) before anything is signed
         await broker.connect()
         backlog = await sender.publish_backlog()
         if backlog:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
 from shared.contracts.envelope import Envelope
+from shared.contracts.signatures import EventSignature
 from shared.eligibility.decision import Decision, Status, TrialRef
 from shared.eligibility.readable import Need
 from shared.time import UtcDatetime
@@ -78,6 +79,10 @@ class DecisionMade(Envelope):
         default=None, description="sha256 of the registry text of the trial version used")
     registry_change: RegistryChangeRef | None = Field(
         default=None, description="the registry change that caused this decision (a re-screen)")
+    signature: EventSignature | None = Field(
+        default=None, description="the evaluator's Ed25519 signature of the signed content "
+                                  "(shared.contracts.signatures); audit refuses a decision "
+                                  "without a valid one from a trusted key")
 
 
 AlertKind = Literal["newly-eligible", "no-longer-eligible", "closed"]
@@ -124,6 +129,9 @@ class CoordinatorActed(Envelope):
     actor: str
     reason: str | None = None
     alert_id: UUID | None = None
+    signature: EventSignature | None = Field(
+        default=None, description="the evaluator's Ed25519 signature of the event without this "
+                                  "field (shared.contracts.signatures)")
 
 
 class DeadLetter(BaseModel):

@@ -90,6 +90,8 @@ def running_services(
     ports = {s: free_port() for s in SERVICES}
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
            "LOG_FORMAT": "json", "AUDIT_CHECKPOINT_DIR": str(data / "checkpoints"),
+           # audit trusts <checkpoint dir>/../evaluator-signing-key.pub.pem by default
+           "EVALUATOR_SIGNING_KEY_FILE": str(data / "evaluator-signing-key.pem"),
            "EVALUATOR_GROUP_ID": unique_group("evaluator"),
            "AUDIT_GROUP_ID": unique_group("audit"),
            "EVALUATOR_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",

@@ -39,6 +39,7 @@ class Pipeline:
         write_dev_tokens(self.tokens_file)
         self.env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                     "LOG_FORMAT": "json", "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+                    "EVALUATOR_SIGNING_KEY_FILE": str(tmp_path / "evaluator-signing-key.pem"),
                     "EVALUATOR_GROUP_ID": unique_group("evaluator"),
                     "AUDIT_GROUP_ID": unique_group("audit")}
         self.urls: dict[str, str] = {}

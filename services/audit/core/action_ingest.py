@@ -2,11 +2,13 @@
 
 Acknowledgements, "contacted", "not a candidate" (with the reason), "enrolled" and every
 re-identification a coordinator asked for are kept append-only, idempotent by action id. A
-record that is not a ``CoordinatorActed`` goes to the dead-letter topic with the reason.
+record that is not a ``CoordinatorActed``, or that no trusted evaluator key signed, goes to the
+dead-letter topic with the reason; nothing of it is stored.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,16 +18,19 @@ from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.audit import metrics
 from services.audit.adapters.sql.tables import coordinator_actions
-from services.audit.core.decision_ingest import DeadLetterSink
+from services.audit.core.decision_ingest import DeadLetterSink, SignatureCheck
 from shared.contracts.events import CoordinatorActed
+from shared.contracts.signatures import event_digest
 
 log = structlog.get_logger(__name__)
 
 
 class ActionIngest:
     def __init__(self, engine: AsyncEngine, dead_letters: DeadLetterSink,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], keys: SignatureCheck) -> None:
+        self._keys = keys
         self._engine = engine
         self._dead_letters = dead_letters
         self._clock = clock
@@ -41,6 +46,16 @@ class ActionIngest:
                 await self._dead_letters.send(
                     record, f"not a CoordinatorActed: {error.error_count()} validation errors")
                 log.warning("coordinator action dead-lettered")
+                continue
+            refusal = self._keys.refusal(event.signature, event_digest(json.loads(body)))
+            if refusal is not None:
+                await self._dead_letters.send(
+                    record, f"coordinator action refused: signature {refusal.kind}: "
+                            f"{refusal.detail}")
+                metrics.ACTIONS_REFUSED.labels(reason=refusal.kind).inc()
+                log.warning("coordinator action refused: not signed by a trusted evaluator key",
+                            refusal=refusal.kind, event_id=str(event.event_id),
+                            key_id=refusal.key_id)
                 continue
             rows.append({
                 "action_id": str(event.action_id), "patient_key": event.patient_key,

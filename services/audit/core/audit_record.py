@@ -45,6 +45,8 @@ class AuditRecord:
     record_hash: str
     trial_content_hash: str | None = None
     registry_change: str | None = None
+    signed_by: str | None = None
+    signature: str | None = None
 
     def columns(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +74,7 @@ def hashed_form(values: dict[str, Any]) -> dict[str, Any]:
         "decision": json.loads(values["decision"]),
         "snapshot_hash": values["snapshot_hash"],
         "prev_hash": values["prev_hash"],
-    } | _registry_form(values)
+    } | _registry_form(values) | _signature_form(values)
 
 
 def _registry_form(values: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +86,14 @@ def _registry_form(values: dict[str, Any]) -> dict[str, Any]:
     if values.get("registry_change") is not None:
         form["registry_change"] = json.loads(values["registry_change"])
     return form
+
+
+def _signature_form(values: dict[str, Any]) -> dict[str, Any]:
+    """The evaluator's signature, hashed only when present: records stored before decisions
+    were signed keep the hash they were chained with."""
+    if values.get("signature") is None:
+        return {}
+    return {"signed_by": values["signed_by"], "signature": values["signature"]}
 
 
 def record_hash(values: dict[str, Any]) -> str:
@@ -116,6 +126,8 @@ def build_record(event: DecisionMade, sequence: int, prev_hash: str,
         "trial_content_hash": event.trial_content_hash,
         "registry_change": canonical_json(event.registry_change).decode()
         if event.registry_change is not None else None,
+        "signed_by": event.signature.key_id if event.signature else None,
+        "signature": event.signature.value if event.signature else None,
     }
     return AuditRecord(**values, record_hash=record_hash(values))
 

@@ -18,12 +18,14 @@ from pydantic import BaseModel, ConfigDict
 
 from services.audit.core.audit_record import GENESIS_HASH, record_hash
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
+from services.audit.core.decision_ingest import SignatureCheck
 from shared.canonical import content_hash
+from shared.contracts.signatures import EventSignature, decision_digest
 from shared.time import as_utc, iso_z
 
 ProblemKind = Literal["altered", "removed", "reordered", "rewritten", "snapshot-altered",
                       "snapshot-missing", "checkpoint-gap", "stale", "time-reversed",
-                      "time-future"]
+                      "time-future", "signature-invalid", "signature-missing"]
 _REORDER_WINDOW = 64
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -76,10 +78,16 @@ class ChainWalk:
     def __init__(self, checkpoint_sequences: Iterable[int] = (),
                  checkpoints: Iterable[Checkpoint] = (),
                  expectations: Expectations | None = None,
-                 require_snapshots: bool = False) -> None:
+                 require_snapshots: bool = False,
+                 decision_keys: SignatureCheck | None = None) -> None:
         """``require_snapshots``: every record's snapshot must have been fed (a verifier over a
-        whole database sets it; a walk over records alone cannot)."""
+        whole database sets it; a walk over records alone cannot). ``decision_keys``: check
+        each record's evaluator signature against these keys (accepted and retired); once one
+        record is signed, an unsigned record after it is a problem too."""
         self._require_snapshots = require_snapshots
+        self._decision_keys = decision_keys
+        self._signed_since: int | None = None
+        self._signature_problem: Problem | None = None
         self._signed: dict[int, str] = {}
         for checkpoint in checkpoints:
             if checkpoint.record_hashes is not None and checkpoint.first_sequence is not None:
@@ -108,6 +116,8 @@ class ChainWalk:
         self._snapshot_first_use.setdefault(str(row["snapshot_hash"]), sequence)
         if self._time_problem is None:
             self._time_problem = self._check_time(row, sequence)
+        if self._signature_problem is None and self._decision_keys is not None:
+            self._signature_problem = self._check_signature(row, sequence, self._decision_keys)
         if self._problem is None:
             self._problem = self._check(row, sequence)
 
@@ -126,6 +136,33 @@ class ChainWalk:
             return Problem(sequence=sequence, kind="time-future",
                            detail=f"record {sequence} was recorded at {iso_z(recorded_at)}, "
                                   f"after the verifier's now ({iso_z(now)})")
+        return None
+
+    def _check_signature(self, row: Mapping[str, Any], sequence: int,
+                         keys: SignatureCheck) -> Problem | None:
+        if row.get("signature") is None:
+            if self._signed_since is None:
+                return None  # stored before the evaluator signed decisions
+            return Problem(sequence=sequence, kind="signature-missing",
+                           detail=f"record {sequence} carries no evaluator signature, although "
+                                  f"records are signed since record {self._signed_since}")
+        if self._signed_since is None:
+            self._signed_since = sequence
+        signature = EventSignature.model_construct(key_id=str(row.get("signed_by")),
+                                                   value=str(row["signature"]))
+        try:
+            refusal = keys.refusal(signature, decision_digest(row), new_event=False)
+            mismatch = _columns_against_decision(row)
+        except (ValueError, TypeError, KeyError):
+            return Problem(sequence=sequence, kind="signature-invalid",
+                           detail=f"record {sequence} cannot be read to check its signature")
+        if refusal is not None:
+            return Problem(sequence=sequence, kind="signature-invalid",
+                           detail=f"record {sequence}: {refusal.detail}")
+        if mismatch:
+            return Problem(sequence=sequence, kind="signature-invalid",
+                           detail=f"record {sequence}: column {mismatch} differs from the "
+                                  "signed decision")
         return None
 
     def _check(self, row: Mapping[str, Any], sequence: int) -> Problem | None:
@@ -174,7 +211,8 @@ class ChainWalk:
         verified = (problem.sequence - 1 if problem and problem.sequence is not None
                     else self._last_good)
         others = [p for p in (self._missing_snapshot(), *_checkpoint_gaps(checkpoints),
-                              self._staleness(checkpoints), self._time_problem) if p is not None]
+                              self._staleness(checkpoints), self._time_problem,
+                              self._signature_problem) if p is not None]
         intact = (problem is None and self._snapshot_problem is None and not rejected
                   and not others)
         return VerificationReport(
@@ -265,6 +303,21 @@ def _written_position(row: Mapping[str, Any], sequence: int) -> int | None:
         if candidate != sequence and _hash_or_none({**row, "sequence": candidate}) == \
                 row["record_hash"]:
             return candidate
+    return None
+
+
+def _columns_against_decision(row: Mapping[str, Any]) -> str | None:
+    """The first column copied out of the (signed) decision JSON that no longer says the same."""
+    decision = json.loads(row["decision"])
+    copied = {"trial_id": decision["trial"]["id"], "trial_version": decision["trial"]["version"],
+              "status": decision["status"], "engine_version": decision["engine_version"]}
+    for column, value in copied.items():
+        if row[column] != value:
+            return column
+    as_of = row["as_of"]
+    if isinstance(as_of, datetime) and iso_z(as_of) != iso_z(
+            datetime.fromisoformat(decision["as_of"])):
+        return "as_of"
     return None
 
 

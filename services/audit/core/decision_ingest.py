@@ -2,8 +2,12 @@
 
 A batch of messages is stored in one database transaction, in order. A message that cannot be
 read as a ``DecisionMade`` (or whose snapshot does not match its hash) is poison: it goes to
-the dead-letter topic, so the partition keeps flowing. A database failure is transient: pause
-(growing back-off), then raise so nothing in the batch is acknowledged and it all comes back.
+the dead-letter topic, so the partition keeps flowing. So does a decision that is not signed by
+a trusted evaluator key (missing, unknown or retired key, invalid signature): any local client
+can produce to the topic, only the evaluator holds the key. Nothing of a refused decision is
+stored; the refusal is counted by reason and logged with the event id and key id only. A
+database failure is transient: pause (growing back-off), then raise so nothing in the batch is
+acknowledged and it all comes back.
 Only a returned call lets the handler commit the offsets.
 """
 
@@ -22,6 +26,7 @@ from services.audit import metrics
 from services.audit.adapters.sql.chain_store import Appended, ChainStore
 from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
+from shared.contracts.signatures import EventSignature, Refusal, decision_digest
 from shared.infra.backoff import Backoff
 
 log = structlog.get_logger(__name__)
@@ -34,6 +39,12 @@ class DeadLetterSink(Protocol):
         """Publish the consumer record to its dead-letter topic with the reason."""
 
 
+class SignatureCheck(Protocol):
+    def refusal(self, signature: EventSignature | None, digest: str, *,
+                new_event: bool = True) -> Refusal | None:
+        """None when ``signature`` signs ``digest`` with a key trusted for new events."""
+
+
 class IngestOutcome(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
@@ -42,6 +53,22 @@ class IngestOutcome(StrEnum):
 
 class PoisonMessage(ValueError):
     pass
+
+
+class RefusedSignature(PoisonMessage):
+    def __init__(self, event: DecisionMade, refusal: Refusal) -> None:
+        super().__init__(f"decision refused: signature {refusal.kind}: {refusal.detail}")
+        self.event_id = event.event_id
+        self.refusal = refusal
+
+
+def check_signature(event: DecisionMade, keys: SignatureCheck) -> None:
+    """Raises ``RefusedSignature`` unless a trusted evaluator key signed the decision's content
+    (shared.contracts.signatures.decision_signed_form, as audit will store it)."""
+    digest = decision_digest(event.model_dump(mode="json", exclude={"snapshot"}))
+    refusal = keys.refusal(event.signature, digest)
+    if refusal is not None:
+        raise RefusedSignature(event, refusal)
 
 
 def parse_decision(body: bytes) -> DecisionMade:
@@ -57,7 +84,9 @@ def parse_decision(body: bytes) -> DecisionMade:
 
 class DecisionIngest:
     def __init__(self, store: ChainStore, dead_letters: DeadLetterSink,
-                 clock: Callable[[], datetime], backoff: Backoff) -> None:
+                 clock: Callable[[], datetime], backoff: Backoff,
+                 keys: SignatureCheck) -> None:
+        self._keys = keys
         self._store = store
         self._dead_letters = dead_letters
         self._clock = clock
@@ -73,7 +102,15 @@ class DecisionIngest:
         poison: dict[int, str] = {}
         for index, (body, _) in enumerate(messages):
             try:
-                events.append(parse_decision(body))
+                event = parse_decision(body)
+                check_signature(event, self._keys)
+                events.append(event)
+            except RefusedSignature as error:
+                poison[index] = str(error)
+                metrics.DECISIONS_REFUSED.labels(reason=error.refusal.kind).inc()
+                log.warning("decision refused: not signed by a trusted evaluator key",
+                            refusal=error.refusal.kind, event_id=str(error.event_id),
+                            key_id=error.refusal.key_id)
             except PoisonMessage as error:
                 poison[index] = str(error)
         appended = iter(await self._store_or_pause(events))

@@ -14,6 +14,7 @@ from typing import Any
 from services.audit.adapters.sql.chain_store import ChainStore
 from services.audit.core.chain_walk import ChainWalk, Expectations, VerificationReport
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint, load_checkpoints
+from services.audit.core.decision_ingest import SignatureCheck
 from shared.infra.signing import load_public_key
 
 
@@ -28,12 +29,15 @@ def trusted_checkpoints(checkpoint_dir: Path, public_key_path: Path,
 
 async def verify_chain(store: ChainStore, checkpoint_dir: Path,
                        public_key_path: Path,
-                       expectations: Expectations | None = None) -> VerificationReport:
+                       expectations: Expectations | None = None,
+                       decision_keys: SignatureCheck | None = None) -> VerificationReport:
+    """``decision_keys``: the evaluator keys (accepted and retired) each record's signature is
+    checked against; None skips that check."""
     trusted, rejected = await asyncio.to_thread(trusted_checkpoints, checkpoint_dir,
                                                 public_key_path)
     walk = ChainWalk((c.sequence for c in trusted), trusted,
                      expectations or Expectations(now=datetime.now(UTC)),
-                     require_snapshots=True)
+                     require_snapshots=True, decision_keys=decision_keys)
     # Hashing is CPU work: a worker thread keeps the service's event loop (and the consumer's
     # heartbeats) responsive while a long chain is verified.
     async for batch in store.iter_record_batches():

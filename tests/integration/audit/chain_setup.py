@@ -15,7 +15,7 @@ from services.audit.core.checkpoints import sign_checkpoint, write_checkpoint
 from shared.infra.db import make_engine
 from shared.infra.signing import load_or_create_signing_key
 from tests.integration.audit.harness import migrate
-from tests.unit.audit.factories import decision_event
+from tests.unit.audit.factories import decision_event, write_test_decision_key
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ class StoredChain:
 
     def cli_args(self) -> list[str]:
         return ["--database-url", self.database_url, "--checkpoint-dir", str(self.checkpoint_dir),
-                "--public-key", str(self.public_key)]
+                "--public-key", str(self.public_key),
+                "--decision-key", str(self.public_key.parent / "keys" / "test-evaluator.pub.pem")]
 
 
 async def store_chain(database_url: str, tmp_path: Path, length: int,
@@ -34,6 +35,7 @@ async def store_chain(database_url: str, tmp_path: Path, length: int,
     """``chained``: checkpoints as the service writes them (``CheckpointWriter``: each names the
     previous one and lists every record hash since); otherwise head-only checkpoints."""
     await migrate(database_url)
+    write_test_decision_key(tmp_path / "keys")
     key = load_or_create_signing_key(tmp_path / "signing.pem", tmp_path / "signing.pub.pem")
     engine = make_engine(database_url)
     store = ChainStore(engine)

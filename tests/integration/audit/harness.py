@@ -20,6 +20,7 @@ from shared.contracts.topics import DECISIONS
 from shared.infra.db import make_engine
 from shared.infra.migrations import upgrade
 from shared.settings import AuditSettings, KafkaSettings
+from tests.unit.audit.factories import write_test_decision_key
 
 AUDITOR_TOKEN = "test-auditor-token"
 LAB_TOKEN = "test-lab-token"
@@ -38,6 +39,7 @@ def audit_settings(database_url: str, tmp_path: Path, group_id: str,
         "checkpoint_dir": tmp_path / "checkpoints",
         "signing_key_file": tmp_path / "keys" / "signing.pem",
         "checkpoint_interval_s": 3600.0,
+        "decision_keys": str(write_test_decision_key(tmp_path / "keys")),
         "tokens": f"{AUDITOR_TOKEN}=auditor,{LAB_TOKEN}=lab-system",
         "retry_initial_s": 0.05,
         "retry_max_s": 0.5,

@@ -24,7 +24,7 @@ from tests.integration.audit.harness import (
     start_group_at_end,
     wait_for,
 )
-from tests.unit.audit.factories import decision_event
+from tests.unit.audit.factories import decision_event, write_test_decision_key
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +76,7 @@ def audit_process(database_url: str, kafka_settings: KafkaSettings,
            "AUDIT_GROUP_ID": unique_group("audit-crash"),
            "AUDIT_TOKENS": f"{AUDITOR_TOKEN}=auditor",
            "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+           "AUDIT_DECISION_KEYS": str(write_test_decision_key(tmp_path / "keys")),
            "AUDIT_CHECKPOINT_INTERVAL_S": "0.5", "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"}
     process = AuditProcess(env, port, tmp_path / "audit.log")
     yield process

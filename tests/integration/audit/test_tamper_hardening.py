@@ -3,8 +3,8 @@
 Each case: a chain of 20 records with the checkpoints the service writes (at 10 and 16, each
 naming the previous one and signing every record hash since), the append-only triggers
 dropped as a database superuser would, then ``trialwatch audit verify`` with the public key
-pinned. Not covered here: a forged DecisionMade produced onto the topic (decisions are not yet
-signed by the evaluator).
+pinned. A forged DecisionMade produced onto the topic is refused at ingest (it carries no
+trusted evaluator signature): tests/e2e/test_walking_skeleton.py, against the real evaluator.
 """
 
 from __future__ import annotations

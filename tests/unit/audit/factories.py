@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.canonical import content_hash
 from shared.clinical.facts import (
@@ -27,8 +31,27 @@ from shared.eligibility.decision import (
     TrialRef,
     overall_status,
 )
+from shared.infra.signing import EventSigner
 
 BASE_TIME = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+# A fixed test key stands in for the evaluator's: audit services under test trust its public
+# half (write_test_decision_key), so test decisions are accepted the way real ones are.
+TEST_DECISION_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+TEST_SIGNER = EventSigner(TEST_DECISION_KEY)
+
+
+def write_test_decision_key(folder: Path) -> Path:
+    """The test key's public half as a PEM file in ``folder``; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "test-evaluator.pub.pem"
+    path.write_bytes(TEST_DECISION_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return path
+
+
+def signed(event: DecisionMade, signer: EventSigner = TEST_SIGNER) -> DecisionMade:
+    """The event as the evaluator publishes it: with its signature."""
+    return DecisionMade.model_validate(signer.signed(event.model_dump(mode="json")))
 TRIAL = TrialRef(id="NCT06920433", version="2025-04-01")
 
 
@@ -70,10 +93,11 @@ def decision(as_of: datetime = BASE_TIME, egfr_outcome: Outcome = Outcome.PASS,
 def decision_event(patient_key: str = "pk_test", index: int = 0,
                    egfr_outcome: Outcome = Outcome.PASS, as_of: datetime | None = None,
                    trial: TrialRef = TRIAL, previous_status: Status | None = None,
-                   ) -> DecisionMade:
+                   signer: EventSigner | None = TEST_SIGNER) -> DecisionMade:
+    """A decision event signed with ``signer`` (the test key; None: unsigned)."""
     as_of = as_of or BASE_TIME + timedelta(minutes=index)
     facts = snapshot(egfr=72.0 + (index % 3))
-    return DecisionMade(
+    event = DecisionMade(
         event_id=uuid.uuid4(),
         occurred_at=as_of + timedelta(milliseconds=120),
         recorded_at=as_of + timedelta(milliseconds=130),
@@ -89,3 +113,4 @@ def decision_event(patient_key: str = "pk_test", index: int = 0,
         snapshot_hash=content_hash(facts),
         snapshot=facts,
     )
+    return event if signer is None else signed(event, signer)

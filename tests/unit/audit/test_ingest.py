@@ -9,7 +9,8 @@ from sqlalchemy.exc import OperationalError
 
 from services.audit.core.decision_ingest import DecisionIngest, IngestOutcome
 from shared.infra.backoff import Backoff
-from tests.unit.audit.factories import decision_event
+from shared.infra.signing import TrustedKeys
+from tests.unit.audit.factories import TEST_DECISION_KEY, decision_event
 from tests.unit.audit.fakes import FakeChainStore, FakeDeadLetters
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
@@ -18,7 +19,8 @@ NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 def ingest_with(store: FakeChainStore, dead: FakeDeadLetters,
                 backoff: Backoff | None = None) -> DecisionIngest:
     return DecisionIngest(store, dead, lambda: NOW,  # type: ignore[arg-type]
-                          backoff or Backoff(0.01, 0.04))
+                          backoff or Backoff(0.01, 0.04),
+                          TrustedKeys.of([TEST_DECISION_KEY.public_key()]))
 
 
 async def test_a_decision_is_stored_and_a_redelivery_of_it_is_recognised() -> None:

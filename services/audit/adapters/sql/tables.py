@@ -65,6 +65,9 @@ records = Table(
     # 0004: the trial text the decision used, and the registry change that caused it (if any)
     Column("trial_content_hash", HASH, nullable=True),
     Column("registry_change", Text, nullable=True),
+    # 0006: the evaluator's Ed25519 signature of the decision (shared.contracts.signatures)
+    Column("signed_by", String(16), nullable=True, comment="key id of the evaluator key"),
+    Column("signature", String(100), nullable=True, comment="base64 Ed25519 signature"),
     Index("ix_audit_record_patient_trial_as_of", "patient_key", "trial_id", "as_of"),
     Index("ix_audit_record_trial_version", "trial_id", "trial_version"),
     Index("ix_audit_record_decided_at", "decided_at"),
