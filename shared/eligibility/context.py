@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,8 +76,11 @@ class Context:
     """Future instants at which the criterion being evaluated could change with no new data."""
     deps: dict[str, Concept] = field(default_factory=dict)
     """The concepts the criterion being evaluated has read (for incremental re-evaluation)."""
+    keep: bool = True
+    """Whether results are remembered for a later incremental evaluation (``remember`` with
+    ``keep_only``): a one-off full evaluation skips what only reuse would pay for."""
     memo: dict[object, SharedResult] = field(default_factory=dict)
-    """Shared subtrees already evaluated at this as-of (see ``primitives.base.Shared``)."""
+    """Results already computed at this as-of (``remember``: shared subtrees, score items)."""
     _starts: dict[str, datetime] = field(default_factory=dict)
     _rendered: dict[datetime, str] = field(default_factory=dict)
 
@@ -113,6 +117,43 @@ class Context:
             if self.facts(concept):
                 found = True
         return not found
+
+    def remember(
+        self, key: object, trace: Trace, compute: Callable[[Trace], Any], keep_only: bool = False
+    ) -> Any:
+        """``compute(trace)`` once per ``key`` per evaluation, its trace replayed on reuse.
+
+        What it read and its review instants are kept with the result, so an incremental
+        re-evaluation (``engine.evaluate_incremental``) reuses it while nothing it read has
+        changed and as-of has not reached its earliest review instant. ``key`` must identify
+        the computation across evaluations of one trial version (a node, a score item).
+        With ``keep_only`` the result is remembered only when the evaluation keeps its state
+        (``keep``); otherwise ``compute`` writes to ``trace`` directly, as it would unwrapped.
+        """
+        if keep_only and not self.keep:
+            return compute(trace)
+        hit = self.memo.get(key)
+        if hit is None:
+            outer_deps, outer_reviews = self.deps, self.review_candidates
+            self.deps, self.review_candidates = {}, []
+            sub = Trace()
+            try:
+                truth = compute(sub)
+                reviews = self.review_candidates
+                hit = self.memo[key] = (
+                    truth,
+                    sub,
+                    self.deps,
+                    reviews,
+                    min(reviews) if reviews else None,
+                )
+            finally:
+                self.deps, self.review_candidates = outer_deps, outer_reviews
+        truth, sub, deps, reviews, _ = hit
+        self.deps.update(deps)
+        self.review_candidates.extend(reviews)
+        trace.replay(sub)
+        return truth
 
     def review_at(self, moment: datetime | None) -> None:
         """Note a future instant at which this decision could change with no new data."""

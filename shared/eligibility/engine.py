@@ -62,7 +62,8 @@ class EngineState:
     criteria: dict[str, _Computed]
     index: FactIndex
     shared: dict[object, SharedResult] = field(default_factory=dict)
-    """Results of shared subtrees (I6.1-I6.3 inside I6, facts read by several criteria)."""
+    """Remembered results (``Context.remember``): shared subtrees (I6.1-I6.3 inside I6, facts
+    read by several criteria) and score items, each with what it read and its review instants."""
 
 
 def build_index(trial: TrialVersion, patient: PatientFacts) -> FactIndex:
@@ -82,7 +83,7 @@ def evaluate(trial: TrialVersion, patient: PatientFacts, as_of: datetime) -> Dec
 
 def evaluate_index(trial: TrialVersion, index: FactIndex, as_of: datetime) -> Decision:
     """``evaluate`` on a pre-built index (after one new fact: ``index.with_facts([fact])``)."""
-    return evaluate_incremental(trial, index, as_of, None)[0]
+    return _evaluate(trial, index, as_of, None, keep=False)[0]
 
 
 def evaluate_incremental(
@@ -93,23 +94,35 @@ def evaluate_incremental(
     A criterion's earlier result is kept only when nothing it read changed and no review time
     it depends on has passed; the decision equals a fresh ``evaluate`` of the same inputs.
     """
+    return _evaluate(trial, index, as_of, previous, keep=True)
+
+
+def _evaluate(
+    trial: TrialVersion,
+    index: FactIndex,
+    as_of: datetime,
+    previous: EngineState | None,
+    *,
+    keep: bool,
+) -> tuple[Decision, EngineState]:
     moment = as_utc(as_of)
-    ctx = Context(as_of=moment, index=index, tables=trial.tables)
+    ctx = Context(as_of=moment, index=index, tables=trial.tables, keep=keep)
     previous = previous if _reusable(trial, index, moment, previous) else None
     computed: dict[str, _Computed] = {}
     if previous is None:
         for criterion in trial.criteria:
             computed[criterion.id] = _criterion(criterion, ctx)
     else:
-        before, same_index = previous.index, previous.index is index
-        # every kept subtree result is checked, even when no criterion needs it now: the state
-        # must hold only results valid for this index and as-of
-        _seed_shared(ctx, previous, index, moment, same_index)
+        changed = _Changed(previous.index, index, moment)
+        # every kept result is checked, even when no criterion needs it now: the state must
+        # hold only results valid for this index and as-of
+        memo = ctx.memo
+        for key, hit in previous.shared.items():
+            if changed.keeps(hit[4], hit[2].values()):
+                memo[key] = hit
         for criterion in trial.criteria:
             earlier = previous.criteria.get(criterion.id)
-            if earlier is not None and _unchanged(
-                earlier.review_at, earlier.reads, before, index, moment, same_index
-            ):
+            if earlier is not None and changed.keeps(earlier.review_at, earlier.reads):
                 computed[criterion.id] = earlier
             else:
                 computed[criterion.id] = _criterion(criterion, ctx)
@@ -135,24 +148,6 @@ def evaluate_incremental(
     return decision, state
 
 
-def _seed_shared(
-    ctx: Context, previous: EngineState, index: FactIndex, moment: datetime, same_index: bool
-) -> None:
-    """Reuse a shared subtree on the same terms as a criterion: nothing it read changed and
-    as-of has not reached its own earliest review instant."""
-    memo = ctx.memo
-    if same_index:
-        # time alone moved: only a review instant can end a result's validity
-        for node, hit in previous.shared.items():
-            review_at = hit[4]
-            if review_at is None or moment < review_at:
-                memo[node] = hit
-        return
-    for node, hit in previous.shared.items():
-        if _unchanged(hit[4], hit[2].values(), previous.index, index, moment, same_index):
-            memo[node] = hit
-
-
 def _reusable(
     trial: TrialVersion, index: FactIndex, moment: datetime, previous: EngineState | None
 ) -> bool:
@@ -164,26 +159,47 @@ def _reusable(
     )
 
 
-def _unchanged(
-    review_at: datetime | None,
-    reads: Iterable[Concept],
-    before: FactIndex,
-    index: FactIndex,
-    moment: datetime,
-    same_index: bool,
-) -> bool:
-    if review_at is not None and moment >= review_at:
-        return False
-    if same_index:
-        return True
-    if index.parent is before:
-        return not any(map(index.touches, reads))
-    for concept in reads:
-        # the previous index is kept alive by the state, so list identity is meaningful
-        lists, now = before.sources(concept), index.sources(concept)
-        if len(now) != len(lists) or any(a is not b for a, b in zip(now, lists, strict=True)):
+class _Changed:
+    """Which concepts changed between the previous index and this one, each worked out once
+    per evaluation (criteria, shared subtrees and score items mostly read the same few)."""
+
+    __slots__ = ("before", "changed", "direct", "index", "moment", "same", "touched")
+
+    def __init__(self, before: FactIndex, index: FactIndex, moment: datetime) -> None:
+        self.before, self.index, self.moment = before, index, moment
+        self.same = before is index
+        self.direct = index.parent is before
+        self.touched: dict[str, bool] = {}
+        # one new result: the concepts it feeds, from the tables' reverse index (code -> concepts)
+        self.changed = index.changed_concepts() if self.direct else None
+
+    def keeps(self, review_at: datetime | None, reads: Iterable[Concept]) -> bool:
+        """Whether a result that read ``reads`` and reviews at ``review_at`` still holds."""
+        if review_at is not None and self.moment >= review_at:
             return False
-    return True
+        if self.same:
+            # time alone moved: only a review instant can end a result's validity
+            return True
+        changed = self.changed
+        if changed is not None:
+            if not changed:
+                return True
+            return all(concept.name not in changed for concept in reads)
+        touched = self.touched
+        for concept in reads:
+            hit = touched.get(concept.name)
+            if hit is None:
+                hit = touched[concept.name] = self._touches(concept)
+            if hit:
+                return False
+        return True
+
+    def _touches(self, concept: Concept) -> bool:
+        if self.direct:
+            return self.index.touches(concept)
+        # the previous index is kept alive by the state, so list identity is meaningful
+        lists, now = self.before.sources(concept), self.index.sources(concept)
+        return len(now) != len(lists) or any(a is not b for a, b in zip(now, lists, strict=True))
 
 
 def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:

@@ -58,8 +58,7 @@ def ignored(fact: ClinicalFact) -> bool:
     """Whether no criterion reads ``fact`` (``IGNORED_STATUSES``; an unread observation that
     was cancelled is read, as unread)."""
     return fact.status in IGNORED_STATUSES and not (
-        fact.unread is not None and fact.kind is FactKind.OBSERVATION
-        and fact.status == "cancelled"
+        fact.unread is not None and fact.kind is FactKind.OBSERVATION and fact.status == "cancelled"
     )
 
 
@@ -82,17 +81,23 @@ class Readable:
     """Which ``system|code`` keys any value set can match: exact codes, code-family prefixes,
     and every code of a system read whole (the project CodeSystem)."""
 
-    __slots__ = ("_codes", "_prefixes", "_whole", "exact")
+    __slots__ = ("_codes", "_prefix_readers", "_prefixes", "_readers", "_whole", "exact")
 
     def __init__(self, concepts: Iterable[Concept], whole_systems: Iterable[str]) -> None:
         codes: dict[str, set[str]] = {}
         prefixes: dict[str, list[str]] = {}
+        readers: dict[str, list[str]] = {}
+        prefix_readers: dict[str, list[tuple[str, str]]] = {}
         for concept in concepts:
             for key in concept.keys:
                 system, _, code = key.partition("|")
                 codes.setdefault(system, set()).add(code)
+                readers.setdefault(key, []).append(concept.name)
             for system, prefix in concept.prefixes:
                 prefixes.setdefault(system, []).append(prefix)
+                prefix_readers.setdefault(system, []).append((prefix, concept.name))
+        self._readers = {key: tuple(names) for key, names in readers.items()}
+        self._prefix_readers = prefix_readers
         self._codes = {system: frozenset(found) for system, found in codes.items()}
         self._prefixes = {system: tuple(found) for system, found in prefixes.items()}
         self._whole = frozenset(whole_systems)
@@ -103,6 +108,22 @@ class Readable:
             for system, found in self._codes.items()
             if system not in self._whole and system not in self._prefixes
         }
+
+    def concepts_reading(self, key: str) -> set[str]:
+        """The names of the concepts that match ``system|code`` key ``key``.
+
+        A code of a system read whole (the project CodeSystem) also names the one-code concept
+        a score item makes of it (``scores.common.fact_concept``: named by the code). A name
+        too many only makes incremental re-evaluation recompute more, never less.
+        """
+        system, _, code = key.partition("|")
+        names = set(self._readers.get(key, ()))
+        names.update(
+            name for prefix, name in self._prefix_readers.get(system, ()) if code.startswith(prefix)
+        )
+        if system in self._whole:
+            names.add(code)
+        return names
 
     def __call__(self, system: str, code: str) -> bool:
         codes = self._codes.get(system)
@@ -153,6 +174,7 @@ class FactIndex:
         "__weakref__",
         "_by_key",
         "_by_system",
+        "_changed_concepts",
         "_keys_of",
         "_matches",
         "_parent",
@@ -185,10 +207,26 @@ class FactIndex:
         # reference is weak so a long series of updates does not keep every old index alive
         self._parent = weakref.ref(parent) if parent is not None else None
         self.changed = changed
+        self._changed_concepts: frozenset[str] | None = None
 
     @property
     def parent(self) -> FactIndex | None:
         return self._parent() if self._parent is not None else None
+
+    def changed_concepts(self) -> frozenset[str] | None:
+        """The names of the concepts whose facts differ from the parent index's (the concepts
+        matching ``changed``), or None when this index cannot tell (built without the tables'
+        ``Readable``): then ask ``touches`` concept by concept."""
+        found = self._changed_concepts
+        if found is None:
+            readable = self._readable
+            if not isinstance(readable, Readable):
+                return None
+            names: set[str] = set()
+            for key in self.changed:
+                names |= readable.concepts_reading(key)
+            found = self._changed_concepts = frozenset(names)
+        return found
 
     def touches(self, concept: Concept) -> bool:
         """Whether ``concept`` matches any code this index changed relative to its parent."""

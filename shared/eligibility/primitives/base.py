@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import partial
 
 from shared.eligibility.context import Context, Trace
 from shared.eligibility.logic import Truth, all_of, any_of, at_least
@@ -120,27 +121,7 @@ class Shared(Node):
         return (self.node,)
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        hit = ctx.memo.get(self)
-        if hit is None:
-            outer_deps, outer_reviews = ctx.deps, ctx.review_candidates
-            ctx.deps, ctx.review_candidates = {}, []
-            sub = Trace()
-            try:
-                truth = self.node.evaluate(ctx, sub)
-                reviews = ctx.review_candidates
-                hit = ctx.memo[self] = (
-                    truth,
-                    sub,
-                    ctx.deps,
-                    reviews,
-                    min(reviews) if reviews else None,
-                )
-            finally:
-                ctx.deps, ctx.review_candidates = outer_deps, outer_reviews
-        truth, sub, deps, reviews, _ = hit
-        ctx.deps.update(deps)
-        ctx.review_candidates.extend(reviews)
-        trace.replay(sub)
+        truth: Truth = ctx.remember(self, trace, partial(self.node.evaluate, ctx))
         return truth
 
     def requirements(self) -> list[Requirement]:

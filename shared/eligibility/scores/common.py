@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from shared.clinical.facts import ClinicalFact
@@ -228,7 +228,7 @@ def limit_state(
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Item:
     """A score item with its concepts resolved once (the hot path reads no dicts)."""
 
@@ -317,6 +317,16 @@ def rules_truth(
     if ctx.read_nothing(spec.reads):
         # nothing on record for any concept it reads: what the rules below would conclude
         return Truth.UNKNOWN
+    # remembered with what it read, so a new result elsewhere re-reads only the items it feeds
+    key = (spec, window.text if window is not None else None, ever)
+    compute = partial(_rules_truth, ctx, spec, window, ever=ever)
+    truth: Truth = ctx.remember(key, trace, compute, keep_only=True)
+    return truth
+
+
+def _rules_truth(
+    ctx: Context, spec: _Item, window: Duration | None, trace: Trace, *, ever: bool
+) -> Truth:
     if spec.fact is not None:
         stated = fact_state(ctx, spec.fact, window, trace)
         if stated is not None:

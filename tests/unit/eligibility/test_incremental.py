@@ -13,9 +13,11 @@ from shared.clinical.state import facts_from_updates
 from shared.eligibility.engine import build_index, evaluate_incremental, evaluate_index
 from shared.eligibility.loader import load_trial
 from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
+from tests.unit.eligibility.more_trials import CHT101, LN, bilag, eligible_for_all
 from tests.unit.eligibility.vignettes import VIGNETTES
 
 TRIAL = load_trial("NCT06920433")
+TRIALS = [TRIAL, load_trial(CHT101), load_trial(LN)]
 
 
 def _patient(builder_facts: PatientFacts, count: int) -> PatientFacts:
@@ -32,6 +34,56 @@ POOL = facts_from_updates(
         source_system="pool",
     )
 )
+
+
+# what all three trials read, and changes to it: new grades, results that fail, a result kept
+# unread, a late stop of a drug, a new clinician answer
+POOL_ALL = facts_from_updates(
+    parse_fhir(
+        bilag(eligible_for_all(), "renal", "C", days=1)
+        .lab("777-3", 15, "10*9/L", days=0.5)
+        .lab("6690-2", 2.5, "10*9/L", days=0.3)
+        .lab("1742-6", 300, "U/L", days=0.2)
+        .medication("121191", 130, 100)
+        .fact("hemodynamically-stable", False)
+        .bundle(),
+        source_system="pool-all",
+    )
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    trial=st.sampled_from(TRIALS),
+    start=st.integers(min_value=0, max_value=len(POOL_ALL.facts)),
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.integers(0, len(POOL_ALL.facts) - 1), min_size=1, max_size=2),
+            st.integers(0, 400 * 24),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_incremental_equals_full_across_the_three_trials(
+    trial: object, start: int, steps: list[tuple[list[int], int, bool]]
+) -> None:
+    """Every trial, facts added one or two at a time (or two updates before one evaluation),
+    time moving on: the incremental decision is the full one, byte for byte."""
+    assert trial in TRIALS
+    version = TRIALS[TRIALS.index(trial)]  # typed
+    index = build_index(version, _patient(POOL_ALL, start))
+    as_of = AS_OF - timedelta(days=10)
+    decision, state = evaluate_incremental(version, index, as_of, None)
+    for numbers, hours, twice in steps:
+        as_of = as_of + timedelta(hours=hours)
+        index = index.with_facts([POOL_ALL.facts[n] for n in numbers])
+        if twice:  # not a direct child of the index the state was made on
+            index = index.with_facts([POOL_ALL.facts[numbers[0]]])
+        decision, state = evaluate_incremental(version, index, as_of, state)
+        full = evaluate_index(version, index, as_of)
+        assert decision.model_dump_json() == full.model_dump_json()
 
 
 @settings(max_examples=60, deadline=None)
