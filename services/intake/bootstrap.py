@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -12,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.adapters.http.api import IntakeRuntime, create_api
-from services.intake.adapters.messaging import RawIntakeHandler, connect, subscribe_raw
+from services.intake.adapters.messaging import RawIntakeHandler, subscribe_raw
 from services.intake.adapters.relay import OutboxRelay
 from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
 from services.intake.adapters.sql.leadership import RelayLeadership
@@ -25,6 +24,7 @@ from shared.infra.db import make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
+from shared.infra.messaging import running
 from shared.infra.server import RequestLimits
 from shared.infra.storage import probe_write
 from shared.infra.unit_aliases import install_site_unit_aliases
@@ -68,15 +68,12 @@ def build_app(
         subscribe_raw(broker, kafka, settings, raw)
         app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake,
                                          publish_limit)
-        tasks = [asyncio.create_task(connect(broker), name="intake-broker-connect"),
-                 asyncio.create_task(relay.run(), name="intake-outbox-relay")]
+        # The broker connects in the background: intake accepts into its outbox meanwhile.
         try:
-            yield
+            async with running(broker, service="intake", tasks={"outbox-relay": relay.run},
+                               connect_in_background=True):
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await broker.stop()
             await engine.dispose()
 
     async def database_check() -> None:

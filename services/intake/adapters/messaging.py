@@ -1,4 +1,4 @@
-"""Intake on Kafka: the raw upstream topic subscription and the broker connection.
+"""Intake on Kafka: the raw upstream topic subscription.
 
 The raw upstream topic: each message is a submission, exactly as if it had been POSTed.
 
@@ -13,16 +13,13 @@ What intake refuses goes to the dead-letter topic with the reason; a transient f
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
 import structlog
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from services.intake.adapters import metrics
 from services.intake.adapters.telemetry import count_refusal, log_acceptance
@@ -33,10 +30,10 @@ from services.intake.core.normalise import identifier_problem
 from services.intake.core.ports import UnitOfWork
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.refusals import MalformedInput, PayloadTooLarge, Refusal
-from shared.contracts.topics import INTAKE_RAW
+from shared.contracts.channels import INTAKE_RAW
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
-from shared.infra.raw_codec import bytes_decoder, tolerant_parser
+from shared.infra.messaging import subscribe
 from shared.settings import IntakeSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -66,7 +63,7 @@ class RawIntakeHandler:
         # Delays 0.2, 0.4, ... 5 s: the database is away, the message comes back.
         self._backoff = Backoff(first_s=0.2, max_s=5.0)
 
-    async def handle(self, record: Any, headers: dict[str, str]) -> None:
+    async def handle(self, record: Any, headers: Mapping[str, str]) -> None:
         """``record`` is the aiokafka ConsumerRecord."""
         try:
             submission = self._submission(record, headers)
@@ -89,7 +86,7 @@ class RawIntakeHandler:
         log_acceptance(acceptance, channel="kafka", client=submission.client)
         self._on_accepted()
 
-    def _submission(self, record: Any, headers: dict[str, str]) -> Submission:
+    def _submission(self, record: Any, headers: Mapping[str, str]) -> Submission:
         media = media_type(headers.get("content-type"), headers.get("format"))
         body: bytes = record.value or b""
         if len(body) > self._max_body_bytes:
@@ -107,32 +104,6 @@ class RawIntakeHandler:
 def subscribe_raw(
     broker: KafkaBroker, kafka: KafkaSettings, settings: IntakeSettings, raw: RawIntakeHandler
 ) -> None:
-    """Subscribe ``raw`` to the raw upstream topic; commits only after the handler returns."""
-    @broker.subscriber(
-        INTAKE_RAW,
-        group_id=settings.raw_group_id,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        session_timeout_ms=kafka.session_timeout_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
-        parser=tolerant_parser,
-        decoder=bytes_decoder,
-    )
-    async def on_raw_submission(message: KafkaMessage) -> None:
-        await raw.handle(message.raw_message, message.headers)
-
-
-async def connect(broker: KafkaBroker) -> None:
-    """Start the broker, retrying while it is away: intake accepts (into the outbox) meanwhile."""
-    backoff = Backoff(first_s=0.2, max_s=5.0)
-    while True:
-        try:
-            await broker.start()
-            return
-        except Exception as error:
-            log.warning("broker_unavailable", error=type(error).__name__,
-                        retry_in_s=backoff.next_delay_s)
-            with contextlib.suppress(Exception):
-                await broker.stop()
-            await backoff.pause()
+    """Subscribe ``raw`` to the raw upstream topic (``channels.INTAKE_RAW``); offsets are
+    committed only after the handler returns."""
+    subscribe(broker, kafka, INTAKE_RAW, raw.handle, group_id=settings.raw_group_id)
