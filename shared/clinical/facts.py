@@ -87,6 +87,21 @@ class ReceivedValue(_Frozen):
     unit: str | None = None
 
 
+class DailyDose(_Frozen):
+    """A medication's dose per day, as the order or statement states it, or why it was not read.
+
+    ``quantity`` is in ``mg/d`` (a mass per day) or ``mg/kg/d`` (a mass per kg of body weight
+    per day), computed from FHIR R4 Dosage (doseQuantity x timing.repeat frequency / period,
+    see ``shared.clinical.dosage``); ``unread`` names the element that could not be read (free
+    text sig, a dose range, as needed, a dose in tablets ...). ``received`` is the dose and
+    timing as sent, in short ("60 mg, 1 per 1.0 d").
+    """
+
+    quantity: Quantity | None = None
+    unread: ReadingNote | None = None
+    received: str | None = None
+
+
 class FactKind(StrEnum):
     OBSERVATION = "observation"
     CONDITION = "condition"
@@ -149,6 +164,13 @@ class ClinicalFact(_Frozen):
         default=(), description="elements read with a warning (alias applied, approximate time)"
     )
     received: ReceivedValue | None = None
+    dose: DailyDose | None = Field(
+        default=None,
+        description=(
+            "medications only: the daily dose read from structured dosage (FHIR R4 Dosage), or"
+            " why it was not read; None when no dosage was sent"
+        ),
+    )
 
 
 class Sex(StrEnum):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.clinical.dosage import read_dosage
 from shared.clinical.facts import (
     ClinicalFact,
     Coding,
@@ -417,11 +418,16 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
         where = f"{path}.effective[x]"
     if start is None and end is None:
         notes.append(ReadingNote(path=where, reason="no time: the medication use is undated"))
-    return [
-        _fact(
-            source, resource, FactKind.MEDICATION, codes, resource.get("status"), start, end, notes
-        )
-    ]
+    fact = _fact(
+        source, resource, FactKind.MEDICATION, codes, resource.get("status"), start, end, notes
+    )
+    # FHIR R4 MedicationRequest.dosageInstruction / MedicationStatement.dosage (Dosage); a
+    # MedicationAdministration.dosage is one administration, not a daily dose: not read here
+    dosage_key = {
+        "MedicationRequest": "dosageInstruction", "MedicationStatement": "dosage"
+    }.get(resource["resourceType"])
+    dose = read_dosage(resource.get(dosage_key), f"{path}.{dosage_key}") if dosage_key else None
+    return [fact.model_copy(update={"dose": dose})] if dose is not None else [fact]
 
 
 def procedure(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:

@@ -52,20 +52,21 @@ def test_three_trials_screen_by_default_and_a_version_is_added_activated_and_ret
                              headers={**admin, "content-type": "application/yaml"}, timeout=10)
         assert refused.status_code == 422
 
-        amended = text.replace('version: "2025-10-03.1"', 'version: "2025-10-03.2"')
+        # .9: a version no shipped file uses (shipped: .1, and .2 with the dose primitive)
+        amended = text.replace('version: "2025-10-03.1"', 'version: "2025-10-03.9"')
         added = httpx.post(f"{evaluator}/trials", content=amended.encode(),
                            headers={**admin, "content-type": "application/yaml"}, timeout=10)
         assert added.status_code == 201, added.text
-        assert added.json()["trial"] == {"id": "NCT06946485", "version": "2025-10-03.2"}
+        assert added.json()["trial"] == {"id": "NCT06946485", "version": "2025-10-03.9"}
         coordinator = {"Authorization": f"Bearer {tokens['coordinator']}"}
         assert httpx.post(f"{evaluator}/trials", content=amended.encode(),
                           headers=coordinator, timeout=10).status_code == 403
 
-        activated = httpx.post(f"{evaluator}/trials/NCT06946485/versions/2025-10-03.2/activate",
+        activated = httpx.post(f"{evaluator}/trials/NCT06946485/versions/2025-10-03.9/activate",
                                headers=admin, timeout=10)
         assert activated.status_code == 202
         rescreened = poll(lambda: [d for d in decisions_for(audit, tokens["auditor"], patient)
-                                   if d["trial_version"] == "2025-10-03.2"], timeout_s=30)
+                                   if d["trial_version"] == "2025-10-03.9"], timeout_s=30)
         assert rescreened, "the activation did not re-screen the known patient"
         change = rescreened[0]["registry_change"]
         assert change["action"] == "activate"

@@ -161,21 +161,25 @@ class PatientBuilder:
         system: str = RXNORM,
         status: str | None = None,
         end_at: datetime | None = None,
+        dosage: list[dict[str, Any]] | None = None,
     ) -> PatientBuilder:
+        """A MedicationStatement over [start, end] (ongoing without end); ``dosage`` is its
+        FHIR R4 ``MedicationStatement.dosage`` (Dosage list) when given."""
         end = end_at if end_at is not None else (ago(end_days) if end_days is not None else None)
         period: dict[str, str] = {"start": iso(ago(start_days))}
         if end is not None:
             period["end"] = iso(end)
-        self.resources.append(
-            {
-                "resourceType": "MedicationStatement",
-                "id": self._id("med"),
-                "status": status or ("completed" if end is not None else "active"),
-                "medicationCodeableConcept": {"coding": [{"system": system, "code": code}]},
-                "subject": {"reference": PATIENT_REF},
-                "effectivePeriod": period,
-            }
-        )
+        resource: dict[str, Any] = {
+            "resourceType": "MedicationStatement",
+            "id": self._id("med"),
+            "status": status or ("completed" if end is not None else "active"),
+            "medicationCodeableConcept": {"coding": [{"system": system, "code": code}]},
+            "subject": {"reference": PATIENT_REF},
+            "effectivePeriod": period,
+        }
+        if dosage is not None:
+            resource["dosage"] = dosage
+        self.resources.append(resource)
         return self
 
     def bundle(self, bundle_type: str = "collection") -> dict[str, Any]:

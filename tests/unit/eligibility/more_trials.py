@@ -24,6 +24,7 @@ from tests.unit.eligibility.fhir_builder import (
     PatientBuilder,
     ago,
     eligible_patient,
+    iso,
 )
 
 P, F, U = Outcome.PASS, Outcome.FAIL, Outcome.UNKNOWN
@@ -43,7 +44,11 @@ BILAG_DOMAINS = (
 BASELINE_BILAG = {"renal": "A", "mucocutaneous": "B"} | {
     d: "D" for d in BILAG_DOMAINS if d not in ("renal", "mucocutaneous")
 }
-MORE_YES = ("hemodynamically-stable", "glucocorticoid-1mg-kg-day", "life-expectancy-over-12-weeks")
+MORE_YES = ("hemodynamically-stable", "life-expectancy-over-12-weeks")
+UCUM = "http://unitsofmeasure.org"
+PREDNISONE_20 = "312615"  # RxNorm SCD predniSONE 20 MG Oral Tablet (rolls up to 8640)
+COURSE_DAYS = (300, 270)  # the high-dose glucocorticoid course of NCT06946485 I4
+COURSE_WEIGHT_DAYS = 301  # the body weight taken when the course started
 MORE_NO = (
     "cns-trauma-or-cerebrovascular-history",
     "qt-prolongation-or-severe-heart-disease",
@@ -65,11 +70,93 @@ def eligible_for_all() -> PatientBuilder:
     b.lab("5964-2", 12.0, "s")  # PT
     b.lab("10230-1", 62, "%", days=20)  # LVEF
     b.medication("1734919", start_days=400, end_days=200)  # cyclophosphamide, stopped
+    # NCT06946485 I4: prednisone 60 mg once daily for 30 days at 60 kg = 1.0 mg/kg/day, as an
+    # EHR's medication list sends it (FHIR R4 MedicationStatement.dosage: sig text beside the
+    # structured dose and timing)
+    b.lab("29463-7", 60, "kg", days=COURSE_WEIGHT_DAYS)
+    b.medication(
+        PREDNISONE_20, start_days=COURSE_DAYS[0], end_days=COURSE_DAYS[1], dosage=daily(60)
+    )
     for code in MORE_YES:
         b.fact(code, True)
     for code in MORE_NO:
         b.fact(code, False)
     return b
+
+
+def daily(
+    dose: float, unit: str = "mg", *, times: int = 1, period: float = 1, period_unit: str = "d"
+) -> list[dict[str, object]]:
+    """One FHIR R4 Dosage: ``dose`` ``unit`` (UCUM) ``times`` per ``period`` ``period_unit``."""
+    return [
+        {
+            "sequence": 1,
+            "text": f"{dose:g} {unit} {times} per {period:g} {period_unit}",
+            "timing": {"repeat": {"frequency": times, "period": period, "periodUnit": period_unit}},
+            "doseAndRate": [
+                {"doseQuantity": {"value": dose, "unit": unit, "system": UCUM, "code": unit}}
+            ],
+        }
+    ]
+
+
+def course(
+    dosage: list[dict[str, object]] | None, code: str = PREDNISONE_20
+) -> Callable[[PatientBuilder], object]:
+    """The I4 glucocorticoid course replaced by one of ``code`` with ``dosage``."""
+
+    def step(b: PatientBuilder) -> None:
+        b.without(RXNORM, PREDNISONE_20)
+        b.medication(code, start_days=COURSE_DAYS[0], end_days=COURSE_DAYS[1], dosage=dosage)
+
+    return step
+
+
+def order(
+    dosage: list[dict[str, object]], authored_days: float, status: str = "completed"
+) -> Callable[[PatientBuilder], object]:
+    """A MedicationRequest for predniSONE 20 MG tablets with ``dosageInstruction``."""
+
+    def step(b: PatientBuilder) -> None:
+        b.resources.append(
+            {
+                "resourceType": "MedicationRequest",
+                "id": "order-gc",
+                "status": status,
+                "intent": "order",
+                "medicationCodeableConcept": {
+                    "coding": [{"system": RXNORM, "code": PREDNISONE_20}]
+                },
+                "subject": {"reference": "Patient/vignette"},
+                "authoredOn": iso(ago(authored_days)),
+                "dosageInstruction": dosage,
+            }
+        )
+
+    return step
+
+
+def without_course_weight(b: PatientBuilder) -> None:
+    b.resources = [
+        r
+        for r in b.resources
+        if not (
+            r.get("resourceType") == "Observation"
+            and r["code"]["coding"][0]["code"] == "29463-7"
+            and r["effectiveDateTime"] == iso(ago(COURSE_WEIGHT_DAYS))
+        )
+    ]
+
+
+def course_weight(b: PatientBuilder) -> None:
+    """The body weight taken with the high-dose course (after a step that replaced weights)."""
+    b.lab("29463-7", 60, "kg", days=COURSE_WEIGHT_DAYS)
+
+
+def maintenance_dose(b: PatientBuilder) -> None:
+    """The baseline's ongoing prednisone 5 mg (no dosage sent) with its dose: 5 mg once daily."""
+    b.without(RXNORM, "312617")
+    b.medication("312617", start_days=730, dosage=daily(5))
 
 
 @dataclass(frozen=True)
@@ -198,28 +285,117 @@ CHT101_VIGNETTES = [
         {"I4": U},
         UND,
     ),
+    # I4 glucocorticoid >= 1 mg/kg/day: the dose primitive (FHIR R4 Dosage + body weight)
     TrialVignette(
         CHT101,
-        "glucocorticoid dose below 1 mg/kg/day documented",
-        change(fact("glucocorticoid-1mg-kg-day", False)),
+        "prednisone 50 mg/day at 60 kg (0.83 mg/kg/day), every dose on record read",
+        change(course(daily(50)), maintenance_dose),
         {"I4": F},
         NO,
     ),
     TrialVignette(
         CHT101,
-        "glucocorticoid dose not documented",
-        change(fact("glucocorticoid-1mg-kg-day", None)),
+        "prednisone 50 mg/day at 60 kg, maintenance dose not sent",
+        change(course(daily(50))),
+        {"I4": U},
+        UND,
+        {"I4": "structured daily dose"},
+    ),
+    TrialVignette(
+        CHT101,
+        "no body weight taken with the high-dose course",
+        change(without_course_weight),
+        {"I4": U},
+        UND,
+        {"I4": "body weight"},
+    ),
+    TrialVignette(
+        CHT101,
+        "the course's dose sent as free text only",
+        change(course([{"text": "prednisone 60 mg by mouth every morning"}])),
+        {"I4": U},
+        UND,
+        {"I4": "free text"},
+    ),
+    TrialVignette(
+        CHT101,
+        "the course taken as needed",
+        change(course([{**daily(60)[0], "asNeededBoolean": True}])),
+        {"I4": U},
+        UND,
+        {"I4": "as needed"},
+    ),
+    TrialVignette(
+        CHT101,
+        "the course's dose in tablets (needs the strength)",
+        change(course(daily(3, "{tbl}"))),
+        {"I4": U},
+        UND,
+    ),
+    TrialVignette(
+        CHT101,
+        "the course's dose as a range 40-60 mg",
+        change(
+            course(
+                [{**daily(60)[0], "doseAndRate": [{"doseRange": {
+                    "low": {"value": 40, "unit": "mg", "system": UCUM, "code": "mg"},
+                    "high": {"value": 60, "unit": "mg", "system": UCUM, "code": "mg"}}}]}]
+            )
+        ),
+        {"I4": U},
+        UND,
+    ),
+    TrialVignette(
+        CHT101,
+        "the course as a completed order (MedicationRequest.dosageInstruction) of 60 mg daily",
+        change(drop(RXNORM, PREDNISONE_20), order(daily(60), authored_days=290)),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        CHT101,
+        "prednisone 30 mg twice daily (60 mg/day) meets 1 mg/kg/day",
+        change(course(daily(30, times=2))),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        CHT101,
+        "prednisone 0.5 mg/kg every 12 h needs no weight",
+        change(course(daily(0.5, "mg/kg", period=12, period_unit="h")), without_course_weight),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        CHT101,
+        "methylprednisolone 48 mg/day at 60 kg is 1.0 mg/kg/day prednisone-equivalent",
+        change(course(daily(48), code="6902")),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        CHT101,
+        "a newer preliminary (unread) body weight during the course",
+        change(
+            lambda b: b.observation(
+                LOINC, "29463-7", ago(290), quantity=(45, "kg"), status="preliminary"
+            )
+        ),
         {"I4": U},
         UND,
     ),
     # I5 age 18-65
     TrialVignette(
-        CHT101, "66 years old", change(birth("1959-05-10"), lab("29463-7", 80, "kg")), {"I5": F}, NO
+        CHT101,
+        "66 years old",
+        change(birth("1959-05-10"), lab("29463-7", 80, "kg"), course_weight),
+        {"I5": F},
+        NO,
     ),
     TrialVignette(
         CHT101,
         "65 years old (the day before turning 66)",
-        change(birth("1960-03-02"), lab("29463-7", 80, "kg")),
+        change(birth("1960-03-02"), lab("29463-7", 80, "kg"), course_weight),
         {},
         OK,
     ),
@@ -279,7 +455,11 @@ CHT101_VIGNETTES = [
         NO,
     ),
     TrialVignette(
-        CHT101, "no body weight", change(drop(LOINC, "29463-7")), {"I6": U, "I6.3": U}, UND
+        CHT101,
+        "no body weight",
+        change(drop(LOINC, "29463-7")),
+        {"I4": U, "I6": U, "I6.3": U},
+        UND,
     ),
     # I6.4 coagulation
     TrialVignette(
