@@ -26,7 +26,7 @@ from services.evaluator.adapters.sql.trial_registry import (
     add_version,
     text_by_hash,
 )
-from services.evaluator.core.clock import utc_now
+from shared.infra.clock import utc_now
 
 __all__ = [
     "RegistryOverview",

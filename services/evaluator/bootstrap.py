@@ -24,16 +24,18 @@ from services.evaluator.adapters.messaging import PatientEventHandler
 from services.evaluator.adapters.outbox import OutboxSender
 from services.evaluator.adapters.published_scan import PublishedScan
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
+from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.adapters.sql.tables import write_probe
 from services.evaluator.adapters.sql.trial_registry import active_trials
 from services.evaluator.adapters.webhook_targets import allow_list_of
-from services.evaluator.core.clock import Clock, utc_now
+from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
 from services.evaluator.presentation import trial_text
 from services.evaluator.ui import pages
 from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS, PATIENT_EVENTS
 from shared.eligibility.loader import TRIALS_DIR
 from shared.infra.auth import TokenRegistry
+from shared.infra.clock import utc_now
 from shared.infra.db import make_engine, make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import (
@@ -78,8 +80,12 @@ def build_app(
     publisher = SigningPublisher(broker, signer, (DECISIONS, COORDINATOR_ACTIONS))
     sender = OutboxSender(sessions, publisher, clock, already_published=PublishedScan(kafka))
     zone = ZoneInfo(settings.site_timezone)
-    handler = PatientEventHandler(sessions, chosen, sender, DeadLetters(broker, SERVICE), clock,
-                                  zone)
+    context = screening_context(chosen, clock, zone)
+
+    def unit_of_work() -> SqlUnitOfWork:
+        return SqlUnitOfWork(sessions, chosen, clock)
+
+    handler = PatientEventHandler(unit_of_work, context, sender, DeadLetters(broker, SERVICE))
     broker.subscriber(
         PATIENT_EVENTS,
         batch=True,
@@ -126,7 +132,7 @@ def build_app(
                 "registry", loops.registry_step(sessions, chosen, trials_dir, clock),
                 settings.registry_poll_interval_s)),
             asyncio.create_task(loops.forever(
-                "timers", loops.timer_step(sessions, chosen, sender, clock, zone),
+                "timers", loops.timer_step(unit_of_work, context, sender),
                 settings.timer_poll_interval_s)),
             asyncio.create_task(loops.forever("outbox", loops.relay_step(sender), 1.0)),
             asyncio.create_task(loops.forever(

@@ -11,14 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from shared.clinical.facts import PatientFacts
-from shared.eligibility.decision import (
-    CriterionKind,
-    CriterionResult,
-    Decision,
-    Outcome,
-    Status,
-    TrialRef,
-)
+from shared.eligibility.decision import Decision, TrialRef
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import TRIALS_DIR, TrialFileError, list_trials
 from shared.eligibility.reference_tables import Tables, load_tables
@@ -88,21 +81,3 @@ def default_screener(trials_dir: Path | None = None) -> CriteriaEngineScreener:
 def trial_dir_file(directory: Path, trial_id: str, version: str) -> Path:
     return directory / trial_id / f"{version}.yaml"
 
-
-def engine_failed(trial: TrialRef, as_of: datetime, error: BaseException) -> Decision:
-    """What a decision says when the engine raised: undetermined, never eligible, and why."""
-    return Decision(
-        trial=trial,
-        as_of=as_of,
-        status=Status.UNDETERMINED,
-        criteria=(CriterionResult(
-            id="ENGINE",
-            kind=CriterionKind.INCLUSION,
-            outcome=Outcome.UNKNOWN,
-            reason=f"the criteria engine failed on this patient ({type(error).__name__}); "
-                   "reported to the maintainers",
-            missing=("a criteria engine that can evaluate this patient",),
-        ),),
-        next_review_at=None,
-        engine_version="engine-error",
-    )

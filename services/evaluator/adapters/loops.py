@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, tzinfo
 from pathlib import Path
 
 import httpx
@@ -13,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters import webhooks
 from services.evaluator.adapters.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
-from services.evaluator.adapters.outbox import OutboxSender
-from services.evaluator.adapters.sql import amendments, timers
+from services.evaluator.adapters.outbox import OutboxSender, message_of
+from services.evaluator.adapters.sql import amendments
 from services.evaluator.adapters.webhook_targets import TargetRefused, check_target
 from services.evaluator.core.clock import Clock
-from services.evaluator.core.ports import Screener
-from shared.contracts.topics import DECISIONS
+from services.evaluator.core.ports import Screener, UnitOfWork
+from services.evaluator.core.review_timers import fire_due_timers
+from services.evaluator.core.screening import ScreeningContext
+from shared.contracts.events import DecisionMade
 from shared.infra.backoff import Backoff
 from shared.time import iso_z
 
@@ -43,14 +44,13 @@ async def forever(name: str, step: Callable[[], Awaitable[int]], interval_s: flo
 
 
 def timer_step(
-    sessions: async_sessionmaker[AsyncSession], screener: Screener, sender: OutboxSender,
-    clock: Clock, zone: tzinfo = UTC,
+    uow: Callable[[], UnitOfWork], context: ScreeningContext, sender: OutboxSender,
 ) -> Callable[[], Awaitable[int]]:
     async def step() -> int:
-        async with sessions.begin() as session:
-            staged = await timers.fire_due(session, screener, clock, zone=zone)
-        await sender.send(staged, clock())
-        TIMERS_FIRED.inc(sum(m.topic == DECISIONS for m in staged))
+        async with uow() as work:
+            staged = await fire_due_timers(work, context)
+        await sender.send([message_of(e) for e in staged], context.clock())
+        TIMERS_FIRED.inc(sum(isinstance(e, DecisionMade) for e in staged))
         return len(staged)
 
     return step

@@ -1,32 +1,31 @@
 """Kafka handler for patient events: decode -> apply and screen (one transaction) -> publish.
 
 Events arrive in batches (one poll of the consumer). The whole batch is applied in one
-database transaction (``screening.Screening``: a few reads, in-memory screening, a few
-multi-row writes), then its decisions and alerts are published, then FastStream
-(AckPolicy.NACK_ON_ERROR) commits the offsets. A message that cannot be decoded or applied
-goes to the dead-letter topic and the partition keeps flowing; a database or broker failure
-backs off and raises, so the whole batch is redelivered. Redelivered events are recognised by
-event id: they add nothing, and whatever an interrupted attempt left unpublished is published.
+database transaction (``core.patient_events.apply_patient_events`` over a unit of work: a
+few reads, in-memory screening, a few multi-row writes), then its decisions and alerts are
+published, then FastStream (AckPolicy.NACK_ON_ERROR) commits the offsets. A message that
+cannot be decoded or applied goes to the dead-letter topic and the partition keeps flowing; a
+database or broker failure backs off and raises, so the whole batch is redelivered.
+Redelivered events are recognised by event id: they add nothing, and whatever an interrupted
+attempt left unpublished is published.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, tzinfo
 from typing import Any
 
 import structlog
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters.metrics import EVENT_SECONDS, EVENTS
-from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender
-from services.evaluator.adapters.sql import trial_registry
+from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender, message_of
 from services.evaluator.adapters.transient_errors import TRANSIENT_ERRORS
-from services.evaluator.core.clock import Clock, utc_now
-from services.evaluator.core.ports import Screener
-from services.evaluator.core.screening import Screening
+from services.evaluator.core.patient_events import apply_patient_events
+from services.evaluator.core.ports import UnitOfWork
+from services.evaluator.core.screening import ScreeningContext
 from shared.contracts.events import PatientEvent, PatientMerged, PatientUpdated
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
@@ -44,21 +43,21 @@ class BatchOutcome:
 
 
 class PatientEventHandler:
+    """Applies each polled batch through the core (``apply_patient_events``) in one unit of
+    work from ``uow``, then publishes what it staged and dead-letters what it rejected."""
+
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
-        screener: Screener,
+        uow: Callable[[], UnitOfWork],
+        context: ScreeningContext,
         sender: OutboxSender,
         dead_letters: DeadLetters,
-        clock: Clock = utc_now,
-        zone: tzinfo = UTC,
     ) -> None:
-        self._zone = zone
-        self._sessions = sessions
-        self._screener = screener
+        self._uow = uow
+        self._context = context
+        self._clock = context.clock
         self._sender = sender
         self._dead_letters = dead_letters
-        self._clock = clock
         self._backoff = Backoff()
 
     async def __call__(self, message: KafkaMessage) -> None:
@@ -85,40 +84,16 @@ class PatientEventHandler:
 
     async def _apply(self, records: tuple[Any, ...]) -> BatchOutcome:
         outcome = BatchOutcome()
-        events: list[tuple[Any, PatientUpdated | PatientMerged]] = []
+        decoded: list[tuple[Any, PatientUpdated | PatientMerged]] = []
         for record in records:
             try:
-                events.append((record, _EVENT.validate_json(record.value or b"")))
+                decoded.append((record, _EVENT.validate_json(record.value or b"")))
             except ValidationError as error:
                 outcome.poison.append((record, f"not a valid patient event: {error}"))
-        now = self._clock()
-        async with self._sessions.begin() as session:
-            trials = await trial_registry.active_trials(session, self._screener)
-            screening = Screening(session, self._screener, self._clock, self._zone)
-            await screening.load({key for _, e in events for key in _keys(e)},
-                                 [str(e.event_id) for _, e in events])
-            for record, event in events:
-                with structlog.contextvars.bound_contextvars(
-                    event_id=str(event.event_id), patient_key=event.patient_key
-                ):
-                    try:
-                        staged = (screening.apply_merge(event, trials, now)
-                                  if isinstance(event, PatientMerged)
-                                  else screening.apply_event(event, trials, now))
-                    except Exception as error:  # in-memory only: nothing of it was kept
-                        log.exception("patient event dead-lettered")
-                        reason = f"evaluation failed: {type(error).__name__}: {error}"
-                        outcome.poison.append((record, reason))
-                        continue
-                if staged:
-                    outcome.applied += 1
-                else:
-                    outcome.redelivered_keys.add(event.patient_key)
-            outcome.staged = await screening.flush()
+        async with self._uow() as uow:
+            applied = await apply_patient_events(uow, self._context, [e for _, e in decoded])
+        outcome.staged = [message_of(e) for e in applied.staged]
+        outcome.applied = applied.applied
+        outcome.redelivered_keys = applied.redelivered_keys
+        outcome.poison += [(decoded[index][0], reason) for index, reason in applied.rejected]
         return outcome
-
-
-def _keys(event: PatientUpdated | PatientMerged) -> tuple[str, ...]:
-    if isinstance(event, PatientMerged):
-        return (event.patient_key, event.merged_key)
-    return (event.patient_key,)

@@ -22,7 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates
 from services.evaluator.adapters.sql.tables import outbox
-from services.evaluator.core.clock import Clock, utc_now
+from services.evaluator.core.clock import Clock
+from shared.contracts.events import DecisionMade, EligibilityAlert
+from shared.contracts.topics import ALERTS, DECISIONS
+from shared.infra.clock import utc_now
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +37,14 @@ class OutboxMessage:
     key: str
     payload: dict[str, Any]
     created_at: datetime | None = None
+
+
+def message_of(event: DecisionMade | EligibilityAlert) -> OutboxMessage:
+    """The outbox row of a decision (``eligibility.decisions.v1``) or an alert
+    (``eligibility.alerts.v1``), keyed by patient so each patient's events stay in order."""
+    topic = DECISIONS if isinstance(event, DecisionMade) else ALERTS
+    return OutboxMessage(message_id=str(event.event_id), topic=topic, key=event.patient_key,
+                         payload=event.model_dump(mode="json"))
 
 
 AlreadyPublished = Callable[[Sequence[OutboxMessage]], Awaitable[set[str]]]

@@ -9,7 +9,14 @@ from uuid import UUID
 from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
 from shared.contracts.events import AlertKind, DecisionMade, EligibilityAlert, RegistryChangeRef
-from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
+from shared.eligibility.decision import (
+    CriterionKind,
+    CriterionResult,
+    Decision,
+    Outcome,
+    Status,
+    TrialRef,
+)
 from shared.eligibility.readable import clean_reason, needs
 from shared.time import iso_z
 
@@ -115,3 +122,22 @@ def eligibility_alert(made: DecisionMade, kind: AlertKind, headline: str = "") -
 def missing_data(decision: Decision) -> list[str]:
     """What would have to arrive for an undetermined decision to be decided, de-duplicated."""
     return [need.item for need in needs(decision)]
+
+
+def engine_failed(trial: TrialRef, as_of: datetime, error: BaseException) -> Decision:
+    """What a decision says when the engine raised: undetermined, never eligible, and why."""
+    return Decision(
+        trial=trial,
+        as_of=as_of,
+        status=Status.UNDETERMINED,
+        criteria=(CriterionResult(
+            id="ENGINE",
+            kind=CriterionKind.INCLUSION,
+            outcome=Outcome.UNKNOWN,
+            reason=f"the criteria engine failed on this patient ({type(error).__name__}); "
+                   "reported to the maintainers",
+            missing=("a criteria engine that can evaluate this patient",),
+        ),),
+        next_review_at=None,
+        engine_version="engine-error",
+    )

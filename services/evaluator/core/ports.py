@@ -1,12 +1,25 @@
-"""The port to the criteria engine: handlers, timers and tests depend on it, not on the engine."""
+"""The evaluator core's ports: what screening needs from the world, as ``Protocol`` classes.
+
+The core decides; these say what it reads and writes. The SQL adapters
+(``adapters/sql/stores.py``) implement them over one database transaction; the unit tests run
+the core on in-memory fakes of them (``tests/unit/evaluator/fakes.py``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import TracebackType
 from typing import Protocol
 
-from shared.clinical.facts import PatientFacts
-from shared.eligibility.decision import Decision, TrialRef
+from services.evaluator.core.patient_state import PatientState
+from shared.clinical.facts import ClinicalFact, PatientFacts
+from shared.contracts.events import DecisionMade, EligibilityAlert
+from shared.eligibility.decision import Decision, Status, TrialRef
+
+PairKey = tuple[str, str]  # (patient key, trial id)
+OutgoingEvent = DecisionMade | EligibilityAlert
 
 
 class Screener(Protocol):
@@ -31,3 +44,133 @@ class Screener(Protocol):
         """Compile a trial version from its stored text (replacing one of the same id and
         version); raises ``TrialFileError`` when it does not compile."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentStatus:
+    """A patient's current decision for one trial, as stored: what alerts and headlines compare
+    a new decision with. ``decision`` is None for a row written before decisions were kept."""
+
+    status: Status
+    decision_id: str
+    trial_version: str
+    decision: Decision | None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecords:
+    """What the store holds about some patients: their states (absent: never seen), current
+    statuses per trial, and which of them were merged into which surviving key."""
+
+    states: Mapping[str, PatientState]
+    statuses: Mapping[PairKey, CurrentStatus]
+    survivors: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedEvent:
+    event_id: str
+    patient_key: str
+    state_version: int
+    processed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    merged_key: str
+    surviving_key: str
+    event_id: str
+    merged_at: datetime
+
+
+@dataclass
+class PatientChanges:
+    """What one transaction's screenings change about patients, keyed so that the last change
+    to a row wins. ``states`` maps a key to (state, when it was written)."""
+
+    facts: dict[PairKey, ClinicalFact] = field(default_factory=dict)  # (patient, fact id)
+    states: dict[str, tuple[PatientState, datetime]] = field(default_factory=dict)
+    processed: list[ProcessedEvent] = field(default_factory=list)
+    statuses: dict[PairKey, DecisionMade] = field(default_factory=dict)
+    history: list[tuple[DecisionMade, str]] = field(default_factory=list)  # (decision, headline)
+    merged_away: dict[str, Merge] = field(default_factory=dict)
+
+
+class PatientRepository(Protocol):
+    """Patients' states, facts, current statuses, merges and the event ids already applied."""
+
+    async def processed(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` were applied before."""
+        ...
+
+    async def load(self, patient_keys: Sequence[str]) -> PatientRecords:
+        """The records of ``patient_keys`` (sorted), held for this transaction: a concurrent
+        writer of the same patients waits (row locks on PostgreSQL)."""
+        ...
+
+    async def save(self, changes: PatientChanges) -> None:
+        """Write every change; a merged-away key loses its facts, state, statuses and timers."""
+        ...
+
+    async def keys_after(self, after: str | None, limit: int | None) -> list[str]:
+        """Up to ``limit`` patient keys greater than ``after``, in order (all: ``after`` None)."""
+        ...
+
+    async def count_after(self, after: str | None) -> int:
+        """How many patient keys are greater than ``after`` (all: ``after`` None)."""
+        ...
+
+
+class ReviewTimers(Protocol):
+    """When a patient's decision for a trial must be looked at again with no new data."""
+
+    async def claim_due(self, now: datetime, limit: int) -> list[tuple[str, str, datetime]]:
+        """Up to ``limit`` due timers (patient key, trial id, due at), oldest first, held for
+        this transaction (another process skips them)."""
+        ...
+
+    async def save(self, timers: Mapping[PairKey, datetime | None]) -> None:
+        """Set each timer to its instant, or remove it (None)."""
+        ...
+
+
+class DecisionOutbox(Protocol):
+    """Decisions and alerts leave with the transaction that made them (transactional outbox)."""
+
+    async def stage(
+        self, events: Sequence[OutgoingEvent], raised: Sequence[EligibilityAlert],
+    ) -> None:
+        """Stage ``events`` for publishing after the commit; ``raised`` are the alerts that
+        crossed the eligible line (kept for coordinators and delivered to the trials'
+        webhooks)."""
+        ...
+
+
+class TrialRegistry(Protocol):
+    async def active_trials(self) -> tuple[TrialRef, ...]:
+        """The trial versions screened now, compiled by the screener."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: its stores see and write the same data; leaving the ``async with``
+    commits, unless it raised (then nothing of it is kept)."""
+
+    @property
+    def patients(self) -> PatientRepository: ...
+
+    @property
+    def timers(self) -> ReviewTimers: ...
+
+    @property
+    def outbox(self) -> DecisionOutbox: ...
+
+    @property
+    def registry(self) -> TrialRegistry: ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...

@@ -9,8 +9,8 @@ import pytest
 
 from services.evaluator.adapters.sql.amendments import UnknownTrialVersion, activate_and_rescreen
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
-from services.evaluator.core.clock import utc_now
 from shared.eligibility.decision import TrialRef
+from shared.infra.clock import utc_now
 from shared.infra.db import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.evaluator.adapters.sql import amendments, trial_registry
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
+from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.adapters.sql.tables import registry_change, trial_version
 from services.evaluator.bootstrap import default_screener
 from services.evaluator.core.screening import Screening
@@ -104,8 +105,8 @@ async def test_an_interrupted_rescreen_is_finished_by_the_registry_loop_once_its
             raise KeyboardInterrupt
 
     try:
-        async with sessions.begin() as session:
-            screening = Screening(session, screener, clock)
+        async with SqlUnitOfWork(sessions, screener, clock) as uow:
+            screening = Screening(uow, screening_context(screener, clock))
             await screening.load(patients)
             for patient in patients:
                 screening.apply_event(

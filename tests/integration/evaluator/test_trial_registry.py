@@ -14,13 +14,13 @@ import pytest
 from services.evaluator.adapters.sql.amendments import activate_and_rescreen, stop_screening
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.bootstrap import default_screener
-from services.evaluator.core.clock import utc_now
 from shared.clinical.facts import ClinicalFact, PatientFacts
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.contracts.events import DecisionMade
 from shared.eligibility.decision import Status, TrialRef
 from shared.eligibility.loader import TRIALS_DIR
+from shared.infra.clock import utc_now
 from shared.infra.db import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (

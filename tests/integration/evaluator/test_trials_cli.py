@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener
+from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.bootstrap import default_screener
-from services.evaluator.core.clock import utc_now
 from services.evaluator.core.screening import Screening
+from shared.infra.clock import utc_now
 from shared.infra.db import make_engine, make_sessionmaker
 from tests.integration.evaluator.harness import REPO_ROOT, migrate
 from tests.unit.evaluator.fakes import lab_fact, patient_updated
@@ -36,8 +37,8 @@ async def test_activating_the_shipped_version_rescreens_every_known_patient_with
     now = datetime.now(UTC)
     patients = [f"pk-{uuid.uuid4().hex[:12]}" for _ in range(3)]
     try:
-        async with make_sessionmaker(engine).begin() as session:
-            screening = Screening(session, screener, utc_now)
+        async with SqlUnitOfWork(make_sessionmaker(engine), screener, utc_now) as uow:
+            screening = Screening(uow, screening_context(screener, utc_now))
             await screening.load(patients)
             for patient in patients:
                 event = patient_updated(patient, (lab_fact(150, now - timedelta(hours=1)),), now)

@@ -7,8 +7,21 @@ has not ended. ``next_review_at`` is the earliest future instant either could ch
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import TracebackType
 
+from services.evaluator.core.patient_state import PatientState
+from services.evaluator.core.ports import (
+    CurrentStatus,
+    OutgoingEvent,
+    PairKey,
+    PatientChanges,
+    PatientRecords,
+    ProcessedEvent,
+)
 from shared.clinical.facts import (
     ClinicalFact,
     Coding,
@@ -18,7 +31,7 @@ from shared.clinical.facts import (
     Provenance,
     Quantity,
 )
-from shared.contracts.events import PatientUpdated
+from shared.contracts.events import DecisionMade, EligibilityAlert, PatientUpdated
 from shared.eligibility.decision import (
     CriterionKind,
     CriterionResult,
@@ -149,3 +162,140 @@ def patient_updated(
         patient_key=patient_key, correlation_id=uuid.uuid4(), demographics=demographics,
         facts=facts,
     )
+
+
+# In-memory fakes of the evaluator core's ports (services/evaluator/core/ports.py), so the
+# screening core runs in unit tests with no database, broker or engine. A unit of work copies
+# the committed data on entry and publishes its copy back only on a clean exit, like a
+# transaction.
+
+
+@dataclass
+class Stored:
+    """Everything the fakes hold, as committed."""
+
+    states: dict[str, PatientState] = field(default_factory=dict)
+    statuses: dict[PairKey, CurrentStatus] = field(default_factory=dict)
+    survivors: dict[str, str] = field(default_factory=dict)
+    processed: dict[str, ProcessedEvent] = field(default_factory=dict)
+    history: list[tuple[DecisionMade, str]] = field(default_factory=list)
+    timers: dict[PairKey, datetime] = field(default_factory=dict)
+    outbox: list[OutgoingEvent] = field(default_factory=list)
+    alerts: list[EligibilityAlert] = field(default_factory=list)
+    active: tuple[TrialRef, ...] = ()
+
+
+class FakePatients:
+    def __init__(self, stored: Stored) -> None:
+        self._stored = stored
+
+    async def processed(self, event_ids: Sequence[str]) -> set[str]:
+        return {e for e in event_ids if e in self._stored.processed}
+
+    async def load(self, patient_keys: Sequence[str]) -> PatientRecords:
+        s, keys = self._stored, set(patient_keys)
+        return PatientRecords(
+            states={k: v for k, v in s.states.items() if k in keys},
+            statuses={p: v for p, v in s.statuses.items() if p[0] in keys},
+            survivors={k: v for k, v in s.survivors.items() if k in keys})
+
+    async def save(self, changes: PatientChanges) -> None:
+        s = self._stored
+        for state, _ in changes.states.values():
+            s.states[state.patient_key] = state
+        for p in changes.processed:
+            s.processed.setdefault(p.event_id, p)
+        for pair, made in changes.statuses.items():
+            s.statuses[pair] = CurrentStatus(made.decision.status, str(made.decision_id),
+                                             made.decision.trial.version, made.decision)
+        for merge in changes.merged_away.values():
+            s.survivors.setdefault(merge.merged_key, merge.surviving_key)
+            s.states.pop(merge.merged_key, None)
+            s.statuses = {p: v for p, v in s.statuses.items() if p[0] != merge.merged_key}
+            s.timers = {p: v for p, v in s.timers.items() if p[0] != merge.merged_key}
+        s.history += changes.history
+
+    async def keys_after(self, after: str | None, limit: int | None) -> list[str]:
+        keys = sorted(k for k in self._stored.states if after is None or k > after)
+        return keys if limit is None else keys[:limit]
+
+    async def count_after(self, after: str | None) -> int:
+        return len(await self.keys_after(after, None))
+
+
+class FakeTimers:
+    def __init__(self, stored: Stored) -> None:
+        self._stored = stored
+
+    async def claim_due(self, now: datetime, limit: int) -> list[tuple[str, str, datetime]]:
+        due = sorted((at, k, t) for (k, t), at in self._stored.timers.items() if at <= now)
+        return [(k, t, at) for at, k, t in due[:limit]]
+
+    async def save(self, timers: Mapping[PairKey, datetime | None]) -> None:
+        for pair, at in timers.items():
+            if at is None:
+                self._stored.timers.pop(pair, None)
+            else:
+                self._stored.timers[pair] = at
+
+
+class FakeOutbox:
+    def __init__(self, stored: Stored) -> None:
+        self._stored = stored
+
+    async def stage(
+        self, events: Sequence[OutgoingEvent], raised: Sequence[EligibilityAlert],
+    ) -> None:
+        known = {e.event_id for e in self._stored.outbox}
+        self._stored.outbox += [e for e in events if e.event_id not in known]
+        self._stored.alerts += raised
+
+
+class FakeRegistry:
+    def __init__(self, stored: Stored) -> None:
+        self._stored = stored
+
+    async def active_trials(self) -> tuple[TrialRef, ...]:
+        return self._stored.active
+
+
+class FakeUnitOfWork:
+    """One transaction over ``Store``: commits its copy on a clean exit, drops it otherwise."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+        self.committed = False
+
+    async def __aenter__(self) -> FakeUnitOfWork:
+        self._copy = copy.deepcopy(self._store.data)
+        self.patients = FakePatients(self._copy)
+        self.timers = FakeTimers(self._copy)
+        self.outbox = FakeOutbox(self._copy)
+        self.registry = FakeRegistry(self._copy)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self._store.data = self._copy
+            self.committed = True
+
+
+@dataclass
+class FakeStore:
+    """The fakes' "database": ``unit_of_work()`` opens a transaction on it."""
+
+    data: Stored = field(default_factory=Stored)
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self)
+
+
+class FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now

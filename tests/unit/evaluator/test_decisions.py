@@ -3,8 +3,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.evaluator.adapters.criteria_engine import engine_failed
 from services.evaluator.core import decisions
+from services.evaluator.core.decisions import engine_failed
 from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
 from shared.eligibility.decision import Status, TrialRef

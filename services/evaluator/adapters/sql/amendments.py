@@ -15,29 +15,29 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import structlog
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator.adapters.outbox import OutboxMessage, stage
+from services.evaluator.adapters.outbox import OutboxMessage, message_of, stage
 from services.evaluator.adapters.sql import trial_registry
+from services.evaluator.adapters.sql.stores import (
+    SqlPatientRepository,
+    SqlUnitOfWork,
+    screening_context,
+)
 from services.evaluator.adapters.sql.tables import (
-    patient_state,
     registry_change,
     review_timer,
     trial_status,
     trial_version,
 )
 from services.evaluator.adapters.sql.trial_registry import Change, RegistryRefused
-from services.evaluator.core import decisions
 from services.evaluator.core.clock import Clock
-from services.evaluator.core.patient_state import evaluation_instant
-from services.evaluator.core.ports import Screener
-from services.evaluator.core.screening import Screening, Trigger
-from shared.contracts.events import EligibilityAlert, RegistryChangeRef
-from shared.contracts.topics import ALERTS
+from services.evaluator.core.ports import CurrentStatus, Screener
+from services.evaluator.core.registry_changes import closing_alert, rescreen_patients
+from shared.contracts.events import RegistryChangeRef
 from shared.eligibility.decision import Status, TrialRef
 from shared.eligibility.loader import TrialFileError, list_trials
 from shared.eligibility.reference_tables import Tables, load_tables
@@ -84,7 +84,7 @@ async def activate_and_rescreen(
                 f"the criteria engine has no {trial.id} version {trial.version}")
         digest = stored[1] if stored else (screener.content_hash(trial) or "unknown")
         change = await trial_registry.activate(session, trial, clock(), actor, digest)
-        total = len(await all_patient_keys(session))
+        total = await SqlPatientRepository(session).count_after(None)
         await session.execute(update(registry_change)
                               .where(registry_change.c.change_id == change.change_id)
                               .values(rescreen_total=total, rescreen_done=0))
@@ -117,23 +117,13 @@ async def run_rescreen(
             change = Change(job.change_id, job.at, job.actor, job.action,
                             TrialRef(id=job.trial_id, version=job.version), job.content_hash,
                             job.reason)
-            keys = await _keys_after(session, job.rescreen_after_key)
-            chunk, rest = keys[:CHUNK], keys[CHUNK:]
+            uow = SqlUnitOfWork(sessions, screener, clock).bind(session)
+            chunk = await uow.patients.keys_after(job.rescreen_after_key, CHUNK)
+            rest = await uow.patients.count_after(chunk[-1]) if chunk else 0
             done = int(job.rescreen_done or 0) + len(chunk)
-            total = max(int(job.rescreen_total or 0), done + len(rest))
-            screening = Screening(session, screener, clock)
-            await screening.load(chunk)
-            trigger = Trigger(as_of=now, correlation_id=uuid.UUID(change_id),
-                              causation_id=uuid.UUID(change_id), registry_change=change_ref(change))
-            for key in chunk:
-                if screening.survivor_of(key) != key:  # merged away meanwhile: not screened
-                    continue
-                state = screening.state(key)
-                as_of = evaluation_instant(now, state.last_as_of, now)
-                screening.screen(state, [change.trial],
-                                 Trigger(as_of, trigger.correlation_id, trigger.causation_id,
-                                         trigger.registry_change), now)
-            await screening.flush()
+            total = max(int(job.rescreen_total or 0), done + rest)
+            await rescreen_patients(uow, screening_context(screener, clock), chunk,
+                                    change_ref(change))
             await session.execute(update(registry_change)
                                   .where(registry_change.c.change_id == change_id)
                                   .values(rescreen_done=done, rescreen_total=total,
@@ -168,16 +158,6 @@ async def resume_unfinished(
     return ran
 
 
-async def all_patient_keys(session: AsyncSession) -> list[str]:
-    rows = await session.execute(select(patient_state.c.patient_key).order_by("patient_key"))
-    return [r.patient_key for r in rows]
-
-
-async def _keys_after(session: AsyncSession, after: str | None) -> list[str]:
-    keys = await all_patient_keys(session)
-    return [k for k in keys if after is None or k > after]
-
-
 async def stop_screening(
     sessions: async_sessionmaker[AsyncSession],
     trial_id: str,
@@ -209,30 +189,14 @@ async def stop_screening(
         eligible = (await session.execute(
             select(trial_status).where(trial_status.c.trial_id == trial_id,
                                        trial_status.c.status == Status.ELIGIBLE.value))).all()
-        alerts = [_closing_alert(row, change, now) for row in eligible]
-        messages = [OutboxMessage(message_id=str(a.event_id), topic=ALERTS, key=a.patient_key,
-                                  payload=a.model_dump(mode="json")) for a in alerts]
+        alerts = [closing_alert(str(row.patient_key), CurrentStatus(
+            Status.ELIGIBLE, str(row.decision_id), str(row.trial_version), None),
+            change_ref(change)) for row in eligible]
+        messages = [message_of(a) for a in alerts]
         await stage(session, messages, now)
         await session.execute(delete(trial_status).where(trial_status.c.trial_id == trial_id))
         await session.execute(delete(review_timer).where(review_timer.c.trial_id == trial_id))
     return change, messages
-
-
-def _closing_alert(row: Row[Any], change: Change, now: datetime) -> EligibilityAlert:
-    decision_id = uuid.UUID(str(row.decision_id))
-    patient_key = str(row.patient_key)
-    words = "retired" if change.action == "retire" else "deactivated"
-    return EligibilityAlert(
-        event_id=uuid.uuid5(uuid.UUID(change.change_id), patient_key),
-        occurred_at=now, recorded_at=now, source=decisions.SOURCE, patient_key=patient_key,
-        causation_id=uuid.UUID(change.change_id), correlation_id=uuid.UUID(change.change_id),
-        alert="closed",
-        trial=TrialRef(id=change.trial.id, version=str(row.trial_version)),
-        decision_id=decision_id, status=Status.ELIGIBLE, previous_status=Status.ELIGIBLE,
-        reasons=(f"trial {change.trial.id} {words} by {change.actor} at "
-                 f"{change.at.isoformat()}: {change.reason}",),
-        registry_change=change_ref(change),
-    )
 
 
 async def sync_folder(

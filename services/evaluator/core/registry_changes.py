@@ -1,0 +1,55 @@
+"""Use cases of registry changes that touch patients: re-screen patients with a newly activated
+trial version (one chunk per unit of work), and close the open alerts of a trial that stops
+being screened (deactivated or retired)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from services.evaluator.core import decisions
+from services.evaluator.core.patient_state import evaluation_instant
+from services.evaluator.core.ports import CurrentStatus, OutgoingEvent, UnitOfWork
+from services.evaluator.core.screening import Screening, ScreeningContext, Trigger
+from shared.contracts.events import EligibilityAlert, RegistryChangeRef
+from shared.eligibility.decision import Status, TrialRef
+
+
+async def rescreen_patients(
+    uow: UnitOfWork, context: ScreeningContext, patient_keys: Sequence[str],
+    change: RegistryChangeRef,
+) -> list[OutgoingEvent]:
+    """Screen each of ``patient_keys`` against ``change.trial`` now; a record merged away
+    meanwhile is skipped. The decisions name the change (``registry_change``) as their cause.
+    Returns what was staged."""
+    now = context.clock()
+    screening = Screening(uow, context)
+    await screening.load(patient_keys)
+    cause = change.change_id
+    for key in patient_keys:
+        if screening.survivor_of(key) != key:
+            continue
+        state = screening.state(key)
+        as_of = evaluation_instant(now, state.last_as_of, now)
+        screening.screen(state, [change.trial], Trigger(as_of, cause, cause, change), now)
+    return await screening.flush()
+
+
+def closing_alert(
+    patient_key: str, current: CurrentStatus, change: RegistryChangeRef,
+) -> EligibilityAlert:
+    """The ``closed`` alert of a patient eligible for a trial that stops being screened: the
+    coordinator holding its newly-eligible alert learns why it no longer stands."""
+    words = "retired" if change.action == "retire" else "deactivated"
+    return EligibilityAlert(
+        event_id=uuid.uuid5(change.change_id, patient_key),
+        occurred_at=change.at, recorded_at=change.at, source=decisions.SOURCE,
+        patient_key=patient_key, causation_id=change.change_id,
+        correlation_id=change.change_id, alert="closed",
+        trial=TrialRef(id=change.trial.id, version=current.trial_version),
+        decision_id=uuid.UUID(current.decision_id), status=Status.ELIGIBLE,
+        previous_status=Status.ELIGIBLE,
+        reasons=(f"trial {change.trial.id} {words} by {change.actor} at "
+                 f"{change.at.isoformat()}: {change.reason}",),
+        registry_change=change,
+    )

@@ -1,0 +1,342 @@
+"""The evaluator's screening core on in-memory fakes of its ports: what the evaluator's
+integration tests check against the real broker and databases, decided here in milliseconds."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.evaluator.core.patient_events import EventsApplied, apply_patient_events
+from services.evaluator.core.ports import CurrentStatus, OutgoingEvent
+from services.evaluator.core.registry_changes import closing_alert, rescreen_patients
+from services.evaluator.core.review_timers import fire_due_timers
+from services.evaluator.core.screening import ScreeningContext
+from shared.clinical.facts import Demographics, PatientFacts
+from shared.contracts.events import (
+    DecisionMade,
+    EligibilityAlert,
+    PatientMerged,
+    PatientUpdated,
+    RegistryChangeRef,
+)
+from shared.eligibility.decision import Decision, Status, TrialRef
+from tests.unit.evaluator.fakes import (
+    LOOKBACK,
+    TEST_TRIAL,
+    WASHOUT,
+    FakeStore,
+    FixedClock,
+    OneLabScreener,
+    drug_fact,
+    lab_fact,
+    patient_updated,
+)
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+SECOND_TRIAL = TrialRef(id="TEST-ONE-LAB-B", version="7")
+PATIENT = "pk-one"
+
+
+class Evaluator:
+    """The core as the service runs it, over fakes: one unit of work per batch."""
+
+    def __init__(self, trials: tuple[TrialRef, ...] = (TEST_TRIAL,)) -> None:
+        self.store = FakeStore()
+        self.store.data.active = trials
+        self.clock = FixedClock(NOW)
+        self.screener = OneLabScreener(trials)
+        self.failures: list[TrialRef] = []
+        self.context = ScreeningContext(
+            self.screener, self.clock, on_engine_failure=lambda t, _e: self.failures.append(t))
+
+    async def apply(self, *events: PatientUpdated | PatientMerged) -> EventsApplied:
+        async with self.store.unit_of_work() as uow:
+            return await apply_patient_events(uow, self.context, events)
+
+    async def fire_timers(self) -> list[OutgoingEvent]:
+        async with self.store.unit_of_work() as uow:
+            return await fire_due_timers(uow, self.context)
+
+    @property
+    def published(self) -> list[OutgoingEvent]:
+        return self.store.data.outbox
+
+
+def decisions_in(events: Sequence[OutgoingEvent]) -> list[DecisionMade]:
+    return [e for e in events if isinstance(e, DecisionMade)]
+
+
+def alerts_in(events: Sequence[OutgoingEvent]) -> list[EligibilityAlert]:
+    return [e for e in events if isinstance(e, EligibilityAlert)]
+
+
+def merged(survivor: str, merged_key: str) -> PatientMerged:
+    return PatientMerged(
+        event_id=uuid.uuid4(), occurred_at=NOW, recorded_at=NOW, source="test",
+        patient_key=survivor, merged_key=merged_key, correlation_id=uuid.uuid4())
+
+
+async def test_a_new_lab_flips_a_patient_to_eligible_with_one_decision_per_trial_and_one_alert(
+) -> None:
+    evaluator = Evaluator((TEST_TRIAL, SECOND_TRIAL))
+    await evaluator.apply(patient_updated(PATIENT, (lab_fact(50, NOW - timedelta(days=2)),), NOW))
+    second = await evaluator.apply(patient_updated(
+        PATIENT, (lab_fact(150, NOW - timedelta(hours=1), fact_id="lab-2"),), NOW))
+
+    latest = decisions_in(second.staged)
+    assert sorted(d.decision.trial.id for d in latest) == [TEST_TRIAL.id, SECOND_TRIAL.id]
+    assert all(d.decision.status is Status.ELIGIBLE for d in latest)
+    assert all(d.previous_status is Status.INELIGIBLE for d in latest)
+    assert all(d.state_version == 2 for d in latest)
+    assert sorted((a.trial.id, a.alert) for a in alerts_in(second.staged)) == [
+        (TEST_TRIAL.id, "newly-eligible"), (SECOND_TRIAL.id, "newly-eligible")]
+    assert len(decisions_in(evaluator.published)) == 4
+    assert len(evaluator.store.data.alerts) == 2  # kept for coordinators and webhooks
+    # one snapshot, two facts, shared by both trials' decisions
+    assert {len(d.snapshot.facts) for d in latest} == {2}
+    assert len({d.snapshot_hash for d in latest}) == 1
+
+
+async def test_the_same_event_delivered_twice_adds_no_decision_and_no_alert() -> None:
+    evaluator = Evaluator()
+    event = patient_updated(PATIENT, (lab_fact(150, NOW - timedelta(hours=1)),), NOW)
+    first = await evaluator.apply(event)
+    again = await evaluator.apply(event)
+    twice_in_one_batch = await Evaluator().apply(event, event)
+
+    assert (first.applied, len(first.staged)) == (1, 2)  # a decision and its alert
+    assert (again.applied, again.staged, again.redelivered_keys) == (0, [], {PATIENT})
+    assert len(evaluator.published) == 2
+    assert evaluator.store.data.states[PATIENT].version == 1
+    assert twice_in_one_batch.applied == 1
+    assert len(twice_in_one_batch.staged) == 2
+
+
+async def test_an_alert_is_raised_only_when_a_patient_crosses_the_eligible_line() -> None:
+    evaluator = Evaluator()
+    kinds = []
+    for value, fact_id, hours in ((150, "a", 5), (160, "b", 4), (20, "c", 3), (30, "d", 2)):
+        outcome = await evaluator.apply(patient_updated(
+            PATIENT, (lab_fact(value, NOW - timedelta(hours=hours), fact_id=fact_id),), NOW))
+        kinds.append([a.alert for a in alerts_in(outcome.staged)])
+
+    assert kinds == [["newly-eligible"], [], ["no-longer-eligible"], []]
+    assert len(decisions_in(evaluator.published)) == 4  # every screening is still a decision
+    history = [(made.previous_status, made.decision.status)
+               for made, _ in evaluator.store.data.history]
+    assert history == [(None, Status.ELIGIBLE), (Status.ELIGIBLE, Status.INELIGIBLE)]
+    headlines = [said for _, said in evaluator.store.data.history]
+    assert headlines[0].startswith("now eligible: I1")
+    assert headlines[1].startswith("no longer eligible: I1")
+
+
+async def test_a_late_older_result_does_not_override_the_newer_one_by_clinical_time() -> None:
+    evaluator = Evaluator()
+    await evaluator.apply(patient_updated(
+        PATIENT, (lab_fact(150, NOW - timedelta(hours=1), fact_id="new"),), NOW))
+    late = await evaluator.apply(patient_updated(
+        PATIENT, (lab_fact(20, NOW - timedelta(days=3), fact_id="old"),), NOW))
+
+    [made] = decisions_in(late.staged)
+    assert made.decision.status is Status.ELIGIBLE
+    assert "150" in made.decision.criteria[0].reason
+    assert alerts_in(late.staged) == []
+    assert {f.fact_id for f in made.snapshot.facts} == {"new", "old"}  # both kept
+
+
+async def test_a_review_timer_is_set_at_next_review_at_and_fires_then_only() -> None:
+    evaluator = Evaluator()
+    stopped = NOW - timedelta(seconds=5)
+    first = await evaluator.apply(patient_updated(
+        PATIENT, (lab_fact(150, NOW - timedelta(hours=1)), drug_fact(stopped)), NOW))
+    [made] = decisions_in(first.staged)
+    due = stopped + WASHOUT
+    assert made.decision.status is Status.INELIGIBLE
+    assert made.decision.next_review_at == due
+    assert evaluator.store.data.timers == {(PATIENT, TEST_TRIAL.id): due}
+
+    evaluator.clock.now = due - timedelta(milliseconds=1)
+    assert await evaluator.fire_timers() == []
+    evaluator.clock.now = due + timedelta(seconds=1)
+    fired = await evaluator.fire_timers()
+
+    [review] = decisions_in(fired)
+    assert review.decision.as_of == due  # the timer's own instant: when eligibility began
+    assert review.decision.status is Status.ELIGIBLE
+    assert [a.alert for a in alerts_in(fired)] == ["newly-eligible"]
+    assert review.state_version == made.state_version  # no new data, same state
+    lab_ages_out = NOW - timedelta(hours=1) + LOOKBACK  # the next instant it can change
+    assert evaluator.store.data.timers == {(PATIENT, TEST_TRIAL.id): lab_ages_out}
+    assert await evaluator.fire_timers() == []
+
+
+async def test_a_timer_of_a_trial_no_longer_active_is_dropped_without_a_decision() -> None:
+    evaluator = Evaluator()
+    await evaluator.apply(patient_updated(
+        PATIENT, (drug_fact(NOW - timedelta(seconds=5)),), NOW))
+    assert evaluator.store.data.timers
+    evaluator.store.data.active = ()
+    evaluator.clock.now = NOW + timedelta(minutes=1)
+
+    assert await evaluator.fire_timers() == []
+    assert evaluator.store.data.timers == {}
+
+
+async def test_a_merged_record_moves_to_the_survivor_and_is_never_screened_again() -> None:
+    evaluator = Evaluator()
+    await evaluator.apply(
+        patient_updated("pk-survivor", (lab_fact(20, NOW - timedelta(days=2), "s-lab"),), NOW,
+                        Demographics(birth_date=None)),
+        patient_updated("pk-merged", (lab_fact(150, NOW - timedelta(hours=1), "m-lab"),), NOW,
+                        Demographics(deceased=True)))
+    merge = await evaluator.apply(merged("pk-survivor", "pk-merged"))
+    later = await evaluator.apply(patient_updated(
+        "pk-merged", (lab_fact(160, NOW - timedelta(minutes=5), "m-lab-2"),), NOW))
+
+    [made] = decisions_in(merge.staged)
+    assert made.patient_key == "pk-survivor"
+    assert {f.fact_id for f in made.snapshot.facts} == {"s-lab", "m-lab"}
+    assert made.snapshot.demographics.deceased is True  # either record saying so is kept
+    closed = [a for a in alerts_in(merge.staged) if a.alert == "closed"]
+    assert [(a.patient_key, a.trial.id) for a in closed] == [("pk-merged", TEST_TRIAL.id)]
+    assert "pk-survivor" in closed[0].reasons[0]
+    assert {d.patient_key for d in decisions_in(later.staged)} == {"pk-survivor"}
+    stored = evaluator.store.data
+    assert "pk-merged" not in stored.states
+    assert all(key != "pk-merged" for key, _ in stored.statuses)
+    assert stored.survivors == {"pk-merged": "pk-survivor"}
+
+
+async def test_a_merge_delivered_again_or_of_an_already_merged_record_moves_nothing() -> None:
+    evaluator = Evaluator()
+    await evaluator.apply(
+        patient_updated("pk-a", (lab_fact(150, NOW - timedelta(hours=1), "a"),), NOW),
+        patient_updated("pk-b", (lab_fact(150, NOW - timedelta(hours=1), "b"),), NOW))
+    event = merged("pk-a", "pk-b")
+    await evaluator.apply(event)
+    before = list(evaluator.published)
+
+    assert (await evaluator.apply(event)).staged == []
+    assert (await evaluator.apply(merged("pk-a", "pk-b"))).staged == []
+    assert evaluator.published == before
+
+
+class PoisonedScreener(OneLabScreener):
+    """Raises outside the engine (where no engine-failure policy applies) for a patient with
+    a fact called ``poison``."""
+
+    def evaluate(self, trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision:
+        self.poisoned = any(f.fact_id == "poison" for f in facts.facts)
+        return super().evaluate(trial, facts, as_of)
+
+    def content_hash(self, trial: TrialRef) -> str | None:
+        if self.poisoned:
+            raise RuntimeError("cannot hash this trial's text")
+        return None
+
+
+async def test_an_event_whose_screening_raises_is_rejected_and_the_rest_of_the_batch_commits(
+) -> None:
+    evaluator = Evaluator()
+    evaluator.context = ScreeningContext(PoisonedScreener(), evaluator.clock)
+    outcome = await evaluator.apply(
+        patient_updated("pk-poison", (lab_fact(150, NOW, "poison"),), NOW),
+        patient_updated("pk-good", (lab_fact(150, NOW - timedelta(hours=1)),), NOW))
+
+    assert [index for index, _ in outcome.rejected] == [0]
+    assert "RuntimeError" in outcome.rejected[0][1]
+    assert outcome.applied == 1
+    assert {d.patient_key for d in decisions_in(evaluator.published)} == {"pk-good"}
+    assert "pk-poison" not in evaluator.store.data.states  # nothing of it was kept
+
+
+async def test_an_engine_failure_is_undetermined_and_counted_and_the_update_is_kept() -> None:
+    evaluator = Evaluator((TEST_TRIAL, SECOND_TRIAL))
+    original = evaluator.screener.evaluate
+
+    def evaluate(trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision:
+        if trial == SECOND_TRIAL:
+            raise ZeroDivisionError("engine bug")
+        return original(trial, facts, as_of)
+
+    evaluator.screener.evaluate = evaluate  # type: ignore[method-assign]
+    outcome = await evaluator.apply(patient_updated(
+        PATIENT, (lab_fact(150, NOW - timedelta(hours=1)),), NOW))
+
+    by_trial = {d.decision.trial.id: d.decision for d in decisions_in(outcome.staged)}
+    assert by_trial[TEST_TRIAL.id].status is Status.ELIGIBLE
+    assert by_trial[SECOND_TRIAL.id].status is Status.UNDETERMINED
+    assert by_trial[SECOND_TRIAL.id].engine_version == "engine-error"
+    assert evaluator.failures == [SECOND_TRIAL]
+    assert evaluator.store.data.states[PATIENT].version == 1
+
+
+async def test_a_failed_write_keeps_nothing_of_the_batch() -> None:
+    evaluator = Evaluator()
+
+    async def apply_then_lose_the_database() -> None:
+        async with evaluator.store.unit_of_work() as uow:
+            await apply_patient_events(uow, evaluator.context, [patient_updated(
+                PATIENT, (lab_fact(150, NOW - timedelta(hours=1)),), NOW)])
+            raise ConnectionError("the database went away before the commit")
+
+    with pytest.raises(ConnectionError):
+        await apply_then_lose_the_database()
+
+    assert evaluator.store.data.states == {}
+    assert evaluator.published == []
+
+
+async def test_activating_a_trial_version_rescreens_every_known_patient_naming_the_change(
+) -> None:
+    evaluator = Evaluator()
+    for key, value in (("pk-1", 150), ("pk-2", 20), ("pk-3", 150)):
+        await evaluator.apply(patient_updated(
+            key, (lab_fact(value, NOW - timedelta(hours=1)),), NOW))
+    await evaluator.apply(merged("pk-1", "pk-3"))
+    new_version = TrialRef(id=TEST_TRIAL.id, version="2")
+    change = RegistryChangeRef(change_id=uuid.uuid4(), action="activate", actor="cli:test",
+                               at=NOW, trial=new_version, content_hash="sha256:x")
+    evaluator.clock.now = NOW + timedelta(minutes=1)
+
+    async with evaluator.store.unit_of_work() as uow:
+        keys = await uow.patients.keys_after(None, 100)
+        staged = await rescreen_patients(uow, evaluator.context, keys, change)
+
+    made = decisions_in(staged)
+    assert keys == ["pk-1", "pk-2"]  # the merged record is no longer a patient
+    assert [(d.patient_key, d.decision.trial) for d in made] == [
+        ("pk-1", new_version), ("pk-2", new_version)]
+    assert all(d.registry_change == change and d.causation_id == change.change_id for d in made)
+    assert all(d.previous_status is not None for d in made)  # compared with the old version
+    assert alerts_in(staged) == []  # nobody crossed the eligible line
+
+
+async def test_retiring_a_trial_closes_the_alert_of_an_eligible_patient_with_the_reason() -> None:
+    change = RegistryChangeRef(
+        change_id=uuid.uuid4(), action="retire", actor="cli:pi", at=NOW,
+        trial=TEST_TRIAL, content_hash="sha256:x", reason="enrolment complete")
+    decision_id = str(uuid.uuid4())
+    closing = closing_alert(PATIENT, CurrentStatus(Status.ELIGIBLE, decision_id, "1", None),
+                            change)
+
+    assert closing.alert == "closed"
+    assert str(closing.decision_id) == decision_id
+    assert closing.trial == TEST_TRIAL
+    assert closing.reasons == (
+        f"trial {TEST_TRIAL.id} retired by cli:pi at {NOW.isoformat()}: enrolment complete",)
+    assert closing.registry_change == change
+    assert closing_alert(PATIENT, CurrentStatus(Status.ELIGIBLE, decision_id, "1", None),
+                         change).event_id == closing.event_id  # the same alert if staged twice
+
+
+async def test_a_trial_no_longer_active_gets_no_decision_from_new_events() -> None:
+    evaluator = Evaluator((TEST_TRIAL, SECOND_TRIAL))
+    evaluator.store.data.active = (SECOND_TRIAL,)
+    outcome = await evaluator.apply(patient_updated(
+        PATIENT, (lab_fact(150, NOW - timedelta(hours=1)),), NOW))
+
+    assert [d.decision.trial for d in decisions_in(outcome.staged)] == [SECOND_TRIAL]
