@@ -4,6 +4,7 @@ files. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
+from sqlalchemy import text as text_sql
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters.sql import amendments, trial_registry
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
@@ -84,6 +87,61 @@ async def test_a_version_once_active_can_be_neither_rewritten_nor_deleted(
         await engine.dispose()
     assert stored == (text, digest)
     assert [tuple(c) for c in changes] == [("add", "cli:author"), ("activate", "cli:author")]
+
+
+async def test_two_processes_adding_the_same_version_at_once_store_it_once_without_an_error(
+    database_url: str,
+) -> None:
+    """The folder sync of a running evaluator and ``trialwatch trials add`` (or two evaluator
+    processes) may add one version concurrently: both pass the "not stored yet" check, and the
+    second insert used to fail on the duplicate key (PostgreSQL). It now waits for the first
+    and reports the version as already stored."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): no two adds can interleave")
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    text = CHT101.read_text(encoding="utf-8")
+    now = datetime.now(UTC)
+    try:
+        async with sessions.begin() as first:
+            added_first = await trial_registry.add_version(
+                first, text, load_tables(), "folder", "folder:test", now)
+            second = asyncio.create_task(_add_in_own_transaction(sessions, text, now))
+            await _until_a_transaction_waits_for_a_lock(engine)  # the second is at its INSERT
+        added_second = await second
+        async with sessions() as session:
+            versions = (await session.execute(select(trial_version.c.version))).all()
+            adds = (await session.execute(
+                select(registry_change).where(registry_change.c.action == "add"))).all()
+    finally:
+        await engine.dispose()
+    assert added_first[2] is True
+    assert added_second == (added_first[0], added_first[1], False)
+    assert len(versions) == 1
+    assert len(adds) == 1
+
+
+async def _add_in_own_transaction(
+    sessions: async_sessionmaker[AsyncSession], text: str, now: datetime,
+) -> tuple[TrialRef, str, bool]:
+    async with sessions.begin() as session:
+        return await trial_registry.add_version(
+            session, text, load_tables(), "cli:author", "cli:test", now)
+
+
+async def _until_a_transaction_waits_for_a_lock(engine: AsyncEngine) -> None:
+    """Until PostgreSQL shows a backend of this database waiting on a lock (never a timing
+    assertion: it fails only if no backend ever waits within a minute)."""
+    for _ in range(600):
+        async with engine.connect() as connection:
+            waiting = (await connection.execute(text_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"))).scalar_one()
+        if waiting:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the second add never waited for the first one's insert")
 
 
 async def test_an_interrupted_rescreen_is_finished_by_the_registry_loop_once_its_lease_lapses(

@@ -59,6 +59,21 @@ async def insert_ignoring_duplicates(
     await session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
 
 
+async def insert_if_absent(
+    session: AsyncSession, table: Table, values: Mapping[str, Any]
+) -> bool:
+    """Insert one row unless a row with the same key exists; True when this call inserted it.
+
+    Race-free where check-then-insert is not: on PostgreSQL a concurrent transaction inserting
+    the same key makes this wait for it, then insert nothing if it committed (ON CONFLICT DO
+    NOTHING), instead of failing with a duplicate key. SQLite writers are serialised anyway.
+    """
+    statement = _insert(session, table).values(**values).on_conflict_do_nothing()
+    primary_key = list(table.primary_key.columns)
+    inserted = await session.execute(statement.returning(*primary_key))
+    return inserted.first() is not None
+
+
 def _insert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which alone knows ON CONFLICT."""
     if session.get_bind().dialect.name == "postgresql":

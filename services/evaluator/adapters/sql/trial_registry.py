@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.adapters.sql.dialects import upsert
+from services.evaluator.adapters.sql.dialects import insert_if_absent, upsert
 from services.evaluator.adapters.sql.tables import active_trial, registry_change, trial_version
 from services.evaluator.core.ports import Screener
 from shared.eligibility.decision import TrialRef
@@ -69,21 +69,30 @@ async def add_version(
         return TrialRef(id=known.trial_id, version=known.version), digest, False
     compiled = compile_text(text, tables)
     trial = TrialRef(id=compiled.id, version=compiled.version)
-    stored = (await session.execute(
+    stored = await _stored_hash(session, trial)
+    if stored is None:
+        # Another process (the evaluator's folder sync, the CLI) may be adding the same version
+        # right now: insert-if-absent waits for it instead of failing on the duplicate key.
+        added = await insert_if_absent(session, trial_version, {
+            "trial_id": trial.id, "version": trial.version, "content_hash": digest,
+            "text": text, "source": source[:200], "added_by": actor[:128], "added_at": now,
+            "ever_active": False})
+        if added:
+            await record(session, Change(str(uuid.uuid4()), now, actor, "add", trial, digest))
+            return trial, digest, True
+        stored = await _stored_hash(session, trial)
+    if stored == digest:
+        return trial, digest, False
+    raise RegistryRefused(
+        f"{trial.id} version {trial.version} is already stored with other text ({stored}); "
+        "a changed file needs a new version id")
+
+
+async def _stored_hash(session: AsyncSession, trial: TrialRef) -> str | None:
+    return (await session.execute(
         select(trial_version.c.content_hash)
         .where(trial_version.c.trial_id == trial.id, trial_version.c.version == trial.version)
     )).scalar_one_or_none()
-    if stored == digest:
-        return trial, digest, False
-    if stored is not None:
-        raise RegistryRefused(
-            f"{trial.id} version {trial.version} is already stored with other text ({stored}); "
-            "a changed file needs a new version id")
-    await session.execute(trial_version.insert().values(
-        trial_id=trial.id, version=trial.version, content_hash=digest, text=text,
-        source=source[:200], added_by=actor[:128], added_at=now, ever_active=False))
-    await record(session, Change(str(uuid.uuid4()), now, actor, "add", trial, digest))
-    return trial, digest, True
 
 
 async def record(session: AsyncSession, change: Change, rescreen_total: int | None = None) -> None:
