@@ -171,6 +171,26 @@ def main() -> None:
                 args.seconds,
             ),
         )
+    lvef = one_new("10230-1", 55, "%")  # read by NCT06946485 only
+    show(
+        "one new LVEF (another trial's): with_facts + incremental",
+        measure(lambda: evaluate_incremental(trial, index.with_facts([lvef]), later, state),
+                args.seconds),
+    )
+    # a site screens every new result against each active trial: the three shipped trials
+    trials = [trial, *(load_trial(t) for t in ("NCT06946485", "TRIALX-323795"))]
+    states = [evaluate_incremental(t, index, AS_OF, None)[1] for t in trials]
+
+    def all_trials(fact: ClinicalFact) -> None:
+        newer = index.with_facts([fact])
+        for t, s in zip(trials, states, strict=True):
+            evaluate_incremental(t, newer, later, s)
+
+    for name, fact in (("ALT", alt), ("LVEF", lvef)):
+        show(
+            f"one new {name}: with_facts + incremental, 3 trials",
+            measure(lambda f=fact: all_trials(f), args.seconds),
+        )
     show(
         "time-only re-evaluation (+1 h), incremental",
         measure(lambda: evaluate_incremental(trial, index, later, state), args.seconds),

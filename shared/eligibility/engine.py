@@ -64,6 +64,22 @@ class EngineState:
     shared: dict[object, SharedResult] = field(default_factory=dict)
     """Remembered results (``Context.remember``): shared subtrees (I6.1-I6.3 inside I6, facts
     read by several criteria) and score items, each with what it read and its review instants."""
+    decision: Decision | None = None
+    """The decision this state was made with (reused whole when nothing it read changed)."""
+    summary: list[tuple[frozenset[str], datetime | None]] = field(default_factory=list)
+    """Worked out on first need and carried over: every concept read, the earliest review."""
+
+    def reads_and_review(self) -> tuple[frozenset[str], datetime | None]:
+        """The names of every concept any kept result read, and the earliest review instant."""
+        if not self.summary:
+            names = {c.name for computed in self.criteria.values() for c in computed.reads}
+            reviews = [c.review_at for c in self.criteria.values() if c.review_at is not None]
+            for hit in self.shared.values():
+                names.update(hit[2])
+                if hit[4] is not None:
+                    reviews.append(hit[4])
+            self.summary.append((frozenset(names), min(reviews, default=None)))
+        return self.summary[0]
 
 
 def build_index(trial: TrialVersion, patient: PatientFacts) -> FactIndex:
@@ -106,8 +122,12 @@ def _evaluate(
     keep: bool,
 ) -> tuple[Decision, EngineState]:
     moment = as_utc(as_of)
-    ctx = Context(as_of=moment, index=index, tables=trial.tables, keep=keep)
     previous = previous if _reusable(trial, index, moment, previous) else None
+    if previous is not None and previous.decision is not None:
+        unchanged = _untouched(previous, index, moment)
+        if unchanged is not None:
+            return unchanged
+    ctx = Context(as_of=moment, index=index, tables=trial.tables, keep=keep)
     computed: dict[str, _Computed] = {}
     if previous is None:
         for criterion in trial.criteria:
@@ -143,7 +163,47 @@ def _evaluate(
         },
     )
     state = EngineState(
-        (trial.id, trial.version), moment, index.demographics, computed, index, ctx.memo
+        (trial.id, trial.version), moment, index.demographics, computed, index, ctx.memo, decision
+    )
+    return decision, state
+
+
+def _untouched(
+    previous: EngineState, index: FactIndex, moment: datetime
+) -> tuple[Decision, EngineState] | None:
+    """The previous decision at the new as-of, when nothing the trial read changed and no
+    review instant has passed (a result for another trial, or time alone); else None.
+
+    Exactly what the per-criterion path would give (every criterion and remembered result
+    kept), without visiting them: a site screens each new result against every active trial,
+    and most trials read none of it.
+    """
+    if index is not previous.index:
+        if index.parent is not previous.index:
+            return None
+        changed = index.changed_concepts()
+        if changed is None:
+            return None
+    else:
+        changed = frozenset()
+    names, review_at = previous.reads_and_review()
+    if review_at is not None and moment >= review_at:
+        return None
+    if changed and not changed.isdisjoint(names):
+        return None
+    assert previous.decision is not None
+    values = dict(previous.decision.__dict__)
+    values["as_of"] = moment
+    decision = construct(Decision, values)
+    state = EngineState(
+        previous.trial,
+        moment,
+        previous.demographics,
+        previous.criteria,
+        index,
+        previous.shared,
+        decision,
+        previous.summary,
     )
     return decision, state
 

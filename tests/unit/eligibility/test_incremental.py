@@ -156,3 +156,25 @@ def test_a_new_alt_result_recomputes_only_the_liver_subtree_of_I6() -> None:
     assert after.shared[marrow] is state.shared[marrow]
     assert after.shared[renal] is state.shared[renal]
     assert after.shared[liver] is not state.shared[liver]
+
+
+def test_a_result_the_trial_does_not_read_keeps_its_decision_without_revisiting_it() -> None:
+    patient = facts_from_updates(parse_fhir(eligible_for_all().bundle(), source_system="t"))
+    index = build_index(TRIAL, patient)
+    first, state = evaluate_incremental(TRIAL, index, AS_OF, None)
+    # LVEF is read by NCT06946485 only
+    lvef = facts_from_updates(
+        parse_fhir(eligible_patient().lab("10230-1", 30, "%", days=0.5).bundle(), source_system="n")
+    ).facts[-1]
+    newer = index.with_facts([lvef])
+    later = AS_OF + timedelta(hours=1)
+    decision, after = evaluate_incremental(TRIAL, newer, later, state)
+    assert after.criteria is state.criteria
+    assert decision.as_of == later
+    assert decision.criteria == first.criteria
+    assert decision.model_dump_json() == evaluate_index(TRIAL, newer, later).model_dump_json()
+    other = load_trial(CHT101)
+    _, other_state = evaluate_incremental(other, index, AS_OF, None)
+    other_decision, other_after = evaluate_incremental(other, newer, later, other_state)
+    assert other_after.criteria is not other_state.criteria
+    assert other_decision.model_dump_json() == evaluate_index(other, newer, later).model_dump_json()
