@@ -83,6 +83,8 @@ class IntakeSettings(ServiceSettings):
     relay_batch_size: int = 200
     relay_poll_interval_s: float = 0.05
     relay_max_backoff_s: float = 5.0
+    # Group commit: at most this many concurrent submissions share one transaction and commit.
+    group_commit_max_members: int = Field(default=64, ge=1)
     # The raw upstream topic (INTAKE_RAW): consumer group, and the source system assumed for
     # a message without a ``source-system`` header.
     raw_group_id: str = "trialwatch-intake"

@@ -14,8 +14,9 @@ from services.intake.adapters.http.api import IntakeRuntime, create_api
 from services.intake.adapters.messaging import RawIntakeHandler, subscribe_raw
 from services.intake.adapters.relay import OutboxRelay
 from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
+from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.adapters.sql.leadership import RelayLeadership
-from services.intake.adapters.sql.store import PendingEvent, SqlOutbox, sql_unit_of_work
+from services.intake.adapters.sql.store import PendingEvent, SqlOutbox
 from services.intake.adapters.sql.tables import write_probe
 from services.intake.core.publish_limit import PublishLimit
 from shared.infra.auth import TokenRegistry
@@ -50,7 +51,8 @@ def build_app(
         engines.append(engine)
         sessions = make_sessionmaker(engine)
         turns = WriteTurns.for_url(settings.database_url)
-        transaction = sql_unit_of_work(sessions, utc_now, turns)
+        transaction = GroupCommit(sessions, utc_now, turns,
+                                  max_members=settings.group_commit_max_members)
 
         async def publish(event: PendingEvent) -> None:
             await broker.publish(json.loads(event.payload), event.topic,

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy.pool import NullPool
 
 from services.intake.adapters.http.api import IntakeRuntime, create_api
-from services.intake.adapters.sql.database import make_intake_engine
-from services.intake.adapters.sql.store import sql_unit_of_work
+from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
+from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.bootstrap import build_app, utc_now
 from shared.contracts.events import PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
@@ -107,8 +107,9 @@ async def api_without_broker(
     app = create_api()
     settings = settings_for(database_url, **overrides)
     app.state.tokens = TokenRegistry.from_settings(settings)
-    app.state.intake = IntakeRuntime(settings, sql_unit_of_work(make_sessionmaker(engine), utc_now),
-                                     utc_now, lambda: None)
+    transaction = GroupCommit(make_sessionmaker(engine), utc_now,
+                              WriteTurns.for_url(database_url))
+    app.state.intake = IntakeRuntime(settings, transaction, utc_now, lambda: None)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake",
                                      timeout=60) as client:
