@@ -29,9 +29,11 @@ from sqlalchemy import Column, MetaData, Table, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.checkpoint_files import CheckpointFiles
+from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.tables import records
 from services.audit.core.audit_record import GENESIS_HASH, build_record
+from services.audit.core.chain import DecisionChain
 from services.audit.core.verify import verify_chain
 from shared.infra.db import make_engine
 from shared.infra.migrations import upgrade
@@ -50,20 +52,22 @@ async def bench(database_url: str, count: int, label: str) -> None:
     events = [decision_event(f"pk_bench_{i % 200}", i) for i in range(count)]
     engine = make_engine(database_url)
     try:
-        store = ChainStore(engine)
+        store = SqlChainStore(engine)
+        chain = DecisionChain(store)
         half = count // 2
         started = time.perf_counter()
         for event in events[:half]:
-            await store.append(event, datetime.now(UTC))
+            await chain.append(event, datetime.now(UTC))
         single_s = time.perf_counter() - started
         started = time.perf_counter()
         for start in range(half, count, BATCH):
-            await store.append_many(events[start:start + BATCH], datetime.now(UTC))
+            await chain.append_many(events[start:start + BATCH], datetime.now(UTC))
         batch_s = time.perf_counter() - started
 
         with tempfile.TemporaryDirectory() as empty:
             started = time.perf_counter()
-            report = await verify_chain(store, Path(empty), Path(empty) / "none.pub.pem")
+            report = await verify_chain(store, CheckpointFiles(Path(empty),
+                                                               Path(empty) / "none.pub.pem"))
             verify_s = time.perf_counter() - started
         if not report.intact or report.records_checked != count:
             raise SystemExit(f"verification failed: {report.summary}")

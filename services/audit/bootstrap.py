@@ -10,13 +10,16 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from services.audit.adapters.checkpoint_files import CheckpointFiles
 from services.audit.adapters.http.routes import AuditApi, router
 from services.audit.adapters.messaging import register_handlers
 from services.audit.adapters.sql.access_log import AccessLog
-from services.audit.adapters.sql.chain_store import ChainStore
-from services.audit.adapters.sql.record_queries import RecordQueries
+from services.audit.adapters.sql.action_store import SqlActionStore
+from services.audit.adapters.sql.chain_store import SqlChainStore
+from services.audit.adapters.sql.record_queries import SqlRecordQueries
 from services.audit.adapters.sql.tables import write_probe
 from services.audit.core.action_ingest import ActionIngest
+from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.audit.core.decision_ingest import DecisionIngest
 from services.audit.core.verify import verify_chain
@@ -57,7 +60,7 @@ def build_app(settings: AuditSettings | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         write_lock = asyncio.Lock()
-        store = ChainStore(engine, write_lock)
+        store = SqlChainStore(engine, write_lock)
         broker = make_broker(kafka, client_id="trialwatch-audit")
         backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         dead_letters = DeadLetters(broker, "audit")
@@ -66,17 +69,19 @@ def build_app(settings: AuditSettings | None = None,
         if not keys.key_ids:
             log.warning("no trusted evaluator key yet: decisions are refused until one exists",
                         decision_keys=[str(p) for p in settings.decision_key_paths()])
-        ingest = DecisionIngest(store, dead_letters, utc_now, backoff, keys)
-        actions = ActionIngest(engine, dead_letters, utc_now, keys)
+        ingest = DecisionIngest(DecisionChain(store), dead_letters, utc_now, backoff, keys)
+        actions = ActionIngest(SqlActionStore(engine), dead_letters, utc_now, keys)
         register_handlers(broker, ingest, settings, kafka, actions)
         key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
-        writer = CheckpointWriter(store, key, settings.checkpoint_dir, utc_now)
+        writer = CheckpointWriter(store, key, CheckpointFiles(settings.checkpoint_dir,
+                                                              key.public_key()), utc_now)
         app.state.engine, app.state.broker = engine, broker
         app.state.audit = AuditApi(
-            queries=RecordQueries(engine),
+            queries=SqlRecordQueries(engine),
             access=AccessLog(engine, utc_now, write_lock),
-            verify=lambda: verify_chain(store, settings.checkpoint_dir,
-                                        settings.verify_key_path(), decision_keys=keys),
+            verify=lambda: verify_chain(store, CheckpointFiles(settings.checkpoint_dir,
+                                                               settings.verify_key_path()),
+                                        decision_keys=keys),
             max_page_size=settings.max_page_size,
         )
         await broker.start()

@@ -18,11 +18,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from services.audit.adapters.sql.chain_store import ChainStore
-from services.audit.adapters.sql.record_queries import RecordQueries
-from services.audit.core.chain_walk import Expectations, VerificationReport
-from services.audit.core.replay import EngineUnavailable, engine_for_text, installed_engine, replay
-from services.audit.core.verify import verify_chain
+from services.audit import admin
+from services.audit.admin import (
+    EngineUnavailable,
+    Expectations,
+    VerificationReport,
+    engine_for_text,
+    installed_engine,
+    replay,
+)
 from shared.infra.db import existing_database, make_engine
 from shared.infra.signing import TrustedKeys
 from shared.settings import AuditSettings
@@ -111,12 +115,7 @@ def _duration(text: str) -> timedelta:
 
 async def _run_verify(url: str, checkpoint_dir: Path, public_key: Path,
                       expectations: Expectations, keys: TrustedKeys) -> VerificationReport:
-    engine = make_engine(url)
-    try:
-        return await verify_chain(ChainStore(engine), checkpoint_dir, public_key, expectations,
-                                  keys)
-    finally:
-        await engine.dispose()
+    return await admin.verify(url, checkpoint_dir, public_key, expectations, keys)
 
 
 def _verify_text(report: VerificationReport) -> str:
@@ -213,16 +212,7 @@ async def _trial_text(args: argparse.Namespace, row: dict[str, Any]) -> str | No
 
 async def _load_for_replay(url: str, decision_id: uuid.UUID,
                            ) -> tuple[dict[str, Any], str] | None:
-    engine = make_engine(url)
-    try:
-        queries = RecordQueries(engine)
-        row = await queries.by_decision_id(decision_id)
-        if row is None:
-            return None
-        snapshot = await queries.snapshot(row["snapshot_hash"])
-        return (row, snapshot) if snapshot is not None else None
-    finally:
-        await engine.dispose()
+    return await admin.load_for_replay(url, decision_id)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,12 +15,9 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.audit import metrics
-from services.audit.adapters.sql.tables import coordinator_actions
-from services.audit.core.decision_ingest import DeadLetterSink, SignatureCheck
+from services.audit.core.ports import ActionStore, DeadLetterSink, SignatureCheck
 from shared.contracts.events import CoordinatorActed
 from shared.contracts.signatures import event_digest
 
@@ -28,10 +25,10 @@ log = structlog.get_logger(__name__)
 
 
 class ActionIngest:
-    def __init__(self, engine: AsyncEngine, dead_letters: DeadLetterSink,
+    def __init__(self, store: ActionStore, dead_letters: DeadLetterSink,
                  clock: Callable[[], datetime], keys: SignatureCheck) -> None:
         self._keys = keys
-        self._engine = engine
+        self._store = store
         self._dead_letters = dead_letters
         self._clock = clock
 
@@ -66,10 +63,7 @@ class ActionIngest:
                 "event": event.model_dump(mode="json"),
             })
         if rows:
-            dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-            async with self._engine.begin() as connection:
-                await connection.execute(
-                    dialect.insert(coordinator_actions).on_conflict_do_nothing(), rows)
+            await self._store.add(rows)
             for row in rows:
                 log.info("coordinator action recorded", action=row["action"],
                          patient_key=row["patient_key"], trial=row["trial_id"])

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.audit.core.audit_record import GENESIS_HASH, record_hash
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
-from services.audit.core.decision_ingest import SignatureCheck
+from services.audit.core.ports import SignatureCheck
 from shared.canonical import content_hash
 from shared.contracts.signatures import EventSignature, decision_digest
 from shared.time import as_utc, iso_z

@@ -1,35 +1,31 @@
-"""The background task that signs the chain head every ``checkpoint_interval_s``."""
+"""Signing the chain head every ``checkpoint_interval_s``, into the checkpoint archive."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit import metrics
-from services.audit.adapters.sql.chain_store import ChainStore
-from services.audit.core.checkpoints import (
-    Checkpoint,
-    load_checkpoints,
-    sign_checkpoint,
-    write_checkpoint,
-)
+from services.audit.core.checkpoints import Checkpoint, sign_checkpoint
+from services.audit.core.ports import ChainStore, CheckpointArchive
 
 log = structlog.get_logger(__name__)
 
 
 class CheckpointWriter:
-    def __init__(self, store: ChainStore, key: Ed25519PrivateKey, directory: Path,
+    def __init__(self, store: ChainStore, key: Ed25519PrivateKey, archive: CheckpointArchive,
                  clock: Callable[[], datetime]) -> None:
+        """``archive`` must trust ``key``'s public half: the newest checkpoint it holds is the
+        one the next checkpoint chains to."""
         self._store = store
         self._key = key
-        self._directory = directory
+        self._archive = archive
         self._clock = clock
-        trusted, _ = load_checkpoints(directory, key.public_key())
+        trusted, _ = archive.load()
         self._last: Checkpoint | None = trusted[-1] if trusted else None
         self._last_sequence = trusted[-1].sequence if trusted else 0
 
@@ -44,7 +40,7 @@ class CheckpointWriter:
             return None  # the head moved between the two reads: the next tick signs it
         checkpoint = sign_checkpoint(self._key, head.sequence, head.record_hash, self._clock(),
                                      previous=self._last, record_hashes=hashes)
-        await asyncio.to_thread(write_checkpoint, self._directory, checkpoint)
+        await asyncio.to_thread(self._archive.write, checkpoint)
         self._last = checkpoint
         self._last_sequence = head.sequence
         metrics.CHECKPOINTS_WRITTEN.inc()

@@ -10,7 +10,7 @@ every record since the previous checkpoint), so a consistent rewrite is pinned t
 record whose hash differs from the signed one, not to a range. Deleting the newest checkpoints
 cannot be seen from the files alone: ``verify --min-head/--max-age`` holds the newest one against
 what the auditor knows from outside (a head noted earlier, the checkpoint interval).
-Files are written to a temporary name, synced, then renamed: a crash never leaves half a file.
+Where they are kept is the ``CheckpointArchive`` port's business (``adapters.checkpoint_files``).
 """
 
 from __future__ import annotations
@@ -18,23 +18,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
-import os
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.canonical import canonical_json
 from shared.infra.signing import key_id
 from shared.time import UtcDatetime, iso_z
 
 SIGNING_DOMAIN = b"trialwatch-audit-checkpoint-v1\n"
-FILE_PATTERN = re.compile(r"^checkpoint-(\d{12})\.json$")
 
 
 class Checkpoint(BaseModel):
@@ -95,22 +90,6 @@ def sign_checkpoint(key: Ed25519PrivateKey, sequence: int, head_hash: str,
     return unsigned.model_copy(update={"signature": signature})
 
 
-def checkpoint_path(directory: Path, sequence: int) -> Path:
-    return directory / f"checkpoint-{sequence:012d}.json"
-
-
-def write_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    target = checkpoint_path(directory, checkpoint.sequence)
-    temporary = target.with_suffix(".tmp")
-    with open(temporary, "wb") as file:
-        file.write(canonical_json(checkpoint) + b"\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, target)
-    return target
-
-
 def check_signature(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> str | None:
     """None when the checkpoint was signed by ``public_key``; otherwise why it is rejected."""
     if checkpoint.key_id != key_id(public_key):
@@ -121,36 +100,3 @@ def check_signature(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> str
     except (InvalidSignature, binascii.Error, ValueError):
         return "signature does not verify"
     return None
-
-
-def load_checkpoints(directory: Path, public_key: Ed25519PublicKey,
-                     ) -> tuple[list[Checkpoint], list[RejectedCheckpoint]]:
-    """Every checkpoint file in ``directory``: the trusted ones (by sequence) and the rejected."""
-    trusted: list[Checkpoint] = []
-    rejected: list[RejectedCheckpoint] = []
-    if not directory.exists():
-        return trusted, rejected
-    for path in sorted(directory.glob("checkpoint-*.json")):
-        reason, checkpoint = _read(path)
-        if checkpoint is not None:
-            reason = check_signature(checkpoint, public_key)
-            if reason is None and not _named_for(path, checkpoint):
-                reason = "file name does not match the signed sequence"
-        if reason is None and checkpoint is not None:
-            trusted.append(checkpoint)
-        else:
-            rejected.append(RejectedCheckpoint(path.name, reason or "unreadable"))
-    trusted.sort(key=lambda c: c.sequence)
-    return trusted, rejected
-
-
-def _read(path: Path) -> tuple[str | None, Checkpoint | None]:
-    try:
-        return None, Checkpoint.model_validate(json.loads(path.read_bytes()))
-    except (OSError, ValueError, ValidationError) as error:
-        return f"malformed: {type(error).__name__}", None
-
-
-def _named_for(path: Path, checkpoint: Checkpoint) -> bool:
-    match = FILE_PATTERN.match(path.name)
-    return match is not None and int(match.group(1)) == checkpoint.sequence

@@ -16,33 +16,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit import metrics
-from services.audit.adapters.sql.chain_store import Appended, ChainStore
+from services.audit.core.chain import Appended, DecisionChain
+from services.audit.core.ports import DeadLetterSink, SignatureCheck, StoreUnavailable
 from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
-from shared.contracts.signatures import EventSignature, Refusal, decision_digest
+from shared.contracts.signatures import Refusal, decision_digest
 from shared.infra.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 
-TRANSIENT_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
-
-
-class DeadLetterSink(Protocol):
-    async def send(self, record: Any, reason: str) -> Any:
-        """Publish the consumer record to its dead-letter topic with the reason."""
-
-
-class SignatureCheck(Protocol):
-    def refusal(self, signature: EventSignature | None, digest: str, *,
-                new_event: bool = True) -> Refusal | None:
-        """None when ``signature`` signs ``digest`` with a key trusted for new events."""
+TRANSIENT_ERRORS = (StoreUnavailable, OSError, TimeoutError)
 
 
 class IngestOutcome(StrEnum):
@@ -83,11 +72,11 @@ def parse_decision(body: bytes) -> DecisionMade:
 
 
 class DecisionIngest:
-    def __init__(self, store: ChainStore, dead_letters: DeadLetterSink,
+    def __init__(self, chain: DecisionChain, dead_letters: DeadLetterSink,
                  clock: Callable[[], datetime], backoff: Backoff,
                  keys: SignatureCheck) -> None:
         self._keys = keys
-        self._store = store
+        self._chain = chain
         self._dead_letters = dead_letters
         self._clock = clock
         self._backoff = backoff
@@ -123,7 +112,7 @@ class DecisionIngest:
 
     async def _store_or_pause(self, events: list[DecisionMade]) -> list[Appended]:
         try:
-            appended = await self._store.append_many(events, self._clock())
+            appended = await self._chain.append_many(events, self._clock())
         except TRANSIENT_ERRORS as error:
             metrics.STORE_FAILURES.inc()
             log.warning("audit database unavailable; pausing before redelivery",

@@ -9,9 +9,11 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.checkpoint_files import CheckpointFiles, write_checkpoint
+from services.audit.adapters.sql.chain_store import SqlChainStore
+from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
-from services.audit.core.checkpoints import sign_checkpoint, write_checkpoint
+from services.audit.core.checkpoints import sign_checkpoint
 from shared.infra.db import make_engine
 from shared.infra.signing import load_or_create_signing_key
 from tests.integration.audit.harness import migrate
@@ -38,11 +40,13 @@ async def store_chain(database_url: str, tmp_path: Path, length: int,
     write_test_decision_key(tmp_path / "keys")
     key = load_or_create_signing_key(tmp_path / "signing.pem", tmp_path / "signing.pub.pem")
     engine = make_engine(database_url)
-    store = ChainStore(engine)
-    writer = CheckpointWriter(store, key, tmp_path / "checkpoints", lambda: datetime.now(UTC))
+    store = SqlChainStore(engine)
+    writer = CheckpointWriter(store, key, CheckpointFiles(tmp_path / "checkpoints",
+                                                         key.public_key()),
+                              lambda: datetime.now(UTC))
     try:
         for index in range(length):
-            appended = await store.append(decision_event(f"pk_{index % 4}", index),
+            appended = await DecisionChain(store).append(decision_event(f"pk_{index % 4}", index),
                                           datetime.now(UTC))
             assert appended.record is not None
             if chained and appended.record.sequence in checkpoint_at:

@@ -12,7 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from services.audit.adapters.sql.access_log import AccessLog
-from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.sql.chain_store import SqlChainStore
+from services.audit.core.chain import DecisionChain
 from shared.infra.auth import Principal, Role
 from shared.infra.db import make_engine
 from shared.settings import AuditSettings, KafkaSettings
@@ -104,11 +105,12 @@ async def test_the_service_appends_and_logs_access_as_the_application_role(
         app_role_url: str) -> None:
     engine = make_engine(app_role_url)
     try:
-        store = ChainStore(engine)
+        store = SqlChainStore(engine)
+        chain = DecisionChain(store)
         for index in range(3):
-            await store.append(decision_event("pk_role", index), datetime.now(UTC))
+            await chain.append(decision_event("pk_role", index), datetime.now(UTC))
         assert (await store.head()).sequence == 3
-        assert (await store.append(decision_event("pk_role", 0), datetime.now(UTC))).duplicate
+        assert (await chain.append(decision_event("pk_role", 0), datetime.now(UTC))).duplicate
         await AccessLog(engine, lambda: datetime.now(UTC), store.write_lock).record(
             Principal("auditor-1", Role.AUDITOR), "verify", {})
     finally:

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.sql.chain_store import SqlChainStore
+from services.audit.core.chain import DecisionChain
 from shared.eligibility.decision import Outcome, TrialRef
 from shared.infra.db import make_engine
 from shared.settings import KafkaSettings
@@ -47,9 +48,9 @@ async def _store_history(database_url: str) -> list[str]:
     ]
     engine = make_engine(database_url)
     try:
-        store = ChainStore(engine)
+        chain = DecisionChain(SqlChainStore(engine))
         for event in events:
-            await store.append(event, datetime.now(UTC))
+            await chain.append(event, datetime.now(UTC))
     finally:
         await engine.dispose()
     return [str(e.decision_id) for e in events]

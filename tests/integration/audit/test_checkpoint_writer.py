@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.checkpoint_files import CheckpointFiles, load_checkpoints
+from services.audit.adapters.sql.chain_store import SqlChainStore
+from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
-from services.audit.core.checkpoints import load_checkpoints
 from shared.infra.db import make_engine
 from shared.infra.signing import load_or_create_signing_key, load_public_key
 from shared.settings import KafkaSettings
@@ -32,16 +33,18 @@ async def test_a_checkpoint_is_written_only_when_the_chain_has_grown(
     key = load_or_create_signing_key(tmp_path / "k.pem", tmp_path / "k.pub.pem")
     engine = make_engine(database_url)
     try:
-        store = ChainStore(engine)
-        writer = CheckpointWriter(store, key, tmp_path / "cp", lambda: datetime.now(UTC))
+        store = SqlChainStore(engine)
+        writer = CheckpointWriter(store, key, CheckpointFiles(tmp_path / "cp", key.public_key()),
+                                  lambda: datetime.now(UTC))
         assert await writer.write_if_advanced() is None
         for index in range(3):
-            await store.append(decision_event("pk_cp", index), datetime.now(UTC))
+            await DecisionChain(store).append(decision_event("pk_cp", index), datetime.now(UTC))
         written = await writer.write_if_advanced()
         assert written is not None
         assert (written.sequence, written.head_hash) == (3, (await store.head()).record_hash)
         assert await writer.write_if_advanced() is None
-        restarted = CheckpointWriter(store, key, tmp_path / "cp", lambda: datetime.now(UTC))
+        restarted = CheckpointWriter(store, key, CheckpointFiles(tmp_path / "cp", key.public_key()),
+                                  lambda: datetime.now(UTC))
         assert await restarted.write_if_advanced() is None  # resumes after the newest file
     finally:
         await engine.dispose()
@@ -59,7 +62,8 @@ async def test_the_service_signs_the_head_on_shutdown_with_a_key_it_created(
     async with running(audit_app(settings, kafka_settings)):
         engine = make_engine(database_url)
         try:
-            await ChainStore(engine).append(decision_event("pk_cp", 0), datetime.now(UTC))
+            await DecisionChain(SqlChainStore(engine)).append(decision_event("pk_cp", 0),
+                                                              datetime.now(UTC))
         finally:
             await engine.dispose()
     assert settings.signing_key_path().stat().st_mode & 0o777 == 0o600

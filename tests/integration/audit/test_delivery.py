@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from services.audit import metrics
-from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.checkpoint_files import CheckpointFiles
+from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.verify import verify_chain
 from shared.contracts.events import DeadLetter
 from shared.contracts.topics import DECISIONS, dead_letter
@@ -38,8 +39,8 @@ pytestmark = pytest.mark.integration
 async def _intact(database_url: str, tmp_path: Path) -> bool:
     engine = make_engine(database_url)
     try:
-        report = await verify_chain(ChainStore(engine), tmp_path / "checkpoints",
-                                    tmp_path / "keys" / "signing.pub.pem")
+        report = await verify_chain(SqlChainStore(engine), CheckpointFiles(
+            tmp_path / "checkpoints", tmp_path / "keys" / "signing.pub.pem"))
     finally:
         await engine.dispose()
     return report.intact

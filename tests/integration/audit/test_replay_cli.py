@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.sql.chain_store import SqlChainStore
+from services.audit.core.chain import DecisionChain
 from services.cli.audit_tools import main as audit_tools
 from services.evaluator.adapters.sql.trial_registry import add_version
 from shared.canonical import content_hash
@@ -46,7 +47,7 @@ async def _store(database_url: str, *events: DecisionMade) -> None:
     engine = make_engine(database_url)
     try:
         for event in events:
-            await ChainStore(engine).append(event, datetime.now(UTC))
+            await DecisionChain(SqlChainStore(engine)).append(event, datetime.now(UTC))
     finally:
         await engine.dispose()
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.audit.adapters.sql.chain_store import ChainStore
+from services.audit.adapters.sql.chain_store import SqlChainStore
+from services.audit.core.chain import DecisionChain
 from shared.eligibility.decision import Outcome
 from shared.infra.db import make_engine
 from shared.settings import KafkaSettings
@@ -45,9 +46,9 @@ async def client(database_url: str, kafka_settings: KafkaSettings,
     ]
     engine = make_engine(database_url)
     try:
-        store = ChainStore(engine)
+        chain = DecisionChain(SqlChainStore(engine))
         for event in history:
-            await store.append(event, datetime.now(UTC))
+            await chain.append(event, datetime.now(UTC))
     finally:
         await engine.dispose()
     group = unique_group("audit-clock")

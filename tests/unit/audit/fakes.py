@@ -1,35 +1,120 @@
-"""In-memory stand-ins for the audit service's ports."""
+"""In-memory stand-ins for the audit service's ports (the unit tests' stores)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from services.audit.adapters.sql.chain_store import Appended
-from services.audit.core.audit_record import GENESIS_HASH, build_record
-from shared.contracts.events import DecisionMade
+from services.audit.core.audit_record import GENESIS_HASH, AuditRecord
+from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
+from services.audit.core.ports import ChainConflict, ChainHead, NewSnapshot
 
 
-class FakeChainStore:
+class InMemoryChainStore:
+    """The ``ChainStore`` port in memory, with the SQL store's constraints: a sequence, a
+    decision id, a record hash and a prev_hash are each stored once (``ChainConflict``), and a
+    transaction that raises leaves nothing behind. ``failures`` are raised by the next
+    transactions, one each (an outage)."""
+
     def __init__(self, failures: list[Exception] | None = None) -> None:
-        self.rows: dict[str, Any] = {}
+        self.records: list[dict[str, Any]] = []
+        self.snapshot_bodies: dict[str, str] = {}
         self.failures = failures or []
-        self.head = GENESIS_HASH
+        self.transactions = 0
 
-    async def append_many(self, events: list[DecisionMade],
-                          recorded_at: datetime) -> list[Appended]:
+    @property
+    def rows(self) -> dict[str, Any]:
+        return {str(row["decision_id"]): row for row in self.records}
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Transaction]:
         if self.failures:
             raise self.failures.pop(0)
-        return [self._append(event, recorded_at) for event in events]
+        self.transactions += 1
+        transaction = _Transaction(self)
+        yield transaction
+        transaction.commit()
 
-    def _append(self, event: DecisionMade, recorded_at: datetime) -> Appended:
-        if str(event.decision_id) in self.rows:
-            return Appended(None)
-        record = build_record(event, len(self.rows) + 1, self.head, recorded_at)
-        self.rows[str(event.decision_id)] = record
-        self.head = record.record_hash
-        return Appended(record)
+    async def head(self) -> ChainHead:
+        return _head(self.records)
+
+    async def record_hashes(self, after: int, upto: int) -> list[str]:
+        return [r["record_hash"] for r in self.records if after < r["sequence"] <= upto]
+
+    async def record_batches(self, after: int = 0, batch_size: int = 2000,
+                             ) -> AsyncIterator[list[dict[str, Any]]]:
+        rows = sorted((r for r in self.records if r["sequence"] > after),
+                      key=lambda r: r["sequence"])
+        for start in range(0, len(rows), batch_size):
+            yield [dict(r) for r in rows[start:start + batch_size]]
+
+    async def snapshot_batches(self, batch_size: int = 500,
+                               ) -> AsyncIterator[list[tuple[str, str]]]:
+        items = sorted(self.snapshot_bodies.items())
+        for start in range(0, len(items), batch_size):
+            yield items[start:start + batch_size]
+
+    async def snapshots(self, snapshot_hashes: Collection[str]) -> list[tuple[str, str]]:
+        return [(h, self.snapshot_bodies[h]) for h in set(snapshot_hashes)
+                if h in self.snapshot_bodies]
+
+
+class _Transaction:
+    def __init__(self, store: InMemoryChainStore) -> None:
+        self._store = store
+        self._snapshots: list[NewSnapshot] = []
+        self._records: list[AuditRecord] = []
+
+    async def head(self) -> ChainHead:
+        return _head(self._store.records)
+
+    async def stored_decisions(self, decision_ids: Collection[UUID]) -> set[UUID]:
+        stored = {r["decision_id"] for r in self._store.records}
+        return {d for d in decision_ids if d in stored}
+
+    async def stored_snapshots(self, snapshot_hashes: Collection[str]) -> set[str]:
+        return {h for h in snapshot_hashes if h in self._store.snapshot_bodies}
+
+    async def insert(self, snapshots: Sequence[NewSnapshot],
+                     records: Sequence[AuditRecord]) -> None:
+        self._snapshots += snapshots
+        self._records += records
+
+    def commit(self) -> None:
+        rows = self._store.records + [r.columns() for r in self._records]
+        for column in ("sequence", "decision_id", "record_hash", "prev_hash"):
+            if len({r[column] for r in rows}) != len(rows):
+                raise ChainConflict(f"unique {column}")
+        new_hashes = [s.snapshot_hash for s in self._snapshots]
+        if len(set(new_hashes)) != len(new_hashes) or \
+                set(new_hashes) & set(self._store.snapshot_bodies):
+            raise ChainConflict("unique snapshot_hash")
+        self._store.records = rows
+        self._store.snapshot_bodies.update((s.snapshot_hash, s.snapshot) for s in self._snapshots)
+
+
+def _head(rows: list[dict[str, Any]]) -> ChainHead:
+    if not rows:
+        return ChainHead(0, GENESIS_HASH)
+    newest = max(rows, key=lambda r: r["sequence"])
+    return ChainHead(newest["sequence"], newest["record_hash"])
+
+
+@dataclass
+class InMemoryCheckpoints:
+    """The ``CheckpointArchive`` port in memory; ``rejected`` as if files had failed to check."""
+
+    kept: list[Checkpoint] = field(default_factory=list)
+    rejected: list[RejectedCheckpoint] = field(default_factory=list)
+
+    def load(self) -> tuple[list[Checkpoint], list[RejectedCheckpoint]]:
+        return sorted(self.kept, key=lambda c: c.sequence), list(self.rejected)
+
+    def write(self, checkpoint: Checkpoint) -> None:
+        self.kept = [c for c in self.kept if c.sequence != checkpoint.sequence] + [checkpoint]
 
 
 @dataclass
@@ -38,3 +123,12 @@ class FakeDeadLetters:
 
     async def send(self, record: Any, reason: str) -> None:
         self.sent.append((record, reason))
+
+
+@dataclass
+class InMemoryActionStore:
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        for row in rows:
+            self.rows.setdefault(row["action_id"], row)

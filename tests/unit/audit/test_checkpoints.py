@@ -7,12 +7,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.audit.core.checkpoints import (
+from services.audit.adapters.checkpoint_files import (
     checkpoint_path,
     load_checkpoints,
-    sign_checkpoint,
     write_checkpoint,
 )
+from services.audit.core.checkpoints import sign_checkpoint
 from shared.infra.signing import load_or_create_signing_key, load_public_key
 
 HEAD = "sha256:" + "ab" * 32

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.audit.core.chain import DecisionChain
 from services.audit.core.chain_walk import ChainWalk, VerificationReport
 from services.audit.core.decision_ingest import DecisionIngest, IngestOutcome
 from shared.contracts.signatures import decision_digest
@@ -18,7 +19,7 @@ from shared.infra.backoff import Backoff
 from shared.infra.signing import EventSigner, TrustedKeys, load_or_create_signing_key
 from tests.unit.audit.chain_fixtures import chain, rehash_from
 from tests.unit.audit.factories import TEST_DECISION_KEY, decision_event
-from tests.unit.audit.fakes import FakeChainStore, FakeDeadLetters
+from tests.unit.audit.fakes import FakeDeadLetters, InMemoryChainStore
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 TRUSTED = TrustedKeys.of([TEST_DECISION_KEY.public_key()])
@@ -26,9 +27,10 @@ OTHER_KEY = Ed25519PrivateKey.generate()
 OTHER = EventSigner(OTHER_KEY)
 
 
-def ingest(keys: TrustedKeys = TRUSTED) -> tuple[DecisionIngest, FakeChainStore, FakeDeadLetters]:
-    store, dead = FakeChainStore(), FakeDeadLetters()
-    return DecisionIngest(store, dead, lambda: NOW, Backoff(0.01, 0.02),  # type: ignore[arg-type]
+def ingest(keys: TrustedKeys = TRUSTED) -> tuple[DecisionIngest, InMemoryChainStore,
+                                                   FakeDeadLetters]:
+    store, dead = InMemoryChainStore(), FakeDeadLetters()
+    return DecisionIngest(DecisionChain(store), dead, lambda: NOW, Backoff(0.01, 0.02),
                           keys), store, dead
 
 
@@ -38,7 +40,7 @@ async def test_a_decision_signed_by_the_trusted_key_is_stored_with_its_signature
     assert await use.handle(event.model_dump_json().encode(), "raw") is IngestOutcome.STORED
     [record] = store.rows.values()
     assert event.signature is not None
-    assert (record.signed_by, record.signature) == (event.signature.key_id,
+    assert (record["signed_by"], record["signature"]) == (event.signature.key_id,
                                                     event.signature.value)
     assert dead.sent == []
 

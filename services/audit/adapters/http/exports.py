@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from services.audit.adapters.http.models import AuditRecordOut
-from services.audit.adapters.sql.record_queries import RecordFilter, RecordQueries
+from services.audit.core.ports import RecordQueries
+from services.audit.core.queries import RecordFilter
 
 CSV_COLUMNS = (
     "sequence", "decision_id", "patient_key", "trial_id", "trial_version", "status",

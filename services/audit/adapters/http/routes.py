@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -23,13 +23,24 @@ from services.audit.adapters.http.models import (
     RecordPage,
     StatusAsOf,
 )
-from services.audit.adapters.sql.access_log import AccessLog
-from services.audit.adapters.sql.record_queries import RecordFilter, RecordQueries
 from services.audit.core.chain_walk import VerificationReport
+from services.audit.core.ports import RecordQueries
+from services.audit.core.queries import RecordFilter
 from shared.eligibility.decision import Status
 from shared.infra.auth import Principal, Role, require_role
 from shared.infra.http import MAX_CURSOR, QUERY_TEXT_MAX, QueryInstant
 from shared.time import as_utc
+
+
+class AccessLog(Protocol):
+    """The append-only log of auditor queries (``adapters.sql.access_log``)."""
+
+    async def record(self, principal: Principal, action: str, query: dict[str, Any],
+                     result_count: int | None = None) -> None:
+        """Append who asked what, before the answer is sent."""
+
+    async def page(self, after: int | None, limit: int) -> list[dict[str, Any]]:
+        """Entries with id > ``after``, oldest first."""
 
 
 @dataclass(frozen=True, slots=True)

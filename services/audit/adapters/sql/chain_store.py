@@ -1,136 +1,73 @@
-"""Appending decisions to the hash chain, and reading the chain back in order.
+"""The chain store on SQL (SQLite and PostgreSQL): the ``ChainStore`` port's adapter.
 
-One writer per database: appends are serialised by an in-process lock (one consumer task, plus
-the access log that shares the SQLite write lock) and, on PostgreSQL, by a transaction-scoped
-advisory lock, so two audit processes on one database cannot fork the chain. The unique
-``prev_hash`` column makes a fork impossible even if both were bypassed.
+One writer per database: transactions are serialised by an in-process lock (one consumer task,
+plus the access log that shares the SQLite write lock) and, on PostgreSQL, by a
+transaction-scoped advisory lock, so two audit processes on one database cannot fork the chain.
+The unique ``prev_hash`` column makes a fork impossible even if both were bypassed: the losing
+insert fails its unique constraint and surfaces as ``ChainConflict``, so the core reads the head
+again. Any other database error is ``StoreUnavailable`` (transient for the core).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.audit.adapters.sql.tables import records, snapshots
-from services.audit.core.audit_record import GENESIS_HASH, AuditRecord, build_record
-from shared.canonical import canonical_json
-from shared.contracts.events import DecisionMade
+from services.audit.core.audit_record import GENESIS_HASH, AuditRecord
+from services.audit.core.ports import (
+    ChainConflict,
+    ChainHead,
+    NewSnapshot,
+    StoreUnavailable,
+)
 
 CHAIN_LOCK_KEY = 0x7472_6961_6C77_6174  # "trialwat": the advisory lock of the audit chain
-_FORK_RETRIES = 5
 
 
-@dataclass(frozen=True, slots=True)
-class ChainHead:
-    sequence: int
-    record_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class Appended:
-    record: AuditRecord | None
-    """None when the decision was already stored (a redelivery)."""
-
-    @property
-    def duplicate(self) -> bool:
-        return self.record is None
-
-
-class ChainStore:
+class SqlChainStore:
     def __init__(self, engine: AsyncEngine, write_lock: asyncio.Lock | None = None) -> None:
         self._engine = engine
         self.write_lock = write_lock or asyncio.Lock()
 
-    async def append(self, event: DecisionMade, recorded_at: datetime) -> Appended:
-        """Store the decision once: a decision id already in the chain is a no-op."""
-        [appended] = await self.append_many([event], recorded_at)
-        return appended
-
-    async def append_many(self, events: Sequence[DecisionMade],
-                          recorded_at: datetime) -> list[Appended]:
-        """Store a batch in one transaction, in order; one result per event, same order.
-
-        Decision ids already stored (or repeated within the batch) are no-ops.
-        """
-        if not events:
-            return []
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlChainTransaction]:
         async with self.write_lock:
-            for _ in range(_FORK_RETRIES):
-                try:
-                    return await self._append_batch(events, recorded_at)
-                except IntegrityError:
-                    # Another process took the next sequence (SQLite has no advisory lock),
-                    # or stored one of these decisions: look again.
-                    continue
-            raise RuntimeError("could not append after repeated sequence conflicts")
-
-    async def _append_batch(self, events: Sequence[DecisionMade],
-                            recorded_at: datetime) -> list[Appended]:
-        async with self._engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                                         {"key": CHAIN_LOCK_KEY})
-            stored = set(await connection.scalars(select(records.c.decision_id).where(
-                records.c.decision_id.in_({e.decision_id for e in events}))))
-            known = set(await connection.scalars(select(snapshots.c.snapshot_hash).where(
-                snapshots.c.snapshot_hash.in_({e.snapshot_hash for e in events}))))
-            head = await _head(connection)
-            results: list[Appended] = []
-            new_snapshots: list[dict[str, Any]] = []
-            new_records: list[dict[str, Any]] = []
-            sequence, prev_hash = head.sequence, head.record_hash
-            for event in events:
-                if event.decision_id in stored:
-                    results.append(Appended(None))
-                    continue
-                stored.add(event.decision_id)
-                if event.snapshot_hash not in known:
-                    known.add(event.snapshot_hash)
-                    new_snapshots.append({"snapshot_hash": event.snapshot_hash,
-                                          "snapshot": canonical_json(event.snapshot).decode(),
-                                          "stored_at": recorded_at})
-                sequence += 1
-                record = build_record(event, sequence, prev_hash, recorded_at)
-                prev_hash = record.record_hash
-                new_records.append(record.columns())
-                results.append(Appended(record))
-            if new_snapshots:
-                await connection.execute(insert(snapshots), new_snapshots)
-            if new_records:
-                await connection.execute(insert(records), new_records)
-            return results
+            try:
+                async with self._engine.begin() as connection:
+                    if connection.dialect.name == "postgresql":
+                        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                                 {"key": CHAIN_LOCK_KEY})
+                    yield SqlChainTransaction(connection)
+            except IntegrityError as error:
+                raise ChainConflict(type(error.orig).__name__) from error
+            except SQLAlchemyError as error:
+                raise StoreUnavailable(type(error).__name__) from error
 
     async def head(self) -> ChainHead:
         async with self._engine.connect() as connection:
             return await _head(connection)
 
     async def record_hashes(self, after: int, upto: int) -> list[str]:
-        """The hashes of records ``after + 1 .. upto``, in sequence order."""
         query = (select(records.c.record_hash)
                  .where(records.c.sequence > after, records.c.sequence <= upto)
                  .order_by(records.c.sequence))
         async with self._engine.connect() as connection:
             return [row[0] for row in await connection.execute(query)]
 
-    async def count(self) -> int:
-        async with self._engine.connect() as connection:
-            return int(await connection.scalar(select(func.count()).select_from(records)) or 0)
-
-    async def iter_record_batches(self, batch_size: int = 2000,
-                                  ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every record in sequence order, in keyset-paginated batches."""
-        after = None
+    async def record_batches(self, after: int = 0, batch_size: int = 2000,
+                             ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Keyset-paginated: one short read per batch, never a long-held cursor."""
         while True:
-            query = select(records).order_by(records.c.sequence).limit(batch_size)
-            if after is not None:
-                query = query.where(records.c.sequence > after)
+            query = (select(records).where(records.c.sequence > after)
+                     .order_by(records.c.sequence).limit(batch_size))
             async with self._engine.connect() as connection:
                 rows = [dict(row) for row in (await connection.execute(query)).mappings()]
             if rows:
@@ -139,9 +76,8 @@ class ChainStore:
                 return
             after = rows[-1]["sequence"]
 
-    async def iter_snapshot_batches(self, batch_size: int = 500,
-                                    ) -> AsyncIterator[list[tuple[str, str]]]:
-        """Every stored snapshot as (hash, canonical JSON), in batches."""
+    async def snapshot_batches(self, batch_size: int = 500,
+                               ) -> AsyncIterator[list[tuple[str, str]]]:
         after = None
         while True:
             query = (select(snapshots.c.snapshot_hash, snapshots.c.snapshot)
@@ -155,6 +91,43 @@ class ChainStore:
             if len(rows) < batch_size:
                 return
             after = rows[-1][0]
+
+    async def snapshots(self, snapshot_hashes: Collection[str]) -> list[tuple[str, str]]:
+        wanted = sorted(set(snapshot_hashes))
+        found: list[tuple[str, str]] = []
+        async with self._engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                query = (select(snapshots.c.snapshot_hash, snapshots.c.snapshot)
+                         .where(snapshots.c.snapshot_hash.in_(wanted[start:start + 500])))
+                found += [(h, body) for h, body in (await connection.execute(query)).all()]
+        return found
+
+
+class SqlChainTransaction:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def head(self) -> ChainHead:
+        return await _head(self._connection)
+
+    async def stored_decisions(self, decision_ids: Collection[UUID]) -> set[UUID]:
+        return set(await self._connection.scalars(select(records.c.decision_id).where(
+            records.c.decision_id.in_(set(decision_ids)))))
+
+    async def stored_snapshots(self, snapshot_hashes: Collection[str]) -> set[str]:
+        return set(await self._connection.scalars(select(snapshots.c.snapshot_hash).where(
+            snapshots.c.snapshot_hash.in_(set(snapshot_hashes)))))
+
+    async def insert(self, new_snapshots: Sequence[NewSnapshot],
+                     new_records: Sequence[AuditRecord]) -> None:
+        if new_snapshots:
+            await self._connection.execute(insert(snapshots), [
+                {"snapshot_hash": s.snapshot_hash, "snapshot": s.snapshot,
+                 "stored_at": s.stored_at} for s in new_snapshots])
+        if new_records:
+            await self._connection.execute(insert(records),
+                                           [record.columns() for record in new_records])
+
 
 async def _head(connection: AsyncConnection) -> ChainHead:
     row = (await connection.execute(

@@ -1,8 +1,8 @@
-"""Read side of the audit trail: filtered, cursor-paginated record queries."""
+"""Read side of the audit trail on SQL: filtered, cursor-paginated record queries (the
+``RecordQueries`` port's adapter)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,22 +11,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.audit.adapters.sql.tables import records, snapshots
-from shared.time import iso_z
-
-
-@dataclass(frozen=True, slots=True)
-class RecordFilter:
-    patient_key: str | None = None
-    trial_id: str | None = None
-    trial_version: str | None = None
-    status: str | None = None
-    decided_from: datetime | None = None
-    decided_to: datetime | None = None
-
-    def as_log(self) -> dict[str, Any]:
-        """The filter as the access log keeps it (JSON-ready)."""
-        return {k: (iso_z(v) if isinstance(v, datetime) else v)
-                for k, v in asdict(self).items() if v is not None}
+from services.audit.core.queries import RecordFilter
 
 
 def _filtered(flt: RecordFilter) -> Select[Any]:
@@ -46,7 +31,7 @@ def _filtered(flt: RecordFilter) -> Select[Any]:
     return query
 
 
-class RecordQueries:
+class SqlRecordQueries:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 

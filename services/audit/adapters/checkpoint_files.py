@@ -1,0 +1,96 @@
+"""Signed checkpoints as files in a folder outside the database: the ``CheckpointArchive``.
+
+Files are written to a temporary name, synced, then renamed: a crash never leaves half a file.
+A file is trusted only when its signature verifies with the given public key and its name
+matches the sequence it signs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
+
+from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint, check_signature
+from shared.canonical import canonical_json
+from shared.infra.signing import load_public_key
+
+FILE_PATTERN = re.compile(r"^checkpoint-(\d{12})\.json$")
+
+
+class CheckpointFiles:
+    """Checkpoint files in ``directory``, trusted when signed by ``public_key`` (a key, or the
+    path of a PEM public key read at each load; a missing file rejects every checkpoint)."""
+
+    def __init__(self, directory: Path, public_key: Ed25519PublicKey | Path) -> None:
+        self.directory = directory
+        self._public_key = public_key
+
+    def load(self) -> tuple[list[Checkpoint], list[RejectedCheckpoint]]:
+        key = self._public_key
+        if isinstance(key, Path):
+            if not key.exists():
+                return load_checkpoints(self.directory, None,
+                                        f"no public key at {key} to check it")
+            key = load_public_key(key)
+        return load_checkpoints(self.directory, key)
+
+    def write(self, checkpoint: Checkpoint) -> None:
+        write_checkpoint(self.directory, checkpoint)
+
+
+def checkpoint_path(directory: Path, sequence: int) -> Path:
+    return directory / f"checkpoint-{sequence:012d}.json"
+
+
+def write_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    target = checkpoint_path(directory, checkpoint.sequence)
+    temporary = target.with_suffix(".tmp")
+    with open(temporary, "wb") as file:
+        file.write(canonical_json(checkpoint) + b"\n")
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, target)
+    return target
+
+
+def load_checkpoints(directory: Path, public_key: Ed25519PublicKey | None,
+                     missing_key: str = "no public key to check it",
+                     ) -> tuple[list[Checkpoint], list[RejectedCheckpoint]]:
+    """Every checkpoint file in ``directory``: the trusted ones (by sequence) and the rejected."""
+    trusted: list[Checkpoint] = []
+    rejected: list[RejectedCheckpoint] = []
+    if not directory.exists():
+        return trusted, rejected
+    for path in sorted(directory.glob("checkpoint-*.json")):
+        if public_key is None:
+            rejected.append(RejectedCheckpoint(path.name, missing_key))
+            continue
+        reason, checkpoint = _read(path)
+        if checkpoint is not None:
+            reason = check_signature(checkpoint, public_key)
+            if reason is None and not _named_for(path, checkpoint):
+                reason = "file name does not match the signed sequence"
+        if reason is None and checkpoint is not None:
+            trusted.append(checkpoint)
+        else:
+            rejected.append(RejectedCheckpoint(path.name, reason or "unreadable"))
+    trusted.sort(key=lambda c: c.sequence)
+    return trusted, rejected
+
+
+def _read(path: Path) -> tuple[str | None, Checkpoint | None]:
+    try:
+        return None, Checkpoint.model_validate(json.loads(path.read_bytes()))
+    except (OSError, ValueError, ValidationError) as error:
+        return f"malformed: {type(error).__name__}", None
+
+
+def _named_for(path: Path, checkpoint: Checkpoint) -> bool:
+    match = FILE_PATTERN.match(path.name)
+    return match is not None and int(match.group(1)) == checkpoint.sequence

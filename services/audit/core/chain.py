@@ -1,0 +1,93 @@
+"""Appending decisions to the hash chain: each decision stored once, each record linked to the
+one before it, in one exclusive transaction of the chain's store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from services.audit.core.audit_record import AuditRecord, build_record
+from services.audit.core.ports import ChainConflict, ChainHead, ChainStore, NewSnapshot
+from shared.canonical import canonical_json
+from shared.contracts.events import DecisionMade
+
+CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    record: AuditRecord | None
+    """None when the decision was already stored (a redelivery)."""
+
+    @property
+    def duplicate(self) -> bool:
+        return self.record is None
+
+
+@dataclass(frozen=True, slots=True)
+class _Linked:
+    results: list[Appended]
+    snapshots: list[NewSnapshot]
+    records: list[AuditRecord]
+
+
+class DecisionChain:
+    """The append side of the chain over a ``ChainStore``."""
+
+    def __init__(self, store: ChainStore) -> None:
+        self.store = store
+
+    async def append(self, event: DecisionMade, recorded_at: datetime) -> Appended:
+        """Store the decision once: a decision id already in the chain is a no-op."""
+        [appended] = await self.append_many([event], recorded_at)
+        return appended
+
+    async def append_many(self, events: Sequence[DecisionMade],
+                          recorded_at: datetime) -> list[Appended]:
+        """Store a batch in one transaction, in order; one result per event, same order.
+
+        Decision ids already stored (or repeated within the batch) are no-ops. Raises
+        ``StoreUnavailable`` when the store cannot be written (nothing of the batch is).
+        """
+        if not events:
+            return []
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                async with self.store.transaction() as transaction:
+                    stored = await transaction.stored_decisions({e.decision_id for e in events})
+                    known = await transaction.stored_snapshots({e.snapshot_hash for e in events})
+                    head = await transaction.head()
+                    linked = _link(events, head, stored, known, recorded_at)
+                    if linked.records:
+                        await transaction.insert(linked.snapshots, linked.records)
+                return linked.results
+            except ChainConflict:
+                # Another process took the next sequence or stored one of these decisions:
+                # look again.
+                continue
+        raise RuntimeError("could not append after repeated sequence conflicts")
+
+
+def _link(events: Sequence[DecisionMade], head: ChainHead, stored: set[UUID],
+          known: set[str], recorded_at: datetime) -> _Linked:
+    stored, known = set(stored), set(known)
+    linked = _Linked([], [], [])
+    sequence, prev_hash = head.sequence, head.record_hash
+    for event in events:
+        if event.decision_id in stored:
+            linked.results.append(Appended(None))
+            continue
+        stored.add(event.decision_id)
+        if event.snapshot_hash not in known:
+            known.add(event.snapshot_hash)
+            body = canonical_json(event.snapshot).decode()
+            linked.snapshots.append(NewSnapshot(event.snapshot_hash, body, recorded_at))
+        sequence += 1
+        record = build_record(event, sequence, prev_hash, recorded_at)
+        prev_hash = record.record_hash
+        linked.records.append(record)
+        linked.results.append(Appended(record))
+    return linked

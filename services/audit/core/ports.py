@@ -1,0 +1,140 @@
+"""The ports of the audit core: what it needs from the chain's store, the read side, the
+checkpoint archive and the dead-letter topic. Adapters implement them; unit tests use fakes.
+
+The chain store follows pyeventsourcing's recorder: the core decides what a record is and how it
+links (``core.chain``); the store only keeps rows in one exclusive transaction and reads them
+back in sequence order. One SQL adapter serves SQLite and PostgreSQL; another store is one new
+adapter of these protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from services.audit.core.audit_record import AuditRecord
+from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
+from services.audit.core.queries import RecordFilter
+from shared.contracts.signatures import EventSignature, Refusal
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The newest record: its sequence (0 for an empty chain) and hash."""
+
+    sequence: int
+    record_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewSnapshot:
+    """An input snapshot to store once: its content hash and canonical JSON text."""
+
+    snapshot_hash: str
+    snapshot: str
+    stored_at: datetime
+
+
+class ChainConflict(Exception):
+    """Another writer appended to the chain, or stored one of these decisions, meanwhile: the
+    transaction was rolled back; read the head again and retry."""
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer or could not write (unreachable, full, read-only): transient,
+    nothing was written; try again later."""
+
+
+class ChainTransaction(Protocol):
+    """One exclusive write transaction on the chain: read what is stored, then insert."""
+
+    async def head(self) -> ChainHead:
+        """The newest record as this transaction sees it."""
+
+    async def stored_decisions(self, decision_ids: Collection[UUID]) -> set[UUID]:
+        """Those of ``decision_ids`` already in the chain."""
+
+    async def stored_snapshots(self, snapshot_hashes: Collection[str]) -> set[str]:
+        """Those of ``snapshot_hashes`` already stored."""
+
+    async def insert(self, snapshots: Sequence[NewSnapshot],
+                     records: Sequence[AuditRecord]) -> None:
+        """Add the snapshots and the records (in sequence order)."""
+
+
+class ChainStore(Protocol):
+    """Where the hash chain and the input snapshots are kept (append-only)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[ChainTransaction]:
+        """One writer at a time: commits on a clean exit, rolls back on an error. Raises
+        ``ChainConflict`` when a concurrent writer took a sequence or decision id first,
+        ``StoreUnavailable`` when the store cannot be written."""
+
+    async def head(self) -> ChainHead:
+        """The newest committed record."""
+
+    async def record_hashes(self, after: int, upto: int) -> list[str]:
+        """The hashes of records ``after + 1 .. upto``, in sequence order."""
+
+    def record_batches(self, after: int = 0, batch_size: int = 2000,
+                       ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every record with sequence > ``after`` (column name -> value), in sequence order."""
+
+    def snapshot_batches(self, batch_size: int = 500,
+                         ) -> AsyncIterator[list[tuple[str, str]]]:
+        """Every stored snapshot as (hash, canonical JSON)."""
+
+    async def snapshots(self, snapshot_hashes: Collection[str]) -> list[tuple[str, str]]:
+        """The stored ones among ``snapshot_hashes``, as (hash, canonical JSON)."""
+
+
+class RecordQueries(Protocol):
+    """The read side of the chain, for auditors."""
+
+    async def page(self, flt: RecordFilter, after: int | None,
+                   limit: int) -> list[dict[str, Any]]:
+        """Records matching ``flt`` with sequence > ``after``, oldest first, at most ``limit``."""
+
+    async def by_decision_id(self, decision_id: UUID) -> dict[str, Any] | None:
+        """The record of one decision, or None."""
+
+    async def status_as_of(self, patient_key: str, trial_id: str, at: datetime,
+                           trial_version: str | None = None) -> dict[str, Any] | None:
+        """The latest record, in record order, evaluated and made by ``at``."""
+
+    async def snapshot(self, snapshot_hash: str) -> str | None:
+        """A stored input snapshot's canonical JSON, or None."""
+
+
+class ActionStore(Protocol):
+    """Where coordinator actions are kept (append-only, idempotent by action id)."""
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store the actions; an action id already stored is ignored."""
+
+
+class CheckpointArchive(Protocol):
+    """Signed checkpoints kept outside the chain's store."""
+
+    def load(self) -> tuple[list[Checkpoint], list[RejectedCheckpoint]]:
+        """The trusted checkpoints (by sequence) and the rejected files with the reason."""
+
+    def write(self, checkpoint: Checkpoint) -> None:
+        """Keep ``checkpoint`` durably (a crash never leaves half of it)."""
+
+
+class SignatureCheck(Protocol):
+    """The evaluator keys decisions and actions must be signed with."""
+
+    def refusal(self, signature: EventSignature | None, digest: str, *,
+                new_event: bool = True) -> Refusal | None:
+        """None when ``signature`` signs ``digest`` with a key trusted for new events."""
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, record: Any, reason: str) -> Any:
+        """Publish the consumer record to its dead-letter topic with the reason."""
