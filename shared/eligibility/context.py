@@ -209,6 +209,14 @@ def as_received(fact: ClinicalFact) -> tuple[float, str, str] | None:
     return rounded, written, text
 
 
+def _written_otherwise(received: str | None, value: float) -> bool:
+    """Whether ``received`` is not the plain writing of ``value`` ("150" for 150.0, "0.5")."""
+    if received is None:
+        return False
+    plain = str(int(value)) if value.is_integer() else repr(value)
+    return received.strip() != plain
+
+
 def cite(
     fact: ClinicalFact,
     *,
@@ -224,6 +232,12 @@ def cite(
         if fact.received is not None and (sent := as_received(fact)) is not None:
             # as the lab sent it, beside the canonical value at the precision it was sent with
             value = sent[0]
+            details = dict(details or {})
+            details["received_value"] = fact.received.value
+            details["received_unit"] = fact.received.unit
+        elif fact.received is not None and _written_otherwise(fact.received.value, value):
+            # the same number in the same unit, written with other digits or a bound ("0.50",
+            # "<10"): kept, so a reader shows what was sent and never a re-rendered float
             details = dict(details or {})
             details["received_value"] = fact.received.value
             details["received_unit"] = fact.received.unit

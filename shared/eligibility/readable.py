@@ -8,8 +8,14 @@ evaluate``; the stored decision itself is unchanged.
   unblocks (only criteria still ``unknown`` can be unblocked by new data).
 - ``human_unit`` / ``human_value``: UCUM as written on a lab report (``10*9/L`` -> ``x10^9/L``,
   UCUM 2.1 section 2.3.4 writes the power of ten as ``10*``), SNOMED CT qualifier values as
-  words (260385009 |Negative|, 10828004 |Positive|), booleans as yes/no, numbers with the
-  digits received (no float noise added, no trailing ``.0``).
+  words (260385009 |Negative|, 10828004 |Positive|), booleans as yes/no.
+- ``evidence_value``: a received value exactly as the sender wrote it ("0.50", "<10": never
+  altered), a converted one at the precision it was sent with and its received text beside it
+  ("110 g/L (sent as 11.0 g/dL)"); a value the engine computed at a stated clinical precision
+  and marked "computed" ("83 mL/min, computed").
+- ``plain_words``: internal identifiers the engine writes in its sentences (``blood_cell_count``,
+  ``sle_specific_antibodies``, value-set lists such as "(valueCode I, II, ...)") in clinical
+  wording.
 - ``headline``: what changed between the previous decision and this one, in one line.
 """
 
@@ -21,6 +27,7 @@ from datetime import UTC, datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.eligibility.context import round_to, significant_figures
 from shared.eligibility.decision import CriterionResult, Decision, Evidence, Outcome, Scalar
 
 # SNOMED CT qualifier values a result is commonly sent as (valueCodeableConcept / OBX-5 CWE).
@@ -41,10 +48,43 @@ _UNIT_WORDS = {
     "{titer}": "",
 }
 _POWER = re.compile(r"10\*(\d+)")
+# UCUM's unity "1" written after a count or score ("ECOG ... 1 1 on 27 Nov"): said once
+_UNITY = re.compile(r"(\d) 1(?= on \d)")
 _MICRO = re.compile(r"(?<![A-Za-z])u(?=(mol|g|L|l|IU)\b)")
 # Internal file names the engine cites as a source (e.g. "default table (tables/x.yaml)").
 _INSTANT = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})")
 _FILE_REFERENCE = re.compile(r"\s*\((?:[\w.-]+/)*[\w.-]+\.(?:yaml|yml|json|py)\)")
+# "(valueCode I, II, III, ...)": the value set a coded result is read against, not a wording
+_VALUE_SET = re.compile(r"\s*\(valueCode [^)]*\)")
+_SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+_RECEIVED = re.compile(r"^\s*(<=|>=|<|>|=)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$")
+# Internal names (analyte catalogue shared/clinical/analytes.yaml, score domains
+# shared/trials/tables/scores.yaml) as a coordinator says them; any other snake_case name is
+# written with spaces.
+_INTERNAL_NAMES = {
+    "blood_cell_count": "blood cell count",
+    "sle_specific_antibodies": "SLE-specific antibodies",
+    "anti_dsdna_or_anti_smith": "anti-dsDNA or anti-Smith antibody",
+    "bilirubin_total": "total bilirubin",
+    "urine_protein_creatinine_ratio": "urine protein/creatinine ratio",
+    "urine_protein_24h": "24-hour urine protein",
+    "cd19_percent": "CD19+ B cells (%)",
+    "ana_titer": "ANA titer",
+    "urine_sediment_per_hpf": "urine sediment (per high-power field)",
+}
+_WORDS = ((re.compile(r"\bcva\b"), "CVA"), (re.compile(r"\bdna\b"), "DNA"),
+          (re.compile(r"\bneutrophils karyorrhexis\b"), "neutrophils/karyorrhexis"),
+          (re.compile(r"\bcellular fibrocellular\b"), "cellular/fibrocellular"),
+          (re.compile(r"\bglobal segmental\b"), "global/segmental"))
+# Values the engine computes, shown at the precision they are read clinically and marked as
+# computed: (name, decimals, how the precision is said). Cockcroft-Gault CrCl is read in whole
+# mL/min (Cockcroft & Gault, Nephron 1976;16:31-41 report whole mL/min; the protocol's
+# threshold is ">= 30 mL/min"); the stored decision keeps the unrounded value.
+_COMPUTED = {
+    "trialwatch|crcl-cockcroft-gault": ("Cockcroft-Gault creatinine clearance", 0,
+                                        "whole mL/min"),
+}
+_COMPUTED_FIGURES = 3  # any other computed number: three significant figures
 
 
 class Need(BaseModel):
@@ -67,7 +107,7 @@ def needs(decision: Decision) -> tuple[Need, ...]:
         if criterion.outcome is not Outcome.UNKNOWN:
             continue
         for item in criterion.missing or (_without_files(criterion.reason),):
-            waiting = found.setdefault(_without_files(item).replace("_", " "), [])
+            waiting = found.setdefault(plain_words(item), [])
             if criterion.id not in waiting:
                 waiting.append(criterion.id)
     return tuple(Need(item=item, unblocks=tuple(ids)) for item, ids in found.items())
@@ -75,12 +115,13 @@ def needs(decision: Decision) -> tuple[Need, ...]:
 
 def clean_reason(reason: str, zone: tzinfo = UTC) -> str:
     """The engine's reason with repeated clauses said once, internal file names removed, UCUM
-    units and ISO-8601 instants written for people (dates in ``zone``).
+    units, internal names (:func:`plain_words`) and ISO-8601 instants written for people
+    (dates in ``zone``).
 
     The engine joins its findings with "; " after a " — "; a finding shared by two branches
     (e.g. the same drug for two "refractory" paths) is kept at its first place only.
     """
-    head, dash, body = _dates_in_text(_without_files(reason), zone).partition(" — ")
+    head, dash, body = plain_words(_dates_in_text(reason, zone)).partition(" — ")
     if not dash:
         return head
     body, needs_dot, wanted = body.partition(". needs: ")
@@ -102,7 +143,8 @@ def human_unit(unit: str | None) -> str:
 
 
 def human_number(value: float | int) -> str:
-    """The number with the digits it arrived with: 150.0 -> "150", 0.5 -> "0.5"."""
+    """A number without float noise: 150.0 -> "150", 0.5 -> "0.5". The digits a lab sent
+    ("0.50") are in the evidence's ``received_value`` (see :func:`evidence_value`)."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return repr(value) if isinstance(value, float) else str(value)
@@ -120,6 +162,76 @@ def human_value(value: Scalar, unit: str | None = None) -> str:
     return _SNOMED_WORDS.get(value, value)
 
 
+def evidence_value(evidence: Evidence) -> str:
+    """The value of one piece of evidence as a person reads it, never altering what was sent.
+
+    - received in the unit it is kept in: the sender's text as is ("0.50 g/L", "<10 x10^9/L");
+    - received in another unit: the canonical value at the received number's significant
+      figures, then the received text ("110 g/L (sent as 11.0 g/dL)");
+    - computed by the engine (no source fact): rounded to the precision in ``_COMPUTED`` (else
+      three significant figures) and said to be computed ("83 mL/min (computed, whole
+      mL/min)");
+    - anything else: :func:`human_value`.
+    """
+    value, unit, details = evidence.value, evidence.unit, evidence.details
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        if _is_computed(evidence):
+            number, precision = _computed(evidence.code or "", float(value), unit)
+            return f"{number} (computed, {precision})"
+        sent = details.get("received_value")
+        if isinstance(sent, str) and sent.strip():
+            return _received(float(value), unit, sent.strip(), details.get("received_unit"))
+    return human_value(value, unit)
+
+
+def _is_computed(evidence: Evidence) -> bool:
+    """A number the engine derived (a score, a clearance), not one a sender wrote."""
+    return evidence.fact_id is None and isinstance(evidence.value, float | int) and (
+        not isinstance(evidence.value, bool)) and evidence.code != "Patient.birthDate" and (
+        evidence.code in _COMPUTED or isinstance(evidence.value, float))
+
+
+def _computed(code: str, value: float, unit: str | None) -> tuple[str, str]:
+    """(the rounded value with its unit, how it was rounded)."""
+    if code in _COMPUTED:
+        decimals, precision = _COMPUTED[code][1], _COMPUTED[code][2]
+        number = f"{round(value, decimals):.{decimals}f}"
+    else:
+        precision = f"{_COMPUTED_FIGURES} significant figures"
+        number = human_number(round_to(value, _COMPUTED_FIGURES))
+    return f"{number} {human_unit(unit)}".strip(), precision
+
+
+def _received(value: float, unit: str | None, sent: str, sent_unit: Scalar) -> str:
+    shown_unit = human_unit(unit)
+    sent_as = f"{sent} {human_unit(str(sent_unit))}".strip() if sent_unit else sent
+    match = _RECEIVED.match(sent)
+    if match is None:  # a titer or a word: the canonical value, and what was sent beside it
+        return f"{human_value(value, unit)} (sent as {sent_as})"
+    comparator, number = match.group(1) or "", match.group(2)
+    if sent_unit in (None, unit) or float(number) == value:
+        # kept as it was sent: the sender's digits, never re-rendered ("0.50", "<10")
+        return f"{comparator}{number} {shown_unit}".strip()
+    figures = significant_figures(number) or 1
+    written = f"{round_to(value, figures):#.{figures}g}".rstrip(".")
+    if "e" in written:
+        written = human_number(round_to(value, figures))
+    return f"{comparator}{written} {shown_unit} (sent as {sent_as})".replace("  ", " ")
+
+
+def plain_words(text: str) -> str:
+    """Internal identifiers, file names, UCUM and value-set lists in the engine's text as
+    clinical wording: ``sle_specific_antibodies 6`` -> ``SLE-specific antibodies 6``,
+    ``renal biopsy ... class (valueCode I, II, ...)`` -> ``renal biopsy ... class``, ``cva`` ->
+    ``CVA``, ``0.5 10*9/L`` -> ``0.5 x10^9/L``."""
+    text = _VALUE_SET.sub("", _without_files(text))
+    text = _SNAKE.sub(lambda m: _INTERNAL_NAMES.get(m.group(0), m.group(0).replace("_", " ")),
+                      text)
+    for pattern, words in _WORDS:
+        text = pattern.sub(words, text)
+    return text
+
+
 def human_date(instant: datetime, zone: tzinfo, *, year: bool = True) -> str:
     """A day as coordinators write it, in the site's zone: "28 Feb 2026" (or "28 Feb")."""
     local = instant.astimezone(zone)
@@ -133,12 +245,14 @@ def human_time(instant: datetime, zone: tzinfo) -> str:
 
 
 def evidence_phrase(
-    evidence: Evidence, labels: dict[str, str], zone: tzinfo, now_year: int | None = None
+    evidence: Evidence, labels: dict[str, str], zone: tzinfo, now_year: int | None = None,
+    as_of: datetime | None = None,
 ) -> str:
     """One piece of evidence in a line: "platelet count 150 x10^9/L on 28 Feb".
 
     ``labels`` maps ``system|code`` to a clinical name (from the trial's concept tables);
-    the engine's note stands in for an unlabelled code.
+    the engine's note stands in for an unlabelled code. A yes/no answer reads "label: yes";
+    a washout that ended before ``as_of`` says so.
     """
     details = evidence.details
     if "washout_end" in details and "drug" in details:
@@ -148,17 +262,36 @@ def evidence_phrase(
         if last is not None:
             parts.append(human_date(last, zone, year=last.astimezone(zone).year != now_year))
         text = " ".join(parts)
-        return f"{text}, washout until {human_date(end, zone)}" if end is not None else text
+        if end is None:
+            return text
+        ended = as_of is not None and end <= as_of
+        return f"{text}, washout {'ended' if ended else 'until'} {human_date(end, zone)}"
     if evidence.code == "Patient.birthDate":  # the age is the evidence, not the birth date
         return (evidence.note or "age").replace(" at as-of", "")
-    note = _dates_in_text(_without_files(evidence.note or ""), zone)
-    name = (labels.get(evidence.code or "") or note or "record").replace("_", " ")
-    value = human_value(evidence.value, evidence.unit)
-    text = f"{name} {value}".strip() if value and value != name else name
-    if evidence.effective is not None:
-        on = evidence.effective.astimezone(zone)
+    if evidence.code == "Patient.deceased":
+        return "recorded as deceased"
+    if evidence.code in _COMPUTED:
+        name = _COMPUTED[evidence.code][0]
+    else:
+        note = plain_words(_dates_in_text(evidence.note or "", zone))
+        name = plain_words(labels.get(evidence.code or "") or note or "record")
+    computed = ""
+    if _is_computed(evidence):
+        assert isinstance(evidence.value, float | int)
+        value, precision = _computed(evidence.code or "", float(evidence.value), evidence.unit)
+        computed = f" (computed, {precision})"
+    else:
+        value = evidence_value(evidence)
+    on = evidence.effective.astimezone(zone) if evidence.effective is not None else None
+    said_when = on is not None and "first started" in name  # "...; first started 1 Mar 2024"
+    name = name.replace("; first started", ", first started")
+    if isinstance(evidence.value, bool):
+        text = f"{name}: {value}"
+    else:
+        text = f"{name} {value}".strip() if value and value != name else name
+    if on is not None and not said_when:
         text += f" on {human_date(on, zone, year=on.year != now_year)}"
-    return text
+    return text + computed
 
 
 def headline(
@@ -212,7 +345,7 @@ def _met(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year:
 
 def _blocked(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int) -> str:
     if criterion.outcome is Outcome.UNKNOWN:
-        wanted = ", ".join(_without_files(m) for m in criterion.missing[:2])
+        wanted = ", ".join(plain_words(m) for m in criterion.missing[:2])
         return "cannot be checked" + (f" (needs {wanted})" if wanted else "")
     # what excluded the patient: a drug still in washout, else a recorded finding rather than
     # an attestation that merely let the criterion be judged
@@ -258,7 +391,7 @@ def _dates_in_text(text: str, zone: tzinfo) -> str:
 
 def _units_in_text(text: str) -> str:
     """UCUM written inside the engine's sentences ("0.5 10*9/L", "[IU]/mL"), as people write it."""
-    text = _POWER.sub(lambda m: f"x10^{m.group(1)}", text)
+    text = _UNITY.sub(r"\1", _POWER.sub(lambda m: f"x10^{m.group(1)}", text))
     for ucum, human in (("g/(24.h)", "g/24 h"), ("[IU]", "IU"), ("/[HPF]", "/HPF")):
         text = text.replace(ucum, human)
     return text

@@ -38,7 +38,8 @@ def render_text(
     for result in decision.criteria:
         reason = clean_reason(result.reason, zone).partition(". needs: ")[0]
         lines.append(f"[{_MARK[result.outcome]}] {result.id} ({result.kind.value}): {reason}")
-        phrases = dict.fromkeys(evidence_phrase(e, names, zone, year) for e in result.evidence)
+        phrases = dict.fromkeys(evidence_phrase(e, names, zone, year, decision.as_of)
+                                for e in result.evidence)
         lines.extend(f"        evidence: {p}" for p in phrases)
     lines.append("")
     lines.append("Parameters: " + "; ".join(f"{k}={v}" for k, v in decision.parameters.items()))

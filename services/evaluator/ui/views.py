@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.evaluator.adapters.sql.worklist import WorklistEntry, worklist
 from services.evaluator.presentation import TrialText
 from shared.eligibility.decision import Decision
-from shared.eligibility.readable import Need, clean_reason, evidence_phrase
+from shared.eligibility.readable import Need, clean_reason, evidence_phrase, plain_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +31,14 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
     views = []
     for c in decision.criteria:
         described = text.criteria.get(c.id)
-        phrases = list(dict.fromkeys(evidence_phrase(e, text.labels, zone, year)
+        phrases = list(dict.fromkeys(evidence_phrase(e, text.labels, zone, year, decision.as_of)
                                      for e in c.evidence))
         views.append(CriterionView(
             id=c.id, kind=c.kind.value, outcome=c.outcome.value,
             summary=described.summary if described else c.id,
             protocol_text=described.protocol_text if described else "",
             reason=_after_dash(clean_reason(c.reason, zone)), evidence=phrases,
-            missing=list(dict.fromkeys(c.missing)),
+            missing=list(dict.fromkeys(plain_words(m) for m in c.missing)),
         ))
     return views
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from shared.clinical.fhir import parse_fhir
@@ -21,16 +22,21 @@ from shared.eligibility.loader import load_trial
 from shared.eligibility.readable import (
     clean_reason,
     concept_labels,
+    evidence_phrase,
+    evidence_value,
     headline,
     human_unit,
     human_value,
     needs,
+    plain_words,
 )
+from shared.eligibility.report import render_text
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
 
 TRIAL = load_trial("NCT06920433", "2025-11-14.1")
 LABELS = concept_labels((c.label, c.keys) for c in TRIAL.tables.concepts.values())
 PARIS = ZoneInfo("Europe/Paris")
+UCUM = "http://unitsofmeasure.org"
 
 
 def _decide(builder, at: datetime = AS_OF) -> Decision:  # type: ignore[no-untyped-def]
@@ -97,3 +103,93 @@ def test_an_unknown_criterion_without_missing_items_still_needs_something() -> N
     )
     assert needs(decision)[0].item == "age: birth date not recorded"
     assert needs(decision)[0].unblocks == ("I1",)
+
+
+def _evidence_of(decision: Decision, criterion_id: str, code: str) -> Evidence:
+    [criterion] = [c for c in decision.criteria if c.id == criterion_id]
+    return next(e for e in criterion.evidence if e.code == code)
+
+
+def _with_lab(code: str, quantity: dict[str, object]):  # type: ignore[no-untyped-def]
+    """The eligible patient with ``code``'s result replaced by one sent as ``quantity``; the
+    value is a Decimal as the FHIR JSON reader keeps it (``json.loads(parse_float=Decimal)``),
+    so "0.50" keeps its digits as it would on the wire."""
+    builder = eligible_patient().without(LOINC, code).lab(code, 1.0, "g/L", 2)
+    builder.resources[-1]["valueQuantity"] = quantity
+    return builder
+
+
+def test_a_value_sent_with_trailing_zeros_is_shown_with_its_digits() -> None:
+    sent = {"value": Decimal("0.50"), "unit": "g/L", "system": UCUM, "code": "g/L"}
+    decision = _decide(_with_lab("4485-9", sent))
+    c3 = _evidence_of(decision, "I2", f"{LOINC}|4485-9")
+    assert c3.details["received_value"] == "0.50"
+    assert evidence_value(c3) == "0.50 g/L"
+    assert evidence_phrase(c3, LABELS, PARIS, 2026).startswith("complement C3 0.50 g/L on ")
+
+
+def test_a_censored_value_is_shown_with_its_comparator_never_as_the_bare_number() -> None:
+    # FHIR R4 Quantity.comparator "<": the real value is below the stated one
+    sent = {"value": Decimal("10"), "comparator": "<", "unit": "10*9/L", "system": UCUM,
+            "code": "10*9/L"}
+    builder = eligible_patient().without(LOINC, "777-3").lab("777-3", 1.0, "10*9/L", 2)
+    builder.resources[-1]["valueQuantity"] = sent
+    platelets = _evidence_of(_decide(builder), "I6.1", f"{LOINC}|777-3")
+    assert evidence_value(platelets) == "<10 x10^9/L"
+
+
+def test_a_converted_value_is_shown_at_the_received_precision_with_what_was_sent() -> None:
+    sent = {"value": Decimal("11.0"), "unit": "g/dL", "system": UCUM, "code": "g/dL"}
+    builder = eligible_patient().without(LOINC, "718-7").lab("718-7", 1.0, "g/L", 2)
+    builder.resources[-1]["valueQuantity"] = sent
+    hemoglobin = _evidence_of(_decide(builder), "I6.1", f"{LOINC}|718-7")
+    assert evidence_value(hemoglobin) == "110 g/L (sent as 11.0 g/dL)"
+
+
+def test_a_received_value_with_many_digits_is_never_rounded() -> None:
+    # Synthea sends white cell counts such as 3.834185446722469 10*3/uL (= 10*9/L)
+    evidence = Evidence(fact_id="f", value=3.834185446722469, unit="10*9/L",
+                        details={"received_value": "3.834185446722469",
+                                 "received_unit": "10*3/uL"})
+    assert evidence_value(evidence) == "3.834185446722469 x10^9/L"
+
+
+def test_a_computed_clearance_is_rounded_to_whole_ml_per_min_and_said_to_be_computed() -> None:
+    decision = _decide(eligible_patient())
+    crcl = _evidence_of(decision, "I6.3", "trialwatch|crcl-cockcroft-gault")
+    assert isinstance(crcl.value, float)
+    assert not crcl.value.is_integer(), "the decision keeps the unrounded value"
+    phrase = evidence_phrase(crcl, LABELS, PARIS, 2026)
+    assert phrase == (f"Cockcroft-Gault creatinine clearance {round(crcl.value)} mL/min on 26 Feb"
+                      " (computed, whole mL/min)")
+
+
+def test_internal_names_and_value_set_lists_are_written_in_clinical_words() -> None:
+    assert plain_words("26 sure (renal 10, sle_specific_antibodies 6)") == (
+        "26 sure (renal 10, SLE-specific antibodies 6)")
+    assert plain_words("unit 'x' is not accepted for blood_cell_count") == (
+        "unit 'x' is not accepted for blood cell count")
+    assert plain_words("renal biopsy ISN/RPS 2018 lupus nephritis class (valueCode I, II, III, "
+                       "IV, V, VI, III+V, IV+V) within 6 months") == (
+        "renal biopsy ISN/RPS 2018 lupus nephritis class within 6 months")
+    assert plain_words("descriptors: cva, vasculitis, increased dna binding") == (
+        "descriptors: CVA, vasculitis, increased DNA binding")
+    # UCUM unity "1" after a score is not a second number
+    assert plain_words("ECOG performance status (0-5) 1 1 on 27 Nov 2026 meets <= 1") == (
+        "ECOG performance status (0-5) 1 on 27 Nov 2026 meets <= 1")
+
+
+def test_nothing_a_coordinator_reads_leaks_internal_names() -> None:
+    decision = _decide(eligible_patient().without(LOINC, "777-3"))
+    text = render_text(decision, LABELS, PARIS)
+    for internal in ("sle_specific_antibodies", "valueCode", "_", "first started 1 Mar 2024 on"):
+        assert internal not in text.partition("Parameters:")[0], internal
+    assert "systemic glucocorticoids, first started 1 Mar 2024" in text
+
+
+def test_a_washout_that_has_ended_says_so() -> None:
+    decision = _decide(eligible_patient().medication("121191", start_days=100, end_days=89))
+    [e11] = [c for c in decision.criteria if c.id == "E11"]
+    phrases = [evidence_phrase(e, LABELS, PARIS, 2026, decision.as_of) for e in e11.evidence]
+    assert any(p.startswith("rituximab 2 Dec 2025, washout until ") for p in phrases)
+    assert any("washout ended " in p for p in phrases)

@@ -29,6 +29,7 @@ class WorklistEntry:
     decision_id: str
     as_of: datetime
     needs: tuple[Need, ...] = ()
+    on_record: int = 0  # results and records the decision cites (0: nothing on record yet)
 
 
 async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> list[WorklistEntry]:
@@ -40,10 +41,13 @@ async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> li
     )
     entries = []
     for r in rows:
-        wanted = (needs(Decision.model_validate(r.decision)) if r.decision is not None
+        decision = Decision.model_validate(r.decision) if r.decision is not None else None
+        wanted = (needs(decision) if decision is not None
                   else tuple(Need(item=m, unblocks=()) for m in r.missing))
+        cited = ({e.fact_id for c in decision.criteria for e in c.evidence if e.fact_id}
+                 if decision is not None else set())
         entries.append(WorklistEntry(
             r.patient_key, r.trial_id, r.trial_version, r.unknown_criteria,
-            [n.item for n in wanted], r.decision_id, as_utc(r.as_of), wanted))
+            [n.item for n in wanted], r.decision_id, as_utc(r.as_of), wanted, len(cited)))
     entries.sort(key=lambda e: (e.unknown_criteria, len(e.missing), e.patient_key))
     return entries[:limit]

@@ -1,0 +1,55 @@
+"""The worklist stays scannable: a patient with nothing on record is one line ("No data on
+record yet: N items needed") with the list behind a disclosure (rendered from the real
+template)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+from jinja2 import Environment, FileSystemLoader
+
+from services.evaluator.adapters.sql.worklist import WorklistEntry
+from shared.eligibility.readable import Need
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "services" / "evaluator" / "ui" / "templates"
+
+
+def render(*entries: WorklistEntry) -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    env.filters["when"] = str
+    return env.get_template("worklist.html").render(
+        rows=list(entries), items=[], missing=None, title="t",
+        trial=SimpleNamespace(id="NCT06920433", version="1"), trials=(),
+        who=SimpleNamespace(subject="c", role="coordinator"), csrf="x")
+
+
+def entry(key: str, items: int, on_record: int) -> WorklistEntry:
+    needs = tuple(Need(item=f"item {i}", unblocks=("I6",)) for i in range(items))
+    return WorklistEntry(key, "NCT06920433", "1", items, [n.item for n in needs], "d",
+                         datetime(2026, 3, 1, tzinfo=UTC), needs, on_record)
+
+
+def _row(page: str, key: str) -> str:
+    start = page.index(f'data-patient="{key}"')
+    return page[start:page.index("</tr>", start)]
+
+
+def test_a_patient_with_nothing_on_record_is_one_line_with_the_list_behind_a_disclosure() -> None:
+    row = _row(render(entry("pt_empty", 48, on_record=0)), "pt_empty")
+    assert "<details" in row
+    assert "No data on record yet: 48 items needed</summary>" in row
+    assert row.count("<li>") == 48, "every item is still there, one click away"
+
+
+def test_a_patient_missing_a_few_items_shows_them_all() -> None:
+    row = _row(render(entry("pt_close", 2, on_record=30)), "pt_close")
+    assert "<details" not in row
+    assert row.count("<li>") == 2
+
+
+def test_a_long_list_of_a_patient_with_data_is_collapsed_behind_its_first_item() -> None:
+    row = _row(render(entry("pt_far", 12, on_record=5)), "pt_far")
+    assert "12 items needed, first: item 0</summary>" in row
+    assert "No data on record yet" not in row
