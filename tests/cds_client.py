@@ -15,7 +15,8 @@ from jwt.algorithms import ECAlgorithm
 
 ISSUER = "https://ehr.example.org"
 KID = "ehr-key-1"
-REQUEST = Path(__file__).parent / "fixtures" / "cds_hooks" / "patient-view.json"
+FIXTURES = Path(__file__).parent / "fixtures" / "cds_hooks"
+REQUEST = FIXTURES / "patient-view.json"
 
 
 class CdsClient:
@@ -40,4 +41,18 @@ def request_for(patient_id: str) -> dict[str, Any]:
     """The specification's patient-view example, for ``patient_id``."""
     body = json.loads(REQUEST.read_text())
     body["context"]["patientId"] = patient_id
+    return dict(body)
+
+
+def order_select_for(
+    patient_id: str, fixture: str = "order-select-rituximab.json"
+) -> dict[str, Any]:
+    """The specification's order-select R4 example (``order-select.json``) or the same shape
+    with a rituximab order selected (``order-select-rituximab.json``), for ``patient_id``."""
+    body = json.loads((FIXTURES / fixture).read_text())
+    body["context"]["patientId"] = patient_id
+    for entry in body["context"]["draftOrders"]["entry"]:
+        for field in ("subject", "patient"):
+            if field in entry["resource"]:
+                entry["resource"][field] = {"reference": f"Patient/{patient_id}"}
     return dict(body)

@@ -175,5 +175,6 @@ def build_app(
                 ttl_s=settings.session_ttl_s, intake_url=settings.intake_url)
     verifier = cds_hooks.JwtVerifier(cds_hooks.trusted_issuers(settings.cds_issuers))
     app.include_router(cds_hooks.router(sessions, verifier, settings.intake_url,
-                                        settings.cds_intake_token, settings.public_url))
+                                        settings.cds_intake_token, settings.public_url,
+                                        chosen, clock, settings.site_timezone))
     return app

@@ -1,4 +1,5 @@
-"""CDS Hooks 2.0 service: trial cards in the EHR when a clinician opens a patient's record.
+"""CDS Hooks 2.0 service: trial cards in the EHR when a clinician opens a patient's record or
+selects an order.
 
 - ``GET /cds-services``: discovery (CDS Hooks 2.0 "Discovery").
 - ``POST /cds-services/trialwatch-patient-view``: the ``patient-view`` hook. The EHR names the
@@ -7,6 +8,14 @@
   patient is eligible for, one per trial they are close to (at most ``CLOSE_UNKNOWN`` criteria
   still open, none failing) saying what is missing; nothing otherwise. Each card links to the
   coordinator app's patient page.
+- ``POST /cds-services/trialwatch-order-select``: the ``order-select`` hook (CDS Hooks library,
+  order-select 1.0: ``context.userId``, ``patientId``, ``selections`` = ids such as
+  ``MedicationRequest/103`` of the orders just selected, ``draftOrders`` = a FHIR R4 Bundle of
+  the session's unsigned orders). The selected orders are read by the one normaliser
+  (``shared.clinical.fhir.normalise_fhir``) and, as if signed now, added to the patient's facts;
+  the engine re-screens every trial the patient is eligible or close for, and a "warning" card
+  names each trial and criterion the order would make the patient ineligible for (e.g. E11:
+  rituximab starts a washout). Nothing otherwise.
 
 Security (CDS Hooks 2.0 "Trusting CDS Clients"): every call carries a JWT signed by the EHR
 (``Authorization: Bearer``). It is verified with PyJWT against the keys configured for its
@@ -22,9 +31,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import jwt
@@ -34,13 +46,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator.adapters.sql.tables import trial_status
+from services.evaluator.adapters.sql.tables import (
+    patient_fact,
+    patient_merge,
+    patient_state,
+    trial_status,
+)
+from services.evaluator.core.clock import Clock
+from services.evaluator.core.ports import Screener
 from services.evaluator.presentation import trial_text
-from shared.eligibility.decision import Decision, Status
-from shared.eligibility.readable import needs
+from shared.clinical.errors import InvalidInput
+from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, ReadingNote
+from shared.clinical.fhir import normalise_fhir
+from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
+from shared.eligibility.readable import evidence_phrase, needs
 
 log = structlog.get_logger(__name__)
 SERVICE_ID = "trialwatch-patient-view"
+ORDER_SELECT_ID = "trialwatch-order-select"
 CLOSE_UNKNOWN = 2
 ALGORITHMS = ["ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS384", "PS256"]
 LEEWAY_S = 30
@@ -122,9 +145,107 @@ class HookRequest(BaseModel):
     context: HookContext
 
 
+class OrderSelectContext(HookContext):
+    """order-select context: ``selections`` name entries of ``draftOrders`` as ``Type/id``."""
+
+    selections: list[str] = Field(min_length=1, max_length=100)
+    draftOrders: dict[str, Any]
+
+
+class OrderSelectRequest(HookRequest):
+    context: OrderSelectContext
+
+
+@dataclass(frozen=True, slots=True)
+class OrderWarning:
+    """A trial the selected orders would make the patient ineligible for, and why."""
+
+    trial: TrialRef
+    was: Status
+    criteria: tuple[tuple[str, str], ...]  # (criterion id, what the order does), protocol order
+
+
+def selected_orders(
+    draft_orders: dict[str, Any], selections: Iterable[str], source_system: str, as_of: datetime,
+) -> tuple[ClinicalFact, ...]:
+    """The selected draft orders as facts, read by the one normaliser, as if signed at ``as_of``.
+
+    ``draftOrders`` is a FHIR R4 Bundle of unsigned orders; the specification's examples send
+    it without ``Bundle.type``, so an absent type is read as ``collection`` (each entry on its
+    own, FHIR R4 Bundle.type). Only the entries named in ``selections`` are read (order-select:
+    "decision support should focus on the selected orders"). A selected order is ``draft`` and
+    usually undated; signed now, its first dose can be given at ``as_of`` at the earliest, so it
+    is screened as an ``active`` use dosed at ``as_of`` (``effective`` start and end): a washout
+    computed from it is a lower bound (later doses only extend it), and its notes say so.
+    Order types the normaliser does not
+    read (NutritionOrder, ServiceRequest ...) add nothing. Raises ``InvalidInput`` (paths and
+    reasons) when a selected order cannot be read.
+    """
+    wanted = set(selections)
+    entries = [e for e in draft_orders.get("entry") or ()
+               if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+               and f"{e['resource'].get('resourceType')}/{e['resource'].get('id')}" in wanted]
+    if not entries:
+        return ()
+    bundle = {"resourceType": "Bundle", "type": draft_orders.get("type") or "collection",
+              "entry": entries}
+    result = normalise_fhir(bundle, source_system=source_system, received_at=as_of)
+    problems = [p for entry in result.entries for p in entry.problems]
+    if problems:
+        raise InvalidInput(problems)
+    signed = ReadingNote(path="draftOrders", reason="a draft order, screened as if signed now "
+                                                    "with a first dose now")
+    return tuple(
+        fact.model_copy(update={"status": "active", "effective_start": as_of,
+                                "effective_end": as_of, "notes": (signed,)})
+        for update in result.updates for fact in update.facts
+    )
+
+
+def order_warnings(
+    evaluate: Callable[[TrialRef, PatientFacts, datetime], Decision],
+    current: Iterable[tuple[TrialRef, Status, int]], facts: PatientFacts,
+    orders: tuple[ClinicalFact, ...], as_of: datetime, zone: tzinfo = UTC,
+) -> list[OrderWarning]:
+    """Trials the patient is eligible or close for (``current``: trial, status, criteria still
+    unknown) that ``orders`` would make them ineligible for: the same engine on the same facts
+    at the same instant, with and without the orders (pure; ``evaluate`` is the screener's)."""
+    if not orders:
+        return []
+    with_orders = PatientFacts(demographics=facts.demographics, facts=(*facts.facts, *orders))
+    warnings = []
+    for trial, now_status, unknown in current:
+        if not (now_status is Status.ELIGIBLE
+                or (now_status is Status.UNDETERMINED and unknown <= CLOSE_UNKNOWN)):
+            continue
+        before = evaluate(trial, facts, as_of)
+        after = evaluate(trial, with_orders, as_of)
+        if before.status is Status.INELIGIBLE or after.status is not Status.INELIGIBLE:
+            continue
+        was = {c.id: c.outcome for c in before.criteria}
+        text = trial_text(trial)
+        year = as_of.astimezone(zone).year
+        ordered = {o.fact_id for o in orders}
+        criteria = []
+        for c in after.criteria:
+            if c.outcome is not Outcome.FAIL or was.get(c.id) is Outcome.FAIL:
+                continue
+            cited = [e for e in c.evidence if e.fact_id in ordered]
+            said = "; ".join(dict.fromkeys(
+                "this order: " + evidence_phrase(e, text.labels, zone, year, as_of)
+                .replace("washout until", "washout until at least") for e in cited))
+            summary = text.criteria[c.id].summary if c.id in text.criteria else c.id
+            criteria.append((c.id, f"{summary}: {said}" if said else summary))
+        warnings.append(OrderWarning(trial=trial, was=before.status, criteria=tuple(criteria)))
+    return warnings
+
+
 def router(sessions: async_sessionmaker[AsyncSession], verifier: JwtVerifier, intake_url: str,
-           intake_token: str, public_url: str) -> APIRouter:
+           intake_token: str, public_url: str, screener: Screener, clock: Clock,
+           zone: str = "UTC") -> APIRouter:
+    """The discovery endpoint and both hooks; ``zone`` is the site's (dates on cards)."""
     api = APIRouter(tags=["CDS Hooks"])
+    site_zone = ZoneInfo(zone)
 
     @api.get("/cds-services", summary="CDS Hooks discovery")
     async def discovery() -> dict[str, Any]:
@@ -133,21 +254,59 @@ def router(sessions: async_sessionmaker[AsyncSession], verifier: JwtVerifier, in
             "description": "Trials this patient is eligible for, or close to, with what is "
                            "missing; links to the coordinator's patient page.",
             "prefetch": {},
+        }, {
+            "hook": "order-select", "id": ORDER_SELECT_ID,
+            "title": "TrialWatch: orders that would end trial eligibility",
+            "description": "Warns when a selected order (e.g. a drug that starts a washout) "
+                           "would make the patient ineligible for a trial they are eligible "
+                           "or close for; names the trial and criterion.",
+            "prefetch": {},
         }]}
 
-    @api.post(f"/cds-services/{SERVICE_ID}", summary="patient-view: trial cards")
-    async def patient_view(request: Request, body: HookRequest) -> dict[str, Any]:
+    def verified(request: Request, service_id: str) -> tuple[str, TrustedIssuer]:
+        """The public base URL and the EHR whose JWT (aud = this service's URL) was verified."""
         base = (public_url or str(request.base_url)).rstrip("/")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a CDS Client JWT is required",
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
-            issuer, _ = verifier.verify(token.strip(), f"{base}/cds-services/{SERVICE_ID}")
+            issuer, _ = verifier.verify(token.strip(), f"{base}/cds-services/{service_id}")
         except (jwt.PyJWTError, OSError, ValueError) as error:
             log.warning("cds hooks jwt refused", error=type(error).__name__)
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the CDS Client JWT is not valid",
                                 headers={"WWW-Authenticate": "Bearer"}) from None
+        return base, issuer
+
+    @api.post(f"/cds-services/{ORDER_SELECT_ID}", summary="order-select: orders that end "
+              "trial eligibility")
+    async def order_select(request: Request, body: OrderSelectRequest) -> dict[str, Any]:
+        base, issuer = verified(request, ORDER_SELECT_ID)
+        if body.hook != "order-select":
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "this service answers order-select")
+        now = clock()
+        try:
+            orders = selected_orders(body.context.draftOrders, body.context.selections,
+                                     issuer.source_system, now)
+        except InvalidInput as error:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "a selected order cannot be read: "
+                                + "; ".join(f"{p.path}: {p.reason}" for p in error.problems)
+                                ) from None
+        if not orders:
+            return {"cards": []}
+        key = await _patient_key(intake_url, intake_token, issuer, body.context.patientId,
+                                 "order-select")
+        if key is None:
+            return {"cards": []}
+        async with sessions() as session:
+            key, facts, current = await _patient(session, key)
+        warnings = order_warnings(screener.evaluate, current, facts, orders, now, site_zone)
+        return {"cards": [_warning_card(w, f"{base}/ui/patients/{key}/trials/{w.trial.id}", now)
+                          for w in warnings]}
+
+    @api.post(f"/cds-services/{SERVICE_ID}", summary="patient-view: trial cards")
+    async def patient_view(request: Request, body: HookRequest) -> dict[str, Any]:
+        base, issuer = verified(request, SERVICE_ID)
         if body.hook != "patient-view":
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "this service answers patient-view")
         key = await _patient_key(intake_url, intake_token, issuer, body.context.patientId)
@@ -166,13 +325,52 @@ def router(sessions: async_sessionmaker[AsyncSession], verifier: JwtVerifier, in
     return api
 
 
+async def _patient(
+    session: AsyncSession, key: str,
+) -> tuple[str, PatientFacts, list[tuple[TrialRef, Status, int]]]:
+    """The key the patient's data lives under (the survivor of a merge), their facts, and each
+    trial's current (trial version, status, criteria still unknown)."""
+    survivor = (await session.execute(select(patient_merge.c.surviving_key).where(
+        patient_merge.c.merged_key == key))).scalar_one_or_none()
+    key = survivor or key
+    state = (await session.execute(select(patient_state.c.demographics).where(
+        patient_state.c.patient_key == key))).scalar_one_or_none()
+    facts = tuple(ClinicalFact.model_validate(f) for f in (await session.execute(
+        select(patient_fact.c.fact).where(patient_fact.c.patient_key == key))).scalars())
+    rows = (await session.execute(
+        select(trial_status.c.trial_id, trial_status.c.trial_version, trial_status.c.status,
+               trial_status.c.unknown_criteria)
+        .where(trial_status.c.patient_key == key).order_by(trial_status.c.trial_id))).all()
+    demographics = Demographics.model_validate(state) if state is not None else Demographics()
+    return key, PatientFacts(demographics=demographics, facts=facts), [
+        (TrialRef(id=r.trial_id, version=r.trial_version), Status(r.status), r.unknown_criteria)
+        for r in rows]
+
+
+def _warning_card(warning: OrderWarning, link: str, now: datetime) -> dict[str, Any]:
+    """A "warning" card naming the trial and each criterion the order would fail."""
+    title = trial_text(warning.trial).title
+    was = "eligible" if warning.was is Status.ELIGIBLE else "close to eligible"
+    ids = ", ".join(cid for cid, _ in warning.criteria)
+    return {
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{link}#order-select#{now.isoformat()}")),
+        "summary": f"This order would end eligibility for trial {warning.trial.id} ({ids})"[:140],
+        "indicator": "warning",
+        "detail": f"**{title}**: the patient is {was} now. If this order is signed:\n\n"
+                  + "\n".join(f"- {cid} {said}" for cid, said in warning.criteria)
+                  + "\n\nDiscuss with the study coordinator before signing.",
+        "source": {"label": "TrialWatch"},
+        "links": [{"label": "Open in TrialWatch", "url": link, "type": "absolute"}],
+    }
+
+
 async def _patient_key(intake_url: str, token: str, issuer: TrustedIssuer,
-                       patient_id: str) -> str | None:
+                       patient_id: str, hook: str = "patient-view") -> str | None:
     async with httpx.AsyncClient(timeout=3.0) as client:
         answer = await client.post(
             f"{intake_url}/patients/lookup",
             json={"source_system": issuer.source_system, "source_patient_id": patient_id,
-                  "reason": f"CDS Hooks patient-view from {issuer.issuer}"[:500]},
+                  "reason": f"CDS Hooks {hook} from {issuer.issuer}"[:500]},
             headers={"Authorization": f"Bearer {token}"})
     if answer.status_code == status.HTTP_404_NOT_FOUND:
         return None

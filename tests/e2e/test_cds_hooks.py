@@ -1,7 +1,9 @@
-"""CDS Hooks 2.0 patient-view against the real pipeline: an EHR's signed call gets trial cards.
+"""CDS Hooks 2.0 patient-view and order-select against the real pipeline: an EHR's signed call
+gets trial cards.
 
-Requests are shaped like the specification's patient-view example
-(tests/fixtures/cds_hooks/patient-view.json); the JWT is ES384 with iss, aud = the service URL,
+Requests are shaped like the specification's patient-view and order-select examples
+(tests/fixtures/cds_hooks/patient-view.json, order-select.json; order-select-rituximab.json is
+the same shape with a rituximab order selected); the JWT is ES384 with iss, aud = the service URL,
 exp, iat and jti, verified against the EHR's configured JWKS.
 """
 
@@ -17,7 +19,7 @@ import pytest
 
 from shared.infra.auth import write_dev_tokens
 from shared.settings import KafkaSettings
-from tests.cds_client import ISSUER, CdsClient, request_for
+from tests.cds_client import ISSUER, CdsClient, order_select_for, request_for
 from tests.e2e.browser import now_utc, renamed, running_services, shifted
 from tests.e2e.pipeline import poll, tokens_by_role
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
@@ -25,6 +27,7 @@ from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
 pytestmark = pytest.mark.e2e
 TRIAL = "NCT06920433"
 SERVICE = "/cds-services/trialwatch-patient-view"
+ORDER_SELECT = "/cds-services/trialwatch-order-select"
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +74,10 @@ def patients(app: dict[str, Any]) -> dict[str, str]:
     return keys
 
 
-def test_discovery_lists_the_patient_view_service(app: dict[str, Any]) -> None:
+def test_discovery_lists_the_patient_view_and_order_select_services(app: dict[str, Any]) -> None:
     services = httpx.get(f"{app['evaluator']}/cds-services", timeout=5).json()["services"]
-    assert [(s["hook"], s["id"]) for s in services] == [("patient-view",
-                                                         "trialwatch-patient-view")]
+    assert [(s["hook"], s["id"]) for s in services] == [
+        ("patient-view", "trialwatch-patient-view"), ("order-select", "trialwatch-order-select")]
 
 
 def test_an_eligible_patient_gets_an_info_card_linking_to_the_patient_page(
@@ -127,6 +130,51 @@ def test_each_look_up_is_in_intakes_access_log(
         rows = db.execute("SELECT patient_key, reason, found FROM intake_reidentifications "
                           "WHERE reason LIKE 'lookup: CDS Hooks%'").fetchall()
     assert (patients["cds-close"], f"lookup: CDS Hooks patient-view from {ISSUER}", 1) in rows
+
+
+def test_a_rituximab_order_for_an_eligible_patient_gets_a_warning_naming_trial_and_criterion(
+    app: dict[str, Any], patients: dict[str, str], ehr: CdsClient
+) -> None:
+    [card] = _order_cards(app, ehr, order_select_for("cds-eligible"))
+    assert card["indicator"] == "warning"
+    assert card["summary"] == f"This order would end eligibility for trial {TRIAL} (E11)"
+    assert "- E11 immunosuppressant or biologic within five half-lives: this order: rituximab " \
+        in card["detail"]
+    assert "washout until at least " in card["detail"]
+    [link] = card["links"]
+    assert link["url"] == (f"{app['evaluator']}/ui/patients/{patients['cds-eligible']}"
+                           f"/trials/{TRIAL}")
+
+
+def test_the_specifications_order_select_example_gives_no_card(
+    app: dict[str, Any], patients: dict[str, str], ehr: CdsClient
+) -> None:
+    body = order_select_for("cds-eligible", "order-select.json")  # amoxicillin, pureed diet
+    assert _order_cards(app, ehr, body) == []
+    # and nothing for a patient already excluded, or one TrialWatch has never seen
+    assert _order_cards(app, ehr, order_select_for("cds-excluded")) == []
+    assert _order_cards(app, ehr, order_select_for("never-seen-by-trialwatch")) == []
+
+
+def test_an_order_select_call_needs_a_jwt_for_the_order_select_endpoint(
+    app: dict[str, Any], ehr: CdsClient
+) -> None:
+    url = f"{app['evaluator']}{ORDER_SELECT}"
+    body = order_select_for("cds-eligible")
+    assert httpx.post(url, json=body, timeout=5).status_code == 401
+    for_patient_view = ehr.token(f"{app['evaluator']}{SERVICE}")
+    refused = httpx.post(url, json=body, timeout=5,
+                         headers={"Authorization": f"Bearer {for_patient_view}"})
+    assert refused.status_code == 401
+
+
+def _order_cards(app: dict[str, Any], ehr: CdsClient, body: dict[str, Any]
+                 ) -> list[dict[str, Any]]:
+    url = f"{app['evaluator']}{ORDER_SELECT}"
+    answer = httpx.post(url, json=body, timeout=10,
+                        headers={"Authorization": f"Bearer {ehr.token(url)}"})
+    assert answer.status_code == 200, answer.text
+    return [c for c in answer.json()["cards"] if TRIAL in c["summary"]]
 
 
 def _cards(app: dict[str, Any], ehr: CdsClient, patient_id: str) -> list[dict[str, Any]]:
