@@ -177,8 +177,12 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
     assert poll(lambda: _alert_listed(app, key), timeout_s=20), "no alert for the close patient"
     _sign_in(browser, app, app["tokens"]["coordinator"])
     browser.get(f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}")
-    browser.find_element(By.XPATH, "//button[starts-with(., 'Acknowledge alert')]").click()
-    browser.find_element(By.CSS_SELECTOR, "input[name=reason][placeholder^='e.g. declined']")
+    acknowledge = browser.find_element(By.XPATH, "//button[starts-with(., 'Acknowledge alert')]")
+    acknowledge.click()
+    # the form posts and the page reloads: wait for the old page to go, then for the new one
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(acknowledge))
+    WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located(
+        (By.CSS_SELECTOR, "input[name=reason][placeholder^='e.g. declined']")))
     browser.refresh()
     log = browser.find_element(By.ID, "actions-log").text
     assert "Alert acknowledged" in log
