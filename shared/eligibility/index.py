@@ -252,9 +252,9 @@ class FactIndex:
         kept: list[tuple[ClinicalFact, tuple[str, ...]]] = []
         exact = readable.exact if isinstance(readable, Readable) else None
         medication = FactKind.MEDICATION
-        for fact in map(not_final, patient.facts):
-            if ignored(fact):
-                continue
+        # most of a record is vitals and encounters no value set reads: their codes are looked
+        # at first, and only a fact some criterion can read is checked for status
+        for fact in patient.facts:
             if exact is None or fact.kind is medication:
                 keys = _keys(fact, products, readable)
             else:
@@ -265,9 +265,13 @@ class FactIndex:
                     known = exact.get(system)
                     if (code in known) if known is not None else readable(system, code):
                         found.append(f"{system}|{code}")
+                if not found:
+                    continue
                 keys = tuple(found) if len(found) < 2 else tuple(dict.fromkeys(found))
             if keys:
-                kept.append((fact, keys))
+                fact = not_final(fact)
+                if not ignored(fact):
+                    kept.append((fact, keys))
         # one sort (stable, like a sort of each list) leaves every per-code list newest first
         kept.sort(key=_newest_first_kept, reverse=True)
         by_key: dict[str, list[ClinicalFact]] = {}
