@@ -17,10 +17,17 @@ def format_alert(alert: dict[str, object]) -> str:
     trial = alert.get("trial") or {}
     assert isinstance(trial, dict)
     reasons = alert.get("reasons") or []
+    headline_text = str(alert.get("headline") or "")
     headline = {"newly-eligible": "NEWLY ELIGIBLE", "no-longer-eligible": "NO LONGER ELIGIBLE"}
     text = (f"ALERT {headline.get(str(alert.get('alert')), alert.get('alert'))}: "
             f"patient {alert.get('patient_key')} for {trial.get('id')} v{trial.get('version')}")
-    if isinstance(reasons, list) and reasons:
+    if headline_text:
+        # what changed since the previous decision (shared.eligibility.readable.headline)
+        # the kind is already said in capitals: keep only what follows "now eligible: "
+        changed = headline_text.partition(": ")[2] or headline_text
+        changed = f"{changed[:157]}..." if len(changed) > 160 else changed
+        text += f" — {changed}"
+    elif isinstance(reasons, list) and reasons:
         # one line per alert: the first reason, and how many more the coordinator app shows
         first = str(reasons[0])
         first = f"{first[:117]}..." if len(first) > 120 else first

@@ -192,8 +192,21 @@ class _Background:
         for task in self._tasks:
             with contextlib.suppress(BaseException):
                 task.result(timeout=5)
+        # the Kafka client's own background tasks end before the loop does, so nothing is left
+        # pending ("Task was destroyed but it is pending!" on Ctrl-C)
+        with contextlib.suppress(BaseException):
+            asyncio.run_coroutine_threadsafe(_cancel_remaining(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+
+async def _cancel_remaining() -> None:
+    """Cancel every task still running on this loop but the caller, and wait for them."""
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _print_now(line: str) -> None:

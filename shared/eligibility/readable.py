@@ -303,10 +303,14 @@ def headline(
     Newly eligible: the criteria that now pass and did not before ("now eligible: I6.1 met,
     platelet count 150 x10^9/L on 28 Feb"). No longer eligible: the criteria that now fail or
     cannot be decided ("no longer eligible: E11 rituximab 2 Dec, washout until 19 Aug 2027").
-    Without a previous decision every criterion counts as changed.
+    Without a previous decision an eligible patient is "now eligible: all N criteria met at
+    first screening"; otherwise every criterion counts as changed.
     """
     before = {c.id: c.outcome for c in previous.criteria} if previous else {}
     year = current.as_of.astimezone(zone).year
+    if current.status.value == "eligible" and previous is None:
+        # naming every criterion would read as if the first one (age) decided it
+        return f"now eligible: all {len(current.criteria)} criteria met at first screening"
     if current.status.value == "eligible":
         moved = [c for c in current.criteria if before.get(c.id) is not Outcome.PASS]
         clauses = _grouped((c.id, _met(c, labels, zone, year)) for c in moved)

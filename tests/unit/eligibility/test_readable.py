@@ -88,6 +88,13 @@ def test_the_headline_of_a_washout_names_the_drug_and_when_it_ends() -> None:
     assert "2027" in said or "2026" in said
 
 
+def test_a_patient_eligible_at_first_screening_is_not_headlined_by_the_first_criterion() -> None:
+    decision = _decide(eligible_patient())
+    assert decision.status is Status.ELIGIBLE
+    assert headline(None, decision, LABELS, PARIS) == (
+        f"now eligible: all {len(decision.criteria)} criteria met at first screening")
+
+
 def test_without_a_change_the_headline_is_just_the_status() -> None:
     decision = _decide(eligible_patient().without(LOINC, "777-3"))
     assert headline(decision, decision, LABELS, PARIS) == "undetermined"

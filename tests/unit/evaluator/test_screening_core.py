@@ -129,7 +129,7 @@ async def test_an_alert_is_raised_only_when_a_patient_crosses_the_eligible_line(
                for made, _ in evaluator.store.data.history]
     assert history == [(None, Status.ELIGIBLE), (Status.ELIGIBLE, Status.INELIGIBLE)]
     headlines = [said for _, said in evaluator.store.data.history]
-    assert headlines[0].startswith("now eligible: I1")
+    assert headlines[0].startswith("now eligible: all ")
     assert headlines[1].startswith("no longer eligible: I1")
 
 

@@ -57,3 +57,15 @@ def test_an_alert_with_many_reasons_says_how_many_more_the_app_shows() -> None:
     })
     assert line == ("ALERT NEWLY ELIGIBLE: patient pt_1 for NCT06920433 v1 "
                     "(I1: age at least 18 years: met; +2 more in the coordinator app)")
+
+
+def test_an_alert_prints_what_changed_when_the_evaluator_says_it() -> None:
+    # the headline is what moved since the previous decision, not the first criterion (issue 11)
+    line = format_alert({
+        "alert": "no-longer-eligible", "patient_key": "pt_1",
+        "trial": {"id": "NCT06920433", "version": "1"},
+        "reasons": ["I1: age at least 18 years: met", "E11: not met"],
+        "headline": "no longer eligible: E11 rituximab 2 Dec, washout until 19 Aug 2027",
+    })
+    assert line == ("ALERT NO LONGER ELIGIBLE: patient pt_1 for NCT06920433 v1 — "
+                    "E11 rituximab 2 Dec, washout until 19 Aug 2027")
