@@ -6,7 +6,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from services.cli import asyncapi, dev_token, dictionary, evaluate, migrate, run, serve, trials
+from services.cli import (
+    asyncapi,
+    bulk_import,
+    dev_token,
+    dictionary,
+    evaluate,
+    migrate,
+    run,
+    serve,
+    trials,
+)
 from shared.infra.db import MissingDatabase
 
 DESCRIPTION = """\
@@ -33,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     trials.register(commands)
     asyncapi.register(commands)
     dev_token.register(commands)
+    bulk_import.register(commands)
     return parser
 
 
