@@ -87,6 +87,22 @@ class ReceivedValue(_Frozen):
     unit: str | None = None
 
 
+class TimeBounds(_Frozen):
+    """A fact time known only to the day (or hour, month, year): the instants it may stand for.
+
+    FHIR R4 date / dateTime without a time, HL7 v2 DTM coarser than a minute (v2.5.1 2A.3.22):
+    ``effective_start``/``effective_end`` keep the start of the period as before; these bounds
+    say where the true instant may lie. The engine evaluates a criterion at both ends and calls
+    it ``unknown`` when the answer depends on the time of day (``shared.eligibility.engine``).
+    """
+
+    start_earliest: UtcDatetime | None = None
+    start_latest: UtcDatetime | None = None
+    end_earliest: UtcDatetime | None = None
+    end_latest: UtcDatetime | None = None
+    note: ReadingNote
+
+
 class DailyDose(_Frozen):
     """A medication's dose per day, as the order or statement states it, or why it was not read.
 
@@ -164,6 +180,13 @@ class ClinicalFact(_Frozen):
         default=(), description="elements read with a warning (alias applied, approximate time)"
     )
     received: ReceivedValue | None = None
+    time_bounds: TimeBounds | None = Field(
+        default=None,
+        description=(
+            "set when effective_start/effective_end were sent without a time of day (a FHIR"
+            " date, an HL7 v2 DTM of day or hour precision): the instants each may stand for"
+        ),
+    )
     dose: DailyDose | None = Field(
         default=None,
         description=(

@@ -23,10 +23,16 @@ from shared.clinical.facts import (
     Provenance,
     ReadingNote,
     Sex,
+    TimeBounds,
 )
 from shared.clinical.fhir_values import Json, Reader, loinc_of, read_concept, read_value
 from shared.clinical.ids import fact_id
-from shared.clinical.times import TimeFormatError, fhir_partial_end, parse_fhir_date
+from shared.clinical.times import (
+    TimeFormatError,
+    fhir_date_bounds,
+    fhir_partial_end,
+    parse_fhir_date,
+)
 
 _NOT_A_POSITIVE_DIAGNOSIS = {
     "refuted",
@@ -112,6 +118,7 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
     fact = _observed(reader, resource, path, provenance, part="")
     if fact is None:
         return []
+    bounds = time_bounds(resource, *_EFFECTIVE, path) if partial is None else None
     components = []
     for index, component in enumerate(resource.get("component") or ()):
         built = _observed(
@@ -124,6 +131,7 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
                 "status": resource.get("status"),
                 "effective_start": start,
                 "effective_end": end,
+                "time_bounds": bounds,
                 "notes": (
                     *time_notes, *built.notes, *((missing,) if missing and not absent else ())
                 ),
@@ -142,6 +150,7 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
                 "status": resource.get("status"),
                 "effective_start": start,
                 "effective_end": end,
+                "time_bounds": bounds,
                 "components": tuple(components),
                 "notes": (*time_notes, *notes),
                 "unread": fact.unread or unread_time or absent,
@@ -272,6 +281,58 @@ def _partial_effective(resource: Json, path: str) -> tuple[datetime, ReadingNote
     )
 
 
+def time_bounds(
+    resource: Json, start: tuple[str, ...], end: tuple[str, ...], path: str
+) -> TimeBounds | None:
+    """The bounds of the fact's start and end times when either was sent without a time of day.
+
+    ``start``/``end`` name where each time may be: ``effectiveDateTime``, ``effectivePeriod.start``
+    ... (the first present is used, as the readers do). FHIR R4 dateTime: a date without a time
+    names the whole day (month, year) in a zone it does not give (``times.fhir_date_bounds``).
+    None when every time read is an instant.
+    """
+    found: dict[str, tuple[datetime, datetime] | None] = {}
+    where: list[str] = []
+    for side, keys in (("start", start), ("end", end)):
+        for key in keys:
+            written = _element(resource, key)
+            if written is None:
+                continue
+            try:
+                found[side] = fhir_date_bounds(written)
+            except TimeFormatError:
+                found[side] = None  # refused at its path by the reader already
+            if found[side] is not None:
+                where.append(f"{path}.{key}")
+            break
+    start_bounds, end_bounds = found.get("start"), found.get("end")
+    if start_bounds is None and end_bounds is None:
+        return None
+    return TimeBounds(
+        start_earliest=start_bounds[0] if start_bounds else None,
+        start_latest=start_bounds[1] if start_bounds else None,
+        end_earliest=end_bounds[0] if end_bounds else None,
+        end_latest=end_bounds[1] if end_bounds else None,
+        note=ReadingNote(
+            path=where[0],
+            reason=(
+                "time sent without a time of day (FHIR R4 date): it may be any instant of that"
+                " day in any zone; a window it decides is judged at both ends"
+            ),
+        ),
+    )
+
+
+def _element(resource: Json, key: str) -> str | None:
+    value: Any = resource
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else None
+
+
+_EFFECTIVE = (("effectiveDateTime", "effectivePeriod.start"), ("effectivePeriod.end",))
+
+
 def _has_value(fact: ClinicalFact) -> bool:
     """A value was read, or the fact already says why it was not."""
     return (
@@ -351,18 +412,23 @@ def condition(reader: Reader, source: Source, resource: Json, path: str) -> list
     # (abatement also boolean); only times are read, the other forms are named
     notes += _unread_times(resource, path, "onset", ("Age", "Range", "String"))
     notes += _unread_times(resource, path, "abatement", ("Age", "Range", "String", "Boolean"))
-    return [
-        _fact(
-            source,
-            resource,
-            FactKind.CONDITION,
-            codes,
-            status=condition_status(resource),
-            effective_start=onset,
-            effective_end=abatement_end or abatement_start,
-            notes=notes,
-        )
-    ]
+    fact = _fact(
+        source,
+        resource,
+        FactKind.CONDITION,
+        codes,
+        status=condition_status(resource),
+        effective_start=onset,
+        effective_end=abatement_end or abatement_start,
+        notes=notes,
+    )
+    bounds = time_bounds(
+        resource,
+        ("onsetDateTime", "onsetPeriod.start"),
+        ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start"),
+        path,
+    )
+    return [fact.model_copy(update={"time_bounds": bounds})] if bounds else [fact]
 
 
 def _unread_times(
@@ -427,7 +493,14 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
         "MedicationRequest": "dosageInstruction", "MedicationStatement": "dosage"
     }.get(resource["resourceType"])
     dose = read_dosage(resource.get(dosage_key), f"{path}.{dosage_key}") if dosage_key else None
-    return [fact.model_copy(update={"dose": dose})] if dose is not None else [fact]
+    if resource["resourceType"] == "MedicationRequest":
+        bounds = time_bounds(resource, ("authoredOn",), (), path)
+    else:
+        bounds = time_bounds(resource, *_EFFECTIVE, path)
+    update = {
+        key: value for key, value in (("dose", dose), ("time_bounds", bounds)) if value is not None
+    }
+    return [fact.model_copy(update=update)] if update else [fact]
 
 
 def procedure(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
@@ -437,11 +510,13 @@ def procedure(reader: Reader, source: Source, resource: Json, path: str) -> list
     start, end = reader.period(resource, "performed", path)
     # FHIR R4 Procedure.performed[x]: dateTime | Period | string | Age | Range
     notes += _unread_times(resource, path, "performed", ("String", "Age", "Range"))
-    return [
-        _fact(
-            source, resource, FactKind.PROCEDURE, codes, resource.get("status"), start, end, notes
-        )
-    ]
+    fact = _fact(
+        source, resource, FactKind.PROCEDURE, codes, resource.get("status"), start, end, notes
+    )
+    bounds = time_bounds(
+        resource, ("performedDateTime", "performedPeriod.start"), ("performedPeriod.end",), path
+    )
+    return [fact.model_copy(update={"time_bounds": bounds})] if bounds else [fact]
 
 
 def diagnostic_report(
@@ -459,6 +534,7 @@ def diagnostic_report(
     notes: list[ReadingNote] = []
     codes = _required_codes(reader, resource.get("code"), f"{path}.code", notes)
     start, end = reader.period(resource, "effective", path)
+    bounds = time_bounds(resource, *_EFFECTIVE, path)
     provenance = source.provenance(resource)
     facts = []
     for index, concept in enumerate(conclusions):
@@ -471,6 +547,7 @@ def diagnostic_report(
                 status=resource.get("status"),
                 effective_start=start,
                 effective_end=end,
+                time_bounds=bounds,
                 value_code=value.code,
                 value_quantity=value.quantity,
                 provenance=provenance,

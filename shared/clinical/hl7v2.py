@@ -48,6 +48,7 @@ from shared.clinical.facts import (
     ReadingNote,
     Sex,
     SourcePatient,
+    TimeBounds,
 )
 from shared.clinical.hl7v2_patients import (
     MERGE_MESSAGE,
@@ -72,6 +73,7 @@ from shared.clinical.times import (
     NoTimeZone,
     TimeFormatError,
     hl7_offset,
+    hl7_ts_bounds,
     parse_hl7_date,
     parse_hl7_ts,
 )
@@ -448,7 +450,7 @@ def _observation(
     )
     if identity is None:
         return None
-    effective, time_notes, undated = _observed_at(message, log, obx, order, label)
+    effective, time_notes, undated, bounds = _observed_at(message, log, obx, order, label)
     notes.extend(time_notes)
     unread = not_obtained(status_code, f"{label}.11") or value.unread
     if status_code in WITHDRAWING:
@@ -466,6 +468,7 @@ def _observation(
         codes=codes,
         status=RESULT_STATUS.get(status_code) if status_code else None,
         effective_start=effective,
+        time_bounds=bounds,
         value_quantity=value.quantity if unread is None else None,
         value_code=value.code if unread is None else None,
         reference_range=(
@@ -533,8 +536,10 @@ def _order_number(message: _Message, order: _Order) -> str | None:
 
 def _observed_at(
     message: _Message, log: ProblemLog, obx: hl7.Segment, order: _Order, label: str
-) -> tuple[datetime | None, list[ReadingNote], bool]:
-    """(time, notes, undated): OBX-14, else OBR-7 of this order group, else MSH-7 (flagged)."""
+) -> tuple[datetime | None, list[ReadingNote], bool, TimeBounds | None]:
+    """(time, notes, undated, bounds): OBX-14, else OBR-7 of this order group, else MSH-7
+    (flagged). ``bounds`` when the time has no minutes (v2.5.1 2A.3.22 DTM: ``20261127`` is the
+    whole day in the sender's zone): the first and last instant it stands for."""
     candidates = [(message.field(obx, label, 14), f"{label}.14")]
     if order.obr is not None:
         candidates.append(
@@ -546,9 +551,19 @@ def _observed_at(
             continue
         try:
             moment = parse_hl7_ts(text, message.zone)
+            window = hl7_ts_bounds(text, message.zone)
         except TimeFormatError as error:
             log.problem(path, str(error))
-            return None, [], False
+            return None, [], False, None
+        bounds = None
+        if window is not None:
+            bounds = TimeBounds(
+                start_earliest=window[0],
+                start_latest=window[1],
+                note=ReadingNote(path=path, reason=(
+                    f"time {text!r} has no minutes (v2.5.1 2A.3.22 DTM): it may be any instant"
+                    " of that day or hour; a window it decides is judged at both ends")),
+            )
         notes = []
         if not path.endswith(".14"):
             notes.append(ReadingNote(path=path, reason="observation time from OBR-7 (the"
@@ -556,10 +571,10 @@ def _observed_at(
         if hl7_offset(text) is None:
             notes.append(ReadingNote(path=path, reason=f"time {text!r} has no offset: read in"
                                      f" the sender's zone, {message.zone_origin}"))
-        return moment, notes, False
+        return moment, notes, False, bounds
     if message.sent_at is None:
         note = ReadingNote(path=f"{label}.14", reason="no OBX-14, OBR-7 or readable MSH-7")
-        return None, [note], True
+        return None, [note], True, None
     note = ReadingNote(path=f"{label}.14", reason="no OBX-14 or OBR-7: dated at MSH-7 (the"
                        " message time, an upper bound of the observation time)")
-    return message.sent_at, [note], True
+    return message.sent_at, [note], True, None

@@ -84,6 +84,10 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "read; never MSH-10 (new per message)", "v2.5.1 4.5.3.2-3, 7.4.2.4"),
     InputForm("OBX-14, OBR-7", "with an offset (`20261127083000-0500`)", "read as that instant",
               "v2.5.1 2A.3.22 DTM"),
+    InputForm("OBX-14, OBR-7", "without minutes (`20261127`, `2026112708`)",
+              "read as the whole day or hour in the sender's zone, kept as `time_bounds`: a"
+              " criterion whose answer differs at its first and last instant is unknown",
+              "v2.5.1 2A.3.22 DTM (precision as sent)"),
     InputForm("OBX-14, OBR-7", "without an offset", "read in MSH-7's offset, else the zone "
               "configured for the source (`INTAKE_HL7V2_ZONES`, `--hl7-zone`), with a note",
               "v2.5.1 2A.3.22 DTM"),
@@ -194,7 +198,12 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "read: withdrawn / no result yet; no criterion reads it",
               f"{_R4} observation-status"),
     InputForm("Observation.effective[x]", "dateTime, instant, Period with an offset",
-              "read; a date alone is that day's start in UTC", f"{_R4} dateTime"),
+              "read as that instant", f"{_R4} dateTime"),
+    InputForm("effective[x], onset[x], abatement[x], performed[x], authoredOn",
+              "a date without a time (`2026-02-26`; Condition/medication/procedure also `2026-02`)",
+              "read as the whole period in any zone (UTC-12 to UTC+14), kept as `time_bounds`:"
+              " a criterion whose answer differs at the first and last instant is unknown,"
+              " naming the time of day it needs", f"{_R4} dateTime (no time, no zone)"),
     InputForm("Observation.effective[x]", "`effectiveDateTime` known only to the year or month "
               "(`2026`, `2026-02`)", "kept unread (cannot be ordered or placed in a window), "
               "dated at the period's last instant", f"{_R4} dateTime (partial date)"),

@@ -1,9 +1,10 @@
 """FHIR and HL7 v2 time values as aware UTC datetimes.
 
 FHIR: a dateTime with a time must carry an offset (FHIR R4 says so; a naive one is refused,
-never guessed). Partial values (``2024``, ``2024-05``, ``2024-05-07``) stand for the start of that
-year, month or day in UTC: FHIR gives no zone for them, and UTC is the only choice that does
-not depend on where the code runs.
+never guessed). Partial values (``2024``, ``2024-05``, ``2024-05-07``) are read as the start of
+that year, month or day in UTC, and ``fhir_date_bounds`` gives the whole period they stand for
+in any zone (FHIR gives none), which the engine judges at both ends. HL7 v2 DTM coarser than a
+minute: ``hl7_ts_bounds``.
 
 HL7 v2 (v2.5.1 ch. 2A.3.22 DTM, 2A.3.72 TS): ``YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]``.
 "If the time zone is not included, the time zone defaults to that of the local time zone of the
@@ -96,6 +97,69 @@ def fhir_partial_end(value: str) -> datetime | None:
     else:
         following = datetime(year + int(month) // 12, int(month) % 12 + 1, 1, tzinfo=UTC)
     return following - timedelta(microseconds=1)
+
+
+# The widest UTC offsets in use (UTC-12:00 to UTC+14:00): a FHIR date carries no zone, so the day
+# it names began somewhere between 14 hours before and 12 hours after its midnight in UTC
+_EARLIEST_ZONE = timedelta(hours=14)
+_LATEST_ZONE = timedelta(hours=12)
+_TICK = timedelta(microseconds=1)
+
+
+def fhir_date_bounds(value: str) -> tuple[datetime, datetime] | None:
+    """The first and last UTC instants a FHIR date without a time may stand for, else None.
+
+    FHIR R4 dateTime: "a date, or partial date (e.g. just year or year + month) as used in
+    human communication ... If hours and minutes are specified, a time zone SHALL be
+    populated": a value with no time (``2026-02-27``, ``2026-02``, ``2026``) names a whole day,
+    month or year in a zone it does not give. It began no earlier than its midnight at UTC+14
+    and ended no later than its last instant at UTC-12. A value with a time gives None (it is
+    an instant). Raises ``TimeFormatError`` for an invalid calendar value.
+    """
+    match = _FHIR_DATE.match(value)
+    if match is None:
+        return None
+    year, month, day = match.groups()
+    try:
+        start = datetime(int(year), int(month or 1), int(day or 1), tzinfo=UTC)
+    except ValueError as error:
+        raise TimeFormatError(f"not a calendar date: {value!r}") from error
+    if day is not None:
+        following = start + timedelta(days=1)
+    elif month is not None:
+        following = datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+    else:
+        following = datetime(start.year + 1, 1, 1, tzinfo=UTC)
+    return start - _EARLIEST_ZONE, following + _LATEST_ZONE - _TICK
+
+
+def hl7_ts_bounds(value: str, zone: tzinfo | None) -> tuple[datetime, datetime] | None:
+    """The first and last UTC instants an HL7 v2 DTM coarser than a minute stands for, else None.
+
+    v2.5.1 ch. 2A.3.22 DTM: ``YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`` - the precision
+    is what the sender gave: ``20261127`` is the whole of 27 November in the sender's zone (its
+    offset, else ``zone``), ``2026112708`` the whole hour. Precision to the minute or finer
+    gives None (read as the instant). Raises like ``parse_hl7_ts``.
+    """
+    match = _HL7_TS.match(value.strip())
+    if match is None:
+        raise TimeFormatError(f"not an HL7 v2 timestamp: {value!r}")
+    _, month, day, hour, minute = match.groups()[:5]
+    if minute is not None:
+        return None
+    start = parse_hl7_ts(value, zone)
+    local = start.astimezone(zone if match[8] is None else hl7_offset(value))
+    if hour is not None:
+        following = local + timedelta(hours=1)
+    elif day is not None:
+        following = (local + timedelta(days=1)).replace(hour=0)
+    elif month is not None:
+        following = local.replace(
+            year=local.year + local.month // 12, month=local.month % 12 + 1, day=1
+        )
+    else:
+        following = local.replace(year=local.year + 1)
+    return start, following.astimezone(UTC) - _TICK
 
 
 def parse_hl7_ts(value: str, zone: tzinfo | None) -> datetime:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from shared.clinical.facts import Demographics, PatientFacts
+from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
 from shared.eligibility.construct import construct
 from shared.eligibility.context import Context, SharedResult, Trace, derived
 from shared.eligibility.decision import (
@@ -146,10 +146,13 @@ def _evaluate(
                 computed[criterion.id] = earlier
             else:
                 computed[criterion.id] = _criterion(criterion, ctx)
-    results = tuple(c.result for c in computed.values())
+    # the state keeps the results read at the times as sent; the decision judges a time sent
+    # without a time of day at both ends of its day (``_at_time_bounds``)
+    decided = _at_time_bounds(trial, index, moment, computed)
+    results = tuple(c.result for c in decided.values())
     if index.demographics.deceased:
         results = (_deceased(index.demographics), *results)
-    reviews = [c.review_at for c in computed.values() if c.review_at is not None]
+    reviews = [c.review_at for c in decided.values() if c.review_at is not None]
     decision = construct(
         Decision,
         {
@@ -280,6 +283,72 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
         },
     )
     return _Computed(result, tuple(ctx.deps.values()), min(ctx.review_candidates, default=None))
+
+
+def _at_time_bounds(
+    trial: TrialVersion, index: FactIndex, moment: datetime, computed: dict[str, _Computed]
+) -> dict[str, _Computed]:
+    """Criteria judged for every instant a time sent without a time of day may stand for.
+
+    A FHIR R4 date (no time, no zone) or an HL7 v2 DTM without minutes (v2.5.1 2A.3.22) names a
+    whole day or hour (``ClinicalFact.time_bounds``). Each criterion is evaluated again with
+    every such fact at the first and at the last instant it may stand for; a criterion whose
+    outcome is not the same at both ends and as sent depends on the time of day and is
+    ``unknown``, naming the facts. A look-back, washout or age-out is monotone in a fact's
+    time, so the two ends cover every instant between. Its review instants join the decision's.
+    """
+    imprecise = index.imprecise()
+    if not imprecise:
+        return computed
+    ends = []
+    for latest in (False, True):
+        ctx = Context(as_of=moment, index=index.at_bound(latest, moment), tables=trial.tables)
+        ends.append({c.id: _criterion(c, ctx) for c in trial.criteria})
+    ids = {fact.fact_id: fact for fact in imprecise}
+    decided: dict[str, _Computed] = {}
+    for criterion in trial.criteria:
+        base = computed[criterion.id]
+        first, last = ends[0][criterion.id], ends[1][criterion.id]
+        reviews = [c.review_at for c in (base, first, last) if c.review_at is not None]
+        review = min(reviews, default=None)
+        if base.result.outcome == first.result.outcome == last.result.outcome:
+            decided[criterion.id] = base if review == base.review_at else base._replace(
+                review_at=review
+            )
+            continue
+        cited = {
+            e.fact_id: ids[e.fact_id]
+            for c in (base, first, last)
+            for e in c.result.evidence
+            if e.fact_id in ids
+        }
+        named = [_named(fact) for fact in (cited or ids).values()]
+        what = ", ".join(named)
+        reason = (
+            f"{criterion.summary}: cannot be decided — it depends on the time of day of {what}"
+            f" (sent without a time): {first.result.outcome.value} at the first instant it may"
+            f" stand for, {last.result.outcome.value} at the last"
+        )
+        result = construct(
+            CriterionResult,
+            {
+                "id": criterion.id,
+                "kind": criterion.kind,
+                "outcome": Outcome.UNKNOWN,
+                "reason": reason,
+                "evidence": base.result.evidence,
+                "missing": tuple(f"the time of day of {name}" for name in named),
+            },
+        )
+        decided[criterion.id] = _Computed(result, base.reads, review)
+    return decided
+
+
+def _named(fact: ClinicalFact) -> str:
+    coding = fact.codes[0] if fact.codes else None
+    label = (coding.display or coding.code) if coding else "a record"
+    when = fact.effective_start or fact.effective_end
+    return f"{label} of {when.date().isoformat()}" if when else label
 
 
 DECEASED_ID = "PATIENT-DECEASED"

@@ -62,6 +62,33 @@ def ignored(fact: ClinicalFact) -> bool:
     )
 
 
+def _at_bound(fact: ClinicalFact, latest: bool, as_of: datetime) -> ClinicalFact:
+    bounds = fact.time_bounds
+    if bounds is None:
+        return fact
+    start = bounds.start_latest if latest else bounds.start_earliest
+    end = bounds.end_latest if latest else bounds.end_earliest
+    if latest:
+        received = fact.provenance.received_at
+        cap = min(as_of, received) if received is not None else as_of
+        # never before the earliest instant (a bound past as-of stays a future fact)
+        start = _capped(start, cap, bounds.start_earliest)
+        end = _capped(end, cap, bounds.end_earliest)
+    return fact.model_copy(
+        update={
+            "effective_start": start if start is not None else fact.effective_start,
+            "effective_end": end if end is not None else fact.effective_end,
+            "time_bounds": None,
+        }
+    )
+
+
+def _capped(moment: datetime | None, cap: datetime, floor: datetime | None) -> datetime | None:
+    if moment is None or floor is None:
+        return moment
+    return max(min(moment, cap), floor)
+
+
 def fact_time(fact: ClinicalFact) -> datetime:
     return fact.effective_start or fact.effective_end or _OLDEST
 
@@ -175,6 +202,7 @@ class FactIndex:
         "_by_key",
         "_by_system",
         "_changed_concepts",
+        "_imprecise",
         "_keys_of",
         "_matches",
         "_parent",
@@ -207,7 +235,35 @@ class FactIndex:
         # reference is weak so a long series of updates does not keep every old index alive
         self._parent = weakref.ref(parent) if parent is not None else None
         self.changed = changed
+        self._imprecise: tuple[ClinicalFact, ...] | None = None
         self._changed_concepts: frozenset[str] | None = None
+
+    def imprecise(self) -> tuple[ClinicalFact, ...]:
+        """The indexed facts whose time was sent without a time of day (``time_bounds``)."""
+        found = self._imprecise
+        if found is None:
+            seen: dict[str, ClinicalFact] = {}
+            for facts in self._by_key.values():
+                for fact in facts:
+                    if fact.time_bounds is not None:
+                        seen.setdefault(fact.fact_id, fact)
+            found = self._imprecise = tuple(sorted(seen.values(), key=lambda f: f.fact_id))
+        return found
+
+    def at_bound(self, latest: bool, as_of: datetime) -> FactIndex:
+        """This index with every imprecise fact moved to the first (``latest`` False) or last
+        instant it may stand for (its ``time_bounds``; FHIR R4 date, HL7 v2 DTM precision).
+
+        The last instant is never after ``as_of`` nor after the fact was received: a result on
+        record was taken by then (a date of today names the part of today that has passed).
+        """
+        facts: dict[str, ClinicalFact] = {}
+        for listed in self._by_key.values():
+            for fact in listed:
+                facts.setdefault(fact.fact_id, fact)
+        moved = [_at_bound(fact, latest, as_of) for fact in facts.values()]
+        patient = PatientFacts(demographics=self.demographics, facts=tuple(moved))
+        return FactIndex.build(patient, self._products, self._readable)
 
     @property
     def parent(self) -> FactIndex | None:
