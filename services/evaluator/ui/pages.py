@@ -33,10 +33,11 @@ from services.evaluator.ui.views import criterion_views, worklist_views
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.readable import human_time, needs
-from shared.infra.auth import Role, TokenRegistry
+from shared.infra.auth import Principal, Role, TokenRegistry
 
 HERE = Path(__file__).parent
 HEARTBEAT_S = 15.0
+APP_ROLES = (Role.COORDINATOR, Role.ADMIN)
 ACTIONS: dict[str, CoordinatorActionKind] = {
     "contacted": "contacted", "not-a-candidate": "not-a-candidate", "enrolled": "enrolled",
 }
@@ -57,21 +58,27 @@ def mount(
 ) -> None:
     """Add the app's routes and its static files to ``app`` under ``/ui``."""
     site_zone = ZoneInfo(zone)
-    store = SessionStore(timedelta(seconds=ttl_s))
+    store = SessionStore(sessions, timedelta(seconds=ttl_s))
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["when"] = lambda instant: human_time(instant, site_zone)
     templates.env.filters["detail"] = _detail
     templates.env.globals["action_words"] = ACTION_WORDS
     ui = APIRouter(prefix="/ui", include_in_schema=False)
 
-    def current(request: Request) -> Session:
-        session = store.find(request.cookies.get(COOKIE), clock())
+    async def current(request: Request) -> Session:
+        registry: TokenRegistry = request.app.state.tokens
+
+        def coordinator(token: str) -> Principal | None:
+            principal = registry.authenticate(token)
+            return principal if principal is not None and principal.role in APP_ROLES else None
+
+        session = await store.find(request.cookies.get(COOKIE), clock(), coordinator)
         if session is None:
             raise SignInRequired
         return session
 
-    def checked(request: Request, csrf: str) -> Session:
-        session = current(request)
+    async def checked(request: Request, csrf: str) -> Session:
+        session = await current(request)
         if not session.csrf_matches(csrf):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "this form has expired: reload the page")
         return session
@@ -103,7 +110,7 @@ def mount(
 
     @ui.get("/")
     async def home(request: Request) -> Response:
-        current(request)
+        await current(request)
         return RedirectResponse("/ui/alerts", status.HTTP_303_SEE_OTHER)
 
     @ui.get("/sign-in", response_class=HTMLResponse)
@@ -119,14 +126,14 @@ def mount(
         _same_origin(request)
         registry: TokenRegistry = request.app.state.tokens
         principal = registry.authenticate(token.strip())
-        if principal is None or principal.role not in (Role.COORDINATOR, Role.ADMIN):
+        if principal is None or principal.role not in APP_ROLES:
             error = ("this token is not a coordinator's" if principal is not None
                      else "unknown token")
             return templates.TemplateResponse(request, "sign_in.html",
                                               {"next": _local(next), "error": error},
                                               status_code=status.HTTP_403_FORBIDDEN
                                               if principal else status.HTTP_401_UNAUTHORIZED)
-        session_id, _ = store.open(principal, token.strip(), clock())
+        session_id, _ = await store.open(principal, token.strip(), clock())
         response = RedirectResponse(_local(next), status.HTTP_303_SEE_OTHER)
         response.set_cookie(COOKIE, session_id, max_age=ttl_s, path="/ui", httponly=True,
                             samesite="strict", secure=request.url.scheme == "https")
@@ -134,15 +141,15 @@ def mount(
 
     @ui.post("/sign-out")
     async def sign_out(request: Request, csrf: Annotated[str, Form()]) -> Response:
-        checked(request, csrf)
-        store.close(request.cookies.get(COOKIE))
+        await checked(request, csrf)
+        await store.close(request.cookies.get(COOKIE))
         response = RedirectResponse("/ui/sign-in", status.HTTP_303_SEE_OTHER)
         response.delete_cookie(COOKIE, path="/ui")
         return response
 
     @ui.get("/alerts", response_class=HTMLResponse)
     async def alert_page(request: Request, trial: str | None = None) -> HTMLResponse:
-        session = current(request)
+        session = await current(request)
         active = await trials(session)
         if trial is not None:
             await trial_or_404(session, trial)
@@ -153,7 +160,7 @@ def mount(
 
     @ui.get("/alerts/stream")
     async def alert_feed(request: Request, trial: str | None = None) -> StreamingResponse:
-        session = current(request)
+        session = await current(request)
         return StreamingResponse(_live(alerts, trial, site_zone, session),
                                  media_type="text/event-stream",
                                  headers={"cache-control": "no-cache"})
@@ -161,7 +168,7 @@ def mount(
     @ui.post("/alerts/{alert_id}/acknowledge")
     async def acknowledge(request: Request, alert_id: str, csrf: Annotated[str, Form()],
                           back: Annotated[str, Form()] = "/ui/alerts") -> Response:
-        session = checked(request, csrf)
+        session = await checked(request, csrf)
         async with sessions.begin() as db:
             found = await coordination.find_alert(db, alert_id)
             if found is None or not session.principal.may_see_trial(found.trial_id):
@@ -176,7 +183,7 @@ def mount(
     @ui.get("/trials/{trial_id}/worklist", response_class=HTMLResponse)
     async def worklist_page(request: Request, trial_id: str,
                             missing: str | None = None) -> HTMLResponse:
-        session = current(request)
+        session = await current(request)
         trial = await trial_or_404(session, trial_id)
         async with sessions() as db:
             rows, items = await worklist_views(db, trial.id, missing)
@@ -184,10 +191,14 @@ def mount(
                     title=trial_text(trial).title, rows=rows, items=items, missing=missing)
 
     @ui.get("/patients/{patient_key}/trials/{trial_id}", response_class=HTMLResponse)
-    async def patient_page(request: Request, patient_key: str, trial_id: str) -> HTMLResponse:
-        session = current(request)
+    async def patient_page(request: Request, patient_key: str, trial_id: str) -> Response:
+        session = await current(request)
         await trial_or_404(session, trial_id)
         async with sessions() as db:
+            survivor = await coordination.survivor(db, patient_key)
+            if survivor != patient_key:  # merged into another record: its page has it all
+                return RedirectResponse(f"/ui/patients/{survivor}/trials/{trial_id}",
+                                        status.HTTP_303_SEE_OTHER)
             view = await coordination.pair_view(db, patient_key, trial_id)
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
@@ -203,7 +214,7 @@ def mount(
         request: Request, patient_key: str, trial_id: str, csrf: Annotated[str, Form()],
         action: Annotated[str, Form()], reason: Annotated[str, Form()] = "",
     ) -> Response:
-        session = checked(request, csrf)
+        session = await checked(request, csrf)
         await trial_or_404(session, trial_id)
         kind = ACTIONS.get(action)
         if kind is None:
@@ -227,7 +238,7 @@ def mount(
         request: Request, patient_key: str, trial_id: str, csrf: Annotated[str, Form()],
         reason: Annotated[str, Form()],
     ) -> HTMLResponse:
-        session = checked(request, csrf)
+        session = await checked(request, csrf)
         await trial_or_404(session, trial_id)
         if len(reason.strip()) < 8:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -16,6 +16,7 @@ from services.evaluator.adapters.outbox import OutboxMessage, stage
 from services.evaluator.adapters.sql.tables import (
     alert,
     coordinator_action,
+    patient_merge,
     status_change,
     trial_status,
 )
@@ -81,22 +82,50 @@ async def alerts(session: AsyncSession, trial_id: str | None, limit: int = 200) 
     return [_alert(r) for r in await session.execute(query)]
 
 
+async def survivor(session: AsyncSession, patient_key: str) -> str:
+    """The key this patient's record lives under now: itself, or the record it was merged into
+    (PatientMerged; followed along a chain of merges)."""
+    key, seen = patient_key, {patient_key}
+    while True:
+        into = (await session.execute(select(patient_merge.c.surviving_key).where(
+            patient_merge.c.merged_key == key))).scalar_one_or_none()
+        if into is None or into in seen:
+            return key
+        key = into
+        seen.add(key)
+
+
+async def merged_into(session: AsyncSession, patient_key: str) -> list[str]:
+    """Every key merged into ``patient_key``, directly or along a chain of merges."""
+    found: list[str] = []
+    frontier = [patient_key]
+    while frontier:
+        rows = await session.execute(select(patient_merge.c.merged_key).where(
+            patient_merge.c.surviving_key.in_(frontier)))
+        frontier = [k for k in rows.scalars() if k != patient_key and k not in found]
+        found.extend(frontier)
+    return found
+
+
 async def pair_view(session: AsyncSession, patient_key: str, trial_id: str) -> PairView | None:
-    """None when the evaluator has never screened this patient for this trial."""
+    """None when the evaluator has never screened this patient for this trial. The history,
+    actions and alerts of records merged into this one follow it (a merge moves a patient's
+    data to the survivor; what coordinators did and were told stays with the person)."""
     status = (await session.execute(select(trial_status).where(
         trial_status.c.patient_key == patient_key, trial_status.c.trial_id == trial_id))).first()
     if status is None:
         return None
+    keys = [patient_key, *await merged_into(session, patient_key)]
     history = await session.execute(
-        select(status_change).where(status_change.c.patient_key == patient_key,
+        select(status_change).where(status_change.c.patient_key.in_(keys),
                                     status_change.c.trial_id == trial_id)
         .order_by(status_change.c.seq.desc()))
     actions = await session.execute(
-        select(coordinator_action).where(coordinator_action.c.patient_key == patient_key,
+        select(coordinator_action).where(coordinator_action.c.patient_key.in_(keys),
                                          coordinator_action.c.trial_id == trial_id)
         .order_by(coordinator_action.c.taken_at.desc()))
     raised = await session.execute(
-        select(alert).where(alert.c.patient_key == patient_key, alert.c.trial_id == trial_id)
+        select(alert).where(alert.c.patient_key.in_(keys), alert.c.trial_id == trial_id)
         .order_by(alert.c.as_of.desc()))
     return PairView(
         patient_key=patient_key, trial_id=trial_id,

@@ -228,3 +228,18 @@ coordinator_action = Table(
     Column("taken_at", Instant, nullable=False),
     Index("ix_evaluator_coordinator_action_pair", "patient_key", "trial_id", "taken_at"),
 )
+
+# Signed-in coordinator app sessions (services/evaluator/ui/sessions.py): keyed by a hash of the
+# cookie's session id; the coordinator's token is stored encrypted under a key derived from
+# that id, so the table alone yields neither a usable cookie nor a token.
+ui_session = Table(
+    "evaluator_ui_session",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("client", String(128), nullable=False),
+    Column("token_sealed", Text, nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("expires_at", Instant, nullable=False),
+    Index("ix_evaluator_ui_session_expiry", "expires_at"),
+)
