@@ -248,6 +248,8 @@ def fact_warnings(fact: ClinicalFact) -> tuple[ReadingNote, ...]:
     """Every element of a fact (and its components) not read exactly: unread first, then notes,
     each once (components share their parent's time notes)."""
     own = ((fact.unread,) if fact.unread is not None else ()) + fact.notes
+    if fact.dose is not None and fact.dose.unread is not None:
+        own += (fact.dose.unread,)  # a dosage that could not be read (FHIR R4 Dosage)
     parts = tuple(note for part in fact.components for note in fact_warnings(part))
     return tuple(dict.fromkeys((*own, *parts)))
 
