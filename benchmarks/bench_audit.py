@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Column, MetaData, Table, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -34,10 +35,12 @@ from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.tables import records
 from services.audit.core.audit_record import GENESIS_HASH, build_record
 from services.audit.core.chain import DecisionChain
-from services.audit.core.verify import verify_chain
+from services.audit.core.checkpoint_writer import CheckpointWriter
+from services.audit.core.verify import verify
 from shared.infra.db import make_engine
 from shared.infra.migrations import upgrade
-from tests.unit.audit.factories import decision_event
+from shared.infra.signing import TrustedKeys
+from tests.unit.audit.factories import TEST_DECISION_KEY, decision_event
 
 BATCH = 500
 DEFAULT_ADMIN_URL = os.environ.get(
@@ -64,13 +67,30 @@ async def bench(database_url: str, count: int, label: str) -> None:
             await chain.append_many(events[start:start + BATCH], datetime.now(UTC))
         batch_s = time.perf_counter() - started
 
-        with tempfile.TemporaryDirectory() as empty:
+        # Verify as the auditor runs it: checkpoints signed, every evaluator signature checked.
+        decision_keys = TrustedKeys.of([TEST_DECISION_KEY.public_key()])
+        with tempfile.TemporaryDirectory() as folder:
+            key = Ed25519PrivateKey.generate()
+            archive = CheckpointFiles(Path(folder), key.public_key())
+            writer = CheckpointWriter(store, key, archive, lambda: datetime.now(UTC))
+            await writer.write_if_advanced()
             started = time.perf_counter()
-            report = await verify_chain(store, CheckpointFiles(Path(empty),
-                                                               Path(empty) / "none.pub.pem"))
+            full = await verify(store, archive, None, decision_keys)
             verify_s = time.perf_counter() - started
-        if not report.intact or report.records_checked != count:
-            raise SystemExit(f"verification failed: {report.summary}")
+            report = full.report
+            if not report.intact or report.records_checked != count:
+                raise SystemExit(f"verification failed: {report.summary}")
+            # Incremental: a tenth more records since the last intact walk, then a checkpoint.
+            newer = [decision_event(f"pk_bench_{i % 200}", i)
+                     for i in range(count, count + count // 10)]
+            await chain.append_many(newer, datetime.now(UTC))
+            await writer.write_if_advanced()
+            started = time.perf_counter()
+            resumed = await verify(store, archive, None, decision_keys,
+                                   resume=full.verified_through)
+            incremental_s = time.perf_counter() - started
+            if not resumed.report.intact or resumed.resumed_at != count:
+                raise SystemExit(f"incremental verification failed: {resumed.report.summary}")
 
         # Same columns, keys and unique constraints; no trigger, no foreign key, no index.
         raw_table = Table("bench_raw_audit_record", MetaData(), *(
@@ -93,12 +113,17 @@ async def bench(database_url: str, count: int, label: str) -> None:
         await engine.dispose()
 
     RESULTS[label] = {"single": half / single_s, "batch": (count - half) / batch_s,
-                      "verify": count / verify_s, "raw_executemany": count / raw_s}
+                      "verify": count / verify_s, "raw_executemany": count / raw_s,
+                      "verify_incremental_s": incremental_s,
+                      "verify_incremental": (count + count // 10) / incremental_s}
     print(f"{label}: {count} records")
     print(f"  audit ingest, one decision per transaction  {half / single_s:>10,.0f} records/s")
     print(f"  audit ingest, batches of {BATCH} (the service)  "
           f"{(count - half) / batch_s:>10,.0f} records/s")
-    print(f"  verify (walk + rehash + snapshots)          {count / verify_s:>10,.0f} records/s")
+    print(f"  verify, full (rehash, snapshots, signatures) {count / verify_s:>9,.0f} records/s")
+    print(f"  verify, incremental after {count // 10} new records  "
+          f"{incremental_s * 1000:>7,.0f} ms "
+          f"({(count + count // 10) / incremental_s:,.0f} records/s of chain covered)")
     print(f"  raw executemany of the same rows            {count / raw_s:>10,.0f} rows/s")
 
 

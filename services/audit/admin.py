@@ -13,6 +13,7 @@ from uuid import UUID
 from services.audit.adapters.checkpoint_files import CheckpointFiles
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.record_queries import SqlRecordQueries
+from services.audit.adapters.verified_state import read_verified, write_verified
 from services.audit.core.chain_walk import Expectations, VerificationReport
 from services.audit.core.ports import SignatureCheck
 from services.audit.core.replay import (
@@ -22,27 +23,37 @@ from services.audit.core.replay import (
     installed_engine,
     replay,
 )
-from services.audit.core.verify import verify_chain
+from services.audit.core.verify import Verification
+from services.audit.core.verify import verify as run_verify
 from shared.infra.db import make_engine
 
 __all__ = [
-    "EngineUnavailable", "Expectations", "ReplayResult", "VerificationReport",
+    "EngineUnavailable", "Expectations", "ReplayResult", "Verification", "VerificationReport",
     "engine_for_text", "installed_engine", "load_for_replay", "replay", "verify",
 ]
 
 
 async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
                  expectations: Expectations,
-                 decision_keys: SignatureCheck | None = None) -> VerificationReport:
+                 decision_keys: SignatureCheck | None = None,
+                 state: Path | None = None, full: bool = True) -> Verification:
     """Walk the chain in the database at ``database_url`` against the checkpoints in
     ``checkpoint_dir`` signed by the Ed25519 key at ``public_key``; every record's evaluator
-    signature is checked against ``decision_keys`` (None skips that check)."""
+    signature is checked against ``decision_keys`` (None skips that check).
+
+    ``state``: the file where the last intact walk ended; unless ``full``, the walk resumes
+    there (``core.verify``), and an intact walk moves it forward."""
+    resume = read_verified(state) if state is not None and not full else None
     engine = make_engine(database_url)
     try:
         archive = CheckpointFiles(checkpoint_dir, public_key)
-        return await verify_chain(SqlChainStore(engine), archive, expectations, decision_keys)
+        verification = await run_verify(SqlChainStore(engine), archive, expectations,
+                                        decision_keys, resume)
     finally:
         await engine.dispose()
+    if state is not None and verification.verified_through is not None:
+        write_verified(state, verification.verified_through)
+    return verification
 
 
 async def load_for_replay(database_url: str, decision_id: UUID,

@@ -54,6 +54,15 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
                         help="the newest checkpoint must be younger than this (e.g. 300s, "
                              "10m, 2h, 1d; a few AUDIT_CHECKPOINT_INTERVAL_S): older is stale, "
                              "as when the later checkpoint files were deleted")
+    verify.add_argument("--state", type=Path, metavar="FILE",
+                        help="incremental: resume after the checkpoint where the last intact "
+                             "walk recorded in FILE ended, rehash only the records after it, "
+                             "and record the new end there (keep FILE where the audit host "
+                             "cannot write). Without it every record is rehashed")
+    verify.add_argument("--full", action="store_true",
+                        help="with --state: rehash every record anyway (run one now and then: "
+                             "an incremental walk does not see changes to records it "
+                             "verified before), then record the new end in FILE")
     verify.add_argument("--decision-key", type=Path, action="append", metavar="PEM",
                         help="an evaluator public key (or a folder of *.pub.pem) decisions may "
                              "be signed with; repeatable (default AUDIT_DECISION_KEYS and "
@@ -93,11 +102,19 @@ def _verify(args: argparse.Namespace) -> int:
     keys = TrustedKeys(args.decision_key or (*settings.decision_key_paths(),
                                              *settings.retired_decision_key_paths()))
     try:
-        report = asyncio.run(_run_verify(url, checkpoint_dir, public_key, expectations, keys))
+        verification = asyncio.run(admin.verify(url, checkpoint_dir, public_key, expectations,
+                                                keys, state=args.state, full=args.full))
     except Exception as error:  # the tool reports why it could not verify, never a traceback
         print(f"could not verify: {type(error).__name__}: {error}", file=sys.stderr)
         return CANNOT_RUN
-    print(report.model_dump_json(indent=2) if args.json else _verify_text(report))
+    report = verification.report
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(_verify_text(report))
+        if verification.resumed_at is not None:
+            print(f"incremental: records 1..{verification.resumed_at} were verified by an "
+                  f"earlier walk ({args.state}); --full rehashes them too")
     return INTACT if report.intact else TAMPERED
 
 
@@ -111,11 +128,6 @@ def _duration(text: str) -> timedelta:
     if not 0 < seconds < 10 * 365 * 86400:
         raise argparse.ArgumentTypeError(f"not a usable duration: {text!r}")
     return timedelta(seconds=seconds)
-
-
-async def _run_verify(url: str, checkpoint_dir: Path, public_key: Path,
-                      expectations: Expectations, keys: TrustedKeys) -> VerificationReport:
-    return await admin.verify(url, checkpoint_dir, public_key, expectations, keys)
 
 
 def _verify_text(report: VerificationReport) -> str:

@@ -8,13 +8,16 @@ record breaks the chain from that point on.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from services.audit.core.record_hashing import fast_hash, is_one_json_value
 from shared.canonical import canonical_json, content_hash
 from shared.contracts.events import DecisionMade
+from shared.contracts.signatures import decision_digest, decision_signed_form
 from shared.time import iso_z
 
 GENESIS_HASH = "sha256:" + "0" * 64
@@ -49,12 +52,23 @@ class AuditRecord:
     signature: str | None = None
 
     def columns(self) -> dict[str, Any]:
-        return asdict(self)
+        """Column name -> value (the values are immutable: no copy needed)."""
+        return {name: getattr(self, name) for name in _COLUMNS}
 
 
-def hashed_form(values: dict[str, Any]) -> dict[str, Any]:
+def hashed_form(values: Mapping[str, Any]) -> dict[str, Any]:
     """The canonical form a record hash is computed over (everything except the hash itself)."""
-    return {
+    form = _scalar_form(values)
+    form["decision"] = json.loads(values["decision"])
+    if values.get("registry_change") is not None:
+        form["registry_change"] = json.loads(values["registry_change"])
+    return form
+
+
+def _scalar_form(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The hashed form without the fields stored as canonical JSON text (decision, registry
+    change): strings, integers and nulls only."""
+    form = {
         "sequence": int(values["sequence"]),
         "decision_id": str(values["decision_id"]),
         "event_id": str(values["event_id"]),
@@ -71,33 +85,60 @@ def hashed_form(values: dict[str, Any]) -> dict[str, Any]:
         "as_of": iso_z(values["as_of"]),
         "decided_at": iso_z(values["decided_at"]),
         "recorded_at": iso_z(values["recorded_at"]),
-        "decision": json.loads(values["decision"]),
         "snapshot_hash": values["snapshot_hash"],
         "prev_hash": values["prev_hash"],
-    } | _registry_form(values) | _signature_form(values)
-
-
-def _registry_form(values: dict[str, Any]) -> dict[str, Any]:
-    """The trial text hash and the registry change, hashed only when present: records made
-    before the registry existed keep the hash they were chained with."""
-    form: dict[str, Any] = {}
+    }
+    # The trial text hash and the registry change are hashed only when present: records made
+    # before the registry existed keep the hash they were chained with.
     if values.get("trial_content_hash") is not None:
         form["trial_content_hash"] = values["trial_content_hash"]
-    if values.get("registry_change") is not None:
-        form["registry_change"] = json.loads(values["registry_change"])
+    # The evaluator's signature likewise: records stored before decisions were signed keep the
+    # hash they were chained with.
+    if values.get("signature") is not None:
+        form["signed_by"] = values["signed_by"]
+        form["signature"] = values["signature"]
     return form
 
 
-def _signature_form(values: dict[str, Any]) -> dict[str, Any]:
-    """The evaluator's signature, hashed only when present: records stored before decisions
-    were signed keep the hash they were chained with."""
-    if values.get("signature") is None:
-        return {}
-    return {"signed_by": values["signed_by"], "signature": values["signature"]}
-
-
-def record_hash(values: dict[str, Any]) -> str:
+def record_hash(values: Mapping[str, Any]) -> str:
+    """The reference: ``sha256:`` of the canonical JSON (``shared.canonical``) of the hashed
+    form, the decision and registry change read from their stored JSON."""
     return content_hash(hashed_form(values))
+
+
+def hash_matches(values: Mapping[str, Any]) -> bool:
+    """Whether the record still hashes to its stored ``record_hash``: the same answer as
+    comparing with ``record_hash(values)`` (False where that raises), mostly without
+    re-serialising the decision (``record_hashing``)."""
+    try:
+        texts = _stored_texts(values)
+        if texts is not None and all(is_one_json_value(text) for text in texts.values()):
+            fast = fast_hash(_scalar_form(values) | dict.fromkeys(texts), texts)
+            if fast is not None and fast == values["record_hash"]:
+                return True
+        return record_hash(values) == values["record_hash"]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
+def signed_digest(values: Mapping[str, Any]) -> str:
+    """``shared.contracts.signatures.decision_digest`` of a stored record, byte for byte, mostly
+    without re-serialising the decision (``record_hashing``); the reference when a stored text
+    is not one JSON value or a field is of another type."""
+    texts = _stored_texts(values)
+    if texts is not None and all(is_one_json_value(text) for text in texts.values()):
+        form = decision_signed_form({**values, "decision": None, "registry_change": None})
+        fast = fast_hash(form | dict.fromkeys(texts), texts)
+        if fast is not None:
+            return fast
+    return decision_digest(values)
+
+
+def _stored_texts(values: Mapping[str, Any]) -> dict[str, str] | None:
+    texts = {"decision": values["decision"]}
+    if values.get("registry_change") is not None:
+        texts["registry_change"] = values["registry_change"]
+    return texts if all(isinstance(text, str) for text in texts.values()) else None
 
 
 def build_record(event: DecisionMade, sequence: int, prev_hash: str,
@@ -129,7 +170,14 @@ def build_record(event: DecisionMade, sequence: int, prev_hash: str,
         "signed_by": event.signature.key_id if event.signature else None,
         "signature": event.signature.value if event.signature else None,
     }
-    return AuditRecord(**values, record_hash=record_hash(values))
+    # The texts were just written canonical: spliced as they are, the hash is byte for byte
+    # the reference's (record_hashing; held against it by tests/unit/audit/test_record_hashing).
+    texts = _stored_texts(values) or {}
+    fast = fast_hash(_scalar_form(values) | dict.fromkeys(texts), texts)
+    return AuditRecord(**values, record_hash=fast if fast is not None else record_hash(values))
+
+
+_COLUMNS = tuple(field.name for field in fields(AuditRecord))
 
 
 def _optional_text(value: object) -> str | None:

@@ -1,9 +1,13 @@
 """Appending decisions to the hash chain: each decision stored once, each record linked to the
 one before it, in one exclusive transaction of the chain's store.
+
+Building the records (canonical JSON and hashes) is CPU work: it runs on a worker thread so the
+event loop (and the consumer's heartbeats) stays responsive while a large batch is linked.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,7 +64,8 @@ class DecisionChain:
                     stored = await transaction.stored_decisions({e.decision_id for e in events})
                     known = await transaction.stored_snapshots({e.snapshot_hash for e in events})
                     head = await transaction.head()
-                    linked = _link(events, head, stored, known, recorded_at)
+                    linked = await asyncio.to_thread(_link, events, head, stored, known,
+                                                     recorded_at)
                     if linked.records:
                         await transaction.insert(linked.snapshots, linked.records)
                 return linked.results

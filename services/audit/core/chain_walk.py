@@ -8,15 +8,22 @@ checkpoint names no longer hashes to the signed value.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
-from services.audit.core.audit_record import GENESIS_HASH, record_hash
+from services.audit.core.audit_record import (
+    GENESIS_HASH,
+    hash_matches,
+    record_hash,
+    signed_digest,
+)
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
 from services.audit.core.ports import SignatureCheck
 from shared.canonical import content_hash
@@ -74,16 +81,35 @@ class Expectations:
     max_age: timedelta | None = None
 
 
+@dataclass(frozen=True)
+class VerifiedThrough:
+    """Where an earlier verification found the chain intact, to resume from: the trusted
+    checkpoint at ``sequence`` (its ``digest``), and since which record decisions are signed
+    (None: none were by then)."""
+
+    sequence: int
+    digest: str
+    signed_since: int | None = None
+    recorded_at: datetime | None = None
+
+
 class ChainWalk:
     def __init__(self, checkpoint_sequences: Iterable[int] = (),
                  checkpoints: Iterable[Checkpoint] = (),
                  expectations: Expectations | None = None,
                  require_snapshots: bool = False,
-                 decision_keys: SignatureCheck | None = None) -> None:
+                 decision_keys: SignatureCheck | None = None,
+                 resume_from: Checkpoint | None = None,
+                 resumed: VerifiedThrough | None = None) -> None:
         """``require_snapshots``: every record's snapshot must have been fed (a verifier over a
         whole database sets it; a walk over records alone cannot). ``decision_keys``: check
         each record's evaluator signature against these keys (accepted and retired); once one
-        record is signed, an unsigned record after it is a problem too."""
+        record is signed, an unsigned record after it is a problem too.
+
+        ``resume_from``/``resumed``: records up to that trusted checkpoint were verified before
+        (``resumed``): feed only the records after it. The first must link to the hash the
+        checkpoint signed, so a rewrite reaching back before it is still seen; a change inside
+        the verified part is seen only by a full walk."""
         self._require_snapshots = require_snapshots
         self._decision_keys = decision_keys
         self._signed_since: int | None = None
@@ -108,6 +134,29 @@ class ChainWalk:
         self._problem: Problem | None = None
         self._snapshot_problem: Problem | None = None
         self._snapshots_checked = 0
+        self._recorded_at: dict[int, datetime] = {}
+        if resume_from is not None and resumed is not None:
+            self._expected = resume_from.sequence + 1
+            self._prev_hash = resume_from.head_hash
+            self._last_good = self._head = resume_from.sequence
+            self._signed_since = resumed.signed_since
+            self._last_recorded_at = resumed.recorded_at
+            for checkpoint in checkpoints:
+                if checkpoint.sequence <= resume_from.sequence:
+                    self._hashes_at[checkpoint.sequence] = checkpoint.head_hash
+
+    def snapshots_used(self) -> set[str]:
+        """The snapshot hashes of the records fed."""
+        return set(self._snapshot_first_use)
+
+    def verified_through(self, checkpoints: list[Checkpoint]) -> VerifiedThrough | None:
+        """The newest checkpoint this walk matched, to resume from next time (None: none)."""
+        _, covered = self._against_checkpoints(checkpoints)
+        matched = [c for c in checkpoints if c.sequence == covered and covered > 0]
+        if not matched:
+            return None
+        return VerifiedThrough(covered, matched[0].digest(), self._signed_since,
+                               self._recorded_at.get(covered))
 
     def feed(self, row: Mapping[str, Any]) -> None:
         self._checked += 1
@@ -151,7 +200,10 @@ class ChainWalk:
         signature = EventSignature.model_construct(key_id=str(row.get("signed_by")),
                                                    value=str(row["signature"]))
         try:
-            refusal = keys.refusal(signature, decision_digest(row), new_event=False)
+            refusal = keys.refusal(signature, signed_digest(row), new_event=False)
+            if refusal is not None and refusal.kind == "invalid":
+                # The fast digest splices the stored text as it is; the reference reads it.
+                refusal = keys.refusal(signature, decision_digest(row), new_event=False)
             mismatch = _columns_against_decision(row)
         except (ValueError, TypeError, KeyError):
             return Problem(sequence=sequence, kind="signature-invalid",
@@ -173,7 +225,7 @@ class ChainWalk:
         if sequence > self._expected:
             return Problem(sequence=self._expected, kind="removed",
                            detail=f"records {self._expected}..{sequence - 1} are missing")
-        if _hash_or_none(row) != row["record_hash"]:
+        if not hash_matches(row):
             written_as = _written_position(row, sequence)
             if written_as is not None:
                 return Problem(sequence=sequence, kind="reordered",
@@ -195,12 +247,14 @@ class ChainWalk:
         self._expected += 1
         if sequence in self._watched:
             self._hashes_at[sequence] = row["record_hash"]
+            if isinstance(row.get("recorded_at"), datetime):
+                self._recorded_at[sequence] = as_utc(row["recorded_at"])
         return None
 
     def feed_snapshot(self, snapshot_hash: str, body: str) -> None:
         self._snapshots_checked += 1
         self._stored_snapshots.add(snapshot_hash)
-        if self._snapshot_problem is None and _snapshot_hash(body) != snapshot_hash:
+        if self._snapshot_problem is None and not _snapshot_matches(snapshot_hash, body):
             self._snapshot_problem = Problem(
                 sequence=None, kind="snapshot-altered",
                 detail=f"input snapshot {snapshot_hash} no longer matches its hash")
@@ -308,7 +362,10 @@ def _written_position(row: Mapping[str, Any], sequence: int) -> int | None:
 
 def _columns_against_decision(row: Mapping[str, Any]) -> str | None:
     """The first column copied out of the (signed) decision JSON that no longer says the same."""
-    decision = json.loads(row["decision"])
+    try:
+        decision = orjson.loads(row["decision"])
+    except orjson.JSONDecodeError:  # NaN, integers beyond 64 bits: what json reads
+        decision = json.loads(row["decision"])
     copied = {"trial_id": decision["trial"]["id"], "trial_version": decision["trial"]["version"],
               "status": decision["status"], "engine_version": decision["engine_version"]}
     for column, value in copied.items():
@@ -321,11 +378,16 @@ def _columns_against_decision(row: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _snapshot_hash(body: str) -> str | None:
+def _snapshot_matches(snapshot_hash: str, body: str) -> bool:
+    """Whether the stored snapshot still hashes to its key. Stored as canonical JSON, its own
+    bytes hash right when unchanged; only otherwise is it read and serialised again (the
+    reference), so a snapshot stored with other white space still counts as unchanged."""
     try:
-        return content_hash(json.loads(body))
+        if "sha256:" + hashlib.sha256(body.encode()).hexdigest() == snapshot_hash:
+            return True
+        return content_hash(json.loads(body)) == snapshot_hash
     except ValueError:
-        return None
+        return False
 
 
 def _checkpoint_gaps(checkpoints: list[Checkpoint]) -> list[Problem]:

@@ -2,16 +2,39 @@
 
 Checkpoints are read before the records so a checkpoint written while the walk runs can never
 name a record the walk has not seen (the chain only grows).
+
+A full walk rehashes every record and snapshot. An incremental one resumes at the newest
+checkpoint an earlier walk found intact (``VerifiedThrough``), when that checkpoint is still
+trusted: it rehashes only the records after it (and the snapshots they use), and the first of
+them must link to the hash the checkpoint signed. What changed inside the part verified before
+is seen only by a full walk, which is why the auditor runs one now and then (``--full``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.audit.core.chain_walk import ChainWalk, Expectations, VerificationReport
+from services.audit.core.chain_walk import (
+    ChainWalk,
+    Expectations,
+    VerificationReport,
+    VerifiedThrough,
+)
+from services.audit.core.checkpoints import Checkpoint
 from services.audit.core.ports import ChainStore, CheckpointArchive, SignatureCheck
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A report, where the walk resumed (None: a full walk) and where the next may resume
+    (None: nothing to resume from, or the chain is not intact)."""
+
+    report: VerificationReport
+    resumed_at: int | None
+    verified_through: VerifiedThrough | None
 
 
 async def verify_chain(store: ChainStore, archive: CheckpointArchive,
@@ -21,17 +44,44 @@ async def verify_chain(store: ChainStore, archive: CheckpointArchive,
 
     ``decision_keys``: the evaluator keys (accepted and retired) each record's signature is
     checked against; None skips that check."""
+    return (await verify(store, archive, expectations, decision_keys)).report
+
+
+async def verify(store: ChainStore, archive: CheckpointArchive,
+                 expectations: Expectations | None = None,
+                 decision_keys: SignatureCheck | None = None,
+                 resume: VerifiedThrough | None = None) -> Verification:
+    """``resume``: walk only what follows that checkpoint, when it is still trusted (else the
+    whole chain)."""
     trusted, rejected = await asyncio.to_thread(archive.load)
+    start = _still_trusted(trusted, resume)
     walk = ChainWalk((c.sequence for c in trusted), trusted,
                      expectations or Expectations(now=datetime.now(UTC)),
-                     require_snapshots=True, decision_keys=decision_keys)
+                     require_snapshots=True, decision_keys=decision_keys,
+                     resume_from=start, resumed=resume if start else None)
     # Hashing is CPU work: a worker thread keeps the service's event loop (and the consumer's
     # heartbeats) responsive while a long chain is verified.
-    async for batch in store.record_batches():
+    async for batch in store.record_batches(after=start.sequence if start else 0):
         await asyncio.to_thread(_feed_records, walk, batch)
-    async for snapshots in store.snapshot_batches():
-        await asyncio.to_thread(_feed_snapshots, walk, snapshots)
-    return walk.report(trusted, rejected)
+    if start is None:
+        async for snapshots in store.snapshot_batches():
+            await asyncio.to_thread(_feed_snapshots, walk, snapshots)
+    else:
+        used = await store.snapshots(walk.snapshots_used())
+        await asyncio.to_thread(_feed_snapshots, walk, used)
+    report = walk.report(trusted, rejected)
+    return Verification(report, start.sequence if start else None,
+                        walk.verified_through(trusted) if report.intact else None)
+
+
+def _still_trusted(trusted: list[Checkpoint],
+                   resume: VerifiedThrough | None) -> Checkpoint | None:
+    if resume is None:
+        return None
+    for checkpoint in trusted:
+        if checkpoint.sequence == resume.sequence and checkpoint.digest() == resume.digest:
+            return checkpoint
+    return None
 
 
 def _feed_records(walk: ChainWalk, rows: list[dict[str, Any]]) -> None:

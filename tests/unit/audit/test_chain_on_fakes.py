@@ -14,11 +14,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.core.audit_record import GENESIS_HASH, build_record, record_hash
 from services.audit.core.chain import DecisionChain
-from services.audit.core.chain_walk import Expectations, VerificationReport
+from services.audit.core.chain_walk import Expectations, VerificationReport, VerifiedThrough
 from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.audit.core.checkpoints import RejectedCheckpoint
 from services.audit.core.ports import StoreUnavailable
-from services.audit.core.verify import verify_chain
+from services.audit.core.verify import verify, verify_chain
 from tests.unit.audit.chain_fixtures import rehash_from
 from tests.unit.audit.factories import BASE_TIME, decision_event
 from tests.unit.audit.fakes import InMemoryChainStore, InMemoryCheckpoints
@@ -238,3 +238,60 @@ async def test_a_record_whose_decision_is_no_longer_json_is_named_altered() -> N
     report = await verified(store, archive)
     assert report.first_problem is not None
     assert report.first_problem.sequence == 2
+
+
+async def test_an_incremental_walk_rehashes_only_the_records_after_the_last_verified_point(
+        ) -> None:
+    store, archive = await filled(12, checkpoint_every=4)
+    first = await verify(store, archive, Expectations(now=NOW))
+    assert first.resumed_at is None
+    assert first.verified_through is not None
+    assert first.verified_through.sequence == 12
+    chain = DecisionChain(store)
+    writer = CheckpointWriter(store, KEY, archive, lambda: NOW)
+    for index in range(12, 15):
+        await chain.append(decision_event(f"pk_{index % 3}", index), recorded(index))
+    await writer.write_if_advanced()
+    second = await verify(store, archive, Expectations(now=NOW), resume=first.verified_through)
+    assert second.resumed_at == 12
+    assert second.report.intact, second.report.summary
+    assert second.report.records_checked == 3
+    assert second.report.verified_up_to == 15
+    assert second.verified_through is not None
+    assert second.verified_through.sequence == 15
+
+
+async def test_a_rewrite_reaching_back_before_the_resume_point_breaks_the_link() -> None:
+    store, archive = await filled(12, checkpoint_every=4)
+    at_8 = next(c for c in archive.kept if c.sequence == 8)
+    rows = store.records
+    rows[7] = {**rows[7], "patient_key": "pk_forged"}  # record 8, then every hash after it
+    store.records = rehash_from(rows, 7)
+    resumed = await verify(store, archive, Expectations(now=NOW),
+                           resume=VerifiedThrough(8, at_8.digest()))
+    assert resumed.resumed_at == 8
+    assert resumed.report.first_problem is not None
+    assert (resumed.report.first_problem.kind, resumed.report.first_problem.sequence) == (
+        "altered", 8)
+
+
+async def test_a_change_inside_the_verified_part_is_seen_by_a_full_walk_only() -> None:
+    store, archive = await filled(12, checkpoint_every=4)
+    first = await verify(store, archive, Expectations(now=NOW))
+    store.records[2]["status"] = "x"
+    resumed = await verify(store, archive, Expectations(now=NOW), resume=first.verified_through)
+    assert resumed.report.intact  # by design: --full exists for this
+    full = await verify(store, archive, Expectations(now=NOW))
+    assert full.report.first_problem is not None
+    assert full.report.first_problem.sequence == 3
+    assert full.verified_through is None
+
+
+async def test_a_resume_point_that_names_no_trusted_checkpoint_means_a_full_walk() -> None:
+    store, archive = await filled(8, checkpoint_every=4)
+    forged = VerifiedThrough(8, "sha256:" + "0" * 64)
+    store.records[1]["status"] = "x"
+    result = await verify(store, archive, Expectations(now=NOW), resume=forged)
+    assert result.resumed_at is None
+    assert result.report.first_problem is not None
+    assert result.report.first_problem.sequence == 2

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import String, Uuid, insert, select, text, type_coerce
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,6 +30,9 @@ from services.audit.core.ports import (
 )
 
 CHAIN_LOCK_KEY = 0x7472_6961_6C77_6174  # "trialwat": the advisory lock of the audit chain
+_UUID_NAMES = tuple(c.name for c in records.columns if isinstance(c.type, Uuid))
+_UUIDS_AS_TEXT = [type_coerce(c, String()).label(c.name) if c.name in _UUID_NAMES else c
+                  for c in records.columns]
 
 
 class SqlChainStore:
@@ -64,12 +67,23 @@ class SqlChainStore:
 
     async def record_batches(self, after: int = 0, batch_size: int = 2000,
                              ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Keyset-paginated: one short read per batch, never a long-held cursor."""
+        """Keyset-paginated: one short read per batch, never a long-held cursor.
+
+        Identifiers come back as their canonical text (what the record hash covers), not as
+        ``uuid.UUID``: building one per identifier was a third of the read. A stored value that
+        is no identifier at all then fails its record's hash instead of the whole read."""
+        text_ids = self._engine.dialect.name == "sqlite"  # stored as 32 hex digits there
         while True:
-            query = (select(records).where(records.c.sequence > after)
+            query = (select(*_UUIDS_AS_TEXT).where(records.c.sequence > after)
                      .order_by(records.c.sequence).limit(batch_size))
             async with self._engine.connect() as connection:
-                rows = [dict(row) for row in (await connection.execute(query)).mappings()]
+                result = await connection.execute(query)
+                names = list(result.keys())
+                rows = [dict(zip(names, row, strict=True)) for row in result.all()]
+            if text_ids:
+                for row in rows:
+                    for name in _UUID_NAMES:
+                        row[name] = _dashed(row[name])
             if rows:
                 yield rows
             if len(rows) < batch_size:
@@ -127,6 +141,13 @@ class SqlChainTransaction:
         if new_records:
             await self._connection.execute(insert(records),
                                            [record.columns() for record in new_records])
+
+
+def _dashed(value: Any) -> Any:
+    """32 hex digits as the 8-4-4-4-12 text ``str(uuid.UUID)`` gives; anything else as it is."""
+    if isinstance(value, str) and len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return value
 
 
 async def _head(connection: AsyncConnection) -> ChainHead:
