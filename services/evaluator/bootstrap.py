@@ -22,6 +22,7 @@ from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener, 
 from services.evaluator.adapters.http import api, registry_api
 from services.evaluator.adapters.messaging import PatientEventHandler
 from services.evaluator.adapters.outbox import OutboxSender
+from services.evaluator.adapters.patient_cache import PatientCache
 from services.evaluator.adapters.published_scan import PublishedScan
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
@@ -82,8 +83,10 @@ def build_app(
     zone = ZoneInfo(settings.site_timezone)
     context = screening_context(chosen, clock, zone)
 
+    patients = PatientCache()  # this process's patients, between batches
+
     def unit_of_work() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions, chosen, clock)
+        return SqlUnitOfWork(sessions, chosen, clock, patients)
 
     handler = PatientEventHandler(unit_of_work, context, sender, DeadLetters(broker, SERVICE))
     broker.subscriber(

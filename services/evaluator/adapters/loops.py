@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters import webhooks
 from services.evaluator.adapters.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
-from services.evaluator.adapters.outbox import OutboxSender, message_of
+from services.evaluator.adapters.outbox import OutboxSender, messages_of
 from services.evaluator.adapters.sql import amendments
 from services.evaluator.adapters.webhook_targets import TargetRefused, check_target
 from services.evaluator.core.clock import Clock
@@ -49,7 +49,7 @@ def timer_step(
     async def step() -> int:
         async with uow() as work:
             staged = await fire_due_timers(work, context)
-        await sender.send([message_of(e) for e in staged], context.clock())
+        await sender.send(messages_of(staged), context.clock())
         TIMERS_FIRED.inc(sum(isinstance(e, DecisionMade) for e in staged))
         return len(staged)
 

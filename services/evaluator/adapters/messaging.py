@@ -21,7 +21,7 @@ from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter, ValidationError
 
 from services.evaluator.adapters.metrics import EVENT_SECONDS, EVENTS
-from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender, message_of
+from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender, messages_of
 from services.evaluator.adapters.transient_errors import TRANSIENT_ERRORS
 from services.evaluator.core.patient_events import apply_patient_events
 from services.evaluator.core.ports import UnitOfWork
@@ -92,7 +92,7 @@ class PatientEventHandler:
                 outcome.poison.append((record, f"not a valid patient event: {error}"))
         async with self._uow() as uow:
             applied = await apply_patient_events(uow, self._context, [e for _, e in decoded])
-        outcome.staged = [message_of(e) for e in applied.staged]
+        outcome.staged = messages_of(applied.staged)
         outcome.applied = applied.applied
         outcome.redelivered_keys = applied.redelivered_keys
         outcome.poison += [(decoded[index][0], reason) for index, reason in applied.rejected]

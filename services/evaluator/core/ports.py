@@ -26,7 +26,14 @@ class Screener(Protocol):
     """Evaluates one trial version for one patient at one instant; lists the shipped trials;
     compiles a trial version from the registry's stored text."""
 
-    def evaluate(self, trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision: ...
+    def evaluate(
+        self, trial: TrialRef, facts: PatientFacts, as_of: datetime,
+        patient_key: str | None = None,
+    ) -> Decision:
+        """The decision for ``facts`` at ``as_of``. ``patient_key`` lets a screener reuse what
+        it kept from this patient's previous evaluation (incremental); the decision must equal
+        the one it would give without it."""
+        ...
 
     def active_trials(self) -> tuple[TrialRef, ...]: ...
 

@@ -319,7 +319,7 @@ class Screening:
         """An engine failure on one patient must not lose their update nor block other trials:
         the decision is undetermined (never eligible), and the failure is logged and counted."""
         try:
-            return self._context.screener.evaluate(trial, state.facts, as_of)
+            return self._context.screener.evaluate(trial, state.facts, as_of, state.patient_key)
         except Exception as error:
             self._context.on_engine_failure(trial, error)
             log.exception("criteria engine failed", trial=trial.id, version=trial.version)

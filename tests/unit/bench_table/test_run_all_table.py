@@ -13,6 +13,13 @@ CANNED = {
                      "single Observations, 32 clients": {"requests_per_s": 80.0,
                                                          "p99_ms": 400.0}},
     "bench_audit": {"sqlite": {"batch": 600.0, "raw_executemany": 1000.0, "verify": 14000.0}},
+    "bench_screening": {
+        "trials": {"1 trial, incremental": {"cpu_ms": 10.0},
+                   "30 trials, incremental": {"cpu_ms": 30.0},
+                   "30 trials, full": {"cpu_ms": 300.0}, "ratio_cpu": 3.0},
+        "growth": {"1000": {"cpu_events_per_s": 400.0}, "100000": {"cpu_events_per_s": 100.0},
+                   "memory_per_patient_bytes": 2048.0},
+    },
 }
 
 
@@ -29,6 +36,11 @@ def test_each_goal_is_judged_on_its_ratio_to_the_ceiling_of_the_same_run() -> No
     assert by_stage(rows, "engine full").met is False
     assert by_stage(rows, "engine full").note == "5.0x short"
     assert by_stage(rows, "engine after one new result").met is True
+    trials = by_stage(rows, "evaluator, new result read by 1 trial")
+    assert (trials.ratio, trials.met) == ("3.0x", False)
+    growth = by_stage(rows, "growth")
+    assert (growth.figure, growth.ratio, growth.met) == ("400 / 100", "0.25x", False)
+    assert "2 KiB" in growth.note
     intake = by_stage(rows, "intake")
     assert (intake.ratio, intake.met) == ("0.4%", False)
 

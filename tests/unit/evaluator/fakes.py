@@ -69,7 +69,10 @@ class OneLabScreener:
     def load_text(self, text: str) -> TrialRef:
         raise NotImplementedError("the test screener has one built-in trial")
 
-    def evaluate(self, trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision:
+    def evaluate(
+        self, trial: TrialRef, facts: PatientFacts, as_of: datetime,
+        patient_key: str | None = None,
+    ) -> Decision:
         self.calls += 1
         lab, lab_review = _lab_criterion(facts, as_of)
         washout, washout_review = _washout_criterion(facts, as_of)

@@ -228,9 +228,12 @@ class PoisonedScreener(OneLabScreener):
     """Raises outside the engine (where no engine-failure policy applies) for a patient with
     a fact called ``poison``."""
 
-    def evaluate(self, trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision:
+    def evaluate(
+        self, trial: TrialRef, facts: PatientFacts, as_of: datetime,
+        patient_key: str | None = None,
+    ) -> Decision:
         self.poisoned = any(f.fact_id == "poison" for f in facts.facts)
-        return super().evaluate(trial, facts, as_of)
+        return super().evaluate(trial, facts, as_of, patient_key)
 
     def content_hash(self, trial: TrialRef) -> str | None:
         if self.poisoned:
@@ -257,10 +260,12 @@ async def test_an_engine_failure_is_undetermined_and_counted_and_the_update_is_k
     evaluator = Evaluator((TEST_TRIAL, SECOND_TRIAL))
     original = evaluator.screener.evaluate
 
-    def evaluate(trial: TrialRef, facts: PatientFacts, as_of: datetime) -> Decision:
+    def evaluate(
+        trial: TrialRef, facts: PatientFacts, as_of: datetime, patient_key: str | None = None,
+    ) -> Decision:
         if trial == SECOND_TRIAL:
             raise ZeroDivisionError("engine bug")
-        return original(trial, facts, as_of)
+        return original(trial, facts, as_of, patient_key)
 
     evaluator.screener.evaluate = evaluate  # type: ignore[method-assign]
     outcome = await evaluator.apply(patient_updated(

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters import webhooks
 from services.evaluator.adapters.metrics import ENGINE_FAILURES
-from services.evaluator.adapters.outbox import message_of, stage
+from services.evaluator.adapters.outbox import messages_of, stage
+from services.evaluator.adapters.patient_cache import PatientCache
 from services.evaluator.adapters.sql import trial_registry
 from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates, upsert_many
 from services.evaluator.adapters.sql.tables import (
@@ -58,8 +59,20 @@ def screening_context(screener: Screener, clock: Clock, zone: tzinfo = UTC) -> S
 
 
 class SqlPatientRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """Patients in the evaluator's tables; ``cache`` spares re-reading what this process
+    committed (``PatientCache``), and learns what this transaction writes once it commits
+    (``committed``)."""
+
+    def __init__(self, session: AsyncSession, cache: PatientCache | None = None) -> None:
         self._session = session
+        self._cache = cache if cache is not None else PatientCache(0)
+        self._written_states: dict[str, PatientState] = {}
+        self._written_statuses: dict[PairKey, CurrentStatus] = {}
+        self._forgotten: set[str] = set()
+
+    def committed(self) -> None:
+        """The transaction committed: what it wrote may be served from memory from now on."""
+        self._cache.commit(self._written_states, self._written_statuses, self._forgotten)
 
     async def processed(self, event_ids: Sequence[str]) -> set[str]:
         found = await self._session.execute(
@@ -67,34 +80,49 @@ class SqlPatientRepository:
         return {r.event_id for r in found}
 
     async def load(self, patient_keys: Sequence[str]) -> PatientRecords:
-        session, keys = self._session, list(patient_keys)
+        session, keys, cache = self._session, list(patient_keys), self._cache
         rows = await session.execute(
             select(patient_state).where(patient_state.c.patient_key.in_(keys))
             .order_by(patient_state.c.patient_key).with_for_update())
         found = {r.patient_key: r for r in rows}
+        cached = {key: cache.facts(key, row.state_version) for key, row in found.items()}
+        missing = [key for key, facts in cached.items() if facts is None]
         facts: dict[str, list[ClinicalFact]] = {}
-        for r in await session.execute(
-            select(patient_fact.c.patient_key, patient_fact.c.fact)
-            .where(patient_fact.c.patient_key.in_(keys))
-        ):
-            facts.setdefault(r.patient_key, []).append(ClinicalFact.model_validate(r.fact))
+        if missing:
+            for r in await session.execute(
+                select(patient_fact.c.patient_key, patient_fact.c.fact)
+                .where(patient_fact.c.patient_key.in_(missing))
+            ):
+                facts.setdefault(r.patient_key, []).append(ClinicalFact.model_validate(r.fact))
         states = {
-            key: PatientState(key, row.state_version, PatientFacts(
+            key: PatientState(key, row.state_version, cached[key] or PatientFacts(
                 demographics=Demographics.model_validate(row.demographics),
                 facts=ordered(tuple(facts.get(key, ()))),
             ), row.last_as_of)
             for key, row in found.items()
         }
         statuses: dict[PairKey, CurrentStatus] = {}
+        unparsed: list[Any] = []
         for s in await session.execute(
             select(trial_status.c.patient_key, trial_status.c.trial_id, trial_status.c.status,
-                   trial_status.c.decision, trial_status.c.decision_id,
-                   trial_status.c.trial_version)
+                   trial_status.c.decision_id, trial_status.c.trial_version)
             .where(trial_status.c.patient_key.in_(keys))
         ):
-            statuses[(s.patient_key, s.trial_id)] = CurrentStatus(
-                Status(s.status), str(s.decision_id), str(s.trial_version),
-                Decision.model_validate(s.decision) if s.decision is not None else None)
+            known = cache.status(s.patient_key, s.trial_id, str(s.decision_id))
+            if known is not None:
+                statuses[(s.patient_key, s.trial_id)] = known
+            else:
+                unparsed.append(s)
+        if unparsed:
+            stored = {(r.patient_key, r.trial_id): r.decision for r in await session.execute(
+                select(trial_status.c.patient_key, trial_status.c.trial_id,
+                       trial_status.c.decision)
+                .where(trial_status.c.patient_key.in_({s.patient_key for s in unparsed})))}
+            for s in unparsed:
+                decision = stored.get((s.patient_key, s.trial_id))
+                statuses[(s.patient_key, s.trial_id)] = CurrentStatus(
+                    Status(s.status), str(s.decision_id), str(s.trial_version),
+                    Decision.model_validate(decision) if decision is not None else None)
         # read after the state rows are locked: a merge committed meanwhile is seen here
         merges = await session.execute(
             select(patient_merge.c.merged_key, patient_merge.c.surviving_key)
@@ -104,6 +132,13 @@ class SqlPatientRepository:
 
     async def save(self, changes: PatientChanges) -> None:
         session = self._session
+        self._written_states.update(
+            (key, state) for key, (state, _) in changes.states.items())
+        self._written_statuses.update(
+            (pair, CurrentStatus(made.decision.status, str(made.decision_id),
+                                 made.decision.trial.version, made.decision))
+            for pair, made in changes.statuses.items())
+        self._forgotten |= set(changes.merged_away)
         await upsert_many(session, patient_fact,
                           [_fact_row(key, fact) for (key, _), fact in changes.facts.items()],
                           ("patient_key", "fact_id"))
@@ -191,7 +226,7 @@ class SqlDecisionOutbox:
                 for a in raised for hook in hooks.get(a.trial.id, ())])
         await insert_ignoring_duplicates(session, alert, [_alert_row(a) for a in raised])
         # stamped now, after the other writes: the relay's grace counts from about the commit
-        await stage(session, [message_of(e) for e in events], self._clock())
+        await stage(session, messages_of(events), self._clock())
 
     async def _hooks(self) -> dict[str, list[str]]:
         if self._webhooks is None:
@@ -217,10 +252,12 @@ class SqlUnitOfWork:
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], screener: Screener, clock: Clock,
+        cache: PatientCache | None = None,
     ) -> None:
         self._sessions = sessions
         self._screener = screener
         self._clock = clock
+        self._cache = cache
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self._transaction = self._sessions.begin()
@@ -231,7 +268,7 @@ class SqlUnitOfWork:
     def bind(self, session: AsyncSession) -> SqlUnitOfWork:
         """The stores over ``session`` (a transaction the caller runs)."""
         self.session = session
-        self.patients = SqlPatientRepository(session)
+        self.patients = SqlPatientRepository(session, self._cache)
         self.timers = SqlReviewTimers(session)
         self.outbox = SqlDecisionOutbox(session, self._clock)
         self.registry = SqlTrialRegistry(session, self._screener)
@@ -242,6 +279,8 @@ class SqlUnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         await self._transaction.__aexit__(kind, error, traceback)
+        if kind is None:
+            self.patients.committed()
 
 
 def _fact_row(patient_key: str, fact: ClinicalFact) -> dict[str, Any]:
