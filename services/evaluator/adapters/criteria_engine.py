@@ -66,6 +66,8 @@ class CriteriaEngineScreener:
         compiled = compile_text(text, self.tables)
         trial = TrialRef(id=compiled.id, version=compiled.version)
         self._versions[trial], self._hashes[trial] = compiled, content_hash(text)
+        for kept in self._evaluated.values():  # results of the text it replaces are void
+            kept.pop(trial, None)
         return trial
 
     def content_hash(self, trial: TrialRef) -> str | None:

@@ -5,15 +5,18 @@ trial, whatever arrives: new results, corrections of a result, demographics, tim
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.evaluator.adapters import criteria_engine
 from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, PatientUpdate, Quantity
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import apply_update, facts_from_updates
-from shared.eligibility.engine import evaluate
+from shared.eligibility.engine import evaluate, evaluate_incremental
 from shared.eligibility.loader import load_trial
 from tests.unit.eligibility.fhir_builder import AS_OF
 from tests.unit.eligibility.more_trials import eligible_for_all
@@ -81,3 +84,27 @@ def test_a_patient_pushed_out_of_the_bounded_cache_is_evaluated_afresh_the_same(
 
     assert first.model_dump() == evaluate(COMPILED[trial], facts, AS_OF).model_dump()
     assert again.model_dump() == evaluate(COMPILED[trial], more, AS_OF).model_dump()
+
+
+def test_a_trial_version_compiled_again_from_other_text_is_evaluated_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The registry may hold other text for a version than the folder (``load_text``): what
+    was kept from the old compilation must not answer for the new one."""
+    screener = CriteriaEngineScreener(max_patients=10)
+    trial = next(t for t in TRIALS if t.id == "NCT06920433")
+    facts = PatientFacts(demographics=ALIVE, facts=POOL[:60])
+    previous_states: list[object] = []
+
+    def spy(*args: Any) -> Any:
+        previous_states.append(args[3])
+        return evaluate_incremental(*args)
+
+    monkeypatch.setattr(criteria_engine, "evaluate_incremental", spy)
+    screener.evaluate(trial, facts, AS_OF, patient_key="pk-a")
+    screener.evaluate(trial, facts, AS_OF, patient_key="pk-a")
+    text = screener.text_of(trial) or ""
+    assert screener.load_text(text.replace("\ntrial:\n", "\n# re-encoded\ntrial:\n", 1)) == trial
+    screener.evaluate(trial, facts, AS_OF, patient_key="pk-a")
+
+    assert [state is None for state in previous_states] == [True, False, True]
