@@ -300,14 +300,24 @@ def _at_time_bounds(
     imprecise = index.imprecise()
     if not imprecise:
         return computed
+    # only a criterion that read the concept of such a fact can depend on its time (every
+    # criterion is evaluated whole, never short-circuited, so its reads are complete)
+    affected = [
+        c for c in trial.criteria if any(map(index.reads_imprecise, computed[c.id].reads))
+    ]
+    if not affected:
+        return computed
     ends = []
     for latest in (False, True):
         ctx = Context(as_of=moment, index=index.at_bound(latest, moment), tables=trial.tables)
-        ends.append({c.id: _criterion(c, ctx) for c in trial.criteria})
+        ends.append({c.id: _criterion(c, ctx) for c in affected})
     ids = {fact.fact_id: fact for fact in imprecise}
     decided: dict[str, _Computed] = {}
     for criterion in trial.criteria:
         base = computed[criterion.id]
+        if criterion.id not in ends[0]:
+            decided[criterion.id] = base
+            continue
         first, last = ends[0][criterion.id], ends[1][criterion.id]
         reviews = [c.review_at for c in (base, first, last) if c.review_at is not None]
         review = min(reviews, default=None)

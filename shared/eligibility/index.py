@@ -250,6 +250,19 @@ class FactIndex:
             found = self._imprecise = tuple(sorted(seen.values(), key=lambda f: f.fact_id))
         return found
 
+    def reads_imprecise(self, concept: Concept) -> bool:
+        """Whether ``concept`` matches the code of any fact of ``imprecise()``."""
+        keys = {key for fact in self.imprecise() for key in self._keys_of.get(fact.fact_id, ())}
+        if not keys:
+            return False
+        if not concept.keys.isdisjoint(keys):
+            return True
+        for key in keys:
+            system, _, code = key.partition("|")
+            if any(system == s and code.startswith(p) for s, p in concept.prefixes):
+                return True
+        return False
+
     def at_bound(self, latest: bool, as_of: datetime) -> FactIndex:
         """This index with every imprecise fact moved to the first (``latest`` False) or last
         instant it may stand for (its ``time_bounds``; FHIR R4 date, HL7 v2 DTM precision).
@@ -257,13 +270,7 @@ class FactIndex:
         The last instant is never after ``as_of`` nor after the fact was received: a result on
         record was taken by then (a date of today names the part of today that has passed).
         """
-        facts: dict[str, ClinicalFact] = {}
-        for listed in self._by_key.values():
-            for fact in listed:
-                facts.setdefault(fact.fact_id, fact)
-        moved = [_at_bound(fact, latest, as_of) for fact in facts.values()]
-        patient = PatientFacts(demographics=self.demographics, facts=tuple(moved))
-        return FactIndex.build(patient, self._products, self._readable)
+        return self.with_facts(_at_bound(fact, latest, as_of) for fact in self.imprecise())
 
     @property
     def parent(self) -> FactIndex | None:
