@@ -4,10 +4,10 @@ is refused at intake (413), never answered 202 and then retried forever by the r
 The producer refuses a record whose estimated batch size exceeds its ``max_request_size``
 (aiokafka 0.14 ``AIOKafkaProducer._serialize``; default 1,048,576 bytes, configured here by
 ``KAFKA_MAX_REQUEST_SIZE``). The relay publishes each outbox payload as FastStream encodes a
-JSON object: ``json.dumps`` with its default ASCII escaping and separators when orjson is
-absent, which is larger than the compact payload stored. The estimate below is that encoding
+JSON object: compact with orjson installed, else ``json.dumps`` with its default ASCII
+escaping and separators, the larger of the two. The estimate below is that larger encoding
 plus the key and a fixed allowance for the record batch framing and the message headers, so
-it is never smaller than what the producer measures.
+it is never smaller than what the producer measures, whichever encoder FastStream uses.
 """
 
 from __future__ import annotations

@@ -56,7 +56,9 @@ def test_the_estimate_is_never_below_what_the_producer_counts() -> None:
                    ("correlation_id", b"0" * 36)]
         counted = DefaultRecordBatchBuilder.estimate_size_in_bytes(
             event.patient_key.encode(), wire, headers)
-        assert counted <= limit.size_of(event, stored) <= counted + 1200
+        # never below what the producer counts; above it by the spaces and ASCII escapes of
+        # json.dumps when FastStream encodes with orjson (compact), and by the framing allowance
+        assert counted <= limit.size_of(event, stored) <= counted * 1.25 + 1200
 
 
 async def test_an_event_past_the_limit_is_refused_naming_the_patient_and_nothing_is_stored(
