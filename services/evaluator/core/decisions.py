@@ -119,9 +119,24 @@ def eligibility_alert(made: DecisionMade, kind: AlertKind, headline: str = "") -
     )
 
 
+_MISSING: dict[tuple[tuple[str, tuple[str, ...], str], ...], tuple[str, ...]] = {}
+_MISSING_KEPT = 4096
+
+
 def missing_data(decision: Decision) -> list[str]:
-    """What would have to arrive for an undetermined decision to be decided, de-duplicated."""
-    return [need.item for need in needs(decision)]
+    """What would have to arrive for an undetermined decision to be decided, de-duplicated.
+
+    Worked out once per distinct set of unknown criteria (``needs`` reads only their ids,
+    missing items and reasons, and rewrites each in plain words, which is costly): every
+    event writes one status per trial, and most patients lack the same things."""
+    unknown = tuple((c.id, c.missing, c.reason) for c in decision.criteria
+                    if c.outcome is Outcome.UNKNOWN)
+    items = _MISSING.get(unknown)
+    if items is None:
+        if len(_MISSING) >= _MISSING_KEPT:
+            _MISSING.clear()
+        items = _MISSING[unknown] = tuple(need.item for need in needs(decision))
+    return list(items)
 
 
 def engine_failed(trial: TrialRef, as_of: datetime, error: BaseException) -> Decision:

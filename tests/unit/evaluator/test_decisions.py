@@ -8,6 +8,7 @@ from services.evaluator.core.decisions import engine_failed
 from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
 from shared.eligibility.decision import Status, TrialRef
+from shared.eligibility.readable import needs
 from tests.unit.evaluator.fakes import TEST_TRIAL, OneLabScreener, drug_fact, lab_fact
 
 AS_OF = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -85,3 +86,15 @@ def test_decisions_of_one_event_share_one_snapshot_hash_equal_to_hashing_it_alon
     shared = decisions.decision_made(**common, snapshot_hash=content_hash(facts))
     assert shared.snapshot_hash == alone.snapshot_hash == content_hash(facts)
     assert shared.model_dump() == alone.model_dump()
+
+
+def test_missing_data_is_the_same_whether_worked_out_or_remembered() -> None:
+    screener = OneLabScreener()
+    first = screener.evaluate(TEST_TRIAL, PatientFacts(), AS_OF)
+    later = screener.evaluate(TEST_TRIAL, PatientFacts(), AS_OF + timedelta(days=1))
+    other = screener.evaluate(TEST_TRIAL, PatientFacts(facts=(drug_fact(None),)), AS_OF)
+
+    assert decisions.missing_data(first) == [n.item for n in needs(first)]
+    assert decisions.missing_data(later) == decisions.missing_data(first)
+    assert decisions.missing_data(other) == [n.item for n in needs(other)]
+    assert decisions.missing_data(other) != decisions.missing_data(first)
