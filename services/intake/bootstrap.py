@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.adapters.http.api import IntakeRuntime, create_api
-from services.intake.adapters.messaging import RawIntakeHandler, subscribe_raw
+from services.intake.adapters.messaging import RawIntakeHandler, broker_json, subscribe_raw
 from services.intake.adapters.relay import OutboxRelay
 from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
 from services.intake.adapters.sql.group_commit import GroupCommit
@@ -43,7 +43,7 @@ def build_app(
     broker = make_broker(kafka, client_id="trialwatch-intake")
     engines: list[AsyncEngine] = []
     # what the producer can publish (make_broker passes the same setting to aiokafka)
-    publish_limit = PublishLimit(kafka.max_request_size)
+    publish_limit = PublishLimit(kafka.max_request_size, broker_json)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 from faststream.kafka import KafkaBroker
+from faststream.message.utils import encode_message
 
 from services.intake.adapters import metrics
 from services.intake.adapters.telemetry import count_refusal, log_acceptance
@@ -107,3 +108,10 @@ def subscribe_raw(
     """Subscribe ``raw`` to the raw upstream topic (``channels.INTAKE_RAW``); offsets are
     committed only after the handler returns."""
     subscribe(broker, kafka, INTAKE_RAW, raw.handle, group_id=settings.raw_group_id)
+
+
+def broker_json(document: Any) -> bytes:
+    """A JSON document as the broker's publisher encodes it (FastStream: orjson when
+    installed, else json.dumps), so intake measures events as they will be sent."""
+    encoded, _ = encode_message(document, None)
+    return encoded

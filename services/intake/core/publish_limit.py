@@ -13,7 +13,9 @@ it is never smaller than what the producer measures, whichever encoder FastStrea
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from shared.contracts.events import PatientMerged, PatientUpdated
 
@@ -24,17 +26,25 @@ AIOKAFKA_DEFAULT_MAX_REQUEST_SIZE = 1_048_576
 FRAMING_ALLOWANCE_BYTES = 1024
 
 
+def ascii_json(document: Any) -> bytes:
+    """``json.dumps`` with its defaults: the largest encoding FastStream may use."""
+    return json.dumps(document).encode()
+
+
 @dataclass(frozen=True, slots=True)
 class PublishLimit:
-    """``max_request_size``: the producer's limit in bytes (aiokafka's ``max_request_size``)."""
+    """``max_request_size``: the producer's limit in bytes (aiokafka's ``max_request_size``);
+    ``encode``: how the relay's broker encodes a JSON document (the composition root passes
+    FastStream's own encoder; the default is the largest it may use)."""
 
     max_request_size: int = AIOKAFKA_DEFAULT_MAX_REQUEST_SIZE
+    encode: Callable[[Any], bytes] = ascii_json
 
     def size_of(self, event: PatientUpdated | PatientMerged, compact_json: str) -> int:
         """Bytes the producer counts for ``event`` (an upper bound); ``compact_json`` is the
         event as stored in the outbox (``model_dump_json``)."""
         framing = FRAMING_ALLOWANCE_BYTES + len(event.patient_key.encode())
-        return len(json.dumps(json.loads(compact_json)).encode()) + framing
+        return len(self.encode(json.loads(compact_json))) + framing
 
     def fits(self, size: int) -> bool:
         return size <= self.max_request_size

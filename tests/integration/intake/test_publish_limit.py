@@ -59,7 +59,7 @@ async def test_an_event_past_the_producer_limit_is_refused_and_one_below_it_is_p
     assert kafka_settings.max_request_size == 1_048_576  # aiokafka's default, read from settings
     async with watch_patient_events(kafka_settings) as seen, \
             running_intake(settings_for(database_url), kafka_settings) as intake:
-        refused = await intake.post("/fhir", headers=LAB | FHIR, content=history("big", 1600))
+        refused = await intake.post("/fhir", headers=LAB | FHIR, content=history("big", 1800))
         assert refused.status_code == 413, refused.text
         problem = refused.json()
         assert refused.headers["content-type"] == "application/problem+json"

@@ -10,7 +10,7 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from faststream.message.utils import encode_message
 
-from services.intake.adapters.messaging import RawIntakeHandler
+from services.intake.adapters.messaging import RawIntakeHandler, broker_json
 from services.intake.core.accept import Submission, accept
 from services.intake.core.events import patient_updated
 from services.intake.core.media import MediaType
@@ -59,6 +59,8 @@ def test_the_estimate_is_never_below_what_the_producer_counts() -> None:
         # never below what the producer counts; above it by the spaces and ASCII escapes of
         # json.dumps when FastStream encodes with orjson (compact), and by the framing allowance
         assert counted <= limit.size_of(event, stored) <= counted * 1.25 + 1200
+        exact = PublishLimit(encode=broker_json)  # as the composition root wires it
+        assert counted <= exact.size_of(event, stored) <= counted + 1200
 
 
 async def test_an_event_past_the_limit_is_refused_naming_the_patient_and_nothing_is_stored(
