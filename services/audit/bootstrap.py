@@ -18,6 +18,7 @@ from services.audit.adapters.sql.action_store import SqlActionStore
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.record_queries import SqlRecordQueries
 from services.audit.adapters.sql.tables import write_probe
+from services.audit.adapters.telemetry import MetricsAndLogs
 from services.audit.core.action_ingest import ActionIngest
 from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
@@ -69,12 +70,15 @@ def build_app(settings: AuditSettings | None = None,
         if not keys.key_ids:
             log.warning("no trusted evaluator key yet: decisions are refused until one exists",
                         decision_keys=[str(p) for p in settings.decision_key_paths()])
-        ingest = DecisionIngest(DecisionChain(store), dead_letters, utc_now, backoff, keys)
-        actions = ActionIngest(SqlActionStore(engine), dead_letters, utc_now, keys)
+        telemetry = MetricsAndLogs()
+        ingest = DecisionIngest(DecisionChain(store), dead_letters, utc_now, backoff, keys,
+                                telemetry)
+        actions = ActionIngest(SqlActionStore(engine), dead_letters, utc_now, keys, telemetry)
         register_handlers(broker, ingest, settings, kafka, actions)
         key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
         writer = CheckpointWriter(store, key, CheckpointFiles(settings.checkpoint_dir,
-                                                              key.public_key()), utc_now)
+                                                              key.public_key()), utc_now,
+                                  telemetry)
         app.state.engine, app.state.broker = engine, broker
         app.state.audit = AuditApi(
             queries=SqlRecordQueries(engine),

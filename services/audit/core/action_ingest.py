@@ -13,21 +13,25 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-import structlog
 from pydantic import ValidationError
 
-from services.audit import metrics
-from services.audit.core.ports import ActionStore, DeadLetterSink, SignatureCheck
+from services.audit.core.ports import (
+    ActionStore,
+    AuditTelemetry,
+    DeadLetterSink,
+    SignatureCheck,
+    Unobserved,
+)
 from shared.contracts.events import CoordinatorActed
 from shared.contracts.signatures import event_digest
-
-log = structlog.get_logger(__name__)
 
 
 class ActionIngest:
     def __init__(self, store: ActionStore, dead_letters: DeadLetterSink,
-                 clock: Callable[[], datetime], keys: SignatureCheck) -> None:
+                 clock: Callable[[], datetime], keys: SignatureCheck,
+                 telemetry: AuditTelemetry | None = None) -> None:
         self._keys = keys
+        self._telemetry = telemetry or Unobserved()
         self._store = store
         self._dead_letters = dead_letters
         self._clock = clock
@@ -42,17 +46,14 @@ class ActionIngest:
             except ValidationError as error:
                 await self._dead_letters.send(
                     record, f"not a CoordinatorActed: {error.error_count()} validation errors")
-                log.warning("coordinator action dead-lettered")
+                self._telemetry.action_dead_lettered()
                 continue
             refusal = self._keys.refusal(event.signature, event_digest(json.loads(body)))
             if refusal is not None:
                 await self._dead_letters.send(
                     record, f"coordinator action refused: signature {refusal.kind}: "
                             f"{refusal.detail}")
-                metrics.ACTIONS_REFUSED.labels(reason=refusal.kind).inc()
-                log.warning("coordinator action refused: not signed by a trusted evaluator key",
-                            refusal=refusal.kind, event_id=str(event.event_id),
-                            key_id=refusal.key_id)
+                self._telemetry.action_refused(refusal, event.event_id)
                 continue
             rows.append({
                 "action_id": str(event.action_id), "patient_key": event.patient_key,
@@ -65,6 +66,6 @@ class ActionIngest:
         if rows:
             await self._store.add(rows)
             for row in rows:
-                log.info("coordinator action recorded", action=row["action"],
-                         patient_key=row["patient_key"], trial=row["trial_id"])
+                self._telemetry.action_recorded(str(row["action"]), str(row["patient_key"]),
+                                                str(row["trial_id"]))
         return len(rows)

@@ -6,25 +6,27 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.audit import metrics
 from services.audit.core.checkpoints import Checkpoint, sign_checkpoint
-from services.audit.core.ports import ChainStore, CheckpointArchive
-
-log = structlog.get_logger(__name__)
+from services.audit.core.ports import (
+    AuditTelemetry,
+    ChainStore,
+    CheckpointArchive,
+    Unobserved,
+)
 
 
 class CheckpointWriter:
     def __init__(self, store: ChainStore, key: Ed25519PrivateKey, archive: CheckpointArchive,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], telemetry: AuditTelemetry | None = None) -> None:
         """``archive`` must trust ``key``'s public half: the newest checkpoint it holds is the
         one the next checkpoint chains to."""
         self._store = store
         self._key = key
         self._archive = archive
         self._clock = clock
+        self._telemetry = telemetry or Unobserved()
         trusted, _ = archive.load()
         self._last: Checkpoint | None = trusted[-1] if trusted else None
         self._last_sequence = trusted[-1].sequence if trusted else 0
@@ -43,8 +45,7 @@ class CheckpointWriter:
         await asyncio.to_thread(self._archive.write, checkpoint)
         self._last = checkpoint
         self._last_sequence = head.sequence
-        metrics.CHECKPOINTS_WRITTEN.inc()
-        log.info("checkpoint written", sequence=head.sequence)
+        self._telemetry.checkpoint_written(head.sequence)
         return checkpoint
 
     async def run_every(self, interval_s: float) -> None:
@@ -53,4 +54,4 @@ class CheckpointWriter:
             try:
                 await self.write_if_advanced()
             except Exception as error:  # the next tick retries; the chain itself is unaffected
-                log.warning("checkpoint failed", error=type(error).__name__)
+                self._telemetry.checkpoint_failed(type(error).__name__)

@@ -18,18 +18,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import structlog
 from pydantic import ValidationError
 
-from services.audit import metrics
 from services.audit.core.chain import Appended, DecisionChain
-from services.audit.core.ports import DeadLetterSink, SignatureCheck, StoreUnavailable
+from services.audit.core.ports import (
+    AuditTelemetry,
+    DeadLetterSink,
+    SignatureCheck,
+    StoreUnavailable,
+    Unobserved,
+)
 from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
 from shared.contracts.signatures import Refusal, decision_digest
 from shared.infra.backoff import Backoff
-
-log = structlog.get_logger(__name__)
 
 TRANSIENT_ERRORS = (StoreUnavailable, OSError, TimeoutError)
 
@@ -74,8 +76,9 @@ def parse_decision(body: bytes) -> DecisionMade:
 class DecisionIngest:
     def __init__(self, chain: DecisionChain, dead_letters: DeadLetterSink,
                  clock: Callable[[], datetime], backoff: Backoff,
-                 keys: SignatureCheck) -> None:
+                 keys: SignatureCheck, telemetry: AuditTelemetry | None = None) -> None:
         self._keys = keys
+        self._telemetry = telemetry or Unobserved()
         self._chain = chain
         self._dead_letters = dead_letters
         self._clock = clock
@@ -96,17 +99,13 @@ class DecisionIngest:
                 events.append(event)
             except RefusedSignature as error:
                 poison[index] = str(error)
-                metrics.DECISIONS_REFUSED.labels(reason=error.refusal.kind).inc()
-                log.warning("decision refused: not signed by a trusted evaluator key",
-                            refusal=error.refusal.kind, event_id=str(error.event_id),
-                            key_id=error.refusal.key_id)
+                self._telemetry.decision_refused(error.refusal, error.event_id)
             except PoisonMessage as error:
                 poison[index] = str(error)
         appended = iter(await self._store_or_pause(events))
         for index, reason in poison.items():
             await self._dead_letters.send(messages[index][1], reason)
-            metrics.DEAD_LETTERS.inc()
-            log.warning("decision dead-lettered", reason=reason[:200])
+            self._telemetry.decision_dead_lettered(reason)
         return [IngestOutcome.DEAD_LETTERED if index in poison else _outcome(next(appended))
                 for index in range(len(messages))]
 
@@ -114,23 +113,14 @@ class DecisionIngest:
         try:
             appended = await self._chain.append_many(events, self._clock())
         except TRANSIENT_ERRORS as error:
-            metrics.STORE_FAILURES.inc()
-            log.warning("audit database unavailable; pausing before redelivery",
-                        error=type(error).__name__, pause_s=self._backoff.next_delay_s)
+            self._telemetry.store_unavailable(type(error).__name__, self._backoff.next_delay_s)
             await self._backoff.pause()
             raise
         self._backoff.reset()
         for event, result in zip(events, appended, strict=True):
-            with structlog.contextvars.bound_contextvars(
-                    event_id=str(event.event_id), patient_key=event.patient_key):
-                if result.record is None:
-                    metrics.DUPLICATE_DECISIONS.inc()
-                    log.info("duplicate decision ignored", decision_id=str(event.decision_id))
-                else:
-                    metrics.DECISIONS_STORED.inc()
-                    metrics.CHAIN_HEAD.set(result.record.sequence)
-                    log.info("decision recorded", decision_id=str(event.decision_id),
-                             sequence=result.record.sequence)
+            self._telemetry.decision_recorded(
+                event.event_id, event.patient_key, event.decision_id,
+                result.record.sequence if result.record is not None else None)
         return appended
 
 

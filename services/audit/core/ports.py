@@ -135,6 +135,70 @@ class SignatureCheck(Protocol):
         """None when ``signature`` signs ``digest`` with a key trusted for new events."""
 
 
+class AuditTelemetry(Protocol):
+    """What the core reports as it works (metrics and log lines, ``adapters.telemetry``)."""
+
+    def decision_refused(self, refusal: Refusal, event_id: UUID) -> None:
+        """A decision not signed by a trusted evaluator key was refused."""
+
+    def decision_dead_lettered(self, reason: str) -> None:
+        """An unreadable or refused decision went to the dead-letter topic."""
+
+    def store_unavailable(self, error: str, pause_s: float) -> None:
+        """The chain's store failed transiently; consumption pauses ``pause_s``."""
+
+    def decision_recorded(self, event_id: UUID, patient_key: str, decision_id: UUID,
+                          sequence: int | None) -> None:
+        """A decision was appended at ``sequence`` (None: a redelivery, already stored)."""
+
+    def action_dead_lettered(self) -> None:
+        """An unreadable coordinator action went to the dead-letter topic."""
+
+    def action_refused(self, refusal: Refusal, event_id: UUID) -> None:
+        """A coordinator action not signed by a trusted evaluator key was refused."""
+
+    def action_recorded(self, action: str, patient_key: str, trial_id: str) -> None:
+        """A coordinator action was stored (or was already)."""
+
+    def checkpoint_written(self, sequence: int) -> None:
+        """A checkpoint signing the first ``sequence`` records was written."""
+
+    def checkpoint_failed(self, error: str) -> None:
+        """Writing a checkpoint failed; the next tick retries."""
+
+
+class Unobserved:
+    """``AuditTelemetry`` that reports nothing (unit tests, tools)."""
+
+    def decision_refused(self, refusal: Refusal, event_id: UUID) -> None:
+        return None
+
+    def decision_dead_lettered(self, reason: str) -> None:
+        return None
+
+    def store_unavailable(self, error: str, pause_s: float) -> None:
+        return None
+
+    def decision_recorded(self, event_id: UUID, patient_key: str, decision_id: UUID,
+                          sequence: int | None) -> None:
+        return None
+
+    def action_dead_lettered(self) -> None:
+        return None
+
+    def action_refused(self, refusal: Refusal, event_id: UUID) -> None:
+        return None
+
+    def action_recorded(self, action: str, patient_key: str, trial_id: str) -> None:
+        return None
+
+    def checkpoint_written(self, sequence: int) -> None:
+        return None
+
+    def checkpoint_failed(self, error: str) -> None:
+        return None
+
+
 class DeadLetterSink(Protocol):
     async def send(self, record: Any, reason: str) -> Any:
         """Publish the consumer record to its dead-letter topic with the reason."""

@@ -10,7 +10,8 @@ from uuid import UUID
 
 from services.audit.core.audit_record import GENESIS_HASH, AuditRecord
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
-from services.audit.core.ports import ChainConflict, ChainHead, NewSnapshot
+from services.audit.core.ports import ChainConflict, ChainHead, NewSnapshot, Unobserved
+from shared.contracts.signatures import Refusal
 
 
 class InMemoryChainStore:
@@ -132,3 +133,26 @@ class InMemoryActionStore:
     async def add(self, rows: Sequence[dict[str, Any]]) -> None:
         for row in rows:
             self.rows.setdefault(row["action_id"], row)
+
+
+class RecordingTelemetry(Unobserved):
+    """``AuditTelemetry`` that keeps what it was told, as (what, detail) pairs."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, object]] = []
+
+    def decision_refused(self, refusal: Refusal, event_id: UUID) -> None:
+        self.seen.append(("refused", refusal.kind))
+
+    def decision_dead_lettered(self, reason: str) -> None:
+        self.seen.append(("dead-lettered", reason))
+
+    def store_unavailable(self, error: str, pause_s: float) -> None:
+        self.seen.append(("store-unavailable", error))
+
+    def decision_recorded(self, event_id: UUID, patient_key: str, decision_id: UUID,
+                          sequence: int | None) -> None:
+        self.seen.append(("recorded", sequence))
+
+    def checkpoint_written(self, sequence: int) -> None:
+        self.seen.append(("checkpoint", sequence))

@@ -12,7 +12,7 @@ from services.audit.core.ports import StoreUnavailable
 from shared.infra.backoff import Backoff
 from shared.infra.signing import TrustedKeys
 from tests.unit.audit.factories import TEST_DECISION_KEY, decision_event
-from tests.unit.audit.fakes import FakeDeadLetters, InMemoryChainStore
+from tests.unit.audit.fakes import FakeDeadLetters, InMemoryChainStore, RecordingTelemetry
 
 NOW = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 
@@ -87,3 +87,27 @@ async def test_a_failed_batch_sends_no_dead_letter_before_the_database_answers()
         await ingest_with(store, dead).handle_batch(
             [(decision_event().model_dump_json().encode(), "r0"), (b"garbage", "r1")])
     assert dead.sent == []
+
+
+async def test_what_ingest_does_is_reported_to_telemetry() -> None:
+    store, dead, telemetry = InMemoryChainStore(), FakeDeadLetters(), RecordingTelemetry()
+    ingest = DecisionIngest(DecisionChain(store), dead, lambda: NOW, Backoff(0.01, 0.02),
+                            TrustedKeys.of([TEST_DECISION_KEY.public_key()]), telemetry)
+    signed = decision_event(index=0).model_dump_json().encode()
+    unsigned = decision_event(index=1, signer=None).model_dump_json().encode()
+    await ingest.handle_batch([(signed, "r0"), (unsigned, "r1"), (b"garbage", "r2"),
+                               (signed, "r3")])
+    assert telemetry.seen[0] == ("refused", "missing")
+    assert [what for what, _ in telemetry.seen[1:3]] == ["recorded", "recorded"]
+    assert [detail for _, detail in telemetry.seen[1:3]] == [1, None]
+    assert [what for what, _ in telemetry.seen[3:]] == ["dead-lettered", "dead-lettered"]
+
+
+async def test_an_outage_is_reported_to_telemetry_before_the_pause() -> None:
+    store, telemetry = InMemoryChainStore(failures=[StoreUnavailable("down")]), RecordingTelemetry()
+    ingest = DecisionIngest(DecisionChain(store), FakeDeadLetters(), lambda: NOW,
+                            Backoff(0.01, 0.02), TrustedKeys.of([TEST_DECISION_KEY.public_key()]),
+                            telemetry)
+    with pytest.raises(StoreUnavailable):
+        await ingest.handle(decision_event().model_dump_json().encode(), "r0")
+    assert telemetry.seen == [("store-unavailable", "StoreUnavailable")]
