@@ -16,7 +16,6 @@ index. Everything else is evaluated afresh; the result equals a full evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -48,7 +47,8 @@ _EXCLUSION = {Truth.TRUE: Outcome.FAIL, Truth.FALSE: Outcome.PASS, Truth.UNKNOWN
 class _Computed(NamedTuple):
     # a tuple: one is made per criterion per evaluation, and a frozen dataclass costs more
     result: CriterionResult
-    reads: tuple[Concept, ...]
+    reads: dict[str, Concept]
+    """The concepts the criterion read, by name."""
     review_at: datetime | None
 
 
@@ -72,7 +72,7 @@ class EngineState:
     def reads_and_review(self) -> tuple[frozenset[str], datetime | None]:
         """The names of every concept any kept result read, and the earliest review instant."""
         if not self.summary:
-            names = {c.name for computed in self.criteria.values() for c in computed.reads}
+            names = {name for computed in self.criteria.values() for name in computed.reads}
             reviews = [c.review_at for c in self.criteria.values() if c.review_at is not None]
             for hit in self.shared.values():
                 names.update(hit[2])
@@ -138,7 +138,7 @@ def _evaluate(
         # hold only results valid for this index and as-of
         memo = ctx.memo
         for key, hit in previous.shared.items():
-            if changed.keeps(hit[4], hit[2].values()):
+            if changed.keeps(hit[4], hit[2]):
                 memo[key] = hit
         for criterion in trial.criteria:
             earlier = previous.criteria.get(criterion.id)
@@ -236,8 +236,9 @@ class _Changed:
         # one new result: the concepts it feeds, from the tables' reverse index (code -> concepts)
         self.changed = index.changed_concepts() if self.direct else None
 
-    def keeps(self, review_at: datetime | None, reads: Iterable[Concept]) -> bool:
-        """Whether a result that read ``reads`` and reviews at ``review_at`` still holds."""
+    def keeps(self, review_at: datetime | None, reads: dict[str, Concept]) -> bool:
+        """Whether a result that read ``reads`` (concepts by name) and reviews at ``review_at``
+        still holds."""
         if review_at is not None and self.moment >= review_at:
             return False
         if self.same:
@@ -247,9 +248,9 @@ class _Changed:
         if changed is not None:
             if not changed:
                 return True
-            return all(concept.name not in changed for concept in reads)
+            return changed.isdisjoint(reads)
         touched = self.touched
-        for concept in reads:
+        for concept in reads.values():
             hit = touched.get(concept.name)
             if hit is None:
                 hit = touched[concept.name] = self._touches(concept)
@@ -282,7 +283,8 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
             "missing": tuple(trace.missing) if outcome is Outcome.UNKNOWN else (),
         },
     )
-    return _Computed(result, tuple(ctx.deps.values()), min(ctx.review_candidates, default=None))
+    # ctx.deps is a new dict per criterion: kept as it is
+    return _Computed(result, ctx.deps, min(ctx.review_candidates, default=None))
 
 
 def _at_time_bounds(
@@ -303,7 +305,7 @@ def _at_time_bounds(
     # only a criterion that read the concept of such a fact can depend on its time (every
     # criterion is evaluated whole, never short-circuited, so its reads are complete)
     affected = [
-        c for c in trial.criteria if any(map(index.reads_imprecise, computed[c.id].reads))
+        c for c in trial.criteria if any(map(index.reads_imprecise, computed[c.id].reads.values()))
     ]
     if not affected:
         return computed
