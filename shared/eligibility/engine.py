@@ -181,6 +181,10 @@ def _untouched(
     kept), without visiting them: a site screens each new result against every active trial,
     and most trials read none of it.
     """
+    if index.imprecise():
+        # a time sent without a time of day is judged at both ends of its day
+        # (``_at_time_bounds``), whose review instants the kept results do not hold
+        return None
     if index is not previous.index:
         if index.parent is not previous.index:
             return None

@@ -12,7 +12,7 @@ from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.engine import build_index, evaluate_incremental, evaluate_index
 from shared.eligibility.loader import load_trial
-from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
+from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
 from tests.unit.eligibility.more_trials import CHT101, LN, bilag, eligible_for_all
 from tests.unit.eligibility.vignettes import VIGNETTES
 
@@ -38,18 +38,29 @@ POOL = facts_from_updates(
 
 # what all three trials read, and changes to it: new grades, results that fail, a result kept
 # unread, a late stop of a drug, a new clinician answer
-POOL_ALL = facts_from_updates(
-    parse_fhir(
+def _pool_all() -> PatientFacts:
+    bundle = (
         bilag(eligible_for_all(), "renal", "C", days=1)
         .lab("777-3", 15, "10*9/L", days=0.5)
         .lab("6690-2", 2.5, "10*9/L", days=0.3)
         .lab("1742-6", 300, "U/L", days=0.2)
+        .lab("777-3", 40, "10*9/L", days=29)
         .medication("121191", 130, 100)
         .fact("hemodynamically-stable", False)
-        .bundle(),
-        source_system="pool-all",
+        .bundle()
     )
-)
+    # one result sent as a date without a time of day (judged at both ends of its day)
+    dated = next(
+        e["resource"]
+        for e in reversed(bundle["entry"])
+        if e["resource"].get("effectiveDateTime") and e["resource"]["code"]["coding"][0]["code"]
+        == "777-3"
+    )
+    dated["effectiveDateTime"] = dated["effectiveDateTime"][:10]
+    return facts_from_updates(parse_fhir(bundle, source_system="pool-all"))
+
+
+POOL_ALL = _pool_all()
 
 
 @settings(max_examples=40, deadline=None)
@@ -178,3 +189,26 @@ def test_a_result_the_trial_does_not_read_keeps_its_decision_without_revisiting_
     other_decision, other_after = evaluate_incremental(other, newer, later, other_state)
     assert other_after.criteria is not other_state.criteria
     assert other_decision.model_dump_json() == evaluate_index(other, newer, later).model_dump_json()
+
+
+def _with_date_only_platelets(days: float) -> PatientFacts:
+    """The eligible patient plus a platelet count of 8 sent as a date without a time of day
+    (FHIR R4 dateTime "YYYY-MM-DD": the whole day, ``ClinicalFact.time_bounds``)."""
+    builder = eligible_patient().without(LOINC, "777-3").lab("777-3", 8, "10*9/L", days=days)
+    bundle = builder.bundle()
+    observation = bundle["entry"][-1]["resource"]
+    observation["effectiveDateTime"] = observation["effectiveDateTime"][:10]
+    return facts_from_updates(parse_fhir(bundle, source_system="day"))
+
+
+def test_time_alone_with_a_result_known_only_to_the_day_equals_full_evaluation() -> None:
+    # each end of the day ages out of I6.1's window at its own instant: the decision must
+    # change at the earliest, though the result as sent ages out later
+    patient = _with_date_only_platelets(days=28)
+    assert any(f.time_bounds is not None for f in patient.facts)
+    index = build_index(TRIAL, patient)
+    decision, state = evaluate_incremental(TRIAL, index, AS_OF, None)
+    for hours in range(0, 24 * 12, 3):
+        moment = AS_OF + timedelta(hours=hours)
+        decision, state = evaluate_incremental(TRIAL, index, moment, state)
+        assert decision.model_dump_json() == evaluate_index(TRIAL, index, moment).model_dump_json()
