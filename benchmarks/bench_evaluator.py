@@ -150,6 +150,8 @@ class DecisionClock:
             now = time.perf_counter()
             for records in batches.values():
                 for record in records:
+                    if b'"eligibility.snapshot"' in record.value:
+                        continue  # the input, sent once ahead of its decisions
                     made = DecisionMade.model_validate_json(record.value)
                     if made.causation_id is not None:
                         self.seen.setdefault(made.causation_id, now)

@@ -39,6 +39,10 @@ class KafkaSettings(BaseSettings):
     # (413) any input whose event would be larger, so nothing accepted is unpublishable. Keep
     # it at or below the broker's message.max.bytes / the topic's max.message.bytes.
     max_request_size: int = Field(default=1_048_576, ge=65_536)
+    # Producer batch compression. gzip is in the standard library and Tansu 0.6 stores it;
+    # snapshots and decisions (JSON of facts and criteria) shrink several-fold. "none" turns it
+    # off; lz4 / zstd need their Python packages.
+    compression_type: Literal["gzip", "none", "lz4", "zstd"] = "gzip"
 
 
 class LogSettings(BaseSettings):

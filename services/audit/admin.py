@@ -57,9 +57,9 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
 
 
 async def load_for_replay(database_url: str, decision_id: UUID,
-                          ) -> tuple[dict[str, Any], str] | None:
+                          ) -> tuple[dict[str, Any], str | None] | None:
     """The stored record (column name -> value) of ``decision_id`` and its input snapshot
-    (canonical JSON); None when either is not stored."""
+    (canonical JSON, None when it is not stored); None when the record is not stored."""
     engine = make_engine(database_url)
     try:
         queries = SqlRecordQueries(engine)
@@ -67,6 +67,6 @@ async def load_for_replay(database_url: str, decision_id: UUID,
         if row is None:
             return None
         snapshot = await queries.snapshot(row["snapshot_hash"])
-        return (row, snapshot) if snapshot is not None else None
+        return row, snapshot
     finally:
         await engine.dispose()

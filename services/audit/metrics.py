@@ -17,6 +17,12 @@ DECISIONS_REFUSED = Counter(
 ACTIONS_REFUSED = Counter(
     "trialwatch_audit_actions_refused",
     "Coordinator actions dead-lettered because no trusted evaluator key signed them", ["reason"])
+SNAPSHOTS_RECEIVED = Counter(
+    "trialwatch_audit_snapshots_received",
+    "Input snapshot events read (each stored once by its content hash)")
+SNAPSHOTS_MISSING = Counter(
+    "trialwatch_audit_decisions_without_snapshot",
+    "Decisions recorded whose input snapshot audit does not hold (verify flags them)")
 STORE_FAILURES = Counter(
     "trialwatch_audit_store_failures",
     "Transient failures to store a decision (database unreachable): consumption paused")

@@ -154,6 +154,11 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"could not replay: no stored decision {args.decision_id}", file=sys.stderr)
         return CANNOT_RUN
     row, snapshot = found
+    if snapshot is None:
+        print(f"could not replay: the input snapshot {row['snapshot_hash']} of decision "
+              f"{args.decision_id} is not stored (audit verify reports it snapshot-missing)",
+              file=sys.stderr)
+        return CANNOT_RUN
     if row.get("trial_content_hash"):
         try:
             text = asyncio.run(_trial_text(args, row))
@@ -223,7 +228,7 @@ async def _trial_text(args: argparse.Namespace, row: dict[str, Any]) -> str | No
 
 
 async def _load_for_replay(url: str, decision_id: uuid.UUID,
-                           ) -> tuple[dict[str, Any], str] | None:
+                           ) -> tuple[dict[str, Any], str | None] | None:
     return await admin.load_for_replay(url, decision_id)
 
 

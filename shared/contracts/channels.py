@@ -17,7 +17,7 @@ from shared.contracts import topics
 from shared.contracts.events import (
     CoordinatorActed,
     DeadLetter,
-    DecisionMade,
+    DecisionsEvent,
     EligibilityAlert,
     PatientEvent,
 )
@@ -100,7 +100,7 @@ EVALUATOR_PATIENT_EVENTS = Subscription(
 AUDIT_DECISIONS = Subscription(
     name="audit consumes decisions",
     topic=topics.DECISIONS,
-    model=DecisionMade,
+    model=DecisionsEvent,
     service="audit",
     group="trialwatch-audit",
     delivery="batch",
@@ -126,7 +126,9 @@ PUBLICATIONS: tuple[Publication, ...] = (
     Publication("upstream systems publish raw FHIR/HL7 v2", topics.INTAKE_RAW, bytes, "upstream",
                 "Bytes as posted over HTTP; header content-type says which."),
     Publication("intake publishes patient events", topics.PATIENT_EVENTS, PatientEvent, "intake"),
-    Publication("evaluator publishes decisions", topics.DECISIONS, DecisionMade, "evaluator"),
+    Publication("evaluator publishes decisions", topics.DECISIONS, DecisionsEvent, "evaluator",
+                "Per evaluation: one PatientSnapshot (the input), then a DecisionMade per "
+                "trial referencing it by snapshot_hash; all keyed by patient key."),
     Publication("evaluator publishes eligibility alerts", topics.ALERTS, EligibilityAlert,
                 "evaluator", "Coordinators subscribe: newly-eligible / no-longer-eligible."),
     Publication("evaluator publishes coordinator actions", topics.COORDINATOR_ACTIONS,

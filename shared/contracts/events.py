@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
 from shared.contracts.envelope import Envelope
@@ -59,12 +59,35 @@ class RegistryChangeRef(BaseModel):
     reason: str | None = None
 
 
+class PatientSnapshot(Envelope):
+    """``eligibility.decisions.v1``: the exact input (patient facts) of one evaluation, sent
+    once and referenced by every decision made from it (``DecisionMade.snapshot_hash``).
+
+    Keyed by ``patient_key`` like the decisions and staged before them, so on their partition
+    it always precedes them. ``event_id`` is deterministic from patient key, state version and
+    hash: a re-screen of an unchanged state sends nothing new. ``snapshot_hash`` is
+    ``shared.canonical.content_hash(snapshot)``; consumers check it.
+    """
+
+    event_type: Literal["eligibility.snapshot"] = "eligibility.snapshot"
+    schema_version: int = 2
+    state_version: int
+    snapshot_hash: str
+    snapshot: PatientFacts
+    signature: EventSignature | None = Field(
+        default=None, description="the evaluator's Ed25519 signature of the event without "
+                                  "this field and without snapshot (bound by snapshot_hash)")
+
+
 class DecisionMade(Envelope):
     """``eligibility.decisions.v1``: one trial version evaluated for one patient at one instant.
 
     ``decision_id`` is deterministic from patient key, patient-state version, trial version
     and as-of time, so a redelivered patient event yields the same id and consumers can
-    drop the duplicate. ``snapshot`` is the exact input; ``snapshot_hash`` its content hash.
+    drop the duplicate. ``snapshot_hash`` is the content hash of the exact input. Schema
+    version 2 (published now) references the input by that hash only: it travels once per
+    evaluation as a ``PatientSnapshot`` ahead of its decisions. Version 1 (earlier data,
+    replays) carries it inline in ``snapshot``; both are read.
     """
 
     event_type: Literal["eligibility.decided"] = "eligibility.decided"
@@ -74,7 +97,9 @@ class DecisionMade(Envelope):
     decision: Decision
     previous_status: Status | None = None
     snapshot_hash: str
-    snapshot: PatientFacts
+    snapshot: PatientFacts | None = Field(
+        default=None, description="schema version 1 only: the input inline (version 2 sends "
+                                  "it as a PatientSnapshot)")
     trial_content_hash: str | None = Field(
         default=None, description="sha256 of the registry text of the trial version used")
     registry_change: RegistryChangeRef | None = Field(
@@ -83,6 +108,19 @@ class DecisionMade(Envelope):
         default=None, description="the evaluator's Ed25519 signature of the signed content "
                                   "(shared.contracts.signatures); audit refuses a decision "
                                   "without a valid one from a trusted key")
+
+
+    @model_validator(mode="after")
+    def _snapshot_matches_schema_version(self) -> DecisionMade:
+        if self.schema_version == 1 and self.snapshot is None:
+            raise ValueError("schema version 1 carries its snapshot inline")
+        if self.schema_version >= 2 and self.snapshot is not None:
+            raise ValueError("schema version 2 references its snapshot by snapshot_hash only")
+        return self
+
+
+DecisionsEvent = Annotated[DecisionMade | PatientSnapshot, Field(discriminator="event_type")]
+"""What ``eligibility.decisions.v1`` carries."""
 
 
 AlertKind = Literal["newly-eligible", "no-longer-eligible", "closed"]

@@ -6,7 +6,9 @@ trusted, and ``audit verify`` checks the stored signatures again later. The sign
 decision is exactly what audit keeps of it (so the check can be repeated from the stored record
 alone): every field of ``DecisionMade`` except the transport envelope (``source``,
 ``recorded_at``, ``schema_version``) and the inline snapshot, which ``snapshot_hash`` binds.
-The signed content of any other signed event is its whole JSON form without ``signature``.
+The signed content of a snapshot event is its JSON form without ``signature`` and the facts
+(``snapshot_hash`` binds them). The signed content of any other signed event is its whole JSON
+form without ``signature``.
 Each form names its event type, so a signature on one kind of event never passes for another.
 """
 
@@ -24,6 +26,7 @@ from shared.canonical import content_hash
 from shared.time import iso_z
 
 DECISION_TYPE = "eligibility.decided"
+SNAPSHOT_TYPE = "eligibility.snapshot"
 
 
 class EventSignature(BaseModel):
@@ -82,10 +85,19 @@ def event_digest(payload: Mapping[str, Any]) -> str:
     return content_hash({k: v for k, v in payload.items() if k != "signature"})
 
 
+def snapshot_digest(payload: Mapping[str, Any]) -> str:
+    """The content hash a snapshot event's signature is made over: its JSON form without
+    ``signature`` and without ``snapshot``, which ``snapshot_hash`` binds (the receiver checks
+    the hash; the facts are not hashed twice)."""
+    return content_hash({k: v for k, v in payload.items() if k not in ("signature", "snapshot")})
+
+
 def digest_of(payload: Mapping[str, Any]) -> str:
     """The signed-content hash of an event given as its JSON form, by its ``event_type``."""
     if payload.get("event_type") == DECISION_TYPE:
         return decision_digest(payload)
+    if payload.get("event_type") == SNAPSHOT_TYPE:
+        return snapshot_digest(payload)
     return event_digest(payload)
 
 

@@ -36,6 +36,8 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
         enable_idempotence=settings.enable_idempotence,
         request_timeout_ms=settings.request_timeout_ms,
         max_request_size=settings.max_request_size,
+        compression_type=None if settings.compression_type == "none"
+        else settings.compression_type,
         allow_auto_create_topics=False,
         graceful_timeout=10.0,
         logger=None,

@@ -41,6 +41,14 @@ class MetricsAndLogs:
                 metrics.CHAIN_HEAD.set(sequence)
                 log.info("decision recorded", decision_id=str(decision_id), sequence=sequence)
 
+    def snapshot_missing(self, decision_id: UUID, sequence: int, snapshot_hash: str) -> None:
+        metrics.SNAPSHOTS_MISSING.inc()
+        log.warning("decision recorded without its input snapshot",
+                    decision_id=str(decision_id), sequence=sequence, snapshot_hash=snapshot_hash)
+
+    def snapshots_received(self, count: int) -> None:
+        metrics.SNAPSHOTS_RECEIVED.inc(count)
+
     def action_dead_lettered(self) -> None:
         log.warning("coordinator action dead-lettered")
 

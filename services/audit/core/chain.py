@@ -16,7 +16,8 @@ from uuid import UUID
 from services.audit.core.audit_record import AuditRecord, build_record
 from services.audit.core.ports import ChainConflict, ChainHead, ChainStore, NewSnapshot
 from shared.canonical import canonical_json
-from shared.contracts.events import DecisionMade
+from shared.clinical.facts import PatientFacts
+from shared.contracts.events import DecisionMade, PatientSnapshot
 
 CONFLICT_RETRIES = 5
 
@@ -25,6 +26,9 @@ CONFLICT_RETRIES = 5
 class Appended:
     record: AuditRecord | None
     """None when the decision was already stored (a redelivery)."""
+    snapshot_missing: bool = False
+    """The decision references an input snapshot audit does not hold (recorded all the same;
+    ``audit verify`` reports it as ``snapshot-missing``)."""
 
     @property
     def duplicate(self) -> bool:
@@ -49,24 +53,26 @@ class DecisionChain:
         [appended] = await self.append_many([event], recorded_at)
         return appended
 
-    async def append_many(self, events: Sequence[DecisionMade],
-                          recorded_at: datetime) -> list[Appended]:
+    async def append_many(self, events: Sequence[DecisionMade], recorded_at: datetime,
+                          snapshots: Sequence[PatientSnapshot] = ()) -> list[Appended]:
         """Store a batch in one transaction, in order; one result per event, same order.
 
-        Decision ids already stored (or repeated within the batch) are no-ops. Raises
-        ``StoreUnavailable`` when the store cannot be written (nothing of the batch is).
+        Decision ids already stored (or repeated within the batch) are no-ops. ``snapshots``
+        (their hashes checked) are stored once each, with the decisions referencing them.
+        Raises ``StoreUnavailable`` when the store cannot be written (nothing of the batch is).
         """
-        if not events:
+        if not events and not snapshots:
             return []
         for _ in range(CONFLICT_RETRIES):
             try:
                 async with self.store.transaction() as transaction:
                     stored = await transaction.stored_decisions({e.decision_id for e in events})
-                    known = await transaction.stored_snapshots({e.snapshot_hash for e in events})
+                    known = await transaction.stored_snapshots(
+                        {e.snapshot_hash for e in events} | {s.snapshot_hash for s in snapshots})
                     head = await transaction.head()
-                    linked = await asyncio.to_thread(_link, events, head, stored, known,
-                                                     recorded_at)
-                    if linked.records:
+                    linked = await asyncio.to_thread(_link, events, snapshots, head, stored,
+                                                     known, recorded_at)
+                    if linked.records or linked.snapshots:
                         await transaction.insert(linked.snapshots, linked.records)
                 return linked.results
             except ChainConflict:
@@ -76,23 +82,31 @@ class DecisionChain:
         raise RuntimeError("could not append after repeated sequence conflicts")
 
 
-def _link(events: Sequence[DecisionMade], head: ChainHead, stored: set[UUID],
-          known: set[str], recorded_at: datetime) -> _Linked:
+def _link(events: Sequence[DecisionMade], snapshots: Sequence[PatientSnapshot],
+          head: ChainHead, stored: set[UUID], known: set[str], recorded_at: datetime,
+          ) -> _Linked:
     stored, known = set(stored), set(known)
     linked = _Linked([], [], [])
+
+    def keep(snapshot_hash: str, facts: PatientFacts) -> None:
+        known.add(snapshot_hash)
+        body = canonical_json(facts).decode()
+        linked.snapshots.append(NewSnapshot(snapshot_hash, body, recorded_at))
+
+    for sent in snapshots:
+        if sent.snapshot_hash not in known:
+            keep(sent.snapshot_hash, sent.snapshot)
     sequence, prev_hash = head.sequence, head.record_hash
     for event in events:
         if event.decision_id in stored:
             linked.results.append(Appended(None))
             continue
         stored.add(event.decision_id)
-        if event.snapshot_hash not in known:
-            known.add(event.snapshot_hash)
-            body = canonical_json(event.snapshot).decode()
-            linked.snapshots.append(NewSnapshot(event.snapshot_hash, body, recorded_at))
+        if event.snapshot_hash not in known and event.snapshot is not None:
+            keep(event.snapshot_hash, event.snapshot)  # schema version 1: inline
         sequence += 1
         record = build_record(event, sequence, prev_hash, recorded_at)
         prev_hash = record.record_hash
         linked.records.append(record)
-        linked.results.append(Appended(record))
+        linked.results.append(Appended(record, event.snapshot_hash not in known))
     return linked

@@ -1,14 +1,19 @@
 """Storing decision messages: the use case behind the Kafka handler.
 
-A batch of messages is stored in one database transaction, in order. A message that cannot be
-read as a ``DecisionMade`` (or whose snapshot does not match its hash) is poison: it goes to
-the dead-letter topic, so the partition keeps flowing. So does a decision that is not signed by
-a trusted evaluator key (missing, unknown or retired key, invalid signature): any local client
-can produce to the topic, only the evaluator holds the key. Nothing of a refused decision is
-stored; the refusal is counted by reason and logged with the event id and key id only. A
-database failure is transient: pause (growing back-off), then raise so nothing in the batch is
-acknowledged and it all comes back.
-Only a returned call lets the handler commit the offsets.
+A batch of messages is stored in one database transaction, in order. The topic carries
+``PatientSnapshot`` events (an evaluation's input, stored once by content hash) ahead of the
+``DecisionMade`` events that reference them by ``snapshot_hash``; older decisions (schema
+version 1) carry their snapshot inline. A decision whose snapshot audit does not hold is still
+recorded, counted, logged, and flagged by ``audit verify`` (``snapshot-missing``).
+
+A message that cannot be read as either event (or whose snapshot does not match its hash) is
+poison: it goes to the dead-letter topic, so the partition keeps flowing. So does an event no
+trusted evaluator key signed (missing, unknown or retired key, invalid signature): any local
+client can produce to the topic, only the evaluator holds the key. Nothing of a refused event
+is stored; the refusal is counted by reason and logged with the event id and key id only.
+
+A database failure is transient: pause (growing back-off), then raise so nothing in the batch
+is acknowledged and it all comes back. Only a returned call lets the handler commit the offsets.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from services.audit.core.chain import Appended, DecisionChain
 from services.audit.core.ports import (
@@ -29,15 +34,18 @@ from services.audit.core.ports import (
     Unobserved,
 )
 from shared.canonical import content_hash
-from shared.contracts.events import DecisionMade
-from shared.contracts.signatures import Refusal, decision_digest
+from shared.contracts.events import DecisionMade, DecisionsEvent, PatientSnapshot
+from shared.contracts.signatures import Refusal, decision_digest, snapshot_digest
 from shared.infra.backoff import Backoff
+
+_DECISIONS_EVENT: TypeAdapter[DecisionMade | PatientSnapshot] = TypeAdapter(DecisionsEvent)
 
 TRANSIENT_ERRORS = (StoreUnavailable, OSError, TimeoutError)
 
 
 class IngestOutcome(StrEnum):
     STORED = "stored"
+    SNAPSHOT = "snapshot"
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead-lettered"
 
@@ -47,28 +55,35 @@ class PoisonMessage(ValueError):
 
 
 class RefusedSignature(PoisonMessage):
-    def __init__(self, event: DecisionMade, refusal: Refusal) -> None:
-        super().__init__(f"decision refused: signature {refusal.kind}: {refusal.detail}")
+    def __init__(self, event: DecisionMade | PatientSnapshot, refusal: Refusal) -> None:
+        what = "decision" if isinstance(event, DecisionMade) else "snapshot"
+        super().__init__(f"{what} refused: signature {refusal.kind}: {refusal.detail}")
         self.event_id = event.event_id
         self.refusal = refusal
 
 
-def check_signature(event: DecisionMade, keys: SignatureCheck) -> None:
-    """Raises ``RefusedSignature`` unless a trusted evaluator key signed the decision's content
-    (shared.contracts.signatures.decision_signed_form, as audit will store it)."""
-    digest = decision_digest(event.model_dump(mode="json", exclude={"snapshot"}))
+def check_signature(event: DecisionMade | PatientSnapshot, keys: SignatureCheck) -> None:
+    """Raises ``RefusedSignature`` unless a trusted evaluator key signed the event's content
+    (shared.contracts.signatures: a decision's as audit will store it; a snapshot's with its
+    facts bound by ``snapshot_hash``, checked by ``parse_event``)."""
+    form = event.model_dump(mode="json", exclude={"snapshot"})
+    digest = decision_digest(form) if isinstance(event, DecisionMade) else snapshot_digest(form)
     refusal = keys.refusal(event.signature, digest)
     if refusal is not None:
         raise RefusedSignature(event, refusal)
 
 
-def parse_decision(body: bytes) -> DecisionMade:
+def parse_event(body: bytes) -> DecisionMade | PatientSnapshot:
+    """A decision (schema version 1 with its snapshot inline, or 2 referencing it) or a
+    snapshot event; raises ``PoisonMessage`` when it is neither, or a snapshot it carries does
+    not match its hash."""
     try:
-        event = DecisionMade.model_validate_json(body)
+        event = _DECISIONS_EVENT.validate_json(body)
     except ValidationError as error:
-        raise PoisonMessage(f"not a DecisionMade: {error.error_count()} validation errors: "
-                            f"{error.errors(include_input=False)[:3]}") from error
-    if content_hash(event.snapshot) != event.snapshot_hash:
+        raise PoisonMessage(f"not a DecisionMade or PatientSnapshot: {error.error_count()} "
+                            f"validation errors: {error.errors(include_input=False)[:3]}"
+                            ) from error
+    if event.snapshot is not None and content_hash(event.snapshot) != event.snapshot_hash:
         raise PoisonMessage("snapshot_hash does not match the content hash of snapshot")
     return event
 
@@ -91,27 +106,36 @@ class DecisionIngest:
     async def handle_batch(self, messages: Sequence[tuple[bytes, Any]]) -> list[IngestOutcome]:
         """``messages`` are (value, consumer record) pairs in consumption order."""
         events: list[DecisionMade] = []
+        snapshots: list[PatientSnapshot] = []
+        snapshot_at: set[int] = set()
         poison: dict[int, str] = {}
         for index, (body, _) in enumerate(messages):
             try:
-                event = parse_decision(body)
+                event = parse_event(body)
                 check_signature(event, self._keys)
-                events.append(event)
+                if isinstance(event, PatientSnapshot):
+                    snapshots.append(event)
+                    snapshot_at.add(index)
+                else:
+                    events.append(event)
             except RefusedSignature as error:
                 poison[index] = str(error)
                 self._telemetry.decision_refused(error.refusal, error.event_id)
             except PoisonMessage as error:
                 poison[index] = str(error)
-        appended = iter(await self._store_or_pause(events))
+        appended = iter(await self._store_or_pause(events, snapshots))
         for index, reason in poison.items():
             await self._dead_letters.send(messages[index][1], reason)
             self._telemetry.decision_dead_lettered(reason)
-        return [IngestOutcome.DEAD_LETTERED if index in poison else _outcome(next(appended))
+        return [IngestOutcome.DEAD_LETTERED if index in poison
+                else IngestOutcome.SNAPSHOT if index in snapshot_at
+                else _outcome(next(appended))
                 for index in range(len(messages))]
 
-    async def _store_or_pause(self, events: list[DecisionMade]) -> list[Appended]:
+    async def _store_or_pause(self, events: list[DecisionMade],
+                              snapshots: list[PatientSnapshot]) -> list[Appended]:
         try:
-            appended = await self._chain.append_many(events, self._clock())
+            appended = await self._chain.append_many(events, self._clock(), snapshots)
         except TRANSIENT_ERRORS as error:
             self._telemetry.store_unavailable(type(error).__name__, self._backoff.next_delay_s)
             await self._backoff.pause()
@@ -121,6 +145,10 @@ class DecisionIngest:
             self._telemetry.decision_recorded(
                 event.event_id, event.patient_key, event.decision_id,
                 result.record.sequence if result.record is not None else None)
+            if result.record is not None and result.snapshot_missing:
+                self._telemetry.snapshot_missing(event.decision_id, result.record.sequence,
+                                                 event.snapshot_hash)
+        self._telemetry.snapshots_received(len(snapshots))
         return appended
 
 

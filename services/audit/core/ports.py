@@ -151,6 +151,12 @@ class AuditTelemetry(Protocol):
                           sequence: int | None) -> None:
         """A decision was appended at ``sequence`` (None: a redelivery, already stored)."""
 
+    def snapshot_missing(self, decision_id: UUID, sequence: int, snapshot_hash: str) -> None:
+        """A decision was recorded whose input snapshot audit does not hold."""
+
+    def snapshots_received(self, count: int) -> None:
+        """``count`` input snapshot events were read (each stored once by hash)."""
+
     def action_dead_lettered(self) -> None:
         """An unreadable coordinator action went to the dead-letter topic."""
 
@@ -181,6 +187,12 @@ class Unobserved:
 
     def decision_recorded(self, event_id: UUID, patient_key: str, decision_id: UUID,
                           sequence: int | None) -> None:
+        return None
+
+    def snapshot_missing(self, decision_id: UUID, sequence: int, snapshot_hash: str) -> None:
+        return None
+
+    def snapshots_received(self, count: int) -> None:
         return None
 
     def action_dead_lettered(self) -> None:

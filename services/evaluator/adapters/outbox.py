@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates
 from services.evaluator.adapters.sql.tables import outbox
 from services.evaluator.core.clock import Clock
-from shared.contracts.events import DecisionMade, EligibilityAlert
+from shared.contracts.events import DecisionMade, EligibilityAlert, PatientSnapshot
 from shared.contracts.topics import ALERTS, DECISIONS
 from shared.infra.clock import utc_now
 
@@ -39,35 +39,20 @@ class OutboxMessage:
     created_at: datetime | None = None
 
 
-def message_of(
-    event: DecisionMade | EligibilityAlert, snapshots: dict[int, Any] | None = None,
-) -> OutboxMessage:
-    """The outbox row of a decision (``eligibility.decisions.v1``) or an alert
-    (``eligibility.alerts.v1``), keyed by patient so each patient's events stay in order.
-    ``snapshots`` shares the JSON form of one snapshot between the decisions of one event
-    (every trial's decision carries the same patient snapshot): dumped once, not per trial."""
-    if isinstance(event, DecisionMade):
-        payload = _decision_payload(event, {} if snapshots is None else snapshots)
-        return OutboxMessage(message_id=str(event.event_id), topic=DECISIONS,
-                             key=event.patient_key, payload=payload)
-    return OutboxMessage(message_id=str(event.event_id), topic=ALERTS, key=event.patient_key,
+def message_of(event: DecisionMade | EligibilityAlert | PatientSnapshot) -> OutboxMessage:
+    """The outbox row of a decision or an input snapshot (``eligibility.decisions.v1``) or an
+    alert (``eligibility.alerts.v1``), keyed by patient so each patient's events stay in
+    order."""
+    topic = ALERTS if isinstance(event, EligibilityAlert) else DECISIONS
+    return OutboxMessage(message_id=str(event.event_id), topic=topic, key=event.patient_key,
                          payload=event.model_dump(mode="json"))
 
 
-def messages_of(events: Sequence[DecisionMade | EligibilityAlert]) -> list[OutboxMessage]:
-    """``message_of`` each event, each distinct snapshot dumped once."""
-    snapshots: dict[int, Any] = {}
-    return [message_of(e, snapshots) for e in events]
-
-
-def _decision_payload(made: DecisionMade, snapshots: dict[int, Any]) -> dict[str, Any]:
-    """``made.model_dump(mode="json")``, same keys in the same order, the snapshot shared."""
-    snapshot = snapshots.get(id(made.snapshot))
-    if snapshot is None:
-        snapshot = snapshots[id(made.snapshot)] = made.snapshot.model_dump(mode="json")
-    rest = made.model_dump(mode="json", exclude={"snapshot"})
-    return {name: snapshot if name == "snapshot" else rest[name]
-            for name in type(made).model_fields if name == "snapshot" or name in rest}
+def messages_of(events: Sequence[DecisionMade | EligibilityAlert | PatientSnapshot],
+                ) -> list[OutboxMessage]:
+    """``message_of`` each event. The snapshot a screening's decisions share travels once, as
+    its own ``PatientSnapshot``, so it is dumped once per screening, not per trial."""
+    return [message_of(e) for e in events]
 
 
 AlreadyPublished = Callable[[Sequence[OutboxMessage]], Awaitable[set[str]]]

@@ -8,7 +8,13 @@ from uuid import UUID
 
 from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
-from shared.contracts.events import AlertKind, DecisionMade, EligibilityAlert, RegistryChangeRef
+from shared.contracts.events import (
+    AlertKind,
+    DecisionMade,
+    EligibilityAlert,
+    PatientSnapshot,
+    RegistryChangeRef,
+)
 from shared.eligibility.decision import (
     CriterionKind,
     CriterionResult,
@@ -25,6 +31,8 @@ EVALUATOR_VERSION = "trialwatch-evaluator/0.1.0"
 _DECISION_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trialwatch.org/ns/evaluator/decision")
 _ALERT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trialwatch.org/ns/evaluator/alert")
 _TIMER_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://trialwatch.org/ns/evaluator/timer")
+_SNAPSHOT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL,
+                                 "https://trialwatch.org/ns/evaluator/snapshot")
 
 
 def decision_id(patient_key: str, state_version: int, trial: TrialRef, as_of: datetime) -> UUID:
@@ -41,6 +49,22 @@ def timer_firing_id(patient_key: str, trial_id: str, due_at: datetime) -> UUID:
     return uuid.uuid5(_TIMER_NAMESPACE, "|".join((patient_key, trial_id, iso_z(due_at))))
 
 
+def patient_snapshot(
+    *, patient_key: str, state_version: int, snapshot: PatientFacts, snapshot_hash: str,
+    as_of: datetime, causation_id: UUID | None, correlation_id: UUID, recorded_at: datetime,
+) -> PatientSnapshot:
+    """The input of one evaluation, sent once before the decisions that reference it. Its id
+    depends only on patient key, state version and hash: re-screening an unchanged state (a
+    timer, an amendment) stages the same id again, which the outbox keeps once."""
+    identity = uuid.uuid5(_SNAPSHOT_NAMESPACE,
+                          "|".join((patient_key, str(state_version), snapshot_hash)))
+    return PatientSnapshot(
+        event_id=identity, occurred_at=as_of, recorded_at=recorded_at, source=SOURCE,
+        patient_key=patient_key, causation_id=causation_id, correlation_id=correlation_id,
+        state_version=state_version, snapshot_hash=snapshot_hash, snapshot=snapshot,
+    )
+
+
 def decision_made(
     *,
     patient_key: str,
@@ -55,9 +79,11 @@ def decision_made(
     registry_change: RegistryChangeRef | None = None,
     snapshot_hash: str | None = None,
 ) -> DecisionMade:
-    """The decision event for one trial. ``snapshot_hash`` is ``content_hash(snapshot)`` when
-    the caller already has it: one event screened against many trials shares one snapshot, and
-    hashing it (canonical JSON of every fact, ~5 ms for 250 facts) cost more than evaluating it.
+    """The decision event for one trial (schema version 2: the snapshot is referenced by its
+    hash and sent once as ``patient_snapshot``). ``snapshot_hash`` is ``content_hash(snapshot)``
+    when the caller already has it: one event screened against many trials shares one
+    snapshot, and hashing it (canonical JSON of every fact, ~5 ms for 250 facts) cost more than
+    evaluating it.
     """
     identity = decision_id(patient_key, state_version, decision.trial, decision.as_of)
     return DecisionMade(
@@ -73,8 +99,8 @@ def decision_made(
         evaluator_version=EVALUATOR_VERSION,
         decision=decision,
         previous_status=previous_status,
+        schema_version=2,
         snapshot_hash=snapshot_hash if snapshot_hash is not None else content_hash(snapshot),
-        snapshot=snapshot,
         trial_content_hash=trial_content_hash,
         registry_change=registry_change,
     )

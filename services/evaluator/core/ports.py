@@ -15,11 +15,11 @@ from typing import Protocol
 
 from services.evaluator.core.patient_state import PatientState
 from shared.clinical.facts import ClinicalFact, PatientFacts
-from shared.contracts.events import DecisionMade, EligibilityAlert
+from shared.contracts.events import DecisionMade, EligibilityAlert, PatientSnapshot
 from shared.eligibility.decision import Decision, Status, TrialRef
 
 PairKey = tuple[str, str]  # (patient key, trial id)
-OutgoingEvent = DecisionMade | EligibilityAlert
+OutgoingEvent = DecisionMade | EligibilityAlert | PatientSnapshot
 
 
 class Screener(Protocol):

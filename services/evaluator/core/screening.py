@@ -289,6 +289,12 @@ class Screening:
             previous = before.status if before is not None else None
             if snapshot_hash is None:
                 snapshot_hash = content_hash(state.facts)
+                # staged before the decisions: on their partition it always comes first
+                delta.events.append(decisions.patient_snapshot(
+                    patient_key=state.patient_key, state_version=state.version,
+                    snapshot=state.facts, snapshot_hash=snapshot_hash, as_of=trigger.as_of,
+                    causation_id=trigger.causation_id, correlation_id=trigger.correlation_id,
+                    recorded_at=now))
             made = decisions.decision_made(
                 patient_key=state.patient_key, state_version=state.version, decision=decision,
                 snapshot=state.facts, previous_status=previous,

@@ -31,7 +31,7 @@ from tests.integration.audit.harness import (
     start_group_at_end,
     wait_for,
 )
-from tests.unit.audit.factories import decision_event
+from tests.unit.audit.factories import decision_event, snapshot_and_decision
 
 pytestmark = pytest.mark.integration
 
@@ -187,3 +187,35 @@ async def test_a_database_outage_pauses_consumption_and_loses_nothing(
 
         await wait_for(everything, timeout_s=60, what="all 100 decisions after the outage")
     assert await _intact(database_url, tmp_path)
+
+
+async def test_a_snapshot_sent_once_is_stored_and_a_decision_without_one_is_recorded_and_flagged(
+        kafka_settings: KafkaSettings, database_url: str, tmp_path: Path) -> None:
+    """Decisions reference their input by hash (schema version 2): the snapshot event ahead of
+    them is stored once; a decision whose snapshot never came is kept, never dropped, and
+    ``audit verify`` names it (snapshot-missing)."""
+    await migrate(database_url)
+    group = unique_group("audit-snapshots")
+    key = f"pk_{group}"
+    await start_group_at_end(kafka_settings, group)
+    sent, decided = snapshot_and_decision(key, 0)
+    _, orphan = snapshot_and_decision(key, 1)  # its snapshot is never published
+    async with running(audit_app(audit_settings(database_url, tmp_path, group),
+                                 kafka_settings)):
+        await publish(kafka_settings, [sent, decided, orphan])  # type: ignore[list-item]
+
+        async def both_stored() -> bool:
+            return await count_records(database_url, key) == 2
+
+        await wait_for(both_stored, what="both decisions")
+    engine = make_engine(database_url)
+    try:
+        store = SqlChainStore(engine)
+        stored = [h async for batch in store.snapshot_batches() for h, _ in batch]
+        report = await verify_chain(store, CheckpointFiles(
+            tmp_path / "checkpoints", tmp_path / "keys" / "signing.pub.pem"))
+    finally:
+        await engine.dispose()
+    assert stored == [sent.snapshot_hash]
+    assert not report.intact
+    assert [(p.sequence, p.kind) for p in report.other_problems] == [(2, "snapshot-missing")]

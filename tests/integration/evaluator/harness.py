@@ -19,7 +19,13 @@ from pydantic import ValidationError
 
 from services.evaluator.bootstrap import build_app
 from services.evaluator.core.ports import Screener
-from shared.contracts.events import DecisionMade, EligibilityAlert, PatientUpdated
+from shared.clinical.facts import PatientFacts
+from shared.contracts.events import (
+    DecisionMade,
+    EligibilityAlert,
+    PatientSnapshot,
+    PatientUpdated,
+)
 from shared.contracts.topics import ALERTS, DECISIONS, PATIENT_EVENTS
 from shared.infra.migrations import upgrade
 from shared.settings import EvaluatorSettings, KafkaSettings
@@ -70,6 +76,8 @@ class Collected:
     alert_seen_at: list[float] = field(default_factory=list)
     decision_seen_at: list[float] = field(default_factory=list)
     raw: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: dict[str, PatientFacts] = field(default_factory=dict)
+    """The input snapshots sent ahead of the decisions, by content hash."""
 
 
 @contextlib.asynccontextmanager
@@ -93,7 +101,10 @@ async def collect(kafka: KafkaSettings, patient_keys: Iterable[str]) -> AsyncIte
             if record.key is None or record.key.decode() not in keys:
                 continue
             out.raw.append({"topic": record.topic, **json.loads(record.value)})
-            if record.topic == DECISIONS:
+            if record.topic == DECISIONS and b'"eligibility.snapshot"' in record.value:
+                sent = PatientSnapshot.model_validate_json(record.value)
+                out.snapshots[sent.snapshot_hash] = sent.snapshot
+            elif record.topic == DECISIONS:
                 with contextlib.suppress(ValidationError):
                     out.decisions.append(DecisionMade.model_validate_json(record.value))
                 out.decision_seen_at.append(loop.time())

@@ -66,7 +66,7 @@ async def test_a_merged_record_moves_to_the_survivor_and_is_never_screened_again
         on_merge = seen.decisions[1]
         assert on_merge.patient_key == survivor
         assert on_merge.decision.status is Status.INELIGIBLE
-        assert {f.fact_id for f in on_merge.snapshot.facts} == {"old-lab"}
+        assert {f.fact_id for f in seen.snapshots[on_merge.snapshot_hash].facts} == {"old-lab"}
         # a late event for the merged key is applied to the survivor, which becomes eligible
         high = lab_fact(150, now - timedelta(hours=1), fact_id="late-lab")
         await publish(kafka_settings, [patient_updated(old, (high,), now)])
@@ -76,7 +76,8 @@ async def test_a_merged_record_moves_to_the_survivor_and_is_never_screened_again
 
     assert [d.patient_key for d in seen.decisions] == [old, survivor, survivor]
     assert seen.decisions[2].decision.status is Status.ELIGIBLE
-    assert {f.fact_id for f in seen.decisions[2].snapshot.facts} == {"old-lab", "late-lab"}
+    assert {f.fact_id for f in seen.snapshots[seen.decisions[2].snapshot_hash].facts} == {
+        "old-lab", "late-lab"}
     assert [(a.patient_key, a.alert) for a in seen.alerts] == [(survivor, "newly-eligible")]
     assert await rows(database_url, patient_state, old) == 0
     assert await rows(database_url, trial_status, old) == 0

@@ -20,7 +20,7 @@ from shared.clinical.facts import (
     Quantity,
     Sex,
 )
-from shared.contracts.events import DecisionMade
+from shared.contracts.events import DecisionMade, PatientSnapshot
 from shared.eligibility.decision import (
     CriterionKind,
     CriterionResult,
@@ -114,3 +114,21 @@ def decision_event(patient_key: str = "pk_test", index: int = 0,
         snapshot=facts,
     )
     return event if signer is None else signed(event, signer)
+
+
+def snapshot_and_decision(patient_key: str = "pk_test", index: int = 0,
+                          signer: EventSigner | None = TEST_SIGNER,
+                          ) -> tuple[PatientSnapshot, DecisionMade]:
+    """As the evaluator publishes now: the input as a PatientSnapshot, then a decision (schema
+    version 2) referencing it by hash; both signed with ``signer`` (None: unsigned)."""
+    old = decision_event(patient_key, index, signer=None)
+    assert old.snapshot is not None
+    sent = PatientSnapshot(
+        event_id=uuid.uuid4(), occurred_at=old.occurred_at, recorded_at=old.recorded_at,
+        source="evaluator", patient_key=patient_key, correlation_id=old.correlation_id,
+        state_version=old.state_version, snapshot_hash=old.snapshot_hash, snapshot=old.snapshot)
+    made = old.model_copy(update={"snapshot": None, "schema_version": 2})
+    if signer is None:
+        return sent, made
+    return (PatientSnapshot.model_validate(signer.signed(sent.model_dump(mode="json"))),
+            signed(made, signer))

@@ -38,7 +38,7 @@ def test_only_crossing_the_eligible_line_raises_an_alert() -> None:
     assert decisions.transition(None, Status.INELIGIBLE) is None
 
 
-def test_a_decision_event_carries_the_snapshot_and_its_content_hash() -> None:
+def test_a_decision_event_references_its_snapshot_by_content_hash_only() -> None:
     facts = PatientFacts(facts=(lab_fact(150, AS_OF - timedelta(days=1)),))
     decision = OneLabScreener().evaluate(TEST_TRIAL, facts, AS_OF)
     correlation = uuid.uuid4()
@@ -49,6 +49,7 @@ def test_a_decision_event_carries_the_snapshot_and_its_content_hash() -> None:
     )
     assert made.decision_id == decisions.decision_id("pk-1", 2, TEST_TRIAL, AS_OF)
     assert made.snapshot_hash == content_hash(facts)
+    assert (made.schema_version, made.snapshot) == (2, None)
     assert made.occurred_at == AS_OF
     alert = decisions.eligibility_alert(made, "newly-eligible")
     assert alert.event_id == decisions.alert_id(made.decision_id)
@@ -98,3 +99,15 @@ def test_missing_data_is_the_same_whether_worked_out_or_remembered() -> None:
     assert decisions.missing_data(later) == decisions.missing_data(first)
     assert decisions.missing_data(other) == [n.item for n in needs(other)]
     assert decisions.missing_data(other) != decisions.missing_data(first)
+
+
+def test_the_snapshot_event_carries_the_input_once_with_an_id_fixed_by_state_and_hash() -> None:
+    facts = PatientFacts(facts=(lab_fact(150, AS_OF - timedelta(days=1)),))
+    common = {"patient_key": "pk-1", "state_version": 2, "snapshot": facts,
+              "snapshot_hash": content_hash(facts), "causation_id": None,
+              "correlation_id": uuid.uuid4()}
+    first = decisions.patient_snapshot(**common, as_of=AS_OF, recorded_at=AS_OF)
+    later = decisions.patient_snapshot(**common, as_of=AS_OF + timedelta(days=1),
+                                       recorded_at=AS_OF + timedelta(days=1))
+    assert first.snapshot == facts
+    assert first.event_id == later.event_id  # a timer re-screen stages no new snapshot

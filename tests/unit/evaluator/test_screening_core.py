@@ -19,6 +19,7 @@ from shared.contracts.events import (
     DecisionMade,
     EligibilityAlert,
     PatientMerged,
+    PatientSnapshot,
     PatientUpdated,
     RegistryChangeRef,
 )
@@ -73,6 +74,10 @@ def alerts_in(events: Sequence[OutgoingEvent]) -> list[EligibilityAlert]:
     return [e for e in events if isinstance(e, EligibilityAlert)]
 
 
+def snapshots_in(events: Sequence[OutgoingEvent]) -> list[PatientSnapshot]:
+    return [e for e in events if isinstance(e, PatientSnapshot)]
+
+
 def merged(survivor: str, merged_key: str) -> PatientMerged:
     return PatientMerged(
         event_id=uuid.uuid4(), occurred_at=NOW, recorded_at=NOW, source="test",
@@ -95,9 +100,12 @@ async def test_a_new_lab_flips_a_patient_to_eligible_with_one_decision_per_trial
         (TEST_TRIAL.id, "newly-eligible"), (SECOND_TRIAL.id, "newly-eligible")]
     assert len(decisions_in(evaluator.published)) == 4
     assert len(evaluator.store.data.alerts) == 2  # kept for coordinators and webhooks
-    # one snapshot, two facts, shared by both trials' decisions
-    assert {len(d.snapshot.facts) for d in latest} == {2}
-    assert len({d.snapshot_hash for d in latest}) == 1
+    # one snapshot, two facts, sent once ahead of both trials' decisions, which reference it
+    [sent] = snapshots_in(second.staged)
+    assert second.staged[0] is sent
+    assert len(sent.snapshot.facts) == 2
+    assert {d.snapshot_hash for d in latest} == {sent.snapshot_hash}
+    assert {d.snapshot for d in latest} == {None}
 
 
 async def test_the_same_event_delivered_twice_adds_no_decision_and_no_alert() -> None:
@@ -107,12 +115,12 @@ async def test_the_same_event_delivered_twice_adds_no_decision_and_no_alert() ->
     again = await evaluator.apply(event)
     twice_in_one_batch = await Evaluator().apply(event, event)
 
-    assert (first.applied, len(first.staged)) == (1, 2)  # a decision and its alert
+    assert (first.applied, len(first.staged)) == (1, 3)  # its snapshot, a decision, an alert
     assert (again.applied, again.staged, again.redelivered_keys) == (0, [], {PATIENT})
-    assert len(evaluator.published) == 2
+    assert len(evaluator.published) == 3
     assert evaluator.store.data.states[PATIENT].version == 1
     assert twice_in_one_batch.applied == 1
-    assert len(twice_in_one_batch.staged) == 2
+    assert len(twice_in_one_batch.staged) == 3
 
 
 async def test_an_alert_is_raised_only_when_a_patient_crosses_the_eligible_line() -> None:
@@ -144,7 +152,9 @@ async def test_a_late_older_result_does_not_override_the_newer_one_by_clinical_t
     assert made.decision.status is Status.ELIGIBLE
     assert "150" in made.decision.criteria[0].reason
     assert alerts_in(late.staged) == []
-    assert {f.fact_id for f in made.snapshot.facts} == {"new", "old"}  # both kept
+    [sent] = snapshots_in(late.staged)
+    assert made.snapshot_hash == sent.snapshot_hash
+    assert {f.fact_id for f in sent.snapshot.facts} == {"new", "old"}  # both kept
 
 
 async def test_a_review_timer_is_set_at_next_review_at_and_fires_then_only() -> None:
@@ -198,8 +208,10 @@ async def test_a_merged_record_moves_to_the_survivor_and_is_never_screened_again
 
     [made] = decisions_in(merge.staged)
     assert made.patient_key == "pk-survivor"
-    assert {f.fact_id for f in made.snapshot.facts} == {"s-lab", "m-lab"}
-    assert made.snapshot.demographics.deceased is True  # either record saying so is kept
+    [sent] = snapshots_in(merge.staged)
+    assert made.snapshot_hash == sent.snapshot_hash
+    assert {f.fact_id for f in sent.snapshot.facts} == {"s-lab", "m-lab"}
+    assert sent.snapshot.demographics.deceased is True  # either record saying so is kept
     closed = [a for a in alerts_in(merge.staged) if a.alert == "closed"]
     assert [(a.patient_key, a.trial.id) for a in closed] == [("pk-merged", TEST_TRIAL.id)]
     assert "pk-survivor" in closed[0].reasons[0]
