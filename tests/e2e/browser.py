@@ -10,29 +10,22 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from shared.infra.auth import write_dev_tokens
-from shared.infra.embedded_broker import free_port
-from shared.infra.migrations import upgrade
 from shared.settings import KafkaSettings
-from tests.conftest import unique_group
-from tests.e2e.pipeline import REPO, poll
+from tests.e2e.pipeline import REPO, Services
+from tests.e2e.pipeline import running_services as pipeline_services
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SERVICES = ("intake", "evaluator", "audit")
 SCREENSHOTS = Path(os.environ.get("TRIALWATCH_SCREENSHOTS", REPO / "var" / "screenshots"))
 SITE_ZONE = "Europe/Paris"
 
@@ -83,52 +76,12 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path:
 @contextmanager
 def running_services(
     kafka: KafkaSettings, data: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[dict[str, str]]:
-    """intake, evaluator and audit as separate processes on SQLite files and the real broker."""
-    tokens_file = data / "tokens.json"
-    write_dev_tokens(tokens_file)
-    ports = {s: free_port() for s in SERVICES}
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-           "LOG_FORMAT": "json", "AUDIT_CHECKPOINT_DIR": str(data / "checkpoints"),
-           # audit trusts <checkpoint dir>/../evaluator-signing-key.pub.pem by default
-           "EVALUATOR_SIGNING_KEY_FILE": str(data / "evaluator-signing-key.pem"),
-           "EVALUATOR_GROUP_ID": unique_group("evaluator"),
-           "AUDIT_GROUP_ID": unique_group("audit"),
-           "EVALUATOR_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}",
-           "EVALUATOR_SITE_TIMEZONE": SITE_ZONE, **(extra_env or {})}
-    urls = {}
-    for service in SERVICES:
-        prefix, url = service.upper(), f"sqlite+aiosqlite:///{data / service}.db"
-        env.update({f"{prefix}_DATABASE_URL": url, f"{prefix}_PORT": str(ports[service]),
-                    f"{prefix}_TOKENS_FILE": str(tokens_file)})
-        urls[service] = f"http://127.0.0.1:{ports[service]}"
-        urls[f"{service}_db"] = url
-        upgrade(service, url)
-    logs = [open(data / f"{s}.log", "w") for s in SERVICES]  # noqa: SIM115
-    processes = [subprocess.Popen([sys.executable, "-m", "services.cli", s], cwd=REPO, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
-                 for s, log in zip(SERVICES, logs, strict=True)]
-    try:
-        for service, process in zip(SERVICES, processes, strict=True):
-            ready = poll(lambda u=urls[service]: _ready(u), timeout_s=60, interval_s=0.1)
-            assert ready, f"{service} not ready (exit {process.poll()}): " + \
-                (data / f"{service}.log").read_text()[-3000:]
-        urls["tokens"] = str(tokens_file)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(20)
-        for log in logs:
-            log.close()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+) -> Iterator[Services]:
+    """The pipeline (tests.e2e.pipeline.running_services) on SQLite files, dates in the site's
+    zone."""
+    env = {"EVALUATOR_SITE_TIMEZONE": SITE_ZONE, **(extra_env or {})}
+    with pipeline_services(kafka, data, extra_env=env) as services:
+        yield services
 
 
 def shifted(bundle: dict[str, Any], to: datetime, from_: datetime) -> dict[str, Any]:

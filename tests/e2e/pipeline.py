@@ -8,16 +8,104 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
+from shared.infra.auth import write_dev_tokens
 from shared.infra.embedded_broker import free_port
+from shared.infra.migrations import upgrade
+from shared.settings import KafkaSettings
+from tests.conftest import unique_group
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_OBSERVATION = REPO / "docs" / "examples" / "observation.json"
+SERVICES = ("intake", "evaluator", "audit")
+
+
+class Services(dict[str, str]):
+    """The running services' URLs (``intake``, ``evaluator``, ``audit``), their database URLs
+    (``<service>_db``), the tokens file (``tokens``) and the log folder (``logs``); ``restart``
+    stops one service and starts it again on the same port and database."""
+
+    def __init__(self, urls: dict[str, str], start: Callable[[str], subprocess.Popen[bytes]],
+                 processes: dict[str, subprocess.Popen[bytes]]) -> None:
+        super().__init__(urls)
+        self._start, self.processes = start, processes
+
+    def restart(self, service: str) -> None:
+        stop(self.processes[service])
+        self.processes[service] = self._start(service)
+        wait_ready(self, service)
+
+
+@contextmanager
+def running_services(
+    kafka: KafkaSettings, data: Path, *, database_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Services]:
+    """intake, evaluator and audit as separate processes (as in production) on the real broker:
+    each on its own SQLite file in ``data``, or all three on ``database_url``; fresh consumer
+    groups (Tansu makes a reused group id wait for the old session); dev tokens in
+    ``data/tokens.json``; logs in ``data/<service>.log``."""
+    tokens_file = data / "tokens.json"
+    write_dev_tokens(tokens_file)
+    ports = {s: free_port() for s in SERVICES}
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+           "LOG_FORMAT": "json", "AUDIT_CHECKPOINT_DIR": str(data / "checkpoints"),
+           # audit trusts <checkpoint dir>/../evaluator-signing-key.pub.pem by default
+           "EVALUATOR_SIGNING_KEY_FILE": str(data / "evaluator-signing-key.pem"),
+           "EVALUATOR_GROUP_ID": unique_group("evaluator"),
+           "AUDIT_GROUP_ID": unique_group("audit"),
+           "EVALUATOR_INTAKE_URL": f"http://127.0.0.1:{ports['intake']}", **(extra_env or {})}
+    urls = {"tokens": str(tokens_file), "logs": str(data)}
+    for service in SERVICES:
+        prefix = service.upper()
+        url = database_url or f"sqlite+aiosqlite:///{data / service}.db"
+        env.update({f"{prefix}_DATABASE_URL": url, f"{prefix}_PORT": str(ports[service]),
+                    f"{prefix}_TOKENS_FILE": str(tokens_file)})
+        urls[service] = f"http://127.0.0.1:{ports[service]}"
+        urls[f"{service}_db"] = url
+        upgrade(service, url)
+    with ExitStack() as logs:
+        def start(service: str) -> subprocess.Popen[bytes]:
+            log: IO[str] = logs.enter_context(open(data / f"{service}.log", "a"))
+            return subprocess.Popen([sys.executable, "-m", "services.cli", service], cwd=REPO,
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+
+        services = Services(urls, start, {s: start(s) for s in SERVICES})
+        try:
+            for service in SERVICES:
+                wait_ready(services, service)
+            yield services
+        finally:
+            for process in services.processes.values():
+                process.terminate()
+            for process in services.processes.values():
+                process.wait(20)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(20)
+
+
+def wait_ready(services: Services, service: str) -> None:
+    """Until ``service`` answers /readyz (60 s), else fail with the end of its log."""
+    ready = poll(lambda: _ready(services[service]), timeout_s=60, interval_s=0.1)
+    process = services.processes[service]
+    assert ready, f"{service} not ready (exit {process.poll()}): " + \
+        (Path(services["logs"]) / f"{service}.log").read_text()[-3000:]
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def descendants(pid: int) -> set[int]:

@@ -46,7 +46,7 @@ def app(
     data = tmp_path_factory.mktemp("coordinator-app")
     with running_services(kafka_settings, data) as urls:
         tokens = tokens_by_role(Path(urls["tokens"]))
-        yield {**urls, "tokens": tokens, "data": data}
+        yield {**urls, "tokens": tokens, "data": data, "pipeline": urls}
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +213,20 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
     screenshot(browser, "5-alerts-acknowledged-and-no-longer-eligible")
     actions = poll(lambda: _audit_actions(app, key), timeout_s=20)
     assert {"acknowledged", "reidentified"} <= actions, "audit keeps every action"
+
+
+def test_a_coordinator_stays_signed_in_across_an_evaluator_restart_until_signing_out(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    app["pipeline"].restart("evaluator")  # sessions are in the evaluator's database
+    browser.get(f"{app['evaluator']}/ui/alerts")
+    assert "/ui/sign-in" not in browser.current_url, "the restart signed the coordinator out"
+    assert browser.find_element(By.ID, "who").text == "dev-coordinator"
+    browser.find_element(By.XPATH, "//button[.='Sign out']").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/ui/sign-in"))
+    browser.get(f"{app['evaluator']}/ui/alerts")
+    assert "/ui/sign-in" in browser.current_url, "signing out ended the session"
 
 
 def _sign_in(browser: webdriver.Chrome, app: dict[str, Any], token: str) -> None:

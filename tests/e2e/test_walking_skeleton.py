@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -27,67 +26,32 @@ from services.audit.core.audit_record import GENESIS_HASH, record_hash
 from shared.contracts.events import DeadLetter, DecisionMade
 from shared.contracts.signatures import decision_digest
 from shared.contracts.topics import DECISIONS, dead_letter
-from shared.infra.auth import write_dev_tokens
 from shared.infra.db import make_engine
-from shared.infra.embedded_broker import free_port
-from shared.infra.migrations import upgrade
 from shared.infra.signing import EventSigner
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
-from tests.e2e.pipeline import REPO, decisions_for, poll, post_example, tokens_by_role
+from tests.e2e.pipeline import (
+    REPO,
+    SERVICES,
+    decisions_for,
+    poll,
+    post_example,
+    running_services,
+    tokens_by_role,
+)
 from tests.integration.audit.chain_setup import drop_append_only_triggers
 from tests.unit.audit.factories import decision_event
 
 pytestmark = pytest.mark.e2e
-SERVICES = ("intake", "evaluator", "audit")
 
 
 @pytest.fixture
 def services(
     database_url: str, kafka_settings: KafkaSettings, tmp_path: Path
 ) -> Iterator[dict[str, str]]:
-    tokens_file = tmp_path / "tokens.json"
-    write_dev_tokens(tokens_file)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-           "LOG_FORMAT": "json", "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
-           # audit trusts <checkpoint dir>/../evaluator-signing-key.pub.pem by default
-           "EVALUATOR_SIGNING_KEY_FILE": str(tmp_path / "evaluator-signing-key.pem"),
-           # fresh consumer groups: Tansu makes a reused group id wait for the old session
-           "EVALUATOR_GROUP_ID": unique_group("evaluator"), "AUDIT_GROUP_ID": unique_group("audit")}
-    urls = {}
-    for service in SERVICES:
-        prefix = service.upper()
-        port = free_port()
-        env.update({f"{prefix}_DATABASE_URL": database_url, f"{prefix}_PORT": str(port),
-                    f"{prefix}_TOKENS_FILE": str(tokens_file)})
-        urls[service] = f"http://127.0.0.1:{port}"
-        upgrade(service, database_url)
-    logs = [open(tmp_path / f"{s}.log", "w") for s in SERVICES]  # noqa: SIM115
-    processes = [subprocess.Popen([sys.executable, "-m", "services.cli", s], cwd=REPO, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
-                 for s, log in zip(SERVICES, logs, strict=True)]
-    try:
-        for service, process in zip(SERVICES, processes, strict=True):
-            ready = poll(lambda u=urls[service]: _ready(u), timeout_s=60, interval_s=0.1)
-            assert ready, f"{service} not ready (exit {process.poll()}): " + \
-                (tmp_path / f"{service}.log").read_text()[-3000:]
-        urls["tokens"] = str(tokens_file)
-        urls["logs"] = str(tmp_path)
+    """The three services as their own processes, all on this test's database."""
+    with running_services(kafka_settings, tmp_path, database_url=database_url) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(20)
-        for log in logs:
-            log.close()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_a_posted_observation_becomes_a_stored_decision(services: dict[str, str]) -> None:
@@ -129,8 +93,6 @@ def test_the_services_report_ready_and_expose_metrics(services: dict[str, str]) 
         metrics = httpx.get(f"{services[service]}/metrics", timeout=2)
         assert metrics.status_code == 200
         assert "# TYPE" in metrics.text
-
-
 
 
 def _post_fhir(intake_url: str, token: str, resource: dict[str, object]) -> dict[str, object]:
