@@ -36,6 +36,7 @@ from shared.infra.http import (
     install_storage_problem_handler,
 )
 from shared.infra.kafka import make_broker
+from shared.infra.messaging import running
 from shared.infra.server import RequestLimits
 from shared.infra.signing import TrustedKeys, load_or_create_signing_key
 from shared.infra.storage import probe_write
@@ -88,16 +89,12 @@ def build_app(settings: AuditSettings | None = None,
                                         decision_keys=keys),
             max_page_size=settings.max_page_size,
         )
-        await broker.start()
-        checkpoints = asyncio.create_task(writer.run_every(settings.checkpoint_interval_s))
-        log.info("audit service started", port=settings.port)
         try:
-            yield
+            async with running(broker, service="audit", tasks={
+                    "checkpoints": lambda: writer.run_every(settings.checkpoint_interval_s)}):
+                log.info("audit service started", port=settings.port)
+                yield
         finally:
-            await broker.stop()
-            checkpoints.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await checkpoints
             with contextlib.suppress(Exception):
                 await writer.write_if_advanced()
             await engine.dispose()

@@ -8,55 +8,32 @@ batch to its earliest record, so all of it is redelivered.
 
 from __future__ import annotations
 
-from faststream import AckPolicy
+from typing import Any
+
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from services.audit.core.action_ingest import ActionIngest
 from services.audit.core.decision_ingest import DecisionIngest
-from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS
-from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
+from shared.contracts.channels import AUDIT_COORDINATOR_ACTIONS, AUDIT_DECISIONS
+from shared.infra.messaging import subscribe
 from shared.settings import AuditSettings, KafkaSettings
 
 
 def register_handlers(broker: KafkaBroker, ingest: DecisionIngest, settings: AuditSettings,
                       kafka: KafkaSettings, actions: ActionIngest | None = None) -> None:
-    @broker.subscriber(
-        DECISIONS,
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        group_id=settings.group_id,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        session_timeout_ms=kafka.session_timeout_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
-        # A record FastStream cannot decode must still reach ingest, to be dead-lettered.
-        parser=tolerant_batch_parser,
-        decoder=bytes_decoder,
-    )
-    async def on_decisions(msg: KafkaMessage) -> None:
-        raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-        await ingest.handle_batch([(record.value or b"", record) for record in raw])
+    """Subscribe ``ingest`` to the decisions (``channels.AUDIT_DECISIONS``) and ``actions`` to
+    the coordinator actions (``channels.AUDIT_COORDINATOR_ACTIONS``), in batches."""
+    async def on_decisions(records: tuple[Any, ...]) -> None:
+        await ingest.handle_batch([(record.value or b"", record) for record in records])
 
+    subscribe(broker, kafka, AUDIT_DECISIONS, on_decisions, group_id=settings.group_id,
+              max_records=settings.batch_max_records, batch_timeout_ms=settings.batch_timeout_ms)
     if actions is None:
         return
 
-    @broker.subscriber(
-        COORDINATOR_ACTIONS,
-        batch=True,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_timeout_ms,
-        group_id=f"{settings.group_id}-actions",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        session_timeout_ms=kafka.session_timeout_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
-        parser=tolerant_batch_parser,
-        decoder=bytes_decoder,
-    )
-    async def on_actions(msg: KafkaMessage) -> None:
-        raw = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-        await actions.handle_batch([(record.value or b"", record) for record in raw])
+    async def on_actions(records: tuple[Any, ...]) -> None:
+        await actions.handle_batch([(record.value or b"", record) for record in records])
+
+    subscribe(broker, kafka, AUDIT_COORDINATOR_ACTIONS, on_actions,
+              group_id=f"{settings.group_id}-actions", max_records=settings.batch_max_records,
+              batch_timeout_ms=settings.batch_timeout_ms)
