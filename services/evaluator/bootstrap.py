@@ -11,7 +11,6 @@ import httpx
 import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,7 +32,8 @@ from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
 from services.evaluator.presentation import trial_text
 from services.evaluator.ui import pages
-from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS, PATIENT_EVENTS
+from shared.contracts.channels import EVALUATOR_PATIENT_EVENTS
+from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS
 from shared.eligibility.loader import TRIALS_DIR
 from shared.infra.auth import TokenRegistry
 from shared.infra.clock import utc_now
@@ -46,7 +46,7 @@ from shared.infra.http import (
     install_storage_problem_handler,
 )
 from shared.infra.kafka import make_broker
-from shared.infra.raw_codec import bytes_decoder, tolerant_batch_parser
+from shared.infra.messaging import running, subscribe
 from shared.infra.server import RequestLimits
 from shared.infra.signing import EventSigner, SigningPublisher
 from shared.infra.storage import probe_write
@@ -89,24 +89,10 @@ def build_app(
         return SqlUnitOfWork(sessions, chosen, clock, patients)
 
     handler = PatientEventHandler(unit_of_work, context, sender, DeadLetters(broker, SERVICE))
-    broker.subscriber(
-        PATIENT_EVENTS,
-        batch=True,
-        max_records=BATCH_SIZE,
-        group_id=settings.group_id,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        # The handler validates raw records itself: a record FastStream cannot decode by its
-        # content-type must reach it (and the dead-letter topic), not be redelivered forever.
-        parser=tolerant_batch_parser,
-        decoder=bytes_decoder,
-        # Tansu answers a fetch only when its wait expires, not when data arrives: a short
-        # wait bounds the event-to-decision latency (Apache Kafka answers at once either way).
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        session_timeout_ms=kafka.session_timeout_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-        rebalance_timeout_ms=kafka.rebalance_timeout_ms,
-    )(handler.__call__)
+    # Tansu answers a fetch only when its wait expires, not when data arrives: a short wait
+    # bounds the event-to-decision latency (Apache Kafka answers at once either way).
+    subscribe(broker, kafka, EVALUATOR_PATIENT_EVENTS, handler, group_id=settings.group_id,
+              max_records=BATCH_SIZE, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
     alerts = AlertStream()
 
     async def broker_ready() -> None:
@@ -125,32 +111,30 @@ def build_app(
         # the names and sentences alert headlines quote, read before the first patient waits
         await asyncio.to_thread(lambda: [trial_text(t) for t in chosen.active_trials()])
         signer.load()  # the key exists (0600, public half exported) before anything is signed
-        await broker.connect()
-        backlog = await sender.publish_backlog()
-        if backlog:
-            log.info("outbox backlog published before consuming", messages=backlog)
-        await broker.start()
-        tasks = [
-            asyncio.create_task(loops.forever(
-                "registry", loops.registry_step(sessions, chosen, trials_dir, clock),
-                settings.registry_poll_interval_s)),
-            asyncio.create_task(loops.forever(
-                "timers", loops.timer_step(unit_of_work, context, sender),
-                settings.timer_poll_interval_s)),
-            asyncio.create_task(loops.forever("outbox", loops.relay_step(sender), 1.0)),
-            asyncio.create_task(loops.forever(
-                "webhooks", loops.webhook_step(
-                    sessions, client, clock, allow_list_of(settings.webhook_allowed_hosts)),
-                0.5)),
-            asyncio.create_task(feed_from_topic(alerts, kafka)),
-        ]
+
+        async def publish_backlog() -> None:
+            # before consuming: decisions made from new events queue behind the backlog
+            backlog = await sender.publish_backlog()
+            if backlog:
+                log.info("outbox backlog published before consuming", messages=backlog)
+
         try:
-            yield
+            async with running(broker, service=SERVICE, before_consuming=publish_backlog, tasks={
+                "registry": lambda: loops.forever(
+                    "registry", loops.registry_step(sessions, chosen, trials_dir, clock),
+                    settings.registry_poll_interval_s),
+                "timers": lambda: loops.forever(
+                    "timers", loops.timer_step(unit_of_work, context, sender),
+                    settings.timer_poll_interval_s),
+                "outbox": lambda: loops.forever("outbox", loops.relay_step(sender), 1.0),
+                "webhooks": lambda: loops.forever(
+                    "webhooks", loops.webhook_step(
+                        sessions, client, clock, allow_list_of(settings.webhook_allowed_hosts)),
+                    0.5),
+                "alert-feed": lambda: feed_from_topic(alerts, kafka),
+            }):
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await broker.stop()
             await client.aclose()
             await engine.dispose()
 

@@ -17,18 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from faststream.kafka.annotations import KafkaMessage
 from pydantic import TypeAdapter, ValidationError
 
 from services.evaluator.adapters.metrics import EVENT_SECONDS, EVENTS
 from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender, messages_of
-from services.evaluator.adapters.transient_errors import TRANSIENT_ERRORS
 from services.evaluator.core.patient_events import apply_patient_events
 from services.evaluator.core.ports import UnitOfWork
 from services.evaluator.core.screening import ScreeningContext
 from shared.contracts.events import PatientEvent, PatientMerged, PatientUpdated
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
+from shared.infra.transient import TRANSIENT_ERRORS
 
 log = structlog.get_logger(__name__)
 _EVENT: TypeAdapter[PatientUpdated | PatientMerged] = TypeAdapter(PatientEvent)
@@ -60,9 +59,9 @@ class PatientEventHandler:
         self._dead_letters = dead_letters
         self._backoff = Backoff()
 
-    async def __call__(self, message: KafkaMessage) -> None:
-        raw = message.raw_message
-        records = raw if isinstance(raw, tuple) else (raw,)
+    async def __call__(self, records: tuple[Any, ...]) -> None:
+        """``records``: the consumer records of one poll (``channels.EVALUATOR_PATIENT_EVENTS``
+        is a batch subscription)."""
         with EVENT_SECONDS.time():
             try:
                 outcome = await self._apply(records)
