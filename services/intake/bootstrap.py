@@ -10,13 +10,13 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.intake.adapters import metrics
 from services.intake.adapters.http.api import IntakeRuntime, create_api
 from services.intake.adapters.messaging import RawIntakeHandler, broker_json, subscribe_raw
-from services.intake.adapters.relay import OutboxRelay
 from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
 from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.adapters.sql.leadership import RelayLeadership
-from services.intake.adapters.sql.store import PendingEvent, SqlOutbox
+from services.intake.adapters.sql.store import outbox_store
 from services.intake.adapters.sql.tables import write_probe
 from services.intake.core.publish_limit import PublishLimit
 from shared.infra.auth import TokenRegistry
@@ -26,6 +26,7 @@ from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
 from shared.infra.messaging import running
+from shared.infra.outbox import OutboxRelay, OutboxRow, RelayHooks, RelayOptions
 from shared.infra.server import RequestLimits
 from shared.infra.storage import probe_write
 from shared.infra.unit_aliases import install_site_unit_aliases
@@ -54,15 +55,18 @@ def build_app(
         transaction = GroupCommit(sessions, utc_now, turns,
                                   max_members=settings.group_commit_max_members)
 
-        async def publish(event: PendingEvent) -> None:
-            await broker.publish(json.loads(event.payload), event.topic,
-                                 key=event.message_key.encode())
+        async def publish(row: OutboxRow) -> None:
+            await broker.publish(json.loads(row.payload), row.topic, key=row.key.encode())
 
-        relay = OutboxRelay(SqlOutbox(sessions, turns), publish, utc_now,
-                            batch_size=settings.relay_batch_size,
-                            poll_interval_s=settings.relay_poll_interval_s,
-                            max_backoff_s=settings.relay_max_backoff_s,
-                            leadership=RelayLeadership(engine, settings.database_url))
+        relay = OutboxRelay("intake", outbox_store(sessions, turns), publish, utc_now,
+                            RelayOptions(
+                                batch_size=settings.relay_batch_size,
+                                poll_interval_s=settings.relay_poll_interval_s,
+                                max_backoff_s=settings.relay_max_backoff_s,
+                                leadership=RelayLeadership(engine, settings.database_url),
+                                hooks=RelayHooks(published=metrics.EVENTS_PUBLISHED.inc,
+                                                 round_failed=metrics.RELAY_FAILURES.inc,
+                                                 pending=metrics.OUTBOX_PENDING.set)))
         raw = RawIntakeHandler(transaction, DeadLetters(broker, "intake"), utc_now,
                                default_source=settings.raw_default_source,
                                max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake,

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from uuid import UUID
 
-from services.intake.adapters.sql.store import PendingEvent
 from services.intake.core.ports import Conflict, Reidentification, Resolved, SourceIdentity
 from services.intake.core.receipts import Receipt
 from shared.contracts.events import PatientMerged, PatientUpdated
@@ -142,18 +141,3 @@ def _merged(base: FakeDatabase, staging: FakeDatabase, current: FakeDatabase) ->
         else:
             into.update({k: v for k, v in mine.items() if before.get(k) != v})
     return result
-
-
-class FakeOutbox:
-    def __init__(self, rows: list[PendingEvent]) -> None:
-        self.rows = list(rows)
-        self.published: list[int] = []
-
-    async def pending(self, limit: int) -> list[PendingEvent]:
-        return [r for r in self.rows if r.id not in self.published][:limit]
-
-    async def mark_published(self, ids: Sequence[int], at: object) -> None:
-        self.published.extend(ids)
-
-    async def pending_count(self) -> int:
-        return len(self.rows) - len(self.published)

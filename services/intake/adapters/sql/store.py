@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.intake.adapters.sql.database import WriteTurns
 from services.intake.adapters.sql.tables import (
     outbox,
+    outbox_dead_letters,
     patient_aliases,
     patient_merges,
     patients,
@@ -34,6 +34,7 @@ from services.intake.core.ports import (
 )
 from services.intake.core.receipts import Receipt, details_from_json
 from shared.contracts.events import PatientMerged, PatientUpdated
+from shared.infra.outbox_sql import OutboxColumns, SqlOutboxStore
 
 
 class SqlIntakeStore:
@@ -212,44 +213,13 @@ def sql_unit_of_work(
     return transaction
 
 
-@dataclass(frozen=True, slots=True)
-class PendingEvent:
-    id: int
-    topic: str
-    message_key: str
-    payload: str
-
-
-class SqlOutbox:
-    """The relay's side of the outbox: oldest pending first, marked once Kafka acknowledged."""
-
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], turns: WriteTurns | None = None
-    ) -> None:
-        self._sessions = sessions
-        self._turns = turns or WriteTurns()
-
-    async def pending(self, limit: int) -> list[PendingEvent]:
-        async with self._turns.turn(), self._sessions() as session, session.begin():
-            rows = await session.execute(
-                select(outbox.c.id, outbox.c.topic, outbox.c.message_key, outbox.c.payload)
-                .where(outbox.c.published_at.is_(None))
-                .order_by(outbox.c.id)
-                .limit(limit)
-            )
-            return [PendingEvent(r.id, r.topic, r.message_key, r.payload) for r in rows]
-
-    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
-        if not ids:
-            return
-        async with self._turns.turn(), self._sessions() as session, session.begin():
-            await session.execute(
-                update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at)
-            )
-
-    async def pending_count(self) -> int:
-        async with self._turns.turn(), self._sessions() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
-            )
-            return int(count or 0)
+def outbox_store(
+    sessions: async_sessionmaker[AsyncSession], turns: WriteTurns | None = None
+) -> SqlOutboxStore:
+    """The relay's side of the outbox (``shared.infra.outbox``): oldest pending first, marked
+    once Kafka acknowledged, dead letters in ``intake_outbox_dead_letters``."""
+    columns = OutboxColumns(outbox, outbox.c.id, outbox.c.event_id, outbox.c.message_key,
+                            outbox.c.topic, outbox.c.payload, outbox.c.created_at,
+                            outbox.c.published_at)
+    return SqlOutboxStore(sessions, columns, outbox_dead_letters,
+                          turn=(turns or WriteTurns()).turn)

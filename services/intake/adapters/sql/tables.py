@@ -21,6 +21,7 @@ from sqlalchemy import (
     Uuid,
 )
 
+from shared.infra.outbox_sql import dead_letter_table
 from shared.infra.sqltypes import UtcDateTime
 from shared.infra.storage import write_probe_table
 
@@ -101,6 +102,9 @@ Index(
     sqlite_where=outbox.c.published_at.is_(None),
     postgresql_where=outbox.c.published_at.is_(None),
 )
+
+# Outbox rows the broker can never take, with the reason (shared.infra.outbox).
+outbox_dead_letters = dead_letter_table("intake_outbox_dead_letters", metadata)
 
 # Append-only (a trigger in the migration refuses UPDATE and DELETE): who re-identified whom.
 reidentifications = Table(

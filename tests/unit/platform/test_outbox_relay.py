@@ -1,0 +1,169 @@
+"""The one outbox relay on an in-memory store: per-key order, transient failures retried, and a
+row the broker can never take dead-lettered with the same key's later rows held behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+
+from shared.infra.outbox import OutboxRelay, OutboxRow, RelayOptions, RelayRoundFailed
+
+
+def clock() -> datetime:
+    return datetime(2026, 11, 25, tzinfo=UTC)
+
+
+class FakeClaim:
+    def __init__(self, store: FakeStore, rows: list[OutboxRow]) -> None:
+        self.rows = rows
+        self._store = store
+
+    async def published(self, rows: Sequence[OutboxRow], at: datetime) -> None:
+        self._store.published += [r.position for r in rows]
+
+    async def dead_lettered(self, row: OutboxRow, reason: str, at: datetime) -> None:
+        self._store.dead[row.message_id] = reason
+
+
+class FakeStore:
+    def __init__(self, *keys: str) -> None:
+        self.rows = [OutboxRow(i + 1, f"m{i + 1}", key, "patient.events.v1", {"n": i + 1})
+                     for i, key in enumerate(keys)]
+        self.published: list[int] = []
+        self.dead: dict[str, str] = {}
+        self.released: set[str] = set()
+
+    def _held_keys(self) -> set[str]:
+        return {r.key for r in self.rows if r.message_id in self.dead
+                and r.message_id not in self.released}
+
+    def _pending(self) -> list[OutboxRow]:
+        held = self._held_keys()
+        return [r for r in self.rows if r.position not in self.published and r.key not in held]
+
+    @contextlib.asynccontextmanager
+    async def claim(self, limit: int, *, older_than: object = None, key: str | None = None,
+                    rows: Sequence[OutboxRow] | None = None) -> AsyncIterator[FakeClaim]:
+        chosen = [r for r in self._pending() if key is None or r.key == key]
+        if rows is not None:
+            chosen = [r for r in chosen if r in rows]
+        yield FakeClaim(self, chosen[:limit])
+
+    async def pending_count(self) -> int:
+        return len(self._pending())
+
+    async def held_count(self) -> int:
+        held = self._held_keys()
+        return sum(r.key in held and r.position not in self.published for r in self.rows)
+
+    async def release(self, message_id: str, at: datetime) -> bool:
+        self.released.add(message_id)
+        del self.dead[message_id]
+        return True
+
+
+async def test_rows_are_published_in_outbox_order_per_key_and_marked_published() -> None:
+    store = FakeStore("a", "b", "a", "c", "a", "b")
+    sent: list[tuple[str, int]] = []
+
+    async def publish(row: OutboxRow) -> None:
+        await asyncio.sleep(0.001 * (row.position % 3))
+        sent.append((row.key, row.position))
+
+    assert await OutboxRelay("test", store, publish, clock).relay_once() == 6
+    assert sorted(store.published) == [1, 2, 3, 4, 5, 6]
+    for key in "abc":
+        positions = [p for k, p in sent if k == key]
+        assert positions == sorted(positions)
+
+
+async def test_a_transient_failure_holds_back_that_keys_later_rows_this_round_only() -> None:
+    store = FakeStore("a", "b", "a", "b")
+    attempts: list[int] = []
+
+    async def publish(row: OutboxRow) -> None:
+        attempts.append(row.position)
+        if row.position == 1:
+            raise KafkaConnectionError("broker away")
+
+    with pytest.raises(RelayRoundFailed):
+        await OutboxRelay("test", store, publish, clock).relay_once()
+    assert 3 not in attempts  # a's second row waits for its first
+    assert sorted(store.published) == [2, 4]
+    assert store.dead == {}  # transient: still pending, tried again next round
+
+
+async def test_the_relay_retries_until_the_broker_returns_and_loses_nothing() -> None:
+    store = FakeStore("a", "a", "b")
+    broker_up = asyncio.Event()
+    delivered: list[int] = []
+
+    async def publish(row: OutboxRow) -> None:
+        if not broker_up.is_set():
+            raise KafkaConnectionError("broker away")
+        delivered.append(row.position)
+
+    relay = OutboxRelay("test", store, publish, clock,
+                        RelayOptions(poll_interval_s=0.01, max_backoff_s=0.05))
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0.2)
+    assert delivered == []
+    broker_up.set()
+    for _ in range(200):
+        if len(store.published) == 3:
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    assert sorted(store.published) == [1, 2, 3]
+    assert [p for p in delivered if p in (1, 2)] == [1, 2]
+
+
+async def test_an_unpublishable_row_is_dead_lettered_and_its_keys_later_rows_are_held() -> None:
+    store = FakeStore("a", "a", "b", "a")
+    attempts: list[int] = []
+
+    async def publish(row: OutboxRow) -> None:
+        attempts.append(row.position)
+        if row.position == 2:
+            raise MessageSizeTooLargeError("The message is 2097252 bytes when serialized")
+
+    relay = OutboxRelay("test", store, publish, clock)
+    assert await relay.relay_once() == 2
+    assert await relay.relay_once() == 0
+    assert attempts.count(2) == 1  # never tried again by itself
+    assert 4 not in attempts  # held behind the dead letter, never sent ahead of it
+    assert sorted(store.published) == [1, 3]
+    assert store.dead["m2"].startswith("MessageSizeTooLargeError")
+    assert "2097252" not in store.dead["m2"]  # nothing quoted from the error or the payload
+    assert await store.held_count() == 2
+
+
+async def test_a_value_that_cannot_be_serialized_is_dead_lettered_not_retried() -> None:
+    store = FakeStore("a")
+
+    async def publish(row: OutboxRow) -> None:
+        raise ValueError("Out of range float values are not JSON compliant")
+
+    assert await OutboxRelay("test", store, publish, clock).relay_once() == 0
+    assert list(store.dead) == ["m1"]
+
+
+async def test_writer_first_publishes_its_own_rows_and_raises_a_transient_failure() -> None:
+    store = FakeStore("a", "b")
+    up = {"broker": False}
+
+    async def publish(row: OutboxRow) -> None:
+        if not up["broker"]:
+            raise KafkaConnectionError("broker away")
+
+    relay = OutboxRelay("test", store, publish, clock)
+    with pytest.raises(RelayRoundFailed):
+        await relay.publish_now(store.rows[:1])
+    up["broker"] = True
+    assert await relay.publish_now(store.rows[:1]) == 1
+    assert store.published == [1]
