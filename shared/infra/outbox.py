@@ -194,6 +194,8 @@ class OutboxRelay:
             return 0
         async with self._store.claim(len(rows), rows=rows) as claim:
             sent, error = await self._round(claim, check_already_published=False)
+        if error is not None and isinstance(error.__cause__, Exception):
+            raise error.__cause__  # the caller's transient set decides (back off, redeliver)
         return _raise_or(sent, error)
 
     async def relay_once(self, *, grace: timedelta | None = None, key: str | None = None) -> int:
