@@ -14,7 +14,7 @@ import json
 import sys
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from services.audit.admin import (
     installed_engine,
     replay,
 )
+from shared.infra.clock import utc_now
 from shared.infra.db import existing_database, make_engine
 from shared.infra.signing import TrustedKeys
 from shared.settings import AuditSettings
@@ -97,7 +98,7 @@ def _verify(args: argparse.Namespace) -> int:
                             "AUDIT_DATABASE_URL or --database-url")
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     public_key = args.public_key or settings.verify_key_path()
-    expectations = Expectations(now=datetime.now(UTC), min_head=args.min_head,
+    expectations = Expectations(now=utc_now(), min_head=args.min_head,
                                 max_age=args.max_age)
     keys = TrustedKeys(args.decision_key or (*settings.decision_key_paths(),
                                              *settings.retired_decision_key_paths()))

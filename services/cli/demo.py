@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from shared.infra.clock import utc_now
+
 DEMO_DIR = Path(__file__).parent / "demo_patients"
 _UNSHIFTED = {"birthDate", "timestamp"}
 _ID_KEYS = {"id", "value", "reference", "fullUrl"}
@@ -66,7 +68,7 @@ async def feed(intake_url: str, token: str, print_line: Callable[[str], None]) -
     """Post every sample bundle; returns how many intake accepted."""
     accepted = 0
     run_id = uuid.uuid4().hex[:6]
-    now = datetime.now(UTC)
+    now = utc_now()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
     async with httpx.AsyncClient(base_url=intake_url, headers=headers, timeout=10) as client:
         for path in demo_bundles():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +29,7 @@ from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import TrialFileError, load_trial
 from shared.eligibility.readable import concept_labels
 from shared.eligibility.report import render_text
+from shared.infra.clock import utc_now
 from shared.infra.unit_aliases import UnitAliasFileError, install_site_unit_aliases
 from shared.time import as_utc
 
@@ -76,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _parse_at(text: str | None) -> datetime:
     if text is None:
-        return datetime.now(UTC)
+        return utc_now()
     try:
         return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError as error:

@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from collections.abc import Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 
 from services.cli import demo
@@ -32,6 +31,7 @@ from services.cli.migrate import migrate_all
 from services.cli.ports import busy_ports
 from services.cli.supervisor import SERVICES, Pipeline
 from shared.infra.auth import Role, write_dev_tokens
+from shared.infra.clock import utc_now
 from shared.infra.embedded_broker import EmbeddedBroker
 from shared.infra.private import restrict_to_owner
 from shared.infra.signing import EventSigner, public_key_path
@@ -177,7 +177,7 @@ class _Background:
         self._thread.start()
         # Alerts the evaluator republishes into a refilled broker were shown in an earlier
         # run: only alerts recorded from now on are printed, each once.
-        since = datetime.now(UTC)
+        since = utc_now()
         self._submit(tail_alerts(self._kafka, print_line=_print_now, recorded_since=since))
         if self._args.demo:
             base = f"http://{self._args.host}:{self._args.intake_port}"

@@ -29,7 +29,6 @@ variants. A replayed ``jti`` is refused while it is still valid.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -60,6 +59,7 @@ from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, Read
 from shared.clinical.fhir import normalise_fhir
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 from shared.eligibility.readable import evidence_phrase, needs
+from shared.infra.clock import utc_now
 
 log = structlog.get_logger(__name__)
 SERVICE_ID = "trialwatch-patient-view"
@@ -119,7 +119,7 @@ class JwtVerifier:
         raise jwt.InvalidKeyError("no configured key has this kid")
 
     def _refuse_replay(self, jti: str, exp: float) -> None:
-        now = time.time()
+        now = utc_now().timestamp()
         self._seen = {k: e for k, e in self._seen.items() if e + LEEWAY_S > now}
         if jti in self._seen:
             raise jwt.InvalidTokenError("jti already used")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID
 
@@ -28,6 +27,7 @@ from services.audit.core.ports import RecordQueries
 from services.audit.core.queries import RecordFilter
 from shared.eligibility.decision import Status
 from shared.infra.auth import Principal, Role, require_role
+from shared.infra.clock import utc_now
 from shared.infra.http import MAX_CURSOR, QUERY_TEXT_MAX, QueryInstant
 from shared.time import as_utc
 
@@ -145,7 +145,7 @@ async def status_as_of(
                                              examples=["2026-11-25T04:00:00Z"])] = None,
     trial_version: Annotated[str | None, Query(max_length=QUERY_TEXT_MAX)] = None,
 ) -> StatusAsOf:
-    at = at or datetime.now(UTC)
+    at = at or utc_now()
     row = await api.queries.status_as_of(patient_key, trial_id, as_utc(at), trial_version)
     await api.access.record(principal, "status-as-of", {
         "patient_key": patient_key, "trial_id": trial_id, "at": at.isoformat(),
