@@ -41,8 +41,8 @@ from faststream.message.utils import encode_message  # noqa: E402
 
 from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener  # noqa: E402
 from services.evaluator.core import decisions  # noqa: E402
-from shared.canonical import content_hash  # noqa: E402
 from shared.eligibility.loader import TRIALS_DIR  # noqa: E402
+from shared.hashing import content_hash  # noqa: E402
 from shared.infra.signing import EventSigner  # noqa: E402
 from tests.unit.eligibility.fhir_builder import AS_OF  # noqa: E402
 

@@ -66,7 +66,7 @@ class PatientSnapshot(Envelope):
     Keyed by ``patient_key`` like the decisions and staged before them, so on their partition
     it always precedes them. ``event_id`` is deterministic from patient key, state version and
     hash: a re-screen of an unchanged state sends nothing new. ``snapshot_hash`` is
-    ``shared.canonical.content_hash(snapshot)``; consumers check it.
+    ``shared.hashing.content_hash(snapshot)``; consumers check it.
     """
 
     event_type: Literal["eligibility.snapshot"] = "eligibility.snapshot"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.canonical import content_hash
+from shared.hashing import content_hash
 from shared.time import iso_z
 
 DECISION_TYPE = "eligibility.decided"

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint, check_signature
-from shared.canonical import canonical_json
+from shared.hashing import canonical_json
 from shared.infra.signing import load_public_key
 
 FILE_PATTERN = re.compile(r"^checkpoint-(\d{12})\.json$")

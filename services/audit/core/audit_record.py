@@ -1,6 +1,6 @@
 """One audit record: what was decided, from what, by which code, and where it sits in the chain.
 
-The record's hash covers every stored field (its canonical JSON, ``shared.canonical``), the
+The record's hash covers every stored field (its canonical JSON, ``shared.hashing``), the
 hash of the record before it and its own sequence number, so changing, removing or moving any
 record breaks the chain from that point on.
 """
@@ -15,9 +15,9 @@ from typing import Any
 from uuid import UUID
 
 from services.audit.core.record_hashing import fast_hash, is_one_json_value
-from shared.canonical import canonical_json, content_hash
 from shared.contracts.events import DecisionMade
 from shared.contracts.signatures import decision_digest, decision_signed_form
+from shared.hashing import canonical_json, content_hash
 from shared.time import iso_z
 
 GENESIS_HASH = "sha256:" + "0" * 64
@@ -101,7 +101,7 @@ def _scalar_form(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_hash(values: Mapping[str, Any]) -> str:
-    """The reference: ``sha256:`` of the canonical JSON (``shared.canonical``) of the hashed
+    """The reference: ``sha256:`` of the canonical JSON (``shared.hashing``) of the hashed
     form, the decision and registry change read from their stored JSON."""
     return content_hash(hashed_form(values))
 

@@ -15,9 +15,9 @@ from uuid import UUID
 
 from services.audit.core.audit_record import AuditRecord, build_record
 from services.audit.core.ports import ChainConflict, ChainHead, ChainStore, NewSnapshot
-from shared.canonical import canonical_json
 from shared.clinical.facts import PatientFacts
 from shared.contracts.events import DecisionMade, PatientSnapshot
+from shared.hashing import canonical_json
 
 CONFLICT_RETRIES = 5
 

@@ -26,8 +26,8 @@ from services.audit.core.audit_record import (
 )
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
 from services.audit.core.ports import SignatureCheck
-from shared.canonical import content_hash
 from shared.contracts.signatures import EventSignature, decision_digest
+from shared.hashing import content_hash
 from shared.time import as_utc, iso_z
 
 ProblemKind = Literal["altered", "removed", "reordered", "rewritten", "snapshot-altered",

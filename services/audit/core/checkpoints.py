@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.canonical import canonical_json
+from shared.hashing import canonical_json
 from shared.infra.signing import key_id
 from shared.time import UtcDatetime, iso_z
 

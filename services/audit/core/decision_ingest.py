@@ -33,9 +33,9 @@ from services.audit.core.ports import (
     StoreUnavailable,
     Unobserved,
 )
-from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade, DecisionsEvent, PatientSnapshot
 from shared.contracts.signatures import Refusal, decision_digest, snapshot_digest
+from shared.hashing import content_hash
 from shared.infra.backoff import Backoff
 
 _DECISIONS_EVENT: TypeAdapter[DecisionMade | PatientSnapshot] = TypeAdapter(DecisionsEvent)

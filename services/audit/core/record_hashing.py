@@ -1,6 +1,6 @@
-"""Hashing a record fast, byte for byte the way ``shared.canonical`` hashes its hashed form.
+"""Hashing a record fast, byte for byte the way ``shared.hashing`` hashes its hashed form.
 
-The reference (``audit_record.hashed_form`` through ``shared.canonical``) parses the stored
+The reference (``audit_record.hashed_form`` through ``shared.hashing``) parses the stored
 decision JSON and serialises it again, with the standard library, for every record: most of a
 record's hashing time. Two facts make that work avoidable without changing a single byte:
 

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.adapters.sql.tables import webhook, webhook_delivery
-from shared.canonical import canonical_json
 from shared.contracts.events import EligibilityAlert
+from shared.hashing import canonical_json
 
 SIGNATURE_HEADER = "X-TrialWatch-Signature"
 TIMESTAMP_HEADER = "X-TrialWatch-Timestamp"

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
-from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
 from shared.contracts.events import (
     AlertKind,
@@ -24,6 +23,7 @@ from shared.eligibility.decision import (
     TrialRef,
 )
 from shared.eligibility.readable import clean_reason, needs
+from shared.hashing import content_hash
 from shared.time import iso_z
 
 SOURCE = "trialwatch-evaluator"

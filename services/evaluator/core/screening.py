@@ -34,7 +34,6 @@ from services.evaluator.core.ports import (
     Screener,
     UnitOfWork,
 )
-from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts, PatientUpdate
 from shared.clinical.state import apply_update
 from shared.contracts.events import (
@@ -45,6 +44,7 @@ from shared.contracts.events import (
 )
 from shared.eligibility.decision import Decision, Status, TrialRef
 from shared.eligibility.readable import headline
+from shared.hashing import content_hash
 
 log = structlog.get_logger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared.canonical import content_hash
 from shared.clinical.facts import ClinicalFact, Demographics, PatientUpdate, Provenance
+from shared.hashing import content_hash
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
 

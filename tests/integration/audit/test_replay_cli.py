@@ -13,13 +13,13 @@ from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.chain import DecisionChain
 from services.cli.audit_tools import main as audit_tools
 from services.evaluator.adapters.sql.trial_registry import add_version
-from shared.canonical import content_hash
 from shared.contracts.events import DecisionMade
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import TRIALS_DIR, load_trial
 from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import compile_text
+from shared.hashing import content_hash
 from shared.infra.db import make_engine, make_sessionmaker
 from shared.infra.migrations import upgrade
 from tests.integration.audit.harness import migrate

@@ -9,7 +9,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.canonical import content_hash
 from shared.clinical.facts import (
     ClinicalFact,
     Coding,
@@ -31,6 +30,7 @@ from shared.eligibility.decision import (
     TrialRef,
     overall_status,
 )
+from shared.hashing import content_hash
 from shared.infra.signing import EventSigner
 
 BASE_TIME = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

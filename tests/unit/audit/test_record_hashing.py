@@ -1,4 +1,4 @@
-"""The fast record hash is byte for byte the reference (``shared.canonical``): on every golden
+"""The fast record hash is byte for byte the reference (``shared.hashing``): on every golden
 engine decision, on generated values, and on tampered records verify must still catch."""
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from services.audit.core.audit_record import (
 )
 from services.audit.core.chain_walk import ChainWalk
 from services.audit.core.record_hashing import fast_hash
-from shared.canonical import canonical_json, content_hash
 from shared.contracts.signatures import decision_digest
 from shared.eligibility.decision import Decision
+from shared.hashing import canonical_json, content_hash
 from shared.infra.signing import TrustedKeys
 from tests.unit.audit.factories import BASE_TIME, TEST_DECISION_KEY, decision_event
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.audit.core.replay import differences_between, replay
-from shared.canonical import canonical_json
 from shared.clinical.facts import PatientFacts
 from shared.eligibility.decision import Decision, Outcome
+from shared.hashing import canonical_json
 from tests.unit.audit.factories import BASE_TIME, decision, snapshot
 
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 from services.evaluator.core import decisions
 from services.evaluator.core.decisions import engine_failed
-from shared.canonical import content_hash
 from shared.clinical.facts import PatientFacts
 from shared.eligibility.decision import Status, TrialRef
 from shared.eligibility.readable import needs
+from shared.hashing import content_hash
 from tests.unit.evaluator.fakes import TEST_TRIAL, OneLabScreener, drug_fact, lab_fact
 
 AS_OF = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from shared.canonical import canonical_json, content_hash
 from shared.contracts import topics
 from shared.contracts.events import PatientUpdated
+from shared.hashing import canonical_json, content_hash
 
 
 def _event(**overrides: object) -> PatientUpdated:

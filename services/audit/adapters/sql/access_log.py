@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.audit import metrics
 from services.audit.adapters.sql.tables import access_log
-from shared.canonical import canonical_json
+from shared.hashing import canonical_json
 from shared.infra.auth import Principal
 
 
