@@ -37,9 +37,9 @@ from services.audit.core.audit_record import GENESIS_HASH, build_record
 from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.audit.core.verify import verify
-from shared.infra.db import make_engine
 from shared.infra.migrations import upgrade
 from shared.infra.signing import TrustedKeys
+from shared.infra.sql_engine import make_engine
 from tests.unit.audit.factories import TEST_DECISION_KEY, decision_event
 
 BATCH = 500

@@ -60,8 +60,8 @@ from shared.clinical.facts import (  # noqa: E402
 )
 from shared.contracts.events import PatientUpdated  # noqa: E402
 from shared.eligibility.loader import TRIALS_DIR  # noqa: E402
-from shared.infra.db import make_engine, make_sessionmaker  # noqa: E402
 from shared.infra.migrations import upgrade  # noqa: E402
+from shared.infra.sql_engine import make_engine, make_sessionmaker  # noqa: E402
 
 LOINC = "http://loinc.org"
 READS_INR = "NCT06946485"

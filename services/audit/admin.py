@@ -25,7 +25,7 @@ from services.audit.core.replay import (
 )
 from services.audit.core.verify import Verification
 from services.audit.core.verify import verify as run_verify
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 
 __all__ = [
     "EngineUnavailable", "Expectations", "ReplayResult", "Verification", "VerificationReport",

@@ -27,7 +27,6 @@ from services.audit.core.verify import verify_chain
 from shared.infra.auth import TokenRegistry
 from shared.infra.backoff import Backoff
 from shared.infra.clock import utc_now
-from shared.infra.db import make_engine, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import (
     health_router,
@@ -39,6 +38,7 @@ from shared.infra.kafka import make_broker
 from shared.infra.messaging import running
 from shared.infra.server import RequestLimits
 from shared.infra.signing import TrustedKeys, load_or_create_signing_key
+from shared.infra.sql_engine import make_engine, ping
 from shared.infra.storage import probe_write
 from shared.settings import AuditSettings, KafkaSettings
 from shared.version import VERSION

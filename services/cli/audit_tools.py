@@ -28,8 +28,8 @@ from services.audit.admin import (
     replay,
 )
 from shared.infra.clock import utc_now
-from shared.infra.db import existing_database, make_engine
 from shared.infra.signing import TrustedKeys
+from shared.infra.sql_engine import existing_database, make_engine
 from shared.settings import AuditSettings
 
 INTACT, TAMPERED, CANNOT_RUN = 0, 1, 2

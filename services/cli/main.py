@@ -17,7 +17,7 @@ from services.cli import (
     serve,
     trials,
 )
-from shared.infra.db import MissingDatabase
+from shared.infra.sql_engine import MissingDatabase
 
 DESCRIPTION = """\
 TrialWatch screens every patient against every active trial's eligibility criteria whenever

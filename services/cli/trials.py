@@ -34,7 +34,7 @@ from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TrialFileError
 from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import validate_text
-from shared.infra.db import existing_database, make_engine, make_sessionmaker
+from shared.infra.sql_engine import existing_database, make_engine, make_sessionmaker
 from shared.settings import EvaluatorSettings
 
 BAR_WIDTH = 40

@@ -37,7 +37,6 @@ from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS
 from shared.eligibility.loader import TRIALS_DIR
 from shared.infra.auth import TokenRegistry
 from shared.infra.clock import utc_now
-from shared.infra.db import make_engine, make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import (
     health_router,
@@ -49,6 +48,7 @@ from shared.infra.kafka import make_broker
 from shared.infra.messaging import running, subscribe
 from shared.infra.server import RequestLimits
 from shared.infra.signing import EventSigner, SigningPublisher
+from shared.infra.sql_engine import make_engine, make_sessionmaker, ping
 from shared.infra.storage import probe_write
 from shared.settings import EvaluatorSettings, KafkaSettings
 from shared.version import VERSION

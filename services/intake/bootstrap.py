@@ -21,13 +21,13 @@ from services.intake.adapters.sql.tables import write_probe
 from services.intake.core.publish_limit import PublishLimit
 from shared.infra.auth import TokenRegistry
 from shared.infra.clock import utc_now
-from shared.infra.db import make_sessionmaker, ping
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
 from shared.infra.messaging import running
 from shared.infra.outbox import OutboxRelay, OutboxRow, RelayHooks, RelayOptions
 from shared.infra.server import RequestLimits
+from shared.infra.sql_engine import make_sessionmaker, ping
 from shared.infra.storage import probe_write
 from shared.infra.unit_aliases import install_site_unit_aliases
 from shared.settings import IntakeSettings, KafkaSettings

@@ -26,8 +26,8 @@ from services.audit.core.audit_record import GENESIS_HASH, record_hash
 from shared.contracts.events import DeadLetter, DecisionMade
 from shared.contracts.signatures import decision_digest
 from shared.contracts.topics import DECISIONS, dead_letter
-from shared.infra.db import make_engine
 from shared.infra.signing import EventSigner
+from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
 from tests.e2e.pipeline import (

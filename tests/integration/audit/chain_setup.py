@@ -14,8 +14,8 @@ from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.audit.core.checkpoints import sign_checkpoint
-from shared.infra.db import make_engine
 from shared.infra.signing import load_or_create_signing_key
+from shared.infra.sql_engine import make_engine
 from tests.integration.audit.harness import migrate
 from tests.unit.audit.factories import decision_event, write_test_decision_key
 

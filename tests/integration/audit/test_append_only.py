@@ -15,7 +15,7 @@ from services.audit.adapters.sql.access_log import AccessLog
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.chain import DecisionChain
 from shared.infra.auth import Principal, Role
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from shared.settings import AuditSettings, KafkaSettings
 from tests.conftest import unique_group
 from tests.integration.audit.chain_setup import store_chain

@@ -15,7 +15,7 @@ import pytest
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.chain import DecisionChain
 from shared.eligibility.decision import Outcome, TrialRef
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
 from tests.integration.audit.harness import (

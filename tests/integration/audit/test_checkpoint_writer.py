@@ -11,8 +11,8 @@ from services.audit.adapters.checkpoint_files import CheckpointFiles, load_check
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
-from shared.infra.db import make_engine
 from shared.infra.signing import load_or_create_signing_key, load_public_key
+from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
 from tests.integration.audit.harness import (

@@ -17,7 +17,7 @@ from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.verify import verify_chain
 from shared.contracts.events import DeadLetter
 from shared.contracts.topics import DECISIONS, dead_letter
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.conftest import POSTGRES_ADMIN_URL, unique_group
 from tests.integration.audit.harness import (

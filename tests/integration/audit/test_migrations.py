@@ -8,8 +8,8 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from shared.infra.db import make_engine
 from shared.infra.migrations import alembic_config, downgrade, upgrade
+from shared.infra.sql_engine import make_engine
 
 pytestmark = pytest.mark.integration
 

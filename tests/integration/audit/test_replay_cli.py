@@ -20,8 +20,8 @@ from shared.eligibility.loader import TRIALS_DIR, load_trial
 from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import compile_text
 from shared.hashing import content_hash
-from shared.infra.db import make_engine, make_sessionmaker
 from shared.infra.migrations import upgrade
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from tests.integration.audit.harness import migrate
 from tests.unit.audit.factories import BASE_TIME, decision, decision_event, snapshot
 

@@ -13,7 +13,7 @@ from sqlalchemy import select, text, update
 from services.audit.adapters.sql.tables import records
 from services.audit.core.audit_record import GENESIS_HASH, record_hash
 from services.cli.audit_tools import main as audit_tools
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from tests.integration.audit.chain_setup import (
     StoredChain,
     drop_append_only_triggers,

@@ -11,7 +11,7 @@ from services.evaluator.adapters.sql.amendments import UnknownTrialVersion, acti
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from shared.eligibility.decision import TrialRef
 from shared.infra.clock import utc_now
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     collect,

@@ -11,7 +11,7 @@ import pytest
 
 from services.evaluator.adapters.sql import coordination
 from shared.contracts.events import PatientMerged
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     collect,

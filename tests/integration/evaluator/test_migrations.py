@@ -10,8 +10,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from services.evaluator.adapters.sql.tables import metadata
-from shared.infra.db import make_engine
 from shared.infra.migrations import downgrade, upgrade
+from shared.infra.sql_engine import make_engine
 
 pytestmark = pytest.mark.integration
 

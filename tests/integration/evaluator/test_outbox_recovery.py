@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender, stage, unpublished
 from services.evaluator.adapters.published_scan import PublishedScan
 from shared.contracts.topics import DECISIONS
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import collect, migrate, until
 

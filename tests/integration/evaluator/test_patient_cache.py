@@ -13,7 +13,7 @@ from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactio
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.core.patient_events import apply_patient_events
 from shared.contracts.events import DecisionMade, PatientUpdated
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from tests.integration.evaluator.harness import migrate
 from tests.unit.evaluator.fakes import OneLabScreener, lab_fact, patient_updated
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from services.evaluator.adapters.sql.tables import patient_merge, patient_state, trial_status
 from shared.contracts.events import PatientMerged
 from shared.eligibility.decision import Status
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     collect,

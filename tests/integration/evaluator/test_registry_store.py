@@ -26,7 +26,7 @@ from services.evaluator.core.screening import Screening
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TRIALS_DIR
 from shared.eligibility.reference_tables import load_tables
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from tests.integration.evaluator.harness import REPO_ROOT, migrate
 from tests.unit.evaluator.fakes import lab_fact, patient_updated
 

@@ -21,7 +21,7 @@ from shared.contracts.events import DecisionMade
 from shared.eligibility.decision import Status, TrialRef
 from shared.eligibility.loader import TRIALS_DIR
 from shared.infra.clock import utc_now
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import (
     collect,

@@ -14,7 +14,7 @@ from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_cont
 from services.evaluator.bootstrap import default_screener
 from services.evaluator.core.screening import Screening
 from shared.infra.clock import utc_now
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from tests.integration.evaluator.harness import REPO_ROOT, migrate
 from tests.unit.evaluator.fakes import lab_fact, patient_updated
 

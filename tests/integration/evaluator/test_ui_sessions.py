@@ -12,7 +12,7 @@ from sqlalchemy import select
 from services.evaluator.adapters.sql.tables import ui_session
 from services.evaluator.ui.sessions import SessionStore
 from shared.infra.auth import Principal, Role
-from shared.infra.db import make_engine, make_sessionmaker
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from tests.integration.evaluator.harness import migrate
 
 pytestmark = pytest.mark.integration

@@ -34,9 +34,9 @@ from services.intake.adapters.sql.store import sql_unit_of_work
 from services.intake.bootstrap import utc_now
 from services.intake.core import examples
 from shared.infra.auth import TokenRegistry
-from shared.infra.db import make_sessionmaker, ping
 from shared.infra.http import health_router
 from shared.infra.migrations import upgrade
+from shared.infra.sql_engine import make_sessionmaker, ping
 from shared.settings import IntakeSettings
 
 ADMIN = {"Authorization": "Bearer fuzz-admin-token"}

@@ -19,8 +19,8 @@ from services.intake.bootstrap import build_app, utc_now
 from shared.contracts.events import PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
 from shared.infra.auth import TokenRegistry
-from shared.infra.db import make_sessionmaker
 from shared.infra.migrations import upgrade
+from shared.infra.sql_engine import make_sessionmaker
 from shared.settings import IntakeSettings, KafkaSettings
 from tests.conftest import unique_group
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from services.cli.bulk_import import ImportAborted, ImportState, ndjson_files, run_import
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from tests.integration.intake.harness import LAB, api_without_broker, migrate
 
 pytestmark = pytest.mark.integration

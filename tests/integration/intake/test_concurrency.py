@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from tests.integration.intake.harness import FHIR, LAB, api_without_broker, migrate
 
 pytestmark = pytest.mark.integration

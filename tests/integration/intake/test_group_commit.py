@@ -19,7 +19,7 @@ from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.core.accept import Submission, accept
 from services.intake.core.media import MediaType
 from shared.infra.clock import utc_now
-from shared.infra.db import make_sessionmaker
+from shared.infra.sql_engine import make_sessionmaker
 from tests.integration.intake.harness import migrate
 
 pytestmark = pytest.mark.integration

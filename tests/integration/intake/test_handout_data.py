@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from tests.conftest import handout_data
 from tests.integration.intake.harness import (
     COORDINATOR,

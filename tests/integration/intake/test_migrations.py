@@ -8,8 +8,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from services.intake.adapters.sql.tables import metadata
-from shared.infra.db import make_engine
 from shared.infra.migrations import downgrade, upgrade
+from shared.infra.sql_engine import make_engine
 
 pytestmark = pytest.mark.integration
 TABLES = {"intake_patients", "intake_receipts", "intake_receipt_keys", "intake_outbox",

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from services.intake.adapters.sql.tables import outbox
 from shared.contracts.events import PatientEvent, PatientMerged, PatientUpdated
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from tests.integration.intake.harness import FHIR, HL7, LAB, api_without_broker, migrate
 
 pytestmark = pytest.mark.integration

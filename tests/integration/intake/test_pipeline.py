@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from shared.contracts.events import DeadLetter
 from shared.contracts.topics import INTAKE_RAW, dead_letter
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.integration.intake.harness import (
     COORDINATOR,

@@ -10,7 +10,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.integration.intake.harness import (
     FHIR,

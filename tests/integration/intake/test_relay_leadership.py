@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from services.intake.adapters.sql.leadership import RelayLeadership
-from shared.infra.db import is_sqlite, make_engine
+from shared.infra.sql_engine import is_sqlite, make_engine
 
 pytestmark = pytest.mark.integration
 

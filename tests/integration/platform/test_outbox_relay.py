@@ -17,10 +17,10 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, Text, insert, s
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.infra.clock import utc_now
-from shared.infra.db import make_engine, make_sessionmaker
 from shared.infra.kafka import ensure_topics, make_broker
 from shared.infra.outbox import DEAD_LETTERS, OutboxRelay, OutboxRow, RelayOptions
 from shared.infra.outbox_sql import OutboxColumns, SqlOutboxStore, dead_letter_table
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 from shared.infra.sqltypes import UtcDateTime
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group

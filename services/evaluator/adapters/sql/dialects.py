@@ -1,4 +1,5 @@
-"""Database helpers the evaluator needs beyond shared.infra.db: upserts and SQLite write locks."""
+"""Database helpers the evaluator needs beyond shared.infra.sql_engine: upserts and SQLite
+write locks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared.infra.db import is_sqlite
+from shared.infra.sql_engine import is_sqlite
 
 
 def immediate_sqlite_transactions(engine: AsyncEngine) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.tables import outbox
-from shared.infra.db import make_engine
+from shared.infra.sql_engine import make_engine
 
 
 async def requeue_outbox(database_url: str) -> int:

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.infra.db import is_sqlite, make_engine
+from shared.infra.sql_engine import is_sqlite, make_engine
 
 
 def make_intake_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -15,7 +15,7 @@ import hashlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.infra.db import is_sqlite
+from shared.infra.sql_engine import is_sqlite
 
 # A fixed 63-bit key derived from a name, so it cannot collide with another service's lock
 # by accident.
