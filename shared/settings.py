@@ -161,6 +161,13 @@ class EvaluatorSettings(ServiceSettings):
     def signing_key_path(self) -> Path:
         return self.signing_key_file or DEFAULT_DATA_DIR / "evaluator-signing-key.pem"
 
+    # Fernet key that encrypts coordinators' webhook secrets in the database; generated (0600)
+    # on first use when absent. Empty means ``evaluator-webhook-key`` beside the signing key.
+    webhook_key_file: Path | None = None
+
+    def webhook_key_path(self) -> Path:
+        return self.webhook_key_file or self.signing_key_path().with_name("evaluator-webhook-key")
+
 
 class AuditSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUDIT_")

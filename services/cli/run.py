@@ -38,6 +38,7 @@ from shared.infra.signing import EventSigner, public_key_path
 from shared.settings import KafkaSettings
 
 EVALUATOR_KEY = "evaluator-signing-key.pem"
+EVALUATOR_WEBHOOK_KEY = "evaluator-webhook-key"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -85,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
     ports = {"intake": args.intake_port, "evaluator": args.evaluator_port,
              "audit": args.audit_port}
     urls = {s: f"sqlite+aiosqlite:///{data_dir / s}.db" for s in SERVICES}
+    # the evaluator's migrations seal stored webhook secrets with the key its process will use
+    os.environ.setdefault("EVALUATOR_WEBHOOK_KEY_FILE", str(data_dir / EVALUATOR_WEBHOOK_KEY))
     migrate_all(urls)
 
     broker = EmbeddedBroker(log_path=data_dir / "logs" / "tansu.log")
@@ -112,6 +115,8 @@ def _child_env(kafka: KafkaSettings, urls: dict[str, str], tokens_file: Path, da
         "KAFKA_PARTITIONS": str(kafka.partitions),
         "AUDIT_CHECKPOINT_DIR": str(data_dir / "checkpoints"),
         "EVALUATOR_SIGNING_KEY_FILE": str(data_dir / EVALUATOR_KEY),
+        "EVALUATOR_WEBHOOK_KEY_FILE": env.get("EVALUATOR_WEBHOOK_KEY_FILE")
+        or str(data_dir / EVALUATOR_WEBHOOK_KEY),
         "AUDIT_DECISION_KEYS": env.get("AUDIT_DECISION_KEYS")
         or str(public_key_path(data_dir / EVALUATOR_KEY)),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),

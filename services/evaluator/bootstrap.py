@@ -27,6 +27,7 @@ from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactio
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.adapters.sql.tables import write_probe
 from services.evaluator.adapters.sql.trial_registry import active_trials
+from services.evaluator.adapters.webhook_secrets import SecretBox
 from services.evaluator.adapters.webhook_targets import allow_list_of
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
@@ -79,6 +80,8 @@ def build_app(
     # Every decision and coordinator action leaves signed: audit refuses them otherwise.
     signer = EventSigner.from_file(settings.signing_key_path())
     publisher = SigningPublisher(broker, signer, (DECISIONS, COORDINATOR_ACTIONS))
+    # Webhook secrets are stored sealed with this key (created 0600 on start when absent).
+    secret_box = SecretBox(settings.webhook_key_path())
     sender = OutboxSender(sessions, publisher, clock, already_published=PublishedScan(kafka))
     zone = ZoneInfo(settings.site_timezone)
     context = screening_context(chosen, clock, zone)
@@ -111,6 +114,7 @@ def build_app(
         # the names and sentences alert headlines quote, read before the first patient waits
         await asyncio.to_thread(lambda: [trial_text(t) for t in chosen.active_trials()])
         signer.load()  # the key exists (0600, public half exported) before anything is signed
+        secret_box.load()  # and so does the key that seals webhook secrets
 
         async def publish_backlog() -> None:
             # before consuming: decisions made from new events queue behind the backlog
@@ -129,7 +133,8 @@ def build_app(
                 "outbox": lambda: loops.forever("outbox", loops.relay_step(sender), 1.0),
                 "webhooks": lambda: loops.forever(
                     "webhooks", loops.webhook_step(
-                        sessions, client, clock, allow_list_of(settings.webhook_allowed_hosts)),
+                        sessions, client, clock, secret_box,
+                        allow_list_of(settings.webhook_allowed_hosts)),
                     0.5),
                 "alert-feed": lambda: feed_from_topic(alerts, kafka),
             }):
@@ -156,7 +161,7 @@ def build_app(
         async with sessions() as session:
             return {t.id for t in await active_trials(session, chosen)}
 
-    app.include_router(api.router(sessions, alerts, clock, known_trials,
+    app.include_router(api.router(sessions, alerts, clock, known_trials, secret_box,
                                   allow_list_of(settings.webhook_allowed_hosts)))
     pages.mount(app, sessions, alerts, chosen, sender, clock, zone=settings.site_timezone,
                 ttl_s=settings.session_ttl_s, intake_url=settings.intake_url)

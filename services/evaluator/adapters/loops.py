@@ -14,6 +14,7 @@ from services.evaluator.adapters import webhooks
 from services.evaluator.adapters.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
 from services.evaluator.adapters.outbox import OutboxSender, messages_of
 from services.evaluator.adapters.sql import amendments
+from services.evaluator.adapters.webhook_secrets import SecretBox, SecretUnreadable
 from services.evaluator.adapters.webhook_targets import TargetRefused, check_target
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener, UnitOfWork
@@ -81,11 +82,11 @@ def relay_step(sender: OutboxSender) -> Callable[[], Awaitable[int]]:
 
 def webhook_step(
     sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient, clock: Clock,
-    allow_list: frozenset[str] = frozenset(),
+    box: SecretBox, allow_list: frozenset[str] = frozenset(),
 ) -> Callable[[], Awaitable[int]]:
     async def step() -> int:
         async with sessions.begin() as session:
-            due = await webhooks.claim_due(session, clock())
+            due = await webhooks.claim_due(session, box, clock())
         for delivery in due:
             await _attempt(sessions, client, delivery, clock, allow_list)
         return len(due)
@@ -102,14 +103,17 @@ async def _attempt(
 ) -> None:
     body = webhooks.body_of(delivery)
     timestamp = iso_z(clock())
-    headers = {
-        "content-type": "application/json",
-        webhooks.TIMESTAMP_HEADER: timestamp,
-        webhooks.SIGNATURE_HEADER: webhooks.sign(delivery.secret, timestamp, body),
-    }
     status_code: int | None = None
     error: str | None = None
     try:
+        if delivery.secret is None:
+            raise SecretUnreadable("stored webhook secret cannot be opened with the configured "
+                                   "key (EVALUATOR_WEBHOOK_KEY_FILE); register the webhook again")
+        headers = {
+            "content-type": "application/json",
+            webhooks.TIMESTAMP_HEADER: timestamp,
+            webhooks.SIGNATURE_HEADER: webhooks.sign(delivery.secret, timestamp, body),
+        }
         # Checked again at delivery: the name may have been re-pointed since registration.
         await check_target(delivery.url, allow_list)
         response = await client.post(delivery.url, content=body, headers=headers)
@@ -120,6 +124,8 @@ async def _attempt(
         error = f"{type(failure).__name__}: {failure}"[:500]
     except TargetRefused as refused:
         error = f"target refused: {refused}"[:500]
+    except SecretUnreadable as unreadable:
+        error = str(unreadable)[:500]
     WEBHOOK_ATTEMPTS.labels("delivered" if error is None else "failed").inc()
     async with sessions.begin() as session:
         await webhooks.record_attempt(session, delivery, clock(), status_code, error)

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.adapters.sql.tables import webhook, webhook_delivery
+from services.evaluator.adapters.webhook_secrets import SecretBox, SecretUnreadable
 from shared.contracts.events import EligibilityAlert
 from shared.hashing import canonical_json
 
@@ -33,7 +34,7 @@ class PendingDelivery:
     delivery_id: str
     webhook_id: str
     url: str
-    secret: str
+    secret: str | None  # None when the stored secret cannot be opened with the configured key
     payload: dict[str, Any]
     attempts: int
 
@@ -55,12 +56,14 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 async def register(
-    session: AsyncSession, trial_id: str, url: str, secret: str, created_by: str, now: datetime
+    session: AsyncSession, box: SecretBox, trial_id: str, url: str, secret: str,
+    created_by: str, now: datetime,
 ) -> str:
+    """A new webhook's id; its secret is stored sealed by ``box``, never in clear."""
     webhook_id = str(uuid.uuid4())
     await session.execute(
         webhook.insert().values(
-            webhook_id=webhook_id, trial_id=trial_id, url=url, secret=secret,
+            webhook_id=webhook_id, trial_id=trial_id, url=url, secret=box.seal(secret),
             created_by=created_by, created_at=now,
         )
     )
@@ -78,8 +81,12 @@ def delivery_row(webhook_id: str, alert: EligibilityAlert, now: datetime) -> dic
     }
 
 
-async def claim_due(session: AsyncSession, now: datetime, limit: int = 50) -> list[PendingDelivery]:
+async def claim_due(
+    session: AsyncSession, box: SecretBox, now: datetime, limit: int = 50
+) -> list[PendingDelivery]:
     """Due deliveries, leased for ``CLAIM_LEASE`` so the HTTP call happens outside any transaction.
+
+    Each carries its webhook's secret opened by ``box`` (None when the key cannot open it).
 
     On PostgreSQL locked rows are skipped so processes share the work; a process that dies
     mid-delivery leaves the lease to expire and another attempt follows.
@@ -93,7 +100,8 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = 50) -> li
         .with_for_update(skip_locked=True, of=webhook_delivery)
     )
     claimed = [
-        PendingDelivery(r.delivery_id, r.webhook_id, r.url, r.secret, r.payload, r.attempts)
+        PendingDelivery(r.delivery_id, r.webhook_id, r.url, _opened(box, r.secret), r.payload,
+                        r.attempts)
         for r in await session.execute(query)
     ]
     if claimed:
@@ -103,6 +111,13 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int = 50) -> li
             .values(next_attempt_at=now + CLAIM_LEASE)
         )
     return claimed
+
+
+def _opened(box: SecretBox, sealed: str) -> str | None:
+    try:
+        return box.open(sealed)
+    except SecretUnreadable:
+        return None
 
 
 async def record_attempt(

@@ -16,8 +16,12 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from sqlalchemy import select
 
+from services.evaluator.adapters.sql.tables import webhook
+from services.evaluator.adapters.webhook_secrets import SecretBox
 from shared.infra.embedded_broker import free_port
+from shared.infra.sql_engine import make_engine
 from shared.settings import EvaluatorSettings, KafkaSettings
 from tests.integration.evaluator.harness import (
     evaluator_over_http,
@@ -129,8 +133,10 @@ async def _receiver(fail_first: int) -> AsyncIterator[tuple[str, list[Request], 
 async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
     kafka_settings: KafkaSettings, database_url: str, tmp_path: Path
 ) -> None:
+    key_file = tmp_path / "evaluator-webhook-key"
     settings = await fresh_settings(database_url, kafka_settings, "evaluator-api", tokens=TOKENS,
-                                    webhook_allowed_hosts=LOOPBACK_ALLOWED)
+                                    webhook_allowed_hosts=LOOPBACK_ALLOWED,
+                                    webhook_key_file=key_file)
     settings = _two_coordinators(settings, tmp_path)
     patient = f"pk-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
@@ -146,14 +152,26 @@ async def test_a_webhook_gets_the_alert_signed_and_is_retried_until_it_answers(
             patient_updated(patient, (lab_fact(150, now - timedelta(hours=1)),), now)])
         assert await until(lambda: len(received) == 2, 20)
         await asyncio.sleep(0.5)
-        deliveries = (await client.get(f"/webhooks/{webhook_id}/deliveries",
-                                       headers=COORDINATOR)).json()
+        listed = await client.get(f"/webhooks/{webhook_id}/deliveries", headers=COORDINATOR)
+        deliveries = listed.json()
         missing = await client.get("/webhooks/nope/deliveries", headers=COORDINATOR)
         not_theirs = await client.get(f"/webhooks/{webhook_id}/deliveries",
                                       headers=OTHER_COORDINATOR)
 
     assert missing.status_code == 404
     assert not_theirs.status_code == 404
+    assert secret not in listed.text  # returned once, at registration, never after
+    # at rest the database holds only a Fernet token that the key file opens to the secret
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            stored = (await connection.execute(
+                select(webhook.c.secret).where(webhook.c.webhook_id == webhook_id))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert secret not in stored
+    assert SecretBox(key_file).open(stored) == secret
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     request, body = received[-1], bodies[-1]
     timestamp = request.headers["x-trialwatch-timestamp"]
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)

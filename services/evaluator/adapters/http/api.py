@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.evaluator.adapters import webhooks
 from services.evaluator.adapters.alert_stream import AlertStream
 from services.evaluator.adapters.sql.worklist import worklist
+from services.evaluator.adapters.webhook_secrets import SecretBox
 from services.evaluator.adapters.webhook_targets import TargetRefused, check_target
 from services.evaluator.core.clock import Clock
 from shared.eligibility.readable import Need
@@ -87,9 +88,12 @@ def _invalid(field: str, message: str) -> RequestValidationError:
 
 def router(
     sessions: async_sessionmaker[AsyncSession], alerts: AlertStream, clock: Clock,
-    known_trials: KnownTrials, webhook_allow_list: frozenset[str] = frozenset(),
+    known_trials: KnownTrials, secret_box: SecretBox,
+    webhook_allow_list: frozenset[str] = frozenset(),
 ) -> APIRouter:
-    """Coordinator routes; each is scoped by the token's trial claims (shared/infra/auth.py)."""
+    """Coordinator routes; each is scoped by the token's trial claims (shared/infra/auth.py).
+    Webhook secrets are stored sealed by ``secret_box`` and returned only in the answer to
+    their registration."""
     api = APIRouter(tags=["coordinators"])
 
     @api.get("/alerts/stream", summary="Live eligibility alerts (Server-Sent Events)",
@@ -119,7 +123,7 @@ def router(
         secret = body.secret or secrets.token_urlsafe(32)
         async with sessions.begin() as session:
             webhook_id = await webhooks.register(
-                session, body.trial, str(body.url), secret, who.client, clock()
+                session, secret_box, body.trial, str(body.url), secret, who.client, clock()
             )
         return WebhookCreated(webhook_id=webhook_id, trial=body.trial, url=str(body.url),
                               secret=secret)

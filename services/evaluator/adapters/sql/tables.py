@@ -160,7 +160,8 @@ webhook = Table(
     Column("webhook_id", String(36), primary_key=True),
     Column("trial_id", String(64), nullable=False, index=True),
     Column("url", Text, nullable=False),
-    Column("secret", String(128), nullable=False),
+    # Fernet token of the coordinator's HMAC key (adapters/webhook_secrets.py), never the key
+    Column("secret", String(512), nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", Instant, nullable=False),
 )
