@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from services.audit.adapters.checkpoint_files import CheckpointFiles
+from services.audit.adapters.sql.access_log import AccessLog
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.record_queries import SqlRecordQueries
 from services.audit.adapters.verified_state import read_verified, write_verified
@@ -25,6 +26,7 @@ from services.audit.core.replay import (
 )
 from services.audit.core.verify import Verification
 from services.audit.core.verify import verify as run_verify
+from shared.infra.clock import utc_now
 from shared.infra.sql_engine import make_engine
 
 __all__ = [
@@ -39,7 +41,8 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
                  state: Path | None = None, full: bool = True) -> Verification:
     """Walk the chain in the database at ``database_url`` against the checkpoints in
     ``checkpoint_dir`` signed by the Ed25519 key at ``public_key``; every record's evaluator
-    signature is checked against ``decision_keys`` (None skips that check).
+    signature is checked against ``decision_keys`` (None skips that check); the access log's
+    hash chain is walked too (``core.access_chain``).
 
     ``state``: the file where the last intact walk ended; unless ``full``, the walk resumes
     there (``core.verify``), and an intact walk moves it forward."""
@@ -48,7 +51,8 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
     try:
         archive = CheckpointFiles(checkpoint_dir, public_key)
         verification = await run_verify(SqlChainStore(engine), archive, expectations,
-                                        decision_keys, resume)
+                                        decision_keys, resume,
+                                        access_log=AccessLog(engine, utc_now))
     finally:
         await engine.dispose()
     if state is not None and verification.verified_through is not None:

@@ -81,12 +81,13 @@ def build_app(settings: AuditSettings | None = None,
                                                               key.public_key()), utc_now,
                                   telemetry)
         app.state.engine, app.state.broker = engine, broker
+        access = AccessLog(engine, utc_now, write_lock)
         app.state.audit = AuditApi(
             queries=SqlRecordQueries(engine),
-            access=AccessLog(engine, utc_now, write_lock),
+            access=access,
             verify=lambda: verify_chain(store, CheckpointFiles(settings.checkpoint_dir,
                                                                settings.verify_key_path()),
-                                        decision_keys=keys),
+                                        decision_keys=keys, access_log=access),
             max_page_size=settings.max_page_size,
         )
         try:

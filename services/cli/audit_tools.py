@@ -139,6 +139,8 @@ def _verify_text(report: VerificationReport) -> str:
     if report.intact and report.head_sequence > report.covered_by_checkpoint_up_to:
         lines.append(f"records {report.covered_by_checkpoint_up_to + 1}..{report.head_sequence} "
                      "are newer than the last checkpoint: chain-checked only")
+    lines.append(f"access log entries checked: {report.access_entries_checked} "
+                 f"({report.access_legacy_entries} unchained legacy, before the chain began)")
     return "\n".join(lines)
 
 

@@ -32,12 +32,15 @@ from shared.time import as_utc, iso_z
 
 ProblemKind = Literal["altered", "removed", "reordered", "rewritten", "snapshot-altered",
                       "snapshot-missing", "checkpoint-gap", "stale", "time-reversed",
-                      "time-future", "signature-invalid", "signature-missing"]
+                      "time-future", "signature-invalid", "signature-missing",
+                      "access-log-altered", "access-log-gap"]
 _REORDER_WINDOW = 64
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 class Problem(BaseModel):
+    """``sequence``: the record (for the ``access-log-*`` kinds: the access entry id)."""
+
     model_config = ConfigDict(frozen=True)
 
     sequence: int | None
@@ -65,6 +68,10 @@ class VerificationReport(BaseModel):
     snapshots_checked: int = 0
     rejected_checkpoints: list[RejectedCheckpointOut] = []
     other_problems: list[Problem] = []
+    access_entries_checked: int = 0
+    access_legacy_entries: int = 0
+    """Access entries written before the access log was chained (not protected)."""
+    access_problem: Problem | None = None
 
 
 @dataclass(frozen=True)

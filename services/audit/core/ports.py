@@ -92,6 +92,13 @@ class ChainStore(Protocol):
         """The stored ones among ``snapshot_hashes``, as (hash, canonical JSON)."""
 
 
+class AccessLogReader(Protocol):
+    """The access log's read side for verification (``core.access_chain``)."""
+
+    def entry_batches(self, batch_size: int = 2000) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every access entry (column name -> value, as stored), in ``id`` order."""
+
+
 class RecordQueries(Protocol):
     """The read side of the chain, for auditors."""
 

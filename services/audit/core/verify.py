@@ -17,14 +17,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from services.audit.core.access_chain import AccessLogWalk
 from services.audit.core.chain_walk import (
     ChainWalk,
     Expectations,
+    Problem,
     VerificationReport,
     VerifiedThrough,
 )
 from services.audit.core.checkpoints import Checkpoint
-from services.audit.core.ports import ChainStore, CheckpointArchive, SignatureCheck
+from services.audit.core.ports import (
+    AccessLogReader,
+    ChainStore,
+    CheckpointArchive,
+    SignatureCheck,
+)
 
 
 @dataclass(frozen=True)
@@ -39,20 +46,25 @@ class Verification:
 
 async def verify_chain(store: ChainStore, archive: CheckpointArchive,
                        expectations: Expectations | None = None,
-                       decision_keys: SignatureCheck | None = None) -> VerificationReport:
+                       decision_keys: SignatureCheck | None = None,
+                       access_log: AccessLogReader | None = None) -> VerificationReport:
     """Walk every record and snapshot in ``store`` against the checkpoints ``archive`` trusts.
 
     ``decision_keys``: the evaluator keys (accepted and retired) each record's signature is
-    checked against; None skips that check."""
-    return (await verify(store, archive, expectations, decision_keys)).report
+    checked against; None skips that check. ``access_log``: its hash chain is walked too (None
+    skips it)."""
+    return (await verify(store, archive, expectations, decision_keys,
+                         access_log=access_log)).report
 
 
 async def verify(store: ChainStore, archive: CheckpointArchive,
                  expectations: Expectations | None = None,
                  decision_keys: SignatureCheck | None = None,
-                 resume: VerifiedThrough | None = None) -> Verification:
+                 resume: VerifiedThrough | None = None,
+                 access_log: AccessLogReader | None = None) -> Verification:
     """``resume``: walk only what follows that checkpoint, when it is still trusted (else the
-    whole chain)."""
+    whole chain). ``access_log``: walk its whole hash chain as well (``core.access_chain``);
+    a problem there makes the report not intact."""
     trusted, rejected = await asyncio.to_thread(archive.load)
     start = _still_trusted(trusted, resume)
     walk = ChainWalk((c.sequence for c in trusted), trusted,
@@ -70,8 +82,34 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
         used = await store.snapshots(walk.snapshots_used())
         await asyncio.to_thread(_feed_snapshots, walk, used)
     report = walk.report(trusted, rejected)
+    if access_log is not None:
+        report = await _with_access_log(report, access_log)
     return Verification(report, start.sequence if start else None,
                         walk.verified_through(trusted) if report.intact else None)
+
+
+async def _with_access_log(report: VerificationReport,
+                           access_log: AccessLogReader) -> VerificationReport:
+    walk = AccessLogWalk()
+    async for batch in access_log.entry_batches():
+        await asyncio.to_thread(_feed_access, walk, batch)
+    found = walk.result()
+    problem = (None if found.problem is None else
+               Problem(sequence=found.problem.entry_id, kind=found.problem.kind,
+                       detail=found.problem.detail))
+    update: dict[str, object] = {"access_entries_checked": found.checked,
+                                 "access_legacy_entries": found.legacy,
+                                 "access_problem": problem}
+    if problem is not None:
+        update["intact"] = False
+        update["summary"] = (f"{problem.kind}: {problem.detail}" if report.intact
+                             else f"{report.summary} | {problem.kind}: {problem.detail}")
+    return report.model_copy(update=update)
+
+
+def _feed_access(walk: AccessLogWalk, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        walk.feed(row)
 
 
 def _still_trusted(trusted: list[Checkpoint],

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from services.audit.core.access_chain import link_access_entry
 from services.audit.core.audit_record import GENESIS_HASH, AuditRecord
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
 from services.audit.core.ports import ChainConflict, ChainHead, NewSnapshot, Unobserved
@@ -156,3 +157,24 @@ class RecordingTelemetry(Unobserved):
 
     def checkpoint_written(self, sequence: int) -> None:
         self.seen.append(("checkpoint", sequence))
+
+
+@dataclass
+class InMemoryAccessLog:
+    """The ``AccessLogReader`` port in memory; ``append`` links entries as the SQL adapter does
+    (``core.access_chain.link_access_entry``), ``entries`` may be edited to tamper."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def append(self, fields: dict[str, Any], *, chained: bool = True) -> dict[str, Any]:
+        head = self.entries[-1].get("entry_hash") if self.entries else None
+        entry = (link_access_entry(fields, head) if chained
+                 else {**fields, "prev_hash": None, "entry_hash": None})
+        entry["id"] = (self.entries[-1]["id"] + 1) if self.entries else 1
+        self.entries.append(entry)
+        return entry
+
+    async def entry_batches(self, batch_size: int = 2000,
+                            ) -> AsyncIterator[list[dict[str, Any]]]:
+        for start in range(0, len(self.entries), batch_size):
+            yield [dict(e) for e in self.entries[start:start + batch_size]]

@@ -1,37 +1,64 @@
-"""Who looked at the audit trail: every auditor query, appended before its answer is sent."""
+"""Who looked at the audit trail: every auditor query, appended before its answer is sent.
+
+The access log is hash-chained (``core.access_chain``): each entry links to the one before.
+Appends are serialised like the decision chain's (``chain_store``): the in-process write lock
+shared with the chain writer (SQLite has one writer at a time) and, on PostgreSQL, a
+transaction-scoped advisory lock of its own, so two audit processes cannot fork the log. The
+unique ``prev_hash`` makes a fork impossible even if both were bypassed: the losing insert fails
+and the append reads the head again.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.audit import metrics
 from services.audit.adapters.sql.tables import access_log
+from services.audit.core.access_chain import link_access_entry
 from shared.hashing import canonical_json
 from shared.infra.auth import Principal
 
+ACCESS_LOCK_KEY = 0x7472_6961_6C61_6363  # "trialacc": the advisory lock of the access log
+APPEND_RETRIES = 5
+
 
 class AccessLog:
+    """The ``AccessLogReader`` port's adapter, and the append side used by the HTTP routes."""
+
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime],
-                 write_lock: asyncio.Lock) -> None:
+                 write_lock: asyncio.Lock | None = None) -> None:
         self._engine = engine
         self._clock = clock
         # Shared with the chain writer: SQLite has one writer at a time.
-        self._write_lock = write_lock
+        self._write_lock = write_lock or asyncio.Lock()
 
     async def record(self, principal: Principal, action: str, query: dict[str, Any],
                      result_count: int | None = None) -> None:
+        """Append one entry linked to the newest. Raises ``IntegrityError`` only when another
+        writer kept taking the head ``APPEND_RETRIES`` times; other database errors as raised."""
         metrics.AUDITOR_QUERIES.labels(action=action).inc()
-        async with self._write_lock, self._engine.begin() as connection:
-            await connection.execute(insert(access_log).values(
-                accessed_at=self._clock(), client=principal.client, role=principal.role.value,
-                action=action, query=canonical_json(query).decode(), result_count=result_count,
-            ))
+        fields = {"accessed_at": self._clock(), "client": principal.client,
+                  "role": principal.role.value, "action": action,
+                  "query": canonical_json(query).decode(), "result_count": result_count}
+        for attempt in range(APPEND_RETRIES):
+            try:
+                async with self._write_lock, self._engine.begin() as connection:
+                    if connection.dialect.name == "postgresql":
+                        await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                                 {"key": ACCESS_LOCK_KEY})
+                    entry = link_access_entry(fields, await _head_hash(connection))
+                    await connection.execute(insert(access_log).values(**entry))
+                return
+            except IntegrityError:
+                if attempt == APPEND_RETRIES - 1:
+                    raise
 
     async def page(self, after: int | None, limit: int) -> list[dict[str, Any]]:
         query = select(access_log).order_by(access_log.c.id).limit(limit)
@@ -39,3 +66,21 @@ class AccessLog:
             query = query.where(access_log.c.id > after)
         async with self._engine.connect() as connection:
             return [dict(row) for row in (await connection.execute(query)).mappings()]
+
+    async def entry_batches(self, batch_size: int = 2000,
+                            ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Keyset-paginated by ``id``: one short read per batch."""
+        after: int | None = None
+        while True:
+            rows = await self.page(after, batch_size)
+            if rows:
+                yield rows
+            if len(rows) < batch_size:
+                return
+            after = rows[-1]["id"]
+
+
+async def _head_hash(connection: AsyncConnection) -> str | None:
+    """The newest entry's hash (None: empty, or the newest is an unchained legacy entry)."""
+    return (await connection.execute(
+        select(access_log.c.entry_hash).order_by(access_log.c.id.desc()).limit(1))).scalar()

@@ -84,6 +84,11 @@ access_log = Table(
     Column("action", String(64), nullable=False),
     Column("query", Text, nullable=False, comment="canonical JSON of the filter"),
     Column("result_count", Integer, nullable=True),
+    # 0008: the access log's hash chain (core.access_chain); NULL on legacy entries before it
+    Column("prev_hash", HASH, nullable=True),
+    Column("entry_hash", HASH, nullable=True),
+    Index("ux_audit_access_prev_hash", "prev_hash", unique=True),
+    Index("ux_audit_access_entry_hash", "entry_hash", unique=True),
 )
 
 AUDIT_TABLES = ("audit_snapshot", "audit_record", "audit_access")
