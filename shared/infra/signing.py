@@ -120,9 +120,11 @@ class TrustedKeys:
     """The public keys whose signatures are accepted, by key id.
 
     ``accepted`` keys may sign new events; ``retired`` keys (rotated out, or compromised) still
-    verify what they signed before, but an event arriving signed by one is refused. Files are
-    read again (at most every ``reload_after_s``) when an unknown key id shows up, so a key
-    created or added after start is picked up without a restart.
+    verify what they signed before, but an event arriving signed by one is refused. When an
+    unknown key id shows up the files are read again if they changed since the last read (a
+    stat per path: a key created or added after start is picked up at once, without a restart,
+    and a stream of forged events costs no file reads), and otherwise at most every
+    ``reload_after_s``.
     """
 
     def __init__(self, accepted: Iterable[Path] = (), retired: Iterable[Path] = (),
@@ -131,6 +133,7 @@ class TrustedKeys:
         self._retired_paths = tuple(retired)
         self._reload_after_s = reload_after_s
         self._loaded_at: float | None = None
+        self._seen: tuple[object, ...] = ()
         self._accepted: dict[str, Ed25519PublicKey] = {}
         self._retired: dict[str, Ed25519PublicKey] = {}
         self._load()
@@ -181,10 +184,28 @@ class TrustedKeys:
     def _may_reload(self) -> bool:
         if not (self._accepted_paths or self._retired_paths):
             return False
+        if self._files_seen() != self._seen:
+            return True
         return self._loaded_at is None or time.monotonic() - self._loaded_at >= self._reload_after_s
+
+    def _files_seen(self) -> tuple[object, ...]:
+        """What the key paths hold now, cheaply: each file's (path, mtime, size), a directory's
+        ``*.pub.pem`` files likewise; a missing path counts as absent."""
+        seen: list[object] = []
+        for path in (*self._accepted_paths, *self._retired_paths):
+            files = sorted(path.glob("*.pub.pem")) if path.is_dir() else [path]
+            for file in files:
+                try:
+                    stat = file.stat()
+                except OSError:
+                    seen.append((str(file), None))
+                    continue
+                seen.append((str(file), stat.st_mtime_ns, stat.st_size))
+        return tuple(seen)
 
     def _load(self) -> None:
         self._loaded_at = time.monotonic()
+        self._seen = self._files_seen()
         self._accepted = _read_keys(self._accepted_paths)
         self._retired = _read_keys(self._retired_paths)
 

@@ -116,6 +116,24 @@ def test_a_key_created_after_start_is_picked_up_without_a_restart(tmp_path: Path
     assert (tmp_path / "evaluator.pem").stat().st_mode & 0o777 == 0o600
 
 
+def test_a_key_created_just_after_audit_started_is_trusted_at_once(tmp_path: Path) -> None:
+    # audit and the evaluator start together; the evaluator makes its key a moment later and
+    # its first decisions arrive within seconds: they must not be refused as signed by an
+    # unknown key (seen in the e2e walking skeleton: every decision dead-lettered)
+    keys = TrustedKeys([tmp_path / "evaluator.pub.pem"])  # default throttle
+    assert keys.key_ids == ()
+    event = decision_event(signer=EventSigner.from_file(tmp_path / "evaluator.pem"))
+    assert event.signature is not None
+    assert keys.refusal(event.signature, decision_digest(event.model_dump(mode="json"))) is None
+    # an unknown key with no file change is refused without reading the files again
+    stranger = decision_event(signer=EventSigner.from_file(tmp_path / "stranger.pem"))
+    assert stranger.signature is not None
+    refusal = keys.refusal(stranger.signature,
+                           decision_digest(stranger.model_dump(mode="json")))
+    assert refusal is not None
+    assert refusal.kind == "unknown-key"
+
+
 def verify(rows: list[dict[str, Any]]) -> VerificationReport:
     walk = ChainWalk(decision_keys=TRUSTED)
     for row in rows:
