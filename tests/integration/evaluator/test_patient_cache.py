@@ -12,7 +12,7 @@ from services.evaluator.adapters.patient_cache import PatientCache
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.core.patient_events import apply_patient_events
-from shared.contracts.events import DecisionMade, PatientUpdated
+from shared.contracts.events import DecisionMade, PatientSnapshot, PatientUpdated
 from shared.infra.sql_engine import make_engine, make_sessionmaker
 from tests.integration.evaluator.harness import migrate
 from tests.unit.evaluator.fakes import OneLabScreener, lab_fact, patient_updated
@@ -31,13 +31,17 @@ class Process:
         self.screener = OneLabScreener()
         self.now = datetime.now(UTC)
 
-    async def apply(self, event: PatientUpdated) -> list[DecisionMade]:
+    async def apply(self, event: PatientUpdated) -> list[tuple[DecisionMade, PatientSnapshot]]:
+        """Each decision staged, with the input snapshot it references by hash."""
         uow = SqlUnitOfWork(make_sessionmaker(self.engine), self.screener, lambda: self.now,
                             self.cache)
         async with uow:
             applied = await apply_patient_events(
                 uow, screening_context(self.screener, lambda: self.now), [event])
-        return [e for e in applied.staged if isinstance(e, DecisionMade)]
+        snapshots = {e.snapshot_hash: e for e in applied.staged
+                     if isinstance(e, PatientSnapshot)}
+        return [(e, snapshots[e.snapshot_hash]) for e in applied.staged
+                if isinstance(e, DecisionMade)]
 
 
 async def test_a_patient_screened_by_another_process_meanwhile_is_read_again(
@@ -54,12 +58,12 @@ async def test_a_patient_screened_by_another_process_meanwhile_is_read_again(
         assert first.cache.hits == 1  # its own write, served from memory
         await second.apply(patient_updated(  # after a rebalance, say
             PATIENT, (lab_fact(20, now - timedelta(hours=1), "c"),), now))
-        [made] = await first.apply(patient_updated(
+        [(made, snapshot)] = await first.apply(patient_updated(
             PATIENT, (lab_fact(170, now - timedelta(days=5), "d"),), now))
     finally:
         await first.engine.dispose()
         await second.engine.dispose()
-    assert {f.fact_id for f in made.snapshot.facts} == {"a", "b", "c", "d"}
+    assert {f.fact_id for f in snapshot.snapshot.facts} == {"a", "b", "c", "d"}
     assert made.state_version == 4
     assert made.decision.status.value == "ineligible"  # the newest lab is the other's 20
     assert made.previous_status is not None
@@ -77,11 +81,11 @@ async def test_a_transaction_that_did_not_commit_leaves_nothing_in_memory(
             PATIENT, (lab_fact(150, now - timedelta(hours=3), "a"),), now))
         with pytest.raises(ConnectionError):
             await _apply_then_lose_the_database(process, now)
-        [made] = await process.apply(patient_updated(
+        [(made, snapshot)] = await process.apply(patient_updated(
             PATIENT, (lab_fact(160, now - timedelta(hours=2), "b"),), now))
     finally:
         await process.engine.dispose()
-    assert {f.fact_id for f in made.snapshot.facts} == {"a", "b"}
+    assert {f.fact_id for f in snapshot.snapshot.facts} == {"a", "b"}
     assert made.state_version == 2
 
 
