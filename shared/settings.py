@@ -148,7 +148,8 @@ class EvaluatorSettings(ServiceSettings):
     # empty means the address the request came in on.
     public_url: str = ""
     # CDS Hooks: the EHRs allowed to call, as JSON {"<iss>": {"jwks": "<JWKS URL or file>",
-    # "source_system": "<intake client name of that EHR>"}} (services/evaluator/cds_hooks.py),
+    # "source_system": "<intake client name of that EHR>"}}
+    # (services/evaluator/adapters/http/cds_hooks.py),
     # and the coordinator token the evaluator uses for intake's audited patient look-up.
     cds_issuers: str = "{}"
     cds_intake_token: str = ""

@@ -14,11 +14,11 @@ from fastapi_offline import FastAPIOffline
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.evaluator import cds_hooks
 from services.evaluator.adapters import loops
 from services.evaluator.adapters.alert_stream import AlertStream, feed_from_topic
 from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener, default_screener
-from services.evaluator.adapters.http import api, registry_api
+from services.evaluator.adapters.http import api, cds_hooks, registry_api
+from services.evaluator.adapters.http.ui import pages
 from services.evaluator.adapters.messaging import PatientEventHandler
 from services.evaluator.adapters.outbox import OutboxSender
 from services.evaluator.adapters.patient_cache import PatientCache
@@ -27,12 +27,11 @@ from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactio
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.adapters.sql.tables import write_probe
 from services.evaluator.adapters.sql.trial_registry import active_trials
+from services.evaluator.adapters.trial_text import trial_text
 from services.evaluator.adapters.webhook_secrets import SecretBox
 from services.evaluator.adapters.webhook_targets import allow_list_of
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
-from services.evaluator.presentation import trial_text
-from services.evaluator.ui import pages
 from shared.contracts.channels import EVALUATOR_PATIENT_EVENTS
 from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS
 from shared.eligibility.loader import TRIALS_DIR

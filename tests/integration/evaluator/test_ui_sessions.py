@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from services.evaluator.adapters.http.ui.sessions import SessionStore
 from services.evaluator.adapters.sql.tables import ui_session
-from services.evaluator.ui.sessions import SessionStore
 from shared.infra.auth import Principal, Role
 from shared.infra.sql_engine import make_engine, make_sessionmaker
 from tests.integration.evaluator.harness import migrate

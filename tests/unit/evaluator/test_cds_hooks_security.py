@@ -12,7 +12,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from services.evaluator.cds_hooks import JwtVerifier, trusted_issuers
+from services.evaluator.adapters.http.cds_hooks import JwtVerifier, trusted_issuers
 from tests.cds_client import ISSUER, CdsClient
 
 AUDIENCE = "https://trialwatch.example.org/cds-services/trialwatch-patient-view"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener
-from services.evaluator.cds_hooks import order_warnings, selected_orders
+from services.evaluator.adapters.http.cds_hooks import order_warnings, selected_orders
 from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import PatientFacts
 from shared.clinical.fhir import parse_fhir

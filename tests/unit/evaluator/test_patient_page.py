@@ -8,9 +8,10 @@ from types import SimpleNamespace
 
 from jinja2 import Environment, FileSystemLoader
 
-from services.evaluator.ui.views import CriterionView
+from services.evaluator.adapters.http.ui.views import CriterionView
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "services" / "evaluator" / "ui" / "templates"
+TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "adapters" / "http"
+             / "ui" / "templates")
 
 
 def render(status: str, criteria: list[CriterionView]) -> str:

@@ -13,7 +13,8 @@ from jinja2 import Environment, FileSystemLoader
 from services.evaluator.adapters.sql.worklist import WorklistEntry
 from shared.eligibility.readable import Need
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "services" / "evaluator" / "ui" / "templates"
+TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "adapters" / "http"
+             / "ui" / "templates")
 
 
 def render(*entries: WorklistEntry) -> str:

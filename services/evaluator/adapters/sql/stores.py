@@ -33,6 +33,7 @@ from services.evaluator.adapters.sql.tables import (
     webhook,
     webhook_delivery,
 )
+from services.evaluator.adapters.trial_text import trial_text
 from services.evaluator.core import decisions
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.patient_state import PatientState, ordered
@@ -45,7 +46,6 @@ from services.evaluator.core.ports import (
     Screener,
 )
 from services.evaluator.core.screening import ScreeningContext
-from services.evaluator.presentation import trial_text
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
 from shared.contracts.events import DecisionMade, EligibilityAlert
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef

@@ -230,9 +230,9 @@ coordinator_action = Table(
     Index("ix_evaluator_coordinator_action_pair", "patient_key", "trial_id", "taken_at"),
 )
 
-# Signed-in coordinator app sessions (services/evaluator/ui/sessions.py): keyed by a hash of the
-# cookie's session id; the coordinator's token is stored encrypted under a key derived from
-# that id, so the table alone yields neither a usable cookie nor a token.
+# Signed-in coordinator app sessions (services/evaluator/adapters/http/ui/sessions.py): keyed
+# by a hash of the cookie's session id; the coordinator's token is stored encrypted under a key
+# derived from that id, so the table alone yields neither a usable cookie nor a token.
 ui_session = Table(
     "evaluator_ui_session",
     metadata,

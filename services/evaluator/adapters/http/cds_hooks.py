@@ -51,9 +51,9 @@ from services.evaluator.adapters.sql.tables import (
     patient_state,
     trial_status,
 )
+from services.evaluator.adapters.trial_text import trial_text
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
-from services.evaluator.presentation import trial_text
 from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, ReadingNote
 from shared.clinical.fhir import normalise_fhir

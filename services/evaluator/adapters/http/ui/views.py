@@ -9,7 +9,7 @@ from datetime import tzinfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.adapters.sql.worklist import WorklistEntry, worklist
-from services.evaluator.presentation import TrialText
+from services.evaluator.adapters.trial_text import TrialText
 from shared.eligibility.decision import Decision
 from shared.eligibility.readable import Need, clean_reason, evidence_phrase, plain_words
 

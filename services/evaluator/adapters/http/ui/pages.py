@@ -23,13 +23,13 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters.alert_stream import AlertStream
+from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
+from services.evaluator.adapters.http.ui.views import criterion_views, worklist_views
 from services.evaluator.adapters.outbox import OutboxSender
 from services.evaluator.adapters.sql import coordination, trial_registry
+from services.evaluator.adapters.trial_text import trial_text
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
-from services.evaluator.presentation import trial_text
-from services.evaluator.ui.sessions import COOKIE, Session, SessionStore
-from services.evaluator.ui.views import criterion_views, worklist_views
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.readable import human_time, needs
