@@ -77,11 +77,11 @@ def build_app(settings: AuditSettings | None = None,
         actions = ActionIngest(SqlActionStore(engine), dead_letters, utc_now, keys, telemetry)
         register_handlers(broker, ingest, settings, kafka, actions)
         key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
+        access = AccessLog(engine, utc_now, write_lock)
         writer = CheckpointWriter(store, key, CheckpointFiles(settings.checkpoint_dir,
                                                               key.public_key()), utc_now,
-                                  telemetry)
+                                  telemetry, access_log=access)
         app.state.engine, app.state.broker = engine, broker
-        access = AccessLog(engine, utc_now, write_lock)
         app.state.audit = AuditApi(
             queries=SqlRecordQueries(engine),
             access=access,

@@ -2,7 +2,9 @@
 
 Files are written to a temporary name, synced, then renamed: a crash never leaves half a file.
 A file is trusted only when its signature verifies with the given public key and its name
-matches the sequence it signs.
+matches the sequence it signs (``checkpoint-<sequence>.json``; a checkpoint that also signs the
+access log's head is ``checkpoint-<sequence>-<access entry id>.json``, so one written because only
+the access log grew does not replace the one before it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint, chec
 from shared.hashing import canonical_json
 from shared.infra.signing import load_public_key
 
-FILE_PATTERN = re.compile(r"^checkpoint-(\d{12})\.json$")
+FILE_PATTERN = re.compile(r"^checkpoint-(\d{12})(?:-(\d{12}))?\.json$")
 
 
 class CheckpointFiles:
@@ -43,13 +45,16 @@ class CheckpointFiles:
         write_checkpoint(self.directory, checkpoint)
 
 
-def checkpoint_path(directory: Path, sequence: int) -> Path:
-    return directory / f"checkpoint-{sequence:012d}.json"
+def checkpoint_path(directory: Path, sequence: int, access_entry_id: int | None = None) -> Path:
+    """Where the checkpoint signing ``sequence`` (and access entry ``access_entry_id``) goes."""
+    if access_entry_id is None:
+        return directory / f"checkpoint-{sequence:012d}.json"
+    return directory / f"checkpoint-{sequence:012d}-{access_entry_id:012d}.json"
 
 
 def write_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    target = checkpoint_path(directory, checkpoint.sequence)
+    target = checkpoint_path(directory, checkpoint.sequence, checkpoint.access_entry_id)
     temporary = target.with_suffix(".tmp")
     with open(temporary, "wb") as file:
         file.write(canonical_json(checkpoint) + b"\n")
@@ -80,7 +85,7 @@ def load_checkpoints(directory: Path, public_key: Ed25519PublicKey | None,
             trusted.append(checkpoint)
         else:
             rejected.append(RejectedCheckpoint(path.name, reason or "unreadable"))
-    trusted.sort(key=lambda c: c.sequence)
+    trusted.sort(key=Checkpoint.order_key)
     return trusted, rejected
 
 
@@ -93,4 +98,7 @@ def _read(path: Path) -> tuple[str | None, Checkpoint | None]:
 
 def _named_for(path: Path, checkpoint: Checkpoint) -> bool:
     match = FILE_PATTERN.match(path.name)
-    return match is not None and int(match.group(1)) == checkpoint.sequence
+    if match is None or int(match.group(1)) != checkpoint.sequence:
+        return False
+    access = match.group(2)
+    return (int(access) if access is not None else None) == checkpoint.access_entry_id

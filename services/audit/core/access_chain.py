@@ -5,8 +5,13 @@ Each entry carries the hash of the entry before it (``prev_hash``; the first cha
 to ``GENESIS_HASH``) and its own ``entry_hash``: ``shared.hashing.content_hash`` of its canonical
 content (``access_entry_content``). Entries written before the chain existed (migration 0008)
 have neither column: they are unchained legacy, accepted only before the first chained entry
-and not protected. Deleting the newest entries is not visible from the chain alone (nothing
-after them links to them).
+and not protected by the chain. Deleting the newest entries is not visible from the chain alone
+(nothing after them links to them): the signed audit checkpoints therefore also sign the access
+log's head (``AccessHead``: newest chained entry id, its hash, and the number of entries up to it,
+legacy ones included), and the walk holds the log against every signed head it is given:
+a signed entry that is gone is ``access-log-truncated``, one that no longer hashes to the signed
+value is ``access-log-altered``, fewer entries up to a signed id than were counted (legacy entries
+deleted) is ``access-log-gap``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from services.audit.core.audit_record import GENESIS_HASH
 from shared.hashing import content_hash
 from shared.time import iso_z
 
-AccessLogKind = Literal["access-log-altered", "access-log-gap"]
+AccessLogKind = Literal["access-log-altered", "access-log-gap", "access-log-truncated"]
 ACCESS_HASHED_FIELDS = ("accessed_at", "client", "role", "action", "query", "result_count",
                         "prev_hash")
 
@@ -49,10 +54,24 @@ def link_access_entry(fields: Mapping[str, Any], head_hash: str | None) -> dict[
 
 
 @dataclass(frozen=True, slots=True)
+class AccessHead:
+    """The access log's head as a checkpoint signs it: ``entry_id`` and ``entry_hash`` of the
+    newest chained entry, ``entries`` the number of entries with id <= ``entry_id`` (unchained
+    legacy entries included)."""
+
+    entry_id: int
+    entry_hash: str
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
 class AccessLogProblem:
     """The first bad entry: its ``entry_id``, a kind (``access-log-altered``: its content no
-    longer matches its hash, or its hash was removed; ``access-log-gap``: it does not link to
-    the entry before it, so an entry between was deleted or the one before was rewritten)."""
+    longer matches its hash, its hash was removed, or it no longer hashes to the value a
+    checkpoint signed; ``access-log-gap``: it does not link to the entry before it, so an entry
+    between was deleted or the one before was rewritten, or fewer entries are left up to a signed
+    head than were counted; ``access-log-truncated``: an entry a checkpoint signed is gone, with
+    every entry after it)."""
 
     entry_id: int
     kind: AccessLogKind
@@ -71,21 +90,71 @@ class AccessLogCheck:
 
 class AccessLogWalk:
     """Feed the access log in ``id`` order (each row: column name -> value, as stored), then
-    read ``result()``: the first entry that was altered or follows a gap is named."""
+    read ``result()``: the first entry that was altered or follows a gap is named; when the
+    chain itself holds, the log is held against the ``signed`` heads (from the trusted
+    checkpoints)."""
 
-    def __init__(self) -> None:
+    def __init__(self, signed: Iterable[AccessHead] = ()) -> None:
         self._checked = self._legacy = 0
         self._previous: tuple[int, str] | None = None  # (id, entry_hash): last chained entry
         self._problem: AccessLogProblem | None = None
+        self._signed = sorted(signed, key=lambda head: head.entry_id)
+        self._pending = [head.entry_id for head in self._signed]  # ids not yet passed
+        self._found: dict[int, str | None] = {}  # signed id -> stored entry_hash
+        self._counted: dict[int, int] = {}  # signed id -> entries fed with id <= it
+        self._fed = 0
+        self._last_id: int | None = None
 
     def feed(self, row: Mapping[str, Any]) -> None:
+        entry_id = int(row["id"])
+        while self._pending and self._pending[0] < entry_id:
+            self._counted[self._pending.pop(0)] = self._fed
+        self._fed += 1
+        self._last_id = entry_id
+        if self._pending and self._pending[0] == entry_id:
+            self._found[entry_id] = row.get("entry_hash")
+            self._counted[self._pending.pop(0)] = self._fed
         if self._problem is not None:
             return
         self._checked += 1
         self._problem = self._check(row)
 
     def result(self) -> AccessLogCheck:
-        return AccessLogCheck(self._checked, self._legacy, self._problem)
+        for entry_id in self._pending:
+            self._counted[entry_id] = self._fed
+        self._pending = []
+        return AccessLogCheck(self._checked, self._legacy,
+                              self._problem or self._against_signed())
+
+    def _against_signed(self) -> AccessLogProblem | None:
+        for head in self._signed:
+            if head.entry_id not in self._found:
+                last = self._last_id or 0
+                if last < head.entry_id:
+                    newest = self._signed[-1]
+                    return AccessLogProblem(
+                        last + 1, "access-log-truncated",
+                        f"a signed checkpoint covers access entries up to id {newest.entry_id} "
+                        f"({newest.entries} entries); the access log ends at id {last} "
+                        f"({self._fed} entries): the newest entries, from id {last + 1} "
+                        f"(or after it) to {newest.entry_id}, were deleted")
+                return AccessLogProblem(
+                    head.entry_id, "access-log-gap",
+                    f"access entry {head.entry_id}, signed in a checkpoint, is gone: it was "
+                    "deleted")
+            if self._found[head.entry_id] != head.entry_hash:
+                return AccessLogProblem(
+                    head.entry_id, "access-log-altered",
+                    f"access entry {head.entry_id} does not hash to the value a checkpoint "
+                    "signed: the access log was rewritten up to it")
+            if self._counted.get(head.entry_id, 0) < head.entries:
+                return AccessLogProblem(
+                    head.entry_id, "access-log-gap",
+                    f"a checkpoint counted {head.entries} access entries up to id "
+                    f"{head.entry_id}; {self._counted.get(head.entry_id, 0)} are left: "
+                    f"{head.entries - self._counted.get(head.entry_id, 0)} were deleted "
+                    "(unchained legacy entries, if the chain holds)")
+        return None
 
     def _check(self, row: Mapping[str, Any]) -> AccessLogProblem | None:
         entry_id, previous = int(row["id"]), self._previous
@@ -117,9 +186,10 @@ class AccessLogWalk:
         return None
 
 
-def walk_access_log(rows: Iterable[Mapping[str, Any]]) -> AccessLogCheck:
-    """``AccessLogWalk`` over ``rows`` (in ``id`` order)."""
-    walk = AccessLogWalk()
+def walk_access_log(rows: Iterable[Mapping[str, Any]],
+                    signed: Iterable[AccessHead] = ()) -> AccessLogCheck:
+    """``AccessLogWalk`` over ``rows`` (in ``id`` order), held against the ``signed`` heads."""
+    walk = AccessLogWalk(signed)
     for row in rows:
         walk.feed(row)
     return walk.result()

@@ -33,7 +33,7 @@ from shared.time import as_utc, iso_z
 ProblemKind = Literal["altered", "removed", "reordered", "rewritten", "snapshot-altered",
                       "snapshot-missing", "checkpoint-gap", "stale", "time-reversed",
                       "time-future", "signature-invalid", "signature-missing",
-                      "access-log-altered", "access-log-gap"]
+                      "access-log-altered", "access-log-gap", "access-log-truncated"]
 _REORDER_WINDOW = 64
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -306,7 +306,7 @@ class ChainWalk:
                               f"({len(missing)} snapshot(s) missing)")
 
     def _staleness(self, checkpoints: list[Checkpoint]) -> Problem | None:
-        newest = max(checkpoints, key=lambda c: c.sequence, default=None)
+        newest = max(checkpoints, key=Checkpoint.order_key, default=None)
         signed = newest.sequence if newest else 0
         if self._expect.min_head is not None and signed < self._expect.min_head:
             return Problem(sequence=signed + 1, kind="stale",
@@ -326,7 +326,7 @@ class ChainWalk:
     def _against_checkpoints(self, checkpoints: list[Checkpoint]) -> tuple[Problem | None, int]:
         problem = self._problem
         matched = 0
-        for checkpoint in sorted(checkpoints, key=lambda c: c.sequence):
+        for checkpoint in sorted(checkpoints, key=Checkpoint.order_key):
             if checkpoint.sequence == 0:
                 continue
             if checkpoint.sequence > self._last_good:
@@ -399,7 +399,7 @@ def _snapshot_matches(snapshot_hash: str, body: str) -> bool:
 
 def _checkpoint_gaps(checkpoints: list[Checkpoint]) -> list[Problem]:
     """Each signed checkpoint names the one before it: a deleted or replaced one is a gap."""
-    ordered = sorted(checkpoints, key=lambda c: c.sequence)
+    ordered = sorted(checkpoints, key=Checkpoint.order_key)
     for before, after in zip([None, *ordered], ordered, strict=False):
         if after.previous is None:
             continue

@@ -10,6 +10,13 @@ every record since the previous checkpoint), so a consistent rewrite is pinned t
 record whose hash differs from the signed one, not to a range. Deleting the newest checkpoints
 cannot be seen from the files alone: ``verify --min-head/--max-age`` holds the newest one against
 what the auditor knows from outside (a head noted earlier, the checkpoint interval).
+
+A checkpoint also signs the access log's head (``access_entry_id``, ``access_head``,
+``access_entries``: the newest chained access entry, its hash, and how many entries there were up
+to it, unchained legacy ones included), so deleting the newest access entries, which the access
+log's own chain cannot see, leaves a signed entry missing (``access-log-truncated``). A
+checkpoint is written when the chain or the access log grew; two checkpoints at the same record
+sequence are ordered by the access entry they sign (``order_key``).
 Where they are kept is the ``CheckpointArchive`` port's business (``adapters.checkpoint_files``).
 """
 
@@ -25,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.audit.core.access_chain import AccessHead
 from shared.hashing import canonical_json
 from shared.infra.signing import key_id
 from shared.time import UtcDatetime, iso_z
@@ -46,6 +54,19 @@ class Checkpoint(BaseModel):
                                        description="the sequence record_hashes[0] belongs to")
     record_hashes: list[str] | None = Field(
         default=None, description="record hashes since the previous checkpoint, in order")
+    access_entry_id: int | None = Field(
+        default=None, ge=1, description="id of the newest hash-chained access entry then")
+    access_head: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$",
+                                    description="that access entry's entry_hash")
+    access_entries: int | None = Field(
+        default=None, ge=1, description="access entries with id <= access_entry_id then, "
+                                        "unchained legacy ones included")
+
+    def order_key(self) -> tuple[int, int]:
+        """Checkpoints in the order they were written: by record sequence, then by the access
+        entry signed (a checkpoint written because only the access log grew keeps the
+        sequence of the one before it)."""
+        return self.sequence, self.access_entry_id or 0
 
     def signed_form(self) -> bytes:
         signed: dict[str, object] = {
@@ -53,7 +74,8 @@ class Checkpoint(BaseModel):
             "created_at": iso_z(self.created_at), "key_id": self.key_id,
         }
         # Optional fields are signed when present: files from before they existed still verify.
-        for name in ("previous", "first_sequence", "record_hashes"):
+        for name in ("previous", "first_sequence", "record_hashes", "access_entry_id",
+                     "access_head", "access_entries"):
             if getattr(self, name) is not None:
                 signed[name] = getattr(self, name)
         return SIGNING_DOMAIN + canonical_json(signed)
@@ -78,14 +100,19 @@ class RejectedCheckpoint:
 
 def sign_checkpoint(key: Ed25519PrivateKey, sequence: int, head_hash: str,
                     created_at: datetime, *, previous: Checkpoint | None = None,
-                    record_hashes: list[str] | None = None) -> Checkpoint:
+                    record_hashes: list[str] | None = None,
+                    access: AccessHead | None = None) -> Checkpoint:
     """Sign the head; ``previous`` chains it to the last checkpoint, ``record_hashes`` lists the
-    hashes of records ``sequence - len(record_hashes) + 1 .. sequence``."""
+    hashes of records ``sequence - len(record_hashes) + 1 .. sequence``, ``access`` is the
+    access log's head (None: no chained access entry yet)."""
     first = sequence - len(record_hashes) + 1 if record_hashes else None
     unsigned = Checkpoint(sequence=sequence, head_hash=head_hash, created_at=created_at,
                           key_id=key_id(key.public_key()), signature="",
                           previous=previous.digest() if previous is not None else None,
-                          first_sequence=first, record_hashes=record_hashes or None)
+                          first_sequence=first, record_hashes=record_hashes or None,
+                          access_entry_id=access.entry_id if access else None,
+                          access_head=access.entry_hash if access else None,
+                          access_entries=access.entries if access else None)
     signature = base64.b64encode(key.sign(unsigned.signed_form())).decode()
     return unsigned.model_copy(update={"signature": signature})
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from services.audit.core.access_chain import AccessHead
 from services.audit.core.audit_record import AuditRecord
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
 from services.audit.core.queries import RecordFilter
@@ -97,6 +98,14 @@ class AccessLogReader(Protocol):
 
     def entry_batches(self, batch_size: int = 2000) -> AsyncIterator[list[dict[str, Any]]]:
         """Every access entry (column name -> value, as stored), in ``id`` order."""
+
+
+class AccessLogHead(Protocol):
+    """The access log's head, for the checkpoint writer to sign."""
+
+    async def head(self) -> AccessHead | None:
+        """The newest hash-chained entry with the number of entries up to it (None: no
+        chained entry yet)."""
 
 
 class RecordQueries(Protocol):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.audit.core.access_chain import AccessLogWalk
+from services.audit.core.access_chain import AccessHead, AccessLogWalk
 from services.audit.core.chain_walk import (
     ChainWalk,
     Expectations,
@@ -63,8 +63,9 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
                  resume: VerifiedThrough | None = None,
                  access_log: AccessLogReader | None = None) -> Verification:
     """``resume``: walk only what follows that checkpoint, when it is still trusted (else the
-    whole chain). ``access_log``: walk its whole hash chain as well (``core.access_chain``);
-    a problem there makes the report not intact."""
+    whole chain). ``access_log``: walk its whole hash chain as well (``core.access_chain``)
+    and hold it against the access heads the trusted checkpoints signed, so deleting the newest
+    entries is seen (``access-log-truncated``); a problem there makes the report not intact."""
     trusted, rejected = await asyncio.to_thread(archive.load)
     start = _still_trusted(trusted, resume)
     walk = ChainWalk((c.sequence for c in trusted), trusted,
@@ -83,14 +84,21 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
         await asyncio.to_thread(_feed_snapshots, walk, used)
     report = walk.report(trusted, rejected)
     if access_log is not None:
-        report = await _with_access_log(report, access_log)
+        report = await _with_access_log(report, access_log, _signed_access_heads(trusted))
     return Verification(report, start.sequence if start else None,
                         walk.verified_through(trusted) if report.intact else None)
 
 
-async def _with_access_log(report: VerificationReport,
-                           access_log: AccessLogReader) -> VerificationReport:
-    walk = AccessLogWalk()
+def _signed_access_heads(trusted: list[Checkpoint]) -> list[AccessHead]:
+    return [AccessHead(c.access_entry_id, c.access_head, c.access_entries) for c in trusted
+            if c.access_entry_id is not None and c.access_head is not None
+            and c.access_entries is not None]
+
+
+async def _with_access_log(report: VerificationReport, access_log: AccessLogReader,
+                           signed: list[AccessHead]) -> VerificationReport:
+    """Walk the access log's chain and hold it against the heads the checkpoints signed."""
+    walk = AccessLogWalk(signed)
     async for batch in access_log.entry_batches():
         await asyncio.to_thread(_feed_access, walk, batch)
     found = walk.result()

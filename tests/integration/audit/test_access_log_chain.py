@@ -13,10 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from services.audit.adapters.checkpoint_files import CheckpointFiles
 from services.audit.adapters.sql.access_log import AccessLog
+from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.access_chain import walk_access_log
+from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.cli.audit_tools import main as audit_tools
 from shared.infra.auth import Principal, Role
+from shared.infra.signing import load_or_create_signing_key
 from shared.infra.sql_engine import make_engine
 from tests.integration.audit.chain_setup import StoredChain, store_chain
 
@@ -110,3 +114,54 @@ async def test_concurrent_appends_do_not_fork_the_access_log(database_url: str,
     check = walk_access_log(rows)
     assert (check.checked, check.problem) == (20, None)
     assert len({row["prev_hash"] for row in rows}) == 20
+
+
+async def sign_heads(chain: StoredChain, database_url: str) -> None:
+    """What the service's checkpoint writer does on its next tick: sign the chain head and the
+    access log's head (only the access log grew since the fixture's checkpoint)."""
+    engine = make_engine(database_url)
+    try:
+        key = load_or_create_signing_key(chain.public_key.parent / "signing.pem",
+                                         chain.public_key)
+        writer = CheckpointWriter(SqlChainStore(engine), key,
+                                  CheckpointFiles(chain.checkpoint_dir, key.public_key()),
+                                  lambda: datetime.now(UTC),
+                                  access_log=AccessLog(engine, lambda: datetime.now(UTC)))
+        written = await writer.write_if_advanced()
+        assert written is not None
+        assert written.access_entry_id == ENTRIES
+    finally:
+        await engine.dispose()
+
+
+async def test_deleting_the_newest_access_entries_is_seen_against_the_signed_head(
+        chain: StoredChain, capsys: pytest.CaptureFixture[str]) -> None:
+    await sign_heads(chain, chain.database_url)
+    code, report = await verify(chain, capsys)
+    assert (code, report["intact"]) == (0, True), report["summary"]
+    await tamper_access(chain.database_url,
+                        f"DELETE FROM audit_access WHERE id > {ENTRIES - 3}")
+    code, report = await verify(chain, capsys)
+    assert (code, report["intact"]) == (1, False)
+    assert report["access_problem"]["kind"] == "access-log-truncated"
+    assert report["access_problem"]["sequence"] == ENTRIES - 2
+    assert f"up to id {ENTRIES}" in report["summary"]
+
+
+async def test_a_truncated_access_log_written_on_again_is_still_seen(
+        chain: StoredChain, capsys: pytest.CaptureFixture[str]) -> None:
+    """The attacker deletes the newest entries and lets the service append again: the new
+    entries link to what is left, so the chain alone holds; the signed head does not."""
+    await sign_heads(chain, chain.database_url)
+    await tamper_access(chain.database_url, f"DELETE FROM audit_access WHERE id > {ENTRIES - 3}")
+    engine = make_engine(chain.database_url)
+    try:
+        log = AccessLog(engine, lambda: datetime.now(UTC))
+        for index in range(4):
+            await log.record(AUDITOR, "verify", {}, index)
+    finally:
+        await engine.dispose()
+    code, report = await verify(chain, capsys)
+    assert (code, report["intact"]) == (1, False)
+    assert report["access_problem"]["kind"] in ("access-log-altered", "access-log-gap")
+    assert report["access_problem"]["sequence"] == ENTRIES

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from services.audit.core.access_chain import link_access_entry
+from services.audit.core.access_chain import AccessHead, link_access_entry
 from services.audit.core.audit_record import GENESIS_HASH, AuditRecord
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
 from services.audit.core.ports import ChainConflict, ChainHead, NewSnapshot, Unobserved
@@ -113,10 +113,12 @@ class InMemoryCheckpoints:
     rejected: list[RejectedCheckpoint] = field(default_factory=list)
 
     def load(self) -> tuple[list[Checkpoint], list[RejectedCheckpoint]]:
-        return sorted(self.kept, key=lambda c: c.sequence), list(self.rejected)
+        return sorted(self.kept, key=Checkpoint.order_key), list(self.rejected)
 
     def write(self, checkpoint: Checkpoint) -> None:
-        self.kept = [c for c in self.kept if c.sequence != checkpoint.sequence] + [checkpoint]
+        """Kept under its order key, as the files are under their name."""
+        self.kept = [c for c in self.kept
+                     if c.order_key() != checkpoint.order_key()] + [checkpoint]
 
 
 @dataclass
@@ -173,6 +175,13 @@ class InMemoryAccessLog:
         entry["id"] = (self.entries[-1]["id"] + 1) if self.entries else 1
         self.entries.append(entry)
         return entry
+
+    async def head(self) -> AccessHead | None:
+        chained = [(index, e) for index, e in enumerate(self.entries) if e.get("entry_hash")]
+        if not chained:
+            return None
+        index, newest = chained[-1]
+        return AccessHead(newest["id"], newest["entry_hash"], index + 1)
 
     async def entry_batches(self, batch_size: int = 2000,
                             ) -> AsyncIterator[list[dict[str, Any]]]:

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from services.audit.core.access_chain import access_entry_hash
 from services.audit.core.audit_record import GENESIS_HASH
 from services.audit.core.chain_walk import Expectations, VerificationReport
+from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.audit.core.verify import verify
 from tests.unit.audit.fakes import InMemoryAccessLog, InMemoryChainStore, InMemoryCheckpoints
 
@@ -110,3 +113,93 @@ async def test_an_access_log_problem_does_not_blame_the_decision_chain() -> None
     assert report.access_problem is not None
     assert report.access_problem.kind == "access-log-altered"
     assert report.first_problem is None  # the (empty) decision chain itself is fine
+
+
+# The access log's head under the signed checkpoints: what the chain alone cannot see.
+
+KEY = Ed25519PrivateKey.generate()
+
+
+async def checkpointed(log: InMemoryAccessLog, store: InMemoryChainStore | None = None,
+                       archive: InMemoryCheckpoints | None = None,
+                       ) -> tuple[InMemoryChainStore, InMemoryCheckpoints]:
+    store = store or InMemoryChainStore()
+    archive = archive or InMemoryCheckpoints()
+    written = await CheckpointWriter(store, KEY, archive, lambda: NOW,
+                                     access_log=log).write_if_advanced()
+    assert written is not None
+    return store, archive
+
+
+async def check_signed(log: InMemoryAccessLog, store: InMemoryChainStore,
+                       archive: InMemoryCheckpoints) -> VerificationReport:
+    return (await verify(store, archive, Expectations(now=NOW), access_log=log)).report
+
+
+async def test_a_checkpoint_signs_the_access_head_and_an_untouched_log_verifies() -> None:
+    log = access_log(6, legacy=2)
+    store, archive = await checkpointed(log)
+    [signed] = archive.kept
+    assert (signed.access_entry_id, signed.access_head, signed.access_entries) == (
+        8, log.entries[-1]["entry_hash"], 8)
+    report = await check_signed(log, store, archive)
+    assert report.intact, report.summary
+
+
+async def test_deleting_the_newest_access_entries_is_seen_as_truncated() -> None:
+    log = access_log(10)
+    store, archive = await checkpointed(log)
+    del log.entries[7:]  # ids 8-10: the chain of what is left holds
+    assert (await check(log)).intact  # the chain alone cannot see it
+    report = await check_signed(log, store, archive)
+    assert not report.intact
+    assert report.access_problem is not None
+    assert (report.access_problem.kind, report.access_problem.sequence) == (
+        "access-log-truncated", 8)
+    assert "up to id 10" in report.access_problem.detail
+    assert "access-log-truncated" in report.summary
+
+
+async def test_truncating_then_appending_again_is_still_seen() -> None:
+    log = access_log(10)
+    store, archive = await checkpointed(log)
+    del log.entries[7:]
+    for index in range(50, 54):  # ids 8-11 again, linked to entry 7: a consistent chain
+        log.append(entry(index))
+    assert (await check(log)).intact
+    report = await check_signed(log, store, archive)
+    assert report.access_problem is not None
+    assert (report.access_problem.kind, report.access_problem.sequence) == (
+        "access-log-altered", 10)  # the id the checkpoint signed holds another entry now
+
+
+async def test_deleting_legacy_entries_counted_by_a_checkpoint_is_a_gap() -> None:
+    log = access_log(3, legacy=4)
+    store, archive = await checkpointed(log)
+    del log.entries[1]  # a legacy entry: nothing links to it
+    assert (await check(log)).intact
+    report = await check_signed(log, store, archive)
+    assert report.access_problem is not None
+    assert report.access_problem.kind == "access-log-gap"
+    assert "7 access entries" in report.access_problem.detail
+
+
+async def test_a_checkpoint_is_written_when_only_the_access_log_grew_and_chains() -> None:
+    log = access_log(3)
+    store, archive = await checkpointed(log)
+    writer = CheckpointWriter(store, KEY, archive, lambda: NOW, access_log=log)
+    assert await writer.write_if_advanced() is None  # nothing grew
+    log.append(entry(9))
+    second = await writer.write_if_advanced()
+    assert second is not None
+    assert second.sequence == 0
+    assert second.access_entry_id == 4
+    assert second.previous == archive.kept[0].digest()
+    assert len(archive.kept) == 2  # the first one is not replaced
+    del log.entries[3]
+    report = await check_signed(log, store, archive)
+    assert report.access_problem is not None
+    assert report.access_problem.kind == "access-log-truncated"
+    archive.kept.pop(0)  # the checkpoint before it deleted: a gap among the checkpoints
+    report = await check_signed(access_log(4), store, archive)
+    assert "checkpoint-gap" in report.summary

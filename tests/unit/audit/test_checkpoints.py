@@ -12,6 +12,7 @@ from services.audit.adapters.checkpoint_files import (
     load_checkpoints,
     write_checkpoint,
 )
+from services.audit.core.access_chain import AccessHead
 from services.audit.core.checkpoints import sign_checkpoint
 from shared.infra.signing import load_or_create_signing_key, load_public_key
 
@@ -82,3 +83,32 @@ def test_a_checkpoint_copied_under_another_sequence_name_is_rejected(tmp_path: P
     trusted, rejected = load_checkpoints(tmp_path, key.public_key())
     assert trusted == []
     assert rejected[0].reason == "file name does not match the signed sequence"
+
+
+def test_a_checkpoint_signing_the_access_head_is_named_for_both_and_ordered_after(
+        tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    first = sign_checkpoint(key, 7, HEAD, AT, access=AccessHead(3, HEAD, 5))
+    second = sign_checkpoint(key, 7, HEAD, AT, previous=first, access=AccessHead(4, HEAD, 6))
+    paths = [write_checkpoint(tmp_path, c) for c in (second, first)]
+    assert [p.name for p in paths] == ["checkpoint-000000000007-000000000004.json",
+                                       "checkpoint-000000000007-000000000003.json"]
+    trusted, rejected = load_checkpoints(tmp_path, key.public_key())
+    assert [c.access_entry_id for c in trusted] == [3, 4]
+    assert rejected == []
+
+
+def test_a_changed_access_head_or_a_renamed_file_is_rejected(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    path = write_checkpoint(tmp_path, sign_checkpoint(key, 7, HEAD, AT,
+                                                      access=AccessHead(3, HEAD, 5)))
+    forged = json.loads(path.read_text()) | {"access_entries": 4}
+    path.write_text(json.dumps(forged))
+    path.with_name("other").write_text("")  # not a checkpoint file: ignored
+    good = write_checkpoint(tmp_path / "b", sign_checkpoint(key, 7, HEAD, AT,
+                                                           access=AccessHead(3, HEAD, 5)))
+    good.rename(tmp_path / "b" / "checkpoint-000000000007-000000000009.json")
+    assert [r.reason for r in load_checkpoints(tmp_path, key.public_key())[1]] == [
+        "signature does not verify"]
+    assert [r.reason for r in load_checkpoints(tmp_path / "b", key.public_key())[1]] == [
+        "file name does not match the signed sequence"]

@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.audit import metrics
 from services.audit.adapters.sql.tables import access_log
-from services.audit.core.access_chain import link_access_entry
+from services.audit.core.access_chain import AccessHead, link_access_entry
 from shared.hashing import canonical_json
 from shared.infra.auth import Principal
 
@@ -59,6 +59,21 @@ class AccessLog:
             except IntegrityError:
                 if attempt == APPEND_RETRIES - 1:
                     raise
+
+    async def head(self) -> AccessHead | None:
+        """The newest chained entry and the number of entries up to it, read in one
+        transaction (appends are serialised, so ids commit in order)."""
+        async with self._engine.begin() as connection:
+            newest = (await connection.execute(
+                select(access_log.c.id, access_log.c.entry_hash)
+                .where(access_log.c.entry_hash.is_not(None))
+                .order_by(access_log.c.id.desc()).limit(1))).first()
+            if newest is None:
+                return None
+            entries = (await connection.execute(
+                select(func.count()).select_from(access_log)
+                .where(access_log.c.id <= newest.id))).scalar_one()
+        return AccessHead(int(newest.id), str(newest.entry_hash), int(entries))
 
     async def page(self, after: int | None, limit: int) -> list[dict[str, Any]]:
         query = select(access_log).order_by(access_log.c.id).limit(limit)
