@@ -23,6 +23,7 @@ from services.evaluator.adapters.sql.refill import requeue_outbox
 from services.evaluator.adapters.sql.tables import active_trial, registry_change, trial_version
 from services.evaluator.adapters.sql.trial_registry import (
     RegistryRefused,
+    active_trial_versions,
     add_version,
     text_by_hash,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "RegistryRefused",
     "UnknownTrialVersion",
     "activate_and_rescreen",
+    "active_trial_versions",
     "add_version",
     "default_screener",
     "immediate_sqlite_transactions",
@@ -62,3 +64,4 @@ async def registry_overview(session: AsyncSession) -> RegistryOverview:
     changes = (await session.execute(
         select(registry_change).order_by(registry_change.c.seq.desc()).limit(20))).all()
     return RegistryOverview(states, list(versions), list(changes))
+

@@ -47,11 +47,22 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(trials: list[TrialVersion]) -> str:
+SHIPPED_SCOPE = (
+    "Trials: the shipped trial files, each trial's newest version (what a fresh evaluator"
+    " screens). The versions active in a running registry, uploads through `POST /trials`"
+    " included: `trialwatch dictionary --registry`, or `GET /trials/dictionary` (admin)."
+)
+
+
+def render_markdown(trials: list[TrialVersion], scope: str = SHIPPED_SCOPE) -> str:
+    """The data dictionary of ``trials`` as Markdown; ``scope`` says which trials these are
+    (the shipped files, or the versions active in a registry)."""
     lines = [
         "# TrialWatch data dictionary",
         "",
-        "Generated from the trial files by `trialwatch dictionary`; do not edit by hand.",
+        "Generated from the trial texts by `trialwatch dictionary`; do not edit by hand.",
+        scope,
+        "",
         "For each criterion: the data it reads, the FHIR resource that carries it, the codes",
         "(matched by system and code, never display text), the canonical unit the normaliser",
         "delivers, and how the value is read. Facts without a standard code use the project",

@@ -73,12 +73,23 @@ def test_three_trials_screen_by_default_and_a_version_is_added_activated_and_ret
         assert change["actor"].startswith("api:")
         assert change["content_hash"] == added.json()["content_hash"]
 
+        # the data dictionary covers the uploaded version now screened (issue 12 item 4)
+        dictionary = httpx.get(f"{evaluator}/trials/dictionary", headers=admin, timeout=30)
+        assert dictionary.status_code == 200, dictionary.text
+        assert "## NCT06946485 — version 2025-10-03.9" in dictionary.text
+        assert "## NCT06920433 — version " in dictionary.text
+        assert "## Data elements shared between trials" in dictionary.text
+        assert httpx.get(f"{evaluator}/trials/dictionary", headers=coordinator,
+                         timeout=10).status_code == 403
+
         retired = httpx.post(f"{evaluator}/trials/NCT06946485/retire",
                              json={"reason": "enrolment complete"}, headers=admin, timeout=10)
         assert retired.status_code == 200, retired.text
         changes = httpx.get(f"{evaluator}/trials/changes", headers=admin, timeout=10).json()
         assert [c["action"] for c in changes[:3]] == ["retire", "activate", "add"]
         assert changes[0]["reason"] == "enrolment complete"
+        after = httpx.get(f"{evaluator}/trials/dictionary", headers=admin, timeout=30).text
+        assert "## NCT06946485 —" not in after, "a retired trial is not screened any more"
         time.sleep(0.2)
     finally:
         assert interrupt(process) == 0

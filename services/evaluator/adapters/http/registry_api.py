@@ -9,6 +9,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +20,7 @@ from services.evaluator.adapters.sql.trial_registry import RegistryRefused
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
 from shared.eligibility.decision import TrialRef
+from shared.eligibility.dictionary import render_markdown
 from shared.eligibility.loader import TrialFileError
 from shared.eligibility.trial_text import validate_text
 from shared.infra.auth import Principal, Role, require_role
@@ -164,6 +166,18 @@ def router(
             "change_id": change.change_id,
             "alerts_closed": len(alerts),
         }
+
+    @r.get("/dictionary", response_class=PlainTextResponse,
+           responses={200: {"content": {"text/markdown": {}}}})
+    async def dictionary(_: Admin) -> PlainTextResponse:
+        """The data dictionary (Markdown) of every trial version screened now: the registry's
+        active versions, uploads included, and the shipped default of each trial the registry
+        has no row for; with the data elements several of them share."""
+        async with sessions() as session:
+            trials = await trial_registry.active_trial_versions(session, screener)
+        scope = ("Trials: every version active in the evaluator's trial registry when this was "
+                 "generated (uploaded versions included).")
+        return PlainTextResponse(render_markdown(trials, scope=scope), media_type="text/markdown")
 
     @r.get("/changes")
     async def changes(_: Admin) -> list[dict[str, object]]:

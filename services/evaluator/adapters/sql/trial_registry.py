@@ -27,7 +27,9 @@ from services.evaluator.adapters.sql.dialects import insert_if_absent, upsert
 from services.evaluator.adapters.sql.tables import active_trial, registry_change, trial_version
 from services.evaluator.core.ports import Screener
 from shared.eligibility.decision import TrialRef
-from shared.eligibility.reference_tables import Tables
+from shared.eligibility.loader import TrialFileError
+from shared.eligibility.reference_tables import Tables, load_tables
+from shared.eligibility.trial import TrialVersion
 from shared.eligibility.trial_text import compile_text, content_hash
 
 ACTIVE, INACTIVE, RETIRED = "active", "inactive", "retired"
@@ -176,3 +178,23 @@ async def text_by_hash(session: AsyncSession, trial: TrialRef, digest: str) -> s
     """The stored text of ``trial`` if it is the text with ``digest`` (for ``audit replay``)."""
     stored = await stored_text(session, trial)
     return stored[0] if stored is not None and stored[1] == digest else None
+
+
+async def active_trial_versions(session: AsyncSession, screener: Screener) -> list[TrialVersion]:
+    """Every trial version screened now, compiled, by trial id: the registry's active versions
+    (uploads through ``POST /trials`` and ``trialwatch trials add`` included, read from their
+    stored text) and the shipped default of each trial the registry has no row for (the same
+    choice the consumer makes, ``trial_registry.active_trials``). Raises ``TrialFileError`` when
+    an active version has neither stored nor shipped text."""
+    tables = getattr(screener, "tables", None)
+    if not isinstance(tables, Tables):
+        tables = load_tables()
+    versions: list[TrialVersion] = []
+    for trial in await active_trials(session, screener):
+        stored = await stored_text(session, trial)
+        text = stored[0] if stored is not None else screener.text_of(trial)
+        if text is None:
+            raise TrialFileError(f"{trial.id} version {trial.version} is active but its text "
+                                 "is neither stored in the registry nor shipped")
+        versions.append(compile_text(text, tables))
+    return versions
