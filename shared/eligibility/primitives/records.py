@@ -25,6 +25,11 @@ class ConditionArgs(Strict):
         default=None, description="onset, abatement or still active within this window"
     )
     active_only: bool = False
+    current_within: IsoDuration | None = Field(
+        default=None,
+        description="an active entry whose onset is older than this, with no end date, is not"
+        " read as current: UNKNOWN (needs confirmation), never absent",
+    )
 
 
 class FactArgs(Strict):
@@ -66,16 +71,28 @@ class ConditionOnRecord(Node):
     clinician attestation so that an incomplete record cannot make an exclusion pass alone.
     A matching entry kept unread (``fact.unread``) is not absence: with no readable entry
     showing the condition, the answer is UNKNOWN and names it.
+
+    ``current_within`` (for conditions of bounded duration, e.g. pregnancy): an entry still
+    active with no end date whose onset is at least this long before as-of is implausible as
+    current (a record not closed by its sender); it is neither read as current nor as absent:
+    with no other entry showing the condition the answer is UNKNOWN, needing confirmation.
+    An active entry with no onset date is read as current (the record says so).
     """
 
-    __slots__ = ("active_only", "concept", "within")
+    __slots__ = ("active_only", "concept", "current_within", "within")
 
-    def __init__(self, concept: Concept, within: Duration | None, active_only: bool) -> None:
+    def __init__(
+        self, concept: Concept, within: Duration | None, active_only: bool,
+        current_within: Duration | None = None,
+    ) -> None:
         self.concept, self.within, self.active_only = concept, within, active_only
+        self.current_within = current_within
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         start = self.within.before(ctx.as_of) if self.within else None
+        stale_before = self.current_within.before(ctx.as_of) if self.current_within else None
         unread: list[ClinicalFact] = []
+        stale: list[ClinicalFact] = []
         for fact in ctx.facts(self.concept):
             if fact.status in NOT_A_CONDITION or fact_time(fact) > ctx.as_of:
                 continue
@@ -85,6 +102,12 @@ class ConditionOnRecord(Node):
             active = is_active(fact)
             if self.active_only and not active:
                 continue
+            if active and stale_before is not None and fact.effective_start is not None:
+                if fact.effective_start <= stale_before:
+                    stale.append(fact)
+                    continue
+                assert self.current_within is not None
+                ctx.review_at(self.current_within.after(fact.effective_start))
             if start is not None and not active:
                 last_seen = fact.effective_end or fact.effective_start
                 if last_seen is None or last_seen <= start:
@@ -99,9 +122,20 @@ class ConditionOnRecord(Node):
             trace.evidence.append(cite(fact, note=f"{self.concept.label}: {state}"))
             trace.findings.append(f"{self.concept.label} on record ({state})")
             return Truth.TRUE
-        if unread:
+        if unread or stale:
             for fact in unread:
                 note_unread(trace, self.concept.label, fact)
+            for fact in stale:
+                assert self.current_within is not None
+                since = ctx.when(fact.effective_start)
+                trace.evidence.append(cite(
+                    fact, note=f"{self.concept.label}: active since {since}, no end date"))
+                trace.need(f"confirmation whether the {self.concept.label} on record since "
+                           f"{since} is current")
+                trace.findings.append(
+                    f"{self.concept.label} on record as active since {since} with no end date:"
+                    f" longer than {self.current_within.words()}, so not read as current;"
+                    " needs confirmation")
             return Truth.UNKNOWN
         scope = f" within {self.within.words()}" if self.within else ""
         trace.findings.append(f"no {self.concept.label} on record{scope}")
@@ -110,6 +144,12 @@ class ConditionOnRecord(Node):
     def requirements(self) -> list[Requirement]:
         scope = (
             "active"
+            + (
+                f"; an active entry with onset {self.current_within.words()} or more ago and no"
+                " end date needs confirmation"
+                if self.current_within
+                else ""
+            )
             if self.active_only
             else (
                 f"onset/abatement within {self.within.words()} or active" if self.within else "ever"
@@ -296,7 +336,10 @@ class BiopsyClassIn(Node):
 
 @primitive("condition", ConditionArgs, concept_fields=("valueset",))
 def _condition(a: ConditionArgs, tables: Tables) -> Node:
-    return ConditionOnRecord(tables.concept(a.valueset), optional_duration(a.within), a.active_only)
+    return ConditionOnRecord(
+        tables.concept(a.valueset), optional_duration(a.within), a.active_only,
+        optional_duration(a.current_within),
+    )
 
 
 @primitive("fact", FactArgs, concept_fields=("concept",))
