@@ -82,8 +82,8 @@ def overall_status(outcomes: list[Outcome] | tuple[Outcome, ...]) -> Status:
     """Eligible only when every criterion passes; any fail is ineligible; else undetermined."""
     if not outcomes:
         return Status.UNDETERMINED
-    if any(o is Outcome.FAIL for o in outcomes):
+    if Outcome.FAIL in outcomes:
         return Status.INELIGIBLE
-    if all(o is Outcome.PASS for o in outcomes):
+    if outcomes.count(Outcome.PASS) == len(outcomes):
         return Status.ELIGIBLE
     return Status.UNDETERMINED

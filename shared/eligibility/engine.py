@@ -137,15 +137,39 @@ def _evaluate(
         # every kept result is checked, even when no criterion needs it now: the state must
         # hold only results valid for this index and as-of
         memo = ctx.memo
-        for key, hit in previous.shared.items():
-            if changed.keeps(hit[4], hit[2]):
-                memo[key] = hit
-        for criterion in trial.criteria:
-            earlier = previous.criteria.get(criterion.id)
-            if earlier is not None and changed.keeps(earlier.review_at, earlier.reads):
-                computed[criterion.id] = earlier
+        names = changed.changed if changed.direct else (frozenset() if changed.same else None)
+        earliest = previous.reads_and_review()[1] if names is not None else None
+        if names is not None and (earliest is None or moment < earliest):
+            # no review instant has passed and the changed concepts are known (one new
+            # result, or time alone): ``keeps`` reduced to its last test, inlined
+            if names:
+                isdisjoint = names.isdisjoint
+                for key, hit in previous.shared.items():
+                    if isdisjoint(hit[2]):
+                        memo[key] = hit
+                for criterion in trial.criteria:
+                    earlier = previous.criteria.get(criterion.id)
+                    if earlier is not None and isdisjoint(earlier.reads):
+                        computed[criterion.id] = earlier
+                    else:
+                        computed[criterion.id] = _criterion(criterion, ctx)
             else:
-                computed[criterion.id] = _criterion(criterion, ctx)
+                memo.update(previous.shared)
+                for criterion in trial.criteria:
+                    earlier = previous.criteria.get(criterion.id)
+                    computed[criterion.id] = (
+                        earlier if earlier is not None else _criterion(criterion, ctx)
+                    )
+        else:
+            for key, hit in previous.shared.items():
+                if changed.keeps(hit[4], hit[2]):
+                    memo[key] = hit
+            for criterion in trial.criteria:
+                earlier = previous.criteria.get(criterion.id)
+                if earlier is not None and changed.keeps(earlier.review_at, earlier.reads):
+                    computed[criterion.id] = earlier
+                else:
+                    computed[criterion.id] = _criterion(criterion, ctx)
     # the state keeps the results read at the times as sent; the decision judges a time sent
     # without a time of day at both ends of its day (``_at_time_bounds``)
     decided = _at_time_bounds(trial, index, moment, computed)

@@ -93,6 +93,10 @@ def fact_time(fact: ClinicalFact) -> datetime:
     return fact.effective_start or fact.effective_end or _OLDEST
 
 
+def _fact_id(fact: ClinicalFact) -> str:
+    return fact.fact_id
+
+
 def newest_first(fact: ClinicalFact) -> tuple[datetime, str]:
     """A total order (time, then fact id), so equal times never depend on hash order and a
     replayed decision cites the same facts as the original."""
@@ -247,7 +251,7 @@ class FactIndex:
                 for fact in facts:
                     if fact.time_bounds is not None:
                         seen.setdefault(fact.fact_id, fact)
-            found = self._imprecise = tuple(sorted(seen.values(), key=lambda f: f.fact_id))
+            found = self._imprecise = tuple(sorted(seen.values(), key=_fact_id))
         return found
 
     def reads_imprecise(self, concept: Concept) -> bool:
@@ -354,8 +358,12 @@ class FactIndex:
         by_key = dict(self._by_key)
         keys_of = dict(self._keys_of)
         changed: set[str] = set()
+        # ``imprecise()`` carried over from this index (worked out once, here if not yet):
+        # the facts replaced leave it, the indexed new ones sent without a time of day join it
+        imprecise = {fact.fact_id: fact for fact in self.imprecise()}
         for fact in map(not_final, facts):
             old_keys = keys_of.pop(fact.fact_id, ())
+            imprecise.pop(fact.fact_id, None)
             changed.update(old_keys)
             for key in old_keys:
                 by_key[key] = [f for f in by_key[key] if f.fact_id != fact.fact_id]
@@ -365,13 +373,15 @@ class FactIndex:
             if not keys:
                 continue
             keys_of[fact.fact_id] = keys
+            if fact.time_bounds is not None:
+                imprecise[fact.fact_id] = fact
             changed.update(keys)
             for key in keys:
                 updated = [f for f in by_key.get(key, ()) if f.fact_id != fact.fact_id]
                 updated.append(fact)
                 updated.sort(key=newest_first, reverse=True)
                 by_key[key] = updated
-        return FactIndex(
+        index = FactIndex(
             self.demographics,
             by_key,
             keys_of,
@@ -380,6 +390,8 @@ class FactIndex:
             frozenset(changed),
             self._readable,
         )
+        index._imprecise = tuple(sorted(imprecise.values(), key=_fact_id)) if imprecise else ()
+        return index
 
     def matching(self, concept: Concept) -> list[ClinicalFact]:
         """Facts coded in ``concept``, newest first, each once."""
