@@ -16,6 +16,7 @@ from services.cli import (
     run,
     serve,
     trials,
+    webhooks,
 )
 from shared.infra.sql_engine import MissingDatabase
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     asyncapi.register(commands)
     dev_token.register(commands)
     bulk_import.register(commands)
+    webhooks.register(commands)
     return parser
 
 

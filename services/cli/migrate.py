@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from services.evaluator.admin import MissingKeyFile
 from shared.infra.migrations import SERVICE_NAMES, upgrade
 from shared.settings import AuditSettings, EvaluatorSettings, IntakeSettings
 
@@ -32,7 +34,11 @@ def migrate_all(urls: dict[str, str], services: tuple[str, ...] = SERVICE_NAMES)
 
 def _migrate(args: argparse.Namespace) -> int:
     services = SERVICE_NAMES if args.service == "all" else (args.service,)
-    migrate_all({s: DATABASE_URLS[s]() for s in services}, services)
+    try:
+        migrate_all({s: DATABASE_URLS[s]() for s in services}, services)
+    except MissingKeyFile as error:  # a database holding webhook secrets needs their key
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for service in services:
         print(f"{service}: migrated to head")
     return 0

@@ -30,6 +30,7 @@ from services.cli.alerts_tail import tail_alerts
 from services.cli.migrate import migrate_all
 from services.cli.ports import busy_ports
 from services.cli.supervisor import SERVICES, Pipeline
+from services.evaluator.admin import ensure_webhook_key
 from shared.infra.auth import Role, write_dev_tokens
 from shared.infra.clock import utc_now
 from shared.infra.embedded_broker import EmbeddedBroker
@@ -88,6 +89,8 @@ def _run(args: argparse.Namespace) -> int:
     urls = {s: f"sqlite+aiosqlite:///{data_dir / s}.db" for s in SERVICES}
     # the evaluator's migrations seal stored webhook secrets with the key its process will use
     os.environ.setdefault("EVALUATOR_WEBHOOK_KEY_FILE", str(data_dir / EVALUATOR_WEBHOOK_KEY))
+    # ... which must exist before they run (a hand-run migrate without it is refused)
+    ensure_webhook_key(Path(os.environ["EVALUATOR_WEBHOOK_KEY_FILE"]))
     migrate_all(urls)
 
     broker = EmbeddedBroker(log_path=data_dir / "logs" / "tansu.log")

@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select
 
 from services.evaluator.adapters.sql.tables import metadata, webhook
 from services.evaluator.adapters.webhook_secrets import SecretBox
+from services.evaluator.admin import ensure_webhook_key
 from shared.infra.migrations import downgrade, upgrade
 from shared.infra.sql_engine import make_engine
 
@@ -69,6 +70,7 @@ async def test_clear_webhook_secrets_are_sealed_by_the_upgrade_and_opened_by_the
 ) -> None:
     key_file = tmp_path / "evaluator-webhook-key"
     monkeypatch.setenv("EVALUATOR_WEBHOOK_KEY_FILE", str(key_file))
+    ensure_webhook_key(key_file)  # the evaluator's key: migrate never makes one up
     secrets = {"w-1": "a-coordinator-secret-of-some-length", "w-2": "~" * 128}
     await asyncio.to_thread(upgrade, "evaluator", database_url, "0006")
     engine = make_engine(database_url)
