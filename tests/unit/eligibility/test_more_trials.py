@@ -84,3 +84,21 @@ def test_a_patient_whose_data_is_removed_piece_by_piece_is_never_eligible_by_mis
             decision = decide(trial_id, builder)
             if decision.status is Status.ELIGIBLE:
                 assert all(c.outcome is Outcome.PASS for c in decision.criteria)
+
+
+@pytest.mark.parametrize(("onset_days", "expected"), [
+    (6 * 365, Status.UNDETERMINED),  # Synthea: "Normal pregnancy" active since 2020, never closed
+    (100, Status.INELIGIBLE),  # a pregnancy in progress
+])
+def test_a_pregnancy_record_changes_only_the_trial_that_reads_it_one_decision_per_trial(
+    onset_days: int, expected: Status
+) -> None:
+    builder = eligible_for_all()
+    builder.condition("http://snomed.info/sct", "72892002", onset_days=onset_days)
+    decisions = {trial_id: decide(trial_id, builder) for trial_id in sorted(list_trials())}
+    assert sorted(decisions) == sorted(list_trials())
+    first = decisions.pop("NCT06920433")
+    assert first.trial.version == "2025-11-14.2"
+    assert first.status is expected
+    assert [c.id for c in first.criteria if c.outcome is not Outcome.PASS] == ["E12"]
+    assert all(d.status is Status.ELIGIBLE for d in decisions.values())
