@@ -55,11 +55,15 @@ class Trace:
     def replay(self, other: Trace) -> None:
         """Append what ``other`` recorded (a memoised shared subtree) as if recorded here."""
         self.evidence.extend(other.evidence)
-        offset = len(self.findings)
-        self.gaps.extend(offset + position for position in other.gaps)
+        if other.gaps:
+            offset = len(self.findings)
+            self.gaps.extend(offset + position for position in other.gaps)
         self.findings.extend(other.findings)
-        for what in other.missing:
-            self.need(what)
+        if other.missing:
+            missing = self.missing
+            for what in other.missing:
+                if what not in missing:
+                    missing.append(what)
 
 
 SharedResult = tuple[Any, Trace, dict[str, Concept], list[datetime], datetime | None]
@@ -102,8 +106,10 @@ class Context:
         return start
 
     def facts(self, concept: Concept) -> list[ClinicalFact]:
-        self.deps[concept.name] = concept
-        facts, newest = self.index.entry(concept)
+        name = concept.name
+        self.deps[name] = concept
+        index = self.index
+        facts, newest = index.entries.get(name) or index.entry(concept)
         if newest > self.as_of:
             # a future-dated fact becomes visible when as-of reaches it
             as_of = self.as_of
@@ -113,8 +119,18 @@ class Context:
     def read_nothing(self, concepts: tuple[Concept, ...]) -> bool:
         """Read every one of ``concepts`` (as ``facts`` does); True when none has a fact."""
         found = False
+        # ``facts`` inlined: score items call this for every item at every evaluation
+        deps, index, as_of = self.deps, self.index, self.as_of
+        entries = index.entries
         for concept in concepts:
-            if self.facts(concept):
+            name = concept.name
+            deps[name] = concept
+            facts, newest = entries.get(name) or index.entry(concept)
+            if newest > as_of:
+                self.review_candidates.append(
+                    min(t for f in facts if (t := fact_time(f)) > as_of)
+                )
+            if facts:
                 found = True
         return not found
 

@@ -208,12 +208,12 @@ class FactIndex:
         "_changed_concepts",
         "_imprecise",
         "_keys_of",
-        "_matches",
         "_parent",
         "_products",
         "_readable",
         "changed",
         "demographics",
+        "entries",
     )
 
     def __init__(
@@ -234,7 +234,8 @@ class FactIndex:
         # codes per system, for code-family prefixes; built on first use
         self._by_system: dict[str, list[tuple[str, list[ClinicalFact]]]] | None = None
         # the index never changes once built, so a concept's matches are computed once
-        self._matches: dict[str, tuple[list[ClinicalFact], datetime]] = {}
+        self.entries: dict[str, tuple[list[ClinicalFact], datetime]] = {}
+        """``entry`` by concept name, for what was already worked out (read only)."""
         # an index made by ``with_facts`` knows which codes differ from its parent's; the
         # reference is weak so a long series of updates does not keep every old index alive
         self._parent = weakref.ref(parent) if parent is not None else None
@@ -399,7 +400,7 @@ class FactIndex:
 
     def entry(self, concept: Concept) -> tuple[list[ClinicalFact], datetime]:
         """``matching(concept)`` and the time of its newest fact (the oldest time if none)."""
-        found = self._matches.get(concept.name)
+        found = self.entries.get(concept.name)
         if found is None:
             keys = concept.keys
             if len(keys) == 1 and not concept.prefixes:
@@ -408,7 +409,7 @@ class FactIndex:
                 facts = self._by_key.get(key) or []
             else:
                 facts = self._match(concept)
-            found = self._matches[concept.name] = (facts, fact_time(facts[0]) if facts else OLDEST)
+            found = self.entries[concept.name] = (facts, fact_time(facts[0]) if facts else OLDEST)
         return found
 
     def sources(self, concept: Concept) -> tuple[list[ClinicalFact], ...]:

@@ -317,6 +317,9 @@ def rules_truth(
     if ctx.read_nothing(spec.reads):
         # nothing on record for any concept it reads: what the rules below would conclude
         return Truth.UNKNOWN
+    if not ctx.keep:
+        # nothing is remembered for a one-off evaluation (``remember`` with ``keep_only``)
+        return _rules_truth(ctx, spec, window, trace, ever=ever)
     # remembered with what it read, so a new result elsewhere re-reads only the items it feeds
     key = (spec, window.text if window is not None else None, ever)
     compute = partial(_rules_truth, ctx, spec, window, ever=ever)
