@@ -48,6 +48,14 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
 
 ENGINE_FULL = "full evaluation (index build + all criteria)"
 ENGINE_INCREMENTAL = "one new platelet count: with_facts + incremental"
+ENGINE_RAW = "raw ceiling: one pass over every fact (time, code)"
+ENGINE_INCREMENTAL_ROWS = (
+    ("platelet count (read by I2, I3 scores and I6)", ENGINE_INCREMENTAL),
+    ("ALT (read by I6 only)", "one new ALT: with_facts + incremental"),
+    ("another trial's LVEF (not read)",
+     "one new LVEF (another trial's): with_facts + incremental"),
+)
+"""(row label, bench_engine scenario): results the trial reads, then one it does not read."""
 INTAKE_SINGLES = "single Observations, {n} clients"
 
 
@@ -83,14 +91,25 @@ def build_rows(results: Mapping[str, Any]) -> list[Row]:
     engine = results.get("bench_engine")
     if engine:
         facts = engine.get("facts", "?")
-        full = engine["scenarios"][ENGINE_FULL]["cpu_rate"]
+        scenarios = engine["scenarios"]
+        raw = scenarios.get(ENGINE_RAW, {}).get("cpu_rate")
+        ceiling = _rate(raw, "passes/s") if raw else "-"
+
+        def ratio(rate: float) -> str:
+            return f"{rate / raw:.2%}" if raw else "-"
+
+        full = scenarios[ENGINE_FULL]["cpu_rate"]
         rows.append(Row(f"engine full evaluation, {facts} facts, 1 core (CPU time)",
-                        _rate(full, "eval/s"), "-", "-", ">= 5,000/s", full >= 5000,
+                        _rate(full, "eval/s"), ceiling, ratio(full), ">= 5,000/s", full >= 5000,
                         f"{5000 / full:.1f}x short" if full < 5000 else ""))
-        inc = engine["scenarios"][ENGINE_INCREMENTAL]["cpu_rate"]
-        rows.append(Row("engine after one new result, incremental", _rate(inc, "eval/s"), "-",
-                        "-", ">= 20,000/s", inc >= 20000,
-                        f"{20000 / inc:.1f}x short" if inc < 20000 else ""))
+        for label, scenario in ENGINE_INCREMENTAL_ROWS:
+            found = scenarios.get(scenario)
+            if found is None:
+                continue
+            inc = found["cpu_rate"]
+            rows.append(Row(f"engine after one new result, incremental: {label}",
+                            _rate(inc, "eval/s"), ceiling, ratio(inc), ">= 20,000/s",
+                            inc >= 20000, f"{20000 / inc:.1f}x short" if inc < 20000 else ""))
     else:
         rows.append(_missing("engine", ">= 5,000/s full, >= 20,000/s incremental", "no figures"))
     screening = results.get("bench_screening")

@@ -60,3 +60,19 @@ def test_the_table_prints_one_aligned_line_per_row_with_met_or_not_met() -> None
     assert lines[0].startswith("stage")
     assert "NOT met" in lines[2]
     assert len({line.index("|") for line in lines if "|" in line}) == 1
+
+
+def test_engine_rows_print_read_and_unread_results_beside_the_raw_pass_of_the_same_run() -> None:
+    from benchmarks.run_all import ENGINE_INCREMENTAL_ROWS, ENGINE_RAW
+
+    scenarios = {ENGINE_FULL: {"cpu_rate": 1000.0}, ENGINE_RAW: {"cpu_rate": 100000.0}}
+    for rate, (_, scenario) in zip((3000.0, 9000.0, 90000.0), ENGINE_INCREMENTAL_ROWS,
+                                   strict=True):
+        scenarios[scenario] = {"cpu_rate": rate}
+    rows = build_rows({"bench_engine": {"facts": 248, "scenarios": scenarios}})
+    engine = [r for r in rows if r.stage.startswith("engine")]
+    assert [(r.ratio, r.met) for r in engine] == [
+        ("1.00%", False), ("3.00%", False), ("9.00%", False), ("90.00%", True)]
+    assert all(r.ceiling == "100,000 passes/s" for r in engine)
+    assert "LVEF" in engine[3].stage
+    assert engine[3].note == ""
