@@ -211,6 +211,9 @@ class Demographics(_Frozen):
     birth_date: date | None = None
     sex: Sex | None = None
     deceased: bool | None = None
+    deceased_on: date | None = None
+    """The day of death as the sender wrote it (FHIR R4 ``Patient.deceasedDateTime``, HL7 v2.5.1
+    PID-29), in the sender's own calendar; None when not sent or not given to the day."""
     provenance: Provenance | None = None
 
 

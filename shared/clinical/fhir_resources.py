@@ -29,6 +29,7 @@ from shared.clinical.fhir_values import Json, Reader, loinc_of, read_concept, re
 from shared.clinical.ids import fact_id
 from shared.clinical.times import (
     TimeFormatError,
+    day_as_written,
     fhir_date_bounds,
     fhir_partial_end,
     parse_fhir_date,
@@ -84,10 +85,12 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
             reader.problem(f"{path}.birthDate", str(error))
     gender = resource.get("gender")
     deceased: bool | None = None
+    deceased_on = None
     if "deceasedBoolean" in resource:
         deceased = bool(resource["deceasedBoolean"])
     elif "deceasedDateTime" in resource:
-        reader.time(resource["deceasedDateTime"], f"{path}.deceasedDateTime")
+        if reader.time(resource["deceasedDateTime"], f"{path}.deceasedDateTime") is not None:
+            deceased_on = day_as_written(str(resource["deceasedDateTime"]))
         deceased = True
     if gender is not None and gender not in set(Sex):
         # FHIR R4 Patient.gender is bound (required) to AdministrativeGender
@@ -96,6 +99,7 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
         birth_date=birth_date,
         sex=Sex(gender) if isinstance(gender, str) and gender in set(Sex) else None,
         deceased=deceased,
+        deceased_on=deceased_on,
         provenance=source.provenance(resource),
     )
 

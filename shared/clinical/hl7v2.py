@@ -32,7 +32,7 @@ from __future__ import annotations
 import codecs
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
 import hl7
 
@@ -72,6 +72,7 @@ from shared.clinical.reading import ProblemLog, loinc_of
 from shared.clinical.times import (
     NoTimeZone,
     TimeFormatError,
+    day_as_written,
     hl7_offset,
     hl7_ts_bounds,
     parse_hl7_date,
@@ -367,6 +368,17 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
     return groups
 
 
+def _day_of_death(written: str, zone: tzinfo | None) -> date | None:
+    """PID-29 as the sender's day, only when it is a valid DTM (a refused one is not used)."""
+    try:
+        parse_hl7_ts(written, zone)
+    except NoTimeZone:
+        pass  # the day is still the sender's day
+    except TimeFormatError:
+        return None
+    return day_as_written(written)
+
+
 def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) -> _Group:
     label = f"PID[{number}]"
     mrn = medical_record_number(message.field(pid, label, 3))
@@ -385,10 +397,13 @@ def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) 
         message.field(pid, label, 30),
         lambda text: parse_hl7_ts(text, message.zone),
     )
+    death_time = message.field(pid, label, 29).component(0)
     demographics = Demographics(
         birth_date=birth_date,
         sex=sex,
         deceased=died,
+        # PID-29 (DTM) as the sender's day; only when the record says deceased
+        deceased_on=_day_of_death(death_time, message.zone) if died and death_time else None,
         provenance=message.provenance(f"PID/{number}"),
     )
     return _Group(source_patient_id=mrn, demographics=demographics)

@@ -236,3 +236,20 @@ def _offset(text: str) -> tzinfo:
     if hours > 14 or minutes > 59:
         raise TimeFormatError(f"impossible timezone offset: {text!r}")
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+_DAY_WRITTEN = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})")
+
+
+def day_as_written(text: str) -> date | None:
+    """The calendar day a FHIR dateTime (``2021-03-04T10:00:00+01:00``) or an HL7 v2 DTM/TS
+    (``20210304100000``) names, as the sender wrote it (no conversion to UTC: a date of death is
+    the sender's day); None when the text is not given to the day ("2021", "202103") or is no
+    calendar date. The caller has already read (or refused) the full value at its path."""
+    match = _DAY_WRITTEN.match(text.strip())
+    if match is None:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError:
+        return None

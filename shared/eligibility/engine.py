@@ -176,7 +176,10 @@ def _evaluate(
     results = tuple(c.result for c in decided.values())
     if index.demographics.deceased:
         results = (_deceased(index.demographics), *results)
-    reviews = [c.review_at for c in decided.values() if c.review_at is not None]
+    # a deceased patient is not screened again on a timer: only new data (a correction of the
+    # death record) can change the decision
+    reviews = [] if index.demographics.deceased else [
+        c.review_at for c in decided.values() if c.review_at is not None]
     decision = construct(
         Decision,
         {
@@ -416,6 +419,8 @@ def _deceased(demographics: Demographics) -> CriterionResult:
                     None,
                     resource=resource,
                     note="Patient.deceased[x] / PID-30 says the patient has died",
+                    details=({"deceased_on": demographics.deceased_on.isoformat()}
+                             if demographics.deceased_on is not None else None),
                 ),
             ),
             "missing": (),

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.eligibility.context import round_to, significant_figures
 from shared.eligibility.decision import CriterionResult, Decision, Evidence, Outcome, Scalar
+from shared.eligibility.engine import DECEASED_ID
 
 # SNOMED CT qualifier values a result is commonly sent as (valueCodeableConcept / OBX-5 CWE).
 _SNOMED_WORDS = {
@@ -76,13 +77,14 @@ _WORDS = ((re.compile(r"\bcva\b"), "CVA"), (re.compile(r"\bdna\b"), "DNA"),
           (re.compile(r"\bneutrophils karyorrhexis\b"), "neutrophils/karyorrhexis"),
           (re.compile(r"\bcellular fibrocellular\b"), "cellular/fibrocellular"),
           (re.compile(r"\bglobal segmental\b"), "global/segmental"))
-# Values the engine computes, shown at the precision they are read clinically and marked as
-# computed: (name, decimals, how the precision is said). Cockcroft-Gault CrCl is read in whole
-# mL/min (Cockcroft & Gault, Nephron 1976;16:31-41 report whole mL/min; the protocol's
-# threshold is ">= 30 mL/min"); the stored decision keeps the unrounded value.
+# Values the engine computes, shown at a stated precision and marked as computed: (name,
+# decimals, how the precision is said). Cockcroft-Gault CrCl is shown to 0.1 mL/min, as the
+# engine's reasoning says it: whole mL/min (Cockcroft & Gault, Nephron 1976;16:31-41) would
+# show a clearance of 29.6 that fails the protocol's ">= 30 mL/min" as "30"; the stored
+# decision keeps the value to 0.01.
 _COMPUTED = {
-    "trialwatch|crcl-cockcroft-gault": ("Cockcroft-Gault creatinine clearance", 0,
-                                        "whole mL/min"),
+    "trialwatch|crcl-cockcroft-gault": ("Cockcroft-Gault creatinine clearance", 1,
+                                        "to 0.1 mL/min"),
 }
 _COMPUTED_FIGURES = 3  # any other computed number: three significant figures
 
@@ -269,7 +271,7 @@ def evidence_phrase(
     if evidence.code == "Patient.birthDate":  # the age is the evidence, not the birth date
         return (evidence.note or "age").replace(" at as-of", "")
     if evidence.code == "Patient.deceased":
-        return "recorded as deceased"
+        return _death(evidence)
     if evidence.code in _COMPUTED:
         name = _COMPUTED[evidence.code][0]
     else:
@@ -294,6 +296,29 @@ def evidence_phrase(
     return text + computed
 
 
+def deceased(decision: Decision) -> str | None:
+    """The one statement shown for a patient recorded as deceased ("Deceased on 4 Mar 2021: not
+    screened"), or None for a living patient. Nothing else of such a decision is for a
+    coordinator: no data to send, no automatic review, no age at screening."""
+    for criterion in decision.criteria:
+        if criterion.id == DECEASED_ID:
+            death = next((e for e in criterion.evidence if e.code == "Patient.deceased"), None)
+            said = _death(death) if death is not None else "recorded as deceased"
+            return f"{said[0].upper()}{said[1:]}: not screened"
+    return None
+
+
+def _death(evidence: Evidence) -> str:
+    day = evidence.details.get("deceased_on")
+    if isinstance(day, str):
+        try:
+            on = date.fromisoformat(day)
+        except ValueError:
+            return "recorded as deceased"
+        return f"deceased on {on.day} {on:%b} {on.year}"
+    return "recorded as deceased"
+
+
 def headline(
     previous: Decision | None, current: Decision, labels: dict[str, str], zone: tzinfo,
     limit: int = 3,
@@ -307,6 +332,11 @@ def headline(
     first screening"; otherwise every criterion counts as changed.
     """
     before = {c.id: c.outcome for c in previous.criteria} if previous else {}
+    died = deceased(current)
+    if died is not None:
+        lead = ("no longer eligible" if previous and previous.status.value == "eligible"
+                else current.status.value)
+        return f"{lead}: {died[0].lower()}{died[1:]}"
     year = current.as_of.astimezone(zone).year
     if current.status.value == "eligible" and previous is None:
         # naming every criterion would read as if the first one (age) decided it

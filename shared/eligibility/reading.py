@@ -9,6 +9,7 @@ platelet count means the same thing to ``lab`` and to SLEDAI-2K.
 from __future__ import annotations
 
 import math
+import re
 
 from shared.clinical.facts import ClinicalFact, Quantity, ReadingNote, ReferenceRange, Sex
 from shared.eligibility.context import Context, Trace, as_received
@@ -16,6 +17,9 @@ from shared.eligibility.durations import Duration, age_in_years
 from shared.eligibility.index import OLDEST
 from shared.eligibility.logic import Truth, compare, compare_bounds
 from shared.eligibility.reference_tables import Concept
+
+# a received number with its comparator, as the normaliser keeps it (``ReceivedValue.value``)
+_SENT_NUMBER = re.compile(r"^\s*(<=|>=|<|>)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$")
 
 POSITIVE_CODES = frozenset(
     {
@@ -70,15 +74,36 @@ def judge(quantity: Quantity, threshold: float, op: str) -> Truth:
     return Truth.UNKNOWN  # the normaliser admits only the four bounds; anything else says nothing
 
 
+def written(value: float) -> str:
+    """A number with every digit it has and no float noise: 150.0 -> "150", 3.834185446722469
+    as it is (never ``:g``'s six significant figures, which would differ from the evidence)."""
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e16):
+        return str(int(value))
+    return repr(value)
+
+
+def digits(quantity: Quantity, fact: ClinicalFact | None = None) -> str:
+    """The number of a result as the sender wrote it, with its comparator: ``"0.50"``, ``"<10"``
+    (the received text when it is the same number in the same unit), else :func:`written`."""
+    received = fact.received if fact is not None else None
+    if received is not None and received.value is not None and (
+            received.unit in (None, quantity.unit)):
+        match = _SENT_NUMBER.match(received.value)
+        if match is not None and float(match.group(2)) == quantity.value:
+            return f"{match.group(1) or ''}{match.group(2)}"
+    return f"{quantity.comparator or ''}{written(quantity.value)}"
+
+
 def shown(quantity: Quantity, fact: ClinicalFact | None = None) -> str:
-    """``"<20 10*9/L"``; with ``fact`` keeping a different received value, the canonical value
+    """``"<20 10*9/L"``, with the digits the sender wrote (:func:`digits`, the same as the
+    evidence shows); with ``fact`` keeping a value received in another unit, the canonical value
     at the received precision and the received text: ``"0.502 mg/dL (sent as 44.4 umol/L)"``."""
     if quantity.upper is not None:  # a range: the value lies in [value, upper]
-        return f"{quantity.value:g}-{quantity.upper:g} {quantity.unit}"
+        return f"{written(quantity.value)}-{written(quantity.upper)} {quantity.unit}"
     sent = as_received(fact) if fact is not None and fact.received is not None else None
     if sent is not None:
         return f"{quantity.comparator or ''}{sent[1]} {quantity.unit} (sent as {sent[2]})"
-    return f"{quantity.comparator or ''}{quantity.value:g} {quantity.unit}"
+    return f"{digits(quantity, fact)} {quantity.unit}"
 
 
 def latest_quantity(

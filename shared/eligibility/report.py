@@ -10,7 +10,13 @@ from __future__ import annotations
 from datetime import UTC, tzinfo
 
 from shared.eligibility.decision import Decision, Outcome
-from shared.eligibility.readable import clean_reason, evidence_phrase, human_time, needs
+from shared.eligibility.readable import (
+    clean_reason,
+    deceased,
+    evidence_phrase,
+    human_time,
+    needs,
+)
 
 _MARK = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.UNKNOWN: "????"}
 
@@ -20,6 +26,16 @@ def render_text(
 ) -> str:
     """``labels`` maps ``system|code`` to a clinical name (the trial's concept table)."""
     names = labels or {}
+    died = deceased(decision)
+    if died is not None:
+        # one statement: no data to ask for, no review, no age at a date after death
+        return "\n".join([
+            f"Trial {decision.trial.id} version {decision.trial.version}"
+            f" as of {human_time(decision.as_of, zone)}: {decision.status.value.upper()}",
+            f"{died}.",
+            f"Engine: {decision.engine_version}",
+            "(the trial's criteria are not shown for a deceased patient; --json has them)",
+        ])
     review = human_time(decision.next_review_at, zone) if decision.next_review_at else (
         "none scheduled")
     lines = [
@@ -32,7 +48,7 @@ def render_text(
     wanted = needs(decision)
     if wanted:
         lines.append("What to send next:")
-        lines.extend(f"  - needs: {n.item} (settles {', '.join(n.unblocks)})" for n in wanted)
+        lines.extend(f"  - {n.item} (settles {', '.join(n.unblocks)})" for n in wanted)
         lines.append("")
     year = decision.as_of.astimezone(zone).year
     for result in decision.criteria:

@@ -10,6 +10,7 @@ from shared.eligibility.context import Context, Trace
 from shared.eligibility.logic import Truth, all_of, any_of, at_least
 
 _UNKNOWN = Truth.UNKNOWN
+_FALSE = Truth.FALSE
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +68,27 @@ def _settled_all(nodes: tuple[Node, ...], ctx: Context, trace: Trace) -> list[Tr
 
 
 class AllOf(_Composite):
-    # every child is evaluated (no short-circuit) so the trace names all missing data at once
+    """Every child is evaluated (no short-circuit) so the trace names all missing data at once
+    and every concept read is a dependency. Once a child is FALSE the conjunction is FALSE:
+    what the children after it find is read (dependencies, review instants) but not said, so
+    the reasoning never cites a limit that does not apply (I6.2: without Gilbert syndrome on
+    record, the bilirubin limit of 3 x ULN for Gilbert syndrome is not stated)."""
+
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return all_of(_settled_all(self.nodes, ctx, trace))
+        nodes = self.nodes
+        truths = []
+        missing_list, gap_list = trace.missing, trace.gaps
+        for position, node in enumerate(nodes):
+            missing, gaps = len(missing_list), len(gap_list)
+            truth = node.evaluate(ctx, trace)
+            if truth is not _UNKNOWN and (len(missing_list) > missing or len(gap_list) > gaps):
+                trace.forget(missing, gaps)
+            if truth is _FALSE:
+                if position + 1 < len(nodes):
+                    _settled_all(nodes[position + 1:], ctx, Trace())  # read, not said
+                return truth
+            truths.append(truth)
+        return all_of(truths)
 
 
 class AnyOf(_Composite):

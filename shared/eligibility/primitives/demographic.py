@@ -78,7 +78,11 @@ class SexIs(Node):
         if sex is None or sex.value not in ("female", "male"):
             trace.need("administrative sex (female/male)")
             return Truth.UNKNOWN
-        return Truth.of(sex.value == self.sex)
+        if sex.value != self.sex:
+            # said when it decides: "E12 does not apply" then reads why
+            trace.findings.append(f"recorded sex {sex.value} (applies to {self.sex} only)")
+            return Truth.FALSE
+        return Truth.TRUE
 
     def requirements(self) -> list[Requirement]:
         return [Requirement("Patient.gender", f"sex is {self.sex}")]

@@ -20,7 +20,14 @@ from shared.eligibility.logic import Truth
 from shared.eligibility.params import IsoDuration, Op, Strict, duration
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.registry import primitive
-from shared.eligibility.reading import fitting_range, judge, latest_quantity, latest_result, shown
+from shared.eligibility.reading import (
+    fitting_range,
+    judge,
+    latest_quantity,
+    latest_result,
+    shown,
+    written,
+)
 from shared.eligibility.reference_tables import Concept, Tables
 
 
@@ -138,7 +145,8 @@ class LabUlnMultiple(_LatestQuantityLab):
         trace.evidence.append(
             cite(
                 fact,
-                note=f"{self.op} {self.multiple:g} x ULN {uln:g} {quantity.unit} = {limit:g}",
+                note=f"{self.op} {self.multiple:g} x ULN {written(uln)} {quantity.unit}"
+                f" = {limit:g}",
                 details={
                     "uln": uln,
                     "uln_unit": quantity.unit,
@@ -150,7 +158,7 @@ class LabUlnMultiple(_LatestQuantityLab):
         trace.findings.append(
             f"{self.concept.label} {shown(quantity, fact)} on {ctx.when(fact_time(fact))}"
             f" {_verdict(truth)} {self.op} {self.multiple:g} x ULN"
-            f" ({uln:g}, {source})"
+            f" ({written(uln)} {quantity.unit}, {source})"
         )
         return truth
 

@@ -23,7 +23,7 @@ from shared.eligibility.context import (
 from shared.eligibility.data_elements import Row, concept_row
 from shared.eligibility.durations import Duration, age_in_years, birthday, parse_duration
 from shared.eligibility.index import fact_time
-from shared.eligibility.reading import latest_quantity
+from shared.eligibility.reading import latest_quantity, shown
 from shared.eligibility.reference_tables import Tables
 from shared.eligibility.scores.common import documented_value
 from shared.eligibility.scores.registry import ScoreInputs, ScoreOutcome, score
@@ -176,13 +176,25 @@ def cockcroft_gault(
             },
         )
     )
-    sent = as_received(scr_fact) if scr_fact.received is not None else None
-    as_sent = f" (sent as {sent[2]})" if sent is not None else ""
+    # the inputs as they were sent (the evidence shows the same digits); the clearance to 0.1
+    # mL/min as the evidence shows it (shared.eligibility.readable): whole mL/min would show a
+    # 29.6 that fails ">= 30" as "30"
+    if scr.unit == "mg/dL":
+        scr_text = shown(scr, scr_fact)
+    else:
+        sent = as_received(scr_fact) if scr_fact.received is not None else None
+        scr_text = f"{scr_mg_dl:.2f} mg/dL (from {sent[2] if sent else shown(scr, scr_fact)})"
+    weight_text = (shown(weight_fact.value_quantity, weight_fact) if weight_choice == "actual"
+                   else f"{used_weights[0]:.1f} kg (computed)")
+    if low == high:
+        value = f"{low:.1f}"
+    elif math.isinf(high):
+        value = f"at least {low:.1f}"
+    else:
+        value = f"at most {high:.1f}" if low == 0 else f"{low:.1f}-{high:.1f}"
     trace.findings.append(
-        f"CrCl {low:.1f}{'' if low == high else f'-{high:.1f}'} mL/min"
-        f" (age {age}, {weight_choice} weight"
-        f" {used_weights[0]:.1f} kg, SCr {scr_mg_dl:.2f} mg/dL{as_sent}"
-        f" on {ctx.when(fact_time(scr_fact))})"
+        f"CrCl {value} mL/min (computed; age {age}, {weight_choice} weight"
+        f" {weight_text}, SCr {scr_text} on {ctx.when(fact_time(scr_fact))})"
     )
     return ScoreOutcome(low, high)
 

@@ -15,6 +15,7 @@ from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.reading import (
+    digits,
     fitting_range,
     judge,
     not_a_quantity,
@@ -80,7 +81,7 @@ def documented_value(
             ctx.review_at(window.after(fact_time(fact)))
         trace.evidence.append(cite(fact, note=f"documented {concept.label}"))
         trace.findings.append(
-            f"documented {concept.label} {quantity.comparator or ''}{quantity.value:g}"
+            f"documented {concept.label} {digits(quantity, fact)}"
             f" ({ctx.when(fact_time(fact))})"
         )
         if quantity.comparator in ("<", "<="):

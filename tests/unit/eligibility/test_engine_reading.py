@@ -404,7 +404,7 @@ def test_an_hl7_v2_result_in_another_unit_is_shown_as_sent_beside_the_canonical_
     assert (hb.value, hb.unit) == (110, "g/L")
     assert (hb.details["received_value"], hb.details["received_unit"]) == ("11.0", "g/dL")
     i63 = _criterion(decision, "I6.3")
-    assert "SCr 0.90 mg/dL (sent as 79.6 umol/L)" in i63.reason
+    assert "SCr 0.900 mg/dL (sent as 79.6 umol/L)" in i63.reason
     scr = next(e for e in i63.evidence if e.code == f"{LOINC}|2160-0")
     assert scr.value == 0.900
     assert scr.details["received_value"] == "79.6"

@@ -146,6 +146,9 @@ def _reference(node: Node, ctx: Context) -> tuple[Truth, list[str], list[str]]:
             truth = any_of(truths)
         else:
             truth = at_least(node.n, truths)
+        if isinstance(node, AllOf) and Truth.FALSE in truths:
+            # a conjunction says nothing of the children after its first FALSE one
+            parts = parts[: truths.index(Truth.FALSE) + 1]
         missing = [m for t, ms, _ in parts if t is Truth.UNKNOWN for m in ms]
         findings = [f for _, _, fs in parts for f in fs]
     else:

@@ -22,6 +22,7 @@ from shared.eligibility.loader import load_trial
 from shared.eligibility.readable import (
     clean_reason,
     concept_labels,
+    deceased,
     evidence_phrase,
     evidence_value,
     headline,
@@ -161,14 +162,28 @@ def test_a_received_value_with_many_digits_is_never_rounded() -> None:
     assert evidence_value(evidence) == "3.834185446722469 x10^9/L"
 
 
-def test_a_computed_clearance_is_rounded_to_whole_ml_per_min_and_said_to_be_computed() -> None:
+def test_a_computed_clearance_is_rounded_to_a_tenth_and_said_to_be_computed() -> None:
     decision = _decide(eligible_patient())
     crcl = _evidence_of(decision, "I6.3", "trialwatch|crcl-cockcroft-gault")
     assert isinstance(crcl.value, float)
-    assert not crcl.value.is_integer(), "the decision keeps the unrounded value"
+    assert round(crcl.value, 1) != crcl.value, "the decision keeps the unrounded value"
     phrase = evidence_phrase(crcl, LABELS, PARIS, 2026)
-    assert phrase == (f"Cockcroft-Gault creatinine clearance {round(crcl.value)} mL/min on 26 Feb"
-                      " (computed, whole mL/min)")
+    assert phrase == (f"Cockcroft-Gault creatinine clearance {round(crcl.value, 1)} mL/min on"
+                      " 26 Feb (computed, to 0.1 mL/min)")
+    # the reasoning says the same number, and the inputs with the digits they were sent with
+    reason = next(c.reason for c in decision.criteria if c.id == "I6.3")
+    assert f"CrCl {round(crcl.value, 1)} mL/min (computed;" in reason
+    assert "actual weight 60 kg, SCr 0.9 mg/dL" in reason
+
+
+def test_the_reasoning_shows_a_received_number_with_every_digit_the_evidence_shows() -> None:
+    """A number kept as sent (same unit) is never cut to :g's six significant figures."""
+    from shared.clinical.facts import Quantity
+    from shared.eligibility.reading import shown, written
+
+    assert written(3.834185446722469) == "3.834185446722469"
+    assert written(150.0) == "150"
+    assert shown(Quantity(value=3.834185446722469, unit="10*9/L")) == "3.834185446722469 10*9/L"
 
 
 def test_internal_names_and_value_set_lists_are_written_in_clinical_words() -> None:
@@ -200,3 +215,42 @@ def test_a_washout_that_has_ended_says_so() -> None:
     phrases = [evidence_phrase(e, LABELS, PARIS, 2026, decision.as_of) for e in e11.evidence]
     assert any(p.startswith("rituximab 2 Dec 2025, washout until ") for p in phrases)
     assert any("washout ended " in p for p in phrases)
+
+
+def test_a_deceased_patient_is_one_statement_with_the_day_of_death_and_no_review() -> None:
+    """Issue 11: "Deceased on <date>: not screened", no what-to-send list, no next review."""
+    builder = eligible_patient()
+    builder.patient["deceasedDateTime"] = "2026-02-20T23:30:00-05:00"  # the sender's day
+    decision = _decide(builder)
+    assert decision.next_review_at is None, "a deceased patient is not reviewed on a timer"
+    assert deceased(decision) == "Deceased on 20 Feb 2026: not screened"
+    text = render_text(decision, LABELS, PARIS)
+    assert "Deceased on 20 Feb 2026: not screened." in text
+    assert "What to send next" not in text
+    assert "Next review" not in text
+    assert "age " not in text
+    assert headline(None, decision, LABELS, PARIS) == (
+        "ineligible: deceased on 20 Feb 2026: not screened")
+    builder.patient.pop("deceasedDateTime")
+    builder.patient["deceasedBoolean"] = True
+    assert deceased(_decide(builder)) == "Recorded as deceased: not screened"
+    builder.patient["deceasedBoolean"] = False
+    assert deceased(_decide(builder)) is None
+
+
+def test_pid_29_gives_the_day_of_death_as_the_sender_wrote_it() -> None:
+    from shared.clinical.hl7v2 import parse_hl7v2
+    from shared.clinical.times import day_as_written
+
+    assert day_as_written("20260220233000-0500").isoformat() == "2026-02-20"  # type: ignore[union-attr]
+    assert day_as_written("2026") is None
+    assert day_as_written("202602") is None
+    assert day_as_written("2026-02-30") is None
+    pid = ["PID", "1", "", "MRN1^^^H^MR", "", "Doe^J", "", "19800101", "F"] + [""] * 22
+    pid[29], pid[30] = "20260220", "Y"  # PID-29 date/time of death, PID-30 death indicator
+    message = ("MSH|^~\\&|LAB|H|TW|H|20260228080000+0000||ORU^R01|1|P|2.5.1\r"
+               + "|".join(pid[:31]) + "\r")
+    updates = parse_hl7v2(message, source_system="lab")
+    assert updates[0].demographics is not None
+    assert updates[0].demographics.deceased_on is not None
+    assert updates[0].demographics.deceased_on.isoformat() == "2026-02-20"

@@ -736,7 +736,7 @@ VIGNETTES: list[Vignette] = [
         change(replace_fact("investigator-deems-unsuitable", None)),
         {"E13": U},
         UND,
-        {"E13": "investigator confirmation"},
+        {"E13": "investigator: patient unsuitable"},
     ),
     # as-of moves
     Vignette(
