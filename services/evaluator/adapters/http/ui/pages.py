@@ -32,7 +32,7 @@ from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
-from shared.eligibility.readable import human_time, needs
+from shared.eligibility.readable import deceased, human_time, needs
 from shared.infra.auth import Principal, Role, TokenRegistry
 
 HERE = Path(__file__).parent
@@ -207,7 +207,7 @@ def mount(
         return page(request, "patient.html", session, trials=await trials(session), view=view,
                     decision=view.decision, title=text.title,
                     criteria=criterion_views(view.decision, text, site_zone),
-                    needs=needs(view.decision), identity=None)
+                    needs=needs(view.decision), died=deceased(view.decision), identity=None)
 
     @ui.post("/patients/{patient_key}/trials/{trial_id}/actions")
     async def take_action(
@@ -257,7 +257,8 @@ def mount(
         return page(request, "patient.html", session, trials=await trials(session), view=view,
                     decision=view.decision, title=text.title,
                     criteria=criterion_views(view.decision, text, site_zone),
-                    needs=needs(view.decision), identity=identity)
+                    needs=needs(view.decision), died=deceased(view.decision),
+                    identity=identity)
 
     app.include_router(ui)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
