@@ -9,6 +9,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.evaluator.admin import trial_name
 from shared.contracts.topics import ALERTS
 from shared.settings import KafkaSettings
 
@@ -20,7 +21,7 @@ def format_alert(alert: dict[str, object]) -> str:
     headline_text = str(alert.get("headline") or "")
     headline = {"newly-eligible": "NEWLY ELIGIBLE", "no-longer-eligible": "NO LONGER ELIGIBLE"}
     text = (f"ALERT {headline.get(str(alert.get('alert')), alert.get('alert'))}: "
-            f"patient {alert.get('patient_key')} for {trial.get('id')} v{trial.get('version')}")
+            f"patient {alert.get('patient_key')} for {_named(trial)}")
     if headline_text:
         # what changed since the previous decision (shared.eligibility.readable.headline)
         # the kind is already said in capitals: keep only what follows "now eligible: "
@@ -34,6 +35,12 @@ def format_alert(alert: dict[str, object]) -> str:
         more = f"; +{len(reasons) - 1} more in the coordinator app" if len(reasons) > 1 else ""
         text += f" ({first}{more})"
     return text
+
+
+def _named(trial: dict[object, object]) -> str:
+    """"NCT06920433 — UCAR T-cell Therapy ... (v2025-11-14.1)": the id and short title."""
+    trial_id, version = str(trial.get("id")), str(trial.get("version"))
+    return f"{trial_name(trial_id, version)} (v{version})"
 
 
 async def tail_alerts(

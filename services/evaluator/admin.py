@@ -32,6 +32,7 @@ from services.evaluator.adapters.sql.trial_registry import (
     add_version,
     text_by_hash,
 )
+from services.evaluator.adapters.trial_text import trial_name
 from services.evaluator.adapters.webhook_secrets import (
     MissingKeyFile,
     SecretBox,
@@ -64,6 +65,7 @@ __all__ = [
     "rotate_webhook_key",
     "stop_screening",
     "text_by_hash",
+    "trial_name",
     "utc_now",
 ]
 

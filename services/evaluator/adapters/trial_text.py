@@ -36,3 +36,29 @@ def trial_text(trial: TrialRef) -> TrialText:
     criteria = {c.id: CriterionText(c.summary, " ".join(c.protocol_text.split()))
                 for c in loaded.criteria}
     return TrialText(title=loaded.title, labels=labels, criteria=criteria)
+
+
+SHORT_TITLE = 60  # characters: a trial's title as a worklist or alert line can carry it
+
+
+def short_title(title: str, limit: int = SHORT_TITLE) -> str:
+    """``title`` cut at a word boundary to at most ``limit`` characters, with "…" when cut."""
+    title = " ".join(title.split())
+    if len(title) <= limit:
+        return title
+    cut = title[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-")
+    return f"{cut}…"
+
+
+@lru_cache(maxsize=256)
+def trial_name(trial_id: str, version: str | None = None) -> str:
+    """"NCT06920433 — UCAR T-cell Therapy Targeting CD19/BCMA in Patients With…": the id a
+    coordinator searches for and the title they recognise (the trial file's ``title``, of
+    ``version`` or else the latest shipped version); the id alone for a trial without a file."""
+    try:
+        title = load_trial(trial_id, version).title
+    except TrialFileError:
+        if version is None:
+            return trial_id
+        return trial_name(trial_id)
+    return f"{trial_id} — {short_title(title)}" if title and title != trial_id else trial_id

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.adapters.sql.tables import webhook, webhook_delivery
+from services.evaluator.adapters.trial_text import trial_name
 from services.evaluator.adapters.webhook_secrets import SecretBox, SecretUnreadable
 from shared.contracts.events import EligibilityAlert
 from shared.hashing import canonical_json
@@ -75,7 +76,9 @@ def delivery_row(webhook_id: str, alert: EligibilityAlert, now: datetime) -> dic
     return {
         "delivery_id": delivery_id(webhook_id, alert.event_id),
         "webhook_id": webhook_id, "alert_id": str(alert.event_id),
-        "payload": alert.model_dump(mode="json"),
+        # the alert as published, plus the trial's id and short title a person recognises
+        "payload": {**alert.model_dump(mode="json"),
+                    "trial_name": trial_name(alert.trial.id, alert.trial.version)},
         "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
         "last_status_code": None, "created_at": now, "delivered_at": None,
     }

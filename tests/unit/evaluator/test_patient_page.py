@@ -18,6 +18,7 @@ def render(status: str, criteria: list[CriterionView]) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     env.filters["when"] = str
     env.filters["detail"] = str
+    env.filters["trial_name"] = lambda trial_id, version=None: trial_id
     env.globals["action_words"] = {}
     view = SimpleNamespace(patient_key="pt_1", trial_id="NCT06920433", alerts=[], actions=[],
                            history=[])

@@ -1,5 +1,5 @@
 """The worklist stays scannable: a patient with nothing on record is one line ("No data on
-record yet: N items needed") with the list behind a disclosure (rendered from the real
+record yet: N items to send") with the list behind a disclosure (rendered from the real
 template)."""
 
 from __future__ import annotations
@@ -20,16 +20,20 @@ TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "a
 def render(*entries: WorklistEntry) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     env.filters["when"] = str
+    env.filters["day"] = lambda instant: f"{instant:%d %b %Y}"
+    env.filters["trial_name"] = lambda trial_id, version=None: trial_id
     return env.get_template("worklist.html").render(
         rows=list(entries), items=[], missing=None, title="t",
         trial=SimpleNamespace(id="NCT06920433", version="1"), trials=(),
         who=SimpleNamespace(subject="c", role="coordinator"), csrf="x")
 
 
-def entry(key: str, items: int, on_record: int) -> WorklistEntry:
+def entry(key: str, items: int, on_record: int, on_file: int = 0,
+          newest: datetime | None = None, open_criteria: int | None = None) -> WorklistEntry:
     needs = tuple(Need(item=f"item {i}", unblocks=("I6",)) for i in range(items))
-    return WorklistEntry(key, "NCT06920433", "1", items, [n.item for n in needs], "d",
-                         datetime(2026, 3, 1, tzinfo=UTC), needs, on_record)
+    return WorklistEntry(key, "NCT06920433", "1", open_criteria or items,
+                         [n.item for n in needs], "d", datetime(2026, 3, 1, tzinfo=UTC), needs,
+                         on_record, on_file or on_record, newest)
 
 
 def _row(page: str, key: str) -> str:
@@ -40,7 +44,7 @@ def _row(page: str, key: str) -> str:
 def test_a_patient_with_nothing_on_record_is_one_line_with_the_list_behind_a_disclosure() -> None:
     row = _row(render(entry("pt_empty", 48, on_record=0)), "pt_empty")
     assert "<details" in row
-    assert "No data on record yet: 48 items needed</summary>" in row
+    assert "No data on record yet: 48 items to send</summary>" in row
     assert row.count("<li>") == 48, "every item is still there, one click away"
 
 
@@ -52,5 +56,19 @@ def test_a_patient_missing_a_few_items_shows_them_all() -> None:
 
 def test_a_long_list_of_a_patient_with_data_is_collapsed_behind_its_first_item() -> None:
     row = _row(render(entry("pt_far", 12, on_record=5)), "pt_far")
-    assert "12 items needed, first: item 0</summary>" in row
+    assert "12 items to send, first: item 0</summary>" in row
     assert "No data on record yet" not in row
+
+
+def test_a_patient_whose_records_are_all_too_old_is_not_said_to_have_no_data() -> None:
+    row = _row(render(entry("pt_old", 40, on_record=0, on_file=212,
+                            newest=datetime(2020, 3, 3, tzinfo=UTC))), "pt_old")
+    assert "No data on record yet" not in row
+    assert ("Nothing on file settles a criterion (212 records, newest 03 Mar 2020: too old for"
+            " the look-back windows or not what the criteria read): 40 items to send") in row
+
+
+def test_the_count_is_of_items_to_send_not_of_criteria_open() -> None:
+    """I6 and I6.1 both wait for one platelet count: one item to send, two criteria open."""
+    row = _row(render(entry("pt_one", 1, on_record=30, open_criteria=2)), "pt_one")
+    assert '<td class="num" title="2 criteria still open">1</td>' in row

@@ -40,12 +40,16 @@ def test_the_asyncapi_document_describes_every_event_schema() -> None:
         assert name in schemas
 
 
+# the trial's id and the short title a coordinator recognises (issue 11)
+NAME = "NCT06920433 — UCAR T-cell Therapy Targeting CD19/BCMA in Patients With…"
+
+
 def test_an_alert_prints_as_one_readable_line_without_phi() -> None:
     line = format_alert({
         "alert": "newly-eligible", "patient_key": "pt_1",
         "trial": {"id": "NCT06920433", "version": "1"}, "reasons": ["all criteria pass"],
     })
-    assert line == ("ALERT NEWLY ELIGIBLE: patient pt_1 for NCT06920433 v1 (all criteria pass)")
+    assert line == f"ALERT NEWLY ELIGIBLE: patient pt_1 for {NAME} (v1) (all criteria pass)"
 
 
 def test_an_alert_with_many_reasons_says_how_many_more_the_app_shows() -> None:
@@ -55,7 +59,7 @@ def test_an_alert_with_many_reasons_says_how_many_more_the_app_shows() -> None:
         "trial": {"id": "NCT06920433", "version": "1"},
         "reasons": ["I1: age at least 18 years: met", "I2: met", "I3: met"],
     })
-    assert line == ("ALERT NEWLY ELIGIBLE: patient pt_1 for NCT06920433 v1 "
+    assert line == (f"ALERT NEWLY ELIGIBLE: patient pt_1 for {NAME} (v1) "
                     "(I1: age at least 18 years: met; +2 more in the coordinator app)")
 
 
@@ -67,5 +71,5 @@ def test_an_alert_prints_what_changed_when_the_evaluator_says_it() -> None:
         "reasons": ["I1: age at least 18 years: met", "E11: not met"],
         "headline": "no longer eligible: E11 rituximab 2 Dec, washout until 19 Aug 2027",
     })
-    assert line == ("ALERT NO LONGER ELIGIBLE: patient pt_1 for NCT06920433 v1 — "
+    assert line == (f"ALERT NO LONGER ELIGIBLE: patient pt_1 for {NAME} (v1) — "
                     "E11 rituximab 2 Dec, washout until 19 Aug 2027")

@@ -7,13 +7,13 @@ next" list (``needs``), each item with the criteria it unblocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.adapters.sql.tables import trial_status
+from services.evaluator.adapters.sql.tables import patient_fact, trial_status
 from shared.eligibility.decision import Decision, Status
 from shared.eligibility.readable import Need, needs
 from shared.time import as_utc
@@ -29,7 +29,9 @@ class WorklistEntry:
     decision_id: str
     as_of: datetime
     needs: tuple[Need, ...] = ()
-    on_record: int = 0  # results and records the decision cites (0: nothing on record yet)
+    on_record: int = 0  # results and records the decision cites
+    on_file: int = 0  # records kept for the patient, cited or not (too old, not asked for)
+    newest_on_file: datetime | None = None  # the clinical time of the newest of them
 
 
 async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> list[WorklistEntry]:
@@ -50,4 +52,23 @@ async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> li
             r.patient_key, r.trial_id, r.trial_version, r.unknown_criteria,
             [n.item for n in wanted], r.decision_id, as_utc(r.as_of), wanted, len(cited)))
     entries.sort(key=lambda e: (e.unknown_criteria, len(e.missing), e.patient_key))
-    return entries[:limit]
+    entries = entries[:limit]
+    uncited = [e.patient_key for e in entries if e.on_record == 0]
+    if not uncited:
+        return entries
+    # a patient the decision cites nothing for may still have records, all too old for the
+    # look-back windows or not what the criteria read: the page says so instead of "no data"
+    kept = {
+        r.patient_key: (r.records, r.newest)
+        for r in await session.execute(
+            select(patient_fact.c.patient_key, func.count().label("records"),
+                   func.max(patient_fact.c.effective_start).label("newest"))
+            .where(patient_fact.c.patient_key.in_(uncited))
+            .group_by(patient_fact.c.patient_key))
+    }
+    return [
+        replace(e, on_file=kept[e.patient_key][0],
+                newest_on_file=as_utc(kept[e.patient_key][1]) if kept[e.patient_key][1] else None)
+        if e.patient_key in kept else e
+        for e in entries
+    ]

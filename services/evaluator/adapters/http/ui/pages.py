@@ -27,12 +27,12 @@ from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, Sessio
 from services.evaluator.adapters.http.ui.views import criterion_views, worklist_views
 from services.evaluator.adapters.outbox import OutboxSender
 from services.evaluator.adapters.sql import coordination, trial_registry
-from services.evaluator.adapters.trial_text import trial_text
+from services.evaluator.adapters.trial_text import trial_name, trial_text
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
-from shared.eligibility.readable import deceased, human_time, needs
+from shared.eligibility.readable import deceased, human_date, human_time, needs
 from shared.infra.auth import Principal, Role, TokenRegistry
 
 HERE = Path(__file__).parent
@@ -61,6 +61,8 @@ def mount(
     store = SessionStore(sessions, timedelta(seconds=ttl_s))
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["when"] = lambda instant: human_time(instant, site_zone)
+    templates.env.filters["day"] = lambda instant: human_date(instant, site_zone)
+    templates.env.filters["trial_name"] = trial_name
     templates.env.filters["detail"] = _detail
     templates.env.globals["action_words"] = ACTION_WORDS
     ui = APIRouter(prefix="/ui", include_in_schema=False)
@@ -298,7 +300,9 @@ async def _live(alerts: AlertStream, trial: str | None, zone: ZoneInfo,
             if wanted and session.principal.may_see_trial(raised.trial.id):
                 data = {
                     "alert_id": str(raised.event_id), "kind": raised.alert,
-                    "trial_id": raised.trial.id, "patient_key": raised.patient_key,
+                    "trial_id": raised.trial.id,
+                    "trial_name": trial_name(raised.trial.id, raised.trial.version),
+                    "patient_key": raised.patient_key,
                     "headline": _detail(raised.headline),
                     "when": human_time(raised.occurred_at, zone),
                 }

@@ -12,7 +12,7 @@ function alertRow(alert, csrf) {
   row.dataset.alert = alert.alert_id;
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
   row.appendChild(cell(alert.when));
-  row.appendChild(cell(alert.trial_id));
+  row.appendChild(cell(alert.trial_name || alert.trial_id));
   const headline = document.createElement("td");
   headline.className = "headline";
   const badge = document.createElement("span");
