@@ -1,6 +1,13 @@
 """Nothing accepted is lost: SIGKILL each service and the broker of ``trialwatch run`` during a
 burst of updates, then count that every update answered 202 was decided exactly once.
 
+Each update is a newer platelet count, which NCT06920433 reads (I6.1): its decision changes
+with every update, so every accepted update must show up as exactly one NCT06920433 decision
+caused by it. The other trials read no platelet count; an update leaves their standing decision
+in place and writes none for them (docs/evaluator.md "Only changed decisions are written"), so
+for them the count is one standing decision per patient and trial, and never two decisions
+for one update.
+
 The embedded broker keeps its records in memory; the launcher restarts a killed service while
 the broker keeps running, and refills a restarted broker from the services' outboxes. Figures
 (accepted, decided, lost, duplicated) are printed; ``pytest -s`` shows them.
@@ -17,6 +24,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,7 @@ UPDATES_PER_PATIENT = 10
 # (share of the burst accepted, process killed): each service, then the broker.
 KILLS = ((0.15, "evaluator"), (0.35, "intake"), (0.55, "audit"), (0.75, "tansu"))
 RESTARTED = "running again"  # what the launcher prints once a restarted process is ready
+READS_PLATELETS = "NCT06920433"  # I6.1 platelets >= 20 x10^9/L within 30 days
 
 
 def bundle(patient: int, update: int, run_id: str) -> bytes:
@@ -49,10 +58,16 @@ def bundle(patient: int, update: int, run_id: str) -> bytes:
             "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
             "subject": {"reference": f"urn:uuid:{patient_id}"},
-            "effectiveDateTime": f"2026-11-{1 + update:02d}T08:30:00Z",
+            "effectiveDateTime": _days_ago(UPDATES_PER_PATIENT - update),
             "valueQuantity": {"value": 150 + update, "unit": "10*3/uL",
                               "system": "http://unitsofmeasure.org", "code": "10*3/uL"}}},
     ]}).encode()
+
+
+def _days_ago(days: int) -> str:
+    """A time within the trials' 30-day lab window whenever the test runs, newer per update."""
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+    return when.isoformat().replace("+00:00", "Z")
 
 
 class Output:
@@ -157,29 +172,42 @@ def test_sigkill_of_each_service_and_of_the_broker_during_a_burst_loses_no_accep
         expected = Counter(accepted)
         assert len(expected) == total, "each update is one event, accepted once"
 
+        def by_event(records: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+            return Counter((r["causation_id"], r["trial_id"]) for r in records
+                           if r["causation_id"] in expected)
+
         def all_decided() -> list[dict[str, Any]] | None:
             records = audit_records(audit, tokens["auditor"])
-            trials = {r["trial_id"] for r in records}
-            decided_for: dict[str, set[str]] = {}
-            for r in records:
-                decided_for.setdefault(r["causation_id"], set()).add(r["trial_id"])
-            return records if all(decided_for.get(e) == trials for e in expected) else None
+            per_event = by_event(records)
+            return records if all((e, READS_PLATELETS) in per_event for e in expected) else None
 
         records = poll(all_decided, timeout_s=180, interval_s=1.0) or \
             audit_records(audit, tokens["auditor"])
-        # Exactly once: one decision per accepted event and active trial.
-        per_decision = Counter((r["causation_id"], r["trial_id"]) for r in records
-                               if r["causation_id"] in expected)
-        trials = {trial for _, trial in per_decision}
-        decided = sum(all((event, t) in per_decision for t in trials) for event in expected)
+        # Exactly once: one decision of the platelet-reading trial per accepted event, never a
+        # second decision of any trial for one event, and a standing decision of every trial
+        # for every patient.
+        per_decision = by_event(records)
+        trials = {r["trial_id"] for r in records}
+        standing = {(r["patient_key"], r["trial_id"]) for r in records
+                    if r["causation_id"] in expected}
+        patients = {r["patient_key"] for r in records if r["causation_id"] in expected}
+        decided = sum((event, READS_PLATELETS) in per_decision for event in expected)
         lost = total - decided
+        undecided = len(patients) * len(trials) - len(standing)
         duplicated = sum(n - 1 for n in per_decision.values())
         print(f"\naccepted={total} decided={decided} lost={lost} duplicated={duplicated} "
-              f"(trials: {len(trials)}; kills: {', '.join(name for _, name in KILLS)})")
+              f"patients={len(patients)} without a standing decision={undecided} "
+              f"(trials: {len(trials)}; decisions of the others: "
+              f"{sum(n for (_, t), n in per_decision.items() if t != READS_PLATELETS)}; "
+              f"kills: {', '.join(name for _, name in KILLS)})")
         for line in output.lines:
             if "stopped unexpectedly" in line or "running again" in line or "replaying" in line:
                 print("  terminal:", line)
+        assert READS_PLATELETS in trials
+        assert len(trials) >= 3
+        assert len(patients) == PATIENTS
         assert lost == 0
+        assert undecided == 0
         assert duplicated == 0
     finally:
         process.send_signal(signal.SIGINT)

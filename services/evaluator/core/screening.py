@@ -102,6 +102,33 @@ class Changes:
         self.raised.extend(other.raised)
 
 
+def standing(before: CurrentStatus, decision: Decision) -> bool:
+    """Whether ``decision`` only restates the standing one: the same trial version, status,
+    criteria (outcomes, reasons, evidence, missing items), next review and engine, at a later
+    instant, with no review instant of the standing decision passed in between.
+
+    Such a decision adds nothing an auditor could not get from the standing one: replaying the
+    trial on the standing decision's snapshot at its instant reproduces it, and the status as
+    of any instant up to the next change is that decision. Compared by identity first (the
+    engine hands back the very criteria it kept when the trial read nothing that changed),
+    else by value (a decision read back from the database).
+    """
+    kept = before.decision
+    if kept is None or kept.trial != decision.trial or kept.status is not decision.status:
+        return False
+    review = kept.next_review_at
+    if review is not None and decision.as_of >= review:
+        return False  # a review instant passing is a change
+    if decision.as_of < kept.as_of:
+        return False
+    return (
+        (kept.criteria is decision.criteria or kept.criteria == decision.criteria)
+        and kept.next_review_at == decision.next_review_at
+        and kept.engine_version == decision.engine_version
+        and kept.parameters == decision.parameters
+    )
+
+
 class Screening:
     def __init__(self, uow: UnitOfWork, context: ScreeningContext) -> None:
         self._uow = uow
@@ -248,7 +275,7 @@ class Screening:
             ProcessedEvent(event_id, patient_key, new_state.version, now))
         trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
                           causation_id=event.event_id)
-        current = self._screen_into(delta, new_state, trials, trigger, now)
+        current = self._screen_into(delta, new_state, trials, trigger, now, keep_standing=True)
         self._record_state(delta, new_state, now)
         self._commit(delta, new_state, current)
         self._processed.add(event_id)
@@ -277,24 +304,37 @@ class Screening:
 
     def _screen_into(
         self, delta: Changes, state: PatientState, trials: Iterable[TrialRef], trigger: Trigger,
-        now: datetime,
+        now: datetime, *, keep_standing: bool = False,
     ) -> dict[PairKey, CurrentStatus]:
+        """Screen ``state`` against ``trials`` into ``delta``: the state's snapshot, then per
+        trial a decision, its status row, timer, history and alert.
+
+        ``keep_standing`` (a patient event): a trial whose new decision equals its standing
+        one in everything but the instant (``standing``) gets nothing written: no decision,
+        no status row, no timer; the standing decision, reproducible from its own snapshot,
+        stays the answer (docs/evaluator.md "Only changed decisions are written"). The
+        snapshot of the new state is staged all the same, so what the event changed reaches
+        the audit trail. Timers and amendments always write: an instant passing, or a new
+        trial version, is a change."""
         screener, zone = self._context.screener, self._context.zone
         current: dict[PairKey, CurrentStatus] = {}
-        snapshot_hash: str | None = None  # one snapshot for every trial: hashed once
+        trials = tuple(trials)
+        if not trials:
+            return current
+        snapshot_hash = content_hash(state.facts)  # one snapshot for every trial: hashed once
+        # staged before the decisions: on their partition it always comes first
+        delta.events.append(decisions.patient_snapshot(
+            patient_key=state.patient_key, state_version=state.version,
+            snapshot=state.facts, snapshot_hash=snapshot_hash, as_of=trigger.as_of,
+            causation_id=trigger.causation_id, correlation_id=trigger.correlation_id,
+            recorded_at=now))
         for trial in trials:
             pair = (state.patient_key, trial.id)
             decision = self._evaluate(trial, state, trigger.as_of)
             before = self._current.get(pair)
+            if keep_standing and before is not None and standing(before, decision):
+                continue
             previous = before.status if before is not None else None
-            if snapshot_hash is None:
-                snapshot_hash = content_hash(state.facts)
-                # staged before the decisions: on their partition it always comes first
-                delta.events.append(decisions.patient_snapshot(
-                    patient_key=state.patient_key, state_version=state.version,
-                    snapshot=state.facts, snapshot_hash=snapshot_hash, as_of=trigger.as_of,
-                    causation_id=trigger.causation_id, correlation_id=trigger.correlation_id,
-                    recorded_at=now))
             made = decisions.decision_made(
                 patient_key=state.patient_key, state_version=state.version, decision=decision,
                 snapshot=state.facts, previous_status=previous,

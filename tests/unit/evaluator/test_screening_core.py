@@ -14,7 +14,15 @@ from services.evaluator.core.ports import CurrentStatus, OutgoingEvent
 from services.evaluator.core.registry_changes import closing_alert, rescreen_patients
 from services.evaluator.core.review_timers import fire_due_timers
 from services.evaluator.core.screening import ScreeningContext
-from shared.clinical.facts import Demographics, PatientFacts
+from shared.clinical.facts import (
+    ClinicalFact,
+    Coding,
+    Demographics,
+    FactKind,
+    PatientFacts,
+    Provenance,
+    Quantity,
+)
 from shared.contracts.events import (
     DecisionMade,
     EligibilityAlert,
@@ -148,13 +156,46 @@ async def test_a_late_older_result_does_not_override_the_newer_one_by_clinical_t
     late = await evaluator.apply(patient_updated(
         PATIENT, (lab_fact(20, NOW - timedelta(days=3), fact_id="old"),), NOW))
 
-    [made] = decisions_in(late.staged)
-    assert made.decision.status is Status.ELIGIBLE
-    assert "150" in made.decision.criteria[0].reason
+    # the decision is the standing one (150 decides): nothing new is written for the trial
+    assert decisions_in(late.staged) == []
     assert alerts_in(late.staged) == []
-    [sent] = snapshots_in(late.staged)
-    assert made.snapshot_hash == sent.snapshot_hash
+    [standing] = decisions_in(evaluator.published)
+    assert standing.decision.status is Status.ELIGIBLE
+    assert "150" in standing.decision.criteria[0].reason
+    status = evaluator.store.data.statuses[(PATIENT, TEST_TRIAL.id)]
+    assert status.decision_id == str(standing.decision_id)
+    [sent] = snapshots_in(late.staged)  # the new state still reaches the audit trail
+    assert sent.state_version == 2
     assert {f.fact_id for f in sent.snapshot.facts} == {"new", "old"}  # both kept
+
+
+async def test_a_decision_that_only_restates_the_standing_one_is_not_written_again() -> None:
+    evaluator = Evaluator((TEST_TRIAL, SECOND_TRIAL))
+    await evaluator.apply(patient_updated(
+        PATIENT, (lab_fact(150, NOW - timedelta(hours=2), fact_id="a"),), NOW))
+    evaluator.clock.now = NOW + timedelta(minutes=1)
+    unrelated = ClinicalFact(
+        fact_id="note-1", kind=FactKind.OBSERVATION,
+        codes=(Coding(system="http://loinc.org", code="8302-2"),), status="final",
+        effective_start=NOW, value_quantity=Quantity(value=170, unit="cm"),
+        provenance=Provenance(source_system="test", format="fhir-r4",
+                              resource="Observation/note-1"))
+    quiet = await evaluator.apply(patient_updated(PATIENT, (unrelated,), NOW))
+
+    assert quiet.applied == 1
+    assert quiet.redelivered_keys == set()
+    assert [type(e) for e in quiet.staged] == [PatientSnapshot]  # the new state, no decision
+    assert len(decisions_in(evaluator.published)) == 2
+    assert evaluator.store.data.states[PATIENT].version == 2
+
+    # the next change is decided against the standing decision, and alerts as before
+    evaluator.clock.now = NOW + timedelta(minutes=2)
+    fallen = await evaluator.apply(patient_updated(
+        PATIENT, (lab_fact(20, NOW + timedelta(minutes=1), fact_id="b"),), NOW))
+    latest = decisions_in(fallen.staged)
+    assert [(d.previous_status, d.decision.status, d.state_version) for d in latest] == [
+        (Status.ELIGIBLE, Status.INELIGIBLE, 3)] * 2
+    assert sorted(a.alert for a in alerts_in(fallen.staged)) == ["no-longer-eligible"] * 2
 
 
 async def test_a_review_timer_is_set_at_next_review_at_and_fires_then_only() -> None:
