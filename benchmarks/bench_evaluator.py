@@ -125,7 +125,10 @@ async def raw_consume_produce(kafka: KafkaSettings, count: int, per_message: boo
 
 
 class DecisionClock:
-    """Receive time of the first decision per causing event."""
+    """Receive time of the first message on the decisions topic per causing event: the
+    event's ``PatientSnapshot`` (staged first, published with its decisions in one batch) or
+    a decision. An event writes decisions only for the trials whose decision it changes
+    (docs/evaluator.md), so an event may have a snapshot and no decision."""
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self.seen: dict[uuid.UUID, float] = {}
@@ -151,7 +154,10 @@ class DecisionClock:
             for records in batches.values():
                 for record in records:
                     if b'"eligibility.snapshot"' in record.value:
-                        continue  # the input, sent once ahead of its decisions
+                        cause = json.loads(record.value).get("causation_id")
+                        if cause is not None:
+                            self.seen.setdefault(uuid.UUID(cause), now)
+                        continue
                     made = DecisionMade.model_validate_json(record.value)
                     if made.causation_id is not None:
                         self.seen.setdefault(made.causation_id, now)

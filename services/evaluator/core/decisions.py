@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from collections import OrderedDict
 from datetime import datetime
 from uuid import UUID
 
-from shared.clinical.facts import PatientFacts
+from shared.clinical.facts import ClinicalFact, PatientFacts
 from shared.contracts.events import (
     AlertKind,
     DecisionMade,
@@ -182,3 +185,48 @@ def engine_failed(trial: TrialRef, as_of: datetime, error: BaseException) -> Dec
         next_review_at=None,
         engine_version="engine-error",
     )
+
+
+_FRAGMENTS: OrderedDict[int, tuple[ClinicalFact, bytes]] = OrderedDict()
+_FRAGMENT_BYTES_KEPT = 32 * 1024 * 1024
+_fragment_bytes = 0
+
+
+def _canonical(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def _fact_json(fact: ClinicalFact) -> bytes:
+    """``canonical_json(fact)``, remembered for the fact object (at most ~32 MiB of them, the
+    oldest forgotten first): one event changes a few of a patient's facts, and re-serialising
+    all 250 of them to hash the snapshot cost more than screening it against 30 trials."""
+    global _fragment_bytes
+    kept = _FRAGMENTS.get(id(fact))
+    if kept is not None and kept[0] is fact:
+        return kept[1]
+    fragment = _canonical(fact.model_dump(mode="json"))
+    if kept is not None:
+        _fragment_bytes -= len(kept[1])
+    _FRAGMENTS[id(fact)] = (fact, fragment)  # the fact is held: its id is not reused meanwhile
+    _fragment_bytes += len(fragment)
+    while _fragment_bytes > _FRAGMENT_BYTES_KEPT and _FRAGMENTS:
+        _, (_, dropped) = _FRAGMENTS.popitem(last=False)
+        _fragment_bytes -= len(dropped)
+    return fragment
+
+
+def snapshot_hash(snapshot: PatientFacts) -> str:
+    """``shared.hashing.content_hash(snapshot)``, byte for byte the same canonical JSON, built
+    from each fact's remembered canonical JSON (``_fact_json``): canonical JSON is
+    compositional (sorted keys at every level, no white space, UTF-8), and a ``PatientFacts``
+    dumps to exactly ``{"demographics": ..., "facts": [...]}``. Audit recomputes the hash from
+    the snapshot it stores, so the two must never differ
+    (tests/unit/evaluator/test_snapshot_hash.py)."""
+    digest = hashlib.sha256()
+    digest.update(b'{"demographics":')
+    digest.update(_canonical(snapshot.demographics.model_dump(mode="json")))
+    digest.update(b',"facts":[')
+    digest.update(b",".join(_fact_json(f) for f in snapshot.facts))
+    digest.update(b"]}")
+    return "sha256:" + digest.hexdigest()

@@ -44,7 +44,6 @@ from shared.contracts.events import (
 )
 from shared.eligibility.decision import Decision, Status, TrialRef
 from shared.eligibility.readable import headline
-from shared.hashing import content_hash
 
 log = structlog.get_logger(__name__)
 
@@ -321,7 +320,7 @@ class Screening:
         trials = tuple(trials)
         if not trials:
             return current
-        snapshot_hash = content_hash(state.facts)  # one snapshot for every trial: hashed once
+        snapshot_hash = decisions.snapshot_hash(state.facts)  # one snapshot, hashed once
         # staged before the decisions: on their partition it always comes first
         delta.events.append(decisions.patient_snapshot(
             patient_key=state.patient_key, state_version=state.version,
