@@ -132,6 +132,8 @@ class DecisionClock:
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self.seen: dict[uuid.UUID, float] = {}
+        self.decisions = 0  # DecisionMade messages received
+        self.snapshots = 0
         self._consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers,
                                           group_id=None, enable_auto_commit=False,
                                           fetch_max_wait_ms=20)
@@ -154,11 +156,13 @@ class DecisionClock:
             for records in batches.values():
                 for record in records:
                     if b'"eligibility.snapshot"' in record.value:
+                        self.snapshots += 1
                         cause = json.loads(record.value).get("causation_id")
                         if cause is not None:
                             self.seen.setdefault(uuid.UUID(cause), now)
                         continue
                     made = DecisionMade.model_validate_json(record.value)
+                    self.decisions += 1
                     if made.causation_id is not None:
                         self.seen.setdefault(made.causation_id, now)
 
@@ -215,6 +219,7 @@ async def bench_evaluator(
             await wait_for(lambda: backlog_ids[0] in clock.seen or len(clock.seen) > 0, 60)
             await wait_for(lambda: all(i in clock.seen for i in backlog_ids), 600)
             times = sorted(clock.seen[i] for i in backlog_ids)
+            per_event = clock.decisions / max(1, clock.snapshots)
             sustained = (len(times) - 1) / (times[-1] - times[0])
 
             steady = [event_for(patients[i % len(patients)], count + i)
@@ -235,6 +240,7 @@ async def bench_evaluator(
         "p50_ms": statistics.median(latencies),
         "p99_ms": percentile(latencies, 0.99),
         "offered": rate,
+        "decisions_per_event": per_event,
     }
 
 
@@ -260,6 +266,8 @@ async def run(args: argparse.Namespace, bootstrap: str, embedded: bool) -> None:
     result = await bench_evaluator(kafka, database_url, screener, args.events, args.rate)
     print(f"evaluator sustained ({args.events} events backlog): "
           f"{result['sustained']:8.0f} events/s")
+    print(f"decisions written per event (trials whose decision it changed): "
+          f"{result['decisions_per_event']:.2f}")
     print(f"evaluator event->decision at {result['offered']:.0f} events/s offered: "
           f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
     if args.json:

@@ -58,14 +58,16 @@ async def test_a_patient_screened_by_another_process_meanwhile_is_read_again(
         assert first.cache.hits == 1  # its own write, served from memory
         await second.apply(patient_updated(  # after a rebalance, say
             PATIENT, (lab_fact(20, now - timedelta(hours=1), "c"),), now))
+        # a newer 170 makes the patient eligible again; the decision it replaces is the other
+        # process's (ineligible on its 20), not this process's cached eligible one
         [(made, snapshot)] = await first.apply(patient_updated(
-            PATIENT, (lab_fact(170, now - timedelta(days=5), "d"),), now))
+            PATIENT, (lab_fact(170, now - timedelta(minutes=30), "d"),), now))
     finally:
         await first.engine.dispose()
         await second.engine.dispose()
     assert {f.fact_id for f in snapshot.snapshot.facts} == {"a", "b", "c", "d"}
     assert made.state_version == 4
-    assert made.decision.status.value == "ineligible"  # the newest lab is the other's 20
+    assert made.decision.status.value == "eligible"
     assert made.previous_status is not None
     assert made.previous_status.value == "ineligible"  # the other process's decision
 

@@ -106,16 +106,17 @@ async def test_three_trials_a_change_for_one_rescreens_all_an_amendment_and_a_re
                 for d in first.values()
             )
 
-            # an INR only NCT06946485 reads: every active trial is re-screened
+            # an INR only NCT06946485 reads: every active trial is screened, only NCT06946485's
+            # decision changes and is written; the others' standing decisions stay the answer
             inr = _new_results(PatientBuilder().lab("6301-6", 1.9, "1", days=0), "inr")
             await publish(kafka_settings, [patient_updated(patient, inr, now)])
-            assert await until(lambda: len(seen.decisions) == 6, 30)
+            assert await until(lambda: len(seen.decisions) >= 4, 30)
+            await until(lambda: False, 1.0)
             second = _latest(seen.decisions[3:])
-            assert set(second) == THREE
-            assert all(d.state_version == 2 for d in second.values())
+            assert set(second) == {"NCT06946485"}
+            assert second["NCT06946485"].state_version == 2
             assert second["NCT06946485"].decision.status is Status.INELIGIBLE
-            assert second["NCT06920433"].decision.status is Status.ELIGIBLE
-            assert second["TRIALX-323795"].decision.status is Status.ELIGIBLE
+            assert second["NCT06946485"].previous_status is Status.ELIGIBLE
 
             # an amendment: a new version file, added and activated on the running pipeline
             amended = (folder / "TRIALX-323795" / "2025-12-01.1.yaml").read_text(encoding="utf-8")
@@ -156,8 +157,9 @@ async def test_three_trials_a_change_for_one_rescreens_all_an_amendment_and_a_re
             hb = _new_results(PatientBuilder().lab("718-7", 111, "g/L", days=0), "hb")
             await publish(kafka_settings, [patient_updated(patient, hb, now)])
             before = len(seen.decisions)
-            assert await until(lambda: len(seen.decisions) >= before + 2, 30)
+            assert await until(lambda: len(seen.decisions) >= before + 1, 30)
             await until(lambda: False, 1.0)
+            # a haemoglobin both active trials read; the retired trial gets no decision
             assert {d.decision.trial.id for d in seen.decisions[before:]} == THREE - {
                 "TRIALX-323795"
             }
