@@ -13,6 +13,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from operator import itemgetter
 
 from shared.clinical.facts import ClinicalFact, Demographics, FactKind, PatientFacts, ReadingNote
 from shared.eligibility.reference_tables import RXNORM, TW_SYSTEM, Concept, Tables
@@ -103,9 +104,8 @@ def newest_first(fact: ClinicalFact) -> tuple[datetime, str]:
     return (fact_time(fact), fact.fact_id)
 
 
-def _newest_first_kept(entry: tuple[ClinicalFact, tuple[str, ...]]) -> tuple[datetime, str]:
-    fact = entry[0]
-    return (fact.effective_start or fact.effective_end or _OLDEST, fact.fact_id)
+_TIME_AND_ID = itemgetter(0, 1)
+"""``newest_first`` of a (time, fact id, fact, keys) entry of ``FactIndex.build``."""
 
 
 class Readable:
@@ -317,9 +317,10 @@ class FactIndex:
         products: Mapping[str, tuple[str, ...]],
         readable: Callable[[str, str], bool] = _everything,
     ) -> FactIndex:
-        kept: list[tuple[ClinicalFact, tuple[str, ...]]] = []
+        kept: list[tuple[datetime, str, ClinicalFact, tuple[str, ...]]] = []
         exact = readable.exact if isinstance(readable, Readable) else None
-        medication = FactKind.MEDICATION
+        medication, observation = FactKind.MEDICATION, FactKind.OBSERVATION
+        unread_statuses, ignored_statuses = UNREAD_STATUSES, IGNORED_STATUSES
         # most of a record is vitals and encounters no value set reads: their codes are looked
         # at first, and only a fact some criterion can read is checked for status
         for fact in patient.facts:
@@ -337,15 +338,20 @@ class FactIndex:
                     continue
                 keys = tuple(found) if len(found) < 2 else tuple(dict.fromkeys(found))
             if keys:
-                fact = not_final(fact)
-                if not ignored(fact):
-                    kept.append((fact, keys))
+                # ``not_final`` and ``ignored`` called only where their status tests can hold
+                status = fact.status
+                if status in unread_statuses and fact.kind is observation:
+                    fact = not_final(fact)
+                if status in ignored_statuses and ignored(fact):
+                    continue
+                moment = fact.effective_start or fact.effective_end or _OLDEST
+                kept.append((moment, fact.fact_id, fact, keys))
         # one sort (stable, like a sort of each list) leaves every per-code list newest first
-        kept.sort(key=_newest_first_kept, reverse=True)
+        kept.sort(key=_TIME_AND_ID, reverse=True)
         by_key: dict[str, list[ClinicalFact]] = {}
         keys_of: dict[str, tuple[str, ...]] = {}
-        for fact, keys in kept:
-            keys_of[fact.fact_id] = keys
+        for _, fact_id, fact, keys in kept:
+            keys_of[fact_id] = keys
             for key in keys:
                 facts = by_key.get(key)
                 if facts is None:
