@@ -5,7 +5,7 @@ confirmation (unknown), never "not pregnant". Version .1 is unchanged and still 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -110,3 +110,23 @@ def test_a_resolved_old_pregnancy_is_not_a_current_one() -> None:
     decision = _decide(V2, builder)
     assert _e12(decision).outcome is P
     assert decision.status is Status.ELIGIBLE
+
+
+def test_time_alone_turns_a_current_pregnancy_record_into_one_that_needs_confirmation() -> None:
+    """The record's tenth month is a review instant: the decision names it as its next review,
+    and the incremental engine, with no new data, gives then what a full evaluation gives."""
+    from shared.eligibility.engine import build_index, evaluate_incremental
+
+    turns = AS_OF + timedelta(hours=1)  # onset 2025-05-01 10:00Z: ten months old at `turns`
+    onset_days = (AS_OF - datetime(2025, 5, 1, 10, 0, tzinfo=UTC)) / timedelta(days=1)
+    builder = _pregnant(SNOMED, "77386006", onset_days=onset_days)
+    facts = facts_from_updates(parse_fhir(builder.bundle(), source_system="pregnancy-test"))
+    index = build_index(V2, facts)
+    first, state = evaluate_incremental(V2, index, AS_OF, None)
+    assert _e12(first).outcome is F
+    assert first.next_review_at == turns
+    later = turns + timedelta(hours=1)
+    second, _ = evaluate_incremental(V2, index, later, state)
+    full = evaluate(V2, facts, later)
+    assert _e12(full).outcome is U
+    assert second.model_dump() == full.model_dump()
