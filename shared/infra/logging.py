@@ -14,6 +14,7 @@ reviewed to carry surrogate keys and paths only).
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -78,9 +79,34 @@ class LibraryRedaction(logging.Filter):
             return True
         template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
         error = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else None
-        record.msg = template + (f" [{error}]" if error else "")
+        record.msg = _placeholders_named(template, record.args) + (f" [{error}]" if error else "")
         record.args = None
         record.exc_info = None
         record.exc_text = None
         record.stack_info = None
         return True
+
+
+# a printf-style conversion (Python's logging uses %-formatting): "%s", "%(node)s", "%.2f", "%%"
+_CONVERSION = re.compile(r"%(?:\((?P<key>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?"
+                         r"(?P<type>[diouxXeEfFgGcrsa%])")
+
+
+def _placeholders_named(template: str, args: object) -> str:
+    """``template`` with each conversion replaced by the kind of value it would have shown,
+    never the value: ``"Failed fetch messages from %s: %s"`` with (1, KafkaConnectionError(...))
+    reads ``"Failed fetch messages from <int>: <KafkaConnectionError>"``; a named one
+    (``%(node)s``) reads ``<node>``. A library record stays readable and quotes no input."""
+    if not args:
+        return template
+    positional = iter(args) if isinstance(args, tuple) else iter(())
+
+    def named(match: re.Match[str]) -> str:
+        if match.group("type") == "%":
+            return "%"
+        if match.group("key") is not None:
+            return f"<{match.group('key')}>"
+        value = next(positional, None)
+        return f"<{type(value).__name__}>"
+
+    return _CONVERSION.sub(named, template)

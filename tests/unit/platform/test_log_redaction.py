@@ -53,8 +53,22 @@ def test_a_library_record_keeps_its_template_and_error_type_but_no_values(
     except ValueError:
         logging.getLogger("somelibrary").exception("failed on [%s]", "MRN-99812")
     written = log_output.getvalue()
-    assert "failed on [%s] [ValueError]" in written
+    assert "failed on [<str>] [ValueError]" in written
     assert "MRN-99812" not in written
+
+
+def test_a_library_record_names_the_kind_of_each_value_it_withholds(
+    log_output: io.StringIO,
+) -> None:
+    """aiokafka at shutdown: readable ("from <int>: <ConnectionError>"), still no values."""
+    logging.getLogger("aiokafka.consumer.fetcher").error(
+        "Failed fetch messages from %s: %s", 1, ConnectionError("MRN-99812 at 10.0.0.1"))
+    logging.getLogger("somelibrary").warning("%(node)s at 100%%", {"node": "MRN-99812"})
+    written = log_output.getvalue()
+    assert "Failed fetch messages from <int>: <ConnectionError>" in written
+    assert "<node> at 100%" in written
+    assert "MRN-99812" not in written
+    assert "10.0.0.1" not in written
 
 
 def test_our_own_structlog_events_pass_unchanged(log_output: io.StringIO) -> None:
