@@ -20,9 +20,8 @@ from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener, 
 from services.evaluator.adapters.http import api, cds_hooks, registry_api
 from services.evaluator.adapters.http.ui import pages
 from services.evaluator.adapters.messaging import PatientEventHandler
-from services.evaluator.adapters.outbox import OutboxSender
+from services.evaluator.adapters.outbox import EvaluatorOutbox
 from services.evaluator.adapters.patient_cache import PatientCache
-from services.evaluator.adapters.published_scan import PublishedScan
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.adapters.sql.tables import write_probe
@@ -46,6 +45,7 @@ from shared.infra.http import (
 )
 from shared.infra.kafka import make_broker
 from shared.infra.messaging import running, subscribe
+from shared.infra.published_scan import PublishedScan
 from shared.infra.server import RequestLimits
 from shared.infra.signing import EventSigner, SigningPublisher
 from shared.infra.sql_engine import make_engine, make_sessionmaker, ping
@@ -81,7 +81,9 @@ def build_app(
     publisher = SigningPublisher(broker, signer, (DECISIONS, COORDINATOR_ACTIONS))
     # Webhook secrets are stored sealed with this key (created 0600 on start when absent).
     secret_box = SecretBox(settings.webhook_key_path())
-    sender = OutboxSender(sessions, publisher, clock, already_published=PublishedScan(kafka))
+    # The one outbox relay (shared.infra.outbox), writer-first: a row the broker can never take
+    # goes to evaluator_outbox_dead_letters, never into a retry loop.
+    sender = EvaluatorOutbox(sessions, publisher, clock, already_published=PublishedScan(kafka))
     zone = ZoneInfo(settings.site_timezone)
     context = screening_context(chosen, clock, zone)
 
@@ -129,7 +131,7 @@ def build_app(
                 "timers": lambda: loops.forever(
                     "timers", loops.timer_step(unit_of_work, context, sender),
                     settings.timer_poll_interval_s),
-                "outbox": lambda: loops.forever("outbox", loops.relay_step(sender), 1.0),
+                "outbox": sender.run,
                 "webhooks": lambda: loops.forever(
                     "webhooks", loops.webhook_step(
                         sessions, client, clock, secret_box,

@@ -75,6 +75,9 @@ class OutboxRow:
     key: str
     topic: str
     payload: Any
+    created_at: datetime | None = None
+    """When the row was staged (the already-published check scans the topic from shortly
+    before); None where the caller does not know it."""
 
 
 class Claim(Protocol):
@@ -99,7 +102,9 @@ class OutboxStore(Protocol):
         own rows, just committed)."""
         ...
 
-    async def pending_count(self) -> int: ...
+    async def pending_count(self, key: str | None = None) -> int:
+        """Unpublished rows that are not held (of ``key`` only, when given)."""
+        ...
 
     async def held_count(self) -> int: ...
 
@@ -189,32 +194,59 @@ class OutboxRelay:
     async def publish_now(self, rows: Sequence[OutboxRow]) -> int:
         """Writer-first: publish rows the caller just committed, then mark them. Raises on a
         transient failure (the rows stay pending; the caller's redelivery or the relay sends
-        them); an unpublishable row is dead-lettered, not raised."""
+        them); an unpublishable row is dead-lettered, not raised. Rows of a key held behind a
+        dead letter are left pending (held), not sent."""
         if not rows:
             return 0
         async with self._store.claim(len(rows), rows=rows) as claim:
-            sent, error = await self._round(claim, check_already_published=False)
-        if error is not None and isinstance(error.__cause__, Exception):
-            raise error.__cause__  # the caller's transient set decides (back off, redeliver)
-        return _raise_or(sent, error)
+            _, sent, error = await self._round(claim, check_already_published=False)
+        return _raise_cause_or(sent, error)
+
+    async def settle_key(self, key: str) -> int:
+        """Writer-first, for a redelivered event of ``key``: make sure what its first attempt
+        staged is published before its offset is committed. Rows younger than ``grace`` belong
+        to a writer that may still be publishing them (another process, before a rebalance):
+        wait for it, up to ``grace`` + 0.5 s; older ones are orphans: publish them (after the
+        already-published check). Returns how many rows this call published; raises the
+        transient error itself (the caller's transient set decides)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._options.grace.total_seconds() + 0.5
+        total = 0
+        while True:
+            try:
+                total += await self.relay_once(key=key)
+            except RelayRoundFailed as failed:
+                _raise_cause_or(0, failed)
+            if not await self._store.pending_count(key) or loop.time() > deadline:
+                return total
+            await asyncio.sleep(0.1)
 
     async def relay_once(self, *, grace: timedelta | None = None, key: str | None = None) -> int:
         """One round over the oldest pending rows (older than ``grace``, default the option);
         returns how many were acknowledged. Raises ``RelayRoundFailed`` when some could not
         be sent for a transient reason (the rest is marked)."""
         older = self._clock() - (self._options.grace if grace is None else grace)
+        _, sent, error = await self._relay_round(older, key)
+        return _raise_or(sent, error)
+
+    async def _relay_round(
+        self, older: datetime, key: str | None
+    ) -> tuple[int, int, RelayRoundFailed | None]:
         async with self._store.claim(self._options.batch_size, older_than=older,
                                      key=key) as claim:
-            sent, error = await self._round(claim, check_already_published=True)
-        return _raise_or(sent, error)
+            return await self._round(claim, check_already_published=True)
 
     async def publish_backlog(self) -> int:
         """Every pending row, however young, oldest first: what an earlier run left behind, or
-        the whole outbox after a refill of a fresh broker."""
+        the whole outbox after a refill of a fresh broker. Goes on while a round claimed
+        anything (a round whose rows were all dead-lettered sent none, yet rows of other keys
+        may follow); raises ``RelayRoundFailed`` on a transient failure."""
         total = 0
-        while sent := await self.relay_once(grace=timedelta(0)):
-            total += sent
-        return total
+        while True:
+            claimed, sent, error = await self._relay_round(self._clock(), None)
+            total += _raise_or(sent, error)
+            if not claimed:
+                return total
 
     async def run(self) -> None:
         """Relay until cancelled: at once after ``wake``, else every poll interval; backs off
@@ -245,12 +277,13 @@ class OutboxRelay:
 
     async def _round(
         self, claim: Claim, *, check_already_published: bool
-    ) -> tuple[int, RelayRoundFailed | None]:
-        """Send the claimed rows and mark what happened inside the claim; a transient failure
-        is returned, to be raised once the claim closed (so the marks are kept)."""
+    ) -> tuple[int, int, RelayRoundFailed | None]:
+        """Send the claimed rows and mark what happened inside the claim; returns (claimed,
+        acknowledged, transient failure); the failure is raised by the caller once the claim
+        closed (so the marks are kept)."""
         rows = claim.rows
         if not rows:
-            return 0, None
+            return 0, 0, None
         done: set[str] = set()
         if check_already_published and self._options.already_published is not None:
             done = await self._options.already_published(rows)
@@ -272,10 +305,10 @@ class OutboxRelay:
         self._options.hooks.published(len(delivered))
         errors = [o.error for o in outcomes if o.error is not None]
         if not errors:
-            return len(delivered), None
+            return len(rows), len(delivered), None
         failed = RelayRoundFailed(f"{len(errors)} key(s) not published")
         failed.__cause__ = errors[0]
-        return len(delivered), failed
+        return len(rows), len(delivered), failed
 
     async def _send_in_order(self, rows: list[OutboxRow], done: set[str]) -> _KeyOutcome:
         outcome = _KeyOutcome()
@@ -322,6 +355,14 @@ def _raise_or(sent: int, error: RelayRoundFailed | None) -> int:
     if error is not None:
         raise error
     return sent
+
+
+def _raise_cause_or(sent: int, error: RelayRoundFailed | None) -> int:
+    """For a writer: the transient error itself (its handler's transient set decides whether
+    to back off and redeliver), not the relay's wrapper."""
+    if error is not None and isinstance(error.__cause__, Exception):
+        raise error.__cause__
+    return _raise_or(sent, error)
 
 
 _EXPLAINED = {

@@ -86,8 +86,10 @@ class SqlOutboxStore:
     ``lock_rows``: claim in one transaction holding the rows (PostgreSQL ``FOR UPDATE SKIP
     LOCKED``; SQLite has one writer anyway) until the claim closes, so several processes relay
     without sending a row twice. Without it the rows are read, then marked in short separate
-    transactions (one relaying replica, chosen by leadership). ``turn`` serialises writers
-    (intake's SQLite write turns)."""
+    transactions (one relaying replica, chosen by leadership). A writer's claim of its own
+    rows (``rows=``) never holds locks while it publishes: nobody else takes rows younger than
+    the grace, and holding SQLite's write lock across a broker round trip would stall every
+    other writer. ``turn`` serialises writers (intake's SQLite write turns)."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], outbox: OutboxColumns,
@@ -124,7 +126,8 @@ class SqlOutboxStore:
         rows: Sequence[OutboxRow] | None,
     ) -> AsyncIterator[_SqlClaim]:
         o = self._outbox
-        query = select(o.position, o.message_id, o.key, o.topic, o.payload).where(self._pending())
+        query = (select(o.position, o.message_id, o.key, o.topic, o.payload, o.created_at)
+                 .where(self._pending()))
         if rows is not None:
             query = query.where(o.message_id.in_(self._ids(rows)))
         if older_than is not None:
@@ -132,7 +135,7 @@ class SqlOutboxStore:
         if key is not None:
             query = query.where(o.key == key)
         query = query.order_by(o.position).limit(limit)
-        if self._lock_rows:
+        if self._lock_rows and rows is None:
             query = query.with_for_update(skip_locked=True, of=o.table)
             async with self._turn(), self._sessions.begin() as session:
                 claim = _SqlClaim(self, _rows(await session.execute(query)), session)
@@ -167,11 +170,13 @@ class SqlOutboxStore:
                 message_id=row.message_id, message_key=row.key, topic=row.topic,
                 reason=reason[:500], dead_lettered_at=at, released_at=None))
 
-    async def pending_count(self) -> int:
+    async def pending_count(self, key: str | None = None) -> int:
         o = self._outbox
+        query = select(func.count()).select_from(o.table).where(self._pending())
+        if key is not None:
+            query = query.where(o.key == key)
         async with self._sessions() as session:
-            count = await session.scalar(select(func.count()).select_from(o.table)
-                                         .where(self._pending()))
+            count = await session.scalar(query)
         return int(count or 0)
 
     async def held_count(self) -> int:
@@ -214,5 +219,5 @@ class _SqlClaim:
 
 
 def _rows(result: Any) -> list[OutboxRow]:
-    return [OutboxRow(position=r[0], message_id=str(r[1]), key=r[2], topic=r[3], payload=r[4])
-            for r in result]
+    return [OutboxRow(position=r[0], message_id=str(r[1]), key=r[2], topic=r[3], payload=r[4],
+                      created_at=r[5]) for r in result]

@@ -1,4 +1,5 @@
-"""Background loops of the evaluator process: review timers, outbox relay, webhook deliveries."""
+"""Background loops of the evaluator process: review timers, registry, webhook deliveries (the
+outbox relay loop is ``shared.infra.outbox.OutboxRelay.run``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters import webhooks
 from services.evaluator.adapters.metrics import TIMERS_FIRED, WEBHOOK_ATTEMPTS
-from services.evaluator.adapters.outbox import OutboxSender, messages_of
+from services.evaluator.adapters.outbox import EvaluatorOutbox, messages_of
 from services.evaluator.adapters.sql import amendments
 from services.evaluator.adapters.webhook_secrets import SecretBox, SecretUnreadable
 from services.evaluator.adapters.webhook_targets import TargetRefused, check_target
@@ -45,12 +46,12 @@ async def forever(name: str, step: Callable[[], Awaitable[int]], interval_s: flo
 
 
 def timer_step(
-    uow: Callable[[], UnitOfWork], context: ScreeningContext, sender: OutboxSender,
+    uow: Callable[[], UnitOfWork], context: ScreeningContext, sender: EvaluatorOutbox,
 ) -> Callable[[], Awaitable[int]]:
     async def step() -> int:
         async with uow() as work:
             staged = await fire_due_timers(work, context)
-        await sender.send(messages_of(staged), context.clock())
+        await sender.send(messages_of(staged))
         TIMERS_FIRED.inc(sum(isinstance(e, DecisionMade) for e in staged))
         return len(staged)
 
@@ -69,13 +70,6 @@ def registry_step(
             await amendments.sync_folder(sessions, screener, folder, clock)
         await amendments.resume_unfinished(sessions, screener, clock)
         return 0  # polled at its interval, never in a tight loop
-
-    return step
-
-
-def relay_step(sender: OutboxSender) -> Callable[[], Awaitable[int]]:
-    async def step() -> int:
-        return await sender.relay()
 
     return step
 

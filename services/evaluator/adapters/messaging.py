@@ -20,7 +20,7 @@ import structlog
 from pydantic import TypeAdapter, ValidationError
 
 from services.evaluator.adapters.metrics import EVENT_SECONDS, EVENTS
-from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender, messages_of
+from services.evaluator.adapters.outbox import EvaluatorOutbox, OutboxMessage, messages_of
 from services.evaluator.core.patient_events import apply_patient_events
 from services.evaluator.core.ports import UnitOfWork
 from services.evaluator.core.screening import ScreeningContext
@@ -49,7 +49,7 @@ class PatientEventHandler:
         self,
         uow: Callable[[], UnitOfWork],
         context: ScreeningContext,
-        sender: OutboxSender,
+        sender: EvaluatorOutbox,
         dead_letters: DeadLetters,
     ) -> None:
         self._uow = uow
@@ -65,7 +65,7 @@ class PatientEventHandler:
         with EVENT_SECONDS.time():
             try:
                 outcome = await self._apply(records)
-                await self._sender.send(outcome.staged, self._clock())
+                await self._sender.send(outcome.staged)
                 for key in outcome.redelivered_keys:
                     await self._sender.settle_key(key)
                 for record, reason in outcome.poison:

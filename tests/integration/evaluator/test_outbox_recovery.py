@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.evaluator.adapters.outbox import OutboxMessage, OutboxSender, stage, unpublished
-from services.evaluator.adapters.published_scan import PublishedScan
+from services.evaluator.adapters.outbox import EvaluatorOutbox, OutboxMessage, stage
 from shared.contracts.topics import DECISIONS
+from shared.infra.clock import utc_now
+from shared.infra.published_scan import PublishedScan
 from shared.infra.sql_engine import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings
 from tests.integration.evaluator.harness import collect, migrate, until
@@ -52,14 +53,13 @@ async def test_the_relay_skips_orphans_their_dead_writer_published_and_sends_the
             publisher = ProducerPublisher(producer)
             await publisher.publish(published_before_crash.payload, DECISIONS,
                                     key=patient.encode())
-            sender = OutboxSender(sessions, publisher, already_published=PublishedScan(
-                kafka_settings))
-            assert await sender.relay() == 2
+            sender = EvaluatorOutbox(sessions, publisher, utc_now,
+                                     already_published=PublishedScan(kafka_settings))
+            assert await sender.relay.relay_once() == 2  # one marked (already out), one sent
             assert await until(lambda: len(seen.raw) >= 2, 10)
             await until(lambda: False, 1.5)
             ids = [m["event_id"] for m in seen.raw]
-        async with sessions() as session:
-            assert await unpublished(session) == []
+        assert await sender.store.pending_count() == 0
     finally:
         await producer.stop()
         await engine.dispose()

@@ -54,8 +54,8 @@ class FakeStore:
             chosen = [r for r in chosen if r in rows]
         yield FakeClaim(self, chosen[:limit])
 
-    async def pending_count(self) -> int:
-        return len(self._pending())
+    async def pending_count(self, key: str | None = None) -> int:
+        return sum(key is None or r.key == key for r in self._pending())
 
     async def held_count(self) -> int:
         held = self._held_keys()
@@ -167,3 +167,49 @@ async def test_writer_first_publishes_its_own_rows_and_raises_a_transient_failur
     up["broker"] = True
     assert await relay.publish_now(store.rows[:1]) == 1
     assert store.published == [1]
+
+
+async def test_the_backlog_goes_on_past_a_round_whose_rows_were_all_dead_lettered() -> None:
+    store = FakeStore("a", "a", "b", "c")
+
+    async def publish(row: OutboxRow) -> None:
+        if row.position == 1:
+            raise MessageSizeTooLargeError("too large")
+
+    relay = OutboxRelay("test", store, publish, clock, RelayOptions(batch_size=2))
+    # round 1 claims a's two rows: the first is dead, the second held, none acknowledged
+    assert await relay.publish_backlog() == 2
+    assert sorted(store.published) == [3, 4]
+    assert list(store.dead) == ["m1"]
+
+
+async def test_settle_key_publishes_that_keys_leftovers_only_and_raises_a_transient_error_itself(
+) -> None:
+    store = FakeStore("a", "b", "a")
+    up = {"broker": False}
+
+    async def publish(row: OutboxRow) -> None:
+        if not up["broker"]:
+            raise KafkaConnectionError("broker away")
+
+    relay = OutboxRelay("test", store, publish, clock)
+    with pytest.raises(KafkaConnectionError):  # the handler's transient set decides
+        await relay.settle_key("a")
+    up["broker"] = True
+    assert await relay.settle_key("a") == 2
+    assert sorted(store.published) == [1, 3]
+    assert await store.pending_count() == 1  # b's row is not this redelivery's business
+
+
+async def test_a_writers_rows_of_a_held_key_stay_pending_behind_the_dead_letter() -> None:
+    store = FakeStore("a", "a", "b")
+
+    async def publish(row: OutboxRow) -> None:
+        if row.position == 1:
+            raise MessageSizeTooLargeError("too large")
+
+    relay = OutboxRelay("test", store, publish, clock)
+    assert await relay.publish_now(store.rows[:1]) == 0  # dead-lettered, not raised
+    assert await relay.publish_now(store.rows[1:]) == 1  # only b's row goes out
+    assert store.published == [3]
+    assert await store.held_count() == 2

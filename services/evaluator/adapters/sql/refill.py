@@ -4,9 +4,10 @@ The embedded broker (Tansu with ``memory://`` storage) forgets every record when
 decisions the evaluator had published (and marked published) may never have reached audit.
 ``trialwatch run`` calls this each time it starts a fresh broker, before the evaluator starts:
 every outbox row becomes unpublished again, and the evaluator publishes its whole backlog in
-outbox order before it consumes anything (``OutboxSender.publish_backlog``), so each patient's
-decisions keep their order ahead of newer ones. Audit drops the ones it already holds by
-decision id. Never needed with a durable broker (Apache Kafka).
+outbox order before it consumes anything (``EvaluatorOutbox.publish_backlog``, the one relay
+of ``shared.infra.outbox``), so each patient's decisions keep their order ahead of newer ones.
+Audit drops the ones it already holds by decision id. Never needed with a durable broker
+(Apache Kafka).
 """
 
 from __future__ import annotations

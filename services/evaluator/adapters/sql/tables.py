@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
 )
 
+from shared.infra.outbox_sql import dead_letter_table
 from shared.infra.sqltypes import UtcDateTime
 from shared.infra.storage import write_probe_table
 
@@ -126,6 +127,9 @@ outbox = Table(
     Column("published_at", Instant, nullable=True),
     Index("ix_evaluator_outbox_unpublished", "published_at", "seq"),
 )
+
+# Outbox rows the broker can never take, with the reason (shared.infra.outbox, migration 0008).
+outbox_dead_letters = dead_letter_table("evaluator_outbox_dead_letters", metadata)
 
 trial_status = Table(
     "evaluator_trial_status",

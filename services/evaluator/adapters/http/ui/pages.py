@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.evaluator.adapters.alert_stream import AlertStream
 from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
 from services.evaluator.adapters.http.ui.views import criterion_views, worklist_views
-from services.evaluator.adapters.outbox import OutboxSender
+from services.evaluator.adapters.outbox import EvaluatorOutbox
 from services.evaluator.adapters.sql import coordination, trial_registry
 from services.evaluator.adapters.trial_text import trial_name, trial_text
 from services.evaluator.core.clock import Clock
@@ -53,7 +53,7 @@ class SignInRequired(Exception):
 
 def mount(
     app: Any, sessions: async_sessionmaker[AsyncSession], alerts: AlertStream,
-    screener: Screener, sender: OutboxSender, clock: Clock, *, zone: str, ttl_s: int,
+    screener: Screener, sender: EvaluatorOutbox, clock: Clock, *, zone: str, ttl_s: int,
     intake_url: str,
 ) -> None:
     """Add the app's routes and its static files to ``app`` under ``/ui``."""
@@ -179,7 +179,7 @@ def mount(
                 db, patient_key=found.patient_key, trial_id=found.trial_id,
                 action="acknowledged", actor=session.principal.client, now=clock(),
                 alert_id=alert_id)
-        await sender.send([message], clock())
+        await sender.send([message])
         return RedirectResponse(_local(back), status.HTTP_303_SEE_OTHER)
 
     @ui.get("/trials/{trial_id}/worklist", response_class=HTMLResponse)
@@ -230,7 +230,7 @@ def mount(
             message = await coordination.act(
                 db, patient_key=patient_key, trial_id=trial_id, action=kind,
                 actor=session.principal.client, now=clock(), reason=reason.strip() or None)
-        await sender.send([message], clock())
+        await sender.send([message])
         return RedirectResponse(f"/ui/patients/{patient_key}/trials/{trial_id}",
                                 status.HTTP_303_SEE_OTHER)
 
@@ -252,7 +252,7 @@ def mount(
                 db, patient_key=patient_key, trial_id=trial_id, action="reidentified",
                 actor=session.principal.client, now=clock(), reason=reason.strip())
             view = await coordination.pair_view(db, patient_key, trial_id)
-        await sender.send([message], clock())
+        await sender.send([message])
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
         text = trial_text(view.decision.trial)

@@ -1,4 +1,5 @@
-"""Which orphaned outbox rows are already on their topic.
+"""Which orphaned outbox rows are already on their topic (the outbox relay's
+``already_published`` check in writer-first mode, ``shared.infra.outbox``).
 
 A process that dies after publishing a batch but before marking its rows published leaves
 rows that look unpublished. Before anyone publishes such an orphan, this reads its topics from
@@ -17,7 +18,7 @@ from datetime import timedelta
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.evaluator.adapters.outbox import OutboxMessage
+from shared.infra.outbox import OutboxRow
 from shared.settings import KafkaSettings
 
 # Covers clock differences between the writer that stamped the row and the broker.
@@ -25,11 +26,15 @@ MARGIN = timedelta(seconds=30)
 
 
 class PublishedScan:
+    """``await scan(rows)``: the ids of ``rows`` found on their topics (rows carry the event id
+    as ``event_id`` in their JSON value and their key as the record key). Raises when the scan
+    cannot finish within ``timeout_s``; an empty set when a row's staging time is unknown."""
+
     def __init__(self, kafka: KafkaSettings, timeout_s: float = 30.0) -> None:
         self._kafka = kafka
         self._timeout_s = timeout_s
 
-    async def __call__(self, messages: Sequence[OutboxMessage]) -> set[str]:
+    async def __call__(self, messages: Sequence[OutboxRow]) -> set[str]:
         stamped = [m.created_at for m in messages if m.created_at is not None]
         if not messages or len(stamped) < len(messages):
             return set()
