@@ -13,6 +13,7 @@ from services.cli import (
     dictionary,
     evaluate,
     migrate,
+    outbox,
     run,
     serve,
     trials,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     asyncapi.register(commands)
     dev_token.register(commands)
     bulk_import.register(commands)
+    outbox.register(commands)
     webhooks.register(commands)
     return parser
 

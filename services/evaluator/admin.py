@@ -7,7 +7,10 @@ the evaluator can change its storage without touching the CLI.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from sqlalchemy import Connection, Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.evaluator.adapters.criteria_engine import default_screener
+from services.evaluator.adapters.outbox import outbox_store
 from services.evaluator.adapters.sql.amendments import (
     UnknownTrialVersion,
     activate_and_rescreen,
@@ -44,7 +48,8 @@ from services.evaluator.adapters.webhook_secrets import (
 )
 from shared.infra.clock import utc_now
 from shared.infra.migrations import alembic_config
-from shared.infra.sql_engine import existing_database, make_engine
+from shared.infra.outbox_sql import DeadLetterEntry, ReleaseAction, SqlOutboxStore
+from shared.infra.sql_engine import existing_database, make_engine, make_sessionmaker
 
 __all__ = [
     "KeyRotation",
@@ -59,8 +64,10 @@ __all__ = [
     "default_screener",
     "ensure_webhook_key",
     "immediate_sqlite_transactions",
+    "outbox_dead_letters",
     "registry_overview",
     "requeue_outbox",
+    "resolve_outbox_dead_letter",
     "retire_webhook_keys",
     "rotate_webhook_key",
     "stop_screening",
@@ -185,3 +192,32 @@ async def _at_head(engine: AsyncEngine, database_url: str) -> bool:
     async with engine.connect() as connection:
         return bool(await connection.run_sync(current) == head)
 
+
+
+@asynccontextmanager
+async def _outbox(database_url: str) -> AsyncIterator[SqlOutboxStore]:
+    engine = make_engine(database_url)
+    immediate_sqlite_transactions(engine)
+    try:
+        yield outbox_store(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+async def outbox_dead_letters(
+    database_url: str, *, include_resolved: bool = False
+) -> list[DeadLetterEntry]:
+    """The evaluator's outbox dead letters, oldest first (``SqlOutboxStore.report``)."""
+    async with _outbox(database_url) as store:
+        return await store.report(include_resolved=include_resolved)
+
+
+async def resolve_outbox_dead_letter(
+    database_url: str, dead_letter_id: int, action: ReleaseAction, *, reason: str, by: str,
+    at: datetime, limit_bytes: int | None = None,
+) -> DeadLetterEntry:
+    """Retry or drop one dead letter with a recorded reason (``SqlOutboxStore.resolve``);
+    raises ``DeadLetterRefused``."""
+    async with _outbox(database_url) as store:
+        return await store.resolve(dead_letter_id, action, reason=reason, by=by, at=at,
+                                   limit_bytes=limit_bytes)

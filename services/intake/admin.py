@@ -1,7 +1,9 @@
 """The admin entry points the CLI may call (``services.cli`` imports nothing else of intake).
 
 ``requeue_outbox`` refills a fresh broker from intake's outbox: every accepted update goes out
-again, in order.
+again, in order. ``outbox_dead_letters`` and ``resolve_outbox_dead_letter`` are what
+``trialwatch outbox`` shows and does (``shared.infra.outbox_sql``: retry in place or drop,
+always with a recorded reason).
 
 The embedded broker (Tansu with ``memory://`` storage) forgets every record when it stops, so
 events intake had already published (and marked published) may never have reached the
@@ -14,20 +16,46 @@ Kafka), whose log outlives a restart.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
 
 from services.intake.adapters.sql.database import make_intake_engine
-from services.intake.adapters.sql.tables import outbox
+from services.intake.adapters.sql.store import outbox_store
+from shared.infra.outbox_sql import DeadLetterEntry, ReleaseAction, SqlOutboxStore
+from shared.infra.sql_engine import make_sessionmaker
+
+
+@asynccontextmanager
+async def _store(database_url: str) -> AsyncIterator[SqlOutboxStore]:
+    engine = make_intake_engine(database_url)
+    try:
+        yield outbox_store(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
 
 
 async def requeue_outbox(database_url: str) -> int:
-    """Mark every published outbox row pending again; returns how many rows were requeued."""
-    engine = make_intake_engine(database_url)
-    try:
-        async with engine.begin() as connection:
-            result = await connection.execute(
-                update(outbox).where(outbox.c.published_at.is_not(None)).values(published_at=None)
-            )
-            return int(result.rowcount or 0)
-    finally:
-        await engine.dispose()
+    """Mark every published outbox row pending again (not the rows an operator dropped);
+    returns how many rows were requeued."""
+    async with _store(database_url) as store:
+        return await store.requeue()
+
+
+async def outbox_dead_letters(
+    database_url: str, *, include_resolved: bool = False
+) -> list[DeadLetterEntry]:
+    """Intake's outbox dead letters, oldest first (``SqlOutboxStore.report``)."""
+    async with _store(database_url) as store:
+        return await store.report(include_resolved=include_resolved)
+
+
+async def resolve_outbox_dead_letter(
+    database_url: str, dead_letter_id: int, action: ReleaseAction, *, reason: str, by: str,
+    at: datetime, limit_bytes: int | None = None,
+) -> DeadLetterEntry:
+    """Retry or drop one dead letter with a recorded reason (``SqlOutboxStore.resolve``);
+    raises ``DeadLetterRefused``."""
+    async with _store(database_url) as store:
+        return await store.resolve(dead_letter_id, action, reason=reason, by=by, at=at,
+                                   limit_bytes=limit_bytes)

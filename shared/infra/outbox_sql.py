@@ -5,17 +5,30 @@ id, the key, the topic, the payload, the creation and publication times) and add
 table of the shape ``dead_letter_table`` makes (one migration). A dead-lettered row stays in the
 outbox, unpublished: the dead-letter row says why, and while it is not released every row of
 its key is left out of ``claim`` (held), so nothing of that key overtakes it.
+
+What an operator can do with a dead letter (``trialwatch outbox``, through each service's
+admin.py; ``report`` lists them, ``resolve`` records the decision with who and why):
+
+- **retry**: the row is tried again in its place, after the change that lets it through (a
+  larger ``KAFKA_MAX_REQUEST_SIZE`` in the service's environment and a restart). Refused while
+  a row dead-lettered for its size is still larger than the limit given, so a retry is never a
+  blind loop; should the broker still refuse it, it is dead-lettered again (a new entry).
+- **drop**: the row is never published. Its outbox row is marked as gone (``published_at`` set
+  to the drop time: it left the outbox, and its dead letter says it was dropped, never sent),
+  the refill of a fresh broker leaves it out (``requeue``), and the rows held behind it flow.
+  Recorded with the reason and who dropped it; nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -44,8 +57,9 @@ Turn = Callable[[], AbstractAsyncContextManager[object]]
 
 def dead_letter_table(name: str, metadata: MetaData) -> Table:
     """The outbox dead-letter table ``name``: one row per dead-lettering of an outbox row
-    (``message_id``), with its reason and when; ``released_at`` set once an operator let the
-    row be tried again. No payload: it stays in the outbox."""
+    (``message_id``), with its reason and when; ``released_at`` set once an operator resolved
+    it, with ``release_action`` (``retry``: tried again in its place; ``drop``: never
+    published), ``release_reason`` and ``released_by``. No payload: it stays in the outbox."""
     return Table(
         name,
         metadata,
@@ -57,8 +71,43 @@ def dead_letter_table(name: str, metadata: MetaData) -> Table:
         Column("reason", String(500), nullable=False),
         Column("dead_lettered_at", UtcDateTime(), nullable=False),
         Column("released_at", UtcDateTime(), nullable=True),
+        Column("release_action", String(8), nullable=True),
+        Column("release_reason", String(500), nullable=True),
+        Column("released_by", String(128), nullable=True),
         Index(f"ix_{name}_held", "message_key", "released_at"),
     )
+
+
+ReleaseAction = Literal["retry", "drop"]
+# What a record needs beyond its value (key, headers, batch framing, a signature added at
+# publish time): the same allowance intake's publish limit makes.
+RECORD_FRAMING_BYTES = 1024
+_SIZE_REASONS = ("MessageSizeTooLargeError", "RecordTooLargeError", "RecordListTooLargeError")
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterEntry:
+    """One dead letter as an operator sees it: ``id`` (what ``resolve`` takes), the row's event
+    id, its key (a surrogate patient key, never an identifier), topic, reason, the stored
+    value's size in bytes, when it was dead-lettered, how many unpublished rows of its key wait
+    behind it, and how it was resolved (all None while it holds its key)."""
+
+    id: int
+    message_id: str
+    key: str
+    topic: str
+    reason: str
+    size_bytes: int | None
+    dead_lettered_at: datetime
+    held_behind: int
+    released_at: datetime | None = None
+    release_action: str | None = None
+    release_reason: str | None = None
+    released_by: str | None = None
+
+
+class DeadLetterRefused(Exception):
+    """``resolve`` refused: no such dead letter, already resolved, or a retry that cannot fit."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +151,13 @@ class SqlOutboxStore:
         self._turn: Turn = turn or _free_turn
 
     def _ids(self, rows: Sequence[OutboxRow]) -> list[Any]:
+        return [self._id(r.message_id) for r in rows]
+
+    def _id(self, message_id: str) -> Any:
+        """An event id as the outbox column holds it (a ``Uuid`` column takes a UUID)."""
         if isinstance(self._outbox.message_id.type, Uuid):
-            return [uuid.UUID(r.message_id) for r in rows]
-        return [r.message_id for r in rows]
+            return uuid.UUID(message_id)
+        return message_id
 
     def _held(self) -> ColumnElement[bool]:
         dead = self._dead.c
@@ -126,16 +179,26 @@ class SqlOutboxStore:
         rows: Sequence[OutboxRow] | None,
     ) -> AsyncIterator[_SqlClaim]:
         o = self._outbox
+        if rows is not None:
+            # a writer's own rows: which of them are still pending (not held, not sent by
+            # anyone yet), in outbox order; their values are the writer's, not read back
+            given = {r.message_id: r for r in rows}
+            mine = (select(o.position, o.message_id, o.created_at)
+                    .where(self._pending(), o.message_id.in_(self._ids(rows)))
+                    .order_by(o.position).limit(limit))
+            async with self._turn(), self._sessions.begin() as session:
+                found = [replace(given[str(message_id)], position=position, created_at=created)
+                         for position, message_id, created in await session.execute(mine)]
+            yield _SqlClaim(self, found, None)
+            return
         query = (select(o.position, o.message_id, o.key, o.topic, o.payload, o.created_at)
                  .where(self._pending()))
-        if rows is not None:
-            query = query.where(o.message_id.in_(self._ids(rows)))
         if older_than is not None:
             query = query.where(o.created_at < older_than)
         if key is not None:
             query = query.where(o.key == key)
         query = query.order_by(o.position).limit(limit)
-        if self._lock_rows and rows is None:
+        if self._lock_rows:
             query = query.with_for_update(skip_locked=True, of=o.table)
             async with self._turn(), self._sessions.begin() as session:
                 claim = _SqlClaim(self, _rows(await session.execute(query)), session)
@@ -200,8 +263,90 @@ class SqlOutboxStore:
             result = await session.execute(
                 update(self._dead)
                 .where(self._dead.c.message_id == message_id, self._dead.c.released_at.is_(None))
-                .values(released_at=at))
+                .values(released_at=at, release_action="retry"))
         return bool(getattr(result, "rowcount", 0))
+
+    async def report(self, *, include_resolved: bool = False) -> list[DeadLetterEntry]:
+        """The dead letters, oldest first, each with its size and the rows held behind it."""
+        query = select(self._dead).order_by(self._dead.c.id)
+        if not include_resolved:
+            query = query.where(self._dead.c.released_at.is_(None))
+        async with self._sessions() as session:
+            letters = list(await session.execute(query))
+            return [await self._entry(session, letter) for letter in letters]
+
+    async def _entry(self, session: AsyncSession, letter: Any) -> DeadLetterEntry:
+        o = self._outbox
+        found = (await session.execute(
+            select(o.position, o.payload)
+            .where(o.message_id == self._id(letter.message_id)))).first()
+        behind = select(func.count()).select_from(o.table).where(
+            o.key == letter.message_key, o.published_at.is_(None),
+            o.message_id != self._id(letter.message_id))
+        if found is not None:
+            behind = behind.where(o.position > found[0])
+        held = int(await session.scalar(behind) or 0) if letter.released_at is None else 0
+        return DeadLetterEntry(
+            id=int(letter.id), message_id=letter.message_id, key=letter.message_key,
+            topic=letter.topic, reason=letter.reason,
+            size_bytes=None if found is None else _stored_size(found[1]),
+            dead_lettered_at=letter.dead_lettered_at, held_behind=held,
+            released_at=letter.released_at, release_action=letter.release_action,
+            release_reason=letter.release_reason, released_by=letter.released_by)
+
+    async def resolve(
+        self, dead_letter_id: int, action: ReleaseAction, *, reason: str, by: str,
+        at: datetime, limit_bytes: int | None = None,
+    ) -> DeadLetterEntry:
+        """Record an operator's decision on dead letter ``dead_letter_id`` (see the module
+        docstring for ``retry`` and ``drop``); returns the entry as it was before. Raises
+        ``DeadLetterRefused``: unknown id, already resolved, an empty reason, or a retry of a
+        row dead-lettered for its size whose stored value plus framing is still larger than
+        ``limit_bytes`` (the producer limit the service will run with)."""
+        if not reason.strip():
+            raise DeadLetterRefused("a reason is required: it is kept with the dead letter")
+        dead, o = self._dead, self._outbox
+        async with self._turn(), self._sessions.begin() as session:
+            letter = (await session.execute(
+                select(dead).where(dead.c.id == dead_letter_id))).first()
+            if letter is None:
+                raise DeadLetterRefused(f"no dead letter #{dead_letter_id}")
+            if letter.released_at is not None:
+                raise DeadLetterRefused(
+                    f"dead letter #{dead_letter_id} was already resolved "
+                    f"({letter.release_action} at {letter.released_at.isoformat()})")
+            entry = await self._entry(session, letter)
+            if (action == "retry" and limit_bytes is not None and entry.size_bytes is not None
+                    and letter.reason.startswith(_SIZE_REASONS)
+                    and entry.size_bytes + RECORD_FRAMING_BYTES > limit_bytes):
+                raise DeadLetterRefused(
+                    f"dead letter #{dead_letter_id} is {entry.size_bytes:,} bytes (+ "
+                    f"{RECORD_FRAMING_BYTES:,} framing), more than the limit of "
+                    f"{limit_bytes:,} (KAFKA_MAX_REQUEST_SIZE): a retry would be refused "
+                    "again; raise the limit (and restart the service) or drop it")
+            await session.execute(
+                update(dead).where(dead.c.id == dead_letter_id, dead.c.released_at.is_(None))
+                .values(released_at=at, release_action=action, release_reason=reason[:500],
+                        released_by=by[:128]))
+            if action == "drop":
+                await session.execute(
+                    update(o.table).where(o.message_id == self._id(letter.message_id),
+                                          o.published_at.is_(None))
+                    .values({o.published_at.key: at}))
+        return entry
+
+    async def requeue(self) -> int:
+        """Refill of a fresh broker: every published row becomes pending again, except rows an
+        operator dropped (they were never published and stay out). Returns how many."""
+        o, dead = self._outbox, self._dead
+        async with self._turn(), self._sessions.begin() as session:
+            dropped = [self._id(m) for m in await session.scalars(
+                select(dead.c.message_id).where(dead.c.release_action == "drop"))]
+            query = update(o.table).where(o.published_at.is_not(None))
+            if dropped:
+                query = query.where(o.message_id.not_in(dropped))
+            result = await session.execute(query.values({o.published_at.key: None}))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class _SqlClaim:
@@ -216,6 +361,15 @@ class _SqlClaim:
 
     async def dead_lettered(self, row: OutboxRow, reason: str, at: datetime) -> None:
         await self._store._dead_letter(self._session, row, reason, at)
+
+
+def _stored_size(payload: Any) -> int:
+    """Bytes of the stored value as JSON (text as stored; a JSON column compactly encoded)."""
+    if isinstance(payload, bytes):
+        return len(payload)
+    if isinstance(payload, str):
+        return len(payload.encode())
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def _rows(result: Any) -> list[OutboxRow]:

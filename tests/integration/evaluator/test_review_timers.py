@@ -51,6 +51,9 @@ async def test_a_washout_ending_in_5_s_alerts_once_it_ends_as_of_its_end(
     assert seen.alert_seen_at[0] - started >= 5.0  # never before the washout ends
     assert seen.decisions[1].decision.as_of == due
     assert seen.decisions[1].state_version == seen.decisions[0].state_version
+    # the timer re-screened the same state: its snapshot (same id) is not published again
+    assert [m["topic"] for m in seen.raw if m.get("event_type") == "eligibility.snapshot"] == [
+        "eligibility.decisions.v1"]
 
 
 async def test_a_washout_timer_survives_an_evaluator_restart(

@@ -12,22 +12,17 @@ Audit drops the ones it already holds by decision id. Never needed with a durabl
 
 from __future__ import annotations
 
-from sqlalchemy import update
-
+from services.evaluator.adapters.outbox import outbox_store
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
-from services.evaluator.adapters.sql.tables import outbox
-from shared.infra.sql_engine import make_engine
+from shared.infra.sql_engine import make_engine, make_sessionmaker
 
 
 async def requeue_outbox(database_url: str) -> int:
-    """Mark every published outbox row unpublished again; returns how many were requeued."""
+    """Mark every published outbox row unpublished again (not the rows an operator dropped:
+    they were never published); returns how many were requeued."""
     engine = make_engine(database_url)
     immediate_sqlite_transactions(engine)
     try:
-        async with engine.begin() as connection:
-            result = await connection.execute(
-                update(outbox).where(outbox.c.published_at.is_not(None)).values(published_at=None)
-            )
-            return int(result.rowcount or 0)
+        return await outbox_store(make_sessionmaker(engine)).requeue()
     finally:
         await engine.dispose()
