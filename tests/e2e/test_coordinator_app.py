@@ -194,6 +194,9 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
     reason.send_keys("to contact the patient about the trial")
     browser.find_element(By.XPATH, "//button[.='Re-identify (audited)']").click()
     assert browser.find_element(By.ID, "source-id").text == "close-patient"
+    identity_box = browser.find_element(By.CSS_SELECTOR, "section.identity").text
+    assert "Patient identifier there" in identity_box
+    assert "TrialWatch keeps no names" in identity_box, "say plainly what is not kept"
     assert browser.find_element(By.ID, "status").text == "Eligible"
     screenshot(browser, "4-patient-eligible-acknowledged")
 
