@@ -142,8 +142,10 @@ async def _record(
                                          recorded_at=recorded_at)
                           for merged in resolved.merged)
         # a name resolved early may have been merged by a later one: every key is the survivor
-        key_of = {identity: await store.find_patient(identity, ()) or key
-                  for identity, key in key_of.items()}
+        # (with one patient there is no later one: its key is the survivor resolve returned)
+        if len(key_of) > 1:
+            key_of = {identity: await store.find_patient(identity, ()) or key
+                      for identity, key in key_of.items()}
         patient_keys = [key_of[identity] for identity in identities]
         events: list[PatientUpdated | PatientMerged] = [*merges]
         events += [

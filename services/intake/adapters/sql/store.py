@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +36,27 @@ from services.intake.core.receipts import Receipt, details_from_json
 from shared.contracts.events import PatientMerged, PatientUpdated
 from shared.infra.outbox_sql import OutboxColumns, SqlOutboxStore
 
+# Statements built once (issue 13): building a select with an IN list on every call was a
+# large part of a submission's CPU (SQLAlchemy coercion and cache-key generation); these are
+# compiled once per dialect and reused from SQLAlchemy's compiled cache.
+_RECEIPT_KEYS = select(receipt_keys.c.dedup_key, receipt_keys.c.receipt_id).where(
+    receipt_keys.c.dedup_key.in_(bindparam("keys", expanding=True)))
+_RECEIPT = select(receipts).where(receipts.c.receipt_id == bindparam("receipt_id"))
+_LINKED = (
+    select(patient_aliases.c.alias, patient_aliases.c.patient_key)
+    .where(patient_aliases.c.source_system == bindparam("source_system"),
+           patient_aliases.c.alias.in_(bindparam("names", expanding=True)))
+    .order_by(patient_aliases.c.alias).with_for_update()
+)
+_INSERT_OUTBOX = insert(outbox)
+_INSERT_RECEIPT = insert(receipts)
+_INSERT_RECEIPT_KEYS = insert(receipt_keys)
+_LINK_NAMES = {
+    name: dialect.insert(patient_aliases).on_conflict_do_nothing(
+        index_elements=["source_system", "alias"])
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
 
 class SqlIntakeStore:
     def __init__(self, session: AsyncSession, now: datetime) -> None:
@@ -43,10 +64,7 @@ class SqlIntakeStore:
         self._now = now
 
     async def receipt_for(self, dedup_keys: Sequence[str]) -> Receipt | None:
-        rows = (await self._session.execute(
-            select(receipt_keys.c.dedup_key, receipt_keys.c.receipt_id)
-            .where(receipt_keys.c.dedup_key.in_(list(dedup_keys)))
-        )).all()
+        rows = (await self._session.execute(_RECEIPT_KEYS, {"keys": list(dedup_keys)})).all()
         found = {row.dedup_key: row.receipt_id for row in rows}
         # In the caller's order: an Idempotency-Key wins over the content key.
         receipt_id = next((found[key] for key in dedup_keys if key in found), None)
@@ -54,8 +72,7 @@ class SqlIntakeStore:
 
     async def receipt(self, receipt_id: UUID) -> Receipt | None:
         row = (await self._session.execute(
-            select(receipts).where(receipts.c.receipt_id == receipt_id)
-        )).mappings().first()
+            _RECEIPT, {"receipt_id": receipt_id})).mappings().first()
         if row is None:
             return None
         entries, warnings = details_from_json(row["details"])
@@ -96,7 +113,9 @@ class SqlIntakeStore:
         survivor, merged = keys[0], tuple(keys[1:])
         for key in merged:
             await self.merge_patients(key, survivor, "same-patient")
-        await self.link_names(identity.source_system, names, survivor)
+        if merged or len(found) < len(names) or any(k != survivor for k in found.values()):
+            # else every name already leads to the survivor: the insert would add nothing
+            await self.link_names(identity.source_system, names, survivor)
         return Resolved(survivor, merged)
 
     async def find_patient(self, identity: SourceIdentity, aliases: Sequence[str]) -> str | None:
@@ -110,11 +129,9 @@ class SqlIntakeStore:
         if not names:
             return
         await self._session.execute(
-            self._insert(patient_aliases)
-            .values([{"source_system": source_system, "alias": name, "patient_key": patient_key,
-                      "created_at": self._now} for name in dict.fromkeys(names)])
-            .on_conflict_do_nothing(index_elements=["source_system", "alias"])
-        )
+            _LINK_NAMES[self._dialect()],
+            [{"source_system": source_system, "alias": name, "patient_key": patient_key,
+              "created_at": self._now} for name in dict.fromkeys(names)])
 
     async def merge_patients(self, merged_key: str, surviving_key: str, reason: str) -> None:
         if merged_key == surviving_key:
@@ -135,11 +152,7 @@ class SqlIntakeStore:
         # the same patient, so that patient's outbox ids are allocated in commit order and the
         # relay, reading in id order, publishes them in that order.
         rows = await self._session.execute(
-            select(patient_aliases.c.alias, patient_aliases.c.patient_key).where(
-                patient_aliases.c.source_system == source_system,
-                patient_aliases.c.alias.in_(list(names)),
-            ).order_by(patient_aliases.c.alias).with_for_update()
-        )
+            _LINKED, {"source_system": source_system, "names": list(names)})
         return {row.alias: row.patient_key for row in rows}
 
     async def _oldest_first(self, keys: list[str]) -> list[str]:
@@ -152,29 +165,31 @@ class SqlIntakeStore:
         created = {row.patient_key: row.created_at for row in rows}
         return sorted(keys, key=lambda key: (created.get(key) is None, created.get(key), key))
 
+    def _dialect(self) -> str:
+        return "postgresql" if self._session.get_bind().dialect.name == "postgresql" else "sqlite"
+
     def _insert(self, table: Table) -> Any:
-        dialect = self._session.get_bind().dialect.name
-        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+        return (postgresql.insert if self._dialect() == "postgresql" else sqlite.insert)(table)
 
     async def add_to_outbox(
         self, events: Sequence[PatientUpdated | PatientMerged], topic: str
     ) -> None:
         if not events:
             return
-        await self._session.execute(insert(outbox), [
+        await self._session.execute(_INSERT_OUTBOX, [
             {"event_id": event.event_id, "topic": topic, "message_key": event.patient_key,
              "payload": event.model_dump_json(), "created_at": self._now}
             for event in events
         ])
 
     async def add_receipt(self, receipt: Receipt, dedup_keys: Sequence[str]) -> None:
-        await self._session.execute(insert(receipts).values(
+        await self._session.execute(_INSERT_RECEIPT, dict(
             receipt_id=receipt.receipt_id, client=receipt.client, format=receipt.format,
             received_at=receipt.received_at, patient_keys=list(receipt.patient_keys),
             event_ids=[str(e) for e in receipt.event_ids], details=receipt.details(),
         ))
         try:
-            await self._session.execute(insert(receipt_keys), [
+            await self._session.execute(_INSERT_RECEIPT_KEYS, [
                 {"dedup_key": key, "receipt_id": receipt.receipt_id} for key in dedup_keys
             ])
         except IntegrityError as error:
