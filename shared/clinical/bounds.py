@@ -74,6 +74,60 @@ def _string_limit(key: str) -> int | None:
 
 def fhir_problems(document: Any) -> list[Problem]:
     """Every bound the JSON document breaks (at most ``MAX_PROBLEMS``), each with its path."""
+    if _within_bounds(document):
+        return []
+    return _fhir_problems(document)
+
+
+def _within_bounds(document: Any) -> bool:
+    """Whether ``_fhir_problems`` would find nothing: the same checks without building a path
+    for every value (paths are only needed to name a problem; building them was most of the
+    cost of reading a large Bundle, issue 13). Any doubt returns False, and the full walk then
+    names the problems exactly as before."""
+    nodes = 1
+    stack: list[tuple[str, Any, int]] = [("", document, 0)]
+    while stack:
+        key, value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                return False
+            nodes += len(value)
+            if nodes > MAX_NODES:
+                return False
+            for child_key, child in value.items():
+                if isinstance(child, dict | list):
+                    stack.append((str(child_key), child, depth + 1))
+                elif not _scalar_within(str(child_key), child):
+                    return False
+        elif isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                return False
+            nodes += len(value)
+            if nodes > MAX_NODES:
+                return False
+            for item in value:
+                if isinstance(item, dict | list):
+                    stack.append((key, item, depth + 1))
+                elif not _scalar_within(key, item):
+                    return False
+        elif not _scalar_within(key, value):
+            return False
+    return True
+
+
+def _scalar_within(key: str, value: Any) -> bool:
+    if isinstance(value, str):
+        if len(value) > MAX_TIME:  # the smallest limit: shorter strings are within any
+            limit = _string_limit(key)
+            if limit is not None and len(value) > limit:
+                return False
+        return "\x00" not in value
+    if isinstance(value, float | int | Decimal) and not isinstance(value, bool):
+        return _number_problem(value) is None
+    return True
+
+
+def _fhir_problems(document: Any) -> list[Problem]:
     problems: list[Problem] = []
     root = document.get("resourceType") if isinstance(document, dict) else None
     root_path = root if isinstance(root, str) and root.isalpha() and len(root) < 64 else "$"
