@@ -153,6 +153,19 @@ async def wait_ready(base_url: str, timeout_s: float = 120) -> None:
 RESULTS: dict[str, Any] = {}
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def report(label: str, seconds: float, latencies: list[float], units: int, unit: str) -> None:
     RESULTS[label] = {"requests_per_s": len(latencies) / seconds, "units_per_s": units / seconds,
                       "p50_ms": percentile(latencies, 0.5) * 1000,
@@ -179,7 +192,8 @@ async def main(args: argparse.Namespace) -> None:
         base_url = f"http://127.0.0.1:{port}"
         await wait_ready(base_url)
         print(f"broker: Tansu (memory) at {broker.bootstrap_servers}; database: "
-              f"{database_url.split('://')[0]}; intake: child process at {base_url}")
+              f"{database_url.split('://')[0]}; intake: child process at {base_url}; "
+              f"{os.cpu_count()} cores, {load()}")
 
         event_size = len(json.dumps(observation(0))) + 600
         rate = await raw_produce_rate(kafka, args.raw_messages, event_size)
@@ -199,9 +213,14 @@ async def main(args: argparse.Namespace) -> None:
             report("single Observations, one client (unloaded latency)", seconds, latencies,
                    len(unloaded), "resources")
             singles = [json.dumps(observation(n)).encode() for n in range(args.requests)]
+            cpu_before = process_cpu_s(intake.pid)
             seconds, latencies, single_events = await post_all(client, singles, args.concurrency)
+            cpu_ms = (process_cpu_s(intake.pid) - cpu_before) / len(singles) * 1000
             report(f"single Observations, {args.concurrency} clients", seconds, latencies,
                    len(singles), "resources")
+            RESULTS["intake_cpu_ms_per_request"] = cpu_ms
+            print(f"  intake process CPU per request (all its threads, relay included): "
+                  f"{cpu_ms:.2f} ms, i.e. at most {1000 / cpu_ms:.0f} requests/s per core")
             singles_rate = len(singles) / seconds
             print(f"  ratio to raw aiokafka produce: {singles_rate / rate:.2%}"
                   f" (group commit: at most {os.environ.get('INTAKE_GROUP_COMMIT_MAX_MEMBERS', 64)}"
@@ -217,6 +236,7 @@ async def main(args: argparse.Namespace) -> None:
                    f"{args.concurrency} clients", seconds, latencies,
                    len(bundles) * (args.bundle_size + 1), "resources")
             await wait_published(kafka, set(bundle_events), 120)
+        print(f"done; {load()}")
         if args.json:
             args.json.write_text(json.dumps(RESULTS))
     finally:

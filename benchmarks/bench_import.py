@@ -1,0 +1,106 @@
+"""Bulk onboarding: ``trialwatch import`` of FHIR Bulk Data NDJSON into intake's outbox, beside
+the normaliser alone on the same resources in the same run (its ceiling: import cannot be
+faster than reading every resource once).
+
+The NDJSON is built from the Synthea bundles in ``../shared/data/fhir-synthea`` as a FHIR
+Bulk Data ``$export`` writes it (one file per resource type, one resource per line). The
+import runs exactly as the command does (``run_import``: batches posted as collection
+Bundles, state file, report), against intake's real HTTP API in this process on a fresh
+SQLite database (no broker: accepting only queues in the outbox). Figures: resources/s of
+wall time and of this process's CPU (both sides of the HTTP call are in it), and the share of
+the CPU the normaliser alone takes.
+
+    python benchmarks/bench_import.py [--batch 500] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from services.cli.bulk_import import ImportState, ndjson_files, run_import  # noqa: E402
+from shared.clinical.fhir import normalise_fhir  # noqa: E402
+from tests.integration.intake.harness import LAB, api_without_broker, migrate  # noqa: E402
+
+SYNTHEA = REPO / ".." / "shared" / "data" / "fhir-synthea"
+
+
+def export(folder: Path) -> int:
+    """Writes the $export files; returns the number of resources."""
+    by_type: dict[str, list[bytes]] = collections.defaultdict(list)
+    for path in sorted(SYNTHEA.glob("*.json")):
+        for entry in json.loads(path.read_bytes())["entry"]:
+            resource = entry["resource"]
+            by_type[resource["resourceType"]].append(
+                json.dumps(resource, separators=(",", ":")).encode())
+    for kind, lines in by_type.items():
+        (folder / f"{kind}.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    return sum(len(lines) for lines in by_type.values())
+
+
+def normaliser_alone(folder: Path, batch: int) -> float:
+    """CPU seconds to read every resource through the normaliser, in collection Bundles."""
+    resources = [json.loads(line, parse_float=Decimal) for path in ndjson_files([folder])
+                 for line in path.read_bytes().splitlines() if line.strip()]
+    started = time.process_time()
+    for start in range(0, len(resources), batch):
+        bundle = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"resource": r} for r in resources[start:start + batch]]}
+        normalise_fhir(bundle, source_system="bench")
+    return time.process_time() - started
+
+
+async def main(args: argparse.Namespace) -> None:
+    if not SYNTHEA.is_dir():
+        print(f"skipped: {SYNTHEA} is not here")
+        return
+    print(f"{os.cpu_count()} cores, load average "
+          + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    folder = Path(tempfile.mkdtemp())
+    count = export(folder)
+    database_url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'intake.db'}"
+    await migrate(database_url)
+    results: dict[str, Any] = {"resources": count}
+    async with api_without_broker(database_url) as (client, _):
+        client.headers.update(LAB)
+        # warm-up: UCUM registry, FHIR model classes (paid once per process, not per resource)
+        await run_import(ndjson_files([folder])[:1], client,
+                         ImportState(folder / "warm.json"), io.StringIO(), show_progress=False)
+        cpu, wall = time.process_time(), time.perf_counter()
+        tally = await run_import(ndjson_files([folder]), client,
+                                 ImportState(folder / "state.json"), io.StringIO(),
+                                 batch_size=args.batch, show_progress=False)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    alone = normaliser_alone(folder, args.batch)
+    results.update(import_per_s=count / wall, import_cpu_per_s=count / cpu,
+                   normaliser_cpu_per_s=count / alone, accepted=tally.accepted)
+    print(f"import to intake's outbox: {count} resources ({tally.accepted} accepted, "
+          f"{tally.ignored} ignored, {tally.already_had} in batches already held) in "
+          f"{wall:.1f} s = {count / wall:,.0f} resources/s wall, {count / cpu:,.0f} "
+          "resources/s of CPU")
+    print(f"normaliser alone, same resources, batches of {args.batch}: {count / alone:,.0f} "
+          f"resources/s of CPU ({alone / cpu:.0%} of the import's CPU)")
+    print("load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    if args.json:
+        args.json.write_text(json.dumps(results))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--json", type=Path)
+    asyncio.run(main(parser.parse_args()))
