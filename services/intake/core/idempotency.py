@@ -42,26 +42,31 @@ def client_key(client: str, idempotency_key: str) -> str:
 
 
 def _fact_identity(fact: ClinicalFact) -> str:
-    return _identity(fact.provenance, _timeless(fact.model_dump(mode="json")))
+    return _identity(fact.provenance, fact)
 
 
 def _demographics_identity(demographics: Demographics | None) -> str | None:
     if demographics is None:
         return None
-    return _identity(demographics.provenance, _timeless(demographics.model_dump(mode="json")))
+    return _identity(demographics.provenance, demographics)
 
 
-def _identity(provenance: Provenance | None, content: Any) -> str:
+def _identity(provenance: Provenance | None, read: ClinicalFact | Demographics) -> str:
     if provenance is not None and provenance.version:
         return f"{provenance.source_system}|{provenance.resource}|v{provenance.version}"
     where = f"{provenance.source_system}|{provenance.resource}" if provenance else ""
-    return f"{where}|{content_hash(content)}"
+    # the content is dumped only when no version identifies the record (issue 13)
+    return f"{where}|{content_hash(_timeless(read.model_dump(mode='json')))}"
 
 
 def _timeless(value: Any) -> Any:
-    """The same content received twice differs only in ``received_at``: leave it out."""
+    """The same content received twice differs only in ``received_at``: leave it out.
+
+    ``value`` is a JSON-mode dump (only dict, list and scalars): scalars are kept without a
+    call per value."""
     if isinstance(value, dict):
-        return {k: _timeless(v) for k, v in value.items() if k != "received_at"}
+        return {k: _timeless(v) if isinstance(v, dict | list) else v
+                for k, v in value.items() if k != "received_at"}
     if isinstance(value, list):
-        return [_timeless(item) for item in value]
+        return [_timeless(item) if isinstance(item, dict | list) else item for item in value]
     return value
