@@ -14,7 +14,7 @@ TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "a
              / "ui" / "templates")
 
 
-def render(status: str, criteria: list[CriterionView]) -> str:
+def render(status: str, criteria: list[CriterionView], *, died: str | None = None) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     env.filters["when"] = str
     env.filters["detail"] = str
@@ -26,7 +26,8 @@ def render(status: str, criteria: list[CriterionView]) -> str:
                                next_review_at=None, trial=SimpleNamespace(version="1"))
     return env.get_template("patient.html").render(
         view=view, decision=decision, criteria=criteria, needs=[], identity=None,
-        title="t", who=SimpleNamespace(subject="c", role="coordinator"), csrf="x", trials=())
+        title="t", who=SimpleNamespace(subject="c", role="coordinator"), csrf="x", trials=(),
+        died=died)
 
 
 def criterion(cid: str, kind: str, outcome: str, summary: str) -> CriterionView:
@@ -52,3 +53,15 @@ def test_enrollment_of_a_patient_not_found_eligible_asks_for_the_investigators_d
     assert "has not found this patient eligible" in undetermined
     assert "Mark enrolled (investigator decision)" not in eligible
     assert 'id="status-because"' not in eligible
+
+
+def test_a_deceased_patient_is_not_offered_contact_or_enrollment() -> None:
+    alive = render("undetermined", [criterion("I6", "inclusion", "unknown", "organs")])
+    dead = render("ineligible", [criterion("PATIENT-DECEASED", "exclusion", "fail", "deceased")],
+                  died="11 Jul 1979")
+    assert 'value="contacted"' in alive
+    assert 'value="enrolled"' in alive
+    assert 'value="contacted"' not in dead
+    assert 'value="enrolled"' not in dead
+    assert "Recorded as deceased" in dead
+    assert 'value="not-a-candidate"' in dead

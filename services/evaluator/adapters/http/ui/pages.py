@@ -225,8 +225,14 @@ def mount(
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "say why the patient is not a candidate")
         async with sessions.begin() as db:
-            if await coordination.pair_view(db, patient_key, trial_id) is None:
+            pair = await coordination.pair_view(db, patient_key, trial_id)
+            if pair is None:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
+            if kind in ("contacted", "enrolled") and pair.decision is not None \
+                    and deceased(pair.decision):
+                raise HTTPException(
+                    status.HTTP_409_CONFLICT,
+                    "the patient is recorded as deceased: not contacted or enrolled")
             message = await coordination.act(
                 db, patient_key=patient_key, trial_id=trial_id, action=kind,
                 actor=session.principal.client, now=clock(), reason=reason.strip() or None)
