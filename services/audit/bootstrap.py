@@ -87,7 +87,8 @@ def build_app(settings: AuditSettings | None = None,
             access=access,
             verify=lambda: verify_chain(store, CheckpointFiles(settings.checkpoint_dir,
                                                                settings.verify_key_path()),
-                                        decision_keys=keys, access_log=access),
+                                        decision_keys=keys, access_log=access,
+                                        clock=utc_now),
             max_page_size=settings.max_page_size,
         )
         try:

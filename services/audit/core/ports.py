@@ -9,7 +9,7 @@ adapter of these protocols.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +21,9 @@ from services.audit.core.audit_record import AuditRecord
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
 from services.audit.core.queries import RecordFilter
 from shared.contracts.signatures import EventSignature, Refusal
+
+Clock = Callable[[], datetime]
+"""Aware UTC now; the composition root gives ``shared.infra.clock.utc_now``, tests a fixed one."""
 
 
 @dataclass(frozen=True, slots=True)

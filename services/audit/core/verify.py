@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from services.audit.core.access_chain import AccessHead, AccessLogWalk
@@ -30,6 +29,7 @@ from services.audit.core.ports import (
     AccessLogReader,
     ChainStore,
     CheckpointArchive,
+    Clock,
     SignatureCheck,
 )
 
@@ -47,29 +47,38 @@ class Verification:
 async def verify_chain(store: ChainStore, archive: CheckpointArchive,
                        expectations: Expectations | None = None,
                        decision_keys: SignatureCheck | None = None,
-                       access_log: AccessLogReader | None = None) -> VerificationReport:
+                       access_log: AccessLogReader | None = None, *,
+                       clock: Clock | None = None) -> VerificationReport:
     """Walk every record and snapshot in ``store`` against the checkpoints ``archive`` trusts.
 
     ``decision_keys``: the evaluator keys (accepted and retired) each record's signature is
     checked against; None skips that check. ``access_log``: its hash chain is walked too (None
-    skips it)."""
+    skips it). ``clock``: the verifier's now when ``expectations`` is None (see ``verify``)."""
     return (await verify(store, archive, expectations, decision_keys,
-                         access_log=access_log)).report
+                         access_log=access_log, clock=clock)).report
 
 
 async def verify(store: ChainStore, archive: CheckpointArchive,
                  expectations: Expectations | None = None,
                  decision_keys: SignatureCheck | None = None,
                  resume: VerifiedThrough | None = None,
-                 access_log: AccessLogReader | None = None) -> Verification:
+                 access_log: AccessLogReader | None = None, *,
+                 clock: Clock | None = None) -> Verification:
     """``resume``: walk only what follows that checkpoint, when it is still trusted (else the
     whole chain). ``access_log``: walk its whole hash chain as well (``core.access_chain``)
     and hold it against the access heads the trusted checkpoints signed, so deleting the newest
-    entries is seen (``access-log-truncated``); a problem there makes the report not intact."""
+    entries is seen (``access-log-truncated``); a problem there makes the report not intact.
+
+    ``expectations`` None means ``Expectations(now=clock())``: records stamped after the
+    verifier's now are reported. Raises ``ValueError`` when neither is given, so that check is
+    never dropped silently."""
+    if expectations is None:
+        if clock is None:
+            raise ValueError("verify needs expectations or a clock (the verifier's now)")
+        expectations = Expectations(now=clock())
     trusted, rejected = await asyncio.to_thread(archive.load)
     start = _still_trusted(trusted, resume)
-    walk = ChainWalk((c.sequence for c in trusted), trusted,
-                     expectations or Expectations(now=datetime.now(UTC)),
+    walk = ChainWalk((c.sequence for c in trusted), trusted, expectations,
                      require_snapshots=True, decision_keys=decision_keys,
                      resume_from=start, resumed=resume if start else None)
     # Hashing is CPU work: a worker thread keeps the service's event loop (and the consumer's

@@ -17,6 +17,7 @@ from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.verify import verify_chain
 from shared.contracts.events import DeadLetter
 from shared.contracts.topics import DECISIONS, dead_letter
+from shared.infra.clock import utc_now
 from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.conftest import POSTGRES_ADMIN_URL, unique_group
@@ -40,7 +41,7 @@ async def _intact(database_url: str, tmp_path: Path) -> bool:
     engine = make_engine(database_url)
     try:
         report = await verify_chain(SqlChainStore(engine), CheckpointFiles(
-            tmp_path / "checkpoints", tmp_path / "keys" / "signing.pub.pem"))
+            tmp_path / "checkpoints", tmp_path / "keys" / "signing.pub.pem"), clock=utc_now)
     finally:
         await engine.dispose()
     return report.intact
@@ -213,7 +214,7 @@ async def test_a_snapshot_sent_once_is_stored_and_a_decision_without_one_is_reco
         store = SqlChainStore(engine)
         stored = [h async for batch in store.snapshot_batches() for h, _ in batch]
         report = await verify_chain(store, CheckpointFiles(
-            tmp_path / "checkpoints", tmp_path / "keys" / "signing.pub.pem"))
+            tmp_path / "checkpoints", tmp_path / "keys" / "signing.pub.pem"), clock=utc_now)
     finally:
         await engine.dispose()
     assert stored == [sent.snapshot_hash]

@@ -223,6 +223,20 @@ async def test_records_stamped_backwards_or_in_the_future_are_flagged() -> None:
     assert "time-future" in kinds(await verified(store, archive))
 
 
+async def test_without_expectations_the_given_clock_is_the_verifiers_now() -> None:
+    store, archive = await filled(4)
+    store.records[3]["recorded_at"] = NOW + timedelta(days=2)
+    assert "time-future" in kinds(await verify_chain(store, archive, clock=lambda: NOW))
+    later = NOW + timedelta(days=3)
+    assert "time-future" not in kinds(await verify_chain(store, archive, clock=lambda: later))
+
+
+async def test_verify_refuses_to_run_with_neither_expectations_nor_a_clock() -> None:
+    store, archive = await filled(2)
+    with pytest.raises(ValueError, match="clock"):
+        await verify_chain(store, archive)
+
+
 async def test_a_rejected_checkpoint_file_makes_the_chain_not_intact() -> None:
     store, archive = await filled(4, checkpoint_every=4)
     archive.rejected.append(RejectedCheckpoint("checkpoint-000000000009.json",
