@@ -12,13 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import structlog
-
 from services.evaluator.core.ports import OutgoingEvent, UnitOfWork
 from services.evaluator.core.screening import Screening, ScreeningContext
 from shared.contracts.events import PatientMerged, PatientUpdated
 
-log = structlog.get_logger(__name__)
 PatientEvent = PatientUpdated | PatientMerged
 
 
@@ -45,15 +42,13 @@ async def apply_patient_events(
     await screening.load({key for e in events for key in _keys(e)},
                          [str(e.event_id) for e in events])
     for index, event in enumerate(events):
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(event.event_id), patient_key=event.patient_key
-        ):
+        with context.telemetry.handling(event.event_id, event.patient_key):
             try:
                 staged = (screening.apply_merge(event, trials, now)
                           if isinstance(event, PatientMerged)
                           else screening.apply_event(event, trials, now))
             except Exception as error:  # in-memory only: nothing of it was kept
-                log.exception("patient event dead-lettered")
+                context.telemetry.event_dead_lettered(error)
                 outcome.rejected.append(
                     (index, f"evaluation failed: {type(error).__name__}: {error}"))
                 continue

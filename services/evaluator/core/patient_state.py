@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-import structlog
+from typing import TYPE_CHECKING
 
 from shared.clinical.facts import ClinicalFact, PatientFacts
 
-log = structlog.get_logger(__name__)
+if TYPE_CHECKING:  # ports imports PatientState from here
+    from services.evaluator.core.ports import EvaluatorTelemetry
 
 # How far ahead of this process's clock an earlier as-of may lie and still be followed: clock
 # differences between evaluator replicas (NTP keeps them within milliseconds).
@@ -31,7 +31,8 @@ def ordered(facts: tuple[ClinicalFact, ...]) -> tuple[ClinicalFact, ...]:
     return tuple(sorted(facts, key=lambda f: f.fact_id))
 
 
-def evaluation_instant(wanted: datetime, last_as_of: datetime | None, now: datetime) -> datetime:
+def evaluation_instant(wanted: datetime, last_as_of: datetime | None, now: datetime,
+                       telemetry: EvaluatorTelemetry | None = None) -> datetime:
     """The as-of instant of a screening: ``wanted`` (now for an event or an amendment, the due
     time for a timer), or the patient's previous as-of when that is later, so that a small clock
     difference between replicas does not make a patient's decisions go backwards.
@@ -39,12 +40,12 @@ def evaluation_instant(wanted: datetime, last_as_of: datetime | None, now: datet
     Never beyond ``now + FUTURE_TOLERANCE``: a previous as-of further ahead was stamped while
     the wall clock was stepped forward and has since been corrected. Following it would stamp
     every later decision of this patient in the future too (and audit's status "as of now"
-    would skip them); such a previous instant is ignored, and logged.
+    would skip them); such a previous instant is ignored, and reported to ``telemetry``.
     """
     if last_as_of is None or last_as_of <= wanted:
         return min(wanted, now + FUTURE_TOLERANCE)
     if last_as_of <= now + FUTURE_TOLERANCE:
         return last_as_of
-    log.warning("previous evaluation lies in the future; the wall clock was stepped back",
-                ahead_s=round((last_as_of - now).total_seconds(), 3))
+    if telemetry is not None:
+        telemetry.clock_stepped_back(round((last_as_of - now).total_seconds(), 3))
     return min(wanted, now + FUTURE_TOLERANCE)

@@ -8,10 +8,12 @@ the core on in-memory fakes of them (``tests/unit/evaluator/fakes.py``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
+from uuid import UUID
 
 from services.evaluator.core.patient_state import PatientState
 from shared.clinical.facts import ClinicalFact, PatientFacts
@@ -20,6 +22,44 @@ from shared.eligibility.decision import Decision, Status, TrialRef
 
 PairKey = tuple[str, str]  # (patient key, trial id)
 OutgoingEvent = DecisionMade | EligibilityAlert | PatientSnapshot
+
+
+class EvaluatorTelemetry(Protocol):
+    """What the screening core reports as it works (metrics and log lines,
+    ``adapters.telemetry``); never PHI beyond the surrogate patient key."""
+
+    def handling(self, event_id: UUID, patient_key: str) -> AbstractContextManager[object]:
+        """Whatever is reported inside this block is about that patient event."""
+        ...
+
+    def event_dead_lettered(self, error: BaseException) -> None:
+        """The event being handled could not be applied; it goes to the dead-letter topic."""
+
+    def engine_failed(self, trial: TrialRef, error: BaseException) -> None:
+        """The criteria engine raised on ``trial``; the decision is undetermined."""
+
+    def clock_stepped_back(self, ahead_s: float) -> None:
+        """A patient's previous evaluation lies ``ahead_s`` seconds after now (the wall clock
+        was stepped back); it is ignored (``patient_state.evaluation_instant``)."""
+
+
+class Unobserved:
+    """``EvaluatorTelemetry`` that reports nothing (unit tests, tools)."""
+
+    def handling(self, event_id: UUID, patient_key: str) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def event_dead_lettered(self, error: BaseException) -> None:
+        return None
+
+    def engine_failed(self, trial: TrialRef, error: BaseException) -> None:
+        return None
+
+    def clock_stepped_back(self, ahead_s: float) -> None:
+        return None
+
+
+UNOBSERVED = Unobserved()
 
 
 class Screener(Protocol):

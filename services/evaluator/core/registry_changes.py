@@ -30,7 +30,7 @@ async def rescreen_patients(
         if screening.survivor_of(key) != key:
             continue
         state = screening.state(key)
-        as_of = evaluation_instant(now, state.last_as_of, now)
+        as_of = evaluation_instant(now, state.last_as_of, now, context.telemetry)
         screening.screen(state, [change.trial], Trigger(as_of, cause, cause, change), now)
     return await screening.flush()
 

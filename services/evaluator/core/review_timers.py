@@ -39,7 +39,7 @@ async def fire_due_timers(
         state = screening.state(key)
         # The timer's own instant, so the decision says when eligibility began; never before
         # an instant already decided for this patient (unless that one lies in the future).
-        as_of = evaluation_instant(due_at, state.last_as_of, now)
+        as_of = evaluation_instant(due_at, state.last_as_of, now, context.telemetry)
         firing = decisions.timer_firing_id(key, trial_id, due_at)
         screening.screen(state, [trial], Trigger(as_of=as_of, correlation_id=firing), now)
     await uow.timers.save(dropped)

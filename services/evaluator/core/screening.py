@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from uuid import UUID
 
-import structlog
-
 from services.evaluator.core import decisions
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.patient_state import PatientState, evaluation_instant, ordered
 from services.evaluator.core.ports import (
+    UNOBSERVED,
     CurrentStatus,
+    EvaluatorTelemetry,
     Merge,
     OutgoingEvent,
     PairKey,
@@ -45,28 +45,22 @@ from shared.contracts.events import (
 from shared.eligibility.decision import Decision, Status, TrialRef
 from shared.eligibility.readable import headline
 
-log = structlog.get_logger(__name__)
-
 
 def _no_labels(trial: TrialRef) -> Mapping[str, str]:
     return {}
-
-
-def _not_counted(trial: TrialRef, error: BaseException) -> None:
-    return None
 
 
 @dataclass(frozen=True, slots=True)
 class ScreeningContext:
     """What screening needs besides the stores: the engine behind its port, the clock, the
     site's zone (dates in alert headlines), the clinical names of a trial's codes (for
-    headlines), and who counts engine failures."""
+    headlines), and what it reports (dead-lettered events, engine failures, clock steps)."""
 
     screener: Screener
     clock: Clock
     zone: tzinfo = UTC
     labels_of: Callable[[TrialRef], Mapping[str, str]] = _no_labels
-    on_engine_failure: Callable[[TrialRef, BaseException], None] = _not_counted
+    telemetry: EvaluatorTelemetry = UNOBSERVED
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +252,7 @@ class Screening:
             return []
         patient_key = self.survivor_of(event.patient_key)  # a merged record's data follows it
         state = self._states[patient_key]
-        as_of = evaluation_instant(now, state.last_as_of, now)
+        as_of = evaluation_instant(now, state.last_as_of, now, self._context.telemetry)
         change = PatientUpdate(source_system=event.source, demographics=event.demographics,
                                facts=event.facts)
         merged = apply_update(state.facts, change)
@@ -362,12 +356,11 @@ class Screening:
 
     def _evaluate(self, trial: TrialRef, state: PatientState, as_of: datetime) -> Decision:
         """An engine failure on one patient must not lose their update nor block other trials:
-        the decision is undetermined (never eligible), and the failure is logged and counted."""
+        the decision is undetermined (never eligible), and the failure is reported."""
         try:
             return self._context.screener.evaluate(trial, state.facts, as_of, state.patient_key)
         except Exception as error:
-            self._context.on_engine_failure(trial, error)
-            log.exception("criteria engine failed", trial=trial.id, version=trial.version)
+            self._context.telemetry.engine_failed(trial, error)
             return decisions.engine_failed(trial, as_of, error)
 
     @staticmethod

@@ -8,10 +8,12 @@ has not ended. ``next_review_at`` is the earliest future instant either could ch
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
+from uuid import UUID
 
 from services.evaluator.core.patient_state import PatientState
 from services.evaluator.core.ports import (
@@ -302,3 +304,31 @@ class FixedClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+class RecordingTelemetry:
+    """``EvaluatorTelemetry`` that keeps what the core reported, each with the patient event
+    being handled when it was reported (None outside an event)."""
+
+    def __init__(self) -> None:
+        self.handling_now: tuple[UUID, str] | None = None
+        self.dead_lettered: list[tuple[tuple[UUID, str] | None, BaseException]] = []
+        self.engine_failures: list[tuple[tuple[UUID, str] | None, TrialRef]] = []
+        self.clock_steps: list[float] = []
+
+    @contextmanager
+    def handling(self, event_id: UUID, patient_key: str) -> Iterator[None]:
+        outer, self.handling_now = self.handling_now, (event_id, patient_key)
+        try:
+            yield
+        finally:
+            self.handling_now = outer
+
+    def event_dead_lettered(self, error: BaseException) -> None:
+        self.dead_lettered.append((self.handling_now, error))
+
+    def engine_failed(self, trial: TrialRef, error: BaseException) -> None:
+        self.engine_failures.append((self.handling_now, trial))
+
+    def clock_stepped_back(self, ahead_s: float) -> None:
+        self.clock_steps.append(ahead_s)

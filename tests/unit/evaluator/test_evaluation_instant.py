@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.evaluator.core.patient_state import FUTURE_TOLERANCE, evaluation_instant
+from tests.unit.evaluator.fakes import RecordingTelemetry
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -21,7 +22,9 @@ def test_a_previous_as_of_a_moment_ahead_is_kept_so_decisions_do_not_go_backward
 
 def test_a_previous_as_of_two_days_ahead_from_a_stepped_clock_is_not_followed() -> None:
     stepped = NOW + timedelta(days=2)
-    assert evaluation_instant(NOW, stepped, NOW) == NOW
+    telemetry = RecordingTelemetry()
+    assert evaluation_instant(NOW, stepped, NOW, telemetry) == NOW
+    assert telemetry.clock_steps == [172800.0]
 
 
 def test_a_timer_is_as_of_its_due_time_and_never_beyond_now() -> None:

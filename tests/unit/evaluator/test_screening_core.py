@@ -39,6 +39,7 @@ from tests.unit.evaluator.fakes import (
     FakeStore,
     FixedClock,
     OneLabScreener,
+    RecordingTelemetry,
     drug_fact,
     lab_fact,
     patient_updated,
@@ -57,9 +58,8 @@ class Evaluator:
         self.store.data.active = trials
         self.clock = FixedClock(NOW)
         self.screener = OneLabScreener(trials)
-        self.failures: list[TrialRef] = []
-        self.context = ScreeningContext(
-            self.screener, self.clock, on_engine_failure=lambda t, _e: self.failures.append(t))
+        self.telemetry = RecordingTelemetry()
+        self.context = ScreeningContext(self.screener, self.clock, telemetry=self.telemetry)
 
     async def apply(self, *events: PatientUpdated | PatientMerged) -> EventsApplied:
         async with self.store.unit_of_work() as uow:
@@ -297,16 +297,20 @@ class PoisonedScreener(OneLabScreener):
 async def test_an_event_whose_screening_raises_is_rejected_and_the_rest_of_the_batch_commits(
 ) -> None:
     evaluator = Evaluator()
-    evaluator.context = ScreeningContext(PoisonedScreener(), evaluator.clock)
+    evaluator.context = ScreeningContext(PoisonedScreener(), evaluator.clock,
+                                         telemetry=evaluator.telemetry)
+    poison = patient_updated("pk-poison", (lab_fact(150, NOW, "poison"),), NOW)
     outcome = await evaluator.apply(
-        patient_updated("pk-poison", (lab_fact(150, NOW, "poison"),), NOW),
-        patient_updated("pk-good", (lab_fact(150, NOW - timedelta(hours=1)),), NOW))
+        poison, patient_updated("pk-good", (lab_fact(150, NOW - timedelta(hours=1)),), NOW))
 
     assert [index for index, _ in outcome.rejected] == [0]
     assert "RuntimeError" in outcome.rejected[0][1]
     assert outcome.applied == 1
     assert {d.patient_key for d in decisions_in(evaluator.published)} == {"pk-good"}
     assert "pk-poison" not in evaluator.store.data.states  # nothing of it was kept
+    [(about, error)] = evaluator.telemetry.dead_lettered
+    assert about == (poison.event_id, "pk-poison")
+    assert isinstance(error, RuntimeError)
 
 
 async def test_an_engine_failure_is_undetermined_and_counted_and_the_update_is_kept() -> None:
@@ -321,14 +325,14 @@ async def test_an_engine_failure_is_undetermined_and_counted_and_the_update_is_k
         return original(trial, facts, as_of, patient_key)
 
     evaluator.screener.evaluate = evaluate  # type: ignore[method-assign]
-    outcome = await evaluator.apply(patient_updated(
-        PATIENT, (lab_fact(150, NOW - timedelta(hours=1)),), NOW))
+    event = patient_updated(PATIENT, (lab_fact(150, NOW - timedelta(hours=1)),), NOW)
+    outcome = await evaluator.apply(event)
 
     by_trial = {d.decision.trial.id: d.decision for d in decisions_in(outcome.staged)}
     assert by_trial[TEST_TRIAL.id].status is Status.ELIGIBLE
     assert by_trial[SECOND_TRIAL.id].status is Status.UNDETERMINED
     assert by_trial[SECOND_TRIAL.id].engine_version == "engine-error"
-    assert evaluator.failures == [SECOND_TRIAL]
+    assert evaluator.telemetry.engine_failures == [((event.event_id, PATIENT), SECOND_TRIAL)]
     assert evaluator.store.data.states[PATIENT].version == 1
 
 

@@ -16,7 +16,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters import webhooks
-from services.evaluator.adapters.metrics import ENGINE_FAILURES
 from services.evaluator.adapters.outbox import messages_of, stage
 from services.evaluator.adapters.patient_cache import PatientCache
 from services.evaluator.adapters.sql import trial_registry
@@ -33,6 +32,7 @@ from services.evaluator.adapters.sql.tables import (
     webhook,
     webhook_delivery,
 )
+from services.evaluator.adapters.telemetry import MetricsAndLogs
 from services.evaluator.adapters.trial_text import trial_text
 from services.evaluator.core import decisions
 from services.evaluator.core.clock import Clock
@@ -53,9 +53,9 @@ from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 
 def screening_context(screener: Screener, clock: Clock, zone: tzinfo = UTC) -> ScreeningContext:
     """The core's context as the service runs it: headlines name codes by their clinical
-    names, and engine failures are counted (``evaluator_engine_failures_total``)."""
+    names, and what the core reports is counted and logged (``adapters.telemetry``)."""
     return ScreeningContext(screener, clock, zone, labels_of=lambda t: trial_text(t).labels,
-                            on_engine_failure=lambda _trial, _error: ENGINE_FAILURES.inc())
+                            telemetry=MetricsAndLogs())
 
 
 class SqlPatientRepository:
