@@ -169,6 +169,19 @@ class EvaluatorSettings(ServiceSettings):
     def webhook_key_path(self) -> Path:
         return self.webhook_key_file or self.signing_key_path().with_name("evaluator-webhook-key")
 
+    # What an operator tunes for memory and latency (docs/evaluator.md, "Operations"). The
+    # patients whose facts and parsed decisions are kept between batches (~130 KiB each with 3
+    # trials; 0 keeps none) and whose criteria-engine state is kept for incremental evaluation
+    # (~200 KiB each with 3 trials; 0 keeps none): benchmarks/bench_screening.py.
+    patient_cache_size: int = Field(default=2_000, ge=0)
+    engine_state_cache_size: int = Field(default=1_000, ge=0)
+    # Patient events applied per transaction and offset commit, and how long a fetch waits for
+    # them (Tansu answers only when the wait expires: it bounds event-to-decision latency).
+    batch_size: int = Field(default=200, ge=1)
+    fetch_max_wait_ms: int = Field(default=20, ge=0)
+    # Alerts held for each live coordinator page (server-sent events) before the oldest drop.
+    alert_queue_size: int = Field(default=1_000, ge=1)
+
 
 class AuditSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="AUDIT_")

@@ -56,10 +56,6 @@ from shared.version import VERSION
 log = structlog.get_logger(__name__)
 
 SERVICE = "evaluator"
-# Events applied per database transaction and offset commit: one fsync and one commit round
-# trip per batch instead of per event. The consumer returns what is there, never waits to fill.
-BATCH_SIZE = 200
-FETCH_MAX_WAIT_MS = 20
 
 
 def build_app(
@@ -74,7 +70,8 @@ def build_app(
     immediate_sqlite_transactions(engine)
     sessions = make_sessionmaker(engine)
     broker: KafkaBroker = make_broker(kafka, client_id=f"trialwatch-{SERVICE}")
-    chosen = screener or default_screener(settings.trials_dir or TRIALS_DIR)
+    chosen = screener or default_screener(settings.trials_dir or TRIALS_DIR,
+                                          settings.engine_state_cache_size)
     trials_dir = chosen.trials_dir if isinstance(chosen, CriteriaEngineScreener) else None
     # Every decision and coordinator action leaves signed: audit refuses them otherwise.
     signer = EventSigner.from_file(settings.signing_key_path())
@@ -87,17 +84,19 @@ def build_app(
     zone = ZoneInfo(settings.site_timezone)
     context = screening_context(chosen, clock, zone)
 
-    patients = PatientCache()  # this process's patients, between batches
+    patients = PatientCache(settings.patient_cache_size)  # this process's, between batches
 
     def unit_of_work() -> SqlUnitOfWork:
         return SqlUnitOfWork(sessions, chosen, clock, patients)
 
     handler = PatientEventHandler(unit_of_work, context, sender, DeadLetters(broker, SERVICE))
-    # Tansu answers a fetch only when its wait expires, not when data arrives: a short wait
-    # bounds the event-to-decision latency (Apache Kafka answers at once either way).
+    # Events applied per database transaction and offset commit: one fsync and one commit round
+    # trip per batch instead of per event; the consumer returns what is there, never waits to
+    # fill. Tansu answers a fetch only when its wait expires, not when data arrives: a short
+    # wait bounds the event-to-decision latency (Apache Kafka answers at once either way).
     subscribe(broker, kafka, EVALUATOR_PATIENT_EVENTS, handler, group_id=settings.group_id,
-              max_records=BATCH_SIZE, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
-    alerts = AlertStream()
+              max_records=settings.batch_size, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    alerts = AlertStream(settings.alert_queue_size)
 
     async def broker_ready() -> None:
         if not await broker.ping(2):

@@ -145,10 +145,12 @@ class CriteriaEngineScreener:
         return True
 
 
-def default_screener(trials_dir: Path | None = None) -> CriteriaEngineScreener:
-    """The criteria engine with the trials of ``trials_dir`` (the shipped examples by default);
+def default_screener(trials_dir: Path | None = None,
+                     max_patients: int = DEFAULT_PATIENTS) -> CriteriaEngineScreener:
+    """The criteria engine with the trials of ``trials_dir`` (the shipped examples by default),
+    keeping the engine state of ``max_patients`` patients (``EVALUATOR_ENGINE_STATE_CACHE_SIZE``);
     raises (the service does not start) if it cannot load them."""
-    return CriteriaEngineScreener(trials_dir or TRIALS_DIR)
+    return CriteriaEngineScreener(trials_dir or TRIALS_DIR, max_patients)
 
 
 def trial_dir_file(directory: Path, trial_id: str, version: str) -> Path:
