@@ -23,6 +23,7 @@ from services.evaluator.adapters.messaging import PatientEventHandler
 from services.evaluator.adapters.outbox import EvaluatorOutbox
 from services.evaluator.adapters.patient_cache import PatientCache
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
+from services.evaluator.adapters.sql.patient_queries import SqlPatientStatusQueries
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.adapters.sql.tables import write_probe
 from services.evaluator.adapters.sql.trial_registry import active_trials
@@ -166,7 +167,8 @@ def build_app(
     pages.mount(app, sessions, alerts, chosen, sender, clock, zone=settings.site_timezone,
                 ttl_s=settings.session_ttl_s, intake_url=settings.intake_url)
     verifier = cds_hooks.JwtVerifier(cds_hooks.trusted_issuers(settings.cds_issuers))
-    app.include_router(cds_hooks.router(sessions, verifier, settings.intake_url,
+    app.include_router(cds_hooks.router(SqlPatientStatusQueries(sessions), verifier,
+                                        settings.intake_url,
                                         settings.cds_intake_token, settings.public_url,
                                         chosen, clock, settings.site_timezone))
     return app

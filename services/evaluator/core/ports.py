@@ -115,6 +115,40 @@ class PatientRecords:
 
 
 @dataclass(frozen=True, slots=True)
+class TrialStanding:
+    """A patient's current result for one trial: its status, how many criteria are still
+    unknown, and the decision behind it (None: no decision kept for it)."""
+
+    trial_id: str
+    status: Status
+    unknown_criteria: int
+    decision: Decision | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenedPatient:
+    """The key a patient's data lives under (the survivor of a merge), their facts, and each
+    trial's current (trial version, status, criteria still unknown), by trial id."""
+
+    patient_key: str
+    facts: PatientFacts
+    current: list[tuple[TrialRef, Status, int]]
+
+
+class PatientStatusQueries(Protocol):
+    """The read side of screening, for the EHR's hooks and the coordinator app: what the
+    evaluator currently holds about one patient, read in one transaction."""
+
+    async def standings(self, patient_key: str) -> list[TrialStanding]:
+        """The current result per trial stored under ``patient_key`` itself, by trial id."""
+        ...
+
+    async def screened_patient(self, patient_key: str) -> ScreenedPatient:
+        """The patient behind ``patient_key``, following a merge to its survivor."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessedEvent:
     event_id: str
     patient_key: str

@@ -42,20 +42,12 @@ import jwt
 import structlog
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator.adapters.sql.tables import (
-    patient_fact,
-    patient_merge,
-    patient_state,
-    trial_status,
-)
 from services.evaluator.adapters.trial_text import trial_text
 from services.evaluator.core.clock import Clock
-from services.evaluator.core.ports import Screener
+from services.evaluator.core.ports import PatientStatusQueries, Screener, TrialStanding
 from shared.clinical.errors import InvalidInput
-from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, ReadingNote
+from shared.clinical.facts import ClinicalFact, PatientFacts, ReadingNote
 from shared.clinical.fhir import normalise_fhir
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 from shared.eligibility.readable import evidence_phrase, needs
@@ -240,7 +232,7 @@ def order_warnings(
     return warnings
 
 
-def router(sessions: async_sessionmaker[AsyncSession], verifier: JwtVerifier, intake_url: str,
+def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: str,
            intake_token: str, public_url: str, screener: Screener, clock: Clock,
            zone: str = "UTC") -> APIRouter:
     """The discovery endpoint and both hooks; ``zone`` is the site's (dates on cards)."""
@@ -298,9 +290,10 @@ def router(sessions: async_sessionmaker[AsyncSession], verifier: JwtVerifier, in
                                  "order-select")
         if key is None:
             return {"cards": []}
-        async with sessions() as session:
-            key, facts, current = await _patient(session, key)
-        warnings = order_warnings(screener.evaluate, current, facts, orders, now, site_zone)
+        patient = await patients.screened_patient(key)
+        warnings = order_warnings(screener.evaluate, patient.current, patient.facts, orders, now,
+                                  site_zone)
+        key = patient.patient_key
         return {"cards": [_warning_card(w, f"{base}/ui/patients/{key}/trials/{w.trial.id}", now)
                           for w in warnings]}
 
@@ -312,39 +305,12 @@ def router(sessions: async_sessionmaker[AsyncSession], verifier: JwtVerifier, in
         key = await _patient_key(intake_url, intake_token, issuer, body.context.patientId)
         if key is None:
             return {"cards": []}
-        async with sessions() as session:
-            rows = (await session.execute(
-                select(trial_status.c.trial_id, trial_status.c.status,
-                       trial_status.c.unknown_criteria, trial_status.c.decision)
-                .where(trial_status.c.patient_key == key)
-                .order_by(trial_status.c.trial_id))).all()
+        rows = await patients.standings(key)
         cards = [card for r in rows
                  if (card := _card(r, f"{base}/ui/patients/{key}/trials/{r.trial_id}"))]
         return {"cards": cards}
 
     return api
-
-
-async def _patient(
-    session: AsyncSession, key: str,
-) -> tuple[str, PatientFacts, list[tuple[TrialRef, Status, int]]]:
-    """The key the patient's data lives under (the survivor of a merge), their facts, and each
-    trial's current (trial version, status, criteria still unknown)."""
-    survivor = (await session.execute(select(patient_merge.c.surviving_key).where(
-        patient_merge.c.merged_key == key))).scalar_one_or_none()
-    key = survivor or key
-    state = (await session.execute(select(patient_state.c.demographics).where(
-        patient_state.c.patient_key == key))).scalar_one_or_none()
-    facts = tuple(ClinicalFact.model_validate(f) for f in (await session.execute(
-        select(patient_fact.c.fact).where(patient_fact.c.patient_key == key))).scalars())
-    rows = (await session.execute(
-        select(trial_status.c.trial_id, trial_status.c.trial_version, trial_status.c.status,
-               trial_status.c.unknown_criteria)
-        .where(trial_status.c.patient_key == key).order_by(trial_status.c.trial_id))).all()
-    demographics = Demographics.model_validate(state) if state is not None else Demographics()
-    return key, PatientFacts(demographics=demographics, facts=facts), [
-        (TrialRef(id=r.trial_id, version=r.trial_version), Status(r.status), r.unknown_criteria)
-        for r in rows]
 
 
 def _warning_card(warning: OrderWarning, link: str, now: datetime) -> dict[str, Any]:
@@ -380,11 +346,11 @@ async def _patient_key(intake_url: str, token: str, issuer: TrustedIssuer,
     return str(answer.json()["patient_key"])
 
 
-def _card(row: Any, link: str) -> dict[str, Any] | None:
+def _card(row: TrialStanding, link: str) -> dict[str, Any] | None:
     """An "info" card for an eligible or nearly eligible patient; None for anything else."""
     if row.decision is None:
         return None
-    decision = Decision.model_validate(row.decision)
+    decision = row.decision
     title = trial_text(decision.trial).title
     if decision.status is Status.ELIGIBLE:
         summary = f"Eligible for trial {row.trial_id}"
