@@ -37,6 +37,7 @@ from services.audit.core.audit_record import GENESIS_HASH, build_record
 from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.audit.core.verify import verify
+from shared.infra.clock import utc_now
 from shared.infra.migrations import upgrade
 from shared.infra.signing import TrustedKeys
 from shared.infra.sql_engine import make_engine
@@ -75,7 +76,7 @@ async def bench(database_url: str, count: int, label: str) -> None:
             writer = CheckpointWriter(store, key, archive, lambda: datetime.now(UTC))
             await writer.write_if_advanced()
             started = time.perf_counter()
-            full = await verify(store, archive, None, decision_keys)
+            full = await verify(store, archive, None, decision_keys, clock=utc_now)
             verify_s = time.perf_counter() - started
             report = full.report
             if not report.intact or report.records_checked != count:
@@ -87,7 +88,7 @@ async def bench(database_url: str, count: int, label: str) -> None:
             await writer.write_if_advanced()
             started = time.perf_counter()
             resumed = await verify(store, archive, None, decision_keys,
-                                   resume=full.verified_through)
+                                   resume=full.verified_through, clock=utc_now)
             incremental_s = time.perf_counter() - started
             if not resumed.report.intact or resumed.resumed_at != count:
                 raise SystemExit(f"incremental verification failed: {resumed.report.summary}")
