@@ -23,6 +23,7 @@ from shared.clinical.facts import (
     Provenance,
     Quantity,
 )
+from shared.clinical.hl7v2 import parse_hl7v2
 from shared.contracts.events import (
     DecisionMade,
     EligibilityAlert,
@@ -402,3 +403,57 @@ async def test_a_trial_no_longer_active_gets_no_decision_from_new_events() -> No
         PATIENT, (lab_fact(150, NOW - timedelta(hours=1)),), NOW))
 
     assert [d.decision.trial for d in decisions_in(outcome.staged)] == [SECOND_TRIAL]
+
+
+async def test_an_eligible_record_merged_into_a_new_key_is_closed_and_the_survivor_alerted(
+) -> None:
+    evaluator = Evaluator()
+    first = await evaluator.apply(patient_updated(
+        "pk-old", (lab_fact(150, NOW - timedelta(hours=1), "old-lab"),), NOW))
+    [eligible] = decisions_in(first.staged)
+    merge = await evaluator.apply(merged("pk-new", "pk-old"))  # a survivor never seen before
+
+    alerts = alerts_in(evaluator.published)
+    assert sorted((a.patient_key, a.alert) for a in alerts) == sorted([
+        ("pk-old", "newly-eligible"), ("pk-old", "closed"), ("pk-new", "newly-eligible")])
+    [closed] = [a for a in alerts if a.alert == "closed"]
+    assert closed.reasons == ("record merged into pk-new: screened as that patient from now on",)
+    assert closed.decision_id == eligible.decision_id
+    assert [d.patient_key for d in decisions_in(merge.staged)] == ["pk-new"]
+
+
+# HL7 v2.5.1 table 0085 (OBX-11): C replaces the F result of the same observation, and the F
+# re-sent afterwards (a replayed interface queue) does not undo the correction.
+_OBSERVED = NOW - timedelta(days=1)
+
+
+def _oru(control: str, sent: datetime, value: str, status: str) -> str:
+    when = _OBSERVED.strftime("%Y%m%d%H%M%S+0000")
+    return "\r".join([
+        f"MSH|^~\\&|LIS|CITY-LAB|TW|TW|{sent.strftime('%Y%m%d%H%M%S+0000')}||ORU^R01^ORU_R01|"
+        f"{control}|P|2.5.1",
+        "PID|1||MRN-7^^^CITY^MR||Roe^Jane||19900101|F",
+        f"OBR|1|PLC-1|FIL-1|lab-panel^Test panel^urn:trialwatch:test|||{when}",
+        f"OBX|1|NM|lab^Test lab^urn:trialwatch:test||{value}|1||||{status}|||{when}",
+    ]) + "\r"
+
+
+def _hl7_event(message: str) -> PatientUpdated:
+    (update,) = parse_hl7v2(message)
+    return patient_updated(PATIENT, update.facts, NOW)
+
+
+async def test_a_corrected_result_replaces_the_final_one_and_a_late_resend_does_not_undo_it(
+) -> None:
+    evaluator = Evaluator()
+    final = _oru("M-1", NOW - timedelta(hours=2), "150", "F")
+    corrected = _oru("M-2", NOW - timedelta(hours=1), "15", "C")
+    await evaluator.apply(_hl7_event(final))
+    await evaluator.apply(_hl7_event(corrected))
+    resent = await evaluator.apply(_hl7_event(final))
+
+    reasons = [d.decision.criteria[0].reason for d in decisions_in(evaluator.published)]
+    assert reasons[:2] == ["test lab 150.0 >= 100.0", "test lab 15.0 < 100.0"]
+    assert all(r == "test lab 15.0 < 100.0" for r in reasons[1:])
+    assert all(d.decision.criteria[0].reason == "test lab 15.0 < 100.0"
+               for d in decisions_in(resent.staged))
