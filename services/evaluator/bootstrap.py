@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -19,9 +20,11 @@ from services.evaluator.adapters.alert_stream import AlertStream, feed_from_topi
 from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener, default_screener
 from services.evaluator.adapters.http import api, cds_hooks, registry_api
 from services.evaluator.adapters.http.ui import pages
+from services.evaluator.adapters.http.ui.sessions import SessionStore
 from services.evaluator.adapters.messaging import PatientEventHandler
 from services.evaluator.adapters.outbox import EvaluatorOutbox
 from services.evaluator.adapters.patient_cache import PatientCache
+from services.evaluator.adapters.sql.coordinator_desk import SqlCoordinatorDesk
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.patient_queries import SqlPatientStatusQueries
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
@@ -164,8 +167,10 @@ def build_app(
 
     app.include_router(api.router(sessions, alerts, clock, known_trials, secret_box,
                                   allow_list_of(settings.webhook_allowed_hosts)))
-    pages.mount(app, sessions, alerts, chosen, sender, clock, zone=settings.site_timezone,
-                ttl_s=settings.session_ttl_s, intake_url=settings.intake_url)
+    pages.mount(app, SqlCoordinatorDesk(sessions, chosen, sender),
+                SessionStore(sessions, timedelta(seconds=settings.session_ttl_s)), alerts, clock,
+                zone=settings.site_timezone, ttl_s=settings.session_ttl_s,
+                intake_url=settings.intake_url)
     verifier = cds_hooks.JwtVerifier(cds_hooks.trusted_issuers(settings.cds_issuers))
     app.include_router(cds_hooks.router(SqlPatientStatusQueries(sessions), verifier,
                                         settings.intake_url,

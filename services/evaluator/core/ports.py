@@ -7,7 +7,7 @@ the core on in-memory fakes of them (``tests/unit/evaluator/fakes.py``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,9 +15,15 @@ from types import TracebackType
 from typing import Protocol
 from uuid import UUID
 
+from services.evaluator.core.coordination import AlertRow, PairView, WorklistEntry
 from services.evaluator.core.patient_state import PatientState
 from shared.clinical.facts import ClinicalFact, PatientFacts
-from shared.contracts.events import DecisionMade, EligibilityAlert, PatientSnapshot
+from shared.contracts.events import (
+    CoordinatorActionKind,
+    DecisionMade,
+    EligibilityAlert,
+    PatientSnapshot,
+)
 from shared.eligibility.decision import Decision, Status, TrialRef
 
 PairKey = tuple[str, str]  # (patient key, trial id)
@@ -145,6 +151,48 @@ class PatientStatusQueries(Protocol):
 
     async def screened_patient(self, patient_key: str) -> ScreenedPatient:
         """The patient behind ``patient_key``, following a merge to its survivor."""
+        ...
+
+
+class CoordinatorDesk(Protocol):
+    """What the coordinator app reads and records. Each action is stored with its
+    ``CoordinatorActed`` event in one transaction and published once committed."""
+
+    async def active_trials(self) -> tuple[TrialRef, ...]:
+        """The trial versions screened now (the registry's active ones)."""
+        ...
+
+    async def alerts(self, trial_id: str | None) -> list[AlertRow]:
+        """Newest first; one trial's or every trial's."""
+        ...
+
+    async def worklist(self, trial_id: str, limit: int) -> list[WorklistEntry]:
+        """Patients undetermined for the trial, closest to eligible first."""
+        ...
+
+    async def survivor(self, patient_key: str) -> str:
+        """The key this patient's record lives under now (itself, or its merge survivor)."""
+        ...
+
+    async def pair_view(self, patient_key: str, trial_id: str) -> PairView | None:
+        """None when the patient was never screened for the trial."""
+        ...
+
+    async def acknowledge(self, alert_id: str, actor: str, now: datetime,
+                          may_see_trial: Callable[[str], bool]) -> bool:
+        """Record the acknowledgement of an alert of a trial ``may_see_trial`` allows; False
+        (nothing recorded) when there is no such alert for this actor."""
+        ...
+
+    async def act(self, patient_key: str, trial_id: str, action: CoordinatorActionKind,
+                  actor: str, now: datetime, reason: str | None) -> bool:
+        """Record an action on a screened patient; False (nothing recorded) when the patient
+        was never screened for the trial."""
+        ...
+
+    async def reidentified(self, patient_key: str, trial_id: str, actor: str, now: datetime,
+                           reason: str) -> PairView | None:
+        """Record that the actor saw the patient's identity; the pair as it is now."""
         ...
 
 

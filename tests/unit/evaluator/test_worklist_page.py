@@ -10,7 +10,8 @@ from types import SimpleNamespace
 
 from jinja2 import Environment, FileSystemLoader
 
-from services.evaluator.adapters.sql.worklist import WorklistEntry
+from services.evaluator.adapters.http.ui.views import worklist_views
+from services.evaluator.core.coordination import WorklistEntry
 from shared.eligibility.readable import Need
 
 TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "adapters" / "http"
@@ -72,3 +73,25 @@ def test_the_count_is_of_items_to_send_not_of_criteria_open() -> None:
     """I6 and I6.1 both wait for one platelet count: one item to send, two criteria open."""
     row = _row(render(entry("pt_one", 1, on_record=30, open_criteria=2)), "pt_one")
     assert '<td class="num" title="2 criteria still open">1</td>' in row
+
+
+class _Desk:
+    """The coordinator app's ``CoordinatorDesk`` port, holding one trial's worklist."""
+
+    def __init__(self, *entries: WorklistEntry) -> None:
+        self.entries = list(entries)
+        self.asked: list[tuple[str, int]] = []
+
+    async def worklist(self, trial_id: str, limit: int) -> list[WorklistEntry]:
+        self.asked.append((trial_id, limit))
+        return self.entries[:limit]
+
+
+async def test_the_worklist_counts_each_needed_item_and_filters_by_one_through_the_port() -> None:
+    desk = _Desk(entry("pt_a", 2, 0), entry("pt_b", 1, 1))
+    rows, items = await worklist_views(desk, "NCT06920433", None)  # type: ignore[arg-type]
+    assert [r.patient_key for r in rows] == ["pt_a", "pt_b"]
+    assert items == [("item 0", 2), ("item 1", 1)]
+    rows, _ = await worklist_views(desk, "NCT06920433", "item 1")  # type: ignore[arg-type]
+    assert [r.patient_key for r in rows] == ["pt_a"]
+    assert desk.asked == [("NCT06920433", 500), ("NCT06920433", 500)]

@@ -5,7 +5,6 @@ message (``coordinator.actions.v1``) in the same transaction, so audit keeps eve
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,53 +19,17 @@ from services.evaluator.adapters.sql.tables import (
     status_change,
     trial_status,
 )
+from services.evaluator.core.coordination import (
+    ActionRow,
+    AlertRow,
+    HistoryRow,
+    PairView,
+)
 from services.evaluator.core.decisions import SOURCE
 from shared.contracts.events import CoordinatorActed, CoordinatorActionKind
 from shared.contracts.topics import COORDINATOR_ACTIONS
 from shared.eligibility.decision import Decision
 from shared.time import as_utc
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRow:
-    alert_id: str
-    patient_key: str
-    trial_id: str
-    kind: str
-    headline: str
-    as_of: datetime
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
-    status: str
-    previous_status: str | None
-    as_of: datetime
-    headline: str
-    trial_version: str
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRow:
-    action: str
-    reason: str | None
-    taken_by: str
-    taken_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PairView:
-    """One patient for one trial: the latest decision, the status history (newest first),
-    the actions taken (newest first) and the alerts raised."""
-
-    patient_key: str
-    trial_id: str
-    decision: Decision | None
-    history: list[HistoryRow]
-    actions: list[ActionRow]
-    alerts: list[AlertRow]
 
 
 def _alert(r: Any) -> AlertRow:

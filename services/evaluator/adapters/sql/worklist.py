@@ -7,31 +7,16 @@ next" list (``needs``), each item with the criteria it unblocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.adapters.sql.tables import patient_fact, trial_status
+from services.evaluator.core.coordination import WorklistEntry
 from shared.eligibility.decision import Decision, Status
 from shared.eligibility.readable import Need, needs
 from shared.time import as_utc
-
-
-@dataclass(frozen=True, slots=True)
-class WorklistEntry:
-    patient_key: str
-    trial_id: str
-    trial_version: str
-    unknown_criteria: int
-    missing: list[str]
-    decision_id: str
-    as_of: datetime
-    needs: tuple[Need, ...] = ()
-    on_record: int = 0  # results and records the decision cites
-    on_file: int = 0  # records kept for the patient, cited or not (too old, not asked for)
-    newest_on_file: datetime | None = None  # the clinical time of the newest of them
 
 
 async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> list[WorklistEntry]:

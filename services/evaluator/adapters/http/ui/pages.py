@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -20,16 +19,13 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters.alert_stream import AlertStream
 from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
 from services.evaluator.adapters.http.ui.views import criterion_views, worklist_views
-from services.evaluator.adapters.outbox import EvaluatorOutbox
-from services.evaluator.adapters.sql import coordination, trial_registry
 from services.evaluator.adapters.trial_text import trial_name, trial_text
 from services.evaluator.core.clock import Clock
-from services.evaluator.core.ports import Screener
+from services.evaluator.core.ports import CoordinatorDesk
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.readable import deceased, human_date, human_time, needs
@@ -52,13 +48,11 @@ class SignInRequired(Exception):
 
 
 def mount(
-    app: Any, sessions: async_sessionmaker[AsyncSession], alerts: AlertStream,
-    screener: Screener, sender: EvaluatorOutbox, clock: Clock, *, zone: str, ttl_s: int,
-    intake_url: str,
+    app: Any, desk: CoordinatorDesk, store: SessionStore, alerts: AlertStream, clock: Clock, *,
+    zone: str, ttl_s: int, intake_url: str,
 ) -> None:
     """Add the app's routes and its static files to ``app`` under ``/ui``."""
     site_zone = ZoneInfo(zone)
-    store = SessionStore(sessions, timedelta(seconds=ttl_s))
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["when"] = lambda instant: human_time(instant, site_zone)
     templates.env.filters["day"] = lambda instant: human_date(instant, site_zone)
@@ -87,8 +81,7 @@ def mount(
 
     async def trials(session: Session) -> tuple[TrialRef, ...]:
         """The active trials this coordinator's token claims (shared.infra.auth)."""
-        async with sessions() as db:
-            active = await trial_registry.active_trials(db, screener)
+        active = await desk.active_trials()
         return tuple(t for t in active if session.principal.may_see_trial(t.id))
 
     async def trial_or_404(session: Session, trial_id: str) -> TrialRef:
@@ -155,8 +148,7 @@ def mount(
         active = await trials(session)
         if trial is not None:
             await trial_or_404(session, trial)
-        async with sessions() as db:
-            rows = await coordination.alerts(db, trial)
+        rows = await desk.alerts(trial)
         rows = [r for r in rows if session.principal.may_see_trial(r.trial_id)]
         return page(request, "alerts.html", session, trials=active, trial=trial, alerts=rows)
 
@@ -171,15 +163,9 @@ def mount(
     async def acknowledge(request: Request, alert_id: str, csrf: Annotated[str, Form()],
                           back: Annotated[str, Form()] = "/ui/alerts") -> Response:
         session = await checked(request, csrf)
-        async with sessions.begin() as db:
-            found = await coordination.find_alert(db, alert_id)
-            if found is None or not session.principal.may_see_trial(found.trial_id):
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
-            message = await coordination.act(
-                db, patient_key=found.patient_key, trial_id=found.trial_id,
-                action="acknowledged", actor=session.principal.client, now=clock(),
-                alert_id=alert_id)
-        await sender.send([message])
+        if not await desk.acknowledge(alert_id, session.principal.client, clock(),
+                                      session.principal.may_see_trial):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         return RedirectResponse(_local(back), status.HTTP_303_SEE_OTHER)
 
     @ui.get("/trials/{trial_id}/worklist", response_class=HTMLResponse)
@@ -187,8 +173,7 @@ def mount(
                             missing: str | None = None) -> HTMLResponse:
         session = await current(request)
         trial = await trial_or_404(session, trial_id)
-        async with sessions() as db:
-            rows, items = await worklist_views(db, trial.id, missing)
+        rows, items = await worklist_views(desk, trial.id, missing)
         return page(request, "worklist.html", session, trials=await trials(session), trial=trial,
                     title=trial_text(trial).title, rows=rows, items=items, missing=missing)
 
@@ -196,12 +181,11 @@ def mount(
     async def patient_page(request: Request, patient_key: str, trial_id: str) -> Response:
         session = await current(request)
         await trial_or_404(session, trial_id)
-        async with sessions() as db:
-            survivor = await coordination.survivor(db, patient_key)
-            if survivor != patient_key:  # merged into another record: its page has it all
-                return RedirectResponse(f"/ui/patients/{survivor}/trials/{trial_id}",
-                                        status.HTTP_303_SEE_OTHER)
-            view = await coordination.pair_view(db, patient_key, trial_id)
+        survivor = await desk.survivor(patient_key)
+        if survivor != patient_key:  # merged into another record: its page has it all
+            return RedirectResponse(f"/ui/patients/{survivor}/trials/{trial_id}",
+                                    status.HTTP_303_SEE_OTHER)
+        view = await desk.pair_view(patient_key, trial_id)
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"{patient_key} has not been screened for {trial_id}")
@@ -224,19 +208,17 @@ def mount(
         if kind == "not-a-candidate" and not reason.strip():
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "say why the patient is not a candidate")
-        async with sessions.begin() as db:
-            pair = await coordination.pair_view(db, patient_key, trial_id)
-            if pair is None:
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
-            if kind in ("contacted", "enrolled") and pair.decision is not None \
-                    and deceased(pair.decision):
-                raise HTTPException(
-                    status.HTTP_409_CONFLICT,
-                    "the patient is recorded as deceased: not contacted or enrolled")
-            message = await coordination.act(
-                db, patient_key=patient_key, trial_id=trial_id, action=kind,
-                actor=session.principal.client, now=clock(), reason=reason.strip() or None)
-        await sender.send([message])
+        pair = await desk.pair_view(patient_key, trial_id)
+        if pair is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
+        if kind in ("contacted", "enrolled") and pair.decision is not None \
+                and deceased(pair.decision):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                "the patient is recorded as deceased: not contacted or enrolled")
+        if not await desk.act(patient_key, trial_id, kind, session.principal.client, clock(),
+                              reason.strip() or None):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
         return RedirectResponse(f"/ui/patients/{patient_key}/trials/{trial_id}",
                                 status.HTTP_303_SEE_OTHER)
 
@@ -253,12 +235,8 @@ def mount(
                                 "state why you need the patient's identity (8 characters or more)")
         identity = await _reidentify(intake_url, session.token, patient_key, trial_id,
                                      reason.strip())
-        async with sessions.begin() as db:
-            message = await coordination.act(
-                db, patient_key=patient_key, trial_id=trial_id, action="reidentified",
-                actor=session.principal.client, now=clock(), reason=reason.strip())
-            view = await coordination.pair_view(db, patient_key, trial_id)
-        await sender.send([message])
+        view = await desk.reidentified(patient_key, trial_id, session.principal.client, clock(),
+                                       reason.strip())
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
         text = trial_text(view.decision.trial)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import tzinfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.evaluator.adapters.sql.worklist import WorklistEntry, worklist
 from services.evaluator.adapters.trial_text import TrialText
+from services.evaluator.core.coordination import WorklistEntry
+from services.evaluator.core.ports import CoordinatorDesk
 from shared.eligibility.decision import Decision
 from shared.eligibility.readable import Need, clean_reason, evidence_phrase, plain_words
 
@@ -44,11 +43,11 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
 
 
 async def worklist_views(
-    session: AsyncSession, trial_id: str, missing: str | None, limit: int = 500,
+    desk: CoordinatorDesk, trial_id: str, missing: str | None, limit: int = 500,
 ) -> tuple[list[WorklistEntry], list[tuple[str, int]]]:
     """The trial's worklist (closest to eligible first), filtered to the patients who need
     ``missing`` when given, and every needed item with how many patients need it."""
-    entries = await worklist(session, trial_id, limit)
+    entries = await desk.worklist(trial_id, limit)
     counts: dict[str, int] = {}
     for entry in entries:
         for need in entry.needs:

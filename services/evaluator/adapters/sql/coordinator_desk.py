@@ -1,0 +1,78 @@
+"""``CoordinatorDesk`` over the evaluator's tables: reads in one transaction each; an action is
+stored with its outbox message in one transaction, then sent (``adapters.outbox``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.evaluator.adapters.outbox import EvaluatorOutbox
+from services.evaluator.adapters.sql import coordination, trial_registry
+from services.evaluator.adapters.sql.worklist import worklist
+from services.evaluator.core.coordination import AlertRow, PairView, WorklistEntry
+from services.evaluator.core.ports import Screener
+from shared.contracts.events import CoordinatorActionKind
+from shared.eligibility.decision import TrialRef
+
+
+class SqlCoordinatorDesk:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], screener: Screener,
+                 sender: EvaluatorOutbox) -> None:
+        self._sessions = sessions
+        self._screener = screener
+        self._sender = sender
+
+    async def active_trials(self) -> tuple[TrialRef, ...]:
+        async with self._sessions() as db:
+            return await trial_registry.active_trials(db, self._screener)
+
+    async def alerts(self, trial_id: str | None) -> list[AlertRow]:
+        async with self._sessions() as db:
+            return await coordination.alerts(db, trial_id)
+
+    async def worklist(self, trial_id: str, limit: int) -> list[WorklistEntry]:
+        async with self._sessions() as db:
+            return await worklist(db, trial_id, limit)
+
+    async def survivor(self, patient_key: str) -> str:
+        async with self._sessions() as db:
+            return await coordination.survivor(db, patient_key)
+
+    async def pair_view(self, patient_key: str, trial_id: str) -> PairView | None:
+        async with self._sessions() as db:
+            return await coordination.pair_view(db, patient_key, trial_id)
+
+    async def acknowledge(self, alert_id: str, actor: str, now: datetime,
+                          may_see_trial: Callable[[str], bool]) -> bool:
+        async with self._sessions.begin() as db:
+            found = await coordination.find_alert(db, alert_id)
+            if found is None or not may_see_trial(found.trial_id):
+                return False
+            message = await coordination.act(
+                db, patient_key=found.patient_key, trial_id=found.trial_id,
+                action="acknowledged", actor=actor, now=now, alert_id=alert_id)
+        await self._sender.send([message])
+        return True
+
+    async def act(self, patient_key: str, trial_id: str, action: CoordinatorActionKind,
+                  actor: str, now: datetime, reason: str | None) -> bool:
+        async with self._sessions.begin() as db:
+            if await coordination.pair_view(db, patient_key, trial_id) is None:
+                return False
+            message = await coordination.act(
+                db, patient_key=patient_key, trial_id=trial_id, action=action, actor=actor,
+                now=now, reason=reason)
+        await self._sender.send([message])
+        return True
+
+    async def reidentified(self, patient_key: str, trial_id: str, actor: str, now: datetime,
+                           reason: str) -> PairView | None:
+        async with self._sessions.begin() as db:
+            message = await coordination.act(
+                db, patient_key=patient_key, trial_id=trial_id, action="reidentified",
+                actor=actor, now=now, reason=reason)
+            view = await coordination.pair_view(db, patient_key, trial_id)
+        await self._sender.send([message])
+        return view

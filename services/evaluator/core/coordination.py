@@ -1,0 +1,68 @@
+"""What the coordinator app shows: alerts, one patient's result for one trial with its history
+and the actions taken, and a trial's worklist. Read models only; the ``CoordinatorDesk`` port
+(``core.ports``) reads and records them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared.eligibility.decision import Decision
+from shared.eligibility.readable import Need
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    alert_id: str
+    patient_key: str
+    trial_id: str
+    kind: str
+    headline: str
+    as_of: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    status: str
+    previous_status: str | None
+    as_of: datetime
+    headline: str
+    trial_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    action: str
+    reason: str | None
+    taken_by: str
+    taken_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PairView:
+    """One patient for one trial: the latest decision, the status history (newest first),
+    the actions taken (newest first) and the alerts raised."""
+
+    patient_key: str
+    trial_id: str
+    decision: Decision | None
+    history: list[HistoryRow]
+    actions: list[ActionRow]
+    alerts: list[AlertRow]
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistEntry:
+    patient_key: str
+    trial_id: str
+    trial_version: str
+    unknown_criteria: int
+    missing: list[str]
+    decision_id: str
+    as_of: datetime
+    needs: tuple[Need, ...] = ()
+    on_record: int = 0  # results and records the decision cites
+    on_file: int = 0  # records kept for the patient, cited or not (too old, not asked for)
+    newest_on_file: datetime | None = None  # the clinical time of the newest of them
