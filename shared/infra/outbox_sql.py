@@ -31,11 +31,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BigInteger,
     Column,
     ColumnElement,
     Index,
-    Integer,
     MetaData,
     String,
     Table,
@@ -50,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.infra.outbox import OutboxRow
-from shared.infra.sqltypes import UtcDateTime
+from shared.infra.sqltypes import BigId, UtcDateTime
 
 Turn = Callable[[], AbstractAsyncContextManager[object]]
 
@@ -63,8 +61,7 @@ def dead_letter_table(name: str, metadata: MetaData) -> Table:
     return Table(
         name,
         metadata,
-        Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-               autoincrement=True),
+        Column("id", BigId, primary_key=True, autoincrement=True),
         Column("message_id", String(64), nullable=False),
         Column("message_key", String(128), nullable=False),
         Column("topic", String(200), nullable=False),

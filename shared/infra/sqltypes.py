@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from shared.time import as_utc
+
+# An auto-incremented id or sequence column: SQLite auto-increments only an INTEGER PRIMARY KEY;
+# PostgreSQL gets a 64-bit integer, for a log that lives long.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -23,13 +23,12 @@ from sqlalchemy import (
     Uuid,
 )
 
-from shared.infra.sqltypes import UtcDateTime
+from shared.infra.sqltypes import BigId, UtcDateTime
 from shared.infra.storage import write_probe_table
 
 metadata = MetaData()
 
 HASH = String(71)  # "sha256:" + 64 hex digits
-SERIAL = BigInteger().with_variant(Integer(), "sqlite")
 
 snapshots = Table(
     "audit_snapshot",
@@ -42,7 +41,7 @@ snapshots = Table(
 records = Table(
     "audit_record",
     metadata,
-    Column("sequence", SERIAL, primary_key=True, autoincrement=False),
+    Column("sequence", BigId, primary_key=True, autoincrement=False),
     Column("record_hash", HASH, nullable=False, unique=True),
     Column("prev_hash", HASH, nullable=False, unique=True),
     Column("decision_id", Uuid, nullable=False, unique=True),
@@ -77,7 +76,7 @@ records = Table(
 access_log = Table(
     "audit_access",
     metadata,
-    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("accessed_at", UtcDateTime, nullable=False),
     Column("client", String(128), nullable=False),
     Column("role", String(32), nullable=False),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     Index,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 )
 
 from shared.infra.outbox_sql import dead_letter_table
-from shared.infra.sqltypes import UtcDateTime
+from shared.infra.sqltypes import BigId, UtcDateTime
 from shared.infra.storage import write_probe_table
 
 metadata = MetaData()
@@ -27,8 +26,6 @@ metadata = MetaData()
 
 
 Instant = UtcDateTime()
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for a long-lived log.
-Sequence = BigInteger().with_variant(Integer(), "sqlite")
 
 patient_state = Table(
     "evaluator_patient_state",
@@ -98,7 +95,7 @@ trial_version = Table(
 registry_change = Table(
     "evaluator_registry_change",
     metadata,
-    Column("seq", Sequence, primary_key=True, autoincrement=True),
+    Column("seq", BigId, primary_key=True, autoincrement=True),
     Column("change_id", String(36), nullable=False, unique=True),
     Column("at", Instant, nullable=False),
     Column("actor", String(128), nullable=False),
@@ -118,7 +115,7 @@ registry_change = Table(
 outbox = Table(
     "evaluator_outbox",
     metadata,
-    Column("seq", Sequence, primary_key=True, autoincrement=True),
+    Column("seq", BigId, primary_key=True, autoincrement=True),
     Column("message_id", String(36), nullable=False, unique=True),
     Column("topic", String(200), nullable=False),
     Column("key", String(128), nullable=False),
@@ -193,7 +190,7 @@ write_probe = write_probe_table(metadata, "evaluator_write_probe")
 status_change = Table(
     "evaluator_status_change",
     metadata,
-    Column("seq", Sequence, primary_key=True, autoincrement=True),
+    Column("seq", BigId, primary_key=True, autoincrement=True),
     Column("patient_key", String(128), nullable=False),
     Column("trial_id", String(64), nullable=False),
     Column("trial_version", String(64), nullable=False),

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     String,
     Table,
@@ -22,13 +20,11 @@ from sqlalchemy import (
 )
 
 from shared.infra.outbox_sql import dead_letter_table
-from shared.infra.sqltypes import UtcDateTime
+from shared.infra.sqltypes import BigId, UtcDateTime
 from shared.infra.storage import write_probe_table
 
 metadata = MetaData()
 
-# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
-_BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 patients = Table(
     "intake_patients",
@@ -88,7 +84,7 @@ receipt_keys = Table(
 outbox = Table(
     "intake_outbox",
     metadata,
-    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("event_id", Uuid(), nullable=False, unique=True),
     Column("topic", String(200), nullable=False),
     Column("message_key", String(64), nullable=False),
@@ -110,7 +106,7 @@ outbox_dead_letters = dead_letter_table("intake_outbox_dead_letters", metadata)
 reidentifications = Table(
     "intake_reidentifications",
     metadata,
-    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("id", BigId, primary_key=True, autoincrement=True),
     Column("patient_key", String(64), nullable=False),
     Column("client", String(200), nullable=False),
     Column("role", String(32), nullable=False),
