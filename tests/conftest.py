@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +25,45 @@ HANDOUT_DATA = REPO_ROOT.parent / "shared" / "data"
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
+
+
+_TASK_DUMP_LEAD_S = 15
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: object) -> None:
+    """Just before pytest-timeout ends a hung run, print the stack of every pending asyncio task.
+
+    A hang here is nearly always an awaited broker call or a lifespan that never ends, which the
+    thread stacks pytest-timeout prints (the loop waiting in select) do not show. Returns None so
+    pytest-timeout still sets its own timer.
+    """
+    timeout = float(getattr(settings, "timeout", 0) or 0)
+    if timeout > _TASK_DUMP_LEAD_S:
+        timer = threading.Timer(timeout - _TASK_DUMP_LEAD_S, _print_pending_tasks, (item.nodeid,))
+        timer.daemon = True
+        timer.start()
+        item.stash[_TASK_DUMP_TIMER] = timer
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    timer = item.stash.get(_TASK_DUMP_TIMER, None)
+    if timer is not None:
+        timer.cancel()
+
+
+_TASK_DUMP_TIMER = pytest.StashKey[threading.Timer]()
+
+
+def _print_pending_tasks(nodeid: str) -> None:
+    # Read from another thread on purpose: the loop is stuck. asyncio keeps every task in a
+    # WeakSet (asyncio.tasks._all_tasks), so the copy below is only a diagnostic snapshot.
+    tasks = [t for t in list(asyncio.tasks._all_tasks) if not t.done()]  # type: ignore[attr-defined]
+    print(f"\n+++ {nodeid}: {len(tasks)} pending asyncio task(s) +++", file=sys.stderr)
+    for task in tasks:
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
 
 
 def handout_data(*parts: str) -> Path:
