@@ -12,6 +12,7 @@ CANNED = {
     "bench_intake": {"concurrency": 32, "raw_produce": 20000.0,
                      "single Observations, 32 clients": {"requests_per_s": 80.0,
                                                          "p99_ms": 400.0}},
+    "bench_import": {"import_per_s": 2000.0, "normaliser_cpu_per_s": 4000.0},
     "bench_audit": {"sqlite": {"batch": 600.0, "raw_executemany": 1000.0, "verify": 14000.0}},
     "bench_screening": {
         "trials": {"1 trial, incremental": {"cpu_ms": 10.0},
@@ -43,6 +44,9 @@ def test_each_goal_is_judged_on_its_ratio_to_the_ceiling_of_the_same_run() -> No
     assert "2 KiB" in growth.note
     intake = by_stage(rows, "intake")
     assert (intake.ratio, intake.met) == ("0.4%", False)
+    bulk = by_stage(rows, "bulk onboarding")
+    assert (bulk.ratio, bulk.met, bulk.note) == ("50.0%", False, "5.0x short")
+    assert bulk.ceiling == "4,000 res/s normaliser alone (CPU)"
 
 
 def test_a_stage_without_figures_is_printed_as_not_measured_rather_than_dropped() -> None:
