@@ -1,4 +1,6 @@
-"""HL7 v2 ORU^R01 lab results -> one PatientUpdate per PID group (HL7 v2.5.1 ch. 7).
+"""HL7 v2 ORU^R01 lab results (and pharmacy RXA/RXE) -> one PatientUpdate per PID group.
+
+HL7 v2.5.1 ch. 7 (results), ch. 4/4A (pharmacy), ch. 3 (ADT^A40 merges).
 
 **Bytes.** A message given as bytes is decoded in the character set MSH-18 names (v2.5.1
 2.14.9.18, table 0211: ``8859/1``, ``UNICODE UTF-8`` ...); when MSH-18 is empty, in the
@@ -22,6 +24,10 @@ replaces cannot be found). A result without an order number keeps the message-sc
 ``HL7v2/<MSH-10>/OBX/<n>``. ``provenance.resource`` always names the message and OBX, and
 ``provenance.version`` is MSH-7 in UTC (``YYYYMMDDHHMMSSffffff``), so an older message re-sent
 after a correction does not undo it (``state.apply_update`` ignores an older numeric version).
+
+**Medications** (RAS^O17 RXA administrations, RDE^O11 RXE encoded orders): each RXA or RXE
+becomes one medication fact, read by ``shared.clinical.hl7v2_medications`` (its docstring
+gives every field, table and refusal), identified by its ORC order number like an OBX.
 
 The source system defaults to MSH-4 (sending facility), else MSH-3 (sending application). Any
 refusal refuses the whole message, naming each problem as ``<SEG>[n].<field>``.
@@ -49,6 +55,11 @@ from shared.clinical.facts import (
     Sex,
     SourcePatient,
     TimeBounds,
+)
+from shared.clinical.hl7v2_medications import (
+    PharmacyContext,
+    administration,
+    encoded_order,
 )
 from shared.clinical.hl7v2_patients import (
     MERGE_MESSAGE,
@@ -117,6 +128,12 @@ class _Group:
     demographics: Demographics | None
     facts: list[ClinicalFact] = field(default_factory=list)
     merged_into: SourcePatient | None = None
+
+
+# v2.5.1 ch. 4A: RAS^O17 (pharmacy administration: RXA), RDE^O11 (encoded order: RXE)
+PHARMACY_MESSAGES = frozenset({("RAS", "O17"), ("RDE", "O11")})
+# segments that may sit between an RXE and its TQ1 timing (RDE^O11: NTE, TQ1, TQ2, RXR, RXC)
+_RXE_GROUP = frozenset({"NTE", "TQ1", "TQ2", "RXR", "RXC"})
 
 
 @dataclass
@@ -269,9 +286,10 @@ def _header(
     msh = parsed.segment("MSH")
     message_type = draft.field(msh, "MSH", 9)
     kind = (message_type.component(0), message_type.component(1))
-    if kind not in {("ORU", "R01"), MERGE_MESSAGE}:
+    if kind not in {("ORU", "R01"), MERGE_MESSAGE, *PHARMACY_MESSAGES}:
         found = "^".join(message_type.repetitions[0]) if message_type.repetitions else ""
-        log.problem("MSH.9", f"only ORU^R01 and ADT^A40 are accepted, got {found!r}")
+        log.problem("MSH.9", "only ORU^R01, ADT^A40, RAS^O17 and RDE^O11 are accepted,"
+                    f" got {found!r}")
     control_id = draft.field(msh, "MSH", 10).component(0)
     if not control_id:
         log.problem("MSH.10", "no message control id: results could not be told apart")
@@ -338,7 +356,12 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
     order = _Order()
     seen: Counter[str] = Counter()
     pid_count = obx_count = obr_count = 0
-    for segment in segments:
+    counts: Counter[str] = Counter()
+    tq1 = {
+        id(segment): f"TQ1[{n}]"
+        for n, segment in enumerate((s for s in segments if str(s[0]) == "TQ1"), start=1)
+    }
+    for position, segment in enumerate(segments):
         name = str(segment[0])
         if name == "PID":
             pid_count += 1
@@ -353,6 +376,15 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
             order = _Order(orc=orc, obr=segment, obr_number=obr_count)
         elif name == "MRG" and message.merge and groups:
             groups.append(_merged(message, log, segment, groups[-1]))
+        elif name in {"RXA", "RXE"}:
+            counts[name] += 1
+            label = f"{name}[{counts[name]}]"
+            if not groups:
+                log.problem(label, "medication before any PID segment: no patient to attach it to")
+                continue
+            fact = _pharmacy(message, log, segments, position, order, label, counts[name], tq1)
+            if fact is not None:
+                groups[-1].facts.append(fact)
         elif name == "OBX":
             obx_count += 1
             label = f"OBX[{obx_count}]"
@@ -366,6 +398,37 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
     if not groups:
         log.problem("PID", "no PID segment")
     return groups
+
+
+def _pharmacy(
+    message: _Message,
+    log: ProblemLog,
+    segments: list[hl7.Segment],
+    position: int,
+    order: _Order,
+    label: str,
+    number: int,
+    tq1: dict[int, str],
+) -> ClinicalFact | None:
+    """An RXA or RXE segment through ``shared.clinical.hl7v2_medications`` (its docstring)."""
+    context = PharmacyContext(
+        source_system=message.source_system,
+        zone=message.zone,
+        zone_origin=message.zone_origin,
+        field=message.field,
+        provenance=message.provenance,
+    )
+    order_number = _order_number(message, order)
+    segment = segments[position]
+    if str(segment[0]) == "RXA":
+        return administration(context, log, segment, label, number, order_number)
+    timings = []
+    for following in segments[position + 1:]:
+        if str(following[0]) not in _RXE_GROUP:
+            break
+        if str(following[0]) == "TQ1":
+            timings.append((following, tq1[id(following)]))
+    return encoded_order(context, log, segment, label, number, order.orc, timings, order_number)
 
 
 def _day_of_death(written: str, zone: tzinfo | None) -> date | None:

@@ -2,7 +2,8 @@
 
 Published in the data dictionary (``trialwatch dictionary``) so that an integrator can check a
 feed before sending it. Every row names the standard that decides it; the behaviour itself is
-in ``hl7v2.py`` / ``hl7v2_values.py`` and is tested in ``tests/unit/clinical/test_hl7v2*.py``.
+in ``hl7v2.py`` / ``hl7v2_values.py`` / ``hl7v2_medications.py`` and is tested in
+``tests/unit/clinical/test_hl7v2*.py``.
 Outcomes: **read** (a canonical value), **unread** (the fact is kept with its code, time and
 provenance plus a reason; every criterion reading it is unknown while it is the latest),
 **refused** (the whole message is refused, naming ``<SEG>[n].<field>`` and why).
@@ -107,6 +108,27 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "default, reads the same); other bytes refused at `MSH.18`", "table 0211"),
     InputForm("MSH-18", "ISO IR14/87/159, CNS 11643-1992, `UNICODE` (UCS-2), anything else",
               "refused at `MSH.18`", "table 0211"),
+    # pharmacy segments (RAS^O17, RDE^O11): shared/clinical/hl7v2_medications.py
+    InputForm("RXA-5, RXE-2 (CE)", "identifier^text^system and alternate in components 4-6 "
+              "(`RXN`, `NDC`, a local system)", "read: every coded triple kept (RxNorm, NDC "
+              "URIs); none refused", "v2.5.1 ch. 4A RXA-5, RXE-2; table 0396"),
+    InputForm("RXA-3, RXA-4", "start; end empty", "read: one dose at the RXA-3 instant; RXA-3 "
+              "empty or not a DTM refused", "v2.5.1 ch. 4A RXA-3/4 (end null: RXA-3 assumed)"),
+    InputForm("RXA-20", "`CP`, `PA`, empty", "read: an exposure (`completed`, `stopped`; "
+              "empty: `unknown` completion, with a note)", "v2.5.1 ch. 4A RXA-20, table 0322"),
+    InputForm("RXA-20", "`RE`, `NA`", "read as not given (`not-done`, with a note): not an "
+              "exposure; other codes refused", "table 0322"),
+    InputForm("RXA-21", "`D`", "withdraws the administration of the same order and sub-ids "
+              "(entered-in-error); refused without an order number", "table 0323"),
+    InputForm("RXA-6, RXA-7", "amount in UCUM units", "kept as sent; not a daily dose (one "
+              "administration): dose unread, saying so", "v2.5.1 ch. 4A RXA-6/7"),
+    InputForm("RXA-7, RXE-5", "units not coded `UCUM`", "dose unread at the units field",
+              "UCUM"),
+    InputForm("RXE-3/4/5 x TQ1-3", "one amount, mass or mass/kg in UCUM; `Q<n>S/M/H/D`, `BID`, "
+              "`TID`, `QID`, `<n>ID`, `QAM`, `QPM`, `QHS`, `QOD`", "read: the daily dose "
+              "(same reader as FHIR Dosage)", "v2.5.1 ch. 4A RXE-3/5, ch. 4 TQ1-3, table 0335"),
+    InputForm("RXE-3/4/5 x TQ1-3", "a range (RXE-4 differs), `PRN`, weekly/monthly, meal "
+              "related, continuous, several TQ1", "dose unread at its field", "table 0335"),
 )
 
 
@@ -240,10 +262,11 @@ def _cell(text: str) -> str:
 def input_forms_markdown() -> list[str]:
     """The Markdown sections listing ``HL7V2_FORMS`` and ``FHIR_FORMS`` (lines)."""
     lines = [
-        "## How HL7 v2 ORU^R01 input is read",
+        "## How HL7 v2 input is read (ORU^R01, ADT^A40, RAS^O17, RDE^O11)",
         "",
-        "Each OBX becomes one fact, read exactly, kept **unread** (the fact stays with its code,",
-        "time and provenance plus the reason; criteria reading it are unknown), or the message is",
+        "Each OBX, RXA and RXE becomes one fact, read exactly, kept **unread** (the fact stays",
+        "with its code, time and provenance plus the reason; criteria reading it are unknown), or",
+        "the message is",
         "**refused** naming `<SEG>[n].<field>`. Every OBX keeps its value and unit as sent.",
         "",
         "| Element | Form | Outcome | Standard |",

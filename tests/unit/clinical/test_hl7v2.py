@@ -191,7 +191,7 @@ def test_a_numeric_result_that_is_not_a_number_is_kept_unread_not_refused() -> N
 
 def test_a_message_other_than_oru_r01_is_refused() -> None:
     assert _problems((FIXTURES / "hl7v2" / "adt_a01.hl7").read_bytes()) == [
-        "MSH.9: only ORU^R01 and ADT^A40 are accepted, got 'ADT^A01'"
+        "MSH.9: only ORU^R01, ADT^A40, RAS^O17 and RDE^O11 are accepted, got 'ADT^A01'"
     ]
 
 
