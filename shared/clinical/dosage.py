@@ -101,6 +101,12 @@ def _dose(data: Any, path: str) -> tuple[float, str, str] | DailyDose:
     system = data.get("system")
     unit = data.get("code") if system == UCUM and data.get("code") else None
     sent = f"{value} {data.get('code') or data.get('unit') or ''}".strip()
+    if data.get("code") and not system:
+        return _unread(
+            f"{path}.code",
+            f"dose unit code {data['code']!r} has no system (FHIR R4 Quantity qty-3: if a code"
+            " for the unit is present, the system SHALL also be present): not read",
+        )
     if unit is None:
         shown = data.get("unit") or data.get("code")
         return _unread(
@@ -110,6 +116,12 @@ def _dose(data: Any, path: str) -> tuple[float, str, str] | DailyDose:
         parsed = parse_unit(str(unit))
     except UnitSyntaxError as error:
         return _unread(f"{path}.code", f"{error}: dose not read")
+    if _display_differs(parsed, data.get("unit")):
+        return _unread(
+            f"{path}.code",
+            f"dose unit code {unit!r} and unit {data.get('unit')!r} name different units (FHIR R4"
+            " Quantity: unit is the human-readable form of the coded unit): not read",
+        )
     reg = registry()
     if parsed.dimensionality == reg("mg").dimensionality:
         return float(value) * float(parsed.to("mg").magnitude), PER_DAY, sent
@@ -120,6 +132,24 @@ def _dose(data: Any, path: str) -> tuple[float, str, str] | DailyDose:
         f"dose in {unit!r} is not a mass or a mass per body mass (tablets, volumes need the"
         " product's strength): not read",
     )
+
+
+def _display_differs(parsed: Any, display: Any) -> bool:
+    """Whether ``Quantity.unit`` reads as UCUM of the same kind as the code but another size
+    (``g`` beside ``mg``); a display that is not UCUM or of another kind is only a display."""
+    if not isinstance(display, str) or not display.strip():
+        return False
+    try:
+        shown = parse_unit(display.strip())
+    except UnitSyntaxError:
+        return False
+    if shown.dimensionality != parsed.dimensionality:
+        return False
+    try:
+        ratio = float(shown.to_base_units().magnitude) / float(parsed.to_base_units().magnitude)
+    except ZeroDivisionError:
+        return True
+    return abs(ratio - 1.0) > 1e-9
 
 
 def _mass_per_mass(parsed: Any) -> bool:

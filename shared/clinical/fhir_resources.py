@@ -25,7 +25,14 @@ from shared.clinical.facts import (
     Sex,
     TimeBounds,
 )
-from shared.clinical.fhir_values import Json, Reader, loinc_of, read_concept, read_value
+from shared.clinical.fhir_values import (
+    Json,
+    Reader,
+    loinc_of,
+    read_concept,
+    read_value,
+    sent_unit,
+)
 from shared.clinical.ids import fact_id
 from shared.clinical.times import (
     TimeFormatError,
@@ -372,7 +379,7 @@ def _observed(
     value = read_value(reader, loinc, element, path)
     # a range without its own unit is in the unit the result was sent in, not the canonical one
     sent = element.get("valueQuantity") or {}
-    unit = (sent.get("code") or sent.get("unit")) if value.quantity else None
+    unit = sent_unit(sent).unit if value.quantity else None
     return ClinicalFact(
         fact_id=fact_id(provenance.source_system, provenance.resource, part),
         kind=FactKind.OBSERVATION,

@@ -14,13 +14,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.clinical.codes import LOINC, UCUM
+from shared.clinical.codes import LOINC, SNOMED, UCUM
 from shared.clinical.errors import Problem
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
 from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
 from shared.clinical.reading import COMPARATORS, number_in_text, quoted
 from shared.clinical.times import TimeFormatError, parse_fhir_datetime
-from shared.clinical.units import UnitError, analyte_for, convert, to_canonical
+from shared.clinical.units import (
+    UnitError,
+    analyte_for,
+    convert,
+    to_canonical,
+    units_conflict,
+)
 
 _NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 # referenceRange.text as labs write it, like HL7 v2 OBX-7: "7-35 U/L", "4.3 to 6.2", "<40", ">1"
@@ -47,6 +53,83 @@ _VALUE_TYPES = (
 )
 
 Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SentUnit:
+    """Which element of a FHIR Quantity names its unit, and how (``sent_unit``).
+
+    ``unit``: the string to read as UCUM (or through the alias table); ``key``: its element
+    (``code`` or ``unit``); ``display``: the other spelling sent, checked against ``unit`` by
+    meaning (a conflict is refused at ``code``); ``refusal``: why the unit cannot be read at
+    all (the element is ``key``);
+    ``note``: an element sent and not read (a unit code in a terminology of concept ids).
+    """
+
+    unit: str = ""
+    key: str = "unit"
+    display: str | None = None
+    refusal: str | None = None
+    note: str | None = None
+
+
+def sent_unit(data: Json, default_unit: str | None = None) -> SentUnit:
+    """The unit of a FHIR R4 Quantity (or SimpleQuantity), read as the element definitions say.
+
+    FHIR R4 datatypes, Quantity: ``unit`` is "a human-readable form of the unit", ``code`` "a
+    computer processable form of the unit in some unit representation system" named by
+    ``system``, and invariant qty-3: "If a code for the unit is present, the system SHALL also
+    be present". So:
+
+    - ``code`` without ``system``: refused at ``code`` (which system's unit it is is unknown;
+      the display is not read in its place: ``unit`` "U/L" with ``code`` "ukat/L" differ 60x);
+    - ``system`` UCUM with ``code``: the code decides; ``unit`` is its display, checked by
+      meaning against it (``units.display_conflict``);
+    - another ``system`` with ``code``: a local unit system (HL7 v2 converters write
+      "99QDI(HL7_V2)" with "K/uL"): its code is read as a spelling only when no display was
+      sent; else the display is read, and the code, when it reads as a unit, is checked
+      against it. SNOMED CT unit codes are concept ids (258683005 kilogram), not spellings:
+      the display is read instead, with a note; with no display the unit cannot be read;
+    - no ``code``: ``unit`` is read (strict UCUM, else the alias table), else ``default_unit``.
+    """
+    code, system, unit = data.get("code"), data.get("system"), data.get("unit")
+    code = code if isinstance(code, str) and code.strip() else None
+    unit = unit if isinstance(unit, str) and unit.strip() else None
+    if code is not None and not system:
+        return SentUnit(
+            key="code",
+            refusal=(
+                f"unit code {code!r} has no system (FHIR R4 Quantity qty-3: if a code for the"
+                " unit is present, the system SHALL also be present): which unit it names is"
+                " unknown, and the display is not read in its place"
+            ),
+        )
+    if code is not None and system == SNOMED:
+        if unit is None:
+            return SentUnit(
+                key="code",
+                refusal=(
+                    f"unit code {code!r} is a SNOMED CT concept id, not a unit TrialWatch reads"
+                    f" (units are read in UCUM, system {UCUM}), and no unit display was sent"
+                ),
+            )
+        return SentUnit(
+            unit=unit,
+            note=f"unit code {code!r} ({SNOMED}) not read; the unit is read from its display",
+        )
+    if code is not None and (system == UCUM or unit is None):
+        return SentUnit(unit=code, key="code", display=unit)
+    if code is not None:
+        return SentUnit(unit=unit or "", key="unit", display=code)
+    return SentUnit(unit=unit or default_unit or "")
+
+
+def _conflict_reason(data: Json) -> str:
+    return (
+        f"unit code {data.get('code')!r} and unit {data.get('unit')!r} name different units"
+        " (FHIR R4 Quantity: unit is the human-readable form of the coded unit): which one the"
+        " value is in is unknown"
+    )
 
 
 @dataclass
@@ -133,11 +216,17 @@ class Reader:
             # FHIR R4 JSON representation: a decimal is a JSON number, never a string ("8")
             self.problem(f"{path}.value", "a FHIR decimal must be a JSON number, not a string")
             return None
-        unit_key = "code" if data.get("system") == UCUM and data.get("code") else "unit"
-        unit = data.get(unit_key) or data.get("code") or default_unit or ""
-        where = path if derived else f"{path}.{unit_key}"
+        sent = sent_unit(data, default_unit)
+        if sent.refusal is not None:
+            self.problem(f"{path}.{sent.key}", sent.refusal)
+            return None
+        unit = sent.unit
+        where = path if derived else f"{path}.{sent.key}"
         try:
             converted = convert(loinc or "", float(value), unit)
+            if sent.display is not None and units_conflict(loinc or "", unit, sent.display):
+                where = f"{path}.code"
+                raise UnitError(_conflict_reason(data))
         except UnitError as error:
             if loinc is not None and analyte_for(loinc) is not None:
                 self.problem(where, f"{error} (LOINC {loinc})")
@@ -149,6 +238,8 @@ class Reader:
         canonical = converted.quantity
         if converted.alias is not None and notes is not None:
             notes.append(converted.alias.note(where))
+        if sent.note is not None and notes is not None:
+            notes.append(ReadingNote(path=f"{path}.code", reason=sent.note))
         comparator = data.get("comparator")
         if comparator is None:
             return canonical
@@ -242,8 +333,16 @@ class Reader:
     def _age_years(self, data: Any, path: str) -> float | None:
         if not isinstance(data, dict) or not isinstance(data.get("value"), int | float):
             return None
-        code = data.get("code") or data.get("unit")
-        per_year = _AGE_UNITS.get(str(code))
+        sent = sent_unit(data)
+        if sent.refusal is not None:
+            self.problem(f"{path}.{sent.key}", sent.refusal)
+            return None
+        code = sent.unit
+        per_year = _AGE_UNITS.get(code)
+        other = _AGE_UNITS.get(sent.display or "")
+        if per_year is not None and other is not None and other != per_year:
+            self.problem(f"{path}.code", _conflict_reason(data))
+            return None
         if per_year is None:
             self.problem(f"{path}.code", f"age unit {code!r} is not one of the UCUM a, mo, wk, d")
             return None
@@ -355,7 +454,7 @@ def _quantity_value(
 def _value_quantity(reader: Reader, loinc: str | None, data: Json, path: str) -> ObservedValue:
     """FHIR R4 Quantity: value, comparator, unit/code (UCUM when system is UCUM)."""
     comparator = data.get("comparator") if isinstance(data.get("comparator"), str) else ""
-    unit = data.get("code") or data.get("unit")
+    unit = sent_unit(data).unit or data.get("code") or data.get("unit")
     received = ReceivedValue(
         value=f"{comparator}{_sent_number(data['value'])}"
         if data.get("value") is not None
@@ -458,7 +557,7 @@ def _value_range(reader: Reader, loinc: str | None, sent: Json, path: str) -> Ob
     either = low or high or {}
     received = ReceivedValue(
         value=f"{(low or {}).get('value', '')}-{(high or {}).get('value', '')}",
-        unit=either.get("code") or either.get("unit"),
+        unit=sent_unit(either).unit or either.get("code") or either.get("unit"),
     )
     if low is None and high is None:
         return _unread(path, "a range without a low or high value", received)

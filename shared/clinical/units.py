@@ -268,6 +268,48 @@ def unambiguous_alias(unit: str) -> UnitAlias | None:
     return found[0]
 
 
+def units_conflict(loinc: str, code: str, display: str) -> bool:
+    """Whether ``display`` (FHIR R4 ``Quantity.unit``) names another unit than ``code``.
+
+    FHIR R4 Quantity: ``code`` is the computable form of the unit and ``unit`` its
+    human-readable form, so they must mean the same. The display is compared by meaning, for
+    the analyte (``x10^9/L`` = ``10*9/L``; ``IU/L`` = ``U/L`` for an enzyme, through the alias
+    table; ``K/uL``, kelvin per microlitre in strict UCUM, through its alias). A display that
+    does not read as a unit of the analyte at all (free text, "x10(9)/L") says nothing about
+    the code: False. A display that reads as another amount (``U/L`` beside ``ukat/L``, 60
+    times apart; ``g/mL`` beside ``g/L``) is a conflict: which unit the value is in is unknown.
+    """
+    code, display = code.strip(), display.strip()
+    if not display or display == code or len(display) > MAX_UNIT_LENGTH:
+        return False
+    analyte = analyte_for(loinc)
+    coded = _meanings(analyte, code)
+    if not coded:
+        return False
+    dimension, scale = coded[0]
+    same_kind = [other for kind, other in _meanings(analyte, display) if kind == dimension]
+    # another kind of quantity is no reading of this unit (a display form): no conflict
+    return bool(same_kind) and not any(other.close_to(scale) for other in same_kind)
+
+
+def _meanings(analyte: Analyte | None, unit: str) -> list[tuple[str, Conversion]]:
+    """(kind, linear map to a reference unit of that kind) of ``unit`` read strictly and
+    through the alias table; a reading of another kind of quantity (``K/uL`` as kelvin per
+    microlitre) is left out for an analyte. No plausibility check: a conflict must show."""
+    alias = aliases_for(analyte).get(unit) if analyte is not None else unambiguous_alias(unit)
+    found = []
+    for spelling in (unit, *((alias.ucum,) if alias is not None else ())):
+        try:
+            if analyte is not None:
+                found.append((analyte.canonical, _linear(analyte, spelling)))
+                continue
+            base = parse_unit(spelling).to_base_units()
+            found.append((str(base.dimensionality), Conversion(scale=float(base.magnitude))))
+        except (UnitSyntaxError, pint.errors.PintError, ArithmeticError):
+            continue
+    return found
+
+
 def to_canonical(loinc: str, value: float, unit: str) -> Quantity:
     """``convert(...).quantity``: the value in canonical units; raises ``UnitError``."""
     return convert(loinc, value, unit).quantity

@@ -226,7 +226,10 @@ def test_a_range_reads_as_a_value_between_its_inclusive_bounds_in_canonical_unit
 
 
 def test_a_range_whose_high_is_below_its_low_is_kept_unread() -> None:
-    sent = {"low": {"value": 80, "code": "10*9/L"}, "high": {"value": 50, "code": "10*9/L"}}
+    sent = {
+        "low": {"value": 80, "system": UCUM, "code": "10*9/L"},
+        "high": {"value": 50, "system": UCUM, "code": "10*9/L"},
+    }
     fact = _read(_observation(PLATELETS, valueRange=sent))
     assert fact.unread is not None
     assert fact.unread.path == "Observation.valueRange"

@@ -23,6 +23,7 @@ from tests.unit.clinical.conftest import FIXTURES
 
 AS_OF = datetime(2026, 3, 1, 9, tzinfo=UTC)
 LOINC, SNOMED = "http://loinc.org", "http://snomed.info/sct"
+UCUM = "http://unitsofmeasure.org"
 TEXT = st.text(alphabet="0123456789<>=.,:-+/ ≤≥ePosNegtivlwhHIGLO*", min_size=1, max_size=12)
 CODINGS = st.lists(
     st.sampled_from([
@@ -39,8 +40,9 @@ VALUES = st.one_of(
                       | ({"text": pair[1]} if pair[1] is not None else {})}
     ),
     st.tuples(st.integers(0, 500), st.integers(0, 500)).map(
-        lambda pair: {"valueRange": {"low": {"value": pair[0], "code": "10*9/L"},
-                                     "high": {"value": pair[1], "code": "10*9/L"}}}
+        lambda pair: {"valueRange": {"low": {"value": pair[0], "system": UCUM, "code": "10*9/L"},
+                                     "high": {"value": pair[1], "system": UCUM,
+                                              "code": "10*9/L"}}}
     ),
 )
 

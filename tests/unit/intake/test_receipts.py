@@ -164,3 +164,23 @@ async def test_an_hl7_receipt_lists_the_values_it_could_not_read(client: httpx.A
     (warning,) = response.json()["warnings"]
     assert warning["path"] == "OBX[1].5"
     assert "'<<10' is not a number" in warning["reason"]
+
+
+# FHIR R4 Quantity qty-3 ("If a code for the unit is present, the system SHALL also be
+# present"): an ALT coded "ukat/L" without a system, displayed "U/L", was read as 10 U/L (it
+# may be 600 U/L). A transaction carrying it is refused whole, 422 at the code's path.
+async def test_a_quantity_code_without_a_system_is_a_422_at_its_path(
+    client: httpx.AsyncClient, fixtures: Path
+) -> None:
+    bundle = json.loads((fixtures / "bundle_patient_observation.json").read_text("utf-8"))
+    bundle["type"] = "transaction"
+    bundle["entry"][1]["resource"]["code"] = {
+        "coding": [{"system": "http://loinc.org", "code": "1742-6"}]}
+    bundle["entry"][1]["resource"]["valueQuantity"] = {"value": 10, "unit": "U/L",
+                                                       "code": "ukat/L"}
+    response = await client.post("/fhir", headers=LAB, content=json.dumps(bundle))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    (error,) = response.json()["errors"]
+    assert error["path"] == "Bundle.entry[1].resource.valueQuantity.code"
+    assert "qty-3" in error["reason"]
