@@ -132,6 +132,7 @@ class DecisionClock:
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self.seen: dict[uuid.UUID, float] = {}
+        self.cpu: dict[uuid.UUID, float] = {}  # this process's CPU seconds at that moment
         self.decisions = 0  # DecisionMade messages received
         self.snapshots = 0
         self._consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers,
@@ -152,7 +153,7 @@ class DecisionClock:
     async def _run(self) -> None:
         while True:
             batches = await self._consumer.getmany(timeout_ms=100, max_records=1000)
-            now = time.perf_counter()
+            now, cpu = time.perf_counter(), time.process_time()
             for records in batches.values():
                 for record in records:
                     if b'"eligibility.snapshot"' in record.value:
@@ -160,11 +161,13 @@ class DecisionClock:
                         cause = json.loads(record.value).get("causation_id")
                         if cause is not None:
                             self.seen.setdefault(uuid.UUID(cause), now)
+                            self.cpu.setdefault(uuid.UUID(cause), cpu)
                         continue
                     made = DecisionMade.model_validate_json(record.value)
                     self.decisions += 1
                     if made.causation_id is not None:
                         self.seen.setdefault(made.causation_id, now)
+                        self.cpu.setdefault(made.causation_id, cpu)
 
     async def stop(self) -> None:
         if self._task:
@@ -219,8 +222,13 @@ async def bench_evaluator(
             await wait_for(lambda: backlog_ids[0] in clock.seen or len(clock.seen) > 0, 60)
             await wait_for(lambda: all(i in clock.seen for i in backlog_ids), 600)
             times = sorted(clock.seen[i] for i in backlog_ids)
+            cpu = sorted(clock.cpu[i] for i in backlog_ids)
             per_event = clock.decisions / max(1, clock.snapshots)
             sustained = (len(times) - 1) / (times[-1] - times[0])
+            # CPU of this process (evaluator, its consumer and producer, this clock; not the
+            # broker's) per event while the backlog drained
+            cpu_ms = (cpu[-1] - cpu[0]) * 1000 / max(1, len(cpu) - 1)
+            load_drain = os.getloadavg()[0]
 
             steady = [event_for(patients[i % len(patients)], count + i)
                       for i in range(int(rate * 10))]
@@ -232,6 +240,7 @@ async def bench_evaluator(
                 await asyncio.sleep(1 / rate)
             await wait_for(lambda: all(e.event_id in clock.seen for e in steady), 120)
             latencies = [(clock.seen[i] - t) * 1000 for i, t in published.items()]
+            load_steady = os.getloadavg()[0]
     finally:
         await producer.stop()
         await clock.stop()
@@ -241,6 +250,9 @@ async def bench_evaluator(
         "p99_ms": percentile(latencies, 0.99),
         "offered": rate,
         "decisions_per_event": per_event,
+        "cpu_ms_per_event": cpu_ms,
+        "load_drain": load_drain,
+        "load_steady": load_steady,
     }
 
 
@@ -259,17 +271,21 @@ async def run(args: argparse.Namespace, bootstrap: str, embedded: bool) -> None:
         f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='bench-evaluator-')}/evaluator.db")
     print(f"broker: {'embedded Tansu' if embedded else bootstrap}; database: "
           f"{database_url.split('://')[0]}; screener: {type(screener).__name__} ({trials})")
+    print(f"load average (1 min) at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     raw_single = await raw_consume_produce(kafka, args.events, per_message=True)
     raw_batch = await raw_consume_produce(kafka, args.events, per_message=False)
     print(f"aiokafka raw consume-produce-commit, per message: {raw_single:8.0f} msg/s")
     print(f"aiokafka raw consume-produce-commit, per batch:   {raw_batch:8.0f} msg/s")
     result = await bench_evaluator(kafka, database_url, screener, args.events, args.rate)
     print(f"evaluator sustained ({args.events} events backlog): "
-          f"{result['sustained']:8.0f} events/s")
+          f"{result['sustained']:8.0f} events/s = {result['sustained'] / raw_batch:.2%} of raw "
+          f"batch; CPU {result['cpu_ms_per_event']:.1f} ms/event (this process); "
+          f"load {result['load_drain']:.1f}")
     print(f"decisions written per event (trials whose decision it changed): "
           f"{result['decisions_per_event']:.2f}")
     print(f"evaluator event->decision at {result['offered']:.0f} events/s offered: "
-          f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
+          f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
+          f"load {result['load_steady']:.1f}")
     if args.json:
         args.json.write_text(json.dumps({**result, "raw_per_message": raw_single,
                                          "raw_batch": raw_batch, "events": args.events,
