@@ -64,10 +64,14 @@ def registry_step(
 ) -> Callable[[], Awaitable[int]]:
     """Trial files new in the folder join the registry (a trial never seen is activated and
     every patient re-screened); an activation re-screen whose runner stopped is finished.
-    ``folder`` None: no folder (a screener that is not the criteria engine)."""
+    ``folder`` None: no folder (a screener that is not the criteria engine). The folder is
+    synced only when its files changed (``amendments.FolderSync``): an unchanged folder costs
+    a ``stat`` per file."""
+    watch = amendments.FolderSync(folder) if folder is not None else None
+
     async def step() -> int:
-        if folder is not None:
-            await amendments.sync_folder(sessions, screener, folder, clock)
+        if watch is not None:
+            await watch.poll(sessions, screener, clock)
         await amendments.resume_unfinished(sessions, screener, clock)
         return 0  # polled at its interval, never in a tight loop
 

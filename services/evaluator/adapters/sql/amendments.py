@@ -199,6 +199,57 @@ async def stop_screening(
     return change, messages
 
 
+FolderFingerprint = tuple[tuple[str, int, int, int], ...]
+
+
+def folder_fingerprint(folder: Path) -> FolderFingerprint:
+    """What the trial files of ``folder`` are now, from their metadata only: each
+    ``<TRIAL_ID>/<version>.yaml`` file's relative path, inode, size and modification time (ns),
+    sorted. A file added, removed, rewritten or replaced changes it; reading it costs one
+    ``stat`` per file (no file is read, no database is asked). A folder that cannot be listed
+    gives ``()``."""
+    try:
+        files = sorted(folder.glob("*/*.yaml"))
+    except OSError:
+        return ()
+    seen: list[tuple[str, int, int, int]] = []
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:  # removed between the listing and the stat: the next poll sees it
+            continue
+        seen.append((file.relative_to(folder).as_posix(), stat.st_ino, stat.st_size,
+                     stat.st_mtime_ns))
+    return tuple(seen)
+
+
+class FolderSync:
+    """The registry loop's view of the trial folder: ``sync_folder`` runs on the first poll
+    and then only when ``folder_fingerprint`` changed since the last sync that finished, so
+    an unchanged folder costs a ``stat`` per file per poll: no file read, no hash, no
+    database read, no activation, no re-screen. (The first sync activates the trials the
+    registry never had a state for; states are never deleted, so with the same files a later
+    sync finds nothing to do. A file refused by the registry is logged once per change of the
+    folder, not every poll.)"""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._synced: FolderFingerprint | None = None
+
+    async def poll(
+        self, sessions: async_sessionmaker[AsyncSession], screener: Screener, clock: Clock,
+    ) -> int | None:
+        """``sync_folder`` if the folder changed (its count of changes), else None. The
+        fingerprint is taken before the sync: a file changed during it is seen next poll. A
+        sync that raised (database away) is tried again next poll."""
+        now = folder_fingerprint(self.folder)
+        if now == self._synced:
+            return None
+        made = await sync_folder(sessions, screener, self.folder, clock)
+        self._synced = now
+        return made
+
+
 async def sync_folder(
     sessions: async_sessionmaker[AsyncSession], screener: Screener, folder: Path, clock: Clock,
 ) -> int:
