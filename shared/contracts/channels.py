@@ -20,6 +20,7 @@ from shared.contracts.events import (
     DecisionsEvent,
     EligibilityAlert,
     PatientEvent,
+    PatientHoldEvent,
 )
 
 Delivery = Literal["single", "batch"]
@@ -126,6 +127,12 @@ PUBLICATIONS: tuple[Publication, ...] = (
     Publication("upstream systems publish raw FHIR/HL7 v2", topics.INTAKE_RAW, bytes, "upstream",
                 "Bytes as posted over HTTP; header content-type says which."),
     Publication("intake publishes patient events", topics.PATIENT_EVENTS, PatientEvent, "intake"),
+    Publication("intake publishes holds on a patient's updates", topics.PATIENT_HOLDS,
+                PatientHoldEvent, "intake",
+                "Held: an update of the patient cannot be published and the later ones wait "
+                "behind it (an outbox dead letter); released: an operator retried or dropped "
+                "it. Keyed by patient key; staged in intake's outbox with the dead letter and "
+                "with the operator's decision."),
     Publication("evaluator publishes decisions", topics.DECISIONS, DecisionsEvent, "evaluator",
                 "Per evaluation: one PatientSnapshot (the input), then a DecisionMade per "
                 "trial referencing it by snapshot_hash; all keyed by patient key."),

@@ -187,3 +187,47 @@ class DeadLetter(BaseModel):
     reason: str
     failed_at: UtcDatetime
     service: str
+
+
+class PatientUpdatesHeld(Envelope):
+    """``patient.holds.v1``: intake holds this patient's updates (``patient_key``).
+
+    Intake's outbox could not publish one of the patient's updates (the broker can never take
+    it: ``reason``, never an excerpt of it) and keeps every later update of the patient behind
+    it until an operator resolves it (``trialwatch outbox release``): what the evaluator holds
+    about the patient is known to be incomplete. ``hold_id`` names this hold (a release names
+    it too); ``first_held_event_id`` is the update that could not be published. Staged in
+    intake's outbox in the same transaction as the dead letter, keyed by ``patient_key``;
+    ``event_id`` is deterministic from ``hold_id``, so a re-send is the same event. While a
+    hold stands, the evaluator decides every trial ``undetermined`` and raises no alert.
+    """
+
+    event_type: Literal["patient.updates-held"] = "patient.updates-held"
+    hold_id: UUID
+    reason: str = Field(max_length=500, description="why the update cannot be published; "
+                                                    "no payload, no identifier")
+    first_held_event_id: UUID
+
+
+class PatientUpdatesReleased(Envelope):
+    """``patient.holds.v1``: the hold ``hold_id`` on this patient's updates ended.
+
+    ``action`` is the operator's: ``retry`` (the held update is published in its place, then
+    the ones behind it) or ``drop`` (it is never published; the ones behind it flow).
+    ``through_event_id`` is the last of the patient's updates still unpublished when the hold
+    ended: it reaches ``patient.events.v1`` after this event is staged, so a consumer stays
+    held until it has applied that update (None: nothing of the patient was waiting). Staged
+    in the same transaction as the operator's decision; ``event_id`` deterministic from
+    ``hold_id``. A release seen before its hold is a tombstone: the hold, arriving later,
+    changes nothing.
+    """
+
+    event_type: Literal["patient.updates-released"] = "patient.updates-released"
+    hold_id: UUID
+    action: Literal["retry", "drop"]
+    through_event_id: UUID | None = None
+
+
+PatientHoldEvent = Annotated[PatientUpdatesHeld | PatientUpdatesReleased,
+                             Field(discriminator="event_type")]
+"""What ``patient.holds.v1`` carries."""

@@ -7,6 +7,8 @@ PATIENT_EVENTS = "patient.events.v1"
 DECISIONS = "eligibility.decisions.v1"
 ALERTS = "eligibility.alerts.v1"
 COORDINATOR_ACTIONS = "coordinator.actions.v1"
+# intake holds / releases a patient's updates (PatientUpdatesHeld, PatientUpdatesReleased)
+PATIENT_HOLDS = "patient.holds.v1"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -21,8 +23,10 @@ ALL_TOPICS: tuple[str, ...] = (
     DECISIONS,
     ALERTS,
     COORDINATOR_ACTIONS,
+    PATIENT_HOLDS,
     dead_letter(INTAKE_RAW),
     dead_letter(PATIENT_EVENTS),
     dead_letter(DECISIONS),
     dead_letter(COORDINATOR_ACTIONS),
+    dead_letter(PATIENT_HOLDS),
 )

@@ -24,11 +24,11 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import (
     Column,
@@ -42,7 +42,9 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -107,6 +109,19 @@ class DeadLetterRefused(Exception):
     """``resolve`` refused: no such dead letter, already resolved, or a retry that cannot fit."""
 
 
+class DeadLetterNotices(Protocol):
+    """What a service stages in the very transaction that dead-letters a row of a key, or
+    resolves that dead letter (intake: ``PatientUpdatesHeld`` / ``PatientUpdatesReleased``, so
+    the evaluator knows a patient's updates are held). ``session`` is that transaction; what it
+    writes commits, or not, with the dead letter. ``letter_id`` is the dead letter's id."""
+
+    async def held(self, session: AsyncSession, letter_id: int, row: OutboxRow, reason: str,
+                   at: datetime) -> None: ...
+
+    async def released(self, session: AsyncSession, letter_id: int, key: str,
+                       action: ReleaseAction, at: datetime) -> None: ...
+
+
 @dataclass(frozen=True)
 class OutboxColumns:
     """Which columns of a service's outbox table play which part."""
@@ -135,17 +150,24 @@ class SqlOutboxStore:
     transactions (one relaying replica, chosen by leadership). A writer's claim of its own
     rows (``rows=``) never holds locks while it publishes: nobody else takes rows younger than
     the grace, and holding SQLite's write lock across a broker round trip would stall every
-    other writer. ``turn`` serialises writers (intake's SQLite write turns)."""
+    other writer. ``turn`` serialises writers (intake's SQLite write turns).
+
+    ``notices``: what the service stages with a dead letter and its resolution (in the same
+    transaction). ``never_held``: topics whose rows are never held behind a dead letter of
+    their key (the notices announcing the hold: they must get out while the key is held)."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], outbox: OutboxColumns,
         dead_letters: Table, *, lock_rows: bool = False, turn: Turn | None = None,
+        notices: DeadLetterNotices | None = None, never_held: Collection[str] = (),
     ) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self._dead = dead_letters
         self._lock_rows = lock_rows
         self._turn: Turn = turn or _free_turn
+        self._notices = notices
+        self._never_held = tuple(never_held)
 
     def _ids(self, rows: Sequence[OutboxRow]) -> list[Any]:
         return [self._id(r.message_id) for r in rows]
@@ -162,7 +184,16 @@ class SqlOutboxStore:
                                    dead.released_at.is_(None)))
 
     def _pending(self) -> ColumnElement[bool]:
+        if self._never_held:
+            return and_(self._outbox.published_at.is_(None),
+                        or_(self._outbox.topic.in_(self._never_held), ~self._held()))
         return and_(self._outbox.published_at.is_(None), ~self._held())
+
+    def _holdable(self) -> ColumnElement[bool]:
+        """Rows a dead letter of their key holds (all but the ``never_held`` topics)."""
+        if self._never_held:
+            return self._outbox.topic.not_in(self._never_held)
+        return true()
 
     def claim(
         self, limit: int, *, older_than: datetime | None = None, key: str | None = None,
@@ -226,9 +257,12 @@ class SqlOutboxStore:
     async def _dead_letter(self, session: AsyncSession | None, row: OutboxRow, reason: str,
                            at: datetime) -> None:
         async with self._writing(session) as writer:
-            await writer.execute(insert(self._dead).values(
+            letter_id = (await writer.execute(insert(self._dead).values(
                 message_id=row.message_id, message_key=row.key, topic=row.topic,
-                reason=reason[:500], dead_lettered_at=at, released_at=None))
+                reason=reason[:500], dead_lettered_at=at, released_at=None)
+                .returning(self._dead.c.id))).scalar_one()
+            if self._notices is not None:
+                await self._notices.held(writer, int(letter_id), row, reason[:500], at)
 
     async def pending_count(self, key: str | None = None) -> int:
         o = self._outbox
@@ -244,7 +278,8 @@ class SqlOutboxStore:
         o = self._outbox
         async with self._sessions() as session:
             count = await session.scalar(select(func.count()).select_from(o.table)
-                                         .where(o.published_at.is_(None), self._held()))
+                                         .where(o.published_at.is_(None), self._held(),
+                                                self._holdable()))
         return int(count or 0)
 
     async def dead_letters(self, *, unreleased_only: bool = True) -> list[dict[str, Any]]:
@@ -257,11 +292,15 @@ class SqlOutboxStore:
 
     async def release(self, message_id: str, at: datetime) -> bool:
         async with self._turn(), self._sessions.begin() as session:
-            result = await session.execute(
+            letters = list(await session.execute(
                 update(self._dead)
                 .where(self._dead.c.message_id == message_id, self._dead.c.released_at.is_(None))
-                .values(released_at=at, release_action="retry"))
-        return bool(getattr(result, "rowcount", 0))
+                .values(released_at=at, release_action="retry")
+                .returning(self._dead.c.id, self._dead.c.message_key)))
+            if self._notices is not None:
+                for letter_id, key in letters:
+                    await self._notices.released(session, int(letter_id), key, "retry", at)
+        return bool(letters)
 
     async def report(self, *, include_resolved: bool = False) -> list[DeadLetterEntry]:
         """The dead letters, oldest first, each with its size and the rows held behind it."""
@@ -279,7 +318,7 @@ class SqlOutboxStore:
             .where(o.message_id == self._id(letter.message_id)))).first()
         behind = select(func.count()).select_from(o.table).where(
             o.key == letter.message_key, o.published_at.is_(None),
-            o.message_id != self._id(letter.message_id))
+            o.message_id != self._id(letter.message_id), self._holdable())
         if found is not None:
             behind = behind.where(o.position > found[0])
         held = int(await session.scalar(behind) or 0) if letter.released_at is None else 0
@@ -330,6 +369,9 @@ class SqlOutboxStore:
                     update(o.table).where(o.message_id == self._id(letter.message_id),
                                           o.published_at.is_(None))
                     .values({o.published_at.key: at}))
+            if self._notices is not None:
+                await self._notices.released(session, dead_letter_id, letter.message_key,
+                                             action, at)
         return entry
 
     async def requeue(self) -> int:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.adapters.sql.database import WriteTurns
+from services.intake.adapters.sql.holds import PatientHoldNotices
 from services.intake.adapters.sql.tables import (
     outbox,
     outbox_dead_letters,
@@ -34,6 +35,7 @@ from services.intake.core.ports import (
 )
 from services.intake.core.receipts import Receipt, details_from_json
 from shared.contracts.events import PatientMerged, PatientUpdated
+from shared.contracts.topics import PATIENT_HOLDS
 from shared.infra.outbox_sql import OutboxColumns, SqlOutboxStore
 
 # Statements built once (issue 13): building a select with an IN list on every call was a
@@ -232,9 +234,13 @@ def outbox_store(
     sessions: async_sessionmaker[AsyncSession], turns: WriteTurns | None = None
 ) -> SqlOutboxStore:
     """The relay's side of the outbox (``shared.infra.outbox``): oldest pending first, marked
-    once Kafka acknowledged, dead letters in ``intake_outbox_dead_letters``."""
+    once Kafka acknowledged, dead letters in ``intake_outbox_dead_letters``. A dead-lettered
+    patient update holds the patient's later updates and stages ``PatientUpdatesHeld``; its
+    resolution stages ``PatientUpdatesReleased`` (``adapters/sql/holds.py``); those notices
+    on ``patient.holds.v1`` are never held themselves."""
     columns = OutboxColumns(outbox, outbox.c.id, outbox.c.event_id, outbox.c.message_key,
                             outbox.c.topic, outbox.c.payload, outbox.c.created_at,
                             outbox.c.published_at)
     return SqlOutboxStore(sessions, columns, outbox_dead_letters,
-                          turn=(turns or WriteTurns()).turn)
+                          turn=(turns or WriteTurns()).turn, notices=PatientHoldNotices(),
+                          never_held=(PATIENT_HOLDS,))
