@@ -68,6 +68,7 @@ from shared.clinical.hl7v2_patients import (
     prior_patient,
 )
 from shared.clinical.hl7v2_values import (
+    PENDING_STATUSES,
     REPLACING_STATUSES,
     RESULT_STATUS,
     VALUED_STATUSES,
@@ -528,7 +529,14 @@ def _observation(
     )
     if identity is None:
         return None
-    effective, time_notes, undated, bounds = _observed_at(message, log, obx, order, label)
+    # table 0085 I ("specimen in lab; results pending") and O ("order received; specimen not
+    # yet received") with no OBX-5: no result exists yet, so there is no observation time to
+    # stand in for (no OBR-7 or MSH-7 substitute and no warning about one); the fact is read as
+    # registered, which no criterion reads
+    pending = status_code in PENDING_STATUSES and message.field(obx, label, 5).empty
+    effective, time_notes, undated, bounds = _observed_at(
+        message, log, obx, order, label, pending=pending
+    )
     notes.extend(time_notes)
     unread = not_obtained(status_code, f"{label}.11") or value.unread
     if status_code in WITHDRAWING:
@@ -613,12 +621,23 @@ def _order_number(message: _Message, order: _Order) -> str | None:
 
 
 def _observed_at(
-    message: _Message, log: ProblemLog, obx: hl7.Segment, order: _Order, label: str
+    message: _Message,
+    log: ProblemLog,
+    obx: hl7.Segment,
+    order: _Order,
+    label: str,
+    *,
+    pending: bool = False,
 ) -> tuple[datetime | None, list[ReadingNote], bool, TimeBounds | None]:
     """(time, notes, undated, bounds): OBX-14, else OBR-7 of this order group, else MSH-7
     (flagged). ``bounds`` when the time has no minutes (v2.5.1 2A.3.22 DTM: ``20261127`` is the
-    whole day in the sender's zone): the first and last instant it stands for."""
+    whole day in the sender's zone): the first and last instant it stands for.
+
+    ``pending``: a result not yet produced (table 0085 I/O, no OBX-5): only OBX-14 is its time;
+    nothing stands in for it, so nothing is noted about a substitute."""
     candidates = [(message.field(obx, label, 14), f"{label}.14")]
+    if pending and not candidates[0][0].component(0):
+        return None, [], False, None
     if order.obr is not None:
         candidates.append(
             (message.field(order.obr, "OBR", 7), f"OBR[{order.obr_number}].7")

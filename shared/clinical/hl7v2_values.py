@@ -43,6 +43,9 @@ RESULT_STATUS = {
 # could not be read. I/O (pending), X (cannot be obtained), N (not asked), D and W (withdrawn)
 # carry none.
 VALUED_STATUSES = frozenset({"C", "F", "P", "R", "S", "U"})
+# Table 0085 statuses of a result not produced yet: I "specimen in lab; results pending", O
+# "order received; specimen not yet received" (FHIR R4 observation-status registered).
+PENDING_STATUSES = frozenset({"I", "O"})
 # Table 0085 statuses that change an earlier result of the same order and observation.
 REPLACING_STATUSES = frozenset({"C", "D", "W"})
 # Table 0085 statuses saying a result was sought and none exists: X "results cannot be obtained

@@ -286,3 +286,39 @@ def test_a_coded_result_with_no_known_coding_keeps_the_first_and_says_so() -> No
     assert fact.received is not None
     assert fact.received.value is not None
     assert "ABC" in fact.received.value
+
+
+# HL7 v2.5.1 table 0085 I "specimen in lab; results pending" and O "order received; specimen
+# not yet received", OBX-5 empty (v2.5.1 7.4.2.5 allows it: no result yet). It is a pending
+# result (FHIR R4 observation-status registered: "no result yet available"): it carried the
+# warning "no OBX-14 or OBR-7: dated at MSH-7", or "observation time from OBR-7", about dating
+# a result that does not exist; now it has no substitute time and no warning.
+@pytest.mark.parametrize("status", ["I", "O"])
+@pytest.mark.parametrize(
+    "obr",
+    ["OBR|1|ORD-9|FIL-9|57021-8^CBC^LN", f"OBR|1|ORD-9|FIL-9|57021-8^CBC^LN|||{OBX_WHEN}"],
+    ids=["no-obr-7", "obr-7"],
+)
+def test_a_pending_obx_without_a_value_is_registered_with_no_dating_warning(
+    status: str, obr: str
+) -> None:
+    message = _oru("M-I", f"OBX|1|NM|777-3^Platelets^LN|||10*9/L|||||{status}", obr=obr)
+    (update,) = parse_hl7v2(message, source_system="test-lab")
+    (fact,) = update.facts
+    assert fact.status == "registered"
+    assert fact.unread is None
+    assert fact.notes == ()
+    assert fact.effective_start is None
+    assert fact.value_quantity is None
+
+
+def test_a_pending_obx_keeps_its_own_observation_time() -> None:
+    message = _oru("M-I", f"OBX|1|NM|777-3^Platelets^LN|||10*9/L|||||I|||{OBX_WHEN}")
+    (fact,) = parse_hl7v2(message, source_system="test-lab")[0].facts
+    assert fact.effective_start is not None
+    assert fact.notes == ()
+
+
+def test_a_pending_platelet_count_leaves_the_older_result_deciding() -> None:
+    pending = _oru("M-I", "OBX|1|NM|777-3^Platelets^LN|||10*9/L|||||I")
+    assert decide(_bundle(), pending).status == Status.ELIGIBLE
