@@ -104,7 +104,8 @@ def _parsed(unit: str) -> pint.Quantity | str:
         tree = parse_ucum(unit, _parser())
         parsed = _transformer().transform(tree)
     except (LarkError, pint.errors.PintError, ArithmeticError, RecursionError) as error:
-        return f"unit {unit!r} is not UCUM ({_first_line(error)})"
+        detail = _first_line(error).removeprefix(f"{unit!r} is not a valid UCUM unit: ")
+        return f"unit {unit!r} is not UCUM ({detail.rstrip('.')})"
     if isinstance(parsed, Token):  # an annotation alone, "{titer}": the number 1 (UCUM 2.2 6)
         return registry().Quantity(1, "dimensionless")
     if not isinstance(parsed, pint.Quantity):

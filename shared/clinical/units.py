@@ -43,6 +43,33 @@ DIMENSIONS: dict[str, str] = {
 
 AliasTable = Mapping[str, Mapping[str, str]]
 
+# The dimensions above, and pint's base dimensions, in plain words for refusal reasons
+_DIMENSION_WORDS = {
+    "number_concentration": "number per volume",
+    "mass_concentration": "mass per volume",
+    "substance_concentration": "amount of substance per volume",
+    "catalytic_concentration": "enzyme activity per volume",
+    "arbitrary_concentration": "international units per volume",
+    "mass": "mass",
+    "length": "length",
+    "temperature": "temperature",
+    "ratio": "a plain number",
+    "mass_rate": "mass per time",
+    "mass_per_substance": "mass per amount of substance",
+}
+_BASE_WORDS = {
+    "[mass]": "mass",
+    "[time]": "time",
+    "[substance]": "amount of substance",
+    "[temperature]": "temperature",
+    "[current]": "electric current",
+    "[luminosity]": "luminous intensity",
+    "[international_unit]": "international units",
+    "[high_power_field]": "high-power field",
+    "[low_power_field]": "low-power field",
+}
+_LENGTH_WORDS = {1: "length", 2: "area", 3: "volume"}
+
 
 class UnitError(ValueError):
     """A unit that is unreadable, or that cannot be right for the analyte."""
@@ -65,6 +92,20 @@ class Analyte:
     def dimensions(self) -> tuple[str, ...]:
         """The alias-table dimensions of the catalogued units, in catalogue order."""
         return _dimensions_of(self.units)
+
+    @property
+    def words(self) -> str:
+        """The analyte's name for people (``blood cell count``, not ``blood_cell_count``)."""
+        return self.name.replace("_", " ")
+
+    @property
+    def expected(self) -> str:
+        """What its units measure, in plain words with an example each: ``mass per volume such
+        as g/L, or amount of substance per volume such as mmol/L``."""
+        examples: dict[str, str] = {}
+        for unit in self.units:
+            examples.setdefault(dimension_words(unit), unit)
+        return ", or ".join(f"{words} such as {unit}" for words, unit in examples.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +260,31 @@ def dimension_of(unit: str) -> str:
     return str(dimensionality)
 
 
+@lru_cache(maxsize=1024)
+def dimension_words(unit: str) -> str:
+    """What a UCUM unit measures, in plain words: ``g/L`` "mass per volume", ``g/l-1`` "mass x
+    volume" (UCUM: ``l-1`` is a litre to the power -1, divided into nothing: gram times litre),
+    ``10*9/L`` "number per volume", ``/[HPF]`` "number per high-power field". Raises
+    ``UnitSyntaxError`` for a unit that is not UCUM."""
+    name = dimension_of(unit)
+    if name in _DIMENSION_WORDS:
+        return _DIMENSION_WORDS[name]
+    powers = dict(parse_unit(unit).dimensionality)
+    above: list[str] = []
+    below: list[str] = []
+    for base, power in powers.items():
+        exponent = float(str(power))  # pint keeps exponents as numbers (int or Fraction)
+        side = above if exponent > 0 else below
+        size = abs(exponent)
+        if base == "[length]" and size in _LENGTH_WORDS:
+            side.append(_LENGTH_WORDS[int(size)])
+            continue
+        word = _BASE_WORDS.get(base, base.strip("[]").replace("_", " "))
+        side.append(word if size == 1 else f"{word}^{size:g}")
+    text = " x ".join(above) or ("a plain number" if not below else "number")
+    return " per ".join([text, *below])
+
+
 @cache
 def _dimensions_of(units: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(dimension_of(unit) for unit in units))
@@ -356,14 +422,27 @@ def _cached_conversion(
 
 
 def _acceptable(analyte: Analyte, unit: str, shown: str) -> Conversion | str:
+    """The conversion of ``unit`` for the analyte, or why not: the unit as received (quoted
+    verbatim) and what it and the analyte measure, in plain words."""
     try:
         conversion = _linear(analyte, unit)
-    except (UnitSyntaxError, pint.errors.PintError, ArithmeticError) as error:
-        return f"unit {shown} is not a unit of {analyte.name} ({error})"
+    except UnitSyntaxError as error:
+        return (
+            f"{error}, nor a spelling in the unit alias table; {analyte.words} is expected in"
+            f" {analyte.expected}"
+        )
+    except pint.errors.DimensionalityError:
+        return (
+            f"unit {shown} is not a unit of {analyte.words}: {unit!r} is"
+            f" {dimension_words(unit)}, expected {analyte.expected}; refused, not converted"
+        )
+    except (pint.errors.PintError, ArithmeticError) as error:
+        return f"unit {shown} is not a unit of {analyte.words} ({type(error).__name__})"
     if not any(conversion.close_to(_linear(analyte, listed)) for listed in analyte.units):
         return (
-            f"unit {shown} is implausible for {analyte.name}"
-            f" (accepted: {', '.join(analyte.units)}); refused, not converted"
+            f"unit {shown} is implausible for {analyte.words}: it is {dimension_words(unit)}"
+            f" but of another size than every accepted unit ({', '.join(analyte.units)});"
+            " refused, not converted"
         )
     return conversion
 

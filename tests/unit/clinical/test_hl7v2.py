@@ -171,7 +171,7 @@ def test_unit_errors_and_bad_times_are_refused_naming_segment_and_field() -> Non
     assert problems[0].startswith("OBX[1].6: unit 'g/mL' is implausible for hemoglobin")
     assert problems[1].startswith(
         "OBX[2].6: unit 'tera.l-1' (read as '10*12/L' through the unit alias table)"
-        " is implausible for blood_cell_count"
+        " is implausible for blood cell count"
     )
     assert problems[2].startswith("OBX[4].14: not an HL7 v2 timestamp")
     assert len(problems) == 3

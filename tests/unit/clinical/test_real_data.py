@@ -40,7 +40,15 @@ def test_synthea_creatinine_38483_4_arrives_in_canonical_mg_per_dl() -> None:
         ("LAB-ORU-1.hl7", None),
         ("ORU-R01-RMGEAD.hl7", None),
         ("LRI_2.0-NG_CBC_Typ_Message.hl7", "OBX[2].6: unit 'g/mL' is implausible for hemoglobin"),
-        ("LAB-ORU-2.hl7", "OBX[6].6: unit 'g/l-1' is not a unit of hemoglobin"),
+        (
+            "LAB-ORU-2.hl7",
+            # UCUM 2.2: l-1 is litre to the power -1 multiplied in, so g/l-1 is gram x litre;
+            # said with the unit as received and the dimensions in plain words (issue 11: the
+            # reason read "Cannot convert from 'gram * liter' to 'gram / liter'")
+            "OBX[6].6: unit 'g/l-1' is not a unit of hemoglobin: 'g/l-1' is mass x volume,"
+            " expected mass per volume such as g/L, or amount of substance per volume such as"
+            " mmol/L",
+        ),
         ("ORU-R01-01.hl7", "OBX[2].3: no observation identifier"),
     ],
 )

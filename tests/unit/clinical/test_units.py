@@ -54,12 +54,12 @@ def test_catalogued_units_are_converted_to_the_canonical_unit(
     ("loinc", "unit", "reason"),
     [
         ("718-7", "g/mL", "implausible for hemoglobin"),
-        ("777-3", "tera.l-1", "implausible for blood_cell_count"),
-        ("751-8", "10*12/L", "implausible for blood_cell_count"),
+        ("777-3", "tera.l-1", "implausible for blood cell count"),
+        ("751-8", "10*12/L", "implausible for blood cell count"),
         ("20509-6", "g/l-1", "not a unit of hemoglobin"),
-        ("2160-0", "mmHg", "not a unit of creatinine"),
+        ("2160-0", "mmHg", "'mmHg' is not UCUM"),
         ("2160-0", "", "no unit given for creatinine"),
-        ("2160-0", "furlongs", "not a unit of creatinine"),
+        ("2160-0", "furlongs", "'furlongs' is not UCUM"),
     ],
 )
 def test_a_unit_that_cannot_be_right_for_the_analyte_is_refused(
@@ -120,3 +120,27 @@ def test_canonical_to_unit_and_back_round_trips(pair: tuple[str, str], value: fl
 def test_any_unit_text_is_converted_or_refused_with_a_unit_error(loinc: str, unit: str) -> None:
     with contextlib.suppress(UnitError):
         to_canonical(loinc, 1.0, unit)
+
+
+# A refusal reason is read by a person at a lab: the unit exactly as received, what it
+# measures and what the analyte is measured in, in plain words (issue 11), never pint's
+# "Cannot convert from 'gram * liter' to 'gram / liter'".
+@pytest.mark.parametrize(
+    ("loinc", "unit", "reason"),
+    [
+        ("718-7", "g/l-1", "'g/l-1' is mass x volume, expected mass per volume such as g/L"),
+        ("777-3", "g/dL", "'g/dL' is mass per volume, expected number per volume such as 10*9/L"),
+        ("1742-6", "mg", "'mg' is mass, expected enzyme activity per volume such as U/L"),
+        ("13945-1", "/L", "'/L' is number per volume, expected number per high-power field"),
+        ("718-7", "g/mL", "it is mass per volume but of another size than every accepted unit"),
+        ("777-3", "K/UL", "unit 'K/UL' is not UCUM (unexpected character 'L' at column 4)"),
+    ],
+)
+def test_a_unit_refusal_says_the_unit_as_received_and_the_dimensions_in_words(
+    loinc: str, unit: str, reason: str
+) -> None:
+    with pytest.raises(UnitError) as refused:
+        to_canonical(loinc, 1.0, unit)
+    assert reason in str(refused.value)
+    assert "Cannot convert" not in str(refused.value)
+    assert "_" not in str(refused.value)
