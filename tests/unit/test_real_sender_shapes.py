@@ -313,3 +313,14 @@ def test_an_hl7_positive_hcg_as_labs_send_it_makes_her_ineligible(
 ) -> None:
     obx = f"OBX|1|{value_type}|2106-3^hCG^LN||{value}||||A|||F|||{OBX_WHEN}"
     assert _hl7(obx).status == Status.INELIGIBLE
+
+
+# HL7 v2.5.1 table 0085: C replaces the final result; the final re-sent afterwards with the
+# correction's MSH-7 (equal versions) was read as newer and undid it (found by this review).
+def test_a_final_platelet_count_re_sent_with_the_corrections_msh_7_does_not_undo_it() -> None:
+    obx = "OBX|1|NM|777-3^Platelets^LN||{}|10*9/L|150-400|{}|||{}|||" + OBX_WHEN
+    final = _oru("M-F", obx.format(160, "N", "F"), at="20260228100000+0000")
+    corrected = _oru("M-C", obx.format(8, "LL", "C"), at="20260228110000+0000")
+    resent = _oru("M-R", obx.format(160, "N", "F"), at="20260228110000+0000")
+    assert outcome(decide(_bundle(), final), PLATELETS) == Outcome.PASS
+    assert outcome(decide(_bundle(), final, corrected, resent), PLATELETS) == Outcome.FAIL

@@ -88,3 +88,50 @@ def test_applying_an_update_does_not_change_the_previous_state() -> None:
     after = apply_update(before, _update(_observation("Observation/a", 100)))
     assert before.facts == ()
     assert len(after.facts) == 1
+
+
+# HL7 v2.5.1 table 0085 C: "record coming over is a correction and thus replaces a final
+# result"; D/W withdraw it; F replaces P. At the same version (MSH-7, meta.versionId) a record
+# already replaced is not brought back by a re-sent earlier state.
+def test_a_final_of_the_same_version_does_not_undo_a_correction() -> None:
+    state = facts_from_updates([
+        _update(_observation("Observation/a", 150, "final", "20260228100000")),
+        _update(_observation("Observation/a", 15, "corrected", "20260228110000")),
+        _update(_observation("Observation/a", 150, "final", "20260228110000")),
+    ])
+    assert [(f.status, f.value_quantity.value) for f in state.facts if f.value_quantity] == [
+        ("corrected", 15)
+    ]
+
+
+def test_a_final_of_the_same_version_does_not_bring_back_a_withdrawn_result() -> None:
+    state = facts_from_updates([
+        _update(_observation("Observation/a", 150, "entered-in-error", "20260228110000")),
+        _update(_observation("Observation/a", 150, "final", "20260228110000")),
+    ])
+    assert [f.status for f in state.facts] == ["entered-in-error"]
+
+
+def test_a_preliminary_of_the_same_version_does_not_undo_the_final() -> None:
+    state = facts_from_updates([
+        _update(_observation("Observation/a", 150, "final", "20260228110000")),
+        _update(_observation("Observation/a", 140, "preliminary", "20260228110000")),
+    ])
+    assert [f.status for f in state.facts] == ["final"]
+
+
+def test_a_correction_of_the_same_version_replaces_the_final_and_a_second_one_the_first() -> None:
+    state = facts_from_updates([
+        _update(_observation("Observation/a", 150, "final", "20260228110000")),
+        _update(_observation("Observation/a", 15, "corrected", "20260228110000")),
+        _update(_observation("Observation/a", 16, "corrected", "20260228110000")),
+    ])
+    assert [f.value_quantity.value for f in state.facts if f.value_quantity] == [16]
+
+
+def test_a_later_final_still_replaces_a_correction() -> None:
+    state = facts_from_updates([
+        _update(_observation("Observation/a", 15, "corrected", "20260228110000")),
+        _update(_observation("Observation/a", 150, "final", "20260228120000")),
+    ])
+    assert [f.status for f in state.facts] == ["final"]

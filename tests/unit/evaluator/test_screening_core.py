@@ -434,7 +434,9 @@ def _oru(control: str, sent: datetime, value: str, status: str) -> str:
         f"{control}|P|2.5.1",
         "PID|1||MRN-7^^^CITY^MR||Roe^Jane||19900101|F",
         f"OBR|1|PLC-1|FIL-1|lab-panel^Test panel^urn:trialwatch:test|||{when}",
-        f"OBX|1|NM|lab^Test lab^urn:trialwatch:test||{value}|1||||{status}|||{when}",
+        # OBX-11 is the result status (v2.5.1 7.4.2.11); it was sent in OBX-10 before, so the
+        # C was read as a result of unknown status
+        f"OBX|1|NM|lab^Test lab^urn:trialwatch:test||{value}|1|||||{status}|||{when}",
     ]) + "\r"
 
 
@@ -457,3 +459,19 @@ async def test_a_corrected_result_replaces_the_final_one_and_a_late_resend_does_
     assert all(r == "test lab 15.0 < 100.0" for r in reasons[1:])
     assert all(d.decision.criteria[0].reason == "test lab 15.0 < 100.0"
                for d in decisions_in(resent.staged))
+
+
+# The same, with the final re-sent under the correction's own MSH-7 (an interface engine that
+# re-stamps a replayed message, or F and C batched in one second): the versions are equal, and
+# table 0085 C ("a correction and thus replaces a final result") still stands. Before, the
+# equal version let the F replace the C.
+async def test_a_final_re_sent_with_the_corrections_own_message_time_does_not_undo_it() -> None:
+    evaluator = Evaluator()
+    corrected_at = NOW - timedelta(hours=1)
+    await evaluator.apply(_hl7_event(_oru("M-1", NOW - timedelta(hours=2), "150", "F")))
+    await evaluator.apply(_hl7_event(_oru("M-2", corrected_at, "15", "C")))
+    resent = await evaluator.apply(_hl7_event(_oru("M-3", corrected_at, "150", "F")))
+    assert all(d.decision.criteria[0].reason == "test lab 15.0 < 100.0"
+               for d in decisions_in(resent.staged))
+    reasons = [d.decision.criteria[0].reason for d in decisions_in(evaluator.published)]
+    assert reasons[-1] == "test lab 15.0 < 100.0"
