@@ -33,7 +33,8 @@ def _oru(control: str, sent: datetime, value: str, status: str, observed: dateti
         f"MSH|^~\\&|LIS|CITY-LAB|TW|TW|{_hl7_time(sent)}||ORU^R01^ORU_R01|{control}|P|2.5.1",
         "PID|1||MRN-7^^^CITY^MR||Roe^Jane||19900101|F",
         f"OBR|1|PLC-1|FIL-1|lab-panel^Test panel^urn:trialwatch:test|||{_hl7_time(observed)}",
-        f"OBX|1|NM|lab^Test lab^urn:trialwatch:test||{value}|1||||{status}|||"
+        # OBX-11 is the result status (v2.5.1 7.4.2.11; it was sent in OBX-10 before)
+        f"OBX|1|NM|lab^Test lab^urn:trialwatch:test||{value}|1|||||{status}|||"
         f"{_hl7_time(observed)}",
     ]) + "\r"
 
