@@ -80,6 +80,7 @@ def build_app(
                                connect_in_background=True):
                 yield
         finally:
+            transaction.close()
             await engine.dispose()
 
     async def database_check() -> None:

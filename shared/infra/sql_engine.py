@@ -39,12 +39,13 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """The pragmas every SQLite connection of TrialWatch runs with (a ``connect`` listener)."""
     # WAL lets readers (HTTP queries) run beside the single writer (the consumer);
     # synchronous=FULL because "durable before ack" must survive a power cut, not just a crash.
     cursor = dbapi_connection.cursor()

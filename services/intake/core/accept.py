@@ -16,7 +16,14 @@ from services.intake.core.events import patient_merged, patient_updated
 from services.intake.core.idempotency import client_key, content_key
 from services.intake.core.media import MediaType
 from services.intake.core.normalise import Normalised, normalise
-from services.intake.core.ports import Clock, Conflict, IntakeStore, SourceIdentity, UnitOfWork
+from services.intake.core.ports import (
+    Clock,
+    Conflict,
+    IntakeStore,
+    SourceIdentity,
+    UnitOfWork,
+    in_transaction,
+)
 from services.intake.core.pseudonyms import new_surrogate_key
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.receipts import Receipt
@@ -120,7 +127,8 @@ async def _record(
     transaction: UnitOfWork,
     clock: Clock,
 ) -> Acceptance:
-    async with transaction() as store:
+    async def work(store: IntakeStore) -> Acceptance:
+        # awaits only the store (``RunsWork``): the group commit may run it in its thread
         existing = await store.receipt_for(keys)
         if existing is not None:
             return Acceptance(existing, replayed=True)
@@ -168,7 +176,9 @@ async def _record(
             warnings=normalised.warnings,
         )
         await store.add_receipt(receipt, keys)
-    return Acceptance(receipt, replayed=False)
+        return Acceptance(receipt, replayed=False)
+
+    return await in_transaction(transaction, work)
 
 
 async def _apply_merges(

@@ -8,11 +8,11 @@ without its events and keys, nor an identity returned without its log entry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from services.intake.core.receipts import Receipt
@@ -110,6 +110,30 @@ class IntakeStore(Receipts, PseudonymStore, EventOutbox, AccessLog, Protocol):
 class UnitOfWork(Protocol):
     def __call__(self) -> AbstractAsyncContextManager[IntakeStore]:
         """A transaction: committed when the block ends normally, rolled back otherwise."""
+
+
+_T = TypeVar("_T")
+
+
+@runtime_checkable
+class RunsWork(Protocol):
+    """A ``UnitOfWork`` that can also run a whole transaction's work itself (the SQLite group
+    commit runs a group's members together, off the event loop). ``work`` may await only the
+    store it is given: the store's calls may complete synchronously in another thread."""
+
+    async def run(self, work: Callable[[IntakeStore], Awaitable[_T]]) -> _T:
+        """``work(store)`` in a transaction, committed before this returns; its error
+        (rolled back alone) is raised here."""
+
+
+async def in_transaction(
+    transaction: UnitOfWork, work: Callable[[IntakeStore], Awaitable[_T]]
+) -> _T:
+    """``work(store)`` in one transaction of ``transaction``, committed when this returns."""
+    if isinstance(transaction, RunsWork):
+        return await transaction.run(work)
+    async with transaction() as store:
+        return await work(store)
 
 
 Clock = Callable[[], datetime]

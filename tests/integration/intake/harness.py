@@ -115,4 +115,5 @@ async def api_without_broker(
                                      timeout=60) as client:
             yield client, app
     finally:
+        transaction.close()
         await engine.dispose()

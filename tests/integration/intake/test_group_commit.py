@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
@@ -115,14 +116,46 @@ async def test_when_the_commit_fails_no_member_returns_a_receipt(
     async def failing_commit(self: AsyncSession) -> None:
         raise OSError("disk full")
 
+    def failing_sync_commit(self: Connection) -> None:
+        raise OSError("disk full")
+
     monkeypatch.setattr(AsyncSession, "commit", failing_commit)
+    # the SQLite group commit's worker thread commits on a synchronous connection
+    monkeypatch.setattr(Connection, "commit", failing_sync_commit)
     outcomes = await asyncio.gather(*(
         accept(submission(observation(f"r-{n}", n)), transaction, utc_now) for n in range(8)),
         return_exceptions=True)
     assert all(isinstance(o, OSError) for o in outcomes)
     monkeypatch.setattr(AsyncSession, "commit", original)
+    monkeypatch.undo()
     assert await count(engine, "intake_receipts") == 0
     assert await count(engine, "intake_outbox") == 0
     # the next group works again
     await accept(submission(observation("r-after", 99)), transaction, utc_now)
     assert await count(engine, "intake_receipts") == 1
+
+
+async def test_on_sqlite_a_group_is_written_by_one_worker_thread_call(
+    engine: AsyncEngine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL groups run on the async session (asyncpg has no thread)")
+    calls: list[int] = []
+    original = GroupCommit._run_works
+
+    def counted(self: GroupCommit, works: list[Any], now: Any) -> Any:
+        calls.append(len(works))
+        return original(self, works, now)
+
+    monkeypatch.setattr(GroupCommit, "_run_works", counted)
+    transaction = group_commit(engine, database_url)
+    try:
+        results = await asyncio.gather(*(
+            accept(submission(observation(f"t-{n % 5}", n)), transaction, utc_now)
+            for n in range(40)))
+    finally:
+        transaction.close()
+    assert len({r.receipt.receipt_id for r in results}) == 40
+    assert sum(calls) == 40
+    assert len(calls) == transaction.commits < 40
+    assert await count(engine, "intake_outbox") == 40

@@ -15,11 +15,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.infra.sql_engine import is_sqlite, make_engine
+from shared.infra.sql_engine import is_sqlite, make_engine, sqlite_pragmas
 
 
 def make_intake_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -27,6 +27,18 @@ def make_intake_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         event.listen(engine.sync_engine, "connect", _driver_does_not_begin)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
+    return engine
+
+
+def make_intake_sync_engine(url: URL) -> Engine:
+    """A synchronous engine (the standard ``sqlite3`` driver) on the SQLite file of ``url``,
+    with the async engine's pragmas (WAL, ``synchronous=FULL``) and ``BEGIN IMMEDIATE``: the
+    group commit's worker thread writes a whole group through it in one call."""
+    engine = create_engine(url.set(drivername="sqlite+pysqlite"),
+                           connect_args={"timeout": 30, "check_same_thread": False})
+    event.listen(engine, "connect", sqlite_pragmas)
+    event.listen(engine, "connect", _driver_does_not_begin)
+    event.listen(engine, "begin", _begin_immediate)
     return engine
 
 

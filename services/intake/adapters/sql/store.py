@@ -10,6 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,9 +61,33 @@ _LINK_NAMES = {
 }
 
 
+class _SyncExecution:
+    """A synchronous ``Connection`` behind the awaitable ``execute``/``scalar`` of a session:
+    the coroutines complete without ever suspending, so a group commit can drive a whole
+    submission's work inside one worker-thread call (``group_commit``)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._connection.execute(statement, parameters)
+
+    async def scalar(self, statement: Any, parameters: Any = None) -> Any:
+        return self._connection.execute(statement, parameters).scalar()
+
+
 class SqlIntakeStore:
-    def __init__(self, session: AsyncSession, now: datetime) -> None:
-        self._session = session
+    """``IntakeStore`` over one open transaction: an ``AsyncSession`` (aiosqlite, asyncpg), or
+    a synchronous ``Connection`` whose calls complete without suspending (the SQLite group
+    commit runs every member of a group in one worker-thread call)."""
+
+    def __init__(self, session: AsyncSession | Connection, now: datetime) -> None:
+        if isinstance(session, Connection):
+            self._session: Any = _SyncExecution(session)
+            self._dialect_name = session.dialect.name
+        else:
+            self._session = session
+            self._dialect_name = session.get_bind().dialect.name
         self._now = now
 
     async def receipt_for(self, dedup_keys: Sequence[str]) -> Receipt | None:
@@ -168,7 +193,7 @@ class SqlIntakeStore:
         return sorted(keys, key=lambda key: (created.get(key) is None, created.get(key), key))
 
     def _dialect(self) -> str:
-        return "postgresql" if self._session.get_bind().dialect.name == "postgresql" else "sqlite"
+        return "postgresql" if self._dialect_name == "postgresql" else "sqlite"
 
     def _insert(self, table: Table) -> Any:
         return (postgresql.insert if self._dialect() == "postgresql" else sqlite.insert)(table)
