@@ -21,7 +21,7 @@ from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener, 
 from services.evaluator.adapters.http import api, cds_hooks, registry_api
 from services.evaluator.adapters.http.ui import pages
 from services.evaluator.adapters.http.ui.sessions import SessionStore
-from services.evaluator.adapters.messaging import PatientEventHandler
+from services.evaluator.adapters.messaging import PatientEventHandler, PatientHoldHandler
 from services.evaluator.adapters.outbox import EvaluatorOutbox
 from services.evaluator.adapters.patient_cache import PatientCache
 from services.evaluator.adapters.sql.coordinator_desk import SqlCoordinatorDesk
@@ -35,7 +35,7 @@ from services.evaluator.adapters.webhook_secrets import SecretBox
 from services.evaluator.adapters.webhook_targets import allow_list_of
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
-from shared.contracts.channels import EVALUATOR_PATIENT_EVENTS
+from shared.contracts.channels import EVALUATOR_PATIENT_EVENTS, EVALUATOR_PATIENT_HOLDS
 from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS
 from shared.eligibility.loader import TRIALS_DIR
 from shared.infra.auth import TokenRegistry
@@ -100,6 +100,11 @@ def build_app(
     # wait bounds the event-to-decision latency (Apache Kafka answers at once either way).
     subscribe(broker, kafka, EVALUATOR_PATIENT_EVENTS, handler, group_id=settings.group_id,
               max_records=settings.batch_size, fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    # intake's holds on a patient's updates: undetermined while held, re-screened on release
+    subscribe(broker, kafka, EVALUATOR_PATIENT_HOLDS,
+              PatientHoldHandler(unit_of_work, context, sender, DeadLetters(broker, SERVICE)),
+              group_id=f"{settings.group_id}-holds",
+              fetch_max_wait_ms=settings.fetch_max_wait_ms)
     alerts = AlertStream(settings.alert_queue_size)
 
     async def broker_ready() -> None:

@@ -98,6 +98,19 @@ EVALUATOR_PATIENT_EVENTS = Subscription(
     summary="Re-evaluate every active trial for the patient; a merge moves a record's facts.",
     description="Keyed by surrogate patient key; per-patient order holds.",
 )
+EVALUATOR_PATIENT_HOLDS = Subscription(
+    name="evaluator consumes patient holds",
+    topic=topics.PATIENT_HOLDS,
+    model=PatientHoldEvent,
+    service="evaluator",
+    group="trialwatch-evaluator-holds",
+    delivery="batch",
+    dead_letter=DeadLetterPolicy(topics.dead_letter(topics.PATIENT_HOLDS)),
+    summary="While intake holds a patient's updates, decide every trial undetermined with "
+            "intake's reason and raise no alert; on release, re-screen the patient at once.",
+    description="Keyed by surrogate patient key; idempotent by hold id (a release seen first "
+                "is a tombstone).",
+)
 AUDIT_DECISIONS = Subscription(
     name="audit consumes decisions",
     topic=topics.DECISIONS,
@@ -120,7 +133,8 @@ AUDIT_COORDINATOR_ACTIONS = Subscription(
 )
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    INTAKE_RAW, EVALUATOR_PATIENT_EVENTS, AUDIT_DECISIONS, AUDIT_COORDINATOR_ACTIONS,
+    INTAKE_RAW, EVALUATOR_PATIENT_EVENTS, EVALUATOR_PATIENT_HOLDS, AUDIT_DECISIONS,
+    AUDIT_COORDINATOR_ACTIONS,
 )
 
 PUBLICATIONS: tuple[Publication, ...] = (

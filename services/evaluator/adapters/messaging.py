@@ -22,9 +22,17 @@ from pydantic import TypeAdapter, ValidationError
 from services.evaluator.adapters.metrics import EVENT_SECONDS, EVENTS
 from services.evaluator.adapters.outbox import EvaluatorOutbox, OutboxMessage, messages_of
 from services.evaluator.core.patient_events import apply_patient_events
+from services.evaluator.core.patient_holds import apply_hold_events
 from services.evaluator.core.ports import UnitOfWork
 from services.evaluator.core.screening import ScreeningContext
-from shared.contracts.events import PatientEvent, PatientMerged, PatientUpdated
+from shared.contracts.events import (
+    PatientEvent,
+    PatientHoldEvent,
+    PatientMerged,
+    PatientUpdated,
+    PatientUpdatesHeld,
+    PatientUpdatesReleased,
+)
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.transient import TRANSIENT_ERRORS
@@ -96,3 +104,52 @@ class PatientEventHandler:
         outcome.redelivered_keys = applied.redelivered_keys
         outcome.poison += [(decoded[index][0], reason) for index, reason in applied.rejected]
         return outcome
+
+
+_HOLD: TypeAdapter[PatientUpdatesHeld | PatientUpdatesReleased] = TypeAdapter(PatientHoldEvent)
+
+
+class PatientHoldHandler:
+    """Applies each polled batch of intake's hold events (``patient.holds.v1``) through the
+    core (``apply_hold_events``) in one unit of work, then publishes the re-screens it staged;
+    a record that is not a hold event goes to the dead-letter topic; a database or broker
+    failure backs off and raises (the batch is redelivered, and applied once)."""
+
+    def __init__(
+        self,
+        uow: Callable[[], UnitOfWork],
+        context: ScreeningContext,
+        sender: EvaluatorOutbox,
+        dead_letters: DeadLetters,
+    ) -> None:
+        self._uow = uow
+        self._context = context
+        self._sender = sender
+        self._dead_letters = dead_letters
+        self._backoff = Backoff()
+
+    async def __call__(self, records: tuple[Any, ...]) -> None:
+        """``records``: the consumer records of one poll (``channels.EVALUATOR_PATIENT_HOLDS``)."""
+        try:
+            decoded: list[PatientUpdatesHeld | PatientUpdatesReleased] = []
+            poison: list[tuple[Any, str]] = []
+            for record in records:
+                try:
+                    decoded.append(_HOLD.validate_json(record.value or b""))
+                except ValidationError as error:
+                    poison.append((record, f"not a valid patient hold event: {error}"))
+            async with self._uow() as uow:
+                applied = await apply_hold_events(uow, self._context, decoded)
+            await self._sender.send(messages_of(applied.staged))
+            for key in applied.quiet_keys:
+                await self._sender.settle_key(key)
+            for record, reason in poison:
+                await self._dead_letters.send(record, reason)
+        except TRANSIENT_ERRORS as error:
+            log.warning("patient hold events will be redelivered", error=type(error).__name__,
+                        failures=self._backoff.failures, batch=len(records))
+            await self._backoff.pause()
+            raise
+        self._backoff.reset()
+        if applied.rescreened:
+            log.info("patients re-screened for intake holds", patients=len(applied.rescreened))

@@ -187,6 +187,32 @@ def engine_failed(trial: TrialRef, as_of: datetime, error: BaseException) -> Dec
     )
 
 
+HELD_ENGINE_VERSION = "intake-hold"
+
+
+def held_by_intake(trial: TrialRef, as_of: datetime, reasons: tuple[str, ...]) -> Decision:
+    """What a decision says while intake holds the patient's updates (``PatientUpdatesHeld``):
+    undetermined, never eligible, and why. ``reasons``: intake's, one per hold in effect (no
+    payload). The criteria are not evaluated: the data they would read is known to be
+    incomplete. No review time: the release re-screens the patient."""
+    said = "; ".join(reasons)
+    return Decision(
+        trial=trial,
+        as_of=as_of,
+        status=Status.UNDETERMINED,
+        criteria=(CriterionResult(
+            id="INTAKE-HOLD",
+            kind=CriterionKind.INCLUSION,
+            outcome=Outcome.UNKNOWN,
+            reason=f"intake holds updates for this patient ({said}): the data here is known "
+                   "to be incomplete until intake releases them",
+            missing=("the patient updates intake holds",),
+        ),),
+        next_review_at=None,
+        engine_version=HELD_ENGINE_VERSION,
+    )
+
+
 _FRAGMENTS: OrderedDict[int, tuple[ClinicalFact, bytes]] = OrderedDict()
 _FRAGMENT_BYTES_KEPT = 32 * 1024 * 1024
 _fragment_bytes = 0

@@ -111,13 +111,38 @@ class CurrentStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class PatientHold:
+    """Intake holds (or held) this patient's updates (``PatientUpdatesHeld`` /
+    ``PatientUpdatesReleased`` on ``patient.holds.v1``), one row per ``hold_id``.
+
+    ``reason`` is intake's (None: only the release was seen, a tombstone); ``released`` once
+    the release was seen; ``awaiting_event_id``: the patient update the release said was the
+    last one waiting, not applied yet (None once applied, or when none was waiting). The hold
+    is ``in_effect`` until it was released and that update applied: the data is incomplete
+    until then."""
+
+    hold_id: str
+    patient_key: str
+    reason: str | None
+    released: bool
+    awaiting_event_id: str | None = None
+
+    @property
+    def in_effect(self) -> bool:
+        return not self.released or self.awaiting_event_id is not None
+
+
+@dataclass(frozen=True, slots=True)
 class PatientRecords:
     """What the store holds about some patients: their states (absent: never seen), current
-    statuses per trial, and which of them were merged into which surviving key."""
+    statuses per trial, which of them were merged into which surviving key, and intake's
+    holds on their updates (by hold id; released ones whose awaited update was applied are
+    read with ``awaiting_event_id`` None)."""
 
     states: Mapping[str, PatientState]
     statuses: Mapping[PairKey, CurrentStatus]
     survivors: Mapping[str, str]
+    holds: Mapping[str, PatientHold] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +248,7 @@ class PatientChanges:
     statuses: dict[PairKey, DecisionMade] = field(default_factory=dict)
     history: list[tuple[DecisionMade, str]] = field(default_factory=list)  # (decision, headline)
     merged_away: dict[str, Merge] = field(default_factory=dict)
+    holds: dict[str, tuple[PatientHold, datetime]] = field(default_factory=dict)  # by hold id
 
 
 class PatientRepository(Protocol):
@@ -238,7 +264,8 @@ class PatientRepository(Protocol):
         ...
 
     async def save(self, changes: PatientChanges) -> None:
-        """Write every change; a merged-away key loses its facts, state, statuses and timers."""
+        """Write every change; a merged-away key loses its facts, state, statuses and timers;
+        a hold is stored (or replaced) by its hold id."""
         ...
 
     async def keys_after(self, after: str | None, limit: int | None) -> list[str]:

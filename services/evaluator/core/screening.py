@@ -30,6 +30,7 @@ from services.evaluator.core.ports import (
     OutgoingEvent,
     PairKey,
     PatientChanges,
+    PatientHold,
     ProcessedEvent,
     Screener,
     UnitOfWork,
@@ -40,6 +41,8 @@ from shared.contracts.events import (
     EligibilityAlert,
     PatientMerged,
     PatientUpdated,
+    PatientUpdatesHeld,
+    PatientUpdatesReleased,
     RegistryChangeRef,
 )
 from shared.eligibility.decision import Decision, Status, TrialRef
@@ -90,6 +93,7 @@ class Changes:
         mine.processed.extend(theirs.processed)
         mine.statuses.update(theirs.statuses)
         mine.history.extend(theirs.history)
+        mine.holds.update(theirs.holds)
         self.timers.update(other.timers)
         self.events.extend(other.events)
         self.raised.extend(other.raised)
@@ -130,6 +134,7 @@ class Screening:
         self._processed: set[str] = set()
         self._current: dict[PairKey, CurrentStatus] = {}
         self._survivor: dict[str, str] = {}
+        self._holds: dict[str, PatientHold] = {}
         self._changes = Changes()
 
     async def load(self, patient_keys: Iterable[str], event_ids: Iterable[str] = ()) -> None:
@@ -144,6 +149,8 @@ class Screening:
             self._states[key] = found.states.get(key) or PatientState(
                 key, 0, PatientFacts(), None)
         self._current.update(found.statuses)
+        for hold_id, hold in found.holds.items():
+            self._holds.setdefault(hold_id, hold)
         # read after the patients are held: a merge committed meanwhile is seen here
         self._survivor.update(found.survivors)
         survivors = set(found.survivors.values())
@@ -178,6 +185,7 @@ class Screening:
         survivor_key = self.survivor_of(event.patient_key)
         merged_key = self.survivor_of(event.merged_key)
         delta = Changes()
+        self._arrived(delta, event_id, now)  # a release may name a merge as the last update
         if merged_key == survivor_key:  # already merged (or the same record): nothing moves
             delta.patients.processed.append(ProcessedEvent(
                 event_id, survivor_key, self._states[survivor_key].version, now))
@@ -253,11 +261,12 @@ class Screening:
         patient_key = self.survivor_of(event.patient_key)  # a merged record's data follows it
         state = self._states[patient_key]
         as_of = evaluation_instant(now, state.last_as_of, now, self._context.telemetry)
+        delta = Changes()
+        self._arrived(delta, event_id, now)
         change = PatientUpdate(source_system=event.source, demographics=event.demographics,
                                facts=event.facts)
         merged = apply_update(state.facts, change)
         kept = {f.fact_id: f for f in merged.facts}
-        delta = Changes()
         for fact in change.facts:
             if kept.get(fact.fact_id) is fact:
                 delta.patients.facts[(patient_key, fact.fact_id)] = fact
@@ -273,6 +282,65 @@ class Screening:
         self._commit(delta, new_state, current)
         self._processed.add(event_id)
         return delta.events
+
+    def hold_reasons(self, patient_key: str) -> tuple[str, ...]:
+        """Intake's reasons for every hold in effect on this patient's updates (on its own key
+        or a key merged into it), oldest hold id first; () when none."""
+        return tuple(sorted(
+            hold.reason or "updates held" for hold in self._holds.values()
+            if hold.in_effect and self.survivor_of(hold.patient_key) == patient_key))
+
+    def apply_hold(
+        self, event: PatientUpdatesHeld | PatientUpdatesReleased, trials: Iterable[TrialRef],
+        now: datetime,
+    ) -> list[OutgoingEvent]:
+        """Record intake's hold, or its release, on the patient's updates; when that puts the
+        patient on hold or takes it off, re-screen the patient at once (on hold: every trial
+        undetermined with intake's reason, no alert; off: the ordinary decisions). Idempotent:
+        a hold id already seen adds nothing, and a release seen first is a tombstone that its
+        late hold does not undo. A release whose last waiting update was not applied yet keeps
+        the hold in effect until that update is (``apply_event``)."""
+        hold_id = str(event.hold_id)
+        known = self._holds.get(hold_id)
+        if isinstance(event, PatientUpdatesHeld):
+            if known is not None:
+                return []
+            hold = PatientHold(hold_id, event.patient_key, event.reason, released=False)
+        else:
+            if known is not None and known.released:
+                return []
+            awaited = (None if event.through_event_id is None
+                       or str(event.through_event_id) in self._processed
+                       else str(event.through_event_id))
+            hold = PatientHold(hold_id, event.patient_key,
+                               known.reason if known is not None else None,
+                               released=True, awaiting_event_id=awaited)
+        patient_key = self.survivor_of(event.patient_key)
+        before = self.hold_reasons(patient_key)
+        self._holds[hold_id] = hold
+        delta = Changes()
+        delta.patients.holds[hold_id] = (hold, now)
+        after = self.hold_reasons(patient_key)
+        state = self._states[patient_key]
+        if bool(before) == bool(after) or state.version == 0:  # still (not) held; or unknown
+            self._changes.merge(delta)
+            return []
+        as_of = evaluation_instant(now, state.last_as_of, now, self._context.telemetry)
+        trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
+                          causation_id=event.event_id)
+        moved = PatientState(state.patient_key, state.version, state.facts, as_of)
+        current = self._screen_into(delta, moved, trials, trigger, now)
+        self._record_state(delta, moved, now)
+        self._commit(delta, moved, current)
+        return delta.events
+
+    def _arrived(self, delta: Changes, event_id: str, now: datetime) -> None:
+        """A patient update is applied: a released hold awaiting it is no longer in effect."""
+        for hold_id, hold in list(self._holds.items()):
+            if hold.awaiting_event_id == event_id:
+                done = PatientHold(hold.hold_id, hold.patient_key, hold.reason, released=True)
+                self._holds[hold_id] = done
+                delta.patients.holds[hold_id] = (done, now)
 
     def screen(
         self, state: PatientState, trials: Iterable[TrialRef], trigger: Trigger, now: datetime
@@ -321,9 +389,11 @@ class Screening:
             snapshot=state.facts, snapshot_hash=snapshot_hash, as_of=trigger.as_of,
             causation_id=trigger.causation_id, correlation_id=trigger.correlation_id,
             recorded_at=now))
+        held = self.hold_reasons(state.patient_key)
         for trial in trials:
             pair = (state.patient_key, trial.id)
-            decision = self._evaluate(trial, state, trigger.as_of)
+            decision = (decisions.held_by_intake(trial, trigger.as_of, held) if held
+                        else self._evaluate(trial, state, trigger.as_of))
             before = self._current.get(pair)
             if keep_standing and before is not None and standing(before, decision):
                 continue
@@ -341,7 +411,8 @@ class Screening:
             due = decision.next_review_at
             delta.timers[pair] = due if due is not None and due > decision.as_of else None
             delta.events.append(made)
-            kind = decisions.transition(previous, decision.status)
+            # on hold, nothing alerts: the data is known to be incomplete (docs/evaluator.md)
+            kind = None if held else decisions.transition(previous, decision.status)
             if previous is decision.status and kind is None:
                 continue
             said = headline(before.decision if before else None, decision,

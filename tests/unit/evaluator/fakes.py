@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from uuid import UUID
@@ -21,6 +21,7 @@ from services.evaluator.core.ports import (
     OutgoingEvent,
     PairKey,
     PatientChanges,
+    PatientHold,
     PatientRecords,
     ProcessedEvent,
 )
@@ -188,6 +189,7 @@ class Stored:
     outbox: list[OutgoingEvent] = field(default_factory=list)
     alerts: list[EligibilityAlert] = field(default_factory=list)
     active: tuple[TrialRef, ...] = ()
+    holds: dict[str, PatientHold] = field(default_factory=dict)
 
 
 class FakePatients:
@@ -202,7 +204,9 @@ class FakePatients:
         return PatientRecords(
             states={k: v for k, v in s.states.items() if k in keys},
             statuses={p: v for p, v in s.statuses.items() if p[0] in keys},
-            survivors={k: v for k, v in s.survivors.items() if k in keys})
+            survivors={k: v for k, v in s.survivors.items() if k in keys},
+            holds={i: replace(h, awaiting_event_id=None) if h.awaiting_event_id in s.processed
+                   else h for i, h in s.holds.items() if h.patient_key in keys})
 
     async def save(self, changes: PatientChanges) -> None:
         s = self._stored
@@ -219,6 +223,8 @@ class FakePatients:
             s.statuses = {p: v for p, v in s.statuses.items() if p[0] != merge.merged_key}
             s.timers = {p: v for p, v in s.timers.items() if p[0] != merge.merged_key}
         s.history += changes.history
+        for hold_id, (hold, _) in changes.holds.items():
+            s.holds[hold_id] = hold
 
     async def keys_after(self, after: str | None, limit: int | None) -> list[str]:
         keys = sorted(k for k in self._stored.states if after is None or k > after)

@@ -23,6 +23,7 @@ from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates,
 from services.evaluator.adapters.sql.tables import (
     alert,
     patient_fact,
+    patient_hold,
     patient_merge,
     patient_state,
     processed_event,
@@ -42,6 +43,7 @@ from services.evaluator.core.ports import (
     OutgoingEvent,
     PairKey,
     PatientChanges,
+    PatientHold,
     PatientRecords,
     Screener,
 )
@@ -128,7 +130,18 @@ class SqlPatientRepository:
             select(patient_merge.c.merged_key, patient_merge.c.surviving_key)
             .where(patient_merge.c.merged_key.in_(keys)))
         survivors = {m.merged_key: m.surviving_key for m in merges}
-        return PatientRecords(states, statuses, survivors)
+        return PatientRecords(states, statuses, survivors, await self._holds(keys))
+
+    async def _holds(self, keys: Sequence[str]) -> dict[str, PatientHold]:
+        """Intake's holds on these patients; a release's awaited update already applied reads
+        as not awaited."""
+        rows = list(await self._session.execute(
+            select(patient_hold).where(patient_hold.c.patient_key.in_(keys))))
+        awaited = [r.awaiting_event_id for r in rows if r.awaiting_event_id is not None]
+        arrived = await self.processed(awaited) if awaited else set()
+        return {r.hold_id: PatientHold(
+            r.hold_id, r.patient_key, r.reason, r.released,
+            None if r.awaiting_event_id in arrived else r.awaiting_event_id) for r in rows}
 
     async def save(self, changes: PatientChanges) -> None:
         session = self._session
@@ -163,6 +176,11 @@ class SqlPatientRepository:
                 await session.execute(delete(table).where(table.c.patient_key.in_(gone)))
         await insert_ignoring_duplicates(
             session, status_change, [_history_row(made, said) for made, said in changes.history])
+        await upsert_many(session, patient_hold, [
+            {"hold_id": h.hold_id, "patient_key": h.patient_key, "reason": h.reason,
+             "released": h.released, "awaiting_event_id": h.awaiting_event_id,
+             "updated_at": at} for h, at in changes.holds.values()],
+            ("hold_id",))
 
     async def keys_after(self, after: str | None, limit: int | None) -> list[str]:
         query = select(patient_state.c.patient_key).order_by(patient_state.c.patient_key)

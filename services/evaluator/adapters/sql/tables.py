@@ -58,6 +58,19 @@ patient_merge = Table(
     Column("merged_at", Instant, nullable=False),
 )
 
+# Intake's holds on a patient's updates (patient.holds.v1, migration 0010): one row per hold
+# id; a release is a tombstone (released_at set), kept even when it arrived before its hold.
+patient_hold = Table(
+    "evaluator_patient_hold",
+    metadata,
+    Column("hold_id", String(36), primary_key=True),
+    Column("patient_key", String(128), nullable=False, index=True),
+    Column("reason", String(500), nullable=True),
+    Column("released", Boolean, nullable=False),
+    Column("awaiting_event_id", String(36), nullable=True),
+    Column("updated_at", Instant, nullable=False),
+)
+
 processed_event = Table(
     "evaluator_processed_event",
     metadata,

@@ -1,0 +1,157 @@
+"""Intake's holds reach the evaluator (issue 14), on the real embedded broker and SQLite /
+PostgreSQL: a ``PatientUpdatesHeld`` on ``patient.holds.v1`` makes every decision of the patient
+``undetermined`` with intake's reason and sends no alert, an update applied meanwhile changes
+nothing; ``PatientUpdatesReleased`` re-screens the patient at once with the right decision and
+alert; the same control events again, and a release read before its hold, change nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import select
+
+from services.evaluator.adapters.sql.tables import patient_hold, trial_status
+from shared.contracts.events import PatientUpdatesHeld, PatientUpdatesReleased
+from shared.contracts.topics import PATIENT_HOLDS
+from shared.eligibility.decision import Status, TrialRef
+from shared.infra.sql_engine import make_engine, make_sessionmaker
+from shared.settings import KafkaSettings
+from tests.integration.evaluator.harness import (
+    collect,
+    evaluator_in_process,
+    fresh_settings,
+    publish,
+    until,
+)
+from tests.unit.evaluator.fakes import TEST_TRIAL, OneLabScreener, lab_fact, patient_updated
+
+pytestmark = pytest.mark.integration
+SECOND_TRIAL = TrialRef(id="TEST-ONE-LAB-B", version="7")
+REASON = "MessageSizeTooLargeError: larger than the producer's max_request_size"
+
+
+async def _control(kafka: KafkaSettings,
+                   *events: PatientUpdatesHeld | PatientUpdatesReleased) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(PATIENT_HOLDS, event.model_dump_json().encode(),
+                                         key=event.patient_key.encode())
+    finally:
+        await producer.stop()
+
+
+def _held(patient: str, hold: uuid.UUID, at: datetime) -> PatientUpdatesHeld:
+    return PatientUpdatesHeld(
+        event_id=uuid.uuid5(hold, "held"), occurred_at=at, recorded_at=at, source="intake",
+        patient_key=patient, correlation_id=hold, hold_id=hold, reason=REASON,
+        first_held_event_id=uuid.uuid4())
+
+
+def _released(patient: str, hold: uuid.UUID, at: datetime,
+              through: uuid.UUID | None = None) -> PatientUpdatesReleased:
+    return PatientUpdatesReleased(
+        event_id=uuid.uuid5(hold, "released"), occurred_at=at, recorded_at=at,
+        source="intake", patient_key=patient, correlation_id=hold, hold_id=hold,
+        action="retry", through_event_id=through)
+
+
+async def test_a_held_patient_is_undetermined_without_alerts_and_rescreened_on_release(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await fresh_settings(database_url, kafka_settings, "holds",
+                                    timer_poll_interval_s=0.2)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    hold, early = uuid.uuid4(), uuid.uuid4()
+    screener = OneLabScreener(trials=(TEST_TRIAL, SECOND_TRIAL))
+    async with evaluator_in_process(settings, kafka_settings, screener), \
+            collect(kafka_settings, [patient]) as seen:
+        await publish(kafka_settings, [patient_updated(
+            patient, (lab_fact(150, now - timedelta(hours=2)),), now)])
+        assert await until(lambda: len(seen.decisions) == 2 and len(seen.alerts) == 2, 30)
+        assert {d.decision.status for d in seen.decisions} == {Status.ELIGIBLE}
+
+        # intake holds the patient's updates: undetermined at once, with the reason, no alert
+        await _control(kafka_settings, _held(patient, hold, now))
+        assert await until(lambda: len(seen.decisions) == 4, 30), "the hold re-screened nothing"
+        on_hold = seen.decisions[2:]
+        assert {d.decision.status for d in on_hold} == {Status.UNDETERMINED}
+        assert {d.previous_status for d in on_hold} == {Status.ELIGIBLE}
+        for decision in on_hold:
+            [criterion] = decision.decision.criteria
+            assert "intake holds updates for this patient" in criterion.reason
+            assert REASON in criterion.reason
+
+        # an update in flight lowers the lab: still held, no decision, no alert
+        late = patient_updated(patient, (lab_fact(40, now - timedelta(minutes=5), "lab-2"),),
+                               now)
+        await publish(kafka_settings, [late])
+        await until(lambda: False, 2.0)
+        assert len(seen.decisions) == 4
+        assert len(seen.alerts) == 2
+
+        # released (the update it names was applied): re-screened at once, the right decision
+        await _control(kafka_settings, _released(patient, hold, now, through=late.event_id))
+        assert await until(lambda: len(seen.decisions) == 6, 30), "the release re-screened nothing"
+        rescreened = seen.decisions[4:]
+        assert {d.decision.status for d in rescreened} == {Status.INELIGIBLE}
+        assert {d.previous_status for d in rescreened} == {Status.UNDETERMINED}
+        assert len(seen.alerts) == 2  # undetermined -> ineligible crosses no eligible line
+
+        # the same control events again, and a release read before its own hold: nothing
+        await _control(kafka_settings, _held(patient, hold, now),
+                       _released(patient, hold, now, through=late.event_id),
+                       _released(patient, early, now), _held(patient, early, now))
+        await until(lambda: False, 3.0)
+        assert len(seen.decisions) == 6
+        assert len(seen.alerts) == 2
+
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            holds = {r.hold_id: r for r in await session.execute(
+                select(patient_hold).where(patient_hold.c.patient_key == patient))}
+            statuses = {r.status for r in await session.execute(
+                select(trial_status.c.status).where(trial_status.c.patient_key == patient))}
+    finally:
+        await engine.dispose()
+    assert set(holds) == {str(hold), str(early)}
+    assert all(h.released and h.awaiting_event_id is None for h in holds.values())
+    assert holds[str(early)].reason is None  # a tombstone: its hold came after it
+    assert statuses == {Status.INELIGIBLE.value}
+
+
+async def test_a_release_waits_for_the_update_it_names_then_that_update_decides(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    settings = await fresh_settings(database_url, kafka_settings, "holds",
+                                    timer_poll_interval_s=0.2)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    hold = uuid.uuid4()
+    async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \
+            collect(kafka_settings, [patient]) as seen:
+        await publish(kafka_settings, [patient_updated(
+            patient, (lab_fact(50, now - timedelta(hours=2)),), now)])
+        assert await until(lambda: len(seen.decisions) == 1, 30)
+        await _control(kafka_settings, _held(patient, hold, now))
+        assert await until(lambda: len(seen.decisions) == 2, 30)
+        # the release arrives before the held update it names (two topics: no order between)
+        held_update = patient_updated(
+            patient, (lab_fact(150, now - timedelta(minutes=5), "lab-2"),), now)
+        await _control(kafka_settings, _released(patient, hold, now,
+                                                 through=held_update.event_id))
+        await until(lambda: False, 2.0)
+        assert len(seen.decisions) == 2  # still held: that update is not here yet
+        assert seen.alerts == []
+        await publish(kafka_settings, [held_update])
+        assert await until(lambda: len(seen.decisions) == 3 and len(seen.alerts) == 1, 30)
+
+    assert [d.decision.status for d in seen.decisions] == [
+        Status.INELIGIBLE, Status.UNDETERMINED, Status.ELIGIBLE]
+    assert [a.alert for a in seen.alerts] == ["newly-eligible"]
