@@ -422,6 +422,20 @@ CHT101_VIGNETTES = [
     ),
     TrialVignette(
         CHT101,
+        "biosimilar filgrastim-sndz (Zarxio) 10 days ago",
+        change(lambda b: b.medication("1605064", start_days=12, end_days=10)),
+        {"I6": F, "I6.1": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101,
+        "pegfilgrastim-jmdb (Fulphila) 5 days ago",
+        change(lambda b: b.medication("2048018", start_days=5, end_days=5)),
+        {"I6": F, "I6.1": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101,
         "filgrastim 50 days ago is outside the window",
         change(lambda b: b.medication("68442", start_days=52, end_days=50)),
         {},
