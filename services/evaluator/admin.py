@@ -46,6 +46,7 @@ from services.evaluator.adapters.webhook_secrets import (
     sealed_with_older_keys,
     write_keys,
 )
+from shared.infra import outbox_admin
 from shared.infra.clock import utc_now
 from shared.infra.migrations import alembic_config
 from shared.infra.outbox_sql import DeadLetterEntry, ReleaseAction, SqlOutboxStore
@@ -207,17 +208,17 @@ async def _outbox(database_url: str) -> AsyncIterator[SqlOutboxStore]:
 async def outbox_dead_letters(
     database_url: str, *, include_resolved: bool = False
 ) -> list[DeadLetterEntry]:
-    """The evaluator's outbox dead letters, oldest first (``SqlOutboxStore.report``)."""
-    async with _outbox(database_url) as store:
-        return await store.report(include_resolved=include_resolved)
+    """The evaluator's outbox dead letters, oldest first (``shared.infra.outbox_admin``)."""
+    return await outbox_admin.outbox_dead_letters(_outbox, database_url,
+                                                  include_resolved=include_resolved)
 
 
 async def resolve_outbox_dead_letter(
     database_url: str, dead_letter_id: int, action: ReleaseAction, *, reason: str, by: str,
     at: datetime, limit_bytes: int | None = None,
 ) -> DeadLetterEntry:
-    """Retry or drop one dead letter with a recorded reason (``SqlOutboxStore.resolve``);
+    """Retry or drop one dead letter with a recorded reason (``shared.infra.outbox_admin``);
     raises ``DeadLetterRefused``."""
-    async with _outbox(database_url) as store:
-        return await store.resolve(dead_letter_id, action, reason=reason, by=by, at=at,
-                                   limit_bytes=limit_bytes)
+    return await outbox_admin.resolve_outbox_dead_letter(
+        _outbox, database_url, dead_letter_id, action, reason=reason, by=by, at=at,
+        limit_bytes=limit_bytes)

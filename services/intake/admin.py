@@ -22,6 +22,7 @@ from datetime import datetime
 
 from services.intake.adapters.sql.database import make_intake_engine
 from services.intake.adapters.sql.store import outbox_store
+from shared.infra import outbox_admin
 from shared.infra.outbox_sql import DeadLetterEntry, ReleaseAction, SqlOutboxStore
 from shared.infra.sql_engine import make_sessionmaker
 
@@ -45,17 +46,17 @@ async def requeue_outbox(database_url: str) -> int:
 async def outbox_dead_letters(
     database_url: str, *, include_resolved: bool = False
 ) -> list[DeadLetterEntry]:
-    """Intake's outbox dead letters, oldest first (``SqlOutboxStore.report``)."""
-    async with _store(database_url) as store:
-        return await store.report(include_resolved=include_resolved)
+    """Intake's outbox dead letters, oldest first (``shared.infra.outbox_admin``)."""
+    return await outbox_admin.outbox_dead_letters(_store, database_url,
+                                                  include_resolved=include_resolved)
 
 
 async def resolve_outbox_dead_letter(
     database_url: str, dead_letter_id: int, action: ReleaseAction, *, reason: str, by: str,
     at: datetime, limit_bytes: int | None = None,
 ) -> DeadLetterEntry:
-    """Retry or drop one dead letter with a recorded reason (``SqlOutboxStore.resolve``);
+    """Retry or drop one dead letter with a recorded reason (``shared.infra.outbox_admin``);
     raises ``DeadLetterRefused``."""
-    async with _store(database_url) as store:
-        return await store.resolve(dead_letter_id, action, reason=reason, by=by, at=at,
-                                   limit_bytes=limit_bytes)
+    return await outbox_admin.resolve_outbox_dead_letter(
+        _store, database_url, dead_letter_id, action, reason=reason, by=by, at=at,
+        limit_bytes=limit_bytes)
