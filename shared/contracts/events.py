@@ -14,16 +14,25 @@ from shared.eligibility.decision import Decision, Status, TrialRef
 from shared.eligibility.readable import Need
 from shared.time import UtcDatetime
 
+SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+SiteCode = Annotated[str, Field(max_length=64, pattern=SITE_PATTERN)]
+"""A site code as token claims name it (letters, digits, '.', '_', '-'; at most 64)."""
+
 
 class PatientUpdated(Envelope):
     """``patient.events.v1``: new or corrected clinical facts about one patient.
 
     Keyed by ``patient_key``, so one patient's events stay in order on one partition.
+    ``site``: the site of the lab system that submitted it, taken by intake from the
+    authenticated token's ``sites`` claim, never from the payload (deploy/SECURITY.md "Site
+    scope"); absent on events of senders without a site claim and on events written before it.
     """
 
     event_type: Literal["patient.updated"] = "patient.updated"
     demographics: Demographics | None = None
     facts: tuple[ClinicalFact, ...] = ()
+    site: SiteCode | None = Field(
+        default=None, description="the submitting lab token's site (its sites claim), or none")
 
 
 class PatientMerged(Envelope):
@@ -146,6 +155,10 @@ class EligibilityAlert(Envelope):
     needs: tuple[Need, ...] = Field(
         default=(), description="what to send next, each item once, with the criteria it unblocks",
     )
+    site: SiteCode | None = Field(
+        default=None, description="the patient's site when the alert was raised (the site of "
+                                  "its latest PatientUpdated that had one); coordinators "
+                                  "scoped to other sites never receive it")
 
 
 CoordinatorActionKind = Literal["acknowledged", "contacted", "not-a-candidate", "enrolled",

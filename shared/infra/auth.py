@@ -8,9 +8,11 @@ token for a running pipeline. Tokens are compared in constant time; the client n
 token) is what gets logged and audited.
 
 Claims: a coordinator sees only the trials listed in ``trials`` (``"*"`` grants every trial;
-no claim grants none) and, once patients carry a site, only the sites in ``sites``. ``admin``
+no claim grants none) and, when it has a ``sites`` claim, only patients of those sites (a
+patient with no site included out); no ``sites`` claim means every site. A lab-system token's
+``sites`` claim is the site intake stamps on what it submits (``submitting_site``). ``admin``
 is unscoped. Every refusal is logged as ``access_refused`` with the client, role, route and
-the reason: never a patient identifier (surrogate keys only).
+the reason: never a patient identifier (surrogate keys only). deploy/SECURITY.md "Site scope".
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.settings import ServiceSettings
+from shared.sites import site_visible
 
 
 class Role(StrEnum):
@@ -47,8 +50,9 @@ _log = structlog.get_logger("trialwatch.access")
 class Principal:
     """Who calls: the client name (logged), the role, and a coordinator's scope claims.
 
-    ``trials``: trial ids this principal may see (``"*"`` = all). ``sites``: site codes, carried
-    for the day patient data holds a site (no event has one yet, so nothing filters on it).
+    ``trials``: trial ids this principal may see (``"*"`` = all). ``sites``: site codes; for a
+    coordinator the sites whose patients it may see (empty = every site), for a lab system
+    the sites it may submit for (``submitting_site``).
     """
 
     client: str
@@ -66,6 +70,52 @@ class Principal:
     def visible(self, trials: set[str] | frozenset[str]) -> frozenset[str]:
         """The subset of ``trials`` this principal may see."""
         return frozenset(trials) if self.every_trial else frozenset(trials) & self.trials
+
+    @property
+    def every_site(self) -> bool:
+        """No ``sites`` claim (or admin): every patient, whatever their site, and none."""
+        return self.role is Role.ADMIN or not self.sites
+
+    @property
+    def site_scope(self) -> frozenset[str] | None:
+        """The sites whose patients this principal may see; None = every site (no filter)."""
+        return None if self.every_site else self.sites
+
+    def may_see_site(self, site: str | None) -> bool:
+        """Whether a patient of ``site`` is visible: always without a ``sites`` claim; with
+        one, only a patient whose site is claimed (a patient with no site is not)."""
+        return site_visible(self.site_scope, site)
+
+
+class SiteChoiceRefused(Exception):
+    """A lab-system submission whose site cannot be decided from its token: ``status`` is 403
+    (a site outside the token's claims) or 422 (several claimed, none named)."""
+
+    def __init__(self, status_code: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.reason = reason
+        self.detail = detail
+
+
+def submitting_site(principal: Principal, named: str | None) -> str | None:
+    """The site stamped on what ``principal`` (a lab system) submits, from its ``sites`` claim.
+
+    No claim: no site (``named`` must be absent too). One claimed site: that site (``named``,
+    if given, must be it). Several: ``named`` (the ``TrialWatch-Site`` header) must be one of
+    them. The payload never chooses: MSH-4 and ``meta.source`` are sender-asserted.
+    Raises ``SiteChoiceRefused``.
+    """
+    if named is not None and named not in principal.sites:
+        raise SiteChoiceRefused(403, "site_not_in_claims",
+                                "this token is not scoped to the site it names")
+    if named is not None:
+        return named
+    if len(principal.sites) > 1:
+        raise SiteChoiceRefused(
+            422, "site_required",
+            "this token claims several sites: name one in the TrialWatch-Site header")
+    return next(iter(principal.sites), None)
 
 
 class TokenRegistry:
@@ -176,6 +226,15 @@ def refuse(request: Request, principal: Principal | None, code: int, reason: str
                  role=principal.role.value if principal else None, **context)
     headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
     return HTTPException(code, detail, headers=headers)
+
+
+def require_site(request: Request, principal: Principal, site: str | None,
+                 patient_key: str) -> None:
+    """404 (logged as ``site_not_in_claims``, surrogate key only) unless the principal may see
+    a patient of ``site``: a patient of another site is answered as an unknown patient."""
+    if not principal.may_see_site(site):
+        raise refuse(request, principal, status.HTTP_404_NOT_FOUND, "site_not_in_claims",
+                     "no such patient", patient_key=patient_key[:64])
 
 
 def require_trial(request: Request, principal: Principal, trial: str) -> None:

@@ -50,6 +50,8 @@ class Submission:
     received_at: datetime
     idempotency_key: str | None = None
     sender_zone: tzinfo | None = None  # the HL7 v2 sender's configured zone (INTAKE_HL7V2_ZONES)
+    # the site the submitting token claims (shared.infra.auth.submitting_site), never the payload's
+    site: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +71,8 @@ async def accept(
     receipt is committed."""
     normalised = await _normalise(submission)
     await _off_loop_if_large(submission, functools.partial(
-        _refuse_unpublishable, normalised.updates, submission.received_at, limit))
+        _refuse_unpublishable, normalised.updates, submission.received_at, limit,
+        submission.site))
     refused = [f"{p.path}: {p.reason}" for e in normalised.entries for p in e.problems]
     keys = [content_key(normalised.updates, refused)]
     if submission.idempotency_key:
@@ -96,7 +99,8 @@ async def _off_loop_if_large(submission: Submission, run: Callable[[], _T]) -> _
 
 
 def _refuse_unpublishable(
-    updates: list[PatientUpdate], received_at: datetime, limit: PublishLimit
+    updates: list[PatientUpdate], received_at: datetime, limit: PublishLimit,
+    site: str | None = None,
 ) -> None:
     """Every event is measured before anything is stored, with a key of the real length
     (surrogate keys are fixed-length), so nothing accepted can be too large to publish."""
@@ -104,7 +108,7 @@ def _refuse_unpublishable(
     for index, update in enumerate(updates):
         event = patient_updated(_without_merged_demographics(update), patient_key=_PROBE_KEY,
                                 receipt_id=_PROBE_ID, received_at=received_at,
-                                recorded_at=received_at)
+                                recorded_at=received_at, site=site)
         if event is None:
             continue
         size = limit.size_of(event, event.model_dump_json())
@@ -155,6 +159,8 @@ async def _record(
             key_of = {identity: await store.find_patient(identity, ()) or key
                       for identity, key in key_of.items()}
         patient_keys = [key_of[identity] for identity in identities]
+        if submission.site is not None:
+            await store.stamp_site(list(dict.fromkeys(patient_keys)), submission.site)
         events: list[PatientUpdated | PatientMerged] = [*merges]
         events += [
             event
@@ -162,7 +168,8 @@ async def _record(
             if (event := patient_updated(_without_merged_demographics(update),
                                          patient_key=patient_key, receipt_id=receipt_id,
                                          received_at=submission.received_at,
-                                         recorded_at=recorded_at)) is not None
+                                         recorded_at=recorded_at,
+                                         site=submission.site)) is not None
         ]
         await store.add_to_outbox(events, PATIENT_EVENTS)
         receipt = Receipt(

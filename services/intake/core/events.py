@@ -24,6 +24,7 @@ def patient_updated(
     receipt_id: UUID,
     received_at: datetime,
     recorded_at: datetime,
+    site: str | None = None,
 ) -> PatientUpdated | None:
     """``None`` when the update says nothing eligibility can use (no facts, no demographics)."""
     if not update.facts and update.demographics is None:
@@ -42,6 +43,7 @@ def patient_updated(
         correlation_id=receipt_id,
         demographics=demographics,
         facts=update.facts,
+        site=site,
     )
 
 

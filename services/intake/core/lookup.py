@@ -9,17 +9,23 @@ durable, and misses are logged too.
 from __future__ import annotations
 
 from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
+from services.intake.core.reidentify import OutsideSites
+from shared.sites import site_visible
 
 NOT_FOUND_KEY = "-"
 
 
 async def look_up(identity: SourceIdentity, entry: Reidentification,
                   transaction: UnitOfWork) -> str | None:
-    """The surrogate key of ``identity`` (aliases and merges followed), or None."""
+    """The surrogate key of ``identity`` (aliases and merges followed), or None; raises
+    ``OutsideSites`` (after logging) when the patient's site is outside ``entry.sites``."""
     async with transaction() as store:
         key = await store.find_patient(identity, ())
+        hidden = key is not None and not site_visible(entry.sites, await store.patient_site(key))
         logged = Reidentification(patient_key=key or NOT_FOUND_KEY, client=entry.client,
                                   role=entry.role, reason=entry.reason, at=entry.at,
                                   trial=entry.trial)
-        await store.log_reidentification(logged, found=key is not None)
+        await store.log_reidentification(logged, found=key is not None and not hidden)
+    if hidden:
+        raise OutsideSites(key)
     return key

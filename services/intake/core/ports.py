@@ -47,6 +47,8 @@ class Reidentification:
     reason: str | None
     at: datetime
     trial: str | None = None
+    # the requester's site scope (shared.sites): None = every site; not stored in the log
+    sites: frozenset[str] | None = None
 
 
 class Receipts(Protocol):
@@ -85,6 +87,12 @@ class PseudonymStore(Protocol):
 
     async def source_identity(self, patient_key: str) -> SourceIdentity | None:
         """The source identity behind a surrogate key, if the key exists."""
+
+    async def stamp_site(self, patient_keys: Sequence[str], site: str) -> None:
+        """Record ``site`` as these patients' site (the latest submitting site wins)."""
+
+    async def patient_site(self, patient_key: str) -> str | None:
+        """The site of the latest submission about this key (None: never stamped)."""
 
 
 class EventOutbox(Protocol):

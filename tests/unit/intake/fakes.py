@@ -24,6 +24,7 @@ class FakeDatabase:
     receipt_keys: dict[str, UUID] = field(default_factory=dict)
     outbox: list[tuple[str, PatientUpdated | PatientMerged]] = field(default_factory=list)
     access_log: list[tuple[Reidentification, bool]] = field(default_factory=list)
+    sites: dict[str, str] = field(default_factory=dict)
 
 
 class FakeStore:
@@ -87,6 +88,12 @@ class FakeStore:
 
     async def source_identity(self, patient_key: str) -> SourceIdentity | None:
         return next((i for i, k in self.data.patients.items() if k == patient_key), None)
+
+    async def stamp_site(self, patient_keys: Sequence[str], site: str) -> None:
+        self.data.sites.update(dict.fromkeys(patient_keys, site))
+
+    async def patient_site(self, patient_key: str) -> str | None:
+        return self.data.sites.get(patient_key)
 
     async def log_reidentification(self, entry: Reidentification, found: bool) -> None:
         self.data.access_log.append((entry, found))

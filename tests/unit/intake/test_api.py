@@ -277,3 +277,124 @@ async def test_displays_and_free_text_flags_never_reach_an_event_but_codes_do(
     await api.client.post("/fhir", headers=LAB | FHIR, content=json.dumps(document))
     [fact] = api.uow.committed.outbox[-1][1].facts  # type: ignore[union-attr]
     assert fact.interpretation == "L"
+
+
+@pytest.fixture
+async def sited() -> AsyncIterator[Api]:
+    """Lab tokens of site A, site B and both; coordinators of site A and of every site."""
+    uow = FakeUnitOfWork()
+    app = create_api()
+    every = frozenset({TRIAL})
+    app.state.tokens = TokenRegistry({
+        "lab-a": Principal("lab-1", Role.LAB_SYSTEM, sites=frozenset({"A"})),
+        "lab-b": Principal("lab-1", Role.LAB_SYSTEM, sites=frozenset({"B"})),
+        "lab-ab": Principal("lab-1", Role.LAB_SYSTEM, sites=frozenset({"A", "B"})),
+        "lab-none": Principal("lab-1", Role.LAB_SYSTEM),
+        "coord-a": Principal("coord-a", Role.COORDINATOR, every, frozenset({"A"})),
+        "coord-all": Principal("coord-all", Role.COORDINATOR, every),
+    })
+    app.state.intake = IntakeRuntime(IntakeSettings(max_body_bytes=10_000), uow, lambda: NOW,
+                                     lambda: None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                 base_url="http://intake") as client:
+        yield Api(client, uow, [])
+
+
+def _bearer(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+def _observation(patient: str) -> bytes:
+    return json.dumps({
+        "resourceType": "Observation", "id": f"obs-{patient}", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": "2026-11-28T09:00:00Z",
+        "valueQuantity": {"value": 180, "unit": "10*9/L",
+                          "system": "http://unitsofmeasure.org", "code": "10*9/L"},
+    }).encode()
+
+
+async def _post(api: Api, token: str, patient: str, **headers: str) -> httpx.Response:
+    return await api.client.post("/fhir", headers=_bearer(token, **headers) | FHIR,
+                                 content=_observation(patient))
+
+
+def _events_site(api: Api, key: str) -> list[str | None]:
+    return [getattr(e, "site", None) for _, e in api.uow.committed.outbox if e.patient_key == key]
+
+
+async def test_a_one_site_lab_token_stamps_its_site_on_the_event_whatever_the_payload(
+    sited: Api,
+) -> None:
+    response = await _post(sited, "lab-a", "p-1")
+    assert response.status_code == 202
+    [key] = response.json()["patient_keys"]
+    assert _events_site(sited, key) == ["A"]
+    assert sited.uow.committed.sites[key] == "A"
+
+
+async def test_a_lab_token_without_a_site_claim_stamps_no_site(sited: Api) -> None:
+    response = await _post(sited, "lab-none", "p-2")
+    [key] = response.json()["patient_keys"]
+    assert _events_site(sited, key) == [None]
+    assert key not in sited.uow.committed.sites
+
+
+async def test_a_several_site_lab_token_names_its_site_in_the_header_or_is_refused(
+    sited: Api,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        unnamed = await _post(sited, "lab-ab", "p-3")
+        other = await _post(sited, "lab-ab", "p-3", **{"TrialWatch-Site": "C"})
+        named_by_lab_a = await _post(sited, "lab-a", "p-3", **{"TrialWatch-Site": "B"})
+    assert unnamed.status_code == 422
+    assert unnamed.headers["content-type"].startswith("application/problem+json")
+    assert "TrialWatch-Site" in unnamed.json()["detail"]
+    assert other.status_code == named_by_lab_a.status_code == 403
+    assert [e["reason"] for e in logs if e["event"] == "access_refused"] == [
+        "site_required", "site_not_in_claims", "site_not_in_claims"]
+    assert sited.uow.committed.outbox == []
+    named = await _post(sited, "lab-ab", "p-3", **{"TrialWatch-Site": "B"})
+    assert named.status_code == 202
+    assert _events_site(sited, named.json()["patient_keys"][0]) == ["B"]
+
+
+async def test_a_site_scoped_coordinator_cannot_reidentify_another_sites_patient_404_logged(
+    sited: Api,
+) -> None:
+    [site_a] = (await _post(sited, "lab-a", "pa")).json()["patient_keys"]
+    [site_b] = (await _post(sited, "lab-b", "pb")).json()["patient_keys"]
+    body = {"trial": TRIAL, "reason": "pre-screening call"}
+    with structlog.testing.capture_logs() as logs:
+        hidden = await sited.client.post(f"/patients/{site_b}/reidentify",
+                                         headers=_bearer("coord-a"), json=body)
+        unknown = await sited.client.post(f"/patients/pt_{'0' * 32}/reidentify",
+                                          headers=_bearer("coord-a"), json=body)
+    assert hidden.status_code == unknown.status_code == 404
+    assert hidden.json()["detail"] == unknown.json()["detail"]  # existence not confirmed
+    assert "pb" not in hidden.text
+    [refused] = [e for e in logs if e["event"] == "access_refused"]
+    assert (refused["reason"], refused["patient_key"], refused["status"]) == (
+        "site_not_in_claims", site_b, 404)
+    assert "pb" not in repr(logs)
+    own = await sited.client.post(f"/patients/{site_a}/reidentify",
+                                  headers=_bearer("coord-a"), json=body)
+    assert own.status_code == 200
+    assert own.json()["source_patient_id"] == "pa"
+    every = await sited.client.post(f"/patients/{site_b}/reidentify",
+                                    headers=_bearer("coord-all"), json=body)
+    assert every.status_code == 200
+    assert every.json()["source_patient_id"] == "pb"
+    assert [(e.patient_key, found) for e, found in sited.uow.committed.access_log] == [
+        (site_b, False), (f"pt_{'0' * 32}", False), (site_a, True), (site_b, True)]
+
+
+async def test_a_site_scoped_lookup_of_another_sites_patient_is_404(sited: Api) -> None:
+    [site_b] = (await _post(sited, "lab-b", "pb")).json()["patient_keys"]
+    body = {"source_system": "lab-1", "source_patient_id": "pb", "reason": "order entry check"}
+    hidden = await sited.client.post("/patients/lookup", headers=_bearer("coord-a"), json=body)
+    assert hidden.status_code == 404
+    assert site_b not in hidden.text
+    found = await sited.client.post("/patients/lookup", headers=_bearer("coord-all"), json=body)
+    assert found.json() == {"patient_key": site_b}

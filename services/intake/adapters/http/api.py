@@ -27,8 +27,18 @@ from services.intake.core.pseudonyms import SURROGATE_KEY_PATTERN
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.receipts import Note, Receipt
 from services.intake.core.refusals import Refusal
-from services.intake.core.reidentify import reidentify
-from shared.infra.auth import BEARER, Principal, Role, require_role, require_trial
+from services.intake.core.reidentify import OutsideSites, reidentify
+from shared.contracts.events import SITE_PATTERN
+from shared.infra.auth import (
+    BEARER,
+    Principal,
+    Role,
+    SiteChoiceRefused,
+    refuse,
+    require_role,
+    require_trial,
+    submitting_site,
+)
 from shared.settings import IntakeSettings
 from shared.version import VERSION
 
@@ -155,6 +165,13 @@ IdempotencyKey = Annotated[
            description="re-sending with the same key returns the original receipt "
                        "(1-200 printable ASCII characters)"),
 ]
+SiteHeader = Annotated[
+    str | None,
+    Header(alias="TrialWatch-Site", pattern=SITE_PATTERN, max_length=64,
+           description="which of the token's claimed sites this submission is for: required "
+                       "when the token claims several, optional (and must match) with one, "
+                       "refused (403) when the token claims none of that name"),
+]
 _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "Accepted: durable, will be published"},
     **problem_responses(400, 401, 403, 413, 415, 422),
@@ -165,8 +182,10 @@ router = APIRouter(dependencies=[Security(BEARER)])
 
 def _poster(input_format: InputFormat) -> Callable[..., Awaitable[ReceiptBody]]:
     async def post(request: Request, response: Response, principal: Poster,
-                   idempotency_key: IdempotencyKey = None) -> ReceiptBody:
-        return await _submit(request, response, principal, input_format.name, idempotency_key)
+                   idempotency_key: IdempotencyKey = None,
+                   site: SiteHeader = None) -> ReceiptBody:
+        return await _submit(request, response, principal, input_format.name, idempotency_key,
+                             site)
 
     return post
 
@@ -187,15 +206,21 @@ def _format_routes() -> APIRouter:
 
 
 async def _submit(request: Request, response: Response, principal: Principal, expected: str,
-                  idempotency_key: str | None) -> ReceiptBody:
+                  idempotency_key: str | None, named_site: str | None = None) -> ReceiptBody:
     runtime = _runtime(request)
+    try:
+        site = submitting_site(principal, named_site)
+    except SiteChoiceRefused as refused:
+        raise refuse(request, principal, refused.status_code, refused.reason,
+                     refused.detail) from None
     try:
         media = media_type(request.headers.get("content-type"), expected)
         body = await read_limited_body(request, runtime.settings.max_body_bytes)
         with metrics.ACCEPT_SECONDS.time():
             submission = Submission(body=body, media=media, client=principal.client,
                                     received_at=runtime.clock(), idempotency_key=idempotency_key,
-                                    sender_zone=runtime.settings.hl7v2_zone(principal.client))
+                                    sender_zone=runtime.settings.hl7v2_zone(principal.client),
+                                    site=site)
             acceptance = await accept(submission, runtime.transaction, runtime.clock,
                                       runtime.publish_limit)
     except Refusal as refusal:
@@ -241,9 +266,14 @@ async def post_reidentify(
     require_trial(request, principal, body.trial)
     entry = Reidentification(patient_key=patient_key, client=principal.client,
                              role=principal.role.value, reason=body.reason,
-                             at=runtime.clock(), trial=body.trial)
-    identity = await reidentify(entry, runtime.transaction)
+                             at=runtime.clock(), trial=body.trial, sites=principal.site_scope)
     response.headers["Cache-Control"] = "no-store"
+    try:
+        identity = await reidentify(entry, runtime.transaction)
+    except OutsideSites:
+        # answered exactly as an unknown key: the patient's existence is not confirmed
+        raise refuse(request, principal, 404, "site_not_in_claims", "no such patient key",
+                     patient_key=patient_key) from None
     if identity is None:
         raise HTTPException(404, "no such patient key")
     return SourceIdentityBody(patient_key=patient_key, source_system=identity.source_system,
@@ -263,10 +293,15 @@ async def post_lookup(
 ) -> PatientKeyBody:
     runtime = _runtime(request)
     entry = Reidentification(patient_key="", client=principal.client, role=principal.role.value,
-                             reason=f"lookup: {body.reason}", at=runtime.clock())
-    key = await look_up(SourceIdentity(body.source_system, body.source_patient_id), entry,
-                        runtime.transaction)
+                             reason=f"lookup: {body.reason}", at=runtime.clock(),
+                             sites=principal.site_scope)
     response.headers["Cache-Control"] = "no-store"
+    try:
+        key = await look_up(SourceIdentity(body.source_system, body.source_patient_id), entry,
+                            runtime.transaction)
+    except OutsideSites as hidden:
+        raise refuse(request, principal, 404, "site_not_in_claims",
+                     "no patient with that source identity", patient_key=str(hidden)) from None
     if key is None:
         raise HTTPException(404, "no patient with that source identity")
     return PatientKeyBody(patient_key=key)

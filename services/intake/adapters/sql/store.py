@@ -229,6 +229,17 @@ class SqlIntakeStore:
         )).first()
         return SourceIdentity(row.source_system, row.source_patient_id) if row else None
 
+    async def stamp_site(self, patient_keys: Sequence[str], site: str) -> None:
+        await self._session.execute(
+            update(patients).where(patients.c.patient_key.in_(list(patient_keys)),
+                                   patients.c.site.is_distinct_from(site))
+            .values(site=site))
+
+    async def patient_site(self, patient_key: str) -> str | None:
+        site: str | None = await self._session.scalar(
+            select(patients.c.site).where(patients.c.patient_key == patient_key))
+        return site
+
     async def log_reidentification(self, entry: Reidentification, found: bool) -> None:
         await self._session.execute(insert(reidentifications).values(
             patient_key=entry.patient_key, client=entry.client, role=entry.role,

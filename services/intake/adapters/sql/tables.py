@@ -33,6 +33,9 @@ patients = Table(
     Column("source_system", String(200), nullable=False),
     Column("source_patient_id", String(200), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # 0008: the site of the latest submission about this key (the lab token's sites claim);
+    # NULL when no submission had one. Re-identification is scoped by it.
+    Column("site", String(64), nullable=True),
     UniqueConstraint("source_system", "source_patient_id", name="uq_intake_patients_source"),
 )
 
