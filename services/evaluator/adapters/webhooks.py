@@ -58,14 +58,17 @@ def retry_delay(attempts: int) -> timedelta:
 
 async def register(
     session: AsyncSession, box: SecretBox, trial_id: str, url: str, secret: str,
-    created_by: str, now: datetime,
+    created_by: str, now: datetime, sites: frozenset[str] | None = None,
 ) -> str:
-    """A new webhook's id; its secret is stored sealed by ``box``, never in clear."""
+    """A new webhook's id; its secret is stored sealed by ``box``, never in clear. ``sites``:
+    the registering token's site scope (None: every site); only alerts of those sites are
+    delivered to it."""
     webhook_id = str(uuid.uuid4())
     await session.execute(
         webhook.insert().values(
             webhook_id=webhook_id, trial_id=trial_id, url=url, secret=box.seal(secret),
             created_by=created_by, created_at=now,
+            sites=sorted(sites) if sites is not None else None,
         )
     )
     return webhook_id

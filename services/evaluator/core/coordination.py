@@ -21,6 +21,7 @@ class AlertRow:
     as_of: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    site: str | None = None  # the patient's site when the alert was raised
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,7 +128,9 @@ def reasons(decision: Decision) -> tuple[str, ...]:
     return tuple(f"{c.id}: {clean_reason(c.reason)}" for c in relevant)
 
 
-def eligibility_alert(made: DecisionMade, kind: AlertKind, headline: str = "") -> EligibilityAlert:
+def eligibility_alert(made: DecisionMade, kind: AlertKind, headline: str = "",
+                      site: str | None = None) -> EligibilityAlert:
+    """The alert of a status change; ``site`` is the patient's (``PatientState.site``)."""
     return EligibilityAlert(
         event_id=alert_id(made.decision_id),
         occurred_at=made.occurred_at,
@@ -145,6 +147,7 @@ def eligibility_alert(made: DecisionMade, kind: AlertKind, headline: str = "") -
         reasons=reasons(made.decision),
         headline=headline or kind.replace("-", " "),
         needs=needs(made.decision),
+        site=site,
     )
 
 

@@ -24,6 +24,9 @@ class PatientState:
     version: int
     facts: PatientFacts
     last_as_of: datetime | None
+    # the site of the latest PatientUpdated that carried one (intake stamps the submitting lab
+    # token's site); None: never stamped. Coordinators with a sites claim are scoped by it.
+    site: str | None = None
 
 
 def ordered(facts: tuple[ClinicalFact, ...]) -> tuple[ClinicalFact, ...]:

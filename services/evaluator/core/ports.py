@@ -25,6 +25,7 @@ from shared.contracts.events import (
     PatientSnapshot,
 )
 from shared.eligibility.decision import Decision, Status, TrialRef
+from shared.sites import SiteScope
 
 PairKey = tuple[str, str]  # (patient key, trial id)
 OutgoingEvent = DecisionMade | EligibilityAlert | PatientSnapshot
@@ -178,6 +179,10 @@ class PatientStatusQueries(Protocol):
         """The patient behind ``patient_key``, following a merge to its survivor."""
         ...
 
+    async def patient_site(self, patient_key: str) -> str | None:
+        """The site of the patient behind ``patient_key`` (a merge followed); None: none."""
+        ...
+
 
 class CoordinatorDesk(Protocol):
     """What the coordinator app reads and records. Each action is stored with its
@@ -187,12 +192,18 @@ class CoordinatorDesk(Protocol):
         """The trial versions screened now (the registry's active ones)."""
         ...
 
-    async def alerts(self, trial_id: str | None) -> list[AlertRow]:
-        """Newest first; one trial's or every trial's."""
+    async def alerts(self, trial_id: str | None, sites: SiteScope = None) -> list[AlertRow]:
+        """Newest first; one trial's or every trial's; only patients of ``sites`` (None: all)."""
         ...
 
-    async def worklist(self, trial_id: str, limit: int) -> list[WorklistEntry]:
-        """Patients undetermined for the trial, closest to eligible first."""
+    async def worklist(self, trial_id: str, limit: int,
+                       sites: SiteScope = None) -> list[WorklistEntry]:
+        """Patients undetermined for the trial, closest to eligible first; only patients of
+        ``sites`` (None: every site)."""
+        ...
+
+    async def patient_site(self, patient_key: str) -> str | None:
+        """The site held with the patient's screening state (None: none, or no such patient)."""
         ...
 
     async def survivor(self, patient_key: str) -> str:
@@ -204,9 +215,10 @@ class CoordinatorDesk(Protocol):
         ...
 
     async def acknowledge(self, alert_id: str, actor: str, now: datetime,
-                          may_see_trial: Callable[[str], bool]) -> bool:
-        """Record the acknowledgement of an alert of a trial ``may_see_trial`` allows; False
-        (nothing recorded) when there is no such alert for this actor."""
+                          may_see_trial: Callable[[str], bool], sites: SiteScope = None) -> bool:
+        """Record the acknowledgement of an alert of a trial ``may_see_trial`` allows, of a
+        patient of ``sites`` (None: every site); False (nothing recorded) when there is no
+        such alert for this actor."""
         ...
 
     async def act(self, patient_key: str, trial_id: str, action: CoordinatorActionKind,

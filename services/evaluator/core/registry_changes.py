@@ -37,6 +37,7 @@ async def rescreen_patients(
 
 def closing_alert(
     patient_key: str, current: CurrentStatus, change: RegistryChangeRef,
+    site: str | None = None,
 ) -> EligibilityAlert:
     """The ``closed`` alert of a patient eligible for a trial that stops being screened: the
     coordinator holding its newly-eligible alert learns why it no longer stands."""
@@ -52,4 +53,5 @@ def closing_alert(
         reasons=(f"trial {change.trial.id} {words} by {change.actor} at "
                  f"{change.at.isoformat()}: {change.reason}",),
         registry_change=change,
+        site=site,
     )

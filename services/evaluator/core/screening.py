@@ -205,13 +205,14 @@ class Screening:
         as_of = max([now, *last])
         new_state = PatientState(
             survivor_key, survivor.version + 1,
-            PatientFacts(demographics=demographics, facts=ordered(combined.facts)), as_of)
+            PatientFacts(demographics=demographics, facts=ordered(combined.facts)), as_of,
+            survivor.site if survivor.site is not None else merged.site)
         delta.patients.processed.append(
             ProcessedEvent(event_id, survivor_key, new_state.version, now))
         delta.patients.merged_away[merged_key] = Merge(merged_key, survivor_key, event_id, now)
         trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
                           causation_id=event.event_id)
-        delta.events += self._close_alerts(merged_key, survivor_key, event, now)
+        delta.events += self._close_alerts(merged_key, survivor_key, event, now, merged.site)
         current = self._screen_into(delta, new_state, trials, trigger, now)
         self._record_state(delta, new_state, now)
         self._commit(delta, new_state, current)
@@ -220,7 +221,8 @@ class Screening:
         return delta.events
 
     def _close_alerts(
-        self, merged_key: str, survivor_key: str, event: PatientMerged, now: datetime
+        self, merged_key: str, survivor_key: str, event: PatientMerged, now: datetime,
+        site: str | None,
     ) -> list[OutgoingEvent]:
         """A ``closed`` alert for each trial the merged record was eligible for: coordinators
         holding its newly-eligible alert learn it now lives on as the survivor."""
@@ -236,7 +238,7 @@ class Screening:
                 decision_id=uuid.UUID(current.decision_id), status=Status.ELIGIBLE,
                 previous_status=Status.ELIGIBLE,
                 reasons=(f"record merged into {survivor_key}: screened as that patient from now"
-                         " on",)))
+                         " on",), site=site))
         return closing
 
     def _forget(self, merged_key: str, survivor_key: str) -> None:
@@ -272,7 +274,8 @@ class Screening:
                 delta.patients.facts[(patient_key, fact.fact_id)] = fact
         new_state = PatientState(
             patient_key, state.version + 1,
-            PatientFacts(demographics=merged.demographics, facts=ordered(merged.facts)), as_of)
+            PatientFacts(demographics=merged.demographics, facts=ordered(merged.facts)), as_of,
+            event.site if event.site is not None else state.site)
         delta.patients.processed.append(
             ProcessedEvent(event_id, patient_key, new_state.version, now))
         trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
@@ -347,7 +350,8 @@ class Screening:
     ) -> list[OutgoingEvent]:
         """Re-screen without new data (a timer, an amendment), at ``trigger.as_of``."""
         delta = Changes()
-        moved = PatientState(state.patient_key, state.version, state.facts, trigger.as_of)
+        moved = PatientState(state.patient_key, state.version, state.facts, trigger.as_of,
+                             state.site)
         current = self._screen_into(delta, moved, trials, trigger, now)
         self._record_state(delta, moved, now)
         self._commit(delta, moved, current)
@@ -420,7 +424,7 @@ class Screening:
             if previous is not decision.status:
                 delta.patients.history.append((made, said))
             if kind is not None:
-                raised = decisions.eligibility_alert(made, kind, said)
+                raised = decisions.eligibility_alert(made, kind, said, state.site)
                 delta.events.append(raised)
                 delta.raised.append(raised)
         return current

@@ -82,7 +82,8 @@ class _Desk:
         self.entries = list(entries)
         self.asked: list[tuple[str, int]] = []
 
-    async def worklist(self, trial_id: str, limit: int) -> list[WorklistEntry]:
+    async def worklist(self, trial_id: str, limit: int,
+                       sites: frozenset[str] | None = None) -> list[WorklistEntry]:
         self.asked.append((trial_id, limit))
         return self.entries[:limit]
 

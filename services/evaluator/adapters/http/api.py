@@ -91,7 +91,10 @@ def router(
     known_trials: KnownTrials, secret_box: SecretBox,
     webhook_allow_list: frozenset[str] = frozenset(),
 ) -> APIRouter:
-    """Coordinator routes; each is scoped by the token's trial claims (shared/infra/auth.py).
+    """Coordinator routes; each is scoped by the token's trial claims and, with a ``sites``
+    claim, to patients of those sites (shared/infra/auth.py, deploy/SECURITY.md "Site scope"):
+    the worklist and the stream leave other sites' patients out, a webhook registered by a
+    site-scoped token is delivered only its sites' alerts.
     Webhook secrets are stored sealed by ``secret_box`` and returned only in the answer to
     their registration."""
     api = APIRouter(tags=["coordinators"])
@@ -123,8 +126,8 @@ def router(
         secret = body.secret or secrets.token_urlsafe(32)
         async with sessions.begin() as session:
             webhook_id = await webhooks.register(
-                session, secret_box, body.trial, str(body.url), secret, who.client, clock()
-            )
+                session, secret_box, body.trial, str(body.url), secret, who.client, clock(),
+                sites=who.site_scope)
         return WebhookCreated(webhook_id=webhook_id, trial=body.trial, url=str(body.url),
                               secret=secret)
 
@@ -155,7 +158,7 @@ def router(
         if trial not in await known_trials():
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active trial {trial}")
         async with sessions() as session:
-            entries = await worklist(session, trial, limit)
+            entries = await worklist(session, trial, limit, who.site_scope)
         return [
             WorklistItem(patient_key=e.patient_key, trial_version=e.trial_version,
                          unknown_criteria=e.unknown_criteria, missing=e.missing,
@@ -176,6 +179,7 @@ async def _events(alerts: AlertStream, trial: str | None, who: Principal) -> Asy
             except TimeoutError:
                 yield ": heartbeat\n\n"
                 continue
-            if (trial is None or alert.trial.id == trial) and who.may_see_trial(alert.trial.id):
+            if (trial is None or alert.trial.id == trial) and who.may_see_trial(alert.trial.id) \
+                    and who.may_see_site(alert.site):
                 data = alert.model_dump_json()
                 yield f"event: {alert.alert}\nid: {alert.event_id}\ndata: {data}\n\n"

@@ -52,6 +52,7 @@ from shared.clinical.fhir import normalise_fhir
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 from shared.eligibility.readable import evidence_phrase, needs
 from shared.infra.clock import utc_now
+from shared.sites import site_visible
 
 log = structlog.get_logger(__name__)
 SERVICE_ID = "trialwatch-patient-view"
@@ -63,17 +64,23 @@ LEEWAY_S = 30
 
 @dataclass(frozen=True, slots=True)
 class TrustedIssuer:
+    """An EHR trusted to call the hooks. ``sites``: the sites whose patients it gets cards for
+    (None: every site), as a coordinator token's ``sites`` claim scopes a coordinator."""
+
     issuer: str
     jwks: str
     source_system: str
+    sites: frozenset[str] | None = None
 
 
 def trusted_issuers(configured: str) -> dict[str, TrustedIssuer]:
-    """``EVALUATOR_CDS_ISSUERS`` read; raises ValueError on a malformed value (start fails)."""
+    """``EVALUATOR_CDS_ISSUERS`` read (``{iss: {"jwks", "source_system", "sites"?}}``); raises
+    ValueError on a malformed value (start fails)."""
     raw = json.loads(configured or "{}")
     if not isinstance(raw, dict):
         raise ValueError("EVALUATOR_CDS_ISSUERS must be a JSON object keyed by issuer")
-    return {iss: TrustedIssuer(iss, str(v["jwks"]), str(v["source_system"]))
+    return {iss: TrustedIssuer(iss, str(v["jwks"]), str(v["source_system"]),
+                               frozenset(map(str, v["sites"])) if v.get("sites") else None)
             for iss, v in raw.items()}
 
 
@@ -270,6 +277,15 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
                                 headers={"WWW-Authenticate": "Bearer"}) from None
         return base, issuer
 
+    async def visible(issuer: TrustedIssuer, key: str, hook: str) -> bool:
+        """A patient of a site outside the issuer's ``sites`` gets no cards, exactly as an
+        unknown patient (its existence is not confirmed); logged without PHI."""
+        if site_visible(issuer.sites, await patients.patient_site(key)):
+            return True
+        log.warning("access_refused", reason="site_not_in_claims", status=200, route=hook,
+                    client=issuer.issuer, role="cds-client", patient_key=key)
+        return False
+
     @api.post(f"/cds-services/{ORDER_SELECT_ID}", summary="order-select: orders that end "
               "trial eligibility")
     async def order_select(request: Request, body: OrderSelectRequest) -> dict[str, Any]:
@@ -288,7 +304,7 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
             return {"cards": []}
         key = await _patient_key(intake_url, intake_token, issuer, body.context.patientId,
                                  "order-select")
-        if key is None:
+        if key is None or not await visible(issuer, key, "order-select"):
             return {"cards": []}
         patient = await patients.screened_patient(key)
         warnings = order_warnings(screener.evaluate, patient.current, patient.facts, orders, now,
@@ -303,7 +319,7 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
         if body.hook != "patient-view":
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "this service answers patient-view")
         key = await _patient_key(intake_url, intake_token, issuer, body.context.patientId)
-        if key is None:
+        if key is None or not await visible(issuer, key, "patient-view"):
             return {"cards": []}
         rows = await patients.standings(key)
         cards = [card for r in rows

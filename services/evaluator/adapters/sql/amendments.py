@@ -28,6 +28,7 @@ from services.evaluator.adapters.sql.stores import (
     screening_context,
 )
 from services.evaluator.adapters.sql.tables import (
+    patient_state,
     registry_change,
     review_timer,
     trial_status,
@@ -187,11 +188,13 @@ async def stop_screening(
             trial_registry.RETIRED if action == "retire" else trial_registry.INACTIVE, change)
         await trial_registry.record(session, change)
         eligible = (await session.execute(
-            select(trial_status).where(trial_status.c.trial_id == trial_id,
-                                       trial_status.c.status == Status.ELIGIBLE.value))).all()
+            select(trial_status, patient_state.c.site)
+            .outerjoin(patient_state, patient_state.c.patient_key == trial_status.c.patient_key)
+            .where(trial_status.c.trial_id == trial_id,
+                   trial_status.c.status == Status.ELIGIBLE.value))).all()
         alerts = [closing_alert(str(row.patient_key), CurrentStatus(
             Status.ELIGIBLE, str(row.decision_id), str(row.trial_version), None),
-            change_ref(change)) for row in eligible]
+            change_ref(change), row.site) for row in eligible]
         messages = [message_of(a) for a in alerts]
         await stage(session, messages, now)
         await session.execute(delete(trial_status).where(trial_status.c.trial_id == trial_id))

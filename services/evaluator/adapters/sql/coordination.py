@@ -16,6 +16,7 @@ from services.evaluator.adapters.sql.tables import (
     alert,
     coordinator_action,
     patient_merge,
+    patient_state,
     status_change,
     trial_status,
 )
@@ -29,20 +30,33 @@ from services.evaluator.core.decisions import SOURCE
 from shared.contracts.events import CoordinatorActed, CoordinatorActionKind
 from shared.contracts.topics import COORDINATOR_ACTIONS
 from shared.eligibility.decision import Decision
+from shared.sites import SiteScope
 from shared.time import as_utc
 
 
 def _alert(r: Any) -> AlertRow:
     return AlertRow(r.alert_id, r.patient_key, r.trial_id, r.kind, r.headline, as_utc(r.as_of),
-                    as_utc(r.acknowledged_at) if r.acknowledged_at else None, r.acknowledged_by)
+                    as_utc(r.acknowledged_at) if r.acknowledged_at else None, r.acknowledged_by,
+                    r.site)
 
 
-async def alerts(session: AsyncSession, trial_id: str | None, limit: int = 200) -> list[AlertRow]:
-    """Newest first; one trial's or every trial's."""
+async def alerts(session: AsyncSession, trial_id: str | None, limit: int = 200,
+                 sites: SiteScope = None) -> list[AlertRow]:
+    """Newest first; one trial's or every trial's; ``sites``: only alerts of patients of
+    these sites (None: every site)."""
     query = select(alert).order_by(alert.c.as_of.desc(), alert.c.alert_id).limit(limit)
     if trial_id is not None:
         query = query.where(alert.c.trial_id == trial_id)
+    if sites is not None:
+        query = query.where(alert.c.site.in_(sorted(sites)))
     return [_alert(r) for r in await session.execute(query)]
+
+
+async def patient_site(session: AsyncSession, patient_key: str) -> str | None:
+    """The site held with the patient's screening state (None: no site, or no such patient)."""
+    site: str | None = (await session.execute(select(patient_state.c.site).where(
+        patient_state.c.patient_key == patient_key))).scalar_one_or_none()
+    return site
 
 
 async def survivor(session: AsyncSession, patient_key: str) -> str:

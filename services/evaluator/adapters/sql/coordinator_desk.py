@@ -15,6 +15,7 @@ from services.evaluator.core.coordination import AlertRow, PairView, WorklistEnt
 from services.evaluator.core.ports import Screener
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
+from shared.sites import SiteScope, site_visible
 
 
 class SqlCoordinatorDesk:
@@ -28,13 +29,18 @@ class SqlCoordinatorDesk:
         async with self._sessions() as db:
             return await trial_registry.active_trials(db, self._screener)
 
-    async def alerts(self, trial_id: str | None) -> list[AlertRow]:
+    async def alerts(self, trial_id: str | None, sites: SiteScope = None) -> list[AlertRow]:
         async with self._sessions() as db:
-            return await coordination.alerts(db, trial_id)
+            return await coordination.alerts(db, trial_id, sites=sites)
 
-    async def worklist(self, trial_id: str, limit: int) -> list[WorklistEntry]:
+    async def worklist(self, trial_id: str, limit: int,
+                       sites: SiteScope = None) -> list[WorklistEntry]:
         async with self._sessions() as db:
-            return await worklist(db, trial_id, limit)
+            return await worklist(db, trial_id, limit, sites)
+
+    async def patient_site(self, patient_key: str) -> str | None:
+        async with self._sessions() as db:
+            return await coordination.patient_site(db, patient_key)
 
     async def survivor(self, patient_key: str) -> str:
         async with self._sessions() as db:
@@ -45,10 +51,11 @@ class SqlCoordinatorDesk:
             return await coordination.pair_view(db, patient_key, trial_id)
 
     async def acknowledge(self, alert_id: str, actor: str, now: datetime,
-                          may_see_trial: Callable[[str], bool]) -> bool:
+                          may_see_trial: Callable[[str], bool], sites: SiteScope = None) -> bool:
         async with self._sessions.begin() as db:
             found = await coordination.find_alert(db, alert_id)
-            if found is None or not may_see_trial(found.trial_id):
+            if found is None or not may_see_trial(found.trial_id) \
+                    or not site_visible(sites, found.site):
                 return False
             message = await coordination.act(
                 db, patient_key=found.patient_key, trial_id=found.trial_id,

@@ -32,6 +32,14 @@ class SqlPatientStatusQueries:
             Decision.model_validate(r.decision) if r.decision is not None else None)
             for r in rows]
 
+    async def patient_site(self, patient_key: str) -> str | None:
+        async with self._sessions() as session:
+            survivor = (await session.execute(select(patient_merge.c.surviving_key).where(
+                patient_merge.c.merged_key == patient_key))).scalar_one_or_none()
+            site: str | None = (await session.execute(select(patient_state.c.site).where(
+                patient_state.c.patient_key == (survivor or patient_key)))).scalar_one_or_none()
+        return site
+
     async def screened_patient(self, patient_key: str) -> ScreenedPatient:
         async with self._sessions() as session:
             survivor = (await session.execute(select(patient_merge.c.surviving_key).where(

@@ -51,6 +51,7 @@ from services.evaluator.core.screening import ScreeningContext
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
 from shared.contracts.events import DecisionMade, EligibilityAlert
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
+from shared.sites import SiteScope, site_visible
 
 
 def screening_context(screener: Screener, clock: Clock, zone: tzinfo = UTC) -> ScreeningContext:
@@ -100,7 +101,7 @@ class SqlPatientRepository:
             key: PatientState(key, row.state_version, cached[key] or PatientFacts(
                 demographics=Demographics.model_validate(row.demographics),
                 facts=ordered(tuple(facts.get(key, ()))),
-            ), row.last_as_of)
+            ), row.last_as_of, row.site)
             for key, row in found.items()
         }
         statuses: dict[PairKey, CurrentStatus] = {}
@@ -231,7 +232,7 @@ class SqlDecisionOutbox:
     def __init__(self, session: AsyncSession, clock: Clock) -> None:
         self._session = session
         self._clock = clock
-        self._webhooks: dict[str, list[str]] | None = None
+        self._webhooks: dict[str, list[tuple[str, SiteScope]]] | None = None
 
     async def stage(
         self, events: Sequence[OutgoingEvent], raised: Sequence[EligibilityAlert],
@@ -241,17 +242,20 @@ class SqlDecisionOutbox:
             hooks = await self._hooks()
             await insert_ignoring_duplicates(session, webhook_delivery, [
                 webhooks.delivery_row(hook, a, a.recorded_at)
-                for a in raised for hook in hooks.get(a.trial.id, ())])
+                for a in raised for hook, sites in hooks.get(a.trial.id, ())
+                if site_visible(sites, a.site)])
         await insert_ignoring_duplicates(session, alert, [_alert_row(a) for a in raised])
         # stamped now, after the other writes: the relay's grace counts from about the commit
         await stage(session, messages_of(events), self._clock())
 
-    async def _hooks(self) -> dict[str, list[str]]:
+    async def _hooks(self) -> dict[str, list[tuple[str, SiteScope]]]:
+        """Per trial, each webhook and the sites it was registered for (None: every site)."""
         if self._webhooks is None:
             self._webhooks = {}
             for h in await self._session.execute(select(webhook.c.webhook_id,
-                                                        webhook.c.trial_id)):
-                self._webhooks.setdefault(h.trial_id, []).append(h.webhook_id)
+                                                        webhook.c.trial_id, webhook.c.sites)):
+                scope = frozenset(h.sites) if h.sites is not None else None
+                self._webhooks.setdefault(h.trial_id, []).append((h.webhook_id, scope))
         return self._webhooks
 
 
@@ -313,7 +317,7 @@ def _state_row(state: PatientState, now: datetime) -> dict[str, Any]:
     return {
         "patient_key": state.patient_key, "state_version": state.version,
         "demographics": state.facts.demographics.model_dump(mode="json"),
-        "last_as_of": state.last_as_of, "updated_at": now,
+        "last_as_of": state.last_as_of, "updated_at": now, "site": state.site,
     }
 
 
@@ -345,5 +349,5 @@ def _alert_row(raised: EligibilityAlert) -> dict[str, Any]:
         "alert_id": str(raised.event_id), "patient_key": raised.patient_key,
         "trial_id": raised.trial.id, "kind": raised.alert, "headline": raised.headline,
         "decision_id": str(raised.decision_id), "as_of": raised.occurred_at,
-        "acknowledged_at": None, "acknowledged_by": None,
+        "acknowledged_at": None, "acknowledged_by": None, "site": raised.site,
     }

@@ -12,20 +12,29 @@ from dataclasses import replace
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluator.adapters.sql.tables import patient_fact, trial_status
+from services.evaluator.adapters.sql.tables import patient_fact, patient_state, trial_status
 from services.evaluator.core.coordination import WorklistEntry
 from shared.eligibility.decision import Decision, Status
 from shared.eligibility.readable import Need, needs
+from shared.sites import SiteScope
 from shared.time import as_utc
 
 
-async def worklist(session: AsyncSession, trial_id: str, limit: int = 100) -> list[WorklistEntry]:
-    rows = await session.execute(
+async def worklist(session: AsyncSession, trial_id: str, limit: int = 100,
+                   sites: SiteScope = None) -> list[WorklistEntry]:
+    """``sites``: only patients whose site (``evaluator_patient_state.site``) is one of these;
+    None: every patient (deploy/SECURITY.md "Site scope")."""
+    query = (
         select(trial_status)
         .where(trial_status.c.trial_id == trial_id,
                trial_status.c.status == Status.UNDETERMINED.value)
         .order_by(trial_status.c.unknown_criteria, trial_status.c.patient_key)
     )
+    if sites is not None:
+        query = query.join(patient_state,
+                           patient_state.c.patient_key == trial_status.c.patient_key).where(
+            patient_state.c.site.in_(sorted(sites)))
+    rows = await session.execute(query)
     entries = []
     for r in rows:
         decision = Decision.model_validate(r.decision) if r.decision is not None else None

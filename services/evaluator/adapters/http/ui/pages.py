@@ -29,7 +29,7 @@ from services.evaluator.core.ports import CoordinatorDesk
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.readable import deceased, human_date, human_time, needs
-from shared.infra.auth import Principal, Role, TokenRegistry
+from shared.infra.auth import Principal, Role, TokenRegistry, require_site
 
 HERE = Path(__file__).parent
 HEARTBEAT_S = 15.0
@@ -91,6 +91,15 @@ def mount(
                 return trial
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active trial {trial_id} for you")
 
+    async def patient_or_404(request: Request, session: Session, patient_key: str) -> None:
+        """A patient of a site outside the token's ``sites`` claim looks absent: 404, logged as
+        ``site_not_in_claims`` (surrogate key only). A merged record is judged by the site of
+        the record it lives on in, before any redirect names that record."""
+        if session.principal.every_site:
+            return
+        site = await desk.patient_site(await desk.survivor(patient_key))
+        require_site(request, session.principal, site, patient_key)
+
     def page(request: Request, name: str, session: Session, **context: Any) -> HTMLResponse:
         response = templates.TemplateResponse(request, name, {
             "who": session.principal, "csrf": session.csrf, "zone": zone, **context})
@@ -148,7 +157,7 @@ def mount(
         active = await trials(session)
         if trial is not None:
             await trial_or_404(session, trial)
-        rows = await desk.alerts(trial)
+        rows = await desk.alerts(trial, session.principal.site_scope)
         rows = [r for r in rows if session.principal.may_see_trial(r.trial_id)]
         return page(request, "alerts.html", session, trials=active, trial=trial, alerts=rows)
 
@@ -164,7 +173,8 @@ def mount(
                           back: Annotated[str, Form()] = "/ui/alerts") -> Response:
         session = await checked(request, csrf)
         if not await desk.acknowledge(alert_id, session.principal.client, clock(),
-                                      session.principal.may_see_trial):
+                                      session.principal.may_see_trial,
+                                      session.principal.site_scope):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         return RedirectResponse(_local(back), status.HTTP_303_SEE_OTHER)
 
@@ -173,7 +183,8 @@ def mount(
                             missing: str | None = None) -> HTMLResponse:
         session = await current(request)
         trial = await trial_or_404(session, trial_id)
-        rows, items = await worklist_views(desk, trial.id, missing)
+        rows, items = await worklist_views(desk, trial.id, missing,
+                                           sites=session.principal.site_scope)
         return page(request, "worklist.html", session, trials=await trials(session), trial=trial,
                     title=trial_text(trial).title, rows=rows, items=items, missing=missing)
 
@@ -181,6 +192,7 @@ def mount(
     async def patient_page(request: Request, patient_key: str, trial_id: str) -> Response:
         session = await current(request)
         await trial_or_404(session, trial_id)
+        await patient_or_404(request, session, patient_key)
         survivor = await desk.survivor(patient_key)
         if survivor != patient_key:  # merged into another record: its page has it all
             return RedirectResponse(f"/ui/patients/{survivor}/trials/{trial_id}",
@@ -202,6 +214,7 @@ def mount(
     ) -> Response:
         session = await checked(request, csrf)
         await trial_or_404(session, trial_id)
+        await patient_or_404(request, session, patient_key)
         kind = ACTIONS.get(action)
         if kind is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown action {action}")
@@ -230,6 +243,7 @@ def mount(
     ) -> HTMLResponse:
         session = await checked(request, csrf)
         await trial_or_404(session, trial_id)
+        await patient_or_404(request, session, patient_key)
         if len(reason.strip()) < 8:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "state why you need the patient's identity (8 characters or more)")
@@ -281,7 +295,8 @@ async def _live(alerts: AlertStream, trial: str | None, zone: ZoneInfo,
                 yield ": heartbeat\n\n"
                 continue
             wanted = trial is None or raised.trial.id == trial
-            if wanted and session.principal.may_see_trial(raised.trial.id):
+            if wanted and session.principal.may_see_trial(raised.trial.id) \
+                    and session.principal.may_see_site(raised.site):
                 data = {
                     "alert_id": str(raised.event_id), "kind": raised.alert,
                     "trial_id": raised.trial.id,

@@ -11,6 +11,7 @@ from services.evaluator.core.coordination import WorklistEntry
 from services.evaluator.core.ports import CoordinatorDesk
 from shared.eligibility.decision import Decision
 from shared.eligibility.readable import Need, clean_reason, evidence_phrase, plain_words
+from shared.sites import SiteScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +45,12 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
 
 async def worklist_views(
     desk: CoordinatorDesk, trial_id: str, missing: str | None, limit: int = 500,
+    sites: SiteScope = None,
 ) -> tuple[list[WorklistEntry], list[tuple[str, int]]]:
-    """The trial's worklist (closest to eligible first), filtered to the patients who need
-    ``missing`` when given, and every needed item with how many patients need it."""
-    entries = await desk.worklist(trial_id, limit)
+    """The trial's worklist (closest to eligible first) of patients of ``sites`` (None: every
+    site), filtered to the patients who need ``missing`` when given, and every needed item
+    with how many patients need it."""
+    entries = await desk.worklist(trial_id, limit, sites)
     counts: dict[str, int] = {}
     for entry in entries:
         for need in entry.needs:
