@@ -35,7 +35,7 @@ patient_state = Table(
     Column("demographics", JSON, nullable=False),
     Column("last_as_of", Instant, nullable=False),
     Column("updated_at", Instant, nullable=False),
-    # 0010: the site of the latest PatientUpdated that carried one (deploy/SECURITY.md "Site
+    # 0011: the site of the latest PatientUpdated that carried one (deploy/SECURITY.md "Site
     # scope"); NULL: none did. Worklist, status and patient pages are scoped by it.
     Column("site", String(64), nullable=True),
 )
@@ -181,7 +181,7 @@ webhook = Table(
     Column("secret", String(512), nullable=False),
     Column("created_by", String(128), nullable=False),
     Column("created_at", Instant, nullable=False),
-    # 0010: the registering token's sites claim (a JSON list); NULL: every site. Only alerts of
+    # 0011: the registering token's sites claim (a JSON list); NULL: every site. Only alerts of
     # these sites are delivered to it.
     Column("sites", JSON, nullable=True),
 )
@@ -233,7 +233,7 @@ alert = Table(
     Column("as_of", Instant, nullable=False),
     Column("acknowledged_at", Instant, nullable=True),
     Column("acknowledged_by", String(128), nullable=True),
-    # 0010: the patient's site when the alert was raised (EligibilityAlert.site)
+    # 0011: the patient's site when the alert was raised (EligibilityAlert.site)
     Column("site", String(64), nullable=True),
     Index("ix_evaluator_alert_trial", "trial_id", "as_of"),
 )

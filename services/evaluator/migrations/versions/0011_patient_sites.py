@@ -3,8 +3,8 @@ the site of each alert, and the sites a webhook was registered for. All nullable
 before have no site (visible to coordinators without a ``sites`` claim only) and a webhook
 without sites receives every site's alerts, as before.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
