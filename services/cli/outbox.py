@@ -6,7 +6,8 @@ release  resolve one dead letter, with a reason that is kept beside it:
          (default) retry: tried again in its place by the running service's relay, once the
                    change that lets it through is made (a larger KAFKA_MAX_REQUEST_SIZE for
                    the service, and a restart); refused while it is still larger than
-                   KAFKA_MAX_REQUEST_SIZE as this command sees it
+                   KAFKA_MAX_REQUEST_SIZE as this command sees it (run it with the service's
+                   settings); the value checked against, and where it came from, is printed
          --drop:   never published; recorded with the reason and who dropped it, left out of
                    every broker refill; the rows held behind it flow
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -114,12 +116,20 @@ def _release(args: argparse.Namespace) -> int:
     _, resolving = _admin(args.service)
     action: ReleaseAction = "drop" if args.drop else "retry"
     actor = str(args.actor or f"cli:{getpass.getuser()}")
+    limit = KafkaSettings().max_request_size
+    # the relay's producer reads KAFKA_MAX_REQUEST_SIZE from the service's environment; this
+    # command can only read its own: say which value a retry was checked against
+    checked = (f"a retry's size was checked against KAFKA_MAX_REQUEST_SIZE = {limit:,} bytes "
+               f"({_limit_source()}); the service's relay uses the value in its own "
+               "environment")
     try:
         entry = asyncio.run(resolving(
             _database_url(args), args.id, action, reason=args.reason, by=actor, at=utc_now(),
-            limit_bytes=KafkaSettings().max_request_size))
+            limit_bytes=limit))
     except DeadLetterRefused as refused:
         print(f"refused: {refused}", file=sys.stderr)
+        if action == "retry":
+            print(checked, file=sys.stderr)
         return REFUSED
     if action == "drop":
         print(f"dropped #{entry.id} ({entry.topic}, key {entry.key}): it will never be "
@@ -130,7 +140,14 @@ def _release(args: argparse.Namespace) -> int:
               f"{args.service} sends it in its place, then the {entry.held_behind} row(s) held "
               "behind it. If the broker still refuses it, it is dead-lettered again (a new "
               "entry in `trialwatch outbox list`).")
+        print(checked)
     return OK
+
+
+def _limit_source() -> str:
+    if os.environ.get("KAFKA_MAX_REQUEST_SIZE"):
+        return "as set in this command's environment"
+    return "the default: KAFKA_MAX_REQUEST_SIZE is not set in this command's environment"
 
 
 def _size(size: int | None) -> str:

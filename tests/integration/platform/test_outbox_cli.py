@@ -116,12 +116,15 @@ async def test_an_evaluator_dead_letter_is_listed_refused_while_too_large_and_re
                               database_url, "--reason", "try again")
         assert refused.returncode == 2
         assert "more than the limit" in refused.stderr
+        assert (f"checked against KAFKA_MAX_REQUEST_SIZE = {SMALL:,} bytes (as set in this "
+                "command's environment)") in refused.stderr
 
         retried = _trialwatch("release", dead_id, "--service", "evaluator", "--database-url",
                               database_url, "--reason", "limit raised to 4 MiB",
                               "--actor", "ops:test", limit=LARGE)
         assert retried.returncode == 0, retried.stderr
         assert f"released #{dead_id}" in retried.stdout
+        assert f"KAFKA_MAX_REQUEST_SIZE = {LARGE:,} bytes" in retried.stdout
         # the service restarted with the larger limit: the row goes out in its place
         assert await EvaluatorOutbox(sessions, large, utc_now).publish_backlog() == 3
     finally:
