@@ -102,3 +102,35 @@ def test_without_a_trial_the_patient_is_eligible_or_close_for_nothing_is_evaluat
     orders = selected_orders(context["draftOrders"], context["selections"], "ehr", AS_OF)
     assert order_warnings(never, [(TRIAL, Status.INELIGIBLE, 0)], PatientFacts(), orders,
                           AS_OF) == []
+
+
+def test_an_order_that_leaves_an_eligible_patient_undecided_is_warned_too() -> None:
+    """An order the engine cannot judge (here: a washout whose half-life is unknown) turns an
+    eligible patient undetermined: eligibility is lost until someone settles the criterion,
+    so the clinician is warned as for a failing criterion."""
+    from services.evaluator.adapters.http.cds_hooks import _warning_card
+    from shared.eligibility.decision import CriterionKind, CriterionResult, Decision, Outcome
+
+    context = request("order-select-rituximab.json")["context"]
+    orders = selected_orders(context["draftOrders"], context["selections"], "ehr", AS_OF)
+    facts = facts_of(eligible_patient())
+
+    def evaluate(trial: TrialRef, seen: PatientFacts, at: Any) -> Decision:
+        ordered = len(seen.facts) > len(facts.facts)
+        e11 = CriterionResult(
+            id="E11", kind=CriterionKind.EXCLUSION,
+            outcome=Outcome.UNKNOWN if ordered else Outcome.PASS, reason="E11",
+            missing=("half_life of the ordered drug",) if ordered else ())
+        i1 = CriterionResult(id="I1", kind=CriterionKind.INCLUSION, outcome=Outcome.PASS,
+                             reason="I1")
+        return Decision(trial=trial, as_of=at, criteria=(i1, e11), engine_version="fake",
+                        status=Status.UNDETERMINED if ordered else Status.ELIGIBLE)
+
+    [warning] = order_warnings(evaluate, [(TRIAL, Status.ELIGIBLE, 0)], facts, orders, AS_OF)
+    assert warning.becomes is Status.UNDETERMINED
+    [(criterion, said)] = warning.criteria
+    assert criterion == "E11"
+    assert said.endswith("could no longer be checked (needs half life of the ordered drug)")
+    card = _warning_card(warning, "https://tw.example/ui/x", AS_OF)
+    assert card["summary"] == ("This order would leave eligibility for trial NCT06920433 "
+                               "undecided (E11 could no longer be checked)")

@@ -15,7 +15,9 @@ selects an order.
   (``shared.clinical.fhir.normalise_fhir``) and, as if signed now, added to the patient's facts;
   the engine re-screens every trial the patient is eligible or close for, and a "warning" card
   names each trial and criterion the order would make the patient ineligible for (e.g. E11:
-  rituximab starts a washout). Nothing otherwise.
+  rituximab starts a washout), or, for an eligible patient, each criterion it would leave
+  undecided (the order makes a criterion impossible to check: eligibility is then lost until
+  someone settles it). Nothing otherwise.
 
 Security (CDS Hooks 2.0 "Trusting CDS Clients"): every call carries a JWT signed by the EHR
 (``Authorization: Bearer``). It is verified with PyJWT against the keys configured for its
@@ -50,7 +52,7 @@ from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import ClinicalFact, PatientFacts, ReadingNote
 from shared.clinical.fhir import normalise_fhir
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
-from shared.eligibility.readable import evidence_phrase, needs
+from shared.eligibility.readable import evidence_phrase, needs, plain_words
 from shared.infra.clock import utc_now
 from shared.sites import site_visible
 
@@ -157,11 +159,14 @@ class OrderSelectRequest(HookRequest):
 
 @dataclass(frozen=True, slots=True)
 class OrderWarning:
-    """A trial the selected orders would make the patient ineligible for, and why."""
+    """A trial whose status the selected orders would worsen, and why: ``becomes`` is
+    ``ineligible`` (a criterion would fail) or ``undetermined`` (an eligible patient would have a
+    criterion that can no longer be checked)."""
 
     trial: TrialRef
     was: Status
     criteria: tuple[tuple[str, str], ...]  # (criterion id, what the order does), protocol order
+    becomes: Status = Status.INELIGIBLE
 
 
 def selected_orders(
@@ -207,8 +212,10 @@ def order_warnings(
     orders: tuple[ClinicalFact, ...], as_of: datetime, zone: tzinfo = UTC,
 ) -> list[OrderWarning]:
     """Trials the patient is eligible or close for (``current``: trial, status, criteria still
-    unknown) that ``orders`` would make them ineligible for: the same engine on the same facts
-    at the same instant, with and without the orders (pure; ``evaluate`` is the screener's)."""
+    unknown) that ``orders`` would make them ineligible for, or (eligible now) undetermined
+    for: the same engine on the same facts at the same instant, with and without the orders
+    (pure; ``evaluate`` is the screener's). A criterion is named when the orders make it fail,
+    or make it unknown where it was decided."""
     if not orders:
         return []
     with_orders = PatientFacts(demographics=facts.demographics, facts=(*facts.facts, *orders))
@@ -219,23 +226,32 @@ def order_warnings(
             continue
         before = evaluate(trial, facts, as_of)
         after = evaluate(trial, with_orders, as_of)
-        if before.status is Status.INELIGIBLE or after.status is not Status.INELIGIBLE:
+        worse = (after.status is Status.INELIGIBLE
+                 or (after.status is Status.UNDETERMINED and before.status is Status.ELIGIBLE))
+        if before.status is Status.INELIGIBLE or not worse:
             continue
+        # what the orders did: a criterion now failing, or (becoming undetermined) now unknown
+        moved_to = Outcome.FAIL if after.status is Status.INELIGIBLE else Outcome.UNKNOWN
         was = {c.id: c.outcome for c in before.criteria}
         text = trial_text(trial)
         year = as_of.astimezone(zone).year
         ordered = {o.fact_id for o in orders}
         criteria = []
         for c in after.criteria:
-            if c.outcome is not Outcome.FAIL or was.get(c.id) is Outcome.FAIL:
+            if c.outcome is not moved_to or was.get(c.id) is moved_to:
                 continue
             cited = [e for e in c.evidence if e.fact_id in ordered]
             said = "; ".join(dict.fromkeys(
                 "this order: " + evidence_phrase(e, text.labels, zone, year, as_of)
                 .replace("washout until", "washout until at least") for e in cited))
             summary = text.criteria[c.id].summary if c.id in text.criteria else c.id
+            if moved_to is Outcome.UNKNOWN:
+                wanted = "; ".join(dict.fromkeys(plain_words(m) for m in c.missing))
+                said = "; ".join(x for x in (said, "could no longer be checked"
+                                              + (f" (needs {wanted})" if wanted else "")) if x)
             criteria.append((c.id, f"{summary}: {said}" if said else summary))
-        warnings.append(OrderWarning(trial=trial, was=before.status, criteria=tuple(criteria)))
+        warnings.append(OrderWarning(trial=trial, was=before.status, criteria=tuple(criteria),
+                                     becomes=after.status))
     return warnings
 
 
@@ -334,9 +350,13 @@ def _warning_card(warning: OrderWarning, link: str, now: datetime) -> dict[str, 
     title = trial_text(warning.trial).title
     was = "eligible" if warning.was is Status.ELIGIBLE else "close to eligible"
     ids = ", ".join(cid for cid, _ in warning.criteria)
+    summary = (f"This order would end eligibility for trial {warning.trial.id} ({ids})"
+               if warning.becomes is Status.INELIGIBLE else
+               f"This order would leave eligibility for trial {warning.trial.id} undecided "
+               f"({ids} could no longer be checked)")
     return {
         "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{link}#order-select#{now.isoformat()}")),
-        "summary": f"This order would end eligibility for trial {warning.trial.id} ({ids})"[:140],
+        "summary": summary[:140],
         "indicator": "warning",
         "detail": f"**{title}**: the patient is {was} now. If this order is signed:\n\n"
                   + "\n".join(f"- {cid} {said}" for cid, said in warning.criteria)
