@@ -3,7 +3,10 @@
 A receipt also says what was not read exactly: ``warnings`` lists every element kept unread
 or read with a warning (path + reason), whatever the format; ``entries`` says, for each entry
 of a FHIR Bundle (or the single resource), whether it was accepted, refused (with every
-problem and its path) or ignored (a resource type TrialWatch does not read).
+problem and its path) or ignored (a resource type TrialWatch does not read), and for each
+segment of an HL7 v2 message whether it was accepted, kept unread (an OBX whose value cannot
+be read exactly: criteria reading it are ``unknown``) or ignored (a segment not read); an HL7
+v2 message with a segment that cannot be read is refused as a whole, naming each problem.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class Note:
 
 @dataclass(frozen=True, slots=True)
 class EntryReceipt:
-    """What became of one FHIR entry: ``accepted``, ``refused`` or ``ignored``."""
+    """What became of one FHIR entry or HL7 v2 segment: ``accepted``, ``refused``,
+    ``ignored``, or (an HL7 v2 OBX kept as an unread result) ``unread``."""
 
     path: str
     resource_type: str | None

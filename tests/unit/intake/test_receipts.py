@@ -184,3 +184,34 @@ async def test_a_quantity_code_without_a_system_is_a_422_at_its_path(
     (error,) = response.json()["errors"]
     assert error["path"] == "Bundle.entry[1].resource.valueQuantity.code"
     assert "qty-3" in error["reason"]
+
+
+async def test_an_hl7_receipt_gives_each_segment_an_entry(client: httpx.AsyncClient) -> None:
+    """As a FHIR receipt does per entry: each segment is accepted, kept unread (the OBX's
+    warning says why) or ignored (a segment TrialWatch does not read)."""
+    message = "\r".join([
+        "MSH|^~\\&|LAB|HOSP|TW|TW|20260228090000+0000||ORU^R01|M-2|P|2.5.1",
+        "PID|1||MRN-2^^^HOSP^MR||Roe^Jane||19900101|F",
+        "PV1|1|O",
+        "OBR|1|P-1|F-1|58410-2^CBC^LN|||20260228080000+0000",
+        "OBX|1|NM|777-3^Platelets^LN||180|10*9/L|150-400|N|||F|||20260228080000+0000",
+        "NTE|1||sample slightly haemolysed",
+        "OBX|2|ST|718-7^Hemoglobin^LN||<<10|g/dL|12-16||||F|||20260228080000+0000",
+        "OBX|3|NM|6690-2^WBC^LN||6.1|10*9/L|4-10|N|||X|||20260228080000+0000",
+    ])
+    response = await client.post("/hl7v2", headers=HL7, content=message)
+    assert response.status_code == 202, response.text
+    entries = {e["path"]: e for e in response.json()["entries"]}
+    assert list(entries) == ["MSH[1]", "PID[1]", "PV1[1]", "OBR[1]", "OBX[1]", "NTE[1]",
+                             "OBX[2]", "OBX[3]"]
+    assert entries["OBX[1]"]["outcome"] == "accepted"
+    assert entries["OBX[1]"]["warnings"] == []
+    assert entries["OBX[2]"]["outcome"] == "unread"
+    assert entries["OBX[2]"]["warnings"][0]["path"] == "OBX[2].5"
+    assert entries["OBX[3]"]["outcome"] == "unread", "OBX-11 X: result cannot be obtained"
+    assert entries["OBX[3]"]["warnings"][0]["path"] == "OBX[3].11"
+    for ignored in ("PV1[1]", "NTE[1]"):
+        assert entries[ignored]["outcome"] == "ignored"
+        assert "not read by TrialWatch" in entries[ignored]["warnings"][0]["reason"]
+    assert entries["PID[1]"]["outcome"] == entries["MSH[1]"]["outcome"] == "accepted"
+    assert all(e["resource_type"] == path.split("[")[0] for path, e in entries.items())

@@ -77,9 +77,13 @@ class NoteBody(BaseModel):
 
 
 class EntryBody(BaseModel):
-    path: str = Field(description="Bundle.entry[n], or the resource type for a single resource")
-    resource_type: str | None = None
-    outcome: str = Field(description="'accepted', 'refused' or 'ignored' (a type not read)")
+    path: str = Field(description="Bundle.entry[n], or the resource type for a single "
+                      "resource; for HL7 v2 the segment (OBX[2]: the message's second OBX)")
+    resource_type: str | None = Field(default=None, description="FHIR resource type, or the "
+                                      "HL7 v2 segment name")
+    outcome: str = Field(description="'accepted', 'refused' or 'ignored' (a type or segment "
+                         "not read); for an HL7 v2 OBX also 'unread' (kept as an unread "
+                         "result: criteria reading it are unknown; the warnings say why)")
     problems: list[NoteBody] = Field(default=[], description="why it was refused")
     warnings: list[NoteBody] = Field(default=[], description="elements not read exactly")
 

@@ -11,8 +11,12 @@ import codecs
 
 from services.intake.core import examples
 from services.intake.core.input_formats import InputFormat, MediaType, Read, ReadContext, register
+from services.intake.core.receipts import EntryReceipt, Note
 from services.intake.core.refusals import MalformedInput
-from shared.clinical.hl7v2 import parse_hl7v2
+from shared.clinical.facts import PatientUpdate
+from shared.clinical.fhir import fact_warnings
+from shared.clinical.hl7v2 import decode_hl7v2, parse_hl7v2
+from shared.clinical.reading import ProblemLog
 
 NAME = "hl7v2"
 MEDIA_TYPES = ("x-application/hl7-v2+er7", "text/plain")
@@ -21,12 +25,75 @@ _FRAMING = b"\x0b\x1c \t\r\n"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
+# Segments whose content the normaliser reads (HL7 v2.5.1 ORU^R01, ch. 7.3.1; ADT^A40, ch.
+# 3.3.40): the header, the patient, the order context, the results and the merge.
+_READ = {
+    "MSH": "message header (MSH-4 sender, MSH-7 time, MSH-18 character set)",
+    "PID": "patient identification (PID-3, PID-7, PID-8, PID-29/30)",
+    "ORC": "common order (context of the results that follow)",
+    "OBR": "observation request (context of the results that follow)",
+}
+
+
 def read(body: bytes, media: MediaType, context: ReadContext) -> Read:
-    """The updates of one HL7 v2 message; ``context.sender_zone`` reads times without an
-    offset in messages whose MSH-7 has none."""
-    return Read(parse_hl7v2(_message(body), source_system=context.source_system,
-                            received_at=context.received_at, sender_zone=context.sender_zone,
-                            charset=media.charset if media.charset_declared else None))
+    """The updates of one HL7 v2 message, and what became of each of its segments;
+    ``context.sender_zone`` reads times without an offset in messages whose MSH-7 has none.
+
+    A message is refused as a whole when any segment cannot be read (the problems name each
+    segment and field), so an accepted message's segments are each ``accepted`` (read; an
+    OBX gave a result), ``unread`` (an OBX kept as an unread result: every criterion reading
+    it is ``unknown``; the warning says why, e.g. OBX-11 "X", v2.5.1 table 0085) or
+    ``ignored`` (a segment TrialWatch does not read: NTE, PV1, SPM ...)."""
+    charset = media.charset if media.charset_declared else None
+    message = _message(body)
+    updates = parse_hl7v2(message, source_system=context.source_system,
+                          received_at=context.received_at, sender_zone=context.sender_zone,
+                          charset=charset)
+    return Read(updates, _segment_entries(message, charset, updates))
+
+
+def _segment_entries(message: bytes, charset: str | None,
+                     updates: list[PatientUpdate]) -> tuple[EntryReceipt, ...]:
+    """One entry per segment, labelled as the normaliser labels them (``OBX[2]``: the second
+    OBX of the message; ``PID[1]``), matched to the facts by their provenance
+    (``HL7v2/<MSH-10>/OBX/<OBX-1 set id, or the OBX's position when set ids are missing or
+    repeated>``, as ``shared.clinical.hl7v2`` writes it)."""
+    text = decode_hl7v2(message, ProblemLog(), charset) or ""
+    segments = [s for s in text.lstrip("\ufeff").replace("\r\n", "\r").replace("\n", "\r")
+                .split("\r") if s.strip()]
+    if not segments or len(segments[0]) < 5:
+        return ()
+    field_sep, component_sep = segments[0][3], segments[0][4]
+    names = [s.split(field_sep, 1)[0] for s in segments]
+    set_ids = [s.split(field_sep)[1].split(component_sep)[0] if s.count(field_sep) else ""
+               for s, name in zip(segments, names, strict=True) if name == "OBX"]
+    by_set_id = all(set_ids) and len(set(set_ids)) == len(set_ids)
+    merge = any(name == "MRG" for name in names) and any(
+        u.merged_into is not None for u in updates)
+    facts = {f.provenance.resource.rsplit("/OBX/", 1)[1]: f
+             for u in updates for f in u.facts
+             if f.provenance is not None and "/OBX/" in (f.provenance.resource or "")}
+    entries = []
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+        number = counts[name]
+        path = f"{name}[{number}]"
+        if name == "OBX":
+            fact = facts.get(set_ids[number - 1] if by_set_id else str(number))
+            if fact is None:
+                entries.append(EntryReceipt(path, name, "ignored", warnings=(
+                    Note(path, "no result was kept from this segment"),)))
+                continue
+            warnings = tuple(Note(n.path, n.reason) for n in fact_warnings(fact))
+            entries.append(EntryReceipt(path, name, "unread" if fact.unread else "accepted",
+                                        warnings=warnings))
+        elif name in _READ or (name == "MRG" and merge):
+            entries.append(EntryReceipt(path, name, "accepted"))
+        else:
+            entries.append(EntryReceipt(path, name, "ignored", warnings=(
+                Note(path, f"{name} segments are not read by TrialWatch"),)))
+    return tuple(entries)
 
 
 def _message(body: bytes) -> bytes:
