@@ -27,8 +27,14 @@ class Conflict(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SourceIdentity:
+    """A patient as its source names it. ``identifiers``: the (system, value) pairs the source
+    sent for this patient as FHIR R4 Identifiers (``Identifier.system``: the namespace, i.e.
+    the assigning authority's URI, of ``Identifier.value``), exactly as received; filled only
+    by re-identification, empty elsewhere."""
+
     source_system: str
     source_patient_id: str
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,45 @@ async def test_reidentification_is_logged_and_the_log_is_append_only(
         await engine.dispose()
 
 
+async def test_reidentification_names_the_identifier_system_as_received(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """FHIR R4 Identifier.system is the namespace of Identifier.value (its assigning
+    authority's URI): re-identification returns it exactly as sent with the identifier, and
+    every other identifier with its own system; a value sent without a system has none."""
+    await migrate(database_url)
+    patient = {"resourceType": "Patient", "id": "sys-7", "gender": "female",
+               "birthDate": "1990-02-01", "identifier": [
+                   {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                         "code": "MR"}]},
+                    "system": "urn:oid:1.2.250.1.71.4.2.7", "value": "MRN-SYS-7",
+                    "assigner": {"display": "CHU Exemple"}},
+                   {"system": "https://ins.example.fr/nir", "value": "2900299123456"}]}
+    async with running_intake(settings_for(database_url), kafka_settings) as intake:
+        posted = await intake.post("/fhir", headers=LAB | FHIR, content=json.dumps(patient))
+        assert posted.status_code == 202, posted.text
+        key = posted.json()["patient_keys"][0]
+        found = (await intake.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
+                                   json={"trial": "NCT06920433", "reason": "pre-screening"}))
+        body = found.json()
+        assert body["source_patient_id"] == "MRN-SYS-7"
+        assert body["identifier_system"] == "urn:oid:1.2.250.1.71.4.2.7"
+        assert {(i["system"], i["value"]) for i in body["identifiers"]} == {
+            ("urn:oid:1.2.250.1.71.4.2.7", "MRN-SYS-7"),
+            ("https://ins.example.fr/nir", "2900299123456")}
+
+        bare = {"resourceType": "Patient", "id": "bare-7", "gender": "male",
+                "identifier": [{"type": patient["identifier"][0]["type"],  # type: ignore[index]
+                                "value": "MRN-BARE-7"}]}
+        posted = await intake.post("/fhir", headers=LAB | FHIR, content=json.dumps(bare))
+        key = posted.json()["patient_keys"][0]
+        body = (await intake.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
+                                  json={"trial": "NCT06920433", "reason": "pre-screening"})).json()
+        assert body["source_patient_id"] == "MRN-BARE-7"
+        assert body["identifier_system"] is None, "no system was sent: none is claimed"
+        assert body["identifiers"] == []
+
+
 async def test_raw_topic_messages_are_accepted_like_posts_and_refusals_dead_lettered(
     database_url: str, kafka_settings: KafkaSettings
 ) -> None:

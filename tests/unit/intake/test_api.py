@@ -159,7 +159,9 @@ async def test_a_coordinator_reidentifies_a_patient_and_the_access_is_logged(
                                      json={"trial": TRIAL, "reason": "pre-screening call"})
     assert response.status_code == 200
     assert response.json() == {"patient_key": key, "source_system": "lab-a",
-                               "source_patient_id": "MRN-LUPUS-7"}
+                               "source_patient_id": "MRN-LUPUS-7",
+                               # the bundle's MR identifier has no Identifier.system
+                               "identifier_system": None, "identifiers": []}
     assert response.headers["cache-control"] == "no-store"
     [(entry, found)] = api.uow.committed.access_log
     assert (entry.client, entry.patient_key, entry.trial, entry.reason, found) == (

@@ -145,10 +145,30 @@ class PatientKeyBody(BaseModel):
     patient_key: str
 
 
+class IdentifierBody(BaseModel):
+    """A FHIR R4 Identifier as the source sent it: ``system`` (Identifier.system, "the
+    namespace for the identifier value", a URI naming the assigning authority's scheme) and
+    ``value`` (Identifier.value)."""
+
+    system: str
+    value: str
+
+
 class SourceIdentityBody(BaseModel):
+    """Who a surrogate key is at its source. ``source_system``: the sending client's name at
+    intake; ``source_patient_id``: the identifier there (HL7 v2 PID-3 CX.1, the MR-typed
+    repetition first; FHIR: the MR-typed Patient.identifier value, else the resource id);
+    ``identifier_system``: the Identifier.system sent with that value, exactly as received, or
+    null when the source sent none (an HL7 v2 sender; a FHIR identifier without a system, or
+    the resource id); ``identifiers``: every FHIR Identifier (system and value) the source sent
+    for this patient. Identifier.assigner (a reference to the assigning organisation) is not
+    kept by intake, so it is never returned."""
+
     patient_key: str
     source_system: str
     source_patient_id: str
+    identifier_system: str | None = None
+    identifiers: list[IdentifierBody] = Field(default_factory=list)
 
 
 def _runtime(request: Request) -> IntakeRuntime:
@@ -280,8 +300,15 @@ async def post_reidentify(
                      patient_key=patient_key) from None
     if identity is None:
         raise HTTPException(404, "no such patient key")
-    return SourceIdentityBody(patient_key=patient_key, source_system=identity.source_system,
-                              source_patient_id=identity.source_patient_id)
+    systems = [system for system, value in identity.identifiers
+               if value == identity.source_patient_id]
+    return SourceIdentityBody(
+        patient_key=patient_key, source_system=identity.source_system,
+        source_patient_id=identity.source_patient_id,
+        # one system only: a value sent under two systems is ambiguous, so none is claimed
+        identifier_system=systems[0] if len(systems) == 1 else None,
+        identifiers=[IdentifierBody(system=system, value=value)
+                     for system, value in identity.identifiers])
 
 
 @router.post(

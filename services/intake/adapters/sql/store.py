@@ -39,6 +39,8 @@ from shared.contracts.events import PatientMerged, PatientUpdated
 from shared.contracts.topics import PATIENT_HOLDS
 from shared.infra.outbox_sql import OutboxColumns, SqlOutboxStore
 
+IDENTIFIER_ALIAS = "identifier:"  # shared.clinical.fhir_patients.identifier_alias's namespace
+
 # Statements built once (issue 13): building a select with an IN list on every call was a
 # large part of a submission's CPU (SQLAlchemy coercion and cache-key generation); these are
 # compiled once per dialect and reused from SQLAlchemy's compiled cache.
@@ -227,7 +229,20 @@ class SqlIntakeStore:
             select(patients.c.source_system, patients.c.source_patient_id)
             .where(patients.c.patient_key == patient_key)
         )).first()
-        return SourceIdentity(row.source_system, row.source_patient_id) if row else None
+        if row is None:
+            return None
+        # the FHIR Identifiers (system|value) kept as this key's names at its source
+        names = (await self._session.execute(
+            select(patient_aliases.c.alias)
+            .where(patient_aliases.c.patient_key == patient_key,
+                   patient_aliases.c.source_system == row.source_system,
+                   patient_aliases.c.alias.startswith(IDENTIFIER_ALIAS, autoescape=True))
+            .order_by(patient_aliases.c.created_at, patient_aliases.c.alias)
+        )).scalars().all()
+        pairs = tuple(tuple(name.removeprefix(IDENTIFIER_ALIAS).split("|", 1))
+                      for name in names if "|" in name)
+        return SourceIdentity(row.source_system, row.source_patient_id,
+                              tuple((system, value) for system, value in pairs))
 
     async def stamp_site(self, patient_keys: Sequence[str], site: str) -> None:
         await self._session.execute(

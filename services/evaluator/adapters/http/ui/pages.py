@@ -265,8 +265,12 @@ def mount(
 
 
 async def _reidentify(intake_url: str, token: str, patient_key: str, trial_id: str,
-                      reason: str) -> dict[str, str]:
-    """Intake's audited endpoint, called with the coordinator's own token (intake logs who)."""
+                      reason: str) -> dict[str, Any]:
+    """Intake's audited endpoint, called with the coordinator's own token (intake logs who).
+
+    ``identifier_system`` is the FHIR Identifier.system sent with the identifier (its
+    assigning authority's namespace), as received, or None when the sender gave none;
+    ``identifiers`` every (system, value) the sender gave for the patient."""
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
             answer = await client.post(
@@ -280,8 +284,12 @@ async def _reidentify(intake_url: str, token: str, patient_key: str, trial_id: s
         raise HTTPException(status.HTTP_502_BAD_GATEWAY,
                             f"intake refused the re-identification ({answer.status_code})")
     body = answer.json()
+    system = body.get("identifier_system")
     return {"source_system": str(body["source_system"]),
-            "source_patient_id": str(body["source_patient_id"])}
+            "source_patient_id": str(body["source_patient_id"]),
+            "identifier_system": str(system) if system else None,
+            "identifiers": [(str(i["system"]), str(i["value"]))
+                            for i in body.get("identifiers") or ()]}
 
 
 async def _live(alerts: AlertStream, trial: str | None, zone: ZoneInfo,
