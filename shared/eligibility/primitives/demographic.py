@@ -79,8 +79,12 @@ class SexIs(Node):
             trace.need("administrative sex (female/male)")
             return Truth.UNKNOWN
         if sex.value != self.sex:
-            # said when it decides: "E12 does not apply" then reads why
-            trace.findings.append(f"recorded sex {sex.value} (applies to {self.sex} only)")
+            # said when it decides, in the protocol's terms: a sex-specific clause ("female
+            # subjects of childbearing potential ...", "male subjects with partners ...") is
+            # not this patient's, e.g. "the part for male patients does not apply: recorded
+            # sex female"
+            trace.findings.append(
+                f"the part for {self.sex} patients does not apply: recorded sex {sex.value}")
             return Truth.FALSE
         return Truth.TRUE
 

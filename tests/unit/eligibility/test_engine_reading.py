@@ -408,3 +408,16 @@ def test_an_hl7_v2_result_in_another_unit_is_shown_as_sent_beside_the_canonical_
     scr = next(e for e in i63.evidence if e.code == f"{LOINC}|2160-0")
     assert scr.value == 0.900
     assert scr.details["received_value"] == "79.6"
+
+
+def test_a_sex_specific_clause_says_in_the_protocols_terms_that_it_is_not_this_patients() -> None:
+    """I8's clause for "male subjects with partners of childbearing potential" does not apply
+    to a woman, its clause for "female subjects of childbearing potential" not to a man: the
+    reason says which part does not apply and why, not "applies to male only"."""
+    male = eligible_patient()
+    male.patient["gender"] = "male"
+    i8 = _criterion(_decide(male), "I8")
+    assert "the part for female patients does not apply: recorded sex male" in i8.reason
+    female = _criterion(_decide(eligible_patient()), "I8")
+    assert "the part for male patients does not apply: recorded sex female" in female.reason
+    assert "applies to" not in i8.reason + female.reason
