@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Literal
 
 from pydantic import Field
 
 from shared.eligibility.context import Context, Trace, derived
+from shared.eligibility.decision import Scalar
 from shared.eligibility.durations import age_in_years, birthday
-from shared.eligibility.logic import Truth, compare
+from shared.eligibility.logic import Truth, compare, compare_bounds
 from shared.eligibility.params import Op, Strict
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.registry import primitive
@@ -26,7 +27,18 @@ class SexArgs(Strict):
 
 
 class AgeAtLeast(Node):
-    """Age in whole years at the as-of instant; a birthday starts at 00:00 UTC."""
+    """Age in whole years at the as-of instant; a birthday starts at 00:00 UTC.
+
+    A deceased patient's age is their age at death (FHIR R4 ``Patient.deceasedDateTime``,
+    HL7 v2.5.1 PID-29, kept as ``Demographics.deceased_on``): it stops at the day of death, so
+    it is never scored to as-of. Recorded as deceased without a date (FHIR R4
+    ``Patient.deceasedBoolean``, PID-30 "Y" without PID-29), the age at death is known only to
+    lie between 0 and the age at as-of: the comparison is decided when both ends agree (an
+    upper limit the age at as-of meets, a lower limit it misses), else ``unknown``; never a
+    guess.
+
+    A deceased patient does not age: no review instant is registered for them.
+    """
 
     __slots__ = ("op", "years")
 
@@ -41,10 +53,13 @@ class AgeAtLeast(Node):
             return Truth.UNKNOWN
         born = demographics.birth_date
         today = ctx.as_of.date()
-        age = age_in_years(born, today)
-        next_birthday = birthday(born, age + 1)
-        ctx.review_at(datetime.combine(next_birthday, time.min, tzinfo=UTC))
         resource = demographics.provenance.resource if demographics.provenance else None
+        died_on = demographics.deceased_on
+        if demographics.deceased and (died_on is None or died_on <= today):
+            return self._at_death(born, died_on or today, died_on is not None, resource, trace)
+        age = age_in_years(born, today)
+        result = compare(age, self.years, self.op)
+        ctx.review_at(datetime.combine(birthday(born, age + 1), time.min, tzinfo=UTC))
         trace.evidence.append(
             derived(
                 "Patient.birthDate",
@@ -55,11 +70,34 @@ class AgeAtLeast(Node):
                 details={"age_years": age},
             )
         )
-        result = compare(age, self.years, self.op)
         trace.findings.append(
             f"age {age} years ({'meets' if result else 'does not meet'} {self.op} {self.years})"
         )
         return Truth.of(result)
+
+    def _at_death(self, born: date, on: date, dated: bool, resource: str | None,
+                  trace: Trace) -> Truth:
+        age = age_in_years(born, on)
+        if dated:
+            truth = Truth.of(compare(age, self.years, self.op))
+            note = f"age {age} years at death ({on.isoformat()})"
+            verb = "meets" if truth is Truth.TRUE else "does not meet"
+            finding = f"age {age} years at death ({verb} {self.op} {self.years})"
+            details: dict[str, Scalar] = {"age_years": age, "age_at_death": True}
+        else:
+            # deceasedBoolean only: died at some age between 0 and the age at as-of
+            truth = compare_bounds(0, age, self.years, self.op)
+            note = f"age at death unknown (recorded as deceased without a date; at most {age})"
+            finding = (f"age at death unknown, at most {age} years (no date of death): "
+                       + ("meets" if truth is Truth.TRUE else "does not meet"
+                          if truth is Truth.FALSE else "cannot check") + f" {self.op} {self.years}")
+            details = {"age_at_most_years": age, "age_at_death": True}
+        trace.evidence.append(
+            derived("Patient.birthDate", born.isoformat(), None, resource=resource, note=note,
+                    details=details)
+        )
+        trace.findings.append(finding)
+        return truth
 
     def requirements(self) -> list[Requirement]:
         return [
