@@ -331,7 +331,8 @@ class Screening:
         as_of = evaluation_instant(now, state.last_as_of, now, self._context.telemetry)
         trigger = Trigger(as_of=as_of, correlation_id=event.correlation_id,
                           causation_id=event.event_id)
-        moved = PatientState(state.patient_key, state.version, state.facts, as_of)
+        moved = PatientState(state.patient_key, state.version, state.facts, as_of,
+                             state.site)  # a re-screen keeps the patient's site
         current = self._screen_into(delta, moved, trials, trigger, now)
         self._record_state(delta, moved, now)
         self._commit(delta, moved, current)

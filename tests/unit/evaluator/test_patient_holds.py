@@ -229,3 +229,13 @@ async def test_a_release_naming_a_merge_as_the_last_update_ends_with_that_merge(
         staged = (await apply_patient_events(uow, evaluator.context, [merge])).staged
     assert {d.decision.status for d in made(staged)} == {Status.ELIGIBLE}
     assert evaluator.store.data.holds[str(hold)].in_effect is False
+
+
+async def test_a_hold_and_its_release_keep_the_patients_site() -> None:
+    evaluator = Evaluator()
+    await evaluator.events(eligible_lab().model_copy(update={"site": "site-a"}))
+    hold = uuid.uuid4()
+    await evaluator.holds(held(hold))
+    assert evaluator.store.data.states[KEY].site == "site-a"
+    await evaluator.holds(released(hold))
+    assert evaluator.store.data.states[KEY].site == "site-a"
