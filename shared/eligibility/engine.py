@@ -173,12 +173,21 @@ def _evaluate(
     # the state keeps the results read at the times as sent; the decision judges a time sent
     # without a time of day at both ends of its day (``_at_time_bounds``)
     decided = _at_time_bounds(trial, index, moment, computed)
-    results = tuple(c.result for c in decided.values())
+    # a criterion that fails having read no clinical data (an age above the trial's upper
+    # limit, a sex-specific inclusion) and fails at every later review instant too fails for
+    # good: neither time nor new results can change it
+    settled = [c for cid, c in decided.items()
+               if c.result.outcome is Outcome.FAIL and not c.reads and _fails_for_good(
+                   next(x for x in trial.criteria if x.id == cid), c, trial, index, moment)]
+    results = tuple(
+        c.result.model_copy(update={"reason": f"{c.result.reason}; {PERMANENT_NOTE}"})
+        if any(c is s for s in settled) else c.result
+        for c in decided.values())
     if index.demographics.deceased:
         results = (_deceased(index.demographics), *results)
-    # a deceased patient is not screened again on a timer: only new data (a correction of the
-    # death record) can change the decision
-    reviews = [] if index.demographics.deceased else [
+    # a deceased patient, or one failing a criterion for good, is not screened again on a
+    # timer: no change a timer could see can make them eligible (new data still re-screens)
+    reviews = [] if index.demographics.deceased or settled else [
         c.review_at for c in decided.values() if c.review_at is not None]
     decision = construct(
         Decision,
@@ -297,6 +306,30 @@ class _Changed:
         return len(now) != len(lists) or any(a is not b for a, b in zip(now, lists, strict=True))
 
 
+SETTLED_HORIZON_YEARS = 130
+"""How far ahead ``_fails_for_good`` follows a criterion's review instants: no protocol's age
+limit lies beyond an age of 130 years (the oldest documented human lived 122 years)."""
+
+
+def _fails_for_good(criterion: CompiledCriterion, computed: _Computed, trial: TrialVersion,
+                    index: FactIndex, moment: datetime) -> bool:
+    """Whether a failing criterion that read no clinical data (only the patient's birth date
+    and sex) fails at each of its later review instants (birthdays) up to
+    ``SETTLED_HORIZON_YEARS`` ahead: its answer can change only at those instants, so it then
+    fails for good. Pure; only such criteria are followed, each step a demographic check."""
+    if computed.result.outcome is not Outcome.FAIL or computed.reads:
+        return False
+    horizon = moment.replace(year=moment.year + SETTLED_HORIZON_YEARS, month=1, day=1)
+    at = computed.review_at
+    while at is not None and at <= horizon:
+        later = _criterion(criterion, Context(as_of=at, index=index, tables=trial.tables,
+                                              keep=False))
+        if later.result.outcome is not Outcome.FAIL or later.reads:
+            return False
+        at = later.review_at
+    return True
+
+
 def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
     ctx.deps, ctx.review_candidates = {}, []
     trace = Trace()
@@ -396,6 +429,19 @@ def _named(fact: ClinicalFact) -> str:
 
 DECEASED_ID = "PATIENT-DECEASED"
 """The id of the result that makes a deceased patient ineligible in every trial."""
+PERMANENT_NOTE = ("permanent: neither time nor new results can change this, only a "
+                  "correction of the patient's record")
+"""Ends the reason of a criterion that fails for good (see ``permanent_failures``)."""
+
+
+def permanent_failures(decision: Decision) -> tuple[CriterionResult, ...]:
+    """The criteria the patient fails for good: recorded as deceased, or a failing criterion
+    that read no clinical data and has no review instant (an age above the trial's upper
+    limit; the engine ends its reason with ``PERMANENT_NOTE``). While there is one, nothing
+    sent and no passing of time can make the patient eligible for this trial version."""
+    return tuple(c for c in decision.criteria if c.outcome is Outcome.FAIL and (
+        c.id == DECEASED_ID or c.reason.endswith(PERMANENT_NOTE)))
+
 
 
 def _deceased(demographics: Demographics) -> CriterionResult:

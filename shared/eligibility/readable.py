@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.eligibility.context import round_to, significant_figures
 from shared.eligibility.decision import CriterionResult, Decision, Evidence, Outcome, Scalar
-from shared.eligibility.engine import DECEASED_ID
+from shared.eligibility.engine import DECEASED_ID, permanent_failures
 
 # SNOMED CT qualifier values a result is commonly sent as (valueCodeableConcept / OBX-5 CWE).
 _SNOMED_WORDS = {
@@ -103,7 +103,11 @@ class Need(BaseModel):
 
 
 def needs(decision: Decision) -> tuple[Need, ...]:
-    """Every missing item once, in the order the criteria first ask for it."""
+    """Every missing item once, in the order the criteria first ask for it; none when the
+    patient fails a criterion for good (deceased, or an age above the trial's upper limit:
+    ``engine.permanent_failures``), since no data sent can then make them eligible."""
+    if permanent_failures(decision):
+        return ()
     found: dict[str, list[str]] = {}
     for criterion in decision.criteria:
         if criterion.outcome is not Outcome.UNKNOWN:
