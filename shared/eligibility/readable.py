@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from shared.eligibility.context import round_to, significant_figures
 from shared.eligibility.decision import CriterionResult, Decision, Evidence, Outcome, Scalar
+from shared.eligibility.durations import birthday, parse_duration
 from shared.eligibility.engine import DECEASED_ID, permanent_failures
 
 # SNOMED CT qualifier values a result is commonly sent as (valueCodeableConcept / OBX-5 CWE).
@@ -117,6 +119,62 @@ def needs(decision: Decision) -> tuple[Need, ...]:
             if criterion.id not in waiting:
                 waiting.append(criterion.id)
     return tuple(Need(item=item, unblocks=tuple(ids)) for item, ids in found.items())
+
+
+# What to send, by kind: the kinds are read
+# from the engine's own wording of each item (``trace.need`` in shared/eligibility), first
+# match wins; anything else is a result to send.
+NEED_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Patient details", ("birth date", "administrative sex")),
+    ("Investigator or clinician statements", ("clinician:", "investigator:", "(documented ")),
+    ("Medication history", ("record of ", " use ", " use with ", "distinct drugs")),
+    ("Biopsy", ("biopsy",)),
+    ("Disease activity and classification scores", ("SLEDAI", "BILAG", "EULAR", "ECOG")),
+)
+LAB_KIND = "Lab results and measurements"
+KIND_ORDER = ("Patient details", LAB_KIND, "Medication history", "Biopsy",
+              "Disease activity and classification scores",
+              "Investigator or clinician statements")
+"""The kinds in the order shown when they are as useful: what the site's systems can send
+first, what needs a clinician's statement last."""
+
+
+def need_kind(item: str) -> str:
+    """The kind of one item to send (``NEED_KINDS``), else lab results and measurements."""
+    for kind, marks in NEED_KINDS:
+        if any(mark in item for mark in marks):
+            return kind
+    return LAB_KIND
+
+
+def need_groups(wanted: Iterable[Need]) -> list[tuple[str, list[Need]]]:
+    """``needs`` grouped by kind, most useful first.
+
+    An item that another item contains with more words ("record of X use" and "record of X
+    use started at least 6 months ago") is said once, as the longer one, which settles both.
+    Within a kind the items that settle the most criteria come first (ties in protocol
+    order); kinds come in the order of their most useful item, then ``KIND_ORDER``.
+    """
+    items = list(wanted)
+    merged: dict[str, list[str]] = {}
+    for need in items:
+        longer = next((o.item for o in items if o.item != need.item
+                       and o.item.startswith(need.item + " ")), None)
+        target = merged.setdefault(longer or need.item, [])
+        target.extend(i for i in need.unblocks if i not in target)
+    order = [n.item for n in items]
+    kept = [Need(item=item, unblocks=tuple(sorted(ids, key=_criterion_order(items))))
+            for item, ids in sorted(merged.items(), key=lambda kv: order.index(kv[0]))]
+    groups: dict[str, list[Need]] = {}
+    for need in sorted(kept, key=lambda n: -len(n.unblocks)):
+        groups.setdefault(need_kind(need.item), []).append(need)
+    return sorted(groups.items(), key=lambda kv: (-len(kv[1][0].unblocks),
+                                                 KIND_ORDER.index(kv[0])))
+
+
+def _criterion_order(items: list[Need]) -> Any:
+    seen = list(dict.fromkeys(i for n in items for i in n.unblocks))
+    return lambda criterion_id: seen.index(criterion_id)
 
 
 def clean_reason(reason: str, zone: tzinfo = UTC) -> str:
@@ -298,6 +356,57 @@ def evidence_phrase(
     if on is not None and not said_when:
         text += f" on {human_date(on, zone, year=on.year != now_year)}"
     return text + computed
+
+
+def review_reasons(decision: Decision, labels: dict[str, str], zone: tzinfo) -> list[str]:
+    """Why the decision's next automatic review happens then, one phrase per cause found in
+    the evidence ("when the rituximab washout ends (E11)", "18th birthday (I1)", "when the
+    platelet count 150 x10^9/L on 28 Feb is more than 30 days old (I6.1)"); empty when
+    there is no review or no evidence explains its instant (the caller then says so plainly).
+
+    The engine's review instant is the earliest of: a washout's end (``washout_end``), the
+    next birthday (00:00 UTC, ``AgeAtLeast``) and a result's time plus a look-back window (a
+    trial parameter, ``Duration.after``); each is matched exactly here.
+    """
+    at = decision.next_review_at
+    if at is None:
+        return []
+    year = decision.as_of.astimezone(zone).year
+    windows = []
+    for value in decision.parameters.values():
+        if isinstance(value, str) and value.startswith("P"):
+            try:
+                windows.append(parse_duration(value))
+            except ValueError:
+                continue
+    found: dict[str, list[str]] = {}
+    for criterion in decision.criteria:
+        for e in criterion.evidence:
+            said = None
+            end = _instant(e.details.get("washout_end"))
+            age = e.details.get("age_years")
+            if end is not None and end == at and "drug" in e.details:
+                said = f"when the {e.details['drug']} washout ends"
+            elif e.code == "Patient.birthDate" and isinstance(age, int) and isinstance(
+                    e.value, str) and not e.details.get("age_at_death"):
+                turns = birthday(date.fromisoformat(e.value), age + 1)
+                if datetime.combine(turns, time.min, tzinfo=UTC) == at:
+                    said = f"{_ordinal(age + 1)} birthday"
+            elif e.effective is not None:
+                window = next((w for w in windows if w.after(e.effective) == at), None)
+                if window is not None:
+                    phrase = evidence_phrase(e, labels, zone, year, decision.as_of)
+                    said = f"when the {phrase} is more than {window.words()} old"
+            if said is not None:
+                ids = found.setdefault(said, [])
+                if criterion.id not in ids:
+                    ids.append(criterion.id)
+    return [f"{said} ({', '.join(ids)})" for said, ids in found.items()]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def deceased(decision: Decision) -> str | None:

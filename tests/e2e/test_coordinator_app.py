@@ -98,6 +98,10 @@ def test_the_worklist_puts_the_patient_closest_to_eligible_first(
     empty_row = browser.find_element(By.CSS_SELECTOR, f'tr[data-patient="{patients["empty"]}"]')
     summary = empty_row.find_element(By.CSS_SELECTOR, "details.needs-list summary").text
     assert summary.startswith("No data on record yet: "), "one scannable line, list behind it"
+    groups = [g.get_attribute("label")
+              for g in browser.find_elements(By.CSS_SELECTOR, "#missing optgroup")]
+    assert "Lab results and measurements" in groups, "the filter's items are grouped by kind"
+    assert len(groups) == len(set(groups)) >= 3
     screenshot(browser, "2-worklist")
 
     Select(browser.find_element(By.ID, "missing")).select_by_value(
@@ -156,7 +160,35 @@ def test_the_patient_page_shows_evidence_in_clinical_wording(
     needs = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#needs li")]
     assert any(n.startswith("hemoglobin within 30 days") for n in needs)
     assert "Dates and times are shown in Europe/Paris" in browser.page_source
+    kinds = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#needs h3.need-kind")]
+    assert kinds[0].startswith("Lab results and measurements"), kinds
+    assert browser.find_elements(By.ID, "review-why") or browser.find_elements(
+        By.ID, "no-review"), "the next review is explained, or its absence"
     screenshot(browser, "3-patient-undetermined")
+
+
+def test_a_patient_over_the_upper_age_limit_is_asked_for_nothing(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """NCT06946485 I5 "Aged 18-65 years": at 76 nothing can make the patient eligible."""
+    old = eligible_patient()
+    old.patient["birthDate"] = "1950-01-01"
+    key = _post(app, shifted(renamed(old.bundle(), "old-patient"), now_utc(), AS_OF))
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    url = f"{app['evaluator']}/ui/patients/{key}/trials/NCT06946485"
+
+    def shown(driver: webdriver.Chrome) -> bool:
+        driver.get(url)
+        return bool(driver.find_elements(By.ID, "status"))
+
+    WebDriverWait(browser, 30, poll_frequency=0.5).until(shown)
+    assert browser.find_element(By.ID, "status").text == "Not eligible"
+    nothing = browser.find_element(By.ID, "nothing-to-send").text
+    assert "no data sent and no passing of time can make this patient eligible" in nothing
+    assert "I5" in nothing
+    assert not browser.find_elements(By.ID, "next-review"), "no birthday review is scheduled"
+    assert "nothing that time changes" in browser.find_element(By.ID, "no-review").text
+    screenshot(browser, "6-patient-over-age-limit")
 
 
 def test_the_audit_api_gives_each_decision_one_needs_list_with_what_it_settles(
@@ -194,6 +226,8 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
     reason.send_keys("to contact the patient about the trial")
     browser.find_element(By.XPATH, "//button[.='Re-identify (audited)']").click()
     assert browser.find_element(By.ID, "source-id").text == "close-patient"
+    assert browser.find_element(By.ID, "identifier-system").text.startswith(
+        "not sent:"), "the bundle's Patient has an id, no Identifier.system: none is claimed"
     identity_box = browser.find_element(By.CSS_SELECTOR, "section.identity").text
     assert "Patient identifier there" in identity_box
     assert "TrialWatch keeps no names" in identity_box, "say plainly what is not kept"

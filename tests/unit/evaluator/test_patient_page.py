@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
 
-from services.evaluator.adapters.http.ui.views import CriterionView
+from services.evaluator.adapters.http.ui.views import CriterionView, patient_context
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.state import facts_from_updates
+from shared.eligibility.engine import evaluate
+from shared.eligibility.loader import load_trial
+from shared.eligibility.readable import need_groups
+from tests.unit.eligibility.fhir_builder import AS_OF, PatientBuilder, eligible_patient
 
 TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "adapters" / "http"
              / "ui" / "templates")
@@ -19,6 +26,7 @@ def render(status: str, criteria: list[CriterionView], *, died: str | None = Non
     env.filters["when"] = str
     env.filters["detail"] = str
     env.filters["trial_name"] = lambda trial_id, version=None: trial_id
+    env.filters["need_groups"] = need_groups
     env.globals["action_words"] = {}
     view = SimpleNamespace(patient_key="pt_1", trial_id="NCT06920433", alerts=[], actions=[],
                            history=[])
@@ -65,3 +73,42 @@ def test_a_deceased_patient_is_not_offered_contact_or_enrollment() -> None:
     assert 'value="enrolled"' not in dead
     assert "Recorded as deceased" in dead
     assert 'value="not-a-candidate"' in dead
+
+
+def real_page(builder: PatientBuilder, trial_id: str, version: str) -> str:
+    """The page for the engine's real decision on ``builder``'s patient."""
+    trial = load_trial(trial_id, version)
+    facts = facts_from_updates(parse_fhir(builder.bundle(), source_system="ehr"))
+    decision = evaluate(trial, facts, AS_OF)
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
+    for name, rule in (("when", str), ("detail", str), ("need_groups", need_groups)):
+        env.filters[name] = rule
+    env.filters["trial_name"] = lambda trial_id, version=None: trial_id
+    env.globals["action_words"] = {}
+    view = SimpleNamespace(patient_key="pt_1", trial_id=trial_id, alerts=[], actions=[],
+                           history=[])
+    return env.get_template("patient.html").render(
+        **patient_context(decision, ZoneInfo("Europe/Paris")), view=view, identity=None,
+        who=SimpleNamespace(subject="c", role="coordinator"), csrf="x", trials=())
+
+
+def test_a_patient_over_the_upper_age_limit_is_told_nothing_can_make_them_eligible() -> None:
+    old = eligible_patient()
+    old.patient["birthDate"] = "1950-01-01"  # 76; NCT06946485 I5 "Aged 18-65 years"
+    html = real_page(old, "NCT06946485", "2025-10-03.2")
+    nothing = html.split('id="nothing-to-send"')[1].split("</p>")[0]
+    assert "no data sent and no passing of time can make this patient eligible" in nothing
+    assert "I5" in nothing
+    assert 'class="need-groups"' not in html, "no list of items to send"
+    assert "Next automatic review" not in html
+    assert "nothing that time changes can make this patient eligible" in html
+
+
+def test_the_next_review_says_why_and_what_to_send_is_grouped_by_kind() -> None:
+    html = real_page(PatientBuilder(), "NCT06946485", "2025-10-03.2")  # birth date and sex only
+    why = html.split('id="review-why">')[1].split("</span>")[0]
+    assert why == "36th birthday (I5)", why
+    kinds = [h.split(" <span")[0] for h in html.split('<h3 class="need-kind">')[1:]]
+    assert kinds[0] == "Lab results and measurements", kinds
+    assert {"Medication history", "Investigator or clinician statements"} <= set(kinds)
+    assert len(kinds) == len(set(kinds))

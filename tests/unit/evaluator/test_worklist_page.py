@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from services.evaluator.adapters.http.ui.views import worklist_views
 from services.evaluator.core.coordination import WorklistEntry
-from shared.eligibility.readable import Need
+from shared.eligibility.readable import Need, need_groups
 
 TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "adapters" / "http"
              / "ui" / "templates")
@@ -23,6 +23,7 @@ def render(*entries: WorklistEntry) -> str:
     env.filters["when"] = str
     env.filters["day"] = lambda instant: f"{instant:%d %b %Y}"
     env.filters["trial_name"] = lambda trial_id, version=None: trial_id
+    env.filters["need_groups"] = need_groups
     return env.get_template("worklist.html").render(
         rows=list(entries), items=[], missing=None, title="t",
         trial=SimpleNamespace(id="NCT06920433", version="1"), trials=(),
@@ -92,7 +93,7 @@ async def test_the_worklist_counts_each_needed_item_and_filters_by_one_through_t
     desk = _Desk(entry("pt_a", 2, 0), entry("pt_b", 1, 1))
     rows, items = await worklist_views(desk, "NCT06920433", None)  # type: ignore[arg-type]
     assert [r.patient_key for r in rows] == ["pt_a", "pt_b"]
-    assert items == [("item 0", 2), ("item 1", 1)]
+    assert items == [("Lab results and measurements", [("item 0", 2), ("item 1", 1)])]
     rows, _ = await worklist_views(desk, "NCT06920433", "item 1")  # type: ignore[arg-type]
     assert [r.patient_key for r in rows] == ["pt_a"]
     assert desk.asked == [("NCT06920433", 500), ("NCT06920433", 500)]

@@ -22,13 +22,13 @@ from fastapi.templating import Jinja2Templates
 
 from services.evaluator.adapters.alert_stream import AlertStream
 from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
-from services.evaluator.adapters.http.ui.views import criterion_views, worklist_views
+from services.evaluator.adapters.http.ui.views import patient_context, worklist_views
 from services.evaluator.adapters.trial_text import trial_name, trial_text
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import CoordinatorDesk
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
-from shared.eligibility.readable import deceased, human_date, human_time, needs
+from shared.eligibility.readable import deceased, human_date, human_time, need_groups
 from shared.infra.auth import Principal, Role, TokenRegistry, require_site
 
 HERE = Path(__file__).parent
@@ -58,6 +58,7 @@ def mount(
     templates.env.filters["day"] = lambda instant: human_date(instant, site_zone)
     templates.env.filters["trial_name"] = trial_name
     templates.env.filters["detail"] = _detail
+    templates.env.filters["need_groups"] = need_groups
     templates.env.globals["action_words"] = ACTION_WORDS
     ui = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -201,11 +202,8 @@ def mount(
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"{patient_key} has not been screened for {trial_id}")
-        text = trial_text(view.decision.trial)
-        return page(request, "patient.html", session, trials=await trials(session), view=view,
-                    decision=view.decision, title=text.title,
-                    criteria=criterion_views(view.decision, text, site_zone),
-                    needs=needs(view.decision), died=deceased(view.decision), identity=None)
+        return page(request, "patient.html", session, trials=await trials(session),
+                    **patient_context(view.decision, site_zone), view=view, identity=None)
 
     @ui.post("/patients/{patient_key}/trials/{trial_id}/actions")
     async def take_action(
@@ -253,12 +251,8 @@ def mount(
                                        reason.strip())
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
-        text = trial_text(view.decision.trial)
-        return page(request, "patient.html", session, trials=await trials(session), view=view,
-                    decision=view.decision, title=text.title,
-                    criteria=criterion_views(view.decision, text, site_zone),
-                    needs=needs(view.decision), died=deceased(view.decision),
-                    identity=identity)
+        return page(request, "patient.html", session, trials=await trials(session),
+                    **patient_context(view.decision, site_zone), view=view, identity=identity)
 
     app.include_router(ui)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")

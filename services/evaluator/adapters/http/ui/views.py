@@ -5,12 +5,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import tzinfo
+from typing import Any
 
-from services.evaluator.adapters.trial_text import TrialText
+from services.evaluator.adapters.trial_text import TrialText, trial_text
 from services.evaluator.core.coordination import WorklistEntry
 from services.evaluator.core.ports import CoordinatorDesk
 from shared.eligibility.decision import Decision
-from shared.eligibility.readable import Need, clean_reason, evidence_phrase, plain_words
+from shared.eligibility.engine import DECEASED_ID, permanent_failures
+from shared.eligibility.readable import (
+    KIND_ORDER,
+    Need,
+    clean_reason,
+    deceased,
+    evidence_phrase,
+    need_kind,
+    needs,
+    plain_words,
+    review_reasons,
+)
 from shared.sites import SiteScope
 
 
@@ -46,10 +58,11 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
 async def worklist_views(
     desk: CoordinatorDesk, trial_id: str, missing: str | None, limit: int = 500,
     sites: SiteScope = None,
-) -> tuple[list[WorklistEntry], list[tuple[str, int]]]:
+) -> tuple[list[WorklistEntry], list[tuple[str, list[tuple[str, int]]]]]:
     """The trial's worklist (closest to eligible first) of patients of ``sites`` (None: every
     site), filtered to the patients who need ``missing`` when given, and every needed item
-    with how many patients need it."""
+    with how many patients need it, grouped by kind (``readable.need_kind``; each kind's
+    items most needed first, the kinds in ``readable.KIND_ORDER``)."""
     entries = await desk.worklist(trial_id, limit, sites)
     counts: dict[str, int] = {}
     for entry in entries:
@@ -57,7 +70,26 @@ async def worklist_views(
             counts[need.item] = counts.get(need.item, 0) + 1
     if missing:
         entries = [e for e in entries if any(n.item == missing for n in e.needs)]
-    return entries, sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    grouped: dict[str, list[tuple[str, int]]] = {}
+    for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        grouped.setdefault(need_kind(item), []).append((item, count))
+    return entries, sorted(grouped.items(), key=lambda kv: KIND_ORDER.index(kv[0]))
+
+
+def patient_context(decision: Decision, zone: tzinfo) -> dict[str, Any]:
+    """What the patient page shows of one decision: the criteria, what to send (grouped), the
+    criteria failed for good, why the next automatic review happens, and death."""
+    text = trial_text(decision.trial)
+    wanted = needs(decision)
+    return {
+        "decision": decision, "title": text.title,
+        "criteria": criterion_views(decision, text, zone),
+        "needs": wanted,
+        "settled": [(c.id, text.criteria[c.id].summary if c.id in text.criteria else c.id)
+                    for c in permanent_failures(decision) if c.id != DECEASED_ID],
+        "review_why": review_reasons(decision, text.labels, zone),
+        "died": deceased(decision),
+    }
 
 
 def needed_items(needs: tuple[Need, ...]) -> list[str]:
