@@ -337,6 +337,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="intake's base URL (default http://127.0.0.1:8081)")
     parser.add_argument("--token", default=os.environ.get("TRIALWATCH_TOKEN"),
                         help="a lab-system bearer token (default $TRIALWATCH_TOKEN)")
+    parser.add_argument("--site", default=None,
+                        help="which of the token's claimed sites the history is from, sent as "
+                             "the TrialWatch-Site header (needed when the token claims several; "
+                             "deploy/SECURITY.md \"Site scope\")")
     parser.add_argument("--batch", type=int, default=500,
                         help="resources per posted Bundle (default 500)")
     parser.add_argument("--state", type=Path, default=Path("trialwatch-import.state.json"),
@@ -384,6 +388,8 @@ def _import(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, files: list[Path], state: ImportState) -> Tally:
     headers = {"Authorization": f"Bearer {args.token}"}
+    if args.site:
+        headers["TrialWatch-Site"] = args.site
     async with httpx.AsyncClient(base_url=args.intake_url, headers=headers,
                                  timeout=300) as client:
         with args.report.open("a", encoding="utf-8") as report:
