@@ -126,7 +126,10 @@ def test_a_refused_release_exits_2_with_the_reason_on_stderr(
     _use(monkeypatch, FakeAdmin([ENTRY], refuse="no dead letter #9"), "intake")
     assert main(["outbox", "release", "9", "--service", "intake", "--database-url", database,
                  "--reason", "x"]) == 2
-    assert capsys.readouterr().err.strip() == "refused: no dead letter #9"
+    refused, checked = capsys.readouterr().err.strip().splitlines()
+    assert refused == "refused: no dead letter #9"
+    # a retry says which size limit it was checked against, and where that value came from
+    assert checked.startswith("a retry's size was checked against KAFKA_MAX_REQUEST_SIZE = ")
 
 
 def test_a_reason_and_a_known_service_are_required(database: str) -> None:
