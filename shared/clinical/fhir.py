@@ -68,7 +68,8 @@ class EntryOutcome:
 
     ``accepted``: read; ``warnings`` lists every element not read exactly (path + reason).
     ``refused``: nothing from it is used; ``problems`` says why, each with its path.
-    ``ignored``: a resource type TrialWatch does not read (Encounter, Claim ...).
+    ``ignored``: a resource type TrialWatch does not read (Encounter, Claim ...); its one
+    warning says so, at the entry's path, so no entry leaves a receipt without a reason.
     """
 
     path: str
@@ -224,7 +225,13 @@ def _outcomes(
                 )
             )
         elif entry.path in ignored_paths:
-            outcomes.append(EntryOutcome(entry.entry_path, kind, Outcome.IGNORED))
+            not_read = ReadingNote(
+                path=entry.entry_path,
+                reason=f"{kind or 'this'} resources are not read by TrialWatch: nothing in this"
+                " entry is screened",
+            )
+            outcomes.append(EntryOutcome(entry.entry_path, kind, Outcome.IGNORED,
+                                         warnings=(not_read,)))
         else:
             warnings = tuple(
                 note for fact in facts_by_entry.get(entry.path, ()) for note in fact_warnings(fact)

@@ -83,7 +83,13 @@ async def test_one_bad_entry_of_a_batch_is_refused_and_the_others_are_accepted(
     assert unread["outcome"] == "accepted"
     assert unread["warnings"] == [{"path": f"Bundle.entry[{offset + 3}].resource.valueString",
                                    "reason": "value '<<10' is not a number"}]
-    assert outcomes[f"Bundle.entry[{offset + 4}]"]["outcome"] == "ignored"
+    ignored = outcomes[f"Bundle.entry[{offset + 4}]"]
+    assert ignored["outcome"] == "ignored"
+    # an entry TrialWatch does not read says so, as an ignored HL7 v2 segment does
+    [not_read] = ignored["warnings"]
+    assert not_read["path"] == f"Bundle.entry[{offset + 4}]"
+    assert not_read["reason"].endswith("resources are not read by TrialWatch: nothing in this"
+                                       " entry is screened")
     assert {"path": f"Bundle.entry[{offset + 3}].resource.valueString",
             "reason": "value '<<10' is not a number"} in receipt["warnings"]
     assert len(receipt["event_ids"]) == 1
