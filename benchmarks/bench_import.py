@@ -1,6 +1,10 @@
 """Bulk onboarding: ``trialwatch import`` of FHIR Bulk Data NDJSON into intake's outbox, beside
-the normaliser alone on the same resources in the same run (its ceiling: import cannot be
-faster than reading every resource once).
+the normaliser alone on the same resources in the same run (its ceiling for one process:
+import cannot be faster than reading every resource once, per process reading).
+
+Three runs on fresh databases: over HTTP (``--intake-url``), and direct (``--database-url``,
+``services.intake.admin.BulkIntake``) with one process and with ``--workers`` worker
+processes (default: the CPUs); the last is the headline figure (``import_per_s``).
 
 The NDJSON is built from the Synthea bundles in ``../shared/data/fhir-synthea`` as a FHIR
 Bulk Data ``$export`` writes it (one file per resource type, one resource per line). The
@@ -8,7 +12,7 @@ import runs exactly as the command does (``run_import``: batches posted as colle
 Bundles, state file, report), against intake's real HTTP API in this process on a fresh
 SQLite database (no broker: accepting only queues in the outbox). Figures: resources/s of
 wall time and of this process's CPU (both sides of the HTTP call are in it), and the share of
-the CPU the normaliser alone takes.
+the CPU the normaliser alone takes (HTTP run).
 
     python benchmarks/bench_import.py [--batch 500] [--bundles N] [--json FILE]
 
@@ -23,6 +27,7 @@ import collections
 import io
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -34,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from services.cli.bulk_import import ImportState, ndjson_files, run_import  # noqa: E402
+from services.intake.admin import BulkIntake  # noqa: E402
 from shared.clinical.fhir import normalise_fhir  # noqa: E402
 from tests.integration.intake.harness import LAB, api_without_broker, migrate  # noqa: E402
 
@@ -66,6 +72,12 @@ def normaliser_alone(folder: Path, batch: int) -> float:
     return time.process_time() - started
 
 
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its ended children (the worker processes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 async def main(args: argparse.Namespace) -> None:
     if not SYNTHEA.is_dir():
         print(f"skipped: {SYNTHEA} is not here")
@@ -89,15 +101,31 @@ async def main(args: argparse.Namespace) -> None:
                                  ImportState(folder / "state.json"), io.StringIO(),
                                  batch_size=args.batch, show_progress=False)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    alone = normaliser_alone(folder, args.batch)
-    results.update(import_per_s=count / wall, import_cpu_per_s=count / cpu,
-                   normaliser_cpu_per_s=count / alone, accepted=tally.accepted)
-    print(f"import to intake's outbox: {count} resources ({tally.accepted} accepted, "
-          f"{tally.ignored} ignored, {tally.already_had} in batches already held) in "
-          f"{wall:.1f} s = {count / wall:,.0f} resources/s wall, {count / cpu:,.0f} "
+    print(f"over HTTP (POST /fhir), to intake's outbox: {count} resources ({tally.accepted} "
+          f"accepted, {tally.ignored} ignored, {tally.already_had} in batches already held) "
+          f"in {wall:.1f} s = {count / wall:,.0f} resources/s wall, {count / cpu:,.0f} "
           "resources/s of CPU")
+    results.update(http_import_per_s=count / wall, http_accepted=tally.accepted)
+    workers = args.workers or os.cpu_count() or 1
+    for processes in sorted({1, workers}):
+        direct_url = f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'intake.db'}"
+        await migrate(direct_url)
+        wall, cpu = time.perf_counter(), _cpu_with_children()
+        async with BulkIntake(direct_url, "lab-a", workers=processes) as intake:
+            tally = await run_import(ndjson_files([folder]), intake,
+                                     ImportState(folder / f"direct-{processes}.json"),
+                                     io.StringIO(), batch_size=args.batch, show_progress=False)
+        wall, cpu = time.perf_counter() - wall, _cpu_with_children() - cpu
+        print(f"direct (--database-url), {processes} worker process(es), to intake's outbox: "
+              f"{tally.accepted} accepted in {wall:.1f} s = {count / wall:,.0f} resources/s "
+              f"wall (worker start-up included), {count / cpu:,.0f} resources/s of CPU "
+              "(all processes)")
+        results[f"direct_{processes}_per_s"] = count / wall
+        results.update(import_per_s=count / wall, accepted=tally.accepted, workers=processes)
+    alone = normaliser_alone(folder, args.batch)
+    results.update(normaliser_cpu_per_s=count / alone)
     print(f"normaliser alone, same resources, batches of {args.batch}: {count / alone:,.0f} "
-          f"resources/s of CPU ({alone / cpu:.0%} of the import's CPU)")
+          f"resources/s of CPU (one process)")
     print("load average " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     if args.json:
         args.json.write_text(json.dumps(results))
@@ -109,5 +137,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--bundles", type=int, default=None,
                         help="export only the first N Synthea bundles (default: all 24)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes of the direct path (default: the CPUs)")
     parser.add_argument("--json", type=Path)
     asyncio.run(main(parser.parse_args()))

@@ -176,7 +176,11 @@ def build_rows(results: Mapping[str, Any]) -> list[Row]:
         rows.append(Row("bulk onboarding: NDJSON import to intake's outbox",
                         _rate(rate, "res/s"), _rate(raw, "res/s normaliser alone (CPU)"),
                         f"{rate / raw:.1%}", ">= 10,000 resources/s", rate >= 10_000,
-                        f"{10_000 / rate:.1f}x short" if rate < 10_000 else ""))
+                        "; ".join(part for part in (
+                            f"{10_000 / rate:.1f}x short" if rate < 10_000 else "",
+                            f"direct, {bulk['workers']} worker(s); over HTTP "
+                            f"{bulk['http_import_per_s']:,.0f}/s"
+                            if "http_import_per_s" in bulk else "") if part)))
     else:
         rows.append(_missing("bulk onboarding (FHIR Bulk Data NDJSON)", ">= 10,000 resources/s",
                              "no figures"))

@@ -13,6 +13,12 @@ that file is saved to the state file; a killed import started again continues fr
 Idempotent: a batch sent twice (the one in flight when the import was killed, or a re-run
 with ``--restart``) is recognised by intake by its resources' ids and versions and publishes
 nothing new. ``Patient`` files go first, so demographics arrive before results.
+
+Direct path (``--database-url``, issue 13): the same batches go straight into intake's
+database (``services.intake.admin.BulkIntake``: the same normaliser, checks and transaction
+as a posted Bundle, one transaction per batch, without HTTP), prepared in ``--workers``
+processes ahead of the one writer when there are enough lines; batches are still recorded,
+and their offsets saved, in file order.
 """
 
 from __future__ import annotations
@@ -23,16 +29,18 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import httpx
 from tqdm import tqdm
 
 _MAX_BATCH_BYTES = 4 * 1024 * 1024  # below intake's default 5 MiB body limit
 _RETRIES = 8
+_MIN_BATCHES_PER_WORKER = 2
 
 
 class ImportAborted(Exception):
@@ -131,73 +139,69 @@ def bundle_of(lines: list[Line]) -> bytes:
     return b'{"resourceType":"Bundle","type":"collection","entry":[' + entries + b"]}"
 
 
-class Importer:
-    """Posts batches to intake and records what became of every line."""
+class Answer(Protocol):
+    """What intake made of one batch: ``status`` 202 with the receipt's ``entries``
+    (``replayed`` when it already had them), or 400/413/415/422 with ``errors``."""
 
-    def __init__(self, client: httpx.AsyncClient, state: ImportState, report: TextIO,
-                 tally: Tally, progress: tqdm[Any] | None = None) -> None:
+    @property
+    def status(self) -> int: ...
+    @property
+    def replayed(self) -> bool: ...
+    @property
+    def entries(self) -> list[dict[str, Any]]: ...
+    @property
+    def errors(self) -> list[dict[str, str]]: ...
+    @property
+    def title(self) -> str: ...
+
+
+class Link(Protocol):
+    """How batches reach intake: ``prepare`` starts one (a collection Bundle's bytes),
+    ``deliver`` returns once intake made it durable (or refused it). ``ahead``: how many
+    batches may be prepared before the oldest is delivered."""
+
+    ahead: int
+
+    def prepare(self, body: bytes) -> Awaitable[Any]: ...
+    async def deliver(self, prepared: Awaitable[Any]) -> Answer: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    status: int
+    replayed: bool = False
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    title: str = ""
+
+
+class HttpLink:
+    """Batches posted to a running intake's ``POST /fhir``, one at a time."""
+
+    ahead = 0
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
-        self._state = state
-        self._report = report
-        self._tally = tally
-        self._progress = progress
 
-    async def import_file(self, path: Path, batch_size: int) -> None:
-        start = self._state.offsets.get(str(path), 0)
-        if start:
-            skipped = _count_resources_before(path, start)
-            self._tally.skipped_lines += skipped
-            self._advance(skipped)
-        for batch in batches(read_lines(path, start), batch_size):
-            await self._send(self._well_formed(batch))
-            self._state.offsets[str(path)] = batch[-1].end_offset
-            self._state.save()
-            self._advance(len(batch))
+    def prepare(self, body: bytes) -> Awaitable[Any]:
+        done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        done.set_result(body)
+        return done
 
-    def _well_formed(self, batch: list[Line]) -> list[Line]:
-        """Lines that are JSON objects; the others are refused here, with their line."""
-        kept = []
-        for line in batch:
-            self._tally.lines += 1
-            try:
-                resource = json.loads(line.raw, parse_constant=_not_json)
-            except ValueError:
-                resource = None
-            if isinstance(resource, dict):
-                kind = resource.get("resourceType")
-                kept.append(replace(line, resource_type=kind if isinstance(kind, str) else None))
-            else:
-                self._refuse(line, "$", "not a JSON object (NDJSON: one resource per line)")
-        return kept
-
-    async def _send(self, batch: list[Line]) -> None:
-        if not batch:
-            return
-        response = await self._post(bundle_of(batch))
+    async def deliver(self, prepared: Awaitable[Any]) -> Answer:
+        response = await self._post(await prepared)
         if response.status_code == 202:
-            entries = response.json().get("entries", [])
-            if response.headers.get("Idempotent-Replayed") == "true":
-                self._tally.replayed_batches += 1
-                if not _describes(entries, batch):
-                    # intake already had everything readable in this batch (its content key
-                    # covers what is read); the original receipt describes another batch
-                    self._tally.already_had += len(batch)
-                    return
-            self._record(batch, entries)
-        elif response.status_code in (400, 413, 415, 422):
-            entries = _problem_entries(response)
-            if len(batch) > 1 and any(_entry_index(e["path"]) is None for e in entries):
-                # a problem of the whole batch (a malformed line, one patient's history too
-                # large for one event, an unusable patient identifier): split to find the
-                # lines it belongs to, so no other line is refused with them
-                half = len(batch) // 2
-                await self._send(batch[:half])
-                await self._send(batch[half:])
-            else:
-                self._record(batch, entries)
-        else:
-            raise ImportAborted(f"intake answered {response.status_code}: "
-                                f"{_problem_title(response)}")
+            return HttpAnswer(202, response.headers.get("Idempotent-Replayed") == "true",
+                              response.json().get("entries", []))
+        if response.status_code in (400, 413, 415, 422):
+            try:
+                errors = response.json().get("errors", [])
+            except ValueError:
+                errors = []
+            return HttpAnswer(response.status_code, errors=errors,
+                              title=_problem_title(response))
+        raise ImportAborted(f"intake answered {response.status_code}: "
+                            f"{_problem_title(response)}")
 
     async def _post(self, body: bytes) -> httpx.Response:
         delay = 0.5
@@ -216,6 +220,92 @@ class Importer:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
         raise AssertionError("unreachable")
+
+
+class Importer:
+    """Sends batches to intake and records what became of every line."""
+
+    def __init__(self, link: Link, state: ImportState, report: TextIO,
+                 tally: Tally, progress: tqdm[Any] | None = None) -> None:
+        self._link = link
+        self._state = state
+        self._report = report
+        self._tally = tally
+        self._progress = progress
+
+    async def import_file(self, path: Path, batch_size: int) -> None:
+        start = self._state.offsets.get(str(path), 0)
+        if start:
+            skipped = _count_resources_before(path, start)
+            self._tally.skipped_lines += skipped
+            self._advance(skipped)
+        # batches prepared ahead (in worker processes on the direct path) are still
+        # delivered, and their offsets saved, in file order: a kill loses no line
+        window: deque[tuple[list[Line], list[Line], Awaitable[Any] | None]] = deque()
+        try:
+            for batch in batches(read_lines(path, start), batch_size):
+                kept = self._well_formed(batch)
+                window.append((batch, kept, self._link.prepare(bundle_of(kept)) if kept
+                               else None))
+                while len(window) > self._link.ahead:
+                    await self._finish(path, *window.popleft())
+            while window:
+                await self._finish(path, *window.popleft())
+        finally:
+            for _, _, pending in window:
+                if isinstance(pending, asyncio.Future):
+                    pending.cancel()
+
+    async def _finish(self, path: Path, batch: list[Line], kept: list[Line],
+                      prepared: Awaitable[Any] | None) -> None:
+        if prepared is not None:
+            await self._send(kept, prepared)
+        self._state.offsets[str(path)] = batch[-1].end_offset
+        self._state.save()
+        self._advance(len(batch))
+
+    def _well_formed(self, batch: list[Line]) -> list[Line]:
+        """Lines that are JSON objects; the others are refused here, with their line."""
+        kept = []
+        for line in batch:
+            self._tally.lines += 1
+            try:
+                resource = json.loads(line.raw, parse_constant=_not_json)
+            except ValueError:
+                resource = None
+            if isinstance(resource, dict):
+                kind = resource.get("resourceType")
+                kept.append(replace(line, resource_type=kind if isinstance(kind, str) else None))
+            else:
+                self._refuse(line, "$", "not a JSON object (NDJSON: one resource per line)")
+        return kept
+
+    async def _send(self, batch: list[Line], prepared: Awaitable[Any] | None = None) -> None:
+        if not batch:
+            return
+        answer = await self._link.deliver(
+            prepared if prepared is not None else self._link.prepare(bundle_of(batch)))
+        if answer.status == 202:
+            entries = answer.entries
+            if answer.replayed:
+                self._tally.replayed_batches += 1
+                if not _describes(entries, batch):
+                    # intake already had everything readable in this batch (its content key
+                    # covers what is read); the original receipt describes another batch
+                    self._tally.already_had += len(batch)
+                    return
+            self._record(batch, entries)
+        else:
+            entries = _problem_entries(answer)
+            if len(batch) > 1 and any(_entry_index(e["path"]) is None for e in entries):
+                # a problem of the whole batch (a malformed line, one patient's history too
+                # large for one event, an unusable patient identifier): split to find the
+                # lines it belongs to, so no other line is refused with them
+                half = len(batch) // 2
+                await self._send(batch[:half])
+                await self._send(batch[half:])
+            else:
+                self._record(batch, entries)
 
     def _record(self, batch: list[Line], entries: list[dict[str, Any]]) -> None:
         by_index = {_entry_index(e.get("path", "")): e for e in entries}
@@ -276,20 +366,15 @@ def _local_path(path: str, index: int) -> str:
     return path[len(prefix):].lstrip(".") or "$" if path.startswith(prefix) else path
 
 
-def _problem_entries(response: httpx.Response) -> list[dict[str, Any]]:
+def _problem_entries(answer: Answer) -> list[dict[str, Any]]:
     """A refused batch's problems, grouped per entry as a receipt's would be."""
-    try:
-        errors = response.json().get("errors", [])
-    except ValueError:
-        errors = []
     grouped: dict[str, list[dict[str, str]]] = {}
-    for error in errors:
+    for error in answer.errors:
         index = _entry_index(error.get("path", ""))
         key = f"Bundle.entry[{index}]" if index is not None else ""
         grouped.setdefault(key, []).append(error)
     if not grouped:
-        reason = f"{response.status_code} {_problem_title(response)}"
-        grouped[""] = [{"path": "$", "reason": reason}]
+        grouped[""] = [{"path": "$", "reason": f"{answer.status} {answer.title}"}]
     return [{"path": key, "outcome": "refused", "problems": problems}
             for key, problems in grouped.items()]
 
@@ -304,19 +389,22 @@ def _problem_title(response: httpx.Response) -> str:
 
 async def run_import(
     files: list[Path],
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | Link,
     state: ImportState,
     report: TextIO,
     *,
     batch_size: int = 500,
     show_progress: bool = True,
 ) -> Tally:
-    """Import every file in order; returns the counts. Raises ``ImportAborted``."""
+    """Import every file in order through ``client`` (an HTTP client of a running intake, or
+    a direct ``Link`` such as ``services.intake.admin.BulkIntake``); returns the counts.
+    Raises ``ImportAborted``."""
     tally = Tally()
     total = count_resources(files)
+    link = HttpLink(client) if isinstance(client, httpx.AsyncClient) else client
     with tqdm(total=total, unit="res", desc="import", disable=not show_progress,
               file=sys.stderr, smoothing=0.1) as progress:
-        importer = Importer(client, state, report, tally, progress)
+        importer = Importer(link, state, report, tally, progress)
         for path in files:
             progress.set_description(path.name)
             await importer.import_file(path, batch_size)
@@ -349,6 +437,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--report", type=Path, default=Path("trialwatch-import.refused.tsv"),
                         help="refused lines: file, line, path, reason (default "
                              "./trialwatch-import.refused.tsv)")
+    parser.add_argument("--database-url", default=None,
+                        help="write straight into intake's database at this URL (e.g. "
+                             "$INTAKE_DATABASE_URL) instead of posting to --intake-url: the "
+                             "same normaliser and checks, one transaction per batch, no HTTP")
+    parser.add_argument("--source-system", default=None,
+                        help="with --database-url: the client name the site's feed posts "
+                             "under (the namespace of its patient ids; over HTTP it is the "
+                             "token's client)")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                        help="with --database-url: processes that read and check batches "
+                             "(default: the CPUs, at most 4); one when there are fewer than "
+                             f"{_MIN_BATCHES_PER_WORKER} batches per worker")
     parser.add_argument("--restart", action="store_true",
                         help="ignore the state file and send everything again (intake "
                              "recognises what it already has)")
@@ -356,7 +456,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    if not args.token:
+    if args.database_url and args.site:
+        print("error: --site is read from a lab token's claims over HTTP; the direct path "
+              "(--database-url) has no token and stamps no site", file=sys.stderr)
+        return 2
+    if args.database_url and not args.source_system:
+        print("error: --database-url needs --source-system (the client name the site's feed "
+              "posts under, so its patients keep their surrogate keys)", file=sys.stderr)
+        return 2
+    if not args.token and not args.database_url:
         print("error: pass --token or set TRIALWATCH_TOKEN (a lab-system token; after "
               "`trialwatch run`: TRIALWATCH_TOKEN=$(trialwatch dev-token lab-system))",
               file=sys.stderr)
@@ -386,7 +494,22 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def workers_for(lines: int, batch_size: int, workers: int) -> int:
+    """Worker processes worth starting for ``lines`` lines: each must get a few batches,
+    else starting the processes costs more than it saves."""
+    batches_total = -(-lines // max(1, batch_size))
+    return max(1, min(workers, batches_total // _MIN_BATCHES_PER_WORKER))
+
+
 async def _run(args: argparse.Namespace, files: list[Path], state: ImportState) -> Tally:
+    if getattr(args, "database_url", None):
+        from services.intake.admin import BulkIntake  # the service's side, only when direct
+
+        workers = workers_for(count_resources(files), args.batch, args.workers)
+        async with BulkIntake(args.database_url, args.source_system,
+                              workers=workers) as intake:
+            with args.report.open("a", encoding="utf-8") as report:
+                return await run_import(files, intake, state, report, batch_size=args.batch)
     headers = {"Authorization": f"Bearer {args.token}"}
     if args.site:
         headers["TrialWatch-Site"] = args.site

@@ -1,5 +1,6 @@
 """The admin entry points the CLI may call (``services.cli`` imports nothing else of intake).
 
+``BulkIntake`` is the direct path of ``trialwatch import`` (``services/intake/bulk.py``).
 ``requeue_outbox`` refills a fresh broker from intake's outbox: every accepted update goes out
 again, in order. ``outbox_dead_letters`` and ``resolve_outbox_dead_letter`` are what
 ``trialwatch outbox`` shows and does (``shared.infra.outbox_sql``: retry in place or drop,
@@ -22,9 +23,13 @@ from datetime import datetime
 
 from services.intake.adapters.sql.database import make_intake_engine
 from services.intake.adapters.sql.store import outbox_store
+from services.intake.bulk import BulkAnswer, BulkIntake
 from shared.infra import outbox_admin
 from shared.infra.outbox_sql import DeadLetterEntry, ReleaseAction, SqlOutboxStore
 from shared.infra.sql_engine import make_sessionmaker
+
+__all__ = ["BulkAnswer", "BulkIntake", "outbox_dead_letters", "requeue_outbox",
+           "resolve_outbox_dead_letter"]
 
 
 @asynccontextmanager

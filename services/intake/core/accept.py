@@ -60,6 +60,15 @@ class Acceptance:
     replayed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A submission read and checked, ready to record: what ``prepare`` returns (picklable,
+    so the bulk import can prepare batches in worker processes)."""
+
+    normalised: Normalised
+    keys: list[str]  # the receipt keys: Idempotency-Key (scoped to the client), content key
+
+
 async def accept(
     submission: Submission,
     transaction: UnitOfWork,
@@ -73,17 +82,42 @@ async def accept(
     await _off_loop_if_large(submission, functools.partial(
         _refuse_unpublishable, normalised.updates, submission.received_at, limit,
         submission.site))
-    refused = [f"{p.path}: {p.reason}" for e in normalised.entries for p in e.problems]
-    keys = [content_key(normalised.updates, refused)]
-    if submission.idempotency_key:
-        keys.insert(0, client_key(submission.client, submission.idempotency_key))
+    return await record(submission, Prepared(normalised, _keys(submission, normalised)),
+                        transaction, clock)
+
+
+def prepare(submission: Submission, limit: PublishLimit = DEFAULT_PUBLISH_LIMIT) -> Prepared:
+    """What ``accept`` does before the transaction, synchronously (no I/O, no clock): read the
+    body through the one normaliser and refuse what could not be published. Raises
+    ``Refusal`` (``EventTooLarge`` included) as ``accept`` does."""
+    normalised = normalise(submission.body, submission.media, source_system=submission.client,
+                           received_at=submission.received_at,
+                           sender_zone=submission.sender_zone)
+    _refuse_unpublishable(normalised.updates, submission.received_at, limit, submission.site)
+    return Prepared(normalised, _keys(submission, normalised))
+
+
+async def record(
+    submission: Submission, prepared: Prepared, transaction: UnitOfWork, clock: Clock
+) -> Acceptance:
+    """The transaction of ``accept`` for a prepared submission (retried on ``Conflict``):
+    returns only once the receipt is committed; a re-send returns the original receipt."""
     for attempt in range(_CONFLICT_RETRIES):
         try:
-            return await _record(submission, normalised, keys, transaction, clock)
+            return await _record(submission, prepared.normalised, prepared.keys, transaction,
+                                 clock)
         except Conflict:
             if attempt == _CONFLICT_RETRIES - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _keys(submission: Submission, normalised: Normalised) -> list[str]:
+    refused = [f"{p.path}: {p.reason}" for e in normalised.entries for p in e.problems]
+    keys = [content_key(normalised.updates, refused)]
+    if submission.idempotency_key:
+        keys.insert(0, client_key(submission.client, submission.idempotency_key))
+    return keys
 
 
 async def _normalise(submission: Submission) -> Normalised:

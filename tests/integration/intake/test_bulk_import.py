@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.cli.bulk_import import ImportAborted, ImportState, ndjson_files, run_import
+from services.cli.bulk_import import (
+    ImportAborted,
+    ImportState,
+    ndjson_files,
+    run_import,
+    workers_for,
+)
+from services.intake.admin import BulkAnswer, BulkIntake
 from shared.infra.sql_engine import make_engine
 from tests.integration.intake.harness import LAB, api_without_broker, migrate
 
@@ -157,3 +165,55 @@ async def test_a_refused_token_stops_the_import_and_keeps_the_state(
         with pytest.raises(ImportAborted, match="401"):
             await run_import(files, client, state, io.StringIO(), show_progress=False)
     assert state.offsets == {}
+
+
+class KilledAfter(BulkIntake):
+    """The direct import dies after ``batches`` recorded batches (as under SIGKILL)."""
+
+    def __init__(self, *args: Any, batches: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._left = batches
+
+    async def deliver(self, ready: Awaitable[Any]) -> BulkAnswer:
+        if self._left == 0:
+            raise KeyboardInterrupt("killed")
+        self._left -= 1
+        return await super().deliver(ready)
+
+
+async def test_the_direct_path_in_worker_processes_gives_what_posting_gives_and_resumes(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``--database-url`` with two worker processes: the same accepted and refused lines as
+    through HTTP (first test), each result once after a kill and a resume, nothing new on a
+    re-run; a batch prepared ahead but not recorded when killed is not counted as done."""
+    await migrate(database_url)
+    files = ndjson_files([export(tmp_path / "export")])
+    state_path = tmp_path / "state.json"
+    assert workers_for(PATIENTS + PATIENTS * RESULTS_PER_PATIENT + 12, 7, 2) == 2
+    report = io.StringIO()
+    async with KilledAfter(database_url, "lab-a", workers=2, batches=2) as killed:
+        assert killed.ahead == 4  # batches prepared in the workers before the oldest is written
+        with pytest.raises(KeyboardInterrupt):
+            await run_import(files, killed, ImportState.load(state_path, restart=False),
+                             report, batch_size=7, show_progress=False)
+    saved = json.loads(state_path.read_text())
+    assert sum(saved.values()) > 0
+    async with BulkIntake(database_url, "lab-a", workers=2) as intake:
+        resumed = await run_import(files, intake, ImportState.load(state_path, restart=False),
+                                   report, batch_size=7, show_progress=False)
+        first = await published(database_url)
+        again = await run_import(files, intake, ImportState(tmp_path / "other.json"),
+                                 io.StringIO(), batch_size=7, show_progress=False)
+    results = PATIENTS * RESULTS_PER_PATIENT
+    # the two batches recorded before the kill (Patient, then Claim); the ones prepared ahead
+    # of them were not, so they are read again
+    assert resumed.skipped_lines == PATIENTS + 3
+    assert resumed.skipped_lines + resumed.lines == PATIENTS + results + 12
+    assert first[1] == results  # each result once, none lost, none twice
+    assert again.accepted == PATIENTS + results
+    assert (again.refused, again.ignored + again.already_had) == (2, 10)
+    assert await published(database_url) == first  # nothing published twice
+    refused = [line.split("\t") for line in report.getvalue().splitlines()]
+    assert ("Observation.ndjson", "4", "$") in {(r[0], r[1], r[2]) for r in refused}
+    assert any(r[1] == str(results + 2) and "value" in r[2] for r in refused)

@@ -47,6 +47,10 @@ def test_each_goal_is_judged_on_its_ratio_to_the_ceiling_of_the_same_run() -> No
     bulk = by_stage(rows, "bulk onboarding")
     assert (bulk.ratio, bulk.met, bulk.note) == ("50.0%", False, "5.0x short")
     assert bulk.ceiling == "4,000 res/s normaliser alone (CPU)"
+    direct = build_rows({"bench_import": {"import_per_s": 2000.0, "normaliser_cpu_per_s": 1e3,
+                                          "workers": 2, "http_import_per_s": 500.0}})
+    assert by_stage(direct, "bulk onboarding").note == (
+        "5.0x short; direct, 2 worker(s); over HTTP 500/s")
 
 
 def test_a_stage_without_figures_is_printed_as_not_measured_rather_than_dropped() -> None:
