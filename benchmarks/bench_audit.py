@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.audit.adapters.checkpoint_files import CheckpointFiles
+from services.audit.adapters.parallel_checks import ProcessRecordChecker
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.tables import records
 from services.audit.core.audit_record import GENESIS_HASH, build_record
@@ -44,6 +45,7 @@ from shared.infra.sql_engine import make_engine
 from tests.unit.audit.factories import TEST_DECISION_KEY, decision_event
 
 BATCH = 500
+WORKERS = min(4, os.cpu_count() or 1)  # trialwatch audit verify's default --workers
 DEFAULT_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
 
@@ -81,6 +83,18 @@ async def bench(database_url: str, count: int, label: str) -> None:
             report = full.report
             if not report.intact or report.records_checked != count:
                 raise SystemExit(f"verification failed: {report.summary}")
+            # The same full walk with the per-record checks in worker processes (the CLI's
+            # default --workers), worker start-up included.
+            checker = ProcessRecordChecker(decision_keys, WORKERS)
+            started = time.perf_counter()
+            try:
+                parallel = await verify(store, archive, None, decision_keys, clock=utc_now,
+                                        checker=checker)
+            finally:
+                checker.close()
+            parallel_s = time.perf_counter() - started
+            if not parallel.report.intact or parallel.report.records_checked != count:
+                raise SystemExit(f"parallel verification failed: {parallel.report.summary}")
             # Incremental: a tenth more records since the last intact walk, then a checkpoint.
             newer = [decision_event(f"pk_bench_{i % 200}", i)
                      for i in range(count, count + count // 10)]
@@ -114,7 +128,8 @@ async def bench(database_url: str, count: int, label: str) -> None:
         await engine.dispose()
 
     RESULTS[label] = {"single": half / single_s, "batch": (count - half) / batch_s,
-                      "verify": count / verify_s, "raw_executemany": count / raw_s,
+                      "verify": count / parallel_s, "verify_one_process": count / verify_s,
+                      "verify_workers": WORKERS, "raw_executemany": count / raw_s,
                       "verify_incremental_s": incremental_s,
                       "verify_incremental": (count + count // 10) / incremental_s}
     print(f"{label}: {count} records")
@@ -122,6 +137,8 @@ async def bench(database_url: str, count: int, label: str) -> None:
     print(f"  audit ingest, batches of {BATCH} (the service)  "
           f"{(count - half) / batch_s:>10,.0f} records/s")
     print(f"  verify, full (rehash, snapshots, signatures) {count / verify_s:>9,.0f} records/s")
+    print(f"  verify, full, {WORKERS} worker processes         {count / parallel_s:>9,.0f} "
+          "records/s (start-up included)")
     print(f"  verify, incremental after {count // 10} new records  "
           f"{incremental_s * 1000:>7,.0f} ms "
           f"({(count + count // 10) / incremental_s:,.0f} records/s of chain covered)")

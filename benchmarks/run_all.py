@@ -166,8 +166,11 @@ def build_rows(results: Mapping[str, Any]) -> list[Row]:
                             f"{0.5 / ratio:.1f}x short" if ratio < 0.5 else ""))
             verify = figures["verify"]
             rows.append(Row(f"audit verify, {database}", _rate(verify, "rec/s"), "-", "-",
-                            ">= 100,000/s", verify >= 100_000,
-                            f"{100_000 / verify:.1f}x short" if verify < 100_000 else ""))
+                            ">= 100,000/s", verify >= 100_000, "; ".join(part for part in (
+                                f"{100_000 / verify:.1f}x short" if verify < 100_000 else "",
+                                f"{figures['verify_workers']} worker processes; one process "
+                                f"{figures['verify_one_process']:,.0f}/s"
+                                if "verify_one_process" in figures else "") if part)))
     else:
         rows.append(_missing("audit", ">= 50% of raw; verify >= 100,000/s", "no figures"))
     bulk = results.get("bench_import")

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from services.audit.adapters.checkpoint_files import CheckpointFiles
+from services.audit.adapters.parallel_checks import ProcessRecordChecker
 from services.audit.adapters.sql.access_log import AccessLog
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.record_queries import SqlRecordQueries
@@ -27,6 +28,7 @@ from services.audit.core.replay import (
 from services.audit.core.verify import Verification
 from services.audit.core.verify import verify as run_verify
 from shared.infra.clock import utc_now
+from shared.infra.signing import TrustedKeys
 from shared.infra.sql_engine import make_engine
 
 __all__ = [
@@ -38,22 +40,32 @@ __all__ = [
 async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
                  expectations: Expectations,
                  decision_keys: SignatureCheck | None = None,
-                 state: Path | None = None, full: bool = True) -> Verification:
+                 state: Path | None = None, full: bool = True,
+                 workers: int = 1) -> Verification:
     """Walk the chain in the database at ``database_url`` against the checkpoints in
     ``checkpoint_dir`` signed by the Ed25519 key at ``public_key``; every record's evaluator
     signature is checked against ``decision_keys`` (None skips that check); the access log's
     hash chain is walked too (``core.access_chain``).
 
     ``state``: the file where the last intact walk ended; unless ``full``, the walk resumes
-    there (``core.verify``), and an intact walk moves it forward."""
+    there (``core.verify``), and an intact walk moves it forward.
+
+    ``workers``: processes that rehash records and check their signatures
+    (``adapters.parallel_checks``) when ``decision_keys`` is ``TrustedKeys`` or None; 1 checks
+    them in a thread of this process."""
     resume = read_verified(state) if state is not None and not full else None
     engine = make_engine(database_url)
+    checker = (ProcessRecordChecker(decision_keys, workers)
+               if workers > 1 and (decision_keys is None or isinstance(decision_keys, TrustedKeys))
+               else None)
     try:
         archive = CheckpointFiles(checkpoint_dir, public_key)
         verification = await run_verify(SqlChainStore(engine), archive, expectations,
                                         decision_keys, resume,
-                                        access_log=AccessLog(engine, utc_now))
+                                        access_log=AccessLog(engine, utc_now), checker=checker)
     finally:
+        if checker is not None:
+            checker.close()
         await engine.dispose()
     if state is not None and verification.verified_through is not None:
         write_verified(state, verification.verified_through)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Sequence
@@ -68,6 +69,11 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
                         help="an evaluator public key (or a folder of *.pub.pem) decisions may "
                              "be signed with; repeatable (default AUDIT_DECISION_KEYS and "
                              "AUDIT_RETIRED_DECISION_KEYS): every record's signature is checked")
+    verify.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                        metavar="N",
+                        help="processes that rehash the records and check their signatures, "
+                             "in chunks of each batch read (default: the CPUs, at most 4; 1: "
+                             "in this process); a few records are checked here anyway")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(func=_verify)
 
@@ -104,7 +110,8 @@ def _verify(args: argparse.Namespace) -> int:
                                              *settings.retired_decision_key_paths()))
     try:
         verification = asyncio.run(admin.verify(url, checkpoint_dir, public_key, expectations,
-                                                keys, state=args.state, full=args.full))
+                                                keys, state=args.state, full=args.full,
+                                                workers=args.workers))
     except Exception as error:  # the tool reports why it could not verify, never a traceback
         print(f"could not verify: {type(error).__name__}: {error}", file=sys.stderr)
         return CANNOT_RUN

@@ -147,6 +147,18 @@ class TrustedKeys:
         keys._retired = {key_id(k): k for k in retired}
         return keys
 
+    @classmethod
+    def from_public_bytes(cls, keys: Iterable[bytes]) -> TrustedKeys:
+        """Keys from their raw 32-byte Ed25519 public halves (``public_bytes``), all trusted
+        for what they signed (a worker process re-checking stored events)."""
+        return cls.of([Ed25519PublicKey.from_public_bytes(raw) for raw in keys])
+
+    def public_bytes(self) -> list[bytes]:
+        """The raw public half of every key, accepted and retired (to hand to a worker)."""
+        raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        return [key.public_bytes(*raw) for key in (*self._accepted.values(),
+                                                   *self._retired.values())]
+
     @property
     def key_ids(self) -> tuple[str, ...]:
         return tuple(sorted(self._accepted)) + tuple(sorted(self._retired))

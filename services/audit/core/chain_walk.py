@@ -100,6 +100,55 @@ class VerifiedThrough:
     recorded_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RecordVerdict:
+    """The checks of one record that need only the record and the evaluator keys, made
+    apart from the walk (``record_verdicts``: in worker processes for a long chain), so the
+    walk itself only links records in order.
+
+    ``hash_ok``: the record still hashes to its ``record_hash``; ``signature_problem``: why
+    its evaluator signature fails (None: valid, or the record carries none); ``recheck``:
+    the signing key was unknown where the verdict was made (the walk checks it again against
+    its own keys, which may have been reloaded)."""
+
+    hash_ok: bool
+    signature_problem: str | None = None
+    recheck: bool = False
+
+
+def record_verdicts(rows: list[dict[str, Any]],
+                    keys: SignatureCheck | None) -> list[RecordVerdict]:
+    """``RecordVerdict`` of each row, in order (pure; CPU-bound: a rehash and an Ed25519
+    verification per record)."""
+    verdicts = []
+    for row in rows:
+        problem, unknown = (None, False) if keys is None or row.get("signature") is None \
+            else _signature_problem(row, int(row["sequence"]), keys)
+        verdicts.append(RecordVerdict(hash_matches(row), problem, unknown))
+    return verdicts
+
+
+def _signature_problem(row: Mapping[str, Any], sequence: int,
+                       keys: SignatureCheck) -> tuple[str | None, bool]:
+    """Why a signed record's signature fails (None: valid), and whether its key was unknown."""
+    signature = EventSignature.model_construct(key_id=str(row.get("signed_by")),
+                                               value=str(row["signature"]))
+    try:
+        refusal = keys.refusal(signature, signed_digest(row), new_event=False)
+        if refusal is not None and refusal.kind == "invalid":
+            # The fast digest splices the stored text as it is; the reference reads it.
+            refusal = keys.refusal(signature, decision_digest(row), new_event=False)
+        mismatch = _columns_against_decision(row)
+    except (ValueError, TypeError, KeyError):
+        return f"record {sequence} cannot be read to check its signature", False
+    if refusal is not None:
+        return f"record {sequence}: {refusal.detail}", refusal.kind == "unknown-key"
+    if mismatch:
+        return (f"record {sequence}: column {mismatch} differs from the signed decision",
+                False)
+    return None, False
+
+
 class ChainWalk:
     def __init__(self, checkpoint_sequences: Iterable[int] = (),
                  checkpoints: Iterable[Checkpoint] = (),
@@ -165,7 +214,9 @@ class ChainWalk:
         return VerifiedThrough(covered, matched[0].digest(), self._signed_since,
                                self._recorded_at.get(covered))
 
-    def feed(self, row: Mapping[str, Any]) -> None:
+    def feed(self, row: Mapping[str, Any], verdict: RecordVerdict | None = None) -> None:
+        """The next record in sequence order; ``verdict``: its ``record_verdicts`` entry when
+        made apart (else the walk makes those checks itself)."""
         self._checked += 1
         sequence = int(row["sequence"])
         self._head = max(self._head, sequence)
@@ -173,9 +224,10 @@ class ChainWalk:
         if self._time_problem is None:
             self._time_problem = self._check_time(row, sequence)
         if self._signature_problem is None and self._decision_keys is not None:
-            self._signature_problem = self._check_signature(row, sequence, self._decision_keys)
+            self._signature_problem = self._check_signature(row, sequence, self._decision_keys,
+                                                            verdict)
         if self._problem is None:
-            self._problem = self._check(row, sequence)
+            self._problem = self._check(row, sequence, verdict)
 
     def _check_time(self, row: Mapping[str, Any], sequence: int) -> Problem | None:
         recorded_at = row.get("recorded_at")
@@ -195,7 +247,8 @@ class ChainWalk:
         return None
 
     def _check_signature(self, row: Mapping[str, Any], sequence: int,
-                         keys: SignatureCheck) -> Problem | None:
+                         keys: SignatureCheck,
+                         verdict: RecordVerdict | None = None) -> Problem | None:
         if row.get("signature") is None:
             if self._signed_since is None:
                 return None  # stored before the evaluator signed decisions
@@ -204,27 +257,16 @@ class ChainWalk:
                                   f"records are signed since record {self._signed_since}")
         if self._signed_since is None:
             self._signed_since = sequence
-        signature = EventSignature.model_construct(key_id=str(row.get("signed_by")),
-                                                   value=str(row["signature"]))
-        try:
-            refusal = keys.refusal(signature, signed_digest(row), new_event=False)
-            if refusal is not None and refusal.kind == "invalid":
-                # The fast digest splices the stored text as it is; the reference reads it.
-                refusal = keys.refusal(signature, decision_digest(row), new_event=False)
-            mismatch = _columns_against_decision(row)
-        except (ValueError, TypeError, KeyError):
-            return Problem(sequence=sequence, kind="signature-invalid",
-                           detail=f"record {sequence} cannot be read to check its signature")
-        if refusal is not None:
-            return Problem(sequence=sequence, kind="signature-invalid",
-                           detail=f"record {sequence}: {refusal.detail}")
-        if mismatch:
-            return Problem(sequence=sequence, kind="signature-invalid",
-                           detail=f"record {sequence}: column {mismatch} differs from the "
-                                  "signed decision")
-        return None
+        if verdict is not None and not verdict.recheck:
+            detail = verdict.signature_problem
+        else:
+            detail, _ = _signature_problem(row, sequence, keys)
+        if detail is None:
+            return None
+        return Problem(sequence=sequence, kind="signature-invalid", detail=detail)
 
-    def _check(self, row: Mapping[str, Any], sequence: int) -> Problem | None:
+    def _check(self, row: Mapping[str, Any], sequence: int,
+               verdict: RecordVerdict | None = None) -> Problem | None:
         if sequence < self._expected:
             return Problem(sequence=self._expected, kind="altered",
                            detail=f"a record numbered {sequence} precedes record "
@@ -232,7 +274,7 @@ class ChainWalk:
         if sequence > self._expected:
             return Problem(sequence=self._expected, kind="removed",
                            detail=f"records {self._expected}..{sequence - 1} are missing")
-        if not hash_matches(row):
+        if not (verdict.hash_ok if verdict is not None else hash_matches(row)):
             written_as = _written_position(row, sequence)
             if written_as is not None:
                 return Problem(sequence=sequence, kind="reordered",

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from services.audit.core.access_chain import AccessHead
@@ -21,6 +21,9 @@ from services.audit.core.audit_record import AuditRecord
 from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint
 from services.audit.core.queries import RecordFilter
 from shared.contracts.signatures import EventSignature, Refusal
+
+if TYPE_CHECKING:  # chain_walk imports this module
+    from services.audit.core.chain_walk import RecordVerdict
 
 Clock = Callable[[], datetime]
 """Aware UTC now; the composition root gives ``shared.infra.clock.utc_now``, tests a fixed one."""
@@ -152,6 +155,17 @@ class SignatureCheck(Protocol):
     def refusal(self, signature: EventSignature | None, digest: str, *,
                 new_event: bool = True) -> Refusal | None:
         """None when ``signature`` signs ``digest`` with a key trusted for new events."""
+
+
+class RecordChecker(Protocol):
+    """Makes the per-record checks of a verify walk (``chain_walk.record_verdicts``: rehash,
+    evaluator signature) apart from it, e.g. in worker processes; ``ahead``: how many batches
+    the walk may hand over before it feeds the oldest."""
+
+    ahead: int
+
+    async def verdicts(self, rows: list[dict[str, Any]]) -> list[RecordVerdict]:
+        """One verdict per row, in order."""
 
 
 class AuditTelemetry(Protocol):

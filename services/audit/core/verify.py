@@ -13,6 +13,7 @@ is seen only by a full walk, which is why the auditor runs one now and then (``-
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from services.audit.core.chain_walk import (
     ChainWalk,
     Expectations,
     Problem,
+    RecordVerdict,
     VerificationReport,
     VerifiedThrough,
 )
@@ -30,6 +32,7 @@ from services.audit.core.ports import (
     ChainStore,
     CheckpointArchive,
     Clock,
+    RecordChecker,
     SignatureCheck,
 )
 
@@ -63,11 +66,14 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
                  decision_keys: SignatureCheck | None = None,
                  resume: VerifiedThrough | None = None,
                  access_log: AccessLogReader | None = None, *,
-                 clock: Clock | None = None) -> Verification:
+                 clock: Clock | None = None,
+                 checker: RecordChecker | None = None) -> Verification:
     """``resume``: walk only what follows that checkpoint, when it is still trusted (else the
     whole chain). ``access_log``: walk its whole hash chain as well (``core.access_chain``)
     and hold it against the access heads the trusted checkpoints signed, so deleting the newest
     entries is seen (``access-log-truncated``); a problem there makes the report not intact.
+    ``checker``: where the per-record checks are made (None: in the walk's thread); it must
+    check signatures against the same keys as ``decision_keys``.
 
     ``expectations`` None means ``Expectations(now=clock())``: records stamped after the
     verifier's now are reported. Raises ``ValueError`` when neither is given, so that check is
@@ -82,9 +88,27 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
                      require_snapshots=True, decision_keys=decision_keys,
                      resume_from=start, resumed=resume if start else None)
     # Hashing is CPU work: a worker thread keeps the service's event loop (and the consumer's
-    # heartbeats) responsive while a long chain is verified.
-    async for batch in store.record_batches(after=start.sequence if start else 0):
-        await asyncio.to_thread(_feed_records, walk, batch)
+    # heartbeats) responsive while a long chain is verified. With a ``checker`` the per-record
+    # checks (rehash, signature) are made apart (worker processes), several batches ahead;
+    # the walk then only links the records, in order, so the links across the checker's
+    # chunks are checked exactly as within them.
+    pending: collections.deque[tuple[list[dict[str, Any]],
+                                     asyncio.Future[list[RecordVerdict]]]] = collections.deque()
+    try:
+        async for batch in store.record_batches(after=start.sequence if start else 0):
+            if checker is None:
+                await asyncio.to_thread(_feed_records, walk, batch)
+                continue
+            pending.append((batch, asyncio.ensure_future(checker.verdicts(batch))))
+            while len(pending) > checker.ahead:
+                rows, verdicts = pending.popleft()
+                await asyncio.to_thread(_feed_records, walk, rows, await verdicts)
+        while pending:
+            rows, verdicts = pending.popleft()
+            await asyncio.to_thread(_feed_records, walk, rows, await verdicts)
+    finally:
+        for _, verdicts in pending:
+            verdicts.cancel()
     if start is None:
         async for snapshots in store.snapshot_batches():
             await asyncio.to_thread(_feed_snapshots, walk, snapshots)
@@ -139,9 +163,14 @@ def _still_trusted(trusted: list[Checkpoint],
     return None
 
 
-def _feed_records(walk: ChainWalk, rows: list[dict[str, Any]]) -> None:
-    for row in rows:
-        walk.feed(row)
+def _feed_records(walk: ChainWalk, rows: list[dict[str, Any]],
+                  verdicts: list[RecordVerdict] | None = None) -> None:
+    if verdicts is None:
+        for row in rows:
+            walk.feed(row)
+        return
+    for row, verdict in zip(rows, verdicts, strict=True):
+        walk.feed(row, verdict)
 
 
 def _feed_snapshots(walk: ChainWalk, snapshots: list[tuple[str, str]]) -> None:

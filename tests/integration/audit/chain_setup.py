@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.audit.adapters import parallel_checks
 from services.audit.adapters.checkpoint_files import CheckpointFiles, write_checkpoint
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.chain import DecisionChain
@@ -29,7 +31,10 @@ class StoredChain:
     def cli_args(self) -> list[str]:
         return ["--database-url", self.database_url, "--checkpoint-dir", str(self.checkpoint_dir),
                 "--public-key", str(self.public_key),
-                "--decision-key", str(self.public_key.parent / "keys" / "test-evaluator.pub.pem")]
+                "--decision-key", str(self.public_key.parent / "keys" / "test-evaluator.pub.pem"),
+                # two worker processes: with every_batch_in_workers the tamper tests hold
+                # the parallel per-record checks (adapters/parallel_checks.py) to every kind
+                "--workers", "2"]
 
 
 async def store_chain(database_url: str, tmp_path: Path, length: int,
@@ -80,3 +85,9 @@ async def tamper(database_url: str, *statements: str) -> None:
                 await connection.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def every_batch_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even a 20-record chain is rehashed and its signatures checked in worker processes."""
+    monkeypatch.setattr(parallel_checks, "PARALLEL_MIN_ROWS", 1)

@@ -17,11 +17,12 @@ from shared.infra.sql_engine import make_engine
 from tests.integration.audit.chain_setup import (
     StoredChain,
     drop_append_only_triggers,
+    every_batch_in_workers,  # noqa: F401 (fixture)
     store_chain,
     tamper,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("every_batch_in_workers")]
 
 
 async def verify(chain: StoredChain,

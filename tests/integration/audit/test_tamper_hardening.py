@@ -23,9 +23,14 @@ from services.audit.adapters.sql.tables import records
 from services.audit.core.audit_record import GENESIS_HASH, record_hash
 from services.cli.audit_tools import main as audit_tools
 from shared.infra.sql_engine import make_engine
-from tests.integration.audit.chain_setup import StoredChain, drop_append_only_triggers, store_chain
+from tests.integration.audit.chain_setup import (  # noqa: F401 (a fixture)
+    StoredChain,
+    drop_append_only_triggers,
+    every_batch_in_workers,
+    store_chain,
+)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("every_batch_in_workers")]
 
 
 @pytest.fixture
