@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import multiprocessing
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,8 +114,11 @@ class BulkIntake:
         self._transaction = GroupCommit(make_sessionmaker(self._engine), utc_now,
                                         WriteTurns.for_url(self._database_url))
         if self.workers > 1:
+            # forkserver, not fork: this process runs threads (aiosqlite, the event loop's
+            # executor), and a child forked while one of them holds a lock hangs
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, initializer=_start_worker)
+                self.workers, mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_start_worker)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import multiprocessing
 import os
 from typing import Any
 
@@ -69,6 +70,9 @@ class ProcessRecordChecker:
     def _started(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
             public = None if self._keys is None else self._keys.public_bytes()
+            # forkserver, not fork: this process runs threads (the event loop's executor,
+            # aiosqlite, aiokafka), and a child forked while one of them holds a lock hangs
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, initializer=_start_worker, initargs=(public,))
+                self.workers, mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_start_worker, initargs=(public,))
         return self._pool
