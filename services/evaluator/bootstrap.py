@@ -48,6 +48,7 @@ from shared.infra.http import (
     install_storage_problem_handler,
 )
 from shared.infra.kafka import make_broker
+from shared.infra.kafka_batch import KafkaBatchPublisher
 from shared.infra.messaging import running, subscribe
 from shared.infra.published_scan import PublishedScan
 from shared.infra.server import RequestLimits
@@ -73,18 +74,23 @@ def build_app(
     engine: AsyncEngine = make_engine(settings.database_url)
     immediate_sqlite_transactions(engine)
     sessions = make_sessionmaker(engine)
-    broker: KafkaBroker = make_broker(kafka, client_id=f"trialwatch-{SERVICE}")
+    # The outbox packs each round's records per partition into batches of up to 512 KiB
+    # (shared.infra.kafka_batch): one produce round trip per batch, not per record.
+    broker: KafkaBroker = make_broker(kafka, client_id=f"trialwatch-{SERVICE}",
+                                      max_batch_size=min(512 * 1024, kafka.max_request_size))
     chosen = screener or default_screener(settings.trials_dir or TRIALS_DIR,
                                           settings.engine_state_cache_size)
     trials_dir = chosen.trials_dir if isinstance(chosen, CriteriaEngineScreener) else None
     # Every decision and coordinator action leaves signed: audit refuses them otherwise.
     signer = EventSigner.from_file(settings.signing_key_path())
-    publisher = SigningPublisher(broker, signer, (DECISIONS, COORDINATOR_ACTIONS))
+    publisher = SigningPublisher(broker, signer, (DECISIONS, COORDINATOR_ACTIONS),
+                                 batch=KafkaBatchPublisher(broker, kafka.max_request_size))
     # Webhook secrets are stored sealed with this key (created 0600 on start when absent).
     secret_box = SecretBox(settings.webhook_key_path())
     # The one outbox relay (shared.infra.outbox), writer-first: a row the broker can never take
     # goes to evaluator_outbox_dead_letters, never into a retry loop.
-    sender = EvaluatorOutbox(sessions, publisher, clock, already_published=PublishedScan(kafka))
+    sender = EvaluatorOutbox(sessions, publisher, clock, already_published=PublishedScan(kafka),
+                             batch=publisher)
     zone = ZoneInfo(settings.site_timezone)
     context = screening_context(chosen, clock, zone)
 

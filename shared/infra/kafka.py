@@ -27,10 +27,15 @@ def topic_configs() -> dict[str, dict[str, str]]:
     }
 
 
-def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
+def make_broker(settings: KafkaSettings, client_id: str,
+                max_batch_size: int = 16384) -> KafkaBroker:
+    """The service's broker client. ``max_batch_size``: bytes of one record batch (aiokafka's
+    default 16 KiB; the evaluator's outbox packs a round's records per partition into batches
+    of this size, ``shared.infra.kafka_batch``)."""
     # acks="all": a publish returns only once the record is durable on the broker.
     return KafkaBroker(
         settings.bootstrap_servers,
+        max_batch_size=max_batch_size,
         client_id=client_id,
         acks="all",
         enable_idempotence=settings.enable_idempotence,

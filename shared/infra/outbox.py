@@ -114,6 +114,17 @@ class OutboxStore(Protocol):
 
 
 Publish = Callable[[OutboxRow], Awaitable[object]]
+PublishBatch = Callable[[Sequence[OutboxRow]], Awaitable[Sequence[BaseException | None]]]
+"""Sends rows at once and reports, per row in order, None (acknowledged) or why not: the
+error, or ``SendAlone``. It must never let a row be acknowledged after an earlier row of its
+key failed (``shared.infra.kafka_batch``: whole record batches per partition, one after
+another)."""
+
+
+class SendAlone(Exception):
+    """A ``PublishBatch`` outcome: the row was refused in a batch with other rows as
+    unpublishable (or such a batch came before it), so which row is at fault is unknown; the
+    relay sends it (and its key's later rows) one at a time through ``Publish``."""
 AlreadyPublished = Callable[[Sequence[OutboxRow]], Awaitable[set[str]]]
 
 
@@ -156,6 +167,9 @@ class RelayOptions:
     leadership: Leadership = field(default_factory=AlwaysLeader)
     standby_poll_s: float = 2.0
     hooks: RelayHooks = field(default_factory=RelayHooks)
+    publish_batch: PublishBatch | None = None
+    """When given, a round's rows go out through it at once (one produce round trip per
+    partition batch) instead of one ``Publish`` per row."""
 
 
 class RelayRoundFailed(Exception):
@@ -293,8 +307,12 @@ class OutboxRelay:
         by_key: dict[str, list[OutboxRow]] = {}
         for row in rows:
             by_key.setdefault(row.key, []).append(row)
-        outcomes = await asyncio.gather(
-            *(self._send_in_order(key_rows, done) for key_rows in by_key.values()))
+        if self._options.publish_batch is not None:
+            outcomes = await self._send_batched(list(by_key.values()), done,
+                                                self._options.publish_batch)
+        else:
+            outcomes = list(await asyncio.gather(
+                *(self._send_in_order(key_rows, done) for key_rows in by_key.values())))
         now = self._clock()
         delivered = sorted((row for o in outcomes for row in o.delivered),
                            key=lambda r: r.position)
@@ -309,6 +327,43 @@ class OutboxRelay:
         failed = RelayRoundFailed(f"{len(errors)} key(s) not published")
         failed.__cause__ = errors[0]
         return len(rows), len(delivered), failed
+
+    async def _send_batched(
+        self, keyed: list[list[OutboxRow]], done: set[str], publish_batch: PublishBatch,
+    ) -> list[_KeyOutcome]:
+        """Every row not ``done`` through ``publish_batch`` at once; per key, rows count as
+        delivered up to its first failure, which decides as in ``_send_in_order`` (dead letter
+        or transient error; nothing later of the key counts). ``SendAlone`` rows, and the rest
+        of their key, are sent one at a time."""
+        sending = [row for rows in keyed for row in rows if row.message_id not in done]
+        try:
+            results = list(await publish_batch(sending)) if sending else []
+        except Exception as failure:  # nothing was sent (the topic's metadata unreadable)
+            results = [failure] * len(sending)
+        outcome_of = {id(row): result for row, result in zip(sending, results, strict=True)}
+        outcomes: list[_KeyOutcome] = []
+        alone: list[tuple[_KeyOutcome, list[OutboxRow]]] = []
+        for rows in keyed:
+            outcome = _KeyOutcome()
+            outcomes.append(outcome)
+            for position, row in enumerate(rows):
+                failed = None if row.message_id in done else outcome_of[id(row)]
+                if failed is None:
+                    outcome.delivered.append(row)
+                    continue
+                if isinstance(failed, SendAlone):
+                    alone.append((outcome, rows[position:]))
+                elif is_unpublishable(failed):
+                    outcome.dead = (row, failed)
+                else:
+                    outcome.error = failed
+                break
+        one_by_one = await asyncio.gather(*(self._send_in_order(rest, done)
+                                            for _, rest in alone))
+        for (outcome, _), more in zip(alone, one_by_one, strict=True):
+            outcome.delivered += more.delivered
+            outcome.dead, outcome.error = more.dead, more.error
+        return outcomes
 
     async def _send_in_order(self, rows: list[OutboxRow], done: set[str]) -> _KeyOutcome:
         outcome = _KeyOutcome()

@@ -17,7 +17,8 @@ import binascii
 import hashlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -241,6 +242,23 @@ class Publisher(Protocol):
     async def publish(self, payload: dict[str, Any], topic: str, *, key: bytes) -> Any: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record for ``BatchSender.publish_batch``: its JSON value (a dict of JSON types, as
+    ``model_dump(mode="json")`` gives), topic and key."""
+
+    payload: dict[str, Any]
+    topic: str
+    key: bytes
+
+
+class BatchSender(Protocol):
+    """Sends records at once; per record, in order, None (acknowledged) or why not
+    (``shared.infra.kafka_batch.KafkaBatchPublisher``)."""
+
+    async def publish_batch(self, records: Sequence[Record]) -> list[BaseException | None]: ...
+
+
 class SigningPublisher:
     """A publisher that signs every event it sends to ``topics`` (their JSON form gains
     ``signature``), and passes the others through unchanged.
@@ -251,12 +269,23 @@ class SigningPublisher:
     """
 
     def __init__(self, publisher: Publisher, signer: EventSigner,
-                 topics: Iterable[str]) -> None:
+                 topics: Iterable[str], batch: BatchSender | None = None) -> None:
         self._publisher = publisher
         self._signer = signer
         self._topics = frozenset(topics)
+        self._batch = batch
 
     async def publish(self, payload: dict[str, Any], topic: str, *, key: bytes) -> Any:
         if topic in self._topics:
             payload = self._signer.signed(payload)
         return await self._publisher.publish(payload, topic, key=key)
+
+    async def publish_batch(self, records: Sequence[Record]) -> list[BaseException | None]:
+        """Sign each record bound for ``topics`` and send them all through ``batch`` (one
+        outcome per record, in order: ``shared.infra.kafka_batch``). Raises RuntimeError when
+        built without one."""
+        if self._batch is None:
+            raise RuntimeError("this publisher was built without a batch sender")
+        return await self._batch.publish_batch([
+            replace(r, payload=self._signer.signed(r.payload)) if r.topic in self._topics else r
+            for r in records])

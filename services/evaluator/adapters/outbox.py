@@ -30,6 +30,7 @@ from shared.contracts.events import DecisionMade, EligibilityAlert, PatientSnaps
 from shared.contracts.topics import ALERTS, DECISIONS
 from shared.infra.outbox import AlreadyPublished, OutboxRelay, OutboxRow, RelayOptions
 from shared.infra.outbox_sql import OutboxColumns, SqlOutboxStore
+from shared.infra.signing import BatchSender, Record
 
 # How long a row may stay unpublished before anyone but its writer publishes it: the writer
 # publishes within milliseconds of its commit, so only rows an interrupted writer left behind
@@ -97,19 +98,31 @@ class EvaluatorOutbox:
     ``send``: publish rows this process just committed (raises the transient error itself;
     dead-letters what the broker can never take). ``settle_key``: a redelivered event's
     leftovers. ``publish_backlog``: everything pending, before consuming. ``run``: the relay
-    loop for rows an interrupted writer left behind (older than ``GRACE``)."""
+    loop for rows an interrupted writer left behind (older than ``GRACE``). ``batch``: send a
+    round's rows at once through it (the ``SigningPublisher`` over
+    ``shared.infra.kafka_batch``: signed, whole record batches per partition) instead of one
+    ``publisher.publish`` per row; rows it cannot attribute a refusal to go one by one."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], publisher: Publisher, clock: Clock,
         already_published: AlreadyPublished | None = None, *, poll_interval_s: float = 1.0,
-        grace: timedelta = GRACE,
+        grace: timedelta = GRACE, batch: BatchSender | None = None,
     ) -> None:
         async def publish(row: OutboxRow) -> object:
             return await publisher.publish(row.payload, row.topic, key=row.key.encode())
 
+        publish_batch = None
+        if batch is not None:
+            sender = batch
+
+            async def publish_batch(rows: Sequence[OutboxRow]) -> list[BaseException | None]:
+                return await sender.publish_batch(
+                    [Record(r.payload, r.topic, r.key.encode()) for r in rows])
+
         self.store = outbox_store(sessions)
         self.relay = OutboxRelay("evaluator", self.store, publish, clock, RelayOptions(
-            grace=grace, already_published=already_published, poll_interval_s=poll_interval_s))
+            grace=grace, already_published=already_published, poll_interval_s=poll_interval_s,
+            publish_batch=publish_batch))
 
     async def send(self, messages: Sequence[OutboxMessage]) -> int:
         """Publish, then mark published. One patient's events go out in outbox order

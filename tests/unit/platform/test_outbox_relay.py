@@ -213,3 +213,85 @@ async def test_a_writers_rows_of_a_held_key_stay_pending_behind_the_dead_letter(
     assert await relay.publish_now(store.rows[1:]) == 1  # only b's row goes out
     assert store.published == [3]
     assert await store.held_count() == 2
+
+
+# --- rows sent at once (RelayOptions.publish_batch) ----------------------------------------
+
+
+async def test_a_batch_round_sends_every_row_in_one_call_in_outbox_order_and_marks_them() -> None:
+    store = FakeStore("a", "b", "a", "c", "a", "b")
+    calls: list[list[int]] = []
+
+    async def publish(row: OutboxRow) -> None:
+        raise AssertionError("the one-row path is not used when nothing failed")
+
+    async def publish_batch(rows: Sequence[OutboxRow]) -> list[BaseException | None]:
+        calls.append([r.position for r in rows])
+        return [None] * len(rows)
+
+    relay = OutboxRelay("test", store, publish, clock, RelayOptions(publish_batch=publish_batch))
+    assert await relay.relay_once() == 6
+    assert len(calls) == 1
+    for key in "abc":  # each key's rows in outbox order within the one call
+        positions = [p for p in calls[0] if store.rows[p - 1].key == key]
+        assert positions == sorted(positions)
+    assert sorted(store.published) == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_batch_transient_failure_counts_nothing_of_that_key_from_there_on() -> None:
+    store = FakeStore("a", "b", "a", "b")
+
+    async def publish(row: OutboxRow) -> None:
+        raise AssertionError("not used")
+
+    async def publish_batch(rows: Sequence[OutboxRow]) -> list[BaseException | None]:
+        # a's first row failed; a sender that broke its contract and acknowledged a's second
+        # row anyway must still not get it marked (it would overtake on the retry)
+        return [KafkaConnectionError("away") if r.position == 1 else None for r in rows]
+
+    relay = OutboxRelay("test", store, publish, clock, RelayOptions(publish_batch=publish_batch))
+    with pytest.raises(RelayRoundFailed):
+        await relay.relay_once()
+    assert sorted(store.published) == [2, 4]
+    assert store.dead == {}
+
+
+async def test_a_batch_refused_as_a_whole_is_sent_row_by_row_and_only_the_culprit_dead() -> None:
+    from shared.infra.outbox import SendAlone
+
+    store = FakeStore("a", "b", "a", "b")  # positions 1..4; row 3 (a) is too large
+    alone: list[int] = []
+
+    async def publish(row: OutboxRow) -> None:
+        alone.append(row.position)
+        if row.position == 3:
+            raise MessageSizeTooLargeError("too large")
+
+    async def publish_batch(rows: Sequence[OutboxRow]) -> list[BaseException | None]:
+        # b's rows went in their own batch; a's two rows shared one the broker refused
+        return [SendAlone("RecordListTooLargeError") if r.key == "a" else None for r in rows]
+
+    relay = OutboxRelay("test", store, publish, clock, RelayOptions(publish_batch=publish_batch))
+    assert await relay.relay_once() == 3
+    assert alone == [1, 3]
+    assert sorted(store.published) == [1, 2, 4]
+    assert set(store.dead) == {"m3"}
+    assert "MessageSizeTooLargeError" in store.dead["m3"]
+
+
+async def test_a_batch_row_refused_alone_is_dead_lettered_and_its_key_held() -> None:
+    store = FakeStore("a", "a", "b")
+
+    async def publish(row: OutboxRow) -> None:
+        raise AssertionError("not used")
+
+    async def publish_batch(rows: Sequence[OutboxRow]) -> list[BaseException | None]:
+        return [MessageSizeTooLargeError("too large") if r.position == 1
+                else MessageSizeTooLargeError("too large") if r.key == "a" else None
+                for r in rows]
+
+    relay = OutboxRelay("test", store, publish, clock, RelayOptions(publish_batch=publish_batch))
+    assert await relay.relay_once() == 1
+    assert store.published == [3]
+    assert set(store.dead) == {"m1"}  # only the first: the second is held behind it
+    assert await store.held_count() == 2
