@@ -16,6 +16,7 @@ until an operator releases it (``trialwatch outbox``); every other patient keeps
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,13 +48,29 @@ class OutboxMessage:
     created_at: datetime | None = None
 
 
+_MESSAGES: OrderedDict[int, tuple[object, OutboxMessage]] = OrderedDict()
+_MESSAGES_KEPT = 8192
+
+
 def message_of(event: DecisionMade | EligibilityAlert | PatientSnapshot) -> OutboxMessage:
     """The outbox row of a decision or an input snapshot (``eligibility.decisions.v1``) or an
     alert (``eligibility.alerts.v1``), keyed by patient so each patient's events stay in
-    order."""
+    order.
+
+    Remembered for the event object (the newest ``_MESSAGES_KEPT``; events are immutable):
+    the same event is asked for three times per batch (its status row's decision, its outbox
+    row, the message published after the commit), and dumping a decision to JSON was a tenth
+    of the evaluator's time. The payload is shared, so nobody may modify it."""
+    kept = _MESSAGES.get(id(event))
+    if kept is not None and kept[0] is event:
+        return kept[1]
     topic = ALERTS if isinstance(event, EligibilityAlert) else DECISIONS
-    return OutboxMessage(message_id=str(event.event_id), topic=topic, key=event.patient_key,
-                         payload=event.model_dump(mode="json"))
+    message = OutboxMessage(message_id=str(event.event_id), topic=topic, key=event.patient_key,
+                            payload=event.model_dump(mode="json"))
+    _MESSAGES[id(event)] = (event, message)  # the event is held: its id is not reused meanwhile
+    while len(_MESSAGES) > _MESSAGES_KEPT:
+        _MESSAGES.popitem(last=False)
+    return message
 
 
 def messages_of(events: Sequence[DecisionMade | EligibilityAlert | PatientSnapshot],

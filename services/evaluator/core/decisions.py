@@ -159,10 +159,13 @@ def missing_data(decision: Decision) -> list[str]:
     """What would have to arrive for an undetermined decision to be decided, de-duplicated.
 
     Worked out once per distinct set of unknown criteria (``needs`` reads only their ids,
-    missing items and reasons, and rewrites each in plain words, which is costly): every
-    event writes one status per trial, and most patients lack the same things."""
-    unknown = tuple((c.id, c.missing, c.reason) for c in decision.criteria
-                    if c.outcome is Outcome.UNKNOWN)
+    missing items, and the reason of one that names no missing item, and rewrites each in
+    plain words, which is costly): every event writes one status per trial, and most patients
+    lack the same things. A reason is part of the key only where ``needs`` reads it: reasons
+    quote the patient's own values and dates, so keying on every reason missed for nearly
+    every patient."""
+    unknown = tuple((c.id, c.missing, "" if c.missing else c.reason)
+                    for c in decision.criteria if c.outcome is Outcome.UNKNOWN)
     items = _MISSING.get(unknown)
     if items is None:
         if len(_MISSING) >= _MISSING_KEPT:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters import webhooks
-from services.evaluator.adapters.outbox import messages_of, stage
+from services.evaluator.adapters.outbox import message_of, messages_of, stage
 from services.evaluator.adapters.patient_cache import PatientCache
 from services.evaluator.adapters.sql import trial_registry
 from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates, upsert_many
@@ -330,7 +330,8 @@ def _status_row(made: DecisionMade) -> dict[str, Any]:
         "as_of": decision.as_of,
         "unknown_criteria": sum(c.outcome is Outcome.UNKNOWN for c in decision.criteria),
         "missing": decisions.missing_data(decision),
-        "decision": decision.model_dump(mode="json"),
+        # the decision as its DecisionMade carries it, dumped once for this row and the outbox
+        "decision": message_of(made).payload["decision"],
     }
 
 
