@@ -28,6 +28,7 @@ from shared.clinical.facts import (
 from shared.clinical.fhir_values import (
     Json,
     Reader,
+    interpretation_of,
     loinc_of,
     read_concept,
     read_value,
@@ -377,6 +378,21 @@ def _observed(
         return None
     loinc = loinc_of(codes)
     value = read_value(reader, loinc, element, path)
+    flag, flag_note = interpretation_of(element.get("interpretation"), f"{path}.interpretation")
+    unread = value.unread
+    if (
+        flag_note is not None
+        and unread is None
+        and value.quantity is None
+        and value.code is None
+        and value.boolean is None
+    ):
+        unread = flag_note  # the flag is the whole result, and it cannot be read
+        flag_note = None
+    obs6 = _absent_with_value(element, path, value)
+    if obs6 is not None:
+        reader.problem(*obs6)
+        return None
     # a range without its own unit is in the unit the result was sent in, not the canonical one
     sent = element.get("valueQuantity") or {}
     unit = sent_unit(sent).unit if value.quantity else None
@@ -388,11 +404,26 @@ def _observed(
         value_code=value.code,
         value_boolean=value.boolean,
         **_ranges(reader, loinc, element.get("referenceRange"), f"{path}.referenceRange", unit),
-        interpretation=reader.interpretation(element.get("interpretation")),
+        interpretation=flag,
         provenance=provenance,
-        unread=value.unread,
-        notes=(*code_notes, *value.notes),
+        unread=unread,
+        notes=(*code_notes, *value.notes, *((flag_note,) if flag_note else ())),
         received=value.received,
+    )
+
+
+def _absent_with_value(element: Json, path: str, value: Any) -> tuple[str, str] | None:
+    """FHIR R4 obs-6: "dataAbsentReason SHALL only be present if Observation.value[x] is not
+    present". Both sent: the sender says the value is missing (or an ``error``) and sends one;
+    which holds is unknown, so it is refused at ``dataAbsentReason``."""
+    if not element.get("dataAbsentReason"):
+        return None
+    if not any(key.startswith("value") for key in element):
+        return None
+    return (
+        f"{path}.dataAbsentReason",
+        "sent with a value[x] (FHIR R4 obs-6: dataAbsentReason SHALL only be present if"
+        " value[x] is not present): whether the value stands is unknown",
     )
 
 

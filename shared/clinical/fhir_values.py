@@ -349,11 +349,51 @@ class Reader:
         return float(data["value"]) / per_year
 
     def interpretation(self, concepts: Any) -> str | None:
-        for concept in concepts or ():
-            for coding in concept.get("coding") or ():
-                if coding.get("code"):
-                    return str(coding["code"])
-        return None
+        """The flag of ``Observation.interpretation`` (``interpretation_of`` without notes)."""
+        return interpretation_of(concepts, "interpretation")[0]
+
+
+# FHIR R4 Observation.interpretation binds to ObservationInterpretation (v3), whose codes are
+# HL7 v2 table 0078's (N, H, L, A, POS, NEG ...); the v2-0078 system and the STU3 URIs of both
+# name the same codes. A code in another system (a lab's own "NEG") is not known to mean that.
+INTERPRETATION_SYSTEMS = frozenset({
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+    "http://terminology.hl7.org/CodeSystem/v2-0078",
+    "http://hl7.org/fhir/v3/ObservationInterpretation",
+    "http://hl7.org/fhir/v2/0078",
+})
+
+
+def interpretation_of(concepts: Any, path: str) -> tuple[str | None, ReadingNote | None]:
+    """(flag, why not read) of ``Observation.interpretation`` (FHIR R4: 0..* CodeableConcept,
+    "a categorical assessment" of the value; binding ObservationInterpretation).
+
+    Only codings in the ObservationInterpretation / table 0078 systems are read; every coding
+    of one concept means the same (FHIR R4 CodeableConcept), so flags that differ are not read.
+    Sent and not readable (no coding in a known system, or differing flags): ``(None, note)``,
+    so a result whose only content is its flag is kept unread rather than judged by it.
+    """
+    if not isinstance(concepts, list) or not concepts:
+        return None, None
+    flags: list[str] = []
+    for concept in concepts:
+        for coding in (concept.get("coding") or ()) if isinstance(concept, dict) else ():
+            if coding.get("system") in INTERPRETATION_SYSTEMS and coding.get("code"):
+                flags.append(str(coding["code"]))
+    known = list(dict.fromkeys(flags))
+    if len(known) == 1:
+        return known[0], None
+    if known:
+        reason = (
+            f"its {len(known)} codings in ObservationInterpretation are different flags:"
+            " not read"
+        )
+    else:
+        reason = (
+            "no coding in the ObservationInterpretation (v3) or table 0078 (v2) system: a"
+            " flag in another system is not known to mean the same, not read"
+        )
+    return None, ReadingNote(path=path, reason=reason)
 
 
 def loinc_of(codes: tuple[Coding, ...]) -> str | None:

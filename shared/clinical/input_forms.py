@@ -177,6 +177,14 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "refused at `.code` (unread for an analyte not catalogued; a dose: unread); a "
               "display form of the same unit (`x10^9/L`, `IU/L` for an enzyme) is read by the code",
               f"{_R4} Quantity.unit, .code"),
+    InputForm("Observation.dataAbsentReason", "sent beside a `value[x]`",
+              "refused at `.dataAbsentReason` (whether the value stands is unknown)",
+              f"{_R4} Observation obs-6"),
+    InputForm("Observation.interpretation",
+              "codings in ObservationInterpretation (v3) or table 0078 (v2) systems",
+              "read (the flag decides only when there is no number); other systems, no system, "
+              "or differing flags: not read, noted; a result that is only such a flag is unread",
+              f"{_R4} Observation.interpretation"),
     InputForm("Quantity", "`code` in SNOMED CT (a concept id)",
               "the `unit` display is read, with a note; no display: refused at `.code`",
               f"{_R4} Quantity.system"),

@@ -324,3 +324,60 @@ def test_a_final_platelet_count_re_sent_with_the_corrections_msh_7_does_not_undo
     resent = _oru("M-R", obx.format(160, "N", "F"), at="20260228110000+0000")
     assert outcome(decide(_bundle(), final), PLATELETS) == Outcome.PASS
     assert outcome(decide(_bundle(), final, corrected, resent), PLATELETS) == Outcome.FAIL
+
+
+V3_FLAG = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+
+
+# FHIR R4 obs-6: "dataAbsentReason SHALL only be present if Observation.value[x] is not
+# present". A converter that copies an analyser's error flag beside the number sends both; the
+# number was read and the reason ("error") dropped silently (found by this review). Refused at
+# its path: whether the value stands is unknown.
+def test_a_platelet_count_sent_with_a_data_absent_reason_is_refused_at_that_reason() -> None:
+    bundle = _platelet_count(180, unit="10*9/L", system=UCUM, code="10*9/L")
+    bundle["entry"][-1]["resource"]["dataAbsentReason"] = {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/data-absent-reason", "code": "error"}]}
+    problems = _refused(lambda: decide(bundle))
+    assert any(p.startswith("Bundle.entry[") and ".dataAbsentReason:" in p and "obs-6" in p
+               for p in problems)
+
+
+# FHIR R4 Observation.interpretation binds to ObservationInterpretation (codes of HL7 v2 table
+# 0078). A result sent as a flag alone was read from the first coding's code whatever its
+# system, so a lab's own "NEG" (or a code without a system) decided a pregnancy test (found by
+# this review). Only the standard systems are read; otherwise the flag-only result is unread.
+@pytest.mark.parametrize(
+    "coding",
+    [{"system": "urn:oid:1.2.840.114350.1.13.0", "code": "NEG"}, {"code": "NEG"}],
+    ids=["local-system", "no-system"],
+)
+def test_a_newer_hcg_flagged_neg_in_a_local_system_leaves_her_undetermined(
+    coding: Json,
+) -> None:
+    decision = decide(_hcg(interpretation=[{"coding": [coding]}]))
+    assert outcome(decision, "E12") == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+
+
+@pytest.mark.parametrize(
+    ("flag", "status"), [("NEG", Status.ELIGIBLE), ("POS", Status.INELIGIBLE)]
+)
+def test_a_newer_hcg_flag_in_observation_interpretation_decides(flag: str, status: Status) -> None:
+    decision = decide(_hcg(interpretation=[{"coding": [{"system": V3_FLAG, "code": flag}]}]))
+    assert decision.status == status
+
+
+# Every coding of one CodeableConcept means the same (FHIR R4): a local flag listed first no
+# longer hides the standard one, and standard flags that differ are not read.
+def test_an_hcg_flag_sent_locally_first_and_in_v3_second_is_read_by_the_v3_code() -> None:
+    concept = {"coding": [{"system": "urn:local", "code": "NEG"},
+                          {"system": V3_FLAG, "code": "POS"}]}
+    assert decide(_hcg(interpretation=[concept])).status == Status.INELIGIBLE
+
+
+def test_an_hcg_with_two_differing_standard_flags_leaves_her_undetermined() -> None:
+    concept = {"coding": [{"system": V3_FLAG, "code": "NEG"},
+                          {"system": "http://terminology.hl7.org/CodeSystem/v2-0078",
+                           "code": "POS"}]}
+    decision = decide(_hcg(interpretation=[concept]))
+    assert outcome(decision, "E12") == Outcome.UNKNOWN

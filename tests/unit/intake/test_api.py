@@ -274,7 +274,9 @@ async def test_displays_and_free_text_flags_never_reach_an_event_but_codes_do(
     assert [s for s in ("Jane", "MRN-0042", "J Roe") if s in written] == []
     assert "718-7" in written
 
-    document["interpretation"] = [{"coding": [{"code": "L"}]}]
+    document["interpretation"] = [{"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+        "code": "L"}]}]  # a flag is read in its system only (FHIR R4 Coding)
     document["id"] = document["id"] + "-flagged"
     await api.client.post("/fhir", headers=LAB | FHIR, content=json.dumps(document))
     [fact] = api.uow.committed.outbox[-1][1].facts  # type: ignore[union-attr]
