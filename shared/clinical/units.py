@@ -406,7 +406,7 @@ def _cached_conversion(
     if not unit and analyte.unit_may_be_missing:
         unit = analyte.canonical
     if not unit:
-        return f"no unit given for {analyte.name} (canonical {analyte.canonical})"
+        return f"no unit given for {analyte.words} (canonical {analyte.canonical})"
     strict = _acceptable(analyte, unit, repr(unit))
     if isinstance(strict, Conversion):
         return strict, None
@@ -461,8 +461,18 @@ def _linear(analyte: Analyte, unit: str) -> Conversion:
                 continue
         raise pint.errors.DimensionalityError(source.units, target.units)
 
+    # pint multiplies the UCUM prefixes and powers of ten in binary floating point, so 1/nL
+    # came out as 0.9999999999999998 x 10*9/L and a platelet count of exactly 20 /nL as
+    # 19.999999999999996, failing ">= 20". A factor within 1e-12 of a decimal of at most 9
+    # significant digits (powers of ten, molar masses given to 6 digits) is that decimal;
+    # others (5/9 for degrees Fahrenheit) are kept as computed.
     at_zero = convert(0.0)
-    return Conversion(scale=convert(1.0) - at_zero, offset=at_zero)
+    return Conversion(scale=_decimal(convert(1.0) - at_zero), offset=_decimal(at_zero))
+
+
+def _decimal(number: float) -> float:
+    short = float(f"{number:.9g}")
+    return short if math.isclose(short, number, rel_tol=1e-12, abs_tol=1e-300) else number
 
 
 def _molar_variants(analyte: Analyte, quantity: pint.Quantity) -> list[pint.Quantity]:

@@ -144,3 +144,22 @@ def test_a_unit_refusal_says_the_unit_as_received_and_the_dimensions_in_words(
     assert reason in str(refused.value)
     assert "Cannot convert" not in str(refused.value)
     assert "_" not in str(refused.value)
+
+
+# UCUM: 1 /nL = 10*9/L exactly. pint's binary arithmetic gave 0.9999999999999998, so a
+# platelet count of exactly 20 /nL read as 19.999999999999996 and failed ">= 20" (found by
+# the issue 11 review).
+@pytest.mark.parametrize(
+    ("loinc", "value", "unit", "expected"),
+    [
+        ("777-3", 20, "/nL", 20.0),
+        ("777-3", 20, "/nl", 20.0),
+        ("777-3", 150, "10*3/mm3", 150.0),
+        ("718-7", 12, "g/dL", 120.0),
+        ("1742-6", 1, "ukat/L", 60.0),
+    ],
+)
+def test_a_conversion_by_powers_of_ten_is_exact(
+    loinc: str, value: float, unit: str, expected: float
+) -> None:
+    assert to_canonical(loinc, value, unit).value == expected
