@@ -24,6 +24,7 @@ from shared.clinical.units import (
     UnitError,
     analyte_for,
     convert,
+    negative_refusal,
     to_canonical,
     units_conflict,
 )
@@ -215,6 +216,10 @@ class Reader:
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             # FHIR R4 JSON representation: a decimal is a JSON number, never a string ("8")
             self.problem(f"{path}.value", "a FHIR decimal must be a JSON number, not a string")
+            return None
+        negative = negative_refusal(loinc or "", float(value))
+        if negative is not None:
+            self.problem(f"{path}.value", f"{negative} (LOINC {loinc})")
             return None
         sent = sent_unit(data, default_unit)
         if sent.refusal is not None:

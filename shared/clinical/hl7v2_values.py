@@ -21,7 +21,13 @@ from shared.clinical.reading import (
     number_in_text,
     quoted,
 )
-from shared.clinical.units import UnitError, analyte_for, convert, to_canonical
+from shared.clinical.units import (
+    UnitError,
+    analyte_for,
+    convert,
+    negative_refusal,
+    to_canonical,
+)
 
 # HL7 table 0085 (observation result status) -> FHIR ObservationStatus, so consumers read one
 # vocabulary. W ("post original as wrong") and D ("delete") withdraw the result.
@@ -339,6 +345,10 @@ def _quantity(
     sent: ObxField | None = None,
 ) -> ObxReading:
     received = ReceivedValue(value=shown, unit=unit_of(sent or unit) or None)
+    negative = negative_refusal(loinc or "", number)
+    if negative is not None:
+        log.problem(path, f"{negative} (LOINC {loinc})")
+        return ObxReading(received=received)
     try:
         converted = convert(loinc or "", number, unit_of(unit))
     except UnitError as error:

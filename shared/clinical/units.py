@@ -308,6 +308,22 @@ def convert(loinc: str, value: float, unit: str) -> Converted:
     return Converted(Quantity(value=conversion.apply(value), unit=analyte.canonical), alias)
 
 
+def negative_refusal(loinc: str, value: float) -> str | None:
+    """Why a negative ``value`` of a catalogued analyte cannot be read, or None.
+
+    Every catalogued analyte but body temperature is a count, mass, length, catalytic activity,
+    arbitrary amount, or a ratio of them: a quantity on a ratio scale, which has an absolute
+    zero and cannot be negative. Celsius and Fahrenheit are interval scales (UCUM: Cel and
+    [degF] are special units with an offset), so a temperature is not checked here. A negative
+    count is a sender's error, never a result: refused rather than compared with a limit.
+    """
+    analyte = analyte_for(loinc)
+    if analyte is None or value >= 0 or dimension_of(analyte.canonical) == "temperature":
+        return None
+    return (f"value {value:g} is negative: a {analyte.words} cannot be below zero;"
+            " refused, not read")
+
+
 def _uncatalogued(value: float, unit: str) -> Converted:
     try:
         parse_unit(unit)
