@@ -398,6 +398,16 @@ class FactIndex:
             self._readable,
         )
         index._imprecise = tuple(sorted(imprecise.values(), key=_fact_id)) if imprecise else ()
+        if self.entries:
+            # the concepts worked out on this index whose facts did not change keep their
+            # entries (the same lists): a new result re-merges only the concepts it feeds
+            names = index.changed_concepts()
+            if names is not None:
+                index.entries = (
+                    {name: e for name, e in self.entries.items() if name not in names}
+                    if names
+                    else dict(self.entries)
+                )
         return index
 
     def matching(self, concept: Concept) -> list[ClinicalFact]:

@@ -46,3 +46,42 @@ def test_a_prefix_coded_condition_and_a_product_coded_drug_are_indexed() -> None
         f.codes[0].code == "G40.909" for f in index.matching(TRIAL.tables.concept("cns_disease"))
     )
     assert index.matching(TRIAL.tables.concept("immunosuppressants"))[0].codes[0].code == "1734919"
+
+
+def test_with_facts_keeps_the_entries_of_concepts_the_new_facts_do_not_feed() -> None:
+    """An index made by ``with_facts`` reuses its parent's worked-out entries only for the
+    concepts the new (or replaced) facts cannot match; every entry equals a fresh build's."""
+    patient = _patient()
+    index = build_index(TRIAL, patient)
+    concepts = list(TRIAL.tables.concepts.values())
+    for concept in concepts:
+        index.entry(concept)
+    extra = facts_from_updates(
+        parse_fhir(
+            eligible_patient()
+            .lab("777-3", 15, "10*9/L", days=0.5)  # a new platelet count
+            .condition(ICD10, "G40.101", onset_days=3)  # an ICD-10-CM prefix family
+            .bundle(),
+            source_system="new",
+        )
+    ).facts
+    new = [f for f in extra if f.codes[0].code in ("777-3", "G40.101")]
+    replaced = next(f for f in patient.facts if f.codes[0].code == "777-3")
+    withdrawn = replaced.model_copy(update={"status": "entered-in-error"})
+    child = index.with_facts([*new, withdrawn])
+    changed = child.changed_concepts()
+    assert changed is not None
+    assert "platelets" in changed
+    kept = set(child.entries)
+    assert kept
+    assert kept.isdisjoint(changed)
+    fresh = build_index(
+        TRIAL,
+        PatientFacts(
+            demographics=patient.demographics,
+            facts=tuple(f for f in patient.facts if f.fact_id != replaced.fact_id) + tuple(new),
+        ),
+    )
+    for concept in concepts:
+        assert child.entry(concept) == fresh.entry(concept), concept.name
+    assert child.entries["platelets"][0][0].value_quantity.value == 15  # type: ignore[union-attr]
