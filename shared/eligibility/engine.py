@@ -258,7 +258,10 @@ def _reusable(
         previous is not None
         and previous.trial == (trial.id, trial.version)
         and moment >= previous.as_of
-        and previous.demographics == index.demographics
+        and (
+            previous.demographics is index.demographics
+            or previous.demographics == index.demographics
+        )
     )
 
 

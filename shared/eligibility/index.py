@@ -398,16 +398,6 @@ class FactIndex:
             self._readable,
         )
         index._imprecise = tuple(sorted(imprecise.values(), key=_fact_id)) if imprecise else ()
-        if self.entries:
-            # the concepts worked out on this index whose facts did not change keep their
-            # entries (the same lists): a new result re-merges only the concepts it feeds
-            names = index.changed_concepts()
-            if names is not None:
-                index.entries = (
-                    {name: e for name, e in self.entries.items() if name not in names}
-                    if names
-                    else dict(self.entries)
-                )
         return index
 
     def matching(self, concept: Concept) -> list[ClinicalFact]:
@@ -416,7 +406,18 @@ class FactIndex:
 
     def entry(self, concept: Concept) -> tuple[list[ClinicalFact], datetime]:
         """``matching(concept)`` and the time of its newest fact (the oldest time if none)."""
-        found = self.entries.get(concept.name)
+        name = concept.name
+        found = self.entries.get(name)
+        if found is None and self._parent is not None:
+            # a concept the new facts cannot feed has its parent's entry (the same lists):
+            # a new result re-merges only the concepts it feeds
+            parent = self._parent()
+            if parent is not None:
+                inherited = parent.entries.get(name)
+                if inherited is not None:
+                    changed = self.changed_concepts()
+                    if changed is not None and name not in changed:
+                        found = self.entries[name] = inherited
         if found is None:
             keys = concept.keys
             if len(keys) == 1 and not concept.prefixes:
