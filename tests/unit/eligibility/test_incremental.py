@@ -11,13 +11,15 @@ from shared.clinical.facts import PatientFacts
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.engine import build_index, evaluate_incremental, evaluate_index
-from shared.eligibility.loader import load_trial
+from shared.eligibility.loader import list_trials, load_trial
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
 from tests.unit.eligibility.more_trials import CHT101, LN, bilag, eligible_for_all
 from tests.unit.eligibility.vignettes import VIGNETTES
 
 TRIAL = load_trial("NCT06920433")
-TRIALS = [TRIAL, load_trial(CHT101), load_trial(LN)]
+# every version of every trial shipped in shared/trials (a new trial file joins the property)
+TRIALS = [load_trial(t, v) for t, versions in list_trials().items() for v in versions]
+assert {t.id for t in TRIALS} >= {TRIAL.id, CHT101, LN}
 
 
 def _patient(builder_facts: PatientFacts, count: int) -> PatientFacts:
@@ -63,7 +65,7 @@ def _pool_all() -> PatientFacts:
 POOL_ALL = _pool_all()
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     trial=st.sampled_from(TRIALS),
     start=st.integers(min_value=0, max_value=len(POOL_ALL.facts)),
@@ -77,11 +79,11 @@ POOL_ALL = _pool_all()
         max_size=6,
     ),
 )
-def test_incremental_equals_full_across_the_three_trials(
+def test_incremental_equals_full_across_every_trial_version(
     trial: object, start: int, steps: list[tuple[list[int], int, bool]]
 ) -> None:
-    """Every trial, facts added one or two at a time (or two updates before one evaluation),
-    time moving on: the incremental decision is the full one, byte for byte."""
+    """Every trial version, facts added one or two at a time (or two updates before one
+    evaluation), time moving on: the incremental decision is the full one, byte for byte."""
     assert trial in TRIALS
     version = TRIALS[TRIALS.index(trial)]  # typed
     index = build_index(version, _patient(POOL_ALL, start))
