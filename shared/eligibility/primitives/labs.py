@@ -155,10 +155,12 @@ class LabUlnMultiple(_LatestQuantityLab):
                 },
             )
         )
+        # the limit itself first: "meets <= 120 U/L (3 x ULN 40 U/L, ...)", so nobody reads
+        # the ULN as the limit (a coordinator did, with "<= 3 x ULN (40 U/L, ...)")
         trace.findings.append(
             f"{self.concept.label} {shown(quantity, fact)} on {ctx.when(fact_time(fact))}"
-            f" {_verdict(truth)} {self.op} {self.multiple:g} x ULN"
-            f" ({written(uln)} {quantity.unit}, {source})"
+            f" {_verdict(truth)} {self.op} {limit:g} {quantity.unit}"
+            f" ({self.multiple:g} x ULN {written(uln)} {quantity.unit}, {source})"
         )
         return truth
 

@@ -108,6 +108,9 @@ def test_an_age_specific_range_is_chosen_by_the_patient_s_age() -> None:
     alt = next(e for e in i62.evidence if e.code == f"{LOINC}|1742-6")
     assert alt.details["uln"] == 34
     assert i62.outcome is Outcome.PASS  # 90 <= 102
+    # the limit is written first and the ULN beside it: a coordinator read "<= 3 x ULN (34
+    # U/L ...)" as a limit of 34
+    assert "meets <= 102 U/L (3 x ULN 34 U/L, " in i62.reason
 
 
 def test_the_site_default_is_used_only_when_no_range_sent_applies_and_the_decision_says_so() -> (
