@@ -16,6 +16,7 @@ from typing import Protocol
 from uuid import UUID
 
 from services.evaluator.core.coordination import AlertRow, PairView, WorklistEntry
+from services.evaluator.core.decisions import HELD_ENGINE_VERSION
 from services.evaluator.core.patient_state import PatientState
 from shared.clinical.facts import ClinicalFact, PatientFacts
 from shared.contracts.events import (
@@ -109,6 +110,22 @@ class CurrentStatus:
     decision_id: str
     trial_version: str
     decision: Decision | None
+    held_from: Status | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether the standing decision is intake's hold (``decisions.held_by_intake``)."""
+        return (self.decision is not None
+                and self.decision.engine_version == HELD_ENGINE_VERSION)
+
+    @property
+    def alerted(self) -> Status | None:
+        """The status the coordinator's alerts reflect for this pair: the status itself, or,
+        while the standing decision is intake's hold, ``held_from`` (the status before the
+        hold began; None: the pair had none). A hold's ``undetermined`` says "not known now",
+        not a change the coordinator was told of: the release compares with this
+        (docs/evaluator.md "Intake holds a patient's updates", alerts after a release)."""
+        return self.held_from if self.held else self.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +275,8 @@ class PatientChanges:
     states: dict[str, tuple[PatientState, datetime]] = field(default_factory=dict)
     processed: list[ProcessedEvent] = field(default_factory=list)
     statuses: dict[PairKey, DecisionMade] = field(default_factory=dict)
+    # a held decision's pair -> the status it stood at before the hold (CurrentStatus.held_from)
+    held_from: dict[PairKey, Status | None] = field(default_factory=dict)
     history: list[tuple[DecisionMade, str]] = field(default_factory=list)  # (decision, headline)
     merged_away: dict[str, Merge] = field(default_factory=dict)
     holds: dict[str, tuple[PatientHold, datetime]] = field(default_factory=dict)  # by hold id

@@ -92,6 +92,7 @@ class Changes:
         mine.states.update(theirs.states)
         mine.processed.extend(theirs.processed)
         mine.statuses.update(theirs.statuses)
+        mine.held_from.update(theirs.held_from)
         mine.history.extend(theirs.history)
         mine.holds.update(theirs.holds)
         self.timers.update(other.timers)
@@ -228,7 +229,7 @@ class Screening:
         holding its newly-eligible alert learn it now lives on as the survivor."""
         closing: list[OutgoingEvent] = []
         for (key, trial_id), current in sorted(self._current.items()):
-            if key != merged_key or current.status is not Status.ELIGIBLE:
+            if key != merged_key or current.alerted is not Status.ELIGIBLE:  # held: before
                 continue
             closing.append(EligibilityAlert(
                 event_id=uuid.uuid5(event.event_id, f"closed|{trial_id}"), occurred_at=now,
@@ -403,6 +404,9 @@ class Screening:
             if keep_standing and before is not None and standing(before, decision):
                 continue
             previous = before.status if before is not None else None
+            # alerts compare with what the coordinator was told: a hold's undetermined is no
+            # such status (CurrentStatus.alerted; docs/evaluator.md "Intake holds ...")
+            alerted = before.alerted if before is not None else None
             made = decisions.decision_made(
                 patient_key=state.patient_key, state_version=state.version, decision=decision,
                 snapshot=state.facts, previous_status=previous,
@@ -411,13 +415,15 @@ class Screening:
                 registry_change=trigger.registry_change, snapshot_hash=snapshot_hash,
             )
             current[pair] = CurrentStatus(decision.status, str(made.decision_id),
-                                          decision.trial.version, decision)
+                                          decision.trial.version, decision,
+                                          alerted if held else None)
             delta.patients.statuses[pair] = made
+            delta.patients.held_from[pair] = alerted if held else None
             due = decision.next_review_at
             delta.timers[pair] = due if due is not None and due > decision.as_of else None
             delta.events.append(made)
             # on hold, nothing alerts: the data is known to be incomplete (docs/evaluator.md)
-            kind = None if held else decisions.transition(previous, decision.status)
+            kind = None if held else decisions.transition(alerted, decision.status)
             if previous is decision.status and kind is None:
                 continue
             said = headline(before.decision if before else None, decision,

@@ -101,7 +101,9 @@ async def test_a_held_patient_is_undetermined_without_alerts_and_rescreened_on_r
         rescreened = seen.decisions[4:]
         assert {d.decision.status for d in rescreened} == {Status.INELIGIBLE}
         assert {d.previous_status for d in rescreened} == {Status.UNDETERMINED}
-        assert len(seen.alerts) == 2  # undetermined -> ineligible crosses no eligible line
+        # eligible before the hold, ineligible after: the coordinator is told it no longer holds
+        assert await until(lambda: len(seen.alerts) == 4, 30)
+        assert [a.alert for a in seen.alerts[2:]] == ["no-longer-eligible"] * 2
 
         # the same control events again, and a release read before its own hold: nothing
         await _control(kafka_settings, _held(patient, hold, now),
@@ -109,7 +111,7 @@ async def test_a_held_patient_is_undetermined_without_alerts_and_rescreened_on_r
                        _released(patient, early, now), _held(patient, early, now))
         await until(lambda: False, 3.0)
         assert len(seen.decisions) == 6
-        assert len(seen.alerts) == 2
+        assert len(seen.alerts) == 4
 
     engine = make_engine(database_url)
     try:
@@ -155,3 +157,46 @@ async def test_a_release_waits_for_the_update_it_names_then_that_update_decides(
     assert [d.decision.status for d in seen.decisions] == [
         Status.INELIGIBLE, Status.UNDETERMINED, Status.ELIGIBLE]
     assert [a.alert for a in seen.alerts] == ["newly-eligible"]
+
+
+async def test_eligible_before_the_hold_and_after_the_release_alerts_once_only(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """The hold's undetermined is not a status the coordinator was told: eligible before the
+    hold and eligible after its release raises no second newly-eligible alert; the status
+    before the hold is kept in the status row while held (``held_from``) and cleared after."""
+    settings = await fresh_settings(database_url, kafka_settings, "holds",
+                                    timer_poll_interval_s=0.2)
+    patient = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    hold = uuid.uuid4()
+    engine = make_engine(database_url)
+
+    async def held_from() -> set[str | None]:
+        async with make_sessionmaker(engine)() as session:
+            return {r.held_from for r in await session.execute(
+                select(trial_status.c.held_from).where(trial_status.c.patient_key == patient))}
+
+    try:
+        async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \
+                collect(kafka_settings, [patient]) as seen:
+            await publish(kafka_settings, [patient_updated(
+                patient, (lab_fact(150, now - timedelta(hours=2)),), now)])
+            assert await until(lambda: len(seen.decisions) == 1 and len(seen.alerts) == 1, 30)
+            await _control(kafka_settings, _held(patient, hold, now))
+            assert await until(lambda: len(seen.decisions) == 2, 30)
+            assert await held_from() == {Status.ELIGIBLE.value}
+            # still eligible on what was held: a higher platelet count, applied while held
+            held_update = patient_updated(
+                patient, (lab_fact(180, now - timedelta(minutes=5), "lab-2"),), now)
+            await publish(kafka_settings, [held_update])
+            await _control(kafka_settings, _released(patient, hold, now,
+                                                     through=held_update.event_id))
+            assert await until(lambda: len(seen.decisions) == 3, 30)
+            await until(lambda: False, 2.0)
+            assert await held_from() == {None}
+        assert [d.decision.status for d in seen.decisions] == [
+            Status.ELIGIBLE, Status.UNDETERMINED, Status.ELIGIBLE]
+        assert [a.alert for a in seen.alerts] == ["newly-eligible"]  # not twice
+    finally:
+        await engine.dispose()

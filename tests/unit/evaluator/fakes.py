@@ -216,7 +216,8 @@ class FakePatients:
             s.processed.setdefault(p.event_id, p)
         for pair, made in changes.statuses.items():
             s.statuses[pair] = CurrentStatus(made.decision.status, str(made.decision_id),
-                                             made.decision.trial.version, made.decision)
+                                             made.decision.trial.version, made.decision,
+                                             changes.held_from.get(pair))
         for merge in changes.merged_away.values():
             s.survivors.setdefault(merge.merged_key, merge.surviving_key)
             s.states.pop(merge.merged_key, None)

@@ -239,3 +239,61 @@ async def test_a_hold_and_its_release_keep_the_patients_site() -> None:
     assert evaluator.store.data.states[KEY].site == "site-a"
     await evaluator.holds(released(hold))
     assert evaluator.store.data.states[KEY].site == "site-a"
+
+
+# Alerts after a release compare with what the coordinator was told before the hold, not with
+# the hold's undetermined (docs/evaluator.md "Alerts after a release").
+
+async def test_eligible_before_the_hold_and_after_the_release_is_not_newly_eligible_again(
+) -> None:
+    evaluator = Evaluator()
+    first = await evaluator.events(eligible_lab())
+    assert [a.alert for a in alerts(first)] == ["newly-eligible"] * 2
+    hold = uuid.uuid4()
+    evaluator.clock.now = NOW + timedelta(seconds=1)
+    await evaluator.holds(held(hold))
+    assert evaluator.store.data.statuses[(KEY, TEST_TRIAL.id)].held_from is Status.ELIGIBLE
+    evaluator.clock.now = NOW + timedelta(seconds=2)
+    outcome = await evaluator.holds(released(hold))
+    assert {d.decision.status for d in made(outcome.staged)} == {Status.ELIGIBLE}
+    assert alerts(outcome.staged) == []
+    assert evaluator.store.data.alerts == alerts(first)
+    assert evaluator.store.data.statuses[(KEY, TEST_TRIAL.id)].held_from is None
+
+
+async def test_eligible_before_the_hold_and_ineligible_after_the_release_is_no_longer_eligible(
+) -> None:
+    evaluator = Evaluator()
+    await evaluator.events(eligible_lab())
+    hold = uuid.uuid4()
+    evaluator.clock.now = NOW + timedelta(seconds=1)
+    await evaluator.holds(held(hold))
+    low = patient_updated(KEY, (lab_fact(40, NOW, "lab-2"),), NOW)
+    evaluator.clock.now = NOW + timedelta(seconds=2)
+    assert made(await evaluator.events(low)) == []  # held: nothing said yet
+    outcome = await evaluator.holds(released(hold, through=low.event_id))
+    assert {d.decision.status for d in made(outcome.staged)} == {Status.INELIGIBLE}
+    # the coordinator holds a newly-eligible alert: the release tells them it no longer holds
+    assert [a.alert for a in alerts(outcome.staged)] == ["no-longer-eligible"] * 2
+    assert {a.previous_status for a in alerts(outcome.staged)} == {Status.UNDETERMINED}
+
+
+async def test_a_rescreen_while_held_keeps_the_status_before_the_hold() -> None:
+    evaluator = Evaluator()
+    await evaluator.events(eligible_lab())
+    hold = uuid.uuid4()
+    evaluator.clock.now = NOW + timedelta(seconds=1)
+    await evaluator.holds(held(hold))
+    # a merge while held re-screens the survivor: held again, from undetermined
+    merge = PatientMerged(
+        event_id=uuid.uuid4(), occurred_at=NOW, recorded_at=NOW, source="intake",
+        patient_key=KEY, correlation_id=uuid.uuid4(), merged_key="pt_other")
+    evaluator.clock.now = NOW + timedelta(seconds=2)
+    async with evaluator.store.unit_of_work() as uow:
+        staged = (await apply_patient_events(uow, evaluator.context, [merge])).staged
+    assert {d.previous_status for d in made(staged)} == {Status.UNDETERMINED}
+    assert evaluator.store.data.statuses[(KEY, TEST_TRIAL.id)].held_from is Status.ELIGIBLE
+    evaluator.clock.now = NOW + timedelta(seconds=3)
+    outcome = await evaluator.holds(released(hold))
+    assert {d.decision.status for d in made(outcome.staged)} == {Status.ELIGIBLE}
+    assert alerts(outcome.staged) == []

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters.outbox import OutboxMessage, message_of, stage
@@ -191,7 +191,9 @@ async def stop_screening(
             select(trial_status, patient_state.c.site)
             .outerjoin(patient_state, patient_state.c.patient_key == trial_status.c.patient_key)
             .where(trial_status.c.trial_id == trial_id,
-                   trial_status.c.status == Status.ELIGIBLE.value))).all()
+                   # held by intake: the coordinator was last told what it was before
+                   or_(trial_status.c.status == Status.ELIGIBLE.value,
+                       trial_status.c.held_from == Status.ELIGIBLE.value)))).all()
         alerts = [closing_alert(str(row.patient_key), CurrentStatus(
             Status.ELIGIBLE, str(row.decision_id), str(row.trial_version), None),
             change_ref(change), row.site) for row in eligible]

@@ -108,7 +108,8 @@ class SqlPatientRepository:
         unparsed: list[Any] = []
         for s in await session.execute(
             select(trial_status.c.patient_key, trial_status.c.trial_id, trial_status.c.status,
-                   trial_status.c.decision_id, trial_status.c.trial_version)
+                   trial_status.c.decision_id, trial_status.c.trial_version,
+                   trial_status.c.held_from)
             .where(trial_status.c.patient_key.in_(keys))
         ):
             known = cache.status(s.patient_key, s.trial_id, str(s.decision_id))
@@ -125,7 +126,8 @@ class SqlPatientRepository:
                 decision = stored.get((s.patient_key, s.trial_id))
                 statuses[(s.patient_key, s.trial_id)] = CurrentStatus(
                     Status(s.status), str(s.decision_id), str(s.trial_version),
-                    Decision.model_validate(decision) if decision is not None else None)
+                    Decision.model_validate(decision) if decision is not None else None,
+                    Status(s.held_from) if s.held_from is not None else None)
         # read after the state rows are locked: a merge committed meanwhile is seen here
         merges = await session.execute(
             select(patient_merge.c.merged_key, patient_merge.c.surviving_key)
@@ -150,7 +152,8 @@ class SqlPatientRepository:
             (key, state) for key, (state, _) in changes.states.items())
         self._written_statuses.update(
             (pair, CurrentStatus(made.decision.status, str(made.decision_id),
-                                 made.decision.trial.version, made.decision))
+                                 made.decision.trial.version, made.decision,
+                                 changes.held_from.get(pair)))
             for pair, made in changes.statuses.items())
         self._forgotten |= set(changes.merged_away)
         await upsert_many(session, patient_fact,
@@ -165,7 +168,8 @@ class SqlPatientRepository:
                  "state_version": p.state_version, "processed_at": p.processed_at}
                 for p in changes.processed])
         await upsert_many(session, trial_status,
-                          [_status_row(made) for made in changes.statuses.values()],
+                          [_status_row(made, changes.held_from.get(pair))
+                           for pair, made in changes.statuses.items()],
                           ("patient_key", "trial_id"))
         if changes.merged_away:
             await insert_ignoring_duplicates(session, patient_merge, [
@@ -321,9 +325,11 @@ def _state_row(state: PatientState, now: datetime) -> dict[str, Any]:
     }
 
 
-def _status_row(made: DecisionMade) -> dict[str, Any]:
+def _status_row(made: DecisionMade, held_from: Status | None = None) -> dict[str, Any]:
+    """``held_from``: for intake's held decision, the status before the hold (0012)."""
     decision = made.decision
     return {
+        "held_from": held_from.value if held_from is not None else None,
         "patient_key": made.patient_key, "trial_id": decision.trial.id,
         "trial_version": decision.trial.version, "status": decision.status.value,
         "decision_id": str(made.decision_id), "state_version": made.state_version,

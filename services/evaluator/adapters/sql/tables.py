@@ -159,6 +159,9 @@ trial_status = Table(
     # the latest decision (without its snapshot): the patient page, and what the next alert's
     # headline is diffed against
     Column("decision", JSON, nullable=True),
+    # 0012: while the decision is intake's hold (engine version intake-hold), the status the
+    # pair stood at before the hold, which the release's alert compares with; NULL otherwise
+    Column("held_from", String(16), nullable=True),
     Index("ix_evaluator_trial_status_worklist", "trial_id", "status", "unknown_criteria"),
 )
 
