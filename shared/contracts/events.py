@@ -117,6 +117,11 @@ class DecisionMade(Envelope):
         default=None, description="the evaluator's Ed25519 signature of the signed content "
                                   "(shared.contracts.signatures); audit refuses a decision "
                                   "without a valid one from a trusted key")
+    site: SiteCode | None = Field(
+        default=None, description="the patient's site when decided (PatientState.site: the "
+                                  "site of its latest PatientUpdated that had one); signed "
+                                  "when present; audit scopes site-scoped auditor tokens by "
+                                  "it (docs/audit.md 'Site scope')")
 
 
     @model_validator(mode="after")

@@ -56,7 +56,7 @@ def decision_signed_form(values: Mapping[str, Any]) -> dict[str, Any]:
     record's columns (``decided_at``): ids as text, instants as ISO-8601 UTC, the decision and
     the registry change as JSON values whether given as text or parsed."""
     decided_at = values["decided_at"] if "decided_at" in values else values["occurred_at"]
-    return {
+    form: dict[str, Any] = {
         "event_type": DECISION_TYPE,
         "decision_id": str(values["decision_id"]),
         "event_id": str(values["event_id"]),
@@ -72,6 +72,11 @@ def decision_signed_form(values: Mapping[str, Any]) -> dict[str, Any]:
         "trial_content_hash": _text(values.get("trial_content_hash")),
         "registry_change": _json(values.get("registry_change")),
     }
+    # The patient's site is signed only when present: decisions signed before decisions
+    # carried a site keep the signed form (and so the signature) they were made with.
+    if values.get("site") is not None:
+        form["site"] = str(values["site"])
+    return form
 
 
 def decision_digest(values: Mapping[str, Any]) -> str:

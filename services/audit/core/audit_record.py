@@ -50,6 +50,7 @@ class AuditRecord:
     registry_change: str | None = None
     signed_by: str | None = None
     signature: str | None = None
+    site: str | None = None
 
     def columns(self) -> dict[str, Any]:
         """Column name -> value (the values are immutable: no copy needed)."""
@@ -97,6 +98,10 @@ def _scalar_form(values: Mapping[str, Any]) -> dict[str, Any]:
     if values.get("signature") is not None:
         form["signed_by"] = values["signed_by"]
         form["signature"] = values["signature"]
+    # The patient's site likewise (records chained before decisions carried one keep their
+    # hash); hashed, so a record cannot be moved into or out of a site-scoped auditor's view.
+    if values.get("site") is not None:
+        form["site"] = values["site"]
     return form
 
 
@@ -169,6 +174,7 @@ def build_record(event: DecisionMade, sequence: int, prev_hash: str,
         if event.registry_change is not None else None,
         "signed_by": event.signature.key_id if event.signature else None,
         "signature": event.signature.value if event.signature else None,
+        "site": event.site,
     }
     # The texts were just written canonical: spliced as they are, the hash is byte for byte
     # the reference's (record_hashing; held against it by tests/unit/audit/test_record_hashing).

@@ -128,8 +128,10 @@ class RecordQueries(Protocol):
                            trial_version: str | None = None) -> dict[str, Any] | None:
         """The latest record, in record order, evaluated and made by ``at``."""
 
-    async def snapshot(self, snapshot_hash: str) -> str | None:
-        """A stored input snapshot's canonical JSON, or None."""
+    async def snapshot(self, snapshot_hash: str,
+                       sites: frozenset[str] | None = None) -> str | None:
+        """A stored input snapshot's canonical JSON, or None (also when ``sites`` is given and
+        no record of those sites was decided from it)."""
 
 
 class ActionStore(Protocol):

@@ -81,12 +81,14 @@ def decision_made(
     trial_content_hash: str | None = None,
     registry_change: RegistryChangeRef | None = None,
     snapshot_hash: str | None = None,
+    site: str | None = None,
 ) -> DecisionMade:
     """The decision event for one trial (schema version 2: the snapshot is referenced by its
-    hash and sent once as ``patient_snapshot``). ``snapshot_hash`` is ``content_hash(snapshot)``
-    when the caller already has it: one event screened against many trials shares one
-    snapshot, and hashing it (canonical JSON of every fact, ~5 ms for 250 facts) cost more than
-    evaluating it.
+    hash and sent once as ``patient_snapshot``); ``site`` is the patient's
+    (``PatientState.site``), kept by audit to scope site-scoped auditors. ``snapshot_hash`` is
+    ``content_hash(snapshot)`` when the caller already has it: one event screened against many
+    trials shares one snapshot, and hashing it (canonical JSON of every fact, ~5 ms for 250
+    facts) cost more than evaluating it.
     """
     identity = decision_id(patient_key, state_version, decision.trial, decision.as_of)
     return DecisionMade(
@@ -106,6 +108,7 @@ def decision_made(
         snapshot_hash=snapshot_hash if snapshot_hash is not None else content_hash(snapshot),
         trial_content_hash=trial_content_hash,
         registry_change=registry_change,
+        site=site,
     )
 
 

@@ -413,6 +413,7 @@ class Screening:
                 causation_id=trigger.causation_id, correlation_id=trigger.correlation_id,
                 recorded_at=now, trial_content_hash=screener.content_hash(decision.trial),
                 registry_change=trigger.registry_change, snapshot_hash=snapshot_hash,
+                site=state.site,
             )
             current[pair] = CurrentStatus(decision.status, str(made.decision_id),
                                           decision.trial.version, decision,

@@ -9,11 +9,12 @@ from services.audit.core.audit_record import GENESIS_HASH, build_record, record_
 from tests.unit.audit.factories import BASE_TIME, decision_event
 
 
-def chain(length: int, patient_key: str = "pk_chain") -> list[dict[str, Any]]:
+def chain(length: int, patient_key: str = "pk_chain",
+          site: str | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     prev = GENESIS_HASH
     for index in range(length):
-        event = decision_event(patient_key=patient_key, index=index)
+        event = decision_event(patient_key=patient_key, index=index, site=site)
         record = build_record(event, index + 1, prev,
                               recorded_at=BASE_TIME + timedelta(minutes=index, seconds=1))
         rows.append(record.columns())

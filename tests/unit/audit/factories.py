@@ -93,8 +93,10 @@ def decision(as_of: datetime = BASE_TIME, egfr_outcome: Outcome = Outcome.PASS,
 def decision_event(patient_key: str = "pk_test", index: int = 0,
                    egfr_outcome: Outcome = Outcome.PASS, as_of: datetime | None = None,
                    trial: TrialRef = TRIAL, previous_status: Status | None = None,
-                   signer: EventSigner | None = TEST_SIGNER) -> DecisionMade:
-    """A decision event signed with ``signer`` (the test key; None: unsigned)."""
+                   signer: EventSigner | None = TEST_SIGNER,
+                   site: str | None = None) -> DecisionMade:
+    """A decision event signed with ``signer`` (the test key; None: unsigned), of a patient
+    of ``site`` (None: no site)."""
     as_of = as_of or BASE_TIME + timedelta(minutes=index)
     facts = snapshot(egfr=72.0 + (index % 3))
     event = DecisionMade(
@@ -112,6 +114,7 @@ def decision_event(patient_key: str = "pk_test", index: int = 0,
         previous_status=previous_status,
         snapshot_hash=content_hash(facts),
         snapshot=facts,
+        site=site,
     )
     return event if signer is None else signed(event, signer)
 

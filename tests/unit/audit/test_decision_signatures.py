@@ -70,7 +70,12 @@ def _other_outcome(payload: dict[str, Any]) -> None:
     payload["decision"]["status"] = "ineligible"
 
 
-@pytest.mark.parametrize("change", [_other_patient, _other_previous_status, _other_outcome])
+def _site_added(payload: dict[str, Any]) -> None:
+    payload["site"] = "site-b"  # moving an unstamped decision into a site-scoped view
+
+
+@pytest.mark.parametrize("change", [_other_patient, _other_previous_status, _other_outcome,
+                                    _site_added])
 async def test_a_signed_decision_changed_after_signing_is_refused(
         change: Callable[[dict[str, Any]], None]) -> None:
     payload = json.loads(decision_event().model_dump_json())
@@ -170,6 +175,16 @@ def test_verify_reports_a_column_changed_away_from_the_signed_decision() -> None
     report = verify(rehash_from(rows, 1))
     assert [(p.sequence, p.kind) for p in report.other_problems] == [(2, "signature-invalid")]
     assert "status" in report.other_problems[0].detail
+
+
+@pytest.mark.parametrize(("signed_site", "stored_site"), [("A", "B"), ("A", None), (None, "B")])
+def test_verify_reports_a_records_site_rewritten_and_rehashed(
+        signed_site: str | None, stored_site: str | None) -> None:
+    rows = chain(3, site=signed_site)
+    assert verify(rows).intact
+    rows[1] = {**rows[1], "site": stored_site}
+    report = verify(rehash_from(rows, 1))  # a forger moving a record to another site's view
+    assert [(p.sequence, p.kind) for p in report.other_problems] == [(2, "signature-invalid")]
 
 
 def test_verify_reports_an_unsigned_record_after_signed_ones() -> None:

@@ -42,7 +42,7 @@ def test_the_same_instant_in_another_offset_hashes_the_same() -> None:
     ("sequence", 2), ("patient_key", "pk_other"), ("status", "ineligible"),
     ("trial_version", "2099-01-01"), ("prev_hash", "sha256:" + "1" * 64),
     ("snapshot_hash", "sha256:" + "2" * 64), ("recorded_at", RECORDED + timedelta(seconds=1)),
-    ("decision", '{"status":"eligible"}'),
+    ("decision", '{"status":"eligible"}'), ("site", "site-b"),
 ])
 def test_changing_any_stored_field_changes_the_record_hash(field: str, value: object) -> None:
     columns = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
@@ -50,14 +50,26 @@ def test_changing_any_stored_field_changes_the_record_hash(field: str, value: ob
 
 
 def test_the_hashed_form_excludes_only_the_hash_itself() -> None:
-    columns = build_record(_from_registry(decision_event()), 1, GENESIS_HASH, RECORDED).columns()
+    columns = build_record(_from_registry(decision_event(site="site-a")), 1, GENESIS_HASH,
+                           RECORDED).columns()
     assert set(hashed_form(columns)) == set(columns) - {"record_hash"}
 
 
 def test_a_record_without_registry_fields_hashes_as_before_the_registry_existed() -> None:
     columns = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
     assert set(hashed_form(columns)) == set(columns) - {
-        "record_hash", "trial_content_hash", "registry_change"}
+        "record_hash", "trial_content_hash", "registry_change", "site"}
+
+
+def test_a_decision_of_a_site_keeps_it_hashed_and_one_without_hashes_as_before() -> None:
+    stamped = build_record(decision_event(site="site-a"), 1, GENESIS_HASH, RECORDED)
+    assert stamped.site == "site-a"
+    assert hashed_form(stamped.columns())["site"] == "site-a"
+    assert record_hash(stamped.columns()) == stamped.record_hash
+    plain = build_record(decision_event(), 1, GENESIS_HASH, RECORDED).columns()
+    assert "site" not in hashed_form(plain)
+    assert record_hash({**plain, "site": None}) == record_hash(
+        {k: v for k, v in plain.items() if k != "site"})
 
 
 def test_the_registry_change_behind_a_decision_is_recorded_and_chained() -> None:

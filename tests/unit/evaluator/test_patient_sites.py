@@ -9,6 +9,7 @@ from datetime import timedelta
 from services.evaluator.core.ports import CurrentStatus
 from services.evaluator.core.registry_changes import closing_alert
 from shared.contracts.events import (
+    DecisionMade,
     EligibilityAlert,
     PatientMerged,
     PatientUpdated,
@@ -30,6 +31,18 @@ async def test_the_site_of_an_update_is_kept_with_the_state_and_stamped_on_its_a
     assert evaluator.store.data.states[PATIENT].site == "A"
     [alert] = alerts_in(outcome.staged)
     assert alert.site == "A"
+
+
+async def test_every_decision_carries_the_patients_site_for_audit() -> None:
+    evaluator = Evaluator()
+    outcome = await evaluator.apply(at_site(patient_updated(
+        PATIENT, (lab_fact(150, NOW - timedelta(hours=1)),), NOW), "A"))
+    made = [e for e in outcome.staged if isinstance(e, DecisionMade)]
+    assert made
+    assert {d.site for d in made} == {"A"}
+    unstamped = await evaluator.apply(patient_updated(
+        "pk_unstamped", (lab_fact(150, NOW - timedelta(hours=1)),), NOW))
+    assert {d.site for d in unstamped.staged if isinstance(d, DecisionMade)} == {None}
 
 
 async def test_an_update_without_a_site_keeps_the_site_the_patient_has() -> None:

@@ -82,6 +82,9 @@ class AuditRecordOut(BaseModel):
     registry_change: dict[str, Any] | None = Field(
         default=None, description="the trial-registry change (who, when, action, text hash) "
                                   "that caused this decision, e.g. an activation's re-screen")
+    site: str | None = Field(
+        default=None, description="the patient's site when decided (DecisionMade.site); "
+                                  "null for a patient without one and on older records")
     needs: list[Need] = Field(
         default_factory=list,
         description="what to send next, each item once, with the criteria it would settle "

@@ -2,12 +2,18 @@
 
 Every route needs the ``auditor`` role (or ``admin``), and every call is written to the
 append-only access log (who, when, what filter) before the answer is sent.
+
+Site scope (docs/audit.md "Site scope"): an auditor token with a ``sites`` claim sees only the
+records of patients of those sites (each record keeps the site its decision was made for); a
+record of another site, or without one, is answered exactly as an unknown one (404, same
+detail) and logged ``site_not_in_claims`` with the surrogate key only; lists leave them out.
+The access log names every site's patients and is refused to site-scoped tokens (403).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID
 
@@ -26,7 +32,7 @@ from services.audit.core.chain_walk import VerificationReport
 from services.audit.core.ports import RecordQueries
 from services.audit.core.queries import RecordFilter
 from shared.eligibility.decision import Status
-from shared.infra.auth import Principal, Role, require_role
+from shared.infra.auth import Principal, Role, refuse, require_role
 from shared.infra.clock import utc_now
 from shared.infra.http import MAX_CURSOR, QUERY_TEXT_MAX, QueryInstant
 from shared.time import as_utc
@@ -89,6 +95,21 @@ def record_filter(
 Filter = Annotated[RecordFilter, Depends(record_filter)]
 
 
+def _scoped(flt: RecordFilter, principal: Principal) -> RecordFilter:
+    """``flt`` limited to the principal's sites (unchanged for a token without a claim)."""
+    return replace(flt, sites=principal.site_scope)
+
+
+def _hidden(request: Request, principal: Principal, row: dict[str, Any] | None,
+            detail: str) -> HTTPException | None:
+    """The 404 of an unknown record for a record of a site outside the principal's claims
+    (logged ``site_not_in_claims`` with the surrogate key only); None when it may be seen."""
+    if row is None or principal.may_see_site(row.get("site")):
+        return None
+    return refuse(request, principal, 404, "site_not_in_claims", detail,
+                  patient_key=str(row["patient_key"])[:64])
+
+
 @router.get("/decisions", response_model=RecordPage,
             summary="Query the decision history (filter, paginate by cursor)")
 async def list_decisions(
@@ -99,6 +120,7 @@ async def list_decisions(
                                 description="page size (capped by AUDIT_MAX_PAGE_SIZE)")] = 100,
 ) -> RecordPage:
     limit = min(limit, api.max_page_size)
+    flt = _scoped(flt, principal)
     rows = await api.queries.page(flt, cursor, limit)
     await api.access.record(principal, "query-decisions",
                             {**flt.as_log(), "cursor": cursor, "limit": limit}, len(rows))
@@ -113,6 +135,7 @@ async def export_decisions(
     principal: Auditor, api: Api, flt: Filter,
     format: Annotated[Literal["csv", "jsonl"], Query()] = "jsonl",
 ) -> StreamingResponse:
+    flt = _scoped(flt, principal)
     await api.access.record(principal, "export-decisions", {**flt.as_log(), "format": format})
     if format == "csv":
         return StreamingResponse(export_csv(api.queries, flt), media_type="text/csv",
@@ -124,10 +147,14 @@ async def export_decisions(
 @router.get("/decisions/{decision_id}", response_model=AuditRecordOut,
             summary="One stored decision by its decision id",
             responses={404: {"description": "no decision with this id"}})
-async def get_decision(principal: Auditor, api: Api, decision_id: UUID) -> AuditRecordOut:
+async def get_decision(request: Request, principal: Auditor, api: Api,
+                       decision_id: UUID) -> AuditRecordOut:
     row = await api.queries.by_decision_id(decision_id)
+    hidden = _hidden(request, principal, row, "no decision with this id")
     await api.access.record(principal, "get-decision", {"decision_id": str(decision_id)},
-                            1 if row else 0)
+                            1 if row and not hidden else 0)
+    if hidden is not None:
+        raise hidden
     if row is None:
         raise HTTPException(404, "no decision with this id")
     return AuditRecordOut.from_row(row)
@@ -137,7 +164,7 @@ async def get_decision(principal: Auditor, api: Api, decision_id: UUID) -> Audit
             summary="A patient's status for a trial as of an instant, and why",
             responses={404: {"description": "no decision for this patient and trial by then"}})
 async def status_as_of(
-    principal: Auditor, api: Api,
+    request: Request, principal: Auditor, api: Api,
     patient_key: Annotated[str, Path(max_length=QUERY_TEXT_MAX)],
     trial_id: Annotated[str, Path(max_length=QUERY_TEXT_MAX)],
     at: Annotated[QueryInstant | None, Query(description="the instant asked about "
@@ -146,12 +173,18 @@ async def status_as_of(
     trial_version: Annotated[str | None, Query(max_length=QUERY_TEXT_MAX)] = None,
 ) -> StatusAsOf:
     at = at or utc_now()
+    # The decision in force is found over every site, then judged: a site-scoped auditor is
+    # never answered with an older record of its site when a later one is of another site.
     row = await api.queries.status_as_of(patient_key, trial_id, as_utc(at), trial_version)
+    unknown = "no decision for this patient and trial by then"
+    hidden = _hidden(request, principal, row, unknown)
     await api.access.record(principal, "status-as-of", {
         "patient_key": patient_key, "trial_id": trial_id, "at": at.isoformat(),
-        "trial_version": trial_version}, 1 if row else 0)
+        "trial_version": trial_version}, 1 if row and not hidden else 0)
+    if hidden is not None:
+        raise hidden
     if row is None:
-        raise HTTPException(404, "no decision for this patient and trial by then")
+        raise HTTPException(404, unknown)
     record = AuditRecordOut.from_row(row)
     return StatusAsOf(
         patient_key=patient_key, trial_id=trial_id, at=as_utc(at), status=record.status,
@@ -166,7 +199,7 @@ async def status_as_of(
 async def get_snapshot(
     principal: Auditor, api: Api, snapshot_hash: Annotated[str, Path(max_length=QUERY_TEXT_MAX)]
 ) -> StreamingResponse:
-    body = await api.queries.snapshot(snapshot_hash)
+    body = await api.queries.snapshot(snapshot_hash, principal.site_scope)
     await api.access.record(principal, "get-snapshot", {"snapshot_hash": snapshot_hash},
                             1 if body else 0)
     if body is None:
@@ -185,10 +218,16 @@ async def verify(principal: Auditor, api: Api) -> VerificationReport:
 @router.get("/access-log", response_model=AccessPage,
             summary="Who queried the audit trail, when, with what filter")
 async def list_access(
-    principal: Auditor, api: Api,
+    request: Request, principal: Auditor, api: Api,
     cursor: Annotated[int | None, Query(ge=0, le=MAX_CURSOR)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_CURSOR)] = 100,
 ) -> AccessPage:
+    if principal.site_scope is not None:
+        await api.access.record(principal, "query-access-log",
+                                {"cursor": cursor, "limit": limit, "refused": "site-scoped"}, 0)
+        raise refuse(request, principal, 403, "site_scoped_token",
+                     "the access log names every site's patients: a token without a sites "
+                     "claim is needed")
     limit = min(limit, api.max_page_size)
     rows = await api.access.page(cursor, limit)
     await api.access.record(principal, "query-access-log", {"cursor": cursor, "limit": limit},

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.audit.adapters.sql.tables import records, snapshots
@@ -28,6 +28,8 @@ def _filtered(flt: RecordFilter) -> Select[Any]:
         query = query.where(records.c.decided_at >= flt.decided_from)
     if flt.decided_to is not None:
         query = query.where(records.c.decided_at < flt.decided_to)
+    if flt.sites is not None:  # a site-scoped token: its sites' records only (NULL never IN)
+        query = query.where(records.c.site.in_(sorted(flt.sites)))
     return query
 
 
@@ -72,8 +74,14 @@ class SqlRecordQueries:
             row = (await connection.execute(query)).mappings().first()
         return dict(row) if row else None
 
-    async def snapshot(self, snapshot_hash: str) -> str | None:
+    async def snapshot(self, snapshot_hash: str,
+                       sites: frozenset[str] | None = None) -> str | None:
+        """The stored snapshot; with a site scope, only when a record of one of ``sites``
+        was decided from it (a snapshot is content-addressed and not tied to one site)."""
         query = select(snapshots.c.snapshot).where(snapshots.c.snapshot_hash == snapshot_hash)
+        if sites is not None:
+            query = query.where(exists().where(
+                records.c.snapshot_hash == snapshot_hash, records.c.site.in_(sorted(sites))))
         async with self._engine.connect() as connection:
             result: str | None = await connection.scalar(query)
         return result

@@ -67,10 +67,13 @@ records = Table(
     # 0006: the evaluator's Ed25519 signature of the decision (shared.contracts.signatures)
     Column("signed_by", String(16), nullable=True, comment="key id of the evaluator key"),
     Column("signature", String(100), nullable=True, comment="base64 Ed25519 signature"),
+    # 0009: the patient's site when decided (DecisionMade.site); scopes site-scoped auditors
+    Column("site", String(64), nullable=True),
     Index("ix_audit_record_patient_trial_as_of", "patient_key", "trial_id", "as_of"),
     Index("ix_audit_record_trial_version", "trial_id", "trial_version"),
     Index("ix_audit_record_decided_at", "decided_at"),
     Index("ix_audit_record_status", "status"),
+    Index("ix_audit_record_site", "site"),
 )
 
 access_log = Table(
