@@ -112,14 +112,24 @@ class Readable:
     """Which ``system|code`` keys any value set can match: exact codes, code-family prefixes,
     and every code of a system read whole (the project CodeSystem)."""
 
-    __slots__ = ("_codes", "_prefix_readers", "_prefixes", "_readers", "_whole", "exact")
+    __slots__ = (
+        "_codes",
+        "_named",
+        "_prefix_readers",
+        "_prefixes",
+        "_readers",
+        "_table_readers",
+        "_whole",
+        "exact",
+    )
 
     def __init__(self, concepts: Iterable[Concept], whole_systems: Iterable[str]) -> None:
         codes: dict[str, set[str]] = {}
         prefixes: dict[str, list[str]] = {}
         readers: dict[str, list[str]] = {}
         prefix_readers: dict[str, list[tuple[str, str]]] = {}
-        for concept in concepts:
+        concepts_list = list(concepts)
+        for concept in concepts_list:
             for key in concept.keys:
                 system, _, code = key.partition("|")
                 codes.setdefault(system, set()).add(code)
@@ -132,6 +142,12 @@ class Readable:
         self._codes = {system: frozenset(found) for system, found in codes.items()}
         self._prefixes = {system: tuple(found) for system, found in prefixes.items()}
         self._whole = frozenset(whole_systems)
+        # the concepts by name, for ``FactIndex.build``'s entries (a concept read under a name
+        # must be the very object the entries were worked out for)
+        self._named: dict[str, Concept] = {}
+        for concept in concepts_list:
+            self._named.setdefault(concept.name, concept)
+        self._table_readers: dict[str, tuple[str, ...]] = {}
         # system -> exact codes, for systems read only by exact code (a fast pre-filter: a
         # system absent here may still be read whole or by prefix)
         self.exact = {
@@ -155,6 +171,57 @@ class Readable:
         if system in self._whole:
             names.add(code)
         return names
+
+    def table_readers(self, key: str) -> tuple[str, ...]:
+        """The names of the tables' concepts matching ``key`` by exact code or code-family
+        prefix (not the one-code concepts of a system read whole), each once; worked out once
+        per key."""
+        found = self._table_readers.get(key)
+        if found is None:
+            system, _, code = key.partition("|")
+            names = dict.fromkeys(self._readers.get(key, ()))
+            names.update(
+                (name, None)
+                for prefix, name in self._prefix_readers.get(system, ())
+                if code.startswith(prefix)
+            )
+            found = self._table_readers[key] = tuple(names)
+        return found
+
+    def entries(
+        self, by_key: dict[str, list[ClinicalFact]]
+    ) -> dict[str, tuple[list[ClinicalFact], datetime]]:
+        """``FactIndex.entry`` of every table concept that has a fact in ``by_key``, by name,
+        worked out from the keys present (a patient has a few dozen readable codes; the
+        tables' value sets have hundreds). Equal to what ``FactIndex.entry`` computes one
+        concept at a time: a concept matching one indexed code has that code's very list;
+        several, their facts once each, newest first (``newest_first``)."""
+        lists: dict[str, list[list[ClinicalFact]]] = {}
+        table_readers = self.table_readers
+        for key, facts in by_key.items():
+            for name in table_readers(key):
+                found = lists.get(name)
+                if found is None:
+                    lists[name] = [facts]
+                else:
+                    found.append(facts)
+        entries: dict[str, tuple[list[ClinicalFact], datetime]] = {}
+        for name, matched in lists.items():
+            if len(matched) == 1:
+                facts = matched[0]
+            else:
+                seen: dict[str, ClinicalFact] = {}
+                for some in matched:
+                    for fact in some:
+                        seen.setdefault(fact.fact_id, fact)
+                facts = sorted(seen.values(), key=newest_first, reverse=True)
+            entries[name] = (facts, fact_time(facts[0]))
+        return entries
+
+    def has_no_facts(self, concept: Concept, entries: Mapping[str, object]) -> bool:
+        """Whether ``concept`` is one of the tables' concepts and, ``entries`` having been made
+        by ``entries`` for an index, absent from them: it matches no indexed code."""
+        return self._named.get(concept.name) is concept and concept.name not in entries
 
     def __call__(self, system: str, code: str) -> bool:
         codes = self._codes.get(system)
@@ -206,6 +273,7 @@ class FactIndex:
         "_by_key",
         "_by_system",
         "_changed_concepts",
+        "_complete",
         "_imprecise",
         "_keys_of",
         "_parent",
@@ -242,6 +310,9 @@ class FactIndex:
         self.changed = changed
         self._imprecise: tuple[ClinicalFact, ...] | None = None
         self._changed_concepts: frozenset[str] | None = None
+        self._complete = False
+        """Whether ``entries`` holds every table concept with a fact (``Readable.entries``),
+        so a table concept absent from it has none."""
 
     def imprecise(self) -> tuple[ClinicalFact, ...]:
         """The indexed facts whose time was sent without a time of day (``time_bounds``)."""
@@ -358,7 +429,13 @@ class FactIndex:
                     by_key[key] = [fact]
                 else:
                     facts.append(fact)
-        return cls(patient.demographics, by_key, keys_of, products, readable=readable)
+        index = cls(patient.demographics, by_key, keys_of, products, readable=readable)
+        if exact is not None:
+            # every table concept with a fact, from the few keys present (``Readable.entries``)
+            assert isinstance(readable, Readable)
+            index.entries = readable.entries(by_key)
+            index._complete = True
+        return index
 
     def with_facts(self, facts: Iterable[ClinicalFact]) -> FactIndex:
         """A new index with ``facts`` added (a fact with a known fact_id replaces the old one)."""
@@ -420,13 +497,20 @@ class FactIndex:
                         found = self.entries[name] = inherited
         if found is None:
             keys = concept.keys
-            if len(keys) == 1 and not concept.prefixes:
+            readable = self._readable
+            if self._complete and isinstance(readable, Readable) and readable.has_no_facts(
+                concept, self.entries
+            ):
+                # a table concept ``Readable.entries`` found no fact for
+                found = self.entries[name] = ([], OLDEST)
+            elif len(keys) == 1 and not concept.prefixes:
                 # most concepts are one project code (score items): no merge to do
                 (key,) = keys
                 facts = self._by_key.get(key) or []
+                found = self.entries[name] = (facts, fact_time(facts[0]) if facts else OLDEST)
             else:
                 facts = self._match(concept)
-            found = self.entries[concept.name] = (facts, fact_time(facts[0]) if facts else OLDEST)
+                found = self.entries[name] = (facts, fact_time(facts[0]) if facts else OLDEST)
         return found
 
     def sources(self, concept: Concept) -> tuple[list[ClinicalFact], ...]:

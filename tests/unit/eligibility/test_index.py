@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from shared.clinical.facts import PatientFacts
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.engine import build_index
 from shared.eligibility.index import FactIndex
-from shared.eligibility.loader import load_trial
+from shared.eligibility.loader import list_trials, load_trial
+from shared.eligibility.reference_tables import Concept
 from tests.unit.eligibility.fhir_builder import ICD10, eligible_patient
+from tests.unit.eligibility.vignettes import VIGNETTES
 
 TRIAL = load_trial("NCT06920433", "2025-11-14.1")
 
@@ -84,3 +89,48 @@ def test_with_facts_keeps_the_entries_of_concepts_the_new_facts_do_not_feed() ->
         # the very same entry (lists) as the parent's exactly when the new facts cannot feed it
         assert (child.entry(concept) is index.entry(concept)) is (concept.name not in changed)
     assert child.entries["platelets"][0][0].value_quantity.value == 15  # type: ignore[union-attr]
+
+
+def _entries_one_by_one(index: FactIndex, concepts: list[Concept]) -> dict[str, list[str]]:
+    """What ``FactIndex.entry`` works out concept by concept on the same lists (no entries made
+    at build): the fact ids of each concept, newest first, and the newest time."""
+    lazy = FactIndex(
+        index.demographics, index._by_key, index._keys_of, index._products,
+        readable=index._readable,
+    )
+    found = {}
+    for concept in concepts:
+        facts, newest = lazy.entry(concept)
+        found[concept.name] = [newest.isoformat(), *(f.fact_id for f in facts)]
+    return found
+
+
+def test_the_entries_made_at_build_equal_those_worked_out_concept_by_concept() -> None:
+    """``FactIndex.build`` works out every table concept's entry from the codes present
+    (``Readable.entries``); each equals ``entry`` computed alone (a concept fed by several
+    codes merged newest first, a concept with no fact empty), for every trial version and
+    every vignette patient, and a Synthea record when ``../shared`` is present."""
+    patients = [
+        facts_from_updates(parse_fhir(v.build().bundle(v.bundle_type), source_system="v"))
+        for v in VIGNETTES
+    ]
+    patients.append(_patient())
+    synthea = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "fhir-synthea"
+    for path in sorted(synthea.glob("*.json"))[:3] if synthea.is_dir() else []:
+        patients.append(facts_from_updates(parse_fhir(json.loads(path.read_text()),
+                                                      source_system="synthea")))
+    merged = 0
+    for trial_id, versions in list_trials().items():
+        for version in versions:
+            trial = load_trial(trial_id, version)
+            concepts = list(trial.tables.concepts.values())
+            for patient in patients:
+                index = build_index(trial, patient)
+                made = {c.name: index.entries.get(c.name) for c in concepts}
+                merged += sum(1 for e in made.values() if e is not None and len(e[0]) > 1)
+                got = {
+                    c.name: [index.entry(c)[1].isoformat(), *(f.fact_id for f in index.entry(c)[0])]
+                    for c in concepts
+                }
+                assert got == _entries_one_by_one(index, concepts), (trial_id, version)
+    assert merged  # the patients include concepts with several facts
