@@ -210,13 +210,15 @@ def as_received(fact: ClinicalFact) -> tuple[float, str, str] | None:
     received, quantity = fact.received, fact.value_quantity
     if received is None or quantity is None or received.value is None:
         return None
-    text = f"{received.value} {received.unit}" if received.unit else received.value
     match = _RECEIVED_NUMBER.match(received.value)
+    if match is not None and float(match.group(1)) == quantity.value and (
+        received.unit is None or received.unit == quantity.unit
+    ):
+        return None  # sent as it is kept: nothing to add (the common case: text not written)
+    text = f"{received.value} {received.unit}" if received.unit else received.value
     if match is None:
         # a titer or a word: shown beside the value as it is
         return quantity.value, f"{quantity.value:g}", text
-    if float(match.group(1)) == quantity.value and received.unit in (None, quantity.unit):
-        return None  # sent as it is kept: nothing to add
     figures = significant_figures(received.value) or 1
     rounded = round_to(quantity.value, figures)
     written = f"{rounded:#.{figures}g}".rstrip(".")

@@ -142,8 +142,7 @@ class Readable:
         self._codes = {system: frozenset(found) for system, found in codes.items()}
         self._prefixes = {system: tuple(found) for system, found in prefixes.items()}
         self._whole = frozenset(whole_systems)
-        # the concepts by name, for ``FactIndex.build``'s entries (a concept read under a name
-        # must be the very object the entries were worked out for)
+        # the concepts by name, for ``entries``
         self._named: dict[str, Concept] = {}
         for concept in concepts_list:
             self._named.setdefault(concept.name, concept)
@@ -191,11 +190,11 @@ class Readable:
     def entries(
         self, by_key: dict[str, list[ClinicalFact]]
     ) -> dict[str, tuple[list[ClinicalFact], datetime]]:
-        """``FactIndex.entry`` of every table concept that has a fact in ``by_key``, by name,
-        worked out from the keys present (a patient has a few dozen readable codes; the
-        tables' value sets have hundreds). Equal to what ``FactIndex.entry`` computes one
+        """``FactIndex.entry`` of every table concept, by name, worked out from the keys
+        present (a patient has a few dozen readable codes; the tables' value sets have
+        hundreds). Equal to what ``FactIndex.entry`` computes one
         concept at a time: a concept matching one indexed code has that code's very list;
-        several, their facts once each, newest first (``newest_first``)."""
+        several, their facts once each, newest first (``newest_first``); none, an empty list."""
         lists: dict[str, list[list[ClinicalFact]]] = {}
         table_readers = self.table_readers
         for key, facts in by_key.items():
@@ -216,12 +215,12 @@ class Readable:
                         seen.setdefault(fact.fact_id, fact)
                 facts = sorted(seen.values(), key=newest_first, reverse=True)
             entries[name] = (facts, fact_time(facts[0]))
+        for name in self._named:
+            if name not in entries:
+                # no indexed code matches it (a new list each: an index never shares lists it
+                # did not take from ``by_key``)
+                entries[name] = ([], OLDEST)
         return entries
-
-    def has_no_facts(self, concept: Concept, entries: Mapping[str, object]) -> bool:
-        """Whether ``concept`` is one of the tables' concepts and, ``entries`` having been made
-        by ``entries`` for an index, absent from them: it matches no indexed code."""
-        return self._named.get(concept.name) is concept and concept.name not in entries
 
     def __call__(self, system: str, code: str) -> bool:
         codes = self._codes.get(system)
@@ -273,7 +272,6 @@ class FactIndex:
         "_by_key",
         "_by_system",
         "_changed_concepts",
-        "_complete",
         "_imprecise",
         "_keys_of",
         "_parent",
@@ -310,9 +308,6 @@ class FactIndex:
         self.changed = changed
         self._imprecise: tuple[ClinicalFact, ...] | None = None
         self._changed_concepts: frozenset[str] | None = None
-        self._complete = False
-        """Whether ``entries`` holds every table concept with a fact (``Readable.entries``),
-        so a table concept absent from it has none."""
 
     def imprecise(self) -> tuple[ClinicalFact, ...]:
         """The indexed facts whose time was sent without a time of day (``time_bounds``)."""
@@ -389,6 +384,7 @@ class FactIndex:
         readable: Callable[[str, str], bool] = _everything,
     ) -> FactIndex:
         kept: list[tuple[datetime, str, ClinicalFact, tuple[str, ...]]] = []
+        imprecise = False
         exact = readable.exact if isinstance(readable, Readable) else None
         medication, observation = FactKind.MEDICATION, FactKind.OBSERVATION
         unread_statuses, ignored_statuses = UNREAD_STATUSES, IGNORED_STATUSES
@@ -417,6 +413,8 @@ class FactIndex:
                     continue
                 moment = fact.effective_start or fact.effective_end or _OLDEST
                 kept.append((moment, fact.fact_id, fact, keys))
+                if fact.time_bounds is not None:
+                    imprecise = True
         # one sort (stable, like a sort of each list) leaves every per-code list newest first
         kept.sort(key=_TIME_AND_ID, reverse=True)
         by_key: dict[str, list[ClinicalFact]] = {}
@@ -431,10 +429,11 @@ class FactIndex:
                     facts.append(fact)
         index = cls(patient.demographics, by_key, keys_of, products, readable=readable)
         if exact is not None:
-            # every table concept with a fact, from the few keys present (``Readable.entries``)
+            # every table concept's entry, from the few keys present (``Readable.entries``)
             assert isinstance(readable, Readable)
             index.entries = readable.entries(by_key)
-            index._complete = True
+        if not imprecise:
+            index._imprecise = ()  # what ``imprecise()`` finds: no kept fact has time bounds
         return index
 
     def with_facts(self, facts: Iterable[ClinicalFact]) -> FactIndex:
@@ -497,13 +496,7 @@ class FactIndex:
                         found = self.entries[name] = inherited
         if found is None:
             keys = concept.keys
-            readable = self._readable
-            if self._complete and isinstance(readable, Readable) and readable.has_no_facts(
-                concept, self.entries
-            ):
-                # a table concept ``Readable.entries`` found no fact for
-                found = self.entries[name] = ([], OLDEST)
-            elif len(keys) == 1 and not concept.prefixes:
+            if len(keys) == 1 and not concept.prefixes:
                 # most concepts are one project code (score items): no merge to do
                 (key,) = keys
                 facts = self._by_key.get(key) or []
