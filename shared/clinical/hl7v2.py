@@ -68,6 +68,7 @@ from shared.clinical.hl7v2_patients import (
     prior_patient,
 )
 from shared.clinical.hl7v2_values import (
+    NO_STATUS,
     PENDING_STATUSES,
     REPLACING_STATUSES,
     RESULT_STATUS,
@@ -75,6 +76,7 @@ from shared.clinical.hl7v2_values import (
     WITHDRAWING,
     ObxField,
     codings,
+    no_status,
     not_obtained,
     read_obx_value,
     reference_range,
@@ -509,9 +511,6 @@ def _observation(
     if status_code and status_code not in RESULT_STATUS:
         log.problem(f"{label}.11", f"result status {status_code!r} is not in v2.5.1 table 0085")
         return None
-    if not status_code:
-        notes.append(ReadingNote(path=f"{label}.11", reason="no result status (OBX-11 is"
-                                 " required, v2.5.1 7.4.2.11): read as a result of unknown status"))
     units = message.field(obx, label, 6)
     value = read_obx_value(
         log,
@@ -538,7 +537,13 @@ def _observation(
         message, log, obx, order, label, pending=pending
     )
     notes.extend(time_notes)
-    unread = not_obtained(status_code, f"{label}.11") or value.unread
+    # an empty OBX-11 (required, v2.5.1 7.4.2.11): final, preliminary or cancelled is unknown,
+    # so the result is kept unread at OBX[n].11 (FHIR R4 observation-status "unknown")
+    unread = (
+        (no_status(f"{label}.11") if not status_code else None)
+        or not_obtained(status_code, f"{label}.11")
+        or value.unread
+    )
     if status_code in WITHDRAWING:
         # table 0085 D/W: this OBX withdraws exactly the result with the same identity (order,
         # OBX-3, OBX-4), which becomes an entered-in-error tombstone; the receipt says so
@@ -552,7 +557,7 @@ def _observation(
         fact_id=fact_id(message.source_system, identity),
         kind=FactKind.OBSERVATION,
         codes=codes,
-        status=RESULT_STATUS.get(status_code) if status_code else None,
+        status=RESULT_STATUS.get(status_code) if status_code else NO_STATUS,
         effective_start=effective,
         time_bounds=bounds,
         value_quantity=value.quantity if unread is None else None,

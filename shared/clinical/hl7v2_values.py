@@ -67,6 +67,27 @@ NOT_OBTAINED = {
 WITHDRAWING = {"D": "deletes the OBX record", "W": "post original as wrong"}
 
 
+# FHIR R4 observation-status for an OBX whose OBX-11 is empty: "unknown" ("the authoring/source
+# system does not know which of the status values currently applies for this observation").
+NO_STATUS = "unknown"
+
+
+def no_status(path: str) -> ReadingNote:
+    """The unread note of an OBX whose OBX-11 is empty.
+
+    OBX-11 is required (HL7 v2.5.1 7.4.2.11, table 0085): without it the result may be final,
+    preliminary, corrected, cancelled or withdrawn, so its value is not read and an older
+    result does not decide in its place (the engine reads the fact as unread).
+    """
+    return ReadingNote(
+        path=path,
+        reason=(
+            "no result status (OBX-11 is required, HL7 v2.5.1 7.4.2.11, table 0085): whether"
+            " this result is final, preliminary or cancelled is unknown, so it is not read"
+        ),
+    )
+
+
 def not_obtained(status: str, path: str) -> ReadingNote | None:
     """The unread note of an OBX whose OBX-11 says no result was obtained (X, N), else None."""
     meaning = NOT_OBTAINED.get(status)

@@ -64,6 +64,9 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "v2.5.1 7.4.2.5, table 0085"),
     InputForm("OBX-5", "empty, OBX-11 `I`/`O`/`D`/`W`", "read: no value expected",
               "table 0085"),
+    InputForm("OBX-11", "empty", "unread at `OBX[n].11` (status `unknown`): final, preliminary"
+              " or cancelled is unknown, so the value is not read and no older result decides in"
+              " its place", "v2.5.1 7.4.2.11 (required), table 0085"),
     InputForm("OBX-11", "`X` (results cannot be obtained), `N` (not asked)",
               "unread at `OBX[n].11`: no result was obtained, so no older result decides in its"
               " place", "table 0085"),

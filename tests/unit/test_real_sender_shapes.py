@@ -311,7 +311,7 @@ def test_an_hl7_platelet_unit_outside_the_alias_table_is_refused_at_obx_6() -> N
 def test_an_hl7_positive_hcg_as_labs_send_it_makes_her_ineligible(
     value_type: str, value: str
 ) -> None:
-    obx = f"OBX|1|{value_type}|2106-3^hCG^LN||{value}||||A|||F|||{OBX_WHEN}"
+    obx = f"OBX|1|{value_type}|2106-3^hCG^LN||{value}|||A|||F|||{OBX_WHEN}"
     assert _hl7(obx).status == Status.INELIGIBLE
 
 

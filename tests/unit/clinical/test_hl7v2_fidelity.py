@@ -449,10 +449,37 @@ def test_a_final_result_whose_order_has_no_number_keeps_a_message_scoped_identit
     assert first.provenance.resource == "HL7v2/A/OBX/1"
 
 
-def test_a_result_without_status_is_kept_with_a_note_and_an_unknown_status_is_refused() -> None:
+def test_a_result_without_status_is_kept_unread_at_obx_11_and_an_unknown_status_is_refused(
+) -> None:
+    # OBX-11 is required (v2.5.1 7.4.2.11, table 0085): without it the result may be final,
+    # preliminary, corrected or cancelled, so its value is not read (FHIR R4 status unknown)
     fact = only_fact(message(platelets("150", status="")))
-    assert fact.status is None
-    assert any(note.path == "OBX[1].11" for note in fact.notes)
+    assert fact.status == "unknown"
+    assert fact.unread is not None
+    assert fact.unread.path == "OBX[1].11"
+    assert fact.unread.reason == (
+        "no result status (OBX-11 is required, HL7 v2.5.1 7.4.2.11, table 0085): whether this"
+        " result is final, preliminary or cancelled is unknown, so it is not read"
+    )
+    assert fact.value_quantity is None
+    assert fact.received is not None
+    assert fact.received.value == "150"
+    assert fact.effective_start == datetime(2026, 11, 28, 7, 30, tzinfo=UTC)
     assert problems(message(platelets("150", status="Z")))[0].startswith(
         "OBX[1].11: result status 'Z' is not in v2.5.1 table 0085"
     )
+
+
+@pytest.mark.parametrize(
+    "obx",
+    [
+        "OBX|1|ST|5130-0^DNA double strand Ab^LN||Positive|||A||||||20261128073000+0000",
+        "OBX|1|CWE|2106-3^hCG^LN||260385009^Negative^SCT|||N||||||20261128073000+0000",
+    ],
+    ids=["st", "cwe"],
+)
+def test_a_qualitative_result_without_status_is_unread_too(obx: str) -> None:
+    fact = only_fact(message(obx))
+    assert fact.unread is not None
+    assert fact.unread.path == "OBX[1].11"
+    assert fact.value_code is None

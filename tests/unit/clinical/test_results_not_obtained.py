@@ -210,6 +210,43 @@ def test_an_x_result_of_the_same_order_and_observation_replaces_the_final_one() 
     assert outcome(decide(_bundle(), final, failed), PLATELETS) == Outcome.UNKNOWN
 
 
+# HL7 v2.5.1 7.4.2.11: OBX-11 is required (table 0085). An empty one leaves the result's status
+# unknown (final, preliminary, corrected or cancelled), so it is kept unread at OBX[n].11.
+
+_NO_STATUS = "no result status (OBX-11 is required, HL7 v2.5.1 7.4.2.11, table 0085)"
+
+
+@pytest.mark.parametrize("value", ["200", "8"])
+def test_a_newer_platelet_count_without_obx_11_leaves_i6_1_unknown_naming_it(value: str) -> None:
+    obx = f"OBX|1|NM|777-3^Platelets^LN||{value}|10*9/L|150-400|||||||{OBX_WHEN}"
+    decision = decide(_bundle(), _oru("M-E", obx))
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    assert _NO_STATUS in _reason(decision, PLATELETS)
+    result = next(result for result in decision.criteria if result.id == PLATELETS)
+    paths = [e.details.get("unread_path") for e in result.evidence if e.details]
+    assert "OBX[1].11" in paths
+
+
+def test_an_older_final_hl7_count_does_not_decide_past_a_newer_one_without_obx_11() -> None:
+    final = _oru("M-1", "OBX|1|NM|777-3^Platelets^LN||160|10*9/L|150-400|N|||F|||"
+                 "20260227080000+0000", at="20260227100000+0000")
+    no_status = _oru("M-2", f"OBX|1|NM|777-3^Platelets^LN||160|10*9/L|150-400|N||||||{OBX_WHEN}",
+                     obr="OBR|1|ORD-10|FIL-10|57021-8^CBC^LN|||20260228080000+0000")
+    assert outcome(decide(_bundle(), final), PLATELETS) == Outcome.PASS
+    decision = decide(_bundle(), final, no_status)
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert _NO_STATUS in _reason(decision, PLATELETS)
+
+
+def test_an_hcg_without_obx_11_leaves_e12_unknown() -> None:
+    message = _oru("M-HCG", "OBX|1|CWE|2106-3^hCG Ur Ql^LN||10828004^Positive^SCT|||A||||||"
+                   f"{OBX_WHEN}")
+    decision = decide(_bundle(), message)
+    assert outcome(decision, HCG) == Outcome.UNKNOWN
+    assert _NO_STATUS in _reason(decision, HCG)
+
+
 # HL7 v2.5.1 table 0085 D: deletes exactly the OBX record with the same identity
 
 
@@ -252,7 +289,7 @@ def test_a_deletion_re_sent_before_its_original_still_deletes_it() -> None:
 
 
 def _hcg(value: str) -> str:
-    return _oru("M-HCG", f"OBX|1|CWE|2106-3^hCG Ur Ql^LN||{value}||||A|||F|||{OBX_WHEN}")
+    return _oru("M-HCG", f"OBX|1|CWE|2106-3^hCG Ur Ql^LN||{value}|||A|||F|||{OBX_WHEN}")
 
 
 def test_a_positive_hcg_known_only_by_its_alternate_loinc_answer_makes_her_ineligible() -> None:
