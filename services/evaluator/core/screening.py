@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from uuid import UUID
 
@@ -193,6 +193,14 @@ class Screening:
             self._changes.merge(delta)
             self._processed.add(event_id)
             return []
+        # intake's holds on the merged record's updates hold the survivor from now on (its
+        # held data is the survivor's), stored under the survivor's key so that every later
+        # screening of it sees them; the release, sent under the merged key, ends them
+        for hold_id, hold in list(self._holds.items()):
+            if hold.patient_key == merged_key:
+                moved_hold = replace(hold, patient_key=survivor_key)
+                self._holds[hold_id] = moved_hold
+                delta.patients.holds[hold_id] = (moved_hold, now)
         survivor, merged = self._states[survivor_key], self._states[merged_key]
         combined = apply_update(merged.facts, PatientUpdate(
             source_system=event.source, demographics=survivor.facts.demographics,
@@ -306,20 +314,22 @@ class Screening:
         the hold in effect until that update is (``apply_event``)."""
         hold_id = str(event.hold_id)
         known = self._holds.get(hold_id)
+        # stored under the key the patient's data lives under now: a hold on a record merged
+        # away holds the survivor (intake sends its notices under the dead letter's key)
+        patient_key = self.survivor_of(event.patient_key)
         if isinstance(event, PatientUpdatesHeld):
             if known is not None:
                 return []
-            hold = PatientHold(hold_id, event.patient_key, event.reason, released=False)
+            hold = PatientHold(hold_id, patient_key, event.reason, released=False)
         else:
             if known is not None and known.released:
                 return []
             awaited = (None if event.through_event_id is None
                        or str(event.through_event_id) in self._processed
                        else str(event.through_event_id))
-            hold = PatientHold(hold_id, event.patient_key,
+            hold = PatientHold(hold_id, patient_key,
                                known.reason if known is not None else None,
                                released=True, awaiting_event_id=awaited)
-        patient_key = self.survivor_of(event.patient_key)
         before = self.hold_reasons(patient_key)
         self._holds[hold_id] = hold
         delta = Changes()

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
 from services.evaluator.adapters.sql.tables import patient_hold, trial_status
-from shared.contracts.events import PatientUpdatesHeld, PatientUpdatesReleased
+from shared.contracts.events import PatientMerged, PatientUpdatesHeld, PatientUpdatesReleased
 from shared.contracts.topics import PATIENT_HOLDS
 from shared.eligibility.decision import Status, TrialRef
 from shared.infra.sql_engine import make_engine, make_sessionmaker
@@ -200,3 +200,53 @@ async def test_eligible_before_the_hold_and_after_the_release_alerts_once_only(
         assert [a.alert for a in seen.alerts] == ["newly-eligible"]  # not twice
     finally:
         await engine.dispose()
+
+
+async def test_a_hold_on_a_record_merged_away_holds_the_survivor_until_its_release(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """Intake holds the old record's updates, then merges it into the survivor (PatientMerged
+    keyed by the survivor is not held behind the old key's dead letter): the survivor is held
+    from the merge on, across transactions (the hold row moves to the survivor's key), and the
+    release intake sends under the old key releases it."""
+    settings = await fresh_settings(database_url, kafka_settings, "holds",
+                                    timer_poll_interval_s=0.2)
+    old, survivor = (f"pk-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    now = datetime.now(UTC)
+    hold = uuid.uuid4()
+    async with evaluator_in_process(settings, kafka_settings, OneLabScreener()), \
+            collect(kafka_settings, [old, survivor]) as seen:
+        await publish(kafka_settings, [
+            patient_updated(old, (lab_fact(50, now - timedelta(hours=3), "old-lab"),), now),
+            patient_updated(survivor, (lab_fact(40, now - timedelta(hours=3)),), now)])
+        assert await until(lambda: len(seen.decisions) == 2, 30)
+        await _control(kafka_settings, _held(old, hold, now))
+        assert await until(lambda: len(seen.decisions) == 3, 30)
+        merge = PatientMerged(event_id=uuid.uuid4(), occurred_at=now, recorded_at=now,
+                              source="intake", patient_key=survivor,
+                              correlation_id=uuid.uuid4(), merged_key=old)
+        await publish(kafka_settings, [merge])
+        assert await until(lambda: len(seen.decisions) == 4, 30)
+        assert seen.decisions[3].patient_key == survivor
+        assert seen.decisions[3].decision.status is Status.UNDETERMINED  # held by the merge
+        # the survivor's own update, read in a later transaction: still held, no alert
+        await publish(kafka_settings, [patient_updated(
+            survivor, (lab_fact(170, now - timedelta(hours=1), "lab-2"),), now)])
+        await until(lambda: False, 2.0)
+        assert len(seen.decisions) == 4
+        assert seen.alerts == []
+        # the release, under the old key: the survivor is re-screened at once, eligible
+        await _control(kafka_settings, _released(old, hold, now))
+        assert await until(lambda: len(seen.decisions) == 5 and len(seen.alerts) == 1, 30)
+    assert seen.decisions[4].patient_key == survivor
+    assert seen.decisions[4].decision.status is Status.ELIGIBLE
+    assert [(a.patient_key, a.alert) for a in seen.alerts] == [(survivor, "newly-eligible")]
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            [row] = list(await session.execute(
+                select(patient_hold).where(patient_hold.c.hold_id == str(hold))))
+    finally:
+        await engine.dispose()
+    assert row.patient_key == survivor
+    assert row.released

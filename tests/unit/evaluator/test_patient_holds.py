@@ -297,3 +297,70 @@ async def test_a_rescreen_while_held_keeps_the_status_before_the_hold() -> None:
     outcome = await evaluator.holds(released(hold))
     assert {d.decision.status for d in made(outcome.staged)} == {Status.ELIGIBLE}
     assert alerts(outcome.staged) == []
+
+
+# A hold follows a merge: the merged-away record's held updates are the survivor's data now.
+
+def merged_into_key(old: str) -> PatientMerged:
+    return PatientMerged(
+        event_id=uuid.uuid4(), occurred_at=NOW, recorded_at=NOW, source="intake",
+        patient_key=KEY, correlation_id=uuid.uuid4(), merged_key=old)
+
+
+async def test_a_hold_on_a_merged_away_record_holds_the_survivor_until_its_release() -> None:
+    evaluator = Evaluator()
+    old = "pt_old_held"
+    await evaluator.events(eligible_lab())  # the survivor: eligible, alerted once
+    await evaluator.events(patient_updated(
+        old, (lab_fact(50, NOW - timedelta(minutes=30), "old-lab"),), NOW))
+    hold = uuid.uuid4()
+    evaluator.clock.now = NOW + timedelta(seconds=1)
+    await evaluator.holds(held(hold, key=old))
+    evaluator.clock.now = NOW + timedelta(seconds=2)
+    async with evaluator.store.unit_of_work() as uow:
+        staged = (await apply_patient_events(uow, evaluator.context, [merged_into_key(old)])
+                  ).staged
+    # the merge's own screening of the survivor is held: undetermined, no alert
+    assert {(d.patient_key, d.decision.status) for d in made(staged)} == {
+        (KEY, Status.UNDETERMINED)}
+    assert alerts(staged) == []
+    assert evaluator.store.data.holds[str(hold)].patient_key == KEY  # moved with the data
+    # a later update of the survivor is still held
+    evaluator.clock.now = NOW + timedelta(seconds=3)
+    assert made(await evaluator.events(eligible_lab("lab-2"))) == []
+    assert evaluator.status() is Status.UNDETERMINED
+    # intake releases the dead letter under the merged-away key: the survivor is released
+    held_update = patient_updated(old, (lab_fact(160, NOW, "old-lab-2"),), NOW)
+    evaluator.clock.now = NOW + timedelta(seconds=4)
+    assert (await evaluator.holds(released(hold, through=held_update.event_id, key=old))
+            ).staged == []  # waits for the held update
+    evaluator.clock.now = NOW + timedelta(seconds=5)
+    staged = await evaluator.events(held_update)
+    assert {(d.patient_key, d.decision.status) for d in made(staged)} == {
+        (KEY, Status.ELIGIBLE)}
+    assert alerts(staged) == []  # eligible before the hold reached it: not newly eligible
+    assert evaluator.status() is Status.ELIGIBLE
+
+
+async def test_a_hold_read_after_the_merge_of_its_record_holds_the_survivor() -> None:
+    evaluator = Evaluator()
+    old = "pt_old_late_hold"
+    await evaluator.events(eligible_lab())
+    await evaluator.events(patient_updated(old, (lab_fact(160, NOW, "old-lab"),), NOW))
+    evaluator.clock.now = NOW + timedelta(seconds=1)
+    async with evaluator.store.unit_of_work() as uow:
+        await apply_patient_events(uow, evaluator.context, [merged_into_key(old)])
+    assert evaluator.status() is Status.ELIGIBLE
+    # intake held the old record's update before the merge; its notice is read after it
+    hold = uuid.uuid4()
+    evaluator.clock.now = NOW + timedelta(seconds=2)
+    outcome = await evaluator.holds(held(hold, key=old))
+    assert outcome.rescreened == {KEY}
+    assert {(d.patient_key, d.decision.status) for d in made(outcome.staged)} == {
+        (KEY, Status.UNDETERMINED)}
+    assert evaluator.store.data.holds[str(hold)].patient_key == KEY
+    evaluator.clock.now = NOW + timedelta(seconds=3)
+    outcome = await evaluator.holds(released(hold, key=old))
+    assert {(d.patient_key, d.decision.status) for d in made(outcome.staged)} == {
+        (KEY, Status.ELIGIBLE)}
+    assert alerts(outcome.staged) == []
