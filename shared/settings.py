@@ -109,6 +109,15 @@ class IntakeSettings(ServiceSettings):
         """The configured zone of HL7 v2 sender ``source``, else None."""
         return _zone_map(self.hl7v2_zones).get(source)
 
+    # Ed25519 key that signs intake's hold notices (``patient.holds.v1``: the evaluator acts on
+    # none it cannot verify); generated (0600) on first use when absent, its public half
+    # exported beside it as ``*.pub.pem`` for the evaluator's EVALUATOR_INTAKE_KEYS. Empty
+    # means ``var/intake-signing-key.pem``.
+    signing_key_file: Path | None = None
+
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or DEFAULT_DATA_DIR / "intake-signing-key.pem"
+
 
 def _zone_map(text: str) -> dict[str, tzinfo]:
     """``a=Europe/Berlin,b=UTC`` -> zones; raises ValueError naming a malformed pair or zone."""
@@ -168,6 +177,22 @@ class EvaluatorSettings(ServiceSettings):
 
     def webhook_key_path(self) -> Path:
         return self.webhook_key_file or self.signing_key_path().with_name("evaluator-webhook-key")
+
+    # Intake's public keys (PEM files, or folders of ``*.pub.pem``), comma-separated, whose
+    # signatures on hold notices (``patient.holds.v1``) are accepted; a notice unsigned, signed
+    # by another key or with a bad signature is dead-lettered and holds nobody. Empty means
+    # ``intake-signing-key.pub.pem`` beside the evaluator's signing key. Rotation as for
+    # AUDIT_DECISION_KEYS: list the new key, switch intake, move the old one to
+    # ``retired_intake_keys`` (a notice signed by a retired key is refused).
+    intake_keys: str = ""
+    retired_intake_keys: str = ""
+
+    def intake_key_paths(self) -> tuple[Path, ...]:
+        listed = _paths(self.intake_keys)
+        return listed or (self.signing_key_path().with_name("intake-signing-key.pub.pem"),)
+
+    def retired_intake_key_paths(self) -> tuple[Path, ...]:
+        return _paths(self.retired_intake_keys)
 
     # What an operator tunes for memory and latency (docs/evaluator.md, "Operations"). The
     # patients whose facts and parsed decisions are kept between batches (~130 KiB each with 3

@@ -39,6 +39,7 @@ from shared.infra.signing import EventSigner, public_key_path
 from shared.settings import KafkaSettings
 
 EVALUATOR_KEY = "evaluator-signing-key.pem"
+INTAKE_KEY = "intake-signing-key.pem"
 EVALUATOR_WEBHOOK_KEY = "evaluator-webhook-key"
 
 
@@ -84,6 +85,8 @@ def _run(args: argparse.Namespace) -> int:
     tokens = write_dev_tokens(tokens_file)
     # the evaluator's decision-signing key (0600), made before audit starts trusting its public half
     EventSigner.from_file(data_dir / EVALUATOR_KEY).load()
+    # intake's hold-notice key, likewise before the evaluator starts trusting its public half
+    EventSigner.from_file(data_dir / INTAKE_KEY).load()
     ports = {"intake": args.intake_port, "evaluator": args.evaluator_port,
              "audit": args.audit_port}
     urls = {s: f"sqlite+aiosqlite:///{data_dir / s}.db" for s in SERVICES}
@@ -122,6 +125,9 @@ def _child_env(kafka: KafkaSettings, urls: dict[str, str], tokens_file: Path, da
         or str(data_dir / EVALUATOR_WEBHOOK_KEY),
         "AUDIT_DECISION_KEYS": env.get("AUDIT_DECISION_KEYS")
         or str(public_key_path(data_dir / EVALUATOR_KEY)),
+        "INTAKE_SIGNING_KEY_FILE": str(data_dir / INTAKE_KEY),
+        "EVALUATOR_INTAKE_KEYS": env.get("EVALUATOR_INTAKE_KEYS")
+        or str(public_key_path(data_dir / INTAKE_KEY)),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
     })
     for service in SERVICES:

@@ -52,7 +52,7 @@ from shared.infra.kafka_batch import KafkaBatchPublisher
 from shared.infra.messaging import running, subscribe
 from shared.infra.published_scan import PublishedScan
 from shared.infra.server import RequestLimits
-from shared.infra.signing import EventSigner, SigningPublisher
+from shared.infra.signing import EventSigner, SigningPublisher, TrustedKeys
 from shared.infra.sql_engine import make_engine, make_sessionmaker, ping
 from shared.infra.storage import probe_write
 from shared.settings import EvaluatorSettings, KafkaSettings
@@ -106,9 +106,12 @@ def build_app(
     # wait bounds the event-to-decision latency (Apache Kafka answers at once either way).
     subscribe(broker, kafka, EVALUATOR_PATIENT_EVENTS, handler, group_id=settings.group_id,
               max_records=settings.batch_size, fetch_max_wait_ms=settings.fetch_max_wait_ms)
-    # intake's holds on a patient's updates: undetermined while held, re-screened on release
+    # intake's holds on a patient's updates: undetermined while held, re-screened on release;
+    # only notices signed by intake's key (EVALUATOR_INTAKE_KEYS) hold or release anyone
     subscribe(broker, kafka, EVALUATOR_PATIENT_HOLDS,
-              PatientHoldHandler(unit_of_work, context, sender, DeadLetters(broker, SERVICE)),
+              PatientHoldHandler(unit_of_work, context, sender, DeadLetters(broker, SERVICE),
+                                 TrustedKeys(settings.intake_key_paths(),
+                                             settings.retired_intake_key_paths())),
               group_id=f"{settings.group_id}-holds",
               fetch_max_wait_ms=settings.fetch_max_wait_ms)
     alerts = AlertStream(settings.alert_queue_size)

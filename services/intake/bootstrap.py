@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake.adapters import metrics
 from services.intake.adapters.http.api import IntakeRuntime, create_api
-from services.intake.adapters.messaging import RawIntakeHandler, broker_json, subscribe_raw
+from services.intake.adapters.messaging import (
+    RawIntakeHandler,
+    broker_json,
+    signing_publisher,
+    subscribe_raw,
+)
 from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
 from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.adapters.sql.leadership import RelayLeadership
@@ -45,6 +50,8 @@ def build_app(
     engines: list[AsyncEngine] = []
     # what the producer can publish (make_broker passes the same setting to aiokafka)
     publish_limit = PublishLimit(kafka.max_request_size, broker_json)
+    # hold notices leave signed: the evaluator acts on none it cannot verify
+    publisher = signing_publisher(broker, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,7 +63,7 @@ def build_app(
                                   max_members=settings.group_commit_max_members)
 
         async def publish(row: OutboxRow) -> None:
-            await broker.publish(json.loads(row.payload), row.topic, key=row.key.encode())
+            await publisher.publish(json.loads(row.payload), row.topic, key=row.key.encode())
 
         relay = OutboxRelay("intake", outbox_store(sessions, turns), publish, utc_now,
                             RelayOptions(

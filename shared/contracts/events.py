@@ -225,6 +225,10 @@ class PatientUpdatesHeld(Envelope):
     reason: str = Field(max_length=500, description="why the update cannot be published; "
                                                     "no payload, no identifier")
     first_held_event_id: UUID
+    signature: EventSignature | None = Field(
+        default=None, description="intake's Ed25519 signature of the event without this field "
+                                  "(shared.contracts.signatures); the evaluator acts on no "
+                                  "hold notice without a valid one")
 
 
 class PatientUpdatesReleased(Envelope):
@@ -244,6 +248,10 @@ class PatientUpdatesReleased(Envelope):
     hold_id: UUID
     action: Literal["retry", "drop"]
     through_event_id: UUID | None = None
+    signature: EventSignature | None = Field(
+        default=None, description="intake's Ed25519 signature of the event without this field "
+                                  "(shared.contracts.signatures); the evaluator acts on no "
+                                  "hold notice without a valid one")
 
 
 PatientHoldEvent = Annotated[PatientUpdatesHeld | PatientUpdatesReleased,

@@ -12,6 +12,7 @@ attempt left unpublished is published.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +34,10 @@ from shared.contracts.events import (
     PatientUpdatesHeld,
     PatientUpdatesReleased,
 )
+from shared.contracts.signatures import event_digest
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
+from shared.infra.signing import TrustedKeys
 from shared.infra.transient import TRANSIENT_ERRORS
 
 log = structlog.get_logger(__name__)
@@ -112,7 +115,9 @@ _HOLD: TypeAdapter[PatientUpdatesHeld | PatientUpdatesReleased] = TypeAdapter(Pa
 class PatientHoldHandler:
     """Applies each polled batch of intake's hold events (``patient.holds.v1``) through the
     core (``apply_hold_events``) in one unit of work, then publishes the re-screens it staged;
-    a record that is not a hold event goes to the dead-letter topic; a database or broker
+    a record that is not a hold event, or that no trusted intake key signed (``keys``:
+    EVALUATOR_INTAKE_KEYS; a notice signed by a retired key is refused too), goes to the
+    dead-letter topic with the reason and holds or releases nobody; a database or broker
     failure backs off and raises (the batch is redelivered, and applied once)."""
 
     def __init__(
@@ -121,12 +126,26 @@ class PatientHoldHandler:
         context: ScreeningContext,
         sender: EvaluatorOutbox,
         dead_letters: DeadLetters,
+        keys: TrustedKeys,
     ) -> None:
         self._uow = uow
         self._context = context
         self._sender = sender
         self._dead_letters = dead_letters
+        self._keys = keys
         self._backoff = Backoff()
+
+    def _refusal(self, event: PatientUpdatesHeld | PatientUpdatesReleased,
+                 body: bytes) -> str | None:
+        """Why the event's signature is not accepted (None: signed by a trusted intake key).
+        The digest is taken over the record's own JSON (``event_digest``), not a re-dump."""
+        refusal = self._keys.refusal(event.signature, event_digest(json.loads(body)))
+        if refusal is None:
+            return None
+        log.warning("patient hold event refused: not signed by a trusted intake key",
+                    event_id=str(event.event_id), refusal=refusal.kind,
+                    key_id=refusal.key_id)
+        return f"patient hold event refused: signature {refusal.kind}: {refusal.detail}"
 
     async def __call__(self, records: tuple[Any, ...]) -> None:
         """``records``: the consumer records of one poll (``channels.EVALUATOR_PATIENT_HOLDS``)."""
@@ -135,9 +154,15 @@ class PatientHoldHandler:
             poison: list[tuple[Any, str]] = []
             for record in records:
                 try:
-                    decoded.append(_HOLD.validate_json(record.value or b""))
+                    event = _HOLD.validate_json(record.value or b"")
                 except ValidationError as error:
                     poison.append((record, f"not a valid patient hold event: {error}"))
+                    continue
+                refused = self._refusal(event, record.value or b"")
+                if refused is not None:
+                    poison.append((record, refused))
+                else:
+                    decoded.append(event)
             async with self._uow() as uow:
                 applied = await apply_hold_events(uow, self._context, decoded)
             await self._sender.send(messages_of(applied.staged))

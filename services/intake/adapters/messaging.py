@@ -32,9 +32,11 @@ from services.intake.core.ports import UnitOfWork
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.refusals import MalformedInput, PayloadTooLarge, Refusal
 from shared.contracts.channels import INTAKE_RAW
+from shared.contracts.topics import PATIENT_HOLDS
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.messaging import subscribe
+from shared.infra.signing import EventSigner, SigningPublisher
 from shared.settings import IntakeSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -115,3 +117,13 @@ def broker_json(document: Any) -> bytes:
     installed, else json.dumps), so intake measures events as they will be sent."""
     encoded, _ = encode_message(document, None)
     return encoded
+
+
+def signing_publisher(broker: KafkaBroker, settings: IntakeSettings) -> SigningPublisher:
+    """What intake's outbox relay publishes through: ``broker``, with every hold notice
+    (``patient.holds.v1``) signed by intake's key (INTAKE_SIGNING_KEY_FILE, created 0600 on
+    first use with its public half beside it) when it is published: the first send, a relay
+    retry and a broker refill alike. The evaluator acts on no notice it cannot verify
+    (EVALUATOR_INTAKE_KEYS); patient events pass through unchanged."""
+    return SigningPublisher(broker, EventSigner.from_file(settings.signing_key_path()),
+                            (PATIENT_HOLDS,))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,18 +19,21 @@ from pydantic import TypeAdapter
 from sqlalchemy import insert
 
 from services.intake import admin as intake_admin
+from services.intake.adapters.messaging import signing_publisher
 from services.intake.adapters.sql.database import make_intake_engine
 from services.intake.adapters.sql.store import outbox_store
 from services.intake.adapters.sql.tables import outbox
 from services.intake.core.holds import hold_id
 from shared.contracts.events import PatientHoldEvent, PatientUpdatesHeld, PatientUpdatesReleased
+from shared.contracts.signatures import event_digest
 from shared.contracts.topics import PATIENT_EVENTS, PATIENT_HOLDS
 from shared.infra.clock import utc_now
 from shared.infra.kafka import make_broker
 from shared.infra.migrations import upgrade
 from shared.infra.outbox import OutboxRelay, OutboxRow
+from shared.infra.signing import TrustedKeys, public_key_path
 from shared.infra.sql_engine import make_sessionmaker
-from shared.settings import KafkaSettings
+from shared.settings import IntakeSettings, KafkaSettings
 from tests.conftest import unique_group
 
 pytestmark = pytest.mark.integration
@@ -65,7 +69,7 @@ async def _read(kafka: KafkaSettings, topic: str, key: str, expected: int) -> li
 
 
 async def test_a_dead_lettered_patient_update_publishes_held_then_released_after_the_held_rows(
-    kafka_settings: KafkaSettings, database_url: str,
+    kafka_settings: KafkaSettings, database_url: str, tmp_path: Path,
 ) -> None:
     await asyncio.to_thread(upgrade, "intake", database_url)
     key = f"pt_{uuid.uuid4().hex}"
@@ -81,8 +85,12 @@ async def test_a_dead_lettered_patient_update_publishes_held_then_released_after
     small = make_broker(kafka_settings.model_copy(update={"max_request_size": SMALL}),
                         client_id="patient-holds-test")
 
+    # what intake's relay publishes through (bootstrap): hold notices signed by its key
+    key_file = tmp_path / "intake-signing-key.pem"
+    publisher = signing_publisher(small, IntakeSettings(signing_key_file=key_file))
+
     async def publish(row: OutboxRow) -> None:
-        await small.publish(json.loads(row.payload), row.topic, key=row.key.encode())
+        await publisher.publish(json.loads(row.payload), row.topic, key=row.key.encode())
 
     relay = OutboxRelay("intake", outbox_store(sessions), publish, utc_now)
     await small.connect()
@@ -102,8 +110,13 @@ async def test_a_dead_lettered_patient_update_publishes_held_then_released_after
         await small.stop()
         await engine.dispose()
 
-    notices = [_HOLD.validate_python(v) for v in
-               await _read(kafka_settings, PATIENT_HOLDS, key, 2)]
+    raw_notices = await _read(kafka_settings, PATIENT_HOLDS, key, 2)
+    notices = [_HOLD.validate_python(v) for v in raw_notices]
+    # each notice carries intake's signature over its own JSON, which the evaluator checks
+    trusted = TrustedKeys([public_key_path(key_file)])
+    for raw, notice in zip(raw_notices, notices, strict=True):
+        assert notice.signature is not None
+        assert trusted.refusal(notice.signature, event_digest(raw)) is None
     assert [type(n) for n in notices] == [PatientUpdatesHeld, PatientUpdatesReleased]
     held, released = notices
     assert isinstance(held, PatientUpdatesHeld)
@@ -115,6 +128,7 @@ async def test_a_dead_lettered_patient_update_publishes_held_then_released_after
     assert (released.action, released.through_event_id) == ("drop", ids[2])
     updates = await _read(kafka_settings, PATIENT_EVENTS, key, 2)
     assert [u["note"] for u in updates] == ["u2", "u3"]
+    assert all("signature" not in u for u in updates)  # patient events pass through as staged
 
     # a refill of a fresh broker sends the notices again, as the same events
     assert await intake_admin.requeue_outbox(database_url) == 4
