@@ -5,9 +5,10 @@ list     every unresolved dead letter: id, surrogate patient key, topic, reason,
 release  resolve one dead letter, with a reason that is kept beside it:
          (default) retry: tried again in its place by the running service's relay, once the
                    change that lets it through is made (a larger KAFKA_MAX_REQUEST_SIZE for
-                   the service, and a restart); refused while it is still larger than
-                   KAFKA_MAX_REQUEST_SIZE as this command sees it (run it with the service's
-                   settings); the value checked against, and where it came from, is printed
+                   the service, and a restart); refused while it is still larger than the
+                   KAFKA_MAX_REQUEST_SIZE the service recorded in its database when it last
+                   started (without one: this command's own environment's, said so); the
+                   value checked against, and where it came from, is printed
          --drop:   never published; recorded with the reason and who dropped it, left out of
                    every broker refill; the rows held behind it flow
 
@@ -30,6 +31,7 @@ from services.evaluator import admin as evaluator_admin
 from services.intake import admin as intake_admin
 from shared.infra.clock import utc_now
 from shared.infra.outbox_sql import DeadLetterEntry, DeadLetterRefused, ReleaseAction
+from shared.infra.runtime_settings import RecordedSetting
 from shared.infra.sql_engine import existing_database
 from shared.settings import EvaluatorSettings, IntakeSettings, KafkaSettings
 
@@ -116,15 +118,16 @@ def _release(args: argparse.Namespace) -> int:
     _, resolving = _admin(args.service)
     action: ReleaseAction = "drop" if args.drop else "retry"
     actor = str(args.actor or f"cli:{getpass.getuser()}")
-    limit = KafkaSettings().max_request_size
-    # the relay's producer reads KAFKA_MAX_REQUEST_SIZE from the service's environment; this
-    # command can only read its own: say which value a retry was checked against
+    database_url = _database_url(args)
+    # the relay's producer reads KAFKA_MAX_REQUEST_SIZE from the service's environment, which
+    # the service records in its database at each start: check a retry against that value
+    recorded = asyncio.run(_recorded_limit(args.service)(database_url))
+    limit, source = _limit(args.service, recorded)
     checked = (f"a retry's size was checked against KAFKA_MAX_REQUEST_SIZE = {limit:,} bytes "
-               f"({_limit_source()}); the service's relay uses the value in its own "
-               "environment")
+               f"({source})")
     try:
         entry = asyncio.run(resolving(
-            _database_url(args), args.id, action, reason=args.reason, by=actor, at=utc_now(),
+            database_url, args.id, action, reason=args.reason, by=actor, at=utc_now(),
             limit_bytes=limit))
     except DeadLetterRefused as refused:
         print(f"refused: {refused}", file=sys.stderr)
@@ -144,10 +147,31 @@ def _release(args: argparse.Namespace) -> int:
     return OK
 
 
-def _limit_source() -> str:
-    if os.environ.get("KAFKA_MAX_REQUEST_SIZE"):
-        return "as set in this command's environment"
-    return "the default: KAFKA_MAX_REQUEST_SIZE is not set in this command's environment"
+def _recorded_limit(service: str) -> Callable[[str], Coroutine[Any, Any, RecordedSetting | None]]:
+    if service == "intake":
+        return intake_admin.recorded_max_request_size
+    return evaluator_admin.recorded_max_request_size
+
+
+def _limit(service: str, recorded: RecordedSetting | None) -> tuple[int, str]:
+    """The limit (bytes) a retry is checked against, and a sentence saying where it came from:
+    what the service recorded in its database when it last started, else this command's own
+    environment (KAFKA_MAX_REQUEST_SIZE, or its default), said to be a fallback."""
+    if recorded is not None:
+        try:
+            return int(recorded.value), (
+                f"recorded by the {service} service in its database when it started at "
+                f"{_when(recorded.recorded_at)} ({recorded.recorded_by}); a restart with "
+                "another value records that one")
+        except ValueError:
+            pass
+    own = KafkaSettings().max_request_size
+    where = ("as set in this command's environment" if os.environ.get("KAFKA_MAX_REQUEST_SIZE")
+             else "the default: KAFKA_MAX_REQUEST_SIZE is not set in this command's "
+                  "environment")
+    return own, (f"{where}; the {service} service has recorded no limit in its database "
+                 "(it records the one it runs with at each start, from this version on: "
+                 "start it once), so its relay may use another")
 
 
 def _size(size: int | None) -> str:

@@ -29,7 +29,12 @@ from services.evaluator.adapters.sql.amendments import (
 )
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.refill import requeue_outbox
-from services.evaluator.adapters.sql.tables import active_trial, registry_change, trial_version
+from services.evaluator.adapters.sql.tables import (
+    active_trial,
+    registry_change,
+    runtime_setting,
+    trial_version,
+)
 from services.evaluator.adapters.sql.trial_registry import (
     RegistryRefused,
     active_trial_versions,
@@ -50,6 +55,7 @@ from shared.infra import outbox_admin
 from shared.infra.clock import utc_now
 from shared.infra.migrations import alembic_config
 from shared.infra.outbox_sql import DeadLetterEntry, ReleaseAction, SqlOutboxStore
+from shared.infra.runtime_settings import MAX_REQUEST_SIZE, RecordedSetting, recorded_setting
 from shared.infra.sql_engine import existing_database, make_engine, make_sessionmaker
 
 __all__ = [
@@ -66,6 +72,7 @@ __all__ = [
     "ensure_webhook_key",
     "immediate_sqlite_transactions",
     "outbox_dead_letters",
+    "recorded_max_request_size",
     "registry_overview",
     "requeue_outbox",
     "resolve_outbox_dead_letter",
@@ -222,3 +229,13 @@ async def resolve_outbox_dead_letter(
     return await outbox_admin.resolve_outbox_dead_letter(
         _outbox, database_url, dead_letter_id, action, reason=reason, by=by, at=at,
         limit_bytes=limit_bytes)
+
+
+async def recorded_max_request_size(database_url: str) -> RecordedSetting | None:
+    """The KAFKA_MAX_REQUEST_SIZE the evaluator last started with, as it recorded it in its
+    database (``shared.infra.runtime_settings``); None when no start recorded one."""
+    engine = make_engine(database_url)
+    try:
+        return await recorded_setting(engine, runtime_setting, MAX_REQUEST_SIZE)
+    finally:
+        await engine.dispose()

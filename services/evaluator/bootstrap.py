@@ -28,7 +28,7 @@ from services.evaluator.adapters.sql.coordinator_desk import SqlCoordinatorDesk
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.patient_queries import SqlPatientStatusQueries
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
-from services.evaluator.adapters.sql.tables import write_probe
+from services.evaluator.adapters.sql.tables import runtime_setting, write_probe
 from services.evaluator.adapters.sql.trial_registry import active_trials
 from services.evaluator.adapters.trial_text import trial_text
 from services.evaluator.adapters.webhook_secrets import SecretBox
@@ -51,6 +51,7 @@ from shared.infra.kafka import make_broker
 from shared.infra.kafka_batch import KafkaBatchPublisher
 from shared.infra.messaging import running, subscribe
 from shared.infra.published_scan import PublishedScan
+from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings
 from shared.infra.server import RequestLimits
 from shared.infra.signing import EventSigner, SigningPublisher, TrustedKeys
 from shared.infra.sql_engine import make_engine, make_sessionmaker, ping
@@ -132,6 +133,9 @@ def build_app(
         # the names and sentences alert headlines quote, read before the first patient waits
         await asyncio.to_thread(lambda: [trial_text(t) for t in chosen.active_trials()])
         signer.load()  # the key exists (0600, public half exported) before anything is signed
+        # what `trialwatch outbox release` checks a retry against: this process's limit
+        await record_settings(engine, runtime_setting,
+                              {MAX_REQUEST_SIZE: str(kafka.max_request_size)}, clock())
         secret_box.load()  # and so does the key that seals webhook secrets
 
         async def publish_backlog() -> None:

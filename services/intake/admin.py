@@ -23,13 +23,15 @@ from datetime import datetime
 
 from services.intake.adapters.sql.database import make_intake_engine
 from services.intake.adapters.sql.store import outbox_store
+from services.intake.adapters.sql.tables import runtime_setting
 from services.intake.bulk import BulkAnswer, BulkIntake
 from shared.infra import outbox_admin
 from shared.infra.outbox_sql import DeadLetterEntry, ReleaseAction, SqlOutboxStore
+from shared.infra.runtime_settings import MAX_REQUEST_SIZE, RecordedSetting, recorded_setting
 from shared.infra.sql_engine import make_sessionmaker
 
-__all__ = ["BulkAnswer", "BulkIntake", "outbox_dead_letters", "requeue_outbox",
-           "resolve_outbox_dead_letter"]
+__all__ = ["BulkAnswer", "BulkIntake", "RecordedSetting", "outbox_dead_letters",
+           "recorded_max_request_size", "requeue_outbox", "resolve_outbox_dead_letter"]
 
 
 @asynccontextmanager
@@ -65,3 +67,13 @@ async def resolve_outbox_dead_letter(
     return await outbox_admin.resolve_outbox_dead_letter(
         _store, database_url, dead_letter_id, action, reason=reason, by=by, at=at,
         limit_bytes=limit_bytes)
+
+
+async def recorded_max_request_size(database_url: str) -> RecordedSetting | None:
+    """The KAFKA_MAX_REQUEST_SIZE intake last started with, as it recorded it in its database
+    (``shared.infra.runtime_settings``); None when no start recorded one."""
+    engine = make_intake_engine(database_url)
+    try:
+        return await recorded_setting(engine, runtime_setting, MAX_REQUEST_SIZE)
+    finally:
+        await engine.dispose()

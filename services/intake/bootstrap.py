@@ -22,7 +22,7 @@ from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
 from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.adapters.sql.leadership import RelayLeadership
 from services.intake.adapters.sql.store import outbox_store
-from services.intake.adapters.sql.tables import write_probe
+from services.intake.adapters.sql.tables import runtime_setting, write_probe
 from services.intake.core.publish_limit import PublishLimit
 from shared.infra.auth import TokenRegistry
 from shared.infra.clock import utc_now
@@ -31,6 +31,7 @@ from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
 from shared.infra.messaging import running
 from shared.infra.outbox import OutboxRelay, OutboxRow, RelayHooks, RelayOptions
+from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings
 from shared.infra.server import RequestLimits
 from shared.infra.sql_engine import make_sessionmaker, ping
 from shared.infra.storage import probe_write
@@ -57,6 +58,9 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_intake_engine(settings.database_url)
         engines.append(engine)
+        # what `trialwatch outbox release` checks a retry against: this process's limit
+        await record_settings(engine, runtime_setting,
+                              {MAX_REQUEST_SIZE: str(kafka.max_request_size)}, utc_now())
         sessions = make_sessionmaker(engine)
         turns = WriteTurns.for_url(settings.database_url)
         transaction = GroupCommit(sessions, utc_now, turns,

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
+from services.evaluator import admin as evaluator_admin
 from services.evaluator.adapters.sql.tables import patient_hold, trial_status
 from shared.contracts.events import PatientMerged, PatientUpdatesHeld, PatientUpdatesReleased
 from shared.contracts.topics import PATIENT_HOLDS, dead_letter
@@ -347,3 +348,7 @@ async def test_a_hold_notice_not_signed_by_intakes_key_holds_nobody(
     finally:
         await engine.dispose()
     assert holds == {str(genuine)}
+    # the evaluator recorded the limit it ran with (what `trialwatch outbox release` checks)
+    recorded = await evaluator_admin.recorded_max_request_size(database_url)
+    assert recorded is not None
+    assert recorded.value == str(kafka_settings.max_request_size)

@@ -31,6 +31,7 @@ from shared.infra.sql_engine import make_engine, make_sessionmaker
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
 from tests.integration.evaluator.harness import REPO_ROOT
+from tests.integration.intake.harness import migrate, running_intake, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -116,8 +117,10 @@ async def test_an_evaluator_dead_letter_is_listed_refused_while_too_large_and_re
                               database_url, "--reason", "try again")
         assert refused.returncode == 2
         assert "more than the limit" in refused.stderr
+        # no evaluator started on this database: the CLI's own value, said to be a fallback
         assert (f"checked against KAFKA_MAX_REQUEST_SIZE = {SMALL:,} bytes (as set in this "
-                "command's environment)") in refused.stderr
+                "command's environment; the evaluator service has recorded no limit in its "
+                "database") in refused.stderr
 
         retried = _trialwatch("release", dead_id, "--service", "evaluator", "--database-url",
                               database_url, "--reason", "limit raised to 4 MiB",
@@ -186,3 +189,66 @@ async def test_an_intake_dead_letter_dropped_with_a_reason_lets_the_held_rows_fl
     assert "0 unresolved" in after.stdout
     # a fresh broker's refill sends a2 and a3 again, never the dropped row
     assert await intake_admin.requeue_outbox(database_url) == 2
+
+
+async def test_a_retry_is_checked_against_the_limit_the_running_intake_recorded_not_the_cli_env(
+    kafka_settings: KafkaSettings, database_url: str,
+) -> None:
+    """Intake records the KAFKA_MAX_REQUEST_SIZE it runs with in its database at start; the
+    CLI, run with another value in its own environment, checks a retry against the recorded
+    one and says so; before any start recorded one, it falls back to its own and says that."""
+    await migrate(database_url)
+    topic = f"outbox-cli-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_settings, [topic])
+    a = f"pt_{uuid.uuid4().hex[:10]}"
+    engine = make_intake_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    async with sessions.begin() as session:
+        await session.execute(insert(intake_outbox), [
+            {"event_id": uuid.uuid4(), "topic": topic, "message_key": a,
+             "payload": json.dumps({"note": BIG_NOTE}), "created_at": utc_now()}])
+    small = _producer(kafka_settings, SMALL)
+
+    async def publish(row: OutboxRow) -> None:
+        await small.publish(json.loads(row.payload), row.topic, key=row.key.encode())
+
+    await small.connect()
+    try:
+        assert await OutboxRelay("intake", intake_outbox_store(sessions), publish,
+                                 utc_now).relay_once() == 0  # dead-lettered
+    finally:
+        await small.stop()
+        await engine.dispose()
+    [line] = _lines_of(_trialwatch("list", "--service", "intake", "--database-url",
+                                   database_url).stdout, a)
+    dead_id = line.split()[0]
+
+    # no start recorded a limit yet: this command's own, said to be a fallback (refused)
+    fallback = _trialwatch("release", dead_id, "--service", "intake", "--database-url",
+                           database_url, "--reason", "r")
+    assert fallback.returncode == 2
+    assert "the intake service has recorded no limit in its database" in fallback.stderr
+
+    # intake starts with the small limit: the CLI's large one no longer lets the retry pass
+    async with running_intake(settings_for(database_url),
+                              kafka_settings.model_copy(update={"max_request_size": SMALL})):
+        pass
+    recorded = await intake_admin.recorded_max_request_size(database_url)
+    assert recorded is not None
+    assert recorded.value == str(SMALL)
+    refused = _trialwatch("release", dead_id, "--service", "intake", "--database-url",
+                          database_url, "--reason", "r", limit=LARGE)
+    assert refused.returncode == 2, refused.stdout
+    assert "more than the limit" in refused.stderr
+    assert (f"checked against KAFKA_MAX_REQUEST_SIZE = {SMALL:,} bytes (recorded by the intake "
+            "service in its database when it started at ") in refused.stderr
+
+    # restarted with a large limit: the CLI's small one does not refuse the retry
+    async with running_intake(settings_for(database_url),
+                              kafka_settings.model_copy(update={"max_request_size": LARGE})):
+        pass
+    retried = _trialwatch("release", dead_id, "--service", "intake", "--database-url",
+                          database_url, "--reason", "limit raised to 4 MiB", limit=SMALL)
+    assert retried.returncode == 0, retried.stderr
+    assert f"KAFKA_MAX_REQUEST_SIZE = {LARGE:,} bytes (recorded by the intake service" in (
+        retried.stdout)

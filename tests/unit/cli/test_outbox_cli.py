@@ -12,6 +12,7 @@ import pytest
 from services.cli import outbox as cli
 from services.cli.main import main
 from shared.infra.outbox_sql import DeadLetterEntry, DeadLetterRefused
+from shared.infra.runtime_settings import MAX_REQUEST_SIZE, RecordedSetting
 
 WHEN = datetime(2026, 11, 30, 22, 41, 57, tzinfo=UTC)
 ENTRY = DeadLetterEntry(
@@ -130,6 +131,41 @@ def test_a_refused_release_exits_2_with_the_reason_on_stderr(
     assert refused == "refused: no dead letter #9"
     # a retry says which size limit it was checked against, and where that value came from
     assert checked.startswith("a retry's size was checked against KAFKA_MAX_REQUEST_SIZE = ")
+
+
+def test_a_retry_is_checked_against_the_limit_the_service_recorded_not_this_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database: str,
+) -> None:
+    fake = FakeAdmin([ENTRY])
+    _use(monkeypatch, fake, "evaluator")
+
+    async def recorded(url: str) -> RecordedSetting:
+        assert url == database
+        return RecordedSetting(MAX_REQUEST_SIZE, "2097152", WHEN, "evaluator-host:4242")
+
+    monkeypatch.setattr(cli, "_recorded_limit", lambda service: recorded)
+    monkeypatch.setenv("KAFKA_MAX_REQUEST_SIZE", "4194304")  # this shell's, not the service's
+    assert main(["outbox", "release", "3", "--service", "evaluator", "--database-url", database,
+                 "--reason", "limit raised"]) == 0
+    assert fake.calls[0]["limit_bytes"] == 2_097_152
+    out = capsys.readouterr().out
+    assert ("checked against KAFKA_MAX_REQUEST_SIZE = 2,097,152 bytes (recorded by the "
+            "evaluator service in its database when it started at 2026-11-30T22:41:57Z "
+            "(evaluator-host:4242)") in out
+
+
+def test_without_a_recorded_limit_the_fallback_to_this_environment_is_said(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database: str,
+) -> None:
+    fake = FakeAdmin([ENTRY])
+    _use(monkeypatch, fake, "intake")  # the touched database has no recorded-settings table
+    monkeypatch.setenv("KAFKA_MAX_REQUEST_SIZE", "4194304")
+    assert main(["outbox", "release", "3", "--service", "intake", "--database-url", database,
+                 "--reason", "limit raised"]) == 0
+    assert fake.calls[0]["limit_bytes"] == 4_194_304
+    out = capsys.readouterr().out
+    assert "= 4,194,304 bytes (as set in this command's environment; the intake service has " \
+           "recorded no limit in its database" in out
 
 
 def test_a_reason_and_a_known_service_are_required(database: str) -> None:

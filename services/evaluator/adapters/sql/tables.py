@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 
 from shared.infra.outbox_sql import dead_letter_table
+from shared.infra.runtime_settings import runtime_settings_table
 from shared.infra.sqltypes import BigId, UtcDateTime
 from shared.infra.storage import write_probe_table
 
@@ -208,6 +209,10 @@ webhook_delivery = Table(
 
 # Written by the readiness probe (shared.infra.storage.probe_write).
 write_probe = write_probe_table(metadata, "evaluator_write_probe")
+
+# The settings this service runs with, recorded at each start (shared.infra.runtime_settings,
+# migration 0013): what `trialwatch outbox release` checks a retry against.
+runtime_setting = runtime_settings_table(metadata, "evaluator_runtime_setting")
 
 status_change = Table(
     "evaluator_status_change",

@@ -1,0 +1,33 @@
+"""The settings the evaluator runs with, recorded at each start (``evaluator_runtime_setting``,
+one row per name: ``shared.infra.runtime_settings``), so ``trialwatch outbox release`` checks a
+retry against the running service's KAFKA_MAX_REQUEST_SIZE rather than its own environment's
+(issue 14).
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-01
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "evaluator_runtime_setting",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.String(200), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_by", sa.String(200), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("evaluator_runtime_setting")
