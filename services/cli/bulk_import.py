@@ -18,7 +18,10 @@ Direct path (``--database-url``, issue 13): the same batches go straight into in
 database (``services.intake.admin.BulkIntake``: the same normaliser, checks and transaction
 as a posted Bundle, one transaction per batch, without HTTP), prepared in ``--workers``
 processes ahead of the one writer when there are enough lines; batches are still recorded,
-and their offsets saved, in file order.
+and their offsets saved, in file order. There each line is parsed once, in the worker, by the
+parser intake reads a posted body with; the worker says which lines were JSON objects, and the
+importer refuses the others by line (over HTTP the importer checks each line before posting,
+so one malformed line does not make its whole batch unreadable).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from collections import deque
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 import httpx
 from tqdm import tqdm
@@ -153,6 +156,8 @@ class Answer(Protocol):
     def errors(self) -> list[dict[str, str]]: ...
     @property
     def title(self) -> str: ...
+    @property
+    def objects(self) -> tuple[tuple[int, str | None], ...] | None: ...
 
 
 class Link(Protocol):
@@ -166,6 +171,16 @@ class Link(Protocol):
     async def deliver(self, prepared: Awaitable[Any]) -> Answer: ...
 
 
+@runtime_checkable
+class LineLink(Link, Protocol):
+    """A link that parses the lines itself (the direct path: each line parsed once, in a
+    worker): ``prepare_lines`` starts a batch of raw lines, and the answer's ``objects`` says
+    which of them were JSON objects (their index and resourceType), in order; the Bundle's
+    entries are those lines."""
+
+    def prepare_lines(self, lines: list[bytes]) -> Awaitable[Any]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
     status: int
@@ -173,6 +188,7 @@ class HttpAnswer:
     entries: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     title: str = ""
+    objects: tuple[tuple[int, str | None], ...] | None = None
 
 
 class HttpLink:
@@ -241,9 +257,14 @@ class Importer:
             self._advance(skipped)
         # batches prepared ahead (in worker processes on the direct path) are still
         # delivered, and their offsets saved, in file order: a kill loses no line
-        window: deque[tuple[list[Line], list[Line], Awaitable[Any] | None]] = deque()
+        window: deque[tuple[list[Line], list[Line] | None, Awaitable[Any] | None]] = deque()
+        lines_link = self._link if isinstance(self._link, LineLink) else None
         try:
             for batch in batches(read_lines(path, start), batch_size):
+                if lines_link is not None:  # it parses each line once, itself
+                    window.append((batch, None,
+                                   lines_link.prepare_lines([line.raw for line in batch])))
+                    continue
                 kept = self._well_formed(batch)
                 window.append((batch, kept, self._link.prepare(bundle_of(kept)) if kept
                                else None))
@@ -256,9 +277,15 @@ class Importer:
                 if isinstance(pending, asyncio.Future):
                     pending.cancel()
 
-    async def _finish(self, path: Path, batch: list[Line], kept: list[Line],
+    async def _finish(self, path: Path, batch: list[Line], kept: list[Line] | None,
                       prepared: Awaitable[Any] | None) -> None:
-        if prepared is not None:
+        if kept is None:  # prepared from the raw lines: the answer says which were read
+            assert prepared is not None
+            answer = await self._link.deliver(prepared)
+            kept = self._objects(batch, answer.objects or ())
+            if kept:
+                await self._answered(kept, answer)
+        elif prepared is not None:
             await self._send(kept, prepared)
         self._state.offsets[str(path)] = batch[-1].end_offset
         self._state.save()
@@ -271,11 +298,25 @@ class Importer:
             self._tally.lines += 1
             try:
                 resource = json.loads(line.raw, parse_constant=_not_json)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply
                 resource = None
             if isinstance(resource, dict):
                 kind = resource.get("resourceType")
                 kept.append(replace(line, resource_type=kind if isinstance(kind, str) else None))
+            else:
+                self._refuse(line, "$", "not a JSON object (NDJSON: one resource per line)")
+        return kept
+
+    def _objects(self, batch: list[Line], objects: tuple[tuple[int, str | None], ...]
+                 ) -> list[Line]:
+        """The lines a line link read as JSON objects (with their resourceType); the others
+        are refused here, with their line, as ``_well_formed`` refuses them."""
+        read = dict(objects)
+        kept = []
+        for index, line in enumerate(batch):
+            self._tally.lines += 1
+            if index in read:
+                kept.append(replace(line, resource_type=read[index]))
             else:
                 self._refuse(line, "$", "not a JSON object (NDJSON: one resource per line)")
         return kept
@@ -285,6 +326,11 @@ class Importer:
             return
         answer = await self._link.deliver(
             prepared if prepared is not None else self._link.prepare(bundle_of(batch)))
+        await self._answered(batch, answer)
+
+    async def _answered(self, batch: list[Line], answer: Answer) -> None:
+        """Record what intake made of ``batch`` (its lines in the Bundle's entry order);
+        a problem of the whole batch splits it and sends the halves again."""
         if answer.status == 202:
             entries = answer.entries
             if answer.replayed:

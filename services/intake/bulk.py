@@ -30,16 +30,20 @@ from typing import Any
 from services.intake.adapters.messaging import broker_json
 from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
 from services.intake.adapters.sql.group_commit import GroupCommit
-from services.intake.core.accept import Prepared, Submission, prepare, record
-from services.intake.core.input_formats import MediaType
+from services.intake.core.accept import Prepared, Submission, prepare, prepare_normalised, record
+from services.intake.core.formats.fhir_r4 import NAME as FHIR_R4
+from services.intake.core.formats.fhir_r4 import read_document
+from services.intake.core.input_formats import MediaType, ReadContext
+from services.intake.core.normalise import normalised_by
 from services.intake.core.publish_limit import PublishLimit
+from services.intake.core.reading import decode_text, json_object
 from services.intake.core.refusals import Refusal
 from shared.infra.clock import utc_now
 from shared.infra.sql_engine import make_sessionmaker
 from shared.infra.unit_aliases import install_site_unit_aliases
 from shared.settings import KafkaSettings
 
-FHIR_JSON = MediaType("fhir-r4", "utf-8")
+FHIR_JSON = MediaType(FHIR_R4, "utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,9 @@ class BulkAnswer:
     entries: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     title: str = ""
+    # batches given as lines (``prepare_lines``): (index, resourceType) of each line that is a
+    # JSON object, in order; the Bundle's entries are these lines, the others were not read
+    objects: tuple[tuple[int, str | None], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,7 @@ class _Ready:
     submission: Submission
     prepared: Prepared | None
     refusal: BulkAnswer | None
+    objects: tuple[tuple[int, str | None], ...] | None = None
 
 
 _LIMIT: PublishLimit | None = None
@@ -86,6 +94,42 @@ def _prepare(body: bytes, source_system: str, received_at: datetime) -> _Ready:
     except Refusal as refusal:
         return _Ready(submission, None, BulkAnswer(
             refusal.status, title=refusal.title,
+            errors=[{"path": p.path, "reason": p.reason} for p in refusal.problems]))
+
+
+def _prepare_lines(lines: list[bytes], source_system: str, received_at: datetime) -> _Ready:
+    """In a worker process (or the importer's thread): parse each NDJSON line once, as intake
+    parses a posted body (``reading.json_object``: UTF-8, decimals as sent, no NaN), and read
+    the lines that are JSON objects as one collection Bundle through the one normaliser. Which
+    lines those are comes back in ``objects``; the importer refuses the others by line."""
+    if _LIMIT is None:
+        _start_worker()
+    assert _LIMIT is not None
+    objects: list[tuple[int, str | None]] = []
+    resources: list[dict[str, Any]] = []
+    for index, raw in enumerate(lines):
+        try:
+            resource = json_object(decode_text(raw, "utf-8"))
+        except Refusal:
+            continue  # malformed JSON, or not an object
+        kind = resource.get("resourceType")
+        objects.append((index, kind if isinstance(kind, str) else None))
+        resources.append(resource)
+    # the body is not sent back: ``record`` does not read it
+    submission = Submission(body=b"", media=FHIR_JSON, client=source_system,
+                            received_at=received_at)
+    if not resources:
+        return _Ready(submission, None, BulkAnswer(202, objects=()), ())
+    document = {"resourceType": "Bundle", "type": "collection",
+                "entry": [{"resource": resource} for resource in resources]}
+    context = ReadContext(source_system, received_at)
+    try:
+        normalised = normalised_by(lambda: read_document(document, context), FHIR_R4)
+        return _Ready(submission, prepare_normalised(submission, normalised, _LIMIT), None,
+                      tuple(objects))
+    except Refusal as refusal:
+        return _Ready(submission, None, BulkAnswer(
+            refusal.status, title=refusal.title, objects=tuple(objects),
             errors=[{"path": p.path, "reason": p.reason} for p in refusal.problems]))
 
 
@@ -137,6 +181,13 @@ class BulkIntake:
         loop = asyncio.get_running_loop()
         return loop.run_in_executor(self._pool, work)  # None: the default thread pool
 
+    def prepare_lines(self, lines: list[bytes]) -> asyncio.Future[Any]:
+        """Start preparing one batch of NDJSON lines, each parsed once (in the worker): the
+        answer of ``deliver`` says in ``objects`` which lines were read (issue 13: the importer
+        no longer parses every line to check it before intake parses it again)."""
+        work = functools.partial(_prepare_lines, lines, self._source_system, utc_now())
+        return asyncio.get_running_loop().run_in_executor(self._pool, work)
+
     async def deliver(self, ready: Awaitable[Any]) -> BulkAnswer:
         """Record a prepared batch in one transaction; returns once it is committed."""
         done: _Ready = await ready
@@ -146,4 +197,5 @@ class BulkIntake:
         assert self._transaction is not None
         acceptance = await record(done.submission, done.prepared, self._transaction, utc_now)
         return BulkAnswer(202, replayed=acceptance.replayed,
-                          entries=acceptance.receipt.details()["entries"])
+                          entries=acceptance.receipt.details()["entries"],
+                          objects=done.objects)

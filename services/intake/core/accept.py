@@ -93,6 +93,15 @@ def prepare(submission: Submission, limit: PublishLimit = DEFAULT_PUBLISH_LIMIT)
     normalised = normalise(submission.body, submission.media, source_system=submission.client,
                            received_at=submission.received_at,
                            sender_zone=submission.sender_zone)
+    return prepare_normalised(submission, normalised, limit)
+
+
+def prepare_normalised(
+    submission: Submission, normalised: Normalised, limit: PublishLimit = DEFAULT_PUBLISH_LIMIT
+) -> Prepared:
+    """``prepare`` for a submission already read through the one normaliser (the bulk import
+    reads each NDJSON line once, ``services.intake.bulk``): refuses what could not be
+    published (``EventTooLarge``) and computes the receipt keys."""
     _refuse_unpublishable(normalised.updates, submission.received_at, limit, submission.site)
     return Prepared(normalised, _keys(submission, normalised))
 

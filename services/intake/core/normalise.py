@@ -7,11 +7,12 @@ usable patient identifier on every update, removes free text and collects the wa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from services.intake.core.free_text import without_free_text
-from services.intake.core.input_formats import MediaType, ReadContext, input_format
+from services.intake.core.input_formats import MediaType, Read, ReadContext, input_format
 from services.intake.core.receipts import EntryReceipt, Note
 from services.intake.core.refusals import (
     InvalidClinicalInput,
@@ -51,8 +52,16 @@ def normalise(
     sent without an offset (an HL7 v2 message whose MSH-7 has none)."""
     read = input_format(media.format).read
     context = ReadContext(source_system, received_at, sender_zone)
+    return normalised_by(lambda: read(body, media, context), media.format)
+
+
+def normalised_by(read: Callable[[], Read], format_name: str) -> Normalised:
+    """What ``normalise`` makes of what ``read`` (one format's reader, already given its
+    input) returns or raises: refusals as ``Refusal``, the patient identifiers required, free
+    text removed, the warnings collected. The bulk import calls it with the FHIR reader of a
+    document it parsed itself (``formats.fhir_r4.read_document``)."""
     try:
-        result = read(body, media, context)
+        result = read()
     except InvalidInput as error:
         raise InvalidClinicalInput.from_error(error) from None
     except Refusal:
@@ -62,7 +71,7 @@ def normalise(
     except Exception as error:
         # A normaliser defect must not become a 5xx for the sender: refuse (the adapter that
         # received the input counts it and logs the type only: the payload may carry PHI).
-        raise NormaliserDefect(media.format, type(error).__name__) from None
+        raise NormaliserDefect(format_name, type(error).__name__) from None
     _require_patients(result.updates)
     updates = without_free_text(result.updates)
     warnings = tuple(

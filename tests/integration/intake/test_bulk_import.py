@@ -217,3 +217,34 @@ async def test_the_direct_path_in_worker_processes_gives_what_posting_gives_and_
     refused = [line.split("\t") for line in report.getvalue().splitlines()]
     assert ("Observation.ndjson", "4", "$") in {(r[0], r[1], r[2]) for r in refused}
     assert any(r[1] == str(results + 2) and "value" in r[2] for r in refused)
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["http", "direct"])
+async def test_a_line_nested_too_deeply_is_refused_by_its_line_and_the_rest_imported(
+    database_url: str, tmp_path: Path, direct: bool
+) -> None:
+    """A line whose JSON nests too deeply to parse (Python's decoder raises RecursionError, not
+    ValueError) is refused at ``$`` with its line number; it neither stops the import nor
+    takes the other lines of its batch with it, on either path (issue 13: the direct path
+    now parses each line once, in the worker)."""
+    await migrate(database_url)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text(
+        json.dumps(patient(1)) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n"
+        + json.dumps(patient(2)) + "\n")
+    report = io.StringIO()
+    files = ndjson_files([folder])
+    if direct:
+        async with BulkIntake(database_url, "lab-a") as intake:
+            tally = await run_import(files, intake, ImportState(tmp_path / "s.json"), report,
+                                     show_progress=False)
+    else:
+        async with api_without_broker(database_url) as (client, _):
+            client.headers.update(LAB)
+            tally = await run_import(files, client, ImportState(tmp_path / "s.json"), report,
+                                     show_progress=False)
+    assert (tally.lines, tally.accepted, tally.refused) == (3, 2, 1)
+    assert [line.split("\t")[:3] for line in report.getvalue().splitlines()] == [
+        ["Patient.ndjson", "2", "$"]]
+    assert (await published(database_url))[0] == 2

@@ -7,6 +7,9 @@ all or nothing, the entries of a ``batch``, ``collection`` or ``message`` Bundle
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from services.intake.core import examples
 from services.intake.core.input_formats import InputFormat, MediaType, Read, ReadContext, register
 from services.intake.core.reading import decode_text, entry_receipt, json_object
@@ -18,8 +21,13 @@ MEDIA_TYPES = ("application/fhir+json", "application/json")
 
 def read(body: bytes, media: MediaType, context: ReadContext) -> Read:
     """The updates of one FHIR R4 JSON resource or Bundle, and what became of each entry."""
-    result = normalise_fhir(json_object(decode_text(body, media.charset)),
-                            source_system=context.source_system,
+    return read_document(json_object(decode_text(body, media.charset)), context)
+
+
+def read_document(document: Mapping[str, Any], context: ReadContext) -> Read:
+    """As ``read``, for a document already parsed as ``json_object`` parses it (decimals as
+    ``Decimal``): the bulk import parses each NDJSON line once, in its worker (issue 13)."""
+    result = normalise_fhir(document, source_system=context.source_system,
                             received_at=context.received_at)
     return Read(result.updates, tuple(map(entry_receipt, result.entries)))
 
