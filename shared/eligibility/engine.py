@@ -182,7 +182,7 @@ def _evaluate(
     results = tuple(
         c.result.model_copy(update={"reason": f"{c.result.reason}; {PERMANENT_NOTE}"})
         if any(c is s for s in settled) else c.result
-        for c in decided.values())
+        for c in decided.values()) if settled else tuple(c.result for c in decided.values())
     if index.demographics.deceased:
         results = (_deceased(index.demographics), *results)
     # a deceased patient, or one failing a criterion for good, is not screened again on a
