@@ -118,6 +118,7 @@ class Readable:
         "_prefix_readers",
         "_prefixes",
         "_readers",
+        "_reading",
         "_table_readers",
         "_whole",
         "exact",
@@ -147,6 +148,7 @@ class Readable:
         for concept in concepts_list:
             self._named.setdefault(concept.name, concept)
         self._table_readers: dict[str, tuple[str, ...]] = {}
+        self._reading: dict[str, frozenset[str]] = {}
         # system -> exact codes, for systems read only by exact code (a fast pre-filter: a
         # system absent here may still be read whole or by prefix)
         self.exact = {
@@ -155,21 +157,22 @@ class Readable:
             if system not in self._whole and system not in self._prefixes
         }
 
-    def concepts_reading(self, key: str) -> set[str]:
+    def concepts_reading(self, key: str) -> frozenset[str]:
         """The names of the concepts that match ``system|code`` key ``key``.
 
         A code of a system read whole (the project CodeSystem) also names the one-code concept
         a score item makes of it (``scores.common.fact_concept``: named by the code). A name
         too many only makes incremental re-evaluation recompute more, never less.
         """
-        system, _, code = key.partition("|")
-        names = set(self._readers.get(key, ()))
-        names.update(
-            name for prefix, name in self._prefix_readers.get(system, ()) if code.startswith(prefix)
-        )
-        if system in self._whole:
-            names.add(code)
-        return names
+        found = self._reading.get(key)
+        if found is None:
+            # worked out once per key (each new result asks for its codes')
+            system, _, code = key.partition("|")
+            names = set(self.table_readers(key))
+            if system in self._whole:
+                names.add(code)
+            found = self._reading[key] = frozenset(names)
+        return found
 
     def table_readers(self, key: str) -> tuple[str, ...]:
         """The names of the tables' concepts matching ``key`` by exact code or code-family
