@@ -174,6 +174,39 @@ def unit_of(field: ObxField) -> str:
     return field.component(0) or field.component(1)
 
 
+# A power of ten split off at a '^' the sender did not escape: "10^9/L" sent as is reaches the
+# reader as CE-1 "10" and CE-2 "9/L" (also "x10^3/uL" -> "x10", "3/uL").
+_SPLIT_BASE = re.compile(r"^(?:[x×*]\s*)?10$", re.IGNORECASE)
+_SPLIT_EXPONENT = re.compile(r"^[+-]?\d+(?:\s*[/.*a-zA-Zµμ\[{(]|$)")
+
+
+def split_unit(field: ObxField) -> str | None:
+    """OBX-6 as sent (``10^9/L``) when its components look like one unit split at an unescaped
+    component separator, else None.
+
+    OBX-6 is CE (v2.5.1 7.4.2.6: identifier^text^coding system); a '^' inside a unit must be
+    sent as the escape sequence ``\\S\\`` (v2.5.1 2.7). A CE-1 that is only a power-of-ten
+    base (``10``, ``x10``) followed by a CE-2 that starts with an exponent (``9/L``) is such a
+    split: reading CE-1 alone would read the unit as the number 10.
+    """
+    if len(field.repetitions) != 1:
+        return None
+    base, exponent = field.component(0), field.component(1)
+    if _SPLIT_BASE.match(base) and _SPLIT_EXPONENT.match(exponent):
+        return "^".join(part.strip() for part in field.repetitions[0]).rstrip("^")
+    return None
+
+
+def split_unit_reason(sent: str) -> str:
+    """Why a unit split at an unescaped '^' is not read (``split_unit``)."""
+    return (
+        f"unit field holds {sent!r}: components that look like one unit split at an unescaped"
+        " component separator '^' (OBX-6 is CE, identifier^text^coding system; a '^' inside"
+        " a unit is sent as \\S\\, HL7 v2.5.1 2.7 escape sequences), so the unit is not read"
+        " from a guess"
+    )
+
+
 def read_obx_value(
     log: ProblemLog,
     value_type: str,
@@ -370,6 +403,14 @@ def _quantity(
     if negative is not None:
         log.problem(path, f"{negative} (LOINC {loinc})")
         return ObxReading(received=received)
+    split = split_unit(unit)
+    if split is not None:
+        received = ReceivedValue(value=shown, unit=split)
+        if loinc is not None and analyte_for(loinc) is not None:
+            log.problem(unit.path, f"{split_unit_reason(split)} (LOINC {loinc})")
+            return ObxReading(received=received)
+        note = ReadingNote(path=unit.path, reason=split_unit_reason(split))
+        return ObxReading(unread=note, received=received)
     try:
         converted = convert(loinc or "", number, unit_of(unit))
     except UnitError as error:
@@ -390,7 +431,17 @@ def _range(
     log: ProblemLog, loinc: str | None, low: float, high: float, unit: ObxField, path: str,
     shown: str,
 ) -> ObxReading:
-    """SN ``^low^-^high``: inclusive bounds, each converted; read as ``>= low`` up to ``upper``."""
+    """SN ``^low^-^high``: inclusive bounds, each converted; read as ``>= low`` up to ``upper``.
+
+    A negative bound of a catalogued analyte on a ratio scale is refused at OBX-5 once, as a
+    negative single value is (``units.negative_refusal``), before the order of the bounds is
+    looked at: ``^10^-^-20`` is a sender's error, not a reversed range.
+    """
+    for bound in (low, high):
+        negative = negative_refusal(loinc or "", bound)
+        if negative is not None:
+            log.problem(path, f"range {shown!r}: {negative} (LOINC {loinc})")
+            return ObxReading(received=ReceivedValue(value=shown, unit=unit_of(unit) or None))
     if high < low:
         return _unread(path, f"range {shown!r} has its high below its low", shown,
                        unit_of(unit) or None)

@@ -37,7 +37,9 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBX-5 (SN)", "`^1^:^320`, `^1^/^320`, `<^1^:^80`",
               "read: titer 320 {titer}; `<1:80` is a titer below 80", "v2.5.1 2A.3.70 SN.3"),
     InputForm("OBX-5 (SN)", "`^5^-^10` (range, inclusive)", "read: a value in [5, 10] (`>=5`, "
-              "`upper` 10), as a FHIR valueRange; high below low: unread", "v2.5.1 2A.3.70 SN"),
+              "`upper` 10), as a FHIR valueRange; high below low: unread; a negative bound of a"
+              " catalogued analyte on a ratio scale (`^10^-^-20` platelets): refused at"
+              " `OBX[n].5`, as a negative value is", "v2.5.1 2A.3.70 SN"),
     InputForm("OBX-5 (SN)", "`^2^:^3` (ratio), `^2^+` (categorical), `<>^5`, `<^5^-^10`",
               "unread: no value or bound a fact can hold", "v2.5.1 2A.3.70 SN"),
     InputForm("OBX-5 (SN)", "SN.1 other than `>`, `<`, `>=`, `<=`, `=`, `<>` (`=<`, or `182` "
@@ -76,6 +78,10 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBX-6", "a unit that cannot be right for a catalogued analyte",
               "refused at `OBX[n].6`", "UCUM; `analytes.yaml`"),
     InputForm("OBX-6", "an unreadable unit for an analyte not catalogued", "unread", "UCUM"),
+    InputForm("OBX-6", "`10^9/L` sent unescaped (CE-1 `10`, CE-2 `9/L`)",
+              "refused at `OBX[n].6` naming what was sent (unread for an analyte not"
+              " catalogued), never read as the unit `10`; `10\\S\\9/L` is read",
+              "v2.5.1 2.7 (escape `\\S\\`), 7.4.2.6 CE"),
     InputForm("OBX-11", "`C` (corrected)", "read: replaces the result of the same order + "
               "observation", "table 0085"),
     InputForm("OBX-11", "`W` (post original as wrong), `D` (delete)",

@@ -483,3 +483,42 @@ def test_a_qualitative_result_without_status_is_unread_too(obx: str) -> None:
     assert fact.unread is not None
     assert fact.unread.path == "OBX[1].11"
     assert fact.value_code is None
+
+
+# OBX-6 is CE (v2.5.1 7.4.2.6: identifier^text^coding system). A '^' inside a unit must be sent
+# escaped as \S\ (v2.5.1 2.7); a sender that forgets splits "10^9/L" into CE-1 "10" and CE-2
+# "9/L". It is refused (or, for an analyte not catalogued, kept unread) naming what was sent,
+# never read as the unit "10".
+@pytest.mark.parametrize("unit", ["10^9/L", "x10^9/L", "10^9/L^^99LAB"])
+def test_a_platelet_unit_split_at_an_unescaped_caret_is_refused_naming_it(unit: str) -> None:
+    found = problems(message(platelets("180", unit=unit)))
+    assert len(found) == 1
+    assert found[0].startswith(f"OBX[1].6: unit field holds {unit.rstrip('^')!r}"), found
+    assert "unescaped component separator '^'" in found[0]
+    assert "\\S\\" in found[0]
+    assert "2.7" in found[0]
+
+
+def test_the_same_unit_escaped_as_the_standard_says_is_read() -> None:
+    fact = only_fact(message(platelets("180", unit="10\\S\\9/L")))
+    assert fact.value_quantity is not None
+    assert (fact.value_quantity.value, fact.value_quantity.unit) == (180.0, "10*9/L")
+
+
+def test_a_split_unit_of_an_uncatalogued_analyte_is_unread_not_read_as_the_unit_10() -> None:
+    # reticulocytes (LOINC 14196-0) are not catalogued: the number 10 is a valid UCUM unit, so
+    # CE-1 alone would have read 55 x 10 as the result
+    obx = "OBX|1|NM|14196-0^Reticulocytes^LN||55|10^9/L||N|||F|||20261128073000+0000"
+    fact = only_fact(message(obx))
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert fact.unread.path == "OBX[1].6"
+    assert "unescaped component separator" in fact.unread.reason
+    assert fact.received is not None
+    assert fact.received.unit == "10^9/L"
+
+
+def test_a_unit_code_with_its_text_is_not_taken_for_a_split_unit() -> None:
+    obx = ("OBX|1|NM|2160-0^Creatinine^LN||88.4|umol/L^micromole per liter^UCUM||N|||F|||"
+           "20261128073000+0000")
+    assert only_fact(message(obx)).value_quantity is not None

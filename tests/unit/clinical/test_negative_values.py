@@ -52,3 +52,24 @@ def test_an_uncatalogued_analyte_keeps_its_sign() -> None:
         "value": -3, "unit": "mmol/L", "system": UCUM, "code": "mmol/L"}))
     assert fact.value_quantity is not None
     assert fact.value_quantity.value == -3.0
+
+
+# HL7 v2.5.1 2A.3.70 SN range ``^low^-^high`` ("the data range is inclusive"): a negative bound
+# of a count is refused at OBX-5 once, as a negative single value is, whichever bound it is
+# (``^10^-^-20`` was kept unread as "high below its low" instead)
+def test_a_negative_bound_of_an_sn_platelet_range_is_refused_once_at_obx_5() -> None:
+    for value, negative in (("^-5^-^10", "-5"), ("^10^-^-20", "-20"), ("^-20^-^-10", "-20")):
+        refused = problems(message(platelets(value, "SN")))
+        assert len(refused) == 1, refused
+        assert refused[0].startswith("OBX[1].5: range "), refused
+        assert f"value {negative} is negative: a blood cell count cannot be below zero" in (
+            refused[0]
+        )
+
+
+def test_an_sn_range_of_an_uncatalogued_analyte_keeps_its_signs() -> None:
+    # base excess (LOINC 11555-0) is negative in health: a range -3 to -1 is read as sent
+    obx = "OBX|1|SN|11555-0^Base excess^LN||^-3^-^-1|mmol/L||N|||F|||20261128073000+0000"
+    quantity = only_fact(message(obx)).value_quantity
+    assert quantity is not None
+    assert (quantity.comparator, quantity.value, quantity.upper) == (">=", -3.0, -1.0)
