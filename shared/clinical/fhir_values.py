@@ -448,11 +448,7 @@ def read_value(reader: Reader, loinc: str | None, element: Json, path: str) -> O
         flag = bool(element["valueBoolean"])
         return ObservedValue(boolean=flag, received=ReceivedValue(value=str(flag).lower()))
     if "valueInteger" in element:
-        data = {"value": element["valueInteger"], "unit": "1"}
-        return _with_received(
-            _quantity_value(reader, loinc, data, f"{path}.valueInteger", derived=True),
-            ReceivedValue(value=str(element["valueInteger"])),
-        )
+        return _value_integer(reader, loinc, element["valueInteger"], f"{path}.valueInteger")
     if isinstance(element.get("valueRatio"), dict):
         return _titer_ratio(reader, loinc, element["valueRatio"], f"{path}.valueRatio")
     if isinstance(element.get("valueString"), str):
@@ -463,6 +459,36 @@ def read_value(reader: Reader, loinc: str | None, element: Json, path: str) -> O
         if key in element:
             return _unread(f"{path}.{key}", f"{key} is not a result form TrialWatch reads")
     return ObservedValue()
+
+
+def _value_integer(reader: Reader, loinc: str | None, value: Any, path: str) -> ObservedValue:
+    """FHIR R4 Observation.value[x] ``integer``: a whole number with no unit.
+
+    A JSON whole number is required (FHIR R4 JSON: integer is a JSON number without a fraction);
+    anything else is refused at ``path``. The number is read in UCUM unity ``1`` (a score, an
+    index, a titer's reciprocal) where the analyte accepts a plain number. A catalogued analyte
+    measured in a unit (a count per volume, a mass concentration, a percentage) cannot take one
+    from an integer: the result is kept unread at ``path``, never given a unit by guess (as a
+    ``valueQuantity`` without a unit is not read as one; that one is refused, an integer is a
+    valid form the standard allows).
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        reader.problem(path, "a FHIR integer must be a JSON whole number (FHIR R4 integer)")
+        return ObservedValue()
+    received = ReceivedValue(value=str(value))
+    analyte = analyte_for(loinc) if loinc is not None else None
+    if analyte is not None:
+        try:
+            convert(loinc or "", float(value), "1")
+        except UnitError:
+            reason = (
+                f"an integer (FHIR R4 Observation.value[x] valueInteger) has no unit, and a"
+                f" {analyte.words} is read in {analyte.canonical} (analytes.yaml): the value is"
+                " not read"
+            )
+            return _unread(path, reason, received)
+    data = {"value": value, "unit": "1"}
+    return _with_received(_quantity_value(reader, loinc, data, path, derived=True), received)
 
 
 def _unread(path: str, reason: str, received: ReceivedValue | None = None) -> ObservedValue:

@@ -235,8 +235,16 @@ FHIR_FORMS: tuple[InputForm, ...] = (
     InputForm("Observation.valueRatio", "`1:N` (a bound on the denominator bounds the titer)",
               "read: titer N `{titer}`", f"{_R4} Ratio"),
     InputForm("Observation.valueRatio", "any other ratio", "unread", f"{_R4} Ratio"),
-    InputForm("Observation.valueBoolean, valueInteger", "any", "read (an integer in unit `1`)",
-              f"{_R4} Observation.value[x]"),
+    InputForm("Observation.valueBoolean", "any", "read", f"{_R4} Observation.value[x]"),
+    InputForm("Observation.valueInteger", "a score, an index or an analyte not catalogued",
+              "read: an integer in unit `1` (a criterion reads it only when `1` is among its"
+              " units)", f"{_R4} Observation.value[x], integer"),
+    InputForm("Observation.valueInteger", "a catalogued analyte measured in a unit (a count"
+              " per volume, a concentration, a percentage)", "unread at"
+              " `Observation.valueInteger`: an integer has no unit, and none is guessed",
+              f"{_R4} Observation.value[x], integer"),
+    InputForm("Observation.valueInteger", "not a JSON whole number (`\"150\"`, `true`)",
+              "refused at `Observation.valueInteger`", f"{_R4} integer (JSON)"),
     InputForm("Observation.value[x]", "valueTime, valueDateTime, valuePeriod, valueSampledData",
               "unread: not a result form TrialWatch reads", f"{_R4} Observation.value[x]"),
     InputForm("Observation.value[x]", "absent, with `dataAbsentReason` (any code, or text only)",

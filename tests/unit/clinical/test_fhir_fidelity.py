@@ -424,3 +424,42 @@ def test_a_component_without_a_value_says_so() -> None:
     assert systolic.notes == ()
     assert diastolic.unread is not None
     assert diastolic.unread.path == "Observation.component[1].dataAbsentReason"
+
+
+# --- FHIR R4 Observation.value[x] integer: a whole number with no unit ------------------------
+
+
+def test_a_platelet_count_sent_as_value_integer_is_kept_unread_for_want_of_a_unit() -> None:
+    # a count per volume cannot take a unit from an integer: not refused (valueInteger is a
+    # form R4 allows), not given 10*9/L by guess, kept unread with the value as received
+    fact = _read(_observation(PLATELETS, valueInteger=150))
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.valueInteger"
+    assert "has no unit" in fact.unread.reason
+    assert "10*9/L" in fact.unread.reason
+    assert fact.received is not None
+    assert fact.received.value == "150"
+
+
+def test_a_percentage_sent_as_value_integer_is_unread_too() -> None:
+    fact = _read(_observation("8117-4", valueInteger=45))
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.valueInteger"
+
+
+def test_a_score_sent_as_value_integer_is_read_as_a_plain_number() -> None:
+    fact = _read(_observation(ECOG, valueInteger=1))
+    assert fact.unread is None
+    assert fact.value_quantity is not None
+    assert (fact.value_quantity.value, fact.value_quantity.unit) == (1.0, "1")
+
+
+@pytest.mark.parametrize("value", ["150", 150.5, True])
+def test_a_value_integer_that_is_not_a_json_whole_number_is_refused(value: object) -> None:
+    # (a number with a fraction is already refused by the resource's schema validation)
+    refused = _refused(_observation(ECOG, valueInteger=value))
+    assert len(refused) == 1
+    assert refused[0].startswith("Observation.valueInteger: ")
+    assert "integer" in refused[0]

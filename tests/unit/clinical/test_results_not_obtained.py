@@ -359,3 +359,11 @@ def test_a_pending_obx_keeps_its_own_observation_time() -> None:
 def test_a_pending_platelet_count_leaves_the_older_result_deciding() -> None:
     pending = _oru("M-I", "OBX|1|NM|777-3^Platelets^LN|||10*9/L|||||I")
     assert decide(_bundle(), pending).status == Status.ELIGIBLE
+
+
+# FHIR R4 Observation.value[x] integer has no unit: a newer platelet count sent as one leaves
+# I6.1 unknown (the older 180 x10^9/L does not decide in its place)
+def test_a_newer_platelet_count_sent_as_value_integer_leaves_i6_1_unknown() -> None:
+    decision = decide(_platelets(valueInteger=200))
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert "has no unit" in _reason(decision, PLATELETS)
