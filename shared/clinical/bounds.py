@@ -205,7 +205,7 @@ V2_FIELD_LENGTHS: dict[tuple[str, int], int] = {
 # Numbers the normaliser converts: OBX-5 when OBX-2 is a numeric type (HL7 v2.5.1 table 0125:
 # NM, SN, NR) and OBX-7 (reference range).
 _V2_NUMERIC_TYPES = frozenset({"NM", "SN", "NR"})
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 def _v2_number_problem(value: str) -> str | None:

@@ -29,7 +29,7 @@ from shared.clinical.units import (
     units_conflict,
 )
 
-_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_NUM = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 # referenceRange.text as labs write it, like HL7 v2 OBX-7: "7-35 U/L", "4.3 to 6.2", "<40", ">1"
 _TEXT_RANGE = re.compile(
     rf"^\s*(?:(?P<low>{_NUM})\s*(?:-|to|–)\s*(?P<high>{_NUM})"

@@ -111,8 +111,8 @@ _FIXED_PATTERNS = {
     "QHS": (1, 1.0, "d"),
     "QOD": (1, 2.0, "d"),
 }
-_EVERY = re.compile(r"^Q(\d+(?:\.\d+)?)([SMHDWL])$")
-_TIMES_A_DAY = re.compile(r"^(\d+)ID$")
+_EVERY = re.compile(r"^Q([0-9]+(?:\.[0-9]+)?)([SMHDWL])$")
+_TIMES_A_DAY = re.compile(r"^([0-9]+)ID$")
 _UNIT_OF_TIME = {"S": "s", "M": "min", "H": "h", "D": "d"}
 
 FieldOf = Callable[[Any, str, int], ObxField]

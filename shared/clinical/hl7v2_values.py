@@ -101,7 +101,7 @@ def not_obtained(status: str, path: str) -> ReadingNote | None:
         ),
     )
 
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:-|to|–)\s*({_NUMBER})\s*$", re.IGNORECASE)
 _UPPER = re.compile(rf"^\s*(?:<|<=|≤)\s*({_NUMBER})\s*$")
 _LOWER = re.compile(rf"^\s*(?:>|>=|≥)\s*({_NUMBER})\s*$")

@@ -20,7 +20,9 @@ from shared.clinical.facts import Coding
 # handled by the v2 reader ("=" is no bound; "<>" is refused).
 COMPARATORS = frozenset({"<", "<=", ">=", ">"})
 
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+# [0-9], not \d: HL7 v2.5.1 NM (2A.3.47) is "ASCII numeric characters"; \d and float() also
+# take Arabic-Indic, fullwidth and mathematical digits (issue 14 probe)
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _SIGNS = {"≤": "<=", "≥": ">=", "=<": "<=", "=>": ">="}
 _NUMBER_TEXT = re.compile(
     rf"^\s*(<=|>=|=<|=>|<|>|≤|≥)?\s*(?:(1)\s*:\s*({_NUMBER})|({_NUMBER}))\s*$"

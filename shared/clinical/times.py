@@ -18,11 +18,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
-_FHIR_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# re.ASCII: \d is [0-9] as FHIR R4's date/dateTime regexes and HL7 v2.5.1 DTM (2A.3.22) say;
+# Python's \d would also take Arabic-Indic, fullwidth or mathematical digits.
+_FHIR_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$", re.ASCII)
 _FHIR_DATETIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$",
+    re.ASCII,
 )
-_HL7_TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$")
+_HL7_TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$",
+                     re.ASCII)
 
 
 class TimeFormatError(ValueError):
@@ -210,7 +214,8 @@ def parse_hl7_date(value: str) -> date | None:
     exact day (hence no exact age) is known. Raises ``TimeFormatError`` for anything else.
     """
     text = value.strip()
-    match = re.match(r"^(\d{4})(\d{2})?(\d{2})?(?:\d{2,6}(?:\.\d{1,4})?)?(?:[+-]\d{4})?$", text)
+    match = re.match(r"^(\d{4})(\d{2})?(\d{2})?(?:\d{2,6}(?:\.\d{1,4})?)?(?:[+-]\d{4})?$", text,
+                     re.ASCII)
     if match is None:
         raise TimeFormatError(f"not an HL7 v2 date (YYYY[MM[DD]]): {value!r}")
     year, month, day = match.groups()
@@ -238,7 +243,7 @@ def _offset(text: str) -> tzinfo:
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
 
 
-_DAY_WRITTEN = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})")
+_DAY_WRITTEN = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})", re.ASCII)
 
 
 def day_as_written(text: str) -> date | None:

@@ -208,3 +208,48 @@ def test_each_pid_starts_its_own_patient_update() -> None:
     updates = parse_hl7v2("\r".join(text + second))
     assert [u.source_patient_id for u in updates] == ["MRN-0042", "MRN-0099"]
     assert len(updates[1].facts) == 1
+
+
+# HL7 v2.5.1 ch. 2A.3.47 NM: "a number represented as a series of ASCII numeric characters";
+# DTM (2A.3.22) likewise. Python's \d and float() also take Arabic-Indic, fullwidth and
+# mathematical digits, which read "١٣.١" as 13.1 (issue 14 probe).
+NON_ASCII_NUMBERS = ["\u0661\u0663.\u0661", "\uff11\uff13.\uff11", "1\u0663.1",
+                     "\U0001d7cf\U0001d7d1.\U0001d7cf"]
+
+
+@pytest.mark.parametrize("value", NON_ASCII_NUMBERS)
+def test_a_numeric_result_in_non_ascii_digits_is_kept_unread(value: str) -> None:
+    message = "\r".join([
+        "MSH|^~\\&|LAB|HOSP|TRIALWATCH|HOSP|20261120083000+0000||ORU^R01|MSG0001|P|2.5.1",
+        "PID|1||MRN-EXAMPLE-1^^^HOSP^MR||DOE^JANE||19900402|F",
+        "OBR|1||ORD-1|24317-0^Hemogram and platelet count^LN|||20261120080000+0000",
+        f"OBX|1|NM|718-7^Hemoglobin^LN||{value}|g/dL|12.0-16.0|N|||F|||20261120080000+0000"])
+    (update,) = parse_hl7v2(message)
+    (hemoglobin,) = update.facts
+    assert hemoglobin.value_quantity is None
+    assert hemoglobin.unread is not None
+    assert hemoglobin.unread.path == "OBX[1].5"
+    assert "is not a number (NM" in hemoglobin.unread.reason
+
+
+@pytest.mark.parametrize("value", NON_ASCII_NUMBERS)
+def test_a_structured_numeric_or_range_in_non_ascii_digits_is_not_read(value: str) -> None:
+    message = "\r".join([
+        "MSH|^~\\&|LAB|HOSP|TRIALWATCH|HOSP|20261120083000+0000||ORU^R01|MSG0001|P|2.5.1",
+        "PID|1||MRN-EXAMPLE-1^^^HOSP^MR||DOE^JANE||19900402|F",
+        "OBR|1||ORD-1|24317-0^Hemogram and platelet count^LN|||20261120080000+0000",
+        f"OBX|1|SN|718-7^Hemoglobin^LN||<^{value}|g/dL|12.0-{value}|N|||F|||20261120080000+0000"])
+    (update,) = parse_hl7v2(message)
+    (hemoglobin,) = update.facts
+    assert hemoglobin.value_quantity is None
+    assert hemoglobin.unread is not None
+
+
+def test_a_timestamp_in_non_ascii_digits_is_not_a_timestamp() -> None:
+    when = "\u0662\u0660\u0662\u0666\u0661\u0661\u0662\u0660\u0660\u0668\u0660\u0660+0000"
+    problems = _problems("\r".join([
+        "MSH|^~\\&|LAB|HOSP|TRIALWATCH|HOSP|20261120083000+0000||ORU^R01|MSG0001|P|2.5.1",
+        "PID|1||MRN-EXAMPLE-1^^^HOSP^MR||DOE^JANE||19900402|F",
+        "OBR|1||ORD-1|24317-0^Hemogram and platelet count^LN|||20261120080000+0000",
+        f"OBX|1|NM|718-7^Hemoglobin^LN||13.1|g/dL|12.0-16.0|N|||F|||{when}"]))
+    assert any(p.startswith("OBX[1].14: not an HL7 v2 timestamp") for p in problems), problems
