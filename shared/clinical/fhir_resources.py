@@ -29,6 +29,8 @@ from shared.clinical.fhir_values import (
     Json,
     Reader,
     interpretation_of,
+    json_boolean,
+    json_type,
     loinc_of,
     read_concept,
     read_value,
@@ -86,7 +88,11 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
     """A FHIR R4 Patient as demographics: birthDate (partial dates kept unknown), gender
     (AdministrativeGender, else refused at ``<path>.gender``) and deceased[x]."""
     birth_date = None
-    if resource.get("birthDate"):
+    if "birthDate" in resource and not isinstance(resource["birthDate"], str):
+        # FHIR R4 JSON: a date is a JSON string (the validator would take 0 as 1970-01-01)
+        reader.problem(f"{path}.birthDate", "a FHIR date must be a JSON string "
+                       f"(YYYY, YYYY-MM or YYYY-MM-DD), not a {json_type(resource['birthDate'])}")
+    elif resource.get("birthDate"):
         try:
             birth_date = parse_fhir_date(resource["birthDate"])
         except TimeFormatError as error:
@@ -95,7 +101,7 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
     deceased: bool | None = None
     deceased_on = None
     if "deceasedBoolean" in resource:
-        deceased = bool(resource["deceasedBoolean"])
+        deceased = json_boolean(reader, resource["deceasedBoolean"], f"{path}.deceasedBoolean")
     elif "deceasedDateTime" in resource:
         if reader.time(resource["deceasedDateTime"], f"{path}.deceasedDateTime") is not None:
             deceased_on = day_as_written(str(resource["deceasedDateTime"]))
@@ -652,3 +658,4 @@ BUILDERS: dict[str, Builder] = {
     "Procedure": procedure,
     "DiagnosticReport": diagnostic_report,
 }
+

@@ -445,7 +445,9 @@ def read_value(reader: Reader, loinc: str | None, element: Json, path: str) -> O
             reader, loinc, element["valueCodeableConcept"], f"{path}.valueCodeableConcept"
         )
     if "valueBoolean" in element:
-        flag = bool(element["valueBoolean"])
+        flag = json_boolean(reader, element["valueBoolean"], f"{path}.valueBoolean")
+        if flag is None:
+            return ObservedValue()
         return ObservedValue(boolean=flag, received=ReceivedValue(value=str(flag).lower()))
     if "valueInteger" in element:
         return _value_integer(reader, loinc, element["valueInteger"], f"{path}.valueInteger")
@@ -736,3 +738,28 @@ def _unitless(
         ),
     )
     return ObservedValue(quantity=quantity, notes=(note,))
+
+
+def json_boolean(reader: Reader, sent: object, path: str) -> bool | None:
+    """A FHIR R4 boolean as sent: only the JSON literals true and false (FHIR R4 JSON
+    representation, primitive types). Anything else ("false", "no", 0; the model validator
+    takes them in lax mode, and ``bool("false")`` is True) is refused at ``path``: None."""
+    if isinstance(sent, bool):
+        return sent
+    reader.problem(path, f"a FHIR boolean must be JSON true or false, not a {json_type(sent)}")
+    return None
+
+
+def json_type(value: object) -> str:
+    """The JSON type name of a parsed value, for refusals (never the value: it may be PHI)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "number"

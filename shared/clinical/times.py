@@ -79,7 +79,7 @@ def parse_fhir_datetime(value: str) -> datetime:
         )
     except ValueError as error:
         raise TimeFormatError(f"not a valid time: {value!r}") from error
-    return parsed.astimezone(UTC)
+    return _in_utc(parsed, value)
 
 
 def fhir_partial_end(value: str) -> datetime | None:
@@ -152,18 +152,23 @@ def hl7_ts_bounds(value: str, zone: tzinfo | None) -> tuple[datetime, datetime] 
     if minute is not None:
         return None
     start = parse_hl7_ts(value, zone)
-    local = start.astimezone(zone if match[8] is None else hl7_offset(value))
-    if hour is not None:
-        following = local + timedelta(hours=1)
-    elif day is not None:
-        following = (local + timedelta(days=1)).replace(hour=0)
-    elif month is not None:
-        following = local.replace(
-            year=local.year + local.month // 12, month=local.month % 12 + 1, day=1
-        )
-    else:
-        following = local.replace(year=local.year + 1)
-    return start, following.astimezone(UTC) - _TICK
+    try:
+        local = start.astimezone(zone if match[8] is None else hl7_offset(value))
+        if hour is not None:
+            following = local + timedelta(hours=1)
+        elif day is not None:
+            following = (local + timedelta(days=1)).replace(hour=0)
+        elif month is not None:
+            following = local.replace(
+                year=local.year + local.month // 12, month=local.month % 12 + 1, day=1
+            )
+        else:
+            following = local.replace(year=local.year + 1)
+        return start, following.astimezone(UTC) - _TICK
+    except (OverflowError, ValueError):
+        # the period ends after 9999-12-31 (e.g. "9999", "99991231"): its end is not a time
+        raise TimeFormatError(f"{value!r} stands for a period that ends outside the times "
+                              "that can be represented (years 1 to 9999 in UTC)") from None
 
 
 def parse_hl7_ts(value: str, zone: tzinfo | None) -> datetime:
@@ -195,7 +200,16 @@ def parse_hl7_ts(value: str, zone: tzinfo | None) -> datetime:
         )
     except ValueError as error:
         raise TimeFormatError(f"not a valid HL7 v2 timestamp: {value!r}") from error
-    return parsed.astimezone(UTC)
+    return _in_utc(parsed, value)
+
+
+def _in_utc(parsed: datetime, value: str) -> datetime:
+    """``parsed`` in UTC; ``TimeFormatError`` when UTC falls outside years 1-9999."""
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise TimeFormatError(f"{value!r} lies outside the times that can be represented "
+                              "(years 1 to 9999 in UTC)") from None
 
 
 def hl7_offset(value: str) -> tzinfo | None:

@@ -362,3 +362,52 @@ def test_a_reference_range_without_units_is_read_in_the_unit_the_result_was_sent
     assert fact.reference_range is not None
     assert fact.reference_range.high is not None
     assert fact.reference_range.high.value == pytest.approx(90 / 88.4, rel=1e-4)
+
+
+# FHIR R4 JSON (https://hl7.org/fhir/R4/json.html, primitive types): a boolean is the JSON
+# literal true or false. The model validator accepts "false", "no", "0" and 0 as False in lax
+# mode, but the normaliser read the raw value with bool(): "false" made a patient deceased and
+# a negative boolean result positive (issue 14 probe).
+NOT_JSON_BOOLEANS = ["false", "no", "0", "true", 0, 1]
+
+
+def _observation(**value: Any) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": "b-1", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+            "subject": {"reference": "Patient/p-1"},
+            "effectiveDateTime": "2026-11-20T08:30:00Z", **value}
+
+
+@pytest.mark.parametrize("sent", NOT_JSON_BOOLEANS)
+def test_a_deceased_boolean_that_is_not_json_true_or_false_is_refused_at_its_path(
+        sent: object) -> None:
+    patient = {"resourceType": "Patient", "id": "p-1", "gender": "female",
+               "birthDate": "1970-01-01", "deceasedBoolean": sent}
+    problems = _problems(patient)
+    assert any(p.startswith("Patient.deceasedBoolean: ") and "JSON true or false" in p
+               for p in problems), problems
+
+
+@pytest.mark.parametrize("sent", NOT_JSON_BOOLEANS)
+def test_a_boolean_result_that_is_not_json_true_or_false_is_refused_at_its_path(
+        sent: object) -> None:
+    problems = _problems(_observation(valueBoolean=sent))
+    assert any(p.startswith("Observation.valueBoolean: ") and "JSON true or false" in p
+               for p in problems), problems
+
+
+@pytest.mark.parametrize("sent", [True, False])
+def test_json_booleans_are_read_as_sent(sent: bool) -> None:
+    [update] = parse_fhir(_observation(valueBoolean=sent), source_system="ehr-a")
+    assert update.facts[0].value_boolean is sent
+    patient = {"resourceType": "Patient", "id": "p-1", "gender": "female",
+               "birthDate": "1970-01-01", "deceasedBoolean": sent}
+    [update] = parse_fhir(patient, source_system="ehr-a")
+    assert update.demographics.deceased is sent
+
+
+@pytest.mark.parametrize("sent", [0, 19700101, 1e-320, True, [], {}])
+def test_a_birth_date_that_is_not_a_string_is_refused_at_its_path(sent: object) -> None:
+    patient = {"resourceType": "Patient", "id": "p-1", "gender": "female", "birthDate": sent}
+    problems = _problems(json.loads(json.dumps(patient)))
+    assert any(p.startswith("Patient.birthDate: ") for p in problems), problems

@@ -8,6 +8,7 @@ from shared.clinical.times import (
     NoTimeZone,
     TimeFormatError,
     hl7_offset,
+    hl7_ts_bounds,
     parse_fhir_date,
     parse_fhir_datetime,
     parse_hl7_date,
@@ -72,3 +73,24 @@ def test_an_hl7_birth_date_at_year_or_month_precision_has_no_exact_day() -> None
     for bad in ("1990-04-12", "199013", "19900230", "19900"):
         with pytest.raises(TimeFormatError):
             parse_hl7_date(bad)
+
+
+# Times at the edge of what Python represents: the UTC conversion (or the end of a coarse
+# DTM's period) falls outside years 1-9999. They raised OverflowError/ValueError, which intake
+# answered as "unreadable input (OverflowError)" at "$" without the path (issue 14 probe).
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_fhir_time_outside_the_representable_range_is_a_time_format_error(text: str) -> None:
+    with pytest.raises(TimeFormatError, match="outside"):
+        parse_fhir_datetime(text)
+
+
+@pytest.mark.parametrize("text", ["99991231235959-1400", "00010101000000+1400", "00010101+1400"])
+def test_an_hl7_time_outside_the_representable_range_is_a_time_format_error(text: str) -> None:
+    with pytest.raises(TimeFormatError, match="outside"):
+        parse_hl7_ts(text, UTC)
+
+
+@pytest.mark.parametrize("text", ["9999", "999912", "99991231", "9999123123-1400"])
+def test_the_period_of_a_coarse_hl7_time_at_year_9999_is_a_time_format_error(text: str) -> None:
+    with pytest.raises(TimeFormatError, match="outside"):
+        hl7_ts_bounds(text, UTC)
