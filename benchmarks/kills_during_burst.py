@@ -9,10 +9,20 @@ starts ``run`` again whenever it has stopped (as a user would), then stops and s
 once more (a whole-run restart) and counts, in the audit trail, the accepted updates decided
 for every active trial (lost = accepted - decided) and repeats.
 The same scenario is the e2e test ``tests/e2e/test_nothing_accepted_is_lost.py``.
+
+``--kills SPEC`` replaces the kill schedule: comma-separated ``share:name`` with name one of
+evaluator, intake, audit, tansu or launcher (SIGKILL of ``trialwatch run`` itself, whose
+children die with it; it is started again as a user would). ``--kills harsh`` is the issue 14
+probe's harder schedule: each service killed again while it is being restarted, the broker
+killed again while it is being refilled, and the launcher killed mid-burst:
+``0.10:evaluator,0.11:evaluator,0.30:tansu,0.31:tansu,0.50:launcher,0.65:audit,0.66:audit,
+0.80:intake,0.81:intake``. ``--pause S`` is the wait after each kill (default 3 s; 0.3 s in
+the harsh schedule, so the second kill lands during the restart).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -30,9 +40,18 @@ from pathlib import Path
 
 import httpx
 
-CHECKOUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1]
+HARSH = ("0.10:evaluator,0.11:evaluator,0.30:tansu,0.31:tansu,0.50:launcher,0.65:audit,"
+         "0.66:audit,0.80:intake,0.81:intake")
+_options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+_options.add_argument("checkout", nargs="?", type=Path, default=Path(__file__).resolve().parents[1])
+_options.add_argument("--kills", default="0.15:evaluator,0.35:intake,0.55:audit,0.75:tansu")
+_options.add_argument("--pause", type=float, default=None)
+_args = _options.parse_args()
+CHECKOUT = _args.checkout
 PATIENTS, UPDATES = 40, 10
-KILLS = ((0.15, "evaluator"), (0.35, "intake"), (0.55, "audit"), (0.75, "tansu"))
+_spec = HARSH if _args.kills == "harsh" else _args.kills
+KILLS = tuple((float(share), name) for share, name in (k.split(":") for k in _spec.split(",")))
+PAUSE_S = _args.pause if _args.pause is not None else (0.3 if _args.kills == "harsh" else 3.0)
 
 
 def free_port() -> int:
@@ -72,6 +91,8 @@ def descendants(pid: int) -> set[int]:
 
 
 def pid_of(launcher: int, name: str) -> int | None:
+    if name == "launcher":
+        return launcher
     for pid in descendants(launcher):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -164,9 +185,11 @@ with ThreadPoolExecutor(max_workers=8) as pool:
             assert launcher is not None
             victim = pid_of(launcher.pid, name)
             time.sleep(0.1)
-        os.kill(victim, signal.SIGKILL)
-        print(f"killed {name} at {len(accepted)} accepted", flush=True)
-        time.sleep(3)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+        print(f"killed {name} at {len(accepted)} accepted "
+              f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+        time.sleep(PAUSE_S)
     for f in futures:
         f.result()
 stop_watch.set()
@@ -195,6 +218,7 @@ while True:
         break
     time.sleep(2)
 print(f"accepted={len(expected)} decided={decided} lost={len(expected) - decided} "
-      f"duplicated={sum(n - 1 for n in per.values())} trials={len(trials)}", flush=True)
+      f"duplicated={sum(n - 1 for n in per.values())} trials={len(trials)} "
+      f"kills={_spec} load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 launcher.send_signal(signal.SIGINT)
 launcher.wait(60)

@@ -227,7 +227,8 @@ async def send(client: httpx.AsyncClient, probe: Probe, tokens: dict[str, str],
                 response = await client.request(probe.method, probe.path, content=probe.content,
                                                 headers=headers)
                 status = response.status_code
-            except httpx.LocalProtocolError:  # the client will not send it: write it raw
+            except (httpx.LocalProtocolError, httpx.InvalidURL):  # the client will not send
+                # it (a false length, a URL over its 64 KiB limit): write it raw
                 status = await send_raw(str(client.base_url), probe, headers)
     except (TimeoutError, httpx.HTTPError, OSError) as error:
         status = 0
