@@ -375,6 +375,9 @@ LOOPBACK_URLS = ["http://127.0.0.1/", "http://127.1/", "http://0x7f000001/", "ht
                  "https://example.org:99999/", "https://[::1/", "https://exa mple.org/"]
 
 
+SIGN_FOR = "X-Sign-For"  # replaced by a fresh EHR JWT for this audience when sent
+
+
 def evaluator_specifics(ehr: CdsClient, base_url: str) -> Iterator[hp.Probe]:
     coordinator = {"X-Role": "coordinator", "Content-Type": "application/json"}
     for url in LOOPBACK_URLS:
@@ -394,7 +397,8 @@ def evaluator_specifics(ehr: CdsClient, base_url: str) -> Iterator[hp.Probe]:
         audience = f"{base_url}/cds-services/{service_id}"
         template = make("zq-1")
         for signed in (True, False):
-            auth = {"Authorization": f"Bearer {ehr.token(audience)}"} if signed else {}
+            # a fresh JWT (its own jti: a replayed one is refused) is made when the probe is sent
+            auth = {SIGN_FOR: audience} if signed else {}
             for leaf in hp.leaves(template):
                 for value in (None, "", "x" * 100_000, 2**64, 1e308, [], {}, "\ud800",
                               "../../etc/passwd", "9999-12-31T23:59:59-14:00"):
@@ -547,6 +551,9 @@ async def run_campaign(urls: dict[str, str], tokens: dict[str, str], ehr: CdsCli
                       *evaluator_specifics(ehr, urls["evaluator"]), *ui_probes(cookie, csrf)],
         "audit": [*openapi_probes("audit", specs["audit"], "auditor")],
     }
+    if args.only:
+        plan = {s: [p for p in probes if p.kind.startswith(tuple(args.only))]
+                for s, probes in plan.items()}
     for service, probes in plan.items():
         print(f"{service}: {len(probes)} probes", flush=True)
     stop = asyncio.Event()
@@ -562,6 +569,9 @@ async def run_campaign(urls: dict[str, str], tokens: dict[str, str], ehr: CdsCli
             async def worker() -> None:
                 while queue:
                     probe = queue.pop()
+                    if SIGN_FOR in probe.headers:
+                        audience = probe.headers.pop(SIGN_FOR)
+                        probe.headers["Authorization"] = f"Bearer {ehr.token(audience)}"
                     try:
                         await hp.send(client, probe, roles, tallies[service])
                     except Exception as error:  # a probe this client cannot even write
@@ -641,6 +651,9 @@ def main() -> int:
     parser.add_argument("--timeout-s", type=float, default=120.0)
     parser.add_argument("--quick", action="store_true", help="every 5th committed intake probe")
     parser.add_argument("--big", action="store_true", help="also stream a 30 MB body to intake")
+    parser.add_argument("--only", action="append", metavar="KIND_PREFIX",
+                        help="only the probes whose kind starts with this (repeatable), e.g. "
+                             "cds- or webhook-")
     parser.add_argument("--slow-clients", type=int, default=40, help="per service")
     parser.add_argument("--slow-hold-s", type=float, default=90.0)
     args = parser.parse_args()

@@ -182,3 +182,17 @@ async def test_a_patient_identifier_too_long_for_the_key_table_is_refused(fixtur
     with pytest.raises(InvalidClinicalInput) as refused:
         await accept(submission(json.dumps(resource).encode()), FakeUnitOfWork(), clock)
     assert "longer than" in refused.value.problems[0].reason
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14 probe: a FHIR resource id leaves intake "
+                   "verbatim in provenance.resource (then in evaluator and audit records)")
+async def test_a_resource_id_that_carries_the_mrn_does_not_leave_intake(fixtures: Path) -> None:
+    """Senders name resources after the patient (``<MRN>-hb-1`` is common); the id is kept
+    in ``ClinicalFact.provenance.resource``, so it reached the evaluator's decisions and the
+    immutable audit snapshot. Found by benchmarks/hostile_pipeline.py (PHI search)."""
+    observation = json.loads((fixtures / "observation_hemoglobin.json").read_bytes())
+    observation["id"] = "ZQMRN88412-hb-1"
+    uow = FakeUnitOfWork()
+    await accept(submission(json.dumps(observation).encode()), uow, clock)
+    [(_, event)] = uow.committed.outbox
+    assert "ZQMRN88412" not in event.model_dump_json()
