@@ -123,6 +123,11 @@ class RequestLimits:
             await send(message)
 
         try:
+            if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+                # no route takes a NUL, and PostgreSQL text cannot hold one (a key "%00" in a
+                # path answered 500 there): refused before any handler or query sees it
+                await _problem(observed_send, 400, "The URL holds a NUL character", scope)
+                return
             try:
                 body = await self._read_body(scope, receive)
             except _Refused as refused:

@@ -76,3 +76,29 @@ async def test_a_deceased_patient_cannot_be_marked_contacted_or_enrolled(
         assert "Not a candidate" in log
         assert "Patient contacted" not in log, "a refused action is not stored"
         assert "Enrolled" not in log, "a refused action is not stored"
+
+
+async def test_re_identifying_a_patient_never_screened_is_404_whatever_the_key(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """Issue 14 probe (benchmarks/hostile_pipeline.py): the re-identify form asked intake
+    first for any key, so an unknown key answered 502 (intake's 404 passed on as a bad
+    gateway) and a key holding NUL or CR LF answered 500 (an invalid URL to intake); ".."
+    reached another intake route with the coordinator's token; on PostgreSQL a NUL in the key
+    failed the query (500). Absent is 404, intake unasked; a URL holding a NUL is 400."""
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-ui-reidentify",
+                                    tokens=TOKENS)
+    async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        signed_in = await client.post("/ui/sign-in", data={"token": "coord-token",
+                                                           "next": "/ui/alerts"})
+        assert signed_in.status_code == 303, signed_in.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', (await client.get("/ui/alerts")).text)
+        assert csrf is not None
+        for key, expected in ((f"pk-{uuid.uuid4().hex[:12]}", 404), ("%0d%0aX:%20y", 404),
+                              ("%2e%2e", 404), ("..%2F..%2Ffhir", 404), ("%00", 400),
+                              ("NCT06920433%00", 400)):
+            answer = await client.post(
+                f"/ui/patients/{key}/trials/{TEST_TRIAL.id}/reidentify",
+                data={"csrf": csrf.group(1), "reason": "screening visit next week"})
+            assert answer.status_code == expected, (key, answer.status_code, answer.text[:200])

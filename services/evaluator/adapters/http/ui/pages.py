@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -245,6 +246,11 @@ def mount(
         if len(reason.strip()) < 8:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "state why you need the patient's identity (8 characters or more)")
+        # a patient never screened for this trial is absent here: intake is not asked (it
+        # would log a re-identification of a key the coordinator could only have made up)
+        screened = await desk.pair_view(patient_key, trial_id)
+        if screened is None or screened.decision is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
         identity = await _reidentify(intake_url, session.token, patient_key, trial_id,
                                      reason.strip())
         view = await desk.reidentified(patient_key, trial_id, session.principal.client, clock(),
@@ -268,10 +274,11 @@ async def _reidentify(intake_url: str, token: str, patient_key: str, trial_id: s
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
             answer = await client.post(
-                f"{intake_url}/patients/{patient_key}/reidentify",
+                # the key is one path segment, whatever it holds ("..", "/", NUL, CR LF)
+                f"{intake_url}/patients/{quote(patient_key, safe='')}/reidentify",
                 json={"trial": trial_id, "reason": reason},
                 headers={"Authorization": f"Bearer {token}"})
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY,
                             f"intake did not answer ({type(error).__name__})") from None
     if answer.status_code != 200:
