@@ -1,0 +1,96 @@
+"""Tampering with the stored coordinator actions (issue 14 probe, benchmarks/tamper_audit_copy.py).
+
+Coordinator actions ("contacted", "not a candidate" with its reason, "enrolled", every
+re-identification) are kept by audit in ``audit_coordinator_action``, but ``audit verify``
+checks only the decision chain, snapshots and access log: an action's reason or actor edited,
+an action deleted or one inserted by a database superuser passes verify as intact. Strict
+xfail until verify covers them (chain them, or check each stored event's evaluator signature
+and count them in the checkpoints).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from services.audit.adapters.sql.action_store import SqlActionStore
+from services.cli.audit_tools import main as audit_tools
+from shared.contracts.events import CoordinatorActed
+from shared.infra.sql_engine import make_engine
+from tests.integration.audit.chain_setup import StoredChain, store_chain
+from tests.unit.audit.factories import TEST_SIGNER
+
+pytestmark = pytest.mark.integration
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def chain(database_url: str, tmp_path: Path) -> StoredChain:
+    chain = await store_chain(database_url, tmp_path, length=4, checkpoint_at=(4,), chained=True)
+    event = CoordinatorActed.model_validate(TEST_SIGNER.signed(CoordinatorActed(
+        event_id=uuid.uuid4(), occurred_at=NOW, recorded_at=NOW, source="evaluator",
+        patient_key="pk_0", correlation_id=uuid.uuid4(), action_id=uuid.uuid4(),
+        action="not-a-candidate", trial_id="NCT06920433", actor="dev-coordinator",
+        reason="declined participation").model_dump(mode="json")))
+    engine = make_engine(database_url)
+    try:
+        await SqlActionStore(engine).add([{
+            "action_id": str(event.action_id), "patient_key": event.patient_key,
+            "trial_id": event.trial_id, "action": event.action, "actor": event.actor,
+            "reason": event.reason, "alert_id": None, "occurred_at": event.occurred_at,
+            "recorded_at": NOW, "event": event.model_dump(mode="json")}])
+    finally:
+        await engine.dispose()
+    return chain
+
+
+async def verify(chain: StoredChain, capsys: pytest.CaptureFixture[str]) -> tuple[int, Any]:
+    code = await asyncio.to_thread(audit_tools, ["verify", *chain.cli_args(), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+async def superuser(database_url: str, statement: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("ALTER TABLE audit_coordinator_action "
+                                              "DISABLE TRIGGER USER"))
+            else:
+                for (name,) in (await connection.execute(text(
+                        "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                        "AND tbl_name = 'audit_coordinator_action'"))).all():
+                    await connection.execute(text(f"DROP TRIGGER {name}"))
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def test_an_untouched_action_verifies_intact(
+        chain: StoredChain, capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = await verify(chain, capsys)
+    assert (code, report["intact"]) == (0, True), report["summary"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14 probe: audit verify does not cover "
+                   "audit_coordinator_action")
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_coordinator_action SET reason = 'forged reason'",
+    "UPDATE audit_coordinator_action SET actor = 'dev-admin'",
+    "DELETE FROM audit_coordinator_action",
+    "INSERT INTO audit_coordinator_action SELECT 'forged-' || action_id, patient_key, trial_id, "
+    "'enrolled', actor, reason, alert_id, occurred_at, recorded_at, event "
+    "FROM audit_coordinator_action",
+], ids=["reason-edited", "actor-edited", "deleted", "inserted"])
+async def test_a_tampered_coordinator_action_fails_verify(
+        chain: StoredChain, capsys: pytest.CaptureFixture[str], statement: str) -> None:
+    await superuser(chain.database_url, statement)
+    code, report = await verify(chain, capsys)
+    assert code == 1, report["summary"]
