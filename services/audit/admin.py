@@ -25,7 +25,7 @@ from services.audit.core.replay import (
     installed_engine,
     replay,
 )
-from services.audit.core.verify import Verification
+from services.audit.core.verify import SignatureDepth, Verification
 from services.audit.core.verify import verify as run_verify
 from shared.infra.clock import utc_now
 from shared.infra.signing import TrustedKeys
@@ -41,7 +41,8 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
                  expectations: Expectations,
                  decision_keys: SignatureCheck | None = None,
                  state: Path | None = None, full: bool = True,
-                 workers: int = 1) -> Verification:
+                 workers: int = 1,
+                 signatures: SignatureDepth = "unvouched") -> Verification:
     """Walk the chain in the database at ``database_url`` against the checkpoints in
     ``checkpoint_dir`` signed by the Ed25519 key at ``public_key``; every record's evaluator
     signature is checked against ``decision_keys`` (None skips that check); the access log's
@@ -52,7 +53,7 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
 
     ``workers``: processes that rehash records and check their signatures
     (``adapters.parallel_checks``) when ``decision_keys`` is ``TrustedKeys`` or None; 1 checks
-    them in a thread of this process."""
+    them in a thread of this process. ``signatures``: as ``core.verify.verify``."""
     resume = read_verified(state) if state is not None and not full else None
     engine = make_engine(database_url)
     checker = (ProcessRecordChecker(decision_keys, workers)
@@ -62,7 +63,8 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
         archive = CheckpointFiles(checkpoint_dir, public_key)
         verification = await run_verify(SqlChainStore(engine), archive, expectations,
                                         decision_keys, resume,
-                                        access_log=AccessLog(engine, utc_now), checker=checker)
+                                        access_log=AccessLog(engine, utc_now), checker=checker,
+                                        signatures=signatures)
     finally:
         if checker is not None:
             checker.close()

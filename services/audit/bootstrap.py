@@ -80,7 +80,7 @@ def build_app(settings: AuditSettings | None = None,
         access = AccessLog(engine, utc_now, write_lock)
         writer = CheckpointWriter(store, key, CheckpointFiles(settings.checkpoint_dir,
                                                               key.public_key()), utc_now,
-                                  telemetry, access_log=access)
+                                  telemetry, access_log=access, decision_keys=keys)
         app.state.engine, app.state.broker = engine, broker
         app.state.audit = AuditApi(
             queries=SqlRecordQueries(engine),

@@ -28,6 +28,10 @@ STORE_FAILURES = Counter(
     "Transient failures to store a decision (database unreachable): consumption paused")
 CHECKPOINTS_WRITTEN = Counter(
     "trialwatch_audit_checkpoints_written", "Signed checkpoints written outside the database")
+RECORDS_UNVOUCHED = Counter(
+    "trialwatch_audit_records_unvouched",
+    "Stored records the checkpoint writer found failing their check (hash or evaluator "
+    "signature): written past ingest; audit verify names them")
 CHAIN_HEAD = Gauge("trialwatch_audit_chain_head_sequence", "Sequence number of the newest record")
 AUDITOR_QUERIES = Counter(
     "trialwatch_audit_auditor_queries", "Auditor API queries, each recorded in the access log",

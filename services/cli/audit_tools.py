@@ -69,11 +69,20 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
                         help="an evaluator public key (or a folder of *.pub.pem) decisions may "
                              "be signed with; repeatable (default AUDIT_DECISION_KEYS and "
                              "AUDIT_RETIRED_DECISION_KEYS): every record's signature is checked")
-    verify.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        metavar="N",
+    verify.add_argument("--signatures", choices=("unvouched", "all"), default="unvouched",
+                        help="unvouched (default): verify the Ed25519 signature of each signed "
+                             "record no trusted checkpoint vouches for (the service checks "
+                             "each record's signature before it signs the record's hash in a "
+                             "checkpoint; a vouched record must still hash to exactly that "
+                             "signed hash, by a key still trusted here); all: verify every "
+                             "record's signature again (an occasional deep check)")
+    verify.add_argument("--workers", type=int, default=None, metavar="N",
                         help="processes that rehash the records and check their signatures, "
-                             "in chunks of each batch read (default: the CPUs, at most 4; 1: "
-                             "in this process); a few records are checked here anyway")
+                             "in chunks of each batch read (1: in this process; default: the "
+                             "CPUs, at most 4, with --signatures all, else 1: without an "
+                             "Ed25519 verification per record, sending the rows to other "
+                             "processes costs about what checking them here does); a few "
+                             "records are checked here anyway")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(func=_verify)
 
@@ -111,7 +120,10 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         verification = asyncio.run(admin.verify(url, checkpoint_dir, public_key, expectations,
                                                 keys, state=args.state, full=args.full,
-                                                workers=args.workers))
+                                                workers=args.workers or (
+                                                    min(4, os.cpu_count() or 1)
+                                                    if args.signatures == "all" else 1),
+                                                signatures=args.signatures))
     except Exception as error:  # the tool reports why it could not verify, never a traceback
         print(f"could not verify: {type(error).__name__}: {error}", file=sys.stderr)
         return CANNOT_RUN

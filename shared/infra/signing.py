@@ -187,6 +187,11 @@ class TrustedKeys:
                            signature.key_id)
         return None
 
+    def trusts(self, kid: str) -> bool:
+        """Whether key id ``kid`` is trusted for what it signed (accepted or retired; the
+        files are read again as for ``refusal`` when it is unknown)."""
+        return self._find(kid) is not None
+
     def _find(self, kid: str) -> Ed25519PublicKey | None:
         found = self._accepted.get(kid) or self._retired.get(kid)
         if found is None and self._may_reload():

@@ -19,6 +19,7 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from services.audit.core.chain_walk import RecordVerdict, record_verdicts
@@ -34,8 +35,9 @@ def _start_worker(public_keys: list[bytes] | None) -> None:
     _KEYS = None if public_keys is None else TrustedKeys.from_public_bytes(public_keys)
 
 
-def _verdicts_in_worker(rows: list[dict[str, Any]]) -> list[RecordVerdict]:
-    return record_verdicts(rows, _KEYS)
+def _verdicts_in_worker(rows: list[dict[str, Any]],
+                        vouched: dict[int, str]) -> list[RecordVerdict]:
+    return record_verdicts(rows, _KEYS, vouched)
 
 
 class ProcessRecordChecker:
@@ -50,15 +52,18 @@ class ProcessRecordChecker:
         self._min_rows = PARALLEL_MIN_ROWS if min_rows is None else min_rows
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
-    async def verdicts(self, rows: list[dict[str, Any]]) -> list[RecordVerdict]:
-        """One verdict per row, in order."""
+    async def verdicts(self, rows: list[dict[str, Any]],
+                       vouched: Mapping[int, str] | None = None) -> list[RecordVerdict]:
+        """One verdict per row, in order (``vouched``: as ``record_verdicts``)."""
+        vouched = vouched or {}
         if self.workers < 2 or len(rows) < self._min_rows:
-            return await asyncio.to_thread(record_verdicts, rows, self._keys)
+            return await asyncio.to_thread(record_verdicts, rows, self._keys, vouched)
         pool = self._started()
         loop = asyncio.get_running_loop()
         size = -(-len(rows) // self.workers)
         chunks = await asyncio.gather(*(
-            loop.run_in_executor(pool, _verdicts_in_worker, rows[start:start + size])
+            loop.run_in_executor(pool, _verdicts_in_worker, rows[start:start + size],
+                                 _vouched_for(rows[start:start + size], vouched))
             for start in range(0, len(rows), size)))
         return [verdict for chunk in chunks for verdict in chunk]
 
@@ -76,3 +81,13 @@ class ProcessRecordChecker:
                 self.workers, mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_start_worker, initargs=(public,))
         return self._pool
+
+
+def _vouched_for(rows: list[dict[str, Any]], vouched: Mapping[int, str]) -> dict[int, str]:
+    """The part of ``vouched`` a chunk of rows needs (what is sent to its worker)."""
+    found = {}
+    for row in rows:
+        sequence = row.get("sequence")
+        if isinstance(sequence, int) and sequence in vouched:
+            found[sequence] = vouched[sequence]
+    return found

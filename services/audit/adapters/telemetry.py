@@ -67,3 +67,9 @@ class MetricsAndLogs:
 
     def checkpoint_failed(self, error: str) -> None:
         log.warning("checkpoint failed", error=error)
+
+    def record_unvouched(self, sequence: int, problem: str) -> None:
+        metrics.RECORDS_UNVOUCHED.inc()
+        log.error("a stored record fails its check: its checkpoint does not vouch for it "
+                  "(written past ingest?); run trialwatch audit verify",
+                  sequence=sequence, problem=problem[:200])

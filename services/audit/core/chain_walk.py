@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -72,6 +72,9 @@ class VerificationReport(BaseModel):
     access_legacy_entries: int = 0
     """Access entries written before the access log was chained (not protected)."""
     access_problem: Problem | None = None
+    signatures_vouched: int = 0
+    """Signed records whose Ed25519 signature was not verified again because a trusted
+    checkpoint vouches for it (its writer checked it before signing the record's hash)."""
 
 
 @dataclass(frozen=True)
@@ -109,22 +112,39 @@ class RecordVerdict:
     ``hash_ok``: the record still hashes to its ``record_hash``; ``signature_problem``: why
     its evaluator signature fails (None: valid, or the record carries none); ``recheck``:
     the signing key was unknown where the verdict was made (the walk checks it again against
-    its own keys, which may have been reloaded)."""
+    its own keys, which may have been reloaded); ``vouched``: the signature was not verified
+    again because a trusted checkpoint vouches for it (see ``record_verdicts``)."""
 
     hash_ok: bool
     signature_problem: str | None = None
     recheck: bool = False
+    vouched: bool = False
 
 
-def record_verdicts(rows: list[dict[str, Any]],
-                    keys: SignatureCheck | None) -> list[RecordVerdict]:
-    """``RecordVerdict`` of each row, in order (pure; CPU-bound: a rehash and an Ed25519
-    verification per record)."""
+def record_verdicts(rows: Sequence[Mapping[str, Any]], keys: SignatureCheck | None,
+                    vouched: Mapping[int, str] | None = None) -> list[RecordVerdict]:
+    """``RecordVerdict`` of each row, in order (pure; CPU-bound: a rehash, and an Ed25519
+    verification per signed record not vouched for).
+
+    ``vouched``: sequence -> record hash for the records a trusted checkpoint's writer checked
+    (signature included) before signing that hash (``Checkpoint.checked_hashes``). A row whose
+    stored content still hashes to exactly that hash is those checked bytes (SHA-256), so its
+    Ed25519 signature and copied columns are not checked again; only that its key is still
+    among ``keys`` (a key dropped since is checked in full, as unknown). Any other row (its
+    hash differs from the vouched one, or it does not hash right) is checked in full."""
+    vouched = vouched or {}
     verdicts = []
     for row in rows:
-        problem, unknown = (None, False) if keys is None or row.get("signature") is None \
-            else _signature_problem(row, int(row["sequence"]), keys)
-        verdicts.append(RecordVerdict(hash_matches(row), problem, unknown))
+        hash_ok = hash_matches(row)
+        if keys is None or row.get("signature") is None:
+            verdicts.append(RecordVerdict(hash_ok))
+            continue
+        if hash_ok and vouched.get(int(row["sequence"])) == row["record_hash"]:
+            trusted = keys.trusts(str(row.get("signed_by")))
+            verdicts.append(RecordVerdict(hash_ok, recheck=not trusted, vouched=trusted))
+            continue
+        problem, unknown = _signature_problem(row, int(row["sequence"]), keys)
+        verdicts.append(RecordVerdict(hash_ok, problem, unknown))
     return verdicts
 
 
@@ -156,11 +176,14 @@ class ChainWalk:
                  require_snapshots: bool = False,
                  decision_keys: SignatureCheck | None = None,
                  resume_from: Checkpoint | None = None,
-                 resumed: VerifiedThrough | None = None) -> None:
+                 resumed: VerifiedThrough | None = None,
+                 vouched: Mapping[int, str] | None = None) -> None:
         """``require_snapshots``: every record's snapshot must have been fed (a verifier over a
         whole database sets it; a walk over records alone cannot). ``decision_keys``: check
         each record's evaluator signature against these keys (accepted and retired); once one
-        record is signed, an unsigned record after it is a problem too.
+        record is signed, an unsigned record after it is a problem too. ``vouched``: records
+        whose signature a trusted checkpoint vouches for (``record_verdicts``; None or empty:
+        every signature is verified).
 
         ``resume_from``/``resumed``: records up to that trusted checkpoint were verified before
         (``resumed``): feed only the records after it. The first must link to the hash the
@@ -168,6 +191,8 @@ class ChainWalk:
         the verified part is seen only by a full walk."""
         self._require_snapshots = require_snapshots
         self._decision_keys = decision_keys
+        self._vouched = vouched or {}
+        self._signatures_vouched = 0
         self._signed_since: int | None = None
         self._signature_problem: Problem | None = None
         self._signed: dict[int, str] = {}
@@ -217,6 +242,8 @@ class ChainWalk:
     def feed(self, row: Mapping[str, Any], verdict: RecordVerdict | None = None) -> None:
         """The next record in sequence order; ``verdict``: its ``record_verdicts`` entry when
         made apart (else the walk makes those checks itself)."""
+        if verdict is None:
+            [verdict] = record_verdicts([row], self._decision_keys, self._vouched)
         self._checked += 1
         sequence = int(row["sequence"])
         self._head = max(self._head, sequence)
@@ -257,6 +284,9 @@ class ChainWalk:
                                   f"records are signed since record {self._signed_since}")
         if self._signed_since is None:
             self._signed_since = sequence
+        if verdict is not None and verdict.vouched:
+            self._signatures_vouched += 1
+            return None
         if verdict is not None and not verdict.recheck:
             detail = verdict.signature_problem
         else:
@@ -324,6 +354,7 @@ class ChainWalk:
                              others),
             verified_up_to=max(verified, 0),
             records_checked=self._checked,
+            signatures_vouched=self._signatures_vouched,
             head_sequence=self._head,
             checkpoints_trusted=len(checkpoints),
             covered_by_checkpoint_up_to=covered,

@@ -61,6 +61,12 @@ class Checkpoint(BaseModel):
     access_entries: int | None = Field(
         default=None, ge=1, description="access entries with id <= access_entry_id then, "
                                         "unchained legacy ones included")
+    checked_up_to: int | None = Field(
+        default=None, ge=1,
+        description="records first_sequence..checked_up_to were checked by the writer before "
+                    "it signed their hashes: each hashed to its listed hash and carried a "
+                    "valid evaluator signature by a key it trusted, its copied columns saying "
+                    "what the signed decision says (absent: none was checked)")
 
     def order_key(self) -> tuple[int, int]:
         """Checkpoints in the order they were written: by record sequence, then by the access
@@ -75,14 +81,18 @@ class Checkpoint(BaseModel):
         }
         # Optional fields are signed when present: files from before they existed still verify.
         for name in ("previous", "first_sequence", "record_hashes", "access_entry_id",
-                     "access_head", "access_entries"):
+                     "access_head", "access_entries", "checked_up_to"):
             if getattr(self, name) is not None:
                 signed[name] = getattr(self, name)
         return SIGNING_DOMAIN + canonical_json(signed)
 
     def digest(self) -> str:
-        """What the next checkpoint's ``previous`` signs: the hash of this whole file."""
-        return "sha256:" + hashlib.sha256(canonical_json(self)).hexdigest()
+        """What the next checkpoint's ``previous`` signs: the hash of this whole file (without
+        ``checked_up_to`` when absent, so files written before it existed keep their digest)."""
+        form = self.model_dump(mode="json")
+        if form["checked_up_to"] is None:
+            del form["checked_up_to"]
+        return "sha256:" + hashlib.sha256(canonical_json(form)).hexdigest()
 
     def hash_of(self, sequence: int) -> str | None:
         """The signed hash of record ``sequence``, when this checkpoint lists it."""
@@ -90,6 +100,16 @@ class Checkpoint(BaseModel):
             return self.head_hash if sequence == self.sequence else None
         index = sequence - self.first_sequence
         return self.record_hashes[index] if 0 <= index < len(self.record_hashes) else None
+
+    def checked_hashes(self) -> dict[int, str]:
+        """Sequence -> signed hash of each record this checkpoint says its writer checked
+        (evaluator signature included) before signing: ``checked_up_to``, listed hashes only."""
+        if self.checked_up_to is None or self.record_hashes is None or \
+                self.first_sequence is None:
+            return {}
+        upto = min(self.checked_up_to, self.first_sequence + len(self.record_hashes) - 1)
+        return {sequence: self.record_hashes[sequence - self.first_sequence]
+                for sequence in range(self.first_sequence, upto + 1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +121,12 @@ class RejectedCheckpoint:
 def sign_checkpoint(key: Ed25519PrivateKey, sequence: int, head_hash: str,
                     created_at: datetime, *, previous: Checkpoint | None = None,
                     record_hashes: list[str] | None = None,
-                    access: AccessHead | None = None) -> Checkpoint:
+                    access: AccessHead | None = None,
+                    checked_up_to: int | None = None) -> Checkpoint:
     """Sign the head; ``previous`` chains it to the last checkpoint, ``record_hashes`` lists the
     hashes of records ``sequence - len(record_hashes) + 1 .. sequence``, ``access`` is the
-    access log's head (None: no chained access entry yet)."""
+    access log's head (None: no chained access entry yet), ``checked_up_to`` the last of those
+    records the writer checked, evaluator signature included (None: none was)."""
     first = sequence - len(record_hashes) + 1 if record_hashes else None
     unsigned = Checkpoint(sequence=sequence, head_hash=head_hash, created_at=created_at,
                           key_id=key_id(key.public_key()), signature="",
@@ -112,7 +134,8 @@ def sign_checkpoint(key: Ed25519PrivateKey, sequence: int, head_hash: str,
                           first_sequence=first, record_hashes=record_hashes or None,
                           access_entry_id=access.entry_id if access else None,
                           access_head=access.entry_hash if access else None,
-                          access_entries=access.entries if access else None)
+                          access_entries=access.entries if access else None,
+                          checked_up_to=checked_up_to if record_hashes else None)
     signature = base64.b64encode(key.sign(unsigned.signed_form())).decode()
     return unsigned.model_copy(update={"signature": signature})
 

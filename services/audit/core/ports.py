@@ -9,7 +9,7 @@ adapter of these protocols.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,6 +158,9 @@ class SignatureCheck(Protocol):
                 new_event: bool = True) -> Refusal | None:
         """None when ``signature`` signs ``digest`` with a key trusted for new events."""
 
+    def trusts(self, key_id: str) -> bool:
+        """Whether the key ``key_id`` is trusted for what it signed (accepted or retired)."""
+
 
 class RecordChecker(Protocol):
     """Makes the per-record checks of a verify walk (``chain_walk.record_verdicts``: rehash,
@@ -166,8 +169,9 @@ class RecordChecker(Protocol):
 
     ahead: int
 
-    async def verdicts(self, rows: list[dict[str, Any]]) -> list[RecordVerdict]:
-        """One verdict per row, in order."""
+    async def verdicts(self, rows: list[dict[str, Any]],
+                       vouched: Mapping[int, str] | None = None) -> list[RecordVerdict]:
+        """One verdict per row, in order (``vouched``: as ``chain_walk.record_verdicts``)."""
 
 
 class AuditTelemetry(Protocol):
@@ -207,6 +211,11 @@ class AuditTelemetry(Protocol):
     def checkpoint_failed(self, error: str) -> None:
         """Writing a checkpoint failed; the next tick retries."""
 
+    def record_unvouched(self, sequence: int, problem: str) -> None:
+        """The checkpoint writer found record ``sequence`` failing its check (its hash or its
+        evaluator signature: written past ingest); its checkpoint vouches only for the
+        records before it, and ``audit verify`` reports it."""
+
 
 class Unobserved:
     """``AuditTelemetry`` that reports nothing (unit tests, tools)."""
@@ -243,6 +252,9 @@ class Unobserved:
         return None
 
     def checkpoint_failed(self, error: str) -> None:
+        return None
+
+    def record_unvouched(self, sequence: int, problem: str) -> None:
         return None
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from services.audit.core.access_chain import AccessHead, AccessLogWalk
 from services.audit.core.chain_walk import (
@@ -35,6 +35,9 @@ from services.audit.core.ports import (
     RecordChecker,
     SignatureCheck,
 )
+
+SignatureDepth = Literal["unvouched", "all"]
+"""Which evaluator signatures a verify checks again (``verify``)."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,17 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
                  resume: VerifiedThrough | None = None,
                  access_log: AccessLogReader | None = None, *,
                  clock: Clock | None = None,
-                 checker: RecordChecker | None = None) -> Verification:
+                 checker: RecordChecker | None = None,
+                 signatures: SignatureDepth = "unvouched") -> Verification:
     """``resume``: walk only what follows that checkpoint, when it is still trusted (else the
     whole chain). ``access_log``: walk its whole hash chain as well (``core.access_chain``)
     and hold it against the access heads the trusted checkpoints signed, so deleting the newest
     entries is seen (``access-log-truncated``); a problem there makes the report not intact.
     ``checker``: where the per-record checks are made (None: in the walk's thread); it must
-    check signatures against the same keys as ``decision_keys``.
+    check signatures against the same keys as ``decision_keys``. ``signatures``: "unvouched"
+    verifies the Ed25519 signature of every signed record no trusted checkpoint vouches for
+    (its writer checked it before signing its hash: ``Checkpoint.checked_up_to``; docs/audit.md
+    "What a checkpoint vouches for"); "all" verifies every one.
 
     ``expectations`` None means ``Expectations(now=clock())``: records stamped after the
     verifier's now are reported. Raises ``ValueError`` when neither is given, so that check is
@@ -84,9 +91,10 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
         expectations = Expectations(now=clock())
     trusted, rejected = await asyncio.to_thread(archive.load)
     start = _still_trusted(trusted, resume)
+    vouched = {} if signatures == "all" or decision_keys is None else vouched_hashes(trusted)
     walk = ChainWalk((c.sequence for c in trusted), trusted, expectations,
                      require_snapshots=True, decision_keys=decision_keys,
-                     resume_from=start, resumed=resume if start else None)
+                     resume_from=start, resumed=resume if start else None, vouched=vouched)
     # Hashing is CPU work: a worker thread keeps the service's event loop (and the consumer's
     # heartbeats) responsive while a long chain is verified. With a ``checker`` the per-record
     # checks (rehash, signature) are made apart (worker processes), several batches ahead;
@@ -99,7 +107,7 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
             if checker is None:
                 await asyncio.to_thread(_feed_records, walk, batch)
                 continue
-            pending.append((batch, asyncio.ensure_future(checker.verdicts(batch))))
+            pending.append((batch, asyncio.ensure_future(checker.verdicts(batch, vouched))))
             while len(pending) > checker.ahead:
                 rows, verdicts = pending.popleft()
                 await asyncio.to_thread(_feed_records, walk, rows, await verdicts)
@@ -120,6 +128,15 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
         report = await _with_access_log(report, access_log, _signed_access_heads(trusted))
     return Verification(report, start.sequence if start else None,
                         walk.verified_through(trusted) if report.intact else None)
+
+
+def vouched_hashes(trusted: list[Checkpoint]) -> dict[int, str]:
+    """Sequence -> record hash of every record a trusted checkpoint's writer checked, evaluator
+    signature included, before signing that hash."""
+    vouched: dict[int, str] = {}
+    for checkpoint in trusted:
+        vouched.update(checkpoint.checked_hashes())
+    return vouched
 
 
 def _signed_access_heads(trusted: list[Checkpoint]) -> list[AccessHead]:

@@ -16,10 +16,14 @@ from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.audit.core.checkpoints import sign_checkpoint
-from shared.infra.signing import load_or_create_signing_key
+from shared.infra.signing import TrustedKeys, load_or_create_signing_key
 from shared.infra.sql_engine import make_engine
 from tests.integration.audit.harness import migrate
-from tests.unit.audit.factories import decision_event, write_test_decision_key
+from tests.unit.audit.factories import (
+    TEST_DECISION_KEY,
+    decision_event,
+    write_test_decision_key,
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,9 @@ class StoredChain:
 
 async def store_chain(database_url: str, tmp_path: Path, length: int,
                       checkpoint_at: tuple[int, ...], *, chained: bool = False) -> StoredChain:
-    """``chained``: checkpoints as the service writes them (``CheckpointWriter``: each names the
-    previous one and lists every record hash since); otherwise head-only checkpoints."""
+    """``chained``: checkpoints as the service writes them (``CheckpointWriter`` with the
+    evaluator keys: each names the previous one, lists every record hash since and vouches for
+    the signatures it checked); otherwise head-only checkpoints, which vouch for none."""
     await migrate(database_url)
     write_test_decision_key(tmp_path / "keys")
     key = load_or_create_signing_key(tmp_path / "signing.pem", tmp_path / "signing.pub.pem")
@@ -48,7 +53,8 @@ async def store_chain(database_url: str, tmp_path: Path, length: int,
     store = SqlChainStore(engine)
     writer = CheckpointWriter(store, key, CheckpointFiles(tmp_path / "checkpoints",
                                                          key.public_key()),
-                              lambda: datetime.now(UTC))
+                              lambda: datetime.now(UTC),
+                              decision_keys=TrustedKeys.of([TEST_DECISION_KEY.public_key()]))
     try:
         for index in range(length):
             appended = await DecisionChain(store).append(decision_event(f"pk_{index % 4}", index),

@@ -17,11 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, text, update
 
+from services.audit.adapters.checkpoint_files import CheckpointFiles
+from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.tables import records
 from services.audit.core.audit_record import GENESIS_HASH, record_hash
+from services.audit.core.checkpoint_writer import CheckpointWriter
 from services.cli.audit_tools import main as audit_tools
+from shared.contracts.signatures import decision_digest
+from shared.infra.signing import EventSigner, TrustedKeys, load_or_create_signing_key
 from shared.infra.sql_engine import make_engine
 from tests.integration.audit.chain_setup import (  # noqa: F401 (a fixture)
     StoredChain,
@@ -29,6 +35,7 @@ from tests.integration.audit.chain_setup import (  # noqa: F401 (a fixture)
     every_batch_in_workers,
     store_chain,
 )
+from tests.unit.audit.factories import TEST_DECISION_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("every_batch_in_workers")]
 
@@ -71,8 +78,8 @@ async def rewrite_consistently(database_url: str, sequence: int, **changes: Any)
             for row in rows:
                 await connection.execute(
                     update(records).where(records.c.sequence == row["sequence"]).values(
-                        **{k: row[k] for k in ("status", "recorded_at", "prev_hash",
-                                                "record_hash")}))
+                        **{k: row[k] for k in ("status", "recorded_at", "signature",
+                                                "prev_hash", "record_hash")}))
     finally:
         await engine.dispose()
 
@@ -168,3 +175,38 @@ async def test_a_record_stamped_in_the_future_or_before_its_predecessor_is_flagg
     code, report = await verify(chain, capsys)
     assert code == 1
     assert kinds(report)[kind] == 20
+
+
+async def test_a_record_forged_before_the_service_signs_it_is_not_vouched_for(
+        database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: the service's checkpoint writer checks each record's evaluator signature
+    before it signs the record's hash, and vouches only for those that check; the routine
+    verify (which does not verify vouched signatures again) still names a record forged in
+    the database between the appends and the next checkpoint."""
+    chain = await store_chain(database_url, tmp_path, length=20, checkpoint_at=(10,),
+                              chained=True)
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            row = dict((await connection.execute(
+                select(records).where(records.c.sequence == 12))).mappings().one())
+    finally:
+        await engine.dispose()
+    forged = EventSigner(Ed25519PrivateKey.generate()).sign(decision_digest(row)).value
+    await rewrite_consistently(database_url, 12, signature=forged)
+    key = load_or_create_signing_key(tmp_path / "signing.pem", tmp_path / "signing.pub.pem")
+    engine = make_engine(database_url)
+    try:
+        written = await CheckpointWriter(
+            SqlChainStore(engine), key, CheckpointFiles(chain.checkpoint_dir, key.public_key()),
+            lambda: datetime.now(UTC),
+            decision_keys=TrustedKeys.of([TEST_DECISION_KEY.public_key()]),
+        ).write_if_advanced()
+    finally:
+        await engine.dispose()
+    assert written is not None
+    assert (written.sequence, written.checked_up_to) == (20, 11)
+    code, report = await verify(chain, capsys, "--workers", "1")
+    assert code == 1
+    assert kinds(report) == {"signature-invalid": 12}, report["summary"]
+    assert report["signatures_vouched"] == 11

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import String, Uuid, insert, select, text, type_coerce
+from sqlalchemy.engine.processors import str_to_datetime
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +30,7 @@ from services.audit.core.ports import (
     NewSnapshot,
     StoreUnavailable,
 )
+from shared.infra.sqltypes import UtcDateTime
 
 CHAIN_LOCK_KEY = 0x7472_6961_6C77_6174  # "trialwat": the advisory lock of the audit chain
 _UUID_NAMES = tuple(c.name for c in records.columns if isinstance(c.type, Uuid))
@@ -69,10 +72,40 @@ class SqlChainStore:
                              ) -> AsyncIterator[list[dict[str, Any]]]:
         """Keyset-paginated: one short read per batch, never a long-held cursor.
 
-        Identifiers come back as their canonical text (what the record hash covers), not as
-        ``uuid.UUID``: building one per identifier was a third of the read. A stored value that
-        is no identifier at all then fails its record's hash instead of the whole read."""
-        text_ids = self._engine.dialect.name == "sqlite"  # stored as 32 hex digits there
+        Read through the driver's own cursor (aiosqlite, asyncpg), not SQLAlchemy's result
+        rows: the walk needs plain values, and SQLAlchemy's per-row and per-value processing
+        was most of the read. Values come back as SQLAlchemy would give them, through the same
+        conversions: times through ``UtcDateTime`` (on SQLite, parsed by SQLAlchemy's own
+        ``str_to_datetime`` first). Identifiers come back as their canonical text (what the
+        record hash covers), not as ``uuid.UUID``: building one per identifier was a third of
+        the read. A stored value that is no identifier or time at all then fails its record's
+        hash (or its time check) instead of the whole read."""
+        dialect = self._engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            async for rows in self._record_batches_orm(after, batch_size):
+                yield rows
+            return
+        while True:
+            async with self._engine.connect() as connection:
+                driver: Any = (await connection.get_raw_connection()).driver_connection
+                if dialect == "sqlite":
+                    cursor = await driver.execute(_RECORDS_AFTER_SQLITE, (after, batch_size))
+                    try:
+                        raw = await cursor.fetchall()
+                    finally:
+                        await cursor.close()
+                else:
+                    raw = await driver.fetch(_RECORDS_AFTER_POSTGRES, after, batch_size)
+            rows = _plain_rows(raw, dialect == "sqlite")
+            if rows:
+                yield rows
+            if len(rows) < batch_size:
+                return
+            after = rows[-1]["sequence"]
+
+    async def _record_batches_orm(self, after: int, batch_size: int,
+                                  ) -> AsyncIterator[list[dict[str, Any]]]:
+        """``record_batches`` through SQLAlchemy's result rows (another database)."""
         while True:
             query = (select(*_UUIDS_AS_TEXT).where(records.c.sequence > after)
                      .order_by(records.c.sequence).limit(batch_size))
@@ -80,10 +113,6 @@ class SqlChainStore:
                 result = await connection.execute(query)
                 names = list(result.keys())
                 rows = [dict(zip(names, row, strict=True)) for row in result.all()]
-            if text_ids:
-                for row in rows:
-                    for name in _UUID_NAMES:
-                        row[name] = _dashed(row[name])
             if rows:
                 yield rows
             if len(rows) < batch_size:
@@ -141,6 +170,47 @@ class SqlChainTransaction:
         if new_records:
             await self._connection.execute(insert(records),
                                            [record.columns() for record in new_records])
+
+
+_NAMES = tuple(c.name for c in records.columns)
+_TIME_NAMES = tuple(c.name for c in records.columns if isinstance(c.type, UtcDateTime))
+_UUID_INDEXES = tuple(_NAMES.index(name) for name in _UUID_NAMES)
+_TIME_INDEXES = tuple(_NAMES.index(name) for name in _TIME_NAMES)
+_RECORDS_AFTER_SQLITE = (f"SELECT {', '.join(_NAMES)} FROM audit_record WHERE sequence > ? "
+                         "ORDER BY sequence LIMIT ?")
+_RECORDS_AFTER_POSTGRES = (f"SELECT {', '.join(_NAMES)} FROM audit_record WHERE sequence > $1 "
+                           "ORDER BY sequence LIMIT $2")
+
+
+def _plain_rows(raw: Sequence[Sequence[Any]], sqlite: bool) -> list[dict[str, Any]]:
+    """Driver rows as column name -> value, the way ``record_batches`` documents them."""
+    rows = []
+    for values in raw:
+        row = list(values)
+        for index in _TIME_INDEXES:
+            row[index] = _utc(row[index], sqlite)
+        if sqlite:
+            for index in _UUID_INDEXES:
+                row[index] = _dashed(row[index])
+        else:
+            for index in _UUID_INDEXES:
+                if row[index] is not None:
+                    row[index] = str(row[index])
+        rows.append(dict(zip(_NAMES, row, strict=True)))
+    return rows
+
+
+def _utc(value: Any, sqlite: bool) -> Any:
+    """A stored time as ``UtcDateTime`` reads it (aware UTC); a value that is no time as it is
+    (its record then fails its hash)."""
+    if value is None:
+        return None
+    try:
+        if sqlite:
+            value = str_to_datetime(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, TypeError, AttributeError):
+        return value
 
 
 def _dashed(value: Any) -> Any:
