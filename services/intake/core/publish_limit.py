@@ -13,12 +13,9 @@ it is never smaller than what the producer measures, whichever encoder FastStrea
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from shared.contracts.events import PatientMerged, PatientUpdated
 
@@ -34,23 +31,6 @@ def ascii_json(document: Any) -> bytes:
     return json.dumps(document).encode()
 
 
-# 19 digits in a row: possibly an integer beyond 64 bits, which orjson reads as a float
-_LONG_NUMBER = re.compile(r"[0-9]{19}")
-
-
-def _decoded(compact_json: str) -> Any:
-    """The stored event as a JSON document, read by orjson (for a large event the Python
-    decoder was most of this check's cost in a bulk import, issue 13). What orjson reads
-    differently is read by ``json``: an integer beyond 64 bits (orjson makes it a float) and
-    what orjson refuses (a lone surrogate), so the document is the same either way."""
-    if _LONG_NUMBER.search(compact_json) is None:
-        try:
-            return orjson.loads(compact_json)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(compact_json)
-
-
 @dataclass(frozen=True, slots=True)
 class PublishLimit:
     """``max_request_size``: the producer's limit in bytes (aiokafka's ``max_request_size``);
@@ -64,7 +44,7 @@ class PublishLimit:
         """Bytes the producer counts for ``event`` (an upper bound); ``compact_json`` is the
         event as stored in the outbox (``model_dump_json``)."""
         framing = FRAMING_ALLOWANCE_BYTES + len(event.patient_key.encode())
-        return len(self.encode(_decoded(compact_json))) + framing
+        return len(self.encode(json.loads(compact_json))) + framing
 
     def fits(self, size: int) -> bool:
         return size <= self.max_request_size

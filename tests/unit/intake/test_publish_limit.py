@@ -91,11 +91,12 @@ async def test_on_the_raw_topic_an_event_past_the_limit_is_dead_lettered_with_it
     assert not uow.committed.outbox
 
 
-def test_an_event_orjson_cannot_read_is_measured_as_json_reads_it() -> None:
-    """orjson reads the stored event for the estimate (issue 13: the Python decoder was most
-    of the check's cost in a bulk import); an integer beyond 64 bits, which orjson refuses,
-    is read by ``json`` instead, so the estimate is the same whichever reads it."""
+def test_an_integer_beyond_64_bits_is_measured_as_json_reads_it() -> None:
+    """The estimate reads the stored event with ``json``: orjson would read an integer beyond
+    64 bits as a float and measure another document (tried for issue 13 and not kept: with
+    the guard it needs, it saved nothing measurable, ~5 ms per 2,500 resources)."""
     stored = '{"patient_key":"pt_1","count":123456789012345678901234567890,"value":1.5}'
     event = SimpleNamespace(patient_key="pt_1")
     measured = PublishLimit().size_of(event, stored)  # type: ignore[arg-type]
     assert measured == len(json.dumps(json.loads(stored)).encode()) + 1024 + len("pt_1")
+
