@@ -28,12 +28,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# Decimal keeps the precision of FHIR decimals as sent (0.50 is not 0.5). One decoder for
+# every call: ``json.loads`` with arguments builds a new one per call (the bulk import parses
+# each NDJSON line on its own, issue 13).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=Decimal)
+
+
 def json_object(text: str) -> dict[str, Any]:
     """A JSON object (RFC 8259) with decimals kept as sent; 400 if malformed (NaN, Infinity
     included: not JSON numbers), 422 at ``$`` if it is not an object (a FHIR resource is)."""
     try:
-        # Decimal keeps the precision of FHIR decimals as sent (0.50 is not 0.5)
-        document = json.loads(text, parse_constant=_refuse_constant, parse_float=Decimal)
+        document = _DECODER.decode(text)
     except (ValueError, RecursionError) as error:
         raise MalformedInput(f"malformed JSON: {error}") from None
     if not isinstance(document, dict):
