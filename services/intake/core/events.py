@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
-from services.intake.core.pseudonyms import without_source_identifier
+from services.intake.core.pseudonyms import without_source_identifier, without_source_record_id
 from shared.clinical.facts import ClinicalFact, PatientUpdate
 from shared.contracts.events import PatientMerged, PatientUpdated
 
@@ -42,7 +42,7 @@ def patient_updated(
         patient_key=patient_key,
         correlation_id=receipt_id,
         demographics=demographics,
-        facts=update.facts,
+        facts=tuple(without_source_record_id(fact) for fact in update.facts),
         site=site,
     )
 

@@ -9,6 +9,7 @@ import pytest
 from services.intake.core.accept import Submission, accept
 from services.intake.core.media import MediaType
 from services.intake.core.refusals import InvalidClinicalInput, MalformedInput
+from shared.clinical.ids import fact_id
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
 
@@ -184,8 +185,6 @@ async def test_a_patient_identifier_too_long_for_the_key_table_is_refused(fixtur
     assert "longer than" in refused.value.problems[0].reason
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 probe: a FHIR resource id leaves intake "
-                   "verbatim in provenance.resource (then in evaluator and audit records)")
 async def test_a_resource_id_that_carries_the_mrn_does_not_leave_intake(fixtures: Path) -> None:
     """Senders name resources after the patient (``<MRN>-hb-1`` is common); the id is kept
     in ``ClinicalFact.provenance.resource``, so it reached the evaluator's decisions and the
@@ -196,3 +195,7 @@ async def test_a_resource_id_that_carries_the_mrn_does_not_leave_intake(fixtures
     await accept(submission(json.dumps(observation).encode()), uow, clock)
     [(_, event)] = uow.committed.outbox
     assert "ZQMRN88412" not in event.model_dump_json()
+    [fact] = event.facts
+    # the type stays (the washout primitive reads it), the id is the record's hash
+    assert fact.provenance.resource == "Observation/" + fact_id(
+        fact.provenance.source_system, "Observation/ZQMRN88412-hb-1")
