@@ -18,6 +18,7 @@ from shared.clinical.dosage import read_dosage
 from shared.clinical.facts import (
     ClinicalFact,
     Coding,
+    DailyDose,
     Demographics,
     FactKind,
     Provenance,
@@ -498,6 +499,30 @@ def condition_status(resource: Json) -> str | None:
     return _first_code(resource.get("clinicalStatus")) or verification
 
 
+def _administered_dose(dosage: Any, path: str) -> DailyDose | None:
+    """A FHIR R4 ``MedicationAdministration.dosage`` kept as an unread daily dose.
+
+    ``dosage.dose`` (SimpleQuantity) is the amount given in that one administration
+    (https://hl7.org/fhir/R4/medicationadministration-definitions.html#MedicationAdministration.dosage.dose),
+    not a dose per day, so it is never a daily dose; it is kept unread with the reason and the
+    amount as sent, as an HL7 v2.5.1 RXA-6/7 administered amount is
+    (``shared.clinical.hl7v2_medications``). None when no dosage was sent.
+    """
+    if not isinstance(dosage, dict) or not dosage:
+        return None
+    raw = dosage.get("dose")
+    dose: Json = raw if isinstance(raw, dict) else {}
+    value, unit = dose.get("value"), dose.get("code") or dose.get("unit")
+    shown = f"{value if value is not None else ''} {unit or ''}".strip() or None
+    where = f"{path}.dose" if dose else path
+    return DailyDose(
+        unread=ReadingNote(path=where, reason=(
+            "an administered dose (MedicationAdministration.dosage.dose) is one administration,"
+            " not a daily dose (as an HL7 v2 RXA-6 administered amount)")),
+        received=shown,
+    )
+
+
 def medication(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
     """A FHIR R4 MedicationStatement, MedicationAdministration or MedicationRequest as one fact.
 
@@ -530,19 +555,31 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
     else:
         start, end = reader.period(resource, "effective", path)
         where = f"{path}.effective[x]"
+    # FHIR R4 MedicationAdministration.effectiveDateTime is the instant of the administration
+    # ("a specific date/time ... during which the administration took place"): it starts and
+    # ends then, as an HL7 v2.5.1 RXA whose RXA-4 end is empty (RXA-3 "is assumed")
+    administered_at = (
+        resource["resourceType"] == "MedicationAdministration" and "effectiveDateTime" in resource
+    )
+    if administered_at and end is None:
+        end = start
     if start is None and end is None:
         notes.append(ReadingNote(path=where, reason="no time: the medication use is undated"))
     fact = _fact(
         source, resource, FactKind.MEDICATION, codes, resource.get("status"), start, end, notes
     )
     # FHIR R4 MedicationRequest.dosageInstruction / MedicationStatement.dosage (Dosage); a
-    # MedicationAdministration.dosage is one administration, not a daily dose: not read here
+    # MedicationAdministration.dosage is one administration, not a daily dose: kept unread
     dosage_key = {
         "MedicationRequest": "dosageInstruction", "MedicationStatement": "dosage"
     }.get(resource["resourceType"])
     dose = read_dosage(resource.get(dosage_key), f"{path}.{dosage_key}") if dosage_key else None
+    if resource["resourceType"] == "MedicationAdministration":
+        dose = _administered_dose(resource.get("dosage"), f"{path}.dosage")
     if resource["resourceType"] == "MedicationRequest":
         bounds = time_bounds(resource, ("authoredOn",), (), path)
+    elif administered_at:
+        bounds = time_bounds(resource, ("effectiveDateTime",), ("effectiveDateTime",), path)
     else:
         bounds = time_bounds(resource, *_EFFECTIVE, path)
     update = {

@@ -136,7 +136,7 @@ class _Group:
 # v2.5.1 ch. 4A: RAS^O17 (pharmacy administration: RXA), RDE^O11 (encoded order: RXE)
 PHARMACY_MESSAGES = frozenset({("RAS", "O17"), ("RDE", "O11")})
 # segments that may sit between an RXE and its TQ1 timing (RDE^O11: NTE, TQ1, TQ2, RXR, RXC)
-_RXE_GROUP = frozenset({"NTE", "TQ1", "TQ2", "RXR", "RXC"})
+RXE_GROUP = frozenset({"NTE", "TQ1", "TQ2", "RXR", "RXC"})
 
 
 @dataclass
@@ -427,7 +427,7 @@ def _pharmacy(
         return administration(context, log, segment, label, number, order_number)
     timings = []
     for following in segments[position + 1:]:
-        if str(following[0]) not in _RXE_GROUP:
+        if str(following[0]) not in RXE_GROUP:
             break
         if str(following[0]) == "TQ1":
             timings.append((following, tq1[id(following)]))

@@ -85,7 +85,9 @@ INTAKE_RAW = Subscription(
                                  retention_ms=RAW_DEAD_LETTER_RETENTION_MS),
     summary="Read, validate and pseudonymise the submission exactly as if it had been POSTed.",
     description="Bytes as posted over HTTP; header content-type says which, source-system "
-                "names the sender, idempotency-key is optional.",
+                "names the sender, idempotency-key is optional. FHIR R4 JSON, or one HL7 v2.5.1 "
+                "message: ORU^R01 results (OBX), ADT^A40 merges (MRG), RAS^O17 medication "
+                "administrations (RXA) or RDE^O11 pharmacy encoded orders (RXE with its TQ1).",
 )
 EVALUATOR_PATIENT_EVENTS = Subscription(
     name="evaluator consumes patient events",
@@ -139,7 +141,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
 
 PUBLICATIONS: tuple[Publication, ...] = (
     Publication("upstream systems publish raw FHIR/HL7 v2", topics.INTAKE_RAW, bytes, "upstream",
-                "Bytes as posted over HTTP; header content-type says which."),
+                "Bytes as posted over HTTP; header content-type says which: FHIR R4 JSON, or an "
+                "HL7 v2.5.1 ORU^R01, ADT^A40, RAS^O17 (RXA) or RDE^O11 (RXE, TQ1) message."),
     Publication("intake publishes patient events", topics.PATIENT_EVENTS, PatientEvent, "intake"),
     Publication("intake publishes holds on a patient's updates", topics.PATIENT_HOLDS,
                 PatientHoldEvent, "intake",

@@ -62,7 +62,8 @@ class InputFormat:
     ``shared.clinical``, raising ``shared.clinical.errors.InvalidInput`` or a ``Refusal`` for
     what it cannot read; ``route``: the HTTP path it is posted to; ``summary``, ``body_schema``
     and ``example``: its OpenAPI request body (``example`` synthetic, never a real patient);
-    ``reads_media_types_by_default``: False for a format whose media types another format
+    ``description``: the route's OpenAPI description (what the format carries and what is read
+    of it); ``reads_media_types_by_default``: False for a format whose media types another format
     reads (a FHIR Subscription notification is ``application/fhir+json`` too): it is then
     read only at its own route, or on the raw topic when the ``format`` header names it.
     """
@@ -75,6 +76,7 @@ class InputFormat:
     body_schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
     example: Any = None
     reads_media_types_by_default: bool = True
+    description: str = ""
 
 
 _REGISTRY: dict[str, InputFormat] = {}

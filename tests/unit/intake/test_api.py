@@ -220,6 +220,10 @@ async def test_the_openapi_document_lists_the_media_types_and_examples(api: Api)
     assert fhir["application/fhir+json"]["example"]["resourceType"] == "Bundle"
     assert set(spec["paths"]["/hl7v2"]["post"]["requestBody"]["content"]) == {
         "x-application/hl7-v2+er7", "text/plain"}
+    # every message type the normaliser accepts is named, with the pharmacy segments it reads
+    hl7v2 = spec["paths"]["/hl7v2"]["post"]
+    for named in ("ORU^R01", "ADT^A40", "RAS^O17", "RDE^O11", "RXA", "RXE", "TQ1"):
+        assert named in hl7v2["description"], named
 
 
 async def test_logs_name_surrogate_keys_and_never_source_identifiers(

@@ -221,3 +221,40 @@ async def test_an_hl7_receipt_gives_each_segment_an_entry(client: httpx.AsyncCli
         assert "not read by TrialWatch" in entries[ignored]["warnings"][0]["reason"]
     assert entries["PID[1]"]["outcome"] == entries["MSH[1]"]["outcome"] == "accepted"
     assert all(e["resource_type"] == path.split("[")[0] for path, e in entries.items())
+
+
+async def test_pharmacy_segments_rxa_rxe_and_their_tq1_are_read_not_ignored(
+    client: httpx.AsyncClient,
+) -> None:
+    """RAS^O17 RXA and RDE^O11 RXE (HL7 v2.5.1 ch. 4A) give medication facts: their receipt
+    entries are ``accepted`` (with a warning for what was kept unread), the TQ1 that times an
+    RXE is read; RXR (route) is not read and says so."""
+    order = "\r".join([
+        "MSH|^~\\&|PHARM|HOSP|TW|TW|20260228090000+0000||RDE^O11^RDE_O11|M-3|P|2.5.1",
+        "PID|1||MRN-3^^^HOSP^MR||Roe^Jane||19900101|F",
+        "ORC|RE|PL-1^EHR|FL-1^PHARM||CM||||20260201090000+0000",
+        "RXE||8640^prednisone^RXN|1||mg/kg^milligram per kilogram^UCUM|TAB^tablet^HL70292",
+        "TQ1|1||Q24H||||20260201090000+0000|20260228090000+0000",
+        "RXR|PO^Oral^HL70162",
+    ])
+    response = await client.post("/hl7v2", headers=HL7, content=order)
+    assert response.status_code == 202, response.text
+    entries = {e["path"]: e for e in response.json()["entries"]}
+    assert (entries["RXE[1]"]["outcome"], entries["RXE[1]"]["warnings"]) == ("accepted", [])
+    assert entries["TQ1[1]"]["outcome"] == "accepted"
+    assert entries["RXR[1]"]["outcome"] == "ignored"
+    given = "\r".join([
+        "MSH|^~\\&|PHARM|HOSP|TW|TW|20260228090000+0000||RAS^O17^RAS_O17|M-4|P|2.5.1",
+        "PID|1||MRN-3^^^HOSP^MR||Roe^Jane||19900101|F",
+        "ORC|RE|PL-2^EHR|FL-2^PHARM||CM||||20260201090000+0000",
+        "|".join(["RXA", "0", "1", "20260201093000+0000", "", "8640^prednisone^RXN", "60",
+                  "mg^milligram^UCUM", *[""] * 12, "CP", "A"]),
+    ])
+    response = await client.post("/hl7v2", headers=HL7, content=given)
+    assert response.status_code == 202, response.text
+    rxa = {e["path"]: e for e in response.json()["entries"]}["RXA[1]"]
+    assert rxa["outcome"] == "accepted"
+    warnings = {w["path"]: w["reason"] for w in rxa["warnings"]}
+    assert set(warnings) == {"RXA[1].4", "RXA[1].6"}  # no end time; the amount kept unread
+    assert "instant of RXA-3" in warnings["RXA[1].4"]
+    assert "one administration" in warnings["RXA[1].6"]

@@ -222,7 +222,8 @@ def _format_routes() -> APIRouter:
         api_router.add_api_route(
             input_format.route, _poster(input_format), methods=["POST"], name=name,
             status_code=202, response_model=ReceiptBody, responses=_POST_RESPONSES,
-            summary=input_format.summary, tags=["submissions"],
+            summary=input_format.summary, description=input_format.description or None,
+            tags=["submissions"],
             openapi_extra=_body(input_format.media_types, input_format.body_schema,
                                 input_format.example),
         )

@@ -1,4 +1,5 @@
-"""HL7 v2 (ER7 encoding): ORU^R01 results and ADT^A40 merges, posted to ``/hl7v2``.
+"""HL7 v2 (ER7 encoding): ORU^R01 results, ADT^A40 merges, RAS^O17 medication administrations
+(RXA) and RDE^O11 pharmacy encoded orders (RXE with TQ1), posted to ``/hl7v2``.
 
 Read by ``shared.clinical.hl7v2.parse_hl7v2`` from the bytes: the message's own MSH-18 names
 its character set (HL7 v2.5.1 table 0211); the Content-Type charset is used only when MSH-18
@@ -13,20 +14,23 @@ from services.intake.core import examples
 from services.intake.core.input_formats import InputFormat, MediaType, Read, ReadContext, register
 from services.intake.core.receipts import EntryReceipt, Note
 from services.intake.core.refusals import MalformedInput
-from shared.clinical.facts import PatientUpdate
+from shared.clinical.facts import ClinicalFact, PatientUpdate
 from shared.clinical.fhir import fact_warnings
-from shared.clinical.hl7v2 import decode_hl7v2, parse_hl7v2
+from shared.clinical.hl7v2 import RXE_GROUP, decode_hl7v2, parse_hl7v2
 from shared.clinical.reading import ProblemLog
 
 NAME = "hl7v2"
 MEDIA_TYPES = ("x-application/hl7-v2+er7", "text/plain")
 # MLLP framing bytes are transport, not message (a byte-order mark is read by the normaliser).
 _FRAMING = b"\x0b\x1c \t\r\n"
+_MEDICATION_SEGMENTS = ("RXA", "RXE")
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 # Segments whose content the normaliser reads (HL7 v2.5.1 ORU^R01, ch. 7.3.1; ADT^A40, ch.
-# 3.3.40): the header, the patient, the order context, the results and the merge.
+# 3.3.40; RAS^O17 and RDE^O11, ch. 4A): the header, the patient, the order context, the
+# results and the merge. OBX, RXA and RXE are matched to the facts they gave; a TQ1 is read
+# when it times the RXE before it (RDE^O11: RXE [{NTE}] {TQ1 [{TQ2}]} {RXR} [{RXC}]).
 _READ = {
     "MSH": "message header (MSH-4 sender, MSH-7 time, MSH-18 character set)",
     "PID": "patient identification (PID-3, PID-7, PID-8, PID-29/30)",
@@ -41,9 +45,11 @@ def read(body: bytes, media: MediaType, context: ReadContext) -> Read:
 
     A message is refused as a whole when any segment cannot be read (the problems name each
     segment and field), so an accepted message's segments are each ``accepted`` (read; an
-    OBX gave a result), ``unread`` (an OBX kept as an unread result: every criterion reading
-    it is ``unknown``; the warning says why, e.g. OBX-11 "X", v2.5.1 table 0085) or
-    ``ignored`` (a segment TrialWatch does not read: NTE, PV1, SPM ...)."""
+    OBX gave a result, an RXA or RXE a medication fact, a TQ1 timed the RXE before it),
+    ``unread`` (an OBX kept as an unread result: every criterion reading it is ``unknown``;
+    the warning says why, e.g. OBX-11 "X", v2.5.1 table 0085) or ``ignored`` (a segment
+    TrialWatch does not read: NTE, PV1, SPM, RXR ...). An RXA or RXE is ``accepted`` with
+    warnings for what of it was kept unread (an administered amount, a dose range ...)."""
     charset = media.charset if media.charset_declared else None
     message = _message(body)
     updates = parse_hl7v2(message, source_system=context.source_system,
@@ -73,13 +79,33 @@ def _segment_entries(message: bytes, charset: str | None,
     facts = {f.provenance.resource.rsplit("/OBX/", 1)[1]: f
              for u in updates for f in u.facts
              if f.provenance is not None and "/OBX/" in (f.provenance.resource or "")}
+    # RXA/RXE facts: provenance ``HL7v2/<MSH-10>/RXA/<n>``, n counting that segment's name
+    medications: dict[tuple[str, str], ClinicalFact] = {}
+    for update in updates:
+        for kept in update.facts:
+            resource = kept.provenance.resource if kept.provenance is not None else None
+            parts = (resource or "").rsplit("/", 2)
+            if len(parts) == 3 and parts[1] in _MEDICATION_SEGMENTS:
+                medications[(parts[1], parts[2])] = kept
     entries = []
     counts: dict[str, int] = {}
+    in_rxe_group = False
     for name in names:
         counts[name] = counts.get(name, 0) + 1
         number = counts[name]
         path = f"{name}[{number}]"
-        if name == "OBX":
+        in_rxe_group = name == "RXE" or (in_rxe_group and name in RXE_GROUP)
+        if name in _MEDICATION_SEGMENTS:
+            medication = medications.get((name, str(number)))
+            if medication is None:
+                entries.append(EntryReceipt(path, name, "ignored", warnings=(
+                    Note(path, "no medication was kept from this segment"),)))
+                continue
+            entries.append(EntryReceipt(path, name, "accepted", warnings=tuple(
+                Note(n.path, n.reason) for n in fact_warnings(medication))))
+        elif name == "TQ1" and in_rxe_group:
+            entries.append(EntryReceipt(path, name, "accepted"))
+        elif name == "OBX":
             fact = facts.get(set_ids[number - 1] if by_set_id else str(number))
             if fact is None:
                 entries.append(EntryReceipt(path, name, "ignored", warnings=(
@@ -105,8 +131,31 @@ def _message(body: bytes) -> bytes:
     return message
 
 
+DESCRIPTION = (
+    "One HL7 v2.5.1 message, segments ending with CR, LF or CRLF. Accepted message types"
+    " (MSH-9) and the segments read:\n\n"
+    "- **ORU^R01** results (v2.5.1 ch. 7): PID, ORC/OBR, OBX (value, units, reference range,"
+    " abnormal flags, result status, observation time), NTE;\n"
+    "- **ADT^A40** merge (ch. 3): PID and MRG, the prior identifier merged into the PID;\n"
+    "- **RAS^O17** medication administration (ch. 4A): **RXA** - RXA-3/4 start/end, RXA-5"
+    " administered code (RxNorm ``RXN`` or ``NDC`` in the identifier or the alternate), RXA-6/7"
+    " administered amount and units (one administration: kept, never read as a daily dose),"
+    " RXA-20 completion status (table 0322: RE/NA are not an exposure), RXA-21 action code"
+    " (table 0323: D withdraws);\n"
+    "- **RDE^O11** pharmacy encoded order (ch. 4A): ORC (ORC-1 control, ORC-5 status, ORC-9"
+    " transaction time) and **RXE** - RXE-2 give code, RXE-3/4/5 give amount and UCUM units"
+    " (a mass, or a mass per body mass such as ``mg/kg``) with the TQ1-3 repeat pattern (table"
+    " 0335) or RXE-1's interval, read into a daily dose (``mg/d`` or ``mg/kg/d``) exactly as a"
+    " FHIR R4 Dosage; TQ1-7/8 start/end.\n\n"
+    "Other message types are refused at MSH.9; other segments are kept as notes, not read."
+    " What cannot be read exactly is refused with its ``SEG[n].field`` path, or kept unread"
+    " with the reason."
+)
+
+
 HL7V2 = register(InputFormat(
     name=NAME, media_types=MEDIA_TYPES, read=read, route="/hl7v2",
-    summary="Submit an HL7 v2 ORU^R01 message (CR or LF segment ends)",
+    summary="Submit an HL7 v2 message: ORU^R01, ADT^A40, RAS^O17 or RDE^O11 (CR or LF ends)",
     body_schema={"type": "string"}, example=examples.HL7V2_ORU,
+    description=DESCRIPTION,
 ))
