@@ -55,6 +55,17 @@ class PairView:
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """What became of a coordinator's acknowledgement of an alert: ``recorded`` or not; when
+    not because the alert's patient is of a site outside the coordinator's scope,
+    ``other_site_patient`` is that patient's surrogate key (the caller logs the refusal
+    ``site_not_in_claims`` with it, and answers exactly as for an unknown alert)."""
+
+    recorded: bool
+    other_site_patient: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WorklistEntry:
     patient_key: str
     trial_id: str

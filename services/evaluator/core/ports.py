@@ -15,7 +15,12 @@ from types import TracebackType
 from typing import Protocol
 from uuid import UUID
 
-from services.evaluator.core.coordination import AlertRow, PairView, WorklistEntry
+from services.evaluator.core.coordination import (
+    Acknowledgement,
+    AlertRow,
+    PairView,
+    WorklistEntry,
+)
 from services.evaluator.core.decisions import HELD_ENGINE_VERSION
 from services.evaluator.core.patient_state import PatientState
 from shared.clinical.facts import ClinicalFact, PatientFacts
@@ -232,10 +237,11 @@ class CoordinatorDesk(Protocol):
         ...
 
     async def acknowledge(self, alert_id: str, actor: str, now: datetime,
-                          may_see_trial: Callable[[str], bool], sites: SiteScope = None) -> bool:
+                          may_see_trial: Callable[[str], bool],
+                          sites: SiteScope = None) -> Acknowledgement:
         """Record the acknowledgement of an alert of a trial ``may_see_trial`` allows, of a
-        patient of ``sites`` (None: every site); False (nothing recorded) when there is no
-        such alert for this actor."""
+        patient of ``sites`` (None: every site); not recorded when there is no such alert for
+        this actor, with the alert's surrogate key when its patient is of another site."""
         ...
 
     async def act(self, patient_key: str, trial_id: str, action: CoordinatorActionKind,

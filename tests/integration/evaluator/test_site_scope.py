@@ -135,6 +135,9 @@ async def test_a_site_a_coordinator_sees_site_a_patients_and_never_site_b_on_eve
                     data={"csrf": csrf, "action": "contacted"})
                 other_ack = await ward_a.post(f"/ui/alerts/{alert_b}/acknowledge",
                                               data={"csrf": csrf})
+                unknown_ack = await ward_a.post(
+                    "/ui/alerts/00000000-0000-0000-0000-000000000000/acknowledge",
+                    data={"csrf": csrf})
         finally:
             await ward_a.aclose()
             await central.aclose()
@@ -159,10 +162,19 @@ async def test_a_site_a_coordinator_sees_site_a_patients_and_never_site_b_on_eve
     assert own_page.status_code == central_page.status_code == 200
     assert other_page.status_code == unknown_page.status_code == 404
     assert other_action.status_code == other_ack.status_code == 404
+    assert (other_ack.status_code, other_ack.text) == (unknown_ack.status_code, unknown_ack.text)
     refused = [e for e in logs if e.get("reason") == "site_not_in_claims"]
-    # an unknown key is refused by the same rule (it has no site): the answers cannot differ
-    assert [(e["client"], e["status"], e["patient_key"]) for e in refused] == [
-        ("ward-a", 404, eligible_b), ("ward-a", 404, "pk-nobody"), ("ward-a", 404, eligible_b)]
+    # an unknown key is refused by the same rule (it has no site): the answers cannot differ;
+    # the acknowledgement of site B's alert is logged like every other surface (its patient's
+    # surrogate key, never the alert's content)
+    assert [(e["client"], e["status"], e["patient_key"], e["route"]) for e in refused] == [
+        ("ward-a", 404, eligible_b, "/ui/patients/{patient_key}/trials/{trial_id}"),
+        ("ward-a", 404, "pk-nobody", "/ui/patients/{patient_key}/trials/{trial_id}"),
+        ("ward-a", 404, eligible_b, "/ui/patients/{patient_key}/trials/{trial_id}/actions"),
+        ("ward-a", 404, eligible_b, "/ui/alerts/{alert_id}/acknowledge")]
+    for entry in refused:  # the surrogate key only: no site, no trial text, no identifier
+        assert set(entry) == {"event", "log_level", "status", "reason", "method", "route",
+                              "client", "role", "patient_key"}
     assert other_page.text == unknown_page.text.replace("pk-nobody", eligible_b) \
         or other_page.json() == unknown_page.json()
 

@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.evaluator.adapters.outbox import EvaluatorOutbox
 from services.evaluator.adapters.sql import coordination, trial_registry
 from services.evaluator.adapters.sql.worklist import worklist
-from services.evaluator.core.coordination import AlertRow, PairView, WorklistEntry
+from services.evaluator.core.coordination import (
+    Acknowledgement,
+    AlertRow,
+    PairView,
+    WorklistEntry,
+)
 from services.evaluator.core.ports import Screener
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
@@ -51,17 +56,19 @@ class SqlCoordinatorDesk:
             return await coordination.pair_view(db, patient_key, trial_id)
 
     async def acknowledge(self, alert_id: str, actor: str, now: datetime,
-                          may_see_trial: Callable[[str], bool], sites: SiteScope = None) -> bool:
+                          may_see_trial: Callable[[str], bool],
+                          sites: SiteScope = None) -> Acknowledgement:
         async with self._sessions.begin() as db:
             found = await coordination.find_alert(db, alert_id)
-            if found is None or not may_see_trial(found.trial_id) \
-                    or not site_visible(sites, found.site):
-                return False
+            if found is None or not may_see_trial(found.trial_id):
+                return Acknowledgement(recorded=False)
+            if not site_visible(sites, found.site):
+                return Acknowledgement(recorded=False, other_site_patient=found.patient_key)
             message = await coordination.act(
                 db, patient_key=found.patient_key, trial_id=found.trial_id,
                 action="acknowledged", actor=actor, now=now, alert_id=alert_id)
         await self._sender.send([message])
-        return True
+        return Acknowledgement(recorded=True)
 
     async def act(self, patient_key: str, trial_id: str, action: CoordinatorActionKind,
                   actor: str, now: datetime, reason: str | None) -> bool:

@@ -30,7 +30,7 @@ from services.evaluator.core.ports import CoordinatorDesk
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.readable import deceased, human_date, human_time, need_groups
-from shared.infra.auth import Principal, Role, TokenRegistry, require_site
+from shared.infra.auth import Principal, Role, TokenRegistry, refuse, require_site
 
 HERE = Path(__file__).parent
 HEARTBEAT_S = 15.0
@@ -174,9 +174,14 @@ def mount(
     async def acknowledge(request: Request, alert_id: str, csrf: Annotated[str, Form()],
                           back: Annotated[str, Form()] = "/ui/alerts") -> Response:
         session = await checked(request, csrf)
-        if not await desk.acknowledge(alert_id, session.principal.client, clock(),
+        done = await desk.acknowledge(alert_id, session.principal.client, clock(),
                                       session.principal.may_see_trial,
-                                      session.principal.site_scope):
+                                      session.principal.site_scope)
+        if done.other_site_patient is not None:  # as an unknown alert, logged (surrogate key)
+            raise refuse(request, session.principal, status.HTTP_404_NOT_FOUND,
+                         "site_not_in_claims", "no such alert",
+                         patient_key=done.other_site_patient[:64])
+        if not done.recorded:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
         return RedirectResponse(_local(back), status.HTTP_303_SEE_OTHER)
 
