@@ -7,6 +7,9 @@ sites; one without sees every patient. deploy/SECURITY.md "Site scope".
 
 from __future__ import annotations
 
+SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""A site code as token claims name it (letters, digits, '.', '_', '-'; at most 64)."""
+
 SiteScope = frozenset[str] | None
 """The sites a reader may see: None = every site (no ``sites`` claim, or admin)."""
 

@@ -19,6 +19,7 @@ from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.record_queries import SqlRecordQueries
 from services.audit.adapters.sql.tables import write_probe
 from services.audit.adapters.telemetry import MetricsAndLogs
+from services.audit.core.access_ingest import ReidentificationIngest
 from services.audit.core.action_ingest import ActionIngest
 from services.audit.core.chain import DecisionChain
 from services.audit.core.checkpoint_writer import CheckpointWriter
@@ -75,9 +76,10 @@ def build_app(settings: AuditSettings | None = None,
         ingest = DecisionIngest(DecisionChain(store), dead_letters, utc_now, backoff, keys,
                                 telemetry)
         actions = ActionIngest(SqlActionStore(engine), dead_letters, utc_now, keys, telemetry)
-        register_handlers(broker, ingest, settings, kafka, actions)
-        key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
         access = AccessLog(engine, utc_now, write_lock)
+        register_handlers(broker, ingest, settings, kafka, actions,
+                          ReidentificationIngest(access, dead_letters))
+        key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
         writer = CheckpointWriter(store, key, CheckpointFiles(settings.checkpoint_dir,
                                                               key.public_key()), utc_now,
                                   telemetry, access_log=access, decision_keys=keys)

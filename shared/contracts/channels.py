@@ -21,6 +21,7 @@ from shared.contracts.events import (
     EligibilityAlert,
     PatientEvent,
     PatientHoldEvent,
+    PatientReidentified,
 )
 
 Delivery = Literal["single", "batch"]
@@ -133,10 +134,21 @@ AUDIT_COORDINATOR_ACTIONS = Subscription(
     dead_letter=DeadLetterPolicy(topics.dead_letter(topics.COORDINATOR_ACTIONS)),
     summary="Keep the action append-only (idempotent by action_id).",
 )
+AUDIT_REIDENTIFICATIONS = Subscription(
+    name="audit consumes re-identifications",
+    topic=topics.REIDENTIFICATIONS,
+    model=PatientReidentified,
+    service="audit",
+    group="trialwatch-audit-reidentifications",
+    delivery="batch",
+    dead_letter=DeadLetterPolicy(topics.dead_letter(topics.REIDENTIFICATIONS)),
+    summary="Append the re-identification to the hash-chained access log (idempotent by "
+            "event_id).",
+)
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     INTAKE_RAW, EVALUATOR_PATIENT_EVENTS, EVALUATOR_PATIENT_HOLDS, AUDIT_DECISIONS,
-    AUDIT_COORDINATOR_ACTIONS,
+    AUDIT_COORDINATOR_ACTIONS, AUDIT_REIDENTIFICATIONS,
 )
 
 PUBLICATIONS: tuple[Publication, ...] = (
@@ -150,6 +162,11 @@ PUBLICATIONS: tuple[Publication, ...] = (
                 "behind it (an outbox dead letter); released: an operator retried or dropped "
                 "it. Keyed by patient key; staged in intake's outbox with the dead letter and "
                 "with the operator's decision."),
+    Publication("intake publishes re-identifications", topics.REIDENTIFICATIONS,
+                PatientReidentified, "intake",
+                "One per re-identification or look-up intake answered (refused ones "
+                "included): who, when, which surrogate key, trial, reason, outcome; never the "
+                "identifier. Staged in intake's outbox with intake's own access-log entry."),
     Publication("evaluator publishes decisions", topics.DECISIONS, DecisionsEvent, "evaluator",
                 "Per evaluation: one PatientSnapshot (the input), then a DecisionMade per "
                 "trial referencing it by snapshot_hash; all keyed by patient key."),

@@ -12,9 +12,9 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.signatures import EventSignature
 from shared.eligibility.decision import Decision, Status, TrialRef
 from shared.eligibility.readable import Need
+from shared.sites import SITE_PATTERN
 from shared.time import UtcDatetime
 
-SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SiteCode = Annotated[str, Field(max_length=64, pattern=SITE_PATTERN)]
 """A site code as token claims name it (letters, digits, '.', '_', '-'; at most 64)."""
 
@@ -164,6 +164,32 @@ class EligibilityAlert(Envelope):
         default=None, description="the patient's site when the alert was raised (the site of "
                                   "its latest PatientUpdated that had one); coordinators "
                                   "scoped to other sites never receive it")
+
+
+class PatientReidentified(Envelope):
+    """``intake.reidentifications.v1``: someone asked intake for the source identity behind a
+    surrogate key (``POST /patients/{key}/reidentify``, from the coordinator app or the API) or
+    for the key behind a source identity (``POST /patients/lookup``).
+
+    Staged in intake's outbox in the transaction that writes intake's own re-identification
+    log, so one exists for every attempt intake answered, refused ones included; audit appends
+    it to its hash-chained access log (docs/audit.md "Re-identifications"). Surrogate key only,
+    never the identifier revealed: ``patient_key`` is ``"-"`` for a look-up that found no
+    patient. ``reason`` is the requester's own words, as intake keeps them.
+    """
+
+    event_type: Literal["patient.reidentified"] = "patient.reidentified"
+    kind: Literal["reidentify", "lookup"] = Field(
+        description="reidentify: key -> source identity; lookup: source identity -> key")
+    requester: str = Field(max_length=128, description="the token's client name (never the "
+                                                       "token)")
+    role: str = Field(max_length=32)
+    trial: str | None = Field(default=None, max_length=64,
+                              description="the trial the requester named")
+    reason: str | None = Field(default=None, max_length=2000)
+    outcome: Literal["revealed", "unknown", "outside-sites"] = Field(
+        description="revealed: answered; unknown: no such patient; outside-sites: a patient "
+                    "of a site outside the requester's sites claim, answered as unknown")
 
 
 CoordinatorActionKind = Literal["acknowledged", "contacted", "not-a-candidate", "enrolled",

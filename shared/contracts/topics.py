@@ -9,6 +9,9 @@ ALERTS = "eligibility.alerts.v1"
 COORDINATOR_ACTIONS = "coordinator.actions.v1"
 # intake holds / releases a patient's updates (PatientUpdatesHeld, PatientUpdatesReleased)
 PATIENT_HOLDS = "patient.holds.v1"
+# intake tells audit of every re-identification and look-up (PatientReidentified): audit's
+# chained access log lists them
+REIDENTIFICATIONS = "intake.reidentifications.v1"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -24,9 +27,11 @@ ALL_TOPICS: tuple[str, ...] = (
     ALERTS,
     COORDINATOR_ACTIONS,
     PATIENT_HOLDS,
+    REIDENTIFICATIONS,
     dead_letter(INTAKE_RAW),
     dead_letter(PATIENT_EVENTS),
     dead_letter(DECISIONS),
     dead_letter(COORDINATOR_ACTIONS),
     dead_letter(PATIENT_HOLDS),
+    dead_letter(REIDENTIFICATIONS),
 )

@@ -12,22 +12,38 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
+from services.audit.core.access_ingest import ReidentificationIngest
 from services.audit.core.action_ingest import ActionIngest
 from services.audit.core.decision_ingest import DecisionIngest
-from shared.contracts.channels import AUDIT_COORDINATOR_ACTIONS, AUDIT_DECISIONS
+from shared.contracts.channels import (
+    AUDIT_COORDINATOR_ACTIONS,
+    AUDIT_DECISIONS,
+    AUDIT_REIDENTIFICATIONS,
+)
 from shared.infra.messaging import subscribe
 from shared.settings import AuditSettings, KafkaSettings
 
 
 def register_handlers(broker: KafkaBroker, ingest: DecisionIngest, settings: AuditSettings,
-                      kafka: KafkaSettings, actions: ActionIngest | None = None) -> None:
-    """Subscribe ``ingest`` to the decisions (``channels.AUDIT_DECISIONS``) and ``actions`` to
-    the coordinator actions (``channels.AUDIT_COORDINATOR_ACTIONS``), in batches."""
+                      kafka: KafkaSettings, actions: ActionIngest | None = None,
+                      reidentifications: ReidentificationIngest | None = None) -> None:
+    """Subscribe ``ingest`` to the decisions (``channels.AUDIT_DECISIONS``), ``actions`` to
+    the coordinator actions (``channels.AUDIT_COORDINATOR_ACTIONS``) and ``reidentifications``
+    to intake's re-identifications (``channels.AUDIT_REIDENTIFICATIONS``), in batches."""
     async def on_decisions(records: tuple[Any, ...]) -> None:
         await ingest.handle_batch([(record.value or b"", record) for record in records])
 
     subscribe(broker, kafka, AUDIT_DECISIONS, on_decisions, group_id=settings.group_id,
               max_records=settings.batch_max_records, batch_timeout_ms=settings.batch_timeout_ms)
+    if reidentifications is not None:
+        async def on_reidentifications(records: tuple[Any, ...]) -> None:
+            await reidentifications.handle_batch(
+                [(record.value or b"", record) for record in records])
+
+        subscribe(broker, kafka, AUDIT_REIDENTIFICATIONS, on_reidentifications,
+                  group_id=f"{settings.group_id}-reidentifications",
+                  max_records=settings.batch_max_records,
+                  batch_timeout_ms=settings.batch_timeout_ms)
     if actions is None:
         return
 

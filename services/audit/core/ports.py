@@ -258,6 +258,15 @@ class Unobserved:
         return None
 
 
+class AccessRecorder(Protocol):
+    """Appends to the hash-chained access log entries that arrive as events."""
+
+    async def record_once(self, event_id: str, *, client: str, role: str, action: str,
+                          query: dict[str, Any], result_count: int | None) -> bool:
+        """Append one entry unless an entry of ``event_id`` is already there; True when
+        appended."""
+
+
 class DeadLetterSink(Protocol):
     async def send(self, record: Any, reason: str) -> Any:
         """Publish the consumer record to its dead-letter topic with the reason."""

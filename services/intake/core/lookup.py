@@ -9,7 +9,8 @@ durable, and misses are logged too.
 from __future__ import annotations
 
 from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
-from services.intake.core.reidentify import OutsideSites
+from services.intake.core.reidentify import OutsideSites, outcome_of, reidentified
+from shared.contracts.topics import REIDENTIFICATIONS
 from shared.sites import site_visible
 
 NOT_FOUND_KEY = "-"
@@ -26,6 +27,8 @@ async def look_up(identity: SourceIdentity, entry: Reidentification,
                                   role=entry.role, reason=entry.reason, at=entry.at,
                                   trial=entry.trial)
         await store.log_reidentification(logged, found=key is not None and not hidden)
+        await store.add_to_outbox([reidentified(logged, "lookup", outcome_of(
+            key is not None, hidden))], REIDENTIFICATIONS)
     if hidden:
         raise OutsideSites(key)
     return key

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from services.intake.core.receipts import Receipt
-from shared.contracts.events import PatientMerged, PatientUpdated
+from shared.contracts.events import PatientMerged, PatientReidentified, PatientUpdated
 
 MergeReason = str  # "source-merge" (the source said so) or "same-patient" (names met)
 
@@ -105,7 +105,7 @@ class EventOutbox(Protocol):
     """Events committed with their receipt, for the relay to publish."""
 
     async def add_to_outbox(
-        self, events: Sequence[PatientUpdated | PatientMerged], topic: str
+        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str
     ) -> None:
         """Queue events for the relay, in this order, after everything queued before."""
 

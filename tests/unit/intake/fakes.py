@@ -12,7 +12,7 @@ from uuid import UUID
 
 from services.intake.core.ports import Conflict, Reidentification, Resolved, SourceIdentity
 from services.intake.core.receipts import Receipt
-from shared.contracts.events import PatientMerged, PatientUpdated
+from shared.contracts.events import PatientMerged, PatientReidentified, PatientUpdated
 
 
 @dataclass
@@ -22,7 +22,8 @@ class FakeDatabase:
     merges: dict[str, tuple[str, str]] = field(default_factory=dict)
     receipts: dict[UUID, Receipt] = field(default_factory=dict)
     receipt_keys: dict[str, UUID] = field(default_factory=dict)
-    outbox: list[tuple[str, PatientUpdated | PatientMerged]] = field(default_factory=list)
+    outbox: list[tuple[str, PatientUpdated | PatientMerged | PatientReidentified]] = field(
+        default_factory=list)
     access_log: list[tuple[Reidentification, bool]] = field(default_factory=list)
     sites: dict[str, str] = field(default_factory=dict)
 
@@ -76,7 +77,7 @@ class FakeStore:
         self.data.merges.setdefault(merged_key, (surviving_key, reason))
 
     async def add_to_outbox(
-        self, events: Sequence[PatientUpdated | PatientMerged], topic: str
+        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str
     ) -> None:
         self.data.outbox.extend((topic, event) for event in events)
 

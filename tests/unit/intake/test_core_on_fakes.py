@@ -15,8 +15,9 @@ from services.intake.core.lookup import NOT_FOUND_KEY, look_up
 from services.intake.core.media import MediaType
 from services.intake.core.ports import Reidentification, SourceIdentity
 from services.intake.core.refusals import NormaliserDefect
-from services.intake.core.reidentify import reidentify
-from shared.contracts.events import PatientMerged, PatientUpdated
+from services.intake.core.reidentify import OutsideSites, reidentify
+from shared.contracts.events import PatientMerged, PatientReidentified, PatientUpdated
+from shared.contracts.topics import REIDENTIFICATIONS
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
 
@@ -158,6 +159,46 @@ async def test_a_lookup_is_logged_whether_or_not_the_patient_is_known() -> None:
     assert await look_up(SourceIdentity("lab-system", "MRN-2"), entry, uow) is None
     assert [(e.patient_key, found) for e, found in uow.committed.access_log] == [
         (key, True), (NOT_FOUND_KEY, False)]
+
+
+def _told_audit(uow: FakeUnitOfWork) -> list[tuple[str, str, str, str | None, str | None]]:
+    events = [e for topic, e in uow.committed.outbox if topic == REIDENTIFICATIONS]
+    assert all(isinstance(e, PatientReidentified) for e in events)
+    return [(e.kind, e.patient_key, e.outcome, e.trial, e.reason)
+            for e in events if isinstance(e, PatientReidentified)]
+
+
+async def test_every_reidentification_and_lookup_is_staged_for_audit_without_the_identifier(
+) -> None:
+    uow = FakeUnitOfWork()
+    [key] = await keys(uow, oru("MRN-1", "MSG-1"), HL7)
+    [other] = await keys(uow, oru("MRN-2", "MSG-2"), HL7)
+    uow.committed.sites[key] = "A"
+    uow.committed.sites[other] = "B"
+    entry = Reidentification(patient_key=key, client="coord", role="coordinator",
+                             reason="screening visit", at=NOW, trial="NCT0001",
+                             sites=frozenset({"A"}))
+    await reidentify(entry, uow)
+    with pytest.raises(OutsideSites):
+        await reidentify(Reidentification(patient_key=other, client="coord", role="coordinator",
+                                          reason="chart review", at=NOW, trial="NCT0001",
+                                          sites=frozenset({"A"})), uow)
+    await reidentify(Reidentification(patient_key="pt_" + "0" * 32, client="coord",
+                                      role="coordinator", reason="typo", at=NOW), uow)
+    lookup = Reidentification(patient_key="", client="cds", role="coordinator",
+                              reason="lookup: order entry", at=NOW)
+    await look_up(SourceIdentity("lab-system", "MRN-1"), lookup, uow)
+    await look_up(SourceIdentity("lab-system", "MRN-9"), lookup, uow)
+    assert _told_audit(uow) == [
+        ("reidentify", key, "revealed", "NCT0001", "screening visit"),
+        ("reidentify", other, "outside-sites", "NCT0001", "chart review"),
+        ("reidentify", "pt_" + "0" * 32, "unknown", None, "typo"),
+        ("lookup", key, "revealed", None, "lookup: order entry"),
+        ("lookup", NOT_FOUND_KEY, "unknown", None, "lookup: order entry")]
+    staged = [e for t, e in uow.committed.outbox if t == REIDENTIFICATIONS]
+    assert {(e.requester, e.role, e.occurred_at) for e in staged} == {
+        ("coord", "coordinator", NOW), ("cds", "coordinator", NOW)}
+    assert not any("MRN-" in e.model_dump_json() for e in staged)
 
 
 async def test_a_normaliser_defect_is_refused_as_unreadable_never_raised(

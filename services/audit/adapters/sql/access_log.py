@@ -44,21 +44,39 @@ class AccessLog:
         """Append one entry linked to the newest. Raises ``IntegrityError`` only when another
         writer kept taking the head ``APPEND_RETRIES`` times; other database errors as raised."""
         metrics.AUDITOR_QUERIES.labels(action=action).inc()
-        fields = {"accessed_at": self._clock(), "client": principal.client,
-                  "role": principal.role.value, "action": action,
-                  "query": canonical_json(query).decode(), "result_count": result_count}
+        await self._append(principal.client, principal.role.value, action, query, result_count)
+
+    async def record_once(self, event_id: str, *, client: str, role: str, action: str,
+                          query: dict[str, Any], result_count: int | None) -> bool:
+        """Append an entry that arrived as event ``event_id`` (a re-identification from
+        intake), unless one of that event is there already (a redelivery); True when appended.
+        The id is kept in ``event_id`` (unique) and is part of the hashed ``query``."""
+        appended = await self._append(client, role, action, query, result_count, event_id)
+        if appended:
+            metrics.AUDITOR_QUERIES.labels(action=action).inc()
+        return appended
+
+    async def _append(self, client: str, role: str, action: str, query: dict[str, Any],
+                      result_count: int | None, event_id: str | None = None) -> bool:
+        fields = {"accessed_at": self._clock(), "client": client[:128], "role": role[:32],
+                  "action": action, "query": canonical_json(query).decode(),
+                  "result_count": result_count, "event_id": event_id}
         for attempt in range(APPEND_RETRIES):
             try:
                 async with self._write_lock, self._engine.begin() as connection:
                     if connection.dialect.name == "postgresql":
                         await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                                  {"key": ACCESS_LOCK_KEY})
+                    if event_id is not None and await connection.scalar(
+                            select(access_log.c.id).where(access_log.c.event_id == event_id)):
+                        return False
                     entry = link_access_entry(fields, await _head_hash(connection))
                     await connection.execute(insert(access_log).values(**entry))
-                return
+                return True
             except IntegrityError:
                 if attempt == APPEND_RETRIES - 1:
                     raise
+        return False
 
     async def head(self) -> AccessHead | None:
         """The newest chained entry and the number of entries up to it, read in one

@@ -89,8 +89,12 @@ access_log = Table(
     # 0008: the access log's hash chain (core.access_chain); NULL on legacy entries before it
     Column("prev_hash", HASH, nullable=True),
     Column("entry_hash", HASH, nullable=True),
+    # 0010: the event an entry arrived as (a re-identification from intake): a redelivery is
+    # recorded once; NULL for the auditors' own queries
+    Column("event_id", String(36), nullable=True),
     Index("ux_audit_access_prev_hash", "prev_hash", unique=True),
     Index("ux_audit_access_entry_hash", "entry_hash", unique=True),
+    Index("ux_audit_access_event_id", "event_id", unique=True),
 )
 
 AUDIT_TABLES = ("audit_snapshot", "audit_record", "audit_access")

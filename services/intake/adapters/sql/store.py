@@ -35,8 +35,8 @@ from services.intake.core.ports import (
     UnitOfWork,
 )
 from services.intake.core.receipts import Receipt, details_from_json
-from shared.contracts.events import PatientMerged, PatientUpdated
-from shared.contracts.topics import PATIENT_HOLDS
+from shared.contracts.events import PatientMerged, PatientReidentified, PatientUpdated
+from shared.contracts.topics import PATIENT_HOLDS, REIDENTIFICATIONS
 from shared.infra.outbox_sql import OutboxColumns, SqlOutboxStore
 
 IDENTIFIER_ALIAS = "identifier:"  # shared.clinical.fhir_patients.identifier_alias's namespace
@@ -201,7 +201,7 @@ class SqlIntakeStore:
         return (postgresql.insert if self._dialect() == "postgresql" else sqlite.insert)(table)
 
     async def add_to_outbox(
-        self, events: Sequence[PatientUpdated | PatientMerged], topic: str
+        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str
     ) -> None:
         if not events:
             return
@@ -288,10 +288,11 @@ def outbox_store(
     once Kafka acknowledged, dead letters in ``intake_outbox_dead_letters``. A dead-lettered
     patient update holds the patient's later updates and stages ``PatientUpdatesHeld``; its
     resolution stages ``PatientUpdatesReleased`` (``adapters/sql/holds.py``); those notices
-    on ``patient.holds.v1`` are never held themselves."""
+    on ``patient.holds.v1`` are never held themselves, nor are the re-identification events
+    on ``intake.reidentifications.v1`` (audit must hear of them whatever else waits)."""
     columns = OutboxColumns(outbox, outbox.c.id, outbox.c.event_id, outbox.c.message_key,
                             outbox.c.topic, outbox.c.payload, outbox.c.created_at,
                             outbox.c.published_at)
     return SqlOutboxStore(sessions, columns, outbox_dead_letters,
                           turn=(turns or WriteTurns()).turn, notices=PatientHoldNotices(),
-                          never_held=(PATIENT_HOLDS,))
+                          never_held=(PATIENT_HOLDS, REIDENTIFICATIONS))

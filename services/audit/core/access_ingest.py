@@ -1,0 +1,59 @@
+"""Re-identifications from ``intake.reidentifications.v1`` into audit's chained access log.
+
+Intake stages a ``PatientReidentified`` with its own re-identification log entry, for every
+re-identification (surrogate key -> source identity) and look-up (source identity -> key) it
+answered, refused ones included. Each becomes one entry of the hash-chained access log that the
+signed checkpoints cover, next to the auditors' own queries: who (the requester's client name
+and role), when (intake's answer instant, in the query), which surrogate key (never the
+identifier), the trial named, the reason given and the outcome; ``result_count`` is 1 when the
+identity was revealed, else 0. Appending is idempotent by the event's id (a redelivery is
+recorded once). A record that is not a ``PatientReidentified`` goes to the dead-letter topic
+with the reason; nothing of it is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.audit.core.ports import AccessRecorder, DeadLetterSink
+from shared.contracts.events import PatientReidentified
+from shared.time import iso_z
+
+
+def access_entry(event: PatientReidentified) -> tuple[str, dict[str, Any], int]:
+    """The access-log action (``reidentify`` or ``lookup``), query and result count of one
+    re-identification event."""
+    query: dict[str, Any] = {
+        "event_id": str(event.event_id), "source": event.source, "at": iso_z(event.occurred_at),
+        "patient_key": event.patient_key, "trial": event.trial, "reason": event.reason,
+        "outcome": event.outcome,
+    }
+    return event.kind, query, 1 if event.outcome == "revealed" else 0
+
+
+class ReidentificationIngest:
+    def __init__(self, access: AccessRecorder, dead_letters: DeadLetterSink) -> None:
+        self._access = access
+        self._dead_letters = dead_letters
+
+    async def handle_batch(self, messages: Sequence[tuple[bytes, Any]]) -> int:
+        """Append every readable event (an event id already recorded is skipped); returns how
+        many were readable. A database error is raised: the batch comes back."""
+        readable = 0
+        for body, record in messages:
+            try:
+                event = PatientReidentified.model_validate_json(body)
+            except ValidationError as error:
+                await self._dead_letters.send(
+                    record, f"not a PatientReidentified: {error.error_count()} validation "
+                            "errors")
+                continue
+            action, query, count = access_entry(event)
+            await self._access.record_once(str(event.event_id), client=event.requester,
+                                           role=event.role, action=action, query=query,
+                                           result_count=count)
+            readable += 1
+        return readable

@@ -1,0 +1,75 @@
+"""Intake's re-identification events become access-log entries (``core/access_ingest.py``), on
+fakes: who, which key, trial, reason, outcome, once per event id; unreadable ones dead-lettered.
+The chained append on SQLite and PostgreSQL is tested in
+tests/integration/audit/test_reidentification_access.py."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from services.audit.core.access_ingest import ReidentificationIngest
+from shared.contracts.events import PatientReidentified
+from tests.unit.audit.fakes import FakeDeadLetters
+
+AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
+
+
+@dataclass
+class FakeAccessLog:
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def record_once(self, event_id: str, *, client: str, role: str, action: str,
+                          query: dict[str, Any], result_count: int | None) -> bool:
+        if event_id in self.entries:
+            return False
+        self.entries[event_id] = {"client": client, "role": role, "action": action,
+                                  "query": query, "result_count": result_count}
+        return True
+
+
+def event(outcome: str = "revealed", kind: str = "reidentify") -> PatientReidentified:
+    identity = uuid.uuid4()
+    return PatientReidentified.model_validate({
+        "event_id": identity, "occurred_at": AT, "recorded_at": AT, "source": "intake",
+        "patient_key": "pt_" + "1" * 32, "correlation_id": identity, "kind": kind,
+        "requester": "ward-a", "role": "coordinator", "trial": "NCT06920433",
+        "reason": "pre-screening call", "outcome": outcome})
+
+
+async def test_each_event_is_one_entry_with_who_which_key_why_and_the_outcome() -> None:
+    access, dead = FakeAccessLog(), FakeDeadLetters()
+    ingest = ReidentificationIngest(access, dead)
+    events = [event(), event("outside-sites"), event("unknown", "lookup")]
+    assert await ingest.handle_batch([(e.model_dump_json().encode(), None) for e in events]) == 3
+    entries = [access.entries[str(e.event_id)] for e in events]
+    assert [(x["action"], x["result_count"], x["query"]["outcome"]) for x in entries] == [
+        ("reidentify", 1, "revealed"), ("reidentify", 0, "outside-sites"),
+        ("lookup", 0, "unknown")]
+    assert entries[0] == {
+        "client": "ward-a", "role": "coordinator", "action": "reidentify", "result_count": 1,
+        "query": {"event_id": str(events[0].event_id), "source": "intake",
+                  "at": "2026-12-01T06:30:00Z", "patient_key": "pt_" + "1" * 32,
+                  "trial": "NCT06920433", "reason": "pre-screening call",
+                  "outcome": "revealed"}}
+    assert dead.sent == []
+
+
+async def test_a_redelivered_event_is_recorded_once() -> None:
+    access = FakeAccessLog()
+    ingest = ReidentificationIngest(access, FakeDeadLetters())
+    body = event().model_dump_json().encode()
+    await ingest.handle_batch([(body, None), (body, None)])
+    assert len(access.entries) == 1
+
+
+async def test_a_record_that_is_not_a_reidentification_is_dead_lettered_and_not_recorded(
+) -> None:
+    access, dead = FakeAccessLog(), FakeDeadLetters()
+    ingest = ReidentificationIngest(access, dead)
+    assert await ingest.handle_batch([(b'{"event_type": "patient.updated"}', "record-1")]) == 0
+    assert access.entries == {}
+    assert dead.sent[0][0] == "record-1"
+    assert dead.sent[0][1].startswith("not a PatientReidentified")
