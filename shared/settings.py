@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.token_claims import parse_inline_tokens
+
 DEFAULT_DATA_DIR = Path("var")
 
 
@@ -68,14 +70,25 @@ class ClinicalSettings(BaseSettings):
 class ServiceSettings(BaseSettings):
     """Address and database of one service; subclasses set the prefix and defaults."""
 
+    # A refused setting is reported without its value: tokens and database URLs are secrets.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
     host: str = "127.0.0.1"
     port: int
     database_url: str
-    # A comma-separated list of ``token=role`` pairs; empty means the dev token file is used.
+    # Comma-separated ``TOKEN=ROLE[@TRIAL|TRIAL...][/SITE|SITE...]`` entries
+    # (shared.token_claims); empty means the dev token file is used.
     tokens: str = ""
     tokens_file: Path | None = None
     # Simultaneous connections (uvicorn limit_concurrency); more are answered 503 at once.
     max_connections: int = Field(default=256, ge=1)
+
+    @field_validator("tokens")
+    @classmethod
+    def _tokens_read(cls, value: str) -> str:
+        """Refused at start-up with the entry and what is wrong (shared.token_claims)."""
+        parse_inline_tokens(value)
+        return value
 
 
 class IntakeSettings(ServiceSettings):

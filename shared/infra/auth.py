@@ -1,7 +1,9 @@
 """Bearer-token authentication with roles, shared by the three HTTP services.
 
 Tokens come from the service's settings: ``<PREFIX>_TOKENS="tok1=lab-system,tok2=auditor"``
-(a coordinator's trials after ``@``: ``tok3=coordinator@NCT06920433|NCT0000001``) or a JSON file
+(a coordinator's trials after ``@``: ``tok3=coordinator@NCT06920433|NCT0000001``; sites after
+``/``: ``tok4=coordinator@NCT06920433/site-a|site-b``, ``tok5=lab-system/site-a``; the syntax
+and its checks in ``shared.token_claims``) or a JSON file
 ``<PREFIX>_TOKENS_FILE`` mapping token -> {"role", "client", "trials", "sites"}. The file is
 re-read when it changes, so ``trialwatch dev-token coordinator --trial T`` can mint a scoped
 token for a running pipeline. Tokens are compared in constant time; the client name (never the
@@ -33,6 +35,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.settings import ServiceSettings
 from shared.sites import site_visible
+from shared.token_claims import parse_inline_tokens
 
 
 class Role(StrEnum):
@@ -129,12 +132,11 @@ class TokenRegistry:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> TokenRegistry:
-        tokens: dict[str, Principal] = {}
-        for pair in filter(None, (p.strip() for p in settings.tokens.split(","))):
-            token, _, claim = pair.partition("=")
-            role, _, trials = claim.partition("@")
-            tokens[token] = Principal(client=f"{role}-client", role=Role(role),
-                                      trials=frozenset(filter(None, trials.split("|"))))
+        """The inline ``<PREFIX>_TOKENS`` (``shared.token_claims``: role, trials after ``@``,
+        sites after ``/``; client name ``<role>-client``) and the token file."""
+        tokens = {entry.token: Principal(client=f"{entry.role}-client", role=Role(entry.role),
+                                         trials=entry.trials, sites=entry.sites)
+                  for entry in parse_inline_tokens(settings.tokens)}
         return cls(tokens, settings.tokens_file)
 
     def _tokens(self) -> dict[str, Principal]:
