@@ -64,6 +64,7 @@ from shared.clinical.hl7v2_medications import (
 from shared.clinical.hl7v2_patients import (
     MERGE_MESSAGE,
     deceased,
+    identifier_aliases,
     medical_record_number,
     prior_patient,
 )
@@ -131,6 +132,7 @@ class _Group:
     demographics: Demographics | None
     facts: list[ClinicalFact] = field(default_factory=list)
     merged_into: SourcePatient | None = None
+    aliases: tuple[str, ...] = ()
 
 
 # v2.5.1 ch. 4A: RAS^O17 (pharmacy administration: RXA), RDE^O11 (encoded order: RXE)
@@ -211,6 +213,7 @@ def parse_hl7v2(
         PatientUpdate(
             source_system=context.source_system,
             source_patient_id=group.source_patient_id,
+            aliases=group.aliases,
             merged_into=group.merged_into,
             demographics=group.demographics,
             facts=tuple(group.facts),
@@ -447,7 +450,10 @@ def _day_of_death(written: str, zone: tzinfo | None) -> date | None:
 
 def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) -> _Group:
     label = f"PID[{number}]"
-    mrn = medical_record_number(message.field(pid, label, 3))
+    identifiers = message.field(pid, label, 3)
+    mrn = medical_record_number(identifiers)
+    # CX-4 assigning authority kept as the identifier's system (v2.5.1 2.A.14 CX, 2.A.33 HD)
+    aliases = identifier_aliases(identifiers, message.parsed.separators[4])
     birth_date = None
     birth = message.field(pid, label, 7)
     if birth.component(0):
@@ -472,7 +478,7 @@ def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) 
         deceased_on=_day_of_death(death_time, message.zone) if died and death_time else None,
         provenance=message.provenance(f"PID/{number}"),
     )
-    return _Group(source_patient_id=mrn, demographics=demographics)
+    return _Group(source_patient_id=mrn, demographics=demographics, aliases=aliases)
 
 
 def _merged(message: _Message, log: ProblemLog, mrg: hl7.Segment, survivor: _Group) -> _Group:

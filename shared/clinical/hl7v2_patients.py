@@ -37,6 +37,42 @@ def medical_record_number(identifiers: ObxField) -> str | None:
     )
 
 
+def identifier_system(authority: str, subcomponent: str = "&") -> str | None:
+    """CX-4 (assigning authority, HD: namespace id & universal id & universal id type; HL7
+    v2.5.1 2.A.14 CX, 2.A.33 HD) as a FHIR R4 Identifier.system, or None.
+
+    As the HL7 v2-to-FHIR mapping of HD does: universal id type ``ISO`` -> ``urn:oid:<id>``,
+    ``UUID`` -> ``urn:uuid:<id>``, ``URI`` -> the id itself. A namespace id alone (``CITY``)
+    is a local name, not a URI: no system is claimed for it (as a FHIR identifier without a
+    system is not kept).
+    """
+    parts = [part.strip() for part in authority.split(subcomponent)]
+    universal = parts[1] if len(parts) > 1 else ""
+    kind = parts[2].upper() if len(parts) > 2 else ""
+    if not universal:
+        return None
+    if kind == "ISO":
+        return f"urn:oid:{universal}"
+    if kind == "UUID":
+        return f"urn:uuid:{universal}"
+    if kind == "URI":
+        return universal
+    return None
+
+
+def identifier_aliases(identifiers: ObxField, subcomponent: str = "&") -> tuple[str, ...]:
+    """``identifier:<system>|<value>`` for each PID-3 (or MRG-1) repetition whose CX-4 names
+    its assigning authority as a URI (``identifier_system``), as FHIR Patient.identifier is
+    kept (``fhir_patients.identifier_alias``)."""
+    names = []
+    for index in range(len(identifiers.repetitions)):
+        value = identifiers.component(0, index)
+        system = identifier_system(identifiers.component(3, index), subcomponent)
+        if value and system:
+            names.append(f"identifier:{system}|{value}")
+    return tuple(dict.fromkeys(names))
+
+
 def deceased(
     reader: ProblemLog,
     death_time: ObxField,

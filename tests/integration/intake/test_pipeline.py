@@ -143,6 +143,31 @@ async def test_reidentification_names_the_identifier_system_as_received(
         assert body["identifiers"] == []
 
 
+async def test_reidentification_names_the_hl7_v2_assigning_authority_as_the_system(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """HL7 v2.5.1 PID-3 is CX; CX-4 (assigning authority, HD 2.A.33) with an ISO universal id is
+    the identifier's namespace, returned as ``urn:oid:<id>`` as a FHIR Identifier.system is."""
+    await migrate(database_url)
+    message = "\r".join([
+        "MSH|^~\\&|LIS|CITY-LAB|TW|TW|20261128090000+0000||ORU^R01^ORU_R01|CX4-1|P|2.5.1",
+        "PID|1||MRN-CX4-7^^^CHU&1.2.250.1.71.4.2.7&ISO^MR||Roe^Jane||19900412|F",
+        "OBR|1|ORD-1|FIL-1|58410-2^CBC panel^LN|||20261128073000+0000",
+        "OBX|1|NM|777-3^Platelets^LN||180|10*9/L|150-400|N|||F|||20261128073000+0000",
+    ]) + "\r"
+    hl7 = {"Content-Type": "x-application/hl7-v2+er7"}
+    async with running_intake(settings_for(database_url), kafka_settings) as intake:
+        posted = await intake.post("/hl7v2", headers=LAB | hl7, content=message.encode())
+        assert posted.status_code == 202, posted.text
+        key = posted.json()["patient_keys"][0]
+        body = (await intake.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
+                                  json={"trial": "NCT06920433", "reason": "pre-screening"})).json()
+        assert body["source_patient_id"] == "MRN-CX4-7"
+        assert body["identifier_system"] == "urn:oid:1.2.250.1.71.4.2.7"
+        assert body["identifiers"] == [
+            {"system": "urn:oid:1.2.250.1.71.4.2.7", "value": "MRN-CX4-7"}]
+
+
 async def test_raw_topic_messages_are_accepted_like_posts_and_refusals_dead_lettered(
     database_url: str, kafka_settings: KafkaSettings
 ) -> None:

@@ -522,3 +522,25 @@ def test_a_unit_code_with_its_text_is_not_taken_for_a_split_unit() -> None:
     obx = ("OBX|1|NM|2160-0^Creatinine^LN||88.4|umol/L^micromole per liter^UCUM||N|||F|||"
            "20261128073000+0000")
     assert only_fact(message(obx)).value_quantity is not None
+
+
+# PID-3 is CX (v2.5.1 2.A.14); CX-4, the assigning authority, is HD (2.A.33: namespace id &
+# universal id & universal id type). It is kept with the identifier as FHIR Identifier.system is
+# (the v2-to-FHIR mapping of HD: ISO -> urn:oid:, UUID -> urn:uuid:, URI as is).
+def test_pid_3_assigning_authority_is_kept_as_the_identifiers_system() -> None:
+    pid = ("PID|1||14^^^IA PHIMS Stage&2.16.840.1.114222.4.3.3.5.1.2&ISO^MR~"
+           "77^^^&https://ehr.example.org/mrn&URI^PI~88^^^CITY^XX~99^^^&5f0c&UUID^PI"
+           "||Roe^Jane||19900412|F")
+    text = "\r".join([MSH.format(sent="20261128090000+0000", control="M-1", tail=""), pid])
+    (update,) = parse_hl7v2(text)
+    assert update.source_patient_id == "14"
+    assert update.aliases == (
+        "identifier:urn:oid:2.16.840.1.114222.4.3.3.5.1.2|14",
+        "identifier:https://ehr.example.org/mrn|77",
+        "identifier:urn:uuid:5f0c|99",
+    )
+
+
+def test_a_namespace_id_alone_claims_no_system() -> None:
+    (update,) = parse_hl7v2(message(platelets("180")))
+    assert update.aliases == ()

@@ -158,11 +158,14 @@ class SourceIdentityBody(BaseModel):
     """Who a surrogate key is at its source. ``source_system``: the sending client's name at
     intake; ``source_patient_id``: the identifier there (HL7 v2 PID-3 CX.1, the MR-typed
     repetition first; FHIR: the MR-typed Patient.identifier value, else the resource id);
-    ``identifier_system``: the Identifier.system sent with that value, exactly as received, or
-    null when the source sent none (an HL7 v2 sender; a FHIR identifier without a system, or
-    the resource id); ``identifiers``: every FHIR Identifier (system and value) the source sent
-    for this patient. Identifier.assigner (a reference to the assigning organisation) is not
-    kept by intake, so it is never returned."""
+    ``identifier_system``: the Identifier.system sent with that value, exactly as received
+    (HL7 v2: PID-3 CX-4, the assigning authority, as ``urn:oid:<id>`` for an ISO universal id,
+    ``urn:uuid:<id>`` for a UUID, the URI itself for a URI; v2.5.1 2.A.14 CX, 2.A.33 HD), or
+    null when the source sent none (an HL7 v2 authority named only by a local namespace id; a
+    FHIR identifier without a system, or the resource id); ``identifiers``: every identifier
+    (system and value) the source sent for this patient with a system. Identifier.assigner
+    (a reference to the assigning organisation) is not kept by intake, so it is never
+    returned."""
 
     patient_key: str
     source_system: str
