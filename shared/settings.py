@@ -7,6 +7,7 @@ log format. The same code runs on SQLite + Tansu and on PostgreSQL + Apache Kafk
 
 from __future__ import annotations
 
+import re
 from datetime import tzinfo
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.sites import SITE_PATTERN
 from shared.token_claims import parse_inline_tokens
 
 DEFAULT_DATA_DIR = Path("var")
@@ -106,6 +108,26 @@ class IntakeSettings(ServiceSettings):
     # a message without a ``source-system`` header.
     raw_group_id: str = "trialwatch-intake"
     raw_default_source: str = "intake-raw"
+    # The sites a raw-topic message may be stamped with (comma-separated site codes), named by
+    # its ``trialwatch-site`` header and chosen as a lab token's sites claim is (one site: the
+    # default; several: the header must name one; none: no header allowed, no site). The raw
+    # topic carries no token: this list is what authorises its sites (deploy/SECURITY.md).
+    raw_sites: str = ""
+
+    @field_validator("raw_sites")
+    @classmethod
+    def _raw_sites_read(cls, value: str) -> str:
+        """Refused at start-up when an entry is not a site code (``shared.sites``)."""
+        for position, site in enumerate((s.strip() for s in value.split(",") if s.strip()),
+                                        start=1):
+            if not re.match(SITE_PATTERN, site):
+                raise ValueError(f"raw site {position} is not a site code (letters, digits, "
+                                 "'.', '_', '-'; at most 64)")
+        return value
+
+    def raw_site_set(self) -> frozenset[str]:
+        """``raw_sites`` as a set of site codes (empty: raw messages carry no site)."""
+        return frozenset(s.strip() for s in self.raw_sites.split(",") if s.strip())
     # The local zone of each HL7 v2 sender whose MSH-7 carries no UTC offset, as
     # ``source=Area/City`` pairs separated by commas (``lab-a=America/New_York``). HL7 v2.5.1
     # ch. 2A.3.22: a time without an offset is the sender's local time; without MSH-7's offset

@@ -81,7 +81,8 @@ def build_app(
         raw = RawIntakeHandler(transaction, DeadLetters(broker, "intake"), utc_now,
                                default_source=settings.raw_default_source,
                                max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake,
-                               sender_zone=settings.hl7v2_zone, publish_limit=publish_limit)
+                               sender_zone=settings.hl7v2_zone, publish_limit=publish_limit,
+                               sites=settings.raw_site_set())
         subscribe_raw(broker, kafka, settings, raw)
         app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake,
                                          publish_limit)

@@ -3,9 +3,12 @@
 The raw upstream topic: each message is a submission, exactly as if it had been POSTed.
 
 Headers: ``content-type`` (as for HTTP), ``source-system`` (the sender's name, the namespace
-of its patient ids), optionally ``idempotency-key``, and optionally ``format`` (an input
+of its patient ids), optionally ``idempotency-key``, optionally ``format`` (an input
 format's name, for a format read only when named, such as FHIR Subscription notifications;
-by default the content type names the format). A redelivery after a crash publishes
+by default the content type names the format), and optionally ``trialwatch-site``: the site
+the patients belong to, one of ``INTAKE_RAW_SITES`` (chosen as for a lab token's sites claim:
+``shared.infra.auth.submitting_site``; a site not allowed, or none named where several are,
+goes to the raw dead letter). A redelivery after a crash publishes
 nothing twice: the same content maps to the same receipt (see ``idempotency``).
 What intake refuses goes to the dead-letter topic with the reason; a transient failure
 (database away) backs off and raises, so the message is redelivered and nothing is lost.
@@ -30,9 +33,16 @@ from services.intake.core.media import media_type
 from services.intake.core.normalise import identifier_problem
 from services.intake.core.ports import UnitOfWork
 from services.intake.core.publish_limit import PublishLimit
-from services.intake.core.refusals import MalformedInput, PayloadTooLarge, Refusal
+from services.intake.core.refusals import (
+    MalformedInput,
+    PayloadTooLarge,
+    Refusal,
+    SiteNotAllowed,
+    SiteRequired,
+)
 from shared.contracts.channels import INTAKE_RAW
 from shared.contracts.topics import PATIENT_HOLDS
+from shared.infra.auth import Principal, Role, SiteChoiceRefused, submitting_site
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.messaging import subscribe
@@ -40,6 +50,8 @@ from shared.infra.signing import EventSigner, SigningPublisher
 from shared.settings import IntakeSettings, KafkaSettings
 
 log = structlog.get_logger(__name__)
+
+SITE_HEADER = "trialwatch-site"
 
 
 class RawIntakeHandler:
@@ -54,6 +66,7 @@ class RawIntakeHandler:
         on_accepted: Callable[[], None] = lambda: None,
         sender_zone: Callable[[str], tzinfo | None] = lambda source: None,
         publish_limit: PublishLimit = DEFAULT_PUBLISH_LIMIT,
+        sites: frozenset[str] = frozenset(),
     ) -> None:
         self._transaction = transaction
         self._dead_letters = dead_letters
@@ -63,6 +76,7 @@ class RawIntakeHandler:
         self._on_accepted = on_accepted
         self._sender_zone = sender_zone
         self._publish_limit = publish_limit
+        self._sites = sites
         # Delays 0.2, 0.4, ... 5 s: the database is away, the message comes back.
         self._backoff = Backoff(first_s=0.2, max_s=5.0)
 
@@ -101,7 +115,21 @@ class RawIntakeHandler:
         if idempotency_key is not None and not re.match(IDEMPOTENCY_KEY_PATTERN, idempotency_key):
             raise MalformedInput("the idempotency-key header must be 1-200 printable ASCII")
         return Submission(body=body, media=media, client=source, received_at=self._clock(),
-                          idempotency_key=idempotency_key, sender_zone=self._sender_zone(source))
+                          idempotency_key=idempotency_key, sender_zone=self._sender_zone(source),
+                          site=self._site(source, headers.get(SITE_HEADER)))
+
+    def _site(self, source: str, named: str | None) -> str | None:
+        """The site stamped on a raw message: the listener's allowed sites play the part of a
+        lab token's sites claim, the ``trialwatch-site`` header the part of TrialWatch-Site."""
+        listener = Principal(client=source, role=Role.LAB_SYSTEM, sites=self._sites)
+        try:
+            return submitting_site(listener, named)
+        except SiteChoiceRefused as refused:
+            if refused.status_code == 422:
+                raise SiteRequired("several sites are allowed on the raw topic: name one in "
+                                   "the trialwatch-site header") from None
+            raise SiteNotAllowed("the trialwatch-site header names a site not allowed on the "
+                                 "raw topic (INTAKE_RAW_SITES)") from None
 
 
 def subscribe_raw(

@@ -45,6 +45,24 @@ class MalformedInput(Refusal):
     title = "The body is not well-formed"
 
 
+class SiteNotAllowed(Refusal):
+    """A raw-topic message whose ``trialwatch-site`` header names a site the raw listener is
+    not allowed to stamp (``INTAKE_RAW_SITES``), or a header where no site is allowed."""
+
+    status = 403
+    slug = "site-not-allowed"
+    title = "The named site is not allowed on this listener"
+
+
+class SiteRequired(Refusal):
+    """A raw-topic message without a ``trialwatch-site`` header where several sites are
+    allowed: which one cannot be decided."""
+
+    status = 422
+    slug = "site-required"
+    title = "Name the site in the trialwatch-site header"
+
+
 class PayloadTooLarge(Refusal):
     status = 413
     slug = "payload-too-large"
