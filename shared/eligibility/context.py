@@ -71,6 +71,22 @@ SharedResult = tuple[Any, Trace, dict[str, Concept], list[datetime], datetime | 
 the earliest of them. Never modified once made: later evaluations replay it."""
 
 
+class Refresh(datetime):
+    """A review candidate at which a result's wording changes but its outcome cannot (a
+    birthday that changes the age said, "age 35 years", not the answer of ``age >= 18``).
+
+    It ends a kept result's validity (``engine.evaluate_incremental`` re-evaluates then, so the
+    decision reads as a full evaluation would) but is not a time to wake the evaluator: the
+    engine leaves it out of ``Decision.next_review_at``. Aware UTC, as every review instant."""
+
+    __slots__ = ()
+
+
+def wakes(candidates: list[datetime]) -> datetime | None:
+    """The earliest review candidate at which an outcome can change (no ``Refresh``)."""
+    return min((t for t in candidates if type(t) is not Refresh), default=None)
+
+
 @dataclass(slots=True)
 class Context:
     as_of: datetime

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
 from shared.eligibility.construct import construct
-from shared.eligibility.context import Context, SharedResult, Trace, derived
+from shared.eligibility.context import Context, SharedResult, Trace, derived, wakes
 from shared.eligibility.decision import (
     CriterionKind,
     CriterionResult,
@@ -50,6 +50,10 @@ class _Computed(NamedTuple):
     reads: dict[str, Concept]
     """The concepts the criterion read, by name."""
     review_at: datetime | None
+    """The earliest instant at which the kept result stops holding (outcome or wording)."""
+    wakes_at: datetime | None
+    """The earliest instant at which its outcome can change (``context.wakes``): the one that
+    schedules the decision's next automatic review; never earlier than ``review_at``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +192,7 @@ def _evaluate(
     # a deceased patient, or one failing a criterion for good, is not screened again on a
     # timer: no change a timer could see can make them eligible (new data still re-screens)
     reviews = [] if index.demographics.deceased or settled else [
-        c.review_at for c in decided.values() if c.review_at is not None]
+        c.wakes_at for c in decided.values() if c.wakes_at is not None]
     decision = construct(
         Decision,
         {
@@ -323,13 +327,13 @@ def _fails_for_good(criterion: CompiledCriterion, computed: _Computed, trial: Tr
     if computed.result.outcome is not Outcome.FAIL or computed.reads:
         return False
     horizon = moment.replace(year=moment.year + SETTLED_HORIZON_YEARS, month=1, day=1)
-    at = computed.review_at
+    at = computed.wakes_at
     while at is not None and at <= horizon:
         later = _criterion(criterion, Context(as_of=at, index=index, tables=trial.tables,
                                               keep=False))
         if later.result.outcome is not Outcome.FAIL or later.reads:
             return False
-        at = later.review_at
+        at = later.wakes_at
     return True
 
 
@@ -351,7 +355,8 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
         },
     )
     # ctx.deps is a new dict per criterion: kept as it is
-    return _Computed(result, ctx.deps, min(ctx.review_candidates, default=None))
+    candidates = ctx.review_candidates
+    return _Computed(result, ctx.deps, min(candidates, default=None), wakes(candidates))
 
 
 def _at_time_bounds(
@@ -390,10 +395,12 @@ def _at_time_bounds(
         first, last = ends[0][criterion.id], ends[1][criterion.id]
         reviews = [c.review_at for c in (base, first, last) if c.review_at is not None]
         review = min(reviews, default=None)
+        woken = min((c.wakes_at for c in (base, first, last) if c.wakes_at is not None),
+                    default=None)
         if base.result.outcome == first.result.outcome == last.result.outcome:
-            decided[criterion.id] = base if review == base.review_at else base._replace(
-                review_at=review
-            )
+            decided[criterion.id] = (
+                base if review == base.review_at and woken == base.wakes_at
+                else base._replace(review_at=review, wakes_at=woken))
             continue
         cited = {
             e.fact_id: ids[e.fact_id]
@@ -419,7 +426,7 @@ def _at_time_bounds(
                 "missing": tuple(f"the time of day of {name}" for name in named),
             },
         )
-        decided[criterion.id] = _Computed(result, base.reads, review)
+        decided[criterion.id] = _Computed(result, base.reads, review, woken)
     return decided
 
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from shared.eligibility.context import round_to, significant_figures
 from shared.eligibility.decision import CriterionResult, Decision, Evidence, Outcome, Scalar
-from shared.eligibility.durations import birthday, parse_duration
+from shared.eligibility.durations import age_in_years, birthday, parse_duration
 from shared.eligibility.engine import DECEASED_ID, permanent_failures
 
 # SNOMED CT qualifier values a result is commonly sent as (valueCodeableConcept / OBX-5 CWE).
@@ -365,8 +365,9 @@ def review_reasons(decision: Decision, labels: dict[str, str], zone: tzinfo) -> 
     there is no review or no evidence explains its instant (the caller then says so plainly).
 
     The engine's review instant is the earliest of: a washout's end (``washout_end``), the
-    next birthday (00:00 UTC, ``AgeAtLeast``) and a result's time plus a look-back window (a
-    trial parameter, ``Duration.after``); each is matched exactly here.
+    birthday at which an age comparison's answer flips (00:00 UTC, ``AgeAtLeast``) and a
+    result's time plus a look-back window (a trial parameter, ``Duration.after``); each is
+    matched exactly here.
     """
     at = decision.next_review_at
     if at is None:
@@ -389,9 +390,14 @@ def review_reasons(decision: Decision, labels: dict[str, str], zone: tzinfo) -> 
                 said = f"when the {e.details['drug']} washout ends"
             elif e.code == "Patient.birthDate" and isinstance(age, int) and isinstance(
                     e.value, str) and not e.details.get("age_at_death"):
-                turns = birthday(date.fromisoformat(e.value), age + 1)
-                if datetime.combine(turns, time.min, tzinfo=UTC) == at:
-                    said = f"{_ordinal(age + 1)} birthday"
+                # the birthday at which the criterion's answer flips: not always the next
+                # one (``next_flip`` in primitives/demographic.py), so the age turned at the
+                # review instant is named
+                born = date.fromisoformat(e.value)
+                turned = age_in_years(born, at.astimezone(UTC).date())
+                turns = birthday(born, turned)
+                if turned > age and datetime.combine(turns, time.min, tzinfo=UTC) == at:
+                    said = f"{_ordinal(turned)} birthday"
             elif e.effective is not None:
                 window = next((w for w in windows if w.after(e.effective) == at), None)
                 if window is not None:

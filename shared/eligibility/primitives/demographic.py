@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.eligibility.context import Context, Trace, derived
+from shared.eligibility.context import Context, Refresh, Trace, derived
 from shared.eligibility.decision import Scalar
 from shared.eligibility.durations import age_in_years, birthday
 from shared.eligibility.logic import Truth, compare, compare_bounds
@@ -26,6 +26,19 @@ class SexArgs(Strict):
     is_: Literal["female", "male"] = Field(alias="is")
 
 
+def next_flip(age: int, years: int, op: str) -> int | None:
+    """The first age in whole years above ``age`` at which ``compare(age, years, op)`` gives
+    the other answer, or None when no later age does (``age >= 18`` met, ``age <= 75`` failed).
+
+    Ages are whole years and the comparison's threshold is ``years``, so any change happens by
+    the age ``max(age, years) + 1``; the ages up to it are tried in order. Pure."""
+    now = compare(age, years, op)
+    for later in range(age + 1, max(age, years) + 2):
+        if compare(later, years, op) != now:
+            return later
+    return None
+
+
 class AgeAtLeast(Node):
     """Age in whole years at the as-of instant; a birthday starts at 00:00 UTC.
 
@@ -37,7 +50,11 @@ class AgeAtLeast(Node):
     upper limit the age at as-of meets, a lower limit it misses), else ``unknown``; never a
     guess.
 
-    A deceased patient does not age: no review instant is registered for them.
+    A deceased patient does not age: no review instant is registered for them. A living
+    patient's review instant is the birthday at which the comparison's answer flips, and only
+    when it can flip (``next_flip``): ``age >= 18`` met never changes again (age only grows),
+    so it registers none; not met, it registers the 18th birthday; ``age <= 75`` met
+    registers the 76th birthday. A birthday that cannot change the answer is not a review.
     """
 
     __slots__ = ("op", "years")
@@ -59,7 +76,13 @@ class AgeAtLeast(Node):
             return self._at_death(born, died_on or today, died_on is not None, resource, trace)
         age = age_in_years(born, today)
         result = compare(age, self.years, self.op)
-        ctx.review_at(datetime.combine(birthday(born, age + 1), time.min, tzinfo=UTC))
+        flips = next_flip(age, self.years, self.op)
+        # a death dated later than as-of stops the age there: no birthday after it counts
+        if flips is not None and (died_on is None or birthday(born, flips) <= died_on):
+            ctx.review_at(datetime.combine(birthday(born, flips), time.min, tzinfo=UTC))
+        if flips != age + 1 and (died_on is None or birthday(born, age + 1) <= died_on):
+            # the next birthday changes only the age said ("age 35 years"), not the answer
+            ctx.review_at(Refresh.combine(birthday(born, age + 1), time.min, tzinfo=UTC))
         trace.evidence.append(
             derived(
                 "Patient.birthDate",
