@@ -23,9 +23,11 @@ from sqlalchemy import select, text, update
 
 from services.audit.adapters.sql.tables import records
 from services.audit.core.audit_record import GENESIS_HASH, record_hash
+from shared.clinical.ids import fact_id
 from shared.contracts.events import DeadLetter, DecisionMade
 from shared.contracts.signatures import decision_digest
 from shared.contracts.topics import DECISIONS, dead_letter
+from shared.infra.auth import load_token_file
 from shared.infra.signing import EventSigner
 from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
@@ -118,9 +120,15 @@ def test_a_record_merged_away_is_decided_only_as_its_survivor(services: dict[str
                 "link": [{"type": "replaced-by", "other": {"reference": "Patient/e2e-new"}}]}
     _post_fhir(services["intake"], lab, replaced)
 
+    # the sender's resource id leaves intake only as its hash (issue 14 section 3)
+    sender = load_token_file(Path(services["tokens"]))[lab].client
+
+    def hidden(resource_id: str) -> str:
+        return "Observation/" + fact_id(sender, f"Observation/{resource_id}")
+
     def merged_decisions() -> list[dict[str, object]]:
         return [d for d in decisions_for(services["audit"], auditor, new)
-                if "e2e-merge-platelets" in json.dumps(d)]
+                if hidden("e2e-merge-platelets") in json.dumps(d)]
 
     after = poll(merged_decisions, timeout_s=30)
     assert after, "the survivor was never decided with the merged record's result"
@@ -130,7 +138,7 @@ def test_a_record_merged_away_is_decided_only_as_its_survivor(services: dict[str
     [again] = _post_fhir(services["intake"], lab, later)["patient_keys"]  # type: ignore[misc]
     assert again == new
     assert poll(lambda: [d for d in decisions_for(services["audit"], auditor, new)
-                         if "e2e-merge-platelets-2" in json.dumps(d)], timeout_s=30)
+                         if hidden("e2e-merge-platelets-2") in json.dumps(d)], timeout_s=30)
     assert decisions_for(services["audit"], auditor, old) == before
 
 
