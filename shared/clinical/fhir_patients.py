@@ -17,18 +17,40 @@ from typing import Any
 from shared.clinical.facts import SourcePatient
 from shared.clinical.fhir_values import Json, Reader
 
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 REPLACED_BY = "replaced-by"
 REPLACES = "replaces"
 
 
+RECORD_NUMBER_ALIAS = "mr:"  # the namespace of a medical record number's alias
+
+
 def patient_aliases(resource: Json) -> tuple[str, ...]:
-    """``Patient/<id>`` and ``identifier:<system>|<value>`` for each full identifier."""
+    """``Patient/<id>`` and ``identifier:<system>|<value>`` for each full identifier, plus
+    ``mr:<system>|<value>`` for each full identifier typed MR (FHIR R4 Identifier.type, code
+    ``MR`` "Medical record number" of HL7 v2 table 0203): the one a coordinator can find the
+    patient by in the EHR, so re-identification can name its issuer (Identifier.system) even
+    when the same value is also sent under another system (Synthea sends its UUID twice). No
+    reference is ever written ``mr:...``, so these names only label, never match."""
     names = [f"Patient/{resource['id']}"] if resource.get("id") else []
     for identifier in resource.get("identifier") or ():
         name = identifier_alias(identifier)
         if name is not None:
             names.append(name)
+            if is_record_number(identifier):
+                names.append(RECORD_NUMBER_ALIAS + name.removeprefix("identifier:"))
     return tuple(dict.fromkeys(names))
+
+
+def is_record_number(identifier: Any) -> bool:
+    """Whether a FHIR Identifier is typed MR (Identifier.type.coding code ``MR`` of
+    http://terminology.hl7.org/CodeSystem/v2-0203, HL7 v2 table 0203 "Medical record number";
+    a coding with no system is taken as that table, as ``patient_id`` does)."""
+    if not isinstance(identifier, dict) or not isinstance(identifier.get("type"), dict):
+        return False
+    return any(isinstance(coding, dict) and coding.get("code") == "MR"
+               and coding.get("system") in (None, V2_0203)
+               for coding in identifier["type"].get("coding") or ())
 
 
 def identifier_alias(identifier: Any) -> str | None:

@@ -230,7 +230,8 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
         "not sent:"), "the bundle's Patient has an id, no Identifier.system: none is claimed"
     identity_box = browser.find_element(By.CSS_SELECTOR, "section.identity").text
     assert "Patient identifier there" in identity_box
-    assert "TrialWatch keeps no names" in identity_box, "say plainly what is not kept"
+    assert "TrialWatch keeps no names or addresses (the birth date is kept only to compute " \
+        "age)" in identity_box, "say plainly what is kept and what is not (events carry it)"
     assert browser.find_element(By.ID, "status").text == "Eligible"
     screenshot(browser, "4-patient-eligible-acknowledged")
 

@@ -127,9 +127,9 @@ async def test_reidentification_names_the_identifier_system_as_received(
         body = found.json()
         assert body["source_patient_id"] == "MRN-SYS-7"
         assert body["identifier_system"] == "urn:oid:1.2.250.1.71.4.2.7"
+        # minimum necessary: the medical record number only, never the national number
         assert {(i["system"], i["value"]) for i in body["identifiers"]} == {
-            ("urn:oid:1.2.250.1.71.4.2.7", "MRN-SYS-7"),
-            ("https://ins.example.fr/nir", "2900299123456")}
+            ("urn:oid:1.2.250.1.71.4.2.7", "MRN-SYS-7")}
 
         bare = {"resourceType": "Patient", "id": "bare-7", "gender": "male",
                 "identifier": [{"type": patient["identifier"][0]["type"],  # type: ignore[index]
@@ -166,6 +166,48 @@ async def test_reidentification_names_the_hl7_v2_assigning_authority_as_the_syst
         assert body["identifier_system"] == "urn:oid:1.2.250.1.71.4.2.7"
         assert body["identifiers"] == [
             {"system": "urn:oid:1.2.250.1.71.4.2.7", "value": "MRN-CX4-7"}]
+
+
+def _typed(code: str, system: str, value: str) -> dict[str, object]:
+    return {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                 "code": code}]}, "system": system, "value": value}
+
+
+async def test_reidentifying_a_synthea_patient_names_its_record_number_issuer_and_nothing_else(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """A Synthea Patient sends its UUID twice (under the Synthea system and, typed MR, under
+    the hospital's) and SS, DL and PPN identifiers. Re-identification answers with the MR-typed
+    identifier's system (FHIR R4 Identifier.system) and only that identifier: a coordinator
+    finds the patient in the EHR by the record number; the SSN, driver's licence and passport
+    numbers are never revealed (minimum necessary)."""
+    await migrate(database_url)
+    uuid = "42ba9929-3ab7-44fd-8f64-401c936fd769"
+    patient = {"resourceType": "Patient", "id": "39cc9d76-synthea", "gender": "male",
+               "birthDate": "1961-05-04", "identifier": [
+                   {"system": "https://github.com/synthetichealth/synthea", "value": uuid},
+                   _typed("MR", "http://hospital.smarthealthit.org", uuid),
+                   _typed("SS", "http://hl7.org/fhir/sid/us-ssn", "999-12-8616"),
+                   _typed("DL", "urn:oid:2.16.840.1.113883.4.3.25", "S99916156"),
+                   _typed("PPN", "http://standardhealthrecord.org/fhir/StructureDefinition/"
+                                 "passportNumber", "X70808941X")]}
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:39cc9d76-synthea", "resource": patient,
+         "request": {"method": "POST", "url": "Patient"}}]}
+    async with running_intake(settings_for(database_url), kafka_settings) as intake:
+        posted = await intake.post("/fhir", headers=LAB | FHIR, content=json.dumps(bundle))
+        assert posted.status_code == 202, posted.text
+        key = posted.json()["patient_keys"][0]
+        found = await intake.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
+                                  json={"trial": "NCT06920433", "reason": "pre-screening"})
+        assert found.status_code == 200, found.text
+        body = found.json()
+        assert body["source_patient_id"] == uuid
+        assert body["identifier_system"] == "http://hospital.smarthealthit.org"
+        assert [(i["system"], i["value"]) for i in body["identifiers"]] == [
+            ("http://hospital.smarthealthit.org", uuid)]
+        for secret in ("999-12-8616", "S99916156", "X70808941X"):
+            assert secret not in found.text
 
 
 async def test_raw_topic_messages_are_accepted_like_posts_and_refusals_dead_lettered(

@@ -42,7 +42,9 @@ def _bundle(*resources: dict[str, Any]) -> dict[str, Any]:
 def test_a_patient_resource_is_named_by_its_resource_id_and_each_full_identifier() -> None:
     (update,) = parse_fhir(_patient("p-j1", "MRN-7"), source_system="ehr")
     assert update.source_patient_id == "MRN-7"
-    assert update.aliases == ("Patient/p-j1", f"identifier:{MRN_SYSTEM}|MRN-7")
+    # the MR-typed one is also named mr:, so re-identification knows who issued the MRN
+    assert update.aliases == ("Patient/p-j1", f"identifier:{MRN_SYSTEM}|MRN-7",
+                              f"mr:{MRN_SYSTEM}|MRN-7")
 
 
 @pytest.mark.parametrize(
@@ -182,7 +184,8 @@ def test_a_survivor_that_replaces_a_record_merges_that_record_into_itself() -> N
     assert merged.source_patient_id == "p-old"
     assert merged.aliases == ("Patient/p-old",)
     assert merged.merged_into == SourcePatient(
-        source_patient_id="MRN-2", aliases=("Patient/p-new", f"identifier:{MRN_SYSTEM}|MRN-2"))
+        source_patient_id="MRN-2", aliases=("Patient/p-new", f"identifier:{MRN_SYSTEM}|MRN-2",
+                                            f"mr:{MRN_SYSTEM}|MRN-2"))
 
 
 def test_both_sides_of_one_merge_in_a_bundle_agree_and_name_one_survivor() -> None:

@@ -162,10 +162,12 @@ class SourceIdentityBody(BaseModel):
     (HL7 v2: PID-3 CX-4, the assigning authority, as ``urn:oid:<id>`` for an ISO universal id,
     ``urn:uuid:<id>`` for a UUID, the URI itself for a URI; v2.5.1 2.A.14 CX, 2.A.33 HD), or
     null when the source sent none (an HL7 v2 authority named only by a local namespace id; a
-    FHIR identifier without a system, or the resource id); ``identifiers``: every identifier
-    (system and value) the source sent for this patient with a system. Identifier.assigner
-    (a reference to the assigning organisation) is not kept by intake, so it is never
-    returned."""
+    FHIR identifier without a system, or the resource id); ``identifiers``: only the
+    identifiers (system and value) that find the patient in the EHR, minimum necessary: its
+    medical record numbers (FHIR Identifier.type MR, HL7 v2 table 0203), else the one intake
+    keyed it by; never the others the source sent (social security, driver's licence,
+    passport numbers). Identifier.assigner (a reference to the assigning organisation) is not
+    kept by intake, so it is never returned."""
 
     patient_key: str
     source_system: str
@@ -304,8 +306,8 @@ async def post_reidentify(
                      patient_key=patient_key) from None
     if identity is None:
         raise HTTPException(404, "no such patient key")
-    systems = [system for system, value in identity.identifiers
-               if value == identity.source_patient_id]
+    systems = list(dict.fromkeys(system for system, value in identity.identifiers
+                                 if value == identity.source_patient_id))
     return SourceIdentityBody(
         patient_key=patient_key, source_system=identity.source_system,
         source_patient_id=identity.source_patient_id,

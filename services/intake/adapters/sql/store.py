@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +40,7 @@ from shared.contracts.topics import PATIENT_HOLDS, REIDENTIFICATIONS
 from shared.infra.outbox_sql import OutboxColumns, SqlOutboxStore
 
 IDENTIFIER_ALIAS = "identifier:"  # shared.clinical.fhir_patients.identifier_alias's namespace
+RECORD_NUMBER_ALIAS = "mr:"  # shared.clinical.fhir_patients.RECORD_NUMBER_ALIAS
 
 # Statements built once (issue 13): building a select with an IN list on every call was a
 # large part of a submission's CPU (SQLAlchemy coercion and cache-key generation); these are
@@ -231,16 +232,24 @@ class SqlIntakeStore:
         )).first()
         if row is None:
             return None
-        # the FHIR Identifiers (system|value) kept as this key's names at its source
+        # only what finds the patient in the EHR (minimum necessary): the medical record
+        # numbers (FHIR Identifier typed MR, kept as ``mr:`` names), else the identifier whose
+        # value intake keyed the patient by; never the others the source sent (SSN, driver's
+        # licence, passport), which intake keeps only to match references and merges
         names = (await self._session.execute(
             select(patient_aliases.c.alias)
             .where(patient_aliases.c.patient_key == patient_key,
                    patient_aliases.c.source_system == row.source_system,
-                   patient_aliases.c.alias.startswith(IDENTIFIER_ALIAS, autoescape=True))
+                   or_(patient_aliases.c.alias.startswith(RECORD_NUMBER_ALIAS, autoescape=True),
+                       and_(patient_aliases.c.alias.startswith(IDENTIFIER_ALIAS, autoescape=True),
+                            patient_aliases.c.alias.endswith("|" + row.source_patient_id,
+                                                             autoescape=True))))
             .order_by(patient_aliases.c.created_at, patient_aliases.c.alias)
         )).scalars().all()
-        pairs = tuple(tuple(name.removeprefix(IDENTIFIER_ALIAS).split("|", 1))
-                      for name in names if "|" in name)
+        numbers = [name for name in names if name.startswith(RECORD_NUMBER_ALIAS)]
+        keyed = [name for name in names if name.startswith(IDENTIFIER_ALIAS)
+                 and name.endswith("|" + row.source_patient_id)]
+        pairs = [name.split(":", 1)[1].split("|", 1) for name in numbers or keyed]
         return SourceIdentity(row.source_system, row.source_patient_id,
                               tuple((system, value) for system, value in pairs))
 
