@@ -109,6 +109,9 @@ def _dose(data: Any, path: str) -> tuple[float, str, str] | DailyDose:
         )
     if unit is None:
         shown = data.get("unit") or data.get("code")
+        if not shown:
+            return _unread(path, "no dose unit sent (Dosage.doseAndRate.doseQuantity.unit and"
+                                 " .code absent): not read")
         return _unread(
             path, f"dose unit {shown!r} is not a UCUM code (system {UCUM}): not read"
         )

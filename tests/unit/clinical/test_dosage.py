@@ -134,7 +134,10 @@ def test_synthea_doses_without_a_unit_are_unread_and_the_medication_is_still_rea
     assert fact.codes[0].code == "312615"
     assert fact.dose is not None
     assert fact.dose.unread is not None
-    assert "not a UCUM code" in fact.dose.unread.reason
+    # no unit at all is said so, never as Python's None
+    assert fact.dose.unread.reason == (
+        "no dose unit sent (Dosage.doseAndRate.doseQuantity.unit and .code absent): not read")
+    assert "None" not in fact.dose.unread.reason
 
 
 def test_no_dosage_is_no_dose_and_a_statement_dosage_is_read_too() -> None:
