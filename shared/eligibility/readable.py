@@ -532,6 +532,13 @@ def _without_files(text: str) -> str:
     return _units_in_text(_FILE_REFERENCE.sub("", text))
 
 
+def dates_in_text(text: str, zone: tzinfo) -> str:
+    """``text`` with every ISO-8601 instant the engine wrote in it as a day in ``zone``, as
+    :func:`human_date` writes evidence dates: "since 2020-10-18T23:36:43Z" -> "since 18 Oct
+    2020" (UTC)."""
+    return _dates_in_text(text, zone)
+
+
 def _dates_in_text(text: str, zone: tzinfo) -> str:
     """ISO-8601 instants inside the engine's sentences as days in the site's zone."""
 

@@ -3,6 +3,7 @@ enrollment TrialWatch did not find eligible is recorded (rendered from the real 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -113,3 +114,16 @@ def test_the_next_review_says_why_and_what_to_send_is_grouped_by_kind() -> None:
     assert kinds[0] == "Lab results and measurements", kinds
     assert {"Medication history", "Investigator or clinician statements"} <= set(kinds)
     assert len(kinds) == len(set(kinds))
+
+
+def test_what_to_send_writes_dates_as_the_rest_of_the_page_does() -> None:
+    """The engine writes ISO-8601 instants in its need items ("... on record since
+    2020-10-18T23:36:43Z is current"); the page shows them as days, "18 Oct 2020", as it shows
+    evidence dates (``readable.human_date``, in the site's zone)."""
+    builder = eligible_patient()
+    builder.condition("http://snomed.info/sct", "72892002", onset_days=6 * 365)  # Synthea
+    html = real_page(builder, "NCT06920433", "2025-11-14.2")
+    needs = html.split('id="needs"')[1]
+    item = next(li for li in needs.split("<li>")[1:] if "pregnancy on record since" in li)
+    assert re.search(r"since \d{1,2} [A-Z][a-z]{2} \d{4} is current", item), item
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T", item), item

@@ -16,6 +16,7 @@ from shared.eligibility.readable import (
     KIND_ORDER,
     Need,
     clean_reason,
+    dates_in_text,
     deceased,
     evidence_phrase,
     need_kind,
@@ -50,7 +51,8 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
             summary=described.summary if described else c.id,
             protocol_text=described.protocol_text if described else "",
             reason=_after_dash(clean_reason(c.reason, zone)), evidence=phrases,
-            missing=list(dict.fromkeys(plain_words(m) for m in c.missing)),
+            missing=list(dict.fromkeys(plain_words(dates_in_text(m, zone))
+                                       for m in c.missing)),
         ))
     return views
 
@@ -84,7 +86,9 @@ def patient_context(decision: Decision, zone: tzinfo) -> dict[str, Any]:
     return {
         "decision": decision, "title": text.title,
         "criteria": criterion_views(decision, text, zone),
-        "needs": wanted,
+        # the engine's ISO instants as days, as evidence dates are written
+        "needs": tuple(Need(item=dates_in_text(n.item, zone), unblocks=n.unblocks)
+                       for n in wanted),
         "settled": [(c.id, text.criteria[c.id].summary if c.id in text.criteria else c.id)
                     for c in permanent_failures(decision) if c.id != DECEASED_ID],
         "review_why": review_reasons(decision, text.labels, zone),
