@@ -18,11 +18,13 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import shlex
+import shutil
 import signal
 import sys
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 from services.cli import demo
@@ -141,13 +143,35 @@ def _child_env(kafka: KafkaSettings, urls: dict[str, str], tokens_file: Path, da
     return env
 
 
+def sign_in_command(data_dir: Path, argv0: str | None = None,
+                    which: Callable[[str], str | None] | None = None,
+                    python: str = sys.executable) -> str:
+    """The shell command that prints the coordinator's development token, as a user can paste
+    it: ``trialwatch dev-token coordinator`` when the ``trialwatch`` on PATH is this program,
+    else the program as it was started (``.venv/bin/trialwatch ...``, or ``<python> -m
+    services.cli ...``); ``--data-dir`` added when ``run`` does not use the default ./var."""
+    started = argv0 if argv0 is not None else sys.argv[0]
+    on_path = (which or shutil.which)("trialwatch")
+    if started.endswith(".py"):  # python -m services.cli
+        program = f"{shlex.quote(python)} -m services.cli"
+    elif on_path and Path(on_path).resolve() == Path(started).resolve():
+        program = "trialwatch"
+    else:
+        program = shlex.quote(started)
+    command = f"{program} dev-token coordinator"
+    if data_dir != Path("var"):
+        command += f" --data-dir {shlex.quote(str(data_dir))}"
+    return command
+
+
 def _banner(host: str, ports: dict[str, int], bootstrap: str, tokens_file: Path,
             data_dir: Path, elapsed_s: float) -> None:
+    sign_in = sign_in_command(data_dir)
     print(f"""
 TrialWatch is up in {elapsed_s:.1f}s
   intake     http://{host}:{ports['intake']}      (API docs: /docs)
   evaluator  http://{host}:{ports['evaluator']}
-    coordinator app  http://{host}:{ports['evaluator']}/ui/  (sign in: dev-token coordinator)
+    coordinator app  http://{host}:{ports['evaluator']}/ui/  (sign-in token: {sign_in})
     worklist         http://{host}:{ports['evaluator']}/ui/trials/NCT06920433/worklist
     alert stream     http://{host}:{ports['evaluator']}/alerts/stream  (Server-Sent Events)
     CDS Hooks        http://{host}:{ports['evaluator']}/cds-services
