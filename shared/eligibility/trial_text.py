@@ -109,12 +109,36 @@ def validate_text(text: str, known: Tables) -> list[Problem]:
     except ValidationError as error:
         problems += [_schema_problem(e, locate) for e in error.errors() if not _reported(e)]
     problems += _concept_problems(raw, known, locate)
+    problems += _duplicate_problems(raw, locate)
     if not problems:
         try:
             parse_trial(raw, known)
         except TrialFileError as error:
             problems.append(Problem(1, 1, None, str(error), "a file the engine compiles"))
     return sorted(problems, key=lambda p: (p.line, p.column, p.message))
+
+
+def _duplicate_problems(raw: dict[str, Any], locate: _Locator) -> list[Problem]:
+    """A criterion id used again, reported at each later use (the id's own line and column):
+    decisions, alerts and the audit name criteria by id, so two criteria cannot share one."""
+    criteria = raw.get("criteria")
+    if not isinstance(criteria, list):
+        return []
+    first: dict[str, int] = {}
+    problems = []
+    for index, entry in enumerate(criteria):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str | int):
+            continue
+        criterion_id = str(entry["id"])
+        if criterion_id in first:
+            line, column = locate.at(("criteria", index, "id"))
+            earlier = locate.at(("criteria", first[criterion_id], "id"))[0]
+            problems.append(Problem(line, column, criterion_id,
+                                    f"duplicate criterion id {criterion_id} (first at line "
+                                    f"{earlier})", "an id no other criterion of the file has"))
+        else:
+            first[criterion_id] = index
+    return problems
 
 
 class _Locator:

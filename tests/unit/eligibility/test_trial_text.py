@@ -98,3 +98,15 @@ def test_compile_text_refuses_a_file_with_problems_and_compiles_a_clean_one() ->
     assert compile_text(CHT101, TABLES).id == "NCT06946485"
     with pytest.raises(TrialFileError, match="unknown concept"):
         compile_text(CHT101.replace("concept: leukocytes", "concept: nope"), TABLES)
+
+
+def test_a_duplicate_criterion_id_is_reported_at_the_duplicate_with_the_other_problems() -> None:
+    text = CHT101.replace("  - id: I2\n", "  - id: I1\n", 1)
+    text = text.replace("concept: leukocytes", "concept: leukocytez")
+    problems = validate_text(text, TABLES)
+    [duplicate] = [p for p in problems if "duplicate" in p.message]
+    second = [i for i, line in enumerate(text.splitlines(), 1) if line == "  - id: I1"][1]
+    assert (duplicate.line, duplicate.column) == (second, len("  - id: ") + 1)
+    assert duplicate.criterion == "I1"
+    assert "I1" in duplicate.message
+    assert any("unknown concept 'leukocytez'" in p.message for p in problems), problems
