@@ -16,8 +16,9 @@ index. Everything else is evaluated afresh; the result equals a full evaluation.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import NamedTuple
 
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
@@ -183,10 +184,18 @@ def _evaluate(
     settled = [c for cid, c in decided.items()
                if c.result.outcome is Outcome.FAIL and not c.reads and _fails_for_good(
                    next(x for x in trial.criteria if x.id == cid), c, trial, index, moment)]
+    # one that fails having read no clinical data but can pass later (an age under the lower
+    # limit) fails until its outcome can next change: no data sent can change it before then
+    waiting = [c for c in decided.values()
+               if c.result.outcome is Outcome.FAIL and not c.reads and c.wakes_at is not None
+               and not any(c is s for s in settled)]
     results = tuple(
         c.result.model_copy(update={"reason": f"{c.result.reason}; {PERMANENT_NOTE}"})
-        if any(c is s for s in settled) else c.result
-        for c in decided.values()) if settled else tuple(c.result for c in decided.values())
+        if any(c is s for s in settled)
+        else c.result.model_copy(update={"reason": _waiting_reason(c.result.reason, c.wakes_at)})
+        if c.wakes_at is not None and any(c is w for w in waiting) else c.result
+        for c in decided.values()) if settled or waiting else tuple(
+            c.result for c in decided.values())
     if index.demographics.deceased:
         results = (_deceased(index.demographics), *results)
     # a deceased patient, or one failing a criterion for good, is not screened again on a
@@ -442,6 +451,33 @@ DECEASED_ID = "PATIENT-DECEASED"
 PERMANENT_NOTE = ("permanent: neither time nor new results can change this, only a "
                   "correction of the patient's record")
 """Ends the reason of a criterion that fails for good (see ``permanent_failures``)."""
+
+
+WAITING_NOTE = "no data sent can change this, only the passing of time"
+"""Ends the reason of a criterion that fails until a known instant (see ``waiting_failures``)."""
+_WAITING = re.compile(r"; until (\S+): " + re.escape(WAITING_NOTE) + "$")
+
+
+def _waiting_reason(reason: str, until: datetime) -> str:
+    """``reason`` ending "; until 2034-03-12: <WAITING_NOTE>" (the ISO instant when not 00:00
+    UTC)."""
+    said = until.date().isoformat() if until.timetz() == time.min.replace(tzinfo=UTC) else (
+        until.isoformat())
+    return f"{reason}; until {said}: {WAITING_NOTE}"
+
+
+def waiting_failures(decision: Decision) -> tuple[tuple[CriterionResult, datetime], ...]:
+    """The failing criteria that read no clinical data (only birth date and sex) and whose
+    outcome can change only with time, each with the instant (aware UTC) it can next change
+    (an age under the trial's lower limit: the birthday it is reached). Until then nothing
+    sent can make the patient eligible for this trial version."""
+    found = []
+    for c in decision.criteria:
+        hit = _WAITING.search(c.reason) if c.outcome is Outcome.FAIL else None
+        if hit is not None:
+            at = datetime.fromisoformat(hit.group(1))
+            found.append((c, at if at.tzinfo is not None else at.replace(tzinfo=UTC)))
+    return tuple(found)
 
 
 def permanent_failures(decision: Decision) -> tuple[CriterionResult, ...]:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.eligibility.context import round_to, significant_figures
 from shared.eligibility.decision import CriterionResult, Decision, Evidence, Outcome, Scalar
 from shared.eligibility.durations import age_in_years, birthday, parse_duration
-from shared.eligibility.engine import DECEASED_ID, permanent_failures
+from shared.eligibility.engine import DECEASED_ID, permanent_failures, waiting_failures
 
 # SNOMED CT qualifier values a result is commonly sent as (valueCodeableConcept / OBX-5 CWE).
 _SNOMED_WORDS = {
@@ -107,8 +107,10 @@ class Need(BaseModel):
 def needs(decision: Decision) -> tuple[Need, ...]:
     """Every missing item once, in the order the criteria first ask for it; none when the
     patient fails a criterion for good (deceased, or an age above the trial's upper limit:
-    ``engine.permanent_failures``), since no data sent can then make them eligible."""
-    if permanent_failures(decision):
+    ``engine.permanent_failures``) or fails until a known instant on data nothing sent can
+    change (an age under the lower limit: ``engine.waiting_failures``), since no data sent
+    can then make them eligible."""
+    if permanent_failures(decision) or waiting_failures(decision):
         return ()
     found: dict[str, list[str]] = {}
     for criterion in decision.criteria:
@@ -408,6 +410,24 @@ def review_reasons(decision: Decision, labels: dict[str, str], zone: tzinfo) -> 
                 if criterion.id not in ids:
                     ids.append(criterion.id)
     return [f"{said} ({', '.join(ids)})" for said, ids in found.items()]
+
+
+def waiting_until(decision: Decision) -> list[tuple[str, str]]:
+    """Each criterion failed until a known instant (``engine.waiting_failures``), by id, with
+    when it can next pass in words: "the 18th birthday on 12 Mar 2034" when the instant is a
+    birthday of the patient (00:00 UTC, dated in UTC as birth dates are), else "12 Mar 2034"."""
+    said = []
+    for criterion, at in waiting_failures(decision):
+        when = human_date(at, UTC)
+        born = next((e.value for e in criterion.evidence if e.code == "Patient.birthDate"
+                     and isinstance(e.value, str)), None)
+        if born is not None:
+            birth = date.fromisoformat(born)
+            turned = age_in_years(birth, at.date())
+            if datetime.combine(birthday(birth, turned), time.min, tzinfo=UTC) == at:
+                when = f"the {_ordinal(turned)} birthday on {when}"
+        said.append((criterion.id, when))
+    return said
 
 
 def _ordinal(n: int) -> str:

@@ -24,12 +24,18 @@ from shared.clinical.state import facts_from_updates
 from shared.eligibility.context import Context, Refresh, Trace, wakes
 from shared.eligibility.decision import Decision, Outcome
 from shared.eligibility.durations import age_in_years, birthday
-from shared.eligibility.engine import build_index, evaluate, evaluate_incremental
+from shared.eligibility.engine import (
+    build_index,
+    evaluate,
+    evaluate_incremental,
+    permanent_failures,
+    waiting_failures,
+)
 from shared.eligibility.loader import load_trial
 from shared.eligibility.logic import Truth
 from shared.eligibility.primitives.demographic import AgeAtLeast, next_flip
-from shared.eligibility.readable import review_reasons
-from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
+from shared.eligibility.readable import needs, review_reasons, waiting_until
+from tests.unit.eligibility.fhir_builder import AS_OF, PatientBuilder, eligible_patient
 
 SLE_CAR_T = load_trial("NCT06920433", "2025-11-14.2")
 PARIS = ZoneInfo("Europe/Paris")
@@ -127,3 +133,28 @@ def test_a_child_is_reviewed_on_the_18th_birthday_not_the_next_one() -> None:
         "the 10th birthday cannot change I1")
     at_18 = decision.model_copy(update={"next_review_at": datetime(2034, 3, 12, tzinfo=UTC)})
     assert review_reasons(at_18, {}, PARIS) == ["18th birthday (I1)"]
+
+
+def _bare(birth_date: str) -> Decision:
+    """A patient with only birth date and sex on record: every other criterion is unknown."""
+    builder = PatientBuilder()
+    builder.patient["birthDate"] = birth_date
+    facts = facts_from_updates(parse_fhir(builder.bundle(), source_system="ehr"))
+    return evaluate(SLE_CAR_T, facts, AS_OF)
+
+
+def test_a_child_has_nothing_to_send_until_the_18th_birthday() -> None:
+    assert len(needs(_bare("1990-01-01"))) > 10, "an adult with no data is asked for much"
+    bare = _bare("2016-03-12")
+    assert needs(bare) == (), "no test sent can make a child eligible before 18"
+    decision = _decide("2016-03-12")  # 9 at as-of: 18 on 12 Mar 2034
+    assert [(c.id, at) for c, at in waiting_failures(decision)] == [
+        ("I1", datetime(2034, 3, 12, tzinfo=UTC))]
+    assert waiting_until(decision) == [("I1", "the 18th birthday on 12 Mar 2034")]
+    assert permanent_failures(decision) == ()
+
+
+def test_an_adult_failing_on_results_keeps_what_to_send() -> None:
+    decision = _decide("1993-12-05")
+    assert waiting_failures(decision) == ()
+    assert needs(decision) == needs(_decide("1990-01-01")), "age is not what holds it back"

@@ -93,6 +93,18 @@ def real_page(builder: PatientBuilder, trial_id: str, version: str) -> str:
         who=SimpleNamespace(subject="c", role="coordinator"), csrf="x", trials=())
 
 
+def test_a_child_is_told_there_is_nothing_to_send_until_the_18th_birthday() -> None:
+    child = eligible_patient()
+    child.patient["birthDate"] = "2016-03-12"  # 9; NCT06920433 I1 "age >= 18": 12 Mar 2034
+    html = real_page(child, "NCT06920433", "2025-11-14.2")
+    nothing = html.split('id="nothing-to-send"')[1].split("</p>")[0]
+    assert nothing.startswith(">Nothing to send now: not eligible on "), nothing
+    assert "I1</a> (" in nothing, nothing
+    assert "until the 18th birthday on 12 Mar 2034" in nothing, nothing
+    assert 'class="need-groups"' not in html, "no list of items to send"
+    assert "Next automatic review" in html, "time can change it: the review stays"
+
+
 def test_a_patient_over_the_upper_age_limit_is_told_nothing_can_make_them_eligible() -> None:
     old = eligible_patient()
     old.patient["birthDate"] = "1950-01-01"  # 76; NCT06946485 I5 "Aged 18-65 years"

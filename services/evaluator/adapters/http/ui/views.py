@@ -23,6 +23,7 @@ from shared.eligibility.readable import (
     needs,
     plain_words,
     review_reasons,
+    waiting_until,
 )
 from shared.sites import SiteScope
 
@@ -92,6 +93,8 @@ def patient_context(decision: Decision, zone: tzinfo) -> dict[str, Any]:
         "settled": [(c.id, text.criteria[c.id].summary if c.id in text.criteria else c.id)
                     for c in permanent_failures(decision) if c.id != DECEASED_ID],
         "review_why": review_reasons(decision, text.labels, zone),
+        "waiting": [(cid, text.criteria[cid].summary if cid in text.criteria else cid, when)
+                    for cid, when in waiting_until(decision)],
         "died": deceased(decision),
     }
 
