@@ -21,6 +21,8 @@ FHIR R4 JSON (walked iteratively, so depth cannot exhaust the stack):
 - every JSON number: finite and ``abs(x) <= MAX_MAGNITUDE``. No laboratory quantity reaches
   1e15 in any unit (cells per litre are ~1e12), and ``MAX_MAGNITUDE`` times any UCUM
   conversion factor the normaliser applies stays finite.
+- every non-zero number at least the smallest normal float (2.2e-308): FHIR R4 decimal and
+  HL7 v2 NM are exact, and ``1e-400`` read as a float is 0.0, another number (issue 14).
 
 HL7 v2.5.1 ER7 (segments split on CR, fields on the MSH-1 separator): each field at most a
 generous multiple of its HL7 v2.5.1 conformance length (``V2_FIELD_LENGTHS``: TS 64, CE/CWE
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -167,14 +170,34 @@ def _fhir_problems(document: Any) -> list[Problem]:
 
 
 def _number_problem(value: float | int | Decimal) -> str | None:
+    """Why a number cannot be read as the one sent, or None.
+
+    FHIR R4 decimal (datatypes: "rational numbers that have a decimal representation") and
+    HL7 v2.5.1 NM (2A.3.47) are exact decimals; the normaliser computes in binary floating
+    point. A value the float cannot hold is refused, never read as another number: beyond
+    ``MAX_MAGNITUDE`` (or infinite once read), or not zero yet read as 0.0 or as a subnormal
+    (below 2.2250738585072014e-308, where a float keeps fewer than 53 bits: ``1e-400`` g/dL
+    would otherwise be read as a hemoglobin of 0).
+    """
     try:
-        magnitude = abs(float(value))
+        as_float = float(value)
     except OverflowError:
         return f"a number beyond +/-{MAX_MAGNITUDE:g} is not a clinical measurement"
-    if not math.isfinite(magnitude):
+    if isinstance(value, Decimal) and not value.is_finite():
         return "not a finite number"
+    if not math.isfinite(as_float):
+        if isinstance(value, Decimal):
+            return (f"{value} is beyond +/-{MAX_MAGNITUDE:g} (it overflows a binary float):"
+                    " not a clinical measurement")
+        return "not a finite number"
+    magnitude = abs(as_float)
     if magnitude > MAX_MAGNITUDE:
         return f"a number beyond +/-{MAX_MAGNITUDE:g} is not a clinical measurement"
+    if value != 0 and magnitude < sys.float_info.min:
+        shown = value if isinstance(value, Decimal) else repr(value)
+        return (f"{shown} is not zero but underflows to {as_float!r} in binary floating point"
+                " (FHIR R4 decimal / HL7 v2.5.1 NM are exact decimals): it cannot be read as"
+                " the number sent")
     return None
 
 
@@ -211,8 +234,8 @@ _NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 def _v2_number_problem(value: str) -> str | None:
     for match in _NUMBER.finditer(value[:MAX_TEXT]):
         try:
-            number = float(match.group())
-        except (ValueError, OverflowError):
+            number = Decimal(match.group())  # exact, so an underflow is seen (NM, 2A.3.47)
+        except ArithmeticError:
             continue
         if problem := _number_problem(number):
             return problem

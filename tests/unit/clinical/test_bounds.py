@@ -121,3 +121,49 @@ def test_a_nul_character_anywhere_is_refused_before_it_reaches_a_database() -> N
     assert _refusal_paths(bundle) == [f"Bundle.entry[{index}].resource.code.coding[0].system"]
     with pytest.raises(InvalidInput):
         parse_hl7v2(_v2_with("PID", 3, "MRN\x001"))
+
+
+@pytest.mark.parametrize("sent", ["1e-400", "-2.5E-320", "1e-308", "1e400"])
+def test_a_fhir_decimal_that_binary_floating_point_cannot_hold_is_refused_not_read_as_another(
+    sent: str,
+) -> None:
+    """FHIR R4 datatypes, decimal: "Rational numbers that have a decimal representation", an
+    exact value. ``1e-400`` g/dL (as a hostile sender writes it, in the JSON text itself) is not
+    zero, but a float reads it as 0.0; ``-2.5e-320`` and ``1e-308`` as subnormals that have lost
+    digits; ``1e400`` as infinity. Each is refused at its path, never read as 0 g/dL."""
+    import json
+
+    bundle = load_fhir_fixture("lupus_bundle.json")
+    index, observation = _observation(bundle)
+    observation["valueQuantity"]["value"] = 7.25
+    text = json.dumps(bundle).replace("7.25", sent, 1)
+    with pytest.raises(InvalidInput) as refused:
+        parse_fhir(text, source_system="lab")
+    problems = refused.value.problems
+    assert [p.path for p in problems] == [f"Bundle.entry[{index}].resource.valueQuantity.value"]
+    assert sent.lower() in problems[0].reason.lower() or "beyond" in problems[0].reason
+
+
+def test_a_fhir_decimal_zero_written_with_an_exponent_is_still_zero() -> None:
+    """``0e-400`` is exactly zero (FHIR R4 decimal): not an underflow, nothing to refuse."""
+    import json
+
+    bundle = load_fhir_fixture("lupus_bundle.json")
+    _, observation = _observation(bundle)
+    observation["valueQuantity"]["value"] = 7.25
+    text = json.dumps(bundle).replace("7.25", "0e-400", 1)
+    from shared.clinical.bounds import fhir_problems
+
+    assert fhir_problems(json.loads(text, parse_float=__import__("decimal").Decimal)) == []
+
+
+@pytest.mark.parametrize("value", ["0." + "0" * 400 + "1", "^0." + "0" * 330 + "25"])
+def test_an_hl7_v2_number_that_underflows_a_float_is_refused_at_its_field(value: str) -> None:
+    """HL7 v2.5.1 NM (2A.3.47) and SN (2A.3.70) are plain decimals with no exponent, so the
+    underflow arrives as a long run of zeros; read as a float it would be 0 or a subnormal."""
+    value_type = "SN" if value.startswith("^") else "NM"
+    message = _v2_with("OBX", 5, value).replace("|NM|", f"|{value_type}|", 1)
+    with pytest.raises(InvalidInput) as refused:
+        parse_hl7v2(message)
+    assert [p.path for p in refused.value.problems] == ["OBX[1].5"]
+    assert "underflow" in refused.value.problems[0].reason
