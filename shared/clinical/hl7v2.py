@@ -232,11 +232,42 @@ def _parse(message: bytes | str, log: ProblemLog, charset: str | None) -> hl7.Me
         log.problem("MSH", "not an HL7 v2 message: it must start with an MSH segment")
         return None
     bounds.check_v2("\r".join(segments))
+    if (refusal := _encoding_characters_refusal(segments[0])) is not None:
+        log.problem("MSH.2", refusal)
+        return None
     try:
         return hl7.parse("\r".join(segments))
     except Exception as error:  # python-hl7 raises bare exceptions on malformed input
         log.problem("MSH", f"unreadable HL7 v2 message: {error}")
         return None
+
+
+def _encoding_characters_refusal(msh: str) -> str | None:
+    """Why MSH-2 cannot be read as the encoding characters, or None (HL7 v2.5.1 2.14.9.2).
+
+    MSH-2 is required and holds, in this order, the component, repetition, escape and
+    subcomponent separators: 4 characters (``^~\\&``); v2.7+ adds a fifth, the truncation
+    character (``#``). Each must differ from the others and from MSH-1, and none may be a
+    letter, digit or space (v2.5.1 2.5.4: "delimiter characters ... non-alphanumeric").
+    Anything else (missing, empty, ``^`` alone, over-long) is refused: python-hl7 would fill
+    the gaps with the default separators, a guess at how the sender split its fields.
+    """
+    separator = msh[3] if len(msh) > 3 else ""
+    received = msh[4:].split(separator, 1)[0] if separator else ""
+    characters = f"{separator}{received}"
+    if (
+        len(received) not in (4, 5)
+        or len(set(characters)) != len(characters)
+        or any(c.isalnum() or c.isspace() for c in characters)
+    ):
+        return (
+            f"MSH-2 (encoding characters) is {received!r}: HL7 v2.5.1 2.14.9.2 requires the"
+            " component, repetition, escape and subcomponent separators (4 distinct"
+            " non-alphanumeric characters other than MSH-1, e.g. '^~\\&'), or 5 with the"
+            " v2.7+ truncation character ('^~\\&#'); the message is not read with default"
+            " separators"
+        )
+    return None
 
 
 def declared_character_set(message: bytes) -> str:

@@ -167,3 +167,24 @@ def test_an_hl7_v2_number_that_underflows_a_float_is_refused_at_its_field(value:
         parse_hl7v2(message)
     assert [p.path for p in refused.value.problems] == ["OBX[1].5"]
     assert "underflow" in refused.value.problems[0].reason
+
+
+@pytest.mark.parametrize("encoding", ["", "^", "^~", "^~\\", "^~\\&#!", "^^\\&", "^ \\&", "^~a&"])
+def test_msh_2_that_is_not_the_encoding_characters_is_refused_not_guessed(encoding: str) -> None:
+    """HL7 v2.5.1 2.14.9.2: MSH-2 (required) holds the component, repetition, escape and
+    subcomponent separators in that order (4 characters; v2.7+ adds the truncation character,
+    5). A missing, ``^``-only or over-long MSH-2 is refused at MSH.2, never read with the
+    default separators (a guess at what the sender meant)."""
+    message = _v2_with("MSH", 1, encoding)
+    with pytest.raises(InvalidInput) as refused:
+        parse_hl7v2(message)
+    problems = refused.value.problems
+    assert [p.path for p in problems] == ["MSH.2"]
+    assert repr(encoding) in problems[0].reason
+    assert "2.14.9.2" in problems[0].reason
+
+
+@pytest.mark.parametrize("encoding", ["^~\\&", "^~\\&#"])
+def test_msh_2_of_four_or_five_encoding_characters_is_read(encoding: str) -> None:
+    """4 characters (v2.5.1) or 5 with the truncation character ``#`` (v2.7+ 2.14.9.2)."""
+    assert parse_hl7v2(_v2_with("MSH", 1, encoding))
