@@ -334,7 +334,12 @@ def _local(target: str) -> str:
 
 
 def _same_origin(request: Request) -> None:
-    """Sign-in is the one form without a session token: refuse a cross-site post outright."""
+    """Sign-in is the one form without a session token: refuse a cross-site post outright.
+
+    ``Origin: null`` (RFC 6454 section 7.3: an opaque origin, what a sandboxed iframe, a
+    data: URL or a cross-origin redirect sends) is never this app's origin: refused like any
+    other site's (issue 14). No Origin at all (a non-browser client) is left to the form.
+    """
     origin = request.headers.get("origin")
-    if origin and origin != "null" and origin.rstrip("/") != str(request.base_url).rstrip("/"):
+    if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site sign-in refused")
