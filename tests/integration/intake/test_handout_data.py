@@ -8,6 +8,7 @@ import json
 import pytest
 from sqlalchemy import text
 
+from shared.contracts.topics import PATIENT_EVENTS, REIDENTIFICATIONS
 from shared.infra.sql_engine import make_engine
 from tests.conftest import handout_data
 from tests.integration.intake.harness import (
@@ -22,12 +23,14 @@ from tests.integration.intake.harness import (
 pytestmark = pytest.mark.integration
 
 
-async def outbox_payloads(database_url: str) -> list[str]:
+async def outbox_payloads(database_url: str, topic: str | None = None) -> list[str]:
+    """Every staged payload in order, or only those for ``topic``."""
     engine = make_engine(database_url)
     try:
         async with engine.connect() as connection:
-            rows = await connection.execute(text("SELECT payload FROM intake_outbox ORDER BY id"))
-            return [row.payload for row in rows]
+            rows = await connection.execute(
+                text("SELECT topic, payload FROM intake_outbox ORDER BY id"))
+            return [row.payload for row in rows if topic is None or row.topic == topic]
     finally:
         await engine.dispose()
 
@@ -56,11 +59,17 @@ async def test_every_synthea_bundle_is_accepted_and_its_event_carries_no_name_or
             assert found.json()["source_patient_id"] in source_ids
             identifying.append({*source_ids, patient["name"][0]["family"],
                                 *patient["name"][0]["given"], patient["address"][0]["line"][0]})
-    payloads = await outbox_payloads(database_url)
+    payloads = await outbox_payloads(database_url, PATIENT_EVENTS)
     assert len(payloads) == 24
     for payload, secrets in zip(payloads, identifying, strict=True):
         leaked = [value for value in secrets if value in payload]
         assert leaked == []
+    # each re-identification above is staged for audit's access log: who, key, reason, outcome
+    # (c3b97bc), never the identifiers it revealed
+    reidentifications = await outbox_payloads(database_url, REIDENTIFICATIONS)
+    assert len(reidentifications) == 24
+    for payload, secrets in zip(reidentifications, identifying, strict=True):
+        assert [value for value in secrets if value in payload] == []
 
 
 async def test_real_hl7_messages_are_accepted_or_refused_with_a_path_and_reason(
