@@ -41,6 +41,8 @@ from typing import Any, Protocol, TextIO, runtime_checkable
 import httpx
 from tqdm import tqdm
 
+from shared.clinical.fhir import MAX_BUNDLE_ENTRIES
+
 _MAX_BATCH_BYTES = 4 * 1024 * 1024  # below intake's default 5 MiB body limit
 _RETRIES = 8
 _MIN_BATCHES_PER_WORKER = 2
@@ -457,6 +459,15 @@ async def run_import(
     return tally
 
 
+def _batch_size(text: str) -> int:
+    """``--batch``: 1 to ``MAX_BUNDLE_ENTRIES`` resources per posted Bundle."""
+    size = int(text)
+    if not 1 <= size <= MAX_BUNDLE_ENTRIES:
+        raise argparse.ArgumentTypeError(f"{size} resources per Bundle: give 1 to "
+                                         f"{MAX_BUNDLE_ENTRIES:,} (intake reads at most that many)")
+    return size
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "import", help="onboard history from FHIR Bulk Data NDJSON files into a running intake",
@@ -475,8 +486,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="which of the token's claimed sites the history is from, sent as "
                              "the TrialWatch-Site header (needed when the token claims several; "
                              "deploy/SECURITY.md \"Site scope\")")
-    parser.add_argument("--batch", type=int, default=500,
-                        help="resources per posted Bundle (default 500)")
+    parser.add_argument("--batch", type=_batch_size, default=500,
+                        help="resources per posted Bundle (default 500, at most "
+                             f"{MAX_BUNDLE_ENTRIES:,}, what intake reads in one Bundle)")
     parser.add_argument("--state", type=Path, default=Path("trialwatch-import.state.json"),
                         help="where the offsets reached are kept (default "
                              "./trialwatch-import.state.json)")

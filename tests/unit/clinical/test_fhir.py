@@ -411,3 +411,32 @@ def test_a_birth_date_that_is_not_a_string_is_refused_at_its_path(sent: object) 
     patient = {"resourceType": "Patient", "id": "p-1", "gender": "female", "birthDate": sent}
     problems = _problems(json.loads(json.dumps(patient)))
     assert any(p.startswith("Patient.birthDate: ") for p in problems), problems
+
+
+def test_a_bundle_of_more_entries_than_intake_reads_is_refused_before_any_entry_is_read() -> None:
+    """The probe's 800 KB Bundle of 200,000 empty entries held intake for 36 s of CPU; it is
+    refused at Bundle.entry with its count and the limit, as sent (raw JSON text)."""
+    from shared.clinical.fhir import MAX_BUNDLE_ENTRIES
+
+    entries = ",".join(["{}"] * (MAX_BUNDLE_ENTRIES + 1))
+    text = f'{{"resourceType": "Bundle", "type": "collection", "entry": [{entries}]}}'
+    [problem] = _problems(text)
+    assert problem.startswith("Bundle.entry")
+    assert f"{MAX_BUNDLE_ENTRIES + 1:,} entries" in problem
+    assert f"at most {MAX_BUNDLE_ENTRIES:,}" in problem
+
+
+def test_a_bundle_with_the_most_entries_allowed_is_read_entry_by_entry() -> None:
+    bundle = _bundle()
+    patient = bundle["entry"][0]
+    bundle["entry"] = [patient] * 954  # the largest Synthea history seen: 954 entries
+    assert _update(bundle).demographics is not None
+
+
+def test_a_bundle_without_a_type_says_so_rather_than_printing_none() -> None:
+    """FHIR R4 Bundle.type is 1..1; a fresh user saw 'unsupported bundle type None'."""
+    bundle = _bundle()
+    del bundle["type"]
+    [problem] = _problems(bundle)
+    assert "no Bundle.type sent" in problem
+    assert "None" not in problem
