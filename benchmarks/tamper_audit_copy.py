@@ -563,7 +563,9 @@ def cases(head: int) -> dict[str, tuple[Callable[[Copy], None], bool]]:
             "UPDATE audit_coordinator_action SET actor = 'dev-admin'"), False),
         "coordinator action deleted": (access("DELETE FROM audit_coordinator_action"), False),
         "coordinator action inserted": (access(
-            "INSERT INTO audit_coordinator_action SELECT 'forged-' || action_id, patient_key, "
+            "INSERT INTO audit_coordinator_action (action_id, patient_key, trial_id, action, "
+            "actor, reason, alert_id, occurred_at, recorded_at, event) "
+            "SELECT 'forged-' || action_id, patient_key, "
             "trial_id, 'enrolled', actor, reason, alert_id, occurred_at, recorded_at, event "
             "FROM audit_coordinator_action LIMIT 1"), False),
     }

@@ -13,6 +13,7 @@ from uuid import UUID
 from services.audit.adapters.checkpoint_files import CheckpointFiles
 from services.audit.adapters.parallel_checks import ProcessRecordChecker
 from services.audit.adapters.sql.access_log import AccessLog
+from services.audit.adapters.sql.action_store import SqlActionStore
 from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.record_queries import SqlRecordQueries
 from services.audit.adapters.verified_state import read_verified, write_verified
@@ -46,7 +47,8 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
     """Walk the chain in the database at ``database_url`` against the checkpoints in
     ``checkpoint_dir`` signed by the Ed25519 key at ``public_key``; every record's evaluator
     signature is checked against ``decision_keys`` (None skips that check); the access log's
-    hash chain is walked too (``core.access_chain``).
+    hash chain is walked too (``core.access_chain``), and every coordinator action's
+    signature, columns and hash chain (``core.action_chain``).
 
     ``state``: the file where the last intact walk ended; unless ``full``, the walk resumes
     there (``core.verify``), and an intact walk moves it forward.
@@ -64,7 +66,8 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
         verification = await run_verify(SqlChainStore(engine), archive, expectations,
                                         decision_keys, resume,
                                         access_log=AccessLog(engine, utc_now), checker=checker,
-                                        signatures=signatures)
+                                        signatures=signatures,
+                                        actions=SqlActionStore(engine))
     finally:
         if checker is not None:
             checker.close()

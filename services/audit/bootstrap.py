@@ -75,14 +75,16 @@ def build_app(settings: AuditSettings | None = None,
         telemetry = MetricsAndLogs()
         ingest = DecisionIngest(DecisionChain(store), dead_letters, utc_now, backoff, keys,
                                 telemetry)
-        actions = ActionIngest(SqlActionStore(engine), dead_letters, utc_now, keys, telemetry)
+        action_store = SqlActionStore(engine, write_lock)
+        actions = ActionIngest(action_store, dead_letters, utc_now, keys, telemetry)
         access = AccessLog(engine, utc_now, write_lock)
         register_handlers(broker, ingest, settings, kafka, actions,
                           ReidentificationIngest(access, dead_letters))
         key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
         writer = CheckpointWriter(store, key, CheckpointFiles(settings.checkpoint_dir,
                                                               key.public_key()), utc_now,
-                                  telemetry, access_log=access, decision_keys=keys)
+                                  telemetry, access_log=access, decision_keys=keys,
+                                  actions=action_store)
         app.state.engine, app.state.broker = engine, broker
         app.state.audit = AuditApi(
             queries=SqlRecordQueries(engine),
@@ -90,7 +92,7 @@ def build_app(settings: AuditSettings | None = None,
             verify=lambda: verify_chain(store, CheckpointFiles(settings.checkpoint_dir,
                                                                settings.verify_key_path()),
                                         decision_keys=keys, access_log=access,
-                                        clock=utc_now),
+                                        clock=utc_now, actions=action_store),
             max_page_size=settings.max_page_size,
         )
         try:

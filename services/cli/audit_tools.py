@@ -160,6 +160,8 @@ def _verify_text(report: VerificationReport) -> str:
                      "are newer than the last checkpoint: chain-checked only")
     lines.append(f"access log entries checked: {report.access_entries_checked} "
                  f"({report.access_legacy_entries} unchained legacy, before the chain began)")
+    lines.append(f"coordinator actions checked: {report.actions_checked} "
+                 f"({report.actions_legacy} unchained legacy, signature-checked only)")
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ Files are written to a temporary name, synced, then renamed: a crash never leave
 A file is trusted only when its signature verifies with the given public key and its name
 matches the sequence it signs (``checkpoint-<sequence>.json``; a checkpoint that also signs the
 access log's head is ``checkpoint-<sequence>-<access entry id>.json``, so one written because only
-the access log grew does not replace the one before it).
+the access log grew does not replace the one before it; one that also signs the coordinator
+actions' head is ``checkpoint-<sequence>-<access entry id, 0 if none>-<action chain_seq>.json``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from services.audit.core.checkpoints import Checkpoint, RejectedCheckpoint, chec
 from shared.hashing import canonical_json
 from shared.infra.signing import load_public_key
 
-FILE_PATTERN = re.compile(r"^checkpoint-(\d{12})(?:-(\d{12}))?\.json$")
+FILE_PATTERN = re.compile(r"^checkpoint-(\d{12})(?:-(\d{12}))?(?:-(\d{12}))?\.json$")
 
 
 class CheckpointFiles:
@@ -45,8 +46,13 @@ class CheckpointFiles:
         write_checkpoint(self.directory, checkpoint)
 
 
-def checkpoint_path(directory: Path, sequence: int, access_entry_id: int | None = None) -> Path:
-    """Where the checkpoint signing ``sequence`` (and access entry ``access_entry_id``) goes."""
+def checkpoint_path(directory: Path, sequence: int, access_entry_id: int | None = None,
+                    action_seq: int | None = None) -> Path:
+    """Where the checkpoint signing ``sequence`` (and access entry ``access_entry_id``, and
+    coordinator action ``action_seq``) goes."""
+    if action_seq is not None:
+        return directory / (f"checkpoint-{sequence:012d}-{access_entry_id or 0:012d}-"
+                            f"{action_seq:012d}.json")
     if access_entry_id is None:
         return directory / f"checkpoint-{sequence:012d}.json"
     return directory / f"checkpoint-{sequence:012d}-{access_entry_id:012d}.json"
@@ -54,7 +60,8 @@ def checkpoint_path(directory: Path, sequence: int, access_entry_id: int | None 
 
 def write_checkpoint(directory: Path, checkpoint: Checkpoint) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    target = checkpoint_path(directory, checkpoint.sequence, checkpoint.access_entry_id)
+    target = checkpoint_path(directory, checkpoint.sequence, checkpoint.access_entry_id,
+                             checkpoint.action_seq)
     temporary = target.with_suffix(".tmp")
     with open(temporary, "wb") as file:
         file.write(canonical_json(checkpoint) + b"\n")
@@ -100,5 +107,10 @@ def _named_for(path: Path, checkpoint: Checkpoint) -> bool:
     match = FILE_PATTERN.match(path.name)
     if match is None or int(match.group(1)) != checkpoint.sequence:
         return False
-    access = match.group(2)
+    access, action = match.group(2), match.group(3)
+    if action is not None:
+        return (int(action) == checkpoint.action_seq
+                and int(access) == (checkpoint.access_entry_id or 0))
+    if checkpoint.action_seq is not None:
+        return False
     return (int(access) if access is not None else None) == checkpoint.access_entry_id

@@ -16,7 +16,7 @@ deleted) is ``access-log-gap``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -25,7 +25,8 @@ from services.audit.core.audit_record import GENESIS_HASH
 from shared.hashing import content_hash
 from shared.time import iso_z
 
-AccessLogKind = Literal["access-log-altered", "access-log-gap", "access-log-truncated"]
+AccessLogKind = Literal["access-log-altered", "access-log-gap", "access-log-truncated",
+                        "actions-altered", "actions-gap", "actions-truncated"]
 ACCESS_HASHED_FIELDS = ("accessed_at", "client", "role", "action", "query", "result_count",
                         "prev_hash")
 
@@ -76,6 +77,8 @@ class AccessLogProblem:
     entry_id: int
     kind: AccessLogKind
     detail: str
+    ref: str | None = None
+    """The entry's own name where it has one (a coordinator action's id), else None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,20 @@ class AccessLogWalk:
     chain itself holds, the log is held against the ``signed`` heads (from the trusted
     checkpoints)."""
 
-    def __init__(self, signed: Iterable[AccessHead] = ()) -> None:
+    def __init__(self, signed: Iterable[AccessHead] = (), *, id_field: str = "id",
+                 entry_hash: Callable[[Mapping[str, Any]], str] = access_entry_hash,
+                 kind_prefix: str = "access-log", noun: str = "access entry",
+                 nouns: str = "access entries", log: str = "the access log",
+                 row_check: Callable[[Mapping[str, Any]], str | None] | None = None,
+                 ref_field: str | None = None) -> None:
+        """The keyword arguments let another hash-chained log be walked the same way
+        (``core.action_chain``): ``id_field`` holds the position (None: an unchained legacy
+        row, taken as 0, so legacy rows must come first), ``entry_hash`` rehashes a row,
+        ``row_check`` says why a row is altered beyond its hash (None: it is not), and
+        ``ref_field`` names the row in messages and in the problem (``ref``)."""
+        self._id_field, self._entry_hash, self._prefix = id_field, entry_hash, kind_prefix
+        self._noun, self._nouns, self._log = noun, nouns, log
+        self._row_check, self._ref_field = row_check, ref_field
         self._checked = self._legacy = 0
         self._previous: tuple[int, str] | None = None  # (id, entry_hash): last chained entry
         self._problem: AccessLogProblem | None = None
@@ -105,8 +121,24 @@ class AccessLogWalk:
         self._fed = 0
         self._last_id: int | None = None
 
+    def _id(self, row: Mapping[str, Any]) -> int:
+        value = row.get(self._id_field)
+        return 0 if value is None else int(value)
+
+    def _kind(self, suffix: str) -> AccessLogKind:
+        return f"{self._prefix}-{suffix}"  # type: ignore[return-value]
+
+    def _name(self, row: Mapping[str, Any]) -> str:
+        if self._ref_field is None:
+            return f"{self._noun} {self._id(row)}"
+        return f"{self._noun} {row.get(self._ref_field)} (chain position {row.get(self._id_field)})"
+
+    def _problem_at(self, row: Mapping[str, Any], suffix: str, detail: str) -> AccessLogProblem:
+        ref = None if self._ref_field is None else str(row.get(self._ref_field))
+        return AccessLogProblem(self._id(row), self._kind(suffix), detail, ref)
+
     def feed(self, row: Mapping[str, Any]) -> None:
-        entry_id = int(row["id"])
+        entry_id = self._id(row)
         while self._pending and self._pending[0] < entry_id:
             self._counted[self._pending.pop(0)] = self._fed
         self._fed += 1
@@ -127,60 +159,72 @@ class AccessLogWalk:
                               self._problem or self._against_signed())
 
     def _against_signed(self) -> AccessLogProblem | None:
+        noun, nouns = self._noun, self._nouns
         for head in self._signed:
             if head.entry_id not in self._found:
                 last = self._last_id or 0
                 if last < head.entry_id:
                     newest = self._signed[-1]
                     return AccessLogProblem(
-                        last + 1, "access-log-truncated",
-                        f"a signed checkpoint covers access entries up to id {newest.entry_id} "
-                        f"({newest.entries} entries); the access log ends at id {last} "
+                        last + 1, self._kind("truncated"),
+                        f"a signed checkpoint covers {nouns} up to id {newest.entry_id} "
+                        f"({newest.entries} entries); {self._log} ends at id {last} "
                         f"({self._fed} entries): the newest entries, from id {last + 1} "
                         f"(or after it) to {newest.entry_id}, were deleted")
                 return AccessLogProblem(
-                    head.entry_id, "access-log-gap",
-                    f"access entry {head.entry_id}, signed in a checkpoint, is gone: it was "
+                    head.entry_id, self._kind("gap"),
+                    f"{noun} {head.entry_id}, signed in a checkpoint, is gone: it was "
                     "deleted")
             if self._found[head.entry_id] != head.entry_hash:
                 return AccessLogProblem(
-                    head.entry_id, "access-log-altered",
-                    f"access entry {head.entry_id} does not hash to the value a checkpoint "
-                    "signed: the access log was rewritten up to it")
-            if self._counted.get(head.entry_id, 0) < head.entries:
+                    head.entry_id, self._kind("altered"),
+                    f"{noun} {head.entry_id} does not hash to the value a checkpoint "
+                    f"signed: {self._log} was rewritten up to it")
+            counted = self._counted.get(head.entry_id, 0)
+            if counted < head.entries:
                 return AccessLogProblem(
-                    head.entry_id, "access-log-gap",
-                    f"a checkpoint counted {head.entries} access entries up to id "
-                    f"{head.entry_id}; {self._counted.get(head.entry_id, 0)} are left: "
-                    f"{head.entries - self._counted.get(head.entry_id, 0)} were deleted "
+                    head.entry_id, self._kind("gap"),
+                    f"a checkpoint counted {head.entries} {nouns} up to id "
+                    f"{head.entry_id}; {counted} are left: "
+                    f"{head.entries - counted} were deleted "
                     "(unchained legacy entries, if the chain holds)")
+            if counted > head.entries:
+                return AccessLogProblem(
+                    head.entry_id, self._kind("altered"),
+                    f"a checkpoint counted {head.entries} {nouns} up to id "
+                    f"{head.entry_id}; {counted} are there: {counted - head.entries} were "
+                    "inserted (as unchained legacy entries, if the chain holds)")
         return None
 
     def _check(self, row: Mapping[str, Any]) -> AccessLogProblem | None:
-        entry_id, previous = int(row["id"]), self._previous
+        entry_id, previous = self._id(row), self._previous
+        name = self._name(row)
+        if self._row_check is not None:
+            altered = self._row_check(row)
+            if altered is not None:
+                return self._problem_at(row, "altered", f"{name} {altered}")
         stored_hash, prev_hash = row.get("entry_hash"), row.get("prev_hash")
         if stored_hash is None and prev_hash is None:
             if previous is None:
                 self._legacy += 1
                 return None
-            return AccessLogProblem(
-                entry_id, "access-log-altered",
-                f"access entry {entry_id} has no hash, after the chain began (last chained "
+            return self._problem_at(
+                row, "altered",
+                f"{name} has no hash, after the chain began (last chained "
                 f"entry: {previous[0]}): its hash was removed")
         try:
-            matches = stored_hash == access_entry_hash(row)
+            matches = stored_hash == self._entry_hash(row)
         except (KeyError, TypeError, ValueError):
             matches = False
         if not matches:
-            return AccessLogProblem(
-                entry_id, "access-log-altered",
-                f"access entry {entry_id} no longer matches its hash: it was edited")
+            return self._problem_at(row, "altered",
+                                    f"{name} no longer matches its hash: it was edited")
         expected = previous[1] if previous is not None else GENESIS_HASH
-        if prev_hash != expected:
+        if prev_hash != expected or (previous is not None and entry_id <= previous[0]):
             before = f"entry {previous[0]}" if previous is not None else "the start of the chain"
-            return AccessLogProblem(
-                entry_id, "access-log-gap",
-                f"access entry {entry_id} does not link to {before}: an entry between was "
+            return self._problem_at(
+                row, "gap",
+                f"{name} does not link to {before}: an entry between was "
                 f"deleted, or {before} was rewritten")
         self._previous = (entry_id, str(stored_hash))
         return None

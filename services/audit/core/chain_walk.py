@@ -33,19 +33,23 @@ from shared.time import as_utc, iso_z
 ProblemKind = Literal["altered", "removed", "reordered", "rewritten", "snapshot-altered",
                       "snapshot-missing", "checkpoint-gap", "stale", "time-reversed",
                       "time-future", "signature-invalid", "signature-missing",
-                      "access-log-altered", "access-log-gap", "access-log-truncated"]
+                      "access-log-altered", "access-log-gap", "access-log-truncated",
+                      "actions-altered", "actions-gap", "actions-truncated"]
 _REORDER_WINDOW = 64
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 class Problem(BaseModel):
-    """``sequence``: the record (for the ``access-log-*`` kinds: the access entry id)."""
+    """``sequence``: the record (for the ``access-log-*`` kinds: the access entry id; for the
+    ``actions-*`` kinds: the action's chain position, 0 for an unchained legacy one, with its
+    ``action_id``)."""
 
     model_config = ConfigDict(frozen=True)
 
     sequence: int | None
     kind: ProblemKind
     detail: str
+    action_id: str | None = None
 
 
 class RejectedCheckpointOut(BaseModel):
@@ -75,6 +79,10 @@ class VerificationReport(BaseModel):
     signatures_vouched: int = 0
     """Signed records whose Ed25519 signature was not verified again because a trusted
     checkpoint vouches for it (its writer checked it before signing the record's hash)."""
+    actions_checked: int = 0
+    actions_legacy: int = 0
+    """Coordinator actions stored before they were chained (signature-checked, not linked)."""
+    actions_problem: Problem | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Signing the chain head (and the access log's head) every ``checkpoint_interval_s``, into the
-checkpoint archive.
+"""Signing the chain head (and the access log's and coordinator actions' heads) every
+``checkpoint_interval_s``, into the checkpoint archive.
 
 With the evaluator keys (``decision_keys``) the writer checks each record it is about to sign,
 as a full verify would (its hash and its evaluator signature, the columns copied out of the
@@ -23,6 +23,7 @@ from services.audit.core.chain_walk import record_verdicts
 from services.audit.core.checkpoints import Checkpoint, sign_checkpoint
 from services.audit.core.ports import (
     AccessLogHead,
+    ActionHead,
     AuditTelemetry,
     ChainStore,
     CheckpointArchive,
@@ -35,13 +36,15 @@ class CheckpointWriter:
     def __init__(self, store: ChainStore, key: Ed25519PrivateKey, archive: CheckpointArchive,
                  clock: Callable[[], datetime], telemetry: AuditTelemetry | None = None,
                  access_log: AccessLogHead | None = None,
-                 decision_keys: SignatureCheck | None = None) -> None:
+                 decision_keys: SignatureCheck | None = None,
+                 actions: ActionHead | None = None) -> None:
         """``archive`` must trust ``key``'s public half: the newest checkpoint it holds is the
         one the next checkpoint chains to. ``access_log``: its head is signed in every
         checkpoint, and a checkpoint is written when only the access log grew (None: the
         chain alone, as before the access log was covered). ``decision_keys``: the evaluator
         keys (accepted and retired) each record is checked against before it is signed
-        (None: nothing is checked and the checkpoint vouches for no signature)."""
+        (None: nothing is checked and the checkpoint vouches for no signature). ``actions``:
+        the coordinator actions' head, signed like the access log's."""
         self._store = store
         self._key = key
         self._archive = archive
@@ -53,6 +56,8 @@ class CheckpointWriter:
         self._last: Checkpoint | None = trusted[-1] if trusted else None
         self._last_sequence = trusted[-1].sequence if trusted else 0
         self._last_access = (trusted[-1].access_entry_id or 0) if trusted else 0
+        self._actions = actions
+        self._last_action = (trusted[-1].action_seq or 0) if trusted else 0
 
     async def write_if_advanced(self) -> Checkpoint | None:
         """Sign the current heads when the chain or the access log grew since the last
@@ -60,8 +65,11 @@ class CheckpointWriter:
         head = await self._store.head()
         access = await self._access_log.head() if self._access_log is not None else None
         access_id = access.entry_id if access is not None else 0
+        actions = await self._actions.head() if self._actions is not None else None
+        action_seq = actions.entry_id if actions is not None else 0
         if head.sequence < self._last_sequence or (
-                head.sequence == self._last_sequence and access_id <= self._last_access):
+                head.sequence == self._last_sequence and access_id <= self._last_access
+                and action_seq <= self._last_action):
             return None
         checked_up_to: int | None = None
         if self._decision_keys is None:
@@ -73,11 +81,12 @@ class CheckpointWriter:
             return None  # the head moved between the two reads: the next tick signs it
         checkpoint = sign_checkpoint(self._key, head.sequence, head.record_hash, self._clock(),
                                      previous=self._last, record_hashes=hashes, access=access,
-                                     checked_up_to=checked_up_to)
+                                     checked_up_to=checked_up_to, actions=actions)
         await asyncio.to_thread(self._archive.write, checkpoint)
         self._last = checkpoint
         self._last_sequence = head.sequence
         self._last_access = access_id
+        self._last_action = action_seq
         self._telemetry.checkpoint_written(head.sequence)
         return checkpoint
 

@@ -17,6 +17,10 @@ to it, unchained legacy ones included), so deleting the newest access entries, w
 log's own chain cannot see, leaves a signed entry missing (``access-log-truncated``). A
 checkpoint is written when the chain or the access log grew; two checkpoints at the same record
 sequence are ordered by the access entry they sign (``order_key``).
+Likewise it signs the coordinator actions' head (``action_seq``, ``action_head``,
+``action_entries``; ``core.action_chain``), so deleting the newest actions is
+``actions-truncated``; a checkpoint is also written when only the actions grew, ordered after
+the one before it by the action it signs.
 Where they are kept is the ``CheckpointArchive`` port's business (``adapters.checkpoint_files``).
 """
 
@@ -67,12 +71,20 @@ class Checkpoint(BaseModel):
                     "it signed their hashes: each hashed to its listed hash and carried a "
                     "valid evaluator signature by a key it trusted, its copied columns saying "
                     "what the signed decision says (absent: none was checked)")
+    action_seq: int | None = Field(
+        default=None, ge=1, description="chain_seq of the newest hash-chained coordinator "
+                                        "action then")
+    action_head: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$",
+                                    description="that action's entry_hash")
+    action_entries: int | None = Field(
+        default=None, ge=1, description="coordinator actions up to action_seq then, "
+                                        "unchained legacy ones included")
 
-    def order_key(self) -> tuple[int, int]:
+    def order_key(self) -> tuple[int, int, int]:
         """Checkpoints in the order they were written: by record sequence, then by the access
-        entry signed (a checkpoint written because only the access log grew keeps the
-        sequence of the one before it)."""
-        return self.sequence, self.access_entry_id or 0
+        entry signed, then by the coordinator action signed (a checkpoint written because only
+        the access log or the actions grew keeps the sequence of the one before it)."""
+        return self.sequence, self.access_entry_id or 0, self.action_seq or 0
 
     def signed_form(self) -> bytes:
         signed: dict[str, object] = {
@@ -81,17 +93,20 @@ class Checkpoint(BaseModel):
         }
         # Optional fields are signed when present: files from before they existed still verify.
         for name in ("previous", "first_sequence", "record_hashes", "access_entry_id",
-                     "access_head", "access_entries", "checked_up_to"):
+                     "access_head", "access_entries", "checked_up_to", "action_seq",
+                     "action_head", "action_entries"):
             if getattr(self, name) is not None:
                 signed[name] = getattr(self, name)
         return SIGNING_DOMAIN + canonical_json(signed)
 
     def digest(self) -> str:
         """What the next checkpoint's ``previous`` signs: the hash of this whole file (without
-        ``checked_up_to`` when absent, so files written before it existed keep their digest)."""
+        ``checked_up_to`` and the ``action_*`` fields when absent, so files written before they
+        existed keep their digest)."""
         form = self.model_dump(mode="json")
-        if form["checked_up_to"] is None:
-            del form["checked_up_to"]
+        for name in ("checked_up_to", "action_seq", "action_head", "action_entries"):
+            if form[name] is None:
+                del form[name]
         return "sha256:" + hashlib.sha256(canonical_json(form)).hexdigest()
 
     def hash_of(self, sequence: int) -> str | None:
@@ -122,11 +137,13 @@ def sign_checkpoint(key: Ed25519PrivateKey, sequence: int, head_hash: str,
                     created_at: datetime, *, previous: Checkpoint | None = None,
                     record_hashes: list[str] | None = None,
                     access: AccessHead | None = None,
-                    checked_up_to: int | None = None) -> Checkpoint:
+                    checked_up_to: int | None = None,
+                    actions: AccessHead | None = None) -> Checkpoint:
     """Sign the head; ``previous`` chains it to the last checkpoint, ``record_hashes`` lists the
     hashes of records ``sequence - len(record_hashes) + 1 .. sequence``, ``access`` is the
     access log's head (None: no chained access entry yet), ``checked_up_to`` the last of those
-    records the writer checked, evaluator signature included (None: none was)."""
+    records the writer checked, evaluator signature included (None: none was), ``actions`` the
+    coordinator actions' head (None: no chained action yet)."""
     first = sequence - len(record_hashes) + 1 if record_hashes else None
     unsigned = Checkpoint(sequence=sequence, head_hash=head_hash, created_at=created_at,
                           key_id=key_id(key.public_key()), signature="",
@@ -135,7 +152,10 @@ def sign_checkpoint(key: Ed25519PrivateKey, sequence: int, head_hash: str,
                           access_entry_id=access.entry_id if access else None,
                           access_head=access.entry_hash if access else None,
                           access_entries=access.entries if access else None,
-                          checked_up_to=checked_up_to if record_hashes else None)
+                          checked_up_to=checked_up_to if record_hashes else None,
+                          action_seq=actions.entry_id if actions else None,
+                          action_head=actions.entry_hash if actions else None,
+                          action_entries=actions.entries if actions else None)
     signature = base64.b64encode(key.sign(unsigned.signed_form())).decode()
     return unsigned.model_copy(update={"signature": signature})
 

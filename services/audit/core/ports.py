@@ -106,6 +106,22 @@ class AccessLogReader(Protocol):
         """Every access entry (column name -> value, as stored), in ``id`` order."""
 
 
+class ActionReader(Protocol):
+    """The coordinator actions' read side for verification (``core.action_chain``)."""
+
+    def action_batches(self, batch_size: int = 2000) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every action (column name -> value, as stored): unchained legacy ones first, then
+        the chained ones by ``chain_seq``."""
+
+
+class ActionHead(Protocol):
+    """The coordinator actions' head, for the checkpoint writer to sign."""
+
+    async def head(self) -> AccessHead | None:
+        """The newest hash-chained action (``entry_id``: its ``chain_seq``) with the number of
+        actions up to it (None: no chained action yet)."""
+
+
 class AccessLogHead(Protocol):
     """The access log's head, for the checkpoint writer to sign."""
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from services.audit.core.access_chain import AccessHead, AccessLogWalk
+from services.audit.core.action_chain import action_walk
 from services.audit.core.chain_walk import (
     ChainWalk,
     Expectations,
@@ -29,6 +30,7 @@ from services.audit.core.chain_walk import (
 from services.audit.core.checkpoints import Checkpoint
 from services.audit.core.ports import (
     AccessLogReader,
+    ActionReader,
     ChainStore,
     CheckpointArchive,
     Clock,
@@ -54,14 +56,16 @@ async def verify_chain(store: ChainStore, archive: CheckpointArchive,
                        expectations: Expectations | None = None,
                        decision_keys: SignatureCheck | None = None,
                        access_log: AccessLogReader | None = None, *,
-                       clock: Clock | None = None) -> VerificationReport:
+                       clock: Clock | None = None,
+                       actions: ActionReader | None = None) -> VerificationReport:
     """Walk every record and snapshot in ``store`` against the checkpoints ``archive`` trusts.
 
     ``decision_keys``: the evaluator keys (accepted and retired) each record's signature is
     checked against; None skips that check. ``access_log``: its hash chain is walked too (None
-    skips it). ``clock``: the verifier's now when ``expectations`` is None (see ``verify``)."""
+    skips it). ``clock``: the verifier's now when ``expectations`` is None (see ``verify``).
+    ``actions``: the coordinator actions are checked too (see ``verify``)."""
     return (await verify(store, archive, expectations, decision_keys,
-                         access_log=access_log, clock=clock)).report
+                         access_log=access_log, clock=clock, actions=actions)).report
 
 
 async def verify(store: ChainStore, archive: CheckpointArchive,
@@ -71,7 +75,8 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
                  access_log: AccessLogReader | None = None, *,
                  clock: Clock | None = None,
                  checker: RecordChecker | None = None,
-                 signatures: SignatureDepth = "unvouched") -> Verification:
+                 signatures: SignatureDepth = "unvouched",
+                 actions: ActionReader | None = None) -> Verification:
     """``resume``: walk only what follows that checkpoint, when it is still trusted (else the
     whole chain). ``access_log``: walk its whole hash chain as well (``core.access_chain``)
     and hold it against the access heads the trusted checkpoints signed, so deleting the newest
@@ -80,7 +85,10 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
     check signatures against the same keys as ``decision_keys``. ``signatures``: "unvouched"
     verifies the Ed25519 signature of every signed record no trusted checkpoint vouches for
     (its writer checked it before signing its hash: ``Checkpoint.checked_up_to``; docs/audit.md
-    "What a checkpoint vouches for"); "all" verifies every one.
+    "What a checkpoint vouches for"); "all" verifies every one. ``actions``: walk every
+    coordinator action (``core.action_chain``): its evaluator signature against
+    ``decision_keys``, its columns against the signed event, its hash chain, and the chain
+    against the action heads the trusted checkpoints signed (``actions-*``; always a full walk).
 
     ``expectations`` None means ``Expectations(now=clock())``: records stamped after the
     verifier's now are reported. Raises ``ValueError`` when neither is given, so that check is
@@ -126,6 +134,9 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
     report = walk.report(trusted, rejected)
     if access_log is not None:
         report = await _with_access_log(report, access_log, _signed_access_heads(trusted))
+    if actions is not None:
+        report = await _with_actions(report, actions, _signed_action_heads(trusted),
+                                     decision_keys)
     return Verification(report, start.sequence if start else None,
                         walk.verified_through(trusted) if report.intact else None)
 
@@ -158,6 +169,33 @@ async def _with_access_log(report: VerificationReport, access_log: AccessLogRead
     update: dict[str, object] = {"access_entries_checked": found.checked,
                                  "access_legacy_entries": found.legacy,
                                  "access_problem": problem}
+    if problem is not None:
+        update["intact"] = False
+        update["summary"] = (f"{problem.kind}: {problem.detail}" if report.intact
+                             else f"{report.summary} | {problem.kind}: {problem.detail}")
+    return report.model_copy(update=update)
+
+
+def _signed_action_heads(trusted: list[Checkpoint]) -> list[AccessHead]:
+    return [AccessHead(c.action_seq, c.action_head, c.action_entries) for c in trusted
+            if c.action_seq is not None and c.action_head is not None
+            and c.action_entries is not None]
+
+
+async def _with_actions(report: VerificationReport, actions: ActionReader,
+                        signed: list[AccessHead],
+                        keys: SignatureCheck | None) -> VerificationReport:
+    """Walk the coordinator actions and hold them against the heads the checkpoints signed."""
+    walk = action_walk(signed, keys)
+    async for batch in actions.action_batches():
+        await asyncio.to_thread(_feed_access, walk, batch)
+    found = walk.result()
+    problem = (None if found.problem is None else
+               Problem(sequence=found.problem.entry_id, kind=found.problem.kind,
+                       detail=found.problem.detail, action_id=found.problem.ref))
+    update: dict[str, object] = {"actions_checked": found.checked,
+                                 "actions_legacy": found.legacy,
+                                 "actions_problem": problem}
     if problem is not None:
         update["intact"] = False
         update["summary"] = (f"{problem.kind}: {problem.detail}" if report.intact

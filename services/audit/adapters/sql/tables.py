@@ -115,4 +115,11 @@ coordinator_actions = Table(
     Column("occurred_at", UtcDateTime(), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
     Column("event", JSON, nullable=False),
+    # 0011: the actions' hash chain (core.action_chain); NULL on legacy actions before it
+    Column("chain_seq", BigInteger, nullable=True),
+    Column("prev_hash", HASH, nullable=True),
+    Column("entry_hash", HASH, nullable=True),
+    Index("ux_audit_action_chain_seq", "chain_seq", unique=True),
+    Index("ux_audit_action_prev_hash", "prev_hash", unique=True),
+    Index("ux_audit_action_entry_hash", "entry_hash", unique=True),
 )
