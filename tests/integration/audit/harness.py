@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from services.audit.adapters.sql.tables import records
 from services.audit.bootstrap import build_app
 from shared.contracts.events import DecisionMade
-from shared.contracts.topics import DECISIONS
+from shared.contracts.topics import DECISIONS, REIDENTIFICATIONS
 from shared.infra.migrations import upgrade
 from shared.infra.sql_engine import make_engine
 from shared.settings import AuditSettings, KafkaSettings
@@ -49,13 +49,20 @@ def audit_settings(database_url: str, tmp_path: Path, group_id: str,
 
 
 async def start_group_at_end(kafka: KafkaSettings, group_id: str) -> None:
-    """Commit the group's offsets at the end of the decision topic, so the audit service reads
-    only what the test publishes (the session-wide topic holds other tests' decisions)."""
+    """Commit the group's offsets at the end of the decision topic, and its re-identification
+    group's at the end of that topic, so the audit service reads only what the test publishes
+    (the session-wide topics hold other tests' decisions and re-identifications: an intake
+    test's re-identification once reached an auditor test's access log)."""
+    await _commit_at_end(kafka, DECISIONS, group_id)
+    await _commit_at_end(kafka, REIDENTIFICATIONS, f"{group_id}-reidentifications")
+
+
+async def _commit_at_end(kafka: KafkaSettings, topic: str, group_id: str) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=group_id,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(DECISIONS, p) for p in range(kafka.partitions)]
+        partitions = [TopicPartition(topic, p) for p in range(kafka.partitions)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         for partition, offset in ends.items():
