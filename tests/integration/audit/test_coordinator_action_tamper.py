@@ -95,7 +95,10 @@ async def test_an_untouched_action_verifies_intact(
     "DELETE FROM audit_coordinator_action",
     "INSERT INTO audit_coordinator_action (action_id, patient_key, trial_id, action, actor, "
     "reason, alert_id, occurred_at, recorded_at, event) "
-    "SELECT 'f' || substr(action_id, 2), patient_key, trial_id, "
+    # another id: its first hex digit changed ('f' || ... alone keeps an id that starts with
+    # 'f', one uuid4 in 16, and the "insert" then copied the row under its own id)
+    "SELECT CASE WHEN substr(action_id, 1, 1) = 'f' THEN 'e' ELSE 'f' END "
+    "|| substr(action_id, 2), patient_key, trial_id, "
     "'enrolled', actor, reason, alert_id, occurred_at, recorded_at, event "
     "FROM audit_coordinator_action",
     "UPDATE audit_coordinator_action SET prev_hash = NULL, entry_hash = NULL, chain_seq = NULL",
