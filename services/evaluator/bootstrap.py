@@ -51,7 +51,7 @@ from shared.infra.kafka import make_broker
 from shared.infra.kafka_batch import KafkaBatchPublisher
 from shared.infra.messaging import running, subscribe
 from shared.infra.published_scan import PublishedScan
-from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings
+from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings_at_start
 from shared.infra.server import RequestLimits
 from shared.infra.signing import EventSigner, SigningPublisher, TrustedKeys
 from shared.infra.sql_engine import make_engine, make_sessionmaker, ping
@@ -134,7 +134,7 @@ def build_app(
         await asyncio.to_thread(lambda: [trial_text(t) for t in chosen.active_trials()])
         signer.load()  # the key exists (0600, public half exported) before anything is signed
         # what `trialwatch outbox release` checks a retry against: this process's limit
-        await record_settings(engine, runtime_setting,
+        await record_settings_at_start(engine, runtime_setting,
                               {MAX_REQUEST_SIZE: str(kafka.max_request_size)}, clock())
         secret_box.load()  # and so does the key that seals webhook secrets
 

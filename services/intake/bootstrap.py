@@ -31,7 +31,7 @@ from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
 from shared.infra.messaging import running
 from shared.infra.outbox import OutboxRelay, OutboxRow, RelayHooks, RelayOptions
-from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings
+from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings_at_start
 from shared.infra.server import RequestLimits
 from shared.infra.sql_engine import make_sessionmaker, ping
 from shared.infra.storage import probe_write
@@ -59,7 +59,7 @@ def build_app(
         engine = make_intake_engine(settings.database_url)
         engines.append(engine)
         # what `trialwatch outbox release` checks a retry against: this process's limit
-        await record_settings(engine, runtime_setting,
+        await record_settings_at_start(engine, runtime_setting,
                               {MAX_REQUEST_SIZE: str(kafka.max_request_size)}, utc_now())
         sessions = make_sessionmaker(engine)
         turns = WriteTurns.for_url(settings.database_url)

@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
 from sqlalchemy import Column, MetaData, String, Table, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.infra.sqltypes import UtcDateTime
@@ -67,6 +69,23 @@ async def record_settings(engine: AsyncEngine, table: Table, values: Mapping[str
               "recorded_by": statement.excluded.recorded_by})
     async with engine.begin() as connection:
         await connection.execute(statement)
+
+
+async def record_settings_at_start(engine: AsyncEngine, table: Table,
+                                   values: Mapping[str, str], at: datetime) -> bool:
+    """``record_settings`` for a service's start: storage that cannot be written (a full disk,
+    a read-only file system or database) must not stop the service from starting, since it
+    then answers 503 and reports not ready (docs/reliability.md, degraded modes). Logs a
+    warning (setting names only) and returns False; ``trialwatch outbox release`` then says
+    no start recorded the value and uses its own environment's."""
+    try:
+        await record_settings(engine, table, values, at)
+    except DBAPIError as error:
+        structlog.get_logger(__name__).warning(
+            "runtime_settings_not_recorded", table=table.name, names=sorted(values),
+            error=type(error.orig).__name__ if error.orig is not None else type(error).__name__)
+        return False
+    return True
 
 
 async def recorded_setting(engine: AsyncEngine, table: Table, name: str) -> RecordedSetting | None:
