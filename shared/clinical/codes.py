@@ -19,3 +19,29 @@ HL7V2_SYSTEMS = {
     "RXNORM": RXNORM,
     "UCUM": UCUM,
 }
+
+# FHIR R4 terminologies-systems (https://hl7.org/fhir/R4/terminologies-systems.html): "the URI
+# SHALL be used" in Coding.system; each system's OID (HL7 OID registry) names the same code
+# system but is not its FHIR system. A version goes in Coding.version, never in the system.
+SYSTEM_OIDS = {
+    "2.16.840.1.113883.6.1": LOINC,
+    "2.16.840.1.113883.6.96": SNOMED,
+    "2.16.840.1.113883.6.88": RXNORM,
+    "2.16.840.1.113883.6.90": ICD10CM,
+    "2.16.840.1.113883.6.8": UCUM,
+}
+_CANONICAL = {
+    uri.lower().removeprefix("http://").removeprefix("www."): uri for uri in SYSTEM_OIDS.values()
+}
+
+
+def misspelt_system(system: str) -> str | None:
+    """The FHIR URI of a code system TrialWatch reads when ``system`` names it in another
+    spelling (its OID as ``urn:oid:``, ``https``, ``www.``, another letter case, a trailing
+    slash, a ``|version`` suffix), else None (the URI itself, or any other system)."""
+    if system.startswith("urn:oid:"):
+        return SYSTEM_OIDS.get(system.removeprefix("urn:oid:").strip())
+    key = system.strip().split("|", 1)[0].rstrip("/").lower()
+    key = key.removeprefix("https://").removeprefix("http://").removeprefix("www.")
+    uri = _CANONICAL.get(key)
+    return uri if uri is not None and uri != system else None

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.clinical.codes import LOINC, SNOMED, UCUM
+from shared.clinical.codes import LOINC, SNOMED, UCUM, misspelt_system
 from shared.clinical.errors import Problem
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
 from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
@@ -150,8 +150,26 @@ class Reader:
         if not isinstance(concept, dict):
             return ()
         found = []
-        for index, coding in enumerate(concept.get("coding") or ()):
-            if coding.get("system") and coding.get("code"):
+        sent = concept.get("coding") or ()
+        systems = {coding.get("system") for coding in sent if isinstance(coding, dict)}
+        for index, coding in enumerate(sent):
+            uri = misspelt_system(coding["system"]) if coding.get("system") else None
+            if uri is not None and coding.get("code"):
+                # FHIR R4 terminologies-systems: "the URI SHALL be used"; read as another
+                # system, a newer result would be unseen and an older one decide in its place
+                reason = (
+                    f"code system {coding['system']!r} is not a FHIR system URI: send"
+                    f" {uri!r} (FHIR R4 terminologies-systems: the URI SHALL be used in"
+                    " Coding.system; a version goes in Coding.version)"
+                )
+                if uri in systems:
+                    if notes is not None:
+                        notes.append(ReadingNote(path=f"{path}.coding[{index}].system",
+                                                 reason=f"{reason}; not read, the coding in"
+                                                 f" {uri} is"))
+                else:
+                    self.problem(f"{path}.coding[{index}].system", reason)
+            elif coding.get("system") and coding.get("code"):
                 found.append(
                     Coding(
                         system=coding["system"], code=coding["code"], display=coding.get("display")
