@@ -205,6 +205,12 @@ def fitting_range(ctx: Context, fact: ClinicalFact) -> tuple[ReferenceRange | No
     ``appliesTo`` (sex) and ``age`` fit the patient is used, in the order sent; an unrestricted
     entry fits everyone. None (with the reason) when no entry fits: the caller then falls back
     to the site's default table. One unrestricted range is used as before.
+
+    The age a range is matched against is the patient's age on the day the result was obtained
+    (its ``effective[x]``), not on ``ctx.as_of``: FHIR R4 ``Observation.referenceRange.age`` is
+    "the age at which this reference range is applicable", and the laboratory chose it for the
+    patient at collection. A result with no time has no such age: an age-restricted range
+    does not fit it.
     """
     alternatives = fact.reference_ranges or (
         (fact.reference_range,) if fact.reference_range is not None else ()
@@ -213,9 +219,10 @@ def fitting_range(ctx: Context, fact: ClinicalFact) -> tuple[ReferenceRange | No
         return None, "no reference range sent"
     demographics = ctx.index.demographics
     sex = demographics.sex.value if demographics.sex in (Sex.FEMALE, Sex.MALE) else None
+    taken = fact.effective_start or fact.effective_end
     age = (
-        age_in_years(demographics.birth_date, ctx.as_of.date())
-        if demographics.birth_date is not None
+        age_in_years(demographics.birth_date, taken.date())
+        if demographics.birth_date is not None and taken is not None
         else None
     )
     fitting = [(why, r) for r in alternatives if (why := _fits(r, sex, age)) is not None]

@@ -10,7 +10,6 @@ A documented CrCl is used only when it cannot be computed.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, time
 
 from shared.eligibility.context import (
     Context,
@@ -21,7 +20,7 @@ from shared.eligibility.context import (
     unread_text,
 )
 from shared.eligibility.data_elements import Row, concept_row
-from shared.eligibility.durations import Duration, age_in_years, birthday, parse_duration
+from shared.eligibility.durations import Duration, age_in_years, parse_duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.reading import latest_quantity, shown
 from shared.eligibility.reference_tables import Tables
@@ -125,10 +124,11 @@ def cockcroft_gault(
     assert weight_fact.value_quantity is not None
     scr = scr_fact.value_quantity
     scr_mg_dl = scr.value if scr.unit == "mg/dL" else scr.value / UMOL_PER_MG_DL
-    age = age_in_years(demographics.birth_date, ctx.as_of.date())
-    ctx.review_at(
-        datetime.combine(birthday(demographics.birth_date, age + 1), time.min, tzinfo=UTC)
-    )
+    # the age when the creatinine was drawn: Cockcroft & Gault (Nephron 1976;16:31-41) predict
+    # the clearance of that creatinine from the patient's age and weight at the time, so the
+    # estimate does not drift with later birthdays (nor keep ageing after death) and needs no
+    # birthday review (``latest_quantity`` returns only a result dated within ``lookback``)
+    age = age_in_years(demographics.birth_date, fact_time(scr_fact).date())
     actual = weight_fact.value_quantity.value
     sexes = {"female": [True], "male": [False]}.get(
         demographics.sex.value if demographics.sex else "", [True, False]
@@ -210,7 +210,7 @@ def _compute(ctx: Context, inputs: ScoreInputs, trace: Trace) -> ScoreOutcome | 
 def _rows(tables: Tables) -> list[Row]:
     c = tables.concept
     return [
-        Row("birth date", "Patient", "Patient.birthDate", "—", "age at evaluation time"),
+        Row("birth date", "Patient", "Patient.birthDate", "—", "age when the creatinine was drawn"),
         Row("administrative sex", "Patient", "Patient.gender", "—", "x 0.85 if female"),
         concept_row(c("creatinine"), "most recent serum creatinine"),
         concept_row(c("body_weight"), "most recent body weight"),

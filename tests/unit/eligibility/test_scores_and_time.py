@@ -48,7 +48,7 @@ def context(sex: Sex | None, *facts: ClinicalFact) -> Context:
 def test_cockcroft_gault_applies_the_female_factor_and_converts_umol_per_litre() -> None:
     assert crcl(40, 54, 2.5, female=False) == 30.0
     assert crcl(40, 54, 2.5, female=True) == pytest.approx(25.5)
-    day = datetime(2026, 2, 27, tzinfo=UTC)
+    day = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # drawn on the 40th birthday: age 40
     facts = (lab("2160-0", 221.0, "umol/L", day), lab("29463-7", 54, "kg", day))
     outcome = cockcroft_gault(
         context(Sex.MALE, *facts), parse_duration("P30D"), "actual", parse_duration("P90D"), Trace()
@@ -58,7 +58,7 @@ def test_cockcroft_gault_applies_the_female_factor_and_converts_umol_per_litre()
 
 
 def test_an_unknown_sex_bounds_crcl_between_the_female_and_male_values() -> None:
-    day = datetime(2026, 2, 27, tzinfo=UTC)
+    day = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)  # drawn on the 40th birthday: age 40
     facts = (lab("2160-0", 2.5, "mg/dL", day), lab("29463-7", 54, "kg", day))
     outcome = cockcroft_gault(
         context(None, *facts), parse_duration("P30D"), "actual", parse_duration("P90D"), Trace()

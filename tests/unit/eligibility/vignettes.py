@@ -83,9 +83,10 @@ def scored(code: str, value: int):  # type: ignore[no-untyped-def]
 
 
 def man_with_crcl(scr_mg_dl: float, weight_kg: float):  # type: ignore[no-untyped-def]
-    """A 40-year-old man: CrCl = 100 x weight / (72 x SCr)."""
+    """A man aged 40 when the creatinine was drawn (Cockcroft-Gault takes the age at the
+    sample): CrCl = 100 x weight / (72 x SCr)."""
     return (
-        birth("1986-03-01", "male"),
+        birth("1986-02-01", "male"),
         replace_lab("2160-0", scr_mg_dl, "mg/dL"),
         replace_lab("29463-7", weight_kg, "kg"),
     )
