@@ -54,6 +54,10 @@ _NOT_A_POSITIVE_DIAGNOSIS = {
     "differential",
 }
 _MR_TYPE = "MR"
+_OBSERVATION_STATUS = frozenset({
+    "registered", "preliminary", "final", "amended", "corrected", "cancelled",
+    "entered-in-error", "unknown",
+})
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,14 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
     status. Problems go to ``reader``; an empty list when the code cannot be read.
     """
     provenance = source.provenance(resource)
+    status = resource.get("status")
+    if status not in _OBSERVATION_STATUS:
+        # FHIR R4 Observation.status 1..1, binding required to observation-status: another code
+        # ("pending", "F") says nothing the standard defines, so it is never read as final
+        reader.problem(f"{path}.status", "not an observation-status code (registered,"
+                       " preliminary, final, amended, corrected, cancelled, entered-in-error,"
+                       " unknown; FHIR R4 Observation.status, required binding)")
+        return []
 
     def built_path(index: int) -> str:
         return f"{path}.component[{index}]"

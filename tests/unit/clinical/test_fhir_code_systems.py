@@ -132,3 +132,16 @@ def test_a_local_code_system_is_kept_as_sent() -> None:
         {"system": LOINC, "code": "777-3"},
     )
     assert outcome(decide(bundle), "I6.1") == Outcome.FAIL
+
+
+# FHIR R4 Observation.status is bound (required) to observation-status: registered |
+# preliminary | final | amended | corrected | cancelled | entered-in-error | unknown. Before,
+# any other code ("pending", "Final", "F") was read as if final: a pending count decided I6.1.
+@pytest.mark.parametrize("status", ["pending", "Final", "F", "complete"])
+def test_an_observation_status_outside_observation_status_is_refused_at_its_path(
+    status: str,
+) -> None:
+    bundle = _platelets({"system": LOINC, "code": "777-3"})
+    bundle["entry"][-1]["resource"]["status"] = status
+    problems = _problems(bundle)
+    assert problems[0].startswith("Bundle.entry[46].resource.status: ")
