@@ -235,11 +235,16 @@ def read_obx_value(
         log.problem(type_path, "value type (OBX-2) is empty while OBX-5 is valued"
                     " (v2.5.1 7.4.2.2 requires it; e.g. NM for a number)")
         return ObxReading()
+    if value.valued_repetitions > 1 and value_type not in _FREE_TEXT_TYPES:
+        # v2.5.1 7.4.2.5: OBX-5 repeats "for multipart, single answer results" (CE, TX, FT):
+        # one code or number cannot stand for several parts, and the first alone drops the rest
+        reason = (
+            f"{value.valued_repetitions} values in one {value_type} result (a multipart answer,"
+            " v2.5.1 7.4.2.5): no one of its parts is the result"
+        )
+        return _unread(value.path, reason, None, sent_unit)
     if value_type in _CODED_TYPES:
         return _coded(log, loinc, value, unit)
-    if value.valued_repetitions > 1 and value_type not in _FREE_TEXT_TYPES:
-        reason = f"{value.valued_repetitions} values in one {value_type} result"
-        return _unread(value.path, reason, None, sent_unit)
     if value_type in _TEXT_TYPES:
         return _text(log, loinc, value_type, value, unit)
     if value_type == "NM":
