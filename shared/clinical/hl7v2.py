@@ -76,7 +76,9 @@ from shared.clinical.hl7v2_values import (
     VALUED_STATUSES,
     WITHDRAWING,
     ObxField,
+    ObxReading,
     codings,
+    escape_problem,
     no_status,
     not_obtained,
     read_obx_value,
@@ -135,6 +137,9 @@ class _Group:
     aliases: tuple[str, ...] = ()
 
 
+# v2.5.1 2.7.2 highlighting escapes: emphasis on a display, no character of the value
+_HIGHLIGHT = {"H": "", "N": ""}
+
 # v2.5.1 ch. 4A: RAS^O17 (pharmacy administration: RXA), RDE^O11 (encoded order: RXE)
 PHARMACY_MESSAGES = frozenset({("RAS", "O17"), ("RDE", "O11")})
 # segments that may sit between an RXE and its TQ1 timing (RDE^O11: NTE, TQ1, TQ2, RXR, RXC)
@@ -164,14 +169,19 @@ class _Message:
     def field(self, segment: hl7.Segment, name: str, number: int) -> ObxField:
         separators, escape = self.parsed.separators, self.parsed.esc
         raw = str(segment[number]) if number < len(segment) else ""
+        # an escape sequence that cannot be read exactly (v2.5.1 2.7) is named, not unescaped:
+        # python-hl7 drops it (or raises on a malformed formatting count)
+        problem = escape_problem(raw, escape) if escape in raw else None
         repetitions = tuple(
             tuple(
-                self.parsed.unescape(part) if escape in part else part
+                # \H\ and \N\ (2.7.2) start and end highlighting: display only, no character
+                self.parsed.unescape(part, _HIGHLIGHT) if escape in part and not problem
+                else part
                 for part in repetition.split(separators[3])
             )
             for repetition in raw.split(separators[2])
         )
-        return ObxField(path=f"{name}.{number}", repetitions=repetitions)
+        return ObxField(path=f"{name}.{number}", repetitions=repetitions, escape=problem)
 
     def provenance(self, resource: str) -> Provenance:
         # MSH-7 as UTC digits is the version: a re-sent older message (an interface engine
@@ -549,7 +559,10 @@ def _observation(
         log.problem(f"{label}.11", f"result status {status_code!r} is not in v2.5.1 table 0085")
         return None
     units = message.field(obx, label, 6)
-    value = read_obx_value(
+    # a read field with an escape sequence that cannot be read (v2.5.1 2.7): nothing of the
+    # value is read from the rest of it
+    escaped = _escape_note(message, obx, label)
+    value = ObxReading() if escaped is not None else read_obx_value(
         log,
         message.field(obx, label, 2).component(0).upper(),
         message.field(obx, label, 5),
@@ -577,7 +590,8 @@ def _observation(
     # an empty OBX-11 (required, v2.5.1 7.4.2.11): final, preliminary or cancelled is unknown,
     # so the result is kept unread at OBX[n].11 (FHIR R4 observation-status "unknown")
     unread = (
-        (no_status(f"{label}.11") if not status_code else None)
+        escaped
+        or (no_status(f"{label}.11") if not status_code else None)
         or not_obtained(status_code, f"{label}.11")
         or value.unread
     )
@@ -610,6 +624,21 @@ def _observation(
         notes=(*value.notes, *notes),
         received=value.received,
     )
+
+
+# OBX fields a result is read from (v2.5.1 7.4.2): value type, identifier, sub-id, value,
+# units, reference range, abnormal flags, status, observation time
+_READ_OBX_FIELDS = (2, 3, 4, 5, 6, 7, 8, 11, 14)
+
+
+def _escape_note(message: _Message, obx: hl7.Segment, label: str) -> ReadingNote | None:
+    """The unread note of an OBX one of whose read fields holds an escape sequence that cannot
+    be read exactly (``hl7v2_values.escape_problem``, v2.5.1 2.7), else None."""
+    for number in _READ_OBX_FIELDS:
+        field = message.field(obx, label, number)
+        if field.escape is not None:
+            return ReadingNote(path=field.path, reason=f"{field.escape}: the field is not read")
+    return None
 
 
 def _identity(

@@ -120,10 +120,12 @@ _TITER_SEPARATORS = {":", "/"}  # SN ratios (v2.5.1 ch. 2A.3.70): 1:80 and 1/80 
 
 @dataclass(frozen=True)
 class ObxField:
-    """One OBX field, already split: repetitions of components."""
+    """One OBX field, already split: repetitions of components; ``escape`` says why an escape
+    sequence in it could not be read (``escape_problem``), else None."""
 
     path: str
     repetitions: tuple[tuple[str, ...], ...]
+    escape: str | None = None
 
     def component(self, index: int, repetition: int = 0) -> str:
         if repetition >= len(self.repetitions):
@@ -150,6 +152,50 @@ class ObxReading:
     unread: ReadingNote | None = None
     notes: tuple[ReadingNote, ...] = ()
     received: ReceivedValue | None = None
+
+
+# v2.5.1 2.7 escape sequences in text fields: 2.7.1 delimiters (F S T R E), 2.7.2 highlighting
+# (H N), 2.7.4 hexadecimal data (Xdddd...), 2.7.6 formatting commands (.sp .br .fi .nf .in .ti
+# .sk .ce; .sp/.in/.ti/.sk/.ce take a number). 2.7.3 character set switches (Cxxyy, Mxxyyzz)
+# and 2.7.5 locally defined sequences (Zdddd) have no meaning TrialWatch knows.
+_KNOWN_ESCAPES = frozenset({"F", "S", "T", "R", "E", "H", "N", ".br", ".fi", ".nf"})
+_NUMBERED_FORMATS = re.compile(r"^\.(?:sp|sk|ce)[0-9]*$|^\.(?:in|ti)[+-]?[0-9]*$", re.ASCII)
+_HEX = re.compile(r"^X(?:[0-9A-Fa-f]{2})+$", re.ASCII)
+
+
+def escape_problem(text: str, escape: str) -> str | None:
+    """Why an escape sequence in ``text`` cannot be read exactly (HL7 v2.5.1 2.7), else None.
+
+    A sequence is the escape character, a code, the escape character. Not read: an
+    escape character with no closing one (a backslash the sender did not send as ``\\E\\``:
+    ``Neg\\Pos`` would lose ``Pos``), an empty or unknown code, a locally defined ``\\Z..\\``
+    (2.7.5) or character-set switch ``\\C..\\``/``\\M..\\`` (2.7.3), hexadecimal data that is
+    not whole bytes of printable ASCII (other bytes' characters depend on the character
+    set, 2.7.4; a control character is no text), and a
+    formatting command with a malformed count. python-hl7 drops each of these silently.
+    """
+    position = text.find(escape)
+    while position != -1:
+        end = text.find(escape, position + 1)
+        if end == -1:
+            return (f"an escape character {escape!r} without its closing one (v2.5.1 2.7: a"
+                    f" {escape!r} in text is sent as {escape}E{escape}): the text after it"
+                    " cannot be read")
+        code = text[position + 1:end]
+        hex_data = _HEX.match(code)
+        if hex_data and all(0x20 <= int(code[i:i + 2], 16) < 0x7F for i in range(1, len(code), 2)):
+            pass
+        elif code not in _KNOWN_ESCAPES and not _NUMBERED_FORMATS.match(code):
+            shown = code if len(code) <= 12 and code.isascii() else f"{code[:1]}..."
+            what = {
+                "Z": "a locally defined escape (v2.5.1 2.7.5) whose meaning is not known",
+                "C": "a character set switch (v2.5.1 2.7.3) that is not read",
+                "M": "a character set switch (v2.5.1 2.7.3) that is not read",
+                "X": "hexadecimal data (v2.5.1 2.7.4) that is not whole printable ASCII bytes",
+            }.get(code[:1], "not an escape sequence of v2.5.1 2.7")
+            return f"escape sequence {escape}{shown}{escape} is {what}"
+        position = text.find(escape, end + 1)
+    return None
 
 
 def codings(field: ObxField) -> tuple[Coding, ...]:
