@@ -7,6 +7,7 @@ import io
 import logging
 from collections.abc import Iterator
 
+import hl7
 import pytest
 import structlog
 
@@ -40,6 +41,13 @@ def log_output() -> Iterator[io.StringIO]:
 def test_an_unknown_hl7_escape_in_pid_3_logs_no_identifier(log_output: io.StringIO) -> None:
     with contextlib.suppress(InvalidInput):
         parse_hl7v2(MESSAGE)
+    # the normaliser no longer hands an unreadable escape to python-hl7 (v2.5.1 2.7 checked
+    # first), so python-hl7's own unescape is called on the same text to see its log record
+    parsed = hl7.parse(MESSAGE.replace("\n", "\r"))
+    for segment in parsed:
+        for part in str(segment).split("|"):
+            if "\\" in part:
+                parsed.unescape(part)
     written = log_output.getvalue()
     assert written, "python-hl7 logs this escape; the test must see that record"
     assert [value for value in PHI if value in written] == []
