@@ -10,9 +10,10 @@ evaluate``; the stored decision itself is unchanged.
   UCUM 2.1 section 2.3.4 writes the power of ten as ``10*``), SNOMED CT qualifier values as
   words (260385009 |Negative|, 10828004 |Positive|), booleans as yes/no.
 - ``evidence_value``: a received value exactly as the sender wrote it ("0.50", "<10": never
-  altered), a converted one at the precision it was sent with and its received text beside it
-  ("110 g/L (sent as 11.0 g/dL)"); a value the engine computed at a stated clinical precision
-  and marked "computed" ("83 mL/min, computed").
+  altered) unless it has more figures than any laboratory reports ("≈3.59 x10^9/L (rounded;
+  received as 3.5936828072853593 x10^9/L)"), a converted one at the precision it was sent
+  with and its received text beside it ("110 g/L (sent as 11.0 g/dL)"); a value the engine
+  computed at a stated clinical precision and marked "computed" ("83 mL/min, computed").
 - ``plain_words``: internal identifiers the engine writes in its sentences (``blood_cell_count``,
   ``sle_specific_antibodies``, value-set lists such as "(valueCode I, II, ...)") in clinical
   wording.
@@ -89,6 +90,12 @@ _COMPUTED = {
                                         "to 0.1 mL/min"),
 }
 _COMPUTED_FIGURES = 3  # any other computed number: three significant figures
+# A received number with more significant figures than any laboratory reports (analysers
+# report 2-4; Synthea sends white cell counts such as 3.5936828072853593) is float output,
+# not a measurement's precision: shown rounded to _ROUNDED_FIGURES, marked "≈", with the
+# number exactly as received beside it. What the engine decided on is that exact number.
+_MAX_SENT_FIGURES = 6
+_ROUNDED_FIGURES = 3
 
 
 class Need(BaseModel):
@@ -232,6 +239,9 @@ def evidence_value(evidence: Evidence) -> str:
     """The value of one piece of evidence as a person reads it, never altering what was sent.
 
     - received in the unit it is kept in: the sender's text as is ("0.50 g/L", "<10 x10^9/L");
+    - received with more than ``_MAX_SENT_FIGURES`` significant figures (float output, not a
+      laboratory's precision): "≈" and the value at ``_ROUNDED_FIGURES``, then the number
+      exactly as received ("≈3.59 x10^9/L (rounded; received as 3.5936828072853593 x10^3/uL)");
     - received in another unit: the canonical value at the received number's significant
       figures, then the received text ("110 g/L (sent as 11.0 g/dL)");
     - computed by the engine (no source fact): rounded to the precision in ``_COMPUTED`` (else
@@ -275,10 +285,16 @@ def _received(value: float, unit: str | None, sent: str, sent_unit: Scalar) -> s
     if match is None:  # a titer or a word: the canonical value, and what was sent beside it
         return f"{human_value(value, unit)} (sent as {sent_as})"
     comparator, number = match.group(1) or "", match.group(2)
+    figures = significant_figures(number) or 1
+    if figures > _MAX_SENT_FIGURES:
+        # float noise, not precision: rounded, marked, and the received number kept beside it
+        rounded = human_number(round_to(value, _ROUNDED_FIGURES))
+        return (f"≈{comparator}{rounded} {shown_unit}".strip()
+                + f" (rounded; received as {comparator}{number} "
+                  f"{human_unit(str(sent_unit or unit or ''))})".replace(" )", ")"))
     if sent_unit in (None, unit) or float(number) == value:
         # kept as it was sent: the sender's digits, never re-rendered ("0.50", "<10")
         return f"{comparator}{number} {shown_unit}".strip()
-    figures = significant_figures(number) or 1
     written = f"{round_to(value, figures):#.{figures}g}".rstrip(".")
     if "e" in written:
         written = human_number(round_to(value, figures))
@@ -305,9 +321,44 @@ def human_date(instant: datetime, zone: tzinfo, *, year: bool = True) -> str:
 
 
 def human_time(instant: datetime, zone: tzinfo) -> str:
-    """An instant in the site's zone to the minute: "28 Feb 2026 09:00 CET"."""
+    """An instant in the site's zone to the minute, the zone named: "28 Feb 2026, 09:00 CET".
+
+    The one way every page, card, alert and the terminal write a moment (``human_date`` for
+    a day). A zone without an abbreviation is named by its UTC offset ("+0530")."""
     local = instant.astimezone(zone)
-    return f"{human_date(local, zone)} {local:%H:%M} {local.tzname() or ''}".strip()
+    name = local.tzname() or local.strftime("%z")
+    if name and name[0] in "+-" and name[1:].replace(":", "").isdigit():
+        name = "UTC" + name  # "+05" (a zone without an abbreviation) -> "UTC+05"
+    return f"{human_date(local, zone)}, {local:%H:%M} {name}".strip()
+
+
+STATUS_WORDS = {"eligible": "Eligible", "ineligible": "Not eligible",
+                "undetermined": "Not yet decided: data missing"}
+"""A decision's status as the app, cards and the terminal say it (never the enum value)."""
+
+
+def status_words(status: object) -> str:
+    """``Status.UNDETERMINED`` or "undetermined" -> "Not yet decided: data missing"; a value
+    not in ``STATUS_WORDS`` is returned as it is."""
+    value = str(getattr(status, "value", status))
+    return STATUS_WORDS.get(value, value)
+
+
+def machine_time(instant: datetime) -> str:
+    """The instant as RFC 3339 in UTC to the second, for ``<time datetime=...>``:
+    "2024-12-01T08:26:15Z"."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def times_in_text(text: str, zone: tzinfo) -> str:
+    """``text`` with every ISO-8601 instant written as :func:`human_time` writes it (to the
+    minute, the zone named): for text where the time of day matters, such as an alert."""
+
+    def moment(match: re.Match[str]) -> str:
+        at = _instant(match.group(0))
+        return human_time(at, zone) if at is not None else match.group(0)
+
+    return _INSTANT.sub(moment, text)
 
 
 def evidence_phrase(

@@ -26,10 +26,13 @@ from shared.eligibility.readable import (
     evidence_phrase,
     evidence_value,
     headline,
+    human_time,
     human_unit,
     human_value,
+    machine_time,
     needs,
     plain_words,
+    times_in_text,
 )
 from shared.eligibility.report import render_text
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
@@ -154,12 +157,36 @@ def test_a_converted_value_is_shown_at_the_received_precision_with_what_was_sent
     assert evidence_value(hemoglobin) == "110 g/L (sent as 11.0 g/dL)"
 
 
-def test_a_received_value_with_many_digits_is_never_rounded() -> None:
-    # Synthea sends white cell counts such as 3.834185446722469 10*3/uL (= 10*9/L)
-    evidence = Evidence(fact_id="f", value=3.834185446722469, unit="10*9/L",
-                        details={"received_value": "3.834185446722469",
+def test_a_received_value_with_float_noise_is_rounded_marked_and_kept_beside() -> None:
+    # Synthea sends white cell counts such as 3.5936828072853593 10*3/uL (= 10*9/L): no
+    # analyser reports 17 significant figures, so the page rounds it, says so, and shows the
+    # number exactly as received beside it (the engine decided on that exact number)
+    evidence = Evidence(fact_id="f", value=3.5936828072853593, unit="10*9/L",
+                        details={"received_value": "3.5936828072853593",
                                  "received_unit": "10*3/uL"})
-    assert evidence_value(evidence) == "3.834185446722469 x10^9/L"
+    assert evidence_value(evidence) == (
+        "≈3.59 x10^9/L (rounded; received as 3.5936828072853593 x10^3/µL)")
+    censored = Evidence(fact_id="f", value=0.123456789, unit="mg/dL",
+                        details={"received_value": "<0.123456789"})
+    assert evidence_value(censored) == "≈<0.123 mg/dL (rounded; received as <0.123456789 mg/dL)"
+
+
+def test_a_received_value_with_a_laboratory_precision_is_never_rounded() -> None:
+    for sent in ("3.83", "12.345", "0.000123", "123456"):
+        evidence = Evidence(fact_id="f", value=float(sent), unit="10*9/L",
+                            details={"received_value": sent})
+        assert evidence_value(evidence) == f"{sent} x10^9/L"
+
+
+def test_every_moment_is_written_one_way_with_its_zone() -> None:
+    at = datetime(2024, 12, 1, 8, 26, 15, tzinfo=UTC)
+    assert human_time(at, UTC) == "1 Dec 2024, 08:26 UTC"
+    assert human_time(at, PARIS) == "1 Dec 2024, 09:26 CET"
+    assert human_time(at, ZoneInfo("Asia/Kolkata")) == "1 Dec 2024, 13:56 IST"
+    assert human_time(at, ZoneInfo("America/Sao_Paulo")) == "1 Dec 2024, 05:26 UTC-03"
+    assert machine_time(at.astimezone(PARIS)) == "2024-12-01T08:26:15Z"
+    assert times_in_text("since 2024-12-01T08:26:15Z, not 2024-12-02", UTC) == (
+        "since 1 Dec 2024, 08:26 UTC, not 2024-12-02")
 
 
 def test_a_computed_clearance_is_rounded_to_a_tenth_and_said_to_be_computed() -> None:

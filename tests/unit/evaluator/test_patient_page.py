@@ -15,7 +15,7 @@ from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import load_trial
-from shared.eligibility.readable import need_groups
+from shared.eligibility.readable import need_groups, status_words
 from tests.unit.eligibility.fhir_builder import AS_OF, PatientBuilder, eligible_patient
 
 TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "adapters" / "http"
@@ -28,6 +28,7 @@ def render(status: str, criteria: list[CriterionView], *, died: str | None = Non
     env.filters["detail"] = str
     env.filters["trial_name"] = lambda trial_id, version=None: trial_id
     env.filters["need_groups"] = need_groups
+    env.filters["status"] = status_words
     env.globals["action_words"] = {}
     view = SimpleNamespace(patient_key="pt_1", trial_id="NCT06920433", alerts=[], actions=[],
                            history=[])
@@ -82,7 +83,8 @@ def real_page(builder: PatientBuilder, trial_id: str, version: str) -> str:
     facts = facts_from_updates(parse_fhir(builder.bundle(), source_system="ehr"))
     decision = evaluate(trial, facts, AS_OF)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
-    for name, rule in (("when", str), ("detail", str), ("need_groups", need_groups)):
+    for name, rule in (("when", str), ("detail", str), ("need_groups", need_groups),
+                       ("status", status_words)):
         env.filters[name] = rule
     env.filters["trial_name"] = lambda trial_id, version=None: trial_id
     env.globals["action_words"] = {}

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from services.evaluator.adapters.alert_stream import AlertStream
 from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
@@ -29,7 +30,14 @@ from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import CoordinatorDesk
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
-from shared.eligibility.readable import deceased, human_date, human_time, need_groups
+from shared.eligibility.readable import (
+    deceased,
+    human_date,
+    human_time,
+    machine_time,
+    need_groups,
+    status_words,
+)
 from shared.infra.auth import Principal, Role, TokenRegistry, refuse, require_site
 
 HERE = Path(__file__).parent
@@ -55,8 +63,11 @@ def mount(
     """Add the app's routes and its static files to ``app`` under ``/ui``."""
     site_zone = ZoneInfo(zone)
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters["when"] = lambda instant: human_time(instant, site_zone)
-    templates.env.filters["day"] = lambda instant: human_date(instant, site_zone)
+    templates.env.filters["when"] = lambda instant: _time_tag(instant, human_time(instant,
+                                                                                 site_zone))
+    templates.env.filters["day"] = lambda instant: _time_tag(instant, human_date(instant,
+                                                                                site_zone))
+    templates.env.filters["status"] = status_words
     templates.env.filters["trial_name"] = trial_name
     templates.env.filters["detail"] = _detail
     templates.env.filters["need_groups"] = need_groups
@@ -191,7 +202,7 @@ def mount(
         session = await current(request)
         trial = await trial_or_404(session, trial_id)
         rows, items = await worklist_views(desk, trial.id, missing,
-                                           sites=session.principal.site_scope)
+                                           sites=session.principal.site_scope, zone=site_zone)
         return page(request, "worklist.html", session, trials=await trials(session), trial=trial,
                     title=trial_text(trial).title, rows=rows, items=items, missing=missing)
 
@@ -318,14 +329,27 @@ async def _live(alerts: AlertStream, trial: str | None, zone: ZoneInfo,
                     "patient_key": raised.patient_key,
                     "headline": _detail(raised.headline),
                     "when": human_time(raised.occurred_at, zone),
+                    "datetime": machine_time(raised.occurred_at),
                 }
                 yield f"event: alert\nid: {raised.event_id}\ndata: {json.dumps(data)}\n\n"
 
 
+def _time_tag(instant: Any, said: str) -> Markup:
+    """``<time datetime="2024-12-01T08:26:15Z">1 Dec 2024, 09:26 CET</time>``: the words a
+    person reads, the machine value beside them (HTML "time" element)."""
+    return Markup('<time datetime="{}">{}</time>').format(machine_time(instant), said)
+
+
+_LEADS = ("now eligible", "no longer eligible", "eligible", "ineligible", "undetermined")
+
+
 def _detail(headline: str) -> str:
-    """The headline without its "now eligible:" lead, which the page shows as a badge."""
+    """The headline without its lead ("now eligible:", "undetermined:"), which the page shows
+    as a badge or in its status column."""
     lead, colon, rest = headline.partition(": ")
-    return rest if colon and lead in ("now eligible", "no longer eligible") else headline
+    if colon and lead in _LEADS:
+        return rest
+    return "" if headline in _LEADS else headline
 
 
 def _local(target: str) -> str:

@@ -3,8 +3,8 @@ worklist with one "what to send next" list per patient."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import tzinfo
+from dataclasses import dataclass, replace
+from datetime import UTC, tzinfo
 from typing import Any
 
 from services.evaluator.adapters.trial_text import TrialText, trial_text
@@ -60,13 +60,17 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
 
 async def worklist_views(
     desk: CoordinatorDesk, trial_id: str, missing: str | None, limit: int = 500,
-    sites: SiteScope = None,
+    sites: SiteScope = None, zone: tzinfo = UTC,
 ) -> tuple[list[WorklistEntry], list[tuple[str, list[tuple[str, int]]]]]:
     """The trial's worklist (closest to eligible first) of patients of ``sites`` (None: every
-    site), filtered to the patients who need ``missing`` when given, and every needed item
+    site), each item's instants written as days in ``zone`` (``readable.dates_in_text``),
+    filtered to the patients who need ``missing`` (as written) when given, and every needed item
     with how many patients need it, grouped by kind (``readable.need_kind``; each kind's
     items most needed first, the kinds in ``readable.KIND_ORDER``)."""
-    entries = await desk.worklist(trial_id, limit, sites)
+    # the engine's ISO instants in each item as days, as the patient page writes them
+    entries = [replace(e, needs=tuple(Need(item=dates_in_text(n.item, zone), unblocks=n.unblocks)
+                                      for n in e.needs))
+               for e in await desk.worklist(trial_id, limit, sites)]
     counts: dict[str, int] = {}
     for entry in entries:
         for need in entry.needs:

@@ -11,7 +11,11 @@ function alertRow(alert, csrf) {
   row.className = "alert fresh " + alert.kind;
   row.dataset.alert = alert.alert_id;
   const cell = (text) => { const td = document.createElement("td"); td.textContent = text; return td; };
-  row.appendChild(cell(alert.when));
+  const when = document.createElement("td");
+  const time = document.createElement("time");
+  time.dateTime = alert.datetime; time.textContent = alert.when;
+  when.appendChild(time);
+  row.appendChild(when);
   row.appendChild(cell(alert.trial_name || alert.trial_id));
   const headline = document.createElement("td");
   headline.className = "headline";
