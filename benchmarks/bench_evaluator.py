@@ -8,7 +8,15 @@ embedded Tansu started here. Prints, for the same broker in the same run:
   and per batch (the broker's ceiling);
 - the evaluator: sustained events/s draining a backlog (apply + screen every active trial +
   outbox + publish + commit), and p50/p99 from event publish to decision received, at a steady
-  offered load below saturation.
+  offered load below saturation;
+- with ``--growth 1000,10000,100000``: the growth table (``bench_screening.growth_rows``: the
+  evaluator's batch path on SQLite with that many known patients, events/s and memory per
+  patient).
+
+The trial registry is synced into the fresh database before the evaluator starts, as a
+deployed evaluator finds it: the first start's one-off work (compiling every trial file,
+activating each trial and re-screening the patients known then) is not part of the sustained
+figure.
 """
 
 from __future__ import annotations
@@ -25,12 +33,15 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
+from services.evaluator.adapters.criteria_engine import CriteriaEngineScreener  # noqa: E402
+from services.evaluator.adapters.sql.amendments import sync_folder  # noqa: E402
 from services.evaluator.bootstrap import build_app, default_screener  # noqa: E402
 from services.evaluator.core.ports import Screener  # noqa: E402
 from shared.clinical.facts import (  # noqa: E402
@@ -44,9 +55,11 @@ from shared.clinical.facts import (  # noqa: E402
 )
 from shared.contracts.events import DecisionMade, PatientUpdated  # noqa: E402
 from shared.contracts.topics import DECISIONS, PATIENT_EVENTS  # noqa: E402
+from shared.infra.clock import utc_now  # noqa: E402
 from shared.infra.embedded_broker import EmbeddedBroker  # noqa: E402
 from shared.infra.kafka import ensure_topics  # noqa: E402
 from shared.infra.migrations import upgrade  # noqa: E402
+from shared.infra.sql_engine import make_engine, make_sessionmaker  # noqa: E402
 from shared.settings import EvaluatorSettings, KafkaSettings  # noqa: E402
 
 LOINC = "http://loinc.org"
@@ -202,6 +215,12 @@ async def bench_evaluator(
     kafka: KafkaSettings, database_url: str, screener: Screener, count: int, rate: float
 ) -> dict[str, float]:
     await asyncio.to_thread(upgrade, "evaluator", database_url)
+    if isinstance(screener, CriteriaEngineScreener):
+        engine = make_engine(database_url)
+        try:  # what the first start does once, before any patient is known
+            await sync_folder(make_sessionmaker(engine), screener, screener.trials_dir, utc_now)
+        finally:
+            await engine.dispose()
     group = f"bench-evaluator-{uuid.uuid4().hex[:8]}"
     await commit_group_at_end(kafka, group)
     patients = [f"pk-bench-{uuid.uuid4().hex[:10]}" for _ in range(max(1, count // 4))]
@@ -256,6 +275,24 @@ async def bench_evaluator(
     }
 
 
+def growth_table(growth: dict[str, Any]) -> str:
+    """The growth rows as one table: per known-patient count, events/s (wall and of CPU),
+    patients kept in memory, and the CPU cost per event relative to the smallest count (1.0x:
+    flat; a stage slower than linear in its work would show the ratio growing with the
+    count)."""
+    sizes = sorted(int(k) for k in growth if k.isdigit())
+    lines = ["| known patients | events/s (wall) | events/s (CPU) | CPU per event vs first "
+             "| patients in memory |", "|---:|---:|---:|---:|---:|"]
+    first = growth[str(sizes[0])]["cpu_events_per_s"] if sizes else 1.0
+    for n in sizes:
+        row = growth[str(n)]
+        lines.append(f"| {n:,} | {row['events_per_s']:,.0f} | {row['cpu_events_per_s']:,.0f} "
+                     f"| {first / row['cpu_events_per_s']:.2f}x | {row['cached_patients']:,} |")
+    lines.append(f"memory kept per patient (patient cache + engine states, 4 results, 3 "
+                 f"trials): {growth['memory_per_patient_bytes'] / 1024:.1f} KiB")
+    return "\n".join(lines)
+
+
 async def run(args: argparse.Namespace, bootstrap: str, embedded: bool) -> None:
     kafka = KafkaSettings(bootstrap_servers=bootstrap, partitions=4)
     await ensure_topics(kafka)
@@ -286,8 +323,18 @@ async def run(args: argparse.Namespace, bootstrap: str, embedded: bool) -> None:
     print(f"evaluator event->decision at {result['offered']:.0f} events/s offered: "
           f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
           f"load {result['load_steady']:.1f}")
+    growth: dict[str, object] = {}
+    if args.growth:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from bench_screening import growth_rows
+
+        print("growth with known patients (3 shipped trials, SQLite, no broker):", flush=True)
+        with tempfile.TemporaryDirectory(prefix="bench-evaluator-growth-") as tmp:
+            growth = await growth_rows(Path(tmp), [int(n) for n in args.growth.split(",")],
+                                       batches=10, batch=100)
+        print(growth_table(growth))
     if args.json:
-        args.json.write_text(json.dumps({**result, "raw_per_message": raw_single,
+        args.json.write_text(json.dumps({**result, "growth": growth, "raw_per_message": raw_single,
                                          "raw_batch": raw_batch, "events": args.events,
                                          "trials": trials}))
 
@@ -308,5 +355,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50.0, help="steady load for latency")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--screener", choices=["engine", "test"], default="engine")
+    parser.add_argument("--growth", metavar="N,N,...",
+                        help="also print the growth table at these known-patient counts "
+                             "(e.g. 1000,10000,100000)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     main(parser.parse_args())
