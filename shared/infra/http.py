@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from html import escape
-from http import HTTPStatus
 from typing import Annotated
 
 import structlog
@@ -18,11 +17,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.infra.storage import storage_unavailable
+from shared.problems import PROBLEM_JSON, problem_document, problem_type, problem_type_for_status
+
+__all__ = ["PROBLEM_JSON", "STORAGE_UNAVAILABLE"]
 
 log = structlog.get_logger(__name__)
 
-PROBLEM_JSON = "application/problem+json"
-STORAGE_UNAVAILABLE = "https://trialwatch.dev/problems/storage-unavailable"
+STORAGE_UNAVAILABLE = problem_type("storage-unavailable").uri
 # Seconds a client should wait before trying again while storage is unavailable.
 RETRY_AFTER_S = 30
 
@@ -72,42 +73,36 @@ def install_request_limits(app: FastAPI) -> None:
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [{"path": ".".join(str(p) for p in e.get("loc", ())),
                    "reason": str(e.get("msg", "invalid"))[:300]} for e in error.errors()]
-        body = {"type": "about:blank", "title": "The request is not valid", "status": 422,
-                "detail": "see errors", "instance": request.url.path, "errors": errors}
-        return JSONResponse(body, status_code=422, media_type="application/problem+json")
+        body = problem_document("invalid-request", detail="see errors",
+                                instance=request.url.path, errors=errors)
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
 
 def install_http_problems(app: FastAPI, html_prefix: str | None = None) -> None:
     """Every ``HTTPException`` (401, 403, 404, 409...) answers an RFC 9457 problem document
-    (``application/problem+json``: type, title, status, detail, instance), with the exception's
-    headers (``WWW-Authenticate``, ``Retry-After``). A list as detail becomes ``errors``.
-    Under ``html_prefix`` (the coordinator app's pages) a browser gets a short HTML page instead.
+    (``application/problem+json``, :func:`shared.problems.problem_document`: the status's
+    ``https://trialwatch.dev/problems/<slug>`` type, title, status, detail, instance), with the
+    exception's headers (``WWW-Authenticate``, ``Retry-After``). A list as detail becomes
+    ``errors``. Under ``html_prefix`` (the coordinator app's pages) a browser gets a short HTML
+    page instead.
     """
 
     @app.exception_handler(StarletteHTTPException)
     async def http_problem(request: Request, error: StarletteHTTPException) -> Response:
-        title = _phrase(error.status_code)
         detail = error.detail if isinstance(error.detail, str) else "see errors"
+        title = problem_type_for_status(error.status_code).title
         if html_prefix and request.url.path.startswith(html_prefix):
             page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(title)}"
                     f"</title><link rel=stylesheet href=\"{html_prefix}static/app.css\">"
                     f"<body class=narrow><main><h1>{escape(title)}</h1><p>{escape(detail)}</p>"
                     f"<p><a href=\"{html_prefix}alerts\">Back to the alerts</a></p></main>")
             return HTMLResponse(page, status_code=error.status_code, headers=error.headers)
-        body: dict[str, object] = {"type": "about:blank", "title": title,
-                                   "status": error.status_code, "detail": detail,
-                                   "instance": request.url.path}
-        if isinstance(error.detail, list):
-            body["errors"] = [{"path": "", "reason": str(d)} for d in error.detail]
+        listed: list[object] = error.detail if isinstance(error.detail, list) else []
+        errors = [("", str(d)) for d in listed]
+        body = problem_document(error.status_code, status=error.status_code, detail=detail,
+                                instance=request.url.path, errors=errors)
         return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON,
                             headers=error.headers)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def install_storage_problem_handler(app: FastAPI, retry_after_s: int = RETRY_AFTER_S) -> None:
@@ -121,9 +116,9 @@ def install_storage_problem_handler(app: FastAPI, retry_after_s: int = RETRY_AFT
         log.error("storage_failure", path=request.url.path, error=type(error).__name__,
                   unavailable=reason)
         if reason is None:
-            return _problem(request, 500, "Internal Server Error", "about:blank",
+            return _problem(request, "internal-error",
                             "the request failed on the server; nothing was stored", {})
-        return _problem(request, 503, "Storage unavailable", STORAGE_UNAVAILABLE,
+        return _problem(request, "storage-unavailable",
                         f"{reason}: nothing was stored; send the same request again later",
                         {"Retry-After": str(retry_after_s)})
 
@@ -131,11 +126,10 @@ def install_storage_problem_handler(app: FastAPI, retry_after_s: int = RETRY_AFT
     app.add_exception_handler(OSError, storage_problem)
 
 
-def _problem(request: Request, status: int, title: str, type_uri: str, detail: str,
-             headers: dict[str, str]) -> JSONResponse:
-    body = {"type": type_uri, "title": title, "status": status, "detail": detail,
-            "instance": request.url.path}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+def _problem(request: Request, slug: str, detail: str, headers: dict[str, str]) -> JSONResponse:
+    body = problem_document(slug, detail=detail, instance=request.url.path)
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON,
+                        headers=headers)
 
 
 def _in_utc(value: datetime) -> datetime:

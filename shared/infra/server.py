@@ -28,6 +28,8 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from shared.problems import problem_document
+
 HEADER_TIMEOUT_S = 10.0
 KEEP_ALIVE_S = 5
 MAX_HEADER_BYTES = 16 * 1024
@@ -97,10 +99,10 @@ def server_config(app: ASGIApp, host: str, port: int, *,
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, title: str) -> None:
-        super().__init__(title)
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
         self.status = status
-        self.title = title
+        self.detail = detail
 
 
 class RequestLimits:
@@ -126,12 +128,12 @@ class RequestLimits:
             if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
                 # no route takes a NUL, and PostgreSQL text cannot hold one (a key "%00" in a
                 # path answered 500 there): refused before any handler or query sees it
-                await _problem(observed_send, 400, "The URL holds a NUL character", scope)
+                await _problem(observed_send, 400, "the URL holds a NUL character", scope)
                 return
             try:
                 body = await self._read_body(scope, receive)
             except _Refused as refused:
-                await _problem(observed_send, refused.status, refused.title, scope)
+                await _problem(observed_send, refused.status, refused.detail, scope)
                 return
             if body is None:  # the client went away
                 return
@@ -146,7 +148,7 @@ class RequestLimits:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             await _drain(receive)
-            raise _Refused(413, f"The body is larger than {self.max_body_bytes} bytes")
+            raise _Refused(413, f"the body is larger than {self.max_body_bytes} bytes")
         body = bytearray()
         deadline = time.monotonic() + BODY_TIMEOUT_S
         while True:
@@ -154,14 +156,14 @@ class RequestLimits:
             try:
                 message = await asyncio.wait_for(receive(), max(timeout, 0.001))
             except TimeoutError:
-                raise _Refused(408, "The body did not arrive in time") from None
+                raise _Refused(408, "the body did not arrive in time") from None
             if message["type"] == "http.disconnect":
                 return None
             body += message.get("body", b"")
             if len(body) > self.max_body_bytes:
                 if message.get("more_body", False):
                     await _drain(receive)
-                raise _Refused(413, f"The body is larger than {self.max_body_bytes} bytes")
+                raise _Refused(413, f"the body is larger than {self.max_body_bytes} bytes")
             if not message.get("more_body", False):
                 return bytes(body)
 
@@ -171,7 +173,7 @@ def _content_length(scope: Scope) -> int | None:
         if name == b"content-length":
             text = value.decode("latin-1").strip()
             if not text.isdigit() or len(text) > 18:
-                raise _Refused(400, "Content-Length is not a number")
+                raise _Refused(400, "Content-Length is not a number of bytes")
             return int(text)
     return None
 
@@ -206,9 +208,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _problem(send: Send, status: int, title: str, scope: Scope) -> None:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status,
-                       "instance": scope.get("path", "")}).encode()
+async def _problem(send: Send, status: int, detail: str, scope: Scope) -> None:
+    body = json.dumps(problem_document(status, status=status, detail=detail,
+                                       instance=scope.get("path", ""))).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),

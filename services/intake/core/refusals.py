@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shared.clinical.errors import InvalidInput, Problem
-
-PROBLEM_BASE = "https://trialwatch.dev/problems/"
+from shared.problems import problem_type
 
 
 class Refusal(Exception):
@@ -17,7 +16,6 @@ class Refusal(Exception):
 
     status = 400
     slug = "bad-request"
-    title = "Bad request"
 
     def __init__(self, detail: str, problems: Iterable[Problem] = ()) -> None:
         super().__init__(detail)
@@ -25,8 +23,14 @@ class Refusal(Exception):
         self.problems: tuple[Problem, ...] = tuple(problems)
 
     @property
+    def title(self) -> str:
+        """The problem type's title, the same for every refusal of this kind."""
+        return problem_type(self.slug).title
+
+    @property
     def type_uri(self) -> str:
-        return PROBLEM_BASE + self.slug
+        """``https://trialwatch.dev/problems/<slug>``, documented in docs/problems.md."""
+        return problem_type(self.slug).uri
 
     def reason(self) -> str:
         """One line for a dead letter or a log: status, kind and the path of every problem.
@@ -42,7 +46,6 @@ class Refusal(Exception):
 class MalformedInput(Refusal):
     status = 400
     slug = "malformed-input"
-    title = "The body is not well-formed"
 
 
 class SiteNotAllowed(Refusal):
@@ -51,7 +54,6 @@ class SiteNotAllowed(Refusal):
 
     status = 403
     slug = "site-not-allowed"
-    title = "The named site is not allowed on this listener"
 
 
 class SiteRequired(Refusal):
@@ -60,13 +62,11 @@ class SiteRequired(Refusal):
 
     status = 422
     slug = "site-required"
-    title = "Name the site in the trialwatch-site header"
 
 
 class PayloadTooLarge(Refusal):
     status = 413
     slug = "payload-too-large"
-    title = "The body is larger than intake accepts"
 
 
 class EventTooLarge(PayloadTooLarge):
@@ -75,19 +75,16 @@ class EventTooLarge(PayloadTooLarge):
     large); each problem names the patient and both sizes."""
 
     slug = "event-too-large"
-    title = "An event from this input is larger than the broker accepts"
 
 
 class UnsupportedMediaType(Refusal):
     status = 415
     slug = "unsupported-media-type"
-    title = "Intake does not accept this media type here"
 
 
 class InvalidClinicalInput(Refusal):
     status = 422
     slug = "invalid-clinical-input"
-    title = "The input cannot be normalised into clinical facts"
 
     @classmethod
     def from_error(cls, error: InvalidInput) -> InvalidClinicalInput:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,9 +10,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from services.intake.core.refusals import PROBLEM_BASE, Refusal
+from services.intake.core.refusals import Refusal
+from shared.problems import PROBLEM_JSON, problem_document, problem_type_for_status
 
-PROBLEM_JSON = "application/problem+json"
+__all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response", "problem_responses"]
 
 
 class ProblemDetail(BaseModel):
@@ -33,48 +33,41 @@ class ProblemDocument(BaseModel):
 
 
 def problem_response(
-    status: int, title: str, detail: str | None, *, type_uri: str, request: Request,
+    kind: str | int, detail: str | None, *, request: Request, status: int | None = None,
     errors: list[dict[str, str]] | None = None, headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": type_uri, "title": title, "status": status,
-                            "detail": detail, "instance": request.url.path,
-                            "errors": errors or []}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    """The problem document of ``kind`` (a registered slug or an HTTP status, see
+    :func:`shared.problems.problem_document`) as an ``application/problem+json`` response."""
+    body = problem_document(kind, detail=detail, status=status, instance=request.url.path,
+                            errors=errors or [])
+    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON,
+                        headers=headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
     async def refused(request: Request, refusal: Refusal) -> JSONResponse:
         errors = [{"path": p.path, "reason": p.reason} for p in refusal.problems]
-        return problem_response(refusal.status, refusal.title, refusal.detail,
-                                type_uri=refusal.type_uri, request=request, errors=errors)
+        return problem_response(refusal.slug, refusal.detail, status=refusal.status,
+                                request=request, errors=errors)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return problem_response(error.status_code, _title(error.status_code), str(error.detail),
-                                type_uri="about:blank", request=request,
-                                headers=dict(error.headers or {}))
+        return problem_response(error.status_code, str(error.detail), status=error.status_code,
+                                request=request, headers=dict(error.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [{"path": ".".join(str(p) for p in e["loc"]), "reason": str(e["msg"])}
                   for e in error.errors()]
-        return problem_response(422, "The request is not valid", "see errors",
-                                type_uri=PROBLEM_BASE + "invalid-request", request=request,
+        return problem_response("invalid-request", "see errors", request=request,
                                 errors=errors)
-
-
-def _title(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for these statuses, all as problem documents."""
     return {
         status: {"model": ProblemDocument, "content": {PROBLEM_JSON: {}},
-                 "description": _title(status)}
+                 "description": problem_type_for_status(status).title}
         for status in statuses
     }
