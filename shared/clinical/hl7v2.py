@@ -77,10 +77,12 @@ from shared.clinical.hl7v2_values import (
     WITHDRAWING,
     ObxField,
     ObxReading,
+    abnormal_flags,
     codings,
     escape_problem,
     no_status,
     not_obtained,
+    read_flags,
     read_obx_value,
     reference_range,
 )
@@ -571,6 +573,11 @@ def _observation(
         status_code,
         f"{label}.2",
     )
+    # OBX-8 repeats (v2.5.1 7.4.2.8): every flag is read; '<' / '>' (table 0078, off the
+    # instrument's scale) make an exact number a bound
+    value, interpretation = read_flags(
+        value, abnormal_flags(message.field(obx, label, 8)), f"{label}.8"
+    )
     ranges = message.field(obx, label, 7)
     provenance = message.provenance(f"OBX/{key}")
     identity = _identity(
@@ -618,7 +625,7 @@ def _observation(
             if value.quantity is not None and ranges.component(0)
             else None
         ),
-        interpretation=message.field(obx, label, 8).component(0) or None,
+        interpretation=interpretation,
         provenance=provenance,
         unread=unread,
         notes=(*value.notes, *notes),

@@ -555,3 +555,96 @@ def reference_range(
     if not converted or None in converted.values():
         return None
     return ReferenceRange(**converted)
+
+
+# HL7 v2.5.1 table 0078 (abnormal flags) "<" and ">": the result lies beyond the end of the
+# analyser's measuring scale. No number inside the scale is the value; the number sent is the
+# scale's end, so the value is known only as a bound beyond it (FHIR R4 Quantity.comparator).
+OFF_SCALE = {
+    "<": "below absolute low-off instrument scale",
+    ">": "above absolute high-off instrument scale",
+}
+# SN comparators (v2.5.1 2A.3.70) that say the same as an off-scale flag, or less
+_SAME_SIDE = {"<": frozenset({"<", "<="}), ">": frozenset({">", ">="})}
+
+
+def abnormal_flags(field: ObxField) -> tuple[str, ...]:
+    """OBX-8's flags, each once, in the order sent (v2.5.1 7.4.2.8: IS, repeating; table 0078).
+
+    ``H~H`` -> ``("H",)``; ``HH~>`` -> ``("HH", ">")``. Only the first component of each
+    repetition is the flag (OBX-8 is CWE from v2.7 on: ``A^Abnormal^HL70078``).
+    """
+    flags: list[str] = []
+    for repetition in range(len(field.repetitions)):
+        flag = field.component(0, repetition)
+        if flag and flag.upper() not in (known.upper() for known in flags):
+            flags.append(flag)
+    return tuple(flags)
+
+
+def read_flags(
+    reading: ObxReading, flags: tuple[str, ...], path: str
+) -> tuple[ObxReading, str | None]:
+    """(reading, interpretation): OBX-5's reading with every OBX-8 flag applied, and the one
+    flag kept as the fact's interpretation (HL7 v2.5.1 7.4.2.8, table 0078).
+
+    - ``<`` / ``>`` (off the instrument's scale): an exact number becomes a bound (``600``
+      flagged ``>`` is ``>600``); an SN bound on the same side stays as sent (``>=^600``); a
+      bound on the other side, a range, or both flags at once contradict the value: unread at
+      ``path``.
+    - the other flags: one (after removing repeats) is the interpretation; several different
+      ones (``H~W``) are not read as any one of them, with a note at ``path``. The number or code
+      is read by itself either way; a result whose only content would be the flags is unread.
+    """
+    off_scale = [flag for flag in flags if flag in OFF_SCALE]
+    others = [flag for flag in flags if flag not in OFF_SCALE]
+    notes: list[ReadingNote] = []
+    interpretation: str | None = None
+    if len(others) == 1:
+        interpretation = others[0]
+    elif others:
+        sent = ", ".join(repr(flag) for flag in others)
+        notes.append(ReadingNote(path=path, reason=(
+            f"{len(others)} different abnormal flags ({sent}; OBX-8 repeats, v2.5.1 7.4.2.8,"
+            " table 0078): no one of them is the result's interpretation, so none is read;"
+            " the value is read by itself")))
+    elif len(off_scale) == 1:
+        interpretation = off_scale[0]
+    if reading.unread is not None:
+        return reading, interpretation
+    if len(off_scale) > 1:
+        return _flag_unread(reading, path, "flags '<' and '>' (table 0078: below the low-off"
+                            " and above the high-off instrument scale) at once"), None
+    quantity = reading.quantity
+    if off_scale and quantity is not None:
+        flag = off_scale[0]
+        meaning = f"flag {flag!r} (table 0078: {OFF_SCALE[flag]})"
+        if quantity.upper is not None:
+            return _flag_unread(reading, path, f"{meaning} on a range: where the value lies is"
+                                " unknown"), interpretation
+        if quantity.comparator is not None and quantity.comparator not in _SAME_SIDE[flag]:
+            return _flag_unread(reading, path, f"{meaning} on a value sent as"
+                                f" {quantity.comparator}{quantity.value:g}: the two"
+                                " contradict"), interpretation
+        if quantity.comparator is None:
+            quantity = quantity.model_copy(update={"comparator": flag})
+            notes.append(ReadingNote(path=path, reason=(
+                f"{meaning}: the value lies beyond the number sent, read as the bound"
+                f" {flag}{quantity.value:g} {quantity.unit}, never as that value")))
+    if (notes and interpretation is None and quantity is None and reading.code is None):
+        return _flag_unread(reading, path, notes[0].reason), None
+    return ObxReading(
+        quantity=quantity,
+        code=reading.code,
+        unread=None,
+        notes=(*reading.notes, *notes),
+        received=reading.received,
+    ), interpretation
+
+
+def _flag_unread(reading: ObxReading, path: str, reason: str) -> ObxReading:
+    return ObxReading(
+        unread=ReadingNote(path=path, reason=f"{reason} (v2.5.1 7.4.2.8): the result is not read"),
+        notes=reading.notes,
+        received=reading.received,
+    )
