@@ -42,7 +42,6 @@ from shared.clinical.times import (
     TimeFormatError,
     day_as_written,
     fhir_date_bounds,
-    fhir_partial_end,
     parse_fhir_date,
 )
 
@@ -144,12 +143,13 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
         return f"{path}.component[{index}]"
 
     start, end, time_notes = observation_time(reader, resource, path)
-    partial = _partial_effective(resource, path)
-    unread_time = _status_unread(resource, path) or (partial[1] if partial is not None else None)
+    unread_time = _status_unread(resource, path)
     fact = _observed(reader, resource, path, provenance, part="")
     if fact is None:
         return []
-    bounds = time_bounds(resource, *_EFFECTIVE, path) if partial is None else None
+    # a date without a time (a day, or a month or year: FHIR R4 dateTime partial date) is the
+    # whole period it names; the engine judges every criterion at both ends of it
+    bounds = time_bounds(resource, *_EFFECTIVE, path)
     components = []
     for index, component in enumerate(resource.get("component") or ()):
         built = _observed(
@@ -247,17 +247,12 @@ def observation_time(
     ``effective[x]`` (dateTime, Period, instant) is the clinically relevant time. Without it,
     ``issued`` (the instant the result was made available) bounds that time from above: it
     becomes ``effective_end`` with a note that the time is approximate, so the result is never
-    undated. An ``effectiveDateTime`` known only to the year or month is dated at the end of
-    that period and its result kept unread (``_partial_effective``). ``effectiveTiming`` is not
-    read (named in a note).
+    undated. A date without a time (``2026-02-26``, or a partial ``2026-02``, ``2026``) is
+    read as the start of its period, and ``time_bounds`` keeps the whole period it names.
+    ``effectiveTiming`` is not read (named in a note).
     """
     start, end = reader.period(resource, "effective", path)
     notes: list[ReadingNote] = []
-    partial = _partial_effective(resource, path)
-    if partial is not None:
-        # dated at the last instant it may have been taken, so no older result overtakes it;
-        # the note is the fact's ``unread`` (``observation`` sets it), not a warning
-        return None, partial[0], ()
     if "effectiveTiming" in resource:
         notes.append(
             ReadingNote(path=f"{path}.effectiveTiming", reason="a Timing is not read as a time")
@@ -286,32 +281,6 @@ def observation_time(
     return None, None, tuple(notes)
 
 
-def _partial_effective(resource: Json, path: str) -> tuple[datetime, ReadingNote] | None:
-    """An ``effectiveDateTime`` known only to the year or month, as (its last instant, note).
-
-    FHIR R4 dateTime allows a partial date ("2026-02"): the result was taken some time in that
-    month. It cannot be ordered against a result of 26 February nor placed in a window, so the
-    result is kept unread (the note becomes ``ClinicalFact.unread``) and dated at the end of the
-    period: a newer unread result is never overtaken by an older readable one (issue 9).
-    """
-    written = resource.get("effectiveDateTime")
-    if not isinstance(written, str):
-        return None
-    try:
-        end = fhir_partial_end(written)
-    except TimeFormatError:
-        return None  # the reader has refused it at its path already
-    if end is None:
-        return None
-    return end, ReadingNote(
-        path=f"{path}.effectiveDateTime",
-        reason=(
-            f"time {written!r} is known only to the {'month' if '-' in written else 'year'}:"
-            " the result cannot be ordered against others or placed in a window"
-        ),
-    )
-
-
 def time_bounds(
     resource: Json, start: tuple[str, ...], end: tuple[str, ...], path: str
 ) -> TimeBounds | None:
@@ -324,6 +293,7 @@ def time_bounds(
     """
     found: dict[str, tuple[datetime, datetime] | None] = {}
     where: list[str] = []
+    written_as: list[str] = []
     for side, keys in (("start", start), ("end", end)):
         for key in keys:
             written = _element(resource, key)
@@ -335,6 +305,7 @@ def time_bounds(
                 found[side] = None  # refused at its path by the reader already
             if found[side] is not None:
                 where.append(f"{path}.{key}")
+                written_as.append(written)
             break
     start_bounds, end_bounds = found.get("start"), found.get("end")
     if start_bounds is None and end_bounds is None:
@@ -344,13 +315,21 @@ def time_bounds(
         start_latest=start_bounds[1] if start_bounds else None,
         end_earliest=end_bounds[0] if end_bounds else None,
         end_latest=end_bounds[1] if end_bounds else None,
-        note=ReadingNote(
-            path=where[0],
-            reason=(
-                "time sent without a time of day (FHIR R4 date): it may be any instant of that"
-                " day in any zone; a window it decides is judged at both ends"
-            ),
-        ),
+        note=ReadingNote(path=where[0], reason=_period_named(written_as[0])),
+    )
+
+
+# FHIR R4 dateTime: "a date, or partial date (e.g. just year or year + month)": by its length
+_PRECISION = {4: "year", 7: "month", 10: "day"}
+
+
+def _period_named(written: str) -> str:
+    """Why a time has bounds, naming the period ``written`` stands for (a day, month, year)."""
+    period = _PRECISION.get(len(written), "day")
+    sent = "a day" if period == "day" else f"only a {period} ({written!r})"
+    return (
+        f"time sent without a time of day, as {sent} (FHIR R4 dateTime): it may be any instant"
+        f" of that {period} in any zone; a window or an order it decides is judged at both ends"
     )
 
 

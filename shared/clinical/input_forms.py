@@ -259,13 +259,11 @@ FHIR_FORMS: tuple[InputForm, ...] = (
     InputForm("Observation.effective[x]", "dateTime, instant, Period with an offset",
               "read as that instant", f"{_R4} dateTime"),
     InputForm("effective[x], onset[x], abatement[x], performed[x], authoredOn",
-              "a date without a time (`2026-02-26`; Condition/medication/procedure also `2026-02`)",
+              "a date without a time (`2026-02-26`, or only a month or year: `2026-02`, `2026`)",
               "read as the whole period in any zone (UTC-12 to UTC+14), kept as `time_bounds`:"
-              " a criterion whose answer differs at the first and last instant is unknown,"
-              " naming the time of day it needs", f"{_R4} dateTime (no time, no zone)"),
-    InputForm("Observation.effective[x]", "`effectiveDateTime` known only to the year or month "
-              "(`2026`, `2026-02`)", "kept unread (cannot be ordered or placed in a window), "
-              "dated at the period's last instant", f"{_R4} dateTime (partial date)"),
+              " a criterion whose answer differs at the first and last instant (the last never"
+              " after as-of or receipt) is unknown, naming the time it needs",
+              f"{_R4} dateTime (no time, no zone; partial date)"),
     InputForm("Observation.effective[x]", "a dateTime with a time and no offset",
               "refused at its path", f"{_R4} dateTime (a time SHALL have a zone)"),
     InputForm("Observation.effective[x]", "absent, `issued` present",

@@ -82,27 +82,6 @@ def parse_fhir_datetime(value: str) -> datetime:
     return _in_utc(parsed, value)
 
 
-def fhir_partial_end(value: str) -> datetime | None:
-    """The last instant of a FHIR year or year-month (``2026-02`` -> 2026-02-28T23:59:59.999999Z).
-
-    FHIR R4 dateTime: "a date, or partial date (e.g. just year or year + month)"; such a value
-    stands for the whole year or month, not its first instant. Full dates and dateTimes give
-    None (they are read by ``parse_fhir_datetime``). Raises ``TimeFormatError`` on an invalid
-    month.
-    """
-    match = _FHIR_DATE.match(value)
-    if match is None or match[3] is not None:
-        return None
-    year, month = int(match[1]), match[2]
-    if month is None:
-        following = datetime(year + 1, 1, 1, tzinfo=UTC)
-    elif not 1 <= int(month) <= 12:
-        raise TimeFormatError(f"not a calendar month: {value!r}")
-    else:
-        following = datetime(year + int(month) // 12, int(month) % 12 + 1, 1, tzinfo=UTC)
-    return following - timedelta(microseconds=1)
-
-
 # The widest UTC offsets in use (UTC-12:00 to UTC+14:00): a FHIR date carries no zone, so the day
 # it names began somewhere between 14 hours before and 12 hours after its midnight in UTC
 _EARLIEST_ZONE = timedelta(hours=14)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple
 
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
@@ -440,10 +440,28 @@ def _at_time_bounds(
 
 
 def _named(fact: ClinicalFact) -> str:
+    """``"777-3 of 2026-02-26"``; a time sent as only a month or a year (FHIR R4 dateTime
+    partial date, HL7 v2 DTM ``YYYYMM``) is named as that month or year, never its first day."""
     coding = fact.codes[0] if fact.codes else None
     label = (coding.display or coding.code) if coding else "a record"
     when = fact.effective_start or fact.effective_end
+    bounds = fact.time_bounds
+    if bounds is not None and bounds.start_earliest and bounds.start_latest:
+        span = bounds.start_latest - bounds.start_earliest
+        # the middle of the period lies inside it in the sender's zone, whatever that zone is
+        middle = bounds.start_earliest + span / 2
+        if span > _MONTH_AT_MOST:
+            return f"{label} of some day of {middle.year}"
+        if span > _DAY_AT_MOST:
+            return f"{label} of some day of {middle:%Y-%m}"
+        when = middle
     return f"{label} of {when.date().isoformat()}" if when else label
+
+
+# a day in any zone spans at most 50 hours (UTC+14 to UTC-12), a month at most 31 days and 26
+# hours, a year at least 365 days
+_DAY_AT_MOST = timedelta(days=3)
+_MONTH_AT_MOST = timedelta(days=60)
 
 
 DECEASED_ID = "PATIENT-DECEASED"

@@ -10,13 +10,11 @@ fails the strict marker until the marker is removed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from shared.clinical.errors import InvalidInput
-from shared.clinical.times import fhir_partial_end
 from shared.eligibility.decision import Decision, Outcome, Status
 from tests.unit.test_real_feed_examples import (
     LOINC,
@@ -168,7 +166,8 @@ def test_the_final_platelet_count_replaces_the_preliminary_one_and_decides() -> 
 
 # FHIR R4 dateTime allows a partial date ("2026-02": some time in February 2026). The count of
 # 8 may be newer than the 180 of 26 February: it was read as 1 February 00:00Z and silently
-# overtaken (found by this review); it is now kept unread, dated at the end of its month.
+# overtaken (found by this review). It is the whole month (``time_bounds``): the criterion is
+# judged at both ends of it, and the reason names the month, not its first day.
 def test_a_platelet_count_known_only_to_the_month_leaves_bone_marrow_function_unknown() -> None:
     bundle = _platelet_count(8, unit="10*9/L", system=UCUM, code="10*9/L")
     bundle["entry"][-1]["resource"]["effectiveDateTime"] = "2026-02"
@@ -176,24 +175,8 @@ def test_a_platelet_count_known_only_to_the_month_leaves_bone_marrow_function_un
     assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
     assert decision.status != Status.ELIGIBLE
     reason = next(r.reason for r in decision.criteria if r.id == PLATELETS)
-    assert "known only to the month" in reason
-
-
-@pytest.mark.parametrize(
-    ("written", "last"),
-    [
-        ("2026-02", datetime(2026, 2, 28, 23, 59, 59, 999999, tzinfo=UTC)),
-        ("2024-02", datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC)),
-        ("2026-12", datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
-        ("2025", datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
-        ("2026-02-28", None),
-        ("2026-02-28T09:00:00Z", None),
-    ],
-)
-def test_a_partial_fhir_date_ends_at_the_last_instant_of_its_month_or_year(
-    written: str, last: datetime | None
-) -> None:
-    assert fhir_partial_end(written) == last
+    assert "of some day of 2026-02 (sent without a time)" in reason
+    assert "2026-02-01" not in reason
 
 
 # Qualitative hCG as EHRs send it (issue 9 kind 1; SNOMED 260373001 Detected, text only,

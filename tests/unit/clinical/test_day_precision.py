@@ -185,3 +185,61 @@ def test_a_positive_hcg_of_a_day_wholly_before_the_window_is_outside_it() -> Non
 
 def test_a_positive_hcg_of_a_day_wholly_inside_the_window_excludes() -> None:
     assert outcome(decide(_positive_hcg("2026-02-25")), "E12") == Outcome.FAIL
+
+
+# FHIR R4 dateTime (https://hl7.org/fhir/R4/datatypes.html#dateTime): "a date, or partial date
+# (e.g. just year or year + month) as used in human communication". ``2026-03`` is some instant
+# of March 2026 (in a zone it does not give), ``2026`` some instant of 2026. Dated at the last
+# instant of its period, a result of the current month or year (as of 2026-03-01T09:00Z) lay
+# in the future: it was skipped, and the older 180 of 26 February decided (eligible).
+
+
+def test_a_month_keeps_the_whole_month_in_any_zone_as_its_bounds() -> None:
+    (update,) = parse_fhir(
+        _observation("plt-month", "777-3", "2026-03",
+                     valueQuantity={"value": 8, "unit": "10*9/L", "system": UCUM,
+                                    "code": "10*9/L"})["resource"],
+        source_system="ehr",
+    )
+    (fact,) = update.facts
+    assert fact.unread is None
+    assert fact.value_quantity is not None
+    assert fact.effective_start == datetime(2026, 3, 1, tzinfo=UTC)
+    assert fact.time_bounds is not None
+    assert fact.time_bounds.start_earliest == datetime(2026, 2, 28, 10, tzinfo=UTC)
+    assert fact.time_bounds.start_latest == datetime(2026, 4, 1, 11, 59, 59, 999999, tzinfo=UTC)
+    assert fact.time_bounds.note.path == "Observation.effectiveDateTime"
+    assert "month" in fact.time_bounds.note.reason
+
+
+def test_a_low_count_known_only_to_the_current_month_decides_as_the_newest() -> None:
+    # March 2026 began after 26 February 09:00Z in every zone, and as of 1 March 09:00Z the
+    # count was taken by now: it is the newest, whatever instant of March it was
+    decision = decide(_low_platelets("2026-03"))
+    assert outcome(decision, PLATELETS) == Outcome.FAIL
+    assert decision.status != Status.ELIGIBLE
+
+
+def test_a_low_count_known_only_to_the_current_year_leaves_i6_1_unknown() -> None:
+    # some instant of 2026 up to now: before or after the 180 of 26 February
+    decision = decide(_low_platelets("2026"))
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+
+
+def test_a_low_count_known_only_to_an_earlier_month_than_the_180_leaves_it_deciding() -> None:
+    # January 2026 ended before 26 February in every zone: the 180 is the newest
+    assert decide(_low_platelets("2026-01")).status == Status.ELIGIBLE
+
+
+def test_a_positive_hcg_known_only_to_the_current_month_excludes() -> None:
+    # March 2026 up to now lies wholly inside the 7-day window (from 2026-02-22T09:00Z)
+    assert outcome(decide(_positive_hcg("2026-03")), "E12") == Outcome.FAIL
+
+
+def test_a_positive_hcg_known_only_to_a_month_across_the_window_start_leaves_e12_unknown() -> (
+    None
+):
+    decision = decide(_positive_hcg("2026-02"))
+    assert outcome(decision, "E12") == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
