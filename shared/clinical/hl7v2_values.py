@@ -289,6 +289,9 @@ def read_obx_value(
             " v2.5.1 7.4.2.5): no one of its parts is the result"
         )
         return _unread(value.path, reason, None, sent_unit)
+    extra = _beyond_components(value, value_type)
+    if extra is not None:
+        return _unread(value.path, extra, None, sent_unit)
     if value_type in _CODED_TYPES:
         return _coded(log, loinc, value, unit)
     if value_type in _TEXT_TYPES:
@@ -306,6 +309,40 @@ def read_obx_value(
         return _unread(value.path, reason, None, sent_unit)
     log.problem(type_path, f"value type {value_type!r} is not in HL7 v2.5.1 table 0125")
     return ObxReading()
+
+
+# Value types whose components are fixed: NM and the string/text types are primitives (one
+# component; a delimiter inside text is sent as an escape sequence, v2.5.1 2.7.1), SN has four
+# (2A.3.70: comparator, num1, separator/suffix, num2).
+_COMPONENTS = {
+    "NM": (1, "NM (numeric, v2.5.1 2A.3.47) is a primitive data type"),
+    "ST": (1, "ST (string data, v2.5.1 ch. 2A) is a primitive data type"),
+    "TX": (1, "TX (text data, v2.5.1 ch. 2A) is a primitive data type"),
+    "FT": (1, "FT (formatted text, v2.5.1 ch. 2A) is a primitive data type"),
+    "SN": (4, "SN (structured numeric, v2.5.1 2A.3.70) has four components"),
+}
+
+
+def _beyond_components(value: ObxField, value_type: str) -> str | None:
+    """Why OBX-5 holds more components than its data type has, else None.
+
+    A component separator '^' inside a primitive value is not part of it (a '^' in text is sent
+    as the escape sequence \\S\\, v2.5.1 2.7.1): reading the first component alone would drop
+    the rest (NM ``150^x`` read as 150). An empty trailing component (``150^``) drops nothing.
+    """
+    known = _COMPONENTS.get(value_type)
+    if known is None:
+        return None
+    count, what = known
+    for repetition in value.repetitions:
+        extra = [part for part in repetition[count:] if part.strip()]
+        if extra:
+            return (
+                f"{what}: the value holds {len(repetition)} components separated by '^' (a"
+                " '^' inside a value is sent as \\S\\, v2.5.1 2.7.1), so which part is the"
+                " result is unknown and no part of it is read"
+            )
+    return None
 
 
 def _coded(log: ProblemLog, loinc: str | None, value: ObxField, unit: ObxField) -> ObxReading:
