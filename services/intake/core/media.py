@@ -38,7 +38,8 @@ def media_type(content_type: str | None, expected: str | None = None) -> MediaTy
         format_name = found.name if found is not None else None
     if format_name is None:
         raise UnsupportedMediaType(
-            f"content type {essence or '(none)'!r} is not accepted; use one of {', '.join(allowed)}"
+            "the Content-Type header names a media type not accepted here; use one of "
+            + ", ".join(allowed)
         )
     charset = _charset(parameters)
     return MediaType(

@@ -156,7 +156,8 @@ def router(
     ) -> list[WorklistItem]:
         require_trial(request, who, trial)
         if trial not in await known_trials():
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active trial {trial}")
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                "query parameter trial: no active trial with this id")
         async with sessions() as session:
             entries = await worklist(session, trial, limit, who.site_scope)
         return [

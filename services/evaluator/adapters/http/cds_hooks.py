@@ -313,9 +313,10 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
             orders = selected_orders(body.context.draftOrders, body.context.selections,
                                      issuer.source_system, now)
         except InvalidInput as error:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "a selected order cannot be read: "
-                                + "; ".join(f"{p.path}: {p.reason}" for p in error.problems)
-                                ) from None
+            # the paths only: a normaliser reason can quote the order's values (a unit, a code)
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "a selected order cannot be read "
+                                "as a FHIR R4 resource at: "
+                                + ", ".join(p.path for p in error.problems[:50])) from None
         if not orders:
             return {"cards": []}
         key = await _patient_key(intake_url, intake_token, issuer, body.context.patientId,

@@ -130,7 +130,7 @@ def router(
             ):
                 raise HTTPException(
                     status.HTTP_404_NOT_FOUND,
-                    f"{trial_id} version {version} is not in the registry",
+                    "this trial version is not in the registry",
                 )
         task = asyncio.create_task(
             amendments.activate_and_rescreen(

@@ -102,7 +102,8 @@ def mount(
         for trial in await trials(session):
             if trial.id == trial_id:
                 return trial
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no active trial {trial_id} for you")
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            "no active trial with this id is open to you")
 
     async def patient_or_404(request: Request, session: Session, patient_key: str) -> None:
         """A patient of a site outside the token's ``sites`` claim looks absent: 404, logged as
@@ -218,7 +219,7 @@ def mount(
         view = await desk.pair_view(patient_key, trial_id)
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
-                                f"{patient_key} has not been screened for {trial_id}")
+                                "this patient has not been screened for this trial")
         return page(request, "patient.html", session, trials=await trials(session),
                     **patient_context(view.decision, site_zone), view=view, identity=None)
 
@@ -232,7 +233,8 @@ def mount(
         await patient_or_404(request, session, patient_key)
         kind = ACTIONS.get(action)
         if kind is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown action {action}")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "the action field must be one of: " + ", ".join(ACTIONS))
         if kind == "not-a-candidate" and not reason.strip():
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "say why the patient is not a candidate")
