@@ -16,6 +16,7 @@ from shared.eligibility.readable import (
     evidence_phrase,
     human_time,
     needs,
+    status_words,
 )
 
 _MARK = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.UNKNOWN: "????"}
@@ -30,8 +31,9 @@ def render_text(
     if died is not None:
         # one statement: no data to ask for, no review, no age at a date after death
         return "\n".join([
-            f"Trial {decision.trial.id} version {decision.trial.version}"
-            f" as of {human_time(decision.as_of, zone)}: {decision.status.value.upper()}",
+            f"Trial {decision.trial.id} version {decision.trial.version},"
+            f" as of {human_time(decision.as_of, zone)}",
+            f"Status: {status_words(decision.status)}",
             f"{died}.",
             f"Engine: {decision.engine_version}",
             "(the trial's criteria are not shown for a deceased patient; --json has them)",
@@ -39,8 +41,9 @@ def render_text(
     review = human_time(decision.next_review_at, zone) if decision.next_review_at else (
         "none scheduled")
     lines = [
-        f"Trial {decision.trial.id} version {decision.trial.version}"
-        f" as of {human_time(decision.as_of, zone)}: {decision.status.value.upper()}",
+        f"Trial {decision.trial.id} version {decision.trial.version},"
+        f" as of {human_time(decision.as_of, zone)}",
+        f"Status: {status_words(decision.status)}",
         f"Next review: {review}",
         f"Engine: {decision.engine_version}",
         "",

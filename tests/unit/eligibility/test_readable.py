@@ -253,6 +253,7 @@ def test_a_deceased_patient_is_one_statement_with_the_day_of_death_and_no_review
     assert deceased(decision) == "Deceased on 20 Feb 2026: not screened"
     text = render_text(decision, LABELS, PARIS)
     assert "Deceased on 20 Feb 2026: not screened." in text
+    assert text.splitlines()[1] == "Status: Not eligible", text
     assert "What to send next" not in text
     assert "Next review" not in text
     assert "age " not in text
