@@ -82,6 +82,8 @@ from shared.clinical.hl7v2_values import (
     escape_problem,
     no_status,
     not_obtained,
+    order_status_problem,
+    order_without_results,
     read_flags,
     read_obx_value,
     reference_range,
@@ -423,6 +425,10 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
             # an OBR right after its ORC completes that group; otherwise it starts a new one
             orc = order.orc if order.obr is None else None
             order = _Order(orc=orc, obr=segment, obr_number=obr_count)
+            status = message.field(segment, f"OBR[{obr_count}]", 25)
+            refusal = order_status_problem(status.component(0).upper())
+            if refusal is not None:
+                log.problem(status.path, refusal)
         elif name == "MRG" and message.merge and groups:
             groups.append(_merged(message, log, segment, groups[-1]))
         elif name in {"RXA", "RXE"}:
@@ -600,6 +606,7 @@ def _observation(
         escaped
         or (no_status(f"{label}.11") if not status_code else None)
         or not_obtained(status_code, f"{label}.11")
+        or _order_without_results(message, obx, order, label)
         or value.unread
     )
     if status_code in WITHDRAWING:
@@ -631,6 +638,17 @@ def _observation(
         notes=(*value.notes, *notes),
         received=value.received,
     )
+
+
+def _order_without_results(
+    message: _Message, obx: hl7.Segment, order: _Order, label: str
+) -> ReadingNote | None:
+    """The unread note of a valued OBX whose OBR-25 says the order has no result (table 0123
+    O, I, S, X: ``hl7v2_values.order_without_results``), else None."""
+    if order.obr is None or message.field(obx, label, 5).empty:
+        return None
+    status = message.field(order.obr, f"OBR[{order.obr_number}]", 25)
+    return order_without_results(status.component(0).upper(), status.path)
 
 
 # OBX fields a result is read from (v2.5.1 7.4.2): value type, identifier, sub-id, value,

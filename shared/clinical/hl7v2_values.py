@@ -67,6 +67,51 @@ NOT_OBTAINED = {
 WITHDRAWING = {"D": "deletes the OBX record", "W": "post original as wrong"}
 
 
+# HL7 v2.5.1 table 0123 (result status, OBR-25, 4.5.3.25): the status of the order's results
+# as a whole. Each result keeps its own status (OBX-11, table 0085) under A, P, C, R and F.
+ORDER_STATUS = {
+    "O": "Order received; specimen not yet received",
+    "I": "No results available; specimen received, procedure incomplete",
+    "S": "No results available; procedure scheduled, but not done",
+    "A": "Some, but not all, results available",
+    "P": "Preliminary: A verified early result is available, final results not yet obtained",
+    "C": "Correction to results",
+    "R": "Results stored; not yet verified",
+    "F": "Final results; results stored and verified",
+    "X": "No results available; Order canceled",
+    "Y": "No order on record for this test (used only on queries)",
+    "Z": "No record of this patient (used only on queries)",
+}
+# Table 0123 statuses under which the order has no result: a value sent under them is not read
+ORDER_WITHOUT_RESULTS = frozenset({"O", "I", "S", "X"})
+# Table 0123 statuses of a query response, not of an order's results (ORU^R01 is unsolicited)
+QUERY_ONLY_STATUSES = frozenset({"Y", "Z"})
+
+
+def order_status_problem(status: str) -> str | None:
+    """Why OBR-25 ``status`` (already upper-cased, may be empty) is refused, else None.
+
+    Empty is accepted: OBR-25 is conditional (v2.5.1 4.5.3.25) and each result's OBX-11 says
+    its status. A code outside table 0123, or Y/Z (query responses only), is refused.
+    """
+    if not status or (status in ORDER_STATUS and status not in QUERY_ONLY_STATUSES):
+        return None
+    if status in QUERY_ONLY_STATUSES:
+        return (f"result status {status} ({ORDER_STATUS[status]}; HL7 v2.5.1 4.5.3.25, table"
+                " 0123) answers a query; it is no status of the results of an order")
+    return f"result status {status!r} is not in HL7 v2.5.1 table 0123 (OBR-25, 4.5.3.25)"
+
+
+def order_without_results(status: str, path: str) -> ReadingNote | None:
+    """The unread note of a valued OBX under an OBR-25 saying no result exists, else None."""
+    if status not in ORDER_WITHOUT_RESULTS:
+        return None
+    return ReadingNote(path=path, reason=(
+        f"the order's result status is {status} ({ORDER_STATUS[status]}; HL7 v2.5.1 4.5.3.25,"
+        " table 0123): No results available for this order (O, I, S, X), so a value sent"
+        " under it contradicts its order and is not read"))
+
+
 # FHIR R4 observation-status for an OBX whose OBX-11 is empty: "unknown" ("the authoring/source
 # system does not know which of the status values currently applies for this observation").
 NO_STATUS = "unknown"
