@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.clinical.dosage import read_dosage
@@ -143,13 +143,17 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
         return f"{path}.component[{index}]"
 
     start, end, time_notes = observation_time(reader, resource, path)
-    unread_time = _status_unread(resource, path)
+    undated = _undated(path) if start is None and end is None else None
+    if undated is not None:
+        # the note on the time becomes the reason the result is unread
+        time_notes = tuple(n for n in time_notes if n.path != undated.note.path)
+    unread_time = _status_unread(resource, path) or (undated.note if undated else None)
     fact = _observed(reader, resource, path, provenance, part="")
     if fact is None:
         return []
     # a date without a time (a day, or a month or year: FHIR R4 dateTime partial date) is the
     # whole period it names; the engine judges every criterion at both ends of it
-    bounds = time_bounds(resource, *_EFFECTIVE, path)
+    bounds = undated or time_bounds(resource, *_EFFECTIVE, path)
     components = []
     for index, component in enumerate(resource.get("component") or ()):
         built = _observed(
@@ -203,6 +207,39 @@ _UNREAD_STATUS = {
 }
 
 
+# an Observation with no time may have been obtained at any instant: the engine caps the last
+# at as-of and at the receipt (``FactIndex.at_bound``); the first is older than any record
+_EVER = datetime(1, 1, 2, tzinfo=UTC)
+_NEVER_AFTER = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _undated(path: str) -> TimeBounds:
+    """The bounds of a result with neither ``effective[x]`` nor ``issued``, whose note is the
+    reason the result is kept unread.
+
+    FHIR R4 Observation.effective[x] (0..1): "The time or time-period the observed value is
+    asserted as being true" (US Core Laboratory Result Observation requires it); ``issued``
+    bounds it from above when sent. With neither, the result was obtained at some unknown
+    instant up to its receipt: it cannot be ordered against other results or placed in a
+    window. Kept unread and bounded by every instant it may stand for, it is the newest result
+    at the last of them, so no older result ever decides in its place (undated, it was ordered
+    older than every dated result, which decided).
+    """
+    return TimeBounds(
+        start_earliest=_EVER,
+        start_latest=_NEVER_AFTER,
+        note=ReadingNote(
+            path=f"{path}.effective[x]",
+            reason=(
+                "no effective[x] and no issued (FHIR R4 Observation.effective[x], the clinically"
+                " relevant time): when the result was obtained is unknown, so it cannot be"
+                " ordered against other results or placed in a window, and an older result"
+                " cannot stand in for it"
+            ),
+        ),
+    )
+
+
 def _status_unread(resource: Json, path: str) -> ReadingNote | None:
     status = resource.get("status")
     meaning = _UNREAD_STATUS.get(status) if isinstance(status, str) else None
@@ -249,7 +286,8 @@ def observation_time(
     becomes ``effective_end`` with a note that the time is approximate, so the result is never
     undated. A date without a time (``2026-02-26``, or a partial ``2026-02``, ``2026``) is
     read as the start of its period, and ``time_bounds`` keeps the whole period it names.
-    ``effectiveTiming`` is not read (named in a note).
+    ``effectiveTiming`` is not read (named in a note). With no time at all, ``observation``
+    keeps the result unread (``_undated``).
     """
     start, end = reader.period(resource, "effective", path)
     notes: list[ReadingNote] = []

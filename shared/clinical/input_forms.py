@@ -270,7 +270,9 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "dated by `issued` as an upper bound (`effective_end`), with a note: approximate",
               f"{_R4} Observation.issued"),
     InputForm("Observation.effective[x]", "`effectiveTiming`; absent with no `issued`",
-              "undated, with a note", f"{_R4} Observation.effective[x]"),
+              "kept unread at `effective[x]`, bounded by every instant up to its receipt"
+              " (`time_bounds`): no older result decides in its place",
+              f"{_R4} Observation.effective[x]"),
     InputForm("Observation.referenceRange", "several entries (`appliesTo`, `age`); `text` only",
               "read: every entry kept, the engine picks the one fitting the patient; text read "
               "as OBX-7", f"{_R4} Observation.referenceRange"),

@@ -420,9 +420,9 @@ def _at_time_bounds(
         named = [_named(fact) for fact in (cited or ids).values()]
         what = ", ".join(named)
         reason = (
-            f"{criterion.summary}: cannot be decided — it depends on the time of day of {what}"
-            f" (sent without a time): {first.result.outcome.value} at the first instant it may"
-            f" stand for, {last.result.outcome.value} at the last"
+            f"{criterion.summary}: cannot be decided — it depends on when {what} was obtained:"
+            f" {first.result.outcome.value} at the first instant it may stand for,"
+            f" {last.result.outcome.value} at the last"
         )
         result = construct(
             CriterionResult,
@@ -432,7 +432,7 @@ def _at_time_bounds(
                 "outcome": Outcome.UNKNOWN,
                 "reason": reason,
                 "evidence": base.result.evidence,
-                "missing": tuple(f"the time of day of {name}" for name in named),
+                "missing": tuple(f"when {name} was obtained" for name in named),
             },
         )
         decided[criterion.id] = _Computed(result, base.reads, review, woken)
@@ -440,22 +440,25 @@ def _at_time_bounds(
 
 
 def _named(fact: ClinicalFact) -> str:
-    """``"777-3 of 2026-02-26"``; a time sent as only a month or a year (FHIR R4 dateTime
-    partial date, HL7 v2 DTM ``YYYYMM``) is named as that month or year, never its first day."""
+    """``"777-3 of 2026-02-26 (sent without a time of day)"``; a time sent as only a month or a
+    year (FHIR R4 dateTime partial date, HL7 v2 DTM ``YYYYMM``) is named as that month or year,
+    never its first day; a result sent with no time at all says so."""
     coding = fact.codes[0] if fact.codes else None
     label = (coding.display or coding.code) if coding else "a record"
     when = fact.effective_start or fact.effective_end
+    if when is None:
+        return f"{label} (sent with no time)"
     bounds = fact.time_bounds
     if bounds is not None and bounds.start_earliest and bounds.start_latest:
         span = bounds.start_latest - bounds.start_earliest
         # the middle of the period lies inside it in the sender's zone, whatever that zone is
         middle = bounds.start_earliest + span / 2
         if span > _MONTH_AT_MOST:
-            return f"{label} of some day of {middle.year}"
+            return f"{label} of some day of {middle.year} (sent as a year)"
         if span > _DAY_AT_MOST:
-            return f"{label} of some day of {middle:%Y-%m}"
+            return f"{label} of some day of {middle:%Y-%m} (sent as a month)"
         when = middle
-    return f"{label} of {when.date().isoformat()}" if when else label
+    return f"{label} of {when.date().isoformat()} (sent without a time of day)"
 
 
 # a day in any zone spans at most 50 hours (UTC+14 to UTC-12), a month at most 31 days and 26

@@ -175,8 +175,31 @@ def test_a_platelet_count_known_only_to_the_month_leaves_bone_marrow_function_un
     assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
     assert decision.status != Status.ELIGIBLE
     reason = next(r.reason for r in decision.criteria if r.id == PLATELETS)
-    assert "of some day of 2026-02 (sent without a time)" in reason
+    assert "when 777-3 of some day of 2026-02 (sent as a month) was obtained" in reason
     assert "2026-02-01" not in reason
+
+
+# FHIR R4 Observation.effective[x] is 0..1 ("the clinically relevant time/time-period for
+# observation"; US Core requires it). A count of 8 sent with no effective[x] and no issued was
+# undated and ordered older than the 180 of 26 February, which decided: eligible. It may have
+# been taken at any time up to its receipt: kept unread, no older result stands in for it.
+def test_a_platelet_count_with_no_time_leaves_bone_marrow_function_unknown() -> None:
+    bundle = _platelet_count(8, unit="10*9/L", system=UCUM, code="10*9/L")
+    del bundle["entry"][-1]["resource"]["effectiveDateTime"]
+    decision = decide(bundle)
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    reason = next(r.reason for r in decision.criteria if r.id == PLATELETS)
+    assert "when 777-3 (sent with no time) was obtained" in reason
+
+
+def test_a_positive_hcg_with_no_time_leaves_e12_unknown_beside_a_dated_negative() -> None:
+    positive = {"coding": [{"system": SNOMED, "code": "10828004"}]}
+    bundle = _hcg(valueCodeableConcept=positive)
+    del bundle["entry"][-1]["resource"]["effectiveDateTime"]
+    decision = decide(bundle)
+    assert outcome(decision, "E12") == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
 
 
 # Qualitative hCG as EHRs send it (issue 9 kind 1; SNOMED 260373001 Detected, text only,

@@ -293,11 +293,36 @@ def test_a_result_with_issued_and_no_effective_time_is_dated_by_issued_as_approx
     assert "approximate" in fact.notes[0].reason
 
 
-def test_a_result_with_no_time_at_all_says_so() -> None:
+# FHIR R4 Observation.effective[x] (0..1, https://hl7.org/fhir/R4/observation-definitions.html
+# #Observation.effective_x_): "The time or time-period the observed value is asserted as being
+# true"; US Core Laboratory Result requires it. Without it (and without issued) the result was
+# obtained at some unknown time up to its receipt: it was undated, ordered older than every
+# dated result, so an older result decided in its place.
+def test_a_result_with_no_time_at_all_is_kept_unread_at_effective() -> None:
     resource = _observation(PLATELETS, valueQuantity={"value": 150, "unit": "10*9/L"})
     del resource["effectiveDateTime"]
     fact = _read(resource)
-    assert [n.path for n in fact.notes] == ["Observation.effective[x]"]
+    assert fact.unread is not None
+    assert fact.unread.path == "Observation.effective[x]"
+    assert "no effective[x]" in fact.unread.reason
+    assert fact.value_quantity is not None  # the value as read, for the record
+    assert fact.time_bounds is not None  # any instant up to its receipt
+    assert fact.time_bounds.start_earliest is not None
+    assert fact.time_bounds.start_earliest <= datetime(1900, 1, 1, tzinfo=UTC)
+    assert fact.time_bounds.start_latest is not None
+    assert fact.time_bounds.start_latest >= datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def test_the_components_of_a_result_with_no_time_are_kept_unread_too() -> None:
+    resource = _observation("85354-9", component=[
+        {"code": {"coding": [{"system": LOINC, "code": "8480-6"}]},
+         "valueQuantity": {"value": 128, "unit": "mm[Hg]", "system": UCUM, "code": "mm[Hg]"}},
+    ])
+    del resource["effectiveDateTime"]
+    (component,) = _read(resource).components
+    assert component.unread is not None
+    assert component.unread.path == "Observation.effective[x]"
+    assert component.time_bounds is not None
 
 
 def test_effective_time_wins_over_issued_without_a_note() -> None:
