@@ -59,7 +59,9 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               " (CWE-4..6)", "read as a FHIR CodeableConcept: any known coding of the two decides;"
               " codings meaning different results are unread; neither known: the first (SNOMED CT,"
               " LOINC first) kept as sent, noted; both kept in the received value; table 0396 names"
-              " mapped to URIs", "v2.5.1 2A.3.13 CWE"),
+              " mapped to URIs; a local code (`POS^Positive^L`) is not read by its spelling: a"
+              " criterion reading it is unknown unless `qualitative.yaml` `local_codes` maps it",
+              "v2.5.1 2A.3.13 CWE"),
     InputForm("OBX-5 (other table 0125 types)", "DT, TS, RP, ED, NA, XPN ...",
               "unread: holds no result TrialWatch reads", "v2.5.1 table 0125"),
     InputForm("OBX-5", "empty, OBX-11 `F`/`C`/`P`/`R`/`S`/`U`", "unread: a result without value",
@@ -210,8 +212,9 @@ FHIR_FORMS: tuple[InputForm, ...] = (
     InputForm("Observation.valueCodeableConcept", "codings that mean different results",
               "unread", f"{_R4} CodeableConcept (all codings mean the same concept)"),
     InputForm("Observation.valueCodeableConcept", "codes TrialWatch does not know",
-              "the first coding kept as sent, with a note (a criterion may know it)",
-              f"{_R4} CodeableConcept"),
+              "the first coding kept as sent, with a note; a positive/negative criterion reading"
+              " it is unknown, naming the system (a lab's own code is read only through"
+              " `qualitative.yaml` `local_codes`)", f"{_R4} CodeableConcept, Coding.system"),
     InputForm("Observation.valueCodeableConcept", "`text` only",
               "read as `valueString` is (below), else unread", f"{_R4} CodeableConcept.text"),
     InputForm("Observation.valueString", "`Positive`, `neg`, `Not detected` ...",

@@ -4,7 +4,10 @@ The table is data (``qualitative.yaml``, with its sources). A coded answer is re
 any of a CodeableConcept's codings (FHIR R4 datatypes: every coding of a CodeableConcept
 represents the same concept): SNOMED CT qualifier values are kept, LOINC answer codes (LA...)
 become the SNOMED qualifier they stand for, LOINC ordinal answers (the ECOG list LL529-9)
-become a score. Free text other than a listed word is never copied: it may hold names or notes.
+become a score. A code in any other system (a lab's own code list: HL7 v2 "L", a site URI) is
+not known, however it is spelt ("POS" in system "L" is not Positive), unless the table's
+``local_codes`` maps that system's code. Free text other than a listed word is never copied:
+it may hold names or notes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import yaml
 
@@ -39,7 +43,19 @@ class _Tables:
 @cache
 def _tables() -> _Tables:
     text = resources.files("shared.clinical").joinpath("qualitative.yaml").read_text("utf-8")
-    data = yaml.safe_load(text)
+    return build_tables(yaml.safe_load(text))
+
+
+def build_tables(data: dict[str, Any]) -> _Tables:
+    """The lookup tables of one qualitative table (``qualitative.yaml``'s shape).
+
+    ``local_codes`` maps a code system TrialWatch does not know (a lab's own FHIR CodeSystem
+    URI, an HL7 v2 table 0396 "L" / "99zzz" name as the feed sends it in CWE-3) code by code to
+    a SNOMED CT qualifier listed under ``results``: a local code means only what its own code
+    list says (FHIR R4 Coding.system; HL7 v2.5.1 2A.3.13 CWE-3), so it is read only through
+    such an entry, which names the code list it was taken from (``source``). Raises
+    ``ValueError`` for an entry without a source or mapping to an unlisted qualifier.
+    """
     words: dict[str, Coding] = {}
     codes: dict[tuple[str, str], Answer] = {}
     for entry in data["results"]:
@@ -52,6 +68,19 @@ def _tables() -> _Tables:
     for answer_list in data["scores"]:
         for answer, score in answer_list["answers"].items():
             codes[(LOINC, str(answer))] = Answer(score=float(score))
+    for local in data.get("local_codes") or ():
+        system = str(local["system"])
+        if not local.get("source"):
+            raise ValueError(f"local_codes for system {system!r}: name the code list (source)")
+        if system in (SNOMED, LOINC):
+            raise ValueError(f"local_codes may not redefine {system}")
+        for code, snomed in local["codes"].items():
+            answer = codes.get((SNOMED, str(snomed)))
+            if answer is None:
+                raise ValueError(
+                    f"local_codes {system}|{code}: SNOMED CT {snomed} is not a listed result"
+                )
+            codes[(system, str(code))] = answer
     return _Tables(words=words, codes=codes)
 
 
@@ -68,6 +97,8 @@ def qualitative_coding(text: str) -> Coding | None:
 
 def coded_answer(coding: Coding) -> Answer | None:
     """What TrialWatch reads a coding as, or ``None`` when it does not know the code.
+
+    Looked up by (system, code): a code is never read without its system (FHIR R4 Coding).
 
     A coding in TrialWatch's own CodeSystem (``https://trialwatch.dev/fhir/CodeSystem/...``,
     e.g. the ISN/RPS biopsy classes) is known as itself.

@@ -11,7 +11,16 @@ from __future__ import annotations
 import math
 import re
 
-from shared.clinical.facts import ClinicalFact, Quantity, ReadingNote, ReferenceRange, Sex
+from shared.clinical.codes import LOINC, SNOMED
+from shared.clinical.facts import (
+    ClinicalFact,
+    Coding,
+    Quantity,
+    ReadingNote,
+    ReferenceRange,
+    Sex,
+)
+from shared.clinical.qualitative import TRIALWATCH_SYSTEMS, coded_answer
 from shared.eligibility.context import Context, Trace, as_received
 from shared.eligibility.durations import Duration, age_in_years
 from shared.eligibility.index import OLDEST
@@ -21,33 +30,15 @@ from shared.eligibility.reference_tables import Concept
 # a received number with its comparator, as the normaliser keeps it (``ReceivedValue.value``)
 _SENT_NUMBER = re.compile(r"^\s*(<=|>=|<|>)?\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$")
 
-POSITIVE_CODES = frozenset(
-    {
-        "10828004",
-        "260373001",
-        "11214006",
-        "52101004",
-        "pos",
-        "positive",
-        "detected",
-        "reactive",
-        "present",
-    }
-)
-NEGATIVE_CODES = frozenset(
-    {
-        "260385009",
-        "260415000",
-        "131194007",
-        "2667000",
-        "neg",
-        "negative",
-        "not detected",
-        "nonreactive",
-        "non-reactive",
-        "absent",
-    }
-)
+# SNOMED CT qualifier values a presence test reads as positive or negative (the normaliser turns
+# result words, LOINC answers LA6576-8/LA6577-6/LA11882-0/LA11883-8 and mapped local codes into
+# these, ``shared/clinical/qualitative.yaml``): 10828004 Positive, 260373001 Detected, 11214006
+# Reactive, 52101004 Present; 260385009 Negative, 260415000 Not detected, 131194007
+# Non-reactive, 2667000 Absent. A code is read with its system (FHIR R4 Coding.system: "the code
+# system that defines the meaning of the symbol in the code"): "POS" in a lab's own system "L"
+# means what that lab's list says, never Positive by its spelling.
+POSITIVE_CODES = frozenset({"10828004", "260373001", "11214006", "52101004"})
+NEGATIVE_CODES = frozenset({"260385009", "260415000", "131194007", "2667000"})
 POSITIVE_FLAGS = frozenset({"POS", "DET", "A", "AA", "H", "HH", "HU", "R"})
 NEGATIVE_FLAGS = frozenset({"NEG", "ND", "N", "NR"})
 
@@ -141,6 +132,14 @@ def latest_quantity(
     return None
 
 
+def marked_unread(fact: ClinicalFact, reason: str) -> ClinicalFact:
+    """``fact`` kept unread with ``reason`` at ``<resource> value`` (``ClinicalFact.unread``):
+    a result the engine could not read for a criterion, cited and named like one the
+    normaliser kept unread (``context.note_unread``)."""
+    note = ReadingNote(path=f"{fact.provenance.resource} value", reason=reason)
+    return fact.model_copy(update={"unread": note})
+
+
 def not_a_quantity(fact: ClinicalFact, concept: Concept) -> ClinicalFact | None:
     """``fact`` marked unread when its value is not a number in one of ``concept.units`` (a
     code, a yes/no, another unit); None when it is one, or when the fact has no value at all
@@ -158,9 +157,7 @@ def not_a_quantity(fact: ClinicalFact, concept: Concept) -> ClinicalFact | None:
         reason = f"a yes/no value is not a number in {concept.unit}"
     else:
         return None
-    return fact.model_copy(
-        update={"unread": ReadingNote(path=f"{fact.provenance.resource} value", reason=reason)}
-    )
+    return marked_unread(fact, reason)
 
 
 # FHIR R4 referenceRange.appliesTo: the population a range is for. Sex is the one the engine can
@@ -244,24 +241,43 @@ def read_result(
     units: tuple[str, ...] = (),
     ctx: Context | None = None,
 ) -> bool | None:
-    """True positive, False negative, None unreadable: coded value, else number, else flag.
+    """True positive, False negative, None unreadable: ``result_reading(...)[0]``."""
+    return result_reading(fact, positive_above, units, ctx)[0]
+
+
+def result_reading(
+    fact: ClinicalFact,
+    positive_above: float | None,
+    units: tuple[str, ...] = (),
+    ctx: Context | None = None,
+) -> tuple[bool | None, str]:
+    """``(True, "")`` positive, ``(False, "")`` negative, ``(None, why)`` unreadable: a
+    yes/no value, else a coded value, else a number, else the interpretation flag.
+
+    ``why`` is "" only when the fact carries no value and no flag at all (no result: the caller
+    may look at an older one); any other ``None`` names what could not be read, so the caller
+    keeps the result unread and no older result decides in its place.
+
+    A coded value is read by (system, code), never by its spelling alone (FHIR R4 Coding.system:
+    "the code system that defines the meaning of the symbol in the code"; HL7 v2.5.1 2A.3.13
+    CWE-3 names CWE-1's coding system, and table 0396 "L"/"99zzz" are the sender's own): only
+    the SNOMED CT qualifiers in ``POSITIVE_CODES``/``NEGATIVE_CODES``, or a code the qualitative
+    table reads as one of them (LOINC answers, ``qualitative.yaml`` ``local_codes``), decide.
+    ``POS`` in system ``L`` is unread, naming the system. A coded value that is not read is not
+    replaced by the flag beside it.
 
     A number is judged by itself (issue 9 kind 9): against ``positive_above`` when it is in one
     of ``units``, else against the result's own upper reference limit; a number with neither
-    is unreadable (None), never read from its flag. The interpretation flag decides only when
-    there is no number: FHIR R4 ``Observation.interpretation`` is "a categorical assessment"
-    of the value, and a CD19+ B-cell count of 6.3 % flagged N (normal for the assay's reference
-    population) is still 6.3 % of lymphocytes. A censored value ("<20") is only its bound, so
-    ">5" against a cut-off of 10 is unreadable.
+    is unreadable, never read from its flag. The interpretation flag decides only when there is
+    no value: FHIR R4 ``Observation.interpretation`` is "a categorical assessment" of the value,
+    and a CD19+ B-cell count of 6.3 % flagged N (normal for the assay's reference population)
+    is still 6.3 % of lymphocytes. A censored value ("<20") is only its bound, so ">5" against a
+    cut-off of 10 is unreadable.
     """
     if fact.value_boolean is not None:
-        return fact.value_boolean
+        return fact.value_boolean, ""
     if fact.value_code is not None:
-        code = fact.value_code.code.strip().lower()
-        if code in POSITIVE_CODES:
-            return True
-        if code in NEGATIVE_CODES:
-            return False
+        return _coded_result(fact.value_code)
     quantity = fact.value_quantity
     if quantity is not None:
         cutoff = None
@@ -273,17 +289,56 @@ def read_result(
             high = reference.high if reference else None
             if high is not None and high.unit == quantity.unit:
                 cutoff = high.value
+        sent = shown(quantity, fact)
         if cutoff is None:
-            return None
+            return None, (
+                f"the value {sent} is not in {' or '.join(map(repr, units)) or 'a unit with a'}"
+                f" cut-off, and no upper reference limit in {quantity.unit!r} was sent"
+            )
         truth = judge(quantity, cutoff, ">")
-        return None if truth is Truth.UNKNOWN else truth is Truth.TRUE
+        if truth is Truth.UNKNOWN:
+            return None, f"the value {sent} may lie either side of the cut-off {written(cutoff)}"
+        return truth is Truth.TRUE, ""
     if fact.interpretation:
         flag = fact.interpretation.strip().upper()
         if flag in POSITIVE_FLAGS:
-            return True
+            return True, ""
         if flag in NEGATIVE_FLAGS:
-            return False
-    return None
+            return False, ""
+        return None, f"interpretation flag {flag!r} says neither positive nor negative"
+    return None, ""
+
+
+def _coded_result(code: Coding) -> tuple[bool | None, str]:
+    """A coded result value read by its system and code (``result_reading``)."""
+    reading = code
+    if code.system != SNOMED:
+        answer = coded_answer(code)
+        if answer is not None and answer.coding is not None:
+            reading = answer.coding
+    if reading.system == SNOMED:
+        if reading.code.strip() in POSITIVE_CODES:
+            return True, ""
+        if reading.code.strip() in NEGATIVE_CODES:
+            return False, ""
+    named = f" ({code.display})" if code.display else ""
+    if not code.system.strip():
+        return None, (
+            f"the coded value {code.code!r}{named} was sent without a code system: a code means"
+            " only what its code system says (FHIR R4 Coding.system; HL7 v2.5.1 CWE-3)"
+        )
+    if code.system not in (SNOMED, LOINC) and not code.system.startswith(TRIALWATCH_SYSTEMS) and (
+            reading is code):
+        return None, (
+            f"the coded value {code.code!r}{named} is in code system {code.system!r}, whose"
+            " codes TrialWatch does not know: a local code means only what its own code list"
+            " says (FHIR R4 Coding.system; HL7 v2.5.1 CWE-3, table 0396), and no mapping for"
+            " that system is configured (qualitative.yaml local_codes)"
+        )
+    return None, (
+        f"the coded value {code.system}|{code.code}{named} is neither a positive nor a"
+        " negative result"
+    )
 
 
 def latest_result(
@@ -291,8 +346,13 @@ def latest_result(
 ) -> tuple[ClinicalFact, bool | None] | None:
     """The most recent in-window result read as positive (True) or negative (False).
 
-    ``(fact, None)`` when the most recent in-window result was kept unread (``fact.unread``):
-    no older result is read in its place. None when there is no readable result.
+    ``(fact, None)`` when the most recent in-window result was kept unread (``fact.unread``)
+    or cannot be read as positive or negative (a code in a system TrialWatch does not know,
+    an Equivocal code, a number without a cut-off, an unknown flag): the fact is returned
+    marked unread with the reason (``result_reading``), and no older result is read in its
+    place (COMMON rule: a newer result that could not be read never lets an older one decide).
+    A fact with no value and no flag at all is no result, and an older one stays the latest.
+    None when there is no result.
     """
     as_of = ctx.as_of
     start = ctx.window_start(lookback) if lookback else None
@@ -306,11 +366,13 @@ def latest_result(
             if lookback is not None:
                 ctx.review_at(lookback.after(moment))
             return fact, None
-        result = read_result(fact, positive_above, concept.units, ctx)
-        if result is None:
+        result, why = result_reading(fact, positive_above, concept.units, ctx)
+        if result is None and not why:
             continue
         if lookback is not None:
             ctx.review_at(lookback.after(moment))
+        if result is None:
+            return marked_unread(fact, why), None
         return fact, result
     return None
 

@@ -209,20 +209,25 @@ def test_a_positive_hcg_with_no_time_leaves_e12_unknown_beside_a_dated_negative(
     [
         {"valueCodeableConcept": {"text": "POSITIVE"}},
         {"valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "260373001"}]}},
-        {
-            "valueCodeableConcept": {
-                "coding": [{"system": "urn:oid:1.2.3", "code": "POS", "display": "Positive"}],
-                "text": "Positive",
-            }
-        },
         {"valueString": "Detected"},
         {"valueString": "Pos"},
         {"valueBoolean": True},
     ],
-    ids=["text", "snomed-detected", "local-code-with-text", "detected", "pos", "boolean"],
+    ids=["text", "snomed-detected", "detected", "pos", "boolean"],
 )
 def test_a_newer_positive_hcg_in_any_sender_form_makes_her_ineligible(value: Json) -> None:
     assert decide(_hcg(**value)).status == Status.INELIGIBLE
+
+
+def test_a_newer_hcg_coded_pos_in_a_local_system_with_text_leaves_her_undetermined() -> None:
+    """A code means only what its code system says (FHIR R4 Coding.system): "POS" in
+    urn:oid:1.2.3 was read as Positive by its spelling; with no mapping for that system
+    (qualitative.yaml local_codes) it is unread, whatever the text beside it."""
+    value = {"coding": [{"system": "urn:oid:1.2.3", "code": "POS", "display": "Positive"}],
+             "text": "Positive"}
+    decision = decide(_hcg(valueCodeableConcept=value))
+    assert outcome(decision, "E12") == Outcome.UNKNOWN
+    assert decision.status == Status.UNDETERMINED
 
 
 def test_a_newer_indeterminate_hcg_leaves_her_undetermined() -> None:
@@ -308,8 +313,6 @@ def test_an_hl7_platelet_unit_outside_the_alias_table_is_refused_at_obx_6() -> N
     ("value_type", "value"),
     [
         ("CWE", "260373001^Detected^SCT"),
-        ("CWE", "POS^Positive^99LAB"),
-        ("CE", "POS^Positive^L"),
         ("ST", "POSITIVE"),
         ("TX", "Positive"),
     ],
@@ -319,6 +322,19 @@ def test_an_hl7_positive_hcg_as_labs_send_it_makes_her_ineligible(
 ) -> None:
     obx = f"OBX|1|{value_type}|2106-3^hCG^LN||{value}|||A|||F|||{OBX_WHEN}"
     assert _hl7(obx).status == Status.INELIGIBLE
+
+
+# A local code (v2.5.1 table 0396 "L", "99zzz") means what the sender's code list says, not
+# what it spells (CWE-3 names the system of CWE-1): unread, naming the system, unless
+# qualitative.yaml local_codes maps it; the OBX-8 flag beside an unread value does not decide.
+@pytest.mark.parametrize(
+    ("value_type", "value"), [("CWE", "POS^Positive^99LAB"), ("CE", "POS^Positive^L")]
+)
+def test_an_hl7_hcg_in_local_codes_leaves_her_undetermined(value_type: str, value: str) -> None:
+    obx = f"OBX|1|{value_type}|2106-3^hCG^LN||{value}|||A|||F|||{OBX_WHEN}"
+    decision = _hl7(obx)
+    assert outcome(decision, "E12") == Outcome.UNKNOWN
+    assert decision.status == Status.UNDETERMINED
 
 
 # HL7 v2.5.1 table 0085: C replaces the final result; the final re-sent afterwards with the

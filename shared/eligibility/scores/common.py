@@ -18,9 +18,10 @@ from shared.eligibility.reading import (
     digits,
     fitting_range,
     judge,
+    marked_unread,
     not_a_quantity,
     read_boolean,
-    read_result,
+    result_reading,
 )
 from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables, tw_code_key
 from shared.eligibility.scores.registry import ScoreOutcome
@@ -182,14 +183,23 @@ def limit_state(
             continue
         quantity = fact.value_quantity
         if quantity is None:
-            if not below_lln:
-                positive = read_result(fact, None, (), ctx)
-                if positive is not None:
-                    if positive:
-                        trace.evidence.append(cite(fact, note=f"{concept.label} positive"))
-                        return Truth.TRUE
-                    if not ever:
-                        return Truth.FALSE
+            # a value that cannot be read here (a lower limit of a code; a code in a system
+            # TrialWatch does not know) is an unread result: with a window, no older one decides
+            if below_lln:
+                positive, why = None, getattr(
+                    (not_a_quantity(fact, concept) or fact).unread, "reason", "")
+            else:
+                positive, why = result_reading(fact, None, (), ctx)
+            if positive is not None:
+                if positive:
+                    trace.evidence.append(cite(fact, note=f"{concept.label} positive"))
+                    return Truth.TRUE
+                if not ever:
+                    return Truth.FALSE
+            elif why:
+                unread.append(marked_unread(fact, why))
+                if not ever:
+                    break
             continue
         reference = fitting_range(ctx, fact)[0]
         bound_q = (reference.low if below_lln else reference.high) if reference else None
@@ -200,8 +210,16 @@ def limit_state(
         else:
             bound = None
         if bound is None:
-            positive = None if below_lln else read_result(fact, None, (), ctx)
+            if below_lln:
+                positive, why = None, (
+                    f"no lower limit in {quantity.unit!r}: no reference range low in that unit"
+                    " and no default limit for it")
+            else:
+                positive, why = result_reading(fact, None, (), ctx)
             if positive is None:
+                unread.append(marked_unread(fact, why))
+                if not ever:
+                    break
                 continue
             met = positive
         else:
