@@ -147,7 +147,7 @@ def build_app(
         try:
             async with running(broker, service=SERVICE, before_consuming=publish_backlog, tasks={
                 "registry": lambda: loops.forever(
-                    "registry", loops.registry_step(sessions, chosen, trials_dir, clock),
+                    "registry", loops.registry_step(sessions, chosen, trials_dir, clock, sender),
                     settings.registry_poll_interval_s),
                 "timers": lambda: loops.forever(
                     "timers", loops.timer_step(unit_of_work, context, sender),
@@ -176,7 +176,7 @@ def build_app(
                                       "database-writes": database_writes,
                                       "broker": broker_ready}))
     install_request_limits(app)
-    app.include_router(registry_api.router(sessions, chosen, clock))
+    app.include_router(registry_api.router(sessions, chosen, clock, sender.send))
     app.add_middleware(RequestLimits)
 
     async def known_trials() -> set[str]:

@@ -60,19 +60,21 @@ def timer_step(
 
 def registry_step(
     sessions: async_sessionmaker[AsyncSession], screener: Screener, folder: Path | None,
-    clock: Clock,
+    clock: Clock, sender: EvaluatorOutbox | None = None,
 ) -> Callable[[], Awaitable[int]]:
     """Trial files new in the folder join the registry (a trial never seen is activated and
     every patient re-screened); an activation re-screen whose runner stopped is finished.
     ``folder`` None: no folder (a screener that is not the criteria engine). The folder is
     synced only when its files changed (``amendments.FolderSync``): an unchanged folder costs
-    a ``stat`` per file."""
+    a ``stat`` per file. ``sender``: a re-screen's decisions are published as each chunk
+    commits, like every other writer's rows (without it they wait for the relay loop's grace)."""
     watch = amendments.FolderSync(folder) if folder is not None else None
+    send = sender.send if sender is not None else None
 
     async def step() -> int:
         if watch is not None:
-            await watch.poll(sessions, screener, clock)
-        await amendments.resume_unfinished(sessions, screener, clock)
+            await watch.poll(sessions, screener, clock, send)
+        await amendments.resume_unfinished(sessions, screener, clock, send)
         return 0  # polled at its interval, never in a tight loop
 
     return step

@@ -52,7 +52,10 @@ def router(
     sessions: async_sessionmaker[AsyncSession],
     screener: Screener,
     clock: Clock,
+    send: amendments.Send | None = None,
 ) -> APIRouter:
+    """``send``: the evaluator's outbox (``EvaluatorOutbox.send``): an activation's re-screen
+    decisions and a stop's closing alerts are published right after their commit."""
     r = APIRouter(prefix="/trials", tags=["trial registry"])
     running: set[asyncio.Task[int]] = set()
 
@@ -134,7 +137,7 @@ def router(
                 )
         task = asyncio.create_task(
             amendments.activate_and_rescreen(
-                sessions, screener, trial, clock, actor=f"api:{admin.client}"
+                sessions, screener, trial, clock, actor=f"api:{admin.client}", send=send
             )
         )
         running.add(task)
@@ -160,6 +163,8 @@ def router(
             )
         except RegistryRefused as error:
             raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+        if send is not None and alerts:
+            await amendments.send_committed(send, alerts)
         return {
             "trial": trial_id,
             "action": action,

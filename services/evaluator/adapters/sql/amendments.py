@@ -12,7 +12,7 @@ Decisions made by the job name the change that caused them (``DecisionMade.regis
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluator.adapters.outbox import OutboxMessage, message_of, stage
+from services.evaluator.adapters.outbox import OutboxMessage, message_of, messages_of, stage
 from services.evaluator.adapters.sql import trial_registry
 from services.evaluator.adapters.sql.stores import (
     SqlPatientRepository,
@@ -46,6 +46,10 @@ from shared.eligibility.trial_text import content_hash
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]
+Send = Callable[[Sequence[OutboxMessage]], Awaitable[int]]
+"""Publishes rows this process just committed and marks them published (the evaluator's
+``EvaluatorOutbox.send``, writer-first). Without one (the CLI: no broker), the staged rows wait
+for the running evaluator's relay loop, which takes them after its grace."""
 CHUNK = 100
 LEASE = timedelta(seconds=30)
 
@@ -67,9 +71,11 @@ async def activate_and_rescreen(
     clock: Clock,
     progress: Progress = lambda done, total: None,
     actor: str = "system",
+    send: Send | None = None,
 ) -> int:
     """Activate ``trial`` and re-screen every known patient; returns how many were re-screened.
-    The version must be in the registry or the screener's folder."""
+    The version must be in the registry or the screener's folder. ``send``: publish each
+    chunk's decisions right after its commit (``run_rescreen``)."""
     async with sessions.begin() as session:
         stored = await trial_registry.stored_text(session, trial)
         folder_text = screener.text_of(trial)
@@ -90,7 +96,7 @@ async def activate_and_rescreen(
                               .where(registry_change.c.change_id == change.change_id)
                               .values(rescreen_total=total, rescreen_done=0))
     progress(0, total)
-    return await run_rescreen(sessions, screener, change.change_id, clock, progress)
+    return await run_rescreen(sessions, screener, change.change_id, clock, progress, send=send)
 
 
 async def run_rescreen(
@@ -100,9 +106,14 @@ async def run_rescreen(
     clock: Clock,
     progress: Progress = lambda done, total: None,
     yield_to_lease: bool = False,
+    send: Send | None = None,
 ) -> int:
     """Run (or continue) the re-screen of an activation until done; returns patients done.
-    ``yield_to_lease``: stop when another runner holds the job (the background loop does)."""
+    ``yield_to_lease``: stop when another runner holds the job (the background loop does).
+    ``send``: each chunk's staged decisions are published right after the chunk commits, like
+    any writer's rows (before, nobody sent them: they waited for the relay loop's grace and
+    its topic scan, ~5-7 s). A send that fails leaves them pending for the relay loop; the
+    re-screen goes on."""
     mine: datetime | None = None
     while True:
         async with sessions.begin() as session:
@@ -123,8 +134,8 @@ async def run_rescreen(
             rest = await uow.patients.count_after(chunk[-1]) if chunk else 0
             done = int(job.rescreen_done or 0) + len(chunk)
             total = max(int(job.rescreen_total or 0), done + rest)
-            await rescreen_patients(uow, screening_context(screener, clock), chunk,
-                                    change_ref(change))
+            staged = await rescreen_patients(uow, screening_context(screener, clock), chunk,
+                                             change_ref(change))
             await session.execute(update(registry_change)
                                   .where(registry_change.c.change_id == change_id)
                                   .values(rescreen_done=done, rescreen_total=total,
@@ -133,16 +144,29 @@ async def run_rescreen(
                                           rescreen_lease_until=now + LEASE,
                                           completed_at=None if rest else now))
         mine = now + LEASE
+        if send is not None and staged:
+            await send_committed(send, messages_of(staged))
         progress(done, total)
         if not rest:
             return done
 
 
+async def send_committed(send: Send, messages: Sequence[OutboxMessage]) -> None:
+    """``send`` rows just committed; a failure (broker away) is logged, not raised: the rows
+    stay pending and the relay loop publishes them after its grace."""
+    try:
+        await send(messages)
+    except Exception as error:  # broker away: the rows stay pending, the relay loop sends them
+        log.warning("committed rows left to the outbox relay", rows=len(messages),
+                    error=type(error).__name__)
+
+
 async def resume_unfinished(
     sessions: async_sessionmaker[AsyncSession], screener: Screener, clock: Clock,
+    send: Send | None = None,
 ) -> int:
     """The evaluator's registry loop: finish any activation re-screen whose runner stopped
-    (its lease expired). Returns how many jobs it ran."""
+    (its lease expired), publishing through ``send``. Returns how many jobs it ran."""
     async with sessions() as session:
         pending = (await session.execute(
             select(registry_change.c.change_id, registry_change.c.rescreen_lease_until)
@@ -154,7 +178,8 @@ async def resume_unfinished(
     for job in pending:
         if job.rescreen_lease_until is not None and job.rescreen_lease_until > clock():
             continue
-        await run_rescreen(sessions, screener, job.change_id, clock, yield_to_lease=True)
+        await run_rescreen(sessions, screener, job.change_id, clock, yield_to_lease=True,
+                           send=send)
         ran += 1
     return ran
 
@@ -243,6 +268,7 @@ class FolderSync:
 
     async def poll(
         self, sessions: async_sessionmaker[AsyncSession], screener: Screener, clock: Clock,
+        send: Send | None = None,
     ) -> int | None:
         """``sync_folder`` if the folder changed (its count of changes), else None. The
         fingerprint is taken before the sync: a file changed during it is seen next poll. A
@@ -250,18 +276,20 @@ class FolderSync:
         now = folder_fingerprint(self.folder)
         if now == self._synced:
             return None
-        made = await sync_folder(sessions, screener, self.folder, clock)
+        made = await sync_folder(sessions, screener, self.folder, clock, send)
         self._synced = now
         return made
 
 
 async def sync_folder(
     sessions: async_sessionmaker[AsyncSession], screener: Screener, folder: Path, clock: Clock,
+    send: Send | None = None,
 ) -> int:
     """Add every trial file of ``folder`` the registry does not hold yet (actor ``folder``),
     and activate, with a re-screen, the newest version of each trial the registry has never
-    had a state for. A file whose (trial, version) is stored with other text is refused
-    (logged): a changed file needs a new version id. Returns how many changes it made."""
+    had a state for (its decisions published through ``send``). A file whose (trial, version)
+    is stored with other text is refused (logged): a changed file needs a new version id.
+    Returns how many changes it made."""
     made = 0
     async with sessions() as session:  # a read: the steady state takes no write lock
         stored = {(r.trial_id, r.version): r.content_hash for r in await session.execute(
@@ -286,7 +314,8 @@ async def sync_folder(
         if trial_id not in states:
             newest = TrialRef(id=trial_id, version=versions[-1])
             try:
-                await activate_and_rescreen(sessions, screener, newest, clock, actor="folder")
+                await activate_and_rescreen(sessions, screener, newest, clock, actor="folder",
+                                            send=send)
                 made += 1
             except UnknownTrialVersion as error:
                 log.warning("trial file not activated", trial=trial_id, error=str(error))
