@@ -398,6 +398,34 @@ def _utc_offset(zone: tzinfo) -> str:
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+# Fields TrialWatch reads that HL7 v2.5.1 defines as non-repeating, by segment, with the section
+# that defines them (MSH 2.14.9, PID 3.4.2, ORC 4.5.1, OBR 4.5.3, OBX 7.4.2). OBX-5 and OBX-8
+# repeat (7.4.2.5, 7.4.2.8), PID-3 repeats (3.4.2.3), MSH-18 repeats (2.14.9.18).
+_NON_REPEATING = {
+    "MSH": ("2.14.9", (3, 4, 7, 9, 10, 12)),
+    "PID": ("3.4.2", (7, 8, 29, 30)),
+    "ORC": ("4.5.1", (2, 3)),
+    "OBR": ("4.5.3", (2, 3, 7, 25)),
+    "OBX": ("7.4.2", (1, 2, 3, 4, 6, 7, 11, 14)),
+}
+
+
+def _repeated_fields(message: _Message, log: ProblemLog, segment: hl7.Segment, label: str) -> None:
+    """Refuse, at its path, each read field that v2.5.1 defines as non-repeating and that holds
+    a second valued repetition (``F~C`` in OBX-11): the first alone would drop the others, and
+    which one the sender meant is unknown. An empty trailing repetition (``F~``) drops nothing."""
+    name = str(segment[0])
+    section, numbers = _NON_REPEATING.get(name, ("", ()))
+    for number in numbers:
+        field = message.field(segment, label, number)
+        if any(any(part.strip() for part in rep) for rep in field.repetitions[1:]):
+            log.problem(field.path, (
+                f"{name}-{number} does not repeat (HL7 v2.5.1 {section}.{number}), but"
+                f" {len(field.repetitions)} repetitions separated by"
+                f" {message.parsed.separators[2]!r} were sent: which one holds is unknown, and"
+                " none is read in place of the others"))
+
+
 def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
     segments = list(message.parsed)
     obx_segments = [segment for segment in segments if str(segment[0]) == "OBX"]
@@ -408,12 +436,18 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
     seen: Counter[str] = Counter()
     pid_count = obx_count = obr_count = 0
     counts: Counter[str] = Counter()
+    checked: Counter[str] = Counter()
     tq1 = {
         id(segment): f"TQ1[{n}]"
         for n, segment in enumerate((s for s in segments if str(s[0]) == "TQ1"), start=1)
     }
     for position, segment in enumerate(segments):
         name = str(segment[0])
+        if name in _NON_REPEATING:
+            checked[name] += 1
+            _repeated_fields(
+                message, log, segment, name if name == "MSH" else f"{name}[{checked[name]}]"
+            )
         if name == "PID":
             pid_count += 1
             groups.append(_patient(message, log, segment, pid_count))
