@@ -332,18 +332,42 @@ def score_items(tables: Tables, score: str) -> tuple[ScoreItem, ...]:
 def rules_truth(
     ctx: Context, spec: _Item, window: Duration | None, trace: Trace, *, ever: bool
 ) -> Truth:
-    """An item's state from its clinician fact, else its laboratory rule; UNKNOWN when neither."""
-    if ctx.read_nothing(spec.reads):
-        # nothing on record for any concept it reads: what the rules below would conclude
-        return Truth.UNKNOWN
+    """An item's state from its clinician fact, else its laboratory rule; UNKNOWN when neither.
+
+    Remembered (``Context.remember``) when the evaluation keeps its state, with everything it
+    read: every concept of ``spec.reads`` (nothing on record for any of them makes it UNKNOWN)
+    and what the rules read. A reused item is then one memo lookup: its reads and review
+    instants are merged and its trace replayed, with no look at the index.
+    """
     if not ctx.keep:
         # nothing is remembered for a one-off evaluation (``remember`` with ``keep_only``)
+        if ctx.read_nothing(spec.reads):
+            return Truth.UNKNOWN
         return _rules_truth(ctx, spec, window, trace, ever=ever)
     # remembered with what it read, so a new result elsewhere re-reads only the items it feeds
     key = (spec, window.text if window is not None else None, ever)
-    compute = partial(_rules_truth, ctx, spec, window, ever=ever)
-    truth: Truth = ctx.remember(key, trace, compute, keep_only=True)
+    hit = ctx.memo.get(key)
+    if hit is None:
+        compute = partial(_item_truth, ctx, spec, window, ever=ever)
+        truth: Truth = ctx.remember(key, trace, compute)
+        return truth
+    # ``remember``'s reuse, inlined: a score reuses dozens of items at every evaluation
+    truth, sub, deps, reviews, _ = hit
+    ctx.deps.update(deps)
+    if reviews:
+        ctx.review_candidates.extend(reviews)
+    if sub.evidence or sub.findings or sub.missing:
+        trace.replay(sub)
     return truth
+
+
+def _item_truth(
+    ctx: Context, spec: _Item, window: Duration | None, trace: Trace, *, ever: bool
+) -> Truth:
+    if ctx.read_nothing(spec.reads):
+        # nothing on record for any concept it reads: what the rules below would conclude
+        return Truth.UNKNOWN
+    return _rules_truth(ctx, spec, window, trace, ever=ever)
 
 
 def _rules_truth(
