@@ -246,7 +246,10 @@ class Reader:
         unit = sent.unit
         where = path if derived else f"{path}.{sent.key}"
         try:
-            converted = convert(loinc or "", float(value), unit)
+            # a code in system UCUM is read as UCUM says, never through the alias table
+            # (units.convert: "K/uL" in UCUM is kelvin per microlitre)
+            declared = sent.key == "code" and data.get("system") == UCUM
+            converted = convert(loinc or "", float(value), unit, declared_ucum=declared)
             if sent.display is not None and units_conflict(loinc or "", unit, sent.display):
                 where = f"{path}.code"
                 raise UnitError(_conflict_reason(data))

@@ -545,7 +545,10 @@ def _quantity(
         note = ReadingNote(path=unit.path, reason=split_unit_reason(split))
         return ObxReading(unread=note, received=received)
     try:
-        converted = convert(loinc or "", number, unit_of(unit))
+        # OBX-6 CE-3 "UCUM" (table 0396): CE-1 is read as UCUM says, never through the alias
+        # table (units.convert: "K/uL^^UCUM" is kelvin per microlitre)
+        declared = unit.component(2).strip() == "UCUM" and bool(unit.component(0))
+        converted = convert(loinc or "", number, unit_of(unit), declared_ucum=declared)
     except UnitError as error:
         if loinc is not None and analyte_for(loinc) is not None:
             log.problem(unit.path, f"{error} (LOINC {loinc})")

@@ -290,8 +290,15 @@ def _dimensions_of(units: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(dimension_of(unit) for unit in units))
 
 
-def convert(loinc: str, value: float, unit: str) -> Converted:
+def convert(loinc: str, value: float, unit: str, *, declared_ucum: bool = False) -> Converted:
     """``value unit`` in the analyte's canonical unit, with the alias used, if any.
+
+    ``declared_ucum``: the sender named UCUM as the unit's system (FHIR R4 Quantity.system
+    http://unitsofmeasure.org with ``code``; HL7 v2.5.1 OBX-6 CE-3 "UCUM", table 0396). A
+    declared unit that parses as UCUM means what UCUM says and is never read through the alias
+    table: ``K/uL`` declared UCUM is kelvin per microlitre (UCUM 2.2 table 15: K is the
+    kelvin), refused for a count, while the same string as a lab's own spelling (no system, or
+    a local one) is the US "thousand per microlitre" alias.
 
     A catalogued analyte accepts only its listed units (any spelling that reads as the same
     UCUM unit), or an alias-table spelling under one of their dimensions naming one of them.
@@ -304,7 +311,7 @@ def convert(loinc: str, value: float, unit: str) -> Converted:
     analyte = analyte_for(loinc)
     if analyte is None:
         return _uncatalogued(value, unit)
-    conversion, alias = _conversion(analyte, unit)
+    conversion, alias = _conversion(analyte, unit, declared_ucum=declared_ucum)
     return Converted(Quantity(value=conversion.apply(value), unit=analyte.canonical), alias)
 
 
@@ -406,10 +413,12 @@ def from_canonical(loinc: str, value: float, unit: str) -> float:
     return (value - conversion.offset) / conversion.scale
 
 
-def _conversion(analyte: Analyte, unit: str) -> tuple[Conversion, UnitAlias | None]:
+def _conversion(
+    analyte: Analyte, unit: str, *, declared_ucum: bool = False
+) -> tuple[Conversion, UnitAlias | None]:
     if len(unit) > MAX_UNIT_LENGTH:  # before the cache: long strings are never kept
         raise UnitError(f"unit longer than {MAX_UNIT_LENGTH} characters: not read")
-    result = _cached_conversion(analyte, unit)
+    result = _cached_conversion(analyte, unit, declared_ucum)
     if isinstance(result, str):
         raise UnitError(result)
     return result
@@ -417,7 +426,7 @@ def _conversion(analyte: Analyte, unit: str) -> tuple[Conversion, UnitAlias | No
 
 @lru_cache(maxsize=8192)
 def _cached_conversion(
-    analyte: Analyte, unit: str
+    analyte: Analyte, unit: str, declared_ucum: bool = False
 ) -> tuple[Conversion, UnitAlias | None] | str:
     if not unit and analyte.unit_may_be_missing:
         unit = analyte.canonical
@@ -429,12 +438,26 @@ def _cached_conversion(
     alias = aliases_for(analyte).get(unit)
     if alias is None:
         return strict
+    if declared_ucum and _parses(unit):
+        # the sender said UCUM, and UCUM gives the string a meaning: that meaning stands
+        return (
+            f"{strict} (sent as UCUM, so not read through the unit alias table, where the"
+            f" lab spelling {unit!r} means {alias.ucum!r})"
+        )
     through = _acceptable(
         analyte, alias.ucum, f"{unit!r} (read as {alias.ucum!r} through the unit alias table)"
     )
     if isinstance(through, Conversion):
         return through, alias
     return through
+
+
+def _parses(unit: str) -> bool:
+    try:
+        parse_unit(unit)
+    except (UnitSyntaxError, pint.errors.PintError):
+        return False
+    return True
 
 
 def _acceptable(analyte: Analyte, unit: str, shown: str) -> Conversion | str:
