@@ -57,6 +57,8 @@ _UNITY = re.compile(r"(\d) 1(?= on \d)")
 _MICRO = re.compile(r"(?<![A-Za-z])u(?=(mol|g|L|l|IU)\b)")
 # Internal file names the engine cites as a source (e.g. "default table (tables/x.yaml)").
 _INSTANT = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})")
+# a calendar date alone (ISO 8601 YYYY-MM-DD), not part of an instant, a version or a number
+_DAY = re.compile(r"(?<![\w.:+-])\d{4}-\d{2}-\d{2}(?![\w+-]|\.\d)")
 _FILE_REFERENCE = re.compile(r"\s*\((?:[\w.-]+/)*[\w.-]+\.(?:yaml|yml|json|py)\)")
 # "(valueCode I, II, III, ...)": the value set a coded result is read against, not a wording
 _VALUE_SET = re.compile(r"\s*\(valueCode [^)]*\)")
@@ -606,7 +608,9 @@ def _without_files(text: str) -> str:
 def dates_in_text(text: str, zone: tzinfo) -> str:
     """``text`` with every ISO-8601 instant the engine wrote in it as a day in ``zone``, as
     :func:`human_date` writes evidence dates: "since 2020-10-18T23:36:43Z" -> "since 18 Oct
-    2020" (UTC)."""
+    2020" (UTC); a calendar date alone ("platelet count of 2026-02-28 could not be read") as
+    that day, unconverted ("28 Feb 2026": a date has no zone). A version such as
+    "2025-11-14.2" is left as it is."""
     return _dates_in_text(text, zone)
 
 
@@ -617,7 +621,14 @@ def _dates_in_text(text: str, zone: tzinfo) -> str:
         moment = _instant(match.group(0))
         return human_date(moment, zone) if moment is not None else match.group(0)
 
-    return _INSTANT.sub(day, text)
+    def calendar_day(match: re.Match[str]) -> str:
+        try:
+            found = date.fromisoformat(match.group(0))
+        except ValueError:
+            return match.group(0)
+        return f"{found.day} {found:%b} {found.year}"
+
+    return _DAY.sub(calendar_day, _INSTANT.sub(day, text))
 
 
 def _units_in_text(text: str) -> str:

@@ -282,3 +282,14 @@ def test_pid_29_gives_the_day_of_death_as_the_sender_wrote_it() -> None:
     assert updates[0].demographics is not None
     assert updates[0].demographics.deceased_on is not None
     assert updates[0].demographics.deceased_on.isoformat() == "2026-02-20"
+
+
+def test_a_calendar_date_in_the_engines_text_is_written_as_a_day_a_version_is_not() -> None:
+    from shared.eligibility.readable import dates_in_text
+    assert dates_in_text("platelet count of 2026-02-28 could not be read", PARIS) == (
+        "platelet count of 28 Feb 2026 could not be read")
+    assert dates_in_text("until 2034-03-12: no data sent", PARIS) == (
+        "until 12 Mar 2034: no data sent")
+    assert dates_in_text("trial version 2025-11-14.2; tables 2026-12-01.1", PARIS) == (
+        "trial version 2025-11-14.2; tables 2026-12-01.1")
+    assert dates_in_text("since 2020-03-02T09:00:00Z", PARIS) == "since 2 Mar 2020"

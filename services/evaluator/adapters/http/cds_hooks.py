@@ -52,7 +52,7 @@ from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import ClinicalFact, PatientFacts, ReadingNote
 from shared.clinical.fhir import normalise_fhir
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
-from shared.eligibility.readable import evidence_phrase, needs, plain_words
+from shared.eligibility.readable import dates_in_text, evidence_phrase, needs, plain_words
 from shared.infra.clock import utc_now
 from shared.sites import site_visible
 
@@ -246,7 +246,8 @@ def order_warnings(
                 .replace("washout until", "washout until at least") for e in cited))
             summary = text.criteria[c.id].summary if c.id in text.criteria else c.id
             if moved_to is Outcome.UNKNOWN:
-                wanted = "; ".join(dict.fromkeys(plain_words(m) for m in c.missing))
+                wanted = "; ".join(dict.fromkeys(plain_words(dates_in_text(m, zone))
+                                                 for m in c.missing))
                 said = "; ".join(x for x in (said, "could no longer be checked"
                                               + (f" (needs {wanted})" if wanted else "")) if x)
             criteria.append((c.id, f"{summary}: {said}" if said else summary))
@@ -340,7 +341,8 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
             return {"cards": []}
         rows = await patients.standings(key)
         cards = [card for r in rows
-                 if (card := _card(r, f"{base}/ui/patients/{key}/trials/{r.trial_id}"))]
+                 if (card := _card(r, f"{base}/ui/patients/{key}/trials/{r.trial_id}",
+                                   site_zone))]
         return {"cards": cards}
 
     return api
@@ -383,8 +385,11 @@ async def _patient_key(intake_url: str, token: str, issuer: TrustedIssuer,
     return str(answer.json()["patient_key"])
 
 
-def _card(row: TrialStanding, link: str) -> dict[str, Any] | None:
-    """An "info" card for an eligible or nearly eligible patient; None for anything else."""
+def _card(row: TrialStanding, link: str, zone: tzinfo = UTC) -> dict[str, Any] | None:
+    """An "info" card for an eligible or nearly eligible patient; None for anything else.
+
+    The instants the engine writes into what is still needed are days in ``zone`` (the site's),
+    as the coordinator app's worklist and patient page write the same items."""
     if row.decision is None:
         return None
     decision = row.decision
@@ -396,7 +401,7 @@ def _card(row: TrialStanding, link: str) -> dict[str, Any] | None:
         wanted = needs(decision)
         summary = f"Close to eligible for trial {row.trial_id}"
         detail = f"**{title}**: nothing excludes the patient; still needed:\n\n" + "\n".join(
-            f"- {n.item} (criteria {', '.join(n.unblocks)})" for n in wanted)
+            f"- {dates_in_text(n.item, zone)} (criteria {', '.join(n.unblocks)})" for n in wanted)
     else:
         return None
     return {
