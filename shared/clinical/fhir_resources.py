@@ -3,8 +3,10 @@
 Condition status encoding: ``status`` is the verificationStatus code when that is
 ``refuted``, ``entered-in-error``, ``unconfirmed``, ``provisional`` or ``differential`` (it
 overrides clinicalStatus, so a refuted or unconfirmed diagnosis can never read as ``active``);
-otherwise it is the clinicalStatus code (``active``, ``resolved`` ...), else ``confirmed`` when
-that is all the source says, else ``None``.
+otherwise it is the clinicalStatus code (``active``, ``resolved`` ...). Each is read only from a
+coding of its bound code system (``condition_status``); with no clinicalStatus the status is the
+verificationStatus (``confirmed``) or None, and the fact is kept unread: whether it is active is
+unknown.
 """
 
 from __future__ import annotations
@@ -490,12 +492,13 @@ def condition(reader: Reader, source: Source, resource: Json, path: str) -> list
     # (abatement also boolean); only times are read, the other forms are named
     notes += _unread_times(resource, path, "onset", ("Age", "Range", "String"))
     notes += _unread_times(resource, path, "abatement", ("Age", "Range", "String", "Boolean"))
+    status, unread = condition_status(reader, resource, path)
     fact = _fact(
         source,
         resource,
         FactKind.CONDITION,
         codes,
-        status=condition_status(resource),
+        status=status,
         effective_start=onset,
         effective_end=abatement_end or abatement_start,
         notes=notes,
@@ -506,7 +509,9 @@ def condition(reader: Reader, source: Source, resource: Json, path: str) -> list
         ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start"),
         path,
     )
-    return [fact.model_copy(update={"time_bounds": bounds})] if bounds else [fact]
+    update = {key: value for key, value in (("time_bounds", bounds), ("unread", unread))
+              if value is not None}
+    return [fact.model_copy(update=update)] if update else [fact]
 
 
 def _unread_times(
@@ -519,13 +524,101 @@ def _unread_times(
     ]
 
 
-def condition_status(resource: Json) -> str | None:
-    """The status a Condition fact carries, as the module docstring says (FHIR R4
-    Condition.verificationStatus overrides clinicalStatus when it denies the diagnosis)."""
-    verification = _first_code(resource.get("verificationStatus"))
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+# FHIR R4 Condition.clinicalStatus / verificationStatus: each bound (required) to its code system
+_CLINICAL_CODES = frozenset({
+    "active", "recurrence", "relapse", "inactive", "remission", "resolved"})
+_VERIFICATION_CODES = frozenset({
+    "unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"})
+_ABATED_STATUSES = frozenset({"inactive", "resolved", "remission"})
+
+
+def condition_status(
+    reader: Reader, resource: Json, path: str
+) -> tuple[str | None, ReadingNote | None]:
+    """The status a Condition fact carries (module docstring), and why it is kept unread.
+
+    FHIR R4 Condition (https://hl7.org/fhir/R4/condition-definitions.html): clinicalStatus is
+    bound (required) to ``condition-clinical``, verificationStatus to ``condition-ver-status``;
+    only codings of those systems are read (``_status_code``: text alone, another system, a
+    code outside the system or two that differ are refused at the element's path). Then:
+
+    - con-5 (rule): "clinicalStatus SHALL NOT be present if verificationStatus is
+      entered-in-error": both sent, whether the entry is withdrawn is unknown: refused at
+      ``clinicalStatus``;
+    - a verificationStatus that denies the diagnosis (refuted, entered-in-error, unconfirmed,
+      provisional, differential) is the status (the engine never reads it as active);
+    - con-4 (rule): "If condition is abated, then clinicalStatus must be either inactive,
+      resolved, or remission": abated and said active (or no clinicalStatus): kept unread at
+      ``clinicalStatus``, whether it is active is unknown;
+    - no clinicalStatus (con-3 is only a guideline in R4: an encounter diagnosis may have
+      none): kept unread at ``clinicalStatus``, whether it is active is unknown ("confirmed"
+      says the diagnosis is sure, not that it is current).
+    """
+    clinical = _status_code(
+        reader, resource, "clinicalStatus", CONDITION_CLINICAL, _CLINICAL_CODES, path)
+    verification = _status_code(
+        reader, resource, "verificationStatus", CONDITION_VER_STATUS, _VERIFICATION_CODES, path)
+    where = f"{path}.clinicalStatus"
+    if verification == "entered-in-error" and "clinicalStatus" in resource:
+        reader.problem(where, "sent with verificationStatus entered-in-error (FHIR R4 con-5:"
+                       " clinicalStatus SHALL NOT be present if verificationStatus is"
+                       " entered-in-error): whether the entry is withdrawn is unknown")
+        return verification, None
     if verification in _NOT_A_POSITIVE_DIAGNOSIS:
-        return verification
-    return _first_code(resource.get("clinicalStatus")) or verification
+        return verification, None
+    abated = any(key.startswith("abatement") for key in resource)
+    if "clinicalStatus" not in resource:
+        said = "abated, and no clinicalStatus (FHIR R4 con-4: an abated condition's" \
+            " clinicalStatus must be inactive, resolved or remission)" if abated else (
+            "no clinicalStatus (FHIR R4 Condition.clinicalStatus, 0..1)")
+        return verification, ReadingNote(path=where, reason=(
+            f"{said}: whether the condition is active is unknown"
+            + (f" (verificationStatus {verification!r} says only that the diagnosis is sure)"
+               if verification == "confirmed" else "")))
+    if clinical is not None and abated and clinical not in _ABATED_STATUSES:
+        return clinical, ReadingNote(path=where, reason=(
+            f"clinicalStatus {clinical!r} with abatement[x] sent (FHIR R4 con-4: if the"
+            " condition is abated, clinicalStatus must be inactive, resolved or remission):"
+            " whether the condition is active is unknown"))
+    return clinical or verification, None
+
+
+def _status_code(
+    reader: Reader, resource: Json, key: str, system: str, codes: frozenset[str], path: str
+) -> str | None:
+    """The code of ``resource[key]`` in ``system`` (a required binding), else None with the
+    problem at its path; None without a problem when the element is absent."""
+    if key not in resource:
+        return None
+    where = f"{path}.{key}"
+    concept = resource[key]
+    if not isinstance(concept, dict):
+        reader.problem(where, f"a FHIR R4 CodeableConcept (a JSON object with a coding in"
+                       f" {system}), not a {json_type(concept)} (a code alone is FHIR STU3)")
+        return None
+    found: dict[str, int] = {}
+    for index, coding in enumerate(concept.get("coding") or ()):
+        if isinstance(coding, dict) and coding.get("system") == system:
+            code = coding.get("code")
+            if code not in codes:
+                reader.problem(f"{where}.coding[{index}].code", f"{code!r} is not a code of"
+                               f" {system} ({', '.join(sorted(codes))}; FHIR R4 Condition."
+                               f"{key}, required binding)")
+                return None
+            found.setdefault(code, index)
+    if not found:
+        sent = "text alone" if concept.get("text") and not concept.get("coding") else (
+            "no coding in that system")
+        reader.problem(where, f"{sent}: FHIR R4 Condition.{key} is bound (required) to"
+                       f" {system}; text or a code of another system is not read as the status")
+        return None
+    if len(found) > 1:
+        reader.problem(where, f"codes {', '.join(map(repr, found))} of {system} differ: which"
+                       " status holds is unknown")
+        return None
+    return next(iter(found))
 
 
 def _administered_dose(dosage: Any, path: str) -> DailyDose | None:

@@ -281,6 +281,17 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "as OBX-7", f"{_R4} Observation.referenceRange"),
     InputForm("Condition.onset[x], abatement[x]", "Age, Range, string (abatement also boolean)",
               "not read as a time, with a note", f"{_R4} Condition.onset[x]"),
+    InputForm("Condition.clinicalStatus, verificationStatus",
+              "text alone, a code of another system or outside the bound one, two that differ,"
+              " a bare code string (STU3)",
+              "refused at its path (only a coding in condition-clinical / condition-ver-status"
+              " is read)", f"{_R4} Condition.clinicalStatus (required binding)"),
+    InputForm("Condition.clinicalStatus", "absent (verificationStatus not refuted,"
+              " entered-in-error ...), or not inactive/resolved/remission with abatement[x]",
+              "kept unread at `clinicalStatus`: whether the condition is active is unknown",
+              f"{_R4} Condition con-3 (guideline), con-4"),
+    InputForm("Condition.clinicalStatus", "sent with verificationStatus entered-in-error",
+              "refused at `clinicalStatus`", f"{_R4} Condition con-5"),
     InputForm("Procedure.performed[x]", "string, Age, Range", "not read as a time, with a note",
               f"{_R4} Procedure.performed[x]"),
     InputForm("Medication{Statement,Administration}.effective[x], MedicationRequest.authoredOn",

@@ -202,6 +202,30 @@ def test_a_positive_hcg_with_no_time_leaves_e12_unknown_beside_a_dated_negative(
     assert decision.status != Status.ELIGIBLE
 
 
+# FHIR R4 Condition.clinicalStatus (0..1, binding required to condition-clinical; con-3 only a
+# guideline): a heart failure diagnosis sent "confirmed" with no clinicalStatus, as an
+# encounter diagnosis often is, was read as status "confirmed", which no criterion reads as
+# active: E4 (no active heart failure) passed and she was eligible. Whether it is active is
+# unknown: E4 is unknown.
+def test_a_confirmed_heart_failure_without_clinical_status_leaves_e4_unknown() -> None:
+    condition = {
+        "resourceType": "Condition", "id": "hf-1",
+        "verificationStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+            "code": "confirmed"}]},
+        "category": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+            "code": "encounter-diagnosis"}]}],
+        "code": {"coding": [{"system": SNOMED, "code": "84114007", "display": "Heart failure"}]},
+        "subject": {"reference": "Patient/vignette"},
+        "onsetDateTime": "2026-02-20T10:00:00Z",
+    }
+    bundle = _bundle(_add({"fullUrl": "urn:uuid:hf-1", "resource": condition}))
+    decision = decide(bundle)
+    assert outcome(decision, "E4") == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+
+
 # Qualitative hCG as EHRs send it (issue 9 kind 1; SNOMED 260373001 Detected, text only,
 # valueString, valueBoolean): a newer positive excludes her (positive evidence decides).
 @pytest.mark.parametrize(

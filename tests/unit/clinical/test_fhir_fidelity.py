@@ -488,3 +488,113 @@ def test_a_value_integer_that_is_not_a_json_whole_number_is_refused(value: objec
     assert len(refused) == 1
     assert refused[0].startswith("Observation.valueInteger: ")
     assert "integer" in refused[0]
+
+
+# --- Condition.clinicalStatus / verificationStatus (FHIR R4 Condition) -------------------
+# https://hl7.org/fhir/R4/condition-definitions.html#Condition.clinicalStatus: binding required
+# to http://terminology.hl7.org/CodeSystem/condition-clinical (active | recurrence | relapse |
+# inactive | remission | resolved); verificationStatus: required, condition-ver-status
+# (unconfirmed | provisional | differential | confirmed | refuted | entered-in-error). The first
+# coding of any system was read, so a text-only "Active" or a SNOMED CT code left the status to
+# the verificationStatus ("confirmed"), which no criterion reads as active.
+
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONFIRMED = {"coding": [{"system": VERIFICATION, "code": "confirmed"}]}
+
+
+def _condition(**status: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": "cond-1",
+        "code": {"coding": [{"system": SNOMED, "code": "84114007", "display": "Heart failure"}]},
+        "subject": {"reference": "Patient/p-1"},
+        "onsetDateTime": "2025-06-01T00:00:00Z",
+        **status,
+    }
+
+
+@pytest.mark.parametrize(
+    "clinical",
+    [
+        {"text": "Active"},
+        {"coding": [{"system": SNOMED, "code": "55561003", "display": "Active"}]},
+        {"coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.4.698084.10", "code": "1"}],
+         "text": "Active"},
+    ],
+)
+def test_a_clinical_status_outside_condition_clinical_is_refused_at_its_path(
+    clinical: dict[str, Any],
+) -> None:
+    problems = _refused(_condition(clinicalStatus=clinical, verificationStatus=CONFIRMED))
+    assert any(p.startswith("Condition.clinicalStatus:") and "condition-clinical" in p
+               for p in problems), problems
+
+
+def test_a_clinical_status_code_not_in_condition_clinical_is_refused() -> None:
+    clinical = {"coding": [{"system": CLINICAL, "code": "Active"}]}
+    problems = _refused(_condition(clinicalStatus=clinical, verificationStatus=CONFIRMED))
+    assert any(p.startswith("Condition.clinicalStatus.coding[0].code:") for p in problems)
+
+
+def test_two_clinical_statuses_that_differ_are_refused() -> None:
+    clinical = {"coding": [{"system": CLINICAL, "code": "active"},
+                           {"system": CLINICAL, "code": "resolved"}]}
+    problems = _refused(_condition(clinicalStatus=clinical, verificationStatus=CONFIRMED))
+    assert any(p.startswith("Condition.clinicalStatus:") for p in problems)
+
+
+def test_a_clinical_status_sent_as_an_stu3_code_string_is_refused() -> None:
+    problems = _refused(_condition(clinicalStatus="active"))
+    assert any(p.startswith("Condition.clinicalStatus:") for p in problems)
+
+
+def test_a_verification_status_outside_condition_ver_status_is_refused() -> None:
+    clinical = {"coding": [{"system": CLINICAL, "code": "active"}]}
+    problems = _refused(_condition(clinicalStatus=clinical, verificationStatus={"text": "Refuted"}))
+    assert any(p.startswith("Condition.verificationStatus:") for p in problems)
+
+
+def test_the_status_coding_of_its_system_is_read_beside_another() -> None:
+    clinical = {"coding": [{"system": SNOMED, "code": "55561003"},
+                           {"system": CLINICAL, "code": "active"}]}
+    fact = _read(_condition(clinicalStatus=clinical, verificationStatus=CONFIRMED))
+    assert fact.status == "active"
+    assert fact.unread is None
+
+
+@pytest.mark.parametrize("verification", [CONFIRMED, None])
+def test_a_condition_without_clinical_status_is_kept_unread(
+    verification: dict[str, Any] | None,
+) -> None:
+    # con-3 (a guideline in R4): clinicalStatus may be absent; whether the condition is
+    # active is then unknown, neither active nor inactive
+    resource = _condition() if verification is None else _condition(
+        verificationStatus=verification)
+    fact = _read(resource)
+    assert fact.unread is not None
+    assert fact.unread.path == "Condition.clinicalStatus"
+
+
+def test_an_abated_condition_said_to_be_active_is_kept_unread() -> None:
+    # con-4 (rule): if abated, clinicalStatus must be inactive, resolved or remission
+    clinical = {"coding": [{"system": CLINICAL, "code": "active"}]}
+    fact = _read(_condition(clinicalStatus=clinical, verificationStatus=CONFIRMED,
+                            abatementString="in childhood"))
+    assert fact.unread is not None
+    assert fact.unread.path == "Condition.clinicalStatus"
+    assert "con-4" in fact.unread.reason
+
+
+def test_an_entered_in_error_condition_with_a_clinical_status_is_refused() -> None:
+    # con-5 (rule): clinicalStatus SHALL NOT be present if verificationStatus is
+    # entered-in-error: whether the entry is withdrawn is unknown
+    clinical = {"coding": [{"system": CLINICAL, "code": "active"}]}
+    withdrawn = {"coding": [{"system": VERIFICATION, "code": "entered-in-error"}]}
+    problems = _refused(_condition(clinicalStatus=clinical, verificationStatus=withdrawn))
+    assert any(p.startswith("Condition.clinicalStatus:") and "con-5" in p for p in problems)
+
+
+def test_an_entered_in_error_condition_without_clinical_status_is_withdrawn() -> None:
+    withdrawn = {"coding": [{"system": VERIFICATION, "code": "entered-in-error"}]}
+    assert _read(_condition(verificationStatus=withdrawn)).status == "entered-in-error"
