@@ -132,6 +132,16 @@ _BOMS = (
 )
 
 
+# MSH-12 versions (v2.5.1 2.14.9.12, table 0104) read as v2.5.1: in 2.3 through 2.5.1 every field
+# TrialWatch reads (MSH-3/4/7/9/10/18, PID-3/7/8/29/30, ORC-2/3, OBR-2/3/7/25, OBX-1..8/11/14,
+# RXA, RXE, MRG-1) has the same position, data type and table (v2.5.1 is 2.5 with technical
+# corrections; 2.4 and 2.5 are the versions of the real lab messages read in tests). Refused:
+# 2.2 and earlier (PID-29/30, patient death, were added in 2.3); 2.6 and later, which are not
+# checked field by field here, and 2.7+ add the truncation character (a value cut short ends
+# in it, MSH-2 '^~\\&#') and replace TS/CE with DTM/CWE; anything that is no version at all.
+READ_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
+
+
 @dataclass
 class _Group:
     source_patient_id: str | None
@@ -249,11 +259,47 @@ def _parse(message: bytes | str, log: ProblemLog, charset: str | None) -> hl7.Me
     if (refusal := _encoding_characters_refusal(segments[0])) is not None:
         log.problem("MSH.2", refusal)
         return None
+    if (refusals := _one_message_refusals(segments)):
+        for path, reason in refusals:
+            log.problem(path, reason)
+        return None
     try:
         return hl7.parse("\r".join(segments))
     except Exception as error:  # python-hl7 raises bare exceptions on malformed input
         log.problem("MSH", f"unreadable HL7 v2 message: {error}")
         return None
+
+
+# v2.5.1 2.10.3 batch protocol: envelopes around several messages, never part of one message
+BATCH_SEGMENTS = frozenset({"FHS", "BHS", "BTS", "FTS"})
+
+
+def _one_message_refusals(segments: list[str]) -> list[tuple[str, str]]:
+    """(path, reason) for each segment that makes the body more than one message.
+
+    Each MSH starts a message (v2.5.1 2.14.9), so a second MSH is a second message: read as
+    one, its results would carry the first message's control id (MSH-10) and time (MSH-7),
+    and its PID would be read as part of the first. Batch envelopes (2.10.3: FHS, BHS, BTS,
+    FTS) wrap several messages. A body carries one message; a batch file is split into its
+    messages by ``trialwatch evaluate --input`` (``services.cli.inputs``) before this reads it.
+    """
+    separator = segments[0][3]
+    refusals = []
+    headers = 1
+    for position, segment in enumerate(segments[1:], start=2):
+        name = segment.split(separator, 1)[0]
+        if name == "MSH":
+            headers += 1
+            refusals.append((f"MSH[{headers}]", (
+                f"segment {position} is a second message header: a body carries one message"
+                " (HL7 v2.5.1 2.14.9: each MSH starts a message); send each message on its own"
+                " (a batch file is read by 'trialwatch evaluate --input', v2.5.1 2.10.3)")))
+        elif name in BATCH_SEGMENTS:
+            refusals.append((name, (
+                f"segment {position} is {name}, a batch envelope (HL7 v2.5.1 2.10.3 batch"
+                " protocol): a body carries one message, not a batch (a batch file is read by"
+                " 'trialwatch evaluate --input')")))
+    return refusals
 
 
 def _encoding_characters_refusal(msh: str) -> str | None:
@@ -341,6 +387,11 @@ def _header(
         found = "^".join(message_type.repetitions[0]) if message_type.repetitions else ""
         log.problem("MSH.9", "only ORU^R01, ADT^A40, RAS^O17 and RDE^O11 are accepted,"
                     f" got {found!r}")
+    version = draft.field(msh, "MSH", 12).component(0)
+    if version not in READ_VERSIONS:
+        log.problem("MSH.12", (
+            f"version {version!r} (MSH-12, v2.5.1 2.14.9.12, table 0104) is not one whose fields"
+            f" TrialWatch reads as v2.5.1 defines them ({', '.join(READ_VERSIONS)})"))
     control_id = draft.field(msh, "MSH", 10).component(0)
     if not control_id:
         log.problem("MSH.10", "no message control id: results could not be told apart")
