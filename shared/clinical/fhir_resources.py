@@ -31,6 +31,7 @@ from shared.clinical.facts import (
 from shared.clinical.fhir_values import (
     Json,
     Reader,
+    analytes_disagree,
     interpretation_of,
     json_boolean,
     json_type,
@@ -413,6 +414,10 @@ def _observed(
     codes = reader.codings(element.get("code"), f"{path}.code", code_notes)
     if not codes:
         reader.problem(f"{path}.code", "no coding with both system and code")
+        return None
+    disagree = analytes_disagree(codes)
+    if disagree is not None:
+        reader.problem(f"{path}.code.coding", disagree)
         return None
     loinc = loinc_of(codes)
     value = read_value(reader, loinc, element, path)

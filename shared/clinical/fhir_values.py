@@ -434,6 +434,28 @@ def loinc_of(codes: tuple[Coding, ...]) -> str | None:
     )
 
 
+def analytes_disagree(codes: tuple[Coding, ...]) -> str | None:
+    """Why the LOINC codings of one code name different catalogued analytes, else None.
+
+    FHIR R4 CodeableConcept.coding: every coding stands for the same concept. LOINC codes of
+    two entries of ``analytes.yaml`` (777-3 a platelet count, 718-7 hemoglobin) cannot both be
+    the result: which one it is is unknown (``loinc_of`` would pick the first). Codes of one
+    entry (777-3 and 26515-7) read as it.
+    """
+    named: dict[str, list[str]] = {}
+    for coding in codes:
+        analyte = analyte_for(coding.code) if coding.system == LOINC else None
+        if analyte is not None and coding.code not in named.setdefault(analyte.name, []):
+            named[analyte.name].append(coding.code)
+    if len(named) < 2:
+        return None
+    listed = "; ".join(f"LOINC {', '.join(loincs)} ({name})" for name, loincs in named.items())
+    return (
+        f"codings name different analytes: {listed} (FHIR R4 CodeableConcept: every coding"
+        " stands for the same concept): which result this is is unknown"
+    )
+
+
 @dataclass(frozen=True)
 class ObservedValue:
     """One ``value[x]`` read: at most one of quantity, code, boolean; or why it was not read.

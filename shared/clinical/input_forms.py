@@ -167,6 +167,10 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "several codings (LOINC + local, SNOMED + ICD-10)",
               "read: every coding kept (criteria match any); units follow the catalogued LOINC "
               "coding wherever it is in the list", f"{_R4} datatypes: CodeableConcept.coding"),
+    InputForm("Observation.code (and component.code)",
+              "LOINC codings of two different catalogued analytes (777-3 platelets + 718-7"
+              " hemoglobin)", "refused at `code.coding`, naming both",
+              f"{_R4} datatypes: CodeableConcept.coding"),
     InputForm("any CodeableConcept", "a coding without `system` or without `code`",
               "left out with a note (refused when no usable coding remains for a code that is "
               "required)", f"{_R4} datatypes: Coding"),

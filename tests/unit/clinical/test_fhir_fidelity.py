@@ -598,3 +598,44 @@ def test_an_entered_in_error_condition_with_a_clinical_status_is_refused() -> No
 def test_an_entered_in_error_condition_without_clinical_status_is_withdrawn() -> None:
     withdrawn = {"coding": [{"system": VERIFICATION, "code": "entered-in-error"}]}
     assert _read(_condition(verificationStatus=withdrawn)).status == "entered-in-error"
+
+
+# --- Observation.code naming two catalogued analytes --------------------------------------
+# FHIR R4 CodeableConcept.coding (https://hl7.org/fhir/R4/datatypes.html#CodeableConcept):
+# the codings of one concept stand for the same thing. A platelet count coded 777-3 and also
+# 718-7 (hemoglobin), as a mis-mapped interface sends it, was read as whichever came first,
+# the other dropped silently, and indexed under both.
+
+HEMOGLOBIN = "718-7"
+
+
+def test_a_code_naming_two_catalogued_analytes_is_refused_naming_both() -> None:
+    resource = _observation(PLATELETS, valueQuantity={
+        "value": 8, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"})
+    resource["code"] = {"coding": [{"system": LOINC, "code": PLATELETS},
+                                   {"system": LOINC, "code": HEMOGLOBIN}]}
+    problems = _refused(resource)
+    (problem,) = [p for p in problems if p.startswith("Observation.code.coding:")]
+    assert PLATELETS in problem
+    assert HEMOGLOBIN in problem
+
+
+def test_a_component_code_naming_two_catalogued_analytes_is_refused() -> None:
+    resource = _observation("57021-8", component=[
+        {"code": {"coding": [{"system": LOINC, "code": HEMOGLOBIN},
+                             {"system": LOINC, "code": "2160-0"}]},
+         "valueQuantity": {"value": 120, "unit": "g/L", "system": UCUM, "code": "g/L"}},
+    ])
+    problems = _refused(resource)
+    assert any(p.startswith("Observation.component[0].code.coding:") for p in problems)
+
+
+def test_two_loinc_codes_of_one_catalogued_analyte_read_as_it() -> None:
+    # 777-3 and 26515-7 (platelets, automated count and any method) are one catalogue entry
+    resource = _observation(PLATELETS, valueQuantity={
+        "value": 8, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"})
+    resource["code"] = {"coding": [{"system": LOINC, "code": PLATELETS},
+                                   {"system": LOINC, "code": "26515-7"}]}
+    fact = _read(resource)
+    assert fact.value_quantity is not None
+    assert fact.value_quantity.value == 8
