@@ -19,6 +19,7 @@ import asyncio
 import getpass
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from services.evaluator import admin
 from services.evaluator.admin import (
@@ -32,6 +33,7 @@ from services.evaluator.admin import (
 )
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TrialFileError
+from shared.eligibility.readable import human_time
 from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import validate_text
 from shared.infra.sql_engine import existing_database, make_engine, make_sessionmaker
@@ -148,6 +150,7 @@ async def _list_async(url: str) -> int:
     finally:
         await engine.dispose()
     states, versions, changes = overview.states, overview.versions, overview.changes
+    zone = ZoneInfo(EvaluatorSettings().site_timezone)  # moments as the coordinator app writes
     print(f"{'TRIAL':<16} {'VERSION':<16} {'STATE':<10} {'HASH':<20} ADDED BY")
     stored = {(r.trial_id, r.version) for r in versions}
     folder = default_screener(EvaluatorSettings().trials_dir)
@@ -161,7 +164,7 @@ async def _list_async(url: str) -> int:
         label = state.state if here and state is not None else (
             "was active" if row.ever_active else "stored")
         print(f"{row.trial_id:<16} {row.version:<16} {label:<10} {row.content_hash[7:23]:<20} "
-              f"{row.added_by} {row.added_at.isoformat()}")
+              f"{row.added_by} {human_time(row.added_at, zone)}")
     print("\nRECENT CHANGES")
     for c in changes:
         job = ""
@@ -169,7 +172,7 @@ async def _list_async(url: str) -> int:
             job = f" re-screened {c.rescreen_done}/{c.rescreen_total}" + (
                 "" if c.completed_at else " (in progress)")
         reason = f" reason: {c.reason}" if c.reason else ""
-        print(f"{c.at.isoformat()} {c.actor} {c.action} {c.trial_id} {c.version} "
+        print(f"{human_time(c.at, zone)}  {c.actor} {c.action} {c.trial_id} {c.version} "
               f"{c.content_hash[:23]}{job}{reason}")
     return OK
 
@@ -202,7 +205,8 @@ def _stop(args: argparse.Namespace) -> int:
         immediate_sqlite_transactions(engine)
         try:
             _, alerts = await stop_screening(make_sessionmaker(engine), args.trial, args.action,
-                                             args.reason, _actor(args), utc_now)
+                                             args.reason, _actor(args), utc_now,
+                                             ZoneInfo(EvaluatorSettings().site_timezone))
             return len(alerts)
         finally:
             await engine.dispose()

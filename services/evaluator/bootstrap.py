@@ -176,7 +176,7 @@ def build_app(
                                       "database-writes": database_writes,
                                       "broker": broker_ready}))
     install_request_limits(app)
-    app.include_router(registry_api.router(sessions, chosen, clock, sender.send))
+    app.include_router(registry_api.router(sessions, chosen, clock, sender.send, zone))
     app.add_middleware(RequestLimits)
 
     async def known_trials() -> set[str]:

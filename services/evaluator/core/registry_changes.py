@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, tzinfo
 
 from services.evaluator.core import decisions
 from services.evaluator.core.patient_state import evaluation_instant
@@ -13,6 +14,7 @@ from services.evaluator.core.ports import CurrentStatus, OutgoingEvent, UnitOfWo
 from services.evaluator.core.screening import Screening, ScreeningContext, Trigger
 from shared.contracts.events import EligibilityAlert, RegistryChangeRef
 from shared.eligibility.decision import Status, TrialRef
+from shared.eligibility.readable import human_time
 
 
 async def rescreen_patients(
@@ -37,10 +39,12 @@ async def rescreen_patients(
 
 def closing_alert(
     patient_key: str, current: CurrentStatus, change: RegistryChangeRef,
-    site: str | None = None,
+    site: str | None = None, zone: tzinfo = UTC,
 ) -> EligibilityAlert:
     """The ``closed`` alert of a patient eligible for a trial that stops being screened: the
-    coordinator holding its newly-eligible alert learns why it no longer stands."""
+    coordinator holding its newly-eligible alert learns why it no longer stands. The reason is
+    read by people: the moment is written in ``zone`` (the site's, EVALUATOR_SITE_TIMEZONE) as
+    everywhere else ("1 Dec 2024, 08:26 UTC"); the event's ``occurred_at`` keeps the instant."""
     words = "retired" if change.action == "retire" else "deactivated"
     return EligibilityAlert(
         event_id=uuid.uuid5(change.change_id, patient_key),
@@ -51,7 +55,7 @@ def closing_alert(
         decision_id=uuid.UUID(current.decision_id), status=Status.ELIGIBLE,
         previous_status=Status.ELIGIBLE,
         reasons=(f"trial {change.trial.id} {words} by {change.actor} at "
-                 f"{change.at.isoformat()}: {change.reason}",),
+                 f"{human_time(change.at, zone)}: {change.reason}",),
         registry_change=change,
         site=site,
     )

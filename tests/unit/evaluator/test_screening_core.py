@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -33,6 +34,7 @@ from shared.contracts.events import (
     RegistryChangeRef,
 )
 from shared.eligibility.decision import Decision, Status, TrialRef
+from shared.eligibility.readable import human_time
 from tests.unit.evaluator.fakes import (
     LOOKBACK,
     TEST_TRIAL,
@@ -384,13 +386,16 @@ async def test_retiring_a_trial_closes_the_alert_of_an_eligible_patient_with_the
         trial=TEST_TRIAL, content_hash="sha256:x", reason="enrolment complete")
     decision_id = str(uuid.uuid4())
     closing = closing_alert(PATIENT, CurrentStatus(Status.ELIGIBLE, decision_id, "1", None),
-                            change)
+                            change, zone=ZoneInfo("Europe/Paris"))
 
     assert closing.alert == "closed"
     assert str(closing.decision_id) == decision_id
     assert closing.trial == TEST_TRIAL
     assert closing.reasons == (
-        f"trial {TEST_TRIAL.id} retired by cli:pi at {NOW.isoformat()}: enrolment complete",)
+        f"trial {TEST_TRIAL.id} retired by cli:pi at {human_time(NOW, ZoneInfo('Europe/Paris'))}"
+        ": enrolment complete",)
+    assert NOW.isoformat()[:10] not in closing.reasons[0], "the moment as people write it"
+    assert closing.occurred_at == NOW, "the event keeps the instant itself"
     assert closing.registry_change == change
     assert closing_alert(PATIENT, CurrentStatus(Status.ELIGIBLE, decision_id, "1", None),
                          change).event_id == closing.event_id  # the same alert if staged twice

@@ -6,6 +6,7 @@ on GET), deactivate or retire a trial. Thin routes over ``trial_registry`` and `
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
@@ -53,6 +54,7 @@ def router(
     screener: Screener,
     clock: Clock,
     send: amendments.Send | None = None,
+    zone: tzinfo = UTC,
 ) -> APIRouter:
     """``send``: the evaluator's outbox (``EvaluatorOutbox.send``): an activation's re-screen
     decisions and a stop's closing alerts are published right after their commit."""
@@ -159,7 +161,7 @@ def router(
     async def _stop(trial_id: str, action: str, reason: str, admin: Principal) -> dict[str, object]:
         try:
             change, alerts = await amendments.stop_screening(
-                sessions, trial_id, action, reason, f"api:{admin.client}", clock
+                sessions, trial_id, action, reason, f"api:{admin.client}", clock, zone
             )
         except RegistryRefused as error:
             raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import structlog
@@ -191,10 +191,12 @@ async def stop_screening(
     reason: str,
     actor: str,
     clock: Clock,
+    zone: tzinfo = UTC,
 ) -> tuple[Change, list[OutboxMessage]]:
     """Deactivate (may be activated again) or retire (never again) a trial: screening stops on
-    the next batch; every patient currently eligible gets a ``closed`` alert with the reason;
-    the trial's statuses and review timers are removed. Returns the change and its alerts."""
+    the next batch; every patient currently eligible gets a ``closed`` alert with the reason
+    (its moment written in ``zone``, the site's); the trial's statuses and review timers are
+    removed. Returns the change and its alerts."""
     if action not in ("deactivate", "retire"):
         raise ValueError(action)
     now = clock()
@@ -221,7 +223,7 @@ async def stop_screening(
                        trial_status.c.held_from == Status.ELIGIBLE.value)))).all()
         alerts = [closing_alert(str(row.patient_key), CurrentStatus(
             Status.ELIGIBLE, str(row.decision_id), str(row.trial_version), None),
-            change_ref(change), row.site) for row in eligible]
+            change_ref(change), row.site, zone) for row in eligible]
         messages = [message_of(a) for a in alerts]
         await stage(session, messages, now)
         await session.execute(delete(trial_status).where(trial_status.c.trial_id == trial_id))
