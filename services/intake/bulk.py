@@ -151,6 +151,7 @@ class BulkIntake:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._transaction: GroupCommit | None = None
         self._engine: Any = None
+        self._limit = PublishLimit(KafkaSettings().max_request_size, broker_json)
 
     async def __aenter__(self) -> BulkIntake:
         install_site_unit_aliases()
@@ -195,7 +196,8 @@ class BulkIntake:
             return done.refusal
         assert done.prepared is not None
         assert self._transaction is not None
-        acceptance = await record(done.submission, done.prepared, self._transaction, utc_now)
+        acceptance = await record(done.submission, done.prepared, self._transaction, utc_now,
+                                    self._limit)
         return BulkAnswer(202, replayed=acceptance.replayed,
                           entries=acceptance.receipt.details()["entries"],
                           objects=done.objects)

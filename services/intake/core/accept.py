@@ -79,11 +79,10 @@ async def accept(
     would be larger than ``limit`` lets the broker's producer publish; returns only once the
     receipt is committed."""
     normalised = await _normalise(submission)
-    await _off_loop_if_large(submission, functools.partial(
-        _refuse_unpublishable, normalised.updates, submission.received_at, limit,
-        submission.site))
+    # each event is measured inside the transaction, from the JSON its outbox row stores
+    # (serialised once); a refusal rolls the transaction back, so nothing is stored
     return await record(submission, Prepared(normalised, _keys(submission, normalised)),
-                        transaction, clock)
+                        transaction, clock, limit)
 
 
 def prepare(submission: Submission, limit: PublishLimit = DEFAULT_PUBLISH_LIMIT) -> Prepared:
@@ -107,14 +106,17 @@ def prepare_normalised(
 
 
 async def record(
-    submission: Submission, prepared: Prepared, transaction: UnitOfWork, clock: Clock
+    submission: Submission, prepared: Prepared, transaction: UnitOfWork, clock: Clock,
+    limit: PublishLimit = DEFAULT_PUBLISH_LIMIT,
 ) -> Acceptance:
     """The transaction of ``accept`` for a prepared submission (retried on ``Conflict``):
-    returns only once the receipt is committed; a re-send returns the original receipt."""
+    returns only once the receipt is committed; a re-send returns the original receipt.
+    Raises ``EventTooLarge`` (the transaction rolled back) when an event it would queue is
+    larger than ``limit`` lets the producer publish."""
     for attempt in range(_CONFLICT_RETRIES):
         try:
             return await _record(submission, prepared.normalised, prepared.keys, transaction,
-                                 clock)
+                                 clock, limit)
         except Conflict:
             if attempt == _CONFLICT_RETRIES - 1:
                 raise
@@ -146,16 +148,26 @@ def _refuse_unpublishable(
     site: str | None = None,
 ) -> None:
     """Every event is measured before anything is stored, with a key of the real length
-    (surrogate keys are fixed-length), so nothing accepted can be too large to publish."""
-    problems = []
+    (surrogate keys are fixed-length), so nothing accepted can be too large to publish (the
+    bulk import's check in its worker processes; ``record`` measures the real events)."""
+    measured = []
     for index, update in enumerate(updates):
         event = patient_updated(_without_merged_demographics(update), patient_key=_PROBE_KEY,
                                 receipt_id=_PROBE_ID, received_at=received_at,
                                 recorded_at=received_at, site=site)
-        if event is None:
-            continue
-        size = limit.size_of(event, event.model_dump_json())
-        if not limit.fits(size):
+        if event is not None:
+            measured.append((index, event, event.model_dump_json()))
+    _refuse_too_large(measured, limit)
+
+
+def _refuse_too_large(
+    measured: list[tuple[int, PatientUpdated, str]], limit: PublishLimit,
+) -> None:
+    """``measured``: (index of the patient's update, its event, the event's stored JSON)."""
+    problems = []
+    for index, event, stored in measured:
+        size = limit.excess(event, stored)
+        if size is not None:
             problems.append(Problem(
                 f"patient[{index}]",
                 f"the PatientUpdated event of this patient would take {size} bytes on the "
@@ -173,6 +185,7 @@ async def _record(
     keys: list[str],
     transaction: UnitOfWork,
     clock: Clock,
+    limit: PublishLimit = DEFAULT_PUBLISH_LIMIT,
 ) -> Acceptance:
     async def work(store: IntakeStore) -> Acceptance:
         # awaits only the store (``RunsWork``): the group commit may run it in its thread
@@ -204,17 +217,23 @@ async def _record(
         patient_keys = [key_of[identity] for identity in identities]
         if submission.site is not None:
             await store.stamp_site(list(dict.fromkeys(patient_keys)), submission.site)
-        events: list[PatientUpdated | PatientMerged] = [*merges]
-        events += [
-            event
-            for update, patient_key in zip(updates, patient_keys, strict=True)
+        # each event serialised once: measured against the limit, then stored as it is
+        measured = [
+            (index, event, event.model_dump_json())
+            for index, (update, patient_key) in enumerate(zip(updates, patient_keys,
+                                                               strict=True))
             if (event := patient_updated(_without_merged_demographics(update),
                                          patient_key=patient_key, receipt_id=receipt_id,
                                          received_at=submission.received_at,
                                          recorded_at=recorded_at,
                                          site=submission.site)) is not None
         ]
-        await store.add_to_outbox(events, PATIENT_EVENTS)
+        _refuse_too_large(measured, limit)
+        events: list[PatientUpdated | PatientMerged] = [*merges]
+        events += [event for _, event, _ in measured]
+        await store.add_to_outbox(events, PATIENT_EVENTS, [
+            *(merge.model_dump_json() for merge in merges),
+            *(stored for _, _, stored in measured)])
         receipt = Receipt(
             receipt_id=receipt_id,
             client=submission.client,

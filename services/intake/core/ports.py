@@ -105,9 +105,12 @@ class EventOutbox(Protocol):
     """Events committed with their receipt, for the relay to publish."""
 
     async def add_to_outbox(
-        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str
+        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str,
+        payloads: Sequence[str] | None = None,
     ) -> None:
-        """Queue events for the relay, in this order, after everything queued before."""
+        """Queue events for the relay, in this order, after everything queued before.
+        ``payloads``: each event's ``model_dump_json()`` when the caller already made it (the
+        store then does not serialise the event again)."""
 
 
 class AccessLog(Protocol):

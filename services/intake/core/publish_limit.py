@@ -48,3 +48,20 @@ class PublishLimit:
 
     def fits(self, size: int) -> bool:
         return size <= self.max_request_size
+
+    def excess(self, event: PatientUpdated | PatientMerged, compact_json: str) -> int | None:
+        """None when ``event`` (stored as ``compact_json``) fits, else ``size_of`` it (bytes).
+
+        Most events are far below the limit, and re-encoding one to measure it (``json.loads``
+        and ``encode``) cost as much as serialising it: that is done only for an event whose
+        stored JSON is longer than a third of the room left after the framing. Any JSON
+        encoding of the document is at most 3 times its compact UTF-8 form: every token keeps
+        or grows to at most 3 times its bytes (``,`` and ``:`` gain a space; a non-ASCII
+        character of 2, 3 or 4 UTF-8 bytes becomes ``\\uXXXX``, 6 bytes, or a surrogate pair,
+        12; a number's exponent may gain a sign and a zero: ``1e16`` to ``1e+16``), so below
+        that the precise count could only say it fits."""
+        framing = FRAMING_ALLOWANCE_BYTES + len(event.patient_key.encode())
+        if 3 * len(compact_json.encode()) + framing <= self.max_request_size:
+            return None
+        size = self.size_of(event, compact_json)
+        return None if self.fits(size) else size

@@ -77,8 +77,11 @@ class FakeStore:
         self.data.merges.setdefault(merged_key, (surviving_key, reason))
 
     async def add_to_outbox(
-        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str
+        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str,
+        payloads: Sequence[str] | None = None,
     ) -> None:
+        if payloads is not None:
+            assert list(payloads) == [event.model_dump_json() for event in events]
         self.data.outbox.extend((topic, event) for event in events)
 
     async def add_receipt(self, receipt: Receipt, dedup_keys: Sequence[str]) -> None:

@@ -100,3 +100,22 @@ def test_an_integer_beyond_64_bits_is_measured_as_json_reads_it() -> None:
     measured = PublishLimit().size_of(event, stored)  # type: ignore[arg-type]
     assert measured == len(json.dumps(json.loads(stored)).encode()) + 1024 + len("pt_1")
 
+
+
+@pytest.mark.parametrize("stored", [
+    '{"t":"' + "\U0001f600" * 300 + '"}',  # 4 UTF-8 bytes -> 12 (a surrogate pair)
+    '{"t":"' + "\u00e4" * 300 + '"}',  # 2 UTF-8 bytes -> 6
+    '{"v":[' + ",".join(["1e16", "1e-7"] * 100) + "]}",  # '1e16' -> '1e+16', ',' -> ', '
+    '{"a":{"b":[{},{},[],[],{"d":"e"}]},"c":{"d":{"e":{"f":1}}}}',  # ',' ':' -> ', ' ': '
+])
+def test_the_quick_fit_agrees_with_the_precise_count_at_every_limit(stored: str) -> None:
+    """``excess`` skips the precise count only where it could only say the event fits: for
+    the worst growth of each kind of token, at every limit around the point where the quick
+    bound stops answering, it decides as ``size_of`` and ``fits`` do."""
+    event = SimpleNamespace(patient_key="pt_1")
+    precise = PublishLimit().size_of(event, stored)  # type: ignore[arg-type]
+    quick = 3 * len(stored.encode()) + 1024 + len("pt_1")
+    for max_request_size in range(precise - 5, quick + 5):
+        limit = PublishLimit(max_request_size=max_request_size)
+        expected = None if limit.fits(precise) else precise
+        assert limit.excess(event, stored) == expected  # type: ignore[arg-type]

@@ -202,14 +202,16 @@ class SqlIntakeStore:
         return (postgresql.insert if self._dialect() == "postgresql" else sqlite.insert)(table)
 
     async def add_to_outbox(
-        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str
+        self, events: Sequence[PatientUpdated | PatientMerged | PatientReidentified], topic: str,
+        payloads: Sequence[str] | None = None,
     ) -> None:
         if not events:
             return
+        stored = payloads if payloads is not None else [e.model_dump_json() for e in events]
         await self._session.execute(_INSERT_OUTBOX, [
             {"event_id": event.event_id, "topic": topic, "message_key": event.patient_key,
-             "payload": event.model_dump_json(), "created_at": self._now}
-            for event in events
+             "payload": payload, "created_at": self._now}
+            for event, payload in zip(events, stored, strict=True)
         ])
 
     async def add_receipt(self, receipt: Receipt, dedup_keys: Sequence[str]) -> None:
