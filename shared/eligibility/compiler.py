@@ -36,6 +36,18 @@ class Compiler:
         for child in _children(node):
             self._count(child)
 
+    def criterion(self, node: object) -> Node:
+        """``compile`` a criterion's logic; a top-level group (under ``not`` or a shared
+        subtree too) remembers each child's result (``_Composite.remembers``), so incremental
+        re-evaluation re-reads only the children whose inputs changed."""
+        compiled = self.compile(node)
+        top = compiled
+        while isinstance(top, Shared | Not):
+            top = top.node
+        if isinstance(top, AllOf | AnyOf | AtLeast):
+            top.remembers = True
+        return compiled
+
     def compile(self, node: object) -> Node:
         key = self._key(node)
         if key in self.built:

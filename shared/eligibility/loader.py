@@ -67,7 +67,7 @@ def parse_trial(raw: dict[str, Any], tables: Tables, path: Path | None = None) -
         if unknown:
             raise TrialFileError(f"{name}: {criterion.id} lists unknown parameters {unknown}")
         try:
-            node = compiler.compile(criterion.logic)
+            node = compiler.criterion(criterion.logic)
         except (KeyError, ValueError) as error:
             # an unknown concept, or parameters a primitive cannot take together
             raise TrialFileError(f"{name}: {criterion.id}: {error.args[0]}") from None

@@ -33,10 +33,15 @@ class Node(ABC):
 
 
 class _Composite(Node):
-    __slots__ = ("nodes",)
+    __slots__ = ("nodes", "remembers")
 
     def __init__(self, nodes: list[Node]) -> None:
         self.nodes = tuple(nodes)
+        self.remembers = False
+        """Whether each child is remembered (``Context.remember``, only when the evaluation
+        keeps its state): set on a criterion's top-level group (``Compiler.criterion``), so
+        a new result re-evaluates only the children that read it (I2's score, not its biopsy
+        and drug branches)."""
 
     def children(self) -> tuple[Node, ...]:
         return self.nodes
@@ -54,13 +59,25 @@ def settled(node: Node, ctx: Context, trace: Trace) -> Truth:
     return truth
 
 
-def _settled_all(nodes: tuple[Node, ...], ctx: Context, trace: Trace) -> list[Truth]:
-    """``settled`` for each node, inlined: compositions are the engine's innermost loop."""
+def _remembered(node: Node, ctx: Context, trace: Trace) -> Truth:
+    """``node.evaluate``, remembered with what it read (a shared subtree remembers itself)."""
+    if type(node) is Shared:
+        return node.evaluate(ctx, trace)
+    truth: Truth = ctx.remember(node, trace, partial(node.evaluate, ctx))
+    return truth
+
+
+def _settled_all(
+    nodes: tuple[Node, ...], ctx: Context, trace: Trace, remembers: bool = False
+) -> list[Truth]:
+    """``settled`` for each node, inlined: compositions are the engine's innermost loop.
+
+    With ``remembers``, each node is evaluated through ``_remembered``."""
     truths = []
     missing_list, gap_list = trace.missing, trace.gaps
     for node in nodes:
         missing, gaps = len(missing_list), len(gap_list)
-        truth = node.evaluate(ctx, trace)
+        truth = _remembered(node, ctx, trace) if remembers else node.evaluate(ctx, trace)
         if truth is not _UNKNOWN and (len(missing_list) > missing or len(gap_list) > gaps):
             trace.forget(missing, gaps)
         truths.append(truth)
@@ -76,16 +93,18 @@ class AllOf(_Composite):
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         nodes = self.nodes
+        remembers = self.remembers and ctx.keep
         truths = []
         missing_list, gap_list = trace.missing, trace.gaps
         for position, node in enumerate(nodes):
             missing, gaps = len(missing_list), len(gap_list)
-            truth = node.evaluate(ctx, trace)
+            truth = _remembered(node, ctx, trace) if remembers else node.evaluate(ctx, trace)
             if truth is not _UNKNOWN and (len(missing_list) > missing or len(gap_list) > gaps):
                 trace.forget(missing, gaps)
             if truth is _FALSE:
                 if position + 1 < len(nodes):
-                    _settled_all(nodes[position + 1:], ctx, Trace())  # read, not said
+                    # read, not said
+                    _settled_all(nodes[position + 1:], ctx, Trace(), remembers)
                 return truth
             truths.append(truth)
         return all_of(truths)
@@ -93,7 +112,7 @@ class AllOf(_Composite):
 
 class AnyOf(_Composite):
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return any_of(_settled_all(self.nodes, ctx, trace))
+        return any_of(_settled_all(self.nodes, ctx, trace, self.remembers and ctx.keep))
 
 
 class AtLeast(_Composite):
@@ -104,7 +123,7 @@ class AtLeast(_Composite):
         self.n = n
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
-        return at_least(self.n, _settled_all(self.nodes, ctx, trace))
+        return at_least(self.n, _settled_all(self.nodes, ctx, trace, self.remembers and ctx.keep))
 
 
 class Not(Node):
