@@ -38,9 +38,11 @@ from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import validate_text
 from shared.infra.sql_engine import existing_database, make_engine, make_sessionmaker
 from shared.settings import EvaluatorSettings
+from shared.text_safety import character_problem
 
 BAR_WIDTH = 40
 OK, PROBLEMS, REFUSED = 0, 1, 2
+STOP_REASON_MAX = 500
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -200,6 +202,14 @@ async def _activate_async(url: str, trial: TrialRef, actor: str) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    # the same rule as the API's StopRequest.reason (shared.text_safety, 500 characters): an
+    # argument can carry controls, and undecodable bytes arrive as lone surrogates
+    refused = character_problem(args.reason, STOP_REASON_MAX)
+    if refused is not None or not args.reason.strip():
+        why = refused[1] if refused is not None else "is empty"
+        print(f"trialwatch trials {args.action}: --reason {why}", file=sys.stderr)
+        return PROBLEMS
+
     async def stop() -> int:
         engine = make_engine(_database_url(args))
         immediate_sqlite_transactions(engine)

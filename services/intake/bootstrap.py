@@ -23,6 +23,7 @@ from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.adapters.sql.leadership import RelayLeadership
 from services.intake.adapters.sql.store import outbox_store
 from services.intake.adapters.sql.tables import runtime_setting, write_probe
+from services.intake.core.input_formats import input_formats
 from services.intake.core.publish_limit import PublishLimit
 from shared.infra.auth import TokenRegistry
 from shared.infra.clock import utc_now
@@ -111,5 +112,8 @@ def build_app(
     app.include_router(health_router({"database": database_check,
                                       "database-writes": database_writes_check,
                                       "broker": broker_check}))
-    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    # the submission routes' bodies are read by their format (FHIR R4, HL7 v2), which refuses
+    # control characters and lone surrogates at their FHIR or HL7 path, entry by entry
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes,
+                       own_text_paths=[f.route for f in input_formats()])
     return app

@@ -25,6 +25,7 @@ from shared.eligibility.primitives.registry import registered as registered_prim
 from shared.eligibility.reference_tables import TW_SYSTEM, Tables
 from shared.eligibility.schema import TrialFile
 from shared.eligibility.trial import TrialVersion
+from shared.text_safety import MAX_TEXT_CHARS, character_problem
 
 REACHABLE_SYSTEMS = frozenset(
     {
@@ -80,7 +81,13 @@ def compile_text(text: str, tables: Tables) -> TrialVersion:
 def validate_text(text: str, known: Tables) -> list[Problem]:
     """Every problem found in ``text``: YAML syntax, schema (unknown primitive, bad window,
     missing fields), parameters without a value or unknown, unknown concepts, and concepts
-    whose codes use no code system the intake can deliver. Empty when the file compiles."""
+    whose codes use no code system the intake can deliver. Empty when the file compiles.
+    Text that ``shared.text_safety`` refuses (NUL or another C0 control character written
+    as such or as a YAML escape such as ``"\\0"``, a lone surrogate ``"\\ud800"``, a scalar
+    over ``MAX_TEXT_CHARS``) is a problem at its line and column: such a file is never stored."""
+    written = _written_character_problem(text)
+    if written is not None:
+        return [written]
     try:
         root = yaml.compose(text)
         raw = yaml.safe_load(text)
@@ -100,6 +107,9 @@ def validate_text(text: str, known: Tables) -> list[Problem]:
         return [
             Problem(1, 1, None, "the file is not a mapping", "keys trial, parameters, criteria")
         ]
+    scalars = _scalar_problems(root)
+    if scalars:
+        return scalars
     locate = _Locator(root, raw)
     problems = _parameter_problems(raw, locate)
     substituted = dict(raw)
@@ -116,6 +126,43 @@ def validate_text(text: str, known: Tables) -> list[Problem]:
         except TrialFileError as error:
             problems.append(Problem(1, 1, None, str(error), "a file the engine compiles"))
     return sorted(problems, key=lambda p: (p.line, p.column, p.message))
+
+
+_TEXT_EXPECTED = "printable text (tab, line feed and carriage return are the only controls)"
+
+
+def _written_character_problem(text: str) -> Problem | None:
+    """The first refused character as written in the file (PyYAML would refuse it too, but at
+    line 1, column 1)."""
+    found = character_problem(text, max_chars=len(text))
+    if found is None:
+        return None
+    index, reason = found
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return Problem(line, column, None, f"the file {reason}", _TEXT_EXPECTED)
+
+
+def _scalar_problems(root: yaml.Node) -> list[Problem]:
+    """Every key or value whose text, once YAML escapes are decoded, is refused."""
+    problems = []
+    stack: list[yaml.Node] = [root]
+    seen: set[int] = set()  # an alias repeats its anchor's node: each node is read once
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            found = character_problem(str(node.value), MAX_TEXT_CHARS)
+            if found is not None:
+                problems.append(Problem(node.start_mark.line + 1, node.start_mark.column + 1,
+                                        None, f"the text {found[1]}", _TEXT_EXPECTED))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return sorted(problems, key=lambda p: (p.line, p.column))
 
 
 def _duplicate_problems(raw: dict[str, Any], locate: _Locator) -> list[Problem]:

@@ -12,6 +12,14 @@
   ``max_body_bytes`` (else 413). A too-large body is read to its end and discarded (up to
   ``DRAIN_LIMIT_BYTES``) before the 413 goes out: closing the socket while the client is still
   sending makes its kernel answer with a reset, and the client never sees the 413.
+- Text: every string of a JSON body (``application/json``, ``application/*+json`` or no
+  content type, as FastAPI reads them), of a form body (``application/x-www-form-urlencoded``)
+  and of the query string is checked by ``shared.text_safety`` before the application runs:
+  NUL and other C0 controls except TAB/LF/CR, lone surrogates and strings over
+  ``MAX_TEXT_CHARS`` answer 422 with a problem document naming each field (``body.reason``,
+  ``query.trial_id``), never quoting it. Routes whose body is read by a format's own reader
+  (intake's FHIR and HL7 v2 routes, which refuse the same characters at their FHIR or HL7 path,
+  entry by entry) are named in ``own_text_paths`` and skipped.
 - Access log: ``http_request`` with method, route template (``/patients/{patient_key}/...``,
   never the path as sent), status and duration: no query string, no body, no identifier.
 """
@@ -20,8 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 import uvicorn
@@ -29,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from shared.problems import problem_document
+from shared.text_safety import text_problems
 
 HEADER_TIMEOUT_S = 10.0
 KEEP_ALIVE_S = 5
@@ -40,6 +52,8 @@ DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 _access = structlog.get_logger("trialwatch.http")
+# what errors="surrogateescape" makes of a byte that is not UTF-8
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 class HeaderTimeoutH11Protocol(H11Protocol):
@@ -108,9 +122,11 @@ class _Refused(Exception):
 class RequestLimits:
     """ASGI middleware: bounded, timed body reading, and the PHI-free access log."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 own_text_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.own_text_paths = frozenset(own_text_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,7 +141,7 @@ class RequestLimits:
             await send(message)
 
         try:
-            if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            if "\x00" in scope.get("path", ""):
                 # no route takes a NUL, and PostgreSQL text cannot hold one (a key "%00" in a
                 # path answered 500 there): refused before any handler or query sees it
                 await _problem(observed_send, 400, "the URL holds a NUL character", scope)
@@ -136,6 +152,12 @@ class RequestLimits:
                 await _problem(observed_send, refused.status, refused.detail, scope)
                 return
             if body is None:  # the client went away
+                return
+            problems = _query_problems(scope) + (
+                [] if scope.get("path") in self.own_text_paths else _body_problems(scope, body))
+            if problems:
+                await _problem(observed_send, 422, "a text field holds what no service accepts: "
+                               "see errors", scope, problems)
                 return
             await self.app(scope, _replay(body, receive), observed_send)
         finally:
@@ -166,6 +188,55 @@ class RequestLimits:
                 raise _Refused(413, f"the body is larger than {self.max_body_bytes} bytes")
             if not message.get("more_body", False):
                 return bytes(body)
+
+
+def _query_problems(scope: Scope) -> list[tuple[str, str]]:
+    query = scope.get("query_string", b"")
+    return _pair_problems(query, "query") if query else []
+
+
+def _pair_problems(raw: bytes, prefix: str) -> list[tuple[str, str]]:
+    """The refused names and values of a query string or URL-encoded form, each at
+    ``<prefix>.<name>``. Percent-encoded bytes that are not UTF-8 (an encoded surrogate
+    ``%ED%A0%80``, a stray ``%FF``) are refused at their field too."""
+    problems = []
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True,
+                                 encoding="utf-8", errors="surrogateescape"):
+        if _UNDECODABLE.search(name):
+            problems.append((prefix, "a name is not UTF-8 once percent-decoded"))
+            continue
+        problems += text_problems(name, prefix, max_chars=200)
+        if _UNDECODABLE.search(value):
+            problems.append((f"{prefix}.{name}", "is not UTF-8 once percent-decoded (an "
+                             "encoded surrogate or a byte that starts no character)"))
+        else:
+            problems += text_problems(value, f"{prefix}.{name}")
+    return problems
+
+
+def _media_type(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+    return None
+
+
+def _body_problems(scope: Scope, body: bytes) -> list[tuple[str, str]]:
+    """The body's refused strings, when it is JSON or a URL-encoded form; a body that does not
+    parse is left to the application (it answers its own 400 or 422)."""
+    if not body:
+        return []
+    media = _media_type(scope)
+    if media is None or media == "application/json" or (
+            media.startswith("application/") and media.endswith("+json")):
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError)
+            return []
+        return text_problems(document, "body")
+    if media == "application/x-www-form-urlencoded":
+        return _pair_problems(body, "body")
+    return []
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -208,9 +279,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-async def _problem(send: Send, status: int, detail: str, scope: Scope) -> None:
+async def _problem(send: Send, status: int, detail: str, scope: Scope,
+                   errors: list[tuple[str, str]] | None = None) -> None:
     body = json.dumps(problem_document(status, status=status, detail=detail,
-                                       instance=scope.get("path", ""))).encode()
+                                       instance=scope.get("path", ""),
+                                       errors=errors or ())).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),

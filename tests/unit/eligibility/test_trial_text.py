@@ -110,3 +110,29 @@ def test_a_duplicate_criterion_id_is_reported_at_the_duplicate_with_the_other_pr
     assert duplicate.criterion == "I1"
     assert "I1" in duplicate.message
     assert any("unknown concept 'leukocytez'" in p.message for p in problems), problems
+
+
+@pytest.mark.parametrize(("written", "words"), [
+    ("\\0", "U+0000 (NUL)"), ("\\e", "U+001B"), ("\\ud800", "lone surrogate U+D800"),
+    ("\\x01", "U+0001"), ("y" * 70_000, "longer than"),
+])
+def test_a_scalar_that_decodes_to_refused_text_is_a_problem_at_its_line_and_column(
+    written: str, words: str
+) -> None:
+    """YAML escapes (YAML 1.1 5.7, double-quoted scalars) decode to any code point: "\\0" to
+    NUL, which PostgreSQL text cannot hold and SQLite keeps (shared.text_safety)."""
+    line = _line_of(CHT101, "  title:")
+    text = CHT101.replace('  title: "', f'  title: "{written}', 1)
+    [problem] = validate_text(text, TABLES)
+    assert (problem.line, problem.column) == (line, 10)
+    assert words in problem.message
+    with pytest.raises(TrialFileError):
+        compile_text(text, TABLES)
+
+
+def test_a_control_character_written_in_the_file_is_named_at_its_line_and_column() -> None:
+    line = _line_of(CHT101, "  title:")
+    text = CHT101.replace("  title:", "  \x07title:", 1)
+    [problem] = validate_text(text, TABLES)
+    assert (problem.line, problem.column) == (line, 3)
+    assert "U+0007" in problem.message

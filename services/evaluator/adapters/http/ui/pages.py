@@ -16,7 +16,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
-from fastapi import APIRouter, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -42,6 +42,15 @@ from shared.infra.auth import Principal, Role, TokenRegistry, refuse, require_si
 
 HERE = Path(__file__).parent
 HEARTBEAT_S = 15.0
+# A coordinator's reason (an action's, a re-identification's) is at most 500 characters: what
+# intake's access log keeps for a re-identification (ReidentifyRequest.reason), and the bound
+# of the action's reason wherever it is stored or published.
+REASON_MAX = 500
+TOKEN_MAX = 500  # a bearer token (shared.infra.auth tokens are ~30 characters)
+NEXT_MAX = 2000  # a page of the app to return to
+MISSING_MAX = 200  # a worklist filter: the name of a missing element
+NextPage = Annotated[str, Query(max_length=NEXT_MAX)]
+TrialFilter = Annotated[str | None, Query(max_length=64, description="only this trial")]
 APP_ROLES = (Role.COORDINATOR, Role.ADMIN)
 ACTIONS: dict[str, CoordinatorActionKind] = {
     "contacted": "contacted", "not-a-candidate": "not-a-candidate", "enrolled": "enrolled",
@@ -132,14 +141,14 @@ def mount(
         return RedirectResponse("/ui/alerts", status.HTTP_303_SEE_OTHER)
 
     @ui.get("/sign-in", response_class=HTMLResponse)
-    async def sign_in_form(request: Request, next: str = "/ui/alerts") -> HTMLResponse:
+    async def sign_in_form(request: Request, next: NextPage = "/ui/alerts") -> HTMLResponse:
         return templates.TemplateResponse(request, "sign_in.html",
                                           {"next": _local(next), "error": None})
 
     @ui.post("/sign-in")
     async def sign_in(
-        request: Request, token: Annotated[str, Form()],
-        next: Annotated[str, Form()] = "/ui/alerts",
+        request: Request, token: Annotated[str, Form(max_length=TOKEN_MAX)],
+        next: Annotated[str, Form(max_length=NEXT_MAX)] = "/ui/alerts",
     ) -> Response:
         _same_origin(request)
         registry: TokenRegistry = request.app.state.tokens
@@ -166,7 +175,7 @@ def mount(
         return response
 
     @ui.get("/alerts", response_class=HTMLResponse)
-    async def alert_page(request: Request, trial: str | None = None) -> HTMLResponse:
+    async def alert_page(request: Request, trial: TrialFilter = None) -> HTMLResponse:
         session = await current(request)
         active = await trials(session)
         if trial is not None:
@@ -176,7 +185,7 @@ def mount(
         return page(request, "alerts.html", session, trials=active, trial=trial, alerts=rows)
 
     @ui.get("/alerts/stream")
-    async def alert_feed(request: Request, trial: str | None = None) -> StreamingResponse:
+    async def alert_feed(request: Request, trial: TrialFilter = None) -> StreamingResponse:
         session = await current(request)
         return StreamingResponse(_live(alerts, trial, site_zone, session),
                                  media_type="text/event-stream",
@@ -184,7 +193,8 @@ def mount(
 
     @ui.post("/alerts/{alert_id}/acknowledge")
     async def acknowledge(request: Request, alert_id: str, csrf: Annotated[str, Form()],
-                          back: Annotated[str, Form()] = "/ui/alerts") -> Response:
+                          back: Annotated[str, Form(max_length=NEXT_MAX)] = "/ui/alerts"
+                          ) -> Response:
         session = await checked(request, csrf)
         done = await desk.acknowledge(alert_id, session.principal.client, clock(),
                                       session.principal.may_see_trial,
@@ -198,8 +208,10 @@ def mount(
         return RedirectResponse(_local(back), status.HTTP_303_SEE_OTHER)
 
     @ui.get("/trials/{trial_id}/worklist", response_class=HTMLResponse)
-    async def worklist_page(request: Request, trial_id: str,
-                            missing: str | None = None) -> HTMLResponse:
+    async def worklist_page(
+        request: Request, trial_id: str,
+        missing: Annotated[str | None, Query(max_length=MISSING_MAX)] = None,
+    ) -> HTMLResponse:
         session = await current(request)
         trial = await trial_or_404(session, trial_id)
         rows, items = await worklist_views(desk, trial.id, missing,
@@ -226,7 +238,8 @@ def mount(
     @ui.post("/patients/{patient_key}/trials/{trial_id}/actions")
     async def take_action(
         request: Request, patient_key: str, trial_id: str, csrf: Annotated[str, Form()],
-        action: Annotated[str, Form()], reason: Annotated[str, Form()] = "",
+        action: Annotated[str, Form(max_length=32)],
+        reason: Annotated[str, Form(max_length=REASON_MAX)] = "",
     ) -> Response:
         session = await checked(request, csrf)
         await trial_or_404(session, trial_id)
@@ -256,7 +269,7 @@ def mount(
              response_class=HTMLResponse)
     async def reidentify(
         request: Request, patient_key: str, trial_id: str, csrf: Annotated[str, Form()],
-        reason: Annotated[str, Form()],
+        reason: Annotated[str, Form(max_length=REASON_MAX)],
     ) -> HTMLResponse:
         session = await checked(request, csrf)
         await trial_or_404(session, trial_id)
