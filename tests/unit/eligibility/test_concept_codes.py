@@ -1,0 +1,45 @@
+"""Codes added to the shipped value sets (issue 12, trials as data), each read where it belongs.
+
+13955-0 "Hepatitis C virus Ab [Presence] in Serum or Plasma by Immunoassay" (LOINC table copy,
+concepts.yaml source) is a presence screen: a negative one settles the HCV branch of E8 as
+16128-1 does. 33799-8 (Mayo ADNA, dsDNA IgG Ab in IU/mL) is a number: it joins anti_dsdna,
+never a presence set. 5198-7 and 48159-8 are deliberately not in any value set.
+"""
+
+from __future__ import annotations
+
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.state import facts_from_updates
+from shared.eligibility.decision import Outcome, Status
+from shared.eligibility.engine import evaluate
+from shared.eligibility.loader import list_trials, load_trial
+from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, NEGATIVE, ago, eligible_patient
+
+TRIAL = load_trial("NCT06920433", "2025-11-14.1")
+
+
+def test_a_negative_hcv_antibody_by_immunoassay_13955_0_settles_the_hcv_branch() -> None:
+    b = eligible_patient().without(LOINC, "16128-1")
+    b.observation(LOINC, "13955-0", ago(20), coded=NEGATIVE)
+    decision = evaluate(TRIAL, facts_from_updates(parse_fhir(b.bundle(), source_system="v")),
+                        AS_OF)
+    e8 = next(c for c in decision.criteria if c.id == "E8")
+    assert e8.outcome is Outcome.PASS, e8.missing
+    assert decision.status is Status.ELIGIBLE
+
+
+def test_dsdna_igg_33799_8_is_a_number_in_the_anti_dsdna_concept_only() -> None:
+    for trial_id in list_trials():
+        tables = load_trial(trial_id).tables
+        holding = [name for name in tables.concepts
+                   if f"{LOINC}|33799-8" in tables.concept(name).keys]
+        assert holding == ["anti_dsdna"]
+        concept = tables.concept("anti_dsdna")
+        assert concept.unit == "[IU]/mL"
+
+
+def test_codes_left_out_on_purpose_are_in_no_value_set() -> None:
+    for trial_id in list_trials():
+        tables = load_trial(trial_id).tables
+        for code in ("5198-7", "48159-8"):
+            assert not [n for n in tables.concepts if f"{LOINC}|{code}" in tables.concept(n).keys]
