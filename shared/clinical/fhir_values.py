@@ -19,7 +19,7 @@ from shared.clinical.errors import Problem
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
 from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
 from shared.clinical.reading import COMPARATORS, number_in_text, quoted
-from shared.clinical.times import TimeFormatError, parse_fhir_datetime
+from shared.clinical.times import TimeFormatError, fhir_starts_after, parse_fhir_datetime
 from shared.clinical.units import (
     UnitError,
     analyte_for,
@@ -205,9 +205,18 @@ class Reader:
         period = resource.get(f"{prefix}Period")
         if isinstance(period, dict):
             key = f"{path}.{prefix}Period"
-            return self.time(period.get("start"), f"{key}.start"), self.time(
-                period.get("end"), f"{key}.end"
-            )
+            start = self.time(period.get("start"), f"{key}.start")
+            end = self.time(period.get("end"), f"{key}.end")
+            if start is not None and end is not None and fhir_starts_after(
+                str(period["start"]), str(period["end"])
+            ):
+                # FHIR R4 Period (datatypes.html#Period) per-1: "If present, start SHALL have
+                # a lower value than end": which of the two times is wrong is unknown
+                self.problem(key, f"start {period['start']!r} is after end {period['end']!r}"
+                             " (FHIR R4 Period per-1: if present, start SHALL have a lower"
+                             " value than end)")
+                return None, None
+            return start, end
         return None, None
 
     def quantity(

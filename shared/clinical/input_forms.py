@@ -271,6 +271,9 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               " a criterion whose answer differs at the first and last instant (the last never"
               " after as-of or receipt) is unknown, naming the time it needs",
               f"{_R4} dateTime (no time, no zone; partial date)"),
+    InputForm("effectivePeriod, onsetPeriod, abatementPeriod, performedPeriod",
+              "`start` after `end` (a date compared as its whole day, month or year)",
+              "refused at the Period's path", f"{_R4} Period per-1"),
     InputForm("Observation.effective[x]", "a dateTime with a time and no offset",
               "refused at its path", f"{_R4} dateTime (a time SHALL have a zone)"),
     InputForm("Observation.effective[x]", "absent, `issued` present",

@@ -116,6 +116,31 @@ def fhir_date_bounds(value: str) -> tuple[datetime, datetime] | None:
     return start - _EARLIEST_ZONE, following + _LATEST_ZONE - _TICK
 
 
+def fhir_starts_after(start: str, end: str) -> bool:
+    """Whether a FHIR Period's ``start`` is certainly after its ``end`` (invariant per-1 fails).
+
+    FHIR R4 Period per-1: "If present, start SHALL have a lower value than end" (FHIRPath
+    ``start <= end``, compared to the precision both give). Each value stands for the
+    instants it may name: an instant for itself; a date (``2026-02-15``, ``2026-02``, ``2026``)
+    for its whole period, in the one zone both dates share when both are dates, else in any
+    zone (``fhir_date_bounds``). True only when every instant ``start`` may name is after
+    every instant ``end`` may name. Raises ``TimeFormatError`` like ``parse_fhir_datetime``.
+    """
+    both_dates = bool(_FHIR_DATE.match(start)) and bool(_FHIR_DATE.match(end))
+    return _fhir_span(start, both_dates)[0] > _fhir_span(end, both_dates)[1]
+
+
+def _fhir_span(value: str, same_zone: bool) -> tuple[datetime, datetime]:
+    bounds = fhir_date_bounds(value)
+    if bounds is None:
+        instant = parse_fhir_datetime(value)
+        return instant, instant
+    if same_zone:
+        # both dates are in the sender's one zone: the calendar period itself
+        return bounds[0] + _EARLIEST_ZONE, bounds[1] - _LATEST_ZONE
+    return bounds
+
+
 def hl7_ts_bounds(value: str, zone: tzinfo | None) -> tuple[datetime, datetime] | None:
     """The first and last UTC instants an HL7 v2 DTM coarser than a minute stands for, else None.
 

@@ -639,3 +639,67 @@ def test_two_loinc_codes_of_one_catalogued_analyte_read_as_it() -> None:
     fact = _read(resource)
     assert fact.value_quantity is not None
     assert fact.value_quantity.value == 8
+
+
+# --- Period start after end (FHIR R4 per-1) ------------------------------------------------
+# https://hl7.org/fhir/R4/datatypes.html#Period, invariant per-1: "If present, start SHALL have
+# a lower value than end" (start <= end). A period whose start is after its end was read as
+# sent: a result, condition or medication use dated by a time the sender contradicts.
+
+
+def _procedure(**when: Any) -> dict[str, Any]:
+    return {"resourceType": "Procedure", "id": "proc-1", "status": "completed",
+            "code": {"coding": [{"system": SNOMED, "code": "86273004"}]},
+            "subject": {"reference": "Patient/p-1"}, **when}
+
+
+def _statement(**when: Any) -> dict[str, Any]:
+    return {"resourceType": "MedicationStatement", "id": "ms-1", "status": "completed",
+            "medicationCodeableConcept": {"coding": [{
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "121191"}]},
+            "subject": {"reference": "Patient/p-1"}, **when}
+
+
+REVERSED = {"start": "2026-02-28T10:00:00Z", "end": "2026-02-28T09:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("resource", "where"),
+    [
+        ({**_observation(PLATELETS, valueQuantity={
+            "value": 150, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"}),
+          "effectivePeriod": REVERSED}, "Observation.effectivePeriod"),
+        (_condition(clinicalStatus={"coding": [{"system": CLINICAL, "code": "active"}]},
+                    onsetPeriod=REVERSED), "Condition.onsetPeriod"),
+        (_condition(clinicalStatus={"coding": [{"system": CLINICAL, "code": "resolved"}]},
+                    abatementPeriod=REVERSED), "Condition.abatementPeriod"),
+        (_procedure(performedPeriod=REVERSED), "Procedure.performedPeriod"),
+        (_statement(effectivePeriod={"start": "2026-03", "end": "2026-02-15"}),
+         "MedicationStatement.effectivePeriod"),
+        (_statement(effectivePeriod={"start": "2026-02-15", "end": "2026-02-14"}),
+         "MedicationStatement.effectivePeriod"),
+    ],
+)
+def test_a_period_that_starts_after_it_ends_is_refused_at_its_path(
+    resource: dict[str, Any], where: str
+) -> None:
+    for prefix in ("effective", "onset"):
+        if f"{prefix}DateTime" in resource and f"{prefix}Period" in resource:
+            del resource[f"{prefix}DateTime"]  # one form of [x]
+    problems = _refused(resource)
+    assert any(p.startswith(f"{where}:") and "per-1" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        {"start": "2026-02-28T09:00:00Z", "end": "2026-02-28T09:00:00Z"},
+        {"start": "2026-02-28", "end": "2026-02-28"},
+        # a day without a zone and an instant of the same day: the order is not known
+        {"start": "2026-02-28", "end": "2026-02-27T20:00:00Z"},
+        {"start": "2026-02", "end": "2026-02-10"},
+    ],
+)
+def test_a_period_whose_start_is_not_after_its_end_reads(period: dict[str, str]) -> None:
+    (update,) = parse_fhir(_statement(effectivePeriod=period), source_system="lab-a")
+    assert update.facts[0].effective_start is not None
