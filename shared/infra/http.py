@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from html import escape
+from http import HTTPStatus
 from typing import Annotated
 
 import structlog
@@ -90,11 +91,15 @@ def install_http_problems(app: FastAPI, html_prefix: str | None = None) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_problem(request: Request, error: StarletteHTTPException) -> Response:
         detail = error.detail if isinstance(error.detail, str) else "see errors"
+        if detail == _phrase(error.status_code):  # Starlette's default: no more than the title
+            detail = _PLAIN_DETAIL.get(error.status_code, detail)
         title = problem_type_for_status(error.status_code).title
         if html_prefix and request.url.path.startswith(html_prefix):
+            said = _sentence("there is no page at this address" if error.status_code == 404
+                             and detail == _PLAIN_DETAIL[404] else detail)
             page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(title)}"
                     f"</title><link rel=stylesheet href=\"{html_prefix}static/app.css\">"
-                    f"<body class=narrow><main><h1>{escape(title)}</h1><p>{escape(detail)}</p>"
+                    f"<body class=narrow><main><h1>{escape(title)}</h1><p>{escape(said)}</p>"
                     f"<p><a href=\"{html_prefix}alerts\">Back to the alerts</a></p></main>")
             return HTMLResponse(page, status_code=error.status_code, headers=error.headers)
         listed: list[object] = error.detail if isinstance(error.detail, list) else []
@@ -103,6 +108,27 @@ def install_http_problems(app: FastAPI, html_prefix: str | None = None) -> None:
                                 instance=request.url.path, errors=errors)
         return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON,
                             headers=error.headers)
+
+
+# A detail for an HTTPException raised with none (Starlette then repeats the status phrase).
+_PLAIN_DETAIL = {404: "there is nothing at this address",
+                 405: "this address does not take this method"}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence on a page: capital first letter, a full stop at the end."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
 
 
 def install_storage_problem_handler(app: FastAPI, retry_after_s: int = RETRY_AFTER_S) -> None:

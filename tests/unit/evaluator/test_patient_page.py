@@ -141,3 +141,14 @@ def test_what_to_send_writes_dates_as_the_rest_of_the_page_does() -> None:
     item = next(li for li in needs.split("<li>")[1:] if "pregnancy on record since" in li)
     assert re.search(r"since \d{1,2} [A-Z][a-z]{2} \d{4} is current", item), item
     assert not re.search(r"\d{4}-\d{2}-\d{2}T", item), item
+
+
+def test_statements_to_record_say_a_yes_or_a_no_settles_them() -> None:
+    """"investigator: patient unsuitable for the trial (documented within 30 days)" read as an
+    instruction to document that the patient is unsuitable; it asks for the answer, either way."""
+    facts = "https://trialwatch.dev/fhir/CodeSystem/eligibility-facts"
+    html = real_page(eligible_patient().without(facts, "investigator-deems-unsuitable"),
+                     "NCT06920433", "2025-11-14.2")
+    statements = html.split("Investigator or clinician statements")[1].split("</ul>")[0]
+    assert "investigator: patient unsuitable for the trial" in statements
+    assert "yes or no" in statements

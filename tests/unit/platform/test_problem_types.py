@@ -133,3 +133,13 @@ def test_a_problem_document_names_each_field_path() -> None:
     assert problem_document(504)["type"] == PROBLEM_BASE + "internal-error"
     with pytest.raises(KeyError):
         problem_document("no-such-kind")
+
+
+def test_a_page_of_the_app_that_does_not_exist_says_so_in_a_sentence(tmp_path: Path) -> None:
+    app = evaluator_app(EvaluatorSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/db"))
+    page = TestClient(app).get("/ui/no-such-page", headers={"accept": "text/html"})
+    assert page.status_code == 404
+    assert "<h1>Not found</h1>" in page.text
+    assert "<p>There is no page at this address.</p>" in page.text, page.text
+    problem = TestClient(app).get("/no-such-route").json()
+    assert problem["detail"] == "there is nothing at this address"
