@@ -19,7 +19,9 @@ def format_alert(alert: dict[str, object]) -> str:
     assert isinstance(trial, dict)
     reasons = alert.get("reasons") or []
     headline_text = str(alert.get("headline") or "")
-    headline = {"newly-eligible": "NEWLY ELIGIBLE", "no-longer-eligible": "NO LONGER ELIGIBLE"}
+    # the kind in words, as the coordinator app's badges say it (never the enum: "closed")
+    headline = {"newly-eligible": "NEWLY ELIGIBLE", "no-longer-eligible": "NO LONGER ELIGIBLE",
+                "closed": "TRIAL CLOSED"}
     text = (f"ALERT {headline.get(str(alert.get('alert')), alert.get('alert'))}: "
             f"patient {alert.get('patient_key')} for {_named(trial)}")
     if headline_text:

@@ -73,3 +73,13 @@ def test_an_alert_prints_what_changed_when_the_evaluator_says_it() -> None:
     })
     assert line == (f"ALERT NO LONGER ELIGIBLE: patient pt_1 for {NAME} (v1) — "
                     "E11 rituximab 2 Dec, washout until 19 Aug 2027")
+
+
+def test_a_closed_alert_says_the_trial_closed_in_words_as_the_app_does() -> None:
+    line = format_alert({
+        "alert": "closed", "patient_key": "pt_1", "headline": "",
+        "trial": {"id": "NCT06920433", "version": "1"},
+        "reasons": ["trial NCT06920433 deactivated by api:pi at 2 Dec 2026, 14:18 CET: paused"],
+    })
+    assert line == (f"ALERT TRIAL CLOSED: patient pt_1 for {NAME} (v1) (trial NCT06920433 "
+                    "deactivated by api:pi at 2 Dec 2026, 14:18 CET: paused)")
