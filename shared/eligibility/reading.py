@@ -377,17 +377,48 @@ def latest_result(
     return None
 
 
-YES_CODES = frozenset({"y", "yes", "true", "la33-6", "373066001"})
-NO_CODES = frozenset({"n", "no", "false", "la32-8", "373067005"})
+# Coded yes/no answers, by (system, code): SNOMED CT 373066001 |Yes| / 373067005 |No|, LOINC
+# answers LA33-6 Yes / LA32-8 No (answer list LL361-7), HL7 table 0136 (Yes/no indicator) Y / N
+# under its v2 name "HL70136" (v2.5.1 table 0396) or its FHIR URI. A code in any other system is
+# not read by its spelling: "N" in a site's own list is whatever that list says.
+V2_0136 = ("HL70136", "http://terminology.hl7.org/CodeSystem/v2-0136")
+YES_CODES = frozenset({(SNOMED, "373066001"), (LOINC, "LA33-6"),
+                       *((system, "Y") for system in V2_0136)})
+NO_CODES = frozenset({(SNOMED, "373067005"), (LOINC, "LA32-8"),
+                      *((system, "N") for system in V2_0136)})
 
 
 def read_boolean(fact: ClinicalFact) -> bool | None:
+    """True yes, False no, None not a yes/no answer: ``boolean_reading(fact)[0]``."""
+    return boolean_reading(fact)[0]
+
+
+def boolean_reading(fact: ClinicalFact) -> tuple[bool | None, str]:
+    """A statement read as yes/no: ``(value, "")``, or ``(None, why)``.
+
+    ``valueBoolean`` as sent; a coded value only by (system, code) in ``YES_CODES`` /
+    ``NO_CODES`` (FHIR R4 Coding.system; HL7 v2.5.1 2A.3.13 CWE-3). ``why`` names what could
+    not be read (a code in another system, a code that is no yes/no, a number or a text); it is
+    "" only when the fact carries no value at all (no statement: the caller may look at an
+    older one). Any other ``None`` keeps the statement unread: no older one decides in its place.
+    """
     if fact.value_boolean is not None:
-        return fact.value_boolean
-    if fact.value_code is not None:
-        code = fact.value_code.code.strip().lower()
-        if code in YES_CODES:
-            return True
-        if code in NO_CODES:
-            return False
-    return None
+        return fact.value_boolean, ""
+    code = fact.value_code
+    if code is not None:
+        key = (code.system, code.code.strip())
+        if key in YES_CODES:
+            return True, ""
+        if key in NO_CODES:
+            return False, ""
+        named = f" ({code.display})" if code.display else ""
+        if code.system not in (SNOMED, LOINC, *V2_0136):
+            return None, (
+                f"the coded answer {code.code!r}{named} is in code system {code.system!r}, whose"
+                " codes TrialWatch does not read as yes or no (a code means only what its code"
+                " system says: FHIR R4 Coding.system; HL7 v2.5.1 CWE-3)"
+            )
+        return None, f"the coded answer {code.system}|{code.code}{named} is neither yes nor no"
+    if fact.value_quantity is not None:
+        return None, f"a number ({shown(fact.value_quantity, fact)}) is not a yes/no answer"
+    return None, ""

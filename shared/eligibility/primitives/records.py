@@ -15,7 +15,7 @@ from shared.eligibility.logic import Truth
 from shared.eligibility.params import IsoDuration, Strict, duration, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.registry import primitive
-from shared.eligibility.reading import read_boolean
+from shared.eligibility.reading import boolean_reading, marked_unread
 from shared.eligibility.reference_tables import Concept, Tables
 
 
@@ -193,13 +193,15 @@ class ClinicianFact(Node):
                     ctx.review_at(lookback.after(moment))
                 note_unread(trace, self.concept.label, fact)
                 return Truth.UNKNOWN
-            value = fact.value_boolean
-            if value is None:
-                value = read_boolean(fact)
-                if value is None:
-                    continue
+            value, why = boolean_reading(fact)
+            if value is None and not why:
+                continue  # no value at all: no statement, an older one may stand
             if lookback is not None:
                 ctx.review_at(lookback.after(moment))
+            if value is None:
+                # a newer statement that is no yes/no answer: no older one decides for it
+                note_unread(trace, self.concept.label, marked_unread(fact, why))
+                return Truth.UNKNOWN
             label = self.concept.label
             trace.evidence.append(cite(fact, value=value, note=label))
             trace.findings.append(f"{label}: {'yes' if value else 'no'} ({ctx.when(moment)})")

@@ -15,12 +15,12 @@ from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.reading import (
+    boolean_reading,
     digits,
     fitting_range,
     judge,
     marked_unread,
     not_a_quantity,
-    read_boolean,
     result_reading,
 )
 from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables, tw_code_key
@@ -100,8 +100,12 @@ def fact_state(
         if fact.unread is not None:
             note_unread(trace, concept.label, fact)
             return None
-        value = read_boolean(fact)
+        value, why = boolean_reading(fact)
         if value is None:
+            if why:
+                # a newer statement that is no yes/no answer: no older one decides for it
+                note_unread(trace, concept.label, marked_unread(fact, why))
+                return None
             continue
         if window is not None:
             ctx.review_at(window.after(fact_time(fact)))

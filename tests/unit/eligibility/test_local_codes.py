@@ -43,6 +43,7 @@ from tests.unit.eligibility.fhir_builder import (
     LOINC,
     POSITIVE,
     SNOMED,
+    TW,
     ago,
     eligible_patient,
 )
@@ -208,3 +209,39 @@ def test_a_score_item_above_uln_is_not_settled_by_an_older_result_behind_an_unre
         # "ever": the older positive still proves it was once above
         ever = limit_state(ctx, concept, None, Trace(), below_lln=False, ever=True)
         assert ever is Truth.TRUE
+
+
+# --- a yes/no statement coded in a local system -------------------------------------------------
+
+V2_0136 = "http://terminology.hl7.org/CodeSystem/v2-0136"
+
+
+def _lactating(coded: dict[str, str]) -> Decision:
+    """She was documented lactating 2 days ago; a newer statement arrives coded ``coded``."""
+    b = eligible_patient().without(TW, "lactating")
+    b.fact("lactating", True, days=2)
+    b.observation(TW, "lactating", ago(0.5), coded=coded)
+    return evaluate(TRIAL, _facts(b.bundle()), AS_OF)
+
+
+def test_a_newer_statement_coded_n_in_a_local_system_is_not_read_as_no() -> None:
+    """"N" in a site's own yes/no list was read as No by its spelling, so the older Yes was
+    overruled and she was eligible."""
+    decision = _lactating({"system": "https://ehr.example-hospital.org/yes-no", "code": "N"})
+    i8 = _criterion(decision, "I8")
+    assert i8.outcome is Outcome.UNKNOWN
+    assert any("https://ehr.example-hospital.org/yes-no" in m for m in i8.missing), i8.missing
+    assert decision.status is Status.UNDETERMINED
+
+
+def test_a_newer_statement_with_a_code_that_is_no_yes_no_does_not_let_the_older_decide() -> None:
+    decision = _lactating({"system": SNOMED, "code": "42425007", "display": "Equivocal"})
+    i8 = _criterion(decision, "I8")
+    assert i8.outcome is Outcome.UNKNOWN
+    assert any("42425007" in m for m in i8.missing), i8.missing
+
+
+def test_a_newer_statement_coded_no_in_hl7_table_0136_is_read_as_no() -> None:
+    """HL7 table 0136 (Yes/no indicator) N, and SNOMED CT 373067005 |No|: read."""
+    for coded in ({"system": V2_0136, "code": "N"}, {"system": SNOMED, "code": "373067005"}):
+        assert _criterion(_lactating(coded), "I8").outcome is Outcome.PASS, coded
