@@ -145,9 +145,10 @@ class IntakeSettings(ServiceSettings):
         return _zone_map(self.hl7v2_zones).get(source)
 
     # Ed25519 key that signs intake's hold notices (``patient.holds.v1``: the evaluator acts on
-    # none it cannot verify); generated (0600) on first use when absent, its public half
-    # exported beside it as ``*.pub.pem`` for the evaluator's EVALUATOR_INTAKE_KEYS. Empty
-    # means ``var/intake-signing-key.pem``.
+    # none it cannot verify) and re-identification events (``intake.reidentifications.v1``:
+    # audit appends none it cannot verify); generated (0600) on first use when absent, its
+    # public half exported beside it as ``*.pub.pem`` for the evaluator's EVALUATOR_INTAKE_KEYS
+    # and audit's AUDIT_INTAKE_KEYS. Empty means ``var/intake-signing-key.pem``.
     signing_key_file: Path | None = None
 
     def signing_key_path(self) -> Path:
@@ -264,6 +265,13 @@ class AuditSettings(ServiceSettings):
     # ``retired_decision_keys`` (still verifies what it signed, signs nothing new).
     decision_keys: str = ""
     retired_decision_keys: str = ""
+    # Intake's public keys (PEM files, or folders of ``*.pub.pem``), comma-separated, whose
+    # signatures on re-identification events (``intake.reidentifications.v1``) are accepted;
+    # one unsigned, signed by another key or altered after signing is dead-lettered and not
+    # appended to the access log. Empty means ``<checkpoint_dir>/../intake-signing-key.pub.pem``
+    # (where ``trialwatch run`` keeps it). Rotation as for ``decision_keys``.
+    intake_keys: str = ""
+    retired_intake_keys: str = ""
     # PostgreSQL: the role the migration creates with SELECT/INSERT only on the audit tables.
     # Point AUDIT_DATABASE_URL at it for the service; migrate with the owner's URL.
     app_role: str = "trialwatch_audit_app"
@@ -286,6 +294,13 @@ class AuditSettings(ServiceSettings):
 
     def retired_decision_key_paths(self) -> tuple[Path, ...]:
         return _paths(self.retired_decision_keys)
+
+    def intake_key_paths(self) -> tuple[Path, ...]:
+        listed = _paths(self.intake_keys)
+        return listed or (self.checkpoint_dir.parent / "intake-signing-key.pub.pem",)
+
+    def retired_intake_key_paths(self) -> tuple[Path, ...]:
+        return _paths(self.retired_intake_keys)
 
     def verify_key_path(self) -> Path:
         key = self.signing_key_path()

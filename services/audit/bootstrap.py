@@ -78,8 +78,11 @@ def build_app(settings: AuditSettings | None = None,
         action_store = SqlActionStore(engine, write_lock)
         actions = ActionIngest(action_store, dead_letters, utc_now, keys, telemetry)
         access = AccessLog(engine, utc_now, write_lock)
+        # re-identifications are appended only when intake's key signed them
+        intake_keys = TrustedKeys(settings.intake_key_paths(),
+                                  settings.retired_intake_key_paths())
         register_handlers(broker, ingest, settings, kafka, actions,
-                          ReidentificationIngest(access, dead_letters))
+                          ReidentificationIngest(access, dead_letters, intake_keys))
         key = load_or_create_signing_key(settings.signing_key_path(), settings.verify_key_path())
         writer = CheckpointWriter(store, key, CheckpointFiles(settings.checkpoint_dir,
                                                               key.public_key()), utc_now,

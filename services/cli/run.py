@@ -130,6 +130,8 @@ def _child_env(kafka: KafkaSettings, urls: dict[str, str], tokens_file: Path, da
         "INTAKE_SIGNING_KEY_FILE": str(data_dir / INTAKE_KEY),
         "EVALUATOR_INTAKE_KEYS": env.get("EVALUATOR_INTAKE_KEYS")
         or str(public_key_path(data_dir / INTAKE_KEY)),
+        "AUDIT_INTAKE_KEYS": env.get("AUDIT_INTAKE_KEYS")
+        or str(public_key_path(data_dir / INTAKE_KEY)),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
     })
     for service in SERVICES:

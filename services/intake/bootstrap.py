@@ -52,7 +52,8 @@ def build_app(
     engines: list[AsyncEngine] = []
     # what the producer can publish (make_broker passes the same setting to aiokafka)
     publish_limit = PublishLimit(kafka.max_request_size, broker_json)
-    # hold notices leave signed: the evaluator acts on none it cannot verify
+    # hold notices and re-identifications leave signed: the evaluator and audit act on none
+    # they cannot verify
     publisher = signing_publisher(broker, settings)
 
     @contextlib.asynccontextmanager

@@ -190,6 +190,10 @@ class PatientReidentified(Envelope):
     outcome: Literal["revealed", "unknown", "outside-sites"] = Field(
         description="revealed: answered; unknown: no such patient; outside-sites: a patient "
                     "of a site outside the requester's sites claim, answered as unknown")
+    signature: EventSignature | None = Field(
+        default=None, description="intake's Ed25519 signature of the event without this field "
+                                  "(shared.contracts.signatures); audit appends no "
+                                  "re-identification it cannot verify (AUDIT_INTAKE_KEYS)")
 
 
 CoordinatorActionKind = Literal["acknowledged", "contacted", "not-a-candidate", "enrolled",

@@ -7,19 +7,24 @@ signed checkpoints cover, next to the auditors' own queries: who (the requester'
 and role), when (intake's answer instant, in the query), which surrogate key (never the
 identifier), the trial named, the reason given and the outcome; ``result_count`` is 1 when the
 identity was revealed, else 0. Appending is idempotent by the event's id (a redelivery is
-recorded once). A record that is not a ``PatientReidentified`` goes to the dead-letter topic
-with the reason; nothing of it is stored.
+recorded once). A record that is not a ``PatientReidentified``, or that no trusted intake key
+signed (AUDIT_INTAKE_KEYS: unsigned, signed by another key or a retired one, altered after
+signing), goes to the dead-letter topic with the reason; nothing of it is stored. Without the
+signature any client that can write the topic could fill the access log with re-identifications
+nobody made, or bury real ones among them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from services.audit.core.ports import AccessRecorder, DeadLetterSink
+from services.audit.core.ports import AccessRecorder, DeadLetterSink, SignatureCheck
 from shared.contracts.events import PatientReidentified
+from shared.contracts.signatures import event_digest
 from shared.time import iso_z
 
 
@@ -35,9 +40,14 @@ def access_entry(event: PatientReidentified) -> tuple[str, dict[str, Any], int]:
 
 
 class ReidentificationIngest:
-    def __init__(self, access: AccessRecorder, dead_letters: DeadLetterSink) -> None:
+    """Appends verified re-identification events to the access log; ``keys`` are intake's
+    (``AuditSettings.intake_key_paths``)."""
+
+    def __init__(self, access: AccessRecorder, dead_letters: DeadLetterSink,
+                 keys: SignatureCheck) -> None:
         self._access = access
         self._dead_letters = dead_letters
+        self._keys = keys
 
     async def handle_batch(self, messages: Sequence[tuple[bytes, Any]]) -> int:
         """Append every readable event (an event id already recorded is skipped); returns how
@@ -50,6 +60,12 @@ class ReidentificationIngest:
                 await self._dead_letters.send(
                     record, f"not a PatientReidentified: {error.error_count()} validation "
                             "errors")
+                continue
+            refusal = self._keys.refusal(event.signature, event_digest(json.loads(body)))
+            if refusal is not None:
+                await self._dead_letters.send(
+                    record, f"re-identification refused: signature {refusal.kind}: "
+                            f"{refusal.detail}")
                 continue
             action, query, count = access_entry(event)
             await self._access.record_once(str(event.event_id), client=event.requester,

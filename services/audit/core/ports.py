@@ -168,7 +168,8 @@ class CheckpointArchive(Protocol):
 
 
 class SignatureCheck(Protocol):
-    """The evaluator keys decisions and actions must be signed with."""
+    """The keys events must be signed with: the evaluator's for decisions and actions,
+    intake's for re-identifications."""
 
     def refusal(self, signature: EventSignature | None, digest: str, *,
                 new_event: bool = True) -> Refusal | None:

@@ -41,7 +41,7 @@ from services.intake.core.refusals import (
     SiteRequired,
 )
 from shared.contracts.channels import INTAKE_RAW
-from shared.contracts.topics import PATIENT_HOLDS
+from shared.contracts.topics import PATIENT_HOLDS, REIDENTIFICATIONS
 from shared.infra.auth import Principal, Role, SiteChoiceRefused, submitting_site
 from shared.infra.backoff import Backoff
 from shared.infra.dead_letters import DeadLetters
@@ -149,9 +149,11 @@ def broker_json(document: Any) -> bytes:
 
 def signing_publisher(broker: KafkaBroker, settings: IntakeSettings) -> SigningPublisher:
     """What intake's outbox relay publishes through: ``broker``, with every hold notice
-    (``patient.holds.v1``) signed by intake's key (INTAKE_SIGNING_KEY_FILE, created 0600 on
-    first use with its public half beside it) when it is published: the first send, a relay
-    retry and a broker refill alike. The evaluator acts on no notice it cannot verify
-    (EVALUATOR_INTAKE_KEYS); patient events pass through unchanged."""
+    (``patient.holds.v1``) and every re-identification and look-up event
+    (``intake.reidentifications.v1``) signed by intake's key (INTAKE_SIGNING_KEY_FILE, created
+    0600 on first use with its public half beside it) when it is published: the first send, a
+    relay retry and a broker refill alike. The evaluator acts on no notice it cannot verify
+    (EVALUATOR_INTAKE_KEYS), audit appends no re-identification it cannot verify
+    (AUDIT_INTAKE_KEYS); patient events pass through unchanged."""
     return SigningPublisher(broker, EventSigner.from_file(settings.signing_key_path()),
-                            (PATIENT_HOLDS,))
+                            (PATIENT_HOLDS, REIDENTIFICATIONS))

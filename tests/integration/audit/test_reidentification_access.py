@@ -3,19 +3,26 @@ broker, SQLite and PostgreSQL: intake (its real app, outbox relay included) answ
 re-identifications and a look-up, revealed, unknown and outside the requester's sites; audit
 (its real app) lists each in ``GET /access-log`` with who, when, which surrogate key, the trial,
 the reason and the outcome, never the identifier; the log still verifies; a redelivered event is
-recorded once."""
+recorded once. Only what intake's key signed is appended: a forged producer (a plain aiokafka
+client with access to the topic) gets nothing into the log."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared.contracts.topics import REIDENTIFICATIONS
+from shared.contracts.events import PatientReidentified
+from shared.contracts.topics import REIDENTIFICATIONS, dead_letter
+from shared.infra.signing import EventSigner
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
 from tests.integration.audit.harness import (
@@ -63,11 +70,14 @@ async def test_every_reidentification_is_listed_in_audits_chained_access_log(
     }))
     run = uuid.uuid4().hex[:12]  # the session's broker and PostgreSQL hold other tests' data
     mrn_a, mrn_b = f"mrn-a-{run}", f"mrn-b-{run}"
+    intake_key = tmp_path / "intake-signing-key.pem"  # audit trusts its public half
     intake_settings = settings_for(database_url).model_copy(
-        update={"tokens": "", "tokens_file": tokens})
+        update={"tokens": "", "tokens_file": tokens, "signing_key_file": intake_key})
     group = unique_group("audit-reid")
     await start_group_at_end(kafka_settings, group)
-    audit = audit_app(audit_settings(database_url, tmp_path, group), kafka_settings)
+    audit = audit_app(audit_settings(
+        database_url, tmp_path, group,
+        intake_keys=str(tmp_path / "intake-signing-key.pub.pem")), kafka_settings)
     async with running_intake(intake_settings, kafka_settings) as intake, \
             running(audit) as auditor:
         posted = [await intake.post("/fhir", headers=_bearer(lab) | FHIR,
@@ -167,3 +177,95 @@ async def _event_of(event_id: str, kafka: KafkaSettings) -> bytes:
                         return record.value
     finally:
         await consumer.stop()
+
+
+async def test_a_reidentification_intakes_key_did_not_sign_never_reaches_the_access_log(
+    database_url: str, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    """A forged producer writes three re-identifications onto the topic: one unsigned, one
+    signed by another key, one signed by intake's key and then altered (the reason changed).
+    Each is dead-lettered with the reason and none is in the access log; intake's own signed
+    event, behind them on the partition, is."""
+    await migrate_audit(database_url)
+    intake_key = Ed25519PrivateKey.generate()
+    public = tmp_path / "intake-signing-key.pub.pem"
+    public.write_bytes(intake_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    intake, stranger = EventSigner(intake_key), EventSigner(Ed25519PrivateKey.generate())
+    key = f"pt_{uuid.uuid4().hex}"
+    unsigned, foreign, altered, genuine = (_reidentified(key, f"reason {n}")
+                                           for n in ("unsigned", "foreign", "altered",
+                                                     "genuine"))
+    edited = {**intake.signed(altered.model_dump(mode="json")), "reason": "changed after"}
+    group = unique_group("audit-reid-forged")
+    await start_group_at_end(kafka_settings, group)
+    audit = audit_app(audit_settings(database_url, tmp_path, group, intake_keys=str(public)),
+                      kafka_settings)
+    async with running(audit) as auditor:
+        await _produce(kafka_settings, key, [
+            unsigned.model_dump(mode="json"), stranger.signed(foreign.model_dump(mode="json")),
+            edited, intake.signed(genuine.model_dump(mode="json"))])
+
+        async def logged() -> list[dict[str, Any]]:
+            entries = (await auditor.get("/access-log", headers=AUTH,
+                                         params={"limit": 1000})).json()["items"]
+            return [e for e in entries if e["query"].get("patient_key") == key]
+
+        async def genuine_in() -> bool:
+            return len(await logged()) >= 1
+
+        await wait_for(genuine_in, timeout_s=60, what="intake's signed re-identification")
+        # the forged ones are before it on the partition: read (and refused) by now
+        assert [e["query"]["reason"] for e in await logged()] == ["reason genuine"]
+        letters = await _dead_letters(kafka_settings, key, 3)
+        report = (await auditor.get("/verify", headers=AUTH)).json()
+    assert sorted(json.loads(letter["payload"])["event_id"] for letter in letters) == sorted(
+        str(e.event_id) for e in (unsigned, foreign, altered))
+    reasons = sorted(letter["reason"] for letter in letters)
+    assert [r.split(":")[1].strip() for r in reasons] == [
+        "signature invalid", "signature missing", "signature unknown-key"]
+    assert all(r.startswith("re-identification refused") for r in reasons)
+    assert report["intact"] is True, report["summary"]
+
+
+def _reidentified(patient_key: str, reason: str) -> PatientReidentified:
+    at = datetime.now(UTC)
+    identity = uuid.uuid4()
+    return PatientReidentified(
+        event_id=identity, occurred_at=at, recorded_at=at, source="intake",
+        patient_key=patient_key, correlation_id=identity, kind="reidentify",
+        requester="ward-a", role="coordinator", trial=TRIAL, reason=reason,
+        outcome="revealed")
+
+
+async def _produce(kafka: KafkaSettings, key: str, payloads: list[dict[str, Any]]) -> None:
+    """Straight onto the topic with a plain aiokafka client, in order, one partition (the key)."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for payload in payloads:
+            await producer.send_and_wait(REIDENTIFICATIONS, json.dumps(payload).encode(),
+                                         key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def _dead_letters(kafka: KafkaSettings, key: str, expected: int) -> list[dict[str, Any]]:
+    """The dead letters of ``key`` on the re-identification topic's dead-letter topic."""
+    consumer = AIOKafkaConsumer(
+        dead_letter(REIDENTIFICATIONS), bootstrap_servers=kafka.bootstrap_servers,
+        group_id=unique_group("reid-dlq"), auto_offset_reset="earliest",
+        enable_auto_commit=False, session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        rebalance_timeout_ms=kafka.rebalance_timeout_ms)
+    await consumer.start()
+    seen: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(seen) < expected:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    seen += [json.loads(r.value) for r in records
+                             if r.key is not None and r.key.decode() == key]
+    finally:
+        await consumer.stop()
+    return seen

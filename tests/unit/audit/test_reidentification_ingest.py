@@ -5,16 +5,28 @@ tests/integration/audit/test_reidentification_access.py."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from services.audit.core.access_ingest import ReidentificationIngest
 from shared.contracts.events import PatientReidentified
+from shared.infra.signing import EventSigner, TrustedKeys
 from tests.unit.audit.fakes import FakeDeadLetters
 
 AT = datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
+INTAKE_KEY = Ed25519PrivateKey.generate()
+INTAKE = EventSigner(INTAKE_KEY)
+KEYS = TrustedKeys.of([INTAKE_KEY.public_key()])
+
+
+def signed(e: PatientReidentified, signer: EventSigner = INTAKE) -> bytes:
+    """The record intake's relay publishes: the event's JSON form with its signature."""
+    return json.dumps(signer.signed(e.model_dump(mode="json"))).encode()
 
 
 @dataclass
@@ -41,9 +53,9 @@ def event(outcome: str = "revealed", kind: str = "reidentify") -> PatientReident
 
 async def test_each_event_is_one_entry_with_who_which_key_why_and_the_outcome() -> None:
     access, dead = FakeAccessLog(), FakeDeadLetters()
-    ingest = ReidentificationIngest(access, dead)
+    ingest = ReidentificationIngest(access, dead, KEYS)
     events = [event(), event("outside-sites"), event("unknown", "lookup")]
-    assert await ingest.handle_batch([(e.model_dump_json().encode(), None) for e in events]) == 3
+    assert await ingest.handle_batch([(signed(e), None) for e in events]) == 3
     entries = [access.entries[str(e.event_id)] for e in events]
     assert [(x["action"], x["result_count"], x["query"]["outcome"]) for x in entries] == [
         ("reidentify", 1, "revealed"), ("reidentify", 0, "outside-sites"),
@@ -59,8 +71,8 @@ async def test_each_event_is_one_entry_with_who_which_key_why_and_the_outcome() 
 
 async def test_a_redelivered_event_is_recorded_once() -> None:
     access = FakeAccessLog()
-    ingest = ReidentificationIngest(access, FakeDeadLetters())
-    body = event().model_dump_json().encode()
+    ingest = ReidentificationIngest(access, FakeDeadLetters(), KEYS)
+    body = signed(event())
     await ingest.handle_batch([(body, None), (body, None)])
     assert len(access.entries) == 1
 
@@ -68,8 +80,25 @@ async def test_a_redelivered_event_is_recorded_once() -> None:
 async def test_a_record_that_is_not_a_reidentification_is_dead_lettered_and_not_recorded(
 ) -> None:
     access, dead = FakeAccessLog(), FakeDeadLetters()
-    ingest = ReidentificationIngest(access, dead)
+    ingest = ReidentificationIngest(access, dead, KEYS)
     assert await ingest.handle_batch([(b'{"event_type": "patient.updated"}', "record-1")]) == 0
     assert access.entries == {}
     assert dead.sent[0][0] == "record-1"
     assert dead.sent[0][1].startswith("not a PatientReidentified")
+
+
+async def test_an_event_intakes_key_did_not_sign_is_dead_lettered_and_not_recorded() -> None:
+    """Unsigned, signed by another key, altered after intake signed it: none is appended."""
+    access, dead = FakeAccessLog(), FakeDeadLetters()
+    ingest = ReidentificationIngest(access, dead, KEYS)
+    altered = json.loads(signed(event()))
+    altered["reason"] = "changed after signing"
+    bodies = [event().model_dump_json().encode(),
+              signed(event(), EventSigner(Ed25519PrivateKey.generate())),
+              json.dumps(altered).encode()]
+    assert await ingest.handle_batch([(b, f"record-{i}") for i, b in enumerate(bodies)]) == 0
+    assert access.entries == {}
+    assert [(r, reason.split(":")[1].strip()) for r, reason in dead.sent] == [
+        ("record-0", "signature missing"), ("record-1", "signature unknown-key"),
+        ("record-2", "signature invalid")]
+    assert all(reason.startswith("re-identification refused") for _, reason in dead.sent)
