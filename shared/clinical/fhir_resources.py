@@ -156,7 +156,8 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
         return []
     # a date without a time (a day, or a month or year: FHIR R4 dateTime partial date) is the
     # whole period it names; the engine judges every criterion at both ends of it
-    bounds = undated or time_bounds(resource, *_EFFECTIVE, path)
+    bounds = undated or _issued_only(resource, start, end, path) or time_bounds(
+        resource, *_EFFECTIVE, path)
     components = []
     for index, component in enumerate(resource.get("component") or ()):
         built = _observed(
@@ -238,6 +239,34 @@ def _undated(path: str) -> TimeBounds:
                 " relevant time): when the result was obtained is unknown, so it cannot be"
                 " ordered against other results or placed in a window, and an older result"
                 " cannot stand in for it"
+            ),
+        ),
+    )
+
+
+def _issued_only(
+    resource: Json, start: datetime | None, end: datetime | None, path: str
+) -> TimeBounds | None:
+    """The bounds of a result dated only by ``issued``: any instant up to it.
+
+    FHIR R4 Observation.issued: "The date and time this version of the observation was made
+    available to providers, typically after the results have been reviewed and verified". It
+    bounds the collection time from above only: dated at it, a result outranked one taken
+    before it that it may predate. The engine judges every criterion at both ends (``_EVER``
+    and ``issued``). None when ``effective[x]`` was read.
+    """
+    sent = ("effectiveDateTime", "effectiveInstant", "effectivePeriod.start", "effectivePeriod.end")
+    if start is not None or end is None or any(_element(resource, key) for key in sent):
+        return None
+    return TimeBounds(
+        start_earliest=_EVER,
+        start_latest=end,
+        note=ReadingNote(
+            path=f"{path}.issued",
+            reason=(
+                "no effective[x]: collected at some instant up to issued (FHIR R4"
+                " Observation.issued: when the result was made available); an order or window"
+                " it decides is judged at both ends"
             ),
         ),
     )

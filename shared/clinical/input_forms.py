@@ -277,7 +277,8 @@ FHIR_FORMS: tuple[InputForm, ...] = (
     InputForm("Observation.effective[x]", "a dateTime with a time and no offset",
               "refused at its path", f"{_R4} dateTime (a time SHALL have a zone)"),
     InputForm("Observation.effective[x]", "absent, `issued` present",
-              "dated by `issued` as an upper bound (`effective_end`), with a note: approximate",
+              "dated by `issued` as an upper bound (`effective_end`), with a note: approximate;"
+              " `time_bounds` any instant up to `issued`, judged at both ends",
               f"{_R4} Observation.issued"),
     InputForm("Observation.effective[x]", "`effectiveTiming`; absent with no `issued`",
               "kept unread at `effective[x]`, bounded by every instant up to its receipt"

@@ -449,6 +449,9 @@ def _named(fact: ClinicalFact) -> str:
     if when is None:
         return f"{label} (sent with no time)"
     bounds = fact.time_bounds
+    if bounds is not None and bounds.start_earliest and bounds.start_earliest.year < _EVER_YEAR:
+        # bounded only from above (a FHIR Observation dated by ``issued`` alone)
+        return f"{label} issued {when.date().isoformat()} (sent with no time it was obtained)"
     if bounds is not None and bounds.start_earliest and bounds.start_latest:
         span = bounds.start_latest - bounds.start_earliest
         # the middle of the period lies inside it in the sender's zone, whatever that zone is
@@ -464,6 +467,8 @@ def _named(fact: ClinicalFact) -> str:
 # a day in any zone spans at most 50 hours (UTC+14 to UTC-12), a month at most 31 days and 26
 # hours, a year at least 365 days
 _DAY_AT_MOST = timedelta(days=3)
+# an earliest bound before this year is no bound: the time may be any instant up to the latest
+_EVER_YEAR = 1000
 _MONTH_AT_MOST = timedelta(days=60)
 
 

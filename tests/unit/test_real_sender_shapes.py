@@ -427,3 +427,22 @@ def test_an_hcg_with_two_differing_standard_flags_leaves_her_undetermined() -> N
                            "code": "POS"}]}
     decision = decide(_hcg(interpretation=[concept]))
     assert outcome(decision, "E12") == Outcome.UNKNOWN
+
+
+# FHIR R4 Observation.issued: "The date and time this version of the observation was made
+# available to providers, typically after the results have been reviewed and verified". A
+# result with no effective[x] was dated at its issued instant: a count of 180 issued on 28
+# February outranked a count of 8 taken on 27 February, though it may have been collected
+# before it (eligible). It was collected at some instant up to issued: judged at both ends.
+def test_a_count_dated_only_by_issued_does_not_outrank_a_result_it_may_predate() -> None:
+    low = _observation("plt-low", "777-3", "2026-02-27T09:00:00Z", valueQuantity={
+        "value": 8, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"})
+    issued = _observation("plt-issued", "777-3", "", valueQuantity={
+        "value": 180, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"})
+    del issued["resource"]["effectiveDateTime"]
+    issued["resource"]["issued"] = "2026-02-28T10:00:00Z"
+    decision = decide(_bundle(_add(low, issued)))
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    reason = next(r.reason for r in decision.criteria if r.id == PLATELETS)
+    assert "777-3 issued 2026-02-28 (sent with no time it was obtained)" in reason

@@ -291,6 +291,11 @@ def test_a_result_with_issued_and_no_effective_time_is_dated_by_issued_as_approx
     assert fact.effective_end == datetime(2026, 2, 28, 9, 30, tzinfo=UTC)
     assert [n.path for n in fact.notes] == ["Observation.issued"]
     assert "approximate" in fact.notes[0].reason
+    # collected at some instant up to issued: judged at both ends (FHIR R4 Observation.issued)
+    assert fact.time_bounds is not None
+    assert fact.time_bounds.start_latest == datetime(2026, 2, 28, 9, 30, tzinfo=UTC)
+    assert fact.time_bounds.start_earliest is not None
+    assert fact.time_bounds.start_earliest <= datetime(1900, 1, 1, tzinfo=UTC)
 
 
 # FHIR R4 Observation.effective[x] (0..1, https://hl7.org/fhir/R4/observation-definitions.html
