@@ -38,7 +38,7 @@ from __future__ import annotations
 import codecs
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 import hl7
 
@@ -685,6 +685,8 @@ def _observation(
         message, log, obx, order, label, pending=pending
     )
     notes.extend(time_notes)
+    if not undated and effective is not None:
+        notes.extend(_after_message(message, log, obx, order, label, effective, bounds))
     # an empty OBX-11 (required, v2.5.1 7.4.2.11): final, preliminary or cancelled is unknown,
     # so the result is kept unread at OBX[n].11 (FHIR R4 observation-status "unknown")
     unread = (
@@ -734,6 +736,73 @@ def _order_without_results(
         return None
     status = message.field(order.obr, f"OBR[{order.obr_number}]", 25)
     return order_without_results(status.component(0).upper(), status.path)
+
+
+# Clock skew allowed between a result's time and its message's time (MSH-7). The sender's
+# analyser or LIS stamps OBX-14/OBR-7 and its interface engine stamps MSH-7, each from its own
+# clock; clocks kept by NTP agree within a second, and 5 minutes is the customary bound for
+# loosely synchronised hosts (Kerberos V5, RFC 4120, rejects requests beyond it). A result
+# later than its message by more than that cannot have been observed before it was sent.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _after_message(
+    message: _Message,
+    log: ProblemLog,
+    obx: hl7.Segment,
+    order: _Order,
+    label: str,
+    effective: datetime,
+    bounds: TimeBounds | None,
+) -> list[ReadingNote]:
+    """A result's time (OBX-14, v2.5.1 7.4.2.14; else OBR-7, 4.5.3.7) against the time its
+    message was sent; returns the notes to add.
+
+    - later than ``received_at`` (TrialWatch's clock: when the message arrived) by more than
+      ``CLOCK_SKEW``: impossible, refused at the time's path. Not kept unread: the engine
+      skips a result dated after its evaluation time, so an older result would decide.
+    - later than MSH-7 (2.14.9.7, the sender's own stamp for creating the message) by more
+      than ``CLOCK_SKEW``, and not later than the arrival: the two sender clocks disagree; the
+      result is read at its own time (it is not in the future) with a note. Real senders get
+      MSH-7 wrong: LAB-ORU-1 is stamped 06:45, before its specimen reached the lab (SPM-18
+      08:21), with results at 08:30 that the lab's next message repeats.
+
+    A time without minutes counts from its earliest instant, MSH-7 without minutes until its
+    latest.
+    """
+    earliest = bounds.start_earliest if bounds is not None else None
+    observed = earliest if earliest is not None else effective
+    path = (
+        f"{label}.14" if message.field(obx, label, 14).component(0)
+        else f"OBR[{order.obr_number}].7"
+    )
+    if message.received_at is not None and observed - message.received_at > CLOCK_SKEW:
+        log.problem(path, (
+            f"observed {_duration(observed - message.received_at)} after TrialWatch received"
+            f" the message ({message.received_at.isoformat()}), more than the"
+            f" {_duration(CLOCK_SKEW)} clock skew allowed: a result cannot be later than the"
+            " message that carries it"))
+        return []
+    if message.sent_at is None:
+        return []
+    msh7 = message.field(message.parsed.segment("MSH"), "MSH", 7).component(0)
+    try:
+        window = hl7_ts_bounds(msh7, message.zone)
+    except TimeFormatError:
+        return []
+    sent = window[1] if window is not None else message.sent_at
+    if observed - sent <= CLOCK_SKEW:
+        return []
+    return [ReadingNote(path=path, reason=(
+        f"observed {_duration(observed - sent)} after the message says it was created (MSH-7,"
+        f" v2.5.1 2.14.9.7), more than the {_duration(CLOCK_SKEW)} clock skew allowed: the"
+        " sender's clocks disagree; read at its own time"
+        + (", which is not later than the message's arrival" if message.received_at else "")))]
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 # OBX fields a result is read from (v2.5.1 7.4.2): value type, identifier, sub-id, value,

@@ -9,9 +9,12 @@ sender used; only versions whose read fields are defined as v2.5.1 defines them 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from shared.clinical.hl7v2 import parse_hl7v2
+from tests.unit.clinical.conftest import shared_data
 from tests.unit.clinical.test_hl7v2_fidelity import message, only_fact, platelets, problems
 
 
@@ -50,3 +53,68 @@ def test_versions_whose_read_fields_v2_5_1_defines_alike_are_read(version: str) 
 def test_one_message_reads_as_before() -> None:
     (update,) = parse_hl7v2(message(platelets("150")))
     assert len(update.facts) == 1
+
+
+# A result's time (OBX-14, 7.4.2.14; else OBR-7, 4.5.3.7) cannot be later than the message that
+# carries it. TrialWatch's own clock says when the message arrived: a result later than that
+# (beyond the clock skew allowed) is impossible and refused. MSH-7 (2.14.9.7) is the sender's
+# own stamp, and real senders get it wrong (LAB-ORU-1 is stamped before its specimen reached
+# the lab): a result later than MSH-7 only is read at its own time, with a note.
+
+RECEIVED = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def _at(observed: str, sent: str = "20261128090000+0000") -> str:
+    obx = ("OBX|1|NM|777-3^Platelets [#/volume] in Blood^LN||150|10*9/L|150-400||||F|||"
+           + observed)
+    return message(obx, sent=sent)
+
+
+def test_a_result_observed_after_trialwatch_received_its_message_is_refused_at_obx_14() -> None:
+    found = problems(_at("20261128100000+0000", sent="20261128085900+0000"),
+                     received_at=RECEIVED)
+    assert any(p.startswith("OBX[1].14") and "received" in p and "1 h 0 min" in p
+               for p in found), found
+
+
+def test_a_collection_time_after_the_message_arrived_is_refused_at_obr_7() -> None:
+    obx = "OBX|1|NM|777-3^Platelets [#/volume] in Blood^LN||150|10*9/L|150-400||||F"
+    text = message(obx, sent="20261128085900+0000", collected="20261128120000+0000")
+    assert any(p.startswith("OBR[1].7") for p in problems(text, received_at=RECEIVED))
+
+
+@pytest.mark.parametrize("observed", [
+    "20261128090400+0000",  # within the clock skew allowed
+    "20261128093000+0100",  # 08:30 UTC once its own offset is read
+    "20261128",  # that day: it may be any instant before 09:00
+])
+def test_a_result_before_the_message_or_within_the_skew_is_read_without_a_note(
+    observed: str
+) -> None:
+    fact = only_fact(_at(observed), received_at=RECEIVED)
+    assert fact.unread is None
+    assert fact.value_quantity is not None
+    assert not [n for n in fact.notes if "clock skew" in n.reason]
+
+
+def test_a_result_later_than_msh_7_only_is_read_at_its_time_and_says_so() -> None:
+    fact = only_fact(_at("20261128100000+0000"), received_at=datetime(2026, 11, 28, 11,
+                                                                         tzinfo=UTC))
+    assert fact.unread is None
+    assert fact.effective_start == datetime(2026, 11, 28, 10, tzinfo=UTC)
+    (note,) = [n for n in fact.notes if "clock skew" in n.reason]
+    assert note.path == "OBX[1].14"
+    assert "1 h 0 min" in note.reason
+
+
+def test_the_real_lab_message_stamped_before_its_results_is_read_as_before() -> None:
+    # LAB-ORU-1: MSH-7 06:45+0700, specimen received in the lab (SPM-18) 08:21, results
+    # (OBX-14) 08:30, report (OBR-22) 09:29; the lab's next message confirms 08:30
+    data = (shared_data("hl7v2") / "LAB-ORU-1.hl7").read_bytes()
+    arrived = datetime(2014, 10, 6, 3, 0, tzinfo=UTC)  # 10:00+0700
+    (update,) = parse_hl7v2(data, received_at=arrived)
+    platelets_fact = next(f for f in update.facts if f.codes[0].code == "11125-2")
+    assert platelets_fact.unread is None
+    assert platelets_fact.value_quantity is not None
+    assert platelets_fact.value_quantity.value == 221.0
+    assert [n.path for n in platelets_fact.notes if "clock skew" in n.reason] == ["OBX[5].14"]
