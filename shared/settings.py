@@ -78,8 +78,8 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int
     database_url: str
-    # Comma-separated ``TOKEN=ROLE[@TRIAL|TRIAL...][/SITE|SITE...]`` entries
-    # (shared.token_claims); empty means the dev token file is used.
+    # Comma-separated ``TOKEN=[NAME:]ROLE[@TRIAL|TRIAL...][/SITE|SITE...]`` entries
+    # (shared.token_claims: each its own client name); empty means the dev token file is used.
     tokens: str = ""
     tokens_file: Path | None = None
     # Simultaneous connections (uvicorn limit_concurrency); more are answered 503 at once.

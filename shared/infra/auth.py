@@ -132,9 +132,11 @@ class TokenRegistry:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> TokenRegistry:
-        """The inline ``<PREFIX>_TOKENS`` (``shared.token_claims``: role, trials after ``@``,
-        sites after ``/``; client name ``<role>-client``) and the token file."""
-        tokens = {entry.token: Principal(client=f"{entry.role}-client", role=Role(entry.role),
+        """The inline ``<PREFIX>_TOKENS`` (``shared.token_claims``: a client name before ``:``,
+        the role, trials after ``@``, sites after ``/``; an unnamed entry's client name is
+        ``<role>-client`` for its role's first, ``<role>-client-<n>`` after) and the token
+        file."""
+        tokens = {entry.token: Principal(client=entry.client, role=Role(entry.role),
                                          trials=entry.trials, sites=entry.sites)
                   for entry in parse_inline_tokens(settings.tokens)}
         return cls(tokens, settings.tokens_file)
