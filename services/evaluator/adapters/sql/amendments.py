@@ -22,10 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters.outbox import OutboxMessage, message_of, messages_of, stage
 from services.evaluator.adapters.sql import trial_registry
+from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates
 from services.evaluator.adapters.sql.stores import (
     SqlPatientRepository,
     SqlUnitOfWork,
+    alert_row,
     screening_context,
+)
+from services.evaluator.adapters.sql.tables import (
+    alert as alert_table,
 )
 from services.evaluator.adapters.sql.tables import (
     patient_state,
@@ -225,6 +230,8 @@ async def stop_screening(
             Status.ELIGIBLE, str(row.decision_id), str(row.trial_version), None),
             change_ref(change), row.site, zone) for row in eligible]
         messages = [message_of(a) for a in alerts]
+        # where the coordinator app reads alerts, as a screening's alerts are (stores.stage)
+        await insert_ignoring_duplicates(session, alert_table, [alert_row(a) for a in alerts])
         await stage(session, messages, now)
         await session.execute(delete(trial_status).where(trial_status.c.trial_id == trial_id))
         await session.execute(delete(review_timer).where(review_timer.c.trial_id == trial_id))

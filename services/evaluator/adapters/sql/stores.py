@@ -248,7 +248,7 @@ class SqlDecisionOutbox:
                 webhooks.delivery_row(hook, a, a.recorded_at)
                 for a in raised for hook, sites in hooks.get(a.trial.id, ())
                 if site_visible(sites, a.site)])
-        await insert_ignoring_duplicates(session, alert, [_alert_row(a) for a in raised])
+        await insert_ignoring_duplicates(session, alert, [alert_row(a) for a in raised])
         # stamped now, after the other writes: the relay's grace counts from about the commit
         await stage(session, messages_of(events), self._clock())
 
@@ -351,10 +351,15 @@ def _history_row(made: DecisionMade, said: str) -> dict[str, Any]:
     }
 
 
-def _alert_row(raised: EligibilityAlert) -> dict[str, Any]:
+def alert_row(raised: EligibilityAlert) -> dict[str, Any]:
+    """The coordinator app's row of an alert (``evaluator_alert``). A ``closed`` alert has no
+    headline (nothing about the patient changed): its reason, the trial's stop with who, when
+    and why, is what the app shows."""
+    headline = raised.headline or (raised.reasons[0] if raised.alert == "closed"
+                                   and raised.reasons else "")
     return {
         "alert_id": str(raised.event_id), "patient_key": raised.patient_key,
-        "trial_id": raised.trial.id, "kind": raised.alert, "headline": raised.headline,
+        "trial_id": raised.trial.id, "kind": raised.alert, "headline": headline,
         "decision_id": str(raised.decision_id), "as_of": raised.occurred_at,
         "acknowledged_at": None, "acknowledged_by": None, "site": raised.site,
     }
