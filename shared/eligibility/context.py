@@ -243,6 +243,21 @@ def as_received(fact: ClinicalFact) -> tuple[float, str, str] | None:
     return rounded, written, text
 
 
+def _sent_as_kept(received: str | None, received_unit: str | None, value: float,
+                  unit: str | None) -> bool:
+    """True when the received text is the plain writing of ``value`` ("150" for 150.0, "0.5")
+    in the same unit (or none): then ``as_received`` is None and ``_written_otherwise`` False,
+    so ``cite`` adds nothing, found without the regular expression. False means: ask those
+    two (never a different answer, only the longer way)."""
+    if received is None:
+        return True  # ``as_received`` None, ``_written_otherwise`` False
+    if (received_unit is not None and received_unit != unit) or type(value) is not float:
+        return False
+    plain = str(int(value)) if value.is_integer() else repr(value)
+    # a float's repr may be "1e-05", "inf" or "nan", which ``as_received`` reads otherwise
+    return received == plain and "e" not in plain and "n" not in plain
+
+
 def _written_otherwise(received: str | None, value: float) -> bool:
     """Whether ``received`` is not the plain writing of ``value`` ("150" for 150.0, "0.5")."""
     if received is None:
@@ -263,18 +278,21 @@ def cite(
     coding = fact.codes[0] if fact.codes else None
     if value is None and fact.value_quantity is not None:
         value, unit = fact.value_quantity.value, fact.value_quantity.unit
-        if fact.received is not None and (sent := as_received(fact)) is not None:
+        received = fact.received
+        if received is not None and _sent_as_kept(received.value, received.unit, value, unit):
+            pass  # the common case: nothing to show beside the value (see ``_sent_as_kept``)
+        elif received is not None and (sent := as_received(fact)) is not None:
             # as the lab sent it, beside the canonical value at the precision it was sent with
             value = sent[0]
             details = dict(details or {})
-            details["received_value"] = fact.received.value
-            details["received_unit"] = fact.received.unit
-        elif fact.received is not None and _written_otherwise(fact.received.value, value):
+            details["received_value"] = received.value
+            details["received_unit"] = received.unit
+        elif received is not None and _written_otherwise(received.value, value):
             # the same number in the same unit, written with other digits or a bound ("0.50",
             # "<10"): kept, so a reader shows what was sent and never a re-rendered float
             details = dict(details or {})
-            details["received_value"] = fact.received.value
-            details["received_unit"] = fact.received.unit
+            details["received_value"] = received.value
+            details["received_unit"] = received.unit
     elif value is None and fact.value_code is not None:
         value = fact.value_code.code
     elif value is None and fact.value_boolean is not None:

@@ -149,9 +149,10 @@ def _evaluate(
             # result, or time alone): ``keeps`` reduced to its last test, inlined
             if names:
                 isdisjoint = names.isdisjoint
-                for key, hit in previous.shared.items():
-                    if isdisjoint(hit[2]):
-                        memo[key] = hit
+                # a comprehension: a state keeps a hundred remembered results or more
+                memo.update(
+                    {key: hit for key, hit in previous.shared.items() if isdisjoint(hit[2])}
+                )
                 for criterion in trial.criteria:
                     earlier = previous.criteria.get(criterion.id)
                     if earlier is not None and isdisjoint(earlier.reads):
@@ -181,14 +182,15 @@ def _evaluate(
     # a criterion that fails having read no clinical data (an age above the trial's upper
     # limit, a sex-specific inclusion) and fails at every later review instant too fails for
     # good: neither time nor new results can change it
-    settled = [c for cid, c in decided.items()
-               if c.result.outcome is Outcome.FAIL and not c.reads and _fails_for_good(
-                   next(x for x in trial.criteria if x.id == cid), c, trial, index, moment)]
+    # (only such criteria are looked at: most decisions have none)
+    fail = Outcome.FAIL
+    bare = [(cid, c) for cid, c in decided.items() if not c.reads and c.result.outcome is fail]
+    settled = [c for cid, c in bare if _fails_for_good(
+        next(x for x in trial.criteria if x.id == cid), c, trial, index, moment)]
     # one that fails having read no clinical data but can pass later (an age under the lower
     # limit) fails until its outcome can next change: no data sent can change it before then
-    waiting = [c for c in decided.values()
-               if c.result.outcome is Outcome.FAIL and not c.reads and c.wakes_at is not None
-               and not any(c is s for s in settled)]
+    waiting = [c for _, c in bare
+               if c.wakes_at is not None and not any(c is s for s in settled)]
     results = tuple(
         c.result.model_copy(update={"reason": f"{c.result.reason}; {PERMANENT_NOTE}"})
         if any(c is s for s in settled)
@@ -365,7 +367,9 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
     )
     # ctx.deps is a new dict per criterion: kept as it is
     candidates = ctx.review_candidates
-    return _Computed(result, ctx.deps, min(candidates, default=None), wakes(candidates))
+    if not candidates:
+        return _Computed(result, ctx.deps, None, None)
+    return _Computed(result, ctx.deps, min(candidates), wakes(candidates))
 
 
 def _at_time_bounds(
