@@ -447,15 +447,17 @@ def analytes_disagree(codes: tuple[Coding, ...]) -> str | None:
     """Why the LOINC codings of one code name different catalogued analytes, else None.
 
     FHIR R4 CodeableConcept.coding: every coding stands for the same concept. LOINC codes of
-    two entries of ``analytes.yaml`` (777-3 a platelet count, 718-7 hemoglobin) cannot both be
-    the result: which one it is is unknown (``loinc_of`` would pick the first). Codes of one
-    entry (777-3 and 26515-7) read as it.
+    two entries of ``analytes.yaml`` (777-3 a platelet count, 718-7 hemoglobin), or of two
+    ``measures`` of one entry (777-3 platelets, 751-8 neutrophils), cannot both be the result:
+    which one it is is unknown (``loinc_of`` would pick the first). Codes of one measure
+    (777-3 and 26515-7) read as it.
     """
     named: dict[str, list[str]] = {}
     for coding in codes:
         analyte = analyte_for(coding.code) if coding.system == LOINC else None
-        if analyte is not None and coding.code not in named.setdefault(analyte.name, []):
-            named[analyte.name].append(coding.code)
+        measure = analyte.measure(coding.code) if analyte is not None else None
+        if measure is not None and coding.code not in named.setdefault(measure, []):
+            named[measure].append(coding.code)
     if len(named) < 2:
         return None
     listed = "; ".join(f"LOINC {', '.join(loincs)} ({name})" for name, loincs in named.items())

@@ -169,7 +169,8 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "coding wherever it is in the list", f"{_R4} datatypes: CodeableConcept.coding"),
     InputForm("Observation.code (and component.code)",
               "LOINC codings of two different catalogued analytes (777-3 platelets + 718-7"
-              " hemoglobin)", "refused at `code.coding`, naming both",
+              " hemoglobin, or 777-3 platelets + 751-8 neutrophils: `measures` in"
+              " analytes.yaml)", "refused at `code.coding`, naming both",
               f"{_R4} datatypes: CodeableConcept.coding"),
     InputForm("any CodeableConcept", "a coding without `system` or without `code`",
               "left out with a note (refused when no usable coding remains for a code that is "

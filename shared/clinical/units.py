@@ -87,6 +87,16 @@ class Analyte:
     molar_mass_g_per_mol: float | None
     unit_may_be_missing: bool
     source: str
+    measures: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def measure(self, loinc: str) -> str:
+        """The quantity ``loinc`` measures: its ``measures`` group, else the entry's name (an
+        entry without ``measures`` measures one quantity). Two codes of one measure name the
+        same result (777-3 and 26515-7 platelets); of two measures, different results."""
+        for name, codes in self.measures:
+            if loinc in codes:
+                return name
+        return self.name
 
     @property
     def dimensions(self) -> tuple[str, ...]:
@@ -168,10 +178,22 @@ def catalogue() -> dict[str, Analyte]:
             molar_mass_g_per_mol=entry.get("molar_mass_g_per_mol"),
             unit_may_be_missing=bool(entry.get("unit_may_be_missing", False)),
             source=" ".join(str(entry["source"]).split()),
+            measures=_measures(name, entry),
         )
         for code in analyte.loinc:
             by_loinc[code] = analyte
     return by_loinc
+
+
+def _measures(name: str, entry: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """An entry's ``measures``, each of its LOINC codes in exactly one (``ValueError`` naming
+    the entry otherwise: a wrong catalogue must stop the service at start-up)."""
+    groups = entry.get("measures") or {}
+    found = tuple((str(measure), tuple(map(str, codes))) for measure, codes in groups.items())
+    listed = [code for _, codes in found for code in codes]
+    if found and sorted(listed) != sorted(map(str, entry["loinc"])):
+        raise ValueError(f"analytes.yaml {name}: measures must list each of its loinc codes once")
+    return found
 
 
 def analyte_for(loinc: str) -> Analyte | None:

@@ -708,3 +708,29 @@ def test_a_period_that_starts_after_it_ends_is_refused_at_its_path(
 def test_a_period_whose_start_is_not_after_its_end_reads(period: dict[str, str]) -> None:
     (update,) = parse_fhir(_statement(effectivePeriod=period), source_system="lab-a")
     assert update.facts[0].effective_start is not None
+
+
+# One catalogue entry may hold several measured quantities of one unit class (blood_cell_count:
+# platelets, neutrophils, leukocytes; aminotransferase: ALT, AST): its ``measures`` tell them
+# apart. A count coded 777-3 (platelets) and 751-8 (neutrophils) was read as platelets.
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("777-3", "751-8"), ("26515-7", "26464-8"), ("1742-6", "1920-8"), ("4485-9", "4498-2")],
+)
+def test_a_code_naming_two_quantities_of_one_catalogue_entry_is_refused(
+    first: str, second: str
+) -> None:
+    resource = _observation(first, valueQuantity={"value": 8})
+    resource["code"] = {"coding": [{"system": LOINC, "code": first},
+                                   {"system": LOINC, "code": second}]}
+    problems = _refused(resource)
+    (problem,) = [p for p in problems if p.startswith("Observation.code.coding:")]
+    assert first in problem
+    assert second in problem
+
+
+def test_every_catalogued_loinc_code_has_one_measure() -> None:
+    from shared.clinical.units import catalogue
+
+    for code, analyte in catalogue().items():
+        assert analyte.measure(code), code
