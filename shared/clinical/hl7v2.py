@@ -29,6 +29,13 @@ after a correction does not undo it (``state.apply_update`` ignores an older num
 becomes one medication fact, read by ``shared.clinical.hl7v2_medications`` (its docstring
 gives every field, table and refusal), identified by its ORC order number like an OBX.
 
+**One message, read versions.** A body carries one message: a second MSH, or a batch envelope
+(v2.5.1 2.10.3 FHS/BHS/BTS/FTS), is refused (batch files are split by ``trialwatch evaluate
+--input``). MSH-12 must be a version whose read fields v2.5.1 defines alike (``READ_VERSIONS``),
+else refused at ``MSH.12``. A field v2.5.1 defines as non-repeating that holds a second valued
+repetition is refused at its path (``_NON_REPEATING``). A result time later than the message's
+arrival (``received_at``) by more than ``CLOCK_SKEW`` is refused; later than MSH-7 only, noted.
+
 The source system defaults to MSH-4 (sending facility), else MSH-3 (sending application). Any
 refusal refuses the whole message, naming each problem as ``<SEG>[n].<field>``.
 """

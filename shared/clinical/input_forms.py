@@ -109,6 +109,36 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "without OBR never borrows another group's time", "v2.5.1 7.4.2.14, 7.4.1.7"),
     InputForm("OBX-14, OBR-7", "both empty on a valued result", "unread, dated at MSH-7 (an "
               "upper bound) with a note", "v2.5.1 7.4.2.14"),
+    InputForm("OBX-14, OBR-7", "later than the message's arrival (intake's clock) + 5 min",
+              "refused at the time's path: a result cannot be later than its message",
+              "v2.5.1 7.4.2.14, 4.5.3.7"),
+    InputForm("OBX-14, OBR-7", "later than MSH-7 + 5 min, not later than the arrival",
+              "read at its own time, with a note (senders' MSH-7 clocks can be wrong)",
+              "v2.5.1 2.14.9.7"),
+    InputForm("OBX-8", "`<`, `>` (off the instrument's scale) on a number",
+              "read: a bound (`600` flagged `>` is `>600`); an SN bound on the other side, a "
+              "range, or both flags: unread at `OBX[n].8`", "v2.5.1 7.4.2.8, table 0078"),
+    InputForm("OBX-8", "repetitions (`HH~>`, `H~W`)", "every flag read: a repeated flag is "
+              "one; several different flags give no interpretation, with a note",
+              "v2.5.1 7.4.2.8 (repeating)"),
+    InputForm("OBX-5 (NM, ST, TX, FT, SN)", "more components than the type has (`150^x`)",
+              "unread at `OBX[n].5`; an empty trailing component (`150^`) reads",
+              "v2.5.1 2A.3.47 NM, 2A.3.70 SN, 2.7.1"),
+    InputForm("OBR-25", "`O`, `I`, `S`, `X` (no results available) over a valued OBX",
+              "unread at `OBR[n].25`", "v2.5.1 4.5.3.25, table 0123"),
+    InputForm("OBR-25", "`Y`, `Z` (queries only), a code outside table 0123",
+              "refused at `OBR[n].25`; empty, `A`, `P`, `C`, `R`, `F`: each OBX-11 decides",
+              "v2.5.1 4.5.3.25, table 0123"),
+    InputForm("OBX-1/2/3/4/6/7/11/14, OBR-2/3/7/25, ORC-2/3, PID-7/8/29/30, MSH-3/4/7/9/10/12",
+              "a second valued repetition (`F~C`)", "refused at the field's path (non-repeating"
+              " fields); an empty trailing repetition (`F~`) reads",
+              "v2.5.1 7.4.2, 4.5.3, 4.5.1, 3.4.2, 2.14.9"),
+    InputForm("MSH", "a second MSH, or FHS/BHS/BTS/FTS, in one body",
+              "refused: one message per body (batch files: `trialwatch evaluate --input`)",
+              "v2.5.1 2.14.9, 2.10.3"),
+    InputForm("MSH-12", "`2.3`, `2.3.1`, `2.4`, `2.5`, `2.5.1`", "read as v2.5.1 (the fields "
+              "read are defined alike); anything else, empty included, refused at `MSH.12`",
+              "v2.5.1 2.14.9.12, table 0104"),
     InputForm("PID-7", "`YYYYMMDD[HHMM...]`", "read: the birth date", "v2.5.1 2A.3.21 DT"),
     InputForm("PID-7", "`YYYY`, `YYYYMM`", "read: no exact day, so age is unknown where it "
               "matters; the results are kept", "v2.5.1 2A.3.21 DT"),
