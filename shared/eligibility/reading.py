@@ -422,3 +422,25 @@ def boolean_reading(fact: ClinicalFact) -> tuple[bool | None, str]:
     if fact.value_quantity is not None:
         return None, f"a number ({shown(fact.value_quantity, fact)}) is not a yes/no answer"
     return None, ""
+
+
+def project_code(fact: ClinicalFact) -> tuple[str | None, str]:
+    """The code of a value coded in TrialWatch's own code system (an ISN/RPS 2018 biopsy class,
+    a BILAG-2004 grade), upper-cased without spaces, or ``(None, why)``.
+
+    Those answers are defined only by TrialWatch's CodeSystems (``TRIALWATCH_SYSTEMS``): "IV"
+    or "A" in any other system means what that system says (FHIR R4 Coding.system), so it is
+    not read. ``why`` is "" only when the fact carries no value at all.
+    """
+    code = fact.value_code
+    if code is None:
+        if fact.value_boolean is None and fact.value_quantity is None:
+            return None, ""
+        return None, "the value is not a code of TrialWatch's own code system"
+    if not code.system.startswith(TRIALWATCH_SYSTEMS):
+        return None, (
+            f"the coded value {code.code!r} is in code system {code.system!r}, not TrialWatch's"
+            f" own ({TRIALWATCH_SYSTEMS}...): a code means only what its code system says"
+            " (FHIR R4 Coding.system)"
+        )
+    return code.code.strip().upper().replace(" ", ""), ""

@@ -23,6 +23,7 @@ from shared.eligibility.logic import Truth
 from shared.eligibility.params import IsoDuration, Strict, duration
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.registry import primitive
+from shared.eligibility.reading import marked_unread, project_code
 from shared.eligibility.reference_tables import Concept, Tables
 
 DOMAINS = (
@@ -58,11 +59,22 @@ def domain_of(fact: ClinicalFact) -> str | None:
 
 
 def grade_of(fact: ClinicalFact) -> str | None:
-    """The grade A-E as coded (valueCodeableConcept) or as a one-letter string code."""
-    if fact.unread is not None or fact.value_code is None:
-        return None
-    grade = fact.value_code.code.strip().upper()
-    return grade if grade in GRADES else None
+    """The grade A-E as coded in TrialWatch's code system (valueCodeableConcept), else None."""
+    return grade_reading(fact)[0]
+
+
+def grade_reading(fact: ClinicalFact) -> tuple[str | None, str]:
+    """``(grade, "")``, or ``(None, why)`` for a value that is no BILAG-2004 grade A-E of
+    TrialWatch's code system (``reading.project_code``; a local "A" is not grade A); ``why`` is
+    "" for a fact kept unread by the normaliser or with no value at all."""
+    if fact.unread is not None:
+        return None, ""
+    grade, why = project_code(fact)
+    if grade is None:
+        return None, why
+    if grade not in GRADES:
+        return None, f"grade {grade!r} is not a BILAG-2004 grade (A-E)"
+    return grade, ""
 
 
 class BilagGrades(Node):
@@ -84,11 +96,11 @@ class BilagGrades(Node):
                 continue
             if domain in latest or domain in unread:
                 continue
-            grade = grade_of(fact)
+            grade, why = grade_reading(fact)
             if grade is None:
-                if fact.unread is not None:
+                if fact.unread is not None or why:
                     # the domain's latest grade could not be read: no older grade stands in
-                    unread[domain] = fact
+                    unread[domain] = fact if fact.unread is not None else marked_unread(fact, why)
                     ctx.review_at(self.lookback.after(moment))
                 continue
             latest[domain] = (grade, fact)

@@ -15,7 +15,7 @@ from shared.eligibility.logic import Truth
 from shared.eligibility.params import IsoDuration, Strict, duration, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
 from shared.eligibility.primitives.registry import primitive
-from shared.eligibility.reading import boolean_reading, marked_unread
+from shared.eligibility.reading import boolean_reading, marked_unread, project_code
 from shared.eligibility.reference_tables import Concept, Tables
 
 
@@ -306,16 +306,17 @@ class BiopsyClassIn(Node):
         start = self.lookback.before(ctx.as_of)
         for fact in ctx.facts(self.concept):
             moment = fact_time(fact)
-            if moment > ctx.as_of or (fact.value_code is None and fact.unread is None):
+            klass, why = project_code(fact)
+            if moment > ctx.as_of or (klass is None and not why and fact.unread is None):
                 continue
             if moment <= start:
                 break
             ctx.review_at(self.lookback.after(moment))
-            if fact.unread is not None:
-                note_unread(trace, self.concept.label, fact)
+            if fact.unread is not None or klass is None:
+                # the newest biopsy's class could not be read: no older biopsy stands in
+                note_unread(trace, self.concept.label,
+                            fact if fact.unread is not None else marked_unread(fact, why))
                 return Truth.UNKNOWN
-            assert fact.value_code is not None
-            klass = fact.value_code.code.upper().replace(" ", "")
             ok = klass in self.classes
             trace.evidence.append(cite(fact, note="ISN/RPS 2018 class"))
             trace.findings.append(

@@ -21,6 +21,7 @@ from shared.eligibility.reading import (
     judge,
     marked_unread,
     not_a_quantity,
+    project_code,
     result_reading,
 )
 from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables, tw_code_key
@@ -446,7 +447,11 @@ def _biopsy(ctx: Context, classes: list[str], trace: Trace) -> Truth | None:
         if fact.unread is not None and fact_time(fact) <= ctx.as_of:
             note_unread(trace, concept.label, fact)
             continue
-        code = fact.value_code.code.upper().replace(" ", "") if fact.value_code else None
+        # "ever": a class in another code system cannot prove the item, and is named
+        code, why = project_code(fact)
+        if code is None and why and fact_time(fact) <= ctx.as_of:
+            note_unread(trace, concept.label, marked_unread(fact, why))
+            continue
         if code in wanted and fact_time(fact) <= ctx.as_of:
             trace.evidence.append(cite(fact, note="biopsy class"))
             return Truth.TRUE

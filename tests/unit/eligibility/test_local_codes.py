@@ -37,6 +37,7 @@ from shared.eligibility.durations import parse_duration
 from shared.eligibility.engine import build_index, evaluate
 from shared.eligibility.loader import load_trial
 from shared.eligibility.logic import Truth
+from shared.eligibility.primitives.bilag import BilagGrades
 from shared.eligibility.scores.common import limit_state
 from tests.unit.eligibility.fhir_builder import (
     AS_OF,
@@ -245,3 +246,54 @@ def test_a_newer_statement_coded_no_in_hl7_table_0136_is_read_as_no() -> None:
     """HL7 table 0136 (Yes/no indicator) N, and SNOMED CT 373067005 |No|: read."""
     for coded in ({"system": V2_0136, "code": "N"}, {"system": SNOMED, "code": "373067005"}):
         assert _criterion(_lactating(coded), "I8").outcome is Outcome.PASS, coded
+
+
+# --- answers defined by TrialWatch's own code system (ISN/RPS class) ---------------------------
+
+
+def _biopsies(newer: dict[str, str]) -> Decision:
+    """Class II (TrialWatch code system) 60 days ago, a newer biopsy coded ``newer``."""
+    b = eligible_patient().without(TW, "isn-rps-2018-class")
+    b.observation(TW, "isn-rps-2018-class", ago(60), coded={"system": TW, "code": "II"})
+    b.observation(TW, "isn-rps-2018-class", ago(10), coded=newer)
+    return evaluate(TRIAL, _facts(b.bundle()), AS_OF)
+
+
+def _biopsy_criterion(decision: Decision) -> CriterionResult:
+    return next(c for c in decision.criteria
+                if any("renal biopsy" in m or "ISN/RPS" in m for m in (*c.missing, c.reason)))
+
+
+def test_a_newer_biopsy_class_iv_in_a_local_code_system_is_not_read_as_class_iv() -> None:
+    """"IV" in a pathology system's own codes was read as ISN/RPS class IV: the older class II
+    (not eligible) was overruled and she was eligible."""
+    decision = _biopsies({"system": "urn:oid:1.2.3.4.5", "code": "IV"})
+    assert decision.status is Status.UNDETERMINED
+    criterion = _biopsy_criterion(decision)
+    assert criterion.outcome is Outcome.UNKNOWN
+    assert any("urn:oid:1.2.3.4.5" in m for m in criterion.missing), criterion.missing
+
+
+def test_control_a_newer_biopsy_class_iv_in_trialwatch_codes_is_read() -> None:
+    assert _biopsies({"system": TW, "code": "IV"}).status is Status.ELIGIBLE
+
+
+def test_a_bilag_grade_a_in_a_local_code_system_is_not_read_as_grade_a() -> None:
+    """BILAG-2004 grades are TrialWatch codes: a local "A" made I3 (>= 1 domain A) true."""
+    trial = load_trial("NCT06946485", "2025-10-03.1")
+    concept = trial.tables.concept("bilag_2004_domain")
+    fact = ClinicalFact(
+        fact_id="bilag-renal-local",
+        kind=FactKind.OBSERVATION,
+        codes=(Coding(system=TW, code="bilag-2004-renal"),),
+        status="final",
+        effective_start=ago(3),
+        value_code=Coding(system="L", code="A"),
+        provenance=Provenance(source_system="ehr", format="hl7v2", resource="OBX-bilag"),
+    )
+    patient = PatientFacts(demographics=Demographics(sex=Sex.FEMALE), facts=(fact,))
+    ctx = Context(as_of=AS_OF, index=build_index(trial, patient), tables=trial.tables)
+    trace = Trace()
+    node = BilagGrades(concept, 1, 2, parse_duration("P30D"))
+    assert node.evaluate(ctx, trace) is Truth.UNKNOWN
+    assert any("code system 'L'" in m for m in trace.missing), trace.missing
