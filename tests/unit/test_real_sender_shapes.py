@@ -352,7 +352,9 @@ def test_an_hl7_positive_hcg_as_labs_send_it_makes_her_ineligible(
 # what it spells (CWE-3 names the system of CWE-1): unread, naming the system, unless
 # qualitative.yaml local_codes maps it; the OBX-8 flag beside an unread value does not decide.
 @pytest.mark.parametrize(
-    ("value_type", "value"), [("CWE", "POS^Positive^99LAB"), ("CE", "POS^Positive^L")]
+    ("value_type", "value"),
+    [("CWE", "POS^Positive^99LAB"), ("CE", "POS^Positive^L"), ("CWE", "NEG^Negative"),
+     ("CWE", "^^^NEG^Negative^L")],
 )
 def test_an_hl7_hcg_in_local_codes_leaves_her_undetermined(value_type: str, value: str) -> None:
     obx = f"OBX|1|{value_type}|2106-3^hCG^LN||{value}|||A|||F|||{OBX_WHEN}"
