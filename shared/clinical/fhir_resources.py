@@ -217,7 +217,7 @@ _EVER = datetime(1, 1, 2, tzinfo=UTC)
 _NEVER_AFTER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-def _undated(path: str) -> TimeBounds:
+def _undated(path: str, kind: str = "Observation") -> TimeBounds:
     """The bounds of a result with neither ``effective[x]`` nor ``issued``, whose note is the
     reason the result is kept unread.
 
@@ -235,7 +235,7 @@ def _undated(path: str) -> TimeBounds:
         note=ReadingNote(
             path=f"{path}.effective[x]",
             reason=(
-                "no effective[x] and no issued (FHIR R4 Observation.effective[x], the clinically"
+                f"no effective[x] and no issued (FHIR R4 {kind}.effective[x], the clinically"
                 " relevant time): when the result was obtained is unknown, so it cannot be"
                 " ordered against other results or placed in a window, and an older result"
                 " cannot stand in for it"
@@ -247,6 +247,8 @@ def _undated(path: str) -> TimeBounds:
 def _issued_only(
     resource: Json, start: datetime | None, end: datetime | None, path: str
 ) -> TimeBounds | None:
+    # (DiagnosticReport.issued: "The date and time that this version of the report was made
+    # available to providers", the same upper bound)
     """The bounds of a result dated only by ``issued``: any instant up to it.
 
     FHIR R4 Observation.issued: "The date and time this version of the observation was made
@@ -265,7 +267,8 @@ def _issued_only(
             path=f"{path}.issued",
             reason=(
                 "no effective[x]: collected at some instant up to issued (FHIR R4"
-                " Observation.issued: when the result was made available); an order or window"
+                f" {resource.get('resourceType')}.issued: when the result was made available);"
+                " an order or window"
                 " it decides is judged at both ends"
             ),
         ),
@@ -765,6 +768,9 @@ def diagnostic_report(
 ) -> list[ClinicalFact]:
     """Each conclusion code becomes an observation-like fact; a report without one adds nothing.
 
+    Its time is effective[x]; without it, issued bounds it from above (``_issued_only``); with
+    neither, each conclusion is kept unread at ``effective[x]`` (``_undated``).
+
     FHIR R4 DiagnosticReport.conclusionCode is a list of CodeableConcepts, each read as a
     coded result (any known coding decides; text alone through the result vocabulary). The
     report's own results arrive as the Observations it references, read on their own.
@@ -776,6 +782,18 @@ def diagnostic_report(
     codes = _required_codes(reader, resource.get("code"), f"{path}.code", notes)
     start, end = reader.period(resource, "effective", path)
     bounds = time_bounds(resource, *_EFFECTIVE, path)
+    unread_time = None
+    if start is None and end is None:
+        # FHIR R4 DiagnosticReport.effective[x] 0..1, issued 0..1: as an Observation's
+        issued = reader.time(resource.get("issued"), f"{path}.issued")
+        if issued is not None:
+            end, bounds = issued, _issued_only(resource, None, issued, path)
+            notes.append(ReadingNote(path=f"{path}.issued", reason=(
+                "no effective[x]: dated by issued, which bounds the time from above; the time"
+                " is approximate")))
+        else:
+            bounds = _undated(path, "DiagnosticReport")
+            unread_time = bounds.note
     provenance = source.provenance(resource)
     facts = []
     for index, concept in enumerate(conclusions):
@@ -792,7 +810,7 @@ def diagnostic_report(
                 value_code=value.code,
                 value_quantity=value.quantity,
                 provenance=provenance,
-                unread=value.unread,
+                unread=value.unread or unread_time,
                 notes=(*notes, *value.notes),
                 received=value.received,
             )

@@ -311,6 +311,9 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "dated by `issued` as an upper bound (`effective_end`), with a note: approximate;"
               " `time_bounds` any instant up to `issued`, judged at both ends",
               f"{_R4} Observation.issued"),
+    InputForm("DiagnosticReport.effective[x]", "absent (`issued` present, or not)",
+              "as Observation.effective[x]: bounded by `issued`, else each conclusion kept"
+              " unread at `effective[x]`", f"{_R4} DiagnosticReport.effective[x], issued"),
     InputForm("Observation.effective[x]", "`effectiveTiming`; absent with no `issued`",
               "kept unread at `effective[x]`, bounded by every instant up to its receipt"
               " (`time_bounds`): no older result decides in its place",

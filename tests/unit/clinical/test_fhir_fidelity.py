@@ -734,3 +734,38 @@ def test_every_catalogued_loinc_code_has_one_measure() -> None:
 
     for code, analyte in catalogue().items():
         assert analyte.measure(code), code
+
+
+# FHIR R4 DiagnosticReport.effective[x] (0..1): "The time or time-period the observed values
+# are related to"; issued: "The date and time that this version of the report was made
+# available". A biopsy conclusion with neither was undated, ordered older than every dated
+# report, so an older report decided; dated only by issued, it outranked reports it may predate.
+
+
+def _report(**when: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "DiagnosticReport", "id": "r-1", "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "66117-3"}]},
+        "subject": {"reference": "Patient/p-1"},
+        "conclusionCode": [{"coding": [{"system": SNOMED, "code": "36402006"}]}],
+        **when,
+    }
+
+
+def test_a_report_conclusion_with_no_time_is_kept_unread_at_effective() -> None:
+    fact = _read(_report())
+    assert fact.unread is not None
+    assert fact.unread.path == "DiagnosticReport.effective[x]"
+    assert fact.time_bounds is not None
+    assert fact.time_bounds.start_latest is not None
+    assert fact.time_bounds.start_latest >= datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def test_a_report_conclusion_dated_only_by_issued_is_bounded_by_it() -> None:
+    fact = _read(_report(issued="2026-02-28T10:00:00Z"))
+    assert fact.unread is None
+    assert fact.effective_end == datetime(2026, 2, 28, 10, tzinfo=UTC)
+    assert fact.time_bounds is not None
+    assert fact.time_bounds.start_latest == datetime(2026, 2, 28, 10, tzinfo=UTC)
+    assert fact.time_bounds.start_earliest is not None
+    assert fact.time_bounds.start_earliest <= datetime(1900, 1, 1, tzinfo=UTC)
