@@ -456,15 +456,19 @@ def _utc_offset(zone: tzinfo) -> str:
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-# Fields TrialWatch reads that HL7 v2.5.1 defines as non-repeating, by segment, with the section
-# that defines them (MSH 2.14.9, PID 3.4.2, ORC 4.5.1, OBR 4.5.3, OBX 7.4.2). OBX-5 and OBX-8
-# repeat (7.4.2.5, 7.4.2.8), PID-3 repeats (3.4.2.3), MSH-18 repeats (2.14.9.18).
+# Fields TrialWatch reads that HL7 v2.5.1 defines as non-repeating, by segment, with where v2.5.1
+# defines them (MSH 2.14.9, PID 3.4.2, ORC 4.5.1, OBR 4.5.3, TQ1 4.5.4, OBX 7.4.2, RXA and RXE
+# ch. 4A). OBX-5 and OBX-8 repeat (7.4.2.5, 7.4.2.8), PID-3 (3.4.2.3), MSH-18 (2.14.9.18) and
+# TQ1-3 (repeat pattern) repeat too.
 _NON_REPEATING = {
-    "MSH": ("2.14.9", (3, 4, 7, 9, 10, 12)),
-    "PID": ("3.4.2", (7, 8, 29, 30)),
-    "ORC": ("4.5.1", (2, 3)),
-    "OBR": ("4.5.3", (2, 3, 7, 25)),
-    "OBX": ("7.4.2", (1, 2, 3, 4, 6, 7, 11, 14)),
+    "MSH": ("2.14.9.{}", (3, 4, 7, 9, 10, 12)),
+    "PID": ("3.4.2.{}", (7, 8, 29, 30)),
+    "ORC": ("4.5.1.{}", (1, 2, 3, 5, 9)),
+    "OBR": ("4.5.3.{}", (2, 3, 7, 25)),
+    "TQ1": ("4.5.4.{}", (7, 8)),
+    "OBX": ("7.4.2.{}", (1, 2, 3, 4, 6, 7, 11, 14)),
+    "RXA": ("ch. 4A, RXA-{}", (1, 2, 3, 4, 5, 6, 7, 20, 21)),
+    "RXE": ("ch. 4A, RXE-{}", (1, 2, 3, 4, 5)),
 }
 
 
@@ -473,12 +477,12 @@ def _repeated_fields(message: _Message, log: ProblemLog, segment: hl7.Segment, l
     a second valued repetition (``F~C`` in OBX-11): the first alone would drop the others, and
     which one the sender meant is unknown. An empty trailing repetition (``F~``) drops nothing."""
     name = str(segment[0])
-    section, numbers = _NON_REPEATING.get(name, ("", ()))
+    section, numbers = _NON_REPEATING.get(name, ("{}", ()))
     for number in numbers:
         field = message.field(segment, label, number)
         if any(any(part.strip() for part in rep) for rep in field.repetitions[1:]):
             log.problem(field.path, (
-                f"{name}-{number} does not repeat (HL7 v2.5.1 {section}.{number}), but"
+                f"{name}-{number} does not repeat (HL7 v2.5.1 {section.format(number)}), but"
                 f" {len(field.repetitions)} repetitions separated by"
                 f" {message.parsed.separators[2]!r} were sent: which one holds is unknown, and"
                 " none is read in place of the others"))

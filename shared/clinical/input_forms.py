@@ -129,10 +129,11 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBR-25", "`Y`, `Z` (queries only), a code outside table 0123",
               "refused at `OBR[n].25`; empty, `A`, `P`, `C`, `R`, `F`: each OBX-11 decides",
               "v2.5.1 4.5.3.25, table 0123"),
-    InputForm("OBX-1/2/3/4/6/7/11/14, OBR-2/3/7/25, ORC-2/3, PID-7/8/29/30, MSH-3/4/7/9/10/12",
+    InputForm("OBX-1/2/3/4/6/7/11/14, OBR-2/3/7/25, ORC-1/2/3/5/9, TQ1-7/8, PID-7/8/29/30, "
+              "MSH-3/4/7/9/10/12, RXA-1..7/20/21, RXE-1..5",
               "a second valued repetition (`F~C`)", "refused at the field's path (non-repeating"
               " fields); an empty trailing repetition (`F~`) reads",
-              "v2.5.1 7.4.2, 4.5.3, 4.5.1, 3.4.2, 2.14.9"),
+              "v2.5.1 7.4.2, 4.5.3, 4.5.1, 4.5.4, 3.4.2, 2.14.9, ch. 4A"),
     InputForm("MSH", "a second MSH, or FHS/BHS/BTS/FTS, in one body",
               "refused: one message per body (batch files: `trialwatch evaluate --input`)",
               "v2.5.1 2.14.9, 2.10.3"),

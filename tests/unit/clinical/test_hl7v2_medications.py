@@ -267,3 +267,33 @@ def test_the_engine_reads_an_hl7v2_filgrastim_administration_as_csf_and_a_refusa
     assert _csf_criterion("CP") is Outcome.FAIL
     # refused: no CSF exposure, I6.1 waits for its labs (unknown, not failed)
     assert _csf_criterion("RE") is Outcome.UNKNOWN
+
+
+# Non-repeating fields of the pharmacy segments (v2.5.1 ch. 4A RXA, RXE; 4.5.1 ORC; 4.5.4 TQ1):
+# a second repetition is not read as if the first were the whole field
+
+
+@pytest.mark.parametrize(("rxa", "path"), [
+    (_rxa(amount="750~1500"), "RXA[1].6"),
+    (_rxa(units="mg^milligram^UCUM~g^gram^UCUM"), "RXA[1].7"),
+    (_rxa(start="20261101093000+0000~20261102093000+0000"), "RXA[1].3"),
+    (_rxa(code="3002^cyclophosphamide^RXN~5640^ibuprofen^RXN"), "RXA[1].5"),
+    (_rxa(status="CP~RE"), "RXA[1].20"),
+])
+def test_a_repeated_non_repeating_administration_field_is_refused_at_its_path(
+    rxa: str, path: str
+) -> None:
+    found = _problems(_message(MSH_RAS, PID, ORC, rxa))
+    assert any(p.startswith(path) and "does not repeat" in p for p in found), found
+
+
+@pytest.mark.parametrize(("segments", "path"), [
+    ((_rxe(minimum="60~20"), _tq1()), "RXE[1].3"),
+    ((_rxe(code="8640^prednisone^RXN~5640^ibuprofen^RXN"), _tq1()), "RXE[1].2"),
+    ((_rxe(), _tq1(start="20261101+0000~20261201+0000")), "TQ1[1].7"),
+])
+def test_a_repeated_non_repeating_encoded_order_field_is_refused_at_its_path(
+    segments: tuple[str, str], path: str
+) -> None:
+    found = _problems(_message(MSH_RDE, PID, ORC, *segments))
+    assert any(p.startswith(path) and "does not repeat" in p for p in found), found
