@@ -130,3 +130,23 @@ async def test_the_http_endpoint_reads_local_times_in_the_zone_configured_for_th
     assert event.facts[0].effective_start == datetime(2026, 7, 15, 6, 30, tzinfo=UTC)  # CEST
     assert unknown.status_code == 422
     assert [error["path"] for error in unknown.json()["errors"]] == ["OBX[1].14"]
+
+
+async def test_two_messages_in_one_posted_body_are_refused_at_the_second_msh_and_none_kept(
+) -> None:
+    # a body carries one message (v2.5.1 2.14.9: each MSH starts one); before, the second
+    # message's result was published under the first message's MSH-10 and MSH-7
+    body = (oru(control="MSG-1") + oru(control="MSG-2", value="15")).encode()
+    uow = FakeUnitOfWork()
+    with pytest.raises(InvalidClinicalInput) as refused:
+        await accept(submission(body), uow, clock)
+    assert [problem.path for problem in refused.value.problems] == ["MSH[2]"]
+    assert not uow.committed.outbox
+
+
+async def test_a_result_later_than_the_message_arrived_is_refused_with_422() -> None:
+    # NOW (the fake clock) is 1 Dec 2026 04:00 UTC: a result observed a day later
+    body = oru(sent="20261128090000+0000", observed="20261202040000+0000").encode()
+    with pytest.raises(InvalidClinicalInput) as refused:
+        await accept(submission(body), FakeUnitOfWork(), clock)
+    assert [problem.path for problem in refused.value.problems] == ["OBX[1].14"]
