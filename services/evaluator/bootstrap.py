@@ -38,6 +38,7 @@ from services.evaluator.core.ports import Screener
 from shared.contracts.channels import EVALUATOR_PATIENT_EVENTS, EVALUATOR_PATIENT_HOLDS
 from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS
 from shared.eligibility.loader import TRIALS_DIR
+from shared.infra import fast_json
 from shared.infra.auth import TokenRegistry
 from shared.infra.clock import utc_now
 from shared.infra.dead_letters import DeadLetters
@@ -72,7 +73,9 @@ def build_app(
 ) -> FastAPI:
     settings = settings or EvaluatorSettings()
     kafka = kafka or KafkaSettings()
-    engine: AsyncEngine = make_engine(settings.database_url)
+    # JSON columns (a patient's facts and demographics, read on every cache miss) are read
+    # with orjson wherever it gives json.loads's value (shared.infra.fast_json)
+    engine: AsyncEngine = make_engine(settings.database_url, json_deserializer=fast_json.loads)
     immediate_sqlite_transactions(engine)
     sessions = make_sessionmaker(engine)
     # The outbox packs each round's records per partition into batches of up to 512 KiB
