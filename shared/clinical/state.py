@@ -6,13 +6,27 @@ status became ``entered-in-error`` is kept as a tombstone (consumers ignore that
 it, and the audit trail can show what was withdrawn. When both versions carry a numeric
 ``provenance.version`` (FHIR ``meta.versionId``, HL7 v2 MSH-7), an older version arriving late
 is ignored, and so is one of the same version whose status the current one replaced.
+
+A result re-sent as pending after it was resulted (FHIR R4 observation-status ``registered``,
+HL7 v2.5.1 table 0085 I/O, after a value) is no change either standard allows: table 0085 F
+"can only be changed with a corrected result" (C) or withdrawn (D/W), and FHIR ``registered``
+("no result yet available") precedes preliminary and final. The pending version would be
+ignored by every criterion and let an older result decide, so the result is kept in doubt
+instead: the earlier fact, unread, naming the pending status, until a value is sent again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts, PatientUpdate
+from shared.clinical.facts import (
+    ClinicalFact,
+    Demographics,
+    FactKind,
+    PatientFacts,
+    PatientUpdate,
+    ReadingNote,
+)
 
 
 def apply_update(state: PatientFacts, update: PatientUpdate) -> PatientFacts:
@@ -20,7 +34,8 @@ def apply_update(state: PatientFacts, update: PatientUpdate) -> PatientFacts:
     for fact in update.facts:
         current = facts.get(fact.fact_id)
         if current is None or not _is_older(fact, current):
-            facts[fact.fact_id] = fact
+            pends = current is not None and _pends_after_result(fact, current)
+            facts[fact.fact_id] = _in_doubt(current, fact) if current and pends else fact
     return PatientFacts(
         demographics=_merge(state.demographics, update.demographics),
         facts=tuple(facts.values()),
@@ -58,6 +73,38 @@ def _is_older(incoming: ClinicalFact, current: ClinicalFact) -> bool:
     if int(new) != int(old):
         return int(new) < int(old)
     return _standing(incoming) < _standing(current)
+
+
+# FHIR R4 observation-status of a result not produced yet (HL7 v2.5.1 table 0085 I/O map to it)
+_PENDING = "registered"
+# statuses under which no result stands: nothing to keep in doubt
+_NO_RESULT = frozenset({_PENDING, "entered-in-error", "cancelled"})
+
+
+def _pends_after_result(incoming: ClinicalFact, current: ClinicalFact) -> bool:
+    """Whether ``incoming`` says pending for an observation ``current`` already resulted."""
+    return (
+        incoming.kind is FactKind.OBSERVATION
+        and incoming.status == _PENDING
+        and current.status not in _NO_RESULT
+    )
+
+
+def _in_doubt(current: ClinicalFact, pending: ClinicalFact) -> ClinicalFact:
+    """``current`` kept unread under ``pending``'s provenance (its version orders later ones)."""
+    reason = (
+        f"re-sent as pending ({pending.provenance.resource}, status registered: HL7 v2.5.1"
+        " table 0085 I/O, FHIR R4 observation-status) after this result was sent; a result"
+        " is changed only by a correction or withdrawn (table 0085 F, C, D, W), so its value"
+        " is in doubt until the sender sends one again"
+    )
+    return current.model_copy(
+        update={
+            "unread": ReadingNote(path="status", reason=reason),
+            "provenance": pending.provenance,
+            "components": (),
+        }
+    )
 
 
 def _standing(fact: ClinicalFact) -> int:
