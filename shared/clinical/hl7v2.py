@@ -103,6 +103,7 @@ from shared.clinical.times import (
     day_as_written,
     hl7_offset,
     hl7_ts_bounds,
+    local_time_in_doubt,
     parse_hl7_date,
     parse_hl7_ts,
 )
@@ -915,10 +916,15 @@ def _observed_at(
             return None, [], False, None
         bounds = None
         if window is not None:
+            moment = window[0]
             bounds = TimeBounds(
                 start_earliest=window[0],
                 start_latest=window[1],
                 note=ReadingNote(path=path, reason=(
+                    f"time {text!r} has no UTC offset and its zone shows that wall time twice or"
+                    " never, at a daylight-saving change (v2.5.1 2A.3.22: the sender's local"
+                    " time): it may be either instant; a window it decides is judged at both"
+                    " ends" if local_time_in_doubt(text, message.zone) else
                     f"time {text!r} has no minutes (v2.5.1 2A.3.22 DTM): it may be any instant"
                     " of that day or hour; a window it decides is judged at both ends")),
             )

@@ -147,14 +147,15 @@ def hl7_ts_bounds(value: str, zone: tzinfo | None) -> tuple[datetime, datetime] 
     v2.5.1 ch. 2A.3.22 DTM: ``YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`` - the precision
     is what the sender gave: ``20261127`` is the whole of 27 November in the sender's zone (its
     offset, else ``zone``), ``2026112708`` the whole hour. Precision to the minute or finer
-    gives None (read as the instant). Raises like ``parse_hl7_ts``.
+    gives None (read as the instant), unless ``local_time_in_doubt`` gives two instants. Raises
+    like ``parse_hl7_ts``.
     """
     match = _HL7_TS.match(value.strip())
     if match is None:
         raise TimeFormatError(f"not an HL7 v2 timestamp: {value!r}")
     _, month, day, hour, minute = match.groups()[:5]
     if minute is not None:
-        return None
+        return local_time_in_doubt(value, zone)
     start = parse_hl7_ts(value, zone)
     try:
         local = start.astimezone(zone if match[8] is None else hl7_offset(value))
@@ -173,6 +174,37 @@ def hl7_ts_bounds(value: str, zone: tzinfo | None) -> tuple[datetime, datetime] 
         # the period ends after 9999-12-31 (e.g. "9999", "99991231"): its end is not a time
         raise TimeFormatError(f"{value!r} stands for a period that ends outside the times "
                               "that can be represented (years 1 to 9999 in UTC)") from None
+
+
+def local_time_in_doubt(value: str, zone: tzinfo | None) -> tuple[datetime, datetime] | None:
+    """The two UTC instants a local HL7 v2 time without an offset may name, else None.
+
+    v2.5.1 ch. 2A.3.22: a time without an offset is the sender's local time. Where the sender's
+    zone changes its offset (daylight saving), the wall time of the hour it repeats names two
+    instants (America/New_York ``20261101013000`` is 05:30Z or 06:30Z) and the wall time of the
+    hour it skips names none that the zone's clock shows (``20260308023000``; either offset
+    around the change may be meant). Both readings are returned, earliest first, as the
+    bounds of the instant (PEP 495 ``fold``); None for a time with an offset, no zone, or an
+    unambiguous wall time. Raises like ``parse_hl7_ts``.
+    """
+    match = _HL7_TS.match(value.strip())
+    if match is None or match[8] is not None or zone is None:
+        return None
+    first = parse_hl7_ts(value, zone)
+    wall = _wall(match, zone, value)
+    second = _in_utc(wall.replace(fold=1 - wall.fold), value)
+    if second == first:
+        return None
+    return min(first, second), max(first, second)
+
+
+def _wall(match: re.Match[str], zone: tzinfo, value: str) -> datetime:
+    year, month, day, hour, minute, second, fraction = match.groups()[:7]
+    try:
+        return datetime(int(year), int(month or 1), int(day or 1), int(hour or 0),
+                        int(minute or 0), int(second or 0), _microseconds(fraction), tzinfo=zone)
+    except ValueError as error:
+        raise TimeFormatError(f"not a valid HL7 v2 timestamp: {value!r}") from error
 
 
 def parse_hl7_ts(value: str, zone: tzinfo | None) -> datetime:
