@@ -4,9 +4,15 @@
   at once), idle keep-alive closed after ``KEEP_ALIVE_S``.
 - Headers: the request line and headers must arrive within ``HEADER_TIMEOUT_S`` of the
   connection (or of the previous response), and fit in ``MAX_HEADER_BYTES`` (h11's
-  ``max_incomplete_event_size``); otherwise the connection is closed. uvicorn's h11 protocol
-  has no header timeout of its own, so a client sending one byte a minute would hold a
-  connection for ever (slowloris).
+  ``max_incomplete_event_size``, else 400). When the time is up, a request that has begun is
+  answered 408 and the connection closed; a connection on which no byte of a request arrived
+  is closed. uvicorn's h11 protocol has no header timeout of its own, so a client sending
+  one byte a minute would hold a connection for ever (slowloris).
+- A connection is never closed (by the header or the keep-alive timeout) while the kernel
+  holds request bytes the event loop has not read yet: on a busy loop the timer can run just
+  after the client's next request arrived, and closing then resets it unanswered (clients see
+  a connection closed with no response: httpx ``ReadError`` in bench_intake under load).
+  Those bytes are read first and the request is served, or answered 408.
 - Body: read in full by ``RequestLimits`` before the application runs, each chunk within
   ``BODY_CHUNK_TIMEOUT_S`` and the whole within ``BODY_TIMEOUT_S`` (else 408), at most
   ``max_body_bytes`` (else 413). A too-large body is read to its end and discarded (up to
@@ -27,8 +33,11 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import re
+import struct
+import termios
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -52,6 +61,12 @@ DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 _access = structlog.get_logger("trialwatch.http")
+_TIMEOUT_BODY = json.dumps(problem_document(
+    408, status=408, detail="the request headers did not arrive in time")).encode()
+# RFC 9110 15.5.9: the server would like to close a connection on which a request has begun
+_REQUEST_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\n"
+                    b"content-length: " + str(len(_TIMEOUT_BODY)).encode() +
+                    b"\r\nconnection: close\r\n\r\n" + _TIMEOUT_BODY)
 # what errors="surrogateescape" makes of a byte that is not UTF-8
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
@@ -75,11 +90,44 @@ class HeaderTimeoutH11Protocol(H11Protocol):
             self._header_timer.cancel()
             self._header_timer = None
 
+    def _unread_bytes(self) -> int:
+        """How many bytes the kernel holds for this connection that the loop has not read
+        yet (``FIONREAD``); 0 when that cannot be asked."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return 0
+        try:
+            held = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except OSError:
+            return 0
+        return int(struct.unpack("i", held)[0])
+
     def _too_slow(self) -> None:
         self._header_timer = None
-        if self._awaiting_headers() and not self.transport.is_closing():
-            _access.info("http_header_timeout", timeout_s=HEADER_TIMEOUT_S)
-            self.transport.close()
+        if not self._awaiting_headers() or self.transport.is_closing():
+            return
+        unread = self._unread_bytes()
+        if unread and self.transport.is_reading():
+            # the request arrived as the timer fell due, on a busy loop: read it first (a timer
+            # due now runs after the reads of the next loop iteration), then decide
+            self._header_timer = self.loop.call_later(0, self._too_slow)
+            return
+        # a request's first bytes arrived, its headers unfinished
+        begun = bool(unread or self.conn.trailing_data[0])
+        _access.info("http_header_timeout", timeout_s=HEADER_TIMEOUT_S,
+                     answered=408 if begun else None)
+        if begun:
+            self.transport.write(_REQUEST_TIMEOUT)
+        self.transport.close()
+
+    def timeout_keep_alive_handler(self) -> None:
+        """uvicorn's idle keep-alive close, unless the next request has already arrived
+        unread (its ``data_received`` cancels the keep-alive timer, but on a busy loop the
+        timer can run first: closing with unread bytes resets the connection unanswered)."""
+        if not self.transport.is_closing() and self._unread_bytes():
+            self.timeout_keep_alive_task = None
+            return
+        super().timeout_keep_alive_handler()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
