@@ -432,8 +432,15 @@ def _sender_zone(
     except TimeFormatError as error:
         log.problem(msh7.path, str(error))
         return None, "", None
-    if offset is not None:
-        zone: tzinfo | None = offset
+    if offset is not None and _zone_agrees(configured, offset, text):
+        # v2.5.1 2A.3.22: a time without an offset is in "the local time zone of the sender",
+        # a zone with its daylight-saving rules, not MSH-7's one offset: a result taken before
+        # a change and sent after it is in the other offset
+        zone: tzinfo | None = configured
+        origin = (f"the zone configured for this source ({configured}), which MSH-7's offset"
+                  f" {_utc_offset(offset)} agrees with")
+    elif offset is not None:
+        zone = offset
         origin = f"MSH-7's offset {_utc_offset(offset)}"
     else:
         zone, origin = configured, f"the zone configured for this source ({configured})"
@@ -446,6 +453,17 @@ def _sender_zone(
     except TimeFormatError as error:
         log.problem(msh7.path, str(error))
         return None, "", None
+
+
+def _zone_agrees(configured: tzinfo | None, offset: tzinfo, msh7: str) -> bool:
+    """Whether the source's configured zone has MSH-7's offset at MSH-7's instant."""
+    if configured is None:
+        return False
+    try:
+        sent = parse_hl7_ts(msh7, offset)
+    except TimeFormatError:
+        return False
+    return sent.astimezone(configured).utcoffset() == offset.utcoffset(None)
 
 
 def _utc_offset(zone: tzinfo) -> str:

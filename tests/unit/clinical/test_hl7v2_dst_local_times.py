@@ -65,3 +65,22 @@ def test_a_local_time_at_a_daylight_saving_change_is_bounded_by_both_readings(
 def test_a_local_time_away_from_a_change_or_with_an_offset_is_one_instant() -> None:
     assert hl7_ts_bounds("20261101033000", NEW_YORK) is None
     assert hl7_ts_bounds("20261101013000-0400", NEW_YORK) is None
+
+
+def test_a_local_time_before_a_change_is_read_in_the_configured_zone_not_msh_7_offset() -> None:
+    """Europe/Berlin goes from +01:00 to +02:00 at 01:00Z on 2026-03-29. MSH-7 is sent after the
+    change (+0200, which the configured zone agrees with); OBX-14 '20260329013000' is 01:30
+    local, before it: 00:30Z. Before, it was read in MSH-7's fixed +0200 as 23:30Z the day
+    before, an hour off."""
+    message = "\r".join([
+        "MSH|^~\\&|LIS|LAB|TW|HOSP|20260329100000+0200||ORU^R01^ORU_R01|M1|P|2.5.1",
+        "PID|1||mrn-1^^^HOSP^MR||DOE^JANE||19900510|F",
+        "OBR|1|ORD1|FIL1|58410-2^CBC panel^LN|||20260329010000",
+        "OBX|1|NM|777-3^Platelets^LN||5|10*9/L^^UCUM|150-400|L|||F|||20260329013000",
+    ]) + "\r"
+    (update,) = parse_hl7v2(
+        message, source_system="LAB", sender_zone=ZoneInfo("Europe/Berlin"),
+        received_at=datetime(2026, 3, 29, 9, tzinfo=UTC),
+    )
+    (fact,) = update.facts
+    assert fact.effective_start == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
