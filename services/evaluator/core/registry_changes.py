@@ -23,7 +23,13 @@ async def rescreen_patients(
 ) -> list[OutgoingEvent]:
     """Screen each of ``patient_keys`` against ``change.trial`` now; a record merged away
     meanwhile is skipped. The decisions name the change (``registry_change``) as their cause.
-    Returns what was staged."""
+    A patient whose standing decision is already of ``change.trial`` and says the same
+    (``screening.standing``) gets nothing written: e.g. the folder's trial, screened as
+    shipped by the patient's own event, activated by the registry loop a moment later (before,
+    a second decision of the same version and status was written and published). A new
+    version always differs from the standing one's, so an amendment re-screen always writes; a
+    stopped trial's statuses are deleted, so a re-activation writes too. Returns what was
+    staged."""
     now = context.clock()
     screening = Screening(uow, context)
     await screening.load(patient_keys)
@@ -33,7 +39,8 @@ async def rescreen_patients(
             continue
         state = screening.state(key)
         as_of = evaluation_instant(now, state.last_as_of, now, context.telemetry)
-        screening.screen(state, [change.trial], Trigger(as_of, cause, cause, change), now)
+        screening.screen(state, [change.trial], Trigger(as_of, cause, cause, change), now,
+                         keep_standing=True)
     return await screening.flush()
 
 

@@ -358,13 +358,22 @@ class Screening:
                 delta.patients.holds[hold_id] = (done, now)
 
     def screen(
-        self, state: PatientState, trials: Iterable[TrialRef], trigger: Trigger, now: datetime
+        self, state: PatientState, trials: Iterable[TrialRef], trigger: Trigger, now: datetime,
+        *, keep_standing: bool = False,
     ) -> list[OutgoingEvent]:
-        """Re-screen without new data (a timer, an amendment), at ``trigger.as_of``."""
+        """Re-screen without new data (a timer, an amendment), at ``trigger.as_of``.
+
+        ``keep_standing`` (a registry re-screen): a trial whose new decision only restates the
+        standing one (``standing``: the very same trial version, status, criteria, engine)
+        gets nothing written; when every trial stands, nothing at all is staged (not even the
+        snapshot: the patient's data did not change). Returns the events staged."""
         delta = Changes()
         moved = PatientState(state.patient_key, state.version, state.facts, trigger.as_of,
                              state.site)
-        current = self._screen_into(delta, moved, trials, trigger, now)
+        current = self._screen_into(delta, moved, trials, trigger, now,
+                                    keep_standing=keep_standing)
+        if keep_standing and not current:
+            return []
         self._record_state(delta, moved, now)
         self._commit(delta, moved, current)
         return delta.events
@@ -391,8 +400,11 @@ class Screening:
         no status row, no timer; the standing decision, reproducible from its own snapshot,
         stays the answer (docs/evaluator.md "Only changed decisions are written"). The
         snapshot of the new state is staged all the same, so what the event changed reaches
-        the audit trail. Timers and amendments always write: an instant passing, or a new
-        trial version, is a change."""
+        the audit trail. Timers always write (an instant passing is a change); a registry
+        re-screen passes it too (``rescreen_patients``): a new trial version is never the
+        standing decision's, so an amendment always writes, while an activation of the very
+        version a patient was already screened against (the folder's shipped trial activated
+        after the patient's event) writes nothing when the result is the same."""
         screener, zone = self._context.screener, self._context.zone
         current: dict[PairKey, CurrentStatus] = {}
         trials = tuple(trials)

@@ -380,6 +380,30 @@ async def test_activating_a_trial_version_rescreens_every_known_patient_naming_t
     assert alerts_in(staged) == []  # nobody crossed the eligible line
 
 
+async def test_activating_the_version_a_patient_was_already_screened_against_writes_nothing(
+) -> None:
+    # the folder's trial is screened as shipped by each patient's own event; the registry loop
+    # activates that very version a moment later. Before, the re-screen wrote and published a
+    # second decision of the same version and status for every such patient (seen as a stray
+    # NCT06920433 decision after an INR in test_trial_registry, 2 failed runs of 4)
+    evaluator = Evaluator()
+    for key, value in (("pk-1", 150), ("pk-2", 20)):
+        await evaluator.apply(patient_updated(
+            key, (lab_fact(value, NOW - timedelta(hours=1)),), NOW))
+    written = len(evaluator.published)
+    change = RegistryChangeRef(change_id=uuid.uuid4(), action="activate", actor="folder",
+                               at=NOW, trial=TEST_TRIAL, content_hash="sha256:x")
+    evaluator.clock.now = NOW + timedelta(minutes=1)
+
+    async with evaluator.store.unit_of_work() as uow:
+        keys = await uow.patients.keys_after(None, 100)
+        staged = await rescreen_patients(uow, evaluator.context, keys, change)
+
+    assert keys == ["pk-1", "pk-2"]
+    assert staged == []  # no decision, no snapshot: both standing decisions say the same
+    assert len(evaluator.published) == written
+
+
 async def test_retiring_a_trial_closes_the_alert_of_an_eligible_patient_with_the_reason() -> None:
     change = RegistryChangeRef(
         change_id=uuid.uuid4(), action="retire", actor="cli:pi", at=NOW,
