@@ -267,6 +267,9 @@ def _parse(message: bytes | str, log: ProblemLog, charset: str | None) -> hl7.Me
     if (refusal := _encoding_characters_refusal(segments[0])) is not None:
         log.problem("MSH.2", refusal)
         return None
+    if len(segments) == 1 and _glued_segments(segments[0]):
+        log.problem("MSH", _NO_SEGMENT_SEPARATOR)
+        return None
     if (refusals := _one_message_refusals(segments)):
         for path, reason in refusals:
             log.problem(path, reason)
@@ -276,6 +279,26 @@ def _parse(message: bytes | str, log: ProblemLog, charset: str | None) -> hl7.Me
     except Exception as error:  # python-hl7 raises bare exceptions on malformed input
         log.problem("MSH", f"unreadable HL7 v2 message: {error}")
         return None
+
+
+# v2.5.1 2.5.4 (message delimiters, table 2-1): a segment ends with a carriage return.
+_NO_SEGMENT_SEPARATOR = (
+    "no segment separator (CR, HL7 v2.5.1 2.5.4 table 2-1: segment terminator) found: the"
+    " message is one segment; send it with the carriage returns kept (e.g. curl --data-binary)")
+# The segments a message read here carries after MSH (ORU^R01, ADT^A40, pharmacy orders).
+_BODY_SEGMENTS = ("PID", "PD1", "PV1", "PV2", "NK1", "EVN", "MRG", "ORC", "OBR", "OBX", "NTE",
+                  "TQ1", "SPM", "RXE", "RXO", "RXR", "RXA", "RXD", "RXG", "AL1", "DG1")
+
+
+def _glued_segments(msh: str) -> bool:
+    """Whether the only segment, an MSH, carries other segments glued on: a body whose CR/LF
+    were stripped in transit (``curl --data``) reads as one segment with ``PID|`` (or OBR,
+    OBX, ...) inside its fields. Any message read here needs a PID after MSH, so a field that
+    happens to end in ``PID`` only changes why an MSH-only body is refused."""
+    separator = msh[3] if len(msh) > 3 else ""
+    if not separator or separator.isalnum():
+        return False
+    return any(f"{name}{separator}" in msh[4:] for name in _BODY_SEGMENTS)
 
 
 # v2.5.1 2.10.3 batch protocol: envelopes around several messages, never part of one message

@@ -118,3 +118,30 @@ def test_the_real_lab_message_stamped_before_its_results_is_read_as_before() -> 
     assert platelets_fact.value_quantity is not None
     assert platelets_fact.value_quantity.value == 221.0
     assert [n.path for n in platelets_fact.notes if "clock skew" in n.reason] == ["OBX[5].14"]
+
+
+# v2.5.1 2.5.4 (message delimiters): each segment ends with a carriage return. `curl --data
+# @file` strips CR and LF, so the whole message arrives as one "MSH" segment with PID, OBR and
+# OBX glued onto the end of its fields: refused at MSH for the missing separators, not as a
+# message with "no PID segment".
+
+
+def test_a_message_whose_segment_separators_were_stripped_is_refused_at_msh() -> None:
+    stripped = message(platelets("150")).replace("\r", "")
+    found = problems(stripped)
+    assert found == [
+        "MSH: no segment separator (CR, HL7 v2.5.1 2.5.4 table 2-1: segment terminator) found:"
+        " the message is one segment; send it with the carriage returns kept"
+        " (e.g. curl --data-binary)"], found
+
+
+@pytest.mark.parametrize("separator", ["\r", "\n", "\r\n"])
+def test_cr_lf_and_crlf_separated_messages_read_as_before(separator: str) -> None:
+    fact = only_fact(message(platelets("150")).replace("\r", separator))
+    assert fact.value_quantity is not None
+    assert fact.value_quantity.value == 150.0
+
+
+def test_an_msh_alone_is_still_refused_for_its_missing_pid() -> None:
+    msh = message(platelets("150")).split("\r", 1)[0] + "\r"
+    assert problems(msh) == ["PID: no PID segment"]
