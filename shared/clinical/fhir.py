@@ -367,6 +367,14 @@ def _join(path: str, loc: tuple[int | str, ...]) -> str:
     return path
 
 
+# docs/intake.md: a Patient is keyed by its identifier typed MR (FHIR R4 Patient.identifier;
+# Identifier.type, code MR of HL7 v2 table 0203 "Medical record number"), else Patient.id.
+NO_PATIENT_ID = (
+    "no identifier typed MR (Identifier.type, HL7 v2 table 0203) and no Patient.id: TrialWatch"
+    " keys a Patient by its medical record number, else its id (docs/intake.md), so its facts"
+    " cannot be attributed")
+
+
 @dataclass(frozen=True)
 class _Built:
     updates: list[PatientUpdate]
@@ -389,7 +397,10 @@ def _group(
         if resource["resourceType"] == "Patient":
             key = aliases[0]
             names = patient_aliases(resource)
-            patients.setdefault(key, _Patient(patient_id(resource), names))
+            source_patient_id = patient_id(resource)
+            if not source_patient_id:
+                reader.problem(f"{entry.path}.identifier", NO_PATIENT_ID)
+            patients.setdefault(key, _Patient(source_patient_id, names))
             by_alias.update(dict.fromkeys((*aliases, *names), key))
         elif resource["resourceType"] == "Medication":
             medications.update(dict.fromkeys(aliases, resource))

@@ -3,8 +3,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from services.intake.core.accept import Submission, accept
 from services.intake.core.media import MediaType
+from services.intake.core.refusals import InvalidClinicalInput
 from shared.contracts.events import PatientMerged, PatientUpdated
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
@@ -82,3 +85,24 @@ async def test_an_hl7_receipt_says_a_unit_was_read_through_the_alias_table() -> 
     result = await accept(submission, FakeUnitOfWork(), clock)
     assert any(w.path == "OBX[1].6" and "'K/uL' is not UCUM" in w.reason
                for w in result.receipt.warnings), result.receipt.warnings
+
+
+# docs/intake.md: a FHIR Patient is keyed by its identifier typed MR (FHIR R4
+# Patient.identifier, Identifier.type from HL7 v2 table 0203 "MR") or else Patient.id. A
+# Patient with an untyped identifier and no id has neither: it is refused at its own FHIR path,
+# saying which, not at an internal "patient[0]" with "no patient identifier".
+async def test_a_patient_with_only_an_untyped_identifier_is_refused_at_its_fhir_path() -> None:
+    untyped = {"resourceType": "Patient",
+               "identifier": [{"system": "urn:trialwatch:demo:mrn", "value": "demo-1"}]}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:0d1f0d6e-5b3c-4a8e-9a43-2f7a3f1f1a01", "resource": untyped},
+        {"fullUrl": "urn:uuid:0d1f0d6e-5b3c-4a8e-9a43-2f7a3f1f1a02",
+         "resource": platelets("o1", "urn:uuid:0d1f0d6e-5b3c-4a8e-9a43-2f7a3f1f1a01")}]}
+    with pytest.raises(InvalidClinicalInput) as caught:
+        await accept(submit(bundle), FakeUnitOfWork(), clock)
+    found = [(p.path, p.reason) for p in caught.value.problems]
+    assert found[0] == ("Bundle.entry[0].resource.identifier", (
+        "no identifier typed MR (Identifier.type, HL7 v2 table 0203) and no Patient.id:"
+        " TrialWatch keys a Patient by its medical record number, else its id (docs/intake.md),"
+        " so its facts cannot be attributed")), found
+    assert [p for p, _ in found[1:]] == ["Bundle.entry[1].resource.subject.reference"], found
