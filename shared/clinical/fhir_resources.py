@@ -47,6 +47,7 @@ from shared.clinical.times import (
     fhir_date_bounds,
     parse_fhir_date,
 )
+from shared.clinical.units import analyte_for
 
 _NOT_A_POSITIVE_DIAGNOSIS = {
     "refuted",
@@ -182,6 +183,13 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
     if not _has_value(fact) and not components:
         missing = _no_value(resource, path)
         absent = _absent(resource, path) if missing is not None else None
+        if missing is not None and absent is None and fact.interpretation is None \
+                and _catalogued(fact):
+            # FHIR R4 Observation.value[x] 0..1 with obs-6/obs-7: a result with neither a value,
+            # a dataAbsentReason, an interpretation, components nor members carries no result;
+            # for an analyte a criterion reads it is kept unread, so an older result never
+            # decides in its place
+            absent = missing
         notes = (*notes, missing) if missing is not None and absent is None else notes
     return [
         fact.model_copy(
@@ -424,6 +432,12 @@ def _has_value(fact: ClinicalFact) -> bool:
         or fact.value_boolean is not None
         or fact.unread is not None
     )
+
+
+def _catalogued(fact: ClinicalFact) -> bool:
+    """Whether the fact's LOINC code is an analyte of the catalogue (``analytes.yaml``)."""
+    loinc = loinc_of(fact.codes)
+    return loinc is not None and analyte_for(loinc) is not None
 
 
 def _no_value(element: Json, path: str) -> ReadingNote | None:

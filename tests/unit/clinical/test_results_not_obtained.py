@@ -367,3 +367,14 @@ def test_a_newer_platelet_count_sent_as_value_integer_leaves_i6_1_unknown() -> N
     decision = decide(_platelets(valueInteger=200))
     assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
     assert "has no unit" in _reason(decision, PLATELETS)
+
+
+def test_a_newer_final_platelet_count_with_no_value_at_all_leaves_i6_1_unknown() -> None:
+    """FHIR R4 Observation.value[x] (0..1), obs-6 (dataAbsentReason only without value[x]) and
+    obs-7: a final 777-3 with no value[x], no dataAbsentReason, no component and no hasMember
+    carries no result. Before, it was kept with a note only and the older 180 decided
+    (ELIGIBLE); now it is unread at value[x] and I6.1 is unknown."""
+    decision = decide(_platelets())
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    assert "value[x]" in _reason(decision, PLATELETS)
