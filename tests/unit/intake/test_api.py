@@ -136,6 +136,19 @@ async def test_hemoglobin_in_g_per_ml_is_422_with_the_obx_path(api: Api, fixture
     assert response.json()["errors"][0]["path"] == "OBX[1].6"
 
 
+async def test_hl7_posted_with_its_carriage_returns_stripped_is_422_at_msh(
+    api: Api, fixtures: Path,
+) -> None:
+    # `curl --data @file` strips CR and LF: the message arrives as one segment
+    body = (fixtures / "oru_hemoglobin.hl7").read_bytes().replace(b"\r", b"").replace(b"\n", b"")
+    response = await api.client.post("/hl7v2", headers=LAB | HL7, content=body)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["path"] == "MSH"
+    assert "no segment separator" in error["reason"]
+    assert "curl --data-binary" in error["reason"]
+
+
 async def test_a_receipt_can_be_read_back_only_by_the_client_it_was_issued_to(
     api: Api, fixtures: Path
 ) -> None:
