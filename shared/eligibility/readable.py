@@ -138,7 +138,8 @@ def needs(decision: Decision) -> tuple[Need, ...]:
 NEED_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Patient details", ("birth date", "administrative sex")),
     ("Investigator or clinician statements", ("clinician:", "investigator:", "(documented ")),
-    ("Medication history", ("record of ", " use ", " use with ", "distinct drugs")),
+    ("Medication history", ("record of ", " use ", " use with ", "distinct drugs", "daily dose",
+                            " dose of ", "dose equivalence", "half-life of ", "last dose")),
     ("Biopsy", ("biopsy",)),
     ("Disease activity and classification scores", ("SLEDAI", "BILAG", "EULAR", "ECOG")),
 )

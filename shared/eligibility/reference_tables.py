@@ -67,6 +67,8 @@ class Tables:
     product_ingredients: dict[str, tuple[str, ...]]
     scores: dict[str, Any]
     versions: dict[str, str] = field(default_factory=dict)
+    product_names: dict[str, str] = field(default_factory=dict)
+    """RxNorm product code -> its RxNorm name (``display`` in rxnorm_products.yaml)."""
 
     def concept(self, name: str) -> Concept:
         try:
@@ -153,6 +155,8 @@ def load_tables(directory: Path = TABLES_DIR) -> Tables:
         limits=limits,
         limits_source=str(uln_raw["source"]),
         product_ingredients=products,
+        product_names={str(code): str(spec["display"])
+                       for code, spec in rx_raw["products"].items() if spec.get("display")},
         scores=scores_raw,
         versions={
             "concepts": str(concepts_raw["version"]),

@@ -138,8 +138,10 @@ class DoseThreshold(Node):
         undecided: list[str],
     ) -> float | None:
         """The use's dose in reference mg/kg/day, or None (why, in ``undecided``)."""
-        name = _drug(fact)
-        when = ctx.when(fact.effective_start or fact.effective_end)
+        name = _drug(fact, ctx.tables.product_names)
+        # said in a sentence a person reads: to the second (Synthea sends microseconds)
+        moment = fact.effective_start or fact.effective_end
+        when = ctx.when(moment.replace(microsecond=0) if moment is not None else None)
         if fact.unread is not None:
             trace.evidence.append(cite(fact, note=f"{name}: not read ({fact.unread.reason})"))
             undecided.append(f"{name} of {when} could not be read")
@@ -249,11 +251,18 @@ class DoseThreshold(Node):
         ]
 
 
-def _drug(fact: ClinicalFact) -> str:
+def _drug(fact: ClinicalFact, product_names: dict[str, str]) -> str:
+    """The medication's name: the sender's display, else the RxNorm name of a product code in
+    ``tables/rxnorm_products.yaml`` (``"312617"`` -> "predniSONE 5 MG Oral Tablet"), else the
+    code ("rxnorm 1234"), never a guess."""
     coding = fact.codes[0] if fact.codes else None
     if coding is None:
         return "medication"
-    return coding.display or f"{coding.system.rsplit('/', 1)[-1]} {coding.code}"
+    if coding.display:
+        return coding.display
+    named = next((product_names[c.code] for c in fact.codes
+                  if c.system == RXNORM and c.code in product_names), None)
+    return named or f"{coding.system.rsplit('/', 1)[-1]} {coding.code}"
 
 
 @primitive("dose", DoseArgs, concept_fields=("valuesets",))

@@ -1,0 +1,35 @@
+"""What to send next, as a coordinator reads it: a drug by its name, a day rather than a float
+instant, under the medications heading; each need once, so the count is what is listed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.state import facts_from_updates
+from shared.eligibility.engine import evaluate
+from shared.eligibility.loader import load_trial
+from shared.eligibility.readable import dates_in_text, need_kind, needs
+from tests.unit.eligibility.fhir_builder import AS_OF, RXNORM, iso
+from tests.unit.eligibility.more_trials import COURSE_DAYS, PREDNISONE_20, eligible_for_all
+
+PREDNISONE_5 = "312617"  # RxNorm SCD predniSONE 5 MG Oral Tablet (tables/rxnorm_products.yaml)
+# Synthea writes instants with microseconds (effectivePeriod.start "...T13:39:50.234501Z")
+STARTED = datetime(2025, 5, 5, 13, 39, 50, 234501, tzinfo=UTC)
+
+
+def test_a_course_without_a_dosage_is_asked_for_by_drug_name_and_day_under_medications() -> None:
+    b = eligible_for_all().without(RXNORM, PREDNISONE_20)
+    # as EHRs send a product: RxNorm code, no display (FHIR R4 Coding.display is optional)
+    b.medication(PREDNISONE_5, start_days=COURSE_DAYS[0], end_days=COURSE_DAYS[1])
+    b.resources[-1]["effectivePeriod"]["start"] = iso(STARTED)
+    decision = evaluate(load_trial("NCT06946485"),
+                        facts_from_updates(parse_fhir(b.bundle(), source_system="t")), AS_OF)
+    items = [n.item for n in needs(decision) if "daily dose" in n.item]
+    # the API keeps the instant in ISO 8601, to the second: no float noise in a sentence
+    assert items[0] == ("structured daily dose of predniSONE 5 MG Oral Tablet"
+                        " of 2025-05-05T13:39:50Z"), items
+    assert not any("rxnorm" in item for item in items), items
+    assert dates_in_text(items[0], UTC) == (
+        "structured daily dose of predniSONE 5 MG Oral Tablet of 5 May 2025")
+    assert need_kind(items[0]) == "Medication history"
