@@ -129,7 +129,16 @@ def needs(decision: Decision) -> tuple[Need, ...]:
             waiting = found.setdefault(plain_words(item), [])
             if criterion.id not in waiting:
                 waiting.append(criterion.id)
-    return tuple(Need(item=item, unblocks=tuple(ids)) for item, ids in found.items())
+    # an item another item says with more words ("record of X use" and "record of X use
+    # started at least 6 months ago") is one need: the longer one, which settles both
+    merged: dict[str, list[str]] = {}
+    for item, ids in found.items():
+        longer = next((o for o in found if o != item and o.startswith(item + " ")), None)
+        target = merged.setdefault(longer or item, [])
+        target.extend(i for i in ids if i not in target)
+    order = list(dict.fromkeys(i for ids in found.values() for i in ids))
+    return tuple(Need(item=item, unblocks=tuple(sorted(merged[item], key=order.index)))
+                 for item in found if item in merged)
 
 
 # What to send, by kind: the kinds are read

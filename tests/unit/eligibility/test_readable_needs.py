@@ -7,9 +7,17 @@ from datetime import UTC, datetime
 
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
+from shared.eligibility.decision import (
+    CriterionKind,
+    CriterionResult,
+    Decision,
+    Outcome,
+    Status,
+    TrialRef,
+)
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import load_trial
-from shared.eligibility.readable import dates_in_text, need_kind, needs
+from shared.eligibility.readable import dates_in_text, need_groups, need_kind, needs
 from tests.unit.eligibility.fhir_builder import AS_OF, RXNORM, iso
 from tests.unit.eligibility.more_trials import COURSE_DAYS, PREDNISONE_20, eligible_for_all
 
@@ -33,3 +41,23 @@ def test_a_course_without_a_dosage_is_asked_for_by_drug_name_and_day_under_medic
     assert dates_in_text(items[0], UTC) == (
         "structured daily dose of predniSONE 5 MG Oral Tablet of 5 May 2025")
     assert need_kind(items[0]) == "Medication history"
+
+
+def _unknown(cid: str, *missing: str) -> CriterionResult:
+    return CriterionResult(id=cid, kind=CriterionKind.INCLUSION, outcome=Outcome.UNKNOWN,
+                           reason=f"{cid}: cannot be decided", missing=missing)
+
+
+def test_a_need_another_need_settles_is_listed_once_and_the_count_is_what_is_listed() -> None:
+    gc, im = "record of systemic glucocorticoids use", "record of immunosuppressants use"
+    older = " started at least 6 months ago"
+    decision = Decision(
+        trial=TrialRef(id="NCT06920433", version="2025-11-14.2"), as_of=AS_OF,
+        status=Status.UNDETERMINED, engine_version="t",
+        criteria=(_unknown("I2", gc + older, im + older, gc, im), _unknown("I3", gc),
+                  _unknown("I4", "platelet count within 30 days")))
+    wanted = needs(decision)
+    assert [(n.item, n.unblocks) for n in wanted] == [
+        (gc + older, ("I2", "I3")), (im + older, ("I2",)),
+        ("platelet count within 30 days", ("I4",))]
+    assert len(wanted) == sum(len(group) for _, group in need_groups(wanted))
