@@ -141,6 +141,30 @@ def needs(decision: Decision) -> tuple[Need, ...]:
                  for item in found if item in merged)
 
 
+# A need's per-patient part: the list of what this patient lacks ("... or descriptors: fever,
+# leukopenia", "... for: renal, ...") and the instant or day of one record ("... of
+# 2024-12-02T13:39:50Z", "... of 2 Dec 2024")
+_NEED_LIST = re.compile(r"(?<=\S)(?: for)?: [^:]*$")
+_NEED_WHEN = re.compile(
+    r" (?:of|since|on) (?:\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))?"
+    r"|\d{1,2} [A-Z][a-z]{2}(?: \d{4})?)(?=\W|$)")
+
+
+def need_key(item: str) -> str:
+    """The stable id of a need, the same for every patient who needs it: ``item`` without its
+    per-patient list or record date ("SLEDAI-2K total within 30 days or descriptors: fever,
+    leukopenia" -> "SLEDAI-2K total within 30 days or descriptors"; "structured daily dose of
+    predniSONE 5 MG Oral Tablet of 2 Dec 2024" -> "structured daily dose of predniSONE 5 MG
+    Oral Tablet"). What the worklist filters and counts patients by; an item without such a
+    part is its own key. A clinician statement ("clinician: ...") and the birth-date item
+    ("age: ...") keep their text: what follows their colon is the need itself."""
+    if item.startswith(("clinician:", "investigator:")):
+        return item
+    key = _NEED_WHEN.sub("", item)
+    head = _NEED_LIST.sub("", key)
+    return head if len(head.split()) > 1 else key
+
+
 # What to send, by kind: the kinds are read
 # from the engine's own wording of each item (``trace.need`` in shared/eligibility), first
 # match wins; anything else is a result to send.

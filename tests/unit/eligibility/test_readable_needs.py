@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
+from shared.eligibility import readable
 from shared.eligibility.decision import (
     CriterionKind,
     CriterionResult,
@@ -61,3 +62,15 @@ def test_a_need_another_need_settles_is_listed_once_and_the_count_is_what_is_lis
         (gc + older, ("I2", "I3")), (im + older, ("I2",)),
         ("platelet count within 30 days", ("I4",))]
     assert len(wanted) == sum(len(group) for _, group in need_groups(wanted))
+
+
+def test_a_need_with_a_per_patient_list_has_one_stable_key() -> None:
+    sledai = "SLEDAI-2K total within 30 days or descriptors: "
+    assert readable.need_key(sledai + "fever, thrombocytopenia, leukopenia") == readable.need_key(
+        sledai + "fever, leukopenia") == "SLEDAI-2K total within 30 days or descriptors"
+    assert readable.need_key("BILAG-2004 grades within 30 days for: renal, mucocutaneous") == (
+        "BILAG-2004 grades within 30 days")
+    dose = "structured daily dose of predniSONE 5 MG Oral Tablet"
+    assert readable.need_key(dose + " of 5 May 2025") == dose
+    assert readable.need_key(dose + " of 2024-12-02T13:39:50Z") == dose
+    assert readable.need_key("platelet count within 30 days") == "platelet count within 30 days"

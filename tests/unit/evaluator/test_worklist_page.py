@@ -97,3 +97,20 @@ async def test_the_worklist_counts_each_needed_item_and_filters_by_one_through_t
     rows, _ = await worklist_views(desk, "NCT06920433", "item 1")  # type: ignore[arg-type]
     assert [r.patient_key for r in rows] == ["pt_a"]
     assert desk.asked == [("NCT06920433", 500), ("NCT06920433", 500)]
+
+
+async def test_a_need_whose_text_lists_each_patients_gaps_is_one_filter_entry() -> None:
+    # SLEDAI-2K (sledai_2k.py) names the descriptors this patient lacks: the filter is keyed
+    # by the need (readable.need_key), not by each patient's list
+    sledai = "SLEDAI-2K total within 30 days or descriptors: "
+    desk = _Desk(*(WorklistEntry(
+        key, "NCT06920433", "1", 1, [sledai + lacks], "d", datetime(2026, 3, 1, tzinfo=UTC),
+        (Need(item=sledai + lacks, unblocks=("I5",)),), 1, 1, None)
+        for key, lacks in (("pt_a", "fever, thrombocytopenia, leukopenia"),
+                           ("pt_b", "fever, leukopenia"))))
+    rows, items = await worklist_views(desk, "NCT06920433", None)  # type: ignore[arg-type]
+    assert items == [("Disease activity and classification scores",
+                      [("SLEDAI-2K total within 30 days or descriptors", 2)])]
+    rows, _ = await worklist_views(  # type: ignore[arg-type]
+        desk, "NCT06920433", "SLEDAI-2K total within 30 days or descriptors")
+    assert [r.patient_key for r in rows] == ["pt_a", "pt_b"]

@@ -19,6 +19,7 @@ from shared.eligibility.readable import (
     dates_in_text,
     deceased,
     evidence_phrase,
+    need_key,
     need_kind,
     needs,
     plain_words,
@@ -64,19 +65,23 @@ async def worklist_views(
 ) -> tuple[list[WorklistEntry], list[tuple[str, list[tuple[str, int]]]]]:
     """The trial's worklist (closest to eligible first) of patients of ``sites`` (None: every
     site), each item's instants written as days in ``zone`` (``readable.dates_in_text``),
-    filtered to the patients who need ``missing`` (as written) when given, and every needed item
-    with how many patients need it, grouped by kind (``readable.need_kind``; each kind's
+    filtered to the patients who need ``missing`` (a need's key, ``readable.need_key``, or an
+    item as written) when given, and every need's key with how many patients need it, grouped
+    by kind (``readable.need_kind``; each kind's
     items most needed first, the kinds in ``readable.KIND_ORDER``)."""
     # the engine's ISO instants in each item as days, as the patient page writes them
     entries = [replace(e, needs=tuple(Need(item=dates_in_text(n.item, zone), unblocks=n.unblocks)
                                       for n in e.needs))
                for e in await desk.worklist(trial_id, limit, sites)]
+    # keyed by the need (``readable.need_key``), not by its per-patient text: one entry for
+    # SLEDAI-2K whichever descriptors each patient lacks; a patient counted once per key
     counts: dict[str, int] = {}
     for entry in entries:
-        for need in entry.needs:
-            counts[need.item] = counts.get(need.item, 0) + 1
-    if missing:
-        entries = [e for e in entries if any(n.item == missing for n in e.needs)]
+        for key in dict.fromkeys(need_key(n.item) for n in entry.needs):
+            counts[key] = counts.get(key, 0) + 1
+    if missing:  # a key; an item as written (a link made before keys) still filters
+        entries = [e for e in entries
+                   if any(missing in (n.item, need_key(n.item)) for n in e.needs)]
     grouped: dict[str, list[tuple[str, int]]] = {}
     for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         grouped.setdefault(need_kind(item), []).append((item, count))
