@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.evaluator.adapters.sql import amendments, trial_registry
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
-from services.evaluator.adapters.sql.tables import registry_change, trial_version
+from services.evaluator.adapters.sql.tables import outbox, registry_change, trial_version
 from services.evaluator.bootstrap import default_screener
 from services.evaluator.core.screening import Screening
 from shared.eligibility.decision import TrialRef
@@ -201,6 +201,57 @@ async def test_an_interrupted_rescreen_is_finished_by_the_registry_loop_once_its
     assert (job.rescreen_done, job.rescreen_total) == (5, 5)
     assert job.completed_at is not None
     assert job.rescreen_after_key == patients[-1]
+
+
+async def test_an_activation_is_leased_from_its_first_commit_and_a_resumer_reads_its_text(
+    database_url: str,
+) -> None:
+    # a version added through the CLI (registry text only): the activating runner stops right
+    # after the activation's commit; the evaluator that resumes the job has no file for it
+    await migrate(database_url)
+    engine = make_engine(database_url)
+    immediate_sqlite_transactions(engine)
+    sessions = make_sessionmaker(engine)
+    clock = Clock()
+    patients = sorted(f"pk-{uuid.uuid4().hex[:12]}" for _ in range(5))
+    text = CHT101.read_text(encoding="utf-8").replace(
+        'version: "2025-10-03.1"', 'version: "2025-10-03.9"')
+
+    def interrupt_once_activated(done: int, total: int) -> None:
+        raise KeyboardInterrupt  # progress(0, total): the activation committed, no chunk yet
+
+    try:
+        async with sessions.begin() as session:
+            trial, _, _ = await trial_registry.add_version(
+                session, text, load_tables(), "cli:author", "cli:test", clock.now)
+        async with SqlUnitOfWork(sessions, default_screener(), clock) as uow:
+            screening = Screening(uow, screening_context(default_screener(), clock))
+            await screening.load(patients)
+            for patient in patients:
+                screening.apply_event(patient_updated(
+                    patient, (lab_fact(150, clock.now - timedelta(hours=1)),), clock.now),
+                    (), clock.now)
+            await screening.flush()
+        with pytest.raises(KeyboardInterrupt):
+            await amendments.activate_and_rescreen(
+                sessions, default_screener(), trial, clock, interrupt_once_activated,
+                actor="cli:a")
+        resumer = default_screener()  # the evaluator's: no file for 2025-10-03.9
+        assert not resumer.has_version(trial)
+        # before: unleased until its first chunk, so a running evaluator took the job at once
+        assert await amendments.resume_unfinished(sessions, resumer, clock) == 0
+        clock.now += amendments.LEASE + timedelta(seconds=1)
+        assert await amendments.resume_unfinished(sessions, resumer, clock) == 1
+        async with sessions() as session:
+            rows = (await session.execute(select(outbox.c.payload))).scalars().all()
+    finally:
+        await engine.dispose()
+    made = [r for r in rows if r.get("event_type") == "eligibility.decided"
+            and r["decision"]["trial"]["version"] == "2025-10-03.9"]
+    assert sorted(r["patient_key"] for r in made) == patients
+    # before: the resumer's decisions were the engine's failure (no such version), unhashed
+    assert all(r["trial_content_hash"] for r in made)
+    assert all(r["decision"]["engine_version"] != "engine-error" for r in made)
 
 
 def _trialwatch(*args: str) -> subprocess.CompletedProcess[str]:

@@ -97,11 +97,16 @@ async def activate_and_rescreen(
         digest = stored[1] if stored else (screener.content_hash(trial) or "unknown")
         change = await trial_registry.activate(session, trial, clock(), actor, digest)
         total = await SqlPatientRepository(session).count_after(None)
+        # leased from its first commit: before, the job sat unleased until the first chunk,
+        # and a running evaluator's registry loop (resume_unfinished) took it meanwhile
+        lease = clock() + LEASE
         await session.execute(update(registry_change)
                               .where(registry_change.c.change_id == change.change_id)
-                              .values(rescreen_total=total, rescreen_done=0))
+                              .values(rescreen_total=total, rescreen_done=0,
+                                      rescreen_lease_until=lease))
     progress(0, total)
-    return await run_rescreen(sessions, screener, change.change_id, clock, progress, send=send)
+    return await run_rescreen(sessions, screener, change.change_id, clock, progress, send=send,
+                              lease=lease)
 
 
 async def run_rescreen(
@@ -112,14 +117,17 @@ async def run_rescreen(
     progress: Progress = lambda done, total: None,
     yield_to_lease: bool = False,
     send: Send | None = None,
+    lease: datetime | None = None,
 ) -> int:
     """Run (or continue) the re-screen of an activation until done; returns patients done.
     ``yield_to_lease``: stop when another runner holds the job (the background loop does).
     ``send``: each chunk's staged decisions are published right after the chunk commits, like
     any writer's rows (before, nobody sent them: they waited for the relay loop's grace and
     its topic scan, ~5-7 s). A send that fails leaves them pending for the relay loop; the
-    re-screen goes on."""
-    mine: datetime | None = None
+    re-screen goes on. ``lease``: the lease this runner already holds (its activation's).
+    The trial version's text is taken from the registry when ``screener`` does not hold it
+    (a job resumed by an evaluator whose folder lacks a version added through the CLI)."""
+    mine: datetime | None = lease
     while True:
         async with sessions.begin() as session:
             job = (await session.execute(
@@ -134,6 +142,10 @@ async def run_rescreen(
             change = Change(job.change_id, job.at, job.actor, job.action,
                             TrialRef(id=job.trial_id, version=job.version), job.content_hash,
                             job.reason)
+            if job.content_hash and screener.content_hash(change.trial) != job.content_hash:
+                stored = await trial_registry.stored_text(session, change.trial)
+                if stored is not None:
+                    screener.load_text(stored[0])
             uow = SqlUnitOfWork(sessions, screener, clock).bind(session)
             chunk = await uow.patients.keys_after(job.rescreen_after_key, CHUNK)
             rest = await uow.patients.count_after(chunk[-1]) if chunk else 0
