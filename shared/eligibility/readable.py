@@ -133,12 +133,25 @@ def needs(decision: Decision) -> tuple[Need, ...]:
     # started at least 6 months ago") is one need: the longer one, which settles both
     merged: dict[str, list[str]] = {}
     for item, ids in found.items():
-        longer = next((o for o in found if o != item and o.startswith(item + " ")), None)
+        longer = _settled_by(item, found)
         target = merged.setdefault(longer or item, [])
         target.extend(i for i in ids if i not in target)
     order = list(dict.fromkeys(i for ids in found.values() for i in ids))
     return tuple(Need(item=item, unblocks=tuple(sorted(merged[item], key=order.index)))
                  for item in found if item in merged)
+
+
+def _settled_by(item: str, items: Iterable[str]) -> str | None:
+    """The item that says ``item`` with more words, which settles it, else None."""
+    return next((o for o in items if o != item and o.startswith(item + " ")), None)
+
+
+def said_once(items: Iterable[str]) -> list[str]:
+    """``items`` in their order without those another item says with more words ("record of
+    X use" beside "record of X use started at least 6 months ago"), as :func:`needs` lists
+    them: for one criterion's missing items."""
+    listed = list(dict.fromkeys(items))
+    return [item for item in listed if _settled_by(item, listed) is None]
 
 
 # A need's per-patient part: the list of what this patient lacks ("... or descriptors: fever,

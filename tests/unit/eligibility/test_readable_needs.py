@@ -74,3 +74,4 @@ def test_a_need_with_a_per_patient_list_has_one_stable_key() -> None:
     assert readable.need_key(dose + " of 5 May 2025") == dose
     assert readable.need_key(dose + " of 2024-12-02T13:39:50Z") == dose
     assert readable.need_key("platelet count within 30 days") == "platelet count within 30 days"
+

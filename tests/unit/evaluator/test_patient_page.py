@@ -10,9 +10,22 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
 
-from services.evaluator.adapters.http.ui.views import CriterionView, patient_context
+from services.evaluator.adapters.http.ui.views import (
+    CriterionView,
+    criterion_views,
+    patient_context,
+)
+from services.evaluator.adapters.trial_text import trial_text
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
+from shared.eligibility.decision import (
+    CriterionKind,
+    CriterionResult,
+    Decision,
+    Outcome,
+    Status,
+    TrialRef,
+)
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import load_trial
 from shared.eligibility.readable import need_groups, status_words
@@ -152,3 +165,15 @@ def test_statements_to_record_say_a_yes_or_a_no_settles_them() -> None:
     statements = html.split("Investigator or clinician statements")[1].split("</ul>")[0]
     assert "investigator: patient unsuitable for the trial" in statements
     assert "yes or no" in statements
+
+
+def test_a_criterions_missing_line_says_a_need_once_as_the_list_at_the_top_does() -> None:
+    gc = "record of systemic glucocorticoids use"
+    decision = Decision(
+        trial=TrialRef(id="NCT06920433", version="2025-11-14.2"), as_of=AS_OF,
+        status=Status.UNDETERMINED, engine_version="t",
+        criteria=(CriterionResult(id="I2", kind=CriterionKind.INCLUSION, outcome=Outcome.UNKNOWN,
+                                  reason="I2: cannot be decided",
+                                  missing=(gc + " started at least 6 months ago", gc)),))
+    (view,) = criterion_views(decision, trial_text(decision.trial), ZoneInfo("UTC"))
+    assert view.missing == [gc + " started at least 6 months ago"]

@@ -24,6 +24,7 @@ from shared.eligibility.readable import (
     needs,
     plain_words,
     review_reasons,
+    said_once,
     waiting_until,
 )
 from shared.sites import SiteScope
@@ -53,8 +54,7 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
             summary=described.summary if described else c.id,
             protocol_text=described.protocol_text if described else "",
             reason=_after_dash(clean_reason(c.reason, zone)), evidence=phrases,
-            missing=list(dict.fromkeys(plain_words(dates_in_text(m, zone))
-                                       for m in c.missing)),
+            missing=said_once(plain_words(dates_in_text(m, zone)) for m in c.missing),
         ))
     return views
 
