@@ -53,6 +53,11 @@ class BiopsyClassArgs(Strict):
 
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 NOT_A_CONDITION = frozenset({"refuted", "entered-in-error"})
+POSSIBLE_CONDITION = frozenset({"unconfirmed", "provisional", "differential"})
+"""Condition verificationStatus codes of a possible, unconfirmed diagnosis (FHIR R4 CodeSystem
+condition-ver-status: ``unconfirmed`` "there is not sufficient diagnostic and/or clinical
+evidence to treat this as a confirmed condition", parent of ``provisional`` and
+``differential``). Such an entry is neither the diagnosis nor its absence."""
 NOT_TAKEN = frozenset({"not-taken", "not-done", "cancelled", "entered-in-error", "draft"})
 """Medication statuses that record no exposure (FHIR R4 MedicationStatement ``not-taken``,
 MedicationAdministration ``not-done``, MedicationRequest ``cancelled``/``draft``)."""
@@ -77,6 +82,12 @@ class ConditionOnRecord(Node):
     current (a record not closed by its sender); it is neither read as current nor as absent:
     with no other entry showing the condition the answer is UNKNOWN, needing confirmation.
     An active entry with no onset date is read as current (the record says so).
+
+    A possible diagnosis (verificationStatus in ``POSSIBLE_CONDITION``) is neither presence nor
+    absence: with no confirmed entry showing the condition, the answer is UNKNOWN, naming the
+    entry and its verificationStatus (an exclusion it may meet cannot be checked; an inclusion
+    needing it is not met). One that abated (an end date) is not read as active, nor as within
+    a window that began after it ended.
     """
 
     __slots__ = ("active_only", "concept", "current_within", "within")
@@ -93,8 +104,15 @@ class ConditionOnRecord(Node):
         stale_before = self.current_within.before(ctx.as_of) if self.current_within else None
         unread: list[ClinicalFact] = []
         stale: list[ClinicalFact] = []
+        possible: list[ClinicalFact] = []
         for fact in ctx.facts(self.concept):
             if fact.status in NOT_A_CONDITION or fact_time(fact) > ctx.as_of:
+                continue
+            if fact.status in POSSIBLE_CONDITION:
+                ended = fact.effective_end
+                if ended is None or not (
+                        self.active_only or (start is not None and ended <= start)):
+                    possible.append(fact)
                 continue
             if fact.unread is not None:
                 unread.append(fact)
@@ -122,9 +140,19 @@ class ConditionOnRecord(Node):
             trace.evidence.append(cite(fact, note=f"{self.concept.label}: {state}"))
             trace.findings.append(f"{self.concept.label} on record ({state})")
             return Truth.TRUE
-        if unread or stale:
+        if unread or stale or possible:
             for fact in unread:
                 note_unread(trace, self.concept.label, fact)
+            for fact in possible:
+                label, status = self.concept.label, fact.status
+                trace.evidence.append(cite(
+                    fact, note=f"{label}: {status} diagnosis (verificationStatus)"))
+                trace.need(f"confirmation whether the {status} {label} diagnosis on record"
+                           " is the diagnosis")
+                trace.findings.append(
+                    f"{label} on record only as a possible diagnosis (verificationStatus"
+                    f" {status!r}, FHIR R4 condition-ver-status: not confirmed): it can be"
+                    " neither counted nor ruled out")
             for fact in stale:
                 assert self.current_within is not None
                 since = ctx.when(fact.effective_start)
