@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -45,3 +47,26 @@ def misspelt_system(system: str) -> str | None:
     key = key.removeprefix("https://").removeprefix("http://").removeprefix("www.")
     uri = _CANONICAL.get(key)
     return uri if uri is not None and uri != system else None
+
+
+# ICD-10-CM as FHIR R4 uses it (http://hl7.org/fhir/sid/icd-10-cm; CMS ICD-10-CM tabular list):
+# a letter, a digit, a digit or letter (the category), then optionally "." and 1-4 characters.
+_ICD10CM_CODE = re.compile(r"[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?")
+
+
+def code_form_problem(system: str, code: str) -> str | None:
+    """Why ``code`` is not written as codes of ``system`` are, else None.
+
+    Only ICD-10-CM is checked (FHIR R4 ``http://hl7.org/fhir/sid/icd-10-cm``: codes carry the
+    dot after the 3rd character, e.g. ``N18.6``): ``N186`` would match no concept and an
+    exclusion it meets would pass silently, so it is refused, never rewritten. Other systems:
+    None.
+    """
+    if system != ICD10CM or _ICD10CM_CODE.fullmatch(code):
+        return None
+    return (
+        f"ICD-10-CM code {code!r} is not in ICD-10-CM form: a letter, a digit, a digit or"
+        " letter, then optionally '.' and 1-4 characters, with the dot after the 3rd character"
+        " (e.g. 'N18.6'; FHIR R4 http://hl7.org/fhir/sid/icd-10-cm, CMS ICD-10-CM tabular"
+        " list): which code was meant is unknown"
+    )

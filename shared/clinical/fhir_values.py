@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.clinical.codes import LOINC, SNOMED, UCUM, misspelt_system
+from shared.clinical.codes import LOINC, SNOMED, UCUM, code_form_problem, misspelt_system
 from shared.clinical.errors import Problem
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
 from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
@@ -169,6 +169,11 @@ class Reader:
                                                  f" {uri} is"))
                 else:
                     self.problem(f"{path}.coding[{index}].system", reason)
+            elif coding.get("system") and coding.get("code") and (
+                    form := code_form_problem(str(coding["system"]), str(coding["code"]))):
+                # refused, not dropped: another coding of the concept may not be in the value
+                # set the criterion reads, so a code that matches nothing must not pass silently
+                self.problem(f"{path}.coding[{index}].code", form)
             elif coding.get("system") and coding.get("code"):
                 found.append(
                     Coding(
