@@ -65,8 +65,8 @@ def test_a_site_a_coordinator_sees_its_sites_patient_in_the_browser_and_not_site
     assert key_a in listed
     assert key_b not in listed
     browser.get(f"{app['evaluator']}/ui/patients/{key_b}/trials/{TRIAL}")
-    assert "no such patient" in browser.page_source
+    assert "No such patient" in browser.page_source
     assert "site-b-patient" not in browser.page_source
     browser.get(f"{app['evaluator']}/ui/patients/{key_a}/trials/{TRIAL}")
-    assert "no such patient" not in browser.page_source
+    assert "No such patient" not in browser.page_source
     assert key_a in browser.page_source
