@@ -26,6 +26,19 @@ class InputForm:
     standard: str
 
 
+DG1_NOT_READ = (
+    "DG1 (diagnosis) is not read as a condition: HL7 v2.5.1 6.5.2 DG1 gives the code (DG1-3) and"
+    " the diagnosis type (DG1-6, table 0052: A admitting, W working, F final) but no clinical"
+    " status, so it cannot say whether the condition is active or resolved; no criterion reads"
+    " it. Send the condition as a FHIR R4 Condition with Condition.clinicalStatus (POST /fhir)"
+)
+"""Why an HL7 v2 DG1 segment is not read (the receipt names each DG1 with it)."""
+
+NOT_READ_SEGMENTS: dict[str, str] = {"DG1": DG1_NOT_READ}
+"""HL7 v2 segments that carry clinical content TrialWatch does not read, with the reason a
+receipt gives for each one (other unread segments get a generic note)."""
+
+
 HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBX-5 (NM)", "`12.5`, `-3`, `.5`", "read: the number in OBX-6's unit, converted",
               "v2.5.1 2A.3.47 NM"),
@@ -150,6 +163,11 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "default, reads the same); other bytes refused at `MSH.18`", "table 0211"),
     InputForm("MSH-18", "ISO IR14/87/159, CNS 11643-1992, `UNICODE` (UCS-2), anything else",
               "refused at `MSH.18`", "table 0211"),
+    InputForm("DG1 (any field)", "a diagnosis segment (DG1-3 code, DG1-6 type A/W/F)",
+              "not read: named in the receipt (`DG1[n]`, outcome ignored) with the reason; no "
+              "diagnosis type says whether the condition is active or resolved, so it is never "
+              "a condition fact (send a FHIR R4 Condition with clinicalStatus)",
+              "v2.5.1 6.5.2 DG1, table 0052"),
     # pharmacy segments (RAS^O17, RDE^O11): shared/clinical/hl7v2_medications.py
     InputForm("RXA-5, RXE-2 (CE)", "identifier^text^system and alternate in components 4-6 "
               "(`RXN`, `NDC`, a local system)", "read: every coded triple kept (RxNorm, NDC "

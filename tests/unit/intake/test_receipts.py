@@ -258,3 +258,46 @@ async def test_pharmacy_segments_rxa_rxe_and_their_tq1_are_read_not_ignored(
     assert set(warnings) == {"RXA[1].4", "RXA[1].6"}  # no end time; the amount kept unread
     assert "instant of RXA-3" in warnings["RXA[1].4"]
     assert "one administration" in warnings["RXA[1].6"]
+
+
+async def test_each_dg1_segment_is_named_as_not_read_and_why(client: httpx.AsyncClient) -> None:
+    """HL7 v2.5.1 6.5.2 DG1 (diagnosis) carries DG1-3 the code and DG1-6 the diagnosis type
+    (table 0052: A admitting, W working, F final) but no clinical status: it cannot say whether
+    the condition is active or resolved. A DG1 is not read as a condition; each one is named
+    in the receipt with that reason, never dropped silently (labs add DG1 to ORU^R01 for the
+    ordering diagnosis)."""
+    message = "\r".join([
+        "MSH|^~\\&|LAB|HOSP|TW|TW|20260228090000+0000||ORU^R01|M-3|P|2.5.1",
+        "PID|1||MRN-3^^^HOSP^MR||Roe^Jane||19900101|F",
+        "DG1|1|I10|N18.6^End stage renal disease^I10||20260201|F",
+        "DG1|2|I10|I50.9^Heart failure, unspecified^I10||20260201|W",
+        "OBR|1|P-1|F-1|58410-2^CBC^LN|||20260228080000+0000",
+        "OBX|1|NM|777-3^Platelets^LN||180|10*9/L|150-400|N|||F|||20260228080000+0000",
+    ])
+    response = await client.post("/hl7v2", headers=HL7, content=message)
+    assert response.status_code == 202, response.text
+    entries = {e["path"]: e for e in response.json()["entries"]}
+    for path in ("DG1[1]", "DG1[2]"):
+        assert entries[path]["outcome"] == "ignored"
+        [warning] = entries[path]["warnings"]
+        assert warning["path"] == path
+        reason = warning["reason"]
+        assert "not read as a condition" in reason, reason
+        assert "6.5.2" in reason, reason
+        assert "0052" in reason, reason
+        assert "clinical status" in reason, reason
+        assert "Condition.clinicalStatus" in reason, reason  # how to send it instead
+    assert entries["OBX[1]"]["outcome"] == "accepted"
+
+
+def test_the_data_dictionary_says_dg1_is_not_read_and_why() -> None:
+    """The published table of HL7 v2 forms (docs/data-dictionary.md) names DG1 as not read,
+    citing v2.5.1 6.5.2 and table 0052, as the receipt does."""
+    from shared.clinical.input_forms import HL7V2_FORMS, input_forms_markdown
+
+    [dg1] = [form for form in HL7V2_FORMS if form.element.startswith("DG1")]
+    assert dg1.outcome.startswith("not read")
+    assert "clinicalStatus" in dg1.outcome
+    assert "6.5.2" in dg1.standard
+    assert "0052" in dg1.standard
+    assert any(line.startswith("| DG1") for line in input_forms_markdown())

@@ -17,6 +17,7 @@ from services.intake.core.refusals import MalformedInput
 from shared.clinical.facts import ClinicalFact, PatientUpdate
 from shared.clinical.fhir import fact_warnings
 from shared.clinical.hl7v2 import RXE_GROUP, decode_hl7v2, parse_hl7v2
+from shared.clinical.input_forms import NOT_READ_SEGMENTS
 from shared.clinical.reading import ProblemLog
 
 NAME = "hl7v2"
@@ -48,7 +49,8 @@ def read(body: bytes, media: MediaType, context: ReadContext) -> Read:
     OBX gave a result, an RXA or RXE a medication fact, a TQ1 timed the RXE before it),
     ``unread`` (an OBX kept as an unread result: every criterion reading it is ``unknown``;
     the warning says why, e.g. OBX-11 "X", v2.5.1 table 0085) or ``ignored`` (a segment
-    TrialWatch does not read: NTE, PV1, SPM, RXR ...). An RXA or RXE is ``accepted`` with
+    TrialWatch does not read: NTE, PV1, SPM, RXR ...; a DG1 says why, v2.5.1 6.5.2). An RXA
+    or RXE is ``accepted`` with
     warnings for what of it was kept unread (an administered amount, a dose range ...)."""
     charset = media.charset if media.charset_declared else None
     message = _message(body)
@@ -118,7 +120,8 @@ def _segment_entries(message: bytes, charset: str | None,
             entries.append(EntryReceipt(path, name, "accepted"))
         else:
             entries.append(EntryReceipt(path, name, "ignored", warnings=(
-                Note(path, f"{name} segments are not read by TrialWatch"),)))
+                Note(path, NOT_READ_SEGMENTS.get(
+                    name, f"{name} segments are not read by TrialWatch")),)))
     return tuple(entries)
 
 
@@ -147,7 +150,8 @@ DESCRIPTION = (
     " (a mass, or a mass per body mass such as ``mg/kg``) with the TQ1-3 repeat pattern (table"
     " 0335) or RXE-1's interval, read into a daily dose (``mg/d`` or ``mg/kg/d``) exactly as a"
     " FHIR R4 Dosage; TQ1-7/8 start/end.\n\n"
-    "Other message types are refused at MSH.9; other segments are kept as notes, not read."
+    "Other message types are refused at MSH.9; other segments are kept as notes, not read"
+    " (a DG1 diagnosis is not read as a condition: it has no clinical status, v2.5.1 6.5.2)."
     " What cannot be read exactly is refused with its ``SEG[n].field`` path, or kept unread"
     " with the reason."
 )
