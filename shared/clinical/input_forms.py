@@ -242,6 +242,13 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "refused at `.code` (unread for an analyte not catalogued; a dose: unread); a "
               "display form of the same unit (`x10^9/L`, `IU/L` for an enzyme) is read by the code",
               f"{_R4} Quantity.unit, .code"),
+    InputForm("Observation.component", "a result in `component[i]` (a CBC panel 58410-2 with "
+              "no value[x] and 777-3 platelets in a component)",
+              "read as a result of its own code, with the Observation's subject, time and status "
+              "(its own fact id); its value read, refused or kept unread at "
+              "`component[i].value[x]` / `.dataAbsentReason` as a value[x] is; the engine reads "
+              "it as it reads an Observation of that code",
+              f"{_R4} Observation.component (code value pairs that share the same attributes)"),
     InputForm("Observation.dataAbsentReason", "sent beside a `value[x]`",
               "refused at `.dataAbsentReason` (whether the value stands is unknown)",
               f"{_R4} Observation obs-6"),

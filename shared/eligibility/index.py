@@ -67,6 +67,9 @@ def _at_bound(fact: ClinicalFact, latest: bool, as_of: datetime) -> ClinicalFact
     bounds = fact.time_bounds
     if bounds is None:
         return fact
+    # the components share the Observation's time (FHIR R4 Observation.component: "share the
+    # same attributes"): moved with it, so re-indexing the Observation re-indexes them moved
+    components = tuple(_at_bound(part, latest, as_of) for part in fact.components)
     start = bounds.start_latest if latest else bounds.start_earliest
     end = bounds.end_latest if latest else bounds.end_earliest
     if latest:
@@ -80,6 +83,7 @@ def _at_bound(fact: ClinicalFact, latest: bool, as_of: datetime) -> ClinicalFact
             "effective_start": start if start is not None else fact.effective_start,
             "effective_end": end if end is not None else fact.effective_end,
             "time_bounds": None,
+            "components": components,
         }
     )
 
@@ -92,6 +96,24 @@ def _capped(moment: datetime | None, cap: datetime, floor: datetime | None) -> d
 
 def fact_time(fact: ClinicalFact) -> datetime:
     return fact.effective_start or fact.effective_end or _OLDEST
+
+
+def results(fact: ClinicalFact) -> tuple[ClinicalFact, ...]:
+    """``fact`` and, for an Observation, each of its components as a result of its own.
+
+    FHIR R4 Observation.component: "Some observations have multiple component observations.
+    These component observations are expressed as separate code value pairs that share the same
+    attributes"; ``component.code`` "Describes what was observed" and ``component.value[x]`` is
+    "The information determined as a result of making the observation". A component coded
+    777-3 (platelets) in a CBC panel (58410-2) with no value[x] of its own is a platelet count
+    of the panel's subject, time and status: the normaliser gives it those attributes and its
+    own ``fact_id`` (``shared.clinical.fhir_resources.observation``), kept unread at
+    ``component[i].value[x]`` / ``.dataAbsentReason`` when its value could not be read. Indexed
+    only inside its Observation, it was never seen, and an older result decided in its place.
+    """
+    if not fact.components or fact.kind is not FactKind.OBSERVATION:
+        return (fact,)
+    return (fact, *(part.model_copy(update={"components": ()}) for part in fact.components))
 
 
 def _fact_id(fact: ClinicalFact) -> str:
@@ -267,6 +289,37 @@ def _keys(
     return tuple(dict.fromkeys(keys))
 
 
+def _with_components(
+    facts: Iterable[ClinicalFact], parts: dict[str, tuple[str, ...]]
+) -> Iterable[ClinicalFact]:
+    """Every fact and its components (``results``), noting each Observation's component ids
+    in ``parts``."""
+    for whole in facts:
+        if not whole.components:
+            yield whole
+            continue
+        found = results(whole)
+        parts[whole.fact_id] = tuple(part.fact_id for part in found[1:])
+        yield from found
+
+
+def _replacing(
+    facts: Iterable[ClinicalFact], parts: dict[str, tuple[str, ...]]
+) -> Iterable[ClinicalFact]:
+    """``_with_components`` of new versions, each Observation preceded by tombstones of the
+    components its old version had and the new one lacks (a resource is replaced whole)."""
+    for whole in facts:
+        old = parts.pop(whole.fact_id, ())
+        found = tuple(_with_components((whole,), parts))
+        kept = {fact.fact_id for fact in found}
+        for gone in old:
+            if gone not in kept:
+                yield whole.model_copy(
+                    update={"fact_id": gone, "status": "entered-in-error", "components": ()}
+                )
+        yield from found
+
+
 class FactIndex:
     """Facts by ``system|code`` (newest first) and codes by system (for code-family prefixes)."""
 
@@ -278,6 +331,7 @@ class FactIndex:
         "_imprecise",
         "_keys_of",
         "_parent",
+        "_parts",
         "_products",
         "_readable",
         "changed",
@@ -294,8 +348,12 @@ class FactIndex:
         parent: FactIndex | None = None,
         changed: frozenset[str] = frozenset(),
         readable: Callable[[str, str], bool] = _everything,
+        parts: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.demographics = demographics
+        # an Observation's id -> its components' fact ids (``results``), so a new version of
+        # the Observation replaces every component the old one had
+        self._parts: dict[str, tuple[str, ...]] = parts if parts is not None else {}
         self._by_key = by_key
         self._keys_of = keys_of
         self._products = products
@@ -391,9 +449,10 @@ class FactIndex:
         exact = readable.exact if isinstance(readable, Readable) else None
         medication, observation = FactKind.MEDICATION, FactKind.OBSERVATION
         unread_statuses, ignored_statuses = UNREAD_STATUSES, IGNORED_STATUSES
+        parts: dict[str, tuple[str, ...]] = {}
         # most of a record is vitals and encounters no value set reads: their codes are looked
         # at first, and only a fact some criterion can read is checked for status
-        for fact in patient.facts:
+        for fact in _with_components(patient.facts, parts):
             if exact is None or fact.kind is medication:
                 keys = _keys(fact, products, readable)
             else:
@@ -430,7 +489,9 @@ class FactIndex:
                     by_key[key] = [fact]
                 else:
                     facts.append(fact)
-        index = cls(patient.demographics, by_key, keys_of, products, readable=readable)
+        index = cls(
+            patient.demographics, by_key, keys_of, products, readable=readable, parts=parts
+        )
         if exact is not None:
             # every table concept's entry, from the few keys present (``Readable.entries``)
             assert isinstance(readable, Readable)
@@ -447,7 +508,8 @@ class FactIndex:
         # ``imprecise()`` carried over from this index (worked out once, here if not yet):
         # the facts replaced leave it, the indexed new ones sent without a time of day join it
         imprecise = {fact.fact_id: fact for fact in self.imprecise()}
-        for fact in map(not_final, facts):
+        parts = dict(self._parts)
+        for fact in map(not_final, _replacing(facts, parts)):
             old_keys = keys_of.pop(fact.fact_id, ())
             imprecise.pop(fact.fact_id, None)
             changed.update(old_keys)
@@ -475,6 +537,7 @@ class FactIndex:
             self,
             frozenset(changed),
             self._readable,
+            parts,
         )
         index._imprecise = tuple(sorted(imprecise.values(), key=_fact_id)) if imprecise else ()
         return index
