@@ -13,6 +13,19 @@ HL7 v2.5.1 table 0085 I/O, after a value) is no change either standard allows: t
 ("no result yet available") precedes preliminary and final. The pending version would be
 ignored by every criterion and let an older result decide, so the result is kept in doubt
 instead: the earlier fact, unread, naming the pending status, until a value is sent again.
+
+A result sent final again with another value and no correction is no change either standard
+allows: HL7 v2.5.1 table 0085 F "Final results; Can only be changed with a corrected result"
+(C "Record coming over is a correction and thus replaces a final result"; D/W withdraw it), and
+FHIR R4 observation-status (Observation.status) says a result modified after being final is
+``amended`` ("Subsequent to being Final, the observation has been modified subsequent. This
+includes updates/new information and corrections") or ``corrected`` ("... modified to correct
+an error in the test result"), never ``final`` again: a new ``meta.versionId`` that still says
+final with another value is the same undeclared change, so FHIR follows the same rule. Which
+value stands is unknown, so neither is read: the result is kept in doubt (unread, naming table
+0085 and the status, echoing neither value) until a correction (C, amended, corrected) or a
+withdrawal (D, W, entered-in-error) comes. The same value sent again (an interface engine
+re-delivering its queue, another spelling of the same number) is no change.
 """
 
 from __future__ import annotations
@@ -34,8 +47,11 @@ def apply_update(state: PatientFacts, update: PatientUpdate) -> PatientFacts:
     for fact in update.facts:
         current = facts.get(fact.fact_id)
         if current is None or not _is_older(fact, current):
-            pends = current is not None and _pends_after_result(fact, current)
-            facts[fact.fact_id] = _in_doubt(current, fact) if current and pends else fact
+            if current is not None and _pends_after_result(fact, current):
+                fact = _in_doubt(current, fact)
+            elif current is not None and _final_disagrees(fact, current):
+                fact = _finals_in_doubt(current, fact)
+            facts[fact.fact_id] = fact
     return PatientFacts(
         demographics=_merge(state.demographics, update.demographics),
         facts=tuple(facts.values()),
@@ -105,6 +121,71 @@ def _in_doubt(current: ClinicalFact, pending: ClinicalFact) -> ClinicalFact:
             "components": (),
         }
     )
+
+
+# FHIR R4 observation-status under which a result stands (table 0085 F/U, C map to them)
+_RESULTED = frozenset({"final", "corrected", "amended"})
+
+
+def _final_disagrees(incoming: ClinicalFact, current: ClinicalFact) -> bool:
+    """Whether ``incoming`` is sent ``final`` with another result than the one ``current``
+    stands for (table 0085 F: changed only by a correction C; FHIR R4 amended/corrected).
+
+    ``current`` may itself be a result in doubt (its value cleared): any final then disagrees,
+    so only a correction or a withdrawal settles it.
+    """
+    return (
+        incoming.kind is FactKind.OBSERVATION
+        and incoming.status == "final"
+        and current.status in _RESULTED
+        and _result(incoming) != _result(current)
+    )
+
+
+def _result(fact: ClinicalFact) -> tuple[object, ...]:
+    """What a result says, to tell a re-delivery from another value: the canonical value
+    (``5`` and ``5.0`` x10^9/L are one value), else, for a value that was not read, the value
+    and unit as sent; and its components' results (FHIR R4 Observation.component)."""
+    read = (fact.value_quantity, fact.value_code, fact.value_boolean)
+    sent = fact.received if read == (None, None, None) else None
+    return (*read, sent, tuple(_result(component) for component in fact.components))
+
+
+def _finals_in_doubt(current: ClinicalFact, final: ClinicalFact) -> ClinicalFact:
+    """``current`` kept unread under ``final``'s provenance (its version orders later ones),
+    at the later of the two observation times (an older result must not overtake it), with no
+    value of either kept: which of them stands is unknown."""
+    reason = (
+        "two final results disagree: this result was sent final again"
+        f" ({final.provenance.resource}) with another value and no correction; HL7 v2.5.1"
+        " table 0085 F 'Final results; Can only be changed with a corrected result' (C);"
+        " FHIR R4 observation-status: a result changed after final is amended or corrected."
+        " Which value stands is unknown until the sender sends a correction (C, amended,"
+        " corrected) or withdraws the result (D, W)"
+    )
+    later = final if _later(final, current) else current
+    return current.model_copy(
+        update={
+            "unread": ReadingNote(path="status", reason=reason),
+            "provenance": final.provenance,
+            "effective_start": later.effective_start,
+            "effective_end": later.effective_end,
+            "time_bounds": later.time_bounds,
+            "value_quantity": None,
+            "value_code": None,
+            "value_boolean": None,
+            "interpretation": None,
+            "reference_range": None,
+            "reference_ranges": (),
+            "components": (),
+            "received": None,
+        }
+    )
+
+
+def _later(incoming: ClinicalFact, current: ClinicalFact) -> bool:
+    new, old = incoming.effective_start, current.effective_start
+    return new is not None and (old is None or new > old)
 
 
 def _standing(fact: ClinicalFact) -> int:

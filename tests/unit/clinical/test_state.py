@@ -41,9 +41,31 @@ def _update(*facts: ClinicalFact, demographics: Demographics | None = None) -> P
 
 
 def test_a_later_version_of_the_same_record_replaces_the_earlier_one() -> None:
+    state = facts_from_updates([
+        _update(_observation("Observation/a", 100, status="preliminary")),
+        _update(_observation("Observation/a", 120)),
+    ])
+    assert [f.value_quantity.value for f in state.facts if f.value_quantity] == [120]
+
+
+# HL7 v2.5.1 table 0085 F "can only be changed with a corrected result"; FHIR R4
+# observation-status: changed after final is amended/corrected. Before: the second final upserted
+# (120 read); now neither value is read until a correction comes.
+def test_a_later_final_with_another_value_and_no_correction_is_in_doubt() -> None:
     state = facts_from_updates(
         [_update(_observation("Observation/a", 100)), _update(_observation("Observation/a", 120))]
     )
+    [fact] = state.facts
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert "two final results disagree" in fact.unread.reason
+
+
+def test_an_amended_version_replaces_the_final_one() -> None:
+    state = facts_from_updates([
+        _update(_observation("Observation/a", 100)),
+        _update(_observation("Observation/a", 120, status="amended")),
+    ])
     assert [f.value_quantity.value for f in state.facts if f.value_quantity] == [120]
 
 
@@ -129,9 +151,18 @@ def test_a_correction_of_the_same_version_replaces_the_final_and_a_second_one_th
     assert [f.value_quantity.value for f in state.facts if f.value_quantity] == [16]
 
 
-def test_a_later_final_still_replaces_a_correction() -> None:
+def test_a_later_final_of_the_corrected_value_still_replaces_the_correction() -> None:
+    state = facts_from_updates([
+        _update(_observation("Observation/a", 15, "corrected", "20260228110000")),
+        _update(_observation("Observation/a", 15, "final", "20260228120000")),
+    ])
+    assert [(f.status, f.unread) for f in state.facts] == [("final", None)]
+
+
+def test_a_later_final_with_another_value_than_the_correction_is_in_doubt() -> None:
     state = facts_from_updates([
         _update(_observation("Observation/a", 15, "corrected", "20260228110000")),
         _update(_observation("Observation/a", 150, "final", "20260228120000")),
     ])
-    assert [f.status for f in state.facts] == ["final"]
+    assert [f.value_quantity for f in state.facts] == [None]
+    assert all(f.unread is not None for f in state.facts)
