@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.clinical.facts import ClinicalFact
+from shared.clinical.facts import ClinicalFact, ReadingNote
 from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import OLDEST, fact_time, newest_first
@@ -63,10 +63,47 @@ NOT_TAKEN = frozenset({"not-taken", "not-done", "cancelled", "entered-in-error",
 MedicationAdministration ``not-done``, MedicationRequest ``cancelled``/``draft``)."""
 
 
-def is_active(fact: ClinicalFact) -> bool:
-    if fact.status is None:
-        return fact.effective_end is None
-    return fact.status in ACTIVE_CONDITION and fact.effective_end is None
+ABATED_CONDITION = frozenset({"inactive", "remission", "resolved"})
+"""FHIR R4 condition-clinical codes of a condition that is not current (con-4: an abated
+condition's clinicalStatus is one of these)."""
+
+
+def condition_activity(fact: ClinicalFact) -> tuple[bool | None, str]:
+    """Whether a condition fact is active: ``(True, "")``, ``(False, "")``, or ``(None, why)``
+    when its clinical status is not known (possibly active).
+
+    Only FHIR R4 Condition.clinicalStatus (condition-clinical: active, recurrence, relapse;
+    inactive, remission, resolved) says whether a condition is current. A fact with no such
+    status (None, or ``confirmed``: a verificationStatus, which says the diagnosis is sure,
+    not that it is current; facts published before the normaliser kept such Conditions unread)
+    is neither active nor inactive, whatever its dates: con-3 asks for clinicalStatus but is
+    only a guideline in R4. An active status with an abatement date contradicts con-4 ("if
+    condition is abated, then clinicalStatus must be either inactive, resolved, or
+    remission"): not known either. Never guessed from the dates alone.
+    """
+    status = fact.status
+    if status in ABATED_CONDITION:
+        return False, ""
+    if status in ACTIVE_CONDITION:
+        if fact.effective_end is None:
+            return True, ""
+        return None, (
+            f"clinicalStatus {status!r} with an abatement date (FHIR R4 Condition con-4: an"
+            " abated condition's clinicalStatus is inactive, resolved or remission): whether"
+            " it is active is unknown")
+    sent = "" if status is None else (
+        f"; {status!r} is not a clinical status (verificationStatus says whether the"
+        " diagnosis is sure, not whether it is current)")
+    return None, (
+        "no clinicalStatus (FHIR R4 Condition.clinicalStatus; con-3, only a guideline in R4:"
+        " SHALL be present if verificationStatus is not entered-in-error and category is"
+        f" problem-list-item){sent}: whether it is active is unknown")
+
+
+def marked_status_unknown(fact: ClinicalFact, why: str) -> ClinicalFact:
+    """``fact`` kept unread at its clinicalStatus with ``why`` (``condition_activity``)."""
+    return fact.model_copy(update={"unread": ReadingNote(
+        path=f"{fact.provenance.resource}.clinicalStatus", reason=why)})
 
 
 class ConditionOnRecord(Node):
@@ -82,6 +119,13 @@ class ConditionOnRecord(Node):
     current (a record not closed by its sender); it is neither read as current nor as absent:
     with no other entry showing the condition the answer is UNKNOWN, needing confirmation.
     An active entry with no onset date is read as current (the record says so).
+
+    An entry whose clinical status is not known (``condition_activity``: no clinicalStatus, a
+    verificationStatus alone, active with an abatement date) is possibly active: it is read
+    where either reading gives the same answer (ever on record; recorded within the window);
+    where the criterion needs to know whether it is active (``active_only``, or a window its
+    dates fall before) it is kept unread at ``clinicalStatus``, so the answer is UNKNOWN naming
+    the element (FHIR R4 Condition.clinicalStatus, con-3), never silently active or inactive.
 
     A possible diagnosis (verificationStatus in ``POSSIBLE_CONDITION``) is neither presence nor
     absence: with no confirmed entry showing the condition, the answer is UNKNOWN, naming the
@@ -105,6 +149,7 @@ class ConditionOnRecord(Node):
         unread: list[ClinicalFact] = []
         stale: list[ClinicalFact] = []
         possible: list[ClinicalFact] = []
+        unknown_status: list[ClinicalFact] = []
         for fact in ctx.facts(self.concept):
             if fact.status in NOT_A_CONDITION or fact_time(fact) > ctx.as_of:
                 continue
@@ -117,7 +162,27 @@ class ConditionOnRecord(Node):
             if fact.unread is not None:
                 unread.append(fact)
                 continue
-            active = is_active(fact)
+            active, why = condition_activity(fact)
+            if active is None:
+                # possibly active: it decides only where either reading gives the same answer
+                # (ever on record; last seen within the window)
+                last_seen = fact.effective_end or fact.effective_start
+                if self.active_only or (start is not None and (
+                        last_seen is None or last_seen <= start)):
+                    unknown_status.append(marked_status_unknown(fact, why))
+                    continue
+                if start is not None:
+                    assert self.within is not None
+                    assert last_seen is not None
+                    ctx.review_at(self.within.after(last_seen))
+                moment = ctx.when(last_seen) if last_seen is not None else "undated"
+                trace.evidence.append(cite(
+                    fact, note=f"{self.concept.label}: recorded ({moment}), clinical status"
+                    " unknown"))
+                trace.findings.append(
+                    f"{self.concept.label} on record (recorded {moment}; whether it is active"
+                    " is unknown, which this criterion does not need)")
+                return Truth.TRUE
             if self.active_only and not active:
                 continue
             if active and stale_before is not None and fact.effective_start is not None:
@@ -140,8 +205,8 @@ class ConditionOnRecord(Node):
             trace.evidence.append(cite(fact, note=f"{self.concept.label}: {state}"))
             trace.findings.append(f"{self.concept.label} on record ({state})")
             return Truth.TRUE
-        if unread or stale or possible:
-            for fact in unread:
+        if unread or stale or possible or unknown_status:
+            for fact in (*unread, *unknown_status):
                 note_unread(trace, self.concept.label, fact)
             for fact in possible:
                 label, status = self.concept.label, fact.status
