@@ -10,6 +10,7 @@ shapes the review found read wrongly are in the notes, not here.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -314,3 +315,20 @@ def test_rituximab_not_taken_or_only_drafted_is_no_exposure(entry: Json, status:
     assert outcome(decision, "E11") == (Outcome.PASS if status == Status.ELIGIBLE
                                         else Outcome.FAIL)
 
+
+
+# FHIR R4 JSON: a decimal is a JSON number, whose grammar allows an exponent
+# (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?); serialisers of float fields write "2.5E1".
+# Read exactly, as 25 (a platelet count that meets >= 20), never as 2.5.
+def test_a_quantity_value_with_an_exponent_is_read_as_its_number() -> None:
+    entry = _observation("plt-exp", "777-3", WHEN, valueQuantity={
+        "value": 0, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"})
+    text = json.dumps(_bundle(_add(entry))).replace(
+        '"value": 0, "unit": "10*9/L"', '"value": 2.5E1, "unit": "10*9/L"')
+    assert '"value": 2.5E1' in text
+    updates = parse_fhir(text, source_system="test-ehr")
+    (fact,) = [f for u in updates for f in u.facts if f.provenance.resource.endswith("plt-exp")]
+    assert fact.value_quantity is not None
+    assert fact.value_quantity.value == 25
+    decision = evaluate(load_trial("NCT06920433"), facts_from_updates(updates), AS_OF)
+    assert outcome(decision, PLATELETS) == Outcome.PASS
