@@ -31,10 +31,12 @@ gives every field, table and refusal), identified by its ORC order number like a
 
 **One message, read versions.** A body carries one message: a second MSH, or a batch envelope
 (v2.5.1 2.10.3 FHS/BHS/BTS/FTS), is refused (batch files are split by ``trialwatch evaluate
---input``). MSH-12 must be a version whose read fields v2.5.1 defines alike (``READ_VERSIONS``),
-else refused at ``MSH.12``. A field v2.5.1 defines as non-repeating that holds a second valued
-repetition is refused at its path (``_NON_REPEATING``). A result time later than the message's
-arrival (``received_at``) by more than ``CLOCK_SKEW`` is refused; later than MSH-7 only, noted.
+--input``). MSH-12 must be a version whose read fields v2.5.1 defines alike
+(``READ_VERSIONS``; table 0085 N and O are refused in v2.3, which lacks them), else refused at
+``MSH.12``. A TS's degree of precision (TS-2, table 0529) is read: ``200301011230^D`` is that
+whole day. A field v2.5.1 defines as non-repeating that holds a second valued repetition is
+refused at its path (``_NON_REPEATING``). A result time later than the message's arrival
+(``received_at``) by more than ``CLOCK_SKEW`` is refused; later than MSH-7 only, noted.
 
 The source system defaults to MSH-4 (sending facility), else MSH-3 (sending application). Any
 refusal refuses the whole message, naming each problem as ``<SEG>[n].<field>``.
@@ -140,14 +142,31 @@ _BOMS = (
 )
 
 
-# MSH-12 versions (v2.5.1 2.14.9.12, table 0104) read as v2.5.1: in 2.3 through 2.5.1 every field
+# MSH-12 versions (v2.5.1 2.14.9.12, table 0104) read as v2.5.1: in 2.3 through 2.5.1 the fields
 # TrialWatch reads (MSH-3/4/7/9/10/18, PID-3/7/8/29/30, ORC-2/3, OBR-2/3/7/25, OBX-1..8/11/14,
-# RXA, RXE, MRG-1) has the same position, data type and table (v2.5.1 is 2.5 with technical
-# corrections; 2.4 and 2.5 are the versions of the real lab messages read in tests). Refused:
-# 2.2 and earlier (PID-29/30, patient death, were added in 2.3); 2.6 and later, which are not
-# checked field by field here, and 2.7+ add the truncation character (a value cut short ends
-# in it, MSH-2 '^~\\&#') and replace TS/CE with DTM/CWE; anything that is no version at all.
+# RXA, RXE, MRG-1) have the same position and data type (v2.5.1 is 2.5 with technical
+# corrections; 2.4 and 2.5 are the versions of the real lab messages read in tests), with these
+# differences, each read as its version defines it:
+# - table 0085 (OBX-11) of v2.3 lacks N ("not asked") and O ("order detail description only"),
+#   introduced in v2.3.1 (HL7 v2 table 0085 with each code's versionIntroduced:
+#   github.com/frankoemig/hl7.v2.terminology.v25, CodeSystem-observationResultStatusCodes
+#   Interpretation.json; a v2.3 parser's copy of the table lists C D F I P R S X U W only):
+#   refused in a v2.3 message (``TABLE_0085_FROM_2_3_1``). The same vocabulary gives W ("post
+#   original as wrong") versionIntroduced 2.3.1 too, while that v2.3 copy lists it: the sources
+#   disagree, so W keeps its one meaning (withdraw the earlier result) in every version read.
+# - TS (OBX-14, OBR-7) carries a degree of precision in its second component (table 0529),
+#   a live component in v2.3 and deprecated but "retained only for backward compatibility" in
+#   v2.5.1 (HL7 Terminology v2-0529): read in every version (``_ts_text``).
+# Refused: 2.2 and earlier (PID-29/30, patient death, were added in 2.3); 2.6 and later, which
+# are not checked field by field here, and 2.7+ add the truncation character (a value cut short
+# ends in it, MSH-2 '^~\\&#') and replace TS/CE with DTM/CWE; anything that is no version at all.
 READ_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
+# Table 0085 codes introduced in v2.3.1 (see above): no status of a v2.3 message
+TABLE_0085_FROM_2_3_1 = frozenset({"N", "O"})
+# Table 0529 (degree of precision, TS-2): the digits of YYYYMMDDHHMMSS each keeps
+TS_PRECISION_DIGITS = {"Y": 4, "L": 6, "D": 8, "H": 10, "M": 12, "S": 14}
+_TS_PRECISION_NAMES = {"Y": "year", "L": "month", "D": "day", "H": "hour", "M": "minute",
+                       "S": "second"}
 
 
 @dataclass
@@ -187,6 +206,7 @@ class _Message:
     zone_origin: str
     sent_at: datetime | None
     merge: bool = False
+    version: str = "2.5.1"
 
     def field(self, segment: hl7.Segment, name: str, number: int) -> ObxField:
         separators, escape = self.parsed.separators, self.parsed.esc
@@ -438,7 +458,7 @@ def _header(
     if log.problems:
         return None
     return _Message(parsed, control_id, sender, received_at, zone, origin, sent_at,
-                    kind == MERGE_MESSAGE)
+                    kind == MERGE_MESSAGE, version)
 
 
 def _sender_zone(
@@ -704,6 +724,12 @@ def _observation(
     if status_code and status_code not in RESULT_STATUS:
         log.problem(f"{label}.11", f"result status {status_code!r} is not in v2.5.1 table 0085")
         return None
+    if message.version == "2.3" and status_code in TABLE_0085_FROM_2_3_1:
+        log.problem(f"{label}.11", (
+            f"result status {status_code!r} is not in table 0085 of v2.3, the version of this"
+            " message (MSH-12): it was added in v2.3.1, so what this sender meant by it is not"
+            " defined"))
+        return None
     units = message.field(obx, label, 6)
     # a read field with an escape sequence that cannot be read (v2.5.1 2.7): nothing of the
     # value is read from the rest of it
@@ -923,6 +949,41 @@ def _order_number(message: _Message, order: _Order) -> str | None:
     return None
 
 
+def _ts_text(field: ObxField, path: str) -> tuple[str, ReadingNote | None, str | None]:
+    """(text, note, problem): a TS read with its degree of precision (TS-2, table 0529).
+
+    ``200301011230+0100^D`` is 1 January 2003, the whole day: the digits finer than TS-2 are
+    dropped (``20030101+0100``) and a note says so. TS-2 empty, or equal to the digits' own
+    precision: the time as sent. A code outside table 0529, or a precision finer than the
+    digits give (``20030101^M``), is a ``problem`` (the time cannot be read).
+    """
+    text = field.component(0)
+    degree = field.component(1).strip().upper()
+    if not degree or not text:
+        return text, None, None
+    if degree not in TS_PRECISION_DIGITS:
+        return text, None, (
+            f"degree of precision {degree!r} (TS-2) is not in table 0529 (Y, L, D, H, M, S):"
+            f" the time {text!r} cannot be read")
+    stripped = text.strip()
+    offset_at = max(stripped.rfind("+"), stripped.rfind("-"))
+    digits, offset = ((stripped[:offset_at], stripped[offset_at:]) if offset_at > 0
+                      else (stripped, ""))
+    whole = digits.split(".")[0]
+    keep = TS_PRECISION_DIGITS[degree]
+    name = _TS_PRECISION_NAMES[degree]
+    if len(whole) < keep:
+        return text, None, (
+            f"degree of precision {degree!r} ({name}, TS-2, table 0529) is finer than the time"
+            f" {text!r} gives: the two contradict")
+    if len(whole) == keep and "." not in digits:
+        return text, None, None
+    kept = whole[:keep] + offset
+    return kept, ReadingNote(path=path, reason=(
+        f"time {text!r} with degree of precision {degree} ({name}; TS-2, table 0529, retained"
+        f" for backward compatibility in v2.5.1): read as {kept!r}, the whole {name}")), None
+
+
 def _observed_at(
     message: _Message,
     log: ProblemLog,
@@ -946,7 +1007,10 @@ def _observed_at(
             (message.field(order.obr, "OBR", 7), f"OBR[{order.obr_number}].7")
         )
     for candidate, path in candidates:
-        text = candidate.component(0)
+        text, precision_note, problem = _ts_text(candidate, path)
+        if problem is not None:
+            log.problem(path, problem)
+            return None, [], False, None
         if not text:
             continue
         try:
@@ -969,7 +1033,7 @@ def _observed_at(
                     f"time {text!r} has no minutes (v2.5.1 2A.3.22 DTM): it may be any instant"
                     " of that day or hour; a window it decides is judged at both ends")),
             )
-        notes = []
+        notes = [precision_note] if precision_note is not None else []
         if not path.endswith(".14"):
             notes.append(ReadingNote(path=path, reason="observation time from OBR-7 (the"
                                      " order's collection time): OBX-14 is empty"))
