@@ -576,6 +576,8 @@ def verify(copy: Copy, source: Path, min_head: int | None) -> tuple[int, str]:
                "--database-url", copy.url, "--checkpoint-dir", str(copy.checkpoints),
                "--public-key", str(source / "pinned" / "audit.pub.pem"),
                "--decision-key", str(source / "pinned" / "evaluator.pub.pem")]
+    if (source / "pinned" / "intake.pub.pem").exists():
+        command += ["--intake-key", str(source / "pinned" / "intake.pub.pem")]
     if min_head is not None:
         command += ["--min-head", str(min_head)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
@@ -599,6 +601,8 @@ def main() -> int:
     pinned.mkdir()
     shutil.copy2(data_dir / "audit-signing-key.pub.pem", pinned / "audit.pub.pem")
     shutil.copy2(data_dir / "evaluator-signing-key.pub.pem", pinned / "evaluator.pub.pem")
+    if (data_dir / "intake-signing-key.pub.pem").exists():
+        shutil.copy2(data_dir / "intake-signing-key.pub.pem", pinned / "intake.pub.pem")
     db = sqlite3.connect(data_dir / "audit.db")
     head = db.execute("SELECT max(sequence) FROM audit_record").fetchone()[0] or 0
     counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]

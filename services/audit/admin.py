@@ -43,12 +43,15 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
                  decision_keys: SignatureCheck | None = None,
                  state: Path | None = None, full: bool = True,
                  workers: int = 1,
-                 signatures: SignatureDepth = "unvouched") -> Verification:
+                 signatures: SignatureDepth = "unvouched",
+                 intake_keys: SignatureCheck | None = None) -> Verification:
     """Walk the chain in the database at ``database_url`` against the checkpoints in
     ``checkpoint_dir`` signed by the Ed25519 key at ``public_key``; every record's evaluator
     signature is checked against ``decision_keys`` (None skips that check); the access log's
     hash chain is walked too (``core.access_chain``), and every coordinator action's
-    signature, columns and hash chain (``core.action_chain``).
+    signature, columns and hash chain (``core.action_chain``); every re-identification in the
+    access log is checked against intake's signature kept with it, with ``intake_keys``
+    (``core.access_signatures``; None: its columns against its stored event only).
 
     ``state``: the file where the last intact walk ended; unless ``full``, the walk resumes
     there (``core.verify``), and an intact walk moves it forward.
@@ -67,7 +70,8 @@ async def verify(database_url: str, checkpoint_dir: Path, public_key: Path,
                                         decision_keys, resume,
                                         access_log=AccessLog(engine, utc_now), checker=checker,
                                         signatures=signatures,
-                                        actions=SqlActionStore(engine))
+                                        actions=SqlActionStore(engine),
+                                        intake_keys=intake_keys)
     finally:
         if checker is not None:
             checker.close()

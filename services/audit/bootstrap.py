@@ -95,7 +95,8 @@ def build_app(settings: AuditSettings | None = None,
             verify=lambda: verify_chain(store, CheckpointFiles(settings.checkpoint_dir,
                                                                settings.verify_key_path()),
                                         decision_keys=keys, access_log=access,
-                                        clock=utc_now, actions=action_store),
+                                        clock=utc_now, actions=action_store,
+                                        intake_keys=intake_keys),
             max_page_size=settings.max_page_size,
         )
         try:

@@ -69,6 +69,11 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
                         help="an evaluator public key (or a folder of *.pub.pem) decisions may "
                              "be signed with; repeatable (default AUDIT_DECISION_KEYS and "
                              "AUDIT_RETIRED_DECISION_KEYS): every record's signature is checked")
+    verify.add_argument("--intake-key", type=Path, action="append", metavar="PEM",
+                        help="an intake public key (or a folder of *.pub.pem) re-identifications "
+                             "may be signed with; repeatable (default AUDIT_INTAKE_KEYS and "
+                             "AUDIT_RETIRED_INTAKE_KEYS): every re-identification in the access "
+                             "log is checked against its stored signature")
     verify.add_argument("--signatures", choices=("unvouched", "all"), default="unvouched",
                         help="unvouched (default): verify the Ed25519 signature of each signed "
                              "record no trusted checkpoint vouches for (the service checks "
@@ -117,13 +122,16 @@ def _verify(args: argparse.Namespace) -> int:
                                 max_age=args.max_age)
     keys = TrustedKeys(args.decision_key or (*settings.decision_key_paths(),
                                              *settings.retired_decision_key_paths()))
+    intake_keys = TrustedKeys(args.intake_key or (*settings.intake_key_paths(),
+                                                  *settings.retired_intake_key_paths()))
     try:
         verification = asyncio.run(admin.verify(url, checkpoint_dir, public_key, expectations,
                                                 keys, state=args.state, full=args.full,
                                                 workers=args.workers or (
                                                     min(4, os.cpu_count() or 1)
                                                     if args.signatures == "all" else 1),
-                                                signatures=args.signatures))
+                                                signatures=args.signatures,
+                                                intake_keys=intake_keys))
     except Exception as error:  # the tool reports why it could not verify, never a traceback
         print(f"could not verify: {type(error).__name__}: {error}", file=sys.stderr)
         return CANNOT_RUN
@@ -159,7 +167,9 @@ def _verify_text(report: VerificationReport) -> str:
         lines.append(f"records {report.covered_by_checkpoint_up_to + 1}..{report.head_sequence} "
                      "are newer than the last checkpoint: chain-checked only")
     lines.append(f"access log entries checked: {report.access_entries_checked} "
-                 f"({report.access_legacy_entries} unchained legacy, before the chain began)")
+                 f"({report.access_legacy_entries} unchained legacy, before the chain began); "
+                 f"re-identifications signature-checked: {report.reidentifications_checked} "
+                 f"({report.reidentifications_unsigned_legacy} unsigned legacy)")
     lines.append(f"coordinator actions checked: {report.actions_checked} "
                  f"({report.actions_legacy} unchained legacy, signature-checked only)")
     return "\n".join(lines)

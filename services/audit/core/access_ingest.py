@@ -11,7 +11,9 @@ recorded once). A record that is not a ``PatientReidentified``, or that no trust
 signed (AUDIT_INTAKE_KEYS: unsigned, signed by another key or a retired one, altered after
 signing), goes to the dead-letter topic with the reason; nothing of it is stored. Without the
 signature any client that can write the topic could fill the access log with re-identifications
-nobody made, or bury real ones among them.
+nobody made, or bury real ones among them. The signed event and its signature are kept with
+the entry (``event``, ``signed_by``, ``signature``): ``audit verify`` checks them again, so an
+entry rewritten later in the database is seen (``core.access_signatures``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.audit.core.ports import AccessRecorder, DeadLetterSink, SignatureCheck
+from services.audit.core.ports import (
+    AccessRecorder,
+    DeadLetterSink,
+    SignatureCheck,
+    SignedEvent,
+)
 from shared.contracts.events import PatientReidentified
 from shared.contracts.signatures import event_digest
 from shared.time import iso_z
@@ -61,15 +68,18 @@ class ReidentificationIngest:
                     record, f"not a PatientReidentified: {error.error_count()} validation "
                             "errors")
                 continue
-            refusal = self._keys.refusal(event.signature, event_digest(json.loads(body)))
+            content = {k: v for k, v in json.loads(body).items() if k != "signature"}
+            refusal = self._keys.refusal(event.signature, event_digest(content))
             if refusal is not None:
                 await self._dead_letters.send(
                     record, f"re-identification refused: signature {refusal.kind}: "
                             f"{refusal.detail}")
                 continue
+            assert event.signature is not None  # a valid signature was checked above
             action, query, count = access_entry(event)
             await self._access.record_once(str(event.event_id), client=event.requester,
                                            role=event.role, action=action, query=query,
-                                           result_count=count)
+                                           result_count=count,
+                                           signed=SignedEvent(content, event.signature))
             readable += 1
         return readable

@@ -76,6 +76,12 @@ class VerificationReport(BaseModel):
     access_legacy_entries: int = 0
     """Access entries written before the access log was chained (not protected)."""
     access_problem: Problem | None = None
+    reidentifications_checked: int = 0
+    """Re-identification entries of the access log whose intake signature was checked again
+    (``core.access_signatures``)."""
+    reidentifications_unsigned_legacy: int = 0
+    """Re-identification entries appended before audit kept their signature (migration 0012),
+    before the first signed one: not signature-checked."""
     signatures_vouched: int = 0
     """Signed records whose Ed25519 signature was not verified again because a trusted
     checkpoint vouches for it (its writer checked it before signing the record's hash)."""

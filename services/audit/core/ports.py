@@ -275,13 +275,24 @@ class Unobserved:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SignedEvent:
+    """An event as its signer signed it: ``content`` its JSON form without ``signature``
+    (``shared.contracts.signatures.event_digest`` hashes it), ``signature`` the signature."""
+
+    content: dict[str, Any]
+    signature: EventSignature
+
+
 class AccessRecorder(Protocol):
     """Appends to the hash-chained access log entries that arrive as events."""
 
     async def record_once(self, event_id: str, *, client: str, role: str, action: str,
-                          query: dict[str, Any], result_count: int | None) -> bool:
+                          query: dict[str, Any], result_count: int | None,
+                          signed: SignedEvent | None = None) -> bool:
         """Append one entry unless an entry of ``event_id`` is already there; True when
-        appended."""
+        appended. ``signed``: the event as signed and its signature, kept with the entry so
+        ``audit verify`` can check the signature again."""
 
 
 class DeadLetterSink(Protocol):

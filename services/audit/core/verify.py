@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from services.audit.core.access_chain import AccessHead, AccessLogWalk
+from services.audit.core.access_signatures import ReidentificationCheck
 from services.audit.core.action_chain import action_walk
 from services.audit.core.chain_walk import (
     ChainWalk,
@@ -57,15 +58,19 @@ async def verify_chain(store: ChainStore, archive: CheckpointArchive,
                        decision_keys: SignatureCheck | None = None,
                        access_log: AccessLogReader | None = None, *,
                        clock: Clock | None = None,
-                       actions: ActionReader | None = None) -> VerificationReport:
+                       actions: ActionReader | None = None,
+                       intake_keys: SignatureCheck | None = None) -> VerificationReport:
     """Walk every record and snapshot in ``store`` against the checkpoints ``archive`` trusts.
 
     ``decision_keys``: the evaluator keys (accepted and retired) each record's signature is
     checked against; None skips that check. ``access_log``: its hash chain is walked too (None
     skips it). ``clock``: the verifier's now when ``expectations`` is None (see ``verify``).
-    ``actions``: the coordinator actions are checked too (see ``verify``)."""
+    ``actions``: the coordinator actions are checked too (see ``verify``). ``intake_keys``:
+    each re-identification's signature in the access log is checked with them (see
+    ``verify``)."""
     return (await verify(store, archive, expectations, decision_keys,
-                         access_log=access_log, clock=clock, actions=actions)).report
+                         access_log=access_log, clock=clock, actions=actions,
+                         intake_keys=intake_keys)).report
 
 
 async def verify(store: ChainStore, archive: CheckpointArchive,
@@ -76,7 +81,8 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
                  clock: Clock | None = None,
                  checker: RecordChecker | None = None,
                  signatures: SignatureDepth = "unvouched",
-                 actions: ActionReader | None = None) -> Verification:
+                 actions: ActionReader | None = None,
+                 intake_keys: SignatureCheck | None = None) -> Verification:
     """``resume``: walk only what follows that checkpoint, when it is still trusted (else the
     whole chain). ``access_log``: walk its whole hash chain as well (``core.access_chain``)
     and hold it against the access heads the trusted checkpoints signed, so deleting the newest
@@ -89,6 +95,10 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
     coordinator action (``core.action_chain``): its evaluator signature against
     ``decision_keys``, its columns against the signed event, its hash chain, and the chain
     against the action heads the trusted checkpoints signed (``actions-*``; always a full walk).
+    ``intake_keys``: with ``access_log``, intake's keys (accepted and retired) every
+    re-identification entry's stored signature is checked against, its columns held against
+    the signed event (``core.access_signatures``; None: the columns only); a forged or altered
+    one is ``access-log-altered`` naming its entry and event id.
 
     ``expectations`` None means ``Expectations(now=clock())``: records stamped after the
     verifier's now are reported. Raises ``ValueError`` when neither is given, so that check is
@@ -133,7 +143,8 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
         await asyncio.to_thread(_feed_snapshots, walk, used)
     report = walk.report(trusted, rejected)
     if access_log is not None:
-        report = await _with_access_log(report, access_log, _signed_access_heads(trusted))
+        report = await _with_access_log(report, access_log, _signed_access_heads(trusted),
+                                        intake_keys)
     if actions is not None:
         report = await _with_actions(report, actions, _signed_action_heads(trusted),
                                      decision_keys)
@@ -157,9 +168,12 @@ def _signed_access_heads(trusted: list[Checkpoint]) -> list[AccessHead]:
 
 
 async def _with_access_log(report: VerificationReport, access_log: AccessLogReader,
-                           signed: list[AccessHead]) -> VerificationReport:
-    """Walk the access log's chain and hold it against the heads the checkpoints signed."""
-    walk = AccessLogWalk(signed)
+                           signed: list[AccessHead],
+                           intake_keys: SignatureCheck | None = None) -> VerificationReport:
+    """Walk the access log's chain and hold it against the heads the checkpoints signed;
+    check every re-identification entry against intake's signature."""
+    reidentifications = ReidentificationCheck(intake_keys)
+    walk = AccessLogWalk(signed, row_check=reidentifications)
     async for batch in access_log.entry_batches():
         await asyncio.to_thread(_feed_access, walk, batch)
     found = walk.result()
@@ -168,6 +182,9 @@ async def _with_access_log(report: VerificationReport, access_log: AccessLogRead
                        detail=found.problem.detail))
     update: dict[str, object] = {"access_entries_checked": found.checked,
                                  "access_legacy_entries": found.legacy,
+                                 "reidentifications_checked": reidentifications.checked,
+                                 "reidentifications_unsigned_legacy":
+                                     reidentifications.unsigned_legacy,
                                  "access_problem": problem}
     if problem is not None:
         update["intact"] = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,10 +20,17 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select, text
 
+from services.audit.adapters.sql.tables import access_log
+from services.audit.core.access_chain import access_entry_hash
+from services.audit.core.audit_record import GENESIS_HASH
+from services.cli.audit_tools import main as audit_tools
 from shared.contracts.events import PatientReidentified
 from shared.contracts.topics import REIDENTIFICATIONS, dead_letter
+from shared.hashing import canonical_json
 from shared.infra.signing import EventSigner
+from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
 from tests.integration.audit.harness import (
@@ -269,3 +277,142 @@ async def _dead_letters(kafka: KafkaSettings, key: str, expected: int) -> list[d
     finally:
         await consumer.stop()
     return seen
+
+
+@pytest.mark.parametrize("tamper", ["rewritten", "copied"])
+async def test_a_reidentification_rewritten_in_a_copy_of_the_audit_database_fails_verify(
+    database_url: str, kafka_settings: KafkaSettings, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], tamper: str,
+) -> None:
+    """Issue 14 section 4 on a real audit database: intake (its real app and relay) answers two
+    re-identifications, audit (its real app) appends them; the database is copied (SQLite; the
+    disposable PostgreSQL database is tampered in place) and, as a database superuser with the
+    append-only triggers dropped, a re-identification is rewritten consistently (the reason and
+    requester in the entry and in its stored event alike, the access-log chain rehashed from it
+    on, every checkpoint file deleted) or a genuine one is copied under a new event id (its real
+    signature kept, chained at the end). ``audit verify`` passed both before it re-checked the
+    stored signatures (exit 0, INTACT); now exit 1, naming the entry and its event."""
+    await migrate_intake(database_url)
+    await migrate_audit(database_url)
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({
+        "lab-a": {"role": "lab-system", "client": "lab-1", "sites": ["A"]},
+        "coord-a": {"role": "coordinator", "client": "ward-a", "trials": [TRIAL],
+                    "sites": ["A"]}}))
+    run = uuid.uuid4().hex[:12]
+    intake_key = tmp_path / "intake-signing-key.pem"
+    intake_settings = settings_for(database_url).model_copy(
+        update={"tokens": "", "tokens_file": tokens, "signing_key_file": intake_key})
+    group = unique_group("audit-reid-tamper")
+    await start_group_at_end(kafka_settings, group)
+    settings = audit_settings(database_url, tmp_path, group,
+                              intake_keys=str(tmp_path / "intake-signing-key.pub.pem"))
+    async with running_intake(intake_settings, kafka_settings) as intake, \
+            running(audit_app(settings, kafka_settings)) as auditor:
+        posted = await intake.post("/fhir", headers=_bearer("lab-a") | FHIR,
+                                   content=_observation(f"mrn-{run}"))
+        assert posted.status_code == 202, posted.text
+        [key] = posted.json()["patient_keys"]
+        for reason in ("pre-screening call", "consent visit"):
+            answer = await intake.post(f"/patients/{key}/reidentify",
+                                       headers=_bearer("coord-a"),
+                                       json={"trial": TRIAL, "reason": reason})
+            assert answer.status_code == 200, answer.text
+
+        async def both() -> bool:
+            entries = (await auditor.get("/access-log", headers=AUTH,
+                                         params={"limit": 1000})).json()["items"]
+            return sum(e["query"].get("patient_key") == key for e in entries) == 2
+
+        await wait_for(both, timeout_s=90, what="two re-identifications in the access log")
+    url = database_url
+    if url.startswith("sqlite"):
+        source = Path(url.split("///", 1)[1])
+        copy = tmp_path / "copy" / "audit.db"
+        copy.parent.mkdir()
+        shutil.copy2(source, copy)
+        url = f"sqlite+aiosqlite:///{copy}"
+    args = ["verify", "--json", "--database-url", url,
+            "--checkpoint-dir", str(settings.checkpoint_dir),
+            "--public-key", str(settings.verify_key_path()),
+            "--decision-key", str(tmp_path / "keys"),
+            "--intake-key", str(tmp_path / "intake-signing-key.pub.pem")]
+    capsys.readouterr()  # the services' own log lines
+    code = await asyncio.to_thread(audit_tools, args)
+    control = json.loads(capsys.readouterr().out)
+    assert (code, control["intact"]) == (0, True), control["summary"]
+
+    entry_id, event_id = await _tamper_reidentification(url, key, tamper)
+    for checkpoint in settings.checkpoint_dir.glob("checkpoint-*.json"):
+        checkpoint.unlink()  # the files that signed the access log's head, gone too
+    code = await asyncio.to_thread(audit_tools, args)
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1, report["summary"]
+    problem = report["access_problem"]
+    assert (problem["kind"], problem["sequence"]) == ("access-log-altered", entry_id), problem
+    assert event_id in problem["detail"], problem["detail"]
+
+
+async def _tamper_reidentification(url: str, key: str, tamper: str) -> tuple[int, str]:
+    """Rewrite (``rewritten``) the first re-identification of ``key`` or append a copy of it
+    under a new event id (``copied``), triggers dropped, the chain rehashed consistently;
+    returns the tampered entry's id and event id."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text(
+                    "ALTER TABLE audit_access DISABLE TRIGGER USER"))
+            else:
+                for (name,) in (await connection.execute(text(
+                        "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                        "AND tbl_name = 'audit_access'"))).all():
+                    await connection.execute(text(f"DROP TRIGGER {name}"))
+            rows = [dict(r) for r in (await connection.execute(
+                select(access_log).order_by(access_log.c.id))).mappings()]
+            index = next(i for i, r in enumerate(rows)
+                         if json.loads(r["query"]).get("patient_key") == key)
+            target = dict(rows[index])
+            query = json.loads(target["query"])
+            if tamper == "rewritten":
+                query.update(reason="routine review", event_id=query["event_id"])
+                target.update(client="ward-b", query=canonical_json(query).decode())
+                if target.get("event") is not None:  # the signed event, rewritten to match
+                    event = json.loads(target["event"])
+                    event.update(reason="routine review", requester="ward-b")
+                    target["event"] = canonical_json(event).decode()
+                rows[index] = target
+            else:
+                event_id = str(uuid.uuid4())
+                query["event_id"] = event_id
+                target.update(id=rows[-1]["id"] + 1, event_id=event_id,
+                              query=canonical_json(query).decode())
+                if target.get("event") is not None:
+                    event = json.loads(target["event"])
+                    event["event_id"] = event_id
+                    target["event"] = canonical_json(event).decode()
+                rows.append(target)
+                index = len(rows) - 1
+            previous = GENESIS_HASH
+            for row in rows:
+                if row["entry_hash"] is None:
+                    continue
+                row["prev_hash"] = previous
+                row["entry_hash"] = access_entry_hash(row)
+                previous = row["entry_hash"]
+            # unique hashes: clear them first, then write every row back
+            await connection.execute(access_log.update().values(prev_hash=None,
+                                                                entry_hash=None))
+            for row in rows[:index] + rows[index + 1:]:
+                await connection.execute(access_log.update().where(
+                    access_log.c.id == row["id"]).values(
+                    prev_hash=row["prev_hash"], entry_hash=row["entry_hash"]))
+            if tamper == "rewritten":
+                await connection.execute(access_log.update().where(
+                    access_log.c.id == target["id"]).values(
+                    {k: v for k, v in rows[index].items() if k != "id"}))
+            else:
+                await connection.execute(access_log.insert().values(**rows[index]))
+            return int(rows[index]["id"]), json.loads(rows[index]["query"])["event_id"]
+    finally:
+        await engine.dispose()

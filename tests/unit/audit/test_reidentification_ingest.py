@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.core.access_ingest import ReidentificationIngest
+from services.audit.core.ports import SignedEvent
 from shared.contracts.events import PatientReidentified
 from shared.infra.signing import EventSigner, TrustedKeys
 from tests.unit.audit.fakes import FakeDeadLetters
@@ -32,13 +33,16 @@ def signed(e: PatientReidentified, signer: EventSigner = INTAKE) -> bytes:
 @dataclass
 class FakeAccessLog:
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    signed: dict[str, SignedEvent | None] = field(default_factory=dict)
 
     async def record_once(self, event_id: str, *, client: str, role: str, action: str,
-                          query: dict[str, Any], result_count: int | None) -> bool:
+                          query: dict[str, Any], result_count: int | None,
+                          signed: SignedEvent | None = None) -> bool:
         if event_id in self.entries:
             return False
         self.entries[event_id] = {"client": client, "role": role, "action": action,
                                   "query": query, "result_count": result_count}
+        self.signed[event_id] = signed
         return True
 
 
@@ -67,6 +71,13 @@ async def test_each_event_is_one_entry_with_who_which_key_why_and_the_outcome() 
                   "trial": "NCT06920433", "reason": "pre-screening call",
                   "outcome": "revealed"}}
     assert dead.sent == []
+    # what audit verify needs to check the signature again is kept with the entry
+    kept = access.signed[str(events[0].event_id)]
+    assert kept is not None
+    assert kept.signature == PatientReidentified.model_validate_json(
+        signed(events[0])).signature
+    assert kept.content == {k: v for k, v in events[0].model_dump(mode="json").items()
+                            if k != "signature"}
 
 
 async def test_a_redelivered_event_is_recorded_once() -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from services.audit import metrics
 from services.audit.adapters.sql.tables import access_log
 from services.audit.core.access_chain import AccessHead, link_access_entry
+from services.audit.core.ports import SignedEvent
 from shared.hashing import canonical_json
 from shared.infra.auth import Principal
 
@@ -47,17 +48,27 @@ class AccessLog:
         await self._append(principal.client, principal.role.value, action, query, result_count)
 
     async def record_once(self, event_id: str, *, client: str, role: str, action: str,
-                          query: dict[str, Any], result_count: int | None) -> bool:
+                          query: dict[str, Any], result_count: int | None,
+                          signed: SignedEvent | None = None) -> bool:
         """Append an entry that arrived as event ``event_id`` (a re-identification from
         intake), unless one of that event is there already (a redelivery); True when appended.
-        The id is kept in ``event_id`` (unique) and is part of the hashed ``query``."""
-        appended = await self._append(client, role, action, query, result_count, event_id)
+        The id is kept in ``event_id`` (unique) and is part of the hashed ``query``;
+        ``signed`` (the event as signed, its signature) in ``event`` (canonical JSON),
+        ``signed_by`` and ``signature``, for ``audit verify`` to check again."""
+        extra: dict[str, Any] = {}
+        if signed is not None:
+            extra = {"event": canonical_json(signed.content).decode(),
+                     "signed_by": signed.signature.key_id,
+                     "signature": signed.signature.value}
+        appended = await self._append(client, role, action, query, result_count, event_id,
+                                      extra)
         if appended:
             metrics.AUDITOR_QUERIES.labels(action=action).inc()
         return appended
 
     async def _append(self, client: str, role: str, action: str, query: dict[str, Any],
-                      result_count: int | None, event_id: str | None = None) -> bool:
+                      result_count: int | None, event_id: str | None = None,
+                      extra: dict[str, Any] | None = None) -> bool:
         fields = {"accessed_at": self._clock(), "client": client[:128], "role": role[:32],
                   "action": action, "query": canonical_json(query).decode(),
                   "result_count": result_count, "event_id": event_id}
@@ -71,7 +82,7 @@ class AccessLog:
                             select(access_log.c.id).where(access_log.c.event_id == event_id)):
                         return False
                     entry = link_access_entry(fields, await _head_hash(connection))
-                    await connection.execute(insert(access_log).values(**entry))
+                    await connection.execute(insert(access_log).values(**entry, **(extra or {})))
                 return True
             except IntegrityError:
                 if attempt == APPEND_RETRIES - 1:

@@ -92,6 +92,12 @@ access_log = Table(
     # 0010: the event an entry arrived as (a re-identification from intake): a redelivery is
     # recorded once; NULL for the auditors' own queries
     Column("event_id", String(36), nullable=True),
+    # 0012: a re-identification's signed event (canonical JSON without its signature), the
+    # intake key id and the signature, so audit verify checks the signature again; NULL on
+    # the auditors' own queries and on re-identifications appended before 0012
+    Column("event", Text, nullable=True, comment="canonical JSON of the signed event"),
+    Column("signed_by", String(16), nullable=True, comment="key id of the intake key"),
+    Column("signature", String(100), nullable=True, comment="base64 Ed25519 signature"),
     Index("ux_audit_access_prev_hash", "prev_hash", unique=True),
     Index("ux_audit_access_entry_hash", "entry_hash", unique=True),
     Index("ux_audit_access_event_id", "event_id", unique=True),
