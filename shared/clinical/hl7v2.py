@@ -746,7 +746,10 @@ def _observation(
     # OBX-8 repeats (v2.5.1 7.4.2.8): every flag is read; '<' / '>' (table 0078, off the
     # instrument's scale) make an exact number a bound
     value, interpretation = read_flags(
-        value, abnormal_flags(message.field(obx, label, 8)), f"{label}.8"
+        value,
+        abnormal_flags(message.field(obx, label, 8)),
+        f"{label}.8",
+        message.field(obx, label, 2).component(0).upper(),
     )
     ranges = message.field(obx, label, 7)
     provenance = message.provenance(f"OBX/{key}")

@@ -9,7 +9,7 @@ table 0125 (value types) and table 0085 (result status).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.clinical.codes import HL7V2_SYSTEMS, LOINC, SNOMED
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
@@ -197,6 +197,8 @@ class ObxReading:
     unread: ReadingNote | None = None
     notes: tuple[ReadingNote, ...] = ()
     received: ReceivedValue | None = None
+    # SN.1 "=" (v2.5.1 2A.3.70): the sender said the value equals the number, no bound
+    equal: bool = False
 
 
 # v2.5.1 2.7 escape sequences in text fields: 2.7.1 delimiters (F S T R E), 2.7.2 highlighting
@@ -504,7 +506,8 @@ def _structured_numeric(
         reason = f"{quoted(shown)} is not a structured numeric (SN.2 and SN.4 are numbers)"
         return _unread(value.path, reason, _shown(shown), sent_unit)
     if not separator and not second:
-        return _quantity(log, loinc, float(first), bound, unit, value.path, shown)
+        read = _quantity(log, loinc, float(first), bound, unit, value.path, shown)
+        return replace(read, equal=True) if comparator == "=" else read
     if separator in _TITER_SEPARATORS and second and float(first) == 1:
         titer = ObxField(unit.path, (("{titer}",),))
         return _quantity(log, loinc, float(second), bound, titer, value.path, shown, unit)
@@ -668,15 +671,20 @@ def abnormal_flags(field: ObxField) -> tuple[str, ...]:
 
 
 def read_flags(
-    reading: ObxReading, flags: tuple[str, ...], path: str
+    reading: ObxReading, flags: tuple[str, ...], path: str, value_type: str = ""
 ) -> tuple[ObxReading, str | None]:
     """(reading, interpretation): OBX-5's reading with every OBX-8 flag applied, and the one
     flag kept as the fact's interpretation (HL7 v2.5.1 7.4.2.8, table 0078).
 
+    ``value_type`` is OBX-2 (table 0125), already upper-cased.
+
     - ``<`` / ``>`` (off the instrument's scale): an exact number becomes a bound (``600``
       flagged ``>`` is ``>600``); an SN bound on the same side stays as sent (``>=^600``); a
-      bound on the other side, a range, or both flags at once contradict the value: unread at
-      ``path``.
+      bound on the other side, an SN ``=`` (2A.3.70: equal to the number), a range, or both
+      flags at once contradict the value: unread at ``path``. On a value that is no number on
+      a scale, a coded value (CE/CWE/CNE, including a score read from an answer code) or a
+      qualitative word sent as text, the flag cannot be applied and the value is not read
+      without it: unread at ``path`` (before, the code was read and the flag left aside).
     - the other flags: one (after removing repeats) is the interpretation; several different
       ones (``H~W``) are not read as any one of them, with a note at ``path``. The number or code
       is read by itself either way; a result whose only content would be the flags is unread.
@@ -700,6 +708,18 @@ def read_flags(
     if len(off_scale) > 1:
         return _flag_unread(reading, path, "flags '<' and '>' (table 0078: below the low-off"
                             " and above the high-off instrument scale) at once"), None
+    if off_scale and (value_type in _CODED_TYPES or reading.code is not None):
+        what = "a coded value" if value_type in _CODED_TYPES else "a qualitative word"
+        return _flag_unread(reading, path, (
+            f"flag {off_scale[0]!r} (table 0078: {OFF_SCALE[off_scale[0]]}) on {what}"
+            f" ({value_type or 'OBX-5'}): the flag places a number beyond the end of the"
+            " instrument's measuring scale, and this value is no number on a scale, so the two"
+            " do not read together")), interpretation
+    if off_scale and reading.equal:
+        return _flag_unread(reading, path, (
+            f"flag {off_scale[0]!r} (table 0078: {OFF_SCALE[off_scale[0]]}) on a value sent"
+            " with the comparator '=' (SN.1, v2.5.1 2A.3.70: equal to the number): the two"
+            " contradict")), interpretation
     quantity = reading.quantity
     if off_scale and quantity is not None:
         flag = off_scale[0]

@@ -129,8 +129,12 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "read at its own time, with a note (senders' MSH-7 clocks can be wrong)",
               "v2.5.1 2.14.9.7"),
     InputForm("OBX-8", "`<`, `>` (off the instrument's scale) on a number",
-              "read: a bound (`600` flagged `>` is `>600`); an SN bound on the other side, a "
-              "range, or both flags: unread at `OBX[n].8`", "v2.5.1 7.4.2.8, table 0078"),
+              "read: a bound (`600` flagged `>` is `>600`); an SN bound on the other side, an "
+              "SN `=`, a range, or both flags: unread at `OBX[n].8`",
+              "v2.5.1 7.4.2.8, table 0078, 2A.3.70"),
+    InputForm("OBX-8", "`<`, `>` on a coded value (CE/CWE/CNE) or a qualitative word (ST/TX)",
+              "unread at `OBX[n].8`: a code has no place on an instrument scale, and the value "
+              "is not read without its flag", "v2.5.1 7.4.2.8, table 0078"),
     InputForm("OBX-8", "repetitions (`HH~>`, `H~W`)", "every flag read: a repeated flag is "
               "one; several different flags give no interpretation, with a note",
               "v2.5.1 7.4.2.8 (repeating)"),
