@@ -27,6 +27,7 @@ from shared.clinical.units import (
     convert,
     negative_refusal,
     to_canonical,
+    units_conflict,
 )
 
 # HL7 table 0085 (observation result status) -> FHIR ObservationStatus, so consumers read one
@@ -271,6 +272,25 @@ def unit_of(field: ObxField) -> str:
 # reader as CE-1 "10" and CE-2 "9/L" (also "x10^3/uL" -> "x10", "3/uL").
 _SPLIT_BASE = re.compile(r"^(?:[x×*]\s*)?10$", re.IGNORECASE)
 _SPLIT_EXPONENT = re.compile(r"^[+-]?\d+(?:\s*[/.*a-zA-Zµμ\[{(]|$)")
+
+
+def _unit_text_conflict(loinc: str | None, field: ObxField) -> str | None:
+    """Why OBX-6's text (CE-2) names another unit than its identifier (CE-1), else None.
+
+    HL7 v2.5.1 2A.3.8 CE: CE-2 is "the descriptive or textual name of the identifier", so
+    ``ukat/L^U/L^UCUM`` (60x apart) or ``U/L^[IU]/L^UCUM`` (UCUM's arbitrary international
+    unit beside the enzyme unit) contradicts itself: which unit the value is in is unknown.
+    Compared by meaning as FHIR R4 Quantity.code and .unit are (``units.units_conflict``: a
+    display form of the same unit, ``IU/L`` for an enzyme's ``U/L``, or free text, is no
+    conflict).
+    """
+    code, text = field.component(0), field.component(1)
+    if not code or not text or not units_conflict(loinc or "", code, text):
+        return None
+    return (
+        f"unit {code!r} and its text {text!r} (OBX-6 CE-2, v2.5.1 2A.3.8: the name of the"
+        " identifier) name different units: which one the value is in is unknown"
+    )
 
 
 def split_unit(field: ObxField) -> str | None:
@@ -552,6 +572,8 @@ def _quantity(
         # table (units.convert: "K/uL^^UCUM" is kelvin per microlitre)
         declared = unit.component(2).strip() == "UCUM" and bool(unit.component(0))
         converted = convert(loinc or "", number, unit_of(unit), declared_ucum=declared)
+        if text_conflict := _unit_text_conflict(loinc, unit):
+            raise UnitError(text_conflict)
     except UnitError as error:
         if loinc is not None and analyte_for(loinc) is not None:
             log.problem(unit.path, f"{error} (LOINC {loinc})")

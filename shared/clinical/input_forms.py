@@ -93,6 +93,15 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBX-6", "a unit that cannot be right for a catalogued analyte",
               "refused at `OBX[n].6`", "UCUM; `analytes.yaml`"),
     InputForm("OBX-6", "an unreadable unit for an analyte not catalogued", "unread", "UCUM"),
+    InputForm("OBX-6", "CE-2 text naming another unit than CE-1 (`ukat/L^U/L^UCUM`, "
+              "`U/L^[IU]/L^UCUM`)",
+              "refused at `OBX[n].6` (unread for an analyte not catalogued); a display form of "
+              "the same unit (`U/L^IU/L^UCUM`) or free text is read by CE-1",
+              "v2.5.1 2A.3.8 CE; UCUM 2.2 4.4"),
+    InputForm("OBX-6", "`[IU]/L`, `[iU]/L` for an enzyme (ALT), with or without `^^UCUM`",
+              "refused at `OBX[n].6`: UCUM's arbitrary international unit is no enzyme unit; "
+              "the lab spelling `IU/L` is `U/L` (alias table)",
+              "UCUM 2.2 4.4; IUPAC Gold Book international unit"),
     InputForm("OBX-6", "`10^9/L` sent unescaped (CE-1 `10`, CE-2 `9/L`)",
               "refused at `OBX[n].6` naming what was sent (unread for an analyte not"
               " catalogued), never read as the unit `10`; `10\\S\\9/L` is read",
@@ -243,7 +252,8 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               f"{_R4} Quantity qty-3"),
     InputForm("Quantity (value, referenceRange, valueRange, component, age, dose)",
               "`code` and `unit` naming different units (`ukat/L` shown as `U/L`)",
-              "refused at `.code` (unread for an analyte not catalogued; a dose: unread); a "
+              "refused at `.code` (unread for an analyte not catalogued; a dose: unread), also "
+              "when the display is UCUM for another kind of unit (`[IU]/L` beside `U/L`); a "
               "display form of the same unit (`x10^9/L`, `IU/L` for an enzyme) is read by the code",
               f"{_R4} Quantity.unit, .code"),
     InputForm("Observation.component", "a result in `component[i]` (a CBC panel 58410-2 with "

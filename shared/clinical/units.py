@@ -238,8 +238,32 @@ def parse_alias_table(text: str, name: str) -> dict[str, dict[str, str]]:
                 raise ValueError(f"{where}: {error}") from None
             if found != dimension:
                 raise ValueError(f"{where}: {target!r} is not a {dimension} unit")
+            arbitrary = _arbitrary_reading(str(spelling).strip())
+            if arbitrary is not None and arbitrary != parse_unit(str(target)).dimensionality:
+                # UCUM 2.2 4.4: an arbitrary unit ([IU], [arb'U] ...) is "not commensurable
+                # with any other unit": "[IU]/L" is never the enzyme unit U/L
+                raise ValueError(
+                    f"{where}: {spelling!r} is a UCUM arbitrary unit ({dimension_words(spelling)})"
+                    f" and cannot be read as {target!r} (UCUM 2.2 4.4)"
+                )
         parsed[str(dimension)] = {str(k).strip(): str(v) for k, v in entries.items()}
     return parsed
+
+
+# pint's base dimensions: a UCUM unit with any other dimension counts an arbitrary unit or a
+# field (``shared.clinical.ucum``: [IU], [arb'U], [HPF] ... each have their own)
+_PHYSICAL = frozenset({"[length]", "[mass]", "[time]", "[substance]", "[temperature]",
+                       "[current]", "[luminosity]"})
+
+
+def _arbitrary_reading(unit: str) -> Any:
+    """The dimensionality of ``unit`` read as strict UCUM when it counts an arbitrary unit or a
+    field (``[IU]/L``, ``m[IU]/mL``), else None (not UCUM, or only physical dimensions)."""
+    try:
+        dimensionality = parse_unit(unit).dimensionality
+    except (UnitSyntaxError, pint.errors.PintError):
+        return None
+    return dimensionality if set(dimensionality) - _PHYSICAL else None
 
 
 def use_site_aliases(table: AliasTable) -> None:
@@ -399,8 +423,25 @@ def units_conflict(loinc: str, code: str, display: str) -> bool:
         return False
     dimension, scale = coded[0]
     same_kind = [other for kind, other in _meanings(analyte, display) if kind == dimension]
-    # another kind of quantity is no reading of this unit (a display form): no conflict
-    return bool(same_kind) and not any(other.close_to(scale) for other in same_kind)
+    if not same_kind:
+        # a display that is UCUM for another kind of unit names that unit (``[IU]/L``, UCUM's
+        # arbitrary international unit, beside the enzyme unit ``U/L``; ``U/L`` beside hCG's
+        # ``[IU]/L``): the two contradict each other. Free text, or a lab spelling with no
+        # UCUM meaning, says nothing about the code.
+        return analyte is not None and _other_ucum_unit(analyte, display)
+    return not any(other.close_to(scale) for other in same_kind)
+
+
+def _other_ucum_unit(analyte: Analyte, display: str) -> bool:
+    """Whether ``display`` is strict UCUM for a unit the analyte does not take and names no
+    alias of the analyte (``K/uL``, kelvin per microlitre in UCUM, is the count alias)."""
+    if display in aliases_for(analyte):
+        return False
+    try:
+        parse_unit(display)
+    except (UnitSyntaxError, pint.errors.PintError):
+        return False
+    return True
 
 
 def _meanings(analyte: Analyte | None, unit: str) -> list[tuple[str, Conversion]]:
