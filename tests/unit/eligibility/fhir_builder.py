@@ -250,7 +250,7 @@ def eligible_patient() -> PatientBuilder:
     # conventional treatment: prednisone + hydroxychloroquine for two years; MMF stopped 10 days ago
     b.medication("312617", start_days=730)
     b.medication("979092", start_days=730)
-    b.medication("311867", start_days=400, end_days=10)
+    b.medication("200060", start_days=400, end_days=10)  # mycophenolate mofetil 500 MG Oral Tablet
     for code in CLINICIAN_YES:
         b.fact(code, True)
     for code in CLINICIAN_NO:

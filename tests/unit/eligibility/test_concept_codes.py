@@ -43,3 +43,14 @@ def test_codes_left_out_on_purpose_are_in_no_value_set() -> None:
         tables = load_trial(trial_id).tables
         for code in ("5198-7", "48159-8"):
             assert not [n for n in tables.concepts if f"{LOINC}|{code}" in tables.concept(n).keys]
+
+
+def test_rxnorm_products_roll_up_as_the_published_rxnorm_value_sets_name_them() -> None:
+    """200060 is 'mycophenolate mofetil 500 MG Oral Tablet' and 1734919 'cyclophosphamide 1000
+    MG Injection' (NMDP CIBMTR IG med-gvhd-prophylaxis-vs); 311867, mapped to mycophenolate
+    mofetil before, is not that product in any source found, so it rolls up to nothing."""
+    tables = load_trial("NCT06920433").tables
+    assert tables.product_ingredients["200060"] == ("68149",)
+    assert "311867" not in tables.product_ingredients
+    assert tables.product_names["1734919"] == "cyclophosphamide 1000 MG Injection"
+    assert tables.product_ingredients["1734917"] == ("3002",)

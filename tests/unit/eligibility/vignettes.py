@@ -750,7 +750,7 @@ VIGNETTES: list[Vignette] = [
     Vignette(
         "a product-coded mycophenolate stop 2 days ago is still within 5 x 18 h",
         change(
-            drop(RXNORM, "311867"), lambda b: b.medication("311867", start_days=400, end_days=2)
+            drop(RXNORM, "200060"), lambda b: b.medication("200060", start_days=400, end_days=2)
         ),
         {"E11": F},
         NO,
