@@ -62,11 +62,16 @@ class ClinicalSettings(BaseSettings):
     ``unit_aliases_file`` names a YAML file of the alias table's shape (see
     ``shared/clinical/unit_aliases.yaml``) with the non-UCUM unit spellings of this site's
     feeds; they are added to the shipped table at start-up.
+
+    ``local_codes_file`` names the site's code crosswalk (YAML, ``shared/clinical/local_codes.py``):
+    a sender's local result/condition codes read as LOINC or SNOMED CT codes, each entry saying
+    who mapped it and why; installed at start-up (a wrong entry stops it).
     """
 
     model_config = SettingsConfigDict(env_prefix="CLINICAL_")
 
     unit_aliases_file: Path | None = None
+    local_codes_file: Path | None = None
 
 
 class ServiceSettings(BaseSettings):

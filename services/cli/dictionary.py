@@ -17,6 +17,7 @@ from services.evaluator import admin
 from shared.eligibility.dictionary import SHIPPED_SCOPE, render_markdown
 from shared.eligibility.loader import TrialFileError, list_trials, load_trial
 from shared.eligibility.trial import TrialVersion
+from shared.infra.local_codes import LocalCodesFileError, install_site_local_codes
 from shared.infra.sql_engine import (
     MissingDatabase,
     existing_database,
@@ -81,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
             if not trials:
                 raise TrialFileError(f"unknown trial {args.trial!r} (not among the trials "
                                      "listed here)")
+        install_site_local_codes()  # CLINICAL_LOCAL_CODES_FILE: the site's crosswalk is published
         text = render_markdown(trials, scope=scope)
-    except (TrialFileError, MissingDatabase) as error:
+    except (TrialFileError, MissingDatabase, LocalCodesFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
     if args.out:

@@ -30,6 +30,7 @@ from shared.eligibility.loader import TrialFileError, load_trial
 from shared.eligibility.readable import concept_labels
 from shared.eligibility.report import render_text
 from shared.infra.clock import utc_now
+from shared.infra.local_codes import LocalCodesFileError, install_site_local_codes
 from shared.infra.unit_aliases import UnitAliasFileError, install_site_unit_aliases
 from shared.time import as_utc
 
@@ -170,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         as_of = _parse_at(args.at)
         install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE, as intake reads it
+        install_site_local_codes()  # CLINICAL_LOCAL_CODES_FILE, as intake reads it
         if args.trial is None and not args.explain_input:
             raise UsageError("--trial is required (e.g. --trial NCT06920433), unless only "
                              "--explain-input is wanted")
@@ -187,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
             for problem in refusal.problems:
                 print(f"  - {problem}", file=sys.stderr)
         return USAGE_ERROR
-    except (UsageError, TrialFileError, UnitAliasFileError) as error:
+    except (UsageError, TrialFileError, UnitAliasFileError, LocalCodesFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
     if args.explain_input:

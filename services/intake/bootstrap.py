@@ -30,6 +30,7 @@ from shared.infra.clock import utc_now
 from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
+from shared.infra.local_codes import install_site_local_codes
 from shared.infra.messaging import running
 from shared.infra.outbox import OutboxRelay, OutboxRow, RelayHooks, RelayOptions
 from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings_at_start
@@ -48,6 +49,7 @@ def build_app(
     settings = settings or IntakeSettings()
     kafka = kafka or KafkaSettings()
     install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE: before any input is read
+    install_site_local_codes()  # CLINICAL_LOCAL_CODES_FILE: likewise
     broker = make_broker(kafka, client_id="trialwatch-intake")
     engines: list[AsyncEngine] = []
     # what the producer can publish (make_broker passes the same setting to aiokafka)

@@ -39,6 +39,7 @@ from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.reading import decode_text, json_object
 from services.intake.core.refusals import Refusal
 from shared.infra.clock import utc_now
+from shared.infra.local_codes import install_site_local_codes
 from shared.infra.sql_engine import make_sessionmaker
 from shared.infra.unit_aliases import install_site_unit_aliases
 from shared.settings import KafkaSettings
@@ -76,9 +77,11 @@ _LIMIT: PublishLimit | None = None
 
 
 def _start_worker() -> None:
-    """A worker process reads inputs as the service does (site unit aliases, broker limit)."""
+    """A worker process reads inputs as the service does (site unit aliases and code
+    crosswalk, broker limit)."""
     global _LIMIT
     install_site_unit_aliases()
+    install_site_local_codes()
     _LIMIT = PublishLimit(KafkaSettings().max_request_size, broker_json)
 
 
@@ -155,6 +158,7 @@ class BulkIntake:
 
     async def __aenter__(self) -> BulkIntake:
         install_site_unit_aliases()
+        install_site_local_codes()
         self._engine = make_intake_engine(self._database_url)
         self._transaction = GroupCommit(make_sessionmaker(self._engine), utc_now,
                                         WriteTurns.for_url(self._database_url))

@@ -143,7 +143,7 @@ def normalise_fhir(
 
     Raises ``InvalidInput`` when the whole input is refused (see the module docstring).
     """
-    reader = Reader()
+    reader = Reader(source_system=source_system)
     document = _load(payload, reader)
     bounds.check_fhir(document)
     entries = _entries(document, reader) if document is not None else []
@@ -208,7 +208,7 @@ def _without_refused(
             if entry.index in refused and entry.resource["resourceType"] == "Patient"
             for alias in (*_aliases(entry), *patient_aliases(entry.resource))
         )
-        reader = Reader()
+        reader = Reader(source_system=source_system)
         built = _group(kept, reader, source_system, received_at, gone)
         if not reader.problems:
             return built, refused

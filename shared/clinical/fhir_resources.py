@@ -41,6 +41,7 @@ from shared.clinical.fhir_values import (
     sent_unit,
 )
 from shared.clinical.ids import fact_id
+from shared.clinical.local_codes import crosswalked
 from shared.clinical.times import (
     TimeFormatError,
     day_as_written,
@@ -461,6 +462,9 @@ def _observed(
     if not codes:
         reader.problem(f"{path}.code", "no coding with both system and code")
         return None
+    # a sender's local code read as the LOINC/SNOMED CT code the site maps it to (noted)
+    codes, mapped = crosswalked(codes, reader.source_system, f"{path}.code")
+    code_notes.extend(mapped)
     disagree = analytes_disagree(codes)
     if disagree is not None:
         reader.problem(f"{path}.code.coding", disagree)
@@ -858,10 +862,16 @@ def _fact(
 def _required_codes(
     reader: Reader, concept: Any, path: str, notes: list[ReadingNote] | None = None
 ) -> tuple[Coding, ...]:
-    """Every coding of the concept (all stand for it; the engine matches any one it knows)."""
+    """Every coding of the concept (all stand for it; the engine matches any one it knows),
+    with the codings the site code crosswalk maps a local one to (``local_codes``; noted)."""
     codes = reader.codings(concept, path, notes)
     if not codes:
         reader.problem(path, "no coding with both system and code")
+        return codes
+    if notes is None:
+        return codes  # a mapping is never applied where it could not be noted
+    codes, mapped = crosswalked(codes, reader.source_system, path)
+    notes.extend(mapped)
     return codes
 
 

@@ -138,6 +138,8 @@ class Reader:
     """Collects problems while reading one input."""
 
     problems: list[Problem] = field(default_factory=list)
+    # the sender (intake's client): whose local codes the site code crosswalk maps
+    source_system: str | None = None
 
     def problem(self, path: str, reason: str) -> None:
         self.problems.append(Problem(path=path, reason=reason))

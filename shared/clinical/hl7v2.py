@@ -98,6 +98,7 @@ from shared.clinical.hl7v2_values import (
     reference_range,
 )
 from shared.clinical.ids import fact_id
+from shared.clinical.local_codes import crosswalked
 from shared.clinical.reading import ProblemLog, loinc_of
 from shared.clinical.times import (
     NoTimeZone,
@@ -714,13 +715,16 @@ def _observation(
     patient: int,
 ) -> ClinicalFact | None:
     identifier = message.field(obx, label, 3)
-    codes = codings(identifier)
-    if not codes:
+    sent_codes = codings(identifier)
+    if not sent_codes:
         log.problem(identifier.path, "no observation identifier")
         return None
+    # a local OBX-3 (CWE-3 L, 99zzz: v2.5.1 2A.3.13, table 0396) read as the LOINC or SNOMED CT
+    # code the site's crosswalk maps it to, noted at OBX[n].3; the identity keeps the codes sent
+    codes, mapped = crosswalked(sent_codes, message.source_system, identifier.path)
     loinc = loinc_of(codes)
     status_code = message.field(obx, label, 11).component(0).upper()
-    notes: list[ReadingNote] = []
+    notes: list[ReadingNote] = list(mapped)
     if status_code and status_code not in RESULT_STATUS:
         log.problem(f"{label}.11", f"result status {status_code!r} is not in v2.5.1 table 0085")
         return None
@@ -754,7 +758,8 @@ def _observation(
     ranges = message.field(obx, label, 7)
     provenance = message.provenance(f"OBX/{key}")
     identity = _identity(
-        message, log, obx, order, label, codes, status_code, seen, patient, provenance.resource
+        message, log, obx, order, label, sent_codes, status_code, seen, patient,
+        provenance.resource,
     )
     if identity is None:
         return None

@@ -8,6 +8,7 @@ and code), the canonical unit and how the value is read. Generated, never hand-e
 from __future__ import annotations
 
 from shared.clinical.input_forms import input_forms_markdown
+from shared.clinical.local_codes import crosswalk_markdown
 from shared.clinical.patient_forms import patient_forms_markdown
 from shared.clinical.units import units_markdown
 from shared.eligibility.data_elements import Row, concept_row
@@ -103,6 +104,7 @@ def render_markdown(trials: list[TrialVersion], scope: str = SHIPPED_SCOPE) -> s
     lines += shared_elements_section(trials)
     lines += input_forms_markdown()
     lines += units_markdown()
+    lines += crosswalk_markdown()
     lines += patient_forms_markdown()
     return "\n".join(lines)
 
