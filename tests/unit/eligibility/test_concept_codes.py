@@ -54,3 +54,22 @@ def test_rxnorm_products_roll_up_as_the_published_rxnorm_value_sets_name_them() 
     assert "311867" not in tables.product_ingredients
     assert tables.product_names["1734919"] == "cyclophosphamide 1000 MG Injection"
     assert tables.product_ingredients["1734917"] == ("3002",)
+
+
+def _e8_with_hbv_dna(code: str, value: float, unit: str) -> Outcome:
+    from tests.unit.eligibility.fhir_builder import POSITIVE
+
+    b = eligible_patient().without(LOINC, "13952-7")
+    b.observation(LOINC, "13952-7", ago(20), coded=POSITIVE)  # HBcAb positive
+    b.lab(code, value, unit, days=20)
+    decision = evaluate(TRIAL, facts_from_updates(parse_fhir(b.bundle(), source_system="v")),
+                        AS_OF)
+    return next(c for c in decision.criteria if c.id == "E8").outcome
+
+
+def test_hbv_dna_in_copies_29615_2_is_never_judged_by_the_iu_cut_off() -> None:
+    """29615-2 is [#/volume] (copies/mL), 42595-9 [Units/volume] (IU/mL; concepts.yaml hbv_dna).
+    The trial's cut-off is 20 IU/mL: 500 IU/mL excludes; 500 copies/mL with no reference range
+    is not a number in IU and is not compared with it, so E8 stays unknown (never passed)."""
+    assert _e8_with_hbv_dna("42595-9", 500, "[IU]/mL") is Outcome.FAIL
+    assert _e8_with_hbv_dna("29615-2", 500, "{copies}/mL") is Outcome.UNKNOWN
