@@ -28,6 +28,8 @@ from services.evaluator.adapters.sql.stores import (
     SqlUnitOfWork,
     alert_row,
     screening_context,
+    stage_deliveries,
+    webhooks_by_trial,
 )
 from services.evaluator.adapters.sql.tables import (
     alert as alert_table,
@@ -212,8 +214,9 @@ async def stop_screening(
 ) -> tuple[Change, list[OutboxMessage]]:
     """Deactivate (may be activated again) or retire (never again) a trial: screening stops on
     the next batch; every patient currently eligible gets a ``closed`` alert with the reason
-    (its moment written in ``zone``, the site's); the trial's statuses and review timers are
-    removed. Returns the change and its alerts."""
+    (its moment written in ``zone``, the site's), stored for the coordinator app, staged for
+    publishing and for every webhook registered for the trial (as screening's alerts); the
+    trial's statuses and review timers are removed. Returns the change and its alerts."""
     if action not in ("deactivate", "retire"):
         raise ValueError(action)
     now = clock()
@@ -242,8 +245,10 @@ async def stop_screening(
             Status.ELIGIBLE, str(row.decision_id), str(row.trial_version), None),
             change_ref(change), row.site, zone) for row in eligible]
         messages = [message_of(a) for a in alerts]
-        # where the coordinator app reads alerts, as a screening's alerts are (stores.stage)
+        # where the coordinator app reads alerts, as a screening's alerts are (stores.stage),
+        # and to every webhook of the trial, delivered like any other alert
         await insert_ignoring_duplicates(session, alert_table, [alert_row(a) for a in alerts])
+        await stage_deliveries(session, alerts, await webhooks_by_trial(session, trial_id))
         await stage(session, messages, now)
         await session.execute(delete(trial_status).where(trial_status.c.trial_id == trial_id))
         await session.execute(delete(review_timer).where(review_timer.c.trial_id == trial_id))

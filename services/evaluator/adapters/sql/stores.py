@@ -243,24 +243,41 @@ class SqlDecisionOutbox:
     ) -> None:
         session = self._session
         if raised:
-            hooks = await self._hooks()
-            await insert_ignoring_duplicates(session, webhook_delivery, [
-                webhooks.delivery_row(hook, a, a.recorded_at)
-                for a in raised for hook, sites in hooks.get(a.trial.id, ())
-                if site_visible(sites, a.site)])
+            await stage_deliveries(session, raised, await self._hooks())
         await insert_ignoring_duplicates(session, alert, [alert_row(a) for a in raised])
         # stamped now, after the other writes: the relay's grace counts from about the commit
         await stage(session, messages_of(events), self._clock())
 
     async def _hooks(self) -> dict[str, list[tuple[str, SiteScope]]]:
-        """Per trial, each webhook and the sites it was registered for (None: every site)."""
         if self._webhooks is None:
-            self._webhooks = {}
-            for h in await self._session.execute(select(webhook.c.webhook_id,
-                                                        webhook.c.trial_id, webhook.c.sites)):
-                scope = frozenset(h.sites) if h.sites is not None else None
-                self._webhooks.setdefault(h.trial_id, []).append((h.webhook_id, scope))
+            self._webhooks = await webhooks_by_trial(self._session)
         return self._webhooks
+
+
+async def webhooks_by_trial(session: AsyncSession, trial_id: str | None = None,
+                            ) -> dict[str, list[tuple[str, SiteScope]]]:
+    """Per trial (only ``trial_id``'s when given), each webhook and the sites it was registered
+    for (None: every site)."""
+    query = select(webhook.c.webhook_id, webhook.c.trial_id, webhook.c.sites)
+    if trial_id is not None:
+        query = query.where(webhook.c.trial_id == trial_id)
+    found: dict[str, list[tuple[str, SiteScope]]] = {}
+    for h in await session.execute(query):
+        scope = frozenset(h.sites) if h.sites is not None else None
+        found.setdefault(h.trial_id, []).append((h.webhook_id, scope))
+    return found
+
+
+async def stage_deliveries(session: AsyncSession, raised: Sequence[EligibilityAlert],
+                           hooks: dict[str, list[tuple[str, SiteScope]]]) -> None:
+    """One pending webhook delivery per alert in ``raised`` and webhook of its trial in
+    ``hooks`` whose sites see the alert's site (``webhooks_by_trial``), in the caller's
+    transaction: the delivery loop signs, posts, retries and finally fails each
+    (``adapters.webhooks``). Screening's alerts and a stopped trial's ``closed`` alerts alike."""
+    await insert_ignoring_duplicates(session, webhook_delivery, [
+        webhooks.delivery_row(hook, a, a.recorded_at)
+        for a in raised for hook, sites in hooks.get(a.trial.id, ())
+        if site_visible(sites, a.site)])
 
 
 class SqlTrialRegistry:
