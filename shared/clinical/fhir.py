@@ -176,7 +176,7 @@ def normalise_fhir(
         built, refused = _without_refused(reader.problems, supported, source_system, received_at)
     elif reader.problems:
         raise InvalidInput(reader.problems)
-    outcomes = _outcomes(entries, ignored, refused, built.facts_by_entry)
+    outcomes = _outcomes(entries, ignored, refused, built.facts_by_entry, built.entry_notes)
     if refused and not any(o.outcome is Outcome.ACCEPTED for o in outcomes):
         raise InvalidInput([problem for problems in refused.values() for problem in problems])
     return FhirResult(updates=built.updates, skipped=dict(skipped), entries=outcomes)
@@ -220,6 +220,7 @@ def _outcomes(
     ignored: list[_Entry],
     refused: dict[int, list[Problem]],
     facts_by_entry: Mapping[str, list[ClinicalFact]],
+    entry_notes: Mapping[str, tuple[ReadingNote, ...]],
 ) -> tuple[EntryOutcome, ...]:
     ignored_paths = {entry.path for entry in ignored}
     outcomes = []
@@ -241,7 +242,7 @@ def _outcomes(
             outcomes.append(EntryOutcome(entry.entry_path, kind, Outcome.IGNORED,
                                          warnings=(not_read,)))
         else:
-            warnings = tuple(
+            warnings = entry_notes.get(entry.path, ()) + tuple(
                 note for fact in facts_by_entry.get(entry.path, ()) for note in fact_warnings(fact)
             )
             outcomes.append(
@@ -379,6 +380,8 @@ NO_PATIENT_ID = (
 class _Built:
     updates: list[PatientUpdate]
     facts_by_entry: Mapping[str, list[ClinicalFact]]
+    # an accepted entry read without a fact for the patient, and why (Observation.focus)
+    entry_notes: Mapping[str, tuple[ReadingNote, ...]] = field(default_factory=dict)
 
 
 def _group(
@@ -413,6 +416,7 @@ def _group(
 
     source = Source(system=source_system, received_at=received_at, medication=find_medication)
     facts_by_entry: dict[str, list[ClinicalFact]] = {}
+    entry_notes: dict[str, tuple[ReadingNote, ...]] = {}
     for entry in entries:
         resource = entry.resource
         resource_type = resource["resourceType"]
@@ -425,6 +429,9 @@ def _group(
         elif resource_type in BUILDERS:
             owner = _patient_of(entry, by_alias, patients, reader, refused_patients)
             facts = BUILDERS[resource_type](reader, source, resource, entry.path)
+            elsewhere = _focus_elsewhere(entry, owner, by_alias, patients)
+            if elsewhere is not None:
+                facts, entry_notes[entry.path] = [], (elsewhere,)
             facts_by_entry[entry.path] = facts
             if owner is not None:
                 owner.facts.extend(facts)
@@ -442,7 +449,62 @@ def _group(
         )
         for patient in patients.values()
     ]
-    return _Built(updates=updates, facts_by_entry=facts_by_entry)
+    return _Built(updates=updates, facts_by_entry=facts_by_entry, entry_notes=entry_notes)
+
+
+def _focus_elsewhere(
+    entry: _Entry,
+    owner: _Patient | None,
+    by_alias: dict[str, str],
+    patients: dict[str, _Patient],
+) -> ReadingNote | None:
+    """Why an Observation is not a result of the patient of record, or None when it is.
+
+    FHIR R4 Observation.focus (0..*, Reference(Any)): "The actual focus of an observation when
+    it is not the patient of record representing something or someone associated with the
+    patient such as a spouse, parent, fetus, or donor. For example, fetus observations in a
+    mother's record." A donor's platelet count or a fetus's heart rate in her record is not her
+    value: read as hers, a donor's 180 x 10^9/L decided her bone marrow criterion. Every focus
+    must name the patient of record (the subject: the same reference, or a name the bundle
+    links to the same patient) for the result to be hers; otherwise no fact is made for her
+    and the entry is accepted with this note at ``<entry>.focus`` (it is not refused: a
+    mother's record with a fetal result is valid FHIR). Among the resources read, only
+    Observation has ``focus`` in R4 (DiagnosticReport.focus and Procedure.focus are R5; the
+    validator refuses them).
+    """
+    foci = entry.resource.get("focus")
+    if entry.resource.get("resourceType") != "Observation" or not foci or owner is None:
+        return None
+    for focus in foci:
+        named = _patient_named(focus, by_alias, patients)
+        if named is None or named is not owner:
+            shown = focus.get("reference") or focus.get("display") or "another focus"
+            return ReadingNote(path=f"{entry.path}.focus", reason=(
+                f"the result is about {shown!r}, not the patient of record (FHIR R4"
+                " Observation.focus: the actual focus when it is not the patient of record,"
+                " such as a fetus or a donor): not read as her result"))
+    return None
+
+
+def _patient_named(
+    reference: Json, by_alias: dict[str, str], patients: dict[str, _Patient]
+) -> _Patient | None:
+    """The patient of this bundle a Reference names (by reference or identifier), if any."""
+    names: list[str] = []
+    written = reference.get("reference")
+    if isinstance(written, str):
+        names.append(written)
+        local_id = resource_id_of(written)
+        if local_id is not None:
+            names.append(f"Patient/{local_id}")
+    logical = identifier_alias(reference.get("identifier"))
+    if logical is not None:
+        names.append(logical)
+    for name in names:
+        key = by_alias.get(name, name)
+        if key in patients:
+            return patients[key]
+    return None
 
 
 def _aliases(entry: _Entry) -> list[str]:

@@ -223,6 +223,11 @@ FHIR_FORMS: tuple[InputForm, ...] = (
     InputForm("Bundle.entry", "an entry whose Patient entry was refused",
               "refused (its facts could not be keyed to the right patient)",
               f"{_R4} References"),
+    InputForm("Observation.focus", "a focus that is not the patient of record (a donor, a "
+              "fetus, a relative: `Patient/donor-7`, `RelatedPerson/...`, display only)",
+              "accepted without a fact for the patient, the receipt warning at `focus` (not her "
+              "result; never decides her criteria); a focus naming the subject is read",
+              f"{_R4} Observation.focus"),
     InputForm("any resource", "failing `fhir.resources` R4B validation",
               "refused at the element's path", f"{_R4} element definitions"),
     InputForm("Observation.code, Condition.code, medication[x]",
