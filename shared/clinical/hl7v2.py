@@ -155,7 +155,7 @@ _BOMS = (
 #   refused in a v2.3 message (``TABLE_0085_FROM_2_3_1``). The same vocabulary gives W ("post
 #   original as wrong") versionIntroduced 2.3.1 too, while that v2.3 copy lists it: the sources
 #   disagree, so W keeps its one meaning (withdraw the earlier result) in every version read.
-# - TS (OBX-14, OBR-7) carries a degree of precision in its second component (table 0529),
+# - TS (OBX-14, OBR-7, PID-7) carries a degree of precision in its second component (table 0529),
 #   a live component in v2.3 and deprecated but "retained only for backward compatibility" in
 #   v2.5.1 (HL7 Terminology v2-0529): read in every version (``_ts_text``).
 # Refused: 2.2 and earlier (PID-29/30, patient death, were added in 2.3); 2.6 and later, which
@@ -664,10 +664,15 @@ def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) 
     aliases = identifier_aliases(identifiers, message.parsed.separators[4])
     birth_date = None
     birth = message.field(pid, label, 7)
-    if birth.component(0):
+    # PID-7 is TS: its degree of precision (TS-2, table 0529) coarser than the digits leaves
+    # only the year or month (``_ts_text``)
+    birth_text, _, birth_problem = _ts_text(birth, birth.path)
+    if birth_problem is not None:
+        log.problem(birth.path, birth_problem)
+    elif birth_text:
         try:
             # YYYY or YYYYMM is a valid DT (v2.5.1 ch. 2A.3.21): no exact day, so no exact age
-            birth_date = parse_hl7_date(birth.component(0))
+            birth_date = parse_hl7_date(birth_text)
         except TimeFormatError as error:
             log.problem(birth.path, str(error))
     sex = _SEX.get(message.field(pid, label, 8).component(0).upper())

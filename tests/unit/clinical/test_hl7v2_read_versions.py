@@ -18,10 +18,11 @@ Two differences in the fields TrialWatch reads change a reading:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
+from shared.clinical.hl7v2 import parse_hl7v2
 from tests.unit.clinical.test_hl7v2_fidelity import message, only_fact, platelets, problems
 
 
@@ -75,3 +76,18 @@ def test_a_time_with_degree_of_precision_minute_is_the_minute_sent() -> None:
 def test_a_degree_of_precision_that_cannot_be_read_is_refused_at_obx_14(ts: str) -> None:
     found = problems(message(_observed(ts)))
     assert any(p.startswith("OBX[1].14") and "0529" in p for p in found), found
+
+
+def test_a_birth_date_with_degree_of_precision_month_has_no_exact_day() -> None:
+    """PID-7 is TS in v2.3-v2.5.1: '19900412^L' says the month only, so no exact age."""
+    (update,) = parse_hl7v2(_version(message(platelets("150"), birth="19900412^L"), "2.3"))
+    assert update.demographics is not None
+    assert update.demographics.birth_date is None
+    (exact,) = parse_hl7v2(message(platelets("150"), birth="19900412"))
+    assert exact.demographics is not None
+    assert exact.demographics.birth_date == date(1990, 4, 12)
+
+
+def test_a_birth_date_with_an_unknown_degree_of_precision_is_refused_at_pid_7() -> None:
+    found = problems(message(platelets("150"), birth="19900412^Q"))
+    assert any(p.startswith("PID[1].7") and "0529" in p for p in found), found
