@@ -114,6 +114,8 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBX-11", "`C`/`W`/`D` whose order has no OBR-3/OBR-2 (or ORC-3/ORC-2) number",
               "refused at `OBR[n].3`: what it replaces cannot be found", "table 0085"),
     InputForm("OBX-11", "a code outside table 0085", "refused at `OBX[n].11`", "table 0085"),
+    InputForm("OBX-11", "`N` or `O` in a v2.3 message (MSH-12 `2.3`)", "refused at `OBX[n].11`:"
+              " both were added to table 0085 in v2.3.1", "table 0085 (versions)"),
     InputForm("result identity", "order (OBR-3 filler, else OBR-2 placer) + OBX-3 + OBX-4",
               "read; never MSH-10 (new per message)", "v2.5.1 4.5.3.2-3, 7.4.2.4"),
     InputForm("OBX-14, OBR-7", "with an offset (`20261127083000-0500`)", "read as that instant",
@@ -122,6 +124,12 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "read as the whole day or hour in the sender's zone, kept as `time_bounds`: a"
               " criterion whose answer differs at its first and last instant is unknown",
               "v2.5.1 2A.3.22 DTM (precision as sent)"),
+    InputForm("OBX-14, OBR-7, PID-7", "with a degree of precision coarser than its digits"
+              " (`200301011230^D`)", "read at that precision (the whole day; PID-7: no exact day"
+              " below `D`), with a note", "TS-2, table 0529 (retained in v2.5.1)"),
+    InputForm("OBX-14, OBR-7, PID-7", "with a degree of precision outside table 0529, or finer"
+              " than its digits (`20030101^M`)", "refused at the field's path",
+              "TS-2, table 0529"),
     InputForm("OBX-14, OBR-7", "without an offset", "read in MSH-7's offset, else the zone "
               "configured for the source (`INTAKE_HL7V2_ZONES`, `--hl7-zone`), with a note",
               "v2.5.1 2A.3.22 DTM"),
@@ -164,7 +172,8 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "refused: one message per body (batch files: `trialwatch evaluate --input`)",
               "v2.5.1 2.14.9, 2.10.3"),
     InputForm("MSH-12", "`2.3`, `2.3.1`, `2.4`, `2.5`, `2.5.1`", "read as v2.5.1 (the fields "
-              "read are defined alike); anything else, empty included, refused at `MSH.12`",
+              "read are defined alike, except table 0085 N/O, absent from v2.3); anything else,"
+              " empty included, refused at `MSH.12`",
               "v2.5.1 2.14.9.12, table 0104"),
     InputForm("PID-7", "`YYYYMMDD[HHMM...]`", "read: the birth date", "v2.5.1 2A.3.21 DT"),
     InputForm("PID-7", "`YYYY`, `YYYYMM`", "read: no exact day, so age is unknown where it "
