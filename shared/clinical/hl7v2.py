@@ -10,10 +10,13 @@ Segments may end in CR, LF or CRLF.
 
 **Times** (v2.5.1 ch. 2A.3.22 DTM: a time without an offset is the sender's local time): read
 in MSH-7's offset when MSH-7 has one, else in ``sender_zone`` (the zone configured for the
-source), else refused at the time's path. A result's time is OBX-14, else OBR-7 of its own order
-group (an ORC or OBR starts a group; a group without OBR has no OBR-7 and never borrows another
-group's). A result that carries a value but no time at all is dated at MSH-7 (the message time,
-an upper bound), flagged, and kept unread: its place among other results is unknown.
+source), else refused at the time's path. Read in MSH-7's one offset, a time keeps that reading
+but its ``time_bounds`` are widened by ``times.WIDEST_DST_SAVE`` either side (``_dst_doubt``):
+the sender's zone may have changed its offset between the time and MSH-7. A result's time is
+OBX-14, else OBR-7 of its own order group (an ORC or OBR starts a group; a group without OBR
+has no OBR-7 and never borrows another group's). A result that carries a value but no time
+at all is dated at MSH-7 (the message time, an upper bound), flagged, and kept unread: its place
+among other results is unknown.
 
 **Identity** (table 0085 C/W/D). A result's ``fact_id`` is its order (OBR-3 filler number, else
 OBR-2 placer number, or ORC-3/ORC-2, which v2.5.1 4.5.3.2-3 makes identical) and observation
@@ -101,6 +104,7 @@ from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
 from shared.clinical.reading import ProblemLog, loinc_of
 from shared.clinical.times import (
+    WIDEST_DST_SAVE,
     NoTimeZone,
     TimeFormatError,
     day_as_written,
@@ -208,6 +212,9 @@ class _Message:
     sent_at: datetime | None
     merge: bool = False
     version: str = "2.5.1"
+    # the zone is MSH-7's one offset (no zone configured for the source, or one MSH-7 does not
+    # agree with): a time without an offset may be off by a daylight-saving change
+    offset_only: bool = False
 
     def field(self, segment: hl7.Segment, name: str, number: int) -> ObxField:
         separators, escape = self.parsed.separators, self.parsed.esc
@@ -459,7 +466,8 @@ def _header(
     if log.problems:
         return None
     return _Message(parsed, control_id, sender, received_at, zone, origin, sent_at,
-                    kind == MERGE_MESSAGE, version)
+                    kind == MERGE_MESSAGE, version,
+                    offset_only=zone is not None and zone is not sender_zone)
 
 
 def _sender_zone(
@@ -997,6 +1005,39 @@ def _ts_text(field: ObxField, path: str) -> tuple[str, ReadingNote | None, str |
         f" for backward compatibility in v2.5.1): read as {kept!r}, the whole {name}")), None
 
 
+def _dst_doubt(
+    text: str, path: str, moment: datetime, bounds: TimeBounds | None, origin: str
+) -> TimeBounds:
+    """The bounds of a time without an offset read in MSH-7's one offset, widened by
+    ``WIDEST_DST_SAVE`` on each side.
+
+    v2.5.1 2A.3.22: a time without an offset is in "the local time zone of the sender", a zone
+    with daylight-saving rules; MSH-7's offset is that zone's offset only at MSH-7's instant. A
+    result taken before a change and sent after it is off by the change, which no zone makes
+    larger than ``WIDEST_DST_SAVE`` (``shared.clinical.times``). Which zone, and so whether a
+    change fell between the two, is unknown: the true instant may lie that far either side.
+    The instant read stays ``effective_start``; a configured zone (an IANA zone) is exact and
+    never comes here.
+    """
+    earliest = bounds.start_earliest if bounds is not None else None
+    latest = bounds.start_latest if bounds is not None else None
+    why = (
+        f"time {text!r} has no UTC offset and no zone of this source that MSH-7 agrees with"
+        f" is configured: read in {origin}, but v2.5.1 2A.3.22 makes it the sender's local"
+        " time, whose daylight-saving offset may differ from MSH-7's at this time (a change"
+        f" between them), by up to {_duration(WIDEST_DST_SAVE)} (the widest daylight-saving"
+        " difference in the IANA tz database): it may be any instant that far either side; a"
+        " window it decides is judged at both ends; configure the source's zone to read it"
+        " exactly"
+    )
+    return TimeBounds(
+        start_earliest=(earliest or moment) - WIDEST_DST_SAVE,
+        start_latest=(latest or moment) + WIDEST_DST_SAVE,
+        note=ReadingNote(path=path, reason=(
+            why if bounds is None else f"{bounds.note.reason}; and {why}")),
+    )
+
+
 def _observed_at(
     message: _Message,
     log: ProblemLog,
@@ -1046,6 +1087,8 @@ def _observed_at(
                     f"time {text!r} has no minutes (v2.5.1 2A.3.22 DTM): it may be any instant"
                     " of that day or hour; a window it decides is judged at both ends")),
             )
+        if message.offset_only and hl7_offset(text) is None:
+            bounds = _dst_doubt(text, path, moment, bounds, message.zone_origin)
         notes = [precision_note] if precision_note is not None else []
         if not path.endswith(".14"):
             notes.append(ReadingNote(path=path, reason="observation time from OBR-7 (the"

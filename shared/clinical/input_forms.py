@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.clinical.times import WIDEST_DST_SAVE
+
 
 @dataclass(frozen=True, slots=True)
 class InputForm:
@@ -130,8 +132,12 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBX-14, OBR-7, PID-7", "with a degree of precision outside table 0529, or finer"
               " than its digits (`20030101^M`)", "refused at the field's path",
               "TS-2, table 0529"),
-    InputForm("OBX-14, OBR-7", "without an offset", "read in MSH-7's offset, else the zone "
-              "configured for the source (`INTAKE_HL7V2_ZONES`, `--hl7-zone`), with a note",
+    InputForm("OBX-14, OBR-7", "without an offset", "read in the zone configured for the "
+              "source (`INTAKE_HL7V2_ZONES`, `--hl7-zone`) when MSH-7 has no offset or one it "
+              "agrees with: exact; else in MSH-7's offset, its `time_bounds` widened by "
+              f"{WIDEST_DST_SAVE.total_seconds() / 3600:g} h either side (the widest "
+              "daylight-saving difference in the IANA tz database): a criterion the hour "
+              "decides is unknown; with a note naming the zone",
               "v2.5.1 2A.3.22 DTM"),
     InputForm("OBX-14, OBR-7", "without an offset, no MSH-7 offset, no configured zone",
               "refused at the time's path (never read as UTC)", "v2.5.1 2A.3.22 DTM"),

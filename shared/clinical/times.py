@@ -88,6 +88,17 @@ _EARLIEST_ZONE = timedelta(hours=14)
 _LATEST_ZONE = timedelta(hours=12)
 _TICK = timedelta(microseconds=1)
 
+# The largest daylight-saving difference (|dst()|) any zone of the IANA tz database shows from
+# 1970 (the database's reliable scope, tz theory.html) to 2037: 3 h, Asia/Ust-Nera on
+# 1981-04-01 (+09:00 to +12:00, daylight time +11:00/+12:00 starting as standard time moved;
+# Python zoneinfo's dst(), PEP 615, reports 3 h). In rules still in force the widest save is
+# 2 h (Antarctica/Troll, +00:00 to +02:00), so 1 h is no bound. Computed from the installed
+# tz database by tests/unit/clinical/test_hl7v2_msh7_offset_dst.py, which fails if it changes.
+# An HL7 v2 time without an offset read in MSH-7's one offset (no zone configured for the
+# source) may be off by this much when a change falls between it and MSH-7 (v2.5.1 2A.3.22:
+# it is the sender's local time, in a zone with daylight-saving rules).
+WIDEST_DST_SAVE = timedelta(hours=3)
+
 
 def fhir_date_bounds(value: str) -> tuple[datetime, datetime] | None:
     """The first and last UTC instants a FHIR date without a time may stand for, else None.

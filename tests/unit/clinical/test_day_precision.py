@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
+from shared.clinical.times import WIDEST_DST_SAVE
 from shared.eligibility.decision import Decision, Outcome, Status
 from tests.unit.test_real_feed_examples import (
     UCUM,
@@ -129,8 +130,13 @@ def test_an_hl7_result_of_day_precision_on_the_day_of_the_180_leaves_i6_1_unknow
     (update,) = parse_hl7v2(message)
     (fact,) = update.facts
     assert fact.time_bounds is not None
-    assert fact.time_bounds.start_earliest == datetime(2026, 2, 26, 5, tzinfo=UTC)
-    assert fact.time_bounds.start_latest == datetime(2026, 2, 27, 4, 59, 59, 999999, tzinfo=UTC)
+    # the day at MSH-7's -05:00, widened by the widest daylight-saving difference on each side:
+    # no zone is configured, so MSH-7's offset may not be the sender's offset on that day
+    # (test_hl7v2_msh7_offset_dst)
+    assert fact.time_bounds.start_earliest == (
+        datetime(2026, 2, 26, 5, tzinfo=UTC) - WIDEST_DST_SAVE)
+    assert fact.time_bounds.start_latest == (
+        datetime(2026, 2, 27, 4, 59, 59, 999999, tzinfo=UTC) + WIDEST_DST_SAVE)
     decision = decide(_bundle(), message)
     assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
     assert decision.status != Status.ELIGIBLE
