@@ -45,7 +45,15 @@ from shared.clinical.fhir_patients import (
     replaced_records,
     resource_id_of,
 )
-from shared.clinical.fhir_resources import BUILDERS, Source, demographics, patient_id
+from shared.clinical.fhir_resources import (
+    BUILDERS,
+    RESULT_REFERENCES,
+    Source,
+    contained_name,
+    contained_results,
+    demographics,
+    patient_id,
+)
 from shared.clinical.fhir_values import Json, Reader
 
 BUNDLE_TYPES = frozenset({"collection", "transaction", "batch", "searchset", "message"})
@@ -432,6 +440,9 @@ def _group(
             elsewhere = _focus_elsewhere(entry, owner, by_alias, patients)
             if elsewhere is not None:
                 facts, entry_notes[entry.path] = [], (elsewhere,)
+            else:
+                facts, entry_notes[entry.path] = _contained_notes(
+                    entry, facts, owner, by_alias, patients)
             facts_by_entry[entry.path] = facts
             if owner is not None:
                 owner.facts.extend(facts)
@@ -450,6 +461,48 @@ def _group(
         for patient in patients.values()
     ]
     return _Built(updates=updates, facts_by_entry=facts_by_entry, entry_notes=entry_notes)
+
+
+def _contained_notes(
+    entry: _Entry,
+    facts: list[ClinicalFact],
+    owner: _Patient | None,
+    by_alias: dict[str, str],
+    patients: dict[str, _Patient],
+) -> tuple[list[ClinicalFact], tuple[ReadingNote, ...]]:
+    """An entry's facts without its contained results about another focus, and a note for
+    each of those and for each contained resource of a type read that is not read.
+
+    Contained Observations a DiagnosticReport.result or Observation.hasMember references are
+    read (``fhir_resources.read_contained``); a contained Observation's ``focus`` is judged as
+    an entry's (``_focus_elsewhere``). A contained resource of a type TrialWatch reads that is
+    not referenced as a result (FHIR R4 dom-3 makes it referenced from elsewhere in the
+    resource: a Condition.evidence detail, an Observation.derivedFrom) is not a result of the
+    patient's record: it is named in the receipt, never dropped silently.
+    """
+    resource = entry.resource
+    read = contained_results(resource, entry.path).read
+    notes: list[ReadingNote] = []
+    for index, item in enumerate(resource.get("contained") or ()):
+        if not isinstance(item, dict):
+            continue
+        where = f"{entry.path}.contained[{index}]"
+        if index in read:
+            inner = _Entry(path=where, full_url=None, resource=item)
+            elsewhere = _focus_elsewhere(inner, owner, by_alias, patients)
+            if elsewhere is not None:
+                name = contained_name(resource, item)
+                facts = [fact for fact in facts if fact.provenance.resource != name]
+                notes.append(elsewhere)
+        elif item.get("resourceType") in BUILDERS:
+            referenced = RESULT_REFERENCES.get(str(resource.get("resourceType")))
+            notes.append(ReadingNote(path=where, reason=(
+                f"a contained {item['resourceType']} is read only as a result"
+                f" ({resource['resourceType']}.{referenced} '#id')" if referenced else
+                f"a contained {item['resourceType']} is not read in a"
+                f" {resource['resourceType']}") + (
+                ": it is not a result of the patient's record, and nothing in it is screened")))
+    return facts, tuple(notes)
 
 
 def _focus_elsewhere(

@@ -28,6 +28,7 @@ from shared.clinical.facts import (
     Sex,
     TimeBounds,
 )
+from shared.clinical.fhir_patients import resource_id_of
 from shared.clinical.fhir_values import (
     Json,
     Reader,
@@ -71,9 +72,22 @@ class Source:
     system: str
     received_at: datetime | None
     medication: Callable[[str, Json], Json | None]
+    container: Json | None = None  # the resource holding a contained resource being read
 
     def provenance(self, resource: Json) -> Provenance:
-        """Where a resource came from: source system, ``Type/id`` and meta.versionId."""
+        """Where a resource came from: source system, ``Type/id`` and meta.versionId.
+
+        A contained resource is named ``<Container>/<id>#<contained id>`` with the container's
+        version (FHIR R4 dom-4: a contained resource has no meta.versionId of its own; its id
+        is unique only within its container)."""
+        if self.container is not None:
+            return Provenance(
+                source_system=self.system,
+                format="fhir-r4",
+                resource=contained_name(self.container, resource),
+                version=(self.container.get("meta") or {}).get("versionId"),
+                received_at=self.received_at,
+            )
         version = (resource.get("meta") or {}).get("versionId")
         return Provenance(
             source_system=self.system,
@@ -82,6 +96,123 @@ class Source:
             version=version,
             received_at=self.received_at,
         )
+
+
+def contained_name(container: Json, contained: Json) -> str:
+    """``DiagnosticReport/dr1#o1``: a contained resource named through its container."""
+    return f"{container['resourceType']}/{container.get('id', '')}#{contained.get('id', '')}"
+
+
+# FHIR R4 elements whose references name results of the patient: DiagnosticReport.result
+# ("Observations that are part of this diagnostic report") and Observation.hasMember ("a
+# reference to another resource ... that represents the observations ... in a group")
+RESULT_REFERENCES = {"DiagnosticReport": "result", "Observation": "hasMember"}
+
+
+@dataclass(frozen=True)
+class ContainedResults:
+    """The contained Observations a resource references as results (``#id``), by index in
+    ``contained`` (with the path of the first reference to each), and every ``#id`` result
+    reference that names no contained Observation (path, why)."""
+
+    read: dict[int, str]
+    unresolved: list[tuple[str, str]]
+
+
+def contained_results(resource: Json, path: str) -> ContainedResults:
+    """Which contained Observations are results (module: FHIR R4 References, contained).
+
+    FHIR R4 References 2.3.0.4: a reference ``#o1`` is to the resource with id ``o1`` in the
+    container's ``contained`` (no nested containment, dom-2: members a contained panel names
+    by ``#id`` are its container's too). Followed from ``DiagnosticReport.result`` or
+    ``Observation.hasMember`` and on through each contained Observation's ``hasMember``.
+    References to resources outside (``Observation/x``) are read as their own entries.
+    """
+    key = RESULT_REFERENCES.get(str(resource.get("resourceType")))
+    read: dict[int, str] = {}
+    unresolved: list[tuple[str, str]] = []
+    contained = [c if isinstance(c, dict) else {} for c in resource.get("contained") or ()]
+    if key is None:
+        return ContainedResults(read, unresolved)
+    pending = [(f"{path}.{key}[{i}].reference", ref) for i, ref in
+               enumerate(resource.get(key) or ())]
+    while pending:
+        where, reference = pending.pop(0)
+        written = reference.get("reference") if isinstance(reference, dict) else None
+        if not isinstance(written, str) or not written.startswith("#"):
+            continue
+        index = next((i for i, c in enumerate(contained) if c.get("id") == written[1:]), None)
+        if index is None:
+            unresolved.append((where, f"{written!r} names no resource in contained (FHIR R4"
+                               " References: '#id' is resolved only within the resource)"))
+        elif contained[index].get("resourceType") != "Observation":
+            unresolved.append((where, f"{written!r} is a {contained[index].get('resourceType')}"
+                               ", not an Observation: not a result"))
+        elif index not in read:
+            read[index] = where
+            pending += [(f"{path}.contained[{index}].hasMember[{i}].reference", ref)
+                        for i, ref in enumerate(contained[index].get("hasMember") or ())]
+    return ContainedResults(read, unresolved)
+
+
+# FHIR R4 DiagnosticReport.status / Observation.status ``entered-in-error``: the report was
+# withdrawn; what it contains has no existence apart from it (DomainResource.contained)
+_WITHDRAWN = "entered-in-error"
+
+
+def read_contained(
+    reader: Reader, source: Source, resource: Json, path: str
+) -> list[ClinicalFact]:
+    """The facts of the contained Observations ``resource`` references as results.
+
+    Each is read as an Observation (``observation``) at ``<path>.contained[k]``, named
+    ``<Container>/<id>#<contained id>`` with the container's version. A contained resource
+    shares its container's context (FHIR R4 DomainResource.contained: "These resources do not
+    have an independent existence apart from the resource that contains them"): with no
+    ``subject`` it is about the container's subject; a ``subject`` differing from the
+    container's is refused at ``contained[k].subject`` (whose result it is is contradictory);
+    a withdrawn container (``entered-in-error``) withdraws them. A ``#id`` result reference
+    naming no contained Observation is refused at its path (never zero facts silently).
+    """
+    found = contained_results(resource, path)
+    for where, why in found.unresolved:
+        reader.problem(where, why)
+    facts: list[ClinicalFact] = []
+    inner = Source(source.system, source.received_at, source.medication, container=resource)
+    for index in sorted(found.read):
+        item = resource["contained"][index]
+        where = f"{path}.contained[{index}]"
+        if "subject" in item and not _same_subject(item["subject"], resource.get("subject")):
+            reader.problem(f"{where}.subject", (
+                "differs from its container's subject: a contained resource has no existence"
+                " apart from the resource containing it (FHIR R4 DomainResource.contained), so"
+                " whose result it is is contradictory"))
+            continue
+        built = observation(reader, inner, item, where)
+        if resource.get("status") == _WITHDRAWN:
+            built = [_withdrawn(fact) for fact in built]
+        facts += built
+    return facts
+
+
+def _withdrawn(fact: ClinicalFact) -> ClinicalFact:
+    return fact.model_copy(update={"status": _WITHDRAWN, "components": tuple(
+        part.model_copy(update={"status": _WITHDRAWN}) for part in fact.components)})
+
+
+def _same_subject(own: Any, container: Any) -> bool:
+    """Whether two subject References name the same patient: the same reference (by resource
+    id however written, FHIR R4 References 2.3.0) or the same identifier."""
+    if not isinstance(own, dict) or not isinstance(container, dict):
+        return False
+    mine, theirs = own.get("reference"), container.get("reference")
+    if isinstance(mine, str) and isinstance(theirs, str):
+        return mine == theirs or (
+            resource_id_of(mine) is not None and resource_id_of(mine) == resource_id_of(theirs))
+    first, second = own.get("identifier"), container.get("identifier")
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        return False
+    return (first.get("system"), first.get("value")) == (second.get("system"), second.get("value"))
 
 
 def patient_id(resource: Json) -> str | None:
@@ -791,7 +922,8 @@ def diagnostic_report(
 
     FHIR R4 DiagnosticReport.conclusionCode is a list of CodeableConcepts, each read as a
     coded result (any known coding decides; text alone through the result vocabulary). The
-    report's own results arrive as the Observations it references, read on their own.
+    report's own results arrive as the Observations it references: entries of their own, read
+    on their own, or contained Observations (``result`` ``#o1``), read by ``read_contained``.
     """
     conclusions = resource.get("conclusionCode") or ()
     if not conclusions:
@@ -884,13 +1016,22 @@ def _first_code(concept: Any) -> str | None:
 
 Builder = Callable[[Reader, Source, Json, str], list[ClinicalFact]]
 
+def _and_contained(builder: Builder) -> Builder:
+    """``builder``'s facts, then those of the contained Observations referenced as results."""
+    def build(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
+        return [*builder(reader, source, resource, path),
+                *read_contained(reader, source, resource, path)]
+    build.__doc__ = builder.__doc__
+    return build
+
+
 BUILDERS: dict[str, Builder] = {
-    "Observation": observation,
+    "Observation": _and_contained(observation),
     "Condition": condition,
     "MedicationStatement": medication,
     "MedicationRequest": medication,
     "MedicationAdministration": medication,
     "Procedure": procedure,
-    "DiagnosticReport": diagnostic_report,
+    "DiagnosticReport": _and_contained(diagnostic_report),
 }
 

@@ -243,6 +243,15 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "accepted without a fact for the patient, the receipt warning at `focus` (not her "
               "result; never decides her criteria); a focus naming the subject is read",
               f"{_R4} Observation.focus"),
+    InputForm("DiagnosticReport.result, Observation.hasMember",
+              "a reference `#o1` to a contained Observation (a report's results inside it)",
+              "read as a result, named `<Container>/<id>#o1`, with the container's subject when "
+              "it has none and its version; a contained `subject` naming another patient, or "
+              "`#id` naming no contained Observation: refused at that path; a withdrawn "
+              "(`entered-in-error`) report withdraws them", f"{_R4} References (contained)"),
+    InputForm("any resource's `contained`",
+              "a contained Observation, Condition ... not referenced as a result",
+              "not read, named in the receipt at `contained[k]`", f"{_R4} dom-3"),
     InputForm("any resource", "failing `fhir.resources` R4B validation",
               "refused at the element's path", f"{_R4} element definitions"),
     InputForm("Observation.code, Condition.code, medication[x]",

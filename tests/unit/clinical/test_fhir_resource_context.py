@@ -19,6 +19,7 @@ from shared.clinical.fhir import Outcome as EntryOutcome
 from shared.clinical.fhir import normalise_fhir, parse_fhir
 from shared.eligibility.decision import Outcome, Status
 from tests.unit.test_real_feed_examples import (
+    LOINC,
     UCUM,
     Json,
     _add,
@@ -129,3 +130,114 @@ def test_the_other_resources_read_have_no_focus_element() -> None:
     assert any("Condition.focus" in p for p in _problems(
         lambda: parse_fhir(condition, source_system="test-ehr")))
 
+
+
+# --- 2. contained results ----------------------------------------------------------------------
+# FHIR R4 References, contained resources: a reference '#o1' names the resource with id o1 in
+# the container's ``contained``; contained resources "do not have an independent existence
+# apart from the resource that contains them" (DomainResource.contained), carry no
+# meta.versionId (dom-4) and must be referenced from the container (dom-3). Real senders put a
+# report's results there (inferno-framework/inferno-core#217: a vendor's US Core
+# DiagnosticReport with a contained Observation referenced from ``result``).
+
+def _contained_count(value: int = 8, **extra: Any) -> Json:
+    return {"resourceType": "Observation", "id": "o1", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "777-3"}]},
+            "subject": {"reference": "Patient/vignette"}, "effectiveDateTime": WHEN,
+            "valueQuantity": _count(value), **extra}
+
+
+def _report(*contained: Json, result: list[Json] | None = None, **extra: Any) -> Json:
+    return {"fullUrl": "urn:uuid:dr1", "resource": {
+        "resourceType": "DiagnosticReport", "id": "dr1", "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "58410-2"}]},
+        "subject": {"reference": "Patient/vignette"}, "effectiveDateTime": WHEN,
+        "contained": list(contained) or [_contained_count()],
+        "result": result if result is not None else [{"reference": "#o1"}], **extra},
+        "request": {"method": "PUT", "url": "DiagnosticReport/dr1"}}
+
+
+def test_a_newer_count_contained_in_a_report_decides_her_platelets() -> None:
+    # before: the contained 8 was dropped (zero facts, no warning) and the vignette's 180
+    # decided: I6.1 PASS, ELIGIBLE
+    decision = decide(_bundle(_add(_report())))
+    assert outcome(decision, PLATELETS) == Outcome.FAIL
+    assert decision.status == Status.INELIGIBLE
+
+
+def test_a_contained_result_is_a_fact_of_the_report_keyed_by_the_report() -> None:
+    result = normalise_fhir(_batch(_patient_entry(), _report()), source_system="test-ehr")
+    (update,) = result.updates
+    (fact,) = update.facts
+    assert fact.value_quantity is not None
+    assert fact.value_quantity.value == 8
+    assert fact.codes[0].code == "777-3"
+    assert fact.provenance.resource == "DiagnosticReport/dr1#o1"
+    assert result.entries[1].outcome is EntryOutcome.ACCEPTED
+
+
+def test_a_contained_result_without_a_subject_takes_the_reports() -> None:
+    contained = _contained_count()
+    del contained["subject"]
+    decision = decide(_bundle(_add(_report(contained))))
+    assert outcome(decision, PLATELETS) == Outcome.FAIL
+
+
+def test_a_contained_result_about_another_patient_is_refused_at_its_subject() -> None:
+    contained = _contained_count(subject={"reference": "Patient/other"})
+    problems = _problems(lambda: parse_fhir(_batch(_patient_entry(), _report(contained)),
+                                            source_system="test-ehr"))
+    assert any(p.startswith("Bundle.entry[1].resource.contained[0].subject") for p in problems)
+
+
+def test_a_result_reference_to_no_contained_resource_is_refused() -> None:
+    problems = _problems(lambda: parse_fhir(
+        _batch(_patient_entry(), _report(result=[{"reference": "#missing"}])),
+        source_system="test-ehr"))
+    assert any(p.startswith("Bundle.entry[1].resource.result[0].reference") for p in problems)
+
+
+def test_a_contained_donor_result_is_not_hers_and_is_named() -> None:
+    donor = _contained_count(180, focus=[{"reference": "Patient/donor-7"}])
+    decision = decide(_bundle(_add(_own_low_count(), _report(donor))))
+    assert outcome(decision, PLATELETS) == Outcome.FAIL
+    result = normalise_fhir(_batch(_patient_entry(), _report(donor)), source_system="test-ehr")
+    assert result.updates[0].facts == ()
+    assert [w.path for w in result.entries[1].warnings] == [
+        "Bundle.entry[1].resource.contained[0].focus"]
+
+
+def test_a_report_withdrawn_withdraws_its_contained_results() -> None:
+    # FHIR R4 DiagnosticReport.status entered-in-error: the report (and so what it contains,
+    # which has no existence apart from it) was withdrawn
+    decision = decide(_bundle(_add(_report(status="entered-in-error"))))
+    assert outcome(decision, PLATELETS) == Outcome.PASS
+
+
+def test_a_contained_observation_not_referenced_as_a_result_is_named_not_dropped() -> None:
+    result = normalise_fhir(_batch(_patient_entry(), _report(result=[])),
+                            source_system="test-ehr")
+    assert result.updates[0].facts == ()
+    (warning,) = result.entries[1].warnings
+    assert warning.path == "Bundle.entry[1].resource.contained[0]"
+
+
+def test_a_panel_observation_with_contained_members_reads_each_member() -> None:
+    panel = _observation("cbc-panel", "58410-2", WHEN, hasMember=[{"reference": "#o1"}],
+                         contained=[_contained_count()])
+    decision = decide(_bundle(_add(panel)))
+    assert outcome(decision, PLATELETS) == Outcome.FAIL
+
+
+def test_a_contained_medication_is_read_for_the_washout() -> None:
+    """Already read before this change (kept as a guard): rituximab (RxNorm 121191) in a
+    contained Medication, given 2026-02-20, is inside NCT06920433 E11's washout."""
+    rituximab = {"fullUrl": "urn:uuid:ma1", "resource": {
+        "resourceType": "MedicationAdministration", "id": "ma1", "status": "completed",
+        "subject": {"reference": "Patient/vignette"},
+        "contained": [{"resourceType": "Medication", "id": "m1", "code": {"coding": [
+            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "121191"}]}}],
+        "medicationReference": {"reference": "#m1"},
+        "effectiveDateTime": "2026-02-20T09:00:00Z"},
+        "request": {"method": "PUT", "url": "MedicationAdministration/ma1"}}
+    assert outcome(decide(_bundle(_add(rituximab))), "E11") == Outcome.FAIL
