@@ -639,6 +639,7 @@ def _pharmacy(
         zone_origin=message.zone_origin,
         field=message.field,
         provenance=message.provenance,
+        offset_only=message.offset_only,
     )
     order_number = _order_number(message, order)
     segment = segments[position]

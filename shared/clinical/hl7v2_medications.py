@@ -42,8 +42,10 @@ that follow it (v2.5.1 ch. 4 TQ1, RDE^O11):
 - the status from ORC-5 order status (table 0038) or ORC-1 order control (table 0119 ``CA``,
   ``DC``).
 
-Times are read like OBX times (``parse_hl7_ts`` in the message's zone); anything that cannot be
-read exactly is refused at its ``<SEG>[n].<field>`` path, or kept unread with the reason.
+Times are read like OBX times (``parse_hl7_ts`` in the message's zone; read in MSH-7's one
+offset, a time without an offset has ``time_bounds`` widened by ``WIDEST_DST_SAVE``, v2.5.1
+2A.3.22); anything that cannot be read exactly is refused at its ``<SEG>[n].<field>`` path, or
+kept unread with the reason.
 """
 
 from __future__ import annotations
@@ -69,7 +71,13 @@ from shared.clinical.facts import (
 from shared.clinical.hl7v2_values import ObxField, codings
 from shared.clinical.ids import fact_id
 from shared.clinical.reading import ProblemLog
-from shared.clinical.times import TimeFormatError, hl7_ts_bounds, parse_hl7_ts
+from shared.clinical.times import (
+    WIDEST_DST_SAVE,
+    TimeFormatError,
+    hl7_offset,
+    hl7_ts_bounds,
+    parse_hl7_ts,
+)
 
 NDC = "http://hl7.org/fhir/sid/ndc"
 """FHIR's URI for the National Drug Code; HL7 v2 table 0396 names it ``NDC``."""
@@ -131,6 +139,8 @@ class PharmacyContext:
     zone_origin: str
     field: FieldOf
     provenance: Callable[[str], Provenance]
+    # ``zone`` is MSH-7's one offset, not a configured IANA zone (``hl7v2._dst_doubt``)
+    offset_only: bool = False
 
 
 def drug_codings(field: ObxField) -> tuple[Coding, ...]:
@@ -145,33 +155,53 @@ def drug_codings(field: ObxField) -> tuple[Coding, ...]:
 def _time(
     context: PharmacyContext, log: ProblemLog, field: ObxField, component: int = 0
 ) -> tuple[datetime | None, tuple[datetime, datetime] | None, bool]:
-    """(instant, day/hour window or None, refused) of one TS component."""
+    """(instant, window or None, refused) of one TS component.
+
+    The window is the day or hour a time without minutes stands for (v2.5.1 2A.3.22), widened
+    by ``WIDEST_DST_SAVE`` either side when a time without an offset is read in MSH-7's one
+    offset (``context.offset_only``): the sender's zone may have changed its offset between
+    this time and MSH-7 (as OBX times, ``hl7v2._dst_doubt``)."""
     text = field.component(component)
     if not text:
         return None, None, False
     where = field.path if component == 0 else f"{field.path}.{component + 1}"
     try:
-        return parse_hl7_ts(text, context.zone), hl7_ts_bounds(text, context.zone), False
+        instant, window = parse_hl7_ts(text, context.zone), hl7_ts_bounds(text, context.zone)
     except TimeFormatError as error:
         log.problem(where, str(error))
         return None, None, True
+    if context.offset_only and hl7_offset(text) is None:
+        first, last = window if window is not None else (instant, instant)
+        window = (first - WIDEST_DST_SAVE, last + WIDEST_DST_SAVE)
+    return instant, window, False
 
 
 def _bounds(
     start: tuple[datetime, datetime] | None,
     end: tuple[datetime, datetime] | None,
     path: str,
+    context: PharmacyContext,
 ) -> TimeBounds | None:
     if start is None and end is None:
         return None
+    reason = (
+        "time without minutes (v2.5.1 2A.3.22 DTM): it may be any instant of that day or"
+        " hour; a window it decides is judged at both ends")
+    if context.offset_only:
+        reason = (
+            "time without minutes (v2.5.1 2A.3.22 DTM) or without a UTC offset: it may be any"
+            " instant of that day or hour, and one without an offset, read in"
+            f" {context.zone_origin}, is the sender's local time, whose daylight-saving offset"
+            " may differ from MSH-7's by up to"
+            f" {WIDEST_DST_SAVE.total_seconds() / 3600:g} h (the widest daylight-saving"
+            " difference in the IANA tz database); a window it decides is judged at both ends;"
+            " configure the source's zone to read it exactly")
     return TimeBounds(
         start_earliest=start[0] if start else None,
         start_latest=start[1] if start else None,
         end_earliest=end[0] if end else None,
         end_latest=end[1] if end else None,
-        note=ReadingNote(path=path, reason=(
-            "time without minutes (v2.5.1 2A.3.22 DTM): it may be any instant of that day or"
-            " hour; a window it decides is judged at both ends")),
+        note=ReadingNote(path=path, reason=reason),
     )
 
 
@@ -269,7 +299,7 @@ def administration(
         status=status,
         effective_start=start,
         effective_end=end,
-        time_bounds=_bounds(start_window, end_window, start_field.path),
+        time_bounds=_bounds(start_window, end_window, start_field.path, context),
         provenance=provenance,
         notes=tuple(notes),
         received=received,
@@ -369,7 +399,7 @@ def encoded_order(
         status=status,
         effective_start=start,
         effective_end=end,
-        time_bounds=_bounds(start_window, end_window, where),
+        time_bounds=_bounds(start_window, end_window, where, context),
         provenance=provenance,
         notes=tuple(notes),
         dose=_daily_dose(field, rxe, label, quantity_timing, timings),

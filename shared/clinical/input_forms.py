@@ -132,7 +132,8 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("OBX-14, OBR-7, PID-7", "with a degree of precision outside table 0529, or finer"
               " than its digits (`20030101^M`)", "refused at the field's path",
               "TS-2, table 0529"),
-    InputForm("OBX-14, OBR-7", "without an offset", "read in the zone configured for the "
+    InputForm("OBX-14, OBR-7, RXA-3/4, TQ1-7/8, RXE-1, ORC-9", "without an offset",
+              "read in the zone configured for the "
               "source (`INTAKE_HL7V2_ZONES`, `--hl7-zone`) when MSH-7 has no offset or one it "
               "agrees with: exact; else in MSH-7's offset, its `time_bounds` widened by "
               f"{WIDEST_DST_SAVE.total_seconds() / 3600:g} h either side (the widest "

@@ -185,3 +185,40 @@ def _widest_dst_save() -> timedelta:
 
 def test_the_widest_dst_save_is_what_the_tz_database_shows() -> None:
     assert _widest_dst_save() == WIDEST_DST_SAVE
+
+
+# Pharmacy times (v2.5.1 ch. 4A RXA-3/4) are the sender's local time the same way: an
+# administration the day before the change, sent after it, with only MSH-7's offset.
+def _administration(start: str, end: str = "") -> str:
+    return "\r".join([
+        "MSH|^~\\&|OMNICELL|NORTH-CLINIC^2.16.840.1.113883.3.9120^ISO|TRIALWATCH|TW-INTAKE|"
+        "20261026081500+0100||RAS^O17^RAS_O17|RAS-8812|P|2.5.1|||AL|NE",
+        "PID|1||vignette^^^TEST-EHR^MR||Doe^Jane||19900101|F",
+        "ORC|RE|PL-551^EPIC|FL-9114^PHARM||CM||||20261024100000+0200",
+        f"RXA|0|1|{start}|{end}|CYC500^Cyclophosphamide 500 mg^L^3002^cyclophosphamide^RXN|500|"
+        "mg^milligram^UCUM|||||||||||||CP|A",
+        "RXR|IV^Intravenous^HL70162",
+    ]) + "\r"
+
+
+def test_an_administration_read_in_msh_7_offset_is_bounded_by_the_widest_dst_save() -> None:
+    (update,) = parse_hl7v2(_administration("202610241030", "202610241130"))
+    (fact,) = update.facts
+    start, end = datetime(2026, 10, 24, 9, 30, tzinfo=UTC), datetime(2026, 10, 24, 10, 30,
+                                                                         tzinfo=UTC)
+    assert (fact.effective_start, fact.effective_end) == (start, end)
+    assert fact.time_bounds is not None
+    assert fact.time_bounds.start_earliest == start - WIDEST_DST_SAVE
+    assert fact.time_bounds.start_latest == start + WIDEST_DST_SAVE
+    assert fact.time_bounds.end_earliest == end - WIDEST_DST_SAVE
+    assert fact.time_bounds.end_latest == end + WIDEST_DST_SAVE
+    assert "daylight-saving" in fact.time_bounds.note.reason
+    assert "MSH-7's offset UTC+01:00" in fact.time_bounds.note.reason
+
+
+def test_an_administration_in_the_configured_zone_is_exact() -> None:
+    (update,) = parse_hl7v2(
+        _administration("202610241030", "202610241130"), sender_zone=ZoneInfo("Europe/Berlin"))
+    (fact,) = update.facts
+    assert fact.effective_start == datetime(2026, 10, 24, 8, 30, tzinfo=UTC)
+    assert fact.time_bounds is None
