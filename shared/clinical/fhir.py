@@ -601,9 +601,17 @@ def _patient_of(
     if reference in by_alias:
         return patients[by_alias[reference]]
     if reference.startswith("urn:uuid:"):
-        patient_key, local_id = reference, reference.removeprefix("urn:uuid:")
-        aliases: tuple[str, ...] = ()
-    elif local_id is not None:
+        # FHIR R4 Bundle, "Resolving references in Bundles": a URN reference is resolved only
+        # by the Bundle entry whose fullUrl is that URN; it means nothing outside the Bundle.
+        # Before, one matching no entry (a typo, a mismatched fullUrl) became a new patient
+        # keyed by the uuid, holding a result that may be hers
+        reader.problem(path, f"{reference!r} matches no entry's fullUrl in this Bundle: a"
+                       " urn:uuid reference can only be resolved within the Bundle (FHIR R4"
+                       " Bundle, Resolving references in Bundles), so whose result it is is"
+                       " unknown")
+        return None
+    aliases: tuple[str, ...]
+    if local_id is not None:
         # relative or absolute: the same resource id names the same patient (FHIR R4 2.3.0)
         patient_key = f"Patient/{local_id}"
         aliases = (patient_key,)

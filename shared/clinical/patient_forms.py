@@ -16,6 +16,9 @@ PATIENT_FORMS: tuple[tuple[str, str, str, str], ...] = (
      "FHIR R4 References 2.3.0"),
     ("FHIR reference", "`urn:uuid:` (bundle `fullUrl`)", "the bundle's Patient with that fullUrl",
      "FHIR R4 Bundle.entry.fullUrl"),
+    ("FHIR reference", "`urn:uuid:` matching no entry's `fullUrl` (or outside a Bundle)",
+     "refused at `subject.reference` (a transaction: whole; a batch: that entry); never a new "
+     "patient", "FHIR R4 Bundle, Resolving references in Bundles"),
     ("FHIR reference", "`identifier` {system, value} (logical)",
      "the patient with that identifier at the same source", "FHIR R4 Reference.identifier"),
     ("FHIR `Patient.link`", "type `replaced-by`, `active` false or absent",

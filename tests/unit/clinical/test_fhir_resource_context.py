@@ -241,3 +241,48 @@ def test_a_contained_medication_is_read_for_the_washout() -> None:
         "effectiveDateTime": "2026-02-20T09:00:00Z"},
         "request": {"method": "PUT", "url": "MedicationAdministration/ma1"}}
     assert outcome(decide(_bundle(_add(rituximab))), "E11") == Outcome.FAIL
+
+
+# --- 3. urn:uuid references --------------------------------------------------------------------
+# FHIR R4 Bundle, "Resolving references in Bundles": a reference that is a URN (urn:uuid,
+# urn:oid) is resolved by finding the entry whose fullUrl is that URN; it has no meaning
+# outside the Bundle, so one that matches no entry cannot be resolved (a sender's typo or a
+# mismatched fullUrl). Before, it became a new patient keyed by the uuid, holding the result.
+
+UNRESOLVED = "urn:uuid:6f1c2e6a-0000-4000-8000-000000000001"
+
+
+def _count_for(subject: str, resource_id: str = "plt-u") -> Json:
+    entry = _observation(resource_id, "777-3", WHEN, valueQuantity=_count(8))
+    entry["resource"]["subject"] = {"reference": subject}
+    return entry
+
+
+def test_an_unresolved_urn_uuid_subject_refuses_the_transaction_at_its_path() -> None:
+    # before: accepted; a second PatientUpdate '6f1c2e6a-...' held the 8 and her record (the
+    # vignette, I6.1 PASS on the 180) stayed ELIGIBLE with no word of it
+    bundle = _bundle(_add(_count_for(UNRESOLVED)))
+    index = len(bundle["entry"]) - 1
+    problems = _problems(lambda: decide(bundle))
+    assert any(p.startswith(f"Bundle.entry[{index}].resource.subject.reference")
+               and "urn:uuid" in p and "fullUrl" in p for p in problems)
+
+
+def test_an_unresolved_urn_uuid_subject_refuses_only_its_entry_of_a_batch() -> None:
+    result = normalise_fhir(_batch(_patient_entry(), _count_for(UNRESOLVED)),
+                            source_system="test-ehr")
+    assert [e.outcome for e in result.entries] == [EntryOutcome.ACCEPTED, EntryOutcome.REFUSED]
+    (problem,) = result.entries[1].problems
+    assert problem.path == "Bundle.entry[1].resource.subject.reference"
+    assert [u.source_patient_id for u in result.updates] == ["vignette"]  # no phantom patient
+
+
+def test_an_urn_uuid_subject_outside_any_bundle_is_refused() -> None:
+    single = _count_for(UNRESOLVED)["resource"]
+    assert any(p.startswith("Observation.subject.reference") for p in _problems(
+        lambda: parse_fhir(single, source_system="test-ehr")))
+
+
+def test_an_urn_uuid_subject_naming_the_patient_entry_is_hers() -> None:
+    decision = decide(_bundle(_add(_count_for("urn:uuid:patient-vignette"))))
+    assert outcome(decision, PLATELETS) == Outcome.FAIL
