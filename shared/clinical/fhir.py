@@ -29,7 +29,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from shared.clinical import bounds
+from shared.clinical import bounds, fhir_modifiers
 from shared.clinical.errors import InvalidInput, Problem
 from shared.clinical.facts import (
     ClinicalFact,
@@ -154,6 +154,7 @@ def normalise_fhir(
     reader = Reader(source_system=source_system)
     document = _load(payload, reader)
     bounds.check_fhir(document)
+    fhir_modifiers.check_bundle(reader, document)
     entries = _entries(document, reader) if document is not None else []
     independent = (
         document is not None
@@ -170,6 +171,7 @@ def normalise_fhir(
             reader.problem(f"{entry.path}.resourceType", "missing or not a string")
         elif resource_type in SUPPORTED:
             if _validate(entry, reader):
+                fhir_modifiers.check_resource(reader, entry.resource, entry.path)
                 supported.append(entry)
         elif _is_fhir_type(resource_type):
             skipped[resource_type] += 1
@@ -325,6 +327,7 @@ def _entries(document: Json, reader: Reader) -> list[_Entry]:
         if isinstance(entry, dict) and not isinstance(entry.get("fullUrl", ""), str):
             reader.problem(f"{path}.fullUrl", "must be a string")
             continue
+        fhir_modifiers.check_entry(reader, entry, path)
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             request = entry.get("request") if isinstance(entry, dict) else None

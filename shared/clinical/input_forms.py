@@ -253,6 +253,13 @@ FHIR_FORMS: tuple[InputForm, ...] = (
     InputForm("any resource's `contained`",
               "a contained Observation, Condition ... not referenced as a result",
               "not read, named in the receipt at `contained[k]`", f"{_R4} dom-3"),
+    InputForm("any resource read, its backbone elements, its contained resources; "
+              "Bundle.entry (request, response, search)",
+              "`modifierExtension` (uncertainty-of-presence, a donor's result ...), "
+              "`implicitRules` (also on the Bundle)",
+              "refused at that path (a transaction whole, a batch entry alone): TrialWatch "
+              "understands no modifier extension or implicit rules; an ordinary `extension` "
+              "is not read", f"{_R4} Extensibility (modifier extensions); Resource.implicitRules"),
     InputForm("any resource", "failing `fhir.resources` R4B validation",
               "refused at the element's path", f"{_R4} element definitions"),
     InputForm("Observation.code, Condition.code, medication[x]",

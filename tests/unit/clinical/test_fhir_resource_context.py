@@ -286,3 +286,149 @@ def test_an_urn_uuid_subject_outside_any_bundle_is_refused() -> None:
 def test_an_urn_uuid_subject_naming_the_patient_entry_is_hers() -> None:
     decision = decide(_bundle(_add(_count_for("urn:uuid:patient-vignette"))))
     assert outcome(decision, PLATELETS) == Outcome.FAIL
+
+
+# --- 4. modifier extensions and implicitRules --------------------------------------------------
+# FHIR R4 Extensibility (2.4 "Modifier Extensions"): "Implementations processing the data in
+# resources SHALL check for modifier extensions ... SHALL NOT process the element/resource if a
+# modifier extension it does not understand is present"; Resource.implicitRules: "A reference to
+# a set of rules that were followed when the resource was constructed, and which must be
+# understood when processing the content". TrialWatch understands no modifier extension and no
+# implicit rules: the resource is refused at the element's path (a transaction whole, a batch
+# entry alone), never read as if the modifier were not there.
+
+UNCERTAIN = {  # ehrbase/fhir-bridge#288: GECCO Condition "uncertainty of presence"
+    "url": "https://www.netzwerk-universitaetsmedizin.de/fhir/StructureDefinition/"
+           "uncertainty-of-presence",
+    "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                         "code": "261665006"}]}}
+FOCAL_SUBJECT = {  # FHIR STU3 observation-focal-subject, a donor's result in her record
+    "url": "http://hl7.org/fhir/StructureDefinition/observation-focal-subject",
+    "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct",
+                                         "code": "105455006"}]}}
+
+
+def _epilepsy(**extra: Any) -> Json:
+    return {"fullUrl": "urn:uuid:c1", "resource": {
+        "resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/vignette"},
+        "clinicalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": "active"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "84757009"}]},
+        **extra}, "request": {"method": "PUT", "url": "Condition/c1"}}
+
+
+def test_a_donor_count_marked_by_a_modifier_extension_is_refused_not_read_as_hers() -> None:
+    # before: the 180 was read as hers (modifier ignored): I6.1 PASS, ELIGIBLE
+    donor = _observation("plt-mod", "777-3", WHEN, valueQuantity=_count(180),
+                         modifierExtension=[FOCAL_SUBJECT])
+    bundle = _bundle(_add(_own_low_count(), donor))
+    index = len(bundle["entry"]) - 1
+    problems = _problems(lambda: decide(bundle))
+    assert any(p.startswith(f"Bundle.entry[{index}].resource.modifierExtension")
+               and "observation-focal-subject" in p for p in problems)
+
+
+def test_an_uncertain_condition_is_refused_not_read_as_active_epilepsy() -> None:
+    # before: read as active epilepsy, E3 FAIL, the entry accepted with no warning
+    result = normalise_fhir(_batch(_patient_entry(), _epilepsy(modifierExtension=[UNCERTAIN])),
+                            source_system="test-ehr")
+    assert [e.outcome for e in result.entries] == [EntryOutcome.ACCEPTED, EntryOutcome.REFUSED]
+    (problem,) = result.entries[1].problems
+    assert problem.path == "Bundle.entry[1].resource.modifierExtension"
+    assert "uncertainty-of-presence" in problem.reason
+    assert result.updates[0].facts == ()
+
+
+def test_an_ordinary_extension_is_no_modifier() -> None:
+    result = normalise_fhir(_batch(_patient_entry(), _epilepsy(extension=[UNCERTAIN])),
+                            source_system="test-ehr")
+    assert result.entries[1].outcome is EntryOutcome.ACCEPTED
+    assert len(result.updates[0].facts) == 1
+
+
+MODIFIED = {"url": "http://example.org/fhir/StructureDefinition/not-applicable",
+            "valueBoolean": True}
+
+
+def _with_component_modifier() -> Json:
+    entry = _observation("cbc-m", "58410-2", WHEN, component=[{
+        "code": {"coding": [{"system": LOINC, "code": "777-3"}]}, "valueQuantity": _count(180),
+        "modifierExtension": [MODIFIED]}])
+    return entry
+
+
+def _with_range_modifier() -> Json:
+    return _observation("alt-m", "1742-6", WHEN, valueQuantity={
+        "value": 30, "unit": "U/L", "system": UCUM, "code": "U/L"}, referenceRange=[{
+            "high": {"value": 35, "unit": "U/L", "system": UCUM, "code": "U/L"},
+            "modifierExtension": [MODIFIED]}])
+
+
+def _with_dosage_modifier() -> Json:
+    return {"fullUrl": "urn:uuid:ms1", "resource": {
+        "resourceType": "MedicationStatement", "id": "ms1", "status": "active",
+        "subject": {"reference": "Patient/vignette"},
+        "medicationCodeableConcept": {"coding": [{
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "5521"}]},
+        "effectiveDateTime": "2026-01-01",
+        "dosage": [{"text": "200 mg twice a day", "modifierExtension": [MODIFIED]}]},
+        "request": {"method": "PUT", "url": "MedicationStatement/ms1"}}
+
+
+def _with_contained_modifier() -> Json:
+    return _report(_contained_count(modifierExtension=[MODIFIED]))
+
+
+def _with_implicit_rules() -> Json:
+    entry = _observation("plt-ir", "777-3", WHEN, valueQuantity=_count(180))
+    entry["resource"]["implicitRules"] = "http://example.org/fhir/rules/local-lab"
+    return entry
+
+
+def _with_contained_implicit_rules() -> Json:
+    entry = _report(_contained_count())
+    entry["resource"]["contained"][0]["implicitRules"] = "http://example.org/fhir/rules/x"
+    return entry
+
+
+def _patient_with_modifier() -> Json:
+    entry = _patient_entry()
+    entry["resource"]["modifierExtension"] = [MODIFIED]
+    return entry
+
+
+@pytest.mark.parametrize(("build", "where"), [
+    (_with_component_modifier, "component[0].modifierExtension"),
+    (_with_range_modifier, "referenceRange[0].modifierExtension"),
+    (_with_dosage_modifier, "dosage[0].modifierExtension"),
+    (_with_contained_modifier, "contained[0].modifierExtension"),
+    (_with_implicit_rules, "implicitRules"),
+    (_with_contained_implicit_rules, "contained[0].implicitRules"),
+])
+def test_a_modifier_on_any_element_of_a_resource_read_refuses_it_at_that_path(
+    build: Any, where: str,
+) -> None:
+    result = normalise_fhir(_batch(_patient_entry(), build()), source_system="test-ehr")
+    assert result.entries[1].outcome is EntryOutcome.REFUSED
+    assert [p.path for p in result.entries[1].problems] == [f"Bundle.entry[1].resource.{where}"]
+
+
+def test_a_patient_with_a_modifier_extension_is_refused_with_its_results() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        normalise_fhir(_batch(_patient_with_modifier(), _own_low_count()),
+                       source_system="test-ehr")
+    paths = [p.path for p in refused.value.problems]
+    assert "Bundle.entry[0].resource.modifierExtension" in paths
+
+
+def test_implicit_rules_on_the_bundle_or_a_modifier_on_an_entry_are_refused() -> None:
+    bundle = _batch(_patient_entry(), _own_low_count())
+    bundle["implicitRules"] = "http://example.org/fhir/rules/x"
+    assert "Bundle.implicitRules" in [p.split(":")[0] for p in _problems(
+        lambda: normalise_fhir(bundle, source_system="test-ehr"))]
+    bundle = _batch(_patient_entry(), _own_low_count())
+    bundle["entry"][1]["request"]["modifierExtension"] = [MODIFIED]
+    result = normalise_fhir(bundle, source_system="test-ehr")
+    assert [p.path for p in result.entries[1].problems] == [
+        "Bundle.entry[1].request.modifierExtension"]

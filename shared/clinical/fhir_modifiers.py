@@ -1,0 +1,90 @@
+"""Modifier extensions and implicit rules: elements TrialWatch must understand to read at all.
+
+FHIR R4 Extensibility, "Modifier Extensions" (https://hl7.org/fhir/R4/extensibility.html#modifierExtension):
+a modifier extension changes the meaning of the element that carries it (it may negate it, make
+it uncertain, or move it to another subject: ehrbase/fhir-bridge#288's GECCO Condition
+"uncertainty-of-presence", STU3's observation-focal-subject for a donor's result), and
+"Implementations processing the data in resources SHALL check for modifier extensions ...
+SHALL NOT process the element/resource if a modifier extension it does not understand is
+present". FHIR R4 Resource.implicitRules: "A reference to a set of rules that were followed
+when the resource was constructed, and which must be understood when processing the content"
+(an element with ?! meaning: a modifier).
+
+TrialWatch understands no modifier extension and no implicit rules. Every one in a resource it
+reads (the resource itself, any backbone element: Observation.component, .referenceRange,
+Dosage, Condition.stage ..., and its contained resources) is a problem at its path, so the
+resource is refused (a transaction whole, a batch entry alone; FHIR R4 http). The whole
+resource, not only the element: which elements a modifier changes the meaning of is not known,
+and an element left unread may still decide (a refused dose would leave the medication read as
+taken). Extensions inside an ordinary ``extension`` are not read at all and are not looked in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.clinical.fhir_values import Reader
+
+_ENTRY_PARTS = ("request", "response", "search")
+
+
+def check_resource(reader: Reader, resource: Any, path: str) -> None:
+    """Add a problem for every ``modifierExtension`` and ``implicitRules`` in ``resource``."""
+    _walk(reader, resource, path)
+
+
+def check_entry(reader: Reader, entry: Any, path: str) -> None:
+    """The Bundle entry's own backbone elements (entry, request, response, search): a modifier
+    there may change what the entry asks for (FHIR R4 Bundle.entry is a BackboneElement)."""
+    if not isinstance(entry, dict):
+        return
+    _modifier(reader, entry, path)
+    for part in _ENTRY_PARTS:
+        if isinstance(entry.get(part), dict):
+            _modifier(reader, entry[part], f"{path}.{part}")
+
+
+def check_bundle(reader: Reader, bundle: Any) -> None:
+    """``Bundle.implicitRules`` (Bundle is a Resource: no modifierExtension of its own)."""
+    if isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle":
+        _implicit_rules(reader, bundle, "Bundle")
+
+
+def _walk(reader: Reader, element: Any, path: str) -> None:
+    if isinstance(element, list):
+        for index, item in enumerate(element):
+            _walk(reader, item, f"{path}[{index}]")
+        return
+    if not isinstance(element, dict):
+        return
+    _modifier(reader, element, path)
+    if "resourceType" in element:
+        _implicit_rules(reader, element, path)
+    for key, value in element.items():
+        if key in ("extension", "modifierExtension", "text"):
+            continue  # ordinary extensions are not read; the narrative is XHTML
+        if isinstance(value, dict | list):
+            _walk(reader, value, f"{path}.{key}")
+
+
+def _modifier(reader: Reader, element: dict[str, Any], path: str) -> None:
+    sent = element.get("modifierExtension")
+    if not sent:
+        return
+    urls = [str(item.get("url")) for item in sent if isinstance(item, dict)] if isinstance(
+        sent, list) else []
+    named = ", ".join(repr(url) for url in urls) or "without a url"
+    reader.problem(f"{path}.modifierExtension", (
+        f"modifier extension {named} is not understood by TrialWatch: it may change the meaning"
+        " of what carries it (negate it, make it uncertain, make it about someone else), and"
+        " FHIR R4 Extensibility says an implementation SHALL NOT process the element or"
+        " resource if a modifier extension it does not understand is present"))
+
+
+def _implicit_rules(reader: Reader, resource: dict[str, Any], path: str) -> None:
+    if resource.get("implicitRules") is None:
+        return
+    reader.problem(f"{path}.implicitRules", (
+        f"implicit rules {resource['implicitRules']!r} are not understood by TrialWatch: FHIR"
+        " R4 Resource.implicitRules names rules that must be understood when processing the"
+        " content, so the resource cannot be read"))
