@@ -23,6 +23,7 @@ from shared.clinical.times import TimeFormatError, fhir_starts_after, parse_fhir
 from shared.clinical.units import (
     UnitError,
     analyte_for,
+    beyond_limits,
     convert,
     negative_refusal,
     to_canonical,
@@ -278,6 +279,14 @@ class Reader:
                 unread.append(ReadingNote(path=where, reason=f"{error}: value not read"))
             return None
         canonical = converted.quantity
+        impossible = beyond_limits(loinc or "", canonical) if unread is not None else None
+        if impossible is not None and unread is not None:
+            # a result value (not a reference range) no laboratory could have measured: a unit
+            # or value typed wrong; kept unread at the value, never read as sent
+            # (analytes.yaml limits, each with its source)
+            unread.append(ReadingNote(path=path if derived else f"{path}.value",
+                                      reason=impossible))
+            return None
         if converted.alias is not None and notes is not None:
             notes.append(converted.alias.note(where))
         if sent.note is not None and notes is not None:

@@ -24,6 +24,7 @@ from shared.clinical.reading import (
 from shared.clinical.units import (
     UnitError,
     analyte_for,
+    beyond_limits,
     convert,
     negative_refusal,
     to_canonical,
@@ -581,6 +582,11 @@ def _quantity(
         reason = f"unit {unit_of(unit)!r} could not be read: {error}"
         return ObxReading(unread=ReadingNote(path=unit.path, reason=reason), received=received)
     quantity = converted.quantity
+    impossible = beyond_limits(loinc or "", quantity)
+    if impossible is not None:
+        # OBX-5 (v2.5.1 7.4.2.5) holds a value no laboratory could have measured: a unit or
+        # value typed wrong; kept unread, never read as sent (analytes.yaml limits)
+        return ObxReading(unread=ReadingNote(path=path, reason=impossible), received=received)
     if comparator:
         quantity = quantity.model_copy(update={"comparator": comparator})
     # a non-UCUM spelling read through the alias table is named on the fact (unit_aliases.yaml)

@@ -76,6 +76,20 @@ class UnitError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """The values a measured result of an analyte can take, in its canonical unit, and the
+    source of each limit (``analytes.yaml`` ``limits``: an analyser's reportable range from its
+    manufacturer, or a published extreme). A converted value beyond them cannot have been
+    measured: a unit typed wrong (a value in umol/L sent as mg/dL, grams as kilograms) or a
+    value typed wrong. ``low``/``high`` None: no limit on that side (the sign is checked
+    apart, ``negative_refusal``)."""
+
+    low: float | None
+    high: float | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Analyte:
     """One entry of ``analytes.yaml``: LOINC codes, canonical UCUM unit, accepted units, molar
     mass for mass/substance conversion, and the source of those numbers."""
@@ -88,6 +102,7 @@ class Analyte:
     unit_may_be_missing: bool
     source: str
     measures: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    limits: Limits | None = None
 
     def measure(self, loinc: str) -> str:
         """The quantity ``loinc`` measures: its ``measures`` group, else the entry's name (an
@@ -179,6 +194,7 @@ def catalogue() -> dict[str, Analyte]:
             unit_may_be_missing=bool(entry.get("unit_may_be_missing", False)),
             source=" ".join(str(entry["source"]).split()),
             measures=_measures(name, entry),
+            limits=_limits(name, entry),
         )
         for code in analyte.loinc:
             by_loinc[code] = analyte
@@ -194,6 +210,52 @@ def _measures(name: str, entry: dict[str, Any]) -> tuple[tuple[str, tuple[str, .
     if found and sorted(listed) != sorted(map(str, entry["loinc"])):
         raise ValueError(f"analytes.yaml {name}: measures must list each of its loinc codes once")
     return found
+
+
+def _limits(name: str, entry: dict[str, Any]) -> Limits | None:
+    """An entry's ``limits`` (``min``/``max`` in the canonical unit, ``source`` required:
+    ``ValueError`` naming the entry otherwise, so a limit without its source never ships)."""
+    sent = entry.get("limits")
+    if sent is None:
+        return None
+    low, high, source = sent.get("min"), sent.get("max"), sent.get("source")
+    if (low is None and high is None) or not source:
+        raise ValueError(f"analytes.yaml {name}: limits need min or max, and their source")
+    if low is not None and high is not None and float(low) >= float(high):
+        raise ValueError(f"analytes.yaml {name}: limits min must be below max")
+    return Limits(
+        low=None if low is None else float(low),
+        high=None if high is None else float(high),
+        source=" ".join(str(source).split()),
+    )
+
+
+def beyond_limits(loinc: str, quantity: Quantity) -> str | None:
+    """Why a converted value of a catalogued analyte cannot have been measured, or None.
+
+    ``quantity`` is in the analyte's canonical unit (``convert``); its value, and its ``upper``
+    (a range's high), are compared with the analyte's ``limits`` (``analytes.yaml``, each with
+    its source). A bound (``>1000``) beyond a limit is no more possible than the number. The
+    reason names the limit and its source and says the value was not read; it never repeats
+    the value (it may be a typing error of anything)."""
+    analyte = analyte_for(loinc)
+    limits = analyte.limits if analyte is not None else None
+    if analyte is None or limits is None:
+        return None
+    values = (quantity.value, *(() if quantity.upper is None else (quantity.upper,)))
+    unit = analyte.canonical
+    for value in values:
+        if limits.high is not None and value > limits.high:
+            side = f"above {limits.high:g} {unit}, the most"
+        elif limits.low is not None and value < limits.low:
+            side = f"below {limits.low:g} {unit}, the least"
+        else:
+            continue
+        return (
+            f"value {side} a measured {analyte.words} can be ({limits.source}): it cannot"
+            " have been measured (a unit or value typed wrong), so the value was not read"
+        )
+    return None
 
 
 def analyte_for(loinc: str) -> Analyte | None:
@@ -594,8 +656,16 @@ def units_markdown() -> list[str]:
         "its listed units; anything else (g/mL hemoglobin, `g/l-1`, which is g·L) is refused at",
         f"the unit's path. Units longer than {MAX_UNIT_LENGTH} characters are not parsed.",
         "",
-        "| Analyte | LOINC | Canonical | Accepted UCUM units | Source |",
-        "|---|---|---|---|---|",
+        "A converted value beyond the analyte's possible measured values (below, each limit with",
+        "its source) cannot have been measured: a unit typed wrong by a factor (umol/L sent as",
+        "mg/dL, g as kg, mm as cm, degrees F as Cel) or a value typed wrong. It is kept unread at",
+        "the value's path (FHIR `valueQuantity.value`, HL7 v2 `OBX[n].5`), a bound (`>1000`)",
+        "too, the reason naming the limit and its source; every criterion reading it is unknown.",
+        "An analyte without a limit has no published limit TrialWatch cites yet: not checked.",
+        "",
+        "| Analyte | LOINC | Canonical | Accepted UCUM units | Possible measured values |"
+        " Source |",
+        "|---|---|---|---|---|---|",
     ]
     seen: set[str] = set()
     for analyte in catalogue().values():
@@ -605,7 +675,7 @@ def units_markdown() -> list[str]:
         lines.append(
             f"| {analyte.name} | {', '.join(f'`{c}`' for c in analyte.loinc)}"
             f" | `{analyte.canonical}` | {', '.join(f'`{u}`' for u in analyte.units)}"
-            f" | {_cell(analyte.source)} |"
+            f" | {_cell(_limits_words(analyte))} | {_cell(analyte.source)} |"
         )
     lines += [
         "",
@@ -624,6 +694,16 @@ def units_markdown() -> list[str]:
         lines += [f"| {dimension} | `{sent}` | `{ucum}` |" for sent, ucum in entries.items()]
     lines.append("")
     return lines
+
+
+def _limits_words(analyte: Analyte) -> str:
+    limits = analyte.limits
+    if limits is None:
+        return "no published limit cited yet: not checked"
+    unit = analyte.canonical
+    sides = [f"at least {limits.low:g} {unit}"] if limits.low is not None else []
+    sides += [f"at most {limits.high:g} {unit}"] if limits.high is not None else []
+    return f"{' and '.join(sides)}: {limits.source}"
 
 
 def _cell(text: str) -> str:
