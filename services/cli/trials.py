@@ -31,6 +31,7 @@ from services.evaluator.admin import (
     stop_screening,
     utc_now,
 )
+from shared.contracts.envelope import REASON_MAX_LENGTH
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.loader import TrialFileError
 from shared.eligibility.readable import human_time
@@ -42,7 +43,7 @@ from shared.text_safety import character_problem
 
 BAR_WIDTH = 40
 OK, PROBLEMS, REFUSED = 0, 1, 2
-STOP_REASON_MAX = 500
+STOP_REASON_MAX = REASON_MAX_LENGTH
 
 
 def register(commands: argparse._SubParsersAction) -> None:

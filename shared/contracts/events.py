@@ -8,12 +8,24 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import (
+    PATIENT_KEY_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    SOURCE_MAX_LENGTH,
+    Envelope,
+)
 from shared.contracts.signatures import EventSignature
 from shared.eligibility.decision import Decision, Status, TrialRef
 from shared.eligibility.readable import Need
 from shared.sites import SITE_PATTERN
 from shared.time import UtcDatetime
+
+HASH_MAX_LENGTH = 71
+"""``sha256:`` + 64 hex digits (``shared.hashing.content_hash``); audit's hash columns hold 71."""
+ALERT_TEXT_MAX_LENGTH = 20_000
+DEAD_LETTER_KEY_MAX_LENGTH = 512
+DEAD_LETTER_PAYLOAD_MAX_LENGTH = 16 * 1024 * 1024
+"""Characters: a message the broker delivered (its size limit, 1 MiB by default) as base64."""
 
 SiteCode = Annotated[str, Field(max_length=64, pattern=SITE_PATTERN)]
 """A site code as token claims name it (letters, digits, '.', '_', '-'; at most 64)."""
@@ -47,7 +59,8 @@ class PatientMerged(Envelope):
     """
 
     event_type: Literal["patient.merged"] = "patient.merged"
-    merged_key: str = Field(description="surrogate key of the record merged away")
+    merged_key: str = Field(max_length=PATIENT_KEY_MAX_LENGTH,
+                            description="surrogate key of the record merged away")
     reason: Literal["source-merge", "same-patient"] = "source-merge"
 
 
@@ -64,8 +77,10 @@ class RegistryChangeRef(BaseModel):
     actor: str = Field(max_length=128, description="the admin client or CLI user")
     at: UtcDatetime
     trial: TrialRef
-    content_hash: str = Field(description="sha256 of the stored trial text")
-    reason: str | None = None
+    content_hash: str = Field(max_length=128,
+                              description="sha256 of the stored trial text ('shipped:<version>' "
+                                          "for a shipped file not stored in the registry)")
+    reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
 
 
 class PatientSnapshot(Envelope):
@@ -81,7 +96,7 @@ class PatientSnapshot(Envelope):
     event_type: Literal["eligibility.snapshot"] = "eligibility.snapshot"
     schema_version: int = 2
     state_version: int
-    snapshot_hash: str
+    snapshot_hash: str = Field(max_length=HASH_MAX_LENGTH)
     snapshot: PatientFacts
     signature: EventSignature | None = Field(
         default=None, description="the evaluator's Ed25519 signature of the event without "
@@ -102,15 +117,16 @@ class DecisionMade(Envelope):
     event_type: Literal["eligibility.decided"] = "eligibility.decided"
     decision_id: UUID
     state_version: int
-    evaluator_version: str
+    evaluator_version: str = Field(max_length=64)
     decision: Decision
     previous_status: Status | None = None
-    snapshot_hash: str
+    snapshot_hash: str = Field(max_length=HASH_MAX_LENGTH)
     snapshot: PatientFacts | None = Field(
         default=None, description="schema version 1 only: the input inline (version 2 sends "
                                   "it as a PatientSnapshot)")
     trial_content_hash: str | None = Field(
-        default=None, description="sha256 of the registry text of the trial version used")
+        default=None, max_length=HASH_MAX_LENGTH,
+        description="sha256 of the registry text of the trial version used")
     registry_change: RegistryChangeRef | None = Field(
         default=None, description="the registry change that caused this decision (a re-screen)")
     signature: EventSignature | None = Field(
@@ -149,16 +165,20 @@ class EligibilityAlert(Envelope):
     decision_id: UUID
     status: Status
     previous_status: Status | None = None
-    reasons: tuple[str, ...] = ()
+    # the engine's criterion reasons: far below these bounds (one line per criterion, the
+    # trials have tens of criteria); bounded so no field of the contract is unbounded
+    reasons: tuple[Annotated[str, Field(max_length=ALERT_TEXT_MAX_LENGTH)], ...] = Field(
+        default=(), max_length=1000)
     registry_change: RegistryChangeRef | None = Field(
         default=None, description="for 'closed': the deactivation or retirement that closed it")
     headline: str = Field(
-        default="",
+        default="", max_length=ALERT_TEXT_MAX_LENGTH,
         description="what changed since the previous decision, e.g. 'now eligible: I6.1 met, "
                     "platelet count 150 x10^9/L on 28 Feb'",
     )
     needs: tuple[Need, ...] = Field(
-        default=(), description="what to send next, each item once, with the criteria it unblocks",
+        default=(), max_length=1000,
+        description="what to send next, each item once, with the criteria it unblocks",
     )
     site: SiteCode | None = Field(
         default=None, description="the patient's site when the alert was raised (the site of "
@@ -211,9 +231,9 @@ class CoordinatorActed(Envelope):
     event_type: Literal["coordinator.acted"] = "coordinator.acted"
     action_id: UUID
     action: CoordinatorActionKind
-    trial_id: str
-    actor: str
-    reason: str | None = None
+    trial_id: str = Field(max_length=64)
+    actor: str = Field(max_length=128, description="the coordinator token's client name")
+    reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
     alert_id: UUID | None = None
     signature: EventSignature | None = Field(
         default=None, description="the evaluator's Ed25519 signature of the event without this "
@@ -226,15 +246,16 @@ class DeadLetter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dead_letter_id: UUID
-    original_topic: str
+    original_topic: str = Field(max_length=249, description="Kafka's longest topic name")
     partition: int | None = None
     offset: int | None = None
-    key: str | None = None
-    payload: str = Field(description="the original message value, as text (base64 if binary)")
+    key: str | None = Field(default=None, max_length=DEAD_LETTER_KEY_MAX_LENGTH)
+    payload: str = Field(max_length=DEAD_LETTER_PAYLOAD_MAX_LENGTH,
+                         description="the original message value, as text (base64 if binary)")
     payload_encoding: Literal["utf-8", "base64"] = "utf-8"
-    reason: str
+    reason: str = Field(max_length=2000)
     failed_at: UtcDatetime
-    service: str
+    service: str = Field(max_length=SOURCE_MAX_LENGTH)
 
 
 class PatientUpdatesHeld(Envelope):

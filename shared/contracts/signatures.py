@@ -35,7 +35,7 @@ class EventSignature(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     algorithm: Literal["Ed25519"] = "Ed25519"
-    key_id: str = Field(pattern=r"^[0-9a-f]{16}$",
+    key_id: str = Field(max_length=16, pattern=r"^[0-9a-f]{16}$",
                         description="fingerprint of the signing public key (16 hex digits)")
     value: str = Field(max_length=100, description="base64 of the 64-byte signature")
 

@@ -9,7 +9,11 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 
-from shared.contracts.events import DeadLetter
+from shared.contracts.events import (
+    DEAD_LETTER_KEY_MAX_LENGTH,
+    DEAD_LETTER_PAYLOAD_MAX_LENGTH,
+    DeadLetter,
+)
 from shared.contracts.topics import dead_letter
 from shared.infra.clock import utc_now
 
@@ -29,7 +33,12 @@ class DeadLetters:
     async def send(self, record: Any, reason: str) -> DeadLetter:
         """``record`` is the aiokafka ConsumerRecord (``KafkaMessage.raw_message``)."""
         payload, encoding = _as_text(record.value or b"")
-        key = record.key.decode("utf-8", "replace") if record.key else None
+        if len(payload) > DEAD_LETTER_PAYLOAD_MAX_LENGTH:  # beyond any broker's usual limit
+            reason = (f"{reason} (payload cut to its first {DEAD_LETTER_PAYLOAD_MAX_LENGTH} of "
+                      f"{len(payload)} characters)")[-2000:]
+            payload = payload[:DEAD_LETTER_PAYLOAD_MAX_LENGTH]
+        key = (record.key.decode("utf-8", "replace")[:DEAD_LETTER_KEY_MAX_LENGTH]
+               if record.key else None)
         letter = DeadLetter(
             dead_letter_id=uuid.uuid4(),
             original_topic=record.topic,

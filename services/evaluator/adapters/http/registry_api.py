@@ -20,6 +20,7 @@ from services.evaluator.adapters.sql.tables import registry_change
 from services.evaluator.adapters.sql.trial_registry import RegistryRefused
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
+from shared.contracts.envelope import REASON_MAX_LENGTH
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.dictionary import render_markdown
 from shared.eligibility.loader import TrialFileError
@@ -46,7 +47,7 @@ class Added(BaseModel):
 
 
 class StopRequest(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=REASON_MAX_LENGTH)
 
 
 def router(

@@ -30,6 +30,7 @@ from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.receipts import Note, Receipt
 from services.intake.core.refusals import Refusal
 from services.intake.core.reidentify import OutsideSites, reidentify
+from shared.contracts.envelope import REASON_MAX_LENGTH
 from shared.contracts.events import SITE_PATTERN
 from shared.infra.auth import (
     BEARER,
@@ -154,7 +155,8 @@ class ReidentifyRequest(BaseModel):
     trial: str = Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                        description="the trial the coordinator acts for; must be in the token's "
                                    "trial claims")
-    reason: str = Field(min_length=8, max_length=500, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
+    reason: str = Field(min_length=8, max_length=REASON_MAX_LENGTH,
+                        pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
                         description="why the coordinator needs the identity (stored in the "
                                     "access log, never written to the service log)")
 
@@ -167,7 +169,8 @@ class LookupRequest(BaseModel):
                                description="the system that sent the patient (its client name)")
     source_patient_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
                                    description="the patient's id in that system")
-    reason: str = Field(min_length=8, max_length=500, pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
+    reason: str = Field(min_length=8, max_length=REASON_MAX_LENGTH,
+                        pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
                         description="why the key is needed (kept in the access log)")
 
 

@@ -28,6 +28,7 @@ from services.evaluator.adapters.http.ui.views import patient_context, worklist_
 from services.evaluator.adapters.trial_text import trial_name, trial_text
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import CoordinatorDesk
+from shared.contracts.envelope import REASON_MAX_LENGTH
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.readable import (
@@ -45,7 +46,7 @@ HEARTBEAT_S = 15.0
 # A coordinator's reason (an action's, a re-identification's) is at most 500 characters: what
 # intake's access log keeps for a re-identification (ReidentifyRequest.reason), and the bound
 # of the action's reason wherever it is stored or published.
-REASON_MAX = 500
+REASON_MAX = REASON_MAX_LENGTH
 TOKEN_MAX = 500  # a bearer token (shared.infra.auth tokens are ~30 characters)
 NEXT_MAX = 2000  # a page of the app to return to
 MISSING_MAX = 200  # a worklist filter: the name of a missing element
