@@ -155,6 +155,7 @@ def normalise_fhir(
     document = _load(payload, reader)
     bounds.check_fhir(document)
     fhir_modifiers.check_bundle(reader, document)
+    modifiers_possible = fhir_modifiers.may_hold(payload)
     entries = _entries(document, reader) if document is not None else []
     independent = (
         document is not None
@@ -171,7 +172,8 @@ def normalise_fhir(
             reader.problem(f"{entry.path}.resourceType", "missing or not a string")
         elif resource_type in SUPPORTED:
             if _validate(entry, reader):
-                fhir_modifiers.check_resource(reader, entry.resource, entry.path)
+                if modifiers_possible:
+                    fhir_modifiers.check_resource(reader, entry.resource, entry.path)
                 supported.append(entry)
         elif _is_fhir_type(resource_type):
             skipped[resource_type] += 1

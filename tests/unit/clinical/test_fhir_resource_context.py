@@ -432,3 +432,20 @@ def test_implicit_rules_on_the_bundle_or_a_modifier_on_an_entry_are_refused() ->
     result = normalise_fhir(bundle, source_system="test-ehr")
     assert [p.path for p in result.entries[1].problems] == [
         "Bundle.entry[1].request.modifierExtension"]
+
+
+@pytest.mark.parametrize("encode", [
+    lambda text: text.replace("modifierExtension", "modifier\\u0045xtension").encode(),
+    lambda text: text.encode("utf-16"),
+    lambda text: text.encode("utf-32-le"),
+    lambda text: text,
+])
+def test_a_modifier_is_found_in_json_text_however_the_key_is_encoded(encode: Any) -> None:
+    """JSON text is not walked when no modifier can be in it (``fhir_modifiers.may_hold``):
+    a key spelt with a \\u escape (RFC 8259 section 7) or text in UTF-16/32 is still walked."""
+    import json
+
+    text = json.dumps(_batch(_patient_entry(), _epilepsy(modifierExtension=[UNCERTAIN])))
+    result = normalise_fhir(encode(text), source_system="test-ehr")
+    assert [p.path for p in result.entries[1].problems] == [
+        "Bundle.entry[1].resource.modifierExtension"]
