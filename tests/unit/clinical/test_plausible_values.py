@@ -11,7 +11,7 @@ v2.5.1 OBX-5), the reason naming the limit and its source, never the value sent.
 share ``units.convert`` and the catalogue, so both read the same.
 
 Before: every such value was read as sent (creatinine 900 mg/dL, weight 70000 kg, height
-1700 cm, temperature 98.6 Cel, CD19 150 %).
+1700 cm, temperature 98.6 Cel, CD19 150 %, hemoglobin 400 g/dL).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tests.unit.clinical.test_hl7v2_fidelity import message, only_fact
 from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
 
 CREATININE, WEIGHT, HEIGHT, TEMPERATURE, CD19 = "2160-0", "29463-7", "8302-2", "8310-5", "8117-4"
+HEMOGLOBIN = "718-7"
 CREATININE_SOURCE = "doi:10.1155/2021/6048919"
 
 
@@ -62,6 +63,10 @@ def _unread_for_limit(fact: ClinicalFact, path: str, limit: str, source: str,
     (TEMPERATURE, 98.6, "Cel", "above 46.5 Cel", "Guinness World Records", "98.6"),
     (TEMPERATURE, 3.2, "Cel", "below 11.8 Cel", "Guinness World Records", "3.2"),
     (CD19, 150, "%", "above 100 %", "LOINC 8117-4", "150"),
+    # 450 g/dL; and 110 (a g/L value) sent as g/dL: whole blood cannot hold more hemoglobin
+    # than its red cells do (MCHC at most 40 g/dL)
+    (HEMOGLOBIN, 450, "g/dL", "above 400 g/L", "MCHC", "450"),
+    (HEMOGLOBIN, 110, "g/dL", "above 400 g/L", "MCHC", "110"),
 ])
 def test_a_fhir_value_beyond_what_can_be_measured_is_kept_unread(
     loinc: str, value: float, unit: str, limit: str, source: str, sent: str
@@ -79,6 +84,8 @@ def test_a_fhir_value_beyond_what_can_be_measured_is_kept_unread(
     (HEIGHT, 1700, "mm", 170.0),
     (TEMPERATURE, 98.6, "[degF]", 37.0),
     (CD19, 100, "%", 100.0),
+    (HEMOGLOBIN, 11.0, "g/dL", 110.0),
+    (HEMOGLOBIN, 110, "g/L", 110.0),
 ])
 def test_the_same_numbers_in_their_right_units_are_read(
     loinc: str, value: float, unit: str, canonical: float
@@ -108,6 +115,7 @@ def test_a_fhir_range_whose_high_is_beyond_the_limit_is_kept_unread() -> None:
 
 def _obx(loinc: str, value: str, unit: str, value_type: str = "NM") -> str:
     names = {CREATININE: "Creatinine [Mass/volume] in Serum or Plasma",
+             HEMOGLOBIN: "Hemoglobin [Mass/volume] in Blood",
              WEIGHT: "Body weight", TEMPERATURE: "Body temperature"}
     return (f"OBX|1|{value_type}|{loinc}^{names[loinc]}^LN||{value}|{unit}||N|||F|||"
             "20261128073000+0000")
@@ -121,6 +129,7 @@ def _obx(loinc: str, value: str, unit: str, value_type: str = "NM") -> str:
     (_obx(CREATININE, ">1000", "mg/dL", "ST"), "above 73.8 mg/dL"),
     (_obx(WEIGHT, "70000", "kg"), "above 635 kg"),
     (_obx(TEMPERATURE, "98.6", "Cel"), "above 46.5 Cel"),
+    (_obx(HEMOGLOBIN, "400", "g/dL^^UCUM"), "above 400 g/L"),
 ])
 def test_an_hl7_v2_value_beyond_what_can_be_measured_is_kept_unread_at_obx_5(
     obx: str, limit: str
@@ -145,8 +154,8 @@ def test_an_hl7_v2_value_within_the_limits_is_read(obx: str) -> None:
 def test_every_limit_has_its_source_and_is_published() -> None:
     text = "\n".join(units_markdown())
     limited = {a.name: a for a in catalogue().values() if a.limits is not None}
-    assert set(limited) >= {"creatinine", "body_weight", "body_height", "body_temperature",
-                            "cd19_percent"}
+    assert set(limited) >= {"creatinine", "hemoglobin", "body_weight", "body_height",
+                            "body_temperature", "cd19_percent"}
     for analyte in limited.values():
         assert analyte.limits is not None
         assert analyte.limits.source
