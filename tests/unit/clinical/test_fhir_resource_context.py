@@ -229,17 +229,23 @@ def test_a_panel_observation_with_contained_members_reads_each_member() -> None:
     assert outcome(decision, PLATELETS) == Outcome.FAIL
 
 
-def test_a_contained_medication_is_read_for_the_washout() -> None:
+@pytest.mark.parametrize(("kind", "when"), [
+    ("MedicationAdministration", {"status": "completed",
+                                  "effectiveDateTime": "2026-02-20T09:00:00Z"}),
+    ("MedicationRequest", {"status": "active", "intent": "order",
+                           "authoredOn": "2026-02-20T09:00:00Z"}),
+])
+def test_a_contained_medication_is_read_for_the_washout(kind: str, when: Json) -> None:
     """Already read before this change (kept as a guard): rituximab (RxNorm 121191) in a
-    contained Medication, given 2026-02-20, is inside NCT06920433 E11's washout."""
-    rituximab = {"fullUrl": "urn:uuid:ma1", "resource": {
-        "resourceType": "MedicationAdministration", "id": "ma1", "status": "completed",
+    contained Medication (medicationReference '#m1'), given or ordered 2026-02-20, is inside
+    NCT06920433 E11's washout."""
+    rituximab = {"fullUrl": "urn:uuid:m-use", "resource": {
+        "resourceType": kind, "id": "m-use", **when,
         "subject": {"reference": "Patient/vignette"},
         "contained": [{"resourceType": "Medication", "id": "m1", "code": {"coding": [
             {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "121191"}]}}],
-        "medicationReference": {"reference": "#m1"},
-        "effectiveDateTime": "2026-02-20T09:00:00Z"},
-        "request": {"method": "PUT", "url": "MedicationAdministration/ma1"}}
+        "medicationReference": {"reference": "#m1"}},
+        "request": {"method": "PUT", "url": f"{kind}/m-use"}}
     assert outcome(decide(_bundle(_add(rituximab))), "E11") == Outcome.FAIL
 
 
