@@ -172,6 +172,16 @@ def main() -> None:
                 args.seconds,
             ),
         )
+    series = [state, index]
+
+    def one_more() -> None:
+        # the evaluator's pattern: each result evaluated from the state the last one left
+        # (the same platelet count sent again, so the index stays the same size)
+        newer = series[1].with_facts([platelets])
+        series[0] = evaluate_incremental(trial, newer, later, series[0])[1]
+        series[1] = newer
+
+    show("platelet counts in a series: with_facts + incremental", measure(one_more, args.seconds))
     lvef = one_new("10230-1", 55, "%")  # read by NCT06946485 only
     show(
         "one new LVEF (another trial's): with_facts + incremental",

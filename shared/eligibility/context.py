@@ -101,6 +101,9 @@ class Context:
     ``keep_only``): a one-off full evaluation skips what only reuse would pay for."""
     memo: dict[object, SharedResult] = field(default_factory=dict)
     """Results already computed at this as-of (``remember``: shared subtrees, score items)."""
+    fresh: list[object] = field(default_factory=list)
+    """The keys ``remember`` computed in this evaluation (not carried over), in order: what
+    an incremental evaluation adds to the state's reverse index (``engine.Readers``)."""
     _starts: dict[str, datetime] = field(default_factory=dict)
     _rendered: dict[datetime, str] = field(default_factory=dict)
 
@@ -179,6 +182,7 @@ class Context:
                     reviews,
                     min(reviews) if reviews else None,
                 )
+                self.fresh.append(key)
             finally:
                 self.deps, self.review_candidates = outer_deps, outer_reviews
         truth, sub, deps, reviews, _ = hit

@@ -17,9 +17,10 @@ index. Everything else is evaluated afresh; the result equals a full evaluation.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from shared.clinical.facts import ClinicalFact, Demographics, PatientFacts
 from shared.eligibility.construct import construct
@@ -57,6 +58,109 @@ class _Computed(NamedTuple):
     schedules the decision's next automatic review; never earlier than ``review_at``."""
 
 
+class Readers:
+    """A reverse index of kept results: which remembered results (``Context.memo`` keys) and
+    which criteria (ids) read each concept, by concept name.
+
+    After one new result the concepts it feeds name the kept results it can change, so
+    carrying the others over costs a look-up per changed concept, not a test of every kept
+    result (a state keeps a hundred remembered results or more). Shared by a series of states
+    of one patient and trial version, and only ever added to: it may name a result that a
+    state no longer keeps, or one that no longer reads a concept, so ``stale`` checks each
+    candidate against the state's own results (what they read is exact). Every result of
+    every state that shares it is registered (on creation, and ``register``)."""
+
+    __slots__ = ("_id_names", "_ids", "_key_names", "_keys")
+
+    def __init__(
+        self, shared: dict[object, SharedResult], criteria: dict[str, _Computed]
+    ) -> None:
+        self._keys: dict[str, set[object]] = {}
+        self._ids: dict[str, set[str]] = {}
+        self._key_names: dict[object, set[str]] = {}
+        self._id_names: dict[str, set[str]] = {}
+        self.register(shared, shared, criteria, criteria)
+
+    def register(
+        self,
+        shared: dict[object, SharedResult],
+        keys: Iterable[object],
+        criteria: dict[str, _Computed],
+        ids: Iterable[str],
+    ) -> None:
+        """Add ``shared[key]`` for each of ``keys`` and ``criteria[cid]`` for each of ``ids``
+        under every concept it reads (a result registered before with the same reads costs one
+        set comparison)."""
+        _add(self._keys, self._key_names, ((key, shared[key][2]) for key in keys))
+        _add(self._ids, self._id_names, ((cid, criteria[cid].reads) for cid in ids))
+
+    def stale(
+        self,
+        names: frozenset[str],
+        shared: dict[object, SharedResult],
+        criteria: dict[str, _Computed],
+    ) -> tuple[set[object], set[str]]:
+        """The keys of ``shared`` and the ids of ``criteria`` whose results read any of
+        ``names``: exactly those (each candidate checked against what it read)."""
+        keys: set[object] = set()
+        ids: set[str] = set()
+        by_key, by_id = self._keys, self._ids
+        for name in names:
+            found = by_key.get(name)
+            if found:
+                keys.update(found)
+            found_ids = by_id.get(name)
+            if found_ids:
+                ids.update(found_ids)
+        if keys:
+            keys = {k for k in keys if (hit := shared.get(k)) is not None
+                    and not names.isdisjoint(hit[2])}
+        if ids:
+            ids = {c for c in ids if (done := criteria.get(c)) is not None
+                   and not names.isdisjoint(done.reads)}
+        return keys, ids
+
+    def reads_any(
+        self,
+        names: frozenset[str],
+        shared: dict[object, SharedResult],
+        criteria: dict[str, _Computed],
+    ) -> bool:
+        """Whether any of ``shared`` or ``criteria`` read any of ``names`` (``stale`` is not
+        empty)."""
+        for name in names:
+            for key in self._keys.get(name, ()):
+                hit = shared.get(key)
+                if hit is not None and name in hit[2]:
+                    return True
+            for cid in self._ids.get(name, ()):
+                done = criteria.get(cid)
+                if done is not None and name in done.reads:
+                    return True
+        return False
+
+
+def _add(
+    by_name: dict[str, set[Any]],
+    names_of: dict[Any, set[str]],
+    items: Iterable[tuple[Any, dict[str, Concept]]],
+) -> None:
+    for item, reads in items:
+        known = names_of.get(item)
+        if known is not None and reads.keys() <= known:
+            continue
+        if known is None:
+            known = names_of[item] = set()
+        for name in reads:
+            if name not in known:
+                known.add(name)
+                found = by_name.get(name)
+                if found is None:
+                    by_name[name] = {item}
+                else:
+                    found.add(item)
+
+
 @dataclass(frozen=True, slots=True)
 class EngineState:
     """What ``evaluate_incremental`` keeps between evaluations of one patient (opaque)."""
@@ -71,20 +175,26 @@ class EngineState:
     read by several criteria) and score items, each with what it read and its review instants."""
     decision: Decision | None = None
     """The decision this state was made with (reused whole when nothing it read changed)."""
-    summary: list[tuple[frozenset[str], datetime | None]] = field(default_factory=list)
-    """Worked out on first need and carried over: every concept read, the earliest review."""
+    summary: list[datetime | None] = field(default_factory=list)
+    """Worked out on first need and carried over: the earliest review instant."""
+    readers: list[Readers] = field(default_factory=list)
+    """Made on first need and handed on to the states evaluated from this one: which kept
+    results read each concept (``Readers``)."""
 
-    def reads_and_review(self) -> tuple[frozenset[str], datetime | None]:
-        """The names of every concept any kept result read, and the earliest review instant."""
+    def review(self) -> datetime | None:
+        """The earliest review instant of any kept result (None: none)."""
         if not self.summary:
-            names = {name for computed in self.criteria.values() for name in computed.reads}
             reviews = [c.review_at for c in self.criteria.values() if c.review_at is not None]
-            for hit in self.shared.values():
-                names.update(hit[2])
-                if hit[4] is not None:
-                    reviews.append(hit[4])
-            self.summary.append((frozenset(names), min(reviews, default=None)))
+            reviews.extend(hit[4] for hit in self.shared.values() if hit[4] is not None)
+            self.summary.append(min(reviews, default=None))
         return self.summary[0]
+
+    def reverse(self) -> Readers:
+        """The reverse index of the kept results (``Readers``), shared with the states
+        derived from this one."""
+        if not self.readers:
+            self.readers.append(Readers(self.shared, self.criteria))
+        return self.readers[0]
 
 
 def build_index(trial: TrialVersion, patient: PatientFacts) -> FactIndex:
@@ -134,6 +244,8 @@ def _evaluate(
             return unchanged
     ctx = Context(as_of=moment, index=index, tables=trial.tables, keep=keep)
     computed: dict[str, _Computed] = {}
+    derived_readers: Readers | None = None
+    derived_review: list[datetime | None] = []
     if previous is None:
         for criterion in trial.criteria:
             computed[criterion.id] = _criterion(criterion, ctx)
@@ -143,29 +255,30 @@ def _evaluate(
         # hold only results valid for this index and as-of
         memo = ctx.memo
         names = changed.changed if changed.direct else (frozenset() if changed.same else None)
-        earliest = previous.reads_and_review()[1] if names is not None else None
+        earliest = previous.review() if names is not None else None
         if names is not None and (earliest is None or moment < earliest):
             # no review instant has passed and the changed concepts are known (one new
-            # result, or time alone): ``keeps`` reduced to its last test, inlined
-            if names:
-                isdisjoint = names.isdisjoint
-                # a comprehension: a state keeps a hundred remembered results or more
-                memo.update(
-                    {key: hit for key, hit in previous.shared.items() if isdisjoint(hit[2])}
-                )
-                for criterion in trial.criteria:
-                    earlier = previous.criteria.get(criterion.id)
-                    if earlier is not None and isdisjoint(earlier.reads):
-                        computed[criterion.id] = earlier
-                    else:
-                        computed[criterion.id] = _criterion(criterion, ctx)
-            else:
-                memo.update(previous.shared)
-                for criterion in trial.criteria:
-                    earlier = previous.criteria.get(criterion.id)
-                    computed[criterion.id] = (
-                        earlier if earlier is not None else _criterion(criterion, ctx)
-                    )
+            # result, or time alone): ``keeps`` reduced to its last test, answered by the
+            # reverse index (only the results reading a changed concept are dropped)
+            readers = previous.reverse()
+            old = previous.criteria
+            dropped, redone = (
+                readers.stale(names, previous.shared, old) if names else (set(), set()))
+            memo.update(previous.shared)
+            for key in dropped:
+                del memo[key]
+            for criterion in trial.criteria:
+                cid = criterion.id
+                earlier = old.get(cid)
+                if earlier is not None and cid not in redone:
+                    computed[cid] = earlier
+                else:
+                    redone.add(cid)
+                    computed[cid] = _criterion(criterion, ctx)
+            readers.register(memo, ctx.fresh, computed, [c for c in redone if c in computed])
+            derived_readers = readers
+            derived_review = _review_after(
+                earliest, previous, dropped, redone, memo, ctx.fresh, computed)
         else:
             for key, hit in previous.shared.items():
                 if changed.keeps(hit[4], hit[2]):
@@ -217,9 +330,40 @@ def _evaluate(
         },
     )
     state = EngineState(
-        (trial.id, trial.version), moment, index.demographics, computed, index, ctx.memo, decision
+        (trial.id, trial.version), moment, index.demographics, computed, index, ctx.memo,
+        decision, derived_review, [derived_readers] if derived_readers is not None else [],
     )
     return decision, state
+
+
+def _review_after(
+    earliest: datetime | None,
+    previous: EngineState,
+    dropped: set[object],
+    redone: set[str],
+    memo: dict[object, SharedResult],
+    fresh: list[object],
+    computed: dict[str, _Computed],
+) -> list[datetime | None]:
+    """The new state's ``summary`` (its earliest review instant) when it can be told from the
+    previous one without a scan: no result dropped held that earliest instant; else empty
+    (worked out on first need)."""
+    if earliest is not None:
+        shared, old = previous.shared, previous.criteria
+        for key in dropped:
+            if shared[key][4] == earliest:
+                return []
+        for cid in redone:
+            done = old.get(cid)
+            if done is not None and done.review_at == earliest:
+                return []
+    soonest = earliest
+    # a remembered result's review instants are its criterion's too: the criteria evaluated
+    # afresh hold every new one (the memo's are looked at all the same: a few)
+    for review in [memo[key][4] for key in fresh] + [computed[cid].review_at for cid in redone]:
+        if review is not None and (soonest is None or review < soonest):
+            soonest = review
+    return [soonest]
 
 
 def _untouched(
@@ -244,10 +388,10 @@ def _untouched(
             return None
     else:
         changed = frozenset()
-    names, review_at = previous.reads_and_review()
+    review_at = previous.review()
     if review_at is not None and moment >= review_at:
         return None
-    if changed and not changed.isdisjoint(names):
+    if changed and previous.reverse().reads_any(changed, previous.shared, previous.criteria):
         return None
     assert previous.decision is not None
     values = dict(previous.decision.__dict__)
@@ -262,6 +406,7 @@ def _untouched(
         previous.shared,
         decision,
         previous.summary,
+        previous.readers,
     )
     return decision, state
 

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 from shared.clinical.facts import PatientFacts
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
-from shared.eligibility.engine import build_index, evaluate_incremental, evaluate_index
+from shared.eligibility.engine import (
+    EngineState,
+    build_index,
+    evaluate_incremental,
+    evaluate_index,
+)
 from shared.eligibility.loader import list_trials, load_trial
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
 from tests.unit.eligibility.more_trials import CHT101, LN, bilag, eligible_for_all
@@ -214,3 +219,121 @@ def test_time_alone_with_a_result_known_only_to_the_day_equals_full_evaluation()
         moment = AS_OF + timedelta(hours=hours)
         decision, state = evaluate_incremental(TRIAL, index, moment, state)
         assert decision.model_dump_json() == evaluate_index(TRIAL, index, moment).model_dump_json()
+
+
+# the three shipped trials screened side by side, as a site does: results each trial reads,
+# and results only one of them reads (LVEF and INR: NCT06946485 only; the score descriptors
+# and ALT: NCT06920433), a result kept unread and one no trial reads (a heart rate)
+def _pool_sided() -> PatientFacts:
+    bundle = (
+        eligible_for_all()
+        .lab("10230-1", 30, "%", days=0.4)
+        .lab("10230-1", 60, "%", days=40)
+        .lab("6301-6", 1.1, "1", days=0.3)
+        .lab("6301-6", 3.5, "1", days=2)
+        .lab("1742-6", 300, "U/L", days=0.2)
+        .lab("777-3", 15, "10*9/L", days=0.5)
+        .lab("8867-4", 70, "/min", days=0.1)
+        # an ALT about to leave I6's look-back: its review instant is the earliest
+        .lab("1742-6", 40, "U/L", days=37.5)
+        .fact("hemodynamically-stable", False)
+        .bundle()
+    )
+    # one LVEF kept unread: preliminary (FHIR R4 observation-status; ``UNREAD_STATUSES``)
+    unread = next(e["resource"] for e in bundle["entry"]
+                  if e["resource"].get("code", {}).get("coding", [{}])[0].get("code")
+                  == "10230-1")
+    unread["status"] = "preliminary"
+    return facts_from_updates(parse_fhir(bundle, source_system="pool-sided"))
+
+
+POOL_SIDED = _pool_sided()
+SHIPPED = [load_trial(t) for t in ("NCT06920433", CHT101, LN)]
+
+
+def _reads(state: object) -> dict[str, tuple[frozenset[object], frozenset[str]]]:
+    """Per concept name, the kept results and criteria that read it, worked out by a scan."""
+    assert isinstance(state, EngineState)
+    found: dict[str, tuple[set[object], set[str]]] = {}
+    for key, hit in state.shared.items():
+        for name in hit[2]:
+            found.setdefault(name, (set(), set()))[0].add(key)
+    for cid, computed in state.criteria.items():
+        for name in computed.reads:
+            found.setdefault(name, (set(), set()))[1].add(cid)
+    return {n: (frozenset(k), frozenset(i)) for n, (k, i) in found.items()}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start=st.integers(min_value=0, max_value=len(POOL_SIDED.facts)),
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.integers(0, len(POOL_SIDED.facts) - 1), min_size=1, max_size=2),
+            st.sampled_from([0, 1, 24, 24 * 40]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_incremental_equals_full_for_several_trials_sharing_each_result(
+    start: int, steps: list[tuple[list[int], int]]
+) -> None:
+    """Each result goes to every trial, each trial from its own state (the evaluator's
+    pattern): every decision is the full one, byte for byte; the reverse index each state
+    hands on (``Readers``, shared by the series and only added to) names exactly the kept
+    results a scan finds for every concept; the earliest review instant carried over is the
+    scanned one; a trial that reads none of a result keeps its criteria as they were."""
+    facts = POOL_SIDED.facts
+    index = build_index(TRIAL, PatientFacts(demographics=POOL_SIDED.demographics,
+                                            facts=facts[:start]))
+    as_of = AS_OF - timedelta(days=10)
+    states = [evaluate_incremental(t, index, as_of, None)[1] for t in SHIPPED]
+    for numbers, hours in steps:
+        as_of = as_of + timedelta(hours=hours)
+        index = index.with_facts([facts[n] for n in numbers])
+        changed = index.changed_concepts()
+        assert changed is not None
+        for n, trial in enumerate(SHIPPED):
+            before = states[n]
+            reads_before = _reads(before)
+            decision, after = evaluate_incremental(trial, index, as_of, before)
+            full = evaluate_index(trial, index, as_of)
+            assert decision.model_dump_json() == full.model_dump_json()
+            read = any(name in reads_before for name in changed)
+            if not read and not index.imprecise() and (
+                before.review() is None or as_of < before.review()  # type: ignore[operator]
+            ):
+                assert after.criteria is before.criteria
+            scanned = _reads(after)
+            readers = after.reverse()
+            for name in set(scanned) | changed:
+                keys, ids = scanned.get(name, (frozenset(), frozenset()))
+                assert readers.stale(frozenset({name}), after.shared, after.criteria) == (
+                    set(keys), set(ids))
+                assert readers.reads_any(frozenset({name}), after.shared, after.criteria) == (
+                    bool(keys or ids))
+            reviews = [c.review_at for c in after.criteria.values() if c.review_at is not None]
+            reviews += [hit[4] for hit in after.shared.values() if hit[4] is not None]
+            assert after.review() == min(reviews, default=None)
+            states[n] = after
+
+
+def test_a_result_about_to_age_out_brings_the_next_review_forward_in_every_trial() -> None:
+    """A new ALT 27.5 days old at as-of leaves I6's 30-day look-back in 2.5 days: the review
+    instant the state carries over must come forward to it, so stepping through those days
+    re-evaluates I6 when it ages out (decisions equal to full evaluation at each step)."""
+    old_alt = next(f for f in POOL_SIDED.facts
+                   if f.codes[0].code == "1742-6" and f.value_quantity is not None
+                   and f.value_quantity.value == 40)
+    rest = tuple(f for f in POOL_SIDED.facts if f.codes[0].code != "1742-6")
+    index = build_index(TRIAL, PatientFacts(demographics=POOL_SIDED.demographics, facts=rest))
+    as_of = AS_OF - timedelta(days=10)
+    states = [evaluate_incremental(t, index, as_of, None)[1] for t in SHIPPED]
+    index = index.with_facts([old_alt])
+    for hours in (0, 24, 24, 12, 12, 24):
+        as_of = as_of + timedelta(hours=hours)
+        for n, trial in enumerate(SHIPPED):
+            decision, states[n] = evaluate_incremental(trial, index, as_of, states[n])
+            assert decision.model_dump_json() == evaluate_index(
+                trial, index, as_of).model_dump_json()
