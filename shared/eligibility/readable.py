@@ -178,6 +178,30 @@ def need_key(item: str) -> str:
     return head if len(head.split()) > 1 else key
 
 
+# A statement the engine asks for (records.ClinicianFact's need): "investigator: <label>"
+# or "clinician: <label>", with " (documented within <look-back>)" when it ages out
+_STATEMENT = re.compile(r"^(clinician|investigator): (.+?)(?: \(documented within ([^)]+)\))?$")
+
+
+def need_words(item: str) -> str:
+    """What a coordinator does for one item to send, in plain words, for the pages.
+
+    A statement item is no result to send but a yes/no question a person answers: the
+    engine's "investigator: patient unsuitable for the trial (documented within 30 days)"
+    reads as a finding (the investigator found the patient unsuitable), so it is said as the
+    task, "ask the investigator, then record yes or no: patient unsuitable for the trial (an
+    answer dated within the last 30 days)"; "clinician: ..." asks a clinician. Either answer
+    settles the criterion (records.ClinicianFact: absent is unknown). Any other item is
+    returned as it is. The stored and API items keep the engine's text (``need_key`` and the
+    worklist filter read that)."""
+    said = _STATEMENT.match(item)
+    if said is None:
+        return item
+    who = "the investigator" if said[1] == "investigator" else "a clinician"
+    within = f" (an answer dated within the last {said[3]})" if said[3] else ""
+    return f"ask {who}, then record yes or no: {said[2]}{within}"
+
+
 # What to send, by kind: the kinds are read
 # from the engine's own wording of each item (``trace.need`` in shared/eligibility), first
 # match wins; anything else is a result to send.

@@ -36,6 +36,7 @@ from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, PatientBuilder, el
 
 pytestmark = pytest.mark.e2e
 TRIAL = "NCT06920433"
+FACTS = "https://trialwatch.dev/fhir/CodeSystem/eligibility-facts"
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,28 @@ def test_the_worklist_puts_the_patient_closest_to_eligible_first(
     # (the session's broker may also carry other tests' patients: only ours are asserted)
     assert patients["far"] in filtered
     assert patients["close"] not in filtered, "the filter keeps only patients missing that item"
+
+
+def test_the_worklist_says_an_investigator_statement_as_a_yes_or_no_question_to_ask(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """E13's need, "investigator: patient unsuitable for the trial (documented within 30
+    days)", read on the worklist as a finding (the investigator found the patient unsuitable);
+    the patient page explains it is a yes/no statement, the worklist's short list did not."""
+    unasked = eligible_patient().without(FACTS, "investigator-deems-unsuitable")
+    key = _post(app, shifted(renamed(unasked.bundle(), "unasked-patient"), now_utc(), AS_OF))
+    assert poll(lambda: _screened(app, key), timeout_s=30), f"{key} never screened"
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/trials/{TRIAL}/worklist")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-patient="{key}"]')
+    screenshot(browser, "7-worklist-investigator-statement")
+    needs = [li.text for li in row.find_elements(By.CSS_SELECTOR, "ul.needs li")]
+    assert needs == ["ask the investigator, then record yes or no: patient unsuitable for the "
+                     "trial (an answer dated within the last 30 days) settles E13"], needs
+    options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#missing option")]
+    assert any(o.startswith("ask the investigator, then record yes or no: patient unsuitable")
+               for o in options), options
+    assert not any(o.startswith("investigator:") for o in options), options
 
 
 def test_a_posted_result_makes_the_alert_appear_on_the_open_page(

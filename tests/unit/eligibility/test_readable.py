@@ -30,6 +30,7 @@ from shared.eligibility.readable import (
     human_unit,
     human_value,
     machine_time,
+    need_words,
     needs,
     plain_words,
     times_in_text,
@@ -293,3 +294,18 @@ def test_a_calendar_date_in_the_engines_text_is_written_as_a_day_a_version_is_no
     assert dates_in_text("trial version 2025-11-14.2; tables 2026-12-01.1", PARIS) == (
         "trial version 2025-11-14.2; tables 2026-12-01.1")
     assert dates_in_text("since 2020-03-02T09:00:00Z", PARIS) == "since 2 Mar 2020"
+
+
+def test_a_statement_to_record_is_said_as_the_question_to_ask_and_answer_yes_or_no() -> None:
+    """The engine's E13 need (records.ClinicianFact) reads as a finding; the pages say the task.
+    Other items, and the key the worklist filters by, are unchanged."""
+    decision = _decide(eligible_patient().without(
+        "https://trialwatch.dev/fhir/CodeSystem/eligibility-facts",
+        "investigator-deems-unsuitable"))
+    [item] = [n.item for n in needs(decision)]
+    assert item == "investigator: patient unsuitable for the trial (documented within 30 days)"
+    assert need_words(item) == ("ask the investigator, then record yes or no: patient unsuitable"
+                                " for the trial (an answer dated within the last 30 days)")
+    assert need_words("clinician: lactating") == (
+        "ask a clinician, then record yes or no: lactating")
+    assert need_words("platelet count within 30 days") == "platelet count within 30 days"

@@ -28,7 +28,7 @@ from shared.eligibility.decision import (
 )
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import load_trial
-from shared.eligibility.readable import need_groups, status_words
+from shared.eligibility.readable import need_groups, need_words, status_words
 from tests.unit.eligibility.fhir_builder import AS_OF, PatientBuilder, eligible_patient
 
 TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "adapters" / "http"
@@ -41,6 +41,7 @@ def render(status: str, criteria: list[CriterionView], *, died: str | None = Non
     env.filters["detail"] = str
     env.filters["trial_name"] = lambda trial_id, version=None: trial_id
     env.filters["need_groups"] = need_groups
+    env.filters["need_words"] = need_words
     env.filters["status"] = status_words
     env.globals["action_words"] = {}
     view = SimpleNamespace(patient_key="pt_1", trial_id="NCT06920433", alerts=[], actions=[],
@@ -97,6 +98,7 @@ def real_page(builder: PatientBuilder, trial_id: str, version: str) -> str:
     decision = evaluate(trial, facts, AS_OF)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     for name, rule in (("when", str), ("detail", str), ("need_groups", need_groups),
+                       ("need_words", need_words),
                        ("status", status_words)):
         env.filters[name] = rule
     env.filters["trial_name"] = lambda trial_id, version=None: trial_id
@@ -163,7 +165,8 @@ def test_statements_to_record_say_a_yes_or_a_no_settles_them() -> None:
     html = real_page(eligible_patient().without(facts, "investigator-deems-unsuitable"),
                      "NCT06920433", "2025-11-14.2")
     statements = html.split("Investigator or clinician statements")[1].split("</ul>")[0]
-    assert "investigator: patient unsuitable for the trial" in statements
+    assert "ask the investigator, then record yes or no: patient unsuitable for the trial" \
+        in statements
     assert "yes or no" in statements
 
 

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from services.evaluator.adapters.http.ui.views import worklist_views
 from services.evaluator.core.coordination import WorklistEntry
-from shared.eligibility.readable import Need, need_groups
+from shared.eligibility.readable import Need, need_groups, need_words
 
 TEMPLATES = (Path(__file__).resolve().parents[3] / "services" / "evaluator" / "adapters" / "http"
              / "ui" / "templates")
@@ -24,6 +24,7 @@ def render(*entries: WorklistEntry) -> str:
     env.filters["day"] = lambda instant: f"{instant:%d %b %Y}"
     env.filters["trial_name"] = lambda trial_id, version=None: trial_id
     env.filters["need_groups"] = need_groups
+    env.filters["need_words"] = need_words
     return env.get_template("worklist.html").render(
         rows=list(entries), items=[], missing=None, title="t",
         trial=SimpleNamespace(id="NCT06920433", version="1"), trials=(),

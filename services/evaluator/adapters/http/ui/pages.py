@@ -37,6 +37,7 @@ from shared.eligibility.readable import (
     human_time,
     machine_time,
     need_groups,
+    need_words,
     status_words,
 )
 from shared.infra.auth import Principal, Role, TokenRegistry, refuse, require_site
@@ -81,6 +82,7 @@ def mount(
     templates.env.filters["trial_name"] = trial_name
     templates.env.filters["detail"] = _detail
     templates.env.filters["need_groups"] = need_groups
+    templates.env.filters["need_words"] = need_words
     templates.env.globals["action_words"] = ACTION_WORDS
     ui = APIRouter(prefix="/ui", include_in_schema=False)
 
