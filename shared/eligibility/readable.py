@@ -591,8 +591,9 @@ def headline(
     Newly eligible: the criteria that now pass and did not before ("now eligible: I6.1 met,
     platelet count 150 x10^9/L on 28 Feb"). No longer eligible: the criteria that now fail or
     cannot be decided ("no longer eligible: E11 rituximab 2 Dec, washout until 19 Aug 2027").
-    Without a previous decision an eligible patient is "now eligible: all N criteria met at
-    first screening"; otherwise every criterion counts as changed.
+    Without a previous decision an eligible patient is "now eligible: at first screening, all 9
+    inclusion criteria met; none of the 13 exclusions applies" (:func:`_all_met`: protocol
+    criteria, not sub-criteria); otherwise every criterion counts as changed.
     """
     before = {c.id: c.outcome for c in previous.criteria} if previous else {}
     died = deceased(current)
@@ -603,7 +604,7 @@ def headline(
     year = current.as_of.astimezone(zone).year
     if current.status.value == "eligible" and previous is None:
         # naming every criterion would read as if the first one (age) decided it
-        return f"now eligible: all {len(current.criteria)} criteria met at first screening"
+        return f"now eligible: at first screening, {_all_met(current.criteria)}"
     if current.status.value == "eligible":
         moved = [c for c in current.criteria if before.get(c.id) is not Outcome.PASS]
         clauses = _grouped((c.id, _met(c, labels, zone, year)) for c in moved)
@@ -618,6 +619,25 @@ def headline(
         return prefix
     more = f" (+{len(clauses) - limit} more)" if len(clauses) > limit else ""
     return f"{prefix}: {'; '.join(clauses[:limit])}{more}"
+
+
+def _all_met(criteria: tuple[CriterionResult, ...]) -> str:
+    """Every criterion of an eligible decision, as a coordinator counts them: the protocol's
+    inclusion criteria met and its exclusions not applying, each kind counted apart, a
+    sub-criterion ("I6.1" under "I6", reported beside its heading) not counted again.
+    "all 9 inclusion criteria met; none of the 13 exclusions applies"."""
+    ids = {c.id for c in criteria}
+    top = [c for c in criteria if c.id.rpartition(".")[0] not in ids]
+    inclusions = sum(c.kind.value == "inclusion" for c in top)
+    exclusions = sum(c.kind.value == "exclusion" for c in top)
+    said = []
+    if inclusions:
+        said.append("the one inclusion criterion met" if inclusions == 1
+                    else f"all {inclusions} inclusion criteria met")
+    if exclusions:
+        said.append("the one exclusion does not apply" if exclusions == 1
+                    else f"none of the {exclusions} exclusions applies")
+    return "; ".join(said) or "no criteria"
 
 
 def _grouped(pairs: Iterable[tuple[str, str]]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
@@ -135,6 +135,26 @@ def test_the_worklist_says_an_investigator_statement_as_a_yes_or_no_question_to_
     assert any(o.startswith("ask the investigator, then record yes or no: patient unsuitable")
                for o in options), options
     assert not any(o.startswith("investigator:") for o in options), options
+
+
+def test_an_alert_at_first_screening_counts_protocol_criteria_of_each_kind(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """NCT06920433 has 9 inclusion criteria (I6's sub-criteria I6.1-I6.3 are reported beside
+    it) and 13 exclusions: "all 25 criteria met" counted exclusions as met and I6 four times."""
+    key = _post(app, shifted(renamed(eligible_patient().bundle(), "first-eligible-patient"),
+                             now_utc(), AS_OF))
+    assert poll(lambda: _alert_listed(app, key), timeout_s=30), f"{key} never alerted"
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/alerts?trial={TRIAL}")
+    cell = (f'//tr[contains(@class, "newly-eligible")][.//a[contains(@href, "{key}")]]'
+            '/td[@class="headline"]')
+    # the live feed may re-render the rows meanwhile: read the cell again until it holds still
+    headline = WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.find_element(By.XPATH, cell).text)
+    screenshot(browser, "8-alert-eligible-at-first-screening")
+    assert headline == ("Now eligible at first screening, all 9 inclusion criteria met; none of "
+                        "the 13 exclusions applies"), headline
 
 
 def test_a_posted_result_makes_the_alert_appear_on_the_open_page(

@@ -148,7 +148,8 @@ async def test_an_alert_is_raised_only_when_a_patient_crosses_the_eligible_line(
                for made, _ in evaluator.store.data.history]
     assert history == [(None, Status.ELIGIBLE), (Status.ELIGIBLE, Status.INELIGIBLE)]
     headlines = [said for _, said in evaluator.store.data.history]
-    assert headlines[0].startswith("now eligible: all ")
+    assert headlines[0] == ("now eligible: at first screening, the one inclusion criterion met; "
+                            "the one exclusion does not apply")
     assert headlines[1].startswith("no longer eligible: I1")
 
 
