@@ -268,6 +268,13 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
     reason = browser.find_element(By.CSS_SELECTOR, "details.reidentify input[name=reason]")
     reason.send_keys("to contact the patient about the trial")
     browser.find_element(By.XPATH, "//button[.='Re-identify (audited)']").click()
+    WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located(
+        (By.ID, "source-id")))
+    screenshot(browser, "9-reidentified")
+    # Post/Redirect/Get: the page shown is the patient's page, not the form's POST address,
+    # and the identifier is nowhere in the address
+    page_url = f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}"
+    assert browser.current_url == page_url, browser.current_url
     assert browser.find_element(By.ID, "source-id").text == "close-patient"
     assert browser.find_element(By.ID, "identifier-system").text.startswith(
         "not sent:"), "the bundle's Patient has an id, no Identifier.system: none is claimed"
@@ -277,6 +284,13 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
         "age)" in identity_box, "say plainly what is kept and what is not (events carry it)"
     assert browser.find_element(By.ID, "status").text == "Eligible"
     screenshot(browser, "4-patient-eligible-acknowledged")
+    browser.refresh()  # a GET: nothing is posted again, and the identity was shown once
+    WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located(
+        (By.ID, "actions-log")))
+    assert not browser.find_elements(By.ID, "source-id"), "the identity is shown once"
+    log = browser.find_element(By.ID, "actions-log").text
+    assert log.count("Re-identified") == 1, log
+    screenshot(browser, "9-reidentified-then-reloaded")
 
     browser.get(f"{app['evaluator']}/ui/alerts")
     row = browser.find_element(By.CSS_SELECTOR, f'tr.alert.newly-eligible a[href*="{key}"]')
@@ -294,6 +308,7 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
     screenshot(browser, "5-alerts-acknowledged-and-no-longer-eligible")
     actions = poll(lambda: _audit_actions(app, key), timeout_s=20)
     assert {"acknowledged", "reidentified"} <= actions, "audit keeps every action"
+    assert _audit_action_count(app, key, "reidentified") == 1, "the reload re-posted nothing"
 
 
 def test_a_coordinator_stays_signed_in_across_an_evaluator_restart_until_signing_out(
@@ -350,3 +365,13 @@ def _audit_actions(app: dict[str, Any], key: str) -> set[str]:
         rows = db.execute("SELECT action FROM audit_coordinator_action WHERE patient_key = ?",
                           (key,)).fetchall()
     return {r[0] for r in rows}
+
+
+def _audit_action_count(app: dict[str, Any], key: str, action: str) -> int:
+    import sqlite3
+
+    path = app["audit_db"].split("///", 1)[1]
+    with sqlite3.connect(path) as db:
+        row = db.execute("SELECT count(*) FROM audit_coordinator_action WHERE patient_key = ? "
+                         "AND action = ?", (key, action)).fetchone()
+    return int(row[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -67,6 +68,36 @@ class SignInRequired(Exception):
     """No valid session: the page redirects to the sign-in form."""
 
 
+class OneTimeReveals:
+    """A re-identification's answer between its POST and the page it redirects to
+    (Post/Redirect/Get, RFC 9110 15.4.4 303 See Other): kept in this process's memory only,
+    for the session that asked (``owner``: its CSRF token, a per-session secret) and the one
+    patient and trial, for ``ttl`` at most, and handed out once: the page after the redirect
+    shows it, a reload or a second tab does not (asking again is a new, audited look-up).
+    The identifier never goes into a URL, a cookie or the database. At most ``limit`` are
+    held (the oldest dropped first). Behind several evaluators without sticky sessions the
+    page may be served by another process: it then shows no identity (never another's)."""
+
+    def __init__(self, ttl: timedelta = timedelta(seconds=60), limit: int = 1000) -> None:
+        self._ttl, self._limit = ttl, limit
+        self._held: dict[tuple[str, str, str], tuple[datetime, dict[str, Any]]] = {}
+
+    def keep(self, owner: str, patient_key: str, trial_id: str, identity: dict[str, Any],
+             now: datetime) -> None:
+        """Hold ``identity`` for the next :meth:`take` of this owner, patient and trial."""
+        self._held = {k: v for k, v in self._held.items() if v[0] > now}
+        while len(self._held) >= self._limit:
+            del self._held[next(iter(self._held))]
+        self._held[(owner, patient_key, trial_id)] = (now + self._ttl, identity)
+
+    def take(self, owner: str, patient_key: str, trial_id: str,
+             now: datetime) -> dict[str, Any] | None:
+        """The identity held for this owner, patient and trial, removed; None when there is
+        none or it expired."""
+        held = self._held.pop((owner, patient_key, trial_id), None)
+        return held[1] if held is not None and held[0] > now else None
+
+
 def mount(
     app: Any, desk: CoordinatorDesk, store: SessionStore, alerts: AlertStream, clock: Clock, *,
     zone: str, ttl_s: int, intake_url: str,
@@ -85,6 +116,7 @@ def mount(
     templates.env.filters["need_words"] = need_words
     templates.env.globals["action_words"] = ACTION_WORDS
     ui = APIRouter(prefix="/ui", include_in_schema=False)
+    reveals = OneTimeReveals()
 
     async def current(request: Request) -> Session:
         registry: TokenRegistry = request.app.state.tokens
@@ -235,8 +267,9 @@ def mount(
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 "this patient has not been screened for this trial")
+        identity = reveals.take(session.csrf, patient_key, trial_id, clock())
         return page(request, "patient.html", session, trials=await trials(session),
-                    **patient_context(view.decision, site_zone), view=view, identity=None)
+                    **patient_context(view.decision, site_zone), view=view, identity=identity)
 
     @ui.post("/patients/{patient_key}/trials/{trial_id}/actions")
     async def take_action(
@@ -268,12 +301,15 @@ def mount(
         return RedirectResponse(f"/ui/patients/{patient_key}/trials/{trial_id}",
                                 status.HTTP_303_SEE_OTHER)
 
-    @ui.post("/patients/{patient_key}/trials/{trial_id}/reidentify",
-             response_class=HTMLResponse)
+    @ui.post("/patients/{patient_key}/trials/{trial_id}/reidentify")
     async def reidentify(
         request: Request, patient_key: str, trial_id: str, csrf: Annotated[str, Form()],
         reason: Annotated[str, Form(max_length=REASON_MAX)],
-    ) -> HTMLResponse:
+    ) -> Response:
+        """Ask intake who the patient is (intake logs it under the coordinator's name), record
+        the action (published, kept by audit), then 303 to the patient's page, which shows
+        the answer once (:class:`OneTimeReveals`): a reload of that page asks nothing again
+        and shows no identity."""
         session = await checked(request, csrf)
         await trial_or_404(session, trial_id)
         await patient_or_404(request, session, patient_key)
@@ -291,8 +327,10 @@ def mount(
                                        reason.strip())
         if view is None or view.decision is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
-        return page(request, "patient.html", session, trials=await trials(session),
-                    **patient_context(view.decision, site_zone), view=view, identity=identity)
+        reveals.keep(session.csrf, patient_key, trial_id, identity, clock())
+        return RedirectResponse(
+            f"/ui/patients/{quote(patient_key, safe='')}/trials/{quote(trial_id, safe='')}",
+            status.HTTP_303_SEE_OTHER)
 
     app.include_router(ui)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
