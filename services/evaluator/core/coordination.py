@@ -55,6 +55,23 @@ class PairView:
 
 
 @dataclass(frozen=True, slots=True)
+class TrialStop:
+    """A trial no longer screened, as its registry change recorded it: ``retired`` (never
+    screened again) or deactivated (may be activated again), at ``at`` by ``actor`` (the
+    admin's client name, "system" for the folder sync) for ``reason`` (None: none given);
+    ``version`` the version screened until then. ``history``: one patient's status history
+    for the trial until it stopped (newest first; empty when not asked or never screened)."""
+
+    trial_id: str
+    version: str
+    retired: bool
+    at: datetime
+    actor: str
+    reason: str | None
+    history: tuple[HistoryRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Acknowledgement:
     """What became of a coordinator's acknowledgement of an alert: ``recorded`` or not; when
     not because the alert's patient is of a site outside the coordinator's scope,

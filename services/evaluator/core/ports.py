@@ -19,6 +19,7 @@ from services.evaluator.core.coordination import (
     Acknowledgement,
     AlertRow,
     PairView,
+    TrialStop,
     WorklistEntry,
 )
 from services.evaluator.core.decisions import HELD_ENGINE_VERSION
@@ -234,6 +235,12 @@ class CoordinatorDesk(Protocol):
 
     async def pair_view(self, patient_key: str, trial_id: str) -> PairView | None:
         """None when the patient was never screened for the trial."""
+        ...
+
+    async def trial_stop(self, trial_id: str, patient_key: str | None = None
+                         ) -> TrialStop | None:
+        """How the trial stopped being screened (deactivated or retired: when, by whom, why),
+        with ``patient_key``'s status history for it; None when it is screened or unknown."""
         ...
 
     async def acknowledge(self, alert_id: str, actor: str, now: datetime,

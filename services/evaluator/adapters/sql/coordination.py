@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.adapters.outbox import OutboxMessage, stage
 from services.evaluator.adapters.sql.tables import (
+    active_trial,
     alert,
     coordinator_action,
     patient_merge,
     patient_state,
+    registry_change,
     status_change,
     trial_status,
 )
@@ -25,6 +27,7 @@ from services.evaluator.core.coordination import (
     AlertRow,
     HistoryRow,
     PairView,
+    TrialStop,
 )
 from services.evaluator.core.decisions import SOURCE
 from shared.contracts.events import CoordinatorActed, CoordinatorActionKind
@@ -112,6 +115,37 @@ async def pair_view(session: AsyncSession, patient_key: str, trial_id: str) -> P
         actions=[ActionRow(a.action, a.reason, a.taken_by, as_utc(a.taken_at)) for a in actions],
         alerts=[_alert(a) for a in raised],
     )
+
+
+async def trial_stop(session: AsyncSession, trial_id: str,
+                     patient_key: str | None = None) -> TrialStop | None:
+    """How ``trial_id`` stopped being screened (its latest deactivate or retire change) when
+    the registry holds it inactive or retired; None when it is screened or never was stopped.
+    With ``patient_key``, that patient's status history for the trial (merged records'
+    included), kept after the stop (``amendments.stop_screening`` removes the statuses only)."""
+    state = (await session.execute(select(active_trial.c.state).where(
+        active_trial.c.trial_id == trial_id))).scalar_one_or_none()
+    if state not in ("inactive", "retired"):
+        return None
+    change = (await session.execute(
+        select(registry_change)
+        .where(registry_change.c.trial_id == trial_id,
+               registry_change.c.action.in_(("deactivate", "retire")))
+        .order_by(registry_change.c.seq.desc()).limit(1))).first()
+    if change is None:
+        return None
+    history: list[HistoryRow] = []
+    if patient_key is not None:
+        keys = [patient_key, *await merged_into(session, patient_key)]
+        rows = await session.execute(
+            select(status_change).where(status_change.c.patient_key.in_(keys),
+                                        status_change.c.trial_id == trial_id)
+            .order_by(status_change.c.seq.desc()))
+        history = [HistoryRow(h.status, h.previous_status, as_utc(h.as_of), h.headline,
+                              h.trial_version) for h in rows]
+    return TrialStop(trial_id=trial_id, version=change.version,
+                     retired=state == "retired", at=as_utc(change.at), actor=change.actor,
+                     reason=change.reason, history=tuple(history))
 
 
 async def find_alert(session: AsyncSession, alert_id: str) -> AlertRow | None:

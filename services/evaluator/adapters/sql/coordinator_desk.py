@@ -15,6 +15,7 @@ from services.evaluator.core.coordination import (
     Acknowledgement,
     AlertRow,
     PairView,
+    TrialStop,
     WorklistEntry,
 )
 from services.evaluator.core.ports import Screener
@@ -54,6 +55,11 @@ class SqlCoordinatorDesk:
     async def pair_view(self, patient_key: str, trial_id: str) -> PairView | None:
         async with self._sessions() as db:
             return await coordination.pair_view(db, patient_key, trial_id)
+
+    async def trial_stop(self, trial_id: str, patient_key: str | None = None
+                         ) -> TrialStop | None:
+        async with self._sessions() as db:
+            return await coordination.trial_stop(db, trial_id, patient_key)
 
     async def acknowledge(self, alert_id: str, actor: str, now: datetime,
                           may_see_trial: Callable[[str], bool],

@@ -149,6 +149,29 @@ def mount(
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             "no active trial with this id is open to you")
 
+    async def stopped_page(request: Request, session: Session, trial_id: str,
+                           patient_key: str | None = None) -> Response | None:
+        """The page of a trial this coordinator may see that is no longer screened
+        (deactivated or retired): when, by whom and why, that screening stopped, and where
+        its decisions are (the audit service). 410 Gone for a retired trial (never screened
+        again), 404 for a deactivated one (it may be activated again). None when the trial
+        is screened, unknown, or outside the token's claims (those stay plain 404s). A
+        patient of another site is absent first (``patient_or_404``)."""
+        if not session.principal.may_see_trial(trial_id) or any(
+                t.id == trial_id for t in await trials(session)):
+            return None
+        if patient_key is not None:
+            await patient_or_404(request, session, patient_key)
+            patient_key = await desk.survivor(patient_key)
+        stop = await desk.trial_stop(trial_id, patient_key)
+        if stop is None:
+            return None
+        response = page(request, "stopped.html", session, trials=await trials(session),
+                        stop=stop, patient_key=patient_key)
+        response.status_code = (status.HTTP_410_GONE if stop.retired
+                                else status.HTTP_404_NOT_FOUND)
+        return response
+
     async def patient_or_404(request: Request, session: Session, patient_key: str) -> None:
         """A patient of a site outside the token's ``sites`` claim looks absent: 404, logged as
         ``site_not_in_claims`` (surrogate key only). A merged record is judged by the site of
@@ -246,8 +269,11 @@ def mount(
     async def worklist_page(
         request: Request, trial_id: str,
         missing: Annotated[str | None, Query(max_length=MISSING_MAX)] = None,
-    ) -> HTMLResponse:
+    ) -> Response:
         session = await current(request)
+        stopped = await stopped_page(request, session, trial_id)
+        if stopped is not None:
+            return stopped
         trial = await trial_or_404(session, trial_id)
         rows, items = await worklist_views(desk, trial.id, missing,
                                            sites=session.principal.site_scope, zone=site_zone)
@@ -257,6 +283,9 @@ def mount(
     @ui.get("/patients/{patient_key}/trials/{trial_id}", response_class=HTMLResponse)
     async def patient_page(request: Request, patient_key: str, trial_id: str) -> Response:
         session = await current(request)
+        stopped = await stopped_page(request, session, trial_id, patient_key)
+        if stopped is not None:
+            return stopped
         await trial_or_404(session, trial_id)
         await patient_or_404(request, session, patient_key)
         survivor = await desk.survivor(patient_key)
