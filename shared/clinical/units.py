@@ -103,6 +103,16 @@ class Analyte:
     source: str
     measures: tuple[tuple[str, tuple[str, ...]], ...] = ()
     limits: Limits | None = None
+    measure_limits: tuple[tuple[str, Limits], ...] = ()
+
+    def limits_for(self, loinc: str) -> Limits | None:
+        """The limits of what ``loinc`` measures: its measure's (``measures``), else the
+        entry's."""
+        measure = self.measure(loinc)
+        for name, limits in self.measure_limits:
+            if name == measure:
+                return limits
+        return self.limits
 
     def measure(self, loinc: str) -> str:
         """The quantity ``loinc`` measures: its ``measures`` group, else the entry's name (an
@@ -194,7 +204,8 @@ def catalogue() -> dict[str, Analyte]:
             unit_may_be_missing=bool(entry.get("unit_may_be_missing", False)),
             source=" ".join(str(entry["source"]).split()),
             measures=_measures(name, entry),
-            limits=_limits(name, entry),
+            limits=_limits(name, entry.get("limits")),
+            measure_limits=_measure_limits(name, entry),
         )
         for code in analyte.loinc:
             by_loinc[code] = analyte
@@ -212,11 +223,25 @@ def _measures(name: str, entry: dict[str, Any]) -> tuple[tuple[str, tuple[str, .
     return found
 
 
-def _limits(name: str, entry: dict[str, Any]) -> Limits | None:
-    """An entry's ``limits`` (``min``/``max`` in the canonical unit, ``source`` required:
-    ``ValueError`` naming the entry otherwise, so a limit without its source never ships)."""
-    sent = entry.get("limits")
-    if sent is None:
+def _measure_limits(name: str, entry: dict[str, Any]) -> tuple[tuple[str, Limits], ...]:
+    """The ``limits`` of an entry with ``measures``, one per measure (``{platelets: {max,
+    source}}``); a measure without limits is not checked."""
+    groups = entry.get("measures") or {}
+    sent = entry.get("limits") or {}
+    if not groups or not sent:
+        return ()
+    unknown = set(sent) - set(groups)
+    if unknown:
+        raise ValueError(f"analytes.yaml {name}: limits of unknown measures {sorted(unknown)}")
+    found = tuple((str(measure), _limits(f"{name}.{measure}", limits))
+                  for measure, limits in sent.items())
+    return tuple((measure, limits) for measure, limits in found if limits is not None)
+
+
+def _limits(name: str, sent: dict[str, Any] | None) -> Limits | None:
+    """``limits`` (``min``/``max`` in the canonical unit, ``source`` required: ``ValueError``
+    naming the entry otherwise, so a limit without its source never ships)."""
+    if sent is None or not ({"min", "max", "source"} & set(sent)):
         return None
     low, high, source = sent.get("min"), sent.get("max"), sent.get("source")
     if (low is None and high is None) or not source:
@@ -239,7 +264,7 @@ def beyond_limits(loinc: str, quantity: Quantity) -> str | None:
     reason names the limit and its source and says the value was not read; it never repeats
     the value (it may be a typing error of anything)."""
     analyte = analyte_for(loinc)
-    limits = analyte.limits if analyte is not None else None
+    limits = analyte.limits_for(loinc) if analyte is not None else None
     if analyte is None or limits is None:
         return None
     values = (quantity.value, *(() if quantity.upper is None else (quantity.upper,)))
@@ -252,10 +277,15 @@ def beyond_limits(loinc: str, quantity: Quantity) -> str | None:
         else:
             continue
         return (
-            f"value {side} a measured {analyte.words} can be ({limits.source}): it cannot"
+            f"value {side} a measured {_measure_words(analyte, loinc)} result can be"
+            f" ({limits.source}): it cannot"
             " have been measured (a unit or value typed wrong), so the value was not read"
         )
     return None
+
+
+def _measure_words(analyte: Analyte, loinc: str) -> str:
+    return analyte.measure(loinc).replace("_", " ") if analyte.measures else analyte.words
 
 
 def analyte_for(loinc: str) -> Analyte | None:
@@ -697,10 +727,18 @@ def units_markdown() -> list[str]:
 
 
 def _limits_words(analyte: Analyte) -> str:
-    limits = analyte.limits
+    if analyte.measures:
+        named = dict(analyte.measure_limits)
+        return "; ".join(
+            f"{measure.replace('_', ' ')}: {_bounds_words(named.get(measure), analyte.canonical)}"
+            for measure, _ in analyte.measures
+        )
+    return _bounds_words(analyte.limits, analyte.canonical)
+
+
+def _bounds_words(limits: Limits | None, unit: str) -> str:
     if limits is None:
         return "no published limit cited yet: not checked"
-    unit = analyte.canonical
     sides = [f"at least {limits.low:g} {unit}"] if limits.low is not None else []
     sides += [f"at most {limits.high:g} {unit}"] if limits.high is not None else []
     return f"{' and '.join(sides)}: {limits.source}"

@@ -11,7 +11,7 @@ v2.5.1 OBX-5), the reason naming the limit and its source, never the value sent.
 share ``units.convert`` and the catalogue, so both read the same.
 
 Before: every such value was read as sent (creatinine 900 mg/dL, weight 70000 kg, height
-1700 cm, temperature 98.6 Cel, CD19 150 %, hemoglobin 400 g/dL).
+1700 cm, temperature 98.6 Cel, CD19 150 %, hemoglobin 400 g/dL, platelets 250000 10*3/uL).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from tests.unit.clinical.test_hl7v2_fidelity import message, only_fact
 from tests.unit.eligibility.fhir_builder import AS_OF, eligible_patient
 
 CREATININE, WEIGHT, HEIGHT, TEMPERATURE, CD19 = "2160-0", "29463-7", "8302-2", "8310-5", "8117-4"
-HEMOGLOBIN = "718-7"
+HEMOGLOBIN, PLATELETS, LEUKOCYTES, NEUTROPHILS, ALT = "718-7", "777-3", "6690-2", "751-8", "1742-6"
+ANALYSERS = "Beckman Coulter LH 750"
 CREATININE_SOURCE = "doi:10.1155/2021/6048919"
 
 
@@ -67,6 +68,11 @@ def _unread_for_limit(fact: ClinicalFact, path: str, limit: str, source: str,
     # than its red cells do (MCHC at most 40 g/dL)
     (HEMOGLOBIN, 450, "g/dL", "above 400 g/L", "MCHC", "450"),
     (HEMOGLOBIN, 110, "g/dL", "above 400 g/L", "MCHC", "110"),
+    # a count per uL sent with the unit 10*3/uL (1000x): no analyser reports it
+    (PLATELETS, 250000, "10*3/uL", "above 5000 10*9/L", ANALYSERS, "250000"),
+    (PLATELETS, 5001, "10*9/L", "above 5000 10*9/L", ANALYSERS, "5001"),
+    (LEUKOCYTES, 7200, "10*3/uL", "above 999.99 10*9/L", "Sysmex XN-L", "7200"),
+    (NEUTROPHILS, 4100, "10*9/L", "above 999.99 10*9/L", "neutrophils are leukocytes", "4100"),
 ])
 def test_a_fhir_value_beyond_what_can_be_measured_is_kept_unread(
     loinc: str, value: float, unit: str, limit: str, source: str, sent: str
@@ -86,6 +92,9 @@ def test_a_fhir_value_beyond_what_can_be_measured_is_kept_unread(
     (CD19, 100, "%", 100.0),
     (HEMOGLOBIN, 11.0, "g/dL", 110.0),
     (HEMOGLOBIN, 110, "g/L", 110.0),
+    (PLATELETS, 5000, "10*3/uL", 5000.0),       # the top of an analyser's operating range
+    (PLATELETS, 250000, "/uL", 250.0),
+    (LEUKOCYTES, 450, "10*3/uL", 450.0),
 ])
 def test_the_same_numbers_in_their_right_units_are_read(
     loinc: str, value: float, unit: str, canonical: float
@@ -116,6 +125,7 @@ def test_a_fhir_range_whose_high_is_beyond_the_limit_is_kept_unread() -> None:
 def _obx(loinc: str, value: str, unit: str, value_type: str = "NM") -> str:
     names = {CREATININE: "Creatinine [Mass/volume] in Serum or Plasma",
              HEMOGLOBIN: "Hemoglobin [Mass/volume] in Blood",
+             PLATELETS: "Platelets [#/volume] in Blood by Automated count",
              WEIGHT: "Body weight", TEMPERATURE: "Body temperature"}
     return (f"OBX|1|{value_type}|{loinc}^{names[loinc]}^LN||{value}|{unit}||N|||F|||"
             "20261128073000+0000")
@@ -130,6 +140,8 @@ def _obx(loinc: str, value: str, unit: str, value_type: str = "NM") -> str:
     (_obx(WEIGHT, "70000", "kg"), "above 635 kg"),
     (_obx(TEMPERATURE, "98.6", "Cel"), "above 46.5 Cel"),
     (_obx(HEMOGLOBIN, "400", "g/dL^^UCUM"), "above 400 g/L"),
+    (_obx(PLATELETS, "250000", "10*3/uL^^UCUM"), "above 5000 10*9/L"),
+    (_obx(PLATELETS, "250000", "K/uL"), "above 5000 10*9/L"),
 ])
 def test_an_hl7_v2_value_beyond_what_can_be_measured_is_kept_unread_at_obx_5(
     obx: str, limit: str
@@ -153,18 +165,24 @@ def test_an_hl7_v2_value_within_the_limits_is_read(obx: str) -> None:
 
 def test_every_limit_has_its_source_and_is_published() -> None:
     text = "\n".join(units_markdown())
-    limited = {a.name: a for a in catalogue().values() if a.limits is not None}
-    assert set(limited) >= {"creatinine", "hemoglobin", "body_weight", "body_height",
+    limited = {a.name: a for a in catalogue().values()
+               if a.limits is not None or a.measure_limits}
+    assert set(limited) >= {"creatinine", "hemoglobin", "blood_cell_count", "body_weight",
+                            "body_height",
                             "body_temperature", "cd19_percent"}
     for analyte in limited.values():
-        assert analyte.limits is not None
-        assert analyte.limits.source
-        assert analyte.limits.source.replace("|", "\\|") in text
+        for limits in (analyte.limits, *(found for _, found in analyte.measure_limits)):
+            if limits is not None:
+                assert limits.source
+                assert limits.source.replace("|", "\\|") in text
     assert "at most 73.8 mg/dL" in text
 
 
 def test_an_analyte_without_a_published_limit_is_not_checked() -> None:
-    assert beyond_limits("777-3", Quantity(value=5000.0, unit="10*9/L")) is None
+    # ALT (catalytic activity) has no cited limit: an ALT of 20000 U/L is read as sent
+    assert beyond_limits(ALT, Quantity(value=20000.0, unit="U/L")) is None
+    fact = _read(_observation(ALT, valueQuantity=_quantity(20000, "U/L")))
+    assert fact.value_quantity is not None
 
 
 def test_a_newer_creatinine_typed_in_the_wrong_unit_leaves_crcl_unknown() -> None:
