@@ -17,6 +17,7 @@ from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.infra.server import ParsedOnceRoute
 from shared.infra.storage import storage_unavailable
 from shared.problems import PROBLEM_JSON, problem_document, problem_type, problem_type_for_status
 
@@ -34,7 +35,7 @@ Check = Callable[[], Awaitable[None]]
 def health_router(checks: Mapping[str, Check]) -> APIRouter:
     """``/livez``: the process runs. ``/readyz``: every check passes (broker answers, database
     answers and takes a write); 503 naming the failing checks otherwise."""
-    router = APIRouter(tags=["operations"])
+    router = APIRouter(tags=["operations"], route_class=ParsedOnceRoute)
 
     @router.get("/livez", summary="The process is alive")
     async def livez() -> dict[str, str]:

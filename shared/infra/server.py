@@ -39,15 +39,19 @@ import re
 import struct
 import termios
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
 import uvicorn
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from shared.infra import fast_json
 from shared.problems import problem_document
 from shared.text_safety import text_problems
 
@@ -203,6 +207,7 @@ class RequestLimits:
                 return
             problems = _query_problems(scope) + (
                 [] if scope.get("path") in self.own_text_paths else _body_problems(scope, body))
+            # the JSON document checked here is the one the route reads (ParsedOnceRoute)
             if problems:
                 await _problem(observed_send, 422, "a text field holds what no service accepts: "
                                "see errors", scope, problems)
@@ -278,13 +283,55 @@ def _body_problems(scope: Scope, body: bytes) -> list[tuple[str, str]]:
     if media is None or media == "application/json" or (
             media.startswith("application/") and media.endswith("+json")):
         try:
-            document = json.loads(body)
-        except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError)
+            document = fast_json.loads(body)
+        except (ValueError, RecursionError) as error:  # not JSON (UnicodeDecodeError is a
+            scope[PARSED_JSON] = (body, None, error)    # ValueError): the route answers it
             return []
+        scope[PARSED_JSON] = (body, document, None)
         return text_problems(document, "body")
     if media == "application/x-www-form-urlencoded":
         return _pair_problems(body, "body")
     return []
+
+
+PARSED_JSON = "trialwatch.parsed_json"
+"""Scope key: (body, document, error) of a JSON body ``RequestLimits`` parsed to check it
+(``error``: why it is not JSON, else None)."""
+
+
+class ParsedOnceRequest(Request):
+    """A request whose ``json()`` is the document ``RequestLimits`` already parsed from the same
+    body (``PARSED_JSON``), else the body parsed by ``fast_json.loads`` (``json.loads``'s value:
+    an integer beyond 64 bits exact, NaN and Infinity read as ``json.loads`` reads them, for
+    the route's model to refuse). Raises what that parse raised for a body that is not JSON
+    (``json.JSONDecodeError``: FastAPI answers 422; ``RecursionError``, nested too deep: 400),
+    without parsing it a second time."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            parsed = self.scope.get(PARSED_JSON)
+            if parsed is None or parsed[0] != body:
+                self._json = fast_json.loads(body)
+            elif parsed[2] is not None:
+                raise parsed[2]
+            else:
+                self._json = parsed[1]
+        return self._json
+
+
+class ParsedOnceRoute(APIRoute):
+    """The route class of every service router (FastAPI's "custom Request and APIRoute
+    class"): its handler reads the body through ``ParsedOnceRequest``, so a JSON body is
+    parsed once per request, by ``RequestLimits``, not again by FastAPI."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def parsed_once(request: Request) -> Response:
+            return await handler(ParsedOnceRequest(request.scope, request.receive))
+
+        return parsed_once
 
 
 def _content_length(scope: Scope) -> int | None:

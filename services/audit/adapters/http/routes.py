@@ -35,6 +35,7 @@ from shared.eligibility.decision import Status
 from shared.infra.auth import Principal, Role, refuse, require_role
 from shared.infra.clock import utc_now
 from shared.infra.http import MAX_CURSOR, QUERY_TEXT_MAX, QueryInstant
+from shared.infra.server import ParsedOnceRoute
 from shared.time import as_utc
 
 
@@ -66,7 +67,7 @@ def _api(request: Request) -> AuditApi:
 
 Auditor = Annotated[Principal, Depends(require_role(Role.AUDITOR))]
 Api = Annotated[AuditApi, Depends(_api)]
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=ParsedOnceRoute)
 
 
 def record_filter(

@@ -23,6 +23,7 @@ from services.evaluator.adapters.webhook_targets import TargetRefused, check_tar
 from services.evaluator.core.clock import Clock
 from shared.eligibility.readable import Need
 from shared.infra.auth import Principal, Role, refuse, require_role, require_trial
+from shared.infra.server import ParsedOnceRoute
 
 Coordinator = Annotated[Principal, Depends(require_role(Role.COORDINATOR))]
 HEARTBEAT_S = 15.0
@@ -97,7 +98,7 @@ def router(
     site-scoped token is delivered only its sites' alerts.
     Webhook secrets are stored sealed by ``secret_box`` and returned only in the answer to
     their registration."""
-    api = APIRouter(tags=["coordinators"])
+    api = APIRouter(tags=["coordinators"], route_class=ParsedOnceRoute)
 
     @api.get("/alerts/stream", summary="Live eligibility alerts (Server-Sent Events)",
              response_class=StreamingResponse)

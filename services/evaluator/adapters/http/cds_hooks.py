@@ -54,6 +54,7 @@ from shared.clinical.fhir import normalise_fhir
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 from shared.eligibility.readable import dates_in_text, evidence_phrase, needs, plain_words
 from shared.infra.clock import utc_now
+from shared.infra.server import ParsedOnceRoute
 from shared.sites import site_visible
 
 log = structlog.get_logger(__name__)
@@ -260,7 +261,7 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
            intake_token: str, public_url: str, screener: Screener, clock: Clock,
            zone: str = "UTC") -> APIRouter:
     """The discovery endpoint and both hooks; ``zone`` is the site's (dates on cards)."""
-    api = APIRouter(tags=["CDS Hooks"])
+    api = APIRouter(tags=["CDS Hooks"], route_class=ParsedOnceRoute)
     site_zone = ZoneInfo(zone)
 
     @api.get("/cds-services", summary="CDS Hooks discovery")

@@ -26,6 +26,7 @@ from shared.eligibility.dictionary import render_markdown
 from shared.eligibility.loader import TrialFileError
 from shared.eligibility.trial_text import validate_text
 from shared.infra.auth import Principal, Role, require_role
+from shared.infra.server import ParsedOnceRoute
 
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -59,7 +60,7 @@ def router(
 ) -> APIRouter:
     """``send``: the evaluator's outbox (``EvaluatorOutbox.send``): an activation's re-screen
     decisions and a stop's closing alerts are published right after their commit."""
-    r = APIRouter(prefix="/trials", tags=["trial registry"])
+    r = APIRouter(prefix="/trials", tags=["trial registry"], route_class=ParsedOnceRoute)
     running: set[asyncio.Task[int]] = set()
 
     async def body_text(request: Request) -> str:

@@ -42,6 +42,7 @@ from shared.infra.auth import (
     require_trial,
     submitting_site,
 )
+from shared.infra.server import ParsedOnceRoute
 from shared.settings import IntakeSettings
 from shared.version import VERSION
 
@@ -239,7 +240,7 @@ _POST_RESPONSES: dict[int | str, dict[str, Any]] = {
     **problem_responses(400, 401, 403, 413, 415, 422),
 }
 
-router = APIRouter(dependencies=[Security(BEARER)])
+router = APIRouter(dependencies=[Security(BEARER)], route_class=ParsedOnceRoute)
 
 
 def _poster(input_format: InputFormat) -> Callable[..., Awaitable[Response]]:
@@ -253,7 +254,7 @@ def _poster(input_format: InputFormat) -> Callable[..., Awaitable[Response]]:
 
 def _format_routes() -> APIRouter:
     """One POST route per registered input format (``services/intake/core/formats``)."""
-    api_router = APIRouter(dependencies=[Security(BEARER)])
+    api_router = APIRouter(dependencies=[Security(BEARER)], route_class=ParsedOnceRoute)
     for input_format in input_formats():
         name = "post_" + input_format.route.strip("/").replace("/", "_").replace("-", "_")
         api_router.add_api_route(

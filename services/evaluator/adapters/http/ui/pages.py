@@ -42,6 +42,7 @@ from shared.eligibility.readable import (
     status_words,
 )
 from shared.infra.auth import Principal, Role, TokenRegistry, refuse, require_site
+from shared.infra.server import ParsedOnceRoute
 
 HERE = Path(__file__).parent
 HEARTBEAT_S = 15.0
@@ -115,7 +116,7 @@ def mount(
     templates.env.filters["need_groups"] = need_groups
     templates.env.filters["need_words"] = need_words
     templates.env.globals["action_words"] = ACTION_WORDS
-    ui = APIRouter(prefix="/ui", include_in_schema=False)
+    ui = APIRouter(prefix="/ui", include_in_schema=False, route_class=ParsedOnceRoute)
     reveals = OneTimeReveals()
 
     async def current(request: Request) -> Session:
