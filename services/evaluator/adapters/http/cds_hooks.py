@@ -31,6 +31,7 @@ variants. A replayed ``jti`` is refused while it is still valid.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -87,12 +88,101 @@ def trusted_issuers(configured: str) -> dict[str, TrustedIssuer]:
             for iss, v in raw.items()}
 
 
-class JwtVerifier:
-    """Verifies the CDS Client's JWT against the keys of its configured issuer."""
+class IssuerKeys:
+    """One issuer's JWK Set (a JWKS URL or file), held by key id, read at most as often as
+    below, so a token naming a key id nobody has (an attacker's random ``kid``) costs a dict
+    look-up, never a fetch, a file read or a signature check per token:
 
-    def __init__(self, issuers: dict[str, TrustedIssuer]) -> None:
+    - a URL is fetched at first use, again on the next use once ``refresh_after_s`` passed,
+      and on an unknown ``kid`` only when the last fetch is at least ``min_refresh_s`` old
+      (an EHR that rotated its key is picked up within that time; its first tokens before it
+      are refused 401 and retried by the client);
+    - a file is read again when its modification time or size changed (one ``stat`` per token),
+      never because of an unknown ``kid``.
+
+    ``key_for`` gives the one key the token's ``kid`` names (no ``kid``: the set's first key, as
+    before); the token's signature is checked against that key only. Raises
+    ``jwt.InvalidKeyError`` for an unknown ``kid`` and ``jwt.PyJWKClientError`` /
+    ``OSError`` when the set cannot be read."""
+
+    def __init__(self, source: str, *, refresh_after_s: float = 300.0,
+                 min_refresh_s: float = 30.0, clock: Callable[[], float] = time.monotonic,
+                 fetch: Callable[[str], str] | None = None) -> None:
+        self._source = source
+        self._remote = source.startswith(("https://", "http://"))
+        self._refresh_after_s, self._min_refresh_s = refresh_after_s, min_refresh_s
+        self._clock = clock
+        self._fetch = fetch or _fetch_jwks
+        self._keys: dict[str | None, Any] = {}
+        self._first: Any = None
+        self._read_at: float | None = None
+        self._file_seen: tuple[int, int] | None = None
+        self.reads = 0
+        """How many times the set was fetched or read (a test's measure)."""
+
+    def key_for(self, kid: str | None) -> Any:
+        self._read_if_due()
+        if kid is None and self._first is not None:
+            return self._first
+        found = self._keys.get(kid)
+        if found is None and self._remote and self._read_at is not None \
+                and self._clock() - self._read_at >= self._min_refresh_s:
+            self._read()
+            found = self._keys.get(kid)
+        if found is None:
+            raise jwt.InvalidKeyError("no configured key has this kid")
+        return found
+
+    def _read_if_due(self) -> None:
+        if self._read_at is None:
+            self._read()
+        elif self._remote:
+            if self._clock() - self._read_at >= self._refresh_after_s:
+                self._read()
+        else:
+            stat = Path(self._source).stat()
+            if (stat.st_mtime_ns, stat.st_size) != self._file_seen:
+                self._read()
+
+    def _read(self) -> None:
+        self._read_at = self._clock()  # first: a failing fetch is not retried per token
+        self.reads += 1
+        if self._remote:
+            text = self._fetch(self._source)
+        else:
+            path = Path(self._source)
+            stat = path.stat()
+            self._file_seen = (stat.st_mtime_ns, stat.st_size)
+            text = path.read_text()
+        keys = jwt.PyJWKSet.from_json(text).keys
+        self._keys = {key.key_id: key.key for key in keys if key.key_id is not None}
+        self._first = keys[0].key if keys else None
+
+
+def _fetch_jwks(url: str) -> str:
+    """The JWK Set at ``url`` (5 s timeout, at most 1 MiB); raises ``jwt.PyJWKClientError``."""
+    try:
+        with httpx.stream("GET", url, timeout=5.0, follow_redirects=False) as response:
+            response.raise_for_status()
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > 1024 * 1024:
+                    raise jwt.PyJWKClientError("the JWK Set is larger than 1 MiB")
+            return body.decode("utf-8")
+    except (httpx.HTTPError, UnicodeDecodeError) as error:
+        raise jwt.PyJWKClientError(f"the JWK Set could not be fetched: "
+                                   f"{type(error).__name__}") from None
+
+
+class JwtVerifier:
+    """Verifies the CDS Client's JWT against the keys of its configured issuer
+    (``IssuerKeys``: read at most as often as it says, whatever ``kid`` tokens name)."""
+
+    def __init__(self, issuers: dict[str, TrustedIssuer],
+                 keys: Callable[[str], IssuerKeys] = IssuerKeys) -> None:
         self._issuers = issuers
-        self._clients: dict[str, jwt.PyJWKClient] = {}
+        self._keys = {iss: keys(issuer.jwks) for iss, issuer in issuers.items()}
         self._seen: dict[str, float] = {}
 
     def verify(self, token: str, audience: str) -> tuple[TrustedIssuer, dict[str, Any]]:
@@ -101,24 +191,16 @@ class JwtVerifier:
         issuer = self._issuers.get(str(unverified.get("iss", "")))
         if issuer is None:
             raise jwt.InvalidIssuerError("issuer not trusted")
-        key = self._key(issuer, token)
+        kid = jwt.get_unverified_header(token).get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise jwt.InvalidKeyError("the kid header is not a string")
+        key = self._keys[issuer.issuer].key_for(kid)
         claims = jwt.decode(
             token, key, algorithms=ALGORITHMS, audience=audience, issuer=issuer.issuer,
             leeway=LEEWAY_S, options={"require": ["iss", "aud", "exp", "iat", "jti"]},
         )
         self._refuse_replay(str(claims["jti"]), float(claims["exp"]))
         return issuer, claims
-
-    def _key(self, issuer: TrustedIssuer, token: str) -> Any:
-        if issuer.jwks.startswith(("https://", "http://")):
-            client = self._clients.setdefault(issuer.issuer, jwt.PyJWKClient(issuer.jwks))
-            return client.get_signing_key_from_jwt(token).key
-        kid = jwt.get_unverified_header(token).get("kid")
-        keys = jwt.PyJWKSet.from_json(Path(issuer.jwks).read_text()).keys
-        for candidate in keys:
-            if kid is None or candidate.key_id == kid:
-                return candidate.key
-        raise jwt.InvalidKeyError("no configured key has this kid")
 
     def _refuse_replay(self, jti: str, exp: float) -> None:
         now = utc_now().timestamp()
