@@ -64,22 +64,20 @@ class Readers:
 
     After one new result the concepts it feeds name the kept results it can change, so
     carrying the others over costs a look-up per changed concept, not a test of every kept
-    result (a state keeps a hundred remembered results or more). Shared by a series of states
-    of one patient and trial version, and only ever added to: it may name a result that a
-    state no longer keeps, or one that no longer reads a concept, so ``stale`` checks each
-    candidate against the state's own results (what they read is exact). Every result of
-    every state that shares it is registered (on creation, and ``register``)."""
+    result (a state keeps a hundred remembered results or more). One per trial version
+    (``readers_of``), shared by the states of every patient, and only ever added to: it may
+    name a result that a state does not keep, or one that does not read a concept for this
+    patient, so ``stale`` checks each candidate against the state's own results (what they
+    read is exact). Every result of every state that uses it is registered (``register``).
+    Its sets are replaced, never changed in place, so a reader never sees one change size."""
 
     __slots__ = ("_id_names", "_ids", "_key_names", "_keys")
 
-    def __init__(
-        self, shared: dict[object, SharedResult], criteria: dict[str, _Computed]
-    ) -> None:
-        self._keys: dict[str, set[object]] = {}
-        self._ids: dict[str, set[str]] = {}
-        self._key_names: dict[object, set[str]] = {}
-        self._id_names: dict[str, set[str]] = {}
-        self.register(shared, shared, criteria, criteria)
+    def __init__(self) -> None:
+        self._keys: dict[str, frozenset[object]] = {}
+        self._ids: dict[str, frozenset[str]] = {}
+        self._key_names: dict[object, frozenset[str]] = {}
+        self._id_names: dict[str, frozenset[str]] = {}
 
     def register(
         self,
@@ -91,8 +89,8 @@ class Readers:
         """Add ``shared[key]`` for each of ``keys`` and ``criteria[cid]`` for each of ``ids``
         under every concept it reads (a result registered before with the same reads costs one
         set comparison)."""
-        _add(self._keys, self._key_names, ((key, shared[key][2]) for key in keys))
-        _add(self._ids, self._id_names, ((cid, criteria[cid].reads) for cid in ids))
+        _add(self._keys, self._key_names, [(key, shared[key][2]) for key in keys])
+        _add(self._ids, self._id_names, [(cid, criteria[cid].reads) for cid in ids])
 
     def stale(
         self,
@@ -141,24 +139,30 @@ class Readers:
 
 
 def _add(
-    by_name: dict[str, set[Any]],
-    names_of: dict[Any, set[str]],
-    items: Iterable[tuple[Any, dict[str, Concept]]],
+    by_name: dict[str, frozenset[Any]],
+    names_of: dict[Any, frozenset[str]],
+    items: list[tuple[Any, dict[str, Concept]]],
 ) -> None:
+    empty: frozenset[Any] = frozenset()
     for item, reads in items:
-        known = names_of.get(item)
-        if known is not None and reads.keys() <= known:
+        known = names_of.get(item, empty)
+        if reads.keys() <= known:
             continue
-        if known is None:
-            known = names_of[item] = set()
-        for name in reads:
-            if name not in known:
-                known.add(name)
-                found = by_name.get(name)
-                if found is None:
-                    by_name[name] = {item}
-                else:
-                    found.add(item)
+        added = reads.keys() - known
+        names_of[item] = known | added
+        for name in added:
+            by_name[name] = by_name.get(name, empty) | {item}
+
+
+_READERS: dict[int, tuple[TrialVersion, Readers]] = {}
+
+
+def readers_of(trial: TrialVersion) -> Readers:
+    """The ``Readers`` of ``trial`` (one per loaded trial version, kept while it is)."""
+    found = _READERS.get(id(trial))
+    if found is None or found[0] is not trial:
+        found = _READERS[id(trial)] = (trial, Readers())
+    return found[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +182,9 @@ class EngineState:
     summary: list[datetime | None] = field(default_factory=list)
     """Worked out on first need and carried over: the earliest review instant."""
     readers: list[Readers] = field(default_factory=list)
-    """Made on first need and handed on to the states evaluated from this one: which kept
-    results read each concept (``Readers``)."""
+    """The trial version's ``Readers`` once this state's results are registered in it (on
+    first need; handed on to the states evaluated from this one, whose new results are
+    registered as they are made)."""
 
     def review(self) -> datetime | None:
         """The earliest review instant of any kept result (None: none)."""
@@ -189,11 +194,13 @@ class EngineState:
             self.summary.append(min(reviews, default=None))
         return self.summary[0]
 
-    def reverse(self) -> Readers:
-        """The reverse index of the kept results (``Readers``), shared with the states
-        derived from this one."""
+    def reverse(self, trial: TrialVersion) -> Readers:
+        """``readers_of(trial)`` with every result of this state registered in it (``trial``
+        is the version this state was made with)."""
         if not self.readers:
-            self.readers.append(Readers(self.shared, self.criteria))
+            readers = readers_of(trial)
+            readers.register(self.shared, self.shared, self.criteria, self.criteria)
+            self.readers.append(readers)
         return self.readers[0]
 
 
@@ -239,7 +246,7 @@ def _evaluate(
     moment = as_utc(as_of)
     previous = previous if _reusable(trial, index, moment, previous) else None
     if previous is not None and previous.decision is not None:
-        unchanged = _untouched(previous, index, moment)
+        unchanged = _untouched(trial, previous, index, moment)
         if unchanged is not None:
             return unchanged
     ctx = Context(as_of=moment, index=index, tables=trial.tables, keep=keep)
@@ -260,7 +267,7 @@ def _evaluate(
             # no review instant has passed and the changed concepts are known (one new
             # result, or time alone): ``keeps`` reduced to its last test, answered by the
             # reverse index (only the results reading a changed concept are dropped)
-            readers = previous.reverse()
+            readers = previous.reverse(trial)
             old = previous.criteria
             dropped, redone = (
                 readers.stale(names, previous.shared, old) if names else (set(), set()))
@@ -367,7 +374,7 @@ def _review_after(
 
 
 def _untouched(
-    previous: EngineState, index: FactIndex, moment: datetime
+    trial: TrialVersion, previous: EngineState, index: FactIndex, moment: datetime
 ) -> tuple[Decision, EngineState] | None:
     """The previous decision at the new as-of, when nothing the trial read changed and no
     review instant has passed (a result for another trial, or time alone); else None.
@@ -391,7 +398,9 @@ def _untouched(
     review_at = previous.review()
     if review_at is not None and moment >= review_at:
         return None
-    if changed and previous.reverse().reads_any(changed, previous.shared, previous.criteria):
+    if changed and previous.reverse(trial).reads_any(
+        changed, previous.shared, previous.criteria
+    ):
         return None
     assert previous.decision is not None
     values = dict(previous.decision.__dict__)

@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 from shared.clinical.facts import PatientFacts
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
+from shared.eligibility import engine
 from shared.eligibility.engine import (
     EngineState,
     build_index,
     evaluate_incremental,
     evaluate_index,
+    readers_of,
 )
 from shared.eligibility.loader import list_trials, load_trial
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
@@ -280,10 +282,13 @@ def test_incremental_equals_full_for_several_trials_sharing_each_result(
     start: int, steps: list[tuple[list[int], int]]
 ) -> None:
     """Each result goes to every trial, each trial from its own state (the evaluator's
-    pattern): every decision is the full one, byte for byte; the reverse index each state
-    hands on (``Readers``, shared by the series and only added to) names exactly the kept
-    results a scan finds for every concept; the earliest review instant carried over is the
+    pattern): every decision is the full one, byte for byte; the trial version's reverse
+    index (``Readers``, shared by every patient's states and only added to) names exactly the
+    kept results a scan finds for every concept; the earliest review instant carried over is the
     scanned one; a trial that reads none of a result keeps its criteria as they were."""
+    # each example starts with empty reverse indexes: what an earlier one registered must not
+    # hide a result this one failed to register
+    engine._READERS.clear()
     facts = POOL_SIDED.facts
     index = build_index(TRIAL, PatientFacts(demographics=POOL_SIDED.demographics,
                                             facts=facts[:start]))
@@ -306,7 +311,8 @@ def test_incremental_equals_full_for_several_trials_sharing_each_result(
             ):
                 assert after.criteria is before.criteria
             scanned = _reads(after)
-            readers = after.reverse()
+            readers = after.reverse(trial)
+            assert readers is readers_of(trial)  # one per trial version, for every patient
             for name in set(scanned) | changed:
                 keys, ids = scanned.get(name, (frozenset(), frozenset()))
                 assert readers.stale(frozenset({name}), after.shared, after.criteria) == (
@@ -337,3 +343,29 @@ def test_a_result_about_to_age_out_brings_the_next_review_forward_in_every_trial
             decision, states[n] = evaluate_incremental(trial, index, as_of, states[n])
             assert decision.model_dump_json() == evaluate_index(
                 trial, index, as_of).model_dump_json()
+
+
+def test_a_concept_first_read_after_a_correction_invalidates_what_reads_it_from_then_on() -> None:
+    """EULAR/ACR 2019's entry reads the ANA presence test only when no ANA titer reaches 1:80
+    (``eular_acr_2019._entry``). A titer corrected below 1:80 makes I2 read it for the first
+    time; a positive presence test after that must re-evaluate I2 (its new read registered in
+    the trial version's reverse index), as a full evaluation does."""
+    engine._READERS.clear()  # nothing registered by another test
+    patient = facts_from_updates(parse_fhir(eligible_patient().bundle(), source_system="t"))
+    titer = next(f for f in patient.facts if f.codes[0].code == "5048-4")
+    assert titer.value_quantity is not None
+    corrected = titer.model_copy(
+        update={"value_quantity": titer.value_quantity.model_copy(update={"value": 40.0})})
+    presence = facts_from_updates(parse_fhir(
+        eligible_patient().observation(
+            LOINC, "8061-4", AS_OF - timedelta(days=1),
+            coded={"system": "http://snomed.info/sct", "code": "10828004"}).bundle(),
+        source_system="p")).facts[-1]
+    index = build_index(TRIAL, patient)
+    _, state = evaluate_incremental(TRIAL, index, AS_OF, None)
+    assert "ana_presence" not in state.criteria["I2"].reads
+    for fact in (corrected, presence):
+        index = index.with_facts([fact])
+        decision, state = evaluate_incremental(TRIAL, index, AS_OF, state)
+        assert decision.model_dump_json() == evaluate_index(TRIAL, index, AS_OF).model_dump_json()
+    assert "ana_presence" in state.criteria["I2"].reads
