@@ -681,6 +681,51 @@ LN_VIGNETTES = [
         {"E3": F},
         NO,
     ),
+    # ICD-10-CM block A15-A19 Tuberculosis: A15 is respiratory TB only; A17 nervous system,
+    # A18 other organs, A19 miliary (CMS ICD-10-CM tabular, e.g. icd10coded.com/cm/A18.51/)
+    TrialVignette(
+        LN,
+        "active tuberculous meningitis (ICD-10-CM A17.0)",
+        change(lambda b: b.condition(ICD10, "A17.0", onset_days=10)),
+        {"E3": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "active miliary tuberculosis (ICD-10-CM A19.9)",
+        change(lambda b: b.condition(ICD10, "A19.9", onset_days=10)),
+        {"E3": F},
+        NO,
+    ),
+    # ICD-10-CM J12-J17: pneumonia of a named organism; J18 is only "organism unspecified"
+    TrialVignette(
+        LN,
+        "active pneumococcal pneumonia (ICD-10-CM J13)",
+        change(lambda b: b.condition(ICD10, "J13", onset_days=3)),
+        {"E3": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "active COVID-19 pneumonia (ICD-10-CM J12.82)",
+        change(lambda b: b.condition(ICD10, "J12.82", onset_days=3)),
+        {"E3": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "active influenza with pneumonia (ICD-10-CM J11.00)",
+        change(lambda b: b.condition(ICD10, "J11.00", onset_days=3)),
+        {"E3": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
+        "tuberculosis sequelae only (ICD-10-CM B90.9) is not active tuberculosis",
+        change(lambda b: b.condition(ICD10, "B90.9", onset_days=10)),
+        {},
+        OK,
+    ),
     TrialVignette(
         LN, "infection not attested", change(fact("uncontrolled-infection", None)), {"E3": U}, UND
     ),
