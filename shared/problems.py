@@ -65,6 +65,38 @@ _TYPES = (
                 "An event from this input is larger than the broker accepts"),
     ProblemType("invalid-clinical-input", 422,
                 "The input cannot be normalised into clinical facts"),
+    # a record or a refusal of its own (raised as shared.infra.problem_error.Problem): a
+    # client branches on these, not on the status
+    ProblemType("patient-not-found", 404, "No such patient"),
+    ProblemType("trial-not-in-claims", 403, "The token is not scoped to this trial"),
+    ProblemType("role-not-allowed", 403, "This role may not do this"),
+    ProblemType("receipt-not-found", 404, "No such receipt"),
+    ProblemType("source-identity-not-found", 404, "No patient with that source identity"),
+    # evaluator: coordinator app and API
+    ProblemType("trial-not-found", 404, "No such active trial"),
+    ProblemType("patient-not-screened", 404, "The patient has not been screened for this trial"),
+    ProblemType("alert-not-found", 404, "No such alert"),
+    ProblemType("webhook-not-found", 404, "No such webhook"),
+    ProblemType("form-expired", 403, "This form has expired"),
+    ProblemType("cross-site-sign-in", 403, "Sign-in from another site refused"),
+    ProblemType("unknown-action", 422, "Not an action the app records"),
+    ProblemType("reason-required", 422, "A reason is required"),
+    ProblemType("patient-deceased", 409, "The patient is recorded as deceased"),
+    ProblemType("intake-lookup-failed", 502, "Intake did not answer the look-up"),
+    # evaluator: trial registry
+    ProblemType("trial-file-too-large", 413, "The trial file is larger than the registry takes"),
+    ProblemType("trial-file-encoding", 400, "The trial file is not UTF-8 text"),
+    ProblemType("invalid-trial-file", 422, "The trial file does not validate"),
+    ProblemType("registry-refused", 409, "The trial registry refused this change"),
+    ProblemType("trial-version-not-found", 404, "No such trial version"),
+    # evaluator: CDS Hooks
+    ProblemType("cds-jwt-invalid", 401, "A valid CDS Client JWT is required"),
+    ProblemType("wrong-hook", 400, "This CDS service answers another hook"),
+    ProblemType("unreadable-order", 400, "A selected order cannot be read"),
+    # audit
+    ProblemType("decision-not-found", 404, "No such decision"),
+    ProblemType("snapshot-not-found", 404, "No such snapshot"),
+    ProblemType("site-scoped-token", 403, "A site-scoped token may not read this"),
 )
 
 PROBLEM_TYPES: Mapping[str, ProblemType] = {t.slug: t for t in _TYPES}

@@ -33,6 +33,7 @@ import structlog
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.infra.problem_error import Problem
 from shared.settings import ServiceSettings
 from shared.sites import site_visible
 from shared.token_claims import parse_inline_tokens
@@ -99,6 +100,12 @@ class SiteChoiceRefused(Exception):
         self.status_code = status_code
         self.reason = reason
         self.detail = detail
+
+    @property
+    def slug(self) -> str:
+        """Its registered problem type (docs/problems.md): ``site-not-allowed`` (403) or
+        ``site-required`` (422)."""
+        return "site-not-allowed" if self.status_code == 403 else "site-required"
 
 
 def submitting_site(principal: Principal, named: str | None) -> str | None:
@@ -219,8 +226,10 @@ def mint_token(path: Path, principal: Principal) -> str:
 
 
 def refuse(request: Request, principal: Principal | None, code: int, reason: str,
-           detail: str, **context: str) -> HTTPException:
-    """Log a refused attempt (client, role, route, reason; never PHI) and build its HTTP error.
+           detail: str, *, slug: str | None = None, **context: str) -> HTTPException:
+    """Log a refused attempt (client, role, route, reason; never PHI) and build its HTTP error:
+    of the registered problem type ``slug`` when given (``Problem``: a record of another site
+    is refused with the same type as an unknown one), else the status's generic type.
 
     ``context`` may carry trial ids and surrogate keys only.
     """
@@ -229,6 +238,8 @@ def refuse(request: Request, principal: Principal | None, code: int, reason: str
                  client=principal.client if principal else None,
                  role=principal.role.value if principal else None, **context)
     headers = {"WWW-Authenticate": "Bearer"} if code == status.HTTP_401_UNAUTHORIZED else None
+    if slug is not None:
+        return Problem(slug, detail, headers=headers)
     return HTTPException(code, detail, headers=headers)
 
 
@@ -238,14 +249,15 @@ def require_site(request: Request, principal: Principal, site: str | None,
     a patient of ``site``: a patient of another site is answered as an unknown patient."""
     if not principal.may_see_site(site):
         raise refuse(request, principal, status.HTTP_404_NOT_FOUND, "site_not_in_claims",
-                     "no such patient", patient_key=patient_key[:64])
+                     "no such patient", slug="patient-not-found", patient_key=patient_key[:64])
 
 
 def require_trial(request: Request, principal: Principal, trial: str) -> None:
     """403 (logged) unless the principal's claims include ``trial``."""
     if not principal.may_see_trial(trial):
         raise refuse(request, principal, status.HTTP_403_FORBIDDEN, "trial_not_in_claims",
-                     "this token is not scoped to that trial", trial=trial[:64])
+                     "this token is not scoped to that trial", slug="trial-not-in-claims",
+                     trial=trial[:64])
 
 
 # Declared on every route that needs a token, so the OpenAPI document names the scheme and
@@ -273,7 +285,7 @@ def require_role(*allowed: Role) -> Callable[[Request], Coroutine[Any, Any, Prin
                          "a valid bearer token is required")
         if principal.role not in allowed and principal.role is not Role.ADMIN:
             raise refuse(request, principal, status.HTTP_403_FORBIDDEN, "role_not_allowed",
-                         f"role {principal.role.value} may not do this")
+                         f"role {principal.role.value} may not do this", slug="role-not-allowed")
         return principal
 
     return dependency

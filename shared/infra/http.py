@@ -17,6 +17,7 @@ from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.infra.problem_error import problem_slug
 from shared.infra.server import ParsedOnceRoute
 from shared.infra.storage import storage_unavailable
 from shared.problems import PROBLEM_JSON, problem_document, problem_type, problem_type_for_status
@@ -83,10 +84,11 @@ def install_request_limits(app: FastAPI) -> None:
 def install_http_problems(app: FastAPI, html_prefix: str | None = None) -> None:
     """Every ``HTTPException`` (401, 403, 404, 409...) answers an RFC 9457 problem document
     (``application/problem+json``, :func:`shared.problems.problem_document`: the status's
-    ``https://trialwatch.dev/problems/<slug>`` type, title, status, detail, instance), with the
+    ``https://trialwatch.dev/problems/<slug>`` type, title, status, detail, instance; a
+    ``shared.infra.problem_error.Problem`` its own registered type), with the
     exception's headers (``WWW-Authenticate``, ``Retry-After``). A list as detail becomes
     ``errors``. Under ``html_prefix`` (the coordinator app's pages) a browser gets a short HTML
-    page instead.
+    page instead, its ``main`` element naming the type (``data-problem-type``).
     """
 
     @app.exception_handler(StarletteHTTPException)
@@ -94,18 +96,21 @@ def install_http_problems(app: FastAPI, html_prefix: str | None = None) -> None:
         detail = error.detail if isinstance(error.detail, str) else "see errors"
         if detail == _phrase(error.status_code):  # Starlette's default: no more than the title
             detail = _PLAIN_DETAIL.get(error.status_code, detail)
-        title = problem_type_for_status(error.status_code).title
+        slug = problem_slug(error)
+        kind = problem_type(slug) if slug else problem_type_for_status(error.status_code)
+        title = kind.title
         if html_prefix and request.url.path.startswith(html_prefix):
             said = _sentence("there is no page at this address" if error.status_code == 404
                              and detail == _PLAIN_DETAIL[404] else detail)
             page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(title)}"
                     f"</title><link rel=stylesheet href=\"{html_prefix}static/app.css\">"
-                    f"<body class=narrow><main><h1>{escape(title)}</h1><p>{escape(said)}</p>"
+                    f"<body class=narrow><main data-problem-type=\"{escape(kind.uri)}\">"
+                    f"<h1>{escape(title)}</h1><p>{escape(said)}</p>"
                     f"<p><a href=\"{html_prefix}alerts\">Back to the alerts</a></p></main>")
             return HTMLResponse(page, status_code=error.status_code, headers=error.headers)
         listed: list[object] = error.detail if isinstance(error.detail, list) else []
         errors = [("", str(d)) for d in listed]
-        body = problem_document(error.status_code, status=error.status_code, detail=detail,
+        body = problem_document(kind, status=error.status_code, detail=detail,
                                 instance=request.url.path, errors=errors)
         return JSONResponse(body, status_code=error.status_code, media_type=PROBLEM_JSON,
                             headers=error.headers)

@@ -112,6 +112,10 @@ async def test_one_record_is_served_by_its_decision_id_and_an_unknown_id_is_404(
     assert found.json() == first
     missing = await client.get("/decisions/00000000-0000-0000-0000-000000000000", headers=AUTH)
     assert missing.status_code == 404
+    assert missing.json()["type"] == "https://trialwatch.dev/problems/decision-not-found"
+    no_snapshot = await client.get(f"/snapshots/sha256:{'0' * 64}", headers=AUTH)
+    assert (no_snapshot.status_code, no_snapshot.json()["type"]) == (
+        404, "https://trialwatch.dev/problems/snapshot-not-found")
 
 
 async def test_status_as_of_an_instant_gives_the_decision_then_in_force_and_why(
@@ -131,6 +135,7 @@ async def test_status_as_of_an_instant_gives_the_decision_then_in_force_and_why(
     before = await client.get(url, headers=AUTH, params={"at": (T1 - timedelta(days=1))
                                                          .isoformat()})
     assert before.status_code == 404
+    assert before.json()["type"] == "https://trialwatch.dev/problems/decision-not-found"
 
 
 async def test_export_as_csv_and_json_lines_holds_every_matching_record(

@@ -42,10 +42,38 @@ async def test_no_error_repeats_the_trial_patient_or_action_it_was_sent(
             "unknown trial in the API": await client.get(
                 "/worklist", params={"trial": NAME},
                 headers={"Authorization": "Bearer every-token"}),
+            "unknown alert": await client.post(
+                f"/ui/alerts/{uuid.uuid4()}/acknowledge", data={"csrf": csrf.group(1)}),
+            "expired form": await client.post(
+                f"/ui/patients/{patient}/trials/{TEST_TRIAL.id}/actions",
+                data={"csrf": "from-an-old-page", "action": "contacted"}),
+            "not a candidate without a reason": await client.post(
+                f"/ui/patients/{patient}/trials/{TEST_TRIAL.id}/actions",
+                data={"csrf": csrf.group(1), "action": "not-a-candidate"}),
         }
+    # each refusal has its own problem type (docs/problems.md): on the app's pages in the
+    # main element, in the API's problem document
+    types = {what: _problem_type(answer) for what, answer in answers.items()}
+    base = "https://trialwatch.dev/problems/"
+    assert types == {
+        "unknown trial page": base + "trial-not-found",
+        "unscreened patient page": base + "patient-not-screened",
+        "unknown action": base + "unknown-action",
+        "unknown trial in the API": base + "trial-not-found",
+        "unknown alert": base + "alert-not-found",
+        "expired form": base + "form-expired",
+        "not a candidate without a reason": base + "reason-required",
+    }
     for what, answer in answers.items():
         assert 400 <= answer.status_code < 500, (what, answer.status_code, answer.text[:300])
     assert [what for what, answer in answers.items() if NAME in answer.text] == []
     action = answers["unknown action"].text
     assert "contacted" in action, action[:300]
     assert "not-a-candidate" in action, action[:300]
+
+
+def _problem_type(answer: httpx.Response) -> str | None:
+    if answer.headers.get("content-type", "").startswith("application/problem+json"):
+        return str(answer.json()["type"])
+    found = re.search(r'data-problem-type="([^"]+)"', answer.text)
+    return found.group(1) if found else None

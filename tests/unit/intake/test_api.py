@@ -11,6 +11,7 @@ import structlog.testing
 
 from services.intake.adapters.http.api import IntakeRuntime, create_api
 from shared.infra.auth import Principal, Role, TokenRegistry
+from shared.problems import PROBLEM_TYPES
 from shared.settings import IntakeSettings
 from tests.unit.intake.conftest import NOW
 from tests.unit.intake.fakes import FakeUnitOfWork
@@ -419,3 +420,29 @@ async def test_a_site_scoped_lookup_of_another_sites_patient_is_404(sited: Api) 
     assert site_b not in hidden.text
     found = await sited.client.post("/patients/lookup", headers=_bearer("coord-all"), json=body)
     assert found.json() == {"patient_key": site_b}
+
+
+async def test_each_refusal_of_intakes_routes_has_its_own_problem_type(api: Api) -> None:
+    """docs/problems.md: a client branches on ``type``; before, every one of these was the
+    status's generic type (not-found, forbidden)."""
+    base = "https://trialwatch.dev/problems/"
+    key = f"pt_{'0' * 32}"
+    answers = {
+        "receipt-not-found": await api.client.get(
+            "/receipts/00000000-0000-4000-8000-000000000000", headers=LAB),
+        "patient-not-found": await api.client.post(
+            f"/patients/{key}/reidentify", headers=COORDINATOR,
+            json={"trial": TRIAL, "reason": "pre-screening call"}),
+        "source-identity-not-found": await api.client.post(
+            "/patients/lookup", headers=COORDINATOR,
+            json={"source_system": "lab-a", "source_patient_id": "nobody",
+                  "reason": "CDS Hooks patient-view"}),
+        "trial-not-in-claims": await api.client.post(
+            f"/patients/{key}/reidentify", headers=OTHER_TRIAL_COORDINATOR,
+            json={"trial": TRIAL, "reason": "pre-screening call"}),
+        "role-not-allowed": await api.client.post(
+            f"/patients/{key}/reidentify", headers=LAB,
+            json={"trial": TRIAL, "reason": "pre-screening call"}),
+    }
+    said = {slug: (answer.status_code, answer.json()["type"]) for slug, answer in answers.items()}
+    assert said == {slug: (PROBLEM_TYPES[slug].status, base + slug) for slug in answers}

@@ -143,3 +143,67 @@ def test_a_page_of_the_app_that_does_not_exist_says_so_in_a_sentence(tmp_path: P
     assert "<p>There is no page at this address.</p>" in page.text, page.text
     problem = TestClient(app).get("/no-such-route").json()
     assert problem["detail"] == "there is nothing at this address"
+
+
+def test_each_refusal_of_the_evaluators_routes_has_its_own_problem_type(tmp_path: Path) -> None:
+    """The refusals a route raises before touching the database, each with its registered
+    type (docs/problems.md), on the API and on the app's HTML error pages; before, each was
+    the status's generic type (forbidden, not-found, payload-too-large, ...)."""
+    app = evaluator_app(EvaluatorSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/db",
+        tokens="adm=admin,coord=coordinator@NCT06920433,lab=lab-system"))
+    client = TestClient(app)
+    bearer = {name: {"Authorization": f"Bearer {name}"} for name in ("adm", "coord", "lab")}
+    yaml = {"content-type": "application/yaml"}
+    answers = {
+        "role-not-allowed": client.get("/worklist", params={"trial": "NCT06920433"},
+                                       headers=bearer["lab"]),
+        "trial-not-in-claims": client.get("/worklist", params={"trial": "NCT06946485"},
+                                          headers=bearer["coord"]),
+        "trial-file-too-large": client.post("/trials", content=b"#" * 1_000_001,
+                                            headers=bearer["adm"] | yaml),
+        "trial-file-encoding": client.post("/trials", content=b"id: \xff",
+                                           headers=bearer["adm"] | yaml),
+        "invalid-trial-file": client.post("/trials", content=b"id: NCT1\n",
+                                          headers=bearer["adm"] | yaml),
+        "cds-jwt-invalid": client.post("/cds-services/trialwatch-patient-view", json={
+            "hook": "patient-view", "hookInstance": "d1577c69",
+            "context": {"userId": "Practitioner/1", "patientId": "1288992"}}),
+    }
+    said = {slug: (a.status_code, a.json()["type"]) for slug, a in answers.items()}
+    assert said == {slug: (PROBLEM_TYPES[slug].status, PROBLEM_BASE + slug) for slug in answers}
+    assert answers["invalid-trial-file"].json()["errors"], "each problem of the file is listed"
+    page = client.post("/ui/sign-in", data={"token": "coord"},
+                       headers={"origin": "https://elsewhere.example"})
+    assert page.status_code == 403
+    assert f'data-problem-type="{PROBLEM_BASE}cross-site-sign-in"' in page.text
+    assert "<h1>Sign-in from another site refused</h1>" in page.text
+
+
+def test_no_route_raises_an_http_error_of_the_generic_type_only() -> None:
+    """Every error a route raises names its registered type (``Problem``, or ``refuse(...,
+    slug=...)``): a bare ``HTTPException(...)`` in a service would answer only the status's
+    generic type. And every slug written in the code is registered and documented."""
+    import ast
+
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", DOCS.read_text(), re.M))
+    bare, unknown = [], []
+    for path in [*sorted((REPO / "services").rglob("*.py")), REPO / "shared/infra/auth.py"]:
+        text = path.read_text()
+        # (intake's refusals have a Problem of their own: a path and a reason)
+        ours = "from shared.infra.problem_error import Problem" in text
+        for node in ast.walk(ast.parse(text, str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            where = f"{path.relative_to(REPO)}:{node.lineno}"
+            if name == "HTTPException" and path.name != "auth.py":  # refuse()'s generic case
+                bare.append(where)
+            slugs = [node.args[0]] if name == "Problem" and ours and node.args else []
+            slugs += [k.value for k in node.keywords if k.arg == "slug"]
+            for slug in slugs:  # a name passed on (refuse's own slug) is checked where set
+                if isinstance(slug, ast.Constant) and not (
+                        slug.value in PROBLEM_TYPES and slug.value in documented):
+                    unknown.append(where)
+    assert bare == [], "raise Problem(slug, detail) instead"
+    assert unknown == [], "register the slug in shared/problems.py and docs/problems.md"

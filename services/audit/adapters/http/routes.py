@@ -35,6 +35,7 @@ from shared.eligibility.decision import Status
 from shared.infra.auth import Principal, Role, refuse, require_role
 from shared.infra.clock import utc_now
 from shared.infra.http import MAX_CURSOR, QUERY_TEXT_MAX, QueryInstant
+from shared.infra.problem_error import Problem
 from shared.infra.server import ParsedOnceRoute
 from shared.time import as_utc
 
@@ -108,7 +109,7 @@ def _hidden(request: Request, principal: Principal, row: dict[str, Any] | None,
     if row is None or principal.may_see_site(row.get("site")):
         return None
     return refuse(request, principal, 404, "site_not_in_claims", detail,
-                  patient_key=str(row["patient_key"])[:64])
+                  slug="decision-not-found", patient_key=str(row["patient_key"])[:64])
 
 
 @router.get("/decisions", response_model=RecordPage,
@@ -157,7 +158,7 @@ async def get_decision(request: Request, principal: Auditor, api: Api,
     if hidden is not None:
         raise hidden
     if row is None:
-        raise HTTPException(404, "no decision with this id")
+        raise Problem("decision-not-found", "no decision with this id")
     return AuditRecordOut.from_row(row)
 
 
@@ -185,7 +186,7 @@ async def status_as_of(
     if hidden is not None:
         raise hidden
     if row is None:
-        raise HTTPException(404, unknown)
+        raise Problem("decision-not-found", unknown)
     record = AuditRecordOut.from_row(row)
     return StatusAsOf(
         patient_key=patient_key, trial_id=trial_id, at=as_utc(at), status=record.status,
@@ -204,7 +205,7 @@ async def get_snapshot(
     await api.access.record(principal, "get-snapshot", {"snapshot_hash": snapshot_hash},
                             1 if body else 0)
     if body is None:
-        raise HTTPException(404, "unknown snapshot hash")
+        raise Problem("snapshot-not-found", "unknown snapshot hash")
     return StreamingResponse(iter([body.encode()]), media_type="application/json")
 
 
@@ -228,7 +229,7 @@ async def list_access(
                                 {"cursor": cursor, "limit": limit, "refused": "site-scoped"}, 0)
         raise refuse(request, principal, 403, "site_scoped_token",
                      "the access log names every site's patients: a token without a sites "
-                     "claim is needed")
+                     "claim is needed", slug="site-scoped-token")
     limit = min(limit, api.max_page_size)
     rows = await api.access.page(cursor, limit)
     await api.access.record(principal, "query-access-log", {"cursor": cursor, "limit": limit},

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi import Path as Path_
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
@@ -23,6 +23,7 @@ from services.evaluator.adapters.webhook_targets import TargetRefused, check_tar
 from services.evaluator.core.clock import Clock
 from shared.eligibility.readable import Need
 from shared.infra.auth import Principal, Role, refuse, require_role, require_trial
+from shared.infra.problem_error import Problem
 from shared.infra.server import ParsedOnceRoute
 
 Coordinator = Annotated[Principal, Depends(require_role(Role.COORDINATOR))]
@@ -141,10 +142,10 @@ def router(
             found = await webhooks.registration(session, webhook_id)
             # Another coordinator's webhook is reported as absent, not as forbidden.
             if found is None or (found[0] != who.client and who.role is not Role.ADMIN):
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such webhook")
+                raise Problem("webhook-not-found", "no such webhook")
             if not who.may_see_trial(found[1]):
                 raise refuse(request, who, status.HTTP_404_NOT_FOUND, "trial_not_in_claims",
-                             "no such webhook", trial=found[1])
+                             "no such webhook", slug="webhook-not-found", trial=found[1])
             rows = await webhooks.deliveries_of(session, webhook_id)
         return [Delivery.model_validate(r._mapping, from_attributes=False) for r in rows]
 
@@ -157,8 +158,8 @@ def router(
     ) -> list[WorklistItem]:
         require_trial(request, who, trial)
         if trial not in await known_trials():
-            raise HTTPException(status.HTTP_404_NOT_FOUND,
-                                "query parameter trial: no active trial with this id")
+            raise Problem("trial-not-found",
+                          "query parameter trial: no active trial with this id")
         async with sessions() as session:
             entries = await worklist(session, trial, limit, who.site_scope)
         return [

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import jwt
 import structlog
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.evaluator.adapters.trial_text import trial_text
@@ -55,6 +55,7 @@ from shared.clinical.fhir import normalise_fhir
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
 from shared.eligibility.readable import dates_in_text, evidence_phrase, needs, plain_words
 from shared.infra.clock import utc_now
+from shared.infra.problem_error import Problem
 from shared.infra.server import ParsedOnceRoute
 from shared.sites import site_visible
 
@@ -367,14 +368,14 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
         base = (public_url or str(request.base_url)).rstrip("/")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a CDS Client JWT is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise Problem("cds-jwt-invalid", "a CDS Client JWT is required",
+                          headers={"WWW-Authenticate": "Bearer"})
         try:
             issuer, _ = verifier.verify(token.strip(), f"{base}/cds-services/{service_id}")
         except (jwt.PyJWTError, OSError, ValueError) as error:
             log.warning("cds hooks jwt refused", error=type(error).__name__)
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the CDS Client JWT is not valid",
-                                headers={"WWW-Authenticate": "Bearer"}) from None
+            raise Problem("cds-jwt-invalid", "the CDS Client JWT is not valid",
+                          headers={"WWW-Authenticate": "Bearer"}) from None
         return base, issuer
 
     async def visible(issuer: TrustedIssuer, key: str, hook: str) -> bool:
@@ -391,15 +392,15 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
     async def order_select(request: Request, body: OrderSelectRequest) -> dict[str, Any]:
         base, issuer = verified(request, ORDER_SELECT_ID)
         if body.hook != "order-select":
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "this service answers order-select")
+            raise Problem("wrong-hook", "this service answers order-select")
         now = clock()
         try:
             orders = selected_orders(body.context.draftOrders, body.context.selections,
                                      issuer.source_system, now)
         except InvalidInput as error:
             # the paths only: a normaliser reason can quote the order's values (a unit, a code)
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "a selected order cannot be read "
-                                "as a FHIR R4 resource at: "
+            raise Problem("unreadable-order", "a selected order cannot be read "
+                          "as a FHIR R4 resource at: "
                                 + ", ".join(p.path for p in error.problems[:50])) from None
         if not orders:
             return {"cards": []}
@@ -418,7 +419,7 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
     async def patient_view(request: Request, body: HookRequest) -> dict[str, Any]:
         base, issuer = verified(request, SERVICE_ID)
         if body.hook != "patient-view":
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "this service answers patient-view")
+            raise Problem("wrong-hook", "this service answers patient-view")
         key = await _patient_key(intake_url, intake_token, issuer, body.context.patientId)
         if key is None or not await visible(issuer, key, "patient-view"):
             return {"cards": []}
@@ -463,8 +464,8 @@ async def _patient_key(intake_url: str, token: str, issuer: TrustedIssuer,
     if answer.status_code == status.HTTP_404_NOT_FOUND:
         return None
     if answer.status_code != status.HTTP_200_OK:
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY,
-                            f"intake refused the patient look-up ({answer.status_code})")
+        raise Problem("intake-lookup-failed",
+                      f"intake refused the patient look-up ({answer.status_code})")
     return str(answer.json()["patient_key"])
 
 

@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, tzinfo
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from shared.eligibility.dictionary import render_markdown
 from shared.eligibility.loader import TrialFileError
 from shared.eligibility.trial_text import validate_text
 from shared.infra.auth import Principal, Role, require_role
+from shared.infra.problem_error import Problem
 from shared.infra.server import ParsedOnceRoute
 
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
@@ -66,13 +67,11 @@ def router(
     async def body_text(request: Request) -> str:
         raw = await request.body()
         if len(raw) > MAX_TRIAL_FILE_BYTES:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "trial file too large")
+            raise Problem("trial-file-too-large", "trial file too large")
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST, "the trial file is not UTF-8"
-            ) from None
+            raise Problem("trial-file-encoding", "the trial file is not UTF-8") from None
 
     @r.post("/validate", response_model=list[ProblemOut])
     async def validate(request: Request, _: Admin) -> list[ProblemOut]:
@@ -107,18 +106,16 @@ def router(
         tables = amendments.screener_tables(screener)
         problems = validate_text(text, tables)
         if problems:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY, [str(p) for p in problems][:200]
-            )
+            raise Problem("invalid-trial-file", [str(p) for p in problems][:200])
         try:
             async with sessions.begin() as session:
                 trial, digest, added = await trial_registry.add_version(
                     session, text, tables, f"api:{admin.client}", "upload", clock()
                 )
         except RegistryRefused as error:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+            raise Problem("registry-refused", str(error)) from None
         except TrialFileError as error:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+            raise Problem("invalid-trial-file", str(error)) from None
         return Added(trial=trial, content_hash=digest, added=added)
 
     @r.post("/{trial_id}/versions/{version}/activate", status_code=status.HTTP_202_ACCEPTED)
@@ -135,10 +132,8 @@ def router(
                 await trial_registry.stored_text(session, trial) is None
                 and screener.text_of(trial) is None
             ):
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND,
-                    "this trial version is not in the registry",
-                )
+                raise Problem("trial-version-not-found",
+                              "this trial version is not in the registry")
         task = asyncio.create_task(
             amendments.activate_and_rescreen(
                 sessions, screener, trial, clock, actor=f"api:{admin.client}", send=send
@@ -166,7 +161,7 @@ def router(
                 sessions, trial_id, action, reason, f"api:{admin.client}", clock, zone
             )
         except RegistryRefused as error:
-            raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+            raise Problem("registry-refused", str(error)) from None
         if send is not None and alerts:
             await amendments.send_committed(send, alerts)
         return {

@@ -11,7 +11,6 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Response, Security
-from fastapi.exceptions import HTTPException
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
@@ -42,6 +41,7 @@ from shared.infra.auth import (
     require_trial,
     submitting_site,
 )
+from shared.infra.problem_error import Problem
 from shared.infra.server import ParsedOnceRoute
 from shared.settings import IntakeSettings
 from shared.version import VERSION
@@ -275,7 +275,7 @@ async def _submit(request: Request, principal: Principal, expected: str,
         site = submitting_site(principal, named_site)
     except SiteChoiceRefused as refused:
         raise refuse(request, principal, refused.status_code, refused.reason,
-                     refused.detail) from None
+                     refused.detail, slug=refused.slug) from None
     try:
         media = media_type(request.headers.get("content-type"), expected)
         body = await read_limited_body(request, runtime.settings.max_body_bytes)
@@ -311,7 +311,7 @@ async def get_receipt(receipt_id: UUID, request: Request, principal: Poster) -> 
     async with runtime.transaction() as store:
         receipt = await store.receipt(receipt_id)
     if receipt is None or (receipt.client != principal.client and principal.role is not Role.ADMIN):
-        raise HTTPException(404, "no such receipt for this client")
+        raise Problem("receipt-not-found", "no such receipt for this client")
     return ReceiptBody.of(receipt)
 
 
@@ -338,9 +338,9 @@ async def post_reidentify(
     except OutsideSites:
         # answered exactly as an unknown key: the patient's existence is not confirmed
         raise refuse(request, principal, 404, "site_not_in_claims", "no such patient key",
-                     patient_key=patient_key) from None
+                     slug="patient-not-found", patient_key=patient_key) from None
     if identity is None:
-        raise HTTPException(404, "no such patient key")
+        raise Problem("patient-not-found", "no such patient key")
     systems = list(dict.fromkeys(system for system, value in identity.identifiers
                                  if value == identity.source_patient_id))
     return SourceIdentityBody(
@@ -373,9 +373,10 @@ async def post_lookup(
                             runtime.transaction)
     except OutsideSites as hidden:
         raise refuse(request, principal, 404, "site_not_in_claims",
-                     "no patient with that source identity", patient_key=str(hidden)) from None
+                     "no patient with that source identity", slug="source-identity-not-found",
+                     patient_key=str(hidden)) from None
     if key is None:
-        raise HTTPException(404, "no patient with that source identity")
+        raise Problem("source-identity-not-found", "no patient with that source identity")
     return PatientKeyBody(patient_key=key)
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from services.intake.core.refusals import Refusal
+from shared.infra.problem_error import problem_slug
 from shared.problems import PROBLEM_JSON, problem_document, problem_type_for_status
 
 __all__ = ["PROBLEM_JSON", "install_problem_handlers", "problem_response", "problem_responses"]
@@ -53,8 +54,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return problem_response(error.status_code, str(error.detail), status=error.status_code,
-                                request=request, headers=dict(error.headers or {}))
+        return problem_response(problem_slug(error) or error.status_code, str(error.detail),
+                                status=error.status_code, request=request,
+                                headers=dict(error.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

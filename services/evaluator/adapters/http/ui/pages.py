@@ -17,7 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import httpx
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -42,6 +42,7 @@ from shared.eligibility.readable import (
     status_words,
 )
 from shared.infra.auth import Principal, Role, TokenRegistry, refuse, require_site
+from shared.infra.problem_error import Problem
 from shared.infra.server import ParsedOnceRoute
 
 HERE = Path(__file__).parent
@@ -134,7 +135,7 @@ def mount(
     async def checked(request: Request, csrf: str) -> Session:
         session = await current(request)
         if not session.csrf_matches(csrf):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "this form has expired: reload the page")
+            raise Problem("form-expired", "this form has expired: reload the page")
         return session
 
     async def trials(session: Session) -> tuple[TrialRef, ...]:
@@ -147,8 +148,7 @@ def mount(
         for trial in await trials(session):
             if trial.id == trial_id:
                 return trial
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            "no active trial with this id is open to you")
+        raise Problem("trial-not-found", "no active trial with this id is open to you")
 
     async def stopped_page(request: Request, session: Session, trial_id: str,
                            patient_key: str | None = None) -> Response | None:
@@ -260,10 +260,10 @@ def mount(
                                       session.principal.site_scope)
         if done.other_site_patient is not None:  # as an unknown alert, logged (surrogate key)
             raise refuse(request, session.principal, status.HTTP_404_NOT_FOUND,
-                         "site_not_in_claims", "no such alert",
+                         "site_not_in_claims", "no such alert", slug="alert-not-found",
                          patient_key=done.other_site_patient[:64])
         if not done.recorded:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
+            raise Problem("alert-not-found", "no such alert")
         return RedirectResponse(_local(back), status.HTTP_303_SEE_OTHER)
 
     @ui.get("/trials/{trial_id}/worklist", response_class=HTMLResponse)
@@ -295,8 +295,8 @@ def mount(
                                     status.HTTP_303_SEE_OTHER)
         view = await desk.pair_view(patient_key, trial_id)
         if view is None or view.decision is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND,
-                                "this patient has not been screened for this trial")
+            raise Problem("patient-not-screened",
+                          "this patient has not been screened for this trial")
         identity = reveals.take(session.csrf, patient_key, trial_id, clock())
         return page(request, "patient.html", session, trials=await trials(session),
                     **patient_context(view.decision, site_zone), view=view, identity=identity)
@@ -312,22 +312,20 @@ def mount(
         await patient_or_404(request, session, patient_key)
         kind = ACTIONS.get(action)
         if kind is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                "the action field must be one of: " + ", ".join(ACTIONS))
+            raise Problem("unknown-action",
+                          "the action field must be one of: " + ", ".join(ACTIONS))
         if kind == "not-a-candidate" and not reason.strip():
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                "say why the patient is not a candidate")
+            raise Problem("reason-required", "say why the patient is not a candidate")
         pair = await desk.pair_view(patient_key, trial_id)
         if pair is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
+            raise Problem("patient-not-screened", "not screened for this trial")
         if kind in ("contacted", "enrolled") and pair.decision is not None \
                 and deceased(pair.decision):
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                "the patient is recorded as deceased: not contacted or enrolled")
+            raise Problem("patient-deceased",
+                          "the patient is recorded as deceased: not contacted or enrolled")
         if not await desk.act(patient_key, trial_id, kind, session.principal.client, clock(),
                               reason.strip() or None):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
+            raise Problem("patient-not-screened", "not screened for this trial")
         return RedirectResponse(f"/ui/patients/{patient_key}/trials/{trial_id}",
                                 status.HTTP_303_SEE_OTHER)
 
@@ -344,19 +342,19 @@ def mount(
         await trial_or_404(session, trial_id)
         await patient_or_404(request, session, patient_key)
         if len(reason.strip()) < 8:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                "state why you need the patient's identity (8 characters or more)")
+            raise Problem("reason-required",
+                          "state why you need the patient's identity (8 characters or more)")
         # a patient never screened for this trial is absent here: intake is not asked (it
         # would log a re-identification of a key the coordinator could only have made up)
         screened = await desk.pair_view(patient_key, trial_id)
         if screened is None or screened.decision is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
+            raise Problem("patient-not-screened", "not screened for this trial")
         identity = await _reidentify(intake_url, session.token, patient_key, trial_id,
                                      reason.strip())
         view = await desk.reidentified(patient_key, trial_id, session.principal.client, clock(),
                                        reason.strip())
         if view is None or view.decision is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "not screened for this trial")
+            raise Problem("patient-not-screened", "not screened for this trial")
         reveals.keep(session.csrf, patient_key, trial_id, identity, clock())
         return RedirectResponse(
             f"/ui/patients/{quote(patient_key, safe='')}/trials/{quote(trial_id, safe='')}",
@@ -381,11 +379,11 @@ async def _reidentify(intake_url: str, token: str, patient_key: str, trial_id: s
                 json={"trial": trial_id, "reason": reason},
                 headers={"Authorization": f"Bearer {token}"})
     except (httpx.HTTPError, httpx.InvalidURL) as error:
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY,
-                            f"intake did not answer ({type(error).__name__})") from None
+        raise Problem("intake-lookup-failed",
+                      f"intake did not answer ({type(error).__name__})") from None
     if answer.status_code != 200:
-        raise HTTPException(status.HTTP_502_BAD_GATEWAY,
-                            f"intake refused the re-identification ({answer.status_code})")
+        raise Problem("intake-lookup-failed",
+                      f"intake refused the re-identification ({answer.status_code})")
     body = answer.json()
     system = body.get("identifier_system")
     return {"source_system": str(body["source_system"]),
@@ -452,4 +450,4 @@ def _same_origin(request: Request) -> None:
     """
     origin = request.headers.get("origin")
     if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site sign-in refused")
+        raise Problem("cross-site-sign-in", "cross-site sign-in refused")
