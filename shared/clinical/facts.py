@@ -55,6 +55,10 @@ class ReferenceRange(_Frozen):
     different populations, told apart by ``appliesTo`` (e.g. SNOMED 248152002 female,
     248153007 male) and ``age`` (kept here in years, bounds inclusive). ``text`` keeps a range
     sent as text ("7-35 U/L"), read into ``low``/``high`` when it parses.
+
+    ``unread`` is set when a range was sent (HL7 v2.5.1 OBX-7, FHIR R4 referenceRange.text) but
+    could not be read: it names where and why, and has no bounds. A criterion relative to the
+    limit of normal is then unknown: the lab's own range decides, never a site default.
     """
 
     low: Quantity | None = None
@@ -66,6 +70,7 @@ class ReferenceRange(_Frozen):
     age_low_years: float | None = None
     age_high_years: float | None = None
     text: str | None = None
+    unread: ReadingNote | None = None
 
 
 class ReadingNote(_Frozen):

@@ -43,6 +43,7 @@ from shared.clinical.fhir_values import (
 )
 from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
+from shared.clinical.reading import range_fields
 from shared.clinical.times import (
     TimeFormatError,
     day_as_written,
@@ -656,15 +657,7 @@ def _ranges(
 ) -> dict[str, Any]:
     """``reference_range`` (the first entry) and, when the entries are alternatives (several,
     or one restricted by appliesTo/age), every one of them as ``reference_ranges``."""
-    found = reader.reference_ranges(loinc, ranges, path, unit)
-    if not found:
-        return {"reference_range": None}
-    restricted = any(
-        r.applies_to or r.age_low_years is not None or r.age_high_years is not None for r in found
-    )
-    if len(found) > 1 or restricted:
-        return {"reference_range": found[0], "reference_ranges": found}
-    return {"reference_range": found[0]}
+    return range_fields(reader.reference_ranges(loinc, ranges, path, unit))
 
 
 def condition(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:

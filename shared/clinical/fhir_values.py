@@ -8,7 +8,6 @@ disagree) is returned as an unread ``ReadingNote`` instead: the fact is kept, ne
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +17,7 @@ from shared.clinical.codes import LOINC, SNOMED, UCUM, code_form_problem, misspe
 from shared.clinical.errors import Problem
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
 from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
-from shared.clinical.reading import COMPARATORS, number_in_text, quoted
+from shared.clinical.reading import COMPARATORS, number_in_text, quoted, text_reference_ranges
 from shared.clinical.times import TimeFormatError, fhir_starts_after, parse_fhir_datetime
 from shared.clinical.units import (
     UnitError,
@@ -31,13 +30,6 @@ from shared.clinical.units import (
 )
 
 _NUM = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-# referenceRange.text as labs write it, like HL7 v2 OBX-7: "7-35 U/L", "4.3 to 6.2", "<40", ">1"
-_TEXT_RANGE = re.compile(
-    rf"^\s*(?:(?P<low>{_NUM})\s*(?:-|to|–)\s*(?P<high>{_NUM})"
-    rf"|(?:<|<=|≤)\s*(?P<upper>{_NUM})|(?:>|>=|≥)\s*(?P<lower>{_NUM}))"
-    r"\s*(?P<unit>\S+)?\s*$",
-    re.IGNORECASE,
-)
 # UCUM durations per year for referenceRange.age (UCUM: a = 365.25 d, mo = a/12, wk = 7 d)
 _AGE_UNITS = {"a": 1.0, "mo": 12.0, "wk": 365.25 / 7, "d": 365.25}
 _VALUE_TYPES = (
@@ -313,11 +305,13 @@ class Reader:
         """Every ``Observation.referenceRange`` entry, in order (FHIR R4: repeated entries are
         alternatives, "for different populations", told apart by ``appliesTo`` and ``age``).
 
-        ``low``/``high`` are Quantities (SimpleQuantity); an entry with only ``text`` is read as
-        HL7 v2 OBX-7 is ("7-35", "7 to 35", "<40", ">1", optionally followed by the unit). An
-        entry with neither readable bounds nor readable text is left out. ``age`` is a Range
-        of UCUM durations (``a``, ``mo``, ``wk``, ``d``), kept in years; another unit is a
-        problem at ``referenceRange[i].age``.
+        ``low``/``high`` are Quantities (SimpleQuantity); an entry with only ``text`` is read by
+        the reader HL7 v2 OBX-7 shares (``reading.text_reference_ranges``: "7-35", "7 to 35",
+        "<40", ">1", optionally followed by the unit, "Female: 7-35 U/L", "M: 10-50 F: 7-35",
+        one entry per sex then); a text that cannot be read is kept as a range sent but not
+        read at ``referenceRange[i].text``. An entry with neither bounds nor text is left out.
+        ``age`` is a Range of UCUM durations (``a``, ``mo``, ``wk``, ``d``), kept in years;
+        another unit is a problem at ``referenceRange[i].age``.
         """
         if not isinstance(ranges, list):
             return ()
@@ -332,9 +326,7 @@ class Reader:
                 if isinstance(entry.get(bound), dict)
             }
             text = entry.get("text") if isinstance(entry.get("text"), str) else None
-            if not any(bounds.values()) and text is not None:
-                bounds = self._text_range(loinc, text, f"{where}.text", unit)
-            if not any(bounds.values()):
+            if not any(bounds.values()) and text is None:
                 continue
             applies_to = tuple(
                 coding
@@ -344,42 +336,31 @@ class Reader:
             types = self.codings(entry.get("type"), f"{where}.type")
             age_range = entry.get("age")
             age: Json = age_range if isinstance(age_range, dict) else {}
-            found.append(
-                ReferenceRange(
-                    low=bounds.get("low"),
-                    high=bounds.get("high"),
-                    applies_to=applies_to,
-                    type=types[0] if types else None,
-                    age_low_years=self._age_years(age.get("low"), f"{where}.age.low"),
-                    age_high_years=self._age_years(age.get("high"), f"{where}.age.high"),
-                    text=text,
-                )
-            )
-        return tuple(found)
-
-    def _text_range(
-        self, loinc: str | None, text: str, path: str, unit: str | None
-    ) -> dict[str, Quantity | None]:
-        """``referenceRange.text`` read as OBX-7 (HL7 v2.5.1 7.4.2.7) is, in canonical units."""
-        match = _TEXT_RANGE.match(text)
-        if match is None:
-            return {}
-        low, high, upper, lower, written = match.group("low", "high", "upper", "lower", "unit")
-        values = {"low": low, "high": high} if low is not None else {}
-        if upper is not None:
-            values = {"high": upper}
-        elif lower is not None:
-            values = {"low": lower}
-        range_unit = written.strip() if written else unit
-        if range_unit is None:
-            return {}
-        try:
-            return {
-                name: to_canonical(loinc or "", float(value), range_unit)
-                for name, value in values.items()
+            common = {
+                "type": types[0] if types else None,
+                "age_low_years": self._age_years(age.get("low"), f"{where}.age.low"),
+                "age_high_years": self._age_years(age.get("high"), f"{where}.age.high"),
+                "text": text,
             }
-        except UnitError:
-            return {}  # free text in a unit that does not read: the range is not used
+            if any(bounds.values()):
+                found.append(ReferenceRange(
+                    low=bounds.get("low"), high=bounds.get("high"), applies_to=applies_to,
+                    **common,
+                ))
+                continue
+            # text only: read as OBX-7 is, by the one reader both formats share
+            for read in text_reference_ranges(loinc, text or "", unit, f"{where}.text"):
+                if read.applies_to and applies_to:
+                    # sex labels in the text and appliesTo beside it: whose range is ambiguous
+                    read = ReferenceRange(unread=ReadingNote(
+                        path=f"{where}.text",
+                        reason="reference range text labelled by sex beside appliesTo: whose"
+                        " range it is is ambiguous",
+                    ))
+                found.append(read.model_copy(update={
+                    **common, "applies_to": read.applies_to or applies_to,
+                }))
+        return tuple(found)
 
     def _age_years(self, data: Any, path: str) -> float | None:
         if not isinstance(data, dict) or not isinstance(data.get("value"), int | float):

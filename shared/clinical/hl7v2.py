@@ -102,7 +102,7 @@ from shared.clinical.hl7v2_values import (
 )
 from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
-from shared.clinical.reading import ProblemLog, loinc_of
+from shared.clinical.reading import ProblemLog, loinc_of, range_fields
 from shared.clinical.times import (
     WIDEST_DST_SAVE,
     NoTimeZone,
@@ -815,10 +815,10 @@ def _observation(
         time_bounds=bounds,
         value_quantity=value.quantity if unread is None else None,
         value_code=value.code if unread is None else None,
-        reference_range=(
-            reference_range(log, loinc, ranges.component(0), units, ranges.path)
+        **range_fields(
+            reference_range(loinc, ranges.component(0), units, ranges.path)
             if value.quantity is not None and ranges.component(0)
-            else None
+            else ()
         ),
         interpretation=interpretation,
         provenance=provenance,

@@ -20,6 +20,7 @@ from shared.clinical.reading import (
     is_number,
     number_in_text,
     quoted,
+    text_reference_ranges,
 )
 from shared.clinical.units import (
     UnitError,
@@ -149,9 +150,6 @@ def not_obtained(status: str, path: str) -> ReadingNote | None:
     )
 
 _NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-_RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:-|to|–)\s*({_NUMBER})\s*$", re.IGNORECASE)
-_UPPER = re.compile(rf"^\s*(?:<|<=|≤)\s*({_NUMBER})\s*$")
-_LOWER = re.compile(rf"^\s*(?:>|>=|≥)\s*({_NUMBER})\s*$")
 _TEXT_TYPES = {"ST", "TX", "FT"}
 _FREE_TEXT_TYPES = {"TX", "FT"}
 _CODED_TYPES = {"CE", "CWE", "CNE"}
@@ -655,22 +653,14 @@ def _convert(
 
 
 def reference_range(
-    log: ProblemLog, loinc: str | None, text: str, unit: ObxField, path: str
-) -> ReferenceRange | None:
-    """OBX-7 as ``3.5-5.0``, ``4.3 to 6.2``, ``<40`` or ``>1``; anything else is not read."""
-    bounds: dict[str, float] = {}
-    if match := _RANGE.match(text):
-        bounds = {"low": float(match[1]), "high": float(match[2])}
-    elif match := _UPPER.match(text):
-        bounds = {"high": float(match[1])}
-    elif match := _LOWER.match(text):
-        bounds = {"low": float(match[1])}
-    converted = {
-        name: _convert(log, loinc, value, unit_of(unit), path) for name, value in bounds.items()
-    }
-    if not converted or None in converted.values():
-        return None
-    return ReferenceRange(**converted)
+    loinc: str | None, text: str, unit: ObxField, path: str
+) -> tuple[ReferenceRange, ...]:
+    """OBX-7 (HL7 v2.5.1 7.4.2.7, ST: "lower limit-upper limit", "> lower limit", "< upper
+    limit", or text) read by the reader FHIR referenceRange.text shares
+    (``reading.text_reference_ranges``): ``3.5-5.0``, ``4.3 to 6.2``, ``<40``, ``>1``,
+    ``7-35 U/L``, ``M: 10-50 F: 7-35``, ``7-35 (F) 10-50 (M)``; anything else is kept as a
+    range sent but not read, at ``OBX[n].7``."""
+    return text_reference_ranges(loinc, text, unit_of(unit) or None, path)
 
 
 # HL7 v2.5.1 table 0078 (abnormal flags) "<" and ">": the result lies beyond the end of the

@@ -51,6 +51,13 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "v2.5.1 2A.3.70 SN.1"),
     InputForm("OBX-5 (SN)", "`^1^:^320`, `^1^/^320`, `<^1^:^80`",
               "read: titer 320 {titer}; `<1:80` is a titer below 80", "v2.5.1 2A.3.70 SN.3"),
+    InputForm("OBX-7", "`3.5-5.0`, `4.3 to 6.2`, `<40`, `>1`, `7-35 U/L` (a unit convertible"
+              " to the result's), `M: 10-50 F: 7-35`, `Female: 7-35; Male: 10-50`,"
+              " `7-35 (F) 10-50 (M)`",
+              "read (the same reader as FHIR referenceRange.text); a sex-labelled range is used"
+              " only when the patient's sex is known; any other text (`7-35 (adult)`, a label"
+              " twice, another unit) is kept as a range not read: a x ULN criterion is unknown"
+              " naming `OBX[n].7`, never the site default", "HL7 v2.5.1 7.4.2.7"),
     InputForm("OBX-5 (SN)", "`^5^-^10` (range, inclusive)", "read: a value in [5, 10] (`>=5`, "
               "`upper` 10), as a FHIR valueRange; high below low: unread; a negative bound of a"
               " catalogued analyte on a ratio scale (`^10^-^-20` platelets): refused at"
@@ -397,7 +404,9 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               f"{_R4} Observation.effective[x]"),
     InputForm("Observation.referenceRange", "several entries (`appliesTo`, `age`); `text` only",
               "read: every entry kept, the engine picks the one fitting the patient; text read "
-              "as OBX-7", f"{_R4} Observation.referenceRange"),
+              "as OBX-7 (one reader); text that does not read is kept as a range not read: a"
+              " x ULN criterion is unknown naming `referenceRange[i].text`, never the default",
+              f"{_R4} Observation.referenceRange"),
     InputForm("Condition.onset[x], abatement[x]", "Age, Range, string (abatement also boolean)",
               "not read as a time, with a note", f"{_R4} Condition.onset[x]"),
     InputForm("Condition.clinicalStatus, verificationStatus",

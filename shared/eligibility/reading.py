@@ -235,6 +235,33 @@ def fitting_range(ctx: Context, fact: ClinicalFact) -> tuple[ReferenceRange | No
     return chosen, f"{RESULT_RANGE} (unrestricted, of {len(alternatives)} sent)"
 
 
+def range_not_read(ctx: Context, fact: ClinicalFact) -> str | None:
+    """Why the result's own limit of normal cannot be known although the lab sent a range, or
+    None. A range sent but not read (``ReferenceRange.unread``: HL7 v2.5.1 OBX-7, FHIR R4
+    referenceRange[i].text) names where and why; ranges that differ by sex (appliesTo) while
+    the patient's sex is unknown cannot be chosen between. Either way a criterion relative to
+    the limit of normal is unknown: the lab's own range decides, never a site default.
+    """
+    alternatives = fact.reference_ranges or (
+        (fact.reference_range,) if fact.reference_range is not None else ()
+    )
+    for reference in alternatives:
+        if reference.unread is not None:
+            return (
+                f"the reference range sent at {reference.unread.path} was not read"
+                f" ({reference.unread.reason}); the lab's own limit of normal is unknown"
+            )
+    sex = ctx.index.demographics.sex
+    if sex not in (Sex.FEMALE, Sex.MALE) and any(r.applies_to for r in alternatives) and (
+        fitting_range(ctx, fact)[0] is None
+    ):
+        return (
+            "the reference ranges sent differ by sex (referenceRange.appliesTo, or OBX-7"
+            " labelled M/F) and the patient's sex is unknown"
+        )
+    return None
+
+
 def read_result(
     fact: ClinicalFact,
     positive_above: float | None,
@@ -285,6 +312,9 @@ def result_reading(
             cutoff = positive_above
         else:
             # with ``ctx``, the reference range that fits the patient (``fitting_range``)
+            blocked = range_not_read(ctx, fact) if ctx is not None else None
+            if blocked is not None:
+                return None, blocked
             reference = fitting_range(ctx, fact)[0] if ctx is not None else fact.reference_range
             high = reference.high if reference else None
             if high is not None and high.unit == quantity.unit:

@@ -25,6 +25,7 @@ from shared.eligibility.reading import (
     judge,
     latest_quantity,
     latest_result,
+    range_not_read,
     shown,
     written,
 )
@@ -135,8 +136,11 @@ class LabUlnMultiple(_LatestQuantityLab):
         fact, quantity = latest
         uln, source = self._uln(ctx, quantity, fact)
         if uln is None:
-            trace.need(f"upper limit of normal for {self.concept.label} in {quantity.unit}")
-            trace.evidence.append(cite(fact, note="no usable upper limit of normal"))
+            why = f": {source}" if source != "none" else ""
+            trace.need(
+                f"upper limit of normal for {self.concept.label} in {quantity.unit}{why}"
+            )
+            trace.evidence.append(cite(fact, note=f"no usable upper limit of normal{why}"))
             return Truth.UNKNOWN
         limit = self.multiple * uln
         truth = judge(quantity, limit, self.op)
@@ -167,6 +171,9 @@ class LabUlnMultiple(_LatestQuantityLab):
     def _uln(
         self, ctx: Context, quantity: Quantity, fact: ClinicalFact
     ) -> tuple[float | None, str]:
+        blocked = range_not_read(ctx, fact)
+        if blocked is not None:
+            return None, blocked
         reference, why = fitting_range(ctx, fact)
         high = reference.high if reference is not None else None
         if high is not None and high.unit == quantity.unit:

@@ -22,6 +22,7 @@ from shared.eligibility.reading import (
     marked_unread,
     not_a_quantity,
     project_code,
+    range_not_read,
     result_reading,
 )
 from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables, tw_code_key
@@ -205,6 +206,12 @@ def limit_state(
                 unread.append(marked_unread(fact, why))
                 if not ever:
                     break
+            continue
+        blocked = range_not_read(ctx, fact)
+        if blocked is not None:
+            unread.append(marked_unread(fact, blocked))
+            if not ever:
+                break
             continue
         reference = fitting_range(ctx, fact)[0]
         bound_q = (reference.low if below_lln else reference.high) if reference else None
