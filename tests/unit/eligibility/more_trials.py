@@ -495,6 +495,50 @@ CHT101_VIGNETTES = [
     TrialVignette(
         CHT101, "no echocardiogram", change(drop(LOINC, "10230-1")), {"I6": U, "I6.5": U}, UND
     ),
+    # LVEF sent under a method-specific LOINC code only (concepts.yaml lvef: DICOM CID 12202,
+    # 3467, 3833 and the LOINC copies named there), as echo and imaging systems send it
+    TrialVignette(
+        CHT101,
+        "LVEF 62 % by US (LOINC 18043-0) only",
+        change(drop(LOINC, "10230-1"), lab("18043-0", 62, "%", days=20)),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        CHT101,
+        "LVEF 54 % by US (LOINC 18043-0) only",
+        change(drop(LOINC, "10230-1"), lab("18043-0", 54, "%", days=20)),
+        {"I6": F, "I6.5": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101,
+        "LVEF 60 % by MR (LOINC 8811-2) only",
+        change(drop(LOINC, "10230-1"), lab("8811-2", 60, "%", days=20)),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        CHT101,
+        "LVEF 57 % by US 2D Teichholz (LOINC 77891-0) only",
+        change(drop(LOINC, "10230-1"), lab("77891-0", 57, "%", days=20)),
+        {},
+        OK,
+    ),
+    TrialVignette(
+        CHT101,
+        "LVEF 62 % older by US, 50 % newer by angiography (LOINC 8808-8): the newer decides",
+        change(lab("18043-0", 62, "%", days=25), lab("8808-8", 50, "%", days=5)),
+        {"I6": F, "I6.5": F},
+        NO,
+    ),
+    TrialVignette(
+        CHT101,
+        "only an LVEF lower limit (LOINC 104258-9) is no LVEF",
+        change(drop(LOINC, "10230-1"), lab("104258-9", 60, "%", days=20)),
+        {"I6": U, "I6.5": U},
+        UND,
+    ),
     TrialVignette(
         CHT101,
         "hemodynamically unstable",
