@@ -26,6 +26,12 @@ value stands is unknown, so neither is read: the result is kept in doubt (unread
 0085 and the status, echoing neither value) until a correction (C, amended, corrected) or a
 withdrawal (D, W, entered-in-error) comes. The same value sent again (an interface engine
 re-delivering its queue, another spelling of the same number) is no change.
+
+A result sent preliminary after it was final (or corrected, amended) is the same undeclared
+change: table 0085 P "Preliminary results" after F, FHIR R4 ``preliminary`` after ``final``.
+With another value it is kept in doubt the same way (a later final cannot then launder the
+change: F 5, P 180, F 180 read 180 before); with the same value it is no change and the final
+stands.
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ def apply_update(state: PatientFacts, update: PatientUpdate) -> PatientFacts:
                 fact = _in_doubt(current, fact)
             elif current is not None and _final_disagrees(fact, current):
                 fact = _finals_in_doubt(current, fact)
+            elif current is not None and _preliminary_after_result(fact, current):
+                if _result(fact) == _result(current):
+                    continue  # the same value: the final stands, no change
+                fact = _finals_in_doubt(current, fact, _PRELIMINARY_REASON)
             facts[fact.fact_id] = fact
     return PatientFacts(
         demographics=_merge(state.demographics, update.demographics),
@@ -142,6 +152,28 @@ def _final_disagrees(incoming: ClinicalFact, current: ClinicalFact) -> bool:
     )
 
 
+def _preliminary_after_result(incoming: ClinicalFact, current: ClinicalFact) -> bool:
+    """Whether ``incoming`` says ``preliminary`` (HL7 v2.5.1 table 0085 P, R, S) for an
+    observation ``current`` already stands for as final, corrected or amended: table 0085 F
+    "can only be changed with a corrected result"; FHIR R4 observation-status preliminary comes
+    before final, and a result changed after final is amended or corrected."""
+    return (
+        incoming.kind is FactKind.OBSERVATION
+        and incoming.status == "preliminary"
+        and current.status in _RESULTED
+    )
+
+
+_PRELIMINARY_REASON = (
+    "a preliminary result was sent after this final result ({resource}) with another value;"
+    " HL7 v2.5.1 table 0085 F 'Final results; Can only be changed with a corrected result'"
+    " (C), P 'Preliminary results'; FHIR R4 observation-status: preliminary comes before final,"
+    " a result changed after final is amended or corrected. Which value stands is unknown"
+    " until the sender sends a correction (C, amended, corrected) or withdraws the result"
+    " (D, W)"
+)
+
+
 def _result(fact: ClinicalFact) -> tuple[object, ...]:
     """What a result says, to tell a re-delivery from another value: the canonical value
     (``5`` and ``5.0`` x10^9/L are one value), else, for a value that was not read, the value
@@ -151,18 +183,22 @@ def _result(fact: ClinicalFact) -> tuple[object, ...]:
     return (*read, sent, tuple(_result(component) for component in fact.components))
 
 
-def _finals_in_doubt(current: ClinicalFact, final: ClinicalFact) -> ClinicalFact:
+def _finals_in_doubt(
+    current: ClinicalFact, final: ClinicalFact, why: str | None = None
+) -> ClinicalFact:
     """``current`` kept unread under ``final``'s provenance (its version orders later ones),
     at the later of the two observation times (an older result must not overtake it), with no
-    value of either kept: which of them stands is unknown."""
-    reason = (
+    value of either kept: which of them stands is unknown. ``final`` is the later final (or
+    preliminary, with ``why`` naming it: ``{resource}`` is filled in); ``current`` keeps its
+    status, so a later final with another value is judged against a final in doubt."""
+    reason = (why or (
         "two final results disagree: this result was sent final again"
-        f" ({final.provenance.resource}) with another value and no correction; HL7 v2.5.1"
+        " ({resource}) with another value and no correction; HL7 v2.5.1"
         " table 0085 F 'Final results; Can only be changed with a corrected result' (C);"
         " FHIR R4 observation-status: a result changed after final is amended or corrected."
         " Which value stands is unknown until the sender sends a correction (C, amended,"
         " corrected) or withdraws the result (D, W)"
-    )
+    )).format(resource=final.provenance.resource)
     later = final if _later(final, current) else current
     return current.model_copy(
         update={
