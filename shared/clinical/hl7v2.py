@@ -593,7 +593,7 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
             orc = order.orc if order.obr is None else None
             order = _Order(orc=orc, obr=segment, obr_number=obr_count)
             status = message.field(segment, f"OBR[{obr_count}]", 25)
-            refusal = order_status_problem(status.component(0).upper())
+            refusal = order_status_problem(status.component(0))
             if refusal is not None:
                 log.problem(status.path, refusal)
         elif name == "MRG" and message.merge and groups:
@@ -737,7 +737,9 @@ def _observation(
     # code the site's crosswalk maps it to, noted at OBX[n].3; the identity keeps the codes sent
     codes, mapped = crosswalked(sent_codes, message.source_system, identifier.path)
     loinc = loinc_of(codes)
-    status_code = message.field(obx, label, 11).component(0).upper()
+    # table values are read as the table writes them (v2.5.1 2A.3.35 ID: "drawn from a table of
+    # legal values"): 'f' is not table 0085's F, and is refused like any code outside it
+    status_code = message.field(obx, label, 11).component(0)
     notes: list[ReadingNote] = list(mapped)
     if status_code and status_code not in RESULT_STATUS:
         log.problem(f"{label}.11", f"result status {status_code!r} is not in v2.5.1 table 0085")
@@ -754,7 +756,7 @@ def _observation(
     escaped = _escape_note(message, obx, label)
     value = ObxReading() if escaped is not None else read_obx_value(
         log,
-        message.field(obx, label, 2).component(0).upper(),
+        message.field(obx, label, 2).component(0),
         message.field(obx, label, 5),
         units,
         loinc,
@@ -767,7 +769,7 @@ def _observation(
         value,
         abnormal_flags(message.field(obx, label, 8)),
         f"{label}.8",
-        message.field(obx, label, 2).component(0).upper(),
+        message.field(obx, label, 2).component(0),
     )
     ranges = message.field(obx, label, 7)
     provenance = message.provenance(f"OBX/{key}")
@@ -836,7 +838,7 @@ def _order_without_results(
     if order.obr is None or message.field(obx, label, 5).empty:
         return None
     status = message.field(order.obr, f"OBR[{order.obr_number}]", 25)
-    return order_without_results(status.component(0).upper(), status.path)
+    return order_without_results(status.component(0), status.path)
 
 
 # Clock skew allowed between a result's time and its message's time (MSH-7). The sender's
@@ -980,7 +982,7 @@ def _ts_text(field: ObxField, path: str) -> tuple[str, ReadingNote | None, str |
     digits give (``20030101^M``), is a ``problem`` (the time cannot be read).
     """
     text = field.component(0)
-    degree = field.component(1).strip().upper()
+    degree = field.component(1).strip()
     if not degree or not text:
         return text, None, None
     if degree not in TS_PRECISION_DIGITS:

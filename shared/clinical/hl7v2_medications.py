@@ -238,12 +238,13 @@ def administration(
     if not codes:
         log.problem(code_field.path, "no administered code (RXA-5 is required, v2.5.1 ch. 4A)")
         return None
-    status_code = field(rxa, label, 20).component(0).upper()
+    # ID fields as their tables write them (v2.5.1 2A.3.35): 'cp' is not table 0322's CP
+    status_code = field(rxa, label, 20).component(0)
     if status_code and status_code not in COMPLETION_STATUS:
         log.problem(f"{label}.20", f"completion status {status_code!r} is not in v2.5.1 table"
                     " 0322 (CP, RE, NA, PA)")
         return None
-    action = field(rxa, label, 21).component(0).upper()
+    action = field(rxa, label, 21).component(0)
     if action and action not in ACTION_CODES:
         log.problem(f"{label}.21", f"action code {action!r} is not in v2.5.1 table 0323"
                     " (A, D, U)")
@@ -354,7 +355,7 @@ def encoded_order(
     status = "active"
     if orc is not None:
         control = field(orc, "ORC", 1).component(0).upper()
-        order_status = field(orc, "ORC", 5).component(0).upper()
+        order_status = field(orc, "ORC", 5).component(0)
         if order_status and order_status not in ORDER_STATUS:
             log.problem("ORC.5", f"order status {order_status!r} is not in v2.5.1 table 0038")
             return None

@@ -88,7 +88,7 @@ def deceased(
             pass  # the date of death is not used as a time: that there is one is what counts
         except TimeFormatError as error:
             reader.problem(death_time.path, str(error))
-    flag = indicator.component(0).upper()
+    flag = indicator.component(0)  # table 0136 Y/N as written (v2.5.1 2A.3.35 ID)
     if flag and flag not in _YES_NO:
         reader.problem(indicator.path, f"death indicator {flag!r} is not Y or N (HL7 table 0136)")
         return None

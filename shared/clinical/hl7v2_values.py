@@ -92,7 +92,8 @@ QUERY_ONLY_STATUSES = frozenset({"Y", "Z"})
 
 
 def order_status_problem(status: str) -> str | None:
-    """Why OBR-25 ``status`` (already upper-cased, may be empty) is refused, else None.
+    """Why OBR-25 ``status`` (as sent, may be empty) is refused, else None. Table values are
+    read as table 0123 writes them (v2.5.1 2A.3.35 ID): ``f`` is refused, not read as ``F``.
 
     Empty is accepted: OBR-25 is conditional (v2.5.1 4.5.3.25) and each result's OBX-11 says
     its status. A code outside table 0123, or Y/Z (query responses only), is refused.
@@ -683,7 +684,8 @@ def abnormal_flags(field: ObxField) -> tuple[str, ...]:
     flags: list[str] = []
     for repetition in range(len(field.repetitions)):
         flag = field.component(0, repetition)
-        if flag and flag.upper() not in (known.upper() for known in flags):
+        # table 0078 codes as the table writes them: 'h' is not H, so 'H~h' is two flags
+        if flag and flag not in flags:
             flags.append(flag)
     return tuple(flags)
 
@@ -694,7 +696,7 @@ def read_flags(
     """(reading, interpretation): OBX-5's reading with every OBX-8 flag applied, and the one
     flag kept as the fact's interpretation (HL7 v2.5.1 7.4.2.8, table 0078).
 
-    ``value_type`` is OBX-2 (table 0125), already upper-cased.
+    ``value_type`` is OBX-2 (table 0125), as sent.
 
     - ``<`` / ``>`` (off the instrument's scale): an exact number becomes a bound (``600``
       flagged ``>`` is ``>600``); an SN bound on the same side stays as sent (``>=^600``); a

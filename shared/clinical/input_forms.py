@@ -90,6 +90,11 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "v2.5.1 7.4.2.5, table 0085"),
     InputForm("OBX-5", "empty, OBX-11 `I`/`O`/`D`/`W`", "read: no value expected",
               "table 0085"),
+    InputForm("OBX-11, OBX-2, OBX-8, OBR-25, RXA-20/21, ORC-5, PID-30, TS-2",
+              "a table value in another case (`f`, `nm`, `ll`, `cp`)",
+              "refused at the field's path as a code outside its table (a flag: not read as"
+              " the table's); never upper-cased into the table's code",
+              "v2.5.1 2A.3.35 ID; tables 0085, 0125, 0078, 0123, 0322, 0323, 0038, 0136, 0529"),
     InputForm("OBX-11", "empty", "unread at `OBX[n].11` (status `unknown`): final, preliminary"
               " or cancelled is unknown, so the value is not read and no older result decides in"
               " its place", "v2.5.1 7.4.2.11 (required), table 0085"),

@@ -330,7 +330,9 @@ def result_reading(
             return None, f"the value {sent} may lie either side of the cut-off {written(cutoff)}"
         return truth is Truth.TRUE, ""
     if fact.interpretation:
-        flag = fact.interpretation.strip().upper()
+        # table 0078 / ObservationInterpretation codes as written: FHIR R4 "codes defined by
+        # FHIR itself are case sensitive"; v2.5.1 2A.3.35 ID values come from the table
+        flag = fact.interpretation.strip()
         if flag in POSITIVE_FLAGS:
             return True, ""
         if flag in NEGATIVE_FLAGS:
