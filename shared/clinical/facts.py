@@ -78,7 +78,8 @@ class ReadingNote(_Frozen):
 
     ``path`` is the element's path in the input (``Bundle.entry[3].resource.valueString``,
     ``OBX[2].5``); ``reason`` is a sentence a person can act on. Carries no input excerpt
-    longer than the value itself.
+    longer than the value itself; in what intake publishes only a token of a closed
+    vocabulary stays quoted (``shared.clinical.excerpts``).
     """
 
     path: str

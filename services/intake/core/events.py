@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cache
+from typing import Any, get_args
 from uuid import UUID
 
+from pydantic import BaseModel
+
 from services.intake.core.pseudonyms import without_source_identifier, without_source_record_id
-from shared.clinical.facts import ClinicalFact, PatientUpdate
+from shared.clinical.excerpts import without_excerpts
+from shared.clinical.facts import ClinicalFact, PatientUpdate, ReadingNote
 from shared.contracts.events import PatientMerged, PatientUpdated
 
 
@@ -42,7 +47,7 @@ def patient_updated(
         patient_key=patient_key,
         correlation_id=receipt_id,
         demographics=demographics,
-        facts=tuple(without_source_record_id(fact) for fact in update.facts),
+        facts=tuple(_no_excerpts(without_source_record_id(fact)) for fact in update.facts),
         site=site,
     )
 
@@ -67,3 +72,43 @@ def patient_merged(
         merged_key=merged_key,
         reason="source-merge" if reason == "source-merge" else "same-patient",
     )
+
+
+def _no_excerpts(model: Any) -> Any:
+    """``model`` (a fact, and anything in it) with every reading note's reason as it may leave
+    intake (``shared.clinical.excerpts.without_excerpts``: no quoted free input); the receipt
+    keeps the sender's own values. Only the fields whose type can hold a note are visited
+    (:func:`_note_fields`); unchanged parts are the same objects."""
+    if isinstance(model, ReadingNote):
+        said = without_excerpts(model.reason)
+        return model if said == model.reason else model.model_copy(update={"reason": said})
+    if isinstance(model, BaseModel):
+        changed = {}
+        for name in _note_fields(type(model)):
+            value = getattr(model, name)
+            scrubbed = _no_excerpts(value)
+            if scrubbed is not value:
+                changed[name] = scrubbed
+        return model.model_copy(update=changed) if changed else model
+    if isinstance(model, tuple):
+        items = tuple(_no_excerpts(item) for item in model)
+        return items if any(a is not b for a, b in zip(items, model, strict=True)) else model
+    return model
+
+
+@cache
+def _note_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``cls`` whose declared type is, contains or nests a ``ReadingNote``."""
+    return tuple(name for name, field in cls.model_fields.items()
+                 if _holds_note(field.annotation, frozenset({cls})))
+
+
+def _holds_note(annotation: Any, seen: frozenset[type]) -> bool:
+    if annotation is ReadingNote:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:  # a model nesting itself (a fact's components): visit it
+            return True
+        return any(_holds_note(field.annotation, seen | {annotation})
+                   for field in annotation.model_fields.values())
+    return any(_holds_note(arg, seen) for arg in get_args(annotation))

@@ -289,4 +289,4 @@ async def test_a_batch_with_a_refused_entry_publishes_the_rest_and_its_receipt_i
     assert set(facts) == set(hidden.values())
     unread = facts[hidden["Observation/plt-text"]].unread
     assert unread is not None
-    assert unread.reason == "value '<<10' is not a number"
+    assert unread.reason == "value [value not quoted] is not a number", "issue 14: no excerpt"

@@ -446,3 +446,24 @@ async def test_each_refusal_of_intakes_routes_has_its_own_problem_type(api: Api)
     }
     said = {slug: (answer.status_code, answer.json()["type"]) for slug, answer in answers.items()}
     assert said == {slug: (PROBLEM_TYPES[slug].status, base + slug) for slug in answers}
+
+
+async def test_a_published_reading_note_quotes_no_free_input_the_receipt_does(api: Api) -> None:
+    """Issue 14: reasons that leave intake carry no input excerpt (shared.clinical.excerpts).
+    An OBX-5 structured numeric '<>' (not equal to: no value, v2.5.1 2A.3.70) is kept unread;
+    its note quoted what was sent, as the event's reason, to the evaluator and audit."""
+    message = "\r".join([
+        "MSH|^~\\&|LIS|CITY-LAB|TW|TW|20261128090000+0000||ORU^R01^ORU_R01|EXC-1|P|2.5.1",
+        "PID|1||MRN-7^^^CITY^MR||Roe^Jane||19900412|F",
+        "OBR|1|PLC-1|FIL-1|58410-2^CBC panel^LN|||20261128073000+0000",
+        "OBX|1|SN|777-3^Platelets^LN||<>^19900412|10*9/L|||||F|||20261128073000+0000", ""])
+    response = await api.client.post("/hl7v2", headers=LAB | HL7, content=message.encode())
+    assert response.status_code == 202, response.text
+    warned = [w["reason"] for w in response.json()["warnings"] if w["path"] == "OBX[1].5"]
+    assert warned == ["'<>19900412': 'not equal to' gives no value or bound"], "the sender's own"
+    [(_, event)] = api.uow.committed.outbox
+    [fact] = event.facts  # type: ignore[union-attr]
+    assert fact.unread is not None
+    assert fact.unread.path == "OBX[1].5"
+    assert fact.unread.reason == "[value not quoted]: 'not equal to' gives no value or bound"
+    # (the fact's ``received`` value keeps what was sent, for the evidence: not a reason)
