@@ -21,6 +21,43 @@ from shared.eligibility.reference_tables import RXNORM, TW_SYSTEM, Concept, Tabl
 OLDEST = datetime.min.replace(tzinfo=UTC)
 """The time of a fact with no date: older than everything."""
 _OLDEST = OLDEST
+
+UNIDENTIFIED = "https://trialwatch.dev/fhir/CodeSystem/unidentified"
+"""The engine's own system for entries no value set can judge (``_keys``): read whole, so the
+one-code concept named by each code (``UNIDENTIFIED_CONDITIONS``, ``UNIDENTIFIED_MEDICATIONS``)
+finds them, and incremental re-evaluation knows which criteria a new such entry changes."""
+CONDITION_SYSTEMS = frozenset({
+    "http://hl7.org/fhir/sid/icd-10-cm",
+    "http://snomed.info/sct",
+})
+"""The code systems the condition value sets (tables/concepts.yaml, resource Condition) are
+written in: ICD-10-CM and SNOMED CT (a test keeps this in step with the tables). A Condition
+with no coding in either cannot be judged by any of them: WHO ICD-10
+(http://hl7.org/fhir/sid/icd-10) and ICD-10-GM share most, not all, category codes with
+ICD-10-CM, and a code's meaning differs where they part (e.g. diabetes: ICD-10-CM E08-E13,
+WHO E10-E14), so no WHO or GM code is read as the ICD-10-CM code spelt the same."""
+
+
+def _unidentified_concept(code: str, label: str, resource: str, source: str) -> Concept:
+    return Concept(
+        name=code, label=label, resource=resource, unit=None, alternate_units=(),
+        source=source, keys=frozenset({f"{UNIDENTIFIED}|{code}"}), prefixes=(),
+    )
+
+
+UNIDENTIFIED_CONDITIONS = _unidentified_concept(
+    "unidentified-condition", "condition not identified", "Condition",
+    "a Condition coded in no system of CONDITION_SYSTEMS (shared/eligibility/index.py)",
+)
+"""Every Condition coded only in systems no condition value set covers (``CONDITION_SYSTEMS``)."""
+UNIDENTIFIED_MEDICATIONS = _unidentified_concept(
+    "unidentified-medication", "medication not identified",
+    "MedicationRequest / MedicationStatement / MedicationAdministration",
+    "a medication with no RxNorm code in the product table or a drug value set",
+)
+"""Every medication with no coding TrialWatch can identify: no RxNorm code of the product table
+(tables/rxnorm_products.yaml) or of a value set, and no code of another system a value set
+lists (NDC and ATC are read by none: no sourced NDC/ATC -> RxNorm map is shipped)."""
 IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled", "registered"})
 """Statuses of facts no criterion reads: withdrawn (entered-in-error: HL7 v2 table 0085 D/W),
 pending with no result yet (FHIR R4 observation-status registered; table 0085 I/O), and a
@@ -268,7 +305,8 @@ def readable_codes(tables: Tables) -> Readable:
     """The codes the shared tables can match, worked out once per set of tables."""
     found = _READABLE.get(id(tables))
     if found is None or found[0] is not tables:
-        found = _READABLE[id(tables)] = (tables, Readable(tables.concepts.values(), (TW_SYSTEM,)))
+        readable = Readable(tables.concepts.values(), (TW_SYSTEM, UNIDENTIFIED))
+        found = _READABLE[id(tables)] = (tables, readable)
     return found[1]
 
 
@@ -279,14 +317,26 @@ def _keys(
 ) -> tuple[str, ...]:
     keys = [f"{c.system}|{c.code}" for c in fact.codes if readable(c.system, c.code)]
     if fact.kind is FactKind.MEDICATION:
+        identified = bool(keys)
         for coding in fact.codes:
             if coding.system == RXNORM:
+                ingredients = products.get(coding.code, ())
+                identified = identified or bool(ingredients)
                 keys.extend(
                     f"{RXNORM}|{ingredient}"
-                    for ingredient in products.get(coding.code, ())
+                    for ingredient in ingredients
                     if readable(RXNORM, ingredient)
                 )
+        if not identified and isinstance(readable, Readable):
+            keys.append(UNIDENTIFIED_MEDICATIONS_KEY)
+    elif (fact.kind is FactKind.CONDITION and isinstance(readable, Readable)
+          and not any(c.system in CONDITION_SYSTEMS for c in fact.codes)):
+        keys.append(UNIDENTIFIED_CONDITIONS_KEY)
     return tuple(dict.fromkeys(keys))
+
+
+UNIDENTIFIED_CONDITIONS_KEY = f"{UNIDENTIFIED}|{UNIDENTIFIED_CONDITIONS.name}"
+UNIDENTIFIED_MEDICATIONS_KEY = f"{UNIDENTIFIED}|{UNIDENTIFIED_MEDICATIONS.name}"
 
 
 def _with_components(
@@ -448,12 +498,14 @@ class FactIndex:
         imprecise = False
         exact = readable.exact if isinstance(readable, Readable) else None
         medication, observation = FactKind.MEDICATION, FactKind.OBSERVATION
+        condition = FactKind.CONDITION
         unread_statuses, ignored_statuses = UNREAD_STATUSES, IGNORED_STATUSES
         parts: dict[str, tuple[str, ...]] = {}
         # most of a record is vitals and encounters no value set reads: their codes are looked
         # at first, and only a fact some criterion can read is checked for status
         for fact in _with_components(patient.facts, parts):
-            if exact is None or fact.kind is medication:
+            if exact is None or fact.kind is medication or fact.kind is condition:
+                # medications and conditions: also whether any value set can identify them
                 keys = _keys(fact, products, readable)
             else:
                 # the common case (one code, often one no value set reads) without a call

@@ -146,11 +146,18 @@ def test_a_rituximab_order_for_an_eligible_patient_gets_a_warning_naming_trial_a
                            f"/trials/{TRIAL}")
 
 
-def test_the_specifications_order_select_example_gives_no_card(
+def test_the_specifications_order_select_example_warns_that_e11_could_not_be_checked(
     app: dict[str, Any], patients: dict[str, str], ehr: CdsClient
 ) -> None:
-    body = order_select_for("cds-eligible", "order-select.json")  # amoxicillin, pureed diet
-    assert _order_cards(app, ehr, body) == []
+    # amoxicillin/clavulanate RxNorm 617993 (in neither rxnorm_products.yaml nor a drug value
+    # set) and a pureed diet: E11's closed-world washout cannot say the product is no
+    # immunosuppressant, so an eligible patient would become undetermined
+    body = order_select_for("cds-eligible", "order-select.json")
+    [card] = _order_cards(app, ehr, body)
+    assert card["indicator"] == "warning"
+    assert card["summary"].startswith(f"This order would leave eligibility for trial {TRIAL}"
+                                      " undecided (E11")
+    assert "RxNorm code 617993 is not in the product table" in card["detail"]
     # and nothing for a patient already excluded, or one TrialWatch has never seen
     assert _order_cards(app, ehr, order_select_for("cds-excluded")) == []
     assert _order_cards(app, ehr, order_select_for("never-seen-by-trialwatch")) == []

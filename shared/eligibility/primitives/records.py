@@ -10,7 +10,12 @@ from pydantic import Field
 from shared.clinical.facts import ClinicalFact, ReadingNote
 from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
-from shared.eligibility.index import OLDEST, fact_time, newest_first
+from shared.eligibility.index import (
+    OLDEST,
+    UNIDENTIFIED_CONDITIONS,
+    fact_time,
+    newest_first,
+)
 from shared.eligibility.logic import Truth
 from shared.eligibility.params import IsoDuration, Strict, duration, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
@@ -98,6 +103,22 @@ def condition_activity(fact: ClinicalFact) -> tuple[bool | None, str]:
         "no clinicalStatus (FHIR R4 Condition.clinicalStatus; con-3, only a guideline in R4:"
         " SHALL be present if verificationStatus is not entered-in-error and category is"
         f" problem-list-item){sent}: whether it is active is unknown")
+
+
+def coded_as(fact: ClinicalFact) -> str:
+    """The codings of ``fact`` as sent, ``system|code`` joined by ``, `` ('no coding' if none)."""
+    return ", ".join(f"{c.system}|{c.code}" for c in fact.codes) or "no coding"
+
+
+def marked_unidentified(fact: ClinicalFact, label: str) -> ClinicalFact:
+    """``fact`` (a Condition coded in no system a value set covers: ``index.CONDITION_SYSTEMS``)
+    kept unread at its ``code`` with why it cannot be judged against ``label``."""
+    return fact.model_copy(update={"unread": ReadingNote(
+        path=f"{fact.provenance.resource}.code", reason=(
+            f"coded only as {coded_as(fact)}: the value sets list ICD-10-CM and SNOMED CT"
+            " codes only, and no code of this system is read as one (WHO ICD-10 and ICD-10-GM"
+            " share most, not all, category codes with ICD-10-CM), so whether it is"
+            f" {label} is unknown"))})
 
 
 def marked_status_unknown(fact: ClinicalFact, why: str) -> ClinicalFact:
@@ -205,6 +226,7 @@ class ConditionOnRecord(Node):
             trace.evidence.append(cite(fact, note=f"{self.concept.label}: {state}"))
             trace.findings.append(f"{self.concept.label} on record ({state})")
             return Truth.TRUE
+        unread.extend(self._unidentified(ctx, start))
         if unread or stale or possible or unknown_status:
             for fact in (*unread, *unknown_status):
                 note_unread(trace, self.concept.label, fact)
@@ -233,6 +255,29 @@ class ConditionOnRecord(Node):
         scope = f" within {self.within.words()}" if self.within else ""
         trace.findings.append(f"no {self.concept.label} on record{scope}")
         return Truth.FALSE
+
+    def _unidentified(self, ctx: Context, start: datetime | None) -> list[ClinicalFact]:
+        """Conditions no value set can judge (``UNIDENTIFIED_CONDITIONS``) that this criterion
+        would count if they were ``self.concept``: kept unread, so the answer is UNKNOWN naming
+        them, never absent. One known not active (abated, or last seen before the window) is
+        left out where the criterion needs an active one or one within the window."""
+        found: list[ClinicalFact] = []
+        for fact in ctx.facts(UNIDENTIFIED_CONDITIONS):
+            if fact.status in NOT_A_CONDITION or fact_time(fact) > ctx.as_of:
+                continue
+            active, _ = condition_activity(fact)
+            if active is False and fact.status not in POSSIBLE_CONDITION:
+                last_seen = fact.effective_end or fact.effective_start
+                if self.active_only or (start is not None and (
+                        last_seen is None or last_seen <= start)):
+                    continue
+                if start is not None:
+                    assert self.within is not None
+                    assert last_seen is not None
+                    ctx.review_at(self.within.after(last_seen))
+            found.append(fact if fact.unread is not None
+                         else marked_unidentified(fact, self.concept.label))
+        return found
 
     def requirements(self) -> list[Requirement]:
         scope = (

@@ -14,13 +14,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.clinical.facts import ClinicalFact
+from shared.clinical.facts import ClinicalFact, ReadingNote
 from shared.eligibility.context import Context, Trace, cite, note_unread
-from shared.eligibility.index import fact_time
+from shared.eligibility.index import UNIDENTIFIED_MEDICATIONS, fact_time
 from shared.eligibility.logic import Truth, any_of
 from shared.eligibility.params import IsoDuration, Strict, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.primitives.records import NOT_TAKEN, ClinicianFact
+from shared.eligibility.primitives.records import NOT_TAKEN, ClinicianFact, coded_as
 from shared.eligibility.primitives.registry import primitive
 from shared.eligibility.reference_tables import RXNORM, Concept, Tables
 
@@ -43,8 +43,36 @@ def is_administration(fact: ClinicalFact) -> bool:
     return fact.provenance.resource.startswith("MedicationAdministration/")
 
 
+def longest_washout(
+    concepts: list[Concept], tables: Tables, bound: str, multiple: float
+) -> timedelta | None:
+    """The longest washout (``multiple`` x the ``bound`` half-life, tables/half_lives.yaml) of
+    any drug in ``concepts``, or None when a drug's half-life is not in the table (no bound)."""
+    longest = timedelta(0)
+    for concept in concepts:
+        for key in concept.keys:
+            half_life = tables.half_lives.get(key.partition("|")[2])
+            hours = half_life.hours(bound) if half_life else None
+            if hours is None:
+                return None
+            longest = max(longest, timedelta(hours=hours * multiple))
+    return longest
+
+
 class WashoutActive(Node):
-    __slots__ = ("bound", "clearances", "concepts", "multiple")
+    """Whether a drug of ``concepts`` is still within its washout (module docstring).
+
+    Closed-world over the medication record, so a medication TrialWatch cannot identify
+    (``index.UNIDENTIFIED_MEDICATIONS``: coded only by NDC or ATC, which no value set lists and
+    for which no sourced map to RxNorm is shipped; or by an RxNorm code in neither
+    tables/rxnorm_products.yaml nor a drug value set) is not read as no drug: with its last dose
+    (or its start, when it has no end) within ``look_back`` (the longest washout of the drugs in
+    ``concepts``; any time when a half-life is missing) or ongoing, the answer is UNKNOWN naming
+    the entry's code path and why, never FALSE. Only a readable exposure within washout (TRUE)
+    decides over it.
+    """
+
+    __slots__ = ("bound", "clearances", "concepts", "look_back", "multiple")
 
     def __init__(
         self,
@@ -52,9 +80,11 @@ class WashoutActive(Node):
         bound: str,
         multiple: float,
         clearances: dict[str, ClinicianFact] | None = None,
+        look_back: timedelta | None = None,
     ) -> None:
         self.concepts, self.bound, self.multiple = tuple(concepts), bound, multiple
         self.clearances = clearances or {}
+        self.look_back = look_back
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         results: list[Truth] = []
@@ -67,10 +97,47 @@ class WashoutActive(Node):
                 seen.add(fact.fact_id)
                 for drug in self._drugs(ctx, fact, drug_keys):
                     results.append(self._exposure(ctx, trace, fact, drug))
+        for fact in ctx.facts(UNIDENTIFIED_MEDICATIONS):
+            if fact.fact_id in seen or fact.status in NOT_TAKEN or fact_time(fact) > ctx.as_of:
+                continue
+            seen.add(fact.fact_id)
+            if self._may_be_within(ctx, fact):
+                results.append(self._unidentified(trace, fact))
         if not results:
             trace.findings.append("no immunosuppressant or biologic exposure on record")
             return Truth.FALSE
         return any_of(results)
+
+    def _may_be_within(self, ctx: Context, fact: ClinicalFact) -> bool:
+        """Whether an exposure of any drug in the value sets could still be within washout:
+        ongoing, undated, or last dosed (else started) within ``look_back``."""
+        if fact.effective_end is None and fact.status in ONGOING:
+            return True
+        last = fact.effective_end or fact.effective_start
+        if self.look_back is None or last is None:
+            return True
+        if last + self.look_back <= ctx.as_of:
+            return False
+        ctx.review_at(last + self.look_back)
+        return True
+
+    @staticmethod
+    def _unidentified(trace: Trace, fact: ClinicalFact) -> Truth:
+        rxnorm = [c.code for c in fact.codes if c.system == RXNORM]
+        systems = ", ".join(dict.fromkeys(c.system for c in fact.codes)) or "none"
+        why = (
+            f"RxNorm code {', '.join(rxnorm)} is not in the product table"
+            " (tables/rxnorm_products.yaml) nor in a drug value set" if rxnorm else
+            f"system {systems} not read (no value set lists NDC, ATC or other systems' codes"
+            " and no sourced map from them to RxNorm is shipped)"
+        )
+        unread = ReadingNote(
+            path=f"{fact.provenance.resource}.medication[x]",
+            reason=f"medication coded as {coded_as(fact)} not identified: {why}; whether it is"
+            " an immunosuppressant or biologic is unknown",
+        )
+        note_unread(trace, "medication", fact.model_copy(update={"unread": unread}))
+        return Truth.UNKNOWN
 
     @staticmethod
     def _drugs(ctx: Context, fact: ClinicalFact, drug_keys: dict[str, str]) -> list[str]:
@@ -192,6 +259,8 @@ def _washout(a: WashoutArgs, tables: Tables) -> Node:
         drug: ClinicianFact(tables.concept(concept), optional_duration(a.clearance_validity))
         for drug, concept in a.cleared_by.items()
     }
+    concepts = [tables.concept(v) for v in a.valuesets]
     return WashoutActive(
-        [tables.concept(v) for v in a.valuesets], a.half_life_bound, a.multiple, clearances
+        concepts, a.half_life_bound, a.multiple, clearances,
+        longest_washout(concepts, tables, a.half_life_bound, a.multiple),
     )

@@ -44,9 +44,17 @@ def warnings_for(builder: PatientBuilder, body: dict[str, Any]) -> list[Any]:
                           AS_OF)
 
 
-def test_the_specifications_example_order_changes_nothing_so_no_card() -> None:
-    # amoxicillin/clavulanate (RxNorm 617993) and a pureed diet: no criterion reads them
-    assert warnings_for(eligible_patient(), request("order-select.json")) == []
+def test_the_specifications_example_order_of_a_drug_trialwatch_cannot_identify_warns() -> None:
+    # amoxicillin/clavulanate (RxNorm 617993, in neither rxnorm_products.yaml nor a drug value
+    # set) and a pureed diet: E11's closed-world washout cannot say the product is no
+    # immunosuppressant, so eligibility would become undetermined, naming the code (before
+    # codesys: no warning, the order was read as no drug)
+    [warning] = warnings_for(eligible_patient(), request("order-select.json"))
+    assert warning.was is Status.ELIGIBLE
+    assert warning.becomes is Status.UNDETERMINED
+    [(criterion, said)] = warning.criteria
+    assert criterion == "E11"
+    assert "RxNorm code 617993 is not in the product table" in said
 
 
 def test_a_rituximab_order_for_an_eligible_patient_names_the_trial_and_e11() -> None:
