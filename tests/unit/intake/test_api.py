@@ -467,3 +467,15 @@ async def test_a_published_reading_note_quotes_no_free_input_the_receipt_does(ap
     assert fact.unread.path == "OBX[1].5"
     assert fact.unread.reason == "[value not quoted]: 'not equal to' gives no value or bound"
     # (the fact's ``received`` value keeps what was sent, for the evidence: not a reason)
+
+
+async def test_a_site_the_lab_token_may_not_stamp_and_a_missing_site_have_their_types(
+    sited: Api,
+) -> None:
+    """docs/problems.md lists site-not-allowed (403) and site-required (422) for intake; over
+    HTTP they were answered with the generic forbidden / invalid-request types."""
+    base = "https://trialwatch.dev/problems/"
+    other = await _post(sited, "lab-a", "p-site-1", **{"trialwatch-site": "B"})
+    unnamed = await _post(sited, "lab-ab", "p-site-2")
+    assert (other.status_code, other.json()["type"]) == (403, base + "site-not-allowed")
+    assert (unnamed.status_code, unnamed.json()["type"]) == (422, base + "site-required")
