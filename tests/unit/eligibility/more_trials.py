@@ -765,6 +765,13 @@ LN_VIGNETTES = [
     ),
     TrialVignette(
         LN,
+        "active bacterial sepsis (SNOMED 10001005, the FHIR specification's sepsis example)",
+        change(lambda b: b.condition(SNOMED, "10001005", onset_days=3)),
+        {"E3": F},
+        NO,
+    ),
+    TrialVignette(
+        LN,
         "tuberculosis sequelae only (ICD-10-CM B90.9) is not active tuberculosis",
         change(lambda b: b.condition(ICD10, "B90.9", onset_days=10)),
         {},
