@@ -11,6 +11,7 @@ as evidence only).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from shared.clinical.facts import ClinicalFact
@@ -24,7 +25,7 @@ from shared.eligibility.scores.common import documented_value, item_rows, rules_
 from shared.eligibility.scores.registry import ScoreInputs, ScoreOutcome, score
 
 
-def _entry(ctx: Context, trace: Trace, spec: dict[str, Any]) -> Truth:
+def _entry(ctx: Context, trace: Trace, *, spec: dict[str, Any]) -> Truth:
     at_least = spec["ana_titer_at_least"]
     titer = ctx.tables.concept("ana_titer")
     unread: list[ClinicalFact] = []
@@ -72,7 +73,13 @@ def eular_acr_2019(ctx: Context, trace: Trace) -> ScoreOutcome:
         if item.clinical:
             clinical_states.append(state)
     low, high = sum(sure.values()), sum(possible.values())
-    documented = documented_value(ctx, ctx.tables.concept("eular_acr_2019_total"), None, trace)
+    # the documented total and the entry criterion are remembered with what they read
+    # (``Context.remember``): a new item input re-reads the items it feeds, not these
+    documented = ctx.remember(
+        ("documented", "eular_acr_2019_total", None), trace,
+        partial(documented_value, ctx, ctx.tables.concept("eular_acr_2019_total"), None),
+        keep_only=True,
+    )
     if documented is not None:
         total = ScoreOutcome(max(documented.low, low), max(documented.high, low))
         trace.findings.append(
@@ -86,7 +93,8 @@ def eular_acr_2019(ctx: Context, trace: Trace) -> ScoreOutcome:
         if all(s is Truth.FALSE for s in clinical_states)
         else Truth.UNKNOWN
     )
-    gate = _entry(ctx, trace, spec["entry"])
+    gate = ctx.remember(("eular_acr_2019_entry",), trace,
+                        partial(_entry, ctx, spec=spec["entry"]), keep_only=True)
     if clinical is not Truth.TRUE:
         gate = (
             Truth.FALSE

@@ -6,6 +6,8 @@ present still raise it (the data cannot be un-seen).
 
 from __future__ import annotations
 
+from functools import partial
+
 from shared.eligibility.context import Context, Trace
 from shared.eligibility.data_elements import Row, concept_row
 from shared.eligibility.durations import Duration
@@ -26,7 +28,13 @@ def sledai_2k(ctx: Context, window: Duration, trace: Trace) -> ScoreOutcome:
         elif state is Truth.UNKNOWN:
             high += item.weight
             unknown.append(item.id)
-    documented = documented_value(ctx, ctx.tables.concept("sledai_2k_total"), window, trace)
+    # remembered with what it read (``Context.remember``): a new descriptor re-reads the
+    # descriptors it feeds, not the documented total
+    documented = ctx.remember(
+        ("documented", "sledai_2k_total", window.text), trace,
+        partial(documented_value, ctx, ctx.tables.concept("sledai_2k_total"), window),
+        keep_only=True,
+    )
     if documented is not None:
         # a documented total is read as bounds; the descriptors on record are a floor under it
         total = ScoreOutcome(max(documented.low, low), max(documented.high, low))

@@ -369,3 +369,29 @@ def test_a_concept_first_read_after_a_correction_invalidates_what_reads_it_from_
         decision, state = evaluate_incremental(TRIAL, index, AS_OF, state)
         assert decision.model_dump_json() == evaluate_index(TRIAL, index, AS_OF).model_dump_json()
     assert "ana_presence" in state.criteria["I2"].reads
+
+
+def test_a_new_platelet_count_re_reads_neither_documented_score_total_nor_the_ana_entry() -> None:
+    """Platelets feed a SLEDAI-2K descriptor and an EULAR/ACR 2019 item: the scores re-run,
+    but their documented totals and the EULAR/ACR entry criterion (ANA), which read no
+    platelet count, are replayed from the state (the decision is the full one)."""
+    builder = eligible_patient()
+    patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="t"))
+    index = build_index(TRIAL, patient)
+    _, state = evaluate_incremental(TRIAL, index, AS_OF, None)
+    platelets = facts_from_updates(parse_fhir(
+        eligible_patient().lab("777-3", 150, "10*9/L", days=0.5).bundle(), source_system="n"
+    )).facts[-1]
+    newer = index.with_facts([platelets])
+    later = AS_OF + timedelta(hours=1)
+    decision, after = evaluate_incremental(TRIAL, newer, later, state)
+    assert decision.model_dump_json() == evaluate_index(TRIAL, newer, later).model_dump_json()
+    i3 = next(c for c in TRIAL.criteria if c.id == "I3")
+    window = i3.node.inputs.window  # type: ignore[attr-defined]
+    kept = [key for key in state.shared if isinstance(key, tuple) and key
+            and key[0] in ("documented", "eular_acr_2019_entry")]
+    assert ("documented", "sledai_2k_total", window.text) in kept
+    assert ("documented", "eular_acr_2019_total", None) in kept
+    for key in kept:
+        assert after.shared[key] is state.shared[key]
+    assert after.criteria["I3"] is not state.criteria["I3"]  # the score itself re-ran
