@@ -99,6 +99,7 @@ from shared.clinical.hl7v2_values import (
     read_flags,
     read_obx_value,
     reference_range,
+    specimen_reading,
 )
 from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
@@ -574,8 +575,17 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
         id(segment): f"TQ1[{n}]"
         for n, segment in enumerate((s for s in segments if str(s[0]) == "TQ1"), start=1)
     }
+    # the current order group's results (group, index) and its specimen's reading (SPM-21/24)
+    order_facts: list[tuple[int, int]] = []
+    specimen: tuple[ReadingNote | None, tuple[ReadingNote, ...]] = (None, ())
+    after_obx: tuple[int, int] | None = None  # the result an NTE would comment on
+    nte_count = spm_count = 0
     for position, segment in enumerate(segments):
         name = str(segment[0])
+        if name != "NTE":
+            after_obx = None
+        if name in {"PID", "ORC", "OBR"}:
+            order_facts, specimen = [], (None, ())
         if name in _NON_REPEATING:
             checked[name] += 1
             _repeated_fields(
@@ -616,10 +626,51 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
             key = set_ids[obx_count - 1] if use_set_ids else str(obx_count)
             fact = _observation(message, log, segment, order, label, key, seen, pid_count)
             if fact is not None:
-                groups[-1].facts.append(fact)
+                groups[-1].facts.append(_with_specimen(fact, *specimen))
+                after_obx = (len(groups) - 1, len(groups[-1].facts) - 1)
+                order_facts.append(after_obx)
+        elif name == "NTE":
+            nte_count += 1
+            if after_obx is not None:
+                # v2.5.1 7.3.1 ORU^R01 OBSERVATION: OBX {NTE}, a comment on that result
+                where, index = after_obx
+                fact = groups[where].facts[index]
+                groups[where].facts[index] = fact.model_copy(update={"notes": (
+                    *fact.notes, ReadingNote(path=f"NTE[{nte_count}]", reason=(
+                        "a comment on this result (NTE, HL7 v2.5.1 2.15.10, 7.3.1) was not"
+                        " read: free text never decides, and the lab may qualify or"
+                        " invalidate the result there; a person should read it")))})
+        elif name == "SPM":
+            spm_count += 1
+            label = f"SPM[{spm_count}]"
+            specimen = specimen_reading(
+                message.field(segment, label, 21), message.field(segment, label, 24)
+            )
+            for where, index in order_facts:
+                groups[where].facts[index] = _with_specimen(
+                    groups[where].facts[index], *specimen
+                )
     if not groups:
         log.problem("PID", "no PID segment")
     return groups
+
+
+def _with_specimen(
+    fact: ClinicalFact, unread: ReadingNote | None, notes: tuple[ReadingNote, ...]
+) -> ClinicalFact:
+    """``fact`` read with its specimen's SPM-21/24 (``specimen_reading``): kept unread, with
+    no value, when the specimen was rejected or spoilt; noted when its handling is named. A
+    withdrawal (entered-in-error) or a pending result has no value to doubt and is kept."""
+    if fact.status in {"entered-in-error", "registered"}:
+        return fact
+    if unread is not None:
+        return fact.model_copy(update={
+            "unread": fact.unread or unread, "value_quantity": None, "value_code": None,
+            "value_boolean": None,
+        })
+    if notes:
+        return fact.model_copy(update={"notes": (*fact.notes, *notes)})
+    return fact
 
 
 def _pharmacy(

@@ -773,3 +773,73 @@ def _flag_unread(reading: ObxReading, path: str, reason: str) -> ObxReading:
         notes=reading.notes,
         received=reading.received,
     )
+
+
+# HL7 v2.5.1 7.4.3.24 SPM-24 Specimen Condition (CWE, repeating), table 0493. A condition that
+# alters what was measured in the specimen (its text: autolyzed, clotted, contaminated,
+# hemolyzed, or never received) leaves every result of it in doubt; a handling condition
+# (centrifuged, cool, frozen, live, room temperature) says how it was kept, not that it is spoilt.
+SPECIMEN_SPOILT = {
+    "AUT": "Autolyzed", "CLOT": "Clotted", "CON": "Contaminated", "HEM": "Hemolyzed",
+    "SNR": "Sample not received",
+}
+SPECIMEN_HANDLING = {
+    "CFU": "Centrifuged", "COOL": "Cool", "FROZ": "Frozen", "LIVE": "Live",
+    "ROOM": "Room temperature",
+}
+# HL7 v2.5.1 7.4.3.21 SPM-21 Specimen Reject Reason (CWE, repeating), table 0490
+SPECIMEN_REJECT = {
+    "EX": "Expired", "QS": "Quantity not sufficient", "RA": "Missing patient ID number",
+    "RB": "Broken container", "RC": "Clotting", "RD": "Missing collection date",
+    "RE": "Missing patient name", "RH": "Hemolysis", "RI": "Identification problem",
+    "RM": "Labeling", "RN": "Contamination", "RP": "Missing phlebotomist ID",
+    "RR": "Improper storage", "RS": "Name misspelling",
+}
+_HL7_TABLE_SYSTEMS = ("", "HL7")  # CWE-3 empty, or HL7nnnn (table 0396 "HL7nnnn")
+
+
+def _cwe_codes(field: ObxField) -> list[tuple[str, str]]:
+    """(code, coding system) of each valued repetition of a CWE field."""
+    return [
+        (field.component(0, rep).strip(), field.component(2, rep).strip())
+        for rep in range(len(field.repetitions))
+        if field.component(0, rep).strip() or field.component(1, rep).strip()
+    ]
+
+
+def specimen_reading(
+    reject: ObxField, condition: ObxField
+) -> tuple[ReadingNote | None, tuple[ReadingNote, ...]]:
+    """(unread, notes) for every result of a specimen's order group, from SPM-21 and SPM-24.
+
+    SPM-21 valued: the lab rejected the specimen (table 0490, whatever the reason or code
+    system): its results are unread at ``SPM[k].21``. SPM-24 with a table 0493 condition that
+    alters what was measured (``SPECIMEN_SPOILT``), or a code outside table 0493 (or in another
+    code system, CWE-3: its meaning is unknown): unread at ``SPM[k].24``. A handling condition
+    (``SPECIMEN_HANDLING``): a note. Neither text component is ever quoted (free text).
+    """
+    rejected = _cwe_codes(reject)
+    if rejected:
+        code, system = rejected[0]
+        meaning = SPECIMEN_REJECT.get(code) if system == "" or system == "HL70490" else None
+        named = f"{code!r} ({meaning})" if meaning else "a code outside the table"
+        return ReadingNote(path=reject.path, reason=(
+            f"the specimen was rejected by the laboratory: specimen reject reason {named}"
+            " (SPM-21, HL7 v2.5.1 7.4.3.21, table 0490); its results are not read")), ()
+    notes: list[ReadingNote] = []
+    for code, system in _cwe_codes(condition):
+        in_table = system in ("", "HL70493")
+        if in_table and code in SPECIMEN_HANDLING:
+            notes.append(ReadingNote(path=condition.path, reason=(
+                f"specimen condition {code!r} ({SPECIMEN_HANDLING[code]}; SPM-24, table 0493):"
+                " how the specimen was kept, read as not altering its results")))
+            continue
+        why = (
+            f"specimen condition {code!r} ({SPECIMEN_SPOILT[code]}; SPM-24, HL7 v2.5.1"
+            " 7.4.3.24, table 0493): what was measured may not be the patient's value"
+            if in_table and code in SPECIMEN_SPOILT else
+            "a specimen condition outside table 0493 (SPM-24, HL7 v2.5.1 7.4.3.24): whether"
+            " it alters the results is unknown"
+        )
+        return ReadingNote(path=condition.path, reason=f"{why}; its results are not read"), ()
+    return None, tuple(notes)

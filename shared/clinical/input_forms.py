@@ -90,6 +90,15 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "v2.5.1 7.4.2.5, table 0085"),
     InputForm("OBX-5", "empty, OBX-11 `I`/`O`/`D`/`W`", "read: no value expected",
               "table 0085"),
+    InputForm("NTE after an OBX", "any comment (`Specimen clotted. Result invalid`)",
+              "not read (free text never decides); the result carries a warning at `NTE[k]`"
+              " that a comment on it was not read", "v2.5.1 7.3.1 (OBX {NTE}), 2.15.10"),
+    InputForm("SPM-21", "any reject reason (table 0490: `RC` clotting, `QS`, `RH` ...)",
+              "every result of the specimen's order group unread at `SPM[k].21`",
+              "v2.5.1 7.4.3.21, table 0490"),
+    InputForm("SPM-24", "`AUT`, `CLOT`, `CON`, `HEM`, `SNR`, or a code outside table 0493",
+              "every result of the order group unread at `SPM[k].24`; `CFU`, `COOL`, `FROZ`,"
+              " `LIVE`, `ROOM` (handling): a note", "v2.5.1 7.4.3.24, table 0493"),
     InputForm("OBX-11, OBX-2, OBX-8, OBR-25, RXA-20/21, ORC-5, PID-30, TS-2",
               "a table value in another case (`f`, `nm`, `ll`, `cp`)",
               "refused at the field's path as a code outside its table (a flag: not read as"

@@ -211,7 +211,11 @@ async def test_an_hl7_receipt_gives_each_segment_an_entry(client: httpx.AsyncCli
     assert list(entries) == ["MSH[1]", "PID[1]", "PV1[1]", "OBR[1]", "OBX[1]", "NTE[1]",
                              "OBX[2]", "OBX[3]"]
     assert entries["OBX[1]"]["outcome"] == "accepted"
-    assert entries["OBX[1]"]["warnings"] == []
+    # the NTE after it is a comment on this result (v2.5.1 7.3.1 OBX {NTE}): not read, and the
+    # result's entry says so (probe item 9: before, nothing on the result named it)
+    (comment,) = entries["OBX[1]"]["warnings"]
+    assert comment["path"] == "NTE[1]"
+    assert "not read" in comment["reason"]
     assert entries["OBX[2]"]["outcome"] == "unread"
     assert entries["OBX[2]"]["warnings"][0]["path"] == "OBX[2].5"
     assert entries["OBX[3]"]["outcome"] == "unread", "OBX-11 X: result cannot be obtained"
