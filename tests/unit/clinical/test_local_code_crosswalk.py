@@ -174,11 +174,15 @@ def test_a_fhir_observation_coded_only_in_the_labs_system_is_mapped() -> None:
 
 def test_a_fhir_condition_coded_only_in_the_ehrs_system_is_read_as_its_snomed_code() -> None:
     """E4 excludes active heart failure: the EHR's own problem code CHF-1, mapped to SNOMED
-    CT 84114007, now reaches it (before: no criterion read CHF-1 and E4 passed)."""
+    CT 84114007, now reaches it (before the crosswalk: no criterion read CHF-1 and E4 passed;
+    since 2314c9d an active condition coded in no system the value sets use makes E4 unknown,
+    naming it, rather than pass)."""
     builder = eligible_patient().condition(EHR_PROBLEMS, "CHF-1", onset_days=100)
     unmapped = facts_from_updates(parse_fhir(builder.bundle(), source_system="ehr"))
     before = evaluate(TRIAL, unmapped, AS_OF)
-    assert next(c for c in before.criteria if c.id == "E4").outcome is Outcome.PASS
+    e4 = next(c for c in before.criteria if c.id == "E4")
+    assert e4.outcome is Outcome.UNKNOWN
+    assert "CHF-1" in " ".join(e4.missing)
     _install()
     patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="ehr"))
     [condition] = [f for f in patient.facts if any(c.code == "CHF-1" for c in f.codes)]
