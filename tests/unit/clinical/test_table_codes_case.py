@@ -161,3 +161,22 @@ def test_a_ts_degree_of_precision_in_another_case_is_refused() -> None:
     obx = _obx().replace("20260228080000+0000", "20260228080000+0000^d")
     problems = _problems(_oru("C8", obx))
     assert any("OBX[1].14" in p and "0529" in p for p in problems), problems
+
+
+def test_a_fhir_condition_clinical_status_in_another_case_is_refused() -> None:
+    # FHIR R4 condition-clinical codes are lower case (required binding): 'Active' is none
+    entry = {
+        "fullUrl": "urn:uuid:c1",
+        "resource": {
+            "resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/vignette"},
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                "code": "Active",
+            }]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "84757009"}]},
+        },
+        "request": {"method": "PUT", "url": "Condition/c1"},
+    }
+    with pytest.raises(InvalidInput) as refused:
+        parse_fhir(_bundle(_add(entry)), source_system="ehr")
+    assert any("clinicalStatus" in str(p) for p in refused.value.problems)
