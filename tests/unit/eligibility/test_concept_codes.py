@@ -73,3 +73,17 @@ def test_hbv_dna_in_copies_29615_2_is_never_judged_by_the_iu_cut_off() -> None:
     is not a number in IU and is not compared with it, so E8 stays unknown (never passed)."""
     assert _e8_with_hbv_dna("42595-9", 500, "[IU]/mL") is Outcome.FAIL
     assert _e8_with_hbv_dna("29615-2", 500, "{copies}/mL") is Outcome.UNKNOWN
+
+
+def test_alzheimers_disease_coded_in_icd_10_cm_g30_is_a_dementia_for_e9() -> None:
+    """ICD-10-CM G30.9 'Alzheimer's disease, unspecified' is in the mCODE Elixhauser dementia
+    value set beside F01-F03; psychiatric_cognitive read its SNOMED twin 26929004 but not G30,
+    so a G30.9 record left E9 to the attestation (E9 passed, patient eligible)."""
+    from tests.unit.eligibility.fhir_builder import ICD10
+
+    b = eligible_patient().condition(ICD10, "G30.9", onset_days=400)
+    decision = evaluate(TRIAL, facts_from_updates(parse_fhir(b.bundle(), source_system="v")),
+                        AS_OF)
+    e9 = next(c for c in decision.criteria if c.id == "E9")
+    assert e9.outcome is Outcome.FAIL, e9.reason
+    assert decision.status is Status.INELIGIBLE
