@@ -170,6 +170,15 @@ class Reader:
                 # set the criterion reads, so a code that matches nothing must not pass silently
                 self.problem(f"{path}.coding[{index}].code", form)
             elif coding.get("system") and coding.get("code"):
+                if notes is not None and ":" not in str(coding["system"]):
+                    # FHIR R4 Coding.system is a uri and SHOULD be an absolute reference to a
+                    # terminology system: a bare name ('ICD10', 'LOINC2') names none TrialWatch
+                    # can identify (known names are refused above, naming their URI)
+                    notes.append(ReadingNote(
+                        path=f"{path}.coding[{index}].system",
+                        reason=f"code system {coding['system']!r} is not an absolute URI (FHIR"
+                        " R4 Coding.system: a uri identifying the terminology): not identified,"
+                        " the code is not read as any standard code and no criterion reads it"))
                 found.append(
                     Coding(
                         system=coding["system"], code=coding["code"], display=coding.get("display")

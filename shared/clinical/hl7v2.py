@@ -92,6 +92,7 @@ from shared.clinical.hl7v2_values import (
     abnormal_flags,
     codings,
     escape_problem,
+    identified_codings,
     no_status,
     not_obtained,
     order_status_problem,
@@ -786,12 +787,15 @@ def _observation(
         return None
     # a local OBX-3 (CWE-3 L, 99zzz: v2.5.1 2A.3.13, table 0396) read as the LOINC or SNOMED CT
     # code the site's crosswalk maps it to, noted at OBX[n].3; the identity keeps the codes sent
-    codes, mapped = crosswalked(sent_codes, message.source_system, identifier.path)
+    # a coding-system name outside table 0396: a sourced spelling (coding_systems.yaml, e.g.
+    # 'LOINC') read as its system, anything else not identified; noted at OBX[n].3.3 / .3.6
+    spelled, system_notes = identified_codings(identifier)
+    codes, mapped = crosswalked(spelled, message.source_system, identifier.path)
     loinc = loinc_of(codes)
     # table values are read as the table writes them (v2.5.1 2A.3.35 ID: "drawn from a table of
     # legal values"): 'f' is not table 0085's F, and is refused like any code outside it
     status_code = message.field(obx, label, 11).component(0)
-    notes: list[ReadingNote] = list(mapped)
+    notes: list[ReadingNote] = [*system_notes, *mapped]
     if status_code and status_code not in RESULT_STATUS:
         log.problem(f"{label}.11", f"result status {status_code!r} is not in v2.5.1 table 0085")
         return None

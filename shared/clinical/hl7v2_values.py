@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from shared.clinical.codes import HL7V2_SYSTEMS, LOINC, SNOMED
+from shared.clinical.codes import HL7V2_SYSTEMS, LOINC, SNOMED, hl7v2_system_problem
 from shared.clinical.facts import Coding, Quantity, ReadingNote, ReceivedValue, ReferenceRange
 from shared.clinical.qualitative import Answer, coded_answer, qualitative_coding
 from shared.clinical.reading import (
@@ -261,6 +261,26 @@ def codings(field: ObxField) -> tuple[Coding, ...]:
                 )
             )
     return tuple(found)
+
+
+def identified_codings(field: ObxField) -> tuple[tuple[Coding, ...], tuple[ReadingNote, ...]]:
+    """``codings(field)`` with each coding-system name read per ``codes.hl7v2_system_problem``
+    (a spelling of ``coding_systems.yaml`` read as its system), and a note at CWE-3
+    (``<path>.3``) or CWE-6 (``<path>.6``) for each name that is not a table 0396 value read
+    as sent: a spelling read, an empty or unknown name not identified. Local names (``L``,
+    ``99zzz``) are kept as sent, without a note (the site code crosswalk reads them)."""
+    found: list[Coding] = []
+    notes: list[ReadingNote] = []
+    for first in (0, 3):
+        code = field.component(first)
+        if code:
+            system = field.component(first + 2)
+            uri, note = hl7v2_system_problem(system)
+            if note is not None:
+                notes.append(ReadingNote(path=f"{field.path}.{first + 3}", reason=note))
+            found.append(Coding(system=uri or system, code=code,
+                                display=field.component(first + 1) or None))
+    return tuple(found), tuple(notes)
 
 
 def unit_of(field: ObxField) -> str:
