@@ -195,6 +195,19 @@ def _fits(reference: ReferenceRange, sex: str | None, age: int | None) -> str | 
     return ", ".join(why)
 
 
+def _patient_for_range(ctx: Context, fact: ClinicalFact) -> tuple[str | None, int | None]:
+    """The patient's sex (female/male, else None) and age on the day ``fact`` was obtained."""
+    demographics = ctx.index.demographics
+    sex = demographics.sex.value if demographics.sex in (Sex.FEMALE, Sex.MALE) else None
+    taken = fact.effective_start or fact.effective_end
+    age = (
+        age_in_years(demographics.birth_date, taken.date())
+        if demographics.birth_date is not None and taken is not None
+        else None
+    )
+    return sex, age
+
+
 def fitting_range(ctx: Context, fact: ClinicalFact) -> tuple[ReferenceRange | None, str]:
     """The result's own reference range that fits the patient, and the words saying which.
 
@@ -214,15 +227,11 @@ def fitting_range(ctx: Context, fact: ClinicalFact) -> tuple[ReferenceRange | No
     )
     if not alternatives:
         return None, "no reference range sent"
-    demographics = ctx.index.demographics
-    sex = demographics.sex.value if demographics.sex in (Sex.FEMALE, Sex.MALE) else None
-    taken = fact.effective_start or fact.effective_end
-    age = (
-        age_in_years(demographics.birth_date, taken.date())
-        if demographics.birth_date is not None and taken is not None
-        else None
-    )
-    fitting = [(why, r) for r in alternatives if (why := _fits(r, sex, age)) is not None]
+    sex, age = _patient_for_range(ctx, fact)
+    fitting = [
+        (why, r) for r in alternatives
+        if r.unread is None and (why := _fits(r, sex, age)) is not None
+    ]
     if not fitting:
         who = f"{sex or 'sex unknown'}, {f'age {age}' if age is not None else 'age unknown'}"
         return None, f"none of the {len(alternatives)} reference ranges sent applies ({who})"
@@ -245,8 +254,11 @@ def range_not_read(ctx: Context, fact: ClinicalFact) -> str | None:
     alternatives = fact.reference_ranges or (
         (fact.reference_range,) if fact.reference_range is not None else ()
     )
+    sex_of, age = _patient_for_range(ctx, fact)
     for reference in alternatives:
-        if reference.unread is not None:
+        # a range not read that could be hers (its type, appliesTo and age do not exclude
+        # her): the lab's limit of normal for her is unknown
+        if reference.unread is not None and _fits(reference, sex_of, age) is not None:
             return (
                 f"the reference range sent at {reference.unread.path} was not read"
                 f" ({reference.unread.reason}); the lab's own limit of normal is unknown"

@@ -181,3 +181,44 @@ def test_a_man_is_judged_against_the_male_part_of_obx_7() -> None:
     decision = decide(_bundle(man), message)
     assert _uln(decision) == 50
     assert outcome(decision, ALT) == Outcome.PASS  # 140 <= 150
+
+
+# --- a range not read that cannot be hers does not block the one that is ------------------------
+
+MEANING = "http://terminology.hl7.org/CodeSystem/referencerange-meaning"
+FEMALE = {"coding": [{"system": "http://snomed.info/sct", "code": "248152002"}]}
+MALE = {"coding": [{"system": "http://snomed.info/sct", "code": "248153007"}]}
+
+
+def _fhir_alt_ranges(ranges: list[Json]) -> Json:
+    return _observation(
+        "alt-ranges", "1742-6", WHEN,
+        valueQuantity={"value": 110, "unit": "U/L", "system": UCUM, "code": "U/L"},
+        referenceRange=ranges,
+    )
+
+
+def _high(value: float, **extra: Any) -> Json:
+    return {"high": {"value": value, "unit": "U/L", "system": UCUM, "code": "U/L"}, **extra}
+
+
+def test_an_unread_therapeutic_text_does_not_block_her_normal_range() -> None:
+    therapeutic = {"text": "on treatment: see protocol",
+                   "type": {"coding": [{"system": MEANING, "code": "therapeutic"}]}}
+    decision = decide(_bundle(_add(_fhir_alt_ranges([_high(35), therapeutic]))))
+    assert _uln(decision) == 35
+    assert outcome(decision, ALT) == Outcome.FAIL
+
+
+def test_an_unread_text_for_men_does_not_block_her_range() -> None:
+    ranges = [{"text": "see lab manual", "appliesTo": [MALE]}, _high(35, appliesTo=[FEMALE])]
+    decision = decide(_bundle(_add(_fhir_alt_ranges(ranges))))
+    assert _uln(decision) == 35
+    assert outcome(decision, ALT) == Outcome.FAIL
+
+
+def test_an_unread_text_for_women_beside_a_read_range_for_men_is_unknown_for_her() -> None:
+    ranges = [_high(50, appliesTo=[MALE]), {"text": "see lab manual", "appliesTo": [FEMALE]}]
+    decision = decide(_bundle(_add(_fhir_alt_ranges(ranges))))
+    assert outcome(decision, ALT) == Outcome.UNKNOWN
+    assert "referenceRange[1].text" in _reason(decision, ALT)
