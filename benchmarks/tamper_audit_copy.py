@@ -54,7 +54,7 @@ from shared.contracts.signatures import (  # noqa: E402
     decision_digest,
 )
 from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS  # noqa: E402
-from shared.hashing import content_hash  # noqa: E402
+from shared.hashing import canonical_json, content_hash  # noqa: E402
 from shared.infra.signing import EventSigner  # noqa: E402
 
 FHIR = "application/fhir+json"
@@ -123,6 +123,7 @@ def real_run(data_dir: Path) -> dict[str, Any]:
             httpx.get(f"{urls['audit']}/decisions", params={"limit": 5}, headers=auditor)
             time.sleep(4)  # a checkpoint per wave
         act(urls["evaluator"], tokens["coordinator"], keys[0])
+        reidentify(urls["intake"], tokens["coordinator"], keys[0])
         forged = asyncio.run(forge(bootstrap, data_dir))
         time.sleep(8)
         head = httpx.get(f"{urls['audit']}/metrics").text
@@ -161,6 +162,15 @@ def act(evaluator: str, token: str, patient_key: str) -> None:
                                    "reason": "declined participation"},
                              headers={"Origin": evaluator})
         print(f"coordinator action: {answer.status_code}")
+
+
+def reidentify(intake: str, token: str, patient_key: str) -> None:
+    """A coordinator asks intake who the patient is: intake's signed re-identification event
+    reaches audit's access log (with its signature since migration 0012)."""
+    answer = httpx.post(f"{intake}/patients/{patient_key}/reidentify",
+                        headers={"Authorization": f"Bearer {token}"},
+                        json={"trial": TRIAL, "reason": "pre-screening call"}, timeout=30)
+    print(f"re-identification: {answer.status_code}")
 
 
 async def forge(bootstrap: str, data_dir: Path) -> dict[str, bool]:
@@ -481,6 +491,39 @@ def cases(head: int) -> dict[str, tuple[Callable[[Copy], None], bool]]:
         db.commit()
         db.close()
 
+    def reidentification_rewritten(c: Copy) -> None:
+        """The re-identification's reason and requester rewritten in its entry and in its
+        stored signed event alike, the access log rehashed from it on, read and written
+        through the audit tables' own column types (checkpoint files are deleted by the
+        case)."""
+        from services.audit.adapters.sql.tables import access_log
+        c.sql()  # triggers dropped
+        engine = create_engine(f"sqlite:///{c.db_path}")
+        with engine.begin() as connection:
+            entries = [dict(r) for r in connection.execute(
+                select(access_log).order_by(access_log.c.id)).mappings()]
+            target = next(e for e in entries if e["action"] == "reidentify")
+            query = json.loads(target["query"])
+            query["reason"] = "routine review"
+            target.update(client="nobody", query=canonical_json(query).decode())
+            if target.get("event"):
+                event = json.loads(target["event"])
+                event.update(reason="routine review", requester="nobody")
+                target["event"] = canonical_json(event).decode()
+            previous = GENESIS_HASH
+            for entry in entries:
+                if entry.get("entry_hash") is None:
+                    continue
+                entry["prev_hash"] = previous
+                entry["entry_hash"] = access_entry_hash(entry)
+                previous = entry["entry_hash"]
+            connection.execute(access_log.update().values(prev_hash=None, entry_hash=None))
+            for entry in entries:
+                connection.execute(access_log.update().where(
+                    access_log.c.id == entry["id"]).values(
+                    {k: v for k, v in entry.items() if k != "id"}))
+        engine.dispose()
+
     def snapshot_swapped(c: Copy) -> None:
         db = sqlite3.connect(c.db_path)
         hashes = [r[0] for r in db.execute("SELECT snapshot_hash FROM audit_snapshot LIMIT 2")]
@@ -557,6 +600,9 @@ def cases(head: int) -> dict[str, tuple[Callable[[Copy], None], bool]]:
         "access log newest entries deleted": (access(
             "DELETE FROM audit_access WHERE id >= (SELECT max(id) - 1 FROM audit_access)"), False),
         "access log edited + re-chained": (access_rechain, False),
+        "re-identification rewritten (entry and signed event) + re-chained + ALL checkpoints "
+        "deleted": (lambda c: (reidentification_rewritten(c), c.delete_checkpoints_after(0)),
+                    False),
         "coordinator action reason edited": (access(
             "UPDATE audit_coordinator_action SET reason = 'forged reason'"), False),
         "coordinator action actor edited": (access(
