@@ -11,15 +11,15 @@ from __future__ import annotations
 from pydantic import Field
 
 from shared.clinical.facts import ClinicalFact
-from shared.eligibility.context import Context, Trace, cite
+from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
-from shared.eligibility.index import fact_time
+from shared.eligibility.index import UNIDENTIFIED_MEDICATIONS, fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.params import IsoDuration, Strict, duration, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.primitives.records import NOT_TAKEN
+from shared.eligibility.primitives.records import NOT_TAKEN, marked_unidentified_medication
 from shared.eligibility.primitives.registry import primitive
-from shared.eligibility.reference_tables import Concept, Tables
+from shared.eligibility.reference_tables import RXNORM, Concept, Tables
 
 
 class MedCountArgs(Strict):
@@ -100,7 +100,10 @@ class MedicationWithin(Node):
 
     Closed world over the record (no such use: FALSE); a use whose dates cannot be read, or an
     unread record, is UNKNOWN. The answer can change when the last use leaves the window:
-    that instant is a review.
+    that instant is a review. A medication TrialWatch cannot identify
+    (``index.UNIDENTIFIED_MEDICATIONS``: NDC or ATC only, an RxNorm code in neither the product
+    table nor a value set) used within the window, ongoing or undated is not read as no drug:
+    with no readable use in the window the answer is UNKNOWN naming it, never FALSE.
     """
 
     __slots__ = ("concepts", "within")
@@ -137,6 +140,21 @@ class MedicationWithin(Node):
                     )
                     trace.findings.append(f"{labels} used within {self.within.words()}")
                     return Truth.TRUE
+        unidentified = False
+        for fact in ctx.facts(UNIDENTIFIED_MEDICATIONS):
+            if fact.status in NOT_TAKEN or fact_time(fact) > ctx.as_of:
+                continue
+            ongoing = fact.effective_end is None and fact.status in (
+                None, "active", "intended", "on-hold")
+            used = fact.effective_end or fact.effective_start
+            if not ongoing and used is not None and used <= start:
+                continue
+            if not ongoing and used is not None:
+                ctx.review_at(self.within.after(used))
+            note_unread(trace, labels, marked_unidentified_medication(fact, RXNORM))
+            unidentified = True
+        if unidentified:
+            return Truth.UNKNOWN
         if undated is not None:
             trace.evidence.append(cite(undated, note=f"{labels}: dates not readable"))
             trace.need(f"dates of {labels} use")

@@ -121,6 +121,25 @@ def marked_unidentified(fact: ClinicalFact, label: str) -> ClinicalFact:
             f" {label} is unknown"))})
 
 
+def marked_unidentified_medication(fact: ClinicalFact, rxnorm_system: str) -> ClinicalFact:
+    """``fact`` (a medication no value set or product table identifies:
+    ``index.UNIDENTIFIED_MEDICATIONS``) kept unread at its ``medication[x]`` with why: its RxNorm
+    code is in neither the product table nor a drug value set, or its systems (NDC, ATC, ...)
+    are not read (no sourced map from them to RxNorm is shipped)."""
+    rxnorm = [c.code for c in fact.codes if c.system == rxnorm_system]
+    systems = ", ".join(dict.fromkeys(c.system for c in fact.codes)) or "none"
+    why = (
+        f"RxNorm code {', '.join(rxnorm)} is not in the product table"
+        " (tables/rxnorm_products.yaml) nor in a drug value set" if rxnorm else
+        f"system {systems} not read (no value set lists NDC, ATC or other systems' codes"
+        " and no sourced map from them to RxNorm is shipped)"
+    )
+    return fact.model_copy(update={"unread": ReadingNote(
+        path=f"{fact.provenance.resource}.medication[x]",
+        reason=f"medication coded as {coded_as(fact)} not identified: {why}; which drug it is"
+        " is unknown")})
+
+
 def marked_status_unknown(fact: ClinicalFact, why: str) -> ClinicalFact:
     """``fact`` kept unread at its clinicalStatus with ``why`` (``condition_activity``)."""
     return fact.model_copy(update={"unread": ReadingNote(

@@ -14,13 +14,17 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.clinical.facts import ClinicalFact, ReadingNote
+from shared.clinical.facts import ClinicalFact
 from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.index import UNIDENTIFIED_MEDICATIONS, fact_time
 from shared.eligibility.logic import Truth, any_of
 from shared.eligibility.params import IsoDuration, Strict, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.primitives.records import NOT_TAKEN, ClinicianFact, coded_as
+from shared.eligibility.primitives.records import (
+    NOT_TAKEN,
+    ClinicianFact,
+    marked_unidentified_medication,
+)
 from shared.eligibility.primitives.registry import primitive
 from shared.eligibility.reference_tables import RXNORM, Concept, Tables
 
@@ -123,20 +127,7 @@ class WashoutActive(Node):
 
     @staticmethod
     def _unidentified(trace: Trace, fact: ClinicalFact) -> Truth:
-        rxnorm = [c.code for c in fact.codes if c.system == RXNORM]
-        systems = ", ".join(dict.fromkeys(c.system for c in fact.codes)) or "none"
-        why = (
-            f"RxNorm code {', '.join(rxnorm)} is not in the product table"
-            " (tables/rxnorm_products.yaml) nor in a drug value set" if rxnorm else
-            f"system {systems} not read (no value set lists NDC, ATC or other systems' codes"
-            " and no sourced map from them to RxNorm is shipped)"
-        )
-        unread = ReadingNote(
-            path=f"{fact.provenance.resource}.medication[x]",
-            reason=f"medication coded as {coded_as(fact)} not identified: {why}; whether it is"
-            " an immunosuppressant or biologic is unknown",
-        )
-        note_unread(trace, "medication", fact.model_copy(update={"unread": unread}))
+        note_unread(trace, "medication", marked_unidentified_medication(fact, RXNORM))
         return Truth.UNKNOWN
 
     @staticmethod

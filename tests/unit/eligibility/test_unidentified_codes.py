@@ -195,3 +195,25 @@ def test_condition_systems_are_the_systems_the_condition_value_sets_use() -> Non
                        | {s for s, _ in concept.prefixes})
     }
     assert used == CONDITION_SYSTEMS
+
+
+@pytest.mark.parametrize(("days", "eligible"), [(10, False), (50, True)])
+def test_a_medication_coded_only_by_ndc_within_the_csf_window_makes_nct06946485_i6_unknown(
+    days: int, eligible: bool
+) -> None:
+    # NCT06946485 I6.1 reads 'no colony-stimulating factor within the window' (med_within,
+    # closed world with the reconciled-history attestation): filgrastim sent by its NDC alone
+    # (Zarxio 61314-304-01, as a pharmacy feed codes it) cannot be told from no drug
+    from tests.unit.eligibility.fhir_builder import AS_OF as BUILDER_AS_OF
+    from tests.unit.eligibility.more_trials import CHT101, eligible_for_all
+    builder = eligible_for_all().medication("61314-304-01", start_days=days + 2,
+                                            end_days=days, system=NDC)
+    patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="vignette"))
+    decision = evaluate(load_trial(CHT101), patient, BUILDER_AS_OF)
+    if eligible:
+        assert decision.status is Status.ELIGIBLE
+        return
+    i6 = _criterion(decision, "I6.1")
+    assert i6.outcome is Outcome.UNKNOWN
+    assert "61314-304-01" in " ".join(i6.missing)
+    assert decision.status is not Status.ELIGIBLE
