@@ -275,10 +275,16 @@ def _entry_order(outcome: EntryOutcome) -> int:
 
 def fact_warnings(fact: ClinicalFact) -> tuple[ReadingNote, ...]:
     """Every element of a fact (and its components) not read exactly: unread first, then notes,
-    each once (components share their parent's time notes)."""
+    a dosage and reference ranges not read, each once (components share their parent's time
+    notes)."""
     own = ((fact.unread,) if fact.unread is not None else ()) + fact.notes
     if fact.dose is not None and fact.dose.unread is not None:
         own += (fact.dose.unread,)  # a dosage that could not be read (FHIR R4 Dosage)
+    # a reference range sent but not read (OBX-7, referenceRange[i].text)
+    ranges = fact.reference_ranges or (
+        (fact.reference_range,) if fact.reference_range is not None else ()
+    )
+    own += tuple(r.unread for r in ranges if r.unread is not None)
     parts = tuple(note for part in fact.components for note in fact_warnings(part))
     return tuple(dict.fromkeys((*own, *parts)))
 

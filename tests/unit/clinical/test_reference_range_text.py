@@ -222,3 +222,23 @@ def test_an_unread_text_for_women_beside_a_read_range_for_men_is_unknown_for_her
     decision = decide(_bundle(_add(_fhir_alt_ranges(ranges))))
     assert outcome(decision, ALT) == Outcome.UNKNOWN
     assert "referenceRange[1].text" in _reason(decision, ALT)
+
+
+# --- never silent: the receipt names a range sent but not read ---------------------------------
+
+def test_a_range_not_read_is_a_receipt_warning_in_both_formats() -> None:
+    from shared.clinical.fhir import fact_warnings
+
+    hl7 = parse_hl7v2(_obx("7-35 (adult)"), source_system="lab")[0].facts[0]
+    assert any(w.path == "OBX[1].7" for w in fact_warnings(hl7))
+    fhir_bundle = {"resourceType": "Bundle", "type": "collection",
+                   "entry": [_patient_entry(), _fhir_alt("7-35 (adult)")]}
+    fhir = next(f for u in parse_fhir(fhir_bundle, source_system="ehr") for f in u.facts)
+    assert any(w.path.endswith("referenceRange[0].text") for w in fact_warnings(fhir))
+
+
+def test_a_range_read_is_no_warning() -> None:
+    from shared.clinical.fhir import fact_warnings
+
+    hl7 = parse_hl7v2(_obx("M: 10-50 F: 7-35"), source_system="lab")[0].facts[0]
+    assert not any(w.path == "OBX[1].7" for w in fact_warnings(hl7))
