@@ -39,8 +39,11 @@ that follow it (v2.5.1 ch. 4 TQ1, RDE^O11):
   same dose and frequency a FHIR R4 Dosage would carry, so both inputs give the same figure;
 - the period is TQ1-7/TQ1-8 (start/end), else RXE-1 components 4/5, else ORC-9 (the order's
   transaction time, as FHIR MedicationRequest.authoredOn), flagged;
-- the status from ORC-5 order status (table 0038) or ORC-1 order control (table 0119 ``CA``,
-  ``DC``).
+- the status from ORC-1 order control (table 0119, exact: cancel ``CA``/``OC``/``CR``,
+  discontinue ``DC``/``OD``/``DR``, hold ``HD``/``OH``/``HR``), else ORC-5 order status (table
+  0038) for a control about a live order (``NW``, ``OK``, ``SC``, ``XO`` ...); any other code
+  of table 0119 (``UA`` unable to accept, ``DE``, ``RP`` ...) keeps the medication unread at
+  ORC.1, and a code outside the table is refused there.
 
 Times are read like OBX times (``parse_hl7_ts`` in the message's zone; read in MSH-7's one
 offset, a time without an offset has ``time_bounds`` widened by ``WIDEST_DST_SAVE``, v2.5.1
@@ -106,8 +109,30 @@ ORDER_STATUS = {
     "ER": "entered-in-error",
     "RP": "stopped",
 }
-# v2.5.1 table 0119 order control codes that end the order whatever ORC-5 says
-_ORDER_CONTROL = {"CA": "cancelled", "OC": "cancelled", "DC": "stopped", "OD": "stopped"}
+# v2.5.1 table 0119 (ORC-1 order control, 4.5.1.1): every code of the table, exact (ID,
+# 2A.3.35). Codes that end or hold the order whatever ORC-5 says (CA cancel order request, OC
+# order cancelled, CR canceled as requested; DC discontinue request, OD discontinued, DR
+# discontinued as requested; HD hold request, OH order held, HR on hold as requested):
+_ORDER_CONTROL = {
+    "CA": "cancelled", "OC": "cancelled", "CR": "cancelled",
+    "DC": "stopped", "OD": "stopped", "DR": "stopped",
+    "HD": "on-hold", "OH": "on-hold", "HR": "on-hold",
+}
+# codes about a live order, whose status ORC-5 (table 0038) gives: NW new, OK accepted, SC status
+# changed, XO change request, XR changed as requested, XX changed unsolicited, RE observations to
+# follow, RL release hold, OE released, OR released as requested, RO replacement order, NA number
+# assigned, SN send number, PA parent, CH child, FU refilled unsolicited, OF refilled as requested
+_LIVE_ORDER_CONTROL = frozenset({
+    "NW", "OK", "SC", "XO", "XR", "XX", "RE", "RL", "OE", "OR", "RO", "NA", "SN", "PA", "CH",
+    "FU", "OF",
+})
+# the rest of table 0119: none says whether the order runs (UA unable to accept, DE data errors,
+# RP replace request, RU replaced unsolicited, RQ replaced as requested, DF refill denied ...)
+_OTHER_ORDER_CONTROL = frozenset({
+    "AF", "CN", "DE", "DF", "LI", "OP", "PR", "PY", "RF", "RP", "RQ", "RR", "RU", "SR", "SS",
+    "UA", "UC", "UD", "UF", "UH", "UM", "UN", "UR", "UX",
+})
+ORDER_CONTROL_CODES = frozenset(_ORDER_CONTROL) | _LIVE_ORDER_CONTROL | _OTHER_ORDER_CONTROL
 
 # v2.5.1 table 0335 repeat pattern -> (frequency, period, FHIR UnitsOfTime)
 _FIXED_PATTERNS = {
@@ -353,12 +378,21 @@ def encoded_order(
         return None
     notes: list[ReadingNote] = []
     status = "active"
+    unread: ReadingNote | None = None
     if orc is not None:
-        control = field(orc, "ORC", 1).component(0).upper()
+        control = field(orc, "ORC", 1).component(0)
         order_status = field(orc, "ORC", 5).component(0)
+        if control and control not in ORDER_CONTROL_CODES:
+            log.problem("ORC.1", f"order control {control!r} is not in v2.5.1 table 0119"
+                        " (codes are exact, 2A.3.35 ID)")
+            return None
         if order_status and order_status not in ORDER_STATUS:
             log.problem("ORC.5", f"order status {order_status!r} is not in v2.5.1 table 0038")
             return None
+        if control in _OTHER_ORDER_CONTROL:
+            unread = ReadingNote(path="ORC.1", reason=(
+                f"order control {control} (v2.5.1 table 0119) does not say whether the order"
+                " is running: whether the drug was taken is unknown"))
         status = _ORDER_CONTROL.get(control) or ORDER_STATUS.get(order_status, "active")
     quantity_timing = field(rxe, label, 1)
     start = end = None
@@ -403,6 +437,7 @@ def encoded_order(
         time_bounds=_bounds(start_window, end_window, where, context),
         provenance=provenance,
         notes=tuple(notes),
+        unread=unread,
         dose=_daily_dose(field, rxe, label, quantity_timing, timings),
     )
 

@@ -104,6 +104,11 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "refused at the field's path as a code outside its table (a flag: not read as"
               " the table's); never upper-cased into the table's code",
               "v2.5.1 2A.3.35 ID; tables 0085, 0125, 0078, 0123, 0322, 0323, 0038, 0136, 0529"),
+    InputForm("ORC-1 (with RXE)", "a code of table 0119 that does not say whether the order"
+              " runs (`UA`, `DE`, `RP`, `RU` ...); a code outside the table or in another case",
+              "the medication unread at `ORC.1` (proves no use, clears no washout); refused at"
+              " `ORC.1`. `CA`/`OC`/`CR` cancelled, `DC`/`OD`/`DR` stopped, `HD`/`OH`/`HR`"
+              " on hold; `NW`, `OK`, `SC`, `XO` ...: ORC-5", "v2.5.1 4.5.1.1, table 0119"),
     InputForm("OBX-11", "empty", "unread at `OBX[n].11` (status `unknown`): final, preliminary"
               " or cancelled is unknown, so the value is not read and no older result decides in"
               " its place", "v2.5.1 7.4.2.11 (required), table 0085"),
