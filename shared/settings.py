@@ -118,6 +118,9 @@ class IntakeSettings(ServiceSettings):
     # default; several: the header must name one; none: no header allowed, no site). The raw
     # topic carries no token: this list is what authorises its sites (deploy/SECURITY.md).
     raw_sites: str = ""
+    # The trial files whose criteria the receipts check codes against (the newest version of
+    # each trial; set it to the evaluator's EVALUATOR_TRIALS_DIR). Empty: the shipped trials.
+    trials_dir: Path | None = None
 
     @field_validator("raw_sites")
     @classmethod

@@ -23,6 +23,7 @@ from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.adapters.sql.leadership import RelayLeadership
 from services.intake.adapters.sql.store import outbox_store
 from services.intake.adapters.sql.tables import runtime_setting, write_probe
+from services.intake.adapters.trial_codes import TrialFileCodes
 from services.intake.core.input_formats import input_formats
 from services.intake.core.publish_limit import PublishLimit
 from shared.infra.auth import TokenRegistry
@@ -50,6 +51,8 @@ def build_app(
     kafka = kafka or KafkaSettings()
     install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE: before any input is read
     install_site_local_codes()  # CLINICAL_LOCAL_CODES_FILE: likewise
+    # what the active trials' criteria read (INTAKE_TRIALS_DIR): receipts name what none reads
+    screened = TrialFileCodes(settings.trials_dir)
     broker = make_broker(kafka, client_id="trialwatch-intake")
     engines: list[AsyncEngine] = []
     # what the producer can publish (make_broker passes the same setting to aiokafka)
@@ -86,10 +89,10 @@ def build_app(
                                default_source=settings.raw_default_source,
                                max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake,
                                sender_zone=settings.hl7v2_zone, publish_limit=publish_limit,
-                               sites=settings.raw_site_set())
+                               sites=settings.raw_site_set(), screened=screened)
         subscribe_raw(broker, kafka, settings, raw)
         app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake,
-                                         publish_limit)
+                                         publish_limit, screened)
         # The broker connects in the background: intake accepts into its outbox meanwhile.
         try:
             async with running(broker, service="intake", tasks={"outbox-relay": relay.run},

@@ -93,6 +93,10 @@ class EntryOutcome:
     outcome: Outcome
     problems: tuple[Problem, ...] = ()
     warnings: tuple[ReadingNote, ...] = ()
+    # (fact id, path of the element that codes it) for each fact read from an accepted entry:
+    # ``Bundle.entry[1].resource.code``, ``...medicationCodeableConcept`` (intake's receipt
+    # names there a fact whose codes no criterion reads)
+    code_paths: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -254,11 +258,13 @@ def _outcomes(
             outcomes.append(EntryOutcome(entry.entry_path, kind, Outcome.IGNORED,
                                          warnings=(not_read,)))
         else:
+            facts = facts_by_entry.get(entry.path, ())
             warnings = entry_notes.get(entry.path, ()) + tuple(
-                note for fact in facts_by_entry.get(entry.path, ()) for note in fact_warnings(fact)
-            )
+                note for fact in facts for note in fact_warnings(fact))
+            code_path = _code_path(entry)
             outcomes.append(
-                EntryOutcome(entry.entry_path, kind, Outcome.ACCEPTED, warnings=warnings)
+                EntryOutcome(entry.entry_path, kind, Outcome.ACCEPTED, warnings=warnings,
+                             code_paths=tuple((fact.fact_id, code_path) for fact in facts))
             )
     for index, problems in refused.items():
         if not any(entry.index == index for entry in entries):
@@ -266,6 +272,20 @@ def _outcomes(
                 EntryOutcome(f"Bundle.entry[{index}]", None, Outcome.REFUSED, tuple(problems))
             )
     return tuple(sorted(outcomes, key=_entry_order))
+
+
+_MEDICATION_USES = frozenset({"MedicationStatement", "MedicationRequest",
+                              "MedicationAdministration"})
+
+
+def _code_path(entry: _Entry) -> str:
+    """The element that codes what an entry's facts are: ``code`` (Observation, Condition,
+    Procedure, DiagnosticReport), the medication[x] of a medication use (FHIR R4)."""
+    if entry.resource.get("resourceType") in _MEDICATION_USES:
+        key = ("medicationCodeableConcept" if "medicationCodeableConcept" in entry.resource
+               else "medicationReference")
+        return f"{entry.path}.{key}"
+    return f"{entry.path}.code"
 
 
 def _entry_order(outcome: EntryOutcome) -> int:

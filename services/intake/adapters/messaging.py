@@ -31,7 +31,7 @@ from services.intake.core.accept import DEFAULT_PUBLISH_LIMIT, Submission, accep
 from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.core.media import media_type
 from services.intake.core.normalise import identifier_problem
-from services.intake.core.ports import UnitOfWork
+from services.intake.core.ports import ScreenedCodes, UnitOfWork
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.refusals import (
     MalformedInput,
@@ -67,8 +67,10 @@ class RawIntakeHandler:
         sender_zone: Callable[[str], tzinfo | None] = lambda source: None,
         publish_limit: PublishLimit = DEFAULT_PUBLISH_LIMIT,
         sites: frozenset[str] = frozenset(),
+        screened: ScreenedCodes | None = None,
     ) -> None:
         self._transaction = transaction
+        self._screened = screened
         self._dead_letters = dead_letters
         self._clock = clock
         self._default_source = default_source
@@ -85,7 +87,7 @@ class RawIntakeHandler:
         try:
             submission = self._submission(record, headers)
             acceptance = await accept(submission, self._transaction, self._clock,
-                                      self._publish_limit)
+                                      self._publish_limit, self._screened)
         except Refusal as refusal:
             await self._dead_letters.send(record, refusal.reason())
             count_refusal(refusal, channel="kafka", format_name="unknown")

@@ -20,6 +20,7 @@ from services.intake.core.ports import (
     Clock,
     Conflict,
     IntakeStore,
+    ScreenedCodes,
     SourceIdentity,
     UnitOfWork,
     in_transaction,
@@ -28,6 +29,7 @@ from services.intake.core.pseudonyms import new_surrogate_key
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.receipts import Receipt
 from services.intake.core.refusals import EventTooLarge
+from services.intake.core.screening import with_unscreened_warnings
 from shared.clinical.errors import Problem
 from shared.clinical.facts import PatientUpdate
 from shared.contracts.events import PatientMerged, PatientUpdated
@@ -74,11 +76,16 @@ async def accept(
     transaction: UnitOfWork,
     clock: Clock,
     limit: PublishLimit = DEFAULT_PUBLISH_LIMIT,
+    screened: ScreenedCodes | None = None,
 ) -> Acceptance:
     """Raises ``Refusal`` for bad input, ``EventTooLarge`` (413) when an event built from it
     would be larger than ``limit`` lets the broker's producer publish; returns only once the
-    receipt is committed."""
+    receipt is committed. With ``screened`` (the codes the active trials' criteria read), the
+    receipt names each result, condition or medication no criterion reads
+    (``screening.with_unscreened_warnings``)."""
     normalised = await _normalise(submission)
+    if screened is not None:
+        normalised = with_unscreened_warnings(normalised, screened)
     # each event is measured inside the transaction, from the JSON its outbox row stores
     # (serialised once); a refusal rolls the transaction back, so nothing is stored
     return await record(submission, Prepared(normalised, _keys(submission, normalised)),

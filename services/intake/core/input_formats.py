@@ -48,6 +48,8 @@ class Read:
 
     updates: list[PatientUpdate]
     entries: tuple[EntryReceipt, ...] = ()
+    # (fact id, path of the element coding the fact: OBX[2].3, Bundle.entry[1].resource.code)
+    code_paths: tuple[tuple[str, str], ...] = ()
 
 
 Reader = Callable[[bytes, MediaType, ReadContext], Read]

@@ -34,6 +34,8 @@ class Normalised:
     updates: list[PatientUpdate]
     entries: tuple[EntryReceipt, ...] = ()
     warnings: tuple[Note, ...] = ()
+    # (fact id, path of the element coding it), for ``screening.with_unscreened_warnings``
+    code_paths: tuple[tuple[str, str], ...] = ()
 
 
 def normalise(
@@ -78,7 +80,8 @@ def normalised_by(read: Callable[[], Read], format_name: str) -> Normalised:
         Note(note.path, note.reason)
         for update in updates for fact in update.facts for note in fact_warnings(fact)
     )
-    return Normalised(updates=updates, entries=result.entries, warnings=warnings)
+    return Normalised(updates=updates, entries=result.entries, warnings=warnings,
+                      code_paths=result.code_paths)
 
 
 def _require_patients(updates: list[PatientUpdate]) -> None:

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from services.intake.core.receipts import Receipt
+from shared.clinical.facts import Coding, FactKind
 from shared.contracts.events import PatientMerged, PatientReidentified, PatientUpdated
 
 MergeReason = str  # "source-merge" (the source said so) or "same-patient" (names met)
@@ -155,3 +156,14 @@ async def in_transaction(
 
 Clock = Callable[[], datetime]
 """The current time, aware UTC (``shared.infra.clock.utc_now`` in the service)."""
+
+
+@runtime_checkable
+class ScreenedCodes(Protocol):
+    """Which codes the criteria of the active trials read (``adapters/trial_codes.py``).
+
+    ``reads(kind, codes)``: whether any criterion of any active trial reads a fact of ``kind``
+    coded with any of ``codes`` (all codings of one concept: FHIR R4 CodeableConcept, HL7 v2
+    CWE identifier and alternate). Pure and fast: asked for every fact of every submission."""
+
+    def reads(self, kind: FactKind, codes: tuple[Coding, ...]) -> bool: ...

@@ -23,7 +23,12 @@ from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.core.input_formats import InputFormat, input_formats
 from services.intake.core.lookup import look_up
 from services.intake.core.media import media_type
-from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
+from services.intake.core.ports import (
+    Reidentification,
+    ScreenedCodes,
+    SourceIdentity,
+    UnitOfWork,
+)
 from services.intake.core.pseudonyms import SURROGATE_KEY_PATTERN
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.receipts import Note, Receipt
@@ -73,6 +78,8 @@ class IntakeRuntime:
     clock: Callable[[], datetime]
     on_accepted: Callable[[], None]
     publish_limit: PublishLimit = DEFAULT_PUBLISH_LIMIT
+    # the codes the active trials' criteria read: receipts name what none reads
+    screened: ScreenedCodes | None = None
 
 
 class NoteBody(BaseModel):
@@ -285,7 +292,7 @@ async def _submit(request: Request, principal: Principal, expected: str,
                                     sender_zone=runtime.settings.hl7v2_zone(principal.client),
                                     site=site)
             acceptance = await accept(submission, runtime.transaction, runtime.clock,
-                                      runtime.publish_limit)
+                                      runtime.publish_limit, runtime.screened)
     except Refusal as refusal:
         count_refusal(refusal, channel="http", format_name=expected)
         raise

@@ -29,7 +29,8 @@ def read_document(document: Mapping[str, Any], context: ReadContext) -> Read:
     ``Decimal``): the bulk import parses each NDJSON line once, in its worker (issue 13)."""
     result = normalise_fhir(document, source_system=context.source_system,
                             received_at=context.received_at)
-    return Read(result.updates, tuple(map(entry_receipt, result.entries)))
+    return Read(result.updates, tuple(map(entry_receipt, result.entries)),
+                tuple(path for entry in result.entries for path in entry.code_paths))
 
 
 FHIR_R4 = register(InputFormat(

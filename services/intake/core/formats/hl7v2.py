@@ -57,11 +57,17 @@ def read(body: bytes, media: MediaType, context: ReadContext) -> Read:
     updates = parse_hl7v2(message, source_system=context.source_system,
                           received_at=context.received_at, sender_zone=context.sender_zone,
                           charset=charset)
-    return Read(updates, _segment_entries(message, charset, updates))
+    code_paths: list[tuple[str, str]] = []
+    entries = _segment_entries(message, charset, updates, code_paths)
+    return Read(updates, entries, tuple(code_paths))
 
 
-def _segment_entries(message: bytes, charset: str | None,
-                     updates: list[PatientUpdate]) -> tuple[EntryReceipt, ...]:
+# the field coding what a segment's fact is (v2.5.1 OBX-3, RXA-5, RXE-2)
+_CODE_FIELDS = {"OBX": 3, "RXA": 5, "RXE": 2}
+
+
+def _segment_entries(message: bytes, charset: str | None, updates: list[PatientUpdate],
+                     code_paths: list[tuple[str, str]]) -> tuple[EntryReceipt, ...]:
     """One entry per segment, labelled as the normaliser labels them (``OBX[2]``: the second
     OBX of the message; ``PID[1]``), matched to the facts by their provenance
     (``HL7v2/<MSH-10>/OBX/<OBX-1 set id, or the OBX's position when set ids are missing or
@@ -103,6 +109,7 @@ def _segment_entries(message: bytes, charset: str | None,
                 entries.append(EntryReceipt(path, name, "ignored", warnings=(
                     Note(path, "no medication was kept from this segment"),)))
                 continue
+            code_paths.append((medication.fact_id, f"{path}.{_CODE_FIELDS[name]}"))
             entries.append(EntryReceipt(path, name, "accepted", warnings=tuple(
                 Note(n.path, n.reason) for n in fact_warnings(medication))))
         elif name == "TQ1" and in_rxe_group:
@@ -113,6 +120,7 @@ def _segment_entries(message: bytes, charset: str | None,
                 entries.append(EntryReceipt(path, name, "ignored", warnings=(
                     Note(path, "no result was kept from this segment"),)))
                 continue
+            code_paths.append((fact.fact_id, f"{path}.3"))
             warnings = tuple(Note(n.path, n.reason) for n in fact_warnings(fact))
             entries.append(EntryReceipt(path, name, "unread" if fact.unread else "accepted",
                                         warnings=warnings))
