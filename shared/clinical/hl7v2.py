@@ -117,7 +117,12 @@ from shared.clinical.times import (
     parse_hl7_ts,
 )
 
-_SEX = {"F": Sex.FEMALE, "M": Sex.MALE, "O": Sex.OTHER, "A": Sex.OTHER, "U": Sex.UNKNOWN}
+# PID-8 administrative sex (v2.5.1 3.4.2.8, IS, user-defined table 0001: F female, M male, O other,
+# U unknown, A ambiguous, N not applicable), exact. N says neither female nor male: unknown.
+_SEX = {
+    "F": Sex.FEMALE, "M": Sex.MALE, "O": Sex.OTHER, "A": Sex.OTHER, "U": Sex.UNKNOWN,
+    "N": Sex.UNKNOWN,
+}
 
 # v2.5.1 table 0211 (alternate character sets) -> Python codecs. ISO IR14/87/159 (JIS) and
 # CNS 11643-1992 need ISO 2022 code switching, and "UNICODE" (UCS-2) is ambiguous: refused.
@@ -736,7 +741,14 @@ def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) 
             birth_date = parse_hl7_date(birth_text)
         except TimeFormatError as error:
             log.problem(birth.path, str(error))
-    sex = _SEX.get(message.field(pid, label, 8).component(0).upper())
+    sex_field = message.field(pid, label, 8)
+    sex_sent = sex_field.component(0)
+    sex = _SEX.get(sex_sent)
+    if sex_sent and sex is None:
+        # sex decides reference ranges by sex and pregnancy criteria, and demographics keep no
+        # note: a value TrialWatch cannot read is refused, never guessed nor dropped silently
+        log.problem(sex_field.path, f"administrative sex {sex_sent!r} is not in table 0001"
+                    f" (v2.5.1 3.4.2.8: {', '.join(_SEX)}; codes are exact)")
     died = deceased(
         log,
         message.field(pid, label, 29),

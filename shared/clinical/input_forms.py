@@ -109,6 +109,10 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "the medication unread at `ORC.1` (proves no use, clears no washout); refused at"
               " `ORC.1`. `CA`/`OC`/`CR` cancelled, `DC`/`OD`/`DR` stopped, `HD`/`OH`/`HR`"
               " on hold; `NW`, `OK`, `SC`, `XO` ...: ORC-5", "v2.5.1 4.5.1.1, table 0119"),
+    InputForm("PID-8", "a value outside table 0001 (`f`, `Female`, `W`); `N` not applicable",
+              "refused at `PID[n].8` (sex decides ranges by sex and pregnancy criteria; never"
+              " guessed); `F`/`M` read, `O`/`A` other, `U`/`N` unknown",
+              "v2.5.1 3.4.2.8, user-defined table 0001"),
     InputForm("OBX-11", "empty", "unread at `OBX[n].11` (status `unknown`): final, preliminary"
               " or cancelled is unknown, so the value is not read and no older result decides in"
               " its place", "v2.5.1 7.4.2.11 (required), table 0085"),
