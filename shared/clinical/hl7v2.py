@@ -418,7 +418,9 @@ def decode_hl7v2(message: bytes, log: ProblemLog, charset: str | None = None) ->
             return _decode(message, codec, log, "a byte-order mark")
     declared = declared_character_set(message)
     if declared:
-        named = CHARACTER_SETS.get(declared.upper())
+        # table 0211 values are exact (MSH-18 is ID, v2.5.1 2.14.9.18, 2A.3.35): a set written in
+        # another case names none of the table's, so the bytes are not decoded in a guessed one
+        named = CHARACTER_SETS.get(declared)
         if named is None:
             log.problem("MSH.18", f"character set {declared!r} is not one TrialWatch reads"
                         f" (v2.5.1 table 0211: {', '.join(CHARACTER_SETS)})")

@@ -99,11 +99,12 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("SPM-24", "`AUT`, `CLOT`, `CON`, `HEM`, `SNR`, or a code outside table 0493",
               "every result of the order group unread at `SPM[k].24`; `CFU`, `COOL`, `FROZ`,"
               " `LIVE`, `ROOM` (handling): a note", "v2.5.1 7.4.3.24, table 0493"),
-    InputForm("OBX-11, OBX-2, OBX-8, OBR-25, RXA-20/21, ORC-5, PID-30, TS-2",
+    InputForm("OBX-11, OBX-2, OBX-8, OBR-25, RXA-20/21, ORC-5, PID-30, TS-2, MSH-18",
               "a table value in another case (`f`, `nm`, `ll`, `cp`)",
               "refused at the field's path as a code outside its table (a flag: not read as"
               " the table's); never upper-cased into the table's code",
-              "v2.5.1 2A.3.35 ID; tables 0085, 0125, 0078, 0123, 0322, 0323, 0038, 0136, 0529"),
+              "v2.5.1 2A.3.35 ID; tables 0085, 0125, 0078, 0123, 0322, 0323, 0038, 0136, 0529,"
+              " 0211"),
     InputForm("ORC-1 (with RXE)", "a code of table 0119 that does not say whether the order"
               " runs (`UA`, `DE`, `RP`, `RU` ...); a code outside the table or in another case",
               "the medication unread at `ORC.1` (proves no use, clears no washout); refused at"

@@ -180,3 +180,31 @@ def test_a_fhir_condition_clinical_status_in_another_case_is_refused() -> None:
     with pytest.raises(InvalidInput) as refused:
         parse_fhir(_bundle(_add(entry)), source_system="ehr")
     assert any("clinicalStatus" in str(p) for p in refused.value.problems)
+
+
+# MSH-18 (v2.5.1 2.14.9.18, ID, HL7 table 0211): "8859/1", "UNICODE UTF-8", "BIG-5" are written
+# as the table writes them (2A.3.35 ID); another case names no set of the table, so the bytes
+# are not decoded in a guessed set and the message is refused at MSH.18 (before: upper-cased).
+MSH_CHARSET = ("MSH|^~\\&|LAB|CITY-LAB|TW|TW|20260228100000+0000||ORU^R01^ORU_R01|M-CS|P|2.5.1"
+               "||||||{}")
+PID_CHARSET = "PID|1||vignette^^^TEST-EHR^MR||Doe^Jane||19900101|F"
+
+
+def _charset_message(charset: str) -> bytes:
+    return ("\r".join([MSH_CHARSET.format(charset), PID_CHARSET, OBR, _obx()]) + "\r").encode(
+        "utf-8")
+
+
+@pytest.mark.parametrize("charset", ["unicode utf-8", "Unicode UTF-8", "UNICODE utf-8", "ascii",
+                                     "big-5", "Big-5", "gb 18030-2000"])
+def test_a_character_set_in_another_case_is_refused_at_msh_18(charset: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_hl7v2(_charset_message(charset), source_system="lab")
+    problems = [str(p) for p in refused.value.problems]
+    assert any(p.startswith("MSH.18") and "table 0211" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("charset", ["UNICODE UTF-8", "ASCII", "8859/1"])
+def test_a_character_set_as_table_0211_writes_it_is_read(charset: str) -> None:
+    (update,) = parse_hl7v2(_charset_message(charset), source_system="lab")
+    assert update.facts[0].status == "final"
