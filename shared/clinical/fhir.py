@@ -38,6 +38,7 @@ from shared.clinical.facts import (
     ReadingNote,
     SourcePatient,
 )
+from shared.clinical.fhir_messages import fhir_validation_sentence
 from shared.clinical.fhir_patients import (
     identifier_alias,
     patient_aliases,
@@ -386,7 +387,8 @@ def _validate(entry: _Entry, reader: Reader) -> bool:
         model.model_validate(entry.resource)
     except ValidationError as error:
         for detail in error.errors():
-            reader.problem(_join(entry.path, detail["loc"]), detail["msg"])
+            reader.problem(_join(entry.path, detail["loc"]),
+                           fhir_validation_sentence(detail, entry.resource["resourceType"]))
         return False
     return True
 

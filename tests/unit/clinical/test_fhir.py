@@ -273,7 +273,8 @@ def test_a_time_without_offset_is_refused_never_guessed() -> None:
     problems = _problems(bundle)
     assert len(problems) == 1
     assert problems[0].startswith("Bundle.entry[2].resource.effectivePeriod.end:")
-    assert "DateTime" in problems[0]
+    assert "dateTime" in problems[0]
+    assert "time zone SHALL be populated" in problems[0]
 
 
 def test_hemoglobin_in_g_per_ml_is_refused_and_every_problem_is_named() -> None:
