@@ -587,13 +587,16 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
     order_facts: list[tuple[int, int]] = []
     specimen: tuple[ReadingNote | None, tuple[ReadingNote, ...]] = (None, ())
     after_obx: tuple[int, int] | None = None  # the result an NTE would comment on
+    after_obr = False  # an NTE here comments on the order (OBR {NTE}, v2.5.1 7.3.1)
+    order_comments: tuple[ReadingNote, ...] = ()  # those comments, named on each result
     nte_count = spm_count = 0
     for position, segment in enumerate(segments):
         name = str(segment[0])
         if name != "NTE":
             after_obx = None
+        after_obr = name == "OBR" or (after_obr and name == "NTE")
         if name in {"PID", "ORC", "OBR"}:
-            order_facts, specimen = [], (None, ())
+            order_facts, specimen, order_comments = [], (None, ()), ()
         if name in _NON_REPEATING:
             checked[name] += 1
             _repeated_fields(
@@ -634,6 +637,8 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
             key = set_ids[obx_count - 1] if use_set_ids else str(obx_count)
             fact = _observation(message, log, segment, order, label, key, seen, pid_count)
             if fact is not None:
+                if order_comments:
+                    fact = fact.model_copy(update={"notes": (*fact.notes, *order_comments)})
                 groups[-1].facts.append(_with_specimen(fact, *specimen))
                 after_obx = (len(groups) - 1, len(groups[-1].facts) - 1)
                 order_facts.append(after_obx)
@@ -648,6 +653,13 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
                         "a comment on this result (NTE, HL7 v2.5.1 2.15.10, 7.3.1) was not"
                         " read: free text never decides, and the lab may qualify or"
                         " invalidate the result there; a person should read it")))})
+            elif after_obr:
+                # v2.5.1 7.3.1 ORU^R01 ORDER_OBSERVATION: OBR {NTE}, a comment on the order,
+                # hence on each of its results (those after it in the group)
+                order_comments = (*order_comments, ReadingNote(path=f"NTE[{nte_count}]", reason=(
+                    "a comment on this result's order (NTE after OBR, HL7 v2.5.1 2.15.10, 7.3.1)"
+                    " was not read: free text never decides, and the lab may qualify or"
+                    " invalidate the order's results there; a person should read it")))
         elif name == "SPM":
             spm_count += 1
             label = f"SPM[{spm_count}]"

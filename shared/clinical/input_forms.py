@@ -93,6 +93,9 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("NTE after an OBX", "any comment (`Specimen clotted. Result invalid`)",
               "not read (free text never decides); the result carries a warning at `NTE[k]`"
               " that a comment on it was not read", "v2.5.1 7.3.1 (OBX {NTE}), 2.15.10"),
+    InputForm("NTE after an OBR", "any comment on the order", "not read (free text never"
+              " decides); each result of that order carries a warning at `NTE[k]` that a"
+              " comment on its order was not read", "v2.5.1 7.3.1 (OBR {NTE}), 2.15.10"),
     InputForm("SPM-21", "any reject reason (table 0490: `RC` clotting, `QS`, `RH` ...)",
               "every result of the specimen's order group unread at `SPM[k].21`",
               "v2.5.1 7.4.3.21, table 0490"),

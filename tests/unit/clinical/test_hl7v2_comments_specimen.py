@@ -90,6 +90,40 @@ def test_a_result_without_a_comment_has_no_comment_note() -> None:
     assert not any(w.path.startswith("NTE") for w in fact_warnings(_fact(OBX)))
 
 
+# v2.5.1 7.3.1 ORU^R01 ORDER_OBSERVATION: [ORC] OBR {NTE} ... {OBSERVATION}: an NTE right after
+# the OBR comments on the order, hence on each of its results (not on another order's).
+ORDER_NTE = "NTE|1|L|All results of this order: specimen clotted, recollect."
+
+
+def test_a_comment_on_the_order_is_named_on_each_of_its_results_not_read() -> None:
+    obx_2 = OBX.replace("OBX|1|", "OBX|2|").replace("777-3^Platelets", "26464-8^WBC")
+    (update,) = parse_hl7v2(_oru("SP2", ORDER_NTE, OBX, obx_2), source_system="lab")
+    assert len(update.facts) == 2
+    for fact in update.facts:
+        assert fact.value_quantity is not None  # free text never decides
+        warnings = fact_warnings(fact)
+        assert any(w.path == "NTE[1]" and "not read" in w.reason and "order" in w.reason
+                   for w in warnings), warnings
+        assert not any("clotted" in w.reason.lower() for w in warnings)
+
+
+def test_every_comment_on_the_order_is_named_and_a_result_comment_stays_its_own() -> None:
+    (update,) = parse_hl7v2(_oru("SP3", ORDER_NTE, "NTE|2||line two", OBX, "NTE|3||on result"),
+                            source_system="lab")
+    (fact,) = update.facts
+    assert {w.path for w in fact_warnings(fact) if w.path.startswith("NTE")} == {
+        "NTE[1]", "NTE[2]", "NTE[3]"}
+
+
+def test_a_comment_on_one_order_is_not_named_on_the_next_order_s_results() -> None:
+    second = ["OBR|2|ORD-10|FIL-10|57021-8^CBC^LN|||20260228080000+0000",
+              OBX.replace("OBX|1|", "OBX|2|")]
+    (update,) = parse_hl7v2(_oru("SP4", ORDER_NTE, OBX, *second), source_system="lab")
+    first, other = update.facts
+    assert any(w.path == "NTE[1]" for w in fact_warnings(first))
+    assert not any(w.path.startswith("NTE") for w in fact_warnings(other))
+
+
 # --- SPM-21 specimen reject reason ----------------------------------------------------------
 
 @pytest.mark.parametrize(

@@ -227,6 +227,31 @@ async def test_an_hl7_receipt_gives_each_segment_an_entry(client: httpx.AsyncCli
     assert all(e["resource_type"] == path.split("[")[0] for path, e in entries.items())
 
 
+async def test_an_order_comment_is_named_on_each_result_of_its_order(
+    client: httpx.AsyncClient,
+) -> None:
+    """v2.5.1 7.3.1 ORU^R01: OBR {NTE} comments on the order: each of its results' entries
+    warns at the NTE that it was not read (before: only the NTE's own entry, "ignored")."""
+    message = "\r".join([
+        "MSH|^~\\&|LAB|HOSP|TW|TW|20260228090000+0000||ORU^R01|M-3|P|2.5.1",
+        "PID|1||MRN-2^^^HOSP^MR||Roe^Jane||19900101|F",
+        "OBR|1|P-1|F-1|58410-2^CBC^LN|||20260228080000+0000",
+        "NTE|1||whole order: specimen clotted",
+        "OBX|1|NM|777-3^Platelets^LN||180|10*9/L|150-400|N|||F|||20260228080000+0000",
+        "OBX|2|NM|6690-2^WBC^LN||6.1|10*9/L|4-10|N|||F|||20260228080000+0000",
+    ])
+    response = await client.post("/hl7v2", headers=HL7, content=message)
+    assert response.status_code == 202, response.text
+    entries = {e["path"]: e for e in response.json()["entries"]}
+    for result in ("OBX[1]", "OBX[2]"):
+        assert entries[result]["outcome"] == "accepted"
+        (comment,) = entries[result]["warnings"]
+        assert comment["path"] == "NTE[1]"
+        assert "not read" in comment["reason"]
+        assert "clotted" not in comment["reason"]
+    assert entries["NTE[1]"]["outcome"] == "ignored"
+
+
 async def test_pharmacy_segments_rxa_rxe_and_their_tq1_are_read_not_ignored(
     client: httpx.AsyncClient,
 ) -> None:
