@@ -1,9 +1,9 @@
 """NCT06920433 E6 "History of malignancy within five years": what a neoplasm record says.
 
-Version 2025-11-14.3 (parameter e6_in_situ_uncertain_neoplasm): a malignant neoplasm (ICD-10-CM
-chapter C, SNOMED malignant disorders) excludes; an in situ neoplasm (ICD-10-CM D00-D09, SNOMED
-92691004 'Carcinoma in situ of prostate') or one of uncertain or unstated behaviour (D37-D49,
-SNOMED 126906006 'Neoplasm of prostate') within five years leaves E6 unknown until the
+Versions 2025-11-14.3 and later (parameter e6_in_situ_uncertain_neoplasm): a malignant neoplasm
+(ICD-10-CM chapter C, SNOMED malignant disorders) excludes; an in situ neoplasm (ICD-10-CM D00-D09,
+SNOMED 92691004 'Carcinoma in situ of prostate') or one of uncertain or unstated behaviour
+(D37-D49, SNOMED 126906006 'Neoplasm of prostate') within five years leaves E6 unknown until the
 investigator says whether it counts (tw 'uncertain-neoplasm-is-malignancy'). Versions .1/.2 read
 the two SNOMED codes as malignancies (FAIL) and no D code at all (PASS on the attestation).
 """
@@ -49,7 +49,7 @@ def e6(decision: Decision) -> CriterionResult:
 
 
 def test_the_latest_version_is_the_one_that_reads_neoplasm_behaviour() -> None:
-    assert LATEST.version == "2025-11-14.3"
+    assert LATEST.version >= "2025-11-14.3"  # .3 introduced it; .4 (E3) keeps it
     assert "e6_in_situ_uncertain_neoplasm" in LATEST.parameters
 
 
