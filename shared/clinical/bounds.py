@@ -14,6 +14,8 @@ FHIR R4 JSON (walked iteratively, so depth cannot exhaust the stack):
   LOINC/SNOMED/RxNorm codes are under 40; FHIR sets no maximum, so this is ours;
 - ``system``, ``url``, ``reference``, ``fullUrl``: ``MAX_URI`` (FHIR R4 datatypes: uri);
 - ``value`` strings (Identifier.value, ContactPoint.value) and ``id``: ``MAX_IDENTIFIER``;
+- ``versionId`` (Meta.versionId, an ``id``: FHIR R4 datatypes, 1 to 64 characters):
+  ``MAX_FHIR_ID``, the bound of ``facts.Provenance.version`` it is read into;
 - date, dateTime, instant, time fields (FHIR R4 datatypes: the longest valid instant,
   ``YYYY-MM-DDThh:mm:ss.sss...+zz:zz``, is under 40): ``MAX_TIME``;
 - narrative ``div`` and attachment ``data``: the body limit only; every other string:
@@ -46,6 +48,7 @@ MAX_CODE = 256
 MAX_URI = 4096
 MAX_IDENTIFIER = 256
 MAX_TIME = 64
+MAX_FHIR_ID = 64
 MAX_TEXT = 65_536
 MAX_MAGNITUDE = 1e15
 MAX_PROBLEMS = 50
@@ -55,6 +58,7 @@ _CODE_KEYS = frozenset({"code", "unit", "comparator", "status", "resourceType", 
 _URI_KEYS = frozenset({"system", "url", "reference", "fullUrl", "profile", "valueUri",
                        "valueUrl", "valueCanonical"})
 _IDENTIFIER_KEYS = frozenset({"value", "id", "version"})
+_FHIR_ID_KEYS = frozenset({"versionId"})
 _UNBOUNDED_KEYS = frozenset({"div", "data"})  # narrative XHTML, base64 attachments
 _TIME_KEYS = frozenset({"start", "end", "issued", "lastUpdated", "recorded", "authoredOn",
                         "date", "birthDate", "low", "high"})
@@ -70,6 +74,8 @@ def _string_limit(key: str) -> int | None:
         return MAX_URI
     if key in _IDENTIFIER_KEYS:
         return MAX_IDENTIFIER
+    if key in _FHIR_ID_KEYS:
+        return MAX_FHIR_ID
     if key in _TIME_KEYS or key.endswith(_TIME_SUFFIXES):
         return MAX_TIME
     return MAX_TEXT
@@ -120,7 +126,8 @@ def _within_bounds(document: Any) -> bool:
 
 def _scalar_within(key: str, value: Any) -> bool:
     if isinstance(value, str):
-        if len(value) > MAX_TIME:  # the smallest limit: shorter strings are within any
+        if len(value) > min(MAX_TIME, MAX_FHIR_ID):  # the smallest limits: shorter strings
+            # are within any
             limit = _string_limit(key)
             if limit is not None and len(value) > limit:
                 return False
@@ -215,6 +222,7 @@ MAX_V2_FIELD = 4096
 MAX_V2_SEGMENTS = 10_000
 _TS = 64
 _CE = 1024
+V2_CE_LENGTH = _CE
 V2_FIELD_LENGTHS: dict[tuple[str, int], int] = {
     ("MSH", 7): _TS, ("PID", 3): _CE, ("PID", 7): _TS, ("PID", 29): _TS,
     ("OBR", 4): _CE, ("OBR", 6): _TS, ("OBR", 7): _TS, ("OBR", 8): _TS, ("OBR", 14): _TS,

@@ -12,10 +12,57 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.clinical import bounds
+from shared.clinical.ucum import MAX_UNIT_LENGTH
 from shared.time import UtcDatetime
+
+# Length bounds of every text a fact carries (issue 14 section 2): an event built by any client
+# is refused when a text is longer, naming the field. Each is at least what the normaliser can
+# produce from an input within ``shared.clinical.bounds`` (which refuses longer input at its
+# path, before parsing, with 422 at intake), and far above the real data: the largest values of
+# the 25 Synthea bundles, the HL7 v2 samples (/work/shared/data) and the golden decisions are
+# given as "real N" (measured 2026-12-02).
+CODE_MAX_LENGTH = bounds.V2_CE_LENGTH
+"""A code: HL7 v2.5.1 CE/CWE field bound (1024) >= FHIR code (``bounds.MAX_CODE`` 256); real 15."""
+SYSTEM_MAX_LENGTH = bounds.MAX_URI
+"""A code system: FHIR R4 uri bound (4096) >= an HL7 v2 coding system (<= 1024); real 43."""
+TEXT_MAX_LENGTH = bounds.MAX_TEXT
+"""A sent text (display, range text, value as sent): ``bounds.MAX_TEXT`` (65,536), the FHIR
+string bound, = HL7 v2 OBX-5 / NTE-3; real 113 (an RxNorm display)."""
+UNIT_MAX_LENGTH = MAX_UNIT_LENGTH
+"""A canonical unit: longer units are not parsed (``ucum.MAX_UNIT_LENGTH`` 64); real 16."""
+SENT_UNIT_MAX_LENGTH = bounds.V2_FIELD_LENGTHS[("OBX", 6)]
+"""A unit as sent: HL7 v2 OBX-6 bound (512) >= FHIR Quantity.unit (256); real 16."""
+PATH_MAX_LENGTH = 16_384
+"""An input path: at most ``bounds.MAX_DEPTH`` (64) FHIR levels of an element name and an index
+(64 x ~80 = 5,120), or an HL7 v2 ``OBX[n].f.c``; real 75."""
+REASON_MAX_LENGTH = 32_768
+"""A reading note's sentence: it quotes at most a few codes, units or URIs (each <= 4096) and
+never free text (``reading.quoted``, ``excerpts``); real 233."""
+RESOURCE_MAX_LENGTH = 16_384
+"""``Type/id#contained`` (ids <= ``bounds.MAX_IDENTIFIER`` 256) or ``HL7v2/<MSH-10>/OBX/<n>``
+(fields <= ``bounds.MAX_V2_FIELD`` 4096); real 54."""
+VERSION_MAX_LENGTH = bounds.MAX_FHIR_ID
+"""FHIR R4 meta.versionId is an ``id`` (datatypes: 1 to 64 characters); HL7 v2 gives MSH-7 as
+20 digits; real 20."""
+SOURCE_SYSTEM_MAX_LENGTH = 200
+"""Intake's source_system bound (= ``shared.contracts.envelope.SOURCE_MAX_LENGTH``); real 7."""
+TOKEN_MAX_LENGTH = 64
+"""A status, a comparator, a format, a fact id: closed vocabularies or a 32-hex digest; real 11."""
+FLAGS_MAX_LENGTH = bounds.MAX_V2_FIELD
+"""Abnormal flags: OBX-8 repeats (HL7 v2.5.1 table 0078; <= 4096) or a FHIR code; real 1."""
+DOSE_TEXT_MAX_LENGTH = 4_096
+"""A dose as sent in short ("60 mg, 1 per 1.0 d"): numbers, a unit (<= 512), a period; real 0
+(no Synthea dose is read)."""
+
+Code = Annotated[str, Field(max_length=CODE_MAX_LENGTH)]
+System = Annotated[str, Field(max_length=SYSTEM_MAX_LENGTH)]
+Text = Annotated[str, Field(max_length=TEXT_MAX_LENGTH)]
+Token = Annotated[str, Field(max_length=TOKEN_MAX_LENGTH)]
 
 
 class _Frozen(BaseModel):
@@ -25,17 +72,17 @@ class _Frozen(BaseModel):
 class Coding(_Frozen):
     """A code in a code system; matched by (system, code), never by display text."""
 
-    system: str
-    code: str
-    display: str | None = None
+    system: System
+    code: Code
+    display: Text | None = None
 
 
 class Quantity(_Frozen):
     """A value in a canonical UCUM unit (the normaliser converts; the engine never does)."""
 
     value: float
-    unit: str
-    comparator: str | None = Field(
+    unit: str = Field(max_length=UNIT_MAX_LENGTH)
+    comparator: Token | None = Field(
         default=None, description="'<', '<=', '>=' or '>' when the source gave a bound, not a value"
     )
     upper: float | None = Field(
@@ -69,7 +116,7 @@ class ReferenceRange(_Frozen):
     )
     age_low_years: float | None = None
     age_high_years: float | None = None
-    text: str | None = None
+    text: Text | None = None
     unread: ReadingNote | None = None
 
 
@@ -82,15 +129,15 @@ class ReadingNote(_Frozen):
     vocabulary stays quoted (``shared.clinical.excerpts``).
     """
 
-    path: str
-    reason: str
+    path: str = Field(max_length=PATH_MAX_LENGTH)
+    reason: str = Field(max_length=REASON_MAX_LENGTH)
 
 
 class ReceivedValue(_Frozen):
     """The value and unit exactly as the sender wrote them (for evidence beside the canonical)."""
 
-    value: str | None = None
-    unit: str | None = None
+    value: Text | None = None
+    unit: str | None = Field(default=None, max_length=SENT_UNIT_MAX_LENGTH)
 
 
 class TimeBounds(_Frozen):
@@ -121,7 +168,7 @@ class DailyDose(_Frozen):
 
     quantity: Quantity | None = None
     unread: ReadingNote | None = None
-    received: str | None = None
+    received: str | None = Field(default=None, max_length=DOSE_TEXT_MAX_LENGTH)
 
 
 class FactKind(StrEnum):
@@ -138,10 +185,10 @@ class Provenance(_Frozen):
     ``"HL7v2/<message control id>/OBX/<set id>"`` for HL7 v2 input.
     """
 
-    source_system: str
-    format: str = Field(description="'fhir-r4' or 'hl7v2'")
-    resource: str
-    version: str | None = None
+    source_system: str = Field(max_length=SOURCE_SYSTEM_MAX_LENGTH)
+    format: Token = Field(description="'fhir-r4' or 'hl7v2'")
+    resource: str = Field(max_length=RESOURCE_MAX_LENGTH)
+    version: str | None = Field(default=None, max_length=VERSION_MAX_LENGTH)
     received_at: UtcDatetime | None = None
 
 
@@ -155,10 +202,10 @@ class ClinicalFact(_Frozen):
     ``entered-in-error`` facts.
     """
 
-    fact_id: str
+    fact_id: Token
     kind: FactKind
     codes: tuple[Coding, ...]
-    status: str | None = None
+    status: Token | None = None
     effective_start: UtcDatetime | None = None
     effective_end: UtcDatetime | None = None
     value_quantity: Quantity | None = None
@@ -172,7 +219,8 @@ class ClinicalFact(_Frozen):
             " several or one is restricted; reference_range stays the first for old readers"
         ),
     )
-    interpretation: str | None = Field(default=None, description="abnormal flag, e.g. H, L, N, A")
+    interpretation: str | None = Field(default=None, max_length=FLAGS_MAX_LENGTH,
+                                       description="abnormal flag, e.g. H, L, N, A")
     components: tuple[ClinicalFact, ...] = ()
     provenance: Provenance
     unread: ReadingNote | None = Field(

@@ -510,7 +510,7 @@ def _text(
     note = ReadingNote(
         path=value.path,
         reason=f"a number sent as {value_type} text (v2.5.1 7.4.2.2 expects NM or SN) was read"
-        f" as {text.strip()!r}",
+        f" as {_as_read(text)}",
     )
     units = ObxField(unit.path, (("{titer}",),)) if number.titer else unit
     reading = _quantity(
@@ -654,6 +654,19 @@ def _with_note(reading: ObxReading, note: ReadingNote) -> ObxReading:
         notes=(*reading.notes, note),
         received=reading.received,
     )
+
+
+# A number written as text is quoted in its reading note up to this length (real ones are under
+# 30 characters); a longer one (OBX-5 may hold 65,536) is named by its length, so the note stays
+# within ``facts.REASON_MAX_LENGTH``.
+_QUOTED_NUMBER_MAX = 1024
+
+
+def _as_read(text: str) -> str:
+    stripped = text.strip()
+    if len(stripped) <= _QUOTED_NUMBER_MAX:
+        return repr(stripped)
+    return f"a {len(stripped)}-character text"
 
 
 def _shown(text: str) -> str | None:

@@ -130,6 +130,20 @@ async def test_an_invalid_resource_is_422_naming_each_path(api: Api) -> None:
     assert api.uow.commits == 0
 
 
+async def test_a_version_id_longer_than_a_fhir_id_is_422_at_its_path_and_not_published(
+    api: Api, fixtures: Path,
+) -> None:
+    """FHIR R4 Meta.versionId is an ``id`` (1 to 64 characters); the published fact's
+    Provenance.version holds 64, so a longer one is refused at intake (issue 14 section 2)."""
+    resource = json.loads((fixtures / "observation_hemoglobin.json").read_bytes())
+    resource["meta"]["versionId"] = "7" * 65
+    response = await api.client.post("/fhir", headers=LAB | FHIR,
+                                     content=json.dumps(resource).encode())
+    assert response.status_code == 422, response.text
+    assert [e["path"] for e in response.json()["errors"]] == ["Observation.meta.versionId"]
+    assert api.uow.commits == 0
+
+
 async def test_hemoglobin_in_g_per_ml_is_422_with_the_obx_path(api: Api, fixtures: Path) -> None:
     body = (fixtures / "oru_hemoglobin_g_per_ml.hl7").read_bytes()
     response = await api.client.post("/hl7v2", headers=LAB | HL7, content=body)
