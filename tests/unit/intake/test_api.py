@@ -126,7 +126,8 @@ async def test_an_invalid_resource_is_422_naming_each_path(api: Api) -> None:
     assert response.status_code == 422
     problem = response.json()
     assert problem["status"] == 422
-    assert {"path": "Observation.code", "reason": "Field required"} in problem["errors"]
+    assert {"path": "Observation.code", "reason": "'code' is required by FHIR R4 Observation"
+            " (cardinality 1..1) and is missing"} in problem["errors"]
     assert api.uow.commits == 0
 
 
