@@ -727,7 +727,18 @@ def _reason(criterion: CompiledCriterion, outcome: Outcome, trace: Trace) -> str
         head = "met" if outcome is Outcome.PASS else "not met"
     text = f"{criterion.summary}: {head}"
     if trace.findings:
-        text += " — " + "; ".join(trace.findings)
+        # a finding shared by two branches (e.g. "no systemic glucocorticoids on record" read
+        # by both "refractory" paths) is said once, at its first place
+        text += " — " + "; ".join(dict.fromkeys(trace.findings))
     if outcome is Outcome.UNKNOWN and trace.missing:
-        text += ". needs: " + "; ".join(trace.missing)
+        text += ". needs: " + "; ".join(_most_specific(trace.missing))
     return text
+
+
+def _most_specific(items: list[str]) -> list[str]:
+    """Needed items once each, without an item another one only narrows: "record of X use" is
+    supplied by "record of X use started at least 6 months ago", so only the latter is said.
+    Rendering only: ``trace.missing`` (what to send next) is unchanged."""
+    unique = list(dict.fromkeys(items))
+    return [item for item in unique
+            if not any(other.startswith(item + " ") for other in unique)]
