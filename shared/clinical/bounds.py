@@ -208,6 +208,19 @@ def _number_problem(value: float | int | Decimal) -> str | None:
     return None
 
 
+def decimal_text_problem(text: str) -> str | None:
+    """Why a decimal written as text (FHIR R4 valueString, HL7 v2 ST OBX-5 read as a number)
+    cannot be read as the number sent, as for a JSON number or an NM; None when it can."""
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        return "not a decimal number"
+    problem = _number_problem(number)
+    if problem is not None and len(text) > MAX_TIME:  # not quoted whole (a reading note)
+        problem = problem.replace(str(number), f"the {len(text)}-character number")
+    return problem
+
+
 def check_fhir(document: Any) -> None:
     """Raise ``InvalidInput`` naming each path that breaks a bound; parse nothing."""
     if problems := fhir_problems(document):

@@ -734,6 +734,9 @@ def read_result_text(
     if coding is not None:
         return ObservedValue(code=coding, received=ReceivedValue(value=text.strip()))
     number_text = number_in_text(text)
+    if number_text is not None and number_text.problem is not None:
+        reader.problem(path, f"a number sent as text: {number_text.problem}")
+        return _unread(path, number_text.problem)
     if number_text is None:
         if _value_words(text).startswith("value "):
             return _unread(path, f"{_value_words(text)} is not a number")

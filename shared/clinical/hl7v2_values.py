@@ -498,6 +498,9 @@ def _text(
     if coding is not None:
         return ObxReading(code=coding, received=ReceivedValue(value=text.strip()))
     number = number_in_text(text)
+    if number is not None and number.problem is not None:
+        log.problem(value.path, f"a number sent as {value_type} text: {number.problem}")
+        return _unread(value.path, number.problem, None, sent_unit)
     if number is None:
         if value_type in _FREE_TEXT_TYPES:
             reason = f"{value_type} free text is not a result value"

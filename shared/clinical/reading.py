@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from shared.clinical import bounds
 from shared.clinical.codes import LOINC, SNOMED
 from shared.clinical.errors import Problem
 from shared.clinical.facts import Coding, ReadingNote, ReferenceRange
@@ -61,6 +62,10 @@ class NumberText:
     value: float
     comparator: str | None
     titer: bool
+    problem: str | None = None
+    """Set when the decimal sent is not what ``value`` holds (beyond ``bounds.MAX_MAGNITUDE``,
+    infinite, or underflowing to 0 or a subnormal: ``bounds.decimal_text_problem``); the
+    caller refuses it at its path, as ``bounds`` refuses such an NM or JSON number."""
 
 
 def number_in_text(text: str) -> NumberText | None:
@@ -75,8 +80,10 @@ def number_in_text(text: str) -> NumberText | None:
     sign, one, titer, plain = match.groups()
     comparator = _SIGNS.get(sign, sign) if sign else None
     if one is not None:
-        return NumberText(value=float(titer), comparator=comparator, titer=True)
-    return NumberText(value=float(plain), comparator=comparator, titer=False)
+        return NumberText(value=float(titer), comparator=comparator, titer=True,
+                          problem=bounds.decimal_text_problem(titer))
+    return NumberText(value=float(plain), comparator=comparator, titer=False,
+                      problem=bounds.decimal_text_problem(plain))
 
 
 def quoted(text: str) -> str:

@@ -121,3 +121,27 @@ def test_the_longest_hl7_field_intake_lets_through_fits_the_published_fact(
     except InvalidInput:
         return
     _published(updates)
+
+
+@pytest.mark.parametrize("text", ["1" * 400, "<" + "9" * 330, "0." + "0" * 400 + "1"])
+def test_a_number_written_as_hl7_text_beyond_a_float_is_refused_at_its_path(text: str) -> None:
+    """HL7 v2.5.1 7.4.2.2: a number in an ST OBX-5 is read as NM would be, and NM is an exact
+    decimal (2A.3.47): a 400-digit glucose was read as value=inf mg/dL (an analyte without a
+    plausibility ceiling), 1e-401 as 0. Refused at OBX[1].5 as bounds refuses an NM."""
+    values = DEFAULTS | {"type": "ST", "code": "2345-7", "value": text, "unit": "mg/dL"}
+    message = "\r".join([MSH.format(**values), PID, OBR, OBX.format(**values)]) + "\r"
+    with pytest.raises(InvalidInput) as refused:
+        parse_hl7v2(message, source_system="lab-a")
+    assert [p.path for p in refused.value.problems] == ["OBX[1].5"]
+
+
+@pytest.mark.parametrize("text", ["1" * 400, "0." + "0" * 400 + "1"])
+def test_a_number_written_as_fhir_text_beyond_a_float_is_refused_at_its_path(text: str) -> None:
+    """FHIR R4 valueString read as a number must be the decimal sent (datatypes: decimal)."""
+    resource = copy.deepcopy(OBSERVATION)
+    del resource["valueQuantity"]
+    resource["code"]["coding"][0]["code"] = "2345-7"
+    resource["valueString"] = text
+    with pytest.raises(InvalidInput) as refused:
+        parse_fhir(resource, source_system="lab-a")
+    assert [p.path for p in refused.value.problems] == ["Observation.valueString"]
