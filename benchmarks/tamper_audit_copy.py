@@ -15,7 +15,11 @@ runs ``trialwatch audit verify`` with the public keys pinned outside the data di
 (``--public-key``, ``--decision-key``). A case is detected when verify exits non-zero. An
 untouched copy must verify intact (exit 0), else the figures mean nothing.
 Cases marked ``+min-head`` pass ``--min-head`` = the true head, as an auditor who scraped
-``trialwatch_audit_chain_head_sequence`` elsewhere can (docs/audit.md "Limits").
+``trialwatch_audit_chain_head_sequence`` elsewhere can (docs/audit.md "Limits"); cases marked
+``+min-checkpoint`` also pass ``--min-checkpoint SEQ-ACCESS-ACTION`` = the newest checkpoint
+``trialwatch_audit_checkpoint_newest`` said was written, scraped the same way (a checkpoint written
+because only the access log or the actions grew signs no new record: deleting it, with the
+access entries or actions it alone signed, leaves the record head where it was).
 """
 
 from __future__ import annotations
@@ -109,7 +113,14 @@ def real_run(data_dir: Path) -> dict[str, Any]:
             time.sleep(0.5)
         tokens = {v["role"]: t for t, v in
                   json.loads((data_dir / "dev-tokens.json").read_text()).items()}
-        bootstrap = re.search(r"broker\s+(\S+)", out_path.read_text())[1]  # type: ignore[index]
+        broker_line = None
+        while broker_line is None:  # the banner may be printed after every /readyz answers
+            broker_line = re.search(r"broker\s+(\S+)", out_path.read_text())
+            if broker_line is None and time.monotonic() > deadline:
+                raise SystemExit("no broker address in the run's output")
+            if broker_line is None:
+                time.sleep(0.5)
+        bootstrap = broker_line[1]
         lab = {"Authorization": f"Bearer {tokens['lab-system']}", "Content-Type": FHIR}
         auditor = {"Authorization": f"Bearer {tokens['auditor']}"}
         keys: list[str] = []
@@ -129,13 +140,17 @@ def real_run(data_dir: Path) -> dict[str, Any]:
         head = httpx.get(f"{urls['audit']}/metrics").text
         match = re.search(r"trialwatch_audit_chain_head_sequence\S*\s+([0-9.e+]+)", head)
         chain_head = int(float(match[1])) if match else None
+        parts = dict(re.findall(r'trialwatch_audit_checkpoint_newest\{part="(\w+)"\}\s+([0-9.e+]+)',
+                                head))
+        newest = "-".join(str(int(float(parts[p]))) for p in ("sequence", "access_entry", "action")
+                          ) if len(parts) == 3 else None
     finally:
         launcher.send_signal(2)
         try:
             launcher.wait(60)
         except subprocess.TimeoutExpired:
             launcher.kill()
-    return {"forged": forged, "head": chain_head}
+    return {"forged": forged, "head": chain_head, "newest_checkpoint": newest}
 
 
 def wait_records(audit: str, headers: dict[str, str], at_least: int) -> None:
@@ -343,7 +358,10 @@ class Copy:
         engine.dispose()
 
     def checkpoint_files(self) -> list[Path]:
-        return sorted(self.checkpoints.glob("checkpoint-*.json"))
+        """Oldest first, by the numbers in the name (record sequence, access entry, action):
+        as text, ``checkpoint-6.json`` would sort after ``checkpoint-6-1.json``."""
+        return sorted(self.checkpoints.glob("checkpoint-*.json"), key=lambda path: tuple(
+            int(part) for part in path.stem.split("-")[1:]))
 
     def delete_checkpoints_after(self, sequence: int) -> None:
         for path in self.checkpoint_files():
@@ -376,8 +394,11 @@ def sign_with(rows: list[dict[str, Any]], index: int, signer: EventSigner) -> No
     rows[index]["signed_by"] = signer.key_id
 
 
-def cases(head: int) -> dict[str, tuple[Callable[[Copy], None], bool]]:
-    """name -> (tamper, pass --min-head)."""
+HEAD, CHECKPOINT = "+min-head", "+min-head +min-checkpoint"
+
+
+def cases(head: int) -> dict[str, tuple[Callable[[Copy], None], str]]:
+    """name -> (tamper, outside expectations passed: "", HEAD or CHECKPOINT)."""
     mid = max(1, head // 2)
     attacker = EventSigner(Ed25519PrivateKey.generate())
 
@@ -524,6 +545,17 @@ def cases(head: int) -> dict[str, tuple[Callable[[Copy], None], bool]]:
                     {k: v for k, v in entry.items() if k != "id"}))
         engine.dispose()
 
+    def newest_deleted_with_what_it_signed(c: Copy) -> None:
+        """The access entries and actions after the checkpoint before the newest (the traces
+        of who re-identified a patient and what a coordinator did) deleted with the newest
+        checkpoint file, which alone signed them."""
+        files = c.checkpoint_files()
+        before = json.loads(files[-2].read_text())
+        files[-1].unlink()
+        c.sql(f"DELETE FROM audit_access WHERE id > {before.get('access_entry_id') or 0}",
+              f"DELETE FROM audit_coordinator_action WHERE chain_seq IS NULL OR chain_seq > "
+              f"{before.get('action_seq') or 0}")
+
     def snapshot_swapped(c: Copy) -> None:
         db = sqlite3.connect(c.db_path)
         hashes = [r[0] for r in db.execute("SELECT snapshot_hash FROM audit_snapshot LIMIT 2")]
@@ -535,89 +567,97 @@ def cases(head: int) -> dict[str, tuple[Callable[[Copy], None], bool]]:
     return {
         "one field edited (status)": (lambda c: c.sql(
             "UPDATE audit_record SET status = CASE status WHEN 'eligible' THEN 'ineligible' "
-            f"ELSE 'eligible' END WHERE sequence = {mid}"), False),
+            f"ELSE 'eligible' END WHERE sequence = {mid}"), ""),
         "decision JSON edited (status inside)": (edit_json(
             "audit_record", "sequence", "decision",
-            lambda d: {**d, "status": flipped(d["status"])}, f"sequence = {mid}"), False),
+            lambda d: {**d, "status": flipped(d["status"])}, f"sequence = {mid}"), ""),
         "a middle record deleted": (lambda c: c.sql(
-            f"DELETE FROM audit_record WHERE sequence = {mid}"), False),
+            f"DELETE FROM audit_record WHERE sequence = {mid}"), ""),
         "the newest record deleted": (lambda c: c.sql(
-            f"DELETE FROM audit_record WHERE sequence = {head}"), False),
+            f"DELETE FROM audit_record WHERE sequence = {head}"), ""),
         "every record deleted, checkpoints kept": (lambda c: c.sql(
-            "DELETE FROM audit_record"), False),
+            "DELETE FROM audit_record"), ""),
         "two records swapped (sequence numbers exchanged)": (lambda c: c.sql(
             f"UPDATE audit_record SET sequence = -1 WHERE sequence = {mid}",
             f"UPDATE audit_record SET sequence = {mid} WHERE sequence = {mid + 1}",
-            f"UPDATE audit_record SET sequence = {mid + 1} WHERE sequence = -1"), False),
-        "rewrite + re-chain (status)": (lambda c: c.rechain(decision_status), False),
+            f"UPDATE audit_record SET sequence = {mid + 1} WHERE sequence = -1"), ""),
+        "rewrite + re-chain (status)": (lambda c: c.rechain(decision_status), ""),
         "rewrite + re-chain + later checkpoints deleted": (
-            lambda c: (c.rechain(decision_status), c.delete_checkpoints_after(mid)), False),
+            lambda c: (c.rechain(decision_status), c.delete_checkpoints_after(mid)), ""),
         "rewrite + re-chain + ALL checkpoints deleted": (
-            lambda c: (c.rechain(decision_status), c.delete_checkpoints_after(0)), True),
+            lambda c: (c.rechain(decision_status), c.delete_checkpoints_after(0)), HEAD),
         "rewrite + re-sign by attacker + re-chain + later checkpoints deleted": (
-            lambda c: (c.rechain(resign), c.delete_checkpoints_after(mid)), False),
+            lambda c: (c.rechain(resign), c.delete_checkpoints_after(mid)), ""),
         "middle record deleted + re-chain + later checkpoints deleted": (
-            lambda c: (c.rechain(drop_middle), c.delete_checkpoints_after(mid)), True),
-        "reorder + re-chain": (lambda c: c.rechain(swap), False),
+            lambda c: (c.rechain(drop_middle), c.delete_checkpoints_after(mid)), HEAD),
+        "reorder + re-chain": (lambda c: c.rechain(swap), ""),
         "reorder + re-chain + later checkpoints deleted": (
-            lambda c: (c.rechain(swap), c.delete_checkpoints_after(mid)), True),
+            lambda c: (c.rechain(swap), c.delete_checkpoints_after(mid)), HEAD),
         "unsigned forged record appended + chained": (
-            lambda c: c.rechain(forged_tail(None)), False),
+            lambda c: c.rechain(forged_tail(None)), ""),
         "attacker-signed record appended + chained": (
-            lambda c: c.rechain(forged_tail(attacker)), False),
+            lambda c: c.rechain(forged_tail(attacker)), ""),
         "tail truncated + its checkpoints deleted": (
             lambda c: (c.sql(f"DELETE FROM audit_record WHERE sequence >= {mid}"),
-                       c.delete_checkpoints_after(mid)), True),
-        "recorded_at in the future + re-chain": (lambda c: c.rechain(future), False),
-        "recorded_at backwards + re-chain": (lambda c: c.rechain(backwards), False),
-        "another record's signature + re-chain": (lambda c: c.rechain(steal_signature), False),
+                       c.delete_checkpoints_after(mid)), HEAD),
+        "recorded_at in the future + re-chain": (lambda c: c.rechain(future), ""),
+        "recorded_at backwards + re-chain": (lambda c: c.rechain(backwards), ""),
+        "another record's signature + re-chain": (lambda c: c.rechain(steal_signature), ""),
         "column copied from the decision (trial_version) + re-chain": (
-            lambda c: c.rechain(copied_column), False),
+            lambda c: c.rechain(copied_column), ""),
         "signed_by changed + re-chain": (
-            lambda c: c.rechain(edit(mid, signed_by="0000000000000000")), False),
+            lambda c: c.rechain(edit(mid, signed_by="0000000000000000")), ""),
         "a middle checkpoint file deleted": (
-            lambda c: c.checkpoint_files()[len(c.checkpoint_files()) // 2].unlink(), False),
-        "the newest checkpoint file deleted": (lambda c: c.checkpoint_files()[-1].unlink(), True),
-        "every checkpoint re-signed by another key": (checkpoint_resigned, False),
-        "a checkpoint renamed to another sequence": (checkpoint_renamed, False),
-        "a checkpoint's head hash edited": (checkpoint_edited, False),
-        "an older checkpoint copied over the newest": (checkpoint_from_other, False),
+            lambda c: c.checkpoint_files()[len(c.checkpoint_files()) // 2].unlink(), ""),
+        # The run's newest checkpoint is written after the re-identification and the coordinator
+        # action, when no record came: an older one signs all the records, so --min-head alone
+        # cannot see it gone (exit 0, rightly so for the records); the operator's other scraped
+        # figure, the newest checkpoint written, can.
+        "the newest checkpoint file deleted": (
+            lambda c: c.checkpoint_files()[-1].unlink(), CHECKPOINT),
+        "the newest checkpoint deleted with the re-identification entry and the coordinator "
+        "action it alone signed": (newest_deleted_with_what_it_signed, CHECKPOINT),
+        "every checkpoint re-signed by another key": (checkpoint_resigned, ""),
+        "a checkpoint renamed to another sequence": (checkpoint_renamed, ""),
+        "a checkpoint's head hash edited": (checkpoint_edited, ""),
+        "an older checkpoint copied over the newest": (checkpoint_from_other, ""),
         "an input snapshot edited": (edit_json(
             "audit_snapshot", "snapshot_hash", "snapshot", lambda d: {**d, "forged": True},
-            "rowid = (SELECT min(rowid) FROM audit_snapshot)"), False),
+            "rowid = (SELECT min(rowid) FROM audit_snapshot)"), ""),
         "a stored coordinator action's event JSON edited": (edit_json(
             "audit_coordinator_action", "action_id", "event",
-            lambda d: {**d, "reason": "forged reason"}, "1 = 1"), False),
+            lambda d: {**d, "reason": "forged reason"}, "1 = 1"), ""),
         "an input snapshot deleted": (lambda c: c.sql(
             "DELETE FROM audit_snapshot WHERE rowid = (SELECT min(rowid) FROM audit_snapshot)"),
-            False),
-        "an input snapshot replaced by another's content": (snapshot_swapped, False),
+            ""),
+        "an input snapshot replaced by another's content": (snapshot_swapped, ""),
         "access log entry edited": (access(
             "UPDATE audit_access SET client = 'nobody' WHERE id = (SELECT min(id) FROM "
-            "audit_access)"), False),
+            "audit_access)"), ""),
         "access log middle entry deleted": (access(
-            "DELETE FROM audit_access WHERE id = (SELECT min(id) + 1 FROM audit_access)"), False),
+            "DELETE FROM audit_access WHERE id = (SELECT min(id) + 1 FROM audit_access)"), ""),
         "access log newest entries deleted": (access(
-            "DELETE FROM audit_access WHERE id >= (SELECT max(id) - 1 FROM audit_access)"), False),
-        "access log edited + re-chained": (access_rechain, False),
+            "DELETE FROM audit_access WHERE id >= (SELECT max(id) - 1 FROM audit_access)"), ""),
+        "access log edited + re-chained": (access_rechain, ""),
         "re-identification rewritten (entry and signed event) + re-chained + ALL checkpoints "
         "deleted": (lambda c: (reidentification_rewritten(c), c.delete_checkpoints_after(0)),
-                    False),
+                    ""),
         "coordinator action reason edited": (access(
-            "UPDATE audit_coordinator_action SET reason = 'forged reason'"), False),
+            "UPDATE audit_coordinator_action SET reason = 'forged reason'"), ""),
         "coordinator action actor edited": (access(
-            "UPDATE audit_coordinator_action SET actor = 'dev-admin'"), False),
-        "coordinator action deleted": (access("DELETE FROM audit_coordinator_action"), False),
+            "UPDATE audit_coordinator_action SET actor = 'dev-admin'"), ""),
+        "coordinator action deleted": (access("DELETE FROM audit_coordinator_action"), ""),
         "coordinator action inserted": (access(
             "INSERT INTO audit_coordinator_action (action_id, patient_key, trial_id, action, "
             "actor, reason, alert_id, occurred_at, recorded_at, event) "
             "SELECT 'forged-' || action_id, patient_key, "
             "trial_id, 'enrolled', actor, reason, alert_id, occurred_at, recorded_at, event "
-            "FROM audit_coordinator_action LIMIT 1"), False),
+            "FROM audit_coordinator_action LIMIT 1"), ""),
     }
 
 
-def verify(copy: Copy, source: Path, min_head: int | None) -> tuple[int, str]:
+def verify(copy: Copy, source: Path, min_head: int | None,
+           min_checkpoint: str | None = None) -> tuple[int, str]:
     command = [sys.executable, "-m", "services.cli", "audit", "verify", "--json",
                "--database-url", copy.url, "--checkpoint-dir", str(copy.checkpoints),
                "--public-key", str(source / "pinned" / "audit.pub.pem"),
@@ -626,6 +666,8 @@ def verify(copy: Copy, source: Path, min_head: int | None) -> tuple[int, str]:
         command += ["--intake-key", str(source / "pinned" / "intake.pub.pem")]
     if min_head is not None:
         command += ["--min-head", str(min_head)]
+    if min_checkpoint is not None:
+        command += ["--min-checkpoint", min_checkpoint]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
@@ -657,29 +699,30 @@ def main() -> int:
     db.close()
     print(f"real run: {counts}; checkpoints: "
           f"{len(list((data_dir / 'checkpoints').glob('checkpoint-*.json')))}; "
-          f"metrics head {run['head']}")
+          f"metrics head {run['head']}, newest checkpoint {run['newest_checkpoint']}")
     print("\n== forged events produced onto the topics by a plain local client ==")
     forged_detected = 0
     for name, stored in run["forged"].items():
         forged_detected += not stored
         print(f"{'STORED (not detected)' if stored else 'refused':<22} {name}")
     control = Copy(data_dir, work / "control")
-    code, said = verify(control, data_dir, head)
+    code, said = verify(control, data_dir, head, run["newest_checkpoint"])
     print(f"\ncontrol (untouched copy): exit {code}: {said}")
     print("\n== tampered copies, audit verify with pinned keys ==")
     detected = 0
     tried = cases(head)
-    for index, (name, (apply, with_min_head)) in enumerate(tried.items()):
+    for index, (name, (apply, expect)) in enumerate(tried.items()):
         copy = Copy(data_dir, work / f"case-{index}")
         try:
             apply(copy)
         except Exception as error:
             print(f"{'NOT APPLIED':<12} {name}: {type(error).__name__}: {error}")
             continue
-        code, said = verify(copy, data_dir, head if with_min_head else None)
+        code, said = verify(copy, data_dir, head if expect else None,
+                            run["newest_checkpoint"] if expect == CHECKPOINT else None)
         detected += code != 0
         print(f"{'detected' if code else 'MISSED':<9} exit {code} {name}"
-              f"{' (+min-head)' if with_min_head else ''}: {said}")
+              f"{f' ({expect})' if expect else ''}: {said}")
         shutil.rmtree(copy.dir)
     print(f"\ntamper cases detected: {detected} of {len(tried)}; forged events refused: "
           f"{forged_detected} of {len(run['forged'])}; control exit {code if False else ''}"

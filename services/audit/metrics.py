@@ -32,6 +32,11 @@ RECORDS_UNVOUCHED = Counter(
     "trialwatch_audit_records_unvouched",
     "Stored records the checkpoint writer found failing their check (hash or evaluator "
     "signature): written past ingest; audit verify names them")
+CHECKPOINT_NEWEST = Gauge(
+    "trialwatch_audit_checkpoint_newest",
+    "The newest checkpoint written: the records, access entry id and coordinator action "
+    "chain_seq it signs (scrape elsewhere; audit verify --min-checkpoint SEQ-ACCESS-ACTION)",
+    ["part"])
 CHAIN_HEAD = Gauge("trialwatch_audit_chain_head_sequence", "Sequence number of the newest record")
 AUDITOR_QUERIES = Counter(
     "trialwatch_audit_auditor_queries", "Auditor API queries, each recorded in the access log",

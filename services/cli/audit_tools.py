@@ -56,6 +56,14 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
                         help="the newest checkpoint must be younger than this (e.g. 300s, "
                              "10m, 2h, 1d; a few AUDIT_CHECKPOINT_INTERVAL_S): older is stale, "
                              "as when the later checkpoint files were deleted")
+    verify.add_argument("--min-checkpoint", type=_checkpoint_key, metavar="SEQ[-ACCESS[-ACTION]]",
+                        help="a checkpoint known to have been written: its file name (or the "
+                             "numbers in it, e.g. 48-7-1: records, access entry id, coordinator "
+                             "action), noted off the audit host (copied, logged or listed "
+                             "there). A newest trusted checkpoint signing fewer records, access "
+                             "entries or actions is reported stale: later checkpoints were "
+                             "deleted, e.g. with the access entries or actions they alone "
+                             "signed, which --min-head cannot see")
     verify.add_argument("--state", type=Path, metavar="FILE",
                         help="incremental: resume after the checkpoint where the last intact "
                              "walk recorded in FILE ended, rehash only the records after it, "
@@ -119,7 +127,7 @@ def _verify(args: argparse.Namespace) -> int:
     checkpoint_dir = args.checkpoint_dir or settings.checkpoint_dir
     public_key = args.public_key or settings.verify_key_path()
     expectations = Expectations(now=utc_now(), min_head=args.min_head,
-                                max_age=args.max_age)
+                                max_age=args.max_age, min_checkpoint=args.min_checkpoint)
     keys = TrustedKeys(args.decision_key or (*settings.decision_key_paths(),
                                              *settings.retired_decision_key_paths()))
     intake_keys = TrustedKeys(args.intake_key or (*settings.intake_key_paths(),
@@ -156,6 +164,19 @@ def _duration(text: str) -> timedelta:
     if not 0 < seconds < 10 * 365 * 86400:
         raise argparse.ArgumentTypeError(f"not a usable duration: {text!r}")
     return timedelta(seconds=seconds)
+
+
+def _checkpoint_key(text: str) -> tuple[int, int, int]:
+    """``48``, ``48-7``, ``48-7-1`` or a checkpoint file name (``checkpoint-<sequence>[-<access
+    entry id>[-<action chain_seq>]].json``) -> (sequence, access entry id, action chain_seq),
+    the parts not given 0 (as ``Checkpoint.order_key``)."""
+    name = Path(text).name.removeprefix("checkpoint-").removesuffix(".json")
+    parts = name.split("-")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"not a checkpoint (SEQ[-ACCESS[-ACTION]] or its file "
+                                         f"name): {text!r}")
+    numbers = [int(p) for p in parts] + [0] * (3 - len(parts))
+    return numbers[0], numbers[1], numbers[2]
 
 
 def _verify_text(report: VerificationReport) -> str:

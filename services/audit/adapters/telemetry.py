@@ -61,9 +61,16 @@ class MetricsAndLogs:
         log.info("coordinator action recorded", action=action, patient_key=patient_key,
                  trial=trial_id)
 
-    def checkpoint_written(self, sequence: int) -> None:
+    def checkpoint_written(self, sequence: int,
+                           signed: tuple[int, int, int] | None = None) -> None:
         metrics.CHECKPOINTS_WRITTEN.inc()
-        log.info("checkpoint written", sequence=sequence)
+        if signed is None:
+            log.info("checkpoint written", sequence=sequence)
+            return
+        for part, value in zip(("sequence", "access_entry", "action"), signed, strict=True):
+            metrics.CHECKPOINT_NEWEST.labels(part).set(value)
+        log.info("checkpoint written", sequence=sequence,
+                 checkpoint="-".join(map(str, signed)))
 
     def checkpoint_failed(self, error: str) -> None:
         log.warning("checkpoint failed", error=error)

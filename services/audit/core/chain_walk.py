@@ -97,12 +97,18 @@ class Expectations:
 
     ``min_head``: the chain had at least this many records (noted earlier, or from a replica);
     ``max_age``: the newest checkpoint must be younger than this (a few checkpoint intervals);
+    ``min_checkpoint``: (record sequence, access entry id, coordinator action chain_seq) of a
+    checkpoint known to have been written (its file name's numbers, noted off the audit host):
+    a newest trusted checkpoint signing fewer records, access entries or actions than it means
+    later checkpoints were deleted, e.g. with the access entries or actions they alone signed,
+    which ``min_head`` cannot see when no record was appended after them;
     ``now``: the verifier's clock, also for records stamped in the future.
     """
 
     now: datetime | None = None
     min_head: int | None = None
     max_age: timedelta | None = None
+    min_checkpoint: tuple[int, int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -400,6 +406,15 @@ class ChainWalk:
                            detail=f"the newest trusted checkpoint signs {signed} records; at "
                                   f"least {self._expect.min_head} were expected: later "
                                   "checkpoints (and what they covered) may have been deleted")
+        expected = self._expect.min_checkpoint
+        have = newest.order_key() if newest else (0, 0, 0)
+        if expected is not None and any(h < e for h, e in zip(have, expected, strict=True)):
+            return Problem(sequence=signed + 1, kind="stale",
+                           detail="the newest trusted checkpoint signs (records, access entry, "
+                                  f"action) {'-'.join(map(str, have))}; checkpoint "
+                                  f"{'-'.join(map(str, expected))} was expected: later "
+                                  "checkpoints (and what they alone covered) may have been "
+                                  "deleted")
         now, max_age = self._expect.now, self._expect.max_age
         if max_age is not None and now is not None and (
             newest is None or now - newest.created_at > max_age

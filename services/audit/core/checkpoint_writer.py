@@ -87,7 +87,7 @@ class CheckpointWriter:
         self._last_sequence = head.sequence
         self._last_access = access_id
         self._last_action = action_seq
-        self._telemetry.checkpoint_written(head.sequence)
+        self._telemetry.checkpoint_written(head.sequence, signed=checkpoint.order_key())
         return checkpoint
 
     async def _checked_hashes(self, upto: int) -> tuple[list[str], int | None]:

@@ -222,8 +222,11 @@ class AuditTelemetry(Protocol):
     def action_recorded(self, action: str, patient_key: str, trial_id: str) -> None:
         """A coordinator action was stored (or was already)."""
 
-    def checkpoint_written(self, sequence: int) -> None:
-        """A checkpoint signing the first ``sequence`` records was written."""
+    def checkpoint_written(self, sequence: int,
+                           signed: tuple[int, int, int] | None = None) -> None:
+        """A checkpoint signing the first ``sequence`` records was written; ``signed``: its
+        (sequence, access entry id, action chain_seq), what ``verify --min-checkpoint`` takes
+        (``Checkpoint.order_key``)."""
 
     def checkpoint_failed(self, error: str) -> None:
         """Writing a checkpoint failed; the next tick retries."""
@@ -265,7 +268,8 @@ class Unobserved:
     def action_recorded(self, action: str, patient_key: str, trial_id: str) -> None:
         return None
 
-    def checkpoint_written(self, sequence: int) -> None:
+    def checkpoint_written(self, sequence: int,
+                           signed: tuple[int, int, int] | None = None) -> None:
         return None
 
     def checkpoint_failed(self, error: str) -> None:

@@ -165,3 +165,28 @@ async def test_a_truncated_access_log_written_on_again_is_still_seen(
     assert (code, report["intact"]) == (1, False)
     assert report["access_problem"]["kind"] in ("access-log-altered", "access-log-gap")
     assert report["access_problem"]["sequence"] == ENTRIES
+
+
+async def test_the_newest_checkpoint_deleted_with_the_entries_it_alone_signed_is_stale(
+        chain: StoredChain, capsys: pytest.CaptureFixture[str]) -> None:
+    """The newest checkpoint was written because only the access log grew (the record head
+    stayed at 4): deleting it with every entry it alone signed leaves an older checkpoint
+    signing all 4 records, so ``--min-head 4`` holds; ``--min-checkpoint`` with the newest
+    checkpoint's file name, noted off the audit host, does not."""
+    await sign_heads(chain, chain.database_url)
+    newest = chain.checkpoint_dir / f"checkpoint-{4:012d}-{ENTRIES:012d}.json"
+    newest.unlink()
+    await tamper_access(chain.database_url, "DELETE FROM audit_access")
+    code, report = await verify(chain, capsys)
+    assert (code, report["intact"]) == (0, True), report["summary"]
+    code = await asyncio.to_thread(audit_tools, ["verify", *chain.cli_args(), "--json",
+                                                 "--min-head", "4"])
+    assert code == 0  # the record head an auditor scraped cannot tell
+    capsys.readouterr()
+    code = await asyncio.to_thread(audit_tools, ["verify", *chain.cli_args(), "--json",
+                                                 "--min-head", "4",
+                                                 "--min-checkpoint", newest.name])
+    report = json.loads(capsys.readouterr().out)
+    assert (code, report["intact"]) == (1, False)
+    assert "stale" in report["summary"]
+    assert f"checkpoint 4-{ENTRIES}-0 was expected" in report["summary"]

@@ -157,7 +157,8 @@ class RecordingTelemetry(Unobserved):
                           sequence: int | None) -> None:
         self.seen.append(("recorded", sequence))
 
-    def checkpoint_written(self, sequence: int) -> None:
+    def checkpoint_written(self, sequence: int,
+                           signed: tuple[int, int, int] | None = None) -> None:
         self.seen.append(("checkpoint", sequence))
 
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import REGISTRY
 
+from services.audit.adapters.telemetry import MetricsAndLogs
 from services.audit.core.access_chain import access_entry_hash
 from services.audit.core.audit_record import GENESIS_HASH
 from services.audit.core.chain_walk import Expectations, VerificationReport
@@ -203,3 +205,53 @@ async def test_a_checkpoint_is_written_when_only_the_access_log_grew_and_chains(
     archive.kept.pop(0)  # the checkpoint before it deleted: a gap among the checkpoints
     report = await check_signed(access_log(4), store, archive)
     assert "checkpoint-gap" in report.summary
+
+
+async def test_the_newest_checkpoint_deleted_with_the_entries_it_alone_signed_is_stale() -> None:
+    """Checkpoint 1 signs 6 entries; entries 7-9 come (no record: the chain head stays 0) and
+    checkpoint 2 signs them; then checkpoint 2 and entries 7-9 are deleted. The files left
+    chain intact and sign everything left, and the record head the auditor knows still holds:
+    only an outside expectation on the checkpoints (their file name's numbers) can see it."""
+    log = access_log(6)
+    store, archive = await checkpointed(log)
+    for index in range(6, 9):
+        log.append(entry(index))
+    await checkpointed(log, store, archive)
+    newest = archive.kept[-1]
+    assert newest.order_key() == (0, 9, 0)
+    archive.kept.pop()
+    del log.entries[6:]
+
+    def expecting(**expect: Any) -> Expectations:
+        return Expectations(now=NOW, **expect)
+
+    report = (await verify(store, archive, expecting(min_head=0), access_log=log)).report
+    assert report.intact, report.summary  # the files and the record head alone cannot tell
+    report = (await verify(store, archive, expecting(min_checkpoint=(0, 9, 0)),
+                           access_log=log)).report
+    assert not report.intact
+    stale = [p for p in (report.first_problem, *report.other_problems)
+             if p is not None and p.kind == "stale"]
+    assert stale
+    assert "signs (records, access entry, action) 0-6-0" in stale[0].detail
+    assert "checkpoint 0-9-0 was expected" in stale[0].detail
+    untouched = access_log(9)
+    store, archive = await checkpointed(untouched)
+    report = (await verify(store, archive, expecting(min_checkpoint=(0, 9, 0)),
+                           access_log=untouched)).report
+    assert report.intact, report.summary  # an untouched log meets the expectation
+
+
+async def test_the_writer_publishes_the_newest_checkpoint_for_min_checkpoint() -> None:
+    """What an operator scrapes to pass ``verify --min-checkpoint``: the checkpoint writer
+    hands the telemetry the newest checkpoint's (records, access entry, action), and the
+    metrics adapter sets ``trialwatch_audit_checkpoint_newest{part}`` from it."""
+    log = access_log(5)
+    store, archive = InMemoryChainStore(), InMemoryCheckpoints()
+    written = await CheckpointWriter(store, KEY, archive, lambda: NOW, access_log=log,
+                                     telemetry=MetricsAndLogs()).write_if_advanced()
+    assert written is not None
+    newest = {part: REGISTRY.get_sample_value("trialwatch_audit_checkpoint_newest",
+                                              {"part": part})
+              for part in ("sequence", "access_entry", "action")}
+    assert newest == {"sequence": 0, "access_entry": 5, "action": 0}
