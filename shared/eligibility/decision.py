@@ -60,9 +60,14 @@ class CriterionResult(_Frozen):
     missing: tuple[str, ...] = ()
 
 
+TRIAL_TEXT_MAX_LENGTH = 64
+"""A trial id, a trial version, the engine version: the evaluator's String(64) columns and
+the trial file schema (``schema.TrialHeader``); real at most 23 ("trialwatch-engine/1.1.0")."""
+
+
 class TrialRef(_Frozen):
-    id: str
-    version: str
+    id: str = Field(max_length=TRIAL_TEXT_MAX_LENGTH)
+    version: str = Field(max_length=TRIAL_TEXT_MAX_LENGTH)
 
 
 class Decision(_Frozen):
@@ -71,7 +76,7 @@ class Decision(_Frozen):
     status: Status
     criteria: tuple[CriterionResult, ...]
     next_review_at: UtcDatetime | None = None
-    engine_version: str
+    engine_version: str = Field(max_length=TRIAL_TEXT_MAX_LENGTH)
     parameters: dict[str, Scalar] = Field(
         default_factory=dict,
         description="the trial version's named interpretation parameters this decision used",

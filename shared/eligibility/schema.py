@@ -106,8 +106,10 @@ class CriterionSpec(Strict):
 
 
 class TrialHeader(Strict):
-    id: str
-    version: str
+    # 64: the evaluator's trial_id/version columns and TrialRef (decision.TRIAL_TEXT_MAX_LENGTH);
+    # real ids are 11 (NCT...) to 13 characters, versions 12.
+    id: str = Field(max_length=64)
+    version: str = Field(max_length=64)
     title: str
     source: str
     listing_as_of: str

@@ -90,3 +90,18 @@ def test_an_unknown_trial_or_version_is_refused() -> None:
         load_trial("NCT00000000")
     with pytest.raises(TrialFileError, match="no version"):
         load_trial("NCT06920433", "9.9")
+
+
+@pytest.mark.parametrize("field", ["id", "version"])
+def test_a_trial_id_or_version_longer_than_the_registry_holds_is_refused_on_load(
+    field: str,
+) -> None:
+    """Trial ids and versions are kept in 64-character columns (evaluator tables) and travel
+    in every decision's TrialRef (bounded to 64, issue 14 section 2): a longer one is refused
+    when the file is read, naming the field, not when a decision is published."""
+    data = raw()
+    data["trial"][field] = "9" * 64
+    parse_trial(data, TABLES)
+    data["trial"][field] = "9" * 65
+    with pytest.raises(TrialFileError, match=f"trial.{field}"):
+        parse_trial(data, TABLES)

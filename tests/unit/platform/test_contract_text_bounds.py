@@ -88,12 +88,9 @@ def contract_models() -> list[type[BaseModel]]:
 # Left (issue 14 section 2): the decision texts the engine writes (``shared.eligibility``). The
 # engine builds them without validation (``construct``) and a reason grows with the number of
 # facts it names (5,555 characters in the golden decisions), so a bound here needs the engine
-# to cut its own texts first, or the evaluator would fail publishing a decision; trial ids and
-# versions need the trial file schema (``schema.TrialHeader``) bounded with them. Every other
+# to cut its own texts first, or the evaluator would fail publishing a decision. Every other
 # text reached from a contract is bounded (shared.clinical facts: 18 fields, issue 14).
 ENGINE_TEXTS_NOT_YET_BOUNDED = [
-    "RegistryChangeRef.trial.id",
-    "RegistryChangeRef.trial.version",
     "DecisionMade.decision.criteria[].id",
     "DecisionMade.decision.criteria[].reason",
     "DecisionMade.decision.criteria[].evidence[].fact_id",
@@ -107,7 +104,6 @@ ENGINE_TEXTS_NOT_YET_BOUNDED = [
     "DecisionMade.decision.criteria[].evidence[].details (number of items)",
     "DecisionMade.decision.criteria[].missing[]",
     "DecisionMade.decision.criteria[].missing (number of items)",
-    "DecisionMade.decision.engine_version",
     "DecisionMade.decision.parameters{key}",
     "DecisionMade.decision.parameters{}",
     "DecisionMade.decision.parameters (number of items)",
