@@ -43,7 +43,7 @@ from shared.clinical.fhir_values import (
 )
 from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
-from shared.clinical.reading import range_fields
+from shared.clinical.reading import range_fields, result_name
 from shared.clinical.times import (
     TimeFormatError,
     day_as_written,
@@ -332,11 +332,32 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
                 "effective_end": end,
                 "time_bounds": bounds,
                 "components": tuple(components),
-                "notes": (*time_notes, *notes),
+                "notes": (*time_notes, *notes, *_replacing(fact, status, provenance.resource,
+                                                           path)),
                 "unread": fact.unread or unread_time or absent,
             }
         )
     ]
+
+
+# FHIR R4 observation-status: corrected / amended "Subsequent to being Final, the observation
+# has been modified"; entered-in-error "The observation has been withdrawn following previous
+# final release". Each replaces or withdraws the earlier version of the same resource (its id).
+_REPLACING = {
+    "corrected": "corrects the earlier {name} result sent as {ref}: this version replaces it",
+    "amended": "corrects the earlier {name} result sent as {ref}: this version replaces it",
+    "entered-in-error": "withdraws the earlier {name} result sent as {ref}: it no longer counts",
+}
+
+
+def _replacing(fact: ClinicalFact, status: object, ref: str, path: str) -> tuple[ReadingNote, ...]:
+    """The receipt note of a result that corrects or withdraws an earlier one (no values)."""
+    words = _REPLACING.get(status) if isinstance(status, str) else None
+    if words is None:
+        return ()
+    reason = f"status {status} (FHIR R4 observation-status): " + words.format(
+        name=result_name(fact.codes), ref=ref)
+    return (ReadingNote(path=f"{path}.status", reason=reason),)
 
 
 # FHIR R4 observation-status (required binding of Observation.status): the statuses whose result

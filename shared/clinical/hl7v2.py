@@ -104,7 +104,7 @@ from shared.clinical.hl7v2_values import (
 )
 from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
-from shared.clinical.reading import ProblemLog, loinc_of, range_fields
+from shared.clinical.reading import ProblemLog, loinc_of, range_fields, result_name
 from shared.clinical.times import (
     WIDEST_DST_SAVE,
     NoTimeZone,
@@ -882,10 +882,18 @@ def _observation(
     )
     if status_code in WITHDRAWING:
         # table 0085 D/W: this OBX withdraws exactly the result with the same identity (order,
-        # OBX-3, OBX-4), which becomes an entered-in-error tombstone; the receipt says so
+        # OBX-3, OBX-4), which becomes an entered-in-error tombstone; the receipt says so, naming
+        # the result as a person would (never the internal key, never a value)
         notes.append(ReadingNote(path=f"{label}.11", reason=(
             f"result status {status_code} ({WITHDRAWING[status_code]}; HL7 v2.5.1 table 0085):"
-            f" withdraws the result {identity.removeprefix('HL7v2/')}")))
+            f" withdraws the earlier {result_name(codes)} result of {_order_words(message, order)}"
+            " with the same OBX-4 sub-ID: it no longer counts")))
+    elif status_code == "C":
+        # table 0085 C: "Record coming over is a correction and thus replaces a final result"
+        notes.append(ReadingNote(path=f"{label}.11", reason=(
+            "result status C (correction; HL7 v2.5.1 table 0085): corrects the earlier"
+            f" {result_name(codes)} result of {_order_words(message, order)} with the same"
+            " OBX-4 sub-ID: this result replaces it")))
     if unread is None and undated and status_code in VALUED_STATUSES:
         unread = ReadingNote(path=f"{label}.14", reason="no observation time (OBX-14 and OBR-7"
                              " are empty): its place among other results is unknown")
@@ -1039,6 +1047,16 @@ def _identity(
     # v2.5.1 7.4.2.4: OBX-4 tells apart OBX with the same OBX-3 under one OBR; when a sender
     # repeats both, the n-th such OBX of the order is the n-th in its correction too
     return base if occurrence == 1 else f"{base}#{occurrence}"
+
+
+def _order_words(message: _Message, order: _Order) -> str:
+    """The order as an integrator finds it: "order FIL-1 (OBR-3 filler order number)"."""
+    number = _order_number(message, order)
+    if number is None:
+        return "the same order"
+    kind, _, value = number.partition(":")
+    field = "OBR-3 filler" if kind == "filler" else "OBR-2 placer"
+    return f"order {value} ({field} order number)"
 
 
 def _order_number(message: _Message, order: _Order) -> str | None:

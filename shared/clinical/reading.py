@@ -49,6 +49,19 @@ def loinc_of(codes: tuple[Coding, ...]) -> str | None:
     return next((coding.code for coding in codes if coding.system == LOINC), None)
 
 
+def result_name(codes: tuple[Coding, ...]) -> str:
+    """A result named as a person would, never an internal key: ``Platelets (LOINC 777-3)``.
+
+    The first display sent (HL7 v2 CWE.2, FHIR R4 Coding.display) with the LOINC code, else the
+    first code; "a result with no code" when there is none. Values are never quoted.
+    """
+    display = next((coding.display for coding in codes if coding.display), None)
+    loinc = loinc_of(codes)
+    code = f"LOINC {loinc}" if loinc else next(
+        (f"code {coding.code}" for coding in codes), "no code")
+    return f"{display} ({code})" if display else code
+
+
 def is_number(text: str) -> bool:
     """A plain decimal as HL7 v2 NM (v2.5.1 ch. 2A.3.47) and FHIR decimal write it."""
     return re.fullmatch(_NUMBER, text.strip()) is not None
