@@ -235,7 +235,11 @@ def as_received(fact: ClinicalFact) -> tuple[float, str, str] | None:
         received.unit is None or received.unit == quantity.unit
     ):
         return None  # sent as it is kept: nothing to add (the common case: text not written)
-    text = f"{received.value} {received.unit}" if received.unit else received.value
+    # no unit sent and another number kept: the normaliser read the bound that holds in every
+    # accepted unit (">200" -> >0.2 10*9/L); the text says no unit came, so no reader takes the
+    # sent number for the kept one
+    text = f"{received.value} {received.unit}" if received.unit else (
+        received.value if match is None else f"{received.value} with no unit")
     if match is None:
         # a titer or a word: shown beside the value as it is
         return quantity.value, f"{quantity.value:g}", text

@@ -365,7 +365,11 @@ def _received(value: float, unit: str | None, sent: str, sent_unit: Scalar) -> s
         return (f"≈{comparator}{rounded} {shown_unit}".strip()
                 + f" (rounded; received as {comparator}{number} "
                   f"{human_unit(str(sent_unit or unit or ''))})".replace(" )", ")"))
-    if sent_unit in (None, unit) or float(number) == value:
+    if sent_unit is None and float(number) != value:
+        # no unit sent and another number kept (the bound that holds in every accepted unit):
+        # the sent number is never shown as if it were in the canonical unit
+        sent_as = f"{sent} with no unit"
+    elif sent_unit == unit or float(number) == value:
         # kept as it was sent: the sender's digits, never re-rendered ("0.50", "<10")
         return f"{comparator}{number} {shown_unit}".strip()
     written = f"{round_to(value, figures):#.{figures}g}".rstrip(".")
