@@ -175,6 +175,12 @@ def need_key(item: str) -> str:
         return item
     key = _NEED_WHEN.sub("", item)
     head = _NEED_LIST.sub("", key)
+    if head.count("(") > head.count(")"):
+        # the list sits inside parentheses ("index (or lesion scores: a, b) from a biopsy"):
+        # dropped up to its closing parenthesis, the rest of the item kept
+        colon = key.index(": ", len(head) - 1)
+        closing = key.find(")", colon)
+        head = key[:colon] + key[closing:] if closing != -1 else head + ")"
     return head if len(head.split()) > 1 else key
 
 
