@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.clinical.codes import RXNORM
 from shared.eligibility.context import round_to, significant_figures
 from shared.eligibility.decision import CriterionResult, Decision, Evidence, Outcome, Scalar
 from shared.eligibility.durations import age_in_years, birthday, parse_duration
@@ -189,6 +190,11 @@ def need_key(item: str) -> str:
 _STATEMENT = re.compile(r"^(clinician|investigator): (.+?)(?: \(documented within ([^)]+)\))?$")
 
 
+_UNIDENTIFIED_MEDICATION = re.compile(
+    r"^medication(?: of (.+?))? could not be read: medication coded as (\S+)\|(\S+)"
+    r" not identified")
+
+
 def need_words(item: str) -> str:
     """What a coordinator does for one item to send, in plain words, for the pages.
 
@@ -198,8 +204,18 @@ def need_words(item: str) -> str:
     task, "ask the investigator, then record yes or no: patient unsuitable for the trial (an
     answer dated within the last 30 days)"; "clinician: ..." asks a clinician. Either answer
     settles the criterion (records.ClinicianFact: absent is unknown). Any other item is
-    returned as it is. The stored and API items keep the engine's text (``need_key`` and the
-    worklist filter read that)."""
+    returned as it is, but an unidentified medication (``records.marked_unidentified``) is
+    said as the check a coordinator makes. The stored and API items keep the engine's text
+    (``need_key`` and the worklist filter read that)."""
+    unidentified = _UNIDENTIFIED_MEDICATION.match(item)
+    if unidentified is not None:
+        # records.marked_unidentified: a medication no value set or product table identifies
+        system, code = unidentified[2], unidentified[3]
+        named = f"RxNorm {code}" if system == RXNORM else f"{system} code {code}"
+        day = f", recorded {unidentified[1]}" if unidentified[1] else ""
+        return (f"a medication TrialWatch cannot identify ({named}{day}): confirm it is none of"
+                " the drugs the criterion screens for, or record which drug it is by its RxNorm"
+                " ingredient")
     said = _STATEMENT.match(item)
     if said is None:
         return item

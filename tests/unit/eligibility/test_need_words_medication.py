@@ -1,0 +1,24 @@
+"""An unidentified medication in the list of items to send is worded for a coordinator, not as
+an internal system|code key (fresh-user report M6)."""
+
+from __future__ import annotations
+
+from shared.eligibility.readable import need_key, need_words
+
+ITEM = ("medication of 1984-08-13 could not be read: medication coded as"
+        " http://www.nlm.nih.gov/research/umls/rxnorm|316049 not identified: RxNorm code 316049"
+        " is not in the product table (tables/rxnorm_products.yaml) nor in a drug value set;"
+        " which drug it is is unknown")
+
+
+def test_an_unidentified_rxnorm_medication_is_a_task_for_a_coordinator() -> None:
+    for item in (ITEM, need_key(ITEM)):
+        said = need_words(item)
+        assert said.startswith("a medication TrialWatch cannot identify (RxNorm 316049")
+        assert "confirm it is none of" in said
+        assert "http://" not in said
+        assert "|" not in said
+
+
+def test_other_items_are_unchanged() -> None:
+    assert need_words("platelet count within 30 days") == "platelet count within 30 days"
