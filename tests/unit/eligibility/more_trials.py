@@ -44,7 +44,10 @@ BILAG_DOMAINS = (
 BASELINE_BILAG = {"renal": "A", "mucocutaneous": "B"} | {
     d: "D" for d in BILAG_DOMAINS if d not in ("renal", "mucocutaneous")
 }
-MORE_YES = ("hemodynamically-stable", "life-expectancy-over-12-weeks")
+# NCT06946485 I7 asks for contraception "during the study period and for one year after taking
+# the study medication": its own attestation, not the 6-month one the other two trials read
+CONTRACEPTION_1Y = "contraception-commitment-1-year-after-study-medication"
+MORE_YES = ("hemodynamically-stable", "life-expectancy-over-12-weeks", CONTRACEPTION_1Y)
 UCUM = "http://unitsofmeasure.org"
 PREDNISONE_20 = "312615"  # RxNorm SCD predniSONE 20 MG Oral Tablet (rolls up to 8640)
 COURSE_DAYS = (300, 270)  # the high-dose glucocorticoid course of NCT06946485 I4
@@ -546,20 +549,37 @@ CHT101_VIGNETTES = [
         {"I6": F, "I6.5": F},
         NO,
     ),
-    # I7 contraception
+    # I7 contraception: "during the study period and for one year after taking the study
+    # medication" (its own attestation, CONTRACEPTION_1Y)
     TrialVignette(
         CHT101,
         "no contraception commitment",
-        change(fact("contraception-commitment", False)),
+        change(fact(CONTRACEPTION_1Y, False)),
         {"I7": F},
         NO,
     ),
     TrialVignette(
         CHT101,
         "contraception not documented",
-        change(fact("contraception-commitment", None)),
+        change(fact(CONTRACEPTION_1Y, None), fact("contraception-commitment", None)),
         {"I7": U},
         UND,
+        {"I7": "for one year after taking the study medication"},
+    ),
+    TrialVignette(
+        CHT101,
+        "a yes to contraception for 6 months after treatment does not meet one year",
+        change(fact(CONTRACEPTION_1Y, None), fact("contraception-commitment", True)),
+        {"I7": U},
+        UND,
+        {"I7": "for one year after taking the study medication"},
+    ),
+    TrialVignette(
+        CHT101,
+        "a yes to contraception for one year meets I7 without the 6-month answer",
+        change(fact("contraception-commitment", None), fact(CONTRACEPTION_1Y, True)),
+        {},
+        OK,
     ),
     # E1 the text the public copy lacks
     TrialVignette(

@@ -12,10 +12,11 @@ from shared.clinical.state import facts_from_updates
 from shared.eligibility.decision import Decision, Outcome, Status
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import list_trials, load_trial
-from tests.unit.eligibility.fhir_builder import AS_OF, PatientBuilder
+from tests.unit.eligibility.fhir_builder import AS_OF, TW, PatientBuilder
 from tests.unit.eligibility.more_trials import (
     CHT101,
     CHT101_VIGNETTES,
+    CONTRACEPTION_1Y,
     LN,
     LN_VIGNETTES,
     NO_NEAR_MISS,
@@ -102,3 +103,15 @@ def test_a_pregnancy_record_changes_only_the_trial_that_reads_it_one_decision_pe
     assert first.status is expected
     assert [c.id for c in first.criteria if c.outcome is not Outcome.PASS] == ["E12"]
     assert all(d.status is Status.ELIGIBLE for d in decisions.values())
+
+
+def test_cht101_versions_1_and_2_replay_i7_on_the_6_month_attestation() -> None:
+    """NCT06946485 .1/.2 read the shared 6-month contraception attestation and are kept as they
+    decided (replay); .3, the newest, reads its own one-year attestation only."""
+    assert load_trial(CHT101).version == "2025-10-03.3"
+    builder = eligible_for_all().without(TW, CONTRACEPTION_1Y)
+    patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="vignette"))
+    for version, outcome in (("2025-10-03.1", Outcome.PASS), ("2025-10-03.2", Outcome.PASS),
+                             ("2025-10-03.3", Outcome.UNKNOWN)):
+        decision = evaluate(load_trial(CHT101, version), patient, AS_OF)
+        assert next(c for c in decision.criteria if c.id == "I7").outcome is outcome, version
