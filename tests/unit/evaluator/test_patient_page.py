@@ -180,3 +180,17 @@ def test_a_criterions_missing_line_says_a_need_once_as_the_list_at_the_top_does(
                                   missing=(gc + " started at least 6 months ago", gc)),))
     (view,) = criterion_views(decision, trial_text(decision.trial), ZoneInfo("UTC"))
     assert view.missing == [gc + " started at least 6 months ago"]
+
+
+def test_a_not_eligible_patient_is_told_items_to_send_matter_only_if_the_failure_changes() -> None:
+    # fresh-user report M6: a Not eligible page listed "What to send next: 44 items" as if
+    # sending them could make the patient eligible; a platelet count of 15 x10^9/L fails I6
+    low = PatientBuilder()
+    low.lab("777-3", 15, "10*9/L")
+    html = real_page(low, "NCT06920433", "2025-11-14.2")
+    assert 'class="need-groups"' in html, "the items stay listed"
+    only_if = html.split('id="needs-only-if"')[1].split("</p>")[0]
+    assert "Not eligible now on" in only_if
+    assert "I6" in only_if
+    assert "matter only if" in only_if
+    assert html.index('id="needs-only-if"') < html.index('class="need-groups"')

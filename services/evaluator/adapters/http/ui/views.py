@@ -10,7 +10,7 @@ from typing import Any
 from services.evaluator.adapters.trial_text import TrialText, trial_text
 from services.evaluator.core.coordination import WorklistEntry
 from services.evaluator.core.ports import CoordinatorDesk
-from shared.eligibility.decision import Decision
+from shared.eligibility.decision import Decision, Outcome
 from shared.eligibility.engine import DECEASED_ID, permanent_failures
 from shared.eligibility.readable import (
     KIND_ORDER,
@@ -105,6 +105,9 @@ def patient_context(decision: Decision, zone: tzinfo) -> dict[str, Any]:
         "waiting": [(cid, text.criteria[cid].summary if cid in text.criteria else cid, when)
                     for cid, when in waiting_until(decision)],
         "died": deceased(decision),
+        # criteria failed now but not for good: the items to send matter only if these change
+        "failing": [(c.id, text.criteria[c.id].summary if c.id in text.criteria else c.id)
+                    for c in decision.criteria if c.outcome is Outcome.FAIL],
     }
 
 
