@@ -47,7 +47,15 @@ BASELINE_BILAG = {"renal": "A", "mucocutaneous": "B"} | {
 # NCT06946485 I7 asks for contraception "during the study period and for one year after taking
 # the study medication": its own attestation, not the 6-month one the other two trials read
 CONTRACEPTION_1Y = "contraception-commitment-1-year-after-study-medication"
-MORE_YES = ("hemodynamically-stable", "life-expectancy-over-12-weeks", CONTRACEPTION_1Y)
+# TRIALX-323795 I6: "before entering the study, during study participation, and for 6 months after
+# transfusion": its own attestation too
+CONTRACEPTION_LN = "contraception-before-during-participation-and-6-months-after-transfusion"
+MORE_YES = (
+    "hemodynamically-stable",
+    "life-expectancy-over-12-weeks",
+    CONTRACEPTION_1Y,
+    CONTRACEPTION_LN,
+)
 UCUM = "http://unitsofmeasure.org"
 PREDNISONE_20 = "312615"  # RxNorm SCD predniSONE 20 MG Oral Tablet (rolls up to 8640)
 COURSE_DAYS = (300, 270)  # the high-dose glucocorticoid course of NCT06946485 I4
@@ -685,16 +693,24 @@ LN_VIGNETTES = [
     TrialVignette(
         LN,
         "no contraception commitment",
-        change(fact("contraception-commitment", False)),
+        change(fact(CONTRACEPTION_LN, False)),
         {"I6": F},
         NO,
     ),
     TrialVignette(
         LN,
         "contraception not documented",
-        change(fact("contraception-commitment", None)),
+        change(fact(CONTRACEPTION_LN, None), fact("contraception-commitment", None)),
         {"I6": U},
         UND,
+    ),
+    TrialVignette(
+        LN,
+        "a yes to contraception during treatment and 6 months after does not meet I6",
+        change(fact(CONTRACEPTION_LN, None), fact("contraception-commitment", True)),
+        {"I6": U},
+        UND,
+        {"I6": "during study participation"},
     ),
     TrialVignette(
         LN, "consent refused", change(fact("informed-consent-and-compliance", False)), {"I7": F}, NO
