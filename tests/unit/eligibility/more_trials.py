@@ -60,10 +60,21 @@ UCUM = "http://unitsofmeasure.org"
 PREDNISONE_20 = "312615"  # RxNorm SCD predniSONE 20 MG Oral Tablet (rolls up to 8640)
 COURSE_DAYS = (300, 270)  # the high-dose glucocorticoid course of NCT06946485 I4
 COURSE_WEIGHT_DAYS = 301  # the body weight taken when the course started
+# each partial trial's catch-all reads an investigator answer that names that trial's protocol: a
+# "no" given after reading one protocol says nothing about the other (the shared
+# "excluded-by-unencoded-protocol-criterion" named no trial and cleared both)
+CATCH_ALL_CHT101 = "excluded-by-unencoded-criterion-of-NCT06946485-protocol"
+CATCH_ALL_LN = "excluded-by-unencoded-criterion-of-TRIALX-323795-protocol"
+SHARED_CATCH_ALL = "excluded-by-unencoded-protocol-criterion"
+# TRIALX-323795 E3 "active infected persons who are not cured": wider than "uncontrolled or
+# treatment-requiring" (NCT06920433 E2), so its own attestation
+UNCURED_INFECTION = "active-infection-not-cured"
 MORE_NO = (
     "cns-trauma-or-cerebrovascular-history",
     "qt-prolongation-or-severe-heart-disease",
-    "excluded-by-unencoded-protocol-criterion",
+    CATCH_ALL_CHT101,
+    CATCH_ALL_LN,
+    UNCURED_INFECTION,
 )
 
 
@@ -593,16 +604,32 @@ CHT101_VIGNETTES = [
     TrialVignette(
         CHT101,
         "investigator: excluded by an unpublished criterion",
-        change(fact("excluded-by-unencoded-protocol-criterion", True)),
+        change(fact(CATCH_ALL_CHT101, True)),
         {"E1": F},
         NO,
     ),
     TrialVignette(
         CHT101,
         "investigator has not reviewed the full protocol",
-        change(fact("excluded-by-unencoded-protocol-criterion", None)),
+        change(fact(CATCH_ALL_CHT101, None)),
         {"E1": U},
         UND,
+    ),
+    TrialVignette(
+        CHT101,
+        "a no recorded for TRIALX-323795's full protocol leaves E1 unknown",
+        change(fact(CATCH_ALL_CHT101, None), fact(CATCH_ALL_LN, False)),
+        {"E1": U},
+        UND,
+        {"E1": "NCT06946485"},
+    ),
+    TrialVignette(
+        CHT101,
+        "a no to the shared unnamed catch-all leaves E1 unknown",
+        change(fact(CATCH_ALL_CHT101, None), fact(SHARED_CATCH_ALL, False)),
+        {"E1": U},
+        UND,
+        {"E1": "NCT06946485"},
     ),
 ]
 
@@ -814,7 +841,22 @@ LN_VIGNETTES = [
         OK,
     ),
     TrialVignette(
-        LN, "infection not attested", change(fact("uncontrolled-infection", None)), {"E3": U}, UND
+        LN, "infection not attested", change(fact(UNCURED_INFECTION, None)), {"E3": U}, UND
+    ),
+    TrialVignette(
+        LN,
+        "a no to uncontrolled or treatment-requiring infection does not clear E3",
+        change(fact(UNCURED_INFECTION, None), fact("uncontrolled-infection", False)),
+        {"E3": U},
+        UND,
+        {"E3": "not cured"},
+    ),
+    TrialVignette(
+        LN,
+        "an active infection not yet cured excludes",
+        change(fact(UNCURED_INFECTION, True)),
+        {"E3": F},
+        NO,
     ),
     TrialVignette(
         LN,
@@ -839,15 +881,31 @@ LN_VIGNETTES = [
     TrialVignette(
         LN,
         "investigator: excluded by an unpublished criterion",
-        change(fact("excluded-by-unencoded-protocol-criterion", True)),
+        change(fact(CATCH_ALL_LN, True)),
         {"E5": F},
         NO,
     ),
     TrialVignette(
         LN,
         "investigator has not reviewed the full protocol",
-        change(fact("excluded-by-unencoded-protocol-criterion", None)),
+        change(fact(CATCH_ALL_LN, None)),
         {"E5": U},
         UND,
+    ),
+    TrialVignette(
+        LN,
+        "a no recorded for NCT06946485's full protocol leaves E5 unknown",
+        change(fact(CATCH_ALL_LN, None), fact(CATCH_ALL_CHT101, False)),
+        {"E5": U},
+        UND,
+        {"E5": "TRIALX-323795"},
+    ),
+    TrialVignette(
+        LN,
+        "a no to the shared unnamed catch-all leaves E5 unknown",
+        change(fact(CATCH_ALL_LN, None), fact(SHARED_CATCH_ALL, False)),
+        {"E5": U},
+        UND,
+        {"E5": "TRIALX-323795"},
     ),
 ]

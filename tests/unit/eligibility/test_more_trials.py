@@ -14,14 +14,19 @@ from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import list_trials, load_trial
 from tests.unit.eligibility.fhir_builder import AS_OF, TW, PatientBuilder
 from tests.unit.eligibility.more_trials import (
+    CATCH_ALL_CHT101,
+    CATCH_ALL_LN,
     CHT101,
     CHT101_VIGNETTES,
     CONTRACEPTION_1Y,
     LN,
     LN_VIGNETTES,
     NO_NEAR_MISS,
+    SHARED_CATCH_ALL,
+    UNCURED_INFECTION,
     TrialVignette,
     eligible_for_all,
+    fact,
 )
 
 VIGNETTES = CHT101_VIGNETTES + LN_VIGNETTES
@@ -108,10 +113,29 @@ def test_a_pregnancy_record_changes_only_the_trial_that_reads_it_one_decision_pe
 def test_cht101_versions_1_and_2_replay_i7_on_the_6_month_attestation() -> None:
     """NCT06946485 .1/.2 read the shared 6-month contraception attestation and are kept as they
     decided (replay); .3, the newest, reads its own one-year attestation only."""
-    assert load_trial(CHT101).version == "2025-10-03.3"
+    assert load_trial(CHT101).version == "2025-10-03.4"
     builder = eligible_for_all().without(TW, CONTRACEPTION_1Y)
     patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="vignette"))
     for version, outcome in (("2025-10-03.1", Outcome.PASS), ("2025-10-03.2", Outcome.PASS),
-                             ("2025-10-03.3", Outcome.UNKNOWN)):
+                             ("2025-10-03.3", Outcome.UNKNOWN), ("2025-10-03.4", Outcome.UNKNOWN)):
         decision = evaluate(load_trial(CHT101, version), patient, AS_OF)
         assert next(c for c in decision.criteria if c.id == "I7").outcome is outcome, version
+
+
+def test_earlier_versions_replay_the_shared_catch_all_and_uncontrolled_infection() -> None:
+    """NCT06946485 .1-.3 E1 and TRIALX-323795 .1-.3 E5/E3 read the shared answers and are kept as
+    they decided (replay); the .4 versions read only answers worded for their own trial."""
+    assert (load_trial(CHT101).version, load_trial(LN).version) == ("2025-10-03.4", "2025-12-01.4")
+    builder = eligible_for_all()
+    for code, value in ((CATCH_ALL_CHT101, None), (CATCH_ALL_LN, None), (UNCURED_INFECTION, None),
+                        (SHARED_CATCH_ALL, False)):
+        fact(code, value)(builder)
+    patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="vignette"))
+    cases = [(CHT101, f"2025-10-03.{n}", {"E1": Outcome.PASS}) for n in (1, 2, 3)]
+    cases += [(LN, f"2025-12-01.{n}", {"E3": Outcome.PASS, "E5": Outcome.PASS}) for n in (1, 2, 3)]
+    cases += [(CHT101, "2025-10-03.4", {"E1": Outcome.UNKNOWN}),
+              (LN, "2025-12-01.4", {"E3": Outcome.UNKNOWN, "E5": Outcome.UNKNOWN})]
+    for trial_id, version, expected in cases:
+        decision = evaluate(load_trial(trial_id, version), patient, AS_OF)
+        got = {c.id: c.outcome for c in decision.criteria if c.id in expected}
+        assert got == expected, (trial_id, version)
