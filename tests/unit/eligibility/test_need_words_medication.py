@@ -15,7 +15,10 @@ def test_an_unidentified_rxnorm_medication_is_a_task_for_a_coordinator() -> None
     for item in (ITEM, need_key(ITEM)):
         said = need_words(item)
         assert said.startswith("a medication TrialWatch cannot identify (RxNorm 316049")
-        assert "confirm it is none of" in said
+        # no coordinator action can settle it: the words say who can (not "confirm it is none")
+        assert "criteria about recent drugs cannot be checked until" in said
+        assert "RxNorm product table" in said
+        assert "confirm" not in said
         assert "http://" not in said
         assert "|" not in said
 
