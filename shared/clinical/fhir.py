@@ -576,6 +576,16 @@ def _patient_named(
     reference: Json, by_alias: dict[str, str], patients: dict[str, _Patient]
 ) -> _Patient | None:
     """The patient of this bundle a Reference names (by reference or identifier), if any."""
+    for name in _reference_names(reference):
+        key = by_alias.get(name, name)
+        if key in patients:
+            return patients[key]
+    return None
+
+
+def _reference_names(reference: Json | dict[str, object]) -> list[str]:
+    """The names a FHIR R4 Reference may be found under in a bundle's aliases: its
+    ``reference`` as written, ``Patient/<id>`` for its id, and its logical ``identifier``."""
     names: list[str] = []
     written = reference.get("reference")
     if isinstance(written, str):
@@ -586,11 +596,7 @@ def _patient_named(
     logical = identifier_alias(reference.get("identifier"))
     if logical is not None:
         names.append(logical)
-    for name in names:
-        key = by_alias.get(name, name)
-        if key in patients:
-            return patients[key]
-    return None
+    return names
 
 
 def _aliases(entry: _Entry) -> list[str]:
@@ -691,16 +697,8 @@ def _named(
 ) -> SourcePatient | None:
     """The patient a Reference names (a link's ``other``): in the bundle, else by its names."""
     reference = other.get("reference")
-    names: list[str] = []
-    if isinstance(reference, str):
-        names.append(reference)
-        local_id = resource_id_of(reference)
-        if local_id is not None:
-            names.append(f"Patient/{local_id}")
     logical = identifier_alias(other.get("identifier"))
-    if logical is not None:
-        names.append(logical)
-    for name in names:
+    for name in _reference_names(other):
         if name in by_alias:
             patient = patients[by_alias[name]]
             if patient.source_patient_id is None:
