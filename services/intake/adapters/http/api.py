@@ -159,12 +159,19 @@ def _instant(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# A reason: no control character, and at least one character that is neither space nor
+# control. Written ``\S`` alone, the one required character could itself be a control
+# character (``\S`` matches U+0000): a NUL reached PostgreSQL, which cannot store it (a 500
+# found by tests/integration/intake/test_fuzz_api.py).
+REASON_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"
+
+
 class ReidentifyRequest(BaseModel):
     trial: str = Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
                        description="the trial the coordinator acts for; must be in the token's "
                                    "trial claims")
     reason: str = Field(min_length=8, max_length=REASON_MAX_LENGTH,
-                        pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
+                        pattern=REASON_PATTERN,
                         description="why the coordinator needs the identity (stored in the "
                                     "access log, never written to the service log)")
 
@@ -178,7 +185,7 @@ class LookupRequest(BaseModel):
     source_patient_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
                                    description="the patient's id in that system")
     reason: str = Field(min_length=8, max_length=REASON_MAX_LENGTH,
-                        pattern=r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$",
+                        pattern=REASON_PATTERN,
                         description="why the key is needed (kept in the access log)")
 
 
