@@ -206,6 +206,7 @@ class _Order:
     orc: hl7.Segment | None = None
     obr: hl7.Segment | None = None
     obr_number: int = 0
+    orc_label: str = "ORC"  # ``ORC[n]``, the n-th ORC of the message
 
 
 @dataclass(frozen=True)
@@ -576,7 +577,7 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
     groups: list[_Group] = []
     order = _Order()
     seen: Counter[str] = Counter()
-    pid_count = obx_count = obr_count = 0
+    pid_count = obx_count = obr_count = orc_count = 0
     counts: Counter[str] = Counter()
     checked: Counter[str] = Counter()
     tq1 = {
@@ -607,12 +608,13 @@ def _groups(message: _Message, log: ProblemLog) -> list[_Group]:
             groups.append(_patient(message, log, segment, pid_count))
             order = _Order()
         elif name == "ORC":
-            order = _Order(orc=segment)
+            orc_count += 1
+            order = _Order(orc=segment, orc_label=f"ORC[{orc_count}]")
         elif name == "OBR":
             obr_count += 1
             # an OBR right after its ORC completes that group; otherwise it starts a new one
             orc = order.orc if order.obr is None else None
-            order = _Order(orc=orc, obr=segment, obr_number=obr_count)
+            order = _Order(orc=orc, obr=segment, obr_number=obr_count, orc_label=order.orc_label)
             status = message.field(segment, f"OBR[{obr_count}]", 25)
             refusal = order_status_problem(status.component(0))
             if refusal is not None:
@@ -722,7 +724,10 @@ def _pharmacy(
             break
         if str(following[0]) == "TQ1":
             timings.append((following, tq1[id(following)]))
-    return encoded_order(context, log, segment, label, number, order.orc, timings, order_number)
+    return encoded_order(
+        context, log, segment, label, number, order.orc, timings, order_number,
+        orc_label=order.orc_label,
+    )
 
 
 def _day_of_death(written: str, zone: tzinfo | None) -> date | None:

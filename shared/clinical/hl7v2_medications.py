@@ -43,7 +43,10 @@ that follow it (v2.5.1 ch. 4 TQ1, RDE^O11):
   discontinue ``DC``/``OD``/``DR``, hold ``HD``/``OH``/``HR``), else ORC-5 order status (table
   0038) for a control about a live order (``NW``, ``OK``, ``SC``, ``XO`` ...); any other code
   of table 0119 (``UA`` unable to accept, ``DE``, ``RP`` ...) keeps the medication unread at
-  ORC.1, and a code outside the table is refused there.
+  ``ORC[n].1``, and a code outside the table is refused there. An empty ORC-1 (required, v2.5.1
+  4.5.1; it "determines the function of the order segment", 4.5.1.1) keeps it unread there
+  too, whatever ORC-5 says, and an RXE with no ORC before it (RDE^O11 requires one) is unread
+  at ``RXE[n]``: the order's status is never read as active by default.
 
 Times are read like OBX times (``parse_hl7_ts`` in the message's zone; read in MSH-7's one
 offset, a time without an offset has ``time_bounds`` widened by ``WIDEST_DST_SAVE``, v2.5.1
@@ -365,10 +368,12 @@ def encoded_order(
     orc: Any | None,
     timings: list[tuple[Any, str]],
     order_number: str | None,
+    orc_label: str = "ORC",
 ) -> ClinicalFact | None:
     """One RXE segment (with its ORC and following TQ1 segments) as a medication fact.
 
-    ``timings`` are the TQ1 segments after the RXE with their labels (``TQ1[n]``).
+    ``timings`` are the TQ1 segments after the RXE with their labels (``TQ1[n]``); ``orc_label``
+    names the ORC in paths (``ORC[n]``).
     """
     field = context.field
     code_field = field(rxe, label, 2)
@@ -379,18 +384,38 @@ def encoded_order(
     notes: list[ReadingNote] = []
     status = "active"
     unread: ReadingNote | None = None
-    if orc is not None:
-        control = field(orc, "ORC", 1).component(0)
-        order_status = field(orc, "ORC", 5).component(0)
+    if orc is None:
+        # v2.5.1 ch. 4A RDE^O11: the ORDER group starts with a required ORC, whose ORC-1 says
+        # what the message does with the order; without it nothing says whether it runs
+        unread = ReadingNote(path=label, reason=(
+            "no ORC before this RXE (v2.5.1 ch. 4A RDE^O11: each ORDER group begins with a"
+            " required ORC, whose ORC-1 order control says what is done with the order):"
+            " whether the order is running, hence whether the drug was taken, is unknown"))
+    else:
+        control_field = field(orc, orc_label, 1)
+        status_field = field(orc, orc_label, 5)
+        control = control_field.component(0)
+        order_status = status_field.component(0)
         if control and control not in ORDER_CONTROL_CODES:
-            log.problem("ORC.1", f"order control {control!r} is not in v2.5.1 table 0119"
-                        " (codes are exact, 2A.3.35 ID)")
+            log.problem(control_field.path, f"order control {control!r} is not in v2.5.1 table"
+                        " 0119 (codes are exact, 2A.3.35 ID)")
             return None
         if order_status and order_status not in ORDER_STATUS:
-            log.problem("ORC.5", f"order status {order_status!r} is not in v2.5.1 table 0038")
+            log.problem(status_field.path,
+                        f"order status {order_status!r} is not in v2.5.1 table 0038")
             return None
-        if control in _OTHER_ORDER_CONTROL:
-            unread = ReadingNote(path="ORC.1", reason=(
+        if not control:
+            # v2.5.1 4.5.1: ORC-1 is required (R); 4.5.1.1: it "determines the function of the
+            # order segment". ORC-5 reports the order's status (4.5.1.5), but a segment whose
+            # function is unknown may be a cancel or hold request on an order still in
+            # progress: ORC-5 is not read as the status
+            unread = ReadingNote(path=control_field.path, reason=(
+                "no order control (ORC-1 is required, v2.5.1 4.5.1; it determines the function"
+                " of the order segment, 4.5.1.1): what this message does with the order is"
+                " unknown, so its order status (ORC-5) is not read and whether the drug was"
+                " taken is unknown"))
+        elif control in _OTHER_ORDER_CONTROL:
+            unread = ReadingNote(path=control_field.path, reason=(
                 f"order control {control} (v2.5.1 table 0119) does not say whether the order"
                 " is running: whether the drug was taken is unknown"))
         status = _ORDER_CONTROL.get(control) or ORDER_STATUS.get(order_status, "active")
@@ -412,7 +437,7 @@ def encoded_order(
             return None
         where = f"{quantity_timing.path}.4"
     if start is None and end is None and orc is not None:
-        transaction = field(orc, "ORC", 9)
+        transaction = field(orc, orc_label, 9)
         start, start_window, bad = _time(context, log, transaction)
         if bad:
             return None

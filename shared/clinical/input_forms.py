@@ -110,9 +110,13 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               " 0211"),
     InputForm("ORC-1 (with RXE)", "a code of table 0119 that does not say whether the order"
               " runs (`UA`, `DE`, `RP`, `RU` ...); a code outside the table or in another case",
-              "the medication unread at `ORC.1` (proves no use, clears no washout); refused at"
-              " `ORC.1`. `CA`/`OC`/`CR` cancelled, `DC`/`OD`/`DR` stopped, `HD`/`OH`/`HR`"
+              "the medication unread at `ORC[n].1` (proves no use, clears no washout); refused"
+              " at `ORC[n].1`. `CA`/`OC`/`CR` cancelled, `DC`/`OD`/`DR` stopped, `HD`/`OH`/`HR`"
               " on hold; `NW`, `OK`, `SC`, `XO` ...: ORC-5", "v2.5.1 4.5.1.1, table 0119"),
+    InputForm("ORC-1 (with RXE)", "empty (ORC-1 is required), or no ORC before the RXE",
+              "the medication unread at `ORC[n].1` (or `RXE[n]`): ORC-5 is not read as the"
+              " order's status, since only ORC-1 says what the segment does with the order",
+              "v2.5.1 4.5.1 (ORC-1 R), 4.5.1.1, 4.5.1.5; ch. 4A RDE^O11 (ORC required)"),
     InputForm("PID-8", "a value outside table 0001 (`f`, `Female`, `W`); `N` not applicable",
               "refused at `PID[n].8` (sex decides ranges by sex and pregnancy criteria; never"
               " guessed); `F`/`M` read, `O`/`A` other, `U`/`N` unknown",
