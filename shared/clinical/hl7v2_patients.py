@@ -1,9 +1,10 @@
 """HL7 v2 patient status and identity: PID-29/30 (death) and ADT^A40 merges (v2.5.1 ch. 3).
 
 PID-29 (Patient Death Date and Time, TS) and PID-30 (Patient Death Indicator, ID, HL7 table
-0136: Y/N; the words YES/NO are read as Y/N) say a patient has died: ``Y``, or a death date
-with no indicator, is deceased; ``N`` with a death date contradicts itself and is refused, as
-is any other indicator value.
+0136 Yes/no Indicator: ``Y``, ``N``, exact, v2.5.1 3.4.2.30 and 2A.3.35) say a patient has
+died: ``Y``, or a death date with no indicator, is deceased; ``N`` with a death date contradicts
+itself and is refused, as is any other indicator value (the words ``YES``/``NO``, another case:
+reading them as Y/N would guess what the sender meant).
 
 ADT^A40 ("merge patient - patient identifier list", v2.5.1 3.3.40) carries, per merge, a PID
 (the surviving patient, PID-3) and an MRG (MRG-1, the prior patient identifier list: the record
@@ -21,8 +22,10 @@ from shared.clinical.reading import ProblemLog
 from shared.clinical.times import NoTimeZone, TimeFormatError
 
 MERGE_MESSAGE = ("ADT", "A40")
-# HL7 table 0136 is Y/N; real feeds also spell the words out (LAB-ORU-1 sends PID-30 "NO")
-_YES_NO = {"Y": True, "YES": True, "N": False, "NO": False}
+# HL7 v2.5.1 table 0136 (Yes/no Indicator): Y yes, N no, and nothing else (ID, 2A.3.35). Real
+# feeds also spell the words out (LAB-ORU-1 sends PID-30 "NO"): refused, as any value outside
+# the table is (before: read as N / Y)
+_YES_NO = {"Y": True, "N": False}
 
 
 def medical_record_number(identifiers: ObxField) -> str | None:
@@ -90,7 +93,10 @@ def deceased(
             reader.problem(death_time.path, str(error))
     flag = indicator.component(0)  # table 0136 Y/N as written (v2.5.1 2A.3.35 ID)
     if flag and flag not in _YES_NO:
-        reader.problem(indicator.path, f"death indicator {flag!r} is not Y or N (HL7 table 0136)")
+        reader.problem(indicator.path, (
+            f"death indicator {flag!r} is not Y or N (HL7 v2.5.1 table 0136 Yes/no Indicator,"
+            " PID-30 3.4.2.30; codes are exact, 2A.3.35 ID): whether the patient has died is"
+            " not read from any other spelling"))
         return None
     if flag and not _YES_NO[flag] and when:
         reader.problem(indicator.path, "death indicator N contradicts the death date in PID-29")

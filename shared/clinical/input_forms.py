@@ -117,6 +117,9 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "the medication unread at `ORC[n].1` (or `RXE[n]`): ORC-5 is not read as the"
               " order's status, since only ORC-1 says what the segment does with the order",
               "v2.5.1 4.5.1 (ORC-1 R), 4.5.1.1, 4.5.1.5; ch. 4A RDE^O11 (ORC required)"),
+    InputForm("PID-30", "a value outside table 0136 (`YES`, `NO`, `no`, `1`)",
+              "refused at `PID[n].30` (whether the patient died decides every decision;"
+              " never guessed from a word); `Y` deceased, `N` not", "v2.5.1 3.4.2.30, table 0136"),
     InputForm("PID-8", "a value outside table 0001 (`f`, `Female`, `W`); `N` not applicable",
               "refused at `PID[n].8` (sex decides ranges by sex and pregnancy criteria; never"
               " guessed); `F`/`M` read, `O`/`A` other, `U`/`N` unknown",

@@ -87,12 +87,19 @@ async def test_real_hl7_messages_are_accepted_or_refused_with_a_path_and_reason(
             if response.status_code == 422:
                 problem = response.json()
                 assert problem["errors"]
-                assert all(e["path"].startswith("OBX[") and e["reason"] for e in problem["errors"])
+                assert all(e["path"].startswith(("OBX[", "PID[1].30")) and e["reason"]
+                           for e in problem["errors"])
             else:
                 assert len(response.json()["event_ids"]) == 1
             if path.name == "LRI_2.0-NG_CBC_Typ_Message.hl7":
                 assert response.status_code == 422
                 assert any("g/mL" in e["reason"] for e in response.json()["errors"])
-    assert sum(status == 202 for status in outcomes.values()) >= 2, outcomes
+            if path.name.startswith("LAB-ORU"):
+                # PID-30 'NO' is no code of HL7 table 0136 (Y/N, v2.5.1 3.4.2.30): refused
+                assert response.status_code == 422
+                assert any(e["path"] == "PID[1].30" and "0136" in e["reason"]
+                           for e in response.json()["errors"])
+    assert outcomes["ORU-R01-RMGEAD.hl7"] == 202, outcomes
+    assert sum(status == 202 for status in outcomes.values()) == 1, outcomes
     payloads = await outbox_payloads(database_url)
     assert not any("DUCK" in payload or "10006579" in payload for payload in payloads)

@@ -1,12 +1,14 @@
 """Real HL7 v2 messages (``/work/shared/data/hl7v2``, skipped when absent): result identity and
 what each OBX became. LAB-ORU-1 and LAB-ORU-2 are the same lab's two messages for the same
-orders (OBR-3 82503246 and 890775544): preliminary (P) results, then the final (F) ones."""
+orders (OBR-3 82503246 and 890775544): preliminary (P) results, then the final (F) ones. Their
+PID-30 ``NO`` is no code of table 0136 (refused as sent, ``test_real_data``): read here with it
+mapped to ``N`` as the site's interface engine would (``conftest.lab_oru``)."""
 
 from __future__ import annotations
 
 from shared.clinical.hl7v2 import parse_hl7v2
 from shared.clinical.state import facts_from_updates
-from tests.unit.clinical.conftest import shared_data
+from tests.unit.clinical.conftest import lab_oru, shared_data
 
 
 def _without_line(message: bytes, marker: bytes) -> bytes:
@@ -16,10 +18,9 @@ def _without_line(message: bytes, marker: bytes) -> bytes:
 
 def test_the_final_results_of_a_later_message_replace_the_preliminary_ones_of_the_same_order(
 ) -> None:
-    folder = shared_data("hl7v2")
-    (preliminary,) = parse_hl7v2((folder / "LAB-ORU-1.hl7").read_bytes())
+    (preliminary,) = parse_hl7v2(lab_oru("LAB-ORU-1.hl7"))
     # LAB-ORU-2's hemoglobin in 'g/l-1' is refused (UCUM reads g.L); the rest of it is read
-    final_bytes = _without_line((folder / "LAB-ORU-2.hl7").read_bytes(), b"20509-6^HEMOGLOBIN")
+    final_bytes = _without_line(lab_oru("LAB-ORU-2.hl7"), b"20509-6^HEMOGLOBIN")
     (final,) = parse_hl7v2(final_bytes)
     differential = {"23761-0", "26450-7", "26478-8", "26485-3", "30180-4"}
     before = {f.codes[0].code: f for f in preliminary.facts if f.codes[0].code in differential}
@@ -39,7 +40,8 @@ def test_the_final_results_of_a_later_message_replace_the_preliminary_ones_of_th
 def test_every_result_of_the_real_messages_is_read_with_its_value_as_sent_or_unread() -> None:
     folder = shared_data("hl7v2")
     for name in ("LAB-ORU-1.hl7", "ORU-R01-RMGEAD.hl7"):
-        (update,) = parse_hl7v2((folder / name).read_bytes())
+        sent = lab_oru(name) if name.startswith("LAB-ORU") else (folder / name).read_bytes()
+        (update,) = parse_hl7v2(sent)
         for fact in update.facts:
             valued = fact.value_quantity is not None or fact.value_code is not None
             if valued:

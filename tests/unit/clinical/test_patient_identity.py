@@ -130,7 +130,7 @@ def _oru(pid_29: str = "", pid_30: str = "") -> str:
 @pytest.mark.parametrize(
     ("pid_29", "pid_30", "expected"),
     [("", "Y", True), ("20261127120000+0000", "", True), ("20261127120000+0000", "Y", True),
-     ("", "N", False), ("", "NO", False), ("", "", None)],
+     ("", "N", False), ("", "", None)],
 )
 def test_hl7_pid_29_and_30_set_the_deceased_flag(
     pid_29: str, pid_30: str, expected: bool | None

@@ -8,7 +8,7 @@ from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import FactKind
 from shared.clinical.fhir import normalise_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
-from tests.unit.clinical.conftest import shared_data
+from tests.unit.clinical.conftest import lab_oru, shared_data
 
 
 def test_every_synthea_bundle_normalises_into_one_patient_with_facts() -> None:
@@ -37,7 +37,8 @@ def test_synthea_creatinine_38483_4_arrives_in_canonical_mg_per_dl() -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("LAB-ORU-1.hl7", None),
+        # PID-30 'NO' is no code of table 0136 (Y/N, v2.5.1 3.4.2.30): refused, not guessed
+        ("LAB-ORU-1.hl7", "PID[1].30: death indicator 'NO' is not Y or N"),
         ("ORU-R01-RMGEAD.hl7", None),
         ("LRI_2.0-NG_CBC_Typ_Message.hl7", "OBX[2].6: unit 'g/mL' is implausible for hemoglobin"),
         (
@@ -69,7 +70,7 @@ def test_each_real_hl7_message_normalises_or_is_refused_with_a_reason(
 
 
 def test_the_messy_count_units_of_the_real_feed_read_through_the_alias_table_and_say_so() -> None:
-    (update,) = parse_hl7v2((shared_data("hl7v2") / "LAB-ORU-1.hl7").read_bytes())
+    (update,) = parse_hl7v2(lab_oru("LAB-ORU-1.hl7"))
     by_code = {fact.codes[0].code: fact for fact in update.facts if fact.value_quantity}
     units = {code: f.value_quantity.unit for code, f in by_code.items() if f.value_quantity}
     assert units["11125-2"] == "10*9/L"
