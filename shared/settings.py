@@ -66,12 +66,17 @@ class ClinicalSettings(BaseSettings):
     ``local_codes_file`` names the site's code crosswalk (YAML, ``shared/clinical/local_codes.py``):
     a sender's local result/condition codes read as LOINC or SNOMED CT codes, each entry saying
     who mapped it and why; installed at start-up (a wrong entry stops it).
+
+    ``medication_codes_file`` names the site's medication crosswalk (YAML,
+    ``shared/clinical/medication_codes.py``): NDC, ATC and local drug codes read as RxNorm drugs
+    and ingredients, RxNorm drugs' ingredients; a wrong row stops the start-up with its line.
     """
 
     model_config = SettingsConfigDict(env_prefix="CLINICAL_")
 
     unit_aliases_file: Path | None = None
     local_codes_file: Path | None = None
+    medication_codes_file: Path | None = None
 
 
 class ServiceSettings(BaseSettings):

@@ -18,6 +18,7 @@ from shared.eligibility.dictionary import SHIPPED_SCOPE, render_markdown
 from shared.eligibility.loader import TrialFileError, list_trials, load_trial
 from shared.eligibility.trial import TrialVersion
 from shared.infra.local_codes import LocalCodesFileError, install_site_local_codes
+from shared.infra.medication_codes import install_site_medication_codes
 from shared.infra.sql_engine import (
     MissingDatabase,
     existing_database,
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 raise TrialFileError(f"unknown trial {args.trial!r} (not among the trials "
                                      "listed here)")
         install_site_local_codes()  # CLINICAL_LOCAL_CODES_FILE: the site's crosswalk is published
+        install_site_medication_codes()  # CLINICAL_MEDICATION_CODES_FILE: likewise
         text = render_markdown(trials, scope=scope)
     except (TrialFileError, MissingDatabase, LocalCodesFileError) as error:
         print(f"error: {error}", file=sys.stderr)

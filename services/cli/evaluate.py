@@ -31,6 +31,7 @@ from shared.eligibility.readable import concept_labels
 from shared.eligibility.report import render_text
 from shared.infra.clock import utc_now
 from shared.infra.local_codes import LocalCodesFileError, install_site_local_codes
+from shared.infra.medication_codes import install_site_medication_codes
 from shared.infra.unit_aliases import UnitAliasFileError, install_site_unit_aliases
 from shared.time import as_utc
 
@@ -172,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         as_of = _parse_at(args.at)
         install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE, as intake reads it
         install_site_local_codes()  # CLINICAL_LOCAL_CODES_FILE, as intake reads it
+        install_site_medication_codes()  # CLINICAL_MEDICATION_CODES_FILE, likewise
         if args.trial is None and not args.explain_input:
             raise UsageError("--trial is required (e.g. --trial NCT06920433), unless only "
                              "--explain-input is wanted")

@@ -32,6 +32,7 @@ from shared.infra.dead_letters import DeadLetters
 from shared.infra.http import health_router, install_storage_problem_handler
 from shared.infra.kafka import make_broker
 from shared.infra.local_codes import install_site_local_codes
+from shared.infra.medication_codes import install_site_medication_codes
 from shared.infra.messaging import running
 from shared.infra.outbox import OutboxRelay, OutboxRow, RelayHooks, RelayOptions
 from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings_at_start
@@ -51,6 +52,7 @@ def build_app(
     kafka = kafka or KafkaSettings()
     install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE: before any input is read
     install_site_local_codes()  # CLINICAL_LOCAL_CODES_FILE: likewise
+    install_site_medication_codes()  # CLINICAL_MEDICATION_CODES_FILE: likewise
     # what the active trials' criteria read (INTAKE_TRIALS_DIR): receipts name what none reads
     screened = TrialFileCodes(settings.trials_dir)
     broker = make_broker(kafka, client_id="trialwatch-intake")

@@ -40,6 +40,7 @@ from services.intake.core.reading import decode_text, json_object
 from services.intake.core.refusals import Refusal
 from shared.infra.clock import utc_now
 from shared.infra.local_codes import install_site_local_codes
+from shared.infra.medication_codes import install_site_medication_codes
 from shared.infra.sql_engine import make_sessionmaker
 from shared.infra.unit_aliases import install_site_unit_aliases
 from shared.settings import KafkaSettings
@@ -82,6 +83,7 @@ def _start_worker() -> None:
     global _LIMIT
     install_site_unit_aliases()
     install_site_local_codes()
+    install_site_medication_codes()
     _LIMIT = PublishLimit(KafkaSettings().max_request_size, broker_json)
 
 
@@ -159,6 +161,7 @@ class BulkIntake:
     async def __aenter__(self) -> BulkIntake:
         install_site_unit_aliases()
         install_site_local_codes()
+        install_site_medication_codes()
         self._engine = make_intake_engine(self._database_url)
         self._transaction = GroupCommit(make_sessionmaker(self._engine), utc_now,
                                         WriteTurns.for_url(self._database_url))

@@ -43,6 +43,7 @@ from shared.clinical.fhir_values import (
 )
 from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
+from shared.clinical.medication_codes import identified_medication
 from shared.clinical.reading import range_fields, result_name
 from shared.clinical.times import (
     TimeFormatError,
@@ -871,6 +872,11 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
         codes = _required_codes(
             reader, referenced.get("code"), f"{path}.medicationReference", notes
         )
+    if codes:
+        where_code = (f"{path}.medicationCodeableConcept" if "medicationCodeableConcept" in resource
+                      else f"{path}.medicationReference")
+        codes, identified = identified_medication(codes, reader.source_system, where_code)
+        notes.extend(identified)
     if resource["resourceType"] == "MedicationRequest":
         start, end = reader.time(resource.get("authoredOn"), f"{path}.authoredOn"), None
         where = f"{path}.authoredOn"

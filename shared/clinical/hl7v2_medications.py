@@ -76,6 +76,7 @@ from shared.clinical.facts import (
 )
 from shared.clinical.hl7v2_values import ObxField, codings
 from shared.clinical.ids import fact_id
+from shared.clinical.medication_codes import identified_medication
 from shared.clinical.reading import ProblemLog
 from shared.clinical.times import (
     WIDEST_DST_SAVE,
@@ -266,6 +267,8 @@ def administration(
     if not codes:
         log.problem(code_field.path, "no administered code (RXA-5 is required, v2.5.1 ch. 4A)")
         return None
+    # the site medication crosswalk (NDC, local codes -> RxNorm; ingredients), noted
+    codes, identified = identified_medication(codes, context.source_system, code_field.path)
     # ID fields as their tables write them (v2.5.1 2A.3.35): 'cp' is not table 0322's CP
     status_code = field(rxa, label, 20).component(0)
     if status_code and status_code not in COMPLETION_STATUS:
@@ -286,7 +289,7 @@ def administration(
     end, end_window, bad_end = _time(context, log, end_field)
     if bad_start or bad_end:
         return None
-    notes: list[ReadingNote] = []
+    notes: list[ReadingNote] = [*identified]
     if end is None:
         # v2.5.1 ch. 4A RXA-4: "If null, the date/time of RXA-3 ... is assumed"
         end, end_window = start, start_window
@@ -381,7 +384,9 @@ def encoded_order(
     if not codes:
         log.problem(code_field.path, "no give code (RXE-2 is required, v2.5.1 ch. 4A)")
         return None
-    notes: list[ReadingNote] = []
+    # the site medication crosswalk (NDC, local codes -> RxNorm; ingredients), noted
+    codes, identified = identified_medication(codes, context.source_system, code_field.path)
+    notes: list[ReadingNote] = [*identified]
     status = "active"
     unread: ReadingNote | None = None
     if orc is None:

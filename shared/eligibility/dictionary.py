@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from shared.clinical.input_forms import input_forms_markdown
 from shared.clinical.local_codes import crosswalk_markdown
+from shared.clinical.medication_codes import medication_crosswalk_markdown
 from shared.clinical.patient_forms import patient_forms_markdown
 from shared.clinical.units import units_markdown
 from shared.eligibility.data_elements import Row, concept_row
@@ -69,7 +70,8 @@ def render_markdown(trials: list[TrialVersion], scope: str = SHIPPED_SCOPE) -> s
         "delivers, and how the value is read. Facts without a standard code use the project",
         f"CodeSystem `{TW_SYSTEM}` (Observation with valueBoolean unless stated).",
         "Medications may be sent as RxNorm ingredients or as products listed in",
-        "`shared/trials/tables/rxnorm_products.yaml` (rolled up to ingredients).",
+        "`shared/trials/tables/rxnorm_products.yaml` (rolled up to ingredients), or in codes",
+        "the site medication crosswalk maps (`CLINICAL_MEDICATION_CODES_FILE`, below).",
         "",
     ]
     for trial in trials:
@@ -105,6 +107,7 @@ def render_markdown(trials: list[TrialVersion], scope: str = SHIPPED_SCOPE) -> s
     lines += input_forms_markdown()
     lines += units_markdown()
     lines += crosswalk_markdown()
+    lines += medication_crosswalk_markdown()
     lines += patient_forms_markdown()
     return "\n".join(lines)
 

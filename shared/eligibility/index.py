@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 
 from shared.clinical.facts import ClinicalFact, Demographics, FactKind, PatientFacts, ReadingNote
+from shared.clinical.medication_codes import INGREDIENT_SYSTEM
 from shared.eligibility.reference_tables import RXNORM, TW_SYSTEM, Concept, Tables
 
 OLDEST = datetime.min.replace(tzinfo=UTC)
@@ -53,11 +54,13 @@ UNIDENTIFIED_CONDITIONS = _unidentified_concept(
 UNIDENTIFIED_MEDICATIONS = _unidentified_concept(
     "unidentified-medication", "medication not identified",
     "MedicationRequest / MedicationStatement / MedicationAdministration",
-    "a medication with no RxNorm code in the product table or a drug value set",
+    "a medication with no RxNorm code in the product table or a drug value set, and no"
+    " ingredient list from the site medication crosswalk",
 )
 """Every medication with no coding TrialWatch can identify: no RxNorm code of the product table
-(tables/rxnorm_products.yaml) or of a value set, and no code of another system a value set
-lists (NDC and ATC are read by none: no sourced NDC/ATC -> RxNorm map is shipped)."""
+(tables/rxnorm_products.yaml) or of a value set, no code of another system a value set lists
+(NDC and ATC are read by none), and no ingredient list (``INGREDIENT_SYSTEM``) that the site's
+medication crosswalk (``CLINICAL_MEDICATION_CODES_FILE``) gave it."""
 IGNORED_STATUSES = frozenset({"entered-in-error", "cancelled", "registered"})
 """Statuses of facts no criterion reads: withdrawn (entered-in-error: HL7 v2 table 0085 D/W),
 pending with no result yet (FHIR R4 observation-status registered; table 0085 I/O), and a
@@ -319,7 +322,13 @@ def _keys(
     if fact.kind is FactKind.MEDICATION:
         identified = bool(keys)
         for coding in fact.codes:
-            if coding.system == RXNORM:
+            if coding.system == INGREDIENT_SYSTEM:
+                # the site crosswalk's list of the drug's ingredients: identified, and read as
+                # the product table's roll-up is
+                identified = True
+                if readable(RXNORM, coding.code):
+                    keys.append(f"{RXNORM}|{coding.code}")
+            elif coding.system == RXNORM:
                 ingredients = products.get(coding.code, ())
                 identified = identified or bool(ingredients)
                 keys.extend(

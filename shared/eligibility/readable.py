@@ -214,12 +214,13 @@ def need_words(item: str) -> str:
         named = f"RxNorm {code}" if system == RXNORM else f"{system} code {code}"
         day = f", recorded {unidentified[1]}" if unidentified[1] else ""
         # Nothing a coordinator records can settle it (no attestation reads it): the drug is
-        # identified only by a sourced entry in the product table, or a resend coded in RxNorm
-        # with a product the table lists (docs/criteria.md, washout and med_within).
+        # identified only by a sourced entry in the product table or the site's medication
+        # crosswalk (CLINICAL_MEDICATION_CODES_FILE), or a resend coded in RxNorm with a
+        # product the table lists (docs/criteria.md, washout and med_within).
         return (f"a medication TrialWatch cannot identify ({named}{day}): criteria about"
                 " recent drugs cannot be checked until the sender codes it in RxNorm with a"
-                " product TrialWatch lists, or the site's informatics team adds it, with its"
-                " source, to the RxNorm product table")
+                " product TrialWatch lists, or the site's informatics team maps it, with its"
+                " source, in the site medication crosswalk or the RxNorm product table")
     said = _STATEMENT.match(item)
     if said is None:
         return item

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from shared.clinical.codes import RXNORM
 from shared.clinical.facts import Coding, FactKind
+from shared.clinical.medication_codes import INGREDIENT_SYSTEM
 from shared.eligibility.index import Readable
 from shared.eligibility.loader import TRIALS_DIR, list_trials, load_trial_file
 from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables
@@ -62,6 +63,8 @@ class TrialFileCodes:
         for coding in codes:
             if readable(coding.system, coding.code):
                 return True
+            if coding.system == INGREDIENT_SYSTEM and readable(RXNORM, coding.code):
+                return True  # an ingredient the site medication crosswalk listed
             if kind is FactKind.MEDICATION and coding.system == RXNORM and self._tables:
                 ingredients = self._tables.product_ingredients.get(coding.code, ())
                 if any(readable(RXNORM, ingredient) for ingredient in ingredients):

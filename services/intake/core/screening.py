@@ -32,7 +32,9 @@ def _codes_text(codes: tuple[Coding, ...]) -> str:
 def unscreened_reason(fact: ClinicalFact) -> str:
     """Why the receipt names ``fact``: accepted, read by no criterion, and how to map it."""
     what = _WHAT.get(fact.kind, fact.kind.value)
-    how = ("send it with its RxNorm code" if fact.kind is FactKind.MEDICATION else
+    how = ("send it with its RxNorm code, or map the sender's code (NDC, ATC, local) in the"
+           " site medication crosswalk (CLINICAL_MEDICATION_CODES_FILE)"
+           if fact.kind is FactKind.MEDICATION else
            "map the sender's code to LOINC or SNOMED CT in the site code crosswalk"
            " (CLINICAL_LOCAL_CODES_FILE), or send the standard code")
     return (f"{what} accepted but not screened by any criterion: no active trial's criteria"

@@ -32,6 +32,7 @@ from pydantic import Field
 
 from shared.clinical.dosage import PER_DAY, PER_KG_PER_DAY
 from shared.clinical.facts import ClinicalFact
+from shared.clinical.medication_codes import INGREDIENT_SYSTEM
 from shared.eligibility.context import Context, Trace, cite, derived
 from shared.eligibility.durations import Duration
 from shared.eligibility.index import fact_time
@@ -213,6 +214,8 @@ class DoseThreshold(Node):
         """The equivalence factor of the fact's RxNorm ingredient (a product code rolled up)."""
         products = ctx.tables.product_ingredients
         for coding in fact.codes:
+            if coding.system == INGREDIENT_SYSTEM and coding.code in self.equivalents:
+                return self.equivalents[coding.code]  # listed by the site crosswalk
             if coding.system != RXNORM:
                 continue
             if coding.code in self.equivalents:

@@ -125,14 +125,15 @@ def marked_unidentified_medication(fact: ClinicalFact, rxnorm_system: str) -> Cl
     """``fact`` (a medication no value set or product table identifies:
     ``index.UNIDENTIFIED_MEDICATIONS``) kept unread at its ``medication[x]`` with why: its RxNorm
     code is in neither the product table nor a drug value set, or its systems (NDC, ATC, ...)
-    are not read (no sourced map from them to RxNorm is shipped)."""
+    are not read (no shipped map from them to RxNorm; the site's medication crosswalk,
+    ``CLINICAL_MEDICATION_CODES_FILE``, maps none of its codes)."""
     rxnorm = [c.code for c in fact.codes if c.system == rxnorm_system]
     systems = ", ".join(dict.fromkeys(c.system for c in fact.codes)) or "none"
     why = (
         f"RxNorm code {', '.join(rxnorm)} is not in the product table"
         " (tables/rxnorm_products.yaml) nor in a drug value set" if rxnorm else
         f"system {systems} not read (no value set lists NDC, ATC or other systems' codes"
-        " and no sourced map from them to RxNorm is shipped)"
+        " and the site medication crosswalk maps none of its codes)"
     )
     return fact.model_copy(update={"unread": ReadingNote(
         path=f"{fact.provenance.resource}.medication[x]",

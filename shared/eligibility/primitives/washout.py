@@ -67,9 +67,10 @@ class WashoutActive(Node):
     """Whether a drug of ``concepts`` is still within its washout (module docstring).
 
     Closed-world over the medication record, so a medication TrialWatch cannot identify
-    (``index.UNIDENTIFIED_MEDICATIONS``: coded only by NDC or ATC, which no value set lists and
-    for which no sourced map to RxNorm is shipped; or by an RxNorm code in neither
-    tables/rxnorm_products.yaml nor a drug value set) is not read as no drug: with its last dose
+    (``index.UNIDENTIFIED_MEDICATIONS``: coded only by NDC, ATC or a local code, which no value
+    set lists and the site medication crosswalk does not map; or by an RxNorm code in neither
+    tables/rxnorm_products.yaml nor a drug value set, with no ingredient list from that
+    crosswalk) is not read as no drug: with its last dose
     (or its start, when it has no end) within ``look_back`` (the longest washout of the drugs in
     ``concepts``; any time when a half-life is missing) or ongoing, the answer is UNKNOWN naming
     the entry's code path and why, never FALSE. Only a readable exposure within washout (TRUE)

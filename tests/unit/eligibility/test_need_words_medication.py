@@ -18,6 +18,7 @@ def test_an_unidentified_rxnorm_medication_is_a_task_for_a_coordinator() -> None
         # no coordinator action can settle it: the words say who can (not "confirm it is none")
         assert "criteria about recent drugs cannot be checked until" in said
         assert "RxNorm product table" in said
+        assert "site medication crosswalk" in said
         assert "confirm" not in said
         assert "http://" not in said
         assert "|" not in said
