@@ -330,3 +330,45 @@ def test_the_data_dictionary_says_dg1_is_not_read_and_why() -> None:
     assert "6.5.2" in dg1.standard
     assert "0052" in dg1.standard
     assert any(line.startswith("| DG1") for line in input_forms_markdown())
+
+
+async def test_a_batch_whose_only_observation_is_refused_says_nothing_of_it_was_kept(
+    client: httpx.AsyncClient, fixtures: Path
+) -> None:
+    """Fresh user: a batch of a Patient and its one Observation, the Observation refused (a
+    unit that is not one of hemoglobin's), was answered 202 and read as 'my result is in'.
+    FHIR R4 http 'Batches and transactions': a batch's entries succeed or fail one by one, so
+    the accepted Patient keeps the submission a 2xx (problems.md: 422 means nothing was
+    stored, and the Patient's sex and birth date were); the receipt says at its top that the
+    submission was only partly accepted, names the refused entry, its resource type, that
+    nothing of it was kept and why, and what to do (send that entry again, corrected)."""
+    bundle = json.loads((fixtures / "bundle_patient_observation.json").read_text("utf-8"))
+    bundle["type"] = "batch"
+    bundle["entry"][1]["resource"]["valueQuantity"] = {
+        "value": 12.9, "unit": "g/mL", "system": "http://unitsofmeasure.org", "code": "g/mL"}
+    response = await client.post("/fhir", headers=LAB, content=json.dumps(bundle))
+    assert response.status_code == 202, response.text
+    receipt = response.json()
+    assert receipt["outcome"] == "partly refused"
+    summary = receipt["summary"]
+    assert summary.startswith("Partly refused: 1 of 2 entries refused, nothing of it kept"), summary
+    assert "Bundle.entry[1] (Observation)" in summary
+    assert "Bundle.entry[1].resource.valueQuantity.code" in summary
+    assert "send it again corrected" in summary
+    # the accepted part is said too, so the sender knows not to re-send it
+    assert "1 accepted (Patient)" in summary
+    read_back = await client.get(f"/receipts/{receipt['receipt_id']}",
+                                 headers={"Authorization": "Bearer lab-token"})
+    assert read_back.json()["outcome"] == "partly refused"
+    assert read_back.json()["summary"] == summary
+
+
+async def test_a_fully_accepted_batch_says_so_at_the_top(
+    client: httpx.AsyncClient, fixtures: Path
+) -> None:
+    bundle = json.loads((fixtures / "bundle_patient_observation.json").read_text("utf-8"))
+    bundle["type"] = "batch"
+    response = await client.post("/fhir", headers=LAB, content=json.dumps(bundle))
+    assert response.status_code == 202, response.text
+    assert response.json()["outcome"] == "accepted"
+    assert response.json()["summary"] == "Accepted: 2 of 2 entries (Patient, Observation)."

@@ -63,6 +63,8 @@ large, 415 wrong media type, 422 not normalisable (every problem listed with its
 A FHIR `transaction` Bundle is all or nothing; the entries of a `batch`, `collection` or
 `message` Bundle are accepted or refused one by one: the 202 receipt's `entries` says which
 (refused entries with every problem and its path), and 422 only when every entry is refused.
+A receipt's `outcome` is `partly refused` when an entry was refused (nothing of that entry was
+kept) and its `summary` names each refused entry, why, and what was accepted.
 The receipt's `warnings` list every element not read exactly (path + reason).
 Every route needs a bearer token: `lab-system` posts, `coordinator` re-identifies.
 """
@@ -104,6 +106,13 @@ class ReceiptBody(BaseModel):
     received_at: datetime
     format: str = Field(description="the input format's name: "
                         + " or ".join(repr(f.name) for f in input_formats()))
+    outcome: str = Field(description="'accepted', or 'partly refused' when an entry of a "
+                         "batch, collection or message Bundle was refused: nothing of a refused "
+                         "entry was kept (FHIR R4 http, Batches and transactions: such entries "
+                         "succeed or fail one by one); read 'summary' and 'entries'")
+    summary: str = Field(description="one sentence: what was refused (path, resource type, "
+                         "first problem), that nothing of it was kept, what to do, and what "
+                         "was accepted")
     patient_keys: list[str] = Field(description="surrogate keys of the patients in the input")
     event_ids: list[UUID] = Field(description="PatientUpdated events queued for publication")
     entries: list[EntryBody] = Field(
@@ -118,7 +127,8 @@ class ReceiptBody(BaseModel):
     @classmethod
     def of(cls, receipt: Receipt) -> ReceiptBody:
         return cls(receipt_id=receipt.receipt_id, received_at=receipt.received_at,
-                   format=receipt.format, patient_keys=list(receipt.patient_keys),
+                   format=receipt.format, outcome=receipt.outcome, summary=receipt.summary,
+                   patient_keys=list(receipt.patient_keys),
                    event_ids=list(receipt.event_ids),
                    entries=[EntryBody(path=e.path, resource_type=e.resource_type,
                                       outcome=e.outcome, problems=[_note(n) for n in e.problems],
@@ -142,6 +152,8 @@ def receipt_json(receipt: Receipt) -> bytes:
         "receipt_id": str(receipt.receipt_id),
         "received_at": _instant(receipt.received_at),
         "format": receipt.format,
+        "outcome": receipt.outcome,
+        "summary": receipt.summary,
         "patient_keys": list(receipt.patient_keys),
         "event_ids": [str(event_id) for event_id in receipt.event_ids],
         **receipt.details(),  # entries (path, resource_type, outcome, problems, warnings), warnings
