@@ -15,14 +15,28 @@ from shared.contracts.envelope import (
     Envelope,
 )
 from shared.contracts.signatures import EventSignature
-from shared.eligibility.decision import Decision, Status, TrialRef
-from shared.eligibility.readable import Need
+from shared.eligibility.decision import (
+    CRITERION_ID_MAX_LENGTH,
+    CRITERION_REASON_MAX_LENGTH,
+    Decision,
+    Status,
+    TrialRef,
+)
+from shared.eligibility.readable import NEED_MAX_LENGTH, PLAIN_WORDS_GROWTH, Need
 from shared.sites import SITE_PATTERN
 from shared.time import UtcDatetime
 
 HASH_MAX_LENGTH = 71
 """``sha256:`` + 64 hex digits (``shared.hashing.content_hash``); audit's hash columns hold 71."""
-ALERT_TEXT_MAX_LENGTH = 20_000
+ALERT_TEXT_MAX_LENGTH = (CRITERION_ID_MAX_LENGTH + 2
+                         + PLAIN_WORDS_GROWTH * CRITERION_REASON_MAX_LENGTH)
+"""One reason of an alert: ``"<criterion id>: "`` and the engine's reason in people's words
+(``readable.clean_reason``, at most ``PLAIN_WORDS_GROWTH`` times the engine's bound): 32,802;
+real 5,559."""
+HEADLINE_MAX_LENGTH = 3 * (2 * NEED_MAX_LENGTH + 256) + 256
+"""An alert's headline (``readable.headline``): a lead and at most 3 clauses, each a criterion
+id and at most two needs in people's words (``NEED_MAX_LENGTH`` each) or one evidence phrase
+(a note and a value in words: shorter); real under 300."""
 DEAD_LETTER_KEY_MAX_LENGTH = 512
 DEAD_LETTER_PAYLOAD_MAX_LENGTH = 16 * 1024 * 1024
 """Characters: a message the broker delivered (its size limit, 1 MiB by default) as base64."""
@@ -165,14 +179,14 @@ class EligibilityAlert(Envelope):
     decision_id: UUID
     status: Status
     previous_status: Status | None = None
-    # the engine's criterion reasons: far below these bounds (one line per criterion, the
-    # trials have tens of criteria); bounded so no field of the contract is unbounded
+    # the engine's criterion reasons in people's words, one per criterion (the engine refuses
+    # a longer reason where it is made: shared.eligibility.decision.DecisionTextTooLong)
     reasons: tuple[Annotated[str, Field(max_length=ALERT_TEXT_MAX_LENGTH)], ...] = Field(
         default=(), max_length=1000)
     registry_change: RegistryChangeRef | None = Field(
         default=None, description="for 'closed': the deactivation or retirement that closed it")
     headline: str = Field(
-        default="", max_length=ALERT_TEXT_MAX_LENGTH,
+        default="", max_length=HEADLINE_MAX_LENGTH,
         description="what changed since the previous decision, e.g. 'now eligible: I6.1 met, "
                     "platelet count 150 x10^9/L on 28 Feb'",
     )

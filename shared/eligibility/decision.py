@@ -8,9 +8,11 @@ criterion passes, ``ineligible`` when any fails, ``undetermined`` otherwise.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.clinical import facts
 from shared.time import UtcDatetime
 
 
@@ -35,29 +37,74 @@ class CriterionKind(StrEnum):
     EXCLUSION = "exclusion"
 
 
-Scalar = str | int | float | bool | None
+# Length bounds of every text a decision carries (issue 14 section 2): the evaluator publishes
+# decisions (``DecisionMade``), alerts quote their reasons and needs, audit keeps them. A text
+# that reads one fact is bounded by what a fact may hold (``shared.clinical.facts``, itself
+# bounded at intake) plus the engine's own words; a text the engine joins from many findings
+# (a reason) has no bound by construction, so the engine refuses, naming the criterion and the
+# field, a decision with a longer text (``check_texts``: ``DecisionTextTooLong``) and the
+# evaluator records it as an engine failure (undetermined, never eligible); nothing is cut.
+# "real N": the longest value in the golden decisions (tests/fixtures/golden_decisions, 533
+# decisions) and the shipped trial files (shared/trials), measured 2026-12-02.
+CRITERION_ID_MAX_LENGTH = 32
+"""A criterion id: the trial file's ``I1``/``E6.1`` (``schema.CriterionSpec``) or the engine's
+``PATIENT-DECEASED``; real 16."""
+CRITERION_REASON_MAX_LENGTH = 16_384
+"""A criterion's reason: its summary (<= ``SUMMARY_MAX_LENGTH``), its findings and what it
+needs; real 5,555 (E-washout citing 10 unidentified medications). Alerts quote it
+(``shared.contracts.events.ALERT_TEXT_MAX_LENGTH`` holds it in people's words)."""
+EVIDENCE_TEXT_MAX_LENGTH = facts.REASON_MAX_LENGTH + 8_192
+"""A note or a needed item, each about one fact or datum: a reading note's sentence
+(``facts.REASON_MAX_LENGTH``) with the engine's words around it; real 237 (note) and 366
+(needed item)."""
+CODE_TEXT_MAX_LENGTH = facts.SYSTEM_MAX_LENGTH + 1 + facts.CODE_MAX_LENGTH
+"""``system|code`` of a fact's coding, or an element name (``Patient.birthDate``); real 102."""
+VALUE_TEXT_MAX_LENGTH = facts.TEXT_MAX_LENGTH
+"""A value or detail written as text: a date, a code, a value as sent (<= a fact's sent text);
+real 333 (a label citation in ``details``)."""
+NAME_MAX_LENGTH = 64
+"""A ``details`` key or a parameter name (the engine's and the trial file's names); real 30."""
+PARAMETER_TEXT_MAX_LENGTH = 1_024
+"""A trial parameter's text value (``schema.Parameter``); real 202."""
+DETAILS_MAX_ITEMS = 64
+"""Named details of one evidence item (the engine's own keys); real 7."""
+MISSING_MAX_ITEMS = 1_024
+"""Needed items of one criterion (one per datum it waits for); real 11."""
+MAX_CRITERIA = 1_024
+"""Criteria of one trial version (``schema.TrialFile``), so the ids a need unblocks
+(``readable.Need``); real 26 (25 and PATIENT-DECEASED)."""
+PARAMETERS_MAX_ITEMS = 256
+"""Named parameters of a trial version (``schema.TrialFile``); real 35."""
+
+ValueText = Annotated[str, Field(max_length=VALUE_TEXT_MAX_LENGTH)]
+Scalar = ValueText | int | float | bool | None
+CriterionId = Annotated[str, Field(max_length=CRITERION_ID_MAX_LENGTH)]
+NeededItem = Annotated[str, Field(max_length=EVIDENCE_TEXT_MAX_LENGTH)]
+Name = Annotated[str, Field(max_length=NAME_MAX_LENGTH)]
 
 
 class Evidence(_Frozen):
     """One piece of data a criterion used, with where it came from and how it was read."""
 
-    fact_id: str | None = None
-    resource: str | None = Field(default=None, description="e.g. 'Observation/abc' or HL7v2 ref")
-    code: str | None = Field(default=None, description="'system|code'")
+    fact_id: str | None = Field(default=None, max_length=facts.TOKEN_MAX_LENGTH)
+    resource: str | None = Field(default=None, max_length=facts.RESOURCE_MAX_LENGTH,
+                                 description="e.g. 'Observation/abc' or HL7v2 ref")
+    code: str | None = Field(default=None, max_length=CODE_TEXT_MAX_LENGTH,
+                             description="'system|code'")
     value: Scalar = None
-    unit: str | None = None
+    unit: str | None = Field(default=None, max_length=facts.SENT_UNIT_MAX_LENGTH)
     effective: UtcDatetime | None = None
-    note: str | None = None
-    details: dict[str, Scalar] = Field(default_factory=dict)
+    note: str | None = Field(default=None, max_length=EVIDENCE_TEXT_MAX_LENGTH)
+    details: dict[Name, Scalar] = Field(default_factory=dict, max_length=DETAILS_MAX_ITEMS)
 
 
 class CriterionResult(_Frozen):
-    id: str
+    id: CriterionId
     kind: CriterionKind
     outcome: Outcome
-    reason: str
+    reason: str = Field(max_length=CRITERION_REASON_MAX_LENGTH)
     evidence: tuple[Evidence, ...] = ()
-    missing: tuple[str, ...] = ()
+    missing: tuple[NeededItem, ...] = Field(default=(), max_length=MISSING_MAX_ITEMS)
 
 
 TRIAL_TEXT_MAX_LENGTH = 64
@@ -77,8 +124,8 @@ class Decision(_Frozen):
     criteria: tuple[CriterionResult, ...]
     next_review_at: UtcDatetime | None = None
     engine_version: str = Field(max_length=TRIAL_TEXT_MAX_LENGTH)
-    parameters: dict[str, Scalar] = Field(
-        default_factory=dict,
+    parameters: dict[Name, Scalar] = Field(
+        default_factory=dict, max_length=PARAMETERS_MAX_ITEMS,
         description="the trial version's named interpretation parameters this decision used",
     )
 
@@ -92,3 +139,45 @@ def overall_status(outcomes: list[Outcome] | tuple[Outcome, ...]) -> Status:
     if outcomes.count(Outcome.PASS) == len(outcomes):
         return Status.ELIGIBLE
     return Status.UNDETERMINED
+
+
+class DecisionTextTooLong(ValueError):
+    """A text the engine wrote is longer than its bound (or a list has more items): the
+    decision is refused where it is made, naming the criterion, the field and both lengths,
+    never the text (it may quote clinical data). The evaluator records an engine failure
+    (undetermined, never eligible) rather than publishing a decision that the contracts, the
+    alerts or audit would refuse; nothing is cut."""
+
+
+def check_texts(criteria: tuple[CriterionResult, ...]) -> None:
+    """Raise ``DecisionTextTooLong`` for the first text of ``criteria`` over its bound above
+    (the engine builds results without validation, ``construct``); the same bounds as the
+    models, checked in one pass of ``len`` (no pydantic validation: a decision has tens of
+    results and hundreds of evidence items)."""
+    for result in criteria:
+        where = f"criterion {result.id[:CRITERION_ID_MAX_LENGTH]}"
+        _within(where, "id", result.id, CRITERION_ID_MAX_LENGTH)
+        _within(where, "reason", result.reason, CRITERION_REASON_MAX_LENGTH)
+        _within(where, "missing (items)", result.missing, MISSING_MAX_ITEMS)
+        for item in result.missing:
+            _within(where, "missing[]", item, EVIDENCE_TEXT_MAX_LENGTH)
+        for evidence in result.evidence:
+            _within(where, "evidence[].fact_id", evidence.fact_id, facts.TOKEN_MAX_LENGTH)
+            _within(where, "evidence[].resource", evidence.resource, facts.RESOURCE_MAX_LENGTH)
+            _within(where, "evidence[].code", evidence.code, CODE_TEXT_MAX_LENGTH)
+            _within(where, "evidence[].value", evidence.value, VALUE_TEXT_MAX_LENGTH)
+            _within(where, "evidence[].unit", evidence.unit, facts.SENT_UNIT_MAX_LENGTH)
+            _within(where, "evidence[].note", evidence.note, EVIDENCE_TEXT_MAX_LENGTH)
+            details = evidence.details
+            if details:
+                _within(where, "evidence[].details (items)", details, DETAILS_MAX_ITEMS)
+                for key, value in details.items():
+                    _within(where, "evidence[].details{key}", key, NAME_MAX_LENGTH)
+                    _within(where, "evidence[].details{}", value, VALUE_TEXT_MAX_LENGTH)
+
+
+def _within(where: str, field: str, value: object, limit: int) -> None:
+    if isinstance(value, str | tuple | dict) and len(value) > limit:
+        raise DecisionTextTooLong(
+            f"{where}: {field} is {len(value):,} long, more than its bound {limit:,} "
+            "(shared.eligibility.decision)")

@@ -32,6 +32,7 @@ from shared.eligibility.decision import (
     Evidence,
     Outcome,
     TrialRef,
+    check_texts,
     overall_status,
 )
 from shared.eligibility.index import FactIndex, readable_codes
@@ -214,7 +215,9 @@ def evaluate(trial: TrialVersion, patient: PatientFacts, as_of: datetime) -> Dec
     """The decision for one patient and one trial version as of ``as_of`` (an aware time).
 
     Pure: the same facts, trial version and ``as_of`` give the same decision. A deceased patient
-    is never eligible (FHIR R4 Patient.deceased[x], HL7 v2 PID-29/30).
+    is never eligible (FHIR R4 Patient.deceased[x], HL7 v2 PID-29/30). Raises
+    ``decision.DecisionTextTooLong`` (naming the criterion and the field) when a text it wrote
+    is over its bound (a reason naming more entries than ``CRITERION_REASON_MAX_LENGTH`` holds).
     """
     return evaluate_index(trial, build_index(trial, patient), as_of)
 
@@ -318,6 +321,8 @@ def _evaluate(
         if c.wakes_at is not None and any(c is w for w in waiting) else c.result
         for c in decided.values()) if settled or waiting else tuple(
             c.result for c in decided.values())
+    if settled or waiting:
+        check_texts(results)  # a reason with its note added (each result made is checked)
     if index.demographics.deceased:
         results = (_deceased(index.demographics), *results)
     # a deceased patient, or one failing a criterion for good, is not screened again on a
@@ -519,6 +524,11 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
             "missing": tuple(trace.missing) if outcome is Outcome.UNKNOWN else (),
         },
     )
+    # built unvalidated (``construct``): a text over its bound (a reason naming hundreds of
+    # entries) is refused where it is made, naming the criterion, never cut
+    # (``DecisionTextTooLong``; the evaluator records an engine failure). Checked once per
+    # result made: a kept result (``evaluate_incremental``) was checked when it was made
+    check_texts((result,))
     # ctx.deps is a new dict per criterion: kept as it is
     candidates = ctx.review_candidates
     if not candidates:
@@ -593,6 +603,7 @@ def _at_time_bounds(
                 "missing": tuple(f"when {name} was obtained" for name in named),
             },
         )
+        check_texts((result,))
         decided[criterion.id] = _Computed(result, base.reads, review, woken)
     return decided
 

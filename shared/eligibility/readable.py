@@ -27,11 +27,20 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clinical.codes import RXNORM
 from shared.eligibility.context import round_to, significant_figures
-from shared.eligibility.decision import CriterionResult, Decision, Evidence, Outcome, Scalar
+from shared.eligibility.decision import (
+    EVIDENCE_TEXT_MAX_LENGTH,
+    MAX_CRITERIA,
+    CriterionId,
+    CriterionResult,
+    Decision,
+    Evidence,
+    Outcome,
+    Scalar,
+)
 from shared.eligibility.durations import age_in_years, birthday, parse_duration
 from shared.eligibility.engine import DECEASED_ID, permanent_failures, waiting_failures
 
@@ -101,6 +110,17 @@ _MAX_SENT_FIGURES = 6
 _ROUNDED_FIGURES = 3
 
 
+PLAIN_WORDS_GROWTH = 2
+"""How many times longer ``plain_words`` / ``clean_reason`` may make an engine text: an internal
+name becomes at most 1.7 times its length ("urine_sediment_per_hpf" -> "urine sediment (per
+high-power field)"), a UCUM power 1.25 ("10*9" -> "x10^9"), a day 1.1 ("2026-02-28" ->
+"28 Feb 2026"); checked over ``_INTERNAL_NAMES`` by tests/unit/eligibility/
+test_decision_text_bounds.py."""
+NEED_MAX_LENGTH = PLAIN_WORDS_GROWTH * EVIDENCE_TEXT_MAX_LENGTH
+"""A need in people's words: a needed item (``decision.EVIDENCE_TEXT_MAX_LENGTH``) or a
+reason cut of its file names, through ``plain_words``; real 366."""
+
+
 class Need(BaseModel):
     """One data item that would let undetermined criteria be decided.
 
@@ -110,8 +130,8 @@ class Need(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    item: str
-    unblocks: tuple[str, ...]
+    item: str = Field(max_length=NEED_MAX_LENGTH)
+    unblocks: tuple[CriterionId, ...] = Field(max_length=MAX_CRITERIA)
 
 
 def needs(decision: Decision) -> tuple[Need, ...]:

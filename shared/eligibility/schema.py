@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Discriminator, Field, Tag, create_model
 
+from shared.eligibility.decision import (
+    CRITERION_ID_MAX_LENGTH,
+    MAX_CRITERIA,
+    NAME_MAX_LENGTH,
+    PARAMETER_TEXT_MAX_LENGTH,
+    PARAMETERS_MAX_ITEMS,
+)
 from shared.eligibility.params import Strict
 from shared.eligibility.primitives.registry import Primitive, registered
 
@@ -90,19 +97,33 @@ else:
     ]
 
 
+# Texts of a trial file (issue 14 section 2): a file the registry API or the folder is given
+# is refused on load, naming the field, when a text is longer than the decisions, alerts and
+# pages that quote it hold (``shared.eligibility.decision``); real lengths of the shipped files
+# (shared/trials, 2026-12-02) in brackets.
+SUMMARY_MAX_LENGTH = 1_024
+"""A criterion's summary, the head of each of its reasons [120]."""
+PROSE_MAX_LENGTH = 16_384
+"""A protocol sentence quoted, a rationale [975]."""
+HEADER_TEXT_MAX_LENGTH = 1_024
+"""The trial's title, source, listing date [184]."""
+
+
 class Parameter(Strict):
-    value: str | int | float | bool
-    rationale: str
+    value: Annotated[str, Field(max_length=PARAMETER_TEXT_MAX_LENGTH)] | int | float | bool
+    rationale: str = Field(max_length=PROSE_MAX_LENGTH)
 
 
 class CriterionSpec(Strict):
-    id: str = Field(pattern=r"^[IE]\d+(\.\d+)?$")
+    id: str = Field(pattern=r"^[IE]\d+(\.\d+)?$", max_length=CRITERION_ID_MAX_LENGTH)
     kind: Literal["inclusion", "exclusion"]
-    protocol_text: str = Field(min_length=1, description="the protocol sentence, quoted")
-    summary: str
+    protocol_text: str = Field(min_length=1, max_length=PROSE_MAX_LENGTH,
+                               description="the protocol sentence, quoted")
+    summary: str = Field(max_length=SUMMARY_MAX_LENGTH)
     logic: Node
-    parameters: list[str] = Field(default_factory=list)
-    rationale: str = ""
+    parameters: list[Annotated[str, Field(max_length=NAME_MAX_LENGTH)]] = Field(
+        default_factory=list, max_length=PARAMETERS_MAX_ITEMS)
+    rationale: str = Field(default="", max_length=PROSE_MAX_LENGTH)
 
 
 class TrialHeader(Strict):
@@ -110,15 +131,16 @@ class TrialHeader(Strict):
     # real ids are 11 (NCT...) to 13 characters, versions 12.
     id: str = Field(max_length=64)
     version: str = Field(max_length=64)
-    title: str
-    source: str
-    listing_as_of: str
+    title: str = Field(max_length=HEADER_TEXT_MAX_LENGTH)
+    source: str = Field(max_length=HEADER_TEXT_MAX_LENGTH)
+    listing_as_of: str = Field(max_length=HEADER_TEXT_MAX_LENGTH)
 
 
 class TrialFile(Strict):
     trial: TrialHeader
-    parameters: dict[str, Parameter]
-    criteria: list[CriterionSpec]
+    parameters: dict[Annotated[str, Field(max_length=NAME_MAX_LENGTH)], Parameter] = Field(
+        max_length=PARAMETERS_MAX_ITEMS)
+    criteria: list[CriterionSpec] = Field(max_length=MAX_CRITERIA)
 
 
 AtLeastArgs.model_rebuild()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from shared.eligibility.loader import TrialFileError, list_trials, load_trial, parse_trial
+from shared.eligibility.loader import (
+    TRIALS_DIR,
+    TrialFileError,
+    list_trials,
+    load_trial,
+    parse_trial,
+)
 from shared.eligibility.reference_tables import load_tables
 
 TABLES = load_tables()
@@ -105,3 +112,44 @@ def test_a_trial_id_or_version_longer_than_the_registry_holds_is_refused_on_load
     data["trial"][field] = "9" * 65
     with pytest.raises(TrialFileError, match=f"trial.{field}"):
         parse_trial(data, TABLES)
+
+
+@pytest.mark.parametrize(("where", "field"), [
+    (("criteria", 0, "summary"), "summary"),
+    (("criteria", 0, "protocol_text"), "protocol_text"),
+    (("trial", "title"), "title"),
+])
+def test_a_trial_text_longer_than_decisions_quote_is_refused_on_load(
+    where: tuple[str | int, ...], field: str,
+) -> None:
+    # issue 14 section 2: a summary heads every reason of its criterion, the protocol text
+    # and title are shown on pages; each bounded (shared.eligibility.schema)
+    from shared.eligibility.schema import (
+        HEADER_TEXT_MAX_LENGTH,
+        PROSE_MAX_LENGTH,
+        SUMMARY_MAX_LENGTH,
+    )
+    limit = {"summary": SUMMARY_MAX_LENGTH, "protocol_text": PROSE_MAX_LENGTH,
+             "title": HEADER_TEXT_MAX_LENGTH}[field]
+    raw = yaml.safe_load((TRIALS_DIR / "NCT06920433" / "2025-11-14.4.yaml").read_text())
+    parent = raw
+    for step in where[:-1]:
+        parent = parent[step]
+    parent[where[-1]] = "x" * limit
+    assert parse_trial(copy.deepcopy(raw), load_tables())
+    parent[where[-1]] = "x" * (limit + 1)
+    with pytest.raises(TrialFileError, match=field):
+        parse_trial(raw, load_tables())
+
+
+def test_a_criterion_id_or_parameter_value_over_its_bound_is_refused_on_load() -> None:
+    raw = yaml.safe_load((TRIALS_DIR / "NCT06920433" / "2025-11-14.4.yaml").read_text())
+    long_id = copy.deepcopy(raw)
+    long_id["criteria"][0]["id"] = "I" + "1" * 32
+    with pytest.raises(TrialFileError, match=r"criteria\.0\.id"):
+        parse_trial(long_id, load_tables())
+    name, parameter = next((n, p) for n, p in raw["parameters"].items()
+                           if isinstance(p["value"], str))
+    parameter["value"] = "x" * 1_025
+    with pytest.raises(TrialFileError, match=name):
+        parse_trial(raw, load_tables())

@@ -4,8 +4,9 @@ value one character over it is refused naming the field (issue 14 section 2: an 
 walk covers each ``str`` field, each collection of ``str`` and each mapping keyed or valued by
 ``str`` declared in the contract modules, and recursively every model they embed
 (``shared.clinical`` facts and notes, ``shared.eligibility`` decisions and needs), so an event
-any client builds cannot carry unbounded text however deep (the engine's decision texts are
-still listed as left: ``ENGINE_TEXTS_NOT_YET_BOUNDED``). HTTP boundaries:
+any client builds cannot carry unbounded text however deep (the engine's own texts: bounded in
+``shared.eligibility.decision`` and refused where the engine makes them,
+tests/unit/eligibility/test_decision_text_bounds.py). HTTP boundaries:
 tests/integration/evaluator/test_coordinator_app_actions.py and
 tests/integration/intake/test_api.py."""
 
@@ -85,32 +86,6 @@ def contract_models() -> list[type[BaseModel]]:
             module.__name__]
 
 
-# Left (issue 14 section 2): the decision texts the engine writes (``shared.eligibility``). The
-# engine builds them without validation (``construct``) and a reason grows with the number of
-# facts it names (5,555 characters in the golden decisions), so a bound here needs the engine
-# to cut its own texts first, or the evaluator would fail publishing a decision. Every other
-# text reached from a contract is bounded (shared.clinical facts: 18 fields, issue 14).
-ENGINE_TEXTS_NOT_YET_BOUNDED = [
-    "DecisionMade.decision.criteria[].id",
-    "DecisionMade.decision.criteria[].reason",
-    "DecisionMade.decision.criteria[].evidence[].fact_id",
-    "DecisionMade.decision.criteria[].evidence[].resource",
-    "DecisionMade.decision.criteria[].evidence[].code",
-    "DecisionMade.decision.criteria[].evidence[].value",
-    "DecisionMade.decision.criteria[].evidence[].unit",
-    "DecisionMade.decision.criteria[].evidence[].note",
-    "DecisionMade.decision.criteria[].evidence[].details{key}",
-    "DecisionMade.decision.criteria[].evidence[].details{}",
-    "DecisionMade.decision.criteria[].evidence[].details (number of items)",
-    "DecisionMade.decision.criteria[].missing[]",
-    "DecisionMade.decision.criteria[].missing (number of items)",
-    "DecisionMade.decision.parameters{key}",
-    "DecisionMade.decision.parameters{}",
-    "DecisionMade.decision.parameters (number of items)",
-    "EligibilityAlert.needs[].item",
-    "EligibilityAlert.needs[].unblocks[]",
-    "EligibilityAlert.needs[].unblocks (number of items)",
-]
 
 
 def test_every_text_field_of_every_contract_is_bounded() -> None:
@@ -121,7 +96,7 @@ def test_every_text_field_of_every_contract_is_bounded() -> None:
     unbounded = [p for m in models for p in _model_unbounded(m, m.__name__)]
     assert {"ClinicalFact", "ReadingNote", "Coding", "Decision", "CriterionResult", "Evidence",
             "Need", "TrialRef"} <= {m.__name__ for m in _walking}
-    assert unbounded == ENGINE_TEXTS_NOT_YET_BOUNDED
+    assert unbounded == []
 
 
 def acted(**changes: Any) -> dict[str, Any]:
