@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from datetime import datetime
 
 from shared.clinical.codes import LOINC, SNOMED
 from shared.clinical.facts import (
@@ -110,7 +112,8 @@ def latest_quantity(
     """
     as_of = ctx.as_of
     start = ctx.window_start(lookback)
-    for fact in ctx.facts(concept):
+    facts = ctx.facts(concept)
+    for at, fact in enumerate(facts):
         moment = fact.effective_start or fact.effective_end or OLDEST
         if moment > as_of:
             continue
@@ -122,7 +125,9 @@ def latest_quantity(
         quantity = fact.value_quantity
         if quantity is not None and quantity.unit in concept.units:
             ctx.review_at(lookback.after(moment))
-            return fact
+            other = _disagreeing_at_same_time(
+                facts, at, moment, lambda f: _quantity_reading(f, concept))
+            return fact if other is None else _same_time_conflict(ctx, fact, other, moment)
         unusable = not_a_quantity(fact, concept)
         if unusable is not None:
             # a newer result whose value is no number in the concept's units (a code, a yes/no,
@@ -400,7 +405,8 @@ def latest_result(
     """
     as_of = ctx.as_of
     start = ctx.window_start(lookback) if lookback else None
-    for fact in ctx.facts(concept):
+    facts = ctx.facts(concept)
+    for at, fact in enumerate(facts):
         moment = fact.effective_start or fact.effective_end or OLDEST
         if moment > as_of:
             continue
@@ -417,8 +423,71 @@ def latest_result(
             ctx.review_at(lookback.after(moment))
         if result is None:
             return marked_unread(fact, why), None
+        other = _disagreeing_at_same_time(
+            facts, at, moment,
+            lambda f: _result_reading(f, positive_above, concept, ctx))
+        if other is not None:
+            return _same_time_conflict(ctx, fact, other, moment), None
         return fact, result
     return None
+
+
+# A reading of another result at the same instant: the value it agrees on, or None when it
+# carries no value at all (no result: it neither agrees nor disagrees).
+_Reading = Callable[[ClinicalFact], object]
+
+
+def _quantity_reading(fact: ClinicalFact, concept: Concept) -> object:
+    """What a result says for ``latest_quantity``: its number with unit and bound; an unread or
+    unusable value says something unknown (a unique object, equal to nothing else)."""
+    if fact.unread is not None:
+        return object()
+    quantity = fact.value_quantity
+    if quantity is not None and quantity.unit in concept.units:
+        return (quantity.value, quantity.unit, quantity.comparator, quantity.upper)
+    return None if not_a_quantity(fact, concept) is None else object()
+
+
+def _result_reading(fact: ClinicalFact, positive_above: float | None, concept: Concept,
+                    ctx: Context) -> object:
+    """What a result says for ``latest_result``: positive or negative; unread, or not readable
+    as either, says something unknown."""
+    if fact.unread is not None:
+        return object()
+    result, why = result_reading(fact, positive_above, concept.units, ctx)
+    if result is None:
+        return None if not why else object()
+    return result
+
+
+def _disagreeing_at_same_time(facts: list[ClinicalFact], at: int, moment: datetime,
+                              reading: _Reading) -> ClinicalFact | None:
+    """Another result taken at the same instant as ``facts[at]`` that says something else.
+
+    ``facts`` is newest first (``index.newest_first``: time, then fact id), so results of one
+    instant are adjacent and the fact id, which says nothing clinical, decides only their order.
+    FHIR R4 Observation.effective[x] is each result's "clinically relevant time"; HL7 v2.5.1
+    7.4.2.4 OBX-4 tells apart OBX segments of one observation id (a test repeated on one draw).
+    Neither standard makes one of two results of the same instant replace the other, so when
+    they disagree none of them is the latest (the same value twice, one result sent by two
+    feeds, is no disagreement).
+    """
+    mine = reading(facts[at])
+    for other in facts[at + 1:]:
+        if (other.effective_start or other.effective_end or OLDEST) != moment:
+            break
+        said = reading(other)
+        if said is not None and said != mine:
+            return other
+    return None
+
+
+def _same_time_conflict(ctx: Context, fact: ClinicalFact, other: ClinicalFact,
+                        moment: datetime) -> ClinicalFact:
+    return marked_unread(fact, (
+        f"results at the same time ({ctx.when(moment)}) disagree: {fact.provenance.resource}"
+        f" and {other.provenance.resource} (FHIR R4 Observation.effective[x], HL7 v2.5.1"
+        " 7.4.2.4 OBX-4: neither replaces the other, so neither is the latest)"))
 
 
 # Coded yes/no answers, by (system, code): SNOMED CT 373066001 |Yes| / 373067005 |No|, LOINC
