@@ -63,7 +63,29 @@ def _print_pending_tasks(nodeid: str) -> None:
     print(f"\n+++ {nodeid}: {len(tasks)} pending asyncio task(s) +++", file=sys.stderr)
     for task in tasks:
         task.print_stack(file=sys.stderr)
+        # print_stack shows only the task's own coroutine frame: follow what it awaits, down to
+        # the innermost coroutine, generator or future (where a cancelled task is stuck)
+        for line in _await_chain(task.get_coro()):
+            print(f"    awaiting {line}", file=sys.stderr)
     sys.stderr.flush()
+
+
+def _await_chain(awaitable: object) -> list[str]:
+    chain: list[str] = []
+    seen: set[int] = set()
+    while awaitable is not None and id(awaitable) not in seen and len(chain) < 50:
+        seen.add(id(awaitable))
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None) \
+            or getattr(awaitable, "ag_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            chain.append(f"{code.co_filename}:{frame.f_lineno} in {code.co_name}")
+        else:
+            chain.append(repr(awaitable)[:300])
+        awaitable = (getattr(awaitable, "cr_await", None)
+                     or getattr(awaitable, "gi_yieldfrom", None)
+                     or getattr(awaitable, "ag_await", None))
+    return chain
 
 
 def handout_data(*parts: str) -> Path:

@@ -97,6 +97,11 @@ def subscribe(
 
 Task = Callable[[], Coroutine[Any, Any, object]]
 
+STOP_TIMEOUT_S = 5.0
+"""How long a service's exit waits for its cancelled tasks, and then for its broker to stop
+(tasks normally end within milliseconds): both bounds together stay under the 15 s the ``run``
+supervisor gives a service to stop before it kills it."""
+
 
 @contextlib.asynccontextmanager
 async def running(
@@ -106,6 +111,7 @@ async def running(
     tasks: Mapping[str, Task] | None = None,
     connect_in_background: bool = False,
     before_consuming: Callable[[], Awaitable[object]] | None = None,
+    stop_timeout_s: float = STOP_TIMEOUT_S,
 ) -> AsyncIterator[None]:
     """Run ``broker`` and ``tasks`` (name -> coroutine factory) for the body of the ``with``.
 
@@ -115,7 +121,13 @@ async def running(
     the service does not start), ``before_consuming`` runs between the connection and the
     start of the consumers (the evaluator publishes its outbox backlog there, so decisions
     made from new events queue behind it). On exit the tasks are cancelled and awaited, then
-    the broker stops (its consumers commit nothing they did not finish)."""
+    the broker stops (its consumers commit nothing they did not finish).
+
+    The exit is bounded (issue 14: no input can stall a service): it waits at most
+    ``stop_timeout_s`` for the cancelled tasks, logs at error level every task that did not
+    stop (a cancellation swallowed somewhere: a bug to fix, not a reason to hang), and then
+    at most ``stop_timeout_s`` for the broker to stop. Nothing accepted depends on either:
+    what was not published stays in the outbox, what was not committed is redelivered."""
     started: list[asyncio.Task[object]] = []
     if connect_in_background:
         started.append(asyncio.create_task(_connect_with_retry(broker, service),
@@ -130,10 +142,29 @@ async def running(
     try:
         yield
     finally:
-        for task in started:
-            task.cancel()
-        await asyncio.gather(*started, return_exceptions=True)
-        await broker.stop()
+        await _stop_tasks(started, service, stop_timeout_s)
+        try:
+            async with asyncio.timeout(stop_timeout_s):
+                await broker.stop()
+        except TimeoutError:
+            log.error("broker_stop_timed_out", service=service, waited_s=stop_timeout_s)
+
+
+async def _stop_tasks(tasks: list[asyncio.Task[object]], service: str, timeout_s: float) -> None:
+    """Cancel ``tasks`` and wait up to ``timeout_s`` for them; log the ones still running."""
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    done, stuck = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("task_failed_before_stop", service=service, task=task.get_name(),
+                        error=type(task.exception()).__name__)
+    for task in stuck:
+        frames = [f"{f.f_code.co_filename}:{f.f_lineno}" for f in task.get_stack()]
+        log.error("task_did_not_stop", service=service, task=task.get_name(),
+                  waited_s=timeout_s, at=frames)
 
 
 async def _connect_with_retry(broker: KafkaBroker, service: str) -> None:

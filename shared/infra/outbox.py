@@ -392,8 +392,12 @@ class OutboxRelay:
                   later_rows_of_key="held until released")
 
     async def _idle(self) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the inner result and
+        # drops a cancellation that arrives as the wake-up completes (CPython gh-86296), and the
+        # cancelled relay then polled for ever while its service's shutdown waited for it.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._options.poll_interval_s)
+            async with asyncio.timeout(self._options.poll_interval_s):
+                await self._wake.wait()
             # Woken by a commit: linger a moment so a burst goes out as one round (one read,
             # one update) instead of one round per request.
             await asyncio.sleep(self._options.linger_s)

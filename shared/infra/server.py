@@ -229,7 +229,8 @@ class RequestLimits:
         while True:
             timeout = min(BODY_CHUNK_TIMEOUT_S, deadline - time.monotonic())
             try:
-                message = await asyncio.wait_for(receive(), max(timeout, 0.001))
+                async with asyncio.timeout(max(timeout, 0.001)):
+                    message = await receive()
             except TimeoutError:
                 raise _Refused(408, "the body did not arrive in time") from None
             if message["type"] == "http.disconnect":
@@ -351,7 +352,8 @@ async def _drain(receive: Receive) -> None:
     deadline = time.monotonic() + BODY_TIMEOUT_S
     while drained < DRAIN_LIMIT_BYTES and time.monotonic() < deadline:
         try:
-            message = await asyncio.wait_for(receive(), BODY_CHUNK_TIMEOUT_S)
+            async with asyncio.timeout(BODY_CHUNK_TIMEOUT_S):
+                message = await receive()
         except TimeoutError:
             return
         if message["type"] != "http.request":

@@ -49,8 +49,8 @@ async def _resolve(host: str) -> list[Address]:
         pass
     loop = asyncio.get_running_loop()
     try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), timeout=5.0)
+        async with asyncio.timeout(5.0):
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError) as error:
         raise TargetRefused(f"host does not resolve ({type(error).__name__})") from None
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]

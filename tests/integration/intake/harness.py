@@ -28,6 +28,8 @@ LAB = {"Authorization": "Bearer lab-token"}
 COORDINATOR = {"Authorization": "Bearer coordinator-token"}
 FHIR = {"Content-Type": "application/fhir+json"}
 HL7 = {"Content-Type": "x-application/hl7-v2+er7"}
+# intake's exit: its tasks and broker each get shared.infra.messaging.STOP_TIMEOUT_S (5 s)
+SHUTDOWN_LIMIT_S = 30.0
 
 
 async def migrate(database_url: str) -> None:
@@ -45,11 +47,21 @@ async def running_intake(
     settings: IntakeSettings, kafka: KafkaSettings
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = build_app(settings, kafka)
-    async with app.router.lifespan_context(app):
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    try:
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://intake",
                                      timeout=30) as client:
             yield client
+    finally:
+        # issue 14: intake's shutdown ends in bounded time and every task it started stops
+        # (a relay that swallowed its cancellation once kept a shutdown waiting for ever)
+        async with asyncio.timeout(SHUTDOWN_LIMIT_S):
+            await lifespan.__aexit__(None, None, None)
+        left = [t.get_name() for t in asyncio.all_tasks()
+                if t.get_name().startswith("intake-") and not t.done()]
+        assert not left, f"intake's shutdown left tasks running: {left}"
 
 
 @dataclass

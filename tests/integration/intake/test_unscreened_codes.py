@@ -1,34 +1,24 @@
-"""The real intake API over the real database names in its 202 receipt a result coded only in
-the lab's own codes (HL7 v2.5.1 2A.3.13 CWE, table 0396 ``L``) that no active trial's criteria
-read, at ``OBX[2].3``; the LOINC-coded one beside it is read. The same message with the site's
-code crosswalk (``CLINICAL_LOCAL_CODES_FILE``) installed as the composition root installs it
-is read as LOINC 777-3: no warning, and the result carries the crosswalk's note.
+"""The real intake (build_app: its composition root, database and broker) names in its 202
+receipt a result coded only in the lab's own codes (HL7 v2.5.1 2A.3.13 CWE, table 0396 ``L``)
+that no active trial's criteria read, at ``OBX[2].3``; the LOINC-coded one beside it is read.
+The same message with the site's code crosswalk (``CLINICAL_LOCAL_CODES_FILE``) installed at
+start-up is read as LOINC 777-3: no warning, and the result carries the crosswalk's note.
 
-The receipt is answered before anything is published, so the app is the intake API and its
-runtime over the real database and the real trial files (``TrialFileCodes``, as
-``services.intake.bootstrap`` wires them), without the broker (as ``fuzz_api.fuzz_app``).
-Started with the broker (``running_intake``), this test hung in the suite's order after
-``test_relay_leadership``: intake's shutdown waited on its cancelled outbox relay (open)."""
+Run in the suite's order after ``test_relay_leadership`` and ``test_site_scope``, this test
+hung 3 of 3 (SQLite and PostgreSQL): a commit woke intake's idle outbox relay just as the
+lifespan cancelled it, Python 3.11's ``asyncio.wait_for`` dropped the cancellation (CPython
+gh-86296) and the relay polled on while the shutdown waited for it. ``running_intake`` now
+also checks that intake's shutdown ends in bounded time with none of its tasks left."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy.pool import NullPool
 
-from services.intake.adapters.http.api import IntakeRuntime, create_api
-from services.intake.adapters.sql.database import make_intake_engine
-from services.intake.adapters.sql.store import sql_unit_of_work
-from services.intake.adapters.trial_codes import TrialFileCodes
-from services.intake.bootstrap import utc_now
 from shared.clinical.local_codes import use_site_crosswalk
-from shared.infra.auth import TokenRegistry
-from shared.infra.local_codes import install_site_local_codes
-from shared.infra.sql_engine import make_sessionmaker
-from tests.integration.intake.harness import HL7, LAB, migrate, settings_for
+from shared.settings import KafkaSettings
+from tests.integration.intake.harness import HL7, LAB, migrate, running_intake, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -41,29 +31,13 @@ ORU = "\r".join([
 ]).encode()
 
 
-def intake_api(database_url: str) -> FastAPI:
-    """The intake API and runtime over the real database and trial files, no broker."""
-    settings = settings_for(database_url)
-    engine = make_intake_engine(database_url, poolclass=NullPool)
-    app = create_api()
-    app.state.tokens = TokenRegistry.from_settings(settings)
-    app.state.intake = IntakeRuntime(
-        settings, sql_unit_of_work(make_sessionmaker(engine), utc_now), utc_now, lambda: None,
-        screened=TrialFileCodes(settings.trials_dir))
-    return app
-
-
-async def post(app: FastAPI, body: bytes) -> httpx.Response:
-    transport = httpx.ASGITransport(app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-        return await client.post("/hl7v2", headers=LAB | HL7, content=body)
-
-
 async def test_the_receipt_names_a_local_code_no_criterion_reads_and_the_crosswalk_maps_it(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    database_url: str, kafka_settings: KafkaSettings, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await migrate(database_url)
-    response = await post(intake_api(database_url), ORU)
+    async with running_intake(settings_for(database_url), kafka_settings) as intake:
+        response = await intake.post("/hl7v2", headers=LAB | HL7, content=ORU)
     assert response.status_code == 202, response.text
     unscreened = [w for w in response.json()["warnings"] if "not screened" in w["reason"]]
     assert [w["path"] for w in unscreened] == ["OBX[2].3"]
@@ -79,8 +53,9 @@ async def test_the_receipt_names_a_local_code_no_criterion_reads_and_the_crosswa
         "utf-8")
     monkeypatch.setenv("CLINICAL_LOCAL_CODES_FILE", str(crosswalk))
     try:
-        install_site_local_codes()  # as services.intake.bootstrap does at start-up
-        response = await post(intake_api(database_url), ORU.replace(b"M-UNSCREENED-1", b"M-U-2"))
+        async with running_intake(settings_for(database_url), kafka_settings) as intake:
+            response = await intake.post("/hl7v2", headers=LAB | HL7,
+                                         content=ORU.replace(b"M-UNSCREENED-1", b"M-U-2"))
     finally:
         use_site_crosswalk({})
     assert response.status_code == 202, response.text

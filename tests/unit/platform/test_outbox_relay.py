@@ -295,3 +295,24 @@ async def test_a_batch_row_refused_alone_is_dead_lettered_and_its_key_held() -> 
     assert store.published == [3]
     assert set(store.dead) == {"m1"}  # only the first: the second is held behind it
     assert await store.held_count() == 2
+
+
+@pytest.mark.parametrize("turns_before_cancel", range(6))
+async def test_a_relay_cancelled_just_as_a_commit_wakes_it_stops(turns_before_cancel: int) -> None:
+    """The shutdown hang of intake (lifespan waiting forever on its cancelled relay): a commit
+    woke the idle relay and the cancellation arrived in the same few loop turns. Python 3.11's
+    ``asyncio.wait_for`` then returned the wake-up and dropped the cancellation (CPython
+    gh-86296, fixed only in 3.12's rewrite over ``asyncio.timeout``), so the relay went on
+    polling for ever while ``running`` waited for it. Each turn count below places the
+    cancellation at a different step of the wake-up; the relay must end in every one."""
+    relay = OutboxRelay("test", FakeStore(), lambda row: asyncio.sleep(0), clock,
+                        RelayOptions(poll_interval_s=30.0, linger_s=0.0))
+    task = asyncio.create_task(relay.run())
+    await asyncio.sleep(0.05)  # idle, waiting to be woken
+    relay.wake()
+    for _ in range(turns_before_cancel):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2.0)
+    assert task in done, "the cancelled relay is still running"
+    assert task.cancelled()

@@ -178,7 +178,8 @@ async def _events(alerts: AlertStream, trial: str | None, who: Principal) -> Asy
     async with alerts.subscribe() as queue:
         while True:
             try:
-                alert = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                async with asyncio.timeout(HEARTBEAT_S):
+                    alert = await queue.get()
             except TimeoutError:
                 yield ": heartbeat\n\n"
                 continue

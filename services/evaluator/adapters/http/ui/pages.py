@@ -399,7 +399,8 @@ async def _live(alerts: AlertStream, trial: str | None, zone: ZoneInfo,
     async with alerts.subscribe() as queue:
         while True:
             try:
-                raised = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                async with asyncio.timeout(HEARTBEAT_S):
+                    raised = await queue.get()
             except TimeoutError:
                 yield ": heartbeat\n\n"
                 continue
