@@ -574,7 +574,7 @@ def review_reasons(decision: Decision, labels: dict[str, str], zone: tzinfo) -> 
                 turned = age_in_years(born, at.astimezone(UTC).date())
                 turns = birthday(born, turned)
                 if turned > age and datetime.combine(turns, time.min, tzinfo=UTC) == at:
-                    said = f"{_ordinal(turned)} birthday"
+                    said = f"{_ordinal(turned)} birthday: from then {_age_turn(criterion)}"
             elif e.effective is not None:
                 window = next((w for w in windows if w.after(e.effective) == at), None)
                 if window is not None:
@@ -585,6 +585,20 @@ def review_reasons(decision: Decision, labels: dict[str, str], zone: tzinfo) -> 
                 if criterion.id not in ids:
                     ids.append(criterion.id)
     return [f"{said} ({', '.join(ids)})" for said, ids in found.items()]
+
+
+def _age_turn(criterion: CriterionResult) -> str:
+    """What the birthday does to an age criterion, from its outcome now: ageing only raises the
+    age, so a met inclusion that flips is an upper limit ("too old ... no longer met") and an
+    unmet one a lower limit ("old enough"). A coordinator read a bare "66th birthday (I5)" as
+    the day the patient could become eligible (fresh user)."""
+    inclusion = criterion.kind.value == "inclusion"
+    if criterion.outcome is Outcome.PASS:
+        return ("too old for the age limit, no longer met" if inclusion
+                else "in the excluded ages")
+    if criterion.outcome is Outcome.FAIL:
+        return "old enough for the age limit" if inclusion else "out of the excluded ages"
+    return "the age limit's answer changes"
 
 
 def waiting_until(decision: Decision) -> list[tuple[str, str]]:

@@ -132,7 +132,8 @@ def test_a_child_is_reviewed_on_the_18th_birthday_not_the_next_one() -> None:
     assert decision.next_review_at != datetime(2026, 3, 12, tzinfo=UTC), (
         "the 10th birthday cannot change I1")
     at_18 = decision.model_copy(update={"next_review_at": datetime(2034, 3, 12, tzinfo=UTC)})
-    assert review_reasons(at_18, {}, PARIS) == ["18th birthday (I1)"]
+    assert review_reasons(at_18, {}, PARIS) == [
+        "18th birthday: from then old enough for the age limit (I1)"]
 
 
 def _bare(birth_date: str) -> Decision:

@@ -63,7 +63,8 @@ def test_under_the_lower_age_limit_is_not_permanent_and_the_review_says_which_bi
     assert needs(decision) == ()
     assert decision.next_review_at is not None
     assert decision.next_review_at.date().isoformat() == "2026-03-05"
-    assert review_reasons(decision, {}, PARIS) == ["18th birthday (I5)"]
+    assert review_reasons(decision, {}, PARIS) == [
+        "18th birthday: from then old enough for the age limit (I5)"]
 
 
 def test_a_deceased_patient_has_nothing_to_send() -> None:

@@ -137,8 +137,10 @@ def test_a_patient_over_the_upper_age_limit_is_told_nothing_can_make_them_eligib
 def test_the_next_review_says_why_and_what_to_send_is_grouped_by_kind() -> None:
     html = real_page(PatientBuilder(), "NCT06946485", "2025-10-03.2")  # birth date and sex only
     why = html.split('id="review-why">')[1].split("</span>")[0]
-    # I5 "Aged 18-65": met at 35, it can change only on the 66th birthday (not the next one)
-    assert why == "66th birthday (I5)", why
+    # I5 "Aged 18-65": met at 35, it can change only on the 66th birthday (not the next one).
+    # Fresh user: '66th birthday (I5)' read as 'could become eligible at 66'; it is the day
+    # the patient becomes too old for I5
+    assert why == "66th birthday: from then too old for the age limit, no longer met (I5)", why
     kinds = [h.split(" <span")[0] for h in html.split('<h3 class="need-kind">')[1:]]
     assert kinds[0] == "Lab results and measurements", kinds
     assert {"Medication history", "Investigator or clinician statements"} <= set(kinds)
