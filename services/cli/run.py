@@ -31,6 +31,7 @@ from services.cli import demo
 from services.cli.alerts_tail import tail_alerts
 from services.cli.migrate import migrate_all
 from services.cli.ports import busy_ports
+from services.cli.progress import tail_progress
 from services.cli.supervisor import SERVICES, Pipeline
 from services.evaluator.admin import ensure_webhook_key
 from shared.infra.auth import Role, write_dev_tokens
@@ -181,7 +182,8 @@ TrialWatch is up in {elapsed_s:.1f}s
   broker     {bootstrap}  (embedded Tansu, in memory; refilled from the databases)
   data       {data_dir}  (SQLite databases, logs/, checkpoints/)
   tokens     {tokens_file}  (one development bearer token per role)
-A service that stops is restarted. Alerts appear below. Ctrl-C stops everything.
+A service that stops is restarted. Progress (updates received, decisions made, alerts
+raised: counts only) and each alert appear below. Ctrl-C stops everything.
 """, flush=True)
 
 
@@ -201,7 +203,8 @@ def _supervise(pipeline: Pipeline, args: argparse.Namespace, tokens: dict[Role, 
 
 
 class _Background:
-    """The alert tail (and the demo feed) on their own event loop, beside the supervisor."""
+    """The alert tail, the progress line (and the demo feed) on their own event loop, beside the
+    supervisor."""
 
     def __init__(self, kafka: KafkaSettings, args: argparse.Namespace,
                  tokens: dict[Role, str]) -> None:
@@ -219,6 +222,9 @@ class _Background:
         # run: only alerts recorded from now on are printed, each once.
         since = utc_now()
         self._submit(tail_alerts(self._kafka, print_line=_print_now, recorded_since=since))
+        # counts of updates, decisions and alerts, so the terminal is never silent while the
+        # pipeline works (fresh user); no patient key
+        self._submit(tail_progress(self._kafka, print_line=_print_now, since=since))
         if self._args.demo:
             base = f"http://{self._args.host}:{self._args.intake_port}"
             self._submit(demo.feed(base, self._tokens[Role.LAB_SYSTEM], _print_now))

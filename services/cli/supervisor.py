@@ -41,6 +41,8 @@ from shared.infra.kafka import ensure_topics
 from shared.settings import KafkaSettings
 
 SERVICES = ("intake", "evaluator", "audit")
+SERVICE_ROLES = {"intake": "receives FHIR and HL7 v2", "evaluator": "screens patients, "
+                 "coordinator app", "audit": "keeps every decision"}
 # A service that has stayed up this long is healthy again: its next crash restarts at once.
 STABLE_AFTER_S = 60.0
 
@@ -157,6 +159,8 @@ class Pipeline:
                                      f"{self.data_dir / 'logs' / child.name}.log")
                 if self._ready(child):
                     pending.remove(child)
+                    self.say(f"{child.name} ready ({SERVICE_ROLES.get(child.name, '')}, "
+                             f"port {child.port})")
             if pending and time.monotonic() > deadline:
                 names = ", ".join(c.name for c in pending)
                 raise SystemExit(f"not ready after {timeout_s:.0f}s: {names}")

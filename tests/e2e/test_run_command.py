@@ -29,6 +29,10 @@ def test_run_demo_brings_the_pipeline_up_decides_a_posted_observation_and_alerts
     try:
         banner = read_until(process, "Ctrl-C stops everything", timeout_s=90)
         assert any(f"127.0.0.1:{ports['intake']}" in line for line in banner)
+        # each service says when it is ready, before the banner (fresh user: silent start)
+        assert {s for s in ("intake", "evaluator", "audit")
+                if any(line.startswith(f"{s} ready (") for line in banner)} == {
+            "intake", "evaluator", "audit"}, banner
         children = descendants(process.pid)
         assert len(children) >= 4, "broker + three services expected"
         tokens = tokens_by_role(tmp_path / "var" / "dev-tokens.json")
@@ -51,6 +55,15 @@ def test_run_demo_brings_the_pipeline_up_decides_a_posted_observation_and_alerts
         assert "demo: 4 of 4 sample patients accepted" in seen[-1]
         if not any("ALERT NEWLY ELIGIBLE" in line for line in seen):
             seen += read_until(process, "ALERT NEWLY ELIGIBLE", timeout_s=30)
+        # the terminal says what the pipeline did, in counts, never naming a patient (fresh
+        # user: silent after the banner while patients were read and screened)
+        if not any(line.startswith("progress:") and "alert raised (" in line for line in seen):
+            seen += read_until(process, "alert raised (", timeout_s=30)
+        progress = [line for line in seen if line.startswith("progress:")]
+        assert progress, seen
+        assert "screening decisions made" in progress[-1], progress
+        assert "1 newly eligible" in progress[-1], progress
+        assert not any("pt_" in line for line in progress), progress
     finally:
         exit_code = interrupt(process)
     assert exit_code == 0

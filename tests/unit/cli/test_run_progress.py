@@ -1,0 +1,50 @@
+"""`trialwatch run` says in the terminal what the pipeline does (fresh user: after the banner
+the terminal stayed silent while 26 patients were read and screened): updates received,
+decisions made by status, alerts raised; counts only, never a patient key."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from services.cli.progress import Progress
+
+START = datetime(2026, 12, 2, 21, 0, tzinfo=UTC)
+
+
+def _event(event_type: str, at: datetime, key: str, **more: object) -> dict[str, object]:
+    return {"event_id": str(uuid.uuid4()), "event_type": event_type,
+            "recorded_at": at.isoformat(), "patient_key": key, **more}
+
+
+def test_progress_counts_updates_decisions_and_alerts_without_patient_keys() -> None:
+    progress = Progress(since=START)
+    assert progress.line() is None, "nothing happened: nothing to say"
+    later = START + timedelta(seconds=3)
+    progress.see("patient.events.v1", _event("patient.updated", later, "pt_aaaa"))
+    progress.see("patient.events.v1", _event("patient.updated", later, "pt_bbbb"))
+    for status in ("eligible", "undetermined", "undetermined", "ineligible"):
+        progress.see("eligibility.decisions.v1", _event(
+            "eligibility.decided", later, "pt_aaaa", decision={"status": status}))
+    # a snapshot on the decisions topic is no decision
+    progress.see("eligibility.decisions.v1", _event("eligibility.snapshot", later, "pt_aaaa"))
+    progress.see("eligibility.alerts.v1", _event("eligibility.alert", later, "pt_aaaa",
+                                                 alert="newly-eligible"))
+    line = progress.line()
+    assert line == ("progress: 2 patient updates received (2 patients); 4 screening decisions "
+                    "made: 1 eligible, 1 not eligible, 2 not yet decided (data missing); "
+                    "1 alert raised (1 newly eligible)"), line
+    assert "pt_" not in line
+    assert progress.line() is None, "said once until something changes"
+
+
+def test_events_of_an_earlier_run_replayed_into_the_broker_are_not_counted() -> None:
+    progress = Progress(since=START)
+    old = _event("patient.updated", START - timedelta(days=1), "pt_aaaa")
+    progress.see("patient.events.v1", old)
+    assert progress.line() is None
+    new = _event("patient.updated", START + timedelta(seconds=1), "pt_aaaa")
+    progress.see("patient.events.v1", new)
+    progress.see("patient.events.v1", new)  # redelivered: counted once
+    assert progress.line() == ("progress: 1 patient update received (1 patient); "
+                               "no screening decision yet; no alert raised")
