@@ -169,18 +169,20 @@ def test_a_drug_the_crosswalk_does_not_map_still_makes_e11_unknown() -> None:
 
 
 def test_an_rxnorm_drug_mapped_without_ingredients_stays_unidentified() -> None:
-    # an NDC row names an RxNorm drug; with no ingredient list for it (neither a row nor the
-    # shipped product table), which ingredients it has is still unknown
+    # a row names an RxNorm drug the product table does not list (2105831 '10 ML rituximab-abbs
+    # 10 MG/ML Injection [Truxima]', CIBMTR IG value set med-mobilizing-agents-vs): with no
+    # ingredient list for it, which ingredients it has is still unknown
     _install(f"""
 medications:
-  - system: {NDC}
-    code: "50242-051-21"
-    rxnorm: "1657862"
+  - system: {PHARMACY}
+    code: TRX100
+    rxnorm: "2105831"
     by: "P. Ruiz"
-    why: "RxNav NDC properties"
+    why: "formulary 2026-01: TRX100 is Truxima 100 mg/10 mL"
 """)
-    decision = _decide(_administration("a3", (NDC, "50242-051-21")))
+    decision = _decide(_administration("a3", (PHARMACY, "TRX100")))
     assert _e11(decision).outcome is Outcome.UNKNOWN
+    assert "2105831" in " ".join(_e11(decision).missing)
 
 
 def test_the_mapping_is_noted_on_the_fact_with_the_row_and_who_mapped_it() -> None:
