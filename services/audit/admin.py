@@ -18,6 +18,7 @@ from services.audit.adapters.sql.chain_store import SqlChainStore
 from services.audit.adapters.sql.record_queries import SqlRecordQueries
 from services.audit.adapters.verified_state import read_verified, write_verified
 from services.audit.core.chain_walk import Expectations, VerificationReport
+from services.audit.core.checkpoints import parse_checkpoint_key
 from services.audit.core.ports import SignatureCheck
 from services.audit.core.replay import (
     EngineUnavailable,
@@ -34,7 +35,8 @@ from shared.infra.sql_engine import make_engine
 
 __all__ = [
     "EngineUnavailable", "Expectations", "ReplayResult", "Verification", "VerificationReport",
-    "engine_for_text", "installed_engine", "load_for_replay", "replay", "verify",
+    "engine_for_text", "installed_engine", "load_for_replay", "parse_checkpoint_key", "replay",
+    "verify",
 ]
 
 

@@ -92,11 +92,10 @@ def build_app(settings: AuditSettings | None = None,
         app.state.audit = AuditApi(
             queries=SqlRecordQueries(engine),
             access=access,
-            verify=lambda: verify_chain(store, CheckpointFiles(settings.checkpoint_dir,
-                                                               settings.verify_key_path()),
-                                        decision_keys=keys, access_log=access,
-                                        clock=utc_now, actions=action_store,
-                                        intake_keys=intake_keys),
+            verify=lambda expectations: verify_chain(
+                store, CheckpointFiles(settings.checkpoint_dir, settings.verify_key_path()),
+                expectations, decision_keys=keys, access_log=access, actions=action_store,
+                intake_keys=intake_keys),
             max_page_size=settings.max_page_size,
         )
         try:

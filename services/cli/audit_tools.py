@@ -26,6 +26,7 @@ from services.audit.admin import (
     VerificationReport,
     engine_for_text,
     installed_engine,
+    parse_checkpoint_key,
     replay,
 )
 from shared.infra.clock import utc_now
@@ -167,16 +168,12 @@ def _duration(text: str) -> timedelta:
 
 
 def _checkpoint_key(text: str) -> tuple[int, int, int]:
-    """``48``, ``48-7``, ``48-7-1`` or a checkpoint file name (``checkpoint-<sequence>[-<access
-    entry id>[-<action chain_seq>]].json``) -> (sequence, access entry id, action chain_seq),
-    the parts not given 0 (as ``Checkpoint.order_key``)."""
-    name = Path(text).name.removeprefix("checkpoint-").removesuffix(".json")
-    parts = name.split("-")
-    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"not a checkpoint (SEQ[-ACCESS[-ACTION]] or its file "
-                                         f"name): {text!r}")
-    numbers = [int(p) for p in parts] + [0] * (3 - len(parts))
-    return numbers[0], numbers[1], numbers[2]
+    """``--min-checkpoint``: the numbers or a checkpoint file's name, given with its folder or
+    not (``checkpoints.parse_checkpoint_key``, as ``GET /verify?min_checkpoint=`` reads it)."""
+    try:
+        return parse_checkpoint_key(Path(text).name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error}: {text!r}") from None
 
 
 def _verify_text(report: VerificationReport) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -125,6 +126,35 @@ class Checkpoint(BaseModel):
         upto = min(self.checked_up_to, self.first_sequence + len(self.record_hashes) - 1)
         return {sequence: self.record_hashes[sequence - self.first_sequence]
                 for sequence in range(self.first_sequence, upto + 1)}
+
+
+CHECKPOINT_KEY_MAX_LENGTH = 80
+"""The longest checkpoint name ``parse_checkpoint_key`` reads: ``checkpoint-`` (11), three numbers
+of at most 19 digits (2^63 - 1, the BIGINT every one is stored in) joined by ``-`` (59) and
+``.json`` (5)."""
+CHECKPOINT_NUMBER_MAX = 2**63 - 1
+"""A record sequence, access entry id or action chain_seq: BIGINT columns."""
+_CHECKPOINT_KEY = re.compile(r"(?:checkpoint-)?([0-9]{1,19})(?:-([0-9]{1,19}))?"
+                             r"(?:-([0-9]{1,19}))?(?:\.json)?", re.ASCII)
+
+
+def parse_checkpoint_key(text: str) -> tuple[int, int, int]:
+    """``48``, ``48-7``, ``48-7-1`` or a checkpoint's file name (``checkpoint-<sequence>[-<access
+    entry id>[-<action chain_seq>]].json``, numbers zero-padded) -> (sequence, access entry
+    id, action chain_seq) as ``Checkpoint.order_key`` gives them, the parts not given 0: a
+    checkpoint an auditor knows from outside to have been written (``Expectations.
+    min_checkpoint``). Raises ``ValueError`` saying what is accepted for anything else, a
+    number above ``CHECKPOINT_NUMBER_MAX`` or a text longer than
+    ``CHECKPOINT_KEY_MAX_LENGTH``."""
+    match = (_CHECKPOINT_KEY.fullmatch(text) if len(text) <= CHECKPOINT_KEY_MAX_LENGTH
+             else None)
+    numbers = [int(n) for n in match.groups() if n is not None] if match else []
+    if not numbers or any(n > CHECKPOINT_NUMBER_MAX for n in numbers):
+        raise ValueError("not a checkpoint: SEQ[-ACCESS[-ACTION]] or its file name "
+                         "checkpoint-SEQ[-ACCESS[-ACTION]].json, each number at most 2^63-1, "
+                         f"at most {CHECKPOINT_KEY_MAX_LENGTH} characters")
+    numbers += [0] * (3 - len(numbers))
+    return numbers[0], numbers[1], numbers[2]
 
 
 @dataclass(frozen=True, slots=True)

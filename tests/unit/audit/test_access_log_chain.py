@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import REGISTRY
 
@@ -14,6 +15,7 @@ from services.audit.core.access_chain import access_entry_hash
 from services.audit.core.audit_record import GENESIS_HASH
 from services.audit.core.chain_walk import Expectations, VerificationReport
 from services.audit.core.checkpoint_writer import CheckpointWriter
+from services.audit.core.checkpoints import parse_checkpoint_key
 from services.audit.core.verify import verify
 from tests.unit.audit.fakes import InMemoryAccessLog, InMemoryChainStore, InMemoryCheckpoints
 
@@ -255,3 +257,20 @@ async def test_the_writer_publishes_the_newest_checkpoint_for_min_checkpoint() -
                                               {"part": part})
               for part in ("sequence", "access_entry", "action")}
     assert newest == {"sequence": 0, "access_entry": 5, "action": 0}
+
+
+@pytest.mark.parametrize(("given", "read"), [
+    ("48", (48, 0, 0)), ("48-7", (48, 7, 0)), ("48-7-1", (48, 7, 1)),
+    ("checkpoint-000000000048-000000000007.json", (48, 7, 0)),
+    (f"{2**63 - 1}-0-{2**63 - 1}", (2**63 - 1, 0, 2**63 - 1))])
+def test_a_checkpoint_key_is_read_from_its_numbers_or_file_name(
+        given: str, read: tuple[int, int, int]) -> None:
+    assert parse_checkpoint_key(given) == read
+
+
+@pytest.mark.parametrize("given", [
+    "", "x", "1-2-3-4", "-1", "1--2", "4.8", " 48", "48 ", "dir/checkpoint-48.json",
+    str(2**63), f"1-{2**63}", "0" * 81, "١٢"])  # Arabic-Indic digits are not ASCII digits
+def test_anything_else_is_refused_as_a_checkpoint_key(given: str) -> None:
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        parse_checkpoint_key(given)

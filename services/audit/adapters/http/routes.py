@@ -19,6 +19,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator
 
 from services.audit.adapters.http.exports import export_csv, export_jsonl
 from services.audit.adapters.http.models import (
@@ -28,7 +29,8 @@ from services.audit.adapters.http.models import (
     RecordPage,
     StatusAsOf,
 )
-from services.audit.core.chain_walk import VerificationReport
+from services.audit.core.chain_walk import Expectations, VerificationReport
+from services.audit.core.checkpoints import CHECKPOINT_KEY_MAX_LENGTH, parse_checkpoint_key
 from services.audit.core.ports import RecordQueries
 from services.audit.core.queries import RecordFilter
 from shared.eligibility.decision import Status
@@ -57,7 +59,8 @@ class AuditApi:
 
     queries: RecordQueries
     access: AccessLog
-    verify: Callable[[], Awaitable[VerificationReport]]
+    verify: Callable[[Expectations], Awaitable[VerificationReport]]
+    """Walk with what the auditor gives from outside (``now`` is the service's clock)."""
     max_page_size: int
 
 
@@ -95,6 +98,15 @@ def record_filter(
 
 
 Filter = Annotated[RecordFilter, Depends(record_filter)]
+
+
+def _checkpoint_key(text: str) -> str:
+    parse_checkpoint_key(text)  # ValueError -> 422 naming the parameter
+    return text
+
+
+CheckpointKey = Annotated[str, AfterValidator(_checkpoint_key)]
+"""A query text ``parse_checkpoint_key`` reads (a sequence type would be a repeated parameter)."""
 
 
 def _scoped(flt: RecordFilter, principal: Principal) -> RecordFilter:
@@ -211,9 +223,23 @@ async def get_snapshot(
 
 @router.get("/verify", response_model=VerificationReport,
             summary="Walk the hash chain and check it against the signed checkpoints")
-async def verify(principal: Auditor, api: Api) -> VerificationReport:
-    report = await api.verify()
-    await api.access.record(principal, "verify", {}, report.records_checked)
+async def verify(
+    principal: Auditor, api: Api,
+    min_checkpoint: Annotated[CheckpointKey | None, Query(
+        max_length=CHECKPOINT_KEY_MAX_LENGTH,
+        description="a checkpoint known from outside to have been written (noted off the audit "
+                    "host): SEQ[-ACCESS[-ACTION]] (records, access entry id, coordinator action "
+                    "chain_seq; each at most 2^63-1) or its file name checkpoint-SEQ-ACCESS-"
+                    "ACTION.json, as `audit verify --min-checkpoint`. A newest trusted "
+                    "checkpoint signing fewer records, access entries or actions is reported "
+                    "`stale` in other_problems (later checkpoints deleted with what they alone "
+                    "signed); anything else is 422 naming min_checkpoint",
+        examples=["48-7-1"])] = None,
+) -> VerificationReport:
+    expected = parse_checkpoint_key(min_checkpoint) if min_checkpoint is not None else None
+    report = await api.verify(Expectations(now=utc_now(), min_checkpoint=expected))
+    given = {"min_checkpoint": "-".join(map(str, expected))} if expected else {}
+    await api.access.record(principal, "verify", given, report.records_checked)
     return report
 
 
