@@ -535,6 +535,35 @@ def evidence_phrase(
     return text + computed
 
 
+def evidence_line(
+    evidence: Evidence, labels: dict[str, str], zone: tzinfo, now_year: int | None,
+    as_of: datetime,
+) -> str:
+    """:func:`evidence_phrase` and, for a result two months or more before ``as_of``, how old
+    it was then: "white blood cell count 3.0 x10^9/L on 13 Sep 2023 (2 years old)". A score
+    counts items that ever occurred (EULAR/ACR 2019, Aringer 2019) and a history criterion
+    reads any date: a fresh user read such an old result as a current one."""
+    phrase = evidence_phrase(evidence, labels, zone, now_year, as_of)
+    if evidence.effective is None or "washout_end" in evidence.details:
+        return phrase
+    age = result_age(evidence.effective, as_of)
+    return f"{phrase} ({age} old)" if age else phrase
+
+
+def result_age(effective: datetime, as_of: datetime) -> str | None:
+    """Whole calendar months or years from ``effective`` to ``as_of`` in UTC ("5 months",
+    "2 years"); None under two months (the date says it) or for a time after ``as_of``."""
+    start, end = effective.astimezone(UTC), as_of.astimezone(UTC)
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if (end.day, end.time()) < (start.day, start.time()):
+        months -= 1
+    if months < 2:
+        return None
+    if months < 24:
+        return f"{months} months"
+    return f"{months // 12} years"
+
+
 def review_reasons(decision: Decision, labels: dict[str, str], zone: tzinfo) -> list[str]:
     """Why the decision's next automatic review happens then, one phrase per cause found in
     the evidence ("when the rituximab washout ends (E11)", "18th birthday (I1)", "when the
@@ -667,17 +696,18 @@ def headline(
                 else current.status.value)
         return f"{lead}: {died[0].lower()}{died[1:]}"
     year = current.as_of.astimezone(zone).year
+    earlier = _earlier_values(previous)
     if current.status.value == "eligible" and previous is None:
         # naming every criterion would read as if the first one (age) decided it
         return f"now eligible: at first screening, {_all_met(current.criteria)}"
     if current.status.value == "eligible":
         moved = [c for c in current.criteria if before.get(c.id) is not Outcome.PASS]
-        clauses = _grouped((c.id, _met(c, labels, zone, year)) for c in moved)
+        clauses = _grouped((c.id, _met(c, labels, zone, year, earlier)) for c in moved)
         prefix = "now eligible"
     else:
         moved = [c for c in current.criteria
                  if c.outcome is not Outcome.PASS and before.get(c.id) is not c.outcome]
-        clauses = _grouped((c.id, _blocked(c, labels, zone, year)) for c in moved)
+        clauses = _grouped((c.id, _blocked(c, labels, zone, year, earlier)) for c in moved)
         prefix = ("no longer eligible" if previous and previous.status.value == "eligible"
                   else current.status.value)
     if not clauses:
@@ -718,14 +748,37 @@ def concept_labels(concepts: Iterable[tuple[str, Iterable[str]]]) -> dict[str, s
     return {key: label for label, keys in concepts for key in keys}
 
 
-def _met(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int) -> str:
+def _earlier_values(previous: Decision | None) -> dict[str, str]:
+    """The value each fact had in the previous decision's evidence, by ``fact_id``. A fact
+    keeps its id across versions (``facts.ClinicalFact``: a corrected or amended resource,
+    FHIR R4 observation-status ``corrected``/``amended``, HL7 v2.5.1 table 0085 ``C``,
+    replaces the earlier version), so a different value under the same id is a correction."""
+    if previous is None:
+        return {}
+    return {e.fact_id: evidence_value(e) for c in previous.criteria for e in c.evidence
+            if e.fact_id and e.value is not None}
+
+
+def _correcting(evidence: Evidence, earlier: dict[str, str]) -> str:
+    """", correcting the earlier 15 x10^9/L" when this evidence replaced another value of the
+    same fact (a fresh user read a corrected count as a new one), else ""."""
+    if not evidence.fact_id or evidence.fact_id not in earlier or evidence.value is None:
+        return ""
+    before = earlier[evidence.fact_id]
+    return "" if before == evidence_value(evidence) else f", correcting the earlier {before}"
+
+
+def _met(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int,
+         earlier: dict[str, str] | None = None) -> str:
     latest = _latest(criterion.evidence)
     if latest is None:
         return "met"
-    return f"met, {evidence_phrase(latest, labels, zone, year)}"
+    return (f"met, {evidence_phrase(latest, labels, zone, year)}"
+            f"{_correcting(latest, earlier or {})}")
 
 
-def _blocked(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int) -> str:
+def _blocked(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int,
+             earlier: dict[str, str] | None = None) -> str:
     if criterion.outcome is Outcome.UNKNOWN:
         wanted = ", ".join(plain_words(m) for m in criterion.missing[:2])
         return "cannot be checked" + (f" (needs {wanted})" if wanted else "")
@@ -736,7 +789,7 @@ def _blocked(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, y
     latest = _latest(washouts or findings or criterion.evidence)
     if latest is None:
         return "not met"
-    return evidence_phrase(latest, labels, zone, year)
+    return f"{evidence_phrase(latest, labels, zone, year)}{_correcting(latest, earlier or {})}"
 
 
 def _latest(evidence: tuple[Evidence, ...]) -> Evidence | None:

@@ -13,7 +13,7 @@ from shared.eligibility.decision import Decision, Outcome
 from shared.eligibility.readable import (
     clean_reason,
     deceased,
-    evidence_phrase,
+    evidence_line,
     human_time,
     needs,
     status_words,
@@ -57,7 +57,7 @@ def render_text(
     for result in decision.criteria:
         reason = clean_reason(result.reason, zone).partition(". needs: ")[0]
         lines.append(f"[{_MARK[result.outcome]}] {result.id} ({result.kind.value}): {reason}")
-        phrases = dict.fromkeys(evidence_phrase(e, names, zone, year, decision.as_of)
+        phrases = dict.fromkeys(evidence_line(e, names, zone, year, decision.as_of)
                                 for e in result.evidence)
         lines.extend(f"        evidence: {p}" for p in phrases)
     lines.append("")

@@ -311,3 +311,53 @@ def test_a_statement_to_record_is_said_as_the_question_to_ask_and_answer_yes_or_
     assert need_words("clinician: lactating") == (
         "ask a clinician, then record yes or no: lactating")
     assert need_words("platelet count within 30 days") == "platelet count within 30 days"
+
+
+def test_a_corrected_result_is_headlined_as_correcting_the_earlier_value_with_both() -> None:
+    """Fresh user: the status history said 'now eligible: I6, I6.1 met, platelet count 150
+    x10^9/L on 28 Feb' after the lab corrected 15 to 150, with no word of a correction: it read
+    as a new count. FHIR R4 observation-status 'corrected' ("Subsequent to being Final, the
+    observation has been modified to correct an error"): the same Observation (id), a new
+    version, replaces the earlier value (state.py); the line names both values."""
+    import copy
+
+    first = eligible_patient().without(LOINC, "777-3").lab("777-3", 15, "10*9/L", 1)
+    sent = first.bundle()
+    corrected = copy.deepcopy(sent)
+    [platelets] = [e["resource"] for e in corrected["entry"]
+                   if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "777-3"]
+    platelets["status"] = "corrected"
+    platelets["meta"] = {"versionId": "2"}
+    platelets["valueQuantity"]["value"] = 150
+    before = evaluate(TRIAL, facts_from_updates(parse_fhir(sent, source_system="t")), AS_OF)
+    after = evaluate(TRIAL, facts_from_updates([*parse_fhir(sent, source_system="t"),
+                                                *parse_fhir(corrected, source_system="t")]),
+                     AS_OF)
+    assert before.status is Status.INELIGIBLE
+    assert after.status is Status.ELIGIBLE
+    assert headline(before, after, LABELS, PARIS) == (
+        "now eligible: I6, I6.1 met, platelet count 150 x10^9/L on 28 Feb, correcting the "
+        "earlier 15 x10^9/L")
+    # and back: a correction that ends eligibility names both values too
+    assert headline(after, before, LABELS, PARIS) == (
+        "no longer eligible: I6, I6.1 platelet count 15 x10^9/L on 28 Feb, correcting the "
+        "earlier 150 x10^9/L")
+
+
+def test_each_result_a_score_counts_shows_its_date_and_age() -> None:
+    """Fresh user: a white blood cell count from years ago counting toward EULAR/ACR 2019
+    (items count 'if they ever occurred', Aringer 2019) read as a current result. Each
+    evidence line of the patient page says how old the result was at the screening."""
+    from services.evaluator.adapters.http.ui.views import criterion_views
+    from services.evaluator.adapters.trial_text import trial_text
+
+    old_wbc = eligible_patient().lab("6690-2", 3.0, "10*9/L", 900)  # 13 Sep 2023
+    decision = _decide(old_wbc)
+    [i2] = [c for c in criterion_views(decision, trial_text(decision.trial), PARIS)
+            if c.id == "I2"]
+    [wbc] = [e for e in i2.evidence if e.startswith("white blood cell count")]
+    assert wbc == "white blood cell count 3.0 x10^9/L on 13 Sep 2023 (2 years old)", wbc
+    # a recent result needs no age: its date says it
+    assert "complement C3 0.5 g/L on 19 Feb" in i2.evidence, i2.evidence
+    anti_dsdna = next(e for e in i2.evidence if e.startswith("anti-dsDNA"))
+    assert anti_dsdna == "anti-dsDNA antibody 120 IU/mL on 31 Dec 2025 (2 months old)", anti_dsdna

@@ -18,7 +18,7 @@ from shared.eligibility.readable import (
     clean_reason,
     dates_in_text,
     deceased,
-    evidence_phrase,
+    evidence_line,
     need_key,
     need_kind,
     needs,
@@ -47,7 +47,7 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
     views = []
     for c in decision.criteria:
         described = text.criteria.get(c.id)
-        phrases = list(dict.fromkeys(evidence_phrase(e, text.labels, zone, year, decision.as_of)
+        phrases = list(dict.fromkeys(evidence_line(e, text.labels, zone, year, decision.as_of)
                                      for e in c.evidence))
         views.append(CriterionView(
             id=c.id, kind=c.kind.value, outcome=c.outcome.value,
