@@ -65,6 +65,11 @@ class UnknownTrialVersion(LookupError):
     pass
 
 
+class DecisionAlreadyRecorded(LookupError):
+    """A folder activation skipped: the registry recorded a state for the trial first (an
+    admin's or the CLI's decision, or another process's activation), and that stands."""
+
+
 def change_ref(change: Change) -> RegistryChangeRef:
     return RegistryChangeRef(change_id=uuid.UUID(change.change_id), action=change.action,
                              actor=change.actor, at=change.at, trial=change.trial,
@@ -79,10 +84,14 @@ async def activate_and_rescreen(
     progress: Progress = lambda done, total: None,
     actor: str = "system",
     send: Send | None = None,
+    only_if_undecided: bool = False,
 ) -> int:
     """Activate ``trial`` and re-screen every known patient; returns how many were re-screened.
     The version must be in the registry or the screener's folder. ``send``: publish each
-    chunk's decisions right after its commit (``run_rescreen``)."""
+    chunk's decisions right after its commit (``run_rescreen``). ``only_if_undecided`` (the
+    folder sync): activate only if the registry has never recorded a state for the trial,
+    checked in the activation's own transaction (``trial_registry.activate_first``); raises
+    ``DecisionAlreadyRecorded`` otherwise, changing nothing."""
     async with sessions.begin() as session:
         stored = await trial_registry.stored_text(session, trial)
         folder_text = screener.text_of(trial)
@@ -97,7 +106,15 @@ async def activate_and_rescreen(
             raise UnknownTrialVersion(
                 f"the criteria engine has no {trial.id} version {trial.version}")
         digest = stored[1] if stored else (screener.content_hash(trial) or "unknown")
-        change = await trial_registry.activate(session, trial, clock(), actor, digest)
+        if only_if_undecided:
+            first = await trial_registry.activate_first(session, trial, clock(), actor, digest)
+            if first is None:
+                raise DecisionAlreadyRecorded(
+                    f"{trial.id}: the registry records a decision for this trial; the folder's "
+                    f"version {trial.version} is not activated over it")
+            change = first
+        else:
+            change = await trial_registry.activate(session, trial, clock(), actor, digest)
         total = await SqlPatientRepository(session).count_after(None)
         # leased from its first commit: before, the job sat unleased until the first chunk,
         # and a running evaluator's registry loop (resume_unfinished) took it meanwhile
@@ -315,7 +332,12 @@ async def sync_folder(
     and activate, with a re-screen, the newest version of each trial the registry has never
     had a state for (its decisions published through ``send``). A file whose (trial, version)
     is stored with other text is refused (logged): a changed file needs a new version id.
-    Returns how many changes it made."""
+    Returns how many changes it made.
+
+    The folder never reverses a recorded decision: a trial with a recorded state (active in
+    another version, deactivated, retired) is left as it is, and the check is made again in
+    each activation's own transaction, so a decision recorded while the sync runs (its
+    re-screens can take minutes) stands too."""
     made = 0
     async with sessions() as session:  # a read: the steady state takes no write lock
         stored = {(r.trial_id, r.version): r.content_hash for r in await session.execute(
@@ -341,8 +363,10 @@ async def sync_folder(
             newest = TrialRef(id=trial_id, version=versions[-1])
             try:
                 await activate_and_rescreen(sessions, screener, newest, clock, actor="folder",
-                                            send=send)
+                                            send=send, only_if_undecided=True)
                 made += 1
+            except DecisionAlreadyRecorded as kept:
+                log.info("folder version not activated", trial=trial_id, reason=str(kept))
             except UnknownTrialVersion as error:
                 log.warning("trial file not activated", trial=trial_id, error=str(error))
     return made

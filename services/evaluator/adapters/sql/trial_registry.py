@@ -146,6 +146,29 @@ async def activate(session: AsyncSession, trial: TrialRef, now: datetime,
     return change
 
 
+async def activate_first(session: AsyncSession, trial: TrialRef, now: datetime, actor: str,
+                         content_hash_: str | None = None) -> Change | None:
+    """Record the activation of ``trial`` only if the registry has never recorded a state for
+    its trial (the folder sync's rule: it never reverses a recorded decision). The state row is
+    inserted if absent, in the caller's transaction: on PostgreSQL a concurrent transaction
+    recording the trial's state first (an admin's activation of another version) makes this
+    wait for it and then record nothing. Returns the change, or None when a state was recorded
+    first: that decision stands."""
+    digest = content_hash_ or (await _hash_of(session, trial))
+    change = Change(str(uuid.uuid4()), now, actor, "activate", trial, digest)
+    taken = await insert_if_absent(session, active_trial, {
+        "trial_id": trial.id, "version": trial.version, "activated_at": change.at,
+        "state": ACTIVE, "content_hash": change.content_hash, "change_id": change.change_id})
+    if not taken:
+        return None
+    await session.execute(
+        update(trial_version)
+        .where(trial_version.c.trial_id == trial.id, trial_version.c.version == trial.version)
+        .values(ever_active=True))
+    await record(session, change)
+    return change
+
+
 async def _hash_of(session: AsyncSession, trial: TrialRef) -> str:
     stored = await stored_text(session, trial)
     return stored[1] if stored else "shipped:" + trial.version
