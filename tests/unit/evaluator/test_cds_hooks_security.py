@@ -30,10 +30,10 @@ def verifier(client: CdsClient, tmp_path: Path) -> JwtVerifier:
     return JwtVerifier(trusted_issuers(issuers))
 
 
-def test_a_token_signed_by_the_configured_ehr_for_this_endpoint_is_accepted(
+async def test_a_token_signed_by_the_configured_ehr_for_this_endpoint_is_accepted(
     client: CdsClient, verifier: JwtVerifier
 ) -> None:
-    issuer, claims = verifier.verify(client.token(AUDIENCE), AUDIENCE)
+    issuer, claims = await verifier.verify(client.token(AUDIENCE), AUDIENCE)
     assert issuer.source_system == "ehr"
     assert claims["iss"] == ISSUER
 
@@ -44,26 +44,26 @@ def test_a_token_signed_by_the_configured_ehr_for_this_endpoint_is_accepted(
     {"exp": int(time.time()) - 120},
     {"jti": None},
 ])
-def test_a_token_for_another_audience_issuer_expired_or_without_jti_is_refused(
+async def test_a_token_for_another_audience_issuer_expired_or_without_jti_is_refused(
     client: CdsClient, verifier: JwtVerifier, change: dict[str, object]
 ) -> None:
     with pytest.raises(jwt.PyJWTError):
-        verifier.verify(client.token(AUDIENCE, **change), AUDIENCE)
+        await verifier.verify(client.token(AUDIENCE, **change), AUDIENCE)
 
 
-def test_a_token_signed_by_another_key_is_refused(verifier: JwtVerifier) -> None:
+async def test_a_token_signed_by_another_key_is_refused(verifier: JwtVerifier) -> None:
     with pytest.raises(jwt.PyJWTError):
-        verifier.verify(CdsClient().token(AUDIENCE), AUDIENCE)
+        await verifier.verify(CdsClient().token(AUDIENCE), AUDIENCE)
 
 
-def test_a_replayed_token_is_refused(client: CdsClient, verifier: JwtVerifier) -> None:
+async def test_a_replayed_token_is_refused(client: CdsClient, verifier: JwtVerifier) -> None:
     token = client.token(AUDIENCE)
-    verifier.verify(token, AUDIENCE)
+    await verifier.verify(token, AUDIENCE)
     with pytest.raises(jwt.InvalidTokenError, match="jti"):
-        verifier.verify(token, AUDIENCE)
+        await verifier.verify(token, AUDIENCE)
 
 
-def test_a_shared_secret_token_is_refused_even_when_signed_with_the_public_key(
+async def test_a_shared_secret_token_is_refused_even_when_signed_with_the_public_key(
     client: CdsClient, verifier: JwtVerifier, tmp_path: Path
 ) -> None:
     # algorithm confusion: an HS256 token keyed with the public JWKS text must never verify
@@ -78,4 +78,4 @@ def test_a_shared_secret_token_is_refused_even_when_signed_with_the_public_key(
     mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     token = signing_input + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
     with pytest.raises(jwt.PyJWTError):
-        verifier.verify(token, AUDIENCE)
+        await verifier.verify(token, AUDIENCE)

@@ -8,6 +8,7 @@ key files at most once per ``reload_after_s``, and verifying no signature."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
 import threading
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import ECAlgorithm
 
+from services.evaluator.adapters.http import cds_hooks
 from services.evaluator.adapters.http.cds_hooks import JwtVerifier, trusted_issuers
 from shared.contracts.signatures import EventSignature
 from shared.infra import signing
@@ -86,21 +88,21 @@ def forged(ehr: CdsClient) -> str:
                       headers={"kid": uuid.uuid4().hex})
 
 
-def test_tokens_with_unknown_kids_do_not_each_fetch_the_jwks(
+async def test_tokens_with_unknown_kids_do_not_each_fetch_the_jwks(
         ehr: CdsClient, jwks_server: JwksServer) -> None:
     verifier = JwtVerifier(trusted_issuers(json.dumps(
         {ISSUER: {"jwks": jwks_server.url, "source_system": "ehr"}})))
-    issuer, _ = verifier.verify(ehr.token(AUDIENCE), AUDIENCE)  # genuine: the first fetch
+    issuer, _ = await verifier.verify(ehr.token(AUDIENCE), AUDIENCE)  # genuine: the first fetch
     assert issuer.source_system == "ehr"
     for _ in range(TOKENS):
         with pytest.raises(jwt.PyJWTError):
-            verifier.verify(forged(ehr), AUDIENCE)
+            await verifier.verify(forged(ehr), AUDIENCE)
     assert jwks_server.fetches == 1
-    verifier.verify(ehr.token(AUDIENCE), AUDIENCE)  # the genuine key still answers
+    await verifier.verify(ehr.token(AUDIENCE), AUDIENCE)  # the genuine key still answers
     assert jwks_server.fetches == 1
 
 
-def test_while_the_jwks_url_fails_tokens_do_not_each_fetch_it_again(
+async def test_while_the_jwks_url_fails_tokens_do_not_each_fetch_it_again(
         ehr: CdsClient, jwks_server: JwksServer) -> None:
     """The EHR's JWKS endpoint answering 500: PyJWKClient's cool-down counted only successful
     fetches, so each token (forged or not) fetched again, blocking the event loop meanwhile."""
@@ -109,11 +111,11 @@ def test_while_the_jwks_url_fails_tokens_do_not_each_fetch_it_again(
         {ISSUER: {"jwks": jwks_server.url, "source_system": "ehr"}})))
     for _ in range(TOKENS):
         with pytest.raises(jwt.PyJWTError):
-            verifier.verify(forged(ehr), AUDIENCE)
+            await verifier.verify(forged(ehr), AUDIENCE)
     assert jwks_server.fetches == 1
 
 
-def test_tokens_with_unknown_kids_do_not_each_read_the_jwks_file(
+async def test_tokens_with_unknown_kids_do_not_each_read_the_jwks_file(
         ehr: CdsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     jwks = ehr.write_jwks(tmp_path / "ehr.jwks.json")
     reads: list[str] = []
@@ -127,10 +129,10 @@ def test_tokens_with_unknown_kids_do_not_each_read_the_jwks_file(
     monkeypatch.setattr(pathlib.Path, "read_text", counted)
     verifier = JwtVerifier(trusted_issuers(json.dumps(
         {ISSUER: {"jwks": str(jwks), "source_system": "ehr"}})))
-    verifier.verify(ehr.token(AUDIENCE), AUDIENCE)
+    await verifier.verify(ehr.token(AUDIENCE), AUDIENCE)
     for _ in range(TOKENS):
         with pytest.raises(jwt.PyJWTError):
-            verifier.verify(forged(ehr), AUDIENCE)
+            await verifier.verify(forged(ehr), AUDIENCE)
     assert len(reads) == 1
 
 
@@ -166,3 +168,92 @@ def test_events_signed_with_unknown_key_ids_read_the_key_files_at_most_once_per_
     assert refusals == {"unknown-key"}
     assert len(reads) - loaded <= 2  # at most one reload (accepted + retired) in 5 s
     assert verified == []
+
+
+class TricklingJwks:
+    """A real HTTP server on 127.0.0.1 that answers a JWK Set ``delay_s`` late, or (with
+    ``trickle``) sends its headers then one byte every 0.2 s: each read is well within the
+    client's 5 s, the whole never ends. Counts GETs."""
+
+    def __init__(self, jwks: bytes, delay_s: float = 0.0, trickle: bool = False) -> None:
+        self.fetches = 0
+        self.stop = threading.Event()
+        served = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                served.fetches += 1
+                served.stop.wait(delay_s)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(jwks) + (10**6 if trickle else 0)))
+                self.end_headers()
+                self.wfile.write(jwks)
+                while trickle and not served.stop.wait(0.2):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _jwks_of(ehr: CdsClient) -> bytes:
+    public = json.loads(ECAlgorithm.to_jwk(ehr.key.public_key()))
+    return json.dumps({"keys": [{**public, "kid": "ehr-key-1", "use": "sig",
+                                 "alg": "ES384"}]}).encode()
+
+
+async def test_tokens_arriving_during_a_slow_fetch_await_that_one_fetch(ehr: CdsClient) -> None:
+    served = TricklingJwks(_jwks_of(ehr), delay_s=1.0)
+    try:
+        verifier = JwtVerifier(trusted_issuers(json.dumps(
+            {ISSUER: {"jwks": served.url, "source_system": "ehr"}})))
+        ticks = 0
+
+        async def ticking() -> None:  # the event loop keeps serving meanwhile
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticker = asyncio.create_task(ticking())
+        # one caller gives up (a client that disconnected): the others still get the set
+        impatient = asyncio.create_task(verifier.verify(ehr.token(AUDIENCE), AUDIENCE))
+        await asyncio.sleep(0.1)
+        impatient.cancel()
+        results = await asyncio.gather(*(verifier.verify(ehr.token(AUDIENCE), AUDIENCE)
+                                          for _ in range(20)))
+        ticker.cancel()
+        assert [issuer.source_system for issuer, _ in results] == ["ehr"] * 20
+        assert served.fetches == 1
+        assert ticks >= 10  # ~1 s of 50 ms ticks while the fetch waited
+    finally:
+        served.close()
+
+
+async def test_a_trickling_jwks_endpoint_is_given_up_after_the_deadline(
+        ehr: CdsClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cds_hooks, "FETCH_DEADLINE_S", 1.0)
+    served = TricklingJwks(_jwks_of(ehr), trickle=True)
+    try:
+        verifier = JwtVerifier(trusted_issuers(json.dumps(
+            {ISSUER: {"jwks": served.url, "source_system": "ehr"}})))
+        started = time.monotonic()
+        with pytest.raises(jwt.PyJWKClientError, match="TimeoutError"):
+            await verifier.verify(ehr.token(AUDIENCE), AUDIENCE)
+        assert time.monotonic() - started < 3.0
+        # within min_refresh_s nothing is fetched again: refused at once
+        with pytest.raises(jwt.PyJWTError):
+            await verifier.verify(ehr.token(AUDIENCE), AUDIENCE)
+        assert served.fetches == 1
+    finally:
+        served.close()

@@ -30,10 +30,11 @@ variants. A replayed ``jti`` is refused while it is still valid.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -101,14 +102,18 @@ class IssuerKeys:
     - a file is read again when its modification time or size changed (one ``stat`` per token),
       never because of an unknown ``kid``.
 
-    ``key_for`` gives the one key the token's ``kid`` names (no ``kid``: the set's first key, as
-    before); the token's signature is checked against that key only. Raises
+    A fetch never blocks the event loop: it is awaited (``_fetch_jwks``: an async client, at
+    most ``FETCH_DEADLINE_S`` in all, at most 1 MiB; a file's stat and read run in a worker
+    thread), and the requests that need the set
+    meanwhile await that one fetch (never a second one); every other request is served as
+    usual. ``key_for`` gives the one key the token's ``kid`` names (no ``kid``: the set's
+    first key, as before); the token's signature is checked against that key only. Raises
     ``jwt.InvalidKeyError`` for an unknown ``kid`` and ``jwt.PyJWKClientError`` /
     ``OSError`` when the set cannot be read."""
 
     def __init__(self, source: str, *, refresh_after_s: float = 300.0,
                  min_refresh_s: float = 30.0, clock: Callable[[], float] = time.monotonic,
-                 fetch: Callable[[str], str] | None = None) -> None:
+                 fetch: Callable[[str], Awaitable[str]] | None = None) -> None:
         self._source = source
         self._remote = source.startswith(("https://", "http://"))
         self._refresh_after_s, self._min_refresh_s = refresh_after_s, min_refresh_s
@@ -118,60 +123,89 @@ class IssuerKeys:
         self._first: Any = None
         self._read_at: float | None = None
         self._file_seen: tuple[int, int] | None = None
+        self._reading: asyncio.Future[None] | None = None
         self.reads = 0
         """How many times the set was fetched or read (a test's measure)."""
 
-    def key_for(self, kid: str | None) -> Any:
-        self._read_if_due()
+    async def key_for(self, kid: str | None) -> Any:
+        await self._read_if_due()
         if kid is None and self._first is not None:
             return self._first
         found = self._keys.get(kid)
         if found is None and self._remote and self._read_at is not None \
                 and self._clock() - self._read_at >= self._min_refresh_s:
-            self._read()
+            await self._read_once()
             found = self._keys.get(kid)
         if found is None:
             raise jwt.InvalidKeyError("no configured key has this kid")
         return found
 
-    def _read_if_due(self) -> None:
-        if self._read_at is None:
-            self._read()
+    async def _read_if_due(self) -> None:
+        if self._reading is not None or self._read_at is None:
+            await self._read_once()  # a fetch under way (the first one too): its result
         elif self._remote:
             if self._clock() - self._read_at >= self._refresh_after_s:
-                self._read()
-        else:
-            stat = Path(self._source).stat()
-            if (stat.st_mtime_ns, stat.st_size) != self._file_seen:
-                self._read()
+                await self._read_once()
+        elif await asyncio.to_thread(_file_state, self._source) != self._file_seen:
+            await self._read_once()
 
-    def _read(self) -> None:
+    async def _read_once(self) -> None:
+        """The read under way, else a new one; every caller awaits the same one (shielded: a
+        caller that goes away cancels nothing the others wait for)."""
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read())
+            self._reading.add_done_callback(self._read_done)
+        await asyncio.shield(self._reading)
+
+    def _read_done(self, reading: asyncio.Future[None]) -> None:
+        self._reading = None
+        if not reading.cancelled():
+            reading.exception()  # retrieved here too: no "never retrieved" warning
+
+    async def _read(self) -> None:
         self._read_at = self._clock()  # first: a failing fetch is not retried per token
         self.reads += 1
         if self._remote:
-            text = self._fetch(self._source)
+            text = await self._fetch(self._source)
         else:
-            path = Path(self._source)
-            stat = path.stat()
-            self._file_seen = (stat.st_mtime_ns, stat.st_size)
-            text = path.read_text()
+            self._file_seen, text = await asyncio.to_thread(_read_file, self._source)
         keys = jwt.PyJWKSet.from_json(text).keys
         self._keys = {key.key_id: key.key for key in keys if key.key_id is not None}
         self._first = keys[0].key if keys else None
 
 
-def _fetch_jwks(url: str) -> str:
-    """The JWK Set at ``url`` (5 s timeout, at most 1 MiB); raises ``jwt.PyJWKClientError``."""
+def _file_state(path: str) -> tuple[int, int]:
+    """(modification time in ns, size) of the JWKS file: what tells it changed."""
+    stat = Path(path).stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _read_file(path: str) -> tuple[tuple[int, int], str]:
+    """The JWKS file's state (``_file_state``) and its text, in a worker thread."""
+    return _file_state(path), Path(path).read_text()
+
+
+FETCH_DEADLINE_S = 10.0
+"""The longest a JWK Set fetch may take in all (each read or connect: 5 s): an endpoint that
+trickles its answer is given up, and the requests waiting for it are refused (401)."""
+JWKS_MAX_BYTES = 1024 * 1024
+
+
+async def _fetch_jwks(url: str) -> str:
+    """The JWK Set at ``url`` (5 s per step, ``FETCH_DEADLINE_S`` in all, at most
+    ``JWKS_MAX_BYTES``), awaited; raises ``jwt.PyJWKClientError``."""
     try:
-        with httpx.stream("GET", url, timeout=5.0, follow_redirects=False) as response:
+        async with asyncio.timeout(FETCH_DEADLINE_S), httpx.AsyncClient(
+                timeout=5.0, follow_redirects=False) as client, \
+                client.stream("GET", url) as response:
             response.raise_for_status()
-            body = b""
-            for chunk in response.iter_bytes():
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
                 body += chunk
-                if len(body) > 1024 * 1024:
+                if len(body) > JWKS_MAX_BYTES:
                     raise jwt.PyJWKClientError("the JWK Set is larger than 1 MiB")
             return body.decode("utf-8")
-    except (httpx.HTTPError, UnicodeDecodeError) as error:
+    except (httpx.HTTPError, UnicodeDecodeError, TimeoutError) as error:
         raise jwt.PyJWKClientError(f"the JWK Set could not be fetched: "
                                    f"{type(error).__name__}") from None
 
@@ -186,8 +220,9 @@ class JwtVerifier:
         self._keys = {iss: keys(issuer.jwks) for iss, issuer in issuers.items()}
         self._seen: dict[str, float] = {}
 
-    def verify(self, token: str, audience: str) -> tuple[TrustedIssuer, dict[str, Any]]:
-        """The issuer and claims; raises ``jwt.PyJWTError`` (with why) otherwise."""
+    async def verify(self, token: str, audience: str) -> tuple[TrustedIssuer, dict[str, Any]]:
+        """The issuer and claims; raises ``jwt.PyJWTError`` (with why) otherwise. Awaits the
+        issuer's JWK Set when it must be fetched (``IssuerKeys``)."""
         unverified = jwt.decode(token, options={"verify_signature": False})
         issuer = self._issuers.get(str(unverified.get("iss", "")))
         if issuer is None:
@@ -195,7 +230,7 @@ class JwtVerifier:
         kid = jwt.get_unverified_header(token).get("kid")
         if kid is not None and not isinstance(kid, str):
             raise jwt.InvalidKeyError("the kid header is not a string")
-        key = self._keys[issuer.issuer].key_for(kid)
+        key = await self._keys[issuer.issuer].key_for(kid)
         claims = jwt.decode(
             token, key, algorithms=ALGORITHMS, audience=audience, issuer=issuer.issuer,
             leeway=LEEWAY_S, options={"require": ["iss", "aud", "exp", "iat", "jti"]},
@@ -363,7 +398,7 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
             "prefetch": {},
         }]}
 
-    def verified(request: Request, service_id: str) -> tuple[str, TrustedIssuer]:
+    async def verified(request: Request, service_id: str) -> tuple[str, TrustedIssuer]:
         """The public base URL and the EHR whose JWT (aud = this service's URL) was verified."""
         base = (public_url or str(request.base_url)).rstrip("/")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -371,7 +406,8 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
             raise Problem("cds-jwt-invalid", "a CDS Client JWT is required",
                           headers={"WWW-Authenticate": "Bearer"})
         try:
-            issuer, _ = verifier.verify(token.strip(), f"{base}/cds-services/{service_id}")
+            issuer, _ = await verifier.verify(token.strip(),
+                                              f"{base}/cds-services/{service_id}")
         except (jwt.PyJWTError, OSError, ValueError) as error:
             log.warning("cds hooks jwt refused", error=type(error).__name__)
             raise Problem("cds-jwt-invalid", "the CDS Client JWT is not valid",
@@ -390,7 +426,7 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
     @api.post(f"/cds-services/{ORDER_SELECT_ID}", summary="order-select: orders that end "
               "trial eligibility")
     async def order_select(request: Request, body: OrderSelectRequest) -> dict[str, Any]:
-        base, issuer = verified(request, ORDER_SELECT_ID)
+        base, issuer = await verified(request, ORDER_SELECT_ID)
         if body.hook != "order-select":
             raise Problem("wrong-hook", "this service answers order-select")
         now = clock()
@@ -417,7 +453,7 @@ def router(patients: PatientStatusQueries, verifier: JwtVerifier, intake_url: st
 
     @api.post(f"/cds-services/{SERVICE_ID}", summary="patient-view: trial cards")
     async def patient_view(request: Request, body: HookRequest) -> dict[str, Any]:
-        base, issuer = verified(request, SERVICE_ID)
+        base, issuer = await verified(request, SERVICE_ID)
         if body.hook != "patient-view":
             raise Problem("wrong-hook", "this service answers patient-view")
         key = await _patient_key(intake_url, intake_token, issuer, body.context.patientId)
@@ -455,12 +491,17 @@ def _warning_card(warning: OrderWarning, link: str, now: datetime) -> dict[str, 
 
 async def _patient_key(intake_url: str, token: str, issuer: TrustedIssuer,
                        patient_id: str, hook: str = "patient-view") -> str | None:
-    async with httpx.AsyncClient(timeout=3.0) as client:
-        answer = await client.post(
-            f"{intake_url}/patients/lookup",
-            json={"source_system": issuer.source_system, "source_patient_id": patient_id,
-                  "reason": f"CDS Hooks {hook} from {issuer.issuer}"[:500]},
-            headers={"Authorization": f"Bearer {token}"})
+    try:
+        async with httpx.AsyncClient(timeout=3.0) as client:
+            answer = await client.post(
+                f"{intake_url}/patients/lookup",
+                json={"source_system": issuer.source_system, "source_patient_id": patient_id,
+                      "reason": f"CDS Hooks {hook} from {issuer.issuer}"[:500]},
+                headers={"Authorization": f"Bearer {token}"})
+    except (httpx.HTTPError, httpx.InvalidURL) as error:  # not reachable: 502, as refused
+        raise Problem("intake-lookup-failed",
+                      f"intake did not answer the patient look-up ({type(error).__name__})"
+                      ) from None
     if answer.status_code == status.HTTP_404_NOT_FOUND:
         return None
     if answer.status_code != status.HTTP_200_OK:
