@@ -169,13 +169,17 @@ def test_every_limit_has_its_source_and_is_published() -> None:
                if a.limits is not None or a.measure_limits}
     assert set(limited) >= {"creatinine", "hemoglobin", "blood_cell_count", "body_weight",
                             "body_height",
-                            "body_temperature", "cd19_percent"}
+                            "body_temperature", "cd19_percent", "bilirubin_total",
+                            "complement"}
     for analyte in limited.values():
         for limits in (analyte.limits, *(found for _, found in analyte.measure_limits)):
             if limits is not None:
                 assert limits.source
                 assert limits.source.replace("|", "\\|") in text
     assert "at most 73.8 mg/dL" in text
+    assert "at most 75 mg/dL" in text
+    assert "complement c4: at most 1.8 g/L" in text
+    assert "complement c3: no published limit cited yet: not checked" in text
 
 
 def test_an_analyte_without_a_published_limit_is_not_checked() -> None:
@@ -198,3 +202,64 @@ def test_a_newer_creatinine_typed_in_the_wrong_unit_leaves_crcl_unknown() -> Non
     assert i63.outcome is Outcome.UNKNOWN, i63.reason
     assert any("above 73.8 mg/dL" in m for m in i63.missing), i63.missing
     assert decision.status is Status.UNDETERMINED
+
+
+# --- the analytes the trials read beyond the first ones (normaliser leftovers) ---------------
+# Total bilirubin: Wallach's Interpretation of Diagnostic Tests (Williamson & Snyder, "Bilirubin"):
+# "maximum bilirubin is 10-35 mg/dL; if renal disease is present, it may reach 75 mg/dL".
+# Complement C4: the reportable range a hospital laboratory publishes for its C4 assay (St.
+# Boniface Hospital laboratory manual, "Complement C4 - (S)": reportable range 0.006-1.800 g/L,
+# Binding Site Optilite); an acute-phase C4 is at most about twice the upper reference limit.
+BILIRUBIN, C3, C4, UPCR, ANA, HCG = "1975-2", "4485-9", "4498-2", "2890-2", "5048-4", "2106-3"
+AST, SEDIMENT_RBC, SEDIMENT_WBC = "1920-8", "13945-1", "5821-4"
+WALLACH = "Wallach's Interpretation of Diagnostic Tests"
+C4_SOURCE = "St. Boniface Hospital"
+
+
+@pytest.mark.parametrize(("loinc", "value", "unit", "limit", "source", "sent"), [
+    (BILIRUBIN, 120, "mg/dL", "above 75 mg/dL", WALLACH, "120"),
+    # a bilirubin in umol/L (342 umol/L = 20 mg/dL) sent with the unit mg/dL
+    (BILIRUBIN, 342, "mg/dL", "above 75 mg/dL", WALLACH, "342"),
+    (BILIRUBIN, 1500, "umol/L", "above 75 mg/dL", WALLACH, "1500"),
+    # a C4 in mg/dL (25 mg/dL = 0.25 g/L) sent with the unit g/L
+    (C4, 25, "g/L", "above 1.8 g/L", C4_SOURCE, "25"),
+])
+def test_a_bilirubin_or_c4_beyond_what_can_be_measured_is_kept_unread(
+    loinc: str, value: float, unit: str, limit: str, source: str, sent: str
+) -> None:
+    fact = _read(_observation(loinc, valueQuantity=_quantity(value, unit)))
+    _unread_for_limit(fact, "Observation.valueQuantity.value", limit, source, sent)
+
+
+@pytest.mark.parametrize(("loinc", "value", "unit", "canonical"), [
+    (BILIRUBIN, 75, "mg/dL", 75.0),        # at the limit: read
+    (BILIRUBIN, 342, "umol/L", 20.0),
+    (C4, 1.8, "g/L", 1.8),
+    (C4, 25, "mg/dL", 0.25),
+    (C3, 25, "g/L", 25.0),                 # C3: no published limit cited yet, not checked
+])
+def test_bilirubin_and_complement_in_their_right_units_are_read(
+    loinc: str, value: float, unit: str, canonical: float
+) -> None:
+    fact = _read(_observation(loinc, valueQuantity=_quantity(value, unit)))
+    assert fact.unread is None, fact.unread
+    assert fact.value_quantity is not None
+    assert fact.value_quantity.value == pytest.approx(canonical, rel=1e-2)
+
+
+def test_an_hl7_v2_bilirubin_beyond_the_limit_is_kept_unread_at_obx_5() -> None:
+    fact = only_fact(message("OBX|1|NM|1975-2^Bilirubin.total [Mass/volume] in Serum or Plasma"
+                             "^LN||342|mg/dL^^UCUM||H|||F|||20261128073000+0000"))
+    assert fact.value_quantity is None
+    assert fact.unread is not None
+    assert fact.unread.path == "OBX[1].5"
+    assert "above 75 mg/dL" in fact.unread.reason
+    assert WALLACH in fact.unread.reason
+
+
+@pytest.mark.parametrize("loinc", [ALT, AST, BILIRUBIN, UPCR, C3, C4, ANA, HCG, SEDIMENT_RBC,
+                                   SEDIMENT_WBC])
+def test_a_negative_value_of_an_analyte_the_trials_read_is_refused(loinc: str) -> None:
+    # ratio scales (UCUM: every catalogued unit but Cel and [degF]): no result is below zero
+    from shared.clinical.units import negative_refusal
+    assert negative_refusal(loinc, -1.0) is not None
