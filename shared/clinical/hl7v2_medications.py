@@ -8,7 +8,9 @@ status, a period, ``time_bounds`` for a time coarser than a minute, and ``dose``
 
 - RXA-5 administered code (CE): identifier^text^coding system and, in components 4-6, the
   alternate identifier^text^system. Every coded triple is kept (the engine matches any it
-  knows); ``RXN`` is RxNorm, ``NDC`` the National Drug Code. No code at all: refused.
+  knows); ``RXN`` is RxNorm, ``NDC`` the National Drug Code, ``WC`` WHO ATC (table 0396), each
+  read under its FHIR R4 URI so the site medication crosswalk applies as to a FHIR Coding;
+  local ``L``/``99zzz`` kept as sent (the crosswalk's local rows). No code at all: refused.
 - RXA-3 start date/time (required: refused when empty); RXA-4 end date/time, "if null, the
   date/time of RXA-3 is assumed" (v2.5.1 ch. 4A RXA-4): one dose at one instant.
 - RXA-20 completion status (optional, table 0322, codes as in HL7 Terminology
@@ -88,6 +90,14 @@ from shared.clinical.times import (
 
 NDC = "http://hl7.org/fhir/sid/ndc"
 """FHIR's URI for the National Drug Code; HL7 v2 table 0396 names it ``NDC``."""
+ATC = "http://www.whocc.no/atc"
+"""FHIR's URI for the WHO ATC classification; HL7 v2 table 0396 names it ``WC`` (HL7
+Terminology NamingSystem v3-WC, OID 2.16.840.1.113883.6.73). Table 0396 ``ATC`` is the American
+Type Culture Collection, not a drug code system: not read as WHO ATC."""
+# v2.5.1 table 0396 names of drug code systems read under their FHIR R4 URIs (terminologies-
+# systems), so the site medication crosswalk, whose rows name FHIR URIs, applies to an RXA-5 /
+# RXE-2 code exactly as to the same FHIR Coding (``RXN`` -> RxNorm is done by ``codings``)
+_DRUG_SYSTEMS = {"NDC": NDC, "WC": ATC}
 
 # v2.5.1 table 0322 completion status -> FHIR R4 MedicationAdministration.status
 COMPLETION_STATUS = {
@@ -174,9 +184,11 @@ class PharmacyContext:
 
 def drug_codings(field: ObxField) -> tuple[Coding, ...]:
     """RXA-5 / RXE-2 (CE): the identifier and the alternate identifier (components 1-3 and
-    4-6), ``NDC`` mapped to FHIR's NDC URI and ``RXN`` to RxNorm (``codings``)."""
+    4-6), table 0396 ``NDC`` mapped to FHIR's NDC URI, ``WC`` to WHO ATC's and ``RXN`` to
+    RxNorm (``codings``); a local system (``L``, ``99zzz``) kept as sent."""
     return tuple(
-        coding.model_copy(update={"system": NDC}) if coding.system == "NDC" else coding
+        coding.model_copy(update={"system": _DRUG_SYSTEMS[coding.system]})
+        if coding.system in _DRUG_SYSTEMS else coding
         for coding in codings(field)
     )
 

@@ -240,8 +240,10 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "v2.5.1 6.5.2 DG1, table 0052"),
     # pharmacy segments (RAS^O17, RDE^O11): shared/clinical/hl7v2_medications.py
     InputForm("RXA-5, RXE-2 (CE)", "identifier^text^system and alternate in components 4-6 "
-              "(`RXN`, `NDC`, a local system)", "read: every coded triple kept (RxNorm, NDC "
-              "URIs); none refused", "v2.5.1 ch. 4A RXA-5, RXE-2; table 0396"),
+              "(`RXN`, `NDC`, `WC`, a local system)", "read: every coded triple kept (RxNorm, "
+              "NDC, WHO ATC URIs; local as sent), the site medication crosswalk applied as to a "
+              "FHIR Coding; none refused", "v2.5.1 ch. 4A RXA-5, RXE-2; table 0396 (`WC` WHO "
+              "ATC)"),
     InputForm("RXA-3, RXA-4", "start; end empty", "read: one dose at the RXA-3 instant; RXA-3 "
               "empty or not a DTM refused", "v2.5.1 ch. 4A RXA-3/4 (end null: RXA-3 assumed)"),
     InputForm("RXA-20", "`CP`, `PA`, empty", "read: an exposure (`completed`, `stopped`; "
