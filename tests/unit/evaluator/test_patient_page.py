@@ -172,6 +172,21 @@ def test_statements_to_record_say_a_yes_or_a_no_settles_them() -> None:
     assert "yes or no" in statements
 
 
+def test_a_criterions_missing_line_asks_for_a_statement_as_the_list_at_the_top_does() -> None:
+    """Fresh user (ux): the criteria table's E13 line said "Missing: investigator: patient
+    unsuitable for the trial (documented within 30 days)", which reads as a finding (the
+    investigator found the patient unsuitable), while "What to send next" above it asked "ask the
+    investigator, then record yes or no: ...". Both say the task now."""
+    facts = "https://trialwatch.dev/fhir/CodeSystem/eligibility-facts"
+    html = real_page(eligible_patient().without(facts, "investigator-deems-unsuitable"),
+                     "NCT06920433", "2025-11-14.2")
+    row = html.split('id="criterion-E13"')[1].split("</tr>")[0]
+    missing = row.split('class="missing"')[1].split("</p>")[0]
+    assert "ask the investigator, then record yes or no: patient unsuitable for the trial" \
+        in missing, missing
+    assert "Missing: investigator:" not in missing, missing
+
+
 def test_a_criterions_missing_line_says_a_need_once_as_the_list_at_the_top_does() -> None:
     gc = "record of systemic glucocorticoids use"
     decision = Decision(
