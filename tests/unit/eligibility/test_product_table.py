@@ -94,3 +94,25 @@ def test_a_csf_product_within_the_window_fails_nct06946485_i6_1(code: str) -> No
     decision = evaluate(load_trial(CHT101), patient, BUILDER_AS_OF)
     assert _criterion(decision, "I6.1").outcome is Outcome.FAIL
     assert decision.status is Status.INELIGIBLE
+
+
+@pytest.mark.parametrize(("code", "drug"), [
+    ("205285", "leflunomide 20 MG Oral Tablet"),  # openFDA NDC 50090-7537: rxcui [205285]
+    ("205284", "leflunomide 10 MG Oral Tablet"),  # openFDA NDC 72162-2409: rxcui [205284]
+])
+def test_leflunomide_tablets_as_feeds_code_them_are_identified_for_e11(
+    code: str, drug: str
+) -> None:
+    # leflunomide's washout (5 x teriflunomide's half-life) is months: a tablet given nine days
+    # before the screening fails E11. Before, the table rolled up 205493 instead, so the SCD
+    # that FDA's NDC directory maps these products to left E11 unknown
+    e11 = _criterion(_nct06920433(_administration(code)), "E11")
+    assert e11.outcome is Outcome.FAIL, drug
+
+
+def test_205493_is_not_read_as_leflunomide() -> None:
+    # 205493 was listed as 'leflunomide 20 MG Oral Tablet' (unverified); RxNorm's SCD for that
+    # product is 205285, so 205493 is another concept and identifies nothing here
+    e11 = _criterion(_nct06920433(_administration("205493")), "E11")
+    assert e11.outcome is Outcome.UNKNOWN
+    assert "205493" in " ".join(e11.missing)
