@@ -542,9 +542,15 @@ def evidence_line(
     """:func:`evidence_phrase` and, for a result two months or more before ``as_of``, how old
     it was then: "white blood cell count 3.0 x10^9/L on 13 Sep 2023 (2 years old)". A score
     counts items that ever occurred (EULAR/ACR 2019, Aringer 2019) and a history criterion
-    reads any date: a fresh user read such an old result as a current one."""
+    reads any date: a fresh user read such an old result as a current one.
+
+    A drug history line ("systemic glucocorticoids, first started 1 Mar 2024") shows the first
+    start of the class, while the engine cites its newest record (``records.py``, the
+    started-at-least rule): no age is added, since it would be that other record's ("first
+    started 1 Mar 2024 (13 months old)" beside the same date "(2 years old)" misled)."""
     phrase = evidence_phrase(evidence, labels, zone, now_year, as_of)
-    if evidence.effective is None or "washout_end" in evidence.details:
+    if (evidence.effective is None or "washout_end" in evidence.details
+            or "first started" in phrase):
         return phrase
     age = result_age(evidence.effective, as_of)
     return f"{phrase} ({age} old)" if age else phrase

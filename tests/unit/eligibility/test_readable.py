@@ -361,3 +361,20 @@ def test_each_result_a_score_counts_shows_its_date_and_age() -> None:
     assert "complement C3 0.5 g/L on 19 Feb" in i2.evidence, i2.evidence
     anti_dsdna = next(e for e in i2.evidence if e.startswith("anti-dsDNA"))
     assert anti_dsdna == "anti-dsDNA antibody 120 IU/mL on 31 Dec 2025 (2 months old)", anti_dsdna
+
+
+def test_a_drug_history_line_gives_no_age_of_another_record_than_the_date_it_shows() -> None:
+    """Fresh user (ux): "conventional immunosuppressants ..., first started 1 Mar 2024 (13
+    months old)" beside "systemic glucocorticoids, first started 1 Mar 2024 (2 years old)": the
+    engine cites the newest record (mycophenolate started 400 days before) with the class's
+    first start in its note, and the age was the newest record's, not the date shown. A
+    started-at-least criterion reads the first start (records.py, started_at_least); the line
+    shows that date, with no age of another record."""
+    from services.evaluator.adapters.http.ui.views import criterion_views
+    from services.evaluator.adapters.trial_text import trial_text
+
+    decision = _decide(eligible_patient())  # HCQ from 730 days before, MMF from 400
+    [i2] = [c for c in criterion_views(decision, trial_text(decision.trial), PARIS)
+            if c.id == "I2"]
+    [conventional] = [e for e in i2.evidence if e.startswith("conventional immunosuppressants")]
+    assert conventional.endswith("first started 1 Mar 2024"), conventional
