@@ -32,7 +32,7 @@ import json
 import os
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,6 +61,10 @@ class Tally:
     replayed_batches: int = 0
     skipped_lines: int = 0
     already_had: int = 0
+    # accepted facts no active trial's criteria read, per code ('system|code'), from the
+    # receipts' warnings (intake's ScreenedCodes); a fact with two codings counts under each
+    unscreened: Counter[str] = field(default_factory=Counter)
+    unscreened_facts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +366,7 @@ class Importer:
             outcome = entry.get("outcome", "refused") if entry else "refused"
             if outcome == "accepted":
                 self._tally.accepted += 1
+                self._unscreened(entry)
             elif outcome == "ignored":
                 self._tally.ignored += 1
             else:
@@ -370,6 +375,15 @@ class Importer:
                     self._refuse(line, _local_path(problem.get("path", "$"), index),
                                  str(problem.get("reason", "")))
                 self._tally.refused += 1
+
+    def _unscreened(self, entry: dict[str, Any] | None) -> None:
+        """Count the codes of each fact the receipt says no active trial screens (a warning
+        with ``codes``, ``services.intake.core.screening``); only codes, never a patient."""
+        for warning in (entry or {}).get("warnings") or ():
+            codes = warning.get("codes") if isinstance(warning, dict) else None
+            if codes:
+                self._tally.unscreened_facts += 1
+                self._tally.unscreened.update(str(code) for code in codes)
 
     def _refuse(self, line: Line, path: str, reason: str) -> None:
         self._report.write(f"{line.path.name}\t{line.number}\t{path}\t{reason}\n")
@@ -549,7 +563,32 @@ def _import(args: argparse.Namespace) -> int:
           f"{tally.skipped_lines} already imported before a restart")
     if tally.refused:
         print(f"refused lines (file, line, path, reason): {args.report}")
+    for line in unscreened_summary(tally):
+        print(line)
     return 0
+
+
+_SHOWN_UNSCREENED = 20
+
+
+def unscreened_summary(tally: Tally) -> list[str]:
+    """The summary's lines on what was accepted but is screened by no active trial's criteria
+    (intake's receipt warning "accepted but not screened by any criterion"): how many
+    resources, and each code (``system|code``) with how many, most frequent first (at most
+    ``_SHOWN_UNSCREENED``); no line when every code is screened. Codes only, never a patient:
+    the counts come from the receipts' warnings' ``codes``."""
+    if not tally.unscreened:
+        return []
+    ranked = sorted(tally.unscreened.items(), key=lambda item: (-item[1], item[0]))
+    lines = [f"{tally.unscreened_facts} accepted resources carry codes no active trial's "
+             "criteria read (the trials intake screens against, INTAKE_TRIALS_DIR), so none "
+             "of them is screened; map the sender's codes (CLINICAL_LOCAL_CODES_FILE for "
+             "results and conditions, CLINICAL_MEDICATION_CODES_FILE for drugs) or send "
+             "standard codes. Codes (system|code: resources):"]
+    lines += [f"  {code}: {count}" for code, count in ranked[:_SHOWN_UNSCREENED]]
+    if len(ranked) > _SHOWN_UNSCREENED:
+        lines.append(f"  ... and {len(ranked) - _SHOWN_UNSCREENED} more codes")
+    return lines
 
 
 def workers_for(lines: int, batch_size: int, workers: int) -> int:

@@ -22,7 +22,7 @@ import concurrent.futures
 import functools
 import multiprocessing
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -30,20 +30,23 @@ from typing import Any
 from services.intake.adapters.messaging import broker_json
 from services.intake.adapters.sql.database import WriteTurns, make_intake_engine
 from services.intake.adapters.sql.group_commit import GroupCommit
+from services.intake.adapters.trial_codes import TrialFileCodes
 from services.intake.core.accept import Prepared, Submission, prepare, prepare_normalised, record
 from services.intake.core.formats.fhir_r4 import NAME as FHIR_R4
 from services.intake.core.formats.fhir_r4 import read_document
 from services.intake.core.input_formats import MediaType, ReadContext
 from services.intake.core.normalise import normalised_by
+from services.intake.core.ports import ScreenedCodes
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.reading import decode_text, json_object
 from services.intake.core.refusals import Refusal
+from services.intake.core.screening import with_unscreened_warnings
 from shared.infra.clock import utc_now
 from shared.infra.local_codes import install_site_local_codes
 from shared.infra.medication_codes import install_site_medication_codes
 from shared.infra.sql_engine import make_sessionmaker
 from shared.infra.unit_aliases import install_site_unit_aliases
-from shared.settings import KafkaSettings
+from shared.settings import IntakeSettings, KafkaSettings
 
 FHIR_JSON = MediaType(FHIR_R4, "utf-8")
 
@@ -145,11 +148,16 @@ class BulkIntake:
 
     ``async with BulkIntake(...) as intake``: ``intake.prepare(body)`` starts preparing a
     batch (in a worker process when ``workers > 1``) and returns its future;
-    ``await intake.deliver(future)`` records it and returns its ``BulkAnswer``."""
+    ``await intake.deliver(future)`` records it and returns its ``BulkAnswer``, whose entries
+    warn about each fact no active trial's criteria read, as a posted Bundle's receipt does:
+    ``screened`` (default: the trial files intake reads, ``INTAKE_TRIALS_DIR``).
+    Raises ``TrialFileError`` when a trial file cannot be compiled (as intake does not start)."""
 
-    def __init__(self, database_url: str, source_system: str, *, workers: int = 1) -> None:
+    def __init__(self, database_url: str, source_system: str, *, workers: int = 1,
+                 screened: ScreenedCodes | None = None) -> None:
         self._database_url = database_url
         self._source_system = source_system
+        self._screened = screened
         self.workers = max(1, workers)
         # batches prepared before the oldest is recorded: enough to keep every worker busy
         self.ahead = 2 * self.workers if self.workers > 1 else 1
@@ -162,6 +170,8 @@ class BulkIntake:
         install_site_unit_aliases()
         install_site_local_codes()
         install_site_medication_codes()
+        if self._screened is None:
+            self._screened = TrialFileCodes(IntakeSettings().trials_dir)
         self._engine = make_intake_engine(self._database_url)
         self._transaction = GroupCommit(make_sessionmaker(self._engine), utc_now,
                                         WriteTurns.for_url(self._database_url))
@@ -203,7 +213,13 @@ class BulkIntake:
             return done.refusal
         assert done.prepared is not None
         assert self._transaction is not None
-        acceptance = await record(done.submission, done.prepared, self._transaction, utc_now,
+        prepared = done.prepared
+        if self._screened is not None:
+            # as intake's accept() does before recording a posted Bundle: the receipt names
+            # each fact no active trial's criteria read (its warning carries its codes)
+            prepared = replace(prepared, normalised=with_unscreened_warnings(
+                prepared.normalised, self._screened))
+        acceptance = await record(done.submission, prepared, self._transaction, utc_now,
                                     self._limit)
         return BulkAnswer(202, replayed=acceptance.replayed,
                           entries=acceptance.receipt.details()["entries"],

@@ -19,10 +19,15 @@ from uuid import UUID
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """One element at ``path`` (``Bundle.entry[3].resource.valueString``, ``OBX[2].5``)."""
+    """One element at ``path`` (``Bundle.entry[3].resource.valueString``, ``OBX[2].5``).
+
+    ``codes``: for a fact no active trial's criteria read (``screening``), its codes as
+    ``system|code``, so a reader (``trialwatch import``'s summary) can count them without
+    parsing ``reason``; empty for every other note."""
 
     path: str
     reason: str
+    codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +123,16 @@ def details_from_json(
             path=entry["path"],
             resource_type=entry.get("resource_type"),
             outcome=entry["outcome"],
-            problems=tuple(Note(**n) for n in entry.get("problems", ())),
-            warnings=tuple(Note(**n) for n in entry.get("warnings", ())),
+            problems=tuple(_note_from(n) for n in entry.get("problems", ())),
+            warnings=tuple(_note_from(n) for n in entry.get("warnings", ())),
         )
         for entry in details.get("entries", ())
     )
-    return entries, tuple(Note(**n) for n in details.get("warnings", ()))
+    return entries, tuple(_note_from(n) for n in details.get("warnings", ()))
+
+
+def _note_from(stored: dict[str, Any]) -> Note:
+    return Note(stored["path"], stored["reason"], tuple(stored.get("codes", ())))
 
 
 def _types(entries: list[EntryReceipt]) -> str:
@@ -146,5 +155,8 @@ def _refusal(entry: EntryReceipt) -> str:
     return said
 
 
-def _note(note: Note) -> dict[str, str]:
-    return {"path": note.path, "reason": note.reason}
+def _note(note: Note) -> dict[str, Any]:
+    said: dict[str, Any] = {"path": note.path, "reason": note.reason}
+    if note.codes:
+        said["codes"] = list(note.codes)
+    return said

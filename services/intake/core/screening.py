@@ -49,7 +49,7 @@ def with_unscreened_warnings(normalised: Normalised, screened: ScreenedCodes) ->
     """``normalised`` with a warning for each fact whose codes (its components' included) no
     criterion reads, at the path that codes it (``Normalised.code_paths``; else the fact's
     provenance), in the receipt's warnings and its entry's (the entry whose path the warning's
-    path starts with)."""
+    path starts with); the warning's ``codes`` are the fact's codes (``system|code``)."""
     paths = dict(normalised.code_paths)
     found: dict[Note, None] = {}
     for update in normalised.updates:
@@ -57,7 +57,8 @@ def with_unscreened_warnings(normalised: Normalised, screened: ScreenedCodes) ->
             if fact.status in _NOT_RESULTS or screened.reads(fact.kind, _all_codes(fact)):
                 continue
             path = paths.get(fact.fact_id) or fact.provenance.resource
-            found.setdefault(Note(path, unscreened_reason(fact)))
+            codes = tuple(f"{c.system}|{c.code}" for c in fact.codes)
+            found.setdefault(Note(path, unscreened_reason(fact), codes))
     if not found:
         return normalised
     notes = tuple(found)

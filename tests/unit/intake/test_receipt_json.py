@@ -34,6 +34,11 @@ def _receipt(received_at: datetime, reason: str = "kept unread") -> Receipt:
     _receipt(datetime(2026, 12, 2, 13, 0, 0, 5, tzinfo=timezone(timedelta(hours=1)))),
     _receipt(datetime.now(UTC), "Hämoglobin \u2028 \U0001f600 \"quoted\" \\ \x01 \x7f"),
     Receipt(uuid.uuid4(), "lab", "hl7v2", datetime.now(UTC), (), ()),
+    # a warning that a fact is screened by no criterion carries its codes
+    Receipt(uuid.uuid4(), "lab", "hl7v2", datetime.now(UTC), (), (),
+            entries=(EntryReceipt("OBX[2]", "OBX", "accepted", warnings=(
+                Note("OBX[2].3", "not screened", ("L|PLT",)),)),),
+            warnings=(Note("OBX[2].3", "not screened", ("L|PLT", "http://loinc.org|1-8")),)),
 ])
 def test_the_receipt_bytes_are_what_the_response_model_sent(receipt: Receipt) -> None:
     before = JSONResponse(ReceiptBody.of(receipt).model_dump(mode="json")).body

@@ -168,3 +168,25 @@ async def test_the_http_receipt_names_the_local_obx_against_the_shipped_trials(
     receipt = response.json()
     paths = [w["path"] for w in receipt["warnings"] if "not screened" in w["reason"]]
     assert paths == ["OBX[2].3"]
+
+
+async def test_the_warning_carries_the_codes_it_names_for_a_bulk_summary() -> None:
+    # trialwatch import counts unscreened codes per system|code from the receipts it gets
+    # (over HTTP and direct): the codes are given as data beside the sentence
+    warnings = await _receipt_warnings(_oru(), HL7)
+    [note] = [n for n in warnings if "not screened by any criterion" in n.reason]
+    assert note.codes == ("L|PLT",)
+    assert all(not n.codes for n in warnings if n is not note)
+
+
+async def test_the_http_receipt_gives_the_unscreened_codes_as_data(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post("/hl7v2", content=_oru(), headers={
+        "Authorization": "Bearer lab-token", "Content-Type": "x-application/hl7-v2+er7"})
+    receipt = response.json()
+    [warning] = [w for w in receipt["warnings"] if "not screened" in w["reason"]]
+    assert warning["codes"] == ["L|PLT"]
+    [entry] = [e for e in receipt["entries"] if e["path"] == "OBX[2]"]
+    assert [w["codes"] for w in entry["warnings"] if "not screened" in w["reason"]] == [
+        ["L|PLT"]]

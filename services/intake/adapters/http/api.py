@@ -12,7 +12,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Request, Response, Security
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from services.intake.adapters import metrics
 from services.intake.adapters.http.body import read_limited_body
@@ -87,6 +87,17 @@ class IntakeRuntime:
 class NoteBody(BaseModel):
     path: str = Field(description="where in the input: FHIRPath-like, or e.g. OBX[2].5")
     reason: str
+    codes: list[str] = Field(default=[], description=(
+        "only on a warning that a result, condition or medication is screened by no active "
+        "trial's criteria: its codes, each 'system|code' (absent otherwise)"))
+
+    @model_serializer(mode="wrap")
+    def _without_empty_codes(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``codes`` only when there are some, as ``Receipt.details`` writes a note."""
+        said: dict[str, Any] = handler(self)
+        if not said.get("codes"):
+            said.pop("codes", None)
+        return said
 
 
 class EntryBody(BaseModel):
@@ -138,7 +149,7 @@ class ReceiptBody(BaseModel):
 
 
 def _note(note: Note) -> NoteBody:
-    return NoteBody(path=note.path, reason=note.reason)
+    return NoteBody(path=note.path, reason=note.reason, codes=list(note.codes))
 
 
 def receipt_json(receipt: Receipt) -> bytes:
