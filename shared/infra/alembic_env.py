@@ -9,6 +9,8 @@ from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.infra.sql_engine import private_sqlite_file
+
 
 def run(target_metadata: MetaData, service: str) -> None:
     config = context.config
@@ -29,6 +31,7 @@ def run(target_metadata: MetaData, service: str) -> None:
             context.run_migrations()
 
     async def main() -> None:
+        private_sqlite_file(url)  # `trialwatch migrate` is often the database's first opener
         engine = create_async_engine(url, poolclass=pool.NullPool)
         async with engine.connect() as connection:
             await connection.run_sync(migrate)

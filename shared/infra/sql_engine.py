@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +36,41 @@ def existing_database(url: str, setting: str) -> str:
     return url
 
 
+def private_sqlite_file(url: str) -> None:
+    """Make the SQLite database ``url`` names private to its owner before SQLite opens it.
+
+    Creates a missing folder 0700 and a missing database file 0600, and takes group and other
+    bits off an existing database and its ``-wal``/``-shm``/``-journal`` files (a database an
+    older version left world-readable). SQLite creates its ``-wal``, ``-shm`` and journal files
+    with the database file's permissions (its unix VFS copies them), so they stay 0600 whatever
+    the process's umask: a service started by hand under umask 022 no longer writes intake.db
+    (surrogate key -> MRN) world-readable (issue 14 section 5). Nothing for PostgreSQL,
+    ``:memory:`` or a file this process does not own (``PermissionError`` is left to SQLite).
+    """
+    if not is_sqlite(url):
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.chmod(0o700)  # mkdir's mode is masked by the umask
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for companion in (path, *(path.with_name(path.name + s) for s in SQLITE_COMPANIONS)):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            mode = stat.S_IMODE(companion.stat().st_mode)
+            if mode & 0o077:
+                companion.chmod(mode & 0o700)
+
+
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import time
 from pathlib import Path
 
@@ -25,6 +26,10 @@ pytestmark = pytest.mark.e2e
 def test_run_demo_brings_the_pipeline_up_decides_a_posted_observation_and_alerts(
     tmp_path: Path,
 ) -> None:
+    # a data directory an older version left readable to others (issue 14 section 5: intake.db
+    # maps surrogate keys to MRNs): run takes it back, and what it writes later is private too
+    (tmp_path / "var").mkdir(mode=0o755)
+    (tmp_path / "var").chmod(0o755)
     process, ports = start_run(tmp_path / "var", extra=("--demo",))
     try:
         banner = read_until(process, "Ctrl-C stops everything", timeout_s=90)
@@ -69,3 +74,9 @@ def test_run_demo_brings_the_pipeline_up_decides_a_posted_observation_and_alerts
     assert exit_code == 0
     time.sleep(0.2)
     assert [pid for pid in children if alive(pid)] == [], "Ctrl-C left processes behind"
+    written = [tmp_path / "var", *(tmp_path / "var").rglob("*")]
+    assert {p.name for p in written} >= {"intake.db", "evaluator.db", "audit.db", "logs",
+                                         "dev-tokens.json", "evaluator-signing-key.pem"}
+    assert {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.lstat().st_mode)) for p in written
+            if not p.is_symlink()
+            and stat.S_IMODE(p.lstat().st_mode) != (0o700 if p.is_dir() else 0o600)} == {}
