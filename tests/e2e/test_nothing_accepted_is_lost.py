@@ -31,7 +31,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.pipeline import descendants, poll, read_until, start_run, tokens_by_role
+from tests.e2e.pipeline import REPO as REPO_ROOT
+from tests.e2e.pipeline import (
+    descendants,
+    poll,
+    read_until,
+    start_run,
+    tokens_by_role,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -212,3 +219,76 @@ def test_sigkill_of_each_service_and_of_the_broker_during_a_burst_loses_no_accep
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(60)
+
+
+RESTART_PATIENTS = 20
+RESTART_UPDATES = 6
+
+
+def test_sigkill_of_trialwatch_run_itself_then_a_new_run_loses_no_accepted_update(
+    tmp_path: Path,
+) -> None:
+    """A restart of the whole run (issue 14 section 1): ``trialwatch run`` itself is SIGKILLed
+    mid-burst, which takes the in-memory broker, every service and whatever the broker held
+    but no consumer had applied; a user starts ``run`` again on the same data directory and
+    the burst goes on. Every update answered 202 before or after must be decided exactly once:
+    the new run refills its fresh broker from intake's and the evaluator's outboxes."""
+    data_dir = tmp_path / "var"
+    total = RESTART_PATIENTS * RESTART_UPDATES
+    run_id = uuid.uuid4().hex[:8]
+    accepted: list[str] = []
+    give_up_at = time.monotonic() + 600
+    process, ports = start_run(data_dir)
+    runs = [process]
+    try:
+        read_until(process, "Ctrl-C stops everything", timeout_s=120)
+        Output(process).start()  # keeps the terminal's pipe from filling
+        tokens = tokens_by_role(data_dir / "dev-tokens.json")
+        intake = f"http://127.0.0.1:{ports['intake']}"
+        audit = f"http://127.0.0.1:{ports['audit']}"
+
+        def feed(patient: int) -> None:
+            for update in range(RESTART_UPDATES):
+                accepted.extend(post_until_accepted(
+                    intake, tokens["lab-system"], bundle(patient, update, run_id), give_up_at))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(feed, p) for p in range(RESTART_PATIENTS)]
+            assert poll(lambda: len(accepted) >= 0.4 * total, timeout_s=300, interval_s=0.02), \
+                f"burst stalled at {len(accepted)}"
+            children = descendants(process.pid)
+            process.kill()  # SIGKILL of the launcher: its children die with it (PDEATHSIG)
+            process.wait(30)
+            assert poll(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children),
+                        timeout_s=60), "the killed run's children outlived it"
+            # the same ports and data directory, as a user would start it again
+            process = subprocess.Popen(
+                [*process.args], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            runs.append(process)
+            read_until(process, "Ctrl-C stops everything", timeout_s=180)
+            Output(process).start()
+            for future in futures:
+                future.result()
+        assert len(set(accepted)) == total, "each update is one event, accepted once"
+        expected = set(accepted)
+
+        def per_event() -> Counter[tuple[str, str]]:
+            return Counter((r["causation_id"], r["trial_id"])
+                           for r in audit_records(audit, tokens["auditor"])
+                           if r["causation_id"] in expected)
+
+        poll(lambda: all((e, READS_PLATELETS) in per_event() for e in expected),
+             timeout_s=180, interval_s=2.0)
+        decisions = per_event()
+        lost = sum((e, READS_PLATELETS) not in decisions for e in expected)
+        duplicated = sum(n - 1 for n in decisions.values())
+        print(f"\nwhole-run restart: accepted={total} lost={lost} duplicated={duplicated}")
+        assert lost == 0
+        assert duplicated == 0
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.send_signal(signal.SIGINT)
+                run.wait(60)
