@@ -3,9 +3,21 @@
 Intake does not see the evaluator's trial registry (services share no tables), so it reads
 the same trial files the evaluator screens by default: the newest version of each trial in
 ``INTAKE_TRIALS_DIR`` (empty: the trials shipped in ``shared/trials``, as
-``EVALUATOR_TRIALS_DIR``). A version activated only through the evaluator's registry
-(``POST /trials``) is not seen here: a code only it reads would be named in receipts as not
-screened (a warning too many, never one missing for the shipped trials).
+``EVALUATOR_TRIALS_DIR``). The evaluator's registry (issue 12: ``POST /trials``, ``trialwatch
+trials add/activate/deactivate/retire``) is not seen here, and that is wrong both ways (these
+are receipt warnings only; no decision reads them):
+
+- a version uploaded or activated only through the registry: a code only it reads is named in
+  receipts (and ``trialwatch import``'s summary) as "not screened by any criterion" while the
+  evaluator screens it (a trial reading eGFR, LOINC 33914-3, which no shipped trial reads);
+- a trial the registry deactivated or retired, or an older version activated in place of the
+  folder's newest: its codes are still counted as screened, so a fact no active trial reads
+  gets no warning (TRIALX-323795 retired: ICD-10-CM I45.81 long QT and I49.01 ventricular
+  fibrillation, read by no other trial, are still called screened).
+
+The fix designed (not built): the evaluator publishes each trial's active version (its text
+and hash, or a tombstone) on a compacted topic, in the transaction of the registry change, and
+intake rebuilds its ``ScreenedCodes`` from it (docs/intake.md, receipt ``warnings``).
 
 What a trial reads is what its criteria's ``requirements`` name (the data dictionary's
 source): value-set concepts, each score's inputs, and the project CodeSystem of clinician
