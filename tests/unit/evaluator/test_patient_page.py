@@ -211,3 +211,35 @@ def test_a_not_eligible_patient_is_told_items_to_send_matter_only_if_the_failure
     assert "I6" in only_if
     assert "matter only if" in only_if
     assert html.index('id="needs-only-if"') < html.index('class="need-groups"')
+
+
+def test_a_long_list_to_send_is_one_line_per_kind_with_the_items_behind_it() -> None:
+    """Fresh user (ux; earlier report: 44-48 items): the README's patient (one platelet count)
+    got "46 items" on NCT06920433, listed in full above the actions and the criteria (a page
+    6,300 px tall). A list longer than the worklist's short one (6) is now one closed line per
+    kind with its count, the items behind it; a short list stays open."""
+    from shared.eligibility.readable import needs
+
+    bare = PatientBuilder()  # a birth date and a sex: nearly everything is missing
+    html = real_page(bare, "NCT06920433", "2025-11-14.2")
+    decision = evaluate(load_trial("NCT06920433", "2025-11-14.2"),
+                        facts_from_updates(parse_fhir(bare.bundle(), source_system="ehr")),
+                        AS_OF)
+    wanted = needs(decision)
+    assert len(wanted) > 6
+    said = html.split('id="needs-summary"')[1].split("</p>")[0]
+    assert f"{len(wanted)} items" in said, said
+    kinds = need_groups(wanted)
+    groups = html.split('id="needs"')[1].split("</section>")[0]
+    lines = re.findall(r"<summary><h3 class=\"need-kind\">(.+?) <span class=\"hint\">\((\d+)\)",
+                       groups)
+    assert lines == [(kind, str(len(group))) for kind, group in kinds], lines
+    assert groups.count("<details") == len(kinds), "one closed line per kind"
+    assert "<details open" not in groups
+    assert groups.count("<li>") == len(wanted), "every item is still there, once"
+
+    short = real_page(eligible_patient().without("http://loinc.org", "777-3"),
+                      "NCT06920433", "2025-11-14.2")
+    assert 'id="needs-summary"' not in short
+    assert "<details" not in short.split('id="needs"')[1].split("</section>")[0], \
+        "a short list is shown as it is"
