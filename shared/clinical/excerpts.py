@@ -54,6 +54,9 @@ CLOSED_CODES = frozenset({
     "completed", "intended", "stopped", "on-hold", "not-taken", "draft", "in-progress",
     "not-done", "preparation", "partial", "appended", "batch", "collection", "transaction",
     "searchset", "message", "history", "document",
+    # FHIR R4 medicationrequest-intent
+    "proposal", "plan", "directive", "order", "original-order", "reflex-order", "filler-order",
+    "instance-order", "option",
 })
 
 # words the readers themselves quote in a reason (not input)

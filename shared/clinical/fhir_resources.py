@@ -910,10 +910,45 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
         bounds = time_bounds(resource, ("effectiveDateTime",), ("effectiveDateTime",), path)
     else:
         bounds = time_bounds(resource, *_EFFECTIVE, path)
+    unread = _request_not_given(resource, path)
     update = {
-        key: value for key, value in (("dose", dose), ("time_bounds", bounds)) if value is not None
+        key: value
+        for key, value in (("dose", dose), ("time_bounds", bounds), ("unread", unread))
+        if value is not None
     }
     return [fact.model_copy(update=update)] if update else [fact]
+
+
+# FHIR R4 medicationrequest-intent (MedicationRequest.intent, 1..1, a modifier element): the
+# intents that are an order ("order", and the orders derived from one). "proposal" (a
+# suggestion "without an intention to ensure it occurs"), "plan" (an intention, with no
+# authorisation to act), "directive" and "option" (a choice inside a RequestGroup) are no order.
+_ORDER_INTENTS = frozenset(
+    {"order", "original-order", "reflex-order", "filler-order", "instance-order"})
+
+
+def _request_not_given(resource: Json, path: str) -> ReadingNote | None:
+    """Why a MedicationRequest is no record that the drug was given, or None.
+
+    FHIR R4 MedicationRequest.doNotPerform (a modifier: "this is a request for the medication
+    not to be ordered or prescribed") and an ``intent`` that is no order (``_ORDER_INTENTS``)
+    say nothing was given: the fact is kept unread at that element, so it proves no use (a
+    criterion needing use is unknown, never met on it) and an exposure it may stand for has
+    an unknown washout. Probe round 3: a "do not give" or a proposed prednisone was read as
+    prednisone taken, and NCT06920433 I2 passed.
+    """
+    if resource["resourceType"] != "MedicationRequest":
+        return None
+    if resource.get("doNotPerform") is True:
+        return ReadingNote(path=f"{path}.doNotPerform", reason=(
+            "doNotPerform true: a request that the medication NOT be given (FHIR R4"
+            " MedicationRequest.doNotPerform, a modifier): no record that it was taken"))
+    intent = resource.get("intent")
+    if intent not in _ORDER_INTENTS:
+        return ReadingNote(path=f"{path}.intent", reason=(
+            f"intent {intent!r} is no order (FHIR R4 medicationrequest-intent: a proposal, plan,"
+            " directive or option authorises no one to give it): no record that it was taken"))
+    return None
 
 
 def procedure(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:

@@ -147,8 +147,14 @@ def marked_unread(fact: ClinicalFact, reason: str) -> ClinicalFact:
 
 def not_a_quantity(fact: ClinicalFact, concept: Concept) -> ClinicalFact | None:
     """``fact`` marked unread when its value is not a number in one of ``concept.units`` (a
-    code, a yes/no, another unit); None when it is one, or when the fact has no value at all
-    (a result without a value is no result: an older one stays the latest)."""
+    code, a yes/no, another unit, or only an interpretation flag); None when it is one, or
+    when the fact has no value at all (a result without a value is no result: an older one
+    stays the latest).
+
+    A flag alone (FHIR R4 Observation.interpretation, "a categorical assessment", e.g. LL
+    critically low) is a result without its number: it cannot be judged against a cut-off and
+    no older number stands in for it (probe round 3: a platelet count sent as LL alone was
+    skipped and an older 180 x10^9/L passed NCT06920433 I6.1)."""
     quantity = fact.value_quantity
     if quantity is not None:
         if quantity.unit in concept.units:
@@ -160,6 +166,9 @@ def not_a_quantity(fact: ClinicalFact, concept: Concept) -> ClinicalFact | None:
         reason = f"the coded value {code.code}{named} is not a number in {concept.unit}"
     elif fact.value_boolean is not None:
         reason = f"a yes/no value is not a number in {concept.unit}"
+    elif fact.interpretation is not None:
+        reason = (f"only a flag (interpretation {fact.interpretation!r}), no number in"
+                  f" {concept.unit}: a flag is an assessment, not the value")
     else:
         return None
     return marked_unread(fact, reason)

@@ -17,7 +17,11 @@ from shared.eligibility.index import UNIDENTIFIED_MEDICATIONS, fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.params import IsoDuration, Strict, duration, optional_duration
 from shared.eligibility.primitives.base import Node, Requirement
-from shared.eligibility.primitives.records import NOT_TAKEN, marked_unidentified_medication
+from shared.eligibility.primitives.records import (
+    NOT_TAKEN,
+    USE_NOT_RECORDED,
+    marked_unidentified_medication,
+)
 from shared.eligibility.primitives.registry import primitive
 from shared.eligibility.reference_tables import RXNORM, Concept, Tables
 
@@ -52,8 +56,9 @@ class MedicationCount(Node):
         first: dict[str, ClinicalFact] = {}
         for concept in self.concepts:
             for fact in ctx.facts(concept):
-                if fact.status in NOT_TAKEN or fact.unread is not None:
-                    continue
+                if (fact.status in NOT_TAKEN or fact.status in USE_NOT_RECORDED
+                        or fact.unread is not None):
+                    continue  # no record of use: fewer counted is UNKNOWN, never FALSE
                 start = fact.effective_start
                 if start is None or start > ctx.as_of:
                     continue

@@ -67,6 +67,29 @@ NOT_TAKEN = frozenset({"not-taken", "not-done", "cancelled", "entered-in-error",
 """Medication statuses that record no exposure (FHIR R4 MedicationStatement ``not-taken``,
 MedicationAdministration ``not-done``, MedicationRequest ``cancelled``/``draft``)."""
 
+USE_NOT_RECORDED = {
+    "intended": "'intended' (FHIR R4 medication-statement-status: the medication may be taken"
+                " at some time in the future)",
+    "unknown": "'unknown' (FHIR R4 medication-statement-status / medicationrequest-status: the"
+               " state of the medication use is not currently known; it may be not-taken)",
+}
+"""Medication statuses that do not record that the drug was used, though it may have been
+(or may be): not proof of use for a criterion that needs use (``MedicationUsed``,
+``MedicationCount``), where such an entry is kept unread, naming the status; an exposure
+(washout) still counts them as possible use. Probe round 3: a prednisone statement
+``intended`` since 2024 passed NCT06920433 I2 (use of a glucocorticoid for 6 months)."""
+
+
+def use_not_recorded(fact: ClinicalFact) -> ClinicalFact | None:
+    """``fact`` marked unread when its status records no use (``USE_NOT_RECORDED``), else
+    None. The path is the resource's ``status``."""
+    why = USE_NOT_RECORDED.get(fact.status or "")
+    if why is None:
+        return None
+    note = ReadingNote(path=f"{fact.provenance.resource} status", reason=(
+        f"status {why}: not a record that the drug was taken"))
+    return fact.model_copy(update={"unread": note})
+
 
 ABATED_CONDITION = frozenset({"inactive", "remission", "resolved"})
 """FHIR R4 condition-clinical codes of a condition that is not current (con-4: an abated
@@ -139,6 +162,24 @@ def marked_unidentified_medication(fact: ClinicalFact, rxnorm_system: str) -> Cl
         path=f"{fact.provenance.resource}.medication[x]",
         reason=f"medication coded as {coded_as(fact)} not identified: {why}; which drug it is"
         " is unknown")})
+
+
+def marked_end_unknown(fact: ClinicalFact, within: Duration | None) -> ClinicalFact:
+    """``fact`` (a condition whose clinicalStatus says it ended: inactive, remission, resolved)
+    kept unread at its ``abatement[x]`` when no end date was sent (none, or a string, Age or
+    Range the normaliser notes but does not date): FHIR R4 Condition.abatement[x] is "the date
+    or estimated date that the condition resolved or went into remission", so it ended at some
+    instant after its onset, which may lie inside ``within`` (probe round 3: a breast cancer of
+    2010 resolved at a time not sent was read as ended in 2010, and NCT06920433 E6, malignancy
+    within five years, passed)."""
+    onset = (f"onset {fact.effective_start.date().isoformat()}"
+             if fact.effective_start is not None else "no onset date")
+    scope = f" within {within.words()}" if within is not None else ""
+    return fact.model_copy(update={"unread": ReadingNote(
+        path=f"{fact.provenance.resource}.abatement[x]", reason=(
+            f"clinicalStatus {fact.status!r} ({onset}) with no abatement date (FHIR R4"
+            " Condition.abatement[x]: when it resolved or went into remission): it may have"
+            f" ended{scope}, which is unknown"))})
 
 
 def marked_status_unknown(fact: ClinicalFact, why: str) -> ClinicalFact:
@@ -233,6 +274,11 @@ class ConditionOnRecord(Node):
                 assert self.current_within is not None
                 ctx.review_at(self.current_within.after(fact.effective_start))
             if start is not None and not active:
+                if fact.effective_end is None and (
+                        fact.effective_start is None or fact.effective_start <= start):
+                    # abated at an instant not sent: it may have ended within the window
+                    unknown_status.append(marked_end_unknown(fact, self.within))
+                    continue
                 last_seen = fact.effective_end or fact.effective_start
                 if last_seen is None or last_seen <= start:
                     continue
@@ -287,14 +333,13 @@ class ConditionOnRecord(Node):
                 continue
             active, _ = condition_activity(fact)
             if active is False and fact.status not in POSSIBLE_CONDITION:
-                last_seen = fact.effective_end or fact.effective_start
-                if self.active_only or (start is not None and (
-                        last_seen is None or last_seen <= start)):
+                # abated at an instant not sent (no end date): it may have ended in the window
+                if self.active_only or (start is not None and fact.effective_end is not None
+                                        and fact.effective_end <= start):
                     continue
-                if start is not None:
+                if start is not None and fact.effective_end is not None:
                     assert self.within is not None
-                    assert last_seen is not None
-                    ctx.review_at(self.within.after(last_seen))
+                    ctx.review_at(self.within.after(fact.effective_end))
             found.append(fact if fact.unread is not None
                          else marked_unidentified(fact, self.concept.label))
         return found
@@ -411,6 +456,7 @@ class MedicationUsed(Node):
             if f.status not in NOT_TAKEN and fact_time(f) <= as_of
         ]
         labels = self._labels
+        facts = [(use_not_recorded(f) or f) if f.unread is None else f for f in facts]
         unread = [f for f in facts if f.unread is not None]
         if unread:
             facts = [f for f in facts if f.unread is None]
