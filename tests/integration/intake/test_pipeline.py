@@ -251,6 +251,53 @@ async def test_raw_topic_messages_are_accepted_like_posts_and_refusals_dead_lett
     assert json.loads(letter.model_dump_json())["service"] == "intake"
 
 
+async def test_a_raw_message_in_a_charset_that_is_no_text_encoding_is_dead_lettered_not_retried(
+    database_url: str, kafka_settings: KafkaSettings
+) -> None:
+    """Issue 14 section 2: ``charset=base64`` gave a 500 over HTTP and, on the raw topic, was
+    taken for a transient failure: its partition was retried for ever. On the real broker: a
+    record naming a charset that is no text encoding (RFC 2046 4.1.2: the charset of a text
+    media type is a character set) is dead-lettered 415 at once, and the record behind it on
+    the same partition (same key) is read and published."""
+    await migrate(database_url)
+    marker = f"charset-{id(database_url)}-{asyncio.get_running_loop().time()}"
+    dlq = AIOKafkaConsumer(bootstrap_servers=kafka_settings.bootstrap_servers, group_id=None)
+    await dlq.start()
+    dlq_partitions = [TopicPartition(dead_letter(INTAKE_RAW), p)
+                      for p in range(kafka_settings.partitions)]
+    dlq.assign(dlq_partitions)
+    await dlq.seek_to_end(*dlq_partitions)
+    for partition in dlq_partitions:
+        await dlq.position(partition)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        async with watch_patient_events(kafka_settings) as seen, \
+                running_intake(settings_for(database_url), kafka_settings):
+            await producer.send_and_wait(
+                INTAKE_RAW, (FIXTURES / "observation_hemoglobin.json").read_bytes(),
+                key=marker.encode(), headers=[
+                    ("content-type", b"application/fhir+json; charset=base64"),
+                    ("source-system", marker.encode())])
+            behind = (FIXTURES / "oru_hemoglobin.hl7").read_bytes().replace(
+                b"MSG0001", marker.encode())
+            await producer.send_and_wait(INTAKE_RAW, behind, key=marker.encode(), headers=[
+                ("content-type", b"x-application/hl7-v2+er7"), ("source-system", marker.encode())])
+            await wait_until(lambda: any(e.source == marker for e in seen.events), 60)
+            letters: list[DeadLetter] = []
+            deadline = asyncio.get_running_loop().time() + 30
+            while not any(letter.key == marker for letter in letters):
+                assert asyncio.get_running_loop().time() < deadline, "no dead letter"
+                batch = await dlq.getmany(timeout_ms=500)
+                letters += [DeadLetter.model_validate_json(r.value)
+                            for records in batch.values() for r in records]
+    finally:
+        await producer.stop()
+        await dlq.stop()
+    [letter] = [letter for letter in letters if letter.key == marker]
+    assert letter.reason.startswith("415"), letter.reason
+
+
 async def test_a_batch_with_a_refused_entry_publishes_the_rest_and_its_receipt_is_kept_whole(
     database_url: str, kafka_settings: KafkaSettings
 ) -> None:
