@@ -36,6 +36,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -71,10 +72,19 @@ def bundle(patient: int, update: int, run_id: str) -> bytes:
         {"resource": {"resourceType": "Observation", "id": f"{pid}-plt-{update}", "status": "final",
                       "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
                       "subject": {"reference": f"urn:uuid:{pid}"},
-                      "effectiveDateTime": f"2026-11-{1 + update:02d}T08:30:00Z",
+                      "effectiveDateTime": days_ago(UPDATES - update),
                       "valueQuantity": {"value": 150 + update, "unit": "10*3/uL",
                                         "system": "http://unitsofmeasure.org",
                                         "code": "10*3/uL"}}}]}).encode()
+
+
+def days_ago(days: int) -> str:
+    """A time within the trials' 30-day lab window (NCT06920433 I6.1) whenever the benchmark
+    runs, newer per update. Fixed dates (2026-11-01 + update) aged out of the window: from
+    2 December the first two updates of every patient fell outside it, the second changed no
+    decision and was counted lost (40 of 400 on 2026-12-03, all processed by the evaluator)."""
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def descendants(pid: int) -> set[int]:
