@@ -783,10 +783,22 @@ def _met(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year:
             f"{_correcting(latest, earlier or {})}")
 
 
+def _needed(item: str) -> str:
+    """One missing item in a headline: a statement as the answer it needs ("the investigator's
+    yes or no: patient unsuitable for the trial"), not the engine's "investigator: patient
+    unsuitable for the trial (documented within 30 days)", which reads as a finding (either
+    answer settles it, ``need_words``); anything else in plain words."""
+    said = _STATEMENT.match(item)
+    if said is None:
+        return plain_words(item)
+    who = "the investigator's" if said[1] == "investigator" else "a clinician's"
+    return f"{who} yes or no: {said[2]}"
+
+
 def _blocked(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int,
              earlier: dict[str, str] | None = None) -> str:
     if criterion.outcome is Outcome.UNKNOWN:
-        wanted = ", ".join(plain_words(m) for m in criterion.missing[:2])
+        wanted = ", ".join(_needed(m) for m in criterion.missing[:2])
         return "cannot be checked" + (f" (needs {wanted})" if wanted else "")
     # what excluded the patient: a drug still in washout, else a recorded finding rather than
     # an attestation that merely let the criterion be judged

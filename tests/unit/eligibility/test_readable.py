@@ -378,3 +378,16 @@ def test_a_drug_history_line_gives_no_age_of_another_record_than_the_date_it_sho
             if c.id == "I2"]
     [conventional] = [e for e in i2.evidence if e.startswith("conventional immunosuppressants")]
     assert conventional.endswith("first started 1 Mar 2024"), conventional
+
+
+def test_a_headline_asks_for_a_statement_as_a_yes_or_no_not_a_finding() -> None:
+    """Fresh user (ux): the status history of a patient lacking only the investigator's
+    statement read "E13 cannot be checked (needs investigator: patient unsuitable for the trial
+    (documented within 30 days))": a finding (the investigator found the patient unsuitable)
+    to a coordinator, as the criteria table's Missing line did (b498153). The headline now asks
+    for the answer; either answer settles E13 (records.ClinicianFact)."""
+    facts = "https://trialwatch.dev/fhir/CodeSystem/eligibility-facts"
+    decision = _decide(eligible_patient().without(facts, "investigator-deems-unsuitable"))
+    said = headline(None, decision, LABELS, PARIS)
+    assert said == ("undetermined: E13 cannot be checked (needs the investigator's yes or no:"
+                    " patient unsuitable for the trial)"), said
