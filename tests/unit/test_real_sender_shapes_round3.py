@@ -233,3 +233,16 @@ def test_a_newer_platelet_count_sent_as_a_critically_low_flag_alone_leaves_i6_1_
     assert decision.status != Status.ELIGIBLE
     reason = next(r.reason for r in decision.criteria if r.id == "I6.1")
     assert "LL" in reason
+
+
+# LOINC 59260-0 Hemoglobin [Moles/volume] in Blood, in mmol/L (of the monomer: Swiss lab order
+# compendium, hl7ch/ch-lab-order observation-blood-hemoglobin.fsh, unit mmol/L, female adult
+# range 7.4-9.9 mmol/L = 119-160 g/L). A newer hemoglobin of 3.4 mmol/L (55 g/L, below 60) under
+# it was read by no criterion and the older 110 g/L passed I6.1: ELIGIBLE.
+def test_a_newer_hemoglobin_in_mmol_per_litre_under_59260_0_decides() -> None:
+    obx = ("OBX|1|NM|59260-0^Hemoglobin [Moles/volume] in Blood^LN||3.4|mmol/L|7.4-9.9|LL"
+           "|||F|||20260228080000+0000")
+    decision = decide(_bundle(), _oru("M-HB", obx))
+    assert outcome(decision, "I6.1") == Outcome.FAIL
+    reason = next(r.reason for r in decision.criteria if r.id == "I6.1")
+    assert "hemoglobin 55 g/L (sent as 3.4 mmol/L)" in reason
