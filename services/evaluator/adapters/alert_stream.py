@@ -3,6 +3,14 @@
 Every evaluator process reads all partitions of ``eligibility.alerts.v1`` from the end (no
 consumer group), so a coordinator connected to any process sees every alert, whichever process
 owns the patient's partition.
+
+"The end" is each partition's high watermark as the broker's first fetch answer reports it
+(Kafka protocol FetchResponse ``high_watermark``), never the ListOffsets "latest" answer alone:
+the bundled broker (Tansu 0.6.0, memory storage) answers ListOffsets "latest" with the base
+offset of the partition's last record batch plus one, so a consumer reset there re-read the rest
+of a batch of several alerts (an outbox backlog published at once) and coordinators were shown
+another patient's alert of minutes ago as live. Records below the end found at start are
+skipped; the stream is ``live`` once every partition's end is known.
 """
 
 from __future__ import annotations
@@ -10,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from shared.contracts.events import EligibilityAlert
@@ -24,9 +33,30 @@ log = structlog.get_logger(__name__)
 
 
 class AlertStream:
+    """Fans the feed's alerts out to every subscriber (one bounded queue each).
+
+    ``live``: the feed is positioned at the end of every partition of the alerts topic, so a
+    subscriber from then on is given every alert published since (and none published before);
+    false until the feed's first positioning and again while it reconnects."""
+
     def __init__(self, queue_size: int = 1000) -> None:
         self._subscribers: set[asyncio.Queue[EligibilityAlert]] = set()
         self._queue_size = queue_size
+        self._live = asyncio.Event()
+
+    @property
+    def live(self) -> bool:
+        return self._live.is_set()
+
+    async def wait_live(self) -> None:
+        """Return once the feed is live (see ``live``)."""
+        await self._live.wait()
+
+    def set_live(self, live: bool) -> None:
+        if live:
+            self._live.set()
+        else:
+            self._live.clear()
 
     def publish(self, alert: EligibilityAlert) -> None:
         for queue in list(self._subscribers):
@@ -44,6 +74,17 @@ class AlertStream:
             self._subscribers.discard(queue)
 
 
+async def until_live(stream: AlertStream, heartbeat_s: float) -> AsyncIterator[str]:
+    """SSE heartbeat comments, one every ``heartbeat_s`` seconds, until ``stream`` is live: a
+    Server-Sent Events endpoint says ``: connected`` (every alert from now on) only then."""
+    while not stream.live:
+        try:
+            async with asyncio.timeout(heartbeat_s):
+                await stream.wait_live()
+        except TimeoutError:
+            yield ": heartbeat\n\n"
+
+
 async def feed_from_topic(stream: AlertStream, kafka: KafkaSettings) -> None:
     """Keep the stream fed for the life of the process, reconnecting after a broker outage."""
     backoff = Backoff(first_s=0.5, max_s=10.0)
@@ -55,6 +96,8 @@ async def feed_from_topic(stream: AlertStream, kafka: KafkaSettings) -> None:
         except Exception as error:
             log.warning("alert feed interrupted", error=type(error).__name__)
             await backoff.pause()
+        finally:
+            stream.set_live(False)
 
 
 async def _feed(
@@ -70,12 +113,34 @@ async def _feed(
     )
     await consumer.start()
     on_connected()
+    # partition -> the end found at start: records below it were published before the feed
+    # was live (a reset to "latest" may land inside the last batch: see the module docstring)
+    live_from: dict[int, int] = {}
     try:
-        async for record in consumer:
-            try:
-                stream.publish(EligibilityAlert.model_validate_json(record.value or b""))
-            except ValidationError:
-                log.warning("unreadable alert skipped", partition=record.partition,
-                            offset=record.offset)
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            if len(live_from) < len(consumer.assignment()):
+                for tp in consumer.assignment():
+                    end = consumer.highwater(tp)
+                    if tp.partition not in live_from and end is not None:
+                        live_from[tp.partition] = end
+                if live_from and len(live_from) == len(consumer.assignment()):
+                    stream.set_live(True)
+            for tp, records in batches.items():
+                _publish(stream, tp, records, live_from.get(tp.partition))
     finally:
         await consumer.stop()
+
+
+def _publish(stream: AlertStream, tp: TopicPartition, records: list[Any],
+             live_from: int | None) -> None:
+    """Stream ``records`` (one partition's, in offset order) published at or after
+    ``live_from``; a record whose partition's end is not known yet is older than the feed."""
+    for record in records:
+        if live_from is None or record.offset < live_from:
+            continue
+        try:
+            stream.publish(EligibilityAlert.model_validate_json(record.value or b""))
+        except ValidationError:
+            log.warning("unreadable alert skipped", partition=tp.partition,
+                        offset=record.offset)

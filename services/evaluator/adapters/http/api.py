@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters import webhooks
-from services.evaluator.adapters.alert_stream import AlertStream
+from services.evaluator.adapters.alert_stream import AlertStream, until_live
 from services.evaluator.adapters.sql.worklist import worklist
 from services.evaluator.adapters.webhook_secrets import SecretBox
 from services.evaluator.adapters.webhook_targets import TargetRefused, check_target
@@ -174,8 +174,11 @@ def router(
 
 
 async def _events(alerts: AlertStream, trial: str | None, who: Principal) -> AsyncIterator[str]:
-    yield ": connected\n\n"
     async with alerts.subscribe() as queue:
+        # ': connected' promises every alert from now on: said once the feed is positioned
+        async for beat in until_live(alerts, HEARTBEAT_S):
+            yield beat
+        yield ": connected\n\n"
         while True:
             try:
                 async with asyncio.timeout(HEARTBEAT_S):

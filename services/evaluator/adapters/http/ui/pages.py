@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from services.evaluator.adapters.alert_stream import AlertStream
+from services.evaluator.adapters.alert_stream import AlertStream, until_live
 from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
 from services.evaluator.adapters.http.ui.views import patient_context, worklist_views
 from services.evaluator.adapters.trial_text import trial_name, trial_text
@@ -395,8 +395,11 @@ async def _reidentify(intake_url: str, token: str, patient_key: str, trial_id: s
 
 async def _live(alerts: AlertStream, trial: str | None, zone: ZoneInfo,
                 session: Session) -> AsyncIterator[str]:
-    yield "retry: 1000\n: connected\n\n"
+    yield "retry: 1000\n\n"
     async with alerts.subscribe() as queue:
+        async for beat in until_live(alerts, HEARTBEAT_S):
+            yield beat
+        yield ": connected\n\n"
         while True:
             try:
                 async with asyncio.timeout(HEARTBEAT_S):
