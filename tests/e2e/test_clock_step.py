@@ -2,7 +2,16 @@
 broker, SQLite): the evaluator runs first with its clock two days ahead (the test shim
 TRIALWATCH_CLOCK_OFFSET_S, read at start), then is restarted with the clock corrected. The
 patient's next decision is stamped now, not two days ahead, and audit's status as of now is
-that decision."""
+that decision.
+
+The first evaluator is stopped only once its registry loop has activated every trial of the
+folder (each activation re-screens every known patient). /readyz does not wait for that loop:
+under load the first evaluator screened the patient with the shipped trials and was stopped
+before it had activated this one; the restarted evaluator activated it, and its re-screen
+rightly wrote another decision of the trial, stamped now (``screening.standing`` never keeps a
+standing decision stamped ahead of the new one), just before the decision of the test's own
+update. The test took the re-screen's for 'the next decision', and audit's status as of a later
+instant rightly answered the update's (CI: 'afde4b0e-...' == 'be85eb57-...')."""
 
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.eligibility.loader import list_trials
 from shared.infra.auth import write_dev_tokens
 from shared.infra.clock import OFFSET_ENV
 from shared.infra.embedded_broker import free_port
@@ -110,6 +120,17 @@ def decided(pipeline: Pipeline, patient_key: str, count: int) -> list[dict[str, 
     return list(found)
 
 
+def registry_synced(pipeline: Pipeline) -> bool:
+    """Every trial of the folder activated by the evaluator's registry loop, re-screen done."""
+    admin = tokens_by_role(pipeline.tokens_file)["admin"]
+    response = httpx.get(f"{pipeline.urls['evaluator']}/trials/changes", timeout=5,
+                         headers={"Authorization": f"Bearer {admin}"})
+    assert response.status_code == 200, response.text
+    activated = {c["trial"] for c in response.json()
+                 if c["action"] == "activate" and c["completed_at"] is not None}
+    return activated >= set(list_trials())
+
+
 def test_after_a_two_day_clock_step_is_corrected_the_next_decision_is_stamped_now(
     pipeline: Pipeline,
 ) -> None:
@@ -120,6 +141,8 @@ def test_after_a_two_day_clock_step_is_corrected_the_next_decision_is_stamped_no
     [stepped] = decided(pipeline, patient_key, 1)
     stepped_as_of = datetime.fromisoformat(stepped["as_of"])
     assert stepped_as_of - datetime.now(UTC) > TWO_DAYS - timedelta(minutes=1)
+    assert poll(lambda: registry_synced(pipeline), timeout_s=60, interval_s=0.2), \
+        "the evaluator's registry loop did not activate the folder's trials"
 
     pipeline.stop("evaluator")
     pipeline.start("evaluator")  # the clock is corrected
@@ -136,4 +159,7 @@ def test_after_a_two_day_clock_step_is_corrected_the_next_decision_is_stamped_no
             f"{latest['trial_id']}/status", params={"at": at.isoformat()},
             headers={"Authorization": f"Bearer {auditor}"}, timeout=5)
         assert status.status_code == 200, status.text
-        assert status.json()["decision_id"] == latest["decision_id"]
+        assert status.json()["decision_id"] == latest["decision_id"], [
+            {k: d[k] for k in ("sequence", "decision_id", "as_of", "causation_id")}
+            | {"registry_change": bool(d.get("registry_change"))}
+            for d in decided(pipeline, patient_key, 2)]
