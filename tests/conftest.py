@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,6 +130,25 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
     settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, partitions=4)
     asyncio.run(ensure_topics(settings))
     return settings
+
+
+async def seek_to_end(
+    consumer: Any, partitions: list[Any], timeout_s: float = 30,
+) -> dict[Any, int]:
+    """Position an assigned ``consumer`` (aiokafka, no group) at the end of ``partitions``, so it
+    reads only what is published from now on (session-wide topics hold other tests' records);
+    returns each partition's end. The end is the high watermark of a fetch answer: the bundled
+    broker (Tansu 0.6.0) answers ListOffsets "latest" (``seek_to_end``, ``end_offsets``) with
+    the base offset of the partition's last record batch plus one, inside a batch of several."""
+    await consumer.seek_to_end(*partitions)  # at or just before the end: little to fetch
+    ends: dict[Any, int] = {}
+    async with asyncio.timeout(timeout_s):
+        while len(ends) < len(partitions):
+            await consumer.getmany(*partitions, timeout_ms=200)
+            ends = {tp: end for tp in partitions if (end := consumer.highwater(tp)) is not None}
+    for tp, end in ends.items():
+        consumer.seek(tp, end)
+    return ends
 
 
 async def _postgres_answers() -> bool:

@@ -20,7 +20,7 @@ from shared.contracts.topics import DECISIONS, dead_letter
 from shared.infra.clock import utc_now
 from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
-from tests.conftest import POSTGRES_ADMIN_URL, unique_group
+from tests.conftest import POSTGRES_ADMIN_URL, seek_to_end, unique_group
 from tests.integration.audit.harness import (
     audit_app,
     audit_settings,
@@ -76,9 +76,7 @@ async def _dead_letter_consumer(kafka: KafkaSettings) -> AIOKafkaConsumer:
     await consumer.start()
     partitions = [TopicPartition(dead_letter(DECISIONS), p) for p in range(kafka.partitions)]
     consumer.assign(partitions)
-    await consumer.seek_to_end(*partitions)
-    for partition in partitions:
-        await consumer.position(partition)
+    await seek_to_end(consumer, partitions)
     return consumer
 
 

@@ -29,7 +29,7 @@ from shared.contracts.events import (
 from shared.contracts.topics import ALERTS, DECISIONS, PATIENT_EVENTS
 from shared.infra.migrations import upgrade
 from shared.settings import EvaluatorSettings, KafkaSettings
-from tests.conftest import unique_group
+from tests.conftest import seek_to_end, unique_group
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -63,17 +63,7 @@ async def start_group_at_end(kafka: KafkaSettings, group_id: str) -> None:
             partitions = [TopicPartition(PATIENT_EVENTS, p)
                           for p in consumer.partitions_for_topic(PATIENT_EVENTS) or ()]
         consumer.assign(partitions)
-        # The end is each partition's high watermark from a fetch answer: the bundled broker
-        # (Tansu 0.6.0) answers ListOffsets "latest" (end_offsets, seek_to_end) with the base
-        # offset of the last record batch plus one, inside a batch of several events.
-        await consumer.seek_to_end(*partitions)  # at or before the end: little to fetch
-        ends: dict[TopicPartition, int] = {}
-        async with asyncio.timeout(30):
-            while len(ends) < len(partitions):
-                await consumer.getmany(*partitions, timeout_ms=200)
-                ends = {tp: end for tp in partitions
-                        if (end := consumer.highwater(tp)) is not None}
-        await consumer.commit(ends)
+        await consumer.commit(await seek_to_end(consumer, partitions))
     finally:
         await consumer.stop()
 

@@ -22,7 +22,7 @@ from shared.infra.auth import TokenRegistry
 from shared.infra.migrations import upgrade
 from shared.infra.sql_engine import make_sessionmaker
 from shared.settings import IntakeSettings, KafkaSettings
-from tests.conftest import unique_group
+from tests.conftest import seek_to_end, unique_group
 
 LAB = {"Authorization": "Bearer lab-token"}
 COORDINATOR = {"Authorization": "Bearer coordinator-token"}
@@ -83,9 +83,7 @@ async def watch_patient_events(kafka: KafkaSettings) -> AsyncIterator[Seen]:
     await consumer.start()
     partitions = [TopicPartition(PATIENT_EVENTS, p) for p in range(kafka.partitions)]
     consumer.assign(partitions)
-    await consumer.seek_to_end(*partitions)
-    for partition in partitions:
-        await consumer.position(partition)
+    await seek_to_end(consumer, partitions)
 
     async def run() -> None:
         async for record in consumer:

@@ -15,6 +15,7 @@ from shared.contracts.events import DeadLetter
 from shared.contracts.topics import INTAKE_RAW, dead_letter
 from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
+from tests.conftest import seek_to_end
 from tests.integration.intake.harness import (
     COORDINATOR,
     FHIR,
@@ -220,9 +221,7 @@ async def test_raw_topic_messages_are_accepted_like_posts_and_refusals_dead_lett
     dlq_partitions = [TopicPartition(dead_letter(INTAKE_RAW), p)
                       for p in range(kafka_settings.partitions)]
     dlq.assign(dlq_partitions)
-    await dlq.seek_to_end(*dlq_partitions)
-    for partition in dlq_partitions:
-        await dlq.position(partition)
+    await seek_to_end(dlq, dlq_partitions)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -266,9 +265,7 @@ async def test_a_raw_message_in_a_charset_that_is_no_text_encoding_is_dead_lette
     dlq_partitions = [TopicPartition(dead_letter(INTAKE_RAW), p)
                       for p in range(kafka_settings.partitions)]
     dlq.assign(dlq_partitions)
-    await dlq.seek_to_end(*dlq_partitions)
-    for partition in dlq_partitions:
-        await dlq.position(partition)
+    await seek_to_end(dlq, dlq_partitions)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
     await producer.start()
     try:

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from shared.contracts.events import DeadLetter
 from shared.contracts.topics import INTAKE_RAW, dead_letter
 from shared.settings import KafkaSettings
+from tests.conftest import seek_to_end
 from tests.integration.intake.harness import (
     migrate,
     running_intake,
@@ -40,9 +41,7 @@ async def test_a_raw_messages_site_header_is_stamped_when_allowed_and_dead_lette
     partitions = [TopicPartition(dead_letter(INTAKE_RAW), p)
                   for p in range(kafka_settings.partitions)]
     dlq.assign(partitions)
-    await dlq.seek_to_end(*partitions)
-    for partition in partitions:
-        await dlq.position(partition)
+    await seek_to_end(dlq, partitions)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
     await producer.start()
     letters: list[DeadLetter] = []
