@@ -51,7 +51,7 @@ def render_text(
     wanted = needs(decision)
     if wanted:
         lines.append("What to send next:")
-        lines.extend(f"  - {n.item} (settles {', '.join(n.unblocks)})" for n in wanted)
+        lines.extend(f"  - {n.item} (needed for {', '.join(n.unblocks)})" for n in wanted)
         lines.append("")
     year = decision.as_of.astimezone(zone).year
     for result in decision.criteria:

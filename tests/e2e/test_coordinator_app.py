@@ -130,7 +130,7 @@ def test_the_worklist_says_an_investigator_statement_as_a_yes_or_no_question_to_
     screenshot(browser, "7-worklist-investigator-statement")
     needs = [li.text for li in row.find_elements(By.CSS_SELECTOR, "ul.needs li")]
     assert needs == ["ask the investigator, then record yes or no: patient unsuitable for the "
-                     "trial (an answer dated within the last 30 days) settles E13"], needs
+                     "trial (an answer dated within the last 30 days) needed for E13"], needs
     options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#missing option")]
     assert any(o.startswith("ask the investigator, then record yes or no: patient unsuitable")
                for o in options), options

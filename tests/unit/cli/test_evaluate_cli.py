@@ -59,7 +59,7 @@ def test_text_output_names_each_criterion_and_what_is_missing(
     assert "undetermined" not in out.partition("Parameters:")[0].lower()  # the trial's own text
     assert "[????] I6.1" in out
     assert out.count("  - platelet count within 30 days") == 1, "each item is printed once"
-    assert "  - platelet count within 30 days (settles I6, I6.1)" in out
+    assert "  - platelet count within 30 days (needed for I6, I6.1)" in out
     assert "[PASS] I1" in out
     assert "10*9/L" not in out
     assert "tables/" not in out

@@ -243,3 +243,17 @@ def test_a_long_list_to_send_is_one_line_per_kind_with_the_items_behind_it() -> 
     assert 'id="needs-summary"' not in short
     assert "<details" not in short.split('id="needs"')[1].split("</section>")[0], \
         "a short list is shown as it is"
+
+
+def test_an_item_is_said_to_be_needed_for_a_criterion_not_to_settle_it_alone() -> None:
+    """Fresh user (ux): with both the platelet count and the hemoglobin missing, each was listed
+    as "... settles I6, I6.1", though neither decides I6.1 without the other. Each item now
+    says the criteria it is needed for."""
+    both = eligible_patient().without("http://loinc.org", "777-3").without(
+        "http://loinc.org", "718-7")
+    html = real_page(both, "NCT06920433", "2025-11-14.2")
+    items = re.findall(r"<li>([^<]+) <span class=\"unblocks\">([^<]+)</span></li>", html)
+    said = {item.strip(): unblocks for item, unblocks in items}
+    assert said["hemoglobin within 30 days"] == "needed for I6, I6.1", said
+    assert said["platelet count within 30 days"] == "needed for I6, I6.1", said
+    assert "settles" not in html.split('id="needs"')[1].split("</section>")[0]
