@@ -34,7 +34,7 @@ from shared.infra.embedded_broker import free_port
 from shared.infra.migrations import upgrade
 from shared.settings import KafkaSettings
 from tests.conftest import unique_group
-from tests.e2e.pipeline import REPO, decisions_for, poll, tokens_by_role
+from tests.e2e.pipeline import READY_TIMEOUT_S, REPO, decisions_for, poll, tokens_by_role
 from tests.e2e.test_nothing_accepted_is_lost import bundle
 
 pytestmark = pytest.mark.e2e
@@ -68,7 +68,8 @@ class Pipeline:
             [sys.executable, "-m", "services.cli", service], cwd=REPO,
             env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        assert poll(lambda: _ready(self.urls[service]), timeout_s=60, interval_s=0.1), \
+        assert poll(lambda: _ready(self.urls[service]), timeout_s=READY_TIMEOUT_S,
+                    interval_s=0.1), \
             f"{service} not ready: " + (self.tmp_path / f"{service}.log").read_text()[-2000:]
 
     def stop(self, service: str) -> None:
@@ -83,7 +84,7 @@ class Pipeline:
 
 def _ready(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+        return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
 
