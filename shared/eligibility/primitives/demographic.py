@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time
 from typing import Literal
 
 from pydantic import Field
@@ -77,12 +77,15 @@ class AgeAtLeast(Node):
         age = age_in_years(born, today)
         result = compare(age, self.years, self.op)
         flips = next_flip(age, self.years, self.op)
+        flip_day = _calendar_birthday(born, flips) if flips is not None else None
+        next_day = _calendar_birthday(born, age + 1)
         # a death dated later than as-of stops the age there: no birthday after it counts
-        if flips is not None and (died_on is None or birthday(born, flips) <= died_on):
-            ctx.review_at(datetime.combine(birthday(born, flips), time.min, tzinfo=UTC))
-        if flips != age + 1 and (died_on is None or birthday(born, age + 1) <= died_on):
+        if flip_day is not None and (died_on is None or flip_day <= died_on):
+            ctx.review_at(datetime.combine(flip_day, time.min, tzinfo=UTC))
+        if flips != age + 1 and next_day is not None and (died_on is None
+                                                          or next_day <= died_on):
             # the next birthday changes only the age said ("age 35 years"), not the answer
-            ctx.review_at(Refresh.combine(birthday(born, age + 1), time.min, tzinfo=UTC))
+            ctx.review_at(Refresh.combine(next_day, time.min, tzinfo=UTC))
         trace.evidence.append(
             derived(
                 "Patient.birthDate",
@@ -161,3 +164,13 @@ def _age(a: AgeArgs, tables: Tables) -> Node:
 @primitive("sex", SexArgs)
 def _sex(a: SexArgs, tables: Tables) -> Node:
     return SexIs(a.is_)
+
+
+def _calendar_birthday(born: date, years: int) -> date | None:
+    """``birthday(born, years)``, or None when that year lies outside the calendar dates can
+    hold (1-9999, ``datetime.MINYEAR``/``MAXYEAR``): no review is set so far away. A birth
+    date of 9999-12-31 (a FHIR R4 date allows it) gave an age of -7974 years and a first
+    birthday at 18 in year 10017, on which the engine raised (issue 14 probe, 2026-12-03)."""
+    if not MINYEAR <= born.year + years <= MAXYEAR:
+        return None
+    return birthday(born, years)
