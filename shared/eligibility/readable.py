@@ -693,7 +693,10 @@ def headline(
     cannot be decided ("no longer eligible: E11 rituximab 2 Dec, washout until 19 Aug 2027").
     Without a previous decision an eligible patient is "now eligible: at first screening, all 9
     inclusion criteria met; none of the 13 exclusions applies" (:func:`_all_met`: protocol
-    criteria, not sub-criteria); otherwise every criterion counts as changed.
+    criteria, not sub-criteria); otherwise every criterion counts as changed. Not eligible or
+    undetermined: the failing criteria first, then those that cannot be checked; at a first
+    screening with more of these than ``limit``, they are counted with their ids ("23 criteria
+    cannot be checked yet (I2, I3, ...)").
     """
     before = {c.id: c.outcome for c in previous.criteria} if previous else {}
     died = deceased(current)
@@ -713,7 +716,17 @@ def headline(
     else:
         moved = [c for c in current.criteria
                  if c.outcome is not Outcome.PASS and before.get(c.id) is not c.outcome]
-        clauses = _grouped((c.id, _blocked(c, labels, zone, year, earlier)) for c in moved)
+        # what excludes first (a fresh user found E3, the reason, in "(+20 more)"); at a first
+        # screening, more open criteria than the line holds are counted, not spelt out
+        failed = [c for c in moved if c.outcome is Outcome.FAIL]
+        unknown = [c for c in moved if c.outcome is Outcome.UNKNOWN]
+        clauses = _grouped((c.id, _blocked(c, labels, zone, year, earlier)) for c in failed)
+        if previous is None and len(unknown) > limit:
+            clauses.append(f"{len(unknown)} criteria cannot be checked yet"
+                           f" ({', '.join(c.id for c in unknown)})")
+        else:
+            clauses += _grouped((c.id, _blocked(c, labels, zone, year, earlier))
+                                for c in unknown)
         prefix = ("no longer eligible" if previous and previous.status.value == "eligible"
                   else current.status.value)
     if not clauses:

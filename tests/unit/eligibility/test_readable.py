@@ -391,3 +391,22 @@ def test_a_headline_asks_for_a_statement_as_a_yes_or_no_not_a_finding() -> None:
     said = headline(None, decision, LABELS, PARIS)
     assert said == ("undetermined: E13 cannot be checked (needs the investigator's yes or no:"
                     " patient unsuitable for the trial)"), said
+
+
+def test_a_first_screening_names_what_decided_it_first_and_counts_the_rest() -> None:
+    """Fresh user (ux): a Synthea patient excluded on E3 (epilepsy) at first screening had the
+    status history "I2 cannot be checked (needs ...); I3 cannot be checked (needs SLEDAI-2K ...
+    descriptors: seizure, psychosis, ...); I4 ... (+20 more)": E3, the reason she is not
+    eligible, was in the "+20 more", and the line was a paragraph. The excluding criterion
+    comes first now, and at a first screening the criteria that cannot be checked yet are
+    counted, not spelt out (the page lists what each needs)."""
+    from tests.unit.eligibility.fhir_builder import PatientBuilder
+
+    epileptic = PatientBuilder().condition("http://hl7.org/fhir/sid/icd-10-cm", "G40.909", 400)
+    decision = _decide(epileptic)
+    assert decision.status is Status.INELIGIBLE
+    said = headline(None, decision, LABELS, PARIS)
+    assert said.startswith("ineligible: E3 "), said
+    unknown = [c.id for c in decision.criteria if c.outcome is Outcome.UNKNOWN]
+    assert f"{len(unknown)} criteria cannot be checked yet ({', '.join(unknown)})" in said, said
+    assert "descriptors" not in said
