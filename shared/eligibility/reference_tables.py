@@ -29,6 +29,11 @@ class Concept:
     prefixes: tuple[tuple[str, str], ...]
     clinician_fact: bool = False
     codings: tuple[tuple[str, str, str | None], ...] = ()
+    worded_for: str | None = None
+    """For a clinician fact whose answer is about one trial itself (its informed consent, the
+    investigator's reading of its full protocol): that trial's id. A coordinator's answer to it
+    says nothing about another trial, so ``trial_text`` refuses a file of another trial that
+    reads it. ``None`` for facts about the patient, which every trial may read."""
     units: tuple[str, ...] = field(init=False, default=())
     """The canonical unit then the alternates (worked out once: the hot path reads it)."""
 
@@ -108,6 +113,7 @@ def _concepts(raw: dict[str, Any]) -> dict[str, Concept]:
             prefixes=prefixes,
             clinician_fact=bool(spec.get("clinician_fact", False)),
             codings=codings,
+            worded_for=str(spec["worded_for"]) if spec.get("worded_for") else None,
         )
     return concepts
 

@@ -80,8 +80,9 @@ def compile_text(text: str, tables: Tables) -> TrialVersion:
 
 def validate_text(text: str, known: Tables) -> list[Problem]:
     """Every problem found in ``text``: YAML syntax, schema (unknown primitive, bad window,
-    missing fields), parameters without a value or unknown, unknown concepts, and concepts
-    whose codes use no code system the intake can deliver. Empty when the file compiles.
+    missing fields), parameters without a value or unknown, unknown concepts, concepts
+    whose codes use no code system the intake can deliver, and attestations worded for another
+    trial (a concept's ``worded_for``). Empty when the file compiles.
     Text that ``shared.text_safety`` refuses (NUL or another C0 control character written
     as such or as a YAML escape such as ``"\\0"``, a lone surrogate ``"\\ud800"``, a scalar
     over ``MAX_TEXT_CHARS``) is a problem at its line and column: such a file is never stored."""
@@ -336,6 +337,8 @@ def _schema_problem(error: Any, locate: _Locator) -> Problem:
 def _concept_problems(raw: dict[str, Any], known: Tables, locate: _Locator) -> list[Problem]:
     problems: list[Problem] = []
     reachable = REACHABLE_SYSTEMS
+    header = raw.get("trial")
+    trial_id = str(header.get("id")) if isinstance(header, dict) and header.get("id") else None
 
     def visit(node: Any, loc: tuple[Any, ...]) -> None:
         if isinstance(node, dict):
@@ -371,6 +374,20 @@ def _concept_problems(raw: dict[str, Any], known: Tables, locate: _Locator) -> l
                 )
             )
             return
+        if concept.worded_for is not None and trial_id != concept.worded_for:
+            # a clinician fact is recorded per patient, not per trial: an answer about another
+            # trial's consent or protocol would be taken as this trial's answer
+            problems.append(
+                Problem(
+                    line,
+                    column,
+                    locate.criterion(where),
+                    f"attestation {name!r} is worded for {concept.worded_for}: its answer is "
+                    f"about that trial, not {trial_id}",
+                    f"an attestation worded for {trial_id} (worded_for: {trial_id} in "
+                    "concepts.yaml) or one about the patient (no worded_for)",
+                )
+            )
         systems = {s for s, _, _ in concept.codings} | {s for s, _ in concept.prefixes}
         if not systems & reachable:
             problems.append(

@@ -90,7 +90,7 @@ async def test_an_unchanged_folder_is_not_synced_and_a_changed_one_is(
         assert (len(syncs), len(activations), len(rescreens)) == (2, 3, 3)
         after = await changes()
         assert after[:len(first)] == first
-        assert ("activate", "TRIALX-323795", "2025-12-01.4") in after[len(first):]
+        assert ("activate", "TRIALX-323795", "2025-12-01.5") in after[len(first):]
         async with sessions() as session:
             state = (await session.execute(select(active_trial.c.state).where(
                 active_trial.c.trial_id == "TRIALX-323795"))).scalar_one()
@@ -100,12 +100,12 @@ async def test_an_unchanged_folder_is_not_synced_and_a_changed_one_is(
         assert (state, screened) == ("active", 1)
 
         # a new version of a known trial: added to the registry (activation stays a decision)
-        amended = (folder / "TRIALX-323795" / "2025-12-01.4.yaml").read_text(encoding="utf-8")
-        amended = amended.replace('version: "2025-12-01.4"', 'version: "2025-12-01.5"')
-        (folder / "TRIALX-323795" / "2025-12-01.5.yaml").write_text(amended, encoding="utf-8")
+        amended = (folder / "TRIALX-323795" / "2025-12-01.5.yaml").read_text(encoding="utf-8")
+        amended = amended.replace('version: "2025-12-01.5"', 'version: "2025-12-01.6"')
+        (folder / "TRIALX-323795" / "2025-12-01.6.yaml").write_text(amended, encoding="utf-8")
         await step()
         assert (len(syncs), len(activations)) == (3, 3)
-        assert ("add", "TRIALX-323795", "2025-12-01.5") in (await changes())[len(after):]
+        assert ("add", "TRIALX-323795", "2025-12-01.6") in (await changes())[len(after):]
 
         await step()  # and unchanged again
         assert len(syncs) == 3

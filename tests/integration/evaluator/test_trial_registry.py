@@ -119,11 +119,11 @@ async def test_three_trials_a_change_for_one_rescreens_all_an_amendment_and_a_re
             assert second["NCT06946485"].previous_status is Status.ELIGIBLE
 
             # an amendment: a new version file, added and activated on the running pipeline
-            amended = (folder / "TRIALX-323795" / "2025-12-01.4.yaml").read_text(encoding="utf-8")
-            amended = amended.replace('version: "2025-12-01.4"', 'version: "2025-12-01.5"')
+            amended = (folder / "TRIALX-323795" / "2025-12-01.5.yaml").read_text(encoding="utf-8")
+            amended = amended.replace('version: "2025-12-01.5"', 'version: "2025-12-01.6"')
             amended = amended.replace("  sledai_min:\n    value: 8", "  sledai_min:\n    value: 10")
-            (folder / "TRIALX-323795" / "2025-12-01.5.yaml").write_text(amended, encoding="utf-8")
-            amendment = TrialRef(id="TRIALX-323795", version="2025-12-01.5")
+            (folder / "TRIALX-323795" / "2025-12-01.6.yaml").write_text(amended, encoding="utf-8")
+            amendment = TrialRef(id="TRIALX-323795", version="2025-12-01.6")
             count = await activate_and_rescreen(
                 sessions, default_screener(folder), amendment, utc_now, actor="cli:protocol-author"
             )

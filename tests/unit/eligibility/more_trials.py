@@ -50,11 +50,20 @@ CONTRACEPTION_1Y = "contraception-commitment-1-year-after-study-medication"
 # TRIALX-323795 I6: "before entering the study, during study participation, and for 6 months after
 # transfusion": its own attestation too
 CONTRACEPTION_LN = "contraception-before-during-participation-and-6-months-after-transfusion"
+# TRIALX-323795 2025-12-01.5 I7 and I4 read answers worded as its own text: consent signed for
+# this trial (a consent recorded per patient for NCT06920433 I9 does not answer it), "failure to
+# respond to two or more standard immunosuppressive therapies" (no 6 months, each failed) and
+# "relapse (increased disease activity index and need to adjust drug dose or type)"
+CONSENT_LN = "informed-consent-signed-for-TRIALX-323795"
+FAILED_TWO_LN = "no-response-to-two-or-more-standard-immunosuppressive-therapies"
+RELAPSE_LN = "relapse-activity-index-increased-treatment-adjusted"
 MORE_YES = (
     "hemodynamically-stable",
     "life-expectancy-over-12-weeks",
     CONTRACEPTION_1Y,
     CONTRACEPTION_LN,
+    CONSENT_LN,
+    FAILED_TWO_LN,
 )
 UCUM = "http://unitsofmeasure.org"
 PREDNISONE_20 = "312615"  # RxNorm SCD predniSONE 20 MG Oral Tablet (rolls up to 8640)
@@ -678,30 +687,51 @@ LN_VIGNETTES = [
     TrialVignette(
         LN,
         "only mycophenolate on record, not relapsed",
-        change(drop(RXNORM, "1734919"), fact("relapse-after-remission", False)),
+        change(drop(RXNORM, "1734919"), fact(RELAPSE_LN, False)),
         {"I4": U},
         UND,
     ),
     TrialVignette(
         LN,
         "clinician: neither failure nor relapse",
-        change(
-            fact("conventional-treatment-ineffective-6m", False),
-            fact("relapse-after-remission", False),
-        ),
+        change(fact(FAILED_TWO_LN, False), fact(RELAPSE_LN, False)),
         {"I4": F},
         NO,
     ),
     TrialVignette(
         LN,
         "relapse alone suffices",
-        change(
-            drop(RXNORM, "1734919"),
-            fact("conventional-treatment-ineffective-6m", None),
-            fact("relapse-after-remission", True),
-        ),
+        change(drop(RXNORM, "1734919"), fact(FAILED_TWO_LN, None), fact(RELAPSE_LN, True)),
         {},
         OK,
+    ),
+    TrialVignette(
+        LN,
+        "failure of two standard therapies not documented",
+        change(fact(FAILED_TWO_LN, None)),
+        {"I4": U},
+        UND,
+        {"I4": "two or more standard immunosuppressive therapies"},
+    ),
+    TrialVignette(
+        LN,
+        "a yes to 'conventional treatment ineffective for more than 6 months' does not meet I4",
+        change(fact(FAILED_TWO_LN, None), fact("conventional-treatment-ineffective-6m", True)),
+        {"I4": U},
+        UND,
+        {"I4": "two or more standard immunosuppressive therapies"},
+    ),
+    TrialVignette(
+        LN,
+        "a yes to 'disease activity reappeared after remission' does not meet I4",
+        change(
+            fact(FAILED_TWO_LN, None),
+            fact(RELAPSE_LN, None),
+            fact("relapse-after-remission", True),
+        ),
+        {"I4": U},
+        UND,
+        {"I4": "adjust the drug dose or type"},
     ),
     TrialVignette(
         LN,
@@ -739,15 +769,15 @@ LN_VIGNETTES = [
         UND,
         {"I6": "during study participation"},
     ),
-    TrialVignette(
-        LN, "consent refused", change(fact("informed-consent-and-compliance", False)), {"I7": F}, NO
-    ),
+    TrialVignette(LN, "consent refused", change(fact(CONSENT_LN, False)), {"I7": F}, NO),
+    TrialVignette(LN, "consent not documented", change(fact(CONSENT_LN, None)), {"I7": U}, UND),
     TrialVignette(
         LN,
-        "consent not documented",
-        change(fact("informed-consent-and-compliance", None)),
+        "a consent recorded for NCT06920433 leaves I7 unknown",
+        change(fact(CONSENT_LN, None), fact("informed-consent-and-compliance", True)),
         {"I7": U},
         UND,
+        {"I7": "TRIALX-323795"},
     ),
     TrialVignette(
         LN,

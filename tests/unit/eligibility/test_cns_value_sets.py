@@ -85,7 +85,7 @@ def criterion(decision: Decision, cid: str) -> CriterionResult:
 
 def test_the_latest_versions_are_the_ones_with_their_own_value_sets() -> None:
     assert NCT.version == "2025-11-14.4"
-    assert LN.version == "2025-12-01.4"  # .3/.4: own attestations (I6; E3, E5), E1 as .2
+    assert LN.version == "2025-12-01.5"  # .3-.5: own attestations (I6; E3, E5; I4, I7), E1 as .2
 
 
 @pytest.mark.parametrize("code", ENCEPHALITIS_OUTSIDE_G04)

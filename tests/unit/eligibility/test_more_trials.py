@@ -18,10 +18,13 @@ from tests.unit.eligibility.more_trials import (
     CATCH_ALL_LN,
     CHT101,
     CHT101_VIGNETTES,
+    CONSENT_LN,
     CONTRACEPTION_1Y,
+    FAILED_TWO_LN,
     LN,
     LN_VIGNETTES,
     NO_NEAR_MISS,
+    RELAPSE_LN,
     SHARED_CATCH_ALL,
     UNCURED_INFECTION,
     TrialVignette,
@@ -125,7 +128,7 @@ def test_cht101_versions_1_and_2_replay_i7_on_the_6_month_attestation() -> None:
 def test_earlier_versions_replay_the_shared_catch_all_and_uncontrolled_infection() -> None:
     """NCT06946485 .1-.3 E1 and TRIALX-323795 .1-.3 E5/E3 read the shared answers and are kept as
     they decided (replay); the .4 versions read only answers worded for their own trial."""
-    assert (load_trial(CHT101).version, load_trial(LN).version) == ("2025-10-03.4", "2025-12-01.4")
+    assert (load_trial(CHT101).version, load_trial(LN).version) == ("2025-10-03.4", "2025-12-01.5")
     builder = eligible_for_all()
     for code, value in ((CATCH_ALL_CHT101, None), (CATCH_ALL_LN, None), (UNCURED_INFECTION, None),
                         (SHARED_CATCH_ALL, False)):
@@ -134,8 +137,26 @@ def test_earlier_versions_replay_the_shared_catch_all_and_uncontrolled_infection
     cases = [(CHT101, f"2025-10-03.{n}", {"E1": Outcome.PASS}) for n in (1, 2, 3)]
     cases += [(LN, f"2025-12-01.{n}", {"E3": Outcome.PASS, "E5": Outcome.PASS}) for n in (1, 2, 3)]
     cases += [(CHT101, "2025-10-03.4", {"E1": Outcome.UNKNOWN}),
-              (LN, "2025-12-01.4", {"E3": Outcome.UNKNOWN, "E5": Outcome.UNKNOWN})]
+              (LN, "2025-12-01.4", {"E3": Outcome.UNKNOWN, "E5": Outcome.UNKNOWN}),
+              (LN, "2025-12-01.5", {"E3": Outcome.UNKNOWN, "E5": Outcome.UNKNOWN})]
     for trial_id, version, expected in cases:
         decision = evaluate(load_trial(trial_id, version), patient, AS_OF)
         got = {c.id: c.outcome for c in decision.criteria if c.id in expected}
         assert got == expected, (trial_id, version)
+
+
+def test_trialx_versions_1_to_4_replay_i4_and_i7_on_the_shared_answers() -> None:
+    """TRIALX-323795 .1-.4 I4/I7 read NCT06920433's answers (consent recorded per patient,
+    'conventional treatment ineffective for more than 6 months') and are kept as they decided
+    (replay); .5, the newest, reads only answers worded as its own text."""
+    assert load_trial(LN).version == "2025-12-01.5"
+    builder = eligible_for_all()
+    for code in (CONSENT_LN, FAILED_TWO_LN, RELAPSE_LN):
+        fact(code, None)(builder)
+    patient = facts_from_updates(parse_fhir(builder.bundle(), source_system="vignette"))
+    for version, outcome in [(f"2025-12-01.{n}", Outcome.PASS) for n in (1, 2, 3, 4)] + [
+        ("2025-12-01.5", Outcome.UNKNOWN)
+    ]:
+        decision = evaluate(load_trial(LN, version), patient, AS_OF)
+        got = {c.id: c.outcome for c in decision.criteria if c.id in ("I4", "I7")}
+        assert got == {"I4": outcome, "I7": outcome}, version

@@ -88,6 +88,35 @@ def test_a_concept_coded_only_in_a_system_intake_never_delivers_is_unreachable()
     assert all("no code in a system intake delivers" in p.message for p in problems)
 
 
+LN = (TRIALS_DIR / "TRIALX-323795" / "2025-12-01.5.yaml").read_text(encoding="utf-8")
+
+
+def test_an_attestation_worded_for_another_trial_is_refused_at_its_line() -> None:
+    # a clinician fact is recorded per patient, not per trial: TRIALX-323795 E5 reading the
+    # investigator's "no" after reading NCT06946485's full protocol would take it as its own
+    # (concepts.yaml worded_for)
+    theirs = "fact_excluded_by_unencoded_text_nct06946485"
+    text = LN.replace("fact_excluded_by_unencoded_text_trialx_323795", theirs)
+    [problem] = validate_text(text, TABLES)
+    line = _line_of(text, f"concept: {theirs}")
+    assert (problem.line, problem.column) == (line, text.splitlines()[line - 1].index(theirs) + 1)
+    assert problem.criterion == "E5"
+    assert f"attestation '{theirs}' is worded for NCT06946485" in problem.message
+    assert "worded_for: TRIALX-323795" in problem.expected
+
+
+def test_a_copy_of_a_trial_under_another_id_may_not_read_its_consent_or_catch_all() -> None:
+    # consent is given to one trial, and the catch-all is the investigator's reading of one
+    # protocol: an upload copied from TRIALX-323795 must ask its own
+    text = LN.replace("id: TRIALX-323795", "id: UPLOADED-0002", 1)
+    problems = validate_text(text, TABLES)
+    assert {(p.criterion, p.message.split("'")[1]) for p in problems} == {
+        ("I7", "fact_informed_consent_trialx_323795"),
+        ("E5", "fact_excluded_by_unencoded_text_trialx_323795"),
+    }
+    assert all("worded for TRIALX-323795" in p.message for p in problems)
+
+
 def test_yaml_that_does_not_parse_is_reported_at_the_error() -> None:
     [problem] = validate_text("trial:\n  id: [unclosed\n", TABLES)
     assert problem.line >= 2
