@@ -160,3 +160,77 @@ def test_an_alert_holds_a_reason_and_needs_at_their_bounds() -> None:
     with pytest.raises(ValidationError):
         Need(item="x" * (NEED_MAX_LENGTH + 1), unblocks=("E11",))
     assert HEADLINE_MAX_LENGTH >= 3 * 2 * NEED_MAX_LENGTH
+
+
+class _Text(str):
+    """A str subclass (a StrEnum member is one): measured like any text."""
+
+
+def _outcome(check: Any, result: CriterionResult) -> str | None:
+    try:
+        check(result)
+    except Exception as refused:  # the two checks must fail alike
+        return f"{type(refused).__name__}: {refused}"
+    return None
+
+
+def test_the_one_pass_check_answers_as_the_field_by_field_check() -> None:
+    """``check_texts`` answers most results without a call per field (``_fits``); whatever the
+    texts, types and lengths, it raises what the field-by-field check (``_check_result``) does,
+    on the same first field, and passes what it passes. Each example has every field within
+    its bound (a text at the bound, a str subclass, a number, None) but at most one, one
+    over (a text, a tuple, a str subclass)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    limits = {"fact_id": 64, "resource": 16_384, "code": bounds.CODE_TEXT_MAX_LENGTH,
+              "value": bounds.VALUE_TEXT_MAX_LENGTH, "unit": 512,
+              "note": bounds.EVIDENCE_TEXT_MAX_LENGTH}
+
+    def within(limit: int) -> st.SearchStrategy[Any]:
+        return st.one_of(st.just("short"), st.just("x" * limit), st.just(_Text("y" * limit)),
+                         st.floats(allow_nan=False), st.booleans(), st.none())
+
+    def over(limit: int) -> st.SearchStrategy[Any]:
+        return st.sampled_from(
+            ["x" * (limit + 1), ("x",) * (limit + 1), _Text("y" * (limit + 1))])
+
+    @st.composite
+    def results(draw: st.DrawFn) -> CriterionResult:
+        # which field is over its bound (None: none); an evidence field in the last item
+        places = ["id", "reason", "missing (items)", "missing[]", "details (items)",
+                  "details{key}", "details{}", *limits]
+        chosen = {draw(st.sampled_from([None, *places]))}
+        evidence = []
+        count = draw(st.integers(1, 3))
+        for position in range(count):
+            last = position == count - 1
+            fields = {name: draw(over(limit) if name in chosen and last else within(limit))
+                      for name, limit in limits.items()}
+            details = {"k": draw(within(bounds.VALUE_TEXT_MAX_LENGTH))}
+            if last and "details{}" in chosen:
+                details["v"] = draw(over(bounds.VALUE_TEXT_MAX_LENGTH))
+            if last and "details{key}" in chosen:
+                details["k" * (bounds.NAME_MAX_LENGTH + 1)] = 1
+            if last and "details (items)" in chosen:
+                details.update((f"k{n}", n) for n in range(bounds.DETAILS_MAX_ITEMS + 1))
+            evidence.append(Evidence.model_construct(**fields, details=details))
+        missing: tuple[Any, ...] = tuple(
+            draw(within(bounds.EVIDENCE_TEXT_MAX_LENGTH)) for _ in range(draw(st.integers(0, 2))))
+        if "missing[]" in chosen:
+            missing += ("x" * (bounds.EVIDENCE_TEXT_MAX_LENGTH + 1),)
+        if "missing (items)" in chosen:
+            missing += ("x",) * bounds.MISSING_MAX_ITEMS
+        ident = draw(over(bounds.CRITERION_ID_MAX_LENGTH)) if "id" in chosen else draw(
+            st.sampled_from(["E11", _Text("I6.1"), None]))
+        reason = draw(over(bounds.CRITERION_REASON_MAX_LENGTH) if "reason" in chosen
+                      else within(bounds.CRITERION_REASON_MAX_LENGTH))
+        return _result(id=ident, reason=reason, missing=missing, evidence=tuple(evidence))
+
+    @settings(max_examples=200, deadline=None)
+    @given(results())
+    def agrees(result: CriterionResult) -> None:
+        reference = _outcome(bounds._check_result, result)
+        assert _outcome(lambda r: check_texts((r,)), result) == reference
+
+    agrees()
