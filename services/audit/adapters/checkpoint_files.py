@@ -15,6 +15,7 @@ import os
 import re
 from pathlib import Path
 
+import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
@@ -98,9 +99,25 @@ def load_checkpoints(directory: Path, public_key: Ed25519PublicKey | None,
 
 def _read(path: Path) -> tuple[str | None, Checkpoint | None]:
     try:
-        return None, Checkpoint.model_validate(json.loads(path.read_bytes()))
+        return None, Checkpoint.model_validate(_json(path.read_bytes()))
     except (OSError, ValueError, ValidationError) as error:
         return f"malformed: {type(error).__name__}", None
+
+
+def _json(body: bytes) -> object:
+    """``json.loads(body)``: orjson reads standard JSON to the same values about 3x faster
+    (every verify reads every checkpoint file, issue 13). What it refuses (NaN, a byte order
+    mark, a lone surrogate) is read by the standard library as before; so is a file with a
+    float among its fields, because orjson reads an integer beyond 64 bits as a float, where
+    the standard library keeps the integer (a checkpoint has no float field: its integers
+    must come out as written). A file is accepted or refused exactly as before."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+    if type(value) is dict and not any(type(field) is float for field in value.values()):
+        return value
+    return json.loads(body)
 
 
 def _named_for(path: Path, checkpoint: Checkpoint) -> bool:

@@ -216,10 +216,15 @@ class ChainWalk:
         self._signed_since: int | None = None
         self._signature_problem: Problem | None = None
         self._signed: dict[int, str] = {}
+        # Resumed, only records after the resume point are fed: the signed hashes of the part
+        # verified before are not needed (the walk's set-up then follows the new records).
+        after = resume_from.sequence if resume_from is not None and resumed is not None else 0
         for checkpoint in checkpoints:
             if checkpoint.record_hashes is not None and checkpoint.first_sequence is not None:
-                for offset, signed in enumerate(checkpoint.record_hashes):
-                    self._signed[checkpoint.first_sequence + offset] = signed
+                first = checkpoint.first_sequence
+                skip = max(0, after + 1 - first)
+                for offset, signed in enumerate(checkpoint.record_hashes[skip:], skip):
+                    self._signed[first + offset] = signed
         self._expect = expectations or Expectations()
         self._last_recorded_at: datetime | None = None
         self._time_problem: Problem | None = None

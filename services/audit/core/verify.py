@@ -109,7 +109,12 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
         expectations = Expectations(now=clock())
     trusted, rejected = await asyncio.to_thread(archive.load)
     start = _still_trusted(trusted, resume)
-    vouched = {} if signatures == "all" or decision_keys is None else vouched_hashes(trusted)
+    # Only the records after the resume point are fed: the vouched and signed hashes of the
+    # part verified before are not needed (an incremental verify's cost then follows the new
+    # records, not the whole chain's length).
+    after = start.sequence if start else 0
+    vouched = ({} if signatures == "all" or decision_keys is None
+               else vouched_hashes(trusted, after))
     walk = ChainWalk((c.sequence for c in trusted), trusted, expectations,
                      require_snapshots=True, decision_keys=decision_keys,
                      resume_from=start, resumed=resume if start else None, vouched=vouched)
@@ -152,12 +157,12 @@ async def verify(store: ChainStore, archive: CheckpointArchive,
                         walk.verified_through(trusted) if report.intact else None)
 
 
-def vouched_hashes(trusted: list[Checkpoint]) -> dict[int, str]:
-    """Sequence -> record hash of every record a trusted checkpoint's writer checked, evaluator
-    signature included, before signing that hash."""
+def vouched_hashes(trusted: list[Checkpoint], after: int = 0) -> dict[int, str]:
+    """Sequence -> record hash of every record after sequence ``after`` a trusted checkpoint's
+    writer checked, evaluator signature included, before signing that hash."""
     vouched: dict[int, str] = {}
     for checkpoint in trusted:
-        vouched.update(checkpoint.checked_hashes())
+        vouched.update(checkpoint.checked_hashes(after))
     return vouched
 
 
