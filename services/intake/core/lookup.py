@@ -16,6 +16,20 @@ from shared.sites import site_visible
 NOT_FOUND_KEY = "-"
 
 
+def source_identity(source_system: str, patient_id: str, *,
+                    fhir_patient_id: bool = False) -> SourceIdentity:
+    """The identity to look ``patient_id`` up by at ``source_system``.
+
+    An identifier value (an MRN, HL7 v2 PID-3 CX.1) is looked up as sent. A FHIR R4
+    ``Patient.id`` (CDS Hooks 1.0 ``context.patientId`` is "the FHIR Patient.id of the current
+    patient") is looked up as the resource name ``Patient/<id>`` that intake links for every
+    Patient it receives (``SourcePatient.aliases``): a patient keyed by its MRN is found by its
+    resource id, and a resource id never finds another patient whose MRN has the same value.
+    """
+    return SourceIdentity(source_system,
+                          f"Patient/{patient_id}" if fhir_patient_id else patient_id)
+
+
 async def look_up(identity: SourceIdentity, entry: Reidentification,
                   transaction: UnitOfWork) -> str | None:
     """The surrogate key of ``identity`` (aliases and merges followed), or None; raises

@@ -494,3 +494,57 @@ async def test_a_site_the_lab_token_may_not_stamp_and_a_missing_site_have_their_
     unnamed = await _post(sited, "lab-ab", "p-site-2")
     assert (other.status_code, other.json()["type"]) == (403, base + "site-not-allowed")
     assert (unnamed.status_code, unnamed.json()["type"]) == (422, base + "site-required")
+
+
+def _patient_with_mrn(resource_id: str, mrn: str) -> bytes:
+    """A FHIR R4 batch as an EHR sends it: the Patient carries an MR-typed identifier (HL7 v2
+    table 0203), so intake keys it by the MRN, and the Observation references Patient.id."""
+    patient = {
+        "resourceType": "Patient", "id": resource_id,
+        "identifier": [{"type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+            "system": "urn:oid:1.2.36.146.595.217.0.1", "value": mrn}],
+        "gender": "female", "birthDate": "1990-04-02"}
+    observation = json.loads(_observation(resource_id))
+    return json.dumps({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"fullUrl": f"urn:uuid:{resource_id}", "resource": patient,
+         "request": {"method": "PUT", "url": f"Patient/{resource_id}"}},
+        {"resource": observation, "request": {"method": "POST", "url": "Observation"}},
+    ]}).encode()
+
+
+async def test_a_cds_hooks_lookup_finds_a_patient_keyed_by_mrn_by_its_fhir_patient_id(
+    sited: Api,
+) -> None:
+    """CDS Hooks 1.0 context.patientId is the FHIR Patient.id, not an identifier value. Intake
+    keys a Patient with an MR-typed identifier by the MRN; before, the look-up searched only
+    the bare value, so the README patient (Patient/readme-patient-1, MRN-0001) was 404 and the
+    EHR got no card. A resource id is looked up as the resource (``Patient/<id>``), never as an
+    identifier value: another patient whose MRN equals that id is not found by it."""
+    posted = await sited.client.post("/fhir", headers=_bearer("lab-none") | FHIR,
+                                     content=_patient_with_mrn("ehr-42", "MRN-0001"))
+    assert posted.status_code == 202, posted.text
+    [key] = set(posted.json()["patient_keys"])
+    # a patient known only by the resource id ehr-43
+    [bare] = (await _post(sited, "lab-none", "ehr-43")).json()["patient_keys"]
+    other = await sited.client.post("/fhir", headers=_bearer("lab-none") | FHIR,
+                                    content=_patient_with_mrn("ehr-44", "ehr-42"))
+    [mrn_like] = set(other.json()["patient_keys"])
+
+    def ask(patient_id: str, **kind: bool) -> dict[str, object]:
+        return {"source_system": "lab-1", "source_patient_id": patient_id,
+                "reason": "CDS Hooks patient-view", **kind}
+
+    by_id = await sited.client.post("/patients/lookup", headers=_bearer("coord-all"),
+                                    json=ask("ehr-42", fhir_patient_id=True))
+    assert by_id.status_code == 200, by_id.text
+    assert by_id.json() == {"patient_key": key}
+    only_id = await sited.client.post("/patients/lookup", headers=_bearer("coord-all"),
+                                      json=ask("ehr-43", fhir_patient_id=True))
+    assert only_id.json() == {"patient_key": bare}
+    by_mrn = await sited.client.post("/patients/lookup", headers=_bearer("coord-all"),
+                                     json=ask("ehr-42"))
+    assert by_mrn.json() == {"patient_key": mrn_like}  # an identifier value: the MRN ehr-42
+    unknown = await sited.client.post("/patients/lookup", headers=_bearer("coord-all"),
+                                      json=ask("MRN-0001", fhir_patient_id=True))
+    assert unknown.status_code == 404

@@ -496,6 +496,7 @@ async def _patient_key(intake_url: str, token: str, issuer: TrustedIssuer,
             answer = await client.post(
                 f"{intake_url}/patients/lookup",
                 json={"source_system": issuer.source_system, "source_patient_id": patient_id,
+                      "fhir_patient_id": True,
                       "reason": f"CDS Hooks {hook} from {issuer.issuer}"[:500]},
                 headers={"Authorization": f"Bearer {token}"})
     except (httpx.HTTPError, httpx.InvalidURL) as error:  # not reachable: 502, as refused

@@ -21,12 +21,11 @@ from services.intake.adapters.telemetry import count_refusal, log_acceptance
 from services.intake.core.accept import DEFAULT_PUBLISH_LIMIT, Submission, accept
 from services.intake.core.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.core.input_formats import InputFormat, input_formats
-from services.intake.core.lookup import look_up
+from services.intake.core.lookup import look_up, source_identity
 from services.intake.core.media import media_type
 from services.intake.core.ports import (
     Reidentification,
     ScreenedCodes,
-    SourceIdentity,
     UnitOfWork,
 )
 from services.intake.core.pseudonyms import SURROGATE_KEY_PATTERN
@@ -207,6 +206,11 @@ class LookupRequest(BaseModel):
                                description="the system that sent the patient (its client name)")
     source_patient_id: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
                                    description="the patient's id in that system")
+    fhir_patient_id: bool = Field(
+        default=False,
+        description="source_patient_id is a FHIR R4 Patient.id (as CDS Hooks 1.0 "
+                    "context.patientId is), looked up as that resource, never as an "
+                    "identifier value; false: an identifier value (an MRN, HL7 v2 PID-3)")
     reason: str = Field(min_length=8, max_length=REASON_MAX_LENGTH,
                         pattern=REASON_PATTERN,
                         description="why the key is needed (kept in the access log)")
@@ -406,8 +410,9 @@ async def post_lookup(
                              sites=principal.site_scope)
     response.headers["Cache-Control"] = "no-store"
     try:
-        key = await look_up(SourceIdentity(body.source_system, body.source_patient_id), entry,
-                            runtime.transaction)
+        key = await look_up(source_identity(body.source_system, body.source_patient_id,
+                                            fhir_patient_id=body.fhir_patient_id),
+                            entry, runtime.transaction)
     except OutsideSites as hidden:
         raise refuse(request, principal, 404, "site_not_in_claims",
                      "no patient with that source identity", slug="source-identity-not-found",
