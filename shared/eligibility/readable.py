@@ -246,7 +246,15 @@ def need_words(item: str) -> str:
         return item
     who = "the investigator" if said[1] == "investigator" else "a clinician"
     within = f" (an answer dated within the last {said[3]})" if said[3] else ""
-    return f"ask {who}, then record yes or no: {said[2]}{within}"
+    return f"ask {who}, then record yes or no: {said[2]}{within}{_yes_means(said[2])}"
+
+
+def _yes_means(statement: str) -> str:
+    """For a statement worded as a negation ("no other clinical-trial participation in the
+    last 3 months"), what a yes records: the attestation is true when the statement holds, so
+    yes means there was none, the opposite of a yes to the natural question ("did the patient
+    take part?"); "" for any other statement."""
+    return "; yes means there was none" if statement.startswith("no ") else ""
 
 
 # What to send, by kind: the kinds are read
@@ -805,7 +813,7 @@ def _needed(item: str) -> str:
     if said is None:
         return plain_words(item)
     who = "the investigator's" if said[1] == "investigator" else "a clinician's"
-    return f"{who} yes or no: {said[2]}"
+    return f"{who} yes or no: {said[2]}{_yes_means(said[2])}"
 
 
 def _blocked(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int,

@@ -20,6 +20,7 @@ from shared.eligibility.decision import (
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import load_trial
 from shared.eligibility.readable import (
+    _needed,
     clean_reason,
     concept_labels,
     deceased,
@@ -311,6 +312,22 @@ def test_a_statement_to_record_is_said_as_the_question_to_ask_and_answer_yes_or_
     assert need_words("clinician: lactating") == (
         "ask a clinician, then record yes or no: lactating")
     assert need_words("platelet count within 30 days") == "platelet count within 30 days"
+
+
+def test_a_negated_statement_says_what_yes_means() -> None:
+    """Fresh user: NCT06920433 E10 asked 'record yes or no: no other clinical-trial
+    participation in the last 3 months'. A coordinator answering the natural question "did
+    the patient take part in another trial?" with yes records true for the statement, i.e. no
+    participation: E10 met, the opposite of the answer. A statement worded as a negation says
+    what yes means, on the pages and in the headline; a plain statement is unchanged."""
+    item = "clinician: no other clinical-trial participation in the last 3 months"
+    words = need_words(item)
+    assert words.startswith("ask a clinician, then record yes or no: no other clinical-trial"
+                            " participation in the last 3 months")
+    assert "yes means there was none" in words
+    assert "yes means there was none" in _needed(item)
+    assert "yes means" not in need_words("clinician: lactating")
+    assert "yes means" not in _needed("clinician: lactating")
 
 
 def test_a_corrected_result_is_headlined_as_correcting_the_earlier_value_with_both() -> None:
