@@ -47,6 +47,7 @@ from shared.clinical.medication_codes import identified_medication
 from shared.clinical.reading import range_fields, result_name
 from shared.clinical.times import (
     TimeFormatError,
+    birth_after_receipt,
     day_as_written,
     fhir_date_bounds,
     parse_fhir_date,
@@ -239,6 +240,10 @@ def demographics(reader: Reader, source: Source, resource: Json, path: str) -> D
             birth_date = parse_fhir_date(resource["birthDate"])
         except TimeFormatError as error:
             reader.problem(f"{path}.birthDate", str(error))
+        if birth_date is not None and (
+                impossible := birth_after_receipt(birth_date, source.received_at)):
+            reader.problem(f"{path}.birthDate", impossible)
+            birth_date = None
     gender = resource.get("gender")
     deceased: bool | None = None
     deceased_on = None

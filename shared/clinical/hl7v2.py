@@ -109,6 +109,7 @@ from shared.clinical.times import (
     WIDEST_DST_SAVE,
     NoTimeZone,
     TimeFormatError,
+    birth_after_receipt,
     day_as_written,
     hl7_offset,
     hl7_ts_bounds,
@@ -760,6 +761,10 @@ def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) 
             birth_date = parse_hl7_date(birth_text)
         except TimeFormatError as error:
             log.problem(birth.path, str(error))
+        if birth_date is not None and (
+                impossible := birth_after_receipt(birth_date, message.received_at)):
+            log.problem(birth.path, impossible)
+            birth_date = None
     sex_field = message.field(pid, label, 8)
     sex_sent = sex_field.component(0)
     sex = _SEX.get(sex_sent)

@@ -88,6 +88,25 @@ _EARLIEST_ZONE = timedelta(hours=14)
 _LATEST_ZONE = timedelta(hours=12)
 _TICK = timedelta(microseconds=1)
 
+
+def birth_after_receipt(birth_date: date, received_at: datetime | None) -> str | None:
+    """Why ``birth_date`` cannot be a birth date, or None.
+
+    A person is born before any record of them is sent: a birth date (FHIR R4
+    Patient.birthDate, HL7 v2.5.1 PID-7) on a day that had not yet begun anywhere (UTC+14:00,
+    the earliest zone) when TrialWatch received the record is impossible, and is refused at
+    its path. None without an arrival time. Before, Patient.birthDate 9999-12-31 was accepted
+    and read as an age of -7974 years (issue 14 hostile probe, 2026-12-03).
+    """
+    if received_at is None:
+        return None
+    latest = (received_at.astimezone(UTC) + _EARLIEST_ZONE).date()
+    if birth_date <= latest:
+        return None
+    return (f"birth date {birth_date.isoformat()} is after the day this record was received"
+            f" ({latest.isoformat()} in the earliest time zone): a person is born before"
+            " their record is sent")
+
 # The largest daylight-saving difference (|dst()|) any zone of the IANA tz database shows from
 # 1970 (the database's reliable scope, tz theory.html) to 2037: 3 h, Asia/Ust-Nera on
 # 1981-04-01 (+09:00 to +12:00, daylight time +11:00/+12:00 starting as standard time moved;
