@@ -276,7 +276,7 @@ def _outcomes(
 
 
 _MEDICATION_USES = frozenset({"MedicationStatement", "MedicationRequest",
-                              "MedicationAdministration"})
+                              "MedicationAdministration", "MedicationDispense"})
 
 
 def _code_path(entry: _Entry) -> str:

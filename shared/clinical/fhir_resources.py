@@ -852,11 +852,14 @@ def _administered_dose(dosage: Any, path: str) -> DailyDose | None:
 
 
 def medication(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
-    """A FHIR R4 MedicationStatement, MedicationAdministration or MedicationRequest as one fact.
+    """A FHIR R4 MedicationStatement, MedicationAdministration, MedicationRequest or
+    MedicationDispense as one fact.
 
     The drug from medicationCodeableConcept or the referenced Medication (refused at
     ``medicationReference`` when not found); the time from effective[x] (authoredOn for a
-    request); an undated use is kept with a note.
+    request, whenHandedOver for a dispense: the start of the exposure, its end not sent); an
+    undated use is kept with a note. A dispense not handed over is kept unread at ``status``
+    (``_dispense_not_handed_over``).
     """
     notes: list[ReadingNote] = []
     if "medicationCodeableConcept" in resource:
@@ -885,6 +888,12 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
     if resource["resourceType"] == "MedicationRequest":
         start, end = reader.time(resource.get("authoredOn"), f"{path}.authoredOn"), None
         where = f"{path}.authoredOn"
+    elif resource["resourceType"] == "MedicationDispense":
+        # FHIR R4 MedicationDispense.whenHandedOver: "the time the dispensed product was
+        # provided to the patient or their representative": the exposure starts then; when the
+        # supply was last taken is not sent (whenPrepared is no exposure, daysSupply not read)
+        start, end = reader.time(resource.get("whenHandedOver"), f"{path}.whenHandedOver"), None
+        where = f"{path}.whenHandedOver"
     else:
         start, end = reader.period(resource, "effective", path)
         where = f"{path}.effective[x]"
@@ -904,18 +913,21 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
     # FHIR R4 MedicationRequest.dosageInstruction / MedicationStatement.dosage (Dosage); a
     # MedicationAdministration.dosage is one administration, not a daily dose: kept unread
     dosage_key = {
-        "MedicationRequest": "dosageInstruction", "MedicationStatement": "dosage"
+        "MedicationRequest": "dosageInstruction", "MedicationStatement": "dosage",
+        "MedicationDispense": "dosageInstruction",
     }.get(resource["resourceType"])
     dose = read_dosage(resource.get(dosage_key), f"{path}.{dosage_key}") if dosage_key else None
     if resource["resourceType"] == "MedicationAdministration":
         dose = _administered_dose(resource.get("dosage"), f"{path}.dosage")
     if resource["resourceType"] == "MedicationRequest":
         bounds = time_bounds(resource, ("authoredOn",), (), path)
+    elif resource["resourceType"] == "MedicationDispense":
+        bounds = time_bounds(resource, ("whenHandedOver",), (), path)
     elif administered_at:
         bounds = time_bounds(resource, ("effectiveDateTime",), ("effectiveDateTime",), path)
     else:
         bounds = time_bounds(resource, *_EFFECTIVE, path)
-    unread = _request_not_given(resource, path)
+    unread = _request_not_given(resource, path) or _dispense_not_handed_over(resource, path)
     update = {
         key: value
         for key, value in (("dose", dose), ("time_bounds", bounds), ("unread", unread))
@@ -954,6 +966,40 @@ def _request_not_given(resource: Json, path: str) -> ReadingNote | None:
             f"intent {intent!r} is no order (FHIR R4 medicationrequest-intent: a proposal, plan,"
             " directive or option authorises no one to give it): no record that it was taken"))
     return None
+
+
+# FHIR R4 medicationdispense-status (MedicationDispense.status, 1..1, a modifier, required
+# binding; http://hl7.org/fhir/R4/codesystem-medicationdispense-status.html). Only
+# "completed" ("the dispensed product has been picked up") is a handover that happened.
+# "cancelled" ("was not and will never be picked up"), "declined" ("declined and not
+# performed") and "entered-in-error" are no exposure: the engine reads them as not taken
+# (records.NOT_TAKEN). The others may hide a handover, or one may follow: kept unread here.
+_DISPENSE_NOT_HANDED_OVER = {
+    "preparation": "the core event has not started yet, but some staging activities have"
+                   " begun: nothing has been handed over yet",
+    "in-progress": "the dispensed product is ready for pickup: it has not been picked up yet",
+    "on-hold": "the dispense process is paused: nothing has been handed over yet",
+    "stopped": "actions implied by the dispense have been permanently halted, before all of"
+               " them occurred: whether and what was handed over is unknown",
+    "unknown": "the authoring system does not know which status applies: it may have been"
+               " handed over or not",
+}
+
+
+def _dispense_not_handed_over(resource: Json, path: str) -> ReadingNote | None:
+    """Why a MedicationDispense is no record of a handover (``_DISPENSE_NOT_HANDED_OVER``), or
+    None (completed, and the statuses the engine reads as no exposure). Kept unread at
+    ``status``: no proof of use, and an exposure it may stand for has an unknown washout
+    (never a passed one)."""
+    if resource["resourceType"] != "MedicationDispense":
+        return None
+    status = resource.get("status")
+    why = _DISPENSE_NOT_HANDED_OVER.get(status) if isinstance(status, str) else None
+    if why is None:
+        return None
+    return ReadingNote(path=f"{path}.status", reason=(
+        f"status {status!r} (FHIR R4 medicationdispense-status: {why}): not a record that the"
+        " drug was handed over and taken"))
 
 
 def procedure(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
@@ -1091,6 +1137,7 @@ BUILDERS: dict[str, Builder] = {
     "MedicationStatement": medication,
     "MedicationRequest": medication,
     "MedicationAdministration": medication,
+    "MedicationDispense": medication,
     "Procedure": procedure,
     "DiagnosticReport": _and_contained(diagnostic_report),
 }

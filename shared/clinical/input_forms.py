@@ -458,8 +458,14 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "refused at `clinicalStatus`", f"{_R4} Condition con-5"),
     InputForm("Procedure.performed[x]", "string, Age, Range", "not read as a time, with a note",
               f"{_R4} Procedure.performed[x]"),
-    InputForm("Medication{Statement,Administration}.effective[x], MedicationRequest.authoredOn",
+    InputForm("Medication{Statement,Administration}.effective[x], MedicationRequest.authoredOn,"
+              " MedicationDispense.whenHandedOver",
               "absent", "undated, with a note", f"{_R4} element definitions"),
+    InputForm("MedicationDispense.status", "preparation, in-progress, on-hold, stopped, unknown",
+              "kept unread at `status` (no handover proven, one may be hidden or follow): no"
+              " proof of use, washout unknown; completed read as an exposure from"
+              " whenHandedOver; cancelled, declined, entered-in-error no exposure",
+              f"{_R4} medicationdispense-status (required binding)"),
     InputForm("DiagnosticReport.conclusionCode", "each CodeableConcept",
               "read as valueCodeableConcept is; a report without one adds no fact (its results "
               "are the Observations it references)", f"{_R4} DiagnosticReport"),

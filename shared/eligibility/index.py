@@ -53,7 +53,7 @@ UNIDENTIFIED_CONDITIONS = _unidentified_concept(
 """Every Condition coded only in systems no condition value set covers (``CONDITION_SYSTEMS``)."""
 UNIDENTIFIED_MEDICATIONS = _unidentified_concept(
     "unidentified-medication", "medication not identified",
-    "MedicationRequest / MedicationStatement / MedicationAdministration",
+    "MedicationRequest / MedicationStatement / MedicationAdministration / MedicationDispense",
     "a medication with no RxNorm code in the product table or a drug value set, and no"
     " ingredient list from the site medication crosswalk",
 )

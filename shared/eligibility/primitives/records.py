@@ -63,9 +63,12 @@ POSSIBLE_CONDITION = frozenset({"unconfirmed", "provisional", "differential"})
 condition-ver-status: ``unconfirmed`` "there is not sufficient diagnostic and/or clinical
 evidence to treat this as a confirmed condition", parent of ``provisional`` and
 ``differential``). Such an entry is neither the diagnosis nor its absence."""
-NOT_TAKEN = frozenset({"not-taken", "not-done", "cancelled", "entered-in-error", "draft"})
+NOT_TAKEN = frozenset(
+    {"not-taken", "not-done", "cancelled", "entered-in-error", "draft", "declined"})
 """Medication statuses that record no exposure (FHIR R4 MedicationStatement ``not-taken``,
-MedicationAdministration ``not-done``, MedicationRequest ``cancelled``/``draft``)."""
+MedicationAdministration ``not-done``, MedicationRequest ``cancelled``/``draft``,
+MedicationDispense ``cancelled`` "will never be picked up" / ``declined`` "declined and not
+performed", medicationdispense-status)."""
 
 USE_NOT_RECORDED = {
     "intended": "'intended' (FHIR R4 medication-statement-status: the medication may be taken"
