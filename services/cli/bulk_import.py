@@ -65,6 +65,9 @@ class Tally:
     # receipts' warnings (intake's ScreenedCodes); a fact with two codings counts under each
     unscreened: Counter[str] = field(default_factory=Counter)
     unscreened_facts: int = 0
+    # resources intake ignored (a type TrialWatch does not read: AllergyIntolerance ...), per
+    # resourceType, so the summary names what was not screened, not only how many
+    ignored_types: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +372,8 @@ class Importer:
                 self._unscreened(entry)
             elif outcome == "ignored":
                 self._tally.ignored += 1
+                kind = (entry or {}).get("resource_type") or line.resource_type
+                self._tally.ignored_types[kind if isinstance(kind, str) else "(no type)"] += 1
             else:
                 problems = (entry or {}).get("problems") or [{"path": "$", "reason": "refused"}]
                 for problem in problems:
@@ -563,12 +568,25 @@ def _import(args: argparse.Namespace) -> int:
           f"{tally.skipped_lines} already imported before a restart")
     if tally.refused:
         print(f"refused lines (file, line, path, reason): {args.report}")
+    for line in ignored_summary(tally):
+        print(line)
     for line in unscreened_summary(tally):
         print(line)
     return 0
 
 
 _SHOWN_UNSCREENED = 20
+
+
+def ignored_summary(tally: Tally) -> list[str]:
+    """The summary's line naming each resource type intake ignored (a type TrialWatch does not
+    read, e.g. AllergyIntolerance: nothing in it is screened) with its count, most frequent
+    first; no line when none was ignored. Types only, never a patient."""
+    if not tally.ignored_types:
+        return []
+    ranked = sorted(tally.ignored_types.items(), key=lambda item: (-item[1], item[0]))
+    return ["not screened (resource types TrialWatch does not read, nothing in them is"
+            " screened): " + ", ".join(f"{kind} {count}" for kind, count in ranked)]
 
 
 def unscreened_summary(tally: Tally) -> list[str]:
