@@ -656,11 +656,15 @@ def main() -> int:
                              "cds- or webhook-")
     parser.add_argument("--slow-clients", type=int, default=40, help="per service")
     parser.add_argument("--slow-hold-s", type=float, default=90.0)
+    parser.add_argument("--port-base", type=int, metavar="PORT",
+                        help="intake, evaluator and audit on PORT+1..PORT+3 (default: free ports)")
     args = parser.parse_args()
     data_dir = (args.data_dir or Path(tempfile.mkdtemp()) / "var").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     ehr = CdsClient()
-    ports = {"intake": free_port(), "evaluator": free_port(), "audit": free_port()}
+    ports = ({"intake": args.port_base + 1, "evaluator": args.port_base + 2,
+              "audit": args.port_base + 3} if args.port_base else
+             {"intake": free_port(), "evaluator": free_port(), "audit": free_port()})
     urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
     from shared.infra.auth import write_dev_tokens
     write_dev_tokens(data_dir / "dev-tokens.json")

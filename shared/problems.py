@@ -83,6 +83,7 @@ _TYPES = (
     ProblemType("reason-required", 422, "A reason is required"),
     ProblemType("patient-deceased", 409, "The patient is recorded as deceased"),
     ProblemType("intake-lookup-failed", 502, "Intake did not answer the look-up"),
+    ProblemType("intake-busy", 503, "Intake is busy: the look-up did not finish in time"),
     # evaluator: trial registry
     ProblemType("trial-file-too-large", 413, "The trial file is larger than the registry takes"),
     ProblemType("trial-file-encoding", 400, "The trial file is not UTF-8 text"),

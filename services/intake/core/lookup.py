@@ -8,7 +8,13 @@ durable, and misses are logged too.
 
 from __future__ import annotations
 
-from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
+from services.intake.core.ports import (
+    IntakeStore,
+    Reidentification,
+    SourceIdentity,
+    UnitOfWork,
+    in_transaction,
+)
 from services.intake.core.reidentify import OutsideSites, outcome_of, reidentified
 from shared.contracts.topics import REIDENTIFICATIONS
 from shared.sites import site_visible
@@ -34,7 +40,9 @@ async def look_up(identity: SourceIdentity, entry: Reidentification,
                   transaction: UnitOfWork) -> str | None:
     """The surrogate key of ``identity`` (aliases and merges followed), or None; raises
     ``OutsideSites`` (after logging) when the patient's site is outside ``entry.sites``."""
-    async with transaction() as store:
+    async def work(store: IntakeStore) -> tuple[str | None, bool]:
+        # awaits only the store (``RunsWork``): on SQLite the group commit runs it with the
+        # other writes of its group in one hand-off to its thread
         key = await store.find_patient(identity, ())
         hidden = key is not None and not site_visible(entry.sites, await store.patient_site(key))
         logged = Reidentification(patient_key=key or NOT_FOUND_KEY, client=entry.client,
@@ -43,6 +51,9 @@ async def look_up(identity: SourceIdentity, entry: Reidentification,
         await store.log_reidentification(logged, found=key is not None and not hidden)
         await store.add_to_outbox([reidentified(logged, "lookup", outcome_of(
             key is not None, hidden))], REIDENTIFICATIONS)
+        return key, hidden
+
+    key, hidden = await in_transaction(transaction, work)
     if hidden:
         raise OutsideSites(key)
     return key

@@ -12,7 +12,13 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from services.intake.core.ports import Reidentification, SourceIdentity, UnitOfWork
+from services.intake.core.ports import (
+    IntakeStore,
+    Reidentification,
+    SourceIdentity,
+    UnitOfWork,
+    in_transaction,
+)
 from shared.contracts.events import PatientReidentified
 from shared.contracts.topics import REIDENTIFICATIONS
 from shared.sites import site_visible
@@ -48,13 +54,17 @@ class OutsideSites(Exception):
 async def reidentify(request: Reidentification, transaction: UnitOfWork) -> SourceIdentity | None:
     """The source identity, None for an unknown key; raises ``OutsideSites`` (after logging the
     attempt) for a patient of another site."""
-    async with transaction() as store:
+    async def work(store: IntakeStore) -> tuple[SourceIdentity | None, bool]:
+        # awaits only the store (``RunsWork``), as ``lookup.look_up``
         identity = await store.source_identity(request.patient_key)
         hidden = identity is not None and not site_visible(
             request.sites, await store.patient_site(request.patient_key))
         await store.log_reidentification(request, found=identity is not None and not hidden)
         await store.add_to_outbox([reidentified(
             request, "reidentify", outcome_of(identity is not None, hidden))], REIDENTIFICATIONS)
+        return identity, hidden
+
+    identity, hidden = await in_transaction(transaction, work)
     if hidden:
         raise OutsideSites(request.patient_key)
     return identity

@@ -47,6 +47,7 @@ import structlog
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.evaluator.adapters.http.intake_answer import refused, unanswered
 from services.evaluator.adapters.trial_text import trial_text
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import PatientStatusQueries, Screener, TrialStanding
@@ -499,15 +500,12 @@ async def _patient_key(intake_url: str, token: str, issuer: TrustedIssuer,
                       "fhir_patient_id": True,
                       "reason": f"CDS Hooks {hook} from {issuer.issuer}"[:500]},
                 headers={"Authorization": f"Bearer {token}"})
-    except (httpx.HTTPError, httpx.InvalidURL) as error:  # not reachable: 502, as refused
-        raise Problem("intake-lookup-failed",
-                      f"intake did not answer the patient look-up ({type(error).__name__})"
-                      ) from None
+    except (httpx.HTTPError, httpx.InvalidURL) as error:  # busy: 503; not reachable: 502
+        raise unanswered(error, "the patient look-up") from None
     if answer.status_code == status.HTTP_404_NOT_FOUND:
         return None
     if answer.status_code != status.HTTP_200_OK:
-        raise Problem("intake-lookup-failed",
-                      f"intake refused the patient look-up ({answer.status_code})")
+        raise refused(answer, "the patient look-up")
     return str(answer.json()["patient_key"])
 
 

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from services.evaluator.adapters.alert_stream import AlertStream, until_live
+from services.evaluator.adapters.http.intake_answer import refused, unanswered
 from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
 from services.evaluator.adapters.http.ui.views import patient_context, worklist_views
 from services.evaluator.adapters.trial_text import trial_name, trial_text
@@ -379,11 +380,9 @@ async def _reidentify(intake_url: str, token: str, patient_key: str, trial_id: s
                 json={"trial": trial_id, "reason": reason},
                 headers={"Authorization": f"Bearer {token}"})
     except (httpx.HTTPError, httpx.InvalidURL) as error:
-        raise Problem("intake-lookup-failed",
-                      f"intake did not answer ({type(error).__name__})") from None
+        raise unanswered(error, "the re-identification") from None
     if answer.status_code != 200:
-        raise Problem("intake-lookup-failed",
-                      f"intake refused the re-identification ({answer.status_code})")
+        raise refused(answer, "the re-identification")
     body = answer.json()
     system = body.get("identifier_system")
     return {"source_system": str(body["source_system"]),
