@@ -7,6 +7,7 @@ criterion passes, ``ineligible`` when any fails, ``undetermined`` otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from enum import StrEnum
 from typing import Annotated
 
@@ -152,91 +153,70 @@ class DecisionTextTooLong(ValueError):
 def check_texts(criteria: tuple[CriterionResult, ...]) -> None:
     """Raise ``DecisionTextTooLong`` for the first text of ``criteria`` over its bound above
     (the engine builds results without validation, ``construct``); the same bounds as the
-    models, checked in one pass of ``len`` (no pydantic validation: a decision has tens of
-    results and hundreds of evidence items). A result whose texts all fit (``_fits``, the
-    common case) costs no call per field; any other is checked field by field, in order, so
-    the error names the first field over its bound."""
+    models, checked in one table-driven pass of ``len`` (no pydantic validation: a decision
+    has tens of results and hundreds of evidence items). Within a result the fields are
+    checked in the order of ``_RESULT_TEXTS``, its ``missing`` items, then each evidence
+    item's ``_EVIDENCE_TEXTS`` and details, so the error names the first field over its
+    bound. A field of another type (a number, None) has no length bound; a result or evidence
+    item missing a field raises what reading it raises (AttributeError)."""
     for result in criteria:
-        try:
-            if _fits(result):
-                continue
-        except (TypeError, AttributeError, KeyError):
-            pass  # a field of a type ``_fits`` does not expect: the field-by-field check says
-        _check_result(result)
+        over = _first_over(result)
+        if over is not None:
+            field, value, limit = over
+            raise DecisionTextTooLong(
+                f"criterion {result.id[:CRITERION_ID_MAX_LENGTH]}: {field} is {len(value):,}"
+                f" long, more than its bound {limit:,} (shared.eligibility.decision)")
 
 
 _TEXTS = (str, tuple, dict)
-"""What ``_within`` measures (anything else has no length bound)."""
+"""What has a length bound (anything else has none)."""
+
+_RESULT_TEXTS = (
+    ("id", "id", CRITERION_ID_MAX_LENGTH),
+    ("reason", "reason", CRITERION_REASON_MAX_LENGTH),
+    ("missing", "missing (items)", MISSING_MAX_ITEMS),
+)
+"""A result's own texts, in the order checked: (attribute, name in the error, bound)."""
+
+_EVIDENCE_TEXTS = (
+    ("fact_id", "evidence[].fact_id", facts.TOKEN_MAX_LENGTH),
+    ("resource", "evidence[].resource", facts.RESOURCE_MAX_LENGTH),
+    ("code", "evidence[].code", CODE_TEXT_MAX_LENGTH),
+    ("value", "evidence[].value", VALUE_TEXT_MAX_LENGTH),
+    ("unit", "evidence[].unit", facts.SENT_UNIT_MAX_LENGTH),
+    ("note", "evidence[].note", EVIDENCE_TEXT_MAX_LENGTH),
+)
+"""Each evidence item's texts, in the order checked (its details follow them)."""
 
 
-def _fits(result: CriterionResult) -> bool:
-    """True when every bound ``_check_result`` checks holds: the same comparisons with the
-    fields read straight from each model's ``__dict__``. False (or TypeError, AttributeError,
-    KeyError) leaves the answer to ``_check_result``; never True where it would raise."""
+def _first_over(result: CriterionResult) -> tuple[str, Sized, int] | None:
+    """The first text of ``result`` over its bound, as (name in the error, the text, bound);
+    None when every one fits."""
     texts = _TEXTS
-    ident, reason, missing = result.id, result.reason, result.missing
-    if (
-        type(ident) is not str  # ``_check_result`` slices it to name the criterion
-        or len(ident) > CRITERION_ID_MAX_LENGTH
-        or (isinstance(reason, texts) and len(reason) > CRITERION_REASON_MAX_LENGTH)
-        or (isinstance(missing, texts) and len(missing) > MISSING_MAX_ITEMS)
-    ):
-        return False
-    for item in missing:
-        if isinstance(item, texts) and len(item) > EVIDENCE_TEXT_MAX_LENGTH:
-            return False
-    token, resource_max, unit_max = (
-        facts.TOKEN_MAX_LENGTH, facts.RESOURCE_MAX_LENGTH, facts.SENT_UNIT_MAX_LENGTH)
-    for evidence in result.evidence:
-        fields = evidence.__dict__
-        fact_id, resource, code = fields["fact_id"], fields["resource"], fields["code"]
-        value, unit, note = fields["value"], fields["unit"], fields["note"]
-        details = fields["details"]
-        if (
-            (isinstance(fact_id, texts) and len(fact_id) > token)
-            or (isinstance(resource, texts) and len(resource) > resource_max)
-            or (isinstance(code, texts) and len(code) > CODE_TEXT_MAX_LENGTH)
-            or (isinstance(value, texts) and len(value) > VALUE_TEXT_MAX_LENGTH)
-            or (isinstance(unit, texts) and len(unit) > unit_max)
-            or (isinstance(note, texts) and len(note) > EVIDENCE_TEXT_MAX_LENGTH)
-        ):
-            return False
-        if details:
-            if isinstance(details, texts) and len(details) > DETAILS_MAX_ITEMS:
-                return False
-            for key, detail in details.items():
-                if (isinstance(key, texts) and len(key) > NAME_MAX_LENGTH) or (
-                    isinstance(detail, texts) and len(detail) > VALUE_TEXT_MAX_LENGTH
-                ):
-                    return False
-    return True
-
-
-def _check_result(result: CriterionResult) -> None:
-    """``check_texts`` of one result, field by field in order (raises on the first over)."""
-    where = f"criterion {result.id[:CRITERION_ID_MAX_LENGTH]}"
-    _within(where, "id", result.id, CRITERION_ID_MAX_LENGTH)
-    _within(where, "reason", result.reason, CRITERION_REASON_MAX_LENGTH)
-    _within(where, "missing (items)", result.missing, MISSING_MAX_ITEMS)
+    ident = result.id
+    if type(ident) is not str:
+        # the error names the criterion by a slice of its id: an id that cannot be sliced is
+        # refused here, whatever its texts (TypeError), as the error would refuse it
+        ident[:CRITERION_ID_MAX_LENGTH]
+    for name, field, limit in _RESULT_TEXTS:
+        value = getattr(result, name)
+        if isinstance(value, texts) and len(value) > limit:
+            return field, value, limit
     for item in result.missing:
-        _within(where, "missing[]", item, EVIDENCE_TEXT_MAX_LENGTH)
+        if isinstance(item, texts) and len(item) > EVIDENCE_TEXT_MAX_LENGTH:
+            return "missing[]", item, EVIDENCE_TEXT_MAX_LENGTH
     for evidence in result.evidence:
-        _within(where, "evidence[].fact_id", evidence.fact_id, facts.TOKEN_MAX_LENGTH)
-        _within(where, "evidence[].resource", evidence.resource, facts.RESOURCE_MAX_LENGTH)
-        _within(where, "evidence[].code", evidence.code, CODE_TEXT_MAX_LENGTH)
-        _within(where, "evidence[].value", evidence.value, VALUE_TEXT_MAX_LENGTH)
-        _within(where, "evidence[].unit", evidence.unit, facts.SENT_UNIT_MAX_LENGTH)
-        _within(where, "evidence[].note", evidence.note, EVIDENCE_TEXT_MAX_LENGTH)
+        for name, field, limit in _EVIDENCE_TEXTS:
+            value = getattr(evidence, name)
+            if isinstance(value, texts) and len(value) > limit:
+                return field, value, limit
         details = evidence.details
         if details:
-            _within(where, "evidence[].details (items)", details, DETAILS_MAX_ITEMS)
-            for key, value in details.items():
-                _within(where, "evidence[].details{key}", key, NAME_MAX_LENGTH)
-                _within(where, "evidence[].details{}", value, VALUE_TEXT_MAX_LENGTH)
-
-
-def _within(where: str, field: str, value: object, limit: int) -> None:
-    if isinstance(value, str | tuple | dict) and len(value) > limit:
-        raise DecisionTextTooLong(
-            f"{where}: {field} is {len(value):,} long, more than its bound {limit:,} "
-            "(shared.eligibility.decision)")
+            if isinstance(details, texts) and len(details) > DETAILS_MAX_ITEMS:
+                return "evidence[].details (items)", details, DETAILS_MAX_ITEMS
+            for key, detail in details.items():
+                if isinstance(key, texts) and len(key) > NAME_MAX_LENGTH:
+                    return "evidence[].details{key}", key, NAME_MAX_LENGTH
+                if isinstance(detail, texts) and len(detail) > VALUE_TEXT_MAX_LENGTH:
+                    return "evidence[].details{}", detail, VALUE_TEXT_MAX_LENGTH
+    return None

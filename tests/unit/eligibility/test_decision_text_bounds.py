@@ -174,12 +174,44 @@ def _outcome(check: Any, result: CriterionResult) -> str | None:
     return None
 
 
+def _field_by_field(result: CriterionResult) -> None:
+    """The reference: every bound of the published models (``CriterionResult``, ``Evidence``),
+    one field at a time in the order the models list them, raising on the first over."""
+    where = f"criterion {result.id[:bounds.CRITERION_ID_MAX_LENGTH]}"
+
+    def within(field: str, value: object, limit: int) -> None:
+        if isinstance(value, str | tuple | dict) and len(value) > limit:
+            raise DecisionTextTooLong(
+                f"{where}: {field} is {len(value):,} long, more than its bound {limit:,} "
+                "(shared.eligibility.decision)")
+
+    within("id", result.id, bounds.CRITERION_ID_MAX_LENGTH)
+    within("reason", result.reason, bounds.CRITERION_REASON_MAX_LENGTH)
+    within("missing (items)", result.missing, bounds.MISSING_MAX_ITEMS)
+    for item in result.missing:
+        within("missing[]", item, bounds.EVIDENCE_TEXT_MAX_LENGTH)
+    for evidence in result.evidence:
+        within("evidence[].fact_id", evidence.fact_id, 64)
+        within("evidence[].resource", evidence.resource, 16_384)
+        within("evidence[].code", evidence.code, bounds.CODE_TEXT_MAX_LENGTH)
+        within("evidence[].value", evidence.value, bounds.VALUE_TEXT_MAX_LENGTH)
+        within("evidence[].unit", evidence.unit, 512)
+        within("evidence[].note", evidence.note, bounds.EVIDENCE_TEXT_MAX_LENGTH)
+        details = evidence.details
+        if details:
+            within("evidence[].details (items)", details, bounds.DETAILS_MAX_ITEMS)
+            for key, value in details.items():
+                within("evidence[].details{key}", key, bounds.NAME_MAX_LENGTH)
+                within("evidence[].details{}", value, bounds.VALUE_TEXT_MAX_LENGTH)
+
+
 def test_the_one_pass_check_answers_as_the_field_by_field_check() -> None:
-    """``check_texts`` answers most results without a call per field (``_fits``); whatever the
-    texts, types and lengths, it raises what the field-by-field check (``_check_result``) does,
-    on the same first field, and passes what it passes. Each example has every field within
-    its bound (a text at the bound, a str subclass, a number, None) but at most one, one
-    over (a text, a tuple, a str subclass)."""
+    """``check_texts`` (one table-driven pass, ``decision._first_over``) answers as the
+    field-by-field reference (``_field_by_field``, the engine's check before it was folded into
+    one) whatever the texts, types and lengths: it raises what the reference does, on the same
+    first field with the same words, and passes what it passes. Each example has every field
+    within its bound (a text at the bound, a str subclass, a number, None) but at most one,
+    one over (a text, a tuple, a str subclass)."""
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
@@ -230,7 +262,7 @@ def test_the_one_pass_check_answers_as_the_field_by_field_check() -> None:
     @settings(max_examples=200, deadline=None)
     @given(results())
     def agrees(result: CriterionResult) -> None:
-        reference = _outcome(bounds._check_result, result)
+        reference = _outcome(_field_by_field, result)
         assert _outcome(lambda r: check_texts((r,)), result) == reference
 
     agrees()
