@@ -23,7 +23,7 @@ from services.intake.adapters.sql.group_commit import GroupCommit
 from services.intake.adapters.sql.leadership import RelayLeadership
 from services.intake.adapters.sql.store import outbox_store
 from services.intake.adapters.sql.tables import runtime_setting, write_probe
-from services.intake.adapters.trial_codes import TrialFileCodes
+from services.intake.adapters.trial_codes import RegistryScreenedCodes, follow_registry
 from services.intake.core.input_formats import input_formats
 from services.intake.core.publish_limit import PublishLimit
 from shared.infra.auth import TokenRegistry
@@ -53,8 +53,9 @@ def build_app(
     install_site_unit_aliases()  # CLINICAL_UNIT_ALIASES_FILE: before any input is read
     install_site_local_codes()  # CLINICAL_LOCAL_CODES_FILE: likewise
     install_site_medication_codes()  # CLINICAL_MEDICATION_CODES_FILE: likewise
-    # what the active trials' criteria read (INTAKE_TRIALS_DIR): receipts name what none reads
-    screened = TrialFileCodes(settings.trials_dir)
+    # what the active trials' criteria read (INTAKE_TRIALS_DIR, then the evaluator's registry
+    # live through trials.screening.v1): receipts name what none reads
+    screened = RegistryScreenedCodes(settings.trials_dir)
     broker = make_broker(kafka, client_id="trialwatch-intake")
     engines: list[AsyncEngine] = []
     # what the producer can publish (make_broker passes the same setting to aiokafka)
@@ -97,7 +98,9 @@ def build_app(
                                          publish_limit, screened)
         # The broker connects in the background: intake accepts into its outbox meanwhile.
         try:
-            async with running(broker, service="intake", tasks={"outbox-relay": relay.run},
+            tasks = {"outbox-relay": relay.run,
+                     "trial-registry": lambda: follow_registry(screened, kafka)}
+            async with running(broker, service="intake", tasks=tasks,
                                connect_in_background=True):
                 yield
         finally:

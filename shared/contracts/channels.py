@@ -22,6 +22,7 @@ from shared.contracts.events import (
     PatientEvent,
     PatientHoldEvent,
     PatientReidentified,
+    TrialScreening,
 )
 
 Delivery = Literal["single", "batch"]
@@ -176,6 +177,13 @@ PUBLICATIONS: tuple[Publication, ...] = (
                 CoordinatorActed, "evaluator",
                 "Acknowledged, contacted, not a candidate, enrolled, re-identified: one event "
                 "per action in the coordinator app."),
+    Publication("evaluator publishes the trials it screens", topics.TRIAL_SCREENING,
+                TrialScreening, "evaluator",
+                "Per registry change (activate, deactivate, retire), and at start for each "
+                "trial's current state: the trial's screened version and the codes its "
+                "criteria read. Keyed by trial id, last per key wins (compacted on Apache "
+                "Kafka). Every intake process reads it from the beginning, with no consumer "
+                "group, to name in its receipts the codes no active trial reads."),
     *(Publication(f"dead letters of {s.topic}", s.dead_letter.topic, DeadLetter, s.service,
                   "Whole refused inputs: PHI, restricted readers, bounded retention."
                   if s.dead_letter.phi else None)

@@ -322,3 +322,47 @@ class PatientUpdatesReleased(Envelope):
 PatientHoldEvent = Annotated[PatientUpdatesHeld | PatientUpdatesReleased,
                              Field(discriminator="event_type")]
 """What ``patient.holds.v1`` carries."""
+
+
+SCREENED_CODES_MAX = 200_000
+"""Most codes (or code-family prefixes) one ``TrialScreening`` lists: the three shipped trials
+read about 1,100 codes together, so a hundred times that is room for any trial file."""
+CODE_KEY_MAX_LENGTH = 5121
+"""``system|code``: a FHIR uri (up to 4,096 here) and a code (1,024)."""
+CodeKey = Annotated[str, Field(max_length=CODE_KEY_MAX_LENGTH)]
+
+
+class TrialScreening(BaseModel):
+    """``trials.screening.v1``: which version of one trial the evaluator screens now, and the
+    codes its criteria read. Keyed by ``trial_id``; the newest record of a key is the trial's
+    state (the topic is a table: read from the beginning, last per key wins; compacted where the
+    broker supports it). Staged in the evaluator's outbox in the transaction of the registry
+    change (activate, deactivate, retire), and again at the evaluator's start for each trial's
+    current state (same ``change_id``: the same message id, so a restart adds nothing new).
+
+    Intake reads it to know, live, which codes no active trial reads (its receipts' "accepted
+    but not screened" warnings). ``codes`` are exact ``system|code`` keys, ``prefixes``
+    ``system|prefix`` code families (ICD-10-CM), both empty unless ``state`` is ``active``;
+    medication codes are RxNorm ingredients (a reader rolls products up with its own table)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: Literal["trial.screening"] = "trial.screening"
+    schema_version: int = 1
+    event_id: UUID = Field(description="deterministic from change_id (the outbox message id)")
+    trial_id: str = Field(max_length=64)
+    version: str = Field(max_length=64)
+    state: Literal["active", "inactive", "retired"]
+    content_hash: str = Field(max_length=128)
+    change_id: UUID
+    at: UtcDatetime
+    codes: list[CodeKey] = Field(default_factory=list, max_length=SCREENED_CODES_MAX)
+    prefixes: list[CodeKey] = Field(default_factory=list, max_length=SCREENED_CODES_MAX)
+
+    @model_validator(mode="after")
+    def _codes_only_when_active(self) -> TrialScreening:
+        if any("|" not in key for key in (*self.codes, *self.prefixes)):
+            raise ValueError("each code is 'system|code'")
+        if self.state != "active" and (self.codes or self.prefixes):
+            raise ValueError("a trial that is not screened reads no code")
+        return self

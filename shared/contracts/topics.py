@@ -12,6 +12,9 @@ PATIENT_HOLDS = "patient.holds.v1"
 # intake tells audit of every re-identification and look-up (PatientReidentified): audit's
 # chained access log lists them
 REIDENTIFICATIONS = "intake.reidentifications.v1"
+# the evaluator's trial registry: which version of each trial is screened and the codes it
+# reads (TrialScreening), keyed by trial id, last per key wins; intake reads it from the start
+TRIAL_SCREENING = "trials.screening.v1"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -28,6 +31,7 @@ ALL_TOPICS: tuple[str, ...] = (
     COORDINATOR_ACTIONS,
     PATIENT_HOLDS,
     REIDENTIFICATIONS,
+    TRIAL_SCREENING,
     dead_letter(INTAKE_RAW),
     dead_letter(PATIENT_EVENTS),
     dead_letter(DECISIONS),

@@ -12,7 +12,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
 from shared.contracts.channels import dead_letter_policies
-from shared.contracts.topics import ALL_TOPICS
+from shared.contracts.topics import ALL_TOPICS, TRIAL_SCREENING
 from shared.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -21,10 +21,13 @@ log = structlog.get_logger(__name__)
 def topic_configs() -> dict[str, dict[str, str]]:
     """The topic-level configuration each declared topic is created with: a dead-letter topic
     that holds PHI gets its bounded retention (``shared.contracts.channels``)."""
-    return {
+    configs = {
         topic: {"retention.ms": str(policy.retention_ms), "cleanup.policy": "delete"}
         for topic, policy in dead_letter_policies().items() if policy.retention_ms is not None
     }
+    # a table keyed by trial id: only the newest record of each key matters
+    configs[TRIAL_SCREENING] = {"cleanup.policy": "compact"}
+    return configs
 
 
 def make_broker(settings: KafkaSettings, client_id: str,

@@ -67,13 +67,21 @@ def registry_step(
     ``folder`` None: no folder (a screener that is not the criteria engine). The folder is
     synced only when its files changed (``amendments.FolderSync``): an unchanged folder costs
     a ``stat`` per file. ``sender``: a re-screen's decisions are published as each chunk
-    commits, like every other writer's rows (without it they wait for the relay loop's grace)."""
+    commits, like every other writer's rows (without it they wait for the relay loop's grace).
+    The first step also stages every trial's registry state on ``trials.screening.v1``
+    (``amendments.stage_screening_states``: nothing new when each was staged with its change)."""
     watch = amendments.FolderSync(folder) if folder is not None else None
     send = sender.send if sender is not None else None
+    states_staged = False
 
     async def step() -> int:
+        nonlocal states_staged
         if watch is not None:
             await watch.poll(sessions, screener, clock, send)
+        if not states_staged:
+            # once per process: every trial's registry state on trials.screening.v1 (intake)
+            await amendments.stage_screening_states(sessions, screener, clock, send)
+            states_staged = True
         await amendments.resume_unfinished(sessions, screener, clock, send)
         return 0  # polled at its interval, never in a tight loop
 

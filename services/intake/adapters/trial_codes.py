@@ -1,60 +1,52 @@
-"""The codes the active trials' criteria read: intake's ``ScreenedCodes`` from trial files.
+"""The codes the active trials' criteria read: intake's ``ScreenedCodes``.
 
-Intake does not see the evaluator's trial registry (services share no tables), so it reads
-the same trial files the evaluator screens by default: the newest version of each trial in
-``INTAKE_TRIALS_DIR`` (empty: the trials shipped in ``shared/trials``, as
-``EVALUATOR_TRIALS_DIR``). The evaluator's registry (issue 12: ``POST /trials``, ``trialwatch
-trials add/activate/deactivate/retire``) is not seen here, and that is wrong both ways (these
-are receipt warnings only; no decision reads them):
+Intake shares no table with the evaluator. It starts from the trial files the evaluator
+screens by default: the newest version of each trial in ``INTAKE_TRIALS_DIR`` (empty: the
+trials shipped in ``shared/trials``, as ``EVALUATOR_TRIALS_DIR``), and then follows the
+evaluator's trial registry live through ``trials.screening.v1`` (``TrialScreening``: per trial
+id, the version screened now and the codes its criteria read, or none when deactivated or
+retired), read from the beginning with no consumer group, the newest record of each trial
+winning (``RegistryScreenedCodes`` and ``follow_registry``). So a version uploaded and
+activated with ``POST /trials`` / ``trialwatch trials`` is screened in receipts within moments,
+with no restart, and a retired trial's codes stop counting as screened.
 
-- a version uploaded or activated only through the registry: a code only it reads is named in
-  receipts (and ``trialwatch import``'s summary) as "not screened by any criterion" while the
-  evaluator screens it (a trial reading eGFR, LOINC 33914-3, which no shipped trial reads);
-- a trial the registry deactivated or retired, or an older version activated in place of the
-  folder's newest: its codes are still counted as screened, so a fact no active trial reads
-  gets no warning (TRIALX-323795 retired: ICD-10-CM I45.81 long QT and I49.01 ventricular
-  fibrillation, read by no other trial, are still called screened).
+Until the first record of a trial arrives (the broker away, an evaluator that has not started
+yet), its folder file decides, as before: receipts may then name a code only a registry
+version reads as "not screened" (a warning too many), or miss one for a trial the registry
+stopped (a warning missing). These are receipt warnings only; no decision reads them.
 
-The fix designed (not built): the evaluator publishes each trial's active version (its text
-and hash, or a tombstone) on a compacted topic, in the transaction of the registry change, and
-intake rebuilds its ``ScreenedCodes`` from it (docs/intake.md, receipt ``warnings``).
-
-What a trial reads is what its criteria's ``requirements`` name (the data dictionary's
-source): value-set concepts, each score's inputs, and the project CodeSystem of clinician
-facts, matched as the engine matches them (``shared.eligibility.index.Readable``: exact codes,
-ICD-10-CM code families; RxNorm products through their ingredients).
+What a trial reads is what its criteria's ``requirements`` name (``shared.eligibility.reads``:
+value-set concepts, each score's inputs), matched as the engine matches them
+(``shared.eligibility.index.Readable``: exact codes, ICD-10-CM code families, the project
+CodeSystem of clinician facts read whole; RxNorm products through their ingredients).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
 
 from shared.clinical.codes import RXNORM
 from shared.clinical.facts import Coding, FactKind
 from shared.clinical.medication_codes import INGREDIENT_SYSTEM
+from shared.contracts.events import TrialScreening
+from shared.contracts.topics import TRIAL_SCREENING
 from shared.eligibility.index import Readable
 from shared.eligibility.loader import TRIALS_DIR, list_trials, load_trial_file
-from shared.eligibility.reference_tables import TW_SYSTEM, Concept, Tables
-from shared.eligibility.scores.registry import registered as registered_scores
-from shared.eligibility.trial import TrialVersion
+from shared.eligibility.reads import ReadCodes, trial_concepts, trial_read_codes
+from shared.eligibility.reference_tables import TW_SYSTEM, Tables, load_tables
+from shared.infra.backoff import Backoff
+from shared.settings import KafkaSettings
 
+__all__ = ["RegistryScreenedCodes", "TrialFileCodes", "follow_registry", "trial_concepts"]
 
-def trial_concepts(trial: TrialVersion) -> list[Concept]:
-    """Every table concept the trial's criteria read (scores' inputs included)."""
-    tables = trial.tables
-    by_label = {concept.label: concept for concept in tables.concepts.values()}
-    found: dict[str, Concept] = {}
-    for criterion in trial.criteria:
-        for requirement in criterion.node.requirements():
-            name = requirement.concept
-            if name.startswith("score:"):
-                for row in registered_scores()[name.removeprefix("score:")].rows(tables):
-                    concept = by_label.get(row.element)
-                    if concept is not None:
-                        found.setdefault(concept.name, concept)
-            elif not name.startswith("Patient.") and name in tables.concepts:
-                found.setdefault(name, tables.concept(name))
-    return list(found.values())
+log = structlog.get_logger(__name__)
 
 
 class TrialFileCodes:
@@ -65,20 +57,116 @@ class TrialFileCodes:
         directory = directory or TRIALS_DIR
         trials = [load_trial_file(directory / trial_id / f"{versions[-1]}.yaml")
                   for trial_id, versions in list_trials(directory).items()]
-        concepts = [c for trial in trials for c in trial_concepts(trial)]
         self._tables: Tables | None = trials[0].tables if trials else None
-        self._readable = Readable(concepts, (TW_SYSTEM,))
+        self.by_trial: dict[str, ReadCodes] = {t.id: trial_read_codes(t) for t in trials}
+        self._readable = _readable(self.by_trial)
         self.trial_ids = tuple(t.id for t in trials)
 
     def reads(self, kind: FactKind, codes: tuple[Coding, ...]) -> bool:
-        readable = self._readable
-        for coding in codes:
-            if readable(coding.system, coding.code):
+        return _reads(self._readable, self._tables, kind, codes)
+
+
+class RegistryScreenedCodes:
+    """``ScreenedCodes`` that follow the evaluator's registry: the folder's trials
+    (``TrialFileCodes``) until ``apply`` is given a trial's ``TrialScreening`` record, then that
+    record's codes (none when the trial is not active). Of two records of one trial the one
+    with the later ``at`` (a tie: the later applied) is kept, so a state re-staged by an
+    evaluator's start never undoes a newer change."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        folder = TrialFileCodes(directory)
+        self._tables: Tables = folder._tables or load_tables()
+        self._by_trial: dict[str, ReadCodes] = dict(folder.by_trial)
+        self._at: dict[str, datetime] = {}
+        self._readable = _readable(self._by_trial)
+        self.records = 0
+
+    @property
+    def trial_ids(self) -> tuple[str, ...]:
+        """The trials read now (those whose state is active or that only the folder names)."""
+        return tuple(sorted(t for t, codes in self._by_trial.items()
+                            if codes.keys or codes.prefixes))
+
+    def apply(self, record: TrialScreening) -> bool:
+        """Take one record of the topic; False when an older record than the one kept."""
+        kept = self._at.get(record.trial_id)
+        if kept is not None and record.at < kept:
+            return False
+        self._at[record.trial_id] = record.at
+        self._by_trial[record.trial_id] = ReadCodes(
+            tuple(record.codes),
+            tuple(tuple(p.split("|", 1)) for p in record.prefixes),  # type: ignore[misc]
+        )
+        # a new object, swapped in whole: a submission read meanwhile sees one state or the other
+        self._readable = _readable(self._by_trial)
+        self.records += 1
+        return True
+
+    def reads(self, kind: FactKind, codes: tuple[Coding, ...]) -> bool:
+        return _reads(self._readable, self._tables, kind, codes)
+
+
+def _readable(by_trial: dict[str, ReadCodes]) -> Readable:
+    return Readable([codes.as_concept(trial) for trial, codes in by_trial.items()],
+                    (TW_SYSTEM,))
+
+
+def _reads(readable: Readable, tables: Tables | None, kind: FactKind,
+           codes: tuple[Coding, ...]) -> bool:
+    for coding in codes:
+        if readable(coding.system, coding.code):
+            return True
+        if coding.system == INGREDIENT_SYSTEM and readable(RXNORM, coding.code):
+            return True  # an ingredient the site medication crosswalk listed
+        if kind is FactKind.MEDICATION and coding.system == RXNORM and tables:
+            ingredients = tables.product_ingredients.get(coding.code, ())
+            if any(readable(RXNORM, ingredient) for ingredient in ingredients):
                 return True
-            if coding.system == INGREDIENT_SYSTEM and readable(RXNORM, coding.code):
-                return True  # an ingredient the site medication crosswalk listed
-            if kind is FactKind.MEDICATION and coding.system == RXNORM and self._tables:
-                ingredients = self._tables.product_ingredients.get(coding.code, ())
-                if any(readable(RXNORM, ingredient) for ingredient in ingredients):
-                    return True
-        return False
+    return False
+
+
+async def follow_registry(codes: RegistryScreenedCodes, kafka: KafkaSettings) -> None:
+    """Keep ``codes`` following ``trials.screening.v1`` for the life of the process: every
+    partition from the beginning (no consumer group: every intake process reads it all), then
+    as records arrive; reconnects after a broker outage and reads it all again. A record that
+    is not a ``TrialScreening`` is logged (partition, offset) and skipped."""
+    backoff = Backoff(first_s=0.5, max_s=10.0)
+    while True:
+        try:
+            await _follow(codes, kafka, on_connected=backoff.reset)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("trial registry feed interrupted", error=type(error).__name__)
+            await backoff.pause()
+
+
+async def _follow(codes: RegistryScreenedCodes, kafka: KafkaSettings,
+                  on_connected: Callable[[], None]) -> None:
+    consumer = AIOKafkaConsumer(
+        TRIAL_SCREENING,
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        request_timeout_ms=kafka.request_timeout_ms,
+    )
+    await consumer.start()
+    on_connected()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            for tp, records in batches.items():
+                for record in records:
+                    try:
+                        event = TrialScreening.model_validate_json(record.value or b"")
+                    except ValidationError:
+                        log.warning("unreadable trial screening record skipped",
+                                    partition=tp.partition, offset=record.offset)
+                        continue
+                    if codes.apply(event):
+                        log.info("trial screening followed", trial=event.trial_id,
+                                 version=event.version, state=event.state,
+                                 codes=len(event.codes) + len(event.prefixes))
+    finally:
+        await consumer.stop()

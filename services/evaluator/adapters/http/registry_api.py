@@ -162,8 +162,10 @@ def router(
             )
         except RegistryRefused as error:
             raise Problem("registry-refused", str(error)) from None
-        if send is not None and alerts:
-            await amendments.send_committed(send, alerts)
+        if send is not None:
+            # the closing alerts, and the trial's new state for intake (trials.screening.v1)
+            await amendments.send_committed(
+                send, [*alerts, amendments.stopped_screening_message(change)])
         return {
             "trial": trial_id,
             "action": action,

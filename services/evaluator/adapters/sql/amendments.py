@@ -32,6 +32,9 @@ from services.evaluator.adapters.sql.stores import (
     webhooks_by_trial,
 )
 from services.evaluator.adapters.sql.tables import (
+    active_trial as active_trial_table,
+)
+from services.evaluator.adapters.sql.tables import (
     alert as alert_table,
 )
 from services.evaluator.adapters.sql.tables import (
@@ -45,11 +48,13 @@ from services.evaluator.adapters.sql.trial_registry import Change, RegistryRefus
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import CurrentStatus, Screener
 from services.evaluator.core.registry_changes import closing_alert, rescreen_patients
-from shared.contracts.events import RegistryChangeRef
+from shared.contracts.events import RegistryChangeRef, TrialScreening
+from shared.contracts.topics import TRIAL_SCREENING
 from shared.eligibility.decision import Status, TrialRef
 from shared.eligibility.loader import TrialFileError, list_trials
+from shared.eligibility.reads import NOTHING, ReadCodes, trial_read_codes
 from shared.eligibility.reference_tables import Tables, load_tables
-from shared.eligibility.trial_text import content_hash
+from shared.eligibility.trial_text import compile_text, content_hash
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]
@@ -74,6 +79,72 @@ def change_ref(change: Change) -> RegistryChangeRef:
     return RegistryChangeRef(change_id=uuid.UUID(change.change_id), action=change.action,
                              actor=change.actor, at=change.at, trial=change.trial,
                              content_hash=change.content_hash, reason=change.reason)
+
+
+SCREENING_IDS = uuid.UUID("5d0c6f0e-8a8e-4f7b-9a51-3c2f0e7a9b14")
+"""Namespace of ``TrialScreening.event_id``: uuid5 of the registry change's id."""
+
+
+def screening_message(change: Change, state: str, reads: ReadCodes = NOTHING) -> OutboxMessage:
+    """The ``trials.screening.v1`` row of a registry change that set ``trial``'s ``state``
+    (``trial_registry.ACTIVE``, ``INACTIVE``, ``RETIRED``): the version, the change, and, when
+    active, the codes the version's criteria read. Deterministic from the change: staged twice
+    (the change, then the evaluator's start) it is one outbox row and one record."""
+    event = TrialScreening(
+        event_id=uuid.uuid5(SCREENING_IDS, change.change_id), trial_id=change.trial.id,
+        version=change.trial.version, state=state,
+        content_hash=change.content_hash, change_id=uuid.UUID(change.change_id), at=change.at,
+        codes=list(reads.keys) if state == trial_registry.ACTIVE else [],
+        prefixes=[f"{system}|{prefix}" for system, prefix in reads.prefixes]
+        if state == trial_registry.ACTIVE else [])
+    return OutboxMessage(message_id=str(event.event_id), topic=TRIAL_SCREENING,
+                         key=change.trial.id, payload=event.model_dump(mode="json"))
+
+
+def _reads_of(text: str, screener: Screener) -> ReadCodes:
+    return trial_read_codes(compile_text(text, screener_tables(screener)))
+
+
+async def stage_screening_states(
+    sessions: async_sessionmaker[AsyncSession], screener: Screener, clock: Clock,
+    send: Send | None = None,
+) -> int:
+    """Stage (and ``send``) the ``trials.screening.v1`` record of every trial's current registry
+    state, as at its last change: the evaluator's start, so intake learns the state of trials
+    changed before this topic existed or while its record was lost. A record already staged for
+    the same change is not staged again (its id is the change's). Returns how many it staged
+    or found staged. A trial whose active text cannot be compiled is logged and skipped."""
+    messages: list[OutboxMessage] = []
+    async with sessions.begin() as session:
+        rows = (await session.execute(select(
+            active_trial_table.c.trial_id, active_trial_table.c.version,
+            active_trial_table.c.state, active_trial_table.c.content_hash,
+            active_trial_table.c.change_id, active_trial_table.c.activated_at))).all()
+        for row in rows:
+            trial = TrialRef(id=row.trial_id, version=row.version)
+            reads = NOTHING
+            if row.state == trial_registry.ACTIVE:
+                stored = await trial_registry.stored_text(session, trial)
+                text = stored[0] if stored is not None else screener.text_of(trial)
+                if text is None:
+                    log.warning("active trial version without text", trial=trial.id,
+                                version=trial.version)
+                    continue
+                try:
+                    reads = _reads_of(text, screener)
+                except TrialFileError as error:
+                    log.warning("active trial version does not compile", trial=trial.id,
+                                error=str(error)[:500])
+                    continue
+            change_id = row.change_id or str(uuid.uuid5(
+                SCREENING_IDS, f"{trial.id}/{trial.version}/{row.state}/{row.content_hash}"))
+            change = Change(change_id, row.activated_at, "registry", row.state, trial,
+                            row.content_hash or "shipped:" + trial.version)
+            messages.append(screening_message(change, row.state, reads))
+        await stage(session, messages, clock())
+    if send is not None and messages:
+        await send_committed(send, messages)
+    return len(messages)
 
 
 async def activate_and_rescreen(
@@ -115,6 +186,12 @@ async def activate_and_rescreen(
             change = first
         else:
             change = await trial_registry.activate(session, trial, clock(), actor, digest)
+        # intake's screened codes follow the registry (trials.screening.v1), in this commit
+        text = stored[0] if stored is not None else folder_text
+        screening = None if text is None else screening_message(
+            change, trial_registry.ACTIVE, _reads_of(text, screener))
+        if screening is not None:
+            await stage(session, [screening], change.at)
         total = await SqlPatientRepository(session).count_after(None)
         # leased from its first commit: before, the job sat unleased until the first chunk,
         # and a running evaluator's registry loop (resume_unfinished) took it meanwhile
@@ -123,6 +200,8 @@ async def activate_and_rescreen(
                               .where(registry_change.c.change_id == change.change_id)
                               .values(rescreen_total=total, rescreen_done=0,
                                       rescreen_lease_until=lease))
+    if send is not None and screening is not None:
+        await send_committed(send, [screening])
     progress(0, total)
     return await run_rescreen(sessions, screener, change.change_id, clock, progress, send=send,
                               lease=lease)
@@ -262,6 +341,8 @@ async def stop_screening(
             Status.ELIGIBLE, str(row.decision_id), str(row.trial_version), None),
             change_ref(change), row.site, zone) for row in eligible]
         messages = [message_of(a) for a in alerts]
+        # intake's screened codes follow the registry (trials.screening.v1), in this commit
+        await stage(session, [screening_message(change, _stopped_state(action))], now)
         # where the coordinator app reads alerts, as a screening's alerts are (stores.stage),
         # and to every webhook of the trial, delivered like any other alert
         await insert_ignoring_duplicates(session, alert_table, [alert_row(a) for a in alerts])
@@ -270,6 +351,15 @@ async def stop_screening(
         await session.execute(delete(trial_status).where(trial_status.c.trial_id == trial_id))
         await session.execute(delete(review_timer).where(review_timer.c.trial_id == trial_id))
     return change, messages
+
+
+def _stopped_state(action: str) -> str:
+    return trial_registry.RETIRED if action == "retire" else trial_registry.INACTIVE
+
+
+def stopped_screening_message(change: Change) -> OutboxMessage:
+    """The ``trials.screening.v1`` row ``stop_screening`` staged for ``change`` (to send it)."""
+    return screening_message(change, _stopped_state(change.action))
 
 
 FolderFingerprint = tuple[tuple[str, int, int, int], ...]
