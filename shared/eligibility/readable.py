@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.clinical.codes import RXNORM
+from shared.clinical.codes import ICD10CM, LOINC, RXNORM, SNOMED
 from shared.eligibility.context import round_to, significant_figures
 from shared.eligibility.decision import (
     EVIDENCE_TEXT_MAX_LENGTH,
@@ -214,6 +214,52 @@ _UNIDENTIFIED_MEDICATION = re.compile(
     r"^medication(?: of (.+?))? could not be read: medication coded as (\S+)\|(\S+)"
     r" not identified")
 
+# FHIR R4 code system URIs (terminologies-systems) by the name a coordinator knows them by
+SYSTEM_NAMES = {RXNORM: "RxNorm", LOINC: "LOINC", SNOMED: "SNOMED CT", ICD10CM: "ICD-10-CM"}
+_CODED = re.compile(r"(?<![\w/])(?P<system>[a-z][a-z0-9+.-]*:[^\s|,;()]+)\|(?P<code>[^\s,;()|]+)")
+# records.marked_unidentified_medication's reason, as note_unread and unread_text say it
+# ("medication of <day> could not be read: medication coded as <system|code, ...> not
+# identified: <why>; which drug it is is unknown"); <why> holds no "; "
+_UNIDENTIFIED_CLAUSE = re.compile(
+    r"(?:medication(?: of (?P<day>[^;]+?))? could not be read: |could not be read: )?"
+    r"medication coded as (?P<codes>.+?) not identified: [^;]*; which drug it is is unknown")
+
+UNIDENTIFIED_MEDICATION_HINT = (
+    "A medication TrialWatch cannot identify keeps the criteria about recent drugs open until"
+    " the sender codes it in RxNorm with a product TrialWatch lists, or the site's informatics"
+    " team maps it, with its source, in the site medication crosswalk or the RxNorm product"
+    " table. Nothing recorded on this page settles it.")
+"""What settles an unidentified medication, said once per list (the patient page's "What to
+send next" kind, a criterion's missing line, the worklist filter), not once per code."""
+
+
+def short_codes(text: str) -> str:
+    """Every ``system|code`` in ``text`` with the system's short name: ``http://www.nlm.nih.gov/
+    research/umls/rxnorm|316672`` -> ``RxNorm 316672`` (``SYSTEM_NAMES``); a system without one
+    -> ``<system> code <code>``. The code itself is never altered."""
+    def said(m: re.Match[str]) -> str:
+        name = SYSTEM_NAMES.get(m["system"])
+        return f"{name} {m['code']}" if name else f"{m['system']} code {m['code']}"
+    return _CODED.sub(said, text)
+
+
+def medication_words(text: str) -> str:
+    """The engine's sentence for a medication no value set or product table identifies
+    (``records.marked_unidentified_medication``) as "unidentified medication RxNorm 316672"
+    ("... of 17 Nov 2020" when it names the day), and every ``system|code`` by its short name
+    (:func:`short_codes`): the coordinator page's evidence and reasons. Presentation only: the
+    stored reason is unchanged."""
+    def said(m: re.Match[str]) -> str:
+        day = f" of {m['day']}" if m["day"] else ""
+        return f"unidentified medication {short_codes(m['codes'])}{day}"
+    return short_codes(_UNIDENTIFIED_CLAUSE.sub(said, text))
+
+
+def is_unidentified_medication(item: str) -> bool:
+    """Whether a need item (as the engine or ``need_key`` words it) is an unidentified
+    medication (``records.marked_unidentified_medication``)."""
+    return _UNIDENTIFIED_MEDICATION.match(item) is not None
+
 
 def need_words(item: str) -> str:
     """What a coordinator does for one item to send, in plain words, for the pages.
@@ -223,30 +269,58 @@ def need_words(item: str) -> str:
     reads as a finding (the investigator found the patient unsuitable), so it is said as the
     task, "ask the investigator, then record yes or no: patient unsuitable for the trial (an
     answer dated within the last 30 days)"; "clinician: ..." asks a clinician. Either answer
-    settles the criterion (records.ClinicianFact: absent is unknown). Any other item is
-    returned as it is, but an unidentified medication (``records.marked_unidentified``) is
-    said as the check a coordinator makes. The stored and API items keep the engine's text
-    (``need_key`` and the worklist filter read that)."""
+    settles the criterion (records.ClinicianFact: absent is unknown). An unidentified
+    medication (``records.marked_unidentified_medication``) is named by its short code system
+    and day, "a medication TrialWatch cannot identify (RxNorm 316672, recorded 17 Nov 2020)";
+    what settles it is ``UNIDENTIFIED_MEDICATION_HINT``, said once beside the list
+    (:func:`fold_unidentified`). Any other item is returned with its codes by their short
+    names. The stored and API items keep the engine's text (``need_key`` and the worklist
+    filter read that)."""
     unidentified = _UNIDENTIFIED_MEDICATION.match(item)
     if unidentified is not None:
-        # records.marked_unidentified: a medication no value set or product table identifies
-        system, code = unidentified[2], unidentified[3]
-        named = f"RxNorm {code}" if system == RXNORM else f"{system} code {code}"
-        day = f", recorded {unidentified[1]}" if unidentified[1] else ""
         # Nothing a coordinator records can settle it (no attestation reads it): the drug is
         # identified only by a sourced entry in the product table or the site's medication
         # crosswalk (CLINICAL_MEDICATION_CODES_FILE), or a resend coded in RxNorm with a
         # product the table lists (docs/criteria.md, washout and med_within).
-        return (f"a medication TrialWatch cannot identify ({named}{day}): criteria about"
-                " recent drugs cannot be checked until the sender codes it in RxNorm with a"
-                " product TrialWatch lists, or the site's informatics team maps it, with its"
-                " source, in the site medication crosswalk or the RxNorm product table")
+        return f"a medication TrialWatch cannot identify ({_unidentified_named(unidentified)})"
     said = _STATEMENT.match(item)
     if said is None:
-        return item
+        return short_codes(item)
     who = "the investigator" if said[1] == "investigator" else "a clinician"
     within = f" (an answer dated within the last {said[3]})" if said[3] else ""
     return f"ask {who}, then record yes or no: {said[2]}{within}{_yes_means(said[2])}"
+
+
+def _unidentified_named(match: re.Match[str]) -> str:
+    day = f", recorded {match[1]}" if match[1] else ""
+    return f"{short_codes(f'{match[2]}|{match[3]}')}{day}"
+
+
+def fold_unidentified(items: Iterable[str]) -> list[str]:
+    """A criterion's missing items with every unidentified medication said in one item, at
+    the place of the first, with what settles them once: "medications TrialWatch cannot
+    identify (RxNorm 316672, recorded 17 Nov 2020; RxNorm 198014, recorded 11 Oct 1987): ...".
+    Each code and day stays listed: none is dropped. Any other item is unchanged."""
+    listed = list(items)
+    named = [_unidentified_named(m) for i in listed
+             if (m := _UNIDENTIFIED_MEDICATION.match(i)) is not None]
+    if not named:
+        return listed
+    one = len(named) == 1
+    what = ("a medication TrialWatch cannot identify" if one
+            else f"{len(named)} medications TrialWatch cannot identify")
+    it, its = ("it", "its") if one else ("them", "their")
+    folded = (f"{what} ({'; '.join(named)}): the criteria about recent drugs stay open until"
+              f" the sender codes {it} in RxNorm with a product TrialWatch lists, or the site's"
+              f" informatics team maps {it}, with {its} source, in the site medication"
+              " crosswalk or the RxNorm product table")
+    out: list[str] = []
+    for item in listed:
+        if _UNIDENTIFIED_MEDICATION.match(item) is None:
+            out.append(item)
+        elif folded not in out:
+            out.append(folded)
+    return out
 
 
 def _yes_means(statement: str) -> str:
@@ -263,7 +337,8 @@ def _yes_means(statement: str) -> str:
 NEED_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Patient details", ("birth date", "administrative sex")),
     ("Investigator or clinician statements", ("clinician:", "investigator:", "(documented ")),
-    ("Medication history", ("record of ", " use ", " use with ", "distinct drugs", "daily dose",
+    ("Medication history", ("could not be read: medication coded as ", "record of ", " use ",
+                            " use with ", "distinct drugs", "daily dose",
                             " dose of ", "dose equivalence", "half-life of ", "last dose")),
     ("Biopsy", ("biopsy",)),
     ("Disease activity and classification scores", ("SLEDAI", "BILAG", "EULAR", "ECOG")),
@@ -322,7 +397,8 @@ def clean_reason(reason: str, zone: tzinfo = UTC) -> str:
     The engine joins its findings with "; " after a " — "; a finding shared by two branches
     (e.g. the same drug for two "refractory" paths) is kept at its first place only.
     """
-    head, dash, body = plain_words(_dates_in_text(reason, zone)).partition(" — ")
+    head, dash, body = medication_words(plain_words(_dates_in_text(reason, zone))).partition(
+        " — ")
     if not dash:
         return head
     body, needs_dot, wanted = body.partition(". needs: ")
@@ -522,7 +598,7 @@ def evidence_phrase(
     if evidence.code in _COMPUTED:
         name = _COMPUTED[evidence.code][0]
     else:
-        note = plain_words(_dates_in_text(evidence.note or "", zone))
+        note = medication_words(plain_words(_dates_in_text(evidence.note or "", zone)))
         name = plain_words(labels.get(evidence.code or "") or note or "record")
     computed = ""
     if _is_computed(evidence):

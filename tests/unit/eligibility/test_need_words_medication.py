@@ -3,7 +3,12 @@ an internal system|code key (fresh-user report M6)."""
 
 from __future__ import annotations
 
-from shared.eligibility.readable import need_key, need_words
+from shared.eligibility.readable import (
+    UNIDENTIFIED_MEDICATION_HINT,
+    fold_unidentified,
+    need_key,
+    need_words,
+)
 
 ITEM = ("medication of 1984-08-13 could not be read: medication coded as"
         " http://www.nlm.nih.gov/research/umls/rxnorm|316049 not identified: RxNorm code 316049"
@@ -15,13 +20,16 @@ def test_an_unidentified_rxnorm_medication_is_a_task_for_a_coordinator() -> None
     for item in (ITEM, need_key(ITEM)):
         said = need_words(item)
         assert said.startswith("a medication TrialWatch cannot identify (RxNorm 316049")
-        # no coordinator action can settle it: the words say who can (not "confirm it is none")
-        assert "criteria about recent drugs cannot be checked until" in said
+        assert "http://" not in said
+        assert "|" not in said
+    # no coordinator action can settle it: the words say who can (not "confirm it is none"),
+    # once per list (fresh user ux: once per code made the E11 row a wall of text)
+    for said in (fold_unidentified([ITEM])[0], UNIDENTIFIED_MEDICATION_HINT):
+        assert "criteria about recent drugs" in said
         assert "RxNorm product table" in said
         assert "site medication crosswalk" in said
         assert "confirm" not in said
         assert "http://" not in said
-        assert "|" not in said
 
 
 def test_other_items_are_unchanged() -> None:

@@ -34,6 +34,7 @@ from shared.contracts.envelope import REASON_MAX_LENGTH
 from shared.contracts.events import CoordinatorActionKind
 from shared.eligibility.decision import TrialRef
 from shared.eligibility.readable import (
+    UNIDENTIFIED_MEDICATION_HINT,
     deceased,
     human_date,
     human_time,
@@ -118,6 +119,7 @@ def mount(
     templates.env.filters["need_groups"] = need_groups
     templates.env.filters["need_words"] = need_words
     templates.env.globals["action_words"] = ACTION_WORDS
+    templates.env.globals["unidentified_hint"] = UNIDENTIFIED_MEDICATION_HINT
     ui = APIRouter(prefix="/ui", include_in_schema=False, route_class=ParsedOnceRoute)
     reveals = OneTimeReveals()
 

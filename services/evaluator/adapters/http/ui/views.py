@@ -19,6 +19,7 @@ from shared.eligibility.readable import (
     dates_in_text,
     deceased,
     evidence_line,
+    fold_unidentified,
     need_key,
     need_kind,
     needs,
@@ -54,7 +55,8 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
             summary=described.summary if described else c.id,
             protocol_text=described.protocol_text if described else "",
             reason=_after_dash(clean_reason(c.reason, zone)), evidence=phrases,
-            missing=said_once(plain_words(dates_in_text(m, zone)) for m in c.missing),
+            missing=fold_unidentified(
+                said_once(plain_words(dates_in_text(m, zone)) for m in c.missing)),
         ))
     return views
 
