@@ -48,6 +48,7 @@ def _named(trial: dict[object, object]) -> str:
 async def tail_alerts(
     kafka: KafkaSettings, print_line: Callable[[str], None],
     recorded_since: datetime | None = None,
+    shown: Callable[[dict[str, object]], None] | None = None,
 ) -> None:
     """Every alert recorded since ``recorded_since`` (all when None), once each, in partition
     order, across broker restarts.
@@ -56,11 +57,13 @@ async def tail_alerts(
     offsets could be rebalanced and re-read (or skip) alerts; manual assignment cannot. A
     refilled broker carries again the alerts of earlier runs: they are older than
     ``recorded_since``, or already printed (remembered by event id), and are not shown again.
+    ``shown`` is told of each alert once its line is printed (``Progress.see``: the progress
+    line counts an alert from the moment its ALERT line is on the terminal, never later).
     """
     printed: set[str] = set()
     while True:
         try:
-            await _tail(kafka, print_line, recorded_since, printed)
+            await _tail(kafka, print_line, recorded_since, printed, shown)
         except asyncio.CancelledError:
             raise
         except Exception:  # the broker went away: read again once it is back
@@ -68,7 +71,8 @@ async def tail_alerts(
 
 
 async def _tail(kafka: KafkaSettings, print_line: Callable[[str], None],
-                recorded_since: datetime | None, printed: set[str]) -> None:
+                recorded_since: datetime | None, printed: set[str],
+                shown: Callable[[dict[str, object]], None] | None = None) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
@@ -77,15 +81,28 @@ async def _tail(kafka: KafkaSettings, print_line: Callable[[str], None],
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         async for record in consumer:
-            try:
-                alert = json.loads(record.value or b"{}")
-                if not _new(alert, recorded_since, printed):
-                    continue
-                print_line(format_alert(alert))
-            except (ValueError, AssertionError, TypeError, AttributeError):
-                print_line(f"ALERT (unreadable message at offset {record.offset})")
+            show(record.value, record.offset, print_line, recorded_since, printed, shown)
     finally:
         await consumer.stop()
+
+
+def show(value: bytes | None, offset: int, print_line: Callable[[str], None],
+         recorded_since: datetime | None, printed: set[str],
+         shown: Callable[[dict[str, object]], None] | None = None) -> None:
+    """Print one alert record (its JSON ``value`` at ``offset``) when it is new, then tell
+    ``shown`` of it, so the progress line printed next counts it (fresh user ux: a progress
+    line after an ALERT line still said "no alert raised": its own reader had not reached the
+    alert yet)."""
+    try:
+        alert = json.loads(value or b"{}")
+        if not _new(alert, recorded_since, printed):
+            return
+        print_line(format_alert(alert))
+    except (ValueError, AssertionError, TypeError, AttributeError):
+        print_line(f"ALERT (unreadable message at offset {offset})")
+        return
+    if shown is not None:
+        shown(alert)
 
 
 def _new(alert: dict[str, object], since: datetime | None, printed: set[str]) -> bool:

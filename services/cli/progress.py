@@ -39,6 +39,11 @@ class Progress:
         self._alerts: Counter[str] = Counter()
         self._said: str | None = None
 
+    def alert_shown(self, alert: dict[str, object]) -> None:
+        """Count an alert whose ALERT line was just printed (``alerts_tail.show``): the next
+        progress line counts it even when this reader has not reached it yet."""
+        self.see(ALERTS, alert)
+
     def see(self, topic: str, event: dict[str, object]) -> None:
         """Count one event read from ``topic`` (its JSON as a dict)."""
         event_id = str(event.get("event_id"))
@@ -90,10 +95,13 @@ class Progress:
 
 
 async def tail_progress(kafka: KafkaSettings, print_line: Callable[[str], None],
-                        since: datetime, every_s: float = 3.0) -> None:
+                        since: datetime, every_s: float = 3.0,
+                        progress: Progress | None = None) -> None:
     """Read patient events, decisions and alerts (no consumer group: a reader, not a member)
-    and print ``Progress.line()`` at most every ``every_s`` seconds, across broker restarts."""
-    progress = Progress(since)
+    and print ``Progress.line()`` at most every ``every_s`` seconds, across broker restarts.
+    ``progress``: the counts to print, shared with the alert tail, which counts each alert as
+    it prints it (``alerts_tail.show``); a new one when None."""
+    progress = progress if progress is not None else Progress(since)
     while True:
         try:
             await _tail(kafka, progress, print_line, every_s)

@@ -31,7 +31,7 @@ from services.cli import demo
 from services.cli.alerts_tail import tail_alerts
 from services.cli.migrate import migrate_all
 from services.cli.ports import busy_ports
-from services.cli.progress import tail_progress
+from services.cli.progress import Progress, tail_progress
 from services.cli.supervisor import SERVICES, Pipeline
 from services.evaluator.admin import ensure_webhook_key
 from shared.infra.auth import Role, write_dev_tokens
@@ -221,10 +221,14 @@ class _Background:
         # Alerts the evaluator republishes into a refilled broker were shown in an earlier
         # run: only alerts recorded from now on are printed, each once.
         since = utc_now()
-        self._submit(tail_alerts(self._kafka, print_line=_print_now, recorded_since=since))
         # counts of updates, decisions and alerts, so the terminal is never silent while the
-        # pipeline works (fresh user); no patient key
-        self._submit(tail_progress(self._kafka, print_line=_print_now, since=since))
+        # pipeline works (fresh user); no patient key. One count for both tails: an alert is
+        # counted as its ALERT line is printed, so no progress line after it says "no alert"
+        progress = Progress(since)
+        self._submit(tail_alerts(self._kafka, print_line=_print_now, recorded_since=since,
+                                 shown=progress.alert_shown))
+        self._submit(tail_progress(self._kafka, print_line=_print_now, since=since,
+                                   progress=progress))
         if self._args.demo:
             base = f"http://{self._args.host}:{self._args.intake_port}"
             self._submit(demo.feed(base, self._tokens[Role.LAB_SYSTEM], _print_now))

@@ -4,6 +4,7 @@ decisions made by status, alerts raised; counts only, never a patient key."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -48,3 +49,28 @@ def test_events_of_an_earlier_run_replayed_into_the_broker_are_not_counted() -> 
     progress.see("patient.events.v1", new)  # redelivered: counted once
     assert progress.line() == ("progress: 1 patient update received (1 patient); "
                                "no screening decision yet; no alert raised")
+
+
+def test_a_progress_line_after_an_alert_line_counts_that_alert() -> None:
+    """Fresh user ux: an ALERT line, then "progress: ...; no alert raised": the progress reader
+    had not reached the alert the alert reader had just printed. The alert tail now tells the
+    shared count of each alert it prints, before the next progress line."""
+    from services.cli.alerts_tail import show
+
+    progress = Progress(since=START)
+    later = START + timedelta(seconds=2)
+    progress.see("eligibility.decisions.v1", _event(
+        "eligibility.decided", later, "pt_aaaa", decision={"status": "eligible"}))
+    assert progress.line() is not None
+    lines: list[str] = []
+    alert = _event("eligibility.alert", later, "pt_aaaa", alert="newly-eligible",
+                   trial={"id": "NCT06920433", "version": "2025-11-14.4"}, headline="")
+    show(json.dumps(alert).encode(), 7, lines.append, START, set(), progress.alert_shown)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("ALERT NEWLY ELIGIBLE"), lines
+    line = progress.line()
+    assert line is not None
+    assert line.endswith("1 alert raised (1 newly eligible)"), line
+    # the progress reader reaching the same alert later counts it once
+    progress.see("eligibility.alerts.v1", alert)
+    assert progress.line() is None
