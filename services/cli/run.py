@@ -32,6 +32,7 @@ from services.cli.alerts_tail import tail_alerts
 from services.cli.migrate import migrate_all
 from services.cli.ports import busy_ports
 from services.cli.progress import Progress, tail_progress
+from services.cli.refusals_tail import tail_refusals
 from services.cli.supervisor import SERVICES, Pipeline
 from services.evaluator.admin import ensure_webhook_key
 from shared.infra.auth import Role, write_dev_tokens
@@ -229,6 +230,11 @@ class _Background:
                                  shown=progress.alert_shown))
         self._submit(tail_progress(self._kafka, print_line=_print_now, since=since,
                                    progress=progress))
+        if not self._args.verbose:  # verbose: intake's log, its refusals, is on the terminal
+            # one line per refused submission (path and reason, no sent text): a 422 is seen
+            # where the pipeline runs, not only by the sender
+            self._submit(tail_refusals(self._args.data_dir.resolve() / "logs" / "intake.log",
+                                       _print_now))
         if self._args.demo:
             base = f"http://{self._args.host}:{self._args.intake_port}"
             self._submit(demo.feed(base, self._tokens[Role.LAB_SYSTEM], _print_now))
