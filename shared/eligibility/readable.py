@@ -233,6 +233,26 @@ UNIDENTIFIED_MEDICATION_HINT = (
 send next" kind, a criterion's missing line, the worklist filter), not once per code."""
 
 
+# a score's bounds (scores/sledai_2k.py, scores/nih_indices.py: "<score> computed[ over <window>]:
+# <low> sure, up to <high>"): what is documented counts, what is not could still count
+_SCORE_BOUNDS = re.compile(
+    r"(?P<score>[^;]+?) computed(?: over (?P<window>[^:;]+))?: (?P<low>[\d.]+) sure,"
+    r" up to (?P<high>[\d.]+)")
+
+
+def score_bounds_words(text: str) -> str:
+    """A score known only between bounds, in words a coordinator reads: "SLEDAI-2K computed
+    over 30 days: 0 sure, up to 105" -> "SLEDAI-2K over 30 days: 0 from what is documented;
+    up to 105 if every item not yet documented were present". The bounds are the engine's
+    (the lower counts only documented items, the upper counts every undocumented one too);
+    only the wording changes."""
+    def said(m: re.Match[str]) -> str:
+        window = f" over {m['window']}" if m["window"] else ""
+        return (f"{m['score']}{window}: {m['low']} from what is documented; up to"
+                f" {m['high']} if every item not yet documented were present")
+    return _SCORE_BOUNDS.sub(said, text)
+
+
 def short_codes(text: str) -> str:
     """Every ``system|code`` in ``text`` with the system's short name: ``http://www.nlm.nih.gov/
     research/umls/rxnorm|316672`` -> ``RxNorm 316672`` (``SYSTEM_NAMES``); a system without one
@@ -397,8 +417,8 @@ def clean_reason(reason: str, zone: tzinfo = UTC) -> str:
     The engine joins its findings with "; " after a " — "; a finding shared by two branches
     (e.g. the same drug for two "refractory" paths) is kept at its first place only.
     """
-    head, dash, body = medication_words(plain_words(_dates_in_text(reason, zone))).partition(
-        " — ")
+    head, dash, body = score_bounds_words(medication_words(
+        plain_words(_dates_in_text(reason, zone)))).partition(" — ")
     if not dash:
         return head
     body, needs_dot, wanted = body.partition(". needs: ")
