@@ -95,3 +95,17 @@ class WorklistEntry:
     on_record: int = 0  # results and records the decision cites
     on_file: int = 0  # records kept for the patient, cited or not (too old, not asked for)
     newest_on_file: datetime | None = None  # the clinical time of the newest of them
+
+
+RANKING = ("fewest criteria still open first; among equals, the patient with the most recent"
+           " record first (seen recently, so what is missing can be sent soonest); then fewest"
+           " items to send")
+"""The worklist order in words, as the page explains it (``rank``; adapters/sql/worklist.py)."""
+
+
+def rank(entry: WorklistEntry) -> tuple[int, float, int, str]:
+    """The sort key of ``RANKING``: open criteria, newest record (most recent first; none
+    last), items to send, then the key (a stable order)."""
+    newest = entry.newest_on_file
+    return (entry.unknown_criteria, -newest.timestamp() if newest else float("inf"),
+            len(entry.missing), entry.patient_key)

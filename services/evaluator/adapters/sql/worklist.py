@@ -1,19 +1,23 @@
 """The coordinator's worklist: patients undetermined for a trial and exactly what is missing.
 
-Closest to eligible first: fewest criteria still unknown (none fails, or the patient would be
-ineligible), then fewest missing data items. Each patient has one de-duplicated "what to send
-next" list (``needs``), each item with the criteria it unblocks.
+What most likely leads to a decision first (``core.coordination.RANKING``): fewest criteria
+still unknown (none fails, or the patient would be ineligible); among equals, the patient whose
+newest record is the most recent (in care now: what is missing can be sent at the next visit; a
+Synthea history whose newest record is five years old is least likely to be decided soon); then
+fewest items to send. Each patient has one de-duplicated "what to send next" list (``needs``),
+each item with the criteria it unblocks.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluator.adapters.sql.tables import patient_fact, patient_state, trial_status
-from services.evaluator.core.coordination import WorklistEntry
+from services.evaluator.core.coordination import WorklistEntry, rank
 from shared.eligibility.decision import Decision, Status
 from shared.eligibility.readable import Need, needs
 from shared.sites import SiteScope
@@ -45,24 +49,20 @@ async def worklist(session: AsyncSession, trial_id: str, limit: int = 100,
         entries.append(WorklistEntry(
             r.patient_key, r.trial_id, r.trial_version, r.unknown_criteria,
             [n.item for n in wanted], r.decision_id, as_utc(r.as_of), wanted, len(cited)))
-    entries.sort(key=lambda e: (e.unknown_criteria, len(e.missing), e.patient_key))
-    entries = entries[:limit]
-    uncited = [e.patient_key for e in entries if e.on_record == 0]
-    if not uncited:
-        return entries
-    # a patient the decision cites nothing for may still have records, all too old for the
-    # look-back windows or not what the criteria read: the page says so instead of "no data"
-    kept = {
-        r.patient_key: (r.records, r.newest)
-        for r in await session.execute(
-            select(patient_fact.c.patient_key, func.count().label("records"),
-                   func.max(patient_fact.c.effective_start).label("newest"))
-            .where(patient_fact.c.patient_key.in_(uncited))
-            .group_by(patient_fact.c.patient_key))
-    }
-    return [
-        replace(e, on_file=kept[e.patient_key][0],
-                newest_on_file=as_utc(kept[e.patient_key][1]) if kept[e.patient_key][1] else None)
-        if e.patient_key in kept else e
-        for e in entries
-    ]
+    # every listed patient's records kept, cited or not: their count and the clinical time of
+    # the newest (``coordination.rank``; and, for a patient the decision cites nothing for,
+    # the page says its records are not what the criteria read or too old instead of "no data")
+    keys = [e.patient_key for e in entries]
+    kept: dict[str, tuple[int, datetime | None]] = {}
+    for start in range(0, len(keys), 500):  # bounded IN lists
+        for row in await session.execute(
+                select(patient_fact.c.patient_key, func.count().label("records"),
+                       func.max(patient_fact.c.effective_start).label("newest"))
+                .where(patient_fact.c.patient_key.in_(keys[start:start + 500]))
+                .group_by(patient_fact.c.patient_key)):
+            kept[row.patient_key] = (row.records, as_utc(row.newest) if row.newest else None)
+    entries = [replace(e, on_file=kept[e.patient_key][0], newest_on_file=kept[e.patient_key][1])
+               if e.patient_key in kept else e for e in entries]
+    entries.sort(key=rank)
+    return entries[:limit]
+

@@ -29,6 +29,7 @@ from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, Sessio
 from services.evaluator.adapters.http.ui.views import patient_context, worklist_views
 from services.evaluator.adapters.trial_text import trial_name, trial_text
 from services.evaluator.core.clock import Clock
+from services.evaluator.core.coordination import RANKING
 from services.evaluator.core.ports import CoordinatorDesk
 from shared.contracts.envelope import REASON_MAX_LENGTH
 from shared.contracts.events import CoordinatorActionKind
@@ -120,6 +121,7 @@ def mount(
     templates.env.filters["need_words"] = need_words
     templates.env.globals["action_words"] = ACTION_WORDS
     templates.env.globals["unidentified_hint"] = UNIDENTIFIED_MEDICATION_HINT
+    templates.env.globals["worklist_ranking"] = RANKING
     ui = APIRouter(prefix="/ui", include_in_schema=False, route_class=ParsedOnceRoute)
     reveals = OneTimeReveals()
 
