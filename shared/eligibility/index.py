@@ -53,7 +53,7 @@ UNIDENTIFIED_CONDITIONS = _unidentified_concept(
 """Every Condition coded only in systems no condition value set covers (``CONDITION_SYSTEMS``)."""
 UNIDENTIFIED_MEDICATIONS = _unidentified_concept(
     "unidentified-medication", "medication not identified",
-    "MedicationRequest / MedicationStatement / MedicationAdministration / MedicationDispense",
+    "MedicationRequest / MedicationStatement / MedicationAdministration",
     "a medication with no RxNorm code in the product table or a drug value set, and no"
     " ingredient list from the site medication crosswalk",
 )
@@ -153,7 +153,10 @@ def results(fact: ClinicalFact) -> tuple[ClinicalFact, ...]:
     """
     if not fact.components or fact.kind is not FactKind.OBSERVATION:
         return (fact,)
-    return (fact, *(part.model_copy(update={"components": ()}) for part in fact.components))
+    # a component with no components of its own (every one the normalisers make) is already
+    # that result: kept as it is, not copied (a copy would be equal, field for field)
+    return (fact, *(part.model_copy(update={"components": ()}) if part.components else part
+                    for part in fact.components))
 
 
 def _fact_id(fact: ClinicalFact) -> str:
