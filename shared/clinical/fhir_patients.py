@@ -90,6 +90,17 @@ def replaced_by(
         if isinstance(link, dict) and link.get("type") == REPLACED_BY
     ]
     if not links:
+        if resource.get("active") is False:
+            # FHIR R4 Patient.active (a modifier element): "labelled as a modifier because it
+            # is a status element that can indicate that a record should not be treated as
+            # valid" ("often set to false when a record was created in error"). Without a
+            # replaced-by link naming the record in use, whether its data are valid is
+            # unknown: refused, never screened as if active (probe round 4: the vignette
+            # sent with active false was ELIGIBLE).
+            reader.problem(f"{path}.active", (
+                "record not in active use (FHIR R4 Patient.active false, a modifier: the record"
+                " may not be valid) and not linked replaced-by the record in use: its data are"
+                " not screened; send the active record, or link this one to it"))
         return None
     index, link = links[0]
     where = f"{path}.link[{index}]"

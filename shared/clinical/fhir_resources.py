@@ -46,6 +46,7 @@ from shared.clinical.local_codes import crosswalked
 from shared.clinical.medication_codes import identified_medication
 from shared.clinical.reading import range_fields, result_name
 from shared.clinical.times import (
+    CLOCK_SKEW,
     TimeFormatError,
     birth_after_receipt,
     day_as_written,
@@ -298,6 +299,11 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
     # whole period it names; the engine judges every criterion at both ends of it
     bounds = undated or _issued_only(resource, start, end, path) or time_bounds(
         resource, *_EFFECTIVE, path)
+    bounds = _over_a_period(resource, start, end, bounds, path) or bounds
+    late = _after_receipt(resource, start, bounds, source.received_at, path)
+    if late is not None:
+        reader.problem(*late)
+        return []
     components = []
     for index, component in enumerate(resource.get("component") or ()):
         built = _observed(
@@ -306,6 +312,14 @@ def observation(reader: Reader, source: Source, resource: Json, path: str) -> li
         if built is not None:
             missing = None if _has_value(built) else _no_value(component, built_path(index))
             absent = _absent(component, built_path(index)) if missing else None
+            if missing is not None and absent is None and built.interpretation is None \
+                    and _catalogued(built):
+                # as for the Observation itself (below): a component of an analyte a criterion
+                # reads, with neither value[x], dataAbsentReason nor interpretation, is a result
+                # that carries nothing: kept unread, so an older result never decides in its
+                # place (probe round 4: a CBC panel's empty 777-3 component was no result and
+                # the older 180 passed I6.1)
+                absent = missing
             shared = {
                 "status": resource.get("status"),
                 "effective_start": start,
@@ -445,6 +459,15 @@ def _issued_only(
 
 def _status_unread(resource: Json, path: str) -> ReadingNote | None:
     status = resource.get("status")
+    if status == "registered" and _sends_value(resource):
+        # FHIR R4 observation-status registered: "The existence of the observation is
+        # registered, but there is no result yet available". A value sent under it contradicts
+        # the status: whether it is a result (released or not) is unknown, so it is kept
+        # unread, never dropped (probe round 4: a registered platelet count of 8 was ignored
+        # as pending with no trace, and the older 180 decided I6.1)
+        return ReadingNote(path=f"{path}.status", reason=(
+            "status 'registered' (FHIR R4 observation-status: no result yet available) sent"
+            " with a value: whether the value is a result is unknown"))
     meaning = _UNREAD_STATUS.get(status) if isinstance(status, str) else None
     if meaning is None:
         return None
@@ -584,6 +607,70 @@ def _element(resource: Json, key: str) -> str | None:
 _EFFECTIVE = (("effectiveDateTime", "effectivePeriod.start"), ("effectivePeriod.end",))
 
 
+def _over_a_period(
+    resource: Json, start: datetime | None, end: datetime | None, bounds: TimeBounds | None,
+    path: str,
+) -> TimeBounds | None:
+    """The bounds of an Observation sent with an ``effectivePeriod`` that has both ends.
+
+    FHIR R4 Observation.effective[x]: "the time or time-period the observed value is asserted
+    as being true"; a Period ("a time period defined by a start and end") says the value stands
+    for all of it (a timed urine collection, a value averaged over days). Against a result
+    taken inside that period it is neither older nor newer, so the engine judges each
+    criterion with it at the period's start and at its end (``time_bounds``), and an order the
+    two ends decide differently is unknown. Before (probe round 4), it was read at its start:
+    a platelet count of 8 for 1 January to 28 February was older than the 180 of 26 February,
+    which decided I6.1. None when the period has no two ends or they are equal.
+    """
+    period = resource.get("effectivePeriod")
+    if not isinstance(period, dict) or start is None or end is None or end <= start:
+        return None
+    earliest = bounds.start_earliest if bounds is not None and bounds.start_earliest else start
+    latest = bounds.end_latest if bounds is not None and bounds.end_latest else end
+    return TimeBounds(
+        start_earliest=earliest, start_latest=latest,
+        end_earliest=bounds.end_earliest if bounds is not None else None,
+        end_latest=bounds.end_latest if bounds is not None else None,
+        note=ReadingNote(path=f"{path}.effectivePeriod", reason=(
+            "the value stands for a period (FHIR R4 Observation.effectivePeriod), not an"
+            " instant: a window or an order it decides is judged at both ends")))
+
+
+def _after_receipt(
+    resource: Json, start: datetime | None, bounds: TimeBounds | None,
+    received_at: datetime | None, path: str,
+) -> tuple[str, str] | None:
+    """The problem (path, reason) of an Observation observed after TrialWatch received it.
+
+    FHIR R4 Observation.effective[x]: "the time or time-period the observed value is asserted
+    as being true". A result cannot be observed after the message carrying it arrived: an
+    effective time later than ``received_at`` by more than ``CLOCK_SKEW`` (a day or month sent
+    counts from its first instant anywhere, ``time_bounds``) is a date typed wrong (03-05 for
+    02-03), refused at its path as HL7 v2 OBX-14 already was (``hl7v2._after_message``). Not
+    kept unread: the engine skips a result dated after its evaluation time, so the older
+    result would decide until that date (probe round 4: a platelet count of 8 dated five days
+    after its receipt left the older 180 deciding I6.1: ELIGIBLE). Nothing compared without an
+    arrival time.
+    """
+    if start is None or received_at is None:
+        return None
+    earliest = bounds.start_earliest if bounds is not None and bounds.start_earliest else start
+    if earliest - received_at <= CLOCK_SKEW:
+        return None
+    element = next((name for name in ("effectiveDateTime", "effectiveInstant") if name in resource),
+                   "effectivePeriod.start")
+    return f"{path}.{element}", (
+        f"observed after TrialWatch received it ({received_at.isoformat()}) by more than the"
+        f" {int(CLOCK_SKEW.total_seconds() // 60)} minutes of clock skew allowed: a result"
+        " cannot be later than the message that carries it")
+
+
+def _sends_value(resource: Json) -> bool:
+    """Whether the Observation or one of its components sends a value[x]."""
+    elements = [resource, *(c for c in resource.get("component") or () if isinstance(c, dict))]
+    return any(key.startswith("value") for element in elements for key in element)
+
+
 def _has_value(fact: ClinicalFact) -> bool:
     """A value was read, or the fact already says why it was not."""
     return (
@@ -698,6 +785,17 @@ def condition(reader: Reader, source: Source, resource: Json, path: str) -> list
     # (abatement also boolean); only times are read, the other forms are named
     notes += _unread_times(resource, path, "onset", ("Age", "Range", "String"))
     notes += _unread_times(resource, path, "abatement", ("Age", "Range", "String", "Boolean"))
+    open_period = "abatementPeriod" in resource and abatement_end is None
+    if open_period and abatement_start is not None:
+        # FHIR R4 Period: "If the end of the period is missing, it means that the period is
+        # ongoing"; an abatementPeriod with a start only says the condition began to resolve
+        # then, not when it had resolved: no abatement date, so a criterion reading a window
+        # is unknown on it (``records.marked_end_unknown``). Before (probe round 4), it was
+        # read as ended at the start: a breast cancer whose abatementPeriod began in 2015 was
+        # "not within five years" and E6 passed.
+        notes.append(ReadingNote(path=f"{path}.abatementPeriod.end", reason=(
+            "abatementPeriod with no end (FHIR R4 Period: the period is ongoing): when the"
+            " condition resolved is not sent")))
     status, unread = condition_status(reader, resource, path)
     fact = _fact(
         source,
@@ -706,13 +804,13 @@ def condition(reader: Reader, source: Source, resource: Json, path: str) -> list
         codes,
         status=status,
         effective_start=onset,
-        effective_end=abatement_end or abatement_start,
+        effective_end=abatement_end or (None if open_period else abatement_start),
         notes=notes,
     )
     bounds = time_bounds(
         resource,
         ("onsetDateTime", "onsetPeriod.start"),
-        ("abatementDateTime", "abatementPeriod.end", "abatementPeriod.start"),
+        ("abatementDateTime", "abatementPeriod.end"),
         path,
     )
     update = {key: value for key, value in (("time_bounds", bounds), ("unread", unread))
@@ -927,13 +1025,36 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
         bounds = time_bounds(resource, ("effectiveDateTime",), ("effectiveDateTime",), path)
     else:
         bounds = time_bounds(resource, *_EFFECTIVE, path)
-    unread = _request_not_given(resource, path) or _dispense_not_handed_over(resource, path)
+    unread = (_request_not_given(resource, path) or _dispense_not_handed_over(resource, path)
+              or _administration_end_unknown(resource, start, end, path))
     update = {
         key: value
         for key, value in (("dose", dose), ("time_bounds", bounds), ("unread", unread))
         if value is not None
     }
     return [fact.model_copy(update=update)] if update else [fact]
+
+
+def _administration_end_unknown(
+    resource: Json, start: datetime | None, end: datetime | None, path: str
+) -> ReadingNote | None:
+    """The unread note of a MedicationAdministration that is over but whose end is not sent.
+
+    FHIR R4 MedicationAdministration.effectivePeriod is the period "during which the
+    administration took place"; Period: "If the end of the period is missing, it means that
+    the period is ongoing". With a status saying it is over (completed, stopped, not
+    in-progress) and no end, the last instant of exposure is unknown: a washout cannot be
+    counted from it. Before (probe round 4), the start was read as the dose itself: a
+    rituximab administration begun in June 2025, completed at a time not sent, let E11 pass.
+    In progress (or on hold) with no end is read as the ongoing exposure it says it is.
+    """
+    if resource["resourceType"] != "MedicationAdministration" or "effectivePeriod" not in resource:
+        return None
+    if start is None or end is not None or resource.get("status") in {"in-progress", "on-hold"}:
+        return None
+    return ReadingNote(path=f"{path}.effectivePeriod.end", reason=(
+        f"administration {resource.get('status')!r} with no end (FHIR R4 Period: a missing end"
+        " means ongoing): when the exposure ended is unknown, so no washout is counted from it"))
 
 
 # FHIR R4 medicationrequest-intent (MedicationRequest.intent, 1..1, a modifier element): the

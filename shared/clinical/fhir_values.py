@@ -449,14 +449,20 @@ def loinc_of(codes: tuple[Coding, ...]) -> str | None:
     )
 
 
-def analytes_disagree(codes: tuple[Coding, ...]) -> str | None:
+_SAME_CONCEPT_FHIR = "FHIR R4 CodeableConcept: every coding stands for the same concept"
+
+
+def analytes_disagree(
+    codes: tuple[Coding, ...], same_concept: str = _SAME_CONCEPT_FHIR
+) -> str | None:
     """Why the LOINC codings of one code name different catalogued analytes, else None.
 
     FHIR R4 CodeableConcept.coding: every coding stands for the same concept. LOINC codes of
     two entries of ``analytes.yaml`` (777-3 a platelet count, 718-7 hemoglobin), or of two
     ``measures`` of one entry (777-3 platelets, 751-8 neutrophils), cannot both be the result:
     which one it is is unknown (``loinc_of`` would pick the first). Codes of one measure
-    (777-3 and 26515-7) read as it.
+    (777-3 and 26515-7) read as it. ``same_concept`` names the rule of the format read (HL7 v2
+    CWE identifier and alternate identifier, ``hl7v2``).
     """
     named: dict[str, list[str]] = {}
     for coding in codes:
@@ -468,8 +474,8 @@ def analytes_disagree(codes: tuple[Coding, ...]) -> str | None:
         return None
     listed = "; ".join(f"LOINC {', '.join(loincs)} ({name})" for name, loincs in named.items())
     return (
-        f"codings name different analytes: {listed} (FHIR R4 CodeableConcept: every coding"
-        " stands for the same concept): which result this is is unknown"
+        f"codings name different analytes: {listed} ({same_concept}): which result this is"
+        " is unknown"
     )
 
 

@@ -68,6 +68,7 @@ from shared.clinical.facts import (
     SourcePatient,
     TimeBounds,
 )
+from shared.clinical.fhir_values import analytes_disagree
 from shared.clinical.hl7v2_medications import (
     PharmacyContext,
     administration,
@@ -97,6 +98,7 @@ from shared.clinical.hl7v2_values import (
     not_obtained,
     order_status_problem,
     order_without_results,
+    pending_with_value,
     read_flags,
     read_obx_value,
     reference_range,
@@ -106,6 +108,7 @@ from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
 from shared.clinical.reading import ProblemLog, loinc_of, range_fields, result_name
 from shared.clinical.times import (
+    CLOCK_SKEW,
     WIDEST_DST_SAVE,
     NoTimeZone,
     TimeFormatError,
@@ -806,6 +809,12 @@ def _merged(message: _Message, log: ProblemLog, mrg: hl7.Segment, survivor: _Gro
     )
 
 
+# HL7 v2.5.1 2A.3.13 CWE (OBX-3): components 4-6 are the alternate identifier, "an
+# alternate code for the same concept" as components 1-3
+_SAME_OBSERVATION = ("HL7 v2.5.1 2A.3.13 CWE: the alternate identifier, components 4-6, codes"
+                     " the same concept as the identifier")
+
+
 def _observation(
     message: _Message,
     log: ProblemLog,
@@ -827,6 +836,12 @@ def _observation(
     # 'LOINC') read as its system, anything else not identified; noted at OBX[n].3.3 / .3.6
     spelled, system_notes = identified_codings(identifier)
     codes, mapped = crosswalked(spelled, message.source_system, identifier.path)
+    disagreement = analytes_disagree(codes, _SAME_OBSERVATION)
+    if disagreement is not None:
+        # probe round 4: '777-3^Platelets^LN^751-8^Neutrophils^LN' was read as its first code
+        # (FHIR's CodeableConcept with the same two codings was already refused)
+        log.problem(identifier.path, disagreement)
+        return None
     loinc = loinc_of(codes)
     # table values are read as the table writes them (v2.5.1 2A.3.35 ID: "drawn from a table of
     # legal values"): 'f' is not table 0085's F, and is refused like any code outside it
@@ -887,6 +902,7 @@ def _observation(
         escaped
         or (no_status(f"{label}.11") if not status_code else None)
         or not_obtained(status_code, f"{label}.11")
+        or pending_with_value(status_code, not message.field(obx, label, 5).empty, f"{label}.11")
         or _order_without_results(message, obx, order, label)
         or value.unread
     )
@@ -940,12 +956,7 @@ def _order_without_results(
     return order_without_results(status.component(0), status.path)
 
 
-# Clock skew allowed between a result's time and its message's time (MSH-7). The sender's
-# analyser or LIS stamps OBX-14/OBR-7 and its interface engine stamps MSH-7, each from its own
-# clock; clocks kept by NTP agree within a second, and 5 minutes is the customary bound for
-# loosely synchronised hosts (Kerberos V5, RFC 4120, rejects requests beyond it). A result
-# later than its message by more than that cannot have been observed before it was sent.
-CLOCK_SKEW = timedelta(minutes=5)
+# ``times.CLOCK_SKEW``: clock skew allowed between a result's time and its message's time.
 
 
 def _after_message(

@@ -150,6 +150,25 @@ def not_obtained(status: str, path: str) -> ReadingNote | None:
         ),
     )
 
+def pending_with_value(status: str, valued: bool, path: str) -> ReadingNote | None:
+    """The unread note of an OBX whose OBX-11 says no result exists yet (I, O) while OBX-5 is
+    valued, else None.
+
+    HL7 v2.5.1 table 0085 I "specimen in lab; results pending", O "order received; specimen
+    not yet received": a value sent under either contradicts the status, so whether it is a
+    result is unknown. Kept unread, never dropped as pending (probe round 4: OBX-11 I with a
+    platelet count of 8 was read as registered, which no criterion reads, with no trace, and
+    the older 180 decided I6.1).
+    """
+    if status not in PENDING_STATUSES or not valued:
+        return None
+    meaning = "specimen in lab; results pending" if status == "I" else (
+        "order received; specimen not yet received")
+    return ReadingNote(path=path, reason=(
+        f"result status {status} ({meaning}; HL7 v2.5.1 table 0085) sent with a value in"
+        " OBX-5: whether the value is a result is unknown"))
+
+
 _NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
 _TEXT_TYPES = {"ST", "TX", "FT"}
 _FREE_TEXT_TYPES = {"TX", "FT"}

@@ -338,3 +338,12 @@ def day_as_written(text: str) -> date | None:
         return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     except ValueError:
         return None
+
+
+# Clock skew allowed between a result's time and the time its message was sent or received.
+# The sender's analyser or LIS stamps the result (HL7 v2 OBX-14/OBR-7, FHIR effective[x]) and
+# its interface engine or TrialWatch the message, each from its own clock; clocks kept by NTP
+# agree within a second, and 5 minutes is the customary bound for loosely synchronised hosts
+# (Kerberos V5, RFC 4120, rejects requests beyond it). A result later than its message by
+# more than that cannot have been observed before it was sent.
+CLOCK_SKEW = timedelta(minutes=5)

@@ -97,10 +97,17 @@ def not_final(fact: ClinicalFact) -> ClinicalFact:
 
 def ignored(fact: ClinicalFact) -> bool:
     """Whether no criterion reads ``fact`` (``IGNORED_STATUSES``; an unread observation that
-    was cancelled is read, as unread)."""
-    return fact.status in IGNORED_STATUSES and not (
-        fact.unread is not None and fact.kind is FactKind.OBSERVATION and fact.status == "cancelled"
-    )
+    was cancelled, or registered with a value, is read, as unread)."""
+    if fact.status not in IGNORED_STATUSES:
+        return False
+    if fact.unread is None or fact.kind is not FactKind.OBSERVATION:
+        return True
+    # an unread cancelled observation (no result obtained) is read, as unread; so is a
+    # registered one whose status itself is the reason (a value sent under FHIR R4
+    # observation-status registered or HL7 v2.5.1 table 0085 I/O: whether it is a result is
+    # unknown); a registered one with no value stays no result
+    return not (fact.status == "cancelled" or (
+        fact.status == "registered" and fact.unread.path.endswith((".status", ".11"))))
 
 
 def _at_bound(fact: ClinicalFact, latest: bool, as_of: datetime) -> ClinicalFact:

@@ -130,15 +130,27 @@ def test_a_newer_platelet_count_of_unknown_status_is_not_read_even_with_a_good_v
     assert "unknown" in _reason(decision, PLATELETS)
 
 
-@pytest.mark.parametrize("status", ["entered-in-error", "registered"])
-def test_a_withdrawn_or_pending_low_count_is_no_result_and_the_older_one_decides(
-    status: str,
-) -> None:
+def test_a_withdrawn_low_count_is_no_result_and_the_older_one_decides() -> None:
     bundle = _platelets(
-        status=status,
+        status="entered-in-error",
         valueQuantity={"value": 8, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"},
     )
     assert outcome(decide(bundle), PLATELETS) == Outcome.PASS
+
+
+def test_a_pending_count_with_no_value_is_no_result_and_the_older_one_decides() -> None:
+    assert outcome(decide(_platelets(status="registered")), PLATELETS) == Outcome.PASS
+
+
+def test_a_pending_count_sent_with_a_value_is_unread() -> None:
+    """Probe round 4: a value sent under ``registered`` ("no result yet available")
+    contradicts its status; it was ignored with no trace (the older count decided) and is now
+    kept unread (``tests/unit/test_real_sender_shapes_round4.py``)."""
+    bundle = _platelets(
+        status="registered",
+        valueQuantity={"value": 8, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"},
+    )
+    assert outcome(decide(bundle), PLATELETS) == Outcome.UNKNOWN
 
 
 def test_the_final_of_the_same_observation_replaces_a_cancelled_one_and_decides() -> None:
