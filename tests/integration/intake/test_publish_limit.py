@@ -43,11 +43,19 @@ def history(patient: str, results: int) -> bytes:
                        "entry": entries}).encode()
 
 
-async def outbox_rows(database_url: str) -> int:
+async def outbox_rows_over(database_url: str, size: int) -> int:
+    """Outbox rows whose payload is longer than ``size`` characters.
+
+    Only this test's own submissions are that large: intake's raw-ingest consumer joins with a
+    new group and may accept the small HL7 v2 messages other tests left on the shared broker's
+    raw topic at any moment, so a count of every row is not this test's to assert (CI at
+    cecc1ce saw 2 such rows)."""
     engine = make_engine(database_url)
     try:
         async with engine.connect() as connection:
-            return int(await connection.scalar(text("SELECT count(*) FROM intake_outbox")) or 0)
+            return int(await connection.scalar(
+                text("SELECT count(*) FROM intake_outbox WHERE length(payload) > :size"),
+                {"size": size}) or 0)
     finally:
         await engine.dispose()
 
@@ -67,7 +75,7 @@ async def test_an_event_past_the_producer_limit_is_refused_and_one_below_it_is_p
         [error] = problem["errors"]
         assert error["path"] == "patient[0]"
         assert "at most 1048576 bytes" in error["reason"]
-        assert await outbox_rows(database_url) == 0
+        assert await outbox_rows_over(database_url, 100_000) == 0  # nothing of the refused one
 
         accepted = await intake.post("/fhir", headers=LAB | FHIR, content=history("near", 1400))
         assert accepted.status_code == 202, accepted.text
