@@ -8,11 +8,14 @@ never a presence set. 5198-7 and 48159-8 are deliberately not in any value set.
 
 from __future__ import annotations
 
+import pytest
+
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
 from shared.eligibility.decision import Outcome, Status
 from shared.eligibility.engine import evaluate
 from shared.eligibility.loader import list_trials, load_trial
+from shared.eligibility.reference_tables import load_tables
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, NEGATIVE, ago, eligible_patient
 
 TRIAL = load_trial("NCT06920433", "2025-11-14.1")
@@ -87,3 +90,18 @@ def test_alzheimers_disease_coded_in_icd_10_cm_g30_is_a_dementia_for_e9() -> Non
     e9 = next(c for c in decision.criteria if c.id == "E9")
     assert e9.outcome is Outcome.FAIL, e9.reason
     assert decision.status is Status.INELIGIBLE
+
+
+@pytest.mark.parametrize(("concept", "cited"), [
+    ("bilirubin_total", "ngiger/elexis-jubula"),          # LOINC 14631-6 in a LOINC table copy
+    ("anti_dsdna", "mchslacrosse.testcatalog.org/show/DSDNA"),  # LOINC 33799-8, Mayo catalogues
+    ("malignant_neoplasm", "BHFDSC/CCU002_06"),            # SNOMED 424132000, 254632001
+    ("malignancy", "malignant_neoplasm's source"),
+])
+def test_codes_checked_in_issue_12_cite_their_source_and_carry_no_verify_marker(
+    concept: str, cited: str
+) -> None:
+    # issue 12: a code stays in a value set only with a citable source saying what it is
+    source = load_tables().concept(concept).source
+    assert cited in source
+    assert "VERIFY" not in source

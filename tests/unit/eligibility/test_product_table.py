@@ -116,3 +116,37 @@ def test_205493_is_not_read_as_leflunomide() -> None:
     e11 = _criterion(_nct06920433(_administration("205493")), "E11")
     assert e11.outcome is Outcome.UNKNOWN
     assert "205493" in " ".join(e11.missing)
+
+
+def test_1092440_is_not_read_as_belimumab() -> None:
+    # 1092440 was listed as 'belimumab 120 MG Injection' from memory (verified: false). No stored
+    # source names it (2026-12-03: find_string '1092440'; openFDA's RxNorm codes for the Benlysta
+    # SPL are 1656395, 1656398, 1656400, 1656402, 1939296, 1939299, 1939346, 1939348, none of
+    # them 1092440), so a feed sending it is an unidentified drug: E11 unknown naming the code,
+    # never read as belimumab (whose washout could then decide E11 either way)
+    e11 = _criterion(_nct06920433(_administration("1092440")), "E11")
+    assert e11.outcome is Outcome.UNKNOWN
+    assert "1092440" in " ".join(e11.missing)
+
+
+def test_every_product_row_is_verified() -> None:
+    # a product row the project has not checked against a published source identifies a drug
+    # from memory; rows are either cited (verified: true, source) or not in the table
+    raw = yaml.safe_load((TABLES_DIR / "rxnorm_products.yaml").read_text(encoding="utf-8"))
+    unverified = sorted(code for code, spec in raw["products"].items() if not spec["verified"])
+    assert unverified == []
+
+
+@pytest.mark.parametrize(("code", "drug"), [("1310520", "teriflunomide"), ("1092437", "belimumab")])
+def test_an_unconfirmed_ingredient_code_is_an_unidentified_drug(code: str, drug: str) -> None:
+    # 1310520 ('teriflunomide') and 1092437 ('belimumab') were in the immunosuppressants and
+    # biologics value sets from memory; no stored source names either code (issue 12 VERIFY
+    # markers, searched 2026-12-01..03), so they are out of every value set (concepts
+    # 2026-12-03.7). A record coded with one is an unidentified drug: E11 unknown naming the
+    # code, never read as the drug (which could count toward 'conventional therapy' or decide
+    # a washout on a code nobody confirmed)
+    e11 = _criterion(_nct06920433(_administration(code)), "E11")
+    assert e11.outcome is Outcome.UNKNOWN, drug
+    assert code in " ".join(e11.missing), drug
+    read = set().union(*(concept.keys for concept in load_tables().concepts.values()))
+    assert f"{RXNORM}|{code}" not in read, drug
