@@ -332,6 +332,27 @@ def _unit_text_conflict(loinc: str | None, field: ObxField) -> str | None:
     )
 
 
+def _unit_alternate_conflict(loinc: str | None, field: ObxField) -> str | None:
+    """Why OBX-6's alternate identifier (CE-4) names another unit than its identifier (CE-1),
+    else None.
+
+    HL7 v2.5.1 2A.3.8 CE / 2A.3.13 CWE: components 4-6 are "an alternate code for the same
+    concept" (a lab's own unit code beside the UCUM one, ``10*9/L^^UCUM^K/uL^^L``), so
+    ``10*9/L^^UCUM^10*6/L^^UCUM`` (a thousand times apart) contradicts itself: which unit
+    the value is in is unknown. Compared by meaning as CE-2 is (``units.units_conflict``: the
+    same unit spelt otherwise, or a local code with no UCUM meaning, is no conflict). Probe
+    round 5: before, CE-1 was read and CE-4 ignored.
+    """
+    code, alternate = field.component(0), field.component(3)
+    if not code or not alternate or not units_conflict(loinc or "", code, alternate):
+        return None
+    return (
+        f"unit {code!r} and its alternate identifier {alternate!r} (OBX-6 CE-4, v2.5.1"
+        " 2A.3.8: an alternate code for the same concept) name different units: which one"
+        " the value is in is unknown"
+    )
+
+
 def split_unit(field: ObxField) -> str | None:
     """OBX-6 as sent (``10^9/L``) when its components look like one unit split at an unescaped
     component separator, else None.
@@ -614,7 +635,8 @@ def _quantity(
         # table (units.convert: "K/uL^^UCUM" is kelvin per microlitre)
         declared = unit.component(2).strip() == "UCUM" and bool(unit.component(0))
         converted = convert(loinc or "", number, unit_of(unit), declared_ucum=declared)
-        if text_conflict := _unit_text_conflict(loinc, unit):
+        if text_conflict := _unit_text_conflict(loinc, unit) or _unit_alternate_conflict(
+                loinc, unit):
             raise UnitError(text_conflict)
     except UnitError as error:
         if loinc is not None and analyte_for(loinc) is not None:

@@ -141,6 +141,11 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "refused at `OBX[n].6` (unread for an analyte not catalogued); a display form of "
               "the same unit (`U/L^IU/L^UCUM`) or free text is read by CE-1",
               "v2.5.1 2A.3.8 CE; UCUM 2.2 4.4"),
+    InputForm("OBX-6", "CE-4 alternate identifier naming another unit than CE-1 "
+              "(`10*9/L^^UCUM^10*6/L^^UCUM`)",
+              "refused at `OBX[n].6` (unread for an analyte not catalogued); the same unit "
+              "coded twice (`10*9/L^^UCUM^K/uL^^L`) is read by CE-1",
+              "v2.5.1 2A.3.8 CE / 2A.3.13 CWE (an alternate code for the same concept)"),
     InputForm("OBX-6", "`[IU]/L`, `[iU]/L` for an enzyme (ALT), with or without `^^UCUM`",
               "refused at `OBX[n].6`: UCUM's arbitrary international unit is no enzyme unit; "
               "the lab spelling `IU/L` is `U/L` (alias table)",
