@@ -258,6 +258,45 @@ def fitting_range(ctx: Context, fact: ClinicalFact) -> tuple[ReferenceRange | No
     return chosen, f"{RESULT_RANGE} (unrestricted, of {len(alternatives)} sent)"
 
 
+def _bounds(reference: ReferenceRange) -> tuple[object, ...]:
+    return tuple(
+        (q.value, q.upper, q.unit, q.comparator) if q is not None else None
+        for q in (reference.low, reference.high)
+    )
+
+
+def _rival_range(
+    alternatives: tuple[ReferenceRange, ...], sex: str | None, age: int | None
+) -> str | None:
+    """Why the range ``fitting_range`` would choose has a rival, or None.
+
+    FHIR R4 Observation.referenceRange: "Multiple reference ranges are interpreted as an 'OR'
+    ... to represent two distinct target populations, two referenceRange elements would be
+    used", the population told by ``appliesTo`` and ``age``. Two entries that fit her for the
+    same reason (both unrestricted, both for women, both for her age band) with different
+    bounds do not say which is her laboratory's limit of normal: an EHR merging two analysers'
+    ranges, a lab's old and new range. Before (probe round 5), the first sent was used: ALT
+    150 U/L with highs 56 and 35 met 3 x ULN on 56. The same range sent twice is one range.
+    """
+    fitting = [
+        (why, r) for r in alternatives
+        if r.unread is None and (why := _fits(r, sex, age)) is not None
+    ]
+    if not fitting:
+        return None
+    specific = [(why, r) for why, r in fitting if why]
+    chosen_why, chosen = (specific or fitting)[0]
+    rivals = {_bounds(r) for why, r in fitting if why == chosen_why} - {_bounds(chosen)}
+    if not rivals:
+        return None
+    population = chosen_why or "no population restriction"
+    return (
+        f"{len(rivals) + 1} different reference ranges were sent for the same population"
+        f" ({population}; FHIR R4 Observation.referenceRange entries are alternatives for"
+        " different populations): which is the lab's limit of normal for her is unknown"
+    )
+
+
 def range_not_read(ctx: Context, fact: ClinicalFact) -> str | None:
     """Why the result's own limit of normal cannot be known although the lab sent a range, or
     None. A range sent but not read (``ReferenceRange.unread``: HL7 v2.5.1 OBX-7, FHIR R4
@@ -277,6 +316,8 @@ def range_not_read(ctx: Context, fact: ClinicalFact) -> str | None:
                 f"the reference range sent at {reference.unread.path} was not read"
                 f" ({reference.unread.reason}); the lab's own limit of normal is unknown"
             )
+    if (rival := _rival_range(alternatives, sex_of, age)) is not None:
+        return rival
     sex = ctx.index.demographics.sex
     if sex not in (Sex.FEMALE, Sex.MALE) and any(r.applies_to for r in alternatives) and (
         fitting_range(ctx, fact)[0] is None

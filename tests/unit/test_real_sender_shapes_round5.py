@@ -16,7 +16,17 @@ import pytest
 
 from shared.clinical.errors import InvalidInput
 from shared.eligibility.decision import Outcome, Status
-from tests.unit.test_real_feed_examples import _bundle, _oru, decide, outcome
+from tests.unit.test_real_feed_examples import (
+    SNOMED,
+    UCUM,
+    Json,
+    _add,
+    _bundle,
+    _observation,
+    _oru,
+    decide,
+    outcome,
+)
 
 OBX_WHEN = "20260228080000+0000"
 PLATELETS = "I6.1"  # bone marrow function: platelets >= 20e9/L (NCT06920433)
@@ -26,6 +36,10 @@ def _problems(call: Any) -> tuple[str, ...]:
     with pytest.raises(InvalidInput) as refused:
         call()
     return tuple(str(problem) for problem in refused.value.problems)
+
+
+def _reason(decision: Any, criterion: str) -> str:
+    return str(next(r.reason for r in decision.criteria if r.id == criterion))
 
 
 def _platelets(value: str, units: str) -> str:
@@ -68,3 +82,60 @@ def test_an_obx_6_whose_alternate_names_the_same_unit_is_read(units: str) -> Non
     decision = decide(_bundle(), _oru("M-U5", _platelets("8", units)))
     assert outcome(decision, PLATELETS) == Outcome.FAIL
     assert decision.status == Status.INELIGIBLE
+
+
+# --- two reference ranges for the same population ---------------------------------------------
+
+LIVER = "I6.2"  # ALT and AST <= 3 x ULN, bilirubin <= 2 x ULN (NCT06920433)
+ALT = {"value": 150, "unit": "U/L", "system": UCUM, "code": "U/L"}
+
+
+def _alt(*ranges: Json) -> Json:
+    return _observation("alt-5", "1742-6", "2026-02-28T09:00:00Z", valueQuantity=ALT,
+                        referenceRange=list(ranges))
+
+
+def _high(value: float, **restriction: Any) -> Json:
+    return {"high": {**ALT, "value": value}, **restriction}
+
+
+FEMALE = {"appliesTo": [{"coding": [{"system": SNOMED, "code": "248152002"}]}]}
+
+
+# FHIR R4 Observation.referenceRange (0..*): "Multiple reference ranges are interpreted as an
+# 'OR'. In other words, to represent two distinct target populations, two referenceRange
+# elements would be used"; the population an entry is for is told by appliesTo and age. Two
+# entries for the same population (both unrestricted, or both for women) with different upper
+# limits (an EHR merging two analysers' ranges, or a lab's old and new range) do not say
+# which is her laboratory's limit of normal. Before, the first was used: ALT 150 U/L against
+# ULN 56 (3 x ULN 168) met I6.2, ELIGIBLE, although against 35 (3 x ULN 105) it fails. Now the
+# limit of normal is unknown and I6.2 with it.
+@pytest.mark.parametrize(
+    "ranges",
+    [(_high(56), _high(35)), (_high(56, **FEMALE), _high(35, **FEMALE))],
+    ids=["two-unrestricted", "two-for-women"],
+)
+def test_two_reference_ranges_for_the_same_population_leave_the_uln_unknown(
+    ranges: tuple[Json, ...],
+) -> None:
+    decision = decide(_bundle(_add(_alt(*ranges))))
+    assert outcome(decision, LIVER) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    assert "reference ranges" in _reason(decision, LIVER)
+
+
+# Ranges for different populations are chosen between as before (hers, the more specific
+# one); the same range sent twice is one range.
+@pytest.mark.parametrize(
+    ("ranges", "expected"),
+    [((_high(56), _high(56)), Outcome.PASS),
+     ((_high(56, appliesTo=[{"coding": [{"system": SNOMED, "code": "248153007"}]}]),
+       _high(35, **FEMALE)), Outcome.FAIL),
+     ((_high(56), _high(35, **FEMALE)), Outcome.FAIL)],
+    ids=["same-range-twice", "male-and-female", "unrestricted-and-female"],
+)
+def test_reference_ranges_for_different_populations_are_still_chosen_between(
+    ranges: tuple[Json, ...], expected: Outcome,
+) -> None:
+    assert outcome(decide(_bundle(_add(_alt(*ranges)))), LIVER) == expected
+

@@ -195,7 +195,8 @@ class LabUlnMultiple(_LatestQuantityLab):
                 f"most recent within {self.lookback.words()}; {self.op} {self.multiple:g} x ULN"
                 " (ULN: the referenceRange.high fitting the patient by appliesTo sex and age,"
                 " a text range read like OBX-7, else the site default; unknown when a range"
-                " that could be the patient's was sent but not read)",
+                " that could be the patient's was sent but not read, or when two ranges sent"
+                " for her population differ)",
             )
         ]
 
