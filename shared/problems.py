@@ -52,6 +52,8 @@ _TYPES = (
     ProblemType("conflict", 409, "The request conflicts with what is stored"),
     ProblemType("payload-too-large", 413, "The body is larger than this service accepts"),
     ProblemType("unsupported-media-type", 415, "This media type is not accepted here"),
+    ProblemType("request-header-fields-too-large", 431,
+                "The request's headers are larger than this service accepts"),
     ProblemType("too-many-requests", 429, "Too many requests"),
     ProblemType("internal-error", 500, "The request failed on the server"),
     ProblemType("upstream-failed", 502, "A service this request needs did not answer"),
@@ -107,7 +109,8 @@ _BY_STATUS: Mapping[int, str] = {
     400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
     405: "method-not-allowed", 408: "request-timeout", 409: "conflict",
     413: "payload-too-large", 415: "unsupported-media-type", 422: "invalid-request",
-    429: "too-many-requests", 500: "internal-error", 502: "upstream-failed",
+    429: "too-many-requests", 431: "request-header-fields-too-large", 500: "internal-error",
+    502: "upstream-failed",
     503: "service-unavailable",
 }
 

@@ -3,11 +3,22 @@
 - Connections: at most ``max_connections`` at once (uvicorn ``limit_concurrency``; more get a 503
   at once), idle keep-alive closed after ``KEEP_ALIVE_S``.
 - Headers: the request line and headers must arrive within ``HEADER_TIMEOUT_S`` of the
-  connection (or of the previous response), and fit in ``MAX_HEADER_BYTES`` (h11's
-  ``max_incomplete_event_size``, else 400). When the time is up, a request that has begun is
-  answered 408 and the connection closed; a connection on which no byte of a request arrived
-  is closed. uvicorn's h11 protocol has no header timeout of its own, so a client sending
-  one byte a minute would hold a connection for ever (slowloris).
+  connection (or of the previous response), and fit in ``MAX_HEADER_BYTES``. When the time is
+  up, a request that has begun is answered 408 and the connection closed; a connection on which
+  no byte of a request arrived is closed. uvicorn's h11 protocol has no header timeout of its
+  own, so a client sending one byte a minute would hold a connection for ever (slowloris).
+- A request head (request line and headers) over ``MAX_HEADER_BYTES`` is answered ``431
+  Request Header Fields Too Large`` (RFC 6585 section 5) with a problem document, before h11
+  parses it and so before any application code (a token verifier, a JSON reader) sees a
+  header. h11's own ``max_incomplete_event_size`` bounds only a head still incomplete in its
+  buffer: a 100,000-character bearer token arriving in one read was parsed whole and handed to
+  the JWT library, and arriving in two reads it was answered 400 and the socket closed at once.
+- A request refused at the protocol level (431, or 400 when h11 cannot read it) is answered and
+  then the connection half-closed, and what the client still sends is read and discarded (at
+  most ``DRAIN_LIMIT_BYTES``, until it stops for ``DRAIN_IDLE_S`` or closes) before the socket
+  is closed: a socket closed with request bytes unread is reset by the kernel, and the reset
+  discards the answer at the client (the issue 14 probe's forged 100,000-character CDS Hooks
+  bearer token got no answer at all).
 - A connection is never closed (by the header or the keep-alive timeout) while the kernel
   holds request bytes the event loop has not read yet: on a busy loop the timer can run just
   after the client's next request arrived, and closing then resets it unanswered (clients see
@@ -37,12 +48,14 @@ import fcntl
 import json
 import re
 import struct
+import sys
 import termios
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+import h11
 import structlog
 import uvicorn
 from fastapi.routing import APIRoute
@@ -61,6 +74,7 @@ MAX_HEADER_BYTES = 16 * 1024
 BODY_CHUNK_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 60.0
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+DRAIN_IDLE_S = 1.0
 DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -73,6 +87,17 @@ _REQUEST_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/
                     b"\r\nconnection: close\r\n\r\n" + _TIMEOUT_BODY)
 # what errors="surrogateescape" makes of a byte that is not UTF-8
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+# the blank line that ends a request head, as h11 finds it (h11._receivebuffer)
+_HEAD_END = re.compile(b"\n\r?\n")
+
+
+def _refusal(status: int, detail: str) -> bytes:
+    """A whole HTTP/1.1 response with a problem document, closing the connection."""
+    body = json.dumps(problem_document(status, status=status, detail=detail)).encode()
+    reason = {400: b"Bad Request", 431: b"Request Header Fields Too Large"}[status]
+    return (b"HTTP/1.1 " + str(status).encode() + b" " + reason +
+            b"\r\ncontent-type: application/problem+json\r\ncontent-length: " +
+            str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
 
 
 class HeaderTimeoutH11Protocol(H11Protocol):
@@ -81,6 +106,12 @@ class HeaderTimeoutH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        # once a request is refused at the protocol level: bytes discarded since, the loop
+        # time the refusal went out, and the timer closing the connection when the client
+        # stops sending (None: not refusing)
+        self._discarded: int | None = None
+        self._refused_at = 0.0
+        self._drain_timer: asyncio.TimerHandle | None = None
 
     def _awaiting_headers(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
@@ -133,22 +164,98 @@ class HeaderTimeoutH11Protocol(H11Protocol):
             return
         super().timeout_keep_alive_handler()
 
+    def _head_too_large(self) -> bool:
+        """Whether the request head h11 holds unparsed (request line and headers, up to the
+        blank line that ends them, or all of it when that has not arrived) is over
+        ``MAX_HEADER_BYTES``. Only while h11 waits for a request (``IDLE``): a body is bounded
+        by ``RequestLimits``."""
+        if self.conn.their_state is not h11.IDLE:
+            return False
+        buffered, _ = self.conn.trailing_data
+        if len(buffered) <= MAX_HEADER_BYTES:
+            return False
+        end = _HEAD_END.search(buffered)
+        return (end.end() if end else len(buffered)) > MAX_HEADER_BYTES
+
+    def _refuse(self, status: int, detail: str) -> None:
+        """Answer ``status`` with a problem document, half-close, and discard what the client
+        still sends until it stops (see the module docstring); nothing more reaches h11."""
+        self._disarm()
+        self._unset_keepalive_if_required()
+        _access.info("http_request_refused", status=status, limit_bytes=MAX_HEADER_BYTES)
+        self.transport.write(_refusal(status, detail))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._discarded = 0
+        self._refused_at = self.loop.time()
+        self._drain_timer = self.loop.call_later(DRAIN_IDLE_S, self._drained)
+
+    def _drained(self) -> None:
+        self._drain_timer = None
+        self.transport.close()
+
+    def _discard(self, data: bytes) -> None:
+        assert self._discarded is not None
+        self._discarded += len(data)
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+        if (self._discarded > DRAIN_LIMIT_BYTES
+                or self.loop.time() - self._refused_at > BODY_TIMEOUT_S):
+            self._drained()  # a reset now costs the client nothing it could still read
+        else:
+            self._drain_timer = self.loop.call_later(DRAIN_IDLE_S, self._drained)
+
+    def handle_events(self) -> None:
+        """uvicorn's, after refusing a request head over ``MAX_HEADER_BYTES`` with 431."""
+        if self._head_too_large():
+            self._refuse(431, f"the request line and headers are larger than "
+                              f"{MAX_HEADER_BYTES} bytes")
+            return
+        super().handle_events()
+
+    def send_400_response(self, msg: str) -> None:
+        """What h11 cannot read (uvicorn calls this in its ``except h11.RemoteProtocolError``):
+        a 400 problem document (431 when h11 found the head too long), answered as
+        ``_refuse`` does. During a request cycle, uvicorn's own answer and close."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            super().send_400_response(msg)
+            return
+        error = sys.exc_info()[1]
+        if getattr(error, "error_status_hint", 400) == 431:
+            self._refuse(431, f"the request line and headers are larger than "
+                              f"{MAX_HEADER_BYTES} bytes")
+        else:
+            self._refuse(400, "the request is not valid HTTP/1.1")
+
+    def eof_received(self) -> None:
+        """The client closed its side: a refused connection is closed now, nothing unread."""
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._discarded is not None:
+            self._discard(data)
+            return
         self._arm()
         super().data_received(data)
-        if not self._awaiting_headers():
+        if not self._awaiting_headers() or self._discarded is not None:
             self._disarm()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._arm()
+        if self._discarded is None:
+            self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
         super().connection_lost(exc)
 
 
