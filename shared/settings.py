@@ -167,6 +167,22 @@ class IntakeSettings(ServiceSettings):
     def signing_key_path(self) -> Path:
         return self.signing_key_file or DEFAULT_DATA_DIR / "intake-signing-key.pem"
 
+    # The evaluator's public keys (PEM files, or folders of ``*.pub.pem``), comma-separated,
+    # whose signatures on trial-screening records (``trials.screening.v1``) are accepted; a
+    # record unsigned, signed by another key or altered after signing is refused (logged, not
+    # applied). Empty means ``evaluator-signing-key.pub.pem`` beside intake's signing key
+    # (where ``trialwatch run`` keeps it). Rotation as for AUDIT_DECISION_KEYS: list the new
+    # key, switch the evaluator, then move the old one to ``retired_evaluator_keys``.
+    evaluator_keys: str = ""
+    retired_evaluator_keys: str = ""
+
+    def evaluator_key_paths(self) -> tuple[Path, ...]:
+        listed = _paths(self.evaluator_keys)
+        return listed or (self.signing_key_path().with_name("evaluator-signing-key.pub.pem"),)
+
+    def retired_evaluator_key_paths(self) -> tuple[Path, ...]:
+        return _paths(self.retired_evaluator_keys)
+
 
 def _zone_map(text: str) -> dict[str, tzinfo]:
     """``a=Europe/Berlin,b=UTC`` -> zones; raises ValueError naming a malformed pair or zone."""

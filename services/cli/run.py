@@ -134,6 +134,8 @@ def _child_env(kafka: KafkaSettings, urls: dict[str, str], tokens_file: Path, da
         or str(public_key_path(data_dir / INTAKE_KEY)),
         "AUDIT_INTAKE_KEYS": env.get("AUDIT_INTAKE_KEYS")
         or str(public_key_path(data_dir / INTAKE_KEY)),
+        "INTAKE_EVALUATOR_KEYS": env.get("INTAKE_EVALUATOR_KEYS")
+        or str(public_key_path(data_dir / EVALUATOR_KEY)),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
     })
     for service in SERVICES:

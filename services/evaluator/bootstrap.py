@@ -36,7 +36,7 @@ from services.evaluator.adapters.webhook_targets import allow_list_of
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.ports import Screener
 from shared.contracts.channels import EVALUATOR_PATIENT_EVENTS, EVALUATOR_PATIENT_HOLDS
-from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS
+from shared.contracts.topics import COORDINATOR_ACTIONS, DECISIONS, TRIAL_SCREENING
 from shared.eligibility.loader import TRIALS_DIR
 from shared.infra import fast_json
 from shared.infra.auth import TokenRegistry
@@ -85,9 +85,11 @@ def build_app(
     chosen = screener or default_screener(settings.trials_dir or TRIALS_DIR,
                                           settings.engine_state_cache_size)
     trials_dir = chosen.trials_dir if isinstance(chosen, CriteriaEngineScreener) else None
-    # Every decision and coordinator action leaves signed: audit refuses them otherwise.
+    # Every decision and coordinator action leaves signed: audit refuses them otherwise; so
+    # does every trial-screening record: intake applies none it cannot verify.
     signer = EventSigner.from_file(settings.signing_key_path())
-    publisher = SigningPublisher(broker, signer, (DECISIONS, COORDINATOR_ACTIONS),
+    publisher = SigningPublisher(broker, signer, (DECISIONS, COORDINATOR_ACTIONS,
+                                                  TRIAL_SCREENING),
                                  batch=KafkaBatchPublisher(broker, kafka.max_request_size))
     # Webhook secrets are stored sealed with this key (created 0600 on start when absent).
     secret_box = SecretBox(settings.webhook_key_path())

@@ -37,6 +37,7 @@ from shared.infra.messaging import running
 from shared.infra.outbox import OutboxRelay, OutboxRow, RelayHooks, RelayOptions
 from shared.infra.runtime_settings import MAX_REQUEST_SIZE, record_settings_at_start
 from shared.infra.server import RequestLimits
+from shared.infra.signing import TrustedKeys
 from shared.infra.sql_engine import make_sessionmaker, ping
 from shared.infra.storage import probe_write
 from shared.infra.unit_aliases import install_site_unit_aliases
@@ -56,6 +57,9 @@ def build_app(
     # what the active trials' criteria read (INTAKE_TRIALS_DIR, then the evaluator's registry
     # live through trials.screening.v1): receipts name what none reads
     screened = RegistryScreenedCodes(settings.trials_dir)
+    # ... and only from records the evaluator's key signed (INTAKE_EVALUATOR_KEYS)
+    evaluator_keys = TrustedKeys(settings.evaluator_key_paths(),
+                                 settings.retired_evaluator_key_paths())
     broker = make_broker(kafka, client_id="trialwatch-intake")
     engines: list[AsyncEngine] = []
     # what the producer can publish (make_broker passes the same setting to aiokafka)
@@ -99,7 +103,7 @@ def build_app(
         # The broker connects in the background: intake accepts into its outbox meanwhile.
         try:
             tasks = {"outbox-relay": relay.run,
-                     "trial-registry": lambda: follow_registry(screened, kafka)}
+                     "trial-registry": lambda: follow_registry(screened, kafka, evaluator_keys)}
             async with running(broker, service="intake", tasks=tasks,
                                connect_in_background=True):
                 yield

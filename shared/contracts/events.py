@@ -341,7 +341,9 @@ class TrialScreening(BaseModel):
     current state (same ``change_id``: the same message id, so a restart adds nothing new).
 
     Intake reads it to know, live, which codes no active trial reads (its receipts' "accepted
-    but not screened" warnings). ``codes`` are exact ``system|code`` keys, ``prefixes``
+    but not screened" warnings), and applies a record only when the evaluator's key signed it
+    (``signature``, signed when published; any local client can produce onto the topic).
+    ``codes`` are exact ``system|code`` keys, ``prefixes``
     ``system|prefix`` code families (ICD-10-CM), both empty unless ``state`` is ``active``;
     medication codes are RxNorm ingredients (a reader rolls products up with its own table)."""
 
@@ -358,6 +360,10 @@ class TrialScreening(BaseModel):
     at: UtcDatetime
     codes: list[CodeKey] = Field(default_factory=list, max_length=SCREENED_CODES_MAX)
     prefixes: list[CodeKey] = Field(default_factory=list, max_length=SCREENED_CODES_MAX)
+    signature: EventSignature | None = Field(
+        default=None, description="the evaluator's Ed25519 signature of the event without this "
+                                  "field (shared.contracts.signatures); intake applies no "
+                                  "record without a valid one")
 
     @model_validator(mode="after")
     def _codes_only_when_active(self) -> TrialScreening:

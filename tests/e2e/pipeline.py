@@ -58,7 +58,8 @@ def running_services(
            "LOG_FORMAT": "json", "AUDIT_CHECKPOINT_DIR": str(data / "checkpoints"),
            # audit trusts <checkpoint dir>/../evaluator-signing-key.pub.pem by default
            "EVALUATOR_SIGNING_KEY_FILE": str(data / "evaluator-signing-key.pem"),
-           # the evaluator trusts intake-signing-key.pub.pem beside its own key by default
+           # the evaluator trusts intake-signing-key.pub.pem beside its own key by default, and
+           # intake evaluator-signing-key.pub.pem beside its own
            "INTAKE_SIGNING_KEY_FILE": str(data / "intake-signing-key.pem"),
            "EVALUATOR_GROUP_ID": unique_group("evaluator"),
            "AUDIT_GROUP_ID": unique_group("audit"),

@@ -11,14 +11,22 @@ was never named again after a retire of a folder trial) until intake was restart
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from shared.contracts.events import TrialScreening
+from shared.contracts.topics import TRIAL_SCREENING
+from shared.infra.signing import EventSigner
 from tests.e2e.pipeline import interrupt, poll, read_until, start_run, tokens_by_role
 
 pytestmark = pytest.mark.e2e
@@ -97,5 +105,68 @@ def test_intake_follows_a_trial_activated_and_retired_on_the_running_evaluator(
         assert retired.status_code == 200, retired.text
         named = poll(lambda: bool(_unscreened(intake, lab)), timeout_s=30, interval_s=0.5)
         assert named, "intake still counts a retired trial's codes as screened"
+    finally:
+        assert interrupt(process) == 0
+
+
+def _screening(at: datetime, codes: list[str], signer: EventSigner | None = None) -> bytes:
+    """A ``TrialScreening`` record as any local client can make one: TEST-EGFR active, reading
+    ``codes``; unsigned, or signed by ``signer`` (a key the services were never given)."""
+    change = uuid.uuid4()
+    payload = TrialScreening(
+        event_id=uuid.uuid5(change, "forged"), trial_id="TEST-EGFR", version="2026-12-03.1",
+        state="active", content_hash="sha256:" + "0" * 64, change_id=change, at=at,
+        codes=codes).model_dump(mode="json")
+    return json.dumps(signer.signed(payload) if signer else payload).encode()
+
+
+async def _produce(bootstrap: str, *values: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(TRIAL_SCREENING, value, key=b"TEST-EGFR")
+    finally:
+        await producer.stop()
+
+
+def test_a_forged_trial_screening_record_changes_nothing_intake_screens(tmp_path: Path) -> None:
+    """Issue 14 section 4: what a local client produces is not believed. A record produced
+    straight onto ``trials.screening.v1`` (unsigned, or signed by a key the evaluator does not
+    hold) naming eGFR as read by an active trial leaves intake calling eGFR unscreened; the
+    evaluator's own record, signed by its key, changes it."""
+    process, ports = start_run(tmp_path / "var")
+    try:
+        banner = read_until(process, "Ctrl-C stops everything", timeout_s=90)
+        [bootstrap] = [line.split()[1] for line in banner if line.strip().startswith("broker ")]
+        tokens = tokens_by_role(tmp_path / "var" / "dev-tokens.json")
+        intake = f"http://127.0.0.1:{ports['intake']}"
+        evaluator = f"http://127.0.0.1:{ports['evaluator']}"
+        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+        lab = tokens["lab-system"]
+        assert _unscreened(intake, lab)
+
+        # a later `at` than anything the evaluator stages: before, the newest record won
+        later = datetime.now(UTC) + timedelta(days=1)
+        foreign = EventSigner(Ed25519PrivateKey.generate())
+        asyncio.run(_produce(bootstrap, _screening(later, [EGFR]),
+                             _screening(later, [EGFR], foreign)))
+        time.sleep(3)  # intake polls the topic every 0.5 s
+        assert _unscreened(intake, lab), \
+            "a forged record produced onto trials.screening.v1 changed intake's screened codes"
+        log = (tmp_path / "var" / "logs" / "intake.log").read_text()
+        refused = [json.loads(line) for line in log.splitlines()
+                   if "trial screening record refused" in line]
+        assert {entry["refusal"] for entry in refused} >= {"missing", "unknown-key"}
+        assert not any("33914-3" in json.dumps(entry) for entry in refused)  # no excerpt
+
+        added = httpx.post(f"{evaluator}/trials", content=FIXTURE.read_bytes(), timeout=10,
+                           headers={**admin, "content-type": "application/yaml"})
+        assert added.status_code == 201, added.text
+        activated = httpx.post(f"{evaluator}/trials/TEST-EGFR/versions/2026-12-03.1/activate",
+                               headers=admin, timeout=10)
+        assert activated.status_code == 202, activated.text
+        assert poll(lambda: not _unscreened(intake, lab), timeout_s=30, interval_s=0.5), \
+            "the evaluator's own, signed record was not applied"
     finally:
         assert interrupt(process) == 0

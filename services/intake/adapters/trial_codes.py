@@ -10,6 +10,13 @@ winning (``RegistryScreenedCodes`` and ``follow_registry``). So a version upload
 activated with ``POST /trials`` / ``trialwatch trials`` is screened in receipts within moments,
 with no restart, and a retired trial's codes stop counting as screened.
 
+Any local client can produce onto the topic, so a record is applied only when a trusted
+evaluator key signed it (``INTAKE_EVALUATOR_KEYS``; ``shared.infra.signing.TrustedKeys``, the
+evaluator signs each record when it publishes it, as it signs decisions for audit). A record
+unsigned, signed by another or a retired key, or altered after signing is refused: logged at
+warning level with partition, offset, refusal kind and key id (never its content) and not
+applied, so it cannot make a code count as screened or stop counting.
+
 Until the first record of a trial arrives (the broker away, an evaluator that has not started
 yet), its folder file decides, as before: receipts may then name a code only a registry
 version reads as "not screened" (a warning too many), or miss one for a trial the registry
@@ -24,6 +31,7 @@ CodeSystem of clinician facts read whole; RxNorm products through their ingredie
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -36,15 +44,18 @@ from shared.clinical.codes import RXNORM
 from shared.clinical.facts import Coding, FactKind
 from shared.clinical.medication_codes import INGREDIENT_SYSTEM
 from shared.contracts.events import TrialScreening
+from shared.contracts.signatures import event_digest
 from shared.contracts.topics import TRIAL_SCREENING
 from shared.eligibility.index import Readable
 from shared.eligibility.loader import TRIALS_DIR, list_trials, load_trial_file
 from shared.eligibility.reads import ReadCodes, trial_concepts, trial_read_codes
 from shared.eligibility.reference_tables import TW_SYSTEM, Tables, load_tables
 from shared.infra.backoff import Backoff
+from shared.infra.signing import TrustedKeys
 from shared.settings import KafkaSettings
 
-__all__ = ["RegistryScreenedCodes", "TrialFileCodes", "follow_registry", "trial_concepts"]
+__all__ = ["RegistryScreenedCodes", "TrialFileCodes", "follow_registry", "trial_concepts",
+           "verified"]
 
 log = structlog.get_logger(__name__)
 
@@ -125,15 +136,17 @@ def _reads(readable: Readable, tables: Tables | None, kind: FactKind,
     return False
 
 
-async def follow_registry(codes: RegistryScreenedCodes, kafka: KafkaSettings) -> None:
+async def follow_registry(codes: RegistryScreenedCodes, kafka: KafkaSettings,
+                          keys: TrustedKeys) -> None:
     """Keep ``codes`` following ``trials.screening.v1`` for the life of the process: every
     partition from the beginning (no consumer group: every intake process reads it all), then
     as records arrive; reconnects after a broker outage and reads it all again. A record that
-    is not a ``TrialScreening`` is logged (partition, offset) and skipped."""
+    is not a ``TrialScreening``, or that no key of ``keys`` signed (``verified``), is logged
+    (partition, offset; no content) and skipped."""
     backoff = Backoff(first_s=0.5, max_s=10.0)
     while True:
         try:
-            await _follow(codes, kafka, on_connected=backoff.reset)
+            await _follow(codes, kafka, keys, on_connected=backoff.reset)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -141,7 +154,28 @@ async def follow_registry(codes: RegistryScreenedCodes, kafka: KafkaSettings) ->
             await backoff.pause()
 
 
-async def _follow(codes: RegistryScreenedCodes, kafka: KafkaSettings,
+def verified(value: bytes, keys: TrustedKeys, *, partition: int,
+             offset: int) -> TrialScreening | None:
+    """The record ``value`` as a ``TrialScreening`` when it is one and a trusted evaluator key
+    (``keys``; a retired key is refused) signed it, the digest taken over the record's own
+    JSON (``event_digest``), not a re-dump; else None, logged with ``partition`` and
+    ``offset``, the refusal kind and key id, never the record's content."""
+    try:
+        event = TrialScreening.model_validate_json(value)
+    except ValidationError:
+        log.warning("unreadable trial screening record skipped",
+                    partition=partition, offset=offset)
+        return None
+    refusal = keys.refusal(event.signature, event_digest(json.loads(value)))
+    if refusal is not None:
+        log.warning("trial screening record refused: not signed by a trusted evaluator key",
+                    partition=partition, offset=offset, refusal=refusal.kind,
+                    key_id=refusal.key_id)
+        return None
+    return event
+
+
+async def _follow(codes: RegistryScreenedCodes, kafka: KafkaSettings, keys: TrustedKeys,
                   on_connected: Callable[[], None]) -> None:
     consumer = AIOKafkaConsumer(
         TRIAL_SCREENING,
@@ -158,13 +192,9 @@ async def _follow(codes: RegistryScreenedCodes, kafka: KafkaSettings,
             batches = await consumer.getmany(timeout_ms=500)
             for tp, records in batches.items():
                 for record in records:
-                    try:
-                        event = TrialScreening.model_validate_json(record.value or b"")
-                    except ValidationError:
-                        log.warning("unreadable trial screening record skipped",
-                                    partition=tp.partition, offset=record.offset)
-                        continue
-                    if codes.apply(event):
+                    event = verified(record.value or b"", keys, partition=tp.partition,
+                                     offset=record.offset)
+                    if event is not None and codes.apply(event):
                         log.info("trial screening followed", trial=event.trial_id,
                                  version=event.version, state=event.state,
                                  codes=len(event.codes) + len(event.prefixes))

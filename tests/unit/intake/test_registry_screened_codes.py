@@ -12,17 +12,20 @@ broker (the broker path: tests/e2e/test_trial_registry_screening.py).
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import structlog.testing
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from services.evaluator.adapters.sql import trial_registry
 from services.evaluator.adapters.sql.amendments import screening_message
 from services.evaluator.adapters.sql.trial_registry import Change
-from services.intake.adapters.trial_codes import RegistryScreenedCodes
+from services.intake.adapters.trial_codes import RegistryScreenedCodes, verified
 from shared.clinical.facts import Coding, FactKind
 from shared.contracts.events import TrialScreening
 from shared.contracts.topics import TRIAL_SCREENING
@@ -30,6 +33,7 @@ from shared.eligibility.decision import TrialRef
 from shared.eligibility.reads import trial_read_codes
 from shared.eligibility.reference_tables import load_tables
 from shared.eligibility.trial_text import compile_text, content_hash
+from shared.infra.signing import EventSigner, TrustedKeys
 
 LOINC = "http://loinc.org"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -114,3 +118,33 @@ def test_a_trial_that_is_not_screened_carries_no_codes() -> None:
         TrialScreening(event_id=uuid.uuid4(), trial_id="X", version="1", state="active",
                        content_hash="sha256:0", change_id=uuid.uuid4(), at=AT,
                        codes=["33914-3"])  # no system
+
+
+def _signed(record: TrialScreening, signer: EventSigner) -> bytes:
+    return json.dumps(signer.signed(record.model_dump(mode="json"))).encode()
+
+
+def test_only_a_record_a_trusted_evaluator_key_signed_is_taken() -> None:
+    """Intake's check of ``trials.screening.v1`` (the broker path, forged records produced
+    onto the topic: tests/e2e/test_trial_registry_screening.py)."""
+    evaluator, retired, foreign = (EventSigner(Ed25519PrivateKey.generate()) for _ in range(3))
+    keys = TrustedKeys.of([evaluator.load().public_key()], [retired.load().public_key()])
+    trial = TrialRef(id="TEST-EGFR", version="2026-12-03.1")
+    record = _record(_change(trial, "activate"), trial_registry.ACTIVE)
+    genuine = _signed(record, evaluator)
+    altered = genuine.replace(b'"codes": [', b'"codes": ["http://loinc.org|2160-0", ', 1)
+    assert altered != genuine
+    with structlog.testing.capture_logs() as logs:
+        taken = {name: verified(value, keys, partition=0, offset=7) for name, value in {
+            "genuine": genuine, "unsigned": record.model_dump_json().encode(),
+            "foreign": _signed(record, foreign), "retired": _signed(record, retired),
+            "altered": altered, "not a record": b"{}"}.items()}
+    accepted = taken["genuine"]
+    assert accepted is not None
+    assert accepted.model_copy(update={"signature": None}) == record
+    assert [name for name, event in taken.items() if event is not None] == ["genuine"]
+    refusals = [entry.get("refusal") for entry in logs]
+    assert refusals == ["missing", "unknown-key", "retired-key", "invalid", None]
+    assert all(entry["offset"] == 7 for entry in logs)
+    assert "33914-3" not in repr(logs)  # no excerpt of the record
+    assert "TEST-EGFR" not in repr(logs)
