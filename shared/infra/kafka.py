@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Literal
 
 import structlog
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
@@ -50,6 +52,41 @@ def make_broker(settings: KafkaSettings, client_id: str,
         graceful_timeout=10.0,
         logger=None,
     )
+
+
+@contextlib.asynccontextmanager
+async def groupless_consumer(
+    topic: str, settings: KafkaSettings, *, start_at: Literal["earliest", "latest"],
+    on_connected: Callable[[], None] = lambda: None,
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer of every partition of ``topic`` with no consumer group, for a feed
+    each process reads whole for itself (the alert stream every evaluator fans out, the trial
+    registry every intake follows); stopped on leaving the block.
+
+    No group: no join, no rebalance, no committed offset. The embedded Tansu 0.6.0 makes a
+    group join take about the session timeout and a second member reusing a group id wait for
+    the first one's session to expire (../shared/guide/STACK.md), and every process here must
+    see every partition anyway, so each subscribes alone and positions itself by ``start_at``
+    (aiokafka ``auto_offset_reset``: ``earliest`` reads the whole log, ``latest`` only what
+    comes next; on Tansu "latest" can land inside the last record batch: the alert stream
+    checks the high watermark itself). Nothing is committed (``enable_auto_commit`` off).
+    ``on_connected`` is called once the consumer has started (a reconnect loop resets its
+    back-off there). Raises what ``AIOKafkaConsumer.start`` raises when the broker cannot be
+    reached (``KafkaConnectionError``), with nothing left to stop."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset=start_at,
+        enable_auto_commit=False,
+        request_timeout_ms=settings.request_timeout_ms,
+    )
+    await consumer.start()
+    on_connected()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str] = ALL_TOPICS) -> list[str]:

@@ -21,12 +21,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from pydantic import ValidationError
 
 from shared.contracts.events import EligibilityAlert
 from shared.contracts.topics import ALERTS
 from shared.infra.backoff import Backoff
+from shared.infra.kafka import groupless_consumer
 from shared.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -103,20 +104,11 @@ async def feed_from_topic(stream: AlertStream, kafka: KafkaSettings) -> None:
 async def _feed(
     stream: AlertStream, kafka: KafkaSettings, on_connected: Callable[[], None]
 ) -> None:
-    consumer = AIOKafkaConsumer(
-        ALERTS,
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=None,
-        auto_offset_reset="latest",
-        enable_auto_commit=False,
-        request_timeout_ms=kafka.request_timeout_ms,
-    )
-    await consumer.start()
-    on_connected()
     # partition -> the end found at start: records below it were published before the feed
     # was live (a reset to "latest" may land inside the last batch: see the module docstring)
     live_from: dict[int, int] = {}
-    try:
+    async with groupless_consumer(ALERTS, kafka, start_at="latest",
+                                  on_connected=on_connected) as consumer:
         while True:
             batches = await consumer.getmany(timeout_ms=500)
             if len(live_from) < len(consumer.assignment()):
@@ -128,8 +120,6 @@ async def _feed(
                     stream.set_live(True)
             for tp, records in batches.items():
                 _publish(stream, tp, records, live_from.get(tp.partition))
-    finally:
-        await consumer.stop()
 
 
 def _publish(stream: AlertStream, tp: TopicPartition, records: list[Any],

@@ -37,7 +37,6 @@ from datetime import datetime
 from pathlib import Path
 
 import structlog
-from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from shared.clinical.codes import RXNORM
@@ -51,6 +50,7 @@ from shared.eligibility.loader import TRIALS_DIR, list_trials, load_trial_file
 from shared.eligibility.reads import ReadCodes, trial_concepts, trial_read_codes
 from shared.eligibility.reference_tables import TW_SYSTEM, Tables, load_tables
 from shared.infra.backoff import Backoff
+from shared.infra.kafka import groupless_consumer
 from shared.infra.signing import TrustedKeys
 from shared.settings import KafkaSettings
 
@@ -177,17 +177,8 @@ def verified(value: bytes, keys: TrustedKeys, *, partition: int,
 
 async def _follow(codes: RegistryScreenedCodes, kafka: KafkaSettings, keys: TrustedKeys,
                   on_connected: Callable[[], None]) -> None:
-    consumer = AIOKafkaConsumer(
-        TRIAL_SCREENING,
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        request_timeout_ms=kafka.request_timeout_ms,
-    )
-    await consumer.start()
-    on_connected()
-    try:
+    async with groupless_consumer(TRIAL_SCREENING, kafka, start_at="earliest",
+                                  on_connected=on_connected) as consumer:
         while True:
             batches = await consumer.getmany(timeout_ms=500)
             for tp, records in batches.items():
@@ -198,5 +189,3 @@ async def _follow(codes: RegistryScreenedCodes, kafka: KafkaSettings, keys: Trus
                         log.info("trial screening followed", trial=event.trial_id,
                                  version=event.version, state=event.state,
                                  codes=len(event.codes) + len(event.prefixes))
-    finally:
-        await consumer.stop()
