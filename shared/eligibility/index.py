@@ -193,6 +193,7 @@ class Readable:
         "_reading",
         "_table_readers",
         "_whole",
+        "drugs",
         "exact",
     )
 
@@ -211,6 +212,11 @@ class Readable:
                 prefixes.setdefault(system, []).append(prefix)
                 prefix_readers.setdefault(system, []).append((prefix, concept.name))
         self._readers = {key: tuple(names) for key, names in readers.items()}
+        # the drug value sets' codes (RxNorm ingredients, the project's local drugs): each one
+        # drug, for ``drugs_disagree``
+        self.drugs = frozenset(
+            key for concept in concepts_list if concept.resource.startswith("Medication")
+            for key in concept.keys)
         self._prefix_readers = prefix_readers
         self._codes = {system: frozenset(found) for system, found in codes.items()}
         self._prefixes = {system: tuple(found) for system, found in prefixes.items()}
@@ -352,6 +358,105 @@ def _keys(
           and not any(c.system in CONDITION_SYSTEMS for c in fact.codes)):
         keys.append(UNIDENTIFIED_CONDITIONS_KEY)
     return tuple(dict.fromkeys(keys))
+
+
+_INGREDIENTS: dict[int, tuple[Mapping[str, tuple[str, ...]], frozenset[str]]] = {}
+
+
+def _ingredients(products: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+    """Every RxNorm ingredient the product table rolls a product up to (worked out once)."""
+    found = _INGREDIENTS.get(id(products))
+    if found is None or found[0] is not products:
+        found = _INGREDIENTS[id(products)] = (
+            products, frozenset(i for ingredients in products.values() for i in ingredients))
+    return found[1]
+
+
+def _code_path(fact: ClinicalFact) -> str:
+    """Where a medication fact's drug codes were sent: FHIR ``<Type>/<id>.medication[x]``,
+    HL7 v2 RXE-2 (give code) or RXA-5 (administered code) of the segment the fact names."""
+    resource = fact.provenance.resource
+    if fact.provenance.format == "hl7v2":
+        segment = resource.rsplit("/", 2)[-2] if resource.count("/") >= 2 else ""
+        field = {"RXE": "RXE-2", "RXA": "RXA-5"}.get(segment)
+        return f"{resource} ({field})" if field else resource
+    return f"{resource}.medication[x]"
+
+
+def drugs_disagree(
+    fact: ClinicalFact,
+    products: Mapping[str, tuple[str, ...]],
+    readable: Callable[[str, str], bool] = _everything,
+) -> ReadingNote | None:
+    """Why the codings of a medication ``fact`` name different drugs, else None.
+
+    FHIR R4 datatypes, CodeableConcept.coding: the codings are alternative representations of
+    one concept; HL7 v2.5.1 2A.3.13 CWE (RXE-2, RXA-5): components 4-6 are "an alternate code
+    for the same concept". Each coding is resolved through the project's own tables: an RxNorm
+    product of ``tables/rxnorm_products.yaml`` to its ingredients, an RxNorm ingredient (a drug
+    value set's code, or an ingredient the product table names) or a project local drug code
+    to itself, and the site crosswalk's ingredient list (``INGREDIENT_SYSTEM``) to that list.
+    One drug: every product resolves to the same ingredients and every ingredient coding is
+    one of them (an IN beside an SCD/SBD of it, two products of it); with no product, at most
+    one ingredient. Otherwise (8640 prednisone beside 979092 hydroxychloroquine 200 MG Oral
+    Tablet, 121191 rituximab beside 8640) which drug it is is unknown: the fact is read as
+    unread (a note at its drug codes naming them), so it proves no use and its washout is
+    unknown. A coding no table resolves (an NDC no site crosswalk maps, an RxNorm code of
+    neither table) says nothing either way and is left aside, as before. Two ingredients with
+    no product naming both (a combination product no table lists) are not known to be one drug.
+    """
+    codes = fact.codes
+    if len(codes) < 2 or fact.kind is not FactKind.MEDICATION:
+        return None
+    drug_codes = readable.drugs if isinstance(readable, Readable) else frozenset()
+    known_ingredients = _ingredients(products)
+    # each resolved coding in the order sent: (label, ingredients of a product, or one drug)
+    resolved: list[tuple[str, frozenset[str] | None, str | None]] = []
+    listed: list[str] = []
+    for coding in codes:
+        system, code = coding.system, coding.code
+        if system == RXNORM:
+            rolled = products.get(code)
+            if rolled:
+                resolved.append((f"RxNorm {code} (ingredients {', '.join(rolled)})",
+                                 frozenset(rolled), None))
+            elif code in known_ingredients or f"{RXNORM}|{code}" in drug_codes:
+                resolved.append((f"RxNorm {code}", None, code))
+        elif system == INGREDIENT_SYSTEM:
+            listed.append(code)
+        elif f"{system}|{code}" in drug_codes:
+            resolved.append((f"{system}|{code}", None, f"{system}|{code}"))
+    if listed:
+        resolved.append((f"the site medication crosswalk's ingredients {', '.join(listed)}",
+                         frozenset(listed), None))
+    named = {ingredients for _, ingredients, _ in resolved if ingredients is not None}
+    drugs = {drug for _, _, drug in resolved if drug is not None}
+    if len(named) > 1 or (not named and len(drugs) > 1):
+        disagree = True
+    elif named:
+        (ingredients,) = named
+        disagree = not drugs <= ingredients
+    else:
+        disagree = False
+    if not disagree:
+        return None
+    differ = [label for label, _, _ in resolved]
+    return ReadingNote(path=_code_path(fact), reason=(
+        f"codings name different drugs: {'; '.join(dict.fromkeys(differ))} (FHIR R4"
+        " CodeableConcept: every coding stands for the same concept; HL7 v2.5.1 2A.3.13 CWE:"
+        " the alternate identifier codes the same concept): which drug it is is unknown"))
+
+
+def _drug_read(
+    fact: ClinicalFact,
+    products: Mapping[str, tuple[str, ...]],
+    readable: Callable[[str, str], bool],
+) -> ClinicalFact:
+    """``fact``, kept unread when its codings name different drugs (``drugs_disagree``)."""
+    if fact.unread is not None or fact.kind is not FactKind.MEDICATION or len(fact.codes) < 2:
+        return fact
+    note = drugs_disagree(fact, products, readable)
+    return fact if note is None else fact.model_copy(update={"unread": note})
 
 
 UNIDENTIFIED_CONDITIONS_KEY = f"{UNIDENTIFIED}|{UNIDENTIFIED_CONDITIONS.name}"
@@ -544,6 +649,8 @@ class FactIndex:
                     fact = not_final(fact)
                 if status in ignored_statuses and ignored(fact):
                     continue
+                if fact.kind is medication:
+                    fact = _drug_read(fact, products, readable)
                 moment = fact.effective_start or fact.effective_end or _OLDEST
                 kept.append((moment, fact.fact_id, fact, keys))
                 if fact.time_bounds is not None:
@@ -591,6 +698,7 @@ class FactIndex:
             keys = _keys(fact, self._products, self._readable)
             if not keys:
                 continue
+            fact = _drug_read(fact, self._products, self._readable)
             keys_of[fact.fact_id] = keys
             if fact.time_bounds is not None:
                 imprecise[fact.fact_id] = fact
