@@ -17,6 +17,17 @@ resource is refused (a transaction whole, a batch entry alone; FHIR R4 http). Th
 resource, not only the element: which elements a modifier changes the meaning of is not known,
 and an element left unread may still decide (a refused dose would leave the medication read as
 taken). Extensions inside an ordinary ``extension`` are not read at all and are not looked in.
+
+The same walk refuses a primitive that says it has no value while carrying one. FHIR R4 JSON
+(json.html, "Representing primitive elements"): a primitive's id and extensions are sent in the
+sibling property ``_<name>`` (``valueQuantity._value``, ``_valueString``,
+``_effectiveDateTime``, ``_birthDate``; for a repeating primitive, the array ``_<name>``
+aligned with ``<name>``). FHIR R4 extension-data-absent-reason
+(http://hl7.org/fhir/StructureDefinition/data-absent-reason): "Provides a reason why the
+expected value or elements in the element that is extended are missing". Sent beside a value,
+the element is both missing and present: which holds is unknown, so it is refused at
+``<path>._<name>`` (as obs-6 refuses ``Observation.dataAbsentReason`` beside ``value[x]``).
+Before, ``_<name>`` was never looked at and the value was read as if nothing were said of it.
 """
 
 from __future__ import annotations
@@ -28,12 +39,15 @@ from shared.clinical.fhir_values import Reader
 _ENTRY_PARTS = ("request", "response", "search")
 
 
-_KEYS = (b"modifierExtension", b"implicitRules")
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+"""FHIR R4 extension-data-absent-reason: why the element that carries it has no value."""
+_KEYS = (b"modifierExtension", b"implicitRules", b"data-absent-reason")
 
 
 def may_hold(payload: object) -> bool:
-    """Whether the input can hold a modifier at all: False only for JSON text (bytes or str)
-    in which neither key is written and no ``\\u`` escape could spell one
+    """Whether the input can hold a modifier (or a data-absent-reason) at all: False only for
+    JSON text (bytes or str) in which none of the keys (or that extension's name) is written
+    and no ``\\u`` escape could spell one
     (``"modifier\\u0045xtension"`` is the same key, RFC 8259 section 7), and not UTF-16 or
     UTF-32 bytes (``json.loads`` reads those; they hold NUL bytes). Walking a 3.4 MB
     Synthea bundle costs ~14 ms; text without them need not be walked."""
@@ -45,7 +59,8 @@ def may_hold(payload: object) -> bool:
 
 
 def check_resource(reader: Reader, resource: Any, path: str) -> None:
-    """Add a problem for every ``modifierExtension`` and ``implicitRules`` in ``resource``."""
+    """Add a problem for every ``modifierExtension`` and ``implicitRules`` in ``resource``, and
+    for every primitive sent with a value and a data-absent-reason extension (``_absent``)."""
     _walk(reader, resource, path)
 
 
@@ -79,6 +94,8 @@ def _walk(reader: Reader, element: Any, path: str) -> None:
     for key, value in element.items():
         if key in ("extension", "modifierExtension", "text"):
             continue  # ordinary extensions are not read; the narrative is XHTML
+        if key.startswith("_") and len(key) > 1:
+            _absent(reader, element, key, value, path)
         if isinstance(value, dict | list):
             _walk(reader, value, f"{path}.{key}")
 
@@ -104,3 +121,38 @@ def _implicit_rules(reader: Reader, resource: dict[str, Any], path: str) -> None
         f"implicit rules {resource['implicitRules']!r} are not understood by TrialWatch: FHIR"
         " R4 Resource.implicitRules names rules that must be understood when processing the"
         " content, so the resource cannot be read"))
+
+
+def _absence(extended: Any) -> str | None:
+    """The data-absent-reason code (or ``'?'``) an element's ``extension`` list carries, else
+    None."""
+    if not isinstance(extended, dict) or not isinstance(extended.get("extension"), list):
+        return None
+    for item in extended["extension"]:
+        if isinstance(item, dict) and item.get("url") == DATA_ABSENT_REASON:
+            code = item.get("valueCode")
+            return code if isinstance(code, str) else "?"
+    return None
+
+
+def _absent(reader: Reader, element: dict[str, Any], key: str, extended: Any, path: str) -> None:
+    """A problem at ``<path>.<key>`` (``_value``, ``_valueString`` ...; ``<key>[i]`` for a
+    repeating primitive) when it carries a data-absent-reason and the primitive it extends
+    (``<key>`` without ``_``) is sent with a value (module docstring)."""
+    sent = element.get(key[1:])
+    pairs: list[tuple[str, Any, Any]]
+    if isinstance(extended, list):
+        values = sent if isinstance(sent, list) else []
+        pairs = [(f"{path}.{key}[{i}]", item, values[i] if i < len(values) else None)
+                 for i, item in enumerate(extended)]
+    else:
+        pairs = [(f"{path}.{key}", extended, sent)]
+    for where, item, value in pairs:
+        code = _absence(item)
+        if code is None or value is None:
+            continue
+        reader.problem(where, (
+            f"a data-absent-reason ({code!r}) is sent beside the value of {key[1:]!r}: FHIR R4"
+            " extension-data-absent-reason says the element's value is missing, and one is"
+            " sent (FHIR R4 JSON: '_" + key[1:] + "' carries the extensions of the primitive"
+            f" '{key[1:]}'): whether the value stands is unknown"))
