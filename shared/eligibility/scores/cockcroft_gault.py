@@ -148,6 +148,17 @@ def cockcroft_gault(
         high = math.inf
     elif scr.comparator in (">", ">="):
         low = 0.0
+    # CrCl rises with the weight used (actual; Devine ideal weight rises with the height;
+    # adjusted = 0.6 IBW + 0.4 actual): a weight or height known only as a bound ("<60 kg")
+    # bounds CrCl the same way, never read as its number (before: read as exactly 60 kg)
+    for bounded in (weight_fact, height_fact):
+        quantity = bounded.value_quantity if bounded is not None else None
+        if quantity is None or (bounded is height_fact and weight_choice == "actual"):
+            continue
+        if quantity.comparator in ("<", "<="):
+            low = 0.0
+        elif quantity.comparator in (">", ">="):
+            high = math.inf
     trace.evidence.append(cite(scr_fact, note=f"serum creatinine = {scr_mg_dl:.3g} mg/dL"))
     trace.evidence.append(
         cite(

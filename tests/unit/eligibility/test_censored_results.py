@@ -172,3 +172,18 @@ def test_a_creatinine_of_zero_is_not_used_and_I6_3_names_the_missing_creatinine(
     _, i63 = _criterion(builder.bundle(), "I6.3")
     assert i63.outcome is Outcome.UNKNOWN
     assert "serum creatinine within 30 days" in i63.missing
+
+
+# Cockcroft-Gault CrCl = (140 - age) x weight / (72 x SCr) (x 0.85 female; Nephron 1976;16:
+# 31-41) rises with the weight (actual, ideal from the height, or adjusted: 0.6 IBW + 0.4
+# actual). A weight known only as a bound ("<60 kg": a chair scale's floor, a value typed with
+# its comparator) was read as exactly 60: this woman's CrCl of ~83 mL/min passed I6.3 (>= 30),
+# though at 20 kg it is ~28. Now the bound bounds the CrCl the same way.
+def test_a_body_weight_reported_below_a_bound_gives_no_passing_crcl_for_I6_3() -> None:
+    _, i63 = _criterion(_with_bound("29463-7", 60, "kg", "<"), "I6.3")
+    assert i63.outcome is not Outcome.PASS
+
+
+def test_a_body_weight_reported_above_a_bound_gives_a_crcl_at_least_its_value_for_I6_3() -> None:
+    _, i63 = _criterion(_with_bound("29463-7", 60, "kg", ">"), "I6.3")
+    assert i63.outcome is Outcome.PASS
