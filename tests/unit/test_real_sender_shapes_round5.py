@@ -139,3 +139,27 @@ def test_reference_ranges_for_different_populations_are_still_chosen_between(
 ) -> None:
     assert outcome(decide(_bundle(_add(_alt(*ranges)))), LIVER) == expected
 
+
+
+# --- a platelet count by manual count --------------------------------------------------------
+
+
+# LOINC 778-1 "Platelets [#/volume] in Blood by Manual count" is the platelet count a lab
+# reports when the analyser count is flagged (clumps, giant platelets) and a technologist
+# counts by hand; the German Corona Consensus (GECCO) laboratory value set lists it beside
+# 777-3 and 26515-7 (unit 10*3/uL), and MIMIC-IV maps its manual platelet item to it. Before,
+# 778-1 was not catalogued: a newer manual count of 8 was ignored as an unknown test, the older
+# automated 180 decided I6.1, ELIGIBLE. Now read as a platelet count (criterion: platelets
+# >= 20 x 10^9/L, whatever the counting method).
+def test_a_newer_manual_platelet_count_decides() -> None:
+    count = {"value": 8, "unit": "10*3/uL", "system": UCUM, "code": "10*3/uL"}
+    manual = _observation("plt-manual", "778-1", "2026-02-28T09:00:00Z", valueQuantity=count)
+    decision = decide(_bundle(_add(manual)))
+    assert outcome(decision, PLATELETS) == Outcome.FAIL
+    assert decision.status == Status.INELIGIBLE
+
+
+def test_an_hl7_manual_platelet_count_decides() -> None:
+    obx = f"OBX|1|NM|778-1^Platelets manual^LN||8|10*3/uL|150-400|L|||F|||{OBX_WHEN}"
+    assert outcome(decide(_bundle(), _oru("M-MAN", obx)), PLATELETS) == Outcome.FAIL
+
