@@ -904,6 +904,7 @@ def _observation(
         or not_obtained(status_code, f"{label}.11")
         or pending_with_value(status_code, not message.field(obx, label, 5).empty, f"{label}.11")
         or _order_without_results(message, obx, order, label)
+        or _order_cancelled(message, obx, order, label)
         or value.unread
     )
     if status_code in WITHDRAWING:
@@ -954,6 +955,42 @@ def _order_without_results(
         return None
     status = message.field(order.obr, f"OBR[{order.obr_number}]", 25)
     return order_without_results(status.component(0), status.path)
+
+
+# HL7 v2.5.1 table 0119 (ORC-1 order control, 4.5.1.1): CA "Cancel order/service request", OC
+# "Order/service canceled", CR "Canceled as requested"; table 0038 (ORC-5 order status,
+# 4.5.1.5): CA "Order was canceled"
+_CANCELLING_CONTROL = {"CA": "Cancel order/service request", "OC": "Order/service canceled",
+                       "CR": "Canceled as requested"}
+_CANCELLED_STATUS = {"CA": "Order was canceled"}
+
+
+def _order_cancelled(
+    message: _Message, obx: hl7.Segment, order: _Order, label: str
+) -> ReadingNote | None:
+    """The unread note of a valued OBX whose ORC says its order was cancelled, else None.
+
+    An ORU^R01 whose ORC-1 is CA/OC/CR (table 0119) or whose ORC-5 is CA (table 0038) says the
+    order was cancelled; a valued OBX beside it contradicts it, as one under OBR-25 X ("No
+    results available; Order canceled", ``_order_without_results``) does: which is right is
+    unknown, so the value is not read and no older result decides in its place. Probe round
+    5: before, the ORC was not looked at (a count of 150 under a cancelled order passed I6.1).
+    """
+    if order.orc is None or message.field(obx, label, 5).empty:
+        return None
+    control = message.field(order.orc, order.orc_label, 1)
+    status = message.field(order.orc, order.orc_label, 5)
+    if (code := control.component(0)) in _CANCELLING_CONTROL:
+        where = control.path
+        why = f"order control {code} ({_CANCELLING_CONTROL[code]}; HL7 v2.5.1 4.5.1.1, table 0119)"
+    elif (code := status.component(0)) in _CANCELLED_STATUS:
+        where = status.path
+        why = f"order status {code} ({_CANCELLED_STATUS[code]}; HL7 v2.5.1 4.5.1.5, table 0038)"
+    else:
+        return None
+    return ReadingNote(path=where, reason=(
+        f"the order's {why} says it was cancelled, so a value sent under it contradicts its"
+        " order and is not read"))
 
 
 # ``times.CLOCK_SKEW``: clock skew allowed between a result's time and its message's time.

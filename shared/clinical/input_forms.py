@@ -213,6 +213,9 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "v2.5.1 2A.3.47 NM, 2A.3.70 SN, 2.7.1"),
     InputForm("OBR-25", "`O`, `I`, `S`, `X` (no results available) over a valued OBX",
               "unread at `OBR[n].25`", "v2.5.1 4.5.3.25, table 0123"),
+    InputForm("ORC-1, ORC-5", "ORC-1 `CA`, `OC`, `CR` (table 0119) or ORC-5 `CA` (table 0038):"
+              " the order was cancelled, over a valued OBX of an ORU^R01",
+              "unread at `ORC[n].1` / `ORC[n].5`", "v2.5.1 4.5.1.1, 4.5.1.5, tables 0119, 0038"),
     InputForm("OBR-25", "`Y`, `Z` (queries only), a code outside table 0123",
               "refused at `OBR[n].25`; empty, `A`, `P`, `C`, `R`, `F`: each OBX-11 decides",
               "v2.5.1 4.5.3.25, table 0123"),

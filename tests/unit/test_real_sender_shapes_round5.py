@@ -163,3 +163,41 @@ def test_an_hl7_manual_platelet_count_decides() -> None:
     obx = f"OBX|1|NM|778-1^Platelets manual^LN||8|10*3/uL|150-400|L|||F|||{OBX_WHEN}"
     assert outcome(decide(_bundle(), _oru("M-MAN", obx)), PLATELETS) == Outcome.FAIL
 
+
+
+# --- a result under an order its ORC says was cancelled --------------------------------------
+
+
+def _under_orc(orc: str, value: str) -> str:
+    return _oru("M-ORC", f"OBX|1|NM|777-3^Platelets^LN||{value}|10*9/L|150-400||||F|||{OBX_WHEN}",
+                obr=f"{orc}\rOBR|1|ORD-9|FIL-9|57021-8^CBC^LN|||{OBX_WHEN}")
+
+
+# HL7 v2.5.1 4.5.1.1 ORC-1 Order Control (table 0119): CA "Cancel order/service request", OC
+# "Order/service canceled", CR "Canceled as requested"; 4.5.1.5 ORC-5 Order Status (table
+# 0038): CA "Order was canceled". An ORU^R01 whose ORC says the order was cancelled, with a
+# valued OBX beside it, contradicts itself as OBR-25 X ("No results available; Order
+# canceled", already unread) does: which is right is unknown. Before, the ORC was not looked
+# at: a count of 150 under a cancelled order passed I6.1 (ELIGIBLE), one of 8 failed it. Now
+# the value is kept unread at ORC[n].1 / ORC[n].5, I6.1 unknown whatever the value.
+@pytest.mark.parametrize("value", ["150", "8"])
+@pytest.mark.parametrize(
+    ("orc", "table"),
+    [("ORC|CA|ORD-9|FIL-9", "table 0119"), ("ORC|OC|ORD-9|FIL-9", "table 0119"),
+     ("ORC|CR|ORD-9|FIL-9", "table 0119"), ("ORC|RE|ORD-9|FIL-9||CA", "table 0038")],
+    ids=["orc-1-CA", "orc-1-OC", "orc-1-CR", "orc-5-CA"],
+)
+def test_a_value_under_an_order_its_orc_says_was_cancelled_leaves_i6_1_unknown(
+    orc: str, table: str, value: str
+) -> None:
+    decision = decide(_bundle(), _under_orc(orc, value))
+    assert outcome(decision, PLATELETS) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    assert f"{table}) says it was cancelled" in _reason(decision, PLATELETS)
+
+
+# The ordinary result message (ORC-1 RE "Observations/Performed Service to follow", ORC-5 CM
+# "Order is completed") is read as before.
+@pytest.mark.parametrize("orc", ["ORC|RE|ORD-9|FIL-9", "ORC|RE|ORD-9|FIL-9||CM"])
+def test_a_value_under_an_ordinary_orc_is_read(orc: str) -> None:
+    assert outcome(decide(_bundle(), _under_orc(orc, "8")), PLATELETS) == Outcome.FAIL
