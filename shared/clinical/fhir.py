@@ -54,6 +54,7 @@ from shared.clinical.fhir_resources import (
     contained_results,
     demographics,
     patient_id,
+    several_record_numbers,
 )
 from shared.clinical.fhir_values import Json, Reader
 
@@ -455,6 +456,8 @@ def _group(
             key = aliases[0]
             names = patient_aliases(resource)
             source_patient_id = patient_id(resource)
+            if several := several_record_numbers(resource):
+                reader.problem(f"{entry.path}.identifier", several)
             if not source_patient_id:
                 reader.problem(f"{entry.path}.identifier", NO_PATIENT_ID)
             patients.setdefault(key, _Patient(source_patient_id, names))

@@ -219,6 +219,28 @@ def _same_subject(own: Any, container: Any) -> bool:
     return (first.get("system"), first.get("value")) == (second.get("system"), second.get("value"))
 
 
+def several_record_numbers(resource: Json) -> str | None:
+    """The reason to refuse a FHIR R4 Patient whose ``identifier`` list carries more than one
+    different value typed MR (Identifier.type, v2-0203 ``MR``), else None.
+
+    Patient.identifier repeats (FHIR R4 Patient.identifier 0..*), each with its own system; a
+    record relayed by an HIE carries each facility's medical record number. TrialWatch files a
+    patient under one, and which is this site's is not in the resource (as HL7 v2 PID-3,
+    ``hl7v2_patients.several_record_numbers``). The reason names no value (PHI).
+    """
+    numbers = {
+        str(identifier["value"])
+        for identifier in resource.get("identifier") or ()
+        if isinstance(identifier, dict) and identifier.get("value")
+        and any(isinstance(coding, dict) and coding.get("code") == _MR_TYPE
+                for coding in (identifier.get("type") or {}).get("coding") or ())
+    }
+    if len(numbers) < 2:
+        return None
+    return (f"{len(numbers)} different medical record numbers (Identifier.type v2-0203 MR):"
+            " which is this site's is not in the resource; send this site's only")
+
+
 def patient_id(resource: Json) -> str | None:
     """The MR-typed identifier if there is one, else ``Patient.id``."""
     for identifier in resource.get("identifier") or ():

@@ -80,6 +80,7 @@ from shared.clinical.hl7v2_patients import (
     identifier_aliases,
     medical_record_number,
     prior_patient,
+    several_record_numbers,
 )
 from shared.clinical.hl7v2_values import (
     NO_STATUS,
@@ -748,6 +749,8 @@ def _day_of_death(written: str, zone: tzinfo | None) -> date | None:
 def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) -> _Group:
     label = f"PID[{number}]"
     identifiers = message.field(pid, label, 3)
+    if several := several_record_numbers(identifiers):
+        log.problem(identifiers.path, several)
     mrn = medical_record_number(identifiers)
     # CX-4 assigning authority kept as the identifier's system (v2.5.1 2.A.14 CX, 2.A.33 HD)
     aliases = identifier_aliases(identifiers, message.parsed.separators[4])

@@ -40,6 +40,28 @@ def medical_record_number(identifiers: ObxField) -> str | None:
     )
 
 
+def several_record_numbers(identifiers: ObxField) -> str | None:
+    """The reason to refuse a PID-3 (or MRG-1) that carries more than one different value typed
+    MR (CX-5, HL7 v2.5.1 table 0203), else None.
+
+    PID-3 repeats, one repetition per identifier (v2.5.1 3.4.2.3); a message relayed by an HIE
+    or a reference lab carries the medical record number of each facility it knows, each with
+    its own assigning authority (CX-4). TrialWatch files a patient under one medical record
+    number, and which of two is this site's is not in the message: taking the first filed a
+    result under another facility's number, where it reached no one's screening. The same
+    number spelled under two authorities is one number. The reason names no value (PHI).
+    """
+    numbers = {
+        identifiers.component(0, index)
+        for index in range(len(identifiers.repetitions))
+        if identifiers.component(4, index) == "MR" and identifiers.component(0, index)
+    }
+    if len(numbers) < 2:
+        return None
+    return (f"{len(numbers)} different medical record numbers (CX-5 MR, table 0203; v2.5.1"
+            " 3.4.2.3): which is this site's is not in the message; send this site's only")
+
+
 def identifier_system(authority: str, subcomponent: str = "&") -> str | None:
     """CX-4 (assigning authority, HD: namespace id & universal id & universal id type; HL7
     v2.5.1 2.A.14 CX, 2.A.33 HD) as a FHIR R4 Identifier.system, or None.

@@ -117,6 +117,10 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "the medication unread at `ORC[n].1` (or `RXE[n]`): ORC-5 is not read as the"
               " order's status, since only ORC-1 says what the segment does with the order",
               "v2.5.1 4.5.1 (ORC-1 R), 4.5.1.1, 4.5.1.5; ch. 4A RDE^O11 (ORC required)"),
+    InputForm("PID-3", "repetitions typed `MR` (CX-5, table 0203) with different values (each"
+              " facility's MRN, as an HIE relays)", "refused at `PID[n].3` (which number is this"
+              " site's is not in the message; the first was never taken); one number under two"
+              " authorities is read", "v2.5.1 3.4.2.3, 2A.3.14 CX, table 0203"),
     InputForm("PID-30", "a value outside table 0136 (`YES`, `NO`, `no`, `1`)",
               "refused at `PID[n].30` (whether the patient died decides every decision;"
               " never guessed from a word); `Y` deceased, `N` not", "v2.5.1 3.4.2.30, table 0136"),
@@ -285,6 +289,10 @@ FHIR_FORMS: tuple[InputForm, ...] = (
     InputForm("Bundle.entry", "a request without a resource (`DELETE`, `GET`, `HEAD`)",
               "refused at `Bundle.entry[n].request.method` (a deletion is never silently "
               "skipped; send the resource as `entered-in-error`)", f"{_R4} Bundle.entry.request"),
+    InputForm("Patient.identifier", "several identifiers typed `MR` (v2-0203) with different"
+              " values", "refused at `Bundle.entry[n].resource.identifier` (which is this site's"
+              " is not in the resource); one number under two systems is read",
+              f"{_R4} Patient.identifier, v2-0203"),
     InputForm("Bundle.entry", "a resource type TrialWatch does not read (Encounter, Claim ...)",
               "ignored (named `ignored` in the receipt)", f"{_R4} resource list"),
     InputForm("Bundle.entry", "an entry whose Patient entry was refused",
