@@ -150,7 +150,9 @@ class DecisionTextTooLong(ValueError):
     alerts or audit would refuse; nothing is cut."""
 
 
-def check_texts(criteria: tuple[CriterionResult, ...]) -> None:
+def check_texts(
+    criteria: tuple[CriterionResult, ...], checked: tuple[Evidence, ...] = ()
+) -> None:
     """Raise ``DecisionTextTooLong`` for the first text of ``criteria`` over its bound above
     (the engine builds results without validation, ``construct``); the same bounds as the
     models, checked in one table-driven pass of ``len`` (no pydantic validation: a decision
@@ -158,9 +160,15 @@ def check_texts(criteria: tuple[CriterionResult, ...]) -> None:
     checked in the order of ``_RESULT_TEXTS``, its ``missing`` items, then each evidence
     item's ``_EVIDENCE_TEXTS`` and details, so the error names the first field over its
     bound. A field of another type (a number, None) has no length bound; a result or evidence
-    item missing a field raises what reading it raises (AttributeError)."""
+    item missing a field raises what reading it raises (AttributeError).
+
+    ``checked``: evidence items (the very objects) that this check passed before, in a result
+    the caller still holds (an incremental evaluation's earlier result of the same criterion,
+    whose replayed evidence it shares). An item's bounds do not depend on the result it is in,
+    so each of them is skipped: the same answer, without reading its texts again."""
+    known = {id(item) for item in checked} if checked else None
     for result in criteria:
-        over = _first_over(result)
+        over = _first_over(result, known)
         if over is not None:
             field, value, limit = over
             raise DecisionTextTooLong(
@@ -189,9 +197,12 @@ _EVIDENCE_TEXTS = (
 """Each evidence item's texts, in the order checked (its details follow them)."""
 
 
-def _first_over(result: CriterionResult) -> tuple[str, Sized, int] | None:
+def _first_over(
+    result: CriterionResult, known: set[int] | None = None
+) -> tuple[str, Sized, int] | None:
     """The first text of ``result`` over its bound, as (name in the error, the text, bound);
-    None when every one fits."""
+    None when every one fits. Evidence items whose ``id`` is in ``known`` (checked before and
+    still alive) are not read."""
     texts = _TEXTS
     ident = result.id
     if type(ident) is not str:
@@ -206,6 +217,8 @@ def _first_over(result: CriterionResult) -> tuple[str, Sized, int] | None:
         if isinstance(item, texts) and len(item) > EVIDENCE_TEXT_MAX_LENGTH:
             return "missing[]", item, EVIDENCE_TEXT_MAX_LENGTH
     for evidence in result.evidence:
+        if known is not None and id(evidence) in known:
+            continue
         for name, field, limit in _EVIDENCE_TEXTS:
             value = getattr(evidence, name)
             if isinstance(value, texts) and len(value) > limit:

@@ -284,7 +284,7 @@ def _evaluate(
                     computed[cid] = earlier
                 else:
                     redone.add(cid)
-                    computed[cid] = _criterion(criterion, ctx)
+                    computed[cid] = _criterion(criterion, ctx, earlier)
             readers.register(memo, ctx.fresh, computed, [c for c in redone if c in computed])
             derived_readers = readers
             derived_review = _review_after(
@@ -298,7 +298,7 @@ def _evaluate(
                 if earlier is not None and changed.keeps(earlier.review_at, earlier.reads):
                     computed[criterion.id] = earlier
                 else:
-                    computed[criterion.id] = _criterion(criterion, ctx)
+                    computed[criterion.id] = _criterion(criterion, ctx, earlier)
     # the state keeps the results read at the times as sent; the decision judges a time sent
     # without a time of day at both ends of its day (``_at_time_bounds``)
     decided = _at_time_bounds(trial, index, moment, computed)
@@ -507,7 +507,12 @@ def _fails_for_good(criterion: CompiledCriterion, computed: _Computed, trial: Tr
     return True
 
 
-def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
+def _criterion(
+    criterion: CompiledCriterion, ctx: Context, earlier: _Computed | None = None
+) -> _Computed:
+    """``criterion`` evaluated in ``ctx``; ``earlier``: its result in the state an incremental
+    evaluation started from (kept alive by it), whose evidence items, already checked, are not
+    checked again when the new result replays them (``check_texts``)."""
     ctx.deps, ctx.review_candidates = {}, []
     trace = Trace()
     truth = settled(criterion.node, ctx, trace)
@@ -528,7 +533,7 @@ def _criterion(criterion: CompiledCriterion, ctx: Context) -> _Computed:
     # entries) is refused where it is made, naming the criterion, never cut
     # (``DecisionTextTooLong``; the evaluator records an engine failure). Checked once per
     # result made: a kept result (``evaluate_incremental``) was checked when it was made
-    check_texts((result,))
+    check_texts((result,), earlier.result.evidence if earlier is not None else ())
     # ctx.deps is a new dict per criterion: kept as it is
     candidates = ctx.review_candidates
     if not candidates:

@@ -77,6 +77,45 @@ def test_a_reason_over_its_bound_is_refused_by_the_engine_naming_criterion_and_f
     assert isinstance(refused.value, ValueError)
 
 
+def test_evidence_checked_before_is_not_read_again_and_only_that_very_object() -> None:
+    """``check_texts(results, checked)``: the evidence objects an incremental evaluation's
+    earlier result held passed the check then, and their bounds do not depend on the result
+    they are in, so they are skipped by identity; an equal object made anew, or any other
+    item, is read."""
+    over = Evidence.model_construct(note="x" * (bounds.EVIDENCE_TEXT_MAX_LENGTH + 1))
+    fits = Evidence.model_construct(note="a note")
+    # a skipped item is not read (the contract: only items that passed before are given)
+    check_texts((_result(evidence=(fits, over)),), (over,))
+    with pytest.raises(DecisionTextTooLong, match=r"^criterion E11: evidence\[\].note is"):
+        check_texts((_result(evidence=(fits, over)),), (fits,))
+    twin = Evidence.model_construct(note="x" * (bounds.EVIDENCE_TEXT_MAX_LENGTH + 1))
+    assert twin == over
+    assert twin is not over
+    with pytest.raises(DecisionTextTooLong, match=r"evidence\[\].note is"):
+        check_texts((_result(evidence=(twin,)),), (over,))
+    # the result's own texts are always read
+    with pytest.raises(DecisionTextTooLong, match=r"^criterion E11: reason is"):
+        check_texts((_result(reason="x" * (bounds.CRITERION_REASON_MAX_LENGTH + 1),
+                             evidence=(fits,)),), (fits,))
+
+
+def test_an_incremental_evaluation_refuses_a_reason_over_its_bound_as_a_full_one_does() -> None:
+    """The incremental path checks each result it makes afresh, skipping only the evidence its
+    earlier result held: 50 more unidentified medications after a state made with 10 make E11's
+    reason too long, and it is refused naming E11 as ``evaluate`` refuses it."""
+    from shared.eligibility.engine import build_index, evaluate_incremental
+
+    trial = load_trial("NCT06920433")
+    ten, sixty = _with_unidentified_medications(10), _with_unidentified_medications(60)
+    index = build_index(trial, ten)
+    _, state = evaluate_incremental(trial, index, AS_OF, None)
+    known = {fact.fact_id for fact in ten.facts}
+    more = [fact for fact in sixty.facts if fact.fact_id not in known]
+    assert len(more) == 50
+    with pytest.raises(DecisionTextTooLong, match=r"^criterion E11: reason is "):
+        evaluate_incremental(trial, index.with_facts(more), AS_OF, state)
+
+
 def _result(**changes: Any) -> CriterionResult:
     values: dict[str, Any] = {"id": "E11", "kind": "exclusion", "outcome": "unknown",
                               "reason": "r", "evidence": (), "missing": ()}
@@ -264,5 +303,8 @@ def test_the_one_pass_check_answers_as_the_field_by_field_check() -> None:
     def agrees(result: CriterionResult) -> None:
         reference = _outcome(_field_by_field, result)
         assert _outcome(lambda r: check_texts((r,)), result) == reference
+        # the items before the last are within their bounds: passed as checked before (an
+        # incremental evaluation's earlier result), skipping them gives the same answer
+        assert _outcome(lambda r: check_texts((r,), r.evidence[:-1]), result) == reference
 
     agrees()
