@@ -37,9 +37,11 @@ for the same drug, FHIR R4 datatypes); an ingredient list is added as codings of
 ``INGREDIENT_SYSTEM`` (TrialWatch's own system: "this drug's active ingredients are exactly
 these RxNorm ingredients"), which the engine reads as it reads the product table's roll-up, so
 the drug is identified even when no criterion reads its ingredients. Each entry used is noted on
-the fact at the code's path. A sender coding RxNorm itself is read as sent (an NDC/local entry
-is not applied; noted). Codes are matched exactly as written (an NDC's hyphens included): an
-unhyphenated 10-digit NDC can be any of three segmentations, so none is guessed. Pure: the
+the fact at the code's path. A sender coding RxNorm itself is read as sent, and an NDC/local
+entry naming another RxNorm code adds it beside the sender's (noted): codings that then name
+different drugs keep the medication unread (``shared.eligibility.index.drugs_disagree``).
+Codes are matched exactly as written (an NDC's hyphens included): an unhyphenated 10-digit NDC
+can be any of three segmentations, so none is guessed. Pure: the
 table is installed once (``use_medication_crosswalk``) before any input is read.
 """
 
@@ -249,9 +251,11 @@ def identified_medication(
     """A drug's ``codes`` with the crosswalk's RxNorm drug and ingredient codings added, and a
     note at ``path`` for each entry used.
 
-    An entry of the same source is used before one for any source. Not applied (noted): an
-    NDC/local -> RxNorm entry when the sender coded RxNorm itself, and any step whose entries
-    disagree (two RxNorm drugs, two ingredient lists): which drug is meant is then unknown.
+    An entry of the same source is used before one for any source. When the sender coded
+    RxNorm itself, an NDC/local -> RxNorm entry's drug is added beside it (noted) only when it
+    is another code: the engine then reads the medication only if both are the same drug.
+    Not applied (noted): any step whose entries disagree (two RxNorm drugs, two ingredient
+    lists): which drug is meant is then unknown.
     """
     if not _SITE:
         return codes, ()
@@ -261,10 +265,20 @@ def identified_medication(
     sent_rxnorm = [c for c in codes if c.system == RXNORM]
     added: list[Coding] = []
     if drug_rows and sent_rxnorm:
+        # every coding of a CodeableConcept is the same drug (FHIR R4 datatypes; HL7 v2.5.1
+        # 2A.3.13 CWE-4..6): the site's drug for the NDC/local code is kept beside the sender's
+        # RxNorm, so the engine (``shared.eligibility.index.drugs_disagree``) finds it when
+        # they name different drugs; before, the row was dropped and an NDC of rituximab beside
+        # RxNorm prednisone read as prednisone only
+        sent = {c.code for c in sent_rxnorm}
+        extra = sorted({e.rxnorm or "" for _, e in drug_rows} - sent)
+        added.extend(Coding(system=RXNORM, code=code) for code in extra)
         notes.append(ReadingNote(path=path, reason=(
             f"{_named(drug_rows[0][0])} has a medication crosswalk entry (RxNorm"
-            f" {drug_rows[0][1].rxnorm}), but the sender coded RxNorm"
-            f" {', '.join(c.code for c in sent_rxnorm)} itself: the sender's coding is read")))
+            f" {drug_rows[0][1].rxnorm}) and the sender coded RxNorm"
+            f" {', '.join(c.code for c in sent_rxnorm)} itself: the sender's coding is read"
+            + (f", with RxNorm {', '.join(extra)} beside it (the same drug, or the medication"
+               " is not read)" if extra else ""))))
     elif drug_rows:
         targets = sorted({e.rxnorm or "" for _, e in drug_rows})
         if len(targets) > 1:

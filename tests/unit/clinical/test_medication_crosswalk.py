@@ -199,13 +199,17 @@ def test_the_mapping_is_noted_on_the_fact_with_the_row_and_who_mapped_it() -> No
     assert "P. Ruiz" in reasons
 
 
-def test_a_sender_rxnorm_code_is_read_as_sent_not_replaced_by_the_ndc_row() -> None:
+def test_a_sender_rxnorm_code_is_read_as_sent_with_the_ndc_rows_drug_beside_it() -> None:
+    # the sender's coding is kept first and never replaced; the site's drug for the NDC is
+    # added beside it so that the engine can tell whether both name one drug (here: yes,
+    # rituximab 1657862 has the crosswalk ingredient 121191)
     _install()
     [update] = parse_fhir(_administration("a5", (NDC, "50242-051-21"), (RXNORM, "121191")),
                           source_system="ehr")
     [fact] = update.facts
-    assert [c.code for c in fact.codes if c.system == RXNORM] == ["121191"]
-    assert any("the sender's coding is read" in n.reason for n in fact.notes)
+    assert [c.code for c in fact.codes if c.system == RXNORM] == ["121191", "1657862"]
+    assert any("the sender's coding is read, with RxNorm 1657862 beside it" in n.reason
+               for n in fact.notes)
 
 
 def test_an_hl7v2_rxa_coded_by_a_local_pharmacy_code_is_read_through_the_crosswalk() -> None:
@@ -296,3 +300,25 @@ def test_the_setting_installs_the_file_and_a_bad_file_stops_the_start_up(tmp_pat
         install_site_medication_codes(ClinicalSettings(medication_codes_file=bad))
     install_site_medication_codes(ClinicalSettings(medication_codes_file=None))
     assert medication_crosswalk() == ()
+
+
+# FHIR R4 CodeableConcept: the codings are one concept. The site says NDC 50242-051-21 is
+# RxNorm 1657862 (rituximab 10 MG/ML, whose crosswalk ingredient is 121191); a sender coding
+# the same drug as RxNorm 312617 (predniSONE 5 MG Oral Tablet) beside that NDC has named two
+# drugs. Before, the crosswalk row was not applied when the sender coded RxNorm itself: read as
+# prednisone only, the ongoing rituximab it may be was never seen and E11 passed (ELIGIBLE).
+# Now the crosswalk's drug is added beside the sender's and the engine finds they differ:
+# unread, E11 unknown, both named.
+def test_an_ndc_the_site_maps_to_another_drug_than_the_senders_rxnorm_leaves_e11_unknown() -> None:
+    _install()
+    statement = _statement("m-ndc", (RXNORM, "312617"), (NDC, "50242-051-21"))
+    e11 = _e11(_decide(statement))
+    assert e11.outcome is Outcome.UNKNOWN
+    assert "312617" in str(e11.reason)
+    assert "1657862" in str(e11.reason)
+
+
+def test_an_ndc_the_site_maps_to_the_senders_drug_still_reads() -> None:
+    _install()
+    given = _administration("a-same", (RXNORM, "121191"), (NDC, "50242-051-21"))
+    assert _e11(_decide(given)).outcome is Outcome.FAIL  # rituximab 9 days ago
