@@ -359,6 +359,20 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "`component[i].value[x]` / `.dataAbsentReason` as a value[x] is; the engine reads "
               "it as it reads an Observation of that code",
               f"{_R4} Observation.component (code value pairs that share the same attributes)"),
+    InputForm("any primitive of a resource read (`valueQuantity._value`, `_valueString`, "
+              "`_effectiveDateTime`, `_birthDate` ...)",
+              "a data-absent-reason extension in `_<name>` beside a value of `<name>`",
+              "refused at `<path>._<name>`, naming the reason code (the element says it has no "
+              "value and sends one); without a value, `valueQuantity._value` is unread",
+              f"{_R4} JSON (primitive elements); extension-data-absent-reason"),
+    InputForm("medication[x] (MedicationStatement/Request/Administration/Dispense, "
+              "Medication.code; HL7 v2 RXE-2, RXA-5 with CWE-4..6)",
+              "codings naming different drugs through the shared tables (RxNorm 8640 prednisone "
+              "+ 979092 hydroxychloroquine tablet; 121191 rituximab + 8640)",
+              "kept as sent; the engine reads the medication as unread at "
+              "`medication[x]` / RXE-2 / RXA-5 naming every code (no use proved, washout "
+              "unknown); an ingredient beside a product of it still reads",
+              f"{_R4} datatypes: CodeableConcept.coding; HL7 v2.5.1 2A.3.13"),
     InputForm("Observation.dataAbsentReason", "sent beside a `value[x]`",
               "refused at `.dataAbsentReason` (whether the value stands is unknown)",
               f"{_R4} Observation obs-6"),
