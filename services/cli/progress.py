@@ -35,7 +35,9 @@ class Progress:
         self._seen: set[str] = set()
         self._patients: set[str] = set()  # only counted, never said
         self._updates = 0
-        self._statuses: Counter[str] = Counter()
+        # decision id -> status: a decision counted once, whether its alert or its own event
+        # is read first (an alert carries its decision's id and status: EligibilityAlert)
+        self._decisions: dict[str, str] = {}
         self._alerts: Counter[str] = Counter()
         self._said: str | None = None
 
@@ -63,21 +65,29 @@ class Progress:
         elif topic == DECISIONS and kind == "eligibility.decided":
             decision = event.get("decision")
             if isinstance(decision, dict):
-                self._statuses[str(decision.get("status"))] += 1
+                self._decided(event.get("decision_id"), decision.get("status"), event_id)
         elif topic == ALERTS and kind == "eligibility.alert":
             self._alerts[str(event.get("alert"))] += 1
+            # the decision it announces is made, even if its own event is not read yet: never
+            # "no screening decision yet; 1 alert raised"
+            if event.get("decision_id") is not None:
+                self._decided(event.get("decision_id"), event.get("status"), None)
+
+    def _decided(self, decision_id: object, status: object, event_id: str | None) -> None:
+        key = str(decision_id) if decision_id is not None else f"event:{event_id}"
+        self._decisions.setdefault(key, str(status))
 
     def line(self) -> str | None:
         """The progress line when it changed since the last one returned, else None (also
         None before anything happened)."""
-        if not self._updates and not self._statuses and not self._alerts:
+        if not self._updates and not self._decisions and not self._alerts:
             return None
         updates = (f"{_plural(self._updates, 'patient update')} received "
                    f"({_plural(len(self._patients), 'patient')})")
-        decided = sum(self._statuses.values())
+        statuses = Counter(self._decisions.values())
+        decided = len(self._decisions)
         if decided:
-            parts = [f"{self._statuses[s]} {words}" for s, words in _STATUS_WORDS
-                     if self._statuses[s]]
+            parts = [f"{statuses[s]} {words}" for s, words in _STATUS_WORDS if statuses[s]]
             decisions = f"{_plural(decided, 'screening decision')} made: {', '.join(parts)}"
         else:
             decisions = "no screening decision yet"

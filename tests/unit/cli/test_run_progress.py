@@ -74,3 +74,30 @@ def test_a_progress_line_after_an_alert_line_counts_that_alert() -> None:
     # the progress reader reaching the same alert later counts it once
     progress.see("eligibility.alerts.v1", alert)
     assert progress.line() is None
+
+
+def test_an_alert_read_before_its_decision_is_counted_as_that_decision_once() -> None:
+    """Brief (ux): the line said "1 patient update received (1 patient); no screening decision
+    yet; 1 alert raised": the alert tail had counted the alert before the progress reader reached
+    the decision it announces. An alert carries its decision's id and status
+    (``EligibilityAlert.decision_id``/``status``): that decision is made, and counted once when
+    its own event arrives."""
+    progress = Progress(since=START)
+    later = START + timedelta(seconds=2)
+    decision_id = str(uuid.uuid4())
+    progress.see("patient.events.v1", _event("patient.updated", later, "pt_aaaa"))
+    progress.alert_shown(_event("eligibility.alert", later, "pt_aaaa", alert="newly-eligible",
+                                decision_id=decision_id, status="eligible"))
+    line = progress.line()
+    assert line == ("progress: 1 patient update received (1 patient); 1 screening decision "
+                    "made: 1 eligible; 1 alert raised (1 newly eligible)"), line
+    progress.see("eligibility.decisions.v1", _event(
+        "eligibility.decided", later, "pt_aaaa", decision_id=decision_id,
+        decision={"status": "eligible"}))
+    assert progress.line() is None, "the decision the alert announced is not counted twice"
+    progress.see("eligibility.decisions.v1", _event(
+        "eligibility.decided", later, "pt_aaaa", decision_id=str(uuid.uuid4()),
+        decision={"status": "undetermined"}))
+    assert progress.line() == ("progress: 1 patient update received (1 patient); 2 screening "
+                               "decisions made: 1 eligible, 1 not yet decided (data missing); "
+                               "1 alert raised (1 newly eligible)")
