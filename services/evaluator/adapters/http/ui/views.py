@@ -3,6 +3,7 @@ worklist with one "what to send next" list per patient."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, tzinfo
 from typing import Any
@@ -54,7 +55,8 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
             id=c.id, kind=c.kind.value, outcome=c.outcome.value,
             summary=described.summary if described else c.id,
             protocol_text=described.protocol_text if described else "",
-            reason=_after_dash(clean_reason(c.reason, zone)), evidence=phrases,
+            reason=_not_in_evidence(_after_dash(clean_reason(c.reason, zone)), phrases, year),
+            evidence=phrases,
             missing=fold_unidentified(
                 said_once(plain_words(dates_in_text(m, zone)) for m in c.missing)),
         ))
@@ -115,6 +117,25 @@ def patient_context(decision: Decision, zone: tzinfo) -> dict[str, Any]:
 
 def needed_items(needs: tuple[Need, ...]) -> list[str]:
     return [n.item for n in needs]
+
+
+_FILLER = re.compile(r"\b(?:on|last|within)\b|[^\w>=<.]+")
+
+
+def _gist(text: str, year: int) -> str:
+    """``text`` without punctuation, the decision's own ``year`` (which evidence lines leave
+    out: ``readable.evidence_line``) and the words that differ between an evidence line and
+    the engine's wording of the same finding ("methotrexate 24 Feb, washout ended 26 Feb
+    2026" and "methotrexate last 24 Feb 2026: washout ended 26 Feb 2026" are one gist)."""
+    return " ".join(w for w in _FILLER.sub(" ", text.lower()).split() if w != str(year))
+
+
+def _not_in_evidence(reason: str, evidence: list[str], year: int) -> str:
+    """The reason's "; "-separated findings that no evidence line of the row already says (the
+    row lists the evidence just above it: each drug, each statement, said once). A finding
+    with a verdict of its own ("... meets >= 30", "no platelet count within 30 days") is kept."""
+    said = {_gist(e, year) for e in evidence}
+    return "; ".join(part for part in reason.split("; ") if _gist(part, year) not in said)
 
 
 def _after_dash(reason: str) -> str:
