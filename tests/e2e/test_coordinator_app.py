@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,36 @@ def test_the_worklist_puts_the_patient_closest_to_eligible_first(
     # (the session's broker may also carry other tests' patients: only ours are asserted)
     assert patients["far"] in filtered
     assert patients["close"] not in filtered, "the filter keeps only patients missing that item"
+
+
+def test_the_worklist_says_when_each_patients_newest_record_arrived(
+    app: dict[str, Any], patients: dict[str, str], browser: webdriver.Chrome
+) -> None:
+    """Brief (ux): no "last record" column; a coordinator could not tell a patient heard of
+    this morning from one last heard of years ago. The cell is the receipt time of the newest
+    record (aware UTC in the <time> element), written in the site's zone."""
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/trials/{TRIAL}/worklist")
+    headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "table.worklist th")]
+    assert "Last record" in headers, headers
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-patient="{patients["close"]}"]')
+    cell = row.find_element(By.CSS_SELECTOR, "td.last-record time")
+    arrived = datetime.fromisoformat(cell.get_attribute("datetime").replace("Z", "+00:00"))
+    assert timedelta(0) <= datetime.now(UTC) - arrived < timedelta(minutes=15), arrived
+    assert cell.text.endswith(("CET", "CEST")), cell.text  # the site's zone (Europe/Paris)
+    screenshot(browser, "2b-worklist-last-record")
+
+
+def test_the_e11_row_names_each_drug_once(
+    app: dict[str, Any], patients: dict[str, str], browser: webdriver.Chrome
+) -> None:
+    """Brief (ux): the E11 (washout) row named each drug in its evidence and again in the
+    reasoning under it."""
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/patients/{patients['close']}/trials/{TRIAL}")
+    row = browser.find_element(By.ID, "criterion-E11").text
+    assert row.count("mycophenolate mofetil") == 1, row
+    assert row.count("medication history reconciled") == 1, row
 
 
 def test_the_worklist_says_an_investigator_statement_as_a_yes_or_no_question_to_ask(

@@ -95,6 +95,9 @@ class WorklistEntry:
     on_record: int = 0  # results and records the decision cites
     on_file: int = 0  # records kept for the patient, cited or not (too old, not asked for)
     newest_on_file: datetime | None = None  # the clinical time of the newest of them
+    # when intake received the most recently received of them (aware UTC,
+    # ClinicalFact.provenance.received_at); None when none carries a receipt time
+    last_received: datetime | None = None
 
 
 RANKING = ("fewest criteria still open first; among equals, the patient with the most recent"

@@ -49,19 +49,23 @@ async def worklist(session: AsyncSession, trial_id: str, limit: int = 100,
         entries.append(WorklistEntry(
             r.patient_key, r.trial_id, r.trial_version, r.unknown_criteria,
             [n.item for n in wanted], r.decision_id, as_utc(r.as_of), wanted, len(cited)))
-    # every listed patient's records kept, cited or not: their count and the clinical time of
-    # the newest (``coordination.rank``; and, for a patient the decision cites nothing for,
+    # every listed patient's records kept, cited or not: their count, when the newest record
+    # arrived (the page's "Last record") and the clinical time of the newest
+    # (``coordination.rank``; and, for a patient the decision cites nothing for,
     # the page says its records are not what the criteria read or too old instead of "no data")
     keys = [e.patient_key for e in entries]
-    kept: dict[str, tuple[int, datetime | None]] = {}
+    kept: dict[str, tuple[int, datetime | None, datetime | None]] = {}
     for start in range(0, len(keys), 500):  # bounded IN lists
         for row in await session.execute(
                 select(patient_fact.c.patient_key, func.count().label("records"),
-                       func.max(patient_fact.c.effective_start).label("newest"))
+                       func.max(patient_fact.c.effective_start).label("newest"),
+                       func.max(patient_fact.c.received_at).label("arrived"))
                 .where(patient_fact.c.patient_key.in_(keys[start:start + 500]))
                 .group_by(patient_fact.c.patient_key)):
-            kept[row.patient_key] = (row.records, as_utc(row.newest) if row.newest else None)
-    entries = [replace(e, on_file=kept[e.patient_key][0], newest_on_file=kept[e.patient_key][1])
+            kept[row.patient_key] = (row.records, as_utc(row.newest) if row.newest else None,
+                                     as_utc(row.arrived) if row.arrived else None)
+    entries = [replace(e, on_file=kept[e.patient_key][0], newest_on_file=kept[e.patient_key][1],
+                       last_received=kept[e.patient_key][2])
                if e.patient_key in kept else e for e in entries]
     entries.sort(key=rank)
     return entries[:limit]
