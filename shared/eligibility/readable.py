@@ -134,6 +134,24 @@ class Need(BaseModel):
     unblocks: tuple[CriterionId, ...] = Field(max_length=MAX_CRITERIA)
 
 
+_UNCOMPUTABLE = re.compile(r"\b(\S+) cannot be computed\b")
+
+
+def asked_too_early(item: str, reason: str) -> bool:
+    """True when ``item`` is a statement about a low value of a score the criterion's
+    ``reason`` says cannot be computed yet ("clinician: low CrCl is an acute decline caused by
+    the disease itself" while "CrCl cannot be computed: missing body weight within 90 days",
+    NCT06920433 I6.3, parameter ``i6_3_acute_decline_override``): no one can say whether a
+    clearance nobody knows is low, so what computes it is asked first and the statement only
+    once the score is known and low. Presentation only: the decision keeps every item."""
+    return any(f"low {m.group(1)}" in item for m in _UNCOMPUTABLE.finditer(reason))
+
+
+def asked_now(criterion: CriterionResult) -> tuple[str, ...]:
+    """The criterion's missing items without those asked too early (``asked_too_early``)."""
+    return tuple(m for m in criterion.missing if not asked_too_early(m, criterion.reason))
+
+
 def needs(decision: Decision) -> tuple[Need, ...]:
     """Every missing item once, in the order the criteria first ask for it; none when the
     patient fails a criterion for good (deceased, or an age above the trial's upper limit:
@@ -146,7 +164,7 @@ def needs(decision: Decision) -> tuple[Need, ...]:
     for criterion in decision.criteria:
         if criterion.outcome is not Outcome.UNKNOWN:
             continue
-        for item in criterion.missing or (_without_files(criterion.reason),):
+        for item in asked_now(criterion) or (_without_files(criterion.reason),):
             waiting = found.setdefault(plain_words(item), [])
             if criterion.id not in waiting:
                 waiting.append(criterion.id)
@@ -915,7 +933,7 @@ def _needed(item: str) -> str:
 def _blocked(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int,
              earlier: dict[str, str] | None = None) -> str:
     if criterion.outcome is Outcome.UNKNOWN:
-        wanted = ", ".join(_needed(m) for m in criterion.missing[:2])
+        wanted = ", ".join(_needed(m) for m in asked_now(criterion)[:2])
         return "cannot be checked" + (f" (needs {wanted})" if wanted else "")
     # what excluded the patient: a drug still in washout, else a recorded finding rather than
     # an attestation that merely let the criterion be judged

@@ -146,6 +146,26 @@ def test_the_e11_row_names_each_drug_once(
     assert row.count("medication history reconciled") == 1, row
 
 
+def test_the_i6_3_row_asks_only_for_what_computes_creatinine_clearance(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """Brief (ux): with no body weight, the I6.3 row also asked for a clinician statement that
+    a low CrCl is an acute decline, before any CrCl could be computed."""
+    builder = eligible_patient().without(LOINC, "29463-7")  # no body weight
+    key = _post(app, shifted(renamed(builder.bundle(), "no-weight-patient"), now_utc(), AS_OF))
+    assert poll(lambda: _screened(app, key), timeout_s=30), "never screened"
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}")
+    row = browser.find_element(By.ID, "criterion-I6.3")
+    assert row.find_element(By.CSS_SELECTOR, ".missing").text == (
+        "Missing: body weight within 90 days"), row.text
+    assert "acute decline" not in row.find_element(By.CSS_SELECTOR, ".reason").text
+    needs = browser.find_element(By.ID, "needs").text
+    assert "body weight within 90 days" in needs
+    assert "acute decline" not in needs, needs
+    screenshot(browser, "3b-patient-no-weight-i6-3")
+
+
 def test_the_worklist_says_an_investigator_statement_as_a_yes_or_no_question_to_ask(
     app: dict[str, Any], browser: webdriver.Chrome
 ) -> None:

@@ -55,7 +55,13 @@ from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import ClinicalFact, PatientFacts, ReadingNote
 from shared.clinical.fhir import normalise_fhir
 from shared.eligibility.decision import Decision, Outcome, Status, TrialRef
-from shared.eligibility.readable import dates_in_text, evidence_phrase, needs, plain_words
+from shared.eligibility.readable import (
+    asked_now,
+    dates_in_text,
+    evidence_phrase,
+    needs,
+    plain_words,
+)
 from shared.infra.clock import utc_now
 from shared.infra.problem_error import Problem
 from shared.infra.server import ParsedOnceRoute
@@ -367,7 +373,7 @@ def order_warnings(
             summary = text.criteria[c.id].summary if c.id in text.criteria else c.id
             if moved_to is Outcome.UNKNOWN:
                 wanted = "; ".join(dict.fromkeys(plain_words(dates_in_text(m, zone))
-                                                 for m in c.missing))
+                                                 for m in asked_now(c)))
                 said = "; ".join(x for x in (said, "could no longer be checked"
                                               + (f" (needs {wanted})" if wanted else "")) if x)
             criteria.append((c.id, f"{summary}: {said}" if said else summary))

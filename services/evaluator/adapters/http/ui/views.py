@@ -16,6 +16,8 @@ from shared.eligibility.engine import DECEASED_ID, permanent_failures
 from shared.eligibility.readable import (
     KIND_ORDER,
     Need,
+    asked_now,
+    asked_too_early,
     clean_reason,
     dates_in_text,
     deceased,
@@ -55,10 +57,11 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
             id=c.id, kind=c.kind.value, outcome=c.outcome.value,
             summary=described.summary if described else c.id,
             protocol_text=described.protocol_text if described else "",
-            reason=_not_in_evidence(_after_dash(clean_reason(c.reason, zone)), phrases, year),
+            reason=_not_in_evidence(_asked_now(_after_dash(clean_reason(c.reason, zone))),
+                                    phrases, year),
             evidence=phrases,
             missing=fold_unidentified(
-                said_once(plain_words(dates_in_text(m, zone)) for m in c.missing)),
+                said_once(plain_words(dates_in_text(m, zone)) for m in asked_now(c))),
         ))
     return views
 
@@ -128,6 +131,13 @@ def _gist(text: str, year: int) -> str:
     the engine's wording of the same finding ("methotrexate 24 Feb, washout ended 26 Feb
     2026" and "methotrexate last 24 Feb 2026: washout ended 26 Feb 2026" are one gist)."""
     return " ".join(w for w in _FILLER.sub(" ", text.lower()).split() if w != str(year))
+
+
+def _asked_now(reason: str) -> str:
+    """The reason without its findings about a statement asked too early
+    (``readable.asked_too_early``: "not documented: clinician: low CrCl is ..." while CrCl
+    cannot be computed)."""
+    return "; ".join(p for p in reason.split("; ") if not asked_too_early(p, reason))
 
 
 def _not_in_evidence(reason: str, evidence: list[str], year: int) -> str:
