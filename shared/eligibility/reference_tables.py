@@ -74,6 +74,12 @@ class Tables:
     versions: dict[str, str] = field(default_factory=dict)
     product_names: dict[str, str] = field(default_factory=dict)
     """RxNorm product code -> its RxNorm name (``display`` in rxnorm_products.yaml)."""
+    rxnorm_names: dict[str, str] = field(default_factory=dict)
+    """RxNorm code -> RxNorm's own name (RXNCONSO STR), for every RxNorm code a value set lists
+    (``tables/rxnorm_names.yaml``, each row citing the published value set it was read from):
+    how a drug is named wherever TrialWatch names one (the washout's wording, E11)."""
+    rxnorm_name_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The rows of ``rxnorm_names.yaml`` as written (name, tty, verified, source)."""
 
     def concept(self, name: str) -> Concept:
         try:
@@ -131,6 +137,7 @@ def load_tables(directory: Path = TABLES_DIR) -> Tables:
     uln_raw = _read("uln_defaults.yaml", directory)
     rx_raw = _read("rxnorm_products.yaml", directory)
     scores_raw = _read("scores.yaml", directory)
+    names_raw = _read("rxnorm_names.yaml", directory)
     half_lives = {
         str(code): HalfLife(
             ingredient=spec["ingredient"],
@@ -164,11 +171,14 @@ def load_tables(directory: Path = TABLES_DIR) -> Tables:
         product_names={str(code): str(spec["display"])
                        for code, spec in rx_raw["products"].items() if spec.get("display")},
         scores=scores_raw,
+        rxnorm_names={str(code): str(row["name"]) for code, row in names_raw["names"].items()},
+        rxnorm_name_rows={str(code): dict(row) for code, row in names_raw["names"].items()},
         versions={
             "concepts": str(concepts_raw["version"]),
             "half_lives": str(half_raw["version"]),
             "uln_defaults": str(uln_raw["version"]),
             "rxnorm_products": str(rx_raw["version"]),
             "scores": str(scores_raw["version"]),
+            "rxnorm_names": str(names_raw["version"]),
         },
     )

@@ -144,7 +144,8 @@ class WashoutActive(Node):
     def _exposure(self, ctx: Context, trace: Trace, fact: ClinicalFact, drug: str) -> Truth:
         half_life = ctx.tables.half_lives.get(drug)
         hours = half_life.hours(self.bound) if half_life else None
-        name = half_life.ingredient if half_life else drug
+        # RxNorm's own name (tables/rxnorm_names.yaml), else the half-life table's, else the code
+        name = ctx.tables.rxnorm_names.get(drug) or (half_life.ingredient if half_life else drug)
         if fact.unread is not None:
             # an exposure whose record could not be read is not over: its washout is unknown
             note_unread(trace, name, fact)
