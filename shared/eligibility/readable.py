@@ -96,7 +96,7 @@ _WORDS = ((re.compile(r"\bcva\b"), "CVA"), (re.compile(r"\bdna\b"), "DNA"),
 # decimals, how the precision is said). Cockcroft-Gault CrCl is shown to 0.1 mL/min, as the
 # engine's reasoning says it: whole mL/min (Cockcroft & Gault, Nephron 1976;16:31-41) would
 # show a clearance of 29.6 that fails the protocol's ">= 30 mL/min" as "30"; the stored
-# decision keeps the value to 0.01.
+# decision keeps the value to 0.1 too (cockcroft_gault.py), so evidence and reasoning agree.
 _COMPUTED = {
     "trialwatch|crcl-cockcroft-gault": ("Cockcroft-Gault creatinine clearance", 1,
                                         "to 0.1 mL/min"),

@@ -171,7 +171,10 @@ def cockcroft_gault(
     trace.evidence.append(
         derived(
             "trialwatch|crcl-cockcroft-gault",
-            round(low, 2),
+            # to 0.1 mL/min, as the finding below says it: the 0.01 stored before was rounded
+            # again by the pages (57.847 -> 57.85 -> "57.9" beside the finding's "57.8"); the
+            # protocol's limit is compared with the unrounded value
+            float(f"{low:.1f}"),
             "mL/min",
             effective=fact_time(scr_fact),
             note="computed Cockcroft-Gault CrCl",

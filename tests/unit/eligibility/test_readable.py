@@ -197,7 +197,11 @@ def test_a_computed_clearance_is_rounded_to_a_tenth_and_said_to_be_computed() ->
     decision = _decide(eligible_patient())
     crcl = _evidence_of(decision, "I6.3", "trialwatch|crcl-cockcroft-gault")
     assert isinstance(crcl.value, float)
-    assert round(crcl.value, 1) != crcl.value, "the decision keeps the unrounded value"
+    # the decision keeps the clearance as its reasoning says it, to 0.1 mL/min (it kept 0.01,
+    # which the page rounded again: 57.847 -> 57.85 -> "57.9" beside the reasoning's "57.8",
+    # test_crcl_said_with_one_number); the inputs that reproduce it exactly are in details
+    assert round(crcl.value, 1) == crcl.value
+    assert {"age_years", "weight_kg", "scr_mg_dl", "sex_factor"} <= set(crcl.details)
     phrase = evidence_phrase(crcl, LABELS, PARIS, 2026)
     assert phrase == (f"Cockcroft-Gault creatinine clearance {round(crcl.value, 1)} mL/min on"
                       " 26 Feb (computed, to 0.1 mL/min)")
