@@ -25,6 +25,7 @@ from services.audit.core.replay import (
     ReplayResult,
     engine_for_text,
     installed_engine,
+    recorded_tables_hash,
     replay,
 )
 from services.audit.core.verify import SignatureDepth, Verification
@@ -35,7 +36,8 @@ from shared.infra.sql_engine import make_engine
 
 __all__ = [
     "EngineUnavailable", "Expectations", "ReplayResult", "Verification", "VerificationReport",
-    "engine_for_text", "installed_engine", "load_for_replay", "parse_checkpoint_key", "replay",
+    "engine_for_text", "installed_engine", "load_for_replay", "parse_checkpoint_key",
+    "recorded_tables_hash", "replay",
     "verify",
 ]
 

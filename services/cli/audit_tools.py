@@ -27,8 +27,10 @@ from services.audit.admin import (
     engine_for_text,
     installed_engine,
     parse_checkpoint_key,
+    recorded_tables_hash,
     replay,
 )
+from shared.eligibility.reference_tables import Tables
 from shared.infra.clock import utc_now
 from shared.infra.signing import TrustedKeys
 from shared.infra.sql_engine import existing_database, make_engine
@@ -113,7 +115,9 @@ def register(audit_subparsers: argparse._SubParsersAction) -> None:
         "--registry-database-url",
         help="the evaluator database holding the trial registry (EVALUATOR_DATABASE_URL); the "
              "trial version is found there by id, version and content hash, else in the trial "
-             "folders (EVALUATOR_TRIALS_DIR, the shipped files) by the same hash")
+             "folders (EVALUATOR_TRIALS_DIR, the shipped files) by the same hash; so are the "
+             "reference tables the decision names (table_version.content_hash), else in "
+             "shared/trials/tables by the same hash")
     replay_parser.set_defaults(func=_replay)
 
 
@@ -211,6 +215,21 @@ def _replay(args: argparse.Namespace) -> int:
               f"{args.decision_id} is not stored (audit verify reports it snapshot-missing)",
               file=sys.stderr)
         return CANNOT_RUN
+    tables_digest = recorded_tables_hash(row["decision"])
+    tables = None
+    if tables_digest is not None:
+        try:
+            tables = asyncio.run(_recorded_tables(args, tables_digest))
+        except ValueError as error:  # stored texts that no longer hash to the digest
+            print(f"could not replay: {error}", file=sys.stderr)
+            return CANNOT_RUN
+        if tables is None:
+            print(f"could not replay: decision {args.decision_id} was compiled against the "
+                  f"reference tables {tables_digest}, found neither in the evaluator's registry "
+                  "database (--registry-database-url) nor in shared/trials/tables",
+                  file=sys.stderr)
+            return CANNOT_RUN
+        evaluate = installed_engine(tables)
     if row.get("trial_content_hash"):
         try:
             text = asyncio.run(_trial_text(args, row))
@@ -223,23 +242,30 @@ def _replay(args: argparse.Namespace) -> int:
                   f"with hash {row['trial_content_hash']} in the registry or the trial folders",
                   file=sys.stderr)
             return CANNOT_RUN
-        evaluate = engine_for_text(text)
+        evaluate = engine_for_text(text, tables)
     try:
         result = replay(row["decision"], snapshot, row["trial_id"], row["trial_version"],
                         row["as_of"], evaluate)
     except Exception as error:  # e.g. the trial version is no longer installed
         print(f"could not replay: {type(error).__name__}: {error}", file=sys.stderr)
         return CANNOT_RUN
+    tables_note = (f"reference tables: {result.tables_hash}, as recorded by the decision"
+                   if result.tables_hash else
+                   "reference tables: today's (shared/trials/tables); the decision records no "
+                   "table_version.content_hash, so the tables it was made with are not known")
     if args.json:
         print(json.dumps({"decision_id": str(args.decision_id), "identical": result.identical,
-                          "differences": result.differences}, indent=2))
+                          "differences": result.differences,
+                          "tables_hash": result.tables_hash, "tables": tables_note}, indent=2))
     elif result.identical:
         print(f"IDENTICAL: decision {args.decision_id} ({row['trial_id']} "
               f"{row['trial_version']}, as of {row['as_of'].isoformat()}) reproduces exactly")
+        print(tables_note)
     else:
         print(f"DIFFERENT: decision {args.decision_id} does not reproduce:")
         for difference in result.differences:
             print(f"  {difference}")
+        print(tables_note)
     return INTACT if result.identical else TAMPERED
 
 
@@ -277,6 +303,42 @@ async def _trial_text(args: argparse.Namespace, row: dict[str, Any]) -> str | No
             if content_hash(candidate) == digest:
                 return candidate
     return None
+
+
+async def _recorded_tables(args: argparse.Namespace, digest: str) -> Tables | None:
+    """The reference tables with ``digest``: the evaluator's registry database (stored there
+    by each evaluator start), else ``shared/trials/tables`` while its files have that hash.
+    Raises ``ValueError`` when the registry's stored texts do not hash to ``digest``."""
+    from services.evaluator.admin import tables_by_hash
+    from shared.eligibility.reference_tables import (
+        read_table_texts,
+        tables_from_texts,
+        tables_hash,
+    )
+    from shared.settings import EvaluatorSettings
+
+    texts: dict[str, str] | None = None
+    engine = make_engine(args.registry_database_url or EvaluatorSettings().database_url)
+    try:
+        async with engine.connect() as connection:
+            from sqlalchemy.ext.asyncio import AsyncSession
+
+            async with AsyncSession(bind=connection) as session:
+                texts = await tables_by_hash(session, digest)
+    except ValueError:
+        raise
+    except Exception as error:  # no registry reachable: the folder may still hold the tables
+        print(f"note: trial registry not read for the reference tables "
+              f"({type(error).__name__}); looking in shared/trials/tables", file=sys.stderr)
+    finally:
+        await engine.dispose()
+    if texts is None:
+        try:
+            folder = read_table_texts()
+        except OSError:
+            return None
+        texts = folder if tables_hash(folder) == digest else None
+    return tables_from_texts(texts) if texts is not None else None
 
 
 async def _load_for_replay(url: str, decision_id: uuid.UUID,

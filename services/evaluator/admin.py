@@ -28,6 +28,7 @@ from services.evaluator.adapters.sql.amendments import (
     stop_screening,
 )
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
+from services.evaluator.adapters.sql.reference_tables import tables_by_hash
 from services.evaluator.adapters.sql.refill import requeue_outbox
 from services.evaluator.adapters.sql.tables import (
     active_trial,
@@ -79,6 +80,7 @@ __all__ = [
     "retire_webhook_keys",
     "rotate_webhook_key",
     "stop_screening",
+    "tables_by_hash",
     "text_by_hash",
     "trial_name",
     "utc_now",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -13,7 +13,8 @@ import structlog
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.evaluator.adapters import loops
 from services.evaluator.adapters.alert_stream import AlertStream, feed_from_topic
@@ -27,6 +28,7 @@ from services.evaluator.adapters.patient_cache import PatientCache
 from services.evaluator.adapters.sql.coordinator_desk import SqlCoordinatorDesk
 from services.evaluator.adapters.sql.dialects import immediate_sqlite_transactions
 from services.evaluator.adapters.sql.patient_queries import SqlPatientStatusQueries
+from services.evaluator.adapters.sql.reference_tables import store_screener_tables
 from services.evaluator.adapters.sql.stores import SqlUnitOfWork, screening_context
 from services.evaluator.adapters.sql.tables import runtime_setting, write_probe
 from services.evaluator.adapters.sql.trial_registry import active_trials
@@ -139,6 +141,9 @@ def build_app(
         await asyncio.to_thread(lambda: [trial_text(t) for t in chosen.active_trials()])
         signer.load()  # the key exists (0600, public half exported) before anything is signed
         # what `trialwatch outbox release` checks a retry against: this process's limit
+        # the reference tables decisions are compiled against, stored once by hash before the
+        # first decision names them (audit replay reads them back); see store_reference_tables
+        await store_reference_tables(sessions, chosen, clock())
         await record_settings_at_start(engine, runtime_setting,
                               {MAX_REQUEST_SIZE: str(kafka.max_request_size)}, clock())
         secret_box.load()  # and so does the key that seals webhook secrets
@@ -200,3 +205,21 @@ def build_app(
                                         settings.cds_intake_token, settings.public_url,
                                         chosen, clock, settings.site_timezone))
     return app
+
+
+async def store_reference_tables(sessions: async_sessionmaker[AsyncSession],
+                                 screener: object, now: datetime) -> bool:
+    """Store the screener's reference tables (``evaluator_reference_tables``, idempotent by
+    hash) at the service's start; True when stored now or before. A screener without tables
+    read from texts (a test's stand-in) has nothing to store. A database that cannot be written
+    does not stop the start (the write probe then reports not ready, as for
+    ``record_settings_at_start``): it is logged, and ``audit replay`` still finds the tables in
+    ``shared/trials/tables`` while its files have the same hash."""
+    try:
+        async with sessions.begin() as session:
+            return await store_screener_tables(session, screener, now)
+    except DBAPIError as error:
+        log.error("reference_tables_not_stored",
+                  error=type(error.orig).__name__ if error.orig is not None
+                  else type(error).__name__)
+        return False

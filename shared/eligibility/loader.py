@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from shared.eligibility.compiler import Compiler
 from shared.eligibility.decision import CriterionKind, Scalar
-from shared.eligibility.reference_tables import Tables, load_tables
+from shared.eligibility.reference_tables import TABLES_HASH_PARAMETER, Tables, load_tables
 from shared.eligibility.schema import TrialFile
 from shared.eligibility.trial import CompiledCriterion, TrialVersion
 
@@ -84,6 +84,8 @@ def parse_trial(raw: dict[str, Any], tables: Tables, path: Path | None = None) -
     recorded: dict[str, Scalar] = {k: p.value for k, p in spec.parameters.items()}
     # the shared tables are versioned on their own; a decision records which it used
     recorded.update({f"table_version.{n}": v for n, v in sorted(tables.versions.items())})
+    if tables.content_hash:  # the exact texts, which audit replay compiles an old decision with
+        recorded[TABLES_HASH_PARAMETER] = tables.content_hash
     return TrialVersion(
         id=spec.trial.id,
         version=spec.trial.version,

@@ -5,6 +5,8 @@ Loaded once from ``shared/trials/tables``; the hot path only reads the frozen re
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,9 @@ from typing import Any
 import yaml
 
 TABLES_DIR = Path(__file__).resolve().parents[1] / "trials" / "tables"
+TABLES_HASH_PARAMETER = "table_version.content_hash"
+"""The decision parameter naming the ``tables_hash`` of the reference tables the decision was
+compiled against (beside ``table_version.<name>``); ``audit replay`` compiles with those."""
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
@@ -80,6 +85,11 @@ class Tables:
     how a drug is named wherever TrialWatch names one (the washout's wording, E11)."""
     rxnorm_name_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The rows of ``rxnorm_names.yaml`` as written (name, tty, verified, source)."""
+    texts: dict[str, str] = field(default_factory=dict)
+    """File name (``concepts.yaml`` ...) -> the YAML text exactly as read: what the evaluator
+    stores so that ``audit replay`` compiles an old decision against the same tables."""
+    content_hash: str = ""
+    """``tables_hash(texts)``; empty for tables not built from texts (tests' stand-ins)."""
 
     def concept(self, name: str) -> Concept:
         try:
@@ -88,9 +98,29 @@ class Tables:
             raise KeyError(f"unknown concept {name!r} (not in tables/concepts.yaml)") from None
 
 
-def _read(name: str, directory: Path) -> dict[str, Any]:
-    with (directory / name).open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+TABLE_FILES = ("concepts.yaml", "half_lives.yaml", "uln_defaults.yaml", "rxnorm_products.yaml",
+               "scores.yaml", "rxnorm_names.yaml")
+"""The files one set of reference tables is made of (all of them, always together)."""
+
+
+def read_table_texts(directory: Path = TABLES_DIR) -> dict[str, str]:
+    """File name -> UTF-8 text of each of ``TABLE_FILES`` in ``directory``; raises
+    ``FileNotFoundError`` when one is missing."""
+    return {name: (directory / name).read_text(encoding="utf-8") for name in TABLE_FILES}
+
+
+def tables_hash(texts: dict[str, str]) -> str:
+    """``sha256:<hex>`` of the canonical JSON (sorted keys, no spaces, UTF-8) of file name ->
+    text: the identity of one set of reference tables. Any character changed in any file (a code
+    removed from a value set, a comment reworded) gives another hash."""
+    canonical = json.dumps(texts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _parse(name: str, texts: dict[str, str]) -> dict[str, Any]:
+    if name not in texts:
+        raise ValueError(f"{name}: missing from the reference tables")
+    data = yaml.safe_load(texts[name])
     if not isinstance(data, dict):
         raise ValueError(f"{name}: expected a mapping at top level")
     return data
@@ -132,12 +162,21 @@ TW_SYSTEM = "https://trialwatch.dev/fhir/CodeSystem/eligibility-facts"
 
 
 def load_tables(directory: Path = TABLES_DIR) -> Tables:
-    concepts_raw = _read("concepts.yaml", directory)
-    half_raw = _read("half_lives.yaml", directory)
-    uln_raw = _read("uln_defaults.yaml", directory)
-    rx_raw = _read("rxnorm_products.yaml", directory)
-    scores_raw = _read("scores.yaml", directory)
-    names_raw = _read("rxnorm_names.yaml", directory)
+    """The reference tables of ``directory`` (``shared/trials/tables`` by default), with their
+    texts and ``tables_hash``."""
+    return tables_from_texts(read_table_texts(directory))
+
+
+def tables_from_texts(texts: dict[str, str]) -> Tables:
+    """The reference tables parsed from file name -> YAML text (``read_table_texts``, or the
+    texts the evaluator stored for a decision); raises ``ValueError`` for a missing file or a
+    file that is not a mapping."""
+    concepts_raw = _parse("concepts.yaml", texts)
+    half_raw = _parse("half_lives.yaml", texts)
+    uln_raw = _parse("uln_defaults.yaml", texts)
+    rx_raw = _parse("rxnorm_products.yaml", texts)
+    scores_raw = _parse("scores.yaml", texts)
+    names_raw = _parse("rxnorm_names.yaml", texts)
     half_lives = {
         str(code): HalfLife(
             ingredient=spec["ingredient"],
@@ -181,4 +220,6 @@ def load_tables(directory: Path = TABLES_DIR) -> Tables:
             "scores": str(scores_raw["version"]),
             "rxnorm_names": str(names_raw["version"]),
         },
+        texts=dict(texts),
+        content_hash=tables_hash(texts),
     )

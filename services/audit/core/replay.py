@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.clinical.facts import PatientFacts
 from shared.eligibility.decision import Decision
+from shared.eligibility.reference_tables import TABLES_HASH_PARAMETER, Tables
 
 Evaluate = Callable[[str, str, PatientFacts, datetime], Decision]
 
@@ -24,31 +25,48 @@ class ReplayResult:
     identical: bool
     differences: list[str]
     replayed: dict[str, Any]
+    tables_hash: str | None = None
+    """The reference tables the stored decision names (``recorded_tables_hash``); None for a
+    decision made before they were recorded, replayed against whatever tables the engine had."""
 
 
-def installed_engine() -> Evaluate:
-    """``shared.eligibility``'s engine and trial loader, imported only when a replay runs."""
+def recorded_tables_hash(stored_decision: str) -> str | None:
+    """The ``tables_hash`` a stored decision (its JSON) records as
+    ``parameters["table_version.content_hash"]``, or None (a decision from before it was
+    recorded)."""
+    parameters = json.loads(stored_decision).get("parameters") or {}
+    digest = parameters.get(TABLES_HASH_PARAMETER)
+    return digest if isinstance(digest, str) and digest else None
+
+
+def installed_engine(tables: Tables | None = None) -> Evaluate:
+    """``shared.eligibility``'s engine and trial loader, imported only when a replay runs; the
+    trial files compiled against ``tables`` (the decision's) or, when None, today's tables."""
     try:
         from shared.eligibility.engine import evaluate
-        from shared.eligibility.loader import load_trial
+        from shared.eligibility.loader import TRIALS_DIR, load_trial, load_trial_file
     except ImportError as error:
         raise EngineUnavailable(f"the criteria engine cannot be imported: {error}") from error
 
     def run(trial_id: str, version: str, patient: PatientFacts, as_of: datetime) -> Decision:
-        return evaluate(load_trial(trial_id, version), patient, as_of)
+        if tables is None:
+            return evaluate(load_trial(trial_id, version), patient, as_of)
+        path = TRIALS_DIR / trial_id / f"{version}.yaml"
+        return evaluate(load_trial_file(path, tables), patient, as_of)
 
     return run
 
 
-def engine_for_text(text: str) -> Evaluate:
-    """The engine bound to one trial version compiled from its stored text."""
+def engine_for_text(text: str, tables: Tables | None = None) -> Evaluate:
+    """The engine bound to one trial version compiled from its stored text against ``tables``
+    (the reference tables the decision was made with) or, when None, today's tables."""
     try:
         from shared.eligibility.engine import evaluate
         from shared.eligibility.reference_tables import load_tables
         from shared.eligibility.trial_text import compile_text
     except ImportError as error:
         raise EngineUnavailable(f"the criteria engine cannot be imported: {error}") from error
-    trial = compile_text(text, load_tables())
+    trial = compile_text(text, tables if tables is not None else load_tables())
 
     def run(trial_id: str, version: str, patient: PatientFacts, as_of: datetime) -> Decision:
         if (trial_id, version) != (trial.id, trial.version):
@@ -61,11 +79,17 @@ def engine_for_text(text: str) -> Evaluate:
 
 def replay(stored_decision: str, snapshot: str, trial_id: str, trial_version: str,
            as_of: datetime, evaluate: Evaluate) -> ReplayResult:
+    """The decision ``evaluate`` makes on the stored snapshot at ``as_of``, compared with the
+    stored decision (JSON). A stored decision that records no tables hash predates it: the hash
+    the replay records is left out of the comparison (``tables_hash`` None says so)."""
     stored = json.loads(stored_decision)
     patient = PatientFacts.model_validate_json(snapshot)
     replayed = evaluate(trial_id, trial_version, patient, as_of).model_dump(mode="json")
+    digest = recorded_tables_hash(stored_decision)
+    if digest is None and isinstance(replayed.get("parameters"), dict):
+        replayed["parameters"].pop(TABLES_HASH_PARAMETER, None)
     differences = differences_between(stored, replayed)
-    return ReplayResult(not differences, differences, replayed)
+    return ReplayResult(not differences, differences, replayed, digest)
 
 
 def differences_between(stored: Any, replayed: Any, path: str = "decision") -> list[str]:

@@ -123,3 +123,67 @@ async def test_a_decision_made_with_an_uploaded_trial_version_replays_from_the_r
         "--registry-database-url", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"])
     assert missing == 2
     assert "with hash sha256:" in capsys.readouterr().err
+
+
+async def test_an_old_decision_replays_against_the_tables_it_was_made_with(
+        database_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The evaluator stored its reference tables (then holding LOINC 778-1 in ``platelets``)
+    and a decision read a 778-1 platelet count; the code has since left the value set. Replay
+    reads the tables the decision names from the registry database and reproduces it; with no
+    such tables anywhere it says so and exits 2. Audit and registry in one database (each
+    service has its own alembic version table), SQLite and PostgreSQL."""
+    from sqlalchemy import select, update
+    from sqlalchemy.exc import DBAPIError
+
+    from services.evaluator.adapters.criteria_engine import default_screener
+    from services.evaluator.adapters.sql.tables import reference_tables
+    from services.evaluator.bootstrap import store_reference_tables
+    from shared.eligibility.reference_tables import tables_from_texts
+    from tests.unit.audit.test_replay_tables import manual_platelets, older_texts
+
+    older = tables_from_texts(older_texts())
+    text = (TRIALS_DIR / TRIAL_ID / f"{VERSION}.yaml").read_text(encoding="utf-8")
+    await asyncio.to_thread(upgrade, "evaluator", database_url)
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        screener = default_screener()  # as the evaluator starts, with the tables of then
+        screener.tables = older
+        assert await store_reference_tables(sessions, screener, datetime.now(UTC))
+        assert await store_reference_tables(sessions, screener, datetime.now(UTC))  # idempotent
+        async with sessions.begin() as session:
+            _, digest, _ = await add_version(session, text, older, "folder", "folder",
+                                             datetime.now(UTC))
+            rows = (await session.execute(select(reference_tables.c.content_hash))).all()
+        assert [r.content_hash for r in rows] == [older.content_hash]
+        with pytest.raises(DBAPIError):
+            async with sessions.begin() as session:
+                await session.execute(update(reference_tables).values(texts="{}"))
+    finally:
+        await engine.dispose()
+    facts = manual_platelets()
+    made = evaluate(compile_text(text, older), facts, BASE_TIME)
+    event = DecisionMade(
+        event_id=uuid.uuid4(), occurred_at=BASE_TIME, recorded_at=BASE_TIME,
+        source="evaluator", patient_key="pk_old_tables", causation_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(), decision_id=uuid.uuid4(), state_version=1,
+        evaluator_version="test", decision=made, snapshot_hash=content_hash(facts),
+        snapshot=facts, trial_content_hash=digest,
+    )
+    await _store(database_url, event)
+    assert compile_text(text, load_tables()).parameters != made.parameters  # tables differ
+
+    found = await asyncio.to_thread(audit_tools, [
+        "replay", str(event.decision_id), "--database-url", database_url,
+        "--registry-database-url", database_url])
+    out = capsys.readouterr().out
+    assert found == 0, out
+    assert out.startswith("IDENTICAL")
+    assert f"reference tables: {older.content_hash}, as recorded by the decision" in out
+
+    missing = await asyncio.to_thread(audit_tools, [
+        "replay", str(event.decision_id), "--database-url", database_url,
+        "--registry-database-url", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"])
+    assert missing == 2
+    err = capsys.readouterr().err
+    assert f"compiled against the reference tables {older.content_hash}, found neither" in err

@@ -21,6 +21,8 @@ from pathlib import Path
 from shared.clinical.facts import PatientFacts
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.state import facts_from_updates
+from shared.eligibility.decision import Decision
+from shared.eligibility.reference_tables import TABLES_HASH_PARAMETER
 from tests.unit.eligibility.vignettes import VIGNETTES
 
 REPO = Path(__file__).resolve().parents[3]
@@ -81,6 +83,15 @@ def read_golden(corpus: str) -> dict[str, str]:
     return {row["case"]: row["decision"] for row in rows}
 
 
+def golden_json(decision: Decision) -> str:
+    """The decision's JSON as the golden files hold it: without the tables' content hash
+    (``table_version.content_hash``), which any edit of a table file's text changes, comments
+    included; the decisions' results and the table versions are compared byte for byte, the
+    hash by ``tests/unit/audit/test_replay_tables.py``."""
+    kept = {k: v for k, v in decision.parameters.items() if k != TABLES_HASH_PARAMETER}
+    return decision.model_copy(update={"parameters": kept}).model_dump_json()
+
+
 def write_golden(corpus: str) -> int:
     from shared.eligibility.engine import evaluate
     from shared.eligibility.loader import load_trial
@@ -89,7 +100,7 @@ def write_golden(corpus: str) -> int:
     lines = []
     for patient in CORPORA[corpus]():
         for moment in patient.instants:
-            decision = evaluate(trial, patient.facts, moment).model_dump_json()
+            decision = golden_json(evaluate(trial, patient.facts, moment))
             lines.append(json.dumps({"case": patient.case(moment), "decision": decision}) + "\n")
     GOLDEN.mkdir(parents=True, exist_ok=True)
     # mtime=0: the same decisions give the same bytes, so an unchanged file shows no git diff

@@ -15,6 +15,7 @@ from shared.eligibility.engine import build_index, evaluate, evaluate_incrementa
 from shared.eligibility.loader import load_trial
 from tests.unit.eligibility.golden import (
     Patient,
+    golden_json,
     read_golden,
     synthea_bundles,
     synthea_patients,
@@ -41,10 +42,10 @@ def _check(patients: list[Patient], golden: dict[str, str]) -> int:
         state = None
         for moment in patient.instants:
             expected = golden[patient.case(moment)]
-            full = evaluate(TRIAL, patient.facts, moment).model_dump_json()
+            full = golden_json(evaluate(TRIAL, patient.facts, moment))
             assert full == expected, _difference(expected, full)
             decision, state = evaluate_incremental(TRIAL, index, moment, state)
-            incremental = decision.model_dump_json()
+            incremental = golden_json(decision)
             assert incremental == expected, _difference(expected, incremental)
             checked += 1
     assert checked == len(golden)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.evaluator.adapters.outbox import OutboxMessage, message_of, messages_of, stage
 from services.evaluator.adapters.sql import trial_registry
 from services.evaluator.adapters.sql.dialects import insert_ignoring_duplicates
+from services.evaluator.adapters.sql.reference_tables import store_screener_tables
 from services.evaluator.adapters.sql.stores import (
     SqlPatientRepository,
     SqlUnitOfWork,
@@ -164,6 +165,8 @@ async def activate_and_rescreen(
     checked in the activation's own transaction (``trial_registry.activate_first``); raises
     ``DecisionAlreadyRecorded`` otherwise, changing nothing."""
     async with sessions.begin() as session:
+        # the tables its decisions name, stored before they are written (audit replay)
+        await store_screener_tables(session, screener, clock())
         stored = await trial_registry.stored_text(session, trial)
         folder_text = screener.text_of(trial)
         if stored is None and folder_text is not None:
@@ -226,6 +229,8 @@ async def run_rescreen(
     The trial version's text is taken from the registry when ``screener`` does not hold it
     (a job resumed by an evaluator whose folder lacks a version added through the CLI)."""
     mine: datetime | None = lease
+    async with sessions.begin() as session:  # the tables its decisions name (audit replay)
+        await store_screener_tables(session, screener, clock())
     while True:
         async with sessions.begin() as session:
             job = (await session.execute(

@@ -109,6 +109,15 @@ trial_version = Table(
     Column("ever_active", Boolean, nullable=False, server_default="0"),
 )
 
+reference_tables = Table(
+    "evaluator_reference_tables",  # 0014: each set of reference tables screened with, by hash
+    metadata,
+    Column("content_hash", String(71), primary_key=True),
+    Column("texts", Text, nullable=False),  # canonical JSON: file name -> YAML text as read
+    Column("versions", String(400), nullable=False),  # table name -> version, for people
+    Column("stored_at", Instant, nullable=False),
+)
+
 registry_change = Table(
     "evaluator_registry_change",
     metadata,
