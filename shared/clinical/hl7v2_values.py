@@ -313,43 +313,32 @@ _SPLIT_BASE = re.compile(r"^(?:[x×*]\s*)?10$", re.IGNORECASE)
 _SPLIT_EXPONENT = re.compile(r"^[+-]?\d+(?:\s*[/.*a-zA-Zµμ\[{(]|$)")
 
 
-def _unit_text_conflict(loinc: str | None, field: ObxField) -> str | None:
-    """Why OBX-6's text (CE-2) names another unit than its identifier (CE-1), else None.
+def _unit_component_conflict(
+        loinc: str | None, field: ObxField, component: int, names: str, cites: str,
+) -> str | None:
+    """Why an OBX-6 component names another unit than its identifier (CE-1), else None.
+
+    ``component`` is 0-based (1: the text CE-2, 3: the alternate identifier CE-4); the reason
+    calls it ``names`` (``"its text"``) and says after its value what the standard makes of
+    it (``cites``: ``"(OBX-6 CE-2, v2.5.1 2A.3.8: the name of the identifier)"``).
 
     HL7 v2.5.1 2A.3.8 CE: CE-2 is "the descriptive or textual name of the identifier", so
     ``ukat/L^U/L^UCUM`` (60x apart) or ``U/L^[IU]/L^UCUM`` (UCUM's arbitrary international
     unit beside the enzyme unit) contradicts itself: which unit the value is in is unknown.
-    Compared by meaning as FHIR R4 Quantity.code and .unit are (``units.units_conflict``: a
-    display form of the same unit, ``IU/L`` for an enzyme's ``U/L``, or free text, is no
-    conflict).
-    """
-    code, text = field.component(0), field.component(1)
-    if not code or not text or not units_conflict(loinc or "", code, text):
-        return None
-    return (
-        f"unit {code!r} and its text {text!r} (OBX-6 CE-2, v2.5.1 2A.3.8: the name of the"
-        " identifier) name different units: which one the value is in is unknown"
-    )
-
-
-def _unit_alternate_conflict(loinc: str | None, field: ObxField) -> str | None:
-    """Why OBX-6's alternate identifier (CE-4) names another unit than its identifier (CE-1),
-    else None.
-
     HL7 v2.5.1 2A.3.8 CE / 2A.3.13 CWE: components 4-6 are "an alternate code for the same
     concept" (a lab's own unit code beside the UCUM one, ``10*9/L^^UCUM^K/uL^^L``), so
-    ``10*9/L^^UCUM^10*6/L^^UCUM`` (a thousand times apart) contradicts itself: which unit
-    the value is in is unknown. Compared by meaning as CE-2 is (``units.units_conflict``: the
-    same unit spelt otherwise, or a local code with no UCUM meaning, is no conflict). Probe
-    round 5: before, CE-1 was read and CE-4 ignored.
+    ``10*9/L^^UCUM^10*6/L^^UCUM`` (a thousand times apart) contradicts itself likewise (probe
+    round 5: before, CE-1 was read and CE-4 ignored). Both are compared by meaning as FHIR R4
+    Quantity.code and .unit are (``units.units_conflict``: a display form of the same unit,
+    ``IU/L`` for an enzyme's ``U/L``, the same unit spelt otherwise, a local code with no
+    UCUM meaning, or free text, is no conflict).
     """
-    code, alternate = field.component(0), field.component(3)
-    if not code or not alternate or not units_conflict(loinc or "", code, alternate):
+    code, other = field.component(0), field.component(component)
+    if not code or not other or not units_conflict(loinc or "", code, other):
         return None
     return (
-        f"unit {code!r} and its alternate identifier {alternate!r} (OBX-6 CE-4, v2.5.1"
-        " 2A.3.8: an alternate code for the same concept) name different units: which one"
-        " the value is in is unknown"
+        f"unit {code!r} and {names} {other!r} {cites} name different units: which one the"
+        " value is in is unknown"
     )
 
 
@@ -635,9 +624,13 @@ def _quantity(
         # table (units.convert: "K/uL^^UCUM" is kelvin per microlitre)
         declared = unit.component(2).strip() == "UCUM" and bool(unit.component(0))
         converted = convert(loinc or "", number, unit_of(unit), declared_ucum=declared)
-        if text_conflict := _unit_text_conflict(loinc, unit) or _unit_alternate_conflict(
-                loinc, unit):
-            raise UnitError(text_conflict)
+        if conflict := _unit_component_conflict(
+                loinc, unit, 1, "its text",
+                "(OBX-6 CE-2, v2.5.1 2A.3.8: the name of the identifier)",
+        ) or _unit_component_conflict(
+                loinc, unit, 3, "its alternate identifier",
+                "(OBX-6 CE-4, v2.5.1 2A.3.8: an alternate code for the same concept)"):
+            raise UnitError(conflict)
     except UnitError as error:
         if loinc is not None and analyte_for(loinc) is not None:
             log.problem(unit.path, f"{error} (LOINC {loinc})")
