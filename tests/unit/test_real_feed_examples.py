@@ -96,6 +96,19 @@ def outcome(decision: Decision, criterion: str) -> Outcome:
     return next(result.outcome for result in decision.criteria if result.id == criterion)
 
 
+def _reason(decision: Decision, criterion: str) -> str:
+    """The reason the decision gives for one criterion (StopIteration when it has none)."""
+    return next(result.reason for result in decision.criteria if result.id == criterion)
+
+
+def _problems(call: Callable[[], object]) -> tuple[str, ...]:
+    """The problems (path and reason, as strings) of the InvalidInput that ``call`` raises;
+    fails the test when it raises none."""
+    with pytest.raises(InvalidInput) as refused:
+        call()
+    return tuple(str(problem) for problem in refused.value.problems)
+
+
 def _msh(control_id: str, at: str = "20260228100000+0000") -> str:
     return f"MSH|^~\\&|LAB|CITY-LAB|TW|TW|{at}||ORU^R01^ORU_R01|{control_id}|P|2.5.1"
 

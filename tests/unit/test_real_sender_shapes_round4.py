@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from shared.clinical.errors import InvalidInput
 from shared.clinical.fhir import parse_fhir
 from shared.eligibility.decision import Outcome, Status
 from tests.unit.test_real_feed_examples import (
@@ -26,6 +25,8 @@ from tests.unit.test_real_feed_examples import (
     _bundle,
     _observation,
     _oru,
+    _problems,
+    _reason,
     decide,
     outcome,
 )
@@ -34,16 +35,6 @@ WHEN = "2026-02-28T09:00:00Z"
 OBX_WHEN = "20260228080000+0000"
 PLATELETS = "I6.1"  # bone marrow function: platelets >= 20e9/L (NCT06920433)
 LOW_COUNT = {"value": 8, "unit": "10*9/L", "system": UCUM, "code": "10*9/L"}
-
-
-def _problems(call: Any) -> tuple[str, ...]:
-    with pytest.raises(InvalidInput) as refused:
-        call()
-    return tuple(str(problem) for problem in refused.value.problems)
-
-
-def _reason(decision: Any, criterion: str) -> str:
-    return str(next(r.reason for r in decision.criteria if r.id == criterion))
 
 
 # --- transaction entries that do not create or update --------------------------------------

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from shared.clinical.errors import InvalidInput
 from shared.eligibility.decision import Outcome, Status
 from tests.unit.test_real_feed_examples import (
     SNOMED,
@@ -24,22 +23,14 @@ from tests.unit.test_real_feed_examples import (
     _bundle,
     _observation,
     _oru,
+    _problems,
+    _reason,
     decide,
     outcome,
 )
 
 OBX_WHEN = "20260228080000+0000"
 PLATELETS = "I6.1"  # bone marrow function: platelets >= 20e9/L (NCT06920433)
-
-
-def _problems(call: Any) -> tuple[str, ...]:
-    with pytest.raises(InvalidInput) as refused:
-        call()
-    return tuple(str(problem) for problem in refused.value.problems)
-
-
-def _reason(decision: Any, criterion: str) -> str:
-    return str(next(r.reason for r in decision.criteria if r.id == criterion))
 
 
 def _platelets(value: str, units: str) -> str:

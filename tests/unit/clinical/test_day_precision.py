@@ -19,7 +19,7 @@ from typing import Any
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
 from shared.clinical.times import WIDEST_DST_SAVE
-from shared.eligibility.decision import Decision, Outcome, Status
+from shared.eligibility.decision import Outcome, Status
 from tests.unit.test_real_feed_examples import (
     UCUM,
     Json,
@@ -27,6 +27,7 @@ from tests.unit.test_real_feed_examples import (
     _bundle,
     _observation,
     _oru,
+    _reason,
     decide,
     outcome,
 )
@@ -43,10 +44,6 @@ def _low_platelets(when: str) -> Json:
             )
         )
     )
-
-
-def _reason(decision: Decision, criterion: str) -> str:
-    return next(r.reason for r in decision.criteria if r.id == criterion)
 
 
 def test_a_low_count_known_only_to_the_day_of_the_180_leaves_i6_1_unknown() -> None:

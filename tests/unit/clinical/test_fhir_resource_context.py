@@ -25,6 +25,7 @@ from tests.unit.test_real_feed_examples import (
     _add,
     _bundle,
     _observation,
+    _problems,
     decide,
     outcome,
 )
@@ -49,12 +50,6 @@ def _batch(*entries: Json) -> Json:
 
 def _patient_entry() -> Json:
     return copy.deepcopy(_bundle()["entry"][0])
-
-
-def _problems(call: Any) -> list[str]:
-    with pytest.raises(InvalidInput) as refused:
-        call()
-    return [str(problem) for problem in refused.value.problems]
 
 
 # --- 1. Observation.focus ---------------------------------------------------------------------

@@ -29,7 +29,7 @@ import pytest
 
 from shared.clinical.hl7v2 import parse_hl7v2
 from shared.clinical.state import facts_from_updates
-from shared.eligibility.decision import Decision, Outcome, Status
+from shared.eligibility.decision import Outcome, Status
 from tests.unit.test_real_feed_examples import (
     LOINC,
     SNOMED,
@@ -39,6 +39,7 @@ from tests.unit.test_real_feed_examples import (
     _bundle,
     _observation,
     _oru,
+    _reason,
     decide,
     outcome,
 )
@@ -52,10 +53,6 @@ DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 def _platelets(**resource: Any) -> Json:
     return _bundle(_add(_observation("plt-new", "777-3", WHEN, **resource)))
-
-
-def _reason(decision: Decision, criterion: str) -> str:
-    return next(result.reason for result in decision.criteria if result.id == criterion)
 
 
 def _absent(code: str) -> Json:

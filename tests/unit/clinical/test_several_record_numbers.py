@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from shared.clinical.errors import InvalidInput
 from shared.clinical.fhir import parse_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
+from tests.unit.test_real_feed_examples import _problems
 
 MR = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}
 
@@ -33,12 +33,6 @@ def _oru(pid_3: str) -> str:
         "OBR|1|ORD-9|FIL-9|57021-8^CBC^LN|||20260228080000+0000",
         "OBX|1|NM|777-3^Platelets^LN||8|10*9/L|150-400||||F|||20260228080000+0000",
     ]) + "\r"
-
-
-def _problems(call: Any) -> tuple[str, ...]:
-    with pytest.raises(InvalidInput) as refused:
-        call()
-    return tuple(str(problem) for problem in refused.value.problems)
 
 
 @pytest.mark.parametrize("pid_3", [
