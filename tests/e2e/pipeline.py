@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -208,3 +209,36 @@ def read_until(process: subprocess.Popen[str], marker: str, timeout_s: float) ->
 def interrupt(process: subprocess.Popen[str], timeout_s: float = 30) -> int:
     process.send_signal(signal.SIGINT)
     return process.wait(timeout_s)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A running default ``trialwatch run`` (see ``default_run``): its process, the start-up
+    banner's lines, the dev tokens by role, and each service's base URL."""
+
+    process: subprocess.Popen[str]
+    banner: list[str]
+    tokens: dict[str, str]
+    intake: str
+    evaluator: str
+    audit: str
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """The admin's Authorization header."""
+        return {"Authorization": f"Bearer {self.tokens['admin']}"}
+
+
+@contextmanager
+def default_run(data_dir: Path) -> Iterator[Run]:
+    """Start ``trialwatch run`` on ``data_dir`` on free ports, wait up to 90 s for its banner
+    ("Ctrl-C stops everything"), yield it; on leaving, Ctrl-C it and assert it exits 0."""
+    process, ports = start_run(data_dir)
+    try:
+        banner = read_until(process, "Ctrl-C stops everything", timeout_s=90)
+        urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
+        yield Run(process=process, banner=banner,
+                  tokens=tokens_by_role(data_dir / "dev-tokens.json"), intake=urls["intake"],
+                  evaluator=urls["evaluator"], audit=urls["audit"])
+    finally:
+        assert interrupt(process) == 0

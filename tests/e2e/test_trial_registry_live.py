@@ -10,15 +10,7 @@ import httpx
 import pytest
 
 from shared.eligibility.loader import TRIALS_DIR
-from tests.e2e.pipeline import (
-    decisions_for,
-    interrupt,
-    poll,
-    post_example,
-    read_until,
-    start_run,
-    tokens_by_role,
-)
+from tests.e2e.pipeline import decisions_for, default_run, poll, post_example
 
 pytestmark = pytest.mark.e2e
 THREE = {"NCT06920433", "NCT06946485", "TRIALX-323795"}
@@ -27,15 +19,10 @@ THREE = {"NCT06920433", "NCT06946485", "TRIALX-323795"}
 def test_three_trials_screen_by_default_and_a_version_is_added_activated_and_retired_live(
     tmp_path: Path,
 ) -> None:
-    process, ports = start_run(tmp_path / "var")
-    try:
-        read_until(process, "Ctrl-C stops everything", timeout_s=90)
-        tokens = tokens_by_role(tmp_path / "var" / "dev-tokens.json")
-        audit = f"http://127.0.0.1:{ports['audit']}"
-        evaluator = f"http://127.0.0.1:{ports['evaluator']}"
-        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    with default_run(tmp_path / "var") as run:
+        tokens, audit, evaluator, admin = run.tokens, run.audit, run.evaluator, run.admin
 
-        receipt = post_example(f"http://127.0.0.1:{ports['intake']}", tokens["lab-system"])
+        receipt = post_example(run.intake, tokens["lab-system"])
         [patient] = receipt["patient_keys"]
         first = poll(lambda: (lambda d: d if {x["trial_id"] for x in d} >= THREE else None)(
             decisions_for(audit, tokens["auditor"], patient)), timeout_s=30)
@@ -95,5 +82,3 @@ def test_three_trials_screen_by_default_and_a_version_is_added_activated_and_ret
         after = httpx.get(f"{evaluator}/trials/dictionary", headers=admin, timeout=30).text
         assert "## NCT06946485 —" not in after, "a retired trial is not screened any more"
         time.sleep(0.2)
-    finally:
-        assert interrupt(process) == 0

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from shared.contracts.events import TrialScreening
 from shared.contracts.topics import TRIAL_SCREENING
 from shared.infra.signing import EventSigner
-from tests.e2e.pipeline import interrupt, poll, read_until, start_run, tokens_by_role
+from tests.e2e.pipeline import default_run, poll
 
 pytestmark = pytest.mark.e2e
 FIXTURE = (Path(__file__).resolve().parents[1] / "fixtures" / "trials"
@@ -68,15 +68,10 @@ def _unscreened(intake: str, token: str) -> list[dict[str, Any]]:
 def test_intake_follows_a_trial_activated_and_retired_on_the_running_evaluator(
     tmp_path: Path,
 ) -> None:
-    process, ports = start_run(tmp_path / "var")
-    try:
-        read_until(process, "Ctrl-C stops everything", timeout_s=90)
-        tokens = tokens_by_role(tmp_path / "var" / "dev-tokens.json")
-        intake = f"http://127.0.0.1:{ports['intake']}"
-        evaluator = f"http://127.0.0.1:{ports['evaluator']}"
-        admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    with default_run(tmp_path / "var") as run:
+        intake, evaluator, admin = run.intake, run.evaluator, run.admin
         yaml = {**admin, "content-type": "application/yaml"}
-        lab = tokens["lab-system"]
+        lab = run.tokens["lab-system"]
 
         assert _unscreened(intake, lab), "no shipped trial reads eGFR: the receipt says so"
 
@@ -105,8 +100,6 @@ def test_intake_follows_a_trial_activated_and_retired_on_the_running_evaluator(
         assert retired.status_code == 200, retired.text
         named = poll(lambda: bool(_unscreened(intake, lab)), timeout_s=30, interval_s=0.5)
         assert named, "intake still counts a retired trial's codes as screened"
-    finally:
-        assert interrupt(process) == 0
 
 
 def _screening(at: datetime, codes: list[str], signer: EventSigner | None = None) -> bytes:
@@ -135,15 +128,11 @@ def test_a_forged_trial_screening_record_changes_nothing_intake_screens(tmp_path
     straight onto ``trials.screening.v1`` (unsigned, or signed by a key the evaluator does not
     hold) naming eGFR as read by an active trial leaves intake calling eGFR unscreened; the
     evaluator's own record, signed by its key, changes it."""
-    process, ports = start_run(tmp_path / "var")
-    try:
-        banner = read_until(process, "Ctrl-C stops everything", timeout_s=90)
-        [bootstrap] = [line.split()[1] for line in banner if line.strip().startswith("broker ")]
-        tokens = tokens_by_role(tmp_path / "var" / "dev-tokens.json")
-        intake = f"http://127.0.0.1:{ports['intake']}"
-        evaluator = f"http://127.0.0.1:{ports['evaluator']}"
-        admin = {"Authorization": f"Bearer {tokens['admin']}"}
-        lab = tokens["lab-system"]
+    with default_run(tmp_path / "var") as run:
+        [bootstrap] = [line.split()[1] for line in run.banner
+                       if line.strip().startswith("broker ")]
+        intake, evaluator, admin = run.intake, run.evaluator, run.admin
+        lab = run.tokens["lab-system"]
         assert _unscreened(intake, lab)
 
         # a later `at` than anything the evaluator stages: before, the newest record won
@@ -168,5 +157,3 @@ def test_a_forged_trial_screening_record_changes_nothing_intake_screens(tmp_path
         assert activated.status_code == 202, activated.text
         assert poll(lambda: not _unscreened(intake, lab), timeout_s=30, interval_s=0.5), \
             "the evaluator's own, signed record was not applied"
-    finally:
-        assert interrupt(process) == 0
