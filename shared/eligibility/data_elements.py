@@ -26,9 +26,16 @@ class Row:
 
 
 def codes_text(concept: Concept) -> str:
-    """``LOINC `2160-0`, ICD-10-CM `M32*` ``: a concept's codes and code families."""
+    """``LOINC `2160-0`, ICD-10-CM `M32*` ``: a concept's codes and code families; a code the
+    concept keeps unread (``Concept.unread_keys``) with its reason: ``LOINC `49497-1` (kept
+    unread: an estimate from a smear, not a count)``."""
     short = SHORT_SYSTEM_NAMES
-    codes = [f"{short.get(s, s)} `{c}`" for s, c, _ in concept.codings]
+    unread = dict(concept.unread_keys)
+    codes = [
+        f"{short.get(s, s)} `{c}`"
+        + (f" (kept unread: {unread[f'{s}|{c}']})" if f"{s}|{c}" in unread else "")
+        for s, c, _ in concept.codings
+    ]
     codes += [f"{short.get(s, s)} `{p}*`" for s, p in concept.prefixes]
     return ", ".join(codes)
 

@@ -195,6 +195,7 @@ class Readable:
         "_whole",
         "drugs",
         "exact",
+        "unread",
     )
 
     def __init__(self, concepts: Iterable[Concept], whole_systems: Iterable[str]) -> None:
@@ -212,6 +213,9 @@ class Readable:
                 prefixes.setdefault(system, []).append(prefix)
                 prefix_readers.setdefault(system, []).append((prefix, concept.name))
         self._readers = {key: tuple(names) for key, names in readers.items()}
+        # the codes of an analyte kept unread (``Concept.unread_keys``), with the reason
+        self.unread: dict[str, str] = {
+            key: reason for concept in concepts_list for key, reason in concept.unread_keys}
         # the drug value sets' codes (RxNorm ingredients, the project's local drugs): each one
         # drug, for ``drugs_disagree``
         self.drugs = frozenset(
@@ -327,6 +331,22 @@ def readable_codes(tables: Tables) -> Readable:
         readable = Readable(tables.concepts.values(), (TW_SYSTEM, UNIDENTIFIED))
         found = _READABLE[id(tables)] = (tables, readable)
     return found[1]
+
+
+def kept_unread(fact: ClinicalFact, keys: Iterable[str], unread: Mapping[str, str]) -> ClinicalFact:
+    """``fact`` kept unread at ``<resource> code`` when one of its ``keys`` is a code its value
+    set keeps unread (``Concept.unread_keys``: LOINC 49497-1 'Platelets [#/volume] in Blood by
+    Estimate', an estimate from a smear, not a count); any other fact (or one already unread)
+    unchanged. It stays a result of its concept, the newest one when it is: an older count
+    never decides in its place (``reading.latest_quantity``)."""
+    if not unread or fact.unread is not None:
+        return fact
+    for key in keys:
+        reason = unread.get(key)
+        if reason is not None:
+            note = ReadingNote(path=f"{fact.provenance.resource} code", reason=reason)
+            return fact.model_copy(update={"unread": note})
+    return fact
 
 
 def _keys(
@@ -621,6 +641,7 @@ class FactIndex:
         kept: list[tuple[datetime, str, ClinicalFact, tuple[str, ...]]] = []
         imprecise = False
         exact = readable.exact if isinstance(readable, Readable) else None
+        unread = readable.unread if isinstance(readable, Readable) else {}
         medication, observation = FactKind.MEDICATION, FactKind.OBSERVATION
         condition = FactKind.CONDITION
         unread_statuses, ignored_statuses = UNREAD_STATUSES, IGNORED_STATUSES
@@ -651,6 +672,8 @@ class FactIndex:
                     continue
                 if fact.kind is medication:
                     fact = _drug_read(fact, products, readable)
+                elif unread:
+                    fact = kept_unread(fact, keys, unread)
                 moment = fact.effective_start or fact.effective_end or _OLDEST
                 kept.append((moment, fact.fact_id, fact, keys))
                 if fact.time_bounds is not None:
@@ -699,6 +722,8 @@ class FactIndex:
             if not keys:
                 continue
             fact = _drug_read(fact, self._products, self._readable)
+            if isinstance(self._readable, Readable):
+                fact = kept_unread(fact, keys, self._readable.unread)
             keys_of[fact.fact_id] = keys
             if fact.time_bounds is not None:
                 imprecise[fact.fact_id] = fact

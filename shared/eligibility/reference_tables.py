@@ -39,6 +39,12 @@ class Concept:
     investigator's reading of its full protocol): that trial's id. A coordinator's answer to it
     says nothing about another trial, so ``trial_text`` refuses a file of another trial that
     reads it. ``None`` for facts about the patient, which every trial may read."""
+    unread_keys: tuple[tuple[str, str], ...] = ()
+    """``(system|code, reason)`` of the codes of this analyte that are kept unread (a code
+    with ``unread: <reason>`` in concepts.yaml): a result under one is a newer result of the
+    concept, so no older one decides in its place, but it is not the quantity a criterion
+    names (LOINC 49497-1 'Platelets [#/volume] in Blood by Estimate', an estimate from a smear,
+    not a count), so it decides nothing either (``index.FactIndex``)."""
     units: tuple[str, ...] = field(init=False, default=())
     """The canonical unit then the alternates (worked out once: the hot path reads it)."""
 
@@ -150,6 +156,10 @@ def _concepts(raw: dict[str, Any]) -> dict[str, Concept]:
             clinician_fact=bool(spec.get("clinician_fact", False)),
             codings=codings,
             worded_for=str(spec["worded_for"]) if spec.get("worded_for") else None,
+            unread_keys=tuple(
+                (f"{systems.get(c['system'], c['system'])}|{c['code']}", str(c["unread"]))
+                for c in spec.get("codes", ()) if c.get("unread")
+            ),
         )
     return concepts
 
