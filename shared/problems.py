@@ -84,6 +84,8 @@ _TYPES = (
     ProblemType("unknown-action", 422, "Not an action the app records"),
     ProblemType("reason-required", 422, "A reason is required"),
     ProblemType("patient-deceased", 409, "The patient is recorded as deceased"),
+    ProblemType("enrolment-unconfirmed", 409,
+                "Enrolling a patient not found eligible needs a confirmation"),
     ProblemType("intake-lookup-failed", 502, "Intake did not answer the look-up"),
     ProblemType("intake-busy", 503, "Intake is busy: the look-up did not finish in time"),
     # evaluator: trial registry

@@ -230,6 +230,26 @@ class PatientReidentified(Envelope):
                                   "re-identification it cannot verify (AUDIT_INTAKE_KEYS)")
 
 
+CONFIRMED_CRITERIA_MAX_ITEMS = 256
+"""Criteria listed in an enrolment's confirmation: a trial file's criteria (real at most 40)."""
+
+
+class EnrolmentConfirmation(BaseModel):
+    """What an investigator confirmed when enrolling a patient TrialWatch had not found
+    eligible: the latest decision for the pair when the form was posted (``decision_id``, the
+    ``DecisionMade.decision_id``), its ``status`` and the criteria it found failing or could
+    not check (ids, in the decision's order), as the confirmation named them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decision_id: UUID
+    status: Literal["ineligible", "undetermined"]
+    failing: tuple[Annotated[str, Field(max_length=CRITERION_ID_MAX_LENGTH)], ...] = Field(
+        default=(), max_length=CONFIRMED_CRITERIA_MAX_ITEMS)
+    unknown: tuple[Annotated[str, Field(max_length=CRITERION_ID_MAX_LENGTH)], ...] = Field(
+        default=(), max_length=CONFIRMED_CRITERIA_MAX_ITEMS)
+
+
 CoordinatorActionKind = Literal["acknowledged", "contacted", "not-a-candidate", "enrolled",
                                 "reidentified"]
 
@@ -239,7 +259,8 @@ class CoordinatorActed(Envelope):
 
     ``actor`` is the client name of the coordinator's token (never the token, never a person's
     identifier); ``reason`` is the coordinator's own words (required for "not-a-candidate" and
-    "reidentified"), kept by audit.
+    "reidentified"), kept by audit. ``confirmed_against``: set only on an "enrolled" action
+    confirmed against a decision that was not eligible (:class:`EnrolmentConfirmation`).
     """
 
     event_type: Literal["coordinator.acted"] = "coordinator.acted"
@@ -249,6 +270,9 @@ class CoordinatorActed(Envelope):
     actor: str = Field(max_length=128, description="the coordinator token's client name")
     reason: str | None = Field(default=None, max_length=REASON_MAX_LENGTH)
     alert_id: UUID | None = None
+    confirmed_against: EnrolmentConfirmation | None = Field(
+        default=None, description="an 'enrolled' action on a decision that was not eligible: "
+                                  "the decision the investigator confirmed enrolling against")
     signature: EventSignature | None = Field(
         default=None, description="the evaluator's Ed25519 signature of the event without this "
                                   "field (shared.contracts.signatures)")

@@ -7,6 +7,7 @@ coordinator token and reads what a coordinator reads.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -164,6 +165,45 @@ def test_the_i6_3_row_asks_only_for_what_computes_creatinine_clearance(
     assert "body weight within 90 days" in needs
     assert "acute decline" not in needs, needs
     screenshot(browser, "3b-patient-no-weight-i6-3")
+
+
+def test_enrolling_a_patient_not_found_eligible_asks_to_confirm_the_failing_criteria(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """Brief (ux2): "Mark enrolled" was one click on a not-eligible patient's page (ALT
+    210 U/L, over 3 x ULN, fails I6.2) with no warning. Now the page names the criteria that
+    fail and records the enrolment only once the investigator's decision is ticked."""
+    builder = eligible_patient().without(LOINC, "1742-6").lab("1742-6", 210, "U/L")
+    key = _post(app, shifted(renamed(builder.bundle(), "high-alt-patient"), now_utc(), AS_OF))
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    url = f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}"
+
+    def opened() -> bool:
+        browser.get(url)
+        return bool(browser.find_elements(By.ID, "criterion-I6.2"))
+
+    assert poll(opened, timeout_s=30), "never screened"
+    assert "Not eligible" in browser.find_element(By.TAG_NAME, "main").text
+    assert not browser.find_elements(By.XPATH, "//button[normalize-space()='Mark enrolled']")
+    browser.find_element(By.CSS_SELECTOR, "#enrol-confirm summary").click()
+    unmet = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#enrol-unmet li")]
+    assert any(u.startswith("I6.2 liver: ALT and AST <= 3 x ULN") and u.endswith(": fails")
+               for u in unmet), unmet
+    shot = screenshot(browser, "ux2-enrol-confirm")
+    if Path("/work/notes/shots").is_dir():
+        shutil.copy(shot, "/work/notes/shots/ux2-enrol-confirm.png")
+
+    confirm = browser.find_element(By.XPATH, "//button[normalize-space()='Confirm enrollment']")
+    confirm.click()  # not ticked: the browser does not send the form
+    assert not browser.find_elements(By.ID, "actions-log"), "nothing recorded unticked"
+    browser.find_element(By.CSS_SELECTOR, "input[name=confirm_decision]").click()
+    browser.find_element(By.XPATH, "//button[normalize-space()='Confirm enrollment']").click()
+    WebDriverWait(browser, 10).until(
+        expected_conditions.presence_of_element_located((By.ID, "actions-log")))
+    assert "Enrolled" in browser.find_element(By.ID, "actions-log").text
+    shot = screenshot(browser, "ux2-enrol-confirmed")
+    if Path("/work/notes/shots").is_dir():
+        shutil.copy(shot, "/work/notes/shots/ux2-enrol-confirmed.png")
 
 
 def test_the_worklist_says_an_investigator_statement_as_a_yes_or_no_question_to_ask(

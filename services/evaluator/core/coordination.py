@@ -52,6 +52,8 @@ class PairView:
     history: list[HistoryRow]
     actions: list[ActionRow]
     alerts: list[AlertRow]
+    decision_id: str | None = None
+    """The latest decision's ``DecisionMade.decision_id`` (what an enrolment confirms)."""
 
 
 @dataclass(frozen=True, slots=True)

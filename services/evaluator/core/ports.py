@@ -29,6 +29,7 @@ from shared.contracts.events import (
     CoordinatorActionKind,
     DecisionMade,
     EligibilityAlert,
+    EnrolmentConfirmation,
     PatientSnapshot,
 )
 from shared.eligibility.decision import Decision, Status, TrialRef
@@ -252,9 +253,11 @@ class CoordinatorDesk(Protocol):
         ...
 
     async def act(self, patient_key: str, trial_id: str, action: CoordinatorActionKind,
-                  actor: str, now: datetime, reason: str | None) -> bool:
+                  actor: str, now: datetime, reason: str | None,
+                  confirmed_against: EnrolmentConfirmation | None = None) -> bool:
         """Record an action on a screened patient; False (nothing recorded) when the patient
-        was never screened for the trial."""
+        was never screened for the trial. ``confirmed_against``: an enrolment's confirmation
+        of a decision that was not eligible (recorded in the action's event)."""
         ...
 
     async def reidentified(self, patient_key: str, trial_id: str, actor: str, now: datetime,

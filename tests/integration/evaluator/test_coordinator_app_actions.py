@@ -5,14 +5,17 @@ stored), while "not a candidate" is still recorded. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.clinical.facts import Demographics, PatientFacts
+from shared.contracts.topics import COORDINATOR_ACTIONS
 from shared.eligibility.decision import Decision, Status
 from shared.eligibility.engine import _deceased
 from shared.settings import KafkaSettings
@@ -102,3 +105,91 @@ async def test_re_identifying_a_patient_never_screened_is_404_whatever_the_key(
                 f"/ui/patients/{key}/trials/{TEST_TRIAL.id}/reidentify",
                 data={"csrf": csrf.group(1), "reason": "screening visit next week"})
             assert answer.status_code == expected, (key, answer.status_code, answer.text[:200])
+
+
+async def _acted(kafka: KafkaSettings, patient: str) -> list[dict[str, object]]:
+    """Every ``coordinator.actions.v1`` record of ``patient`` on the broker (what audit keeps)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(COORDINATOR_ACTIONS, p) for p in range(kafka.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[dict[str, object]] = []
+        for tp in partitions:
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batch.get(tp, ()):
+                    if record.key is not None and record.key.decode() == patient:
+                        found.append(json.loads(record.value))
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def test_enrolling_a_patient_not_found_eligible_needs_a_confirmation_naming_the_criteria(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """The page showed "Mark enrolled" on a not-eligible patient (ALT 210 U/L failing I6.2)
+    and one click recorded it. Now the endpoint refuses (409 enrolment-unconfirmed, naming
+    the failing criterion) an enrolment on a decision that is not eligible unless the form
+    confirms that decision by its id; a confirmation of an older decision is refused too. The
+    confirmed enrolment is recorded with the decision it overrode (id, status, criteria) in
+    the action audit keeps. An eligible patient is enrolled by one click, as before."""
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-ui-enrol",
+                                    tokens=TOKENS)
+    failing = f"pk-{uuid.uuid4().hex[:12]}"
+    fine = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        signed_in = await client.post("/ui/sign-in", data={"token": "coord-token",
+                                                           "next": "/ui/alerts"})
+        assert signed_in.status_code == 303, signed_in.text
+        await publish(kafka_settings, [
+            patient_updated(failing, (lab_fact(50, now - timedelta(hours=1)),), now),
+            patient_updated(fine, (lab_fact(150, now - timedelta(hours=1)),), now)])
+        pages = {p: f"/ui/patients/{p}/trials/{TEST_TRIAL.id}" for p in (failing, fine)}
+        for url in pages.values():
+            for _ in range(300):
+                if (await client.get(url)).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+        page = (await client.get(pages[failing])).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        confirm = re.search(r'name="confirm_decision" value="([^"]+)"', page)
+        assert csrf is not None
+        assert confirm is not None, "the page asks to confirm the decision it shows"
+
+        refused = await client.post(f"{pages[failing]}/actions",
+                                    data={"csrf": csrf.group(1), "action": "enrolled"})
+        assert refused.status_code == 409, (refused.status_code, refused.text)
+        assert 'problems/enrolment-unconfirmed"' in refused.text, refused.text
+        assert "criteria I1: fails (nothing was recorded)" in refused.text, refused.text
+        stale = await client.post(f"{pages[failing]}/actions", data={
+            "csrf": csrf.group(1), "action": "enrolled", "confirm_decision": str(uuid.uuid4())})
+        assert stale.status_code == 409, "a confirmation of another decision is none"
+        log = (await client.get(pages[failing])).text.partition('id="actions-log"')[2]
+        assert "Enrolled" not in log.partition("</table>")[0], "a refused action is not stored"
+
+        confirmed = await client.post(f"{pages[failing]}/actions", data={
+            "csrf": csrf.group(1), "action": "enrolled", "confirm_decision": confirm.group(1)})
+        assert confirmed.status_code == 303, confirmed.text
+        plain = await client.post(f"{pages[fine]}/actions",
+                                  data={"csrf": csrf.group(1), "action": "enrolled"})
+        assert plain.status_code == 303, "an eligible patient is enrolled by one click"
+
+        for _ in range(100):
+            overridden = await _acted(kafka_settings, failing)
+            straight = await _acted(kafka_settings, fine)
+            if overridden and straight:
+                break
+            await asyncio.sleep(0.1)
+        assert [a["action"] for a in overridden] == ["enrolled"], overridden
+        assert overridden[0]["confirmed_against"] == {
+            "decision_id": confirm.group(1), "status": "ineligible", "failing": ["I1"],
+            "unknown": []}
+        assert [a["action"] for a in straight] == ["enrolled"]
+        assert straight[0]["confirmed_against"] is None

@@ -30,7 +30,11 @@ from services.evaluator.core.coordination import (
     TrialStop,
 )
 from services.evaluator.core.decisions import SOURCE
-from shared.contracts.events import CoordinatorActed, CoordinatorActionKind
+from shared.contracts.events import (
+    CoordinatorActed,
+    CoordinatorActionKind,
+    EnrolmentConfirmation,
+)
 from shared.contracts.topics import COORDINATOR_ACTIONS
 from shared.eligibility.decision import Decision
 from shared.sites import SiteScope
@@ -114,6 +118,7 @@ async def pair_view(session: AsyncSession, patient_key: str, trial_id: str) -> P
                             h.trial_version) for h in history],
         actions=[ActionRow(a.action, a.reason, a.taken_by, as_utc(a.taken_at)) for a in actions],
         alerts=[_alert(a) for a in raised],
+        decision_id=status.decision_id,
     )
 
 
@@ -156,9 +161,11 @@ async def find_alert(session: AsyncSession, alert_id: str) -> AlertRow | None:
 async def act(
     session: AsyncSession, *, patient_key: str, trial_id: str, action: CoordinatorActionKind,
     actor: str, now: datetime, reason: str | None = None, alert_id: str | None = None,
+    confirmed_against: EnrolmentConfirmation | None = None,
 ) -> OutboxMessage:
     """Store the action (and an acknowledgement on its alert) and stage its event; the caller
-    commits, then sends the returned message."""
+    commits, then sends the returned message. ``confirmed_against``: the not-eligible decision
+    an enrolment was confirmed against, carried by the event audit keeps."""
     action_id = uuid.uuid4()
     await session.execute(coordinator_action.insert().values(
         action_id=str(action_id), patient_key=patient_key, trial_id=trial_id, action=action,
@@ -171,7 +178,7 @@ async def act(
         event_id=action_id, occurred_at=now, recorded_at=now, source=SOURCE,
         patient_key=patient_key, correlation_id=action_id, action_id=action_id, action=action,
         trial_id=trial_id, actor=actor, reason=reason,
-        alert_id=uuid.UUID(alert_id) if alert_id else None,
+        alert_id=uuid.UUID(alert_id) if alert_id else None, confirmed_against=confirmed_against,
     )
     message = OutboxMessage(message_id=str(action_id), topic=COORDINATOR_ACTIONS,
                             key=patient_key, payload=event.model_dump(mode="json"))

@@ -19,7 +19,7 @@ from services.evaluator.core.coordination import (
     WorklistEntry,
 )
 from services.evaluator.core.ports import Screener
-from shared.contracts.events import CoordinatorActionKind
+from shared.contracts.events import CoordinatorActionKind, EnrolmentConfirmation
 from shared.eligibility.decision import TrialRef
 from shared.sites import SiteScope, site_visible
 
@@ -77,13 +77,14 @@ class SqlCoordinatorDesk:
         return Acknowledgement(recorded=True)
 
     async def act(self, patient_key: str, trial_id: str, action: CoordinatorActionKind,
-                  actor: str, now: datetime, reason: str | None) -> bool:
+                  actor: str, now: datetime, reason: str | None,
+                  confirmed_against: EnrolmentConfirmation | None = None) -> bool:
         async with self._sessions.begin() as db:
             if await coordination.pair_view(db, patient_key, trial_id) is None:
                 return False
             message = await coordination.act(
                 db, patient_key=patient_key, trial_id=trial_id, action=action, actor=actor,
-                now=now, reason=reason)
+                now=now, reason=reason, confirmed_against=confirmed_against)
         await self._sender.send([message])
         return True
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -26,14 +27,14 @@ from markupsafe import Markup
 from services.evaluator.adapters.alert_stream import AlertStream, until_live
 from services.evaluator.adapters.http.intake_answer import refused, unanswered
 from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
-from services.evaluator.adapters.http.ui.views import patient_context, worklist_views
+from services.evaluator.adapters.http.ui.views import patient_context, unmet, worklist_views
 from services.evaluator.adapters.trial_text import trial_name, trial_text
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.coordination import RANKING
 from services.evaluator.core.ports import CoordinatorDesk
 from shared.contracts.envelope import REASON_MAX_LENGTH
-from shared.contracts.events import CoordinatorActionKind
-from shared.eligibility.decision import TrialRef
+from shared.contracts.events import CoordinatorActionKind, EnrolmentConfirmation
+from shared.eligibility.decision import Outcome, Status, TrialRef
 from shared.eligibility.readable import (
     UNIDENTIFIED_MEDICATION_HINT,
     deceased,
@@ -311,7 +312,13 @@ def mount(
         request: Request, patient_key: str, trial_id: str, csrf: Annotated[str, Form()],
         action: Annotated[str, Form(max_length=32)],
         reason: Annotated[str, Form(max_length=REASON_MAX)] = "",
+        confirm_decision: Annotated[str, Form(max_length=36)] = "",
     ) -> Response:
+        """Record a coordinator action, then 303 to the patient's page. "Enrolled" on a
+        latest decision that is not eligible is recorded only with ``confirm_decision`` equal
+        to that decision's id (the page's confirmation, naming the criteria that fail or are
+        unknown), and its event carries the decision confirmed against; without it (or
+        confirming an older decision) 409 ``enrolment-unconfirmed`` naming those criteria."""
         session = await checked(request, csrf)
         await trial_or_404(session, trial_id)
         await patient_or_404(request, session, patient_key)
@@ -328,8 +335,28 @@ def mount(
                 and deceased(pair.decision):
             raise Problem("patient-deceased",
                           "the patient is recorded as deceased: not contacted or enrolled")
+        confirmed = None
+        if kind == "enrolled" and pair.decision is not None \
+                and pair.decision.status is not Status.ELIGIBLE:
+            criteria = unmet(pair.decision)
+            if pair.decision_id is None or confirm_decision != pair.decision_id:
+                # one sentence (the app's problem page shows a string detail, not a list)
+                raise Problem("enrolment-unconfirmed", (
+                    f"TrialWatch has not found this patient eligible "
+                    f"({pair.decision.status.value}): enrolling needs the patient page's "
+                    f"confirmation of the latest decision, whose criteria "
+                    + "; ".join(f"{cid}{' ' + label if label else ''}: "
+                                f"{'fails' if outcome is Outcome.FAIL else 'unknown'}"
+                                for cid, label, outcome in criteria)
+                    + " (nothing was recorded)"))
+            confirmed = EnrolmentConfirmation(
+                decision_id=UUID(pair.decision_id),
+                status="ineligible" if pair.decision.status is Status.INELIGIBLE
+                else "undetermined",
+                failing=tuple(c for c, _, o in criteria if o is Outcome.FAIL),
+                unknown=tuple(c for c, _, o in criteria if o is Outcome.UNKNOWN))
         if not await desk.act(patient_key, trial_id, kind, session.principal.client, clock(),
-                              reason.strip() or None):
+                              reason.strip() or None, confirmed):
             raise Problem("patient-not-screened", "not screened for this trial")
         return RedirectResponse(f"/ui/patients/{patient_key}/trials/{trial_id}",
                                 status.HTTP_303_SEE_OTHER)

@@ -95,6 +95,15 @@ async def worklist_views(
     return entries, sorted(grouped.items(), key=lambda kv: KIND_ORDER.index(kv[0]))
 
 
+def unmet(decision: Decision) -> list[tuple[str, str, Outcome]]:
+    """The criteria ``decision`` found failing or could not check, in its order, as (id,
+    the trial text's short label ("" when the text has none), outcome): what an
+    enrolment against a decision that is not eligible names and confirms."""
+    text = trial_text(decision.trial)
+    return [(c.id, text.criteria[c.id].summary if c.id in text.criteria else "", c.outcome)
+            for c in decision.criteria if c.outcome is not Outcome.PASS]
+
+
 def patient_context(decision: Decision, zone: tzinfo) -> dict[str, Any]:
     """What the patient page shows of one decision: the criteria, what to send (grouped), the
     criteria failed for good, why the next automatic review happens, and death."""
@@ -112,6 +121,7 @@ def patient_context(decision: Decision, zone: tzinfo) -> dict[str, Any]:
         "waiting": [(cid, text.criteria[cid].summary if cid in text.criteria else cid, when)
                     for cid, when in waiting_until(decision)],
         "died": deceased(decision),
+        "unmet": unmet(decision),
         # criteria failed now but not for good: the items to send matter only if these change
         "failing": [(c.id, text.criteria[c.id].summary if c.id in text.criteria else c.id)
                     for c in decision.criteria if c.outcome is Outcome.FAIL],
