@@ -9,7 +9,7 @@ import hmac
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -241,6 +241,44 @@ async def test_the_worklist_lists_undetermined_patients_closest_to_eligible_firs
     assert entries[0]["missing"] == ["test lab within 30 days"]
     assert entries[1]["missing"] == ["test lab within 30 days", "test drug stop date"]
     assert entries[1]["unknown_criteria"] == 2
+
+
+async def test_the_worklist_says_when_each_patients_newest_record_arrived(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """Brief (ux2): the worklist page shows "Last record" (commit 582918d7) but GET /worklist
+    did not return it. ``last_received`` is intake's receipt time of the patient's newest
+    record (``Provenance.received_at``), aware UTC in ISO 8601 whatever zone the sender wrote;
+    null when nothing was received."""
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-api-last",
+                                    tokens=TOKENS)
+    with_record, without = (f"pk-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    now = datetime.now(UTC)
+    paris = timezone(timedelta(hours=1))
+    received = datetime(2026, 12, 3, 9, 30, tzinfo=paris)  # 08:30 UTC
+    drug = drug_fact(None)
+    drug = drug.model_copy(update={"provenance": drug.provenance.model_copy(
+        update={"received_at": received})})
+    async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        await publish(kafka_settings, [patient_updated(with_record, (drug,), now),
+                                       patient_updated(without, (), now)])
+        entries: dict[str, dict[str, object]] = {}
+        for _ in range(200):
+            response = await client.get(f"/worklist?trial={TEST_TRIAL.id}", headers=COORDINATOR)
+            assert response.status_code == 200
+            entries = {str(e["patient_key"]): e for e in response.json()
+                       if e["patient_key"] in {with_record, without}}
+            if len(entries) == 2:
+                break
+            await asyncio.sleep(0.1)
+
+    said = entries[with_record]["last_received"]
+    assert isinstance(said, str), entries[with_record]
+    instant = datetime.fromisoformat(said)
+    assert instant.utcoffset() == timedelta(0), said
+    assert instant == received
+    assert entries[without]["last_received"] is None
 
 
 async def test_a_coordinator_sees_and_registers_only_for_the_trials_its_token_claims(

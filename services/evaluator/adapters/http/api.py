@@ -25,6 +25,7 @@ from shared.eligibility.readable import Need
 from shared.infra.auth import Principal, Role, refuse, require_role, require_trial
 from shared.infra.problem_error import Problem
 from shared.infra.server import ParsedOnceRoute
+from shared.time import UtcDatetime
 
 Coordinator = Annotated[Principal, Depends(require_role(Role.COORDINATOR))]
 HEARTBEAT_S = 15.0
@@ -81,6 +82,10 @@ class WorklistItem(BaseModel):
         description="what to send next, each item once, with the criteria it would settle")
     decision_id: str
     as_of: datetime
+    last_received: UtcDatetime | None = Field(
+        default=None, description="when intake received the patient's newest record "
+                                  "(Provenance.received_at; aware UTC, ISO 8601); null when "
+                                  "nothing was received (the worklist page's 'Last record')")
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
@@ -166,7 +171,8 @@ def router(
             WorklistItem(patient_key=e.patient_key, trial_version=e.trial_version,
                          unknown_criteria=e.unknown_criteria, missing=e.missing,
                          needs=list(e.needs),
-                         decision_id=e.decision_id, as_of=e.as_of)
+                         decision_id=e.decision_id, as_of=e.as_of,
+                         last_received=e.last_received)
             for e in entries
         ]
 
