@@ -195,10 +195,22 @@ class Readable:
         "_whole",
         "drugs",
         "exact",
+        "ingredients",
+        "products",
         "unread",
     )
 
-    def __init__(self, concepts: Iterable[Concept], whole_systems: Iterable[str]) -> None:
+    def __init__(
+        self,
+        concepts: Iterable[Concept],
+        whole_systems: Iterable[str],
+        products: Mapping[str, tuple[str, ...]] | None = None,
+        ingredients: frozenset[str] = frozenset(),
+    ) -> None:
+        # the product table these tables roll products up with, and its ingredients
+        # (``Tables.product_ingredients``, ``Tables.ingredients``): for ``drugs_disagree``
+        self.products = products
+        self.ingredients = ingredients
         codes: dict[str, set[str]] = {}
         prefixes: dict[str, list[str]] = {}
         readers: dict[str, list[str]] = {}
@@ -328,7 +340,8 @@ def readable_codes(tables: Tables) -> Readable:
     """The codes the shared tables can match, worked out once per set of tables."""
     found = _READABLE.get(id(tables))
     if found is None or found[0] is not tables:
-        readable = Readable(tables.concepts.values(), (TW_SYSTEM, UNIDENTIFIED))
+        readable = Readable(tables.concepts.values(), (TW_SYSTEM, UNIDENTIFIED),
+                            tables.product_ingredients, tables.ingredients)
         found = _READABLE[id(tables)] = (tables, readable)
     return found[1]
 
@@ -380,16 +393,14 @@ def _keys(
     return tuple(dict.fromkeys(keys))
 
 
-_INGREDIENTS: dict[int, tuple[Mapping[str, tuple[str, ...]], frozenset[str]]] = {}
-
-
-def _ingredients(products: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
-    """Every RxNorm ingredient the product table rolls a product up to (worked out once)."""
-    found = _INGREDIENTS.get(id(products))
-    if found is None or found[0] is not products:
-        found = _INGREDIENTS[id(products)] = (
-            products, frozenset(i for ingredients in products.values() for i in ingredients))
-    return found[1]
+def _ingredients(
+    products: Mapping[str, tuple[str, ...]], readable: Callable[[str, str], bool]
+) -> frozenset[str]:
+    """Every RxNorm ingredient the product table rolls a product up to: the loaded tables'
+    own (``Tables.ingredients``, carried by their ``Readable``), else worked out here."""
+    if isinstance(readable, Readable) and readable.products is products:
+        return readable.ingredients
+    return frozenset(i for ingredients in products.values() for i in ingredients)
 
 
 def _code_path(fact: ClinicalFact) -> str:
@@ -429,7 +440,7 @@ def drugs_disagree(
     if len(codes) < 2 or fact.kind is not FactKind.MEDICATION:
         return None
     drug_codes = readable.drugs if isinstance(readable, Readable) else frozenset()
-    known_ingredients = _ingredients(products)
+    known_ingredients = _ingredients(products, readable)
     # each resolved coding in the order sent: (label, ingredients of a product, or one drug)
     resolved: list[tuple[str, frozenset[str] | None, str | None]] = []
     listed: list[str] = []

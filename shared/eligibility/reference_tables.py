@@ -96,6 +96,9 @@ class Tables:
     stores so that ``audit replay`` compiles an old decision against the same tables."""
     content_hash: str = ""
     """``tables_hash(texts)``; empty for tables not built from texts (tests' stand-ins)."""
+    ingredients: frozenset[str] = frozenset()
+    """Every RxNorm ingredient ``product_ingredients`` rolls a product up to (worked out once,
+    when the tables are loaded; read by ``index.drugs_disagree``)."""
 
     def concept(self, name: str) -> Concept:
         try:
@@ -217,6 +220,7 @@ def tables_from_texts(texts: dict[str, str]) -> Tables:
         limits=limits,
         limits_source=str(uln_raw["source"]),
         product_ingredients=products,
+        ingredients=frozenset(i for ingredients in products.values() for i in ingredients),
         product_names={str(code): str(spec["display"])
                        for code, spec in rx_raw["products"].items() if spec.get("display")},
         scores=scores_raw,

@@ -134,3 +134,18 @@ def test_the_entries_made_at_build_equal_those_worked_out_concept_by_concept() -
                 }
                 assert got == _entries_one_by_one(index, concepts), (trial_id, version)
     assert merged  # the patients include concepts with several facts
+
+
+def test_the_loaded_tables_carry_their_product_ingredients_and_the_index_keeps_no_cache() -> None:
+    """The ingredients the product table rolls products up to are worked out once, when the
+    tables are loaded (``Tables.ingredients``), not in a module-level cache keyed by ``id()``:
+    the engine mutates no global."""
+    from shared.eligibility import index as index_module
+    from shared.eligibility.index import readable_codes
+
+    tables = TRIAL.tables
+    expected = frozenset(i for found in tables.product_ingredients.values() for i in found)
+    assert tables.ingredients == expected
+    assert "5521" in tables.ingredients  # hydroxychloroquine (979092 rolls up to it)
+    assert readable_codes(tables).ingredients is tables.ingredients
+    assert not hasattr(index_module, "_INGREDIENTS")
