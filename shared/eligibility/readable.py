@@ -814,8 +814,9 @@ def headline(
     platelet count 150 x10^9/L on 28 Feb"). No longer eligible: the criteria that now fail or
     cannot be decided ("no longer eligible: E11 rituximab 2 Dec, washout until 19 Aug 2027").
     Without a previous decision an eligible patient is "now eligible: at first screening, all 9
-    inclusion criteria met; none of the 13 exclusions applies" (:func:`_all_met`: protocol
-    criteria, not sub-criteria); otherwise every criterion counts as changed. Not eligible or
+    inclusion criteria met (12 checks: I6 in parts I6.1–I6.3); none of the 13 exclusions
+    applies" (:func:`_all_met`: protocol criteria, and the rows the patient page shows);
+    otherwise every criterion counts as changed. Not eligible or
     undetermined: the failing criteria first, then those that cannot be checked; at a first
     screening with more of these than ``limit``, they are counted with their ids ("23 criteria
     cannot be checked yet (I2, I3, ...)").
@@ -860,20 +861,41 @@ def headline(
 def _all_met(criteria: tuple[CriterionResult, ...]) -> str:
     """Every criterion of an eligible decision, as a coordinator counts them: the protocol's
     inclusion criteria met and its exclusions not applying, each kind counted apart, a
-    sub-criterion ("I6.1" under "I6", reported beside its heading) not counted again.
-    "all 9 inclusion criteria met; none of the 13 exclusions applies"."""
+    sub-criterion ("I6.1" under "I6") not counted again; when a kind has sub-criteria, the
+    checks the patient page shows as rows (criteria and their parts) are counted too, naming
+    the parts, so the alert and the page's rows agree: "all 9 inclusion criteria met (12
+    checks: I6 in parts I6.1–I6.3); none of the 13 exclusions applies"."""
     ids = {c.id for c in criteria}
-    top = [c for c in criteria if c.id.rpartition(".")[0] not in ids]
-    inclusions = sum(c.kind.value == "inclusion" for c in top)
-    exclusions = sum(c.kind.value == "exclusion" for c in top)
     said = []
-    if inclusions:
-        said.append("the one inclusion criterion met" if inclusions == 1
-                    else f"all {inclusions} inclusion criteria met")
-    if exclusions:
-        said.append("the one exclusion does not apply" if exclusions == 1
-                    else f"none of the {exclusions} exclusions applies")
+    for kind, one, many in (
+        ("inclusion", "the one inclusion criterion met",
+         "all {n} inclusion criteria met"),
+        ("exclusion", "the one exclusion does not apply",
+         "none of the {n} exclusions applies"),
+    ):
+        rows = [c.id for c in criteria if c.kind.value == kind]
+        top = [i for i in rows if i.rpartition(".")[0] not in ids]
+        if not top:
+            continue
+        text = one if len(top) == 1 else many.format(n=len(top))
+        if len(rows) > len(top):
+            text += f" ({len(rows)} checks: {_parts(rows, top)})"
+        said.append(text)
     return "; ".join(said) or "no criteria"
+
+
+def _parts(rows: list[str], top: list[str]) -> str:
+    """Which criteria are checked in parts: "I6 in parts I6.1–I6.3" (three or more parts as
+    a range, in the decision's order), "I4 in parts I4.1 and I4.2"; several joined by ", "."""
+    said = []
+    for head in top:
+        parts = [r for r in rows if r.startswith(f"{head}.")]
+        if not parts:
+            continue
+        named = (f"{parts[0]}–{parts[-1]}" if len(parts) > 2
+                 else " and ".join(parts))
+        said.append(f"{head} in parts {named}")
+    return ", ".join(said)
 
 
 def _grouped(pairs: Iterable[tuple[str, str]]) -> list[str]:

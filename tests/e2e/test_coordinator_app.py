@@ -243,9 +243,14 @@ def test_an_alert_at_first_screening_counts_protocol_criteria_of_each_kind(
     # the live feed may re-render the rows meanwhile: read the cell again until it holds still
     headline = WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
         lambda d: d.find_element(By.XPATH, cell).text)
-    screenshot(browser, "8-alert-eligible-at-first-screening")
-    assert headline == ("Now eligible at first screening, all 9 inclusion criteria met; none of "
-                        "the 13 exclusions applies"), headline
+    _shot(browser, "8-alert-eligible-at-first-screening")
+    assert headline == ("Now eligible at first screening, all 9 inclusion criteria met (12 "
+                        "checks: I6 in parts I6.1–I6.3); none of the 13 exclusions applies"), \
+        headline
+    browser.get(f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}")
+    inclusion_rows = browser.find_elements(By.CSS_SELECTOR, '[id^="criterion-I"]')
+    _shot(browser, "8-patient-rows-the-alert-counts")
+    assert len(inclusion_rows) == 12, "the patient page shows the 12 checks the alert counts"
 
 
 def test_a_posted_result_makes_the_alert_appear_on_the_open_page(
@@ -414,6 +419,14 @@ def test_a_coordinator_stays_signed_in_across_an_evaluator_restart_until_signing
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/ui/sign-in"))
     browser.get(f"{app['evaluator']}/ui/alerts")
     assert "/ui/sign-in" in browser.current_url, "signing out ended the session"
+
+
+def _shot(browser: webdriver.Chrome, name: str) -> None:
+    """A screenshot (tests.e2e.browser.screenshot), copied for the lead as s14-ux-<name>.png
+    when /work/notes/shots exists."""
+    shot = screenshot(browser, name)
+    if Path("/work/notes/shots").is_dir():
+        shutil.copy(shot, f"/work/notes/shots/s14-ux-{name}.png")
 
 
 def _sign_in(browser: webdriver.Chrome, app: dict[str, Any], token: str) -> None:

@@ -98,8 +98,9 @@ def test_a_patient_eligible_at_first_screening_is_not_headlined_by_the_first_cri
     decision = _decide(eligible_patient())
     assert decision.status is Status.ELIGIBLE
     assert headline(None, decision, LABELS, PARIS) == (
-        "now eligible: at first screening, all 9 inclusion criteria met; none of the 13 "
-        "exclusions applies"), "I1-I9 (I6.1-I6.3 are I6's sub-criteria), E1-E13"
+        "now eligible: at first screening, all 9 inclusion criteria met (12 checks: I6 in"
+        " parts I6.1–I6.3); none of the 13 exclusions applies"), (
+        "I1-I9 (I6.1-I6.3 are I6's sub-criteria, shown as rows of their own), E1-E13")
     assert len(decision.criteria) == 25, "the engine reports each sub-criterion as well"
 
 
