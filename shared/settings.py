@@ -146,6 +146,30 @@ class IntakeSettings(ServiceSettings):
     # ch. 2A.3.22: a time without an offset is the sender's local time; without MSH-7's offset
     # or a zone here, such a result time is refused (never read as UTC).
     hl7v2_zones: str = ""
+    # This site's own medical record number assigning authority, as the names it is sent under,
+    # comma-separated: a FHIR Identifier.system (``urn:oid:1.2.4``) and/or an HL7 v2 CX-4
+    # namespace id (``TEST-EHR``; a CX-4 universal id matches as its system, ``urn:oid:<id>``).
+    # Set: a patient's MR identifier under it is the patient's number, MR identifiers under other
+    # authorities are other facilities' (named in the receipt, never used), and a patient with
+    # no MR number under it (or two) is refused. Empty: one MR number is read, two different
+    # ones are refused (which is this site's is not in the message). shared/clinical/
+    # record_numbers.py; docs/intake.md.
+    mrn_assigning_authority: str = ""
+
+    @field_validator("mrn_assigning_authority")
+    @classmethod
+    def _authorities_read(cls, value: str) -> str:
+        """Refused at start-up when a name holds a character no identifier system or HD
+        namespace id has (whitespace, control characters, HL7 v2 delimiters)."""
+        for position, name in enumerate(_names(value), start=1):
+            if not name.isprintable() or any(c.isspace() or c in "|^~\\&" for c in name):
+                raise ValueError(f"MRN assigning authority name {position} is not an identifier"
+                                 " system or HD namespace id")
+        return value
+
+    def mrn_authority(self) -> frozenset[str]:
+        """``mrn_assigning_authority`` as a set of names (empty: not configured)."""
+        return frozenset(_names(self.mrn_assigning_authority))
 
     @field_validator("hl7v2_zones")
     @classmethod
@@ -182,6 +206,10 @@ class IntakeSettings(ServiceSettings):
 
     def retired_evaluator_key_paths(self) -> tuple[Path, ...]:
         return _paths(self.retired_evaluator_keys)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _zone_map(text: str) -> dict[str, tzinfo]:

@@ -96,7 +96,8 @@ def build_app(
                                default_source=settings.raw_default_source,
                                max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake,
                                sender_zone=settings.hl7v2_zone, publish_limit=publish_limit,
-                               sites=settings.raw_site_set(), screened=screened)
+                               sites=settings.raw_site_set(), screened=screened,
+                               site_mrn_authority=settings.mrn_authority())
         subscribe_raw(broker, kafka, settings, raw)
         app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake,
                                          publish_limit, screened)

@@ -78,12 +78,14 @@ class _Ready:
 
 
 _LIMIT: PublishLimit | None = None
+_SITE_MRN: frozenset[str] = frozenset()
 
 
 def _start_worker() -> None:
     """A worker process reads inputs as the service does (site unit aliases and code
-    crosswalk, broker limit)."""
-    global _LIMIT
+    crosswalk, broker limit, the site's MRN assigning authority)."""
+    global _LIMIT, _SITE_MRN
+    _SITE_MRN = IntakeSettings().mrn_authority()
     install_site_unit_aliases()
     install_site_local_codes()
     install_site_medication_codes()
@@ -96,7 +98,7 @@ def _prepare(body: bytes, source_system: str, received_at: datetime) -> _Ready:
         _start_worker()
     assert _LIMIT is not None
     submission = Submission(body=body, media=FHIR_JSON, client=source_system,
-                            received_at=received_at)
+                            received_at=received_at, site_mrn_authority=_SITE_MRN)
     try:
         return _Ready(submission, prepare(submission, _LIMIT), None)
     except Refusal as refusal:
@@ -125,12 +127,12 @@ def _prepare_lines(lines: list[bytes], source_system: str, received_at: datetime
         resources.append(resource)
     # the body is not sent back: ``record`` does not read it
     submission = Submission(body=b"", media=FHIR_JSON, client=source_system,
-                            received_at=received_at)
+                            received_at=received_at, site_mrn_authority=_SITE_MRN)
     if not resources:
         return _Ready(submission, None, BulkAnswer(202, objects=()), ())
     document = {"resourceType": "Bundle", "type": "collection",
                 "entry": [{"resource": resource} for resource in resources]}
-    context = ReadContext(source_system, received_at)
+    context = ReadContext(source_system, received_at, site_mrn_authority=_SITE_MRN)
     try:
         normalised = normalised_by(lambda: read_document(document, context), FHIR_R4)
         return _Ready(submission, prepare_normalised(submission, normalised, _LIMIT), None,

@@ -19,7 +19,7 @@ import functools
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -55,6 +55,7 @@ from shared.clinical.fhir_resources import (
     demographics,
     patient_id,
     several_record_numbers,
+    site_patient_id,
 )
 from shared.clinical.fhir_values import Json, Reader
 
@@ -134,13 +135,16 @@ def parse_fhir(
     *,
     source_system: str,
     received_at: datetime | None = None,
+    site_mrn_authority: Collection[str] = (),
 ) -> list[PatientUpdate]:
     """Normalise a FHIR resource or Bundle, all or nothing whatever the Bundle type.
 
     Raises ``InvalidInput`` naming every problem when any entry would be refused (the offline
     ``trialwatch evaluate`` reads a whole record or nothing). Intake uses ``normalise_fhir``.
+    ``site_mrn_authority`` as for ``normalise_fhir``.
     """
-    result = normalise_fhir(payload, source_system=source_system, received_at=received_at)
+    result = normalise_fhir(payload, source_system=source_system, received_at=received_at,
+                            site_mrn_authority=site_mrn_authority)
     problems = [problem for entry in result.entries for problem in entry.problems]
     if problems:
         raise InvalidInput(problems)
@@ -152,11 +156,16 @@ def normalise_fhir(
     *,
     source_system: str,
     received_at: datetime | None = None,
+    site_mrn_authority: Collection[str] = (),
 ) -> FhirResult:
     """As ``parse_fhir``, also saying what became of each entry and counting those skipped.
 
+    ``site_mrn_authority``: the names (Identifier.system) of this site's own MRN assigning
+    authority (``shared.clinical.record_numbers``; empty: not configured): a Patient's MR
+    identifier under it is its number, the others are named in the entry's warnings.
     Raises ``InvalidInput`` when the whole input is refused (see the module docstring).
     """
+    site = frozenset(site_mrn_authority)
     reader = Reader(source_system=source_system)
     document = _load(payload, reader)
     bounds.check_fhir(document)
@@ -189,9 +198,10 @@ def normalise_fhir(
                 f"{entry.path}.resourceType", f"not a FHIR R4 resource type: {resource_type!r}"
             )
     refused: dict[int, list[Problem]] = {}
-    built = _group(supported, reader, source_system, received_at, frozenset())
+    built = _group(supported, reader, source_system, received_at, frozenset(), site)
     if reader.problems and independent:
-        built, refused = _without_refused(reader.problems, supported, source_system, received_at)
+        built, refused = _without_refused(reader.problems, supported, source_system, received_at,
+                                          site)
     elif reader.problems:
         raise InvalidInput(reader.problems)
     outcomes = _outcomes(entries, ignored, refused, built.facts_by_entry, built.entry_notes)
@@ -205,6 +215,7 @@ def _without_refused(
     supported: list[_Entry],
     source_system: str,
     received_at: datetime | None,
+    site: frozenset[str] = frozenset(),
 ) -> tuple[_Built, dict[int, list[Problem]]]:
     """Refuse the entries with problems (and those depending on them), read the rest.
 
@@ -227,7 +238,7 @@ def _without_refused(
             for alias in (*_aliases(entry), *patient_aliases(entry.resource))
         )
         reader = Reader(source_system=source_system)
-        built = _group(kept, reader, source_system, received_at, gone)
+        built = _group(kept, reader, source_system, received_at, gone, site)
         if not reader.problems:
             return built, refused
         problems = reader.problems
@@ -445,20 +456,33 @@ def _group(
     source_system: str,
     received_at: datetime | None,
     refused_patients: frozenset[str],
+    site: frozenset[str] = frozenset(),
 ) -> _Built:
     by_alias: dict[str, str] = {}
     patients: dict[str, _Patient] = {}
     medications: dict[str, Json] = {}
+    entry_notes: dict[str, tuple[ReadingNote, ...]] = {}
     for entry in entries:
         resource = entry.resource
         aliases = _aliases(entry)
         if resource["resourceType"] == "Patient":
             key = aliases[0]
             names = patient_aliases(resource)
-            source_patient_id = patient_id(resource)
-            if several := several_record_numbers(resource):
-                reader.problem(f"{entry.path}.identifier", several)
-            if not source_patient_id:
+            number_refused = False
+            if site:
+                chosen = site_patient_id(resource, site)
+                source_patient_id = chosen.value
+                if chosen.problem is not None:
+                    number_refused = True
+                    reader.problem(f"{entry.path}.identifier", chosen.problem)
+                if chosen.unused is not None:
+                    entry_notes[entry.path] = (
+                        ReadingNote(path=f"{entry.path}.identifier", reason=chosen.unused),)
+            else:
+                source_patient_id = patient_id(resource)
+                if several := several_record_numbers(resource):
+                    reader.problem(f"{entry.path}.identifier", several)
+            if not source_patient_id and not number_refused:
                 reader.problem(f"{entry.path}.identifier", NO_PATIENT_ID)
             patients.setdefault(key, _Patient(source_patient_id, names))
             by_alias.update(dict.fromkeys((*aliases, *names), key))
@@ -473,7 +497,6 @@ def _group(
 
     source = Source(system=source_system, received_at=received_at, medication=find_medication)
     facts_by_entry: dict[str, list[ClinicalFact]] = {}
-    entry_notes: dict[str, tuple[ReadingNote, ...]] = {}
     for entry in entries:
         resource = entry.resource
         resource_type = resource["resourceType"]

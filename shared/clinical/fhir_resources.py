@@ -11,7 +11,7 @@ unknown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +45,7 @@ from shared.clinical.ids import fact_id
 from shared.clinical.local_codes import crosswalked
 from shared.clinical.medication_codes import identified_medication
 from shared.clinical.reading import range_fields, result_name
+from shared.clinical.record_numbers import MrIdentifier, SiteRecordNumber, site_record_number
 from shared.clinical.times import (
     CLOCK_SKEW,
     TimeFormatError,
@@ -239,6 +240,28 @@ def several_record_numbers(resource: Json) -> str | None:
         return None
     return (f"{len(numbers)} different medical record numbers (Identifier.type v2-0203 MR):"
             " which is this site's is not in the resource; send this site's only")
+
+
+def site_patient_id(resource: Json, site: Collection[str]) -> SiteRecordNumber:
+    """A FHIR R4 Patient's number under this site's own assigning authority ``site`` (its
+    names, non-empty; ``shared.clinical.record_numbers``): the identifier typed MR
+    (Identifier.type v2-0203) whose ``system`` is one of ``site``; the other MR identifiers
+    are other facilities' (FHIR R4 Patient.identifier 0..*, Identifier.system "the namespace
+    for the identifier value"). Never ``Patient.id``: the resource id is the sender's, not
+    this site's number."""
+    found = [
+        MrIdentifier(frozenset({str(identifier["system"])}) if identifier.get("system")
+                     else frozenset(),
+                     str(identifier.get("system") or "no system"), str(identifier["value"]))
+        for identifier in resource.get("identifier") or ()
+        if isinstance(identifier, dict) and identifier.get("value")
+        and any(isinstance(coding, dict) and coding.get("code") == _MR_TYPE
+                for coding in (identifier.get("type") or {}).get("coding") or ())
+    ]
+    return site_record_number(found, site, _PATIENT_IDENTIFIER)
+
+
+_PATIENT_IDENTIFIER = "Identifier.system, Identifier.type v2-0203 MR; FHIR R4 Patient.identifier"
 
 
 def patient_id(resource: Json) -> str | None:

@@ -49,7 +49,8 @@ from __future__ import annotations
 
 import codecs
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 
 import hl7
@@ -81,6 +82,7 @@ from shared.clinical.hl7v2_patients import (
     medical_record_number,
     prior_patient,
     several_record_numbers,
+    site_mrn,
 )
 from shared.clinical.hl7v2_values import (
     NO_STATUS,
@@ -193,6 +195,8 @@ class _Group:
     facts: list[ClinicalFact] = field(default_factory=list)
     merged_into: SourcePatient | None = None
     aliases: tuple[str, ...] = ()
+    # what of the segment was read with a warning (PID-3: other facilities' numbers not used)
+    notes: tuple[ReadingNote, ...] = ()
 
 
 # v2.5.1 2.7.2 highlighting escapes: emphasis on a display, no character of the value
@@ -228,6 +232,8 @@ class _Message:
     # the zone is MSH-7's one offset (no zone configured for the source, or one MSH-7 does not
     # agree with): a time without an offset may be off by a daylight-saving change
     offset_only: bool = False
+    # the names of this site's own MRN assigning authority (``shared.clinical.record_numbers``)
+    site_mrn_authority: frozenset[str] = frozenset()
 
     def field(self, segment: hl7.Segment, name: str, number: int) -> ObxField:
         separators, escape = self.parsed.separators, self.parsed.esc
@@ -265,13 +271,40 @@ def parse_hl7v2(
     received_at: datetime | None = None,
     sender_zone: tzinfo | None = None,
     charset: str | None = None,
+    site_mrn_authority: Collection[str] = (),
 ) -> list[PatientUpdate]:
     """Normalise an ORU^R01 or ADT^A40 message; raises ``InvalidInput`` naming every problem.
 
     ``sender_zone``: the sending site's zone (from the source's configuration), used for times
     without an offset when MSH-7 has none. ``charset``: the character set the transport
-    declared for ``message`` bytes, used when MSH-18 is empty.
+    declared for ``message`` bytes, used when MSH-18 is empty. ``site_mrn_authority``: the
+    names of this site's own MRN assigning authority (``shared.clinical.record_numbers``;
+    empty: not configured).
     """
+    return read_hl7v2(message, source_system=source_system, received_at=received_at,
+                      sender_zone=sender_zone, charset=charset,
+                      site_mrn_authority=site_mrn_authority).updates
+
+
+@dataclass(frozen=True, slots=True)
+class Hl7v2Read:
+    """What ``read_hl7v2`` read: the updates, and the warnings of segments read with one
+    (``PID[n].3``: other facilities' medical record numbers not used), each at its path."""
+
+    updates: list[PatientUpdate]
+    notes: tuple[ReadingNote, ...] = ()
+
+
+def read_hl7v2(
+    message: bytes | str,
+    *,
+    source_system: str | None = None,
+    received_at: datetime | None = None,
+    sender_zone: tzinfo | None = None,
+    charset: str | None = None,
+    site_mrn_authority: Collection[str] = (),
+) -> Hl7v2Read:
+    """As ``parse_hl7v2``, with the warnings of the segments read (``Hl7v2Read.notes``)."""
     log = ProblemLog()
     parsed = _parse(message, log, charset)
     if parsed is None:
@@ -279,10 +312,12 @@ def parse_hl7v2(
     context = _header(parsed, log, source_system, received_at, sender_zone)
     if context is None:
         raise InvalidInput(log.problems)
+    if site_mrn_authority:
+        context = replace(context, site_mrn_authority=frozenset(site_mrn_authority))
     groups = _groups(context, log)
     if log.problems:
         raise InvalidInput(log.problems)
-    return [
+    updates = [
         PatientUpdate(
             source_system=context.source_system,
             source_patient_id=group.source_patient_id,
@@ -293,6 +328,7 @@ def parse_hl7v2(
         )
         for group in groups
     ]
+    return Hl7v2Read(updates, tuple(note for group in groups for note in group.notes))
 
 
 def _parse(message: bytes | str, log: ProblemLog, charset: str | None) -> hl7.Message | None:
@@ -749,9 +785,18 @@ def _day_of_death(written: str, zone: tzinfo | None) -> date | None:
 def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) -> _Group:
     label = f"PID[{number}]"
     identifiers = message.field(pid, label, 3)
-    if several := several_record_numbers(identifiers):
-        log.problem(identifiers.path, several)
-    mrn = medical_record_number(identifiers)
+    notes: tuple[ReadingNote, ...] = ()
+    if message.site_mrn_authority:
+        chosen = site_mrn(identifiers, message.site_mrn_authority, message.parsed.separators[4])
+        if chosen.problem is not None:
+            log.problem(identifiers.path, chosen.problem)
+        if chosen.unused is not None:
+            notes = (ReadingNote(path=identifiers.path, reason=chosen.unused),)
+        mrn = chosen.value
+    else:
+        if several := several_record_numbers(identifiers):
+            log.problem(identifiers.path, several)
+        mrn = medical_record_number(identifiers)
     # CX-4 assigning authority kept as the identifier's system (v2.5.1 2.A.14 CX, 2.A.33 HD)
     aliases = identifier_aliases(identifiers, message.parsed.separators[4])
     birth_date = None
@@ -794,12 +839,14 @@ def _patient(message: _Message, log: ProblemLog, pid: hl7.Segment, number: int) 
         deceased_on=_day_of_death(death_time, message.zone) if died and death_time else None,
         provenance=message.provenance(f"PID/{number}"),
     )
-    return _Group(source_patient_id=mrn, demographics=demographics, aliases=aliases)
+    return _Group(source_patient_id=mrn, demographics=demographics, aliases=aliases,
+                  notes=notes)
 
 
 def _merged(message: _Message, log: ProblemLog, mrg: hl7.Segment, survivor: _Group) -> _Group:
     """ADT^A40: the MRG's prior identifier merged into the PID before it (v2.5.1 3.3.40)."""
-    prior = prior_patient(log, message.field(mrg, "MRG", 1), survivor.source_patient_id)
+    prior = prior_patient(log, message.field(mrg, "MRG", 1), survivor.source_patient_id,
+                          message.site_mrn_authority, message.parsed.separators[4])
     into = (
         SourcePatient(source_patient_id=survivor.source_patient_id)
         if survivor.source_patient_id

@@ -14,11 +14,12 @@ merged away). Each MRG becomes a ``PatientUpdate`` for the prior identifier whos
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from shared.clinical.facts import SourcePatient
 from shared.clinical.hl7v2_values import ObxField
 from shared.clinical.reading import ProblemLog
+from shared.clinical.record_numbers import MrIdentifier, SiteRecordNumber, site_record_number
 from shared.clinical.times import NoTimeZone, TimeFormatError
 
 MERGE_MESSAGE = ("ADT", "A40")
@@ -60,6 +61,30 @@ def several_record_numbers(identifiers: ObxField) -> str | None:
         return None
     return (f"{len(numbers)} different medical record numbers (CX-5 MR, table 0203; v2.5.1"
             " 3.4.2.3): which is this site's is not in the message; send this site's only")
+
+
+_PID_3 = "CX-4 assigning authority, CX-5 MR; HL7 v2.5.1 3.4.2.3, 2A.3.33 HD"
+
+
+def site_mrn(
+    identifiers: ObxField, site: Collection[str], subcomponent: str = "&"
+) -> SiteRecordNumber:
+    """PID-3 (or MRG-1) read with the site's own assigning authority ``site`` (non-empty; see
+    ``shared.clinical.record_numbers``): the repetition typed MR (CX-5, table 0203) whose CX-4
+    namespace id (HD-1) or universal id as a system (HD-2/3, ``identifier_system``) is one of
+    ``site`` is the patient's number; the other MR repetitions are other facilities'."""
+    found = []
+    for index in range(len(identifiers.repetitions)):
+        value = identifiers.component(0, index)
+        if identifiers.component(4, index) != "MR" or not value:
+            continue
+        authority = identifiers.component(3, index)
+        namespace = authority.split(subcomponent)[0].strip()
+        system = identifier_system(authority, subcomponent)
+        names = frozenset(name for name in (namespace, system) if name)
+        label = authority.strip() or "no assigning authority"
+        found.append(MrIdentifier(names, label, value))
+    return site_record_number(found, site, _PID_3)
 
 
 def identifier_system(authority: str, subcomponent: str = "&") -> str | None:
@@ -128,9 +153,21 @@ def deceased(
     return True if when else None
 
 
-def prior_patient(reader: ProblemLog, mrg: ObxField, survivor: str | None) -> SourcePatient | None:
-    """MRG-1 as the record merged away; refused when empty or the survivor itself."""
-    prior = medical_record_number(mrg)
+def prior_patient(
+    reader: ProblemLog, mrg: ObxField, survivor: str | None, site: Collection[str] = (),
+    subcomponent: str = "&",
+) -> SourcePatient | None:
+    """MRG-1 as the record merged away; refused when empty or the survivor itself. With the
+    site's own assigning authority ``site``, MRG-1's number under it (``site_mrn``; refused
+    at MRG-1 when there is none or two)."""
+    if site:
+        chosen = site_mrn(mrg, site, subcomponent)
+        if chosen.problem is not None:
+            reader.problem(mrg.path, chosen.problem)
+            return None
+        prior = chosen.value
+    else:
+        prior = medical_record_number(mrg)
     if not prior:
         reader.problem(mrg.path, "MRG-1 names no prior patient identifier: nothing to merge")
         return None

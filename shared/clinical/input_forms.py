@@ -120,7 +120,10 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
     InputForm("PID-3", "repetitions typed `MR` (CX-5, table 0203) with different values (each"
               " facility's MRN, as an HIE relays)", "refused at `PID[n].3` (which number is this"
               " site's is not in the message; the first was never taken); one number under two"
-              " authorities is read", "v2.5.1 3.4.2.3, 2A.3.14 CX, table 0203"),
+              " authorities is read. With INTAKE_MRN_ASSIGNING_AUTHORITY set: the MR under this"
+              " site's authority (CX-4 namespace id or universal id) is read, the others are named"
+              " in the receipt and not used; none (or two) under it refused at `PID[n].3`",
+              "v2.5.1 3.4.2.3, 2A.3.14 CX, 2A.3.33 HD, table 0203"),
     InputForm("PID-30", "a value outside table 0136 (`YES`, `NO`, `no`, `1`)",
               "refused at `PID[n].30` (whether the patient died decides every decision;"
               " never guessed from a word); `Y` deceased, `N` not", "v2.5.1 3.4.2.30, table 0136"),
@@ -291,7 +294,9 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "skipped; send the resource as `entered-in-error`)", f"{_R4} Bundle.entry.request"),
     InputForm("Patient.identifier", "several identifiers typed `MR` (v2-0203) with different"
               " values", "refused at `Bundle.entry[n].resource.identifier` (which is this site's"
-              " is not in the resource); one number under two systems is read",
+              " is not in the resource); one number under two systems is read. With"
+              " INTAKE_MRN_ASSIGNING_AUTHORITY set: the MR whose system is this site's is read,"
+              " the others are named in the receipt and not used; none (or two) under it refused",
               f"{_R4} Patient.identifier, v2-0203"),
     InputForm("Bundle.entry", "a resource type TrialWatch does not read (Encounter, Claim ...)",
               "ignored (named `ignored` in the receipt)", f"{_R4} resource list"),

@@ -68,8 +68,10 @@ class RawIntakeHandler:
         publish_limit: PublishLimit = DEFAULT_PUBLISH_LIMIT,
         sites: frozenset[str] = frozenset(),
         screened: ScreenedCodes | None = None,
+        site_mrn_authority: frozenset[str] = frozenset(),
     ) -> None:
         self._transaction = transaction
+        self._site_mrn_authority = site_mrn_authority
         self._screened = screened
         self._dead_letters = dead_letters
         self._clock = clock
@@ -118,6 +120,7 @@ class RawIntakeHandler:
             raise MalformedInput("the idempotency-key header must be 1-200 printable ASCII")
         return Submission(body=body, media=media, client=source, received_at=self._clock(),
                           idempotency_key=idempotency_key, sender_zone=self._sender_zone(source),
+                          site_mrn_authority=self._site_mrn_authority,
                           site=self._site(source, headers.get(SITE_HEADER)))
 
     def _site(self, source: str, named: str | None) -> str | None:

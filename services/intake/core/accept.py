@@ -52,6 +52,8 @@ class Submission:
     received_at: datetime
     idempotency_key: str | None = None
     sender_zone: tzinfo | None = None  # the HL7 v2 sender's configured zone (INTAKE_HL7V2_ZONES)
+    # this site's own MRN assigning authority (INTAKE_MRN_ASSIGNING_AUTHORITY; empty: not set)
+    site_mrn_authority: frozenset[str] = frozenset()
     # the site the submitting token claims (shared.infra.auth.submitting_site), never the payload's
     site: str | None = None
 
@@ -98,7 +100,8 @@ def prepare(submission: Submission, limit: PublishLimit = DEFAULT_PUBLISH_LIMIT)
     ``Refusal`` (``EventTooLarge`` included) as ``accept`` does."""
     normalised = normalise(submission.body, submission.media, source_system=submission.client,
                            received_at=submission.received_at,
-                           sender_zone=submission.sender_zone)
+                           sender_zone=submission.sender_zone,
+                           site_mrn_authority=submission.site_mrn_authority)
     return prepare_normalised(submission, normalised, limit)
 
 
@@ -141,7 +144,8 @@ def _keys(submission: Submission, normalised: Normalised) -> list[str]:
 async def _normalise(submission: Submission) -> Normalised:
     return await _off_loop_if_large(submission, functools.partial(
         normalise, submission.body, submission.media, source_system=submission.client,
-        received_at=submission.received_at, sender_zone=submission.sender_zone))
+        received_at=submission.received_at, sender_zone=submission.sender_zone,
+        site_mrn_authority=submission.site_mrn_authority))
 
 
 async def _off_loop_if_large(submission: Submission, run: Callable[[], _T]) -> _T:

@@ -35,11 +35,14 @@ class MediaType:
 class ReadContext:
     """Who sent the input and when: ``source_system`` is the namespace of its patient ids;
     ``sender_zone`` the zone configured for this sender (``INTAKE_HL7V2_ZONES``) for times
-    sent without an offset, or None (such times are then refused)."""
+    sent without an offset, or None (such times are then refused); ``site_mrn_authority``
+    the names of this site's own MRN assigning authority (``INTAKE_MRN_ASSIGNING_AUTHORITY``,
+    ``shared.clinical.record_numbers``; empty: not configured)."""
 
     source_system: str
     received_at: datetime
     sender_zone: tzinfo | None = None
+    site_mrn_authority: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

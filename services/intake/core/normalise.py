@@ -45,15 +45,18 @@ def normalise(
     source_system: str,
     received_at: datetime,
     sender_zone: tzinfo | None = None,
+    site_mrn_authority: frozenset[str] = frozenset(),
 ) -> Normalised:
     """Read ``body`` as the format ``media`` names. Refuses (``Refusal``) what cannot be read
     at all; a FHIR batch, collection or message Bundle with some refused entries is accepted
     for the others (the receipt names them).
 
     ``sender_zone``: the zone configured for this sender (``INTAKE_HL7V2_ZONES``), for times
-    sent without an offset (an HL7 v2 message whose MSH-7 has none)."""
+    sent without an offset (an HL7 v2 message whose MSH-7 has none). ``site_mrn_authority``:
+    this site's own MRN assigning authority (``INTAKE_MRN_ASSIGNING_AUTHORITY``), which decides
+    which of a patient's medical record numbers is the patient's."""
     read = input_format(media.format).read
-    context = ReadContext(source_system, received_at, sender_zone)
+    context = ReadContext(source_system, received_at, sender_zone, site_mrn_authority)
     return normalised_by(lambda: read(body, media, context), media.format)
 
 

@@ -141,3 +141,31 @@ async def test_an_hl7_a40_merge_sends_the_prior_mrns_data_to_the_surviving_patie
     assert late == new
     [merge] = [e for e in await events(database_url) if isinstance(e, PatientMerged)]
     assert (merge.patient_key, merge.merged_key) == (new, old)
+
+
+async def test_with_the_sites_mrn_authority_set_an_hie_message_is_filed_under_the_sites_number(
+    database_url: str,
+) -> None:
+    """INTAKE_MRN_ASSIGNING_AUTHORITY (shared.clinical.record_numbers): an HIE-relayed PID-3
+    carrying another facility's MRN beside this site's (HL7 v2.5.1 3.4.2.3, CX-4/CX-5 MR) is
+    filed under this site's number, through the real API and database; the receipt names the
+    other authority, never a number. Unset, the same message is refused at PID[1].3."""
+    await migrate(database_url)
+    hie = oru("X-1^^^OTHER^MR~MRN-H1", "HIE-1")  # PID-3 X-1^^^OTHER^MR~MRN-H1^^^CITY^MR
+    async with api_without_broker(database_url) as (client, _):
+        refused = await client.post("/hl7v2", headers=LAB | HL7, content=hie.encode())
+        assert refused.status_code == 422, refused.text
+        assert [e["path"] for e in refused.json()["errors"]] == ["PID[1].3"]
+    async with api_without_broker(database_url, mrn_assigning_authority="CITY") as (client, _):
+        [own] = await post(client, oru("MRN-H1", "OWN-1"))
+        response = await client.post("/hl7v2", headers=LAB | HL7, content=hie.encode())
+        assert response.status_code == 202, response.text
+        receipt = response.json()
+        assert receipt["patient_keys"] == [own]
+        [pid] = [e for e in receipt["entries"] if e["path"] == "PID[1]"]
+        [note] = pid["warnings"]
+        assert note["path"] == "PID[1].3"
+        assert "OTHER" in note["reason"]
+        assert "X-1" not in response.text
+        assert "MRN-H1" not in response.text
+    assert "X-1" not in json.dumps([e.model_dump(mode="json") for e in await events(database_url)])

@@ -28,7 +28,8 @@ def read_document(document: Mapping[str, Any], context: ReadContext) -> Read:
     """As ``read``, for a document already parsed as ``json_object`` parses it (decimals as
     ``Decimal``): the bulk import parses each NDJSON line once, in its worker (issue 13)."""
     result = normalise_fhir(document, source_system=context.source_system,
-                            received_at=context.received_at)
+                            received_at=context.received_at,
+                            site_mrn_authority=context.site_mrn_authority)
     return Read(result.updates, tuple(map(entry_receipt, result.entries)),
                 tuple(path for entry in result.entries for path in entry.code_paths))
 

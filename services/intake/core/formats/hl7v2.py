@@ -14,9 +14,9 @@ from services.intake.core import examples
 from services.intake.core.input_formats import InputFormat, MediaType, Read, ReadContext, register
 from services.intake.core.receipts import EntryReceipt, Note
 from services.intake.core.refusals import MalformedInput
-from shared.clinical.facts import ClinicalFact, PatientUpdate
+from shared.clinical.facts import ClinicalFact, PatientUpdate, ReadingNote
 from shared.clinical.fhir import fact_warnings
-from shared.clinical.hl7v2 import RXE_GROUP, decode_hl7v2, parse_hl7v2
+from shared.clinical.hl7v2 import RXE_GROUP, decode_hl7v2, read_hl7v2
 from shared.clinical.input_forms import NOT_READ_SEGMENTS
 from shared.clinical.reading import ProblemLog
 
@@ -54,12 +54,12 @@ def read(body: bytes, media: MediaType, context: ReadContext) -> Read:
     warnings for what of it was kept unread (an administered amount, a dose range ...)."""
     charset = media.charset if media.charset_declared else None
     message = _message(body)
-    updates = parse_hl7v2(message, source_system=context.source_system,
-                          received_at=context.received_at, sender_zone=context.sender_zone,
-                          charset=charset)
+    read = read_hl7v2(message, source_system=context.source_system,
+                      received_at=context.received_at, sender_zone=context.sender_zone,
+                      charset=charset, site_mrn_authority=context.site_mrn_authority)
     code_paths: list[tuple[str, str]] = []
-    entries = _segment_entries(message, charset, updates, code_paths)
-    return Read(updates, entries, tuple(code_paths))
+    entries = _segment_entries(message, charset, read.updates, code_paths, read.notes)
+    return Read(read.updates, entries, tuple(code_paths))
 
 
 # the field coding what a segment's fact is (v2.5.1 OBX-3, RXA-5, RXE-2)
@@ -67,9 +67,12 @@ _CODE_FIELDS = {"OBX": 3, "RXA": 5, "RXE": 2}
 
 
 def _segment_entries(message: bytes, charset: str | None, updates: list[PatientUpdate],
-                     code_paths: list[tuple[str, str]]) -> tuple[EntryReceipt, ...]:
+                     code_paths: list[tuple[str, str]],
+                     notes: tuple[ReadingNote, ...] = ()) -> tuple[EntryReceipt, ...]:
     """One entry per segment, labelled as the normaliser labels them (``OBX[2]``: the second
-    OBX of the message; ``PID[1]``), matched to the facts by their provenance
+    OBX of the message; ``PID[1]``), with the normaliser's ``notes`` at a path inside it
+    (``PID[1].3``: other facilities' record numbers not used), matched to the facts by their
+    provenance
     (``HL7v2/<MSH-10>/OBX/<OBX-1 set id, or the OBX's position when set ids are missing or
     repeated>``, as ``shared.clinical.hl7v2`` writes it)."""
     text = decode_hl7v2(message, ProblemLog(), charset) or ""
@@ -125,7 +128,8 @@ def _segment_entries(message: bytes, charset: str | None, updates: list[PatientU
             entries.append(EntryReceipt(path, name, "unread" if fact.unread else "accepted",
                                         warnings=warnings))
         elif name in _READ or (name == "MRG" and merge):
-            entries.append(EntryReceipt(path, name, "accepted"))
+            entries.append(EntryReceipt(path, name, "accepted", warnings=tuple(
+                Note(n.path, n.reason) for n in notes if n.path.startswith(f"{path}."))))
         else:
             entries.append(EntryReceipt(path, name, "ignored", warnings=(
                 Note(path, NOT_READ_SEGMENTS.get(
