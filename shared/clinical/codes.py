@@ -103,7 +103,8 @@ def hl7v2_system_problem(system: str) -> tuple[str | None, str | None]:
     element's ``system`` as sent.
 
     A table 0396 name TrialWatch maps (``HL7V2_SYSTEMS``): (its URI, None). A local name (``L``,
-    ``99zzz``): (None, None), kept as sent for the crosswalk. A spelling of
+    ``99zzz``): (None, None), kept as sent for the crosswalk. The ISO OID of a system of
+    ``SYSTEM_OIDS`` (bare or ``urn:oid:``): (its URI, a note). A spelling of
     ``coding_systems.yaml``: (its URI, a note naming it and its source). Empty or any other name:
     (None, why its code is not read as a standard code).
     """
@@ -111,6 +112,20 @@ def hl7v2_system_problem(system: str) -> tuple[str | None, str | None]:
         return HL7V2_SYSTEMS[system], None
     if _LOCAL_SYSTEM.fullmatch(system):
         return None, None
+    oid = system.removeprefix("urn:oid:")
+    if oid in SYSTEM_OIDS:
+        # HL7 v2.5.1 2A.3.8 CE / 2A.3.13 CWE component 3 (6) names the coding system from
+        # table 0396 ('LN'); senders write the system's ISO OID there instead (the HL7 OID
+        # registry; FHIR R4 terminologies-systems lists LOINC as 2.16.840.1.113883.6.1), as
+        # v2.7 gave it a component of its own (CWE-14 "Name of Coding System OID"). An OID
+        # names exactly one code system: read as it, noted (probe round 6).
+        uri = SYSTEM_OIDS[oid]
+        return uri, (
+            f"coding system {system!r} is not a v2.5.1 table 0396 value: it is the ISO OID of"
+            f" {SYSTEM_NAMES[uri]} (HL7 OID registry; FHIR R4 terminologies-systems), read as"
+            f" {SYSTEM_NAMES[uri]} ({uri}); senders write it so, e.g. '29553-5^Calculated"
+            " Patient Age^2.16.840.1.113883.6.1' (Net_HL7 sample ORU), CDC malaria case"
+            " notifications (v2.7 CWE-14 carries the OID)")
     spelling = HL7V2_SPELLINGS.get(system)
     if spelling is not None:
         return spelling.system, (
