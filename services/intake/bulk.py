@@ -40,7 +40,7 @@ from services.intake.core.ports import ScreenedCodes
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.reading import decode_text, json_object
 from services.intake.core.refusals import Refusal
-from services.intake.core.screening import with_unscreened_warnings
+from services.intake.core.screening import with_code_warnings
 from shared.infra.clock import utc_now
 from shared.infra.local_codes import install_site_local_codes
 from shared.infra.medication_codes import install_site_medication_codes
@@ -219,7 +219,7 @@ class BulkIntake:
         if self._screened is not None:
             # as intake's accept() does before recording a posted Bundle: the receipt names
             # each fact no active trial's criteria read (its warning carries its codes)
-            prepared = replace(prepared, normalised=with_unscreened_warnings(
+            prepared = replace(prepared, normalised=with_code_warnings(
                 prepared.normalised, self._screened))
         acceptance = await record(done.submission, prepared, self._transaction, utc_now,
                                     self._limit)

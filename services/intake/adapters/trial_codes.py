@@ -40,12 +40,12 @@ import structlog
 from pydantic import ValidationError
 
 from shared.clinical.codes import RXNORM
-from shared.clinical.facts import Coding, FactKind
+from shared.clinical.facts import ClinicalFact, Coding, FactKind, ReadingNote
 from shared.clinical.medication_codes import INGREDIENT_SYSTEM
 from shared.contracts.events import TrialScreening
 from shared.contracts.signatures import event_digest
 from shared.contracts.topics import TRIAL_SCREENING
-from shared.eligibility.index import Readable
+from shared.eligibility.index import Readable, drugs_disagree, readable_codes
 from shared.eligibility.loader import TRIALS_DIR, list_trials, load_trial_file
 from shared.eligibility.reads import ReadCodes, trial_concepts, trial_read_codes
 from shared.eligibility.reference_tables import TW_SYSTEM, Tables, load_tables
@@ -69,12 +69,17 @@ class TrialFileCodes:
         trials = [load_trial_file(directory / trial_id / f"{versions[-1]}.yaml")
                   for trial_id, versions in list_trials(directory).items()]
         self._tables: Tables | None = trials[0].tables if trials else None
+        # the tables a medication's codings are resolved through (``drugs_disagree``)
+        self._drug_tables: Tables = self._tables or load_tables()
         self.by_trial: dict[str, ReadCodes] = {t.id: trial_read_codes(t) for t in trials}
         self._readable = _readable(self.by_trial)
         self.trial_ids = tuple(t.id for t in trials)
 
     def reads(self, kind: FactKind, codes: tuple[Coding, ...]) -> bool:
         return _reads(self._readable, self._tables, kind, codes)
+
+    def drugs_disagree(self, fact: ClinicalFact) -> ReadingNote | None:
+        return _drugs_disagree(self._drug_tables, fact)
 
 
 class RegistryScreenedCodes:
@@ -115,6 +120,16 @@ class RegistryScreenedCodes:
 
     def reads(self, kind: FactKind, codes: tuple[Coding, ...]) -> bool:
         return _reads(self._readable, self._tables, kind, codes)
+
+    def drugs_disagree(self, fact: ClinicalFact) -> ReadingNote | None:
+        return _drugs_disagree(self._tables, fact)
+
+
+def _drugs_disagree(tables: Tables, fact: ClinicalFact) -> ReadingNote | None:
+    """The engine's own check (``shared.eligibility.index.drugs_disagree``) with the inputs the
+    engine gives it: the tables' product roll-up and every drug value set of the tables
+    (``readable_codes``), not only the codes the active trials read."""
+    return drugs_disagree(fact, tables.product_ingredients, readable_codes(tables))
 
 
 def _readable(by_trial: dict[str, ReadCodes]) -> Readable:

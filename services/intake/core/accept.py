@@ -29,7 +29,7 @@ from services.intake.core.pseudonyms import new_surrogate_key
 from services.intake.core.publish_limit import PublishLimit
 from services.intake.core.receipts import Receipt
 from services.intake.core.refusals import EventTooLarge
-from services.intake.core.screening import with_unscreened_warnings
+from services.intake.core.screening import with_code_warnings
 from shared.clinical.errors import Problem
 from shared.clinical.facts import PatientUpdate
 from shared.contracts.events import PatientMerged, PatientUpdated
@@ -83,11 +83,12 @@ async def accept(
     """Raises ``Refusal`` for bad input, ``EventTooLarge`` (413) when an event built from it
     would be larger than ``limit`` lets the broker's producer publish; returns only once the
     receipt is committed. With ``screened`` (the codes the active trials' criteria read), the
-    receipt names each result, condition or medication no criterion reads
-    (``screening.with_unscreened_warnings``)."""
+    receipt names each result, condition or medication no criterion reads, and each medication
+    whose codings name different drugs, which the engine keeps unread
+    (``screening.with_code_warnings``)."""
     normalised = await _normalise(submission)
     if screened is not None:
-        normalised = with_unscreened_warnings(normalised, screened)
+        normalised = with_code_warnings(normalised, screened)
     # each event is measured inside the transaction, from the JSON its outbox row stores
     # (serialised once); a refusal rolls the transaction back, so nothing is stored
     return await record(submission, Prepared(normalised, _keys(submission, normalised)),

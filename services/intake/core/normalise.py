@@ -34,7 +34,7 @@ class Normalised:
     updates: list[PatientUpdate]
     entries: tuple[EntryReceipt, ...] = ()
     warnings: tuple[Note, ...] = ()
-    # (fact id, path of the element coding it), for ``screening.with_unscreened_warnings``
+    # (fact id, path of the element coding it), for ``screening.with_code_warnings``
     code_paths: tuple[tuple[str, str], ...] = ()
 
 

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from services.intake.core.receipts import Receipt
-from shared.clinical.facts import Coding, FactKind
+from shared.clinical.facts import ClinicalFact, Coding, FactKind, ReadingNote
 from shared.contracts.events import PatientMerged, PatientReidentified, PatientUpdated
 
 MergeReason = str  # "source-merge" (the source said so) or "same-patient" (names met)
@@ -167,3 +167,9 @@ class ScreenedCodes(Protocol):
     CWE identifier and alternate). Pure and fast: asked for every fact of every submission."""
 
     def reads(self, kind: FactKind, codes: tuple[Coding, ...]) -> bool: ...
+
+    def drugs_disagree(self, fact: ClinicalFact) -> ReadingNote | None:
+        """Why a medication ``fact``'s codings name different drugs, so that the engine keeps
+        it unread (``shared.eligibility.index.drugs_disagree`` on the shared tables: the one
+        check the engine makes), else None."""
+        ...

@@ -66,6 +66,47 @@ def with_unscreened_warnings(normalised: Normalised, screened: ScreenedCodes) ->
     return replace(normalised, entries=entries, warnings=(*normalised.warnings, *notes))
 
 
+# what a medication whose codings disagree becomes downstream (shared.eligibility.index
+# ``_drug_read``): kept unread, so it proves no use and its washout is unknown
+_DRUG_NOT_READ = ("; the medication is accepted but will not be read: it proves no use of"
+                  " either drug, and every criterion reading it is unknown; send the codings"
+                  " of the one drug given")
+
+
+def with_drug_warnings(normalised: Normalised, screened: ScreenedCodes) -> Normalised:
+    """``normalised`` with a warning for each medication whose codings name different drugs
+    (FHIR R4 CodeableConcept.coding: every coding represents the same concept; HL7 v2.5.1
+    2A.3.13 CWE: components 4-6 are an alternate code for the same concept), which the engine
+    keeps unread: the engine's own note (``ScreenedCodes.drugs_disagree``, one check for both)
+    naming the codes, and that the medication will not be read, at the element coding it
+    (``Bundle.entry[3].resource.medicationCodeableConcept``, ``RXE[1].2``, ``RXA[1].5``), in the
+    receipt's warnings and its entry's. The warning's ``codes`` stay empty (they are for facts
+    no criterion reads)."""
+    paths = dict(normalised.code_paths)
+    found: dict[Note, None] = {}
+    for update in normalised.updates:
+        for fact in update.facts:
+            if (fact.kind is not FactKind.MEDICATION or fact.unread is not None
+                    or fact.status in _NOT_RESULTS or len(fact.codes) < 2):
+                continue
+            note = screened.drugs_disagree(fact)
+            if note is not None:
+                path = paths.get(fact.fact_id) or fact.provenance.resource
+                found.setdefault(Note(path, note.reason + _DRUG_NOT_READ))
+    if not found:
+        return normalised
+    notes = tuple(found)
+    entries = tuple(_with_notes(entry, notes) for entry in normalised.entries)
+    return replace(normalised, entries=entries, warnings=(*normalised.warnings, *notes))
+
+
+def with_code_warnings(normalised: Normalised, screened: ScreenedCodes) -> Normalised:
+    """Every warning about what a fact's codes make of it downstream: medications whose
+    codings name different drugs (``with_drug_warnings``), then facts no criterion reads
+    (``with_unscreened_warnings``)."""
+    return with_unscreened_warnings(with_drug_warnings(normalised, screened), screened)
+
+
 def _with_notes(entry: EntryReceipt, notes: tuple[Note, ...]) -> EntryReceipt:
     mine = tuple(n for n in notes
                  if n.path == entry.path or n.path.startswith(f"{entry.path}."))

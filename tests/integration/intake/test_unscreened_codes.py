@@ -63,3 +63,28 @@ async def test_the_receipt_names_a_local_code_no_criterion_reads_and_the_crosswa
     assert not [w for w in warnings if "not screened" in w["reason"]]
     assert any(w["path"] == "OBX[2].3" and "site code crosswalk" in w["reason"]
                for w in warnings)
+
+
+async def test_the_receipt_says_a_drug_coded_as_two_drugs_will_not_be_read(
+    database_url: str, kafka_settings: KafkaSettings,
+) -> None:
+    """The real intake (its composition root's ``RegistryScreenedCodes``) names an RDE^O11
+    whose RXE-2 give code is prednisone (RxNorm 8640) with hydroxychloroquine 200 MG Oral
+    Tablet (979092) as its alternate identifier (HL7 v2.5.1 2A.3.13 CWE-4..6: the same
+    concept): the engine keeps it unread (``drugs_disagree``), the receipt says so at RXE[1].2."""
+    rde = "\r".join([
+        "MSH|^~\\&|PHARM|HOSP|TW|TW|20261128090000+0000||RDE^O11^RDE_O11|M-DRUGS-1|P|2.5.1",
+        "PID|1||MRN-DRUGS^^^CITY^MR||Roe^Jane||19900412|F",
+        "ORC|RE|PL-D1^EHR|FL-D1^PHARM||CM||||20261101090000+0000",
+        "RXE||8640^prednisone^RXN^979092^hydroxychloroquine 200 MG^RXN|5||mg^milligram^UCUM",
+        "TQ1|1||Q24H||||20261101090000+0000|20261128090000+0000",
+    ]).encode()
+    await migrate(database_url)
+    async with running_intake(settings_for(database_url), kafka_settings) as intake:
+        response = await intake.post("/hl7v2", headers=LAB | HL7, content=rde)
+    assert response.status_code == 202, response.text
+    [warning] = [w for w in response.json()["warnings"] if "different drugs" in w["reason"]]
+    assert warning["path"] == "RXE[1].2"
+    assert "RxNorm 8640" in warning["reason"]
+    assert "RxNorm 979092" in warning["reason"]
+    assert "will not be read" in warning["reason"]

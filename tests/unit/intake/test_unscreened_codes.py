@@ -23,7 +23,7 @@ from services.intake.adapters.trial_codes import TrialFileCodes
 from services.intake.core.accept import Submission, accept
 from services.intake.core.media import MediaType
 from services.intake.core.receipts import Note
-from shared.clinical.facts import Coding, FactKind
+from shared.clinical.facts import ClinicalFact, Coding, FactKind, ReadingNote
 from shared.infra.auth import Principal, Role, TokenRegistry
 from shared.settings import IntakeSettings
 from tests.unit.intake.conftest import NOW
@@ -45,6 +45,9 @@ class FakeScreenedCodes:
 
     def reads(self, kind: FactKind, codes: tuple[Coding, ...]) -> bool:
         return any((c.system, c.code) in self.READ for c in codes)
+
+    def drugs_disagree(self, fact: ClinicalFact) -> ReadingNote | None:
+        return None  # no medication here names two drugs (see test_drug_codings_receipt.py)
 
 
 def _oru() -> bytes:
