@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.contracts.events import EnrolmentConfirmation
 from shared.eligibility.decision import Decision
 from shared.eligibility.readable import Need
 
@@ -35,10 +36,15 @@ class HistoryRow:
 
 @dataclass(frozen=True, slots=True)
 class ActionRow:
+    """One action taken on the pair; ``confirmed_against``: on an enrolment of a patient
+    TrialWatch had not found eligible, the decision the investigator confirmed it against
+    (its status and the criteria failing or unknown), else None."""
+
     action: str
     reason: str | None
     taken_by: str
     taken_at: datetime
+    confirmed_against: EnrolmentConfirmation | None = None
 
 
 @dataclass(frozen=True, slots=True)

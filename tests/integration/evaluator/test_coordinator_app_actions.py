@@ -193,3 +193,61 @@ async def test_enrolling_a_patient_not_found_eligible_needs_a_confirmation_namin
             "unknown": []}
         assert [a["action"] for a in straight] == ["enrolled"]
         assert straight[0]["confirmed_against"] is None
+
+
+async def test_a_confirmed_enrolment_is_kept_in_the_evaluators_action_table_and_shown(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    """0261512d put an enrolment's confirmation (the not-eligible decision it overrode) in the
+    signed event audit keeps, not in ``evaluator_coordinator_action``: the patient page's
+    history said "Enrolled" alone. Migration 0015 adds ``confirmed_against`` (JSON, NULL on
+    every other action); the page says which criteria the investigator overrode."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    settings = await fresh_settings(database_url, kafka_settings, "evaluator-ui-enrol-kept",
+                                    tokens=TOKENS)
+    failing = f"pk-{uuid.uuid4().hex[:12]}"
+    now = datetime.now(UTC)
+    page_url = f"/ui/patients/{failing}/trials/{TEST_TRIAL.id}"
+    async with evaluator_over_http(settings, kafka_settings, OneLabScreener()) as base, \
+            httpx.AsyncClient(base_url=base) as client:
+        signed_in = await client.post("/ui/sign-in", data={"token": "coord-token",
+                                                           "next": "/ui/alerts"})
+        assert signed_in.status_code == 303, signed_in.text
+        await publish(kafka_settings, [
+            patient_updated(failing, (lab_fact(50, now - timedelta(hours=1)),), now)])
+        for _ in range(300):
+            if (await client.get(page_url)).status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        page = (await client.get(page_url)).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        confirm = re.search(r'name="confirm_decision" value="([^"]+)"', page)
+        assert csrf is not None
+        assert confirm is not None
+        contacted = await client.post(f"{page_url}/actions",
+                                      data={"csrf": csrf.group(1), "action": "contacted"})
+        assert contacted.status_code == 303, contacted.text
+        enrolled = await client.post(f"{page_url}/actions", data={
+            "csrf": csrf.group(1), "action": "enrolled", "confirm_decision": confirm.group(1)})
+        assert enrolled.status_code == 303, enrolled.text
+        log = (await client.get(page_url)).text.partition('id="actions-log"')[2]
+        log = log.partition("</table>")[0]
+        assert "Enrolled <span class=\"confirmation\">(confirmed despite I1 not met)</span>" \
+            in log, log
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text(
+                "SELECT action, confirmed_against FROM evaluator_coordinator_action"
+                " WHERE patient_key = :key ORDER BY taken_at"), {"key": failing})).all()
+    finally:
+        await engine.dispose()
+    stored = {action: json.loads(kept) if isinstance(kept, str) else kept
+              for action, kept in rows}
+    assert stored == {
+        "contacted": None,
+        "enrolled": {"decision_id": confirm.group(1), "status": "ineligible",
+                     "failing": ["I1"], "unknown": []}}, stored

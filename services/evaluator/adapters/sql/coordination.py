@@ -116,10 +116,16 @@ async def pair_view(session: AsyncSession, patient_key: str, trial_id: str) -> P
         decision=Decision.model_validate(status.decision) if status.decision else None,
         history=[HistoryRow(h.status, h.previous_status, as_utc(h.as_of), h.headline,
                             h.trial_version) for h in history],
-        actions=[ActionRow(a.action, a.reason, a.taken_by, as_utc(a.taken_at)) for a in actions],
+        actions=[ActionRow(a.action, a.reason, a.taken_by, as_utc(a.taken_at),
+                           _confirmation(a.confirmed_against)) for a in actions],
         alerts=[_alert(a) for a in raised],
         decision_id=status.decision_id,
     )
+
+
+def _confirmation(stored: object) -> EnrolmentConfirmation | None:
+    """The stored JSON of ``coordinator_action.confirmed_against`` (0015), else None."""
+    return EnrolmentConfirmation.model_validate(stored) if stored is not None else None
 
 
 async def trial_stop(session: AsyncSession, trial_id: str,
@@ -169,7 +175,9 @@ async def act(
     action_id = uuid.uuid4()
     await session.execute(coordinator_action.insert().values(
         action_id=str(action_id), patient_key=patient_key, trial_id=trial_id, action=action,
-        reason=reason, alert_id=alert_id, taken_by=actor, taken_at=now))
+        reason=reason, alert_id=alert_id, taken_by=actor, taken_at=now,
+        confirmed_against=(confirmed_against.model_dump(mode="json")
+                           if confirmed_against is not None else None)))
     if action == "acknowledged" and alert_id is not None:
         await session.execute(update(alert).where(
             alert.c.alert_id == alert_id, alert.c.acknowledged_at.is_(None),

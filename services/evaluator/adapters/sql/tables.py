@@ -266,6 +266,9 @@ coordinator_action = Table(
     Column("alert_id", String(36), nullable=True),
     Column("taken_by", String(128), nullable=False),
     Column("taken_at", Instant, nullable=False),
+    # 0015: an enrolment's confirmation against a not-eligible decision
+    # (shared.contracts.events.EnrolmentConfirmation as JSON); NULL on every other action
+    Column("confirmed_against", JSON, nullable=True),
     Index("ix_evaluator_coordinator_action_pair", "patient_key", "trial_id", "taken_at"),
 )
 

@@ -27,7 +27,12 @@ from markupsafe import Markup
 from services.evaluator.adapters.alert_stream import AlertStream, until_live
 from services.evaluator.adapters.http.intake_answer import refused, unanswered
 from services.evaluator.adapters.http.ui.sessions import COOKIE, Session, SessionStore
-from services.evaluator.adapters.http.ui.views import patient_context, unmet, worklist_views
+from services.evaluator.adapters.http.ui.views import (
+    confirmation_words,
+    patient_context,
+    unmet,
+    worklist_views,
+)
 from services.evaluator.adapters.trial_text import trial_name, trial_text
 from services.evaluator.core.clock import Clock
 from services.evaluator.core.coordination import RANKING
@@ -116,6 +121,7 @@ def mount(
     templates.env.filters["day"] = lambda instant: _time_tag(instant, human_date(instant,
                                                                                 site_zone))
     templates.env.filters["status"] = status_words
+    templates.env.filters["confirmation"] = confirmation_words
     templates.env.filters["trial_name"] = trial_name
     templates.env.filters["detail"] = _detail
     templates.env.filters["need_groups"] = need_groups

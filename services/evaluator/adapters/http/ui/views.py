@@ -11,6 +11,7 @@ from typing import Any
 from services.evaluator.adapters.trial_text import TrialText, trial_text
 from services.evaluator.core.coordination import WorklistEntry
 from services.evaluator.core.ports import CoordinatorDesk
+from shared.contracts.events import EnrolmentConfirmation
 from shared.eligibility.decision import Decision, Outcome
 from shared.eligibility.engine import DECEASED_ID, permanent_failures
 from shared.eligibility.readable import (
@@ -126,6 +127,20 @@ def patient_context(decision: Decision, zone: tzinfo) -> dict[str, Any]:
         "failing": [(c.id, text.criteria[c.id].summary if c.id in text.criteria else c.id)
                     for c in decision.criteria if c.outcome is Outcome.FAIL],
     }
+
+
+def confirmation_words(confirmed: EnrolmentConfirmation | None) -> str:
+    """What an enrolment overrode, for the patient page's action history: "confirmed despite
+    I6.2 not met" (the criteria the confirmed decision found failing), "...; I4 could not be
+    checked" (those it could not decide); empty for an action without a confirmation."""
+    if confirmed is None:
+        return ""
+    said = []
+    if confirmed.failing:
+        said.append(f"{', '.join(confirmed.failing)} not met")
+    if confirmed.unknown:
+        said.append(f"{', '.join(confirmed.unknown)} could not be checked")
+    return "confirmed despite " + ("; ".join(said) or f"a decision {confirmed.status}")
 
 
 def needed_items(needs: tuple[Need, ...]) -> list[str]:
