@@ -457,6 +457,19 @@ def drugs_disagree(
             listed.append(code)
         elif f"{system}|{code}" in drug_codes:
             resolved.append((f"{system}|{code}", None, f"{system}|{code}"))
+        # Any other coding (an RxNorm code neither table lists, an NDC or WHO ATC code no site
+        # crosswalk row maps, a local code) is not compared, and the codings the tables do
+        # identify decide. Decided, not overlooked: FHIR R4 CodeableConcept.coding (datatypes
+        # 2.24.0.13, Coding semantics 2.24.0.12) says the codings of one CodeableConcept are
+        # representations of the same concept, each possibly a translation of the others, and
+        # HL7 v2.5.1 2A.3.13 CWE says components 4-6 are "an alternate code for the same
+        # concept" as components 1-3. So reading the identified coding is reading what the
+        # sender asserted the unidentified one also means, not a guess at it. Keeping it unread
+        # needs evidence of a contradiction: two codings the tables resolve to different drugs
+        # (above). A coding that cannot be resolved gives none, and making every medication
+        # unread because one coding is outside TrialWatch's tables (EHRs send RxNorm with NDC
+        # and local codes) would turn the sender's one assertion into unknowns it did not make.
+        # Pinned by tests/unit/test_medication_codings_disagree.py (unidentified codings).
     if listed:
         resolved.append((f"the site medication crosswalk's ingredients {', '.join(listed)}",
                          frozenset(listed), None))

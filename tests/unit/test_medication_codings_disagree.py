@@ -177,6 +177,32 @@ def test_a_coding_no_table_knows_beside_a_known_one_is_read_as_the_known_drug() 
     assert _criterion(decision, "I2").outcome is Outcome.PASS
 
 
+@pytest.mark.parametrize("unidentified", [
+    # hydroxychloroquine's WHO ATC code: no site crosswalk row maps it, so TrialWatch does not
+    # know it is another drug; the sender asserts it is the same concept
+    {"system": "http://www.whocc.no/atc", "code": "P01BA02"},
+    # an NDC no crosswalk maps, sent before the RxNorm coding (order carries no meaning: FHIR R4
+    # CodeableConcept.coding "Ordering of codings is undefined and SHALL NOT be used to infer
+    # meaning")
+    {"system": "http://hl7.org/fhir/sid/ndc", "code": "63629-1234-1"},
+    # an RxNorm code in neither the product table nor a drug value set
+    {"system": RXNORM, "code": "2599541", "display": "a product TrialWatch's table lacks"},
+], ids=["atc-without-crosswalk", "ndc-first", "rxnorm-not-in-tables"])
+def test_an_unidentified_coding_is_not_compared_and_the_identified_drug_reads(
+    unidentified: dict[str, Any],
+) -> None:
+    """The codings of one CodeableConcept (FHIR R4 datatypes 2.24.0.12/13) and a CWE's
+    alternate identifier (HL7 v2.5.1 2A.3.13) are the sender's assertion of one concept: a
+    coding the tables cannot identify is not evidence of another drug, so the identified one
+    decides (``shared.eligibility.index.drugs_disagree``'s comment at the decision)."""
+    concept = {"medicationCodeableConcept": {"coding": [unidentified, PREDNISONE_TABLET]}}
+    patient = _patient(_use("MedicationStatement", concept))
+    assert not [f for f in _unread(patient) if f.kind == "medication"]
+    decision = _decide(patient)
+    assert _criterion(decision, "I2").outcome is Outcome.PASS
+    assert decision.status is Status.ELIGIBLE
+
+
 # --- HL7 v2: RXE-2 / RXA-5 identifier and alternate identifier (2A.3.13 CWE-4..6) ----------
 
 MSH_RDE = ("MSH|^~\\&|PHARM|CITY-HOSP|TRIALWATCH|CITY-HOSP|20260301080000+0000||RDE^O11^RDE_O11"
@@ -225,6 +251,14 @@ def test_an_rxe_2_whose_alternate_names_another_drug_never_proves_glucocorticoid
 
 def test_an_rxe_2_whose_alternate_is_the_same_drug_reads() -> None:
     give_code = "312617^predniSONE 5 MG Oral Tablet^RXN^8640^predniSONE^RXN"
+    decision = _decide(_with_hl7(_rde(give_code)))
+    assert _criterion(decision, "I2").outcome is Outcome.PASS
+    assert decision.status is Status.ELIGIBLE
+
+
+def test_an_rxe_2_whose_alternate_is_an_ndc_no_crosswalk_maps_reads_as_its_identifier() -> None:
+    # HL7 v2.5.1 2A.3.13 CWE-4..6 "an alternate code for the same concept": not compared
+    give_code = "312617^predniSONE 5 MG Oral Tablet^RXN^63629123401^a tablet^NDC"
     decision = _decide(_with_hl7(_rde(give_code)))
     assert _criterion(decision, "I2").outcome is Outcome.PASS
     assert decision.status is Status.ELIGIBLE
