@@ -15,7 +15,7 @@ from pydantic import Field
 from shared.clinical.facts import ClinicalFact, Quantity
 from shared.eligibility.context import Context, Trace, cite, note_unread
 from shared.eligibility.durations import Duration
-from shared.eligibility.index import fact_time
+from shared.eligibility.index import OLDEST, fact_time
 from shared.eligibility.logic import Truth
 from shared.eligibility.params import IsoDuration, Op, Strict, duration
 from shared.eligibility.primitives.base import Node, Requirement
@@ -25,7 +25,9 @@ from shared.eligibility.reading import (
     judge,
     latest_quantity,
     latest_result,
+    marked_unread,
     range_not_read,
+    result_reading,
     shown,
     written,
 )
@@ -52,6 +54,14 @@ class LabResultArgs(Strict):
     lookback: IsoDuration
     positive_above: float | None = Field(
         default=None, description="a quantitative result above this counts as positive"
+    )
+
+
+class LabDetectedArgs(Strict):
+    concept: str
+    lookback: IsoDuration
+    positive_above: float | None = Field(
+        default=None, description="a quantitative result above this counts as detected"
     )
 
 
@@ -248,6 +258,85 @@ class LabResult(Node):
         ]
 
 
+class LabDetected(Node):
+    """Any readable result of the concept in the window is positive (detected): evidence only.
+
+    For a test whose negative result says nothing about the condition a criterion asks
+    about, only a positive reading counts. HIV-1 RNA (viral load) is the case: a detectable
+    RNA is evidence of infection, but an undetectable one is what treatment achieves in a
+    person living with HIV (DHHS Guidelines for the Use of Antiretroviral Agents in Adults and
+    Adolescents with HIV, "Plasma HIV-1 RNA (Viral Load) and CD4 Count Monitoring": the goal of
+    therapy is a viral load below the assay's limit of detection), so it is not evidence of no
+    infection and must neither settle a criterion nor hide an older positive of another test.
+
+    TRUE when any result in the window is read positive (``result_reading``: a coded Detected /
+    Positive, valueBoolean true, a number above ``positive_above`` in the concept's unit or
+    above the result's own upper reference limit, the flag only without a value); the
+    newest such result is cited and its ageing out of the window is a review. UNKNOWN when none
+    is positive but one was kept unread or cannot be read either way (COMMON rule: an unread
+    result makes the criterion reading it unknown; it might have been the detectable one).
+    FALSE otherwise, also with no result at all: a missing viral load is not asked for, the
+    other branches of the criterion (the antibody/antigen test) decide. Negative results are
+    named in the findings as not evidence.
+    """
+
+    __slots__ = ("concept", "lookback", "positive_above")
+
+    def __init__(self, concept: Concept, lookback: Duration, positive_above: float | None) -> None:
+        self.concept, self.lookback, self.positive_above = concept, lookback, positive_above
+
+    def evaluate(self, ctx: Context, trace: Trace) -> Truth:
+        as_of, start = ctx.as_of, ctx.window_start(self.lookback)
+        unread: ClinicalFact | None = None
+        negative: ClinicalFact | None = None
+        for fact in ctx.facts(self.concept):
+            moment = fact.effective_start or fact.effective_end or OLDEST
+            if moment > as_of:
+                continue
+            if moment <= start:
+                break
+            if fact.unread is not None:
+                unread = unread or fact
+                ctx.review_at(self.lookback.after(moment))
+                continue
+            result, why = result_reading(fact, self.positive_above, self.concept.units, ctx)
+            if result is None and not why:
+                continue  # no value and no flag: no result
+            ctx.review_at(self.lookback.after(moment))
+            if result is None:
+                unread = unread or marked_unread(fact, why)
+            elif result:
+                trace.evidence.append(cite(fact, note="read as detected"))
+                trace.findings.append(
+                    f"{self.concept.label} detected on {ctx.when(fact_time(fact))}")
+                return Truth.TRUE
+            else:
+                negative = negative or fact
+        if negative is not None:
+            trace.evidence.append(cite(negative, note="not detected: not evidence either way"))
+            trace.findings.append(
+                f"{self.concept.label} not detected on {ctx.when(fact_time(negative))}: not"
+                " evidence of no infection, so it is not read as negative")
+        if unread is not None:
+            note_unread(trace, self.concept.label, unread)
+            return Truth.UNKNOWN
+        return Truth.FALSE
+
+    def requirements(self) -> list[Requirement]:
+        extra = (
+            f"; quantitative > {self.positive_above:g} {self.concept.unit} counts as detected"
+            if self.positive_above is not None
+            else ""
+        )
+        return [
+            Requirement(
+                self.concept.name,
+                f"any result within {self.lookback.words()} read as detected counts; a"
+                f" not-detected result is not read as negative (not evidence){extra}",
+            )
+        ]
+
+
 @primitive("lab", LabArgs, concept_fields=("concept",))
 def _lab(a: LabArgs, tables: Tables) -> Node:
     return LabThreshold(tables.concept(a.concept), a.op, a.value, duration(a.lookback))
@@ -261,3 +350,8 @@ def _lab_uln(a: LabUlnArgs, tables: Tables) -> Node:
 @primitive("lab_result", LabResultArgs, concept_fields=("concept",))
 def _lab_result(a: LabResultArgs, tables: Tables) -> Node:
     return LabResult(tables.concept(a.concept), a.expect, duration(a.lookback), a.positive_above)
+
+
+@primitive("lab_detected", LabDetectedArgs, concept_fields=("concept",))
+def _lab_detected(a: LabDetectedArgs, tables: Tables) -> Node:
+    return LabDetected(tables.concept(a.concept), duration(a.lookback), a.positive_above)

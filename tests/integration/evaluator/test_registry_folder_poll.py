@@ -70,7 +70,7 @@ async def test_an_unchanged_folder_is_not_synced_and_a_changed_one_is(
         assert (len(syncs), len(activations)) == (1, 2)
         first = await changes()
         assert sorted(c for c in first if c[0] == "activate") == [
-            ("activate", "NCT06920433", "2025-11-14.4"),
+            ("activate", "NCT06920433", "2025-11-14.5"),
             ("activate", "NCT06946485", "2025-10-03.4")]
 
         # a known patient, screened against both trials

@@ -38,7 +38,7 @@ def test_json_output_is_the_decision_model(
     decision = json.loads(capsys.readouterr().out)
     assert decision["status"] == "eligible"
     # the newest version (.3: E6 reads in situ / uncertain-behaviour neoplasms as unknown)
-    assert decision["trial"] == {"id": "NCT06920433", "version": "2025-11-14.4"}
+    assert decision["trial"] == {"id": "NCT06920433", "version": "2025-11-14.5"}
     assert decision["as_of"] == "2026-03-01T09:00:00Z"
     assert decision["next_review_at"] == "2026-03-06T09:00:00Z"
     assert [c["id"] for c in decision["criteria"]][:3] == ["I1", "I2", "I3"]

@@ -84,7 +84,7 @@ def criterion(decision: Decision, cid: str) -> CriterionResult:
 
 
 def test_the_latest_versions_are_the_ones_with_their_own_value_sets() -> None:
-    assert NCT.version == "2025-11-14.4"
+    assert NCT.version == "2025-11-14.5"  # .5 (E8 HIV-1 RNA) keeps .4's E3
     assert LN.version == "2025-12-01.5"  # .3-.5: own attestations (I6; E3, E5; I4, I7), E1 as .2
 
 

@@ -32,9 +32,10 @@ def raw() -> dict[str, Any]:
 
 def test_the_registry_lists_the_trial_and_loads_its_latest_version() -> None:
     assert list_trials()["NCT06920433"] == [
-        "2025-11-14.1", "2025-11-14.2", "2025-11-14.3", "2025-11-14.4"]
+        "2025-11-14.1", "2025-11-14.2", "2025-11-14.3", "2025-11-14.4",
+        "2025-11-14.5"]
     trial = load_trial("NCT06920433")
-    assert (trial.id, trial.version) == ("NCT06920433", "2025-11-14.4")
+    assert (trial.id, trial.version) == ("NCT06920433", "2025-11-14.5")
 
 
 def test_every_protocol_criterion_is_encoded_with_its_quoted_text() -> None:

@@ -107,7 +107,7 @@ def test_a_pregnancy_record_changes_only_the_trial_that_reads_it_one_decision_pe
     decisions = {trial_id: decide(trial_id, builder) for trial_id in sorted(list_trials())}
     assert sorted(decisions) == sorted(list_trials())
     first = decisions.pop("NCT06920433")
-    assert first.trial.version == "2025-11-14.4"
+    assert first.trial.version == "2025-11-14.5"
     assert first.status is expected
     assert [c.id for c in first.criteria if c.outcome is not Outcome.PASS] == ["E12"]
     assert all(d.status is Status.ELIGIBLE for d in decisions.values())

@@ -1,0 +1,172 @@
+"""NCT06920433 2025-11-14.5: E8 reads a detectable HIV-1 RNA; the reactive-screen reading is a
+named parameter; E11 no longer names the unreachable RxNorm 1310520.
+
+E8 excludes "individuals positive for human immunodeficiency virus (HIV)". Up to .4 only the
+antigen/antibody presence tests (concept ``hiv``) were read: a detectable HIV-1 RNA (viral
+load) was read by no criterion, so a patient whose antibody test was negative (the window
+before seroconversion, CDC/APHL 2014 "acute HIV-1 infection") and whose newer viral load was
+15,000 copies/mL stayed ELIGIBLE. In .5 a detectable RNA (above
+``hiv_rna_positive_above_copies_ml`` in {copies}/mL, or coded Detected) excludes, and an
+undetectable one is no evidence either way: it neither passes E8 nor hides an older positive
+antibody test (on antiretroviral therapy a person living with HIV has an undetectable load).
+
+Each case is the eligible vignette (as of 2026-03-01T09:00:00Z, negative 56888-1 on
+2026-02-09) plus newer results sent as FHIR R4 Observations (valueQuantity with the UCUM unit
+``{copies}/mL`` and a comparator for a censored result, or valueCodeableConcept with the SNOMED
+CT qualifier a lab sends) or an HL7 v2.5.1 ORU^R01 OBX (NM with OBX-6 units, or CWE).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.clinical.fhir import parse_fhir
+from shared.clinical.hl7v2 import parse_hl7v2
+from shared.clinical.state import facts_from_updates
+from shared.eligibility.decision import Decision, Outcome, Status
+from shared.eligibility.engine import evaluate
+from shared.eligibility.loader import TRIALS_DIR, load_trial
+from tests.unit.test_real_feed_examples import (
+    AS_OF,
+    SNOMED,
+    UCUM,
+    _add,
+    _bundle,
+    _observation,
+    _oru,
+    _reason,
+    outcome,
+)
+
+V5 = "2025-11-14.5"
+DETECTED = {"coding": [{"system": SNOMED, "code": "260373001", "display": "Detected"}]}
+NOT_DETECTED = {"coding": [{"system": SNOMED, "code": "260415000", "display": "Not detected"}]}
+REACTIVE = {"coding": [{"system": SNOMED, "code": "11214006", "display": "Reactive"}]}
+
+
+def _decide(bundle: dict[str, Any], *messages: str, version: str = V5) -> Decision:
+    updates = parse_fhir(bundle, source_system="test-ehr")
+    for message in messages:
+        updates += parse_hl7v2(message, source_system="test-lab")
+    return evaluate(load_trial("NCT06920433", version), facts_from_updates(updates), AS_OF)
+
+
+def _copies(value: float, comparator: str | None = None) -> dict[str, Any]:
+    quantity: dict[str, Any] = {"value": value, "unit": "copies/mL", "system": UCUM,
+                                "code": "{copies}/mL"}
+    if comparator is not None:
+        quantity["comparator"] = comparator
+    return {"valueQuantity": quantity}
+
+
+def _rna(resource_id: str, when: str, **value: Any) -> dict[str, Any]:
+    # 20447-9 'HIV 1 RNA [#/volume] (viral load) in Serum or Plasma by NAA with probe detection'
+    return _observation(resource_id, "20447-9", when, **value)
+
+
+def _reactive_antibody(when: str = "2026-02-15T09:00:00Z") -> dict[str, Any]:
+    return _observation("hiv-ab-reactive", "56888-1", when, valueCodeableConcept=REACTIVE)
+
+
+def test_v5_is_the_latest_version() -> None:
+    assert load_trial("NCT06920433").version == V5
+
+
+@pytest.mark.parametrize("value", [_copies(15000), _copies(21), {"valueCodeableConcept": DETECTED}])
+def test_an_older_negative_antibody_and_a_newer_detectable_rna_exclude(value: dict[str, Any]
+                                                                       ) -> None:
+    decision = _decide(_bundle(_add(_rna("vl-1", "2026-02-20T09:00:00Z", **value))))
+    assert outcome(decision, "E8") == Outcome.FAIL
+    assert decision.status == Status.INELIGIBLE
+    assert "HIV-1 RNA (viral load) detected on" in _reason(decision, "E8")
+
+
+def test_an_hl7_v2_viral_load_in_copies_per_ml_excludes() -> None:
+    # HL7 v2.5.1 7.4.2: OBX-2 NM, OBX-5 the number, OBX-6 units (CWE, UCUM coding system)
+    message = _oru(
+        "VL-1",
+        "OBX|1|NM|20447-9^HIV 1 RNA SerPl NAA+probe-aCnc^LN||48000|{copies}/mL^^UCUM|<20|H|||F"
+        "|||20260228080000+0000",
+        obr="OBR|1|ORD-8|FIL-8|20447-9^HIV 1 RNA^LN|||20260228080000+0000",
+    )
+    decision = _decide(_bundle(), message)
+    assert outcome(decision, "E8") == Outcome.FAIL
+    assert decision.status == Status.INELIGIBLE
+
+
+@pytest.mark.parametrize("value", [{"valueCodeableConcept": NOT_DETECTED}, _copies(20, "<")])
+def test_a_positive_antibody_and_a_newer_undetectable_rna_still_exclude(value: dict[str, Any]
+                                                                        ) -> None:
+    decision = _decide(_bundle(_add(
+        _reactive_antibody(), _rna("vl-1", "2026-02-25T09:00:00Z", **value))))
+    assert outcome(decision, "E8") == Outcome.FAIL
+    assert decision.status == Status.INELIGIBLE
+
+
+@pytest.mark.parametrize("value", [{"valueCodeableConcept": NOT_DETECTED}, _copies(20, "<")])
+def test_a_negative_antibody_and_an_undetectable_rna_decide_as_the_antibody_alone(
+        value: dict[str, Any]) -> None:
+    alone = _decide(_bundle())
+    decision = _decide(_bundle(_add(_rna("vl-1", "2026-02-25T09:00:00Z", **value))))
+    assert outcome(alone, "E8") == outcome(decision, "E8") == Outcome.PASS
+    assert decision.status == alone.status == Status.ELIGIBLE
+    assert "not evidence of no infection" in _reason(decision, "E8")
+
+
+def test_an_undetectable_rna_alone_never_passes_e8() -> None:
+    # without the antibody/antigen result E8 stays unknown: a not-detected RNA settles nothing
+    def drop_antibody(bundle: dict[str, Any]) -> None:
+        bundle["entry"] = [e for e in bundle["entry"] if e["resource"].get("id") != "obs-24"]
+
+    bundle = _bundle(drop_antibody)
+    _add(_rna("vl-1", "2026-02-25T09:00:00Z", valueCodeableConcept=NOT_DETECTED))(bundle)
+    decision = _decide(bundle)
+    assert outcome(decision, "E8") == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+
+
+def test_an_rna_result_that_cannot_be_read_leaves_e8_unknown() -> None:
+    # a number in a unit with no cut-off here and no reference range: neither detected nor not
+    unreadable = {"valueQuantity": {"value": 3.2, "unit": "log copies/mL"}}
+    decision = _decide(_bundle(_add(_rna("vl-1", "2026-02-25T09:00:00Z", **unreadable))))
+    assert outcome(decision, "E8") == Outcome.UNKNOWN
+    assert decision.status == Status.UNDETERMINED
+
+
+def test_a_detectable_rna_older_than_the_serology_window_is_not_read() -> None:
+    decision = _decide(_bundle(_add(_rna("vl-old", "2025-11-01T09:00:00Z", **_copies(15000)))))
+    assert outcome(decision, "E8") == Outcome.PASS
+
+
+def test_version_4_replays_unchanged_rna_is_not_read_there() -> None:
+    decision = _decide(_bundle(_add(_rna("vl-1", "2026-02-20T09:00:00Z", **_copies(15000)))),
+                       version="2025-11-14.4")
+    assert outcome(decision, "E8") == Outcome.PASS
+    assert decision.status == Status.ELIGIBLE
+
+
+def test_the_reactive_screen_reading_is_a_named_parameter_of_e8() -> None:
+    trial = load_trial("NCT06920433", V5)
+    raw = yaml.safe_load((TRIALS_DIR / "NCT06920433" / f"{V5}.yaml").read_text("utf-8"))
+    policy = raw["parameters"]["hiv_reactive_screen_policy"]
+    assert "CDC" in policy["rationale"]
+    assert "2014" in policy["rationale"]
+    e8 = next(c for c in raw["criteria"] if c["id"] == "E8")
+    assert {"hiv_reactive_screen_policy", "hiv_rna_positive_above_copies_ml"} <= set(
+        e8["parameters"])
+    decision = _decide(_bundle(_add(_reactive_antibody())))
+    assert outcome(decision, "E8") == Outcome.FAIL
+    assert "hiv_reactive_screen_policy" in decision.parameters
+    assert trial.version == V5
+
+
+def test_e11_no_longer_names_the_unreachable_rxnorm_1310520() -> None:
+    text = (TRIALS_DIR / "NCT06920433" / f"{V5}.yaml").read_text("utf-8")
+    assert '"1310520"' not in text
+    assert '"27169": fact_leflunomide_washout_done' in text
+    # the versions that were active keep it (immutable, replayed as they were)
+    old = (TRIALS_DIR / "NCT06920433" / "2025-11-14.4.yaml").read_text("utf-8")
+    assert '"1310520": fact_leflunomide_washout_done' in old
