@@ -18,6 +18,7 @@ from shared.eligibility.engine import (
     evaluate_index,
     readers_of,
 )
+from shared.eligibility.index import FactIndex
 from shared.eligibility.loader import list_trials, load_trial
 from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, eligible_patient
 from tests.unit.eligibility.more_trials import CHT101, LN, bilag, eligible_for_all
@@ -395,3 +396,51 @@ def test_a_new_platelet_count_re_reads_neither_documented_score_total_nor_the_an
     for key in kept:
         assert after.shared[key] is state.shared[key]
     assert after.criteria["I3"] is not state.criteria["I3"]  # the score itself re-ran
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    trial=st.sampled_from(TRIALS),
+    start=st.integers(min_value=0, max_value=len(POOL_ALL.facts)),
+    steps=st.lists(
+        st.lists(st.integers(0, len(POOL_ALL.facts) - 1), min_size=1, max_size=3),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_an_index_grown_by_with_facts_equals_one_built_from_the_whole_record(
+    trial: object, start: int, steps: list[list[int]]
+) -> None:
+    """``with_facts`` (persistent maps shared with the index it starts from, a new result put
+    in its place in each list) gives the index ``build`` gives for the same record: the same
+    facts under each code, newest first, the same codes per fact, the same facts known only
+    to the day, and the same full decision; the indices it started from are unchanged."""
+    assert trial in TRIALS
+    version = TRIALS[TRIALS.index(trial)]  # typed
+    facts = list(POOL_ALL.facts[:start])
+    index = build_index(version, _patient(POOL_ALL, start))
+    chain = [(index, _shape(index))]
+    for numbers in steps:
+        added = [POOL_ALL.facts[n] for n in numbers]
+        index = index.with_facts(added)
+        # a fact sent again replaces the one with its id (``with_facts``)
+        ids = {f.fact_id for f in added}
+        facts = [f for f in facts if f.fact_id not in ids] + list(
+            {f.fact_id: f for f in added}.values())
+        chain.append((index, _shape(index)))
+    whole = PatientFacts(demographics=POOL_ALL.demographics, facts=tuple(facts))
+    built = build_index(version, whole)
+    assert _shape(index) == _shape(built)
+    assert (evaluate_index(version, index, AS_OF).model_dump_json()
+            == evaluate_index(version, built, AS_OF).model_dump_json())
+    for earlier, shape in chain:
+        assert _shape(earlier) == shape
+
+
+def _shape(index: object) -> tuple[object, ...]:
+    assert isinstance(index, FactIndex)
+    return (
+        {key: [f.fact_id for f in facts] for key, facts in index._by_key.items() if facts},
+        dict(index._keys_of.items()),
+        [f.fact_id for f in index.imprecise()],
+    )

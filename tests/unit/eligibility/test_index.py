@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
+from datetime import timedelta
 from pathlib import Path
 
 from shared.clinical.facts import PatientFacts
@@ -149,3 +151,45 @@ def test_the_loaded_tables_carry_their_product_ingredients_and_the_index_keeps_n
     assert "5521" in tables.ingredients  # hydroxychloroquine (979092 rolls up to it)
     assert readable_codes(tables).ingredients is tables.ingredients
     assert not hasattr(index_module, "_INGREDIENTS")
+
+
+def _large_record(count: int) -> PatientFacts:
+    """The vignette's record and ``count`` more platelet counts, one a day (each its own
+    fact): a record of years of results."""
+    base = facts_from_updates(parse_fhir(
+        eligible_patient().lab("777-3", 150, "10*9/L", days=1).bundle(), source_system="t"))
+    platelet = next(f for f in base.facts if f.codes and f.codes[0].code == "777-3")
+    assert platelet.effective_start is not None
+    extra = [
+        platelet.model_copy(update={
+            "fact_id": f"platelet-{n}",
+            "effective_start": platelet.effective_start - timedelta(days=n + 2),
+        })
+        for n in range(count)
+    ]
+    return PatientFacts(demographics=base.demographics, facts=(*base.facts, *extra))
+
+
+def test_adding_a_result_to_a_long_record_does_not_copy_the_record() -> None:
+    """``with_facts`` shares what it does not change with the index it starts from: adding one
+    result to a record of 5,000 indexed results allocates what the new result changes (a few
+    kilobytes), not a copy of the record's tables (a dict of 5,000 entries alone is ~150 KiB).
+    Memory is counted (``tracemalloc``), not time: the figure is exact and repeatable."""
+    record = _large_record(5000)
+    index = build_index(TRIAL, record)
+    news = [f.model_copy(update={"fact_id": f"new-{n}"}) for n, f in enumerate(record.facts[-3:])]
+    # from an index ``with_facts`` made: the evaluator's pattern (each result from the last)
+    current = index.with_facts([news[0]])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        later = current.with_facts([news[1]])
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert later.matching(TRIAL.tables.concept("platelets"))[0].fact_id in {
+        f.fact_id for f in (*news, *record.facts)}
+    assert len(later._keys_of) == len(current._keys_of) + 1
+    # the platelet list itself (5,000 entries, ~40 KiB) is rebuilt: the code the result changed
+    assert peak < 64 * 1024, peak
