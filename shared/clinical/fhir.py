@@ -40,6 +40,7 @@ from shared.clinical.facts import (
 )
 from shared.clinical.fhir_messages import fhir_validation_sentence
 from shared.clinical.fhir_patients import (
+    RECORD_NUMBER_ALIAS,
     identifier_alias,
     patient_aliases,
     replaced_by,
@@ -478,6 +479,12 @@ def _group(
                 if chosen.unused is not None:
                     entry_notes[entry.path] = (
                         ReadingNote(path=f"{entry.path}.identifier", reason=chosen.unused),)
+                # another facility's MR is not her record number here: kept as an
+                # ``identifier:`` name (references written with it still find her), never as
+                # an ``mr:`` one (what re-identification names, minimum necessary)
+                names = tuple(name for name in names if not name.startswith(
+                    RECORD_NUMBER_ALIAS) or name[len(RECORD_NUMBER_ALIAS):].split("|", 1)[0]
+                    in site)
             else:
                 source_patient_id = patient_id(resource)
                 if several := several_record_numbers(resource):

@@ -14,7 +14,14 @@ from sqlalchemy import select
 from services.intake.adapters.sql.tables import outbox
 from shared.contracts.events import PatientEvent, PatientMerged, PatientUpdated
 from shared.infra.sql_engine import make_engine
-from tests.integration.intake.harness import FHIR, HL7, LAB, api_without_broker, migrate
+from tests.integration.intake.harness import (
+    COORDINATOR,
+    FHIR,
+    HL7,
+    LAB,
+    api_without_broker,
+    migrate,
+)
 
 pytestmark = pytest.mark.integration
 LOINC = "http://loinc.org"
@@ -169,3 +176,28 @@ async def test_with_the_sites_mrn_authority_set_an_hie_message_is_filed_under_th
         assert "X-1" not in response.text
         assert "MRN-H1" not in response.text
     assert "X-1" not in json.dumps([e.model_dump(mode="json") for e in await events(database_url)])
+
+
+async def test_with_the_sites_mrn_authority_set_reidentification_names_only_the_sites_number(
+    database_url: str,
+) -> None:
+    """Minimum necessary: a FHIR Patient relayed with another facility's MR beside this site's
+    (FHIR R4 Patient.identifier, Identifier.system) is re-identified by this site's number
+    only; the other stays a name references can use, never a record number shown."""
+    await migrate(database_url)
+    hie = {"resourceType": "Patient", "id": "p-hie", "gender": "female", "identifier": [
+        {"type": MR, "system": "urn:oid:1.2.3", "value": "X-1"},
+        {"type": MR, "system": MRN_SYSTEM, "value": "MRN-HIE"}]}
+    async with api_without_broker(database_url, mrn_assigning_authority=MRN_SYSTEM) as (
+            client, _):
+        [key] = await post(client, hie)
+        found = await client.post(f"/patients/{key}/reidentify", headers=COORDINATOR,
+                                  json={"trial": "NCT06920433", "reason": "pre-screening call"})
+        assert found.status_code == 200, found.text
+        body = found.json()
+        assert body["source_patient_id"] == "MRN-HIE"
+        assert [(i["system"], i["value"]) for i in body["identifiers"]] == [
+            (MRN_SYSTEM, "MRN-HIE")]
+        [same] = await post(client, platelets(
+            "o-hie", {"identifier": {"system": "urn:oid:1.2.3", "value": "X-1"}}))
+        assert same == key

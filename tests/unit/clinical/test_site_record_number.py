@@ -155,3 +155,17 @@ def test_two_different_fhir_mr_identifiers_under_the_sites_system_are_refused() 
     ), source_system="test-ehr", site_mrn_authority=SITE))
     assert any(p.startswith("Bundle.entry[0].resource.identifier")
                and "2 different medical record numbers" in p for p in problems), problems
+
+
+def test_other_facilities_numbers_are_kept_to_match_references_never_as_record_numbers() -> None:
+    """Re-identification names only the medical record numbers (``mr:`` names, intake's
+    ``source_identity``: minimum necessary). With the site's authority set, another facility's
+    MR is not this patient's record number here: it stays an ``identifier:`` name (a reference
+    written with it still finds her) and never becomes an ``mr:`` one."""
+    [update] = parse_fhir(_fhir(
+        {"type": MR, "system": "urn:oid:1.2.3", "value": "X-1"},
+        {"type": MR, "system": "urn:oid:1.2.4", "value": "vignette"},
+    ), source_system="test-ehr", site_mrn_authority=SITE)
+    assert "identifier:urn:oid:1.2.3|X-1" in update.aliases
+    assert "mr:urn:oid:1.2.3|X-1" not in update.aliases
+    assert "mr:urn:oid:1.2.4|vignette" in update.aliases
