@@ -261,6 +261,18 @@ class EvaluatorSettings(ServiceSettings):
     # ``var/evaluator-signing-key.pem``.
     signing_key_file: Path | None = None
 
+    @field_validator("site_timezone")
+    @classmethod
+    def _site_zone_is_known(cls, value: str) -> str:
+        """Refused at start-up, naming the setting, unless an IANA time zone name (zoneinfo):
+        every page of the coordinator app shows times in it."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"EVALUATOR_SITE_TIMEZONE={value!r} is not an IANA time zone name"
+                             " (e.g. Europe/Berlin, America/New_York or UTC)") from None
+        return value
+
     def signing_key_path(self) -> Path:
         return self.signing_key_file or DEFAULT_DATA_DIR / "evaluator-signing-key.pem"
 

@@ -254,6 +254,26 @@ def test_an_alert_at_first_screening_counts_protocol_criteria_of_each_kind(
     assert len(inclusion_rows) == 12, "the patient page shows the 12 checks the alert counts"
 
 
+def test_every_page_with_times_names_their_zone_and_the_setting_that_changes_it(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """Fresh user: times defaulted to UTC with no hint how a site shows its own. Each page
+    that shows times (alerts, worklist, patient) says the zone and names the setting,
+    EVALUATOR_SITE_TIMEZONE (this run: Europe/Paris, tests.e2e.browser.SITE_ZONE)."""
+    key = _post(app, shifted(renamed(eligible_patient().bundle(), "zone-note-patient"),
+                             now_utc(), AS_OF))
+    assert poll(lambda: _alert_listed(app, key), timeout_s=30), f"{key} never screened"
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    said = ("Dates and times are shown in Europe/Paris. A site shows its own local time by "
+            "setting EVALUATOR_SITE_TIMEZONE to its IANA zone name (e.g. Europe/Berlin) and "
+            "restarting the evaluator.")
+    for name, page in (("alerts", "/ui/alerts"), ("worklist", f"/ui/trials/{TRIAL}/worklist"),
+                       ("patient", f"/ui/patients/{key}/trials/{TRIAL}")):
+        browser.get(f"{app['evaluator']}{page}")
+        _shot(browser, f"2-zone-note-{name}")
+        assert browser.find_element(By.TAG_NAME, "footer").text == said, name
+
+
 def test_a_posted_result_makes_the_alert_appear_on_the_open_page(
     app: dict[str, Any], patients: dict[str, str], browser: webdriver.Chrome
 ) -> None:
