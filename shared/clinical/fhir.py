@@ -109,6 +109,15 @@ class FhirResult:
     skipped: Mapping[str, int]
     entries: tuple[EntryOutcome, ...] = ()
 
+    @property
+    def patient_notes(self) -> tuple[ReadingNote, ...]:
+        """The warnings of the accepted Patient entries (a Patient gives no fact: these are
+        what of it was read with a warning, e.g. other facilities' record numbers not used
+        at ``Bundle.entry[n].resource.identifier``)."""
+        return tuple(note for entry in self.entries
+                     if entry.outcome is Outcome.ACCEPTED and entry.resource_type == "Patient"
+                     for note in entry.warnings)
+
 
 @dataclass
 class _Patient:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from services.intake.core.receipts import EntryReceipt
+from services.intake.core.receipts import EntryReceipt, Note
 from shared.clinical.facts import PatientUpdate
 
 
@@ -53,6 +53,9 @@ class Read:
     entries: tuple[EntryReceipt, ...] = ()
     # (fact id, path of the element coding the fact: OBX[2].3, Bundle.entry[1].resource.code)
     code_paths: tuple[tuple[str, str], ...] = ()
+    # what was read with a warning outside any fact (PID[1].3, a Patient's identifier: other
+    # facilities' record numbers not used), for the receipt's own warnings
+    notes: tuple[Note, ...] = ()
 
 
 Reader = Callable[[bytes, MediaType, ReadContext], Read]

@@ -79,7 +79,7 @@ def normalised_by(read: Callable[[], Read], format_name: str) -> Normalised:
         raise NormaliserDefect(format_name, type(error).__name__) from None
     _require_patients(result.updates)
     updates = without_free_text(result.updates)
-    warnings = tuple(
+    warnings = result.notes + tuple(
         Note(note.path, note.reason)
         for update in updates for fact in update.facts for note in fact_warnings(fact)
     )

@@ -171,6 +171,7 @@ async def test_with_the_sites_mrn_authority_set_an_hie_message_is_filed_under_th
         assert receipt["patient_keys"] == [own]
         [pid] = [e for e in receipt["entries"] if e["path"] == "PID[1]"]
         [note] = pid["warnings"]
+        assert note in receipt["warnings"]  # the receipt's own warnings name it too
         assert note["path"] == "PID[1].3"
         assert "OTHER" in note["reason"]
         assert "X-1" not in response.text

@@ -90,3 +90,18 @@ def test_with_another_sites_authority_configured_neither_number_is_taken(
         prepare(_submission(body, media, frozenset({"ELSEWHERE"})))
     assert [p.path for p in refused.value.problems] == [path]
     assert "no medical record number under this site's" in refused.value.problems[0].reason
+
+
+@pytest.mark.parametrize(("body", "media", "path"), [
+    (HIE_ORU.encode(), HL7, "PID[1].3"),
+    (json.dumps(HIE_BUNDLE).encode(), FHIR, "Bundle.entry[0].resource.identifier")])
+def test_the_receipts_own_warnings_name_the_numbers_not_used_too(
+    body: bytes, media: MediaType, path: str,
+) -> None:
+    """``Receipt.warnings`` lists every element read with a warning, whatever the format
+    (services/intake/core/receipts.py): the identifier list read without some of its numbers
+    is one, beside its entry's warnings."""
+    prepared = prepare(_submission(body, media, SITE))
+    [note] = [n for n in prepared.normalised.warnings if "not used" in n.reason]
+    assert note.path == path
+    assert "X-1" not in note.reason

@@ -13,6 +13,7 @@ from typing import Any
 from services.intake.core import examples
 from services.intake.core.input_formats import InputFormat, MediaType, Read, ReadContext, register
 from services.intake.core.reading import decode_text, entry_receipt, json_object
+from services.intake.core.receipts import Note
 from shared.clinical.fhir import normalise_fhir
 
 NAME = "fhir-r4"
@@ -31,7 +32,8 @@ def read_document(document: Mapping[str, Any], context: ReadContext) -> Read:
                             received_at=context.received_at,
                             site_mrn_authority=context.site_mrn_authority)
     return Read(result.updates, tuple(map(entry_receipt, result.entries)),
-                tuple(path for entry in result.entries for path in entry.code_paths))
+                tuple(path for entry in result.entries for path in entry.code_paths),
+                tuple(Note(n.path, n.reason) for n in result.patient_notes))
 
 
 FHIR_R4 = register(InputFormat(

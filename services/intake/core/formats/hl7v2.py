@@ -59,7 +59,8 @@ def read(body: bytes, media: MediaType, context: ReadContext) -> Read:
                       charset=charset, site_mrn_authority=context.site_mrn_authority)
     code_paths: list[tuple[str, str]] = []
     entries = _segment_entries(message, charset, read.updates, code_paths, read.notes)
-    return Read(read.updates, entries, tuple(code_paths))
+    return Read(read.updates, entries, tuple(code_paths),
+                tuple(Note(n.path, n.reason) for n in read.notes))
 
 
 # the field coding what a segment's fact is (v2.5.1 OBX-3, RXA-5, RXE-2)
