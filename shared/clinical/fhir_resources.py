@@ -994,6 +994,26 @@ def _administered_dose(dosage: Any, path: str) -> DailyDose | None:
     )
 
 
+# FHIR R4 required status bindings of the medication resources (value set, codes):
+# MedicationStatement.status medication-statement-status, MedicationRequest.status
+# medicationrequest-status, MedicationAdministration.status medication-admin-status,
+# MedicationDispense.status medicationdispense-status.
+_MEDICATION_STATUS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "MedicationStatement": ("medication-statement-status", (
+        "active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown",
+        "not-taken")),
+    "MedicationRequest": ("medicationrequest-status", (
+        "active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
+        "unknown")),
+    "MedicationAdministration": ("medication-admin-status", (
+        "in-progress", "not-done", "on-hold", "completed", "entered-in-error", "stopped",
+        "unknown")),
+    "MedicationDispense": ("medicationdispense-status", (
+        "preparation", "in-progress", "cancelled", "on-hold", "completed", "entered-in-error",
+        "stopped", "declined", "unknown")),
+}
+
+
 def medication(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
     """A FHIR R4 MedicationStatement, MedicationAdministration, MedicationRequest or
     MedicationDispense as one fact.
@@ -1002,8 +1022,19 @@ def medication(reader: Reader, source: Source, resource: Json, path: str) -> lis
     ``medicationReference`` when not found); the time from effective[x] (authoredOn for a
     request, whenHandedOver for a dispense: the start of the exposure, its end not sent); an
     undated use is kept with a note. A dispense not handed over is kept unread at ``status``
-    (``_dispense_not_handed_over``).
+    (``_dispense_not_handed_over``). A status that is not a code of the resource's required
+    status value set (``_MEDICATION_STATUS``), or none, is refused at ``status``.
     """
+    status = resource.get("status")
+    value_set, codes_allowed = _MEDICATION_STATUS[resource["resourceType"]]
+    if status not in codes_allowed:
+        # FHIR R4 <Resource>.status 1..1, binding required (codes are case-sensitive): another
+        # string ('Not-taken', 'Entered-in-error', 'not_taken') is no status the standard
+        # defines; read as sent, it counted as a use of the drug (probe round 6)
+        reader.problem(f"{path}.status", (
+            f"not a {value_set} code ({', '.join(codes_allowed)}; FHIR R4"
+            f" {resource['resourceType']}.status, required binding, codes are case-sensitive)"))
+        return []
     notes: list[ReadingNote] = []
     if "medicationCodeableConcept" in resource:
         codes = _required_codes(

@@ -378,6 +378,12 @@ FHIR_FORMS: tuple[InputForm, ...] = (
               "`medication[x]` / RXE-2 / RXA-5 naming every code (no use proved, washout "
               "unknown); an ingredient beside a product of it still reads",
               f"{_R4} datatypes: CodeableConcept.coding; HL7 v2.5.1 2A.3.13"),
+    InputForm("MedicationStatement/Request/Administration/Dispense.status",
+              "not a code of its required value set (`Not-taken`, `Entered-in-error`,"
+              " `not_taken`; codes are case-sensitive), or absent",
+              "refused at `status` (read as sent it counted as a use of the drug)",
+              f"{_R4} medication-statement-status, medicationrequest-status,"
+              " medication-admin-status, medicationdispense-status (required)"),
     InputForm("Observation.dataAbsentReason", "sent beside a `value[x]`",
               "refused at `.dataAbsentReason` (whether the value stands is unknown)",
               f"{_R4} Observation obs-6"),

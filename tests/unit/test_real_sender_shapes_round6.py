@@ -10,14 +10,25 @@ shapes read, refused, unread, guessed) and the probe script are in ``/work/notes
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from shared.clinical.hl7v2 import parse_hl7v2
 from shared.eligibility.decision import Outcome, Status
-from tests.unit.test_real_feed_examples import _bundle, _oru, decide, outcome
+from tests.unit.test_real_feed_examples import (
+    Json,
+    _add,
+    _bundle,
+    _oru,
+    _problems,
+    decide,
+    outcome,
+)
 
 OBX_WHEN = "20260228080000+0000"
 PLATELETS = "I6.1"  # bone marrow function: platelets >= 20e9/L (NCT06920433)
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
 def _platelets(code: str, units: str = "10*9/L") -> str:
@@ -69,3 +80,84 @@ def test_an_oid_of_another_code_system_is_not_read_as_loinc() -> None:
     atc_oid = "777-3^Platelets^2.16.840.1.113883.6.73"
     decision = decide(_bundle(), _oru("M-OID", _platelets(atc_oid)))
     assert outcome(decision, PLATELETS) == Outcome.PASS
+
+
+# --- a medication status that is not a code of its resource's status value set -----------------
+
+
+def _immunomodulators_with_status(status: str) -> Callable[[Json], None]:
+    """The vignette's hydroxychloroquine (med-26) and mycophenolate (med-27) statements, the
+    immunomodulators I2's conventional treatment counts, sent with ``status``."""
+    def change(bundle: Json) -> None:
+        for entry in bundle["entry"]:
+            if entry["resource"].get("id") in ("med-26", "med-27"):
+                entry["resource"]["status"] = status
+
+    return change
+
+
+# FHIR R4 MedicationStatement.status (1..1) has a required binding to medication-statement-status
+# (active, completed, entered-in-error, intended, stopped, on-hold, unknown, not-taken); codes
+# are case-sensitive (FHIR R4 datatypes, code: "a string which has at least one character and
+# no leading or trailing whitespace" taken from a defined set). Senders write the display or
+# another case ('Not-taken', 'NOT-TAKEN', 'Entered-in-error'), or a v2-style 'not_taken'.
+# Before, any such string was kept as sent and read as a use of the drug: the statements that
+# say hydroxychloroquine and mycophenolate were NOT taken counted as her conventional treatment,
+# I2 met, ELIGIBLE (with 'not-taken' itself, I2 is unknown). Now refused at the status's path,
+# as Observation.status already is.
+@pytest.mark.parametrize("status", ["Not-taken", "NOT-TAKEN", "Entered-in-error", "not_taken"])
+def test_a_medication_statement_status_outside_its_value_set_is_refused(status: str) -> None:
+    problems = _problems(lambda: decide(_bundle(_immunomodulators_with_status(status))))
+    assert any(
+        p.startswith("Bundle.entry[") and ".resource.status: " in p
+        and "medication-statement-status" in p for p in problems
+    )
+
+
+def test_the_same_statements_with_the_standard_code_are_read() -> None:
+    decision = decide(_bundle(_immunomodulators_with_status("not-taken")))
+    assert outcome(decision, "I2") == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+
+
+def _resource_with_status(resource_type: str, status: str) -> Json:
+    resource: Json = {
+        "resourceType": resource_type, "id": "m6", "status": status,
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "121191"}]},
+        "subject": {"reference": "Patient/vignette"},
+    }
+    if resource_type == "MedicationRequest":
+        resource |= {"intent": "order", "authoredOn": "2026-02-19T09:00:00Z"}
+    elif resource_type == "MedicationDispense":
+        resource["whenHandedOver"] = "2026-02-19T09:00:00Z"
+    else:
+        resource["effectiveDateTime"] = "2026-02-19T09:00:00Z"
+    return {"fullUrl": "urn:uuid:m6", "resource": resource,
+            "request": {"method": "PUT", "url": f"{resource_type}/m6"}}
+
+
+# The same for the other medication resources' required status bindings (FHIR R4
+# MedicationRequest.status medicationrequest-status, MedicationAdministration.status
+# medication-admin-status, MedicationDispense.status medicationdispense-status).
+@pytest.mark.parametrize(
+    ("resource_type", "status", "value_set"),
+    [("MedicationRequest", "Cancelled", "medicationrequest-status"),
+     ("MedicationAdministration", "not-taken", "medication-admin-status"),
+     ("MedicationDispense", "Declined", "medicationdispense-status")],
+)
+def test_other_medication_statuses_outside_their_value_sets_are_refused(
+    resource_type: str, status: str, value_set: str,
+) -> None:
+    entry = _resource_with_status(resource_type, status)
+    problems = _problems(lambda: decide(_bundle(_add(entry))))
+    assert any(".resource.status: " in p and value_set in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "status"),
+    [("MedicationRequest", "active"), ("MedicationAdministration", "completed"),
+     ("MedicationDispense", "completed"), ("MedicationStatement", "on-hold")],
+)
+def test_standard_medication_statuses_are_read(resource_type: str, status: str) -> None:
+    decision = decide(_bundle(_add(_resource_with_status(resource_type, status))))
+    assert outcome(decision, "E11") == Outcome.FAIL
