@@ -444,3 +444,57 @@ def _shape(index: object) -> tuple[object, ...]:
         dict(index._keys_of.items()),
         [f.fact_id for f in index.imprecise()],
     )
+
+
+def _pool_scores() -> PatientFacts:
+    """Results and clinician answers feeding SLEDAI-2K and 2019 EULAR/ACR items: present,
+    absent, one unread and a newer one replacing an older, so an item's part of the score's
+    trace grows, shrinks and changes its missing data and findings."""
+    bundle = (
+        eligible_patient()
+        .lab("777-3", 80, "10*9/L", days=2)  # thrombocytopenia (both scores)
+        .lab("777-3", 180, "10*9/L", days=1)  # a newer, normal count
+        .lab("6690-2", 2.5, "10*9/L", days=3)  # leukopenia (both scores)
+        .lab("8310-5", 38.6, "Cel", days=1)  # fever (both scores)
+        .fact("sledai-arthritis", True, days=2)
+        .fact("sledai-rash", False, days=2)
+        .fact("sledai-seizure", True, days=400)  # outside SLEDAI-2K's window, ever for EULAR
+        .fact("eular-seizure", True, days=5)
+        .fact("eular-psychosis", False, days=5)
+        .fact("sledai-low-complement", True, days=1)
+        .fact("sledai-increased-dna-binding", False, days=1)
+        .bundle()
+    )
+    return facts_from_updates(parse_fhir(bundle, source_system="pool-scores"))
+
+
+POOL_SCORES = _pool_scores()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    start=st.integers(min_value=0, max_value=len(POOL_SCORES.facts)),
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.integers(0, len(POOL_SCORES.facts) - 1), min_size=1, max_size=3),
+            st.sampled_from([0, 1, 24]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_score_items_rescored_after_new_inputs_equal_full_evaluation(
+    start: int, steps: list[tuple[list[int], int]]
+) -> None:
+    """SLEDAI-2K and 2019 EULAR/ACR after each new result or answer (one to three at a time,
+    in any order, time moving on by 0, 1 or 24 hours): the items it feeds are scored again,
+    the others reused from the state (``scores.common.rules_truth``); the decision is the full
+    one, byte for byte (the scores' evidence, findings, missing data, reasons and order)."""
+    index = build_index(TRIAL, _patient(POOL_SCORES, start))
+    as_of = AS_OF - timedelta(days=1)
+    decision, state = evaluate_incremental(TRIAL, index, as_of, None)
+    for numbers, hours in steps:
+        as_of = as_of + timedelta(hours=hours)
+        index = index.with_facts([POOL_SCORES.facts[n] for n in numbers])
+        decision, state = evaluate_incremental(TRIAL, index, as_of, state)
+        assert decision.model_dump_json() == evaluate_index(TRIAL, index, as_of).model_dump_json()
