@@ -17,9 +17,9 @@ from services.audit.adapters.sql.tables import records
 from services.audit.bootstrap import build_app
 from shared.contracts.events import DecisionMade
 from shared.contracts.topics import DECISIONS, REIDENTIFICATIONS
-from shared.infra.migrations import upgrade
 from shared.infra.sql_engine import make_engine
 from shared.settings import AuditSettings, KafkaSettings
+from tests.migrated import upgrade
 from tests.unit.audit.factories import write_test_decision_key
 
 AUDITOR_TOKEN = "test-auditor-token"

@@ -27,9 +27,9 @@ from shared.contracts.events import (
     PatientUpdated,
 )
 from shared.contracts.topics import ALERTS, DECISIONS, PATIENT_EVENTS
-from shared.infra.migrations import upgrade
 from shared.settings import EvaluatorSettings, KafkaSettings
 from tests.conftest import seek_to_end, unique_group
+from tests.migrated import upgrade
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

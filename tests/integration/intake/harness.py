@@ -19,10 +19,10 @@ from services.intake.bootstrap import build_app, utc_now
 from shared.contracts.events import PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
 from shared.infra.auth import TokenRegistry
-from shared.infra.migrations import upgrade
 from shared.infra.sql_engine import make_sessionmaker
 from shared.settings import IntakeSettings, KafkaSettings
 from tests.conftest import seek_to_end, unique_group
+from tests.migrated import upgrade
 
 LAB = {"Authorization": "Bearer lab-token"}
 COORDINATOR = {"Authorization": "Bearer coordinator-token"}
