@@ -4,7 +4,8 @@ The patient is the eligible vignette merged with a Synthea bundle of a few hundr
 (or, without ../shared/data, with synthetic vitals), so the index holds several hundred facts.
 Scenarios: full evaluation (index build + every criterion), evaluation on a pre-built index,
 re-evaluation after one new laboratory result (``index.with_facts`` + evaluation, full and
-incremental), time-only re-evaluation, and the index build alone.
+incremental), time-only re-evaluation, the index build alone, and one new result added to a
+record of 5,000 more results (``with_facts`` should not grow with the record).
 
 Each scenario prints evaluations per second of wall-clock and of CPU time (the one-core figure
 when other processes share the machine) and the p50/p99 of a single evaluation, in
@@ -207,6 +208,23 @@ def main() -> None:
         measure(lambda: evaluate_incremental(trial, index, later, state), args.seconds),
     )
     show("index build alone", measure(lambda: build_index(trial, patient), args.seconds))
+    # growth: the same new result added to a record of years of results (5,000 more platelet
+    # counts, one a day): with_facts edits persistent maps, so it should not grow with the record
+    long_record = PatientFacts(demographics=patient.demographics, facts=patient.facts + tuple(
+        platelets.model_copy(update={
+            "fact_id": f"history-{n}",
+            "effective_start": (platelets.effective_start or AS_OF) - timedelta(days=n + 2),
+        })
+        for n in range(5000)
+    ))
+    # (not ``platelets`` itself: it and ``alt`` share a fact id, one replaces the other)
+    long_index = build_index(trial, long_record)
+    _, long_state = evaluate_incremental(trial, long_index, AS_OF, None)
+    show("record +5,000 results: new ALT, with_facts",
+         measure(lambda: long_index.with_facts([alt]), args.seconds))
+    show("record +5,000 results: new ALT, with_facts + incr.",
+         measure(lambda: evaluate_incremental(trial, long_index.with_facts([alt]), later,
+                                              long_state), args.seconds))
     facts = patient.facts
 
     def one_pass() -> None:
