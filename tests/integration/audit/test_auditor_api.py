@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -17,7 +18,13 @@ from services.audit.core.chain import DecisionChain
 from shared.eligibility.decision import Outcome, TrialRef
 from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
-from tests.conftest import unique_group
+from tests.conftest import (
+    POSTGRES_ADMIN_URL,
+    _create_postgres_database,
+    _drop_postgres_database,
+    _postgres_answers,
+    unique_group,
+)
 from tests.integration.audit.harness import (
     AUTH,
     LAB_TOKEN,
@@ -56,16 +63,46 @@ async def _store_history(database_url: str) -> list[str]:
     return [str(e.decision_id) for e in events]
 
 
-@pytest.fixture
-async def client(database_url: str, kafka_settings: KafkaSettings,
-                 tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+@contextlib.asynccontextmanager
+async def _serve(database_url: str, kafka: KafkaSettings,
+                 folder: Path) -> AsyncIterator[httpx.AsyncClient]:
     await migrate(database_url)
     await _store_history(database_url)
     group = unique_group("audit-api")
-    await start_group_at_end(kafka_settings, group)
-    app = audit_app(audit_settings(database_url, tmp_path, group, max_page_size=50),
-                    kafka_settings)
+    await start_group_at_end(kafka, group)
+    app = audit_app(audit_settings(database_url, folder, group, max_page_size=50), kafka)
     async with running(app) as http:
+        yield http
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def client(request: pytest.FixtureRequest, kafka_settings: KafkaSettings,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+    """One audit service (real lifespan, broker and database) on the stored history for every
+    test of this module that only reads it, on each database kind: these tests send GETs
+    whose only write is the access log, which only the access-log test reads, on its own
+    fresh service (``fresh_client``). Starting the service per test cost ~5-8 s each."""
+    folder = tmp_path_factory.mktemp(f"auditor-api-{request.param}")
+    if request.param == "sqlite":
+        async with _serve(f"sqlite+aiosqlite:///{folder / 'test.db'}", kafka_settings,
+                          folder) as http:
+            yield http
+        return
+    if not await _postgres_answers():
+        pytest.skip("PostgreSQL does not answer at " + POSTGRES_ADMIN_URL)
+    url = await _create_postgres_database()
+    try:
+        async with _serve(url, kafka_settings, folder) as http:
+            yield http
+    finally:
+        await _drop_postgres_database(url)
+
+
+@pytest.fixture
+async def fresh_client(database_url: str, kafka_settings: KafkaSettings,
+                       tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A service of its own on a fresh database: for the test that reads the access log."""
+    async with _serve(database_url, kafka_settings, tmp_path) as http:
         yield http
 
 
@@ -166,11 +203,11 @@ async def test_verify_over_http_reports_the_chain_intact(client: httpx.AsyncClie
 
 
 async def test_every_auditor_query_is_recorded_with_who_and_what_filter(
-        client: httpx.AsyncClient) -> None:
-    await client.get("/decisions", params={"patient_key": "pk_c", "status": "eligible"},
-                     headers=AUTH)
-    await client.get("/verify", headers=AUTH)
-    entries = (await client.get("/access-log", headers=AUTH)).json()["items"]
+        fresh_client: httpx.AsyncClient) -> None:
+    await fresh_client.get("/decisions", params={"patient_key": "pk_c", "status": "eligible"},
+                           headers=AUTH)
+    await fresh_client.get("/verify", headers=AUTH)
+    entries = (await fresh_client.get("/access-log", headers=AUTH)).json()["items"]
     assert [(e["client"], e["action"]) for e in entries] == [
         ("auditor-client", "query-decisions"), ("auditor-client", "verify")]
     assert entries[0]["query"]["patient_key"] == "pk_c"
