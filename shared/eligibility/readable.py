@@ -323,7 +323,7 @@ def need_words(item: str) -> str:
         return f"a medication TrialWatch cannot identify ({_unidentified_named(unidentified)})"
     said = _STATEMENT.match(item)
     if said is None:
-        return short_codes(item)
+        return dose_words(short_codes(item))
     who = "the investigator" if said[1] == "investigator" else "a clinician"
     within = f" (an answer dated within the last {said[3]})" if said[3] else ""
     return f"ask {who}, then record yes or no: {said[2]}{within}{_yes_means(said[2])}"
@@ -435,8 +435,8 @@ def clean_reason(reason: str, zone: tzinfo = UTC) -> str:
     The engine joins its findings with "; " after a " — "; a finding shared by two branches
     (e.g. the same drug for two "refractory" paths) is kept at its first place only.
     """
-    head, dash, body = score_bounds_words(medication_words(
-        plain_words(_dates_in_text(reason, zone)))).partition(" — ")
+    head, dash, body = dose_words(score_bounds_words(medication_words(
+        plain_words(_dates_in_text(reason, zone))))).partition(" — ")
     if not dash:
         return head
     body, needs_dot, wanted = body.partition(". needs: ")
@@ -545,6 +545,34 @@ def _received(value: float, unit: str | None, sent: str, sent_unit: Scalar) -> s
     if "e" in written:
         written = human_number(round_to(value, figures))
     return f"{comparator}{written} {shown_unit} (sent as {sent_as})".replace("  ", " ")
+
+
+# dose.py's need for a use whose daily dose cannot be read ("structured daily dose of <drug> of
+# <day or instant>"; "<drug> of unknown time" when undated) and for no use at all ("<class> use
+# with a structured daily dose within <look-back>"): "structured" is the FHIR R4 Dosage's
+# (doseAndRate and timing, not the free-text sig), which a coordinator reads as the
+# prescription's dose and how often it is taken
+_DOSE_ASKED = re.compile(
+    r"\bstructured daily dose of (?P<drug>.+?)(?: of (?P<when>\d{1,2} [A-Z][a-z]{2}(?: \d{4})?"
+    r"|\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))?|unknown time))?(?=$|[;,.)] ?)")
+_DOSE_HOW = "(the prescription's dose and how often it is taken)"
+_DOSE_ANY_USE = re.compile(r"\buse with a structured daily dose within\b")
+
+
+def dose_words(text: str) -> str:
+    """The engine's ask for a daily dose (primitives/dose.py) as a coordinator says it:
+    "structured daily dose of predniSONE 5 MG Oral Tablet of 5 May 2025" -> "daily dose of
+    predniSONE 5 MG Oral Tablet started 5 May 2025 (the prescription's dose and how often it is
+    taken)"; "glucocorticoid use with a structured daily dose within 12 months" ->
+    "glucocorticoid use with its daily dose (...) within 12 months". The drug keeps its RxNorm
+    display (the name is needed); only the wording changes, the stored text does not."""
+    def asked(m: re.Match[str]) -> str:
+        when = m["when"]
+        started = ("" if when is None else " (start not recorded)" if when == "unknown time"
+                   else f" started {when}")
+        return f"daily dose of {m['drug']}{started} {_DOSE_HOW}"
+    text = _DOSE_ASKED.sub(asked, text)
+    return _DOSE_ANY_USE.sub(f"use with its daily dose {_DOSE_HOW} within", text)
 
 
 def plain_words(text: str) -> str:
@@ -940,14 +968,15 @@ def _met(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year:
             f"{_correcting(latest, earlier or {})}")
 
 
-def _needed(item: str) -> str:
+def _needed(item: str, zone: tzinfo = UTC) -> str:
     """One missing item in a headline: a statement as the answer it needs ("the investigator's
     yes or no: patient unsuitable for the trial"), not the engine's "investigator: patient
     unsuitable for the trial (documented within 30 days)", which reads as a finding (either
-    answer settles it, ``need_words``); anything else in plain words."""
+    answer settles it, ``need_words``); anything else in plain words, its instants as days in
+    ``zone`` (:func:`dates_in_text`) and a missing dose as :func:`dose_words` says it."""
     said = _STATEMENT.match(item)
     if said is None:
-        return plain_words(item)
+        return dose_words(plain_words(dates_in_text(item, zone)))
     who = "the investigator's" if said[1] == "investigator" else "a clinician's"
     return f"{who} yes or no: {said[2]}{_yes_means(said[2])}"
 
@@ -955,7 +984,7 @@ def _needed(item: str) -> str:
 def _blocked(criterion: CriterionResult, labels: dict[str, str], zone: tzinfo, year: int,
              earlier: dict[str, str] | None = None) -> str:
     if criterion.outcome is Outcome.UNKNOWN:
-        wanted = ", ".join(_needed(m) for m in asked_now(criterion)[:2])
+        wanted = ", ".join(_needed(m, zone) for m in asked_now(criterion)[:2])
         return "cannot be checked" + (f" (needs {wanted})" if wanted else "")
     # what excluded the patient: a drug still in washout, else a recorded finding rather than
     # an attestation that merely let the criterion be judged

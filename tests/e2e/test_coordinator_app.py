@@ -34,7 +34,13 @@ from tests.e2e.browser import (
     shifted,
 )
 from tests.e2e.pipeline import decisions_for, poll, tokens_by_role
-from tests.unit.eligibility.fhir_builder import AS_OF, LOINC, PatientBuilder, eligible_patient
+from tests.unit.eligibility.fhir_builder import (
+    AS_OF,
+    LOINC,
+    RXNORM,
+    PatientBuilder,
+    eligible_patient,
+)
 
 pytestmark = pytest.mark.e2e
 TRIAL = "NCT06920433"
@@ -272,6 +278,34 @@ def test_every_page_with_times_names_their_zone_and_the_setting_that_changes_it(
         browser.get(f"{app['evaluator']}{page}")
         _shot(browser, f"2-zone-note-{name}")
         assert browser.find_element(By.TAG_NAME, "footer").text == said, name
+
+
+def test_a_missing_dose_is_asked_for_in_words_on_the_patient_page(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """Fresh user: "structured daily dose of predniSONE 5 MG Oral Tablet" on NCT06946485's
+    page (I4 needs glucocorticoid >= 1 mg/kg/day). The page now asks for the prescription's
+    dose and how often it is taken, naming the drug (RxNorm display) and the course's start."""
+    from tests.unit.eligibility.more_trials import COURSE_DAYS, PREDNISONE_20, eligible_for_all
+
+    builder = eligible_for_all().without(RXNORM, PREDNISONE_20)
+    builder.medication("312617", start_days=COURSE_DAYS[0], end_days=COURSE_DAYS[1])
+    key = _post(app, shifted(renamed(builder.bundle(), "no-dose-patient"), now_utc(), AS_OF))
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    url = f"{app['evaluator']}/ui/patients/{key}/trials/NCT06946485"
+
+    def opened() -> bool:
+        browser.get(url)
+        return bool(browser.find_elements(By.ID, "criterion-I4"))
+
+    assert poll(opened, timeout_s=30), "never screened"
+    _shot(browser, "3-dose-words")
+    i4 = browser.find_element(By.ID, "criterion-I4").text
+    needs = browser.find_element(By.ID, "needs").text
+    for where, text in (("I4", i4), ("needs", needs)):
+        assert "daily dose of predniSONE 5 MG Oral Tablet started " in text, (where, text)
+        assert "(the prescription's dose and how often it is taken)" in text, (where, text)
+    assert "structured" not in browser.find_element(By.TAG_NAME, "main").text
 
 
 def test_a_posted_result_makes_the_alert_appear_on_the_open_page(

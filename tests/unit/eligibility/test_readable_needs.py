@@ -75,3 +75,40 @@ def test_a_need_with_a_per_patient_list_has_one_stable_key() -> None:
     assert readable.need_key(dose + " of 2024-12-02T13:39:50Z") == dose
     assert readable.need_key("platelet count within 30 days") == "platelet count within 30 days"
 
+
+
+def test_a_missing_dose_is_asked_for_in_words_a_coordinator_uses() -> None:
+    """Fresh user: "structured daily dose of predniSONE 5 MG Oral Tablet of 5 May 2025" on the
+    patient page (needs, the criterion's missing line and its reasoning). The engine's text
+    (stored, API, need_key) is unchanged; the pages say what to send: the prescription's dose
+    and how often it is taken, for the course that started that day (dose.py reads the daily
+    dose from FHIR R4 Dosage.doseAndRate and Dosage.timing)."""
+    from zoneinfo import ZoneInfo
+
+    from services.evaluator.adapters.http.ui.views import criterion_views
+    from services.evaluator.adapters.trial_text import trial_text
+
+    b = eligible_for_all().without(RXNORM, PREDNISONE_20)
+    b.medication(PREDNISONE_5, start_days=COURSE_DAYS[0], end_days=COURSE_DAYS[1])
+    b.resources[-1]["effectivePeriod"]["start"] = iso(STARTED)
+    decision = evaluate(load_trial("NCT06946485"),
+                        facts_from_updates(parse_fhir(b.bundle(), source_system="t")), AS_OF)
+    paris = ZoneInfo("Europe/Paris")
+    asked = "daily dose of predniSONE 5 MG Oral Tablet started 5 May 2025 (the prescription's" \
+        " dose and how often it is taken)"
+    shown = [readable.need_words(dates_in_text(n.item, paris)) for n in needs(decision)]
+    assert asked in shown, shown
+    [i4] = [c for c in criterion_views(decision, trial_text(decision.trial), paris)
+            if c.id == "I4"]
+    assert asked in i4.missing, i4.missing
+    assert f"dose per kg cannot be judged: {asked}" in i4.reason, i4.reason
+    for text in (*shown, *i4.missing, i4.reason):
+        assert "structured" not in text, text
+    # without its day (the worklist filter's key) the item still reads as words
+    assert readable.need_words("structured daily dose of predniSONE 5 MG Oral Tablet") == (
+        "daily dose of predniSONE 5 MG Oral Tablet (the prescription's dose and how often it"
+        " is taken)")
+    assert readable.dose_words("glucocorticoid use with a structured daily dose within 12"
+                                " months") == (
+        "glucocorticoid use with its daily dose (the prescription's dose and how often it is"
+        " taken) within 12 months")

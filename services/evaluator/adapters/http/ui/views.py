@@ -22,6 +22,7 @@ from shared.eligibility.readable import (
     clean_reason,
     dates_in_text,
     deceased,
+    dose_words,
     evidence_line,
     fold_unidentified,
     need_key,
@@ -62,7 +63,8 @@ def criterion_views(decision: Decision, text: TrialText, zone: tzinfo) -> list[C
                                     phrases, year),
             evidence=phrases,
             missing=fold_unidentified(
-                said_once(plain_words(dates_in_text(m, zone)) for m in asked_now(c))),
+                said_once(dose_words(plain_words(dates_in_text(m, zone)))
+                          for m in asked_now(c))),
         ))
     return views
 
