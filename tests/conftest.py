@@ -9,6 +9,7 @@ default 127.0.0.1:5432 as user postgres); PostgreSQL is skipped cleanly where no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import threading
@@ -187,6 +188,24 @@ async def _drop_postgres_database(url: str) -> None:
     async with engine.connect() as connection:
         await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str, folder: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of ``kind`` ("sqlite": ``folder``/test.db; "postgresql": a new
+    database, dropped on leaving; a clean skip where PostgreSQL does not answer). For a
+    module-scoped fixture whose tests only read what it stores; ``database_url`` is the
+    per-test one."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{folder / 'test.db'}"
+        return
+    if not await _postgres_answers():
+        pytest.skip("PostgreSQL does not answer at " + POSTGRES_ADMIN_URL)
+    url = await _create_postgres_database()
+    try:
+        yield url
+    finally:
+        await _drop_postgres_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

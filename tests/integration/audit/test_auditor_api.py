@@ -18,13 +18,7 @@ from services.audit.core.chain import DecisionChain
 from shared.eligibility.decision import Outcome, TrialRef
 from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
-from tests.conftest import (
-    POSTGRES_ADMIN_URL,
-    _create_postgres_database,
-    _drop_postgres_database,
-    _postgres_answers,
-    unique_group,
-)
+from tests.conftest import fresh_database, unique_group
 from tests.integration.audit.harness import (
     AUTH,
     LAB_TOKEN,
@@ -83,19 +77,9 @@ async def client(request: pytest.FixtureRequest, kafka_settings: KafkaSettings,
     whose only write is the access log, which only the access-log test reads, on its own
     fresh service (``fresh_client``). Starting the service per test cost ~5-8 s each."""
     folder = tmp_path_factory.mktemp(f"auditor-api-{request.param}")
-    if request.param == "sqlite":
-        async with _serve(f"sqlite+aiosqlite:///{folder / 'test.db'}", kafka_settings,
-                          folder) as http:
-            yield http
-        return
-    if not await _postgres_answers():
-        pytest.skip("PostgreSQL does not answer at " + POSTGRES_ADMIN_URL)
-    url = await _create_postgres_database()
-    try:
-        async with _serve(url, kafka_settings, folder) as http:
-            yield http
-    finally:
-        await _drop_postgres_database(url)
+    async with fresh_database(request.param, folder) as url, \
+            _serve(url, kafka_settings, folder) as http:
+        yield http
 
 
 @pytest.fixture

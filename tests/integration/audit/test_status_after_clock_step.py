@@ -4,6 +4,7 @@ any later instant; the stale decision stamped during the step is not."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from services.audit.core.chain import DecisionChain
 from shared.eligibility.decision import Outcome
 from shared.infra.sql_engine import make_engine
 from shared.settings import KafkaSettings
-from tests.conftest import unique_group
+from tests.conftest import fresh_database, unique_group
 from tests.integration.audit.harness import (
     AUTH,
     audit_app,
@@ -33,9 +34,21 @@ STATUS = "/patients/pk_step/trials/NCT06920433/status"
 CORRECTED_AT = BASE_TIME + timedelta(hours=1)
 
 
-@pytest.fixture
-async def client(database_url: str, kafka_settings: KafkaSettings,
-                 tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def client(request: pytest.FixtureRequest, kafka_settings: KafkaSettings,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+    """One audit service (real lifespan, broker and database) on the stepped history per
+    database kind, shared by this module's tests: each only asks the status at an instant
+    (a GET that writes nothing they read). Starting it per test cost ~5-8 s each."""
+    folder = tmp_path_factory.mktemp(f"clock-step-{request.param}")
+    async with fresh_database(request.param, folder) as url, \
+            _stepped_history_service(url, kafka_settings, folder) as http:
+        yield http
+
+
+@contextlib.asynccontextmanager
+async def _stepped_history_service(database_url: str, kafka_settings: KafkaSettings,
+                                   tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     await migrate(database_url)
     history = [
         decision_event("pk_step", 0, Outcome.UNKNOWN, as_of=BASE_TIME),
