@@ -251,23 +251,41 @@ UNIDENTIFIED_MEDICATION_HINT = (
 send next" kind, a criterion's missing line, the worklist filter), not once per code."""
 
 
-# a score's bounds (scores/sledai_2k.py, scores/nih_indices.py: "<score> computed[ over <window>]:
-# <low> sure, up to <high>"): what is documented counts, what is not could still count
+# a score's bounds (scores/sledai_2k.py, scores/nih_indices.py, scores/eular_acr_2019.py:
+# "<score> computed[ over <window>]: <low> sure[ (<domain> <weight>, ...)], up to <high>"): what
+# is documented counts, what is not could still count; primitives/score.py's verdict right after
+# it ("<label> meets|does not meet|cannot yet decide <op> <value>") is the criterion's threshold
 _SCORE_BOUNDS = re.compile(
-    r"(?P<score>[^;]+?) computed(?: over (?P<window>[^:;]+))?: (?P<low>[\d.]+) sure,"
-    r" up to (?P<high>[\d.]+)")
+    r"(?P<score>[^;]+?) computed(?: over (?P<window>[^:;]+))?: (?P<low>[\d.]+) sure"
+    r"(?: \((?P<items>[^()]*)\))?, up to (?P<high>[\d.]+)"
+    r"(?:; [^;]+? (?P<verdict>meets|does not meet|cannot yet decide)"
+    r" (?P<op>>=|>|<=|<) (?P<value>[\d.]+)(?=;|$))?")
+_VERDICT_WORDS = {"meets": "met", "does not meet": "not met",
+                  "cannot yet decide": "cannot be decided yet"}
+_THRESHOLD_WORDS = {">=": "{} or more", ">": "more than {}", "<=": "{} or less",
+                    "<": "less than {}"}
 
 
 def score_bounds_words(text: str) -> str:
-    """A score known only between bounds, in words a coordinator reads: "SLEDAI-2K computed
-    over 30 days: 0 sure, up to 105" -> "SLEDAI-2K over 30 days: 0 from what is documented;
-    up to 105 if every item not yet documented were present". The bounds are the engine's
-    (the lower counts only documented items, the upper counts every undocumented one too);
-    only the wording changes."""
+    """A score known only between bounds, in words a coordinator reads, with the threshold the
+    criterion applies when the engine states it next: "SLEDAI-2K computed over 30 days: 0 sure,
+    up to 105; SLEDAI-2K cannot yet decide >= 8" -> "SLEDAI-2K over 30 days: 0 from what is
+    documented; up to 105 if every item not yet documented were present; the criterion needs 8
+    or more: cannot be decided yet"; the items counted stay beside the lower bound ("EULAR/ACR
+    2019: 26 from what is documented (musculoskeletal 6, renal 10, ...); up to 51 ...; the
+    criterion needs 10 or more: met"); equal bounds: "no item not yet documented could raise
+    it". The bounds are the engine's (the lower counts only documented items, the upper counts
+    every undocumented one too); only the wording changes."""
     def said(m: re.Match[str]) -> str:
         window = f" over {m['window']}" if m["window"] else ""
-        return (f"{m['score']}{window}: {m['low']} from what is documented; up to"
-                f" {m['high']} if every item not yet documented were present")
+        items = f" ({m['items']})" if m["items"] else ""
+        reach = ("no item not yet documented could raise it" if m["low"] == m["high"] else
+                 f"up to {m['high']} if every item not yet documented were present")
+        needs = ""
+        if m["verdict"]:
+            needs = (f"; the criterion needs {_THRESHOLD_WORDS[m['op']].format(m['value'])}:"
+                     f" {_VERDICT_WORDS[m['verdict']]}")
+        return f"{m['score']}{window}: {m['low']} from what is documented{items}; {reach}{needs}"
     return _SCORE_BOUNDS.sub(said, text)
 
 

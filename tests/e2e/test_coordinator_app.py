@@ -308,6 +308,25 @@ def test_a_missing_dose_is_asked_for_in_words_on_the_patient_page(
     assert "structured" not in browser.find_element(By.TAG_NAME, "main").text
 
 
+def test_the_eular_acr_score_range_is_explained_where_it_is_shown(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """Fresh user: I2's "EULAR/ACR 2019 computed: 26 sure (...), up to 51; 2019 EULAR/ACR SLE
+    classification score meets >= 10" was unexplained. It now says what was counted, what the
+    score could reach and what the criterion needs, in one line of words."""
+    key = _post(app, shifted(renamed(eligible_patient().bundle(), "eular-patient"),
+                             now_utc(), AS_OF))
+    assert poll(lambda: _alert_listed(app, key), timeout_s=30), f"{key} never screened"
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    browser.get(f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}")
+    _shot(browser, "4-eular-range")
+    reason = browser.find_element(By.CSS_SELECTOR, '[id="criterion-I2"] .reason').text
+    assert ("EULAR/ACR 2019: 26 from what is documented (musculoskeletal 6, renal 10, complement"
+            " 4, SLE-specific antibodies 6); up to 51 if every item not yet documented were"
+            " present; the criterion needs 10 or more: met") in reason, reason
+    assert " sure" not in reason, reason
+
+
 def test_a_posted_result_makes_the_alert_appear_on_the_open_page(
     app: dict[str, Any], patients: dict[str, str], browser: webdriver.Chrome
 ) -> None:
