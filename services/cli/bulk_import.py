@@ -65,7 +65,7 @@ class Tally:
     # receipts' warnings (intake's ScreenedCodes); a fact with two codings counts under each
     unscreened: Counter[str] = field(default_factory=Counter)
     unscreened_facts: int = 0
-    # resources intake ignored (a type TrialWatch does not read: AllergyIntolerance ...), per
+    # resources intake ignored (a type TrialWatch does not read: Immunization ...), per
     # resourceType, so the summary names what was not screened, not only how many
     ignored_types: Counter[str] = field(default_factory=Counter)
 
@@ -580,7 +580,7 @@ _SHOWN_UNSCREENED = 20
 
 def ignored_summary(tally: Tally) -> list[str]:
     """The summary's line naming each resource type intake ignored (a type TrialWatch does not
-    read, e.g. AllergyIntolerance: nothing in it is screened) with its count, most frequent
+    read, e.g. Immunization: nothing in it is screened) with its count, most frequent
     first; no line when none was ignored. Types only, never a patient."""
     if not tally.ignored_types:
         return []

@@ -176,6 +176,40 @@ class FactKind(StrEnum):
     CONDITION = "condition"
     MEDICATION = "medication"
     PROCEDURE = "procedure"
+    ALLERGY = "allergy"
+
+
+ALLERGY_CATEGORY_SYSTEM = "http://hl7.org/fhir/allergy-intolerance-category"
+"""The code system of FHIR R4 AllergyIntolerance.category (required binding
+allergy-intolerance-category): food | medication | environment | biologic."""
+
+
+class AllergyReading(_Frozen):
+    """The elements of a FHIR R4 AllergyIntolerance a criterion reads, each exactly as sent.
+
+    FHIR R4 AllergyIntolerance (https://hl7.org/fhir/R4/allergyintolerance-definitions.html),
+    every one a code of its required binding (the normaliser refuses any other at its path):
+    ``verification`` verificationStatus (allergyintolerance-verification: unconfirmed |
+    confirmed | refuted | entered-in-error; None when not sent); ``type`` (allergy |
+    intolerance); ``categories`` category 0..* (food | medication | environment | biologic);
+    ``criticality`` ("potential clinical harm, or seriousness, of a reaction": low | high |
+    unable-to-assess; None when not sent); ``reaction_severities`` every reaction.severity sent
+    (mild | moderate | severe); ``manifestations`` every coding of every reaction.manifestation.
+    The fact's ``codes`` are the substance (``AllergyIntolerance.code``), its ``status`` the
+    clinicalStatus (active | inactive | resolved) or, when it withdraws the record, the
+    verificationStatus ``entered-in-error``.
+    """
+
+    verification: Token | None = None
+    type: Token | None = None
+    categories: tuple[Token, ...] = ()
+    criticality: Token | None = None
+    reaction_severities: tuple[Token, ...] = ()
+    manifestations: tuple[Coding, ...] = ()
+
+    def category_codings(self) -> tuple[Coding, ...]:
+        """Each category as a coding of ``ALLERGY_CATEGORY_SYSTEM`` (what value sets read)."""
+        return tuple(Coding(system=ALLERGY_CATEGORY_SYSTEM, code=c) for c in self.categories)
 
 
 class Provenance(_Frozen):
@@ -247,6 +281,10 @@ class ClinicalFact(_Frozen):
             "medications only: the daily dose read from structured dosage (FHIR R4 Dosage), or"
             " why it was not read; None when no dosage was sent"
         ),
+    )
+    allergy: AllergyReading | None = Field(
+        default=None,
+        description="allergies only: the FHIR R4 AllergyIntolerance elements read",
     )
 
 

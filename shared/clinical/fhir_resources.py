@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.clinical.dosage import read_dosage
 from shared.clinical.facts import (
+    AllergyReading,
     ClinicalFact,
     Coding,
     DailyDose,
@@ -935,7 +936,8 @@ def condition_status(
 
 
 def _status_code(
-    reader: Reader, resource: Json, key: str, system: str, codes: frozenset[str], path: str
+    reader: Reader, resource: Json, key: str, system: str, codes: frozenset[str], path: str,
+    kind: str = "Condition",
 ) -> str | None:
     """The code of ``resource[key]`` in ``system`` (a required binding), else None with the
     problem at its path; None without a problem when the element is absent."""
@@ -953,14 +955,14 @@ def _status_code(
             code = coding.get("code")
             if code not in codes:
                 reader.problem(f"{where}.coding[{index}].code", f"{code!r} is not a code of"
-                               f" {system} ({', '.join(sorted(codes))}; FHIR R4 Condition."
+                               f" {system} ({', '.join(sorted(codes))}; FHIR R4 {kind}."
                                f"{key}, required binding)")
                 return None
             found.setdefault(code, index)
     if not found:
         sent = "text alone" if concept.get("text") and not concept.get("coding") else (
             "no coding in that system")
-        reader.problem(where, f"{sent}: FHIR R4 Condition.{key} is bound (required) to"
+        reader.problem(where, f"{sent}: FHIR R4 {kind}.{key} is bound (required) to"
                        f" {system}; text or a code of another system is not read as the status")
         return None
     if len(found) > 1:
@@ -1199,6 +1201,114 @@ def _dispense_not_handed_over(resource: Json, path: str) -> ReadingNote | None:
         " drug was handed over and taken"))
 
 
+ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+# FHIR R4 AllergyIntolerance (https://hl7.org/fhir/R4/allergyintolerance-definitions.html):
+# clinicalStatus and verificationStatus are CodeableConcepts bound (required) to their code
+# systems; type, category, criticality and reaction.severity are codes bound (required) to
+# allergy-intolerance-type, -category, -criticality and reaction-event-severity.
+_ALLERGY_CLINICAL_CODES = frozenset({"active", "inactive", "resolved"})
+_ALLERGY_VERIFICATION_CODES = frozenset({
+    "unconfirmed", "confirmed", "refuted", "entered-in-error"})
+_ALLERGY_CODES = {
+    "type": frozenset({"allergy", "intolerance"}),
+    "category": frozenset({"food", "medication", "environment", "biologic"}),
+    "criticality": frozenset({"low", "high", "unable-to-assess"}),
+    "severity": frozenset({"mild", "moderate", "severe"}),
+}
+
+
+def _allergy_code(reader: Reader, value: Any, key: str, where: str) -> str | None:
+    """``value`` when it is a code of ``key``'s required binding, else None with the problem
+    at ``where`` (a code outside the binding is never read as the nearest one)."""
+    codes = _ALLERGY_CODES[key]
+    if isinstance(value, str) and value in codes:
+        return value
+    reader.problem(where, f"{value!r} is not a code of FHIR R4 AllergyIntolerance {key}"
+                   f" ({' | '.join(sorted(codes))}, required binding)")
+    return None
+
+
+def allergy_intolerance(
+    reader: Reader, source: Source, resource: Json, path: str
+) -> list[ClinicalFact]:
+    """A FHIR R4 AllergyIntolerance as one fact of kind ``allergy`` (``AllergyReading``).
+
+    The substance (``code``, 0..1) is the fact's codes; onset[x] (dateTime or Period; Age,
+    Range and string named in notes), else recordedDate ("when this record was created"), its
+    time. Every coded element is read only as a code of its required binding (``_ALLERGY_CODES``,
+    the two status code systems); any other is refused at its path. ait-1 (rule):
+    "AllergyIntolerance.clinicalStatus SHALL be present if verificationStatus is not
+    entered-in-error" and ait-2: "SHALL NOT be present if verificationStatus is
+    entered-in-error": either broken is refused at ``clinicalStatus``. An entered-in-error
+    record has that status (withdrawn, read by no criterion).
+    """
+    notes: list[ReadingNote] = []
+    codes = reader.codings(resource.get("code"), f"{path}.code", notes)
+    clinical = _status_code(reader, resource, "clinicalStatus", ALLERGY_CLINICAL,
+                            _ALLERGY_CLINICAL_CODES, path, "AllergyIntolerance")
+    verification = _status_code(reader, resource, "verificationStatus", ALLERGY_VERIFICATION,
+                                _ALLERGY_VERIFICATION_CODES, path, "AllergyIntolerance")
+    withdrawn = verification == "entered-in-error"
+    if withdrawn and "clinicalStatus" in resource:
+        reader.problem(f"{path}.clinicalStatus", "sent with verificationStatus entered-in-error"
+                       " (FHIR R4 ait-2: clinicalStatus SHALL NOT be present then): whether"
+                       " the entry is withdrawn is unknown")
+    elif not withdrawn and "clinicalStatus" not in resource:
+        reader.problem(f"{path}.clinicalStatus", "not sent (FHIR R4 ait-1: clinicalStatus SHALL"
+                       " be present if verificationStatus is not entered-in-error): whether"
+                       " the allergy is active, inactive or resolved is unknown")
+    kind = resource.get("type")
+    type_ = None if kind is None else _allergy_code(reader, kind, "type", f"{path}.type")
+    categories: list[str] = []
+    sent_categories = resource.get("category") or []
+    if not isinstance(sent_categories, list):
+        sent_categories = [sent_categories]
+    for index, value in enumerate(sent_categories):
+        category = _allergy_code(reader, value, "category", f"{path}.category[{index}]")
+        if category is not None and category not in categories:
+            categories.append(category)
+    criticality = resource.get("criticality")
+    if criticality is not None:
+        criticality = _allergy_code(reader, criticality, "criticality", f"{path}.criticality")
+    severities: list[str] = []
+    manifestations: list[Coding] = []
+    reactions = resource.get("reaction") or []
+    for index, reaction in enumerate(reactions if isinstance(reactions, list) else [reactions]):
+        where = f"{path}.reaction[{index}]"
+        if not isinstance(reaction, dict):
+            reader.problem(where, f"a FHIR R4 BackboneElement (a JSON object), not a"
+                           f" {json_type(reaction)}")
+            continue
+        if "severity" in reaction:
+            severity = _allergy_code(reader, reaction["severity"], "severity",
+                                     f"{where}.severity")
+            if severity is not None:
+                severities.append(severity)
+        for number, concept in enumerate(reaction.get("manifestation") or []):
+            manifestations.extend(reader.codings(
+                concept, f"{where}.manifestation[{number}]", notes))
+    start, end = reader.period(resource, "onset", path)
+    # FHIR R4 AllergyIntolerance.onset[x]: dateTime | Age | Period | Range | string
+    notes += _unread_times(resource, path, "onset", ("Age", "Range", "String"))
+    bounds_keys: tuple[str, ...] = ("onsetDateTime", "onsetPeriod.start")
+    if start is None and end is None and "recordedDate" in resource:
+        start = reader.time(resource["recordedDate"], f"{path}.recordedDate")
+        bounds_keys = ("recordedDate",)
+    fact = _fact(source, resource, FactKind.ALLERGY, codes,
+                 verification if withdrawn else clinical, start, end, notes)
+    reading = AllergyReading(
+        verification=verification, type=type_, categories=tuple(categories),
+        criticality=criticality, reaction_severities=tuple(severities),
+        manifestations=tuple(dict.fromkeys(manifestations)),
+    )
+    update: dict[str, Any] = {"allergy": reading}
+    bounds = time_bounds(resource, bounds_keys, ("onsetPeriod.end",), path)
+    if bounds is not None:
+        update["time_bounds"] = bounds
+    return [fact.model_copy(update=update)]
+
+
 def procedure(reader: Reader, source: Source, resource: Json, path: str) -> list[ClinicalFact]:
     """A FHIR R4 Procedure as one fact dated by performed[x] (string, Age, Range: named)."""
     notes: list[ReadingNote] = []
@@ -1336,6 +1446,7 @@ BUILDERS: dict[str, Builder] = {
     "MedicationAdministration": medication,
     "MedicationDispense": medication,
     "Procedure": procedure,
+    "AllergyIntolerance": allergy_intolerance,
     "DiagnosticReport": _and_contained(diagnostic_report),
 }
 

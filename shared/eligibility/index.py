@@ -370,6 +370,12 @@ def _keys(
     products: Mapping[str, tuple[str, ...]],
     readable: Callable[[str, str], bool] = _everything,
 ) -> tuple[str, ...]:
+    if fact.kind is FactKind.ALLERGY:
+        # an allergy is indexed by its category only (FHIR R4 AllergyIntolerance.category,
+        # ``AllergyReading.category_codings``), never by its substance: an allergy to rituximab
+        # is no use of rituximab, and a SNOMED CT 'Shellfish allergy' no Condition
+        codings = fact.allergy.category_codings() if fact.allergy is not None else ()
+        return tuple(f"{c.system}|{c.code}" for c in codings if readable(c.system, c.code))
     keys = [f"{c.system}|{c.code}" for c in fact.codes if readable(c.system, c.code)]
     if fact.kind is FactKind.MEDICATION:
         identified = bool(keys)
@@ -694,14 +700,16 @@ class FactIndex:
         exact = readable.exact if isinstance(readable, Readable) else None
         unread = readable.unread if isinstance(readable, Readable) else {}
         medication, observation = FactKind.MEDICATION, FactKind.OBSERVATION
-        condition = FactKind.CONDITION
+        condition, allergy = FactKind.CONDITION, FactKind.ALLERGY
         unread_statuses, ignored_statuses = UNREAD_STATUSES, IGNORED_STATUSES
         parts: dict[str, tuple[str, ...]] = {}
         # most of a record is vitals and encounters no value set reads: their codes are looked
         # at first, and only a fact some criterion can read is checked for status
         for fact in _with_components(patient.facts, parts):
-            if exact is None or fact.kind is medication or fact.kind is condition:
-                # medications and conditions: also whether any value set can identify them
+            if (exact is None or fact.kind is medication or fact.kind is condition
+                    or fact.kind is allergy):
+                # medications and conditions: also whether any value set can identify them;
+                # allergies: by their category (``_keys``)
                 keys = _keys(fact, products, readable)
             else:
                 # the common case (one code, often one no value set reads) without a call

@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from shared.clinical.codes import ICD10CM, LOINC, RXNORM, SNOMED
+from shared.clinical.facts import ALLERGY_CATEGORY_SYSTEM
 from shared.eligibility.loader import TrialFileError, parse_trial
 from shared.eligibility.primitives.registry import registered as registered_primitives
 from shared.eligibility.reference_tables import TW_SYSTEM, Tables
@@ -35,10 +36,12 @@ REACHABLE_SYSTEMS = frozenset(
         RXNORM,
         TW_SYSTEM,
         "https://trialwatch.dev/fhir/CodeSystem/local-drugs",
+        ALLERGY_CATEGORY_SYSTEM,
     }
 )
-"""Code systems the normaliser delivers facts in (shared/clinical/codes.py and the project's own
-fact and drug CodeSystems): a concept coded only in another system can never match a fact."""
+"""Code systems the normaliser delivers facts in (shared/clinical/codes.py, the project's own
+fact and drug CodeSystems, and FHIR R4 AllergyIntolerance.category, by which an allergy is
+indexed): a concept coded only in another system can never match a fact."""
 _REF = re.compile(r"^\$([a-z0-9_]+)$")
 
 

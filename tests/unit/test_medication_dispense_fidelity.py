@@ -1,4 +1,4 @@
-"""A FHIR R4 MedicationDispense is a medication exposure; AllergyIntolerance is reported unread.
+"""A FHIR R4 MedicationDispense is a medication exposure; AllergyIntolerance is read (E1, .5).
 
 Each case is the eligible vignette of NCT06920433 (as of 2026-03-01T09:00:00Z) with one entry
 added as a pharmacy system sends it. Before, a MedicationDispense was not read at all: the
@@ -60,21 +60,36 @@ def test_a_dispense_never_handed_over_is_no_exposure(status: str) -> None:
     assert decision.status == Status.ELIGIBLE
 
 
-def test_the_receipt_accepts_a_dispense_and_names_an_allergy_as_not_screened() -> None:
-    allergy = _entry("AllergyIntolerance", "allergy-1",
-                     code={"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                                       "code": "3002"}]},
-                     criticality="high")
+def _allergy(resource_id: str, category: str, code: str, system: str) -> dict[str, object]:
+    # Synthea's shape: statuses as codings of their HL7 code systems, category a plain code,
+    # ``patient`` (FHIR R4 AllergyIntolerance has no ``subject``)
+    allergy = _entry(
+        "AllergyIntolerance", resource_id,
+        clinicalStatus={"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+            "code": "active"}]},
+        type="allergy", category=[category], criticality="high",
+        code={"coding": [{"system": system, "code": code}]})
     allergy["resource"]["patient"] = allergy["resource"].pop("subject")
-    bundle = _bundle(_add(_dispense("completed", whenHandedOver=TWO_MONTHS_AGO), allergy))
+    return allergy
+
+
+def test_the_receipt_accepts_a_dispense_and_a_drug_allergy_and_names_a_food_one() -> None:
+    # before NCT06920433 2025-11-14.5 an AllergyIntolerance was ignored ("not read by
+    # TrialWatch"); E1 now reads one of category medication, so it is accepted and screened,
+    # and a food allergy, read by no criterion, is accepted with the receipt saying so
+    drug = _allergy("allergy-1", "medication", "3002",
+                    "http://www.nlm.nih.gov/research/umls/rxnorm")
+    food = _allergy("allergy-2", "food", "300913006", "http://snomed.info/sct")
+    bundle = _bundle(_add(_dispense("completed", whenHandedOver=TWO_MONTHS_AGO), drug, food))
     bundle["type"] = "batch"
-    entries = {e.resource_type: e for e in normalise_fhir(bundle, source_system="pharm").entries}
-    dispense = entries["MedicationDispense"]
+    entries = normalise_fhir(bundle, source_system="pharm").entries
+    dispense = next(e for e in entries if e.resource_type == "MedicationDispense")
     assert dispense.outcome is EntryOutcome.ACCEPTED
     assert dispense.code_paths[0][1].endswith("resource.medicationCodeableConcept")
-    ignored = entries["AllergyIntolerance"]
-    assert ignored.outcome is EntryOutcome.IGNORED
-    assert any("not screened" in w.reason or "not read" in w.reason for w in ignored.warnings)
+    allergies = [e for e in entries if e.resource_type == "AllergyIntolerance"]
+    assert [e.outcome for e in allergies] == [EntryOutcome.ACCEPTED] * 2
+    assert not any("not read by TrialWatch" in w.reason for e in allergies for w in e.warnings)
 
 
 def test_an_hl7_v2_dispense_message_is_refused_whole_never_dropped() -> None:

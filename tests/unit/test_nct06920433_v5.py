@@ -37,6 +37,7 @@ from tests.unit.test_real_feed_examples import (
     _bundle,
     _observation,
     _oru,
+    _problems,
     _reason,
     outcome,
 )
@@ -170,3 +171,141 @@ def test_e11_no_longer_names_the_unreachable_rxnorm_1310520() -> None:
     # the versions that were active keep it (immutable, replayed as they were)
     old = (TRIALS_DIR / "NCT06920433" / "2025-11-14.4.yaml").read_text("utf-8")
     assert '"1310520": fact_leflunomide_washout_done' in old
+
+
+# ----------------------------------------------------------------------------------------------
+# E1 "Subjects with a history of severe drug allergies or allergic tendencies" reads FHIR R4
+# AllergyIntolerance (https://hl7.org/fhir/R4/allergyintolerance-definitions.html). Each case is
+# the eligible vignette (its clinician attests no severe drug allergy) plus one AllergyIntolerance
+# in Synthea's shape (``../shared/data/fhir-synthea``: clinicalStatus/verificationStatus codings
+# of their HL7 code systems, ``type``, ``category`` and ``criticality`` as plain codes, the
+# substance in ``code``, ``patient`` not ``subject``, ``recordedDate``), with the reaction a
+# sender records.
+
+E1 = "E1"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+PENICILLIN_G = {"coding": [{"system": RXNORM, "code": "7980", "display": "Penicillin G"}],
+                "text": "Penicillin G"}
+SHELLFISH = {"coding": [{"system": SNOMED, "code": "300913006", "display": "Shellfish allergy"}],
+             "text": "Shellfish allergy"}
+ANAPHYLAXIS = {"coding": [{"system": SNOMED, "code": "39579001", "display": "Anaphylaxis"}]}
+HIVES = {"coding": [{"system": SNOMED, "code": "247472004", "display": "Wheal (finding)"}]}
+_AI_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
+_AI_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
+
+
+def _allergy(resource_id: str = "allergy-1", *, clinical: str | None = "active",
+             verification: str | None = "confirmed", category: str | None = "medication",
+             code: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "AllergyIntolerance", "id": resource_id}
+    if clinical is not None:
+        resource["clinicalStatus"] = {"coding": [{"system": _AI_CLINICAL, "code": clinical}]}
+    if verification is not None:
+        resource["verificationStatus"] = {
+            "coding": [{"system": _AI_VERIFICATION, "code": verification}]}
+    resource["type"] = "allergy"
+    if category is not None:
+        resource["category"] = [category]
+    resource["code"] = code or PENICILLIN_G
+    resource["patient"] = {"reference": "Patient/vignette"}
+    resource["recordedDate"] = "2019-05-02T10:00:00+00:00"
+    resource.update(fields)
+    return {"fullUrl": f"urn:uuid:{resource_id}", "resource": resource,
+            "request": {"method": "PUT", "url": f"AllergyIntolerance/{resource_id}"}}
+
+
+def _reaction(severity: str | None = None, manifestation: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    reaction: dict[str, Any] = {"manifestation": [manifestation or HIVES]}
+    if severity is not None:
+        reaction["severity"] = severity
+    return reaction
+
+
+def test_the_eligible_vignette_passes_e1_on_its_attestation() -> None:
+    assert outcome(_decide(_bundle()), E1) == Outcome.PASS
+
+
+def test_a_high_criticality_medication_allergy_fails_e1() -> None:
+    decision = _decide(_bundle(_add(_allergy(criticality="high"))))
+    assert outcome(decision, E1) == Outcome.FAIL
+    assert decision.status == Status.INELIGIBLE
+    assert "criticality 'high'" in _reason(decision, E1)
+
+
+def test_a_severe_reaction_to_a_drug_fails_e1_whatever_the_criticality() -> None:
+    decision = _decide(_bundle(_add(_allergy(criticality="low",
+                                             reaction=[_reaction("mild"), _reaction("severe")]))))
+    assert outcome(decision, E1) == Outcome.FAIL
+
+
+def test_a_resolved_anaphylaxis_to_a_drug_is_a_history_and_fails_e1() -> None:
+    decision = _decide(_bundle(_add(_allergy(
+        clinical="resolved", criticality="low",
+        reaction=[_reaction("moderate", ANAPHYLAXIS)]))))
+    assert outcome(decision, E1) == Outcome.FAIL
+
+
+def test_a_severe_food_allergy_is_no_evidence_of_a_drug_allergy() -> None:
+    decision = _decide(_bundle(_add(_allergy(category="food", code=SHELLFISH, criticality="high",
+                                             reaction=[_reaction("severe", ANAPHYLAXIS)]))))
+    assert outcome(decision, E1) == Outcome.PASS
+
+
+@pytest.mark.parametrize("verification", ["refuted", "entered-in-error"])
+def test_a_refuted_or_withdrawn_drug_allergy_is_no_evidence(verification: str) -> None:
+    # FHIR R4 ait-2: clinicalStatus SHALL NOT be present if verificationStatus is
+    # entered-in-error
+    clinical = None if verification == "entered-in-error" else "inactive"
+    decision = _decide(_bundle(_add(_allergy(clinical=clinical, verification=verification,
+                                             criticality="high"))))
+    assert outcome(decision, E1) == Outcome.PASS
+
+
+def test_an_unassessed_drug_allergy_leaves_e1_unknown() -> None:
+    decision = _decide(_bundle(_add(_allergy(criticality="unable-to-assess"))))
+    assert outcome(decision, E1) == Outcome.UNKNOWN
+    assert decision.status != Status.ELIGIBLE
+    assert "unable-to-assess" in _reason(decision, E1)
+
+
+def test_a_drug_allergy_sent_without_criticality_or_reaction_severity_leaves_e1_unknown() -> None:
+    decision = _decide(_bundle(_add(_allergy(reaction=[_reaction()]))))
+    assert outcome(decision, E1) == Outcome.UNKNOWN
+
+
+def test_an_unconfirmed_severe_drug_allergy_leaves_e1_unknown() -> None:
+    decision = _decide(_bundle(_add(_allergy(verification="unconfirmed", criticality="high"))))
+    assert outcome(decision, E1) == Outcome.UNKNOWN
+    assert "unconfirmed" in _reason(decision, E1)
+
+
+def test_a_mild_low_criticality_drug_intolerance_is_no_evidence() -> None:
+    decision = _decide(_bundle(_add(_allergy(criticality="low", reaction=[_reaction("mild")]))))
+    assert outcome(decision, E1) == Outcome.PASS
+
+
+def test_v4_does_not_read_allergy_intolerance() -> None:
+    decision = _decide(_bundle(_add(_allergy(criticality="high"))), version="2025-11-14.4")
+    assert outcome(decision, E1) == Outcome.PASS
+
+
+@pytest.mark.parametrize(("field", "value", "where"), [
+    ("criticality", "severe", "criticality"),
+    ("category", ["drug"], "category[0]"),
+    ("type", "allergic", "type"),
+    ("reaction", [_reaction("anaphylactic")], "reaction[0].severity"),
+])
+def test_a_code_outside_a_required_binding_is_refused_at_its_path(
+        field: str, value: Any, where: str) -> None:
+    entry = _allergy(criticality="high")
+    entry["resource"][field] = value
+    problems = _problems(lambda: _decide(_bundle(_add(entry))))
+    assert any(where in p and "required binding" in p for p in problems), problems
+
+
+def test_a_clinical_status_of_another_system_is_refused() -> None:
+    entry = _allergy(criticality="high")
+    entry["resource"]["clinicalStatus"] = {"coding": [{"system": SNOMED, "code": "55561003"}]}
+    problems = _problems(lambda: _decide(_bundle(_add(entry))))
+    assert any("clinicalStatus" in p for p in problems), problems

@@ -18,7 +18,8 @@ from services.intake.core.receipts import EntryReceipt, Note
 from shared.clinical.facts import ClinicalFact, Coding, FactKind
 
 _WHAT = {FactKind.OBSERVATION: "result", FactKind.CONDITION: "condition",
-         FactKind.MEDICATION: "medication", FactKind.PROCEDURE: "procedure"}
+         FactKind.MEDICATION: "medication", FactKind.PROCEDURE: "procedure",
+         FactKind.ALLERGY: "allergy"}
 _SHOWN_CODES = 3
 _NOT_RESULTS = frozenset({"entered-in-error"})  # a tombstone withdraws; it is no result
 
@@ -32,6 +33,12 @@ def _codes_text(codes: tuple[Coding, ...]) -> str:
 def unscreened_reason(fact: ClinicalFact) -> str:
     """Why the receipt names ``fact``: accepted, read by no criterion, and how to map it."""
     what = _WHAT.get(fact.kind, fact.kind.value)
+    if fact.kind is FactKind.ALLERGY:
+        categories = ", ".join(fact.allergy.categories) if fact.allergy else ""
+        return (f"allergy accepted but not screened by any criterion: no active trial's criteria"
+                f" read an AllergyIntolerance of category {categories or '(none sent)'}"
+                " (FHIR R4 AllergyIntolerance.category; a drug allergy is read as category"
+                " medication)")
     how = ("send it with its RxNorm code, or map the sender's code (NDC, ATC, local) in the"
            " site medication crosswalk (CLINICAL_MEDICATION_CODES_FILE)"
            if fact.kind is FactKind.MEDICATION else
@@ -42,6 +49,9 @@ def unscreened_reason(fact: ClinicalFact) -> str:
 
 
 def _all_codes(fact: ClinicalFact) -> tuple[Coding, ...]:
+    if fact.kind is FactKind.ALLERGY:
+        # read by its category only, as the engine indexes it (shared.eligibility.index._keys)
+        return fact.allergy.category_codings() if fact.allergy is not None else ()
     return (*fact.codes, *(c for part in fact.components for c in part.codes))
 
 

@@ -1,11 +1,11 @@
 """``trialwatch import`` names, by resource type, what intake ignored as not read.
 
-Intake's receipt marks an entry of a type TrialWatch does not read (FHIR R4
-AllergyIntolerance: no criterion of the three trials reads it; NCT06920433 E1 reads severe drug
-allergy from Condition codes and the clinician's attestation) as ``ignored`` with "nothing in
-this entry is screened". Before, the import summary said only "2 ignored (types TrialWatch does
-not read)": an operator loading a site's history could not tell that its allergy records were
-among them. Now a line names each type with its count, never a patient.
+Intake's receipt marks an entry of a type TrialWatch does not read (FHIR R4 Immunization: no
+criterion of the three trials reads it; AllergyIntolerance was such a type until NCT06920433
+2025-11-14.5 E1 read it) as ``ignored`` with "nothing in this entry is screened". Before,
+the import summary said only "2 ignored (types TrialWatch does not read)": an operator loading
+a site's history could not tell which of its records were among them. Now a line names each
+type with its count, never a patient.
 """
 
 from __future__ import annotations
@@ -53,16 +53,16 @@ def _resource(kind: str, n: int) -> str:
 
 
 async def test_the_summary_names_each_ignored_type_with_its_count(tmp_path: Path) -> None:
-    kinds = ["AllergyIntolerance", "Observation", "AllergyIntolerance", "FamilyMemberHistory"]
+    kinds = ["Immunization", "Observation", "Immunization", "FamilyMemberHistory"]
     path = tmp_path / "mixed.ndjson"
     path.write_text("\n".join(_resource(k, n) for n, k in enumerate(kinds)) + "\n")
     tally = await bulk_import.run_import(
         [path], IgnoringLink(), bulk_import.ImportState(tmp_path / "s.json"), io.StringIO(),
         batch_size=2, show_progress=False)
     assert tally.ignored == 3
-    assert dict(tally.ignored_types) == {"AllergyIntolerance": 2, "FamilyMemberHistory": 1}
+    assert dict(tally.ignored_types) == {"FamilyMemberHistory": 1, "Immunization": 2}
     (line,) = bulk_import.ignored_summary(tally)
-    assert "AllergyIntolerance 2, FamilyMemberHistory 1" in line
+    assert "Immunization 2, FamilyMemberHistory 1" in line
     assert "not screened" in line
     assert "secret-patient" not in line
 

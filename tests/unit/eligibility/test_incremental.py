@@ -67,6 +67,22 @@ def _pool_all() -> PatientFacts:
         == "777-3"
     )
     dated["effectiveDateTime"] = dated["effectiveDateTime"][:10]
+    # FHIR R4 AllergyIntolerance (NCT06920433 .5 E1, indexed by category): a drug allergy of
+    # unassessed criticality, a newer high-criticality one, a food one no criterion reads
+    patient = next(e["resource"]["id"] for e in bundle["entry"]
+                   if e["resource"]["resourceType"] == "Patient")
+    for number, (category, criticality) in enumerate(
+            (("medication", "unable-to-assess"), ("medication", "high"), ("food", "high"))):
+        bundle["entry"].append({"fullUrl": f"urn:uuid:allergy-{number}", "resource": {
+            "resourceType": "AllergyIntolerance", "id": f"allergy-{number}",
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                "code": "active"}]},
+            "type": "allergy", "category": [category], "criticality": criticality,
+            "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                 "code": "7980"}]},
+            "patient": {"reference": f"Patient/{patient}"},
+            "recordedDate": f"2026-0{number + 1}-10T09:00:00Z"}})
     return facts_from_updates(parse_fhir(bundle, source_system="pool-all"))
 
 

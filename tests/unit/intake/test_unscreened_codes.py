@@ -193,3 +193,37 @@ async def test_the_http_receipt_gives_the_unscreened_codes_as_data(
     [entry] = [e for e in receipt["entries"] if e["path"] == "OBX[2]"]
     assert [w["codes"] for w in entry["warnings"] if "not screened" in w["reason"]] == [
         ["L|PLT"]]
+
+
+def _allergies() -> bytes:
+    def allergy(resource_id: str, category: str, system: str, code: str) -> dict[str, Any]:
+        # Synthea's AllergyIntolerance shape (``patient``, category and criticality as codes)
+        return {"fullUrl": f"urn:uuid:{resource_id}", "resource": {
+            "resourceType": "AllergyIntolerance", "id": resource_id,
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                "code": "active"}]},
+            "type": "allergy", "category": [category], "criticality": "high",
+            "code": {"coding": [{"system": system, "code": code}]},
+            "patient": {"reference": "Patient/p-9"}, "recordedDate": "2019-05-02"}}
+    return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p-9", "resource": {
+            "resourceType": "Patient", "id": "p-9", "gender": "female",
+            "identifier": [{"type": MR, "system": "urn:mrn", "value": "MRN-9"}]}},
+        allergy("ai-drug", "medication", RXNORM, "7980"),
+        allergy("ai-food", "food", SNOMED, "300913006"),
+    ]}).encode()
+
+
+async def test_a_drug_allergy_is_screened_by_e1_and_a_food_allergy_is_named() -> None:
+    # NCT06920433 2025-11-14.5 E1 reads FHIR R4 AllergyIntolerance of category medication (by
+    # its category, never its substance code); no criterion reads a food allergy
+    submission = Submission(body=_allergies(), media=FHIR, client="EHR", received_at=NOW)
+    receipt = (await accept(submission, FakeUnitOfWork(), lambda: NOW,
+                            screened=TrialFileCodes())).receipt
+    unscreened = [n for n in receipt.warnings if "not screened" in n.reason]
+    assert len(unscreened) == 1, unscreened
+    assert "category food" in unscreened[0].reason
+    assert "ai-food" in unscreened[0].path or unscreened[0].path.startswith("Bundle.entry[2]")
+    assert [str(e.outcome) for e in receipt.entries if e.path != "Bundle.entry[0]"] == [
+        "accepted", "accepted"]
