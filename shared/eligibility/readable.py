@@ -243,10 +243,11 @@ _UNIDENTIFIED_CLAUSE = re.compile(
     r"medication coded as (?P<codes>.+?) not identified: [^;]*; which drug it is is unknown")
 
 UNIDENTIFIED_MEDICATION_HINT = (
-    "A medication TrialWatch cannot identify keeps the criteria about recent drugs open until"
-    " the sender codes it in RxNorm with a product TrialWatch lists, or the site's informatics"
-    " team maps it, with its source, in the site medication crosswalk or the RxNorm product"
-    " table. Nothing recorded on this page settles it.")
+    "A medication whose code is not in TrialWatch's drug tables (even a correct RxNorm code"
+    " for a common drug, when its product is not listed) keeps the criteria about recent drugs"
+    " open, since it could be one of the drugs they name, until the site's informatics team"
+    " adds it, with its source, to the RxNorm product table or the site medication crosswalk."
+    " Nothing recorded on this page settles it.")
 """What settles an unidentified medication, said once per list (the patient page's "What to
 send next" kind, a criterion's missing line, the worklist filter), not once per code."""
 
@@ -708,20 +709,21 @@ def evidence_line(
     as_of: datetime,
 ) -> str:
     """:func:`evidence_phrase` and, for a result two months or more before ``as_of``, how old
-    it was then: "white blood cell count 3.0 x10^9/L on 13 Sep 2023 (2 years old)". A score
+    it was then: "white blood cell count 3.0 x10^9/L on 13 Sep 2023 (2 years ago)". A score
     counts items that ever occurred (EULAR/ACR 2019, Aringer 2019) and a history criterion
-    reads any date: a fresh user read such an old result as a current one.
+    reads any date: a fresh user read such an old result as a current one. "ago", not "old":
+    "epilepsy on 18 Feb 2014 (12 years old)" beside a patient born in 1968 read as her age.
 
     A drug history line ("systemic glucocorticoids, first started 1 Mar 2024") shows the first
     start of the class, while the engine cites its newest record (``records.py``, the
     started-at-least rule): no age is added, since it would be that other record's ("first
-    started 1 Mar 2024 (13 months old)" beside the same date "(2 years old)" misled)."""
+    started 1 Mar 2024 (13 months ago)" beside the same date "(2 years ago)" misled)."""
     phrase = evidence_phrase(evidence, labels, zone, now_year, as_of)
     if (evidence.effective is None or "washout_end" in evidence.details
             or "first started" in phrase):
         return phrase
     age = result_age(evidence.effective, as_of)
-    return f"{phrase} ({age} old)" if age else phrase
+    return f"{phrase} ({age} ago)" if age else phrase
 
 
 def result_age(effective: datetime, as_of: datetime) -> str | None:

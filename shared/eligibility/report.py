@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, tzinfo
 
-from shared.eligibility.decision import Decision, Outcome
+from shared.eligibility.decision import CriterionKind, Decision, Outcome, Status
 from shared.eligibility.readable import (
     clean_reason,
     deceased,
@@ -44,6 +44,7 @@ def render_text(
         f"Trial {decision.trial.id} version {decision.trial.version},"
         f" as of {human_time(decision.as_of, zone)}",
         f"Status: {status_words(decision.status)}",
+        *_because(decision),
         f"Next review: {review}",
         f"Engine: {decision.engine_version}",
         "",
@@ -63,3 +64,14 @@ def render_text(
     lines.append("")
     lines.append("Parameters: " + "; ".join(f"{k}={v}" for k, v in decision.parameters.items()))
     return "\n".join(lines)
+
+
+def _because(decision: Decision) -> list[str]:
+    """For a decision that is not eligible, one line naming the criteria that decided it, as
+    the patient page's "Because:" does ("Because: I6 (not met); I6.2 (not met). Details
+    below."): else the reason came after the whole list of items to send (fresh user, s14)."""
+    if decision.status is not Status.INELIGIBLE:
+        return []
+    failed = [f"{c.id} ({'not met' if c.kind is CriterionKind.INCLUSION else 'excluded'})"
+              for c in decision.criteria if c.outcome is Outcome.FAIL]
+    return [f"Because: {'; '.join(failed)}. Details below."] if failed else []

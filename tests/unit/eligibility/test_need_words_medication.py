@@ -32,5 +32,14 @@ def test_an_unidentified_rxnorm_medication_is_a_task_for_a_coordinator() -> None
         assert "http://" not in said
 
 
+def test_the_hint_does_not_ask_for_rxnorm_when_the_sender_already_sent_rxnorm() -> None:
+    """Fresh user (s14): Synthea codes hydrochlorothiazide 25 MG as RxNorm 316049, and the page
+    said to wait "until the sender codes it in RxNorm with a product TrialWatch lists": the
+    sender had. What is missing is TrialWatch's own table row, which the site adds."""
+    assert "codes it in RxNorm" not in UNIDENTIFIED_MEDICATION_HINT
+    assert "not in TrialWatch's drug tables" in UNIDENTIFIED_MEDICATION_HINT
+    assert "even a correct RxNorm code" in UNIDENTIFIED_MEDICATION_HINT
+
+
 def test_other_items_are_unchanged() -> None:
     assert need_words("platelet count within 30 days") == "platelet count within 30 days"

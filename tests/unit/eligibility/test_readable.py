@@ -378,11 +378,13 @@ def test_each_result_a_score_counts_shows_its_date_and_age() -> None:
     [i2] = [c for c in criterion_views(decision, trial_text(decision.trial), PARIS)
             if c.id == "I2"]
     [wbc] = [e for e in i2.evidence if e.startswith("white blood cell count")]
-    assert wbc == "white blood cell count 3.0 x10^9/L on 13 Sep 2023 (2 years old)", wbc
+    # "(2 years ago)", not "(2 years old)": a fresh user read "epilepsy on 18 Feb 2014 (12 years
+    # old)" beside a patient born in 1968 as the patient's age
+    assert wbc == "white blood cell count 3.0 x10^9/L on 13 Sep 2023 (2 years ago)", wbc
     # a recent result needs no age: its date says it
     assert "complement C3 0.5 g/L on 19 Feb" in i2.evidence, i2.evidence
     anti_dsdna = next(e for e in i2.evidence if e.startswith("anti-dsDNA"))
-    assert anti_dsdna == "anti-dsDNA antibody 120 IU/mL on 31 Dec 2025 (2 months old)", anti_dsdna
+    assert anti_dsdna == "anti-dsDNA antibody 120 IU/mL on 31 Dec 2025 (2 months ago)", anti_dsdna
 
 
 def test_a_drug_history_line_gives_no_age_of_another_record_than_the_date_it_shows() -> None:
@@ -432,3 +434,18 @@ def test_a_first_screening_names_what_decided_it_first_and_counts_the_rest() -> 
     unknown = [c.id for c in decision.criteria if c.outcome is Outcome.UNKNOWN]
     assert f"{len(unknown)} criteria cannot be checked yet ({', '.join(unknown)})" in said, said
     assert "descriptors" not in said
+
+
+def test_a_not_eligible_text_report_says_which_criteria_decided_it_under_the_status() -> None:
+    """Fresh user (s14): ``trialwatch evaluate`` on an epileptic patient printed "Status: Not
+    eligible", then ~40 items to send; the reason, "[FAIL] E3", came at line 67 of 82. The web
+    page says "Because: E3 ..." at once; the text report says it under the status too."""
+    decision = _decide(eligible_patient().lab("1742-6", 210, "U/L", 2))  # ALT 210: I6.2 fails
+    lines = render_text(decision, LABELS, PARIS).splitlines()
+    assert lines[1] == "Status: Not eligible", lines
+    # as the page's "Because:" does, the parent I6 is named with its failing part
+    assert lines[2] == "Because: I6 (not met); I6.2 (not met). Details below.", lines[2]
+    assert "(needed for" not in "\n".join(lines[:3])
+    # an eligible or undetermined decision has no such line
+    ok = render_text(_decide(eligible_patient()), LABELS, PARIS).splitlines()
+    assert not any(line.startswith("Because:") for line in ok)
