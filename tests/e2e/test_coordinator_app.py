@@ -132,7 +132,7 @@ def test_the_worklist_says_when_each_patients_newest_record_arrived(
     _sign_in(browser, app, app["tokens"]["coordinator"])
     browser.get(f"{app['evaluator']}/ui/trials/{TRIAL}/worklist")
     headers = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "table.worklist th")]
-    assert "Last record" in headers, headers
+    assert "Last received" in headers, headers
     row = browser.find_element(By.CSS_SELECTOR, f'tr[data-patient="{patients["close"]}"]')
     cell = row.find_element(By.CSS_SELECTOR, "td.last-record time")
     arrived = datetime.fromisoformat(cell.get_attribute("datetime").replace("Z", "+00:00"))

@@ -56,6 +56,6 @@ def test_the_worklist_page_has_a_last_record_column() -> None:
     with_data = replace(entry("pt_a", 2, on_record=3), last_received=received)
     page = render(with_data, entry("pt_b", 2, on_record=0))
     header = page.split("<thead>")[1].split("</thead>")[0]
-    assert "<th>Last record</th>" in header, header
+    assert "<th>Last received</th>" in header, header
     assert str(received) in _row(page, "pt_a")
     assert "nothing received" in _row(page, "pt_b")

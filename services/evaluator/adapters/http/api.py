@@ -85,7 +85,7 @@ class WorklistItem(BaseModel):
     last_received: UtcDatetime | None = Field(
         default=None, description="when intake received the patient's newest record "
                                   "(Provenance.received_at; aware UTC, ISO 8601); null when "
-                                  "nothing was received (the worklist page's 'Last record')")
+                                  "nothing was received (the worklist page's 'Last received')")
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:

@@ -50,7 +50,7 @@ async def worklist(session: AsyncSession, trial_id: str, limit: int = 100,
             r.patient_key, r.trial_id, r.trial_version, r.unknown_criteria,
             [n.item for n in wanted], r.decision_id, as_utc(r.as_of), wanted, len(cited)))
     # every listed patient's records kept, cited or not: their count, when the newest record
-    # arrived (the page's "Last record") and the clinical time of the newest
+    # arrived (the page's "Last received") and the clinical time of the newest
     # (``coordination.rank``; and, for a patient the decision cites nothing for,
     # the page says its records are not what the criteria read or too old instead of "no data")
     keys = [e.patient_key for e in entries]
