@@ -155,6 +155,23 @@ class IntakeSettings(ServiceSettings):
     # ones are refused (which is this site's is not in the message). shared/clinical/
     # record_numbers.py; docs/intake.md.
     mrn_assigning_authority: str = ""
+    # The HL7 v2 processing ids (MSH-11.1, HL7 v2.5.1 2.14.9.11, table 0103: P production,
+    # T training, D debugging) whose messages are read, comma-separated. Default P: a training
+    # or debugging message never screens a real patient; any other message (or one without
+    # MSH-11) is refused whole at MSH.11. A test feed (a vendor's sample, the handout's lab
+    # messages, sent as T) is read only where this lists T (``P,T``). docs/intake.md.
+    hl7v2_processing_ids: str = "P"
+
+    @field_validator("hl7v2_processing_ids")
+    @classmethod
+    def _processing_ids_read(cls, value: str) -> str:
+        """Refused at start-up when empty or when an entry is not a table 0103 code."""
+        processing_id_set(value)
+        return value
+
+    def hl7v2_processing_id_set(self) -> frozenset[str]:
+        """``hl7v2_processing_ids`` as a set of table 0103 codes (never empty)."""
+        return processing_id_set(self.hl7v2_processing_ids)
 
     @field_validator("mrn_assigning_authority")
     @classmethod
@@ -206,6 +223,22 @@ class IntakeSettings(ServiceSettings):
 
     def retired_evaluator_key_paths(self) -> tuple[Path, ...]:
         return _paths(self.retired_evaluator_keys)
+
+
+def processing_id_set(text: str) -> frozenset[str]:
+    """``P,T`` -> {"P", "T"}: HL7 v2 MSH-11 processing ids (v2.5.1 table 0103: P production,
+    T training, D debugging; exact). Raises ValueError when none is listed or one is not in
+    the table (``shared.clinical.hl7v2.PROCESSING_IDS``)."""
+    from shared.clinical.hl7v2 import PROCESSING_IDS  # the table, where MSH-11 is read
+
+    names = _names(text)
+    if not names:
+        raise ValueError("no HL7 v2 processing id listed (HL7 v2.5.1 table 0103: P, T, D)")
+    for position, name in enumerate(names, start=1):
+        if name not in PROCESSING_IDS:
+            raise ValueError(f"HL7 v2 processing id {position} ({name!r}) is not one HL7 v2.5.1"
+                             " table 0103 defines (P production, T training, D debugging)")
+    return frozenset(names)
 
 
 def _names(text: str) -> list[str]:

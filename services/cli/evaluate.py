@@ -33,6 +33,7 @@ from shared.infra.clock import utc_now
 from shared.infra.local_codes import LocalCodesFileError, install_site_local_codes
 from shared.infra.medication_codes import install_site_medication_codes
 from shared.infra.unit_aliases import UnitAliasFileError, install_site_unit_aliases
+from shared.settings import processing_id_set
 from shared.time import as_utc
 
 ACCEPTED_BUNDLE_TYPES = ("collection", "transaction", "searchset")
@@ -69,6 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--hl7-zone", default=None, metavar="AREA/CITY",
         help="the HL7 v2 sender's IANA zone, for times without an offset when MSH-7 has none"
         " (as INTAKE_HL7V2_ZONES)",
+    )
+    parser.add_argument(
+        "--hl7-processing-ids", default="P", metavar="P,T",
+        help="the HL7 v2 processing ids (MSH-11, table 0103: P production, T training, D"
+        " debugging) read (as INTAKE_HL7V2_PROCESSING_IDS; default P: a training message is"
+        " refused; P,T reads a test feed)",
     )
     parser.add_argument(
         "--at", default=None, help="as-of instant, ISO-8601 with offset (default: now, UTC)"
@@ -118,6 +125,14 @@ def _zone(name: str | None) -> tzinfo | None:
     except (ZoneInfoNotFoundError, ValueError):
         raise UsageError(f"--hl7-zone {name!r} is not an IANA time zone (e.g. America/New_York)")\
             from None
+
+
+def _processing_ids(text: str) -> frozenset[str]:
+    """``--hl7-processing-ids`` read as intake reads INTAKE_HL7V2_PROCESSING_IDS."""
+    try:
+        return processing_id_set(text)
+    except ValueError as error:
+        raise UsageError(f"--hl7-processing-ids {text!r}: {error}") from None
 
 
 def _bundle_updates(path: str) -> list[PatientUpdate]:
@@ -179,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
                              "--explain-input is wanted")
         trial = load_trial(args.trial, args.version) if args.trial else None
         if args.input:
-            inputs = read_inputs(args.input, _zone(args.hl7_zone))
+            inputs = read_inputs(args.input, _zone(args.hl7_zone),
+                                 _processing_ids(args.hl7_processing_ids))
             updates = _one_patient(inputs)
         else:
             updates = _bundle_updates(args.bundle)

@@ -26,7 +26,7 @@ from typing import Any
 from shared.clinical.errors import InvalidInput, Problem
 from shared.clinical.facts import PatientUpdate
 from shared.clinical.fhir import parse_fhir
-from shared.clinical.hl7v2 import parse_hl7v2
+from shared.clinical.hl7v2 import DEFAULT_PROCESSING_IDS, parse_hl7v2
 
 FHIR_SOURCE = "file"
 _MLLP = b"\x0b\x1c"
@@ -61,13 +61,16 @@ class ReadInput:
     updates: tuple[PatientUpdate, ...]
 
 
-def read_inputs(paths: list[str], sender_zone: tzinfo | None = None) -> list[ReadInput]:
-    """Every file in order; raises ``InputError`` naming every file (or message) refused."""
+def read_inputs(paths: list[str], sender_zone: tzinfo | None = None,
+                processing_ids: frozenset[str] = DEFAULT_PROCESSING_IDS) -> list[ReadInput]:
+    """Every file in order; raises ``InputError`` naming every file (or message) refused.
+    ``processing_ids``: the HL7 v2 MSH-11 processing ids read (v2.5.1 table 0103; as intake's
+    INTAKE_HL7V2_PROCESSING_IDS, default P: a training or debugging message is refused)."""
     read: list[ReadInput] = []
     refused: list[InputError] = []
     for path in paths:
         try:
-            read.extend(read_input(path, sender_zone))
+            read.extend(read_input(path, sender_zone, processing_ids))
         except InputError as error:
             refused.extend(error.each())
     if refused:
@@ -76,7 +79,8 @@ def read_inputs(paths: list[str], sender_zone: tzinfo | None = None) -> list[Rea
     return read
 
 
-def read_input(path: str, sender_zone: tzinfo | None = None) -> list[ReadInput]:
+def read_input(path: str, sender_zone: tzinfo | None = None,
+               processing_ids: frozenset[str] = DEFAULT_PROCESSING_IDS) -> list[ReadInput]:
     name = Path(path).name
     try:
         data = Path(path).read_bytes()
@@ -88,7 +92,7 @@ def read_input(path: str, sender_zone: tzinfo | None = None) -> list[ReadInput]:
     if head.startswith((b"MSH", *_BATCH_ENVELOPES)) or data.startswith(
         (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
     ):
-        return _hl7v2(name, data, sender_zone)
+        return _hl7v2(name, data, sender_zone, processing_ids)
     raise InputError(
         f"{name}: neither FHIR R4 JSON (starts with '{{') nor HL7 v2 (starts with MSH)"
     )
@@ -108,7 +112,8 @@ def _fhir(name: str, data: bytes) -> ReadInput:
     return ReadInput(label=name, format="fhir-r4", updates=tuple(updates))
 
 
-def _hl7v2(name: str, data: bytes, sender_zone: tzinfo | None) -> list[ReadInput]:
+def _hl7v2(name: str, data: bytes, sender_zone: tzinfo | None,
+           processing_ids: frozenset[str]) -> list[ReadInput]:
     messages = split_messages(data)
     if not messages:
         raise InputError(f"{name}: no MSH segment")
@@ -117,7 +122,8 @@ def _hl7v2(name: str, data: bytes, sender_zone: tzinfo | None) -> list[ReadInput
     for number, message in enumerate(messages, start=1):
         label = name if len(messages) == 1 else f"{name} message {number}"
         try:
-            updates = parse_hl7v2(message, sender_zone=sender_zone)
+            updates = parse_hl7v2(message, sender_zone=sender_zone,
+                                  processing_ids=processing_ids)
         except InvalidInput as error:
             refused.append(InputError(f"{label}: refused HL7 v2 message", error.problems))
             continue

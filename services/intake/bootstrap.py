@@ -97,7 +97,8 @@ def build_app(
                                max_body_bytes=settings.max_body_bytes, on_accepted=relay.wake,
                                sender_zone=settings.hl7v2_zone, publish_limit=publish_limit,
                                sites=settings.raw_site_set(), screened=screened,
-                               site_mrn_authority=settings.mrn_authority())
+                               site_mrn_authority=settings.mrn_authority(),
+                               processing_ids=settings.hl7v2_processing_id_set())
         subscribe_raw(broker, kafka, settings, raw)
         app.state.intake = IntakeRuntime(settings, transaction, utc_now, relay.wake,
                                          publish_limit, screened)

@@ -180,6 +180,19 @@ _BOMS = (
 # are not checked field by field here, and 2.7+ add the truncation character (a value cut short
 # ends in it, MSH-2 '^~\\&#') and replace TS/CE with DTM/CWE; anything that is no version at all.
 READ_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
+# MSH-11 processing id (v2.5.1 2.14.9.11, data type PT; required). PT.1, table 0103: whether the
+# message is production data or a training / debugging message, which must never screen a real
+# patient: only the ids a site accepts are read (``INTAKE_HL7V2_PROCESSING_IDS``, default P);
+# any other message is refused whole at MSH.11. The values are exact (PT.1 is ID).
+PROCESSING_IDS = {"P": "production", "T": "training", "D": "debugging"}
+DEFAULT_PROCESSING_IDS = frozenset({"P"})
+# PT.2, table 0207 (processing mode): A archive, R restore from archive, I initial load,
+# T current processing; PT.2 not present: current processing. Each carries the sender's data
+# as PT.1 says (an archive, a restore or an initial load is production data sent again or in
+# bulk), so each is read; a result sent again is told apart by its provenance version (MSH-7),
+# as any re-sent message is. Other values are refused.
+PROCESSING_MODES = {"": "current processing", "T": "current processing", "A": "archive",
+                    "R": "restore from archive", "I": "initial load"}
 # Table 0085 codes introduced in v2.3.1 (see above): no status of a v2.3 message
 TABLE_0085_FROM_2_3_1 = frozenset({"N", "O"})
 # Table 0529 (degree of precision, TS-2): the digits of YYYYMMDDHHMMSS each keeps
@@ -272,6 +285,7 @@ def parse_hl7v2(
     sender_zone: tzinfo | None = None,
     charset: str | None = None,
     site_mrn_authority: Collection[str] = (),
+    processing_ids: Collection[str] = DEFAULT_PROCESSING_IDS,
 ) -> list[PatientUpdate]:
     """Normalise an ORU^R01 or ADT^A40 message; raises ``InvalidInput`` naming every problem.
 
@@ -279,11 +293,14 @@ def parse_hl7v2(
     without an offset when MSH-7 has none. ``charset``: the character set the transport
     declared for ``message`` bytes, used when MSH-18 is empty. ``site_mrn_authority``: the
     names of this site's own MRN assigning authority (``shared.clinical.record_numbers``;
-    empty: not configured).
+    empty: not configured). ``processing_ids``: the MSH-11 processing ids (v2.5.1 table 0103)
+    read (``INTAKE_HL7V2_PROCESSING_IDS``; default production only); a message sent with any
+    other, or with none, is refused at ``MSH.11``.
     """
     return read_hl7v2(message, source_system=source_system, received_at=received_at,
                       sender_zone=sender_zone, charset=charset,
-                      site_mrn_authority=site_mrn_authority).updates
+                      site_mrn_authority=site_mrn_authority,
+                      processing_ids=processing_ids).updates
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,13 +320,15 @@ def read_hl7v2(
     sender_zone: tzinfo | None = None,
     charset: str | None = None,
     site_mrn_authority: Collection[str] = (),
+    processing_ids: Collection[str] = DEFAULT_PROCESSING_IDS,
 ) -> Hl7v2Read:
     """As ``parse_hl7v2``, with the warnings of the segments read (``Hl7v2Read.notes``)."""
     log = ProblemLog()
     parsed = _parse(message, log, charset)
     if parsed is None:
         raise InvalidInput(log.problems)
-    context = _header(parsed, log, source_system, received_at, sender_zone)
+    context = _header(parsed, log, source_system, received_at, sender_zone,
+                      frozenset(processing_ids))
     if context is None:
         raise InvalidInput(log.problems)
     if site_mrn_authority:
@@ -488,6 +507,7 @@ def _header(
     source_system: str | None,
     received_at: datetime | None,
     sender_zone: tzinfo | None,
+    processing_ids: frozenset[str] = DEFAULT_PROCESSING_IDS,
 ) -> _Message | None:
     draft = _Message(parsed, "", source_system or "", received_at, None, "", None)
     msh = parsed.segment("MSH")
@@ -502,6 +522,9 @@ def _header(
         log.problem("MSH.12", (
             f"version {version!r} (MSH-12, v2.5.1 2.14.9.12, table 0104) is not one whose fields"
             f" TrialWatch reads as v2.5.1 defines them ({', '.join(READ_VERSIONS)})"))
+    processing = _processing_refusal(draft.field(msh, "MSH", 11), processing_ids)
+    if processing:
+        log.problem("MSH.11", processing)
     control_id = draft.field(msh, "MSH", 10).component(0)
     if not control_id:
         log.problem("MSH.10", "no message control id: results could not be told apart")
@@ -519,6 +542,38 @@ def _header(
     return _Message(parsed, control_id, sender, received_at, zone, origin, sent_at,
                     kind == MERGE_MESSAGE, version,
                     offset_only=zone is not None and zone is not sender_zone)
+
+
+def _processing_refusal(msh11: ObxField, accepted: frozenset[str]) -> str | None:
+    """Why MSH-11 (PT, v2.5.1 2.14.9.11) keeps the message from being read, or None: no
+    processing id (required), one table 0103 does not define or this site does not accept
+    (``accepted``), or a processing mode (PT.2) table 0207 does not define."""
+    listed = ",".join(sorted(accepted)) or "none"
+    if len(msh11.repetitions) > 1:
+        return "MSH-11 (processing id) is repeated; HL7 v2.5.1 2.14.9.11 allows one"
+    # exact, not stripped: PT.1 and PT.2 are ID values of their tables (data type ID)
+    parts = msh11.repetitions[0] if msh11.repetitions else ()
+    processing_id = parts[0] if parts else ""
+    mode = parts[1] if len(parts) > 1 else ""
+    if len(parts) > 2:
+        return ("MSH-11 has more than the two components of a PT (processing id, processing"
+                " mode; HL7 v2.5.1 data type PT)")
+    if not processing_id:
+        return ("no processing id: MSH-11 is required (HL7 v2.5.1 2.14.9.11, table 0103: P"
+                " production, T training, D debugging), so whether the message carries real"
+                f" patients' results is not known; INTAKE_HL7V2_PROCESSING_IDS lists {listed}")
+    meaning = PROCESSING_IDS.get(processing_id)
+    if meaning is None:
+        return (f"processing id {processing_id!r} is not one HL7 v2.5.1 table 0103 defines"
+                " (P production, T training, D debugging; exact, MSH-11.1 is ID)")
+    if processing_id not in accepted:
+        return (f"processing id {processing_id} ({meaning}, HL7 v2.5.1 table 0103) is not"
+                f" accepted by this site; INTAKE_HL7V2_PROCESSING_IDS lists {listed}")
+    if mode not in PROCESSING_MODES:
+        return (f"processing mode {mode!r} (MSH-11.2) is not one HL7 v2.5.1 table 0207 defines"
+                " (A archive, R restore from archive, I initial load, T current processing,"
+                " blank: current processing)")
+    return None
 
 
 def _sender_zone(

@@ -238,6 +238,14 @@ HL7V2_FORMS: tuple[InputForm, ...] = (
               "read are defined alike, except table 0085 N/O, absent from v2.3); anything else,"
               " empty included, refused at `MSH.12`",
               "v2.5.1 2.14.9.12, table 0104"),
+    InputForm("MSH-11", "PT.1 processing id (table 0103) `P`, `T`, `D`; PT.2 processing mode"
+              " (table 0207) `A`, `R`, `I`, `T`, blank",
+              "read when PT.1 is one INTAKE_HL7V2_PROCESSING_IDS lists (default `P`;"
+              " `trialwatch evaluate --hl7-processing-ids`), every table 0207 mode read"
+              " (archive, restore, initial load carry real data); another id (training `T`,"
+              " debugging `D`), an absent MSH-11, a value outside either table (exact) refused"
+              " whole at `MSH.11`",
+              "v2.5.1 2.14.9.11, data type PT, tables 0103, 0207"),
     InputForm("PID-7", "`YYYYMMDD[HHMM...]`", "read: the birth date", "v2.5.1 2A.3.21 DT"),
     InputForm("PID-7", "`YYYY`, `YYYYMM`", "read: no exact day, so age is unknown where it "
               "matters; the results are kept", "v2.5.1 2A.3.21 DT"),

@@ -40,6 +40,7 @@ from services.intake.core.refusals import (
     SiteNotAllowed,
     SiteRequired,
 )
+from shared.clinical.hl7v2 import DEFAULT_PROCESSING_IDS
 from shared.contracts.channels import INTAKE_RAW
 from shared.contracts.topics import PATIENT_HOLDS, REIDENTIFICATIONS
 from shared.infra.auth import Principal, Role, SiteChoiceRefused, submitting_site
@@ -69,9 +70,11 @@ class RawIntakeHandler:
         sites: frozenset[str] = frozenset(),
         screened: ScreenedCodes | None = None,
         site_mrn_authority: frozenset[str] = frozenset(),
+        processing_ids: frozenset[str] = DEFAULT_PROCESSING_IDS,
     ) -> None:
         self._transaction = transaction
         self._site_mrn_authority = site_mrn_authority
+        self._processing_ids = processing_ids
         self._screened = screened
         self._dead_letters = dead_letters
         self._clock = clock
@@ -121,6 +124,7 @@ class RawIntakeHandler:
         return Submission(body=body, media=media, client=source, received_at=self._clock(),
                           idempotency_key=idempotency_key, sender_zone=self._sender_zone(source),
                           site_mrn_authority=self._site_mrn_authority,
+                          processing_ids=self._processing_ids,
                           site=self._site(source, headers.get(SITE_HEADER)))
 
     def _site(self, source: str, named: str | None) -> str | None:

@@ -32,6 +32,7 @@ from services.intake.core.refusals import EventTooLarge
 from services.intake.core.screening import with_code_warnings
 from shared.clinical.errors import Problem
 from shared.clinical.facts import PatientUpdate
+from shared.clinical.hl7v2 import DEFAULT_PROCESSING_IDS
 from shared.contracts.events import PatientMerged, PatientUpdated
 from shared.contracts.topics import PATIENT_EVENTS
 
@@ -54,6 +55,8 @@ class Submission:
     sender_zone: tzinfo | None = None  # the HL7 v2 sender's configured zone (INTAKE_HL7V2_ZONES)
     # this site's own MRN assigning authority (INTAKE_MRN_ASSIGNING_AUTHORITY; empty: not set)
     site_mrn_authority: frozenset[str] = frozenset()
+    # the HL7 v2 MSH-11 processing ids read (INTAKE_HL7V2_PROCESSING_IDS; table 0103, default P)
+    processing_ids: frozenset[str] = DEFAULT_PROCESSING_IDS
     # the site the submitting token claims (shared.infra.auth.submitting_site), never the payload's
     site: str | None = None
 
@@ -102,7 +105,8 @@ def prepare(submission: Submission, limit: PublishLimit = DEFAULT_PUBLISH_LIMIT)
     normalised = normalise(submission.body, submission.media, source_system=submission.client,
                            received_at=submission.received_at,
                            sender_zone=submission.sender_zone,
-                           site_mrn_authority=submission.site_mrn_authority)
+                           site_mrn_authority=submission.site_mrn_authority,
+                           processing_ids=submission.processing_ids)
     return prepare_normalised(submission, normalised, limit)
 
 
@@ -146,7 +150,8 @@ async def _normalise(submission: Submission) -> Normalised:
     return await _off_loop_if_large(submission, functools.partial(
         normalise, submission.body, submission.media, source_system=submission.client,
         received_at=submission.received_at, sender_zone=submission.sender_zone,
-        site_mrn_authority=submission.site_mrn_authority))
+        site_mrn_authority=submission.site_mrn_authority,
+        processing_ids=submission.processing_ids))
 
 
 async def _off_loop_if_large(submission: Submission, run: Callable[[], _T]) -> _T:

@@ -18,6 +18,7 @@ from typing import Any
 
 from services.intake.core.receipts import EntryReceipt, Note
 from shared.clinical.facts import PatientUpdate
+from shared.clinical.hl7v2 import DEFAULT_PROCESSING_IDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +38,14 @@ class ReadContext:
     ``sender_zone`` the zone configured for this sender (``INTAKE_HL7V2_ZONES``) for times
     sent without an offset, or None (such times are then refused); ``site_mrn_authority``
     the names of this site's own MRN assigning authority (``INTAKE_MRN_ASSIGNING_AUTHORITY``,
-    ``shared.clinical.record_numbers``; empty: not configured)."""
+    ``shared.clinical.record_numbers``; empty: not configured); ``processing_ids`` the HL7 v2
+    MSH-11 processing ids read (``INTAKE_HL7V2_PROCESSING_IDS``, v2.5.1 table 0103; default P)."""
 
     source_system: str
     received_at: datetime
     sender_zone: tzinfo | None = None
     site_mrn_authority: frozenset[str] = frozenset()
+    processing_ids: frozenset[str] = DEFAULT_PROCESSING_IDS
 
 
 @dataclass(frozen=True, slots=True)

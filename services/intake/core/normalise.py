@@ -23,6 +23,7 @@ from services.intake.core.refusals import (
 from shared.clinical.errors import InvalidInput, Problem
 from shared.clinical.facts import PatientUpdate
 from shared.clinical.fhir import fact_warnings
+from shared.clinical.hl7v2 import DEFAULT_PROCESSING_IDS
 
 MAX_IDENTIFIER_LENGTH = 200  # the width of intake_patients.source_system/source_patient_id
 
@@ -46,6 +47,7 @@ def normalise(
     received_at: datetime,
     sender_zone: tzinfo | None = None,
     site_mrn_authority: frozenset[str] = frozenset(),
+    processing_ids: frozenset[str] = DEFAULT_PROCESSING_IDS,
 ) -> Normalised:
     """Read ``body`` as the format ``media`` names. Refuses (``Refusal``) what cannot be read
     at all; a FHIR batch, collection or message Bundle with some refused entries is accepted
@@ -54,9 +56,11 @@ def normalise(
     ``sender_zone``: the zone configured for this sender (``INTAKE_HL7V2_ZONES``), for times
     sent without an offset (an HL7 v2 message whose MSH-7 has none). ``site_mrn_authority``:
     this site's own MRN assigning authority (``INTAKE_MRN_ASSIGNING_AUTHORITY``), which decides
-    which of a patient's medical record numbers is the patient's."""
+    which of a patient's medical record numbers is the patient's. ``processing_ids``: the HL7 v2
+    MSH-11 processing ids read (``INTAKE_HL7V2_PROCESSING_IDS``, v2.5.1 table 0103)."""
     read = input_format(media.format).read
-    context = ReadContext(source_system, received_at, sender_zone, site_mrn_authority)
+    context = ReadContext(source_system, received_at, sender_zone, site_mrn_authority,
+                          processing_ids)
     return normalised_by(lambda: read(body, media, context), media.format)
 
 

@@ -79,7 +79,10 @@ async def test_real_hl7_messages_are_accepted_or_refused_with_a_path_and_reason(
     assert len(messages) == 5
     await migrate(database_url)
     outcomes: dict[str, int] = {}
-    async with api_without_broker(database_url) as (client, _):
+    # four of the five are sent as MSH-11 T (training, HL7 v2.5.1 table 0103): read here as a
+    # test deployment reads a test feed, with INTAKE_HL7V2_PROCESSING_IDS=P,T (by default they
+    # are refused at MSH.11: the test below)
+    async with api_without_broker(database_url, hl7v2_processing_ids="P,T") as (client, _):
         for path in messages:
             response = await client.post("/hl7v2", headers=LAB | HL7, content=path.read_bytes())
             outcomes[path.name] = response.status_code
@@ -103,3 +106,19 @@ async def test_real_hl7_messages_are_accepted_or_refused_with_a_path_and_reason(
     assert sum(status == 202 for status in outcomes.values()) == 1, outcomes
     payloads = await outbox_payloads(database_url)
     assert not any("DUCK" in payload or "10006579" in payload for payload in payloads)
+
+
+async def test_by_default_the_real_training_messages_are_refused_at_msh_11(
+    database_url: str,
+) -> None:
+    """INTAKE_HL7V2_PROCESSING_IDS unset (P): the handout's T messages never reach a record."""
+    folder = handout_data("hl7v2")
+    training = ("LAB-ORU-1.hl7", "LAB-ORU-2.hl7", "LRI_2.0-NG_CBC_Typ_Message.hl7",
+                "ORU-R01-01.hl7")  # MSH-11 T; ORU-R01-RMGEAD.hl7 is sent as P
+    await migrate(database_url)
+    async with api_without_broker(database_url) as (client, _):
+        for path in (folder / name for name in training):
+            response = await client.post("/hl7v2", headers=LAB | HL7, content=path.read_bytes())
+            assert response.status_code == 422, (path.name, response.text[:500])
+            assert [e["path"] for e in response.json()["errors"]] == ["MSH.11"], path.name
+    assert await outbox_payloads(database_url) == []

@@ -183,3 +183,22 @@ def test_files_about_two_different_people_are_refused_instead_of_mixed(
     assert "birth date and sex differ" in error
     assert "19240101" not in error
     assert "MRN-9" not in error
+
+
+def test_a_training_message_is_refused_unless_processing_id_t_is_accepted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HL7 v2.5.1 2.14.9.11 MSH-11, table 0103: a training (T) platelet count of 150 sent after
+    a production count below 10 must not decide; ``--hl7-processing-ids`` is read as
+    INTAKE_HL7V2_PROCESSING_IDS (default P)."""
+    low = write(tmp_path, "m1.hl7", oru("M1", CORRECTED))
+    later = "OBX|1|NM|777-3^Platelets^LN||150|10*9/L|150-400|N|||F|||20260228100000"
+    training = write(tmp_path, "m2.hl7", oru("M2", later, sent="20260228103000-0500")
+                     .replace("|M2|P|", "|M2|T|").replace("PLC-1|FIL-1", "PLC-2|FIL-2"))
+    base = ("--trial", "NCT06920433", "--at", AT, "--json", "--input", str(VIGNETTE), low)
+    assert evaluate.run(parse(*base, training)) != 0
+    assert "MSH.11" in capsys.readouterr().err
+    assert evaluate.run(parse(*base, training, "--hl7-processing-ids", "P,T")) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "eligible"
+    assert evaluate.run(parse(*base, "--hl7-processing-ids", "P,X")) != 0
+    assert "table 0103" in capsys.readouterr().err

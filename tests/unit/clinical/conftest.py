@@ -9,6 +9,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures"
 SHARED_DATA = REPO / ".." / "shared" / "data"
+# The handout's lab messages are sent as MSH-11 T (training, HL7 v2.5.1 table 0103; ORU-R01-
+# RMGEAD as P): the tests reading them accept a test feed explicitly, as a site does with
+# INTAKE_HL7V2_PROCESSING_IDS=P,T (the default, P, refuses them at MSH.11).
+HANDOUT_PROCESSING_IDS = frozenset({"P", "T"})
 
 
 def load_fhir_fixture(name: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.clinical.hl7v2 import parse_hl7v2
-from tests.unit.clinical.conftest import lab_oru
+from tests.unit.clinical.conftest import HANDOUT_PROCESSING_IDS, lab_oru
 from tests.unit.clinical.test_hl7v2_fidelity import message, only_fact, platelets, problems
 
 
@@ -112,7 +112,8 @@ def test_the_real_lab_message_stamped_before_its_results_is_read_as_before() -> 
     # (OBX-14) 08:30, report (OBR-22) 09:29; the lab's next message confirms 08:30
     data = lab_oru("LAB-ORU-1.hl7")  # PID-30 'NO' mapped to table 0136's N (conftest)
     arrived = datetime(2014, 10, 6, 3, 0, tzinfo=UTC)  # 10:00+0700
-    (update,) = parse_hl7v2(data, received_at=arrived)
+    (update,) = parse_hl7v2(data, received_at=arrived,
+                            processing_ids=HANDOUT_PROCESSING_IDS)
     platelets_fact = next(f for f in update.facts if f.codes[0].code == "11125-2")
     assert platelets_fact.unread is None
     assert platelets_fact.value_quantity is not None

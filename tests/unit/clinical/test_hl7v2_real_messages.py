@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shared.clinical.hl7v2 import parse_hl7v2
 from shared.clinical.state import facts_from_updates
-from tests.unit.clinical.conftest import lab_oru, shared_data
+from tests.unit.clinical.conftest import HANDOUT_PROCESSING_IDS, lab_oru, shared_data
 
 
 def _without_line(message: bytes, marker: bytes) -> bytes:
@@ -18,10 +18,10 @@ def _without_line(message: bytes, marker: bytes) -> bytes:
 
 def test_the_final_results_of_a_later_message_replace_the_preliminary_ones_of_the_same_order(
 ) -> None:
-    (preliminary,) = parse_hl7v2(lab_oru("LAB-ORU-1.hl7"))
+    (preliminary,) = parse_hl7v2(lab_oru("LAB-ORU-1.hl7"), processing_ids=HANDOUT_PROCESSING_IDS)
     # LAB-ORU-2's hemoglobin in 'g/l-1' is refused (UCUM reads g.L); the rest of it is read
     final_bytes = _without_line(lab_oru("LAB-ORU-2.hl7"), b"20509-6^HEMOGLOBIN")
-    (final,) = parse_hl7v2(final_bytes)
+    (final,) = parse_hl7v2(final_bytes, processing_ids=HANDOUT_PROCESSING_IDS)
     differential = {"23761-0", "26450-7", "26478-8", "26485-3", "30180-4"}
     before = {f.codes[0].code: f for f in preliminary.facts if f.codes[0].code in differential}
     after = {f.codes[0].code: f for f in final.facts if f.codes[0].code in differential}
@@ -41,7 +41,7 @@ def test_every_result_of_the_real_messages_is_read_with_its_value_as_sent_or_unr
     folder = shared_data("hl7v2")
     for name in ("LAB-ORU-1.hl7", "ORU-R01-RMGEAD.hl7"):
         sent = lab_oru(name) if name.startswith("LAB-ORU") else (folder / name).read_bytes()
-        (update,) = parse_hl7v2(sent)
+        (update,) = parse_hl7v2(sent, processing_ids=HANDOUT_PROCESSING_IDS)
         for fact in update.facts:
             valued = fact.value_quantity is not None or fact.value_code is not None
             if valued:

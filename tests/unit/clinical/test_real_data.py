@@ -8,7 +8,7 @@ from shared.clinical.errors import InvalidInput
 from shared.clinical.facts import FactKind
 from shared.clinical.fhir import normalise_fhir
 from shared.clinical.hl7v2 import parse_hl7v2
-from tests.unit.clinical.conftest import lab_oru, shared_data
+from tests.unit.clinical.conftest import HANDOUT_PROCESSING_IDS, lab_oru, shared_data
 
 
 def test_every_synthea_bundle_normalises_into_one_patient_with_facts() -> None:
@@ -58,19 +58,34 @@ def test_each_real_hl7_message_normalises_or_is_refused_with_a_reason(
 ) -> None:
     message = (shared_data("hl7v2") / name).read_bytes()
     if expected is None:
-        updates = parse_hl7v2(message)
+        updates = parse_hl7v2(message, processing_ids=HANDOUT_PROCESSING_IDS)
         assert len(updates) == 1
         assert updates[0].facts
         return
     with pytest.raises(InvalidInput) as caught:
-        parse_hl7v2(message)
+        parse_hl7v2(message, processing_ids=HANDOUT_PROCESSING_IDS)
     assert any(str(problem).startswith(expected) for problem in caught.value.problems), str(
         caught.value
     )
 
 
+@pytest.mark.parametrize(("name", "processing_id"), [
+    ("LAB-ORU-1.hl7", "T"), ("LAB-ORU-2.hl7", "T"), ("LRI_2.0-NG_CBC_Typ_Message.hl7", "T"),
+    ("ORU-R01-01.hl7", "T"),
+])
+def test_the_handouts_training_messages_are_refused_at_msh_11_by_default(
+    name: str, processing_id: str,
+) -> None:
+    """HL7 v2.5.1 table 0103: T is training; by default (P) a site reads none of it."""
+    with pytest.raises(InvalidInput) as caught:
+        parse_hl7v2((shared_data("hl7v2") / name).read_bytes())
+    [problem] = caught.value.problems
+    assert problem.path == "MSH.11"
+    assert problem.reason.startswith(f"processing id {processing_id} (training")
+
+
 def test_the_messy_count_units_of_the_real_feed_read_through_the_alias_table_and_say_so() -> None:
-    (update,) = parse_hl7v2(lab_oru("LAB-ORU-1.hl7"))
+    (update,) = parse_hl7v2(lab_oru("LAB-ORU-1.hl7"), processing_ids=HANDOUT_PROCESSING_IDS)
     by_code = {fact.codes[0].code: fact for fact in update.facts if fact.value_quantity}
     units = {code: f.value_quantity.unit for code, f in by_code.items() if f.value_quantity}
     assert units["11125-2"] == "10*9/L"

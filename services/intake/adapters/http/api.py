@@ -325,6 +325,7 @@ async def _submit(request: Request, principal: Principal, expected: str,
                                     received_at=runtime.clock(), idempotency_key=idempotency_key,
                                     sender_zone=runtime.settings.hl7v2_zone(principal.client),
                                     site_mrn_authority=runtime.settings.mrn_authority(),
+                                    processing_ids=runtime.settings.hl7v2_processing_id_set(),
                                     site=site)
             acceptance = await accept(submission, runtime.transaction, runtime.clock,
                                       runtime.publish_limit, runtime.screened)

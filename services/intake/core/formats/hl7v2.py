@@ -56,7 +56,8 @@ def read(body: bytes, media: MediaType, context: ReadContext) -> Read:
     message = _message(body)
     read = read_hl7v2(message, source_system=context.source_system,
                       received_at=context.received_at, sender_zone=context.sender_zone,
-                      charset=charset, site_mrn_authority=context.site_mrn_authority)
+                      charset=charset, site_mrn_authority=context.site_mrn_authority,
+                      processing_ids=context.processing_ids)
     code_paths: list[tuple[str, str]] = []
     entries = _segment_entries(message, charset, read.updates, code_paths, read.notes)
     return Read(read.updates, entries, tuple(code_paths),
