@@ -193,8 +193,9 @@ class AllergyReading(_Frozen):
     confirmed | refuted | entered-in-error; None when not sent); ``type`` (allergy |
     intolerance); ``categories`` category 0..* (food | medication | environment | biologic);
     ``criticality`` ("potential clinical harm, or seriousness, of a reaction": low | high |
-    unable-to-assess; None when not sent); ``reaction_severities`` every reaction.severity sent
-    (mild | moderate | severe); ``manifestations`` every coding of every reaction.manifestation.
+    unable-to-assess; None when not sent); ``reaction_severities`` each reaction.severity
+    sent, once (mild | moderate | severe); ``manifestations`` every coding of every
+    reaction.manifestation.
     The fact's ``codes`` are the substance (``AllergyIntolerance.code``), its ``status`` the
     clinicalStatus (active | inactive | resolved) or, when it withdraws the record, the
     verificationStatus ``entered-in-error``.
@@ -202,9 +203,10 @@ class AllergyReading(_Frozen):
 
     verification: Token | None = None
     type: Token | None = None
-    categories: tuple[Token, ...] = ()
+    # each a code of a required binding, kept once: at most its 4 and 3 codes
+    categories: tuple[Token, ...] = Field(default=(), max_length=4)
     criticality: Token | None = None
-    reaction_severities: tuple[Token, ...] = ()
+    reaction_severities: tuple[Token, ...] = Field(default=(), max_length=3)
     manifestations: tuple[Coding, ...] = ()
 
     def category_codings(self) -> tuple[Coding, ...]:

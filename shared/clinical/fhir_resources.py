@@ -1283,7 +1283,8 @@ def allergy_intolerance(
         if "severity" in reaction:
             severity = _allergy_code(reader, reaction["severity"], "severity",
                                      f"{where}.severity")
-            if severity is not None:
+            # kept once each (mild | moderate | severe): E1 reads whether any is severe
+            if severity is not None and severity not in severities:
                 severities.append(severity)
         for number, concept in enumerate(reaction.get("manifestation") or []):
             manifestations.extend(reader.codings(

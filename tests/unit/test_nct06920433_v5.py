@@ -309,3 +309,18 @@ def test_a_clinical_status_of_another_system_is_refused() -> None:
     entry["resource"]["clinicalStatus"] = {"coding": [{"system": SNOMED, "code": "55561003"}]}
     problems = _problems(lambda: _decide(_bundle(_add(entry))))
     assert any("clinicalStatus" in p for p in problems), problems
+
+
+def test_many_reactions_and_repeated_categories_fit_the_bounded_contract() -> None:
+    """A sender repeating reactions (one per episode) and categories: the reading keeps each
+    code of the required bindings once (AllergyReading.categories <= 4, reaction_severities
+    <= 3: the contract bounds every list, test_contract_text_bounds), and E1 still fails on
+    the severe one."""
+    entry = _allergy(criticality="low",
+                     reaction=[_reaction("mild") for _ in range(20)] + [_reaction("severe")])
+    entry["resource"]["category"] = ["medication"] * 6 + ["food"] * 6
+    updates = parse_fhir(_bundle(_add(entry)), source_system="lab")
+    [reading] = [f.allergy for u in updates for f in u.facts if f.allergy is not None]
+    assert reading.reaction_severities == ("mild", "severe")
+    assert reading.categories == ("medication", "food")
+    assert outcome(_decide(_bundle(_add(entry))), E1) == Outcome.FAIL
