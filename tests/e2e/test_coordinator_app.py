@@ -553,3 +553,50 @@ def _audit_action_count(app: dict[str, Any], key: str, action: str) -> int:
         row = db.execute("SELECT count(*) FROM audit_coordinator_action WHERE patient_key = ? "
                          "AND action = ?", (key, action)).fetchone()
     return int(row[0])
+
+
+def _ux2_shot(browser: webdriver.Chrome, name: str, width: int = 1280) -> None:
+    """A screenshot of the viewport at ``width`` px, copied for the lead as s14-ux2-<name>.png
+    when /work/notes/shots exists."""
+    browser.set_window_size(width, 1000)
+    browser.execute_script("window.scrollTo(0, 0)")
+    path = Path(screenshot(browser, f"ux2-{name}")).with_name(f"ux2-{name}-{width}.png")
+    browser.set_window_size(width, 1000)
+    browser.save_screenshot(str(path))
+    if Path("/work/notes/shots").is_dir():
+        shutil.copy(path, f"/work/notes/shots/s14-ux2-{name}.png")
+
+
+def _eligible_page(app: dict[str, Any], browser: webdriver.Chrome, name: str) -> str:
+    """Post an eligible patient (which raises a 'now eligible' alert), sign in and open the
+    patient's page; the page's address."""
+    key = _post(app, shifted(renamed(eligible_patient().bundle(), name), now_utc(), AS_OF))
+    assert poll(lambda: _alert_listed(app, key), timeout_s=30), f"{key} never alerted"
+    _sign_in(browser, app, app["tokens"]["coordinator"])
+    url = f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}"
+    browser.get(url)
+    return url
+
+
+def test_after_a_contact_the_page_offers_another_contact_not_the_first_again(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """Fresh user: "Mark contacted" was still offered after the history showed "Patient
+    contacted". Contacts are an append-only log (a second call is a real event), so the button
+    now says "Mark contacted again" and the line beside it when the last contact was."""
+    url = _eligible_page(app, browser, "contacted-patient")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Mark contacted']").click()
+    WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located(
+        (By.ID, "actions-log")))
+    browser.get(url)
+    _ux2_shot(browser, "1-contacted")
+    assert "Patient contacted" in browser.find_element(By.ID, "actions-log").text
+    assert not browser.find_elements(By.XPATH, "//button[normalize-space()='Mark contacted']")
+    again = browser.find_element(By.XPATH, "//button[normalize-space()='Mark contacted again']")
+    assert browser.find_element(By.ID, "last-contact").text.startswith(
+        "Last contacted "), "the page says when, beside the button"
+    again.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(again))
+    log = browser.find_element(By.ID, "actions-log").text
+    assert log.count("Patient contacted") == 2, log
+
