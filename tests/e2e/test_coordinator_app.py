@@ -600,3 +600,26 @@ def test_after_a_contact_the_page_offers_another_contact_not_the_first_again(
     log = browser.find_element(By.ID, "actions-log").text
     assert log.count("Patient contacted") == 2, log
 
+
+def test_the_reason_placeholder_reads_whole_at_1400_and_1000_px(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """Fresh user: the "Not a candidate" reason box showed "e.g. declined, moving awa". The
+    placeholder's rendered width (canvas measureText in the input's computed font) must fit
+    the box's content width at the app's usual 1400 px and at 1000 px."""
+    _eligible_page(app, browser, "reason-box-patient")
+    fits = """
+        const box = document.querySelector('.actions input[name=reason]');
+        const style = getComputedStyle(box);
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = style.font;
+        const inner = box.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight);
+        return [box.placeholder, ctx.measureText(box.placeholder).width, inner];"""
+    for width in (1400, 1000):
+        browser.set_window_size(width, 1000)
+        placeholder, needed, inner = browser.execute_script(fits)
+        _ux2_shot(browser, f"2-reason-placeholder-{width}", width)
+        assert placeholder.startswith("e.g. declined"), placeholder
+        assert needed <= inner, (width, placeholder, needed, inner)
+
