@@ -422,7 +422,7 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
     assert poll(lambda: _alert_listed(app, key), timeout_s=20), "no alert for the close patient"
     _sign_in(browser, app, app["tokens"]["coordinator"])
     browser.get(f"{app['evaluator']}/ui/patients/{key}/trials/{TRIAL}")
-    acknowledge = browser.find_element(By.XPATH, "//button[starts-with(., 'Acknowledge alert')]")
+    acknowledge = browser.find_element(By.CSS_SELECTOR, ".actions form.acknowledge button")
     acknowledge.click()
     # the form posts and the page reloads: wait for the old page to go, then for the new one
     WebDriverWait(browser, 10).until(expected_conditions.staleness_of(acknowledge))
@@ -432,7 +432,7 @@ def test_an_acknowledgement_survives_a_reload_and_reaches_the_audit_trail(
     log = browser.find_element(By.ID, "actions-log").text
     assert "Alert acknowledged" in log
     assert "dev-coordinator" in log
-    assert not browser.find_elements(By.XPATH, "//button[starts-with(., 'Acknowledge alert')]")
+    assert not browser.find_elements(By.CSS_SELECTOR, ".actions form.acknowledge button")
 
     browser.find_element(By.CSS_SELECTOR, "details.reidentify summary").click()
     reason = browser.find_element(By.CSS_SELECTOR, "details.reidentify input[name=reason]")
@@ -623,3 +623,22 @@ def test_the_reason_placeholder_reads_whole_at_1400_and_1000_px(
         assert placeholder.startswith("e.g. declined"), placeholder
         assert needed <= inner, (width, placeholder, needed, inner)
 
+
+def test_the_acknowledge_button_is_short_and_the_headline_reads_whole_beside_it(
+    app: dict[str, Any], browser: webdriver.Chrome
+) -> None:
+    """Fresh user: the patient page's button read "Acknowledge alert: now eligible: at first
+    screening, all 9 inclusion..." (cut at 60 characters). The button now says "Acknowledge"
+    and the whole headline is text beside it, nothing clipped."""
+    _eligible_page(app, browser, "acknowledge-patient")
+    _ux2_shot(browser, "3-acknowledge")
+    button = browser.find_element(By.CSS_SELECTOR, ".actions form.acknowledge button")
+    assert button.text == "Acknowledge"
+    assert browser.execute_script(
+        "return arguments[0].scrollWidth <= arguments[0].clientWidth", button)
+    headline = browser.find_element(By.CSS_SELECTOR, ".actions form.acknowledge .alert-headline")
+    assert headline.text == (
+        "Now eligible at first screening, all 9 inclusion criteria met (12 checks: I6 in parts "
+        "I6.1–I6.3); none of the 13 exclusions applies"), headline.text
+    assert browser.execute_script(
+        "return arguments[0].scrollWidth <= arguments[0].clientWidth", headline)

@@ -69,6 +69,11 @@ APP_ROLES = (Role.COORDINATOR, Role.ADMIN)
 ACTIONS: dict[str, CoordinatorActionKind] = {
     "contacted": "contacted", "not-a-candidate": "not-a-candidate", "enrolled": "enrolled",
 }
+# the badge an alert's kind shows before its headline (alerts page, patient page)
+ALERT_BADGES = {
+    "newly-eligible": "Now eligible", "no-longer-eligible": "No longer eligible",
+    "closed": "Trial closed",
+}
 ACTION_WORDS = {
     "acknowledged": "Alert acknowledged", "contacted": "Patient contacted",
     "not-a-candidate": "Not a candidate", "enrolled": "Enrolled", "reidentified": "Re-identified",
@@ -127,6 +132,7 @@ def mount(
     templates.env.filters["need_groups"] = need_groups
     templates.env.filters["need_words"] = need_words
     templates.env.globals["action_words"] = ACTION_WORDS
+    templates.env.globals["alert_badges"] = ALERT_BADGES
     templates.env.globals["unidentified_hint"] = UNIDENTIFIED_MEDICATION_HINT
     templates.env.globals["worklist_ranking"] = RANKING
     ui = APIRouter(prefix="/ui", include_in_schema=False, route_class=ParsedOnceRoute)
