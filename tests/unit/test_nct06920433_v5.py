@@ -324,3 +324,110 @@ def test_many_reactions_and_repeated_categories_fit_the_bounded_contract() -> No
     assert reading.reaction_severities == ("mild", "severe")
     assert reading.categories == ("medication", "food")
     assert outcome(_decide(_bundle(_add(entry))), E1) == Outcome.FAIL
+
+
+# ------------------------------------------------------------------ I6.2: Gilbert syndrome
+# I6.2: total bilirubin <= 2 x ULN, relaxed to <= 3 x ULN with Gilbert syndrome (.5 parameter
+# i62_gilbert_not_current_record). FHIR R4 Condition.clinicalStatus (condition-clinical,
+# https://hl7.org/fhir/R4/codesystem-condition-clinical.html): 'inactive' "the subject is no
+# longer experiencing the symptoms of the condition or there is no longer evidence of the
+# condition", 'resolved' "the subject is no longer experiencing the symptoms of the condition
+# and there is a negligible perceived risk of the symptoms returning". Gilbert syndrome is a
+# lifelong genetic trait: such a record contradicts itself, so whether the relaxed limit
+# applies cannot be told from it (probe round 6: .4 passed 2.4 x ULN on a resolved record).
+I62 = "I6.2"
+_CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+_CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def _gilbert(clinical: str | None = "active", verification: str = "confirmed",
+             **fields: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {"resourceType": "Condition", "id": "gilbert-1"}
+    if clinical is not None:
+        resource["clinicalStatus"] = {"coding": [{"system": _CONDITION_CLINICAL,
+                                                  "code": clinical}]}
+    resource["verificationStatus"] = {"coding": [{"system": _CONDITION_VERIFICATION,
+                                                  "code": verification}]}
+    resource["code"] = {"coding": [{"system": ICD10CM, "code": "E80.4",
+                                    "display": "Gilbert syndrome"}]}
+    resource["subject"] = {"reference": "Patient/vignette"}
+    resource["onsetDateTime"] = "2015-06-01T00:00:00Z"
+    resource.update(fields)
+    return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource,
+            "request": {"method": "PUT", "url": f"Condition/{resource['id']}"}}
+
+
+def _bilirubin_uln(multiple: float) -> dict[str, Any]:
+    """A total bilirubin (LOINC 1975-2) newer than the vignette's, ``multiple`` x its own
+    upper reference limit of 1.0 mg/dL (FHIR R4 Observation.referenceRange.high)."""
+    return _observation(
+        "bili-newer", "1975-2", "2026-02-28T09:00:00Z",
+        valueQuantity={"value": multiple, "unit": "mg/dL", "system": UCUM, "code": "mg/dL"},
+        referenceRange=[{"high": {"value": 1.0, "unit": "mg/dL", "system": UCUM,
+                                  "code": "mg/dL"}}])
+
+
+@pytest.mark.parametrize("clinical", ["resolved", "inactive"])
+def test_a_gilbert_record_no_longer_current_leaves_the_relaxed_limit_unknown(clinical: str
+                                                                           ) -> None:
+    decision = _decide(_bundle(_add(_gilbert(clinical), _bilirubin_uln(2.4))))
+    assert outcome(decision, I62) == Outcome.UNKNOWN, _reason(decision, I62)
+    assert decision.status != Status.ELIGIBLE
+    reason = _reason(decision, I62)
+    assert f"Gilbert syndrome on record but recorded as {clinical}" in reason, reason
+    assert "relaxed" in reason, reason
+
+
+def test_a_gilbert_record_with_an_abatement_date_leaves_the_relaxed_limit_unknown() -> None:
+    # con-4: an abated condition's clinicalStatus is inactive, resolved or remission
+    decision = _decide(_bundle(_add(
+        _gilbert("resolved", abatementDateTime="2020-01-01T00:00:00Z"), _bilirubin_uln(2.4))))
+    assert outcome(decision, I62) == Outcome.UNKNOWN, _reason(decision, I62)
+    assert decision.status != Status.ELIGIBLE
+
+
+def test_an_active_gilbert_record_relaxes_the_bilirubin_limit() -> None:
+    decision = _decide(_bundle(_add(_gilbert("active"), _bilirubin_uln(2.4))))
+    assert outcome(decision, I62) == Outcome.PASS, _reason(decision, I62)
+
+
+def test_without_gilbert_syndrome_bilirubin_above_twice_the_uln_fails() -> None:
+    decision = _decide(_bundle(_add(_bilirubin_uln(2.4))))
+    assert outcome(decision, I62) == Outcome.FAIL, _reason(decision, I62)
+    assert decision.status == Status.INELIGIBLE
+
+
+def test_a_withdrawn_gilbert_record_is_no_evidence() -> None:
+    # FHIR R4 con-5: no clinicalStatus when verificationStatus is entered-in-error
+    decision = _decide(_bundle(_add(_gilbert(None, "entered-in-error"), _bilirubin_uln(2.4))))
+    assert outcome(decision, I62) == Outcome.FAIL, _reason(decision, I62)
+
+
+def test_a_resolved_gilbert_record_does_not_matter_within_twice_the_uln() -> None:
+    decision = _decide(_bundle(_add(_gilbert("resolved"), _bilirubin_uln(1.5))))
+    assert outcome(decision, I62) == Outcome.PASS, _reason(decision, I62)
+
+
+def test_a_resolved_gilbert_record_does_not_matter_above_three_times_the_uln() -> None:
+    decision = _decide(_bundle(_add(_gilbert("resolved"), _bilirubin_uln(3.5))))
+    assert outcome(decision, I62) == Outcome.FAIL, _reason(decision, I62)
+    assert decision.status == Status.INELIGIBLE
+
+
+def test_v4_still_reads_a_resolved_gilbert_record_as_gilbert_syndrome() -> None:
+    decision = _decide(_bundle(_add(_gilbert("resolved"), _bilirubin_uln(2.4))),
+                       version="2025-11-14.4")
+    assert outcome(decision, I62) == Outcome.PASS, _reason(decision, I62)
+
+
+@pytest.mark.parametrize("extra", [{"active_only": True}, {"within": "P5Y"}])
+def test_inactive_unknown_does_not_combine_with_active_only_or_a_window(extra: dict[str, Any]
+                                                                        ) -> None:
+    from pydantic import ValidationError
+
+    from shared.eligibility.primitives.records import ConditionArgs
+
+    with pytest.raises(ValidationError, match="does not combine"):
+        ConditionArgs(valueset="gilbert_syndrome", inactive="unknown", **extra)
+    assert ConditionArgs(valueset="gilbert_syndrome", **extra).inactive == "present"

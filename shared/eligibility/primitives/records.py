@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.clinical.facts import ClinicalFact, ReadingNote
 from shared.eligibility.context import Context, Trace, cite, note_unread
@@ -35,6 +35,27 @@ class ConditionArgs(Strict):
         description="an active entry whose onset is older than this, with no end date, is not"
         " read as current: UNKNOWN (needs confirmation), never absent",
     )
+    inactive: Literal["present", "unknown"] = Field(
+        default="present",
+        description="'present' (default): an inactive, remission or resolved entry counts as"
+        " on record. 'unknown': for a condition that cannot end (a lifelong trait), such an"
+        " entry, one with an abatement, or one whose clinicalStatus is not known contradicts"
+        " itself or may: UNKNOWN naming it and its status, never present nor absent",
+    )
+    inactive_undecided: str | None = Field(
+        default=None, max_length=200,
+        description="with inactive 'unknown': what such an entry leaves undecided, for the"
+        " reason (e.g. 'whether the relaxed bilirubin limit applies')",
+    )
+
+    @model_validator(mode="after")
+    def _inactive_alone(self) -> ConditionArgs:
+        if self.inactive == "unknown" and (self.active_only or self.within is not None):
+            raise ValueError("inactive: unknown reads a condition that cannot end; it does not"
+                             " combine with active_only or within")
+        if self.inactive_undecided is not None and self.inactive != "unknown":
+            raise ValueError("inactive_undecided needs inactive: unknown")
+        return self
 
 
 class FactArgs(Strict):
@@ -217,16 +238,30 @@ class ConditionOnRecord(Node):
     entry and its verificationStatus (an exclusion it may meet cannot be checked; an inclusion
     needing it is not met). One that abated (an end date) is not read as active, nor as within
     a window that began after it ended.
+
+    ``inactive_unknown`` (``inactive: unknown``, for a condition that cannot end, e.g. the
+    lifelong genetic trait Gilbert syndrome): an entry recorded as not current (FHIR R4
+    condition-clinical ``inactive`` "no longer evidence of the condition", ``remission``,
+    ``resolved`` "negligible perceived risk of the symptoms returning"; or abated, con-4)
+    contradicts what the condition is, and one whose clinicalStatus is not known
+    (``condition_activity``) may: reading it as present and reading it as absent are both
+    guesses. With no active entry, such an entry makes the answer UNKNOWN, naming it and its
+    status, and ``undecided`` (what it leaves undecided) in the finding. Refuted and
+    entered-in-error entries stay no evidence; an active entry is TRUE, no entry FALSE.
     """
 
-    __slots__ = ("active_only", "concept", "current_within", "within")
+    __slots__ = ("active_only", "concept", "current_within", "inactive_unknown", "undecided",
+                 "within")
 
     def __init__(
         self, concept: Concept, within: Duration | None, active_only: bool,
-        current_within: Duration | None = None,
+        current_within: Duration | None = None, *, inactive_unknown: bool = False,
+        undecided: str | None = None,
     ) -> None:
         self.concept, self.within, self.active_only = concept, within, active_only
         self.current_within = current_within
+        self.inactive_unknown = inactive_unknown
+        self.undecided = undecided or f"whether {concept.label} is present"
 
     def evaluate(self, ctx: Context, trace: Trace) -> Truth:
         start = self.within.before(ctx.as_of) if self.within else None
@@ -235,6 +270,7 @@ class ConditionOnRecord(Node):
         stale: list[ClinicalFact] = []
         possible: list[ClinicalFact] = []
         unknown_status: list[ClinicalFact] = []
+        not_current: list[ClinicalFact] = []
         for fact in ctx.facts(self.concept):
             if fact.status in NOT_A_CONDITION or fact_time(fact) > ctx.as_of:
                 continue
@@ -248,6 +284,14 @@ class ConditionOnRecord(Node):
                 unread.append(fact)
                 continue
             active, why = condition_activity(fact)
+            if self.inactive_unknown and not active:
+                # a condition that cannot end, recorded as ended (or possibly so): neither
+                # present nor absent (FHIR R4 Condition.clinicalStatus, con-4)
+                if active is None:
+                    unknown_status.append(marked_status_unknown(fact, why))
+                else:
+                    not_current.append(fact)
+                continue
             if active is None:
                 # possibly active: it decides only where either reading gives the same answer
                 # (ever on record; last seen within the window)
@@ -296,9 +340,20 @@ class ConditionOnRecord(Node):
             trace.findings.append(f"{self.concept.label} on record ({state})")
             return Truth.TRUE
         unread.extend(self._unidentified(ctx, start))
-        if unread or stale or possible or unknown_status:
+        if unread or stale or possible or unknown_status or not_current:
             for fact in (*unread, *unknown_status):
                 note_unread(trace, self.concept.label, fact)
+            for fact in not_current:
+                label, status = self.concept.label, fact.status
+                abated = (f", abated {ctx.when(fact.effective_end)}"
+                          if fact.effective_end is not None else "")
+                trace.evidence.append(cite(
+                    fact, note=f"{label}: clinicalStatus {status}{abated}"))
+                trace.need(f"confirmation whether the {label} recorded as {status} is present")
+                trace.findings.append(
+                    f"{label} on record but recorded as {status}{abated} (FHIR R4"
+                    " Condition.clinicalStatus, condition-clinical: not current), which this"
+                    f" lifelong condition cannot be: cannot tell {self.undecided}")
             for fact in possible:
                 label, status = self.concept.label, fact.status
                 trace.evidence.append(cite(
@@ -361,6 +416,9 @@ class ConditionOnRecord(Node):
                 f"onset/abatement within {self.within.words()} or active" if self.within else "ever"
             )
         )
+        if self.inactive_unknown:
+            scope = ("active; an inactive, remission or resolved entry, an abated one or one"
+                     " of unknown clinicalStatus is unknown")
         return [
             Requirement(
                 self.concept.name,
@@ -548,7 +606,8 @@ class BiopsyClassIn(Node):
 def _condition(a: ConditionArgs, tables: Tables) -> Node:
     return ConditionOnRecord(
         tables.concept(a.valueset), optional_duration(a.within), a.active_only,
-        optional_duration(a.current_within),
+        optional_duration(a.current_within), inactive_unknown=a.inactive == "unknown",
+        undecided=a.inactive_undecided,
     )
 
 

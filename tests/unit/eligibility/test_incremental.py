@@ -57,6 +57,11 @@ def _pool_all() -> PatientFacts:
         .lab("777-3", 40, "10*9/L", days=29)
         .medication("121191", 130, 100)
         .fact("hemodynamically-stable", False)
+        # NCT06920433 .5 I6.2: bilirubin 2.4 x ULN, a resolved then an active Gilbert syndrome
+        .lab("1975-2", 2.4, "mg/dL", days=0.4, ref_high=1.0)
+        .condition("http://hl7.org/fhir/sid/icd-10-cm", "E80.4", onset_days=3000,
+                   status="resolved", abated_days=2000)
+        .condition("http://hl7.org/fhir/sid/icd-10-cm", "E80.4", onset_days=10)
         .bundle()
     )
     # one result sent as a date without a time of day (judged at both ends of its day)
