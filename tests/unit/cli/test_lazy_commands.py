@@ -1,6 +1,7 @@
-"""``trialwatch`` imports only the module of the command it runs: help, a bad command and a light
-command (dev-token) load no database, broker or engine library, and every help text is the one the
-full parser (every command's module imported) prints."""
+"""``trialwatch`` imports only the module of the command it runs: help, a bad command, a light
+command (dev-token) and the help of trials and evaluate (their arguments are in light modules)
+load no database, broker or engine library, and every help text is the one the full parser
+(every command's module imported) prints."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ print(json.dumps({"code": code, "heavy": [m for m in json.loads(sys.argv[2]) if 
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["nosuch"], ["dev-token", "--help"],
-                                  ["dev-token", "coordinator", "--data-dir", "{tmp}"]],
-                         ids=["help", "bad-command", "dev-token-help", "dev-token"])
+                                  ["dev-token", "coordinator", "--data-dir", "{tmp}"],
+                                  ["trials", "--help"], ["trials", "list", "--help"],
+                                  ["evaluate", "--help"]],
+                         ids=["help", "bad-command", "dev-token-help", "dev-token", "trials-help",
+                              "trials-list-help", "evaluate-help"])
 def test_a_light_command_loads_no_database_broker_or_engine_module(
     argv: list[str], tmp_path: Path,
 ) -> None:
