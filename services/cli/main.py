@@ -41,7 +41,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("trials", "trials_args",
      "the trial registry: validate, add, list, activate, deactivate, retire"),
     ("asyncapi", "asyncapi", "write the AsyncAPI document of the events"),
-    ("dev-token", "dev_token", "print a development bearer token (after `trialwatch run`)"),
+    ("dev-token", "dev_token_args", "print a development bearer token (after `trialwatch run`)"),
     ("import", "bulk_import",
      "onboard history from FHIR Bulk Data NDJSON files into a running intake"),
     ("outbox", "outbox",

@@ -25,7 +25,6 @@ import os
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,17 +33,10 @@ from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.infra.problem_error import Problem
+from shared.infra.roles import Role as Role
 from shared.settings import ServiceSettings
 from shared.sites import site_visible
 from shared.token_claims import parse_inline_tokens
-
-
-class Role(StrEnum):
-    LAB_SYSTEM = "lab-system"
-    COORDINATOR = "coordinator"
-    AUDITOR = "auditor"
-    ADMIN = "admin"
-
 
 EVERY_TRIAL = "*"
 _log = structlog.get_logger("trialwatch.access")

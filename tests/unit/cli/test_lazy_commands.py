@@ -47,6 +47,20 @@ def test_a_light_command_loads_no_database_broker_or_engine_module(
     assert result["heavy"] == [], f"trialwatch {' '.join(argv)} imported {result['heavy']}"
 
 
+
+@pytest.mark.parametrize("argv", [["--help"], ["nosuch"], ["dev-token", "--help"],
+                                  ["trials", "--help"], ["evaluate", "--help"]],
+                         ids=["help", "bad-command", "dev-token-help", "trials-help",
+                              "evaluate-help"])
+def test_help_loads_no_web_or_validation_library(argv: list[str]) -> None:
+    light = ("fastapi", "pydantic", "httpx", "structlog")
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(light)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result["code"] in (0, 2), done.stderr
+    assert result["heavy"] == [], f"trialwatch {' '.join(argv)} imported {result['heavy']}"
+
+
 def _commands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
